@@ -1,0 +1,200 @@
+"""The ``twinlab`` command.
+
+Every command has ``--help``. A user mistake (a missing file, an unknown
+parameter, invalid data) ends with a one-line ``Error: ...`` and exit status 1
+or 2, never a traceback; ``--debug`` shows the traceback when one is wanted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from twinlab.config import ConfigError, load_params, paths
+
+#: Exceptions that are the user's to fix, reported without a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError,
+    FileNotFoundError,
+    NotADirectoryError,
+    ValueError,
+    KeyError,
+)
+
+
+class _Group(click.Group):
+    """A click group that turns user errors into clean ``Error:`` lines."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS + _late_user_errors() as err:
+            if ctx.find_root().params.get("debug"):
+                raise
+            message = err.args[0] if isinstance(err, KeyError) and err.args else err
+            raise click.ClickException(str(message)) from None
+
+
+def _late_user_errors() -> tuple[type[BaseException], ...]:
+    from twinlab.notebooks import NotebookError
+
+    return (NotebookError,)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="twinlab")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of short error messages.")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def cli(debug: bool, verbose: int) -> None:
+    """twinlab: a workbench for clinical-trial digital twins."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.option(
+    "--params",
+    "params_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="params.yaml to read the 'generate' section and 'seed' from.",
+)
+@click.option("--out", type=click.Path(path_type=Path), help="Folder for the raw sources.")
+@click.option("--truth", type=click.Path(path_type=Path), help="Folder for the ground truth.")
+@click.option("--n-patients", type=int, help="Number of patients (overrides params).")
+@click.option("--seed", type=int, help="Random seed (overrides params).")
+def synth(
+    params_file: Path | None,
+    out: Path | None,
+    truth: Path | None,
+    n_patients: int | None,
+    seed: int | None,
+) -> None:
+    """Generate the demo study's raw sources (FHIR, SDTM XPT, VCF, wearables)."""
+    from twinlab.synth import SynthConfig, generate_study
+
+    settings: dict[str, Any] = {}
+    study = "demo"
+    if params_file is not None:
+        settings = dict(load_params("generate", path=params_file))
+        root_params = load_params(path=params_file)
+        settings.setdefault("seed", root_params.get("seed"))
+        study = settings.pop("study", study)
+    if n_patients is not None:
+        settings["n_patients"] = n_patients
+    if seed is not None:
+        settings["seed"] = seed
+    settings = {k: v for k, v in settings.items() if v is not None}
+    known = SynthConfig.__dataclass_fields__
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown 'generate' parameter(s) {unknown}; known: {sorted(known)}")
+    where = paths(params_file.parent if params_file is not None else None)
+    out = out or where.raw / study
+    truth = truth or where.truth / study
+    manifest = generate_study(out, truth, SynthConfig(**settings))
+    files = manifest["files"] if isinstance(manifest, dict) else manifest.files
+    click.echo(f"wrote {len(files)} source files to {out} (ground truth in {truth})")
+
+
+@cli.group()
+def notebook() -> None:
+    """Inspect and run parameterized notebooks."""
+
+
+@notebook.command("params")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def notebook_params(path: Path) -> None:
+    """List the parameters a notebook declares, with types and defaults."""
+    from twinlab.notebooks import notebook_parameters
+
+    for p in notebook_parameters(path).values():
+        click.echo(f"{p.name}: {p.type_name} = {p.default!r}")
+
+
+@notebook.command("run")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A parameter; VALUE is read as YAML (5 -> int, 0.5 -> float, x -> str).",
+)
+@click.option(
+    "-f",
+    "--parameters-file",
+    type=click.Path(exists=True, path_type=Path),
+    help="YAML file of parameters.",
+)
+@click.option(
+    "--out",
+    "output_dir",
+    default="reports",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Folder for the executed notebook and its HTML copy.",
+)
+@click.option("--name", help="File stem of the outputs (default: the notebook's).")
+def notebook_run(
+    path: Path,
+    parameters: tuple[str, ...],
+    parameters_file: Path | None,
+    output_dir: Path,
+    name: str | None,
+) -> None:
+    """Validate parameters and execute a notebook with Papermill."""
+    from twinlab.notebooks import run_notebook
+
+    values: dict[str, Any] = {}
+    if parameters_file is not None:
+        values.update(yaml.safe_load(parameters_file.read_text(encoding="utf-8")) or {})
+    for item in parameters:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="-p")
+        values[key] = yaml.safe_load(raw)
+    out = run_notebook(path, parameters=values, output_dir=output_dir, name=name)
+    click.echo(f"executed notebook: {out}")
+
+
+@cli.command()
+@click.option("--force", "-f", is_flag=True, help="Re-run every stage (dvc repro -f).")
+@click.argument("targets", nargs=-1)
+def demo(force: bool, targets: tuple[str, ...]) -> None:
+    """Run the whole pipeline on the bundled synthetic study (dvc repro).
+
+    Stages run with this environment's Python on PATH, so the pipeline works
+    without activating the virtual environment first.
+    """
+    root = paths().root
+    if not (root / "dvc.yaml").is_file():
+        raise ConfigError(f"no dvc.yaml in {root}: run this inside a twinlab project")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    cmd = [sys.executable, "-m", "dvc", "repro", *(["-f"] if force else []), *targets]
+    click.echo("$ " + " ".join(["dvc", *cmd[3:]]))
+    result = subprocess.run(cmd, cwd=root, env=env, check=False)
+    if result.returncode != 0:
+        raise click.ClickException(f"dvc repro failed with exit status {result.returncode}")
+    metrics = sorted((root / "reports").glob("*.json"))
+    click.echo("reports: " + ", ".join(str(p.relative_to(root)) for p in metrics))
+    for metric in metrics:
+        click.echo(f"{metric.name}: {json.dumps(json.loads(metric.read_text()))}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="twinlab")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,135 @@
+"""Project paths and parameters: the one place where locations are defined.
+
+Notebooks, pipeline stages and apps ask this module where things live instead of
+typing paths (cookiecutter-data-science's rule). The project root is found by
+walking up from the working directory to the folder holding ``dvc.yaml``, or is
+given by the ``TWINLAB_ROOT`` environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT_ENV = "TWINLAB_ROOT"
+_MARKERS = ("dvc.yaml", "params.yaml")
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration problem (missing file, unknown section...)."""
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """Return the project root.
+
+    Parameters
+    ----------
+    start
+        Folder to search upwards from; the working directory by default.
+
+    Returns
+    -------
+    Path
+        ``$TWINLAB_ROOT`` if set, else the nearest ancestor holding ``dvc.yaml``
+        or ``params.yaml``, else the working directory itself.
+    """
+    if start is None and os.environ.get(ROOT_ENV):
+        return Path(os.environ[ROOT_ENV]).resolve()
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / marker).exists() for marker in _MARKERS):
+            return folder
+    return here
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where each zone of the data flow lives, relative to one project root."""
+
+    root: Path
+
+    @property
+    def raw(self) -> Path:
+        """Raw sources (DVC-tracked, immutable): ``data/raw``."""
+        return self.root / "data" / "raw"
+
+    @property
+    def truth(self) -> Path:
+        """Ground truth of synthetic studies, never read by modelling stages."""
+        return self.root / "data" / "truth"
+
+    @property
+    def harmonized(self) -> Path:
+        """The harmonized, de-identified timeline: ``data/harmonized``."""
+        return self.root / "data" / "harmonized"
+
+    @property
+    def models(self) -> Path:
+        """The twin-model registry: ``models``."""
+        return self.root / "models"
+
+    @property
+    def results(self) -> Path:
+        """Simulation results: ``results``."""
+        return self.root / "results"
+
+    @property
+    def reports(self) -> Path:
+        """Executed notebooks, HTML copies and metrics: ``reports``."""
+        return self.root / "reports"
+
+    @property
+    def notebooks(self) -> Path:
+        """Parameterized notebooks: ``notebooks``."""
+        return self.root / "notebooks"
+
+    @property
+    def params_file(self) -> Path:
+        """The pipeline's ``params.yaml``."""
+        return self.root / "params.yaml"
+
+
+def paths(root: str | Path | None = None) -> Paths:
+    """Return the :class:`Paths` of the project at ``root`` (found if omitted)."""
+    return Paths(Path(root).resolve() if root is not None else project_root())
+
+
+def load_params(section: str | None = None, *, path: str | Path | None = None) -> dict[str, Any]:
+    """Read ``params.yaml`` (or one of its sections).
+
+    Parameters
+    ----------
+    section
+        Top-level key to return; the whole file when omitted.
+    path
+        The parameters file; the project's ``params.yaml`` by default.
+
+    Returns
+    -------
+    dict
+        The parameters.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not a mapping, or lacks the section.
+    """
+    file = Path(path) if path is not None else paths().params_file
+    if not file.is_file():
+        raise ConfigError(f"parameters file not found: {file}")
+    data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file} must hold a mapping of sections, not {type(data).__name__}")
+    if section is None:
+        return data
+    if section not in data:
+        known = ", ".join(sorted(data)) or "none"
+        raise ConfigError(f"{file} has no section {section!r} (sections: {known})")
+    value = data[section]
+    if not isinstance(value, dict):
+        raise ConfigError(f"section {section!r} of {file} must be a mapping")
+    return value

@@ -1,0 +1,87 @@
+"""Notebooks as Dask tasks: a local cluster and a real scheduler with two workers."""
+
+from __future__ import annotations
+
+import pytest
+
+from twinlab.cluster import ADDRESS_ENV, dask_client, scheduler_address
+from twinlab.notebooks import (
+    NotebookExecutionError,
+    NotebookJob,
+    NotebookParameterError,
+    run_notebooks,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def test_address_comes_from_argument_then_environment(monkeypatch):
+    monkeypatch.setenv(ADDRESS_ENV, "tcp://10.0.0.1:8786")
+    assert scheduler_address() == "tcp://10.0.0.1:8786"
+    assert scheduler_address("tcp://127.0.0.1:1") == "tcp://127.0.0.1:1"
+    monkeypatch.delenv(ADDRESS_ENV)
+    assert scheduler_address() is None
+
+
+def test_local_cluster_has_single_threaded_worker_processes():
+    with dask_client(n_workers=2) as client:
+        info = client.scheduler_info()
+        workers = info["workers"].values()
+        assert len(workers) == 2
+        assert all(w["nthreads"] == 1 for w in workers)
+        pids = set(client.run(__import__("os").getpid).values())
+        assert len(pids) == 2
+
+
+def _jobs(notebook, tmp_path, n):
+    return [
+        NotebookJob(
+            notebook=str(notebook),
+            name=f"scenario-{i}",
+            parameters={"dose": float(i), "label": f"s{i}", "out": str(tmp_path / f"out{i}.txt")},
+            output_dir=str(tmp_path / "reports"),
+        )
+        for i in range(n)
+    ]
+
+
+def test_notebooks_run_on_a_real_scheduler_and_two_worker_processes(
+    dask_scheduler, scenario_notebook, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(ADDRESS_ENV, dask_scheduler["address"])
+    with dask_client() as client:
+        client.wait_for_workers(2, timeout=60)
+        outputs = run_notebooks(_jobs(scenario_notebook, tmp_path, 4), client=client)
+        worker_pids = set(client.run(__import__("os").getpid).values())
+    assert [p.name for p in outputs] == [f"scenario-{i}.ipynb" for i in range(4)]
+    results = [(tmp_path / f"out{i}.txt").read_text().split() for i in range(4)]
+    assert [r[:2] for r in results] == [[f"s{i}", str(float(i) * 2)] for i in range(4)]
+    # every notebook ran in a process of its own, not in a worker process
+    kernel_pids = {int(r[2]) for r in results}
+    assert len(kernel_pids) == 4 and not kernel_pids & worker_pids
+    assert all(p.with_suffix(".html").exists() for p in outputs)
+
+
+def test_invalid_job_is_refused_before_anything_runs(scenario_notebook, tmp_path):
+    jobs = _jobs(scenario_notebook, tmp_path, 2)
+    jobs.append(NotebookJob(notebook=str(scenario_notebook), name="bad", parameters={"nn": 1}))
+    with pytest.raises(NotebookParameterError, match="unknown parameter 'nn'"):
+        run_notebooks(jobs, client=object())  # never used: validation comes first
+    assert not (tmp_path / "reports").exists()
+
+
+def test_failing_notebook_is_reported_by_name_and_others_finish(tmp_path):
+    from conftest import write_notebook
+
+    nb = write_notebook(
+        tmp_path / "maybe.ipynb", "fail = False\nout = 'x.txt'",
+        "import pathlib\nif fail: raise RuntimeError('scenario failed')\n"
+        "pathlib.Path(out).write_text('ok')",
+    )  # fmt: skip
+    jobs = [
+        NotebookJob(str(nb), "good", {"out": str(tmp_path / "good.txt")}, str(tmp_path / "r")),
+        NotebookJob(str(nb), "bad", {"fail": True}, str(tmp_path / "r")),
+    ]
+    with pytest.raises(NotebookExecutionError, match=r"bad: .*RuntimeError: scenario failed"):
+        run_notebooks(jobs, address=None)
+    assert (tmp_path / "good.txt").read_text() == "ok"

@@ -1,0 +1,91 @@
+"""Parameter validation and Papermill execution of notebooks."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import write_notebook
+
+from twinlab.notebooks import (
+    NotebookExecutionError,
+    NotebookParameterError,
+    notebook_parameters,
+    run_notebook,
+    validate_parameters,
+)
+
+
+def test_declared_parameters_have_types_from_annotations_and_defaults(scenario_notebook):
+    declared = notebook_parameters(scenario_notebook)
+    assert list(declared) == ["dose", "n", "label", "out"]
+    assert declared["dose"].types == (float, int)
+    assert declared["n"].types == (int,)
+    assert declared["label"].default == "base"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"dos": 2.0}, "unknown parameter 'dos' (did you mean 'dose'?)"),
+        ({"n": "3"}, "parameter 'n' expects int, got str '3'"),
+        ({"n": 2.5}, "parameter 'n' expects int, got float 2.5"),
+        ({"n": True}, "parameter 'n' expects int, got bool True"),
+        ({"label": 7}, "parameter 'label' expects str, got int 7"),
+    ],
+)
+def test_bad_parameters_are_refused_before_running(scenario_notebook, parameters, message):
+    with pytest.raises(NotebookParameterError) as err:
+        validate_parameters(scenario_notebook, parameters)
+    assert message in str(err.value)
+    assert "dose: float | int" in str(err.value)
+
+
+def test_int_is_accepted_for_a_float_parameter(scenario_notebook):
+    validate_parameters(scenario_notebook, {"dose": 3})
+
+
+def test_notebook_without_parameters_cell_is_refused(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    path = tmp_path / "plain.ipynb"
+    nbformat.write(nb, str(path))
+    with pytest.raises(NotebookParameterError, match="no cell is tagged 'parameters'"):
+        notebook_parameters(path)
+
+
+def test_run_writes_executed_notebook_html_and_injected_parameters(scenario_notebook, tmp_path):
+    out = run_notebook(
+        scenario_notebook,
+        parameters={"dose": 2.5, "n": 4, "out": str(tmp_path / "r.txt")},
+        output_dir=tmp_path / "reports",
+    )
+    assert (tmp_path / "r.txt").read_text().startswith("base 10.0 ")
+    nb = nbformat.read(str(out), as_version=4)
+    assert nb.metadata.papermill.parameters == {"dose": 2.5, "n": 4, "out": str(tmp_path / "r.txt")}
+    assert nb.metadata.twinlab["package_versions"]["papermill"] != "not installed"
+    assert "start_time" not in nb.metadata.papermill
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "dose = 2.5" in injected[0].source
+    html = out.with_suffix(".html").read_text()
+    assert "total 10.0" in html
+
+
+def test_failing_cell_raises_and_keeps_the_executed_copy(tmp_path):
+    path = write_notebook(tmp_path / "bad.ipynb", "x = 1", "raise ValueError('boom')")
+    with pytest.raises(NotebookExecutionError, match="ValueError: boom"):
+        run_notebook(path, output_dir=tmp_path / "reports")
+    assert (tmp_path / "reports" / "bad.ipynb").exists()
+
+
+def test_rerun_of_unchanged_notebook_gives_identical_bytes(scenario_notebook, tmp_path):
+    params = {"out": str(tmp_path / "r.txt"), "label": "same"}
+    out = run_notebook(scenario_notebook, parameters=params, output_dir=tmp_path / "a")
+    first = out.read_bytes()
+    run_notebook(scenario_notebook, parameters=params, output_dir=tmp_path / "a")
+    assert out.read_bytes() == first
+    meta = json.loads(first)["metadata"]["papermill"]
+    assert meta["output_path"] == os.path.relpath(out, Path.cwd())

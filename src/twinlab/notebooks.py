@@ -34,8 +34,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 __all__ = [
     "NotebookError",
     "NotebookExecutionError",
@@ -114,6 +112,8 @@ def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
     NotebookParameterError
         If the notebook has no cell tagged ``parameters``.
     """
+    import nbformat
+
     nb = nbformat.read(str(path), as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if not cells:
@@ -272,6 +272,8 @@ def _finish(output: Path, html: bool, *, base: Path) -> None:
     """
     if not output.exists():
         return
+    import nbformat
+
     nb = nbformat.read(str(output), as_version=4)
     papermill_meta = nb.metadata.get("papermill", {})
     for key in ("start_time", "end_time", "duration", "exception"):

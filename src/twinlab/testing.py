@@ -1,0 +1,245 @@
+"""Test helpers: tiny seeded cohorts, equality assertions and hypothesis strategies."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from twinlab.timeline import Cohort, coerce_table, event_id, row_hash
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+__all__ = ["assert_cohort_equal", "events_strategy", "make_cohort"]
+
+#: Codes used by :func:`make_cohort`.
+LOCAL_SYSTEM = "urn:twinlab:synthetic"
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+CREATININE = "2160-0"  # LOINC: Creatinine [Mass/volume] in Serum or Plasma
+DIABETES = "44054006"  # SNOMED CT: Diabetes mellitus type 2
+DRUG = "DRUGX"
+DRUG_CONC = "DRUGX-PLASMA"
+
+_SOURCE = "synthetic/make_cohort.json"
+
+
+def make_cohort(n_patients: int = 5, seed: int = 0) -> Cohort:
+    """Return a tiny, valid, seeded cohort.
+
+    Each patient has three oral doses of 100 mg (at 0, 24 and 48 h from the index date), three
+    plasma concentrations after each dose (1, 4 and 12 h later, from a one-compartment model,
+    each linked to its dose), two creatinine labs (-24 h and 72 h) and, for every other
+    patient, a type 2 diabetes condition a year before the index date. Patients carry
+    ``cov_weight_kg`` (float) and ``cov_smoker`` (str).
+
+    Parameters
+    ----------
+    n_patients : int
+    seed : int
+        Seeds every random draw; the same seed gives the same cohort.
+
+    Returns
+    -------
+    Cohort
+
+    Examples
+    --------
+    >>> cohort = make_cohort(n_patients=3, seed=1)
+    >>> len(cohort)
+    3
+    """
+    rng = np.random.default_rng(seed)
+    ids = [f"P{i + 1:03d}" for i in range(n_patients)]
+    base = pd.Timestamp("2024-01-01T08:00", tz="UTC")
+    index_dates = [base + pd.Timedelta(days=int(d)) for d in rng.integers(0, 30, n_patients)]
+    patients = pd.DataFrame(
+        {
+            "patient_id": ids,
+            "sex": rng.choice(["F", "M"], n_patients),
+            "birth_year": [str(y) for y in rng.integers(1950, 1995, n_patients)],
+            "site": rng.choice(["S01", "S02"], n_patients),
+            "index_date": pd.Series(index_dates, dtype="datetime64[us, UTC]"),
+            "sources": _SOURCE,
+            "cov_weight_kg": np.round(rng.normal(75, 12, n_patients), 1),
+            "cov_smoker": rng.choice(["yes", "no"], n_patients),
+        }
+    )
+    rows: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+
+    def add(pid: str, t0: pd.Timestamp, hours: float, **fields: Any) -> str:
+        record = f"{pid}/{len(rows)}"
+        eid = event_id(_SOURCE, record)
+        rows.append(
+            {
+                "event_id": eid,
+                "patient_id": pid,
+                "time": t0 + pd.Timedelta(hours=hours),
+                "hours_from_index": float(hours),
+                "source_file": _SOURCE,
+                "source_record": record,
+                **fields,
+            }
+        )
+        return eid
+
+    for i, (pid, t0) in enumerate(zip(ids, index_dates, strict=True)):
+        ke, v = rng.lognormal(np.log(0.1), 0.2), rng.lognormal(np.log(50.0), 0.2)
+        for h in (-24.0, 72.0):
+            value = round(float(rng.normal(0.9, 0.15)), 2)
+            add(
+                pid, t0, h, domain="lab", code_system=LOINC, code=CREATININE,
+                display="Creatinine [Mass/volume] in Serum or Plasma", value_num=value,
+                unit="mg/dL", orig_value=str(value), orig_unit="mg/dL",
+                qualifiers=json.dumps({"matrix": "serum"}),
+            )  # fmt: skip
+        if i % 2 == 0:
+            add(
+                pid, t0, -24.0 * 365, domain="condition", code_system=SNOMED, code=DIABETES,
+                display="Diabetes mellitus type 2",
+            )  # fmt: skip
+        for k, dose_h in enumerate((0.0, 24.0, 48.0)):
+            dose_id = add(
+                pid, t0, dose_h, domain="dose", code_system=LOCAL_SYSTEM, code=DRUG,
+                display="Drug X", value_num=100.0, unit="mg", orig_value="100", orig_unit="mg",
+                qualifiers=json.dumps({"route": "oral", "dose_number": k + 1}),
+            )  # fmt: skip
+            for lag in (1.0, 4.0, 12.0):
+                t = dose_h + lag
+                conc = sum(100.0 / v * np.exp(-ke * (t - d)) for d in (0.0, 24.0, 48.0) if d <= t)
+                conc = round(float(conc * 1000 * rng.lognormal(0, 0.1)), 3)  # mg/L -> ng/mL
+                obs_id = add(
+                    pid, t0, t, domain="concentration", code_system=LOCAL_SYSTEM, code=DRUG_CONC,
+                    display="Drug X, plasma", value_num=conc, unit="ng/mL",
+                    qualifiers=json.dumps({"matrix": "plasma", "lloq": 0.5, "blq": False}),
+                )  # fmt: skip
+                links.append(
+                    {
+                        "from_event_id": dose_id,
+                        "to_event_id": obs_id,
+                        "relation": "dose_to_observation",
+                        "lag_hours": lag,
+                    }
+                )
+    events = coerce_table("events", pd.DataFrame(rows))
+    events["row_hash"] = row_hash(events)
+    return Cohort(patients, events, pd.DataFrame(links))
+
+
+def assert_cohort_equal(a: Cohort, b: Cohort, *, check_row_order: bool = True) -> None:
+    """Assert that two cohorts hold the same tables (columns, dtypes, values, nulls).
+
+    Parameters
+    ----------
+    a, b : Cohort
+    check_row_order : bool
+        When false, rows are compared after sorting by their keys.
+
+    Raises
+    ------
+    AssertionError
+        Naming the table that differs.
+    """
+    keys = {
+        "patients": ["patient_id"],
+        "events": ["event_id"],
+        "links": ["from_event_id", "to_event_id", "relation"],
+    }
+    for name, key in keys.items():
+        left, right = getattr(a, name), getattr(b, name)
+        if not check_row_order:
+            left = left.sort_values(key, kind="stable").reset_index(drop=True)
+            right = right.sort_values(key, kind="stable").reset_index(drop=True)
+        try:
+            pd.testing.assert_frame_equal(left, right)
+        except AssertionError as err:
+            raise AssertionError(f"cohort table {name!r} differs: {err}") from None
+
+
+_STRATEGY_COLUMNS = [
+    "patient_id", "time", "end_time", "hours_from_index", "domain", "code_system", "code",
+    "display", "value_num", "value_text", "unit", "orig_value", "orig_unit", "qualifiers",
+    "source_file", "status",
+]  # fmt: skip
+
+
+def events_strategy(
+    patient_ids: tuple[str, ...] = ("P001", "P002"), *, max_size: int = 20
+) -> SearchStrategy[pd.DataFrame]:
+    """A hypothesis strategy of valid, coerced ``events`` tables for ``patient_ids``.
+
+    Covers every domain and status, nulls in every nullable column, arbitrary text, any finite
+    float, microsecond UTC times from 1900 to 2100 and qualifiers with known keys.
+
+    Parameters
+    ----------
+    patient_ids : tuple of str
+    max_size : int
+        Most rows in a table.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy
+    """
+    import datetime as dt
+
+    from hypothesis import strategies as st
+
+    from twinlab.timeline import DOMAINS, EVENT_STATUSES
+
+    text = st.none() | st.text(max_size=12)
+    utc = st.datetimes(
+        min_value=dt.datetime(1900, 1, 1),
+        max_value=dt.datetime(2100, 1, 1),
+        timezones=st.just(dt.UTC),
+    )
+    qualifiers = st.none() | st.fixed_dictionaries(
+        {},
+        optional={
+            "route": st.sampled_from(["oral", "iv"]),
+            "lloq": st.floats(0, 1e3),
+            "blq": st.booleans(),
+            "dose_number": st.integers(1, 50),
+        },
+    ).map(lambda d: json.dumps(d, sort_keys=True))
+
+    @st.composite
+    def row(draw: Any) -> dict[str, Any]:
+        time = draw(utc)
+        value = draw(st.none() | st.floats(allow_nan=False, allow_infinity=False))
+        end = draw(st.none() | st.timedeltas(dt.timedelta(0), dt.timedelta(days=30)))
+        return {
+            "patient_id": draw(st.sampled_from(patient_ids)),
+            "time": time,
+            "end_time": None if end is None else time + end,
+            "hours_from_index": draw(st.none() | st.floats(-1e5, 1e5)),
+            "domain": draw(st.sampled_from(DOMAINS)),
+            "code_system": draw(text),
+            "code": draw(st.text(min_size=1, max_size=12)),
+            "display": draw(text),
+            "value_num": value,
+            "value_text": draw(text),
+            "unit": None if value is None else draw(text),
+            "orig_value": draw(text),
+            "orig_unit": draw(text),
+            "qualifiers": draw(qualifiers),
+            "source_file": draw(st.text(min_size=1, max_size=12)),
+            "status": draw(st.sampled_from(EVENT_STATUSES)),
+        }
+
+    def to_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+        df = pd.DataFrame(rows, columns=_STRATEGY_COLUMNS)
+        df["source_record"] = [f"rec-{i}" for i in range(len(df))]
+        df["event_id"] = [
+            event_id(f, r) for f, r in zip(df["source_file"], df["source_record"], strict=True)
+        ]
+        for col in ("time", "end_time"):
+            df[col] = pd.to_datetime(df[col], utc=True).astype("datetime64[us, UTC]")
+        df = coerce_table("events", df)
+        return coerce_table("events", df.assign(row_hash=row_hash(df)))
+
+    return st.lists(row(), max_size=max_size).map(to_table)

@@ -27,6 +27,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     NotADirectoryError,
     ValueError,
     KeyError,
+    PermissionError,
 )
 
 
@@ -165,6 +166,33 @@ def notebook_run(
         values[key] = yaml.safe_load(raw)
     out = run_notebook(path, parameters=values, output_dir=output_dir, name=name)
     click.echo(f"executed notebook: {out}")
+
+
+@cli.group()
+def timeline() -> None:
+    """Check and upgrade harmonized timeline folders (patients/events/links Parquet)."""
+
+
+@timeline.command("validate")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def timeline_validate(path: Path) -> None:
+    """Validate a timeline folder: schemas, row checks and cross-table keys."""
+    from twinlab.timeline import Cohort
+
+    cohort = Cohort.read(path)
+    click.echo(f"valid: {cohort!r}")
+
+
+@timeline.command("migrate")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the tables at the current schema version.")  # fmt: skip
+def timeline_migrate(path: Path, out: Path) -> None:
+    """Read a timeline folder of any known schema version; write it at the current one."""
+    from twinlab.timeline import CURRENT_VERSION, Cohort
+
+    Cohort.read(path).write(out)
+    click.echo(f"wrote schema {CURRENT_VERSION} tables to {out}")
 
 
 @cli.command()

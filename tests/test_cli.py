@@ -1,0 +1,73 @@
+"""The twinlab command: help everywhere, clean errors for user mistakes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from twinlab.cli import cli
+
+BIN = Path(sys.executable).parent
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", [(), *_commands(cli)], ids=lambda p: " ".join(p) or "twinlab")
+def test_every_command_has_help(path):
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage: " in result.output
+    assert "Show this message and exit." in result.output
+
+
+def test_unknown_notebook_parameter_is_a_one_line_error_not_a_traceback(scenario_notebook):
+    proc = subprocess.run(
+        [str(BIN / "twinlab"), "notebook", "run", str(scenario_notebook), "-p", "dos=3"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "Error: " in proc.stderr and "did you mean 'dose'" in proc.stderr
+
+
+def test_bad_synth_parameters_are_reported_cleanly(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("seed: 1\ngenerate:\n  n_patient: 5\n")
+    result = CliRunner().invoke(cli, ["synth", "--params", str(params)])
+    assert result.exit_code == 1
+    assert "unknown 'generate' parameter(s) ['n_patient']" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_missing_params_section_is_reported_cleanly(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("seed: 1\n")
+    result = CliRunner().invoke(cli, ["synth", "--params", str(params)])
+    assert result.exit_code == 1
+    assert "has no section 'generate'" in result.output
+
+
+def test_timeline_validate_names_the_bad_table_column_and_row(tmp_path):
+    import pandas as pd
+
+    from twinlab.testing import make_cohort
+
+    make_cohort(n_patients=3, seed=1).write(tmp_path / "ok")
+    result = CliRunner().invoke(cli, ["timeline", "validate", str(tmp_path / "ok")])
+    assert result.exit_code == 0 and "3 patients" in result.output
+    patients = pd.read_parquet(tmp_path / "ok" / "patients.parquet")
+    patients.loc[1, "sex"] = "X"
+    patients.to_parquet(tmp_path / "ok" / "patients.parquet")
+    result = CliRunner().invoke(cli, ["timeline", "validate", str(tmp_path / "ok")])
+    assert result.exit_code == 1
+    assert "patients.sex" in result.output and "row 1" in result.output

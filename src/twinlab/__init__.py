@@ -19,6 +19,7 @@ from twinlab.notebooks import (
     run_notebook,
     run_notebooks,
 )
+from twinlab.synth import SynthConfig, generate_study
 from twinlab.timeline import (
     CURRENT_VERSION,
     DOMAINS,
@@ -56,6 +57,7 @@ __all__ = [
     "NotebookJob",
     "NotebookParameterError",
     "SchemaVersionError",
+    "SynthConfig",
     "TimelineValidationError",
     "UnknownPatientError",
     "__version__",
@@ -64,6 +66,7 @@ __all__ = [
     "dask_client",
     "empty_table",
     "event_id",
+    "generate_study",
     "load_params",
     "migrate",
     "migration",

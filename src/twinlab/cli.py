@@ -24,6 +24,7 @@ from twinlab.config import ConfigError, load_params, paths
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError,
     FileNotFoundError,
+    FileExistsError,
     NotADirectoryError,
     ValueError,
     KeyError,
@@ -72,12 +73,14 @@ def cli(debug: bool, verbose: int) -> None:
 @click.option("--truth", type=click.Path(path_type=Path), help="Folder for the ground truth.")
 @click.option("--n-patients", type=int, help="Number of patients (overrides params).")
 @click.option("--seed", type=int, help="Random seed (overrides params).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier generation in the folders.")
 def synth(
     params_file: Path | None,
     out: Path | None,
     truth: Path | None,
     n_patients: int | None,
     seed: int | None,
+    overwrite: bool,
 ) -> None:
     """Generate the demo study's raw sources (FHIR, SDTM XPT, VCF, wearables)."""
     from twinlab.synth import SynthConfig, generate_study
@@ -101,7 +104,7 @@ def synth(
     where = paths(params_file.parent if params_file is not None else None)
     out = out or where.raw / study
     truth = truth or where.truth / study
-    manifest = generate_study(out, truth, SynthConfig(**settings))
+    manifest = generate_study(out, truth, SynthConfig(**settings), overwrite=overwrite)
     files = manifest["files"] if isinstance(manifest, dict) else manifest.files
     click.echo(f"wrote {len(files)} source files to {out} (ground truth in {truth})")
 

@@ -1,0 +1,177 @@
+"""The reader contract: what every format reader returns, and the registry by format.
+
+A reader turns one source file into a :class:`ReadResult` holding three tables in
+the *source* vocabulary – before code mapping, unit normalization, patient
+linking and de-identification, which happen later in the harmonizer:
+
+``events``
+    One row per dated fact (:data:`EVENT_COLUMNS`), keyed to the source's own
+    patient key. ``source_record`` is a pointer unique per event within the file
+    (e.g. ``entry[3]/component[1]``, ``PC#row=17``, ``chr10:94942290/S001``).
+``persons``
+    One row per person described by the file (:data:`PERSON_COLUMNS`), with the
+    identifying fields (PHI) the harmonizer needs to link people across sources
+    and then removes.
+``quarantine``
+    One row per source record that could not be used (:data:`QUARANTINE_COLUMNS`):
+    the raw record as text, the check that failed, a readable reason.
+
+Conservation: ``records_in == records_accepted + len(quarantine)`` for every
+file, where a *record* is the format's natural unit (a FHIR resource, an XPT
+row, an ODM ItemGroupData, a VCF data line, a wearable CSV row). A reader never
+raises for bad content: a file it cannot parse at all becomes a single
+quarantined record with ``records_in = 1``.
+
+Readers register themselves by format with :func:`register`; :func:`reader_for`
+picks the reader for a path by its ``sniff`` function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "PERSON_COLUMNS",
+    "QUARANTINE_COLUMNS",
+    "ReadResult",
+    "Reader",
+    "frame",
+    "quarantine_row",
+    "reader_for",
+    "readers",
+    "register",
+]
+
+#: Columns of ``ReadResult.events`` (source vocabulary, identified).
+EVENT_COLUMNS: dict[str, str] = {
+    "source_patient": "the source's own patient key (FHIR Patient id, USUBJID, VCF sample...)",
+    "time": "tz-aware UTC timestamp of the fact (start of the period for partial dates)",
+    "end_time": "tz-aware UTC end (periods, infusions), or NaT",
+    "domain": "a twinlab.timeline.DOMAINS value",
+    "code_system": "code system URI as given (http://loinc.org, ...) or a local system name",
+    "code": "the code as given (LOINC, SNOMED CT, RxNorm, SDTM TESTCD, rsID, ...)",
+    "display": "human-readable name as given, or None",
+    "value_num": "numeric value in `unit`, or NaN",
+    "value_text": "text value (categorical results, genotypes...), or None",
+    "unit": "the unit as given in the source (UCUM or not), or None",
+    "qualifiers": "dict of domain-specific extras (see twinlab.timeline.QUALIFIER_KEYS)",
+    "status": "an EVENT_STATUSES value ('final' unless the source says otherwise)",
+    "source_record": "pointer to the record inside the file, unique per event in the file",
+}
+#: Columns of ``ReadResult.persons`` (PHI; never written outside the raw zone).
+PERSON_COLUMNS: dict[str, str] = {
+    "source_patient": "the key used by this file's events",
+    "identifiers": "list of (system, value) pairs: MRN, SSN, study subject id, device serial...",
+    "sex": "'F', 'M' or 'U'",
+    "birth_date": "ISO date text as given (may be partial, e.g. '1950' or '1950-03'), or None",
+    "deceased": "ISO date/datetime of death, 'true' when only known as deceased, or None",
+    "site": "study site or organization, or None",
+    "phi": "dict of other identifying fields: name, address, city, state, zip, phone, email...",
+}
+#: Columns of ``ReadResult.quarantine``.
+QUARANTINE_COLUMNS: dict[str, str] = {
+    "source_record": "pointer to the record inside the file",
+    "check": "short machine name of the failed check, e.g. 'fhir.parse', 'sdtm.date'",
+    "reason": "a readable reason",
+    "raw": "the raw record as text (JSON for structured records)",
+}
+
+
+def frame(columns: dict[str, str], rows: list[dict[str, Any]] | None = None) -> pd.DataFrame:
+    """A DataFrame with exactly ``columns`` (in order), empty or from ``rows``."""
+    df = pd.DataFrame(rows or [], columns=list(columns))
+    return df[list(columns)]
+
+
+def quarantine_row(source_record: str, check: str, reason: str, raw: Any) -> dict[str, str]:
+    """One quarantine row; ``raw`` is kept as text."""
+    import json
+
+    text = raw if isinstance(raw, str) else json.dumps(raw, default=str, ensure_ascii=False)
+    return {"source_record": source_record, "check": check, "reason": reason, "raw": text}
+
+
+@dataclass
+class ReadResult:
+    """What a reader returns for one source file."""
+
+    source_file: str
+    format: str
+    records_in: int
+    records_accepted: int
+    events: pd.DataFrame = field(default_factory=lambda: frame(EVENT_COLUMNS))
+    persons: pd.DataFrame = field(default_factory=lambda: frame(PERSON_COLUMNS))
+    quarantine: pd.DataFrame = field(default_factory=lambda: frame(QUARANTINE_COLUMNS))
+    #: Raw regular series kept as xarray objects (e.g. per-minute wearable data), by name.
+    series: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        quarantined = len(self.quarantine)
+        if self.records_in != self.records_accepted + quarantined:
+            raise AssertionError(
+                f"{self.source_file}: {self.records_in} records in != "
+                f"{self.records_accepted} accepted + {quarantined} quarantined"
+            )
+
+    @property
+    def counts(self) -> dict[str, int | str]:
+        """Per-file counts for the ingestion report."""
+        return {
+            "source_file": self.source_file,
+            "format": self.format,
+            "records_in": self.records_in,
+            "accepted": self.records_accepted,
+            "quarantined": len(self.quarantine),
+            "events": len(self.events),
+        }
+
+
+ReadFunction = Callable[[Path], ReadResult]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A registered format reader."""
+
+    format: str
+    read: ReadFunction
+    sniff: Callable[[Path], bool]
+    description: str = ""
+
+
+_READERS: dict[str, Reader] = {}
+
+
+def register(
+    format: str, *, sniff: Callable[[Path], bool], description: str = ""
+) -> Callable[[ReadFunction], ReadFunction]:
+    """Register ``read(path) -> ReadResult`` as the reader of ``format``."""
+
+    def decorate(read: ReadFunction) -> ReadFunction:
+        _READERS[format] = Reader(format, read, sniff, description)
+        return read
+
+    return decorate
+
+
+def readers() -> dict[str, Reader]:
+    """The registered readers by format."""
+    return dict(_READERS)
+
+
+def reader_for(path: str | Path) -> Reader | None:
+    """The first registered reader whose ``sniff`` accepts ``path``, or ``None``."""
+    p = Path(path)
+    for reader in _READERS.values():
+        try:
+            if reader.sniff(p):
+                return reader
+        except OSError:
+            continue
+    return None

@@ -1,0 +1,141 @@
+"""Read any mix of source files and folders, one file per task.
+
+:func:`read_sources` walks the given paths, picks each file's reader by sniffing
+(:func:`twinlab.ingest.base.reader_for`), and reads the files – in this process
+or as Dask tasks, files as partitions. A file no reader accepts, or a reader
+that crashes on a file, never stops the batch: the file becomes one quarantined
+record saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from twinlab.ingest.base import QUARANTINE_COLUMNS, ReadResult, frame, quarantine_row, reader_for
+
+__all__ = ["discover", "read_file", "read_sources"]
+
+log = logging.getLogger(__name__)
+
+#: File names that are never sources (manifests, checksums, licences, docs).
+IGNORED_NAMES = {"manifest.json", "README.md", "LICENSE", "LICENSE.txt", ".gitignore"}
+IGNORED_SUFFIXES = {".md", ".txt.license", ".html", ".pdf", ".R", ".Rd", ".py", ".tbi", ".csi"}
+
+
+def discover(paths: Iterable[str | Path]) -> list[Path]:
+    """Every candidate source file under ``paths``, sorted, without duplicates.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a given path does not exist.
+    """
+    found: set[Path] = set()
+    for given in paths:
+        path = Path(given)
+        if not path.exists():
+            raise FileNotFoundError(f"no such file or folder: {path}")
+        candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        for file in candidates:
+            hidden = any(part.startswith(".") for part in file.parts[len(path.parts) - 1 :])
+            if hidden or file.name in IGNORED_NAMES or file.suffix in IGNORED_SUFFIXES:
+                continue
+            found.add(file.resolve())
+    return sorted(found)
+
+
+def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
+    """Read one file with its registered reader, never raising for its content.
+
+    Parameters
+    ----------
+    path
+        The source file.
+    label
+        The name recorded as ``source_file`` (default: the path as given).
+    """
+    import twinlab.ingest  # noqa: F401 - registers the readers
+
+    path = Path(path)
+    name = label or str(path)
+    reader = reader_for(path)
+    if reader is None:
+        return _unreadable(name, "unknown", "ingest.format", "no reader recognizes this file")
+    try:
+        result = reader.read(path)
+    except Exception as err:  # a reader bug must not stop the batch
+        log.warning("reader %s failed on %s: %s", reader.format, name, err)
+        reason = f"the {reader.format} reader failed: {type(err).__name__}"
+        detail = traceback.format_exception_only(type(err), err)[-1].strip()
+        return _unreadable(name, reader.format, "ingest.reader", reason, detail)
+    result.source_file = name
+    return result
+
+
+def _unreadable(name: str, fmt: str, check: str, reason: str, detail: str = "") -> ReadResult:
+    row = quarantine_row("file", check, reason, {"file": name, "detail": detail})
+    return ReadResult(
+        source_file=name,
+        format=fmt,
+        records_in=1,
+        records_accepted=0,
+        quarantine=frame(QUARANTINE_COLUMNS, [row]),
+    )
+
+
+def read_sources(
+    paths: Sequence[str | Path],
+    *,
+    client: Any = None,
+    root: str | Path | None = None,
+) -> list[ReadResult]:
+    """Read every source file under ``paths``.
+
+    Parameters
+    ----------
+    paths
+        Files and folders, in any mix of supported formats.
+    client
+        A :class:`distributed.Client` to read files as parallel tasks; files
+        are read in this process when omitted.
+    root
+        Folder that ``source_file`` labels are made relative to (default: the
+        common parent of ``paths``).
+
+    Returns
+    -------
+    list of ReadResult
+        One per file, in sorted path order (the same whatever the workers).
+    """
+    files = discover(paths)
+    base = Path(root).resolve() if root is not None else _common_parent(paths)
+    labels = [_label(f, base) for f in files]
+    if client is None:
+        return [read_file(f, label=lab) for f, lab in zip(files, labels, strict=True)]
+    futures = client.map(_read_labelled, files, labels, pure=False)
+    return client.gather(futures)
+
+
+def _read_labelled(path: Path, label: str) -> ReadResult:
+    return read_file(path, label=label)
+
+
+def _common_parent(paths: Sequence[str | Path]) -> Path:
+    resolved = [Path(p).resolve() for p in paths]
+    parents = [p if p.is_dir() else p.parent for p in resolved]
+    common = parents[0]
+    for p in parents[1:]:
+        while common not in (p, *p.parents):
+            common = common.parent
+    return common
+
+
+def _label(file: Path, base: Path) -> str:
+    try:
+        return file.relative_to(base).as_posix()
+    except ValueError:
+        return file.as_posix()

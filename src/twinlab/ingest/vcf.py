@@ -1,0 +1,555 @@
+"""VCF reader: genotypes of samples at configured pharmacogenomic sites.
+
+Reads plain ``.vcf`` and bgzipped ``.vcf.gz`` / ``.vcf.bgz`` files (BGZF is a series of gzip
+members, which :mod:`gzip` reads as one stream). A *record* is one data line. Lines at a
+configured site (matched by contig, position, REF and the site's ALT allele – never by rsID
+alone, since IDs are often ``.``) become one event per (site, sample); other well-formed lines
+are accepted without events. Malformed data lines (wrong column count, non-integer POS, a bad
+GT at a configured site) are quarantined with the line as raw text.
+
+The parser is plain Python on purpose: cyvcf2 and pysam wrap the compiled htslib, which is not a
+dependency of twinlab, and only a handful of positions are needed. To stay fast on whole-genome
+files, a line is split into its sample columns only when its position is configured.
+
+Genotype calls (``0/1``, ``1|0``, haploid ``1``, missing ``./.`` or ``.``, partial ``0/.``)
+are validated only on the lines that are read in full (configured sites, or every line with
+``sites="all"``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gzip
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+
+from twinlab.ingest.base import (
+    EVENT_COLUMNS,
+    PERSON_COLUMNS,
+    QUARANTINE_COLUMNS,
+    ReadResult,
+    frame,
+    quarantine_row,
+    register,
+)
+
+__all__ = ["DBSNP", "Site", "diplotype", "load_sites", "read_vcf", "sniff_vcf"]
+
+#: Code system of rsIDs.
+DBSNP = "http://www.ncbi.nlm.nih.gov/snp"
+#: Code system of variants without an rsID (``sites="all"``): ``chrom:pos:ref:alt``.
+LOCUS_SYSTEM = "twinlab:vcf-locus"
+
+_GT = re.compile(r"^(?:\.|\d+)(?:[/|](?:\.|\d+))*$")
+_RSID = re.compile(r"^rs\d+$")
+_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz")
+
+
+@dataclass(frozen=True)
+class Site:
+    """One configured variant site.
+
+    Parameters
+    ----------
+    gene : str
+        HGNC gene symbol.
+    rsid : str
+        dbSNP identifier, e.g. ``"rs1799853"``.
+    chrom : str
+        Contig without a ``chr`` prefix, e.g. ``"10"``.
+    pos : int
+        1-based GRCh38 position.
+    ref, alt : str
+        Reference and alternate allele (forward strand).
+    allele : str
+        Star allele defined by ``alt`` (e.g. ``"*2"``), or ``""``.
+    effect : str
+        Free-text effect, e.g. ``"c.430C>T p.Arg144Cys"``.
+    """
+
+    gene: str
+    rsid: str
+    chrom: str
+    pos: int
+    ref: str
+    alt: str
+    allele: str = ""
+    effect: str = ""
+
+
+def load_sites(path: str | Path | None = None) -> tuple[Site, ...]:
+    """Read a site table (CSV with ``gene,rsid,chrom,pos,ref,alt[,allele,effect]``).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The CSV; default the shipped ``pgx_sites.csv`` (GRCh38 positions, each verified against
+        the PharmCAT GeT-RM VCFs in the project's shared test data).
+
+    Returns
+    -------
+    tuple of Site
+    """
+    if path is None:
+        text = resources.files("twinlab.ingest").joinpath("pgx_sites.csv").read_text("utf-8")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    rows = csv.DictReader(text.splitlines())
+    return tuple(
+        Site(
+            gene=r["gene"].strip(),
+            rsid=r["rsid"].strip(),
+            chrom=_norm_chrom(r["chrom"].strip()),
+            pos=int(r["pos"]),
+            ref=r["ref"].strip().upper(),
+            alt=r["alt"].strip().upper(),
+            allele=(r.get("allele") or "").strip(),
+            effect=(r.get("effect") or "").strip(),
+        )
+        for r in rows
+    )
+
+
+def _resolve_sites(sites: Any) -> tuple[Site, ...] | None:
+    """``None`` means every line (``sites="all"``)."""
+    if sites is None:
+        return load_sites()
+    if isinstance(sites, str) and sites == "all":
+        return None
+    if isinstance(sites, str | Path):
+        return load_sites(sites)
+    if isinstance(sites, pd.DataFrame):
+        records = sites.to_dict("records")
+        return tuple(
+            Site(
+                gene=str(r["gene"]),
+                rsid=str(r["rsid"]),
+                chrom=_norm_chrom(str(r["chrom"])),
+                pos=int(r["pos"]),
+                ref=str(r["ref"]).upper(),
+                alt=str(r["alt"]).upper(),
+                allele="" if pd.isna(r.get("allele")) else str(r.get("allele", "")),
+                effect="" if pd.isna(r.get("effect")) else str(r.get("effect", "")),
+            )
+            for r in records
+        )
+    return tuple(
+        dataclasses.replace(s, chrom=_norm_chrom(s.chrom), ref=s.ref.upper(), alt=s.alt.upper())
+        for s in sites
+    )
+
+
+def _norm_chrom(chrom: str) -> str:
+    return chrom[3:] if chrom[:3].lower() == "chr" else chrom
+
+
+def _open(path: Path) -> TextIO:
+    with path.open("rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return path.open("r", encoding="utf-8", errors="replace")
+
+
+def sniff_vcf(path: Path) -> bool:
+    """Whether ``path`` looks like a VCF (by suffix, or a ``##fileformat=VCF`` first line)."""
+    name = path.name.lower()
+    if name.endswith(_SUFFIXES):
+        return True
+    try:
+        with _open(path) as fh:
+            return fh.readline(64).startswith("##fileformat=VCF")
+    except (OSError, EOFError, UnicodeError, zlib.error):
+        return False
+
+
+class _BadLine(Exception):
+    def __init__(self, check: str, reason: str) -> None:
+        super().__init__(reason)
+        self.check = check
+        self.reason = reason
+
+
+def _parse_gt(gt: str, n_alleles: int) -> tuple[list[int | None], bool]:
+    """Allele indices (``None`` = missing) and whether the call is phased."""
+    if not _GT.match(gt):
+        raise ValueError(f"GT {gt!r} is not a genotype (e.g. 0/1, 1|0, 1, ./.)")
+    parts = re.split(r"[/|]", gt)
+    idx = [None if p == "." else int(p) for p in parts]
+    for i in idx:
+        if i is not None and i >= n_alleles:
+            raise ValueError(f"GT {gt!r} refers to allele {i}, but the line has {n_alleles}")
+    return idx, len(parts) > 1 and "/" not in gt
+
+
+def _zygosity(idx: list[int | None]) -> str | None:
+    if any(i is None for i in idx):
+        return None
+    if len(idx) == 1:
+        return "hemizygous"
+    return "homozygous" if len(set(idx)) == 1 else "heterozygous"
+
+
+@dataclass
+class _Header:
+    samples: list[str]
+    n_cols: int
+    time: pd.Timestamp
+
+
+def _read_header_line(line: str) -> _Header:
+    cols = line.rstrip().split("\t")  # a trailing tab is a common defect: no empty sample
+    samples = cols[9:]
+    seen: dict[str, int] = {}
+    names = []
+    for i, s in enumerate(samples):
+        s = s.strip() or f"sample{i + 1}"
+        if s in seen:  # duplicate names are invalid VCF: keep both, distinguishable
+            seen[s] += 1
+            s = f"{s}#{seen[s]}"
+        else:
+            seen[s] = 1
+        names.append(s)
+    n_cols = 9 + len(names) if len(cols) > 8 else 8
+    return _Header(names, n_cols, pd.NaT)
+
+
+def _file_date(line: str) -> pd.Timestamp:
+    value = line.split("=", 1)[1].strip()
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return pd.NaT
+    if pd.isna(ts):
+        return pd.NaT
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _lines(fh: TextIO) -> Iterator[tuple[int, str]]:
+    yield from enumerate(fh, start=1)
+
+
+@register(
+    "vcf",
+    sniff=sniff_vcf,
+    description="VCF 4.x (plain or bgzipped): genotypes at pharmacogenomic sites",
+)
+def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | Path | None = None
+             ) -> ReadResult:  # fmt: skip
+    """Read the genotypes of every sample at the configured sites of one VCF.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.vcf``, ``.vcf.gz`` or ``.vcf.bgz`` file (gzip is recognised by its magic bytes).
+    sites : iterable of Site, DataFrame, path, "all" or None
+        Sites to genotype: ``None`` uses the shipped :func:`load_sites` table; a path or a
+        DataFrame is a site table; ``"all"`` makes an event of every line and sample (for small
+        files only: one event per line × sample).
+
+    Returns
+    -------
+    ReadResult
+        ``events`` (domain ``genomic_variant``, one per matched site and sample, rsID as
+        ``code``, genotype as alleles in ``value_text``), ``persons`` (one per sample) and
+        ``quarantine`` (malformed data lines).
+
+    Notes
+    -----
+    Contigs match with or without a ``chr`` prefix. A site matches a line with its position,
+    its REF, and its ALT among the line's ALT alleles (or ALT ``.``: a reference-only line).
+    Genotype indices map to ``[REF, *ALT]``, so multi-allelic lines are decoded correctly.
+    A fully missing call gives an event with ``value_text`` ``None`` and ``no_call: true``.
+    ``time`` is the ``##fileDate`` (UTC midnight) or NaT: germline genotypes are not dated.
+
+    Examples
+    --------
+    >>> res = read_vcf("genotypes.vcf")  # doctest: +SKIP
+    >>> res.events[["source_patient", "code", "value_text"]]  # doctest: +SKIP
+    """
+    path = Path(path)
+    site_list = _resolve_sites(sites)
+    index: dict[tuple[str, int], list[Site]] = {}
+    for s in site_list or ():
+        index.setdefault((s.chrom, s.pos), []).append(s)
+    events: list[dict[str, Any]] = []
+    quarantine: list[dict[str, str]] = []
+    records_in = 0
+    header: _Header | None = None
+    file_time: pd.Timestamp = pd.NaT
+    chrom_cache: dict[str, str] = {}
+    try:
+        with _open(path) as fh:
+            for lineno, line in _lines(fh):
+                if line.startswith("#"):
+                    if line.startswith("##fileDate="):
+                        file_time = _file_date(line)
+                    elif line.startswith("#CHROM") and header is None:
+                        header = _read_header_line(line)
+                    continue
+                if not line.strip():
+                    continue
+                records_in += 1
+                text = line.rstrip("\r\n")
+                if header is None:
+                    quarantine.append(
+                        quarantine_row(
+                            f"L{lineno}",
+                            "vcf.header",
+                            "data line before any #CHROM header line: sample columns unknown",
+                            text,
+                        )
+                    )
+                    continue
+                try:
+                    _read_line(
+                        text, lineno, header, index, site_list is None, chrom_cache, file_time,
+                        events,
+                    )  # fmt: skip
+                except _BadLine as bad:
+                    quarantine.append(quarantine_row(f"L{lineno}", bad.check, bad.reason, text))
+    except (OSError, EOFError, zlib.error) as exc:
+        records_in += 1
+        quarantine.append(
+            quarantine_row(
+                f"L{records_in}+",
+                "vcf.io",
+                f"file unreadable from here on ({type(exc).__name__}: {exc})",
+                "",
+            )
+        )
+    samples = header.samples if header else []
+    persons = frame(
+        PERSON_COLUMNS,
+        [
+            {
+                "source_patient": s,
+                "identifiers": [("vcf_sample", s)],
+                "sex": "U",
+                "birth_date": None,
+                "deceased": None,
+                "site": None,
+                "phi": {},
+            }
+            for s in samples
+        ],
+    )
+    ev = frame(EVENT_COLUMNS, events)
+    ev["time"] = pd.to_datetime(ev["time"], utc=True).astype("datetime64[us, UTC]")
+    ev["end_time"] = pd.Series(pd.NaT, index=ev.index, dtype="datetime64[us, UTC]")
+    ev["value_num"] = ev["value_num"].astype("float64")
+    return ReadResult(
+        source_file=str(path),
+        format="vcf",
+        records_in=records_in,
+        records_accepted=records_in - len(quarantine),
+        events=ev,
+        persons=persons,
+        quarantine=frame(QUARANTINE_COLUMNS, quarantine),
+    )
+
+
+def _read_line(
+    text: str,
+    lineno: int,
+    header: _Header,
+    index: dict[tuple[str, int], list[Site]],
+    all_sites: bool,
+    chrom_cache: dict[str, str],
+    file_time: pd.Timestamp,
+    events: list[dict[str, Any]],
+) -> None:
+    n_cols = text.count("\t") + 1
+    if n_cols != header.n_cols:
+        raise _BadLine(
+            "vcf.columns", f"{n_cols} tab-separated columns, the header declares {header.n_cols}"
+        )
+    head = text.split("\t", 5)
+    chrom, pos_text, vid, ref, alt = head[:5]
+    if not pos_text.isdigit():
+        raise _BadLine("vcf.pos", f"POS {pos_text!r} is not a positive integer")
+    pos = int(pos_text)
+    norm = chrom_cache.get(chrom)
+    if norm is None:
+        norm = chrom_cache[chrom] = _norm_chrom(chrom)
+    ref_u, alts = ref.upper(), alt.upper().split(",")
+    if all_sites:
+        matched = [
+            Site(gene="", rsid=vid, chrom=norm, pos=pos, ref=ref_u, alt=a) for a in alts if a != "."
+        ] or [Site(gene="", rsid=vid, chrom=norm, pos=pos, ref=ref_u, alt=".")]
+    else:
+        candidates = index.get((norm, pos))
+        if not candidates:
+            return
+        matched = [s for s in candidates if s.ref == ref_u and (s.alt in alts or alts == ["."])]
+        if not matched:
+            return
+    if header.n_cols <= 8:
+        return  # sites-only VCF: nothing to genotype
+    cols = text.split("\t")
+    fmt = cols[8].split(":")
+    if "GT" not in fmt:
+        raise _BadLine("vcf.gt", f"FORMAT {cols[8]!r} has no GT field")
+    gt_at = fmt.index("GT")
+    alleles = [ref, *alt.split(",")] if alt != "." else [ref]
+    calls = []
+    for sample, field in zip(header.samples, cols[9:], strict=True):
+        values = field.split(":")
+        gt = values[gt_at] if gt_at < len(values) else "."
+        try:
+            calls.append((sample, *_parse_gt(gt, len(alleles))))
+        except ValueError as exc:
+            raise _BadLine("vcf.gt", f"sample {sample}: {exc}") from None
+    for site in matched:
+        if all_sites:
+            code, system = (
+                (vid, DBSNP)
+                if _RSID.match(vid)
+                else (f"{norm}:{pos}:{ref}:{site.alt}", LOCUS_SYSTEM)
+            )
+        else:
+            code, system = site.rsid, DBSNP
+        for sample, idx, phased in calls:
+            events.append(
+                _event(site, code, system, sample, idx, phased, alleles, chrom, pos, lineno,
+                       file_time)
+            )  # fmt: skip
+
+
+def _event(
+    site: Site,
+    code: str,
+    system: str,
+    sample: str,
+    idx: list[int | None],
+    phased: bool,
+    alleles: list[str],
+    chrom: str,
+    pos: int,
+    lineno: int,
+    file_time: pd.Timestamp,
+) -> dict[str, Any]:
+    no_call = all(i is None for i in idx)
+    sep = "|" if phased else "/"
+    value = None if no_call else sep.join("." if i is None else alleles[i] for i in idx)
+    called = [alleles[i].upper() for i in idx if i is not None]
+    quals: dict[str, Any] = {
+        "zygosity": _zygosity(idx),
+        "phased": phased,
+        "ploidy": len(idx),
+        "alt_count": sum(a == site.alt for a in called),
+        "called_alleles": len(called),
+        "chrom": chrom,
+        "pos": pos,
+        "ref": site.ref,
+        "alt": site.alt,
+    }
+    if site.gene:
+        quals["gene"] = site.gene
+    if site.allele:
+        quals["allele"] = site.allele
+    if no_call:
+        quals["no_call"] = True
+    quals = {k: v for k, v in quals.items() if v is not None}
+    display = " ".join(p for p in (site.gene, site.allele or site.effect) if p) or None
+    return {
+        "source_patient": sample,
+        "time": file_time,
+        "end_time": pd.NaT,
+        "domain": "genomic_variant",
+        "code_system": system,
+        "code": code,
+        "display": display,
+        "value_num": float("nan"),
+        "value_text": value,
+        "unit": None,
+        "qualifiers": quals,
+        "status": "final",
+        "source_record": f"L{lineno}:{chrom}:{pos}:{site.ref}>{site.alt}/{sample}",
+    }
+
+
+def diplotype(
+    calls: pd.DataFrame,
+    gene: str,
+    *,
+    sample: str | None = None,
+    sites: Iterable[Site] | None = None,
+) -> str | None:
+    """A simple star-allele diplotype, e.g. ``"*1/*3"``, from the calls of one sample.
+
+    Each defining site contributes its star allele once per copy of its ALT allele; the
+    remaining copies (to two) are ``*1``.
+
+    Parameters
+    ----------
+    calls : DataFrame
+        Events from :func:`read_vcf`.
+    gene : str
+        Gene symbol, e.g. ``"CYP2C9"``.
+    sample : str, optional
+        The sample (``source_patient``); required when ``calls`` holds several.
+    sites : iterable of Site, optional
+        The defining sites; default the shipped table's sites of ``gene`` with a star allele.
+
+    Returns
+    -------
+    str or None
+        ``None`` when a defining site is absent from ``calls``, not fully called, or when the
+        sites carry more than two variant alleles in total.
+
+    Raises
+    ------
+    ValueError
+        If ``gene`` has no star-allele site, or ``sample`` is needed and not given.
+
+    Notes
+    -----
+    Limits: only the configured sites are tested, so any other variant allele is reported as
+    ``*1``; alleles defined by several sites (e.g. TPMT ``*3A``) or core alleles shared by
+    sub-alleles are not resolved; the method is phase-unaware – two different variant alleles
+    are assumed to lie on different chromosomes (``*2/*3``), even if the call is unphased or
+    phased *in cis*.
+    """
+    defining = [s for s in (sites or load_sites()) if s.gene == gene and s.allele]
+    if not defining:
+        raise ValueError(f"no star-allele site configured for gene {gene!r}")
+    df = calls[calls["domain"] == "genomic_variant"]
+    if sample is None:
+        ids = df["source_patient"].dropna().unique()
+        if len(ids) > 1:
+            raise ValueError("calls hold several samples: pass sample=")
+    else:
+        df = df[df["source_patient"] == sample]
+    by_code: dict[str, list[dict[str, Any]]] = {}
+    for code, q in zip(df["code"], df["qualifiers"], strict=True):
+        by_code.setdefault(code, []).append(q)
+    stars: list[str] = []
+    for site in defining:
+        quals = [q for q in by_code.get(site.rsid, []) if q.get("alt") == site.alt]
+        if not quals:
+            return None
+        counts = {(q.get("alt_count"), q.get("called_alleles"), q.get("ploidy")) for q in quals}
+        if len(counts) != 1:
+            return None  # the same site called differently on two lines
+        alt_count, called, ploidy = counts.pop()
+        if called != ploidy or ploidy != 2:
+            return None
+        stars += [site.allele] * int(alt_count)
+    if len(stars) > 2:
+        return None
+    stars += ["*1"] * (2 - len(stars))
+    return "/".join(sorted(stars, key=_star_key))
+
+
+def _star_key(star: str) -> tuple[int, str]:
+    m = re.match(r"\*(\d+)(.*)", star)
+    return (int(m.group(1)), m.group(2)) if m else (10**6, star)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 # Importing a reader module registers its format.
+from twinlab.ingest import fhir as fhir
 from twinlab.ingest import vcf as vcf
 from twinlab.ingest import wearables as wearables
 from twinlab.ingest.base import (

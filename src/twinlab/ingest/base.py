@@ -108,7 +108,8 @@ class ReadResult:
     events: pd.DataFrame = field(default_factory=lambda: frame(EVENT_COLUMNS))
     persons: pd.DataFrame = field(default_factory=lambda: frame(PERSON_COLUMNS))
     quarantine: pd.DataFrame = field(default_factory=lambda: frame(QUARANTINE_COLUMNS))
-    #: Raw regular series kept as xarray objects (e.g. per-minute wearable data), by name.
+    #: Side outputs by name: raw regular series as xarray objects (per-minute wearable data),
+    #: tallies as DataFrames (FHIR resources per type).
     series: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

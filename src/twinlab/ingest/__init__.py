@@ -4,6 +4,8 @@ from __future__ import annotations
 
 # Importing a reader module registers its format.
 from twinlab.ingest import fhir as fhir
+from twinlab.ingest import odm as odm
+from twinlab.ingest import sdtm as sdtm
 from twinlab.ingest import vcf as vcf
 from twinlab.ingest import wearables as wearables
 from twinlab.ingest.base import (

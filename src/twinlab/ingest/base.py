@@ -37,6 +37,7 @@ import pandas as pd
 
 __all__ = [
     "EVENT_COLUMNS",
+    "OPTIONAL_EVENT_COLUMNS",
     "PERSON_COLUMNS",
     "QUARANTINE_COLUMNS",
     "ReadResult",
@@ -63,6 +64,12 @@ EVENT_COLUMNS: dict[str, str] = {
     "qualifiers": "dict of domain-specific extras (see twinlab.timeline.QUALIFIER_KEYS)",
     "status": "an EVENT_STATUSES value ('final' unless the source says otherwise)",
     "source_record": "pointer to the record inside the file, unique per event in the file",
+}
+#: Optional columns of ``ReadResult.events``, present when the source reports them.
+OPTIONAL_EVENT_COLUMNS: dict[str, str] = {
+    "orig_value": "the result exactly as reported (text) when the source gives both an original "
+    "and a standardized result (SDTM --ORRES), else None",
+    "orig_unit": "the unit of orig_value, or None",
 }
 #: Columns of ``ReadResult.persons`` (PHI; never written outside the raw zone).
 PERSON_COLUMNS: dict[str, str] = {

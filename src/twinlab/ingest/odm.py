@@ -1,0 +1,647 @@
+"""CDISC ODM 1.3.x clinical data reader (EDC exports such as Medidata Rave, Dataset-XML).
+
+A *record* is one ``ItemGroupData``; each of its ``ItemData`` (or typed ``ItemDataInteger``,
+``ItemDataString``...) becomes one event:
+
+* ``code`` = ItemOID, ``code_system`` = ``"ODM:<StudyOID>"``, ``display`` = the ItemDef Name;
+* the value is typed by the ItemDef ``DataType`` (integer / float / double → ``value_num``, with
+  the unit of its ``MeasurementUnitRef``; anything else → ``value_text``); a CodeList decode
+  goes to the qualifier ``decode``; the raw text is kept in ``orig_value``;
+* ``domain`` from the SDTM-like names of the ItemGroup, Form or Item OIDs (``LB`` → lab,
+  ``VS`` / ``VITAL`` → vital, ``AE`` → adverse_event, ...), else ``other``;
+* the time is the item group's own date item (``--STDTC``, ``--DTC``, ``--DAT``, ``--DATE``,
+  birth / death dates excluded) or, failing that, the ``AuditRecord/DateTimeStamp`` of the item
+  group or its form, study event or subject; qualifiers ``date_precision`` and ``date_source``.
+  Zone-less datetimes are read in ``tz`` (qualifier ``tz_assumed``).
+
+Subjects become ``persons`` (SubjectKey; for Dataset-XML, which has no SubjectData, the USUBJID
+item), with sex / birth date when an item says so.
+
+Quarantined, with the item group's XML as raw text: a value that fails its DataType
+(``odm.datatype``), an undated item group (``odm.date``, unless ``undated="keep"``), an item
+group without a subject (``odm.subject``). A file that is not well-formed XML, or whose study
+``GlobalVariables`` break the ODM structure, is one quarantined record (``odm.parse`` /
+``odm.structure``).
+
+Parsing uses the standard library's :func:`xml.etree.ElementTree.iterparse` (lxml is not a
+project dependency); each ItemGroupData is cleared once read, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
+
+from twinlab.ingest.base import (
+    PERSON_COLUMNS,
+    QUARANTINE_COLUMNS,
+    ReadResult,
+    frame,
+    quarantine_row,
+    register,
+)
+from twinlab.ingest.sdtm import _events_frame, parse_partial_datetime
+
+__all__ = ["read_odm"]
+
+FORMAT = "odm"
+ODM_NS = "http://www.cdisc.org/ns/odm/v1.3"
+#: Numeric ODM DataTypes (→ ``value_num``).
+NUMERIC_TYPES = frozenset({"integer", "float", "double"})
+_TYPED_ITEM = re.compile(r"^ItemData(?P<type>[A-Z]\w*)$")
+_INT = re.compile(r"^[+-]?\d+$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME = re.compile(r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$")
+_BOOLEAN = frozenset({"true", "false", "1", "0"})
+_GLOBAL_VARIABLES = ("StudyName", "StudyDescription", "ProtocolName")
+#: SDTM domain codes / words in OIDs → twinlab domain.
+_DOMAIN_TOKENS: dict[str, str] = {
+    "LB": "lab",
+    "LAB": "lab",
+    "LABDATA": "lab",
+    "VS": "vital",
+    "VIT": "vital",
+    "VITAL": "vital",
+    "VITALS": "vital",
+    "EX": "dose",
+    "EC": "dose",
+    "DOSE": "dose",
+    "PC": "concentration",
+    "PK": "concentration",
+    "AE": "adverse_event",
+    "AENONSER": "adverse_event",
+    "CM": "medication",
+    "CONMED": "medication",
+    "MH": "condition",
+    "PR": "procedure",
+    "DM": "demographic",
+    "DEMOG": "demographic",
+}
+_DATE_NAME = re.compile(r"(STDTC|DTC|DAT|DATE|DTM)$", re.IGNORECASE)
+_NOT_EVENT_DATE = re.compile(r"(BRTH|BIRTH|DTH|DEATH|DDDTC|RFENDTC|ENDTC|ENDAT|ENDATE)", re.I)
+
+
+def _local(tag: str) -> tuple[str, str]:
+    """(namespace, local name) of an ElementTree tag."""
+    if tag.startswith("{"):
+        ns, _, name = tag[1:].partition("}")
+        return ns, name
+    return "", tag
+
+
+def _is_odm(tag: str) -> bool:
+    return _local(tag)[0] in ("", ODM_NS)
+
+
+@dataclass
+class _ItemDef:
+    name: str
+    data_type: str
+    unit: str | None = None
+    codelist: str | None = None
+
+
+@dataclass
+class _Metadata:
+    items: dict[str, _ItemDef] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    codelists: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+class _Reject(Exception):
+    def __init__(self, check: str, reason: str) -> None:
+        super().__init__(reason)
+        self.check = check
+        self.reason = reason
+
+
+def _check_type(value: str, data_type: str) -> str | None:
+    """None when ``value`` is a valid ``data_type`` literal, else the reason."""
+    v = value.strip()
+    t = data_type
+    ok = True
+    if t == "integer":
+        ok = bool(_INT.match(v))
+    elif t in ("float", "double"):
+        try:
+            ok = math.isfinite(float(v))
+        except ValueError:
+            ok = False
+    elif t == "date":
+        ok = bool(_DATE.match(v)) and parse_partial_datetime(v)[0] is not None
+    elif t == "datetime":
+        ok = bool(_DATETIME.match(v)) and parse_partial_datetime(v)[0] is not None
+    elif t == "time":
+        ok = bool(_TIME.match(v))
+    elif t in ("partialDate", "partialDatetime", "incompleteDate", "incompleteDatetime"):
+        ok = parse_partial_datetime(v)[0] is not None
+    elif t == "boolean":
+        ok = v.lower() in _BOOLEAN
+    if ok:
+        return None
+    return f"{value!r} is not a valid {t}"
+
+
+def _own_audit(elem: ET.Element) -> str | None:
+    """The first AuditRecord/DateTimeStamp of an item group or of one of its items."""
+    for audit in elem.iter():
+        if _local(audit.tag)[1] == "AuditRecord":
+            for child in audit:
+                if _local(child.tag)[1] == "DateTimeStamp" and (child.text or "").strip():
+                    return child.text.strip()
+    return None
+
+
+def _infer_domain(*oids: str | None) -> str:
+    for oid in oids:
+        if not oid:
+            continue
+        for token in re.split(r"[^A-Za-z0-9]+", oid.upper()):
+            if token in _DOMAIN_TOKENS:
+                return _DOMAIN_TOKENS[token]
+    return "other"
+
+
+class _Parser:
+    def __init__(self, path: Path, tz: str, undated: str) -> None:
+        self.path = path
+        self.name = path.name
+        self.tz = tz
+        self.undated = undated
+        self.meta: dict[tuple[str, str], _Metadata] = {}
+        self.meta_by_mdv: dict[str, _Metadata] = {}
+        self.events: list[dict[str, Any]] = []
+        self.persons: dict[str, dict[str, Any]] = {}
+        self.quarantine: list[dict[str, str]] = []
+        self.records = 0
+        self.study_oid = ""
+        self.stack: list[dict[str, Any]] = []  # context frames of clinical elements
+        #: item groups of the open StudyEventData, with their context: processed together
+        #: so that a group without its own date can take the study event's date
+        self.pending: list[tuple[ET.Element, list[dict[str, Any]]]] = []
+        self.units: dict[str, str] = {}
+
+    # -- metadata --------------------------------------------------------------------------
+    def metadata_version(self, elem: ET.Element, study: str) -> None:
+        md = _Metadata()
+        for child in elem.iter():
+            ns, tag = _local(child.tag)
+            if ns not in ("", ODM_NS):
+                continue
+            if tag == "ItemDef":
+                unit_ref = next(
+                    (c for c in child if _local(c.tag)[1] == "MeasurementUnitRef"), None
+                )
+                cl_ref = next((c for c in child if _local(c.tag)[1] == "CodeListRef"), None)
+                md.items[child.get("OID", "")] = _ItemDef(
+                    name=child.get("Name", ""),
+                    data_type=child.get("DataType", "text"),
+                    unit=unit_ref.get("MeasurementUnitOID") if unit_ref is not None else None,
+                    codelist=cl_ref.get("CodeListOID") if cl_ref is not None else None,
+                )
+            elif tag == "CodeList":
+                decodes: dict[str, str] = {}
+                for item in child:
+                    if _local(item.tag)[1] in ("CodeListItem", "EnumeratedItem"):
+                        text = " ".join(t.strip() for t in item.itertext() if t.strip())
+                        decodes[item.get("CodedValue", "")] = text or item.get("CodedValue", "")
+                md.codelists[child.get("OID", "")] = decodes
+        self.meta[(study, elem.get("OID", ""))] = md
+        self.meta_by_mdv.setdefault(elem.get("OID", ""), md)
+
+    def read_units(self, elem: ET.Element) -> dict[str, str]:
+        out = {}
+        for mu in elem.iter():
+            if _local(mu.tag)[1] == "MeasurementUnit":
+                symbol = " ".join(t.strip() for t in mu.itertext() if t.strip())
+                out[mu.get("OID", "")] = symbol or mu.get("Name", "")
+        return out
+
+    # -- clinical data ---------------------------------------------------------------------
+    def context(self, key: str) -> Any:
+        for frame_ in reversed(self.stack):
+            if key in frame_:
+                return frame_[key]
+        return None
+
+    def audit_time(self) -> tuple[str, str] | None:
+        for frame_ in reversed(self.stack):
+            if frame_.get("audit"):
+                return frame_["audit"], f"AuditRecord of {frame_['tag']}"
+        return None
+
+    def flush(self) -> None:
+        """Process the buffered item groups (end of a StudyEventData, or one at a time)."""
+        pending, self.pending = self.pending, []
+        outer = self.stack
+        event_date = None
+        for elem, stack in pending:
+            self.stack = stack
+            found = self.event_date_candidate(elem)
+            if found and (event_date is None or (found[0] and not event_date[0])):
+                event_date = found
+        for elem, stack in pending:
+            self.stack = stack
+            self.item_group(elem, self.units, event_date[1:] if event_date else None)
+            elem.clear()
+        self.stack = outer
+
+    def event_date_candidate(self, elem: ET.Element) -> tuple[bool, str, str] | None:
+        """(is a visit date, item OID, value) of the first usable date item of a group."""
+        try:
+            items = self.items(elem, self.metadata())
+        except _Reject:
+            return None
+        best = None
+        for oid, value, is_null, data_type in items:
+            name = oid.rsplit(".", 1)[-1]
+            if is_null or not value or _NOT_EVENT_DATE.search(name):
+                continue
+            is_date = data_type in ("date", "datetime", "partialDate", "partialDatetime")
+            if not (is_date or _DATE_NAME.search(name)) or data_type in NUMERIC_TYPES:
+                continue
+            if parse_partial_datetime(value, tz=self.tz)[0] is None:
+                continue
+            visit = "VISIT" in name.upper()
+            if best is None or (visit and not best[0]):
+                best = (visit, oid, value)
+        return best
+
+    def metadata(self) -> _Metadata:
+        study = self.context("StudyOID") or self.study_oid
+        mdv = self.context("MetaDataVersionOID") or ""
+        return self.meta.get((study, mdv)) or self.meta_by_mdv.get(mdv) or _Metadata()
+
+    def item_group(
+        self, elem: ET.Element, units: dict[str, str], event_date: tuple[str, str] | None = None
+    ) -> None:
+        self.records += 1
+        n = self.records
+        study = self.context("StudyOID") or self.study_oid
+        mdv = self.context("MetaDataVersionOID") or ""
+        md = self.metadata()
+        igoid = elem.get("ItemGroupOID", "")
+        pointer = self.pointer(elem, n)
+        try:
+            items = self.items(elem, md)
+            subject = self.context("SubjectKey") or next(
+                (v for oid, v, _, _ in items if oid.upper().rsplit(".", 1)[-1] == "USUBJID"), None
+            )
+            if not subject:
+                raise _Reject("odm.subject", "no SubjectKey and no USUBJID item")
+            self.person(subject, items, md)
+            ts, q = self.date(items, md, _own_audit(elem), event_date)
+        except _Reject as rej:
+            self.quarantine.append(
+                quarantine_row(pointer, rej.check, rej.reason, self.raw(elem, study, mdv))
+            )
+            return
+        domain = _infer_domain(igoid, self.context("FormOID"), *(i[0] for i in items))
+        for k, (oid, value, is_null, data_type) in enumerate(items, start=1):
+            idef = md.items.get(oid)
+            quals = dict(q)
+            quals.update(
+                item_group=igoid,
+                form=self.context("FormOID"),
+                study_event=self.context("StudyEventOID"),
+                repeat_key=elem.get("ItemGroupRepeatKey"),
+            )
+            value_num, value_text, unit = math.nan, None, None
+            if idef is None:
+                quals["itemdef_missing"] = True
+            if is_null:
+                quals["is_null"] = True
+            elif data_type in NUMERIC_TYPES:
+                value_num = float(value)
+                if idef is not None and idef.unit:
+                    unit = units.get(idef.unit, idef.unit)
+            else:
+                value_text = value
+            if idef is not None and idef.codelist and value:
+                decode = md.codelists.get(idef.codelist, {}).get(value)
+                if decode is not None:
+                    quals["decode"] = decode
+            self.events.append(
+                {
+                    "source_patient": subject,
+                    "time": ts,
+                    "end_time": None,
+                    "domain": domain,
+                    "code_system": f"ODM:{study}",
+                    "code": oid,
+                    "display": idef.name if idef is not None else None,
+                    "value_num": value_num,
+                    "value_text": value_text,
+                    "unit": unit,
+                    "qualifiers": {k_: v for k_, v in quals.items() if v is not None},
+                    "status": "final",
+                    "source_record": f"{pointer}/item[{k}]={oid}",
+                    "orig_value": value,
+                    "orig_unit": unit,
+                }
+            )
+
+    def items(self, elem: ET.Element, md: _Metadata) -> list[tuple[str, str, bool, str]]:
+        """(ItemOID, value, is_null, data type) per item; rejects the group on a bad value."""
+        out = []
+        problems = []
+        for child in elem:
+            ns, tag = _local(child.tag)
+            if ns not in ("", ODM_NS):
+                continue
+            if tag == "ItemData":
+                value = child.get("Value")
+                declared = None
+            else:
+                m = _TYPED_ITEM.match(tag)
+                if m is None:
+                    continue  # AuditRecord, Signature, Annotation...
+                value = child.text or ""
+                declared = m.group("type")
+                declared = declared[0].lower() + declared[1:]
+            oid = child.get("ItemOID", "")
+            is_null = child.get("IsNull") == "Yes" or value is None
+            value = (value or "").strip()
+            idef = md.items.get(oid)
+            if not is_null:
+                for t in filter(None, {declared, idef.data_type if idef else None}):
+                    why = _check_type(value, t)
+                    if why:
+                        source = "element" if t == declared else f"ItemDef {oid}"
+                        problems.append(f"ItemData {oid}: {why} (DataType from {source})")
+            out.append((oid, value, is_null, idef.data_type if idef else declared or "text"))
+        if problems:
+            raise _Reject("odm.datatype", "; ".join(problems))
+        return out
+
+    def date(
+        self,
+        items: list[tuple[str, str, bool, str]],
+        md: _Metadata,
+        own_audit: str | None,
+        event_date: tuple[str, str] | None,
+    ) -> tuple[pd.Timestamp | None, dict[str, Any]]:
+        candidates = []
+        for oid, value, is_null, data_type in items:
+            if is_null or not value:
+                continue
+            name = oid.rsplit(".", 1)[-1]
+            is_date = data_type in ("date", "datetime", "partialDate", "partialDatetime")
+            if not (is_date or _DATE_NAME.search(name)) or _NOT_EVENT_DATE.search(name):
+                continue
+            if data_type in NUMERIC_TYPES:
+                continue
+            rank = 0 if name.upper().endswith("STDTC") else 1
+            candidates.append((rank, oid, value))
+        for _, oid, value in sorted(candidates, key=lambda c: c[0]):
+            ts, info = parse_partial_datetime(value, tz=self.tz)
+            if ts is None:
+                raise _Reject("odm.date", f"date item {oid}: {info}")
+            return ts, self.date_quals(value, info, f"item:{oid}")
+        if event_date is not None:
+            ts, info = parse_partial_datetime(event_date[1], tz=self.tz)
+            if ts is not None:
+                return ts, self.date_quals(event_date[1], info, f"study_event:{event_date[0]}")
+        audit = (own_audit, "AuditRecord of ItemGroupData") if own_audit else self.audit_time()
+        if audit is not None:
+            ts, info = parse_partial_datetime(audit[0], tz=self.tz)
+            if ts is not None:
+                return ts, self.date_quals(audit[0], info, audit[1])
+        if self.undated == "keep":
+            return None, {"date_precision": "none"}
+        raise _Reject(
+            "odm.date",
+            "no date: no date item in the item group or its study event, and no AuditRecord "
+            "DateTimeStamp on it or on its form, study event or subject",
+        )
+
+    def date_quals(self, text: str, precision: str, source: str) -> dict[str, Any]:
+        q: dict[str, Any] = {"date_precision": precision, "date_source": source}
+        if not re.search(r"T.*(Z|[+-]\d{2}:?\d{2})$", text):
+            q["tz_assumed"] = self.tz
+        return q
+
+    def person(self, subject: str, items: list, md: _Metadata) -> None:
+        p = self.persons.setdefault(
+            subject,
+            {
+                "source_patient": subject,
+                "identifiers": [("subject_key", subject)],
+                "sex": "U",
+                "birth_date": None,
+                "deceased": None,
+                "site": self.context("SiteOID"),
+                "phi": {},
+            },
+        )
+        for oid, value, is_null, _ in items:
+            if is_null or not value:
+                continue
+            name = (md.items[oid].name if oid in md.items else "").upper()
+            short = oid.upper().rsplit(".", 1)[-1]
+            if short == "SEX" or name == "SEX":
+                idef = md.items.get(oid)
+                decoded = md.codelists.get(idef.codelist or "", {}) if idef else {}
+                sex = decoded.get(value, value).strip().upper()[:1]
+                p["sex"] = sex if sex in ("F", "M") else p["sex"]
+            elif short in ("BRTHDTC", "BRTHDAT") or "BIRTH" in name:
+                p["birth_date"] = value
+            elif short in ("AGE",):
+                p["phi"]["age"] = value
+            elif short in ("USUBJID", "SUBJID") and (short.lower(), value) not in p["identifiers"]:
+                p["identifiers"].append((short.lower(), value))
+
+    def pointer(self, elem: ET.Element, n: int) -> str:
+        parts = [
+            f"{f['tag']}[{f['key']}]" for f in self.stack if f["tag"] != "ODM" and f.get("key")
+        ]
+        rk = elem.get("ItemGroupRepeatKey") or elem.get(
+            "{http://www.cdisc.org/ns/Dataset-XML/v1.0}ItemGroupDataSeq"
+        )
+        own = f"ItemGroupData[{elem.get('ItemGroupOID', '')}" + (f"#{rk}" if rk else "") + "]"
+        return "/".join([*parts, own]) + f"@{n}"
+
+    def raw(self, elem: ET.Element, study: str, mdv: str) -> str:
+        ctx = {
+            k: self.context(k)
+            for k in ("StudyOID", "MetaDataVersionOID", "SubjectKey", "StudyEventOID", "FormOID")
+        }
+        xml = ET.tostring(elem, encoding="unicode")
+        return json.dumps({"context": ctx, "xml": xml}, ensure_ascii=False)
+
+    # -- driver ----------------------------------------------------------------------------
+    _KEYS: ClassVar[dict[str, str]] = {
+        "ClinicalData": "StudyOID",
+        "SubjectData": "SubjectKey",
+        "StudyEventData": "StudyEventOID",
+        "FormData": "FormOID",
+    }
+    _REPEAT: ClassVar[dict[str, str]] = {
+        "StudyEventData": "StudyEventRepeatKey",
+        "FormData": "FormRepeatKey",
+    }
+
+    def run(self) -> None:
+        units = self.units
+        study = ""
+        in_item_group = 0
+        in_audit_records = 0  # ClinicalData/AuditRecords: referenced by ID, not positional
+        for event, elem in ET.iterparse(str(self.path), events=("start", "end")):
+            ns, tag = _local(elem.tag)
+            if ns not in ("", ODM_NS):
+                continue
+            if event == "start":
+                if tag == "ItemGroupData":
+                    in_item_group += 1
+                elif tag in ("AuditRecords", "Signatures", "Annotations"):
+                    in_audit_records += 1
+                elif tag == "Study":
+                    study = elem.get("OID", "")
+                    self.study_oid = self.study_oid or study
+                elif tag in self._KEYS and not in_item_group:
+                    f = {"tag": tag, self._KEYS[tag]: elem.get(self._KEYS[tag])}
+                    key = elem.get(self._KEYS[tag], "")
+                    rk = elem.get(self._REPEAT.get(tag, ""), None)
+                    f["key"] = key + (f"#{rk}" if rk else "")
+                    if tag == "ClinicalData":
+                        f["MetaDataVersionOID"] = elem.get("MetaDataVersionOID")
+                    self.stack.append(f)
+                continue
+            # end events
+            if tag == "ItemGroupData":
+                in_item_group -= 1
+                if not in_item_group:
+                    self.pending.append((elem, list(self.stack)))
+                    if not any(f["tag"] == "StudyEventData" for f in self.stack):
+                        self.flush()
+            elif in_item_group:
+                continue
+            elif tag in ("AuditRecords", "Signatures", "Annotations"):
+                in_audit_records -= 1
+            elif in_audit_records:
+                continue
+            elif tag == "DateTimeStamp" and self.stack:
+                self.stack[-1].setdefault("audit", (elem.text or "").strip() or None)
+            elif tag == "SiteRef" and self.stack:
+                self.stack[-1].setdefault("SiteOID", elem.get("LocationOID"))
+            elif tag in self._KEYS:
+                if tag == "StudyEventData":
+                    self.flush()
+                if self.stack and self.stack[-1]["tag"] == tag:
+                    self.stack.pop()
+                if tag != "FormData":  # its item groups may still wait in self.pending
+                    elem.clear()
+            elif tag == "GlobalVariables":
+                self.check_global_variables(elem, study)
+            elif tag == "BasicDefinitions":
+                units.update(self.read_units(elem))
+            elif tag == "MetaDataVersion":
+                self.metadata_version(elem, study)
+                elem.clear()
+
+    def check_global_variables(self, elem: ET.Element, study: str) -> None:
+        names = [_local(c.tag)[1] for c in elem if _is_odm(c.tag)]
+        if tuple(names) != _GLOBAL_VARIABLES:
+            unexpected = [n for n in names if n not in _GLOBAL_VARIABLES]
+            missing = [n for n in _GLOBAL_VARIABLES if n not in names]
+            bits = []
+            if unexpected:
+                bits.append("unexpected element(s) " + ", ".join(f"<{n}>" for n in unexpected))
+            if missing:
+                bits.append("missing " + ", ".join(f"<{n}>" for n in missing))
+            if not bits:
+                bits.append(f"children out of order: {names}")
+            raise _FileReject(
+                "odm.structure",
+                f"Study {study!r} GlobalVariables: {'; '.join(bits)} (ODM 1.3 requires "
+                f"{', '.join(_GLOBAL_VARIABLES)}, in this order)",
+                ET.tostring(elem, encoding="unicode"),
+            )
+
+
+class _FileReject(Exception):
+    def __init__(self, check: str, reason: str, raw: str) -> None:
+        super().__init__(reason)
+        self.check, self.reason, self.raw = check, reason, raw
+
+
+def _sniff(path: Path) -> bool:
+    if path.suffix.lower() != ".xml":
+        return False
+    with path.open("rb") as fh:
+        head = fh.read(8192)
+    return b"<ODM" in head or b":ODM" in head
+
+
+def _file_failure(path: Path, check: str, reason: str, raw: str | None = None) -> ReadResult:
+    if raw is None:
+        try:
+            raw = path.read_bytes()[:4096].decode("utf-8", "replace")
+        except OSError as exc:
+            raw = f"<unreadable: {exc}>"
+    q = frame(QUARANTINE_COLUMNS, [quarantine_row(path.name, check, reason, raw)])
+    return ReadResult(str(path), FORMAT, records_in=1, records_accepted=0, quarantine=q)
+
+
+@register(FORMAT, sniff=_sniff, description="CDISC ODM 1.3 XML clinical data (EDC export)")
+def read_odm(path: str | Path, *, tz: str = "UTC", undated: str = "quarantine") -> ReadResult:
+    """Read the clinical data of one CDISC ODM 1.3.x XML file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ODM file (EDC snapshot or transactional export, Dataset-XML, ...).
+    tz : str
+        IANA time zone for datetimes without an offset (qualifier ``tz_assumed``).
+    undated : {"quarantine", "keep"}
+        What to do with an item group that has no date item and no audit timestamp:
+        quarantine it (``odm.date``, default) or keep its events with ``time`` NaT and
+        ``date_precision = "none"``.
+
+    Returns
+    -------
+    ReadResult
+        One record per ItemGroupData; ``events`` carries the extra columns ``orig_value`` and
+        ``orig_unit``. A metadata-only file (define.xml, CRF metadata) has zero records.
+
+    Raises
+    ------
+    ValueError
+        Only for a bad ``tz`` or ``undated`` option (usage errors, not content).
+    """
+    p = Path(path)
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {tz!r}") from exc
+    if undated not in ("quarantine", "keep"):
+        raise ValueError(f"undated must be 'quarantine' or 'keep', not {undated!r}")
+    parser = _Parser(p, tz, undated)
+    try:
+        parser.run()
+    except ET.ParseError as exc:
+        return _file_failure(p, "odm.parse", f"not well-formed XML: {exc}")
+    except _FileReject as rej:
+        return _file_failure(p, rej.check, rej.reason, rej.raw)
+    except OSError as exc:
+        return _file_failure(p, "odm.io", f"cannot read file: {exc}")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # never raise on content
+        return _file_failure(p, "odm.content", f"unexpected content: {exc!r}")
+    return ReadResult(
+        source_file=str(p),
+        format=FORMAT,
+        records_in=parser.records,
+        records_accepted=parser.records - len(parser.quarantine),
+        events=_events_frame(parser.events),
+        persons=frame(PERSON_COLUMNS, list(parser.persons.values())),
+        quarantine=frame(QUARANTINE_COLUMNS, parser.quarantine),
+    )

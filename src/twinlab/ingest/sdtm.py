@@ -1,0 +1,1025 @@
+"""CDISC SDTM reader: SAS XPORT (``.xpt``) and SDTM-shaped CSV files → :class:`ReadResult`.
+
+A *record* is one row of one domain file. Rows become events in the source vocabulary:
+
+=========  ===================  ======================================================
+domain     twinlab domain       value / code
+=========  ===================  ======================================================
+DM         persons + demographic  ``persons`` row per subject; one ``demographic`` event
+                                (code ``ARM``) dated RFSTDTC, else DMDTC, else RFICDTC,
+                                carrying arm / actual arm / race / ethnicity / country and
+                                ``screen_failure`` (ARMCD ``SCRNFAIL`` / ``NOTASSGN``) in
+                                its qualifiers; without any date the person is kept and the
+                                arm goes to ``persons.phi`` instead
+EX         dose                 EXDOSE / EXDOSU, EXSTDTC .. EXENDTC
+PC         concentration        PCSTRESN / PCSTRESU (PCORRES / PCORRESU as ``orig_*``),
+                                ``blq`` (value NaN) and ``lloq`` qualifiers
+PP         other                PK parameters (PPSTRESN / PPSTRESU) – not ``pd``: they are
+                                exposure metrics, not drug effects
+LB         lab                  LBSTRESN / LBSTRESU (LBORRES / LBORRESU as ``orig_*``)
+VS         vital                VSSTRESN / VSSTRESU
+AE         adverse_event        AEDECOD (text), AESTDTC .. AEENDTC
+CM         medication           CMDECOD / CMTRT, CMDOSE / CMDOSU
+MH         condition            MHDECOD / MHTERM
+=========  ===================  ======================================================
+
+Every other domain (DS, SV, SE, SC, TA, TE, TI, TS, TV, RELREC, SUPP--, and any domain not
+listed) is read, checked and counted as accepted records that produce no events.
+
+Dates: SDTM ``--DTC`` values are ISO 8601, possibly partial (``YYYY``, ``YYYY-MM``,
+``YYYY-MM-DD``, ``YYYY-MM-DDThh:mm[:ss]``). An event's ``time`` is the start of the period,
+with the qualifier ``date_precision`` (``year`` .. ``second``). SDTM datetimes carry no time zone:
+they are read in the zone given by ``tz`` (default ``"UTC"``), recorded in the qualifier
+``tz_assumed``, and converted to UTC.
+
+Why pyreadstat: XPT v5/v8 decoding (IBM floats, labels, missing values) is exactly what
+ReadStat implements and is tested against SAS; we only add the encoding fallback (the CDISC
+pilot files hold cp1252 bytes such as the right single quote in "Alzheimer’s") and the check
+for truncated files that ReadStat silently reads in part.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+from twinlab.ingest.base import (
+    EVENT_COLUMNS,
+    PERSON_COLUMNS,
+    QUARANTINE_COLUMNS,
+    ReadResult,
+    frame,
+    quarantine_row,
+    register,
+)
+
+__all__ = [
+    "parse_partial_datetime",
+    "read_sdtm",
+    "read_sdtm_folder",
+    "read_sdtm_frame",
+    "read_sdtm_table",
+]
+
+FORMAT = "sdtm"
+#: Encodings tried, in order, when an XPT file does not decode with ReadStat's default.
+XPT_ENCODINGS: tuple[str | None, ...] = (None, "cp1252", "latin-1")
+#: ARMCD values that mark a subject who never entered a treatment arm.
+SCREEN_FAILURE_ARMCD = frozenset({"SCRNFAIL", "NOTASSGN"})
+#: Domains with no subject (trial design, relationships): no USUBJID check.
+_NO_SUBJECT = frozenset({"TA", "TE", "TI", "TS", "TV", "TD", "TM", "RELREC", "DI", "OI"})
+_BLQ_RE = re.compile(
+    r"^\s*(<\s*(BLQ|LLOQ|LOQ|BQL|LLQ)?\s*[\d.eE+-]*|BLQ|BQL|NQ|BLOQ|BELOW\s+LLOQ|<\s*LOD|ND)\s*$",
+    re.IGNORECASE,
+)
+_NUM_AFTER_LT = re.compile(r"^\s*<\s*([+-]?\d+(\.\d*)?([eE][+-]?\d+)?)\s*$")
+_ISO_RE = re.compile(
+    r"^(?P<Y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
+    r"(?:T(?P<H>\d{2})(?::(?P<M>\d{2})(?::(?P<S>\d{2})(?P<f>\.\d+)?)?)?"
+    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?)?)?)?$"
+)
+_HAS_OFFSET = re.compile(r"T.*(Z|[+-]\d{2}:?\d{2})$")
+_PRECISIONS = ("year", "month", "day", "hour", "minute", "second")
+
+
+# --- dates ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=65536)
+def parse_partial_datetime(
+    text: str, *, tz: str = "UTC"
+) -> tuple[pd.Timestamp, str] | tuple[None, str]:
+    """Parse an ISO 8601 (possibly partial) date/datetime to the UTC start of its period.
+
+    Parameters
+    ----------
+    text : str
+        ``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD``, ``YYYY-MM-DDThh``, ``...Thh:mm``,
+        ``...Thh:mm:ss[.fff]``, optionally followed by ``Z`` or an offset.
+    tz : str
+        IANA zone used for values without an offset (SDTM values never have one).
+
+    Returns
+    -------
+    tuple
+        ``(timestamp, precision)`` with a tz-aware UTC timestamp and one of ``year``, ``month``,
+        ``day``, ``hour``, ``minute``, ``second``; or ``(None, reason)`` when unparseable.
+
+    Examples
+    --------
+    >>> parse_partial_datetime("2014-07")
+    (Timestamp('2014-07-01 00:00:00+0000', tz='UTC'), 'month')
+    >>> parse_partial_datetime("2014-07-02T11:45", tz="America/New_York")[0]
+    Timestamp('2014-07-02 15:45:00+0000', tz='UTC')
+    """
+    s = text.strip()
+    m = _ISO_RE.match(s)
+    if m is None:
+        return None, f"{text!r} is not an ISO 8601 date (YYYY[-MM[-DD[Thh[:mm[:ss]]]]])"
+    parts = [m.group(k) for k in "YmdHMS"]
+    n = sum(p is not None for p in parts)
+    precision = _PRECISIONS[n - 1]
+    vals = [int(p) if p is not None else d for p, d in zip(parts, (0, 1, 1, 0, 0, 0), strict=True)]
+    micro = round(float(m.group("f")) * 1e6) if m.group("f") else 0
+    try:
+        naive = datetime(*vals, min(micro, 999_999))
+    except ValueError as exc:
+        return None, f"{text!r} is not a valid date: {exc}"
+    offset = m.group("tz")
+    try:
+        if offset:
+            ts = pd.Timestamp(naive).tz_localize("UTC" if offset == "Z" else _offset_zone(offset))
+        else:
+            ts = pd.Timestamp(naive.replace(tzinfo=ZoneInfo(tz)))
+        return ts.tz_convert("UTC"), precision
+    except (ValueError, ZoneInfoNotFoundError, OverflowError) as exc:
+        return None, f"{text!r} cannot be placed in time zone {tz!r}: {exc}"
+
+
+def _offset_zone(offset: str) -> Any:
+    from datetime import timedelta, timezone
+
+    sign = -1 if offset[0] == "-" else 1
+    digits = offset[1:].replace(":", "")
+    return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+
+
+# --- small value helpers ----------------------------------------------------------------------
+
+
+def _text(v: Any) -> str | None:
+    """Missing-aware text: None for NaN / empty / blank."""
+    if v is None:
+        return None
+    if type(v) is str:
+        return v.strip() or None
+    if isinstance(v, float):
+        if math.isnan(v):
+            return None
+        return _fmt_num(v)
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, np.floating):
+        return None if np.isnan(v) else _fmt_num(float(v))
+    s = str(v).strip()
+    return s or None
+
+
+def _fmt_num(v: float) -> str:
+    return str(int(v)) if math.isfinite(v) and v == int(v) and abs(v) < 1e15 else repr(v)
+
+
+class _NotNumber(ValueError):
+    pass
+
+
+def _num(v: Any) -> float:
+    """Float or NaN for missing; raises :class:`_NotNumber` for non-numeric text."""
+    if v is None:
+        return math.nan
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        f = float(v)
+        if math.isinf(f):
+            raise _NotNumber(f"{v!r} is not a finite number")
+        return f
+    s = str(v).strip()
+    if not s:
+        return math.nan
+    try:
+        f = float(s)
+    except ValueError:
+        raise _NotNumber(f"{s!r} is not a number") from None
+    if not math.isfinite(f):
+        raise _NotNumber(f"{s!r} is not a finite number")
+    return f
+
+
+def _num_or_none(v: Any) -> float | None:
+    try:
+        f = _num(v)
+    except _NotNumber:
+        return None
+    return None if math.isnan(f) else f
+
+
+def _raw_json(row: dict[str, Any]) -> str:
+    return json.dumps({k: _text(v) for k, v in row.items()}, ensure_ascii=False)
+
+
+class _Reject(Exception):
+    """A row that must be quarantined: ``check`` and readable ``reason``."""
+
+    def __init__(self, check: str, reason: str) -> None:
+        super().__init__(reason)
+        self.check = check
+        self.reason = reason
+
+
+# --- per-domain event builders --------------------------------------------------------------
+
+
+class _Row:
+    """One SDTM row with prefixed-variable access (``r["STDTC"]`` → ``AESTDTC``)."""
+
+    __slots__ = ("_tz", "d", "prefix")
+
+    def __init__(self, d: dict[str, Any], prefix: str, tz: str) -> None:
+        self.d = d
+        self.prefix = prefix
+        self._tz = tz
+
+    def __getitem__(self, suffix: str) -> str | None:
+        return _text(self.d.get(self.prefix + suffix))
+
+    def get(self, name: str) -> str | None:
+        return _text(self.d.get(name))
+
+    def num(self, suffix: str, *, full: bool = False) -> float:
+        name = suffix if full else self.prefix + suffix
+        try:
+            return _num(self.d.get(name))
+        except _NotNumber as exc:
+            raise _Reject("sdtm.numeric", f"{name}: {exc}") from None
+
+    def date(self, *names: str, required: bool = True) -> tuple[pd.Timestamp | None, dict]:
+        """The first non-empty of ``names`` (full variable names), parsed."""
+        for name in names:
+            text = _text(self.d.get(name))
+            if text is None:
+                continue
+            ts, info = parse_partial_datetime(text, tz=self._tz)
+            if ts is None:
+                raise _Reject("sdtm.date", f"{name}: {info}")
+            q: dict[str, Any] = {"date_precision": info, "date_source": name}
+            if not _HAS_OFFSET.search(text):
+                q["tz_assumed"] = self._tz
+            return ts, q
+        if required:
+            raise _Reject("sdtm.date_missing", f"no date: {', '.join(names)} all empty")
+        return None, {}
+
+    def end(self, name: str, start: pd.Timestamp) -> tuple[pd.Timestamp | None, dict]:
+        text = _text(self.d.get(name))
+        if text is None:
+            return None, {}
+        ts, info = parse_partial_datetime(text, tz=self._tz)
+        if ts is None:
+            raise _Reject("sdtm.date", f"{name}: {info}")
+        if ts < start:
+            if _period_end(ts, info) < start:
+                raise _Reject("sdtm.end_before_start", f"{name} {text!r} is before the start")
+            ts = start  # a partial end date whose period contains the start
+        return ts, {"end_date_precision": info}
+
+
+def _period_end(ts: pd.Timestamp, precision: str) -> pd.Timestamp:
+    step = {
+        "year": pd.DateOffset(years=1),
+        "month": pd.DateOffset(months=1),
+        "day": pd.Timedelta(days=1),
+        "hour": pd.Timedelta(hours=1),
+        "minute": pd.Timedelta(minutes=1),
+        "second": pd.Timedelta(seconds=1),
+    }[precision]
+    return ts + step
+
+
+def _event(r: _Row, **kw: Any) -> dict[str, Any]:
+    ev = {
+        "source_patient": r.get("USUBJID"),
+        "time": None,
+        "end_time": None,
+        "domain": "other",
+        "code_system": None,
+        "code": None,
+        "display": None,
+        "value_num": math.nan,
+        "value_text": None,
+        "unit": None,
+        "qualifiers": {},
+        "status": "final",
+        "source_record": None,
+    }
+    ev.update(kw)
+    if math.isnan(ev["value_num"]):
+        ev["unit"] = None  # a unit only goes with a number (orig_unit keeps it)
+    ev["qualifiers"] = {k: v for k, v in ev["qualifiers"].items() if v is not None}
+    return ev
+
+
+def _findings(r: _Row, domain: str, dom: str, *, date: str = "DTC") -> dict[str, Any]:
+    """LB / VS / generic findings: STRESN/STRESU as value, ORRES/ORRESU as orig."""
+    ts, q = r.date(dom + date)
+    value = r.num("STRESN")
+    stresc, orres = r["STRESC"], r["ORRES"]
+    value_text = None
+    status = "final"
+    if r["STAT"] is not None:  # e.g. NOT DONE
+        q.update(not_done=True, reason_not_done=r["REASND"])
+        status = "unknown"
+    if math.isnan(value):
+        text = stresc or orres
+        lt = _NUM_AFTER_LT.match(text) if text else None
+        if lt:
+            q.update(blq=True, lloq=float(lt.group(1)))
+        if text is not None:
+            value_text = text
+    q.update(
+        ref_low=_num_or_none(r.get(dom + "STNRLO")),
+        ref_high=_num_or_none(r.get(dom + "STNRHI")),
+        ref_low_orig=r["ORNRLO"],
+        ref_high_orig=r["ORNRHI"],
+        interpretation=r["NRIND"],
+        category=r["CAT"],
+        matrix=r["SPEC"],
+        loinc=r["LOINC"],
+        fasting={"Y": True, "N": False}.get(r["FAST"] or ""),
+        position=r["POS"],
+        location=r["LOC"],
+        timepoint=r["TPT"],
+        visit=r.get("VISIT"),
+        baseline=True if r["BLFL"] == "Y" else None,
+    )
+    return _event(
+        r,
+        time=ts,
+        domain=domain,
+        code_system=f"CDISC SDTM {dom}TESTCD",
+        code=r["TESTCD"],
+        display=r["TEST"],
+        value_num=value,
+        value_text=value_text,
+        unit=r["STRESU"],
+        orig_value=orres,
+        orig_unit=r["ORRESU"],
+        qualifiers=q,
+        status=status,
+    )
+
+
+def _lb(r: _Row) -> dict[str, Any]:
+    return _findings(r, "lab", "LB")
+
+
+def _vs(r: _Row) -> dict[str, Any]:
+    return _findings(r, "vital", "VS")
+
+
+def _pc(r: _Row) -> dict[str, Any]:
+    ts, q = r.date("PCDTC")
+    orres, stresc = r["ORRES"], r["STRESC"]
+    reported = r.num("STRESN")
+    lloq = r.num("LLOQ")
+    blq = any(t is not None and _BLQ_RE.match(t) for t in (orres, stresc))
+    value, value_text, status = reported, None, "final"
+    if blq:
+        value = math.nan
+        value_text = orres or stresc
+        if not math.isnan(reported):
+            q["reported_value"] = reported  # e.g. "<BLQ" coded with PCSTRESN = 0
+    elif math.isnan(reported):
+        if r["STAT"] is not None or (orres is None and stresc is None):
+            q.update(not_done=True, reason_not_done=r["REASND"])
+            status = "unknown"
+        else:
+            bad = orres or stresc
+            raise _Reject("sdtm.numeric", f"PCORRES/PCSTRESC {bad!r} is neither a number nor BLQ")
+    q.update(
+        blq=blq,
+        lloq=None if math.isnan(lloq) else lloq,
+        analyte=r["TEST"],
+        matrix=r["SPEC"],
+        timepoint=r["TPT"],
+        timepoint_num=_num_or_none(r["TPTNUM"]),
+        elapsed=r["ELTM"],
+        lab=r["NAM"],
+        visit=r.get("VISIT"),
+    )
+    return _event(
+        r,
+        time=ts,
+        domain="concentration",
+        code_system="CDISC SDTM PCTESTCD",
+        code=r["TESTCD"],
+        display=r["TEST"],
+        value_num=value,
+        value_text=value_text,
+        unit=r["STRESU"],
+        orig_value=orres,
+        orig_unit=r["ORRESU"],
+        qualifiers=q,
+        status=status,
+    )
+
+
+def _pp(r: _Row) -> dict[str, Any]:
+    ts, q = r.date("PPDTC", "PPSTDTC", "PPRFDTC")
+    value = r.num("STRESN")
+    q.update(category=r["CAT"], matrix=r["SPEC"], kind="pk_parameter")
+    return _event(
+        r,
+        time=ts,
+        domain="other",
+        code_system="CDISC SDTM PPTESTCD",
+        code=r["TESTCD"],
+        display=r["TEST"],
+        value_num=value,
+        value_text=None if not math.isnan(value) else (r["STRESC"] or r["ORRES"]),
+        unit=r["STRESU"],
+        orig_value=r["ORRES"],
+        orig_unit=r["ORRESU"],
+        qualifiers=q,
+    )
+
+
+def _ex(r: _Row) -> dict[str, Any]:
+    ts, q = r.date("EXSTDTC")
+    end, qe = r.end("EXENDTC", ts)
+    dose = r.num("DOSE")
+    q.update(qe)
+    q.update(
+        route=r["ROUTE"],
+        form=r["DOSFRM"],
+        frequency=r["DOSFRQ"],
+        regimen=" ".join(t for t in (r["DOSE"], r["DOSU"], r["DOSFRQ"]) if t) or None,
+        visit=r.get("VISIT"),
+    )
+    return _event(
+        r,
+        time=ts,
+        end_time=end,
+        domain="dose",
+        code_system="CDISC SDTM EXTRT",
+        code=r["TRT"],
+        display=r["TRT"],
+        value_num=dose,
+        unit=r["DOSU"],
+        orig_value=r["DOSE"] or r["DOSTXT"],
+        orig_unit=r["DOSU"],
+        qualifiers=q,
+    )
+
+
+def _ae(r: _Row) -> dict[str, Any]:
+    ts, q = r.date("AESTDTC", "AEDTC")
+    end, qe = r.end("AEENDTC", ts)
+    q.update(qe)
+    q.update(
+        severity=(r["SEV"] or "").lower() or None,
+        serious={"Y": True, "N": False}.get(r["SER"] or ""),
+        toxicity_grade=r["TOXGR"],
+        body_system=r["BODSYS"],
+        relationship=r["REL"],
+        action=r["ACN"],
+        outcome=r["OUT"],
+        meddra_pt_code=r["PTCD"],
+    )
+    return _event(
+        r,
+        time=ts,
+        end_time=end,
+        domain="adverse_event",
+        code_system="CDISC SDTM AEDECOD",
+        code=r["DECOD"] or r["TERM"],
+        display=r["DECOD"] or r["TERM"],
+        value_text=r["TERM"],
+        qualifiers=q,
+    )
+
+
+def _cm(r: _Row) -> dict[str, Any]:
+    ts, q = r.date("CMSTDTC", "CMDTC")
+    end, qe = r.end("CMENDTC", ts)
+    q.update(qe)
+    dose = r.num("DOSE")
+    q.update(
+        route=r["ROUTE"],
+        frequency=r["DOSFRQ"],
+        indication=r["INDC"],
+        drug_class=r["CLAS"],
+        ongoing=True if r["ENRF"] in ("ONGOING", "AFTER") else None,
+    )
+    return _event(
+        r,
+        time=ts,
+        end_time=end,
+        domain="medication",
+        code_system="CDISC SDTM CMDECOD",
+        code=r["DECOD"] or r["TRT"],
+        display=r["DECOD"] or r["TRT"],
+        value_num=dose,
+        value_text=r["TRT"],
+        unit=r["DOSU"],
+        orig_value=r["DOSE"] or r["DOSTXT"],
+        orig_unit=r["DOSU"],
+        qualifiers=q,
+    )
+
+
+def _mh(r: _Row) -> dict[str, Any]:
+    ts, q = r.date("MHSTDTC", "MHDTC")
+    end, qe = r.end("MHENDTC", ts)
+    q.update(qe)
+    q.update(severity=(r["SEV"] or "").lower() or None, category=r["CAT"])
+    return _event(
+        r,
+        time=ts,
+        end_time=end,
+        domain="condition",
+        code_system="CDISC SDTM MHDECOD",
+        code=r["DECOD"] or r["TERM"],
+        display=r["DECOD"] or r["TERM"],
+        value_text=r["TERM"],
+        qualifiers=q,
+    )
+
+
+_BUILDERS = {
+    "LB": _lb,
+    "VS": _vs,
+    "PC": _pc,
+    "PP": _pp,
+    "EX": _ex,
+    "AE": _ae,
+    "CM": _cm,
+    "MH": _mh,
+}
+
+
+def _dm(r: _Row) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A DM row → (persons row, demographic event or None)."""
+    armcd = r.get("ARMCD")
+    screen_failure = (armcd or "").upper() in SCREEN_FAILURE_ARMCD
+    sex = (r.get("SEX") or "U").upper()[:1]
+    age = r.num("AGE", full=True)
+    arm = {
+        "armcd": armcd,
+        "arm": r.get("ARM"),
+        "actarmcd": r.get("ACTARMCD"),
+        "actarm": r.get("ACTARM"),
+        "screen_failure": screen_failure,
+    }
+    for name in ("BRTHDTC", "DTHDTC", "RFSTDTC"):
+        if r.get(name) is not None:
+            r.date(name)  # validates: an unparseable date quarantines the row
+    phi = {
+        "age": None if math.isnan(age) else age,
+        "age_unit": r.get("AGEU"),
+        "rfstdtc": r.get("RFSTDTC"),
+        "dmdtc": r.get("DMDTC"),
+        "race": r.get("RACE"),
+        "ethnic": r.get("ETHNIC"),
+        "country": r.get("COUNTRY"),
+    }
+    usubjid = r.get("USUBJID")
+    ids = [("usubjid", usubjid)]
+    if r.get("SUBJID"):
+        ids.append(("subjid", r.get("SUBJID")))
+    if r.get("SITEID"):
+        ids.append(("siteid", r.get("SITEID")))
+    deceased = r.get("DTHDTC") or ("true" if r.get("DTHFL") == "Y" else None)
+    ts, q = r.date("RFSTDTC", "DMDTC", "RFICDTC", required=False)
+    person = {
+        "source_patient": usubjid,
+        "identifiers": ids,
+        "sex": sex if sex in ("F", "M") else "U",
+        "birth_date": r.get("BRTHDTC"),
+        "deceased": deceased,
+        "site": r.get("SITEID"),
+        "phi": {k: v for k, v in phi.items() if v is not None},
+    }
+    if ts is None:
+        person["phi"].update({k: v for k, v in arm.items() if v is not None})
+        return person, None
+    q.update(arm)
+    q.update(race=r.get("RACE"), ethnic=r.get("ETHNIC"), country=r.get("COUNTRY"))
+    event = _event(
+        r,
+        time=ts,
+        domain="demographic",
+        code_system="CDISC SDTM DM",
+        code="ARM",
+        display="Planned arm",
+        value_text=r.get("ARM"),
+        qualifiers=q,
+    )
+    return person, event
+
+
+# --- frames → ReadResult --------------------------------------------------------------------
+
+_EVENT_EXTRA = ("orig_value", "orig_unit")
+
+
+def read_sdtm_frame(
+    df: pd.DataFrame,
+    *,
+    source_file: str,
+    domain: str | None = None,
+    tz: str = "UTC",
+) -> ReadResult:
+    """Turn one SDTM domain table into a :class:`ReadResult` (one record per row).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The domain's rows with their SDTM column names (values as read: text or numbers).
+    source_file : str
+        Name used in ``source_record`` pointers and in the result.
+    domain : str, optional
+        The two-letter domain (``"LB"``, ``"SUPPAE"``...); default from the DOMAIN / RDOMAIN
+        column, else the file name.
+    tz : str
+        IANA time zone in which the (zone-less) SDTM datetimes are read.
+
+    Returns
+    -------
+    ReadResult
+    """
+    dom = (domain or _domain_of(df, source_file)).upper()
+    name = Path(source_file).name
+    events: list[dict[str, Any]] = []
+    persons: list[dict[str, Any]] = []
+    quarantine: list[dict[str, str]] = []
+    build = _BUILDERS.get(dom)
+    prefix = dom if len(dom) == 2 else ""
+    needs_subject = dom not in _NO_SUBJECT
+    columns = [str(c) for c in df.columns]
+    for i, values in enumerate(_row_tuples(df), start=1):
+        d = dict(zip(columns, values, strict=True))
+        pointer = f"{name}#row={i}"
+        r = _Row(d, prefix, tz)
+        try:
+            if needs_subject and r.get("USUBJID") is None:
+                raise _Reject("sdtm.usubjid", "USUBJID is missing or empty")
+            if dom == "DM":
+                person, ev = _dm(r)
+                persons.append(person)
+                new = [ev] if ev is not None else []
+            elif build is not None:
+                new = [build(r)]
+            else:
+                new = []
+        except _Reject as rej:
+            quarantine.append(quarantine_row(pointer, rej.check, rej.reason, _raw_json(d)))
+            continue
+        except Exception as exc:  # a reader never raises on content
+            quarantine.append(
+                quarantine_row(pointer, "sdtm.row", f"unexpected content: {exc!r}", _raw_json(d))
+            )
+            continue
+        for ev in new:
+            ev["source_record"] = pointer
+            events.append(ev)
+    return ReadResult(
+        source_file=str(source_file),
+        format=FORMAT,
+        records_in=len(df),
+        records_accepted=len(df) - len(quarantine),
+        events=_events_frame(events),
+        persons=frame(PERSON_COLUMNS, persons),
+        quarantine=frame(QUARANTINE_COLUMNS, quarantine),
+    )
+
+
+def _row_tuples(df: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
+    """Rows as tuples of plain Python values (text stripped, empty text → None); fast."""
+    cols = []
+    for c in df.columns:
+        s = df[c]
+        if s.dtype.kind in "biuf":
+            cols.append(s.tolist())
+        else:
+            vals = s.to_numpy(dtype=object, na_value=None)
+            cols.append([(v.strip() or None) if type(v) is str else v for v in vals])
+    return zip(*cols, strict=True) if cols else iter([()] * len(df))
+
+
+def _events_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
+    cols = list(EVENT_COLUMNS) + [c for c in _EVENT_EXTRA if c not in EVENT_COLUMNS]
+    out = pd.DataFrame(events, columns=cols)
+    for c in ("time", "end_time"):
+        col = pd.Series([pd.NaT if v is None else v for v in out[c]], index=out.index, dtype=object)
+        out[c] = pd.to_datetime(col, utc=True).astype("datetime64[us, UTC]")
+    out["value_num"] = out["value_num"].astype("float64")
+    return out
+
+
+def _domain_of(df: pd.DataFrame, source_file: str) -> str:
+    for col in ("DOMAIN", "RDOMAIN"):
+        if col in df.columns and (col == "DOMAIN" or "QNAM" in df.columns):
+            vals = [v for v in (_text(x) for x in df[col].head(1000)) if v]
+            if vals:
+                top = max(set(vals), key=vals.count)
+                return f"SUPP{top}" if col == "RDOMAIN" and "QNAM" in df.columns else top
+    stem = Path(source_file).stem.upper()
+    if stem.startswith("SUPP") or "QNAM" in df.columns:
+        return stem if stem.startswith("SUPP") else f"SUPP{stem}"
+    return stem[:2] if stem[:2] in _BUILDERS or stem[:2] == "DM" else stem
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def _file_failure(path: Path, check: str, reason: str) -> ReadResult:
+    try:
+        head = path.read_bytes()[:240]
+        raw = json.dumps(
+            {"path": str(path), "size": path.stat().st_size, "head_latin1": head.decode("latin-1")},
+            ensure_ascii=False,
+        )
+    except OSError as exc:
+        raw = json.dumps({"path": str(path), "error": str(exc)})
+    q = frame(QUARANTINE_COLUMNS, [quarantine_row(path.name, check, reason, raw)])
+    return ReadResult(str(path), FORMAT, records_in=1, records_accepted=0, quarantine=q)
+
+
+def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
+    """Read an XPT file trying :data:`XPT_ENCODINGS`; ``(df, encoding, error)``."""
+    import pyreadstat
+
+    data = path.read_bytes()
+    if data.startswith(b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!") and len(data) % 80:
+        return (
+            None,
+            None,
+            (
+                f"truncated SAS XPORT v5 file: {len(data)} bytes is not a whole number of "
+                "80-byte records"
+            ),
+        )
+    last = ""
+    for enc in XPT_ENCODINGS:
+        try:
+            kw = {"encoding": enc} if enc else {}
+            df, _ = pyreadstat.read_xport(str(path), **kw)
+            return df, enc, ""
+        except UnicodeDecodeError as exc:
+            last = f"cannot decode text as {enc or 'the default encoding'}: {exc}"
+        except Exception as exc:  # ReadstatError and friends
+            msg = str(exc)
+            if "encod" in msg.lower() or "convert" in msg.lower():
+                last = msg
+                continue
+            return None, None, f"not a readable SAS XPORT file: {msg}"
+    return None, None, last
+
+
+def _load_csv(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
+    last = ""
+    for enc in ("utf-8-sig", "cp1252"):
+        try:
+            df = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                na_values=["", "NA"],
+                encoding=enc,
+            )
+            return df, enc, ""
+        except UnicodeDecodeError as exc:
+            last = f"cannot decode as {enc}: {exc}"
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+            return None, None, f"not a readable CSV file: {exc}"
+    return None, None, last
+
+
+def _sniff(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    if suffix == ".xpt":
+        return True
+    if suffix != ".csv":
+        return False
+    with path.open("rb") as fh:
+        head = fh.readline(8192).decode("utf-8", "replace").upper()
+    names = {t.strip().strip('"').strip("'") for t in re.split(r"[,;\t]", head)}
+    return bool(names & {"DOMAIN", "USUBJID", "RDOMAIN"})
+
+
+def read_sdtm_table(path: str | Path) -> tuple[pd.DataFrame, str]:
+    """Load one SDTM file as a table of text and numbers, with the encoding that decoded it.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        ``.xpt`` (tried with ReadStat's default encoding, then :data:`XPT_ENCODINGS`) or ``.csv``
+        (UTF-8, then cp1252; ``NA`` and empty cells are missing).
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, str)
+        The table and the encoding used (``"default"`` for ReadStat's own).
+
+    Raises
+    ------
+    ValueError
+        When the file cannot be read (truncated, not XPT/CSV, undecodable).
+    """
+    p = Path(path)
+    df, enc, err = _load_csv(p) if p.suffix.lower() == ".csv" else _load_xpt(p)
+    if df is None:
+        raise ValueError(f"{p.name}: {err}")
+    return df, enc or "default"
+
+
+def _read(p: Path, tz: str) -> tuple[ReadResult, pd.DataFrame | None]:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {tz!r}") from exc
+    try:
+        df, _, err = _load_csv(p) if p.suffix.lower() == ".csv" else _load_xpt(p)
+    except OSError as exc:
+        return _file_failure(p, "sdtm.io", f"cannot read file: {exc}"), None
+    if df is None:
+        return _file_failure(p, "sdtm.parse", err), None
+    return read_sdtm_frame(df, source_file=str(p), tz=tz), df
+
+
+@register(FORMAT, sniff=_sniff, description="CDISC SDTM domain file (SAS XPT or CSV)")
+def read_sdtm(path: str | Path, *, tz: str = "UTC") -> ReadResult:
+    """Read one SDTM domain file (``.xpt`` SAS transport or SDTM-shaped ``.csv``).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The domain file.
+    tz : str
+        IANA time zone in which the zone-less SDTM datetimes are interpreted (e.g. the site's
+        zone); recorded per event as the qualifier ``tz_assumed``. Default ``"UTC"``.
+
+    Returns
+    -------
+    ReadResult
+        One record per row; a file that cannot be read at all is one quarantined record.
+        ``events`` carries two extra columns, ``orig_value`` and ``orig_unit`` (the result as
+        collected, e.g. LBORRES / LBORRESU).
+
+    Raises
+    ------
+    ValueError
+        Only for an unknown ``tz`` (a usage error, not bad content).
+
+    Examples
+    --------
+    >>> res = read_sdtm("dm.xpt")  # doctest: +SKIP
+    >>> c = res.counts  # doctest: +SKIP
+    >>> c["records_in"] == c["accepted"] + c["quarantined"]  # doctest: +SKIP
+    True
+    """
+    return _read(Path(path), tz)[0]
+
+
+# --- folders and SUPP-- merge -----------------------------------------------------------------
+
+
+def _key(v: Any) -> str:
+    t = _text(v)
+    if t is None:
+        return ""
+    f = _num_or_none(t)
+    return _fmt_num(f) if f is not None else t
+
+
+def read_sdtm_folder(folder: str | Path, *, tz: str = "UTC") -> dict[str, ReadResult]:
+    """Read every SDTM file of a study folder and merge SUPP-- qualifiers into their parents.
+
+    Each SUPP-- row (USUBJID + IDVAR / IDVARVAL, or subject level when IDVAR is empty) is put
+    into ``qualifiers["supp"][QNAM] = QVAL`` of the matching events of its parent domain (RDOMAIN,
+    across split files such as LBCH / LBHE / LBUR). A SUPP-- row that matches no parent event is
+    quarantined in the SUPP-- file's result (check ``sdtm.supp_orphan``); a matched one is
+    accepted with no event of its own. Read alone with :func:`read_sdtm`, a SUPP-- file's rows
+    are all accepted with no events.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        Folder holding ``*.xpt`` and/or SDTM ``*.csv`` files.
+    tz : str
+        As for :func:`read_sdtm`.
+
+    Returns
+    -------
+    dict of str to ReadResult
+        By file name, in sorted order.
+    """
+    folder = Path(folder)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and _safe_sniff(p))
+    loaded: dict[str, tuple[ReadResult, pd.DataFrame | None, str]] = {}
+    for p in files:
+        res, df = _read(p, tz)
+        dom = _domain_of(df, p.name).upper() if df is not None else ""
+        loaded[p.name] = (res, df, dom)
+    out: dict[str, ReadResult] = {}
+    for fname, (res, df, dom) in loaded.items():
+        if dom.startswith("SUPP") and df is not None:
+            parents = [
+                (r, d) for r, d, pdom in loaded.values() if pdom == dom[4:] and d is not None
+            ]
+            out[fname] = _merge_supp(res, df, parents)
+        else:
+            out[fname] = res
+    return out
+
+
+def _safe_sniff(p: Path) -> bool:
+    try:
+        return _sniff(p)
+    except OSError:
+        return False
+
+
+def _parent_index(
+    parents: list[tuple[ReadResult, pd.DataFrame]], idvars: set[str]
+) -> dict[tuple[str, str, str], list[tuple[int, int]]]:
+    """(USUBJID, IDVAR, value) → [(parent number, row)]; IDVAR '' = all rows of the subject."""
+    index: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
+    for k, (_, df) in enumerate(parents):
+        if "USUBJID" not in df.columns:
+            continue
+        subjects = [_key(v) for v in df["USUBJID"].to_numpy()]
+        for row, usubjid in enumerate(subjects):
+            index.setdefault((usubjid, "", ""), []).append((k, row))
+        for idvar in idvars:
+            if idvar and idvar in df.columns:
+                vals = [_key(v) for v in df[idvar].to_numpy()]
+                for row, (usubjid, val) in enumerate(zip(subjects, vals, strict=True)):
+                    index.setdefault((usubjid, idvar, val), []).append((k, row))
+    return index
+
+
+def _row_states(res: ReadResult) -> tuple[dict[int, list[int]], set[int]]:
+    """Per parent file: row → event positions, and the set of quarantined rows (0-based)."""
+    pattern = r"#row=(\d+)$"
+    rows = res.events["source_record"].str.extract(pattern)[0].astype(int) - 1
+    events: dict[int, list[int]] = {}
+    for pos, row in enumerate(rows.to_numpy()):
+        events.setdefault(int(row), []).append(pos)
+    bad = res.quarantine["source_record"].str.extract(pattern)[0].dropna().astype(int) - 1
+    return events, set(bad.to_numpy().tolist())
+
+
+def _merge_supp(
+    supp: ReadResult, df: pd.DataFrame, parents: list[tuple[ReadResult, pd.DataFrame]]
+) -> ReadResult:
+    cols = [str(c) for c in df.columns]
+    rows = [dict(zip(cols, v, strict=True)) for v in _row_tuples(df)]
+    idvars = {_text(d.get("IDVAR")) or "" for d in rows}
+    index = _parent_index(parents, idvars)
+    states = [_row_states(res) for res, _ in parents]
+    quarantined = set(supp.quarantine["source_record"])
+    orphans: list[dict[str, str]] = []
+    updates: dict[tuple[int, int], dict[str, Any]] = {}
+    name = Path(supp.source_file).name
+    for i, d in enumerate(rows, start=1):
+        pointer = f"{name}#row={i}"
+        if pointer in quarantined:
+            continue
+        idvar = _text(d.get("IDVAR")) or ""
+        key = (_key(d.get("USUBJID")), idvar, _key(d.get("IDVARVAL")) if idvar else "")
+        hits = index.get(key, [])
+        qnam, qval = _text(d.get("QNAM")), _text(d.get("QVAL"))
+        where = f"USUBJID={key[0]}" + (f" {idvar}={key[2]}" if idvar else "")
+        if qnam is None:
+            orphans.append(quarantine_row(pointer, "sdtm.supp", "QNAM is empty", _raw_json(d)))
+            continue
+        if not hits:
+            why = f"no {_text(d.get('RDOMAIN'))} row for {where}"
+            orphans.append(quarantine_row(pointer, "sdtm.supp_orphan", why, _raw_json(d)))
+            continue
+        if all(row in states[k][1] for k, row in hits):
+            why = f"its parent {_text(d.get('RDOMAIN'))} row ({where}) is quarantined"
+            orphans.append(quarantine_row(pointer, "sdtm.supp_parent", why, _raw_json(d)))
+            continue
+        for k, row in hits:
+            for pos in states[k][0].get(row, ()):
+                updates.setdefault((k, pos), {})[qnam] = qval
+    by_parent: dict[int, dict[int, dict[str, Any]]] = {}
+    for (k, pos), supp_q in updates.items():
+        by_parent.setdefault(k, {})[pos] = supp_q
+    for k, changes in by_parent.items():
+        ev = parents[k][0].events
+        quals = ev["qualifiers"].tolist()
+        for pos, supp_q in changes.items():
+            quals[pos] = {**quals[pos], "supp": {**quals[pos].get("supp", {}), **supp_q}}
+        ev["qualifiers"] = pd.Series(quals, index=ev.index, dtype=object)
+    q = pd.concat([supp.quarantine, frame(QUARANTINE_COLUMNS, orphans)], ignore_index=True)
+    return ReadResult(
+        source_file=supp.source_file,
+        format=FORMAT,
+        records_in=supp.records_in,
+        records_accepted=supp.records_in - len(q),
+        events=supp.events,
+        persons=supp.persons,
+        quarantine=q[list(QUARANTINE_COLUMNS)],
+    )

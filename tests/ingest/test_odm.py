@@ -1,0 +1,168 @@
+"""Tests of the CDISC ODM reader on the odmlib and ODMXMLTools.jl example files."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from twinlab.ingest.base import reader_for
+from twinlab.ingest.odm import read_odm
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "odm"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared ODM data not present")
+FILES = sorted(DATA.glob("*/*.xml"))
+NS = "{http://www.cdisc.org/ns/odm/v1.3}"
+
+
+def _items(root: ET.Element) -> int:
+    """ItemData and typed ItemData* inside ItemGroupData, with or without the ODM namespace."""
+    n = 0
+    for ns in (NS, ""):
+        for group in root.iterfind(f".//{ns}ItemGroupData"):
+            n += sum(1 for c in group if c.tag.removeprefix(ns).startswith("ItemData"))
+    return n
+
+
+def _groups(root: ET.Element) -> int:
+    return len(root.findall(f".//{NS}ItemGroupData")) + len(root.findall(".//ItemGroupData"))
+
+
+@needs_data
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_file_reconciles_with_an_independent_xpath_count(path: Path) -> None:
+    res = read_odm(path)
+    assert res.records_in == res.records_accepted + len(res.quarantine)
+    assert reader_for(path).format == "odm"
+    if res.quarantine["check"].eq("odm.structure").any():
+        assert (res.records_in, len(res.quarantine)) == (1, 1)
+        return
+    root = ET.parse(path).getroot()
+    assert res.records_in == _groups(root)
+    quarantined_items = sum(
+        _items(ET.fromstring(f"<w>{json.loads(raw)['xml']}</w>")) for raw in res.quarantine["raw"]
+    )
+    assert len(res.events) + quarantined_items == _items(root)
+    assert res.events["source_record"].is_unique
+    assert not (res.events["unit"].notna() & res.events["value_num"].isna()).any()
+
+
+@needs_data
+def test_the_deliberately_invalid_file_is_one_record_with_a_readable_reason() -> None:
+    res = read_odm(DATA / "odmlib" / "cdash-odm-test-invalid.xml")
+    assert (res.records_in, res.records_accepted) == (1, 0)
+    q = res.quarantine.iloc[0]
+    assert q["check"] == "odm.structure"
+    assert "<studyName>" in q["reason"] and "StudyName" in q["reason"]
+    assert "Test Study 003" in q["raw"]
+    valid = read_odm(DATA / "odmlib" / "cdash-odm-test.xml")  # its valid twin: metadata only
+    assert (valid.records_in, len(valid.quarantine)) == (0, 0)
+
+
+@needs_data
+def test_a_value_that_fails_its_datatype_quarantines_its_item_group() -> None:
+    res = read_odm(DATA / "odmxmltools_jl" / "nvtest.xml")
+    bad = res.quarantine[res.quarantine["check"] == "odm.datatype"]
+    assert len(bad) == 1
+    assert "'x120' is not a valid integer" in bad["reason"].iloc[0]
+    assert "VIT_IG_1" in bad["source_record"].iloc[0] and "x120" in bad["raw"].iloc[0]
+
+
+@needs_data
+def test_dataset_xml_lab_items_are_typed_dated_and_keyed_by_usubjid() -> None:
+    path = DATA / "odmlib" / "lb.xml"
+    res = read_odm(path)
+    assert len(res.quarantine) == 0
+    assert set(res.events["domain"]) == {"lab"}
+    assert set(res.events["code_system"]) == {"ODM:cdisc01"}
+    root = ET.parse(path).getroot()
+    subjects = {
+        e.get("Value") for e in root.iter(f"{NS}ItemData") if e.get("ItemOID") == "IT.USUBJID"
+    }
+    assert set(res.persons["source_patient"]) == subjects == set(res.events["source_patient"])
+    quals = res.events["qualifiers"].iloc[0]
+    assert quals["date_source"].startswith("item:") and quals["date_precision"] in ("day", "minute")
+
+
+@needs_data
+def test_clinical_data_items_get_their_group_or_study_event_date() -> None:
+    res = read_odm(DATA / "odmlib" / "test_clinical_data_01.xml", tz="Europe/Berlin")
+    assert len(res.quarantine) == 0
+    ev = res.events.set_index("source_record")
+    alt = ev[(ev["code"] == "LBORRES")].iloc[0]
+    assert alt["orig_value"] == "245" and alt["domain"] == "lab"
+    assert alt["time"] == pd.Timestamp("2006-07-14T12:48Z")  # 14:48 CEST
+    assert alt["qualifiers"]["date_precision"] == "minute"
+    assert alt["qualifiers"]["tz_assumed"] == "Europe/Berlin"
+    sex = ev[ev["code"] == "SEX"].iloc[0]  # the DEMOG form borrows the visit's LBDTC
+    assert sex["qualifiers"]["date_source"] == "study_event:LBDTC"
+    assert res.persons.set_index("source_patient").loc["1000", "sex"] == "F"
+
+
+@needs_data
+def test_undated_groups_are_quarantined_or_kept_on_request() -> None:
+    path = DATA / "odmxmltools_jl" / "test.xml"
+    res = read_odm(path)
+    assert set(res.quarantine["check"]) == {"odm.date"}
+    assert "no date" in res.quarantine["reason"].iloc[0]
+    kept = read_odm(path, undated="keep")
+    assert kept.records_accepted == kept.records_in == res.records_in
+    assert kept.events["time"].isna().all()
+    height = kept.events[kept.events["code"] == "AN_1"]
+    assert height["value_num"].iloc[0] == 174.0  # ItemDataInteger typed as a number
+    hr = kept.events[(kept.events["code"] == "I_3") & kept.events["unit"].notna()]
+    assert set(hr["unit"]) == {"уд/мин"}  # MeasurementUnitRef → the unit's symbol
+
+
+def test_malformed_xml_is_one_quarantined_record(tmp_path: Path) -> None:
+    path = tmp_path / "broken.xml"
+    path.write_text(
+        '<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3"><ClinicalData StudyOID="S">'
+        '<SubjectData SubjectKey="1"><StudyEventData StudyEventOID="V1"><FormData FormOID="F">'
+        '<ItemGroupData ItemGroupOID="LB"><ItemData ItemOID="LBDTC" Value="2020-01-01"/>'
+        "</ItemGroupData><ItemGroupData",
+        encoding="utf-8",
+    )
+    res = read_odm(path)
+    assert (res.records_in, res.records_accepted, len(res.events)) == (1, 0, 0)
+    assert res.quarantine["check"].iloc[0] == "odm.parse"
+    assert "not well-formed" in res.quarantine["reason"].iloc[0]
+
+
+def test_codelist_decodes_and_float_typing(tmp_path: Path) -> None:
+    path = tmp_path / "small.xml"
+    path.write_text(
+        """<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" ODMVersion="1.3.2">
+<Study OID="S1"><GlobalVariables><StudyName>s</StudyName><StudyDescription>d</StudyDescription>
+<ProtocolName>p</ProtocolName></GlobalVariables>
+<BasicDefinitions><MeasurementUnit OID="MU.KG" Name="kg"><Symbol><TranslatedText>kg</TranslatedText>
+</Symbol></MeasurementUnit></BasicDefinitions>
+<MetaDataVersion OID="V1" Name="v1">
+<ItemDef OID="IT.WT" Name="Weight" DataType="float"><MeasurementUnitRef MeasurementUnitOID="MU.KG"/>
+</ItemDef>
+<ItemDef OID="IT.POS" Name="Position" DataType="text"><CodeListRef CodeListOID="CL.POS"/></ItemDef>
+<ItemDef OID="IT.VSDAT" Name="Date" DataType="partialDate"/>
+<CodeList OID="CL.POS" Name="pos" DataType="text"><CodeListItem CodedValue="1"><Decode>
+<TranslatedText>SITTING</TranslatedText></Decode></CodeListItem></CodeList>
+</MetaDataVersion></Study>
+<ClinicalData StudyOID="S1" MetaDataVersionOID="V1"><SubjectData SubjectKey="007">
+<StudyEventData StudyEventOID="SE.BASE"><FormData FormOID="VS">
+<ItemGroupData ItemGroupOID="IG.VS"><ItemData ItemOID="IT.VSDAT" Value="2021-05"/>
+<ItemData ItemOID="IT.WT" Value="71.5"/><ItemData ItemOID="IT.POS" Value="1"/></ItemGroupData>
+<ItemGroupData ItemGroupOID="IG.VS"><ItemData ItemOID="IT.VSDAT" Value="2021-06-01"/>
+<ItemData ItemOID="IT.WT" Value="heavy"/></ItemGroupData>
+</FormData></StudyEventData></SubjectData></ClinicalData></ODM>""",
+        encoding="utf-8",
+    )
+    res = read_odm(path)
+    assert (res.records_in, res.records_accepted) == (2, 1)
+    assert "'heavy' is not a valid float" in res.quarantine["reason"].iloc[0]
+    ev = res.events.set_index("code")
+    assert (ev.loc["IT.WT", "value_num"], ev.loc["IT.WT", "unit"]) == (71.5, "kg")
+    assert ev.loc["IT.WT", "domain"] == "vital" and ev.loc["IT.WT", "display"] == "Weight"
+    assert ev.loc["IT.POS", "qualifiers"]["decode"] == "SITTING"
+    assert ev.loc["IT.WT", "qualifiers"]["date_precision"] == "month"
+    assert ev.loc["IT.WT", "time"] == pd.Timestamp("2021-05-01", tz="UTC")

@@ -1,0 +1,311 @@
+"""Tests of the SDTM reader on the CDISC pilot (XPT), pharmaversesdtm (CSV) and synthetic data."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pyreadstat
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from twinlab.ingest.base import reader_for
+from twinlab.ingest.sdtm import (
+    parse_partial_datetime,
+    read_sdtm,
+    read_sdtm_folder,
+    read_sdtm_frame,
+    read_sdtm_table,
+)
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sdtm"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared SDTM data not present")
+FILES = sorted(DATA.glob("*/*.xpt")) + sorted(DATA.glob("pharmaversesdtm/*.csv"))
+
+
+def _independent_rows(path: Path) -> int:
+    if path.suffix == ".csv":
+        try:
+            return len(pd.read_csv(path, dtype=str))
+        except UnicodeDecodeError:  # pharmaversesdtm ts.csv holds cp1252 bytes too
+            return len(pd.read_csv(path, dtype=str, encoding="cp1252"))
+    for enc in (None, "cp1252"):
+        try:
+            return pyreadstat.read_xport(str(path), **({"encoding": enc} if enc else {}))[
+                1
+            ].number_rows
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError(path)
+
+
+@pytest.fixture(scope="module")
+def pilot() -> dict:
+    if not DATA.is_dir():
+        pytest.skip("shared SDTM data not present")
+    return read_sdtm_folder(DATA / "cdiscpilot01")
+
+
+@pytest.fixture(scope="module")
+def pharmaverse() -> dict:
+    if not DATA.is_dir():
+        pytest.skip("shared SDTM data not present")
+    return read_sdtm_folder(DATA / "pharmaversesdtm", tz="America/New_York")
+
+
+@needs_data
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_real_file_reads_and_reconciles_with_an_independent_row_count(path: Path) -> None:
+    res = read_sdtm(path)
+    assert res.records_in == _independent_rows(path)
+    assert res.records_in == res.records_accepted + len(res.quarantine)
+    assert reader_for(path).format == "sdtm"
+    ev = res.events
+    assert ev["source_record"].is_unique
+    # a unit only goes with a number; end never before start; time always tz-aware UTC
+    assert not (ev["unit"].notna() & ev["value_num"].isna()).any()
+    assert not (ev["end_time"].notna() & (ev["end_time"] < ev["time"])).any()
+    assert str(ev["time"].dtype) == "datetime64[us, UTC]"
+
+
+@needs_data
+def test_the_pilot_reads_without_quarantine_and_maps_domains(pilot: dict) -> None:
+    assert sum(len(r.quarantine) for r in pilot.values()) == 0
+    assert set(pilot["ae.xpt"].events["domain"]) == {"adverse_event"}
+    assert set(pilot["cm.xpt"].events["domain"]) == {"medication"}
+    assert set(pilot["mh.xpt"].events["domain"]) == {"condition"}
+    assert set(pilot["ex.xpt"].events["domain"]) == {"dose"}
+    for name in ("ds.xpt", "sv.xpt", "ts.xpt", "relrec.xpt", "suppae.xpt"):
+        assert pilot[name].events.empty and pilot[name].records_accepted > 0
+
+
+@needs_data
+def test_supp_qualifiers_land_on_the_event_of_their_parent_row(pilot: dict) -> None:
+    supp, _ = pyreadstat.read_xport(str(DATA / "cdiscpilot01" / "suppae.xpt"))
+    ae, _ = pyreadstat.read_xport(str(DATA / "cdiscpilot01" / "ae.xpt"))
+    events = pilot["ae.xpt"].events.set_index("source_record")
+    for _, s in supp.sample(25, random_state=3).iterrows():
+        row = ae.index[(ae["USUBJID"] == s["USUBJID"]) & (ae["AESEQ"] == float(s["IDVARVAL"]))]
+        assert len(row) == 1
+        quals = events.loc[f"ae.xpt#row={row[0] + 1}", "qualifiers"]
+        assert quals["supp"][s["QNAM"]] == s["QVAL"]
+
+
+@needs_data
+def test_subject_level_supp_goes_to_the_demographic_event(pilot: dict) -> None:
+    dm = pilot["dm.xpt"].events
+    quals = dm.loc[dm["source_patient"] == "01-701-1015", "qualifiers"].iloc[0]
+    assert quals["supp"]["ITT"] == "Y" and quals["supp"]["COMPLT24"] == "Y"
+
+
+@needs_data
+def test_split_lb_files_receive_supplbch_and_keep_both_unit_systems() -> None:
+    res = read_sdtm_folder(DATA / "cdiscpilot_update2")
+    lb = res["lbch.xpt"].events
+    first = lb.iloc[0]
+    assert (first["code"], first["code_system"]) == ("ALB", "CDISC SDTM LBTESTCD")
+    assert (first["value_num"], first["unit"]) == (38.0, "g/L")
+    assert (first["orig_value"], first["orig_unit"]) == ("3.8", "g/dL")
+    assert first["qualifiers"]["ref_low"] == 33.0
+    supp, _ = pyreadstat.read_xport(str(DATA / "cdiscpilot_update2" / "supplbch.xpt"))
+    with_supp = lb["qualifiers"].map(lambda q: "supp" in q).sum()
+    assert with_supp == supp.groupby(["USUBJID", "IDVARVAL"]).ngroups
+    assert len(res["supplbch.xpt"].quarantine) == 0
+
+
+@needs_data
+def test_screen_failures_are_kept_and_flagged(pilot: dict) -> None:
+    dm, _ = pyreadstat.read_xport(str(DATA / "cdiscpilot01" / "dm.xpt"))
+    expected = int(dm["ARMCD"].str.upper().isin({"SCRNFAIL", "NOTASSGN"}).sum())
+    assert expected > 0
+    res = pilot["dm.xpt"]
+    assert len(res.persons) == len(dm)
+    flagged = res.events["qualifiers"].map(lambda q: q["screen_failure"]).sum()
+    assert flagged == expected
+    person = res.persons.set_index("source_patient").loc["01-701-1015"]
+    assert ("subjid", "1015") in person["identifiers"] and person["site"] == "701"
+    assert person["phi"]["age"] == 63.0 and person["birth_date"] is None
+
+
+@needs_data
+def test_pharmaverse_blq_concentrations_are_flagged_with_nan_value(pharmaverse: dict) -> None:
+    raw = pd.read_csv(DATA / "pharmaversesdtm" / "pc.csv", dtype=str)
+    n_blq = int((raw["PCORRES"] == "<BLQ").sum())
+    assert n_blq > 0
+    ev = pharmaverse["pc.csv"].events
+    blq = ev["qualifiers"].map(lambda q: q["blq"])
+    assert int(blq.sum()) == n_blq
+    assert ev.loc[blq, "value_num"].isna().all()
+    assert ev.loc[~blq, "value_num"].notna().all()
+    first = ev.iloc[0]["qualifiers"]
+    assert first["lloq"] == 0.01 and first["reported_value"] == 0.0  # '<BLQ' coded as 0
+
+
+@needs_data
+def test_zoneless_datetimes_are_read_in_the_given_zone(pharmaverse: dict) -> None:
+    ev = pharmaverse["pc.csv"].events.iloc[0]  # PCDTC 2014-01-01T23:30:00, New York (EST)
+    assert ev["time"] == pd.Timestamp("2014-01-02T04:30:00Z")
+    assert ev["qualifiers"]["tz_assumed"] == "America/New_York"
+
+
+@needs_data
+def test_a_known_cp1252_value_decodes() -> None:
+    ts, encoding = read_sdtm_table(DATA / "cdiscpilot01" / "ts.xpt")
+    assert encoding == "cp1252"
+    assert ts["TSVAL"].str.contains("Alzheimer\u2019s Disease", regex=False).any()
+    res = read_sdtm(DATA / "cdiscpilot01" / "ts.xpt")
+    assert res.records_accepted == len(ts) == 33
+
+
+@needs_data
+def test_partial_dates_in_real_data_start_their_period(pilot: dict) -> None:
+    cm, _ = pyreadstat.read_xport(str(DATA / "cdiscpilot01" / "cm.xpt"))
+    years = cm.index[cm["CMSTDTC"].str.len() == 4]
+    ev = pilot["cm.xpt"].events.set_index("source_record")
+    row = ev.loc[f"cm.xpt#row={years[0] + 1}"]
+    assert row["qualifiers"]["date_precision"] == "year"
+    assert row["time"] == pd.Timestamp(f"{cm.loc[years[0], 'CMSTDTC']}-01-01", tz="UTC")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "precision"),
+    [
+        ("2014", "2014-01-01T00:00Z", "year"),
+        ("2014-07", "2014-07-01T00:00Z", "month"),
+        ("2014-07-02", "2014-07-02T00:00Z", "day"),
+        ("2014-07-02T11", "2014-07-02T11:00Z", "hour"),
+        ("2014-07-02T11:45", "2014-07-02T11:45Z", "minute"),
+        ("2014-07-02T11:45:09", "2014-07-02T11:45:09Z", "second"),
+        ("2014-07-02T11:45+02:00", "2014-07-02T09:45Z", "minute"),
+    ],
+)
+def test_partial_iso_dates(text: str, expected: str, precision: str) -> None:
+    assert parse_partial_datetime(text) == (pd.Timestamp(expected), precision)
+
+
+@pytest.mark.parametrize("text", ["2014-13", "2014-02-30", "UNK-2014", "2014---05", "02JAN2014"])
+def test_bad_dates_give_a_reason(text: str) -> None:
+    ts, reason = parse_partial_datetime(text)
+    assert ts is None and text in reason
+
+
+def test_site_zone_shifts_dates_and_dst() -> None:
+    winter = parse_partial_datetime("2014-01-02", tz="Europe/Paris")[0]
+    summer = parse_partial_datetime("2014-07-02T08:00", tz="Europe/Paris")[0]
+    assert winter == pd.Timestamp("2014-01-01T23:00Z")
+    assert summer == pd.Timestamp("2014-07-02T06:00Z")
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.9])
+def test_truncated_xpt_is_one_quarantined_record(tmp_path: Path, cut: float) -> None:
+    data = _tiny_xpt(tmp_path / "lb.xpt").read_bytes()
+    path = tmp_path / "trunc.xpt"
+    path.write_bytes(data[: int(len(data) * cut) // 80 * 80 + 7])
+    res = read_sdtm(path)
+    assert (res.records_in, len(res.quarantine)) == (1, 1)
+    assert res.quarantine["check"].iloc[0] == "sdtm.parse"
+    assert "truncated" in res.quarantine["reason"].iloc[0]
+
+
+def test_garbage_xpt_is_one_quarantined_record(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.xpt"
+    path.write_bytes(b"\x00\xffnot a SAS file" * 40)
+    res = read_sdtm(path)
+    assert (res.records_in, res.records_accepted) == (1, 0)
+    assert "XPORT" in res.quarantine["reason"].iloc[0]
+
+
+def _lb_frame(n: int = 4) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "STUDYID": ["S1"] * n,
+            "DOMAIN": ["LB"] * n,
+            "USUBJID": [f"S1-{i:03d}" for i in range(n)],
+            "LBSEQ": [float(i + 1) for i in range(n)],
+            "LBTESTCD": ["ALT"] * n,
+            "LBTEST": ["Alanine Aminotransferase"] * n,
+            "LBORRES": ["30"] * n,
+            "LBORRESU": ["U/L"] * n,
+            "LBSTRESC": ["30"] * n,
+            "LBSTRESN": [30.0] * n,
+            "LBSTRESU": ["U/L"] * n,
+            "LBDTC": [f"2020-01-{i % 28 + 1:02d}T08:30" for i in range(n)],
+        }
+    )
+
+
+def _tiny_xpt(path: Path) -> Path:
+    pyreadstat.write_xport(_lb_frame(40), str(path), file_format_version=5, table_name="LB")
+    return path
+
+
+def test_row_checks_quarantine_with_reason_and_raw_json() -> None:
+    df = _lb_frame(4).astype(object)
+    df.loc[0, "USUBJID"] = ""
+    df.loc[1, "LBDTC"] = "2020-02-31"
+    df.loc[2, "LBSTRESN"] = "thirty"
+    res = read_sdtm_frame(df, source_file="lb.csv")
+    q = res.quarantine.set_index("source_record")
+    assert q.loc["lb.csv#row=1", "check"] == "sdtm.usubjid"
+    assert (
+        q.loc["lb.csv#row=2", "check"] == "sdtm.date" and "LBDTC" in q.loc["lb.csv#row=2", "reason"]
+    )
+    assert q.loc["lb.csv#row=3", "check"] == "sdtm.numeric"
+    assert '"LBSTRESN": "thirty"' in q.loc["lb.csv#row=3", "raw"]
+    assert res.records_accepted == 1 and len(res.events) == 1
+
+
+def test_xpt_written_by_pyreadstat_round_trips(tmp_path: Path) -> None:
+    res = read_sdtm(_tiny_xpt(tmp_path / "lb.xpt"))
+    assert res.records_in == res.records_accepted == len(res.events) == 40
+    assert res.events["value_num"].eq(30.0).all()
+    assert res.events["qualifiers"].iloc[0]["date_precision"] == "minute"
+
+
+_JUNK = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["", "NA", "2020", "2020-13", "<0.05", "BLQ", "nan", "inf", "1e400", "-"]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.none(),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    domain=st.sampled_from(["LB", "PC", "EX", "AE", "DM", "VS", "CM", "MH", "DS"]),
+    mutations=st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from(["DTC", "STDTC", "ENDTC", "STRESN", "ORRES",
+                                                      "DOSE", "USUBJID", "AGE", "LLOQ", "STRESC"]),
+                  _JUNK),
+        max_size=8,
+    ),
+)  # fmt: skip
+def test_mutated_rows_never_raise_and_reconcile(domain: str, mutations: list) -> None:
+    base = _lb_frame(4).rename(columns=lambda c: c.replace("LB", domain, 1))
+    data = {c: list(base[c]) for c in base.columns}
+    data["DOMAIN"] = [domain] * 4
+    for row, suffix, value in mutations:
+        col = suffix if suffix in ("USUBJID", "AGE") else domain + suffix
+        data.setdefault(col, [None] * 4)[row] = value
+    df = pd.DataFrame(data, dtype=object)
+    res = read_sdtm_frame(df, source_file=f"{domain.lower()}.csv")
+    assert res.records_in == 4 == res.records_accepted + len(res.quarantine)
+    assert res.quarantine["reason"].map(lambda r: isinstance(r, str) and len(r) > 5).all()
+    if not res.events.empty:
+        assert res.events["time"].notna().all() or domain == "DM"
+        finite = res.events["value_num"].dropna().map(math.isfinite)
+        assert finite.all()
+
+
+def test_synthetic_study_sdtm_reads_cleanly(tmp_path: Path) -> None:
+    synth = pytest.importorskip("twinlab.synth")
+    synth.generate_study(tmp_path / "out", tmp_path / "truth", synth.SynthConfig(n_patients=3))
+    results = read_sdtm_folder(tmp_path / "out" / "sdtm")
+    assert {"dm.xpt", "ex.xpt", "pc.xpt"} <= set(results)
+    for name, res in results.items():
+        assert res.records_in == _independent_rows(tmp_path / "out" / "sdtm" / name)
+        assert len(res.quarantine) == 0, res.quarantine["reason"].tolist()
+    assert len(results["dm.xpt"].persons) == 3
+    assert set(results["pc.xpt"].events["domain"]) == {"concentration"}

@@ -222,6 +222,15 @@ def demo(force: bool, targets: tuple[str, ...]) -> None:
         click.echo(f"{metric.name}: {json.dumps(json.loads(metric.read_text()))}")
 
 
+def _attach_groups() -> None:
+    from twinlab.audit.cli import audit
+
+    cli.add_command(audit)
+
+
+_attach_groups()
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="twinlab")

@@ -1,0 +1,63 @@
+"""The audit trail: a hash-chained, signed, append-only log and run records.
+
+See :mod:`twinlab.audit.log` (writing), :mod:`twinlab.audit.verify` (checking,
+and what can and cannot be detected), :mod:`twinlab.audit.records` (run
+records) and :mod:`twinlab.audit.cli` (the ``twinlab audit`` commands).
+"""
+
+from twinlab.audit.keys import (
+    Ed25519Signer,
+    HmacSigner,
+    Signer,
+    generate_keypair,
+    load_public_key,
+    load_signer,
+)
+from twinlab.audit.log import (
+    CHECKPOINT_ACTION,
+    GENESIS,
+    REDACTED,
+    AuditLog,
+    AuditLogError,
+    canonical,
+    default_actor,
+    entry_hash,
+    is_secret_name,
+    redact,
+)
+from twinlab.audit.records import (
+    code_version,
+    dir_md5,
+    hash_path,
+    package_versions,
+    run_record,
+    write_run_record,
+)
+from twinlab.audit.verify import VerifyResult, verify
+
+__all__ = [
+    "CHECKPOINT_ACTION",
+    "GENESIS",
+    "REDACTED",
+    "AuditLog",
+    "AuditLogError",
+    "Ed25519Signer",
+    "HmacSigner",
+    "Signer",
+    "VerifyResult",
+    "canonical",
+    "code_version",
+    "default_actor",
+    "dir_md5",
+    "entry_hash",
+    "generate_keypair",
+    "hash_path",
+    "is_secret_name",
+    "load_public_key",
+    "load_signer",
+    "package_versions",
+    "redact",
+    "run_record",
+    "verify",
+    "write_run_record",
+]

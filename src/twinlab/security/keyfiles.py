@@ -1,0 +1,150 @@
+"""Where secret keys may live, and the errors raised when they are missing or misplaced.
+
+Secret keys (the audit signing key, the encryption master keys) come from an
+environment variable or from a key file *outside* the repository: a key file
+inside a git work tree is one ``git add`` away from being published, so it is
+refused with :class:`KeyLocationError`. Key files must also be private to their
+owner (mode ``0600`` or stricter on POSIX), like ``ssh`` demands.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+from twinlab.config import ConfigError
+
+__all__ = [
+    "KeyLocationError",
+    "MissingKeyError",
+    "check_key_file",
+    "git_work_tree",
+    "write_private_file",
+]
+
+
+class MissingKeyError(ConfigError):
+    """A required key is not configured (names the variable or file to set)."""
+
+
+class KeyLocationError(ConfigError):
+    """A key file lies where it must not (inside a git work tree, or readable by others)."""
+
+
+def git_work_tree(path: str | Path | None = None) -> Path | None:
+    """Return the top of the git work tree holding ``path``, or ``None``.
+
+    Parameters
+    ----------
+    path
+        A file or folder; the working directory by default.
+
+    Returns
+    -------
+    Path or None
+        The work tree's top folder; ``None`` outside any work tree or when
+        ``git`` is not installed.
+    """
+    here = Path(path) if path is not None else Path.cwd()
+    here = here.resolve()
+    folder = here if here.is_dir() else here.parent
+    while not folder.exists():
+        folder = folder.parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0 or not out.stdout.strip():
+        return None
+    return Path(out.stdout.strip()).resolve()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+    except ValueError:
+        return False
+    return True
+
+
+def check_key_file(path: str | Path, *, what: str = "key file", env: str | None = None) -> Path:
+    """Check that a secret key file exists, is private and lies outside any git work tree.
+
+    Parameters
+    ----------
+    path
+        The key file.
+    what
+        What the file holds, for error messages.
+    env
+        The environment variable that named the file, for error messages.
+
+    Returns
+    -------
+    Path
+        The resolved path.
+
+    Raises
+    ------
+    MissingKeyError
+        If the file does not exist.
+    KeyLocationError
+        If it lies inside the current git work tree (or its own folder's), or is
+        readable or writable by group or others.
+    """
+    file = Path(path).expanduser().resolve()
+    named = f" (from ${env})" if env else ""
+    if not file.is_file():
+        raise MissingKeyError(f"{what} not found: {file}{named}")
+    for start in (None, file.parent):
+        tree = git_work_tree(start)
+        if tree is not None and _inside(file, tree):
+            raise KeyLocationError(
+                f"{what} {file}{named} lies inside the git work tree {tree}; "
+                "move it outside the repository (e.g. ~/.config/twinlab/)"
+            )
+    if os.name == "posix":
+        mode = stat.S_IMODE(file.stat().st_mode)
+        if mode & 0o077:
+            raise KeyLocationError(
+                f"{what} {file}{named} has mode {mode:04o}; make it private: chmod 600 {file}"
+            )
+    return file
+
+
+def write_private_file(path: str | Path, data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to a new file readable only by its owner (mode ``0600``).
+
+    Parameters
+    ----------
+    path
+        The file to create.
+    data
+        Its content.
+    overwrite
+        Replace an existing file instead of raising :class:`FileExistsError`.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    file = Path(path)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    fd = os.open(file, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return file

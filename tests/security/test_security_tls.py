@@ -1,0 +1,98 @@
+"""Dask over mutual TLS: certified clients compute, plaintext and uncertified ones are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+import pytest
+from distributed import Client, LocalCluster
+from distributed.comm import connect
+
+from twinlab.security.tls import make_test_certificates, tls_security
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory):
+    files = make_test_certificates(tmp_path_factory.mktemp("tls"))
+    security = tls_security(
+        ca_file=files.ca_file, cert_file=files.cert_file, key_file=files.key_file
+    )
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tls",
+        host="127.0.0.1",
+        security=security,
+        dashboard_address=None,
+    ) as cluster:
+        yield cluster, security
+
+
+def test_tls_client_computes(tls_cluster):
+    cluster, security = tls_cluster
+    assert cluster.scheduler_address.startswith("tls://127.0.0.1:")
+    with Client(cluster.scheduler_address, security=security, timeout="10s") as client:
+        assert client.submit(sum, [1, 2, 3]).result(timeout=30) == 6
+        (worker,) = client.scheduler_info()["workers"]
+        assert worker.startswith("tls://")
+
+
+async def _identity(address: str, **connection_args) -> dict:
+    comm = await connect(address, timeout="3s", **connection_args)
+    try:
+        await comm.write({"op": "identity"})
+        return await comm.read()
+    finally:
+        comm.abort()
+
+
+def _refused(address: str, **connection_args) -> bool:
+    """Whether the scheduler refuses to talk over this connection (raw Dask comm, no Client)."""
+    try:
+        asyncio.run(_identity(address, **connection_args))
+    except (OSError, TimeoutError, ssl.SSLError, ValueError, TypeError):
+        return True
+    return False
+
+
+def test_certified_connection_is_answered(tls_cluster):
+    cluster, security = tls_cluster
+    reply = asyncio.run(
+        _identity(cluster.scheduler_address, **security.get_connection_args("client"))
+    )
+    assert reply["type"] == "Scheduler"
+
+
+def test_plaintext_client_is_refused(tls_cluster):
+    cluster, _ = tls_cluster
+    assert _refused(cluster.scheduler_address.replace("tls://", "tcp://"))
+
+
+def test_client_without_certificate_is_refused(tls_cluster):
+    cluster, security = tls_cluster
+    trusting = ssl.create_default_context(cafile=security.tls_ca_file)
+    trusting.check_hostname = False  # trusts the server, presents no certificate of its own
+    assert _refused(cluster.scheduler_address, ssl_context=trusting)
+    assert _refused(cluster.scheduler_address)  # no TLS settings at all
+
+
+def test_client_certified_by_another_ca_is_refused(tls_cluster, tmp_path):
+    cluster, _ = tls_cluster
+    other = make_test_certificates(tmp_path)
+    rogue = tls_security(ca_file=other.ca_file, cert_file=other.cert_file, key_file=other.key_file)
+    assert _refused(cluster.scheduler_address, **rogue.get_connection_args("client"))
+
+
+def test_missing_certificate_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="TLS CA certificate not found"):
+        tls_security(ca_file=tmp_path / "ca.pem", cert_file="x", key_file="y")
+
+
+def test_test_certificates_keep_keys_private(tmp_path):
+    files = make_test_certificates(tmp_path)
+    assert files.key_file.stat().st_mode & 0o077 == 0
+    assert b"BEGIN CERTIFICATE" in files.ca_file.read_bytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -16,10 +17,17 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+#: Fixed test keys (never used for real data), so runs are reproducible and isolated.
+TEST_KEYS = {
+    "TWINLAB_DEID_KEY": base64.b64encode(b"twinlab-test-deid-key-0123456789").decode(),
+    "TWINLAB_MASTER_KEY": base64.b64encode(b"twinlab-test-master-key-01234567").decode(),
+}
+#: Outputs encrypted with fresh random nonces: same content, different bytes on every run.
+ENCRYPTED_OUTS = {"data/raw_zone/demo"}
 
 
 def _run(cmd: list[str], cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **TEST_KEYS}
     env.pop("TWINLAB_DASK_ADDRESS", None)
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}"
@@ -32,6 +40,7 @@ def _outs_hashes(repo: Path) -> dict[str, str]:
         out["path"]: out["md5"]
         for stage in lock["stages"].values()
         for out in stage.get("outs", [])
+        if out["path"] not in ENCRYPTED_OUTS
     }
 
 
@@ -68,6 +77,11 @@ def test_repro_runs_every_stage_and_writes_reports(repo):
     metrics = json.loads((repo / "reports" / "sources_overview.json").read_text())
     assert metrics["subjects_screened"] == 12
     assert metrics["files_not_intact"] == 0
+    harmonized = json.loads((repo / "reports" / "harmonize.json").read_text())
+    assert harmonized["patients"] == 12
+    assert harmonized["reconciles"] is True
+    assert harmonized["phi_findings"] == 0
+    assert (repo / "reports" / "02_harmonize_report.html").is_file()
     status = _run([str(BIN / "dvc"), "status"], repo)
     assert "up to date" in status
 

@@ -172,6 +172,119 @@ def notebook_run(
 
 
 @cli.group()
+def keys() -> None:
+    """Manage this workstation's secret keys (kept outside the repository)."""
+
+
+@keys.command("init")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Key folder (default ~/.config/twinlab/keys).",
+)
+def keys_init(folder: Path | None) -> None:
+    """Create the de-identification and master keys if missing; print how to use them."""
+    from twinlab.security.keyfiles import init_local_keys
+
+    for env, file in init_local_keys(folder).items():
+        click.echo(f"export {env}={file}")
+
+
+def _ensure_key_env() -> dict[str, str]:
+    """Environment with key files set: the caller's, else this workstation's (made if missing)."""
+    from twinlab.security.keyfiles import init_local_keys
+
+    env = dict(os.environ)
+    if not (env.get("TWINLAB_DEID_KEY") or env.get("TWINLAB_DEID_KEY_FILE")) or not (
+        env.get("TWINLAB_MASTER_KEY") or env.get("TWINLAB_MASTER_KEY_FILE")
+    ):
+        for name, file in init_local_keys().items():
+            env.setdefault(name, str(file))
+    return env
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the de-identified timeline and reports.",
+)
+@click.option(
+    "--raw-zone",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for encrypted identified material (default: OUT.rawzone beside OUT).",
+)
+@click.option(
+    "--params",
+    "params_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="params.yaml whose 'harmonize' section configures the study.",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Read files on a local Dask cluster of this many workers (0: in process).",
+)
+def ingest(
+    sources: tuple[Path, ...],
+    out: Path,
+    raw_zone: Path | None,
+    params_file: Path | None,
+    workers: int,
+) -> None:
+    """Read any mix of FHIR, SDTM, ODM, VCF and wearable files into a de-identified timeline.
+
+    Writes patients/events/links.parquet, quarantine.parquet, report.json and
+    quality.json to OUT; the crosswalk, persons and raw quarantined records go
+    encrypted to the raw zone. Keys come from TWINLAB_DEID_KEY(_FILE) and
+    TWINLAB_MASTER_KEY(_FILE); see 'twinlab keys init'.
+    """
+    from twinlab.harmonize import HarmonizeConfig, harmonize
+
+    settings = dict(load_params("harmonize", path=params_file)) if params_file else {}
+    known = HarmonizeConfig.__dataclass_fields__
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown 'harmonize' parameter(s) {unknown}; known: {sorted(known)}")
+    if "genes" in settings:
+        settings["genes"] = tuple(settings["genes"])
+    if "site_utc_offsets" in settings:
+        settings["site_utc_offsets"] = {
+            str(k): str(v) for k, v in settings["site_utc_offsets"].items()
+        }
+    zone = raw_zone or out.with_name(out.name + ".rawzone")
+    config = HarmonizeConfig(**settings)
+    if workers > 0:
+        from twinlab.cluster import dask_client
+
+        with dask_client(n_workers=workers) as client:
+            result = harmonize(sources, out_dir=out, raw_zone=zone, config=config, client=client)
+    else:
+        result = harmonize(sources, out_dir=out, raw_zone=zone, config=config)
+    totals, timeline = result.report["totals"], result.report["timeline"]
+    click.echo(
+        f"{len(result.report['files'])} files: {totals['records_in']} records in, "
+        f"{totals['accepted']} accepted, {totals['quarantined']} quarantined; "
+        f"{timeline['patients']} patients, {timeline['events']} events -> {out}"
+    )
+    click.echo(f"data quality: {result.quality['summary']['overall']}; raw zone: {zone}")
+    if result.phi_findings:
+        for finding in result.phi_findings[:20]:
+            click.echo(f"PHI: {finding.file} {finding.location} ({finding.kind})", err=True)
+        raise click.ClickException(
+            f"{len(result.phi_findings)} identifiers from the inputs found in the outputs"
+        )
+
+
+@cli.group()
 def timeline() -> None:
     """Check and upgrade harmonized timeline folders (patients/events/links Parquet)."""
 
@@ -188,8 +301,12 @@ def timeline_validate(path: Path) -> None:
 
 @timeline.command("migrate")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for the tables at the current schema version.")  # fmt: skip
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the tables at the current schema version.",
+)
 def timeline_migrate(path: Path, out: Path) -> None:
     """Read a timeline folder of any known schema version; write it at the current one."""
     from twinlab.timeline import CURRENT_VERSION, Cohort
@@ -210,7 +327,8 @@ def demo(force: bool, targets: tuple[str, ...]) -> None:
     root = paths().root
     if not (root / "dvc.yaml").is_file():
         raise ConfigError(f"no dvc.yaml in {root}: run this inside a twinlab project")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = _ensure_key_env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     cmd = [sys.executable, "-m", "dvc", "repro", *(["-f"] if force else []), *targets]
     click.echo("$ " + " ".join(["dvc", *cmd[3:]]))
     result = subprocess.run(cmd, cwd=root, env=env, check=False)

@@ -17,10 +17,13 @@ from pathlib import Path
 from twinlab.config import ConfigError
 
 __all__ = [
+    "DEFAULT_KEY_DIR",
+    "KEY_FILES",
     "KeyLocationError",
     "MissingKeyError",
     "check_key_file",
     "git_work_tree",
+    "init_local_keys",
     "write_private_file",
 ]
 
@@ -148,3 +151,47 @@ def write_private_file(path: str | Path, data: bytes, *, overwrite: bool = False
     finally:
         os.close(fd)
     return file
+
+
+#: Where ``twinlab keys init`` puts a workstation's own keys (outside any repository).
+DEFAULT_KEY_DIR = Path("~/.config/twinlab/keys")
+#: Environment variable -> key file name, for every secret twinlab reads from a file.
+KEY_FILES: dict[str, str] = {
+    "TWINLAB_DEID_KEY_FILE": "deid.key",
+    "TWINLAB_MASTER_KEY_FILE": "master.key",
+}
+
+
+def init_local_keys(folder: str | Path | None = None) -> dict[str, Path]:
+    """Create this workstation's de-identification and master keys if missing.
+
+    Each key is 32 random bytes, base64-encoded, in a ``0600`` file under
+    ``folder`` (default ``~/.config/twinlab/keys``). Existing keys are kept:
+    regenerating the de-identification key would change every pseudonym, and
+    losing the master key would make the raw zone unreadable.
+
+    Parameters
+    ----------
+    folder
+        Where the key files live; refused inside a git work tree.
+
+    Returns
+    -------
+    dict
+        Environment variable -> key file, ready for ``os.environ.update``.
+    """
+    import base64
+    import secrets
+
+    where = Path(folder or DEFAULT_KEY_DIR).expanduser().resolve()
+    tree = git_work_tree(where)
+    if tree is not None:
+        raise KeyLocationError(f"key folder {where} lies inside the git work tree {tree}")
+    where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    files = {}
+    for env, name in KEY_FILES.items():
+        file = where / name
+        if not file.exists():
+            write_private_file(file, base64.b64encode(secrets.token_bytes(32)) + b"\n")
+        files[env] = file
+    return files

@@ -305,7 +305,10 @@ class Cohort:
         return ev.sort_values(["time", "event_id"], kind="stable").reset_index(drop=True)
 
     def _code_events(self, code: str) -> pd.DataFrame:
+        """Events of ``code``, without second copies of one fact (``duplicate_of`` qualifier)."""
         ev = self._events
+        copies = ev["qualifiers"].str.contains('"duplicate_of"', regex=False, na=False)
+        ev = ev[~copies]
         if "|" in code:  # FHIR token syntax: system|code
             system, code = code.split("|", 1)
             return ev[(ev["code"] == code) & (ev["code_system"] == system)]

@@ -1,0 +1,286 @@
+"""PHI scanner: look for identifier values and PHI patterns in files meant to leave the raw zone.
+
+:func:`scan_for_phi` reads every file it is given (folders recursively) and reports each place
+where a known identifier value (an :class:`~twinlab.deid.identifiers.IdentifierSet`, e.g. from
+:func:`~twinlab.deid.identifiers.identifiers_from`) or a high-precision PHI pattern (SSN,
+e-mail, telephone) occurs:
+
+* Parquet (``.parquet``, ``.pq``; via pyarrow): every string column, including strings nested
+  in lists, structs and dictionaries, date and timestamp columns (as ISO text, to find birth
+  dates), column names, and the key/value metadata of the file, the schema and each field;
+* JSON and notebooks (``.json``, ``.ipynb``, ``.geojson``): every string value and key, with
+  its JSON path (JSON Lines and invalid JSON fall back to text);
+* CSV/TSV: every cell, with its row and column;
+* anything else (``.txt``, ``.html``, ``.md``, ``.log``...): every line, as UTF-8 text
+  (undecodable bytes replaced).
+
+HTML character references are decoded before matching (``O&#39;Brien`` is found). A
+:class:`Finding` says where and what kind of identifier was found and shows it **masked**
+(first character, then ``*`` for each letter or digit), so the scan report cannot leak.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from twinlab.deid.identifiers import IdentifierSet, identifiers_from
+from twinlab.deid.text import SCAN_PATTERNS, find_patterns
+
+__all__ = ["Finding", "mask", "scan_for_phi", "scan_text"]
+
+_PARQUET = {".parquet", ".pq"}
+_JSON = {".json", ".ipynb", ".geojson"}
+_CSV = {".csv": ",", ".tsv": "\t"}
+_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One place where PHI was found.
+
+    Attributes
+    ----------
+    file : str
+        The file.
+    location : str
+        Where in the file (``column 'x', row 3``, ``$.cells[2].source[0]``, ``line 7``...).
+    kind : str
+        What was found: a known identifier kind (``name``, ``ssn``, ``birth_date``...) or a
+        pattern (``pattern:email``...).
+    masked : str
+        The value found, masked (e.g. ``J********``).
+    """
+
+    file: str
+    location: str
+    kind: str
+    masked: str
+
+
+def mask(value: str) -> str:
+    """Mask a found value: keep its first character, ``*`` for every other letter or digit.
+
+    Examples
+    --------
+    >>> mask("999-12-3456")
+    '9**-**-****'
+    """
+    if not value:
+        return value
+    return value[0] + re.sub(r"[^\W_]", "*", value[1:])
+
+
+def scan_text(
+    text: str,
+    identifiers: IdentifierSet,
+    *,
+    patterns: Iterable[str] = SCAN_PATTERNS,
+) -> list[tuple[str, str]]:
+    """Return ``(kind, masked value)`` for every identifier and pattern hit in ``text``."""
+    if not isinstance(text, str) or not text:
+        return []
+    if "&" in text:
+        text = html.unescape(text)
+    hits = [(k, mask(text[s:e])) for k, s, e in identifiers.finditer(text)]
+    hits += [(f"pattern:{k}", mask(text[s:e])) for k, s, e in find_patterns(text, kinds=patterns)]
+    return hits
+
+
+def _as_identifiers(identifiers: Any) -> IdentifierSet:
+    if identifiers is None:
+        return IdentifierSet()
+    if isinstance(identifiers, IdentifierSet):
+        return identifiers
+    if isinstance(identifiers, pd.DataFrame):
+        return identifiers_from(identifiers)
+    return IdentifierSet(identifiers)
+
+
+def _files(paths: str | Path | Iterable[str | Path]) -> Iterator[Path]:
+    items = [paths] if isinstance(paths, str | Path) else list(paths)
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            yield from sorted(f for f in p.rglob("*") if f.is_file())
+        elif p.is_file():
+            yield p
+        else:
+            raise FileNotFoundError(f"nothing to scan at {p}")
+
+
+def _strings_json(obj: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield f"{path} (key)", str(k)
+            yield from _strings_json(
+                v, f"{path}.{k}" if re.fullmatch(r"\w+", k) else f"{path}[{k!r}]"
+            )
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _strings_json(v, f"{path}[{i}]")
+    elif isinstance(obj, str):
+        yield path, obj
+    elif isinstance(obj, int | float) and not isinstance(obj, bool):
+        yield path, str(obj)
+
+
+def _strings_text(file: Path) -> Iterator[tuple[str, str]]:
+    text = file.read_bytes().decode("utf-8", errors="replace")
+    for i, line in enumerate(text.splitlines(), start=1):
+        yield f"line {i}", line
+
+
+def _strings_csv(file: Path, delimiter: str) -> Iterator[tuple[str, str]]:
+    text = file.read_bytes().decode("utf-8", errors="replace")
+    reader = csv.reader(text.splitlines(), delimiter=delimiter)
+    header: list[str] = []
+    for r, row in enumerate(reader):
+        if r == 0:
+            header = row
+        for c, cell in enumerate(row):
+            name = header[c] if c < len(header) else str(c)
+            yield (f"header, column {c}" if r == 0 else f"row {r}, column {name!r}"), cell
+
+
+def _arrow_strings(array: Any, name: str) -> Iterator[tuple[str, str]]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    t = array.type
+    if pa.types.is_dictionary(t):
+        array = array.cast(t.value_type)
+        t = array.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        encoded = pc.dictionary_encode(array)
+        values = encoded.dictionary.to_pylist()
+        indices = encoded.indices.to_numpy(zero_copy_only=False)
+        first: dict[int, int] = {}
+        for row, idx in enumerate(indices):
+            if idx == idx and int(idx) not in first:  # skip nulls (NaN after conversion)
+                first[int(idx)] = row
+        for idx, value in enumerate(values):
+            if value is not None:
+                yield f"column {name!r}, row {first.get(idx, '?')}", value
+    elif pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        yield from _arrow_strings(pc.list_flatten(array), f"{name}[]")
+    elif pa.types.is_struct(t):
+        for i in range(t.num_fields):
+            yield from _arrow_strings(array.field(i), f"{name}.{t.field(i).name}")
+    elif pa.types.is_timestamp(t) or pa.types.is_date(t):
+        dates = (
+            pc.strftime(array, format="%Y-%m-%dT%H:%M:%S")
+            if pa.types.is_timestamp(t)
+            else array.cast(pa.string())
+        )
+        yield from _arrow_strings(dates, name)
+
+
+def _strings_parquet(file: Path) -> Iterator[tuple[str, str]]:
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(file)
+    kv = pf.metadata.metadata or {}
+    for k, v in kv.items():
+        yield "file metadata (key)", k.decode("utf-8", errors="replace")
+        yield (
+            f"file metadata {k.decode('utf-8', errors='replace')!r}",
+            v.decode("utf-8", errors="replace"),
+        )
+    schema = pf.schema_arrow
+    for field in schema:
+        yield "column name", field.name
+        for k, v in (field.metadata or {}).items():
+            yield (
+                f"field {field.name!r} metadata",
+                f"{k.decode(errors='replace')}={v.decode(errors='replace')}",
+            )
+    table = pf.read()
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        yield from _arrow_strings(column, name)
+
+
+def _strings(file: Path) -> Iterator[tuple[str, str]]:
+    suffix = file.suffix.lower()
+    if suffix in _PARQUET:
+        yield from _strings_parquet(file)
+    elif suffix in _JSON:
+        try:
+            obj = json.loads(file.read_bytes().decode("utf-8", errors="replace"))
+        except ValueError:
+            yield from _strings_text(file)
+        else:
+            yield from _strings_json(obj, "$")
+    elif suffix in _CSV:
+        yield from _strings_csv(file, _CSV[suffix])
+    else:
+        yield from _strings_text(file)
+
+
+def scan_for_phi(
+    paths: str | Path | Iterable[str | Path],
+    identifiers: IdentifierSet | pd.DataFrame | Iterable[tuple[str, str]] | None,
+    *,
+    patterns: Iterable[str] = SCAN_PATTERNS,
+    dates_in_timestamps: bool = False,
+) -> list[Finding]:
+    """Scan files for known identifier values and PHI patterns.
+
+    Parameters
+    ----------
+    paths : path or iterable of paths
+        Files and folders (scanned recursively).
+    identifiers : IdentifierSet, persons DataFrame, iterable of (kind, value) or None
+        The known values to look for (a persons table is turned into a set by
+        :func:`~twinlab.deid.identifiers.identifiers_from`).
+    patterns : iterable of str
+        The :data:`~twinlab.deid.text.PATTERNS` kinds to report (default SSN, e-mail, phone).
+    dates_in_timestamps : bool
+        Also report known dates (birth, death) found in a value that is one whole ISO 8601
+        datetime with a time of day (an event time, e.g. a Parquet timestamp column). Off by
+        default: shifted event times coincide by chance with *someone's* real birth date
+        (with 26 Synthea patients, 51 times in 1,700 events), which is no leak. Known dates
+        in date columns and text are always reported.
+
+    Returns
+    -------
+    list of Finding
+        One per (file, location, kind, masked value); empty when the files look clean. A
+        file that cannot be read at all gives a finding of kind ``unreadable``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a path does not exist.
+    """
+    ids = _as_identifiers(identifiers)
+    wanted = tuple(patterns)
+    findings: dict[Finding, None] = {}
+    cache: dict[str, list[tuple[str, str]]] = {}
+    for file in _files(paths):
+        try:
+            for location, text in _strings(file):
+                hits = cache.get(text)
+                if hits is None:
+                    hits = scan_text(text, ids, patterns=wanted)
+                    if not dates_in_timestamps and _TIMESTAMP.fullmatch(text.strip()):
+                        hits = [h for h in hits if not h[0].endswith("date")]
+                    cache[text] = hits
+                for kind, masked in hits:
+                    findings[Finding(str(file), location, kind, masked)] = None
+        except Exception as exc:
+            findings[Finding(str(file), "whole file", "unreadable", type(exc).__name__)] = None
+    return list(findings)

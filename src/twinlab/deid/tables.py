@@ -1,0 +1,294 @@
+"""De-identify a reader's ``persons`` and ``events`` tables (HIPAA Safe Harbor).
+
+:func:`deidentify` is the one step between the raw zone and everything downstream. It returns
+
+``patients``
+    One row per patient with the timeline ``patients`` columns only: keyed pseudonym, sex,
+    birth year (``"YYYY"`` or ``"90+"``), site (scrubbed), shifted index date, sources
+    (scrubbed file names), plus ``cov_zip3`` (ZIP3 or ``"000"``), ``cov_state`` and
+    ``cov_deceased`` when known. Every other person field is dropped (allow-list).
+``events``
+    The events with ``patient_id`` (pseudonym) instead of ``source_patient``, ``time`` and
+    ``end_time`` shifted by the patient's date shift, free text (``display``, ``value_text``,
+    ``orig_value``, string values and keys of ``qualifiers``) scrubbed by
+    :class:`~twinlab.deid.text.TextScrubber`, and ``source_file``, ``source_record`` and
+    ``code`` cleared of known identifier values (the patient key becomes the pseudonym, so
+    pointers stay unique). ``event_id`` and ``row_hash`` are recomputed when present. Columns
+    outside the reader contract and the timeline schema are dropped (named in
+    ``events.attrs["dropped_columns"]``).
+``crosswalk``
+    ``source_patient -> patient_id, shift_days``: the only link back to the identities. It
+    must stay in the (encrypted) raw zone with the key.
+
+Age rule (Safe Harbor "ages over 89"): a patient's age is taken at the **latest** of their
+reference date (``reference_dates``, e.g. the index date) and their last event in the input
+(the data cut-off for that patient); for a patient with neither, at ``cutoff`` (default: the
+latest event in the whole input, or today when there are no events). Taking the latest date
+errs on the safe side: a birth year is published only if the patient was at most 89 at every
+date the output describes. Partial birth dates count from their earliest possible day.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from twinlab.deid._util import is_missing, to_utc
+from twinlab.deid.dates import date_shift_days, shift_dates
+from twinlab.deid.identifiers import IdentifierSet, _alnum_chunks, _leaves, fold, person_identifiers
+from twinlab.deid.keys import DeidKey, as_key
+from twinlab.deid.pseudonyms import pseudonymize
+from twinlab.deid.safe_harbor import AGE_CEILING, age_in_years, zip3
+from twinlab.deid.text import TextScrubber
+
+__all__ = ["PATIENT_SYSTEM", "deidentify"]
+
+#: The identifier system under which source patient keys are pseudonymized.
+PATIENT_SYSTEM = "twinlab:source_patient"
+
+_FREE_TEXT = ("display", "value_text", "orig_value")
+_KNOWN_ONLY = ("source_file", "source_record", "code")
+_KEEP = (
+    "domain",
+    "code_system",
+    "value_num",
+    "unit",
+    "orig_unit",
+    "status",
+    "hours_from_index",
+    "schema_version",
+)
+_SEX = {"f": "F", "female": "F", "m": "M", "male": "M"}
+
+
+def _norm(value: str) -> str:
+    return "".join(_alnum_chunks(fold(value)[0]))
+
+
+def _first(values: pd.Series) -> Any:
+    for v in values:
+        if not is_missing(v) and not (isinstance(v, str) and not v.strip()):
+            return v
+    return None
+
+
+def _phi_field(phi: Any, field: str) -> str | None:
+    if not isinstance(phi, dict):
+        return None
+    for path, value in _leaves(phi):
+        if path and path[-1].lower() in {field, f"{field}code"}:
+            return value
+    return None
+
+
+def _scrub_qualifiers(value: Any, scrubber: TextScrubber) -> Any:
+    if isinstance(value, dict | list):
+        return scrubber.scrub_obj(value)
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return scrubber.scrub(value)
+        return json.dumps(scrubber.scrub_obj(parsed), ensure_ascii=False, sort_keys=True)
+    return value
+
+
+def deidentify(
+    persons: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    key: DeidKey | bytes,
+    reference_dates: Mapping[str, Any] | pd.Series | None = None,
+    cutoff: Any = None,
+    max_shift_days: int = 365,
+    patient_system: str = PATIENT_SYSTEM,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """De-identify persons and events by HIPAA Safe Harbor (see the module docstring).
+
+    Parameters
+    ----------
+    persons : pandas.DataFrame
+        :data:`twinlab.ingest.base.PERSON_COLUMNS` (several rows per patient are merged).
+    events : pandas.DataFrame
+        :data:`twinlab.ingest.base.EVENT_COLUMNS`, keyed by ``source_patient``.
+    key : DeidKey or bytes
+        The de-identification key (:func:`twinlab.deid.load_key`).
+    reference_dates : mapping or Series, optional
+        ``source_patient`` -> reference (index) date, tz-aware or ISO with offset. It becomes
+        the (shifted) ``index_date`` and counts for the age rule.
+    cutoff : datetime-like, optional
+        The date ages are taken at for patients without reference date or events.
+    max_shift_days : int
+        Date shifts lie in ``[-max_shift_days, -1] ∪ [1, max_shift_days]``.
+    patient_system : str
+        The system under which patient keys are pseudonymized.
+
+    Returns
+    -------
+    patients_deid, events_deid, crosswalk : pandas.DataFrame
+
+    Raises
+    ------
+    ValueError
+        If an event has no ``source_patient`` or naive datetimes (it could not be shifted).
+
+    Examples
+    --------
+    >>> persons = pd.DataFrame({"source_patient": ["a1b2"], "identifiers": [[]], "sex": ["F"],
+    ...     "birth_date": ["1930-05-01"], "deceased": [None], "site": ["S01"],
+    ...     "phi": [{"name": "Zoë O'Brien", "zip": "03601"}]})
+    >>> events = pd.DataFrame({"source_patient": ["a1b2"],
+    ...     "time": [pd.Timestamp("2024-01-02T03:04:05.123456Z")], "end_time": [pd.NaT],
+    ...     "domain": ["other"], "code": ["NOTE"], "display": ["Note"],
+    ...     "value_text": ["seen by zoe obrien, call 617-555-0100"], "source_file": ["a.json"],
+    ...     "source_record": ["entry[0]"]})
+    >>> patients, ev, xw = deidentify(persons, events, key=DeidKey(bytes(32)))
+    >>> patients.loc[0, ["birth_year", "cov_zip3"]].tolist(), ev.loc[0, "value_text"]
+    (['90+', '000'], 'seen by [NAME], call [PHONE]')
+    """
+    k = as_key(key)
+    if events["source_patient"].isna().any():
+        n = int(events["source_patient"].isna().sum())
+        raise ValueError(
+            f"{n} events have no source_patient, so their dates cannot be shifted; "
+            "quarantine them before de-identification"
+        )
+    ev_keys = events["source_patient"].astype("str")
+    keys = list(
+        dict.fromkeys(
+            [str(p) for p in persons["source_patient"] if not is_missing(p)] + list(ev_keys)
+        )
+    )
+    pseudo = pseudonymize(keys, key=k, system=patient_system)
+    pseudo.index = pd.Index(keys, dtype="str")
+    shifts = date_shift_days(pseudo.tolist(), key=k, max_days=max_shift_days)
+    shift_by_key = pseudo.map(shifts)
+
+    # --- the age reference of each patient -------------------------------------------------
+    times = to_utc(events["time"], what="events['time']") if len(events) else None
+    last = pd.Series(dtype="datetime64[us, UTC]")
+    if times is not None:
+        ends = (
+            to_utc(events["end_time"], what="events['end_time']") if "end_time" in events else times
+        )
+        latest = pd.concat([times, ends], axis=1).max(axis=1)
+        last = latest.groupby(ev_keys.to_numpy()).max()
+    refs = pd.Series(reference_dates if reference_dates is not None else {}, dtype=object)
+    refs = to_utc(refs, what="reference_dates") if len(refs) else pd.Series(dtype=object)
+    if cutoff is not None:
+        default_ref = to_utc(pd.Series([cutoff]), what="cutoff").iloc[0]
+    elif len(last) and last.notna().any():
+        default_ref = last.max()
+    else:
+        default_ref = pd.Timestamp.now(tz="UTC")
+
+    # --- persons -> patients ------------------------------------------------------------------
+    groups = {
+        str(p): g for p, g in persons.groupby(persons["source_patient"].astype("str"), sort=False)
+    }
+    pairs: list[tuple[str, str]] = []
+    for row in persons.to_dict("records"):
+        pairs.extend(person_identifiers(row))
+    pairs.extend(("patient_key", p) for p in keys)
+    rows: list[dict[str, Any]] = []
+    for p in keys:
+        g = groups.get(p)
+        candidates = [
+            t for t in (refs.get(p) if len(refs) else None, last.get(p)) if not is_missing(t)
+        ]
+        age_ref = max(candidates) if candidates else default_ref
+        row: dict[str, Any] = {"patient_id": pseudo[p]}
+        sex = _first(g["sex"]) if g is not None and "sex" in g else None
+        row["sex"] = _SEX.get(str(sex).strip().lower(), "U") if sex is not None else "U"
+        birth = _first(g["birth_date"]) if g is not None and "birth_date" in g else None
+        row["birth_year"] = None
+        if birth is not None:
+            age = age_in_years(birth, age_ref)
+            year = re.match(r"^\s*(\d{4})", str(birth))
+            if age is None or age > AGE_CEILING or year is None:
+                row["birth_year"] = "90+"
+                if year is not None:
+                    pairs.append(("birth_year", year.group(1)))
+            else:
+                row["birth_year"] = year.group(1)
+        row["site"] = _first(g["site"]) if g is not None and "site" in g else None
+        ref = refs.get(p) if len(refs) else None
+        row["index_date"] = (
+            None if is_missing(ref) else ref + pd.Timedelta(days=int(shift_by_key[p]))
+        )
+        phis = g["phi"].tolist() if g is not None and "phi" in g else []
+        row["cov_zip3"] = _first(
+            pd.Series(
+                [zip3(_phi_field(x, "postal") or _phi_field(x, "zip")) for x in phis], dtype=object
+            )
+        )
+        row["cov_state"] = _first(pd.Series([_phi_field(x, "state") for x in phis], dtype=object))
+        dead = _first(g["deceased"]) if g is not None and "deceased" in g else None
+        row["cov_deceased"] = None if dead is None or str(dead).lower() == "false" else "true"
+        rows.append(row)
+
+    ids = IdentifierSet(pairs)
+    by_norm = {_norm(p): pseudo[p] for p in keys}
+
+    def replace(kind: str, matched: str) -> str:
+        if kind == "patient_key":
+            return by_norm.get(_norm(matched), "[ID]")
+        return f"[{kind.upper()}]"
+
+    scrubber = TextScrubber(ids, replace=replace)
+
+    # --- events ------------------------------------------------------------------------------
+    out = events.copy()
+    out.insert(0, "patient_id", ev_keys.map(pseudo).astype("str"))
+    out = shift_dates(
+        out, pseudo.map(shifts).set_axis(pseudo.to_numpy()), patient_column="patient_id"
+    )
+    for col in _FREE_TEXT:
+        if col in out:
+            out[col] = scrubber.scrub_series(out[col].astype("str"))
+    for col in _KNOWN_ONLY:
+        if col in out:
+            out[col] = scrubber.scrub_series(out[col].astype("str"), patterns=False)
+    if "qualifiers" in out:
+        out["qualifiers"] = [_scrub_qualifiers(q, scrubber) for q in out["qualifiers"]]
+    allowed = {"patient_id", "time", "end_time", "qualifiers", "event_id", "row_hash"}
+    allowed |= set(_FREE_TEXT) | set(_KNOWN_ONLY) | set(_KEEP)
+    dropped = [c for c in out.columns if c not in allowed]
+    out = out.drop(columns=dropped)
+    if "event_id" in out:
+        from twinlab.timeline.ids import event_id
+
+        out["event_id"] = event_id(out["source_file"], out["source_record"]).to_numpy()
+    if "row_hash" in out:
+        from twinlab.timeline.ids import row_hash
+
+        out["row_hash"] = row_hash(out).to_numpy()
+    out.attrs = {"dropped_columns": dropped}
+
+    # --- patients ----------------------------------------------------------------------------
+    patients = pd.DataFrame(rows)
+    patients["site"] = scrubber.scrub_series(patients["site"].astype("str"))
+    src = out.groupby("patient_id")["source_file"].agg(lambda s: "; ".join(sorted(set(s))))
+    patients["sources"] = patients["patient_id"].map(src).fillna("unknown").astype("str")
+    patients["index_date"] = pd.to_datetime(patients["index_date"], utc=True).astype(
+        "datetime64[us, UTC]"
+    )
+    order = ["patient_id", "sex", "birth_year", "site", "index_date", "sources"]
+    covs = [c for c in ("cov_zip3", "cov_state", "cov_deceased") if patients[c].notna().any()]
+    patients = patients[order + covs]
+    for c in ["patient_id", "sex", "birth_year", "site", "sources", *covs]:
+        patients[c] = patients[c].astype("str")
+
+    crosswalk = pd.DataFrame(
+        {
+            "source_patient": pd.Series(keys, dtype="str"),
+            "patient_id": pseudo.to_numpy(),
+            "shift_days": shift_by_key.to_numpy().astype("int64"),
+        }
+    )
+    crosswalk.attrs = {"key_fingerprint": k.fingerprint, "patient_system": patient_system}
+    return patients, out.reset_index(drop=True), crosswalk

@@ -1,0 +1,492 @@
+"""From raw sources to one de-identified, versioned patient timeline.
+
+:func:`harmonize` runs the steps of DESIGN.md's data flow in order:
+
+1. **read** every file with its registered reader (files as Dask partitions);
+2. **link** persons across sources by exact identifiers (:mod:`.linkage`);
+3. **align time**: SDTM clock times are localized with the site's UTC offset;
+   genotypes (undated) are placed at the index date; the index date is the
+   first dose (else the first event);
+4. **harmonize vocabulary**: codes to LOINC/SNOMED/RxNorm and units to
+   canonical UCUM (:mod:`twinlab.terminology`);
+5. **de-identify** by Safe Harbor (:func:`twinlab.deid.deidentify`);
+6. **link events**: the same fact from two sources (``same_fact``, the copy
+   flagged ``duplicate_of`` so it is not counted twice) and each observation to
+   the dose before it (``dose_to_observation``);
+7. **derive** baseline covariates (``cov_*``) and validate the timeline;
+8. **report**: per-file counts (in = accepted + quarantined), Kahn data-quality
+   checks, and a PHI scan of every output file.
+
+Outputs in ``out_dir``: ``patients/events/links.parquet`` (the timeline),
+``quarantine.parquet`` (check and reason, no raw record), ``report.json``,
+``quality.json``. The raw zone (``raw_zone``) receives, encrypted with
+AES-GCM, what still holds PHI: the crosswalk to pseudonyms, the source-file
+names, the persons table and the raw quarantined records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from twinlab.harmonize.linkage import link_persons
+from twinlab.harmonize.quality import quality_report
+from twinlab.ingest.base import ReadResult
+from twinlab.ingest.run import read_sources
+
+__all__ = ["HarmonizeConfig", "HarmonizeResult", "harmonize"]
+
+log = logging.getLogger(__name__)
+
+LOINC = "http://loinc.org"
+#: Baseline covariates taken from events: column suffix -> "system|code".
+DEFAULT_BASELINE: dict[str, str] = {
+    "weight_kg": f"{LOINC}|29463-7",
+    "height_cm": f"{LOINC}|8302-2",
+    "creatinine_umol_l": f"{LOINC}|2160-0",
+    "alt_u_l": f"{LOINC}|1742-6",
+    "urate_umol_l": f"{LOINC}|3084-1",
+}
+#: Source formats in order of authority for the same fact (EDC before EHR before devices).
+SOURCE_PRIORITY: tuple[str, ...] = ("sdtm", "odm", "fhir", "vcf", "wearables")
+
+
+@dataclass(frozen=True)
+class HarmonizeConfig:
+    """Study-level settings of the harmonizer.
+
+    Parameters
+    ----------
+    site_utc_offsets
+        SDTM/ODM clock times carry no zone: the UTC offset of each site
+        (``{"101": "-05:00"}``); sites not listed are taken as UTC and flagged.
+    baseline
+        Baseline covariates to derive (``cov_<name>``) from events.
+    genes
+        Pharmacogenes whose diplotype becomes a ``cov_<gene>`` covariate.
+    same_fact_hours
+        Two sources' events of the same patient and code within this many
+        hours, with values within ``same_fact_rel_tol``, are one fact.
+    same_fact_rel_tol
+        Relative tolerance on values for the same fact (after unit conversion).
+    identifier_aliases
+        Identifier systems whose values live in another system's namespace, e.g.
+        ``{"vcf_sample": "usubjid"}`` when a study's VCF names samples by USUBJID.
+    scan_phi
+        Scan every output file for identifiers from the inputs.
+    """
+
+    site_utc_offsets: dict[str, str] = field(default_factory=dict)
+    baseline: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BASELINE))
+    genes: tuple[str, ...] = ("CYP2C9",)
+    same_fact_hours: float = 24.0
+    same_fact_rel_tol: float = 0.01
+    identifier_aliases: dict[str, str] = field(default_factory=dict)
+    scan_phi: bool = True
+
+
+@dataclass
+class HarmonizeResult:
+    """What :func:`harmonize` wrote and found."""
+
+    out_dir: Path
+    report: dict[str, Any]
+    quality: dict[str, Any]
+    phi_findings: list[Any]
+
+
+def _file_ids(results: Sequence[ReadResult], key: Any) -> dict[str, str]:
+    """A keyed id per source file: file names can hold PHI (Synthea names files after people)."""
+    from twinlab.deid import pseudonym
+
+    return {r.source_file: pseudonym("source_file", r.source_file, key=key, prefix="src-")
+            for r in results}  # fmt: skip
+
+
+def _collect(results: Sequence[ReadResult], ids: dict[str, str]) -> tuple[pd.DataFrame, ...]:
+    events, persons, quarantine = [], [], []
+    for r in results:
+        if len(r.events):
+            ev = r.events.copy()
+            ev["format"] = r.format
+            ev["source_file"] = ids[r.source_file]
+            events.append(ev)
+        if len(r.persons):
+            ps = r.persons.copy()
+            ps["format"] = r.format
+            persons.append(ps)
+        if len(r.quarantine):
+            q = r.quarantine.copy()
+            q["format"] = r.format
+            q["source_file"] = ids[r.source_file]
+            quarantine.append(q)
+    cat = lambda frames: pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()  # noqa: E731
+    return cat(events), cat(persons), cat(quarantine)
+
+
+def _identifiers(
+    persons: pd.DataFrame, aliases: dict[str, str]
+) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """Identifiers per (format, source_patient), e-mail addresses included for linkage."""
+    found: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for row in persons.itertuples(index=False):
+        node = (row.format, str(row.source_patient))
+        pairs = [(aliases.get(str(s), str(s)), str(v)) for s, v in (row.identifiers or [])]
+        phi = row.phi if isinstance(row.phi, dict) else {}
+        emails = phi.get("email") or []
+        for email in [emails] if isinstance(emails, str) else emails:
+            pairs.append(("email", str(email).strip().lower()))
+        found.setdefault(node, []).extend(pairs)
+    return found
+
+
+def _link(events: pd.DataFrame, persons: pd.DataFrame, aliases: dict[str, str]) -> pd.Series:
+    keys = set(zip(events["format"], events["source_patient"].astype(str), strict=True))
+    keys |= set(zip(persons["format"], persons["source_patient"].astype(str), strict=True))
+    table = link_persons(keys, _identifiers(persons, aliases))
+    return table.set_index(["format", "source_patient"])["patient_key"]
+
+
+def _rekey(frame: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
+    index = pd.MultiIndex.from_arrays([frame["format"], frame["source_patient"].astype(str)])
+    out = frame.copy()
+    out["source_patient"] = keys.reindex(index).to_numpy()
+    return out
+
+
+def _localize_site_times(
+    events: pd.DataFrame, persons: pd.DataFrame, offsets: dict[str, str]
+) -> pd.DataFrame:
+    """Turn EDC clock times (read as UTC) into true UTC with the site's offset."""
+    quals = events["qualifiers"]
+    naive = quals.map(lambda q: isinstance(q, dict) and q.get("tz_assumed") == "UTC")
+    if not naive.any():
+        return events
+    site = persons.dropna(subset=["site"]).drop_duplicates("source_patient")
+    site_of = site.set_index("source_patient")["site"].astype(str)
+    sites = events.loc[naive, "source_patient"].map(site_of)
+    delta = sites.map(lambda s: _offset(offsets.get(str(s))) if isinstance(s, str) else None)
+    known = delta.notna()
+    idx = delta[known].index
+    shift = pd.to_timedelta(delta[known].astype(float), unit="h")
+    events.loc[idx, "time"] = events.loc[idx, "time"] - shift
+    ends = events.loc[idx, "end_time"].notna()
+    events.loc[idx[ends], "end_time"] = events.loc[idx[ends], "end_time"] - shift[ends]
+    events.loc[naive.index[naive], "qualifiers"] = [
+        {**q, "tz_assumed": offsets[str(s)] if k else "UTC (site offset unknown)"}
+        for q, s, k in zip(quals[naive], sites, known, strict=True)
+    ]
+    return events
+
+
+def _offset(text: str | None) -> float | None:
+    """Hours of a ``±HH:MM`` offset."""
+    if not text:
+        return None
+    sign = -1.0 if text.startswith("-") else 1.0
+    hours, _, minutes = text.lstrip("+-").partition(":")
+    return sign * (int(hours) + int(minutes or 0) / 60)
+
+
+def _index_dates(events: pd.DataFrame) -> pd.Series:
+    """First dose per patient, else first dated event."""
+    dated = events[events["time"].notna()]
+    first_dose = dated[dated["domain"] == "dose"].groupby("source_patient")["time"].min()
+    first_any = dated.groupby("source_patient")["time"].min()
+    return first_dose.combine_first(first_any)
+
+
+def _place_undated(events: pd.DataFrame, index: pd.Series) -> pd.DataFrame:
+    undated = events["time"].isna()
+    if undated.any():
+        events.loc[undated, "time"] = events.loc[undated, "source_patient"].map(index)
+        events.loc[undated, "qualifiers"] = [
+            {**(q if isinstance(q, dict) else {}), "time_imputed": "index_date"}
+            for q in events.loc[undated, "qualifiers"]
+        ]
+    return events[events["time"].notna()].copy()
+
+
+def _same_facts(events: pd.DataFrame, hours: float, rel_tol: float) -> pd.DataFrame:
+    """Pairs (duplicate, primary) of one fact reported by two sources."""
+    numeric = events[events["value_num"].notna() & events["code_system"].eq(LOINC)]
+    cols = ["event_id", "patient_id", "code", "unit", "time", "value_num", "format"]
+    pairs = numeric[cols].merge(
+        numeric[cols], on=["patient_id", "code", "unit"], suffixes=("", "_p")
+    )
+    rank = {f: i for i, f in enumerate(SOURCE_PRIORITY)}
+    pairs = pairs[pairs["format"] != pairs["format_p"]]
+    pairs = pairs[pairs["format"].map(rank) > pairs["format_p"].map(rank)]
+    close = (pairs["time"] - pairs["time_p"]).abs() <= pd.Timedelta(hours=hours)
+    scale = np.maximum(pairs["value_num"].abs(), pairs["value_num_p"].abs()).replace(0, 1)
+    same = (pairs["value_num"] - pairs["value_num_p"]).abs() <= rel_tol * scale
+    pairs = pairs[close & same].sort_values(["event_id", "time_p"])
+    return pairs.drop_duplicates("event_id")[["event_id", "event_id_p", "time", "time_p"]]
+
+
+def _dose_links(events: pd.DataFrame) -> pd.DataFrame:
+    doses = events[events["domain"] == "dose"][["patient_id", "time", "event_id"]]
+    obs = events[events["domain"].isin(["concentration", "pd"])][["patient_id", "time", "event_id"]]
+    if doses.empty or obs.empty:
+        return pd.DataFrame(columns=["from_event_id", "to_event_id", "relation", "lag_hours"])
+    merged = pd.merge_asof(
+        obs.sort_values("time"), doses.sort_values("time"), on="time", by="patient_id",
+        direction="backward", suffixes=("", "_dose"),
+    )  # fmt: skip
+    merged = merged.dropna(subset=["event_id_dose"])
+    dose_time = merged["event_id_dose"].map(doses.set_index("event_id")["time"])
+    return pd.DataFrame(
+        {
+            "from_event_id": merged["event_id_dose"].astype(str),
+            "to_event_id": merged["event_id"].astype(str),
+            "relation": "dose_to_observation",
+            "lag_hours": (merged["time"] - dose_time).dt.total_seconds() / 3600,
+        }
+    )
+
+
+def _genotype_covariates(events: pd.DataFrame, genes: Sequence[str]) -> pd.DataFrame:
+    from twinlab.ingest.vcf import diplotype
+
+    calls = events[events["domain"] == "genomic_variant"]
+    out: dict[str, dict[str, Any]] = {}
+    for gene in genes:
+        for patient, group in calls.groupby("source_patient"):
+            out.setdefault(patient, {})[f"cov_{gene.lower()}"] = diplotype(group, gene)
+    return pd.DataFrame.from_dict(out, orient="index")
+
+
+def harmonize(
+    paths: Sequence[str | Path],
+    *,
+    out_dir: str | Path,
+    raw_zone: str | Path,
+    config: HarmonizeConfig | None = None,
+    client: Any = None,
+    key: Any = None,
+    keyring: Any = None,
+) -> HarmonizeResult:
+    """Read, link, normalize, de-identify and write a patient timeline.
+
+    Parameters
+    ----------
+    paths
+        Source files and folders, any mix of supported formats.
+    out_dir
+        Folder for the de-identified outputs.
+    raw_zone
+        Folder for the encrypted identified material (crosswalk, file names,
+        persons, raw quarantined records); never the same as ``out_dir``.
+    config
+        Study settings (:class:`HarmonizeConfig`).
+    client
+        A Dask client to read files in parallel.
+    key
+        The de-identification key (default: :func:`twinlab.deid.load_key`).
+    keyring
+        The master keyring for the raw zone (default:
+        :func:`twinlab.security.crypto.load_keyring`).
+
+    Returns
+    -------
+    HarmonizeResult
+    """
+    from twinlab.deid import deidentify, identifiers_from, load_key, scan_for_phi
+    from twinlab.security.crypto import encrypt_bytes, load_keyring
+    from twinlab.terminology import map_codes, normalize_units
+    from twinlab.timeline import Cohort, coerce_table
+
+    cfg = config or HarmonizeConfig()
+    out, zone = Path(out_dir), Path(raw_zone)
+    if out.resolve() == zone.resolve() or zone.resolve().is_relative_to(out.resolve()):
+        raise ValueError("the raw zone must not lie inside the de-identified output folder")
+    key = key if key is not None else load_key()
+    keyring = keyring if keyring is not None else load_keyring()
+
+    results = read_sources(paths, client=client)
+    ids = _file_ids(results, key)
+    events, persons, quarantine = _collect(results, ids)
+    if events.empty:
+        raise ValueError(f"no usable events in {', '.join(map(str, paths))}")
+    if persons.empty:
+        persons = pd.DataFrame(columns=["source_patient", "identifiers", "sex", "birth_date",
+                                        "deceased", "site", "phi", "format"])  # fmt: skip
+    keys = _link(events, persons, cfg.identifier_aliases)
+    events, persons = _rekey(events, keys), _rekey(persons, keys)
+    events = _localize_site_times(events, persons, cfg.site_utc_offsets)
+    index = _index_dates(events)
+    events = _place_undated(events, index)
+    genotypes = _genotype_covariates(events, cfg.genes)
+    arms = _arms(events)
+    events = normalize_units(map_codes(events))
+
+    # Event ids come from the keyed file id and the raw record pointer, before scrubbing
+    # collapses pointers that embed identifiers (a VCF sample id, say).
+    from twinlab.timeline import add_row_hash, event_id
+
+    eids = event_id(events["source_file"], events["source_record"]).to_numpy()
+    patients, events_d, crosswalk = deidentify(persons, events, key=key, reference_dates=index)
+    if len(events_d) != len(eids):
+        raise AssertionError("de-identification changed the number of events")
+    fmt = events["format"].to_numpy()
+    events_d["format"] = fmt
+    pseudo = crosswalk.set_index("source_patient")["patient_id"]
+    events_d["qualifiers"] = events_d["qualifiers"].map(_json)
+    events_d = coerce_table("events", events_d.drop(columns=["format"]).assign(
+        event_id="", row_hash=""))  # fmt: skip
+    events_d["event_id"] = eids
+    events_d["format"] = fmt
+    index_d = patients.set_index("patient_id")["index_date"]
+    events_d["hours_from_index"] = (
+        events_d["time"] - events_d["patient_id"].map(index_d)
+    ).dt.total_seconds() / 3600
+    dupes = _same_facts(events_d, cfg.same_fact_hours, cfg.same_fact_rel_tol)
+    dup_of = dupes.set_index("event_id")["event_id_p"]
+    flagged = events_d["event_id"].isin(dup_of.index)
+    events_d.loc[flagged, "qualifiers"] = [
+        _json({**json.loads(q), "duplicate_of": dup_of[e]})
+        for q, e in zip(events_d.loc[flagged, "qualifiers"], events_d.loc[flagged, "event_id"],
+                        strict=True)
+    ]  # fmt: skip
+    links = pd.concat(
+        [
+            _dose_links(events_d),
+            pd.DataFrame({
+                "from_event_id": dupes["event_id"], "to_event_id": dupes["event_id_p"],
+                "relation": "same_fact",
+                "lag_hours": (dupes["time"] - dupes["time_p"]).dt.total_seconds() / 3600,
+            }),
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    events_d = add_row_hash(events_d.drop(columns=["format"]))
+
+    for frame, prefix in ((genotypes, ""), (arms, "")):
+        if not frame.empty:
+            frame.index = frame.index.map(pseudo)
+            for col in frame.columns:
+                patients[prefix + col] = patients["patient_id"].map(frame[col]).astype("str")
+    cohort = Cohort(patients, events_d, links, validate=False)
+    base = (
+        cohort.covariates({f"cov_{k}": v for k, v in cfg.baseline.items()}) if len(cohort) else None
+    )
+    if base is not None:
+        for col in base.columns:
+            if col.startswith("cov_") and col not in patients:
+                values = patients["patient_id"].map(base[col])
+                patients[col] = pd.to_numeric(values, errors="coerce").astype("float64")
+    cohort = Cohort(patients, events_d, links)
+
+    out.mkdir(parents=True, exist_ok=True)
+    zone.mkdir(parents=True, exist_ok=True)
+    cohort.write(out)
+
+    scrubber = _scrubber(persons)
+    public_q = pd.DataFrame(
+        {
+            "source_file": quarantine.get("source_file", pd.Series(dtype=str)),
+            "format": quarantine.get("format", pd.Series(dtype=str)),
+            "source_record": scrubber(quarantine.get("source_record", pd.Series(dtype=str))),
+            "check": quarantine.get("check", pd.Series(dtype=str)),
+            "reason": scrubber(quarantine.get("reason", pd.Series(dtype=str))),
+        }
+    ).astype("str")
+    public_q.to_parquet(out / "quarantine.parquet", index=False)
+
+    file_counts = [{**r.counts, "source_file": ids[r.source_file]} for r in results]
+    report = _report(file_counts, cohort, links)
+    quality = quality_report(cohort.patients, cohort.events, public_q, file_counts)
+    _write_json(out / "report.json", report)
+    _write_json(out / "quality.json", quality)
+
+    labels = {v: k for k, v in ids.items()}
+    raw_files = {
+        "crosswalk.parquet": _parquet_bytes(crosswalk),
+        "files.json": json.dumps(
+            {ids[r.source_file]: {"path": r.source_file, "format": r.format} for r in results},
+            indent=2,
+            sort_keys=True,
+        ).encode(),
+        "lineage.parquet": _parquet_bytes(
+            pd.DataFrame(
+                {
+                    "event_id": eids,
+                    "source_file": events["source_file"].map(labels),
+                    "source_record": events["source_record"].astype(str),
+                    "patient_key": events["source_patient"].astype(str),
+                }
+            )
+        ),
+        "persons.parquet": _parquet_bytes(persons.astype({"identifiers": str, "phi": str})),
+        "quarantine_raw.parquet": _parquet_bytes(quarantine.astype(str)),
+    }
+    for name, data in raw_files.items():
+        (zone / f"{name}.enc").write_bytes(encrypt_bytes(data, context=name, keyring=keyring))
+
+    findings: list[Any] = []
+    if cfg.scan_phi:
+        findings = scan_for_phi(sorted(out.rglob("*")), identifiers_from(persons))
+        report["phi_scan"] = {"files": len(list(out.rglob("*.*"))), "findings": len(findings)}
+        _write_json(out / "report.json", report)
+    return HarmonizeResult(out, report, quality, findings)
+
+
+def _arms(events: pd.DataFrame) -> pd.DataFrame:
+    """Planned arm per patient from SDTM DM (``cov_armcd``), where present."""
+    dm = events[(events["domain"] == "demographic") & (events["code"] == "ARM")]
+    if dm.empty:
+        return pd.DataFrame()
+    armcd = dm.set_index("source_patient")["qualifiers"].map(lambda q: q.get("armcd"))
+    return pd.DataFrame({"cov_armcd": armcd[~armcd.index.duplicated()]})
+
+
+def _scrubber(persons: pd.DataFrame):
+    from twinlab.deid import TextScrubber, identifiers_from
+
+    scrub = TextScrubber(identifiers_from(persons))
+    return lambda s: scrub.scrub_series(s.astype("str")) if len(s) else s
+
+
+def _json(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value or {}, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _report(file_counts: list[dict[str, Any]], cohort: Any, links: pd.DataFrame) -> dict[str, Any]:
+    totals = {k: sum(int(c[k]) for c in file_counts)
+              for k in ("records_in", "accepted", "quarantined", "events")}  # fmt: skip
+    return {
+        "files": sorted(file_counts, key=lambda c: c["source_file"]),
+        "totals": totals,
+        "reconciles": all(c["records_in"] == c["accepted"] + c["quarantined"] for c in file_counts),
+        "timeline": {
+            "patients": len(cohort.patients),
+            "events": len(cohort.events),
+            "links": {k: int(v) for k, v in links["relation"].value_counts().sort_index().items()},
+            "duplicates_linked": int((links["relation"] == "same_fact").sum()),
+        },
+    }
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

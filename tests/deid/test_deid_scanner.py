@@ -1,0 +1,201 @@
+"""Tests of the PHI scanner on each file type, and on real Synthea FHIR bundles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from twinlab.deid import DeidKey, IdentifierSet, deidentify, identifiers_from, scan_for_phi
+from twinlab.deid.scanner import mask
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SYNTHEA = DATA / "fhir" / "synthea_smart"
+#: Identifiers as :func:`identifiers_from` makes them (date kinds are searched in many spellings).
+IDS = IdentifierSet(
+    [
+        ("name", "Renée O'Brien"),
+        ("name", "Renée"),
+        ("ssn", "900-12-3456"),
+        ("birth_date", "1950-03-07"),
+    ]
+)
+
+
+def _kinds(findings):
+    return sorted({f.kind for f in findings})
+
+
+def test_mask_never_shows_more_than_the_first_character():
+    assert mask("Renée O'Brien") == "R**** *'*****"
+    assert mask("900-12-3456") == "9**-**-****"
+
+
+def test_parquet_strings_nested_values_dates_and_metadata(tmp_path):
+    table = pa.table(
+        {
+            "clean": ["P-ABC", "lab"],
+            "nested": pa.array([[{"who": "x"}], [{"who": "renee o’brien"}]]),
+            "born": pa.array([dt.date(1950, 3, 7), None], type=pa.date32()),
+            "seen": pa.array([pd.Timestamp("1950-03-07T10:00"), None], type=pa.timestamp("us")),
+            "n": [1, 2],
+        }
+    )
+    table = table.replace_schema_metadata({"note": "made by Renée"})
+    pq.write_table(table, tmp_path / "t.parquet")
+    findings = scan_for_phi(tmp_path / "t.parquet", IDS)
+    where = {(f.location, f.kind) for f in findings}
+    assert ("column 'nested[].who', row 1", "name") in where
+    assert ("column 'born', row 0", "birth_date") in where
+    assert any(loc.startswith("file metadata") and kind == "name" for loc, kind in where)
+    # a timestamp (event time) that falls on a birth date is a coincidence unless asked for
+    assert not any(loc.startswith("column 'seen'") for loc, _ in where)
+    strict = scan_for_phi(tmp_path / "t.parquet", IDS, dates_in_timestamps=True)
+    assert ("column 'seen', row 0", "birth_date") in {(f.location, f.kind) for f in strict}
+    assert all("Ren" not in f.masked for f in findings)
+
+
+def test_json_ipynb_csv_html_and_text(tmp_path):
+    nb = {"cells": [{"cell_type": "code", "source": ["x = 1\n"], "outputs": [
+        {"output_type": "stream", "text": ["SSN 900123456\n"]}]}]}  # fmt: skip
+    (tmp_path / "a.ipynb").write_text(json.dumps(nb))
+    (tmp_path / "b.json").write_text(json.dumps({"renee o'brien": 1, "ok": [1, "fine"]}))
+    (tmp_path / "c.csv").write_text("id,note\n1,fine\n2,born 03/07/1950\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "d.html").write_text("<p>Ren&eacute;e O&#39;Brien</p>")
+    (tmp_path / "e.txt").write_text("ok\nmail x.y@example.org, call 617-555-0142\n")
+    findings = scan_for_phi(tmp_path, IDS)
+    by_file = {}
+    for f in findings:
+        by_file.setdefault(Path(f.file).name, set()).add((f.location, f.kind))
+    assert ("$.cells[0].outputs[0].text[0]", "ssn") in by_file["a.ipynb"]
+    assert ("$ (key)", "name") in by_file["b.json"]
+    assert by_file["c.csv"] == {("row 2, column 'note'", "birth_date")}
+    assert ("line 1", "name") in by_file["d.html"]
+    assert by_file["e.txt"] == {("line 2", "pattern:email"), ("line 2", "pattern:phone")}
+
+
+def test_clean_files_give_no_findings_and_bad_paths_are_reported(tmp_path):
+    (tmp_path / "clean.csv").write_text("patient_id,v\nP-ABCDEFGHIJKLMNOP,1.5\n")
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    findings = scan_for_phi(tmp_path, IDS)
+    assert [(Path(f.file).name, f.kind) for f in findings] == [("broken.parquet", "unreadable")]
+    with pytest.raises(FileNotFoundError):
+        scan_for_phi(tmp_path / "missing", IDS)
+
+
+def _synthea_patients(folder: Path = SYNTHEA) -> list[tuple[Path, dict, list[dict]]]:
+    out = []
+    for file in sorted(folder.glob("*.json")):
+        bundle = json.loads(file.read_text(encoding="utf-8"))
+        resources = [e["resource"] for e in bundle.get("entry", [])]
+        patients = [r for r in resources if r.get("resourceType") == "Patient"]
+        if len(patients) == 1:
+            out.append((file, patients[0], resources))
+    return out
+
+
+@pytest.mark.skipif(not SYNTHEA.is_dir(), reason="shared Synthea data not available")
+def test_real_synthea_bundles_scan_and_deidentify(tmp_path):
+    bundles = _synthea_patients()
+    assert len(bundles) == 26  # 28 bundles, 2 of them shared Organization/Practitioner
+    persons, events = [], []
+    for file, pat, resources in bundles:
+        persons.append(
+            {
+                "source_patient": pat["id"],
+                "identifiers": [(i.get("system", ""), i["value"]) for i in pat["identifier"]],
+                "sex": pat.get("gender"),
+                "birth_date": pat.get("birthDate"),
+                "deceased": pat.get("deceasedDateTime"),
+                "site": None,
+                "phi": {k: pat[k] for k in ("name", "telecom", "address") if k in pat},
+            }
+        )
+        for i, r in enumerate(resources):
+            if r.get("resourceType") == "Observation" and "effectiveDateTime" in r:
+                events.append(
+                    {
+                        "source_patient": pat["id"],
+                        "time": pd.Timestamp(r["effectiveDateTime"]).tz_convert("UTC"),
+                        "domain": "lab",
+                        "code": r["code"]["coding"][0]["code"],
+                        "display": r["code"].get("text"),
+                        "value_text": r.get("valueString"),
+                        "source_file": file.name,
+                        "source_record": f"entry[{i}]",
+                    }
+                )
+    persons_df, events_df = pd.DataFrame(persons), pd.DataFrame(events)
+    ids = identifiers_from(persons_df)
+    # every raw bundle holds its own patient's family name (counted here from the JSON)
+    raw = scan_for_phi([f for f, _, _ in bundles], ids)
+    named = {Path(f.file).name for f in raw if f.kind == "name"}
+    assert named == {f.name for f, _, _ in bundles}
+    assert {f.kind for f in raw} >= {"name", "ssn", "phone", "address", "birth_date"}
+    patients, ev, _ = deidentify(persons_df, events_df, key=DeidKey(b"s" * 32))
+    assert len(patients) == 26 and len(ev) == len(events_df) > 1000
+    ev = ev.assign(time=ev["time"].astype(str))
+    ev.to_csv(tmp_path / "events.csv", index=False)
+    pq.write_table(pa.Table.from_pandas(patients), tmp_path / "patients.parquet")
+    assert scan_for_phi(tmp_path, ids) == []
+    # no Synthea name survives in the de-identified file names
+    assert not ev["source_file"].str.contains("Pulido|Montañez|O'Hara").any()
+
+
+def test_synthetic_study_identities_are_found_raw_and_gone_after_deid(tmp_path):
+    synth = pytest.importorskip("twinlab.synth")
+    try:
+        synth.generate_study(tmp_path / "raw", tmp_path / "truth", synth.SynthConfig(n_patients=5))
+    except Exception as exc:  # the generator is being written in parallel
+        pytest.skip(f"twinlab.synth.generate_study failed: {type(exc).__name__}: {exc}")
+    bundles = _synthea_patients(tmp_path / "raw" / "fhir")
+    if not bundles:
+        pytest.skip("the synthetic study wrote no FHIR Patient bundles")
+    persons = pd.DataFrame(
+        [
+            {
+                "source_patient": file.stem,
+                "identifiers": [(i.get("system", ""), i["value"]) for i in pat["identifier"]],
+                "sex": pat.get("gender"),
+                "birth_date": pat.get("birthDate"),
+                "deceased": None,
+                "site": None,
+                "phi": {k: pat[k] for k in ("name", "telecom", "address") if k in pat},
+            }
+            for file, pat, _ in bundles
+        ]
+    )
+    ids = identifiers_from(persons)
+    raw = scan_for_phi(tmp_path / "raw" / "fhir", ids)
+    for file, _, _ in bundles:
+        kinds = {f.kind for f in raw if f.file == str(file)}
+        assert {"name", "ssn", "mrn", "phone", "email", "address", "birth_date"} <= kinds
+    events = pd.DataFrame(
+        [
+            {
+                "source_patient": file.stem,
+                "time": pd.Timestamp(r["effectiveDateTime"]).tz_convert("UTC"),
+                "domain": "vital",
+                "code": r["code"]["coding"][0]["code"],
+                "display": r["code"]["coding"][0].get("display"),
+                "source_file": file.name,
+                "source_record": f"entry[{i}]",
+            }
+            for file, pat, resources in bundles
+            for i, r in enumerate(resources)
+            if r.get("resourceType") == "Observation" and "effectiveDateTime" in r
+        ]
+    )
+    patients, ev, _ = deidentify(persons, events, key=DeidKey(b"y" * 32))
+    out = tmp_path / "deid"
+    out.mkdir()
+    ev.to_csv(out / "events.csv", index=False)
+    pq.write_table(pa.Table.from_pandas(patients), out / "patients.parquet")
+    assert scan_for_phi(out, ids) == []
+    assert set(patients["birth_year"]) <= {str(y) for y in range(1900, 2030)} | {"90+"}

@@ -1,0 +1,81 @@
+"""Tests of free-text scrubbing and known-value matching (twinlab.deid.text, .identifiers)."""
+
+from __future__ import annotations
+
+import pytest
+
+from twinlab.deid import IdentifierSet, TextScrubber, scrub_text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mail renee.obrien+x@mail.example.org now", "mail [EMAIL] now"),
+        ("see https://portal.example.org/p?id=77 or www.example.com/x", "see [URL] or [URL]"),
+        ("from 192.168.10.42.", "from [IP]."),
+        ("v6 2001:db8::8a2e:370:7334 and ::1", "v6 [IP] and [IP]"),
+        ("ssn 900-12-3456 / 900 12 3456", "ssn [SSN] / [SSN]"),
+        ("zip 02139-4307", "zip [ZIP]"),
+        (
+            "call (617) 555-0142 or 212.555.0188 or +33 1 23 45 67 89",
+            "call [PHONE] or [PHONE] or [PHONE]",
+        ),
+        ("on 2024-01-05T08:30:00Z, 03/07/1950, 7.3.1950", "on [DATE], [DATE], [DATE]"),
+        (
+            "born March 7, 1950; seen 7 Mar 2020; due Dec 2024",
+            "born [DATE]; seen [DATE]; due [DATE]",
+        ),
+        ("MRN: 20481234, acct #A-99812, serial no. SN-ZX81-7734", "[MRN], [MRN], [MRN]"),
+        ("id 20481234567", "id [NUMBER]"),
+    ],
+)
+def test_patterns_are_scrubbed(text, expected):
+    assert scrub_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hemoglobin A1c/Hemoglobin.total in Blood",
+        "Systolic blood pressure 120/80 mmHg, weight 72.5 kg",
+        "Creatinine [Mass/volume] in Serum or Plasma",
+        "genotype 0|1 at rs1057910, year 1950",
+        "12:30:45 dose 2.5 mg",
+    ],
+)
+def test_clinical_text_without_phi_is_left_alone(text):
+    assert scrub_text(text) == text
+
+
+def test_known_values_are_case_and_accent_insensitive():
+    ids = IdentifierSet([("name", "Renée"), ("name", "O'Brien-Nuñez"), ("name", "O'Brien")])
+    scrub = TextScrubber(ids).scrub
+    assert scrub("RENEE OBRIEN NUNEZ") == "[NAME] [NAME]"
+    assert scrub("Renée O’Brien-Nuñez!") == "[NAME] [NAME]!"
+    assert scrub("o'brien") == "[NAME]"
+    # not inside other words
+    assert scrub("Renéeville and OBriens") == "Renéeville and OBriens"
+
+
+def test_known_numbers_match_with_any_separators():
+    ids = IdentifierSet([("ssn", "900-12-3456"), ("phone", "(617) 555-0142")])
+    found = [
+        k for k, _, _ in ids.finditer("a 900123456 b 617.555.0142 c 6175550142 d 900-12-34567")
+    ]
+    assert found == ["ssn", "phone", "phone"]
+
+
+def test_short_values_are_not_searched_except_name_parts():
+    ids = IdentifierSet([("patient_key", "12"), ("name", "Li")])
+    assert len(ids) == 1
+    assert TextScrubber(ids).scrub("Dr Li saw 12 patients") == "Dr [NAME] saw 12 patients"
+
+
+def test_underscore_separated_file_names_are_matched():
+    ids = IdentifierSet([("name", "Adán"), ("name", "Pulido")])
+    assert ids.sub("Adán_Pulido_7694b55e.json") == "[NAME]_[NAME]_7694b55e.json"
+
+
+def test_identifier_set_repr_does_not_leak():
+    ids = IdentifierSet([("ssn", "900-12-3456")])
+    assert "900" not in repr(ids) and "3456" not in repr(TextScrubber(ids))

@@ -11,26 +11,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import pytest
 
+from twinlab.testing import write_notebook
+
 BIN = Path(sys.executable).parent
-
-
-def write_notebook(path: Path, parameters: str, *body: str) -> Path:
-    """Write a notebook with a ``parameters``-tagged cell followed by ``body`` cells."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    cell = nbformat.v4.new_code_cell(parameters)
-    cell.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# test notebook"), cell]
-    nb.cells += [nbformat.v4.new_code_cell(src) for src in body]
-    nbformat.write(nb, str(path))
-    return path
 
 
 @pytest.fixture

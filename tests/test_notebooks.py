@@ -8,7 +8,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import write_notebook
 
 from twinlab.notebooks import (
     NotebookExecutionError,
@@ -17,6 +16,7 @@ from twinlab.notebooks import (
     run_notebook,
     validate_parameters,
 )
+from twinlab.testing import write_notebook
 
 
 def test_declared_parameters_have_types_from_annotations_and_defaults(scenario_notebook):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,7 +14,7 @@ from twinlab.timeline import Cohort, coerce_table, event_id, row_hash
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
-__all__ = ["assert_cohort_equal", "events_strategy", "make_cohort"]
+__all__ = ["assert_cohort_equal", "events_strategy", "make_cohort", "write_notebook"]
 
 #: Codes used by :func:`make_cohort`.
 LOCAL_SYSTEM = "urn:twinlab:synthetic"
@@ -243,3 +244,21 @@ def events_strategy(
         return coerce_table("events", df.assign(row_hash=row_hash(df)))
 
     return st.lists(row(), max_size=max_size).map(to_table)
+
+
+def write_notebook(path: str | Path, parameters: str, *body: str) -> Path:
+    """Write a notebook with a ``parameters``-tagged cell followed by ``body`` cells."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    cell = nbformat.v4.new_code_cell(parameters)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# test notebook"), cell]
+    nb.cells += [nbformat.v4.new_code_cell(src) for src in body]
+    nbformat.write(nb, str(path))
+    return Path(path)

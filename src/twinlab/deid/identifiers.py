@@ -35,6 +35,11 @@ ALLOWED_FIELDS = frozenset(
     | {"arm", "armcd", "actarm", "actarmcd", "screen_failure"}
 )
 _MIN_ALNUM = 4
+#: Purely numeric identifiers shorter than this are not searched: a 4-digit subject number
+#: ('1015') collides with counts, lab values and dates ('10-15') and identifies no one outside
+#: its study; SSNs, phone numbers and MRNs are longer (and SSN/phone patterns are searched too).
+#: ZIP codes and dates keep their own kinds and are always searched.
+_MIN_DIGITS = 6
 _MIN_NAME = 2
 _APOSTROPHES = dict.fromkeys(map(ord, "\u2018\u2019\u02bc\u02bb`\u00b4\u2032"), "'")
 _FOLD_CACHE: dict[str, str] = {}
@@ -88,6 +93,8 @@ def _alnum_chunks(folded: str) -> list[str]:
 def _term_key(value: str, *, kind: str) -> str | None:
     """The compact (folded, letters and digits only) key of a value, or None if unspecific."""
     key = "".join(_alnum_chunks(fold(value)[0]))
+    if key.isdigit() and len(key) < _MIN_DIGITS and kind != "zip" and not kind.endswith("date"):
+        return None
     return key if len(key) >= (_MIN_NAME if kind == "name" else _MIN_ALNUM) else None
 
 

@@ -104,8 +104,12 @@ def synth(
     where = paths(params_file.parent if params_file is not None else None)
     out = out or where.raw / study
     truth = truth or where.truth / study
-    manifest = generate_study(out, truth, SynthConfig(**settings), overwrite=overwrite)
+    config = SynthConfig(**settings)
+    manifest = generate_study(out, truth, config, overwrite=overwrite)
     files = manifest["files"] if isinstance(manifest, dict) else manifest.files
+    from twinlab.audit import audit_stage
+
+    audit_stage("generate", params=vars(config), inputs=[], outputs=[out, truth], seed=config.seed)
     click.echo(f"wrote {len(files)} source files to {out} (ground truth in {truth})")
 
 
@@ -329,11 +333,16 @@ def demo(force: bool, targets: tuple[str, ...]) -> None:
         raise ConfigError(f"no dvc.yaml in {root}: run this inside a twinlab project")
     env = _ensure_key_env()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env.setdefault("TWINLAB_AUDIT_LOG", str(root / "logs" / "audit.jsonl"))
     cmd = [sys.executable, "-m", "dvc", "repro", *(["-f"] if force else []), *targets]
     click.echo("$ " + " ".join(["dvc", *cmd[3:]]))
     result = subprocess.run(cmd, cwd=root, env=env, check=False)
     if result.returncode != 0:
         raise click.ClickException(f"dvc repro failed with exit status {result.returncode}")
+    from twinlab.audit import verify
+
+    check = verify(env["TWINLAB_AUDIT_LOG"])
+    click.echo(f"audit log {env['TWINLAB_AUDIT_LOG']}: {check}")
     metrics = sorted((root / "reports").glob("*.json"))
     click.echo("reports: " + ", ".join(str(p.relative_to(root)) for p in metrics))
     for metric in metrics:

@@ -260,6 +260,11 @@ def run_notebook(
             f"(executed copy: {output})"
         ) from None
     _finish(output, html, base=Path(cwd or Path.cwd()))
+    from twinlab.audit import audit_event
+
+    audit_event(
+        "notebook.run", output, params={"notebook": str(notebook), "parameters": parameters}
+    )
     return output
 
 

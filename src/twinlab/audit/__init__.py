@@ -33,9 +33,11 @@ from twinlab.audit.records import (
     run_record,
     write_run_record,
 )
+from twinlab.audit.trail import AUDIT_LOG_ENV, audit_event, audit_log, audit_stage
 from twinlab.audit.verify import VerifyResult, verify
 
 __all__ = [
+    "AUDIT_LOG_ENV",
     "CHECKPOINT_ACTION",
     "GENESIS",
     "REDACTED",
@@ -45,6 +47,9 @@ __all__ = [
     "HmacSigner",
     "Signer",
     "VerifyResult",
+    "audit_event",
+    "audit_log",
+    "audit_stage",
     "canonical",
     "code_version",
     "default_actor",

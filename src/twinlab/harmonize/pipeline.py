@@ -437,6 +437,16 @@ def harmonize(
         findings = scan_for_phi(sorted(out.rglob("*")), identifiers_from(persons))
         report["phi_scan"] = {"files": len(list(out.rglob("*.*"))), "findings": len(findings)}
         _write_json(out / "report.json", report)
+    from twinlab.audit import audit_stage
+
+    audit_stage(
+        "harmonize",
+        params={k: v for k, v in vars(cfg).items() if k != "scan_phi"},
+        inputs=paths,
+        outputs=[out, zone],
+        summary={"totals": report["totals"], "reconciles": report["reconciles"],
+                 "phi_findings": len(findings), "quality": quality["summary"]["overall"]},
+    )  # fmt: skip
     return HarmonizeResult(out, report, quality, findings)
 
 

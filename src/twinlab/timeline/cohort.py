@@ -154,6 +154,9 @@ class Cohort:
         links = (
             read_table(links_path, table="links", validate=False) if links_path.exists() else None
         )
+        from twinlab.audit import audit_event
+
+        audit_event("data.access", path, params={"patients": len(patients), "events": len(events)})
         return cls(patients, events, links, validate=validate)
 
     def write(self, path: str | os.PathLike[str]) -> Path:

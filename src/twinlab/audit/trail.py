@@ -1,0 +1,116 @@
+"""Where the running process writes its audit entries.
+
+Library code calls :func:`audit_event` at each pipeline stage, data access,
+fit, simulation and dashboard query. The log in use is the file named by
+``$TWINLAB_AUDIT_LOG`` (``twinlab demo`` sets it to ``logs/audit.jsonl`` in the
+project, so every DVC stage it runs writes there); with the variable unset,
+nothing is written – a modeler's scratch session does not need a log, a
+regulated run sets one. A stage's run record (input and output hashes that
+match ``dvc.lock``, parameters, code and package versions) is written beside the
+log, under ``runs/``, and its SHA-256 goes into the entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from twinlab.audit.log import AuditLog, utc_now
+from twinlab.audit.records import run_record
+
+__all__ = ["AUDIT_LOG_ENV", "audit_event", "audit_log", "audit_stage"]
+
+AUDIT_LOG_ENV = "TWINLAB_AUDIT_LOG"
+
+
+def audit_log() -> AuditLog | None:
+    """The audit log named by ``$TWINLAB_AUDIT_LOG``, or ``None`` when unset."""
+    path = os.environ.get(AUDIT_LOG_ENV, "").strip()
+    if not path:
+        return None
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return AuditLog(path)
+
+
+def audit_event(
+    action: str,
+    target: str | os.PathLike[str],
+    *,
+    params: Mapping[str, Any] | None = None,
+    new: Any = None,
+    reason: str | None = None,
+) -> dict[str, Any] | None:
+    """Append one entry to the active audit log (no-op without one).
+
+    Returns
+    -------
+    dict or None
+        The entry written.
+    """
+    log = audit_log()
+    if log is None:
+        return None
+    return log.append(action, str(target), params=dict(params or {}), new=new, reason=reason)
+
+
+def audit_stage(
+    stage: str,
+    *,
+    params: Mapping[str, Any],
+    inputs: Iterable[str | os.PathLike[str]],
+    outputs: Iterable[str | os.PathLike[str]],
+    seed: int | None = None,
+    summary: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Record a stage run: a run record file beside the log and a ``stage.run`` entry.
+
+    Parameters
+    ----------
+    stage
+        The stage name (as in ``dvc.yaml``).
+    params
+        The stage's parameters.
+    inputs, outputs
+        Files and folders read and written (hashed as DVC does).
+    seed
+        The random seed, when the stage draws random numbers.
+    summary
+        Small JSON-able results worth keeping in the entry (counts, statuses).
+
+    Returns
+    -------
+    dict or None
+        The audit entry (``None`` without an active log).
+    """
+    log = audit_log()
+    if log is None:
+        return None
+    record = run_record(
+        stage=stage,
+        params=params,
+        inputs=[str(p) for p in inputs],
+        outputs=[str(p) for p in outputs],
+        seed=seed,
+        audit_log=log,
+    )
+    body = json.dumps(record, indent=2, sort_keys=True, default=str).encode()
+    stamp = utc_now().replace(":", "").replace("-", "").replace(".", "")
+    runs = log.path.parent / "runs"
+    runs.mkdir(exist_ok=True)
+    record_file = runs / f"{stamp}-{stage}.json"
+    record_file.write_bytes(body)
+    return log.append(
+        "stage.run",
+        stage,
+        params=dict(params),
+        new={
+            "run_record": record_file.name,
+            "run_record_sha256": hashlib.sha256(body).hexdigest(),
+            "outputs": record.get("outputs"),
+            **dict(summary or {}),
+        },
+    )

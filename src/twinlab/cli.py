@@ -288,6 +288,58 @@ def ingest(
         )
 
 
+@cli.command()
+@click.argument("identifier")
+@click.option(
+    "--timeline",
+    "timeline_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="The harmonized folder (patients/events/links.parquet).",
+)
+@click.option(
+    "--raw-zone",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Its encrypted raw zone (default: TIMELINE.rawzone).",
+)
+@click.option(
+    "--sources",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="The ingested source folder: also re-read and show the source record.",
+)
+@click.option(
+    "--role",
+    default=lambda: os.environ.get("TWINLAB_ROLE", "reviewer"),
+    show_default="$TWINLAB_ROLE or reviewer",
+    help="Your role; tracing needs read_patient_level.",
+)
+def lineage(
+    identifier: str,
+    timeline_dir: Path,
+    raw_zone: Path | None,
+    sources: Path | None,
+    role: str,
+) -> None:
+    """Trace an event id (ev-...) or a patient id (P-...) back to its source records."""
+    from twinlab.harmonize.lineage import source_record, trace_event, trace_patient
+
+    zone = raw_zone or timeline_dir.with_name(timeline_dir.name + ".rawzone")
+    if identifier.startswith("P-"):
+        table = trace_patient(identifier, timeline_dir=timeline_dir, raw_zone=zone, role=role)
+        click.echo(table.to_string(index=False))
+        return
+    trace = trace_event(identifier, timeline_dir=timeline_dir, raw_zone=zone, role=role)
+    for key, value in trace.items():
+        click.echo(f"{key:>14}: {value}")
+    if sources is not None:
+        record = source_record(trace, sources)
+        click.echo("source record as read:")
+        for key, value in record.items():
+            click.echo(f"{key:>14}: {value}")
+
+
 @cli.group()
 def timeline() -> None:
     """Check and upgrade harmonized timeline folders (patients/events/links Parquet)."""

@@ -236,3 +236,34 @@ def test_cli_ingest_reports_counts_and_refuses_to_run_without_a_key(study, tmp_p
     assert proc.returncode == 0, proc.stderr
     assert "1 quarantined" in proc.stdout and "12 patients" in proc.stdout
     assert (tmp_path / "out.rawzone" / "crosswalk.parquet.enc").is_file()
+
+
+def test_lineage_traces_events_back_to_the_right_source_records(study):
+    from twinlab.harmonize.lineage import source_record, trace_event, trace_patient
+    from twinlab.security import PermissionDenied
+
+    cohort = Cohort.read(study["out"])
+    events = cohort.events
+    shifts = _crosswalk(study).set_index("patient_id")["shift_days"]
+    kw = {"timeline_dir": study["out"], "raw_zone": study["zone"], "keyring": study["keyring"]}
+    checked = set()
+    for domain in ("concentration", "vital", "lab", "genomic_variant", "wearable_summary"):
+        for event in events[events["domain"] == domain].head(3).itertuples():
+            trace = trace_event(event.event_id, **kw)
+            raw = source_record(trace, study["raw"])
+            checked.add(trace["format"])
+            assert trace["patient_key"].endswith(str(raw["source_patient"])) or trace["format"] in (
+                "fhir",
+                "wearables",
+            )
+            if trace["format"] == "sdtm":
+                assert float(raw["orig_value"]) == float(event.orig_value)
+            elif pd.notna(raw["time"]):
+                # EHR and device times carry their offset: only the patient's date shift remains
+                moved = (event.time - raw["time"]) / pd.Timedelta(days=1)
+                assert moved == shifts[event.patient_id]
+    assert checked == {"sdtm", "fhir", "vcf", "wearables"}
+    sources = trace_patient(events["patient_id"].iloc[0], **kw)
+    assert set(sources["format"]) >= {"sdtm", "fhir"}
+    with pytest.raises(PermissionDenied):
+        trace_event(events["event_id"].iloc[0], role="stakeholder", **kw)

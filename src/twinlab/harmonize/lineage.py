@@ -1,0 +1,157 @@
+"""Lineage: from a number in the de-identified timeline back to its source record.
+
+The timeline itself holds only keyed pointers (``source_file`` is an HMAC id,
+``source_record`` is scrubbed). The link back to the source – file path,
+record pointer, identified patient key – lives encrypted in the raw zone
+(``lineage.parquet.enc``, ``files.json.enc``), so tracing needs the master key
+and, through :func:`twinlab.security.require`, a role allowed to read
+patient-level data. Every trace is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["source_record", "trace_event", "trace_patient"]
+
+
+def _raw_zone_table(raw_zone: Path, name: str, keyring: Any) -> bytes:
+    from twinlab.security.crypto import decrypt_bytes, load_keyring
+
+    blob = (raw_zone / f"{name}.enc").read_bytes()
+    return decrypt_bytes(blob, context=name, keyring=keyring or load_keyring())
+
+
+def _lineage(raw_zone: Path, keyring: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+    lineage = pd.read_parquet(io.BytesIO(_raw_zone_table(raw_zone, "lineage.parquet", keyring)))
+    files = json.loads(_raw_zone_table(raw_zone, "files.json", keyring))
+    return lineage, files
+
+
+def trace_event(
+    event_id: str,
+    *,
+    timeline_dir: str | Path,
+    raw_zone: str | Path,
+    keyring: Any = None,
+    role: str = "reviewer",
+) -> dict[str, Any]:
+    """Where one timeline event came from.
+
+    Parameters
+    ----------
+    event_id
+        The event's id in ``events.parquet``.
+    timeline_dir, raw_zone
+        The harmonized folder and its raw zone.
+    keyring
+        Master keys for the raw zone (default: from the environment).
+    role
+        The caller's role; must be allowed ``read_patient_level``.
+
+    Returns
+    -------
+    dict
+        The de-identified event (``patient_id``, ``time``, ``code``, ``value_num``,
+        ``unit``) and its source: ``format``, ``source_path`` (relative to the
+        ingested folder), ``source_record`` and the identified ``patient_key``.
+
+    Raises
+    ------
+    KeyError
+        If no event has this id.
+    """
+    from twinlab.audit import audit_event
+    from twinlab.security import require
+
+    require(role, "read_patient_level")
+    events = pd.read_parquet(Path(timeline_dir) / "events.parquet")
+    match = events[events["event_id"] == event_id]
+    if match.empty:
+        raise KeyError(f"no event {event_id!r} in {timeline_dir}")
+    lineage, files = _lineage(Path(raw_zone), keyring)
+    source = lineage[lineage["event_id"] == event_id].iloc[0]
+    event = match.iloc[0]
+    file_id = event["source_file"]
+    audit_event("lineage.trace", event_id, params={"role": role, "timeline": str(timeline_dir)})
+    return {
+        "event_id": event_id,
+        "patient_id": event["patient_id"],
+        "time": event["time"],
+        "domain": event["domain"],
+        "code_system": event["code_system"],
+        "code": event["code"],
+        "value_num": event["value_num"],
+        "unit": event["unit"],
+        "source_file": file_id,
+        "format": files[file_id]["format"],
+        "source_path": files[file_id]["path"],
+        "source_record": source["source_record"],
+        "patient_key": source["patient_key"],
+    }
+
+
+def trace_patient(
+    patient_id: str,
+    *,
+    timeline_dir: str | Path,
+    raw_zone: str | Path,
+    keyring: Any = None,
+    role: str = "reviewer",
+) -> pd.DataFrame:
+    """Which source files and how many of their records made one patient's timeline.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per source file: ``format``, ``source_path``, ``events``.
+    """
+    from twinlab.audit import audit_event
+    from twinlab.security import require
+
+    require(role, "read_patient_level")
+    events = pd.read_parquet(
+        Path(timeline_dir) / "events.parquet", columns=["patient_id", "source_file"]
+    )
+    mine = events[events["patient_id"] == patient_id]
+    if mine.empty:
+        raise KeyError(f"no patient {patient_id!r} in {timeline_dir}")
+    _, files = _lineage(Path(raw_zone), keyring)
+    audit_event("lineage.trace", patient_id, params={"role": role, "timeline": str(timeline_dir)})
+    counts = mine.groupby("source_file").size()
+    return pd.DataFrame(
+        {
+            "format": [files[f]["format"] for f in counts.index],
+            "source_path": [files[f]["path"] for f in counts.index],
+            "events": counts.to_numpy(),
+        }
+    ).sort_values("source_path", ignore_index=True)
+
+
+def source_record(trace: dict[str, Any], sources_root: str | Path) -> pd.Series:
+    """Re-read the traced record from its source file, as its reader parses it.
+
+    Parameters
+    ----------
+    trace
+        A result of :func:`trace_event`.
+    sources_root
+        The folder that was ingested (``source_path`` is relative to it).
+
+    Returns
+    -------
+    pandas.Series
+        The reader's event for that record, in source units and source time.
+    """
+    from twinlab.ingest import read_file
+
+    result = read_file(Path(sources_root) / trace["source_path"])
+    rows = result.events[result.events["source_record"] == trace["source_record"]]
+    if rows.empty:
+        raise KeyError(f"{trace['source_path']} has no record {trace['source_record']!r}")
+    return rows.iloc[0]

@@ -267,3 +267,22 @@ def test_lineage_traces_events_back_to_the_right_source_records(study):
     assert set(sources["format"]) >= {"sdtm", "fhir"}
     with pytest.raises(PermissionDenied):
         trace_event(events["event_id"].iloc[0], role="stakeholder", **kw)
+
+
+def test_wearable_minutes_are_kept_as_xarray_shifted_and_without_the_device_serial(study):
+    import xarray as xr
+
+    tree = xr.open_datatree(study["out"] / "series.zarr", engine="zarr", consolidated=False)
+    xw = _crosswalk(study).set_index("patient_id")
+    truth = study["truth"].dropna(subset=["wearable_serial"]).set_index("wearable_serial")
+    assert len(tree.children) == len(truth)
+    for pid, node in tree.children.items():
+        ds = node.to_dataset()
+        assert ds.sizes["time"] == 1440 and "source_patient" not in ds.attrs
+        key = xw.loc[pid, "source_patient"]
+        serial = truth.index[("usubjid:" + truth["USUBJID"]) == key][0]
+        raw = pd.read_csv(study["raw"] / "wearables" / f"{serial}.csv", comment="#")
+        first = pd.Timestamp(raw["timestamp"].iloc[0]).tz_convert("UTC").tz_localize(None)
+        moved = pd.Timestamp(ds["time"].values[0]) - first
+        assert moved == pd.Timedelta(days=int(xw.loc[pid, "shift_days"]))
+        assert np.array_equal(ds["steps"].to_numpy(), raw["steps"].to_numpy())

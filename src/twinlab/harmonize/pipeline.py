@@ -389,6 +389,7 @@ def harmonize(
     out.mkdir(parents=True, exist_ok=True)
     zone.mkdir(parents=True, exist_ok=True)
     cohort.write(out)
+    n_series = _write_series(results, keys, crosswalk, out)
 
     scrubber = _scrubber(persons)
     public_q = pd.DataFrame(
@@ -404,6 +405,8 @@ def harmonize(
 
     file_counts = [{**r.counts, "source_file": ids[r.source_file]} for r in results]
     report = _report(file_counts, cohort, links)
+    report["timeline"]["raw_series"] = n_series
+    report["unmapped_codes"] = _unmapped(cohort.events)
     quality = quality_report(cohort.patients, cohort.events, public_q, file_counts)
     _write_json(out / "report.json", report)
     _write_json(out / "quality.json", quality)
@@ -450,6 +453,44 @@ def harmonize(
     return HarmonizeResult(out, report, quality, findings)
 
 
+#: Attributes of a raw series that identify no one and are kept.
+SERIES_ATTRS = ("format", "device", "epoch", "epoch_s", "tz_offset", "tz_offset_assumed")
+
+
+def _write_series(
+    results: Sequence[ReadResult], keys: pd.Series, crosswalk: pd.DataFrame, out: Path
+) -> int:
+    """Raw regular series (per-minute wearables) as one zarr DataTree, de-identified.
+
+    Each series becomes the group ``/<pseudonym>`` (``/<pseudonym>_2``... for more
+    devices), its time axis shifted by the patient's date shift, its device serial
+    and any other identifying attribute dropped.
+    """
+    import xarray as xr
+
+    shift = crosswalk.set_index("source_patient")
+    groups: dict[str, xr.Dataset] = {}
+    for r in results:
+        for name, ds in sorted(r.series.items()):
+            if not isinstance(ds, xr.Dataset) or "time" not in ds.coords:
+                continue
+            key = keys.get((r.format, str(ds.attrs.get("source_patient", name))))
+            if key is None or key not in shift.index:
+                continue
+            pid, days = shift.loc[key, "patient_id"], int(shift.loc[key, "shift_days"])
+            moved = ds.assign_coords(time=ds["time"] + np.timedelta64(days, "D"))
+            moved.attrs = {k: ds.attrs[k] for k in SERIES_ATTRS if k in ds.attrs}
+            label, n = pid, 1
+            while label in groups:
+                n += 1
+                label = f"{pid}_{n}"
+            groups[label] = moved
+    target = out / "series.zarr"
+    if groups:
+        xr.DataTree.from_dict(groups).to_zarr(target, mode="w", consolidated=False)
+    return len(groups)
+
+
 def _arms(events: pd.DataFrame) -> pd.DataFrame:
     """Planned arm per patient from SDTM DM (``cov_armcd``), where present."""
     dm = events[(events["domain"] == "demographic") & (events["code"] == "ARM")]
@@ -457,6 +498,14 @@ def _arms(events: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     armcd = dm.set_index("source_patient")["qualifiers"].map(lambda q: q.get("armcd"))
     return pd.DataFrame({"cov_armcd": armcd[~armcd.index.duplicated()]})
+
+
+def _unmapped(events: pd.DataFrame, top: int = 25) -> list[dict[str, Any]]:
+    """The most frequent codes left unmapped (kept as given, never guessed)."""
+    flagged = events[events["qualifiers"].str.contains('"unmapped": true', regex=False, na=False)]
+    counts = flagged.groupby(["domain", "code_system", "code"]).size().rename("events")
+    counts = counts.sort_values(ascending=False, kind="stable").head(top).reset_index()
+    return counts.to_dict("records")
 
 
 def _scrubber(persons: pd.DataFrame):

@@ -85,3 +85,16 @@ def test_failing_notebook_is_reported_by_name_and_others_finish(tmp_path):
     with pytest.raises(NotebookExecutionError, match=r"bad: .*RuntimeError: scenario failed"):
         run_notebooks(jobs, address=None)
     assert (tmp_path / "good.txt").read_text() == "ok"
+
+
+def test_dask_client_with_security_runs_a_tls_only_local_cluster(tmp_path):
+    from twinlab.security.tls import make_test_certificates, tls_security
+
+    files = make_test_certificates(tmp_path)
+    security = tls_security(
+        ca_file=files.ca_file, cert_file=files.cert_file, key_file=files.key_file
+    )
+    with dask_client(n_workers=1, security=security, host="127.0.0.1") as client:
+        assert client.scheduler.address.startswith("tls://")
+        assert client.submit(sum, [1, 2, 3]).result(timeout=60) == 6
+        assert all(w.startswith("tls://") for w in client.scheduler_info()["workers"])

@@ -49,6 +49,7 @@ def dask_client(
     n_workers: int | None = None,
     threads_per_worker: int = 1,
     memory_limit: str | None = "auto",
+    security: Any = None,
     **cluster_kwargs: Any,
 ) -> Iterator[Client]:
     """Yield a Dask client, closing what this call started when done.
@@ -64,6 +65,10 @@ def dask_client(
         Threads in each local worker process (default 1).
     memory_limit
         Memory limit per local worker (Dask's syntax).
+    security
+        A :class:`distributed.Security` for TLS
+        (:func:`twinlab.security.tls.tls_security`); a local cluster then
+        speaks ``tls://`` only.
     **cluster_kwargs
         Passed on to :class:`distributed.LocalCluster`.
 
@@ -82,7 +87,7 @@ def dask_client(
     target = scheduler_address(address)
     if target:
         log.info("connecting to Dask scheduler at %s", target)
-        client = Client(target)
+        client = Client(target, security=security)
         try:
             yield client
         finally:
@@ -91,6 +96,8 @@ def dask_client(
     workers = n_workers or os.cpu_count() or 1
     log.info("starting a local Dask cluster: %d worker processes", workers)
     cluster_kwargs.setdefault("dashboard_address", None)
+    if security is not None:
+        cluster_kwargs.update(security=security, protocol="tls")
     with (
         LocalCluster(
             n_workers=workers,
@@ -99,6 +106,6 @@ def dask_client(
             memory_limit=memory_limit,
             **cluster_kwargs,
         ) as cluster,
-        Client(cluster) as client,
+        Client(cluster, security=security) as client,
     ):
         yield client

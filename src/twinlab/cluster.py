@@ -95,7 +95,7 @@ def dask_client(
         return
     workers = n_workers or os.cpu_count() or 1
     log.info("starting a local Dask cluster: %d worker processes", workers)
-    cluster_kwargs.setdefault("dashboard_address", None)
+    cluster_kwargs.setdefault("dashboard_address", ":0")
     if security is not None:
         cluster_kwargs.update(security=security, protocol="tls")
     with (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib.metadata import version
 from pathlib import Path
 
 import nbformat
@@ -66,7 +67,7 @@ def test_run_writes_executed_notebook_html_and_injected_parameters(scenario_note
     assert (tmp_path / "r.txt").read_text().startswith("base 10.0 ")
     nb = nbformat.read(str(out), as_version=4)
     assert nb.metadata.papermill.parameters == {"dose": 2.5, "n": 4, "out": str(tmp_path / "r.txt")}
-    assert nb.metadata.twinlab["package_versions"]["papermill"] != "not installed"
+    assert nb.metadata.twinlab["package_versions"]["papermill"] == version("papermill")
     assert "start_time" not in nb.metadata.papermill
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert "dose = 2.5" in injected[0].source

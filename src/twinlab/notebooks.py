@@ -28,9 +28,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -293,24 +292,15 @@ def _finish(output: Path, html: bool, *, base: Path) -> None:
         cell.metadata.pop("execution", None)
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell.id = "injected-parameters"  # Papermill draws a random id
-    nb.metadata["twinlab"] = {"package_versions": package_versions()}
+    from twinlab.audit.records import package_versions
+
+    nb.metadata["twinlab"] = {"package_versions": package_versions(RECORDED_PACKAGES)}
     nbformat.write(nb, str(output))
     if html:
         from nbconvert import HTMLExporter
 
         body, _ = HTMLExporter().from_notebook_node(nb)
         output.with_suffix(".html").write_text(body, encoding="utf-8")
-
-
-def package_versions(names: Iterable[str] = RECORDED_PACKAGES) -> dict[str, str]:
-    """Installed versions of ``names`` (``"not installed"`` where absent)."""
-    found = {"python": sys.version.split()[0]}
-    for pkg in names:
-        try:
-            found[pkg] = version(pkg)
-        except PackageNotFoundError:
-            found[pkg] = "not installed"
-    return found
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ formats. It reads; it never interprets clinical content beyond counting.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -17,15 +16,9 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 
+from twinlab.synth.study import sha256_file
+
 __all__ = ["overview_metrics", "read_xpt", "source_inventory"]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def source_inventory(raw_dir: str | Path, *, verify: bool = True) -> pd.DataFrame:
@@ -60,7 +53,7 @@ def source_inventory(raw_dir: str | Path, *, verify: bool = True) -> pd.DataFram
             "bytes": path.stat().st_size if path.exists() else 0,
         }
         if verify:
-            row["intact"] = path.is_file() and _sha256(path) == entry["sha256"]
+            row["intact"] = path.is_file() and sha256_file(path) == entry["sha256"]
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from twinlab.deid.identifiers import IdentifierSet, identifiers_from
@@ -113,11 +114,54 @@ def _files(paths: str | Path | Iterable[str | Path]) -> Iterator[Path]:
     for item in items:
         p = Path(item)
         if p.is_dir():
-            yield from sorted(f for f in p.rglob("*") if f.is_file())
+            seen: set[Path] = set()
+            for f in sorted(f for f in p.rglob("*") if f.is_file()):
+                target = _zarr_target(f)
+                if target is not None and target not in seen:
+                    seen.add(target)
+                    yield target
         elif p.is_file():
-            yield p
+            target = _zarr_target(p)
+            if target is not None:
+                yield target
         else:
             raise FileNotFoundError(f"nothing to scan at {p}")
+
+
+_NUMERIC_ZARR = re.compile(r"^(u?int\d+|float\d+|complex\d+|bool)$")
+
+
+def _zarr_target(file: Path) -> Path | None:
+    """What to scan for ``file``: itself, its zarr (v3) array folder, or nothing.
+
+    A chunk of a numeric array holds no text (decoded as text, its compressed bytes
+    would match name fragments by chance): skipped. A chunk of a text array is
+    compressed too, so the array is read through zarr instead (its folder is
+    returned, once). Metadata (``zarr.json``, attributes included) is scanned as JSON.
+    """
+    if file.name == "zarr.json":
+        return file
+    for folder in file.parents:
+        meta = folder / "zarr.json"
+        if meta.is_file():
+            try:
+                info = json.loads(meta.read_text())
+            except ValueError:
+                return file
+            if info.get("node_type") != "array":
+                return file
+            return None if _NUMERIC_ZARR.match(str(info.get("data_type", ""))) else folder
+    return file
+
+
+def _strings_zarr_array(folder: Path) -> Iterator[tuple[str, str]]:
+    import zarr
+
+    values = zarr.open_array(str(folder), mode="r")[...]
+    for i, value in enumerate(np.asarray(values, dtype=object).ravel()):
+        if isinstance(value, str | bytes):
+            text = value.decode(errors="replace") if isinstance(value, bytes) else value
+            yield f"array element {i}", text
 
 
 def _strings_json(obj: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -215,7 +259,9 @@ def _strings_parquet(file: Path) -> Iterator[tuple[str, str]]:
 
 def _strings(file: Path) -> Iterator[tuple[str, str]]:
     suffix = file.suffix.lower()
-    if suffix in _PARQUET:
+    if file.is_dir():
+        yield from _strings_zarr_array(file)
+    elif suffix in _PARQUET:
         yield from _strings_parquet(file)
     elif suffix in _JSON:
         try:

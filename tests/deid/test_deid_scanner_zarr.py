@@ -1,0 +1,23 @@
+"""The PHI scanner reads zarr stores: metadata and text, not the bytes of numeric chunks."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from twinlab.deid import scan_for_phi
+
+
+def test_numeric_chunks_are_skipped_but_attributes_and_text_arrays_are_scanned(tmp_path):
+    rng = np.random.default_rng(3)
+    clean = xr.Dataset({"hr": ("time", rng.normal(70, 9, 50_000))}, attrs={"device": "band"})
+    clean.to_zarr(tmp_path / "clean.zarr", mode="w", consolidated=False)
+    identifiers = [("name", "Zoë O'Brien"), ("name", "Li"), ("email", "zoe@example.org")]
+    # random float bytes decode to stray letters; none of it is PHI
+    assert scan_for_phi(tmp_path / "clean.zarr", identifiers) == []
+    leaky = clean.assign_attrs(holder="zoe@example.org")
+    leaky["note"] = ("n", np.array(["called Zoë O'Brien"], dtype=object))
+    leaky.to_zarr(tmp_path / "leaky.zarr", mode="w", consolidated=False)
+    findings = scan_for_phi(tmp_path / "leaky.zarr", identifiers)
+    assert {"email", "name"} <= {f.kind for f in findings}
+    assert any("note" in f.file for f in findings if f.kind == "name")

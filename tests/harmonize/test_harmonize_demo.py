@@ -286,3 +286,19 @@ def test_wearable_minutes_are_kept_as_xarray_shifted_and_without_the_device_seri
         moved = pd.Timestamp(ds["time"].values[0]) - first
         assert moved == pd.Timedelta(days=int(xw.loc[pid, "shift_days"]))
         assert np.array_equal(ds["steps"].to_numpy(), raw["steps"].to_numpy())
+
+
+@pytest.mark.slow
+def test_reading_on_dask_workers_gives_the_in_process_result(study):
+    from twinlab.cluster import dask_client
+    from twinlab.ingest import read_sources
+
+    def digest(results):
+        counts = [r.counts for r in results]
+        events = pd.concat([r.events.assign(f=r.source_file) for r in results if len(r.events)])
+        return counts, pd.util.hash_pandas_object(events.astype(str), index=False).sum()
+
+    here = digest(read_sources([study["raw"]]))
+    for workers in (1, 2):
+        with dask_client(n_workers=workers) as client:
+            assert digest(read_sources([study["raw"]], client=client)) == here

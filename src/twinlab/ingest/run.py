@@ -100,8 +100,9 @@ def read_sources(
     paths
         Files and folders, in any mix of supported formats.
     client
-        A :class:`distributed.Client` to read files as parallel tasks; files
-        are read in this process when omitted.
+        A :class:`distributed.Client` to read files as parallel tasks (about
+        four batches of files per worker, in sorted order); files are read in
+        this process when omitted.
     root
         Folder that ``source_file`` labels are made relative to (default: the
         common parent of ``paths``).
@@ -114,14 +115,19 @@ def read_sources(
     files = discover(paths)
     base = Path(root).resolve() if root is not None else _common_parent(paths)
     labels = [_label(f, base) for f in files]
+    pairs = list(zip(files, labels, strict=True))
     if client is None:
-        return [read_file(f, label=lab) for f, lab in zip(files, labels, strict=True)]
-    futures = client.map(_read_labelled, files, labels, pure=False)
-    return client.gather(futures)
+        return [read_file(f, label=lab) for f, lab in pairs]
+    # A task per file costs more than reading a small bundle: a few batches per worker.
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    size = max(1, -(-len(pairs) // (workers * 4)))
+    batches = [pairs[i : i + size] for i in range(0, len(pairs), size)]
+    futures = client.map(_read_batch, batches, pure=False)
+    return [result for batch in client.gather(futures) for result in batch]
 
 
-def _read_labelled(path: Path, label: str) -> ReadResult:
-    return read_file(path, label=label)
+def _read_batch(pairs: list[tuple[Path, str]]) -> list[ReadResult]:
+    return [read_file(path, label=label) for path, label in pairs]
 
 
 def _common_parent(paths: Sequence[str | Path]) -> Path:

@@ -28,6 +28,7 @@ ENCRYPTED_OUTS = {"data/raw_zone/demo"}
 
 def _run(cmd: list[str], cwd: Path) -> str:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **TEST_KEYS}
+    env["PYTHONPATH"] = str(cwd / "src")  # the copy's code, not the editable install's
     env.pop("TWINLAB_DASK_ADDRESS", None)
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}"

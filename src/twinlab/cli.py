@@ -403,8 +403,10 @@ def demo(force: bool, targets: tuple[str, ...]) -> None:
 
 def _attach_groups() -> None:
     from twinlab.audit.cli import audit
+    from twinlab.audit.reproduce import reproduce_command
 
     cli.add_command(audit)
+    cli.add_command(reproduce_command)
 
 
 _attach_groups()

@@ -1,0 +1,1044 @@
+"""The reviewer's reproduce workflow: re-run a pinned commit, compare it artifact by artifact.
+
+``twinlab reproduce --rev <commit>`` makes a clean clone of the repository at
+that commit (uncommitted changes of the working tree are deliberately *not*
+included: the point is the pinned commit), points the clone's DVC cache at the
+original repository's cache, runs ``dvc repro -f`` there with this
+environment's Python on ``PATH`` and the caller's keys (as ``twinlab demo``
+does), and compares every ``outs`` entry of the pinned commit's ``dvc.lock``
+with the reproduced ``dvc.lock``:
+
+* ``identical`` – same md5;
+* ``differs by design`` – files that are :mod:`twinlab.security.crypto`
+  envelopes (they start with ``TWLE``) are encrypted with fresh nonces on every
+  run. When the master key is available both versions are decrypted and the
+  plaintexts compared, which turns them into a real check (``differs`` when the
+  plaintexts differ);
+* ``differs`` – with the reason: for a folder the files added, removed and
+  changed (from the two ``.dir`` manifests in the DVC cache); for a notebook the
+  first cell whose source or outputs differ, or that only metadata differs; for
+  JSON metrics the keys whose values differ; for other files the first
+  differing line. When the stage's declared dependencies and parameters are
+  unchanged, the report says that the difference comes from something
+  ``dvc.yaml`` does not declare (imported code, packages, environment) or from
+  non-determinism;
+* ``missing`` – recorded but not reproduced, or reproduced but not recorded.
+
+The report also gives the code version (commit, and whether the pinned tree
+matches the original working tree) and the package versions.
+
+Limits: the recorded objects must be in the original repository's DVC cache
+(``dvc pull`` first) for file-level reasons, otherwise only the md5s are
+compared; metrics stored with ``cache: false`` are read from git at the pinned
+commit. The reproduction writes its outputs into that shared cache (new
+objects only; nothing recorded is changed). Commits that no branch or tag of
+the repository reaches cannot be cloned. Parquet and other binary files are
+only reported as changed, not diffed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from twinlab.audit.records import code_version, package_versions
+from twinlab.config import ConfigError
+
+__all__ = [
+    "BY_DESIGN",
+    "DIFFERS",
+    "IDENTICAL",
+    "MISSING",
+    "ArtifactResult",
+    "ReproduceError",
+    "ReproduceReport",
+    "reproduce",
+    "reproduce_command",
+]
+
+IDENTICAL = "identical"
+BY_DESIGN = "differs by design"
+DIFFERS = "differs"
+MISSING = "missing"
+#: Statuses that do not fail a reproduction.
+OK_STATUSES = frozenset({IDENTICAL, BY_DESIGN})
+#: First bytes of a :mod:`twinlab.security.crypto` envelope.
+ENVELOPE_MAGIC = b"TWLE"
+_MAX_NAMED = 10  # files, keys or lines named per artifact
+_SNIPPET = 100
+
+
+class ReproduceError(ConfigError):
+    """The reproduction cannot start: not a repository, unknown rev, no ``dvc.lock``."""
+
+
+@dataclass
+class ArtifactResult:
+    """The comparison of one recorded output with its reproduction.
+
+    Attributes
+    ----------
+    path
+        The output, relative to the DVC project root (as in ``dvc.lock``).
+    stage
+        The stage that writes it.
+    status
+        ``identical``, ``differs by design``, ``differs`` or ``missing``.
+    recorded_md5, reproduced_md5
+        The md5s of the pinned commit's and of the reproduced ``dvc.lock``.
+    details
+        Why it differs, one human-readable line each.
+    diff
+        The same, structured: ``added``/``removed``/``changed`` files of a
+        folder, ``keys`` of a JSON file, ``cell`` of a notebook, ...
+    plaintext_identical
+        For encrypted outputs: whether the decrypted versions are identical
+        (``None`` when not checked, e.g. without the master key).
+    """
+
+    path: str
+    stage: str
+    status: str
+    recorded_md5: str | None
+    reproduced_md5: str | None
+    details: list[str] = field(default_factory=list)
+    diff: dict[str, Any] = field(default_factory=dict)
+    plaintext_identical: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether this artifact is identical or differs only by design."""
+        return self.status in OK_STATUSES
+
+    @property
+    def verified(self) -> bool:
+        """Identical bytes, or an encrypted output whose plaintexts are identical."""
+        return self.status == IDENTICAL or (
+            self.status == BY_DESIGN and self.plaintext_identical is True
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as a JSON-able dict."""
+        return {
+            "path": self.path,
+            "stage": self.stage,
+            "status": self.status,
+            "ok": self.ok,
+            "recorded_md5": self.recorded_md5,
+            "reproduced_md5": self.reproduced_md5,
+            "plaintext_identical": self.plaintext_identical,
+            "details": list(self.details),
+            "diff": self.diff,
+        }
+
+
+@dataclass
+class ReproduceReport:
+    """What a reproduction of a pinned commit found.
+
+    Attributes
+    ----------
+    repo
+        The original repository (DVC project root).
+    rev
+        The revision asked for.
+    commit
+        The commit it resolved to.
+    rows
+        One :class:`ArtifactResult` per output of the pinned ``dvc.lock`` (and
+        per reproduced output it does not record).
+    code
+        ``commit``, ``original`` (:func:`~twinlab.audit.records.code_version` of
+        the repository), ``tree_matches_working_tree`` and ``differing_paths``.
+    packages
+        Package versions of the environment that reproduced.
+    stage_changes
+        Per stage, the declared dependencies and parameters whose recorded and
+        reproduced values differ.
+    repro
+        ``returncode``, ``seconds``, ``log`` and (on failure) ``error`` of
+        ``dvc repro -f``.
+    keys
+        Where the keys came from, and whether the master key was available.
+    clone
+        The clone's folder when kept, else ``None``.
+    """
+
+    repo: str
+    rev: str
+    commit: str
+    rows: list[ArtifactResult]
+    code: dict[str, Any]
+    packages: dict[str, str | None]
+    stage_changes: dict[str, list[str]]
+    repro: dict[str, Any]
+    keys: dict[str, Any]
+    clone: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether ``dvc repro`` succeeded and every artifact is identical or differs by design."""
+        return (
+            self.repro.get("returncode") == 0 and bool(self.rows) and all(r.ok for r in self.rows)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a JSON-able dict."""
+        return {
+            "ok": self.ok,
+            "repo": self.repo,
+            "rev": self.rev,
+            "commit": self.commit,
+            "code": self.code,
+            "packages": self.packages,
+            "keys": self.keys,
+            "repro": self.repro,
+            "stage_changes": self.stage_changes,
+            "artifacts": [row.to_dict() for row in self.rows],
+            "clone": self.clone,
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """The report as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False, default=str)
+
+    def __str__(self) -> str:
+        code = self.code
+        match = code.get("tree_matches_working_tree")
+        lines = [
+            f"reproduce {self.repo} at {self.rev} = commit {self.commit}",
+            "pinned tree matches the working tree: "
+            + ("yes" if match else "no" if match is False else "unknown")
+            + (
+                f" ({len(code['differing_paths'])} path(s) differ: "
+                + ", ".join(code["differing_paths"][:5])
+                + (", ..." if len(code["differing_paths"]) > 5 else "")
+                + ")"
+                if code.get("differing_paths")
+                else ""
+            ),
+            f"dvc repro -f: exit {self.repro.get('returncode')} "
+            f"in {self.repro.get('seconds', 0.0):.1f} s",
+        ]
+        if self.repro.get("error"):
+            lines.append(f"  {self.repro['error']}")
+            lines.append(
+                "  last lines of its log"
+                + (f" ({self.repro['log']}):" if self.repro.get("log") else " (--keep keeps it):")
+            )
+            lines.extend(f"  | {line}" for line in self.repro.get("log_tail", [])[-8:])
+        lines.append(
+            "master key: "
+            + ("available (encrypted outputs checked by decryption)" if self.keys.get("master")
+               else "not available (encrypted outputs not checked)")
+        )  # fmt: skip
+        width_path = max([len("artifact"), *(len(r.path) for r in self.rows)])
+        width_stage = max([len("stage"), *(len(r.stage) for r in self.rows)])
+        lines.append("")
+        lines.append(
+            f"{'artifact':<{width_path}}  {'stage':<{width_stage}}  {'status':<17}  "
+            f"{'recorded':<12}  reproduced"
+        )
+        last_why = ""
+        for row in self.rows:
+            lines.append(
+                f"{row.path:<{width_path}}  {row.stage:<{width_stage}}  {row.status:<17}  "
+                f"{_short(row.recorded_md5):<12}  {_short(row.reproduced_md5)}"
+            )
+            for detail in row.details:
+                if detail.startswith("why:") and detail == last_why:
+                    continue  # said once per stage
+                last_why = detail if detail.startswith("why:") else last_why
+                lines.append(f"    - {detail}")
+        if self.stage_changes:
+            lines.append("")
+            lines.append("declared inputs that changed between the record and the reproduction:")
+            for stage, changes in self.stage_changes.items():
+                lines.extend(f"  {stage}: {c}" for c in changes)
+        lines.append("")
+        lines.append(
+            "packages: "
+            + ", ".join(f"{k} {v or 'not installed'}" for k, v in self.packages.items())
+        )
+        failed = [r for r in self.rows if not r.ok]
+        verdict = (
+            "OK: every artifact reproduced"
+            if self.ok
+            else f"NOT REPRODUCED: {len(failed)} of {len(self.rows)} artifacts differ or missing"
+            if self.repro.get("returncode") == 0
+            else "NOT REPRODUCED: dvc repro -f failed"
+        )
+        lines.append(verdict)
+        return "\n".join(lines)
+
+
+def _short(md5: str | None) -> str:
+    if md5 is None:
+        return "-"
+    return md5[:8] + (".dir" if md5.endswith(".dir") else "")
+
+
+# --------------------------------------------------------------------------- git and dvc
+
+
+def _run(
+    cmd: list[str], cwd: Path, *, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd, cwd=cwd, env=dict(env) if env is not None else None,
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        proc = _run(["git", *args], cwd)
+    except OSError:
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _dvc(args: list[str], cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    return _run([sys.executable, "-m", "dvc", *args], cwd, env=env)
+
+
+def _cache_dir(repo: Path, env: Mapping[str, str]) -> Path:
+    """The DVC cache folder of ``repo`` (``dvc cache dir``, else ``.dvc/cache``)."""
+    proc = _dvc(["cache", "dir"], repo, env)
+    text = proc.stdout.strip().splitlines()
+    if proc.returncode == 0 and text:
+        return (repo / text[-1].strip()).resolve()
+    return (repo / ".dvc" / "cache").resolve()
+
+
+def _key_env() -> tuple[dict[str, str], dict[str, Any]]:
+    """The caller's environment with keys: theirs, else this workstation's (as ``twinlab demo``)."""
+    env = dict(os.environ)
+    info: dict[str, Any] = {"source": "environment"}
+    if not (env.get("TWINLAB_DEID_KEY") or env.get("TWINLAB_DEID_KEY_FILE")) or not (
+        env.get("TWINLAB_MASTER_KEY") or env.get("TWINLAB_MASTER_KEY_FILE")
+    ):
+        from twinlab.security.keyfiles import init_local_keys
+
+        for name, file in init_local_keys().items():
+            env.setdefault(name, str(file))
+        info["source"] = "environment and this workstation's key files"
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env, info
+
+
+def _keyring(env: Mapping[str, str]) -> Any:
+    """The master keyring for ``env``, or ``None`` when no key is available."""
+    from twinlab.security.crypto import KEY_ENV, KEY_FILE_ENV, load_keyring
+
+    try:
+        if os.environ.get(KEY_ENV) or os.environ.get(KEY_FILE_ENV) or not env.get(KEY_FILE_ENV):
+            return load_keyring()
+        return load_keyring(key_file=env[KEY_FILE_ENV])
+    except Exception:  # a missing or misplaced key: encrypted outputs stay unchecked
+        return None
+
+
+# --------------------------------------------------------------------------- dvc.lock
+
+
+def _lock_outs(lock: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """``{out path: (stage, entry)}`` of a parsed ``dvc.lock``."""
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for stage, body in (lock.get("stages") or {}).items():
+        for out in (body or {}).get("outs") or []:
+            found[out["path"]] = (stage, out)
+    return found
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as ``{"a.b.c": leaf}``."""
+    if isinstance(value, Mapping) and value:
+        out: dict[str, Any] = {}
+        for key, sub in value.items():
+            out.update(_flat(sub, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def _stage_inputs(body: Mapping[str, Any]) -> dict[str, Any]:
+    deps = {f"dep {d['path']}": d.get("md5") for d in body.get("deps") or []}
+    params = {
+        f"param {k}": v
+        for file, values in (body.get("params") or {}).items()
+        for k, v in _flat(values).items()
+        if k
+    }
+    return {**deps, **params, "cmd": body.get("cmd")}
+
+
+def _stage_changes(
+    recorded: Mapping[str, Any], reproduced: Mapping[str, Any]
+) -> dict[str, list[str]]:
+    changes: dict[str, list[str]] = {}
+    stages_r = recorded.get("stages") or {}
+    stages_n = reproduced.get("stages") or {}
+    for stage in stages_r.keys() & stages_n.keys():  # a stage that did not run: rows say so
+        before = _stage_inputs(stages_r.get(stage) or {})
+        after = _stage_inputs(stages_n.get(stage) or {})
+        found = []
+        for key in sorted(before.keys() | after.keys()):
+            if before.get(key) != after.get(key):
+                if key.startswith("dep "):
+                    found.append(f"{key}: {_short(before.get(key))} -> {_short(after.get(key))}")
+                else:
+                    found.append(f"{key}: {before.get(key)!r} -> {after.get(key)!r}")
+        if found:
+            changes[stage] = found
+    return dict(sorted(changes.items()))
+
+
+# --------------------------------------------------------------------------- content access
+
+
+@dataclass
+class _Side:
+    """Where the bytes of one side (recorded or reproduced) can be found."""
+
+    cache: Path
+    tree: Path | None = None  # a work tree holding the files (the reproduced side)
+    git_root: Path | None = None  # a clone whose HEAD is the pinned commit
+    git_prefix: str = ""
+
+    def object(self, md5: str | None) -> Path | None:
+        if not md5:
+            return None
+        for candidate in (
+            self.cache / "files" / "md5" / md5[:2] / md5[2:],
+            self.cache / md5[:2] / md5[2:],  # DVC 2 layout
+        ):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def manifest(self, md5: str | None, path: str) -> dict[str, str] | None:
+        """``{relpath: md5}`` of a folder output, from the cache or the work tree."""
+        obj = self.object(md5)
+        if obj is not None:
+            entries = json.loads(obj.read_text(encoding="utf-8"))
+            return {e["relpath"]: e["md5"] for e in entries}
+        if self.tree is not None and (self.tree / path).is_dir():
+            from twinlab.audit.records import _dir_files, file_digests
+
+            return {rel: file_digests(f)["md5"] for rel, f in _dir_files(self.tree / path)}
+        return None
+
+    def read(self, path: str, md5: str | None) -> bytes | None:
+        """The bytes of a file output (or of a file inside a folder output)."""
+        if self.tree is not None and (self.tree / path).is_file():
+            return (self.tree / path).read_bytes()
+        obj = self.object(md5)
+        if obj is not None:
+            return obj.read_bytes()
+        if self.git_root is not None:
+            try:
+                proc = subprocess.run(
+                    ["git", "show", f"HEAD:{self.git_prefix}{path}"],
+                    cwd=self.git_root, capture_output=True, check=False,
+                )  # fmt: skip
+            except OSError:
+                return None
+            if proc.returncode == 0:
+                return proc.stdout
+        return None
+
+
+# --------------------------------------------------------------------------- diffs
+
+
+def _first_line_diff(a: str, b: str) -> str | None:
+    la, lb = a.splitlines(), b.splitlines()
+    for i, (x, y) in enumerate(zip(la, lb, strict=False)):
+        if x != y:
+            return f"line {i + 1}: {_clip(x)!r} -> {_clip(y)!r}"
+    if len(la) != len(lb):
+        return f"{len(la)} lines recorded, {len(lb)} reproduced"
+    return None
+
+
+def _clip(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _SNIPPET else text[: _SNIPPET - 3] + "..."
+
+
+def _json_diff(a: bytes, b: bytes) -> tuple[list[str], dict[str, Any]]:
+    try:
+        before, after = _flat(json.loads(a)), _flat(json.loads(b))
+    except ValueError:
+        return _text_diff(a, b), {}
+    keys = sorted(
+        k for k in before.keys() | after.keys() if before.get(k, ...) != after.get(k, ...)
+    )
+    details = []
+    for key in keys[:_MAX_NAMED]:
+        old = json.dumps(before[key]) if key in before else "(absent)"
+        new = json.dumps(after[key]) if key in after else "(absent)"
+        details.append(f"key {key}: {_clip(old)} -> {_clip(new)}")
+    if len(keys) > _MAX_NAMED:
+        details.append(f"... and {len(keys) - _MAX_NAMED} more keys")
+    if not keys:
+        details.append("same keys and values; only formatting differs")
+    return details, {"keys": keys}
+
+
+def _text_diff(a: bytes, b: bytes) -> list[str]:
+    try:
+        where = _first_line_diff(a.decode("utf-8"), b.decode("utf-8"))
+    except UnicodeDecodeError:
+        where = None
+    if where is None:
+        return [f"content differs ({len(a)} bytes recorded, {len(b)} reproduced)"]
+    return [f"first difference at {where}"]
+
+
+def _output_text(outputs: Iterable[Mapping[str, Any]]) -> str:
+    parts = []
+    for out in outputs:
+        if "text" in out:
+            text = out["text"]
+        elif "data" in out:
+            data = out["data"]
+            text = data.get("text/plain") or next(iter(data.values()), "")
+            if not isinstance(text, (str, list)):
+                text = json.dumps(text)
+        else:
+            text = f"{out.get('ename', '')}: {out.get('evalue', '')}"
+        parts.append("".join(text) if isinstance(text, list) else str(text))
+    return "\n".join(parts)
+
+
+def _notebook_diff(a: bytes, b: bytes) -> tuple[list[str], dict[str, Any]]:
+    try:
+        before, after = json.loads(a), json.loads(b)
+    except ValueError:
+        return _text_diff(a, b), {}
+    cells_a, cells_b = before.get("cells", []), after.get("cells", [])
+    for i, (ca, cb) in enumerate(zip(cells_a, cells_b, strict=False)):
+        label = f"cell index {i} ({ca.get('cell_type', '?')}"
+        label += f", execution count {ca['execution_count']})" if ca.get("execution_count") else ")"
+        src_a, src_b = "".join(ca.get("source", "")), "".join(cb.get("source", ""))
+        if src_a != src_b:
+            where = _first_line_diff(src_a, src_b)
+            return [f"{label}: source differs" + (f", {where}" if where else "")], {
+                "cell": i, "part": "source"
+            }  # fmt: skip
+        if ca.get("outputs", []) != cb.get("outputs", []):
+            text_a, text_b = (
+                _output_text(ca.get("outputs", [])),
+                _output_text(cb.get("outputs", [])),
+            )
+            where = _first_line_diff(text_a, text_b)
+            return [f"{label}: outputs differ" + (f", {where}" if where else "")], {
+                "cell": i, "part": "outputs"
+            }  # fmt: skip
+    if len(cells_a) != len(cells_b):
+        i = min(len(cells_a), len(cells_b))
+        return [f"{len(cells_a)} cells recorded, {len(cells_b)} reproduced (from cell {i})"], {
+            "cell": i, "part": "cells"
+        }  # fmt: skip
+    # cells agree in source and outputs: only metadata differs
+    meta_a = _flat(before.get("metadata", {}))
+    meta_b = _flat(after.get("metadata", {}))
+    keys = sorted(
+        k for k in meta_a.keys() | meta_b.keys() if meta_a.get(k, ...) != meta_b.get(k, ...)
+    )
+    cell_meta = [
+        i for i, (ca, cb) in enumerate(zip(cells_a, cells_b, strict=True))
+        if ca.get("metadata") != cb.get("metadata") or ca.get("id") != cb.get("id")
+        or ca.get("execution_count") != cb.get("execution_count")
+    ]  # fmt: skip
+    details = ["only metadata differs (every cell's source and outputs are identical)"]
+    for key in keys[:_MAX_NAMED]:
+        details.append(
+            f"metadata {key}: {meta_a.get(key, '(absent)')} -> {meta_b.get(key, '(absent)')}"
+        )
+    if cell_meta:
+        details.append(
+            "cell metadata, ids or execution counts differ in cells " + _names(cell_meta)
+        )
+    return details, {"cell": None, "part": "metadata", "metadata_keys": keys, "cells": cell_meta}
+
+
+def _names(items: list[Any]) -> str:
+    text = ", ".join(str(i) for i in items[:_MAX_NAMED])
+    return text + (f" (+{len(items) - _MAX_NAMED} more)" if len(items) > _MAX_NAMED else "")
+
+
+def _file_diff(name: str, a: bytes, b: bytes) -> tuple[list[str], dict[str, Any]]:
+    if name.endswith(".ipynb"):
+        return _notebook_diff(a, b)
+    if name.endswith(".json"):
+        return _json_diff(a, b)
+    if name.endswith((".html", ".csv", ".txt", ".md", ".yaml", ".yml", ".xml", ".tsv", ".vcf")):
+        return _text_diff(a, b), {}
+    return [f"content differs ({len(a)} bytes recorded, {len(b)} reproduced)"], {}
+
+
+def _is_envelope(data: bytes | None) -> bool:
+    return data is not None and data[:4] == ENVELOPE_MAGIC
+
+
+def _decrypt(data: bytes, name: str, keyring: Any) -> bytes:
+    from twinlab.security.crypto import IntegrityError, decrypt_bytes
+
+    context = name.removesuffix(".enc")
+    try:
+        return decrypt_bytes(data, context=context, keyring=keyring)
+    except IntegrityError:
+        if context == name:
+            raise
+        return decrypt_bytes(data, context=name, keyring=keyring)  # encrypt_file's default
+
+
+class _Comparer:
+    """Compares one recorded output with its reproduction."""
+
+    def __init__(self, recorded: _Side, reproduced: _Side, keyring: Any) -> None:
+        self.recorded = recorded
+        self.reproduced = reproduced
+        self.keyring = keyring
+
+    def compare(
+        self, path: str, stage: str, rec: Mapping[str, Any] | None, rep: Mapping[str, Any] | None
+    ) -> ArtifactResult:
+        md5_r = rec.get("md5") if rec else None
+        md5_n = rep.get("md5") if rep else None
+        row = ArtifactResult(path, stage, IDENTICAL, md5_r, md5_n)
+        if rec is None or rep is None:
+            row.status = MISSING
+            row.details.append(
+                f"recorded but not reproduced (stage {stage!r} did not complete)"
+                if rep is None
+                else "reproduced but not recorded in the pinned dvc.lock (stale lock?)"
+            )  # fmt: skip
+            return row
+        if md5_r == md5_n:
+            return row
+        row.status = DIFFERS
+        try:
+            if str(md5_r).endswith(".dir") or str(md5_n).endswith(".dir"):
+                self._folder(row)
+            else:
+                self._file(row)
+        except Exception as err:  # a damaged object must not hide the other rows
+            row.details.append(f"could not explain the difference: {type(err).__name__}: {err}")
+        return row
+
+    def _folder(self, row: ArtifactResult) -> None:
+        before = self.recorded.manifest(row.recorded_md5, row.path)
+        after = self.reproduced.manifest(row.reproduced_md5, row.path)
+        if before is None or after is None:
+            row.details.append(
+                "recorded folder manifest not in the DVC cache (dvc fetch it to see which files)"
+                if before is None else "reproduced folder manifest not found"
+            )  # fmt: skip
+            if after is not None and before is None:
+                blobs = [
+                    self.reproduced.read(f"{row.path}/{rel}", md5) for rel, md5 in after.items()
+                ]
+                if blobs and all(_is_envelope(b) for b in blobs):
+                    row.status = BY_DESIGN
+                    row.details.insert(0, "encrypted with fresh nonces (not checked)")
+            return
+        added = sorted(after.keys() - before.keys())
+        removed = sorted(before.keys() - after.keys())
+        changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
+        row.diff = {"added": added, "removed": removed, "changed": changed}
+        summary, explain = [], []
+        if added:
+            summary.append("files added: " + _names(added))
+        if removed:
+            summary.append("files removed: " + _names(removed))
+        encrypted: list[tuple[str, bytes, bytes]] = []
+        plain: list[str] = []
+        for rel in changed:
+            a = self.recorded.read(f"{row.path}/{rel}", before[rel])
+            b = self.reproduced.read(f"{row.path}/{rel}", after[rel])
+            if a is not None and b is not None and _is_envelope(a) and _is_envelope(b):
+                encrypted.append((rel, a, b))
+                continue
+            plain.append(rel)
+            if a is None or b is None:
+                explain.append(
+                    f"{rel}: {'recorded' if a is None else 'reproduced'} bytes not found"
+                )
+                continue
+            details, sub = _file_diff(rel, a, b)
+            explain.extend(f"{rel}: {d}" for d in details)
+            if sub:
+                row.diff.setdefault("files", {})[rel] = sub
+        if plain:
+            summary.append("files changed: " + _names(plain))
+        row.details.extend(summary + explain)
+        if encrypted:
+            self._encrypted(row, encrypted, real_changes=bool(added or removed or plain))
+
+    def _file(self, row: ArtifactResult) -> None:
+        a = self.recorded.read(row.path, row.recorded_md5)
+        b = self.reproduced.read(row.path, row.reproduced_md5)
+        if b is None:
+            row.details.append("reproduced file not found")
+            return
+        if a is None:
+            if _is_envelope(b):
+                row.status = BY_DESIGN
+                row.details.append(
+                    "encrypted with fresh nonces (recorded bytes unavailable: not checked)"
+                )
+            else:
+                row.details.append(
+                    "recorded content not available (not in the DVC cache nor in git): md5s differ"
+                )
+            return
+        if _is_envelope(a) and _is_envelope(b):
+            self._encrypted(row, [(Path(row.path).name, a, b)], real_changes=False)
+            return
+        details, sub = _file_diff(row.path, a, b)
+        row.details.extend(details)
+        row.diff.update(sub)
+
+    def _encrypted(
+        self, row: ArtifactResult, files: list[tuple[str, bytes, bytes]], *, real_changes: bool
+    ) -> None:
+        names = [rel for rel, _, _ in files]
+        if self.keyring is None:
+            row.plaintext_identical = None
+            row.details.append(
+                f"differs by design: encrypted with fresh nonces ({_names(names)}); "
+                "no master key, plaintexts not checked"
+            )
+            if not real_changes:
+                row.status = BY_DESIGN
+            return
+        differing, unreadable = [], []
+        for rel, a, b in files:
+            try:
+                same = _decrypt(a, Path(rel).name, self.keyring) == _decrypt(
+                    b, Path(rel).name, self.keyring
+                )
+            except Exception as err:  # wrong key, damaged envelope
+                unreadable.append(f"{rel} ({type(err).__name__}: {err})")
+                continue
+            if not same:
+                differing.append(rel)
+        row.diff["encrypted"] = names
+        if differing:
+            row.plaintext_identical = False
+            row.details.append("decrypted plaintexts differ: " + _names(differing))
+            row.diff["plaintext_changed"] = differing
+        elif unreadable:
+            row.plaintext_identical = None
+            row.details.append(
+                "differs by design: encrypted with fresh nonces; could not decrypt "
+                + _names(unreadable)
+            )
+            if not real_changes:
+                row.status = BY_DESIGN
+        else:
+            row.plaintext_identical = True
+            row.details.append(
+                f"differs by design: encrypted with fresh nonces; {len(files)} file(s) decrypted, "
+                "plaintexts identical"
+            )
+            if not real_changes:
+                row.status = BY_DESIGN
+
+
+def _why(row: ArtifactResult, stage_changes: Mapping[str, list[str]]) -> None:
+    """Add the likely cause of a difference to a differing row."""
+    if row.status != DIFFERS:
+        return
+    changes = stage_changes.get(row.stage)
+    if changes:
+        row.details.append(
+            f"why: declared inputs of stage {row.stage!r} changed ({len(changes)}; see below)"
+        )
+    else:
+        row.details.append(
+            f"why: stage {row.stage!r} ran with the recorded dependencies and parameters, so "
+            "something dvc.yaml does not declare changed (imported code, packages, environment) "
+            "or the stage is not deterministic"
+        )
+
+
+# --------------------------------------------------------------------------- the workflow
+
+
+def _resolve(repo: Path, rev: str) -> tuple[Path, str, str]:
+    """The git top level, the project's path prefix in it, and ``rev``'s commit."""
+    if not repo.is_dir():
+        raise ReproduceError(f"no such folder: {repo}")
+    top = _git(["rev-parse", "--show-toplevel"], repo)
+    if top is None:
+        raise ReproduceError(f"{repo} is not inside a git repository")
+    toplevel = Path(top.strip()).resolve()
+    prefix = repo.resolve().relative_to(toplevel).as_posix()
+    prefix = "" if prefix == "." else prefix + "/"
+    commit = _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], repo)
+    if commit is None:
+        raise ReproduceError(f"unknown revision {rev!r} in {toplevel}")
+    commit = commit.strip()
+    for name in ("dvc.yaml", "dvc.lock"):
+        if _git(["cat-file", "-e", f"{commit}:{prefix}{name}"], repo) is None:
+            hint = (
+                "run the pipeline (twinlab demo) and commit dvc.lock first"
+                if name == "dvc.lock" else "this is not a DVC pipeline"
+            )  # fmt: skip
+            raise ReproduceError(
+                f"commit {commit[:12]} ({rev}) has no {prefix}{name}: nothing recorded to "
+                f"reproduce; {hint}"
+            )
+    return toplevel, prefix, commit
+
+
+def _tree_match(repo: Path, commit: str) -> tuple[bool | None, list[str]]:
+    diff = _git(["diff", "--name-only", commit, "--", "."], repo)
+    untracked = _git(["ls-files", "--others", "--exclude-standard", "--", "."], repo)
+    if diff is None or untracked is None:
+        return None, []
+    paths = sorted(set(diff.split()) | {f"{p} (untracked)" for p in untracked.split()})
+    return not paths, paths
+
+
+def reproduce(
+    repo: str | Path,
+    *,
+    rev: str = "HEAD",
+    workdir: str | Path | None = None,
+    keep: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> ReproduceReport:
+    """Re-run a pinned commit's pipeline in a clean clone and compare every output.
+
+    Parameters
+    ----------
+    repo
+        The DVC project (inside a git repository) whose commit to reproduce.
+    rev
+        The commit, branch or tag; ``HEAD`` by default. Uncommitted changes of
+        the working tree are not included.
+    workdir
+        Folder in which to make the clone (a new temporary folder by default).
+    keep
+        Keep the clone (its path is in :attr:`ReproduceReport.clone`); by
+        default it is removed.
+    progress
+        Called with a line of text at each step (e.g. ``click.echo``).
+
+    Returns
+    -------
+    ReproduceReport
+        One row per output; :attr:`ReproduceReport.ok` says whether everything
+        is identical or differs only by design.
+
+    Raises
+    ------
+    ReproduceError
+        If ``repo`` is not a git repository, ``rev`` is unknown, the commit has
+        no ``dvc.yaml`` / ``dvc.lock``, or the clone cannot be made.
+    """
+    say = progress or (lambda _line: None)
+    repo = Path(repo).resolve()
+    toplevel, prefix, commit = _resolve(repo, rev)
+    env, key_info = _key_env()
+    cache = _cache_dir(repo, env)
+    parent = Path(workdir) if workdir is not None else Path(tempfile.gettempdir())
+    parent.mkdir(parents=True, exist_ok=True)
+    base = Path(tempfile.mkdtemp(prefix=f"twinlab-reproduce-{commit[:8]}-", dir=parent))
+    clone = base / toplevel.name
+    project = clone / prefix if prefix else clone
+    try:
+        say(f"cloning {toplevel} at {commit[:12]} into {clone}")
+        made = _run(["git", "clone", "--quiet", "--no-checkout", str(toplevel), str(clone)], base)
+        if made.returncode != 0:
+            raise ReproduceError(f"git clone failed: {made.stderr.strip()}")
+        checked = _run(
+            ["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", commit], clone
+        )
+        if checked.returncode != 0:
+            raise ReproduceError(
+                f"cannot check out {commit[:12]} in the clone (is it reachable from a branch or "
+                f"tag?): {checked.stderr.strip()}"
+            )
+        recorded_lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8")) or {}
+        linked = _dvc(["cache", "dir", "--local", str(cache)], project, env)
+        if linked.returncode != 0:
+            raise ReproduceError(f"dvc cache dir failed: {linked.stderr.strip()}")
+        run_env = dict(env)
+        if (project / "src").is_dir():  # the clone's package, not an editable install elsewhere
+            run_env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(project / "src"), env.get("PYTHONPATH")])
+            )
+        say(f"dvc repro -f (cache: {cache})")
+        log = base / "dvc-repro.log"
+        start = time.perf_counter()
+        with log.open("w", encoding="utf-8") as fh:
+            proc = subprocess.run(
+                [sys.executable, "-m", "dvc", "repro", "-f"],
+                cwd=project,
+                env=run_env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                text=True,
+                check=False,
+            )
+        repro: dict[str, Any] = {
+            "returncode": proc.returncode,
+            "seconds": round(time.perf_counter() - start, 2),
+            "log": str(log) if keep else None,
+        }
+        if proc.returncode != 0:
+            tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
+            errors = [line for line in tail if "ERROR" in line or "Error" in line]
+            repro["error"] = (errors or tail or ["no output"])[-1].strip()
+            repro["log_tail"] = tail
+        lock_file = project / "dvc.lock"
+        reproduced_lock = (
+            yaml.safe_load(lock_file.read_text(encoding="utf-8")) or {}
+            if lock_file.is_file()
+            else {}
+        )
+        if proc.returncode != 0:
+            reproduced_lock = _only_rerun(recorded_lock, reproduced_lock, project, env)
+
+        keyring = _keyring(env)
+        key_info["master"] = keyring is not None
+        comparer = _Comparer(
+            _Side(cache, git_root=clone, git_prefix=prefix),
+            _Side(cache, tree=project),
+            keyring,
+        )
+        before, after = _lock_outs(recorded_lock), _lock_outs(reproduced_lock)
+        stage_changes = _stage_changes(recorded_lock, reproduced_lock)
+        rows = []
+        for path in [*before, *(p for p in after if p not in before)]:
+            stage = (before.get(path) or after[path])[0]
+            rec = before[path][1] if path in before else None
+            rep = after[path][1] if path in after else None
+            row = comparer.compare(path, stage, rec, rep)
+            if rep is None and stage in (reproduced_lock.get("stages") or {}):
+                row.details = ["recorded, but the stage no longer writes it (stale dvc.lock?)"]
+            _why(row, stage_changes)
+            rows.append(row)
+        matches, differing = _tree_match(repo, commit)
+        report = ReproduceReport(
+            repo=str(repo),
+            rev=rev,
+            commit=commit,
+            rows=rows,
+            code={
+                "commit": commit,
+                "original": code_version(repo),
+                "tree_matches_working_tree": matches,
+                "differing_paths": differing,
+                "imports_from_clone": "PYTHONPATH" in run_env
+                and run_env["PYTHONPATH"] != env.get("PYTHONPATH"),
+            },
+            packages=package_versions(),
+            stage_changes=stage_changes,
+            repro=repro,
+            keys=key_info,
+            clone=str(clone) if keep else None,
+        )
+    finally:
+        if not keep:
+            shutil.rmtree(base, ignore_errors=True)
+    return report
+
+
+def _only_rerun(
+    recorded: Mapping[str, Any],
+    reproduced: Mapping[str, Any],
+    project: Path,
+    env: Mapping[str, str],
+) -> dict[str, Any]:
+    """After a failed ``dvc repro -f``, drop stages whose lock entry was not rewritten.
+
+    The clone's ``dvc.lock`` starts as the recorded one; a stage that never ran
+    keeps the recorded entry and would compare as identical.
+    """
+    stages = dict(reproduced.get("stages") or {})
+    for name, body in list(stages.items()):
+        if body == (recorded.get("stages") or {}).get(name):
+            outs = [o["path"] for o in (body or {}).get("outs") or []]
+            if not all((project / o).exists() for o in outs):
+                del stages[name]
+    return {**reproduced, "stages": stages}
+
+
+# --------------------------------------------------------------------------- the command
+
+
+@click.command("reproduce", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--rev", default="HEAD", show_default=True, help="Commit, branch or tag to reproduce."
+)
+@click.option(
+    "--repo",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="The DVC project (inside a git repository); default: the one around the working folder.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the clean clone (default: a temporary folder).",
+)
+@click.option("--keep", is_flag=True, help="Keep the clone (and the dvc repro log) afterwards.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Also write the report as JSON to this file ('-': standard output, instead of the table).",
+)
+def reproduce_command(
+    rev: str, repo: Path | None, workdir: Path | None, keep: bool, json_path: Path | None
+) -> None:
+    """Re-execute a pinned commit's pipeline and compare every output with dvc.lock.
+
+    A clean clone of the commit (without the working tree's uncommitted
+    changes) runs 'dvc repro -f' against this repository's DVC cache. Each
+    output of the commit's dvc.lock is then reported as identical, differs by
+    design (encrypted with fresh nonces; with the master key the plaintexts
+    are compared), differs (with the files, notebook cell or metric keys that
+    differ) or missing. Exit status 0 when every output is identical or differs
+    only by design, 1 otherwise.
+    """
+    if repo is None:
+        from twinlab.config import project_root
+
+        repo = project_root()
+    try:
+        report = reproduce(
+            repo, rev=rev, workdir=workdir, keep=keep, progress=lambda s: click.echo(s, err=True)
+        )
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from None
+    if json_path is not None and str(json_path) == "-":
+        click.echo(report.to_json())
+    else:
+        click.echo(str(report))
+        if json_path is not None:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(report.to_json() + "\n", encoding="utf-8")
+            click.echo(f"report written to {json_path}", err=True)
+    if report.clone:
+        click.echo(f"clone kept at {report.clone}", err=True)
+    sys.exit(0 if report.ok else 1)

@@ -1,0 +1,165 @@
+"""Fixed-step RK4 for PK/PD ODE models, written once for NumPy and PyTensor.
+
+The integrator runs on one time grid shared by all subjects (vectorized over subjects). The grid
+holds every observation and dose time and is refined so that no step exceeds ``max_step``
+hours. The time loop is a Python loop under NumPy and :func:`pytensor.scan` under PyTensor;
+both run the same step function. Time-varying inputs (concentrations driving a PD model, the
+absorption rate from an analytic depot) are precomputed at the step starts, midpoints and ends,
+so the right-hand side is a plain function of the state and those inputs.
+
+Accuracy (measured against ``scipy.integrate.solve_ivp``, rtol 1e-8, in
+``tests/pkpd/test_pkpd_ode.py``; two oral doses, 48 h): with the default 0.05 h step the largest
+relative error is below 1e-6 for Michaelis–Menten elimination and 2e-6 – 5.4e-6 for the
+indirect-response models with a Hill coefficient of 1.7 (the Hill term is not smooth at C = 0,
+so RK4 loses order at each dose start); at 0.25 h it is about 1.3e-4 (gamma 1) to 3e-4.
+RK4's error falls as the fourth power of the step. Kinks that are not grid points (a dose with
+an absorption lag) lower the order locally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+__all__ = ["MAX_STEP", "is_numpy", "numpy_scan", "rk4", "step_times", "time_grid"]
+
+#: Default largest RK4 step in hours.
+MAX_STEP = 0.05
+
+
+def is_numpy(xp: ModuleType) -> bool:
+    """Whether ``xp`` is the NumPy module (else it is taken to be ``pytensor.tensor``)."""
+    return xp is np
+
+
+def time_grid(times: np.ndarray, *, max_step: float = MAX_STEP) -> np.ndarray:
+    """Sorted grid holding every finite value of ``times``, with no step above ``max_step``.
+
+    Parameters
+    ----------
+    times : numpy.ndarray
+        Times that must be grid points (observation, dose and infusion-end times).
+    max_step : float
+        Largest step in hours; each gap is split into equal steps.
+
+    Returns
+    -------
+    numpy.ndarray
+        The grid; the input times are reproduced exactly.
+
+    Examples
+    --------
+    >>> np.round(time_grid(np.array([0.0, 1.0, 0.6]), max_step=0.25), 12).tolist()
+    [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    """
+    t = np.unique(np.asarray(times, dtype=float).ravel())
+    t = t[np.isfinite(t)]
+    if t.size < 2:
+        return t
+    gaps = np.diff(t)
+    n = np.maximum(np.ceil(gaps / max_step - 1e-9).astype(np.int64), 1)
+    interval = np.repeat(np.arange(gaps.size), n)
+    k = np.arange(interval.size) - np.repeat(np.cumsum(n) - n, n)
+    points = t[interval] + gaps[interval] * (k / n[interval])
+    return np.append(points, t[-1])
+
+
+def step_times(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Step sizes, starts, midpoints and ends of the RK4 steps on ``grid``."""
+    grid = np.asarray(grid, dtype=float)
+    h = np.diff(grid)
+    return h, grid[:-1], grid[:-1] + 0.5 * h, grid[1:]
+
+
+def numpy_scan(
+    fn: Callable[..., Any],
+    *,
+    sequences: Sequence[Any],
+    outputs_info: Any,
+    non_sequences: Sequence[Any] = (),
+) -> np.ndarray:
+    """A NumPy stand-in for :func:`pytensor.scan` with one recurrent output.
+
+    ``fn(*sequence_items, previous_output, *non_sequences)`` returns the next output; the
+    outputs of all steps are stacked along a new first axis.
+    """
+    y = outputs_info
+    out = []
+    for items in zip(*sequences, strict=True):
+        y = fn(*items, y, *non_sequences)
+        out.append(y)
+    return np.stack(out)
+
+
+def _scan(xp: ModuleType) -> Callable[..., Any]:
+    if is_numpy(xp):
+        return numpy_scan
+    import pytensor
+
+    def scan(fn: Callable[..., Any], *, sequences, outputs_info, non_sequences=()):
+        seqs = [xp.as_tensor_variable(s) for s in sequences]
+        return pytensor.scan(
+            fn,
+            sequences=seqs,
+            outputs_info=[xp.as_tensor_variable(outputs_info)],
+            non_sequences=list(non_sequences),
+            strict=False,
+            return_updates=False,
+        )
+
+    return scan
+
+
+def rk4(
+    xp: ModuleType,
+    rhs: Callable[..., Any],
+    y0: Any,
+    h: np.ndarray,
+    u_start: Any,
+    u_mid: Any,
+    u_end: Any,
+    params: Sequence[Any] = (),
+) -> Any:
+    """Integrate ``dy/dt = rhs(y, u, *params)`` with classic fixed-step RK4.
+
+    Parameters
+    ----------
+    xp : module
+        ``numpy`` or ``pytensor.tensor``.
+    rhs : callable
+        ``rhs(y, u, *params)`` returning ``dy/dt`` with the shape of ``y``.
+    y0 : array
+        State at the first grid point, e.g. shape ``(n_subjects,)``.
+    h : numpy.ndarray
+        Step sizes, shape ``(n_steps,)``.
+    u_start, u_mid, u_end : array
+        Input ``u`` at each step's start (right limit), midpoint and end (left limit), shape
+        ``(n_steps, *y0.shape)``.
+    params : sequence of array
+        Parameters passed to ``rhs`` unchanged (PyTensor: scan non-sequences).
+
+    Returns
+    -------
+    array
+        States at every grid point, shape ``(n_steps + 1, *y0.shape)``.
+    """
+
+    def step(h_k: Any, u0: Any, um: Any, u1: Any, y: Any, *p: Any) -> Any:
+        k1 = rhs(y, u0, *p)
+        k2 = rhs(y + (0.5 * h_k) * k1, um, *p)
+        k3 = rhs(y + (0.5 * h_k) * k2, um, *p)
+        k4 = rhs(y + h_k * k3, u1, *p)
+        return y + (h_k / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+
+    if len(h) == 0:
+        return y0[None]
+    traj = _scan(xp)(
+        step,
+        sequences=[np.asarray(h, dtype=float), u_start, u_mid, u_end],
+        outputs_info=y0,
+        non_sequences=list(params),
+    )
+    return xp.concatenate([y0[None], traj], axis=0)

@@ -404,9 +404,12 @@ def demo(force: bool, targets: tuple[str, ...]) -> None:
 def _attach_groups() -> None:
     from twinlab.audit.cli import audit
     from twinlab.audit.reproduce import reproduce_command
+    from twinlab.pkpd.cli import fit, models
 
     cli.add_command(audit)
     cli.add_command(reproduce_command)
+    cli.add_command(fit)
+    cli.add_command(models)
 
 
 _attach_groups()

@@ -17,6 +17,7 @@ from twinlab.pkpd.dataset import (
     read_nonmem,
     write_nonmem,
 )
+from twinlab.pkpd.diagnostics import convergence, gof, posterior_predictive, shrinkage, vpc
 from twinlab.pkpd.dosing import (
     ROUTES,
     Dose,
@@ -28,29 +29,58 @@ from twinlab.pkpd.dosing import (
     regimen,
     ss_doses_needed,
 )
+from twinlab.pkpd.fit import FitResult, fit, load_data, open_fit
 from twinlab.pkpd.models import MODELS, StructuralModel, get_model, model_names, simulate
+from twinlab.pkpd.population import (
+    Covariate,
+    Parameter,
+    PopulationSpec,
+    ResidualError,
+    build_model,
+    simulated_study,
+)
+from twinlab.pkpd.registry import RegisteredModel, list_models, load, register
 
 __all__ = [
     "MODELS",
     "NONMEM_COLUMNS",
     "ROUTES",
+    "Covariate",
     "Dose",
     "DoseArrays",
+    "FitResult",
     "NonmemData",
     "NonmemDataError",
     "NonmemDataWarning",
+    "Parameter",
     "PopulationArrays",
+    "PopulationSpec",
+    "RegisteredModel",
+    "ResidualError",
     "StructuralModel",
+    "build_model",
+    "convergence",
     "expand_doses",
+    "fit",
     "from_timeline",
     "get_model",
+    "gof",
     "infusion",
     "iv_bolus",
+    "list_models",
+    "load",
+    "load_data",
     "model_names",
+    "open_fit",
     "oral",
+    "posterior_predictive",
     "read_nonmem",
     "regimen",
+    "register",
+    "shrinkage",
     "simulate",
+    "simulated_study",
     "ss_doses_needed",
+    "vpc",
     "write_nonmem",
 ]

@@ -1,0 +1,371 @@
+"""Fit a population model with NUTS: nutpie by default, PyMC's sampler as the fallback.
+
+:func:`fit` builds the PyMC model of a :class:`~twinlab.pkpd.population.PopulationSpec`
+(:func:`~twinlab.pkpd.population.build_model`), compiles it with nutpie (Numba back end) and
+samples it; if nutpie is missing or fails to compile the model, it falls back to
+``pymc.sample`` (PyMC's own NUTS), logs a warning and records ``sampler="pymc"``. A compiled
+nutpie model is cached in the process for the same spec and data, so a repeated fit (a warm
+fit) skips compilation. Results are deterministic for a seed.
+
+The posterior is ArviZ's ``InferenceData``; :attr:`FitResult.posterior` gives it as an
+:class:`xarray.DataTree` and :meth:`FitResult.to_zarr` / :func:`open_fit` store and reopen it
+(with the data in ``constant_data`` and the spec in the root attributes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twinlab.pkpd.dataset import NonmemData, PopulationArrays, read_nonmem
+from twinlab.pkpd.population import PopulationSpec, build_model
+
+__all__ = ["FitResult", "fit", "load_data", "open_fit"]
+
+log = logging.getLogger(__name__)
+
+_ARRAY_FIELDS = (
+    "subject_ids",
+    "obs_subject",
+    "obs_time",
+    "obs_dv",
+    "obs_cens",
+    "obs_lloq",
+    "obs_dvid",
+    "dose_time",
+    "dose_amt",
+    "dose_rate",
+    "dose_duration",
+    "dose_cmt",
+    "dose_ss",
+)
+_COMPILED: OrderedDict[str, Any] = OrderedDict()
+_CACHE_SIZE = 4
+
+
+def load_data(data: PopulationArrays | NonmemData | str | os.PathLike[str]) -> PopulationArrays:
+    """``PopulationArrays`` from arrays, a :class:`NonmemData` or a NONMEM CSV path."""
+    if isinstance(data, PopulationArrays):
+        return data
+    if isinstance(data, str | os.PathLike):
+        path = Path(data)
+        if not path.is_file():
+            raise FileNotFoundError(f"no data file {path}")
+        data = read_nonmem(path)
+    if isinstance(data, NonmemData):
+        return data.to_arrays()
+    raise TypeError(f"cannot fit data of type {type(data).__name__}")
+
+
+def _fingerprint(spec: PopulationSpec, arrays: PopulationArrays) -> str:
+    h = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode())
+    for name in _ARRAY_FIELDS:
+        h.update(np.ascontiguousarray(getattr(arrays, name)).tobytes())
+    for name in sorted(arrays.covariates):
+        h.update(name.encode() + np.ascontiguousarray(arrays.covariates[name]).tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class FitResult:
+    """A fitted population model.
+
+    Attributes
+    ----------
+    spec : PopulationSpec
+        What was fitted.
+    arrays : PopulationArrays
+        The data it was fitted to.
+    idata : arviz.InferenceData
+        Posterior, sample stats and observed data.
+    sampler : str
+        ``"nutpie"`` or ``"pymc"`` (the fallback).
+    timings : dict
+        ``compile_s``, ``sample_s`` and ``total_s`` wall times in seconds.
+    settings : dict
+        ``draws``, ``tune``, ``chains``, ``seed``.
+    """
+
+    spec: PopulationSpec
+    arrays: PopulationArrays
+    idata: Any
+    sampler: str = "nutpie"
+    timings: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def posterior(self) -> Any:
+        """Everything as an :class:`xarray.DataTree` (groups ``posterior``, ``sample_stats``...)."""
+        return self.idata.to_datatree()
+
+    def summary(self, *, hdi_prob: float = 0.94) -> dict[str, Any]:
+        """Posterior summary in natural units, JSON-ready.
+
+        Returns
+        -------
+        dict
+            ``parameters``: typical values by their usual name (``ka``, ``cl``, ``v``...),
+            each ``{"mean", "sd", "hdi_low", "hdi_high", "r_hat", "ess_bulk"}``;
+            ``omega`` (BSV SDs, log scale), ``sigma`` (residual SDs), ``effects`` (covariate
+            effects); ``max_rhat``, ``min_ess_bulk`` (over every free variable),
+            ``divergences``, ``hdi_prob``, ``sampler``, ``settings``, ``timings``, ``model``.
+        """
+        import arviz as az
+
+        post = self.idata.posterior
+        fixed = {p.name for p in self.spec.parameters if p.fixed}
+        names = [str(v) for v in post.data_vars if not str(v).endswith("__")]
+        groups = {
+            "parameters": [p.name for p in self.spec.parameters if p.name not in fixed],
+            "omega": [v for v in names if v.startswith("omega_")],
+            "sigma": [v for v in names if v.startswith("sigma_")],
+            "effects": [v for v in names if v.startswith("beta_") and post[v].ndim == 2],
+        }
+        if "chol_eta_stds" in post:
+            groups["omega"] = []
+        out: dict[str, Any] = {"model": self.spec.model, "name": self.spec.name}
+        for group, members in groups.items():
+            out[group] = {n: _stats(post[n], hdi_prob) for n in members}
+        if "chol_eta_stds" in post:
+            stds = post["chol_eta_stds"]
+            for k, name in enumerate(self.spec.random):
+                out["omega"][f"omega_{name}"] = _stats(stds.isel({stds.dims[-1]: k}), hdi_prob)
+        free = [v for v in names if _is_free(v)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rhat = az.rhat(post[free])
+            ess = az.ess(post[free], method="bulk")
+        out["max_rhat"] = float(max(float(rhat[v].max()) for v in free))
+        out["min_ess_bulk"] = float(min(float(ess[v].min()) for v in free))
+        out["divergences"] = int(self.idata.sample_stats["diverging"].sum())
+        out["hdi_prob"] = hdi_prob
+        out["sampler"] = self.sampler
+        out["settings"] = dict(self.settings)
+        out["timings"] = {k: round(float(v), 3) for k, v in self.timings.items()}
+        return out
+
+    def to_zarr(self, path: str | os.PathLike[str]) -> Path:
+        """Write the posterior, the data and the spec to a zarr store (a DataTree)."""
+        import xarray as xr
+
+        path = Path(path)
+        tree = self.posterior
+        tree["constant_data"] = xr.DataTree(_arrays_dataset(self.arrays))
+        tree.attrs.update(
+            {
+                "twinlab_spec": json.dumps(self.spec.to_dict()),
+                "twinlab_sampler": self.sampler,
+                "twinlab_timings": json.dumps(self.timings),
+                "twinlab_settings": json.dumps(self.settings),
+            }
+        )
+        for node in tree.subtree:
+            node.attrs = {k: _attr(v) for k, v in node.attrs.items()}
+        tree.to_zarr(path, mode="w", consolidated=False)
+        return path
+
+
+def _attr(v: Any) -> Any:
+    if isinstance(v, str | int | float | bool) or v is None:
+        return v
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
+
+
+def _is_free(name: str) -> bool:
+    return name.startswith(("log_", "omega_", "z", "beta_", "sigma_", "chol_eta_stds"))
+
+
+def _stats(da: Any, hdi_prob: float) -> dict[str, float]:
+    import arviz as az
+
+    x = np.asarray(da.values, dtype=float).reshape(da.sizes["chain"], da.sizes["draw"])
+    lo, hi = _hdi(x.ravel(), hdi_prob)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rhat = float(az.rhat(x)) if x.shape[0] > 1 else float("nan")
+        ess = float(az.ess(x, method="bulk"))
+    return {
+        "mean": float(x.mean()),
+        "sd": float(x.std(ddof=1)),
+        "hdi_low": lo,
+        "hdi_high": hi,
+        "r_hat": rhat,
+        "ess_bulk": ess,
+    }
+
+
+def _hdi(x: np.ndarray, prob: float) -> tuple[float, float]:
+    """Narrowest interval holding ``prob`` of the draws (as ArviZ computes it)."""
+    x = np.sort(x)
+    n = x.size
+    k = int(np.floor(prob * n))
+    widths = x[k:] - x[: n - k]
+    i = int(np.argmin(widths))
+    return float(x[i]), float(x[i + k])
+
+
+def _arrays_dataset(arrays: PopulationArrays) -> Any:
+    import xarray as xr
+
+    data = {}
+    for name in _ARRAY_FIELDS:
+        v = np.asarray(getattr(arrays, name))
+        dims = (
+            ("subject",)
+            if name == "subject_ids"
+            else (("obs",) if name.startswith("obs_") else ("subject", "dose"))
+        )
+        data[name] = (dims, v)
+    for name, v in arrays.covariates.items():
+        data[f"cov_{name}"] = (("subject",), np.asarray(v, dtype=float))
+    return xr.Dataset(data)
+
+
+def _arrays_from_dataset(ds: Any) -> PopulationArrays:
+    kw = {name: np.asarray(ds[name].values) for name in _ARRAY_FIELDS}
+    cov = {str(k)[4:]: np.asarray(ds[k].values) for k in ds.data_vars if str(k).startswith("cov_")}
+    return PopulationArrays(n_subjects=int(ds.sizes["subject"]), covariates=cov, **kw)
+
+
+def open_fit(path: str | os.PathLike[str]) -> FitResult:
+    """Reopen a :class:`FitResult` written by :meth:`FitResult.to_zarr`."""
+    import arviz as az
+    import xarray as xr
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no fit at {path}")
+    tree = xr.open_datatree(path, engine="zarr", consolidated=False).load()
+    attrs = dict(tree.attrs)
+    arrays = _arrays_from_dataset(tree["constant_data"].to_dataset())
+    spec = PopulationSpec.from_dict(json.loads(attrs["twinlab_spec"]))
+    groups = {k: tree[k].to_dataset() for k in tree.children if k != "constant_data"}
+    idata = az.InferenceData(**groups)
+    return FitResult(
+        spec=spec,
+        arrays=arrays,
+        idata=idata,
+        sampler=attrs.get("twinlab_sampler", "nutpie"),
+        timings=json.loads(attrs.get("twinlab_timings", "{}")),
+        settings=json.loads(attrs.get("twinlab_settings", "{}")),
+    )
+
+
+def fit(
+    spec: PopulationSpec | str | os.PathLike[str],
+    data: PopulationArrays | NonmemData | str | os.PathLike[str],
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 20240611,
+    sampler: str = "nutpie",
+    cores: int | None = None,
+    target_accept: float = 0.8,
+    progress: bool = False,
+) -> FitResult:
+    """Fit ``spec`` to ``data`` with NUTS.
+
+    Parameters
+    ----------
+    spec : PopulationSpec or path
+        The population model (or a YAML file holding it).
+    data : PopulationArrays, NonmemData or path
+        The data (a NONMEM CSV path is read with :func:`~twinlab.pkpd.dataset.read_nonmem`).
+    draws, tune, chains : int
+        Posterior draws and warm-up iterations per chain, and the number of chains.
+    seed : int
+        Seed; the same seed gives the same draws.
+    sampler : str
+        ``"nutpie"`` (default; falls back to ``"pymc"`` with a warning if nutpie fails to
+        compile the model) or ``"pymc"``.
+    cores : int, optional
+        Chains run in parallel (default: all CPUs, at most ``chains``).
+    target_accept : float
+        NUTS target acceptance (PyMC sampler only; nutpie adapts its own).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    FitResult
+    """
+    if not isinstance(spec, PopulationSpec):
+        spec = PopulationSpec.from_yaml(spec)
+    arrays = load_data(data)
+    if sampler not in ("nutpie", "pymc"):
+        raise ValueError(f"sampler must be 'nutpie' or 'pymc', not {sampler!r}")
+    cores = min(chains, cores or os.cpu_count() or 1)
+    settings = {"draws": draws, "tune": tune, "chains": chains, "seed": seed}
+    t0 = time.perf_counter()
+    model, _info = build_model(spec, arrays)
+    used = sampler
+    compile_s = 0.0
+    idata = None
+    if sampler == "nutpie":
+        try:
+            key = _fingerprint(spec, arrays)
+            compiled = _COMPILED.get(key)
+            if compiled is None:
+                import nutpie
+
+                tc = time.perf_counter()
+                compiled = nutpie.compile_pymc_model(model)
+                compile_s = time.perf_counter() - tc
+                _COMPILED[key] = compiled
+                while len(_COMPILED) > _CACHE_SIZE:
+                    _COMPILED.popitem(last=False)
+        except Exception as err:
+            warnings.warn(
+                f"nutpie could not compile the model ({err}); using PyMC's NUTS",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            used = "pymc"
+        else:
+            import nutpie
+
+            ts = time.perf_counter()
+            idata = nutpie.sample(
+                compiled,
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                seed=seed,
+                cores=cores,
+                progress_bar=progress,
+            )
+            sample_s = time.perf_counter() - ts
+    if used == "pymc":
+        import pymc as pm
+
+        ts = time.perf_counter()
+        with model:
+            idata = pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=cores,
+                random_seed=seed,
+                target_accept=target_accept,
+                progressbar=progress,
+                compute_convergence_checks=False,
+            )
+        sample_s = time.perf_counter() - ts
+    timings = {"compile_s": compile_s, "sample_s": sample_s, "total_s": time.perf_counter() - t0}
+    log.info("fitted %s with %s in %.1f s", spec.model, used, timings["total_s"])
+    return FitResult(
+        spec=spec, arrays=arrays, idata=idata, sampler=used, timings=timings, settings=settings
+    )

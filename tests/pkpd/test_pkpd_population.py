@@ -1,0 +1,207 @@
+"""Tests of the population layer: spec, PyMC model (priors, non-centred BSV, M3), simulations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+import pytest
+from scipy import stats
+
+from twinlab.pkpd.population import (
+    Covariate,
+    Parameter,
+    PopulationSpec,
+    ResidualError,
+    allometric,
+    build_model,
+    individual_params,
+    simulated_study,
+    subset,
+)
+
+TRUE = {
+    "ka": 1.2,
+    "cl": 3.0,
+    "v": 30.0,
+    "omega_ka": 0.3,
+    "omega_cl": 0.25,
+    "omega_v": 0.15,
+    "sigma_add_conc": 0.1,
+    "sigma_prop_conc": 0.1,
+}
+
+
+def _spec(**kw) -> PopulationSpec:
+    base = {"model": "pk_1cmt_oral", "parameters": {"ka": 1.0, "cl": 2.0, "v": 20.0}}
+    return PopulationSpec.from_dict({**base, **kw})
+
+
+def test_spec_yaml_round_trip_keeps_every_field(tmp_path):
+    spec = PopulationSpec(
+        "pk_1cmt_oral",
+        (Parameter("ka", 1.0, omega=None), Parameter("cl", 3.0, 0.5), Parameter("v", 30.0)),
+        covariates=(
+            *allometric(["cl", "v"], estimate=True),
+            Covariate("cl", "cyp2c9", "categorical", reference=0, levels=(1, 2)),
+        ),
+        errors=(ResidualError("conc", "proportional"),),
+        correlated=True,
+        name="demo",
+    )
+    spec.to_yaml(tmp_path / "spec.yaml")
+    assert PopulationSpec.from_yaml(tmp_path / "spec.yaml") == spec
+    assert spec.covariates[-1].covariate == "CYP2C9"
+
+
+def test_spec_rejects_missing_or_unknown_parameters():
+    with pytest.raises(ValueError, match="missing parameters"):
+        PopulationSpec.from_dict({"model": "pk_1cmt_oral", "parameters": {"cl": 1, "v": 1}})
+    with pytest.raises(ValueError, match="unknown"):
+        _spec(parameters={"ka": 1, "cl": 1, "v": 1, "vmax": 2})
+    with pytest.raises(KeyError, match="unknown model"):
+        PopulationSpec.from_dict({"model": "nope", "parameters": {}})
+    with pytest.raises(ValueError, match="unknown spec entries"):
+        _spec(priors={})
+
+
+def test_allometric_uses_three_quarters_on_clearances_and_one_on_volumes():
+    covs = {c.parameter: c.exponent for c in allometric(["ka", "cl", "v", "q", "v2"])}
+    assert covs == {"cl": 0.75, "v": 1.0, "q": 0.75, "v2": 1.0}
+
+
+def test_allometric_shorthand_in_yaml_expands():
+    spec = _spec(covariates=[{"allometric": "WT"}])
+    assert [(c.parameter, c.covariate, c.exponent) for c in spec.covariates] == [
+        ("cl", "WT", 0.75),
+        ("v", "WT", 1.0),
+    ]
+
+
+def test_individual_params_agree_between_numpy_and_pytensor():
+    spec = _spec(
+        covariates=[
+            {"parameter": "cl", "covariate": "WT", "exponent": 0.75},
+            {
+                "parameter": "cl",
+                "covariate": "CRCL",
+                "reference": 90,
+                "exponent": 0.4,
+                "estimate": True,
+            },
+            {"parameter": "v", "covariate": "CYP", "kind": "categorical", "reference": 0},
+        ]
+    )
+    cov = {
+        "WT": np.array([50.0, 70, 100]),
+        "CRCL": np.array([60.0, 90, 120]),
+        "CYP": np.array([0.0, 1, 2]),
+    }
+    vals = {
+        "ka": 1.0,
+        "cl": 3.0,
+        "v": 30.0,
+        "beta_cl_crcl": 0.4,
+        "beta_v_cyp_1": 0.2,
+        "beta_v_cyp_2": -0.3,
+    }
+    eta = {"cl": np.array([0.1, 0.0, -0.1])}
+    ref = individual_params(np, spec, vals, cov, eta)
+    sym = individual_params(
+        pt, spec, {k: pt.as_tensor_variable(v) for k, v in vals.items()}, cov, eta
+    )
+    for k in ref:
+        np.testing.assert_allclose(
+            np.broadcast_to(sym[k].eval(), (3,)), np.broadcast_to(ref[k], (3,))
+        )
+    np.testing.assert_allclose(
+        ref["cl"], 3.0 * (cov["WT"] / 70) ** 0.75 * (cov["CRCL"] / 90) ** 0.4 * np.exp(eta["cl"])
+    )
+    np.testing.assert_allclose(ref["v"], 30.0 * np.exp([0.0, 0.2, -0.3]))
+
+
+def test_build_model_is_non_centred_with_natural_unit_deterministics():
+    spec = _spec()
+    arrays, _ = simulated_study(spec, TRUE, n_subjects=5, seed=1)
+    model, info = build_model(spec, arrays)
+    free = {v.name for v in model.free_RVs}
+    assert {
+        "log_ka",
+        "log_cl",
+        "log_v",
+        "omega_cl",
+        "z_cl",
+        "sigma_add_conc",
+        "sigma_prop_conc",
+    } <= free
+    assert {"ka", "cl", "v", "cl_i"} <= {v.name for v in model.deterministics}
+    assert model["z_cl"].owner.op.__class__.__name__.startswith("Normal")
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+    assert info["censored"] == {"conc": 0}
+
+
+def test_correlated_bsv_uses_an_lkj_cholesky():
+    spec = _spec(correlated=True)
+    arrays, _ = simulated_study(spec, TRUE, n_subjects=5, seed=1)
+    model, _ = build_model(spec, arrays)
+    names = {v.name for v in model.free_RVs}
+    assert "chol_eta" in names and "z" in names and "omega_cl" not in names
+
+
+def test_m3_likelihood_adds_the_normal_log_cdf_of_censored_rows():
+    spec = _spec(errors="additive")
+    arrays, _ = simulated_study(spec, TRUE, n_subjects=6, seed=2, lloq=0.5)
+    assert arrays.obs_cens.sum() > 0
+    model, info = build_model(spec, arrays)
+    assert info["censored"]["conc"] == int(arrays.obs_cens.sum())
+    point = model.initial_point()
+    point.update({"sigma_add_conc_log__": np.log(0.4)})
+    # the likelihood term equals sum(log pdf) over observed rows + sum(log cdf) over BLQ rows
+    from twinlab.pkpd.models import simulate
+
+    theta = {p: np.exp(point[f"log_{p}"]) * np.exp(0 * point[f"z_{p}"]) for p in ("ka", "cl", "v")}
+    theta = {k: np.full(6, v) for k, v in theta.items()}
+    pred = simulate("pk_1cmt_oral", theta, arrays)["conc"]
+    sd = np.sqrt(0.4**2 + 1e-3**2)
+    cens = arrays.obs_cens
+    expected = (
+        stats.norm.logpdf(arrays.obs_dv[~cens], pred[~cens], sd).sum()
+        + stats.norm.logcdf(arrays.obs_lloq[cens], pred[cens], sd).sum()
+    )
+    got = model.compile_logp(vars=[model["y_conc"]])(point)
+    np.testing.assert_allclose(got, expected, rtol=1e-8)
+
+
+def test_simulated_study_is_seeded_and_censors_below_lloq():
+    spec = _spec(covariates=[{"allometric": "WT"}])
+    a1, t1 = simulated_study(spec, TRUE, n_subjects=8, seed=3, lloq=0.3)
+    a2, _ = simulated_study(spec, TRUE, n_subjects=8, seed=3, lloq=0.3)
+    a3, _ = simulated_study(spec, TRUE, n_subjects=8, seed=4, lloq=0.3)
+    np.testing.assert_array_equal(a1.obs_dv, a2.obs_dv)
+    assert not np.array_equal(a1.obs_dv, a3.obs_dv)
+    assert a1.n_obs == 80 and a1.covariates["WT"].shape == (8,)
+    assert np.all(a1.obs_dv[a1.obs_cens] == 0.3) and np.all(a1.obs_dv[~a1.obs_cens] >= 0.3)
+    assert t1["individual"]["cl"].shape == (8,) and t1["cl"] == 3.0
+    kept = subset(a1, ~a1.obs_cens)
+    assert kept.n_obs == int((~a1.obs_cens).sum())
+
+
+def test_two_endpoints_get_their_own_residual_errors():
+    spec = PopulationSpec.from_dict(
+        {
+            "model": "pkpd_1cmt_oral_emax",
+            "parameters": {"ka": 1, "cl": 3, "v": 30, "e0": 10, "emax": 50, "ec50": 2},
+            "errors": [
+                {"endpoint": "conc", "kind": "proportional"},
+                {"endpoint": "effect", "kind": "additive", "add_scale": 5},
+            ],
+        }
+    )
+    assert [e.dvid for e in spec.errors] == [1, 2]
+    arrays, truth = simulated_study(spec, {**TRUE, "sigma_add_effect": 2.0}, n_subjects=4, seed=5)
+    assert set(np.unique(arrays.obs_dvid)) == {1, 2}
+    model, info = build_model(spec, arrays)
+    assert {"y_conc", "y_effect", "sigma_prop_conc", "sigma_add_effect"} <= {
+        v.name for v in model.observed_RVs + model.free_RVs
+    }
+    assert len(info["endpoints"]["effect"]) == 40
+    assert truth["sigma_add_effect"] == 2.0

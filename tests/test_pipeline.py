@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from twinlab.testing import small_pipeline_params
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,8 +61,7 @@ def repo(tmp_path_factory) -> Path:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
     params = yaml.safe_load((dest / "params.yaml").read_text())
-    params["generate"]["n_patients"] = 12
-    params["dask"]["n_workers"] = 1
+    params = small_pipeline_params(params)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     remote = dest.parent / "remote"
     _run(["git", "init", "-q"], dest)
@@ -83,6 +84,20 @@ def test_repro_runs_every_stage_and_writes_reports(repo):
     assert harmonized["reconciles"] is True
     assert harmonized["phi_findings"] == 0
     assert (repo / "reports" / "02_harmonize_report.html").is_file()
+    summary = json.loads((repo / "models" / "twinurostat_pk" / "fit" / "summary.json").read_text())
+    assert set(summary["parameters"]) == {"ka", "cl", "v"}
+    assert (repo / "models" / "twinurostat_pk" / "1" / "card.json").is_file()
+    assert json.loads((repo / "reports" / "validate.json").read_text())["passed"] is True
+    assert (repo / "reports" / "03_fit_report.html").is_file()
+
+
+def test_validation_gate_fails_on_a_fit_outside_its_bounds(repo):
+    proc = subprocess.run(
+        [str(BIN / "twinlab"), "validate-fit", "models/twinurostat_pk/fit", "--max-rhat", "0.5"],
+        cwd=repo, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "validation gate failed: max_rhat" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_every_stage_and_notebook_run_is_in_an_intact_audit_log(repo):

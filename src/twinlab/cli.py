@@ -404,11 +404,13 @@ def demo(force: bool, targets: tuple[str, ...]) -> None:
 def _attach_groups() -> None:
     from twinlab.audit.cli import audit
     from twinlab.audit.reproduce import reproduce_command
-    from twinlab.pkpd.cli import fit, models
+    from twinlab.pkpd.cli import dataset, fit, models, validate_fit
 
     cli.add_command(audit)
     cli.add_command(reproduce_command)
+    cli.add_command(dataset)
     cli.add_command(fit)
+    cli.add_command(validate_fit)
     cli.add_command(models)
 
 

@@ -14,7 +14,13 @@ from twinlab.timeline import Cohort, coerce_table, event_id, row_hash
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
-__all__ = ["assert_cohort_equal", "events_strategy", "make_cohort", "write_notebook"]
+__all__ = [
+    "assert_cohort_equal",
+    "events_strategy",
+    "make_cohort",
+    "small_pipeline_params",
+    "write_notebook",
+]
 
 #: Codes used by :func:`make_cohort`.
 LOCAL_SYSTEM = "urn:twinlab:synthetic"
@@ -262,3 +268,22 @@ def write_notebook(path: str | Path, parameters: str, *body: str) -> Path:
     nb.cells += [nbformat.v4.new_code_cell(src) for src in body]
     nbformat.write(nb, str(path))
     return Path(path)
+
+
+def small_pipeline_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Shrink a ``params.yaml`` mapping so the whole pipeline runs in about a minute.
+
+    Twelve patients, one Dask worker, a short two-chain fit and a validation gate
+    loosened to what so few draws can reach: for tests of the pipeline's mechanics
+    (stages, hashes, audit, reproduce); the real gate is exercised by the demo.
+    """
+    out = json.loads(json.dumps(params))
+    out["generate"]["n_patients"] = 12
+    out["dask"]["n_workers"] = 1
+    if "fit" in out:
+        out["fit"].update(draws=150, tune=200, chains=2)
+    if "validate" in out:
+        out["validate"].update(
+            max_rhat=1.5, min_ess=5, max_divergences=50, pi_coverage_low=0.3, pi_coverage_high=1.0
+        )
+    return out

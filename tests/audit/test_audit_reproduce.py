@@ -32,6 +32,7 @@ from twinlab.audit.reproduce import (
     reproduce,
     reproduce_command,
 )
+from twinlab.testing import small_pipeline_params
 
 pytestmark = pytest.mark.slow
 
@@ -99,8 +100,7 @@ def recorded(tmp_path_factory) -> dict[str, object]:
             shutil.copy2(src, dest / name)
     (dest / "dvc.lock").unlink(missing_ok=True)
     params = yaml.safe_load((dest / "params.yaml").read_text())
-    params["generate"]["n_patients"] = 12
-    params["dask"]["n_workers"] = 1
+    params = small_pipeline_params(params)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _git(dest, "init", "-q", "-b", "main")
     _git(dest, "add", "-A")

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pandas as pd
 
-__all__ = ["fit", "models"]
+__all__ = ["dataset", "fit", "models", "validate_fit"]
 
 _USER_ERRORS = (
     FileNotFoundError,
@@ -119,19 +120,172 @@ def fit(
     result.to_zarr(out / "posterior.zarr")
     spec.to_yaml(out / "spec.yaml")
     summary = result.summary()
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    timings = result.timings  # run metadata: the audit log's, not the (reproducible) output
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     for name, s in summary["parameters"].items():
         click.echo(f"{name:>8} {s['mean']:10.4g}  [{s['hdi_low']:.4g}, {s['hdi_high']:.4g}]")
     click.echo(
         f"max R-hat {summary['max_rhat']:.3f}, min bulk ESS {summary['min_ess_bulk']:.0f}, "
-        f"{summary['divergences']} divergences, {summary['timings']['total_s']:.1f} s "
+        f"{summary['divergences']} divergences, {timings['total_s']:.1f} s "
         f"({summary['sampler']}) -> {out}"
+    )
+    from twinlab.audit import audit_stage
+
+    audit_stage(
+        "fit",
+        params={"model": model, "draws": draws, "tune": tune, "chains": chains, "sampler": sampler},
+        inputs=[data_path],
+        outputs=[out],
+        seed=seed,
+        summary={
+            "max_rhat": summary["max_rhat"],
+            "divergences": summary["divergences"],
+            "timings": {k: round(float(v), 2) for k, v in timings.items()},
+        },
     )
     if register_as:
         from twinlab.pkpd.registry import register
 
         entry = register(result, register_as, root=root, data=data_path)
         click.echo(f"registered {entry.name} version {entry.version} at {entry.path}")
+
+
+@click.command("dataset")
+@click.option(
+    "--timeline",
+    "timeline_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Harmonized timeline folder.",
+)
+@click.option("--conc-code", required=True, help="Event code of the drug concentrations.")
+@click.option("--pd-code", default=None, help="Event code of a PD endpoint (DVID 2).")
+@click.option(
+    "-c",
+    "--covariate",
+    "covariates",
+    multiple=True,
+    metavar="NAME=SOURCE",
+    help="A covariate column: a cov_* column of patients, 'sex', or an event code. "
+    "Derived cov_age and cov_crcl_ml_min are available too.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="NONMEM-style CSV to write.",
+)
+@_clean_errors
+def dataset(
+    timeline_dir: Path,
+    conc_code: str,
+    pd_code: str | None,
+    covariates: tuple[str, ...],
+    out: Path,
+) -> None:
+    """Build a NONMEM-style data set from a harmonized timeline.
+
+    Text covariates (e.g. a genotype) missing for some patients get their own
+    level 'unknown', so no subject is dropped for a missing covariate.
+    """
+    from twinlab.pkpd.covariates import add_derived_covariates
+    from twinlab.pkpd.dataset import from_timeline, write_nonmem
+    from twinlab.timeline import Cohort
+
+    mapping = {}
+    for item in covariates:
+        name, sep, source = item.partition("=")
+        if not sep or not name or not source:
+            raise click.BadParameter(f"expected NAME=SOURCE, got {item!r}", param_hint="-c")
+        mapping[name] = source
+    cohort = Cohort.read(timeline_dir)
+    patients = add_derived_covariates(cohort.patients)
+    for source in mapping.values():
+        if source in patients and not pd.api.types.is_numeric_dtype(patients[source]):
+            patients[source] = patients[source].fillna("unknown")
+    cohort = Cohort(patients, cohort.events, cohort.links)
+    data = from_timeline(cohort, conc_code=conc_code, pd_code=pd_code, covariates=mapping or None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_nonmem(data, out)
+    frame = data.frame
+    click.echo(
+        f"{frame['ID'].nunique()} subjects, {int((frame['EVID'] == 1).sum())} doses, "
+        f"{int((frame['EVID'] == 0).sum())} observations -> {out}"
+    )
+
+
+@click.command("validate-fit")
+@click.argument("fit_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--max-rhat", default=1.01, show_default=True, type=float)
+@click.option("--min-ess", default=100.0, show_default=True, type=float, help="Bulk ESS floor.")
+@click.option("--max-divergences", default=0, show_default=True, type=click.IntRange(0))
+@click.option(
+    "--pi-coverage",
+    nargs=2,
+    default=(0.80, 0.99),
+    show_default=True,
+    type=float,
+    help="Bounds on the share of observations inside the VPC's 90% prediction interval.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the gate's metrics as JSON (a DVC metric).",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="VPC simulation seed.")
+@_clean_errors
+def validate_fit(
+    fit_dir: Path,
+    max_rhat: float,
+    min_ess: float,
+    max_divergences: int,
+    pi_coverage: tuple[float, float],
+    out: Path | None,
+    seed: int,
+) -> None:
+    """Gate a fit: R-hat, ESS, divergences and VPC coverage within bounds, or exit 1.
+
+    FIT_DIR holds posterior.zarr (as written by 'twinlab fit').
+    """
+    from twinlab.audit import audit_event
+    from twinlab.pkpd.diagnostics import convergence, vpc
+    from twinlab.pkpd.fit import open_fit
+
+    result = open_fit(fit_dir / "posterior.zarr")
+    conv = convergence(result, max_rhat=max_rhat, min_ess=min_ess)
+    check = vpc(result, n_sim=200, seed=seed)
+    low, high = pi_coverage
+    gates = {
+        "max_rhat": conv["max_rhat"] <= max_rhat,
+        "min_ess_bulk": conv["min_ess_bulk"] >= min_ess,
+        "divergences": conv["divergences"] <= max_divergences,
+        "vpc_pi_coverage": low <= check["pi_coverage"] <= high,
+    }
+    metrics = {
+        "max_rhat": round(conv["max_rhat"], 4),
+        "min_ess_bulk": round(conv["min_ess_bulk"], 1),
+        "divergences": conv["divergences"],
+        "vpc_pi_coverage": round(check["pi_coverage"], 4),
+        "vpc_percentile_coverage": round(check["coverage"], 4),
+        "bounds": {
+            "max_rhat": max_rhat,
+            "min_ess_bulk": min_ess,
+            "max_divergences": max_divergences,
+            "vpc_pi_coverage": [low, high],
+        },
+        "gates": gates,
+        "passed": all(gates.values()),
+    }
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    audit_event("model.validate", fit_dir, params=metrics["bounds"], new=metrics)
+    for name, ok in gates.items():
+        click.echo(f"{'pass' if ok else 'FAIL'}  {name}: {metrics[name]}")
+    if not metrics["passed"]:
+        failed = ", ".join(k for k, ok in gates.items() if not ok)
+        raise click.ClickException(f"validation gate failed: {failed}")
 
 
 @click.group("models")

@@ -282,7 +282,9 @@ def vpc(
     """
     a = result.arrays
     dvid = result.spec.errors[0].dvid if dvid is None else dvid
-    sel = np.asarray(a.obs_dvid) == dvid
+    # censored (BLQ) samples carry the LLOQ, not a measurement: they are left out of the
+    # percentiles and the coverage (their share is the fit's M3 likelihood's business)
+    sel = (np.asarray(a.obs_dvid) == dvid) & ~np.asarray(a.obs_cens, dtype=bool)
     t = np.asarray(a.obs_time)[sel]
     dv = np.asarray(a.obs_dv, dtype=float)[sel].copy()
     sims = posterior_predictive(result, n_draws=n_sim, new_subjects=True, seed=seed)[:, sel]

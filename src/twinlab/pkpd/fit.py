@@ -118,7 +118,8 @@ class FitResult:
             each ``{"mean", "sd", "hdi_low", "hdi_high", "r_hat", "ess_bulk"}``;
             ``omega`` (BSV SDs, log scale), ``sigma`` (residual SDs), ``effects`` (covariate
             effects); ``max_rhat``, ``min_ess_bulk`` (over every free variable),
-            ``divergences``, ``hdi_prob``, ``sampler``, ``settings``, ``timings``, ``model``.
+            ``divergences``, ``hdi_prob``, ``sampler``, ``settings``, ``model``. Wall-clock
+            timings are in :attr:`timings`, not here, so the summary is reproducible.
         """
         import arviz as az
 
@@ -151,7 +152,6 @@ class FitResult:
         out["hdi_prob"] = hdi_prob
         out["sampler"] = self.sampler
         out["settings"] = dict(self.settings)
-        out["timings"] = {k: round(float(v), 3) for k, v in self.timings.items()}
         return out
 
     def to_zarr(self, path: str | os.PathLike[str]) -> Path:
@@ -165,14 +165,18 @@ class FitResult:
             {
                 "twinlab_spec": json.dumps(self.spec.to_dict()),
                 "twinlab_sampler": self.sampler,
-                "twinlab_timings": json.dumps(self.timings),
                 "twinlab_settings": json.dumps(self.settings),
             }
         )
         for node in tree.subtree:
-            node.attrs = {k: _attr(v) for k, v in node.attrs.items()}
+            # wall-clock facts change on every run; they belong to the audit log
+            node.attrs = {k: _attr(v) for k, v in node.attrs.items() if k not in VOLATILE_ATTRS}
         tree.to_zarr(path, mode="w", consolidated=False)
         return path
+
+
+#: Attributes that differ between identical runs (ArviZ's creation time, sampling time).
+VOLATILE_ATTRS = frozenset({"created_at", "sampling_time", "twinlab_timings"})
 
 
 def _attr(v: Any) -> Any:

@@ -489,7 +489,14 @@ def _make_mm() -> StructuralModel:
     )
 
 
-def _make_idr(kind: int) -> StructuralModel:
+def _make_idr(kind: int, baseline: str = "kin") -> StructuralModel:
+    """Indirect-response model ``kind``; ``baseline="e0"`` takes ``e0 = kin / kout`` for kin.
+
+    The ``e0`` form (``kin = e0 * kout``) is the same model, parametrized as nlmixr2 and most
+    turnover analyses do: the baseline is identified directly by the pre-dose response, so its
+    posterior is nearly independent of ``kout`` (``log kin`` and ``log kout`` are strongly
+    correlated), which NUTS with a diagonal mass matrix samples far better.
+    """
     drug = ("imax", "ic50") if kind in (1, 2) else ("emax", "ec50")
     pk_names = (*_PK1, "f", "tlag")
     defaults = MappingProxyType({**_ORAL_DEFAULTS, "gamma": 1.0})
@@ -503,21 +510,27 @@ def _make_idr(kind: int) -> StructuralModel:
             return _linear_groups(xp, 1, True, p, arrays, None, times, inclusive=inclusive)
 
         u = _forcing(xp, groups_at, stages)
-        kin, kout, dmax, c50, gamma = _subject_params(
-            theta, ("kin", "kout", *drug, "gamma"), defaults
+        base, kout, dmax, c50, gamma = _subject_params(
+            theta, (baseline, "kout", *drug, "gamma"), defaults
         )
-        r0 = kin / kout + 0.0 * u[0][0]
+        if baseline == "e0":
+            kin, r0 = base * kout, base + 0.0 * u[0][0]
+        else:
+            kin, r0 = base, base / kout + 0.0 * u[0][0]
         traj = rk4(xp, idr_rhs(xp, kind), r0, stages[0], *u, params=(kin, kout, dmax, c50, gamma))
         return {"conc": conc, "effect": traj[idx, arrays.obs_subject]}
 
+    suffix, start = (
+        ("_e0", "R(0) = e0, kin = e0*kout") if baseline == "e0" else ("", "R(0) = kin/kout")
+    )
     return StructuralModel(
-        f"pkpd_1cmt_oral_idr{kind}",
-        (*_PK1, "kin", "kout", *drug),
+        f"pkpd_1cmt_oral_idr{kind}{suffix}",
+        (*_PK1, baseline, "kout", *drug),
         ("conc", "effect"),
         "ode",
         predict,
         defaults,
-        f"1-cmt oral PK driving indirect response {kind} (RK4), R(0) = kin/kout",
+        f"1-cmt oral PK driving indirect response {kind} (RK4), {start}",
     )
 
 
@@ -528,6 +541,7 @@ def _build_registry() -> dict[str, StructuralModel]:
     models = [_make_linear(n, oral) for n in (1, 2, 3) for oral in (True, False)]
     models += [_make_mm(), _make_emax(), _make_effect_cmt()]
     models += [_make_idr(k) for k in (1, 2, 3, 4)]
+    models += [_make_idr(k, baseline="e0") for k in (1, 2, 3, 4)]
     return {m.name: m for m in models}
 
 

@@ -38,7 +38,7 @@ import numpy as np
 import yaml
 
 from twinlab.pkpd.dataset import PopulationArrays
-from twinlab.pkpd.models import StructuralModel, get_model, simulate
+from twinlab.pkpd.models import StructuralModel, get_model, ode_grid, simulate
 
 __all__ = [
     "DEFAULT_GUESSES",
@@ -241,6 +241,10 @@ class PopulationSpec:
         LKJ shape (2 favours weak correlation).
     name : str, optional
         A label for the spec.
+    ode_max_step : float, optional
+        Largest RK4 step (hours) of an ODE structural model in the fit (default: the fine
+        :data:`twinlab.pkpd.ode.MAX_STEP`). A coarser step makes the fit much faster; measure
+        its error against the fine step for the data at hand (the warfarin fit uses 1 h).
 
     Examples
     --------
@@ -257,9 +261,14 @@ class PopulationSpec:
     correlated: bool = False
     lkj_eta: float = 2.0
     name: str | None = None
+    ode_max_step: float | None = None
 
     def __post_init__(self) -> None:
         sm = get_model(self.model)
+        if self.ode_max_step is not None and not (
+            math.isfinite(self.ode_max_step) and self.ode_max_step > 0
+        ):
+            raise ValueError(f"ode_max_step must be positive, got {self.ode_max_step}")
         object.__setattr__(self, "parameters", tuple(self.parameters))
         object.__setattr__(self, "covariates", tuple(self.covariates))
         errors = tuple(self.errors) or (ResidualError(sm.endpoints[0]),)
@@ -323,6 +332,8 @@ class PopulationSpec:
         out["errors"] = [asdict(e) for e in self.errors]
         out["correlated"] = self.correlated
         out["lkj_eta"] = self.lkj_eta
+        if self.ode_max_step is not None:
+            out["ode_max_step"] = self.ode_max_step
         return out
 
     @classmethod
@@ -345,6 +356,7 @@ class PopulationSpec:
             "error",
             "correlated",
             "lkj_eta",
+            "ode_max_step",
         }
         extra = sorted(set(d) - known)
         if extra:
@@ -374,6 +386,7 @@ class PopulationSpec:
             correlated=bool(d.get("correlated", False)),
             lkj_eta=float(d.get("lkj_eta", 2.0)),
             name=d.get("name"),
+            ode_max_step=None if d.get("ode_max_step") is None else float(d["ode_max_step"]),
         )
 
     def to_yaml(self, path: str | os.PathLike[str] | None = None) -> str:
@@ -566,8 +579,15 @@ def build_model(spec: PopulationSpec, arrays: PopulationArrays) -> tuple[Any, di
         eta = _etas(pm, pt, spec, arrays.n_subjects)
         theta = individual_params(pt, spec, values, arrays.covariates, eta)
         for name in list(theta):
-            theta[name] = pm.Deterministic(f"{name}_i", theta[name], dims="subject")
-        pred = sm.predict(pt, theta, _arrays_namespace(arrays))
+            # parameters without BSV or covariates are scalars: one value for every subject
+            value = pt.as_tensor_variable(theta[name])
+            if value.ndim == 0:
+                value = pt.alloc(value, arrays.n_subjects)
+            theta[name] = pm.Deterministic(f"{name}_i", value, dims="subject")
+        grid = None
+        if sm.kind == "ode" and spec.ode_max_step is not None:
+            grid = ode_grid(arrays, max_step=spec.ode_max_step)
+        pred = sm.predict(pt, theta, _arrays_namespace(arrays), grid=grid)
         for err in spec.errors:
             idx = selections[err.endpoint]
             sig = {

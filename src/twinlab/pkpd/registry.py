@@ -3,7 +3,8 @@
 Each version folder holds ``posterior.zarr`` (the :class:`~twinlab.pkpd.fit.FitResult` as a
 DataTree), ``spec.yaml``, ``data_hash`` (sha256 of the dataset CSV, or of the data arrays when
 the fit was not made from a file), ``diagnostics.json`` and ``card.json`` (the model card:
-name, version, created, data hash, spec, summary, validation results, twinlab version).
+name, version, data hash, spec, summary, validation results, twinlab version; when and by
+whom it was registered is the audit log's to record, so the card is reproducible).
 Versions are integers counting up from 1; a version is written to a temporary folder and
 renamed into place, so a reader never sees half a version and two writers never share one.
 """
@@ -119,6 +120,7 @@ def register(
     -------
     RegisteredModel
     """
+    from twinlab.audit import audit_event
     from twinlab.pkpd import diagnostics as dg
 
     folder = Path(root) / _check_name(name)
@@ -137,7 +139,6 @@ def register(
             card = {
                 "name": name,
                 "version": version,
-                "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "data_hash": digest,
                 "data_file": str(data) if data is not None else None,
                 "spec": result.spec.to_dict(),
@@ -156,6 +157,11 @@ def register(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    audit_event(
+        "model.register",
+        f"{name}/{version}",
+        params={"root": str(root), "data_hash": digest, "model": result.spec.model},
+    )
     return RegisteredModel(name, version, folder / str(version), card, result)
 
 
@@ -175,7 +181,10 @@ def list_models(root: str | os.PathLike[str] = "models") -> list[dict[str, Any]]
                 {
                     "name": folder.name,
                     "version": v,
-                    "created": card.get("created"),
+                    # when: the card file's time here, the audit log's entry for the record
+                    "created": datetime.fromtimestamp(card_path.stat().st_mtime, UTC).isoformat(
+                        timespec="seconds"
+                    ),
                     "model": card.get("spec", {}).get("model"),
                     "data_hash": card.get("data_hash"),
                 }

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from twinlab.pkpd.ode import rk4, step_times, time_grid
-from twinlab.pkpd.pd import idr_rhs, sigmoid_emax
+from twinlab.pkpd.ode import decay_convolution, rk4, step_times, time_grid
+from twinlab.pkpd.pd import hill, idr_rhs, sigmoid_emax
 
 __all__ = ["MODELS", "StructuralModel", "get_model", "model_names", "ode_grid", "simulate"]
 
@@ -489,14 +489,7 @@ def _make_mm() -> StructuralModel:
     )
 
 
-def _make_idr(kind: int, baseline: str = "kin") -> StructuralModel:
-    """Indirect-response model ``kind``; ``baseline="e0"`` takes ``e0 = kin / kout`` for kin.
-
-    The ``e0`` form (``kin = e0 * kout``) is the same model, parametrized as nlmixr2 and most
-    turnover analyses do: the baseline is identified directly by the pre-dose response, so its
-    posterior is nearly independent of ``kout`` (``log kin`` and ``log kout`` are strongly
-    correlated), which NUTS with a diagonal mass matrix samples far better.
-    """
+def _make_idr(kind: int) -> StructuralModel:
     drug = ("imax", "ic50") if kind in (1, 2) else ("emax", "ec50")
     pk_names = (*_PK1, "f", "tlag")
     defaults = MappingProxyType({**_ORAL_DEFAULTS, "gamma": 1.0})
@@ -510,27 +503,75 @@ def _make_idr(kind: int, baseline: str = "kin") -> StructuralModel:
             return _linear_groups(xp, 1, True, p, arrays, None, times, inclusive=inclusive)
 
         u = _forcing(xp, groups_at, stages)
-        base, kout, dmax, c50, gamma = _subject_params(
-            theta, (baseline, "kout", *drug, "gamma"), defaults
+        kin, kout, dmax, c50, gamma = _subject_params(
+            theta, ("kin", "kout", *drug, "gamma"), defaults
         )
-        if baseline == "e0":
-            kin, r0 = base * kout, base + 0.0 * u[0][0]
-        else:
-            kin, r0 = base, base / kout + 0.0 * u[0][0]
+        r0 = kin / kout + 0.0 * u[0][0]
         traj = rk4(xp, idr_rhs(xp, kind), r0, stages[0], *u, params=(kin, kout, dmax, c50, gamma))
         return {"conc": conc, "effect": traj[idx, arrays.obs_subject]}
 
-    suffix, start = (
-        ("_e0", "R(0) = e0, kin = e0*kout") if baseline == "e0" else ("", "R(0) = kin/kout")
-    )
     return StructuralModel(
-        f"pkpd_1cmt_oral_idr{kind}{suffix}",
-        (*_PK1, baseline, "kout", *drug),
+        f"pkpd_1cmt_oral_idr{kind}",
+        (*_PK1, "kin", "kout", *drug),
         ("conc", "effect"),
         "ode",
         predict,
         defaults,
-        f"1-cmt oral PK driving indirect response {kind} (RK4), {start}",
+        f"1-cmt oral PK driving indirect response {kind} (RK4), R(0) = kin/kout",
+    )
+
+
+def _make_turnover(kind: int) -> StructuralModel:
+    """Indirect response on kin (I or III) with baseline ``e0``, solved without a time loop.
+
+    ``dR/dt = kin (1 -/+ D(C)) - kout R`` with ``kin = e0 * kout`` and ``R(0) = e0`` is linear in
+    ``R``, so ``R(t) = e0 -/+ kin * int_0^t D(C(s)) exp(-kout (t - s)) ds`` with ``D`` the drug
+    term (``imax`` or ``emax`` times the Hill occupancy); the integral comes from
+    :func:`twinlab.pkpd.ode.decay_convolution` on the ODE grid (Simpson per step, exact decay).
+    It is the model of ``pkpd_1cmt_oral_idr{kind}`` parametrized by the baseline, as nlmixr2
+    and most turnover analyses do: the pre-dose response identifies ``e0`` directly, so its
+    posterior is nearly independent of ``kout`` (``log kin`` and ``log kout`` are strongly
+    correlated), which NUTS samples far better; and with no scan the gradient is cheap and the
+    model compiles fast.
+    """
+    if kind not in (1, 3):
+        raise ValueError("the loop-free turnover solution needs a drug effect on kin (1 or 3)")
+    drug = ("imax", "ic50") if kind == 1 else ("emax", "ec50")
+    sign = -1.0 if kind == 1 else 1.0
+    pk_names = (*_PK1, "f", "tlag")
+    defaults = MappingProxyType({**_ORAL_DEFAULTS, "gamma": 1.0})
+
+    def predict(xp: ModuleType, theta: Mapping[str, Any], arrays: Any, *, grid: Any = None):
+        conc, _ = _conc_at_obs(xp, 1, True, pk_names, defaults, theta, arrays)
+        grid, idx, stages = _ode_setup(arrays, grid)
+        p = _gather(theta, pk_names, defaults, None, True)
+
+        def groups_at(times: Any, inclusive: bool) -> list:
+            return _linear_groups(xp, 1, True, p, arrays, None, times, inclusive=inclusive)
+
+        u = _forcing(xp, groups_at, stages)
+        e0, kout, dmax, c50, gamma = _subject_params(
+            theta, ("e0", "kout", *drug, "gamma"), defaults
+        )
+        if _is_literal(gamma, 1.0):
+            occupancy = [xp.maximum(c, 0.0) / (c50 + xp.maximum(c, 0.0)) for c in u]
+        else:
+            occupancy = [hill(xp, c, c50, gamma) for c in u]
+        targets, pos = np.unique(idx, return_inverse=True)
+        integral = decay_convolution(xp, kout, grid, *occupancy, targets)
+        s = arrays.obs_subject
+        response = e0 + (sign * dmax * e0 * kout) * integral  # (n_targets, n_subjects)
+        return {"conc": conc, "effect": response[pos, s]}
+
+    name = "inhibition" if kind == 1 else "stimulation"
+    return StructuralModel(
+        f"pkpd_1cmt_oral_idr{kind}_e0",
+        (*_PK1, "e0", "kout", *drug),
+        ("conc", "effect"),
+        "ode",
+        predict,
+        defaults,
+        f"1-cmt oral PK driving a turnover ({name} of kin = e0*kout), R(0) = e0 (no time loop)",
     )
 
 
@@ -541,7 +582,7 @@ def _build_registry() -> dict[str, StructuralModel]:
     models = [_make_linear(n, oral) for n in (1, 2, 3) for oral in (True, False)]
     models += [_make_mm(), _make_emax(), _make_effect_cmt()]
     models += [_make_idr(k) for k in (1, 2, 3, 4)]
-    models += [_make_idr(k, baseline="e0") for k in (1, 2, 3, 4)]
+    models += [_make_turnover(k) for k in (1, 3)]
     return {m.name: m for m in models}
 
 

@@ -1,0 +1,179 @@
+"""Warfarin PK/PD turnover population fit benchmark: cold and warm wall time of full NUTS, ESS/s.
+
+The fit: nlmixr2's ``warfarin`` (32 subjects, 251 concentrations ``cp`` and 232 prothrombin
+complex activities ``pca`` in one ``dv`` column, one oral dose at time 0), model
+``pkpd_1cmt_oral_idr1_e0``: 1-compartment oral PK with an absorption lag, driving a turnover
+of PCA with Emax-type inhibition of its synthesis, ``dR/dt = kin (1 - C/(IC50 + C)) - kout R``,
+``kin = E0 * kout``, ``R(0) = E0`` (Imax fixed at 1, Hill gamma 1). Log-normal BSV on ka, CL,
+V, E0, kout, IC50 (non-centred); tlag without BSV; combined error on cp, additive on pca. The
+turnover is solved on a 2 h grid (plus every observation time) by the loop-free exact-decay
+solution (:func:`twinlab.pkpd.ode.decay_convolution`); its error against a fine (0.05 h) RK4
+solution at the posterior-mean individual parameters is reported. nutpie (Numba back end),
+4 chains x (1000 tune + 1000 draws) on all CPUs.
+
+Anchor: nlmixr2 SAEM 116 s; twinlab goal: full NUTS <= 116 s (DESIGN.md).
+
+Three timings, each in its own fresh Python process unless said otherwise:
+
+- ``cold_empty_cache``: first-ever run (empty PyTensor/Numba compile caches in a temporary
+  folder): import, model build, Numba compilation and sampling;
+- ``cold``: a new process with the compile caches warm;
+- ``warm``: a second ``fit`` in the same process (compiled model reused): sampling only.
+
+Wall time counts from before ``import twinlab.pkpd.fit`` (cold) or from the ``fit`` call
+(warm). ESS/s is the minimum bulk ESS of the typical values over the warm fit's wall time.
+
+Usage::
+
+    python benchmarks/fit_warfarin.py [--out benchmarks/results] [--skip-empty-cache] [--once]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+DATA = Path("/work/shared/data/pk/nlmixr2data/warfarin.csv")
+#: Prior medians are round numbers of the right order (prior SD 1 on the log scale: a factor
+#: of e either way), not the nlmixr2 estimates.
+SPEC = {
+    "model": "pkpd_1cmt_oral_idr1_e0",
+    "name": "warfarin_turnover",
+    "parameters": {
+        "ka": 1.0,
+        "cl": 0.1,
+        "v": 10.0,
+        "tlag": {"guess": 0.5, "omega": None},
+        "e0": {"guess": 100.0, "omega": 0.2},
+        "kout": 0.05,
+        "imax": {"guess": 1.0, "fixed": True, "omega": None},
+        "ic50": 1.0,
+    },
+    "errors": [
+        {"endpoint": "conc", "kind": "combined", "add_scale": 1.0, "prop_scale": 0.3},
+        {"endpoint": "effect", "kind": "additive", "add_scale": 10.0},
+    ],
+    "ode_max_step": 2.0,
+}
+#: nlmixr2 SAEM estimates quoted in the brief (transit-compartment absorption, Emax estimated)
+NLMIXR2 = {"cl": "0.134-0.14", "v": "7.4-8", "ic50": "0.9-1.2", "kout": "0.053", "e0": "96.6"}
+
+CHILD = r"""
+import json, sys, time, warnings
+t0 = time.perf_counter()
+warnings.simplefilter("ignore")
+from twinlab.pkpd.fit import fit
+from twinlab.pkpd.population import PopulationSpec
+spec = PopulationSpec.from_dict(json.loads(sys.argv[1]))
+draws, tune, chains = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+r1 = fit(spec, sys.argv[2], draws=draws, tune=tune, chains=chains, seed=1)
+cold = time.perf_counter() - t0
+t1 = time.perf_counter()
+r2 = fit(spec, sys.argv[2], draws=draws, tune=tune, chains=chains, seed=2)
+warm = time.perf_counter() - t1
+s = r2.summary()
+ess = min(v["ess_bulk"] for v in s["parameters"].values())
+steps = r2.idata.sample_stats["n_steps"]
+
+# accuracy of the 2 h grid: fine RK4 (0.05 h) of the same model at posterior-mean parameters
+import numpy as np
+from types import SimpleNamespace
+from twinlab.pkpd.models import get_model, ode_grid
+post = r2.idata.posterior
+th = {p: post[p + "_i"].mean(("chain", "draw")).values for p in spec.structural.all_params
+      if p + "_i" in post}
+a = r2.arrays
+ns = SimpleNamespace(**{k: getattr(a, k) for k in a.__dataclass_fields__ if k != "covariates"})
+fast = get_model(spec.model).predict(np, th, ns, grid=ode_grid(a, max_step=spec.ode_max_step))
+rk = {k: v for k, v in th.items() if k != "e0"}
+rk["kin"] = th["e0"] * th["kout"]
+fine = get_model("pkpd_1cmt_oral_idr1").predict(np, rk, ns, grid=ode_grid(a, max_step=0.05))
+pd = np.asarray(a.obs_dvid) == 2
+err = float(np.abs(fast["effect"] - fine["effect"])[pd].max())
+print(json.dumps({
+    "cold_s": cold, "compile_s": r1.timings["compile_s"], "cold_sample_s": r1.timings["sample_s"],
+    "warm_s": warm, "warm_sample_s": r2.timings["sample_s"], "min_ess_bulk_typical": ess,
+    "ess_per_s_warm": ess / warm, "max_rhat": s["max_rhat"], "min_ess_bulk_all": s["min_ess_bulk"],
+    "divergences": s["divergences"], "mean_leapfrog_steps": float(steps.mean()),
+    "sampler": r2.sampler, "grid_error_pca_max_abs": err,
+    "estimates": {k: [v["mean"], v["hdi_low"], v["hdi_high"], v["r_hat"], v["ess_bulk"]]
+                  for k, v in s["parameters"].items()},
+    "omega": {k: [v["mean"], v["hdi_low"], v["hdi_high"]] for k, v in s["omega"].items()},
+    "sigma": {k: [v["mean"], v["hdi_low"], v["hdi_high"]] for k, v in s["sigma"].items()},
+}))
+"""
+
+
+def _run(env: dict[str, str], draws: int, tune: int, chains: int) -> dict:
+    """Run the child fit in a fresh process and return its JSON line."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            json.dumps(SPEC),
+            str(DATA),
+            str(draws),
+            str(tune),
+            str(chains),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    """Run the benchmark and write ``fit_warfarin.json``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--skip-empty-cache", action="store_true", help="no empty-cache run")
+    parser.add_argument("--once", action="store_true", help="one warm-cache process, not two")
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--chains", type=int, default=4)
+    args = parser.parse_args()
+    if not DATA.is_file():
+        sys.exit(f"no data at {DATA}")
+    env = dict(os.environ)
+    settings = (args.draws, args.tune, args.chains)
+    first = None
+    if not args.skip_empty_cache:
+        with tempfile.TemporaryDirectory() as tmp:
+            empty = {
+                **env,
+                "PYTENSOR_FLAGS": f"compiledir={tmp}/pytensor",
+                "NUMBA_CACHE_DIR": f"{tmp}/numba",
+            }
+            first = _run(empty, *settings)
+    again = _run(env, *settings)  # populates the usual caches if they were empty
+    if not args.once:
+        again = _run(env, *settings)
+    result = {
+        "cold_empty_cache_s": None if first is None else first["cold_s"],
+        "compile_empty_cache_s": None if first is None else first["compile_s"],
+        **{k: v for k, v in again.items()},
+        "settings": {"draws": args.draws, "tune": args.tune, "chains": args.chains},
+        "spec": SPEC,
+        "nlmixr2_saem": NLMIXR2,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "fit_warfarin.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

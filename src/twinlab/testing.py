@@ -284,6 +284,11 @@ def small_pipeline_params(params: dict[str, Any]) -> dict[str, Any]:
         out["fit"].update(draws=150, tune=200, chains=2)
     if "validate" in out:
         out["validate"].update(
-            max_rhat=1.5, min_ess=5, max_divergences=50, pi_coverage_low=0.3, pi_coverage_high=1.0
+            max_rhat=1.5,
+            max_rhat_individual=1.5,
+            min_ess=5,
+            max_divergences=50,
+            pi_coverage_low=0.3,
+            pi_coverage_high=1.0,
         )
     return out

@@ -40,8 +40,10 @@ def convergence(result: FitResult, *, max_rhat: float = 1.01, min_ess: float = 4
     Returns
     -------
     dict
-        ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences`` and ``ok`` (R-hat at
-        most ``max_rhat``, ESS at least ``min_ess``, no divergences).
+        ``max_rhat`` (over every free variable), ``max_rhat_population`` (typical values,
+        omegas, effects, residual errors), ``max_rhat_individual`` (the standardized
+        individual effects), ``min_ess_bulk``, ``min_ess_tail``, ``divergences`` and ``ok``
+        (R-hat at most ``max_rhat``, ESS at least ``min_ess``, no divergences).
     """
     import arviz as az
 
@@ -52,8 +54,17 @@ def convergence(result: FitResult, *, max_rhat: float = 1.01, min_ess: float = 4
         rhat = az.rhat(post[free])
         bulk = az.ess(post[free], method="bulk")
         tail = az.ess(post[free], method="tail")
+    population = [v for v in free if not str(v).startswith("z")]
+    individual = [v for v in free if str(v).startswith("z")]
     out = {
         "max_rhat": float(max(float(rhat[v].max()) for v in free)),
+        # typical values, variabilities, effects, residual errors
+        "max_rhat_population": float(max(float(rhat[v].max()) for v in population)),
+        # the standardized individual effects: hundreds of them, whose maximum R-hat
+        # exceeds a population bound by chance at moderate draws
+        "max_rhat_individual": float(
+            max((float(rhat[v].max()) for v in individual), default=float("nan"))
+        ),
         "min_ess_bulk": float(min(float(bulk[v].min()) for v in free)),
         "min_ess_tail": float(min(float(tail[v].min()) for v in free)),
         "divergences": int(result.idata.sample_stats["diverging"].sum()),

@@ -46,7 +46,7 @@ def test_bad_parameters_are_refused_before_running(scenario_notebook, parameters
 
 
 def test_int_is_accepted_for_a_float_parameter(scenario_notebook):
-    validate_parameters(scenario_notebook, {"dose": 3})
+    assert validate_parameters(scenario_notebook, {"dose": 3}) is None  # raises when refused
 
 
 def test_notebook_without_parameters_cell_is_refused(tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from twinlab.testing import small_pipeline_params
+from twinlab.testing import copy_project
 
 pytestmark = pytest.mark.slow
 
@@ -50,19 +50,7 @@ def _outs_hashes(repo: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """A fresh git repository holding this working tree's files, with tiny parameters."""
-    dest = tmp_path_factory.mktemp("clone") / "twinlab"
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split("\0")  # fmt: skip
-    for name in filter(None, files):
-        src = ROOT / name
-        if src.is_file() and not name.startswith(("data/", "reports/")):
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    params = small_pipeline_params(params)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dest = copy_project(ROOT, tmp_path_factory.mktemp("clone") / "twinlab")
     remote = dest.parent / "remote"
     _run(["git", "init", "-q"], dest)
     _run(["git", "add", "-A"], dest)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "assert_cohort_equal",
+    "copy_project",
     "events_strategy",
     "make_cohort",
     "small_pipeline_params",
@@ -292,3 +293,31 @@ def small_pipeline_params(params: dict[str, Any]) -> dict[str, Any]:
             pi_coverage_high=1.0,
         )
     return out
+
+
+def copy_project(root: str | Path, dest: str | Path) -> Path:
+    """Copy a twinlab project's working tree (git-tracked and untracked, not ignored files)
+    into ``dest`` with :func:`small_pipeline_params`, leaving out generated data and reports.
+
+    The copy is not a git repository yet: callers ``git init`` and commit as their test needs.
+    """
+    import shutil
+    import subprocess
+
+    import yaml
+
+    root, dest = Path(root), Path(dest)
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=root, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        src = root / name
+        if src.is_file() and not name.startswith(("data/", "reports/")):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    (dest / "params.yaml").write_text(
+        yaml.safe_dump(small_pipeline_params(params), sort_keys=False)
+    )
+    return dest

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +31,7 @@ from twinlab.audit.reproduce import (
     reproduce,
     reproduce_command,
 )
-from twinlab.testing import small_pipeline_params
+from twinlab.testing import copy_project
 
 pytestmark = pytest.mark.slow
 
@@ -88,20 +87,8 @@ def _keys(monkeypatch):
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory) -> dict[str, object]:
     """A git copy of this working tree whose last commit records a ``twinlab demo`` run."""
-    dest = tmp_path_factory.mktemp("reproduce") / "twinlab"
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split("\0")  # fmt: skip
-    for name in filter(None, files):
-        src = ROOT / name
-        if src.is_file() and not name.startswith(("data/", "reports/")):
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
+    dest = copy_project(ROOT, tmp_path_factory.mktemp("reproduce") / "twinlab")
     (dest / "dvc.lock").unlink(missing_ok=True)
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    params = small_pipeline_params(params)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _git(dest, "init", "-q", "-b", "main")
     _git(dest, "add", "-A")
     _git(dest, "commit", "-qm", "copy")

@@ -401,7 +401,8 @@ def test_handcrafted_bundle_is_valid_fhir_where_meant_to_be() -> None:
         if e["resource"]["resourceType"] == "Claim":  # a bare stand-in for a non-clinical type
             continue
         res = e["resource"]
-        get_fhir_model_class(res["resourceType"]).model_validate(res)
+        model = get_fhir_model_class(res["resourceType"]).model_validate(res)  # raises if invalid
+        assert model.get_resource_type() == res["resourceType"]
 
 
 def test_handcrafted_quarantine_has_the_right_checks(crafted) -> None:

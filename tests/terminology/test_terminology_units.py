@@ -97,8 +97,9 @@ def test_ucum_annotations_and_powers_of_ten_parse() -> None:
 
 
 def test_every_canonical_unit_parses() -> None:
-    for unit in canonical_units()["unit"]:
-        parse_ucum(unit)
+    units = canonical_units()["unit"]
+    parsed = [parse_ucum(unit) for unit in units]  # raises UnitError on an unknown unit
+    assert len(parsed) == len(units) and all(p is not None for p in parsed)
 
 
 # --- properties -----------------------------------------------------------------------------

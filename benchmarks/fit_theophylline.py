@@ -30,7 +30,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-DATA = Path("/work/shared/data/pk/nlmixr2data/theo_sd.csv")
+#: ../shared/data beside the checkout (twinlab is imported later, inside the timed runs)
+DATA = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "pk" / "nlmixr2data" / "theo_sd.csv"
+)
 SPEC = {
     "model": "pk_1cmt_oral",
     "parameters": {"ka": 1.0, "cl": 3.0, "v": 30.0},

@@ -43,9 +43,10 @@ from twinlab.cluster import dask_client
 from twinlab.ingest import ReadResult, read_sources
 from twinlab.ingest.fhir import read_fhir
 from twinlab.synth import SynthConfig, generate_study
+from twinlab.testing import shared_data
 
-SYNTHEA = Path("/work/shared/data/fhir/synthea_smart")
-GOAL = 20_000  # resources/s per core, /work/shared/DESIGN.md "Numbers to reach"
+SYNTHEA = shared_data() / "fhir" / "synthea_smart"
+GOAL = 20_000  # resources/s per core, DESIGN.md "Numbers to reach"
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "copy_project",
     "events_strategy",
     "make_cohort",
+    "shared_data",
     "small_pipeline_params",
     "write_notebook",
 ]
@@ -321,3 +322,15 @@ def copy_project(root: str | Path, dest: str | Path) -> Path:
         yaml.safe_dump(small_pipeline_params(params), sort_keys=False)
     )
     return dest
+
+
+def shared_data() -> Path:
+    """The team's real public data: ``../shared/data`` beside the project checkout.
+
+    ``$TWINLAB_SHARED_DATA`` overrides it. Tests that need it skip cleanly when it is
+    absent (e.g. on a user's fresh clone).
+    """
+    import os
+
+    env = os.environ.get("TWINLAB_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -17,9 +17,9 @@ from twinlab.pkpd.dataset import (
     read_nonmem,
     write_nonmem,
 )
-from twinlab.testing import DRUG_CONC, make_cohort
+from twinlab.testing import DRUG_CONC, make_cohort, shared_data
 
-DATA = Path("/work/shared/data/pk/nlmixr2data")
+DATA = shared_data() / "pk" / "nlmixr2data"
 DEMO = Path(__file__).resolve().parents[2] / "data" / "harmonized" / "demo"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="nlmixr2data not available")
 

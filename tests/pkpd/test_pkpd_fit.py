@@ -7,7 +7,6 @@ two to three minutes on 2 cores.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +17,9 @@ from twinlab.pkpd.cli import fit as fit_command
 from twinlab.pkpd.dataset import read_nonmem
 from twinlab.pkpd.fit import fit, open_fit
 from twinlab.pkpd.population import PopulationSpec, build_model, simulated_study
+from twinlab.testing import shared_data
 
-THEO = Path("/work/shared/data/pk/nlmixr2data/theo_sd.csv")
+THEO = shared_data() / "pk" / "nlmixr2data" / "theo_sd.csv"
 needs_theo = pytest.mark.skipif(not THEO.is_file(), reason="theo_sd.csv is not available")
 #: nlmixr2 FOCEi estimates of theo_sd (1-cmt oral, additive error) and their 95 % intervals
 PUBLISHED = {"ka": (1.10, 2.32), "cl": (2.34, 3.24), "v": (29.0, 34.8)}

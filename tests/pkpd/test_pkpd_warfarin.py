@@ -12,7 +12,6 @@ and for posterior means versus SAEM modes. The slow test (one nutpie compile, 4 
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -24,8 +23,9 @@ from twinlab.pkpd.fit import fit
 from twinlab.pkpd.models import get_model, ode_grid, simulate
 from twinlab.pkpd.ode import decay_convolution, step_times
 from twinlab.pkpd.population import PopulationSpec, build_model
+from twinlab.testing import shared_data
 
-WARFARIN = Path("/work/shared/data/pk/nlmixr2data/warfarin.csv")
+WARFARIN = shared_data() / "pk" / "nlmixr2data" / "warfarin.csv"
 needs_warfarin = pytest.mark.skipif(not WARFARIN.is_file(), reason="warfarin.csv is missing")
 SPEC = {
     "model": "pkpd_1cmt_oral_idr1_e0",

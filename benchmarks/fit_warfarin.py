@@ -39,31 +39,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
+
 #: ../shared/data beside the checkout (twinlab is imported later, inside the timed runs)
 DATA = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "pk" / "nlmixr2data" / "warfarin.csv"
 )
-#: Prior medians are round numbers of the right order (prior SD 1 on the log scale: a factor
-#: of e either way), not the nlmixr2 estimates.
-SPEC = {
-    "model": "pkpd_1cmt_oral_idr1_e0",
-    "name": "warfarin_turnover",
-    "parameters": {
-        "ka": 1.0,
-        "cl": 0.1,
-        "v": 10.0,
-        "tlag": {"guess": 0.5, "omega": None},
-        "e0": {"guess": 100.0, "omega": 0.2},
-        "kout": 0.05,
-        "imax": {"guess": 1.0, "fixed": True, "omega": None},
-        "ic50": 1.0,
-    },
-    "errors": [
-        {"endpoint": "conc", "kind": "combined", "add_scale": 1.0, "prop_scale": 0.3},
-        {"endpoint": "effect", "kind": "additive", "add_scale": 10.0},
-    ],
-    "ode_max_step": 2.0,
-}
+#: the spec shared with the test (prior medians: round numbers, not the nlmixr2 estimates)
+SPEC = yaml.safe_load(
+    (Path(__file__).resolve().parents[1] / "pipelines" / "specs" / "warfarin_pkpd.yaml").read_text()
+)
 #: nlmixr2 SAEM estimates quoted in the brief (transit-compartment absorption, Emax estimated)
 NLMIXR2 = {"cl": "0.134-0.14", "v": "7.4-8", "ic50": "0.9-1.2", "kout": "0.053", "e0": "96.6"}
 

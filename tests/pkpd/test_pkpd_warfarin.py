@@ -12,11 +12,13 @@ and for posterior means versus SAEM modes. The slow test (one nutpie compile, 4 
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytensor
 import pytest
+import yaml
 
 from twinlab.pkpd.dataset import PopulationArrays, read_nonmem
 from twinlab.pkpd.fit import fit
@@ -27,25 +29,10 @@ from twinlab.testing import shared_data
 
 WARFARIN = shared_data() / "pk" / "nlmixr2data" / "warfarin.csv"
 needs_warfarin = pytest.mark.skipif(not WARFARIN.is_file(), reason="warfarin.csv is missing")
-SPEC = {
-    "model": "pkpd_1cmt_oral_idr1_e0",
-    "name": "warfarin_turnover",
-    "parameters": {
-        "ka": 1.0,
-        "cl": 0.1,
-        "v": 10.0,
-        "tlag": {"guess": 0.5, "omega": None},
-        "e0": {"guess": 100.0, "omega": 0.2},
-        "kout": 0.05,
-        "imax": {"guess": 1.0, "fixed": True, "omega": None},
-        "ic50": 1.0,
-    },
-    "errors": [
-        {"endpoint": "conc", "kind": "combined", "add_scale": 1.0, "prop_scale": 0.3},
-        {"endpoint": "effect", "kind": "additive", "add_scale": 10.0},
-    ],
-    "ode_max_step": 2.0,
-}
+#: the spec shared with the benchmark
+SPEC = yaml.safe_load(
+    (Path(__file__).resolve().parents[2] / "pipelines" / "specs" / "warfarin_pkpd.yaml").read_text()
+)
 #: (low, high) for the posterior means: nlmixr2 SAEM estimates widened by about 15-25 %
 RANGES = {
     "cl": (0.115, 0.16),

@@ -1,0 +1,177 @@
+"""What the simulation engine needs from a virtual population: the shared contract.
+
+A population is generated chunk by chunk, each chunk from its own random stream, so any
+size fits in memory and the result does not depend on how chunks are spread over Dask
+workers. The engine derives the stream of chunk ``k`` from ``(seed, k)`` with
+:func:`chunk_rng` and calls :meth:`Population.chunk` with it; everything random about a
+virtual patient (covariates, posterior draw, between-subject variability) comes from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["KnownPopulation", "PatientChunk", "Population", "chunk_rng"]
+
+
+def chunk_rng(seed: int, chunk_index: int) -> np.random.Generator:
+    """The random stream of chunk ``chunk_index`` of a run seeded with ``seed``.
+
+    Derived from ``(seed, chunk_index)`` only – never from the worker or the time – so
+    1 or N workers give bit-identical results.
+
+    Examples
+    --------
+    >>> float(chunk_rng(1, 0).random()) == float(chunk_rng(1, 0).random())
+    True
+    >>> float(chunk_rng(1, 0).random()) == float(chunk_rng(1, 1).random())
+    False
+    """
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(chunk_index),)))
+
+
+@dataclass(frozen=True)
+class PatientChunk:
+    """Virtual patients ``start .. stop - 1`` with their individual parameters.
+
+    Attributes
+    ----------
+    vpid : numpy.ndarray
+        Global virtual-patient ids, int64, shape ``(n,)`` (``start .. stop - 1``).
+    params : dict of str to numpy.ndarray
+        Individual structural-model parameters, each shape ``(n_draws, n)``: row ``d`` uses
+        posterior draw ``draw[d]`` for the population parameters; a patient keeps its
+        covariates and between-subject deviations (etas) across draws.
+    covariates : pandas.DataFrame
+        Baseline covariates, one row per patient in ``vpid`` order (model names such as
+        ``WT``, ``CRCL``, ``CYP2C9``, plus ``AGE``, ``SEX`` where known).
+    draw : numpy.ndarray
+        Posterior draw index of each row of ``params``, int64, shape ``(n_draws,)``
+        (``-1``: no posterior, e.g. known parameters).
+    source : numpy.ndarray
+        For lineage: the pseudonymous id of the real patient whose covariates each virtual
+        patient carries (object array of str; ``""`` where the covariates are synthetic).
+    sigma : dict of str to numpy.ndarray
+        Residual-error SDs per draw (``add_<endpoint>``, ``prop_<endpoint>``), shape
+        ``(n_draws,)``; empty when the population has no residual error.
+    """
+
+    vpid: np.ndarray
+    params: dict[str, np.ndarray]
+    covariates: pd.DataFrame
+    draw: np.ndarray
+    source: np.ndarray
+    sigma: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = self.vpid.shape[0]
+        for name, value in self.params.items():
+            if value.ndim != 2 or value.shape != (self.draw.shape[0], n):
+                raise ValueError(
+                    f"parameter {name!r} has shape {value.shape}, expected "
+                    f"(n_draws={self.draw.shape[0]}, n={n})"
+                )
+        if len(self.covariates) != n or self.source.shape != (n,):
+            raise ValueError("covariates and source must have one row per virtual patient")
+
+    @property
+    def n(self) -> int:
+        """Number of virtual patients."""
+        return int(self.vpid.shape[0])
+
+    @property
+    def n_draws(self) -> int:
+        """Number of posterior draws per patient."""
+        return int(self.draw.shape[0])
+
+
+@runtime_checkable
+class Population(Protocol):
+    """A virtual population the engine can simulate, chunk by chunk.
+
+    Attributes
+    ----------
+    n : int
+        Number of virtual patients.
+    n_draws : int
+        Posterior draws per patient (1 without parameter uncertainty).
+    model : str
+        Name of the structural model (:func:`twinlab.pkpd.get_model`) the parameters are for.
+    """
+
+    n: int
+    n_draws: int
+    model: str
+
+    def chunk(self, start: int, stop: int, rng: np.random.Generator) -> PatientChunk:
+        """Patients ``start .. stop - 1``, drawn from ``rng`` (the chunk's own stream)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description for run records (model name/version, data hash, method,
+        criteria, sizes) – no patient-level values."""
+        ...
+
+
+@dataclass(frozen=True)
+class KnownPopulation:
+    """Patients with given individual parameters: no randomness, for checks and what-ifs.
+
+    Parameters
+    ----------
+    model : str
+        Structural model name.
+    params : mapping of str to array-like
+        One value per patient (shape ``(n,)``) or one for all (scalar), per parameter.
+    n : int
+        Number of patients (taken from the arrays when omitted).
+    covariates : pandas.DataFrame, optional
+        One row per patient.
+
+    Examples
+    --------
+    >>> pop = KnownPopulation("pk_1cmt_oral", {"ka": 1.0, "cl": [2.0, 4.0], "v": 30.0})
+    >>> pop.chunk(1, 2, chunk_rng(0, 0)).params["cl"].tolist()
+    [[4.0]]
+    """
+
+    model: str
+    params: Mapping[str, Any]
+    n: int = 0
+    covariates: pd.DataFrame | None = None
+    n_draws: int = 1
+
+    def __post_init__(self) -> None:
+        sizes = {np.size(v) for v in self.params.values() if np.ndim(v) > 0}
+        if len(sizes) > 1:
+            raise ValueError(f"parameter arrays differ in length: {sorted(sizes)}")
+        n = self.n or (sizes.pop() if sizes else 1)
+        object.__setattr__(self, "n", int(n))
+
+    def chunk(self, start: int, stop: int, rng: np.random.Generator) -> PatientChunk:
+        """Patients ``start .. stop - 1`` (``rng`` is unused: nothing here is random)."""
+        idx = np.arange(start, stop, dtype=np.int64)
+        params = {
+            k: np.broadcast_to(np.asarray(v, dtype=float), (self.n,))[start:stop][None, :].copy()
+            for k, v in self.params.items()
+        }
+        if self.covariates is not None:
+            cov = self.covariates.iloc[start:stop].reset_index(drop=True)
+        else:
+            cov = pd.DataFrame(index=range(stop - start))
+        return PatientChunk(
+            vpid=idx,
+            params=params,
+            covariates=cov,
+            draw=np.full(1, -1, dtype=np.int64),
+            source=np.full(stop - start, "", dtype=object),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Model name and size (the parameter values are the caller's)."""
+        return {"kind": "known", "model": self.model, "n": self.n}

@@ -3,5 +3,25 @@
 from __future__ import annotations
 
 from twinlab.cohort.base import KnownPopulation, PatientChunk, Population, chunk_rng
+from twinlab.cohort.covariates import (
+    DEFAULT_COVARIATE_MAP,
+    GaussianCopula,
+    model_covariates,
+)
+from twinlab.cohort.criteria import Criteria
+from twinlab.cohort.parameters import ParameterModel
+from twinlab.cohort.virtual import VirtualCohort, from_cohort
 
-__all__ = ["KnownPopulation", "PatientChunk", "Population", "chunk_rng"]
+__all__ = [
+    "DEFAULT_COVARIATE_MAP",
+    "Criteria",
+    "GaussianCopula",
+    "KnownPopulation",
+    "ParameterModel",
+    "PatientChunk",
+    "Population",
+    "VirtualCohort",
+    "chunk_rng",
+    "from_cohort",
+    "model_covariates",
+]

@@ -1,0 +1,307 @@
+"""Inclusion / exclusion criteria written as readable expressions over covariate names.
+
+A criterion is a Python-like boolean expression over the model's covariate names, e.g.
+``"WT >= 50 and CRCL > 30"``, ``"CYP2C9 in [0, 1]"``, ``"not (AGE > 80 and SEX == 1)"`` or
+``'CYP2C9 == "*1/*1"'`` (text levels of a coded covariate are replaced by their codes).
+Several criteria must all hold.
+
+Expressions are parsed with :mod:`ast`, checked against a short list of allowed constructs
+(comparisons, ``in [...]``, ``and / or / not`` (or ``& | ~``), arithmetic, numbers, strings,
+covariate names) and evaluated on NumPy arrays by the small evaluator below – nothing is passed
+to :func:`eval`. ``pandas.eval`` was not used because it resolves ``@name`` against the
+caller's variables and reports an unknown column without the list of known ones. As in
+Python, ``& | ~`` bind tighter than comparisons, so each comparison they join must be in
+parentheses (a criterion that forgets them is refused rather than silently misread).
+
+A missing value never satisfies a comparison (``WT > 50`` and ``WT <= 50`` are both false),
+so its negation holds: ``not (WT > 100)`` keeps patients whose weight is unknown. Patients
+missing a covariate the model needs are left out before the criteria apply.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Criteria"]
+
+_COMPARE = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+_BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+    ast.Mod: operator.mod,
+    ast.BitAnd: np.logical_and,
+    ast.BitOr: np.logical_or,
+}
+_ALLOWED_HINT = (
+    "use covariate names, numbers, comparisons (== != < <= > >=), 'in [...]', "
+    "and / or / not (or & | ~) and arithmetic (+ - * / ** %)"
+)
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """Validated criteria over a fixed set of covariate names.
+
+    Parameters
+    ----------
+    expressions : str or sequence of str
+        The criteria; all must hold. Empty: everyone is eligible.
+    names : sequence of str
+        The covariate names an expression may use.
+    codes : mapping, optional
+        Per coded covariate, text level -> code, so that ``CYP2C9 == "*1/*1"`` works.
+
+    Raises
+    ------
+    ValueError
+        A syntax error, an unknown covariate name, an unknown text level or a construct that
+        is not allowed, with the offending expression.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> c = Criteria("WT >= 50 and CYP2C9 == '*1/*1'", ["WT", "CYP2C9"],
+    ...              codes={"CYP2C9": {"*1/*1": 0, "*1/*2": 1}})
+    >>> c.mask(pd.DataFrame({"WT": [40.0, 60.0, 70.0], "CYP2C9": [0, 0, 1]})).tolist()
+    [False, True, False]
+    >>> Criteria("HEIGHT > 150", ["WT"])
+    Traceback (most recent call last):
+    ...
+    ValueError: criterion 'HEIGHT > 150': unknown covariate 'HEIGHT'; known: ['WT']
+    """
+
+    expressions: tuple[str, ...]
+    names: tuple[str, ...]
+    codes: Mapping[str, Mapping[str, float]] | None = None
+
+    def __init__(
+        self,
+        expressions: str | Sequence[str] = (),
+        names: Sequence[str] = (),
+        *,
+        codes: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> None:
+        if isinstance(expressions, str):
+            expressions = (expressions,) if expressions.strip() else ()
+        exprs = tuple(str(e).strip() for e in expressions)
+        if any(not e for e in exprs):
+            raise ValueError("a criterion is an empty string")
+        object.__setattr__(self, "expressions", exprs)
+        object.__setattr__(self, "names", tuple(names))
+        object.__setattr__(self, "codes", {k: dict(v) for k, v in dict(codes or {}).items()})
+        trees = tuple(self._parse(e) for e in exprs)
+        object.__setattr__(self, "_trees", trees)
+
+    def __bool__(self) -> bool:
+        return bool(self.expressions)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # re-validate on unpickling (Dask workers) instead of pickling AST nodes
+        return (_rebuild, (self.expressions, self.names, self.codes))
+
+    @property
+    def text(self) -> str:
+        """All criteria as one expression (``"(a) and (b)"``), or ``""``."""
+        if len(self.expressions) == 1:
+            return self.expressions[0]
+        return " and ".join(f"({e})" for e in self.expressions)
+
+    @property
+    def used(self) -> tuple[str, ...]:
+        """Covariate names the criteria use, sorted."""
+        out = set()
+        for tree in self._trees:  # type: ignore[attr-defined]
+            out |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        return tuple(sorted(out))
+
+    def mask(self, frame: Any) -> np.ndarray:
+        """Boolean array: which rows of ``frame`` (columns by covariate name) pass all criteria."""
+        n = len(frame)
+        out = np.ones(n, dtype=bool)
+        columns = {name: np.asarray(frame[name], dtype=float) for name in self.used}
+        with np.errstate(all="ignore"):
+            for expr, tree in zip(self.expressions, self._trees, strict=True):  # type: ignore[attr-defined]
+                value = np.asarray(_evaluate(tree.body, columns, self.codes))
+                if value.dtype != bool:
+                    raise ValueError(
+                        f"criterion {expr!r} is not a condition (it gives {value.dtype} values, "
+                        "not true/false); compare it with something, e.g. 'WT >= 50'"
+                    )
+                out &= np.broadcast_to(value, (n,))
+        return out
+
+    def _parse(self, expr: str) -> ast.Expression:
+        try:
+            tree = ast.parse(expr, mode="eval")
+        except SyntaxError as err:
+            hint = ""
+            if "=" in expr and "==" not in expr and "<=" not in expr and ">=" not in expr:
+                hint = "; use == to test equality"
+            raise ValueError(
+                f"criterion {expr!r} is not a valid expression: {err.msg} "
+                f"(at character {err.offset}){hint}"
+            ) from None
+        known = set(self.names)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                if node.id not in known:
+                    raise ValueError(
+                        f"criterion {expr!r}: unknown covariate {node.id!r}; known: {sorted(known)}"
+                    )
+            elif isinstance(node, ast.Constant):
+                if not isinstance(node.value, int | float | str | bool):
+                    raise ValueError(f"criterion {expr!r}: constant {node.value!r} not allowed")
+            elif not isinstance(node, _ALLOWED_NODES):
+                raise ValueError(
+                    f"criterion {expr!r}: {type(node).__name__} is not allowed; {_ALLOWED_HINT}"
+                )
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare):
+                self._check_compare(expr, node)
+            elif _is_logical(node):
+                operands = [node.operand] if isinstance(node, ast.UnaryOp) else []
+                operands += [node.left, node.right] if isinstance(node, ast.BinOp) else []
+                if not all(_is_condition(o) for o in operands):
+                    raise ValueError(
+                        f"criterion {expr!r}: & | ~ bind tighter than comparisons; put each "
+                        "comparison in parentheses, e.g. '(WT >= 50) & (CRCL > 30)', or use "
+                        "and / or / not"
+                    )
+            elif isinstance(node, ast.List | ast.Tuple):
+                if not all(isinstance(e, ast.Constant) for e in node.elts):
+                    raise ValueError(f"criterion {expr!r}: a list may hold constants only")
+        return tree
+
+    def _check_compare(self, expr: str, node: ast.Compare) -> None:
+        operands = [node.left, *node.comparators]
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, ast.In | ast.NotIn) and not isinstance(right, ast.List | ast.Tuple):
+                raise ValueError(f"criterion {expr!r}: 'in' needs a list, e.g. 'X in [0, 1]'")
+        names = [o.id for o in operands if isinstance(o, ast.Name)]
+        texts = [
+            e.value
+            for o in operands
+            for e in (o.elts if isinstance(o, ast.List | ast.Tuple) else [o])
+            if isinstance(e, ast.Constant) and isinstance(e.value, str)
+        ]
+        if not texts:
+            return
+        coded = [n for n in names if n in (self.codes or {})]
+        if len(coded) != 1:
+            raise ValueError(
+                f"criterion {expr!r}: text values compare only with one coded covariate "
+                f"(coded: {sorted(self.codes or {})})"
+            )
+        levels = self.codes[coded[0]]  # type: ignore[index]
+        unknown = [t for t in texts if t not in levels]
+        if unknown:
+            raise ValueError(
+                f"criterion {expr!r}: {coded[0]} has no level {unknown[0]!r}; "
+                f"levels: {sorted(levels)}"
+            )
+        for o in operands:
+            o._twinlab_codes = levels  # type: ignore[attr-defined]
+            for e in o.elts if isinstance(o, ast.List | ast.Tuple) else ():
+                e._twinlab_codes = levels  # type: ignore[attr-defined]
+
+
+_ALLOWED_NODES = (
+    ast.Expression,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.Invert,
+    ast.USub,
+    ast.UAdd,
+    ast.Compare,
+    ast.In,
+    ast.NotIn,
+    ast.BinOp,
+    ast.Load,
+    ast.List,
+    ast.Tuple,
+    *_COMPARE,
+    *_BINARY,
+)
+
+
+def _is_logical(node: ast.AST) -> bool:
+    return (isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitAnd | ast.BitOr)) or (
+        isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert)
+    )
+
+
+def _is_condition(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Compare | ast.BoolOp)
+        or _is_logical(node)
+        or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
+        or (isinstance(node, ast.Constant) and isinstance(node.value, bool))
+    )
+
+
+def _rebuild(
+    expressions: tuple[str, ...], names: tuple[str, ...], codes: Mapping[str, Any]
+) -> Criteria:
+    return Criteria(expressions, names, codes=codes)
+
+
+def _constant(node: ast.Constant) -> Any:
+    levels = getattr(node, "_twinlab_codes", None)
+    if isinstance(node.value, str):
+        return float(levels[node.value])  # checked at parse time
+    return node.value
+
+
+def _evaluate(node: ast.AST, columns: Mapping[str, np.ndarray], codes: Any) -> Any:
+    if isinstance(node, ast.Name):
+        return columns[node.id]
+    if isinstance(node, ast.Constant):
+        return _constant(node)
+    if isinstance(node, ast.BoolOp):
+        values = [np.asarray(_evaluate(v, columns, codes), dtype=bool) for v in node.values]
+        fn = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+        return fn.reduce(values)
+    if isinstance(node, ast.UnaryOp):
+        value = _evaluate(node.operand, columns, codes)
+        if isinstance(node.op, ast.Not | ast.Invert):
+            return np.logical_not(value)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp):
+        left = _evaluate(node.left, columns, codes)
+        right = _evaluate(node.right, columns, codes)
+        return _BINARY[type(node.op)](left, right)
+    if isinstance(node, ast.Compare):
+        result: Any = True
+        left = _evaluate(node.left, columns, codes)
+        for op, comp in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, ast.In | ast.NotIn):
+                values = [_constant(e) for e in comp.elts]  # type: ignore[attr-defined]
+                test = np.isin(left, values)
+                test = ~test if isinstance(op, ast.NotIn) else test
+                right = None
+            else:
+                right = _evaluate(comp, columns, codes)
+                test = _COMPARE[type(op)](left, right)
+            result = np.logical_and(result, test)
+            left = right
+        return result
+    raise ValueError(f"{type(node).__name__} is not allowed; {_ALLOWED_HINT}")  # pragma: no cover

@@ -405,6 +405,7 @@ def _attach_groups() -> None:
     from twinlab.audit.cli import audit
     from twinlab.audit.reproduce import reproduce_command
     from twinlab.pkpd.cli import dataset, fit, models, validate_fit
+    from twinlab.stage_commands import sensitivity, simulate, surrogate, trial
 
     cli.add_command(audit)
     cli.add_command(reproduce_command)
@@ -412,6 +413,8 @@ def _attach_groups() -> None:
     cli.add_command(fit)
     cli.add_command(validate_fit)
     cli.add_command(models)
+    for command in (simulate, sensitivity, surrogate, trial):
+        cli.add_command(command)
 
 
 _attach_groups()

@@ -1,0 +1,532 @@
+"""The pipeline's modelling stages: a ``params.yaml`` section in, library calls, files out.
+
+Each function here is what one DVC stage runs (through the ``twinlab`` command), written so a
+modeler can call it from a notebook with the same mapping: nothing in it is specific to the
+demo but the defaults of ``params.yaml``. Every stage appends a ``stage.run`` entry with its
+run record to the active audit log (:func:`twinlab.audit.audit_stage`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "regimen_arms",
+    "scenario_from_params",
+    "simulate_stage",
+    "time_grid",
+    "virtual_cohort_from_params",
+]
+
+_REGIMEN_KEYS = (
+    "dose",
+    "interval_h",
+    "n_doses",
+    "duration_h",
+    "route",
+    "infusion_h",
+    "loading_dose",
+    "start_h",
+)
+
+
+def _path(root: Path, value: str | Path) -> Path:
+    value = Path(value)
+    return value if value.is_absolute() else root / value
+
+
+def time_grid(spec: Mapping[str, Any] | list[float]) -> np.ndarray:
+    """Observation times (hours) from ``[t0, t1, ...]`` or ``{start, stop, step}`` (stop
+    included when it falls on the grid).
+
+    Examples
+    --------
+    >>> time_grid({"start": 0, "stop": 12, "step": 4}).tolist()
+    [0.0, 4.0, 8.0, 12.0]
+    """
+    if isinstance(spec, Mapping):
+        unknown = sorted(set(spec) - {"start", "stop", "step"})
+        if unknown or "stop" not in spec or "step" not in spec:
+            raise ValueError(f"times: give a list or {{start, stop, step}}, got {dict(spec)}")
+        start, stop, step = (float(spec.get(k, 0.0)) for k in ("start", "stop", "step"))
+        if not step > 0 or stop <= start:
+            raise ValueError(f"times: need step > 0 and stop > start, got {dict(spec)}")
+        n = int(np.floor((stop - start) / step + 1e-9)) + 1
+        return start + step * np.arange(n)
+    return np.asarray(list(spec), dtype=float)
+
+
+def regimen_arms(arms: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> list:
+    """Arms from ``{name: {dose: ..., ...}}`` over shared regimen ``defaults``; a dose of 0
+    (or ``null`` for the whole arm) is placebo.
+
+    Examples
+    --------
+    >>> arms = regimen_arms({"PBO": None, "T100": {"dose": 100}}, {"interval_h": 24, "n_doses": 7})
+    >>> [(a.name, a.is_placebo) for a in arms]
+    [('PBO', True), ('T100', False)]
+    """
+    from twinlab.simulate import Arm, Regimen
+
+    if not isinstance(arms, Mapping) or not arms:
+        raise ValueError("arms: give at least one arm as {name: {dose: mg, ...}}")
+    out = []
+    for name, given in arms.items():
+        if given is None or (isinstance(given, Mapping) and float(given.get("dose", 0)) == 0):
+            out.append(Arm(str(name), None))
+            continue
+        if not isinstance(given, Mapping):
+            raise ValueError(f"arm {name!r}: give a mapping of regimen fields, not {given!r}")
+        fields = {**dict(defaults or {}), **dict(given)}
+        unknown = sorted(set(fields) - set(_REGIMEN_KEYS))
+        if unknown:
+            raise ValueError(
+                f"arm {name!r}: unknown regimen fields {unknown}; known {_REGIMEN_KEYS}"
+            )
+        out.append(Arm(str(name), Regimen(**fields)))
+    return out
+
+
+def virtual_cohort_from_params(section: Mapping[str, Any], *, root: str | Path = ".") -> Any:
+    """The virtual population a ``simulate`` section describes.
+
+    Keys: ``timeline_dir`` (harmonized cohort), ``model`` and ``models_root`` (the registered
+    twin, latest version unless ``model_version``), ``pd_spec`` (assumed parameters the fit
+    lacks, optional), ``n_patients``, ``n_draws``, ``method``, ``criteria``.
+    """
+    from twinlab.cohort import from_cohort
+    from twinlab.pkpd import PopulationSpec
+    from twinlab.pkpd import load as load_model
+
+    root = Path(root)
+    model = load_model(
+        section["model"],
+        section.get("model_version"),
+        root=_path(root, section.get("models_root", "models")),
+    )
+    extra = None
+    if section.get("pd_spec"):
+        extra = PopulationSpec.from_yaml(_path(root, section["pd_spec"]))
+    return from_cohort(
+        _path(root, section["timeline_dir"]),
+        int(section["n_patients"]),
+        model=model,
+        extra=extra,
+        n_draws=int(section.get("n_draws", 1)),
+        uncertainty=bool(section.get("uncertainty", True)),
+        method=str(section.get("method", "resample")),
+        criteria=section.get("criteria") or (),
+    )
+
+
+def scenario_from_params(
+    section: Mapping[str, Any], *, seed: int, root: str | Path = ".", population: Any = None
+) -> Any:
+    """The :class:`~twinlab.simulate.Scenario` of a ``simulate`` section (see
+    :func:`virtual_cohort_from_params`; plus ``arms``, ``regimen``, ``times``,
+    ``chunk_size``, ``threshold_mg_l``, ``residual``, ``scenario``)."""
+    from twinlab.simulate import Scenario
+
+    population = population or virtual_cohort_from_params(section, root=root)
+    return Scenario(
+        str(section.get("scenario", "scenario")),
+        population,
+        regimen_arms(section["arms"], section.get("regimen")),
+        time_grid(section["times"]),
+        seed=int(seed),
+        chunk_size=int(section.get("chunk_size", 10_000)),
+        threshold=section.get("threshold_mg_l"),
+        residual=bool(section.get("residual", False)),
+    )
+
+
+def simulate_stage(
+    section: Mapping[str, Any],
+    *,
+    seed: int,
+    root: str | Path = ".",
+    dask: Mapping[str, Any] | None = None,
+    progress: bool = False,
+) -> Any:
+    """Run the ``simulate`` stage: virtual cohort × arms on Dask into ``section['out']``.
+
+    Writes the engine's outputs (``result.zarr``, ``patients.parquet``, ``arms.parquet``,
+    ``run.json``; the Dask performance report and timings beside them) and ``lineage.parquet``
+    (virtual patient → the real patient whose covariates it carries, the only patient-level
+    link back to the cohort), and audits the run.
+
+    Returns
+    -------
+    SimulationResult
+    """
+    from twinlab.audit import audit_stage
+    from twinlab.cluster import dask_client
+    from twinlab.simulate import run
+
+    root = Path(root)
+    scenario = scenario_from_params(section, seed=seed, root=root)
+    out = _path(root, section["out"])
+    dask = dict(dask or {})
+    with dask_client(dask.get("address"), n_workers=int(dask.get("n_workers") or 2)) as client:
+        result = run(scenario, client=client, out=out, progress=progress)
+    lineage = (
+        result.patients[["vpid", "source"]]
+        .drop_duplicates("vpid")
+        .sort_values("vpid")
+        .reset_index(drop=True)
+    )
+    lineage.to_parquet(out / "lineage.parquet", index=False)
+    description = scenario.population.describe()
+    audit_stage(
+        "simulate",
+        params=dict(section),
+        inputs=[
+            _path(root, section["timeline_dir"]),
+            _path(root, section.get("models_root", "models")) / section["model"],
+            *([_path(root, section["pd_spec"])] if section.get("pd_spec") else []),
+        ],
+        outputs=[out / n for n in ("result.zarr", "patients.parquet", "arms.parquet")],
+        seed=seed,
+        summary={
+            "n_patients": scenario.population.n,
+            "n_draws": scenario.population.n_draws,
+            "arms": [a.name for a in scenario.arms],
+            "population": json.loads(json.dumps(description, default=str)),
+        },
+    )
+    return result
+
+
+def _dask(dask: Mapping[str, Any] | None) -> Any:
+    from twinlab.cluster import dask_client
+
+    dask = dict(dask or {})
+    return dask_client(dask.get("address"), n_workers=int(dask.get("n_workers") or 2))
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n")
+
+
+def sensitivity_stage(
+    section: Mapping[str, Any],
+    *,
+    seed: int,
+    root: str | Path = ".",
+    dask: Mapping[str, Any] | None = None,
+) -> Any:
+    """Run the ``sensitivity`` stage: Sobol (or Morris) indices of simulated outputs.
+
+    Keys: ``model`` (structural model), ``regimen``, ``times``, ``threshold_mg_l``,
+    ``ranges`` (``{parameter: [low, high]}``), ``log`` (parameters sampled log-uniformly),
+    ``fixed`` (other parameters), ``outputs``, ``method`` (``sobol`` or ``morris``), ``n``
+    (Sobol base samples, a power of two) or ``trajectories`` (Morris), ``out`` (folder) and
+    ``metrics_path``.
+
+    Returns
+    -------
+    SobolResult or MorrisResult
+    """
+    from twinlab.audit import audit_stage
+    from twinlab.sensitivity import Problem, morris, sobol
+    from twinlab.sensitivity.response import ModelResponse
+
+    root = Path(root)
+    problem = Problem.from_ranges(
+        {k: tuple(v) for k, v in section["ranges"].items()}, log=section.get("log", ())
+    )
+    arm = regimen_arms({"regimen": section["regimen"]})[0]
+    func = ModelResponse(
+        str(section["model"]),
+        [arm],
+        time_grid(section["times"]),
+        list(section["outputs"]),
+        fixed=dict(section.get("fixed") or {}),
+        threshold=section.get("threshold_mg_l"),
+    )
+    method = str(section.get("method", "sobol"))
+    with _dask(dask) as client:
+        if method == "sobol":
+            result = sobol(func, problem, int(section["n"]), seed=seed, client=client)
+        elif method == "morris":
+            result = morris(func, problem, int(section["trajectories"]), seed=seed, client=client)
+        else:
+            raise ValueError(f"sensitivity.method must be 'sobol' or 'morris', not {method!r}")
+    out = _path(root, section["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    result.to_frame().to_csv(out / f"{method}.csv", index=False)
+    metrics = result.to_dict()
+    metrics_path = _path(root, section["metrics_path"])
+    _write_json(metrics_path, metrics)
+    audit_stage(
+        "sensitivity",
+        params=dict(section),
+        inputs=[],
+        outputs=[out / f"{method}.csv", metrics_path],
+        seed=seed,
+        summary={"method": method, "evaluations": len(result.outputs)},
+    )
+    return result
+
+
+def surrogate_stage(
+    section: Mapping[str, Any],
+    simulate: Mapping[str, Any],
+    *,
+    seed: int,
+    root: str | Path = ".",
+    dask: Mapping[str, Any] | None = None,
+) -> Any:
+    """Run the ``surrogate`` stage: train an emulator of regimen × patient → outputs.
+
+    Training runs: ``n_patients`` virtual patients of the twin (the ``simulate`` section's
+    cohort, model and assumed PD; their individual ``inputs`` parameters) through every
+    regimen of ``doses`` × ``intervals_h`` (``duration_h`` of treatment), simulated by the
+    engine; the emulator (``kind``: ``gp`` or ``gbm``) maps ``dose``, ``interval_h`` and the
+    parameters to ``outputs``. It is bound to the twin's name, version and data hash, so a
+    refitted twin makes it stale (:meth:`twinlab.surrogate.Surrogate.load`).
+
+    Returns
+    -------
+    Surrogate
+    """
+    from twinlab.audit import audit_stage
+    from twinlab.cohort import chunk_rng
+    from twinlab.pkpd import load as load_model
+    from twinlab.sensitivity import sweep
+    from twinlab.sensitivity.response import ModelResponse
+    from twinlab.simulate import Arm, Regimen
+    from twinlab.surrogate import Surrogate, model_binding
+
+    root = Path(root)
+    population = virtual_cohort_from_params(
+        {**simulate, "n_patients": int(section["n_patients"]), "n_draws": 1}, root=root
+    )
+    chunk = population.chunk(0, population.n, chunk_rng(seed, 0))
+    params = {k: v[0] for k, v in chunk.params.items()}
+    inputs = list(section["inputs"])
+    fixed = {k: float(np.median(v)) for k, v in params.items() if k not in inputs}
+    regimens = [(float(d), float(i)) for d in section["doses"] for i in section["intervals_h"]]
+    arms = [
+        Arm(f"{d:g}mg/{i:g}h", Regimen(d, interval_h=i, duration_h=float(section["duration_h"])))
+        for d, i in regimens
+    ]
+    outputs = list(section["outputs"])
+    func = ModelResponse(
+        population.model,
+        arms,
+        time_grid(section["times"]),
+        outputs,
+        fixed=fixed,
+        threshold=simulate.get("threshold_mg_l"),
+    )
+    samples = pd.DataFrame({k: params[k] for k in inputs})
+    with _dask(dask) as client:
+        wide = sweep(func, samples, client=client, chunk_size=int(section.get("chunk_size", 64)))
+    rows = []
+    for arm, (dose, interval) in zip(arms, regimens, strict=True):
+        block = samples.copy()
+        block.insert(0, "interval_h", interval)
+        block.insert(0, "dose", dose)
+        for o in outputs:
+            block[o] = wide[f"{o}|{arm.name}"].to_numpy()
+        rows.append(block)
+    table = pd.concat(rows, ignore_index=True)
+    keep = table.sample(
+        n=min(len(table), int(section.get("max_train", 1500))), random_state=seed
+    ).sort_index()
+    twin = load_model(
+        simulate["model"],
+        simulate.get("model_version"),
+        root=_path(root, simulate.get("models_root", "models")),
+    )
+    surrogate = Surrogate.train(
+        keep[["dose", "interval_h", *inputs]],
+        keep[outputs],
+        kind=str(section.get("kind", "gp")),
+        binding=model_binding(twin),
+        seed=seed,
+        log_inputs=[c for c in inputs if c in section.get("log_inputs", inputs)],
+        n_restarts=int(section.get("n_restarts", 0)),
+    )
+    out = _path(root, section["out"])
+    surrogate.save(out)
+    metrics = {"kind": surrogate.kind, "binding": surrogate.binding, "error": surrogate.error}
+    metrics_path = _path(root, section["metrics_path"])
+    _write_json(metrics_path, json.loads(json.dumps(metrics, default=float)))
+    audit_stage(
+        "surrogate",
+        params=dict(section),
+        inputs=[_path(root, simulate.get("models_root", "models")) / simulate["model"]],
+        outputs=[out, metrics_path],
+        seed=seed,
+        summary={"provenance": json.loads(json.dumps(surrogate.provenance(), default=str))},
+    )
+    return surrogate
+
+
+def _history(
+    simulate: Mapping[str, Any], procova: Mapping[str, Any], *, seed: int, root: Path
+) -> pd.DataFrame:
+    """A separately seeded virtual control cohort: the prognostic model's training data,
+    disjoint from every trial replicate's controls."""
+    from twinlab.simulate import Arm, run
+
+    section = {**simulate, "n_patients": int(procova["n_patients"]), "n_draws": 1}
+    population = virtual_cohort_from_params(section, root=root)
+    arms = regimen_arms(simulate["arms"], simulate.get("regimen"))
+    control = next(a for a in arms if a.is_placebo)
+    scenario = scenario_from_params(section, seed=seed, root=root, population=population)
+    scenario = type(scenario)(
+        "history",
+        population,
+        [Arm(control.name, None)],
+        scenario.times,
+        seed=seed,
+        chunk_size=scenario.chunk_size,
+        threshold=scenario.threshold,
+    )
+    return run(scenario).patients
+
+
+def trial_stage(
+    section: Mapping[str, Any],
+    simulate: Mapping[str, Any] | None = None,
+    *,
+    seed: int,
+    root: str | Path = ".",
+    dask: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the ``trial`` stage: operating characteristics of a design, with and without
+    digital-twin prognostic adjustment (PROCOVA), and dose selection.
+
+    Keys: ``patients`` (the simulate stage's per-patient table), ``design``
+    (:meth:`twinlab.trials.Design.from_dict`), ``n_replicates``, ``n_values`` (power curve),
+    ``procova`` (``n_patients`` of a separately seeded virtual control cohort, its
+    ``features`` and model ``kind``), ``dose`` (:func:`twinlab.trials.recommend_regimen`
+    arguments), ``out`` and ``metrics_path``.
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics_path``.
+    """
+    from twinlab.audit import audit_stage
+    from twinlab.trials import (
+        Design,
+        PrognosticModel,
+        power_curve,
+        procova_saving,
+        recommend_regimen,
+        simulate_trials,
+        target_attainment,
+    )
+
+    root = Path(root)
+    out = _path(root, section["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    patients_file = _path(root, section["patients"])
+    patients = pd.read_parquet(patients_file)
+    design = Design.from_dict(section["design"])
+    n_rep = int(section["n_replicates"])
+    procova = dict(section["procova"])
+    history = _history(simulate, procova, seed=seed + 1, root=root)
+    target = design.endpoint.column
+    rng = np.random.default_rng(seed + 1)
+    history[target] = history[target] + design.outcome_sd * rng.standard_normal(len(history))
+    prognostic = PrognosticModel.train(
+        history, list(procova["features"]), target, kind=str(procova.get("kind", "gbm")), seed=seed
+    )
+    designs = {
+        "ancova": design,
+        "procova": design.replace_with(analysis="procova", name=f"{design.name} + PROCOVA"),
+    }
+    metrics: dict[str, Any] = {"design": design.to_dict(), "n_replicates": n_rep}
+    curves = []
+    with _dask(dask) as client:
+        for label, d in designs.items():
+            kw = {"prognostic": prognostic} if label == "procova" else {}
+            result = simulate_trials(
+                d, patients, n_replicates=n_rep, seed=seed, client=client, **kw
+            )
+            result.write(out / label)
+            null = simulate_trials(
+                d, patients, n_replicates=n_rep, seed=seed, client=client, null=True, **kw
+            )
+            metrics[label] = {
+                "power": {k: float(v) for k, v in result.power.items()},
+                "type_i_error": {k: float(v) for k, v in null.power.items()},
+            }
+            curve = power_curve(
+                d,
+                patients,
+                [int(n) for n in section["n_values"]],
+                n_replicates=max(n_rep // 4, 100),
+                seed=seed,
+                client=client,
+                **kw,
+            )
+            curves.append(curve.assign(analysis=label))
+    curve = pd.concat(curves, ignore_index=True)
+    curve.to_csv(out / "power_curve.csv", index=False)
+    rho = float(prognostic.provenance()["heldout_rho"])
+    metrics["procova"] = {
+        "heldout_rho": rho,
+        "variance_reduction": rho**2,
+        "saving": procova_saving(design.n_total, rho),
+        "prognostic": json.loads(json.dumps(prognostic.provenance(), default=str)),
+    }
+    dose = dict(section["dose"])
+    bins = {k: [float(x) for x in v] for k, v in (dose.pop("bins", None) or {}).items()}
+    pta = target_attainment(
+        patients,
+        metric=dose["metric"],
+        target=float(dose["target"]),
+        direction=dose.get("direction", ">="),
+        by=dose.get("by", ()),
+        bins=bins,
+        safety_metric=dose.get("safety_metric"),
+        safety_threshold=dose.get("safety_threshold"),
+    )
+    pta.to_csv(out / "target_attainment.csv", index=False)
+    order = dose.get("order") or [a for a in simulate["arms"] if simulate["arms"][a]]
+    rec = recommend_regimen(
+        patients,
+        metric=dose["metric"],
+        target=float(dose["target"]),
+        direction=dose.get("direction", ">="),
+        pta_goal=float(dose.get("pta_goal", 0.9)),
+        safety_limit=float(dose.get("safety_limit", 0.1)),
+        by=dose.get("by", ()),
+        bins=bins,
+        safety_metric=dose.get("safety_metric"),
+        safety_threshold=dose.get("safety_threshold"),
+        order=order,
+    )
+    rec.to_csv(out / "recommendation.csv", index=False)
+    by = [dose["by"]] if isinstance(dose.get("by"), str) else list(dose.get("by", ()))
+    metrics["dose"] = {
+        ", ".join(f"{b}={r[b]}" for b in by) or "all": {
+            "regimen": None if pd.isna(r["recommended"]) else str(r["recommended"]),
+            "probability": float(r["probability"]),
+        }
+        for r in rec.to_dict("records")
+    }
+    metrics_path = _path(root, section["metrics_path"])
+    _write_json(metrics_path, json.loads(json.dumps(metrics, default=str)))
+    audit_stage(
+        "trial",
+        params=dict(section),
+        inputs=[patients_file],
+        outputs=[out, metrics_path],
+        seed=seed,
+        summary={"prognostic": metrics["procova"]["prognostic"]},
+    )
+    return metrics

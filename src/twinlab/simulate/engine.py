@@ -1,0 +1,487 @@
+"""The simulation engine: virtual patients through every arm, chunk by chunk, on Dask or not.
+
+Chunk ``k`` holds patients ``[k * chunk_size, (k + 1) * chunk_size)``; everything random
+about it (the population's draws, the residual error) comes from
+:func:`twinlab.cohort.chunk_rng` ``(seed, k)``, so a chunk is a pure function of the scenario
+and ``k``. With a :class:`distributed.Client` each chunk is one Dask task; a task that writes
+profiles writes only its own zarr region, so a task recomputed after a lost worker rewrites
+the same bytes. 1 or N workers give bit-identical files.
+
+Back ends (chosen by measurement, ``benchmarks/SIMULATE.md``): linear models
+(:data:`twinlab.simulate.kernels.KERNEL_MODELS`) use the compiled superposition of
+:mod:`twinlab.simulate.kernels` (``"numba"``); the others, and every model with
+``backend="numpy"``, use :func:`twinlab.pkpd.simulate` (vectorized NumPy; the fixed-step RK4
+of :mod:`twinlab.pkpd.ode` for ODE models), both from the one model definition of
+:mod:`twinlab.pkpd.models`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from twinlab.cohort.base import chunk_rng
+from twinlab.pkpd.dosing import Dose, expand_doses
+from twinlab.pkpd.models import StructuralModel, ode_grid
+from twinlab.pkpd.models import simulate as pkpd_simulate
+from twinlab.pkpd.pd import sigmoid_emax
+from twinlab.simulate.kernels import KERNEL_MODELS, superpose_model
+from twinlab.simulate.metrics import EXPOSURE, PD, arm_summary, exposure_metrics, pd_endpoints
+from twinlab.simulate.regimens import Arm
+from twinlab.simulate.result import SimulationResult
+from twinlab.simulate.scenario import Scenario
+
+__all__ = ["BACKENDS", "run", "simulate_chunk"]
+
+#: Back ends: ``auto`` takes ``numba`` where the model allows it, else ``numpy``.
+BACKENDS = ("auto", "numba", "numpy")
+_ODE_TEMP_ELEMENTS = 1 << 23  # ~64 MB per forcing temporary of the ODE models
+_VERSIONED = ("twinlab", "numpy", "pandas", "xarray", "zarr", "dask", "distributed", "numba",
+              "pyarrow", "duckdb")  # fmt: skip
+
+Progress = bool | Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a chunk task needs (pickled into the Dask graph)."""
+
+    scenario: Scenario
+    backend: str
+    store: str | None
+
+
+def _resolve_backend(model: StructuralModel, backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    if backend == "numba" and model.name not in KERNEL_MODELS:
+        raise ValueError(
+            f"the compiled back end covers {sorted(KERNEL_MODELS)}, not {model.name!r}; "
+            "use backend='numpy' or 'auto'"
+        )
+    if backend == "auto":
+        return "numba" if model.name in KERNEL_MODELS else "numpy"
+    return backend
+
+
+def _dose_arrays(arm: Arm, model: StructuralModel, t0: float, titrated: bool = False):
+    depot = "ka" in model.params
+    if arm.regimen is None:
+        doses = [Dose(time=t0, amt=0.0, route="oral" if depot else "iv")]
+    else:
+        doses = arm.regimen.doses(titrated=titrated)
+    return expand_doses([doses], central_cmt=2 if depot else 1)
+
+
+def _effect_emax(model: StructuralModel, theta: dict[str, np.ndarray], conc: np.ndarray):
+    e = {n: theta.get(n, model.defaults.get(n)) for n in ("e0", "emax", "ec50", "gamma")}
+    e = {n: np.asarray(v, dtype=float)[..., None] if np.ndim(v) else v for n, v in e.items()}
+    return sigmoid_emax(np, conc, **e)
+
+
+def _simulate_arm(
+    model: StructuralModel,
+    theta: dict[str, np.ndarray],
+    times: np.ndarray,
+    arm: Arm,
+    backend: str,
+    out: dict[str, np.ndarray],
+    titrated: bool = False,
+) -> None:
+    """Write the endpoints of ``R`` parameter rows through ``arm`` into ``out[e]`` ``(R, T)``."""
+    n = next(iter(theta.values())).shape[0]
+    doses = _dose_arrays(arm, model, float(times[0]), titrated)
+    if backend == "numba":
+        conc = out["conc"]
+        if arm.regimen is None:
+            conc[...] = 0.0
+        else:
+            superpose_model(
+                model.name, theta, times, doses.time[0], doses.amt[0], doses.duration[0],
+                depot=arm.regimen.route == "oral", out=conc,
+            )  # fmt: skip
+        if "effect" in model.endpoints:
+            out["effect"][...] = _effect_emax(model, theta, conc)
+        return
+    n_t, width = times.size, doses.time.shape[1]
+    fields = {
+        f"dose_{f}": np.broadcast_to(getattr(doses, f), (n, width))
+        for f in ("time", "amt", "rate", "duration", "cmt")
+    }
+    arrays = SimpleNamespace(
+        n_subjects=n, obs_subject=np.repeat(np.arange(n), n_t), obs_time=np.tile(times, n), **fields
+    )
+    chunk_obs = 16384
+    if model.kind == "ode":
+        one = SimpleNamespace(obs_time=times, **{k: v[:1] for k, v in fields.items()})
+        n_steps = ode_grid(one).size
+        chunk_obs = max(1, _ODE_TEMP_ELEMENTS // (width * n_steps)) * n_t
+    res = pkpd_simulate(model, theta, arrays, chunk_obs=chunk_obs)
+    for e in model.endpoints:
+        out[e][...] = res[e].reshape(n, n_t)
+
+
+def _residual(
+    values: np.ndarray, sigma: dict[str, np.ndarray], endpoint: str, rng: np.random.Generator
+) -> np.ndarray | None:
+    """``values + N(0, add^2 + (prop * values)^2)`` (draw axis first), or None without error."""
+    add, prop = sigma.get(f"add_{endpoint}"), sigma.get(f"prop_{endpoint}")
+    if add is None and prop is None:
+        return None
+    shape = (-1,) + (1,) * (values.ndim - 1)
+    var = np.zeros_like(values)
+    if add is not None:
+        var = var + np.asarray(add, dtype=float).reshape(shape) ** 2
+    if prop is not None:
+        var = var + (np.asarray(prop, dtype=float).reshape(shape) * values) ** 2
+    return values + np.sqrt(var) * rng.standard_normal(values.shape)
+
+
+def simulate_chunk(plan: _Plan, k: int) -> dict[str, Any]:
+    """Simulate chunk ``k``: a pure function of the plan and ``k`` (a Dask task).
+
+    Returns
+    -------
+    dict
+        ``k``, ``patients`` (DataFrame) and ``arrays`` (endpoint arrays
+        ``(n_draws, n, n_arms, T)``, or None when written to ``plan.store``).
+    """
+    sc = plan.scenario
+    model, times = sc.model, np.asarray(sc.times)
+    start, stop = sc.chunk_bounds(k)
+    rng = chunk_rng(sc.seed, k)
+    pc = sc.population.chunk(start, stop, rng)
+    n, n_draws, n_arms = pc.n, pc.n_draws, len(sc.arms)
+    theta = {
+        name: np.ascontiguousarray(v, dtype=float).reshape(-1)
+        for name, v in pc.params.items()
+        if name in model.all_params
+    }
+    arrays = {e: np.empty((n_draws, n, n_arms, times.size)) for e in model.endpoints}
+    metrics: dict[str, np.ndarray] = {}
+    for a, arm in enumerate(sc.arms):
+        views = {e: arrays[e][:, :, a, :].reshape(n_draws * n, times.size) for e in arrays}
+        for e, view in views.items():
+            if not np.may_share_memory(view, arrays[e]):  # pragma: no cover - always a view
+                raise RuntimeError("expected a view of the chunk's arrays")
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # checked below
+            _simulate_arm(model, theta, times, arm, plan.backend, views)
+        titrated = np.zeros(n_draws * n, dtype=bool)
+        tit = None if arm.regimen is None else arm.regimen.titration
+        if tit is not None:
+            j = int(np.flatnonzero(times == tit.at_h)[0])
+            titrated = views["conc"][:, j] < tit.trough_below
+            if titrated.any():
+                sub = {name: v[titrated] for name, v in theta.items()}
+                tmp = {e: np.empty((int(titrated.sum()), times.size)) for e in views}
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    _simulate_arm(model, sub, times, arm, plan.backend, tmp, titrated=True)
+                for e, view in views.items():
+                    view[titrated] = tmp[e]
+        metrics.setdefault("titrated", np.zeros((n_draws, n, n_arms), dtype=bool))[:, :, a] = (
+            titrated.reshape(n_draws, n)
+        )
+        m = exposure_metrics(arrays["conc"][:, :, a, :], times, arm.regimen, sc.threshold)
+        bad = ~np.isfinite(m["auc"])  # a non-finite value anywhere in a profile shows here
+        if bad.any():
+            d, i = np.argwhere(bad)[0]
+            raise ValueError(
+                f"arm {arm.name!r}: non-finite concentrations for {int(bad.sum())} patient "
+                f"draw(s), e.g. virtual patient {int(pc.vpid[i])} (draw {int(d)}) with "
+                f"{ {name: float(v[d * n + i]) for name, v in theta.items()} }; the analytic "
+                "solutions are singular when two rates coincide (e.g. ka == cl / v)"
+            )
+        if "effect" in model.endpoints:
+            m.update(pd_endpoints(arrays["effect"][:, :, a, :]))
+        for name, value in m.items():
+            metrics.setdefault(name, np.empty((n_draws, n, n_arms)))[:, :, a] = value
+    if sc.residual:
+        for e in model.endpoints:
+            obs = _residual(arrays[e], pc.sigma, e, rng)
+            if obs is not None:
+                arrays[f"{e}_obs"] = obs
+    d_idx, p_idx, a_idx = (x.ravel() for x in np.indices((n_draws, n, n_arms)))
+    table = {
+        "arm": np.array([arm.name for arm in sc.arms], dtype=object)[a_idx],
+        "vpid": pc.vpid[p_idx],
+        "draw": d_idx.astype(np.int64),
+        "posterior_draw": pc.draw[d_idx].astype(np.int64),
+        "source": pc.source[p_idx],
+    }
+    for col in pc.covariates.columns:
+        if col in table or col in metrics:
+            raise ValueError(f"covariate {col!r} clashes with a result column")
+        table[col] = pc.covariates[col].to_numpy()[p_idx]
+    table.update({name: value.ravel() for name, value in metrics.items()})
+    patients = pd.DataFrame(table)
+    if plan.store is not None:
+        _write_region(plan.store, arrays, pc.draw, start, stop)
+        return {"k": k, "patients": patients, "arrays": None, "posterior_draw": None}
+    pdraw = np.broadcast_to(pc.draw[:, None], (n_draws, n))
+    return {"k": k, "patients": patients, "arrays": arrays, "posterior_draw": pdraw}
+
+
+# ------------------------------------------------------------------------------ storage
+
+
+def _dataset(
+    sc: Scenario, data: dict[str, Any], patient: np.ndarray, posterior_draw: Any
+) -> xr.Dataset:
+    dims = ("draw", "patient", "arm", "time")
+    ds = xr.Dataset(
+        {name: (dims, value) for name, value in data.items()},
+        coords={
+            "draw": np.arange(int(sc.population.n_draws), dtype=np.int64),
+            "patient": patient,
+            "arm": np.array([a.name for a in sc.arms], dtype=object),
+            "time": np.asarray(sc.times, dtype=float),
+        },
+    )
+    ds["posterior_draw"] = (("draw", "patient"), posterior_draw)
+    ds["conc"].attrs.update(long_name="concentration", units="mg/L")
+    ds["time"].attrs.update(units="h")
+    return ds
+
+
+def _endpoint_names(sc: Scenario, sigma: dict[str, Any]) -> list[str]:
+    names = list(sc.model.endpoints)
+    if sc.residual:
+        names += [f"{e}_obs" for e in sc.model.endpoints if {f"add_{e}", f"prop_{e}"} & set(sigma)]
+    return names
+
+
+def _init_store(sc: Scenario, store: Path) -> None:
+    """Write the zarr metadata and coordinates; chunks come later, region by region."""
+    import dask.array as da
+    from zarr.codecs import BloscCodec
+
+    probe = sc.population.chunk(0, 1, chunk_rng(sc.seed, 0))
+    n, nd, na, nt = int(sc.population.n), int(sc.population.n_draws), len(sc.arms), len(sc.times)
+    cs = min(int(sc.chunk_size), n)
+    data = {
+        e: da.zeros((nd, n, na, nt), chunks=(nd, cs, na, nt))
+        for e in _endpoint_names(sc, probe.sigma)
+    }
+    pdraw = da.zeros((nd, n), chunks=(nd, cs), dtype=np.int64)
+    ds = _dataset(sc, data, np.arange(n, dtype=np.int64), pdraw)
+    # Blosc lz4 + byte shuffle: measured ~2.5x faster than zarr's default zstd on these
+    # profiles and compresses better (benchmarks/SIMULATE.md)
+    codec = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+    encoding = {e: {"compressors": (codec,)} for e in data}
+    ds.to_zarr(store, mode="w", compute=False, consolidated=False, encoding=encoding)
+
+
+def _write_region(
+    store: str, arrays: dict[str, np.ndarray], posterior_draw: np.ndarray, start: int, stop: int
+) -> None:
+    dims = ("draw", "patient", "arm", "time")
+    ds = xr.Dataset({name: (dims, value) for name, value in arrays.items()})
+    ds["posterior_draw"] = (
+        ("draw", "patient"),
+        np.broadcast_to(posterior_draw[:, None], (posterior_draw.size, stop - start)),
+    )
+    ds.to_zarr(store, region={"patient": slice(start, stop)}, consolidated=False)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for name in _VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "unknown"
+    return out
+
+
+def _jsonable(obj: Any) -> Any:
+    """NumPy scalars and arrays as Python values; anything else unknown as its ``str``."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+
+
+# ---------------------------------------------------------------------------------- run
+
+
+def _report(progress: Progress) -> Callable[[int, int], None] | None:
+    if callable(progress):
+        return progress
+    if progress:
+        return lambda done, total: print(
+            f"\rsimulated chunk {done}/{total}", end="\n" if done == total else "", file=sys.stderr
+        )
+    return None
+
+
+def _run_serial(plan: _Plan, callback: Callable[[int, int], None] | None):
+    n = plan.scenario.n_chunks
+    for k in range(n):
+        yield simulate_chunk(plan, k)
+        if callback:
+            callback(k + 1, n)
+
+
+def _run_dask(plan: _Plan, client: Any, progress: Progress):
+    import dask
+    from distributed import as_completed
+    from distributed import progress as dask_progress
+
+    n = plan.scenario.n_chunks
+    token = uuid.uuid4().hex[:12]  # names the tasks only; results do not depend on it
+    plan_d = dask.delayed(plan, pure=False, traverse=False)
+    tasks = [
+        dask.delayed(simulate_chunk, pure=False)(
+            plan_d, k, dask_key_name=f"twinlab-simulate-{token}-{k}"
+        )
+        for k in range(n)
+    ]
+    futures = client.compute(tasks)
+    if progress is True:
+        dask_progress(futures)
+    callback = progress if callable(progress) else None
+    done = 0
+    for future in as_completed(futures):
+        out = future.result()
+        future.release()
+        done += 1
+        if callback:
+            callback(done, n)
+        yield out
+
+
+def run(
+    scenario: Scenario,
+    *,
+    client: Any = None,
+    out: str | os.PathLike[str] | None = None,
+    progress: Progress = False,
+    backend: str = "auto",
+) -> SimulationResult:
+    """Simulate every virtual patient of ``scenario`` through every arm.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Population, arms, times, seed, chunk size.
+    client : distributed.Client, optional
+        Run each chunk as a Dask task on this client (default: in this process, chunk by
+        chunk). Results are bit-identical whatever the number of workers.
+    out : path, optional
+        Folder to write ``result.zarr``, ``patients.parquet``, ``arms.parquet``, ``run.json``
+        (and ``timings.json``; ``dask-report.html`` with a client). With ``out`` the profiles
+        are written chunk by chunk and reopened lazily, so no run needs them all in memory;
+        without it they are kept in memory.
+    progress : bool or callable
+        True: Dask's progress bar with a client, a line on stderr without; a callable gets
+        ``(chunks_done, n_chunks)`` after each chunk.
+    backend : str
+        ``"auto"`` (compiled kernel for linear models, else NumPy), ``"numba"`` or ``"numpy"``.
+
+    Returns
+    -------
+    SimulationResult
+
+    Raises
+    ------
+    ValueError
+        For a scenario the population or model cannot run, or an unknown back end.
+
+    Examples
+    --------
+    >>> from twinlab.cohort import KnownPopulation
+    >>> from twinlab.simulate import Arm, Regimen, Scenario, run
+    >>> pop = KnownPopulation("pk_1cmt_oral", {"ka": 1.0, "cl": [2.0, 4.0], "v": 30.0})
+    >>> sc = Scenario("demo", pop, [Arm("qd", Regimen(100.0, n_doses=3))], [0, 24, 48, 72], seed=1)
+    >>> res = run(sc)
+    >>> res.dataset["conc"].sizes["patient"], list(res.patients["arm"].unique())
+    (2, ['qd'])
+    """
+    if not isinstance(scenario, Scenario):
+        raise ValueError(f"run needs a Scenario, not {type(scenario).__name__}")
+    scenario.check()
+    plan_backend = _resolve_backend(scenario.model, backend)
+    t_start = time.perf_counter()
+    folder = None if out is None else Path(out)
+    store = None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("result.zarr", "dask-report.html"):
+            target = folder / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+        store = folder / "result.zarr"
+        _init_store(scenario, store)
+    plan = _Plan(scenario, plan_backend, None if store is None else str(store))
+    if client is None:
+        parts = list(_run_serial(plan, _report(progress)))
+    elif folder is not None:
+        from distributed import performance_report
+
+        with performance_report(filename=str(folder / "dask-report.html")):
+            parts = list(_run_dask(plan, client, progress))
+    else:
+        parts = list(_run_dask(plan, client, progress))
+    t_sim = time.perf_counter()
+    parts.sort(key=lambda p: p["k"])
+    patients = pd.concat([p["patients"] for p in parts], ignore_index=True)
+    metrics = [m for m in (*EXPOSURE, *PD) if m in patients.columns]
+    # order rows by (draw, patient, arm) whatever the chunking
+    patients = patients.sort_values(["draw", "vpid"], kind="stable").reset_index(drop=True)
+    arms = arm_summary(patients, metrics, [a.name for a in scenario.arms])
+    frac = patients.groupby(["draw", "arm"], sort=False)["titrated"].mean()
+    arms["titrated_frac"] = frac.loc[list(zip(arms["draw"], arms["arm"], strict=True))].to_numpy()
+    n_patients = int(scenario.population.n)
+    record = {
+        "scenario": json.loads(json.dumps(scenario.to_dict(), default=_jsonable)),
+        "backend": plan_backend,
+        "sizes": {
+            "n_patients": n_patients,
+            "n_draws": int(scenario.population.n_draws),
+            "n_arms": len(scenario.arms),
+            "n_times": len(scenario.times),
+            "n_chunks": scenario.n_chunks,
+            "patient_rows": len(patients),
+        },
+        "endpoints": sorted(patients.columns.intersection(list(EXPOSURE) + list(PD))),
+        "versions": _versions(),
+    }
+    if store is None:
+        data = {
+            e: np.concatenate([p["arrays"][e] for p in parts], axis=1) for e in parts[0]["arrays"]
+        }
+        pdraw = np.concatenate([p["posterior_draw"] for p in parts], axis=1)
+        dataset = _dataset(scenario, data, np.arange(n_patients, dtype=np.int64), pdraw)
+    else:
+        dataset = xr.open_zarr(store, consolidated=False)
+    timings = {"simulate_s": t_sim - t_start}
+    if folder is not None:
+        patients.to_parquet(folder / "patients.parquet", index=False)
+        arms.to_parquet(folder / "arms.parquet", index=False)
+        _write_json(folder / "run.json", record)
+        timings["total_s"] = time.perf_counter() - t_start
+        _write_json(folder / "timings.json", timings)
+    else:
+        timings["total_s"] = time.perf_counter() - t_start
+    return SimulationResult(dataset, patients, arms, record, folder, timings)

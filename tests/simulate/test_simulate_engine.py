@@ -1,0 +1,261 @@
+"""The engine in one process: closed forms, ODE vs analytic, metrics, residuals, storage."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from simulate_helpers import LogNormalPopulation, file_hashes
+
+from twinlab.cohort import KnownPopulation
+from twinlab.simulate import Arm, Regimen, Scenario, open_result, run
+
+KA, K, V = 1.1, 0.1, 25.0
+PK = {"ka": KA, "cl": K * V, "v": V}
+
+
+def _bateman(t, dose, ka=KA, k=K, v=V, f=1.0):
+    t = np.maximum(t, 0.0)
+    return f * dose * ka / (v * (ka - k)) * (np.exp(-k * t) - np.exp(-ka * t))
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_single_and_multiple_oral_doses_equal_bateman_superposition(backend):
+    times = np.linspace(0, 96, 193)
+    arms = [Arm("sd", Regimen(100.0)), Arm("bid", Regimen(50.0, interval_h=12.0, n_doses=5))]
+    pop = KnownPopulation("pk_1cmt_oral", PK, n=2)
+    res = run(Scenario("closed", pop, arms, times, seed=0), backend=backend)
+    conc = res.dataset["conc"]
+    np.testing.assert_allclose(conc.sel(arm="sd").values[0, 0], _bateman(times, 100.0), rtol=1e-10)
+    expected = sum(_bateman(times - 12.0 * j, 50.0) for j in range(5))
+    np.testing.assert_allclose(conc.sel(arm="bid").values[0, 1], expected, rtol=1e-10)
+    assert res.run["backend"] == backend
+
+
+def test_steady_state_accumulation_and_auc_over_an_interval():
+    tau, dose, f = 12.0, 100.0, 0.8
+    n_doses = 40  # exp(-k * 40 * tau) ~ 1e-21: steady state
+    times = np.arange(0, (n_doses + 1) * tau + 1e-9, 0.05)
+    pop = KnownPopulation("pk_1cmt_oral", {**PK, "f": f})
+    iv = KnownPopulation("pk_1cmt_iv", {"cl": K * V, "v": V})
+    reg = Regimen(dose, interval_h=tau, n_doses=n_doses)
+    oral = run(Scenario("ss", pop, [Arm("q12h", reg)], times, seed=0)).patients.iloc[0]
+    # C_ss(tau) for first-order absorption
+    acc = lambda r: 1.0 / (1.0 - math.exp(-r * tau))  # noqa: E731
+    c_ss = (
+        f
+        * dose
+        * KA
+        / (V * (KA - K))
+        * (math.exp(-K * tau) * acc(K) - math.exp(-KA * tau) * acc(KA))
+    )
+    assert oral["ctrough"] == pytest.approx(c_ss, rel=1e-9)
+    # at steady state the AUC over one interval is F * Dose / CL (trapezoid error only)
+    assert oral["auc_tau"] == pytest.approx(f * dose / (K * V), rel=2e-4)
+    # IV bolus: trough after n doses is the single-dose trough times (1 - r^n) / (1 - r)
+    for n in (1, 3, 7):
+        res = run(
+            Scenario(
+                "acc",
+                iv,
+                [Arm("a", Regimen(dose, interval_h=tau, n_doses=n, route="iv"))],
+                times,
+                seed=0,
+            )
+        )
+        r = math.exp(-K * tau)
+        expected = dose / V * r * (1 - r**n) / (1 - r)
+        assert res.patients["ctrough"].iloc[0] == pytest.approx(expected, rel=1e-10)
+
+
+def test_auc_equals_f_dose_over_cl_and_t_above_threshold():
+    dose, f = 200.0, 0.6
+    times = np.arange(0, 400.0, 0.05)
+    cl = np.array([1.5, 2.5, 4.0])
+    pop = KnownPopulation("pk_1cmt_oral", {"ka": KA, "cl": cl, "v": V, "f": f})
+    res = run(Scenario("auc", pop, [Arm("sd", Regimen(dose))], times, seed=0))
+    np.testing.assert_allclose(res.patients["auc"], f * dose / cl, rtol=1e-4)
+    # IV bolus: C0 exp(-k t) > c for t < ln(C0 / c) / k
+    iv = KnownPopulation("pk_1cmt_iv", {"cl": K * V, "v": V})
+    c0, thr = dose / V, 2.0
+    res = run(
+        Scenario("above", iv, [Arm("iv", Regimen(dose, route="iv"))], times, seed=0, threshold=thr)
+    )
+    # a bolus counts strictly after t = 0: on the grid C rises linearly from 0 at t = 0
+    rise = 0.05 * thr / (c0 * math.exp(-K * 0.05))
+    expected = math.log(c0 / thr) / K - rise
+    assert res.patients["t_above"].iloc[0] == pytest.approx(expected, rel=1e-5)  # O(h^2)
+    assert res.patients["cmax"].iloc[0] == pytest.approx(c0 * math.exp(-K * 0.05), rel=1e-12)
+
+
+def test_iv_infusion_equals_its_closed_form():
+    amt, dur = 120.0, 2.0
+    times = np.linspace(0, 24, 49)
+    iv = KnownPopulation("pk_1cmt_iv", {"cl": K * V, "v": V})
+    arm = Arm("inf", Regimen(amt, route="infusion", infusion_h=dur))
+    conc = run(Scenario("inf", iv, [arm], times, seed=0)).dataset["conc"].values[0, 0, 0]
+    r = amt / dur
+    expected = np.where(
+        times <= dur,
+        r / (K * V) * (1 - np.exp(-K * times)),
+        r / (K * V) * (1 - np.exp(-K * dur)) * np.exp(-K * (times - dur)),
+    )
+    np.testing.assert_allclose(conc, expected, rtol=1e-12)
+
+
+def test_ode_and_analytic_solvers_agree_on_linear_models():
+    times = np.linspace(0, 72, 73)
+    arms = [Arm("qd", Regimen(100.0, n_doses=3))]
+    linear = run(Scenario("lin", KnownPopulation("pk_1cmt_oral", PK), arms, times, seed=0))
+    km = 1e7  # km >> C: vm * C / (km + C) = (vm / km) C = CL * C
+    mm_pop = KnownPopulation("pk_1cmt_oral_mm", {"ka": KA, "v": V, "vm": K * V * km, "km": km})
+    mm = run(Scenario("mm", mm_pop, arms, times, seed=0))
+    assert mm.run["backend"] == "numpy"
+    np.testing.assert_allclose(
+        mm.dataset["conc"].values, linear.dataset["conc"].values, rtol=1e-5, atol=1e-9
+    )
+    # no drug effect: the indirect response stays at its baseline kin / kout
+    idr = KnownPopulation(
+        "pkpd_1cmt_oral_idr1", {**PK, "kin": 0.17, "kout": 0.02, "imax": 0.0, "ic50": 1.0}
+    )
+    effect = run(Scenario("idr", idr, arms, times, seed=0)).dataset["effect"].values
+    np.testing.assert_allclose(effect, 0.17 / 0.02, rtol=1e-12)
+    # the loop-free turnover and the RK4 indirect response are the same model (kin = e0 kout)
+    pd_par = {"kout": 0.05, "imax": 0.9, "ic50": 0.5}
+    rk4 = KnownPopulation("pkpd_1cmt_oral_idr1", {**PK, **pd_par, "kin": 8.5 * 0.05})
+    e0 = KnownPopulation("pkpd_1cmt_oral_idr1_e0", {**PK, **pd_par, "e0": 8.5})
+    a = run(Scenario("rk4", rk4, arms, times, seed=0))
+    b = run(Scenario("e0", e0, arms, times, seed=0))
+    np.testing.assert_allclose(a.dataset["effect"].values, b.dataset["effect"].values, rtol=1e-5)
+    assert b.patients["effect_cfb"].iloc[0] < -1.0  # the drug lowers the response
+
+
+def test_compiled_and_numpy_back_ends_agree_and_emax_follows_the_concentration():
+    rng = np.random.default_rng(3)
+    n = 40
+    par = {"ka": rng.lognormal(0, 0.3, n), "cl": rng.lognormal(1, 0.3, n), "v": 30.0,
+           "e0": 10.0, "emax": -6.0, "ec50": rng.uniform(0.5, 2.0, n), "gamma": 1.5}  # fmt: skip
+    pop = KnownPopulation("pkpd_1cmt_oral_emax", par)
+    arms = [
+        Arm("placebo"),
+        Arm("qd", Regimen(100.0, n_doses=4)),
+        Arm("iv", Regimen(50.0, route="iv")),
+    ]
+    sc = Scenario("emax", pop, arms, np.linspace(0, 96, 97), seed=0, chunk_size=15)
+    fast, slow = run(sc, backend="numba"), run(sc, backend="numpy")
+    for e in ("conc", "effect"):
+        np.testing.assert_allclose(
+            fast.dataset[e].values, slow.dataset[e].values, rtol=1e-10, atol=1e-13
+        )
+    c = fast.dataset["conc"].values[0]
+    ec50 = par["ec50"][:, None, None]
+    expected = 10.0 - 6.0 * c**1.5 / (ec50**1.5 + c**1.5)
+    np.testing.assert_allclose(fast.dataset["effect"].values[0], expected, rtol=1e-12)
+    placebo = fast.patients[fast.patients["arm"] == "placebo"]
+    assert (placebo["auc"] == 0).all() and placebo["ctrough"].isna().all()
+    assert (placebo["effect_cfb"] == 0).all()
+
+
+def test_chunking_does_not_change_a_known_population_and_rows_are_ordered():
+    pop = KnownPopulation("pk_1cmt_oral", {"ka": KA, "cl": np.linspace(1, 5, 23), "v": V})
+    arms = [Arm("a", Regimen(10.0)), Arm("b", Regimen(20.0))]
+    one = run(Scenario("c", pop, arms, [0, 1, 2, 4, 8], seed=5, chunk_size=100))
+    many = run(Scenario("c", pop, arms, [0, 1, 2, 4, 8], seed=5, chunk_size=4))
+    assert one.dataset.equals(many.dataset)
+    pd.testing.assert_frame_equal(one.patients, many.patients)
+    assert one.patients["vpid"].tolist() == np.repeat(np.arange(23), 2).tolist()
+    np.testing.assert_allclose(
+        one.patients["auc"].values[1::2], 2 * one.patients["auc"].values[::2]
+    )
+
+
+def test_residual_error_comes_from_the_chunk_stream_with_the_population_sigma():
+    pop = LogNormalPopulation(n=300)
+    times = np.linspace(1, 48, 20)
+    sc = Scenario(
+        "res",
+        pop,
+        [Arm("qd", Regimen(100.0, n_doses=2))],
+        times,
+        seed=11,
+        chunk_size=70,
+        residual=True,
+    )
+    res = run(sc)
+    ds = res.dataset
+    z = (ds["conc_obs"] - ds["conc"]) / np.sqrt(0.05**2 + (0.1 * ds["conc"]) ** 2)
+    assert abs(float(z.mean())) < 0.05 and abs(float(z.std()) - 1.0) < 0.05
+    again = run(sc)
+    assert again.dataset.identical(res.dataset)
+    other = run(Scenario("res", pop, sc.arms, times, seed=12, chunk_size=70, residual=True))
+    assert not np.array_equal(other.dataset["conc"].values, res.dataset["conc"].values)
+    # draws: same patients and etas, the second draw's clearance is 1.3 times larger
+    p = res.patients
+    assert p["posterior_draw"].unique().tolist() == [3, 13]
+    auc = p.pivot_table(index="vpid", columns="draw", values="auc")
+    assert (auc[1] < auc[0]).all()
+    wt = p.pivot_table(index="vpid", columns="draw", values="WT")
+    np.testing.assert_array_equal(wt[0], wt[1])
+    assert (ds["posterior_draw"].values == np.array([[3], [13]])).all()
+
+
+def test_results_round_trip_through_zarr_parquet_and_duckdb(tmp_path):
+    pop = LogNormalPopulation(n=25)
+    arms = [
+        Arm("placebo"),
+        Arm("100 mg", Regimen(100.0, n_doses=3)),
+        Arm("200 mg", Regimen(200.0, n_doses=3)),
+    ]
+    sc = Scenario(
+        "rt", pop, arms, np.linspace(0, 72, 37), seed=3, chunk_size=10, threshold=1.0, residual=True
+    )
+    seen = []
+    mem = run(sc, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    disk = run(sc, out=tmp_path / "r")
+    back = open_result(tmp_path / "r")
+    assert back.dataset.chunks["patient"] == (10, 10, 5)
+    xr_equal = back.dataset.load().drop_encoding()
+    assert xr_equal.identical(mem.dataset) and disk.dataset.load().identical(mem.dataset)
+    pd.testing.assert_frame_equal(back.patients, mem.patients)
+    pd.testing.assert_frame_equal(back.arms, mem.arms)
+    # DuckDB reads the Parquet files directly
+    file = tmp_path / "r" / "patients.parquet"
+    direct = duckdb.sql(
+        f"SELECT arm, count(*) AS n, avg(auc) AS auc FROM '{file}' GROUP BY arm ORDER BY arm"
+    ).df()
+    assert direct["n"].tolist() == [25 * 2] * 3
+    via = back.query("SELECT arm, avg(auc) AS auc FROM patients GROUP BY arm ORDER BY arm")
+    np.testing.assert_allclose(via["auc"], direct["auc"])
+    mean = mem.patients.groupby("arm")["auc"].mean()
+    np.testing.assert_allclose(via["auc"], mean.loc[via["arm"]].values)
+    q = back.query("SELECT auc_p50 FROM arms WHERE arm = '200 mg' AND draw = 0")
+    sub = mem.patients.query("arm == '200 mg' and draw == 0")["auc"]
+    assert q["auc_p50"].iloc[0] == pytest.approx(np.percentile(sub, 50))
+    assert mem.query("SELECT count(*) AS n FROM patients")["n"].iloc[0] == 25 * 2 * 3
+    # bands: quantiles over draws and patients
+    bands = back.bands("conc", q=(0.1, 0.9))
+    assert bands.dims == ("quantile", "arm", "time")
+    vals = mem.dataset["conc"].sel(arm="100 mg").values.reshape(-1, 37)
+    np.testing.assert_allclose(
+        bands.sel(arm="100 mg").values, np.quantile(vals, [0.1, 0.9], axis=0)
+    )
+    with pytest.raises(KeyError, match="no endpoint 'effect'"):
+        back.bands("effect")
+    # the run record: scenario, sizes, versions, no timings
+    record = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert record["scenario"]["seed"] == 3 and record["scenario"]["population"]["n"] == 25
+    assert record["sizes"]["n_chunks"] == 3 and record["sizes"]["patient_rows"] == 150
+    assert {"numpy", "xarray", "zarr", "dask", "numba"} <= set(record["versions"])
+    assert "time" not in json.dumps(record).replace('"times"', "").replace("n_times", "")
+    assert "total_s" in json.loads((tmp_path / "r" / "timings.json").read_text())
+    # rerunning into the same folder reproduces every byte
+    before = file_hashes(tmp_path / "r")
+    run(sc, out=tmp_path / "r")
+    assert file_hashes(tmp_path / "r") == before
+    with pytest.raises(FileNotFoundError, match="not a simulation result"):
+        open_result(tmp_path)

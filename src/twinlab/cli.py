@@ -402,6 +402,7 @@ def demo(force: bool, targets: tuple[str, ...]) -> None:
 
 
 def _attach_groups() -> None:
+    from twinlab.apps.cli import serve
     from twinlab.audit.cli import audit
     from twinlab.audit.reproduce import reproduce_command
     from twinlab.pkpd.cli import dataset, fit, models, validate_fit
@@ -413,7 +414,7 @@ def _attach_groups() -> None:
     cli.add_command(fit)
     cli.add_command(validate_fit)
     cli.add_command(models)
-    for command in (simulate, sensitivity, surrogate, trial):
+    for command in (simulate, sensitivity, surrogate, trial, serve):
         cli.add_command(command)
 
 

@@ -276,14 +276,30 @@ def small_pipeline_params(params: dict[str, Any]) -> dict[str, Any]:
     """Shrink a ``params.yaml`` mapping so the whole pipeline runs in about a minute.
 
     Twelve patients, one Dask worker, a short two-chain fit and a validation gate
-    loosened to what so few draws can reach: for tests of the pipeline's mechanics
-    (stages, hashes, audit, reproduce); the real gate is exercised by the demo.
+    loosened to what so few draws can reach, twenty virtual patients on a daily grid, a
+    handful of sensitivity and surrogate runs and a hundred trial replicates: for tests of
+    the pipeline's mechanics (stages, hashes, audit, reproduce); the real sizes run in the
+    demo.
     """
     out = json.loads(json.dumps(params))
     out["generate"]["n_patients"] = 12
     out["dask"]["n_workers"] = 1
     if "fit" in out:
         out["fit"].update(draws=150, tune=200, chains=2)
+    if "simulate" in out:
+        out["simulate"].update(
+            n_patients=20, n_draws=2, chunk_size=10, times={"start": 0, "stop": 672, "step": 24}
+        )
+    if "sensitivity" in out:
+        out["sensitivity"].update(n=8, times={"start": 0, "stop": 672, "step": 24})
+    if "surrogate" in out:
+        out["surrogate"].update(
+            n_patients=6, doses=[50, 200], intervals_h=[24], max_train=12, kind="gp",
+            times={"start": 0, "stop": 672, "step": 24},
+        )  # fmt: skip
+    if "trial" in out:
+        out["trial"].update(n_replicates=100, n_values=[15, 30])
+        out["trial"]["procova"]["n_patients"] = 60
     if "validate" in out:
         out["validate"].update(
             max_rhat=1.5,

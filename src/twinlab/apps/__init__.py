@@ -1,0 +1,42 @@
+"""Panel apps: the what-if explorer, the cohort dashboard and the reviewer view.
+
+The domain objects carry no UI code and work in a notebook: :class:`WhatIf` (a
+``param.Parameterized`` what-if state with answers as data) and the summaries. The
+Panel viewers live in :mod:`twinlab.apps.views` (imported on demand: Panel is heavy),
+``twinlab serve`` (:mod:`twinlab.apps.cli`) serves them behind a login with roles.
+"""
+
+from __future__ import annotations
+
+from twinlab.apps.auth import (
+    PAGES,
+    add_user,
+    authenticate,
+    authorize,
+    credentials_path,
+    hash_password,
+    load_credentials,
+    verify_password,
+)
+from twinlab.apps.stats import suppress_small_cells, wilson
+from twinlab.apps.twin import TwinModel, available_models, open_twin
+from twinlab.apps.whatif import SCENARIOS, WhatIf, integrate_idr1
+
+__all__ = [
+    "PAGES",
+    "SCENARIOS",
+    "TwinModel",
+    "WhatIf",
+    "add_user",
+    "authenticate",
+    "authorize",
+    "available_models",
+    "credentials_path",
+    "hash_password",
+    "integrate_idr1",
+    "load_credentials",
+    "open_twin",
+    "suppress_small_cells",
+    "verify_password",
+    "wilson",
+]

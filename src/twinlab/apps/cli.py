@@ -1,0 +1,278 @@
+"""``twinlab serve``: run the apps with ``panel serve``, behind a login and page roles.
+
+Login is either Panel's login page checked against the hashed credentials file (the
+default: ``--auth-module`` :mod:`twinlab.apps.auth_module`) or an OAuth provider
+(``--oauth-provider github|google|azure|okta|generic|...``, Panel's providers; key, secret
+and encryption key from ``PANEL_OAUTH_KEY``, ``PANEL_OAUTH_SECRET``,
+``PANEL_OAUTH_ENCRYPTION`` so they never show in a process list). Either way the role of
+each user comes from the credentials file and every page is authorized by
+:func:`twinlab.apps.auth.authorize` (deny by default).
+
+Also ``python -m twinlab.apps.cli serve ...`` until ``twinlab serve`` is registered.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import click
+
+from twinlab.apps.auth import CREDENTIALS_ENV, PAGES, add_user, credentials_path, load_credentials
+from twinlab.security.access import ROLES
+
+__all__ = ["COOKIE_SECRET_ENV", "oauth_settings", "serve", "serve_command"]
+
+COOKIE_SECRET_ENV = "TWINLAB_COOKIE_SECRET"
+_APPS = Path(__file__).resolve().parent
+_OAUTH_ENV = ("PANEL_OAUTH_KEY", "PANEL_OAUTH_SECRET")
+
+
+def oauth_settings(provider: str, env: Mapping[str, str]) -> dict[str, str]:
+    """Check an OAuth configuration; return the ``panel serve`` options it adds.
+
+    Raises
+    ------
+    ValueError
+        For a provider Panel does not know, or a key/secret missing from the environment.
+    """
+    from panel.auth import AUTH_PROVIDERS
+
+    known = sorted(k for k in AUTH_PROVIDERS if k != "pam")
+    if provider not in known:
+        raise ValueError(f"unknown OAuth provider {provider!r}; Panel knows {', '.join(known)}")
+    missing = [k for k in _OAUTH_ENV if not env.get(k)]
+    if missing:
+        raise ValueError(
+            f"OAuth provider {provider!r} needs {' and '.join(missing)} in the environment "
+            "(the app's client id and secret, registered with the provider)"
+        )
+    if not env.get("PANEL_OAUTH_ENCRYPTION"):
+        raise ValueError(
+            "OAuth needs PANEL_OAUTH_ENCRYPTION (generate one with 'panel oauth-secret') so "
+            "tokens are not stored in clear in cookies"
+        )
+    return {"--oauth-provider": provider}
+
+
+def _cookie_secret(env: Mapping[str, str], keyfile: Path | None) -> str:
+    if keyfile is not None:
+        secret = keyfile.read_text().strip()
+        if len(secret) < 32:
+            raise ValueError(f"cookie secret in {keyfile} is too short (need >= 32 characters)")
+        return secret
+    if env.get(COOKIE_SECRET_ENV):
+        return env[COOKIE_SECRET_ENV]
+    return secrets.token_urlsafe(32)  # sessions do not outlive this server
+
+
+def serve_command(
+    *,
+    root: str | os.PathLike[str],
+    port: int = 5006,
+    address: str = "127.0.0.1",
+    credentials: str | os.PathLike[str] | None = None,
+    pages: Sequence[str] = tuple(PAGES),
+    cookie_secret_file: str | os.PathLike[str] | None = None,
+    oauth_provider: str | None = None,
+    oauth_redirect_uri: str | None = None,
+    allow_websocket_origin: Sequence[str] = (),
+    min_cell: int = 5,
+    env: Mapping[str, str] | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """The ``panel serve`` command line and environment that ``twinlab serve`` runs.
+
+    Secrets (the cookie secret, OAuth credentials) travel in the environment, never on the
+    command line; the credentials file is named by ``$TWINLAB_CREDENTIALS``.
+
+    Returns
+    -------
+    argv : list of str
+        The command.
+    env : dict
+        Its environment.
+
+    Raises
+    ------
+    ValueError
+        For an unknown page, a credentials file inside the project, no user able to log
+        in, or an incomplete OAuth configuration.
+    """
+    env = dict(os.environ if env is None else env)
+    root = Path(root).resolve()
+    unknown = sorted(set(pages) - set(PAGES))
+    if unknown or not pages:
+        raise ValueError(f"unknown page(s) {unknown}; pages: {', '.join(PAGES)}")
+    cred = credentials_path(credentials).resolve()
+    if cred.is_relative_to(root):
+        raise ValueError(
+            f"the credentials file {cred} is inside the project {root}: keep it outside "
+            "the repository (default ~/.config/twinlab/users.json)"
+        )
+    users = load_credentials(cred)
+    if not users:
+        raise ValueError(
+            f"no users in {cred}; add one with 'twinlab serve --add-user NAME --role ROLE'"
+        )
+    if oauth_provider is None and not any(u.get("password_hash") for u in users.values()):
+        raise ValueError(
+            f"no user in {cred} has a password (OAuth-only users need --oauth-provider)"
+        )
+    if min_cell < 1:
+        raise ValueError(f"min_cell must be at least 1, not {min_cell}")
+    argv = [
+        sys.executable,
+        "-m",
+        "panel",
+        "serve",
+        *[str(_APPS / "pages" / f"{p}.py") for p in pages],
+        "--address",
+        address,
+        "--port",
+        str(port),
+        "--setup",
+        str(_APPS / "server_setup.py"),
+    ]
+    origins = list(allow_websocket_origin) or [f"{address}:{port}", f"localhost:{port}"]
+    for origin in origins:
+        argv += ["--allow-websocket-origin", origin]
+    if oauth_provider is not None:
+        for k, v in oauth_settings(oauth_provider, env).items():
+            argv += [k, v]
+        if oauth_redirect_uri:
+            argv += ["--oauth-redirect-uri", oauth_redirect_uri]
+    else:
+        argv += ["--auth-module", str(_APPS / "auth_module.py")]
+    secret = _cookie_secret(env, Path(cookie_secret_file) if cookie_secret_file else None)
+    env.update(
+        {
+            "PANEL_COOKIE_SECRET": secret,
+            CREDENTIALS_ENV: str(cred),
+            "TWINLAB_ROOT": str(root),
+            "TWINLAB_MIN_CELL": str(min_cell),
+        }
+    )
+    env.pop(COOKIE_SECRET_ENV, None)
+    return argv, env
+
+
+@click.command("serve")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Project root (default: $TWINLAB_ROOT or found from the working directory).",
+)
+@click.option("--port", type=int, default=5006, show_default=True)
+@click.option(
+    "--address",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (loopback by default; put TLS in front otherwise).",
+)
+@click.option(
+    "--auth",
+    "credentials",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Credentials file (default: $TWINLAB_CREDENTIALS, else ~/.config/twinlab/users.json).",
+)
+@click.option(
+    "--page",
+    "pages",
+    multiple=True,
+    type=click.Choice(list(PAGES)),
+    help="Pages to serve (default: all).",
+)
+@click.option(
+    "--cookie-secret-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"File holding the cookie secret (else ${COOKIE_SECRET_ENV}, else random).",
+)
+@click.option(
+    "--oauth-provider",
+    default=None,
+    help="Log in through this OAuth provider instead of passwords.",
+)
+@click.option("--oauth-redirect-uri", default=None, help="OAuth redirect URI.")
+@click.option("--allow-websocket-origin", multiple=True, help="Extra allowed origins.")
+@click.option(
+    "--min-cell",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Smallest count shown to stakeholders (smaller cells suppressed).",
+)
+@click.option(
+    "--add-user",
+    metavar="NAME",
+    default=None,
+    help="Add (or replace) user NAME in the credentials file and exit.",
+)
+@click.option("--role", type=click.Choice(list(ROLES)), default=None, help="Role of --add-user.")
+@click.option("--no-password", is_flag=True, help="With --add-user: an OAuth-only user.")
+@click.option("--dry-run", is_flag=True, help="Print the panel serve command and exit.")
+def serve(
+    root: Path | None,
+    port: int,
+    address: str,
+    credentials: Path | None,
+    pages: tuple[str, ...],
+    cookie_secret_file: Path | None,
+    oauth_provider: str | None,
+    oauth_redirect_uri: str | None,
+    allow_websocket_origin: tuple[str, ...],
+    min_cell: int,
+    add_user: str | None,
+    role: str | None,
+    no_password: bool,
+    dry_run: bool,
+) -> None:
+    """Serve the what-if explorer, cohort dashboard and reviewer view (panel serve)."""
+    if add_user is not None:
+        if role is None:
+            raise click.UsageError("--add-user needs --role")
+        password = None
+        if not no_password:
+            password = click.prompt(
+                f"password for {add_user}", hide_input=True, confirmation_prompt=True
+            )
+        try:
+            file = _add_user(credentials, add_user, role, password)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        click.echo(f"user {add_user!r} ({role}) saved in {file}")
+        return
+    from twinlab.config import project_root
+
+    try:
+        argv, env = serve_command(
+            root=root or project_root(),
+            port=port,
+            address=address,
+            credentials=credentials,
+            pages=pages or tuple(PAGES),
+            cookie_secret_file=cookie_secret_file,
+            oauth_provider=oauth_provider,
+            oauth_redirect_uri=oauth_redirect_uri,
+            allow_websocket_origin=allow_websocket_origin,
+            min_cell=min_cell,
+        )
+    except (ValueError, OSError) as exc:
+        raise click.UsageError(str(exc)) from None
+    if dry_run:
+        click.echo(" ".join(argv))
+        return
+    click.echo(f"serving on http://{address}:{port}/ (pages: {', '.join(pages or PAGES)})")
+    os.execve(argv[0], argv, env)  # panel serve takes over this process (and its signals)
+
+
+def _add_user(path: Path | None, name: str, role: str, password: str | None) -> Path:
+    return add_user(path, name, role, password)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    serve()

@@ -1,0 +1,74 @@
+"""Who is asking, from where, and the audit entry of every dashboard query."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twinlab.apps.auth import role_of
+from twinlab.audit.log import AuditLog, default_actor
+from twinlab.audit.trail import audit_log
+from twinlab.config import project_root
+from twinlab.security.access import is_allowed
+
+__all__ = ["MIN_CELL_ENV", "AppContext", "audit_query", "current_context"]
+
+MIN_CELL_ENV = "TWINLAB_MIN_CELL"
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """The user of a session, their role and the project the apps read.
+
+    Attributes
+    ----------
+    user : str
+        Who is logged in (the OS user in a notebook).
+    role : str or None
+        Their role (``None``: unknown, allowed nothing).
+    root : Path
+        Project root.
+    min_cell : int
+        Smallest count shown to viewers without patient-level access.
+    """
+
+    user: str
+    role: str | None
+    root: Path
+    min_cell: int = 5
+
+    def may(self, action: str) -> bool:
+        """Whether this user's role may perform ``action`` (deny by default)."""
+        return is_allowed(self.role, action)
+
+
+def current_context(
+    *, user: str | None = None, role: str | None = None, root: str | os.PathLike[str] | None = None
+) -> AppContext:
+    """The context of the running Panel session (or of a notebook when not served).
+
+    In a served app the user is Panel's logged-in user and the role comes from the
+    credentials file; ``user``/``role`` override them for notebook use.
+    """
+    import panel as pn
+
+    name = user or pn.state.user or default_actor()
+    if role is None:
+        try:
+            role = role_of(name)
+        except ValueError:
+            role = None
+    min_cell = int(os.environ.get(MIN_CELL_ENV, "5") or 5)
+    return AppContext(name, role, Path(root) if root else project_root(), max(1, min_cell))
+
+
+def audit_query(ctx: AppContext, target: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """Write a ``dashboard.query`` entry (actor: the user) to ``$TWINLAB_AUDIT_LOG``."""
+    log = audit_log()
+    if log is None:
+        return None
+    return AuditLog(log.path, actor=ctx.user).append(
+        "dashboard.query", target, params={"user": ctx.user, "role": ctx.role, **params}
+    )

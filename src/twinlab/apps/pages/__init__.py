@@ -1,0 +1,1 @@
+"""Page scripts for ``panel serve`` (run by the server, not imported)."""

@@ -1,0 +1,126 @@
+"""The apps' test project: a registered twin with known parameters, a harmonized cohort
+with its quality report, and users (imported by the tests; a unique module name, so it
+never clashes with another folder's ``conftest``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import xarray as xr
+
+from twinlab.pkpd.fit import FitResult
+from twinlab.pkpd.population import PopulationSpec, simulated_study
+from twinlab.pkpd.registry import register
+from twinlab.testing import make_cohort
+
+#: the twin's true population values (the posterior is a tight cloud around them)
+TRUTH = {
+    "ka": 1.0,
+    "cl": 4.0,
+    "v": 40.0,
+    "omega_ka": 0.3,
+    "omega_cl": 0.3,
+    "omega_v": 0.2,
+    "beta_cl_crcl": 0.5,
+    "beta_cl_cyp2c9_1": -0.4,
+    "beta_cl_cyp2c9_2": -0.7,
+}
+SPEC = {
+    "name": "twin_test",
+    "model": "pk_1cmt_oral",
+    "parameters": {"ka": 1.0, "cl": 4.0, "v": 40.0},
+    "covariates": [
+        {"allometric": "WT"},
+        {
+            "parameter": "cl",
+            "covariate": "CRCL",
+            "kind": "power",
+            "reference": 100,
+            "exponent": 0.5,
+            "estimate": True,
+        },
+        {"parameter": "cl", "covariate": "CYP2C9", "kind": "categorical", "reference": 0},
+    ],
+    "errors": ["combined"],
+}
+USERS = {
+    "ana": ("modeler", "ana-password-1"),
+    "rita": ("reviewer", "rita-password-1"),
+    "sam": ("stakeholder", "sam-password-1"),
+}
+
+
+def known_fit(n_subjects: int = 24, draws: int = 40, seed: int = 7) -> FitResult:
+    """A fit whose posterior is a tight cloud (1 % SD) around :data:`TRUTH` – no sampling."""
+    spec = PopulationSpec.from_dict(SPEC)
+    rng = np.random.default_rng(seed)
+    covariates = {
+        "WT": rng.uniform(50, 110, n_subjects).round(1),
+        "CRCL": rng.uniform(40, 140, n_subjects).round(1),
+        "CYP2C9": np.tile([0.0, 0.0, 1.0, 2.0], n_subjects // 4),
+    }
+    arrays, _ = simulated_study(
+        spec, TRUTH, n_subjects=n_subjects, seed=seed, covariates=covariates
+    )
+    post = {
+        k: (("chain", "draw"), v * (1 + 0.01 * rng.standard_normal((2, draws))))
+        for k, v in TRUTH.items()
+    }
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((2, draws), bool))})
+    idata = az.InferenceData(posterior=xr.Dataset(post), sample_stats=stats)
+    return FitResult(
+        spec,
+        arrays,
+        idata,
+        "nutpie",
+        {"total_s": 0.0},
+        {"draws": draws, "tune": 0, "chains": 2, "seed": seed},
+    )
+
+
+def write_project(root: Path) -> Path:
+    """A project folder: params.yaml marker, a registered twin, a harmonized study."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "params.yaml").write_text("seed: 1\n")
+    data = root / "data" / "nonmem" / "twin.csv"
+    data.parent.mkdir(parents=True)
+    data.write_text("ID,TIME,DV\n1,0,0\n")
+    (data.parent / "twin.csv.meta.json").write_text(
+        json.dumps({"codes": {"CYP2C9": {"*1/*1": 0, "*1/*2": 1, "*1/*3": 2}}})
+    )
+    register(known_fit(), "twin_test", root=root / "models", data=data, diagnostics={})
+    study = root / "data" / "harmonized" / "demo"
+    make_cohort(n_patients=12, seed=3).write(study)
+    (study / "quality.json").write_text(
+        json.dumps(
+            {
+                "summary": {"overall": "pass"},
+                "checks": [
+                    {
+                        "category": "conformance",
+                        "check": "records.parsed",
+                        "checked": 100,
+                        "failed": 0,
+                        "failure_rate": 0.0,
+                        "threshold": 0.05,
+                        "status": "pass",
+                        "description": "records accepted",
+                    }
+                ],
+            }
+        )
+    )
+    (study / "report.json").write_text(
+        json.dumps(
+            {
+                "files": [
+                    {"format": "fhir", "records_in": 10, "accepted": 9, "quarantined": 1},
+                    {"format": "sdtm", "records_in": 5, "accepted": 5, "quarantined": 0},
+                ]
+            }
+        )
+    )
+    return root

@@ -1,0 +1,240 @@
+"""End to end: a real ``twinlab serve`` (panel serve) process and headless Debian Chromium
+driven by Playwright – log in, move the dose slider, see the plot change; a wrong password
+is refused; a stakeholder cannot reach patient-level views; every query is audited."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from apps_fixtures import USERS
+
+CHROMIUM = os.environ.get("TWINLAB_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# the bands' data sources in the page: (number of points, max of the median)
+BANDS_JS = """() => {
+  const out = [];
+  for (const doc of Bokeh.documents)
+    for (const m of doc._all_models.values())
+      if (m.type === 'ColumnDataSource' && m.data.p50 !== undefined)
+        out.push([m.data.p50.length, Math.max(...m.data.p50)]);
+  return out;
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _status(url: str) -> int:
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        return opener.open(url, timeout=5).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.fixture(scope="module")
+def server(project, credentials, tmp_path_factory) -> Iterator[dict]:
+    """``twinlab serve`` on a free loopback port, with its own audit log."""
+    logs = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "TWINLAB_AUDIT_LOG": str(logs / "audit.jsonl"),
+        "TWINLAB_COOKIE_SECRET": "test-cookie-secret-" + "x" * 32,
+    }
+    out = (logs / "server.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "twinlab.apps.cli",
+            "--root",
+            str(project),
+            "--auth",
+            str(credentials),
+            "--port",
+            str(port),
+            "--min-cell",
+            "5",
+        ],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=logs,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"twinlab serve exited: {(logs / 'server.log').read_text()}")
+        try:
+            if _status(url + "/whatif") == 302:
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.terminate()
+        pytest.fail(f"twinlab serve did not start: {(logs / 'server.log').read_text()}")
+    yield {"url": url, "audit": logs / "audit.jsonl", "log": logs / "server.log"}
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    out.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install Debian's 'chromium' package "
+            "(or set TWINLAB_CHROMIUM) – the browser tests must run"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _login(browser, url: str, user: str, password: str, page_path: str = "/whatif"):
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(url + page_path)
+    assert "/login" in page.url
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_load_state()
+    return page
+
+
+def test_no_page_without_login(server):
+    for path in ("/whatif", "/cohort", "/patients", "/reviewer"):
+        assert _status(server["url"] + path) == 302
+
+
+def test_a_wrong_password_is_refused(server, browser):
+    page = _login(browser, server["url"], "ana", "not-her-password")
+    assert "error=" in page.url
+    assert "Invalid username or password" in page.content()
+    page.goto(server["url"] + "/whatif")
+    assert "/login" in page.url  # still not in
+    page.context.close()
+
+
+def test_modeler_moves_the_dose_slider_and_the_plot_follows(server, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    page = _login(browser, server["url"], "ana", USERS["ana"][1])
+    page.wait_for_url("**/whatif")
+    summary = page.locator(".median-trough")
+    expect(summary).to_be_visible(timeout=60_000)
+    before_text = summary.inner_text()
+    before = dict(page.evaluate(BANDS_JS))
+    provenance = page.locator(".twinlab-provenance")  # model, data hash, seed on screen
+    expect(provenance).to_contain_text("twin_test/1")
+    expect(provenance).to_contain_text("seed")
+    expect(provenance).to_contain_text("data hash")
+
+    handle = page.locator(".noUi-handle").first  # the first slider is the dose
+    handle.focus()
+    page.keyboard.press("ArrowRight")  # 100 -> 110 mg
+    expect(summary).not_to_have_text(before_text, timeout=30_000)
+    expect(page.get_by_text("110 mg every 24 h")).to_be_visible()
+    page.wait_for_function(
+        f"({BANDS_JS})().length > 0 && ({BANDS_JS})()"
+        f".some(([n, m]) => n === {max(before)} && m !== {before[max(before)]})"
+    )
+    after = dict(page.evaluate(BANDS_JS))
+    # linear PK: the plotted median concentration scales exactly with the dose
+    n_conc = max(before)
+    assert after[n_conc] == pytest.approx(before[n_conc] * 1.1, rel=1e-9)
+    shot = tmp_path / "whatif.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    page.context.close()
+
+    entries = [json.loads(line) for line in server["audit"].read_text().splitlines()]
+    queries = [
+        e
+        for e in entries
+        if e["action"] == "dashboard.query" and e["target"] == "whatif" and e["actor"] == "ana"
+    ]
+    assert {q["params"]["dose"] for q in queries} >= {100.0, 110.0}
+    assert all(q["params"]["user"] == "ana" and q["params"]["role"] == "modeler" for q in queries)
+
+
+def test_stakeholder_sees_aggregates_but_no_patient_level_views(server, browser, project):
+    page = _login(browser, server["url"], "sam", USERS["sam"][1], "/cohort")
+    page.wait_for_url("**/cohort")
+    assert page.goto(server["url"] + "/patients").status == 403
+    assert page.goto(server["url"] + "/reviewer").status == 403
+    page.goto(server["url"] + "/cohort")
+    table = page.locator(".cohort-counts")
+    table.first.wait_for(timeout=60_000)
+    page.get_by_text("are suppressed").first.wait_for()
+    page.get_by_text("<5").first.wait_for()  # the small cells are hidden
+    import pandas as pd
+
+    ids = pd.read_parquet(project / "data" / "harmonized" / "demo" / "patients.parquet")
+    assert page.get_by_text(ids["patient_id"].iloc[0]).count() == 0
+    assert not any(pid in page.content() for pid in ids["patient_id"])
+    page.context.close()
+    entries = [json.loads(line) for line in server["audit"].read_text().splitlines()]
+    assert any(
+        e["actor"] == "sam" and e["target"] == "cohort" and e["params"]["suppressed"] is True
+        for e in entries
+    )
+    denied = {
+        e["target"] for e in entries if e["action"] == "dashboard.denied" and e["actor"] == "sam"
+    }
+    assert denied == {"patients", "reviewer"}
+
+
+def test_reviewer_reaches_patient_rows_and_the_audit_trail(server, browser, project):
+    page = _login(browser, server["url"], "rita", USERS["rita"][1], "/patients")
+    page.wait_for_url("**/patients")
+    first_id = str(pd_first_id(project))
+    page.get_by_text(first_id).first.wait_for(timeout=60_000)
+    response = page.goto(server["url"] + "/reviewer")
+    assert response.status == 200
+    page.get_by_text("Verification").first.wait_for(timeout=60_000)
+    page.get_by_text("dashboard.query").first.wait_for(timeout=30_000)
+    page.context.close()
+
+
+def pd_first_id(project: Path) -> str:
+    import pandas as pd
+
+    ids = pd.read_parquet(project / "data" / "harmonized" / "demo" / "patients.parquet")
+    return sorted(ids["patient_id"])[0]

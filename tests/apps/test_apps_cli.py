@@ -1,0 +1,94 @@
+"""``twinlab serve``: the panel serve command it builds, its checks, adding users."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from twinlab.apps.auth import authenticate
+from twinlab.apps.cli import oauth_settings, serve, serve_command
+
+OAUTH_ENV = {"PANEL_OAUTH_KEY": "id", "PANEL_OAUTH_SECRET": "s", "PANEL_OAUTH_ENCRYPTION": "k"}
+
+
+def test_serve_command_uses_the_hashed_auth_module_and_keeps_secrets_off_argv(project, credentials):
+    argv, env = serve_command(
+        root=project, port=5123, credentials=credentials, env={"TWINLAB_COOKIE_SECRET": "x" * 40}
+    )
+    assert argv[1:4] == ["-m", "panel", "serve"]
+    assert argv[argv.index("--auth-module") + 1].endswith("twinlab/apps/auth_module.py")
+    assert argv[argv.index("--setup") + 1].endswith("twinlab/apps/server_setup.py")
+    assert argv[argv.index("--address") + 1] == "127.0.0.1"
+    assert "--basic-auth" not in argv
+    assert env["PANEL_COOKIE_SECRET"] == "x" * 40
+    assert "x" * 40 not in " ".join(argv) and str(credentials) not in " ".join(argv)
+    assert env["TWINLAB_CREDENTIALS"] == str(credentials.resolve())
+    assert {a.rsplit("/", 1)[-1] for a in argv if a.endswith(".py")} >= {
+        "whatif.py",
+        "cohort.py",
+        "patients.py",
+        "reviewer.py",
+    }
+
+
+def test_serve_refuses_credentials_inside_the_project_and_empty_files(project, tmp_path):
+    inside = project / "users.json"
+    inside.write_text(json.dumps({"ana": {"role": "modeler", "password_hash": "x"}}))
+    with pytest.raises(ValueError, match="inside the project"):
+        serve_command(root=project, credentials=inside)
+    with pytest.raises(ValueError, match="no users"):
+        serve_command(root=project, credentials=tmp_path / "none.json")
+    with pytest.raises(ValueError, match="unknown page"):
+        serve_command(root=project, credentials=tmp_path / "none.json", pages=["admin"])
+
+
+def test_oauth_configuration_is_validated():
+    assert oauth_settings("github", OAUTH_ENV) == {"--oauth-provider": "github"}
+    with pytest.raises(ValueError, match="unknown OAuth provider"):
+        oauth_settings("myspace", OAUTH_ENV)
+    with pytest.raises(ValueError, match="PANEL_OAUTH_SECRET"):
+        oauth_settings("github", {"PANEL_OAUTH_KEY": "id"})
+    with pytest.raises(ValueError, match="PANEL_OAUTH_ENCRYPTION"):
+        oauth_settings("github", {"PANEL_OAUTH_KEY": "id", "PANEL_OAUTH_SECRET": "s"})
+
+
+def test_oauth_serve_command_drops_the_password_module(project, credentials):
+    argv, _ = serve_command(
+        root=project, credentials=credentials, oauth_provider="google", env=OAUTH_ENV
+    )
+    assert "--auth-module" not in argv
+    assert argv[argv.index("--oauth-provider") + 1] == "google"
+    assert "s" not in argv[argv.index("--oauth-provider") :][2:]  # no secret on argv
+
+
+def test_add_user_prompts_twice_and_stores_a_hash(tmp_path):
+    cred = tmp_path / "users.json"
+    runner = CliRunner()
+    res = runner.invoke(
+        serve,
+        ["--auth", str(cred), "--add-user", "ana", "--role", "modeler"],
+        input="a-long-password\na-long-password\n",
+    )
+    assert res.exit_code == 0, res.output
+    assert authenticate("ana", "a-long-password", cred) == "modeler"
+    res = runner.invoke(
+        serve,
+        ["--auth", str(cred), "--add-user", "bo", "--role", "modeler"],
+        input="a-long-password\nanother-one\n",
+    )
+    assert res.exit_code != 0 and "do not match" in res.output
+    res = runner.invoke(serve, ["--auth", str(cred), "--add-user", "bo"])
+    assert res.exit_code != 0 and "--role" in res.output
+
+
+def test_dry_run_prints_the_command_and_errors_are_short(project, credentials):
+    runner = CliRunner()
+    res = runner.invoke(
+        serve, ["--root", str(project), "--auth", str(credentials), "--port", "5999", "--dry-run"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "panel serve" in res.output and "5999" in res.output
+    res = runner.invoke(serve, ["--root", str(project), "--auth", str(project / "x.json")])
+    assert res.exit_code == 2 and "Traceback" not in res.output

@@ -1,0 +1,73 @@
+"""Cohort aggregates with small-cell suppression, the quality report and the audit trail."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from twinlab.apps.stats import suppress_small_cells
+from twinlab.apps.summaries import (
+    audit_entries,
+    cohort_counts,
+    conservation,
+    quality_checks,
+    run_lineage,
+    studies,
+)
+from twinlab.audit import AuditLog
+
+
+def test_small_cells_are_suppressed_with_a_complementary_cell():
+    df = pd.DataFrame({"g": list("abcd"), "n": [40, 3, 12, 7]})
+    out = suppress_small_cells(df, k=5)
+    # 3 is hidden; alone it could be recovered from the total, so 7 goes too
+    assert out["n"].tolist() == ["40", "<5", "12", "<5"]
+    assert suppress_small_cells(df, k=5, total=False)["n"].tolist() == ["40", "<5", "12", "7"]
+    assert suppress_small_cells(df, k=1)["n"].tolist() == ["40", "3", "12", "7"]
+
+
+def test_cohort_counts_hide_small_groups_only_when_asked(project):
+    patients = pd.read_parquet(project / "data" / "harmonized" / "demo" / "patients.parquet")
+    raw = cohort_counts(patients, "sex", suppress=False)
+    assert raw["n"].iloc[-1] == len(patients) == raw["n"].iloc[:-1].sum()
+    hidden = cohort_counts(patients, "age band", min_cell=5)
+    counts = patients.shape[0]
+    assert hidden["n"].iloc[-1] == str(counts)
+    shown = [int(v) for v in hidden["n"].iloc[:-1] if not v.startswith("<")]
+    assert all(v >= 5 for v in shown)
+    assert not any(str(pid) in hidden.to_string() for pid in patients["patient_id"])
+    with pytest.raises(ValueError, match="unknown grouping"):
+        cohort_counts(patients, "zip")
+
+
+def test_quality_and_conservation_tables(project):
+    folder = project / "data" / "harmonized" / "demo"
+    assert studies(project) == ["demo"]
+    q = quality_checks(json.loads((folder / "quality.json").read_text()))
+    assert q.loc[0, "status"] == "pass"
+    c = conservation(json.loads((folder / "report.json").read_text())).set_index("format")
+    assert c.loc["fhir", "records_in"] == c.loc["fhir", "accepted"] + 1
+    assert c["reconciles"].all()
+
+
+def test_audit_entries_and_run_lineage_read_a_real_log(tmp_path):
+    log = AuditLog(tmp_path / "audit.jsonl", actor="rita")
+    log.append(
+        "stage.run",
+        "fit",
+        params={"draws": 10},
+        new={
+            "run_record": "r.json",
+            "run_record_sha256": "ab",
+            "outputs": {"models/x": {"md5": "123"}},
+        },
+    )
+    log.append("dashboard.query", "whatif", params={"user": "sam", "dose": 100})
+    entries = audit_entries(log.path)
+    assert entries["action"].tolist() == ["stage.run", "dashboard.query"]
+    assert json.loads(entries.loc[1, "params"]) == {"user": "sam", "dose": 100}
+    runs = run_lineage(entries)
+    assert runs.loc[0, "stage"] == "fit" and "models/x (123)" in runs.loc[0, "outputs"]
+    assert audit_entries(tmp_path / "missing.jsonl").empty

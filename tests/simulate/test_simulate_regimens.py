@@ -109,12 +109,9 @@ def test_missing_parameter_and_missing_residual_error_are_found_before_running()
         run(_scenario(residual=True))
     with pytest.raises(ValueError, match="backend must be one of"):
         run(_scenario(), backend="fortran")
-    idr = KnownPopulation(
-        "pkpd_1cmt_oral_idr1_e0",
-        {**PK, "e0": 1.0, "kout": 0.1, "imax": 0.5, "ic50": 1.0},
-    )
+    mm = KnownPopulation("pk_1cmt_oral_mm", {"ka": 1.0, "v": 50.0, "vm": 10.0, "km": 2.0})
     with pytest.raises(ValueError, match="compiled back end covers"):
-        run(_scenario(population=idr), backend="numba")
+        run(_scenario(population=mm), backend="numba")
 
 
 def test_singular_parameters_give_a_clear_error_not_nans():

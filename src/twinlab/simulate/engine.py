@@ -9,10 +9,12 @@ the same bytes. 1 or N workers give bit-identical files.
 
 Back ends (chosen by measurement, ``benchmarks/SIMULATE.md``): linear models
 (:data:`twinlab.simulate.kernels.KERNEL_MODELS`) use the compiled superposition of
-:mod:`twinlab.simulate.kernels` (``"numba"``); the others, and every model with
-``backend="numpy"``, use :func:`twinlab.pkpd.simulate` (vectorized NumPy; the fixed-step RK4
-of :mod:`twinlab.pkpd.ode` for ODE models), both from the one model definition of
-:mod:`twinlab.pkpd.models`.
+:mod:`twinlab.simulate.kernels` and the indirect-response models
+(:data:`twinlab.simulate.ode_kernels.ODE_KERNEL_MODELS`) the compiled RK4 / Simpson loop of
+:mod:`twinlab.simulate.ode_kernels` (``"numba"``, same grid and scheme as the NumPy back end);
+the others, and every model with ``backend="numpy"``, use :func:`twinlab.pkpd.simulate`
+(vectorized NumPy; the fixed-step RK4 of :mod:`twinlab.pkpd.ode` for ODE models), all from
+the one model definition of :mod:`twinlab.pkpd.models`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from twinlab.pkpd.models import simulate as pkpd_simulate
 from twinlab.pkpd.pd import sigmoid_emax
 from twinlab.simulate.kernels import KERNEL_MODELS, superpose_model
 from twinlab.simulate.metrics import EXPOSURE, PD, arm_summary, exposure_metrics, pd_endpoints
+from twinlab.simulate.ode_kernels import ODE_KERNEL_MODELS, simulate_idr
 from twinlab.simulate.regimens import Arm
 from twinlab.simulate.result import SimulationResult
 from twinlab.simulate.scenario import Scenario
@@ -68,13 +71,14 @@ class _Plan:
 def _resolve_backend(model: StructuralModel, backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
-    if backend == "numba" and model.name not in KERNEL_MODELS:
+    compiled = model.name in KERNEL_MODELS or model.name in ODE_KERNEL_MODELS
+    if backend == "numba" and not compiled:
         raise ValueError(
-            f"the compiled back end covers {sorted(KERNEL_MODELS)}, not {model.name!r}; "
-            "use backend='numpy' or 'auto'"
+            f"the compiled back end covers {sorted({*KERNEL_MODELS, *ODE_KERNEL_MODELS})}, "
+            f"not {model.name!r}; use backend='numpy' or 'auto'"
         )
     if backend == "auto":
-        return "numba" if model.name in KERNEL_MODELS else "numpy"
+        return "numba" if compiled else "numpy"
     return backend
 
 
@@ -105,6 +109,12 @@ def _simulate_arm(
     """Write the endpoints of ``R`` parameter rows through ``arm`` into ``out[e]`` ``(R, T)``."""
     n = next(iter(theta.values())).shape[0]
     doses = _dose_arrays(arm, model, float(times[0]), titrated)
+    if backend == "numba" and model.name in ODE_KERNEL_MODELS:
+        simulate_idr(
+            model.name, theta, times, doses.time[0], doses.amt[0], doses.duration[0],
+            doses.cmt[0], out_conc=out["conc"], out_effect=out["effect"],
+        )  # fmt: skip
+        return
     if backend == "numba":
         conc = out["conc"]
         if arm.regimen is None:
@@ -395,7 +405,8 @@ def run(
         True: Dask's progress bar with a client, a line on stderr without; a callable gets
         ``(chunks_done, n_chunks)`` after each chunk.
     backend : str
-        ``"auto"`` (compiled kernel for linear models, else NumPy), ``"numba"`` or ``"numpy"``.
+        ``"auto"`` (compiled kernels for linear and indirect-response models, else NumPy),
+        ``"numba"`` or ``"numpy"``.
 
     Returns
     -------

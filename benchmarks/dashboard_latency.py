@@ -2,7 +2,9 @@
 
 Goal (DESIGN.md): **<= 300 ms** from a slider move to the updated plot.
 
-Three measurements, on the project's registered twin (the demo's ``twinurostat_pk``):
+Three measurements, on the project's registered twin (the demo's ``twinurostat_pk``), its
+harmonized cohort and assumed PD spec (``params.yaml``'s ``simulate`` section): the virtual
+patients are a :class:`twinlab.cohort.VirtualCohort`, drawn chunk by chunk:
 
 - ``browser``: a real ``twinlab serve`` (panel serve) process and headless Chromium driven by
   Playwright, logged in as a modeler. Each move presses ArrowRight on the dose slider
@@ -17,6 +19,9 @@ Three measurements, on the project's registered twin (the demo's ``twinurostat_p
 - ``in_process_full_resimulation`` (the baseline): the same answers when the PK of the
   10,000 patients is simulated again at each move (no dose-scaling cache) – what an app
   without the cache would do.
+- ``population_draw``: drawing the 10,000 virtual patients again (what a population-filter
+  move costs before the PK is simulated): the VirtualCohort built from the cached cohort
+  and model, and its chunks drawn.
 
 Usage::
 
@@ -130,11 +135,17 @@ def in_process(root: Path, moves: int) -> dict:
         t = time.perf_counter()
         _answers(w)
         full.append((time.perf_counter() - t) * 1000)
+    draw = []
+    for _ in range(max(3, moves // 3)):
+        t = time.perf_counter()
+        w._make_population()
+        draw.append((time.perf_counter() - t) * 1000)
     return {
         "first_answer_s": first_s,
         "grid_points": int(w.times().size),
         "in_process": {**_stats(cached), "all_ms": cached},
         "in_process_full_resimulation": {**_stats(full), "all_ms": full},
+        "population_draw": {**_stats(draw), "all_ms": draw},
     }
 
 

@@ -1,6 +1,7 @@
 """The apps' test project: a registered twin with known parameters, a harmonized cohort
-with its quality report, and users (imported by the tests; a unique module name, so it
-never clashes with another folder's ``conftest``)."""
+(whose patients carry the twin's covariates) with its quality report, an assumed PD spec, and
+users (imported by the tests; a unique module name, so it never clashes with another
+folder's ``conftest``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from pathlib import Path
 import arviz as az
 import numpy as np
 import xarray as xr
+import yaml
 
 from twinlab.pkpd.fit import FitResult
 from twinlab.pkpd.population import PopulationSpec, simulated_study
 from twinlab.pkpd.registry import register
 from twinlab.testing import make_cohort
+from twinlab.timeline import Cohort
 
 #: the twin's true population values (the posterior is a tight cloud around them)
 TRUTH = {
@@ -46,6 +49,27 @@ SPEC = {
     ],
     "errors": ["combined"],
 }
+#: the assumed PD (not part of the twin): the what-if's defaults come from it
+PD_SPEC = {
+    "name": "twin_test_pd",
+    "model": "pkpd_1cmt_oral_idr1_e0",
+    "parameters": {
+        "ka": {"guess": 1.0, "omega": 0.3},
+        "cl": {"guess": 4.0, "omega": 0.3},
+        "v": {"guess": 40.0, "omega": 0.2},
+        "e0": {"guess": 8.0, "omega": 0.15},
+        "kout": {"guess": 0.02, "omega": None},
+        "imax": {"guess": 0.9, "omega": None},
+        "ic50": {"guess": 1.0, "omega": 0.3},
+    },
+    "covariates": [
+        {"parameter": "e0", "covariate": "CRCL", "kind": "power", "reference": 100,
+         "exponent": -0.25},
+    ],
+    "errors": [{"endpoint": "effect", "kind": "combined"}],
+}  # fmt: skip
+#: genotypes of the cohort's patients, in turn
+GENOTYPES = ("*1/*1", "*1/*1", "*1/*2", "*1/*3")
 USERS = {
     "ana": ("modeler", "ana-password-1"),
     "rita": ("reviewer", "rita-password-1"),
@@ -81,10 +105,38 @@ def known_fit(n_subjects: int = 24, draws: int = 40, seed: int = 7) -> FitResult
     )
 
 
+def study_cohort(n_patients: int = 40, seed: int = 3) -> Cohort:
+    """:func:`twinlab.testing.make_cohort` whose patients carry the twin's covariates.
+
+    Weights spread evenly over 50–110 kg, serum creatinine over 60–160 µmol/L (creatinine
+    clearance from Cockcroft–Gault) and CYP2C9 genotypes :data:`GENOTYPES` in turn.
+    """
+    cohort = make_cohort(n_patients=n_patients, seed=seed)
+    rng = np.random.default_rng(seed)
+    patients = cohort.patients.copy()
+    patients["cov_weight_kg"] = rng.permutation(np.linspace(50.0, 110.0, n_patients)).round(1)
+    patients["cov_creatinine_umol_l"] = rng.uniform(60.0, 160.0, n_patients).round(1)
+    patients["cov_cyp2c9"] = [GENOTYPES[i % len(GENOTYPES)] for i in range(n_patients)]
+    return Cohort(patients, cohort.events, cohort.links)
+
+
 def write_project(root: Path) -> Path:
-    """A project folder: params.yaml marker, a registered twin, a harmonized study."""
+    """A project folder: params.yaml (where the simulate stage finds the cohort and the PD
+    spec), a registered twin, a harmonized study, the PD spec."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "params.yaml").write_text("seed: 1\n")
+    (root / "params.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "seed": 1,
+                "simulate": {
+                    "timeline_dir": "data/harmonized/demo",
+                    "pd_spec": "specs/pd_assumed.yaml",
+                },
+            }
+        )
+    )
+    (root / "specs").mkdir()
+    (root / "specs" / "pd_assumed.yaml").write_text(yaml.safe_dump(PD_SPEC, sort_keys=False))
     data = root / "data" / "nonmem" / "twin.csv"
     data.parent.mkdir(parents=True)
     data.write_text("ID,TIME,DV\n1,0,0\n")
@@ -93,7 +145,7 @@ def write_project(root: Path) -> Path:
     )
     register(known_fit(), "twin_test", root=root / "models", data=data, diagnostics={})
     study = root / "data" / "harmonized" / "demo"
-    make_cohort(n_patients=12, seed=3).write(study)
+    study_cohort().write(study)
     (study / "quality.json").write_text(
         json.dumps(
             {

@@ -165,6 +165,10 @@ def test_modeler_moves_the_dose_slider_and_the_plot_follows(server, browser, tmp
     expect(provenance).to_contain_text("twin_test/1")
     expect(provenance).to_contain_text("seed")
     expect(provenance).to_contain_text("data hash")
+    # how the population was drawn (VirtualCohort.describe): method, eligible real patients
+    expect(provenance).to_contain_text("population drawn by resample")
+    expect(provenance).to_contain_text("40 eligible real patients")
+    expect(provenance).to_contain_text("specs/pd_assumed.yaml")
 
     handle = page.locator(".noUi-handle").first  # the first slider is the dose
     handle.focus()

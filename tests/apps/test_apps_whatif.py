@@ -1,16 +1,20 @@
-"""The what-if domain object against closed forms, the library's own ODE model and the
-known parameters of the fixture twin."""
+"""The what-if domain object against closed forms, the library's own ODE model, the known
+parameters of the fixture twin and PD spec, and the fixture cohort's real patients."""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
-from apps_fixtures import TRUTH
+import yaml
+from apps_fixtures import PD_SPEC, TRUTH
 
 from twinlab.apps.stats import wilson
-from twinlab.apps.whatif import WhatIf, integrate_idr1
+from twinlab.apps.whatif import CHUNK_SIZE, WhatIf, integrate_idr1
+from twinlab.cohort import chunk_rng
 from twinlab.pkpd import expand_doses, regimen, simulate
 
 
@@ -34,7 +38,7 @@ def closed_form_oral(t, dose, tau, n_doses, ka, cl, v):
 
 def test_concentrations_equal_the_closed_form_superposition(whatif):
     whatif.param.update(dose=150.0, interval_h=12.0, duration_days=3)
-    vp, _ = whatif.population()
+    vp = whatif.population()
     p = vp.params
     expected = closed_form_oral(whatif.times(), 150.0, 12.0, 6, p["ka"], p["cl"], p["v"])
     np.testing.assert_allclose(whatif.concentrations(), expected, rtol=1e-9, atol=1e-12)
@@ -42,7 +46,7 @@ def test_concentrations_equal_the_closed_form_superposition(whatif):
 
 def test_population_recovers_the_twin_typical_clearance(project):
     w = WhatIf(root=str(project), n_patients=4000, seed=3, genotypes=["*1/*1"])
-    vp, _ = w.population()
+    vp = w.population()
     cov = vp.covariates
     assert set(np.unique(cov["CYP2C9"])) == {0.0}
     typical = vp.params["cl"] / ((cov["WT"] / 70) ** 0.75 * (cov["CRCL"] / 100) ** 0.5)
@@ -66,7 +70,8 @@ def test_a_dose_change_rescales_the_cache_exactly_as_a_full_resimulation(whatif)
 
 def test_pd_integration_agrees_with_the_library_ode_within_its_error_estimate(whatif):
     m = 4
-    vp, pd_ = whatif.population()
+    vp = whatif.population()
+    pd_ = vp.params
     times = whatif.times()
     conc = whatif.concentrations()[:m]
     one = expand_doses([regimen(whatif.dose, every=whatif.interval_h, n=whatif.n_doses)])
@@ -79,7 +84,7 @@ def test_pd_integration_agrees_with_the_library_ode_within_its_error_estimate(wh
             for f in ("time", "amt", "rate", "duration", "cmt")
         },
     )
-    theta = {k: v[:m] for k, v in vp.params.items()}
+    theta = {k: vp.params[k][:m] for k in ("ka", "cl", "v")}
     theta.update(e0=pd_["e0"][:m], kout=whatif.kout, imax=whatif.imax, ic50=pd_["ic50"][:m])
     ref = simulate("pkpd_1cmt_oral_idr1_e0", theta, arrays)
     np.testing.assert_allclose(ref["conc"].reshape(m, -1), conc, rtol=1e-9, atol=1e-12)
@@ -104,11 +109,11 @@ def test_idr_reaches_its_closed_form_steady_state():
 
 def test_filters_select_the_population_and_an_empty_one_is_refused(project):
     w = WhatIf(root=str(project), n_patients=300, weight_range=(80.0, 110.0), genotypes=["*1/*3"])
-    vp, _ = w.population()
+    vp = w.population()
     assert vp.covariates["WT"].min() >= 80 and vp.covariates["WT"].max() <= 110
     assert set(np.unique(vp.covariates["CYP2C9"])) == {2.0}
     w.weight_range = (30.0, 31.0)
-    with pytest.raises(ValueError, match="no fitted subject matches"):
+    with pytest.raises(ValueError, match="no real patient passes the criteria"):
         w.bands("conc")
 
 
@@ -169,3 +174,93 @@ def test_scenario_presets_and_provenance(whatif):
 def test_no_registered_model_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no registered twin model"):
         WhatIf(root=str(tmp_path))
+
+
+def test_pd_settings_default_to_the_spec_and_rescale_the_same_patients(project):
+    w = WhatIf(root=str(project), n_patients=2000, seed=4)
+    spec = PD_SPEC["parameters"]
+    assert (w.e0, w.omega_e0, w.kout, w.imax) == (8.0, 0.15, 0.02, 0.9)
+    assert (w.ic50, w.omega_ic50) == (spec["ic50"]["guess"], spec["ic50"]["omega"])
+    vp = w.population()
+    # the spec's CRCL effect on the baseline, then BSV around the typical value
+    typical = vp.params["e0"] / (vp.covariates["CRCL"].to_numpy() / 100) ** -0.25
+    assert np.median(typical) == pytest.approx(8.0, rel=0.02)
+    assert np.std(np.log(typical)) == pytest.approx(0.15, rel=0.1)
+    w.e0 = 6.0  # a typical-value change: the same patients, their baseline scaled
+    moved = w.population()
+    np.testing.assert_allclose(moved.params["e0"], vp.params["e0"] * 0.75, rtol=1e-12)
+    for p in ("ka", "cl", "v", "ic50"):
+        np.testing.assert_array_equal(moved.params[p], vp.params[p])
+    assert moved.pk_digest == vp.pk_digest  # so the cached PK profiles still apply
+    assert w.provenance()["population"]["parameters"]["e0"]["typical"] == 6.0
+    w.omega_e0 = 0.0  # no BSV: the baseline is the typical value with its CRCL effect
+    crcl = w.population().covariates["CRCL"].to_numpy()
+    np.testing.assert_allclose(w.population().params["e0"], 6.0 * (crcl / 100) ** -0.25)
+
+
+def test_another_pd_spec_gives_other_defaults(project, tmp_path):
+    other = {
+        **PD_SPEC,
+        "parameters": {**PD_SPEC["parameters"], "e0": {"guess": 7.0, "omega": None}},
+    }
+    path = tmp_path / "pd.yaml"
+    path.write_text(yaml.safe_dump(other))
+    w = WhatIf(root=str(project), n_patients=200, pd_spec=str(path))
+    assert (w.e0, w.omega_e0) == (7.0, 0.0)
+    assert w.provenance()["population"]["parameters"]["e0"]["omega"] is None
+    w.pd_spec = "specs/pd_assumed.yaml"  # back to the project's: its values come back
+    assert (w.e0, w.omega_e0) == (8.0, 0.15)
+
+
+def test_provenance_says_how_the_population_was_drawn(project):
+    w = WhatIf(root=str(project), n_patients=300, weight_range=(80.0, 200.0), genotypes=["*1/*3"])
+    prov = w.provenance()
+    pop = prov["population"]
+    patients = pd.read_parquet(project / "data" / "harmonized" / "demo" / "patients.parquet")
+    by_hand = (patients["cov_weight_kg"] >= 80) & patients["cov_cyp2c9"].eq("*1/*3")
+    assert pop["method"] == "resample"
+    assert pop["criteria"] == ["WT >= 80", 'CYP2C9 in ["*1/*3"]']  # the upper end: no limit
+    assert pop["real"]["patients"] == len(patients)
+    assert pop["real"]["eligible"] == int(by_hand.sum()) > 0
+    assert pop["fit"]["name"] == "twin_test" and pop["draws"] == [-1]  # posterior means
+    assert pop["parameters"]["cl"]["source"] == "fitted"
+    assert pop["parameters"]["ic50"]["source"] == "assumed, not fitted"
+    assert prov["cohort"] == "data/harmonized/demo"
+    text = json.dumps(prov)  # JSON-ready, and no patient identifier in it
+    assert not any(pid in text for pid in patients["patient_id"])
+
+
+def test_patients_are_the_virtual_cohorts_chunks_and_a_larger_population_keeps_them(project):
+    w = WhatIf(root=str(project), n_patients=300, seed=9, crcl_range=(60.0, 250.0))
+    vp = w.population()
+    vc = w.virtual_cohort()
+    assert CHUNK_SIZE == 100
+    second = vc.chunk(100, 200, chunk_rng(9, 1))  # chunk k from the stream (seed, k)
+    for p in vp.params:
+        np.testing.assert_array_equal(vp.params[p][100:200], second.params[p][0])
+    # every virtual patient carries the covariates of an eligible real patient
+    real = {tuple(r) for r in vc.eligible[["WT", "CRCL", "CYP2C9"]].to_numpy()}
+    assert {tuple(r) for r in vp.covariates[["WT", "CRCL", "CYP2C9"]].to_numpy()} <= real
+    assert vp.covariates["CRCL"].min() >= 60
+    w.n_patients = 500
+    more = w.population()
+    for p in vp.params:
+        np.testing.assert_array_equal(more.params[p][:300], vp.params[p])
+    np.testing.assert_array_equal(more.noise[..., :300], vp.noise)
+
+
+def test_copula_draws_new_covariates_within_the_filters(project):
+    w = WhatIf(root=str(project), n_patients=400, method="copula", weight_range=(60.0, 100.0))
+    vp = w.population()
+    wt = vp.covariates["WT"].to_numpy()
+    assert wt.min() >= 60 and wt.max() <= 100
+    patients = pd.read_parquet(project / "data" / "harmonized" / "demo" / "patients.parquet")
+    assert not np.isin(wt, patients["cov_weight_kg"].to_numpy()).all()  # synthetic rows
+    assert w.provenance()["population"]["method"] == "copula"
+
+
+def test_a_missing_pd_spec_or_cohort_is_a_clear_error(project):
+    with pytest.raises(ValueError, match=r"PD spec 'nope\.yaml' not found"):
+        WhatIf(root=str(project), pd_spec="nope.yaml")
+    with pytest.raises(ValueError, match="no harmonized cohort"):
+        WhatIf(root=str(project), cohort="data/harmonized/nowhere").population()

@@ -19,13 +19,14 @@ from twinlab.apps.auth import (
     verify_password,
 )
 from twinlab.apps.stats import suppress_small_cells, wilson
-from twinlab.apps.twin import TwinModel, available_models, open_twin
-from twinlab.apps.whatif import SCENARIOS, WhatIf, integrate_idr1
+from twinlab.apps.twin import TwinModel, available_models, open_cohort, open_twin
+from twinlab.apps.whatif import SCENARIOS, VirtualPatients, WhatIf, integrate_idr1
 
 __all__ = [
     "PAGES",
     "SCENARIOS",
     "TwinModel",
+    "VirtualPatients",
     "WhatIf",
     "add_user",
     "authenticate",
@@ -35,6 +36,7 @@ __all__ = [
     "hash_password",
     "integrate_idr1",
     "load_credentials",
+    "open_cohort",
     "open_twin",
     "suppress_small_cells",
     "verify_password",

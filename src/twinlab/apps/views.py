@@ -61,6 +61,7 @@ _CONTROLS = [
     "weight_range",
     "crcl_range",
     "genotypes",
+    "method",
     "n_patients",
     "target_trough",
     "safety_cmax",
@@ -242,7 +243,7 @@ class WhatIfView(Viewer):
             conc = w.bands("conc")
             effect = w.bands("effect")
             attain = w.attainment()
-            by_gt = w.attainment(by="CYP2C9") if "CYP2C9" in w.twin.covariates else None
+            by_gt = w.attainment(by="CYP2C9") if w.level_names("CYP2C9") else None
             power = w.power()
             exp = w.exposures().set_index("metric")
             prov = w.provenance()
@@ -299,11 +300,18 @@ class WhatIfView(Viewer):
             wide = by_gt.pivot(index="group", columns="criterion", values="fraction")
             wide.insert(0, "n", by_gt.groupby("group")["n"].first())
             self._by_genotype.object = wide.reset_index().rename(columns={"group": "CYP2C9"})
+        pop = prov["population"]
+        criteria = " and ".join(f"({c})" for c in pop["criteria"]) or "none"
+        how = "resampled from" if pop["method"] == "resample" else "a Gaussian copula of"
         self._provenance.object = (
             "#### Provenance\n"
             f"model **{prov['model']}** ({prov['structural_model']}) · data hash "
             f"`{prov['data_hash']}` · seed **{prov['seed']}** · "
-            f"{prov['posterior_draws']} posterior draws\n\n"
+            f"posterior means of {prov['posterior_draws']} posterior draws\n\n"
+            f"population drawn by **{pop['method']}**: covariates {how} "
+            f"**{pop['real']['eligible']}** eligible real patients "
+            f"(of {pop['real']['patients']} in `{prov['cohort']}`) · criteria: `{criteria}` · "
+            f"PD assumed from `{prov['pd_spec']}`\n\n"
             f"answer from the **{prov['method']}**: {prov['pk']}; PD: {prov['pd']}, "
             f"numerical error ≤ {prov['pd_error']:.2g} mg/dL (estimated from half the resolution); "
             f"computed in {prov['compute_s'] * 1000:.0f} ms (PK {prov['pk_cache']})"

@@ -6,13 +6,26 @@ answers as data: concentration and response percentile bands, target attainment,
 exceedance, trial power with and without twin adjustment (PROCOVA), and the provenance of
 every number (model version, data hash, seed, how it was computed).
 
+Where the patients come from
+----------------------------
+The virtual patients are a :class:`twinlab.cohort.VirtualCohort` (the same generator as the
+pipeline's simulate stage): covariates resampled from the real patients of the harmonized
+cohort (or drawn from a Gaussian copula of them) that pass the population filters – written
+as readable criteria such as ``"WT >= 50"`` or ``'CYP2C9 in ["*1/*1"]'`` – with the
+registered twin's posterior means and between-subject variability for the PK, and the
+assumed PD parameters (not part of the fitted twin) from a PD spec (``extra``, the demo's
+``pipelines/specs/twinurostat_pd_assumed.yaml``), whose typical values and variabilities the
+PD settings override. Patients are drawn in chunks of 100 (``chunk_rng(seed, k)`` for chunk
+``k``, as the simulation engine draws them), so a larger population keeps the patients of a
+smaller one and adds new ones.
+
 How it stays fast
 -----------------
-The population (virtual patients: covariates, posterior draw, variability) is drawn once per
-(model, filters, size, seed). The PK is then simulated once per regimen *shape* (interval,
-number of doses, route) for a 1 mg dose by the simulation engine (:func:`twinlab.simulate.run`,
-in process, the population passed as a :class:`twinlab.cohort.KnownPopulation`): for a
-linear PK model concentrations are proportional to the
+The population is drawn once per (model, cohort, filters, size, seed, PD settings). The PK
+is then simulated once per regimen *shape* (interval, number of doses, route) for a 1 mg
+dose by the simulation engine (:func:`twinlab.simulate.run`, in process, the patients' PK
+parameters passed as a :class:`twinlab.cohort.KnownPopulation`; cached by their content):
+for a linear PK model concentrations are proportional to the
 dose, so a dose change rescales the cached unit-dose profiles exactly – no approximation, no
 surrogate. The PD (urate, an indirect response inhibiting its production) is nonlinear in
 the concentration and is integrated again on every change, vectorized over patients, with an
@@ -30,10 +43,13 @@ Examples
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +59,16 @@ import pandas as pd
 import param
 
 from twinlab.apps.stats import wilson
-from twinlab.apps.twin import TwinModel, VirtualPatients, available_models, open_twin
-from twinlab.cohort import KnownPopulation
+from twinlab.apps.twin import (
+    TwinModel,
+    available_models,
+    open_cohort,
+    open_twin,
+    project_defaults,
+)
+from twinlab.cohort import KnownPopulation, VirtualCohort, chunk_rng, from_cohort
 from twinlab.pkpd.models import get_model
+from twinlab.pkpd.population import PopulationSpec
 from twinlab.simulate import Arm, Regimen, Scenario, run
 from twinlab.trials import (
     ancova_power,
@@ -54,7 +77,7 @@ from twinlab.trials import (
     procova_sample_size,
 )
 
-__all__ = ["SCENARIOS", "WhatIf", "integrate_idr1"]
+__all__ = ["SCENARIOS", "VirtualPatients", "WhatIf", "integrate_idr1"]
 
 #: scenario -> regimen settings (the demo study's arms and a BID alternative).
 SCENARIOS: dict[str, dict[str, Any]] = {
@@ -68,6 +91,47 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 _QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _POINTS_PER_INTERVAL = 12
 _LAST_INTERVAL_POINTS = 48
+#: Virtual patients per chunk (each from its own stream, ``chunk_rng(seed, k)``): the
+#: population-size slider's step, so moving it keeps the patients drawn so far.
+CHUNK_SIZE = 100
+#: PD parameters of the what-if's indirect response, and the settings that override them.
+_PD_SETTINGS = {"e0": "omega_e0", "ic50": "omega_ic50", "kout": None, "imax": None}
+
+
+@dataclass(frozen=True)
+class VirtualPatients:
+    """The what-if's virtual patients, drawn by a :class:`twinlab.cohort.VirtualCohort`.
+
+    Attributes
+    ----------
+    params : dict of str to numpy.ndarray
+        Individual parameters, one value per patient (shape ``(n,)``): the PK from the twin,
+        the PD (``e0``, ``kout``, ``imax``, ``ic50``) assumed from the PD spec.
+    covariates : pandas.DataFrame
+        Covariates (model names: ``WT``, ``CRCL``, ``CYP2C9``...), one row per patient.
+    noise : numpy.ndarray
+        Standard-normal draws of the urate measurement errors, shape ``(3, 2, n)``.
+    description : dict
+        :meth:`twinlab.cohort.VirtualCohort.describe` (no patient-level values).
+    pk_digest : str
+        sha256 of the PK parameters (what the cached PK profiles depend on).
+    """
+
+    params: dict[str, np.ndarray]
+    covariates: pd.DataFrame
+    noise: np.ndarray
+    description: dict[str, Any]
+    pk_digest: str
+
+    @property
+    def n(self) -> int:
+        """Number of virtual patients."""
+        return int(self.noise.shape[-1])
+
+
+@functools.lru_cache(maxsize=8)
+def _read_spec(path: str, mtime: float) -> PopulationSpec:
+    return PopulationSpec.from_yaml(path)
 
 
 def integrate_idr1(
@@ -167,6 +231,19 @@ class WhatIf(param.Parameterized):
     """
 
     root = param.String(default=".", doc="Project root (models under <root>/models).")
+    cohort = param.String(
+        default=None,
+        allow_None=True,
+        doc="Harmonized cohort whose real patients' covariates are drawn, relative to root "
+        "(default: params.yaml simulate.timeline_dir, else the only study in data/harmonized).",
+    )
+    pd_spec = param.String(
+        default=None,
+        allow_None=True,
+        doc="Assumed PD spec (YAML, a PopulationSpec of pkpd_1cmt_oral_idr1_e0), relative to "
+        "root (default: params.yaml simulate.pd_spec); gives the PD settings' defaults (a "
+        "change resets them to its values).",
+    )
     model = param.Selector(default=None, objects=[], doc="Twin model version 'name/version'.")
     scenario = param.Selector(default="custom", objects=list(SCENARIOS), doc="Preset regimen.")
 
@@ -178,13 +255,22 @@ class WhatIf(param.Parameterized):
     route = param.Selector(default="oral", objects=["oral", "iv"], doc="Route.")
 
     weight_range = param.Range(
-        default=(30.0, 200.0), bounds=(30.0, 200.0), doc="Body weight filter (kg)."
+        default=(30.0, 200.0),
+        bounds=(30.0, 200.0),
+        doc="Body weight filter (kg); an end at its bound sets no limit.",
     )
     crcl_range = param.Range(
-        default=(10.0, 250.0), bounds=(10.0, 250.0), doc="Creatinine clearance filter (mL/min)."
+        default=(10.0, 250.0),
+        bounds=(10.0, 250.0),
+        doc="Creatinine clearance filter (mL/min); an end at its bound sets no limit.",
     )
     genotypes = param.ListSelector(
         default=[], objects=[], doc="CYP2C9 genotypes kept (all when empty)."
+    )
+    method = param.Selector(
+        default="resample",
+        objects=["resample", "copula"],
+        doc="Covariates: real patients resampled, or drawn from a Gaussian copula of them.",
     )
     n_patients = param.Integer(
         default=2000, bounds=(100, 20_000), step=100, doc="Virtual patients."
@@ -214,6 +300,7 @@ class WhatIf(param.Parameterized):
     alpha = param.Number(default=0.05, bounds=(0.001, 0.2), doc="Two-sided significance level.")
 
     # PD: the demo's urate turnover; not part of the fitted (PK) twin, shown as assumed.
+    # Defaults: the PD spec's typical values (guess) and BSV (omega; 0 = none).
     e0 = param.Number(default=8.5, bounds=(0.1, None), doc="Baseline urate (mg/dL), typical.")
     omega_e0 = param.Number(default=0.15, bounds=(0.0, 2.0), doc="BSV of baseline (log SD).")
     kout = param.Number(default=0.02, bounds=(1e-4, 10.0), doc="Urate turnover rate (1/h).")
@@ -239,6 +326,24 @@ class WhatIf(param.Parameterized):
         params.setdefault("model", models[-1])
         if params["model"] not in models:
             raise ValueError(f"model {params['model']!r} is not registered (have {models})")
+        defaults = project_defaults(root)
+        for name in ("cohort", "pd_spec"):
+            if params.get(name) is None:
+                params[name] = defaults[name]
+        if params["cohort"] is None:
+            raise ValueError(
+                f"no harmonized cohort to draw virtual patients from under {root}: pass "
+                "cohort='data/harmonized/<study>' or set simulate.timeline_dir in params.yaml"
+            )
+        if params["pd_spec"] is None:
+            raise ValueError(
+                "no PD spec for the response (urate): pass pd_spec='<spec>.yaml' (e.g. "
+                "pipelines/specs/twinurostat_pd_assumed.yaml) or set simulate.pd_spec in "
+                "params.yaml"
+            )
+        spec = self._read_pd_spec(root, params["pd_spec"])
+        for name, value in self._pd_defaults(spec).items():
+            params.setdefault(name, value)
         super().__init__(**params)
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._last: dict[str, Any] = {}
@@ -249,9 +354,13 @@ class WhatIf(param.Parameterized):
     def _apply_scenario(self) -> None:
         self.param.update(**SCENARIOS[self.scenario])
 
-    @param.depends("model", watch=True)
+    @param.depends("pd_spec", watch=True)
+    def _reset_pd(self) -> None:
+        self.param.update(**self._pd_defaults(self._read_pd_spec(self.root, self.pd_spec)))
+
+    @param.depends("model", "cohort", watch=True)
     def _set_genotypes(self) -> None:
-        names = self.twin.level_names("CYP2C9")
+        names = self.level_names("CYP2C9")
         self.param.genotypes.objects = list(names.values())
         self.genotypes = [g for g in self.genotypes if g in names.values()]
 
@@ -259,6 +368,122 @@ class WhatIf(param.Parameterized):
     def twin(self) -> TwinModel:
         """The selected twin model (cached)."""
         return open_twin(self.root, self.model)
+
+    # -- the PD spec -----------------------------------------------------------------
+    @staticmethod
+    def _read_pd_spec(root: str, path: str) -> PopulationSpec:
+        """The PD spec file (cached until it changes), checked for the what-if's PD."""
+        full = (Path(root) / path).resolve()
+        if not full.is_file():
+            raise ValueError(f"PD spec {path!r} not found under {root}")
+        spec = _read_spec(str(full), full.stat().st_mtime)
+        declared = {p.name for p in spec.parameters}
+        missing = [p for p in _PD_SETTINGS if p not in declared]
+        if missing:
+            raise ValueError(
+                f"PD spec {path!r} (model {spec.model!r}) lacks {missing}: the what-if's response "
+                "is the indirect response of pkpd_1cmt_oral_idr1_e0 (e0, kout, imax, ic50)"
+            )
+        if spec.parameter("kout").omega is not None:
+            raise ValueError(
+                f"PD spec {path!r} gives kout between-subject variability; the what-if "
+                "integrates one kout for all patients: set its omega to null"
+            )
+        return spec
+
+    @staticmethod
+    def _pd_defaults(spec: PopulationSpec) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, omega in _PD_SETTINGS.items():
+            out[name] = float(spec.parameter(name).guess)
+            if omega is not None:
+                out[omega] = float(spec.parameter(name).omega or 0.0)
+        return out
+
+    def extra_spec(self) -> PopulationSpec:
+        """The PD spec with the current PD settings as typical values and BSV (assumed)."""
+        spec = self._read_pd_spec(self.root, self.pd_spec)
+        params = []
+        for p in spec.parameters:
+            if p.name in _PD_SETTINGS:
+                omega_name = _PD_SETTINGS[p.name]
+                omega = p.omega if omega_name is None else float(getattr(self, omega_name))
+                p = replace(p, guess=float(getattr(self, p.name)), omega=omega or None)
+            params.append(p)
+        return replace(spec, parameters=tuple(params))
+
+    # -- the population --------------------------------------------------------------
+    def criteria(self) -> list[str]:
+        """The population filters as :class:`twinlab.cohort.Criteria` expressions.
+
+        A range end at its bound sets no limit; filters on a covariate the cohort lacks are
+        left out; an empty genotype choice keeps every genotype.
+        """
+        have = set(self._base_cohort().eligible.columns)
+        out = []
+        for cov, name in (("WT", "weight_range"), ("CRCL", "crcl_range")):
+            if cov not in have:
+                continue
+            lo, hi = getattr(self, name)
+            b_lo, b_hi = self.param[name].bounds
+            limits = ([f"{cov} >= {lo:g}"] if lo > b_lo else []) + (
+                [f"{cov} <= {hi:g}"] if hi < b_hi else []
+            )
+            if limits:
+                out.append(" and ".join(limits))
+        if self.genotypes and "CYP2C9" in have:
+            levels = ", ".join(f'"{g}"' for g in sorted(self.genotypes))
+            out.append(f"CYP2C9 in [{levels}]")
+        return out
+
+    def virtual_cohort(
+        self, n: int | None = None, *, criteria: Any = None, method: str | None = None
+    ) -> VirtualCohort:
+        """The :class:`~twinlab.cohort.VirtualCohort` of the current settings.
+
+        Its chunk ``k`` (patients ``100 k .. 100 k + 99``) drawn from ``chunk_rng(seed, k)``
+        gives the what-if's patients, as :func:`twinlab.simulate.run` would draw them with
+        ``chunk_size=100``.
+
+        Parameters
+        ----------
+        n : int, optional
+            Number of virtual patients (default ``n_patients``).
+        criteria : str or list of str, optional
+            Default :meth:`criteria`.
+        method : {"resample", "copula"}, optional
+            Default ``method``.
+        """
+        return from_cohort(
+            open_cohort(self.root, self.cohort),
+            self.n_patients if n is None else int(n),
+            model=self.twin.registered,
+            extra=self.extra_spec(),
+            uncertainty=False,
+            method=self.method if method is None else method,
+            criteria=self.criteria() if criteria is None else criteria,
+        )
+
+    def _base_cohort(self) -> VirtualCohort:
+        """Every real patient with the model's covariates: the levels the filters offer."""
+        key = ("base", self.root, self.model, self.cohort, self.pd_spec)
+        return self._cached(
+            key, lambda: self.virtual_cohort(0, criteria=(), method="resample"), size=2
+        )
+
+    def level_names(self, covariate: str) -> dict[int, str]:
+        """Code -> text level of a coded covariate, for the levels the real cohort has."""
+        key = ("levels", self.root, self.model, self.cohort, self.pd_spec, covariate)
+        return self._cached(key, lambda: self._level_names(covariate), size=4)
+
+    def _level_names(self, covariate: str) -> dict[int, str]:
+        base = self._base_cohort()
+        if covariate not in base.eligible.columns:
+            return {}
+        codes = base.describe()["covariates"]["codes"].get(covariate, {})
+        named = {int(v): str(k) for k, v in codes.items()}
+        levels = np.unique(base.eligible[covariate].dropna().to_numpy())
+        return {int(c): named.get(int(c), str(int(c))) for c in levels}
 
     # -- caching ---------------------------------------------------------------------
     def _cached(self, key: tuple, make: Callable[[], Any], size: int = 3) -> Any:
@@ -282,42 +507,51 @@ class WhatIf(param.Parameterized):
         return (
             self.root,
             self.model,
-            tuple(self.weight_range),
-            tuple(self.crcl_range),
-            tuple(sorted(self.genotypes)),
+            self.cohort,
+            self.pd_spec,
+            self.method,
+            tuple(self.criteria()),
             self.n_patients,
             self.seed,
             self.e0,
             self.omega_e0,
             self.ic50,
             self.omega_ic50,
+            self.kout,
+            self.imax,
         )
 
-    def population(self) -> tuple[VirtualPatients, dict[str, np.ndarray]]:
-        """The virtual patients and their PD parameters and measurement noise (cached)."""
+    def population(self) -> VirtualPatients:
+        """The virtual patients: PK and PD parameters, covariates, measurement noise (cached).
+
+        Raises
+        ------
+        ValueError
+            If no real patient passes the filters (``no real patient passes the criteria``).
+        """
         return self._cached(("population", *self._population_key()), self._make_population)
 
-    def _make_population(self) -> tuple[VirtualPatients, dict[str, np.ndarray]]:
-        twin = self.twin
-        levels = None
-        if self.genotypes:
-            codes = {name: code for code, name in twin.level_names("CYP2C9").items()}
-            levels = {"CYP2C9": [codes[g] for g in self.genotypes]}
-        ranges = {}
-        if "WT" in twin.covariates:
-            ranges["WT"] = tuple(self.weight_range)
-        if "CRCL" in twin.covariates:
-            ranges["CRCL"] = tuple(self.crcl_range)
-        vp = twin.sample(self.n_patients, self.seed, ranges=ranges, levels=levels)
-        rng = np.random.default_rng(np.random.SeedSequence(int(self.seed), spawn_key=(1,)))
-        n = vp.n
-        pd_ = {
-            "e0": self.e0 * np.exp(self.omega_e0 * rng.standard_normal(n)),
-            "ic50": self.ic50 * np.exp(self.omega_ic50 * rng.standard_normal(n)),
-            # measurement noise: baseline (the prognostic score) and end of treatment, per arm
-            "eps": rng.standard_normal((3, 2, n)),
-        }
-        return vp, pd_
+    def _make_population(self) -> VirtualPatients:
+        vc = self.virtual_cohort()
+        chunks, noise = [], []
+        for k, start in enumerate(range(0, vc.n, CHUNK_SIZE)):
+            rng = chunk_rng(self.seed, k)
+            chunks.append(vc.chunk(start, min(start + CHUNK_SIZE, vc.n), rng))
+            # measurement noise: baseline (the prognostic score) and end of treatment, per
+            # arm; from the chunk's stream after its patients, so they stay the engine's
+            noise.append(rng.standard_normal((3, 2, chunks[-1].n)))
+        params = {p: np.concatenate([c.params[p][0] for c in chunks]) for p in chunks[0].params}
+        pk = [p for p in get_model(self.twin.model).all_params if p in params]
+        digest = hashlib.sha256()
+        for p in pk:
+            digest.update(p.encode() + params[p].tobytes())
+        return VirtualPatients(
+            params=params,
+            covariates=pd.concat([c.covariates for c in chunks], ignore_index=True),
+            noise=np.concatenate(noise, axis=-1),
+            description=vc.describe(),
+            pk_digest=digest.hexdigest(),
+        )
 
     # -- simulation ------------------------------------------------------------------
     @property
@@ -341,13 +575,14 @@ class WhatIf(param.Parameterized):
 
     def _simulate_pk(self, dose: float) -> np.ndarray:
         """Concentrations ``(n, T)`` at ``dose`` from the simulation engine (no cache)."""
-        vp, _ = self.population()
+        vp = self.population()
+        pk = {p: v for p, v in vp.params.items() if p in get_model(self.twin.model).all_params}
         regimen = Regimen(
             float(dose), interval_h=float(self.interval_h), n_doses=self.n_doses, route=self.route
         )
         scenario = Scenario(
             "whatif",
-            KnownPopulation(self.twin.model, vp.params),
+            KnownPopulation(self.twin.model, pk),
             [Arm("whatif", regimen)],
             self.times(),
             seed=self.seed,
@@ -355,6 +590,10 @@ class WhatIf(param.Parameterized):
         )
         result = run(scenario)
         return np.asarray(result.dataset["conc"].isel(draw=0, arm=0).values, dtype=float)
+
+    def _pk_key(self) -> tuple:
+        """What the PK profiles depend on: the model and the PK parameters' content."""
+        return (self.root, self.model, self.population().pk_digest)
 
     def _regimen_key(self) -> tuple:
         return (float(self.interval_h), self.n_doses, self.route)
@@ -368,20 +607,20 @@ class WhatIf(param.Parameterized):
         if self.linear:
             return self._unit_conc() * self.dose
         return self._cached(
-            ("pk", *self._population_key(), *self._regimen_key(), self.dose),
+            ("pk", self._pk_key(), *self._regimen_key(), self.dose),
             lambda: np.ascontiguousarray(self._simulate_pk(self.dose).T),
         )
 
     def _response(self, conc_t: np.ndarray, times: np.ndarray) -> np.ndarray:
-        _, pd_ = self.population()
+        p = self.population().params
         n = conc_t.shape[1]
         return _idr1_steps(
             times,
             conc_t,
-            np.ascontiguousarray(pd_["e0"][:n]),
-            float(self.kout),
-            _per_patient(self.imax, n),
-            np.ascontiguousarray(pd_["ic50"][:n]),
+            np.ascontiguousarray(p["e0"][:n]),
+            float(p["kout"][0]),  # one for all: the PD spec gives kout no BSV
+            np.ascontiguousarray(p["imax"][:n]),
+            np.ascontiguousarray(p["ic50"][:n]),
         )
 
     def _answers(self) -> dict[str, Any]:
@@ -390,8 +629,6 @@ class WhatIf(param.Parameterized):
             *self._population_key(),
             *self._regimen_key(),
             self.dose,
-            self.kout,
-            self.imax,
         )
         return self._cached(key, self._make_answers, size=2)
 
@@ -454,7 +691,7 @@ class WhatIf(param.Parameterized):
             if self.linear:
                 # quantiles commute with a non-negative scale: reuse the unit-dose ones
                 unit = self._cached(
-                    ("unit_bands", *self._population_key(), *self._regimen_key(), q),
+                    ("unit_bands", self._pk_key(), *self._regimen_key(), q),
                     lambda: np.quantile(self._unit_conc(), q, axis=1),
                 )
                 values = unit * self.dose
@@ -471,7 +708,7 @@ class WhatIf(param.Parameterized):
 
     def _unit_conc(self) -> np.ndarray:
         return self._cached(
-            ("unit_pk", *self._population_key(), *self._regimen_key()),
+            ("unit_pk", self._pk_key(), *self._regimen_key()),
             lambda: np.ascontiguousarray(self._simulate_pk(1.0).T),
         )
 
@@ -513,7 +750,7 @@ class WhatIf(param.Parameterized):
             ``group``, ``criterion``, ``n``, ``fraction``, ``ci_low``, ``ci_high``.
         """
         a = self._answers()
-        vp, _ = self.population()
+        vp = self.population()
         crit = {
             f"trough ≥ {self.target_trough:g} mg/L": a["ctrough"] >= self.target_trough,
             f"urate < {self.urate_target:g} mg/dL at end": a["effect_end"] < self.urate_target,
@@ -521,13 +758,12 @@ class WhatIf(param.Parameterized):
         }
         groups: dict[str, np.ndarray] = {"all": np.ones(vp.n, bool)}
         if by is not None:
-            if by not in vp.covariates:
-                raise ValueError(f"cannot split by {by!r} (have {sorted(vp.covariates)})")
-            names = self.twin.level_names(by)
-            groups = {
-                names.get(int(c), str(c)): vp.covariates[by] == c
-                for c in np.unique(vp.covariates[by])
-            }
+            if by not in vp.covariates.columns:
+                have = sorted(vp.covariates.columns)
+                raise ValueError(f"cannot split by {by!r} (have {have})")
+            names = self.level_names(by)
+            x = vp.covariates[by].to_numpy(dtype=float)
+            groups = {names.get(int(c), str(c)): x == c for c in np.unique(x[~np.isnan(x)])}
         rows = []
         for g, sel in groups.items():
             n = int(sel.sum())
@@ -563,9 +799,9 @@ class WhatIf(param.Parameterized):
             ``power_procova``, ``n80``, ``n80_procova`` (per arm for 80 % power).
         """
         a = self._answers()
-        _, pd_ = self.population()
-        eps = pd_["eps"]
-        e0 = pd_["e0"]
+        vp = self.population()
+        eps = vp.noise
+        e0 = vp.params["e0"]
 
         def observe(true: np.ndarray, k: int, arm: int) -> np.ndarray:
             return true * (1 + self.pd_prop_sd * eps[k, arm]) + self.pd_add_sd * eps[k + 1, arm]
@@ -601,17 +837,26 @@ class WhatIf(param.Parameterized):
         }
 
     def provenance(self) -> dict[str, Any]:
-        """What every figure rests on: model version, data hash, seed and the method."""
+        """What every figure rests on: model version, data hash, seed, the population, method.
+
+        ``population`` is :meth:`twinlab.cohort.VirtualCohort.describe` of the virtual
+        patients: how covariates were drawn (``method``), the ``criteria``, how many real
+        patients were eligible (``real``), where each parameter comes from (``parameters``:
+        fitted, or assumed from the PD spec) – no patient-level values.
+        """
         a = self._answers()
         twin = self.twin
-        vp, _ = self.population()
+        vp = self.population()
         return {
             "model": twin.label,
             "structural_model": twin.model,
             "data_hash": twin.data_hash,
             "seed": self.seed,
             "n_patients": vp.n,
-            "posterior_draws": twin.n_draws,
+            "posterior_draws": twin.posterior_draws,
+            "cohort": self.cohort,
+            "pd_spec": self.pd_spec,
+            "population": vp.description,
             "method": "engine",
             "pk": (
                 "twinlab.simulate engine, unit-dose profiles cached and scaled by the dose "
@@ -619,7 +864,10 @@ class WhatIf(param.Parameterized):
                 if self.linear
                 else "twinlab.simulate engine, full simulation at every change"
             ),
-            "pd": "indirect response (urate), assumed PD parameters – not part of the fitted twin",
+            "pd": (
+                f"indirect response (urate), assumed PD parameters ({self.pd_spec}) – not part "
+                "of the fitted twin"
+            ),
             "pd_error": a["pd_error"],
             "pk_cache": self._last.get("unit_pk", self._last.get("pk", "computed")),
             "compute_s": a["compute_s"],

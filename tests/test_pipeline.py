@@ -79,6 +79,36 @@ def test_repro_runs_every_stage_and_writes_reports(repo):
     assert (repo / "reports" / "03_fit_report.html").is_file()
 
 
+def test_simulation_sensitivity_surrogate_and_trial_stages_ran(repo):
+    import pandas as pd
+
+    from twinlab.simulate import open_result
+    from twinlab.surrogate import Surrogate, model_binding
+
+    result = open_result(repo / "results" / "demo")
+    assert dict(result.dataset.sizes) == {"draw": 2, "patient": 20, "arm": 6, "time": 29}
+    assert set(result.patients["arm"]) == {"Placebo", "T25", "T50", "T100", "T200", "T400"}
+    # every virtual patient carries a real patient's covariates: lineage to the cohort
+    lineage = pd.read_parquet(repo / "results" / "demo" / "lineage.parquet")
+    real = set(
+        pd.read_parquet(repo / "data" / "harmonized" / "demo" / "patients.parquet")["patient_id"]
+    )
+    assert len(lineage) == 20 and set(lineage["source"]) <= real
+    sensitivity = json.loads((repo / "reports" / "sensitivity.json").read_text())
+    assert sensitivity and (repo / "results" / "sensitivity" / "sobol.csv").is_file()
+    card = json.loads((repo / "models" / "twinurostat_pk" / "1" / "card.json").read_text())
+    surrogate = Surrogate.load(
+        repo / "models" / "twinurostat_pk_surrogate", expect=model_binding(card)
+    )
+    assert set(surrogate.error) >= {"n_train", "n_test"}
+    trial = json.loads((repo / "reports" / "trial.json").read_text())
+    assert set(trial["ancova"]["power"]) == {"T25", "T50"}
+    assert 0 < trial["procova"]["heldout_rho"] < 1
+    assert (repo / "reports" / "power_curve.csv").is_file()
+    for nb in ("04_simulate_report", "05_sensitivity_report", "06_trial_report"):
+        assert (repo / "reports" / f"{nb}.html").is_file()
+
+
 def test_validation_gate_fails_on_a_fit_outside_its_bounds(repo):
     proc = subprocess.run(
         [str(BIN / "twinlab"), "validate-fit", "models/twinurostat_pk/fit", "--max-rhat", "0.5"],
@@ -95,10 +125,12 @@ def test_every_stage_and_notebook_run_is_in_an_intact_audit_log(repo):
     assert verify(log).ok
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     stages = {e["target"] for e in entries if e["action"] == "stage.run"}
-    assert {"generate", "harmonize"} <= stages
+    assert {"generate", "harmonize", "simulate", "sensitivity", "surrogate", "trial"} <= stages
     notebooks = {Path(e["target"]).name for e in entries if e["action"] == "notebook.run"}
     assert {"01_sources_overview.ipynb", "02_harmonize_report.ipynb"} <= notebooks
-    assert any(e["action"] == "data.access" for e in entries)
+    actions = {e["action"] for e in entries}
+    # fits and AI-made predictions carry their model and inputs
+    assert {"data.access", "model.fit", "model.register", "prognostic.predict"} <= actions
     record = next(e for e in entries if e["target"] == "harmonize")["new"]
     assert (repo / "logs" / "runs" / record["run_record"]).is_file()
     # no key material in any file the pipeline wrote

@@ -231,3 +231,21 @@ def test_docstring_examples():
 
     result = doctest.testmod(twinlab.surrogate)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_predictions_are_audited_with_the_model_version_and_an_input_digest(
+    gp, tmp_path, monkeypatch
+):
+    from twinlab.audit import verify
+
+    log = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(log))
+    x = design(5, seed=99)
+    gp.predict(x)
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["action"] for e in entries] == ["surrogate.predict"]
+    params = entries[0]["params"]
+    assert params["binding"] == gp.binding and params["model_sha256"] == gp.sha256
+    digest = hashlib.sha256(np.ascontiguousarray(x[gp.inputs].to_numpy(float)).tobytes())
+    assert params["batch"] == {"n": 5, "inputs_sha256": digest.hexdigest(), "n_extrapolating": 0}
+    assert verify(log).ok

@@ -310,6 +310,13 @@ def ingest(
     help="The ingested source folder: also re-read and show the source record.",
 )
 @click.option(
+    "--result",
+    "result_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A simulation result folder, for virtual patients (VP-...).",
+)
+@click.option(
     "--role",
     default=lambda: os.environ.get("TWINLAB_ROLE", "reviewer"),
     show_default="$TWINLAB_ROLE or reviewer",
@@ -320,12 +327,29 @@ def lineage(
     timeline_dir: Path,
     raw_zone: Path | None,
     sources: Path | None,
+    result_dir: Path | None,
     role: str,
 ) -> None:
-    """Trace an event id (ev-...) or a patient id (P-...) back to its source records."""
+    """Trace an event id (ev-...), a patient id (P-...) or a virtual patient (VP-..., with
+    --result) back to its source records."""
     from twinlab.harmonize.lineage import source_record, trace_event, trace_patient
 
     zone = raw_zone or timeline_dir.with_name(timeline_dir.name + ".rawzone")
+    if identifier.upper().startswith("VP-"):
+        from twinlab.security import is_allowed
+        from twinlab.simulate.lineage import trace_virtual_patient
+
+        if result_dir is None:
+            raise click.UsageError("a virtual patient needs --result (the simulation folder)")
+        if not is_allowed(role, "read_patient_level"):
+            raise click.ClickException(f"role {role!r} may not read patient-level lineage")
+        trace = trace_virtual_patient(identifier, result_dir)
+        click.echo(json.dumps(trace, indent=2, default=str))
+        identifier = trace["source"]
+        if not identifier:
+            click.echo("synthetic covariates (copula): no real patient behind them")
+            return
+        click.echo(f"covariates from real patient {identifier}:")
     if identifier.startswith("P-"):
         table = trace_patient(identifier, timeline_dir=timeline_dir, raw_zone=zone, role=role)
         click.echo(table.to_string(index=False))

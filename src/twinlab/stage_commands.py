@@ -92,8 +92,12 @@ def trial(params_file: Path) -> None:
     """Trial operating characteristics, PROCOVA and dose selection ('trial' section)."""
     from twinlab.stages import trial_stage
 
-    every, section = _load(params_file, "trial")
+    every, section, sim = _load(params_file, "trial", "simulate")
     trial_stage(
-        section, seed=int(every["seed"]), root=params_file.resolve().parent, dask=every.get("dask")
+        section,
+        sim,
+        seed=int(every["seed"]),
+        root=params_file.resolve().parent,
+        dask=every.get("dask"),
     )
     click.echo(f"trial results in {section['out']} and {section['metrics_path']}")

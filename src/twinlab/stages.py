@@ -185,7 +185,7 @@ def simulate_stage(
     description = scenario.population.describe()
     audit_stage(
         "simulate",
-        params=dict(section),
+        params=_auditable(section),
         inputs=[
             _path(root, section["timeline_dir"]),
             _path(root, section.get("models_root", "models")) / section["model"],
@@ -201,6 +201,18 @@ def simulate_stage(
         },
     )
     return result
+
+
+def _auditable(value: Any) -> Any:
+    """``value`` with non-finite numbers as text (``.inf`` bin edges): audit entries are
+    strict JSON."""
+    if isinstance(value, Mapping):
+        return {str(k): _auditable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_auditable(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return value
 
 
 def _dask(dask: Mapping[str, Any] | None) -> Any:
@@ -267,7 +279,7 @@ def sensitivity_stage(
     _write_json(metrics_path, metrics)
     audit_stage(
         "sensitivity",
-        params=dict(section),
+        params=_auditable(section),
         inputs=[],
         outputs=[out / f"{method}.csv", metrics_path],
         seed=seed,
@@ -363,7 +375,7 @@ def surrogate_stage(
     _write_json(metrics_path, json.loads(json.dumps(metrics, default=float)))
     audit_stage(
         "surrogate",
-        params=dict(section),
+        params=_auditable(section),
         inputs=[_path(root, simulate.get("models_root", "models")) / simulate["model"]],
         outputs=[out, metrics_path],
         seed=seed,
@@ -398,7 +410,7 @@ def _history(
 
 def trial_stage(
     section: Mapping[str, Any],
-    simulate: Mapping[str, Any] | None = None,
+    simulate: Mapping[str, Any],
     *,
     seed: int,
     root: str | Path = ".",
@@ -476,6 +488,10 @@ def trial_stage(
             curves.append(curve.assign(analysis=label))
     curve = pd.concat(curves, ignore_index=True)
     curve.to_csv(out / "power_curve.csv", index=False)
+    if section.get("plots_path"):
+        plots_path = _path(root, section["plots_path"])
+        plots_path.parent.mkdir(parents=True, exist_ok=True)
+        curve.to_csv(plots_path, index=False)
     rho = float(prognostic.provenance()["heldout_rho"])
     metrics["procova"] = {
         "heldout_rho": rho,
@@ -496,7 +512,9 @@ def trial_stage(
         safety_threshold=dose.get("safety_threshold"),
     )
     pta.to_csv(out / "target_attainment.csv", index=False)
-    order = dose.get("order") or [a for a in simulate["arms"] if simulate["arms"][a]]
+    order = dose.get("order") or [
+        a.name for a in regimen_arms(simulate["arms"], simulate.get("regimen")) if not a.is_placebo
+    ]
     rec = recommend_regimen(
         patients,
         metric=dose["metric"],
@@ -523,7 +541,7 @@ def trial_stage(
     _write_json(metrics_path, json.loads(json.dumps(metrics, default=str)))
     audit_stage(
         "trial",
-        params=dict(section),
+        params=_auditable(section),
         inputs=[patients_file],
         outputs=[out, metrics_path],
         seed=seed,

@@ -85,6 +85,16 @@ class ExtrapolationWarning(UserWarning):
     """Prediction inputs lie outside the ranges the surrogate was trained on."""
 
 
+def _audit_predictions(action: str, target: str, model: Any, X: Any) -> None:
+    """Record an AI-made prediction batch (model version, inputs digest) in the active audit
+    log – a no-op without one (:func:`twinlab.audit.audit_event`)."""
+    from twinlab.audit import audit_event
+    from twinlab.audit.trail import audit_log
+
+    if audit_log() is not None:
+        audit_event(action, str(target), params=model.provenance(X))
+
+
 def model_binding(model: Any) -> dict[str, Any]:
     """The binding of a registered twin model: its name, version and data hash.
 
@@ -459,6 +469,7 @@ class Surrogate:
                 out[f"{name}_sd"] = (
                     np.exp(mean) * np.sqrt(np.expm1(np.minimum(sd**2, 700.0))) if log_y else sd
                 )
+        _audit_predictions("surrogate.predict", self.binding.get("model", "surrogate"), self, X)
         return pd.DataFrame(out, index=X.index)
 
     # -- binding --------------------------------------------------------------------------

@@ -370,6 +370,18 @@ def fit(
         sample_s = time.perf_counter() - ts
     timings = {"compile_s": compile_s, "sample_s": sample_s, "total_s": time.perf_counter() - t0}
     log.info("fitted %s with %s in %.1f s", spec.model, used, timings["total_s"])
-    return FitResult(
+    result = FitResult(
         spec=spec, arrays=arrays, idata=idata, sampler=used, timings=timings, settings=settings
     )
+    from twinlab.audit import audit_event
+    from twinlab.audit.trail import audit_log
+
+    if audit_log() is not None:
+        s = result.summary()
+        audit_event(
+            "model.fit",
+            spec.name or spec.model,
+            params={"spec": spec.to_dict(), "data": _fingerprint(spec, arrays), **settings},
+            new={k: s[k] for k in ("max_rhat", "min_ess_bulk", "divergences", "sampler")},
+        )
+    return result

@@ -184,7 +184,17 @@ class PrognosticModel:
         if not np.isfinite(X).all():
             raise ValueError("prognostic features have missing values")
         with threadpool_limits(self.threads):
-            return np.asarray(self.estimator.predict(X), dtype=float)
+            predicted = np.asarray(self.estimator.predict(X), dtype=float)
+        from twinlab.audit import audit_event
+        from twinlab.audit.trail import audit_log
+
+        if audit_log() is not None:  # AI-made predictions: model and inputs on record
+            digest = hashlib.sha256(np.ascontiguousarray(X).tobytes()).hexdigest()
+            batch = {"n": len(X), "inputs_sha256": digest}
+            audit_event(
+                "prognostic.predict", self.target, params={**self.provenance(), "batch": batch}
+            )
+        return predicted
 
     def overlap(self, table: pd.DataFrame) -> int:
         """How many rows of ``table`` (features + target) were training rows of this model."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import yaml
@@ -82,3 +84,17 @@ def test_stage_commands_name_a_missing_section(command, tmp_path):
 def test_a_virtual_patient_needs_the_simulation_folder(tmp_path):
     result = CliRunner().invoke(cli, ["lineage", "VP-1", "--timeline", str(tmp_path)])
     assert result.exit_code == 2 and "--result" in result.output
+
+
+def test_a_simulation_is_audited_with_its_scenario_and_sizes(tmp_path, monkeypatch):
+    from twinlab.audit import verify
+
+    log = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(log))
+    pop = KnownPopulation("pk_1cmt_oral", {"ka": 1.0, "cl": [2.0, 3.0], "v": 30.0})
+    run(Scenario("audited", pop, [Arm("qd", Regimen(50.0))], np.arange(0, 25.0), seed=5))
+    (entry,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert entry["action"] == "simulate.run" and entry["target"] == "audited"
+    assert entry["params"]["scenario"]["seed"] == 5
+    assert entry["new"]["sizes"]["n_patients"] == 2
+    assert verify(log).ok

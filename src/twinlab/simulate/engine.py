@@ -478,6 +478,15 @@ def run(
         "endpoints": sorted(patients.columns.intersection(list(EXPOSURE) + list(PD))),
         "versions": _versions(),
     }
+    from twinlab.audit import audit_event
+
+    # every simulation is on record when an audit log is active (no-op otherwise)
+    audit_event(
+        "simulate.run",
+        scenario.name,
+        params={"scenario": record["scenario"], "backend": plan_backend},
+        new={"sizes": record["sizes"], "out": None if folder is None else str(folder)},
+    )
     if store is None:
         data = {
             e: np.concatenate([p["arrays"][e] for p in parts], axis=1) for e in parts[0]["arrays"]

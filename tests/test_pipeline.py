@@ -102,8 +102,11 @@ def test_simulation_sensitivity_surrogate_and_trial_stages_ran(repo):
     )
     assert set(surrogate.error) >= {"n_train", "n_test"}
     trial = json.loads((repo / "reports" / "trial.json").read_text())
-    assert set(trial["ancova"]["power"]) == {"T25", "T50"}
-    assert 0 < trial["procova"]["heldout_rho"] < 1
+    for analysis in ("unadjusted", "ancova", "procova"):
+        assert (
+            set(trial[analysis]["power"]) == set(trial[analysis]["type_i_error"]) == {"T25", "T50"}
+        )
+    assert 0 < trial["prognostic"]["heldout_rho"] < 1
     assert (repo / "reports" / "power_curve.csv").is_file()
     for nb in ("04_simulate_report", "05_sensitivity_report", "06_trial_report"):
         assert (repo / "reports" / f"{nb}.html").is_file()

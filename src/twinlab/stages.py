@@ -416,8 +416,9 @@ def trial_stage(
     root: str | Path = ".",
     dask: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the ``trial`` stage: operating characteristics of a design, with and without
-    digital-twin prognostic adjustment (PROCOVA), and dose selection.
+    """Run the ``trial`` stage: operating characteristics of a design – unadjusted, by its
+    declared analysis and with digital-twin prognostic adjustment (PROCOVA) – and dose
+    selection.
 
     Keys: ``patients`` (the simulate stage's per-patient table), ``design``
     (:meth:`twinlab.trials.Design.from_dict`), ``n_replicates``, ``n_values`` (power curve),
@@ -456,7 +457,12 @@ def trial_stage(
     prognostic = PrognosticModel.train(
         history, list(procova["features"]), target, kind=str(procova.get("kind", "gbm")), seed=seed
     )
+    # the unadjusted comparison, the declared analysis and the twin-adjusted one (the
+    # declared covariates plus the prognostic score): PROCOVA's gain over each is on record
     designs = {
+        "unadjusted": design.replace_with(
+            analysis="difference", covariates=[], name=f"{design.name} (unadjusted)"
+        ),
         "ancova": design,
         "procova": design.replace_with(analysis="procova", name=f"{design.name} + PROCOVA"),
     }
@@ -475,6 +481,11 @@ def trial_stage(
             metrics[label] = {
                 "power": {k: float(v) for k, v in result.power.items()},
                 "type_i_error": {k: float(v) for k, v in null.power.items()},
+                # Var(estimate) / Var(unadjusted estimate), realized in the replicates
+                "variance_ratio": {
+                    str(r["comparison"]): float(r["variance_ratio"])
+                    for r in result.summary().to_dict("records")
+                },
             }
             curve = power_curve(
                 d,
@@ -493,10 +504,10 @@ def trial_stage(
         plots_path.parent.mkdir(parents=True, exist_ok=True)
         curve.to_csv(plots_path, index=False)
     rho = float(prognostic.provenance()["heldout_rho"])
-    metrics["procova"] = {
+    metrics["prognostic"] = {
         "heldout_rho": rho,
         "variance_reduction": rho**2,
-        "saving": procova_saving(design.n_total, rho),
+        "saving_vs_unadjusted": procova_saving(design.n_total, rho),
         "prognostic": json.loads(json.dumps(prognostic.provenance(), default=str)),
     }
     dose = dict(section["dose"])
@@ -545,6 +556,6 @@ def trial_stage(
         inputs=[patients_file],
         outputs=[out, metrics_path],
         seed=seed,
-        summary={"prognostic": metrics["procova"]["prognostic"]},
+        summary={"prognostic": metrics["prognostic"]["prognostic"]},
     )
     return metrics

@@ -15,7 +15,10 @@ patients are a :class:`twinlab.cohort.VirtualCohort`, drawn chunk by chunk:
 - ``in_process``: the domain object alone (:class:`twinlab.apps.whatif.WhatIf`): every answer
   the page shows (concentration and response bands, attainment overall and by genotype,
   exposures, power with and without PROCOVA, provenance) after a dose change, with the
-  population and unit-dose profiles cached (linear PK: a dose change rescales them exactly).
+  population and unit-dose profiles cached (linear PK: a dose change rescales them exactly);
+  the response (urate) is solved again by the engine's compiled kernel
+  (:func:`twinlab.simulate.ode_kernels.simulate_idr`, steps of at most
+  :data:`twinlab.apps.whatif.PD_MAX_STEP` hours), with its error estimate.
 - ``in_process_full_resimulation`` (the baseline): the same answers when the PK of the
   10,000 patients is simulated again at each move (no dose-scaling cache) – what an app
   without the cache would do.

@@ -20,7 +20,7 @@ from twinlab.apps.auth import (
 )
 from twinlab.apps.stats import suppress_small_cells, wilson
 from twinlab.apps.twin import TwinModel, available_models, open_cohort, open_twin
-from twinlab.apps.whatif import SCENARIOS, VirtualPatients, WhatIf, integrate_idr1
+from twinlab.apps.whatif import SCENARIOS, VirtualPatients, WhatIf
 
 __all__ = [
     "PAGES",
@@ -34,7 +34,6 @@ __all__ = [
     "available_models",
     "credentials_path",
     "hash_password",
-    "integrate_idr1",
     "load_credentials",
     "open_cohort",
     "open_twin",

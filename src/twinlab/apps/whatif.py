@@ -28,11 +28,15 @@ parameters passed as a :class:`twinlab.cohort.KnownPopulation`; cached by their 
 for a linear PK model concentrations are proportional to the
 dose, so a dose change rescales the cached unit-dose profiles exactly – no approximation, no
 surrogate. The PD (urate, an indirect response inhibiting its production) is nonlinear in
-the concentration and is integrated again on every change, vectorized over patients, with an
-exponential trapezoid scheme on the simulation grid; its numerical error is estimated on
-every answer (the change when the same integration uses every other grid point, an upper
-estimate for a converging scheme) and shown with it. Models that are not linear (e.g.
-Michaelis–Menten elimination) are simulated in full at every change.
+the concentration and is solved again on every change by the simulation engine's compiled
+kernel for it (:func:`twinlab.simulate.ode_kernels.simulate_idr`, model
+``pkpd_1cmt_oral_idr1_e0``: the PK exact inside each step, the response by exact decay and
+Simpson's rule), with steps of at most :data:`PD_MAX_STEP` hours instead of the kernel's fine
+default (the latency goal); its numerical error is estimated on every answer (the change when
+the same kernel solves every other grid point with twice the step, an upper estimate for a
+converging scheme) and shown with it. The kernel's PK is the 1-compartment oral model, so the
+response needs a twin of ``pk_1cmt_oral``; concentrations of a PK model that is not linear
+(e.g. Michaelis–Menten elimination) are simulated in full at every change.
 
 Examples
 --------
@@ -53,7 +57,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
 import param
@@ -70,6 +73,7 @@ from twinlab.cohort import KnownPopulation, VirtualCohort, chunk_rng, from_cohor
 from twinlab.pkpd.models import get_model
 from twinlab.pkpd.population import PopulationSpec
 from twinlab.simulate import Arm, Regimen, Scenario, run
+from twinlab.simulate.ode_kernels import simulate_idr
 from twinlab.trials import (
     ancova_power,
     ancova_sample_size,
@@ -77,7 +81,7 @@ from twinlab.trials import (
     procova_sample_size,
 )
 
-__all__ = ["SCENARIOS", "VirtualPatients", "WhatIf", "integrate_idr1"]
+__all__ = ["SCENARIOS", "VirtualPatients", "WhatIf"]
 
 #: scenario -> regimen settings (the demo study's arms and a BID alternative).
 SCENARIOS: dict[str, dict[str, Any]] = {
@@ -96,6 +100,15 @@ _LAST_INTERVAL_POINTS = 48
 CHUNK_SIZE = 100
 #: PD parameters of the what-if's indirect response, and the settings that override them.
 _PD_SETTINGS = {"e0": "omega_e0", "ic50": "omega_ic50", "kout": None, "imax": None}
+#: The response model, solved by :func:`twinlab.simulate.ode_kernels.simulate_idr` (whose PK
+#: is the 1-compartment oral model: the twin's PK model must be that one).
+PD_MODEL = "pkpd_1cmt_oral_idr1_e0"
+_PD_PK_MODELS = ("pk_1cmt_oral",)
+#: Largest PD step (h) at every answer: the kernel's default (0.05 h) costs ~25x more at
+#: 10,000 patients; its error at this step is estimated on every answer and shown.
+PD_MAX_STEP = 2.0
+#: Patients the PD error estimate is computed on.
+_PD_ERROR_SAMPLE = 500
 
 
 @dataclass(frozen=True)
@@ -134,93 +147,9 @@ def _read_spec(path: str, mtime: float) -> PopulationSpec:
     return PopulationSpec.from_yaml(path)
 
 
-def integrate_idr1(
-    times: np.ndarray,
-    conc: np.ndarray,
-    *,
-    e0: np.ndarray | float,
-    kout: float,
-    imax: np.ndarray | float,
-    ic50: np.ndarray | float,
-) -> np.ndarray:
-    """Indirect response inhibiting production, from concentrations on a time grid.
-
-    ``dR/dt = kout * e0 * (1 - imax * C / (ic50 + C)) - kout * R``, ``R(0) = e0``. Each step
-    is exact for the loss term; the production term is integrated with the trapezoid rule
-    on the grid (second order), so halving the step divides the error by about four.
-
-    Parameters
-    ----------
-    times : numpy.ndarray
-        Increasing times (h), shape ``(T,)``, starting at the first dose.
-    conc : numpy.ndarray
-        Concentrations (mg/L), shape ``(n, T)``.
-    e0, kout, imax, ic50
-        Baseline response, loss rate (1/h), maximal inhibition (0-1), concentration of half
-        inhibition (mg/L); per patient (shape ``(n,)``) or shared.
-
-    Returns
-    -------
-    numpy.ndarray
-        Response, shape ``(n, T)``.
-
-    Examples
-    --------
-    >>> t = np.linspace(0, 500, 501)
-    >>> r = integrate_idr1(t, np.full((1, 501), 1.0), e0=8.0, kout=0.02, imax=0.9, ic50=1.0)
-    >>> round(float(r[0, -1]), 3)  # steady state e0 * (1 - imax / 2) = 4.4
-    4.4
-    """
-    conc_t = np.ascontiguousarray(np.asarray(conc, float).T)  # (T, n): each step is one row
-    n = conc_t.shape[1]
-    out = _idr1_steps(
-        np.asarray(times, float),
-        conc_t,
-        _per_patient(e0, n),
-        float(kout),
-        _per_patient(imax, n),
-        _per_patient(ic50, n),
-    )
-    return out.T
-
-
-@numba.njit(cache=True)
-def _idr1_steps(
-    times: np.ndarray,
-    conc_t: np.ndarray,
-    e0: np.ndarray,
-    kout: float,
-    imax: np.ndarray,
-    ic50: np.ndarray,
-) -> np.ndarray:  # pragma: no cover - compiled
-    """:func:`integrate_idr1` on concentrations laid out ``(T, n)``; returns ``(T, n)``.
-
-    Compiled with Numba: one pass over the grid, no temporaries (NumPy's vectorized form
-    needs ~6 temporaries per step and is ~10x slower at 10,000 patients).
-    """
-    nt, n = conc_t.shape
-    out = np.empty((nt, n))
-    for j in range(n):
-        out[0, j] = e0[j]
-    for k in range(nt - 1):
-        dt = times[k + 1] - times[k]
-        decay = np.exp(-kout * dt)
-        for j in range(n):
-            c0 = conc_t[k, j]
-            c1 = conc_t[k + 1, j]
-            p0 = 1.0 - imax[j] * c0 / (ic50[j] + c0)
-            p1 = 1.0 - imax[j] * c1 / (ic50[j] + c1)
-            out[k + 1, j] = out[k, j] * decay + kout * e0[j] * 0.5 * dt * (p0 * decay + p1)
-    return out
-
-
 def _probability(p: float) -> float:
     """A power, kept in [0, 1] (far in the tail the noncentral t can return nan: power ~ 1)."""
     return 1.0 if not np.isfinite(p) else min(max(float(p), 0.0), 1.0)
-
-
-def _per_patient(value: np.ndarray | float, n: int) -> np.ndarray:
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=float), (n,)))
 
 
 class WhatIf(param.Parameterized):
@@ -611,17 +540,39 @@ class WhatIf(param.Parameterized):
             lambda: np.ascontiguousarray(self._simulate_pk(self.dose).T),
         )
 
-    def _response(self, conc_t: np.ndarray, times: np.ndarray) -> np.ndarray:
+    def responses(self) -> np.ndarray:
+        """Urate (mg/dL) of every virtual patient on :meth:`times`, shape ``(n, T)``."""
+        return self._answers()["effect"].T
+
+    def _response(
+        self, times: np.ndarray, n: int | None = None, max_step: float | None = None
+    ) -> np.ndarray:
+        """Urate ``(T, n)`` of the first ``n`` patients (default all) on ``times``, by the
+        compiled kernel (PK exact inside each step, steps of at most ``max_step`` hours,
+        default :data:`PD_MAX_STEP`)."""
+        if self.twin.model not in _PD_PK_MODELS:
+            raise ValueError(
+                f"the what-if's response is {PD_MODEL} (compiled kernel), whose PK is "
+                f"{' or '.join(_PD_PK_MODELS)}; twin model {self.model!r} has PK model "
+                f"{self.twin.model!r}"
+            )
         p = self.population().params
-        n = conc_t.shape[1]
-        return _idr1_steps(
+        names = [*get_model(PD_MODEL).all_params]
+        theta = {k: p[k][:n] for k in names if k in p}
+        n_doses, tau = self.n_doses, float(self.interval_h)
+        effect = np.empty((times.size, theta["e0"].size)).T  # (n, T) view of a (T, n) array
+        simulate_idr(
+            PD_MODEL,
+            theta,
             times,
-            conc_t,
-            np.ascontiguousarray(p["e0"][:n]),
-            float(p["kout"][0]),  # one for all: the PD spec gives kout no BSV
-            np.ascontiguousarray(p["imax"][:n]),
-            np.ascontiguousarray(p["ic50"][:n]),
+            np.arange(n_doses) * tau,
+            np.full(n_doses, float(self.dose)),
+            dose_cmt=np.full(n_doses, 1 if self.route == "oral" else 2),
+            out_conc=np.empty_like(effect),
+            out_effect=effect,
+            max_step=PD_MAX_STEP if max_step is None else max_step,
         )
+        return effect.T
 
     def _answers(self) -> dict[str, Any]:
         key = (
@@ -636,11 +587,12 @@ class WhatIf(param.Parameterized):
         t0 = time.perf_counter()
         times = self.times()
         conc = self._conc_t()
-        resp = self._response(conc, times)
+        resp = self._response(times)
         # PD integration error, estimated on a sample as the change from half the resolution
-        # (every other grid point): the scheme converges, so the error left is smaller
-        m = min(500, conc.shape[1])
-        coarse = self._response(np.ascontiguousarray(conc[::2, :m]), times[::2])
+        # (every other grid point, steps of at most 2 * PD_MAX_STEP): the scheme converges, so
+        # the error left is smaller
+        m = min(_PD_ERROR_SAMPLE, conc.shape[1])
+        coarse = self._response(times[::2], m, max_step=2 * PD_MAX_STEP)
         pd_error = float(np.max(np.abs(resp[::2, :m] - coarse)))
         tau = float(self.interval_h)
         last = times >= times[-1] - tau - 1e-9
@@ -866,7 +818,7 @@ class WhatIf(param.Parameterized):
             ),
             "pd": (
                 f"indirect response (urate), assumed PD parameters ({self.pd_spec}) – not part "
-                "of the fitted twin"
+                f"of the fitted twin; {PD_MODEL} by the compiled kernel, steps ≤ {PD_MAX_STEP:g} h"
             ),
             "pd_error": a["pd_error"],
             "pk_cache": self._last.get("unit_pk", self._last.get("pk", "computed")),

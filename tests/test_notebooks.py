@@ -90,3 +90,24 @@ def test_rerun_of_unchanged_notebook_gives_identical_bytes(scenario_notebook, tm
     assert out.read_bytes() == first
     meta = json.loads(first)["metadata"]["papermill"]
     assert meta["output_path"] == os.path.relpath(out, Path.cwd())
+
+
+def test_stderr_that_depends_on_the_machine_is_left_out_of_the_record(tmp_path):
+    # a warning on the first run only (a cold cache, as PyTensor's BLAS check) must not
+    # make the executed notebook differ between runs; stdout and results stay
+    flag = tmp_path / "warned"
+    nb = write_notebook(
+        tmp_path / "warn.ipynb",
+        f"flag = {str(flag)!r}",
+        "import os, sys\n"
+        "if not os.path.exists(flag):\n"
+        "    open(flag, 'w').close()\n"
+        "    print('first run only', file=sys.stderr)\n"
+        "print('result 42')",
+    )
+    out = run_notebook(nb, output_dir=tmp_path / "a")
+    first = out.read_bytes()
+    run_notebook(nb, output_dir=tmp_path / "a")
+    assert out.read_bytes() == first and flag.exists()
+    outputs = nbformat.read(out, as_version=4).cells[-1].outputs
+    assert [o.get("name") for o in outputs] == ["stdout"] and "result 42" in outputs[0]["text"]

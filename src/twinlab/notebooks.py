@@ -268,7 +268,7 @@ def run_notebook(
 
 
 def _finish(output: Path, html: bool, *, base: Path) -> None:
-    """Drop volatile metadata, record package versions, write the HTML copy.
+    """Drop volatile metadata and stderr output, record package versions, write the HTML copy.
 
     Paths in Papermill's metadata are made relative to ``base`` (the kernel's
     working directory), so the executed notebook does not depend on where the
@@ -290,6 +290,15 @@ def _finish(output: Path, html: bool, *, base: Path) -> None:
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if cell.get("outputs"):
+            # stderr (library warnings, e.g. PyTensor's one-off BLAS check when its compile
+            # cache is cold) depends on the machine's caches, not on the inputs: left out so
+            # that a re-run reproduces the notebook byte for byte
+            cell.outputs = [
+                o
+                for o in cell.outputs
+                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            ]
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell.id = "injected-parameters"  # Papermill draws a random id
     from twinlab.audit.records import package_versions

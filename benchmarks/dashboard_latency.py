@@ -50,18 +50,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from twinlab.testing import CHROMIUM_ARGS
+
 N_PATIENTS = 10_000
 GOAL_MS = 300.0
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ARGS = list(CHROMIUM_ARGS)
 BANDS_JS = """() => {
   let best = null;
   for (const doc of Bokeh.documents)

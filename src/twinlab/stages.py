@@ -311,11 +311,10 @@ def surrogate_stage(
     """
     from twinlab.audit import audit_stage
     from twinlab.cohort import chunk_rng
-    from twinlab.pkpd import load as load_model
     from twinlab.sensitivity import sweep
     from twinlab.sensitivity.response import ModelResponse
     from twinlab.simulate import Arm, Regimen
-    from twinlab.surrogate import Surrogate, model_binding
+    from twinlab.surrogate import Surrogate
 
     root = Path(root)
     population = virtual_cohort_from_params(
@@ -354,16 +353,13 @@ def surrogate_stage(
     keep = table.sample(
         n=min(len(table), int(section.get("max_train", 1500))), random_state=seed
     ).sort_index()
-    twin = load_model(
-        simulate["model"],
-        simulate.get("model_version"),
-        root=_path(root, simulate.get("models_root", "models")),
-    )
+    fit = population.describe()["fit"]  # the twin the population was drawn from
+    binding = {"model": fit["name"], "version": fit["version"], "data_hash": fit["data_hash"]}
     surrogate = Surrogate.train(
         keep[["dose", "interval_h", *inputs]],
         keep[outputs],
         kind=str(section.get("kind", "gp")),
-        binding=model_binding(twin),
+        binding=binding,
         seed=seed,
         log_inputs=[c for c in inputs if c in section.get("log_inputs", inputs)],
         n_restarts=int(section.get("n_restarts", 0)),
@@ -389,23 +385,19 @@ def _history(
 ) -> pd.DataFrame:
     """A separately seeded virtual control cohort: the prognostic model's training data,
     disjoint from every trial replicate's controls."""
-    from twinlab.simulate import Arm, run
+    from twinlab.simulate import run
 
-    section = {**simulate, "n_patients": int(procova["n_patients"]), "n_draws": 1}
-    population = virtual_cohort_from_params(section, root=root)
-    arms = regimen_arms(simulate["arms"], simulate.get("regimen"))
-    control = next(a for a in arms if a.is_placebo)
-    scenario = scenario_from_params(section, seed=seed, root=root, population=population)
-    scenario = type(scenario)(
-        "history",
-        population,
-        [Arm(control.name, None)],
-        scenario.times,
-        seed=seed,
-        chunk_size=scenario.chunk_size,
-        threshold=scenario.threshold,
+    control = next(
+        a for a in regimen_arms(simulate["arms"], simulate.get("regimen")) if a.is_placebo
     )
-    return run(scenario).patients
+    section = {
+        **simulate,
+        "scenario": "history",
+        "n_patients": int(procova["n_patients"]),
+        "n_draws": 1,
+        "arms": {control.name: None},
+    }
+    return run(scenario_from_params(section, seed=seed, root=root)).patients
 
 
 def trial_stage(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -350,3 +351,18 @@ def shared_data() -> Path:
 
     env = os.environ.get("TWINLAB_SHARED_DATA")
     return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+#: Debian's Chromium, driven by Playwright in the browser tests and the dashboard benchmark.
+CHROMIUM = os.environ.get("TWINLAB_CHROMIUM", "/usr/bin/chromium")
+#: Headless flags that keep Chromium off the (closed) network at start-up.
+CHROMIUM_ARGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)

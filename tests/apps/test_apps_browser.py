@@ -19,17 +19,9 @@ from pathlib import Path
 import pytest
 from apps_fixtures import USERS
 
-CHROMIUM = os.environ.get("TWINLAB_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from twinlab.testing import CHROMIUM, CHROMIUM_ARGS
+
+ARGS = list(CHROMIUM_ARGS)
 # the bands' data sources in the page: (number of points, max of the median)
 BANDS_JS = """() => {
   const out = [];

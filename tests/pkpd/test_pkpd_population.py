@@ -185,6 +185,17 @@ def test_simulated_study_is_seeded_and_censors_below_lloq():
     assert kept.n_obs == int((~a1.obs_cens).sum())
 
 
+def test_simulated_study_gives_dose_levels_in_turn():
+    spec = _spec()
+    arrays, _ = simulated_study(spec, TRUE, n_subjects=5, seed=3, dose=(10, 100))
+    assert arrays.dose_amt[:, 0].tolist() == [10, 100, 10, 100, 10]
+    single, _ = simulated_study(spec, TRUE, n_subjects=5, seed=3, dose=100)
+    assert np.all(single.dose_amt == 100)
+    np.testing.assert_array_equal(arrays.obs_time, single.obs_time)
+    with pytest.raises(ValueError, match="doses must be positive"):
+        simulated_study(spec, TRUE, n_subjects=5, dose=(10, -1))
+
+
 def test_two_endpoints_get_their_own_residual_errors():
     spec = PopulationSpec.from_dict(
         {

@@ -650,7 +650,7 @@ def simulated_study(
     n_subjects: int = 30,
     seed: int = 0,
     *,
-    dose: float = 320.0,
+    dose: float | Iterable[float] = 320.0,
     times: Iterable[float] = (0.25, 0.5, 1.0, 2.0, 3.5, 5.0, 7.0, 9.0, 12.0, 24.0),
     lloq: float | None = None,
     covariates: Mapping[str, np.ndarray] | None = None,
@@ -669,8 +669,10 @@ def simulated_study(
         Number of subjects.
     seed : int
         Seed of every random draw.
-    dose : float
-        One dose (mg) at time 0: depot for oral models, central for IV models.
+    dose : float or iterable of float
+        One dose (mg) at time 0: depot for oral models, central for IV models. An iterable
+        gives dose levels, assigned to subjects in turn (subject ``i`` gets
+        ``dose[i % len(dose)]``): several levels are what identifies nonlinear elimination.
     times : iterable of float
         Sampling times (h), the same for every subject and endpoint.
     lloq : float, optional
@@ -689,6 +691,10 @@ def simulated_study(
     rng = np.random.default_rng(seed)
     sm = spec.structural
     times = np.asarray(list(times), dtype=float)
+    levels = np.atleast_1d(np.asarray(list(dose) if isinstance(dose, Iterable) else dose, float))
+    if levels.size == 0 or not np.all(levels > 0):
+        raise ValueError(f"doses must be positive, got {levels.tolist()}")
+    amounts = levels[np.arange(n_subjects) % levels.size]
     cov = {k.upper(): np.asarray(v, dtype=float) for k, v in dict(covariates or {}).items()}
     for c in spec.covariates:
         if c.covariate in cov:
@@ -728,7 +734,7 @@ def simulated_study(
         obs_lloq=np.full(obs_time.size, np.nan),
         obs_dvid=obs_dvid,
         dose_time=np.zeros((n_subjects, 1)),
-        dose_amt=np.full((n_subjects, 1), float(dose)),
+        dose_amt=amounts[:, None],
         dose_rate=np.zeros((n_subjects, 1)),
         dose_duration=np.zeros((n_subjects, 1)),
         dose_cmt=np.ones((n_subjects, 1), dtype=np.int64),

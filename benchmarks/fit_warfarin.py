@@ -9,7 +9,8 @@ V, E0, kout, IC50 (non-centred); tlag without BSV; combined error on cp, additiv
 turnover is solved on a 2 h grid (plus every observation time) by the loop-free exact-decay
 solution (:func:`twinlab.pkpd.ode.decay_convolution`); its error against a fine (0.05 h) RK4
 solution at the posterior-mean individual parameters is reported. nutpie (Numba back end),
-4 chains x (1000 tune + 1000 draws) on all CPUs.
+4 chains x (1000 tune + 1000 draws) on all CPUs, once with the default diagonal mass matrix
+(the baseline) and once with nutpie's diagonal plus low-rank one (``fit(low_rank=True)``).
 
 Anchor: nlmixr2 SAEM 116 s; twinlab goal: full NUTS <= 116 s (DESIGN.md).
 
@@ -60,10 +61,11 @@ from twinlab.pkpd.fit import fit
 from twinlab.pkpd.population import PopulationSpec
 spec = PopulationSpec.from_dict(json.loads(sys.argv[1]))
 draws, tune, chains = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-r1 = fit(spec, sys.argv[2], draws=draws, tune=tune, chains=chains, seed=1)
+low_rank = sys.argv[6] == "1"
+r1 = fit(spec, sys.argv[2], draws=draws, tune=tune, chains=chains, seed=1, low_rank=low_rank)
 cold = time.perf_counter() - t0
 t1 = time.perf_counter()
-r2 = fit(spec, sys.argv[2], draws=draws, tune=tune, chains=chains, seed=2)
+r2 = fit(spec, sys.argv[2], draws=draws, tune=tune, chains=chains, seed=2, low_rank=low_rank)
 warm = time.perf_counter() - t1
 s = r2.summary()
 ess = min(v["ess_bulk"] for v in s["parameters"].values())
@@ -98,7 +100,7 @@ print(json.dumps({
 """
 
 
-def _run(env: dict[str, str], draws: int, tune: int, chains: int) -> dict:
+def _run(env: dict[str, str], draws: int, tune: int, chains: int, low_rank: bool) -> dict:
     """Run the child fit in a fresh process and return its JSON line."""
     out = subprocess.run(
         [
@@ -110,6 +112,7 @@ def _run(env: dict[str, str], draws: int, tune: int, chains: int) -> dict:
             str(draws),
             str(tune),
             str(chains),
+            "1" if low_rank else "0",
         ],
         env=env,
         capture_output=True,
@@ -141,14 +144,17 @@ def main() -> None:
                 "PYTENSOR_FLAGS": f"compiledir={tmp}/pytensor",
                 "NUMBA_CACHE_DIR": f"{tmp}/numba",
             }
-            first = _run(empty, *settings)
-    again = _run(env, *settings)  # populates the usual caches if they were empty
-    if not args.once:
-        again = _run(env, *settings)
+            first = _run(empty, *settings, False)
+    # the default diagonal mass matrix (the baseline) and the low-rank one, side by side
+    runs = {}
+    for name, low_rank in (("diagonal", False), ("low_rank", True)):
+        runs[name] = _run(env, *settings, low_rank)  # populates the caches if they were empty
+        if not args.once:
+            runs[name] = _run(env, *settings, low_rank)
     result = {
         "cold_empty_cache_s": None if first is None else first["cold_s"],
         "compile_empty_cache_s": None if first is None else first["compile_s"],
-        **{k: v for k, v in again.items()},
+        **runs,
         "settings": {"draws": args.draws, "tune": args.tune, "chains": args.chains},
         "spec": SPEC,
         "nlmixr2_saem": NLMIXR2,

@@ -109,6 +109,15 @@ def test_theophylline_typical_values_match_nlmixr2():
         assert lo <= s["parameters"][k]["mean"] <= hi, (k, s["parameters"][k])
     assert s["max_rhat"] <= 1.01
     assert s["settings"]["chains"] == 4
+    # the same fit with nutpie's low-rank mass matrix (compiled model reused): same answer,
+    # other draws, and the setting is recorded
+    low = fit(spec, read_nonmem(THEO), draws=500, tune=500, chains=4, seed=2, low_rank=True)
+    s_low = low.summary()
+    for k, (lo, hi) in PUBLISHED.items():
+        assert lo <= s_low["parameters"][k]["mean"] <= hi, (k, s_low["parameters"][k])
+    assert s_low["max_rhat"] <= 1.01 and s_low["settings"]["low_rank"] is True
+    assert "low_rank" not in s["settings"]
+    assert s_low["parameters"]["cl"]["mean"] != s["parameters"]["cl"]["mean"]
 
 
 @pytest.mark.slow
@@ -161,6 +170,7 @@ def test_cli_fit_writes_posterior_and_summary_json(tmp_path):
             "2",
             "--seed",
             "4",
+            "--low-rank",
             "--register",
             "theo",
             "--root",
@@ -192,6 +202,7 @@ def test_cli_fit_writes_posterior_and_summary_json(tmp_path):
         "ess_bulk",
     }
     assert summary["hdi_prob"] == 0.94 and summary["sampler"] == "nutpie"
+    assert summary["settings"]["low_rank"] is True
     assert (out / "posterior.zarr").is_dir() and (out / "spec.yaml").is_file()
     assert (tmp_path / "models" / "theo" / "1" / "card.json").is_file()
 

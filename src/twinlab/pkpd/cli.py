@@ -84,6 +84,11 @@ def _spec(model: str) -> Any:
     "--sampler", default="nutpie", show_default=True, type=click.Choice(["nutpie", "pymc"])
 )
 @click.option(
+    "--low-rank",
+    is_flag=True,
+    help="nutpie: a diagonal plus low-rank mass matrix (follows posterior correlations).",
+)
+@click.option(
     "--register",
     "register_as",
     default=None,
@@ -106,6 +111,7 @@ def fit(
     chains: int,
     seed: int,
     sampler: str,
+    low_rank: bool,
     register_as: str | None,
     root: Path,
 ) -> None:
@@ -115,7 +121,16 @@ def fit(
 
     spec = _spec(model)
     data = read_nonmem(data_path)
-    result = run_fit(spec, data, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler)
+    result = run_fit(
+        spec,
+        data,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        sampler=sampler,
+        low_rank=low_rank,
+    )
     out.mkdir(parents=True, exist_ok=True)
     result.to_zarr(out / "posterior.zarr")
     spec.to_yaml(out / "spec.yaml")

@@ -216,3 +216,19 @@ def test_two_endpoints_get_their_own_residual_errors():
     }
     assert len(info["endpoints"]["effect"]) == 40
     assert truth["sigma_add_effect"] == 2.0
+
+
+def test_importing_pkpd_silences_pytensors_missing_blas_warning():
+    """A pip-installed NumPy gives PyTensor's C back end no BLAS to link; its five-line
+    warning would otherwise open every fit's log (the fits run in Numba and do not use it)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import twinlab.pkpd, pytensor, pytensor.tensor as pt, numpy as np\n"
+        "a = pt.dmatrix(); f = pytensor.function([a], pt.dot(a, a))\n"
+        "print(f(np.ones((3, 3))).sum())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "27.0"
+    assert "BLAS" not in out.stderr

@@ -7,6 +7,8 @@ can never disagree (DESIGN.md, "one model, two back ends").
 
 from __future__ import annotations
 
+import warnings
+
 from twinlab.pkpd.dataset import (
     NONMEM_COLUMNS,
     NonmemData,
@@ -40,6 +42,14 @@ from twinlab.pkpd.population import (
     simulated_study,
 )
 from twinlab.pkpd.registry import RegisteredModel, list_models, load, register
+
+# PyTensor warns (five lines, at its first C compilation) when pip-installed NumPy offers no
+# BLAS it can link. twinlab's fits run in nutpie's Numba back end, which does not use it;
+# only PyMC's fallback sampler (C back end) is slower for it. The warning is dropped so it
+# does not alarm users on every fit, notebook and pipeline log.
+warnings.filterwarnings(
+    "ignore", message="PyTensor could not link to a BLAS installation", category=UserWarning
+)
 
 __all__ = [
     "MODELS",

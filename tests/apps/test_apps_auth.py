@@ -8,11 +8,13 @@ import stat
 import pytest
 
 from twinlab.apps.auth import (
+    LoginThrottle,
     add_user,
     authenticate,
     authorize,
     hash_password,
     load_credentials,
+    login,
     page_of,
     verify_password,
 )
@@ -127,3 +129,67 @@ def test_authorize_denies_everyone_when_the_credentials_file_is_broken(tmp_path,
     cred.write_text("{not json")
     monkeypatch.setenv("TWINLAB_CREDENTIALS", str(cred))
     assert authorize({"user": "ana"}, "/whatif") is False
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_failed_logins_lock_the_name_out_whatever_the_password(tmp_path, monkeypatch):
+    cred = tmp_path / "users.json"
+    add_user(cred, "ana", "modeler", "right-password")
+    monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    clock = FakeClock()
+    throttle = LoginThrottle(max_failures=3, window_s=60, lockout_s=300, clock=clock)
+    assert login("ana", "right-password", "10.0.0.1", throttle, cred)
+    for _ in range(2):
+        assert not login("ana", "wrong", "10.0.0.1", throttle, cred)
+    assert throttle.locked("user:ana") == 0
+    assert not login("ana", "wrong", "10.0.0.2", throttle, cred)  # third failure: locked
+    assert throttle.locked("user:ana") == 300
+    # locked: the right password is refused too, from any address
+    assert not login("ana", "right-password", "10.0.0.9", throttle, cred)
+    clock.now += 299
+    assert not login("ana", "right-password", "10.0.0.9", throttle, cred)
+    clock.now += 2
+    assert login("ana", "right-password", "10.0.0.9", throttle, cred)
+    entries = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [(e["action"], e["actor"], e["target"]) for e in entries] == [
+        ("dashboard.lockout", "ana", "user")
+    ]
+
+
+def test_failures_outside_the_window_do_not_count_and_success_resets_them(tmp_path):
+    cred = tmp_path / "users.json"
+    add_user(cred, "ana", "modeler", "right-password")
+    clock = FakeClock()
+    throttle = LoginThrottle(max_failures=3, window_s=60, lockout_s=300, clock=clock)
+    for _ in range(2):
+        assert not login("ana", "wrong", "10.0.0.1", throttle, cred)
+    clock.now += 61  # the two failures age out
+    assert not login("ana", "wrong", "10.0.0.1", throttle, cred)
+    assert throttle.locked("user:ana", "client:10.0.0.1") == 0
+    assert not login("ana", "wrong", "10.0.0.1", throttle, cred)
+    assert login("ana", "right-password", "10.0.0.1", throttle, cred)  # forgets the name's
+    assert not login("ana", "wrong", "10.0.0.1", throttle, cred)
+    assert throttle.locked("user:ana") == 0
+
+
+def test_one_address_trying_many_names_is_locked_out(tmp_path):
+    cred = tmp_path / "users.json"
+    add_user(cred, "ana", "modeler", "right-password")
+    throttle = LoginThrottle(max_failures=3, window_s=60, lockout_s=300, clock=FakeClock())
+    for name in ("bob", "carol", "dave"):
+        assert not login(name, "guess-1234", "10.6.6.6", throttle, cred)
+    assert throttle.locked("client:10.6.6.6") == 300
+    assert not login("ana", "right-password", "10.6.6.6", throttle, cred)
+    assert login("ana", "right-password", "10.0.0.1", throttle, cred)
+
+
+def test_throttle_refuses_nonsense_limits():
+    with pytest.raises(ValueError, match="must be positive"):
+        LoginThrottle(max_failures=0)

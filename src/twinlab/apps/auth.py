@@ -8,6 +8,10 @@ random salt, stored as ``scrypt$n$r$p$salt$hash`` (base64), and compared in
 constant time. A user without ``password_hash`` can only come in through an
 OAuth provider (the role still comes from this file).
 
+Failed logins are throttled (:class:`LoginThrottle`, used by :func:`login`): five failures
+within 15 minutes for one user name, or for one client address, lock that name or address
+out for 15 minutes, right password or not; each lock-out is audited (``dashboard.lockout``).
+
 Pages are authorized by :func:`authorize` (Panel's ``authorize_callback``): a page
 maps to one action of :mod:`twinlab.security.access`, and everything else – an
 unknown user, role or page – is denied.
@@ -22,7 +26,9 @@ import json
 import os
 import secrets
 import stat
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +37,14 @@ from twinlab.security.access import ROLES, is_allowed
 __all__ = [
     "CREDENTIALS_ENV",
     "PAGES",
+    "LoginThrottle",
     "add_user",
     "authenticate",
     "authorize",
     "credentials_path",
     "hash_password",
     "load_credentials",
+    "login",
     "page_of",
     "role_of",
     "verify_password",
@@ -189,6 +197,11 @@ def add_user(
     return file
 
 
+def _one_hash(password: str) -> None:
+    """Spend one hash on a refused login, so its timing tells nothing."""
+    verify_password(password, hash_password("timing-equalizer", salt=b"\0" * 16))
+
+
 def authenticate(
     name: str, password: str, path: str | os.PathLike[str] | None = None
 ) -> str | None:
@@ -200,9 +213,98 @@ def authenticate(
     entry = users.get(name)
     stored = entry.get("password_hash") if entry else None
     if not stored:
-        verify_password(password, hash_password("timing-equalizer", salt=b"\0" * 16))
+        _one_hash(password)
         return None
     return entry["role"] if verify_password(password, stored) else None
+
+
+class LoginThrottle:
+    """Failed-login limits per key (a user name, a client address).
+
+    Parameters
+    ----------
+    max_failures : int
+        Failures within ``window_s`` that lock a key.
+    window_s : float
+        How far back failures count (seconds).
+    lockout_s : float
+        How long a locked key is refused (seconds).
+    clock : callable
+        Monotonic time in seconds (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        max_failures: int = 5,
+        window_s: float = 900.0,
+        lockout_s: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_failures < 1 or window_s <= 0 or lockout_s <= 0:
+            raise ValueError("max_failures, window_s and lockout_s must be positive")
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.lockout_s = lockout_s
+        self._clock = clock
+        self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def locked(self, *keys: str) -> float:
+        """Seconds until every one of ``keys`` is free again (0 when none is locked)."""
+        now = self._clock()
+        with self._lock:
+            return max([self._locked_until.get(k, now) - now for k in keys] + [0.0])
+
+    def failed(self, *keys: str) -> list[str]:
+        """Record a failure for each key; return the keys this failure locks."""
+        now = self._clock()
+        newly = []
+        with self._lock:
+            for k in keys:
+                recent = [t for t in self._failures.get(k, []) if now - t < self.window_s]
+                recent.append(now)
+                if len(recent) >= self.max_failures:
+                    self._locked_until[k] = now + self.lockout_s
+                    newly.append(k)
+                    recent = []
+                self._failures[k] = recent
+        return newly
+
+    def succeeded(self, *keys: str) -> None:
+        """Forget the failures of ``keys`` (after a successful login)."""
+        with self._lock:
+            for k in keys:
+                self._failures.pop(k, None)
+
+
+def login(
+    name: str,
+    password: str,
+    client: str,
+    throttle: LoginThrottle,
+    path: str | os.PathLike[str] | None = None,
+) -> bool:
+    """Check a login form: the password, unless the name or the client address is locked.
+
+    A locked name or address is refused whatever the password (the password is still hashed,
+    so the answer takes as long); a failure that locks one is audited.
+    """
+    keys = (f"user:{name}", f"client:{client}")
+    if throttle.locked(*keys) > 0:
+        _one_hash(password)
+        return False
+    if authenticate(name, password, path) is not None:
+        throttle.succeeded(keys[0])
+        return True
+    for key in throttle.failed(*keys):
+        _audit(
+            "dashboard.lockout",
+            name,
+            key.split(":", 1)[0],
+            {"minutes": throttle.lockout_s / 60, "failures": throttle.max_failures},
+        )
+    return False
 
 
 def role_of(name: str | None, path: str | os.PathLike[str] | None = None) -> str | None:
@@ -255,12 +357,12 @@ def authorize(user_info: Any, request_path: str) -> bool:
     action = PAGES.get(page)
     allowed = role in ROLES and (page == "" or (action is not None and is_allowed(role, action)))
     if not allowed:
-        _audit_denied(name, role, page)
+        _audit("dashboard.denied", name, page or "/", {"role": role})
     return allowed
 
 
-def _audit_denied(name: str | None, role: str | None, page: str) -> None:
-    """Record a refused page in the audit log (``dashboard.denied``), if one is active."""
+def _audit(action: str, name: str | None, target: str, params: dict[str, Any]) -> None:
+    """Record a refusal in the audit log, if one is active, as the user (or ``unknown``)."""
     from twinlab.audit.log import AuditLog
     from twinlab.audit.trail import audit_log
 
@@ -268,6 +370,4 @@ def _audit_denied(name: str | None, role: str | None, page: str) -> None:
     if log is None:
         return
     actor = name if name and all(c.isalnum() or c in "._-@" for c in name) else "unknown"
-    AuditLog(log.path, actor=actor).append(
-        "dashboard.denied", page or "/", params={"user": actor, "role": role}
-    )
+    AuditLog(log.path, actor=actor).append(action, target, params={"user": actor, **params})

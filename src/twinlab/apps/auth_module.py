@@ -3,7 +3,8 @@
 Panel's own ``--basic-auth`` compares plaintext passwords; this module keeps Panel's
 login and logout pages and cookies (:class:`panel.auth.BasicAuthProvider`) but checks
 the password against the scrypt hashes of the credentials file
-(:func:`twinlab.apps.auth.authenticate`, file from ``$TWINLAB_CREDENTIALS``).
+(:func:`twinlab.apps.auth.login`, file from ``$TWINLAB_CREDENTIALS``), with failed logins
+throttled per user name and per client address (:class:`twinlab.apps.auth.LoginThrottle`).
 ``twinlab serve`` passes this file's path to ``panel serve --auth-module``.
 """
 
@@ -13,9 +14,12 @@ import logging
 
 from panel.auth import BasicAuthProvider, BasicLoginHandler, LogoutHandler
 
-from twinlab.apps.auth import authenticate
+from twinlab.apps.auth import LoginThrottle, login
 
 log = logging.getLogger("twinlab.apps")
+
+#: one throttle per server process
+THROTTLE = LoginThrottle()
 
 
 class HashedLoginHandler(BasicLoginHandler):
@@ -23,7 +27,7 @@ class HashedLoginHandler(BasicLoginHandler):
 
     def _validate(self, username: str, password: str) -> bool:
         try:
-            ok = authenticate(username, password) is not None
+            ok = login(username, password, self.request.remote_ip or "unknown", THROTTLE)
         except ValueError as exc:  # a broken credentials file refuses everyone
             log.error("login refused: %s", exc)
             return False

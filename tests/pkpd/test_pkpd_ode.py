@@ -162,10 +162,11 @@ def test_ode_grid_holds_observations_doses_and_infusion_ends():
     assert np.isin([0.0, 1.0, 7.3, 5.0, 1.1, 6.1], grid).all()
 
 
-def test_numba_and_c_back_ends_give_the_same_gradient_through_the_ode():
-    """nutpie samples the Numba-compiled gradient: it must equal the C back end's and a
-    finite difference. (With the RK4 inputs as three scan sequences, PyTensor 2.38's Numba
-    back end got ka's gradient wrong by orders of magnitude once the graph was rewritten.)"""
+def test_numba_gradient_through_the_ode_matches_finite_differences():
+    """nutpie samples the Numba-compiled gradient: it must match a central finite difference
+    of the log density. (With the RK4 inputs as three scan sequences, PyTensor 2.38's Numba
+    back end got ka's gradient wrong by orders of magnitude once the graph was rewritten,
+    while its log density was right; the C back end was right throughout.)"""
     from pymc.blocking import DictToArrayBijection
 
     from twinlab.pkpd.population import PopulationSpec, build_model, simulated_study
@@ -182,12 +183,9 @@ def test_numba_and_c_back_ends_give_the_same_gradient_through_the_ode():
     model, _ = build_model(spec, arrays)
     point = model.initial_point(random_seed=1)
     x = DictToArrayBijection.map({v.name: point[v.name] for v in model.value_vars}).data
-    grads = {}
-    for mode in ("FAST_RUN", "NUMBA"):
-        fn = model.logp_dlogp_function(ravel_inputs=True, mode=mode)
-        fn.set_extra_values({})
-        grads[mode] = fn(x)[1]
+    fn = model.logp_dlogp_function(ravel_inputs=True, mode="NUMBA")
+    fn.set_extra_values({})
+    grad = fn(x)[1]
     eps = 1e-6
     fd = np.array([(fn(x + e)[0] - fn(x - e)[0]) / (2 * eps) for e in np.eye(x.size) * eps])
-    np.testing.assert_allclose(grads["NUMBA"], grads["FAST_RUN"], rtol=1e-8, atol=1e-9)
-    np.testing.assert_allclose(grads["NUMBA"], fd, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5)

@@ -203,7 +203,7 @@ def rk4(
     # gradients for the scan's inputs once the graph was rewritten (fast_compile or
     # fast_run; correct with no rewrites and with the C back end): ka's gradient in the
     # Michaelis-Menten model was off by a factor of up to 300 and NUTS stalled.
-    # tests/pkpd/test_pkpd_ode.py compares the two back ends' gradients.
+    # tests/pkpd/test_pkpd_ode.py checks the Numba gradient against finite differences.
     traj = _scan(xp)(
         step if decay is None else lawson_step,
         sequences=[np.asarray(h, dtype=float), xp.stack([u_start, u_mid, u_end], axis=1)],

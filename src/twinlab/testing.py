@@ -347,8 +347,6 @@ def shared_data() -> Path:
     ``$TWINLAB_SHARED_DATA`` overrides it. Tests that need it skip cleanly when it is
     absent (e.g. on a user's fresh clone).
     """
-    import os
-
     env = os.environ.get("TWINLAB_SHARED_DATA")
     return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
 

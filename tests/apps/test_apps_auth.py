@@ -193,3 +193,19 @@ def test_one_address_trying_many_names_is_locked_out(tmp_path):
 def test_throttle_refuses_nonsense_limits():
     with pytest.raises(ValueError, match="must be positive"):
         LoginThrottle(max_failures=0)
+
+
+def test_throttle_drops_stale_keys_but_keeps_live_ones():
+    clock = FakeClock()
+    throttle = LoginThrottle(max_failures=2, window_s=60, lockout_s=300, clock=clock)
+    throttle._PRUNE_ABOVE = 3
+    throttle.failed("user:a")
+    throttle.failed("user:a")  # locked until now + 300
+    clock.now += 100
+    for name in ("b", "c", "d"):
+        throttle.failed(f"user:{name}")
+    assert throttle.locked("user:a") == 200  # a live lock survives the pruning
+    clock.now += 61
+    throttle.failed("user:e")  # b, c, d have aged out of the window: dropped
+    assert set(throttle._failures) <= {"user:e"}
+    assert throttle.locked("user:a") == 139

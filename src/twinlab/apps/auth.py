@@ -269,7 +269,19 @@ class LoginThrottle:
                     newly.append(k)
                     recent = []
                 self._failures[k] = recent
+            if len(self._failures) + len(self._locked_until) > self._PRUNE_ABOVE:
+                self._prune(now)
         return newly
+
+    #: keys held before stale ones are dropped (names sprayed by an attacker stay bounded)
+    _PRUNE_ABOVE = 10_000
+
+    def _prune(self, now: float) -> None:
+        """Drop keys with no failure inside the window and locks that have run out."""
+        self._failures = {
+            k: ts for k, ts in self._failures.items() if ts and now - ts[-1] < self.window_s
+        }
+        self._locked_until = {k: t for k, t in self._locked_until.items() if t > now}
 
     def succeeded(self, *keys: str) -> None:
         """Forget the failures of ``keys`` (after a successful login)."""

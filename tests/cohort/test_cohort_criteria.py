@@ -86,3 +86,33 @@ def test_criteria_survive_pickling_for_dask_workers():
     assert back.mask(FRAME).tolist() == c.mask(FRAME).tolist() == [False, True, False, False, False]
     assert back.text == "(WT >= 50) and (CYP2C9 == '*1/*2')"
     assert back.used == ("CYP2C9", "WT")
+
+
+@pytest.mark.parametrize(
+    ("expr", "match"),
+    [
+        ("WT > 10**10**7", r"the exponent of \*\* must be a number"),
+        ("WT > 9**9**9**9", r"the exponent of \*\* must be a number"),
+        ("WT ** CRCL > 1", r"the exponent of \*\* must be a number"),
+        ("WT > 2 ** 1000", r"the exponent 1000 of \*\* is larger than 10"),
+        ("WT > 10 ** -11", r"the exponent 11 of \*\* is larger than 10"),
+        ("WT ** True > 1", r"the exponent of \*\* must be a number"),
+        ("WT > " + "9" * 40, "is 40 characters long; at most 24"),
+        ("WT > 0x" + "f" * 30, "characters long; at most 24"),
+        ("WT > 1e300", "larger than 1e\\+15"),
+        ("WT > 1e999", "larger than 1e\\+15"),
+        ("WT > " + " + ".join(["1"] * 400), "characters long; at most 1000"),
+        ("-" * 60 + "WT < 0", "nests more than 50 levels"),
+    ],
+)
+def test_costly_criteria_are_refused_before_evaluation(expr, match):
+    with pytest.raises(ValueError, match=match):
+        Criteria(expr, NAMES)
+
+
+def test_bounded_powers_and_constants_still_work_and_evaluate_as_floats():
+    c = Criteria(["(WT / 70) ** 0.75 > 0.9", "CRCL ** -1 < 0.05", "WT < 1e15"], NAMES)
+    assert c.mask(FRAME).tolist() == [False, False, True, True, False]
+    # integer arithmetic is done in 64-bit floats: it overflows to inf, it never grows a bignum
+    big = Criteria("WT < (1000000000000000 * 1000000000000000) ** 10", NAMES)
+    assert big.mask(FRAME).tolist() == [True, True, True, True, False]

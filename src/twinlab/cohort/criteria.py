@@ -13,6 +13,14 @@ caller's variables and reports an unknown column without the list of known ones.
 Python, ``& | ~`` bind tighter than comparisons, so each comparison they join must be in
 parentheses (a criterion that forgets them is refused rather than silently misread).
 
+Criteria may come from a dashboard user or a parameter file, so their cost is bounded before
+anything is evaluated: an expression holds at most :data:`MAX_LENGTH` characters and nests at
+most :data:`MAX_DEPTH` levels; a number is at most :data:`MAX_LITERAL_CHARS` characters long and
+at most :data:`MAX_MAGNITUDE` in absolute value; ``**`` takes a number (optionally negated) of at
+most :data:`MAX_EXPONENT` in absolute value as its exponent, so ``WT > 10**10**7`` (a
+ten-million-digit integer) is refused instead of pinning a core. Numbers are evaluated as
+64-bit floats, never as Python's unbounded integers.
+
 A missing value never satisfies a comparison (``WT > 50`` and ``WT <= 50`` are both false),
 so its negation holds: ``not (WT > 100)`` keeps patients whose weight is unknown. Patients
 missing a covariate the model needs are left out before the criteria apply.
@@ -28,7 +36,25 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Criteria"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_EXPONENT",
+    "MAX_LENGTH",
+    "MAX_LITERAL_CHARS",
+    "MAX_MAGNITUDE",
+    "Criteria",
+]
+
+#: Longest criterion accepted, in characters.
+MAX_LENGTH = 1000
+#: Deepest nesting of a criterion's syntax tree.
+MAX_DEPTH = 50
+#: Longest numeric literal accepted, in characters (``1e300`` is 5, a 40-digit integer 40).
+MAX_LITERAL_CHARS = 24
+#: Largest absolute value of a numeric constant.
+MAX_MAGNITUDE = 1e15
+#: Largest absolute value of the (literal) exponent of ``**``.
+MAX_EXPONENT = 10
 
 _COMPARE = {
     ast.Eq: operator.eq,
@@ -147,6 +173,11 @@ class Criteria:
         return out
 
     def _parse(self, expr: str) -> ast.Expression:
+        if len(expr) > MAX_LENGTH:
+            raise ValueError(
+                f"criterion {expr[:40]!r}... is {len(expr)} characters long; at most "
+                f"{MAX_LENGTH} are allowed"
+            )
         try:
             tree = ast.parse(expr, mode="eval")
         except SyntaxError as err:
@@ -157,6 +188,7 @@ class Criteria:
                 f"criterion {expr!r} is not a valid expression: {err.msg} "
                 f"(at character {err.offset}){hint}"
             ) from None
+        _check_depth(expr, tree)
         known = set(self.names)
         for node in ast.walk(tree):
             if isinstance(node, ast.Name):
@@ -167,6 +199,7 @@ class Criteria:
             elif isinstance(node, ast.Constant):
                 if not isinstance(node.value, int | float | str | bool):
                     raise ValueError(f"criterion {expr!r}: constant {node.value!r} not allowed")
+                _check_number(expr, node)
             elif not isinstance(node, _ALLOWED_NODES):
                 raise ValueError(
                     f"criterion {expr!r}: {type(node).__name__} is not allowed; {_ALLOWED_HINT}"
@@ -186,6 +219,8 @@ class Criteria:
             elif isinstance(node, ast.List | ast.Tuple):
                 if not all(isinstance(e, ast.Constant) for e in node.elts):
                     raise ValueError(f"criterion {expr!r}: a list may hold constants only")
+            elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+                _check_exponent(expr, node.right)
         return tree
 
     def _check_compare(self, expr: str, node: ast.Compare) -> None:
@@ -243,6 +278,56 @@ _ALLOWED_NODES = (
 )
 
 
+def _check_depth(expr: str, tree: ast.AST) -> None:
+    """Refuse a syntax tree nested deeper than :data:`MAX_DEPTH` (walked without recursion)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError(
+                f"criterion {expr!r} nests more than {MAX_DEPTH} levels deep; simplify it"
+            )
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def _check_number(expr: str, node: ast.Constant) -> None:
+    """Refuse a numeric literal that is too long or too large (bools and strings pass)."""
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    source = ast.get_source_segment(expr, node) or repr(value)
+    if len(source) > MAX_LITERAL_CHARS:
+        raise ValueError(
+            f"criterion {expr!r}: the number {source[:20]}... is {len(source)} characters long; "
+            f"at most {MAX_LITERAL_CHARS} are allowed"
+        )
+    if not abs(value) <= MAX_MAGNITUDE:  # also refuses inf and nan
+        raise ValueError(
+            f"criterion {expr!r}: the number {source} is larger than {MAX_MAGNITUDE:g} in "
+            "absolute value"
+        )
+
+
+def _check_exponent(expr: str, node: ast.AST) -> None:
+    """Accept ``** n`` only for a literal ``n`` (optionally signed), ``|n| <= MAX_EXPONENT``."""
+    literal = node.operand if isinstance(node, ast.UnaryOp) else node
+    if (
+        (isinstance(node, ast.UnaryOp) and not isinstance(node.op, ast.USub | ast.UAdd))
+        or not isinstance(literal, ast.Constant)
+        or isinstance(literal.value, bool)
+        or not isinstance(literal.value, int | float)
+    ):
+        raise ValueError(
+            f"criterion {expr!r}: the exponent of ** must be a number, e.g. 'WT ** 0.75' "
+            f"(not {ast.get_source_segment(expr, node) or type(node).__name__!r})"
+        )
+    if abs(literal.value) > MAX_EXPONENT:
+        raise ValueError(
+            f"criterion {expr!r}: the exponent {literal.value!r} of ** is larger than "
+            f"{MAX_EXPONENT} in absolute value"
+        )
+
+
 def _is_logical(node: ast.AST) -> bool:
     return (isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitAnd | ast.BitOr)) or (
         isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert)
@@ -268,7 +353,10 @@ def _constant(node: ast.Constant) -> Any:
     levels = getattr(node, "_twinlab_codes", None)
     if isinstance(node.value, str):
         return float(levels[node.value])  # checked at parse time
-    return node.value
+    if isinstance(node.value, bool):
+        return node.value
+    # 64-bit floats: arithmetic on them cannot grow without bound like Python integers
+    return np.float64(node.value)
 
 
 def _evaluate(node: ast.AST, columns: Mapping[str, np.ndarray], codes: Any) -> Any:

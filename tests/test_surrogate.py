@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import doctest
 import hashlib
+import io
 import json
+import os
 import pickle
+import shlex
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from twinlab.surrogate import (
     ExtrapolationWarning,
@@ -122,9 +126,7 @@ def test_save_load_round_trip_gives_identical_predictions(gp, tmp_path):
     folder = gp.save(tmp_path / "surrogate")
     meta = json.loads((folder / "surrogate.json").read_text())
     assert meta["binding"] == BINDING and meta["kind"] == "gp"
-    assert (
-        meta["model_sha256"] == hashlib.sha256((folder / "model.joblib").read_bytes()).hexdigest()
-    )
+    assert meta["model_sha256"] == hashlib.sha256((folder / "model.npz").read_bytes()).hexdigest()
     assert [d["name"] for d in meta["inputs"]] == list(RANGES)
     assert all(RANGES[d["name"]][0] <= d["min"] < d["max"] <= RANGES[d["name"]][1]
                for d in meta["inputs"])  # fmt: skip
@@ -153,22 +155,162 @@ def test_a_changed_twin_model_makes_the_surrogate_stale(gp, tmp_path):
 
 
 class _Payload:
+    """Unpickling this runs a shell command that writes a marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
     def __reduce__(self):
-        return (open, ("PWNED", "w"))
+        return (os.system, (f"echo pwned > {shlex.quote(self.marker)}",))
 
 
-def test_a_tampered_model_file_is_refused_before_it_is_unpickled(gp, tmp_path, monkeypatch):
-    folder = gp.save(tmp_path / "s")
-    monkeypatch.chdir(tmp_path)
-    (folder / "model.joblib").write_bytes(pickle.dumps(_Payload()))
-    with pytest.raises(SurrogateIntegrityError, match="refusing to unpickle"):
+def _plant(folder, data: bytes, **meta_changes) -> None:
+    """Replace the model file and make surrogate.json agree with it, as an attacker would."""
+    meta = json.loads((folder / "surrogate.json").read_text())
+    meta.update(model_sha256=hashlib.sha256(data).hexdigest(), **meta_changes)
+    (folder / meta.get("model_file", "model.npz")).write_bytes(data)
+    (folder / "surrogate.json").write_text(json.dumps(meta))
+
+
+def test_the_planted_payload_really_runs_code_when_unpickled(tmp_path):
+    # the control for the tests below: this payload is live
+    marker = tmp_path / "control"
+    pickle.loads(pickle.dumps(_Payload(marker)))
+    assert marker.read_text().strip() == "pwned"
+
+
+def test_a_planted_pickle_with_a_matching_json_is_refused_and_runs_nothing(gp, tmp_path):
+    marker = tmp_path / "PWNED"
+    payload = pickle.dumps(_Payload(marker))
+    # 1. a pickle in place of model.npz, the json hash updated to match
+    folder = gp.save(tmp_path / "a")
+    _plant(folder, payload)
+    with pytest.raises(SurrogateIntegrityError, match="not an npz archive"):
         Surrogate.load(folder)
-    assert not (tmp_path / "PWNED").exists()
+    # 2. an npz whose array is a pickled object (np.save stores object arrays as pickles)
+    folder = gp.save(tmp_path / "b")
+    buffer = io.BytesIO()
+    np.savez(buffer, **{"0.alpha": np.array([_Payload(marker)], dtype=object)})
+    _plant(folder, buffer.getvalue())
+    with pytest.raises(SurrogateIntegrityError, match="unreadable arrays"):
+        Surrogate.load(folder)
+    # 3. the old joblib format, claimed by its json
+    folder = gp.save(tmp_path / "c")
+    (folder / "model.npz").unlink()
+    _plant(folder, payload, format="twinlab-surrogate/1", model_file="model.joblib")
+    with pytest.raises(SurrogateIntegrityError, match=r"a pickle .* not loaded: retrain"):
+        Surrogate.load(folder)
+    assert not marker.exists()
+
+
+def test_a_replaced_model_file_is_refused_by_its_hash(gp, tmp_path):
+    folder = gp.save(tmp_path / "s")
+    (folder / "model.npz").write_bytes(b"PK\x05\x06" + bytes(18))
+    with pytest.raises(SurrogateIntegrityError, match="changed or replaced"):
+        Surrogate.load(folder)
     # a hash pinned elsewhere (audit log) guards against an edited surrogate.json as well
     folder = gp.save(tmp_path / "t")
     with pytest.raises(SurrogateIntegrityError, match="pinned"):
         Surrogate.load(folder, sha256="0" * 64)
     assert Surrogate.load(folder, sha256=gp.sha256).sha256 == gp.sha256
+
+
+def _write_lock(lock, folder) -> None:
+    from twinlab.audit.records import dir_md5
+
+    out = {"path": os.path.relpath(folder, lock.parent), "hash": "md5", "md5": dir_md5(folder)}
+    lock.write_text(yaml.safe_dump({"schema": "2.0", "stages": {"surrogate": {"outs": [out]}}}))
+
+
+def test_dvc_lock_pins_the_folder_against_a_consistent_replacement(gp, tmp_path):
+    folder = gp.save(tmp_path / "models" / "surrogate")
+    lock = tmp_path / "dvc.lock"
+    _write_lock(lock, folder)
+    assert Surrogate.load(folder, lock=lock).sha256 == gp.sha256
+    # another (valid, self-consistent) surrogate saved over it passes its own json check ...
+    x = design(30, seed=4)
+    other = Surrogate.train(x, pk_exposure(x)["auc"], kind="gbm", binding=BINDING, seed=1)
+    other.save(folder)
+    assert Surrogate.load(folder).sha256 == other.sha256
+    # ... but not the digest dvc.lock (in git) recorded for the folder
+    with pytest.raises(SurrogateIntegrityError, match=r"records .*refusing it"):
+        Surrogate.load(folder, lock=lock)
+    (folder / "extra.txt").write_text("x")
+    with pytest.raises(SurrogateIntegrityError, match=r"holds .*extra.txt"):
+        Surrogate.load(folder, lock=lock)
+    with pytest.raises(SurrogateIntegrityError, match="records no output"):
+        Surrogate.load(gp.save(tmp_path / "elsewhere"), lock=lock)
+
+
+def test_the_lock_digest_is_dvcs_folder_digest(gp, tmp_path):
+    from twinlab.audit.records import dir_md5
+    from twinlab.surrogate import _dvc_dir_md5
+
+    folder = gp.save(tmp_path / "s")
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert _dvc_dir_md5(files) == dir_md5(folder)
+
+
+def test_malformed_arrays_are_refused_even_with_a_matching_hash(tmp_path):
+    x = design(300, seed=6)
+    s = Surrogate.train(x, pk_exposure(x)["auc"], kind="gbm", binding=BINDING, seed=1)
+    arrays = s.models["auc"].arrays("0.")
+    assert not arrays["0.is_leaf"].all()  # the trees split
+    # a split pointing back at itself: a walk that never ends
+    loop = {**arrays, "0.left": np.where(arrays["0.is_leaf"], 0, np.arange(len(arrays["0.left"])))}
+    wrong_dtype = {**arrays, "0.value": arrays["0.value"].astype(np.float32)}
+    extra = {**arrays, "1.value": arrays["0.value"]}
+    for changed, match in [
+        (loop, "links outside its subtree"),
+        (wrong_dtype, r"is float32\[.*expected float64"),
+        (extra, "unexpected arrays"),
+    ]:
+        folder = s.save(tmp_path / str(len(list(tmp_path.iterdir()))))
+        buffer = io.BytesIO()
+        np.savez(buffer, **changed)
+        _plant(folder, buffer.getvalue())
+        with pytest.raises(SurrogateIntegrityError, match=match):
+            Surrogate.load(folder)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kernel", ["matern", "rbf"])
+def test_the_gp_emulator_predicts_as_scikit_learn_does(kernel):
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Matern, WhiteKernel
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from twinlab.surrogate import GPEmulator
+
+    x = np.log(design(60, seed=11).to_numpy())
+    y = np.sin(x[:, 0]) + x[:, 1] * x[:, 2]
+    shape = Matern(np.ones(4), nu=2.5) if kernel == "matern" else RBF(np.ones(4))
+    gpr = GaussianProcessRegressor(
+        ConstantKernel() * shape + WhiteKernel(1e-4), normalize_y=True, random_state=0
+    )
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", gpr)]).fit(x, y)
+    emulator = GPEmulator.from_pipeline(pipeline, kernel)
+    new = np.log(design(40, seed=12).to_numpy())
+    mean, sd = emulator.predict(new, return_std=True)
+    want_mean, want_sd = pipeline.predict(new, return_std=True)
+    np.testing.assert_allclose(mean, want_mean, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sd, want_sd, rtol=1e-9, atol=1e-12)
+
+
+def test_the_gbm_emulator_predicts_exactly_as_scikit_learn_does():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.pipeline import Pipeline
+
+    from twinlab.surrogate import GBMEmulator
+
+    x = design(3000, seed=13).to_numpy()
+    y = x[:, 0] / x[:, 2] + np.where(x[:, 1] > 1.5, 3.0, 0.0)
+    pipeline = Pipeline([("model", HistGradientBoostingRegressor(random_state=0))]).fit(x, y)
+    emulator = GBMEmulator.from_pipeline(pipeline)
+    new = design(500, seed=14).to_numpy().copy()
+    new[:7, 1] = np.nan  # missing values follow each split's learned side
+    np.testing.assert_array_equal(emulator.predict(new)[0], pipeline.predict(new))
 
 
 def test_extrapolation_is_flagged_and_warned(gp):

@@ -17,13 +17,34 @@ Two kinds, both scikit-learn, one model per output:
     :class:`~sklearn.ensemble.HistGradientBoostingRegressor`: scales to large sweeps,
     no predictive sd.
 
-Storage: ``model.joblib`` (the fitted scikit-learn pipelines) and ``surrogate.json`` (binding,
-inputs with their training ranges, outputs, error, kind, options, package versions and the
-sha256 of ``model.joblib``). joblib is scikit-learn's documented persistence format and needs
-no dependency beyond scikit-learn; skops' restricted loader would be safer for files from
-untrusted sources but is not a project dependency. Because unpickling runs code, the model
-file's sha256 is checked against ``surrogate.json`` (and optionally against a hash pinned
-elsewhere, e.g. in the audit log) *before* its bytes are unpickled: unknown bytes are refused.
+Storage: ``model.npz`` (the fitted emulators as plain numeric arrays) and ``surrogate.json``
+(binding, inputs with their training ranges, outputs, error, kind, options, package versions
+and the sha256 of ``model.npz``). Loading a model file never executes code from it. The
+formats compared:
+
+* pickle / joblib (format 1, refused now): unpickling runs whatever the file says, so anyone
+  who can write the model folder (and the hash in ``surrogate.json`` beside it) runs code as
+  the user who loads it.
+* skops: a restricted loader that rebuilds the scikit-learn objects from a list of trusted
+  types. It keeps scikit-learn's own ``predict``, but its bytes are not reproducible (zip
+  time stamps, object ids in member names), so ``dvc repro -f`` would change the pinned hash
+  on every run; the trusted-type list changes with scikit-learn's internals; its loader has
+  had trust-bypass advisories; and it is one more dependency.
+* arrays in npz (chosen): :func:`numpy.load` with ``allow_pickle=False`` can only return
+  numeric arrays, and the bytes are deterministic. Prediction needs little: a Gaussian process
+  is its standardized training inputs, ``alpha``, the Cholesky factor and four kernel
+  hyperparameters (:class:`GPEmulator`, which evaluates the kernel with scikit-learn's kernel
+  classes rebuilt from those numbers); boosted trees are node tables walked in NumPy
+  (:class:`GBMEmulator`). Both are exported right after fitting and are what
+  :meth:`Surrogate.predict` uses, in memory and after loading; the tests check them against
+  scikit-learn's ``predict`` of the fitted estimators.
+
+Every array's name, dtype and shape is checked on load, as are tree links (a child comes
+after its parent, so a walk always ends). Integrity: the file's sha256 must match
+``surrogate.json`` and, when given, a hash pinned where a writer of the model folder cannot
+change it – ``Surrogate.load(folder, lock="dvc.lock")`` checks the folder against the digest
+``dvc.lock`` recorded for it (in git), ``sha256=`` against a hash from the audit log (the
+``surrogate`` stage records ``model_sha256`` in its signed entry).
 """
 
 from __future__ import annotations
@@ -36,15 +57,17 @@ import math
 import os
 import platform
 import warnings
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
-import joblib
 import numpy as np
 import pandas as pd
+import yaml
+from scipy.linalg import solve_triangular
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -56,14 +79,18 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 __all__ = [
     "FORMAT",
     "ExtrapolationWarning",
+    "GBMEmulator",
+    "GPEmulator",
     "StaleSurrogateError",
     "Surrogate",
     "SurrogateIntegrityError",
     "model_binding",
 ]
 
-FORMAT = "twinlab-surrogate/1"
-MODEL_FILE = "model.joblib"
+FORMAT = "twinlab-surrogate/2"
+#: Earlier formats that are refused, with why.
+OLD_FORMATS = {"twinlab-surrogate/1": "a pickle (model.joblib), which runs code when loaded"}
+MODEL_FILE = "model.npz"
 META_FILE = "surrogate.json"
 KINDS = ("gp", "gbm")
 GP_KERNELS = ("matern", "rbf")
@@ -125,7 +152,7 @@ def model_binding(model: Any) -> dict[str, Any]:
 
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for pkg in ("twinlab", "scikit-learn", "numpy", "scipy", "joblib"):
+    for pkg in ("twinlab", "scikit-learn", "numpy", "scipy"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -189,6 +216,310 @@ def _numeric_frame(x: Any, what: str) -> pd.DataFrame:
     return x
 
 
+#: The stored dtypes, by kind: 64-bit floats and integers (native byte order) and booleans.
+_DTYPES = {"f": np.dtype(np.float64), "i": np.dtype(np.int64), "b": np.dtype(bool)}
+
+
+class _Arrays:
+    """Read named arrays of a stored emulator, checking dtype and shape (refusing the file)."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], prefix: str, where: str) -> None:
+        self._arrays, self._prefix, self._where = arrays, prefix, where
+
+    def get(
+        self,
+        name: str,
+        kind: str,
+        ndim: int,
+        shape: Sequence[int | None] = (),
+        *,
+        finite: bool = True,
+    ) -> np.ndarray:
+        key = self._prefix + name
+        value = self._arrays.get(key)
+        if value is None:
+            raise SurrogateIntegrityError(f"{self._where} lacks the array {key!r}")
+        shape = tuple(shape) or (None,) * ndim
+        if (
+            value.dtype != _DTYPES[kind]
+            or value.ndim != ndim
+            or any(
+                want is not None and got != want
+                for got, want in zip(value.shape, shape, strict=True)
+            )
+        ):
+            raise SurrogateIntegrityError(
+                f"{self._where}: array {key!r} is {value.dtype}{list(value.shape)}, "
+                f"expected {_DTYPES[kind]}{list(shape)}"
+            )
+        if kind == "f" and not (np.isfinite(value) if finite else ~np.isnan(value)).all():
+            raise SurrogateIntegrityError(f"{self._where}: array {key!r} has NaN/inf values")
+        return value
+
+
+@dataclass(frozen=True, eq=False)
+class GPEmulator:
+    """A fitted Gaussian process as the arrays its prediction needs.
+
+    The kernel is ``constant * k(length_scale) + white(noise)`` with ``k`` Matérn 5/2 or RBF
+    (ARD), on inputs standardized with ``x_mean`` and ``x_scale``; the targets were
+    normalized with ``y_mean`` and ``y_std``. Prediction is scikit-learn's Algorithm 2.1
+    (Rasmussen & Williams), with the kernel evaluated by scikit-learn's kernel classes built
+    from these numbers.
+
+    Parameters
+    ----------
+    kernel : {"matern", "rbf"}
+        The stationary part of the kernel.
+    x_mean, x_scale : numpy.ndarray
+        Input standardization, shape ``(d,)``.
+    x_train : numpy.ndarray
+        Standardized training inputs, shape ``(n, d)``.
+    alpha : numpy.ndarray
+        ``K^-1 y`` of the normalized targets, shape ``(n,)``.
+    chol : numpy.ndarray
+        Lower Cholesky factor of the training kernel matrix, shape ``(n, n)``.
+    y_mean, y_std, constant, noise : float
+        Target normalization, kernel amplitude and white-noise level.
+    length_scale : numpy.ndarray
+        One length scale per input, shape ``(d,)``.
+    """
+
+    kernel: str
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    x_train: np.ndarray
+    alpha: np.ndarray
+    chol: np.ndarray
+    y_mean: float
+    y_std: float
+    constant: float
+    length_scale: np.ndarray
+    noise: float
+
+    FIELDS = ("x_mean", "x_scale", "x_train", "alpha", "chol", "y_mean", "y_std", "constant",
+              "length_scale", "noise")  # fmt: skip
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Pipeline, kernel: str) -> GPEmulator:
+        """Export a fitted ``log → StandardScaler → GaussianProcessRegressor`` pipeline."""
+        scaler, gpr = pipeline.named_steps["scale"], pipeline.named_steps["model"]
+        k = gpr.kernel_
+        shape = RBF if kernel == "rbf" else Matern
+        if not (
+            isinstance(k.k1.k1, ConstantKernel)
+            and isinstance(k.k1.k2, shape)
+            and isinstance(k.k2, WhiteKernel)
+        ):
+            raise ValueError(f"unexpected fitted kernel {k!r}")  # pragma: no cover
+        d = len(scaler.mean_)
+        return cls(
+            kernel=kernel,
+            x_mean=np.asarray(scaler.mean_, dtype=float),
+            x_scale=np.asarray(scaler.scale_, dtype=float),
+            x_train=np.asarray(gpr.X_train_, dtype=float),
+            alpha=np.asarray(gpr.alpha_, dtype=float).reshape(-1),
+            chol=np.asarray(gpr.L_, dtype=float),
+            y_mean=float(gpr._y_train_mean),
+            y_std=float(gpr._y_train_std),
+            constant=float(k.k1.k1.constant_value),
+            length_scale=np.broadcast_to(np.asarray(k.k1.k2.length_scale, dtype=float), (d,)),
+            noise=float(k.k2.noise_level),
+        )
+
+    def _kernel(self) -> Any:
+        ls = self.length_scale
+        shape = RBF(ls, "fixed") if self.kernel == "rbf" else Matern(ls, "fixed", nu=2.5)
+        return ConstantKernel(self.constant, "fixed") * shape + WhiteKernel(self.noise, "fixed")
+
+    def predict(self, x: np.ndarray, *, return_std: bool = False) -> tuple[np.ndarray, Any]:
+        """Posterior mean (and sd) at inputs ``x`` (shape ``(m, d)``, log columns applied)."""
+        z = (x - self.x_mean) / self.x_scale
+        kernel = self._kernel()
+        k_trans = kernel(z, self.x_train)
+        mean = self.y_std * (k_trans @ self.alpha) + self.y_mean
+        if not return_std:
+            return mean, None
+        v = solve_triangular(self.chol, k_trans.T, lower=True, check_finite=False)
+        var = kernel.diag(z).copy()
+        var -= np.einsum("ij,ji->i", v.T, v)
+        var[var < 0] = 0.0
+        return mean, np.sqrt(var * self.y_std**2)
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """The arrays to store, named ``prefix + field``."""
+        return {prefix + f: np.asarray(getattr(self, f), dtype=float) for f in self.FIELDS}
+
+    @classmethod
+    def from_arrays(
+        cls,
+        arrays: Mapping[str, np.ndarray],
+        prefix: str,
+        *,
+        kernel: str,
+        n_inputs: int,
+        where: str,
+    ) -> GPEmulator:
+        """Rebuild from stored arrays, checking every dtype and shape."""
+        a = _Arrays(arrays, prefix, where)
+        d = n_inputs
+        x_train = a.get("x_train", "f", 2, (None, d))
+        n = x_train.shape[0]
+        scalars = {f: float(a.get(f, "f", 0)) for f in ("y_mean", "y_std", "constant", "noise")}
+        if kernel not in GP_KERNELS:
+            raise SurrogateIntegrityError(f"{where}: unknown GP kernel {kernel!r}")
+        return cls(
+            kernel=kernel,
+            x_mean=a.get("x_mean", "f", 1, (d,)),
+            x_scale=a.get("x_scale", "f", 1, (d,)),
+            x_train=x_train,
+            alpha=a.get("alpha", "f", 1, (n,)),
+            chol=a.get("chol", "f", 2, (n, n)),
+            length_scale=a.get("length_scale", "f", 1, (d,)),
+            **scalars,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class GBMEmulator:
+    """Fitted gradient-boosted regression trees as one node table.
+
+    Node ``i`` of the table is a leaf (``is_leaf``, predicting ``value``) or a split sending
+    ``x[feature] <= threshold`` to ``left`` and larger values to ``right`` (a missing value
+    goes to ``left`` when ``missing_left``). Tree ``t`` starts at node ``roots[t]``; a
+    prediction is ``baseline`` plus the sum over trees of the leaf each row reaches (the
+    squared-error loss has the identity link). Children always come after their parent, so
+    a walk ends.
+
+    Parameters
+    ----------
+    baseline : float
+        The initial prediction.
+    roots : numpy.ndarray
+        First node of each tree, shape ``(T,)``.
+    value, threshold : numpy.ndarray
+        Leaf values and split thresholds, shape ``(N,)``.
+    feature, left, right : numpy.ndarray
+        Split feature and child node indices (into the whole table), shape ``(N,)``.
+    missing_left, is_leaf : numpy.ndarray
+        Booleans, shape ``(N,)``.
+    """
+
+    baseline: float
+    roots: np.ndarray
+    value: np.ndarray
+    threshold: np.ndarray
+    feature: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    missing_left: np.ndarray
+    is_leaf: np.ndarray
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Pipeline) -> GBMEmulator:
+        """Export a fitted ``log → HistGradientBoostingRegressor`` pipeline."""
+        model = pipeline.named_steps["model"]
+        if model.loss != "squared_error" or model.n_trees_per_iteration_ != 1:
+            raise ValueError("only single-output squared-error boosting is supported")
+        tables, roots, offset = [], [], 0
+        for (predictor,) in model._predictors:
+            nodes = predictor.nodes
+            if nodes["is_categorical"].any():
+                raise ValueError("categorical splits are not supported")  # pragma: no cover
+            roots.append(offset)
+            tables.append((nodes, offset))
+            offset += len(nodes)
+
+        def column(name: str, dtype: Any, shift: bool = False) -> np.ndarray:
+            parts = [
+                n[name].astype(dtype) + off if shift else n[name].astype(dtype) for n, off in tables
+            ]
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+        is_leaf = column("is_leaf", bool)
+        left, right = column("left", np.int64, True), column("right", np.int64, True)
+        return cls(
+            baseline=float(np.asarray(model._baseline_prediction).reshape(-1)[0]),
+            roots=np.asarray(roots, dtype=np.int64),
+            value=column("value", float),
+            threshold=column("num_threshold", float),
+            feature=np.where(is_leaf, 0, column("feature_idx", np.int64)),
+            left=np.where(is_leaf, 0, left),
+            right=np.where(is_leaf, 0, right),
+            missing_left=column("missing_go_to_left", bool),
+            is_leaf=is_leaf,
+        )
+
+    def predict(self, x: np.ndarray, *, return_std: bool = False) -> tuple[np.ndarray, Any]:
+        """Sum of the trees' leaf values at inputs ``x`` (shape ``(m, d)``)."""
+        if return_std:
+            raise ValueError("boosted trees have no predictive sd")
+        m, n_trees = x.shape[0], len(self.roots)
+        node = np.tile(self.roots, m)  # row-major (row, tree): one walker per pair
+        row = np.repeat(np.arange(m), n_trees)
+        active = np.flatnonzero(~self.is_leaf[node])
+        while active.size:  # children come after parents: every walk ends
+            at = node[active]
+            v = x[row[active], self.feature[at]]
+            go_left = np.where(np.isnan(v), self.missing_left[at], v <= self.threshold[at])
+            step = np.where(go_left, self.left[at], self.right[at])
+            node[active] = step
+            active = active[~self.is_leaf[step]]
+        values = self.value[node].reshape(m, n_trees)
+        out = np.zeros(m) + self.baseline
+        for t in range(values.shape[1]):  # tree by tree, as scikit-learn sums them
+            out += values[:, t]
+        return out, None
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """The arrays to store, named ``prefix + field``."""
+        return {
+            prefix + "baseline": np.asarray(self.baseline, dtype=float),
+            **{prefix + f: getattr(self, f) for f in _GBM_ARRAYS},
+        }
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, np.ndarray], prefix: str, *, n_inputs: int, where: str
+    ) -> GBMEmulator:
+        """Rebuild from stored arrays, checking dtypes, shapes and that every walk ends."""
+        a = _Arrays(arrays, prefix, where)
+        value = a.get("value", "f", 1)
+        n = len(value)
+        parts = {
+            f: a.get(f, kind, 1, (n,), finite=f != "threshold")  # a split on NaN: inf threshold
+            for f, kind in _GBM_ARRAYS.items()
+            if f != "roots"
+        }
+        roots = a.get("roots", "i", 1)
+        if n == 0 or len(roots) == 0:
+            raise SurrogateIntegrityError(f"{where}: the tree table is empty")
+        ends = np.append(roots[1:], n)
+        index = np.arange(n)
+        tree_end = np.zeros(n, dtype=np.int64)
+        if roots[0] != 0 or (np.diff(roots) <= 0).any() or roots[-1] >= n:
+            raise SurrogateIntegrityError(f"{where}: tree roots are not increasing node indices")
+        tree_end[:] = ends[np.searchsorted(roots, index, side="right") - 1]
+        split = ~parts["is_leaf"]
+        for link in ("left", "right"):
+            child = parts[link][split]
+            if ((child <= index[split]) | (child >= tree_end[split])).any():
+                raise SurrogateIntegrityError(
+                    f"{where}: a tree node links outside its subtree ({link} child)"
+                )
+        feature = parts["feature"][split]
+        if ((feature < 0) | (feature >= n_inputs)).any():
+            raise SurrogateIntegrityError(f"{where}: a split uses an unknown input column")
+        return cls(baseline=float(a.get("baseline", "f", 0)), roots=roots, **parts)
+
+
+#: GBM arrays besides ``baseline``: name -> NumPy dtype kind.
+_GBM_ARRAYS = {
+    "roots": "i", "value": "f", "threshold": "f", "feature": "i", "left": "i", "right": "i",
+    "missing_left": "b", "is_leaf": "b",
+}  # fmt: skip
+
+
 @dataclass(eq=False)
 class Surrogate:
     """A trained emulator of twin outputs; create with :meth:`train` or :meth:`load`.
@@ -233,7 +564,7 @@ class Surrogate:
     binding: dict[str, Any]
     error: dict[str, Any]
     options: dict[str, Any]
-    models: dict[str, Pipeline] = field(repr=False)
+    models: dict[str, GPEmulator | GBMEmulator] = field(repr=False)
     versions: dict[str, str] = field(default_factory=_versions, repr=False)
     _sha256: str | None = field(default=None, repr=False)
 
@@ -332,7 +663,7 @@ class Surrogate:
         )
         inputs, outputs = list(X.columns), list(y.columns)
         log_idx = [inputs.index(c) for c in log_inputs]
-        models: dict[str, Pipeline] = {}
+        models: dict[str, GPEmulator | GBMEmulator] = {}
         fit_notes: list[str] = []
         for name in outputs:
             target = y_train[name].to_numpy(dtype=float)
@@ -349,7 +680,11 @@ class Surrogate:
                     log.info("surrogate fit of %r: %s", name, note)
                 else:
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            models[name] = model
+            models[name] = (
+                GPEmulator.from_pipeline(model, kernel)
+                if kind == "gp"
+                else GBMEmulator.from_pipeline(model)
+            )
         ranges = {c: (float(x_train[c].min()), float(x_train[c].max())) for c in inputs}
         surrogate = cls(
             kind=kind,
@@ -454,15 +789,12 @@ class Surrogate:
                     ExtrapolationWarning,
                     stacklevel=2,
                 )
-        values = X.to_numpy(dtype=float)
+        log_idx = [self.inputs.index(c) for c in self.options["log_inputs"]]
+        values = _log_columns(X.to_numpy(dtype=float), log_idx)
         out: dict[str, np.ndarray] = {}
         log_y = self.options["log_outputs"]
         for name in self.outputs:
-            model = self.models[name]
-            if return_std:
-                mean, sd = model.predict(values, return_std=True)
-            else:
-                mean, sd = model.predict(values), None
+            mean, sd = self.models[name].predict(values, return_std=return_std)
             out[name] = np.exp(mean) if log_y else mean
             if sd is not None:
                 # log-normal sd when modelled on log scale
@@ -489,13 +821,16 @@ class Surrogate:
 
     # -- persistence ----------------------------------------------------------------------
     def _model_bytes(self) -> bytes:
+        arrays: dict[str, np.ndarray] = {}
+        for j, name in enumerate(self.outputs):
+            arrays.update(self.models[name].arrays(f"{j}."))
         buffer = io.BytesIO()
-        joblib.dump(self.models, buffer)
+        np.savez(buffer, **arrays)  # uncompressed, fixed zip time stamps: deterministic bytes
         return buffer.getvalue()
 
     @property
     def sha256(self) -> str:
-        """sha256 of the serialized model (the bytes :meth:`save` writes to model.joblib)."""
+        """sha256 of the serialized model (the bytes :meth:`save` writes to model.npz)."""
         if self._sha256 is None:
             self._sha256 = _sha256(self._model_bytes())
         return self._sha256
@@ -549,7 +884,13 @@ class Surrogate:
         return prov
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
-        """Write ``model.joblib`` and ``surrogate.json`` into ``folder`` (created)."""
+        """Write ``model.npz`` and ``surrogate.json`` into ``folder`` (created).
+
+        Returns
+        -------
+        Path
+            ``folder``.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         data = self._model_bytes()
@@ -565,8 +906,12 @@ class Surrogate:
         *,
         expect: Mapping[str, Any] | None = None,
         sha256: str | None = None,
+        lock: str | os.PathLike[str] | None = None,
     ) -> Surrogate:
-        """Load a saved surrogate, checking its binding and the integrity of its model file.
+        """Load a saved surrogate, checking its binding and the integrity of its files.
+
+        Nothing in the files can run code: the model is numeric arrays read with
+        ``allow_pickle=False``, each checked for its name, dtype and shape.
 
         Parameters
         ----------
@@ -576,34 +921,59 @@ class Surrogate:
             The binding of the current twin model: raise :class:`StaleSurrogateError` when the
             surrogate was trained on another.
         sha256
-            A model hash pinned elsewhere (audit log, DVC lock); must match as well.
+            A model hash pinned elsewhere (the ``model_sha256`` of the ``surrogate`` stage's
+            audit entry or run record); must match as well.
+        lock
+            A ``dvc.lock`` (kept in git) that lists ``folder`` as a stage output: the folder's
+            content must have the digest recorded there, so an edited ``surrogate.json`` and a
+            replaced model are refused together.
+
+        Returns
+        -------
+        Surrogate
 
         Raises
         ------
         FileNotFoundError
             A file is missing.
         StaleSurrogateError
-            The binding differs from ``expect`` (checked before anything is unpickled).
+            The binding differs from ``expect``.
         SurrogateIntegrityError
-            ``model.joblib`` is not the file described (or pinned): it is not unpickled.
+            The files are not the ones described or pinned, use a refused format (a pickle),
+            or the arrays are malformed.
         """
         folder = Path(folder)
         meta_path, model_path = folder / META_FILE, folder / MODEL_FILE
-        for path in (meta_path, model_path):
-            if not path.is_file():
-                raise FileNotFoundError(f"no {path.name} in {folder}: not a saved surrogate")
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"no {META_FILE} in {folder}: not a saved surrogate")
+        meta_bytes = meta_path.read_bytes()
         try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
+            meta = json.loads(meta_bytes)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise SurrogateIntegrityError(f"{meta_path} is not valid JSON: {exc}") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        fmt = meta.get("format") if isinstance(meta, dict) else None
+        if fmt in OLD_FORMATS:
             raise SurrogateIntegrityError(
-                f"{meta_path} is not a {FORMAT} description (format "
-                f"{meta.get('format') if isinstance(meta, dict) else None!r})"
+                f"{folder} holds a {fmt} surrogate, stored as {OLD_FORMATS[fmt]}; it is not "
+                "loaded: retrain it (twinlab surrogate, or dvc repro sensitivity)"
             )
+        if fmt != FORMAT:
+            raise SurrogateIntegrityError(f"{meta_path} is not a {FORMAT} description ({fmt!r})")
         missing = [k for k in _META_KEYS if k not in meta]
         if missing:
             raise SurrogateIntegrityError(f"{meta_path} lacks {missing}")
+        if not model_path.is_file():
+            raise FileNotFoundError(f"no {MODEL_FILE} in {folder}: not a saved surrogate")
+        data = model_path.read_bytes()
+        if lock is not None:
+            _check_lock(folder, Path(lock), {META_FILE: meta_bytes, MODEL_FILE: data})
+        actual = _sha256(data)
+        for label, wanted in (("surrogate.json", meta.get("model_sha256")), ("pinned", sha256)):
+            if wanted is not None and actual != wanted:
+                raise SurrogateIntegrityError(
+                    f"{model_path} has sha256 {actual} but the {label} hash is {wanted}: the "
+                    "file was changed or replaced; refusing it"
+                )
         if expect is not None:
             changes = _binding_changes(meta["binding"], _canonical(expect))
             if changes:
@@ -612,37 +982,114 @@ class Surrogate:
                     + "; ".join(changes)
                     + "); retrain it on sweeps of the current model"
                 )
-        data = model_path.read_bytes()
-        actual = _sha256(data)
-        for label, wanted in (("surrogate.json", meta.get("model_sha256")), ("pinned", sha256)):
-            if wanted is not None and actual != wanted:
-                raise SurrogateIntegrityError(
-                    f"{model_path} has sha256 {actual} but the {label} hash is {wanted}: the "
-                    "file was changed or replaced; refusing to unpickle unknown bytes"
-                )
-        versions = _versions()
-        stored = meta.get("versions", {})
-        if stored.get("scikit-learn") != versions["scikit-learn"]:
-            warnings.warn(
-                f"surrogate was saved with scikit-learn {stored.get('scikit-learn')} and is "
-                f"loaded with {versions['scikit-learn']}: predictions may differ; retrain it",
-                UserWarning,
-                stacklevel=2,
-            )
-        models = joblib.load(io.BytesIO(data))
-        surrogate = cls(
+        try:
+            inputs = [str(d["name"]) for d in meta["inputs"]]
+            ranges = {str(d["name"]): (float(d["min"]), float(d["max"])) for d in meta["inputs"]}
+            outputs = [str(o) for o in meta["outputs"]]
+            options = dict(meta["options"])
+            if not set(options["log_inputs"]) <= set(inputs):
+                raise ValueError("log_inputs names unknown inputs")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SurrogateIntegrityError(f"{meta_path} is malformed: {exc!r}") from None
+        if meta["kind"] not in KINDS:
+            raise SurrogateIntegrityError(f"{meta_path}: unknown kind {meta['kind']!r}")
+        models = _read_models(data, meta["kind"], outputs, len(inputs), options, str(model_path))
+        return cls(
             kind=meta["kind"],
-            inputs=[d["name"] for d in meta["inputs"]],
-            outputs=list(meta["outputs"]),
-            ranges={d["name"]: (float(d["min"]), float(d["max"])) for d in meta["inputs"]},
+            inputs=inputs,
+            outputs=outputs,
+            ranges=ranges,
             binding=meta["binding"],
             error=meta["error"],
-            options=meta["options"],
+            options=options,
             models=models,
-            versions=stored,
+            versions=meta.get("versions", {}),
             _sha256=actual,
         )
-        return surrogate
+
+
+def _read_models(
+    data: bytes,
+    kind: str,
+    outputs: Sequence[str],
+    n_inputs: int,
+    options: Mapping[str, Any],
+    where: str,
+) -> dict[str, GPEmulator | GBMEmulator]:
+    """Read the emulators from ``model.npz`` bytes: numeric arrays only, nothing executed."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except zipfile.BadZipFile:
+        raise SurrogateIntegrityError(f"{where} is not an npz archive") from None
+    if any(m.compress_type != zipfile.ZIP_STORED for m in members):
+        # np.savez stores uncompressed: refusing compression bounds memory by the file size
+        raise SurrogateIntegrityError(f"{where} has compressed members; not written by twinlab")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        # object arrays (pickles) raise ValueError under allow_pickle=False
+        raise SurrogateIntegrityError(f"{where} holds unreadable arrays: {exc}") from None
+    models: dict[str, GPEmulator | GBMEmulator] = {}
+    for j, name in enumerate(outputs):
+        prefix = f"{j}."
+        if kind == "gp":
+            models[name] = GPEmulator.from_arrays(
+                arrays, prefix, kernel=str(options.get("kernel")), n_inputs=n_inputs, where=where
+            )
+        else:
+            models[name] = GBMEmulator.from_arrays(arrays, prefix, n_inputs=n_inputs, where=where)
+    allowed = {f"{j}.{k}" for j, m in enumerate(models.values()) for k in m.arrays("")}
+    unknown = sorted(set(arrays) - allowed)
+    if unknown:
+        raise SurrogateIntegrityError(f"{where} holds unexpected arrays {unknown[:5]}")
+    return models
+
+
+def _dvc_dir_md5(files: Mapping[str, bytes]) -> str:
+    """DVC's ``<md5>.dir`` digest of a folder holding ``files`` (as in ``dvc.lock``).
+
+    The same convention as :func:`twinlab.audit.records.dir_md5`, computed from bytes already
+    read so that the checked bytes are the loaded ones.
+    """
+    listing = [
+        {"md5": hashlib.md5(data, usedforsecurity=False).hexdigest(), "relpath": name}
+        for name, data in sorted(files.items())
+    ]
+    digest = hashlib.md5(json.dumps(listing, sort_keys=True).encode(), usedforsecurity=False)
+    return digest.hexdigest() + ".dir"
+
+
+def _check_lock(folder: Path, lock: Path, files: Mapping[str, bytes]) -> None:
+    """Check ``folder`` (holding exactly ``files``) against its digest in a ``dvc.lock``."""
+    try:
+        stages = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {})
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no lock file {lock}") from None
+    except (yaml.YAMLError, AttributeError, UnicodeDecodeError):
+        raise SurrogateIntegrityError(f"{lock} is not a dvc.lock file") from None
+    target = folder.resolve()
+    recorded = [
+        out.get("md5")
+        for stage in (stages.values() if isinstance(stages, dict) else [])
+        for out in (stage.get("outs") or [] if isinstance(stage, dict) else [])
+        if isinstance(out, dict) and (lock.parent / str(out.get("path"))).resolve() == target
+    ]
+    if not recorded:
+        raise SurrogateIntegrityError(f"{lock} records no output {folder}: nothing pins it")
+    present = sorted(p.name for p in folder.iterdir())
+    if present != sorted(files):
+        raise SurrogateIntegrityError(
+            f"{folder} holds {present}, not the files {sorted(files)} a surrogate is"
+        )
+    actual = _dvc_dir_md5(files)
+    if actual != recorded[0]:
+        raise SurrogateIntegrityError(
+            f"{folder} has digest {actual} but {lock} records {recorded[0]}: the surrogate "
+            "was changed or replaced after the pipeline ran (or the pipeline was not re-run); "
+            "refusing it"
+        )
 
 
 def _pipeline(

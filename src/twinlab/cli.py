@@ -430,6 +430,7 @@ def _attach_groups() -> None:
     from twinlab.audit.cli import audit
     from twinlab.audit.reproduce import reproduce_command
     from twinlab.pkpd.cli import dataset, fit, models, validate_fit
+    from twinlab.security.cli import keys_export, keys_import, keys_rotate
     from twinlab.stage_commands import sensitivity, simulate, surrogate, trial
 
     cli.add_command(audit)
@@ -440,6 +441,8 @@ def _attach_groups() -> None:
     cli.add_command(models)
     for command in (simulate, sensitivity, surrogate, trial, serve):
         cli.add_command(command)
+    for command in (keys_export, keys_import, keys_rotate):
+        keys.add_command(command)
 
 
 _attach_groups()

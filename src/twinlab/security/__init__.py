@@ -1,7 +1,8 @@
 """Security: envelope encryption at rest, role-based access control, TLS for Dask.
 
-See :mod:`twinlab.security.crypto`, :mod:`twinlab.security.access` and
-:mod:`twinlab.security.tls`.
+See :mod:`twinlab.security.crypto`, :mod:`twinlab.security.access`,
+:mod:`twinlab.security.tls`, :mod:`twinlab.security.bundle` (passphrase-encrypted key
+bundles for reviewers) and :mod:`twinlab.security.rotation` (master-key rotation).
 """
 
 from twinlab.security.access import (
@@ -13,6 +14,7 @@ from twinlab.security.access import (
     is_allowed,
     require,
 )
+from twinlab.security.bundle import BundleError, export_bundle, import_bundle, read_bundle
 from twinlab.security.crypto import (
     EnvelopeHeader,
     IntegrityError,
@@ -25,15 +27,18 @@ from twinlab.security.crypto import (
     key_id_for,
     load_keyring,
     read_header,
+    reencrypt_bytes,
     rotate,
     rotate_bytes,
 )
 from twinlab.security.keyfiles import KeyLocationError, MissingKeyError, check_key_file
+from twinlab.security.rotation import rotate_master_key
 
 __all__ = [
     "ACTIONS",
     "MATRIX",
     "ROLES",
+    "BundleError",
     "EnvelopeHeader",
     "IntegrityError",
     "KeyLocationError",
@@ -46,12 +51,17 @@ __all__ = [
     "decrypt_file",
     "encrypt_bytes",
     "encrypt_file",
+    "export_bundle",
     "generate_master_key",
+    "import_bundle",
     "is_allowed",
     "key_id_for",
     "load_keyring",
+    "read_bundle",
     "read_header",
+    "reencrypt_bytes",
     "require",
     "rotate",
     "rotate_bytes",
+    "rotate_master_key",
 ]

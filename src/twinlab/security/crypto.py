@@ -14,7 +14,11 @@ and the wrapped key travels in a small binary header::
   under the expected context.
 * The data key's wrapping binds key id and context too. Key rotation
   (:func:`rotate`) re-wraps only the data key – the payload is not re-encrypted,
-  and once rotated the old master key is no longer needed.
+  and once rotated the old master key is no longer needed. The data key stays the
+  same, so the old master key plus any earlier copy of the file (which yields the
+  data key) still opens the rotated file; ``rotate(..., reencrypt=True)`` decrypts and
+  encrypts again under a fresh data key (see :mod:`twinlab.security.rotation` for
+  when to use which).
 * Any flipped byte fails with :class:`IntegrityError`: header bytes through the
   header digest, the nonce, ciphertext and tag through GCM authentication.
 
@@ -61,6 +65,7 @@ __all__ = [
     "key_id_for",
     "load_keyring",
     "read_header",
+    "reencrypt_bytes",
     "rotate",
     "rotate_bytes",
 ]
@@ -431,6 +436,41 @@ def rotate_bytes(blob: bytes, new_key_id: str, *, keyring: Keyring | None = None
     return new.to_bytes() + blob[header.length :]
 
 
+def reencrypt_bytes(
+    blob: bytes, new_key_id: str | None = None, *, keyring: Keyring | None = None
+) -> bytes:
+    """Decrypt a blob and encrypt it again under a fresh data key (same context).
+
+    Unlike :func:`rotate_bytes`, nothing of the old encryption survives: the old master
+    key together with an earlier copy of the blob does not open the result.
+
+    Parameters
+    ----------
+    blob
+        An encrypted blob.
+    new_key_id
+        Id of the master key to wrap the new data key with; the keyring's current key
+        by default.
+    keyring
+        A keyring holding the blob's master key and ``new_key_id``.
+
+    Returns
+    -------
+    bytes
+        The new blob.
+
+    Raises
+    ------
+    IntegrityError
+        If the blob does not authenticate (nothing is re-encrypted then).
+    """
+    ring = _keyring(keyring)
+    header = _parse_header(blob)
+    plain = decrypt_bytes(blob, context=header.context, keyring=ring)
+    target = Keyring(ring.keys, current=new_key_id or ring.current)
+    return encrypt_bytes(plain, context=header.context, keyring=target)
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -503,8 +543,14 @@ def decrypt_file(
     return decrypt_bytes(src.read_bytes(), context=context or src.name, keyring=keyring)
 
 
-def rotate(path: str | Path, new_key_id: str, *, keyring: Keyring | None = None) -> Path:
-    """Re-wrap an encrypted file's data key under ``new_key_id``, in place and atomically.
+def rotate(
+    path: str | Path,
+    new_key_id: str,
+    *,
+    keyring: Keyring | None = None,
+    reencrypt: bool = False,
+) -> Path:
+    """Rotate an encrypted file to master key ``new_key_id``, in place and atomically.
 
     Parameters
     ----------
@@ -514,6 +560,9 @@ def rotate(path: str | Path, new_key_id: str, *, keyring: Keyring | None = None)
         The master key to wrap with from now on.
     keyring
         Holds the file's current master key and ``new_key_id``.
+    reencrypt
+        Re-encrypt the payload under a fresh data key (:func:`reencrypt_bytes`) instead of
+        re-wrapping the existing data key (:func:`rotate_bytes`).
 
     Returns
     -------
@@ -521,5 +570,6 @@ def rotate(path: str | Path, new_key_id: str, *, keyring: Keyring | None = None)
         ``path``.
     """
     path = Path(path)
-    _atomic_write(path, rotate_bytes(path.read_bytes(), new_key_id, keyring=keyring))
+    how = reencrypt_bytes if reencrypt else rotate_bytes
+    _atomic_write(path, how(path.read_bytes(), new_key_id, keyring=keyring))
     return path

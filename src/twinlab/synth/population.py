@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
 from twinlab.synth import truth as T
 from twinlab.synth.config import SynthConfig
@@ -25,6 +26,36 @@ def quota(rng: np.random.Generator, n: int, fraction: float) -> np.ndarray:
     mask = np.zeros(n, dtype=bool)
     mask[rng.permutation(n)[:k]] = True
     return mask
+
+
+def round_significant(values: ArrayLike, digits: int) -> NDArray[np.float64]:
+    """Round to ``digits`` significant decimal digits, correctly rounded.
+
+    Goes through Python's float-to-text conversion, which is exact and the same on every
+    machine, rather than a ``10 ** floor(log10(x))`` scale whose ``log10`` (like ``exp`` and
+    ``pow``) differs in the last bit between CPUs.
+
+    Parameters
+    ----------
+    values
+        Numbers to round; NaN and infinities pass through.
+    digits
+        Significant digits to keep, ``>= 1``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The rounded values, float64, in the shape of ``values``.
+
+    Examples
+    --------
+    >>> round_significant([1.23456789, 1234567.89, -0.000123456789], 6).tolist()
+    [1.23457, 1234570.0, -0.000123457]
+    """
+    if digits < 1:
+        raise ValueError(f"digits must be >= 1, got {digits}")
+    a = np.asarray(values, dtype=float)
+    return np.array([float(f"{v:.{digits}g}") for v in a.ravel().tolist()]).reshape(a.shape)
 
 
 def _design(config: SynthConfig, rng: np.random.Generator) -> pd.DataFrame:
@@ -167,33 +198,41 @@ def _pk_parameters(table: pd.DataFrame, rng: np.random.Generator) -> None:
             [0.0, T.CORR_CL_V * T.OMEGA_CL * T.OMEGA_V, T.OMEGA_V**2],
         ]
     )
-    eta = rng.standard_normal((n, 3)) @ np.linalg.cholesky(cov).T
+    # the matrix product runs in BLAS, whose kernels (and last bits) depend on the CPU
+    eta = np.round(rng.standard_normal((n, 3)) @ np.linalg.cholesky(cov).T, T.ETA_DECIMALS)
     wt = table["weight_kg"].to_numpy()
     crcl = table["crcl_ml_min"].to_numpy()
     g = np.asarray(T.CYP2C9_LOF_FACTOR)[table["cyp2c9_n_lof"].to_numpy()]
     table["eta_ka"], table["eta_cl"], table["eta_v"] = eta[:, 0], eta[:, 1], eta[:, 2]
     table["cyp2c9_factor"] = g
-    table["ka"] = T.KA * np.exp(eta[:, 0])
-    table["cl"] = (
+    # exp and pow run in SIMD kernels chosen by CPU: round to the stated precision
+    table["ka"] = _parameter(T.KA * np.exp(eta[:, 0]))
+    table["cl"] = _parameter(
         T.CL
         * (wt / T.WT_REF) ** T.CL_WT_EXP
         * (crcl / T.CRCL_REF) ** T.CL_CRCL_EXP
         * g
         * np.exp(eta[:, 1])
     )
-    table["v"] = T.V * (wt / T.WT_REF) ** T.V_WT_EXP * np.exp(eta[:, 2])
+    table["v"] = _parameter(T.V * (wt / T.WT_REF) ** T.V_WT_EXP * np.exp(eta[:, 2]))
 
 
 def _pd_parameters(table: pd.DataFrame, rng: np.random.Generator) -> None:
     n = len(table)
     eta = rng.standard_normal((n, 2)) * np.array([T.OMEGA_R0, T.OMEGA_IC50])
+    eta = np.round(eta, T.ETA_DECIMALS)
     crcl = table["crcl_ml_min"].to_numpy()
     table["eta_r0"], table["eta_ic50"] = eta[:, 0], eta[:, 1]
-    table["r0"] = T.R0 * (crcl / T.CRCL_REF) ** T.R0_CRCL_EXP * np.exp(eta[:, 0])
+    table["r0"] = _parameter(T.R0 * (crcl / T.CRCL_REF) ** T.R0_CRCL_EXP * np.exp(eta[:, 0]))
     table["kout"] = T.KOUT
-    table["kin"] = table["r0"] * T.KOUT
+    # r0 (6 digits) times kout (1 digit): 7 digits hold the decimal product exactly
+    table["kin"] = round_significant(table["r0"] * T.KOUT, T.PARAMETER_DIGITS + 1)
     table["imax"] = T.IMAX
-    table["ic50"] = T.IC50 * np.exp(eta[:, 1])
+    table["ic50"] = _parameter(T.IC50 * np.exp(eta[:, 1]))
+
+
+def _parameter(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    return round_significant(values, T.PARAMETER_DIGITS)
 
 
 def simulate_subjects(config: SynthConfig, streams: dict[str, np.random.Generator]) -> pd.DataFrame:

@@ -41,6 +41,11 @@ urate residual error        R·(1 + 0.05 e1) + 0.1 e2 mg/dL                  1 m
 
 Reported covariates are the truth: the model uses weight rounded to 0.1 kg, creatinine rounded
 to 0.01 mg/dL and age in whole years at screening, exactly as the sources report them.
+Random effects are rounded to 1e-6 and individual parameters (ka, CL, V, R0, IC50) to six
+significant digits before they generate any data, so ``patients.csv`` holds exactly the values
+used, and the last-bit differences of ``exp``/``pow`` between CPUs (NumPy's SIMD kernels,
+BLAS) end at that rounding instead of reaching the written bytes. Every measurement is rounded
+to its reported decimals (concentration 0.001 mg/L, urate 0.1 mg/dL) for the same reason.
 Concentrations are the closed-form superposition of all doses given before a sample; placebo
 samples are analysed and reported below the limit of quantification. Sites use fixed standard
 UTC offsets (no daylight saving time); SDTM datetimes are local clock times without offset.
@@ -147,6 +152,10 @@ VARIANTS: dict[str, tuple[str, int, str, str, str, str]] = {
 VKORC1_T_FREQ = 0.39
 CONTIGS = {"chr10": 133797422, "chr16": 90338345}
 
+# --- precision of the true individual values ----------------------------------------------
+ETA_DECIMALS = 6  #: random effects (eta) are rounded to this many decimals
+PARAMETER_DIGITS = 6  #: individual parameters are rounded to this many significant digits
+
 # --- PK -----------------------------------------------------------------------------------
 KA = 1.2  #: 1/h
 CL = 5.0  #: L/h
@@ -185,7 +194,8 @@ def parameters() -> dict[str, Any]:
     Returns
     -------
     dict
-        Sections ``design``, ``covariates``, ``genotypes``, ``pk``, ``pd`` and ``units``.
+        Sections ``design``, ``covariates``, ``genotypes``, ``pk``, ``pd``, ``precision`` and
+        ``units``.
     """
     return {
         "design": {
@@ -267,6 +277,10 @@ def parameters() -> dict[str, Any]:
             "prop_sd": PD_PROP_SD,
             "add_sd_mg_dl": PD_ADD_SD,
             "rk4_dt_h": RK4_DT,
+        },
+        "precision": {
+            "eta_decimals": ETA_DECIMALS,
+            "individual_parameter_significant_digits": PARAMETER_DIGITS,
         },
         "units": {
             "urate_mg_dl_to_umol_l": URATE_MGDL_TO_UMOLL,

@@ -22,7 +22,16 @@ with the reproduced ``dvc.lock``:
   unchanged, the report says that the difference comes from something
   ``dvc.yaml`` does not declare (imported code, packages, environment) or from
   non-determinism;
+* ``within tolerance`` – differs, but only as far as a Monte Carlo fit may (below);
 * ``missing`` – recorded but not reproduced, or reproduced but not recorded.
+
+Each output is classified before it is compared (:mod:`twinlab.audit.expectations`):
+``bit-identical`` (the data stages, deterministic at their stated precision), ``Monte Carlo``
+(a fit's posterior: every summarized mean within ``k`` Monte Carlo standard errors,
+``|a - b| <= k sqrt(mcse_a^2 + mcse_b^2)``, and the gate – ``reports/validate.json`` – still
+passed) or ``follows the fit`` (the fit's reports and everything downstream of it:
+bit-identical when the posterior is, else held to the gate). The table prints each output's
+class, the tolerance applied and whether it held.
 
 The report also gives the code version (commit, and whether the pinned tree
 matches the original working tree) and the package versions.
@@ -53,17 +62,37 @@ from typing import Any
 import click
 import yaml
 
+from twinlab.audit.expectations import (
+    AFTER_FIT,
+    EXACT,
+    MONTE_CARLO,
+    POSTERIOR_STORE,
+    Tolerance,
+    classify_outputs,
+    compare_posterior_json,
+    flatten,
+    holds_posterior,
+    in_store,
+    share_of_bound,
+)
 from twinlab.audit.records import code_version, package_versions
 from twinlab.config import ConfigError
 
 __all__ = [
+    "AFTER_FIT",
     "BY_DESIGN",
     "DIFFERS",
+    "EXACT",
     "IDENTICAL",
     "MISSING",
+    "MONTE_CARLO",
+    "WITHIN_TOLERANCE",
     "ArtifactResult",
     "ReproduceError",
     "ReproduceReport",
+    "Tolerance",
+    "classify_outputs",
+    "compare_posterior_json",
     "reproduce",
     "reproduce_command",
 ]
@@ -71,9 +100,10 @@ __all__ = [
 IDENTICAL = "identical"
 BY_DESIGN = "differs by design"
 DIFFERS = "differs"
+WITHIN_TOLERANCE = "within tolerance"
 MISSING = "missing"
 #: Statuses that do not fail a reproduction.
-OK_STATUSES = frozenset({IDENTICAL, BY_DESIGN})
+OK_STATUSES = frozenset({IDENTICAL, BY_DESIGN, WITHIN_TOLERANCE})
 #: First bytes of a :mod:`twinlab.security.crypto` envelope.
 ENVELOPE_MAGIC = b"TWLE"
 _MAX_NAMED = 10  # files, keys or lines named per artifact
@@ -106,6 +136,13 @@ class ArtifactResult:
     plaintext_identical
         For encrypted outputs: whether the decrypted versions are identical
         (``None`` when not checked, e.g. without the master key).
+    expected
+        What it must reproduce as: ``bit-identical``, ``Monte Carlo`` (a posterior,
+        compared within Monte Carlo error) or ``follows the fit`` (see
+        :func:`classify_outputs`).
+    tolerance
+        The tolerance applied when it differs (``None``: none, it had to be identical);
+        :attr:`status` says whether it held. ``diff["checks"]`` holds a posterior's checks.
     """
 
     path: str
@@ -116,6 +153,8 @@ class ArtifactResult:
     details: list[str] = field(default_factory=list)
     diff: dict[str, Any] = field(default_factory=dict)
     plaintext_identical: bool | None = None
+    expected: str = EXACT
+    tolerance: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -139,6 +178,8 @@ class ArtifactResult:
             "recorded_md5": self.recorded_md5,
             "reproduced_md5": self.reproduced_md5,
             "plaintext_identical": self.plaintext_identical,
+            "expected": self.expected,
+            "tolerance": self.tolerance,
             "details": list(self.details),
             "diff": self.diff,
         }
@@ -174,6 +215,8 @@ class ReproduceReport:
         Where the keys came from, and whether the master key was available.
     clone
         The clone's folder when kept, else ``None``.
+    tolerance
+        The tolerances applied.
     """
 
     repo: str
@@ -186,10 +229,14 @@ class ReproduceReport:
     repro: dict[str, Any]
     keys: dict[str, Any]
     clone: str | None = None
+    tolerance: Tolerance = field(default_factory=Tolerance)
 
     @property
     def ok(self) -> bool:
-        """Whether ``dvc repro`` succeeded and every artifact is identical or differs by design."""
+        """Whether ``dvc repro`` succeeded and every artifact reproduced as expected.
+
+        Identical, differing by design (fresh nonces) or within its tolerance.
+        """
         return (
             self.repro.get("returncode") == 0 and bool(self.rows) and all(r.ok for r in self.rows)
         )
@@ -206,6 +253,7 @@ class ReproduceReport:
             "keys": self.keys,
             "repro": self.repro,
             "stage_changes": self.stage_changes,
+            "tolerance": self.tolerance.to_dict(),
             "artifacts": [row.to_dict() for row in self.rows],
             "clone": self.clone,
         }
@@ -244,19 +292,26 @@ class ReproduceReport:
             + ("available (encrypted outputs checked by decryption)" if self.keys.get("master")
                else "not available (encrypted outputs not checked)")
         )  # fmt: skip
+        lines.append("")
+        lines.extend(self._expectations())
         width_path = max([len("artifact"), *(len(r.path) for r in self.rows)])
         width_stage = max([len("stage"), *(len(r.stage) for r in self.rows)])
+        width_expected = max([len("expected"), *(len(r.expected) for r in self.rows)])
         lines.append("")
         lines.append(
-            f"{'artifact':<{width_path}}  {'stage':<{width_stage}}  {'status':<17}  "
-            f"{'recorded':<12}  reproduced"
+            f"{'artifact':<{width_path}}  {'stage':<{width_stage}}  "
+            f"{'expected':<{width_expected}}  {'status':<17}  {'recorded':<12}  reproduced"
         )
         last_why = ""
         for row in self.rows:
             lines.append(
-                f"{row.path:<{width_path}}  {row.stage:<{width_stage}}  {row.status:<17}  "
+                f"{row.path:<{width_path}}  {row.stage:<{width_stage}}  "
+                f"{row.expected:<{width_expected}}  {row.status:<17}  "
                 f"{_short(row.recorded_md5):<12}  {_short(row.reproduced_md5)}"
             )
+            if row.tolerance:
+                held = {WITHIN_TOLERANCE: "held", DIFFERS: "did NOT hold"}.get(row.status, "")
+                lines.append(f"    tolerance: {row.tolerance}" + (f" -> {held}" if held else ""))
             for detail in row.details:
                 if detail.startswith("why:") and detail == last_why:
                     continue  # said once per stage
@@ -273,8 +328,11 @@ class ReproduceReport:
             + ", ".join(f"{k} {v or 'not installed'}" for k, v in self.packages.items())
         )
         failed = [r for r in self.rows if not r.ok]
+        counts = {st: sum(r.status == st for r in self.rows) for st in sorted(OK_STATUSES)}
         verdict = (
-            "OK: every artifact reproduced"
+            "OK: every artifact reproduced ("
+            + ", ".join(f"{n} {st}" for st, n in counts.items() if n)
+            + ")"
             if self.ok
             else f"NOT REPRODUCED: {len(failed)} of {len(self.rows)} artifacts differ or missing"
             if self.repro.get("returncode") == 0
@@ -282,6 +340,47 @@ class ReproduceReport:
         )
         lines.append(verdict)
         return "\n".join(lines)
+
+    def _expectations(self) -> list[str]:
+        """What had to be identical and what was compared with a tolerance, by stage."""
+        by_stage: dict[str, list[ArtifactResult]] = {}
+        for row in self.rows:
+            by_stage.setdefault(row.stage, []).append(row)
+
+        def where(cls: str) -> str:
+            parts = []
+            for stage, rows in by_stage.items():
+                mine = [r.path for r in rows if r.expected == cls]
+                if mine:
+                    whole = len(mine) == len(rows)
+                    parts.append(stage if whole else f"{stage} ({', '.join(mine)})")
+            return "; ".join(parts)
+
+        moved = any(r.expected == MONTE_CARLO and r.status != IDENTICAL for r in self.rows)
+        lines = ["what must reproduce how:"]
+        if exact := where(EXACT):
+            lines.append(
+                f"  {EXACT}: {exact}. Deterministic: pinned seeds, values written at their "
+                "stated precision (encrypted files: their plaintext)."
+            )
+        if posterior := where(MONTE_CARLO):
+            lines.append(
+                f"  {MONTE_CARLO}: {posterior}. MCMC draws follow every last bit of the "
+                "arithmetic, so they differ between CPUs; compared by their summaries: "
+                + self.tolerance.posterior_rule()
+                + " (SDs, intervals, R-hat, ESS and divergences are the gate's to judge)."
+            )
+        if after := where(AFTER_FIT):
+            state = (
+                "the posterior moved here, so they are held to the gate"
+                if moved
+                else "the posterior reproduced bit for bit here, so they must too"
+            )
+            lines.append(
+                f"  {AFTER_FIT}: {after}. Bit-identical when the posterior is; when it moved "
+                f"within its tolerance, the reproduction must pass the gate ({state})."
+            )
+        return lines
 
 
 def _short(md5: str | None) -> str:
@@ -363,22 +462,12 @@ def _lock_outs(lock: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]
     return found
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as ``{"a.b.c": leaf}``."""
-    if isinstance(value, Mapping) and value:
-        out: dict[str, Any] = {}
-        for key, sub in value.items():
-            out.update(_flat(sub, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: value}
-
-
 def _stage_inputs(body: Mapping[str, Any]) -> dict[str, Any]:
     deps = {f"dep {d['path']}": d.get("md5") for d in body.get("deps") or []}
     params = {
         f"param {k}": v
         for file, values in (body.get("params") or {}).items()
-        for k, v in _flat(values).items()
+        for k, v in flatten(values).items()
         if k
     }
     return {**deps, **params, "cmd": body.get("cmd")}
@@ -440,6 +529,10 @@ class _Side:
             return {rel: file_digests(f)["md5"] for rel, f in _dir_files(self.tree / path)}
         return None
 
+    def holds_posterior(self, md5: str | None, path: str) -> bool:
+        """Whether the folder output ``path`` holds a fit's posterior on this side."""
+        return str(md5).endswith(".dir") and holds_posterior(self.manifest(md5, path))
+
     def read(self, path: str, md5: str | None) -> bytes | None:
         """The bytes of a file output (or of a file inside a folder output)."""
         if self.tree is not None and (self.tree / path).is_file():
@@ -480,7 +573,7 @@ def _clip(text: str) -> str:
 
 def _json_diff(a: bytes, b: bytes) -> tuple[list[str], dict[str, Any]]:
     try:
-        before, after = _flat(json.loads(a)), _flat(json.loads(b))
+        before, after = flatten(json.loads(a)), flatten(json.loads(b))
     except ValueError:
         return _text_diff(a, b), {}
     keys = sorted(
@@ -554,8 +647,8 @@ def _notebook_diff(a: bytes, b: bytes) -> tuple[list[str], dict[str, Any]]:
             "cell": i, "part": "cells"
         }  # fmt: skip
     # cells agree in source and outputs: only metadata differs
-    meta_a = _flat(before.get("metadata", {}))
-    meta_b = _flat(after.get("metadata", {}))
+    meta_a = flatten(before.get("metadata", {}))
+    meta_b = flatten(after.get("metadata", {}))
     keys = sorted(
         k for k in meta_a.keys() | meta_b.keys() if meta_a.get(k, ...) != meta_b.get(k, ...)
     )
@@ -778,6 +871,203 @@ def _why(row: ArtifactResult, stage_changes: Mapping[str, list[str]]) -> None:
         )
 
 
+# --------------------------------------------------------------------------- expectations
+
+
+def _gates(rows: list[ArtifactResult], side: _Side) -> dict[str, bool]:
+    """``{path: passed}`` of the reproduced gate metrics (JSON with ``passed`` and ``gates``)."""
+    found: dict[str, bool] = {}
+    for row in rows:
+        if not row.path.endswith(".json") or row.reproduced_md5 is None:
+            continue
+        data = side.read(row.path, row.reproduced_md5)
+        try:
+            doc = json.loads(data) if data is not None else None
+        except ValueError:
+            continue
+        if isinstance(doc, Mapping) and isinstance(doc.get("passed"), bool) and "gates" in doc:
+            found[row.path] = doc["passed"]
+    return found
+
+
+def _gate_text(gates: Mapping[str, bool]) -> str:
+    return ", ".join(f"{p}: {'passed' if ok else 'FAILED'}" for p, ok in gates.items())
+
+
+class _Expectations:
+    """Holds each compared row to what its class expects (see :func:`classify_outputs`)."""
+
+    def __init__(self, comparer: _Comparer, tolerance: Tolerance) -> None:
+        self.comparer = comparer
+        self.tolerance = tolerance
+
+    def apply(self, rows: list[ArtifactResult], classes: Mapping[str, str]) -> None:
+        for row in rows:
+            row.expected = classes.get(row.path, EXACT)
+        gates = _gates(rows, self.comparer.reproduced)
+        gate_ok = bool(gates) and all(gates.values())
+        for row in rows:
+            if row.expected == MONTE_CARLO and row.status == DIFFERS:
+                self._posterior(row, gates, gate_ok)
+        posteriors = [r for r in rows if r.expected == MONTE_CARLO]
+        moved = [r for r in posteriors if r.status != IDENTICAL]
+        beyond = [r.path for r in moved if r.status != WITHIN_TOLERANCE]
+        for row in rows:
+            if row.expected != AFTER_FIT or row.status != DIFFERS:
+                continue
+            if not moved:
+                row.details.append(
+                    "expected bit-identical: every posterior reproduced bit for bit"
+                    if posteriors else "expected bit-identical: no posterior in dvc.lock"
+                )  # fmt: skip
+                continue
+            row.tolerance = (
+                "may differ only as the posterior does: every posterior within its tolerance "
+                "and the gate passed"
+            )
+            reasons = []
+            if not gates:
+                reasons.append("no gate metric in dvc.lock to hold it to")
+            elif not gate_ok:
+                reasons.append(f"the reproduction failed the gate ({_gate_text(gates)})")
+            if beyond:
+                reasons.append(
+                    f"the posterior did not reproduce within its tolerance ({_names(beyond)})"
+                )
+            if reasons:
+                row.details.append("why: " + "; ".join(reasons))
+            else:
+                row.status = WITHIN_TOLERANCE
+                row.details.append(
+                    f"differs because the posterior moved ({_names([r.path for r in moved])}); "
+                    f"gate {_gate_text(gates)}"
+                )
+
+    def _posterior(self, row: ArtifactResult, gates: Mapping[str, bool], gate_ok: bool) -> None:
+        row.tolerance = self.tolerance.posterior_rule()
+        if "changed" not in row.diff:
+            row.details.append("cannot compare within Monte Carlo error: folder manifests missing")
+            return
+        before = self.comparer.recorded.manifest(row.recorded_md5, row.path) or {}
+        after = self.comparer.reproduced.manifest(row.reproduced_md5, row.path) or {}
+        draws = [rel for rel in row.diff["changed"] if in_store(rel)]
+        fixed = [f"{rel}: added" for rel in row.diff["added"]]
+        fixed += [f"{rel}: removed" for rel in row.diff["removed"]]
+        checks: list[dict[str, Any]] = []
+        statistics = 0
+        summarized = list(draws)
+        for rel in row.diff["changed"]:
+            if rel in draws:
+                continue
+            a = self.comparer.recorded.read(f"{row.path}/{rel}", before.get(rel))
+            b = self.comparer.reproduced.read(f"{row.path}/{rel}", after.get(rel))
+            try:
+                doc_a, doc_b = json.loads(a or b""), json.loads(b or b"")
+            except ValueError:
+                fixed.append(f"{rel}: changed" if a and b else f"{rel}: bytes not found")
+                continue
+            summarized.append(rel)
+            c, f, n = compare_posterior_json(doc_a, doc_b, k=self.tolerance.k_mcse)
+            checks.extend({"file": rel, **x} for x in c)
+            fixed.extend(f"{rel}: {x}" for x in f)
+            statistics += n
+        # per-file lines of the draws and raw key diffs of the summaries say less than the
+        # checks below: drop them
+        row.details = [
+            d for d in row.details if not any(d.startswith(f"{r}: ") for r in summarized)
+        ]
+        row.diff["checks"] = checks
+        failed = [c for c in checks if not c["held"]]
+        if draws:
+            row.details.append(
+                f"{len(draws)} file(s) of the draws ({POSTERIOR_STORE}) differ: MCMC, compared "
+                "through their summaries"
+            )
+        if checks:
+            worst = max(checks, key=share_of_bound)
+            row.details.append(
+                f"{len(checks) - len(failed)} of {len(checks)} posterior means within "
+                f"{self.tolerance.k_mcse:g} MCSE (largest move for its bound: {worst['file']} "
+                f"{worst['quantity']}, {share_of_bound(worst):.0%} of it)"
+            )
+        else:
+            row.details.append("no posterior summary found to compare")
+        for c in failed[:_MAX_NAMED]:
+            row.details.append(
+                f"beyond tolerance: {c['file']} {c['quantity']}: {c['recorded']!r} -> "
+                f"{c['reproduced']!r} (bound {_fmt(c['bound'])})"
+            )
+        if statistics:
+            row.details.append(f"{statistics} other statistic(s) of the draws differ (gate)")
+        for item in fixed[:_MAX_NAMED]:
+            row.details.append(f"must not change: {item}")
+        if gates:
+            row.details.append(f"gate: {_gate_text(gates)}")
+        else:
+            row.details.append("no gate metric in dvc.lock: R-hat not held to a bound")
+        if checks and not failed and not fixed and (gate_ok or not gates):
+            row.status = WITHIN_TOLERANCE
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
+def _compare_locks(
+    recorded: Mapping[str, Any],
+    reproduced: Mapping[str, Any],
+    comparer: _Comparer,
+    tolerance: Tolerance | None = None,
+) -> tuple[list[ArtifactResult], dict[str, list[str]]]:
+    """Compare every output of two ``dvc.lock`` files and hold each to its class.
+
+    Parameters
+    ----------
+    recorded, reproduced
+        The parsed pinned and reproduced ``dvc.lock``.
+    comparer
+        Where the bytes of both sides are (the DVC cache, the clone).
+    tolerance
+        Sampling stages and ``k``; default :class:`Tolerance`.
+
+    Returns
+    -------
+    rows : list of ArtifactResult
+        One per output, recorded order first.
+    stage_changes : dict
+        Per stage, the declared inputs whose recorded and reproduced values differ.
+    """
+    tolerance = tolerance or Tolerance()
+    before, after = _lock_outs(recorded), _lock_outs(reproduced)
+    stage_changes = _stage_changes(recorded, reproduced)
+    rows = []
+    for path in [*before, *(p for p in after if p not in before)]:
+        stage = (before.get(path) or after[path])[0]
+        rec = before[path][1] if path in before else None
+        rep = after[path][1] if path in after else None
+        row = comparer.compare(path, stage, rec, rep)
+        if rep is None and stage in (reproduced.get("stages") or {}):
+            row.details = ["recorded, but the stage no longer writes it (stale dvc.lock?)"]
+        rows.append(row)
+    posteriors = [
+        path
+        for path in {**after, **before}
+        if any(
+            side.holds_posterior(entry[1].get("md5"), path)
+            for side, entry in ((comparer.recorded, before.get(path)),
+                                (comparer.reproduced, after.get(path)))
+            if entry is not None
+        )
+    ]  # fmt: skip
+    stages = {**(reproduced.get("stages") or {}), **(recorded.get("stages") or {})}
+    classes = classify_outputs({"stages": stages}, posteriors, tolerance)
+    _Expectations(comparer, tolerance).apply(rows, classes)
+    for row in rows:
+        if not (row.expected == AFTER_FIT and row.tolerance):
+            _why(row, stage_changes)
+    return rows, stage_changes
+
+
 # --------------------------------------------------------------------------- the workflow
 
 
@@ -824,6 +1114,7 @@ def reproduce(
     workdir: str | Path | None = None,
     keep: bool = False,
     progress: Callable[[str], None] | None = None,
+    tolerance: Tolerance | None = None,
 ) -> ReproduceReport:
     """Re-run a pinned commit's pipeline in a clean clone and compare every output.
 
@@ -841,12 +1132,16 @@ def reproduce(
         default it is removed.
     progress
         Called with a line of text at each step (e.g. ``click.echo``).
+    tolerance
+        Which stages sample and how many Monte Carlo standard errors their posterior
+        means may move (default :class:`Tolerance`: stage ``fit``, 4).
 
     Returns
     -------
     ReproduceReport
-        One row per output; :attr:`ReproduceReport.ok` says whether everything
-        is identical or differs only by design.
+        One row per output, each classified (bit-identical, Monte Carlo, follows the fit);
+        :attr:`ReproduceReport.ok` says whether everything reproduced as its class expects:
+        identical, differing only by design, or within its tolerance.
 
     Raises
     ------
@@ -855,6 +1150,7 @@ def reproduce(
         no ``dvc.yaml`` / ``dvc.lock``, or the clone cannot be made.
     """
     say = progress or (lambda _line: None)
+    tolerance = tolerance or Tolerance()
     repo = Path(repo).resolve()
     toplevel, prefix, commit = _resolve(repo, rev)
     env, key_info = _key_env()
@@ -925,18 +1221,7 @@ def reproduce(
             _Side(cache, tree=project),
             keyring,
         )
-        before, after = _lock_outs(recorded_lock), _lock_outs(reproduced_lock)
-        stage_changes = _stage_changes(recorded_lock, reproduced_lock)
-        rows = []
-        for path in [*before, *(p for p in after if p not in before)]:
-            stage = (before.get(path) or after[path])[0]
-            rec = before[path][1] if path in before else None
-            rep = after[path][1] if path in after else None
-            row = comparer.compare(path, stage, rec, rep)
-            if rep is None and stage in (reproduced_lock.get("stages") or {}):
-                row.details = ["recorded, but the stage no longer writes it (stale dvc.lock?)"]
-            _why(row, stage_changes)
-            rows.append(row)
+        rows, stage_changes = _compare_locks(recorded_lock, reproduced_lock, comparer, tolerance)
         matches, differing = _tree_match(repo, commit)
         report = ReproduceReport(
             repo=str(repo),
@@ -956,6 +1241,7 @@ def reproduce(
             repro=repro,
             keys=key_info,
             clone=str(clone) if keep else None,
+            tolerance=tolerance,
         )
     finally:
         if not keep:
@@ -1008,27 +1294,57 @@ def _only_rerun(
     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
     help="Also write the report as JSON to this file ('-': standard output, instead of the table).",
 )
+@click.option(
+    "--mcse-k",
+    type=click.FloatRange(min=0, min_open=True),
+    default=Tolerance.k_mcse,
+    show_default=True,
+    help="Monte Carlo standard errors a posterior mean may move between the record and the "
+    "reproduction.",
+)
+@click.option(
+    "--monte-carlo-stage",
+    "monte_carlo_stages",
+    multiple=True,
+    default=Tolerance.monte_carlo_stages,
+    show_default=True,
+    help="A stage that samples (MCMC); its posterior is compared within Monte Carlo error "
+    "and the stages after it are held to the gate. Repeat for several.",
+)
 def reproduce_command(
-    rev: str, repo: Path | None, workdir: Path | None, keep: bool, json_path: Path | None
+    rev: str,
+    repo: Path | None,
+    workdir: Path | None,
+    keep: bool,
+    json_path: Path | None,
+    mcse_k: float,
+    monte_carlo_stages: tuple[str, ...],
 ) -> None:
     """Re-execute a pinned commit's pipeline and compare every output with dvc.lock.
 
     A clean clone of the commit (without the working tree's uncommitted
     changes) runs 'dvc repro -f' against this repository's DVC cache. Each
-    output of the commit's dvc.lock is then reported as identical, differs by
-    design (encrypted with fresh nonces; with the master key the plaintexts
-    are compared), differs (with the files, notebook cell or metric keys that
-    differ) or missing. Exit status 0 when every output is identical or differs
-    only by design, 1 otherwise.
+    output of the commit's dvc.lock is classified first: bit-identical (the data
+    stages, and everything after the fit when the posterior reproduces bit for
+    bit), Monte Carlo (the fit's posterior: every posterior mean within K Monte
+    Carlo standard errors, the gate still passed) or follows the fit (allowed to
+    differ only when the posterior moved within its tolerance and the gate
+    passed). It is then reported as identical, differs by design (encrypted with
+    fresh nonces; with the master key the plaintexts are compared), within
+    tolerance, differs (with the files, notebook cell, metric keys or posterior
+    means that differ) or missing. Exit status 0 when every output reproduced as
+    its class expects, 1 otherwise.
     """
     if repo is None:
         from twinlab.config import project_root
 
         repo = project_root()
     try:
+        tolerance = Tolerance(monte_carlo_stages=monte_carlo_stages, k_mcse=mcse_k)
         report = reproduce(
-            repo, rev=rev, workdir=workdir, keep=keep, progress=lambda s: click.echo(s, err=True)
-        )
+            repo, rev=rev, workdir=workdir, keep=keep,
+            progress=lambda s: click.echo(s, err=True), tolerance=tolerance,
+        )  # fmt: skip
     except ConfigError as err:
         raise click.ClickException(str(err)) from None
     if json_path is not None and str(json_path) == "-":

@@ -140,9 +140,9 @@ def test_m3_fit_uses_the_censored_likelihood_and_recovers_clearance():
         spec, truth, n_subjects=20, seed=6, lloq=1.0, times=(0.5, 1, 2, 4, 6, 8, 12, 16, 24, 36)
     )
     assert 0.15 < arrays.obs_cens.mean() < 0.5
-    model, info = build_model(spec, arrays)
+    _, info = build_model(spec, arrays)
+    # the M3 term of every BLQ row (its value: test_pkpd_population)
     assert info["censored"]["conc"] == int(arrays.obs_cens.sum())
-    assert type(model["y_conc"].owner.op).__name__ == "CensoredRV"
     m3 = fit(spec, arrays, draws=400, tune=400, chains=4, seed=3).summary()
     assert _inside(m3, truth) == {"ka": True, "cl": True, "v": True}
     assert m3["max_rhat"] <= 1.02 and m3["divergences"] == 0

@@ -232,3 +232,40 @@ def test_importing_pkpd_silences_pytensors_missing_blas_warning():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "27.0"
     assert "BLAS" not in out.stderr
+
+
+def test_centred_bsv_is_the_same_model_as_non_centred():
+    # log p_i = log p + omega z: the densities differ only by the Jacobian, -sum log(omega)
+    covs = [{"allometric": "WT"}]
+    spec = _spec(covariates=covs)
+    centred = _spec(covariates=covs, centered=True)
+    assert PopulationSpec.from_yaml(centred.to_yaml()) == centred
+    arrays, _ = simulated_study(spec, TRUE, n_subjects=5, seed=1, lloq=1.5)
+    assert arrays.obs_cens.any()
+    nc, _ = build_model(spec, arrays)
+    c, _ = build_model(centred, arrays)
+    rng = np.random.default_rng(5)
+    point = nc.initial_point()
+    for p in ("ka", "cl", "v"):
+        point[f"log_{p}"] = np.log(TRUE[p])
+        point[f"omega_{p}_log__"] = np.log(TRUE[f"omega_{p}"])
+        point[f"z_{p}"] = rng.normal(size=5)
+    typical = individual_params(
+        np, spec, {p: TRUE[p] for p in ("ka", "cl", "v")}, arrays.covariates
+    )
+    cpoint = {k: v for k, v in point.items() if not k.startswith("z_")}
+    jacobian = 0.0
+    for p in ("ka", "cl", "v"):
+        omega = TRUE[f"omega_{p}"]
+        cpoint[f"log_{p}_i"] = np.log(typical[p]) + omega * point[f"z_{p}"]
+        jacobian -= 5 * np.log(omega)
+    np.testing.assert_allclose(
+        c.compile_logp()(cpoint), nc.compile_logp()(point) + jacobian, rtol=1e-10
+    )
+    # the standardized effects are still there, as deterministics, for diagnostics
+    (z_cl,) = c.replace_rvs_by_values([c["z_cl"]])
+    fn = c.compile_fn(z_cl, inputs=c.value_vars, on_unused_input="ignore", point_fn=False)
+    z = fn(*[cpoint[v.name] for v in c.value_vars])
+    np.testing.assert_allclose(z, point["z_cl"], rtol=1e-10)
+    with pytest.raises(ValueError, match="uncorrelated"):
+        _spec(centered=True, correlated=True)

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from twinlab.pkpd.events import EventTable, event_table
+from twinlab.pkpd.events import evaluate as decayed_evaluate
 from twinlab.pkpd.ode import decay_convolution, rk4, step_times, time_grid
 from twinlab.pkpd.pd import hill, idr_rhs, sigmoid_emax
 
@@ -99,12 +101,11 @@ def _param(theta: Mapping[str, Any], name: str, defaults: Mapping[str, float]) -
     raise KeyError(f"parameter {name!r} missing from theta (have {sorted(theta)})")
 
 
-def _rows(x: Any, rows: Any, expand: bool) -> Any:
-    """Per-row values, shape ``(R,)`` or ``(R, 1)`` with ``expand`` (scalars pass through)."""
+def _rows(x: Any, rows: Any) -> Any:
+    """Values at ``rows`` (all of them for ``None``; scalars pass through)."""
     if isinstance(x, int | float) or getattr(x, "ndim", 0) == 0:
         return x
-    x = x if rows is None else x[rows]
-    return x[:, None] if expand else x
+    return x if rows is None else x[rows]
 
 
 def _is_literal(x: Any, value: float) -> bool:
@@ -136,37 +137,46 @@ def _dose_info(arrays: Any, oral: bool) -> _DoseInfo:
     )
 
 
-class _DoseRows:
-    """Dose fields as ``(max_doses, R)`` arrays for ``rows`` (``(max_doses, R, 1)`` with
-    ``expand``), where rows are observations or subjects.
+@dataclass(frozen=True, eq=False)
+class _Doses:
+    """The events of one exponential-sum group: a static table, and per-subject values.
 
-    Fields are gathered on first use, so a model pays only for the fields it reads.
+    ``lag`` delays every event of a subject (a depot lag, or ``None``); ``scale`` multiplies the
+    group's response (bioavailability, or ``None``).
     """
 
-    def __init__(self, arrays: Any, rows: Any, expand: bool) -> None:
-        self._arrays = arrays
-        self._rows = rows
-        self._expand = expand
-        self._cache: dict[str, Any] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if name not in self._cache:
-            x = getattr(self._arrays, "dose_" + name).T
-            x = x if self._rows is None else x[:, self._rows]
-            self._cache[name] = x[:, :, None] if self._expand else x
-        return self._cache[name]
+    table: EventTable
+    lag: Any = None
+    scale: Any = None
 
 
-def _dose_rows(arrays: Any, rows: Any, expand: bool) -> _DoseRows:
-    return _DoseRows(arrays, rows, expand)
+def _queries(arrays: Any, times: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Subjects and times of the query points: the observations (``times is None``) or a grid
+    of times shared by every subject, subject by subject (output ``(n_subjects, n_times)``)."""
+    if times is None:
+        subject, time = _static(arrays.obs_subject), _static(arrays.obs_time)
+        if subject is None or time is None:
+            raise ValueError("the linear models need concrete observation times and subjects")
+        return np.asarray(subject), np.asarray(time, dtype=float)
+    times = np.asarray(times, dtype=float)
+    n = _n_rows(arrays)
+    return np.repeat(np.arange(n), times.size), np.tile(times, n)
 
 
-def _masked(xp: ModuleType, t_rel: Any, weight: Any, inclusive: bool) -> tuple[Any, Any]:
-    """Weights and times since dose, zeroed before the dose (no overflow, finite gradients)."""
-    after = t_rel >= 0 if inclusive else t_rel > 0
-    return weight * after, xp.maximum(t_rel, 0.0)
+def _n_rows(arrays: Any) -> int:
+    time = _static(arrays.dose_time)
+    if time is None:
+        raise ValueError("the linear models need concrete dose arrays")
+    return int(time.shape[0])
+
+
+def _dose_arrays(arrays: Any) -> tuple[np.ndarray, ...]:
+    fields = [_static(getattr(arrays, f)) for f in ("dose_time", "dose_amt", "dose_duration")]
+    cmt = _static(arrays.dose_cmt)
+    if any(x is None for x in fields) or cmt is None:
+        raise ValueError("the linear models need concrete dose arrays (dose_time, dose_amt, ...)")
+    time, amt, dur = (np.asarray(x, dtype=float) for x in fields)
+    return time, amt, dur, np.asarray(cmt)
 
 
 def _through(coefs: list[Any], rates: list[Any], k: Any) -> tuple[list[Any], list[Any]]:
@@ -182,13 +192,34 @@ def _through(coefs: list[Any], rates: list[Any], k: Any) -> tuple[list[Any], lis
     return [*new, -total], [*rates, k]
 
 
-def _evaluate(xp: ModuleType, groups: list[tuple[list, list, Any, Any]]) -> Any:
-    """``sum_groups sum_i a_i sum_doses w exp(-lambda_i t)``, shape ``(R,)`` or ``(R, T)``."""
+def _at(x: Any, idx: np.ndarray) -> Any:
+    """``x`` at the query subjects ``idx`` (scalars pass through)."""
+    return x if isinstance(x, int | float) or getattr(x, "ndim", 0) == 0 else x[idx]
+
+
+def _per_row(xp: ModuleType, x: Any, n: int) -> Any:
+    return x if getattr(x, "ndim", 0) == 1 else xp.zeros(n) + x
+
+
+def _evaluate(xp: ModuleType, groups: list[tuple[list, list, _Doses]]) -> Any:
+    """``sum_groups scale sum_m a_m S_m`` at the groups' query points (event-driven).
+
+    Every group shares the query points of its table; the result has one value per query.
+    """
     total = None
-    for coefs, rates, w, t in groups:
-        for a, lam in zip(coefs, rates, strict=True):
-            term = a * xp.sum(w * xp.exp(-lam * t), axis=0)
-            total = term if total is None else total + term
+    for coefs, rates, doses in groups:
+        table = doses.table
+        n, at = table.n_rows, table.q_subject
+        lam = xp.stack([_per_row(xp, r, n) for r in rates], axis=1)
+        lag = None if doses.lag is None else _per_row(xp, doses.lag, n)
+        s = decayed_evaluate(xp, lam, lag, table)
+        part = None
+        for m, a in enumerate(coefs):
+            term = _at(a, at) * s[:, m]
+            part = term if part is None else part + term
+        if doses.scale is not None:
+            part = part * _at(doses.scale, at)
+        total = part if total is None else total + part
     return total
 
 
@@ -243,65 +274,58 @@ def _linear_groups(
     oral: bool,
     p: Mapping[str, Any],
     arrays: Any,
-    rows: Any,
-    times: Any,
+    times: Any = None,
     *,
     inclusive: bool = False,
-) -> list[tuple[list, list, Any, Any]]:
-    """Exponential-sum groups giving the central concentration at ``times``.
+) -> list[tuple[list, list, _Doses]]:
+    """Exponential-sum groups giving the central concentration at the query points.
 
-    ``times`` is ``(R,)`` (one time per row, ``p`` values ``(R,)``) or ``(1, T)`` / ``(R, T)``
-    (``p`` values ``(R, 1)``).
+    ``p`` holds per-subject values ``(n_subjects,)`` (or scalars); the query points are the
+    observations (``times=None``) or the grid ``times`` for every subject.
     """
     info = _dose_info(arrays, oral)
-    d = _dose_rows(arrays, rows, getattr(times, "ndim", 1) == 2)
+    q_subject, q_time = _queries(arrays, times)
+    time, amt, dur, cmt = _dose_arrays(arrays)
     coefs, rates = _disposition(xp, n_cmt, p)
-    t_rel = times - d.time
+
+    def table(ev_time: Any, weight: Any, decays: Any) -> EventTable:
+        return event_table(ev_time, weight, decays, q_subject, q_time, inclusive=inclusive)
+
     groups = []
+    depot = (cmt == 1) & (amt != 0) if oral else np.zeros(amt.shape, dtype=bool)
     if oral and (info.depot or not info.central):
-        groups.append((*_through(coefs, rates, p["ka"]), *_depot(xp, p, d, t_rel, info, inclusive)))
+        groups.append((*_through(coefs, rates, p["ka"]), _depot(p, table(time, amt * depot, True))))
     if not info.central and groups:
         return groups
-    amt = xp.where(d.cmt != 1, d.amt, 0.0) if oral and info.depot else d.amt
+    central = np.where(depot, 0.0, amt)
     if info.bolus or not info.infusion:
-        w = xp.where(d.duration > 0, 0.0, amt) if info.infusion else amt
-        groups.append((coefs, rates, *_masked(xp, t_rel, w, inclusive)))
+        groups.append((coefs, rates, _Doses(table(time, np.where(dur > 0, 0.0, central), True))))
     if info.infusion:
-        rate = xp.where(d.duration > 0, d.amt / xp.where(d.duration > 0, d.duration, 1.0), 0.0)
-        rate = xp.where(amt != 0, rate, 0.0) if oral and info.depot else rate
-        w, t = _masked(xp, t_rel, rate, inclusive)
-        # R sum_i A_i/l_i (exp(-l_i (t - tau)) - exp(-l_i t)), tau = min(t, duration)
+        rate = np.where(dur > 0, central / np.where(dur > 0, dur, 1.0), 0.0)
+        # R sum_i A_i/l_i (exp(-l_i max(t - dur, 0)) - exp(-l_i t)) after the start: a step
+        # up and a decaying -R at the start, a step down and a decaying +R at the end
+        ev_time = np.concatenate([time, time, time + dur, time + dur], axis=1)
+        weight = np.concatenate([rate, -rate, -rate, rate], axis=1)
+        decays = np.concatenate([np.zeros_like(rate), np.ones_like(rate)] * 2, axis=1) > 0
         scaled = [a / lam for a, lam in zip(coefs, rates, strict=True)]
-        groups.append((scaled, rates, w, t - xp.minimum(t, d.duration)))
-        groups.append(([-a for a in scaled], rates, w, t))
+        groups.append((scaled, rates, _Doses(table(ev_time, weight, decays))))
     return groups
 
 
-def _depot(
-    xp: ModuleType,
-    p: Mapping[str, Any],
-    d: _DoseRows,
-    t_rel: Any,
-    info: _DoseInfo,
-    inclusive: bool,
-) -> tuple[Any, Any]:
-    """Masked weights ``f * amt`` and times since dose (after the lag) of the depot doses."""
-    w = d.amt if _is_literal(p["f"], 1.0) else p["f"] * d.amt
-    if info.central:
-        w = xp.where(d.cmt == 1, w, 0.0)
-    if not _is_literal(p["tlag"], 0.0):
-        t_rel = t_rel - p["tlag"]
-    return _masked(xp, t_rel, w, inclusive)
+def _depot(p: Mapping[str, Any], table: EventTable) -> _Doses:
+    """Depot doses: delayed by ``tlag``, scaled by ``f`` (when they are not 0 and 1)."""
+    lag = None if _is_literal(p["tlag"], 0.0) else p["tlag"]
+    scale = None if _is_literal(p["f"], 1.0) else p["f"]
+    return _Doses(table, lag=lag, scale=scale)
 
 
 def _gather(
     theta: Mapping[str, Any],
     names: tuple[str, ...],
     defaults: Mapping[str, float],
-    rows: Any,
-    expand: bool,
+    rows: Any = None,
 ) -> dict[str, Any]:
-    return {n: _rows(_param(theta, n, defaults), rows, expand) for n in names}
+    return {n: _rows(_param(theta, n, defaults), rows) for n in names}
 
 
 def _conc_at_obs(
@@ -313,8 +337,8 @@ def _conc_at_obs(
     theta: Mapping[str, Any],
     arrays: Any,
 ) -> tuple[Any, list]:
-    p = _gather(theta, names, defaults, arrays.obs_subject, False)
-    groups = _linear_groups(xp, n_cmt, oral, p, arrays, arrays.obs_subject, arrays.obs_time)
+    p = _gather(theta, names, defaults)
+    groups = _linear_groups(xp, n_cmt, oral, p, arrays)
     return _evaluate(xp, groups), groups
 
 
@@ -385,8 +409,8 @@ def _make_effect_cmt() -> StructuralModel:
             raise NotImplementedError("the effect-compartment model takes no infusions")
         conc, groups = _conc_at_obs(xp, 1, True, pk_names, defaults, theta, arrays)
         s = arrays.obs_subject
-        ke0 = _rows(_param(theta, "ke0", defaults), s, False)
-        ce = _evaluate(xp, [(*_through(c, r, ke0), w, t) for c, r, w, t in groups])
+        ke0 = _param(theta, "ke0", defaults)
+        ce = _evaluate(xp, [(*_through(c, r, ke0), doses) for c, r, doses in groups])
         e = {n: _param(theta, n, defaults) for n in ("e0", "emax", "ec50", "gamma")}
         e = {n: v if getattr(v, "ndim", 0) == 0 else v[s] for n, v in e.items()}
         return {"conc": conc, "effect": sigmoid_emax(xp, ce, **e)}
@@ -441,7 +465,7 @@ def _forcing(xp: ModuleType, groups_at: Callable[..., list], stages: tuple) -> t
     """An analytic input at the steps' starts (right limit), midpoints and ends (left limit)."""
     _, t0, tm, t1 = stages
     return tuple(
-        _evaluate(xp, groups_at(t[None, :], inclusive=inc)).T
+        _evaluate(xp, groups_at(t, inclusive=inc)).reshape((-1, len(t))).T
         for t, inc in ((t0, True), (tm, False), (t1, False))
     )
 
@@ -461,11 +485,13 @@ def _make_mm() -> StructuralModel:
         if info.central:
             raise NotImplementedError("the Michaelis-Menten model takes depot (CMT 1) doses only")
         grid, idx, stages = _ode_setup(arrays, grid)
-        p = _gather(theta, ("ka", "f", "tlag"), defaults, None, True)
+        p = _gather(theta, ("ka", "f", "tlag"), defaults)
+        time, amt, _, _ = _dose_arrays(arrays)
 
         def groups_at(times: Any, inclusive: bool) -> list:
-            d = _dose_rows(arrays, None, True)
-            return [([p["ka"]], [p["ka"]], *_depot(xp, p, d, times - d.time, info, inclusive))]
+            q_subject, q_time = _queries(arrays, times)
+            tab = event_table(time, amt, True, q_subject, q_time, inclusive=inclusive)
+            return [([p["ka"]], [p["ka"]], _depot(p, tab))]
 
         u = _forcing(xp, groups_at, stages)
         v, vm, km = _subject_params(theta, ("v", "vm", "km"), defaults)
@@ -500,10 +526,10 @@ def _make_idr(kind: int) -> StructuralModel:
     def predict(xp: ModuleType, theta: Mapping[str, Any], arrays: Any, *, grid: Any = None):
         conc, _ = _conc_at_obs(xp, 1, True, pk_names, defaults, theta, arrays)
         grid, idx, stages = _ode_setup(arrays, grid)
-        p = _gather(theta, pk_names, defaults, None, True)
+        p = _gather(theta, pk_names, defaults)
 
         def groups_at(times: Any, inclusive: bool) -> list:
-            return _linear_groups(xp, 1, True, p, arrays, None, times, inclusive=inclusive)
+            return _linear_groups(xp, 1, True, p, arrays, times, inclusive=inclusive)
 
         u = _forcing(xp, groups_at, stages)
         kin, kout, dmax, c50, gamma = _subject_params(
@@ -547,10 +573,10 @@ def _make_turnover(kind: int) -> StructuralModel:
     def predict(xp: ModuleType, theta: Mapping[str, Any], arrays: Any, *, grid: Any = None):
         conc, _ = _conc_at_obs(xp, 1, True, pk_names, defaults, theta, arrays)
         grid, idx, stages = _ode_setup(arrays, grid)
-        p = _gather(theta, pk_names, defaults, None, True)
+        p = _gather(theta, pk_names, defaults)
 
         def groups_at(times: Any, inclusive: bool) -> list:
-            return _linear_groups(xp, 1, True, p, arrays, None, times, inclusive=inclusive)
+            return _linear_groups(xp, 1, True, p, arrays, times, inclusive=inclusive)
 
         u = _forcing(xp, groups_at, stages)
         e0, kout, dmax, c50, gamma = _subject_params(

@@ -81,6 +81,20 @@ def test_stage_commands_name_a_missing_section(command, tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_a_stage_refuses_a_twin_that_has_not_passed_its_gate_in_one_line(tmp_path):
+    from twinlab.pkpd.registry import register
+    from twinlab.testing import prior_fit
+
+    register(prior_fit(), "twin", root=tmp_path / "models")  # fitted, never gated
+    section = {"model": "twin", "models_root": "models", "timeline_dir": "data/harmonized/x"}
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"seed": 1, "simulate": section}))
+    result = CliRunner().invoke(cli, ["simulate", "--params", str(params), "--no-progress"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: model twin/1 has no validation gate result: it is not served")
+
+
 def test_a_virtual_patient_needs_the_simulation_folder(tmp_path):
     result = CliRunner().invoke(cli, ["lineage", "VP-1", "--timeline", str(tmp_path)])
     assert result.exit_code == 2 and "--result" in result.output

@@ -20,6 +20,7 @@ __all__ = [
     "copy_project",
     "events_strategy",
     "make_cohort",
+    "prior_fit",
     "shared_data",
     "small_pipeline_params",
     "write_notebook",
@@ -364,3 +365,63 @@ CHROMIUM_ARGS = (
     "--disable-component-update",
     "--disable-sync",
 )
+
+
+def prior_fit(
+    spec: Any = None,
+    *,
+    n_subjects: int = 4,
+    chains: int = 2,
+    draws: int = 25,
+    seed: int = 31,
+    truth: dict[str, float] | None = None,
+) -> Any:
+    """A tiny seeded :class:`~twinlab.pkpd.fit.FitResult` whose "posterior" is prior draws.
+
+    No compilation and no sampling: the model of ``spec`` (default: ``pk_1cmt_oral`` with
+    ka 1, CL 3, V 30) is built on a study simulated from ``truth`` (default: those typical
+    values) and ``chains * draws`` prior draws are shaped as chains. For tests of what reads
+    a fit (registry, gate, tables), not of what a fit recovers.
+
+    Parameters
+    ----------
+    spec : PopulationSpec or dict, optional
+        The population model.
+    n_subjects, chains, draws, seed : int
+        Sizes and seed.
+    truth : dict, optional
+        True parameters of the simulated study.
+
+    Returns
+    -------
+    FitResult
+    """
+    import arviz as az
+    import pymc as pm
+    import xarray as xr
+
+    from twinlab.pkpd.fit import FitResult
+    from twinlab.pkpd.population import PopulationSpec, build_model, simulated_study
+
+    if spec is None:
+        spec = {"model": "pk_1cmt_oral", "parameters": {"ka": 1.0, "cl": 3.0, "v": 30.0}}
+    if not isinstance(spec, PopulationSpec):
+        spec = PopulationSpec.from_dict(spec)
+    truth = truth or {p.name: p.guess for p in spec.parameters}
+    arrays, _ = simulated_study(spec, truth, n_subjects=n_subjects, seed=seed)
+    model, _ = build_model(spec, arrays)
+    with model:
+        prior = pm.sample_prior_predictive(draws=chains * draws, random_seed=seed).prior
+    post = xr.Dataset(
+        {
+            k: (("chain", "draw", *v.dims[2:]), v.values.reshape(chains, draws, *v.shape[2:]))
+            for k, v in prior.data_vars.items()
+        }
+    )
+    post = post.assign_coords(
+        {d: prior.coords[d] for d in prior.dims if d not in ("chain", "draw")}
+    )
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((chains, draws), bool))})
+    idata = az.InferenceData(posterior=post, sample_stats=stats)
+    settings = {"draws": draws, "tune": 0, "chains": chains, "seed": seed}
+    return FitResult(spec, arrays, idata, "nutpie", {"total_s": 0.0}, settings)

@@ -14,6 +14,7 @@ import xarray as xr
 import yaml
 
 from twinlab.pkpd.fit import FitResult
+from twinlab.pkpd.gate import GateBounds, validate
 from twinlab.pkpd.population import PopulationSpec, simulated_study
 from twinlab.pkpd.registry import register
 from twinlab.testing import make_cohort
@@ -30,7 +31,12 @@ TRUTH = {
     "beta_cl_crcl": 0.5,
     "beta_cl_cyp2c9_1": -0.4,
     "beta_cl_cyp2c9_2": -0.7,
+    "sigma_add_conc": 0.1,  # simulated_study's default residual errors
+    "sigma_prop_conc": 0.1,
 }
+#: the validation gate the registered twin passes: the default bounds but for R-hat and ESS,
+#: loosened to what 2 x 40 independent draws reach (as the pipeline tests' small parameters do)
+GATE = GateBounds(max_rhat=1.1, min_ess=20)
 SPEC = {
     "name": "twin_test",
     "model": "pk_1cmt_oral",
@@ -143,7 +149,10 @@ def write_project(root: Path) -> Path:
     (data.parent / "twin.csv.meta.json").write_text(
         json.dumps({"codes": {"CYP2C9": {"*1/*1": 0, "*1/*2": 1, "*1/*3": 2}}})
     )
-    register(known_fit(), "twin_test", root=root / "models", data=data, diagnostics={})
+    twin = known_fit()
+    gate = validate(twin, bounds=GATE)
+    assert gate.passed, str(gate)  # the apps serve only a version whose gate passed
+    register(twin, "twin_test", root=root / "models", data=data, diagnostics={}, validation=gate)
     study = root / "data" / "harmonized" / "demo"
     study_cohort().write(study)
     (study / "quality.json").write_text(

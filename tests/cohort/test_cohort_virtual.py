@@ -418,11 +418,12 @@ def test_a_registered_model_brings_its_card_and_the_data_set_codes(tmp_path, rea
     codes = {"CYP2C9": {"*1/*1": 0, "*1/*2": 2, "*1/*3": 1, "*3/*3": 3, "unknown": 4}}
     (tmp_path / "data.csv.meta.json").write_text(json.dumps({"codes": codes}))
     register(fake_fit(), "fake", root=tmp_path / "models", data=data, diagnostics={})
-    model = load("fake", root=tmp_path / "models")
+    model = load("fake", root=tmp_path / "models", require_validated=False)  # card and codes
     vc = VirtualCohort(real, 100, model=model, criteria="CYP2C9 == '*1/*2'")  # all levels seen
     d = vc.describe()
     assert d["fit"]["name"] == "fake" and d["fit"]["version"] == 1
     assert d["fit"]["data_hash"] == model.card["data_hash"]
+    assert d["fit"]["validation"] == "not validated"  # opened by a modeler, and labelled
     assert d["covariates"]["codes_from"] == "fitted data set metadata"
     assert (vc.eligible["CYP2C9"] == 2).all()
     assert sorted(vc.eligible.index) == sorted(real["patient_id"][real["cov_cyp2c9"] == "*1/*2"])

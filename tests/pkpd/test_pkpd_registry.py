@@ -3,49 +3,36 @@
 from __future__ import annotations
 
 import json
+import shutil
 
-import arviz as az
 import numpy as np
-import pymc as pm
 import pytest
-import xarray as xr
 from click.testing import CliRunner
 
 from twinlab.pkpd.cli import models
 from twinlab.pkpd.fit import FitResult, open_fit
-from twinlab.pkpd.population import PopulationSpec, build_model, simulated_study
-from twinlab.pkpd.registry import data_hash, list_models, load, register
+from twinlab.pkpd.gate import GateBounds, GateResult, validate
+from twinlab.pkpd.registry import (
+    NotValidatedError,
+    data_hash,
+    find_version,
+    list_models,
+    load,
+    model_card,
+    posterior_hash,
+    record_validation,
+    register,
+)
+from twinlab.testing import prior_fit
+
+#: bounds a 2 x 25 draw prior-draw "posterior" meets (its own checks are the gate's tests')
+LOOSE = GateBounds(max_rhat=1.5, max_rhat_individual=1.5, min_ess=5, pi_coverage=(0.0, 1.0))
 
 
 @pytest.fixture(scope="module")
 def result() -> FitResult:
     """A tiny seeded 'posterior' (prior draws, 2 chains x 25 draws) – no compilation."""
-    spec = PopulationSpec.from_dict(
-        {"model": "pk_1cmt_oral", "parameters": {"ka": 1.0, "cl": 3.0, "v": 30.0}}
-    )
-    arrays, _ = simulated_study(spec, {"ka": 1.0, "cl": 3.0, "v": 30.0}, n_subjects=4, seed=31)
-    model, _ = build_model(spec, arrays)
-    with model:
-        prior = pm.sample_prior_predictive(draws=50, random_seed=31).prior
-    post = xr.Dataset(
-        {
-            k: (("chain", "draw", *v.dims[2:]), v.values.reshape(2, 25, *v.shape[2:]))
-            for k, v in prior.data_vars.items()
-        }
-    )
-    post = post.assign_coords(
-        {d: prior.coords[d] for d in prior.dims if d not in ("chain", "draw")}
-    )
-    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((2, 25), bool))})
-    idata = az.InferenceData(posterior=post, sample_stats=stats)
-    return FitResult(
-        spec,
-        arrays,
-        idata,
-        "nutpie",
-        {"total_s": 1.0},
-        {"draws": 25, "tune": 0, "chains": 2, "seed": 31},
-    )
+    return prior_fit()
 
 
 def test_register_then_load_round_trips_and_versions_increment(tmp_path, result):
@@ -71,9 +58,9 @@ def test_register_then_load_round_trips_and_versions_increment(tmp_path, result)
     assert "created" not in card  # the audit log records when; the card stays reproducible
     assert card["data_hash"] == data_hash(csv) == (first.path / "data_hash").read_text().strip()
     assert card["validation"] == {"recovery": True}
-    latest = load("theo", root=tmp_path / "models")
+    latest = load("theo", root=tmp_path / "models", require_validated=False)
     assert latest.version == 2
-    again = load("theo", 1, root=tmp_path / "models")
+    again = load("theo", 1, root=tmp_path / "models", require_validated=False)
     np.testing.assert_array_equal(
         again.result.idata.posterior["cl"].values, result.idata.posterior["cl"].values
     )
@@ -90,7 +77,7 @@ def test_load_unknown_name_or_version_raises_key_error(tmp_path, result):
         load("nope", root=tmp_path)
     register(result, "m", root=tmp_path)
     with pytest.raises(KeyError, match="no version 7"):
-        load("m", 7, root=tmp_path)
+        load("m", 7, root=tmp_path, require_validated=False)
     with pytest.raises(ValueError, match="invalid model name"):
         register(result, "../evil", root=tmp_path)
 
@@ -107,6 +94,7 @@ def test_models_cli_lists_and_shows_with_clean_errors(tmp_path, result):
     runner = CliRunner()
     out = runner.invoke(models, ["list", "--root", str(tmp_path)])
     assert out.exit_code == 0 and "theo\t1\tpk_1cmt_oral" in out.output
+    assert out.output.rstrip().endswith("\tnot validated")
     out = runner.invoke(models, ["list", "--root", str(tmp_path), "--json"])
     assert json.loads(out.output)[0]["version"] == 1
     out = runner.invoke(models, ["show", "theo", "--root", str(tmp_path)])
@@ -114,3 +102,87 @@ def test_models_cli_lists_and_shows_with_clean_errors(tmp_path, result):
     out = runner.invoke(models, ["show", "missing", "--root", str(tmp_path)])
     assert out.exit_code == 1 and "Error: no model 'missing'" in out.output
     assert "Traceback" not in out.output
+
+
+def test_an_unvalidated_version_is_refused_for_serving_but_opens_for_modelers(tmp_path, result):
+    register(result, "twin", root=tmp_path)
+    with pytest.raises(NotValidatedError, match="twin/1 has no validation gate result") as info:
+        load("twin", root=tmp_path)
+    message = str(info.value)
+    assert "\n" not in message and "require_validated=False" in message
+    assert "twinlab validate-fit" in message
+    assert isinstance(info.value, ValueError)  # the CLI's and the apps' one-line errors
+    opened = load("twin", root=tmp_path, require_validated=False)
+    assert opened.status == "not validated" and opened.gate is None
+
+
+def test_a_recorded_gate_decides_whether_the_version_is_served(tmp_path, result):
+    register(result, "twin", root=tmp_path)
+    passed = validate(result, bounds=LOOSE)
+    assert passed.passed
+    card = record_validation(passed, "twin", 1, root=tmp_path)
+    assert card["validation"]["gate"]["passed"] is True
+    assert load("twin", root=tmp_path).status == "passed"
+    assert model_card("twin", root=tmp_path)["validation"]["gate"] == passed.to_dict()
+    # the version folder is never rewritten: the record lies beside it
+    assert json.loads((tmp_path / "twin" / "1" / "card.json").read_text())["validation"] == {}
+    assert (tmp_path / ".gate" / "twin" / "1.json").is_file()
+    # re-gated with stricter bounds: the latest record decides
+    strict = validate(result, bounds=GateBounds(max_rhat=1.0001, min_ess=10_000))
+    record_validation(strict, "twin", root=tmp_path)
+    with pytest.raises(NotValidatedError, match=r"failed its validation gate \(max_rhat") as info:
+        load("twin", root=tmp_path)
+    worst = strict.failures[0].parameter
+    assert worst and worst in str(info.value)
+    assert [r["validation"] for r in list_models(tmp_path)] == ["failed"]
+
+
+def test_a_gate_given_at_registration_is_on_the_card(tmp_path, result):
+    gate = validate(result, bounds=LOOSE)
+    entry = register(result, "twin", root=tmp_path, validation=gate)
+    assert entry.status == "passed" and entry.card["validation"]["gate"] == gate.to_dict()
+    assert load("twin", root=tmp_path).gate == GateResult.from_dict(gate.to_dict())
+    with pytest.raises(ValueError, match="not a gate result"):
+        register(result, "twin", root=tmp_path, validation={"gate": {"passed": True}})
+
+
+def test_a_record_of_a_former_fit_does_not_vouch_for_a_new_one(tmp_path, result):
+    register(result, "twin", root=tmp_path)
+    record_validation(validate(result, bounds=LOOSE), "twin", root=tmp_path)
+    # the registry is rebuilt (as the pipeline's fit stage does) with another fit as version 1
+    other = prior_fit(seed=32)
+    shutil.rmtree(tmp_path / "twin")
+    register(other, "twin", root=tmp_path)
+    assert posterior_hash(other) != posterior_hash(result)
+    with pytest.raises(NotValidatedError, match="no validation gate result"):
+        load("twin", root=tmp_path)
+
+
+def test_find_version_locates_the_registered_copy_of_a_fit_folder(tmp_path, result):
+    other = prior_fit(seed=33)
+    register(result, "twin", root=tmp_path / "models")
+    register(other, "twin", root=tmp_path / "models")
+    result.to_zarr(tmp_path / "fit" / "posterior.zarr")
+    assert posterior_hash(open_fit(tmp_path / "fit" / "posterior.zarr")) == posterior_hash(result)
+    assert find_version(tmp_path / "fit", "twin", root=tmp_path / "models") == 1
+    assert find_version(other, "twin", root=tmp_path / "models") == 2
+    with pytest.raises(KeyError, match=r"no version of .twin.*register it first"):
+        find_version(prior_fit(seed=34), "twin", root=tmp_path / "models")
+
+
+def test_models_show_prints_the_recorded_gate(tmp_path, result):
+    register(result, "twin", root=tmp_path)
+    record_validation(validate(result, bounds=LOOSE), "twin", root=tmp_path)
+    out = CliRunner().invoke(models, ["show", "twin", "--root", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    card = json.loads(out.output)
+    assert card["validation"]["gate"]["passed"] is True
+    assert {c["name"] for c in card["validation"]["gate"]["checks"]} == {
+        "max_rhat_population",
+        "max_rhat_individual",
+        "min_ess_bulk",
+        "divergences",
+        "vpc_pi_coverage",
+    }
+    out = CliRunner().invoke(models, ["list", "--root", str(tmp_path)])
+    assert out.output.rstrip().endswith("\tpassed")

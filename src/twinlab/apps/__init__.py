@@ -19,7 +19,13 @@ from twinlab.apps.auth import (
     verify_password,
 )
 from twinlab.apps.stats import suppress_small_cells, wilson
-from twinlab.apps.twin import TwinModel, available_models, open_cohort, open_twin
+from twinlab.apps.twin import (
+    TwinModel,
+    available_models,
+    open_cohort,
+    open_twin,
+    registered_models,
+)
 from twinlab.apps.whatif import SCENARIOS, VirtualPatients, WhatIf
 
 __all__ = [
@@ -37,6 +43,7 @@ __all__ = [
     "load_credentials",
     "open_cohort",
     "open_twin",
+    "registered_models",
     "suppress_small_cells",
     "verify_password",
     "wilson",

@@ -5,6 +5,10 @@ Virtual patients are drawn by :class:`twinlab.cohort.VirtualCohort` (see
 process: registered model versions (:func:`available_models`, :func:`open_twin`), the
 harmonized cohort whose real patients' covariates are resampled (:func:`open_cohort`), and
 the project's defaults for both from ``params.yaml`` (:func:`project_defaults`).
+
+Only a version whose validation gate passed is offered and opened
+(:func:`twinlab.pkpd.registry.load`); :func:`registered_models` lists every version with
+its status, for the reviewer.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twinlab.pkpd.registry import RegisteredModel, list_models, load
+from twinlab.pkpd.registry import GATE_DIR, RegisteredModel, list_models, load
 from twinlab.timeline import Cohort
 
 __all__ = [
@@ -24,12 +28,39 @@ __all__ = [
     "open_cohort",
     "open_twin",
     "project_defaults",
+    "registered_models",
 ]
 
 
-def available_models(root: str | os.PathLike[str]) -> list[str]:
-    """Registered model versions under ``<root>/models`` as ``"name/version"`` labels."""
-    return [f"{m['name']}/{m['version']}" for m in list_models(Path(root) / "models")]
+def available_models(root: str | os.PathLike[str], *, validated_only: bool = True) -> list[str]:
+    """Registered model versions under ``<root>/models`` as ``"name/version"`` labels.
+
+    Parameters
+    ----------
+    root : path
+        The project folder.
+    validated_only : bool
+        Only the versions whose validation gate passed (the ones the apps serve).
+    """
+    return [
+        f"{m['name']}/{m['version']}"
+        for m in list_models(Path(root) / "models")
+        if m["validation"] == "passed" or not validated_only
+    ]
+
+
+def registered_models(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every registered version under ``<root>/models``: ``model`` (``"name/version"``),
+    ``structural_model`` and ``validation`` (``passed``, ``failed`` or ``not validated``:
+    only ``passed`` is served)."""
+    return [
+        {
+            "model": f"{m['name']}/{m['version']}",
+            "structural_model": m["model"],
+            "validation": m["validation"],
+        }
+        for m in list_models(Path(root) / "models")
+    ]
 
 
 @dataclass(frozen=True)
@@ -48,6 +79,8 @@ class TwinModel:
         Posterior draws (chains × draws) in the fit.
     registered : RegisteredModel
         The registry entry itself (what :class:`twinlab.cohort.VirtualCohort` takes).
+    validation : str
+        What its validation gate found (``"passed"``, with the bounds it met).
     """
 
     name: str
@@ -56,6 +89,7 @@ class TwinModel:
     data_hash: str
     posterior_draws: int
     registered: RegisteredModel
+    validation: str = "passed"
 
     @property
     def label(self) -> str:
@@ -64,9 +98,12 @@ class TwinModel:
 
 
 @functools.lru_cache(maxsize=4)
-def _open(root: str, name: str, version: int) -> TwinModel:
+def _open(root: str, name: str, version: int, gate_stamp: float) -> TwinModel:
+    # a version that has not passed its gate raises NotValidatedError (never cached)
     reg = load(name, version, root=Path(root) / "models")
     post = reg.result.idata.posterior
+    gate = reg.gate
+    bounds = gate.bounds if gate is not None else None
     return TwinModel(
         name=name,
         version=int(reg.version),
@@ -74,6 +111,13 @@ def _open(root: str, name: str, version: int) -> TwinModel:
         data_hash=str(reg.card.get("data_hash", "")),
         posterior_draws=int(post.sizes["chain"] * post.sizes["draw"]),
         registered=reg,
+        validation=(
+            f"passed (R-hat ≤ {bounds.max_rhat:g}, bulk ESS ≥ {bounds.min_ess:g}, "
+            f"≤ {bounds.max_divergences} divergences, VPC coverage in "
+            f"[{bounds.pi_coverage[0]:g}, {bounds.pi_coverage[1]:g}])"
+            if bounds is not None
+            else "passed"
+        ),
     )
 
 
@@ -86,11 +130,17 @@ def open_twin(root: str | os.PathLike[str], label: str) -> TwinModel:
         If it is not registered.
     ValueError
         If the label is not ``"name/version"``.
+    twinlab.pkpd.registry.NotValidatedError
+        If its validation gate has not passed (a ``ValueError``: the apps show the
+        message and serve nothing from it).
     """
     name, sep, version = str(label).rpartition("/")
     if not sep or not version.isdigit():
         raise ValueError(f"model label {label!r} must be 'name/version', e.g. 'twinurostat_pk/1'")
-    return _open(str(Path(root).resolve()), name, int(version))
+    root = Path(root).resolve()
+    record = root / "models" / GATE_DIR / name / f"{int(version)}.json"
+    stamp = record.stat().st_mtime if record.is_file() else 0.0  # a new gate result reopens
+    return _open(str(root), name, int(version), stamp)
 
 
 @functools.lru_cache(maxsize=4)

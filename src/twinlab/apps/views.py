@@ -31,7 +31,7 @@ from twinlab.apps.summaries import (
     run_lineage,
     studies,
 )
-from twinlab.apps.twin import available_models
+from twinlab.apps.twin import registered_models
 from twinlab.apps.whatif import WhatIf
 
 __all__ = [
@@ -305,7 +305,8 @@ class WhatIfView(Viewer):
         how = "resampled from" if pop["method"] == "resample" else "a Gaussian copula of"
         self._provenance.object = (
             "#### Provenance\n"
-            f"model **{prov['model']}** ({prov['structural_model']}) · data hash "
+            f"model **{prov['model']}** ({prov['structural_model']}) · validation gate "
+            f"**{prov['validation']}** · data hash "
             f"`{prov['data_hash']}` · seed **{prov['seed']}** · "
             f"posterior means of {prov['posterior_draws']} posterior draws\n\n"
             f"population drawn by **{pop['method']}**: covariates {how} "
@@ -487,7 +488,10 @@ class ReviewerView(Viewer):
         entries = audit_entries(self.log_path, last=None)
         result = verify(self.log_path) if Path(self.log_path).is_file() else None
         status = ("no audit log at " + self.log_path) if result is None else str(result)
-        models = pd.DataFrame({"model": available_models(self.context.root)})
+        models = pd.DataFrame(
+            registered_models(self.context.root),
+            columns=["model", "structural_model", "validation"],
+        )
         audit_query(self.context, "reviewer", {"log": Path(self.log_path).name, "last": self.last})
         return pn.Column(
             f"### Audit log: `{self.log_path}`",

@@ -68,6 +68,7 @@ from twinlab.apps.twin import (
     open_cohort,
     open_twin,
     project_defaults,
+    registered_models,
 )
 from twinlab.cohort import KnownPopulation, VirtualCohort, chunk_rng, from_cohort
 from twinlab.pkpd.models import get_model
@@ -247,6 +248,14 @@ class WhatIf(param.Parameterized):
         root = params.get("root", ".")
         models = available_models(root)
         if not models:
+            unserved = registered_models(root)
+            if unserved:
+                found = ", ".join(f"{m['model']} ({m['validation']})" for m in unserved)
+                raise ValueError(
+                    f"no twin model under {Path(root) / 'models'} has passed its validation "
+                    f"gate ({found}): only a validated version is served; run 'twinlab "
+                    "validate-fit <fit dir> --register <name>' (the pipeline's validate stage)"
+                )
             raise ValueError(
                 f"no registered twin model under {Path(root) / 'models'}; register one with "
                 "twinlab.pkpd.register (the pipeline's 'fit' stage does)"
@@ -254,7 +263,10 @@ class WhatIf(param.Parameterized):
         self.param.model.objects = models
         params.setdefault("model", models[-1])
         if params["model"] not in models:
-            raise ValueError(f"model {params['model']!r} is not registered (have {models})")
+            raise ValueError(
+                f"model {params['model']!r} is not a registered version that passed its "
+                f"validation gate (served: {models})"
+            )
         defaults = project_defaults(root)
         for name in ("cohort", "pd_spec"):
             if params.get(name) is None:
@@ -806,6 +818,7 @@ class WhatIf(param.Parameterized):
             "seed": self.seed,
             "n_patients": vp.n,
             "posterior_draws": twin.posterior_draws,
+            "validation": twin.validation,
             "cohort": self.cohort,
             "pd_spec": self.pd_spec,
             "population": vp.description,

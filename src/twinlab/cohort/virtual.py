@@ -57,6 +57,8 @@ def _resolve_model(model: Any) -> tuple[Any, dict[str, Any], dict[str, Any] | No
             "version": model.version,
             "data_hash": card.get("data_hash"),
             "spec_model": model.result.spec.model,
+            # "passed", or what a modeler opened with load(..., require_validated=False)
+            "validation": getattr(model, "status", None),
         }
         return model.result, info, _dataset_codes(card.get("data_file"), Path(model.path))
     if hasattr(model, "idata") and hasattr(model, "spec"):  # FitResult

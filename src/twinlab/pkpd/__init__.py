@@ -19,7 +19,14 @@ from twinlab.pkpd.dataset import (
     read_nonmem,
     write_nonmem,
 )
-from twinlab.pkpd.diagnostics import convergence, gof, posterior_predictive, shrinkage, vpc
+from twinlab.pkpd.diagnostics import (
+    convergence,
+    convergence_table,
+    gof,
+    posterior_predictive,
+    shrinkage,
+    vpc,
+)
 from twinlab.pkpd.dosing import (
     ROUTES,
     Dose,
@@ -32,6 +39,7 @@ from twinlab.pkpd.dosing import (
     ss_doses_needed,
 )
 from twinlab.pkpd.fit import FitResult, fit, load_data, open_fit
+from twinlab.pkpd.gate import GateBounds, GateCheck, GateResult
 from twinlab.pkpd.models import MODELS, StructuralModel, get_model, model_names, simulate
 from twinlab.pkpd.population import (
     Covariate,
@@ -41,7 +49,17 @@ from twinlab.pkpd.population import (
     build_model,
     simulated_study,
 )
-from twinlab.pkpd.registry import RegisteredModel, list_models, load, register
+from twinlab.pkpd.registry import (
+    NotValidatedError,
+    RegisteredModel,
+    find_version,
+    list_models,
+    load,
+    model_card,
+    record_validation,
+    register,
+)
+from twinlab.pkpd.tables import format_parameter_table, parameter_table
 
 # PyTensor warns (five lines, at its first C compilation) when pip-installed NumPy offers no
 # BLAS it can link. twinlab's fits run in nutpie's Numba back end, which does not use it;
@@ -59,9 +77,13 @@ __all__ = [
     "Dose",
     "DoseArrays",
     "FitResult",
+    "GateBounds",
+    "GateCheck",
+    "GateResult",
     "NonmemData",
     "NonmemDataError",
     "NonmemDataWarning",
+    "NotValidatedError",
     "Parameter",
     "PopulationArrays",
     "PopulationSpec",
@@ -70,8 +92,11 @@ __all__ = [
     "StructuralModel",
     "build_model",
     "convergence",
+    "convergence_table",
     "expand_doses",
+    "find_version",
     "fit",
+    "format_parameter_table",
     "from_timeline",
     "get_model",
     "gof",
@@ -80,11 +105,14 @@ __all__ = [
     "list_models",
     "load",
     "load_data",
+    "model_card",
     "model_names",
     "open_fit",
     "oral",
+    "parameter_table",
     "posterior_predictive",
     "read_nonmem",
+    "record_validation",
     "regimen",
     "register",
     "shrinkage",

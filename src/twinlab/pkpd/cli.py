@@ -89,10 +89,17 @@ def _spec(model: str) -> Any:
     help="nutpie: a diagonal plus low-rank mass matrix (follows posterior correlations).",
 )
 @click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Sampling progress: live in a terminal, a line every 10 s in a log (default); "
+    "--no-progress: silent.",
+)
+@click.option(
     "--register",
     "register_as",
     default=None,
-    help="Also register the fit under this name in the registry --root.",
+    help="Also register the fit under this name in the registry --root (served once "
+    "'twinlab validate-fit --register' records a gate that passed).",
 )
 @click.option(
     "--root",
@@ -112,10 +119,15 @@ def fit(
     seed: int,
     sampler: str,
     low_rank: bool,
+    progress: bool | None,
     register_as: str | None,
     root: Path,
 ) -> None:
-    """Fit a Bayesian population model to a NONMEM data set with NUTS."""
+    """Fit a Bayesian population model to a NONMEM data set with NUTS.
+
+    Prints every estimated quantity: typical values, covariate effects, between-subject
+    variability (variance and CV%), residual errors, with intervals, R-hat and bulk ESS.
+    """
     from twinlab.pkpd.dataset import read_nonmem
     from twinlab.pkpd.fit import fit as run_fit
 
@@ -130,6 +142,7 @@ def fit(
         seed=seed,
         sampler=sampler,
         low_rank=low_rank,
+        progress=progress,
     )
     out.mkdir(parents=True, exist_ok=True)
     result.to_zarr(out / "posterior.zarr")
@@ -137,8 +150,9 @@ def fit(
     summary = result.summary()
     timings = result.timings  # run metadata: the audit log's, not the (reproducible) output
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    for name, s in summary["parameters"].items():
-        click.echo(f"{name:>8} {s['mean']:10.4g}  [{s['hdi_low']:.4g}, {s['hdi_high']:.4g}]")
+    from twinlab.pkpd.tables import format_parameter_table
+
+    click.echo(format_parameter_table(result.parameter_table()))
     click.echo(
         f"max R-hat {summary['max_rhat']:.3f}, min bulk ESS {summary['min_ess_bulk']:.0f}, "
         f"{summary['divergences']} divergences, {timings['total_s']:.1f} s "
@@ -162,7 +176,10 @@ def fit(
         from twinlab.pkpd.registry import register
 
         entry = register(result, register_as, root=root, data=data_path)
-        click.echo(f"registered {entry.name} version {entry.version} at {entry.path}")
+        click.echo(
+            f"registered {entry.label} at {entry.path} (not served until "
+            f"'twinlab validate-fit {out} --register {entry.name} --root {root}' passes)"
+        )
 
 
 @click.command("dataset")
@@ -263,6 +280,21 @@ def dataset(
     help="Write the gate's metrics as JSON (a DVC metric).",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="VPC simulation seed.")
+@click.option(
+    "--register",
+    "register_as",
+    default=None,
+    metavar="NAME",
+    help="Record the result with the registered version of NAME that holds this fit "
+    "(under --root): only a version that passed is served.",
+)
+@click.option(
+    "--root",
+    default="models",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Registry root (with --register).",
+)
 @_clean_errors
 def validate_fit(
     fit_dir: Path,
@@ -273,52 +305,41 @@ def validate_fit(
     pi_coverage: tuple[float, float],
     out: Path | None,
     seed: int,
+    register_as: str | None,
+    root: Path,
 ) -> None:
     """Gate a fit: R-hat, ESS, divergences and VPC coverage within bounds, or exit 1.
 
-    FIT_DIR holds posterior.zarr (as written by 'twinlab fit').
+    FIT_DIR holds posterior.zarr (as written by 'twinlab fit'). A failed check names the
+    parameter behind it and what usually fixes it.
     """
     from twinlab.audit import audit_event
-    from twinlab.pkpd.diagnostics import convergence, vpc
     from twinlab.pkpd.fit import open_fit
+    from twinlab.pkpd.gate import GateBounds, validate
+    from twinlab.pkpd.registry import find_version, record_validation
 
+    bounds = GateBounds(
+        max_rhat=max_rhat,
+        max_rhat_individual=max_rhat_individual,
+        min_ess=min_ess,
+        max_divergences=max_divergences,
+        pi_coverage=pi_coverage,
+    )
     result = open_fit(fit_dir / "posterior.zarr")
-    conv = convergence(result, max_rhat=max_rhat, min_ess=min_ess)
-    check = vpc(result, n_sim=200, seed=seed)
-    low, high = pi_coverage
-    gates = {
-        "max_rhat_population": conv["max_rhat_population"] <= max_rhat,
-        "max_rhat_individual": conv["max_rhat_individual"] <= max_rhat_individual,
-        "min_ess_bulk": conv["min_ess_bulk"] >= min_ess,
-        "divergences": conv["divergences"] <= max_divergences,
-        "vpc_pi_coverage": low <= check["pi_coverage"] <= high,
-    }
-    metrics = {
-        "max_rhat_population": round(conv["max_rhat_population"], 4),
-        "max_rhat_individual": round(conv["max_rhat_individual"], 4),
-        "min_ess_bulk": round(conv["min_ess_bulk"], 1),
-        "divergences": conv["divergences"],
-        "vpc_pi_coverage": round(check["pi_coverage"], 4),
-        "vpc_percentile_coverage": round(check["coverage"], 4),
-        "bounds": {
-            "max_rhat_population": max_rhat,
-            "max_rhat_individual": max_rhat_individual,
-            "min_ess_bulk": min_ess,
-            "max_divergences": max_divergences,
-            "vpc_pi_coverage": [low, high],
-        },
-        "gates": gates,
-        "passed": all(gates.values()),
-    }
+    version = find_version(result, register_as, root=root) if register_as else None
+    gate = validate(result, bounds=bounds, seed=seed)
+    metrics = gate.to_metrics()
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     audit_event("model.validate", fit_dir, params=metrics["bounds"], new=metrics)
-    for name, ok in gates.items():
-        click.echo(f"{'pass' if ok else 'FAIL'}  {name}: {metrics[name]}")
-    if not metrics["passed"]:
-        failed = ", ".join(k for k, ok in gates.items() if not ok)
-        raise click.ClickException(f"validation gate failed: {failed}")
+    click.echo(str(gate))
+    if register_as:
+        record_validation(gate, register_as, version, root=root)
+        served = "served" if gate.passed else "NOT served"
+        click.echo(f"recorded with {register_as}/{version} under {root}: {served}")
+    if not gate.passed:
+        raise click.ClickException(f"validation gate {gate.describe()}")
 
 
 @click.group("models")
@@ -349,7 +370,7 @@ def models_list(root: Path, as_json: bool) -> None:
     for r in rows:
         click.echo(
             f"{r['name']}\t{r['version']}\t{r['model']}\t{r['created']}\t"
-            f"{(r['data_hash'] or '')[:12]}"
+            f"{(r['data_hash'] or '')[:12]}\t{r['validation']}"
         )
 
 
@@ -365,15 +386,7 @@ def models_list(root: Path, as_json: bool) -> None:
 )
 @_clean_errors
 def models_show(name: str, version: int | None, root: Path) -> None:
-    """Print the model card of NAME."""
-    from twinlab.pkpd.registry import _check_name, _versions
+    """Print the model card of NAME, with the validation gate's result recorded for it."""
+    from twinlab.pkpd.registry import model_card
 
-    folder = root / _check_name(name)
-    versions = _versions(folder)
-    if not versions:
-        raise KeyError(f"no model {name!r} under {root}")
-    v = versions[-1] if version is None else version
-    card = folder / str(v) / "card.json"
-    if not card.is_file():
-        raise KeyError(f"model {name!r} has no version {v} (have {versions})")
-    click.echo(card.read_text())
+    click.echo(json.dumps(model_card(name, version, root=root), indent=2))

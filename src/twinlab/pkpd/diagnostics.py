@@ -22,6 +22,7 @@ from twinlab.pkpd.population import _residual_sd, individual_params
 
 __all__ = [
     "convergence",
+    "convergence_table",
     "gof",
     "plot_gof",
     "plot_individual",
@@ -34,16 +35,27 @@ __all__ = [
 _DOSE = ("dose_time", "dose_amt", "dose_rate", "dose_duration", "dose_cmt")
 
 
-def convergence(result: FitResult, *, max_rhat: float = 1.01, min_ess: float = 400) -> dict:
-    """R-hat, bulk/tail ESS and divergences over every free variable (ArviZ).
+def convergence_table(result: FitResult) -> pd.DataFrame:
+    """R-hat and bulk/tail ESS of every element of every free variable (ArviZ).
+
+    Parameters
+    ----------
+    result : FitResult
+        The fit.
 
     Returns
     -------
-    dict
-        ``max_rhat`` (over every free variable), ``max_rhat_population`` (typical values,
-        omegas, effects, residual errors), ``max_rhat_individual`` (the standardized
-        individual effects), ``min_ess_bulk``, ``min_ess_tail``, ``divergences`` and ``ok``
-        (R-hat at most ``max_rhat``, ESS at least ``min_ess``, no divergences).
+    pandas.DataFrame
+        One row per scalar element: ``variable``, ``element`` (e.g. ``z_cl[subject=7]``,
+        the variable name for a scalar), ``kind`` (``"population"``: typical values,
+        omegas, effects, residual errors; ``"individual"``: the per-subject effects, ``z_*``
+        or, with centred BSV, ``log_<p>_i``), ``r_hat``, ``ess_bulk`` and ``ess_tail``.
+        R-hat is NaN with a single chain.
+
+    Examples
+    --------
+    >>> table = convergence_table(result)  # doctest: +SKIP
+    >>> table.sort_values("r_hat").tail(1)  # doctest: +SKIP
     """
     import arviz as az
 
@@ -54,19 +66,66 @@ def convergence(result: FitResult, *, max_rhat: float = 1.01, min_ess: float = 4
         rhat = az.rhat(post[free])
         bulk = az.ess(post[free], method="bulk")
         tail = az.ess(post[free], method="tail")
-    population = [v for v in free if not str(v).startswith("z")]
-    individual = [v for v in free if str(v).startswith("z")]
+    frames = []
+    for v in free:
+        r = rhat[v]
+        labels = [str(v)]
+        if r.ndim:
+            grid = np.indices(r.shape).reshape(r.ndim, -1).T
+            labels = []
+            for idx in grid:
+                parts = []
+                for dim, i in zip(r.dims, idx, strict=True):
+                    coord = r[dim].values[i] if dim in r.coords else i
+                    parts.append(f"{dim}={_label(coord)}")
+                labels.append(f"{v}[{', '.join(parts)}]")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "variable": str(v),
+                    "element": labels,
+                    "kind": "individual"
+                    if "subject" in r.dims or str(v).startswith("z")
+                    else "population",
+                    "r_hat": np.asarray(r.values, dtype=float).ravel(),
+                    "ess_bulk": np.asarray(bulk[v].values, dtype=float).ravel(),
+                    "ess_tail": np.asarray(tail[v].values, dtype=float).ravel(),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _label(value: Any) -> str:
+    return str(value.item() if isinstance(value, np.generic) else value)
+
+
+def convergence(result: FitResult, *, max_rhat: float = 1.01, min_ess: float = 400) -> dict:
+    """R-hat, bulk/tail ESS and divergences over every free variable (ArviZ).
+
+    Returns
+    -------
+    dict
+        ``max_rhat`` (over every free variable), ``max_rhat_population`` (typical values,
+        omegas, effects, residual errors), ``max_rhat_individual`` (the standardized
+        individual effects), ``min_ess_bulk``, ``min_ess_tail``, ``divergences`` and ``ok``
+        (R-hat at most ``max_rhat``, ESS at least ``min_ess``, no divergences). The
+        element behind each is in :func:`convergence_table`.
+    """
+    table = convergence_table(result)
+    population = table[table["kind"] == "population"]
+    individual = table[table["kind"] == "individual"]
     out = {
-        "max_rhat": float(max(float(rhat[v].max()) for v in free)),
+        "max_rhat": float(table["r_hat"].max()),
         # typical values, variabilities, effects, residual errors
-        "max_rhat_population": float(max(float(rhat[v].max()) for v in population)),
+        "max_rhat_population": float(population["r_hat"].max()),
         # the standardized individual effects: hundreds of them, whose maximum R-hat
         # exceeds a population bound by chance at moderate draws
-        "max_rhat_individual": float(
-            max((float(rhat[v].max()) for v in individual), default=float("nan"))
-        ),
-        "min_ess_bulk": float(min(float(bulk[v].min()) for v in free)),
-        "min_ess_tail": float(min(float(tail[v].min()) for v in free)),
+        "max_rhat_individual": float(individual["r_hat"].max())
+        if len(individual)
+        else float("nan"),
+        "min_ess_bulk": float(table["ess_bulk"].min()),
+        "min_ess_tail": float(table["ess_tail"].min()),
         "divergences": int(result.idata.sample_stats["diverging"].sum()),
     }
     out["ok"] = bool(

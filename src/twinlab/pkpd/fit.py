@@ -154,6 +154,16 @@ class FitResult:
         out["settings"] = dict(self.settings)
         return out
 
+    def parameter_table(self, *, hdi_prob: float = 0.94) -> Any:
+        """Every estimated quantity, one row each: typical values, covariate effects, BSV
+        (variance and CV%), eta correlations, residual errors, with HDI, R-hat and bulk ESS.
+
+        See :func:`twinlab.pkpd.tables.parameter_table` (a :class:`pandas.DataFrame`).
+        """
+        from twinlab.pkpd.tables import parameter_table
+
+        return parameter_table(self, hdi_prob=hdi_prob)
+
     def to_zarr(self, path: str | os.PathLike[str]) -> Path:
         """Write the posterior, the data and the spec to a zarr store (a DataTree)."""
         import xarray as xr
@@ -244,11 +254,14 @@ def _arrays_from_dataset(ds: Any) -> PopulationArrays:
 
 
 def open_fit(path: str | os.PathLike[str]) -> FitResult:
-    """Reopen a :class:`FitResult` written by :meth:`FitResult.to_zarr`."""
+    """Reopen a :class:`FitResult` written by :meth:`FitResult.to_zarr`: the zarr store, or
+    a folder holding it as ``posterior.zarr`` (what ``twinlab fit --out`` writes)."""
     import arviz as az
     import xarray as xr
 
     path = Path(path)
+    if (path / "posterior.zarr").exists():
+        path = path / "posterior.zarr"
     if not path.exists():
         raise FileNotFoundError(f"no fit at {path}")
     tree = xr.open_datatree(path, engine="zarr", consolidated=False).load()
@@ -279,7 +292,7 @@ def fit(
     cores: int | None = None,
     target_accept: float = 0.8,
     low_rank: bool = False,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> FitResult:
     """Fit ``spec`` to ``data`` with NUTS.
 
@@ -307,8 +320,11 @@ def fit(
         fit it halves the leapfrog steps per draw and doubles the ESS per second
         (``benchmarks/results/fit_warfarin.md``), at a higher cost per step. Ignored, with a
         warning, by PyMC's sampler.
-    progress : bool
-        Show a progress bar.
+    progress : bool or None
+        ``None`` (default) or ``True``: nutpie's live display (chains, draws, divergences,
+        time left) in a terminal or a notebook, and a line every 10 s to stderr where
+        stderr is not a terminal (a DVC stage's log); ``False``: silent. Progress never
+        changes the draws (:mod:`twinlab.pkpd.progress`).
 
     Returns
     -------
@@ -351,17 +367,22 @@ def fit(
         else:
             import nutpie
 
+            from twinlab.pkpd.progress import progress_mode, sample_with_log
+
             ts = time.perf_counter()
-            idata = nutpie.sample(
-                compiled,
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                seed=seed,
-                cores=cores,
-                progress_bar=progress,
-                low_rank_modified_mass_matrix=low_rank,
-            )
+            options = {
+                "draws": draws,
+                "tune": tune,
+                "chains": chains,
+                "seed": seed,
+                "cores": cores,
+                "low_rank_modified_mass_matrix": low_rank,
+            }
+            if progress_mode(progress) == "log":
+                idata = sample_with_log(nutpie.sample, compiled, **options)
+            else:
+                display = progress_mode(progress) == "display"
+                idata = nutpie.sample(compiled, progress_bar=display, **options)
             sample_s = time.perf_counter() - ts
     if used == "pymc":
         import pymc as pm
@@ -372,6 +393,8 @@ def fit(
                 RuntimeWarning,
                 stacklevel=2,
             )
+        from twinlab.pkpd.progress import progress_mode
+
         ts = time.perf_counter()
         with model:
             idata = pm.sample(
@@ -381,7 +404,7 @@ def fit(
                 cores=cores,
                 random_seed=seed,
                 target_accept=target_accept,
-                progressbar=progress,
+                progressbar=progress_mode(progress) == "display",
                 compute_convergence_checks=False,
             )
         sample_s = time.perf_counter() - ts

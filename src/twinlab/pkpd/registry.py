@@ -3,10 +3,19 @@
 Each version folder holds ``posterior.zarr`` (the :class:`~twinlab.pkpd.fit.FitResult` as a
 DataTree), ``spec.yaml``, ``data_hash`` (sha256 of the dataset CSV, or of the data arrays when
 the fit was not made from a file), ``diagnostics.json`` and ``card.json`` (the model card:
-name, version, data hash, spec, summary, validation results, twinlab version; when and by
-whom it was registered is the audit log's to record, so the card is reproducible).
+name, version, data hash, posterior hash, spec, summary, validation results, twinlab version;
+when and by whom it was registered is the audit log's to record, so the card is reproducible).
 Versions are integers counting up from 1; a version is written to a temporary folder and
 renamed into place, so a reader never sees half a version and two writers never share one.
+
+**The gate decides what is served.** A version's validation gate result
+(:func:`twinlab.pkpd.gate.validate`) is in its card's ``validation["gate"]``: given to
+:func:`register` when the gate ran first, or recorded afterwards by :func:`record_validation`
+(``twinlab validate-fit FIT_DIR --register NAME``) in ``<root>/.gate/<name>/<version>.json``,
+bound to the version by its posterior hash. A version folder is never rewritten (the pipeline's
+``fit`` stage owns it; the ``validate`` stage owns ``<root>/.gate``). :func:`load` refuses a
+version whose gate has not passed unless ``require_validated=False`` (modelers inspecting a
+fit); :func:`list_models` and ``twinlab models list`` show each version's status.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,10 +34,32 @@ from typing import Any
 import numpy as np
 
 from twinlab.pkpd.fit import _ARRAY_FIELDS, FitResult, open_fit
+from twinlab.pkpd.gate import GateResult
 
-__all__ = ["RegisteredModel", "data_hash", "list_models", "load", "register"]
+__all__ = [
+    "GATE_DIR",
+    "NotValidatedError",
+    "RegisteredModel",
+    "data_hash",
+    "find_version",
+    "list_models",
+    "load",
+    "model_card",
+    "posterior_hash",
+    "record_validation",
+    "register",
+    "validation_status",
+]
 
 _NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+#: Folder of the registry root holding gate results recorded after registration.
+GATE_DIR = ".gate"
+#: Validation statuses of a version.
+PASSED, FAILED, NOT_VALIDATED = "passed", "failed", "not validated"
+
+
+class NotValidatedError(ValueError):
+    """A registered version that has not passed its validation gate was asked to be served."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +73,8 @@ class RegisteredModel:
     path : Path
         Its folder.
     card : dict
-        The model card.
+        The model card, its ``validation["gate"]`` holding the gate result recorded for
+        this version (if any).
     result : FitResult
         The fit, reopened from ``posterior.zarr``.
     """
@@ -51,6 +84,21 @@ class RegisteredModel:
     path: Path
     card: dict[str, Any]
     result: FitResult
+
+    @property
+    def label(self) -> str:
+        """``"name/version"``."""
+        return f"{self.name}/{self.version}"
+
+    @property
+    def gate(self) -> GateResult | None:
+        """The validation gate's result for this version (None: the gate has not run)."""
+        return _gate_of(self.card)
+
+    @property
+    def status(self) -> str:
+        """``"passed"``, ``"failed"`` or ``"not validated"``."""
+        return _status(self.gate)
 
 
 def data_hash(data: str | os.PathLike[str] | Any) -> str:
@@ -66,6 +114,32 @@ def data_hash(data: str | os.PathLike[str] | Any) -> str:
     for name in sorted(data.covariates):
         h.update(name.encode() + np.ascontiguousarray(data.covariates[name]).tobytes())
     return h.hexdigest()
+
+
+def posterior_hash(result: FitResult) -> str:
+    """sha256 of a fit's posterior draws (every variable's name, dtype, shape and values).
+
+    It identifies a fit across a zarr round trip: ``twinlab fit --out`` and the registry's
+    copy of the same fit hash alike.
+    """
+    h = hashlib.sha256()
+    post = result.idata.posterior
+    for name in sorted(str(v) for v in post.data_vars):
+        values = np.ascontiguousarray(post[name].values)
+        h.update(f"{name}|{values.dtype.str}|{values.shape}".encode())
+        h.update(values.tobytes())
+    return h.hexdigest()
+
+
+def _gate_of(card: Mapping[str, Any]) -> GateResult | None:
+    record = (card.get("validation") or {}).get("gate")
+    return GateResult.from_dict(record) if record else None
+
+
+def _status(gate: GateResult | None) -> str:
+    if gate is None:
+        return NOT_VALIDATED
+    return PASSED if gate.passed else FAILED
 
 
 def _check_name(name: str) -> str:
@@ -95,7 +169,7 @@ def register(
     *,
     root: str | os.PathLike[str] = "models",
     data: str | os.PathLike[str] | None = None,
-    validation: dict[str, Any] | None = None,
+    validation: Mapping[str, Any] | GateResult | None = None,
     diagnostics: dict[str, Any] | None = None,
 ) -> RegisteredModel:
     """Store ``result`` as the next version of ``name`` under ``root``.
@@ -111,8 +185,12 @@ def register(
     data : path, optional
         The dataset CSV the model was fitted to (its sha256 is recorded; default: a hash of
         the fitted arrays).
-    validation : dict, optional
-        Validation results for the card (e.g. recovery or published-estimate checks).
+    validation : GateResult or dict, optional
+        The validation gate's result (:func:`twinlab.pkpd.gate.validate`, stored as the
+        card's ``validation["gate"]``), or a dict of validation results for the card (e.g.
+        recovery or published-estimate checks; a gate result under its ``"gate"`` key).
+        Without a gate result the version is not served until :func:`record_validation`
+        records one that passed.
     diagnostics : dict, optional
         Default: :func:`twinlab.pkpd.diagnostics.convergence` plus eta shrinkage.
 
@@ -126,6 +204,13 @@ def register(
     folder = Path(root) / _check_name(name)
     folder.mkdir(parents=True, exist_ok=True)
     digest = data_hash(data if data is not None else result.arrays)
+    if isinstance(validation, GateResult):
+        validation = {"gate": validation.to_dict()}
+    validation = dict(validation or {})
+    if isinstance(validation.get("gate"), GateResult):
+        validation["gate"] = validation["gate"].to_dict()
+    if validation.get("gate"):
+        GateResult.from_dict(validation["gate"])  # a malformed gate record fails here
     if diagnostics is None:
         diagnostics = {"convergence": dg.convergence(result), "shrinkage": dg.shrinkage(result)}
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
@@ -141,9 +226,10 @@ def register(
                 "version": version,
                 "data_hash": digest,
                 "data_file": str(data) if data is not None else None,
+                "posterior_sha256": posterior_hash(result),
                 "spec": result.spec.to_dict(),
                 "summary": result.summary(),
-                "validation": validation or {},
+                "validation": validation,
                 "twinlab_version": _twinlab_version(),
             }
             (tmp / "card.json").write_text(json.dumps(card, indent=2, default=float))
@@ -161,12 +247,63 @@ def register(
         "model.register",
         f"{name}/{version}",
         params={"root": str(root), "data_hash": digest, "model": result.spec.model},
+        new={"validation": _status(_gate_of(card))},
     )
     return RegisteredModel(name, version, folder / str(version), card, result)
 
 
+def _gate_path(root: Path, name: str, version: int) -> Path:
+    return root / GATE_DIR / name / f"{version}.json"
+
+
+def _card(root: Path, name: str, version: int, result: FitResult | None = None) -> dict:
+    """The card of a version with the gate result recorded for it (if it still matches)."""
+    card = json.loads((root / name / str(version) / "card.json").read_text())
+    path = _gate_path(root, name, version)
+    if path.is_file():
+        record = json.loads(path.read_text())
+        expected = card.get("posterior_sha256")
+        if expected is None:  # a card of a registry older than the posterior hash
+            fit = result or open_fit(root / name / str(version) / "posterior.zarr")
+            expected = posterior_hash(fit)
+        if record.get("posterior_sha256") == expected:  # else: a stale record of a former fit
+            card["validation"] = {**(card.get("validation") or {}), "gate": record["gate"]}
+    return card
+
+
+def _version(root: Path, name: str, version: int | str | None) -> int:
+    versions = _versions(root / _check_name(name))
+    if not versions:
+        raise KeyError(f"no model {name!r} under {root}")
+    v = versions[-1] if version is None else int(version)
+    if v not in versions:
+        raise KeyError(f"model {name!r} has no version {v} (have {versions})")
+    return v
+
+
+def model_card(
+    name: str, version: int | str | None = None, *, root: str | os.PathLike[str] = "models"
+) -> dict[str, Any]:
+    """The model card of version ``version`` (default: the latest) of ``name``, its
+    ``validation["gate"]`` holding the gate result recorded for it.
+
+    Raises
+    ------
+    KeyError
+        If the name or the version is not registered.
+    """
+    root = Path(root)
+    return _card(root, name, _version(root, name, version))
+
+
+def validation_status(card: Mapping[str, Any]) -> str:
+    """``"passed"``, ``"failed"`` or ``"not validated"``: what a card's gate result says."""
+    return _status(_gate_of(card))
+
+
 def list_models(root: str | os.PathLike[str] = "models") -> list[dict[str, Any]]:
-    """Every registered version under ``root``: name, version, created, model, data hash."""
+    """Every registered version under ``root``: name, version, created, model, data hash and
+    validation status (``"passed"``, ``"failed"`` or ``"not validated"``)."""
     root = Path(root)
     if not root.is_dir():
         return []
@@ -176,7 +313,7 @@ def list_models(root: str | os.PathLike[str] = "models") -> list[dict[str, Any]]
             card_path = folder / str(v) / "card.json"
             if not card_path.is_file():
                 continue
-            card = json.loads(card_path.read_text())
+            card = _card(root, folder.name, v)
             out.append(
                 {
                     "name": folder.name,
@@ -187,28 +324,170 @@ def list_models(root: str | os.PathLike[str] = "models") -> list[dict[str, Any]]
                     ),
                     "model": card.get("spec", {}).get("model"),
                     "data_hash": card.get("data_hash"),
+                    "validation": validation_status(card),
                 }
             )
     return out
 
 
-def load(
-    name: str, version: int | str | None = None, *, root: str | os.PathLike[str] = "models"
-) -> RegisteredModel:
-    """Open version ``version`` (default: the latest) of ``name``.
+def find_version(
+    fit: FitResult | str | os.PathLike[str], name: str, *, root: str | os.PathLike[str] = "models"
+) -> int:
+    """The registered version of ``name`` that holds ``fit`` (the same posterior draws).
+
+    Parameters
+    ----------
+    fit : FitResult or path
+        The fit, or a folder holding its ``posterior.zarr`` (``twinlab fit --out``).
+    name : str
+        Model name.
+    root : path
+        Registry root.
+
+    Raises
+    ------
+    KeyError
+        If no version of ``name`` holds this fit.
+    """
+    root = Path(root)
+    digest = posterior_hash(fit if isinstance(fit, FitResult) else open_fit(fit))
+    versions = _versions(root / _check_name(name))
+    for v in reversed(versions):
+        card = json.loads((root / name / str(v) / "card.json").read_text())
+        held = card.get("posterior_sha256") or posterior_hash(
+            open_fit(root / name / str(v) / "posterior.zarr")
+        )
+        if held == digest:
+            return v
+    raise KeyError(
+        f"no version of {name!r} under {root} holds this fit "
+        f"({len(versions)} registered): register it first (twinlab fit --register {name})"
+    )
+
+
+def record_validation(
+    gate: GateResult,
+    name: str,
+    version: int | str | None = None,
+    *,
+    root: str | os.PathLike[str] = "models",
+) -> dict[str, Any]:
+    """Record the validation gate's result for a registered version.
+
+    Written to ``<root>/.gate/<name>/<version>.json`` (atomically), bound to the version by
+    its posterior hash; the version folder itself is never rewritten. A later record for
+    the same version replaces an earlier one.
+
+    Parameters
+    ----------
+    gate : GateResult
+        What :func:`twinlab.pkpd.gate.validate` found.
+    name : str
+        Model name.
+    version : int, optional
+        Default: the latest.
+    root : path
+        Registry root.
+
+    Returns
+    -------
+    dict
+        The version's card with the gate result.
 
     Raises
     ------
     KeyError
         If the name or the version is not registered.
     """
-    folder = Path(root) / _check_name(name)
-    versions = _versions(folder)
-    if not versions:
-        raise KeyError(f"no model {name!r} under {root}")
-    v = versions[-1] if version is None else int(version)
-    if v not in versions:
-        raise KeyError(f"model {name!r} has no version {v} (have {versions})")
-    path = folder / str(v)
-    card = json.loads((path / "card.json").read_text())
-    return RegisteredModel(name, v, path, card, open_fit(path / "posterior.zarr"))
+    from twinlab.audit import audit_event
+
+    root = Path(root)
+    v = _version(root, name, version)
+    card = json.loads((root / name / str(v) / "card.json").read_text())
+    digest = card.get("posterior_sha256") or posterior_hash(
+        open_fit(root / name / str(v) / "posterior.zarr")
+    )
+    record = {"name": name, "version": v, "posterior_sha256": digest, "gate": gate.to_dict()}
+    path = _gate_path(root, name, v)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    audit_event(
+        "model.gate",
+        f"{name}/{v}",
+        params={"root": str(root), "bounds": gate.bounds.to_dict()},
+        new={"status": _status(gate), "failed": [c.name for c in gate.failures]},
+    )
+    return _card(root, name, v)
+
+
+def load(
+    name: str,
+    version: int | str | None = None,
+    *,
+    root: str | os.PathLike[str] = "models",
+    require_validated: bool = True,
+) -> RegisteredModel:
+    """Open version ``version`` (default: the latest) of ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Model name.
+    version : int, optional
+        Default: the latest.
+    root : path
+        Registry root.
+    require_validated : bool
+        Refuse a version whose validation gate has not passed (default: what serving, the
+        apps and the pipeline's simulation stages need). ``False`` opens it anyway, for
+        modelers inspecting a fit that failed.
+
+    Raises
+    ------
+    KeyError
+        If the name or the version is not registered.
+    NotValidatedError
+        If ``require_validated`` and the version's gate failed or has not run.
+
+    Examples
+    --------
+    >>> twin = load("twinurostat_pk", root="models")  # doctest: +SKIP
+    >>> failed = load("twinurostat_pk", 2, root="models", require_validated=False)  # doctest: +SKIP
+    """
+    root = Path(root)
+    v = _version(root, name, version)
+    path = root / name / str(v)
+    if require_validated:
+        card = _card(root, name, v)
+        gate = _gate_of(card)
+        if gate is None or not gate.passed:
+            raise NotValidatedError(_refusal(name, v, gate, root))
+        result = open_fit(path / "posterior.zarr")
+    else:
+        result = open_fit(path / "posterior.zarr")
+        card = _card(root, name, v, result)
+    return RegisteredModel(name, v, path, card, result)
+
+
+def _refusal(name: str, version: int, gate: GateResult | None, root: Path) -> str:
+    """Why a version is not served, and what to do, in one line."""
+    if gate is None:
+        why = "has no validation gate result"
+        todo = (
+            f"run 'twinlab validate-fit <fit dir> --register {name} --root {root}' (the "
+            "pipeline's validate stage does)"
+        )
+    else:
+        why = f"failed its validation gate ({gate.describe().removeprefix('failed: ')})"
+        todo = "fix the fit (see 'twinlab validate-fit' for what usually helps)"
+    return (
+        f"model {name}/{version} {why}: it is not served; {todo}, or open it with "
+        "load(..., require_validated=False) to inspect it"
+    )

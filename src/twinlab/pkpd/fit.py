@@ -324,7 +324,8 @@ def fit(
         ``None`` (default) or ``True``: nutpie's live display (chains, draws, divergences,
         time left) in a terminal or a notebook, and a line every 10 s to stderr where
         stderr is not a terminal (a DVC stage's log); ``False``: silent. Progress never
-        changes the draws (:mod:`twinlab.pkpd.progress`).
+        changes the draws (:mod:`twinlab.pkpd.progress`). A notebook executed as a pipeline
+        stage should pass ``False``: the live display's timings would enter its outputs.
 
     Returns
     -------

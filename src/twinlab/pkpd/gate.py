@@ -60,6 +60,10 @@ HINTS: dict[str, str] = {
         "(a prior that dominates sparse data?): inspect the VPC plot"
     ),
     "single_chain": "R-hat needs at least 2 chains: fit with --chains 2 or more",
+    "stuck": (
+        "R-hat is undefined: the draws of this parameter never move (a stuck chain or a "
+        "parameter the model does not use): inspect its trace"
+    ),
 }
 
 
@@ -278,12 +282,13 @@ def _worst(table: Any, column: str, largest: bool) -> tuple[float | None, str | 
     return float(table.loc[i, column]), str(table.loc[i, "element"])
 
 
-def _rhat_check(name: str, table: Any, bound: float) -> GateCheck:
+def _rhat_check(name: str, table: Any, bound: float, chains: int) -> GateCheck:
     value, element = _worst(table, "r_hat", largest=True)
     if value is None:  # no such parameters (e.g. no between-subject variability)
         return GateCheck(name, True, None, f"<= {bound:g}", None, None)
-    if math.isnan(value):
-        return GateCheck(name, False, None, f"<= {bound:g}", element, HINTS["single_chain"])
+    if math.isnan(value):  # one chain, or draws that never move
+        hint = HINTS["single_chain"] if chains < 2 else HINTS["stuck"]
+        return GateCheck(name, False, None, f"<= {bound:g}", element, hint)
     ok = value <= bound
     return GateCheck(name, ok, value, f"<= {bound:g}", element, None if ok else HINTS[name])
 
@@ -344,9 +349,10 @@ def validate(
         else HINTS["vpc_pi_coverage_low" if pi < low else "vpc_pi_coverage_high"]
     )
     ess_ok = ess is not None and not math.isnan(ess) and ess >= bounds.min_ess
+    chains = int(fit.idata.posterior.sizes["chain"])
     checks = (
-        _rhat_check("max_rhat_population", population, bounds.max_rhat),
-        _rhat_check("max_rhat_individual", individual, bounds.max_rhat_individual),
+        _rhat_check("max_rhat_population", population, bounds.max_rhat, chains),
+        _rhat_check("max_rhat_individual", individual, bounds.max_rhat_individual, chains),
         GateCheck(
             "min_ess_bulk",
             ess_ok,

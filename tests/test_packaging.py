@@ -69,13 +69,17 @@ def test_public_api_lists_only_names_that_exist():
     assert missing == []
 
 
-def test_ci_runs_exactly_the_readme_test_command():
+def test_ci_runs_the_readme_test_command_then_its_main_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    commands = re.findall(r"```(?:bash|sh)\n(.*?)\n```", readme, flags=re.S)
-    test_commands = [c.strip() for c in commands if "pytest" in c]
+    commands = [c.strip() for c in re.findall(r"```(?:bash|sh)\n(.*?)\n```", readme, flags=re.S)]
+    test_commands = [c for c in commands if "pytest" in c]
+    main_commands = [c for c in commands if c.endswith("twinlab demo")]
     assert len(test_commands) == 1, test_commands
+    assert len(main_commands) == 1, main_commands
     ci_lines = [
         line.strip() for line in ci.splitlines() if line.strip() and not line.startswith("#")
     ]
-    assert test_commands[0] in ci_lines
+    # a submission whose main job fails cannot land: CI runs it after the tests
+    assert test_commands[0] in ci_lines and main_commands[0] in ci_lines
+    assert ci_lines.index(test_commands[0]) < ci_lines.index(main_commands[0])

@@ -57,6 +57,7 @@ from twinlab.ingest.base import (
     quarantine_row,
     register,
 )
+from twinlab.ingest.limits import InputTooLarge, max_line_chars, read_bounded, split_lines
 
 __all__ = ["SUMMARY_SYSTEM", "read_wearables", "sniff_wearables"]
 
@@ -95,17 +96,32 @@ class _Parsed:
     sex: str = "U"
     birth_date: str | None = None
     phi: dict[str, str] = field(default_factory=dict)
+    #: records quarantined before format parsing (over-long lines)
+    extra_records: int = 0
 
 
 # --- sniffing and opening ---------------------------------------------------------------------
 
 
-def _read_text(path: Path) -> str:
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
+def _read_text(path: Path, max_bytes: int | None = None) -> str:
+    """The file's text, gunzipped in a bounded stream (:func:`read_bounded`)."""
+    data = read_bounded(path, max_bytes=max_bytes)
     text = data.decode("utf-8", errors="replace")
     return text.removeprefix("\ufeff")
+
+
+def _drop_long_lines(text: str, p: _Parsed, limit: int) -> str:
+    """Quarantine each line longer than ``limit`` alone; keep its place as an empty line."""
+    lines = split_lines(text)
+    long = [i for i, ln in enumerate(lines) if len(ln) > limit]
+    for i in long:
+        p.quarantine.append(
+            quarantine_row(f"line {i + 1}", "wearables.line_length",
+                           f"line longer than {limit:,} characters", lines[i][:2000])
+        )  # fmt: skip
+        lines[i] = ""
+    p.extra_records += len(long)
+    return "\n".join(lines) if long else text
 
 
 def _head(path: Path, n: int = 4096) -> str:
@@ -118,10 +134,10 @@ def _head(path: Path, n: int = 4096) -> str:
 
 
 def _detect(path: Path, head: str) -> str | None:
-    first = head.lstrip().splitlines()[0] if head.strip() else ""
+    first = split_lines(head.lstrip())[0] if head.strip() else ""
     if "Actiware" in first:
         return "actiware"
-    lines = [ln.strip() for ln in head.splitlines()]
+    lines = [ln.strip() for ln in split_lines(head)]
     if lines and lines[0].startswith("#"):
         for ln in lines:
             if not ln.startswith("#") and ln:
@@ -206,7 +222,7 @@ def _accept(
         for i in np.flatnonzero(bad & ~bad_time):
             if checks[i] is None:
                 checks[i] = "wearables.value"
-                reasons[i] = f"{name} value {col.iloc[i]!r} is not a number"
+                reasons[i] = f"{name} value is not a number"
     ok = np.array([c is None for c in checks], dtype=bool)
     dup = pd.Series(utc.to_numpy())[ok].duplicated(keep="first").reindex(range(n), fill_value=False)
     dup = dup.to_numpy(dtype=bool)
@@ -228,7 +244,7 @@ def _naive_utc(s: pd.Series) -> pd.Series:
 
 
 def _parse_twinlab(text: str, p: _Parsed) -> None:
-    lines = text.splitlines()
+    lines = split_lines(text)
     meta: dict[str, str] = {}
     header_at = None
     for i, ln in enumerate(lines):
@@ -321,7 +337,7 @@ _SEX = {"female": "F", "femme": "F", "weiblich": "F", "male": "M", "homme": "M",
 
 
 def _parse_actiware(text: str, p: _Parsed) -> None:
-    lines = text.splitlines()
+    lines = split_lines(text)
     meta: dict[str, str] = {}
     header_at = None
     for i, ln in enumerate(lines):
@@ -409,7 +425,7 @@ def _parse_local(stamp: pd.Series) -> pd.Series:
 
 
 def _parse_awd(text: str, p: _Parsed, utc_offset: str | None) -> None:
-    lines = text.splitlines()
+    lines = split_lines(text)
     head = [ln.strip() for ln in lines[:7]]
     head += [""] * (7 - len(head))
     body = [(no + 1, ln) for no, ln in enumerate(lines) if no >= 7 and ln.strip()]
@@ -435,7 +451,7 @@ def _parse_awd(text: str, p: _Parsed, utc_offset: str | None) -> None:
     if pd.isna(start):  # every row was quarantined: say why in the reasons
         for q in p.quarantine:
             q["check"] = "wearables.header"
-            q["reason"] = f"header start date/time {head[1]!r} {head[2]!r} is unreadable"
+            q["reason"] = "header start date/time (lines 2-3) is unreadable"
     p.utc_offset = _fmt_offset(off_min)
     p.wear_var = "activity"
     p.device = "Actiwatch (AWD)"
@@ -586,7 +602,13 @@ def _infer_epoch(p: _Parsed) -> float:
     sniff=sniff_wearables,
     description="wearable exports (twinlab CSV, Actiware CSV, Actiwatch AWD, epoch time series)",
 )
-def read_wearables(path: str | Path, *, utc_offset: str | None = None) -> ReadResult:
+def read_wearables(
+    path: str | Path,
+    *,
+    utc_offset: str | None = None,
+    max_bytes: int | None = None,
+    max_line: int | None = None,
+) -> ReadResult:
     """Read one wearable export into a per-epoch series and daily summary events.
 
     Parameters
@@ -596,6 +618,12 @@ def read_wearables(path: str | Path, *, utc_offset: str | None = None) -> ReadRe
     utc_offset : str, optional
         ``"+01:00"``-style offset of the device clock, for formats that do not record it
         (AWD). Ignored where the file states its own offset.
+    max_bytes : int, optional
+        Largest (decompressed) size read; a larger file (a gzip bomb) is quarantined whole
+        with check ``ingest.size``. Default :func:`twinlab.ingest.limits.max_input_bytes`.
+    max_line : int, optional
+        Longest line in characters; a longer line is quarantined alone
+        (``wearables.line_length``). Default :func:`twinlab.ingest.limits.max_line_chars`.
 
     Returns
     -------
@@ -615,14 +643,18 @@ def read_wearables(path: str | Path, *, utc_offset: str | None = None) -> ReadRe
     """
     path = Path(path)
     try:
-        text = _read_text(path)
-    except (OSError, EOFError, zlib.error) as exc:
-        return _whole_file(path, "wearables.io", f"file unreadable ({type(exc).__name__}: {exc})")
+        text = _read_text(path, max_bytes)
+    except InputTooLarge as exc:
+        return _whole_file(path, exc.check, exc.reason)
+    except (OSError, EOFError, zlib.error) as exc:  # the message may quote the path: not kept
+        why = getattr(exc, "strerror", None) or "corrupt or truncated stream"
+        return _whole_file(path, "wearables.io", f"file unreadable ({type(exc).__name__}: {why})")
     fmt = _detect(path, text[:4096])
     if fmt is None:
         return _whole_file(path, "wearables.format", "not a wearable export this reader knows",
                            text[:2000])  # fmt: skip
     p = _Parsed(fmt)
+    text = _drop_long_lines(text, p, max_line_chars() if max_line is None else max_line)
     if fmt == "twinlab":
         _parse_twinlab(text, p)
     elif fmt == "actiware":
@@ -631,6 +663,7 @@ def read_wearables(path: str | Path, *, utc_offset: str | None = None) -> ReadRe
         _parse_awd(text, p, utc_offset)
     else:
         _parse_timeseries(text, p, path.name.split(".")[0])
+    p.records_in += p.extra_records
     if p.records_in == 0 and not p.quarantine and p.utc is None:
         return _whole_file(path, "wearables.header", f"{fmt} export without a data table",
                            text[:2000])  # fmt: skip

@@ -1,0 +1,123 @@
+"""Hostile inputs: decompression bombs, over-long lines, control bytes inside a record."""
+
+from __future__ import annotations
+
+import gzip
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from twinlab.ingest.limits import InputTooLarge, read_bounded, split_lines
+from twinlab.ingest.run import read_file
+from twinlab.ingest.wearables import read_wearables
+
+HEADER = [
+    "# Kestrel Health data export",
+    "# device_model: Kestrel Band 2",
+    "# serial_number: KB2-00C0FFEE",
+    "# timezone: UTC+00:00",
+    "timestamp,heart_rate,steps",
+]
+
+
+def _rows(n: int) -> list[str]:
+    return [f"2025-03-01T{i // 60:02d}:{i % 60:02d}:00+00:00,70,{i % 7}" for i in range(n)]
+
+
+def _bomb(path: Path, size: int) -> None:
+    """A valid twinlab export header followed by ``size`` bytes of zeros, gzipped."""
+    with gzip.open(path, "wb", compresslevel=9) as gz:
+        gz.write(("\n".join(HEADER + _rows(3)) + "\n").encode())
+        block = b"0" * (1 << 20)
+        for _ in range(size // len(block)):
+            gz.write(block)
+
+
+def test_gzip_bomb_is_quarantined_without_decompressing_it(tmp_path: Path) -> None:
+    bomb = tmp_path / "Jane_Doe_1950-03-01.csv.gz"
+    _bomb(bomb, 64 << 20)
+    assert bomb.stat().st_size < 200_000
+    tracemalloc.start()
+    res = read_wearables(bomb, max_bytes=4 << 20)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 32 << 20  # never the 64 MiB the file expands to
+    assert (res.records_in, res.records_accepted) == (1, 0)
+    row = res.quarantine.iloc[0]
+    assert row["check"] == "ingest.size"
+    assert "decompression bomb" in row["reason"]
+    assert "Jane" not in row["reason"] + row["source_record"]
+
+
+def test_bomb_among_good_files_does_not_stop_the_run(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TWINLAB_MAX_INPUT_BYTES", str(2 << 20))
+    bomb, good = tmp_path / "bomb.csv.gz", tmp_path / "good.csv.gz"
+    _bomb(bomb, 16 << 20)
+    with gzip.open(good, "wt") as gz:
+        gz.write("\n".join(HEADER + _rows(120)) + "\n")
+    assert read_file(bomb).quarantine["check"].tolist() == ["ingest.size"]
+    ok = read_file(good)
+    assert (ok.records_in, ok.records_accepted) == (120, 120)
+
+
+def test_read_bounded_limits_plain_and_gzip_files(tmp_path: Path) -> None:
+    plain, packed = tmp_path / "a.txt", tmp_path / "a.txt.gz"
+    plain.write_bytes(b"x" * 1000)
+    packed.write_bytes(gzip.compress(b"x" * 1000))
+    assert read_bounded(packed, max_bytes=1000) == b"x" * 1000
+    for path in (plain, packed):
+        with pytest.raises(InputTooLarge):
+            read_bounded(path, max_bytes=999)
+
+
+def test_bad_limit_setting_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TWINLAB_MAX_INPUT_BYTES", "1GB")
+    (tmp_path / "a").write_bytes(b"")
+    with pytest.raises(ValueError, match="TWINLAB_MAX_INPUT_BYTES must be a whole number"):
+        read_bounded(tmp_path / "a")
+
+
+def test_split_lines_breaks_on_real_line_endings_only() -> None:
+    assert split_lines("a\r\nb\x1ec\x0cd\x1c\u2028e\rf\n") == ["a", "b\x1ec\x0cd\x1c\u2028e", "f"]
+    assert split_lines("") == []
+
+
+def test_over_long_line_is_quarantined_alone(tmp_path: Path) -> None:
+    path = tmp_path / "w.csv"
+    rows = _rows(10)
+    rows[4] = rows[4] + "9" * 5000
+    path.write_text("\n".join(HEADER + rows) + "\n")
+    res = read_wearables(path, max_line=1000)
+    assert (res.records_in, res.records_accepted) == (10, 9)
+    assert res.quarantine["check"].tolist() == ["wearables.line_length"]
+    assert res.quarantine["source_record"].tolist() == [f"line {len(HEADER) + 5}"]
+
+
+ACTIWARE_HEAD = [
+    '"Actiware Export File  (Version 05.00 )"',
+    '"Identity:","Jane Doe"',
+    '"Full Name:","Jane Doe"',
+    '"Time Zone Offset:","+01:00","hours:minutes"',
+    '"Epoch Length:","30","seconds",""',
+    '"Actiwatch Serial Number:","AXXXUK"',
+    "",
+    '"Line","Date","Time","Activity","Marker","White Light","Sleep/Wake","Interval Status",',
+]
+
+
+def test_actiware_record_separator_byte_spoils_one_epoch_only(tmp_path: Path) -> None:
+    rows = [
+        f'"{i + 1}","04/07/2015","{9 + i // 120:02d}:{(i // 2) % 60:02d}:{30 * (i % 2):02d}",'
+        f'"{i % 50}","0","10.0","1","ACTIVE",'
+        for i in range(200)
+    ]
+    rows[100] = rows[100].replace(f'"{100 % 50}"', '"1\x1e7"')
+    path = tmp_path / "Jane_Doe_rpx.csv"
+    path.write_bytes(("\r\n".join(ACTIWARE_HEAD + rows) + "\r\n").encode())
+    res = read_wearables(path)
+    assert (res.records_in, res.records_accepted) == (200, 199)
+    q = res.quarantine.iloc[0]
+    assert q["check"] == "wearables.value"
+    assert q["source_record"] == f"line {len(ACTIWARE_HEAD) + 101}"
+    assert "\x1e" not in q["reason"] and "1" not in q["reason"].replace("activity", "")

@@ -121,3 +121,52 @@ def test_actiware_record_separator_byte_spoils_one_epoch_only(tmp_path: Path) ->
     assert q["check"] == "wearables.value"
     assert q["source_record"] == f"line {len(ACTIWARE_HEAD) + 101}"
     assert "\x1e" not in q["reason"] and "1" not in q["reason"].replace("activity", "")
+
+
+LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE ODM [
+  <!ENTITY lol "lol">
+  <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+  <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+  <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+  <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+  <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+  <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+  <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+  <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" FileOID="F1">
+  <ClinicalData StudyOID="S1" MetaDataVersionOID="v1">
+    <SubjectData SubjectKey="&lol9;"/>
+  </ClinicalData>
+</ODM>
+"""
+
+EXTERNAL = """<?xml version="1.0"?>
+<!DOCTYPE ODM [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" FileOID="F1">
+  <ClinicalData StudyOID="S1" MetaDataVersionOID="v1">
+    <SubjectData SubjectKey="&secret;"/>
+  </ClinicalData>
+</ODM>
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "words"), [(LAUGHS, "billion laughs"), (EXTERNAL, "external entities")],
+    ids=["billion-laughs", "external-entity"],
+)  # fmt: skip
+def test_odm_entity_tricks_are_refused_with_a_clear_reason(
+    tmp_path: Path, text: str, words: str
+) -> None:
+    from twinlab.ingest.odm import read_odm
+
+    path = tmp_path / "Jane_Doe_1950.xml"
+    path.write_text(text)
+    res = read_odm(path)
+    assert (res.records_in, res.records_accepted) == (1, 0)
+    row = res.quarantine.iloc[0]
+    assert row["check"] == "odm.unsafe_xml"
+    assert words in row["reason"]
+    assert row["source_record"] == "file"

@@ -21,9 +21,11 @@ Quarantined, with the item group's XML as raw text: a value that fails its DataT
 (``odm.datatype``), an undated item group (``odm.date``, unless ``undated="keep"``), an item
 group without a subject (``odm.subject``). A file that is not well-formed XML, or whose study
 ``GlobalVariables`` break the ODM structure, is one quarantined record (``odm.parse`` /
-``odm.structure``).
+``odm.structure``); so is a file the safe parser refuses (``odm.unsafe_xml``: entity
+declarations such as a "billion laughs" bomb, external entities).
 
-Parsing uses the standard library's :func:`xml.etree.ElementTree.iterparse` (lxml is not a
+Parsing uses :func:`defusedxml.ElementTree.iterparse` (the standard library's parser with entity
+expansion and external references refused, whatever the system's expat version; lxml is not a
 project dependency); each ItemGroupData is cleared once read, so memory stays flat.
 """
 
@@ -39,6 +41,8 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse as _safe_iterparse
 
 from twinlab.ingest.base import (
     PERSON_COLUMNS,
@@ -495,7 +499,13 @@ class _Parser:
         study = ""
         in_item_group = 0
         in_audit_records = 0  # ClinicalData/AuditRecords: referenced by ID, not positional
-        for event, elem in ET.iterparse(str(self.path), events=("start", "end")):
+        # defusedxml: entity declarations (billion laughs, quadratic blow-up) and external
+        # entities / DTDs are refused whatever the system's expat version.
+        events = _safe_iterparse(
+            str(self.path), events=("start", "end"), forbid_dtd=False, forbid_entities=True,
+            forbid_external=True,
+        )  # fmt: skip
+        for event, elem in events:
             ns, tag = _local(elem.tag)
             if ns not in ("", ODM_NS):
                 continue
@@ -568,6 +578,17 @@ class _Parser:
             )
 
 
+#: Reasons for XML the safe parser refuses, by defusedxml exception name (never the content).
+_UNSAFE_REASONS = {
+    "EntitiesForbidden": "the file declares XML entities (refused: entity expansion such as a "
+    "'billion laughs' bomb, or external entities that could read local files)",
+    "ExternalReferenceForbidden": "the file refers to an external entity or DTD (refused: it "
+    "could read local files or the network)",
+    "DTDForbidden": "the file has a DTD (refused)",
+    "NotSupportedError": "the file uses an XML feature the safe parser does not support",
+}
+
+
 class _FileReject(Exception):
     def __init__(self, check: str, reason: str, raw: str) -> None:
         super().__init__(reason)
@@ -588,7 +609,8 @@ def _file_failure(path: Path, check: str, reason: str, raw: str | None = None) -
             raw = path.read_bytes()[:4096].decode("utf-8", "replace")
         except OSError as exc:
             raw = f"<unreadable: {exc}>"
-    q = frame(QUARANTINE_COLUMNS, [quarantine_row(path.name, check, reason, raw)])
+    # "file", not the file name: names of source files can be made of patient names
+    q = frame(QUARANTINE_COLUMNS, [quarantine_row("file", check, reason, raw)])
     return ReadResult(str(path), FORMAT, records_in=1, records_accepted=0, quarantine=q)
 
 
@@ -628,12 +650,15 @@ def read_odm(path: str | Path, *, tz: str = "UTC", undated: str = "quarantine") 
     parser = _Parser(p, tz, undated)
     try:
         parser.run()
+    except DefusedXmlException as exc:
+        return _file_failure(p, "odm.unsafe_xml", _UNSAFE_REASONS.get(
+            type(exc).__name__, "XML construct refused by the safe parser"))  # fmt: skip
     except ET.ParseError as exc:
         return _file_failure(p, "odm.parse", f"not well-formed XML: {exc}")
     except _FileReject as rej:
         return _file_failure(p, rej.check, rej.reason, rej.raw)
     except OSError as exc:
-        return _file_failure(p, "odm.io", f"cannot read file: {exc}")
+        return _file_failure(p, "odm.io", f"cannot read file: {exc.strerror or type(exc).__name__}")
     except (ValueError, TypeError, KeyError, AttributeError) as exc:  # never raise on content
         return _file_failure(p, "odm.content", f"unexpected content: {exc!r}")
     return ReadResult(

@@ -284,7 +284,8 @@ def ingest(
         for finding in result.phi_findings[:20]:
             click.echo(f"PHI: {finding.file} {finding.location} ({finding.kind})", err=True)
         raise click.ClickException(
-            f"{len(result.phi_findings)} identifiers from the inputs found in the outputs"
+            f"{len(result.phi_findings)} identifiers from the inputs found in the outputs; "
+            f"nothing was published ({out} and {zone} are as they were)"
         )
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from twinlab.audit.keys import Signer, load_signer
+from twinlab.security.filemodes import dir_mode, file_mode
 
 __all__ = [
     "CHECKPOINT_ACTION",
@@ -224,8 +225,8 @@ class AuditLog:
     # -- locking and the head -------------------------------------------------
     @contextmanager
     def _locked(self, *, exclusive: bool = True) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode())
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, file_mode())
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
@@ -324,7 +325,7 @@ class AuditLog:
     def _write(self, entries: list[dict[str, Any]]) -> None:
         data = b"".join(canonical(e) + b"\n" for e in entries)
         new = not self.path.exists()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, file_mode())
         try:
             _write_all(fd, data)
             os.fsync(fd)

@@ -21,6 +21,7 @@ from typing import Any
 
 from twinlab.audit.log import AuditLog, utc_now
 from twinlab.audit.records import run_record
+from twinlab.security.filemodes import dir_mode, file_mode
 
 __all__ = ["AUDIT_LOG_ENV", "audit_event", "audit_log", "audit_stage"]
 
@@ -32,7 +33,7 @@ def audit_log() -> AuditLog | None:
     path = os.environ.get(AUDIT_LOG_ENV, "").strip()
     if not path:
         return None
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).parent.mkdir(parents=True, exist_ok=True, mode=dir_mode())
     return AuditLog(path)
 
 
@@ -100,9 +101,11 @@ def audit_stage(
     body = json.dumps(record, indent=2, sort_keys=True, default=str).encode()
     stamp = utc_now().replace(":", "").replace("-", "").replace(".", "")
     runs = log.path.parent / "runs"
-    runs.mkdir(exist_ok=True)
+    runs.mkdir(exist_ok=True, mode=dir_mode())
     record_file = runs / f"{stamp}-{stage}.json"
-    record_file.write_bytes(body)
+    fd = os.open(record_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file_mode())
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(body)
     return log.append(
         "stage.run",
         stage,

@@ -9,6 +9,12 @@ and, for numbers, any separators (``"617.555.0123"`` and ``"6175550123"`` match
 does not match inside ``"Annual"`` nor ``"ED"`` inside a hex hash, but underscores count as
 separators: ``"Aaron697"`` matches inside ``"Aaron697_Smith496.json"``.
 
+Numbers are matched **with context**: a purely numeric value matches either as one whole
+digit run or split into the groups of one of its own spellings (``617.555.0123`` for
+``(617) 555-0123``, ``1950-03-07`` for a birth date), never as digits glued across other
+punctuation, and never as part of a decimal number. So a ZIP code ``83022`` does not match the
+LOINC code ``8302-2`` nor ZIP ``10000`` the value ``10000.0``, while ``"ZIP 83022"`` does.
+
 Values with fewer than 4 letters and digits are not searched (too unspecific: a patient key
 ``"12"`` would wipe out every 12), except name parts, which are searched from 2 letters on.
 """
@@ -98,6 +104,18 @@ def _term_key(value: str, *, kind: str) -> str | None:
     return key if len(key) >= (_MIN_NAME if kind == "name" else _MIN_ALNUM) else None
 
 
+def _groupings(value: str, key: str, kind: str) -> set[tuple[int, ...]]:
+    """The digit groupings a numeric ``key`` may be written in: whole, as given, usual forms."""
+    out = {(len(key),), tuple(len(c) for c in _alnum_chunks(fold(value)[0]))}
+    if kind == "phone" and len(key) == 10:
+        out |= {(3, 3, 4), (3, 7)}
+    if kind == "ssn" and len(key) == 9:
+        out.add((3, 2, 4))
+    if kind == "zip" and len(key) == 9:
+        out.add((5, 4))
+    return out
+
+
 def date_variants(value: Any) -> list[str]:
     """Common spellings of a full date (ISO, US, European, compact, month names).
 
@@ -160,6 +178,7 @@ class IdentifierSet:
 
     def __init__(self, pairs: Iterable[tuple[str, Any]] = ()) -> None:
         kinds: dict[str, str] = {}
+        groups: dict[str, set[tuple[int, ...]]] = {}
         for kind, value in pairs:
             if is_missing(value):
                 continue
@@ -170,7 +189,10 @@ class IdentifierSet:
                 key = _term_key(v, kind=kind)
                 if key is not None:
                     kinds.setdefault(key, kind)
+                    if key.isdigit():
+                        groups.setdefault(key, set()).update(_groupings(v, key, kind))
         self._kinds = kinds
+        self._groups = groups
         self._sorted = sorted(kinds)
 
     def __len__(self) -> int:
@@ -196,8 +218,9 @@ class IdentifierSet:
 
         The folded text is cut into tokens (runs of letters and digits); a value matches
         when its compact key equals the concatenation of one or more consecutive tokens, so
-        it never starts or ends inside a word or number. The longest match wins; matches do
-        not overlap.
+        it never starts or ends inside a word or number. A numeric value must also match
+        with its own digit grouping and not be part of a decimal number (module docstring).
+        The longest match wins; matches do not overlap.
         """
         if not self._kinds or not text:
             return
@@ -208,7 +231,7 @@ class IdentifierSet:
         while i < len(tokens):
             acc, j, best = tokens[i][2], i, -1
             while self._is_prefix(acc):
-                if acc in self._kinds:
+                if acc in self._kinds and self._in_context(acc, folded, tokens, i, j):
                     best = j
                 j += 1
                 if j == len(tokens):
@@ -224,6 +247,24 @@ class IdentifierSet:
             else:
                 yield self._kinds[key], index[s], index[e - 1] + 1
             i = best + 1
+
+    def _in_context(
+        self, key: str, folded: str, tokens: list[tuple[int, int, str]], i: int, j: int
+    ) -> bool:
+        """Whether tokens ``i..j`` spelling numeric ``key`` are that number, not a fragment."""
+        allowed = self._groups.get(key)
+        if allowed is None:
+            return True
+        if tuple(len(t[2]) for t in tokens[i : j + 1]) not in allowed:
+            return False
+        s, e = tokens[i][0], tokens[j][1]
+        before = folded[max(0, s - 2) : s]
+        after = folded[e : e + 2]
+        decimal = re.compile(r"[.,]\d")
+        return not (
+            (len(before) == 2 and before[0].isdigit() and before[1] in ".,")
+            or decimal.fullmatch(after) is not None
+        )
 
     def sub(self, text: str, repl: Any = "[{kind}]") -> str:
         """Replace every known value in ``text`` by ``repl`` (formatted with ``kind``)."""

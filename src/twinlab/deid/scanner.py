@@ -9,12 +9,17 @@ e-mail, telephone) occurs:
   in lists, structs and dictionaries, date and timestamp columns (as ISO text, to find birth
   dates), column names, and the key/value metadata of the file, the schema and each field;
 * JSON and notebooks (``.json``, ``.ipynb``, ``.geojson``): every string value and key, with
-  its JSON path (JSON Lines and invalid JSON fall back to text);
+  its JSON path (JSON Lines and invalid JSON fall back to text); a JSON *number* (a count, a
+  range bound of a report) is checked only for long numeric identifiers (SSN, phone, MRN),
+  never for ZIP codes or dates, which short numbers equal by chance;
 * CSV/TSV: every cell, with its row and column;
 * anything else (``.txt``, ``.html``, ``.md``, ``.log``...): every line, as UTF-8 text
   (undecodable bytes replaced).
 
-HTML character references are decoded before matching (``O&#39;Brien`` is found). A
+Identifier values are matched with context (:class:`~twinlab.deid.identifiers.IdentifierSet`):
+whole tokens, numbers with their own digit grouping and never inside a decimal number, so
+the LOINC code ``8302-2`` or the bound ``10000.0`` is no ZIP code. HTML character references
+are decoded before matching (``O&#39;Brien`` is found). A
 :class:`Finding` says where and what kind of identifier was found and shows it **masked**
 (first character, then ``*`` for each letter or digit), so the scan report cannot leak.
 """
@@ -41,6 +46,9 @@ __all__ = ["Finding", "mask", "scan_for_phi", "scan_text"]
 _PARQUET = {".parquet", ".pq"}
 _JSON = {".json", ".ipynb", ".geojson"}
 _CSV = {".csv": ",", ".tsv": "\t"}
+#: Location suffix of a JSON number (matched against long numeric identifiers only).
+_NUMBER_TAG = " (number)"
+_NOT_IN_NUMBERS = ("zip",)
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?",
     re.IGNORECASE,
@@ -177,7 +185,7 @@ def _strings_json(obj: Any, path: str) -> Iterator[tuple[str, str]]:
     elif isinstance(obj, str):
         yield path, obj
     elif isinstance(obj, int | float) and not isinstance(obj, bool):
-        yield path, str(obj)
+        yield f"{path}{_NUMBER_TAG}", str(obj)
 
 
 def _strings_text(file: Path) -> Iterator[tuple[str, str]]:
@@ -327,6 +335,10 @@ def scan_for_phi(
                         # only a real (unshifted) date in it would be a leak
                         hits = [h for h in hits if dates_in_timestamps and h[0].endswith("date")]
                     cache[text] = hits
+                if location.endswith(_NUMBER_TAG):
+                    hits = [
+                        h for h in hits if h[0] not in _NOT_IN_NUMBERS and not h[0].endswith("date")
+                    ]
                 for kind, masked in hits:
                     findings[Finding(str(file), location, kind, masked)] = None
         except Exception as exc:

@@ -10,12 +10,12 @@
 ``events``
     The events with ``patient_id`` (pseudonym) instead of ``source_patient``, ``time`` and
     ``end_time`` shifted by the patient's date shift, free text (``display``, ``value_text``,
-    ``orig_value``, string values and keys of ``qualifiers``) scrubbed by
-    :class:`~twinlab.deid.text.TextScrubber`, and ``source_file``, ``source_record`` and
-    ``code`` cleared of known identifier values (the patient key becomes the pseudonym, so
-    pointers stay unique). ``event_id`` and ``row_hash`` are recomputed when present. Columns
-    outside the reader contract and the timeline schema are dropped (named in
-    ``events.attrs["dropped_columns"]``).
+    ``orig_value`` unless it is the number behind ``value_num``, string values and keys of
+    ``qualifiers``) scrubbed by :class:`~twinlab.deid.text.TextScrubber`, and ``source_file``
+    and ``source_record`` cleared of known identifier values (the patient key becomes the
+    pseudonym, so pointers stay unique). ``event_id`` and ``row_hash`` are recomputed when
+    present. Columns outside the reader contract and the timeline schema are dropped (named
+    in ``events.attrs["dropped_columns"]``).
 ``crosswalk``
     ``source_patient -> patient_id, shift_days``: the only link back to the identities. It
     must stay in the (encrypted) raw zone with the key.
@@ -50,10 +50,15 @@ __all__ = ["PATIENT_SYSTEM", "deidentify"]
 #: The identifier system under which source patient keys are pseudonymized.
 PATIENT_SYSTEM = "twinlab:source_patient"
 
+#: Field policy. Free text goes through the text scrubber; record pointers (which may embed a
+#: patient key or sample id) lose known identifier values only; codes, code systems, units and
+#: numbers are clinical data, never text to scrub (LOINC ``8302-2`` is no ZIP ``83022``): the
+#: PHI scan of the outputs still checks them, with context.
 _FREE_TEXT = ("display", "value_text", "orig_value")
-_KNOWN_ONLY = ("source_file", "source_record", "code")
+_KNOWN_ONLY = ("source_file", "source_record")
 _KEEP = (
     "domain",
+    "code",
     "code_system",
     "value_num",
     "unit",
@@ -67,6 +72,29 @@ _SEX = {"f": "F", "female": "F", "m": "M", "male": "M"}
 
 def _norm(value: str) -> str:
     return "".join(_alnum_chunks(fold(value)[0]))
+
+
+_NUMBER = re.compile(r"\s*[<>]?=?\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*")
+
+
+def _scrub_free_text(
+    values: pd.Series, scrubber: TextScrubber, measured: pd.Series | None = None
+) -> pd.Series:
+    """Scrub a free-text column; where ``measured``, values that are one number pass.
+
+    ``orig_value`` of a measurement (``value_num`` set) is a number, not text; the
+    original value of anything else (a subject id kept as an EDC item, say) is text.
+    """
+    text = values.astype("str")
+    if measured is None:
+        return scrubber.scrub_series(text)
+    keep = measured.to_numpy(dtype=bool) & text.map(
+        lambda v: isinstance(v, str) and _NUMBER.fullmatch(v) is not None
+    ).to_numpy(dtype=bool)
+    out = text.copy()
+    if (~keep).any():
+        out[~keep] = scrubber.scrub_series(text[~keep])
+    return out
 
 
 def _first(values: pd.Series) -> Any:
@@ -249,7 +277,10 @@ def deidentify(
     )
     for col in _FREE_TEXT:
         if col in out:
-            out[col] = scrubber.scrub_series(out[col].astype("str"))
+            measured = (
+                out["value_num"].notna() if col == "orig_value" and "value_num" in out else None
+            )
+            out[col] = _scrub_free_text(out[col], scrubber, measured)
     for col in _KNOWN_ONLY:
         if col in out:
             out[col] = scrubber.scrub_series(out[col].astype("str"), patterns=False)

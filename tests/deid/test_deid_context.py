@@ -1,0 +1,93 @@
+"""Identifiers are matched with context: codes and numbers are clinical data, not PHI text."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from twinlab.deid import DeidKey, IdentifierSet, TextScrubber, deidentify, scan_for_phi
+
+ZIPS = IdentifierSet([("zip", "83022"), ("zip", "30841"), ("zip", "84624"), ("zip", "10000")])
+
+
+@pytest.mark.parametrize(
+    "text", ["LOINC 8302-2", "urate 3084-1", "dia 8462-4", "[0.0, 10000.0]", "10000.5 U/L",
+             "1.10000", "a8302-2"],
+)  # fmt: skip
+def test_zip_codes_do_not_match_codes_or_decimal_numbers(text):
+    assert list(ZIPS.finditer(text)) == []
+    assert TextScrubber(ZIPS).scrub(text) == text
+
+
+@pytest.mark.parametrize("text", ["ZIP 83022", "lives in 84624.", "30841-1234", "zip:10000"])
+def test_a_zip_code_in_free_text_is_still_found(text):
+    assert [k for k, _, _ in ZIPS.finditer(text)] == ["zip"]
+    assert "[ZIP]" in TextScrubber(ZIPS).scrub(text)
+
+
+def test_numbers_match_in_their_own_groupings_only():
+    ids = IdentifierSet([("ssn", "900-12-3456"), ("phone", "(617) 555-0142"),
+                         ("birth_date", "1950-03-07")])  # fmt: skip
+    found = lambda t: [k for k, _, _ in ids.finditer(t)]  # noqa: E731
+    assert found("900 12 3456 / 900123456 / 617 555 0142 / 617-5550142 / 03/07/1950") == [
+        "ssn", "ssn", "phone", "phone", "birth_date"]  # fmt: skip
+    assert found("9001-23456 61755-50142 1950030-7") == []
+
+
+def _persons(zips):
+    return pd.DataFrame(
+        {
+            "source_patient": [f"pt-{i:04d}" for i in range(len(zips))],
+            "identifiers": [[] for _ in zips],
+            "sex": "F",
+            "birth_date": "1960-01-01",
+            "deceased": None,
+            "site": "S01",
+            "phi": [{"address": [{"postalCode": z}]} for z in zips],
+        }
+    )
+
+
+def test_deidentify_keeps_codes_units_and_numbers_and_scrubs_free_text():
+    zips = ["83022", "30841", "84624"]
+    persons = _persons(zips)
+    codes = ["8302-2", "3084-1", "8462-4"]
+    events = pd.DataFrame(
+        {
+            "source_patient": [p for p in persons["source_patient"] for _ in codes],
+            "time": pd.Timestamp("2024-01-02T03:04:05Z"),
+            "domain": "lab",
+            "code_system": "http://loinc.org",
+            "code": codes * 3,
+            "display": [f"code {c} for ZIP {z}" for z in zips for c in codes],
+            "value_num": 84624.0,
+            "orig_value": "84624",
+            "unit": "cm",
+            "source_file": "a.json",
+            "source_record": [f"entry[{i}]" for i in range(9)],
+        }
+    )
+    _, ev, _ = deidentify(persons, events, key=DeidKey(bytes(32)))
+    assert ev["code"].tolist() == codes * 3
+    assert (ev["orig_value"] == "84624").all() and (ev["value_num"] == 84624.0).all()
+    assert ev["display"].tolist() == [f"code {c} for ZIP [ZIP]" for _ in zips for c in codes]
+
+
+def test_scan_reports_zip_in_text_but_not_in_codes_or_report_numbers(tmp_path):
+    ids = IdentifierSet([("zip", "83022"), ("zip", "10000")])
+    quality = {"checks": [{"name": "range.1742-6", "description": "within [0.0, 10000.0] U/L",
+                           "bounds": [0.0, 10000.0], "n": 10000}]}  # fmt: skip
+    (tmp_path / "quality.json").write_text(json.dumps(quality))
+    table = pa.table({"code": ["8302-2"], "unit": ["cm"], "value_text": ["ok"]})
+    pq.write_table(table, tmp_path / "events.parquet")
+    assert scan_for_phi(tmp_path, ids) == []
+    pq.write_table(
+        pa.table({"code": ["8302-2"], "value_text": ["new ZIP 83022"]}), tmp_path / "leak.parquet"
+    )
+    (tmp_path / "note.json").write_text(json.dumps({"note": "lives at 10000"}))
+    found = {(f.file.rsplit("/", 1)[-1], f.kind) for f in scan_for_phi(tmp_path, ids)}
+    assert found == {("leak.parquet", "zip"), ("note.json", "zip")}

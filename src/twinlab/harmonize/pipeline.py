@@ -26,10 +26,14 @@ names, the persons table and the raw quarantined records.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
 import logging
+import os
+import secrets
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,6 +303,11 @@ def harmonize(
     Returns
     -------
     HarmonizeResult
+        With ``phi_findings`` non-empty, nothing was published: the outputs were written to a
+        private staging folder beside ``out_dir``, scanned there and removed, and ``out_dir``
+        and ``raw_zone`` are as they were. A clean run replaces both folders whole and
+        atomically (no file of a previous run survives; a kill leaves the previous version),
+        with files ``0600`` and folders ``0700`` unless ``TWINLAB_FILE_MODE`` says otherwise.
     """
     from twinlab.deid import deidentify, identifiers_from, load_key, scan_for_phi
     from twinlab.security.crypto import encrypt_bytes, load_keyring
@@ -386,8 +395,12 @@ def harmonize(
                 patients[col] = pd.to_numeric(values, errors="coerce").astype("float64")
     cohort = Cohort(patients, events_d, links)
 
-    out.mkdir(parents=True, exist_ok=True)
-    zone.mkdir(parents=True, exist_ok=True)
+    # Publish only when clean (issues 14 and 15): write to private staging folders beside
+    # --out and the raw zone, scan there, and swap both into place only after a clean scan.
+    from twinlab.security.filemodes import publish_dir, restrict_tree
+
+    final_out, final_zone = out, zone
+    out, zone = _staging(final_out), _staging(final_zone)
     cohort.write(out)
     n_series = _write_series(results, keys, crosswalk, out)
 
@@ -440,6 +453,18 @@ def harmonize(
         findings = scan_for_phi(sorted(out.rglob("*")), identifiers_from(persons))
         report["phi_scan"] = {"files": len(list(out.rglob("*.*"))), "findings": len(findings)}
         _write_json(out / "report.json", report)
+    if findings:  # nothing is published; --out and the raw zone stay as they were
+        findings = [
+            dataclasses.replace(f, file=str(f.file).replace(str(out), str(final_out), 1))
+            for f in findings
+        ]
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(zone, ignore_errors=True)
+        return HarmonizeResult(final_out, report, quality, findings)
+    for staged, final in ((zone, final_zone), (out, final_out)):
+        restrict_tree(staged)
+        publish_dir(staged, final)
+    out, zone = final_out, final_zone
     from twinlab.audit import audit_stage
 
     audit_stage(
@@ -541,6 +566,37 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
     return buf.getvalue()
+
+
+def _staging(target: Path) -> Path:
+    """A new private folder beside ``target`` (same file system, so it can be renamed over it).
+
+    Staging folders left by a killed run are removed first, and a publish cut off between its
+    two renames is undone (:func:`twinlab.security.filemodes.recover`).
+    """
+    from twinlab.security.filemodes import dir_mode, recover
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    recover(target)
+    for stale in target.parent.glob(f".{target.name}.staging-*"):
+        pid = stale.name.rsplit("-", 2)[-2]
+        if not (pid.isdigit() and _alive(int(pid))):  # a concurrent run keeps its own
+            shutil.rmtree(stale, ignore_errors=True)
+    path = target.parent / f".{target.name}.staging-{os.getpid()}-{secrets.token_hex(4)}"
+    path.mkdir(mode=dir_mode())
+    return path
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -1,0 +1,163 @@
+"""Private by default: the modes of the files twinlab writes, and atomic folder publishing.
+
+The raw zone, the harmonized outputs and the audit log hold (or describe) patient data, so
+they are created readable by their owner only: files ``0600``, folders ``0700``. A site that
+shares outputs through a group sets ``TWINLAB_FILE_MODE`` (octal, e.g. ``640``); folders get
+the same bits plus search (``x``) wherever a read bit is set (``640`` -> ``750``).
+
+:func:`private_umask` applies the mode to everything a library creates (pyarrow, zarr, json)
+while a block runs; :func:`restrict_tree` fixes the modes of files that already existed.
+:func:`publish_dir` swaps a staged folder into place in one step.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = [
+    "DEFAULT_FILE_MODE",
+    "backup_path",
+    "dir_mode",
+    "file_mode",
+    "private_umask",
+    "publish_dir",
+    "recover",
+    "restrict_tree",
+]
+
+#: Mode of files twinlab creates unless ``TWINLAB_FILE_MODE`` says otherwise.
+DEFAULT_FILE_MODE = 0o600
+
+
+def file_mode() -> int:
+    """The mode of created files: ``TWINLAB_FILE_MODE`` (octal) or ``0600``.
+
+    Raises
+    ------
+    ValueError
+        For a setting that is not an octal mode, or that makes files executable or writable
+        by others.
+    """
+    text = os.environ.get("TWINLAB_FILE_MODE", "").strip()
+    if not text:
+        return DEFAULT_FILE_MODE
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        msg = f"TWINLAB_FILE_MODE must be an octal mode such as 600, not {text!r}"
+        raise ValueError(msg) from None
+    if mode & ~0o664 or (mode & 0o600) != 0o600:
+        raise ValueError(
+            f"TWINLAB_FILE_MODE={text} is not allowed: files must be owner read-write, never "
+            "executable nor writable by others (use 600, 640 or 660)"
+        )
+    return mode
+
+
+def dir_mode() -> int:
+    """The mode of created folders: :func:`file_mode` plus ``x`` where ``r`` is set."""
+    mode = file_mode()
+    return mode | ((mode & 0o444) >> 2)
+
+
+@contextmanager
+def private_umask() -> Iterator[None]:
+    """Create files with :func:`file_mode` and folders with :func:`dir_mode` in this block.
+
+    The umask is process-wide: other threads creating files meanwhile get the same (stricter)
+    modes, never looser ones.
+    """
+    previous = os.umask(0o777 & ~dir_mode())
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def restrict_tree(path: str | Path) -> None:
+    """Set :func:`file_mode` / :func:`dir_mode` on ``path`` and everything under it."""
+    root = Path(path)
+    if not root.exists():
+        return
+    fmode, dmode = file_mode(), dir_mode()
+    if root.is_file():
+        os.chmod(root, fmode)
+        return
+    os.chmod(root, dmode)
+    for base, dirs, files in os.walk(root):
+        for d in dirs:
+            os.chmod(os.path.join(base, d), dmode)
+        for f in files:
+            p = os.path.join(base, f)
+            if not os.path.islink(p):
+                os.chmod(p, fmode)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (38, 22, 95):  # ENOSYS, EINVAL, EOPNOTSUPP: the file system cannot exchange
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def backup_path(target: Path) -> Path:
+    """Where :func:`publish_dir` keeps the previous version while it swaps."""
+    return target.with_name(f".{target.name}.previous")
+
+
+def recover(target: str | Path) -> None:
+    """Put back the previous version of ``target`` if a publish was killed mid-swap."""
+    target = Path(target)
+    old = backup_path(target)
+    if old.exists() and not target.exists():
+        os.rename(old, target)
+    elif old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def publish_dir(staging: str | Path, target: str | Path) -> None:
+    """Replace folder ``target`` by ``staging`` in one step; nothing of the old one survives.
+
+    On Linux the two are exchanged atomically (``renameat2``), so a reader or a kill sees either
+    the old or the new folder, never a mix. Elsewhere the old folder is first renamed aside
+    (:func:`recover` puts it back if the process dies between the two renames).
+
+    Parameters
+    ----------
+    staging : str or Path
+        The complete new version, on the same file system (beside ``target``).
+    target : str or Path
+        The published folder (created if absent).
+    """
+    staging, target = Path(staging), Path(target)
+    recover(target)
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    if _exchange(staging, target):
+        shutil.rmtree(staging)  # now the previous version
+        return
+    old = backup_path(target)
+    os.rename(target, old)
+    os.rename(staging, target)
+    shutil.rmtree(old)

@@ -1,0 +1,123 @@
+"""Harmonize publishes only a clean, complete run, atomically, with private file modes."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from twinlab.deid import DeidKey
+from twinlab.deid.scanner import Finding
+from twinlab.harmonize import HarmonizeConfig, harmonize
+from twinlab.security.crypto import Keyring
+from twinlab.security.filemodes import backup_path, dir_mode, file_mode, publish_dir, recover
+from twinlab.synth import SynthConfig, generate_study
+
+KEY = DeidKey(b"harmonize-test-deid-key-32-bytes")
+KEYRING = Keyring({"k1": b"harmonize-test-master-key-32-byt"})
+CONFIG = HarmonizeConfig(identifier_aliases={"vcf_sample": "usubjid"})
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("publish")
+    generate_study(root / "raw", root / "truth", SynthConfig(n_patients=3, seed=3))
+    return root / "raw"
+
+
+def _run(raw: Path, root: Path):
+    return harmonize([raw], out_dir=root / "out", raw_zone=root / "zone", config=CONFIG,
+                     key=KEY, keyring=KEYRING)  # fmt: skip
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_outputs_and_raw_zone_are_private_and_replace_the_previous_run(raw, tmp_path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stale.parquet").write_bytes(b"from an older run")
+    (out / "series.zarr").mkdir()
+    result = _run(raw, tmp_path)
+    assert result.phi_findings == []
+    assert not (out / "stale.parquet").exists()
+    assert (out / "events.parquet").is_file()
+    for folder in (out, tmp_path / "zone"):
+        assert _mode(folder) == 0o700
+        for p in folder.rglob("*"):
+            assert _mode(p) == (0o700 if p.is_dir() else 0o600), p
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_dirty_scan_publishes_nothing_and_names_file_column_and_class(
+    raw, tmp_path, monkeypatch
+) -> None:
+    _run(raw, tmp_path)
+    before = _snapshot(tmp_path / "out"), _snapshot(tmp_path / "zone")
+
+    def dirty(paths, identifiers, **kw):
+        events = next(p for p in paths if Path(p).name == "events.parquet")
+        return [Finding(str(events), "column 'display', row 3", "name", "J***")]
+
+    monkeypatch.setattr("twinlab.deid.scan_for_phi", dirty)
+    result = _run(raw, tmp_path)
+    assert [(f.file, f.location, f.kind) for f in result.phi_findings] == [
+        (str(tmp_path / "out" / "events.parquet"), "column 'display', row 3", "name")
+    ]
+    assert (_snapshot(tmp_path / "out"), _snapshot(tmp_path / "zone")) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_failure_while_writing_leaves_the_previous_version(raw, tmp_path, monkeypatch) -> None:
+    _run(raw, tmp_path)
+    before = _snapshot(tmp_path / "out")
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("twinlab.harmonize.pipeline._write_json", boom)
+    with pytest.raises(OSError, match="disk full"):
+        _run(raw, tmp_path)
+    assert _snapshot(tmp_path / "out") == before
+
+
+def test_publish_dir_swaps_whole_folders_and_recovers_a_cut_swap(tmp_path) -> None:
+    target, new = tmp_path / "t", tmp_path / "new"
+    target.mkdir()
+    (target / "old").write_text("old")
+    new.mkdir()
+    (new / "fresh").write_text("new")
+    publish_dir(new, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]
+    assert [p.name for p in target.iterdir()] == ["fresh"]
+    target.rename(backup_path(target))  # killed between the two renames of the fallback
+    recover(target)
+    assert (target / "fresh").read_text() == "new"
+
+
+def test_file_mode_setting_is_validated_and_widens_folders_to_match(monkeypatch) -> None:
+    assert (file_mode(), dir_mode()) == (0o600, 0o700)
+    monkeypatch.setenv("TWINLAB_FILE_MODE", "640")
+    assert (file_mode(), dir_mode()) == (0o640, 0o750)
+    for bad in ("rw", "666", "700", "400"):
+        monkeypatch.setenv("TWINLAB_FILE_MODE", bad)
+        with pytest.raises(ValueError, match="TWINLAB_FILE_MODE"):
+            file_mode()
+
+
+def test_audit_log_and_run_records_are_private(tmp_path, monkeypatch) -> None:
+    from twinlab.audit.trail import audit_stage
+
+    monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(tmp_path / "audit" / "log.jsonl"))
+    monkeypatch.setenv("TWINLAB_AUDIT_UNSIGNED", "1")
+    audit_stage("test", params={}, inputs=[], outputs=[])
+    files = [p for p in (tmp_path / "audit").rglob("*") if p.is_file()]
+    assert any(p.name == "log.jsonl" for p in files) and len(files) >= 2
+    for p in files:
+        assert _mode(p) == 0o600, p

@@ -413,8 +413,9 @@ def test_handcrafted_quarantine_has_the_right_checks(crafted) -> None:
     reasons = dict(
         zip(crafted.quarantine["source_record"], crafted.quarantine["reason"], strict=True)
     )
-    assert "urn:uuid:nothere" in reasons["entry[6]"]
-    assert "2019-02-30" in reasons["entry[7]"]
+    # reasons name the check and the field, never the value (that stays in `raw`)
+    assert reasons["entry[6]"] == "subject is not a Patient in the file"
+    assert "not a valid FHIR date" in reasons["entry[7]"] and "2019" not in reasons["entry[7]"]
     assert "text only" in reasons["entry[9]"]
     raw6 = json.loads(crafted.quarantine.set_index("source_record").loc["entry[6]", "raw"])
     assert raw6["resource"]["subject"]["reference"] == "urn:uuid:nothere"

@@ -170,3 +170,44 @@ def test_odm_entity_tricks_are_refused_with_a_clear_reason(
     assert row["check"] == "odm.unsafe_xml"
     assert words in row["reason"]
     assert row["source_record"] == "file"
+
+
+@pytest.mark.parametrize(
+    ("suffix", "content"),
+    [
+        (".json", '{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Obs'),
+        (".xml", '<?xml version="1.0"?><ODM xmlns="http://www.cdisc.org/ns/odm/v1.3"><Clin'),
+        (".csv", "# Kestrel Health data export\n# serial_number: Jane\ntimestamp,steps\nx,1\n"),
+    ],
+    ids=["fhir", "odm", "wearables"],
+)
+def test_quarantine_of_a_patient_named_file_names_neither_file_nor_values(
+    tmp_path: Path, suffix: str, content: str
+) -> None:
+    path = tmp_path / f"Jane_Doe_1950-03-01{suffix}"
+    path.write_text(content)
+    res = read_file(path, label="label")
+    assert len(res.quarantine)
+    for col in ("source_record", "reason"):
+        assert not res.quarantine[col].str.contains("Jane|1950", regex=True).any(), col
+
+
+def test_fhir_reasons_do_not_quote_short_patient_ids(tmp_path: Path) -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": {"resourceType": "Observation", "status": "final",
+                          "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]},
+                          "subject": {"reference": "urn:uuid:5521"},
+                          "effectiveDateTime": "2020-01-01", "valueQuantity": {"value": 170}}},
+        ],
+    }  # fmt: skip
+    import json
+
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(bundle))
+    res = read_file(path)
+    assert res.quarantine["check"].tolist() == ["fhir.subject"]
+    assert "5521" not in res.quarantine["reason"].iloc[0]
+    assert "5521" in res.quarantine["raw"].iloc[0]  # kept for the encrypted raw zone

@@ -217,7 +217,7 @@ class _Index:
             return self._conditional(target, field), None
         m = _LITERAL.search(target)
         if target.startswith(("urn:", "#")) or m is None:
-            raise Reject("fhir.subject", f"{field} {target[:80]!r} is not a Patient in the file")
+            raise Reject("fhir.subject", f"{field} is not a Patient in the file")
         if m.group(1) != "Patient":
             raise Reject("fhir.subject", f"{field} refers to a {m.group(1)}, not a Patient")
         key = self.patients.get(f"Patient/{m.group(2)}")
@@ -226,14 +226,14 @@ class _Index:
     def _conditional(self, target: str, field: str) -> str:
         rtype, _, query = target.partition("?")
         if rtype.rsplit("/", 1)[-1] != "Patient":
-            raise Reject("fhir.subject", f"{field} {target[:80]!r} is not a Patient search")
+            raise Reject("fhir.subject", f"{field} is not a Patient search")
         for name, value in parse_qsl(query):
             if name == "identifier":
                 system, bar, code = value.rpartition("|")
                 key = self.identifiers.get((system or None, code) if bar else (None, value))
                 if key is not None:
                     return key
-        raise Reject("fhir.subject", f"{field} {target[:80]!r} matches no Patient in the file")
+        raise Reject("fhir.subject", f"{field} matches no Patient in the file")
 
 
 def _columns(names: list[str], rows: list[tuple]) -> dict[str, Any]:
@@ -312,7 +312,7 @@ def _read(path: Path) -> ReadResult:
         data = path.read_bytes()
     except OSError as exc:
         recs = _Records()
-        recs.reject("file", "fhir.io", f"cannot read the file: {exc}", "")
+        recs.reject("file", "fhir.io", f"cannot read the file: {exc.strerror}", "")
     else:
         recs = _parse_file(data, path.name.lower().endswith(_NDJSON_SUFFIXES))
     index = _Index(recs.items)
@@ -341,7 +341,7 @@ def _read(path: Path) -> ReadResult:
             recs.reject(ptr, exc.check, exc.reason, raw, rtype)
             continue
         except Exception as exc:  # the reader must never raise on content
-            reason = f"unexpected content in {rtype}: {type(exc).__name__}: {exc}"
+            reason = f"unexpected content in {rtype} ({type(exc).__name__})"  # no message: values
             recs.reject(ptr, "fhir.internal", reason, raw, rtype)
             continue
         accepted[rtype] += 1

@@ -118,7 +118,7 @@ def _quantity(q: Any, where: str, quals: dict[str, Any]) -> tuple[float, str | N
     raw = q.get("value")
     value = number(raw)
     if raw is not None and value is None:
-        raise Reject("fhir.value", f"{where}.value {str(raw)[:40]!r} is not a finite number")
+        raise Reject("fhir.value", f"{where}.value is not a finite number")
     if value is None:
         return float("nan"), None
     unit = text(q.get("unit")) or text(q.get("code"))
@@ -159,7 +159,7 @@ def _value(obj: dict, where: str, quals: dict[str, Any]) -> tuple[float, str | N
     if "valueInteger" in obj:
         raw = obj["valueInteger"]
         if isinstance(raw, bool) or not isinstance(raw, int) or number(raw) is None:
-            raise Reject("fhir.value", f"{where}.valueInteger {str(raw)[:40]!r} is not an integer")
+            raise Reject("fhir.value", f"{where}.valueInteger is not an integer")
         return float(raw), None, None
     for key in ("valueDateTime", "valueTime", "valueRange", "valueRatio", "valuePeriod",
                 "valueSampledData"):  # fmt: skip
@@ -370,10 +370,10 @@ def _medication(res: dict, ctx: Context) -> tuple[str | None, str, str | None]:
     elif target is not None:
         med = ctx.resolve(target)
     if not isinstance(med, dict) or med.get("resourceType") != "Medication":
-        raise Reject(
-            "fhir.code", f"{what}.medicationReference {target!r} is not a Medication in the file"
-        )
-    system, code, display = _code(med.get("code"), RXNORM, f"Medication {target} code")
+        raise Reject("fhir.code", f"{what}.medicationReference is not a Medication in the file")
+    system, code, display = _code(
+        med.get("code"), RXNORM, f"{what}.medicationReference Medication code"
+    )
     return system, code, display or text(ref.get("display"))
 
 

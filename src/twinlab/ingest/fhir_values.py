@@ -182,7 +182,7 @@ class TimeParser:
 
     @staticmethod
     def _parse(value: str) -> tuple[int, str | None, bool] | str:
-        bad = f"{value[:40]!r} is not a valid FHIR date/dateTime"
+        bad = "not a valid FHIR date/dateTime"
         if "T" in value:
             m = _DATETIME.fullmatch(value)
             if m is None:

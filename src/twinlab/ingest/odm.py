@@ -152,7 +152,7 @@ def _check_type(value: str, data_type: str) -> str | None:
         ok = v.lower() in _BOOLEAN
     if ok:
         return None
-    return f"{value!r} is not a valid {t}"
+    return f"value is not a valid {t}"
 
 
 def _own_audit(elem: ET.Element) -> str | None:
@@ -409,7 +409,7 @@ class _Parser:
         for _, oid, value in sorted(candidates, key=lambda c: c[0]):
             ts, info = parse_partial_datetime(value, tz=self.tz)
             if ts is None:
-                raise _Reject("odm.date", f"date item {oid}: {info}")
+                raise _Reject("odm.date", f"date item {oid}: not an ISO 8601 date/datetime")
             return ts, self.date_quals(value, info, f"item:{oid}")
         if event_date is not None:
             ts, info = parse_partial_datetime(event_date[1], tz=self.tz)
@@ -660,7 +660,7 @@ def read_odm(path: str | Path, *, tz: str = "UTC", undated: str = "quarantine") 
     except OSError as exc:
         return _file_failure(p, "odm.io", f"cannot read file: {exc.strerror or type(exc).__name__}")
     except (ValueError, TypeError, KeyError, AttributeError) as exc:  # never raise on content
-        return _file_failure(p, "odm.content", f"unexpected content: {exc!r}")
+        return _file_failure(p, "odm.content", f"unexpected content ({type(exc).__name__})")
     return ReadResult(
         source_file=str(p),
         format=FORMAT,

@@ -68,7 +68,9 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
     try:
         result = reader.read(path)
     except Exception as err:  # a reader bug must not stop the batch
-        log.warning("reader %s failed on %s: %s", reader.format, name, err)
+        # no file name, no message: both can carry patient names; the quarantine row's raw
+        # text (encrypted in the raw zone) keeps them for `twinlab lineage`
+        log.warning("the %s reader failed on a file (%s)", reader.format, type(err).__name__)
         reason = f"the {reader.format} reader failed: {type(err).__name__}"
         detail = traceback.format_exception_only(type(err), err)[-1].strip()
         return _unreadable(name, reader.format, "ingest.reader", reason, detail)

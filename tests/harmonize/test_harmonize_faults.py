@@ -68,3 +68,27 @@ def test_patient_zips_that_spell_loinc_codes_keep_every_clinical_event(tmp_path)
     # quality.json holds "[0.0, 10000.0]" (a range bound), which is no ZIP 10000
     assert "10000.0" in (tmp_path / "out" / "quality.json").read_text()
     assert result.phi_findings == [] and result.report["phi_scan"]["findings"] == 0
+
+
+def test_two_people_sharing_an_email_stay_two_patients_and_are_reported(tmp_path):
+    raw = _generate(tmp_path)
+    (fa, a), (fb, b) = _bundles(raw)[:2]
+    mail = "household@example.org"
+    for file, bundle in ((fa, a), (fb, b)):
+        for tel in _patient(bundle)["telecom"]:
+            if tel["system"] == "email":
+                tel["value"] = mail
+        file.write_text(json.dumps(bundle))
+    result = _run(tmp_path, raw)
+    truth = pd.read_csv(tmp_path / "truth" / "patients.csv")
+    assert result.report["timeline"]["patients"] == len(truth)
+    linkage = result.report["linkage"]
+    assert linkage["ambiguous"] >= 1
+    pair = next(p for p in linkage["pairs"] if p["agree"] == "email")
+    assert pair["reason"] == "strong identifier conflict"
+    assert pair["left"]["patient_id"] != pair["right"]["patient_id"]
+    text = (tmp_path / "out" / "report.json").read_text()
+    assert mail not in text and "household" not in text
+    # every event of each person stays with that person: two distinct index dates
+    patients = pd.read_parquet(tmp_path / "out" / "patients.parquet")
+    assert {pair["left"]["patient_id"], pair["right"]["patient_id"]} <= set(patients["patient_id"])

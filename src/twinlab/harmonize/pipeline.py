@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twinlab.harmonize.linkage import link_persons
+from twinlab.harmonize.linkage import link_persons, linkage_report
 from twinlab.harmonize.quality import quality_report
 from twinlab.ingest.base import ReadResult
 from twinlab.ingest.run import read_sources
@@ -153,11 +153,14 @@ def _identifiers(
     return found
 
 
-def _link(events: pd.DataFrame, persons: pd.DataFrame, aliases: dict[str, str]) -> pd.Series:
+def _link(
+    events: pd.DataFrame, persons: pd.DataFrame, aliases: dict[str, str]
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Patient key per (format, source_patient), and the pairs left for review."""
     keys = set(zip(events["format"], events["source_patient"].astype(str), strict=True))
     keys |= set(zip(persons["format"], persons["source_patient"].astype(str), strict=True))
     table = link_persons(keys, _identifiers(persons, aliases))
-    return table.set_index(["format", "source_patient"])["patient_key"]
+    return table.set_index(["format", "source_patient"])["patient_key"], table.attrs["review"]
 
 
 def _rekey(frame: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
@@ -329,7 +332,7 @@ def harmonize(
     if persons.empty:
         persons = pd.DataFrame(columns=["source_patient", "identifiers", "sex", "birth_date",
                                         "deceased", "site", "phi", "format"])  # fmt: skip
-    keys = _link(events, persons, cfg.identifier_aliases)
+    keys, review = _link(events, persons, cfg.identifier_aliases)
     events, persons = _rekey(events, keys), _rekey(persons, keys)
     events = _localize_site_times(events, persons, cfg.site_utc_offsets)
     index = _index_dates(events)
@@ -418,6 +421,7 @@ def harmonize(
 
     file_counts = [{**r.counts, "source_file": ids[r.source_file]} for r in results]
     report = _report(file_counts, cohort, links)
+    report["linkage"] = linkage_report(review, lambda node: pseudo.get(keys.get(node)))
     report["timeline"]["raw_series"] = n_series
     report["unmapped_codes"] = _unmapped(cohort.events)
     quality = quality_report(cohort.patients, cohort.events, public_q, file_counts)

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from twinlab.pkpd import diagnostics as dg
 from twinlab.pkpd.cli import fit as fit_command
 from twinlab.pkpd.dataset import read_nonmem
+from twinlab.pkpd.diagnostics import convergence
 from twinlab.pkpd.fit import fit, open_fit
 from twinlab.pkpd.population import PopulationSpec, build_model, simulated_study
 from twinlab.testing import shared_data
@@ -47,10 +48,10 @@ def _inside(summary: dict, truth: dict) -> dict[str, bool]:
 @pytest.fixture(scope="module")
 def recovery():
     spec = PopulationSpec.from_dict(
-        {"model": "pk_1cmt_oral", "parameters": {"ka": 0.7, "cl": 5.0, "v": 20.0}}
+        {"model": "pk_1cmt_oral", "parameters": {"ka": 0.7, "cl": 5.0, "v": 20.0}, "centered": True}
     )
     arrays, truth = simulated_study(spec, TRUE, n_subjects=30, seed=11)
-    return fit(spec, arrays, draws=500, tune=500, chains=4, seed=1), truth
+    return fit(spec, arrays, draws=1000, tune=1000, chains=4, seed=1, progress=False), truth
 
 
 @pytest.mark.slow
@@ -60,13 +61,14 @@ def test_recovery_of_a_simulated_one_compartment_oral_population(recovery):
     assert _inside(s, truth) == {"ka": True, "cl": True, "v": True}
     for k in ("omega_cl", "omega_v"):
         assert s["omega"][k]["hdi_low"] <= truth[k] <= s["omega"][k]["hdi_high"]
-    assert s["max_rhat"] <= 1.01
+    gate = convergence(result)
+    assert gate["max_rhat_population"] <= 1.01 and gate["max_rhat_individual"] <= 1.05, gate
     assert s["divergences"] == 0
 
 
 def test_same_seed_gives_the_same_draws(recovery):
     result, _ = recovery
-    again = fit(result.spec, result.arrays, draws=500, tune=500, chains=4, seed=1)
+    again = fit(result.spec, result.arrays, draws=1000, tune=1000, chains=4, seed=1)
     assert again.timings["compile_s"] == 0.0  # compiled model reused in the process
     np.testing.assert_array_equal(
         again.idata.posterior["cl"].values, result.idata.posterior["cl"].values
@@ -78,7 +80,7 @@ def test_diagnostics_run_on_a_fit_and_are_sane(recovery, tmp_path):
     result.to_zarr(tmp_path / "fit.zarr")
     back = open_fit(tmp_path / "fit.zarr")
     conv = dg.convergence(back)
-    assert conv["divergences"] == 0 and conv["max_rhat"] <= 1.01
+    assert conv["divergences"] == 0 and conv["max_rhat_population"] <= 1.01
     table = dg.gof(back, n_draws=100)
     assert {"DV", "PRED", "IPRED", "IWRES", "CWRES"} <= set(table.columns)
     assert abs(table["IWRES"].mean()) < 0.3 and 0.5 < table["IWRES"].std() < 1.5
@@ -123,7 +125,9 @@ def test_theophylline_typical_values_match_nlmixr2():
 @pytest.mark.slow
 def test_m3_fit_uses_the_censored_likelihood_and_recovers_clearance():
     # ka and v get moderately informative priors: a 1-cmt oral model also fits the flip-flop
-    # mode (ka < cl/v), which a chain may otherwise find on sparse data
+    # mode (ka < cl/v), which a chain may otherwise find on sparse data. Centred BSV and three
+    # seeds (the model compiles once; each fit takes seconds): recovery and the demo's gate
+    # must hold for every seed, not for one that happened to pass.
     spec = PopulationSpec.from_dict(
         {
             "model": "pk_1cmt_oral",
@@ -133,6 +137,7 @@ def test_m3_fit_uses_the_censored_likelihood_and_recovers_clearance():
                 "v": {"guess": 25.0, "prior_sd": 0.5},
             },
             "errors": "additive",
+            "centered": True,
         }
     )
     truth = {**TRUE, "cl": 6.0, "sigma_add_conc": 0.2}
@@ -143,9 +148,12 @@ def test_m3_fit_uses_the_censored_likelihood_and_recovers_clearance():
     _, info = build_model(spec, arrays)
     # the M3 term of every BLQ row (its value: test_pkpd_population)
     assert info["censored"]["conc"] == int(arrays.obs_cens.sum())
-    m3 = fit(spec, arrays, draws=400, tune=400, chains=4, seed=3).summary()
-    assert _inside(m3, truth) == {"ka": True, "cl": True, "v": True}
-    assert m3["max_rhat"] <= 1.02 and m3["divergences"] == 0
+    for seed in (3, 4, 5):
+        result = fit(spec, arrays, draws=1000, tune=1000, chains=4, seed=seed, progress=False)
+        gate = convergence(result)
+        assert _inside(result.summary(), truth) == {"ka": True, "cl": True, "v": True}, seed
+        assert gate["max_rhat_population"] <= 1.01, (seed, gate)
+        assert gate["max_rhat_individual"] <= 1.05 and gate["divergences"] == 0, (seed, gate)
 
 
 @needs_theo

@@ -4,11 +4,20 @@ For each family a factory returns ``(spec, truth, design)``: the population spec
 centred away from the truth), the true population values and a sampling design rich enough
 to identify them. The study is simulated with the NumPy back end
 (:func:`~twinlab.pkpd.population.simulated_study`), fitted with nutpie and every true typical
-value must lie within 3 posterior SDs of its posterior mean.
+value must lie within 3 posterior SDs of its posterior mean, with the demo's convergence gate
+on the population parameters (R-hat <= 1.01, no divergences).
+
+The remedies that make that hold with margin, rather than for one lucky seed, are the demo's:
+centred BSV (every design samples each subject richly), chains started near the prior medians
+(``fit(jitter=0.1)``), 4 chains, and where two typical values are strongly correlated (``vm``
+and ``km`` of Michaelis-Menten, ``imax`` and ``ic50`` of the turnover model) the low-rank mass
+matrix (a diagonal one needs ~5x the draws for the same R-hat there), with a target
+acceptance of 0.9 for the turnover model.
+``benchmarks/fit_recovery_seeds.py`` runs every family for several seeds.
 
 The 1-compartment oral model is covered by ``test_pkpd_fit.py`` and the warfarin turnover fit
-by ``test_pkpd_warfarin.py``. Each case compiles one model (~10 s) and samples 2 chains x
-(300 tune + 300 draws); the five cases take about two minutes on 2 cores.
+by ``test_pkpd_warfarin.py``. Each case compiles one model (15-50 s on an empty compile
+cache) and samples 4 chains x (1000 tune + 1000 draws).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from twinlab.pkpd.diagnostics import convergence
 from twinlab.pkpd.fit import fit
 from twinlab.pkpd.models import simulate
 from twinlab.pkpd.population import PopulationSpec, simulated_study, subset
@@ -119,7 +129,8 @@ def indirect_response() -> Case:
     truth |= {"omega_e0": 0.1, "omega_kout": 0.2}
     truth |= {"sigma_add_conc": 0.05, "sigma_prop_conc": 0.1, "sigma_add_effect": 3.0}
     times = (0, 1, 2, 4, 6, 8, 12, 16, 24, 36, 48, 72, 96)
-    return spec, truth, {"n_subjects": 24, "seed": 25, "times": times}
+    design = {"n_subjects": 24, "seed": 25, "times": times}
+    return spec, truth, {**design, "fit": {"low_rank": True, "target_accept": 0.9}}
 
 
 def michaelis_menten() -> Case:
@@ -143,7 +154,8 @@ def michaelis_menten() -> Case:
     truth |= {"omega_ka": 0.3, "omega_v": 0.2, "omega_vm": 0.25}
     truth |= {"sigma_add_conc": 0.05, "sigma_prop_conc": 0.1}
     times = (0.5, 1, 2, 3, 4, 6, 8, 12, 16, 24, 36, 48)
-    return spec, truth, {"n_subjects": 24, "seed": 26, "times": times, "dose": (25, 100, 400)}
+    design = {"n_subjects": 24, "seed": 26, "times": times, "dose": (25, 100, 400)}
+    return spec, truth, {**design, "fit": {"low_rank": True}}
 
 
 FAMILIES: dict[str, Callable[[], Case]] = {
@@ -180,12 +192,15 @@ def _study(spec: PopulationSpec, truth: dict[str, float], design: dict[str, Any]
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_fit_recovers_the_true_parameters(family):
     spec, truth, design = FAMILIES[family]()
+    options = {"draws": 1000, "tune": 1000, "chains": 4, **design.pop("fit", {})}
+    spec = replace(spec, centered=True)
     arrays, sim = _study(spec, truth, design)
     t0 = time.perf_counter()
-    result = fit(spec, arrays, draws=300, tune=300, chains=2, seed=8)
+    result = fit(spec, arrays, seed=8, progress=False, **options)
     s = result.summary()
+    gate = convergence(result)
     z = {k: (v["mean"] - sim[k]) / v["sd"] for k, v in s["parameters"].items()}
-    print(f"{family}: {time.perf_counter() - t0:.1f} s, z = {z}, rhat {s['max_rhat']:.3f}")
+    print(f"{family}: {time.perf_counter() - t0:.1f} s, z = {z}, gate {gate}")
     # several checks per fit: each true typical value within 3 posterior SDs of the posterior
     # mean (a z-score), not each inside its 94 % HDI, which with 4-6 checks would miss one
     # about a quarter of the time by chance alone. The residual SDs are not checked: the
@@ -193,5 +208,6 @@ def test_fit_recovers_the_true_parameters(family):
     assert set(z) == {p.name for p in spec.parameters if not p.fixed}
     for name, value in z.items():
         assert abs(value) < 3, (family, name, sim[name], s["parameters"][name])
-    assert s["max_rhat"] < 1.05, (family, s["max_rhat"])
-    assert s["divergences"] <= 3, (family, s["divergences"])
+    assert gate["max_rhat_population"] <= 1.01, (family, gate)
+    assert gate["max_rhat_individual"] <= 1.05, (family, gate)
+    assert gate["divergences"] == 0, (family, gate)

@@ -209,6 +209,65 @@ def test_truncated_xpt_is_one_quarantined_record(tmp_path: Path, cut: float) -> 
     assert "truncated" in res.quarantine["reason"].iloc[0]
 
 
+CM = DATA / "cdiscpilot01" / "cm.xpt"  # 7,510 rows of 500 bytes after a 3,680-byte header
+
+
+@needs_data
+@pytest.mark.parametrize(
+    "cut",
+    [
+        1_879_360,  # half the file, on an 80-byte boundary: ReadStat reads 3,751 rows, no error
+        1_252_880,  # a third, on an 80-byte boundary
+        3_758_640,  # the last 80-byte record missing: ReadStat reads 7,509 rows
+        1_040,  # inside the variable descriptions
+        3_600,  # the variable descriptions, no OBS header
+        1_879_373,  # arbitrary bytes
+        3_758_719,  # one byte short
+    ],
+)
+def test_real_xpt_cut_anywhere_is_refused_with_the_check_that_failed(
+    tmp_path: Path, cut: int
+) -> None:
+    data = CM.read_bytes()
+    assert len(data) == 3_758_720
+    path = tmp_path / "cm.xpt"
+    path.write_bytes(data[:cut])
+    res = read_sdtm(path)
+    assert (res.records_in, res.records_accepted, len(res.events)) == (1, 0, 0)
+    reason = res.quarantine["reason"].iloc[0]
+    assert res.quarantine["check"].iloc[0] == "sdtm.parse"
+    assert reason.startswith("file truncated: "), reason
+    if cut % 80 == 0 and cut > 3_680:
+        area = cut - 3_680
+        assert f"{area} bytes of observations is not a whole number of 500-byte" in reason
+    with pytest.raises(ValueError, match="file truncated"):
+        read_sdtm_table(path)
+
+
+@needs_data
+def test_every_80_byte_cut_of_a_real_xpt_is_detected_unless_it_ends_a_whole_row(
+    tmp_path: Path,
+) -> None:
+    data = (DATA / "cdiscpilot01" / "ex.xpt").read_bytes()  # 591 rows of 142 bytes
+    first = data.index(b"HEADER RECORD*******OBS     HEADER RECORD") + 80
+    path = tmp_path / "ex.xpt"
+    for cut in range(first + 80, len(data), 80 * 37):
+        path.write_bytes(data[:cut])
+        res = read_sdtm(path)
+        whole = (cut - first) % 142 == 0
+        assert (res.records_accepted > 0) == whole, cut
+        if whole:  # indistinguishable from a complete file: v5 headers hold no row count
+            assert res.records_accepted == (cut - first) // 142
+
+
+def test_padded_tail_of_a_small_record_file_is_not_taken_for_truncation(tmp_path: Path) -> None:
+    for n in range(1, 9):
+        df = pd.DataFrame({"DOMAIN": ["LB"] * n, "USUBJID": [f"S{i}" for i in range(n)]})
+        path = tmp_path / f"n{n}.xpt"
+        pyreadstat.write_xport(df, str(path), file_format_version=5, table_name="LB")
+        assert read_sdtm_table(path)[0].shape[0] == n
+
+
 def test_garbage_xpt_is_one_quarantined_record(tmp_path: Path) -> None:
     path = tmp_path / "garbage.xpt"
     path.write_bytes(b"\x00\xffnot a SAS file" * 40)

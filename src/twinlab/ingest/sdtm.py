@@ -744,25 +744,136 @@ def _file_failure(path: Path, check: str, reason: str) -> ReadResult:
     return ReadResult(str(path), FORMAT, records_in=1, records_accepted=0, quarantine=q)
 
 
+_XPT_LIBRARY = b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!"
+_XPT_MEMBER = b"HEADER RECORD*******MEMBER  HEADER RECORD!!!!!!!"
+_XPT_NAMESTR = b"HEADER RECORD*******NAMESTR HEADER RECORD!!!!!!!"
+_XPT_OBS = b"HEADER RECORD*******OBS     HEADER RECORD!!!!!!!"
+
+
+def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str]:
+    """Check the structure of a SAS XPORT v5 file and count its complete observations.
+
+    The v5 layout is a sequence of 80-byte records: a library header, then per member (data
+    set) a member header (giving the NAMESTR size, 140 or 136 bytes), a descriptor, a NAMESTR
+    header giving the number of variables, one NAMESTR per variable (its length ``nlng`` and
+    position ``npos`` in the observation), padded to 80 bytes, an OBS header, and the
+    observations, all of the same length, the last 80-byte record padded with spaces. The v5
+    header holds no row count, so a file is complete when its observation area is a whole
+    number of observations followed by fewer than 80 bytes of space padding.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file, starting with the library header record.
+
+    Returns
+    -------
+    tuple of (list of (int, int), str)
+        Per member ``(observation length in bytes, most observations the area holds)``, and
+        ``""`` when the structure is complete, else the reason naming the failed check.
+        A file cut exactly where a whole observation ends on an 80-byte boundary cannot be
+        told from a complete file by its structure alone.
+    """
+    import struct
+
+    size = len(data)
+    if size % 80:
+        return [], (
+            f"file truncated: {size} bytes is not a whole number of 80-byte SAS XPORT records"
+        )
+    members: list[tuple[int, int]] = []
+    pos = 80
+    while pos < size and data[pos : pos + 48] != _XPT_MEMBER:
+        pos += 80
+    if pos >= size:
+        return [], "file truncated: no member header after the SAS XPORT library header"
+    while pos < size:
+        if data[pos : pos + 48] != _XPT_MEMBER:
+            return members, f"not a SAS XPORT v5 member header at byte {pos}"
+        try:
+            ns_len = int(data[pos + 74 : pos + 78])
+        except ValueError:
+            return members, f"unreadable NAMESTR size in the member header at byte {pos}"
+        if ns_len not in (136, 140):
+            return members, f"NAMESTR size {ns_len} in the member header is not 136 or 140"
+        hdr = pos
+        while hdr < size and data[hdr : hdr + 48] != _XPT_NAMESTR:
+            hdr += 80
+        if hdr >= size:
+            return members, "file truncated: the variable descriptions (NAMESTR) are missing"
+        try:
+            nvars = int(data[hdr + 54 : hdr + 58])
+        except ValueError:
+            return members, f"unreadable variable count in the NAMESTR header at byte {hdr}"
+        start = hdr + 80
+        block = nvars * ns_len
+        obs_hdr = start + -(-block // 80) * 80
+        if obs_hdr + 80 > size:
+            return members, (
+                f"file truncated: {nvars} variable descriptions and the OBS header need "
+                f"{obs_hdr + 80} bytes, the file has {size}"
+            )
+        if data[obs_hdr : obs_hdr + 48] != _XPT_OBS:
+            return members, f"no OBS header after the {nvars} variable descriptions"
+        obs_len = 0
+        for i in range(nvars):
+            ns = data[start + i * ns_len : start + (i + 1) * ns_len]
+            nlng = struct.unpack(">h", ns[4:6])[0]
+            npos = struct.unpack(">i", ns[84:88])[0]
+            if nlng <= 0 or npos < 0:
+                return members, f"variable {i + 1} has an invalid length or position"
+            obs_len = max(obs_len, npos + nlng)
+        first = obs_hdr + 80
+        end = first
+        while end < size and data[end : end + 48] != _XPT_MEMBER:
+            end += 80
+        area = end - first
+        n = area // obs_len if obs_len else 0
+        tail = area - n * obs_len if obs_len else area
+        if tail and (tail >= 80 or data[end - tail : end].strip(b" ")):
+            return members, (
+                f"file truncated: {area} bytes of observations is not a whole number of "
+                f"{obs_len}-byte records (the last {tail} bytes are a partial record, "
+                "not space padding)"
+            )
+        members.append((obs_len, n))
+        pos = end
+    return members, ""
+
+
 def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
-    """Read an XPT file trying :data:`XPT_ENCODINGS`; ``(df, encoding, error)``."""
+    """Read an XPT file trying :data:`XPT_ENCODINGS`; ``(df, encoding, error)``.
+
+    A SAS XPORT v5 file is first checked by :func:`_xpt_v5_layout` (ReadStat silently reads
+    the complete rows of a truncated file), and the rows read are compared with the count
+    its layout allows: a file that fails either is refused as a whole with the reason.
+    """
     import pyreadstat
 
     data = path.read_bytes()
-    if data.startswith(b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!") and len(data) % 80:
-        return (
-            None,
-            None,
-            (
-                f"truncated SAS XPORT v5 file: {len(data)} bytes is not a whole number of "
-                "80-byte records"
-            ),
-        )
+    members: list[tuple[int, int]] = []
+    if data.startswith(_XPT_LIBRARY):
+        members, err = _xpt_v5_layout(data)
+        if err:
+            return None, None, err
     last = ""
     for enc in XPT_ENCODINGS:
         try:
             kw = {"encoding": enc} if enc else {}
             df, _ = pyreadstat.read_xport(str(path), **kw)
+            if members:
+                obs_len, most = members[0]
+                # up to 79 bytes of padding may look like whole all-blank observations
+                least = max(0, most - 79 // obs_len)
+                if not least <= len(df) <= most:
+                    return (
+                        None,
+                        None,
+                        (
+                            f"file truncated or misread: {len(df)} rows read, the observation "
+                            f"area holds {most} {obs_len}-byte records"
+                        ),
+                    )
             return df, enc, ""
         except UnicodeDecodeError as exc:
             last = f"cannot decode text as {enc or 'the default encoding'}: {exc}"

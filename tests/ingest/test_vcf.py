@@ -313,6 +313,33 @@ def test_truncated_gzip_and_non_vcf_never_raise(tmp_path: Path) -> None:
     assert res.records_in == 2 and set(res.quarantine["check"]) == {"vcf.header"}
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("zero.vcf.gz", b"", "empty file: 0 bytes"),
+        ("zero.vcf", b"", "empty file: 0 bytes"),
+        ("empty.vcf.gz", gzip.compress(b""), "no #CHROM header line"),
+        ("meta.vcf.bgz", gzip.compress(b"##fileformat=VCFv4.2\n"), "no #CHROM header line"),
+    ],
+)
+def test_an_empty_vcf_is_one_quarantined_record_with_a_reason(
+    tmp_path: Path, name: str, data: bytes, reason: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    res = read_vcf(path)
+    assert (res.records_in, res.records_accepted) == (1, 0)
+    assert res.quarantine["check"].tolist() == ["vcf.empty"]
+    assert res.quarantine["reason"].iloc[0].startswith(reason)
+
+
+def test_a_header_only_vcf_is_zero_records_not_a_fault(tmp_path: Path) -> None:
+    path = tmp_path / "none.vcf.gz"
+    path.write_bytes(gzip.compress(HEADER.encode()))
+    res = read_vcf(path)
+    assert (res.records_in, len(res.quarantine), len(res.persons)) == (0, 0, 2)
+
+
 def test_registered_and_sniffed(tmp_path: Path) -> None:
     assert readers()["vcf"].read is read_vcf
     path = tmp_path / "x.vcf.bgz"

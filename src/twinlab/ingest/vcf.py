@@ -260,7 +260,8 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
     ReadResult
         ``events`` (domain ``genomic_variant``, one per matched site and sample, rsID as
         ``code``, genotype as alleles in ``value_text``), ``persons`` (one per sample) and
-        ``quarantine`` (malformed data lines).
+        ``quarantine`` (malformed data lines; an empty file, or one with neither a
+        ``#CHROM`` line nor data lines, is one record quarantined as ``vcf.empty``).
 
     Notes
     -----
@@ -326,6 +327,20 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                 "",
             )
         )
+    if header is None and records_in == 0:
+        # nothing read and no #CHROM line: an empty (or empty after decompression) file is a
+        # lost file, never "0 records" with no reason
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = -1
+        records_in = 1
+        reason = (
+            "empty file: 0 bytes"
+            if size == 0
+            else "no #CHROM header line and no data lines: empty after decompression or not a VCF"
+        )
+        quarantine.append(quarantine_row("L0", "vcf.empty", reason, ""))
     samples = header.samples if header else []
     persons = frame(
         PERSON_COLUMNS,

@@ -33,8 +33,10 @@ __all__ = ["HINTS", "GateBounds", "GateCheck", "GateResult", "validate"]
 HINTS: dict[str, str] = {
     "max_rhat_population": (
         "chains disagree: run longer (more tune and draws), look for a second mode (e.g. the "
-        "flip-flop ka < CL/V: a tighter ka prior), start the chains near the MAP, or "
-        "reparameterise the parameter"
+        "flip-flop ka < CL/V: a tighter ka prior), keep the chains' start near the prior "
+        "medians (fit(jitter=0.1)), centre the BSV (spec 'centered: true') when every subject "
+        "is richly sampled, or use nutpie's low-rank mass matrix (--low-rank) when two "
+        "typical values are strongly correlated"
     ),
     "max_rhat_individual": (
         "individual effects mix slowly: more tune and draws; effects shrunk towards 0 (high "
@@ -47,8 +49,9 @@ HINTS: dict[str, str] = {
     "divergences": (
         "the sampler met curvature it cannot integrate (often the funnel between an omega "
         "and its individual effects): inspect where they occur "
-        "(arviz.plot_pair(idata, divergences=True)), reparameterise (tighter omega priors, "
-        "non-centred effects), or raise target_accept"
+        "(arviz.plot_pair(idata, divergences=True)), reparameterise (tighter omega priors; "
+        "non-centred effects when subjects are sparsely sampled, centred when richly), or "
+        "raise target_accept"
     ),
     "vpc_pi_coverage_low": (
         "observations fall outside the model's 90% prediction interval too often: residual "

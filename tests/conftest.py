@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -16,6 +18,19 @@ import pytest
 from twinlab.testing import write_notebook
 
 BIN = Path(sys.executable).parent
+
+
+_AUDIT_SEED = base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@pytest.fixture(autouse=True)
+def _audit_signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test (and process it starts) signs audit logs with one throwaway Ed25519 key.
+
+    Audit logs are signed by default and refused without a key; tests whose subject is
+    the key itself remove ``TWINLAB_AUDIT_KEY`` again.
+    """
+    monkeypatch.setenv("TWINLAB_AUDIT_KEY", _AUDIT_SEED)
 
 
 @pytest.fixture

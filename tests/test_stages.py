@@ -107,7 +107,8 @@ def test_a_simulation_is_audited_with_its_scenario_and_sizes(tmp_path, monkeypat
     monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(log))
     pop = KnownPopulation("pk_1cmt_oral", {"ka": 1.0, "cl": [2.0, 3.0], "v": 30.0})
     run(Scenario("audited", pop, [Arm("qd", Regimen(50.0))], np.arange(0, 25.0), seed=5))
-    (entry,) = [json.loads(line) for line in log.read_text().splitlines()]
+    entry, checkpoint = [json.loads(line) for line in log.read_text().splitlines()]
+    assert checkpoint["action"] == "audit.checkpoint"  # the head is signed
     assert entry["action"] == "simulate.run" and entry["target"] == "audited"
     assert entry["params"]["scenario"]["seed"] == 5
     assert entry["new"]["sizes"]["n_patients"] == 2

@@ -385,7 +385,7 @@ def test_predictions_are_audited_with_the_model_version_and_an_input_digest(
     x = design(5, seed=99)
     gp.predict(x)
     entries = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [e["action"] for e in entries] == ["surrogate.predict"]
+    assert [e["action"] for e in entries] == ["surrogate.predict", "audit.checkpoint"]
     params = entries[0]["params"]
     assert params["binding"] == gp.binding and params["model_sha256"] == gp.sha256
     digest = hashlib.sha256(np.ascontiguousarray(x[gp.inputs].to_numpy(float)).tobytes())

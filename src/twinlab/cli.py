@@ -201,8 +201,11 @@ def _ensure_key_env() -> dict[str, str]:
     from twinlab.security.keyfiles import init_local_keys
 
     env = dict(os.environ)
-    if not (env.get("TWINLAB_DEID_KEY") or env.get("TWINLAB_DEID_KEY_FILE")) or not (
-        env.get("TWINLAB_MASTER_KEY") or env.get("TWINLAB_MASTER_KEY_FILE")
+    audit_keys = ("TWINLAB_AUDIT_KEY", "TWINLAB_AUDIT_KEY_FILE", "TWINLAB_AUDIT_HMAC_KEY")
+    if (
+        not (env.get("TWINLAB_DEID_KEY") or env.get("TWINLAB_DEID_KEY_FILE"))
+        or not (env.get("TWINLAB_MASTER_KEY") or env.get("TWINLAB_MASTER_KEY_FILE"))
+        or not any(env.get(name) for name in audit_keys)
     ):
         for name, file in init_local_keys().items():
             env.setdefault(name, str(file))
@@ -416,14 +419,29 @@ def demo(force: bool, targets: tuple[str, ...]) -> None:
     result = subprocess.run(cmd, cwd=root, env=env, check=False)
     if result.returncode != 0:
         raise click.ClickException(f"dvc repro failed with exit status {result.returncode}")
-    from twinlab.audit import verify
-
-    check = verify(env["TWINLAB_AUDIT_LOG"])
+    check = _seal_and_verify(env)
     click.echo(f"audit log {env['TWINLAB_AUDIT_LOG']}: {check}")
+    if not check.ok:
+        raise click.ClickException(f"the audit log does not verify: {check}")
     metrics = sorted((root / "reports").glob("*.json"))
     click.echo("reports: " + ", ".join(str(p.relative_to(root)) for p in metrics))
     for metric in metrics:
         click.echo(f"{metric.name}: {json.dumps(json.loads(metric.read_text()))}")
+
+
+def _seal_and_verify(env: dict[str, str]) -> Any:
+    """Checkpoint the end of a run in the audit log ``env`` names and verify the log.
+
+    The audit settings of ``env`` (key, anchor) become this process's, as for the stages.
+    """
+    from twinlab.audit import AuditLog, verify
+    from twinlab.audit.log import ANCHOR_ENV
+
+    os.environ.update({k: v for k, v in env.items() if k.startswith("TWINLAB_AUDIT")})
+    log = AuditLog(env["TWINLAB_AUDIT_LOG"], anchor=env.get(ANCHOR_ENV) or None)
+    if log.path.exists():
+        log.seal()
+    return verify(log.path, anchor=log.anchor)
 
 
 def _attach_groups() -> None:

@@ -76,11 +76,11 @@ def test_verify_with_expected_count_detects_a_cut_tail(runner, tmp_path):
         log.append("simulate", f"s{i}")
     head = log.head()
     path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:3]))
-    plain = runner.invoke(audit, ["verify", str(path)])
+    plain = runner.invoke(audit, ["verify", "--chain-only", str(path)])
     assert plain.exit_code == 0 and "undetectable" in plain.output
     anchored = runner.invoke(
         audit,
-        ["verify", str(path), "--expect-count", "4", "--expect-head", head["head"]],
+        ["verify", "--chain-only", str(path), "--expect-count", "4", "--expect-head", head["head"]],
     )
     assert anchored.exit_code == 1 and "expected 4" in anchored.output
 

@@ -375,11 +375,7 @@ def authorize(user_info: Any, request_path: str) -> bool:
 
 def _audit(action: str, name: str | None, target: str, params: dict[str, Any]) -> None:
     """Record a refusal in the audit log, if one is active, as the user (or ``unknown``)."""
-    from twinlab.audit.log import AuditLog
-    from twinlab.audit.trail import audit_log
+    from twinlab.audit.trail import audit_event
 
-    log = audit_log()
-    if log is None:
-        return
     actor = name if name and all(c.isalnum() or c in "._-@" for c in name) else "unknown"
-    AuditLog(log.path, actor=actor).append(action, target, params={"user": actor, **params})
+    audit_event(action, target, params={"user": actor, **params}, actor=actor)

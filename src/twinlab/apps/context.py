@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from twinlab.apps.auth import role_of
-from twinlab.audit.log import AuditLog, default_actor
-from twinlab.audit.trail import audit_log
+from twinlab.audit.log import default_actor
+from twinlab.audit.trail import audit_event
 from twinlab.config import project_root
 from twinlab.security.access import is_allowed
 
@@ -66,9 +66,9 @@ def current_context(
 
 def audit_query(ctx: AppContext, target: str, params: dict[str, Any]) -> dict[str, Any] | None:
     """Write a ``dashboard.query`` entry (actor: the user) to ``$TWINLAB_AUDIT_LOG``."""
-    log = audit_log()
-    if log is None:
-        return None
-    return AuditLog(log.path, actor=ctx.user).append(
-        "dashboard.query", target, params={"user": ctx.user, "role": ctx.role, **params}
+    return audit_event(
+        "dashboard.query",
+        target,
+        params={"user": ctx.user, "role": ctx.role, **params},
+        actor=ctx.user,
     )

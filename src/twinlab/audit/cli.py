@@ -6,13 +6,14 @@ Attach it to the main command with ``cli.add_command(audit)``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from twinlab.audit.keys import generate_keypair, load_signer
-from twinlab.audit.log import AuditLog
+from twinlab.audit.log import ANCHOR_ENV, AuditLog
 from twinlab.audit.verify import verify
 from twinlab.config import ConfigError
 
@@ -34,19 +35,34 @@ def audit() -> None:
 @click.option("--expect-count", type=int, help="Entry count recorded elsewhere (detects cuts).")
 @click.option("--expect-head", help="Head hash recorded elsewhere (detects cuts and rewrites).")
 @click.option(
-    "--require-signed", is_flag=True, help="Fail unless a checkpoint signature was verified."
+    "--anchor",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=lambda: os.environ.get(ANCHOR_ENV) or None,
+    help="Head anchor file kept outside the log (default: $TWINLAB_AUDIT_ANCHOR); "
+    "detects entries cut from the end.",
 )
+@click.option(
+    "--chain-only",
+    is_flag=True,
+    help="Check only the hash chain, not that the head is signed (an edited and "
+    "re-chained log passes).",
+)
+@click.option("--require-signed", is_flag=True, hidden=True, help="The default; kept for scripts.")
 def verify_cmd(
     path: Path,
     public_key: Path | None,
     expect_count: int | None,
     expect_head: str | None,
+    anchor: Path | None,
+    chain_only: bool,
     require_signed: bool,
 ) -> None:
     """Check the hash chain, sequence and checkpoint signatures of an audit log.
 
-    Exits with status 0 when the log is intact and 1 otherwise, printing the
-    first bad entry (line number, seq and reason).
+    The head of the log must be a checkpoint signed by the audit key (checked
+    with --public-key, $TWINLAB_AUDIT_PUBLIC_KEY_FILE or the configured signing
+    key). Exits with status 0 when the log is intact and 1 otherwise, printing
+    the first bad entry (line number, seq and reason).
     """
     try:
         result = verify(
@@ -54,9 +70,10 @@ def verify_cmd(
             public_key=public_key,
             expected_count=expect_count,
             expected_head=expect_head,
-            require_signed=require_signed,
+            anchor=anchor,
+            require_signed=require_signed or not chain_only,
         )
-    except ValueError as err:
+    except (ValueError, FileNotFoundError, ConfigError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(str(result))
     for note in result.notes:
@@ -105,7 +122,8 @@ def show(path: Path, tail: int | None, as_json: bool) -> None:
 def checkpoint(path: Path, key_file: Path | None) -> None:
     """Append a signed checkpoint (entry count and head hash) to an audit log."""
     try:
-        entry = AuditLog(path).checkpoint(signer=load_signer(key_file=key_file))
+        anchor = os.environ.get(ANCHOR_ENV) or None
+        entry = AuditLog(path, anchor=anchor).checkpoint(signer=load_signer(key_file=key_file))
     except ConfigError as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"checkpoint at seq {entry['seq']}: count {entry['params']['count']}, "

@@ -36,6 +36,7 @@ __all__ = [
     "HMAC_KEY_ENV",
     "KEY_ENV",
     "KEY_FILE_ENV",
+    "PUBLIC_KEY_FILE_ENV",
     "Ed25519Signer",
     "HmacSigner",
     "Signer",
@@ -43,12 +44,14 @@ __all__ = [
     "load_public_key",
     "load_signer",
     "public_key_id",
+    "verification_key",
     "verify_signature",
 ]
 
 KEY_ENV = "TWINLAB_AUDIT_KEY"
 KEY_FILE_ENV = "TWINLAB_AUDIT_KEY_FILE"
 HMAC_KEY_ENV = "TWINLAB_AUDIT_HMAC_KEY"
+PUBLIC_KEY_FILE_ENV = "TWINLAB_AUDIT_PUBLIC_KEY_FILE"
 
 PRIVATE_NAME = "audit_ed25519.pem"
 PUBLIC_NAME = "audit_ed25519.pub.pem"
@@ -179,7 +182,7 @@ def load_signer(*, key_file: str | Path | None = None) -> Ed25519Signer | HmacSi
     raise MissingKeyError(
         f"no audit signing key: set ${KEY_ENV} (Ed25519 PEM or base64 seed) or "
         f"${KEY_FILE_ENV} (a private key file outside the repository; "
-        "create one with 'twinlab audit keygen --out DIR')"
+        "'twinlab keys init' creates one and prints the line to export)"
     )
 
 
@@ -271,3 +274,25 @@ def generate_keypair(out: str | Path, *, allow_in_repo: bool = False) -> tuple[P
         )
     )
     return private, public
+
+
+def verification_key() -> Ed25519PublicKey | bytes | None:
+    """The key that checks this environment's checkpoint signatures, or ``None``.
+
+    ``$TWINLAB_AUDIT_PUBLIC_KEY_FILE`` (a reviewer's copy of the public key)
+    first; else the public half of the configured signing key
+    (:func:`load_signer`), or the HMAC key itself.
+
+    Raises
+    ------
+    KeyLocationError
+        If a configured signing key file is misplaced or readable by others.
+    """
+    if os.environ.get(PUBLIC_KEY_FILE_ENV):
+        return load_public_key(os.environ[PUBLIC_KEY_FILE_ENV])
+    if not any(os.environ.get(name) for name in (KEY_ENV, KEY_FILE_ENV, HMAC_KEY_ENV)):
+        return None
+    signer = load_signer()
+    if isinstance(signer, Ed25519Signer):
+        return signer.public_key
+    return signer.key

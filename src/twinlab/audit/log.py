@@ -14,9 +14,19 @@ redacted *before* hashing, so secrets never reach the file.
 
 Checkpoints (action ``audit.checkpoint``) carry the running count and the head
 hash and are signed (Ed25519, or HMAC-SHA256): every ``checkpoint_every``
-entries when the log has a signer, and on demand with :meth:`AuditLog.checkpoint`.
-A signed checkpoint makes rewriting the chain before it (editing an entry and
-recomputing every hash after it) detectable by anyone holding the public key.
+entries when the log has a signer, after an entry appended with
+``checkpoint=True`` (what :mod:`twinlab.audit.trail` does at the end of every
+stage run and event, so the head of a log is always signed), and on demand with
+:meth:`AuditLog.checkpoint`. A signed checkpoint makes rewriting the chain
+before it (editing an entry and recomputing every hash after it) detectable by
+anyone holding the public key; :func:`twinlab.audit.verify` fails when the head
+is not covered by one.
+
+The head anchor: with ``anchor`` set, every checkpoint also writes its count and
+hash to that second file (atomically, under the same lock). Kept where whoever
+can write the log cannot (another account, another host, a write-once store), it
+reveals entries cut from the end, which a log alone cannot: a prefix of a log
+that ends at an earlier checkpoint is itself a valid signed log.
 
 Concurrency: every append takes an exclusive ``fcntl.flock`` on the sidecar
 ``<log>.lock``, re-reads the true head from the file, appends one line with a
@@ -43,6 +53,7 @@ from twinlab.audit.keys import Signer, load_signer
 from twinlab.security.filemodes import dir_mode, file_mode
 
 __all__ = [
+    "ANCHOR_ENV",
     "CHECKPOINT_ACTION",
     "GENESIS",
     "REDACTED",
@@ -58,6 +69,7 @@ __all__ = [
 ]
 
 USER_ENV = "TWINLAB_USER"
+ANCHOR_ENV = "TWINLAB_AUDIT_ANCHOR"
 GENESIS = "0" * 64
 CHECKPOINT_ACTION = "audit.checkpoint"
 REDACTED = "[REDACTED]"
@@ -197,6 +209,9 @@ class AuditLog:
         Write a signed checkpoint after every this many entries, i.e. at every
         ``(N + 1)``-th position of the chain (needs ``signer``); ``None`` or 0
         turns it off. On-demand checkpoints do not shift those positions.
+    anchor
+        A second file that every checkpoint overwrites with ``{"count", "head"}``
+        (see the module notes); give it to :func:`twinlab.audit.verify` as ``anchor``.
 
     Examples
     --------
@@ -212,8 +227,10 @@ class AuditLog:
         actor: str | None = None,
         signer: Signer | None = None,
         checkpoint_every: int | None = 100,
+        anchor: str | Path | None = None,
     ) -> None:
         self.path = Path(path)
+        self.anchor = None if anchor is None else Path(anchor)
         self.actor = actor or default_actor()
         self.signer = signer
         self.checkpoint_every = checkpoint_every
@@ -322,6 +339,21 @@ class AuditLog:
         entry["params"]["sig"] = base64.b64encode(signature).decode("ascii")
         return _seal(entry)
 
+    def _write_anchor(self, entries: list[dict[str, Any]]) -> None:
+        if self.anchor is None or entries[-1]["action"] != CHECKPOINT_ACTION:
+            return
+        last = entries[-1]
+        body = canonical({"count": last["seq"] + 1, "head": last["hash"], "log": self.path.name})
+        self.anchor.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode())
+        tmp = self.anchor.with_name(f".{self.anchor.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file_mode())
+        try:
+            _write_all(fd, body + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.anchor)
+
     def _write(self, entries: list[dict[str, Any]]) -> None:
         data = b"".join(canonical(e) + b"\n" for e in entries)
         new = not self.path.exists()
@@ -337,6 +369,7 @@ class AuditLog:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+        self._write_anchor(entries)
 
     def append(
         self,
@@ -347,6 +380,7 @@ class AuditLog:
         old: Any = None,
         new: Any = None,
         reason: str | None = None,
+        checkpoint: bool = False,
     ) -> dict[str, Any]:
         """Append one entry and return it (as written, with ``seq`` and ``hash``).
 
@@ -363,6 +397,9 @@ class AuditLog:
             The values before and after, where something changed (redacted alike).
         reason
             Why (required by Part 11 for changes to records).
+        checkpoint
+            Also sign a checkpoint over the new head, in the same write (needs
+            the log's ``signer``), so no unsigned tail is ever left behind.
 
         Returns
         -------
@@ -373,7 +410,11 @@ class AuditLog:
         ------
         AuditLogError
             If the log's tail is corrupt or the entry cannot be serialized.
+        ValueError
+            If ``checkpoint`` is asked for a log without a signer.
         """
+        if checkpoint and self.signer is None:
+            raise ValueError("checkpoint=True needs an AuditLog with a signer")
         if not action or action == CHECKPOINT_ACTION:
             raise ValueError(f"invalid audit action {action!r}")
         fields = {
@@ -388,7 +429,8 @@ class AuditLog:
             batch = [entry]
             every = self.checkpoint_every
             # checkpoints fill every (N+1)-th position: seq N, 2N+1, 3N+2, ...
-            if self.signer is not None and every and (seq + 2) % (every + 1) == 0:
+            periodic = bool(every) and (seq + 2) % (every + 1) == 0
+            if self.signer is not None and (checkpoint or periodic):
                 batch.append(self._checkpoint_entry(self.signer, seq + 1, entry["hash"]))
             self._write(batch)
         return entry
@@ -409,6 +451,30 @@ class AuditLog:
         """
         signer = signer or self.signer or load_signer()
         with self._locked():
+            seq, prev = self._head()
+            entry = self._checkpoint_entry(signer, seq, prev)
+            self._write([entry])
+        return entry
+
+    def seal(self, *, signer: Signer | None = None) -> dict[str, Any] | None:
+        """Checkpoint the head unless it already is a checkpoint (end of a run).
+
+        Returns
+        -------
+        dict or None
+            The checkpoint written, or ``None`` when the head was already signed
+            or the log is empty.
+
+        Raises
+        ------
+        MissingKeyError
+            If no signing key is available.
+        """
+        signer = signer or self.signer or load_signer()
+        with self._locked():
+            line = self._last_line()
+            if line is None or json.loads(line).get("action") == CHECKPOINT_ACTION:
+                return None
             seq, prev = self._head()
             entry = self._checkpoint_entry(signer, seq, prev)
             self._write([entry])

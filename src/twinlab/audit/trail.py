@@ -5,7 +5,18 @@ fit, simulation and dashboard query. The log in use is the file named by
 ``$TWINLAB_AUDIT_LOG`` (``twinlab demo`` sets it to ``logs/audit.jsonl`` in the
 project, so every DVC stage it runs writes there); with the variable unset,
 nothing is written – a modeler's scratch session does not need a log, a
-regulated run sets one. A stage's run record (input and output hashes that
+regulated run sets one.
+
+The log is signed: every event and stage run is followed, in the same write, by
+a checkpoint signed with the key from :func:`twinlab.audit.keys.load_signer`
+(``twinlab keys init`` creates it and prints ``TWINLAB_AUDIT_KEY_FILE``), so its
+head is always covered by a signature. Without a key nothing is written and a
+:class:`~twinlab.security.MissingKeyError` says how to get one; an unsigned log
+is written only when ``$TWINLAB_AUDIT_UNSIGNED`` is ``1`` (throwaway logs whose
+integrity is not the point, e.g. in tests). ``$TWINLAB_AUDIT_ANCHOR`` names a
+second file that keeps the head outside the log (see :mod:`twinlab.audit.log`).
+
+A stage's run record (input and output hashes that
 match ``dvc.lock``, parameters, code and package versions) is written beside the
 log, under ``runs/``, and its SHA-256 goes into the entry.
 """
@@ -19,22 +30,39 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from twinlab.audit.log import AuditLog, utc_now
+from twinlab.audit.keys import load_signer
+from twinlab.audit.log import ANCHOR_ENV, AuditLog, utc_now
 from twinlab.audit.records import run_record
 from twinlab.security.filemodes import dir_mode, file_mode
 
-__all__ = ["AUDIT_LOG_ENV", "audit_event", "audit_log", "audit_stage"]
+__all__ = ["AUDIT_LOG_ENV", "UNSIGNED_ENV", "audit_event", "audit_log", "audit_stage"]
 
 AUDIT_LOG_ENV = "TWINLAB_AUDIT_LOG"
+UNSIGNED_ENV = "TWINLAB_AUDIT_UNSIGNED"
 
 
-def audit_log() -> AuditLog | None:
-    """The audit log named by ``$TWINLAB_AUDIT_LOG``, or ``None`` when unset."""
+def audit_log(*, actor: str | None = None) -> AuditLog | None:
+    """The signed audit log named by ``$TWINLAB_AUDIT_LOG``, or ``None`` when unset.
+
+    Parameters
+    ----------
+    actor
+        Who acts (a dashboard user); :func:`twinlab.audit.log.default_actor` by default.
+
+    Raises
+    ------
+    MissingKeyError
+        If no signing key is configured and ``$TWINLAB_AUDIT_UNSIGNED`` is not ``1``.
+    KeyLocationError
+        If the signing key file is misplaced or readable by others.
+    """
     path = os.environ.get(AUDIT_LOG_ENV, "").strip()
     if not path:
         return None
+    signer = None if os.environ.get(UNSIGNED_ENV) == "1" else load_signer()
+    anchor = os.environ.get(ANCHOR_ENV, "").strip() or None
     Path(path).parent.mkdir(parents=True, exist_ok=True, mode=dir_mode())
-    return AuditLog(path)
+    return AuditLog(path, actor=actor, signer=signer, anchor=anchor)
 
 
 def audit_event(
@@ -44,18 +72,33 @@ def audit_event(
     params: Mapping[str, Any] | None = None,
     new: Any = None,
     reason: str | None = None,
+    actor: str | None = None,
 ) -> dict[str, Any] | None:
-    """Append one entry to the active audit log (no-op without one).
+    """Append one entry, and a signed checkpoint, to the active audit log (no-op without one).
+
+    Parameters
+    ----------
+    action, target, params, new, reason
+        As :meth:`twinlab.audit.AuditLog.append`.
+    actor
+        Who acts, when not the process's user (a dashboard user).
 
     Returns
     -------
     dict or None
         The entry written.
     """
-    log = audit_log()
+    log = audit_log(actor=actor)
     if log is None:
         return None
-    return log.append(action, str(target), params=dict(params or {}), new=new, reason=reason)
+    return log.append(
+        action,
+        str(target),
+        params=dict(params or {}),
+        new=new,
+        reason=reason,
+        checkpoint=log.signer is not None,
+    )
 
 
 def audit_stage(
@@ -116,4 +159,5 @@ def audit_stage(
             "outputs": record.get("outputs"),
             **dict(summary or {}),
         },
+        checkpoint=log.signer is not None,
     )

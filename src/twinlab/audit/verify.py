@@ -8,18 +8,23 @@ What :func:`verify` detects, and what it cannot
   match the previous entry's hash, or ``seq`` is not the next number.
 * **Truncated last line** (a cut inside an entry): the file does not end with a
   newline.
-* **Rewritten chain** (an entry edited and every hash after it recomputed):
-  detected at the first *signed checkpoint* after the edit when a verification
-  key is given – the signature covers the head hash and count. Edits after the
-  last checkpoint that rewrite the chain to the end are not detectable from the
-  file alone.
-* **Whole entries cut from the end**: a prefix of a valid log is itself a valid
-  log, so this is only detectable against a count and head hash recorded
-  elsewhere (:meth:`AuditLog.head`, a run record, a second copy) and given as
-  ``expected_count`` / ``expected_head``. Signed checkpoints prove what the log
-  held when they were signed, not that nothing came after them.
-* Without a key, checkpoints are checked for consistency (count and head match
-  their position) but their signatures are not; the result says so.
+* **Rewritten chain** (an entry edited and every hash after it recomputed, or
+  checkpoints dropped and the chain recomputed): detected because, by default
+  (``require_signed=True``), the head of the log must be a checkpoint whose
+  signature verifies – the signature covers the head hash and count, so every
+  entry before it is covered. A log with no checkpoint, or with entries after its
+  last one (a *stale* checkpoint), fails. Writers checkpoint at the end of every
+  run (:mod:`twinlab.audit.trail`), so an intact log always ends in one.
+* **Whole entries cut from the end**: a log cut back to an earlier checkpoint is
+  itself a valid signed log, so this is only detectable against a head recorded
+  elsewhere: the *anchor* file the writer keeps outside the log
+  (``AuditLog(anchor=...)``, ``$TWINLAB_AUDIT_ANCHOR``) given as ``anchor``, or
+  a count and head hash (:meth:`AuditLog.head`, a run record) given as
+  ``expected_count`` / ``expected_head``.
+* The key: ``public_key`` or ``hmac_key``, else the one configured in the
+  environment (:func:`twinlab.audit.keys.verification_key`). Without any, a
+  strict verification fails; ``require_signed=False`` checks only the chain,
+  which anyone can recompute after an edit – the result's notes say so.
 """
 
 from __future__ import annotations
@@ -33,7 +38,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from twinlab.audit.keys import load_public_key, public_key_id, verify_signature
+from twinlab.audit.keys import (
+    load_public_key,
+    public_key_id,
+    verification_key,
+    verify_signature,
+)
 from twinlab.audit.log import CHECKPOINT_ACTION, GENESIS, canonical, entry_hash
 
 __all__ = ["VerifyResult", "verify"]
@@ -141,6 +151,47 @@ def _check_checkpoint(
     return None, True
 
 
+def _read_anchor(file: Path) -> tuple[int, str]:
+    if not file.is_file():
+        raise FileNotFoundError(f"audit anchor not found: {file}")
+    try:
+        data = json.loads(file.read_bytes())
+        count, head = data["count"], data["head"]
+    except (ValueError, UnicodeDecodeError, TypeError, KeyError):
+        raise ValueError(f"{file} is not an audit anchor file (count and head)") from None
+    if not isinstance(count, int) or not isinstance(head, str):
+        raise ValueError(f"{file} is not an audit anchor file (count and head)")
+    return count, head
+
+
+def _unsigned_head(
+    key: Ed25519PublicKey | bytes | None,
+    n: int,
+    checkpoints: int,
+    signed: int,
+    signed_head: str,
+    head: str,
+) -> str | None:
+    """Why the head of a chain-valid log is not covered by a verified signature, or ``None``."""
+    if key is None:
+        return (
+            "no key to check checkpoint signatures: give the public key (--public-key, "
+            "$TWINLAB_AUDIT_PUBLIC_KEY_FILE) or configure the signing key; without one an "
+            "edited and re-chained log cannot be told from an intact one"
+        )
+    if n == 0:
+        return "the log is empty: no signed checkpoint"
+    if signed == 0:
+        what = "unsigned log" if checkpoints == 0 else "no checkpoint signed by this key"
+        return f"no signed checkpoint in the log ({what}, or its checkpoints were removed)"
+    if signed_head != head:
+        return (
+            "stale checkpoint: entries after the last signed checkpoint are not covered by a "
+            "signature (edited after it, checkpoints removed, or a run that did not finish)"
+        )
+    return None
+
+
 def verify(
     path: str | Path,
     *,
@@ -148,7 +199,8 @@ def verify(
     hmac_key: bytes | None = None,
     expected_count: int | None = None,
     expected_head: str | None = None,
-    require_signed: bool = False,
+    anchor: str | Path | None = None,
+    require_signed: bool = True,
 ) -> VerifyResult:
     """Verify an audit log and name its first bad entry.
 
@@ -158,14 +210,19 @@ def verify(
         The log file.
     public_key
         Ed25519 public key (PEM file, PEM bytes, raw bytes or key object) to check
-        checkpoint signatures with.
+        checkpoint signatures with; default: the environment's
+        (:func:`twinlab.audit.keys.verification_key`).
     hmac_key
         The shared key, for logs whose checkpoints use HMAC-SHA256.
     expected_count, expected_head
         Entry count and head hash recorded elsewhere (:meth:`AuditLog.head`);
         detect whole entries cut from the end.
+    anchor
+        The head anchor file the writer kept outside the log; the log must end
+        exactly at the count and hash it holds.
     require_signed
-        Fail when the log has no verified checkpoint signature (with a key given).
+        Fail unless the head of the log is a checkpoint whose signature verifies
+        (default). ``False`` checks the chain (and any checkpoints) only.
 
     Returns
     -------
@@ -175,20 +232,26 @@ def verify(
     Raises
     ------
     FileNotFoundError
-        If the log does not exist.
+        If the log or the anchor does not exist.
+    ValueError
+        If the anchor file is not one written by :class:`AuditLog`.
     """
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"audit log not found: {file}")
+    anchored = None if anchor is None else _read_anchor(Path(anchor))
     key: Ed25519PublicKey | bytes | None = None
     if public_key is not None:
         key = load_public_key(public_key)
     elif hmac_key is not None:
         key = hmac_key
+    elif require_signed:
+        key = verification_key()
     data = file.read_bytes()
     lines = data.split(b"\n")
     complete, last = lines[:-1], lines[-1]
     prev, n, checkpoints, signed, last_count = GENESIS, 0, 0, 0, None
+    signed_head = GENESIS  # hash of the last checkpoint whose signature verified
 
     def fail(number: int, reason: str, raw: bytes | None) -> VerifyResult:
         return VerifyResult(
@@ -238,6 +301,8 @@ def verify(
                 return fail(number, problem, raw)
             checkpoints += 1
             signed += checked
+            if checked:
+                signed_head = entry["hash"]
             last_count = entry["params"]["count"]
         prev = entry["hash"]
         n += 1
@@ -249,13 +314,30 @@ def verify(
         return fail(end, f"log has {n} entries, expected {expected_count} (entries {gone})", None)
     if expected_head is not None and prev != expected_head:
         return fail(end, f"head is {prev[:16]}…, expected {expected_head[:16]}…", None)
-    if require_signed and signed == 0:
-        return fail(end, "no verified checkpoint signature in the log", None)
+    if anchored is not None and (n, prev) != anchored:
+        count, head = anchored
+        return fail(
+            end,
+            f"log ends at {n} entries, head {prev[:16]}…, but its anchor records {count} "
+            f"entries, head {head[:16]}… (entries cut from the end, or the log rewritten)",
+            None,
+        )
+    if require_signed:
+        problem = _unsigned_head(key, n, checkpoints, signed, signed_head, prev)
+        if problem is not None:
+            return fail(end, problem, None)
     notes = []
     if key is None and checkpoints:
         notes.append("checkpoint signatures not checked (no key given)")
-    if expected_count is None and expected_head is None:
-        notes.append("entries cut from the end are undetectable without an expected count or head")
+    if not require_signed:
+        notes.append(
+            "the head is not required to be signed: an edited and re-chained log passes this check"
+        )
+    if expected_count is None and expected_head is None and anchored is None:
+        notes.append(
+            "entries cut back to an earlier checkpoint are undetectable without an anchor "
+            "or an expected count or head"
+        )
     return VerifyResult(
         ok=True,
         n_entries=n,

@@ -159,16 +159,21 @@ DEFAULT_KEY_DIR = Path("~/.config/twinlab/keys")
 KEY_FILES: dict[str, str] = {
     "TWINLAB_DEID_KEY_FILE": "deid.key",
     "TWINLAB_MASTER_KEY_FILE": "master.key",
+    # base64 of a 32-byte Ed25519 seed: signs the audit log's checkpoints
+    "TWINLAB_AUDIT_KEY_FILE": "audit.key",
 }
 
 
 def init_local_keys(folder: str | Path | None = None) -> dict[str, Path]:
-    """Create this workstation's de-identification and master keys if missing.
+    """Create this workstation's de-identification, master and audit signing keys if missing.
 
     Each key is 32 random bytes, base64-encoded, in a ``0600`` file under
-    ``folder`` (default ``~/.config/twinlab/keys``). Existing keys are kept:
-    regenerating the de-identification key would change every pseudonym, and
-    losing the master key would make the raw zone unreadable.
+    ``folder`` (default ``~/.config/twinlab/keys``); the audit key is an
+    Ed25519 seed, and its public key (for reviewers) is written beside it as
+    ``audit.pub.pem``. Existing keys are kept: regenerating the
+    de-identification key would change every pseudonym, losing the master key
+    would make the raw zone unreadable, and a new audit key would no longer
+    match the checkpoints already signed.
 
     Parameters
     ----------
@@ -194,4 +199,17 @@ def init_local_keys(folder: str | Path | None = None) -> dict[str, Path]:
         if not file.exists():
             write_private_file(file, base64.b64encode(secrets.token_bytes(32)) + b"\n")
         files[env] = file
+    public = where / "audit.pub.pem"
+    if not public.exists():
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        seed = base64.b64decode(files["TWINLAB_AUDIT_KEY_FILE"].read_bytes().strip())
+        public.write_bytes(
+            Ed25519PrivateKey.from_private_bytes(seed)
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
     return files

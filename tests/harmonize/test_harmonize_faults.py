@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from twinlab.deid import DeidKey
 from twinlab.harmonize import HarmonizeConfig, harmonize
@@ -92,3 +93,78 @@ def test_two_people_sharing_an_email_stay_two_patients_and_are_reported(tmp_path
     # every event of each person stays with that person: two distinct index dates
     patients = pd.read_parquet(tmp_path / "out" / "patients.parquet")
     assert {pair["left"]["patient_id"], pair["right"]["patient_id"]} <= set(patients["patient_id"])
+
+
+def _add_unlinked_sample(raw: Path, sample: str = "TWL-999-999-9999") -> int:
+    """Give the synthetic VCF an extra sample no patient has, and drop its ``##fileDate``."""
+    vcf = raw / "vcf" / "genotypes.vcf"
+    lines, n = [], 0
+    for line in vcf.read_text().splitlines():
+        if line.startswith("##fileDate"):
+            continue  # undated genotypes are placed at the person's index date
+        if line.startswith("#CHROM"):
+            line += f"\t{sample}"
+        elif not line.startswith("#"):
+            line += "\t0/1:30:60"
+            n += 1
+        lines.append(line)
+    vcf.write_text("\n".join(lines) + "\n")
+    return n
+
+
+def test_genotypes_of_a_vcf_sample_linked_to_no_patient_are_quarantined_not_lost(tmp_path):
+    raw = _generate(tmp_path)
+    n_sites = _add_unlinked_sample(raw)
+    result = _run(tmp_path, raw)
+    vcf = next(c for c in result.report["files"] if c["format"] == "vcf")
+    assert vcf["events_quarantined"] == n_sites > 0
+    assert vcf["events"] == vcf["events_in_timeline"] + n_sites
+    assert result.report["reconciles"] is True
+    events = pd.read_parquet(tmp_path / "out" / "events.parquet")
+    assert (events["source_file"] == vcf["source_file"]).sum() == vcf["events_in_timeline"]
+    q = pd.read_parquet(tmp_path / "out" / "quarantine.parquet")
+    unplaced = q[q["check"] == "harmonize.unplaced"]
+    assert len(unplaced) == n_sites and set(unplaced["source_file"]) == {vcf["source_file"]}
+    assert unplaced["reason"].str.contains("linked to no patient").all()
+    assert not q.astype(str).apply(lambda c: c.str.contains("TWL-999")).any().any()
+    assert result.phi_findings == []
+
+
+def test_a_run_that_loses_events_refuses_to_publish(tmp_path, monkeypatch):
+    import twinlab.harmonize.pipeline as pipeline
+
+    raw = _generate(tmp_path)
+    good = _run(tmp_path, raw)
+    assert good.report["reconciles"] is True
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
+    place = pipeline._place_undated
+
+    def leaky(events, index):  # the old fault: events dropped with no quarantine row
+        placed, unplaced = place(events, index)
+        return placed.iloc[2:].copy(), unplaced
+
+    monkeypatch.setattr(pipeline, "_place_undated", leaky)
+    with pytest.raises(pipeline.ReconciliationError, match="does not reconcile") as err:
+        _run(tmp_path, raw)
+    assert "in the written timeline" in str(err.value)
+    assert "nothing was published" in str(err.value)
+    after = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
+    assert after == before
+    assert not list(tmp_path.glob(".out*staging*"))
+    assert isinstance(err.value, ValueError)  # the CLI prints it as one Error: line, exit 1
+
+
+def test_reconcile_names_each_broken_count():
+    from twinlab.harmonize.pipeline import _reconcile
+
+    counts = [{"source_file": "src-a", "records_in": 3, "accepted": 2, "quarantined": 1,
+               "events": 2, "events_quarantined": 0}]  # fmt: skip
+    ok = _reconcile(counts, pd.Series(["src-a", "src-a"]), pd.Series(["src-a"]))
+    assert ok == []
+    bad = _reconcile(counts, pd.Series(["src-a", "src-x"]), pd.Series([], dtype=str))
+    assert any("1 in the written timeline" in p for p in bad)
+    assert any("0 quarantine rows written" in p for p in bad)
+    assert any("belong to no source file" in p for p in bad)
+    counts[0]["accepted"] = 3
+    assert any("records in" in p for p in _reconcile(counts, pd.Series(["src-a"] * 2),
+                                                     pd.Series(["src-a"])))  # fmt: skip

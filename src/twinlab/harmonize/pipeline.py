@@ -15,7 +15,12 @@
    the dose before it (``dose_to_observation``);
 7. **derive** baseline covariates (``cov_*``) and validate the timeline;
 8. **report**: per-file counts (in = accepted + quarantined), Kahn data-quality
-   checks, and a PHI scan of every output file.
+   checks, and a PHI scan of every output file;
+9. **reconcile**: every event a reader accepted is in the written timeline or in the
+   written quarantine with a reason (undated events of a person with no dated event, such
+   as the genotypes of a VCF sample linked to no patient, are quarantined as
+   ``harmonize.unplaced``); a run that does not reconcile raises
+   :class:`ReconciliationError` and publishes nothing.
 
 Outputs in ``out_dir``: ``patients/events/links.parquet`` (the timeline),
 ``quarantine.parquet`` (check and reason, no raw record), ``report.json``,
@@ -47,7 +52,7 @@ from twinlab.harmonize.quality import quality_report
 from twinlab.ingest.base import ReadResult
 from twinlab.ingest.run import read_sources
 
-__all__ = ["HarmonizeConfig", "HarmonizeResult", "harmonize"]
+__all__ = ["HarmonizeConfig", "HarmonizeResult", "ReconciliationError", "harmonize"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +101,14 @@ class HarmonizeConfig:
     same_fact_rel_tol: float = 0.01
     identifier_aliases: dict[str, str] = field(default_factory=dict)
     scan_phi: bool = True
+
+
+class ReconciliationError(ValueError):
+    """The written timeline and quarantine do not account for every record read.
+
+    A ``ValueError`` so that the command line reports it as one ``Error:`` line with a
+    non-zero exit; it is raised before anything is published.
+    """
 
 
 @dataclass
@@ -212,7 +225,12 @@ def _index_dates(events: pd.DataFrame) -> pd.Series:
     return first_dose.combine_first(first_any)
 
 
-def _place_undated(events: pd.DataFrame, index: pd.Series) -> pd.DataFrame:
+def _place_undated(events: pd.DataFrame, index: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Undated events at their person's index date; ``(placed, unplaced)``.
+
+    An undated event of a person with no dated event (a VCF sample linked to no patient) has
+    no place in a timeline: it is returned in ``unplaced``, to be quarantined, never dropped.
+    """
     undated = events["time"].isna()
     if undated.any():
         events.loc[undated, "time"] = events.loc[undated, "source_patient"].map(index)
@@ -220,7 +238,90 @@ def _place_undated(events: pd.DataFrame, index: pd.Series) -> pd.DataFrame:
             {**(q if isinstance(q, dict) else {}), "time_imputed": "index_date"}
             for q in events.loc[undated, "qualifiers"]
         ]
-    return events[events["time"].notna()].copy()
+    placed = events["time"].notna()
+    return events[placed].copy(), events[~placed].copy()
+
+
+def _unplaced_quarantine(unplaced: pd.DataFrame) -> pd.DataFrame:
+    """Quarantine rows (one per event) for the events :func:`_place_undated` could not place."""
+    cols = ["source_record", "check", "reason", "raw", "format", "source_file"]
+    if unplaced.empty:
+        return pd.DataFrame(columns=cols)
+    reason = (
+        "undated event of a person with no dated event (e.g. a VCF sample linked to no "
+        "patient): it cannot be placed in a timeline"
+    )
+    raw = [
+        _json({"source_record": r, "domain": d, "code": c, "value_text": v, "patient_key": k})
+        for r, d, c, v, k in zip(
+            unplaced["source_record"].astype(str), unplaced["domain"], unplaced["code"],
+            unplaced["value_text"], unplaced["source_patient"].astype(str), strict=True,
+        )
+    ]  # fmt: skip
+    return pd.DataFrame(
+        {
+            "source_record": unplaced["source_record"].astype(str).to_numpy(),
+            "check": "harmonize.unplaced",
+            "reason": reason,
+            "raw": raw,
+            "format": unplaced["format"].to_numpy(),
+            "source_file": unplaced["source_file"].to_numpy(),
+        }
+    )[cols]
+
+
+def _reconcile(
+    file_counts: list[dict[str, Any]], written_events: pd.Series, written_quarantine: pd.Series
+) -> list[str]:
+    """Check every file's counts against what was written; the failures, one line each.
+
+    Per source file (by its keyed id): ``records_in = accepted + quarantined`` (the reader's
+    promise), ``events = in the timeline + quarantined at harmonize`` (every accepted event is
+    written or quarantined with a reason; same-fact duplicates stay in the timeline, flagged
+    ``duplicate_of``), and the written quarantine holds a row for each quarantined record and
+    event. Timeline events of no known file are a failure too.
+
+    Parameters
+    ----------
+    file_counts : list of dict
+        Per-file counts with ``source_file``, ``records_in``, ``accepted``, ``quarantined``,
+        ``events``, ``events_quarantined`` and ``events_in_timeline``.
+    written_events, written_quarantine : pandas.Series
+        The ``source_file`` column of the written ``events.parquet`` and
+        ``quarantine.parquet``.
+
+    Returns
+    -------
+    list of str
+        Empty when everything reconciles.
+    """
+    in_timeline = written_events.astype(str).value_counts()
+    in_quarantine = written_quarantine.astype(str).value_counts()
+    problems: list[str] = []
+    for c in file_counts:
+        f = str(c["source_file"])
+        n_time, n_q = int(in_timeline.get(f, 0)), int(in_quarantine.get(f, 0))
+        if c["records_in"] != c["accepted"] + c["quarantined"]:
+            problems.append(
+                f"{f}: {c['records_in']} records in != {c['accepted']} accepted + "
+                f"{c['quarantined']} quarantined"
+            )
+        if c["events"] != n_time + c["events_quarantined"]:
+            problems.append(
+                f"{f}: {c['events']} events accepted != {n_time} in the written timeline + "
+                f"{c['events_quarantined']} quarantined"
+            )
+        if n_q != c["quarantined"] + c["events_quarantined"]:
+            problems.append(
+                f"{f}: {n_q} quarantine rows written != {c['quarantined']} records + "
+                f"{c['events_quarantined']} events quarantined"
+            )
+    stray = len(written_events) - sum(
+        int(in_timeline.get(str(c["source_file"]), 0)) for c in file_counts
+    )
+    if stray:
+        problems.append(f"{stray} timeline events belong to no source file read")
+    return problems
 
 
 def _same_facts(events: pd.DataFrame, hours: float, rel_tol: float) -> pd.DataFrame:
@@ -336,7 +437,10 @@ def harmonize(
     events, persons = _rekey(events, keys), _rekey(persons, keys)
     events = _localize_site_times(events, persons, cfg.site_utc_offsets)
     index = _index_dates(events)
-    events = _place_undated(events, index)
+    events, unplaced = _place_undated(events, index)
+    if not unplaced.empty:
+        quarantine = pd.concat([quarantine, _unplaced_quarantine(unplaced)], ignore_index=True)
+    unplaced_per_file = unplaced["source_file"].value_counts()
     genotypes = _genotype_covariates(events, cfg.genes)
     arms = _arms(events)
     events = normalize_units(map_codes(events))
@@ -420,6 +524,24 @@ def harmonize(
     public_q.to_parquet(out / "quarantine.parquet", index=False)
 
     file_counts = [{**r.counts, "source_file": ids[r.source_file]} for r in results]
+    for c in file_counts:
+        c["events_quarantined"] = int(unplaced_per_file.get(c["source_file"], 0))
+    written = pd.read_parquet(out / "events.parquet", columns=["source_file"])["source_file"]
+    problems = _reconcile(
+        file_counts, written, pd.read_parquet(out / "quarantine.parquet")["source_file"]
+    )
+    if problems:  # nothing is published; --out and the raw zone stay as they were
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(zone, ignore_errors=True)
+        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        shown = "; ".join(problems[:5]) + more
+        raise ReconciliationError(
+            f"ingest does not reconcile (records in = timeline + quarantined + duplicates): "
+            f"{shown}; nothing was published ({final_out} and {final_zone} are as they were)"
+        )
+    per_file = written.astype(str).value_counts()
+    for c in file_counts:
+        c["events_in_timeline"] = int(per_file.get(c["source_file"], 0))
     report = _report(file_counts, cohort, links)
     report["linkage"] = linkage_report(review, lambda node: pseudo.get(keys.get(node)))
     report["timeline"]["raw_series"] = n_series
@@ -552,11 +674,16 @@ def _json(value: Any) -> str:
 
 def _report(file_counts: list[dict[str, Any]], cohort: Any, links: pd.DataFrame) -> dict[str, Any]:
     totals = {k: sum(int(c[k]) for c in file_counts)
-              for k in ("records_in", "accepted", "quarantined", "events")}  # fmt: skip
+              for k in ("records_in", "accepted", "quarantined", "events", "events_in_timeline",
+                        "events_quarantined")}  # fmt: skip
     return {
         "files": sorted(file_counts, key=lambda c: c["source_file"]),
         "totals": totals,
-        "reconciles": all(c["records_in"] == c["accepted"] + c["quarantined"] for c in file_counts),
+        "reconciles": all(
+            c["records_in"] == c["accepted"] + c["quarantined"]
+            and c["events"] == c["events_in_timeline"] + c["events_quarantined"]
+            for c in file_counts
+        ),
         "timeline": {
             "patients": len(cohort.patients),
             "events": len(cohort.events),

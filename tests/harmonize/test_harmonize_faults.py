@@ -168,3 +168,26 @@ def test_reconcile_names_each_broken_count():
     counts[0]["accepted"] = 3
     assert any("records in" in p for p in _reconcile(counts, pd.Series(["src-a"] * 2),
                                                      pd.Series(["src-a"])))  # fmt: skip
+
+
+def test_the_ingest_command_refuses_a_run_that_does_not_reconcile(tmp_path, monkeypatch):
+    import base64
+
+    from click.testing import CliRunner
+
+    import twinlab.harmonize.pipeline as pipeline
+    from twinlab.cli import cli
+
+    raw = _generate(tmp_path)
+    monkeypatch.setenv("TWINLAB_DEID_KEY", base64.b64encode(b"d" * 32).decode())
+    monkeypatch.setenv("TWINLAB_MASTER_KEY", base64.b64encode(b"m" * 32).decode())
+    place = pipeline._place_undated
+    monkeypatch.setattr(
+        pipeline, "_place_undated", lambda ev, ix: (place(ev, ix)[0].iloc[1:], place(ev, ix)[1])
+    )
+    out = tmp_path / "cli-out"
+    result = CliRunner().invoke(cli, ["ingest", str(raw), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "Error: " in result.output and "does not reconcile" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not out.exists() and not list(tmp_path.glob(".cli-out*"))

@@ -412,6 +412,14 @@ def harmonize(
         and ``raw_zone`` are as they were. A clean run replaces both folders whole and
         atomically (no file of a previous run survives; a kill leaves the previous version),
         with files ``0600`` and folders ``0700`` unless ``TWINLAB_FILE_MODE`` says otherwise.
+
+    Raises
+    ------
+    ReconciliationError
+        When the written timeline and quarantine do not account for every record and event
+        the readers accepted (:func:`_reconcile`); nothing is published.
+    ValueError
+        When the raw zone lies inside ``out_dir`` or no source yields a usable event.
     """
     from twinlab.deid import deidentify, identifiers_from, load_key, scan_for_phi
     from twinlab.security.crypto import encrypt_bytes, load_keyring

@@ -23,14 +23,22 @@ BIN = Path(sys.executable).parent
 _AUDIT_SEED = base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-@pytest.fixture(autouse=True)
-def _audit_signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True, scope="session")
+def _audit_signing_key() -> Iterator[None]:
     """Every test (and process it starts) signs audit logs with one throwaway Ed25519 key.
 
     Audit logs are signed by default and refused without a key; tests whose subject is
-    the key itself remove ``TWINLAB_AUDIT_KEY`` again.
+    the key itself remove ``TWINLAB_AUDIT_KEY`` again (``monkeypatch.delenv``). Session
+    scope: module-scoped fixtures that start servers (the browser tests' ``twinlab serve``)
+    copy the environment before any function-scoped fixture runs.
     """
-    monkeypatch.setenv("TWINLAB_AUDIT_KEY", _AUDIT_SEED)
+    before = os.environ.get("TWINLAB_AUDIT_KEY")
+    os.environ["TWINLAB_AUDIT_KEY"] = _AUDIT_SEED
+    yield
+    if before is None:
+        os.environ.pop("TWINLAB_AUDIT_KEY", None)
+    else:
+        os.environ["TWINLAB_AUDIT_KEY"] = before
 
 
 @pytest.fixture

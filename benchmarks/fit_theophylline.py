@@ -7,12 +7,17 @@ Anchor: nlmixr2 SAEM 2–7 s; twinlab goal ≤ 15 s cold on 2 cores (DESIGN.md).
 Three timings, each in its own fresh Python process unless said otherwise:
 
 - ``cold_empty_cache``: first-ever run (empty PyTensor/Numba compile caches in a temporary
-  folder): import, model build, Numba compilation and sampling;
+  folder: PyTensor's ``base_compiledir``, which holds its numba cache, and
+  ``NUMBA_CACHE_DIR``): import, model build, Numba compilation and sampling;
 - ``cold``: a new process with the compile caches warm (what a user sees on the second day);
 - ``warm``: a second ``fit`` in the same process (compiled model reused): sampling only.
 
 Wall time counts from before ``import twinlab.pkpd.fit`` (cold) or from the ``fit`` call
-(warm). ESS/s is the minimum bulk ESS of ka, CL, V over the warm sampling time.
+(warm). ESS/s is the minimum bulk ESS of ka, CL, V over the warm sampling time. Each run
+records the 1-minute load average before and after it and its CPU time (the machine may be
+shared). Beside it, R's ``nlme`` on the same data (``fit_theophylline_nlme.R``: ``SSfol``,
+diagonal random effects, additive error): wall time of the ``Rscript`` process and of
+``nlme()``, and its estimates.
 
 Usage::
 
@@ -25,9 +30,11 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 #: ../shared/data beside the checkout (twinlab is imported later, inside the timed runs)
@@ -64,15 +71,60 @@ print(json.dumps({
 """
 
 
-def _run(env: dict[str, str]) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(SPEC), str(DATA)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+NLME = Path(__file__).resolve().parent / "fit_theophylline_nlme.R"
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _busy_cpu_s() -> float:
+    """CPU seconds the whole machine has been busy since boot (``/proc/stat``; 0 elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _run_argv(argv: list[str], env: dict[str, str] | None = None) -> dict:
+    """The last stdout line (JSON) of ``argv``, with load average before / after and CPU time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_before = _load()
+    busy_before = _busy_cpu_s()
+    t0 = time.perf_counter()
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t0
+    busy = _busy_cpu_s() - busy_before
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result.update(
+        {
+            "load_1min_before": load_before,
+            "load_1min_after": _load(),
+            "process_cpu_s": cpu,
+            # CPU other processes used meanwhile, as a share of all cores (the load average
+            # also counts this benchmark's own threads)
+            "others_cpu_share": max(busy - cpu, 0.0) / (wall * (os.cpu_count() or 1)),
+        }
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _run(env: dict[str, str]) -> dict:
+    return _run_argv([sys.executable, "-c", CHILD, json.dumps(SPEC), str(DATA)], env)
+
+
+def _run_nlme() -> dict | None:
+    t0 = time.perf_counter()
+    try:
+        result = _run_argv(["Rscript", str(NLME), str(DATA)])
+    except (OSError, subprocess.CalledProcessError) as err:
+        return {"error": str(err)}
+    result["process_wall_s"] = time.perf_counter() - t0
+    return result
 
 
 def main() -> None:
@@ -85,15 +137,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         empty = {
             **env,
-            "PYTENSOR_FLAGS": f"compiledir={tmp}/pytensor",
+            # base_compiledir, not compiledir: PyTensor's numba cache is <base>/numba
+            "PYTENSOR_FLAGS": f"base_compiledir={tmp}/pytensor",
             "NUMBA_CACHE_DIR": f"{tmp}/numba",
         }
         first = _run(empty)
-    again = _run(env)  # populates the usual caches if they were empty
+    fill = _run(env)  # populates the usual caches if they were empty
     again = _run(env)
+    nlme = _run_nlme()
     result = {
         "cold_empty_cache_s": first["cold_s"],
         "compile_empty_cache_s": first["compile_s"],
+        "load_empty_cache": [first["load_1min_before"], first["load_1min_after"]],
+        "fill_caches_cold_s": fill["cold_s"],
+        "load_fill_caches": [fill["load_1min_before"], fill["load_1min_after"]],
+        "cold_sample_s": again["cold_sample_s"],
+        "load": [again["load_1min_before"], again["load_1min_after"]],
+        "others_cpu_share": again["others_cpu_share"],
+        "others_cpu_share_empty_cache": first["others_cpu_share"],
+        "process_cpu_s": again["process_cpu_s"],
         "cold_s": again["cold_s"],
         "compile_s": again["compile_s"],
         "warm_s": again["warm_s"],
@@ -103,10 +165,25 @@ def main() -> None:
         "divergences": again["divergences"],
         "sampler": again["sampler"],
         "estimates": again["estimates"],
+        "nlme": nlme,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "git": subprocess.run(
+                [
+                    "git",
+                    "-C",
+                    str(Path(__file__).resolve().parents[1]),
+                    "describe",
+                    "--always",
+                    "--dirty",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip(),
+            "date": time.strftime("%Y-%m-%d %H:%M"),
         },
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -17,12 +17,15 @@ Anchor: nlmixr2 SAEM 116 s; twinlab goal: full NUTS <= 116 s (DESIGN.md).
 Three timings, each in its own fresh Python process unless said otherwise:
 
 - ``cold_empty_cache``: first-ever run (empty PyTensor/Numba compile caches in a temporary
-  folder): import, model build, Numba compilation and sampling;
+  folder: PyTensor's ``base_compiledir``, which holds its numba cache, and
+  ``NUMBA_CACHE_DIR``): import, model build, Numba compilation and sampling;
 - ``cold``: a new process with the compile caches warm;
 - ``warm``: a second ``fit`` in the same process (compiled model reused): sampling only.
 
 Wall time counts from before ``import twinlab.pkpd.fit`` (cold) or from the ``fit`` call
 (warm). ESS/s is the minimum bulk ESS of the typical values over the warm fit's wall time.
+Each run records the 1-minute load average before and after it and its CPU time (the
+machine may be shared).
 
 Usage::
 
@@ -35,9 +38,11 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import yaml
@@ -100,8 +105,23 @@ print(json.dumps({
 """
 
 
+def _busy_cpu_s() -> float:
+    """CPU seconds the whole machine has been busy since boot (``/proc/stat``; 0 elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def _run(env: dict[str, str], draws: int, tune: int, chains: int, low_rank: bool) -> dict:
-    """Run the child fit in a fresh process and return its JSON line."""
+    """Run the child fit in a fresh process and return its JSON line (with the 1-minute load
+    average before and after, and the process's CPU time)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_before = round(os.getloadavg()[0], 2)
+    busy_before = _busy_cpu_s()
+    t0 = time.perf_counter()
     out = subprocess.run(
         [
             sys.executable,
@@ -119,7 +139,18 @@ def _run(env: dict[str, str], draws: int, tune: int, chains: int, low_rank: bool
         text=True,
         check=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    wall = time.perf_counter() - t0
+    busy = _busy_cpu_s() - busy_before
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result["load_1min_before"] = load_before
+    result["load_1min_after"] = round(os.getloadavg()[0], 2)
+    result["process_cpu_s"] = cpu
+    # CPU other processes used meanwhile, as a share of all cores (the load average also
+    # counts this benchmark's own threads)
+    result["others_cpu_share"] = max(busy - cpu, 0.0) / (wall * (os.cpu_count() or 1))
+    return result
 
 
 def main() -> None:
@@ -141,7 +172,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             empty = {
                 **env,
-                "PYTENSOR_FLAGS": f"compiledir={tmp}/pytensor",
+                # base_compiledir, not compiledir: PyTensor's numba cache is <base>/numba
+                "PYTENSOR_FLAGS": f"base_compiledir={tmp}/pytensor",
                 "NUMBA_CACHE_DIR": f"{tmp}/numba",
             }
             first = _run(empty, *settings, False)
@@ -154,6 +186,10 @@ def main() -> None:
     result = {
         "cold_empty_cache_s": None if first is None else first["cold_s"],
         "compile_empty_cache_s": None if first is None else first["compile_s"],
+        "load_empty_cache": None
+        if first is None
+        else [first["load_1min_before"], first["load_1min_after"]],
+        "others_cpu_share_empty_cache": None if first is None else first["others_cpu_share"],
         **runs,
         "settings": {"draws": args.draws, "tune": args.tune, "chains": args.chains},
         "spec": SPEC,
@@ -162,6 +198,20 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "git": subprocess.run(
+                [
+                    "git",
+                    "-C",
+                    str(Path(__file__).resolve().parents[1]),
+                    "describe",
+                    "--always",
+                    "--dirty",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip(),
+            "date": time.strftime("%Y-%m-%d %H:%M"),
         },
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -213,14 +213,33 @@ def _evaluate(xp: ModuleType, groups: list[tuple[list, list, _Doses]]) -> Any:
         lam = xp.stack([_per_row(xp, r, n) for r in rates], axis=1)
         lag = None if doses.lag is None else _per_row(xp, doses.lag, n)
         s = decayed_evaluate(xp, lam, lag, table)
+        n_times = table.n_queries // n if n else 0
+        if (
+            n
+            and n * n_times == table.n_queries
+            and np.array_equal(at, np.repeat(np.arange(n), n_times))
+        ):
+            # every subject asks the same number of points in turn (an ODE model's grid):
+            # broadcast the per-subject coefficients instead of gathering one per point
+            s = s.reshape((n, n_times, len(rates)))
+            cols = [(_col(a), s[:, :, m]) for m, a in enumerate(coefs)]
+            scale = None if doses.scale is None else _col(doses.scale)
+        else:
+            cols = [(_at(a, at), s[:, m]) for m, a in enumerate(coefs)]
+            scale = None if doses.scale is None else _at(doses.scale, at)
         part = None
-        for m, a in enumerate(coefs):
-            term = _at(a, at) * s[:, m]
-            part = term if part is None else part + term
-        if doses.scale is not None:
-            part = part * _at(doses.scale, at)
+        for a, sm in cols:
+            part = a * sm if part is None else part + a * sm
+        if scale is not None:
+            part = part * scale
+        part = part.reshape((-1,))
         total = part if total is None else total + part
     return total
+
+
+def _col(x: Any) -> Any:
+    """Per-subject values as a column ``(n, 1)`` (scalars pass through)."""
+    return x if isinstance(x, int | float) or getattr(x, "ndim", 0) == 0 else x[:, None]
 
 
 # ------------------------------------------------------------------ linear disposition

@@ -357,8 +357,11 @@ def fit_python(
         str(chains),
         str(seed),
     ]
+    source = source_fingerprint()
     result, seen = run_child(argv, env)
-    return {**result, **seen}
+    if source_fingerprint() != source:
+        print("[fit_demo] warning: src/twinlab/pkpd changed during the run", file=sys.stderr)
+    return {**result, **seen, "pkpd_source_and_spec_sha256": source}
 
 
 def empty_cache_env(tmp: Path) -> dict[str, str]:
@@ -446,6 +449,15 @@ def nlme_estimates(r: dict) -> dict:
     return out
 
 
+def source_fingerprint() -> str:
+    """sha256 (16 hex digits) of ``src/twinlab/pkpd/*.py`` and the spec as they are now: the
+    working tree may hold uncommitted changes, and may change between two runs."""
+    h = hashlib.sha256()
+    for path in [*sorted((ROOT / "src" / "twinlab" / "pkpd").glob("*.py")), SPEC]:
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def machine() -> dict:
     """Machine and software facts."""
     import importlib.metadata as md
@@ -462,16 +474,12 @@ def machine() -> dict:
         text=True,
         check=False,
     ).stdout.strip()
-    # the working tree may hold uncommitted changes: fingerprint what was measured
-    h = hashlib.sha256()
-    for path in [*sorted((ROOT / "src" / "twinlab" / "pkpd").glob("*.py")), SPEC]:
-        h.update(path.name.encode() + path.read_bytes())
     return {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "git": git,
-        "pkpd_source_and_spec_sha256": h.hexdigest()[:16],
+        "pkpd_source_and_spec_sha256": source_fingerprint(),
         **{p: version(p) for p in ("pymc", "pytensor", "nutpie", "numba", "numpy")},
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
@@ -557,6 +565,17 @@ def markdown(result: dict) -> str:
         if "gate_passed" in r
     ]
     lines += ["", "Gate (`twinlab.pkpd.gate.validate`, VPC included): " + ", ".join(gates) + "."]
+    sources = {r.get("pkpd_source_and_spec_sha256") for r in result["runs"].values()}
+    if len(sources) > 1:
+        lines += [
+            "",
+            "**Warning:** `src/twinlab/pkpd` or the spec changed between the rows (source "
+            "fingerprints "
+            + ", ".join(
+                f"{n}: {r.get('pkpd_source_and_spec_sha256')}" for n, r in result["runs"].items()
+            )
+            + ").",
+        ]
     # estimates
     t = result["truth"]
     codes = result["cyp2c9_codes"]

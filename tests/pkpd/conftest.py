@@ -34,7 +34,7 @@ TINY_SPEC = {
 }
 TINY_TRUTH = {"ka": 1.2, "cl": 3.0, "v": 30.0, "beta_cl_crcl": 0.5}
 #: what the tiny fit's sampler is given
-TINY_SETTINGS = {"draws": 100, "tune": 100, "chains": 2, "seed": 5}
+TINY_SETTINGS = {"draws": 100, "tune": 100, "chains": 2, "seed": 5, "target_accept": 0.9}
 
 
 def write_study(folder: Path, n_subjects: int = 8, seed: int = 3) -> tuple[Path, Path]:

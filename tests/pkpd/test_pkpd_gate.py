@@ -3,6 +3,7 @@ what the registry serves (library and ``twinlab fit`` / ``validate-fit`` / ``mod
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 
@@ -26,9 +27,13 @@ CHECKS = [
     "divergences",
     "vpc_pi_coverage",
 ]
-#: bounds the tiny fit (2 x 100 draws) meets
-LOOSE = GateBounds(max_rhat=1.2, max_rhat_individual=1.2, min_ess=20)
-LOOSE_ARGS = ["--max-rhat", "1.2", "--max-rhat-individual", "1.2", "--min-ess", "20"]
+#: bounds the tiny fit (2 x 100 draws after 100 warm-up) meets on any machine: its short
+#: warm-up may leave a divergence or two, depending on the CPU's floating point
+LOOSE = GateBounds(max_rhat=1.2, max_rhat_individual=1.2, min_ess=20, max_divergences=5)
+LOOSE_ARGS = [
+    *("--max-rhat", "1.2", "--max-rhat-individual", "1.2"),
+    *("--min-ess", "20", "--max-divergences", "5"),
+]
 
 
 def _with(result: FitResult, posterior=None, sample_stats=None) -> FitResult:
@@ -92,8 +97,10 @@ def test_chains_that_disagree_on_an_effect_fail_the_gate_naming_it(tiny_fit):
 
 def test_divergences_and_a_single_chain_fail_with_what_fixes_them(tiny_fit):
     stats = tiny_fit.idata.sample_stats.copy(deep=True)
+    stats["diverging"].values[:] = False
     stats["diverging"].values[0, :3] = True
-    gate = validate(_with(tiny_fit, sample_stats=stats), bounds=LOOSE)
+    strict = dataclasses.replace(LOOSE, max_divergences=0)
+    gate = validate(_with(tiny_fit, sample_stats=stats), bounds=strict)
     (failed,) = gate.failures
     assert (failed.name, failed.value) == ("divergences", 3.0)
     assert "plot_pair" in failed.hint and "reparameterise" in failed.hint
@@ -141,6 +148,7 @@ def test_the_gate_decides_what_the_cli_registers_as_served(tiny_study, tiny_fit,
     out, root = tmp_path / "fit", tmp_path / "models"
     runner = CliRunner()
     settings = ["--draws", "100", "--tune", "100", "--chains", "2", "--seed", "5"]
+    settings += ["--target-accept", "0.9"]
     res = runner.invoke(
         fit_command,
         [

@@ -63,7 +63,7 @@ def test_a_logged_fit_reports_as_it_goes_and_draws_what_a_silent_one_draws(
         raise AssertionError("public inspect() used for progress")
 
     monkeypatch.setattr(background, "inspect", converts_every_draw)
-    settings = {k: tiny_fit.settings[k] for k in ("draws", "tune", "chains", "seed")}
+    settings = dict(tiny_fit.settings)
     logged = fit(tiny_fit.spec, tiny_fit.arrays, progress=None, **settings)
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[0] == "[fit] sampling 2 chains x (100 warm-up + 100 draws) with nutpie"
@@ -113,7 +113,7 @@ def test_with_nutpies_public_api_only_the_log_still_counts_the_draws(tiny_fit, c
     real = nutpie.sample
     monkeypatch.setattr(nutpie, "sample", lambda *a, **kw: _PublicOnly(real(*a, **kw)))
     monkeypatch.setattr(progress, "LOG_EVERY_S", 0.05)
-    settings = {k: tiny_fit.settings[k] for k in ("draws", "tune", "chains", "seed")}
+    settings = dict(tiny_fit.settings)
     again = fit(tiny_fit.spec, tiny_fit.arrays, progress=None, **settings)
     lines = capsys.readouterr().err.strip().splitlines()
     matches = [LINE.match(line) for line in lines[1:-1]]

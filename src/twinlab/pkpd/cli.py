@@ -84,6 +84,13 @@ def _spec(model: str) -> Any:
     "--sampler", default="nutpie", show_default=True, type=click.Choice(["nutpie", "pymc"])
 )
 @click.option(
+    "--target-accept",
+    default=0.8,
+    show_default=True,
+    type=click.FloatRange(0.5, 1.0, min_open=False, max_open=True),
+    help="NUTS target acceptance: raise it (0.9, 0.95) when the fit reports divergences.",
+)
+@click.option(
     "--low-rank",
     is_flag=True,
     help="nutpie: a diagonal plus low-rank mass matrix (follows posterior correlations).",
@@ -118,6 +125,7 @@ def fit(
     chains: int,
     seed: int,
     sampler: str,
+    target_accept: float,
     low_rank: bool,
     progress: bool | None,
     register_as: str | None,
@@ -141,6 +149,7 @@ def fit(
         chains=chains,
         seed=seed,
         sampler=sampler,
+        target_accept=target_accept,
         low_rank=low_rank,
         progress=progress,
     )
@@ -162,7 +171,14 @@ def fit(
 
     audit_stage(
         "fit",
-        params={"model": model, "draws": draws, "tune": tune, "chains": chains, "sampler": sampler},
+        params={
+            "model": model,
+            "draws": draws,
+            "tune": tune,
+            "chains": chains,
+            "sampler": sampler,
+            "target_accept": target_accept,
+        },
         inputs=[data_path],
         outputs=[out],
         seed=seed,

@@ -37,6 +37,7 @@ sessions) can share one log without losing or duplicating entries. POSIX only.
 from __future__ import annotations
 
 import base64
+import contextvars
 import datetime as dt
 import fcntl
 import getpass
@@ -60,6 +61,7 @@ __all__ = [
     "USER_ENV",
     "AuditLog",
     "AuditLogError",
+    "acting_as",
     "canonical",
     "default_actor",
     "entry_hash",
@@ -113,8 +115,30 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+#: who acts in the current context (a dashboard user), set by :func:`acting_as`
+_ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("twinlab_actor", default=None)
+
+
+@contextmanager
+def acting_as(user: str) -> Iterator[None]:
+    """Within the block, entries written by this thread or task carry ``user`` as actor.
+
+    A server acting for several users (the dashboards) wraps each user's work in it, so
+    entries written deep in the library (a data access, a simulation) name that user and
+    not the server's account.
+    """
+    token = _ACTOR.set(user)
+    try:
+        yield
+    finally:
+        _ACTOR.reset(token)
+
+
 def default_actor() -> str:
-    """Return ``$TWINLAB_USER``, else the OS user name, else ``"unknown"``."""
+    """Return the user of :func:`acting_as`, else ``$TWINLAB_USER``, else the OS user name,
+    else ``"unknown"``."""
+    if _ACTOR.get():
+        return str(_ACTOR.get())
     if os.environ.get(USER_ENV):
         return os.environ[USER_ENV]
     try:

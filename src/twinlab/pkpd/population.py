@@ -91,6 +91,32 @@ DEFAULT_GUESSES: dict[str, float] = {
 }
 
 
+def _number(where: str, field: str, value: Any, *, positive: bool = True) -> None:
+    """Refuse a ``value`` that is not a finite number (> 0 unless ``positive`` is false), with
+    a message naming ``where`` and ``field`` and what to write instead."""
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    if ok and math.isfinite(value) and (value > 0 or not positive):
+        return
+    need = "a finite number > 0" if positive else "a finite number"
+    example = _EXAMPLES.get(field, "1.0")
+    raise ValueError(f"{where}: {field} must be {need} (e.g. {field}: {example}), got {value!r}")
+
+
+#: What to write instead, in the messages of :func:`_number`.
+_EXAMPLES = {"reference": "70 (the covariate's typical value)", "exponent": "0.75"}
+
+
+def _fields(cls: type, where: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` as keyword arguments of the dataclass ``cls``, unknown keys refused."""
+    if not isinstance(given, Mapping):
+        raise ValueError(f"{where}: give a mapping of {cls.__name__} fields, not {given!r}")
+    known = [f for f in cls.__dataclass_fields__ if f != "name"]
+    unknown = sorted(str(k) for k in set(given) - set(cls.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown}; known: {known}")
+    return {str(k): v for k, v in given.items()}
+
+
 @dataclass(frozen=True)
 class Parameter:
     """A population parameter of the structural model.
@@ -116,10 +142,11 @@ class Parameter:
     fixed: bool = False
 
     def __post_init__(self) -> None:
-        if not (self.guess > 0 and math.isfinite(self.guess)):
-            raise ValueError(f"parameter {self.name}: guess must be positive, got {self.guess}")
-        if self.prior_sd <= 0 or (self.omega is not None and self.omega <= 0):
-            raise ValueError(f"parameter {self.name}: prior_sd and omega must be positive")
+        where = f"parameter {self.name}"
+        _number(where, "guess", self.guess)
+        _number(where, "prior_sd", self.prior_sd)
+        if self.omega is not None:
+            _number(where, "omega", self.omega)
 
 
 @dataclass(frozen=True)
@@ -157,8 +184,13 @@ class Covariate:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "covariate", self.covariate.upper())
+        where = f"covariate {self.covariate} on {self.parameter}"
         if self.kind not in ("power", "categorical"):
-            raise ValueError(f"covariate {self.covariate}: kind must be power or categorical")
+            raise ValueError(f"{where}: kind must be power or categorical, got {self.kind!r}")
+        if self.kind == "power":  # (X / reference) ** exponent: a zero reference divides by 0
+            _number(where, "reference", self.reference)
+        _number(where, "exponent", self.exponent, positive=False)
+        _number(where, "prior_sd", self.prior_sd)
         if self.levels is not None:
             object.__setattr__(self, "levels", tuple(float(x) for x in self.levels))
 
@@ -195,6 +227,9 @@ class ResidualError:
             raise ValueError(
                 f"residual error kind must be one of {_ERROR_KINDS}, not {self.kind!r}"
             )
+        where = f"residual error of {self.endpoint}"
+        _number(where, "add_scale", self.add_scale)
+        _number(where, "prop_scale", self.prop_scale)
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -279,6 +314,7 @@ class PopulationSpec:
             math.isfinite(self.ode_max_step) and self.ode_max_step > 0
         ):
             raise ValueError(f"ode_max_step must be positive, got {self.ode_max_step}")
+        _number(f"spec for {self.model}", "lkj_eta", self.lkj_eta)
         object.__setattr__(self, "parameters", tuple(self.parameters))
         object.__setattr__(self, "covariates", tuple(self.covariates))
         errors = tuple(self.errors) or (ResidualError(sm.endpoints[0]),)
@@ -377,22 +413,40 @@ class PopulationSpec:
         if extra:
             raise ValueError(f"unknown spec entries {extra}; known {sorted(known)}")
         params = []
-        for name, val in dict(d.get("parameters") or {}).items():
-            val = {"guess": val} if isinstance(val, int | float) else dict(val)
+        given = d.get("parameters") or {}
+        if not isinstance(given, Mapping):
+            raise ValueError(f"parameters: give {{name: guess or fields}}, not {given!r}")
+        for name, val in given.items():
+            where = f"parameter {name}"
+            val = {"guess": val} if not isinstance(val, Mapping) else _fields(Parameter, where, val)
             params.append(Parameter(name=str(name), **val))
         covs: list[Covariate] = []
         for c in d.get("covariates") or []:
+            if not isinstance(c, Mapping):
+                raise ValueError(f"covariates: give a list of mappings, not {c!r}")
             c = dict(c)
             if "allometric" in c:
+                allowed = {"allometric", "reference", "estimate"}
+                if set(c) - allowed:
+                    raise ValueError(
+                        f"covariate {c}: unknown field(s) {sorted(set(c) - allowed)}; "
+                        f"known with allometric: {sorted(allowed)}"
+                    )
                 covs.extend(
                     allometric([p.name for p in params], covariate=c.pop("allometric"), **c)
                 )
             else:
-                covs.append(Covariate(**c))
+                where = f"covariate {c.get('covariate')} on {c.get('parameter')}"
+                covs.append(Covariate(**_fields(Covariate, where, c)))
         errs = d.get("errors", d.get("error")) or []
         if isinstance(errs, str | Mapping):
             errs = [errs]
-        errors = [ResidualError(kind=e) if isinstance(e, str) else ResidualError(**e) for e in errs]
+        errors = [
+            ResidualError(kind=e)
+            if isinstance(e, str)
+            else ResidualError(**_fields(ResidualError, "residual error", e))
+            for e in errs
+        ]
         return cls(
             model=str(d["model"]),
             parameters=tuple(params),

@@ -98,6 +98,29 @@ def paths(root: str | Path | None = None) -> Paths:
     return Paths(Path(root).resolve() if root is not None else project_root())
 
 
+def read_yaml(file: str | Path) -> Any:
+    """The YAML document in ``file``.
+
+    Raises
+    ------
+    ConfigError
+        One line if the file is missing or is not valid YAML (with the line and column of
+        the problem), never a parser traceback.
+    """
+    file = Path(file)
+    if not file.is_file():
+        raise ConfigError(f"parameters file not found: {file}")
+    try:
+        return yaml.safe_load(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{file} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{file} is not valid YAML{where}: {problem}") from None
+
+
 def load_params(section: str | None = None, *, path: str | Path | None = None) -> dict[str, Any]:
     """Read ``params.yaml`` (or one of its sections).
 
@@ -119,9 +142,7 @@ def load_params(section: str | None = None, *, path: str | Path | None = None) -
         If the file is missing, is not a mapping, or lacks the section.
     """
     file = Path(path) if path is not None else paths().params_file
-    if not file.is_file():
-        raise ConfigError(f"parameters file not found: {file}")
-    data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    data = read_yaml(file) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{file} must hold a mapping of sections, not {type(data).__name__}")
     if section is None:

@@ -514,8 +514,8 @@ def test_invalid_birth_date_quarantines_the_patient(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"not json at all", json.dumps(handcrafted()).encode()[:-40], b"\xff\xfe{}"],
-    ids=["empty", "text", "truncated", "bad-utf8"],
+    [b"", b"not json at all", b"\xff\xfe{}"],
+    ids=["empty", "text", "bad-utf8"],
 )
 def test_unparseable_file_is_one_quarantined_record(tmp_path: Path, content: bytes) -> None:
     result = read_fhir(write(tmp_path, "broken.json", content))
@@ -523,6 +523,20 @@ def test_unparseable_file_is_one_quarantined_record(tmp_path: Path, content: byt
     assert (result.records_in, result.records_accepted) == (1, 0)
     assert result.quarantine["check"].tolist() == ["fhir.parse"]
     assert len(result.quarantine["raw"].iloc[0]) == len(content.decode("utf-8", "replace"))
+
+
+def test_truncated_bundle_keeps_the_entries_before_the_cut(tmp_path: Path) -> None:
+    bundle = handcrafted()
+    content = json.dumps(bundle).encode()[:-40]
+    result = read_fhir(write(tmp_path, "broken.json", content))
+    check_contract(result)
+    n = len(bundle["entry"])
+    whole = read_fhir(write(tmp_path, "whole.json", {**bundle, "entry": bundle["entry"][:-1]}))
+    assert result.records_in == n
+    assert result.records_accepted == whole.records_accepted
+    last = result.quarantine.set_index("source_record").loc[f"entry[{n - 1}]"]
+    assert last["check"] == "fhir.parse" and "truncated" in last["reason"]
+    pd.testing.assert_frame_equal(result.events, whole.events)
 
 
 def test_missing_file_is_quarantined_not_raised(tmp_path: Path) -> None:

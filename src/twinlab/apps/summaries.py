@@ -126,7 +126,7 @@ def quality_checks(quality: dict[str, Any]) -> pd.DataFrame:
 
 
 def conservation(report: dict[str, Any]) -> pd.DataFrame:
-    """Records in = accepted + quarantined, per source format (from ``report.json``)."""
+    """Records in = accepted + quarantined + duplicates, per format (from ``report.json``)."""
     files = pd.DataFrame(report.get("files", []))
     if files.empty:
         return pd.DataFrame(columns=["format", "files", "records_in", "accepted", "quarantined"])
@@ -136,7 +136,11 @@ def conservation(report: dict[str, Any]) -> pd.DataFrame:
         accepted=("accepted", "sum"),
         quarantined=("quarantined", "sum"),
     )
-    out["reconciles"] = out["records_in"] == out["accepted"] + out["quarantined"]
+    dups = files["duplicates"] if "duplicates" in files else pd.Series(0, index=files.index)
+    out["duplicates"] = dups.groupby(files["format"]).sum().reindex(out["format"]).to_numpy()
+    out["reconciles"] = (
+        out["records_in"] == out["accepted"] + out["quarantined"] + out["duplicates"]
+    )
     return out
 
 

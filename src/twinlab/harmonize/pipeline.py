@@ -14,7 +14,7 @@
    flagged ``duplicate_of`` so it is not counted twice) and each observation to
    the dose before it (``dose_to_observation``);
 7. **derive** baseline covariates (``cov_*``) and validate the timeline;
-8. **report**: per-file counts (in = accepted + quarantined), Kahn data-quality
+8. **report**: per-file counts (in = accepted + quarantined + exact duplicates), Kahn data-quality
    checks, and a PHI scan of every output file;
 9. **reconcile**: every event a reader accepted is in the written timeline or in the
    written quarantine with a reason (undated events of a person with no dated event, such
@@ -275,8 +275,9 @@ def _reconcile(
 ) -> list[str]:
     """Check every file's counts against what was written; the failures, one line each.
 
-    Per source file (by its keyed id): ``records_in = accepted + quarantined`` (the reader's
-    promise), ``events = in the timeline + quarantined at harmonize`` (every accepted event is
+    Per source file (by its keyed id): ``records_in = accepted + quarantined + duplicates``
+    (the reader's promise; exact copies of a record are read once and declared),
+    ``events = in the timeline + quarantined at harmonize`` (every accepted event is
     written or quarantined with a reason; same-fact duplicates stay in the timeline, flagged
     ``duplicate_of``), and the written quarantine holds a row for each quarantined record and
     event. Timeline events of no known file are a failure too.
@@ -301,10 +302,11 @@ def _reconcile(
     for c in file_counts:
         f = str(c["source_file"])
         n_time, n_q = int(in_timeline.get(f, 0)), int(in_quarantine.get(f, 0))
-        if c["records_in"] != c["accepted"] + c["quarantined"]:
+        dups = int(c.get("duplicates", 0))
+        if c["records_in"] != c["accepted"] + c["quarantined"] + dups:
             problems.append(
                 f"{f}: {c['records_in']} records in != {c['accepted']} accepted + "
-                f"{c['quarantined']} quarantined"
+                f"{c['quarantined']} quarantined + {dups} duplicates"
             )
         if c["events"] != n_time + c["events_quarantined"]:
             problems.append(
@@ -682,13 +684,13 @@ def _json(value: Any) -> str:
 
 def _report(file_counts: list[dict[str, Any]], cohort: Any, links: pd.DataFrame) -> dict[str, Any]:
     totals = {k: sum(int(c[k]) for c in file_counts)
-              for k in ("records_in", "accepted", "quarantined", "events", "events_in_timeline",
-                        "events_quarantined")}  # fmt: skip
+              for k in ("records_in", "accepted", "quarantined", "duplicates", "events",
+                        "events_in_timeline", "events_quarantined")}  # fmt: skip
     return {
         "files": sorted(file_counts, key=lambda c: c["source_file"]),
         "totals": totals,
         "reconciles": all(
-            c["records_in"] == c["accepted"] + c["quarantined"]
+            c["records_in"] == c["accepted"] + c["quarantined"] + c["duplicates"]
             and c["events"] == c["events_in_timeline"] + c["events_quarantined"]
             for c in file_counts
         ),

@@ -16,11 +16,16 @@ linking and de-identification, which happen later in the harmonizer:
     One row per source record that could not be used (:data:`QUARANTINE_COLUMNS`):
     the raw record as text, the check that failed, a readable reason.
 
-Conservation: ``records_in == records_accepted + len(quarantine)`` for every
-file, where a *record* is the format's natural unit (a FHIR resource, an XPT
-row, an ODM ItemGroupData, a VCF data line, a wearable CSV row). A reader never
-raises for bad content: a file it cannot parse at all becomes a single
-quarantined record with ``records_in = 1``.
+Conservation: ``records_in == records_accepted + len(quarantine) + duplicates`` for
+every file, where a *record* is the format's natural unit (a FHIR resource, an XPT
+row, an ODM ItemGroupData, a VCF data line, a wearable CSV row) and ``duplicates``
+counts exact copies of an earlier record of the same file (a FHIR resource or NDJSON
+line repeated verbatim, an SDTM row repeated in every column), read once and declared.
+A reader never raises for bad content: one bad record (a bad byte, an extra field, an
+unclosed element) is quarantined alone and the rest of the file is read; only a file
+it cannot parse at all becomes a single quarantined record with ``records_in = 1``.
+Quarantine reasons name the failed check and the field, never the value (values can
+be identifying; the raw record keeps them, encrypted, in the raw zone).
 
 Readers register themselves by format with :func:`register`; :func:`reader_for`
 picks the reader for a path by its ``sniff`` function.
@@ -28,6 +33,7 @@ picks the reader for a path by its ``sniff`` function.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +42,16 @@ from typing import Any
 import pandas as pd
 
 __all__ = [
+    "BAD_BYTE",
     "EVENT_COLUMNS",
+    "FIRST_YEAR",
+    "LAST_YEAR",
     "OPTIONAL_EVENT_COLUMNS",
     "PERSON_COLUMNS",
     "QUARANTINE_COLUMNS",
     "ReadResult",
     "Reader",
+    "decode_marked",
     "frame",
     "quarantine_row",
     "reader_for",
@@ -90,6 +100,55 @@ QUARANTINE_COLUMNS: dict[str, str] = {
 }
 
 
+#: Event dates outside ``FIRST_YEAR-01-01 .. LAST_YEAR-12-31`` are quarantined (``*.date``):
+#: placeholders such as 0001-01-01 or 9999-12-31 are not dates of care, and they leave the
+#: range of nanosecond timestamps (1677-2262) or, one period later, of the calendar itself.
+FIRST_YEAR = 1800
+LAST_YEAR = 2199
+
+#: Stand-in for each byte sequence that is not valid UTF-8 (:func:`decode_marked`): U+FFFE is
+#: a Unicode noncharacter, never found in real text, so a record holding it had a bad byte.
+BAD_BYTE = "\ufffe"
+
+
+def _mark(err: UnicodeError) -> tuple[str, int]:
+    if not isinstance(err, UnicodeDecodeError):
+        raise err
+    return BAD_BYTE, err.end
+
+
+codecs.register_error("twinlab.mark", _mark)
+
+
+def decode_marked(data: bytes, encoding: str = "utf-8") -> tuple[str, bool]:
+    """Decode ``data``, each undecodable byte sequence becoming :data:`BAD_BYTE`.
+
+    A reader then quarantines the records that hold :data:`BAD_BYTE` and keeps the rest,
+    instead of rejecting the whole file for one bad byte.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content.
+    encoding : str
+        The codec (default UTF-8).
+
+    Returns
+    -------
+    tuple of (str, bool)
+        The text and whether any byte was undecodable.
+
+    Examples
+    --------
+    >>> decode_marked(b"a,1\\nb\\xff,2\\n")
+    ('a,1\\nb\\ufffe,2\\n', True)
+    """
+    try:
+        return data.decode(encoding), False
+    except UnicodeDecodeError:
+        return data.decode(encoding, errors="twinlab.mark"), True
+
+
 def frame(columns: dict[str, str], rows: list[dict[str, Any]] | None = None) -> pd.DataFrame:
     """A DataFrame with exactly ``columns`` (in order), empty or from ``rows``."""
     df = pd.DataFrame(rows or [], columns=list(columns))
@@ -118,13 +177,16 @@ class ReadResult:
     #: Side outputs by name: raw regular series as xarray objects (per-minute wearable data),
     #: tallies as DataFrames (FHIR resources per type).
     series: dict[str, Any] = field(default_factory=dict)
+    #: Records that repeat an earlier record of the file exactly: read once, counted here.
+    duplicates: int = 0
 
     def __post_init__(self) -> None:
         quarantined = len(self.quarantine)
-        if self.records_in != self.records_accepted + quarantined:
+        if self.records_in != self.records_accepted + quarantined + self.duplicates:
             raise AssertionError(
                 f"{self.source_file}: {self.records_in} records in != "
-                f"{self.records_accepted} accepted + {quarantined} quarantined"
+                f"{self.records_accepted} accepted + {quarantined} quarantined + "
+                f"{self.duplicates} duplicates"
             )
 
     @property
@@ -136,6 +198,7 @@ class ReadResult:
             "records_in": self.records_in,
             "accepted": self.records_accepted,
             "quarantined": len(self.quarantine),
+            "duplicates": self.duplicates,
             "events": len(self.events),
         }
 

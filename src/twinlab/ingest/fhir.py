@@ -50,6 +50,7 @@ acyclic; collections triggered by its many small objects otherwise double the re
 from __future__ import annotations
 
 import gc
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -60,10 +61,12 @@ import numpy as np
 import pandas as pd
 
 from twinlab.ingest.base import (
+    BAD_BYTE,
     EVENT_COLUMNS,
     PERSON_COLUMNS,
     QUARANTINE_COLUMNS,
     ReadResult,
+    decode_marked,
     register,
 )
 from twinlab.ingest.fhir_patient import patient_person
@@ -90,12 +93,21 @@ def sniff_fhir(path: Path) -> bool:
 
 
 class _Records:
-    """The records of one file: ``(pointer, resource, fullUrl, raw)`` items plus quarantine rows."""
+    """The records of one file: ``(pointer, resource, fullUrl, raw)`` items plus quarantine rows.
 
-    def __init__(self) -> None:
+    ``marked`` says that the file held bytes that are not UTF-8 (decoded as
+    :data:`~twinlab.ingest.base.BAD_BYTE`): each resource holding one is quarantined alone
+    (``fhir.encoding``). A resource that repeats an earlier one of the file exactly (same type,
+    id or fullUrl, and content) is counted in ``duplicates`` and read once.
+    """
+
+    def __init__(self, marked: bool = False) -> None:
         self.items: list[tuple[str, dict, str | None, Any]] = []
         self.quarantine: list[tuple[str, str, str, str]] = []
         self.bad_types: Counter[str] = Counter()
+        self.marked = marked
+        self.duplicates: Counter[str] = Counter()
+        self._seen: dict[tuple[str, str], Any] = {}
 
     def reject(self, ptr: str, check: str, reason: str, raw: Any, rtype: str = _UNPARSED) -> None:
         self.quarantine.append((ptr, check, reason, _raw_text(raw)))  # QUARANTINE_COLUMNS
@@ -105,10 +117,22 @@ class _Records:
         if not isinstance(res, dict):
             kind = type(res).__name__
             self.reject(ptr, "fhir.structure", f"resource is a JSON {kind}, not an object", raw)
-        elif not isinstance(res.get("resourceType"), str) or not res["resourceType"]:
+            return
+        rtype = res.get("resourceType")
+        if not isinstance(rtype, str) or not rtype:
             self.reject(ptr, "fhir.structure", "resource has no resourceType", raw)
-        else:
-            self.items.append((ptr, res, text(full_url), raw))
+            return
+        if self.marked and BAD_BYTE in _raw_text(raw):
+            why = "the resource holds bytes that are not UTF-8 (a corrupted byte)"
+            self.reject(ptr, "fhir.encoding", why, raw, rtype)
+            return
+        ident = text(res.get("id")) or text(full_url)
+        if ident is not None:
+            seen = self._seen.setdefault((rtype, ident), res)
+            if seen is not res and seen == res:
+                self.duplicates[rtype] += 1
+                return
+        self.items.append((ptr, res, text(full_url), raw))
 
 
 def _raw_text(raw: Any) -> str:
@@ -118,45 +142,104 @@ def _raw_text(raw: Any) -> str:
 
 
 def _parse_file(data: bytes, ndjson: bool) -> _Records:
-    recs = _Records()
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    if not ndjson:
-        try:
-            top = loads(data)
-        except ValueError as exc:
-            lines = [ln for ln in data.split(b"\n") if ln.strip()]
-            if len(lines) > 1 and _looks_like_resource(lines[0]):
-                return _parse_file(data, True)
+    if ndjson:
+        return _parse_ndjson(data)
+    source, marked = decode_marked(data)
+    recs = _Records(marked)
+    try:
+        top = loads(source if marked else data)
+    except ValueError as exc:
+        lines = [ln for ln in data.split(b"\n") if ln.strip()]
+        if len(lines) > 1 and _looks_like_resource(lines[0]):
+            return _parse_ndjson(data)
+        if not _salvage_bundle(source, recs):
             recs.reject("file", "fhir.parse", f"not valid JSON (truncated?): {exc}", data)
-            return recs
-        if isinstance(top, dict) and top.get("resourceType") == "Bundle":
-            entries = top.get("entry", [])
-            if not isinstance(entries, list):
-                recs.reject("file", "fhir.structure", "Bundle.entry is not a list", data, "Bundle")
-                return recs
-            for i, entry in enumerate(entries):
-                ptr = f"entry[{i}]"
-                if not isinstance(entry, dict):
-                    recs.reject(ptr, "fhir.structure", "Bundle entry is not an object", entry)
-                elif "resource" not in entry:
-                    recs.reject(ptr, "fhir.structure", "Bundle entry has no resource", entry)
-                else:
-                    recs.add(ptr, entry["resource"], entry.get("fullUrl"), entry)
-        else:
-            recs.add("resource", top, None, data)
         return recs
+    if isinstance(top, dict) and top.get("resourceType") == "Bundle":
+        entries = top.get("entry", [])
+        if not isinstance(entries, list):
+            recs.reject("file", "fhir.structure", "Bundle.entry is not a list", data, "Bundle")
+            return recs
+        for i, entry in enumerate(entries):
+            _add_entry(recs, f"entry[{i}]", entry)
+    else:
+        recs.add("resource", top, None, data)
+    return recs
+
+
+def _parse_ndjson(data: bytes) -> _Records:
+    """One record per line, split on ``\\n`` only (a 0x1E or 0x85 byte stays in its line)."""
+    recs = _Records()
     for i, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
         ptr = f"line[{i}]"
         try:
             res = loads(line)
-        except ValueError as exc:
-            recs.reject(ptr, "fhir.parse", f"line is not valid JSON: {exc}", line)
+        except ValueError:
+            text_, marked = decode_marked(line)
+            why = "bytes that are not UTF-8" if marked else "not valid JSON"
+            recs.reject(ptr, "fhir.encoding" if marked else "fhir.parse", f"line: {why}", text_)
             continue
         recs.add(ptr, res, None, line)
     return recs
+
+
+def _add_entry(recs: _Records, ptr: str, entry: Any) -> None:
+    if not isinstance(entry, dict):
+        recs.reject(ptr, "fhir.structure", "Bundle entry is not an object", entry)
+    elif "resource" not in entry:
+        recs.reject(ptr, "fhir.structure", "Bundle entry has no resource", entry)
+    else:
+        recs.add(ptr, entry["resource"], entry.get("fullUrl"), entry)
+
+
+_ENTRY_LIST = re.compile(r'"entry"\s*:\s*\[')
+_SPACE = re.compile(r"\s*")
+
+
+def _salvage_bundle(source: str, recs: _Records) -> bool:
+    """Read the entries of a Bundle that is not valid JSON as a whole, one by one.
+
+    Each entry is decoded on its own (:meth:`json.JSONDecoder.raw_decode`); an entry that is
+    not valid JSON (a stray or missing byte, an unclosed string, the cut of a truncated file)
+    is quarantined alone, and reading resumes at the next entry that opens like the first one
+    (``{"fullUrl":``, say). Returns ``False`` when the text has no ``"entry": [`` list or its
+    first entry does not open like an object with a key, so that the file is quarantined whole.
+    """
+    found = _ENTRY_LIST.search(source)
+    if found is None:
+        return False
+    decoder = json.JSONDecoder()
+    pos = _SPACE.match(source, found.end()).end()
+    opening = re.match(r'\{\s*("[A-Za-z]+"\s*:)', source[pos : pos + 200])
+    if opening is None:
+        return False
+    start = re.compile(r"\{\s*" + re.escape(opening.group(1)))
+    i, n = 0, len(source)
+    while pos < n and source[pos] != "]":
+        try:
+            entry, end = decoder.raw_decode(source, pos)
+        except ValueError:
+            nxt = start.search(source, pos + 1)
+            stop = nxt.start() if nxt is not None else n
+            why = "Bundle entry is not valid JSON"
+            if nxt is None:
+                why += " (the file ends inside it: truncated?)"
+            recs.reject(f"entry[{i}]", "fhir.parse", why, source[pos:stop])
+            i += 1
+            if nxt is None:
+                break
+            pos = nxt.start()
+            continue
+        _add_entry(recs, f"entry[{i}]", entry)
+        i += 1
+        pos = _SPACE.match(source, end).end()
+        if source.startswith(",", pos):
+            pos = _SPACE.match(source, pos + 1).end()
+    return i > 0
 
 
 def _looks_like_resource(line: bytes) -> bool:
@@ -256,13 +339,14 @@ def _columns(names: list[str], rows: list[tuple]) -> dict[str, Any]:
 
 
 def _tally(recs: _Records, accepted: Counter, events: Counter) -> pd.DataFrame:
-    rejected = recs.bad_types
-    types = sorted(set(accepted) | set(rejected))
+    rejected, dups = recs.bad_types, recs.duplicates
+    types = sorted(set(accepted) | set(rejected) | set(dups))
     return pd.DataFrame(
         {
-            "records": [accepted[t] + rejected[t] for t in types],
+            "records": [accepted[t] + rejected[t] + dups[t] for t in types],
             "accepted": [accepted[t] for t in types],
             "quarantined": [rejected[t] for t in types],
+            "duplicates": [dups[t] for t in types],
             "events": [events[t] for t in types],
         },
         index=pd.Index(types, name="resource_type", dtype="str"),
@@ -346,11 +430,13 @@ def _read(path: Path) -> ReadResult:
             continue
         accepted[rtype] += 1
     n_accepted = sum(accepted.values())
+    n_dup = sum(recs.duplicates.values())
     return ReadResult(
         source_file=str(path),
         format=FORMAT,
-        records_in=n_accepted + len(recs.quarantine),
+        records_in=n_accepted + len(recs.quarantine) + n_dup,
         records_accepted=n_accepted,
+        duplicates=n_dup,
         events=pd.DataFrame(_columns(list(EVENT_COLUMNS), rows)),
         persons=pd.DataFrame(_columns(list(PERSON_COLUMNS), persons)),
         quarantine=pd.DataFrame(_columns(list(QUARANTINE_COLUMNS), recs.quarantine)),

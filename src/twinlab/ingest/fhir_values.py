@@ -17,6 +17,8 @@ except ImportError:  # pragma: no cover - exercised only where orjson is absent
     _orjson = None
 import json as _json
 
+from twinlab.ingest.base import FIRST_YEAR, LAST_YEAR
+
 __all__ = [
     "NAT",
     "Reject",
@@ -41,6 +43,8 @@ _DATETIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?"
     r"(?:Z|[+-][0-9]{2}:[0-9]{2})?"
 )
+
+_OUT_OF_RANGE = f"is outside the years {FIRST_YEAR}-{LAST_YEAR} (a placeholder, not a date)"
 
 
 class Reject(Exception):
@@ -191,6 +195,8 @@ class TimeParser:
                 dt = datetime.fromisoformat(value)
             except ValueError:
                 return bad
+            if not FIRST_YEAR <= dt.year <= LAST_YEAR:
+                return _OUT_OF_RANGE
             naive = dt.tzinfo is None
             if naive:
                 dt = dt.replace(tzinfo=UTC)
@@ -206,6 +212,8 @@ class TimeParser:
             d = date(int(year), int(month or 1), int(day or 1))
         except ValueError:
             return bad
+        if not FIRST_YEAR <= d.year <= LAST_YEAR:
+            return _OUT_OF_RANGE
         precision = "day" if day else "month" if month else "year"
         dt = datetime(d.year, d.month, d.day, tzinfo=UTC)
         return (dt - _EPOCH) // _US, precision, False

@@ -4,7 +4,8 @@
 into the model's covariates (``WT``, ``SEX``...), coding text the way ``twinlab dataset``
 does, so that a categorical level means the same code as in the fitted data set.
 :class:`GaussianCopula` draws synthetic covariate vectors that keep each marginal (the
-empirical distribution of the real values) and the rank correlations between them.
+empirical distribution of the real values) and the Spearman rank correlations between them,
+discrete columns included.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import special, stats
+
+from twinlab.cohort.latent import Margin, latent_correlation
 
 __all__ = [
     "DEFAULT_COVARIATE_MAP",
@@ -132,12 +135,24 @@ def model_covariates(
 class GaussianCopula:
     """A Gaussian copula over empirical marginals: synthetic rows like the real ones.
 
-    Each column's values are turned into normal scores (``Phi^-1(rank / (n + 1))``, average
-    ranks for ties) and their correlation matrix is estimated. A draw is a correlated normal
-    vector mapped back through each column's empirical quantile function: linearly between the
-    sorted real values for a continuous column (so values stay within the observed range), a
-    step function for a discrete one (so only observed levels appear, in their observed
-    proportions).
+    A draw is a correlated normal vector mapped back through each column's empirical quantile
+    function: linearly between the sorted real values for a continuous column (so values stay
+    within the observed range), a step function for a discrete one (so only observed levels
+    appear, in their observed proportions).
+
+    The latent correlation of each pair is fitted so that the copula reproduces the real
+    Spearman correlation (average ranks), by inverting the exact bridge between latent and
+    rank correlation for the pair's margins (:func:`twinlab.cohort.latent.latent_correlation`;
+    Fan et al. 2017, the NORTA construction of Cario & Nelson 1997). Why this method: the
+    correlation of tied normal scores – what a discrete column such as SEX or a genotype
+    gives – is attenuated, and a copula built on it loses a third or more of the rank
+    correlation with discrete columns (WT–SEX −0.16 instead of −0.25 on the demo cohort);
+    polyserial/polychoric maximum likelihood also assumes the data *are* a Gaussian copula,
+    and does not keep the rank correlations when they are not (CRCL is a product of AGE, WT
+    and creatinine), while the bridge inversion is rank-based, exact for any mix of discrete
+    and continuous margins, keeps each pair's Spearman correlation by construction, and costs
+    a one-dimensional root per pair. The pairwise matrix is made positive definite afterwards
+    (eigenvalues floored), which moves entries only when it is not.
 
     Attributes
     ----------
@@ -147,7 +162,7 @@ class GaussianCopula:
     discrete : tuple of bool
         Per column: map back with the step quantile function.
     corr : numpy.ndarray
-        Correlation of the normal scores, ``(k, k)``.
+        Latent (normal) correlation, ``(k, k)``.
 
     Examples
     --------
@@ -178,18 +193,25 @@ class GaussianCopula:
             raise ValueError(f"a copula needs at least 2 real rows, got {x.shape[0]}")
         if np.isnan(x).any():
             raise ValueError("the copula's rows must be complete (no missing values)")
-        n, k = x.shape
-        scores = special.ndtri(stats.rankdata(x, axis=0) / (n + 1))
-        sd = scores.std(axis=0)
+        k = x.shape[1]
+        flags = tuple(str(c) in set(discrete) for c in frame.columns)
+        margins = [Margin(x[:, j], discrete=flags[j]) for j in range(k)]
         corr = np.eye(k)
-        varying = sd > 0  # a constant column is independent of the rest
+        varying = np.array([not m.constant for m in margins])  # a constant column: independent
         if varying.sum() > 1:
-            sub = np.corrcoef(scores[:, varying], rowvar=False)
+            # Spearman: the correlation of average ranks
+            spearman = np.corrcoef(stats.rankdata(x[:, varying], axis=0), rowvar=False)
+            idx = np.flatnonzero(varying)
+            sub = np.eye(idx.size)
+            for a in range(idx.size):
+                for b in range(a + 1, idx.size):
+                    r = latent_correlation(margins[idx[a]], margins[idx[b]], spearman[a, b])
+                    sub[a, b] = sub[b, a] = r
             corr[np.ix_(varying, varying)] = _nearest_correlation(sub)
         return cls(
             columns=tuple(str(c) for c in frame.columns),
             sorted_values=np.sort(x, axis=0),
-            discrete=tuple(str(c) in set(discrete) for c in frame.columns),
+            discrete=flags,
             corr=corr,
         )
 
@@ -210,12 +232,12 @@ class GaussianCopula:
         return pd.DataFrame(out)
 
     def describe(self) -> dict[str, Any]:
-        """Columns, rows and the rank-correlation matrix (no patient-level values)."""
+        """Columns, rows and the latent correlation matrix (no patient-level values)."""
         return {
             "columns": list(self.columns),
             "discrete": [c for c, d in zip(self.columns, self.discrete, strict=True) if d],
             "rows": int(self.sorted_values.shape[0]),
-            "normal_score_correlation": np.round(self.corr, 4).tolist(),
+            "latent_correlation": np.round(self.corr, 4).tolist(),
         }
 
 

@@ -54,8 +54,8 @@ def test_steady_state_accumulation_and_auc_over_an_interval():
         * (math.exp(-K * tau) * acc(K) - math.exp(-KA * tau) * acc(KA))
     )
     assert oral["ctrough"] == pytest.approx(c_ss, rel=1e-9)
-    # at steady state the AUC over one interval is F * Dose / CL (trapezoid error only)
-    assert oral["auc_tau"] == pytest.approx(f * dose / (K * V), rel=2e-4)
+    # at steady state the AUC over one interval is F * Dose / CL (integrated exactly)
+    assert oral["auc_tau"] == pytest.approx(f * dose / (K * V), rel=1e-9)
     # IV bolus: trough after n doses is the single-dose trough times (1 - r^n) / (1 - r)
     for n in (1, 3, 7):
         res = run(
@@ -78,18 +78,21 @@ def test_auc_equals_f_dose_over_cl_and_t_above_threshold():
     cl = np.array([1.5, 2.5, 4.0])
     pop = KnownPopulation("pk_1cmt_oral", {"ka": KA, "cl": cl, "v": V, "f": f})
     res = run(Scenario("auc", pop, [Arm("sd", Regimen(dose))], times, seed=0))
-    np.testing.assert_allclose(res.patients["auc"], f * dose / cl, rtol=1e-4)
+    # AUC(0-400 h) = F Dose / CL (1 - exp(-k 400)), integrated exactly
+    np.testing.assert_allclose(
+        res.patients["auc"], f * dose / cl * (1 - np.exp(-cl / V * times[-1])), rtol=1e-10
+    )
     # IV bolus: C0 exp(-k t) > c for t < ln(C0 / c) / k
     iv = KnownPopulation("pk_1cmt_iv", {"cl": K * V, "v": V})
     c0, thr = dose / V, 2.0
     res = run(
         Scenario("above", iv, [Arm("iv", Regimen(dose, route="iv"))], times, seed=0, threshold=thr)
     )
-    # a bolus counts strictly after t = 0: on the grid C rises linearly from 0 at t = 0
-    rise = 0.05 * thr / (c0 * math.exp(-K * 0.05))
-    expected = math.log(c0 / thr) / K - rise
-    assert res.patients["t_above"].iloc[0] == pytest.approx(expected, rel=1e-5)  # O(h^2)
-    assert res.patients["cmax"].iloc[0] == pytest.approx(c0 * math.exp(-K * 0.05), rel=1e-12)
+    # exact, not read off the grid: C(0+) = c0 is the peak, above the threshold until ln(c0/c)/k
+    expected = math.log(c0 / thr) / K
+    assert res.patients["t_above"].iloc[0] == pytest.approx(expected, rel=1e-12)
+    assert res.patients["cmax"].iloc[0] == pytest.approx(c0, rel=1e-12)
+    assert res.patients["tmax"].iloc[0] == 0.0
 
 
 def test_iv_infusion_equals_its_closed_form():

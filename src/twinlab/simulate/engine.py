@@ -41,6 +41,7 @@ from twinlab.pkpd.dosing import Dose, expand_doses
 from twinlab.pkpd.models import StructuralModel, ode_grid
 from twinlab.pkpd.models import simulate as pkpd_simulate
 from twinlab.pkpd.pd import sigmoid_emax
+from twinlab.simulate.exposure import arm_exposure
 from twinlab.simulate.kernels import KERNEL_MODELS, superpose_model
 from twinlab.simulate.metrics import EXPOSURE, PD, arm_summary, exposure_metrics, pd_endpoints
 from twinlab.simulate.ode_kernels import ODE_KERNEL_MODELS, simulate_idr
@@ -145,6 +146,32 @@ def _simulate_arm(
         out[e][...] = res[e].reshape(n, n_t)
 
 
+def _exact_metrics(
+    model: StructuralModel,
+    theta: dict[str, np.ndarray],
+    times: np.ndarray,
+    arm: Arm,
+    titrated: np.ndarray,
+    threshold: float | None,
+) -> dict[str, np.ndarray]:
+    """Grid-independent exposure metrics (:mod:`twinlab.simulate.exposure`) of every row."""
+    n = titrated.size
+    out = {name: np.empty(n) for name in EXPOSURE}
+    for tit in (False, True):
+        rows = titrated if tit else ~titrated
+        if not rows.any():
+            continue
+        doses = _dose_arrays(arm, model, float(times[0]), tit)
+        sub = {name: v[rows] for name, v in theta.items()}
+        m = arm_exposure(
+            model, sub, times, arm.regimen, doses.time[0], doses.amt[0], doses.duration[0],
+            threshold,
+        )  # fmt: skip
+        for name in EXPOSURE:
+            out[name][rows] = m[name]
+    return out
+
+
 def _residual(
     values: np.ndarray, sigma: dict[str, np.ndarray], endpoint: str, rng: np.random.Generator
 ) -> np.ndarray | None:
@@ -205,8 +232,14 @@ def simulate_chunk(plan: _Plan, k: int) -> dict[str, Any]:
         metrics.setdefault("titrated", np.zeros((n_draws, n, n_arms), dtype=bool))[:, :, a] = (
             titrated.reshape(n_draws, n)
         )
-        m = exposure_metrics(arrays["conc"][:, :, a, :], times, arm.regimen, sc.threshold)
-        bad = ~np.isfinite(m["auc"])  # a non-finite value anywhere in a profile shows here
+        conc_arm = arrays["conc"][:, :, a, :]
+        if arm.regimen is None:
+            m = exposure_metrics(conc_arm, times, None, sc.threshold)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # checked below
+                m = _exact_metrics(model, theta, times, arm, titrated, sc.threshold)
+            m = {name: value.reshape(n_draws, n) for name, value in m.items()}
+        bad = ~np.isfinite(m["auc"]) | ~np.isfinite(conc_arm).all(axis=-1)
         if bad.any():
             d, i = np.argwhere(bad)[0]
             raise ValueError(

@@ -1,7 +1,10 @@
 """Exposure metrics and PD endpoints of simulated profiles, and their per-arm summaries.
 
-All metrics are computed on the model predictions (not on observations with residual
-error), on the scenario's time grid, with linear interpolation between grid points:
+The engine computes the exposure metrics of dosed arms exactly, independent of the output
+grid (:mod:`twinlab.simulate.exposure`: closed form for every model with a linear PK, the
+integrator's dense output for Michaelis-Menten). :func:`exposure_metrics` here reads them off
+a grid instead, with linear interpolation between grid points; the engine uses it only for
+placebo arms (no drug: all zero), and it serves profiles that have nothing but a grid:
 
 - ``auc``: trapezoid AUC over the whole grid;
 - ``auc_tau``: AUC over the last dosing interval ``[t_last, t_last + interval]``;

@@ -1,0 +1,170 @@
+"""Exposure metrics are exact and do not depend on the output grid (issue 17, item 2)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+from scipy.optimize import minimize_scalar
+
+from twinlab.cohort import KnownPopulation
+from twinlab.simulate import Arm, Regimen, Scenario, run, superpose
+from twinlab.simulate.exposure import exponential_exposure, ode_exposure
+from twinlab.simulate.kernels import exponential_terms
+
+KA, K, V = 1.1, 0.1, 25.0
+METRICS = ["auc", "auc_tau", "cmax", "tmax", "ctrough", "t_above"]
+COARSE = np.arange(0.0, 169.0, 4.0)  # the demo's 4-hour grid
+FINE = np.linspace(0.0, 168.0, 1345)  # 0.125 h, not a multiple of the coarse one's points
+
+
+def _metrics(model, theta, regimen, times, threshold=1.0):
+    pop = KnownPopulation(model, theta)
+    res = run(Scenario("x", pop, [Arm("a", regimen)], times, seed=0, threshold=threshold))
+    return res.patients[METRICS].iloc[0].to_numpy(dtype=float)
+
+
+CASES = [
+    ("pk_1cmt_oral", {"ka": KA, "cl": K * V, "v": V}, Regimen(100.0, n_doses=7)),
+    ("pk_1cmt_iv", {"cl": K * V, "v": V}, Regimen(100.0, n_doses=7, route="iv")),
+    (
+        "pk_2cmt_iv",
+        {"cl": 2.5, "v": 20.0, "q": 4.0, "v2": 40.0},
+        Regimen(100.0, interval_h=12.0, n_doses=13, route="infusion", infusion_h=1.5),
+    ),
+    (
+        "pk_2cmt_oral",
+        {"ka": 0.8, "cl": 2.5, "v": 20.0, "q": 4.0, "v2": 40.0, "tlag": 0.7, "f": 0.8},
+        Regimen(100.0, interval_h=12.0, n_doses=13, loading_dose=200.0),
+    ),
+    (
+        "pk_3cmt_oral",
+        {"ka": 1.5, "cl": 3.0, "v": 15.0, "q": 6.0, "v2": 30.0, "q3": 0.5, "v3": 80.0},
+        Regimen(100.0, interval_h=24.0, n_doses=7),
+    ),
+]
+
+
+@pytest.mark.parametrize(("model", "theta", "regimen"), CASES, ids=[c[0] for c in CASES])
+def test_metrics_are_the_same_on_a_coarse_and_a_fine_grid(model, theta, regimen):
+    coarse = _metrics(model, theta, regimen, COARSE)
+    fine = _metrics(model, theta, regimen, FINE)
+    np.testing.assert_allclose(coarse, fine, rtol=1e-9)
+
+
+def _reference(model, theta, regimen, span, threshold):
+    """Metrics by brute force: quad for AUC, a bounded optimizer per dose interval for Cmax."""
+    depot = regimen.route == "oral"
+    p = {k: np.atleast_1d(v) for k, v in theta.items()}
+    coefs, rates = exponential_terms(model, p, depot=depot)
+    doses = regimen.doses()
+    dt = np.array([d.time for d in doses])
+    amt = np.array([d.amt for d in doses])
+    dur = np.array([d.duration for d in doses])
+    lag = float(theta.get("tlag", 0.0)) if depot else 0.0
+    w = float(theta.get("f", 1.0)) if depot else 1.0
+
+    def conc(t):
+        t = np.atleast_1d(np.asarray(t, dtype=float))
+        return superpose(coefs, rates, t, dt, amt, dur, weight=np.array([w]),
+                         lag=np.array([lag]))[0]  # fmt: skip
+
+    kinks = np.unique(np.concatenate([dt + lag, dt + lag + dur, span]))
+    kinks = kinks[(kinks >= span[0]) & (kinks <= span[1])]
+    auc = sum(
+        quad(lambda t: conc(t)[0], a, b, epsabs=0, epsrel=1e-12, limit=200)[0]
+        for a, b in itertools.pairwise(kinks)
+    )
+    eps = 1e-9
+    best, tbest = -1.0, 0.0
+    for a, b in itertools.pairwise(kinks):
+        r = minimize_scalar(lambda t: -conc(t)[0], bounds=(a + eps, b), method="bounded",
+                            options={"xatol": 1e-10})  # fmt: skip
+        for t, c in ((r.x, -r.fun), (a + eps, conc(a + eps)[0]), (b, conc(b)[0])):
+            if c > best:
+                best, tbest = c, t
+    lo = regimen.last_dose_h
+    hi = lo + regimen.interval_h
+    auc_tau = quad(lambda t: conc(t)[0], lo, hi, points=list(kinks[(kinks > lo) & (kinks < hi)]),
+                   epsabs=0, epsrel=1e-12, limit=200)[0]  # fmt: skip
+    above = 0.0
+    for a, b in itertools.pairwise(kinks):  # each smooth piece on its own grid
+        grid = np.linspace(a + 1e-12, b, 20001)
+        c = conc(grid) - threshold
+        da, db, h = c[:-1], c[1:], np.diff(grid)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            part = np.where((da > 0) & (db > 0), h, np.where(
+                da > 0, h * da / (da - db), np.where(db > 0, h * db / (db - da), 0)))  # fmt: skip
+        above += part.sum()
+    return {"auc": auc, "auc_tau": auc_tau, "cmax": best, "tmax": tbest,
+            "ctrough": conc(hi - 1e-12)[0], "t_above": above}  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "theta", "regimen"), CASES, ids=[c[0] for c in CASES])
+def test_metrics_equal_a_brute_force_reference(model, theta, regimen):
+    got = dict(zip(METRICS, _metrics(model, theta, regimen, COARSE, threshold=1.0), strict=True))
+    ref = _reference(model, theta, regimen, (0.0, 168.0), 1.0)
+    for name in ("auc", "auc_tau", "cmax", "ctrough"):
+        assert got[name] == pytest.approx(ref[name], rel=1e-6), name
+    assert got["tmax"] == pytest.approx(ref["tmax"], abs=1e-4)
+    assert got["t_above"] == pytest.approx(ref["t_above"], abs=1e-5)  # the reference's grid
+
+
+def test_single_dose_closed_forms():
+    times = np.array([0.0, 6.0, 48.0])
+    # oral: tmax = ln(ka/k)/(ka-k), cmax = D/V ka/(ka-k) (e^-k tmax - e^-ka tmax)
+    oral = dict(zip(METRICS, _metrics("pk_1cmt_oral", {"ka": KA, "cl": K * V, "v": V},
+                                      Regimen(100.0), times), strict=True))  # fmt: skip
+    tmax = math.log(KA / K) / (KA - K)
+    cmax = 100.0 / V * KA / (KA - K) * (math.exp(-K * tmax) - math.exp(-KA * tmax))
+    assert oral["tmax"] == pytest.approx(tmax, rel=1e-12)
+    assert oral["cmax"] == pytest.approx(cmax, rel=1e-12)
+    # IV bolus: the peak is C(0+) = D/V, which no grid sees
+    iv = dict(zip(METRICS, _metrics("pk_1cmt_iv", {"cl": K * V, "v": V},
+                                    Regimen(100.0, route="iv"), times), strict=True))  # fmt: skip
+    assert (iv["cmax"], iv["tmax"]) == (pytest.approx(100.0 / V, rel=1e-14), 0.0)
+    assert iv["auc"] == pytest.approx(100.0 / (K * V) * (1 - math.exp(-K * 48.0)), rel=1e-12)
+    assert iv["ctrough"] == pytest.approx(100.0 / V * math.exp(-K * 24.0), rel=1e-12)
+    # infusion: the peak at the end of the infusion, R/(k V) (1 - e^-k T)
+    inf = dict(zip(METRICS, _metrics("pk_1cmt_iv", {"cl": K * V, "v": V},
+                                     Regimen(100.0, route="infusion", infusion_h=2.5), times),
+                   strict=True))  # fmt: skip
+    assert inf["tmax"] == pytest.approx(2.5, abs=1e-12)
+    assert inf["cmax"] == pytest.approx(40.0 / (K * V) * (1 - math.exp(-K * 2.5)), rel=1e-12)
+
+
+def test_two_peaks_in_one_interval_are_both_found():
+    a = np.array([[1.0, -6.0, 6.0]])
+    lam = np.array([[0.5, 1.0, 1.5]])
+    # C(s) = e^{-s/2} - 6 e^{-s} + 6 e^{-3s/2}: with x = e^{-s/2}, x - 6x^2 + 6x^3
+    m = exponential_exposure(a, lam, np.array([0.0]), np.array([1.0]), None, (0.0, 20.0))
+    s = np.linspace(1e-6, 20.0, 2_000_001)
+    c = a[0] @ np.exp(-lam[0][:, None] * s[None, :])
+    assert m["cmax"][0] == pytest.approx(max(c.max(), 1.0), rel=1e-9)
+    tail = (a[0] / lam[0] * np.exp(-lam[0] * 20)).sum()
+    assert m["auc"][0] == pytest.approx(2.0 - 6.0 + 4.0 - tail, rel=1e-12)
+
+
+def test_michaelis_menten_metrics_meet_the_stated_tolerance():
+    times = np.arange(0.0, 97.0, 4.0)
+    reg = Regimen(200.0, interval_h=12.0, n_doses=7)
+    theta = {"ka": 1.2, "v": 30.0, "vm": 8.0, "km": 2.0}
+    got = dict(zip(METRICS, _metrics("pk_1cmt_oral_mm", theta, reg, times, 3.0), strict=True))
+    # reference: a tighter integration on a much finer dense grid
+    ref = ode_exposure(theta, np.array([d.time for d in reg.doses()]),
+                       np.array([d.amt for d in reg.doses()]), (0.0, 96.0), window=(72.0, 84.0),
+                       threshold=3.0, rtol=1e-13, dense_step=0.001)  # fmt: skip
+    for name in ("auc", "auc_tau", "cmax", "ctrough"):
+        assert got[name] == pytest.approx(ref[name][0], rel=1e-6), name
+    assert got["tmax"] == pytest.approx(ref["tmax"][0], abs=1e-3)
+    assert got["t_above"] == pytest.approx(ref["t_above"][0], abs=1e-3)
+    # km >> C: linear elimination with CL = vm/km, whose metrics are in closed form
+    lin = {"ka": 1.2, "v": 30.0, "vm": 8.0 * 1e9, "km": 1e9}
+    mm = dict(zip(METRICS, _metrics("pk_1cmt_oral_mm", lin, reg, times, 3.0), strict=True))
+    exact = dict(zip(METRICS, _metrics("pk_1cmt_oral", {"ka": 1.2, "v": 30.0, "cl": 8.0}, reg,
+                                       times, 3.0), strict=True))  # fmt: skip
+    for name in ("auc", "auc_tau", "cmax", "ctrough"):
+        assert mm[name] == pytest.approx(exact[name], rel=1e-6), name

@@ -40,6 +40,8 @@ for truncated files that ReadStat silently reads in part.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import re
@@ -54,10 +56,14 @@ import numpy as np
 import pandas as pd
 
 from twinlab.ingest.base import (
+    BAD_BYTE,
     EVENT_COLUMNS,
+    FIRST_YEAR,
+    LAST_YEAR,
     PERSON_COLUMNS,
     QUARANTINE_COLUMNS,
     ReadResult,
+    decode_marked,
     frame,
     quarantine_row,
     register,
@@ -113,7 +119,9 @@ def parse_partial_datetime(
     -------
     tuple
         ``(timestamp, precision)`` with a tz-aware UTC timestamp and one of ``year``, ``month``,
-        ``day``, ``hour``, ``minute``, ``second``; or ``(None, reason)`` when unparseable.
+        ``day``, ``hour``, ``minute``, ``second``; or ``(None, reason)`` when unparseable or
+        outside the years :data:`~twinlab.ingest.base.FIRST_YEAR` to
+        :data:`~twinlab.ingest.base.LAST_YEAR` (the reason never quotes the value).
 
     Examples
     --------
@@ -125,16 +133,18 @@ def parse_partial_datetime(
     s = text.strip()
     m = _ISO_RE.match(s)
     if m is None:
-        return None, f"{text!r} is not an ISO 8601 date (YYYY[-MM[-DD[Thh[:mm[:ss]]]]])"
+        return None, "is not an ISO 8601 date (YYYY[-MM[-DD[Thh[:mm[:ss]]]]])"
     parts = [m.group(k) for k in "YmdHMS"]
     n = sum(p is not None for p in parts)
     precision = _PRECISIONS[n - 1]
     vals = [int(p) if p is not None else d for p, d in zip(parts, (0, 1, 1, 0, 0, 0), strict=True)]
     micro = round(float(m.group("f")) * 1e6) if m.group("f") else 0
+    if not FIRST_YEAR <= vals[0] <= LAST_YEAR:
+        return None, f"is outside the years {FIRST_YEAR}-{LAST_YEAR} (a placeholder, not a date)"
     try:
         naive = datetime(*vals, min(micro, 999_999))
-    except ValueError as exc:
-        return None, f"{text!r} is not a valid date: {exc}"
+    except ValueError:
+        return None, "is not a valid calendar date or time"
     offset = m.group("tz")
     try:
         if offset:
@@ -142,8 +152,8 @@ def parse_partial_datetime(
         else:
             ts = pd.Timestamp(naive.replace(tzinfo=ZoneInfo(tz)))
         return ts.tz_convert("UTC"), precision
-    except (ValueError, ZoneInfoNotFoundError, OverflowError) as exc:
-        return None, f"{text!r} cannot be placed in time zone {tz!r}: {exc}"
+    except (ValueError, ZoneInfoNotFoundError, OverflowError):
+        return None, f"cannot be placed in time zone {tz!r}"
 
 
 def _offset_zone(offset: str) -> Any:
@@ -190,7 +200,7 @@ def _num(v: Any) -> float:
     if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
         f = float(v)
         if math.isinf(f):
-            raise _NotNumber(f"{v!r} is not a finite number")
+            raise _NotNumber("is not a finite number")
         return f
     s = str(v).strip()
     if not s:
@@ -198,9 +208,9 @@ def _num(v: Any) -> float:
     try:
         f = float(s)
     except ValueError:
-        raise _NotNumber(f"{s!r} is not a number") from None
+        raise _NotNumber("is not a number") from None
     if not math.isfinite(f):
-        raise _NotNumber(f"{s!r} is not a finite number")
+        raise _NotNumber("is not a finite number")
     return f
 
 
@@ -249,7 +259,7 @@ class _Row:
         try:
             return _num(self.d.get(name))
         except _NotNumber as exc:
-            raise _Reject("sdtm.numeric", f"{name}: {exc}") from None
+            raise _Reject("sdtm.numeric", f"{name} {exc}") from None
 
     def date(self, *names: str, required: bool = True) -> tuple[pd.Timestamp | None, dict]:
         """The first non-empty of ``names`` (full variable names), parsed."""
@@ -259,7 +269,7 @@ class _Row:
                 continue
             ts, info = parse_partial_datetime(text, tz=self._tz)
             if ts is None:
-                raise _Reject("sdtm.date", f"{name}: {info}")
+                raise _Reject("sdtm.date", f"{name} {info}")
             q: dict[str, Any] = {"date_precision": info, "date_source": name}
             if not _HAS_OFFSET.search(text):
                 q["tz_assumed"] = self._tz
@@ -274,10 +284,10 @@ class _Row:
             return None, {}
         ts, info = parse_partial_datetime(text, tz=self._tz)
         if ts is None:
-            raise _Reject("sdtm.date", f"{name}: {info}")
+            raise _Reject("sdtm.date", f"{name} {info}")
         if ts < start:
             if _period_end(ts, info) < start:
-                raise _Reject("sdtm.end_before_start", f"{name} {text!r} is before the start")
+                raise _Reject("sdtm.end_before_start", f"{name} is before the start")
             ts = start  # a partial end date whose period contains the start
         return ts, {"end_date_precision": info}
 
@@ -392,8 +402,7 @@ def _pc(r: _Row) -> dict[str, Any]:
             q.update(not_done=True, reason_not_done=r["REASND"])
             status = "unknown"
         else:
-            bad = orres or stresc
-            raise _Reject("sdtm.numeric", f"PCORRES/PCSTRESC {bad!r} is neither a number nor BLQ")
+            raise _Reject("sdtm.numeric", "PCORRES/PCSTRESC is neither a number nor BLQ")
     q.update(
         blq=blq,
         lloq=None if math.isnan(lloq) else lloq,
@@ -645,6 +654,10 @@ def read_sdtm_frame(
     Returns
     -------
     ReadResult
+        A row equal in every column to an earlier row is read once and counted in
+        ``duplicates``; rows listed in ``df.attrs["rejects"]`` (position -> check, reason,
+        raw line: set by the CSV loader for an undecodable byte or a wrong field count) are
+        quarantined alone.
     """
     dom = (domain or _domain_of(df, source_file)).upper()
     name = Path(source_file).name
@@ -655,9 +668,21 @@ def read_sdtm_frame(
     prefix = dom if len(dom) == 2 else ""
     needs_subject = dom not in _NO_SUBJECT
     columns = [str(c) for c in df.columns]
+    rejects: dict[int, tuple[str, str, str]] = df.attrs.get("rejects", {})
+    dups = np.zeros(len(df), dtype=bool)
+    if len(df):  # rejected rows are blank placeholders: never a row's duplicate
+        kept = np.setdiff1d(np.arange(len(df)), np.fromiter(rejects, dtype=np.int64))
+        dups[kept] = df.iloc[kept].duplicated(keep="first").to_numpy()
+    n_dup = 0
     for i, values in enumerate(_row_tuples(df), start=1):
-        d = dict(zip(columns, values, strict=True))
         pointer = f"{name}#row={i}"
+        if i - 1 in rejects:
+            quarantine.append(quarantine_row(pointer, *rejects[i - 1]))
+            continue
+        if dups[i - 1]:
+            n_dup += 1
+            continue
+        d = dict(zip(columns, values, strict=True))
         r = _Row(d, prefix, tz)
         try:
             if needs_subject and r.get("USUBJID") is None:
@@ -673,10 +698,9 @@ def read_sdtm_frame(
         except _Reject as rej:
             quarantine.append(quarantine_row(pointer, rej.check, rej.reason, _raw_json(d)))
             continue
-        except Exception as exc:  # a reader never raises on content
-            quarantine.append(
-                quarantine_row(pointer, "sdtm.row", f"unexpected content: {exc!r}", _raw_json(d))
-            )
+        except Exception as exc:  # a reader never raises on content; no message: values
+            why = f"unexpected content ({type(exc).__name__})"
+            quarantine.append(quarantine_row(pointer, "sdtm.row", why, _raw_json(d)))
             continue
         for ev in new:
             ev["source_record"] = pointer
@@ -685,7 +709,8 @@ def read_sdtm_frame(
         source_file=str(source_file),
         format=FORMAT,
         records_in=len(df),
-        records_accepted=len(df) - len(quarantine),
+        records_accepted=len(df) - len(quarantine) - n_dup,
+        duplicates=n_dup,
         events=_events_frame(events),
         persons=frame(PERSON_COLUMNS, persons),
         quarantine=frame(QUARANTINE_COLUMNS, quarantine),
@@ -886,23 +911,76 @@ def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
     return None, None, last
 
 
+_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+
+
+def _decode_csv(data: bytes) -> tuple[str, str]:
+    """Text of a CSV file and its encoding: UTF-8, else cp1252 for a legacy file.
+
+    A file is legacy cp1252 when several of its lines hold non-ASCII bytes and none of them is
+    valid UTF-8 (pharmaversesdtm's ts.csv); otherwise it is UTF-8 and a line with bytes that
+    are not UTF-8 holds :data:`~twinlab.ingest.base.BAD_BYTE` where they were, so that its
+    row alone is quarantined.
+    """
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    text, marked = decode_marked(data)
+    if not marked:
+        return text, "utf-8"
+    high = [ln for ln in data.split(b"\n") if _HIGH_BYTE.search(ln)]
+    if len(high) >= 2 and not any(not decode_marked(ln)[1] for ln in high):
+        return decode_marked(data, "cp1252")[0], "cp1252"
+    return text, "utf-8"
+
+
 def _load_csv(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
-    last = ""
-    for enc in ("utf-8-sig", "cp1252"):
+    """An SDTM CSV as a table of text; rows that cannot be used are kept as rejects.
+
+    Rows are read with :mod:`csv` one by one, so that one bad row does not cost the file: a row
+    with more or fewer fields than the header (``sdtm.columns``) or with bytes that are not
+    text (``sdtm.encoding``) stays in the table, blank, at its position (``#row=`` pointers and
+    SUPP-- links keep counting data rows), and ``df.attrs["rejects"]`` names its check, reason
+    and raw line for :func:`read_sdtm_frame`. Blank lines are skipped; ``NA`` and empty cells
+    are missing.
+    """
+    text, enc = _decode_csv(path.read_bytes())
+    lines = io.StringIO(text, newline="").readlines()
+    reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return None, None, "not a readable CSV file: empty"
+    except csv.Error:
+        return None, None, "not a readable CSV file: the header line is malformed"
+    width = len(header)
+    if width == 0 or BAD_BYTE in "".join(header):
+        return None, None, "not a readable CSV file: the header line is empty or not text"
+    rows: list[list[str | None]] = []
+    rejects: dict[int, tuple[str, str, str]] = {}
+    first = reader.line_num
+    while True:
         try:
-            df = pd.read_csv(
-                path,
-                dtype=str,
-                keep_default_na=False,
-                na_values=["", "NA"],
-                encoding=enc,
-            )
-            return df, enc, ""
-        except UnicodeDecodeError as exc:
-            last = f"cannot decode as {enc}: {exc}"
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-            return None, None, f"not a readable CSV file: {exc}"
-    return None, None, last
+            row = next(reader)
+            bad = None
+        except StopIteration:
+            break
+        except csv.Error:
+            row, bad = [], ("sdtm.csv", "row is not valid CSV (quoting)")
+        raw = "".join(lines[first : reader.line_num]).rstrip("\r\n")
+        first = reader.line_num
+        if bad is None and (not row or (len(row) == 1 and not row[0].strip())):
+            continue  # a blank line
+        if bad is None and len(row) != width:
+            bad = ("sdtm.columns", f"row has {len(row)} fields, the header has {width}")
+        if bad is None and any(BAD_BYTE in c for c in row):
+            bad = ("sdtm.encoding", "row holds bytes that are not text in the file's encoding")
+        if bad is not None:
+            rejects[len(rows)] = (*bad, raw)
+            rows.append([None] * width)
+            continue
+        rows.append([None if c in ("", "NA") else c for c in row])
+    df = pd.DataFrame(rows, columns=header, dtype=object)
+    df.attrs["rejects"] = rejects
+    return df, enc, ""
 
 
 def _sniff(path: Path) -> bool:
@@ -1100,16 +1178,16 @@ def _merge_supp(
         key = (_key(d.get("USUBJID")), idvar, _key(d.get("IDVARVAL")) if idvar else "")
         hits = index.get(key, [])
         qnam, qval = _text(d.get("QNAM")), _text(d.get("QVAL"))
-        where = f"USUBJID={key[0]}" + (f" {idvar}={key[2]}" if idvar else "")
+        where = "its USUBJID" + (f" and {idvar}" if idvar else "")  # never the values
         if qnam is None:
             orphans.append(quarantine_row(pointer, "sdtm.supp", "QNAM is empty", _raw_json(d)))
             continue
         if not hits:
-            why = f"no {_text(d.get('RDOMAIN'))} row for {where}"
+            why = f"no {_text(d.get('RDOMAIN'))} row with {where}"
             orphans.append(quarantine_row(pointer, "sdtm.supp_orphan", why, _raw_json(d)))
             continue
         if all(row in states[k][1] for k, row in hits):
-            why = f"its parent {_text(d.get('RDOMAIN'))} row ({where}) is quarantined"
+            why = f"its parent {_text(d.get('RDOMAIN'))} row (with {where}) is quarantined"
             orphans.append(quarantine_row(pointer, "sdtm.supp_parent", why, _raw_json(d)))
             continue
         for k, row in hits:
@@ -1129,7 +1207,8 @@ def _merge_supp(
         source_file=supp.source_file,
         format=FORMAT,
         records_in=supp.records_in,
-        records_accepted=supp.records_in - len(q),
+        records_accepted=supp.records_in - len(q) - supp.duplicates,
+        duplicates=supp.duplicates,
         events=supp.events,
         persons=supp.persons,
         quarantine=q[list(QUARANTINE_COLUMNS)],

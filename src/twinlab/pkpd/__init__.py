@@ -41,6 +41,7 @@ from twinlab.pkpd.dosing import (
 from twinlab.pkpd.fit import FitResult, fit, load_data, open_fit
 from twinlab.pkpd.gate import GateBounds, GateCheck, GateResult
 from twinlab.pkpd.models import MODELS, StructuralModel, get_model, model_names, simulate
+from twinlab.pkpd.nca import NCA_COLUMNS, NCAResult, nca, nca_table
 from twinlab.pkpd.population import (
     Covariate,
     Parameter,
@@ -71,6 +72,7 @@ warnings.filterwarnings(
 
 __all__ = [
     "MODELS",
+    "NCA_COLUMNS",
     "NONMEM_COLUMNS",
     "ROUTES",
     "Covariate",
@@ -80,6 +82,7 @@ __all__ = [
     "GateBounds",
     "GateCheck",
     "GateResult",
+    "NCAResult",
     "NonmemData",
     "NonmemDataError",
     "NonmemDataWarning",
@@ -107,6 +110,8 @@ __all__ = [
     "load_data",
     "model_card",
     "model_names",
+    "nca",
+    "nca_table",
     "open_fit",
     "oral",
     "parameter_table",

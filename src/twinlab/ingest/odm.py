@@ -19,18 +19,24 @@ item), with sex / birth date when an item says so.
 
 Quarantined, with the item group's XML as raw text: a value that fails its DataType
 (``odm.datatype``), an undated item group (``odm.date``, unless ``undated="keep"``), an item
-group without a subject (``odm.subject``). A file that is not well-formed XML, or whose study
+group without a subject (``odm.subject``), an item group that is not well-formed XML (an
+unclosed element, a bad byte: ``odm.parse``; the file is parsed again without it, up to
+:data:`MAX_BROKEN_GROUPS` times), the cut item group of a truncated file (``odm.parse``) or the
+open elements after the last complete group (``odm.truncated``). A file whose XML breaks
+outside any item group, or whose study
 ``GlobalVariables`` break the ODM structure, is one quarantined record (``odm.parse`` /
 ``odm.structure``); so is a file the safe parser refuses (``odm.unsafe_xml``: entity
 declarations such as a "billion laughs" bomb, external entities).
 
 Parsing uses :func:`defusedxml.ElementTree.iterparse` (the standard library's parser with entity
 expansion and external references refused, whatever the system's expat version; lxml is not a
-project dependency); each ItemGroupData is cleared once read, so memory stays flat.
+project dependency); the bytes of the file are held once (broken item groups are cut out of them
+and the file parsed again), and each ItemGroupData is cleared once read.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -176,8 +182,9 @@ def _infer_domain(*oids: str | None) -> str:
 
 
 class _Parser:
-    def __init__(self, path: Path, tz: str, undated: str) -> None:
+    def __init__(self, path: Path, tz: str, undated: str, data: bytes | None = None) -> None:
         self.path = path
+        self.data = data
         self.name = path.name
         self.tz = tz
         self.undated = undated
@@ -501,8 +508,9 @@ class _Parser:
         in_audit_records = 0  # ClinicalData/AuditRecords: referenced by ID, not positional
         # defusedxml: entity declarations (billion laughs, quadratic blow-up) and external
         # entities / DTDs are refused whatever the system's expat version.
+        source = io.BytesIO(self.data) if self.data is not None else str(self.path)
         events = _safe_iterparse(
-            str(self.path), events=("start", "end"), forbid_dtd=False, forbid_entities=True,
+            source, events=("start", "end"), forbid_dtd=False, forbid_entities=True,
             forbid_external=True,
         )  # fmt: skip
         for event, elem in events:
@@ -595,6 +603,48 @@ class _FileReject(Exception):
         self.check, self.reason, self.raw = check, reason, raw
 
 
+#: Most item groups that are not well-formed XML quarantined one by one before the file is.
+MAX_BROKEN_GROUPS = 100
+_GROUP_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?ItemGroupData[\s>/]")
+_GROUP_CLOSE = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?ItemGroupData\s*>")
+
+
+def _byte_offset(data: bytes, position: tuple[int, int]) -> int:
+    """Offset in ``data`` of expat's (line, column) error position."""
+    line, column = position
+    offset = 0
+    for _ in range(line - 1):
+        nl = data.find(b"\n", offset)
+        if nl < 0:
+            break
+        offset = nl + 1
+    return min(len(data), offset + column)
+
+
+def _broken_group(data: bytes, at: int) -> tuple[int, int, bool] | None:
+    """Byte span of the ItemGroupData that holds a parse error, and whether the file ends in it.
+
+    ``at`` is the error's byte offset. The group is the last ``<ItemGroupData`` opened at or
+    before the error, up to the first ``</ItemGroupData>`` after it (or the next group's
+    opening, when that comes first); ``None`` when the error lies outside any item group
+    (metadata, the ODM root, a cut between groups).
+    """
+    opens = [m.start() for m in _GROUP_OPEN.finditer(data, 0, at + 1)]
+    if not opens:
+        return None
+    start = opens[-1]
+    closed = _GROUP_CLOSE.search(data, start, at)
+    if closed is not None and closed.end() <= at:
+        return None  # the group closed before the error: the error is elsewhere
+    end = _GROUP_CLOSE.search(data, at)
+    if end is None:
+        return start, len(data), True
+    nxt = _GROUP_OPEN.search(data, start + 1, end.start())
+    if nxt is not None:  # the next group opens before a close: the broken group ends there
+        return start, nxt.start(), False
+    return start, end.end(), False
+
+
 def _sniff(path: Path) -> bool:
     if path.suffix.lower() != ".xml":
         return False
@@ -647,20 +697,49 @@ def read_odm(path: str | Path, *, tz: str = "UTC", undated: str = "quarantine") 
         raise ValueError(f"unknown time zone {tz!r}") from exc
     if undated not in ("quarantine", "keep"):
         raise ValueError(f"undated must be 'quarantine' or 'keep', not {undated!r}")
-    parser = _Parser(p, tz, undated)
     try:
-        parser.run()
-    except DefusedXmlException as exc:
-        return _file_failure(p, "odm.unsafe_xml", _UNSAFE_REASONS.get(
-            type(exc).__name__, "XML construct refused by the safe parser"))  # fmt: skip
-    except ET.ParseError as exc:
-        return _file_failure(p, "odm.parse", f"not well-formed XML: {exc}")
-    except _FileReject as rej:
-        return _file_failure(p, rej.check, rej.reason, rej.raw)
+        data = p.read_bytes()
     except OSError as exc:
         return _file_failure(p, "odm.io", f"cannot read file: {exc.strerror or type(exc).__name__}")
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # never raise on content
-        return _file_failure(p, "odm.content", f"unexpected content ({type(exc).__name__})")
+    broken: list[dict[str, str]] = []
+    shift = 0  # bytes of broken item groups already cut out before the current text
+    while True:
+        parser = _Parser(p, tz, undated, data)
+        try:
+            parser.run()
+            break
+        except DefusedXmlException as exc:
+            return _file_failure(p, "odm.unsafe_xml", _UNSAFE_REASONS.get(
+                type(exc).__name__, "XML construct refused by the safe parser"))  # fmt: skip
+        except ET.ParseError as exc:
+            at = _byte_offset(data, exc.position)
+            cut = _broken_group(data, at) if len(broken) < MAX_BROKEN_GROUPS else None
+            if cut is None:
+                if not data[at:].strip() and (parser.records or broken):
+                    # cut between item groups: what came before was read, the rest is lost
+                    why = "the file ends inside an open element (truncated?)"
+                    broken.append(quarantine_row("end of file", "odm.truncated", why, ""))
+                    break
+                return _file_failure(p, "odm.parse", f"not well-formed XML: {exc}")
+            start, end, truncated = cut
+            why = "ItemGroupData is not well-formed XML" + (
+                " (the file ends inside it: truncated?)" if truncated else ""
+            )
+            raw = data[start:end].decode("utf-8", "replace")
+            broken.append(quarantine_row(f"ItemGroupData@byte={start + shift}", "odm.parse",
+                                         why, raw))  # fmt: skip
+            if truncated:  # the groups before the cut were read by this parser; stop here
+                break
+            data = data[:start] + data[end:]
+            shift += end - start
+        except _FileReject as rej:
+            return _file_failure(p, rej.check, rej.reason, rej.raw)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # never raise on content
+            return _file_failure(p, "odm.content", f"unexpected content ({type(exc).__name__})")
+    if broken:
+        parser.flush()
+        parser.records += len(broken)
+        parser.quarantine.extend(broken)
     return ReadResult(
         source_file=str(p),
         format=FORMAT,

@@ -1,11 +1,14 @@
-"""Fixtures of the apps' tests: the project, the credentials file, no ambient audit log."""
+"""Fixtures of the apps' tests: the project, the credentials file, a served instance, no
+ambient audit log."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from apps_fixtures import USERS, write_project
+from apps_server import serving
 
 from twinlab.apps.auth import add_user
 
@@ -23,6 +26,13 @@ def credentials(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, (role, password) in USERS.items():
         add_user(path, name, role, password)
     return path
+
+
+@pytest.fixture(scope="session")
+def server(project, credentials, tmp_path_factory) -> Iterator[dict]:
+    """One real ``twinlab serve`` on loopback for the session, with its own audit log."""
+    with serving(project, credentials, tmp_path_factory.mktemp("server")) as srv:
+        yield srv
 
 
 @pytest.fixture(autouse=True)

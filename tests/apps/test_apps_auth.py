@@ -9,6 +9,7 @@ import pytest
 
 from twinlab.apps.auth import (
     LoginThrottle,
+    SessionStore,
     add_user,
     authenticate,
     authorize,
@@ -62,8 +63,20 @@ def test_add_user_refuses_bad_input(tmp_path, args, match):
 def test_a_malformed_credentials_file_is_a_clear_error(tmp_path):
     path = tmp_path / "u.json"
     path.write_text(json.dumps({"ana": {"role": "root"}}))
+    path.chmod(0o600)
     with pytest.raises(ValueError, match="needs a role among"):
         load_credentials(path)
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o640, 0o660])
+def test_a_credentials_file_others_can_read_is_refused(tmp_path, monkeypatch, mode):
+    path = tmp_path / "u.json"
+    add_user(path, "ana", "modeler", "ana-password-1")
+    path.chmod(mode)
+    with pytest.raises(ValueError, match="chmod 600"):
+        load_credentials(path)
+    monkeypatch.setenv("TWINLAB_CREDENTIALS", str(path))
+    assert authorize({"user": "ana"}, "/whatif") is False  # the server refuses everyone
 
 
 def test_page_of_strips_websocket_and_query():
@@ -129,6 +142,7 @@ def test_a_refused_page_is_audited(four_roles, tmp_path, monkeypatch):
 def test_authorize_denies_everyone_when_the_credentials_file_is_broken(tmp_path, monkeypatch):
     cred = tmp_path / "users.json"
     cred.write_text("{not json")
+    cred.chmod(0o600)
     monkeypatch.setenv("TWINLAB_CREDENTIALS", str(cred))
     assert authorize({"user": "ana"}, "/whatif") is False
 
@@ -141,75 +155,82 @@ class FakeClock:
         return self.now
 
 
-def test_failed_logins_lock_the_name_out_whatever_the_password(tmp_path, monkeypatch):
+def test_failed_logins_delay_the_pair_with_growing_waits(tmp_path, monkeypatch):
     cred = tmp_path / "users.json"
     add_user(cred, "ana", "modeler", "right-password")
     monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
     clock = FakeClock()
-    throttle = LoginThrottle(max_failures=3, window_s=60, lockout_s=300, clock=clock)
+    throttle = LoginThrottle(free=2, base_s=1.0, max_s=8.0, clock=clock)
     assert login("ana", "right-password", "10.0.0.1", throttle, cred)
-    for _ in range(2):
+    for _ in range(2):  # free failures: no wait
         assert not login("ana", "wrong", "10.0.0.1", throttle, cred)
-    assert throttle.locked("user:ana") == 0
-    assert not login("ana", "wrong", "10.0.0.2", throttle, cred)  # third failure: locked
-    assert throttle.locked("user:ana") == 300
-    # locked: the right password is refused too, from any address
-    assert not login("ana", "right-password", "10.0.0.9", throttle, cred)
-    clock.now += 299
-    assert not login("ana", "right-password", "10.0.0.9", throttle, cred)
-    clock.now += 2
-    assert login("ana", "right-password", "10.0.0.9", throttle, cred)
+        assert throttle.wait("ana", "10.0.0.1") == 0
+    waits = []
+    for _ in range(5):  # each further failure doubles the wait, up to max_s
+        assert not login("ana", "wrong", "10.0.0.1", throttle, cred)
+        waits.append(throttle.wait("ana", "10.0.0.1"))
+        # inside the wait the right password is refused too, from this address
+        assert not login("ana", "right-password", "10.0.0.1", throttle, cred)
+        clock.now += waits[-1]
+    assert waits == [1.0, 2.0, 4.0, 8.0, 8.0]
+    assert login("ana", "right-password", "10.0.0.1", throttle, cred)  # after the wait
+    assert throttle.wait("ana", "10.0.0.1") == 0  # success forgets the failures
     entries = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
-    assert entries[-1]["action"] == "audit.checkpoint"  # each entry is signed at once
     entries = [e for e in entries if e["action"] != "audit.checkpoint"]
     assert [(e["action"], e["actor"], e["target"]) for e in entries] == [
-        ("dashboard.lockout", "ana", "user")
+        ("dashboard.throttled", "ana", "login")
     ]
 
 
-def test_failures_outside_the_window_do_not_count_and_success_resets_them(tmp_path):
+def test_an_attacker_cannot_lock_out_others_behind_an_address_or_elsewhere(tmp_path):
+    cred = tmp_path / "users.json"
+    add_user(cred, "ana", "modeler", "right-password")
+    add_user(cred, "bo", "modeler", "bo-password-1")
+    throttle = LoginThrottle(free=2, base_s=60.0, clock=FakeClock())
+    for _ in range(10):  # a NAT address hammers ana
+        assert not login("ana", "guess-1234", "10.6.6.6", throttle, cred)
+    assert throttle.wait("ana", "10.6.6.6") > 0
+    # the real ana elsewhere, and bo behind the same address, log in at once
+    assert login("ana", "right-password", "10.0.0.1", throttle, cred)
+    assert login("bo", "bo-password-1", "10.6.6.6", throttle, cred)
+
+
+def test_failures_are_forgotten_after_a_while(tmp_path):
     cred = tmp_path / "users.json"
     add_user(cred, "ana", "modeler", "right-password")
     clock = FakeClock()
-    throttle = LoginThrottle(max_failures=3, window_s=60, lockout_s=300, clock=clock)
-    for _ in range(2):
-        assert not login("ana", "wrong", "10.0.0.1", throttle, cred)
-    clock.now += 61  # the two failures age out
-    assert not login("ana", "wrong", "10.0.0.1", throttle, cred)
-    assert throttle.locked("user:ana", "client:10.0.0.1") == 0
-    assert not login("ana", "wrong", "10.0.0.1", throttle, cred)
-    assert login("ana", "right-password", "10.0.0.1", throttle, cred)  # forgets the name's
-    assert not login("ana", "wrong", "10.0.0.1", throttle, cred)
-    assert throttle.locked("user:ana") == 0
-
-
-def test_one_address_trying_many_names_is_locked_out(tmp_path):
-    cred = tmp_path / "users.json"
-    add_user(cred, "ana", "modeler", "right-password")
-    throttle = LoginThrottle(max_failures=3, window_s=60, lockout_s=300, clock=FakeClock())
-    for name in ("bob", "carol", "dave"):
-        assert not login(name, "guess-1234", "10.6.6.6", throttle, cred)
-    assert throttle.locked("client:10.6.6.6") == 300
-    assert not login("ana", "right-password", "10.6.6.6", throttle, cred)
-    assert login("ana", "right-password", "10.0.0.1", throttle, cred)
+    throttle = LoginThrottle(free=1, base_s=10.0, forget_s=600.0, clock=clock)
+    for _ in range(3):
+        login("ana", "wrong", "10.0.0.1", throttle, cred)
+        clock.now += throttle.wait("ana", "10.0.0.1")
+    clock.now += 600
+    assert throttle.wait("ana", "10.0.0.1") == 0
+    assert throttle.failed("ana", "10.0.0.1") == 0  # counted from one again
 
 
 def test_throttle_refuses_nonsense_limits():
-    with pytest.raises(ValueError, match="must be positive"):
-        LoginThrottle(max_failures=0)
+    with pytest.raises(ValueError, match="must be"):
+        LoginThrottle(base_s=0)
 
 
-def test_throttle_drops_stale_keys_but_keeps_live_ones():
+def test_throttle_drops_stale_pairs_but_keeps_live_ones():
     clock = FakeClock()
-    throttle = LoginThrottle(max_failures=2, window_s=60, lockout_s=300, clock=clock)
+    throttle = LoginThrottle(free=0, base_s=100.0, forget_s=60.0, clock=clock)
     throttle._PRUNE_ABOVE = 3
-    throttle.failed("user:a")
-    throttle.failed("user:a")  # locked until now + 300
-    clock.now += 100
-    for name in ("b", "c", "d"):
-        throttle.failed(f"user:{name}")
-    assert throttle.locked("user:a") == 200  # a live lock survives the pruning
+    throttle.failed("a", "x")
     clock.now += 61
-    throttle.failed("user:e")  # b, c, d have aged out of the window: dropped
-    assert set(throttle._failures) <= {"user:e"}
-    assert throttle.locked("user:a") == 139
+    for name in ("b", "c", "d"):
+        throttle.failed(name, "x")
+    assert set(throttle._state) == {("b", "x"), ("c", "x"), ("d", "x")}
+
+
+def test_sessions_are_revoked_on_logout_and_expire():
+    clock = FakeClock()
+    store = SessionStore(max_age_s=100, clock=clock)
+    sid = store.open("ana")
+    assert store.user(sid) == "ana" and store.user("forged") is None and store.user(None) is None
+    assert store.close(sid) == "ana"
+    assert store.user(sid) is None and store.close(sid) is None
+    sid = store.open("ana")
+    clock.now += 100
+    assert store.user(sid) is None

@@ -5,19 +5,12 @@ is refused; a stakeholder cannot reach patient-level views; every query is audit
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from apps_fixtures import USERS
+from apps_server import status
 
 from twinlab.testing import CHROMIUM, CHROMIUM_ARGS
 
@@ -31,77 +24,6 @@ BANDS_JS = """() => {
         out.push([m.data.p50.length, Math.max(...m.data.p50)]);
   return out;
 }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-def _status(url: str) -> int:
-    opener = urllib.request.build_opener(_NoRedirect)
-    try:
-        return opener.open(url, timeout=5).status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-@pytest.fixture(scope="module")
-def server(project, credentials, tmp_path_factory) -> Iterator[dict]:
-    """``twinlab serve`` on a free loopback port, with its own audit log."""
-    logs = tmp_path_factory.mktemp("server")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "TWINLAB_AUDIT_LOG": str(logs / "audit.jsonl"),
-        "TWINLAB_COOKIE_SECRET": "test-cookie-secret-" + "x" * 32,
-    }
-    out = (logs / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "twinlab.apps.cli",
-            "--root",
-            str(project),
-            "--auth",
-            str(credentials),
-            "--port",
-            str(port),
-            "--min-cell",
-            "5",
-        ],
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        cwd=logs,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"twinlab serve exited: {(logs / 'server.log').read_text()}")
-        try:
-            if _status(url + "/whatif") == 302:
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail(f"twinlab serve did not start: {(logs / 'server.log').read_text()}")
-    yield {"url": url, "audit": logs / "audit.jsonl", "log": logs / "server.log"}
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    out.close()
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +54,7 @@ def _login(browser, url: str, user: str, password: str, page_path: str = "/whati
 
 def test_no_page_without_login(server):
     for path in ("/whatif", "/cohort", "/patients", "/reviewer"):
-        assert _status(server["url"] + path) == 302
+        assert status(server["url"] + path) == 302
 
 
 def test_a_wrong_password_is_refused(server, browser):

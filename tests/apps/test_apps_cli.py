@@ -10,18 +10,28 @@ from click.testing import CliRunner
 from twinlab.apps.auth import authenticate
 from twinlab.apps.cli import oauth_settings, serve, serve_command
 
-OAUTH_ENV = {"PANEL_OAUTH_KEY": "id", "PANEL_OAUTH_SECRET": "s", "PANEL_OAUTH_ENCRYPTION": "k"}
+AUDIT_ENV = {"TWINLAB_AUDIT_KEY": "a2V5"}  # present: serve checks that a key is configured
+OAUTH_ENV = {
+    "PANEL_OAUTH_KEY": "id",
+    "PANEL_OAUTH_SECRET": "s",
+    "PANEL_OAUTH_ENCRYPTION": "k",
+    **AUDIT_ENV,
+}
 
 
 def test_serve_command_uses_the_hashed_auth_module_and_keeps_secrets_off_argv(project, credentials):
     argv, env = serve_command(
-        root=project, port=5123, credentials=credentials, env={"TWINLAB_COOKIE_SECRET": "x" * 40}
+        root=project,
+        port=5123,
+        credentials=credentials,
+        env={"TWINLAB_COOKIE_SECRET": "x" * 40, **AUDIT_ENV},
     )
     assert argv[1:4] == ["-m", "panel", "serve"]
     assert argv[argv.index("--auth-module") + 1].endswith("twinlab/apps/auth_module.py")
     assert argv[argv.index("--setup") + 1].endswith("twinlab/apps/server_setup.py")
     assert argv[argv.index("--address") + 1] == "127.0.0.1"
     assert "--basic-auth" not in argv
+    assert "--enable-xsrf-cookies" in argv
     assert env["PANEL_COOKIE_SECRET"] == "x" * 40
     assert "x" * 40 not in " ".join(argv) and str(credentials) not in " ".join(argv)
     assert env["TWINLAB_CREDENTIALS"] == str(credentials.resolve())
@@ -92,3 +102,63 @@ def test_dry_run_prints_the_command_and_errors_are_short(project, credentials):
     assert "panel serve" in res.output and "5999" in res.output
     res = runner.invoke(serve, ["--root", str(project), "--auth", str(project / "x.json")])
     assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+def test_the_server_gets_only_the_environment_it_needs(project, credentials, tmp_path):
+    caller = {
+        "PATH": "/usr/bin",
+        "HOME": "/home/ana",
+        "TWINLAB_MASTER_KEY": "m" * 44,
+        "TWINLAB_MASTER_KEY_FILE": "/keys/master.key",
+        "TWINLAB_DEID_KEY": "d" * 44,
+        "TWINLAB_DEID_KEY_FILE": "/keys/deid.key",
+        "TWINLAB_BUNDLE_PASSPHRASE": "p",
+        "AWS_SECRET_ACCESS_KEY": "aws",
+        "TWINLAB_COOKIE_SECRET": "c" * 32,
+        "TWINLAB_AUDIT_KEY": "a2V5",
+        "TWINLAB_AUDIT_ANCHOR": str(tmp_path / "anchor"),
+        "PANEL_OAUTH_ENCRYPTION": "k",
+    }
+    _, env = serve_command(root=project, credentials=credentials, env=caller)
+    assert not {k for k in env if "MASTER" in k or "DEID" in k or "BUNDLE" in k or "AWS" in k}
+    assert "TWINLAB_COOKIE_SECRET" not in env and env["PANEL_COOKIE_SECRET"] == "c" * 32
+    for kept in (
+        "PATH",
+        "HOME",
+        "TWINLAB_AUDIT_KEY",
+        "TWINLAB_AUDIT_ANCHOR",
+        "PANEL_OAUTH_ENCRYPTION",
+    ):
+        assert env[kept] == caller[kept]
+    # the audit log is on by default, in the project's logs (the reviewer view shows it)
+    assert env["TWINLAB_AUDIT_LOG"] == str(project.resolve() / "logs" / "audit.jsonl")
+
+
+@pytest.mark.parametrize("where", ["env", "file"])
+def test_a_short_cookie_secret_is_refused(project, credentials, tmp_path, where):
+    short = "s" * 31
+    kwargs = {"env": {**AUDIT_ENV, "TWINLAB_COOKIE_SECRET": short}}
+    if where == "file":
+        (tmp_path / "cookie").write_text(short)
+        kwargs = {"env": AUDIT_ENV, "cookie_secret_file": tmp_path / "cookie"}
+    with pytest.raises(ValueError, match=">= 32 bytes"):
+        serve_command(root=project, credentials=credentials, **kwargs)
+
+
+def test_half_a_tls_configuration_is_refused(project, credentials, tmp_path):
+    with pytest.raises(ValueError, match="both --tls-cert and --tls-key"):
+        serve_command(root=project, credentials=credentials, tls_cert=tmp_path, env=AUDIT_ENV)
+
+
+def test_serve_without_an_audit_key_refuses_in_one_line(project, credentials, monkeypatch):
+    for var in ("TWINLAB_AUDIT_KEY", "TWINLAB_AUDIT_KEY_FILE", "TWINLAB_AUDIT_HMAC_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("TWINLAB_AUDIT_UNSIGNED", raising=False)
+    args = ["--root", str(project), "--auth", str(credentials), "--dry-run"]
+    res = CliRunner().invoke(serve, args)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    error = [line for line in res.output.splitlines() if "Error" in line]
+    assert len(error) == 1 and "twinlab keys init" in error[0]
+    assert "TWINLAB_AUDIT_UNSIGNED=1" in error[0]
+    monkeypatch.setenv("TWINLAB_AUDIT_UNSIGNED", "1")  # a throwaway log, on purpose
+    assert CliRunner().invoke(serve, args).exit_code == 0

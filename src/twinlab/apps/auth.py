@@ -8,9 +8,11 @@ random salt, stored as ``scrypt$n$r$p$salt$hash`` (base64), and compared in
 constant time. A user without ``password_hash`` can only come in through an
 OAuth provider (the role still comes from this file).
 
-Failed logins are throttled (:class:`LoginThrottle`, used by :func:`login`): five failures
-within 15 minutes for one user name, or for one client address, lock that name or address
-out for 15 minutes, right password or not; each lock-out is audited (``dashboard.lockout``).
+Failed logins are throttled per (user name, client address) with growing delays
+(:class:`LoginThrottle`, used by :func:`login`): no address or name is ever locked out, so
+nobody behind a shared address can lock others out. Logins are server-side sessions
+(:class:`SessionStore`): logging out revokes one. The credentials file must not be readable
+by group or others.
 
 Pages are authorized by :func:`authorize` (Panel's ``authorize_callback``): a page
 maps to one action of :mod:`twinlab.security.access`, and everything else – an
@@ -38,6 +40,7 @@ __all__ = [
     "CREDENTIALS_ENV",
     "PAGES",
     "LoginThrottle",
+    "SessionStore",
     "add_user",
     "authenticate",
     "authorize",
@@ -133,11 +136,18 @@ def load_credentials(path: str | os.PathLike[str] | None = None) -> dict[str, di
     Raises
     ------
     ValueError
-        If the file is not a JSON object of ``user -> {"role": ...}`` with known roles.
+        If the file is not a JSON object of ``user -> {"role": ...}`` with known roles, or
+        group or others may read or write it.
     """
     file = credentials_path(path)
     if not file.is_file():
         return {}
+    mode = stat.S_IMODE(file.stat().st_mode)
+    if mode & 0o077:
+        raise ValueError(
+            f"credentials file {file} is readable or writable by others (mode {mode:o}): "
+            f"run 'chmod 600 {file}'"
+        )
     try:
         users = json.loads(file.read_text())
     except ValueError as exc:
@@ -219,75 +229,76 @@ def authenticate(
 
 
 class LoginThrottle:
-    """Failed-login limits per key (a user name, a client address).
+    """Growing delays between failed logins, per (user name, client address).
+
+    Nothing is ever locked: after ``free`` failures of one name from one address, that pair
+    must wait ``base_s * 2 ** (failures - free)`` seconds (at most ``max_s``) before its next
+    attempt is even checked; an attempt inside the wait is refused whatever the password.
+    Another address – a colleague behind the same NAT, the real user elsewhere – is not
+    affected by an attacker's failures, and an attacker gets a few guesses per hour per pair.
 
     Parameters
     ----------
-    max_failures : int
-        Failures within ``window_s`` that lock a key.
-    window_s : float
-        How far back failures count (seconds).
-    lockout_s : float
-        How long a locked key is refused (seconds).
+    free : int
+        Failures allowed without a delay.
+    base_s : float
+        The first delay (seconds); each further failure doubles it.
+    max_s : float
+        The longest delay (seconds).
+    forget_s : float
+        Failures older than this are forgotten (seconds).
     clock : callable
         Monotonic time in seconds (tests pass a fake one).
     """
 
-    def __init__(
-        self,
-        max_failures: int = 5,
-        window_s: float = 900.0,
-        lockout_s: float = 900.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if max_failures < 1 or window_s <= 0 or lockout_s <= 0:
-            raise ValueError("max_failures, window_s and lockout_s must be positive")
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self.lockout_s = lockout_s
-        self._clock = clock
-        self._failures: dict[str, list[float]] = {}
-        self._locked_until: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def locked(self, *keys: str) -> float:
-        """Seconds until every one of ``keys`` is free again (0 when none is locked)."""
-        now = self._clock()
-        with self._lock:
-            return max([self._locked_until.get(k, now) - now for k in keys] + [0.0])
-
-    def failed(self, *keys: str) -> list[str]:
-        """Record a failure for each key; return the keys this failure locks."""
-        now = self._clock()
-        newly = []
-        with self._lock:
-            for k in keys:
-                recent = [t for t in self._failures.get(k, []) if now - t < self.window_s]
-                recent.append(now)
-                if len(recent) >= self.max_failures:
-                    self._locked_until[k] = now + self.lockout_s
-                    newly.append(k)
-                    recent = []
-                self._failures[k] = recent
-            if len(self._failures) + len(self._locked_until) > self._PRUNE_ABOVE:
-                self._prune(now)
-        return newly
-
     #: keys held before stale ones are dropped (names sprayed by an attacker stay bounded)
     _PRUNE_ABOVE = 10_000
 
-    def _prune(self, now: float) -> None:
-        """Drop keys with no failure inside the window and locks that have run out."""
-        self._failures = {
-            k: ts for k, ts in self._failures.items() if ts and now - ts[-1] < self.window_s
-        }
-        self._locked_until = {k: t for k, t in self._locked_until.items() if t > now}
+    def __init__(
+        self,
+        free: int = 3,
+        base_s: float = 1.0,
+        max_s: float = 900.0,
+        forget_s: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if free < 0 or base_s <= 0 or max_s < base_s or forget_s <= 0:
+            raise ValueError("free must be >= 0, base_s, max_s >= base_s and forget_s positive")
+        self.free, self.base_s, self.max_s, self.forget_s = free, base_s, max_s, forget_s
+        self._clock = clock
+        self._state: dict[tuple[str, str], tuple[int, float]] = {}  # key -> (failures, last)
+        self._lock = threading.Lock()
 
-    def succeeded(self, *keys: str) -> None:
-        """Forget the failures of ``keys`` (after a successful login)."""
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` failures (0 up to ``free``)."""
+        if failures <= self.free:
+            return 0.0
+        return min(self.max_s, self.base_s * 2.0 ** min(failures - self.free - 1, 60))
+
+    def wait(self, name: str, client: str) -> float:
+        """Seconds before ``name`` may try again from ``client`` (0: now)."""
+        now = self._clock()
         with self._lock:
-            for k in keys:
-                self._failures.pop(k, None)
+            failures, last = self._state.get((name, client), (0, now))
+        if now - last >= self.forget_s:
+            return 0.0
+        return max(0.0, last + self.delay(failures) - now)
+
+    def failed(self, name: str, client: str) -> float:
+        """Record a failure; return the delay it imposes on the pair (seconds)."""
+        now = self._clock()
+        with self._lock:
+            failures, last = self._state.get((name, client), (0, now))
+            failures = 1 if now - last >= self.forget_s else failures + 1
+            self._state[(name, client)] = (failures, now)
+            if len(self._state) > self._PRUNE_ABOVE:
+                self._state = {k: v for k, v in self._state.items() if now - v[1] < self.forget_s}
+        return self.delay(failures)
+
+    def succeeded(self, name: str, client: str) -> None:
+        """Forget the pair's failures (after a successful login)."""
+        with self._lock:
+            self._state.pop((name, client), None)
 
 
 def login(
@@ -297,26 +308,76 @@ def login(
     throttle: LoginThrottle,
     path: str | os.PathLike[str] | None = None,
 ) -> bool:
-    """Check a login form: the password, unless the name or the client address is locked.
+    """Check a login form: the password, unless this name must still wait at this address.
 
-    A locked name or address is refused whatever the password (the password is still hashed,
-    so the answer takes as long); a failure that locks one is audited.
+    An attempt inside its wait is refused whatever the password (the password is still
+    hashed, so the answer takes as long); the failure that starts the delays is audited
+    (``dashboard.throttled``).
     """
-    keys = (f"user:{name}", f"client:{client}")
-    if throttle.locked(*keys) > 0:
+    if throttle.wait(name, client) > 0:
         _one_hash(password)
         return False
     if authenticate(name, password, path) is not None:
-        throttle.succeeded(keys[0])
+        throttle.succeeded(name, client)
         return True
-    for key in throttle.failed(*keys):
+    delay = throttle.failed(name, client)
+    if delay > 0 and delay == throttle.base_s:
         _audit(
-            "dashboard.lockout",
+            "dashboard.throttled",
             name,
-            key.split(":", 1)[0],
-            {"minutes": throttle.lockout_s / 60, "failures": throttle.max_failures},
+            "login",
+            {"failures": throttle.free + 1, "delay_s": delay, "client": client},
         )
     return False
+
+
+class SessionStore:
+    """Login sessions held by the server, so that logging out revokes one.
+
+    A login opens a random session id (kept in a signed cookie beside Panel's user cookie);
+    a request is logged in only while its id is open here, for its user, and not expired.
+    Logging out closes it: a copied cookie no longer works (and none outlives the server).
+
+    Parameters
+    ----------
+    max_age_s : float
+        A session's lifetime (seconds).
+    clock : callable
+        Time in seconds.
+    """
+
+    def __init__(
+        self, max_age_s: float = 8 * 3600.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_age_s = max_age_s
+        self._clock = clock
+        self._open: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def open(self, user: str) -> str:
+        """Open a session of ``user``; return its id."""
+        sid = secrets.token_urlsafe(32)
+        now = self._clock()
+        with self._lock:
+            self._open = {k: v for k, v in self._open.items() if v[1] > now}
+            self._open[sid] = (user, now + self.max_age_s)
+        return sid
+
+    def user(self, sid: str | None) -> str | None:
+        """The user of an open session (``None``: unknown, closed or expired)."""
+        if not sid:
+            return None
+        with self._lock:
+            entry = self._open.get(sid)
+        if entry is None or entry[1] <= self._clock():
+            return None
+        return entry[0]
+
+    def close(self, sid: str | None) -> str | None:
+        """Close a session; return its user (``None`` if it was not open)."""
+        with self._lock:
+            entry = self._open.pop(sid, None) if sid else None
+        return entry[0] if entry else None
 
 
 def role_of(name: str | None, path: str | os.PathLike[str] | None = None) -> str | None:

@@ -1,29 +1,88 @@
-"""Bokeh ``--auth-module`` for ``panel serve``: Panel's login page, hashed passwords.
+"""Bokeh ``--auth-module`` for ``panel serve``: Panel's login page, hashed passwords,
+server-side sessions.
 
 Panel's own ``--basic-auth`` compares plaintext passwords; this module keeps Panel's
-login and logout pages and cookies (:class:`panel.auth.BasicAuthProvider`) but checks
-the password against the scrypt hashes of the credentials file
-(:func:`twinlab.apps.auth.login`, file from ``$TWINLAB_CREDENTIALS``), with failed logins
-throttled per user name and per client address (:class:`twinlab.apps.auth.LoginThrottle`).
+login and logout pages (:class:`panel.auth.BasicAuthProvider`) but
+
+- checks the password against the scrypt hashes of the credentials file
+  (:func:`twinlab.apps.auth.login`, file from ``$TWINLAB_CREDENTIALS``), failed logins
+  delayed per (user name, client address) (:class:`twinlab.apps.auth.LoginThrottle`);
+- puts an XSRF token in the login form (``twinlab serve`` turns on Tornado's XSRF check);
+- sets its cookies ``HttpOnly``, ``SameSite=Lax`` and, when the request came over TLS,
+  ``Secure``;
+- opens a server-side session at login (:class:`twinlab.apps.auth.SessionStore`) that
+  logging out closes: a request is logged in only while its session is open.
+
 ``twinlab serve`` passes this file's path to ``panel serve --auth-module``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
-from panel.auth import BasicAuthProvider, BasicLoginHandler, LogoutHandler
+from panel.auth import (
+    CDN_DIST,
+    BasicAuthProvider,
+    BasicLoginHandler,
+    LogoutHandler,
+    _validate_next_url,
+)
+from panel.config import config
+from panel.io.state import state
+from panel.util import base64url_encode
 
-from twinlab.apps.auth import LoginThrottle, login
+from twinlab.apps.auth import LoginThrottle, SessionStore, _audit, login
 
 log = logging.getLogger("twinlab.apps")
 
-#: one throttle per server process
+#: one throttle and one session store per server process
 THROTTLE = LoginThrottle()
+SESSIONS = SessionStore()
+SESSION_COOKIE = "twinlab_session"
+
+
+def cookie_options(handler: Any) -> dict[str, Any]:
+    """Attributes of every cookie set for ``handler``'s request: HttpOnly, SameSite=Lax,
+    Secure over TLS, on Panel's cookie path."""
+    secure = handler.request.protocol == "https"
+    out: dict[str, Any] = {"httponly": True, "samesite": "Lax", "secure": secure}
+    if config.cookie_path:
+        out["path"] = config.cookie_path
+    return out
+
+
+def _session_id(handler: Any) -> str | None:
+    raw = handler.get_secure_cookie(SESSION_COOKIE, max_age_days=config.oauth_expiry)
+    return raw.decode("utf-8", "replace") if raw else None
 
 
 class HashedLoginHandler(BasicLoginHandler):
-    """Panel's login form, validated against the hashed credentials file."""
+    """Panel's login form with an XSRF token, validated against the hashed credentials."""
+
+    def prepare(self) -> None:
+        # the XSRF cookie Tornado sets for the form gets the same attributes
+        opts = cookie_options(self)
+        self.application.settings["xsrf_cookie_kwargs"] = {
+            "samesite": "Strict",
+            "secure": opts["secure"],
+        }
+
+    def get(self) -> None:
+        try:
+            error = self.get_argument("error")
+        except Exception:
+            error = ""
+        next_url = _validate_next_url(self.get_argument("next", state.base_url))
+        if next_url:
+            self.set_cookie("next_url", next_url, **cookie_options(self))
+        html = self._login_template.render(
+            login_endpoint=self._login_endpoint, errormessage=error, PANEL_CDN=CDN_DIST
+        )
+        token = self.xsrf_form_html()
+        html = html.replace('method="post">', f'method="post">{token}', 1)
+        self.write(html)
 
     def _validate(self, username: str, password: str) -> bool:
         try:
@@ -35,11 +94,44 @@ class HashedLoginHandler(BasicLoginHandler):
             log.warning("failed login for a user name of %d characters", len(username))
         return ok
 
+    def set_current_user(self, user: str) -> None:
+        opts = cookie_options(self)
+        self.clear_cookie("is_guest")
+        if not user:
+            self.clear_cookie("user")
+            return
+        days = config.oauth_expiry
+        self.set_secure_cookie("user", user, expires_days=days, **opts)
+        id_token: str | bytes = base64url_encode(json.dumps({"user": user}))  # Panel's user_info
+        if state.encryption:
+            id_token = state.encryption.encrypt(str(id_token).encode("utf-8"))
+        self.set_secure_cookie("id_token", id_token, expires_days=days, **opts)
+        self.set_secure_cookie(SESSION_COOKIE, SESSIONS.open(user), expires_days=days, **opts)
+
+
+class SessionLogoutHandler(LogoutHandler):
+    """Panel's logout page; closes the server-side session first (audited)."""
+
+    def get(self) -> None:
+        user = SESSIONS.close(_session_id(self))
+        if user is not None:
+            _audit("dashboard.logout", user, "session", {})
+        self.clear_cookie(SESSION_COOKIE, path=config.cookie_path or "/")
+        super().get()
+
 
 _provider = BasicAuthProvider()
 
-get_user = _provider.get_user
+
+def get_user(handler: Any) -> str | None:
+    """The logged-in user: Panel's signed user cookie, and a session still open for it."""
+    user = handler.get_secure_cookie("user", max_age_days=config.oauth_expiry)
+    if not user or SESSIONS.user(_session_id(handler)) != user.decode("utf-8", "replace"):
+        return None
+    return _provider.get_user(handler)
+
+
 login_url = _provider.login_url
 logout_url = _provider.logout_url
 LoginHandler = HashedLoginHandler
-LogoutHandler = LogoutHandler
+LogoutHandler = SessionLogoutHandler

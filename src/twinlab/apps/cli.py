@@ -22,13 +22,17 @@ from pathlib import Path
 import click
 
 from twinlab.apps.auth import CREDENTIALS_ENV, PAGES, add_user, credentials_path, load_credentials
+from twinlab.audit.keys import HMAC_KEY_ENV, KEY_ENV, KEY_FILE_ENV, load_signer
+from twinlab.audit.log import ANCHOR_ENV
+from twinlab.audit.trail import AUDIT_LOG_ENV, UNSIGNED_ENV
 from twinlab.security.access import ROLES
 
-__all__ = ["COOKIE_SECRET_ENV", "oauth_settings", "serve", "serve_command"]
+__all__ = ["COOKIE_SECRET_ENV", "oauth_settings", "serve", "serve_command", "server_environment"]
 
 COOKIE_SECRET_ENV = "TWINLAB_COOKIE_SECRET"
 _APPS = Path(__file__).resolve().parent
 _OAUTH_ENV = ("PANEL_OAUTH_KEY", "PANEL_OAUTH_SECRET")
+_MIN_SECRET = 32
 
 
 def oauth_settings(provider: str, env: Mapping[str, str]) -> dict[str, str]:
@@ -60,13 +64,51 @@ def oauth_settings(provider: str, env: Mapping[str, str]) -> dict[str, str]:
 
 def _cookie_secret(env: Mapping[str, str], keyfile: Path | None) -> str:
     if keyfile is not None:
-        secret = keyfile.read_text().strip()
-        if len(secret) < 32:
-            raise ValueError(f"cookie secret in {keyfile} is too short (need >= 32 characters)")
-        return secret
-    if env.get(COOKIE_SECRET_ENV):
-        return env[COOKIE_SECRET_ENV]
-    return secrets.token_urlsafe(32)  # sessions do not outlive this server
+        secret, where = keyfile.read_text().strip(), str(keyfile)
+    elif env.get(COOKIE_SECRET_ENV):
+        secret, where = env[COOKIE_SECRET_ENV].strip(), f"${COOKIE_SECRET_ENV}"
+    else:
+        return secrets.token_urlsafe(32)  # sessions do not outlive this server
+    if len(secret.encode()) < _MIN_SECRET:
+        raise ValueError(
+            f"the cookie secret in {where} is too short (need >= {_MIN_SECRET} bytes; "
+            "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return secret
+
+
+#: what the server process may see of the caller's environment: names, and name prefixes
+#: ending in ``_``. Not the master, de-identification or bundle keys: the dashboards read
+#: harmonized data and models, never raw data.
+_ENV_NAMES = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+        "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "SSL_CERT_FILE", "SSL_CERT_DIR",
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+        "OMP_NUM_THREADS", "MPLCONFIGDIR", "TWINLAB_WHATIF_PATIENTS", "TWINLAB_USER",
+        AUDIT_LOG_ENV, UNSIGNED_ENV, ANCHOR_ENV, KEY_ENV, KEY_FILE_ENV, HMAC_KEY_ENV,
+    }
+)  # fmt: skip
+_ENV_PREFIXES = ("LC_", "XDG_", "PANEL_", "BOKEH_", "NUMBA_", "MKL_", "OPENBLAS_", "DASK_")
+
+
+def server_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The part of ``env`` the ``panel serve`` process needs (see :data:`_ENV_NAMES`)."""
+    return {k: v for k, v in env.items() if k in _ENV_NAMES or k.startswith(_ENV_PREFIXES)}
+
+
+def _check_audit_key(env: Mapping[str, str]) -> None:
+    """Refuse to serve when the dashboards could not write their (signed) audit log."""
+    if env.get(UNSIGNED_ENV) == "1":
+        return
+    if env.get(KEY_FILE_ENV) and not env.get(KEY_ENV):
+        load_signer(key_file=env[KEY_FILE_ENV])  # its location and mode are checked
+    if not any(env.get(k) for k in (KEY_ENV, KEY_FILE_ENV, HMAC_KEY_ENV)):
+        raise ValueError(
+            "no audit signing key: the dashboards audit every query; run 'twinlab keys init' "
+            f"and export the {KEY_FILE_ENV} line it prints (or set {UNSIGNED_ENV}=1 for a "
+            "throwaway unsigned log)"
+        )
 
 
 def serve_command(
@@ -81,12 +123,19 @@ def serve_command(
     oauth_redirect_uri: str | None = None,
     allow_websocket_origin: Sequence[str] = (),
     min_cell: int = 5,
+    tls_cert: str | os.PathLike[str] | None = None,
+    tls_key: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The ``panel serve`` command line and environment that ``twinlab serve`` runs.
 
     Secrets (the cookie secret, OAuth credentials) travel in the environment, never on the
-    command line; the credentials file is named by ``$TWINLAB_CREDENTIALS``.
+    command line; the credentials file is named by ``$TWINLAB_CREDENTIALS``. The server gets
+    only the environment it needs (:func:`server_environment`: not the master or
+    de-identification keys), with the audit signing key and ``$TWINLAB_AUDIT_LOG``
+    (default ``<root>/logs/audit.jsonl``); without an audit key (or
+    ``$TWINLAB_AUDIT_UNSIGNED=1``) it refuses to serve. Tornado's XSRF check is on (the
+    login form carries the token).
 
     Returns
     -------
@@ -98,8 +147,9 @@ def serve_command(
     Raises
     ------
     ValueError
-        For an unknown page, a credentials file inside the project, no user able to log
-        in, or an incomplete OAuth configuration.
+        For an unknown page, a credentials file inside the project or readable by others,
+        no user able to log in, a cookie secret shorter than 32 bytes, no audit signing key,
+        half a TLS configuration, or an incomplete OAuth configuration.
     """
     env = dict(os.environ if env is None else env)
     root = Path(root).resolve()
@@ -123,6 +173,9 @@ def serve_command(
         )
     if min_cell < 1:
         raise ValueError(f"min_cell must be at least 1, not {min_cell}")
+    if (tls_cert is None) != (tls_key is None):
+        raise ValueError("TLS needs both --tls-cert and --tls-key")
+    _check_audit_key(env)
     argv = [
         sys.executable,
         "-m",
@@ -135,7 +188,11 @@ def serve_command(
         str(port),
         "--setup",
         str(_APPS / "server_setup.py"),
+        "--enable-xsrf-cookies",
     ]
+    if tls_cert is not None and tls_key is not None:
+        argv += ["--ssl-certfile", str(Path(tls_cert).resolve())]
+        argv += ["--ssl-keyfile", str(Path(tls_key).resolve())]
     origins = list(allow_websocket_origin) or [f"{address}:{port}", f"localhost:{port}"]
     for origin in origins:
         argv += ["--allow-websocket-origin", origin]
@@ -147,16 +204,17 @@ def serve_command(
     else:
         argv += ["--auth-module", str(_APPS / "auth_module.py")]
     secret = _cookie_secret(env, Path(cookie_secret_file) if cookie_secret_file else None)
-    env.update(
+    served = server_environment(env)
+    served.update(
         {
             "PANEL_COOKIE_SECRET": secret,
             CREDENTIALS_ENV: str(cred),
             "TWINLAB_ROOT": str(root),
             "TWINLAB_MIN_CELL": str(min_cell),
+            AUDIT_LOG_ENV: env.get(AUDIT_LOG_ENV) or str(root / "logs" / "audit.jsonl"),
         }
     )
-    env.pop(COOKIE_SECRET_ENV, None)
-    return argv, env
+    return argv, served
 
 
 @click.command("serve")
@@ -190,7 +248,7 @@ def serve_command(
 @click.option(
     "--cookie-secret-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help=f"File holding the cookie secret (else ${COOKIE_SECRET_ENV}, else random).",
+    help=f"File holding the cookie secret, >= 32 bytes (else ${COOKIE_SECRET_ENV}, else random).",
 )
 @click.option(
     "--oauth-provider",
@@ -205,6 +263,18 @@ def serve_command(
     default=5,
     show_default=True,
     help="Smallest count shown to stakeholders (smaller cells suppressed).",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Serve HTTPS with this certificate (PEM; with --tls-key). Cookies are then Secure.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Private key of --tls-cert (PEM).",
 )
 @click.option(
     "--add-user",
@@ -226,6 +296,8 @@ def serve(
     oauth_redirect_uri: str | None,
     allow_websocket_origin: tuple[str, ...],
     min_cell: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
     add_user: str | None,
     role: str | None,
     no_password: bool,
@@ -260,13 +332,16 @@ def serve(
             oauth_redirect_uri=oauth_redirect_uri,
             allow_websocket_origin=allow_websocket_origin,
             min_cell=min_cell,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
         )
     except (ValueError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
     if dry_run:
         click.echo(" ".join(argv))
         return
-    click.echo(f"serving on http://{address}:{port}/ (pages: {', '.join(pages or PAGES)})")
+    scheme = "https" if tls_cert else "http"
+    click.echo(f"serving on {scheme}://{address}:{port}/ (pages: {', '.join(pages or PAGES)})")
     os.execve(argv[0], argv, env)  # panel serve takes over this process (and its signals)
 
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from twinlab.apps.auth import role_of
-from twinlab.audit.log import default_actor
+from twinlab.audit.log import acting_as, default_actor
 from twinlab.audit.trail import audit_event
 from twinlab.config import project_root
 from twinlab.security.access import is_allowed
 
-__all__ = ["MIN_CELL_ENV", "AppContext", "audit_query", "current_context"]
+__all__ = ["MIN_CELL_ENV", "AppContext", "as_user", "audit_query", "current_context"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 MIN_CELL_ENV = "TWINLAB_MIN_CELL"
 
@@ -72,3 +76,15 @@ def audit_query(ctx: AppContext, target: str, params: dict[str, Any]) -> dict[st
         params={"user": ctx.user, "role": ctx.role, **params},
         actor=ctx.user,
     )
+
+
+def as_user(method: _F) -> _F:
+    """Run a viewer's method as its user: audit entries the library writes meanwhile (data
+    access, simulation runs) carry ``self.context.user``, not the server's account."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with acting_as(self.context.user):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,6 +1,8 @@
-"""``panel serve --setup`` script: install the deny-by-default page authorization.
+"""``panel serve --setup`` script: deny-by-default page authorization on every route.
 
-Run once by ``panel serve`` before the server starts (``twinlab serve`` passes it).
+Run once by ``panel serve`` before the server starts (``twinlab serve`` passes it): every
+per-page route (the page, ``autoload.js``, ``metadata``, the websocket) is guarded by
+:func:`twinlab.apps.guard.install`, and Panel's ``authorize_callback`` checks the page again.
 """
 
 from __future__ import annotations
@@ -8,5 +10,7 @@ from __future__ import annotations
 import panel as pn
 
 from twinlab.apps.auth import authorize
+from twinlab.apps.guard import install
 
+install()
 pn.config.authorize_callback = authorize

@@ -21,7 +21,7 @@ from bokeh.models import ColumnDataSource, FactorRange
 from bokeh.plotting import figure
 from panel.viewable import Viewer
 
-from twinlab.apps.context import AppContext, audit_query, current_context
+from twinlab.apps.context import AppContext, as_user, audit_query, current_context
 from twinlab.apps.summaries import (
     GROUPINGS,
     audit_entries,
@@ -33,6 +33,7 @@ from twinlab.apps.summaries import (
 )
 from twinlab.apps.twin import registered_models
 from twinlab.apps.whatif import WhatIf
+from twinlab.audit.log import acting_as
 
 __all__ = [
     "CohortView",
@@ -237,6 +238,7 @@ class WhatIfView(Viewer):
         )
         return pn.Column(main, pd_card, sizing_mode="stretch_width")
 
+    @as_user
     def _update(self, *events: Any) -> None:
         w = self.whatif
         try:
@@ -364,6 +366,7 @@ class CohortView(Viewer):
         return self.context.root / "data" / "harmonized" / str(self.study)
 
     @param.depends("study", "grouping")
+    @as_user
     def _counts(self) -> pn.viewable.Viewable:
         if self.study is None:
             return pn.pane.Alert("No harmonized study under data/harmonized.", alert_type="info")
@@ -387,6 +390,7 @@ class CohortView(Viewer):
         return pn.Column(f"### Patients by {self.grouping}", note, _table(counts, "cohort-counts"))
 
     @param.depends("study")
+    @as_user
     def _quality(self) -> pn.viewable.Viewable:
         if self.study is None:
             return pn.Column()
@@ -434,6 +438,7 @@ class PatientsView(Viewer):
             self.study = self.param.study.objects[0]
 
     @param.depends("study")
+    @as_user
     def _table(self) -> pn.viewable.Viewable:
         if not self.context.may("read_patient_level"):
             return _denied(self.context, "read patient-level data")
@@ -480,6 +485,7 @@ class ReviewerView(Viewer):
             self.log_path = next((f for f in logs if Path(f).is_file()), logs[0])
 
     @param.depends("last", "log_path")
+    @as_user
     def _content(self) -> pn.viewable.Viewable:
         if not self.context.may("view_audit"):
             return _denied(self.context, "view the audit trail")
@@ -567,7 +573,8 @@ def whatif_page(**context: Any) -> pn.template.BaseTemplate:
         return _template("twinlab – what-if", ctx, _denied(ctx, "simulate"))
     try:
         n = int(os.environ.get(PATIENTS_ENV, "") or WhatIf.param.n_patients.default)
-        view = WhatIfView(WhatIf(root=str(ctx.root), n_patients=n), ctx)
+        with acting_as(ctx.user):  # the cohort's data access is the user's
+            view = WhatIfView(WhatIf(root=str(ctx.root), n_patients=n), ctx)
     except ValueError as exc:
         return _template("twinlab – what-if", ctx, pn.pane.Alert(str(exc), alert_type="danger"))
     return _template("twinlab – what-if explorer", ctx, view, view.controls())

@@ -1,0 +1,75 @@
+"""Page authorization on every route of a page, before any document is built.
+
+Panel's ``authorize_callback`` guards only a page's HTML route: the same page's
+``/autoload.js``, ``/metadata`` and websocket (``/ws``) routes open a session – and build
+its document – for any logged-in user. :func:`install` (run by ``panel serve --setup``,
+:mod:`twinlab.apps.server_setup`, before the server is created) replaces the handlers of
+every per-page route with subclasses whose ``prepare`` asks :func:`twinlab.apps.auth.authorize`
+first: a user whose role may not open the page gets ``403`` (audited with the user as
+``dashboard.denied``), an anonymous request to a route other than the page itself gets
+``403`` too (the page redirects to the login form). Both login modes (the hashed password
+module, OAuth) go through the same handlers.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from tornado.web import HTTPError
+
+from twinlab.apps.auth import authorize
+
+__all__ = ["guarded", "install"]
+
+
+def _name(user: Any) -> Any:
+    if isinstance(user, bytes):
+        return user.decode("utf-8", "replace")
+    return user
+
+
+def guarded(handler: type) -> type:
+    """A subclass of a per-page Bokeh/Panel handler that authorizes in ``prepare``.
+
+    Parameters
+    ----------
+    handler : type
+        A tornado ``RequestHandler`` of a page route (document, autoload, metadata, websocket).
+
+    Returns
+    -------
+    type
+        The guarded subclass (``_twinlab_guarded`` set).
+    """
+    if getattr(handler, "_twinlab_guarded", False):
+        return handler
+    is_document = handler.__name__ == "DocHandler"
+
+    async def prepare(self: Any) -> None:
+        started = handler.prepare(self)
+        if inspect.isawaitable(started):
+            await started
+        if self._finished:  # the base class refused already (e.g. an anonymous websocket)
+            return
+        user = _name(self.current_user)
+        if user is None:
+            if is_document:
+                return  # @authenticated redirects the page to the login form
+            raise HTTPError(403)
+        if not authorize(user, self.request.path):
+            raise HTTPError(403)
+
+    return type(
+        handler.__name__,
+        (handler,),
+        {"prepare": prepare, "_twinlab_guarded": True, "__module__": __name__},
+    )
+
+
+def install() -> None:
+    """Guard the handlers of every per-page route (call before the server is created)."""
+    import panel.io.server  # noqa: F401  (installs Panel's handlers in Bokeh's patterns)
+    from bokeh.server.urls import per_app_patterns
+
+    per_app_patterns[:] = [(route, guarded(h), *rest) for route, h, *rest in per_app_patterns]

@@ -32,6 +32,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from twinlab.ingest.base import (
+    BAD_BYTE,
     EVENT_COLUMNS,
     PERSON_COLUMNS,
     QUARANTINE_COLUMNS,
@@ -155,8 +156,8 @@ def _open(path: Path) -> TextIO:
     with path.open("rb") as fh:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return path.open("r", encoding="utf-8", errors="replace")
+        return gzip.open(path, "rt", encoding="utf-8", errors="twinlab.mark")
+    return path.open("r", encoding="utf-8", errors="twinlab.mark")  # bad bytes: BAD_BYTE
 
 
 def sniff_vcf(path: Path) -> bool:
@@ -181,12 +182,12 @@ class _BadLine(Exception):
 def _parse_gt(gt: str, n_alleles: int) -> tuple[list[int | None], bool]:
     """Allele indices (``None`` = missing) and whether the call is phased."""
     if not _GT.match(gt):
-        raise ValueError(f"GT {gt!r} is not a genotype (e.g. 0/1, 1|0, 1, ./.)")
+        raise ValueError("GT is not a genotype (e.g. 0/1, 1|0, 1, ./.)")
     parts = re.split(r"[/|]", gt)
     idx = [None if p == "." else int(p) for p in parts]
     for i in idx:
         if i is not None and i >= n_alleles:
-            raise ValueError(f"GT {gt!r} refers to allele {i}, but the line has {n_alleles}")
+            raise ValueError(f"GT refers to an allele beyond the line's {n_alleles}")
     return idx, len(parts) > 1 and "/" not in gt
 
 
@@ -300,6 +301,10 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                     continue
                 records_in += 1
                 text = line.rstrip("\r\n")
+                if BAD_BYTE in text:
+                    why = "line holds bytes that are not UTF-8 (a corrupted byte)"
+                    quarantine.append(quarantine_row(f"L{lineno}", "vcf.encoding", why, text))
+                    continue
                 if header is None:
                     quarantine.append(
                         quarantine_row(
@@ -323,7 +328,7 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
             quarantine_row(
                 f"L{records_in}+",
                 "vcf.io",
-                f"file unreadable from here on ({type(exc).__name__}: {exc})",
+                f"file unreadable from here on ({type(exc).__name__})",
                 "",
             )
         )
@@ -390,7 +395,7 @@ def _read_line(
     head = text.split("\t", 5)
     chrom, pos_text, vid, ref, alt = head[:5]
     if not pos_text.isdigit():
-        raise _BadLine("vcf.pos", f"POS {pos_text!r} is not a positive integer")
+        raise _BadLine("vcf.pos", "POS is not a positive integer")
     pos = int(pos_text)
     norm = chrom_cache.get(chrom)
     if norm is None:
@@ -412,17 +417,17 @@ def _read_line(
     cols = text.split("\t")
     fmt = cols[8].split(":")
     if "GT" not in fmt:
-        raise _BadLine("vcf.gt", f"FORMAT {cols[8]!r} has no GT field")
+        raise _BadLine("vcf.gt", "FORMAT has no GT field")
     gt_at = fmt.index("GT")
     alleles = [ref, *alt.split(",")] if alt != "." else [ref]
     calls = []
-    for sample, field in zip(header.samples, cols[9:], strict=True):
+    for column, (sample, field) in enumerate(zip(header.samples, cols[9:], strict=True), 10):
         values = field.split(":")
         gt = values[gt_at] if gt_at < len(values) else "."
         try:
             calls.append((sample, *_parse_gt(gt, len(alleles))))
-        except ValueError as exc:
-            raise _BadLine("vcf.gt", f"sample {sample}: {exc}") from None
+        except ValueError as exc:  # the column, not the sample name: names can identify
+            raise _BadLine("vcf.gt", f"column {column}: {exc}") from None
     for site in matched:
         if all_sites:
             code, system = (

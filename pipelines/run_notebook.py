@@ -6,7 +6,8 @@ Each STAGE names a section of ``params.yaml`` holding the notebook's parameters
 and a notebook ``notebooks/NN_<STAGE>.ipynb``. The parameters are validated
 against the notebook's ``parameters`` cell before anything runs; the notebooks
 then execute as Dask tasks – on a local cluster, or on the scheduler named in
-``params.yaml``'s ``dask.address`` or ``$TWINLAB_DASK_ADDRESS`` – and the executed
+``params.yaml``'s ``dask.address`` or ``$TWINLAB_DASK_ADDRESS`` (local clusters speak TLS
+with throwaway certificates; see :class:`twinlab.pipeline.DaskParams`) – and the executed
 notebooks and HTML copies land in ``reports/``. The logic lives in
 :mod:`twinlab.notebooks`; this script only maps stages to notebooks.
 """
@@ -19,6 +20,7 @@ import click
 
 from twinlab.config import ConfigError, load_params, paths
 from twinlab.notebooks import NotebookError, NotebookJob, run_notebooks
+from twinlab.pipeline import load_pipeline_params
 
 
 def stage_job(stage: str) -> NotebookJob:
@@ -44,13 +46,10 @@ def stage_job(stage: str) -> NotebookJob:
 def main(stages: tuple[str, ...]) -> None:
     """Execute the notebooks of STAGES with their params.yaml sections."""
     try:
+        every = load_pipeline_params()  # the whole file checked before anything runs
         jobs = [stage_job(stage) for stage in stages]
-        dask_params = load_params().get("dask") or {}
-        from twinlab.cluster import dask_client
-
-        with dask_client(
-            dask_params.get("address"), n_workers=min(len(jobs), dask_params.get("n_workers") or 2)
-        ) as client:
+        dask = every.dask
+        with dask.client(every.root, n_workers=min(len(jobs), dask.n_workers)) as client:
             for out in run_notebooks(jobs, client=client):
                 click.echo(f"executed {out}")
     except (ConfigError, NotebookError) as err:

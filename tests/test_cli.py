@@ -45,7 +45,7 @@ def test_bad_synth_parameters_are_reported_cleanly(tmp_path):
     params.write_text("seed: 1\ngenerate:\n  n_patient: 5\n")
     result = CliRunner().invoke(cli, ["synth", "--params", str(params)])
     assert result.exit_code == 1
-    assert "unknown 'generate' parameter(s) ['n_patient']" in result.output
+    assert "generate: unknown key 'n_patient' (did you mean 'n_patients'?)" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 

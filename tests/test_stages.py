@@ -86,7 +86,15 @@ def test_a_stage_refuses_a_twin_that_has_not_passed_its_gate_in_one_line(tmp_pat
     from twinlab.testing import prior_fit
 
     register(prior_fit(), "twin", root=tmp_path / "models")  # fitted, never gated
-    section = {"model": "twin", "models_root": "models", "timeline_dir": "data/harmonized/x"}
+    section = {
+        "model": "twin",
+        "models_root": "models",
+        "timeline_dir": "data/harmonized/x",
+        "n_patients": 10,
+        "times": [0, 24],
+        "arms": {"Placebo": {"dose": 0}},
+        "out": "results/x",
+    }  # a complete, valid section: the gate is what refuses it
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"seed": 1, "simulate": section}))
     result = CliRunner().invoke(cli, ["simulate", "--params", str(params), "--no-progress"])

@@ -18,7 +18,7 @@ from typing import Any
 import click
 import yaml
 
-from twinlab.config import ConfigError, load_params, paths
+from twinlab.config import ConfigError, paths
 
 #: Exceptions that are the user's to fix, reported without a traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (
@@ -83,28 +83,23 @@ def synth(
     overwrite: bool,
 ) -> None:
     """Generate the demo study's raw sources (FHIR, SDTM XPT, VCF, wearables)."""
-    from twinlab.synth import SynthConfig, generate_study
+    from dataclasses import replace
 
-    settings: dict[str, Any] = {}
-    study = "demo"
+    from twinlab.pipeline import GenerateParams, load_pipeline_params
+    from twinlab.synth import generate_study
+
+    section, file_seed = GenerateParams(), None
     if params_file is not None:
-        settings = dict(load_params("generate", path=params_file))
-        root_params = load_params(path=params_file)
-        settings.setdefault("seed", root_params.get("seed"))
-        study = settings.pop("study", study)
-    if n_patients is not None:
-        settings["n_patients"] = n_patients
-    if seed is not None:
-        settings["seed"] = seed
-    settings = {k: v for k, v in settings.items() if v is not None}
-    known = SynthConfig.__dataclass_fields__
-    unknown = sorted(set(settings) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown 'generate' parameter(s) {unknown}; known: {sorted(known)}")
+        every = load_pipeline_params(params_file)
+        section, file_seed = every.section("generate"), every.seed
+    config = section.synth_config(seed=file_seed)
+    if n_patients is not None or seed is not None:
+        overrides = {"n_patients": n_patients, "seed": seed}
+        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    study = section.study
     where = paths(params_file.parent if params_file is not None else None)
     out = out or where.raw / study
     truth = truth or where.truth / study
-    config = SynthConfig(**settings)
     manifest = generate_study(out, truth, config, overwrite=overwrite)
     files = manifest["files"] if isinstance(manifest, dict) else manifest.files
     from twinlab.audit import audit_stage
@@ -235,10 +230,10 @@ def _ensure_key_env() -> dict[str, str]:
 )
 @click.option(
     "--workers",
-    type=int,
+    type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Read files on a local Dask cluster of this many workers (0: in process).",
+    help="Read files on a local Dask cluster (TLS, loopback) of this many workers (0: in process).",
 )
 def ingest(
     sources: tuple[Path, ...],
@@ -254,25 +249,20 @@ def ingest(
     encrypted to the raw zone. Keys come from TWINLAB_DEID_KEY(_FILE) and
     TWINLAB_MASTER_KEY(_FILE); see 'twinlab keys init'.
     """
-    from twinlab.harmonize import HarmonizeConfig, harmonize
+    from dataclasses import replace
 
-    settings = dict(load_params("harmonize", path=params_file)) if params_file else {}
-    known = HarmonizeConfig.__dataclass_fields__
-    unknown = sorted(set(settings) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown 'harmonize' parameter(s) {unknown}; known: {sorted(known)}")
-    if "genes" in settings:
-        settings["genes"] = tuple(settings["genes"])
-    if "site_utc_offsets" in settings:
-        settings["site_utc_offsets"] = {
-            str(k): str(v) for k, v in settings["site_utc_offsets"].items()
-        }
+    from twinlab.harmonize import harmonize
+    from twinlab.pipeline import DaskParams, HarmonizeParams, load_pipeline_params
+
+    section, dask = HarmonizeParams(), DaskParams()
+    if params_file is not None:
+        every = load_pipeline_params(params_file)
+        section, dask = every.section("harmonize"), every.dask
+    config = section.harmonize_config()
     zone = raw_zone or out.with_name(out.name + ".rawzone")
-    config = HarmonizeConfig(**settings)
     if workers > 0:
-        from twinlab.cluster import dask_client
-
-        with dask_client(n_workers=workers) as client:
+        # a local cluster of its own (TLS with throwaway certificates, loopback dashboard)
+        with replace(dask, address=None).client(n_workers=workers) as client:
             result = harmonize(sources, out_dir=out, raw_zone=zone, config=config, client=client)
     else:
         result = harmonize(sources, out_dir=out, raw_zone=zone, config=config)

@@ -1,7 +1,9 @@
 """``twinlab simulate | sensitivity | surrogate | trial``: the modelling stages' commands.
 
-Each reads its section of ``params.yaml`` (and the shared ``seed`` and ``dask``) and calls
-the function of :mod:`twinlab.stages` that a notebook would call.
+Each reads its section of ``params.yaml`` (and the shared ``seed`` and ``dask``), checked by
+its typed class (:func:`twinlab.pipeline.load_pipeline_params`: every section of the file is
+checked before anything runs), and calls the function of :mod:`twinlab.stages` that a
+notebook would call.
 """
 
 from __future__ import annotations
@@ -23,17 +25,12 @@ _params_option = click.option(
 )
 
 
-def _load(params_file: Path, *sections: str) -> tuple[dict[str, Any], ...]:
-    from twinlab.config import load_params
+def _load(params_file: Path, *sections: str) -> tuple[Any, ...]:
+    """The checked parameters (every typed section of the file) and the named sections."""
+    from twinlab.pipeline import load_pipeline_params
 
-    every = load_params(path=params_file)
-    out = []
-    for name in sections:
-        section = every.get(name)
-        if not isinstance(section, dict):
-            raise click.ClickException(f"{params_file} has no '{name}' section")
-        out.append(section)
-    return (every, *out)
+    every = load_pipeline_params(params_file)
+    return (every, *(every.section(name) for name in sections))
 
 
 @click.command()
@@ -45,14 +42,10 @@ def simulate(params_file: Path, progress: bool) -> None:
 
     every, section = _load(params_file, "simulate")
     result = simulate_stage(
-        section,
-        seed=int(every["seed"]),
-        root=params_file.resolve().parent,
-        dask=every.get("dask"),
-        progress=progress,
+        section, seed=every.seed, root=every.root, dask=every.dask, progress=progress
     )
     sizes = dict(result.dataset.sizes)
-    click.echo(f"simulated {sizes} into {section['out']}")
+    click.echo(f"simulated {sizes} into {section.out}")
 
 
 @click.command()
@@ -62,10 +55,8 @@ def sensitivity(params_file: Path) -> None:
     from twinlab.stages import sensitivity_stage
 
     every, section = _load(params_file, "sensitivity")
-    sensitivity_stage(
-        section, seed=int(every["seed"]), root=params_file.resolve().parent, dask=every.get("dask")
-    )
-    click.echo(f"sensitivity indices in {section['out']} and {section['metrics_path']}")
+    sensitivity_stage(section, seed=every.seed, root=every.root, dask=every.dask)
+    click.echo(f"sensitivity indices in {section.out} and {section.metrics_path}")
 
 
 @click.command()
@@ -75,15 +66,9 @@ def surrogate(params_file: Path) -> None:
     from twinlab.stages import surrogate_stage
 
     every, section, sim = _load(params_file, "surrogate", "simulate")
-    result = surrogate_stage(
-        section,
-        sim,
-        seed=int(every["seed"]),
-        root=params_file.resolve().parent,
-        dask=every.get("dask"),
-    )
+    result = surrogate_stage(section, sim, seed=every.seed, root=every.root, dask=every.dask)
     worst = min(v["r2"] for k, v in result.error.items() if isinstance(v, dict))
-    click.echo(f"surrogate in {section['out']} (held-out R2 >= {worst:.4f})")
+    click.echo(f"surrogate in {section.out} (held-out R2 >= {worst:.4f})")
 
 
 @click.command()
@@ -93,11 +78,5 @@ def trial(params_file: Path) -> None:
     from twinlab.stages import trial_stage
 
     every, section, sim = _load(params_file, "trial", "simulate")
-    trial_stage(
-        section,
-        sim,
-        seed=int(every["seed"]),
-        root=params_file.resolve().parent,
-        dask=every.get("dask"),
-    )
-    click.echo(f"trial results in {section['out']} and {section['metrics_path']}")
+    trial_stage(section, sim, seed=every.seed, root=every.root, dask=every.dask)
+    click.echo(f"trial results in {section.out} and {section.metrics_path}")

@@ -2,19 +2,31 @@
 
 Each function here is what one DVC stage runs (through the ``twinlab`` command), written so a
 modeler can call it from a notebook with the same mapping: nothing in it is specific to the
-demo but the defaults of ``params.yaml``. Every stage appends a ``stage.run`` entry with its
-run record to the active audit log (:func:`twinlab.audit.audit_stage`).
+demo but the defaults of ``params.yaml``. A section is checked by its typed class
+(:mod:`twinlab.pipeline.params`) before anything runs, whether it comes as that class or as
+a plain mapping. Every stage appends a ``stage.run`` entry with its run record to the active
+audit log (:func:`twinlab.audit.audit_stage`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from twinlab.pipeline.params import (
+    CohortParams,
+    DaskParams,
+    SensitivityParams,
+    SimulateParams,
+    SurrogateParams,
+    TrialParams,
+)
 
 __all__ = [
     "regimen_arms",
@@ -78,80 +90,104 @@ def regimen_arms(arms: Mapping[str, Any], defaults: Mapping[str, Any] | None = N
         raise ValueError("arms: give at least one arm as {name: {dose: mg, ...}}")
     out = []
     for name, given in arms.items():
-        if given is None or (isinstance(given, Mapping) and float(given.get("dose", 0)) == 0):
-            out.append(Arm(str(name), None))
-            continue
-        if not isinstance(given, Mapping):
+        if given is not None and not isinstance(given, Mapping):
             raise ValueError(f"arm {name!r}: give a mapping of regimen fields, not {given!r}")
-        fields = {**dict(defaults or {}), **dict(given)}
+        fields = {**dict(defaults or {}), **dict(given or {})}
         unknown = sorted(set(fields) - set(_REGIMEN_KEYS))
-        if unknown:
+        if unknown:  # before the placebo test: a typo'd dose key is not a placebo arm
             raise ValueError(
                 f"arm {name!r}: unknown regimen fields {unknown}; known {_REGIMEN_KEYS}"
             )
+        if given is None or float(given.get("dose", 0)) == 0:
+            out.append(Arm(str(name), None))
+            continue
         out.append(Arm(str(name), Regimen(**fields)))
     return out
 
 
-def virtual_cohort_from_params(section: Mapping[str, Any], *, root: str | Path = ".") -> Any:
+def _cohort_params(section: Mapping[str, Any] | CohortParams) -> CohortParams:
+    """The population keys of a ``simulate`` section, checked (other simulate keys allowed)."""
+    if isinstance(section, CohortParams):
+        return section
+    if not isinstance(section, Mapping):
+        raise TypeError(f"a simulate section is a mapping or SimulateParams, not {section!r}")
+    cohort_keys = set(CohortParams.known_keys())
+    unknown = set(section) - set(SimulateParams.known_keys())
+    return CohortParams.from_mapping(
+        {k: v for k, v in section.items() if k in cohort_keys or k in unknown}
+    )
+
+
+def virtual_cohort_from_params(
+    section: Mapping[str, Any] | CohortParams, *, root: str | Path = "."
+) -> Any:
     """The virtual population a ``simulate`` section describes.
 
-    Keys: ``timeline_dir`` (harmonized cohort), ``model`` and ``models_root`` (the registered
-    twin, latest version unless ``model_version``), ``pd_spec`` (assumed parameters the fit
-    lacks, optional), ``n_patients``, ``n_draws``, ``method``, ``criteria``.
+    Keys (:class:`~twinlab.pipeline.params.CohortParams`): ``timeline_dir`` (harmonized
+    cohort), ``model`` and ``models_root`` (the registered twin, latest version unless
+    ``model_version``), ``pd_spec`` (assumed parameters the fit lacks, optional),
+    ``n_patients``, ``n_draws``, ``method``, ``criteria``.
     """
     from twinlab.cohort import from_cohort
     from twinlab.pkpd import PopulationSpec
     from twinlab.pkpd import load as load_model
 
+    cfg = _cohort_params(section)
     root = Path(root)
-    model = load_model(
-        section["model"],
-        section.get("model_version"),
-        root=_path(root, section.get("models_root", "models")),
-    )
+    model = load_model(cfg.model, cfg.model_version, root=_path(root, cfg.models_root))
     extra = None
-    if section.get("pd_spec"):
-        extra = PopulationSpec.from_yaml(_path(root, section["pd_spec"]))
+    if cfg.pd_spec:
+        extra = PopulationSpec.from_yaml(_path(root, cfg.pd_spec))
     return from_cohort(
-        _path(root, section["timeline_dir"]),
-        int(section["n_patients"]),
+        _path(root, cfg.timeline_dir),
+        int(cfg.n_patients),
         model=model,
         extra=extra,
-        n_draws=int(section.get("n_draws", 1)),
-        uncertainty=bool(section.get("uncertainty", True)),
-        method=str(section.get("method", "resample")),
-        criteria=section.get("criteria") or (),
+        n_draws=int(cfg.n_draws),
+        uncertainty=bool(cfg.uncertainty),
+        method=str(cfg.method),
+        criteria=cfg.criteria or (),
     )
 
 
 def scenario_from_params(
-    section: Mapping[str, Any], *, seed: int, root: str | Path = ".", population: Any = None
+    section: Mapping[str, Any] | SimulateParams,
+    *,
+    seed: int,
+    root: str | Path = ".",
+    population: Any = None,
 ) -> Any:
     """The :class:`~twinlab.simulate.Scenario` of a ``simulate`` section (see
     :func:`virtual_cohort_from_params`; plus ``arms``, ``regimen``, ``times``,
     ``chunk_size``, ``threshold_mg_l``, ``residual``, ``scenario``)."""
     from twinlab.simulate import Scenario
 
-    population = population or virtual_cohort_from_params(section, root=root)
+    cfg = SimulateParams.from_mapping(section)
+    population = population or virtual_cohort_from_params(cfg, root=root)
     return Scenario(
-        str(section.get("scenario", "scenario")),
+        str(cfg.scenario),
         population,
-        regimen_arms(section["arms"], section.get("regimen")),
-        time_grid(section["times"]),
+        regimen_arms(cfg.arm_mappings(), cfg.regimen.to_dict() if cfg.regimen else None),
+        time_grid(cfg.time_spec()),
         seed=int(seed),
-        chunk_size=int(section.get("chunk_size", 10_000)),
-        threshold=section.get("threshold_mg_l"),
-        residual=bool(section.get("residual", False)),
+        chunk_size=int(cfg.chunk_size),
+        threshold=cfg.threshold_mg_l,
+        residual=bool(cfg.residual),
     )
 
 
+def _given(section: Mapping[str, Any] | Any) -> Any:
+    """What the audit records as the stage's parameters: the mapping as given, or the
+    typed section's values."""
+    return _auditable(section if isinstance(section, Mapping) else section.to_dict())
+
+
 def simulate_stage(
-    section: Mapping[str, Any],
+    section: Mapping[str, Any] | SimulateParams,
     *,
     seed: int,
     root: str | Path = ".",
-    dask: Mapping[str, Any] | None = None,
+    dask: Mapping[str, Any] | DaskParams | None = None,
     progress: bool = False,
 ) -> Any:
     """Run the ``simulate`` stage: virtual cohort × arms on Dask into ``section['out']``.
@@ -166,14 +202,14 @@ def simulate_stage(
     SimulationResult
     """
     from twinlab.audit import audit_stage
-    from twinlab.cluster import dask_client
     from twinlab.simulate import run
 
     root = Path(root)
-    scenario = scenario_from_params(section, seed=seed, root=root)
-    out = _path(root, section["out"])
-    dask = dict(dask or {})
-    with dask_client(dask.get("address"), n_workers=int(dask.get("n_workers") or 2)) as client:
+    cfg = SimulateParams.from_mapping(section)
+    dask_cfg = DaskParams.from_mapping(dask or {})
+    scenario = scenario_from_params(cfg, seed=seed, root=root)
+    out = _path(root, cfg.out)
+    with dask_cfg.client(root) as client:
         result = run(scenario, client=client, out=out, progress=progress)
     lineage = (
         result.patients[["vpid", "source"]]
@@ -185,11 +221,11 @@ def simulate_stage(
     description = scenario.population.describe()
     audit_stage(
         "simulate",
-        params=_auditable(section),
+        params=_given(section),
         inputs=[
-            _path(root, section["timeline_dir"]),
-            _path(root, section.get("models_root", "models")) / section["model"],
-            *([_path(root, section["pd_spec"])] if section.get("pd_spec") else []),
+            _path(root, cfg.timeline_dir),
+            _path(root, cfg.models_root) / cfg.model,
+            *([_path(root, cfg.pd_spec)] if cfg.pd_spec else []),
         ],
         outputs=[out / n for n in ("result.zarr", "patients.parquet", "arms.parquet")],
         seed=seed,
@@ -215,11 +251,9 @@ def _auditable(value: Any) -> Any:
     return value
 
 
-def _dask(dask: Mapping[str, Any] | None) -> Any:
-    from twinlab.cluster import dask_client
-
-    dask = dict(dask or {})
-    return dask_client(dask.get("address"), n_workers=int(dask.get("n_workers") or 2))
+def _dask(dask: Mapping[str, Any] | DaskParams | None, root: Path) -> Any:
+    """The stage's Dask client (a context manager): ``dask`` checked as :class:`DaskParams`."""
+    return DaskParams.from_mapping(dask or {}).client(root)
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -228,11 +262,11 @@ def _write_json(path: Path, obj: Any) -> None:
 
 
 def sensitivity_stage(
-    section: Mapping[str, Any],
+    section: Mapping[str, Any] | SensitivityParams,
     *,
     seed: int,
     root: str | Path = ".",
-    dask: Mapping[str, Any] | None = None,
+    dask: Mapping[str, Any] | DaskParams | None = None,
 ) -> Any:
     """Run the ``sensitivity`` stage: Sobol (or Morris) indices of simulated outputs.
 
@@ -251,35 +285,32 @@ def sensitivity_stage(
     from twinlab.sensitivity.response import ModelResponse
 
     root = Path(root)
-    problem = Problem.from_ranges(
-        {k: tuple(v) for k, v in section["ranges"].items()}, log=section.get("log", ())
-    )
-    arm = regimen_arms({"regimen": section["regimen"]})[0]
+    cfg = SensitivityParams.from_mapping(section)
+    problem = Problem.from_ranges({k: tuple(v) for k, v in cfg.ranges.items()}, log=cfg.log)
+    arm = regimen_arms({"regimen": cfg.regimen.to_dict()})[0]
     func = ModelResponse(
-        str(section["model"]),
+        str(cfg.model),
         [arm],
-        time_grid(section["times"]),
-        list(section["outputs"]),
-        fixed=dict(section.get("fixed") or {}),
-        threshold=section.get("threshold_mg_l"),
+        time_grid(_time_spec(cfg.times)),
+        list(cfg.outputs),
+        fixed=dict(cfg.fixed or {}),
+        threshold=cfg.threshold_mg_l,
     )
-    method = str(section.get("method", "sobol"))
-    with _dask(dask) as client:
+    method = str(cfg.method)
+    with _dask(dask, root) as client:
         if method == "sobol":
-            result = sobol(func, problem, int(section["n"]), seed=seed, client=client)
-        elif method == "morris":
-            result = morris(func, problem, int(section["trajectories"]), seed=seed, client=client)
+            result = sobol(func, problem, int(cfg.n), seed=seed, client=client)
         else:
-            raise ValueError(f"sensitivity.method must be 'sobol' or 'morris', not {method!r}")
-    out = _path(root, section["out"])
+            result = morris(func, problem, int(cfg.trajectories), seed=seed, client=client)
+    out = _path(root, cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     result.to_frame().to_csv(out / f"{method}.csv", index=False)
     metrics = result.to_dict()
-    metrics_path = _path(root, section["metrics_path"])
+    metrics_path = _path(root, cfg.metrics_path)
     _write_json(metrics_path, metrics)
     audit_stage(
         "sensitivity",
-        params=_auditable(section),
+        params=_given(section),
         inputs=[],
         outputs=[out / f"{method}.csv", metrics_path],
         seed=seed,
@@ -289,12 +320,12 @@ def sensitivity_stage(
 
 
 def surrogate_stage(
-    section: Mapping[str, Any],
-    simulate: Mapping[str, Any],
+    section: Mapping[str, Any] | SurrogateParams,
+    simulate: Mapping[str, Any] | SimulateParams,
     *,
     seed: int,
     root: str | Path = ".",
-    dask: Mapping[str, Any] | None = None,
+    dask: Mapping[str, Any] | DaskParams | None = None,
 ) -> Any:
     """Run the ``surrogate`` stage: train an emulator of regimen × patient → outputs.
 
@@ -317,30 +348,32 @@ def surrogate_stage(
     from twinlab.surrogate import Surrogate
 
     root = Path(root)
+    cfg = SurrogateParams.from_mapping(section)
+    sim = SimulateParams.from_mapping(simulate)
     population = virtual_cohort_from_params(
-        {**simulate, "n_patients": int(section["n_patients"]), "n_draws": 1}, root=root
+        replace(sim, n_patients=int(cfg.n_patients), n_draws=1), root=root
     )
     chunk = population.chunk(0, population.n, chunk_rng(seed, 0))
     params = {k: v[0] for k, v in chunk.params.items()}
-    inputs = list(section["inputs"])
+    inputs = list(cfg.inputs)
     fixed = {k: float(np.median(v)) for k, v in params.items() if k not in inputs}
-    regimens = [(float(d), float(i)) for d in section["doses"] for i in section["intervals_h"]]
+    regimens = [(float(d), float(i)) for d in cfg.doses for i in cfg.intervals_h]
     arms = [
-        Arm(f"{d:g}mg/{i:g}h", Regimen(d, interval_h=i, duration_h=float(section["duration_h"])))
+        Arm(f"{d:g}mg/{i:g}h", Regimen(d, interval_h=i, duration_h=float(cfg.duration_h)))
         for d, i in regimens
     ]
-    outputs = list(section["outputs"])
+    outputs = list(cfg.outputs)
     func = ModelResponse(
         population.model,
         arms,
-        time_grid(section["times"]),
+        time_grid(_time_spec(cfg.times)),
         outputs,
         fixed=fixed,
-        threshold=simulate.get("threshold_mg_l"),
+        threshold=sim.threshold_mg_l,
     )
     samples = pd.DataFrame({k: params[k] for k in inputs})
-    with _dask(dask) as client:
-        wide = sweep(func, samples, client=client, chunk_size=int(section.get("chunk_size", 64)))
+    with _dask(dask, root) as client:
+        wide = sweep(func, samples, client=client, chunk_size=int(cfg.chunk_size))
     rows = []
     for arm, (dose, interval) in zip(arms, regimens, strict=True):
         block = samples.copy()
@@ -350,29 +383,29 @@ def surrogate_stage(
             block[o] = wide[f"{o}|{arm.name}"].to_numpy()
         rows.append(block)
     table = pd.concat(rows, ignore_index=True)
-    keep = table.sample(
-        n=min(len(table), int(section.get("max_train", 1500))), random_state=seed
-    ).sort_index()
+    keep = table.sample(n=min(len(table), int(cfg.max_train)), random_state=seed).sort_index()
     fit = population.describe()["fit"]  # the twin the population was drawn from
     binding = {"model": fit["name"], "version": fit["version"], "data_hash": fit["data_hash"]}
     surrogate = Surrogate.train(
         keep[["dose", "interval_h", *inputs]],
         keep[outputs],
-        kind=str(section.get("kind", "gp")),
+        kind=str(cfg.kind),
         binding=binding,
         seed=seed,
-        log_inputs=[c for c in inputs if c in section.get("log_inputs", inputs)],
-        n_restarts=int(section.get("n_restarts", 0)),
+        log_inputs=[
+            c for c in inputs if c in (inputs if cfg.log_inputs is None else cfg.log_inputs)
+        ],
+        n_restarts=int(cfg.n_restarts),
     )
-    out = _path(root, section["out"])
+    out = _path(root, cfg.out)
     surrogate.save(out)
     metrics = {"kind": surrogate.kind, "binding": surrogate.binding, "error": surrogate.error}
-    metrics_path = _path(root, section["metrics_path"])
+    metrics_path = _path(root, cfg.metrics_path)
     _write_json(metrics_path, json.loads(json.dumps(metrics, default=float)))
     audit_stage(
         "surrogate",
-        params=_auditable(section),
-        inputs=[_path(root, simulate.get("models_root", "models")) / simulate["model"]],
+        params=_given(section),
+        inputs=[_path(root, sim.models_root) / sim.model],
         outputs=[out, metrics_path],
         seed=seed,
         summary={"provenance": json.loads(json.dumps(surrogate.provenance(), default=str))},
@@ -380,33 +413,39 @@ def surrogate_stage(
     return surrogate
 
 
-def _history(
-    simulate: Mapping[str, Any], procova: Mapping[str, Any], *, seed: int, root: Path
-) -> pd.DataFrame:
+def _arms(simulate: SimulateParams) -> list:
+    return regimen_arms(
+        simulate.arm_mappings(), simulate.regimen.to_dict() if simulate.regimen else None
+    )
+
+
+def _time_spec(times: Any) -> Any:
+    return times.to_dict() if hasattr(times, "to_dict") else list(times)
+
+
+def _history(simulate: SimulateParams, n_patients: int, *, seed: int, root: Path) -> pd.DataFrame:
     """A separately seeded virtual control cohort: the prognostic model's training data,
     disjoint from every trial replicate's controls."""
     from twinlab.simulate import run
 
-    control = next(
-        a for a in regimen_arms(simulate["arms"], simulate.get("regimen")) if a.is_placebo
+    control = next(a for a in _arms(simulate) if a.is_placebo)
+    section = replace(
+        simulate,
+        scenario="history",
+        n_patients=int(n_patients),
+        n_draws=1,
+        arms={control.name: None},
     )
-    section = {
-        **simulate,
-        "scenario": "history",
-        "n_patients": int(procova["n_patients"]),
-        "n_draws": 1,
-        "arms": {control.name: None},
-    }
     return run(scenario_from_params(section, seed=seed, root=root)).patients
 
 
 def trial_stage(
-    section: Mapping[str, Any],
-    simulate: Mapping[str, Any],
+    section: Mapping[str, Any] | TrialParams,
+    simulate: Mapping[str, Any] | SimulateParams,
     *,
     seed: int,
     root: str | Path = ".",
-    dask: Mapping[str, Any] | None = None,
+    dask: Mapping[str, Any] | DaskParams | None = None,
 ) -> dict[str, Any]:
     """Run the ``trial`` stage: operating characteristics of a design – unadjusted, by its
     declared analysis and with digital-twin prognostic adjustment (PROCOVA) – and dose
@@ -425,7 +464,6 @@ def trial_stage(
     """
     from twinlab.audit import audit_stage
     from twinlab.trials import (
-        Design,
         PrognosticModel,
         power_curve,
         procova_saving,
@@ -435,19 +473,21 @@ def trial_stage(
     )
 
     root = Path(root)
-    out = _path(root, section["out"])
+    cfg = TrialParams.from_mapping(section)
+    sim = SimulateParams.from_mapping(simulate)
+    design = cfg.design_object()
+    out = _path(root, cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    patients_file = _path(root, section["patients"])
+    patients_file = _path(root, cfg.patients)
     patients = pd.read_parquet(patients_file)
-    design = Design.from_dict(section["design"])
-    n_rep = int(section["n_replicates"])
-    procova = dict(section["procova"])
-    history = _history(simulate, procova, seed=seed + 1, root=root)
+    n_rep = int(cfg.n_replicates)
+    procova = cfg.procova
+    history = _history(sim, procova.n_patients, seed=seed + 1, root=root)
     target = design.endpoint.column
     rng = np.random.default_rng(seed + 1)
     history[target] = history[target] + design.outcome_sd * rng.standard_normal(len(history))
     prognostic = PrognosticModel.train(
-        history, list(procova["features"]), target, kind=str(procova.get("kind", "gbm")), seed=seed
+        history, list(procova.features), target, kind=str(procova.kind), seed=seed
     )
     # the unadjusted comparison, the declared analysis and the twin-adjusted one (the
     # declared covariates plus the prognostic score): PROCOVA's gain over each is on record
@@ -460,7 +500,7 @@ def trial_stage(
     }
     metrics: dict[str, Any] = {"design": design.to_dict(), "n_replicates": n_rep}
     curves = []
-    with _dask(dask) as client:
+    with _dask(dask, root) as client:
         for label, d in designs.items():
             kw = {"prognostic": prognostic} if label == "procova" else {}
             result = simulate_trials(
@@ -482,7 +522,7 @@ def trial_stage(
             curve = power_curve(
                 d,
                 patients,
-                [int(n) for n in section["n_values"]],
+                [int(n) for n in cfg.n_values],
                 n_replicates=max(n_rep // 4, 100),
                 seed=seed,
                 client=client,
@@ -491,8 +531,8 @@ def trial_stage(
             curves.append(curve.assign(analysis=label))
     curve = pd.concat(curves, ignore_index=True)
     curve.to_csv(out / "power_curve.csv", index=False)
-    if section.get("plots_path"):
-        plots_path = _path(root, section["plots_path"])
+    if cfg.plots_path:
+        plots_path = _path(root, cfg.plots_path)
         plots_path.parent.mkdir(parents=True, exist_ok=True)
         curve.to_csv(plots_path, index=False)
     rho = float(prognostic.provenance()["heldout_rho"])
@@ -502,37 +542,35 @@ def trial_stage(
         "saving_vs_unadjusted": procova_saving(design.n_total, rho),
         "prognostic": json.loads(json.dumps(prognostic.provenance(), default=str)),
     }
-    dose = dict(section["dose"])
-    bins = {k: [float(x) for x in v] for k, v in (dose.pop("bins", None) or {}).items()}
+    dose = cfg.dose
+    bins = {k: [float(x) for x in v] for k, v in (dose.bins or {}).items()}
+    by = list(dose.by)
     pta = target_attainment(
         patients,
-        metric=dose["metric"],
-        target=float(dose["target"]),
-        direction=dose.get("direction", ">="),
-        by=dose.get("by", ()),
+        metric=dose.metric,
+        target=float(dose.target),
+        direction=dose.direction,
+        by=by,
         bins=bins,
-        safety_metric=dose.get("safety_metric"),
-        safety_threshold=dose.get("safety_threshold"),
+        safety_metric=dose.safety_metric,
+        safety_threshold=dose.safety_threshold,
     )
     pta.to_csv(out / "target_attainment.csv", index=False)
-    order = dose.get("order") or [
-        a.name for a in regimen_arms(simulate["arms"], simulate.get("regimen")) if not a.is_placebo
-    ]
+    order = list(dose.order or []) or [a.name for a in _arms(sim) if not a.is_placebo]
     rec = recommend_regimen(
         patients,
-        metric=dose["metric"],
-        target=float(dose["target"]),
-        direction=dose.get("direction", ">="),
-        pta_goal=float(dose.get("pta_goal", 0.9)),
-        safety_limit=float(dose.get("safety_limit", 0.1)),
-        by=dose.get("by", ()),
+        metric=dose.metric,
+        target=float(dose.target),
+        direction=dose.direction,
+        pta_goal=float(dose.pta_goal),
+        safety_limit=float(dose.safety_limit),
+        by=by,
         bins=bins,
-        safety_metric=dose.get("safety_metric"),
-        safety_threshold=dose.get("safety_threshold"),
+        safety_metric=dose.safety_metric,
+        safety_threshold=dose.safety_threshold,
         order=order,
     )
     rec.to_csv(out / "recommendation.csv", index=False)
-    by = [dose["by"]] if isinstance(dose.get("by"), str) else list(dose.get("by", ()))
     metrics["dose"] = {
         ", ".join(f"{b}={r[b]}" for b in by) or "all": {
             "regimen": None if pd.isna(r["recommended"]) else str(r["recommended"]),
@@ -540,11 +578,11 @@ def trial_stage(
         }
         for r in rec.to_dict("records")
     }
-    metrics_path = _path(root, section["metrics_path"])
+    metrics_path = _path(root, cfg.metrics_path)
     _write_json(metrics_path, json.loads(json.dumps(metrics, default=str)))
     audit_stage(
         "trial",
-        params=_auditable(section),
+        params=_given(section),
         inputs=[patients_file],
         outputs=[out, metrics_path],
         seed=seed,

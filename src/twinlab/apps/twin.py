@@ -173,13 +173,17 @@ def project_defaults(root: str | os.PathLike[str]) -> dict[str, Any]:
     ``pd_spec``), as the pipeline's simulate stage uses them; without a ``timeline_dir``,
     the only harmonized study under ``<root>/data/harmonized``. A value not found is None.
     """
-    import yaml
+    from twinlab.config import read_yaml
+    from twinlab.pipeline.fields import coerce
 
     section: dict[str, Any] = {}
     params = Path(root) / "params.yaml"
-    if params.is_file():
-        loaded = yaml.safe_load(params.read_text()) or {}
-        section = dict(loaded.get("simulate") or {}) if isinstance(loaded, dict) else {}
+    if params.is_file():  # a broken file or a wrong type is one line, as for the stages
+        loaded = read_yaml(params) or {}
+        simulate = loaded.get("simulate") if isinstance(loaded, dict) else None
+        section = dict(simulate) if isinstance(simulate, dict) else {}
+        for key in ("timeline_dir", "pd_spec"):
+            coerce(f"{params}: simulate.{key}", section.get(key), str | None)
     cohort = section.get("timeline_dir")
     if not cohort:
         folder = Path(root) / "data" / "harmonized"

@@ -128,11 +128,12 @@ class GenerateParams(Section):
         return SynthConfig(**given)
 
 
-_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})?$")
+_OFFSET = re.compile(r"^([+-])(?:(\d{1,2})(?::(\d{2}))?|(\d{2})(\d{2}))$")
 
 
 def utc_offset(text: str, *, where: str = "offset") -> str:
-    """A UTC offset as ``±HH:MM``, from ``±HH:MM``, ``±HHMM``, ``±HH``, ``Z`` or ``UTC``.
+    """A UTC offset as ``±HH:MM``, from ``±HH:MM``, ``±H:MM``, ``±HHMM``, ``±HH``, ``Z`` or
+    ``UTC``.
 
     Fixed offsets only: a zone name (``EST``, ``America/New_York``) changes its offset with
     daylight saving time, which one offset per site cannot say.
@@ -147,7 +148,8 @@ def utc_offset(text: str, *, where: str = "offset") -> str:
         return "+00:00"
     found = _OFFSET.match(value)
     if found:
-        sign, hours, minutes = found.group(1), int(found.group(2)), int(found.group(3) or 0)
+        sign, h1, m1, h2, m2 = found.groups()
+        hours, minutes = int(h1 or h2), int(m1 or m2 or 0)
         if hours <= 14 and minutes < 60:
             return f"{sign}{hours:02d}:{minutes:02d}"
     raise ConfigError(
@@ -456,7 +458,7 @@ class PipelineParams:
         if name in self.other:
             return self.other[name]
         known = ", ".join(sorted([*self.sections, *self.other])) or "none"
-        raise ConfigError(f"{self.file} has no {name!r} section (sections: {known})")
+        raise ConfigError(f"{self.file} has no section {name!r} (sections: {known})")
 
     @classmethod
     def from_mapping(cls, data: Any, *, file: str | Path = "params.yaml") -> PipelineParams:

@@ -1,4 +1,4 @@
-"""Dask clusters: a local one by default, any existing scheduler by address.
+"""Dask clusters: a local one by default, any existing scheduler by address – never open.
 
 Nothing home-made where Dask already does it: :func:`dask_client` starts a
 :class:`distributed.LocalCluster` of worker *processes* with one thread each
@@ -7,6 +7,16 @@ stays in its process), or connects to the scheduler at an address taken from
 the argument, the ``TWINLAB_DASK_ADDRESS`` environment variable or Dask's own
 ``scheduler-address`` configuration – e.g. a dask-jobqueue or dask-kubernetes
 cluster running elsewhere.
+
+A Dask scheduler runs whatever code a connected client sends, so a local cluster is
+secured by default: it listens on 127.0.0.1 only and speaks mutual TLS with throwaway
+certificates made for it (:meth:`distributed.Security.temporary`, held in memory and never
+written), so another process of this machine – another user's included – can neither
+connect in plain ``tcp://`` nor complete a TLS handshake without the certificate. Its
+dashboard binds to 127.0.0.1 unless ``dashboard_address`` says otherwise. An external
+scheduler is reached with the :class:`distributed.Security` given
+(:func:`twinlab.security.tls.tls_security`), else with Dask's own
+``distributed.comm.tls`` configuration.
 """
 
 from __future__ import annotations
@@ -18,9 +28,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import dask
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, Security
 
 ADDRESS_ENV = "TWINLAB_DASK_ADDRESS"
+#: Where a local cluster listens: loopback only.
+LOCAL_HOST = "127.0.0.1"
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +43,7 @@ def scheduler_address(address: str | None = None) -> str | None:
     Parameters
     ----------
     address
-        An explicit address (``tcp://host:8786``); wins over everything else.
+        An explicit address (``tls://host:8786``); wins over everything else.
 
     Returns
     -------
@@ -42,6 +54,17 @@ def scheduler_address(address: str | None = None) -> str | None:
     return address or os.environ.get(ADDRESS_ENV) or dask.config.get("scheduler-address", None)
 
 
+def local_security() -> Security:
+    """Throwaway mutual-TLS settings for one local cluster (in memory, encryption required).
+
+    Examples
+    --------
+    >>> local_security().require_encryption
+    True
+    """
+    return Security.temporary()
+
+
 @contextmanager
 def dask_client(
     address: str | None = None,
@@ -49,7 +72,7 @@ def dask_client(
     n_workers: int | None = None,
     threads_per_worker: int = 1,
     memory_limit: str | None = "auto",
-    security: Any = None,
+    security: Security | None = None,
     **cluster_kwargs: Any,
 ) -> Iterator[Client]:
     """Yield a Dask client, closing what this call started when done.
@@ -66,11 +89,13 @@ def dask_client(
     memory_limit
         Memory limit per local worker (Dask's syntax).
     security
-        A :class:`distributed.Security` for TLS
-        (:func:`twinlab.security.tls.tls_security`); a local cluster then
-        speaks ``tls://`` only.
+        A :class:`distributed.Security` (:func:`twinlab.security.tls.tls_security`). For
+        an external scheduler: its certificates (default: Dask's ``distributed.comm.tls``
+        configuration). For a local cluster: its certificates (default: throwaway ones,
+        :func:`local_security`); a local cluster always speaks ``tls://`` only.
     **cluster_kwargs
-        Passed on to :class:`distributed.LocalCluster`.
+        Passed on to :class:`distributed.LocalCluster` (``host`` defaults to 127.0.0.1,
+        ``dashboard_address`` to ``127.0.0.1:0``: loopback, any free port).
 
     Yields
     ------
@@ -87,17 +112,24 @@ def dask_client(
     target = scheduler_address(address)
     if target:
         log.info("connecting to Dask scheduler at %s", target)
-        client = Client(target, security=security)
+        if target.startswith("tcp://"):
+            log.warning(
+                "Dask scheduler %s is plain TCP: anyone who can reach it can run code in its "
+                "workers; use a tls:// scheduler with certificates",
+                target,
+            )
+        client = Client(target, security=security if security is not None else Security())
         try:
             yield client
         finally:
             client.close()
         return
     workers = n_workers or os.cpu_count() or 1
-    log.info("starting a local Dask cluster: %d worker processes", workers)
-    cluster_kwargs.setdefault("dashboard_address", ":0")
-    if security is not None:
-        cluster_kwargs.update(security=security, protocol="tls")
+    log.info("starting a local Dask cluster (TLS, loopback): %d worker processes", workers)
+    security = security if security is not None else local_security()
+    cluster_kwargs.setdefault("host", LOCAL_HOST)
+    cluster_kwargs.setdefault("dashboard_address", f"{LOCAL_HOST}:0")
+    cluster_kwargs.update(security=security, protocol="tls")
     with (
         LocalCluster(
             n_workers=workers,

@@ -20,8 +20,9 @@ Supported shapes (sniffed from the content, not only the name):
     Epoch time series of the UK Biobank accelerometer tools (``time,acc,...`` with timestamps
     like ``2014-05-07 13:29:50.439000+0100 [Europe/London]``), plain or gzipped.
 
-A *record* is one data row (epoch). Rows with an unreadable timestamp, a non-numeric value or a
-duplicated timestamp are quarantined; a device's own missing-value token (``NaN``, empty cell)
+A *record* is one data row (epoch). Rows with an unreadable timestamp, a non-numeric value, a
+negative count, rate or light level, bytes that are not UTF-8 or a duplicated timestamp are
+quarantined, each alone; a device's own missing-value token (``NaN``, empty cell)
 is accepted as missing. Header problems never raise: unknown time zones are assumed UTC and
 flagged, a header without a usable start time quarantines the rows it cannot date.
 
@@ -49,10 +50,12 @@ import pandas as pd
 import xarray as xr
 
 from twinlab.ingest.base import (
+    BAD_BYTE,
     EVENT_COLUMNS,
     PERSON_COLUMNS,
     QUARANTINE_COLUMNS,
     ReadResult,
+    decode_marked,
     frame,
     quarantine_row,
     register,
@@ -70,6 +73,8 @@ AWD_EPOCHS = {1: 15, 2: 30, 4: 60, 8: 120, 20: 300}
 _MISSING = {"", "nan", "na", "n/a", "null", "none", "kz"}  # "kZ": German "keine Zahl"
 _PLACEHOLDERS = {"", "*", "not entered", "non saisi", "nicht eingegeben", "not applicable",
                  "non applicable", "nicht verfügbar", "not available"}  # fmt: skip
+#: Variables that are counts, rates or light levels: a negative epoch is quarantined.
+_NON_NEGATIVE = frozenset({"heart_rate", "steps", "activity", "white_light", "acc"})
 _OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})$")
 
 
@@ -106,7 +111,7 @@ class _Parsed:
 def _read_text(path: Path, max_bytes: int | None = None) -> str:
     """The file's text, gunzipped in a bounded stream (:func:`read_bounded`)."""
     data = read_bounded(path, max_bytes=max_bytes)
-    text = data.decode("utf-8", errors="replace")
+    text = decode_marked(data)[0]  # a bad byte becomes BAD_BYTE: its row is quarantined
     return text.removeprefix("\ufeff")
 
 
@@ -215,6 +220,10 @@ def _accept(
     checks: list[str | None] = [None] * n
     for i in np.flatnonzero(bad_time):
         checks[i], reasons[i] = "wearables.timestamp", "timestamp is missing or unreadable"
+    for i, row in enumerate(raw_rows):
+        if BAD_BYTE in row and checks[i] is None:
+            checks[i] = "wearables.encoding"
+            reasons[i] = "row holds bytes that are not UTF-8 (a corrupted byte)"
     values = {}
     for name, col in columns.items():
         num, bad = _numbers(col)
@@ -224,6 +233,12 @@ def _accept(
                 checks[i] = "wearables.value"
                 reasons[i] = f"{name} value is not a number"
     ok = np.array([c is None for c in checks], dtype=bool)
+    for name, num in values.items():
+        if name not in _NON_NEGATIVE:
+            continue
+        for i in np.flatnonzero(ok & (num < 0)):
+            checks[i], reasons[i] = "wearables.range", f"{name} value is negative"
+        ok &= ~(num < 0)
     dup = pd.Series(utc.to_numpy())[ok].duplicated(keep="first").reindex(range(n), fill_value=False)
     dup = dup.to_numpy(dtype=bool)
     for i in np.flatnonzero(dup):

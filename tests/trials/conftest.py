@@ -54,13 +54,23 @@ BETA = (0.6, 0.5)
 
 
 def prognostic_outcomes(
-    n: int = 4000, *, effect: float = 0.3, seed: int = 0, arms: Sequence[str] = ("control", "drug")
+    n: int = 4000,
+    *,
+    effect: float = 0.3,
+    seed: int = 0,
+    arms: Sequence[str] = ("control", "drug"),
+    effect_slope: float = 0.0,
 ) -> pd.DataFrame:
     """Outcomes driven by two baseline covariates: ``y0 = 0.6 x1 + 0.5 x2 + u`` with
-    ``var(u) = 1 - 0.61``, so ``var(y0) = 1`` and the best score has ρ² = 0.61."""
+    ``var(u) = 1 - 0.61``, so ``var(y0) = 1`` and the best score has ρ² = 0.61.
+
+    Treated arms add ``effect + effect_slope * (0.6 x1 + 0.5 x2)``: a negative slope makes the
+    individual effect fall as the prognosis rises (heterogeneous effects correlated with the
+    score), so the score explains less of the outcome under drug than under control."""
     rng = np.random.default_rng(seed)
     x1, x2 = rng.normal(size=n), rng.normal(size=n)
-    y0 = BETA[0] * x1 + BETA[1] * x2 + np.sqrt(1 - BETA[0] ** 2 - BETA[1] ** 2) * rng.normal(size=n)
+    signal = BETA[0] * x1 + BETA[1] * x2
+    y0 = signal + np.sqrt(1 - BETA[0] ** 2 - BETA[1] ** 2) * rng.normal(size=n)
     frames = [
         pd.DataFrame(
             {
@@ -69,7 +79,7 @@ def prognostic_outcomes(
                 "arm": arm,
                 "x1": x1,
                 "x2": x2,
-                "y": y0 + (effect if i else 0.0),
+                "y": y0 + ((effect + effect_slope * signal) if i else 0.0),
             }
         )
         for i, arm in enumerate(arms)

@@ -1,5 +1,6 @@
 """PROCOVA: a prognostic score trained on separate controls, its variance reduction (1 − ρ²),
-the sample size it saves, and a preserved type I error."""
+the sample size it saves, a preserved type I error, and planning that holds when the
+treatment effect varies with the score."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from twinlab.trials import (
     Design,
     PrognosticModel,
     multiple_r2,
+    plan_variance_reduction,
     power_curve,
     procova_power,
     procova_sample_size,
+    procova_saving,
     simulate_trials,
+    variance_reduction,
 )
 
 TRUE_RHO = math.sqrt(BETA[0] ** 2 + BETA[1] ** 2)
@@ -126,7 +130,9 @@ def test_procova_at_n_times_one_minus_rho_squared_has_the_power_of_the_unadjuste
     assert 0.5 < p_u < 0.85  # a comparison with power to spare either way
     expected = procova_power(0.35, 1.0, n_adj, rho=rho)
     assert abs(p_a - expected) < 3 * math.sqrt(expected * (1 - expected) / R)
-    assert adjusted.diagnostics["n_saved_vs_unadjusted"] > 0.5 * n
+    saving = procova_saving(n, rho)  # the one definition: N (1 − ρ²) and N − N (1 − ρ²)
+    assert round(saving["n_adjusted"]) == n_adj
+    assert saving["n_saved"] == pytest.approx(n - saving["n_adjusted"])
 
 
 def test_baseline_and_score_together_reach_the_multiple_correlation(history):
@@ -147,9 +153,95 @@ def test_procova_power_curve_and_sample_size_formula_agree_with_simulation(linea
     for row in curve.itertuples():
         se = math.sqrt(row.analytic_power * (1 - row.analytic_power) / R)
         assert abs(row.power - row.analytic_power) < 3 * se, row
-    assert curve["r2"].iloc[0] == pytest.approx(TRUE_RHO**2, abs=0.04)
+    assert curve["variance_reduction"].iloc[0] == pytest.approx(TRUE_RHO**2, abs=0.04)
     # the analytic PROCOVA size for 80 % power reaches 80 % in simulation
     n = procova_sample_size(0.35, 1.0, rho=linear_model.heldout_rho, power=0.8)
     res = simulate_trials(_design(n), trial, n_replicates=R, seed=9, prognostic=linear_model)
     assert abs(res.power["drug"] - 0.8) < 3 * math.sqrt(0.8 * 0.2 / R), (n, res.power)
     assert res.diagnostics["rho_score"] == pytest.approx(TRUE_RHO, abs=0.04)
+
+
+# ------------------------------------------------------- heterogeneous treatment effects
+
+#: individual effect 0.35 − 0.8 × prognosis: the score explains ρ² = 0.61 of the control
+#: outcome but only 0.09 of the outcome under drug
+SLOPE, DELTA = -0.8, 0.35
+
+
+def _schuler(sd0: float, sd1: float, rho0: float, rho1: float, pi1: float = 0.5) -> float:
+    """Schuler et al. (2021): variance reduction of the ANCOVA estimate with one score,
+    arm-wise SDs and correlations, treated share ``pi1`` (the variance-minimising slope)."""
+    pi0 = 1 - pi1
+    adjusted = sd0**2 / pi0 + sd1**2 / pi1 - pi0 * pi1 * (rho0 * sd0 / pi0 + rho1 * sd1 / pi1) ** 2
+    return 1 - adjusted / (sd0**2 / pi0 + sd1**2 / pi1)
+
+
+def test_planned_reduction_matches_the_closed_form_with_arm_wise_correlations():
+    rng = np.random.default_rng(7)
+    s = rng.normal(size=50_000)
+    y0 = 0.8 * s + 0.6 * rng.normal(size=s.size)
+    y1 = 0.3 * s + 1.1 * rng.normal(size=s.size)
+    for ratio in (1.0, 2.0):
+        plan = variance_reduction({"c": y0, "t": y1}, {"c": s, "t": s}, control="c",
+                                  ratios={"c": 1.0, "t": ratio}, noise_var=0.25)  # fmt: skip
+        row = plan.iloc[0]
+        sd0, sd1 = np.sqrt(y0.var(ddof=1) + 0.25), np.sqrt(y1.var(ddof=1) + 0.25)
+        rho0 = np.cov(s, y0)[0, 1] / (s.std(ddof=1) * sd0)
+        rho1 = np.cov(s, y1)[0, 1] / (s.std(ddof=1) * sd1)
+        assert row["rho_control"] == pytest.approx(rho0)
+        assert row["rho_treated"] == pytest.approx(rho1)
+        pi1 = ratio / (1 + ratio)
+        if ratio == 1:
+            want = _schuler(sd0, sd1, rho0, rho1)
+        else:  # least squares: one slope, the arms' covariances pooled by allocation
+            slope = ((1 - pi1) * np.cov(s, y0)[0, 1] + pi1 * np.cov(s, y1)[0, 1]) / s.var(ddof=1)
+            v0, v1 = np.var(y0 - slope * s, ddof=1) + 0.25, np.var(y1 - slope * s, ddof=1) + 0.25
+            want = 1 - (v0 / (1 - pi1) + v1 / pi1) / (sd0**2 / (1 - pi1) + sd1**2 / pi1)
+        assert row["variance_reduction"] == pytest.approx(want, rel=1e-9)
+        assert row["variance_reduction"] < rho0**2 - 0.1  # the control arm alone overstates it
+        conservative = variance_reduction({"c": y0, "t": y1}, {"c": s, "t": s}, control="c",
+                                          noise_var=0.25, method="min_rho")  # fmt: skip
+        assert conservative["variance_reduction"].iloc[0] == pytest.approx(rho1**2)
+    with pytest.raises(ValueError, match="method must be one of"):
+        variance_reduction({"c": y0, "t": y1}, {"c": s, "t": s}, control="c", method="max")
+
+
+def test_planned_n_reaches_target_power_when_effects_vary_with_the_score(linear_model):
+    design = _design(100)
+    # planning data: patients under both arms that neither the model nor the trials saw
+    planning = prognostic_outcomes(20_000, effect=DELTA, effect_slope=SLOPE, seed=301)
+    plan = plan_variance_reduction(design, planning, prognostic=linear_model)
+    planned = float(plan["variance_reduction"].iloc[0])
+    naive = linear_model.heldout_rho**2  # the control arm's held-out ρ²: what was reported
+    assert naive > planned + 0.2
+    y = planning["y"].to_numpy().reshape(2, -1)
+    sd = float(np.sqrt((y[0].var() + y[1].var()) / 2))  # unadjusted, pooled over the arms
+    trial = prognostic_outcomes(4000, effect=DELTA, effect_slope=SLOPE, seed=302)
+    # the effect to detect: the trial population's (the sizing assumption, not under test)
+    t = trial["y"].to_numpy().reshape(2, -1)
+    delta = float(t[1].mean() - t[0].mean())
+    n = procova_sample_size(delta, sd, rho=math.sqrt(planned), power=0.8)
+    n_naive = procova_sample_size(delta, 1.0, rho=linear_model.heldout_rho, power=0.8)
+    assert n_naive < 0.85 * n
+    R = 1500
+    res = simulate_trials(_design(n), trial, n_replicates=R, seed=11, prognostic=linear_model,
+                          plan=plan)  # fmt: skip
+    se = math.sqrt(0.8 * 0.2 / R)
+    assert res.power["drug"] >= 0.8 - 2.5 * se, (n, res.power)
+    row = res.summary().iloc[0]
+    # the realised reduction (across trials, and trial by trial) is the planned one
+    assert row["planned_variance_reduction"] == pytest.approx(planned)
+    tol = 3 * math.sqrt(row["variance_reduction_mc_se"] ** 2 + 0.01**2)
+    assert abs(row["variance_reduction"] - planned) < tol, (row["variance_reduction"], planned)
+    assert abs(row["trial_variance_reduction"] - planned) < 0.03
+    reps = res.replicates
+    assert {"variance_reduction", "planned_variance_reduction"} <= set(reps.columns)
+    assert res.to_metrics()["plan"] == {"drug": pytest.approx(planned)}
+    # the analytic power curve of the same population uses the same reduction
+    curve = power_curve(_design(n), trial, [n], n_replicates=200, seed=3,
+                        prognostic=linear_model)  # fmt: skip
+    assert curve["variance_reduction"].iloc[0] == pytest.approx(planned, abs=0.03)
+    # sized with the control arm's ρ² (and SD) the trial falls short of its power
+    short = simulate_trials(_design(n_naive), trial, n_replicates=R, seed=12,
+                            prognostic=linear_model)  # fmt: skip
+    assert short.power["drug"] < 0.8 - 3 * se, (n_naive, short.power)

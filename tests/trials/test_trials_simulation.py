@@ -173,4 +173,4 @@ def test_power_curve_follows_the_analytic_curve(effect_table):
     for row in curve.itertuples():
         assert _within(row.power, row.analytic_power, R), row
     assert curve["delta"].iloc[0] == pytest.approx(0.4)
-    assert curve["r2"].iloc[0] == pytest.approx(0.25, abs=0.04)
+    assert curve["variance_reduction"].iloc[0] == pytest.approx(0.25, abs=0.04)

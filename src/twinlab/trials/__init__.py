@@ -5,6 +5,9 @@ The public API, in one screen::
     from twinlab.trials import Design, simulate_trials, PrognosticModel
     design = Design.from_dict(params["trials"]["design"])
     result = simulate_trials(design, sim.patients, n_replicates=2000, seed=1, client=client)
+    plan = plan_variance_reduction(design, planning_cohort, prognostic=model)  # out of sample
+    result = simulate_trials(design, sim.patients, n_replicates=2000, seed=1,
+                             prognostic=model, plan=plan)   # realised beside planned
     result.summary(); result.to_metrics()
     target_attainment(sim.patients, metric="auc_tau", target=300, by=["CYP2C9", "CRCL"],
                       bins={"CRCL": [0, 30, 60, float("inf")]},
@@ -34,6 +37,12 @@ from twinlab.trials.design import (
 )
 from twinlab.trials.dose import recommend_regimen, target_attainment
 from twinlab.trials.ols import BatchedOLS, batched_ols, t_test
+from twinlab.trials.planning import (
+    PLAN_METHODS,
+    expected_outcome,
+    plan_variance_reduction,
+    variance_reduction,
+)
 from twinlab.trials.prognostic import PrognosticModel
 from twinlab.trials.simulation import (
     TrialPool,
@@ -46,6 +55,7 @@ from twinlab.trials.simulation import (
 __all__ = [
     "ANALYSES",
     "ENDPOINT_KINDS",
+    "PLAN_METHODS",
     "ArmSpec",
     "BatchedOLS",
     "Design",
@@ -58,7 +68,9 @@ __all__ = [
     "ancova_sample_size",
     "batched_ols",
     "evaluate_criteria",
+    "expected_outcome",
     "multiple_r2",
+    "plan_variance_reduction",
     "power_curve",
     "prepare_pool",
     "procova_power",
@@ -68,4 +80,5 @@ __all__ = [
     "simulate_trials",
     "t_test",
     "target_attainment",
+    "variance_reduction",
 ]

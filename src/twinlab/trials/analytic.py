@@ -9,8 +9,10 @@ there are several), the ANCOVA treatment estimate has variance
 and power is computed from the **noncentral t** distribution with ``n − 2 − n_covariates``
 degrees of freedom and noncentrality ``delta / sqrt(variance)`` (``method="t"``), or from the
 normal approximation (``method="normal"``). PROCOVA (Schuler et al., 2021, qualified by the
-EMA in 2022) is ANCOVA on a prognostic score: its ρ is the correlation between the score and
-the outcome under control, so the same sample size shrinks by the factor ``1 − ρ²``.
+EMA in 2022) is ANCOVA on a prognostic score. When the score's correlation ρ with the outcome
+is the same in every arm the variance shrinks by ``1 − ρ²``; when the treatment effect varies
+with the score it does not: plan with :func:`twinlab.trials.variance_reduction` (arm-wise,
+out of sample) and pass ``rho = sqrt(planned reduction)``.
 """
 
 from __future__ import annotations
@@ -196,9 +198,11 @@ def procova_power(
     n_covariates: int = 1,
     method: str = "t",
 ) -> float:
-    """Power of a PROCOVA analysis: :func:`ancova_power` with ρ the correlation between the
-    prognostic score and the outcome in the control arm (the multiple correlation,
-    :func:`multiple_r2`, when baseline and score are both in the model)."""
+    """Power of a PROCOVA analysis: :func:`ancova_power` with ``rho = sqrt(R²)``, ``R²`` the
+    variance reduction. Only when the effect does not vary with the score is that the
+    control arm's correlation of score and outcome (the multiple correlation,
+    :func:`multiple_r2`, with baseline and score both in the model); otherwise use the
+    planned reduction of :func:`twinlab.trials.variance_reduction`."""
     return ancova_power(
         delta, sd, n_total, rho=rho, alpha=alpha, sided=sided, ratio=ratio,
         n_covariates=n_covariates, method=method,
@@ -218,7 +222,9 @@ def procova_sample_size(
     method: str = "t",
 ) -> int:
     """Total sample size of a PROCOVA design (Schuler et al. 2021): the ANCOVA size with
-    variance ``sd² (1 − ρ²)``, ρ the prognostic score's correlation with the control outcome.
+    variance ``sd² (1 − ρ²)``, ``ρ² = R²`` the variance reduction (as in
+    :func:`procova_power`; the control arm's ρ² overstates it when effects vary with the
+    score).
 
     Examples
     --------
@@ -232,27 +238,55 @@ def procova_sample_size(
     )  # fmt: skip
 
 
-def procova_saving(n_total: float, rho: float) -> dict[str, float]:
-    """The sample size PROCOVA saves: ``N (1 − ρ²)`` participants instead of ``N``.
+def procova_saving(
+    n_total: float, rho: float | None = None, *, variance_reduction: float | None = None
+) -> dict[str, float]:
+    """The one definition of PROCOVA's sample-size figures, used by the API, the trial stage,
+    its report and the dashboard.
+
+    With a variance reduction ``R²`` (ρ² for a single covariate whose correlation is the
+    same in every arm; otherwise the planned reduction of
+    :func:`twinlab.trials.variance_reduction`, or the one realised in simulation), the
+    adjusted trial as precise as an unadjusted one of ``N`` participants has the
+    **adjusted N** ``N (1 − R²)``, and the **patients saved** are ``N − N (1 − R²) = N R²``.
+
+    Parameters
+    ----------
+    n_total
+        ``N``, participants of the unadjusted trial.
+    rho
+        Correlation of score and outcome (``R² = ρ²``); or give ``variance_reduction``.
+    variance_reduction
+        ``R²`` directly.
 
     Returns
     -------
     dict
-        ``rho``, ``variance_reduction`` (ρ²), ``n_unadjusted``, ``n_adjusted``
-        (``N (1 − ρ²)``, not rounded) and ``n_saved`` (``N ρ²``).
+        ``rho`` (``√R²``), ``variance_reduction`` (``R²``), ``n_unadjusted``,
+        ``n_adjusted`` (``N (1 − R²)``, not rounded) and ``n_saved`` (``N R²``).
 
     Examples
     --------
     >>> procova_saving(200, 0.5)["n_adjusted"]
     150.0
+    >>> procova_saving(60, variance_reduction=0.1)["n_saved"]
+    6.0
     """
-    if not 0 <= abs(rho) < 1:
-        raise ValueError(f"rho must be in (-1, 1), got {rho}")
-    r2 = float(rho) ** 2
+    if (rho is None) == (variance_reduction is None):
+        raise ValueError("give exactly one of rho and variance_reduction")
+    if rho is not None:
+        if not 0 <= abs(rho) < 1:
+            raise ValueError(f"rho must be in (-1, 1), got {rho}")
+        r2 = float(rho) ** 2
+    else:
+        r2 = float(variance_reduction)
+        if not r2 < 1:
+            raise ValueError(f"variance_reduction must be < 1, got {variance_reduction}")
+    n_adjusted = float(n_total) * (1.0 - r2)
     return {
-        "rho": float(rho),
+        "rho": math.sqrt(max(r2, 0.0)),
         "variance_reduction": r2,
         "n_unadjusted": float(n_total),
-        "n_adjusted": float(n_total) * (1.0 - r2),
-        "n_saved": float(n_total) * r2,
+        "n_adjusted": n_adjusted,
+        "n_saved": float(n_total) - n_adjusted,
     }

@@ -37,12 +37,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from twinlab.cohort.base import chunk_rng
 from twinlab.trials.analytic import ancova_power
 from twinlab.trials.design import Design, allocation, evaluate_criteria
 from twinlab.trials.ols import batched_ols, t_test
+from twinlab.trials.planning import expected_outcome, variance_reduction
 from twinlab.trials.prognostic import PrognosticModel
 
 __all__ = ["TrialPool", "TrialResult", "power_curve", "prepare_pool", "simulate_trials"]
@@ -303,16 +303,20 @@ class TrialResult:
         One row per (replicate, comparison): ``estimate``, ``se``, ``t``, ``df``, ``p``,
         ``significant``, ``success``, and the unadjusted difference-of-means analysis of the
         same trial (``ref_estimate``, ``ref_se``, ``ref_significant``), ``n_analysed``,
-        ``draw``.
+        ``draw``, and the variance reduction this trial realised, ``variance_reduction``
+        (``1 − se² / ref_se²``: its adjusted against its unadjusted analysis; 0 for the
+        difference of means) beside the planned one, ``planned_variance_reduction`` (when
+        a ``plan`` was given).
     diagnostics : dict
         Pool size, eligible share, and for adjusted analyses ``r2_control``, the R² of the
         control outcome on the adjustment covariates (in-sample within each replicate's
         control arm, so biased up by about ``k (1 − R²) / n_control``, then averaged); for
-        PROCOVA also ``rho_score`` (correlation of score and control outcome),
-        ``variance_reduction`` (= ``r2_control``), ``n_equivalent_unadjusted``
-        (``N / (1 − R²)``: the unadjusted trial with the same precision) and
-        ``n_saved_vs_unadjusted``. The empirical variance reduction is
-        ``1 − variance_ratio`` of :meth:`summary`.
+        PROCOVA also ``rho_score`` (correlation of score and control outcome). Both describe
+        the control arm only: they are *not* the variance reduction when the effect varies
+        with the covariates – :meth:`summary` reports the realised one.
+    plan : dict
+        Per comparison the planned variance reduction
+        (:func:`twinlab.trials.plan_variance_reduction`), if given.
     truth : dict
         Per comparison the population's true effect (mean over the eligible pool).
     prognostic : dict or None
@@ -326,10 +330,16 @@ class TrialResult:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     truth: dict[str, float] = field(default_factory=dict)
     prognostic: dict[str, Any] | None = None
+    plan: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
         """Per comparison: power and probability of success with their Monte Carlo SE,
-        and the distribution of the effect estimate."""
+        the distribution of the effect estimate, and the variance reduction against the
+        unadjusted analysis of the same trials: realised (``variance_reduction``,
+        ``1 − variance_ratio``, with its Monte Carlo SE by the delta method for the ratio
+        of two correlated sample variances), averaged over trials
+        (``trial_variance_reduction``, the mean of the per-trial ``1 − se² / ref_se²``) and
+        planned (``planned_variance_reduction``, NaN without a plan)."""
         rows = []
         for comp, g in self.replicates.groupby("comparison", sort=False):
             n = len(g)
@@ -349,12 +359,29 @@ class TrialResult:
                 "se_mean": float(g["se"].mean()),
                 "n_failed_fits": int(g["estimate"].isna().sum()),
                 "unadjusted_power": float(g["ref_significant"].mean()),
-                "variance_ratio": float(est.var(ddof=1) / g["ref_estimate"].var(ddof=1)),
+                **_reduction(g),
+                "planned_variance_reduction": self.plan.get(comp, float("nan")),
             }
             for q in _QUANTILES:
                 row[f"estimate_q{int(q * 100):02d}"] = float(est.quantile(q))
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def with_plan(self, plan: Mapping[str, float] | pd.DataFrame) -> TrialResult:
+        """This result with the planned variance reduction per comparison beside the
+        realised one (in :meth:`summary` and as a ``replicates`` column)."""
+        if isinstance(plan, pd.DataFrame):
+            plan = dict(zip(plan["comparison"], plan["variance_reduction"], strict=True))
+        planned = {str(k): float(v) for k, v in plan.items()}
+        unknown = sorted(set(planned) - set(self.design.comparisons))
+        if unknown:
+            raise ValueError(
+                f"plan names comparison(s) {unknown}; the design's are {self.design.comparisons}"
+            )
+        reps = self.replicates.assign(
+            planned_variance_reduction=self.replicates["comparison"].map(planned).astype(float)
+        )
+        return dataclasses.replace(self, plan=planned, replicates=reps)
 
     @property
     def power(self) -> dict[str, float]:
@@ -399,7 +426,24 @@ class TrialResult:
             "comparisons": comparisons,
             "diagnostics": {k: _json(v) for k, v in self.diagnostics.items()},
             "prognostic": self.prognostic,
+            "plan": dict(self.plan),
         }
+
+
+def _reduction(g: pd.DataFrame) -> dict[str, float]:
+    """Realised variance ratio and reduction of one comparison's replicates, with MC SE."""
+    ok = g[["estimate", "ref_estimate"]].dropna()
+    n = len(ok)
+    ratio = float(ok["estimate"].var(ddof=1) / ok["ref_estimate"].var(ddof=1))
+    r = float(np.corrcoef(ok["estimate"], ok["ref_estimate"])[0, 1]) if n > 2 else float("nan")
+    # Var(log s_a² − log s_b²) ≈ 4 (1 − r²) / (n − 1) for paired normal estimates
+    se = ratio * math.sqrt(max(4 * (1 - r**2), 0.0) / max(n - 1, 1))
+    return {
+        "variance_ratio": ratio,
+        "variance_reduction": 1.0 - ratio,
+        "variance_reduction_mc_se": se,
+        "trial_variance_reduction": float(g["variance_reduction"].mean()),
+    }
 
 
 def _json(v: Any) -> Any:
@@ -411,15 +455,7 @@ def _json(v: Any) -> Any:
 
 
 def _truth(pool: TrialPool, design: Design) -> dict[str, float]:
-    value = pool.latent
-    if design.endpoint.binary:
-        if design.outcome_sd > 0:
-            z = (value - design.endpoint.threshold) / design.outcome_sd
-            p_above = stats.norm.cdf(z)
-            value = p_above if design.endpoint.direction in (">=", ">") else 1.0 - p_above
-        else:
-            value = design.endpoint.event(value)
-    mean = value.mean(axis=0)
+    mean = expected_outcome(design, pool.latent)[0].mean(axis=0)
     ci = design.arm_names.index(design.control)
     return {a: float(mean[j] - mean[ci]) for j, a in enumerate(design.arm_names) if j != ci}
 
@@ -435,6 +471,7 @@ def simulate_trials(
     batch_size: int = 250,
     allow_overlap: bool = False,
     null: bool = False,
+    plan: Mapping[str, float] | pd.DataFrame | None = None,
 ) -> TrialResult:
     """Simulate ``n_replicates`` trials of ``design`` from a potential-outcome table.
 
@@ -463,6 +500,9 @@ def simulate_trials(
         Simulate under the sharp null: every arm's outcome is the control outcome of the
         same virtual patient, so the reported power is the type I error of the design on this
         population.
+    plan
+        The planned variance reduction per comparison (a mapping, or the table of
+        :func:`twinlab.trials.plan_variance_reduction`), reported beside the realised one.
 
     Returns
     -------
@@ -471,7 +511,8 @@ def simulate_trials(
     pool = prepare_pool(design, outcomes, prognostic=prognostic, allow_overlap=allow_overlap)
     if null:
         pool = _sharp_null(pool, design)
-    return _simulate_pool(design, pool, n_replicates, seed, client, batch_size, prognostic)
+    result = _simulate_pool(design, pool, n_replicates, seed, client, batch_size, prognostic)
+    return result.with_plan(plan) if plan is not None else result
 
 
 def _simulate_pool(
@@ -549,6 +590,7 @@ def _result(
                     "ref_significant": ref_p < design.test_alpha,
                     "n_analysed": res["n_analysed"],
                     "draw": res["draw"],
+                    "variance_reduction": 1.0 - (se / res["ref_se"][:, j]) ** 2,
                 }
             )
         )
@@ -562,12 +604,7 @@ def _result(
     if "r2_control" in res:
         diagnostics["r2_control"] = float(np.nanmean(res["r2_control"]))
     if "rho_score" in res:
-        rho = float(np.nanmean(res["rho_score"]))
-        diagnostics["rho_score"] = rho
-        r2 = diagnostics["r2_control"]
-        diagnostics["variance_reduction"] = r2
-        diagnostics["n_equivalent_unadjusted"] = design.n_total / max(1.0 - r2, 1e-12)
-        diagnostics["n_saved_vs_unadjusted"] = diagnostics["n_equivalent_unadjusted"] * r2
+        diagnostics["rho_score"] = float(np.nanmean(res["rho_score"]))
     prov = prognostic.provenance() if isinstance(prognostic, PrognosticModel) else None
     if isinstance(prognostic, str):
         prov = {"column": prognostic}
@@ -583,15 +620,26 @@ def _result(
 
 
 def _moments(pool: TrialPool, design: Design) -> dict[str, dict[str, float]]:
-    """Effect, SD and R² of the adjustment covariates in the eligible pool (for the
-    analytic curve): continuous endpoints exactly, binary ones with Bernoulli variances."""
+    """Effect, SD and variance reduction of the adjusted analysis in the eligible pool (for
+    the analytic curve): the reduction from every arm's outcomes, so effects that vary with
+    the covariates count (:func:`twinlab.trials.variance_reduction`); binary endpoints with
+    Bernoulli variances and no reduction."""
     ci = design.arm_names.index(design.control)
     truth = _truth(pool, design)
-    y0 = pool.latent[:, ci]
     extra = [pool.covariates]
     if pool.score is not None:
         extra.append(pool.score[:, None])
     Z = np.concatenate(extra, axis=1)
+    reduction: dict[str, float] = {}
+    if not design.endpoint.binary and Z.shape[1]:
+        plan = variance_reduction(
+            {a: pool.latent[:, j] for j, a in enumerate(design.arm_names)},
+            dict.fromkeys(design.arm_names, Z),
+            control=design.control,
+            ratios={a.name: a.ratio for a in design.arms},
+            noise_var=design.outcome_sd**2,
+        )
+        reduction = dict(zip(plan["comparison"], plan["variance_reduction"], strict=True))
     out = {}
     for j, comp in enumerate(design.arm_names):
         if j == ci:
@@ -600,29 +648,16 @@ def _moments(pool: TrialPool, design: Design) -> dict[str, dict[str, float]]:
             p0 = _truth_level(pool, design, ci)
             p1 = p0 + truth[comp]
             sd = math.sqrt((p0 * (1 - p0) + p1 * (1 - p1)) / 2)
-            r2 = 0.0
         else:
-            var0 = y0.var() + design.outcome_sd**2
+            var0 = pool.latent[:, ci].var() + design.outcome_sd**2
             var1 = pool.latent[:, j].var() + design.outcome_sd**2
             sd = math.sqrt((var0 + var1) / 2)
-            r2 = 0.0
-            if Z.shape[1]:
-                X = np.column_stack([np.ones(len(y0)), Z])
-                beta, *_ = np.linalg.lstsq(X, y0, rcond=None)
-                explained = np.var(X @ beta)
-                r2 = float(explained / var0)
-        out[comp] = {"delta": truth[comp], "sd": sd, "r2": r2}
+        out[comp] = {"delta": truth[comp], "sd": sd, "variance_reduction": reduction.get(comp, 0.0)}
     return out
 
 
 def _truth_level(pool: TrialPool, design: Design, arm: int) -> float:
-    value = pool.latent[:, arm]
-    if design.outcome_sd > 0:
-        p_above = stats.norm.cdf((value - design.endpoint.threshold) / design.outcome_sd)
-        value = p_above if design.endpoint.direction in (">=", ">") else 1.0 - p_above
-    else:
-        value = design.endpoint.event(value)
-    return float(value.mean())
+    return float(expected_outcome(design, pool.latent[:, arm])[0].mean())
 
 
 def power_curve(
@@ -641,7 +676,8 @@ def power_curve(
     """Simulated power against sample size, with the analytic curve alongside.
 
     The analytic power (:func:`twinlab.trials.ancova_power`, noncentral t) uses the pool's
-    effect, outcome SD and the R² of the adjustment covariates on the control outcome, with
+    effect, outcome SD and the variance reduction of the adjusted analysis computed from
+    every arm's outcomes (:func:`twinlab.trials.variance_reduction`), with
     the expected completers ``n (1 − dropout)`` of the two arms compared. It assumes one
     posterior draw (a mixture of draws widens the simulated distribution) and, for binary
     endpoints, ignores covariates (Bernoulli variances, R² = 0). ``null=True`` gives the
@@ -651,7 +687,7 @@ def power_curve(
     -------
     pandas.DataFrame
         One row per (n_total, comparison): ``power``, ``power_mc_se``, ``pos``,
-        ``analytic_power``, ``delta``, ``sd``, ``r2``.
+        ``analytic_power``, ``delta``, ``sd``, ``variance_reduction``.
     """
     n_values = [int(n) for n in n_values]
     if not n_values:
@@ -681,7 +717,7 @@ def power_curve(
             n_pair = (sizes[comp] + sizes[d.control]) * (1 - d.dropout)
             effect = m["delta"] if d.sided == 2 else d.endpoint.sign * m["delta"]
             analytic = ancova_power(
-                effect, m["sd"], n_pair, rho=math.sqrt(max(m["r2"], 0.0)),
+                effect, m["sd"], n_pair, rho=math.sqrt(max(m["variance_reduction"], 0.0)),
                 alpha=d.test_alpha, sided=d.sided, ratio=sizes[comp] / sizes[d.control],
                 n_covariates=0 if d.endpoint.binary else k,
             )  # fmt: skip

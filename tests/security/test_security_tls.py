@@ -7,7 +7,8 @@ import ssl
 
 import pytest
 from distributed import Client, LocalCluster
-from distributed.comm import connect
+from tls_probe import identity as _identity
+from tls_probe import refused as _refused
 
 from twinlab.security.tls import make_test_certificates, tls_security
 
@@ -39,24 +40,6 @@ def test_tls_client_computes(tls_cluster):
         assert client.submit(sum, [1, 2, 3]).result(timeout=30) == 6
         (worker,) = client.scheduler_info()["workers"]
         assert worker.startswith("tls://")
-
-
-async def _identity(address: str, **connection_args) -> dict:
-    comm = await connect(address, timeout="3s", **connection_args)
-    try:
-        await comm.write({"op": "identity"})
-        return await comm.read()
-    finally:
-        comm.abort()
-
-
-def _refused(address: str, **connection_args) -> bool:
-    """Whether the scheduler refuses to talk over this connection (raw Dask comm, no Client)."""
-    try:
-        asyncio.run(_identity(address, **connection_args))
-    except (OSError, TimeoutError, ssl.SSLError, ValueError, TypeError):
-        return True
-    return False
 
 
 def test_certified_connection_is_answered(tls_cluster):

@@ -170,6 +170,10 @@ def test_twin_adjustment_raises_power_and_placebo_has_no_effect(whatif):
     assert p["effect"] < 0  # urate falls on drug
     assert 0.0 < p["rho"] < 1.0
     assert p["power_procova"] > p["power"]
+    # one definition (twinlab.trials.procova_saving): adjusted N = N (1 − R²), saved = N R²
+    assert p["rho"] ** 2 == pytest.approx(p["variance_reduction"])
+    assert p["n_saved"] == pytest.approx(2 * whatif.trial_n * p["variance_reduction"])
+    assert p["n_adjusted"] + p["n_saved"] == pytest.approx(2 * whatif.trial_n)
     assert p["n80_procova"] <= p["n80"]
     whatif.dose = 0.0
     p0 = whatif.power()

@@ -80,6 +80,8 @@ from twinlab.trials import (
     ancova_sample_size,
     procova_power,
     procova_sample_size,
+    procova_saving,
+    variance_reduction,
 )
 
 __all__ = ["SCENARIOS", "VirtualPatients", "WhatIf"]
@@ -752,15 +754,18 @@ class WhatIf(param.Parameterized):
         The virtual patients give the outcome under both arms (placebo: urate stays at its
         baseline) with measurement error; the twin's prognostic score is a baseline
         measurement of urate (the twin's prediction of the control outcome). Effect, SD and
-        the score–outcome correlation are estimated from the virtual patients; power then
-        comes from the noncentral t (:func:`twinlab.trials.ancova_power` and
+        the variance reduction (from both arms, so effects that vary with the score count:
+        :func:`twinlab.trials.variance_reduction`) are estimated from the virtual patients;
+        power then comes from the noncentral t (:func:`twinlab.trials.ancova_power` and
         :func:`twinlab.trials.procova_power`, 1:1 allocation).
 
         Returns
         -------
         dict
-            ``effect`` (mg/dL), ``sd``, ``rho``, ``n_per_arm``, ``alpha``, ``power``,
-            ``power_procova``, ``n80``, ``n80_procova`` (per arm for 80 % power).
+            ``effect`` (mg/dL), ``sd``, ``rho`` (``sqrt`` of the variance reduction),
+            ``variance_reduction``, ``n_per_arm``, ``alpha``, ``power``, ``power_procova``,
+            ``n80``, ``n80_procova`` (per arm for 80 % power), and ``n_adjusted``,
+            ``n_saved`` (:func:`twinlab.trials.procova_saving` of the two arms' total).
         """
         a = self._answers()
         vp = self.population()
@@ -776,12 +781,17 @@ class WhatIf(param.Parameterized):
         score_c = e0 * (1 + self.pd_prop_sd * eps[2, 1])
         effect = float(treated.mean() - control.mean())
         sd = float(np.sqrt(0.5 * (treated.var(ddof=1) + control.var(ddof=1))))
-        # pooled within-arm correlation of the prognostic score with the outcome
-        rho = float(
-            np.mean([np.corrcoef(score_t, treated)[0, 1], np.corrcoef(score_c, control)[0, 1]])
+        # the ANCOVA's reduction from both arms' outcomes (not the control arm's ρ² alone)
+        plan = variance_reduction(
+            {"placebo": control, "treated": treated},
+            {"placebo": score_c, "treated": score_t},
+            control="placebo",
         )
-        rho = float(np.clip(rho, -0.999, 0.999)) if np.isfinite(rho) else 0.0
+        reduction = float(plan["variance_reduction"].iloc[0])
+        reduction = float(np.clip(reduction, 0.0, 0.998)) if np.isfinite(reduction) else 0.0
+        rho = math.sqrt(reduction)
         n_total = 2 * self.trial_n
+        saving = procova_saving(n_total, variance_reduction=reduction)
         n80 = n80_procova = None
         if effect != 0 and sd > 0:
             n80 = math.ceil(ancova_sample_size(effect, sd, alpha=self.alpha) / 2)
@@ -790,6 +800,9 @@ class WhatIf(param.Parameterized):
             "effect": effect,
             "sd": sd,
             "rho": rho,
+            "variance_reduction": reduction,
+            "n_adjusted": saving["n_adjusted"],
+            "n_saved": saving["n_saved"],
             "n_per_arm": self.trial_n,
             "alpha": self.alpha,
             "power": _probability(ancova_power(effect, sd, n_total, alpha=self.alpha)),

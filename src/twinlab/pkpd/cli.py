@@ -140,7 +140,7 @@ def fit(
     from twinlab.pkpd.fit import fit as run_fit
 
     spec = _spec(model)
-    data = read_nonmem(data_path)
+    data = read_nonmem(data_path, model=spec.model)
     result = run_fit(
         spec,
         data,

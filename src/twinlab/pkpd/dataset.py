@@ -9,8 +9,10 @@ and :meth:`NonmemData.to_arrays` gives the :class:`PopulationArrays` the structu
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -415,21 +417,243 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + _SIDECAR)
 
 
-def read_nonmem(path: str | os.PathLike[str]) -> NonmemData:
-    """Read a NONMEM / nlmixr2 CSV data set.
+# NM-TRAN reserved data item labels (``$INPUT``): the reserved one of ``A=B`` names the column
+_RESERVED = frozenset({
+    "ID", "L1", "L2", "DV", "MDV", "TIME", "DATE", "DAT1", "DAT2", "DAT3", "DROP", "SKIP",
+    "EVID", "AMT", "RATE", "SS", "II", "ADDL", "CMT", "PCMT", "CALL", "CONT",
+})  # fmt: skip
+_NM_OPS = {
+    ".EQ.": "==", ".EQN.": "==", ".NE.": "!=", ".NEN.": "!=", ".GT.": ">", ".GE.": ">=",
+    ".LT.": "<", ".LE.": "<=", "==": "==", "/=": "!=", "!=": "!=", ">=": ">=", "<=": "<=",
+    ">": ">", "<": "<", "=": "==",
+}  # fmt: skip
+_CONDITION = re.compile(
+    r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*(\.EQN?\.|\.NEN?\.|\.GT\.|\.GE\.|\.LT\.|\.LE\.|==|/=|!=|>=|<=|>|<|=)"
+    r"\s*([-+]?[0-9A-Za-z_.]+|'[^']*'|\"[^\"]*\")\s*$",
+    re.IGNORECASE,
+)
 
-    Column names are case-insensitive. ``.`` is a missing value. nlmixr2's ``EVID 101`` (dose
-    into the depot) becomes ``EVID 1, CMT 1``. Without a ``CMT`` column, doses go to ``CMT 1``
-    (depot) and observations to ``CMT 2`` (central of an oral model). Text ``DVID`` values are
-    coded 1, 2... in order of appearance (``cp`` 1, ``pca`` 2 for warfarin), text ``SEX`` as
-    male 0 / female 1, other text columns 0.. in sorted order; every mapping is kept in
-    ``codes``. A ``<file>.meta.json`` beside the file (written by :func:`write_nonmem`) restores
-    ``codes``, ``ids`` and ``meta``. Duplicated ``(ID, TIME, EVID, CMT, DVID)`` keys are reported
-    with a :class:`NonmemDataWarning` (see :meth:`NonmemData.duplicates`).
+
+def _conditions(spec: str | Iterable[str] | None, what: str) -> tuple[list[str], list[tuple]]:
+    """Comment characters and ``(COL, op, value)`` conditions of ``IGNORE=`` / ``ACCEPT=``."""
+    if spec is None:
+        return [], []
+    items = [spec] if isinstance(spec, str) else list(spec)
+    chars: list[str] = []
+    conds: list[tuple] = []
+    for item in items:
+        text = str(item).strip()
+        if text.upper().startswith(what + "="):
+            text = text[len(what) + 1 :].strip()
+        if len(text) == 1 and what == "IGNORE":
+            chars.append(text.upper() if text.isalpha() else text)
+            continue
+        body = text[1:-1] if text.startswith("(") and text.endswith(")") else text
+        for part in body.split(","):
+            m = _CONDITION.match(part)
+            if not m:
+                raise NonmemDataError(
+                    f"{what}={text!r}: cannot read condition {part.strip()!r}; write "
+                    f"COLUMN.OP.VALUE with OP one of EQ NE GT GE LT LE (e.g. {what}=(DVID.EQ.2))"
+                )
+            conds.append((m.group(1).upper(), _NM_OPS[m.group(2).upper()], m.group(3)))
+    return chars, conds
+
+
+def _is_comment(line: str, chars: Iterable[str]) -> bool:
+    stripped = line.lstrip()
+    for c in chars:
+        if c == "@":
+            if stripped[:1].isalpha() or stripped[:1] == "@":
+                return True
+        elif line[:1].upper() == c.upper():
+            return True
+    return False
+
+
+def _split(line: str, sep: str) -> list[str]:
+    if sep == ",":
+        return [f.strip() for f in next(csv.reader([line], skipinitialspace=True))]
+    if sep == "\t":
+        return [f.strip() for f in line.split("\t")]
+    return line.split()
+
+
+def _label(token: str) -> str:
+    """``CP=DV`` names the column DV (the reserved label of a synonym pair)."""
+    token = token.strip().upper()
+    if "=" in token:
+        a, b = (x.strip() for x in token.split("=", 1))
+        return b if b in _RESERVED and a not in _RESERVED else a
+    return token
+
+
+def _read_table(
+    path: Path, chars: list[str], columns: Iterable[str] | None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The data records of a NONMEM data file as text columns, and how it was read."""
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except FileNotFoundError:
+        raise NonmemDataError(f"no data file {path}") from None
+    lines = [(i + 1, ln.rstrip("\r\n")) for i, ln in enumerate(text.splitlines())]
+    lines = [(n, ln) for n, ln in lines if ln.strip()]
+    if not lines:
+        raise NonmemDataError("the file is empty")
+    header: list[str] | None = None
+    header_line = 0
+    if columns is not None:
+        header = [_label(c) for c in columns]
+    else:
+        for n, ln in lines:
+            body = ln.strip()
+            if body[:1] in "#@":
+                body = body[1:]
+            elif body[:2].upper() in ("C ", "C,", "C\t") or body.upper() == "C":
+                body = body[1:] if body[1:2] != "," else body  # keep an empty leading column
+            tokens = [_label(t) for t in re.split(r"[\s,]+", body.strip(" ,\t")) if t]
+            if "ID" in tokens and "TIME" in tokens:
+                header_line = n
+                first = body.strip()
+                sep = "," if "," in first else ("\t" if "\t" in first else " ")
+                header = [_label(t) for t in _split(first, sep)]
+                if body.lstrip().startswith(",") or ln.strip()[:2].upper() == "C,":
+                    header = ["C", *header] if header[:1] != ["C"] else header
+                break
+            if body.strip() and body.strip()[0] in "0123456789.-+":
+                break  # data before any header
+    if header is None:
+        raise NonmemDataError(
+            "no header line naming ID and TIME (NONMEM files often start it with # or C); "
+            "give columns= with the $INPUT item names"
+        )
+    data = [(n, ln) for n, ln in lines if n > header_line and not _is_comment(ln, chars)]
+    if not data:
+        raise NonmemDataError("no data records after the header and comment lines")
+    sample = [ln for _, ln in data[:50]]
+    sep = (
+        ","
+        if any("," in ln for ln in sample)
+        else ("\t" if any("\t" in ln for ln in sample) else " ")
+    )
+    rows = []
+    for n, ln in data:
+        fields = _split(ln, sep)
+        if len(fields) > len(header) and all(f == "" for f in fields[len(header) :]):
+            fields = fields[: len(header)]
+        if len(fields) != len(header):
+            first = ln.strip()[:1]
+            hint = (
+                f"; is it a comment line? read it with ignore={first!r}"
+                if first and not (first.isdigit() or first in ".-+")
+                else ""
+            )
+            raise NonmemDataError(
+                f"line {n} has {len(fields)} fields, the header names {len(header)} "
+                f"({' '.join(header)}){hint}"
+            )
+        rows.append(fields)
+    frame = pd.DataFrame(rows, columns=header)
+    frame = frame.replace({".": np.nan, "": np.nan})
+    drop = [
+        c for c in frame.columns if c in ("DROP", "SKIP") or (c == "C" and frame[c].isna().all())
+    ]
+    frame = frame.drop(columns=drop)
+    for column in frame.columns:
+        num = pd.to_numeric(frame[column], errors="coerce")
+        if num.notna().sum() == frame[column].notna().sum():
+            frame[column] = num
+    how = {
+        "separator": {",": "comma", "\t": "tab", " ": "whitespace"}[sep],
+        "header_line": header_line,
+        "comment_lines": len(lines) - len(data) - int(header_line > 0),
+    }
+    return frame, how
+
+
+def _filter(frame: pd.DataFrame, conds: list[tuple], what: str) -> np.ndarray:
+    """Rows where any condition holds."""
+    hit = np.zeros(len(frame), dtype=bool)
+    for column, op, value in conds:
+        if column not in frame.columns:
+            raise NonmemDataError(
+                f"{what} condition on column {column!r}, which the file does not have "
+                f"(columns {' '.join(map(str, frame.columns))})"
+            )
+        s = frame[column]
+        try:
+            v: Any = float(value)
+            left = pd.to_numeric(s, errors="coerce")
+        except ValueError:
+            v, left = value.strip("'\""), s.astype(str)
+        with np.errstate(invalid="ignore"):
+            test = {"==": left == v, "!=": left != v, ">": left > v, ">=": left >= v,
+                    "<": left < v, "<=": left <= v}[op]  # fmt: skip
+        hit |= np.asarray(test, dtype=bool)
+    return hit
+
+
+def _advan_cmt(model: Any) -> tuple[int, int, str]:
+    """Dose and observation compartments of a derived CMT by the model's ADVAN convention."""
+    if model is None:
+        return (
+            1,
+            2,
+            (
+                "doses 1 (depot), observations 2 (central): the oral (ADVAN2) convention, as no "
+                "model was given; pass model= for an IV model (ADVAN1: doses and observations 1)"
+            ),
+        )
+    from twinlab.pkpd.models import get_model
+
+    sm = get_model(model) if isinstance(model, str) else model
+    if "ka" in sm.params:
+        return 1, 2, f"doses 1 (depot), observations 2 (central), as {sm.name} (ADVAN2/4/12)"
+    return 1, 1, f"doses and observations 1 (central), as {sm.name} (ADVAN1/3/11)"
+
+
+def read_nonmem(
+    path: str | os.PathLike[str],
+    *,
+    ignore: str | Iterable[str] | None = None,
+    accept: str | Iterable[str] | None = None,
+    columns: Iterable[str] | None = None,
+    model: Any = None,
+) -> NonmemData:
+    """Read a NONMEM / nlmixr2 data file (CSV, or whitespace- or tab-separated).
+
+    The file is read as NM-TRAN reads it: the separator (comma, tab or whitespace) is sniffed
+    from the data records; the header is the first line naming ``ID`` and ``TIME``, also when
+    it starts with ``#``, ``@`` or ``C`` (its ``CP=DV`` synonyms name the reserved column);
+    ``.`` is a missing value; ``DROP``/``SKIP`` columns are dropped. ``ignore`` and ``accept``
+    are the ``$DATA`` options: ``ignore="#"`` (NONMEM's default: lines starting with ``#``),
+    ``"@"`` (lines whose first non-blank character is a letter or ``@``), ``"C"`` or any
+    character (lines starting with it), and conditions ``"(DVID.EQ.2)"``, ``"(MDV.EQ.1,
+    TIME.GT.24)"`` (``.EQ. .NE. .GT. .GE. .LT. .LE.``, ``.EQN. .NEN.``; a record is ignored
+    when any condition holds, and with ``accept`` kept only when one holds).
+
+    Column names are case-insensitive. nlmixr2's ``EVID 101`` (dose into the depot) becomes
+    ``EVID 1, CMT 1``. Missing ``EVID`` is derived from ``AMT`` (1 where ``AMT > 0``),
+    missing ``MDV`` from ``EVID`` and ``DV``, and missing ``CMT`` by the ADVAN convention of
+    ``model``: oral models (ADVAN2/4/12) dose into ``CMT 1`` (depot) and observe ``CMT 2``
+    (central), IV models (ADVAN1/3/11) dose and observe ``CMT 1``; without ``model`` the oral
+    convention is used. Every derivation is recorded in ``meta["derived"]`` and reported with
+    a :class:`NonmemDataWarning`, and :func:`write_nonmem` writes the derived columns out.
+    Text ``DVID`` values are coded 1, 2... in order of appearance (``cp`` 1, ``pca`` 2 for
+    warfarin), text ``SEX`` as male 0 / female 1, other text columns 0.. in sorted order;
+    every mapping is kept in ``codes``. A ``<file>.meta.json`` beside the file (written by
+    :func:`write_nonmem`) restores ``codes``, ``ids`` and ``meta``. Duplicated ``(ID, TIME,
+    EVID, CMT, DVID)`` keys are reported with a :class:`NonmemDataWarning`.
 
     Parameters
     ----------
     path : path-like
+    ignore, accept : str or iterable of str, optional
+        ``$DATA`` ``IGNORE=`` / ``ACCEPT=`` options (with or without the ``IGNORE=`` prefix).
+    columns : iterable of str, optional
+        The ``$INPUT`` item names, for a file without a header line.
+    model : str or StructuralModel, optional
+        The structural model, for the ADVAN convention of a derived ``CMT``.
 
     Returns
     -------
@@ -438,17 +662,46 @@ def read_nonmem(path: str | os.PathLike[str]) -> NonmemData:
     Raises
     ------
     NonmemDataError
-        Naming the file, the column and the rows, for any broken rule.
+        Naming the file, the line or column and the rows, for any broken rule.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> text = "#ID TIME AMT DV\\nC a comment\\n1 0 100 .\\n1 1 0 2.5\\n"
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = Path(d) / "run1.dat"
+    ...     _ = p.write_text(text)
+    ...     with warnings.catch_warnings():
+    ...         warnings.simplefilter("ignore")
+    ...         data = read_nonmem(p, ignore="C", model="pk_1cmt_iv")
+    >>> data.frame[["ID", "TIME", "EVID", "CMT", "MDV"]].values.tolist()
+    [[1, 0, 1, 1, 1], [1, 1, 0, 1, 0]]
     """
     path = Path(path)
+    derived: dict[str, str] = {}
     try:
-        raw = pd.read_csv(path, na_values=["."], skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise NonmemDataError(f"{path}: the file is empty") from None
+        chars, ign = _conditions(ignore, "IGNORE")
+        _, acc = _conditions(accept, "ACCEPT")
+        if not chars:
+            chars = ["#"]
+        raw, how = _read_table(path, chars, columns)
+        raw.columns = [str(c).strip().upper() for c in raw.columns]
+        n_read = len(raw)
+        keep = ~_filter(raw, ign, "IGNORE")
+        if acc:
+            keep &= _filter(raw, acc, "ACCEPT")
+        raw = raw.loc[keep].reset_index(drop=True)
+        if len(raw) == 0:
+            raise NonmemDataError(f"IGNORE/ACCEPT left none of the {n_read} records")
+    except NonmemDataError as err:
+        raise NonmemDataError(f"{path}: {err}") from None
     raw.columns = [str(c).strip().upper() for c in raw.columns]
     codes: dict[str, dict[str, int]] = {}
     ids: dict[int, str] = {}
-    meta: dict[str, Any] = {"source": str(path)}
+    meta: dict[str, Any] = {"source": str(path), "read": how}
+    if ign or acc or n_read != len(raw):
+        meta["filtered"] = {"ignore": [list(c) for c in ign], "accept": [list(c) for c in acc],
+                            "records_read": n_read, "records_kept": len(raw)}  # fmt: skip
     side = _sidecar(path)
     if side.exists():
         stored = json.loads(side.read_text())
@@ -467,11 +720,14 @@ def read_nonmem(path: str | os.PathLike[str]) -> NonmemData:
         elif "AMT" in raw.columns:
             amt = pd.to_numeric(raw["AMT"], errors="coerce").fillna(0)
             raw["EVID"] = (amt > 0).astype("int64")
-            meta["derived_EVID"] = "1 where AMT > 0, else 0"
+            derived["EVID"] = "1 where AMT > 0, else 0"
         if "CMT" not in raw.columns and "EVID" in raw.columns:
             evid = pd.to_numeric(raw["EVID"], errors="coerce")
-            raw["CMT"] = np.where(evid.isin((1, 4)), 1, 2)
-            meta["derived_CMT"] = "doses 1 (depot), observations 2 (central)"
+            dose_cmt, obs_cmt, convention = _advan_cmt(model)
+            raw["CMT"] = np.where(evid.isin((1, 4)), dose_cmt, obs_cmt)
+            derived["CMT"] = convention
+        if "MDV" not in raw.columns and "EVID" in raw.columns:
+            derived["MDV"] = "1 on dose and other records (EVID > 0) and where DV is missing"
         for column in raw.columns:
             s = raw[column]
             if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
@@ -485,9 +741,17 @@ def read_nonmem(path: str | os.PathLike[str]) -> NonmemData:
                 raw[column] = s.map(lambda v, m=codes[column]: m.get(str(v), np.nan))
                 continue
             raw[column], codes[column] = _code_text(s, column)
+        if derived:
+            meta["derived"] = {**meta.get("derived", {}), **derived}
         data = NonmemData(raw, codes=codes, ids=ids, meta=meta)
     except NonmemDataError as err:
         raise NonmemDataError(f"{path}: {err}") from None
+    if derived:
+        warnings.warn(
+            f"{path}: derived " + "; ".join(f"{k}: {v}" for k, v in derived.items()),
+            NonmemDataWarning,
+            stacklevel=2,
+        )
     dup = data.duplicates()
     if len(dup):
         warnings.warn(

@@ -54,15 +54,20 @@ _COMPILED: OrderedDict[str, Any] = OrderedDict()
 _CACHE_SIZE = 4
 
 
-def load_data(data: PopulationArrays | NonmemData | str | os.PathLike[str]) -> PopulationArrays:
-    """``PopulationArrays`` from arrays, a :class:`NonmemData` or a NONMEM CSV path."""
+def load_data(
+    data: PopulationArrays | NonmemData | str | os.PathLike[str], model: str | None = None
+) -> PopulationArrays:
+    """``PopulationArrays`` from arrays, a :class:`NonmemData` or a NONMEM data file path.
+
+    ``model`` sets the ADVAN convention of a ``CMT`` derived by :func:`read_nonmem`.
+    """
     if isinstance(data, PopulationArrays):
         return data
     if isinstance(data, str | os.PathLike):
         path = Path(data)
         if not path.is_file():
             raise FileNotFoundError(f"no data file {path}")
-        data = read_nonmem(path)
+        data = read_nonmem(path, model=model)
     if isinstance(data, NonmemData):
         return data.to_arrays()
     raise TypeError(f"cannot fit data of type {type(data).__name__}")
@@ -358,7 +363,7 @@ def fit(
     """
     if not isinstance(spec, PopulationSpec):
         spec = PopulationSpec.from_yaml(spec)
-    arrays = load_data(data)
+    arrays = load_data(data, spec.model)
     if sampler not in ("nutpie", "pymc"):
         raise ValueError(f"sampler must be 'nutpie' or 'pymc', not {sampler!r}")
     cores = min(chains, cores or os.cpu_count() or 1)
@@ -381,11 +386,11 @@ def fit(
             key = _fingerprint(spec, arrays)
             compiled = _COMPILED.get(key)
             if compiled is None:
-                import nutpie
+                from twinlab.pkpd.nutpie_compile import compile_pymc_model
 
                 tc = time.perf_counter()
                 # chains start at the prior medians, jittered by fit() itself (see jitter)
-                compiled = nutpie.compile_pymc_model(model, jitter_rvs=set())
+                compiled = compile_pymc_model(model, jitter_rvs=set())
                 compile_s = time.perf_counter() - tc
                 _COMPILED[key] = compiled
                 while len(_COMPILED) > _CACHE_SIZE:

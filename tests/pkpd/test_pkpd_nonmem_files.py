@@ -109,7 +109,7 @@ def test_planted_bad_files_name_the_real_problem(tmp_path):
         read_nonmem(comment)
     headless = tmp_path / "noheader.dat"
     headless.write_text("1 0 320 . 79.6\n1 0.25 0 2.84 79.6\n")
-    with pytest.raises(NonmemDataError, match="no header line naming ID and TIME.*columns="):
+    with pytest.raises(NonmemDataError, match=r"no header line naming ID and TIME.*columns="):
         read_nonmem(headless)
     got = read_nonmem(headless, columns=["ID", "TIME", "AMT", "DV", "WT"], model="pk_1cmt_oral")
     assert got.n_subjects == 1
@@ -127,5 +127,5 @@ def test_planted_bad_files_name_the_real_problem(tmp_path):
         read_nonmem(ok, accept="(ID.GT.99)")
     nodv = tmp_path / "nodv.dat"
     nodv.write_text("#ID TIME AMT CONC\n1 0 320 .\n1 1 0 2.5\n")
-    with pytest.raises(NonmemDataError, match="missing required column.*DV"):
+    with pytest.raises(NonmemDataError, match=r"missing required column.*DV"):
         read_nonmem(nodv)

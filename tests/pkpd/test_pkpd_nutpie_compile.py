@@ -1,0 +1,93 @@
+"""The lean nutpie wrappers: the same return codes, values and draws as nutpie's own."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pymc as pm
+import pytest
+
+from twinlab.pkpd.nutpie_compile import compile_pymc_model, lean_wrappers_supported
+
+
+def _model(sigma: float | None = None) -> pm.Model:
+    """A normal mean (and SD, unless ``sigma`` is given) with a deterministic."""
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 10.0)
+        sd = pm.HalfNormal("sigma", 2.0) if sigma is None else sigma
+        pm.Normal("y", mu, sd, observed=np.array([0.3, -1.2, 2.5, 0.8]))
+        pm.Deterministic("twice", 2 * mu)
+    return model
+
+
+def _call_logp(compiled, x: np.ndarray) -> tuple[int, float, np.ndarray]:
+    fn = compiled.compiled_logp_func
+    out = np.zeros_like(x)
+    logp = np.zeros(())
+    dbl = ctypes.POINTER(ctypes.c_double)
+    code = fn.ctypes(
+        x.size,
+        x.ctypes.data_as(dbl),
+        out.ctypes.data_as(dbl),
+        logp.ctypes.data_as(dbl),
+        compiled.user_data.ctypes.data_as(ctypes.c_void_p),
+    )
+    return int(code), float(logp), out
+
+
+def test_the_installed_nutpie_is_the_one_the_lean_wrappers_replace():
+    # constraints.txt pins nutpie; if an upgrade changes its private factories, fit() silently
+    # uses nutpie's own wrappers: this test says so instead
+    assert lean_wrappers_supported()
+
+
+def test_lean_wrappers_return_what_nutpies_return_and_sample_the_same_draws():
+    import nutpie
+
+    # the mean alone: a log density that overflows with a finite gradient is possible
+    lean = compile_pymc_model(_model(sigma=1.0), jitter_rvs=set())
+    plain = compile_pymc_model(_model(sigma=1.0), jitter_rvs=set(), lean=False)
+    assert lean.compiled_logp_func is not plain.compiled_logp_func
+    # finite; a log density that overflows (code 4); a non-finite gradient (code 3)
+    points = [np.array([0.4]), np.array([1e160]), np.array([np.inf])]
+    codes = []
+    for x in points:
+        got, want = _call_logp(lean, x), _call_logp(plain, x)
+        assert got[0] == want[0]
+        np.testing.assert_array_equal(got[2], want[2])
+        if np.isfinite(want[1]):
+            assert got[1] == want[1]
+        codes.append(got[0])
+    assert codes == [0, 4, 3]  # the three cases really are the three codes
+    lean = compile_pymc_model(_model(), jitter_rvs=set())
+    plain = compile_pymc_model(_model(), jitter_rvs=set(), lean=False)
+    draws = [
+        nutpie.sample(c, draws=50, tune=50, chains=2, seed=3, progress_bar=False)
+        for c in (lean, plain)
+    ]
+    for name in ("mu", "sigma", "twice"):
+        np.testing.assert_array_equal(draws[0].posterior[name], draws[1].posterior[name])
+
+
+def test_nutpies_own_factories_are_restored_after_compiling():
+    import nutpie.compile_pymc as cp
+
+    before = (cp._make_c_logp_func, cp._make_c_expand_func)
+    compile_pymc_model(_model())
+    assert (cp._make_c_logp_func, cp._make_c_expand_func) == before
+
+
+def test_a_failing_compilation_restores_them_too(monkeypatch):
+    import nutpie
+    import nutpie.compile_pymc as cp
+
+    before = (cp._make_c_logp_func, cp._make_c_expand_func)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler")
+
+    monkeypatch.setattr(nutpie, "compile_pymc_model", broken)
+    with pytest.raises(RuntimeError, match="no compiler"):
+        compile_pymc_model(_model())
+    assert (cp._make_c_logp_func, cp._make_c_expand_func) == before

@@ -423,18 +423,33 @@ def _time_spec(times: Any) -> Any:
     return times.to_dict() if hasattr(times, "to_dict") else list(times)
 
 
-def _history(simulate: SimulateParams, n_patients: int, *, seed: int, root: Path) -> pd.DataFrame:
-    """A separately seeded virtual control cohort: the prognostic model's training data,
-    disjoint from every trial replicate's controls."""
+def _history(
+    simulate: SimulateParams,
+    n_patients: int,
+    *,
+    seed: int,
+    root: Path,
+    arms: list[str] | None = None,
+) -> pd.DataFrame:
+    """A separately seeded virtual cohort, disjoint from every trial replicate's patients:
+    under the control arm only (the prognostic model's training data), or under ``arms``
+    (the planning data: every arm of the design)."""
     from twinlab.simulate import run
 
-    control = next(a for a in _arms(simulate) if a.is_placebo)
+    if arms is None:
+        control = next(a for a in _arms(simulate) if a.is_placebo)
+        chosen: dict[str, Any] = {control.name: None}
+    else:
+        unknown = [a for a in arms if a not in simulate.arms]
+        if unknown:
+            raise ValueError(f"design arm(s) {unknown} are not arms of the simulate section")
+        chosen = {a: simulate.arms[a] for a in arms}
     section = replace(
         simulate,
-        scenario="history",
+        scenario="history" if arms is None else "planning",
         n_patients=int(n_patients),
         n_draws=1,
-        arms={control.name: None},
+        arms=chosen,
     )
     return run(scenario_from_params(section, seed=seed, root=root)).patients
 
@@ -457,6 +472,14 @@ def trial_stage(
     ``features`` and model ``kind``), ``dose`` (:func:`twinlab.trials.recommend_regimen`
     arguments), ``out`` and ``metrics_path``.
 
+    PROCOVA is planned as Schuler et al. (2021) and the EMA qualification do, out of sample
+    and allowing for effects that vary with the score: a second separately seeded virtual
+    cohort (``n_patients``, every arm of the design) gives each arm's outcome variance and
+    correlation with the score, :func:`twinlab.trials.plan_variance_reduction` the planned
+    reduction per comparison (pooled residual variance of the ANCOVA), reported beside the
+    one each analysis realises in the simulated trials, with the adjusted N and patients
+    saved of :func:`twinlab.trials.procova_saving`.
+
     Returns
     -------
     dict
@@ -465,6 +488,7 @@ def trial_stage(
     from twinlab.audit import audit_stage
     from twinlab.trials import (
         PrognosticModel,
+        plan_variance_reduction,
         power_curve,
         procova_saving,
         recommend_regimen,
@@ -498,6 +522,15 @@ def trial_stage(
         "ancova": design,
         "procova": design.replace_with(analysis="procova", name=f"{design.name} + PROCOVA"),
     }
+    # planned variance reductions, out of sample: a separately seeded cohort under every arm
+    planning = _history(
+        sim, procova.n_patients, seed=seed + 2, root=root, arms=list(design.arm_names)
+    )
+    plans = {
+        label: plan_variance_reduction(d, planning, prognostic=prognostic)
+        for label, d in designs.items()
+        if label != "unadjusted"
+    }
     metrics: dict[str, Any] = {"design": design.to_dict(), "n_replicates": n_rep}
     curves = []
     with _dask(dask, root) as client:
@@ -506,6 +539,8 @@ def trial_stage(
             result = simulate_trials(
                 d, patients, n_replicates=n_rep, seed=seed, client=client, **kw
             )
+            if label in plans:
+                result = result.with_plan(plans[label])
             result.write(out / label)
             null = simulate_trials(
                 d, patients, n_replicates=n_rep, seed=seed, client=client, null=True, **kw
@@ -513,12 +548,15 @@ def trial_stage(
             metrics[label] = {
                 "power": {k: float(v) for k, v in result.power.items()},
                 "type_i_error": {k: float(v) for k, v in null.power.items()},
-                # Var(estimate) / Var(unadjusted estimate), realized in the replicates
-                "variance_ratio": {
-                    str(r["comparison"]): float(r["variance_ratio"])
-                    for r in result.summary().to_dict("records")
-                },
             }
+            summary = result.summary().to_dict("records")
+            # Var(estimate) / Var(unadjusted estimate) realised in the replicates, the
+            # reduction 1 - ratio, and (adjusted analyses) the planned reduction beside it
+            keys = ["variance_ratio", "variance_reduction", "variance_reduction_mc_se"]
+            if label in plans:
+                keys.append("planned_variance_reduction")
+            for key in keys:
+                metrics[label][key] = {str(r["comparison"]): float(r[key]) for r in summary}
             curve = power_curve(
                 d,
                 patients,
@@ -535,11 +573,25 @@ def trial_stage(
         plots_path = _path(root, cfg.plots_path)
         plots_path.parent.mkdir(parents=True, exist_ok=True)
         curve.to_csv(plots_path, index=False)
-    rho = float(prognostic.provenance()["heldout_rho"])
     metrics["prognostic"] = {
-        "heldout_rho": rho,
-        "variance_reduction": rho**2,
-        "saving_vs_unadjusted": procova_saving(design.n_total, rho),
+        # the score's held-out correlation with the control outcome only: descriptive
+        "heldout_rho": float(prognostic.provenance()["heldout_rho"]),
+        # per comparison: arm-wise correlations with the score, the planned reduction, and
+        # the adjusted N and patients saved against the unadjusted trial of design.n_total
+        "planning": {
+            "method": "ancova",
+            "n_patients": int(procova.n_patients),
+            "comparisons": {
+                str(r["comparison"]): {
+                    "rho_control": float(r["rho_control"]),
+                    "rho_treated": float(r["rho_treated"]),
+                    **procova_saving(
+                        design.n_total, variance_reduction=float(r["variance_reduction"])
+                    ),
+                }
+                for r in plans["procova"].to_dict("records")
+            },
+        },
         "prognostic": json.loads(json.dumps(prognostic.provenance(), default=str)),
     }
     dose = cfg.dose

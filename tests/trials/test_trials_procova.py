@@ -245,3 +245,19 @@ def test_planned_n_reaches_target_power_when_effects_vary_with_the_score(linear_
     short = simulate_trials(_design(n_naive), trial, n_replicates=R, seed=12,
                             prognostic=linear_model)  # fmt: skip
     assert short.power["drug"] < 0.8 - 3 * se, (n_naive, short.power)
+
+
+def test_planning_selects_the_patients_the_trial_would_include(linear_model):
+    planning = prognostic_outcomes(6000, effect=DELTA, effect_slope=SLOPE, seed=303)
+    design = _design(100).replace_with(inclusion=["x1 > 0"])
+    plan = plan_variance_reduction(design, planning, prognostic=linear_model)
+    eligible = planning[planning["vpid"].isin(planning.loc[planning["x1"] > 0, "vpid"])]
+    by_hand = plan_variance_reduction(_design(100), eligible, prognostic=linear_model)
+    assert plan["n_control"].iloc[0] == (planning["x1"] > 0).sum() // 2
+    assert plan["variance_reduction"].iloc[0] == pytest.approx(
+        by_hand["variance_reduction"].iloc[0]
+    )
+    everyone = plan_variance_reduction(_design(100), planning, prognostic=linear_model)
+    assert plan["variance_reduction"].iloc[0] < everyone["variance_reduction"].iloc[0] - 0.05
+    with pytest.raises(ValueError, match="needs prognostic="):
+        plan_variance_reduction(_design(100), planning)

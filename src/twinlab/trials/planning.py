@@ -43,7 +43,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from twinlab.trials.design import Design
+from twinlab.trials.design import Design, evaluate_criteria
 
 __all__ = ["PLAN_METHODS", "expected_outcome", "plan_variance_reduction", "variance_reduction"]
 
@@ -196,7 +196,10 @@ def plan_variance_reduction(
     table
         Patients the prognostic model never saw, one row per ``(patient, arm)`` with an
         ``arm`` column (historical patients under each arm, or a separately simulated
-        virtual cohort under every arm), with the endpoint and covariate columns.
+        virtual cohort under every arm), with the endpoint and covariate columns. The
+        design's inclusion criteria select the patients, as in the trials: on the control
+        arm's row of each ``(draw, vpid)`` when the table has a ``vpid`` column (a virtual
+        patient is eligible under every arm or none), else row by row.
     prognostic
         A :class:`~twinlab.trials.PrognosticModel` (applied to each row) or the name of a
         score column; needed for PROCOVA.
@@ -212,6 +215,7 @@ def plan_variance_reduction(
         raise KeyError("planning table needs an 'arm' column")
     if design.analysis == "procova" and prognostic is None:
         raise ValueError("planning a PROCOVA design needs prognostic= (a model or a column)")
+    table = _eligible(design, table)
     outcomes, covs, noise = {}, {}, {}
     for arm in design.arm_names:
         rows = table[table["arm"] == arm]
@@ -234,3 +238,19 @@ def plan_variance_reduction(
         noise_var=noise,
         method=method,
     )
+
+
+def _eligible(design: Design, table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of patients who meet the design's inclusion criteria."""
+    if not design.inclusion:
+        return table
+    if "vpid" not in table.columns:
+        return table[evaluate_criteria(table, design.inclusion)]
+    keys = [k for k in ("draw", "vpid") if k in table.columns]
+    control = table[table["arm"] == design.control]
+    chosen = control.loc[evaluate_criteria(control, design.inclusion), keys]
+    index = pd.MultiIndex.from_frame(table[keys])
+    kept = table[index.isin(pd.MultiIndex.from_frame(chosen))]
+    if kept.empty:
+        raise ValueError("no patient of the planning table meets the inclusion criteria")
+    return kept

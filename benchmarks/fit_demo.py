@@ -26,7 +26,8 @@ Side by side in one run, each fit in its own fresh Python process, run one after
   the same structural solution through :func:`twinlab.pkpd.events.decayed_sums_op`, the same
   M3 ``log Phi`` expression :func:`twinlab.pkpd.population.log_ndtr`, no deterministics,
   the same start: prior medians + ``uniform(-0.1, 0.1)`` on the unconstrained scale), compiled
-  with ``nutpie.compile_pymc_model`` and sampled with ``nutpie.sample`` the same way: the floor
+  as twinlab compiles (``nutpie.compile_pymc_model`` with the lean wrappers of
+  :mod:`twinlab.pkpd.nutpie_compile`) and sampled with ``nutpie.sample`` the same way: the floor
   of what twinlab's framework (spec, model builder, deterministics, result object) costs;
   first-ever and cold as above;
 - ``nlme``: R's ``nlme`` (``benchmarks/fit_demo_nlme.R``) on the same CSV, multiple-dose
@@ -191,7 +192,8 @@ data = sys.argv[2]
 draws, tune, chains, seed = (int(x) for x in sys.argv[3:7])
 model, levels = build(data)
 tc = time.perf_counter()
-compiled = nutpie.compile_pymc_model(model, jitter_rvs=set())
+from twinlab.pkpd.nutpie_compile import compile_pymc_model
+compiled = compile_pymc_model(model, jitter_rvs=set())
 compile_s = time.perf_counter() - tc
 base = compiled.initial_point_func
 def initial_point(chain_seed):

@@ -274,7 +274,7 @@ class ParameterModel:
         for spec in (self.fit_spec, self.extra_spec):
             for c in spec.covariates if spec is not None else ():
                 if spec is self.extra_spec or c.parameter in self.fitted:
-                    out.append(c.covariate)
+                    out.extend(spec.covariate_inputs(c.covariate))  # a derived one: its inputs
         return tuple(dict.fromkeys(out))
 
     @property
@@ -298,6 +298,8 @@ class ParameterModel:
     def unseen(self, covariates: Mapping[str, np.ndarray]) -> dict[str, list[float]]:
         """Per categorical covariate, levels in ``covariates`` that the fit never saw."""
         out = {}
+        if self.fit_spec is not None:
+            covariates = self.fit_spec.derive(covariates)
         for c in self.fit_spec.covariates if self.fit_spec else ():
             if c.kind != "categorical" or c.covariate not in covariates:
                 continue
@@ -349,7 +351,7 @@ class ParameterModel:
 
     def _reference_unseen(self, covariates: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Categorical levels the fit never saw get the reference level (effect 1)."""
-        cov = dict(covariates)
+        cov = dict(self.fit_spec.derive(covariates) if self.fit_spec else covariates)
         for c in self.fit_spec.covariates if self.fit_spec else ():
             if c.kind == "categorical" and c.covariate in cov:
                 x = np.asarray(cov[c.covariate], dtype=float)

@@ -40,6 +40,7 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from twinlab.pkpd.dataset import PopulationArrays
@@ -289,6 +290,12 @@ class PopulationSpec:
         Largest RK4 step (hours) of an ODE structural model in the fit (default: the fine
         :data:`twinlab.pkpd.ode.MAX_STEP`). A coarser step makes the fit much faster; measure
         its error against the fine step for the data at hand (the warfarin fit uses 1 h).
+    derived : mapping of str to str, optional
+        Derived covariates: name -> condition over covariate names in the cohort criteria's
+        safe expression language (:class:`twinlab.cohort.criteria.Criteria`), e.g.
+        ``{"APGR_LOW": "APGR < 5"}``: 1 where the condition holds, 0 where it does not, missing
+        where a covariate it uses is missing. Computed before the covariate effects, in order
+        (a later one may use an earlier one); a covariate effect names them like any column.
 
     Examples
     --------
@@ -307,9 +314,11 @@ class PopulationSpec:
     centered: bool = False
     name: str | None = None
     ode_max_step: float | None = None
+    derived: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         sm = get_model(self.model)
+        object.__setattr__(self, "derived", _check_derived(self.derived))
         if self.ode_max_step is not None and not (
             math.isfinite(self.ode_max_step) and self.ode_max_step > 0
         ):
@@ -363,6 +372,50 @@ class PopulationSpec:
                 return p
         raise KeyError(f"no parameter {name!r} in the spec")
 
+    def covariate_inputs(self, name: str) -> tuple[str, ...]:
+        """The data columns covariate ``name`` comes from (itself unless it is derived)."""
+        exprs = dict(self.derived)
+        if name not in exprs:
+            return (name,)
+        out: list[str] = []
+        for used in _names_in(exprs[name]):
+            out += self.covariate_inputs(used) if used != name else [used]
+        return tuple(dict.fromkeys(out))
+
+    def derive(self, covariates: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """``covariates`` with the :attr:`derived` covariates added (1/0, NaN if unknown).
+
+        Raises
+        ------
+        ValueError
+            When a condition uses a covariate that is not there (the known ones are listed).
+
+        Examples
+        --------
+        >>> spec = PopulationSpec.from_dict({"model": "pk_1cmt_iv",
+        ...     "parameters": {"cl": 1.0, "v": 10.0}, "derived": {"APGR_LOW": "APGR < 5"}})
+        >>> spec.derive({"APGR": np.array([3.0, 8.0, np.nan])})["APGR_LOW"].tolist()
+        [1.0, 0.0, nan]
+        """
+        out = {str(k): np.asarray(v, dtype=float) for k, v in covariates.items()}
+        if not self.derived:
+            return out
+        from twinlab.cohort.criteria import Criteria
+
+        for name, expr in self.derived:
+            try:
+                crit = Criteria(expr, list(out))
+            except ValueError as err:
+                raise ValueError(f"derived covariate {name}: {err}") from None
+            n = max((np.size(v) for v in out.values()), default=0)
+            frame = pd.DataFrame({k: out[k] for k in crit.used}, index=range(n))
+            mask = crit.mask(frame).astype(float)
+            unknown = np.zeros(mask.shape, dtype=bool)
+            for k in crit.used:
+                unknown |= np.isnan(out[k])
+            out[name] = np.where(unknown, np.nan, mask)
+        return out
+
     # -- (de)serialization ----------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -384,6 +437,8 @@ class PopulationSpec:
             out["centered"] = True
         if self.ode_max_step is not None:
             out["ode_max_step"] = self.ode_max_step
+        if self.derived:
+            out["derived"] = dict(self.derived)
         return out
 
     @classmethod
@@ -408,6 +463,7 @@ class PopulationSpec:
             "lkj_eta",
             "centered",
             "ode_max_step",
+            "derived",
         }
         extra = sorted(set(d) - known)
         if extra:
@@ -457,6 +513,7 @@ class PopulationSpec:
             centered=bool(d.get("centered", False)),
             name=d.get("name"),
             ode_max_step=None if d.get("ode_max_step") is None else float(d["ode_max_step"]),
+            derived=_derived_pairs(d.get("derived")),
         )
 
     def to_yaml(self, path: str | os.PathLike[str] | None = None) -> str:
@@ -500,6 +557,44 @@ class PopulationSpec:
         return cls(model=model, parameters=params, **kwargs)
 
 
+def _names_in(expr: str) -> list[str]:
+    import ast
+
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return []
+    return sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})
+
+
+def _derived_pairs(given: Any) -> tuple[tuple[str, str], ...]:
+    if given is None:
+        return ()
+    if not isinstance(given, Mapping):
+        raise ValueError(f"derived: give {{NAME: 'condition'}}, not {given!r}")
+    return tuple((str(k), str(v)) for k, v in given.items())
+
+
+def _check_derived(pairs: Any) -> tuple[tuple[str, str], ...]:
+    """Upper-case names, each a valid condition of the criteria language."""
+    from twinlab.cohort.criteria import Criteria
+
+    pairs = _derived_pairs(pairs) if isinstance(pairs, Mapping) else tuple(pairs)
+    out = []
+    for name, expr in pairs:
+        key = str(name).strip().upper()
+        if not key.isidentifier():
+            raise ValueError(f"derived covariate name {name!r} must be an identifier")
+        try:
+            Criteria(str(expr), _names_in(str(expr)))  # syntax and allowed constructs
+        except ValueError as err:
+            raise ValueError(f"derived covariate {key}: {err}") from None
+        out.append((key, str(expr)))
+    if len({k for k, _ in out}) != len(out):
+        raise ValueError("a derived covariate is declared twice")
+    return tuple(out)
+
+
 # ------------------------------------------------------------------ shared array code
 
 
@@ -510,6 +605,7 @@ def _levels(cov: Covariate, values: np.ndarray) -> tuple[float, ...]:
 
 
 def _covariate_values(spec: PopulationSpec, covariates: Mapping[str, np.ndarray]) -> dict:
+    covariates = spec.derive(covariates)
     out = {}
     for c in spec.covariates:
         if c.covariate not in covariates:

@@ -390,6 +390,29 @@ def models_list(root: Path, as_json: bool) -> None:
         )
 
 
+@models.command("catalog")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--markdown", is_flag=True, help="Print the Markdown table of the docs.")
+@_clean_errors
+def models_catalog(as_json: bool, markdown: bool) -> None:
+    """List the structural models: parameters, optional ones, endpoints, dosing convention."""
+    from twinlab.pkpd.catalog import catalog, catalog_markdown
+
+    if as_json:
+        click.echo(json.dumps(catalog(), indent=2))
+        return
+    if markdown:
+        click.echo(catalog_markdown(), nl=False)
+        return
+    for r in catalog():
+        optional = " ".join(f"{k}={v:g}" for k, v in r["optional"].items())
+        click.echo(
+            f"{r['name']:<28} {r['kind']:<9} {' '.join(r['parameters']):<40} "
+            f"{optional or '-':<16} {','.join(r['endpoints'])}"
+        )
+        click.echo(f"{'':<28} {r['description']}; {r['dosing']}")
+
+
 @models.command("show")
 @click.argument("name")
 @click.option("--version", "version", default=None, type=int, help="Default: the latest.")

@@ -629,7 +629,7 @@ def _broken_group(data: bytes, at: int) -> tuple[int, int, bool] | None:
     opening, when that comes first); ``None`` when the error lies outside any item group
     (metadata, the ODM root, a cut between groups).
     """
-    opens = [m.start() for m in _GROUP_OPEN.finditer(data, 0, at + 1)]
+    opens = [m.start() for m in _GROUP_OPEN.finditer(data, 0, at + 32) if m.start() <= at]
     if not opens:
         return None
     start = opens[-1]

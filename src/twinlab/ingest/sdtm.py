@@ -932,52 +932,76 @@ def _decode_csv(data: bytes) -> tuple[str, str]:
     return text, "utf-8"
 
 
+#: Most physical lines one CSV row may span (quoted line breaks); an unclosed quote that would
+#: swallow more is quarantined with its own line alone, and reading resumes at the next line.
+MAX_LINES_PER_ROW = 50
+
+
+def _csv_records(lines: list[str]) -> Iterable[tuple[str | None, str]]:
+    """``(text, None)`` per CSV record, or ``(None, raw line)`` for a line whose quote never closes.
+
+    A record spans physical lines while its count of ``"`` is odd (a quoted line break), up to
+    :data:`MAX_LINES_PER_ROW` lines and the end of the file; past that, the opening line alone
+    is given back as broken, so that one stray quote costs one row, not the rest of the file.
+    """
+    i, n = 0, len(lines)
+    while i < n:
+        j, text = i, lines[i]
+        quotes = text.count('"')
+        while quotes % 2 and j + 1 < n and j - i + 1 < MAX_LINES_PER_ROW:
+            j += 1
+            text += lines[j]
+            quotes += lines[j].count('"')
+        if quotes % 2:
+            yield None, lines[i].rstrip("\r\n")
+            i += 1
+            continue
+        yield text, text.rstrip("\r\n")
+        i = j + 1
+
+
 def _load_csv(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
     """An SDTM CSV as a table of text; rows that cannot be used are kept as rejects.
 
-    Rows are read with :mod:`csv` one by one, so that one bad row does not cost the file: a row
-    with more or fewer fields than the header (``sdtm.columns``) or with bytes that are not
-    text (``sdtm.encoding``) stays in the table, blank, at its position (``#row=`` pointers and
+    Rows are read one by one (:func:`_csv_records`, then :mod:`csv` on each), so that one bad
+    row does not cost the file: a row with more or fewer fields than the header
+    (``sdtm.columns``), bytes that are not text (``sdtm.encoding``) or a quote that never
+    closes (``sdtm.csv``) stays in the table, blank, at its position (``#row=`` pointers and
     SUPP-- links keep counting data rows), and ``df.attrs["rejects"]`` names its check, reason
     and raw line for :func:`read_sdtm_frame`. Blank lines are skipped; ``NA`` and empty cells
     are missing.
     """
     text, enc = _decode_csv(path.read_bytes())
-    lines = io.StringIO(text, newline="").readlines()
-    reader = csv.reader(lines)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return None, None, "not a readable CSV file: empty"
-    except csv.Error:
-        return None, None, "not a readable CSV file: the header line is malformed"
-    width = len(header)
-    if width == 0 or BAD_BYTE in "".join(header):
-        return None, None, "not a readable CSV file: the header line is empty or not text"
+    records = _csv_records(io.StringIO(text, newline="").readlines())
+    header: list[str] | None = None
     rows: list[list[str | None]] = []
     rejects: dict[int, tuple[str, str, str]] = {}
-    first = reader.line_num
-    while True:
-        try:
-            row = next(reader)
-            bad = None
-        except StopIteration:
-            break
-        except csv.Error:
-            row, bad = [], ("sdtm.csv", "row is not valid CSV (quoting)")
-        raw = "".join(lines[first : reader.line_num]).rstrip("\r\n")
-        first = reader.line_num
-        if bad is None and (not row or (len(row) == 1 and not row[0].strip())):
+    for record, raw in records:
+        if record is not None and not record.strip():
             continue  # a blank line
-        if bad is None and len(row) != width:
+        try:
+            row = next(csv.reader([record])) if record is not None else None
+        except (csv.Error, StopIteration):
+            row = None
+        if header is None:
+            if not row or BAD_BYTE in "".join(row):
+                return None, None, "not a readable CSV file: the header line is malformed"
+            header, width = row, len(row)
+            continue
+        bad = None
+        if row is None:
+            bad = ("sdtm.csv", "row is not valid CSV (a quote that never closes)")
+        elif len(row) != width:
             bad = ("sdtm.columns", f"row has {len(row)} fields, the header has {width}")
-        if bad is None and any(BAD_BYTE in c for c in row):
+        elif any(BAD_BYTE in c for c in row):
             bad = ("sdtm.encoding", "row holds bytes that are not text in the file's encoding")
         if bad is not None:
             rejects[len(rows)] = (*bad, raw)
             rows.append([None] * width)
             continue
         rows.append([None if c in ("", "NA") else c for c in row])
+    if header is None:
+        return None, None, "not a readable CSV file: empty"
     df = pd.DataFrame(rows, columns=header, dtype=object)
     df.attrs["rejects"] = rejects
     return df, enc, ""

@@ -218,12 +218,13 @@ def _accept(
     bad_time = (utc.isna() | local.isna()).to_numpy()
     reasons: list[str | None] = [None] * n
     checks: list[str | None] = [None] * n
-    for i in np.flatnonzero(bad_time):
-        checks[i], reasons[i] = "wearables.timestamp", "timestamp is missing or unreadable"
-    for i, row in enumerate(raw_rows):
-        if BAD_BYTE in row and checks[i] is None:
+    for i, row in enumerate(raw_rows):  # the root cause first: a bad byte spoils any cell
+        if BAD_BYTE in row:
             checks[i] = "wearables.encoding"
             reasons[i] = "row holds bytes that are not UTF-8 (a corrupted byte)"
+    for i in np.flatnonzero(bad_time):
+        if checks[i] is None:
+            checks[i], reasons[i] = "wearables.timestamp", "timestamp is missing or unreadable"
     values = {}
     for name, col in columns.items():
         num, bad = _numbers(col)

@@ -24,8 +24,9 @@ under each arm):
     (``σ_j²/π_j + σ₀²/π₀``).
 ``"min_rho"``
     The conservative bound: ``max(min(ρ₀, ρ_j), 0)²``, the smaller arm-wise correlation
-    of the outcome with the control arm's linear predictor (the score). It never exceeds the
-    realised reduction when the arm SDs are similar, at the price of a larger trial.
+    of the outcome with the control arm's linear predictor (the score). With 1:1 allocation
+    and similar arm SDs it does not exceed the ANCOVA's reduction, at the price of a larger
+    trial.
 
 One definition of the derived sizes is used throughout twinlab
 (:func:`twinlab.trials.procova_saving`): the adjusted trial as precise as an unadjusted one

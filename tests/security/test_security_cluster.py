@@ -9,12 +9,10 @@ import ssl
 from urllib.parse import urlparse
 
 import pytest
-from distributed import LocalCluster
-from tls_probe import identity, refused
+from tls_probe import identity, refused, tls_cluster
 
 from twinlab.cluster import dask_client
 from twinlab.pipeline import DaskParams
-from twinlab.security.tls import make_test_certificates, tls_security
 
 pytestmark = pytest.mark.slow
 
@@ -50,19 +48,7 @@ def test_another_process_cannot_use_the_local_cluster(local_client):
 
 
 def test_an_external_scheduler_is_reached_with_the_certificates_params_name(tmp_path):
-    files = make_test_certificates(tmp_path / "tls")
-    security = tls_security(
-        ca_file=files.ca_file, cert_file=files.cert_file, key_file=files.key_file
-    )
-    with LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=False,
-        protocol="tls",
-        host="127.0.0.1",
-        security=security,
-        dashboard_address=None,
-    ) as cluster:
+    with tls_cluster(tmp_path / "tls") as (cluster, _):
         section = {
             "address": cluster.scheduler_address,
             "tls_ca_file": "tls/ca.pem",

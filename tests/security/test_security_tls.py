@@ -6,9 +6,10 @@ import asyncio
 import ssl
 
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 from tls_probe import identity as _identity
 from tls_probe import refused as _refused
+from tls_probe import tls_cluster as start_tls_cluster
 
 from twinlab.security.tls import make_test_certificates, tls_security
 
@@ -17,19 +18,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def tls_cluster(tmp_path_factory):
-    files = make_test_certificates(tmp_path_factory.mktemp("tls"))
-    security = tls_security(
-        ca_file=files.ca_file, cert_file=files.cert_file, key_file=files.key_file
-    )
-    with LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=False,
-        protocol="tls",
-        host="127.0.0.1",
-        security=security,
-        dashboard_address=None,
-    ) as cluster:
+    with start_tls_cluster(tmp_path_factory.mktemp("tls")) as (cluster, security):
         yield cluster, security
 
 

@@ -237,3 +237,14 @@ def test_a_categorical_covariate_keeps_level_zero_as_its_reference():
 def test_the_repositorys_model_specs_are_valid():
     for file in sorted((REPO_PARAMS.parent / "pipelines" / "specs").glob("*.yaml")):
         PopulationSpec.from_yaml(file)
+
+
+def test_the_demo_checks_params_before_running_any_stage(tmp_path, repo_params, monkeypatch):
+    params = copy.deepcopy(repo_params)
+    params["fit"]["draws"] = "many"
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.setenv("TWINLAB_ROOT", str(tmp_path))
+    line = _one_line_error(CliRunner().invoke(cli, ["demo"]))
+    assert "fit.draws: must be an integer, got 'many'" in line
+    assert not (tmp_path / "logs").exists()  # dvc never ran

@@ -398,9 +398,12 @@ def demo(force: bool, targets: tuple[str, ...]) -> None:
     Stages run with this environment's Python on PATH, so the pipeline works
     without activating the virtual environment first.
     """
+    from twinlab.pipeline import load_pipeline_params
+
     root = paths().root
     if not (root / "dvc.yaml").is_file():
         raise ConfigError(f"no dvc.yaml in {root}: run this inside a twinlab project")
+    load_pipeline_params(root / "params.yaml")  # every section checked before any stage runs
     env = _ensure_key_env()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env.setdefault("TWINLAB_AUDIT_LOG", str(root / "logs" / "audit.jsonl"))

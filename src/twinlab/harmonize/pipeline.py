@@ -5,10 +5,12 @@
 1. **read** every file with its registered reader (files as Dask partitions);
 2. **link** persons across sources by exact identifiers (:mod:`.linkage`);
 3. **align time**: SDTM clock times are localized with the site's UTC offset;
+   events dated outside the plausible years are quarantined (:mod:`.validation`);
    genotypes (undated) are placed at the index date; the index date is the
    first dose (else the first event);
 4. **harmonize vocabulary**: codes to LOINC/SNOMED/RxNorm and units to
-   canonical UCUM (:mod:`twinlab.terminology`);
+   canonical UCUM (:mod:`twinlab.terminology`); a value that overflows in conversion is
+   quarantined, one outside its plausible range quarantined or flagged (:mod:`.validation`);
 5. **de-identify** by Safe Harbor (:func:`twinlab.deid.deidentify`);
 6. **link events**: the same fact from two sources (``same_fact``, the copy
    flagged ``duplicate_of`` so it is not counted twice) and each observation to
@@ -49,6 +51,7 @@ import pandas as pd
 
 from twinlab.harmonize.linkage import link_persons, linkage_report
 from twinlab.harmonize.quality import quality_report
+from twinlab.harmonize.validation import check_dates, check_values
 from twinlab.ingest.base import ReadResult
 from twinlab.ingest.run import read_sources
 
@@ -92,6 +95,10 @@ class HarmonizeConfig:
         ``{"vcf_sample": "usubjid"}`` when a study's VCF names samples by USUBJID.
     scan_phi
         Scan every output file for identifiers from the inputs.
+    implausible
+        What happens to a value outside the plausible range of its code and unit
+        (``terminology/tables/plausibility.csv``): ``"quarantine"`` (the default) or ``"flag"``
+        (kept, with the qualifier ``implausible``).
     """
 
     site_utc_offsets: dict[str, str] = field(default_factory=dict)
@@ -101,6 +108,7 @@ class HarmonizeConfig:
     same_fact_rel_tol: float = 0.01
     identifier_aliases: dict[str, str] = field(default_factory=dict)
     scan_phi: bool = True
+    implausible: str = "quarantine"
 
 
 class ReconciliationError(ValueError):
@@ -446,6 +454,7 @@ def harmonize(
     keys, review = _link(events, persons, cfg.identifier_aliases)
     events, persons = _rekey(events, keys), _rekey(persons, keys)
     events = _localize_site_times(events, persons, cfg.site_utc_offsets)
+    events, rejected = check_dates(events)  # before the index dates: no year 1 or 10000
     index = _index_dates(events)
     events, unplaced = _place_undated(events, index)
     if not unplaced.empty:
@@ -453,7 +462,13 @@ def harmonize(
     unplaced_per_file = unplaced["source_file"].value_counts()
     genotypes = _genotype_covariates(events, cfg.genes)
     arms = _arms(events)
-    events = normalize_units(map_codes(events))
+    events, bad_values = check_values(normalize_units(map_codes(events)), cfg.implausible)
+    rejected = pd.concat([rejected, bad_values], ignore_index=True)
+    if not rejected.empty:  # quarantined per event, counted with the file's events
+        quarantine = pd.concat([quarantine, rejected], ignore_index=True)
+        unplaced_per_file = unplaced_per_file.add(
+            rejected["source_file"].value_counts(), fill_value=0
+        )
 
     # Event ids come from the keyed file id and the raw record pointer, before scrubbing
     # collapses pointers that embed identifiers (a VCF sample id, say).

@@ -253,7 +253,8 @@ def normalize_units(events: pd.DataFrame) -> pd.DataFrame:
             issue_pos.extend(members.tolist())
             issue_reason.extend([err.reason] * len(members))
             continue
-        new_values[members] = values[members] * scale + offset
+        with np.errstate(over="ignore"):  # an overflow is quarantined by the harmonizer
+            new_values[members] = values[members] * scale + offset
         new_units[members] = canon
     out["value_num"] = new_values
     out["unit"] = pd.Series(new_units, index=out.index, dtype=object).astype(_str(out, "unit"))

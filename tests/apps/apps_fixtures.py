@@ -169,7 +169,17 @@ def write_project(root: Path) -> Path:
                         "threshold": 0.05,
                         "status": "pass",
                         "description": "records accepted",
-                    }
+                    },
+                    {  # one patient without a sex: a count that must not be shown as 1
+                        "category": "completeness",
+                        "check": "patients.sex",
+                        "checked": 40,
+                        "failed": 1,
+                        "failure_rate": 0.025,
+                        "threshold": 0.05,
+                        "status": "pass",
+                        "description": "patients with a sex",
+                    },
                 ],
             }
         )

@@ -7,6 +7,7 @@ import doctest
 import pytest
 
 import twinlab.apps.auth
+import twinlab.apps.disclosure
 import twinlab.apps.stats
 import twinlab.apps.summaries
 import twinlab.apps.whatif
@@ -14,7 +15,13 @@ import twinlab.apps.whatif
 
 @pytest.mark.parametrize(
     "module",
-    [twinlab.apps.auth, twinlab.apps.stats, twinlab.apps.summaries, twinlab.apps.whatif],
+    [
+        twinlab.apps.auth,
+        twinlab.apps.disclosure,
+        twinlab.apps.stats,
+        twinlab.apps.summaries,
+        twinlab.apps.whatif,
+    ],
 )
 def test_docstring_examples(module):
     result = doctest.testmod(module)

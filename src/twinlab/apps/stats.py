@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from twinlab.apps.disclosure import ROUND_TO, rounded
+
 __all__ = ["SUPPRESSED", "suppress_small_cells", "wilson"]
 
 SUPPRESSED = "<{k}"
@@ -31,9 +33,15 @@ def wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float,
 
 
 def suppress_small_cells(
-    counts: pd.DataFrame, column: str = "n", *, k: int = 5, total: bool = True
+    counts: pd.DataFrame,
+    column: str = "n",
+    *,
+    k: int = 5,
+    total: bool = True,
+    round_to: int = ROUND_TO,
 ) -> pd.DataFrame:
-    """Hide counts below ``k`` (shown as ``"<k"``), so no small group can be singled out.
+    """Hide counts below ``k`` (shown as ``"<k"``) and round the others to a multiple of
+    ``round_to``, so no small group can be singled out, nor found by differencing.
 
     With ``total`` (a total row is or will be shown), a lone suppressed cell could be
     recovered by subtraction, so the next smallest cell is suppressed too (complementary
@@ -49,6 +57,8 @@ def suppress_small_cells(
         The smallest count shown (1 turns suppression off).
     total : bool
         Whether a total is shown alongside.
+    round_to : int
+        Counts shown are rounded to a multiple of it (1: exact).
 
     Returns
     -------
@@ -57,9 +67,9 @@ def suppress_small_cells(
 
     Examples
     --------
-    >>> df = pd.DataFrame({"site": ["a", "b", "c"], "n": [40, 3, 12]})
+    >>> df = pd.DataFrame({"site": ["a", "b", "c", "d"], "n": [40, 3, 12, 23]})
     >>> suppress_small_cells(df)["n"].tolist()
-    ['40', '<5', '<5']
+    ['40', '<5', '<5', '25']
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
@@ -70,5 +80,8 @@ def suppress_small_cells(
         rest = np.where(hide, np.inf, values)
         hide[int(np.argmin(rest))] = True
     shown = SUPPRESSED.format(k=k)
-    out[column] = [shown if h else str(int(v)) for v, h in zip(values, hide, strict=True)]
+    out[column] = [
+        shown if h else str(rounded(int(v), k, round_to) if k > 1 else int(v))
+        for v, h in zip(values, hide, strict=True)
+    ]
     return out

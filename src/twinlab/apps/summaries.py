@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from twinlab.apps.disclosure import shown
 from twinlab.apps.stats import suppress_small_cells
 
 __all__ = [
@@ -69,7 +70,8 @@ def _bands(patients: pd.DataFrame) -> pd.DataFrame:
 def cohort_counts(
     patients: pd.DataFrame, by: str, *, min_cell: int = 5, suppress: bool = True
 ) -> pd.DataFrame:
-    """Patients per group, with a total row; counts below ``min_cell`` hidden if ``suppress``.
+    """Patients per group, with a total row; if ``suppress``, counts below ``min_cell``
+    hidden and the others (the total too) rounded (:func:`twinlab.apps.disclosure.shown`).
 
     Parameters
     ----------
@@ -104,7 +106,8 @@ def cohort_counts(
     )
     if suppress:
         counts = suppress_small_cells(counts, "n", k=min_cell, total=True)
-    total = pd.DataFrame({"group": ["total"], "n": [str(len(table)) if suppress else len(table)]})
+    n_all = shown(len(table), min_cell) if min_cell > 1 else str(len(table))
+    total = pd.DataFrame({"group": ["total"], "n": [n_all if suppress else len(table)]})
     return pd.concat([counts, total], ignore_index=True)
 
 

@@ -22,6 +22,7 @@ from bokeh.plotting import figure
 from panel.viewable import Viewer
 
 from twinlab.apps.context import AppContext, as_user, audit_query, current_context
+from twinlab.apps.disclosure import ROUND_TO, suppress_counts
 from twinlab.apps.summaries import (
     GROUPINGS,
     audit_entries,
@@ -300,9 +301,11 @@ class WhatIfView(Viewer):
         )
         if by_gt is not None:
             wide = by_gt.pivot(index="group", columns="criterion", values="fraction")
-            wide.insert(0, "n", by_gt.groupby("group")["n"].first())
+            if w.min_cell is None:  # virtual counts per genotype mirror the real ones
+                wide.insert(0, "n", by_gt.groupby("group")["n"].first())
             self._by_genotype.object = wide.reset_index().rename(columns={"group": "CYP2C9"})
         pop = prov["population"]
+        about = "about " if "rounded_to" in pop["real"] else ""
         criteria = " and ".join(f"({c})" for c in pop["criteria"]) or "none"
         how = "resampled from" if pop["method"] == "resample" else "a Gaussian copula of"
         self._provenance.object = (
@@ -312,8 +315,9 @@ class WhatIfView(Viewer):
             f"`{prov['data_hash']}` · seed **{prov['seed']}** · "
             f"posterior means of {prov['posterior_draws']} posterior draws\n\n"
             f"population drawn by **{pop['method']}**: covariates {how} "
-            f"**{pop['real']['eligible']}** eligible real patients "
-            f"(of {pop['real']['patients']} in `{prov['cohort']}`) · criteria: `{criteria}` · "
+            f"{about}**{pop['real']['eligible']}** eligible real patients "
+            f"(of {about}{pop['real']['patients']} in `{prov['cohort']}`) · criteria: "
+            f"`{criteria}` · "
             f"PD assumed from `{prov['pd_spec']}`\n\n"
             f"answer from the **{prov['method']}**: {prov['pk']}; PD: {prov['pd']}, "
             f"numerical error ≤ {prov['pd_error']:.2g} mg/dL (estimated from half the resolution); "
@@ -383,7 +387,7 @@ class CohortView(Viewer):
         )
         note = (
             f"Counts below {self.context.min_cell} are suppressed (shown as "
-            f"'<{self.context.min_cell}')."
+            f"'<{self.context.min_cell}'), the others rounded to a multiple of {ROUND_TO}."
             if suppress
             else "Counts are not suppressed (patient-level access)."
         )
@@ -395,19 +399,26 @@ class CohortView(Viewer):
         if self.study is None:
             return pn.Column()
         qfile, rfile = self._folder() / "quality.json", self._folder() / "report.json"
+        suppress, k = not self.context.may("read_patient_level"), self.context.min_cell
         parts: list[Any] = []
         if qfile.is_file():
             quality = _load_json(str(qfile), _mtime(qfile))
             summary = quality.get("summary", {})
-            parts += [
-                f"### Data quality: **{summary.get('overall', '?')}**",
-                _table(quality_checks(quality)),
-            ]
+            checks = quality_checks(quality)
+            if suppress:  # a failure count must not give a suppressed cell back
+                checks = suppress_counts(
+                    checks, ["checked", "failed"], k, {"failure_rate": "failed"}
+                )
+            parts += [f"### Data quality: **{summary.get('overall', '?')}**", _table(checks)]
         if rfile.is_file():
             report = _load_json(str(rfile), _mtime(rfile))
+            records = conservation(report)
+            if suppress:
+                counts = ["records_in", "accepted", "quarantined", "duplicates"]
+                records = suppress_counts(records, counts, k)
             parts += [
                 "### Conservation (records in = accepted + quarantined)",
-                _table(conservation(report)),
+                _table(records),
             ]
         if not parts:
             return pn.pane.Alert("No quality report.", alert_type="info")
@@ -573,8 +584,10 @@ def whatif_page(**context: Any) -> pn.template.BaseTemplate:
         return _template("twinlab – what-if", ctx, _denied(ctx, "simulate"))
     try:
         n = int(os.environ.get(PATIENTS_ENV, "") or WhatIf.param.n_patients.default)
+        # aggregate-only viewers: banded filters, small populations refused, counts rounded
+        k = None if ctx.may("read_patient_level") else ctx.min_cell
         with acting_as(ctx.user):  # the cohort's data access is the user's
-            view = WhatIfView(WhatIf(root=str(ctx.root), n_patients=n), ctx)
+            view = WhatIfView(WhatIf(root=str(ctx.root), n_patients=n, min_cell=k), ctx)
     except ValueError as exc:
         return _template("twinlab – what-if", ctx, pn.pane.Alert(str(exc), alert_type="danger"))
     return _template("twinlab – what-if explorer", ctx, view, view.controls())

@@ -61,6 +61,16 @@ import numpy as np
 import pandas as pd
 import param
 
+from twinlab.apps.disclosure import (
+    CRCL_BANDS,
+    REFUSAL,
+    ROUND_TO,
+    WEIGHT_BANDS,
+    CellCounts,
+    band_criteria,
+    band_span,
+    rounded,
+)
 from twinlab.apps.stats import wilson
 from twinlab.apps.twin import (
     TwinModel,
@@ -85,6 +95,8 @@ from twinlab.trials import (
 )
 
 __all__ = ["SCENARIOS", "VirtualPatients", "WhatIf"]
+
+_BANDS = {"WT": WEIGHT_BANDS, "CRCL": CRCL_BANDS}
 
 #: scenario -> regimen settings (the demo study's arms and a BID alternative).
 SCENARIOS: dict[str, dict[str, Any]] = {
@@ -208,6 +220,15 @@ class WhatIf(param.Parameterized):
         default=2000, bounds=(100, 20_000), step=100, doc="Virtual patients."
     )
     seed = param.Integer(default=20261126, bounds=(0, None), doc="Seed of every random draw.")
+    min_cell = param.Integer(
+        default=None,
+        allow_None=True,
+        bounds=(1, None),
+        constant=True,
+        doc="Disclosure control for viewers without patient-level access (set at creation): "
+        "filters in fixed bands, populations refused under the rule of "
+        "twinlab.apps.disclosure, real-patient counts rounded (None: off).",
+    )
 
     target_trough = param.Number(
         default=0.5,
@@ -360,12 +381,17 @@ class WhatIf(param.Parameterized):
         """The population filters as :class:`twinlab.cohort.Criteria` expressions.
 
         A range end at its bound sets no limit; filters on a covariate the cohort lacks are
-        left out; an empty genotype choice keeps every genotype.
+        left out; an empty genotype choice keeps every genotype. With ``min_cell`` set the
+        ranges are widened to the fixed bands of :mod:`twinlab.apps.disclosure`.
         """
         have = set(self._base_cohort().eligible.columns)
         out = []
         for cov, name in (("WT", "weight_range"), ("CRCL", "crcl_range")):
             if cov not in have:
+                continue
+            if self.min_cell is not None:  # coarse fixed bands, widened to their edges
+                edges = _BANDS[cov]
+                out += band_criteria(cov, edges, *band_span(edges, *getattr(self, name)))
                 continue
             lo, hi = getattr(self, name)
             b_lo, b_hi = self.param[name].bounds
@@ -425,7 +451,9 @@ class WhatIf(param.Parameterized):
             return {}
         codes = base.describe()["covariates"]["codes"].get(covariate, {})
         named = {int(v): str(k) for k, v in codes.items()}
-        levels = np.unique(base.eligible[covariate].dropna().to_numpy())
+        levels, counts = np.unique(base.eligible[covariate].dropna().to_numpy(), return_counts=True)
+        if self.min_cell is not None:  # a level fewer than k patients have is not offered
+            levels = levels[counts >= self.min_cell]
         return {int(c): named.get(int(c), str(int(c))) for c in levels}
 
     # -- caching ---------------------------------------------------------------------
@@ -472,7 +500,44 @@ class WhatIf(param.Parameterized):
         ValueError
             If no real patient passes the filters (``no real patient passes the criteria``).
         """
+        if self.min_cell is not None and not self._answerable():
+            raise ValueError(REFUSAL.format(k=self.min_cell))
         return self._cached(("population", *self._population_key()), self._make_population)
+
+    # -- disclosure control ----------------------------------------------------------
+    def _cells(self) -> CellCounts:
+        """Real patients per band and genotype (:class:`twinlab.apps.disclosure.CellCounts`)."""
+        key = ("cells", self.root, self.model, self.cohort, self.pd_spec)
+
+        def make() -> CellCounts:
+            e = self._base_cohort().eligible
+            levels = np.unique(e["CYP2C9"].dropna()) if "CYP2C9" in e else []
+            cols = [e[c].to_numpy(float) if c in e else None for c in ("WT", "CRCL", "CYP2C9")]
+            return CellCounts(*cols, levels=levels)
+
+        return self._cached(key, make, size=2)
+
+    def _box(self, genotype_codes: Any = None) -> tuple:
+        """The current filters as band ranges and a genotype mask."""
+        cells = self._cells()
+        names = {v: k for k, v in self.level_names("CYP2C9").items()}
+        chosen = self.genotypes if genotype_codes is None else genotype_codes
+        codes = [names[g] for g in chosen if g in names] if genotype_codes is None else chosen
+        return (
+            band_span(WEIGHT_BANDS, *self.weight_range),
+            band_span(CRCL_BANDS, *self.crcl_range),
+            cells.mask(codes),
+        )
+
+    def _answerable(self, genotype_codes: Any = None) -> bool:
+        """Whether the disclosure rule lets the current population be answered."""
+        key = ("answerable", *self._population_key(), None if genotype_codes is None else
+               tuple(genotype_codes))  # fmt: skip
+        return self._cached(
+            key,
+            lambda: self._cells().answerable(*self._box(genotype_codes), self.min_cell),
+            size=64,
+        )
 
     def _make_population(self) -> VirtualPatients:
         vc = self.virtual_cohort()
@@ -492,7 +557,7 @@ class WhatIf(param.Parameterized):
             params=params,
             covariates=pd.concat([c.covariates for c in chunks], ignore_index=True),
             noise=np.concatenate(noise, axis=-1),
-            description=vc.describe(),
+            description=self._disclosed(vc.describe()),
             pk_digest=digest.hexdigest(),
         )
 
@@ -713,7 +778,8 @@ class WhatIf(param.Parameterized):
         Returns
         -------
         pandas.DataFrame
-            ``group``, ``criterion``, ``n``, ``fraction``, ``ci_low``, ``ci_high``.
+            ``group``, ``criterion``, ``n``, ``fraction``, ``ci_low``, ``ci_high``. With
+            ``min_cell``, a genotype whose population the disclosure rule refuses has no row.
         """
         a = self._answers()
         vp = self.population()
@@ -730,6 +796,13 @@ class WhatIf(param.Parameterized):
             names = self.level_names(by)
             x = vp.covariates[by].to_numpy(dtype=float)
             groups = {names.get(int(c), str(c)): x == c for c in np.unique(x[~np.isnan(x)])}
+            if self.min_cell is not None and by == "CYP2C9":  # each group is a population
+                codes = {v: c for c, v in names.items()}
+                groups = {
+                    g: sel
+                    for g, sel in groups.items()
+                    if g in codes and self._answerable([float(codes[g])])
+                }
         rows = []
         for g, sel in groups.items():
             n = int(sel.sum())
@@ -746,7 +819,9 @@ class WhatIf(param.Parameterized):
                         "ci_high": hi,
                     }
                 )
-        return pd.DataFrame(rows)
+        return pd.DataFrame(
+            rows, columns=["group", "criterion", "n", "fraction", "ci_low", "ci_high"]
+        )
 
     def power(self) -> dict[str, Any]:
         """Trial power, treated vs placebo on end-of-treatment urate, with and without PROCOVA.
@@ -850,6 +925,25 @@ class WhatIf(param.Parameterized):
             "pk_cache": self._last.get("unit_pk", self._last.get("pk", "computed")),
             "compute_s": a["compute_s"],
         }
+
+    def _disclosed(self, description: dict[str, Any]) -> dict[str, Any]:
+        """The population's description as shown: with ``min_cell``, real-patient counts
+        rounded and nothing computed from the real patients (hash, copula, shares) left."""
+        if self.min_cell is None:
+            return description
+        k = self.min_cell
+        out = {
+            key: v
+            for key, v in description.items()
+            if key not in ("real", "copula", "unseen_levels")
+        }
+        real = description["real"]
+        out["real"] = {
+            "patients": rounded(real["patients"], k),
+            "eligible": rounded(real["eligible"], k),
+            "rounded_to": ROUND_TO,
+        }
+        return out
 
     def query_params(self) -> dict[str, Any]:
         """The current settings as a JSON-ready dict (for the audit log)."""

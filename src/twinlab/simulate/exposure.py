@@ -79,7 +79,10 @@ def _solve(
     shrinks it fast enough, else bisection.
     """
     a, c = lo, hi
-    x = 0.5 * (a + c)
+    fhi = _value(b, mu, m, k0, hi)
+    x = lo + (hi - lo) * flo / (flo - fhi)  # secant start: a few Newton steps from the root
+    if not lo < x < hi:
+        x = 0.5 * (a + c)
     dx_old = c - a
     dx = dx_old
     f = _value(b, mu, m, k0, x)
@@ -94,7 +97,7 @@ def _solve(
             dx_old = dx
             dx = f / df
             x -= dx
-        if abs(dx) <= 1e-15 * max(1.0, abs(x)) or c - a <= 1e-15 * max(1.0, abs(x)):
+        if abs(dx) <= 1e-14 * max(1.0, abs(x)) or c - a <= 1e-14 * max(1.0, abs(x)):
             break
         f = _value(b, mu, m, k0, x)
         df = _slope(b, mu, m, x)

@@ -122,6 +122,11 @@ def test_stakeholder_sees_aggregates_but_no_patient_level_views(server, browser,
     table.first.wait_for(timeout=60_000)
     page.get_by_text("are suppressed").first.wait_for()
     page.get_by_text("<5").first.wait_for()  # the small cells are hidden
+    # the quality table does not give the suppressed count back (one patient without a sex)
+    row = page.locator("tr", has_text="patients.sex")
+    row.first.wait_for(timeout=30_000)
+    cells = [c.strip() for c in row.first.locator("td").all_inner_texts()]
+    assert "<5" in cells and "1" not in cells and "0.025" not in cells
     import pandas as pd
 
     ids = pd.read_parquet(project / "data" / "harmonized" / "demo" / "patients.parquet")
@@ -156,3 +161,14 @@ def pd_first_id(project: Path) -> str:
 
     ids = pd.read_parquet(project / "data" / "harmonized" / "demo" / "patients.parquet")
     return sorted(ids["patient_id"])[0]
+
+
+def test_stakeholder_what_if_shows_rounded_counts_only(server, browser):
+    from playwright.sync_api import expect
+
+    page = _login(browser, server["url"], "sam", USERS["sam"][1])
+    page.wait_for_url("**/whatif")
+    provenance = page.locator(".twinlab-provenance")
+    expect(provenance).to_contain_text("about 40 eligible real patients", timeout=60_000)
+    expect(provenance).to_contain_text("of about 40 in")
+    page.context.close()

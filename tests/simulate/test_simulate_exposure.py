@@ -168,3 +168,14 @@ def test_michaelis_menten_metrics_meet_the_stated_tolerance():
                                        times, 3.0), strict=True))  # fmt: skip
     for name in ("auc", "auc_tau", "cmax", "ctrough"):
         assert mm[name] == pytest.approx(exact[name], rel=1e-6), name
+
+
+def test_pd_models_report_the_exposure_of_their_pk():
+    pk = {"ka": KA, "cl": K * V, "v": V}
+    pd_par = {**pk, "e0": 8.5, "kout": 0.02, "imax": 0.9, "ic50": 1.0}
+    reg = Regimen(100.0, n_doses=7)
+    np.testing.assert_allclose(
+        _metrics("pkpd_1cmt_oral_idr1_e0", pd_par, reg, COARSE),
+        _metrics("pk_1cmt_oral", pk, reg, COARSE),
+        rtol=1e-12,
+    )

@@ -41,6 +41,13 @@ def test_low_trough_patients_get_the_doubled_dose_from_day_8(model):
     assert p.loc[p["arm"] == "titrated", "titrated"].tolist() == low.tolist()
     assert not p.loc[p["arm"] == "plain", "titrated"].any()
     assert res.arms.set_index("arm").loc["titrated", "titrated_frac"] == pytest.approx(low.mean())
+    # the exact metrics follow each patient's own doses: the trough at 288 h (a grid point)
+    # and the AUC of the last interval with the doubled doses where titrated
+    tit_rows = p[p["arm"] == "titrated"]
+    np.testing.assert_allclose(tit_rows["ctrough"], conc[:, 1, -1], rtol=1e-6)
+    plain_rows = p[p["arm"] == "plain"]
+    ratio = tit_rows["auc_tau"].to_numpy() / plain_rows["auc_tau"].to_numpy()
+    assert np.all(ratio[low] > 1.9) and np.allclose(ratio[~low], 1.0, rtol=1e-12)
 
 
 def test_titration_needs_a_dose_time_on_the_grid():

@@ -537,8 +537,11 @@ def _read_table(
         else ("\t" if any("\t" in ln for ln in sample) else " ")
     )
     rows = []
-    for n, ln in data:
-        fields = _split(ln, sep)
+    if sep == ",":  # one reader for all records (quoted fields allowed)
+        split = [[f.strip() for f in r] for r in csv.reader([ln for _, ln in data])]
+    else:
+        split = [_split(ln, sep) for _, ln in data]
+    for (n, ln), fields in zip(data, split, strict=True):
         if len(fields) > len(header) and all(f == "" for f in fields[len(header) :]):
             fields = fields[: len(header)]
         if len(fields) != len(header):

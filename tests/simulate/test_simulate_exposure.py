@@ -179,3 +179,16 @@ def test_pd_models_report_the_exposure_of_their_pk():
         _metrics("pk_1cmt_oral", pk, reg, COARSE),
         rtol=1e-12,
     )
+
+
+def test_ode_dense_output_in_blocks_gives_the_same_metrics(monkeypatch):
+    import twinlab.simulate.exposure as exposure
+
+    theta = {"ka": np.array([0.8, 1.2, 2.0]), "v": 30.0, "vm": 8.0, "km": np.array([1, 2, 4.0])}
+    args = (theta, np.array([0.0, 12.0, 24.0]), np.full(3, 200.0), (0.0, 48.0))
+    kw = {"window": (24.0, 36.0), "threshold": 3.0, "rtol": 1e-8}
+    whole = ode_exposure(*args, **kw)
+    monkeypatch.setattr(exposure, "_DENSE_ELEMENTS", 64)  # blocks of 10 grid points
+    blocked = ode_exposure(*args, **kw)
+    for name in METRICS:
+        np.testing.assert_allclose(blocked[name], whole[name], rtol=1e-12, err_msg=name)

@@ -51,6 +51,7 @@ __all__ = ["ODE_TOLERANCE", "arm_exposure", "exponential_exposure", "ode_exposur
 #: Stated relative tolerance of the ODE path's AUC, Cmax and Ctrough.
 ODE_TOLERANCE = 1e-6
 _MAX_TERMS = 8
+_DENSE_ELEMENTS = 1 << 22  # dense-output values held at once by ode_exposure (32 MB)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -483,31 +484,45 @@ def ode_exposure(
         conc_at[float(b)] = y[:n] / v
         k = max(2, math.ceil((b - a) / dense_step) + 1)
         grid = np.linspace(a, b, k)
-        c = sol.sol(grid)[:n] / v[:, None]  # (n, k)
-        j = np.argmax(c, axis=1)
-        best = c[np.arange(n), j]
-        inner = (j > 0) & (j < k - 1)
-        cm, tm = best.copy(), grid[j]
-        if inner.any():
-            rows = np.flatnonzero(inner)
-            ym, y0, yp = c[rows, j[rows] - 1], best[rows], c[rows, j[rows] + 1]
-            den = ym - 2.0 * y0 + yp
-            dt = grid[1] - grid[0]
-            shift = np.where(den < 0, 0.5 * (ym - yp) / np.where(den < 0, den, 1.0), 0.0)
-            cm[rows] = y0 - 0.25 * (ym - yp) * shift
-            tm[rows] = grid[j[rows]] + shift * dt
+        dt = grid[1] - grid[0]
+        rows = np.arange(n)
+        best = np.full(n, -np.inf)
+        j_best = np.zeros(n, dtype=np.int64)
+        y_m = np.full(n, np.nan)
+        y_p = np.full(n, np.nan)
+        block = max(8, _DENSE_ELEMENTS // max(2 * n, 1))  # bounded memory: n x block values
+        for s0 in range(0, k, block):
+            lo_i, hi_i = max(s0 - 1, 0), min(s0 + block + 1, k)
+            c = sol.sol(grid[lo_i:hi_i])[:n] / v[:, None]  # (n, w), one point either side
+            off, cnt = s0 - lo_i, min(s0 + block, k) - s0
+            jj = np.argmax(c[:, off : off + cnt], axis=1)
+            local = off + jj
+            val = c[rows, local]
+            upd = val > best
+            best[upd], j_best[upd] = val[upd], s0 + jj[upd]
+            w = c.shape[1]
+            y_m[upd] = np.where(local > 0, c[rows, np.maximum(local - 1, 0)], np.nan)[upd]
+            y_p[upd] = np.where(local < w - 1, c[rows, np.minimum(local + 1, w - 1)], np.nan)[upd]
+            if math.isfinite(thr):
+                r0 = max(s0, 1) - lo_i
+                da, db = c[:, r0 - 1 : off + cnt - 1] - thr, c[:, r0 : off + cnt] - thr
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    cross = np.where(
+                        da > 0, dt * da / (da - db), np.where(db > 0, dt * db / (db - da), 0.0)
+                    )
+                    part = np.where((da > 0) & (db > 0), dt, cross)
+                above += part.sum(axis=1)
+        # a parabola through the largest point and its neighbours
+        cm, tm = best.copy(), grid[j_best]
+        inner = np.isfinite(y_m) & np.isfinite(y_p)
+        den = y_m - 2.0 * best + y_p
+        ok = inner & (den < 0)
+        shift = np.where(ok, 0.5 * (y_m - y_p) / np.where(ok, den, 1.0), 0.0)
+        cm = np.where(ok, best - 0.25 * (y_m - y_p) * shift, cm)
+        tm = np.where(ok, tm + shift * dt, tm)
         better = cm > cmax
         cmax = np.where(better, cm, cmax)
         tmax = np.where(better, tm, tmax)
-        if math.isfinite(thr):
-            da, db = c[:, :-1] - thr, c[:, 1:] - thr
-            hstep = np.diff(grid)[None, :]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                cross = np.where(
-                    da > 0, hstep * da / (da - db), np.where(db > 0, hstep * db / (db - da), 0.0)
-                )
-                part = np.where((da > 0) & (db > 0), hstep, cross)
-            above += part.sum(axis=1)
     auc = auc_at[float(breaks[-1])]
     nan = np.full(n, np.nan)
     res = {"auc": auc, "auc_tau": nan, "cmax": cmax, "tmax": tmax, "ctrough": nan,

@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 from twinlab.simulate.engine import BACKENDS, run, simulate_chunk
+from twinlab.simulate.exposure import ODE_TOLERANCE, exponential_exposure, ode_exposure
 from twinlab.simulate.kernels import KERNEL_MODELS, superpose, superpose_model
 from twinlab.simulate.metrics import EXPOSURE, PD, arm_summary, exposure_metrics, pd_endpoints
 from twinlab.simulate.regimens import ROUTES, Arm, Regimen, Titration
@@ -26,6 +27,7 @@ __all__ = [
     "BACKENDS",
     "EXPOSURE",
     "KERNEL_MODELS",
+    "ODE_TOLERANCE",
     "PD",
     "ROUTES",
     "Arm",
@@ -34,7 +36,9 @@ __all__ = [
     "SimulationResult",
     "Titration",
     "arm_summary",
+    "exponential_exposure",
     "exposure_metrics",
+    "ode_exposure",
     "open_result",
     "pd_endpoints",
     "run",

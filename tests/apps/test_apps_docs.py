@@ -8,6 +8,7 @@ import pytest
 
 import twinlab.apps.auth
 import twinlab.apps.disclosure
+import twinlab.apps.memory
 import twinlab.apps.stats
 import twinlab.apps.summaries
 import twinlab.apps.whatif
@@ -18,6 +19,7 @@ import twinlab.apps.whatif
     [
         twinlab.apps.auth,
         twinlab.apps.disclosure,
+        twinlab.apps.memory,
         twinlab.apps.stats,
         twinlab.apps.summaries,
         twinlab.apps.whatif,

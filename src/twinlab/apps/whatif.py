@@ -51,7 +51,6 @@ import functools
 import hashlib
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -71,6 +70,7 @@ from twinlab.apps.disclosure import (
     band_span,
     rounded,
 )
+from twinlab.apps.memory import SessionCache
 from twinlab.apps.stats import wilson
 from twinlab.apps.twin import (
     TwinModel,
@@ -309,7 +309,7 @@ class WhatIf(param.Parameterized):
         for name, value in self._pd_defaults(spec).items():
             params.setdefault(name, value)
         super().__init__(**params)
-        self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._cache = SessionCache()
         self._last: dict[str, Any] = {}
         self._set_genotypes()
 
@@ -458,20 +458,14 @@ class WhatIf(param.Parameterized):
 
     # -- caching ---------------------------------------------------------------------
     def _cached(self, key: tuple, make: Callable[[], Any], size: int = 3) -> Any:
-        """LRU cache per kind (``key[0]``), keeping the ``size`` latest entries of that kind.
+        """LRU cache per kind (``key[0]``), keeping the ``size`` latest entries of that kind,
+        within this session's and the server's byte budgets (:mod:`twinlab.apps.memory`).
 
-        At 10,000 patients a profile array is ~30 MB: a few per kind bound a session's memory.
+        At 20,000 patients x 84 days a profile array is ~170 MB: the budgets bound what the
+        sessions of one server hold; an evicted entry is computed again when needed.
         """
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            self._last[key[0]] = "cached"
-            return self._cache[key]
-        value = make()
-        self._cache[key] = value
-        self._last[key[0]] = "computed"
-        same = [k for k in self._cache if k[0] == key[0]]
-        for old in same[: max(0, len(same) - size)]:
-            del self._cache[old]
+        value, hit = self._cache.cached(key, make, size)
+        self._last[key[0]] = "cached" if hit else "computed"
         return value
 
     def _population_key(self) -> tuple:
@@ -621,7 +615,7 @@ class WhatIf(param.Parameterized):
 
     def responses(self) -> np.ndarray:
         """Urate (mg/dL) of every virtual patient on :meth:`times`, shape ``(n, T)``."""
-        return self._answers()["effect"].T
+        return self._response(self.times()).T  # not cached: the answers keep band rows only
 
     def _response(
         self, times: np.ndarray, n: int | None = None, max_step: float | None = None
@@ -677,8 +671,11 @@ class WhatIf(param.Parameterized):
         last = times >= times[-1] - tau - 1e-9
         return {
             "times": times,
-            "conc": conc,
-            "effect": resp,
+            # full arrays only where needed: linear PK bands come from the unit-dose cache,
+            # response bands from ~110 grid points (the arrays are ~170 MB each at 20,000
+            # patients x 84 days)
+            "conc": None if self.linear else conc,
+            "effect_bands": np.ascontiguousarray(resp[self._band_index()]),
             "cmax": conc[last].max(axis=0),
             "ctrough": conc[-1].copy(),
             "auc_tau": np.trapezoid(conc[last], times[last], axis=0),
@@ -730,7 +727,7 @@ class WhatIf(param.Parameterized):
                 values = np.quantile(a["conc"], q, axis=1)
         else:
             idx = self._band_index()
-            values = np.quantile(a["effect"][idx], q, axis=1)
+            values = np.quantile(a["effect_bands"], q, axis=1)
         t = a["times"][idx]
         out = pd.DataFrame({"time_h": t, "day": t / 24.0})
         for qq, row in zip(q, values, strict=True):

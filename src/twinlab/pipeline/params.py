@@ -68,13 +68,10 @@ class DaskParams(Section):
     def __post_init__(self) -> None:
         tls = (self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
         if any(tls) and not all(tls):
-            raise ConfigError(
-                "dask: give tls_ca_file, tls_cert_file and tls_key_file together (or none)"
-            )
+            raise ValueError("give tls_ca_file, tls_cert_file and tls_key_file together (or none)")
         if self.address is not None and not re.match(r"^[a-z+]+://", self.address):
-            raise ConfigError(
-                f"dask.address must be a scheduler URL such as tls://scheduler:8786, "
-                f"got {self.address!r}"
+            raise ValueError(
+                f"address must be a URL such as tls://scheduler:8786, got {self.address!r}"
             )
 
     def security(self, root: str | Path = ".") -> Any:
@@ -217,7 +214,7 @@ class ValidateParams(Section):
 
     def __post_init__(self) -> None:
         if not self.pi_coverage_low < self.pi_coverage_high:
-            raise ConfigError("validate: pi_coverage_low must be below pi_coverage_high")
+            raise ValueError("pi_coverage_low must be below pi_coverage_high")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,7 +228,7 @@ class TimesParams(Section):
 
     def __post_init__(self) -> None:
         if self.stop <= self.start:
-            raise ConfigError(f"stop must be after start, got start {self.start}, stop {self.stop}")
+            raise ValueError(f"stop must be after start, got start {self.start}, stop {self.stop}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -289,7 +286,7 @@ class SimulateParams(CohortParams):
 
     def __post_init__(self) -> None:
         if not self.arms:
-            raise ConfigError("simulate.arms: give at least one arm, e.g. {Placebo: {dose: 0}}")
+            raise ValueError("arms: give at least one arm, e.g. {Placebo: {dose: 0}}")
 
     def cohort_params(self) -> CohortParams:
         """The population part of the section."""
@@ -326,18 +323,17 @@ class SensitivityParams(Section):
     def __post_init__(self) -> None:
         for name, bounds in self.ranges.items():
             if len(bounds) != 2 or not bounds[0] < bounds[1]:
-                raise ConfigError(
-                    f"sensitivity.ranges.{name} must be [low, high] with low < high, "
-                    f"got {list(bounds)}"
+                raise ValueError(
+                    f"ranges.{name} must be [low, high] with low < high, got {list(bounds)}"
                 )
         unknown = [n for n in self.log if n not in self.ranges]
         if unknown:
-            raise ConfigError(
-                f"sensitivity.log names {unknown}, which have no range; ranges: {list(self.ranges)}"
+            raise ValueError(
+                f"log names {unknown}, which have no range; ranges: {list(self.ranges)}"
             )
         need = "n" if self.method == "sobol" else "trajectories"
         if getattr(self, need) is None:
-            raise ConfigError(f"sensitivity: method {self.method} needs {need} (e.g. {need}: 256)")
+            raise ValueError(f"method {self.method} needs {need} (e.g. {need}: 256)")
 
 
 @dataclass(frozen=True, kw_only=True)

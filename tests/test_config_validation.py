@@ -249,3 +249,14 @@ def test_the_demo_checks_params_before_running_any_stage(tmp_path, repo_params, 
     line = _one_line_error(CliRunner().invoke(cli, ["demo"]))
     assert "fit.draws: must be an integer, got 'many'" in line
     assert not (tmp_path / "logs").exists()  # dvc never ran
+
+
+def test_the_fit_command_refuses_a_bad_spec_in_one_line_before_sampling(tmp_path):
+    spec = copy.deepcopy(_SPEC)
+    spec["errors"][0]["add_scale"] = -1
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    (tmp_path / "d.csv").write_text("ID,TIME,AMT,DV,EVID,MDV\n1,0,100,0,1,1\n1,1,0,2,0,0\n")
+    args = ["fit", "--data", str(tmp_path / "d.csv"), "--model", str(tmp_path / "spec.yaml")]
+    line = _one_line_error(CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "fit")]))
+    assert "residual error of conc: add_scale must be a finite number > 0" in line
+    assert not (tmp_path / "fit").exists()

@@ -269,7 +269,9 @@ def ingest(
     totals, timeline = result.report["totals"], result.report["timeline"]
     click.echo(
         f"{len(result.report['files'])} files: {totals['records_in']} records in, "
-        f"{totals['accepted']} accepted, {totals['quarantined']} quarantined; "
+        f"{totals['accepted']} accepted, {totals['quarantined']} quarantined, "
+        f"{totals.get('duplicates', 0)} exact duplicates read once, "
+        f"{totals.get('events_quarantined', 0)} events quarantined; "
         f"{timeline['patients']} patients, {timeline['events']} events -> {out}"
     )
     click.echo(f"data quality: {result.quality['summary']['overall']}; raw zone: {zone}")

@@ -49,7 +49,7 @@ def test_clinical_text_without_phi_is_left_alone(text):
 
 def test_known_values_are_case_and_accent_insensitive():
     ids = IdentifierSet([("name", "Renée"), ("name", "O'Brien-Nuñez"), ("name", "O'Brien")])
-    scrub = TextScrubber(ids).scrub
+    scrub = TextScrubber(ids, engine=False).scrub  # the known-value layer alone
     assert scrub("RENEE OBRIEN NUNEZ") == "[NAME] [NAME]"
     assert scrub("Renée O’Brien-Nuñez!") == "[NAME] [NAME]!"
     assert scrub("o'brien") == "[NAME]"
@@ -65,10 +65,16 @@ def test_known_numbers_match_with_any_separators():
     assert found == ["ssn", "phone", "phone"]
 
 
-def test_short_values_are_not_searched_except_name_parts():
-    ids = IdentifierSet([("patient_key", "12"), ("name", "Li")])
-    assert len(ids) == 1
-    assert TextScrubber(ids).scrub("Dr Li saw 12 patients") == "Dr [NAME] saw 12 patients"
+def test_short_numeric_identifiers_match_as_whole_tokens_in_context():
+    ids = IdentifierSet([("patient_key", "12"), ("name", "Li"), ("mrn", "55213"),
+                         ("patient_key", "5521")])  # fmt: skip
+    scrub = TextScrubber(ids, engine=False).scrub
+    assert scrub("Dr Li saw 12 patients") == "Dr [NAME] saw 12 patients"
+    assert scrub("subject #12 seen") == "subject #[PATIENT_KEY] seen"
+    assert scrub("see Patient/5521, MRN 55213") == "see [PATIENT_KEY], [MRN]"
+    assert scrub("ref 5521 and 55213 today") == "ref [PATIENT_KEY] and [MRN] today"
+    for clinical in ("5521 mg daily", "5521.5", "2020-5521", "12/5521", "155213"):
+        assert scrub(clinical) == clinical
 
 
 def test_underscore_separated_file_names_are_matched():

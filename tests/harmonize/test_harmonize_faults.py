@@ -14,7 +14,8 @@ from twinlab.harmonize import HarmonizeConfig, harmonize
 from twinlab.security.crypto import Keyring
 from twinlab.synth import SynthConfig, generate_study
 
-CONFIG = HarmonizeConfig(identifier_aliases={"vcf_sample": "usubjid"})
+# FHIR notes are scrubbed (a reviewed source); unreviewed sources drop narrative text.
+CONFIG = HarmonizeConfig(identifier_aliases={"vcf_sample": "usubjid"}, free_text={"fhir": "scrub"})
 
 
 def _bundles(raw: Path) -> list[tuple[Path, dict]]:

@@ -15,8 +15,12 @@ digit run or split into the groups of one of its own spellings (``617.555.0123``
 punctuation, and never as part of a decimal number. So a ZIP code ``83022`` does not match the
 LOINC code ``8302-2`` nor ZIP ``10000`` the value ``10000.0``, while ``"ZIP 83022"`` does.
 
-Values with fewer than 4 letters and digits are not searched (too unspecific: a patient key
-``"12"`` would wipe out every 12), except name parts, which are searched from 2 letters on.
+Values with fewer than 4 letters and digits are not searched, except name parts (from 2
+letters on) and short **numeric identifiers** (patient keys, MRNs: a 4-digit ``Patient.id`` is
+still an identifier), which match only as one whole number in context: after an identifier
+label at any length (``MRN 5521``, ``Patient/5521``, ``subject #12``), or bare from 4 digits on
+when no unit follows and it is no part of a date, time, ratio or decimal (``5521 mg`` and
+``12/5521`` are not patient 5521).
 """
 
 from __future__ import annotations
@@ -47,6 +51,21 @@ _MIN_ALNUM = 4
 #: ZIP codes and dates keep their own kinds and are always searched.
 _MIN_DIGITS = 6
 _MIN_NAME = 2
+#: Identifier kinds whose short numeric values (a 4-digit Patient.id, a 5-digit MRN) are
+#: still searched, as a whole token: after an identifier label (``MRN 5521``,
+#: ``Patient/5521``, ``subject #12``) at any length, or bare from :data:`_MIN_BARE` digits on
+#: when no unit follows (``5521 mg`` is a dose, not patient 5521).
+_SHORT_KINDS = frozenset({"patient_key", "mrn", "identifier", "ssn", "phone", "phi"})
+_MIN_BARE = 4
+_LABEL = re.compile(
+    r"(?:\b(?:patient|pt|subject|subj|usubjid|subjid|person|member|mrn|mr|medical record"
+    r"|record|chart|case|sample|specimen|acct|account|id|identifier|ident|number|no)"
+    r"|#)\W{0,3}$"
+)
+_UNIT_AFTER = re.compile(
+    r"\s*(?:%|mg|mcg|ug|µg|g\b|kg|ml|l\b|dl|mmol|umol|µmol|nmol|pmol|iu|u/|units?\b|meq|cells"
+    r"|copies|/|x\s*10|bpm|mmhg|cm|mm\b|m\b|h\b|hrs?|hours?|min|days?|weeks?|steps|kcal)"
+)
 _APOSTROPHES = dict.fromkeys(map(ord, "\u2018\u2019\u02bc\u02bb`\u00b4\u2032"), "'")
 _FOLD_CACHE: dict[str, str] = {}
 _TOKEN = re.compile(r"[^\W_]+")
@@ -97,11 +116,30 @@ def _alnum_chunks(folded: str) -> list[str]:
 
 
 def _term_key(value: str, *, kind: str) -> str | None:
-    """The compact (folded, letters and digits only) key of a value, or None if unspecific."""
+    """The compact (folded, letters and digits only) key of a value, or None if unspecific.
+
+    Short numbers are kept for the identifier kinds (:data:`_SHORT_KINDS`): they are matched
+    only as a whole token in context (:meth:`IdentifierSet._in_context`).
+    """
     key = "".join(_alnum_chunks(fold(value)[0]))
     if key.isdigit() and len(key) < _MIN_DIGITS and kind != "zip" and not kind.endswith("date"):
-        return None
+        return key if kind in _SHORT_KINDS and key.strip("0") else None
     return key if len(key) >= (_MIN_NAME if kind == "name" else _MIN_ALNUM) else None
+
+
+def _labelled(folded: str, start: int) -> bool:
+    """Whether an identifier label (``MRN``, ``Patient/``, ``subject #``...) ends at ``start``."""
+    return _LABEL.search(folded[max(0, start - 32) : start]) is not None
+
+
+def _short_in_context(folded: str, s: int, e: int, bare: bool = True) -> bool:
+    """Whether the short number at ``folded[s:e]`` reads as an identifier (module docstring)."""
+    before, after = folded[max(0, s - 2) : s], folded[e : e + 2]
+    if re.fullmatch(r"\d[-./:,]", before) or re.match(r"[-./:,]\d", after):
+        return False  # part of a date, time, ratio, decimal or code
+    if _labelled(folded, s):
+        return True
+    return bare and e - s >= _MIN_BARE and _UNIT_AFTER.match(folded, e) is None
 
 
 def _groupings(value: str, key: str, kind: str) -> set[tuple[int, ...]]:
@@ -213,8 +251,11 @@ class IdentifierSet:
         i = bisect.bisect_left(self._sorted, text)
         return i < len(self._sorted) and self._sorted[i].startswith(text)
 
-    def finditer(self, text: str) -> Iterator[tuple[str, int, int]]:
+    def finditer(self, text: str, *, bare_short: bool = True) -> Iterator[tuple[str, int, int]]:
         """Yield ``(kind, start, end)`` for each known value found in ``text``.
+
+        ``bare_short=False`` matches short numeric identifiers only after a label (for codes
+        and code systems, where a bare 4-digit number is part of the vocabulary).
 
         The folded text is cut into tokens (runs of letters and digits); a value matches
         when its compact key equals the concatenation of one or more consecutive tokens, so
@@ -231,7 +272,7 @@ class IdentifierSet:
         while i < len(tokens):
             acc, j, best = tokens[i][2], i, -1
             while self._is_prefix(acc):
-                if acc in self._kinds and self._in_context(acc, folded, tokens, i, j):
+                if acc in self._kinds and self._in_context(acc, folded, tokens, i, j, bare_short):
                     best = j
                 j += 1
                 if j == len(tokens):
@@ -249,12 +290,20 @@ class IdentifierSet:
             i = best + 1
 
     def _in_context(
-        self, key: str, folded: str, tokens: list[tuple[int, int, str]], i: int, j: int
+        self,
+        key: str,
+        folded: str,
+        tokens: list[tuple[int, int, str]],
+        i: int,
+        j: int,
+        bare_short: bool = True,
     ) -> bool:
         """Whether tokens ``i..j`` spelling numeric ``key`` are that number, not a fragment."""
         allowed = self._groups.get(key)
         if allowed is None:
             return True
+        if len(key) < _MIN_DIGITS and self._kinds[key] in _SHORT_KINDS:
+            return i == j and _short_in_context(folded, tokens[i][0], tokens[j][1], bare_short)
         if tuple(len(t[2]) for t in tokens[i : j + 1]) not in allowed:
             return False
         s, e = tokens[i][0], tokens[j][1]

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from twinlab.deid.identifiers import IdentifierSet, identifiers_from
-from twinlab.deid.text import SCAN_PATTERNS, find_patterns
+from twinlab.deid.text import SCAN_PATTERNS, find_patterns, find_phi
 
 __all__ = ["Finding", "mask", "scan_for_phi", "scan_text"]
 
@@ -49,6 +49,14 @@ _CSV = {".csv": ",", ".tsv": "\t"}
 #: Location suffix of a JSON number (matched against long numeric identifiers only).
 _NUMBER_TAG = " (number)"
 _NOT_IN_NUMBERS = ("zip",)
+#: Columns of codes, vocabularies and JSON qualifiers (numbers: lloq, dose number...): a bare
+#: short number there is data, not a patient (the scrubber still removes it from text).
+_VOCABULARY = tuple(
+    f"column {c!r}"
+    for c in ("code", "code_system", "unit", "orig_unit", "domain", "status", "qualifiers")
+)
+#: A free-text cell that is one number (a measurement's original value): no text to scan.
+_ONE_NUMBER = re.compile(r"\s*[<>]?=?\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*")
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?",
     re.IGNORECASE,
@@ -96,13 +104,17 @@ def scan_text(
     identifiers: IdentifierSet,
     *,
     patterns: Iterable[str] = SCAN_PATTERNS,
+    bare_short: bool = True,
 ) -> list[tuple[str, str]]:
-    """Return ``(kind, masked value)`` for every identifier and pattern hit in ``text``."""
+    """Return ``(kind, masked value)`` for every identifier and pattern hit in ``text``.
+
+    ``bare_short=False``: short numeric identifiers only after a label (vocabulary columns).
+    """
     if not isinstance(text, str) or not text:
         return []
     if "&" in text:
         text = html.unescape(text)
-    hits = [(k, mask(text[s:e])) for k, s, e in identifiers.finditer(text)]
+    hits = [(k, mask(text[s:e])) for k, s, e in identifiers.finditer(text, bare_short=bare_short)]
     hits += [(f"pattern:{k}", mask(text[s:e])) for k, s, e in find_patterns(text, kinds=patterns)]
     return hits
 
@@ -290,6 +302,7 @@ def scan_for_phi(
     *,
     patterns: Iterable[str] = SCAN_PATTERNS,
     dates_in_timestamps: bool = False,
+    text_columns: Iterable[str] = (),
 ) -> list[Finding]:
     """Scan files for known identifier values and PHI patterns.
 
@@ -308,6 +321,10 @@ def scan_for_phi(
         default: shifted event times coincide by chance with *someone's* real birth date
         (with 26 Synthea patients, 51 times in 1,700 events), which is no leak. Known dates
         in date columns and text are always reported.
+    text_columns : iterable of str
+        Columns (Parquet, CSV) holding scrubbed free text: scanned with every detector of
+        the scrubber (:func:`~twinlab.deid.text.find_phi`: all patterns and the clinical
+        engine), not only the high-precision patterns.
 
     Returns
     -------
@@ -322,23 +339,35 @@ def scan_for_phi(
     """
     ids = _as_identifiers(identifiers)
     wanted = tuple(patterns)
+    full = tuple(f"column {c!r}" for c in text_columns)
+    full_cache: dict[str, list[tuple[str, str]]] = {}
     findings: dict[Finding, None] = {}
-    cache: dict[str, list[tuple[str, str]]] = {}
+    cache: dict[tuple[str, bool], list[tuple[str, str]]] = {}
     for file in _files(paths):
         try:
             for location, text in _strings(file):
-                hits = cache.get(text)
+                # a code, or one number (a measurement): short identifiers only after a label
+                vocabulary = location.startswith(_VOCABULARY) or bool(_ONE_NUMBER.fullmatch(text))
+                hits = cache.get((text, vocabulary))
                 if hits is None:
-                    hits = scan_text(text, ids, patterns=wanted)
+                    hits = scan_text(text, ids, patterns=wanted, bare_short=not vocabulary)
                     if _TIMESTAMP.fullmatch(text.strip()):
                         # digits of a shifted event time match other numbers by chance;
                         # only a real (unshifted) date in it would be a leak
                         hits = [h for h in hits if dates_in_timestamps and h[0].endswith("date")]
-                    cache[text] = hits
+                    cache[(text, vocabulary)] = hits
                 if location.endswith(_NUMBER_TAG):
                     hits = [
                         h for h in hits if h[0] not in _NOT_IN_NUMBERS and not h[0].endswith("date")
                     ]
+                if full and location.startswith(full) and not _ONE_NUMBER.fullmatch(text):
+                    more = full_cache.get(text)
+                    if more is None:
+                        more = [
+                            (f"detector:{k}", mask(text[s:e])) for k, s, e in find_phi(text, None)
+                        ]
+                        full_cache[text] = more
+                    hits = hits + more
                 for kind, masked in hits:
                     findings[Finding(str(file), location, kind, masked)] = None
         except Exception as exc:

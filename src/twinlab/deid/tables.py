@@ -35,6 +35,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from twinlab.deid._util import is_missing, to_utc
@@ -113,16 +114,34 @@ def _phi_field(phi: Any, field: str) -> str | None:
     return None
 
 
-def _scrub_qualifiers(value: Any, scrubber: TextScrubber) -> Any:
-    if isinstance(value, dict | list):
+def _scrub_qualifiers(value: Any, scrubber: TextScrubber, drop: frozenset[str]) -> Any:
+    if isinstance(value, dict):
+        return scrubber.scrub_obj({k: v for k, v in value.items() if k not in drop})
+    if isinstance(value, list):
         return scrubber.scrub_obj(value)
     if isinstance(value, str):
         try:
             parsed = json.loads(value)
         except ValueError:
             return scrubber.scrub(value)
+        if isinstance(parsed, dict):
+            parsed = {k: v for k, v in parsed.items() if k not in drop}
         return json.dumps(scrubber.scrub_obj(parsed), ensure_ascii=False, sort_keys=True)
     return value
+
+
+_WORDS = re.compile(r"[^\W\d_]{2,}")
+
+
+def _drop_narrative(values: pd.Series, rows: Any) -> pd.Series:
+    """Null the free text of ``rows`` that is narrative (two words or more), count them.
+
+    A single token (a categorical result ``NEGATIVE``, a genotype ``A/G``) stays, to be
+    scrubbed like any text; a sentence of a source nobody reviewed goes.
+    """
+    rows = pd.Series(rows, index=values.index, dtype=bool)
+    narrative = values.map(lambda v: isinstance(v, str) and len(_WORDS.findall(v)) >= 2)
+    return values.mask(rows & narrative.astype(bool))
 
 
 def deidentify(
@@ -134,6 +153,7 @@ def deidentify(
     cutoff: Any = None,
     max_shift_days: int = 365,
     patient_system: str = PATIENT_SYSTEM,
+    drop_free_text: bool | Any = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """De-identify persons and events by HIPAA Safe Harbor (see the module docstring).
 
@@ -154,6 +174,11 @@ def deidentify(
         Date shifts lie in ``[-max_shift_days, -1] ∪ [1, max_shift_days]``.
     patient_system : str
         The system under which patient keys are pseudonymized.
+    drop_free_text : bool or array of bool
+        Per event (or for all), drop narrative free text (``value_text``, non-numeric
+        ``orig_value`` of two words or more) instead of scrubbing it: the default for
+        sources nobody has reviewed (``HarmonizeConfig.free_text``). Counted in
+        ``events.attrs["free_text_dropped"]``.
 
     Returns
     -------
@@ -275,17 +300,29 @@ def deidentify(
     out = shift_dates(
         out, pseudo.map(shifts).set_axis(pseudo.to_numpy()), patient_column="patient_id"
     )
+    n_dropped = 0
     for col in _FREE_TEXT:
         if col in out:
             measured = (
                 out["value_num"].notna() if col == "orig_value" and "value_num" in out else None
             )
+            if col != "display" and drop_free_text is not False:
+                which = np.broadcast_to(np.asarray(drop_free_text, dtype=bool), len(out))
+                if measured is not None:
+                    which = ~measured.to_numpy(dtype=bool) & which
+                before = out[col].notna().sum()
+                out[col] = _drop_narrative(out[col], which)
+                n_dropped += int(before - out[col].notna().sum())
             out[col] = _scrub_free_text(out[col], scrubber, measured)
     for col in _KNOWN_ONLY:
         if col in out:
             out[col] = scrubber.scrub_series(out[col].astype("str"), patterns=False)
     if "qualifiers" in out:
-        out["qualifiers"] = [_scrub_qualifiers(q, scrubber) for q in out["qualifiers"]]
+        from twinlab.deid.policy import field_policy
+
+        drop_keys = frozenset(field_policy().get("drop_qualifiers", ()))
+        plain = TextScrubber(ids, replace=replace, engine=False)
+        out["qualifiers"] = [_scrub_qualifiers(q, plain, drop_keys) for q in out["qualifiers"]]
     allowed = {"patient_id", "time", "end_time", "qualifiers", "event_id", "row_hash"}
     allowed |= set(_FREE_TEXT) | set(_KNOWN_ONLY) | set(_KEEP)
     dropped = [c for c in out.columns if c not in allowed]
@@ -298,11 +335,12 @@ def deidentify(
         from twinlab.timeline.ids import row_hash
 
         out["row_hash"] = row_hash(out).to_numpy()
-    out.attrs = {"dropped_columns": dropped}
+    out.attrs = {"dropped_columns": dropped, "free_text_dropped": n_dropped}
 
     # --- patients ----------------------------------------------------------------------------
     patients = pd.DataFrame(rows)
-    patients["site"] = scrubber.scrub_series(patients["site"].astype("str"))
+    site_scrubber = TextScrubber(ids, replace=replace, engine=False)
+    patients["site"] = site_scrubber.scrub_series(patients["site"].astype("str"))
     src = out.groupby("patient_id")["source_file"].agg(lambda s: "; ".join(sorted(set(s))))
     patients["sources"] = patients["patient_id"].map(src).fillna("unknown").astype("str")
     patients["index_date"] = pd.to_datetime(patients["index_date"], utc=True).astype(

@@ -1,25 +1,30 @@
-"""Free-text scrubbing: PHI patterns plus exact removal of known identifier values.
+"""Free-text scrubbing: known identifiers, PHI patterns and a clinical de-identification engine.
 
-:class:`TextScrubber` replaces, in this order,
+:class:`TextScrubber` finds, in one pass over the original text,
 
 1. every known identifier value (an :class:`~twinlab.deid.identifiers.IdentifierSet`, built
-   from the input persons table: names, address lines, phones, SSNs, MRNs, birth dates...),
-   case- and accent-insensitively, by ``[NAME]``, ``[ADDRESS]``, ... ;
-2. pattern hits (:data:`PATTERNS`): URLs, e-mail addresses, IPv4 and IPv6 addresses, SSNs,
-   ZIP+4 codes, telephone numbers, dates other than a bare year, MRN-like labelled numbers
-   (``MRN: 123456``, ``acct #A-99812``) and any run of 7 or more digits, by ``[URL]``,
-   ``[EMAIL]``...
+   from the sources: names of the patient **and of their contacts and relatives**, address
+   lines, phones, SSNs, MRNs and patient keys of any length, birth dates...),
+   case- and accent-insensitively;
+2. pattern hits (:data:`PATTERNS`): URLs with or without a scheme and host names, e-mail,
+   IPv4/IPv6, SSNs, ZIP+4, telephone numbers (also local 7-digit forms), dates (also without a
+   year: ``Mar 3rd``, ``14 Feb``, ``03/07``), ages over 89 (``94-year-old``), references to a
+   FHIR person (``Patient/5521``), labelled numbers (MRN, Medicaid, policy, licence plate,
+   serial...), unlabelled serial-like codes that mix letters and digits (``K8J2-99A1``,
+   ``7ABC123``), and runs of 7 or more digits;
+3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
+   choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
-The regular expressions are the usual ones from de-identification tools (e.g. the Philter and
-``scrubadub`` pattern sets); a statistical name finder (NER) is deliberately not used: names
-are removed exactly from the known identities, which is what Safe Harbor requires of a data
-holder who has them. Bare five-digit numbers are not treated as ZIP codes (too many lab
-values look like one); the known ZIP codes of the input persons are removed exactly.
+and replaces each (overlaps merged, known values first) by ``[NAME]``, ``[DATE]``... (or, for
+the patient key, by the pseudonym). ``engine=False`` leaves out the engine, for short
+vocabulary-like values (qualifiers, sites) where its catch-all would remove device and drug
+brand names.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -30,7 +35,7 @@ import pandas as pd
 from twinlab.deid._util import is_missing
 from twinlab.deid.identifiers import IdentifierSet
 
-__all__ = ["PATTERNS", "PhiPattern", "TextScrubber", "find_patterns", "scrub_text"]
+__all__ = ["PATTERNS", "PhiPattern", "TextScrubber", "find_patterns", "find_phi", "scrub_text"]
 
 _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
@@ -69,10 +74,47 @@ def _p(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
-#: The PHI patterns, applied in this order (see the module docstring).
+_CLINICAL_CODE = re.compile(
+    r"^(?:cyp\w+|hla\w*|ugt\w+|slco\w+|slc\w+|abc[bcg]\w+|vkorc\w+|nudt\w+|tpmt\w*|dpyd\w*"
+    r"|g6pd\w*|ifnl\w+|rs\d+|nm\w+|np\w+|ng\w+|hba1c|a1c|sars\w*|covid\w*|h\d+n\d+"
+    r"|\d+oh\w*|fev\d\w*|t\dn\dm\d\w*|c\d+orf\d+|il\d+\w*|cd\d+\w*|ca\d+\w*|b\d+|apoe\w*)$",
+    re.IGNORECASE,
+)
+
+
+def _serial_like(text: str) -> bool:
+    """A code mixing letters and digits at least twice (``7ABC123``, ``K8J2-99A1``), no gene."""
+    alnum = re.sub(r"[\W_]", "", text)
+    if len(alnum) < 6 or _CLINICAL_CODE.match(alnum):
+        return False
+    flips = sum(a.isdigit() != b.isdigit() for a, b in itertools.pairwise(alnum))
+    return flips >= 2
+
+
+_TLD = (
+    r"(?:com|org|net|edu|gov|mil|int|io|info|biz|co|us|uk|ca|de|fr|nl|au|eu|health|care"
+    r"|local|lan|internal|intranet|corp|localdomain|home|example|test)"
+)
+_LABELS = (
+    r"mrn|mr#|medical\s+record(?:\s+(?:number|no\.?|#))?|acct|account(?:\s+no\.?)?"
+    r"|member\s+id|member|subscriber(?:\s+id)?|policy(?:\s+no\.?)?|group(?:\s+no\.?)?"
+    r"|medicaid(?:\s+(?:id|no\.?|number|#))?|medicare(?:\s+(?:id|no\.?|number|#))?"
+    r"|insurance(?:\s+(?:id|no\.?|number|#))?|license|licence|plate|tag|dl|dea|npi"
+    r"|serial(?:\s+(?:no\.?|number|#))?|s/n|sn|vin|device(?:\s+id)?|badge|employee\s+id"
+    r"|certificate(?:\s+no\.?)?|passport"
+)
+
+#: The PHI patterns (see the module docstring).
 PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern("url", _p(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+")),
     PhiPattern("email", _p(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")),
+    PhiPattern(
+        "url",
+        _p(
+            rf"(?<![\w@.-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+{_TLD}\b(?::\d+)?"
+            r"(?:/[^\s<>\"']*)?"
+        ),
+    ),
     PhiPattern(
         "ip",
         _p(
@@ -94,6 +136,11 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?,?\s+\d{{4}}\b"
             rf"|\b{_MONTH}\.?,?\s+\d{{4}}\b"
             rf"|\b\d{{1,2}}[-\s]{_MONTH}[-\s]\d{{2,4}}\b"
+            # without a year: "Mar 3rd", "March 3", "14 Feb", "3rd of March", "03/07"
+            rf"|\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?![:.]\d)"
+            rf"|\b\d{{1,2}}(?:st|nd|rd|th)?(?:\s+of)?[\s-]+{_MONTH}\b\.?"
+            r"|(?<![\d/.:-])(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01])(?![\d/.:-])"
+            r"|(?<![\d/.:-])(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2])(?=\s+(?:at|@)\b)"
         ),
     ),
     PhiPattern(
@@ -101,22 +148,35 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _p(
             r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?!\d)"
             r"|(?<![\w+])\+\d[\d\s().-]{6,}\d(?!\d)"
+            r"|(?<![\w.,/-])\d{3}[-.]\d{4}(?![\w.,/-]?\d)"
         ),
         _phone_digits,
     ),
     PhiPattern(
-        "mrn",
+        "age",
         _p(
-            r"\b(?:mrn|mr#|medical\s+record(?:\s+(?:number|no\.?|#))?|acct|account(?:\s+no\.?)?"
-            r"|member\s+id|policy(?:\s+no\.?)?|license|licence|serial(?:\s+no\.?)?|s/n|vin)"
-            r"\s*[:#]?\s*(?=[\w-]*\d)[a-z0-9][\w-]{3,}"
+            r"\b(?:9\d|1[0-4]\d)\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.)(?:[\s-]*old)?\b"
+            r"|\b(?:aged?|age:)\s*(?:9\d|1[0-4]\d)\b|\b(?:9\d|1[0-4]\d)(?=\s*(?:M|F)\b)"
+            r"|\bnonagenarian|\bcentenarian"
         ),
+    ),
+    PhiPattern("id", _p(r"\b(?:patient|person|relatedperson|practitioner|group)/[\w.-]+")),
+    PhiPattern(
+        "mrn",
+        _p(rf"\b(?:{_LABELS})\s*[:#]?\s*(?:no\.?|number|#)?\s*(?=[\w-]*\d)[a-z0-9][\w-]{{2,}}"),
+    ),
+    PhiPattern(
+        "id",
+        _p(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[a-z])[a-z0-9]+(?:-[a-z0-9]+)*(?![\w-])"),
+        _serial_like,
     ),
     PhiPattern("number", _p(r"(?<![\d.,])\d{7,}(?![\d.,])")),
 )
 
-#: The patterns the PHI scanner reports on (high precision).
+#: The patterns the PHI scanner reports on in every string (high precision); free-text columns
+#: are scanned with every pattern and the engine (:func:`find_phi`).
 SCAN_PATTERNS: tuple[str, ...] = ("ssn", "email", "phone")
+_PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
 
 
 def find_patterns(
@@ -129,16 +189,76 @@ def find_patterns(
             yield from pattern.finditer(text)
 
 
+def find_phi(
+    text: str,
+    identifiers: IdentifierSet | None = None,
+    *,
+    patterns: bool = True,
+    engine: bool = True,
+) -> list[tuple[str, int, int]]:
+    """Every PHI span of ``text`` by the scrubber's detectors, merged, in text order.
+
+    Parameters
+    ----------
+    text : str
+    identifiers : IdentifierSet, optional
+        Known values (matched first: their kind wins where detectors overlap).
+    patterns, engine : bool
+        Also run :data:`PATTERNS` and the clinical engine (:mod:`twinlab.deid.engine`).
+
+    Returns
+    -------
+    list of (kind, start, end)
+        Non-overlapping spans; placeholders left by an earlier pass (``[NAME]``) are no PHI.
+
+    Examples
+    --------
+    >>> [(k, t[s:e]) for t in ["Seen 14 Feb by nurse Ortiz, 94-year-old"]
+    ...  for k, s, e in find_phi(t)]
+    [('date', '14 Feb'), ('phi', 'Ortiz'), ('age', '94-year-old')]
+    """
+    if not isinstance(text, str) or not text:
+        return []
+    spans: list[tuple[int, str, int, int]] = []
+    if identifiers is not None:
+        spans += [(0, k, s, e) for k, s, e in identifiers.finditer(text)]
+    if patterns:
+        spans += [(1, k, s, e) for k, s, e in find_patterns(text)]
+    if engine:
+        from twinlab.deid.engine import philter_spans
+
+        spans += [(2, k, s, e) for k, s, e in philter_spans(text)]
+    if not spans:
+        return []
+    held = [(m.start(), m.end()) for m in _PLACEHOLDER.finditer(text)]
+    spans = [t for t in spans if not any(a <= t[2] and t[3] <= b for a, b in held)]
+    spans.sort(key=lambda t: (t[2], t[0], -t[3]))
+    out: list[tuple[str, int, int]] = []
+    rank: list[int] = []
+    for r, k, s, e in spans:
+        if out and s < out[-1][2]:
+            k0, s0, e0 = out[-1]
+            out[-1] = (k if r < rank[-1] else k0, s0, max(e0, e))
+            rank[-1] = min(r, rank[-1])
+        else:
+            out.append((k, s, e))
+            rank.append(r)
+    return out
+
+
 class TextScrubber:
-    """Removes PHI from free text (known values, then patterns).
+    """Removes PHI from free text (known values, patterns and the clinical engine).
 
     Parameters
     ----------
     identifiers : IdentifierSet, optional
         The known identifier values to remove exactly.
-    replace : mapping of str to str, optional
-        Replacement for known values of a given kind, instead of ``[KIND]`` (e.g. the
-        patient key -> its pseudonym).
+    replace : callable, optional
+        ``replace(kind, matched)`` -> replacement for known values, instead of ``[KIND]``
+        (e.g. the patient key -> its pseudonym).
+    engine : bool
+        Run the clinical de-identification engine too (default); False for short
+        vocabulary-like values.
 
     Examples
     --------
@@ -151,12 +271,18 @@ class TextScrubber:
         identifiers: IdentifierSet | None = None,
         *,
         replace: Callable[[str, str], str] | None = None,
+        engine: bool = True,
     ) -> None:
         self.identifiers = identifiers if identifiers is not None else IdentifierSet()
         self._replace = replace
+        self.engine = engine
 
     def __repr__(self) -> str:
-        return f"TextScrubber({self.identifiers!r})"
+        return f"TextScrubber({self.identifiers!r}, engine={self.engine})"
+
+    def find(self, text: Any, *, patterns: bool = True) -> list[tuple[str, int, int]]:
+        """The PHI spans :meth:`scrub` replaces (:func:`find_phi` with this scrubber's set)."""
+        return find_phi(text, self.identifiers, patterns=patterns, engine=patterns and self.engine)
 
     def scrub(self, text: Any, *, patterns: bool = True) -> Any:
         """Return ``text`` with PHI replaced; missing values and non-strings pass unchanged.
@@ -165,26 +291,23 @@ class TextScrubber:
         ----------
         text : str
         patterns : bool
-            Also apply :data:`PATTERNS` (False: known values only, e.g. for file names and
+            Also apply :data:`PATTERNS` and the engine (False: known values only, e.g. for
             record pointers, where long numbers are legitimate).
         """
         if not isinstance(text, str) or not text:
             return text
-        if self._replace is None:
-            out = self.identifiers.sub(text)
-        else:
-            out = _sub_known(self.identifiers, text, self._replace)
-        if patterns:
-            for pattern in PATTERNS:
-                out = pattern.regex.sub(
-                    lambda m, p=pattern: (
-                        f"[{p.kind.upper()}]"
-                        if p.valid is None or p.valid(m.group())
-                        else m.group()
-                    ),
-                    out,
-                )
-        return out
+        parts: list[str] = []
+        pos = 0
+        for kind, s, e in self.find(text, patterns=patterns):
+            parts.append(text[pos:s])
+            known = self.identifiers is not None and kind in self.identifiers.kinds
+            if self._replace is not None and known:
+                parts.append(self._replace(kind, text[s:e]))
+            else:
+                parts.append(f"[{kind.upper()}]")
+            pos = e
+        parts.append(text[pos:])
+        return "".join(parts)
 
     def scrub_series(self, values: pd.Series, *, patterns: bool = True) -> pd.Series:
         """Scrub a Series of text, each distinct value once; missing values stay missing."""
@@ -204,17 +327,6 @@ class TextScrubber:
         if isinstance(obj, list | tuple):
             return [self.scrub_obj(v, patterns=patterns) for v in obj]
         return obj
-
-
-def _sub_known(ids: IdentifierSet, text: str, replace: Callable[[str, str], str]) -> str:
-    parts: list[str] = []
-    pos = 0
-    for kind, s, e in ids.finditer(text):
-        parts.append(text[pos:s])
-        parts.append(replace(kind, text[s:e]))
-        pos = e
-    parts.append(text[pos:])
-    return "".join(parts)
 
 
 def scrub_text(text: str, identifiers: IdentifierSet | None = None) -> str:

@@ -99,6 +99,11 @@ class HarmonizeConfig:
         What happens to a value outside the plausible range of its code and unit
         (``terminology/tables/plausibility.csv``): ``"quarantine"`` (the default) or ``"flag"``
         (kept, with the qualifier ``implausible``).
+    free_text
+        Per source format (``fhir``, ``sdtm``...), what happens to narrative free text
+        (``value_text``, textual ``orig_value`` of two words or more): ``"scrub"`` for a
+        source whose free text was reviewed, else ``"drop"`` (the default for every format
+        not listed). Code names (``display``) and one-word values are always scrubbed.
     """
 
     site_utc_offsets: dict[str, str] = field(default_factory=dict)
@@ -109,6 +114,12 @@ class HarmonizeConfig:
     identifier_aliases: dict[str, str] = field(default_factory=dict)
     scan_phi: bool = True
     implausible: str = "quarantine"
+    free_text: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        bad = {k: v for k, v in self.free_text.items() if v not in ("scrub", "drop")}
+        if bad:
+            raise ValueError(f"free_text: each format is 'scrub' or 'drop', not {bad}")
 
 
 class ReconciliationError(ValueError):
@@ -431,7 +442,9 @@ def harmonize(
     ValueError
         When the raw zone lies inside ``out_dir`` or no source yields a usable event.
     """
-    from twinlab.deid import deidentify, identifiers_from, load_key, scan_for_phi
+    from twinlab.deid import deidentify, identifiers_from, load_key, pseudonym, scan_for_phi
+    from twinlab.deid.engine import ENGINE
+    from twinlab.deid.policy import apply_policy
     from twinlab.security.crypto import encrypt_bytes, load_keyring
     from twinlab.terminology import map_codes, normalize_units
     from twinlab.timeline import Cohort, coerce_table
@@ -475,7 +488,11 @@ def harmonize(
     from twinlab.timeline import add_row_hash, event_id
 
     eids = event_id(events["source_file"], events["source_record"]).to_numpy()
-    patients, events_d, crosswalk = deidentify(persons, events, key=key, reference_dates=index)
+    drop_text = events["format"].map(lambda f: cfg.free_text.get(str(f), "drop") != "scrub")
+    patients, events_d, crosswalk = deidentify(
+        persons, events, key=key, reference_dates=index, drop_free_text=drop_text.to_numpy()
+    )
+    free_text_dropped = int(events_d.attrs.get("free_text_dropped", 0))
     if len(events_d) != len(eids):
         raise AssertionError("de-identification changed the number of events")
     fmt = events["format"].to_numpy()
@@ -484,6 +501,7 @@ def harmonize(
     events_d["qualifiers"] = events_d["qualifiers"].map(_json)
     events_d = coerce_table("events", events_d.drop(columns=["format"]).assign(
         event_id="", row_hash=""))  # fmt: skip
+    events_d, policy_events = apply_policy("events", events_d)
     events_d["event_id"] = eids
     events_d["format"] = fmt
     index_d = patients.set_index("patient_id")["index_date"]
@@ -525,6 +543,7 @@ def harmonize(
             if col.startswith("cov_") and col not in patients:
                 values = patients["patient_id"].map(base[col])
                 patients[col] = pd.to_numeric(values, errors="coerce").astype("float64")
+    patients, policy_patients = apply_policy("patients", patients)
     cohort = Cohort(patients, events_d, links)
 
     # Publish only when clean (issues 14 and 15): write to private staging folders beside
@@ -537,11 +556,20 @@ def harmonize(
     n_series = _write_series(results, keys, crosswalk, out)
 
     scrubber = _scrubber(persons)
+    # A quarantined record is published as an opaque keyed id: its pointer (which may embed
+    # a patient key or sample name) and the raw record stay in the raw zone, by that id.
+    quarantine = quarantine.reset_index(drop=True)
+    quarantine["record_id"] = [
+        pseudonym("quarantine_record", f"{f}|{r}|{i}", key=key, prefix="rec-")
+        for i, (f, r) in enumerate(zip(quarantine.get("source_file", pd.Series(dtype=str)),
+                                       quarantine.get("source_record", pd.Series(dtype=str)),
+                                       strict=True))
+    ]  # fmt: skip
     public_q = pd.DataFrame(
         {
             "source_file": quarantine.get("source_file", pd.Series(dtype=str)),
             "format": quarantine.get("format", pd.Series(dtype=str)),
-            "source_record": scrubber(quarantine.get("source_record", pd.Series(dtype=str))),
+            "source_record": quarantine["record_id"],
             "check": quarantine.get("check", pd.Series(dtype=str)),
             "reason": scrubber(quarantine.get("reason", pd.Series(dtype=str))),
         }
@@ -571,6 +599,13 @@ def harmonize(
     report["linkage"] = linkage_report(review, lambda node: pseudo.get(keys.get(node)))
     report["timeline"]["raw_series"] = n_series
     report["unmapped_codes"] = _unmapped(cohort.events)
+    report["field_policy"] = {
+        "events": policy_events,
+        "patients": policy_patients,
+        "free_text_dropped": free_text_dropped,
+        "free_text": {f: cfg.free_text.get(f, "drop") for f in sorted(set(events["format"]))},
+        "engine": ENGINE,
+    }
     quality = quality_report(cohort.patients, cohort.events, public_q, file_counts)
     _write_json(out / "report.json", report)
     _write_json(out / "quality.json", quality)
@@ -601,7 +636,11 @@ def harmonize(
 
     findings: list[Any] = []
     if cfg.scan_phi:
-        findings = scan_for_phi(sorted(out.rglob("*")), identifiers_from(persons))
+        findings = scan_for_phi(
+            sorted(out.rglob("*")),
+            identifiers_from(persons),
+            text_columns=("display", "value_text", "orig_value"),
+        )
         report["phi_scan"] = {"files": len(list(out.rglob("*.*"))), "findings": len(findings)}
         _write_json(out / "report.json", report)
     if findings:  # nothing is published; --out and the raw zone stay as they were

@@ -1,0 +1,157 @@
+"""The clinical de-identification engine behind free text: UCSF Philter's rules and dictionaries.
+
+Free text (notes, narratives, comments, ``valueString``, verbatim terms) goes through
+`philter-lite <https://pypi.org/project/philter-lite/>`_, the maintained fork of UCSF's Philter
+(Norgeot et al., *npj Digital Medicine* 2020: recall 99.5 % on the i2b2 2014 corpus). Its
+``philter_delta`` configuration is ~300 ordered filters: regular expressions for dates, ages,
+phone and ID numbers, addresses, e-mail and URLs; context rules (``Dr. X``, ``Mr X``); a
+blacklist of 100,000+ first and last names and a whitelist of clinical words that keeps drug,
+anatomy and lab names.
+
+Why Philter, and not the other engines on PyPI (compared in December 2026):
+
+* **Presidio** (``presidio-analyzer``) needs a spaCy language model for names and places; no
+  official spaCy model is published on PyPI (``en-core-web-sm`` is distributed from GitHub
+  releases, which our machines cannot reach; the PyPI copies are re-uploads by third parties
+  that a PHI pipeline should not trust). Without one, Presidio is its pattern layer alone:
+  no names at all.
+* **scrubadub** finds names only through optional NER plug-ins (spaCy, Stanford) with the same
+  model problem; its core is a dozen generic regexes (e-mail, phone, URL...) with no clinical
+  context and no dictionaries.
+* **philter-lite** is self-contained (its dictionaries ship in the wheel), was built and
+  validated on clinical notes, and is deterministic. Its one outside dependency is NLTK's
+  part-of-speech tagger (name sets fire only on proper nouns, ``NNP``), whose model is a
+  download, not a package: :func:`_pos_tags` stands in for it with the two tags Philter's
+  configuration asks about: ``NNP`` for a capitalised word and ``CD`` for a token with a digit.
+  Lower-case names are then left to the known-identifier layer (every name of the patient and
+  their relatives from the sources) and the patterns of :mod:`twinlab.deid.text`.
+
+The engine is one layer: :class:`~twinlab.deid.text.TextScrubber` adds the known identifiers of
+the patient and their relatives (of any length) and the patterns Philter's configuration lacks
+(ages over 89, dates without a year written ``14 Feb``, host names, serial numbers, licence
+plates, labelled insurance numbers); the PHI scan of the outputs uses the same detectors.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+import warnings
+from functools import lru_cache
+from typing import Any
+
+__all__ = ["ENGINE", "philter_spans"]
+
+#: Name and version of the engine, for reports.
+ENGINE = "philter-lite 0.6.0 (philter_delta)"
+
+#: Philter phi_type -> twinlab kind.
+_KINDS = {
+    "DATE": "date",
+    "Patient_Social_Security_Number": "ssn",
+    "Email": "email",
+    "Provider_Address_or_Location": "address",
+    "Age": "age",
+    "Name": "name",
+}
+_NO_ALNUM = re.compile(r"[^a-zA-Z0-9]+")
+_TOKEN = re.compile(r"[^\W_]+")
+#: Words Philter's wide regexes (addresses, IDs) sweep up with their neighbours: never PHI alone.
+_FUNCTION_WORDS = frozenset(
+    "a an and at by for from in of on or the to with zip v4 v6 ip id no".split()
+)
+#: Variant and gene identifiers (dbSNP rsIDs, star alleles, pharmacogenes): clinical data.
+_GENETIC = re.compile(r"rs\d+|cyp\d\w*|vkorc1|slco1b1|tpmt|dpyd|ugt1a1|nudt15|hla", re.IGNORECASE)
+
+
+def _decimal_part(text: str, s: int, e: int) -> bool:
+    """Whether digits ``text[s:e]`` are part of a decimal number (``10000.0``, ``0.25``)."""
+    return re.match(r"[.,]\d", text[e : e + 2]) is not None or (
+        re.fullmatch(r"\d[.,]", text[max(0, s - 2) : s]) is not None
+    )
+
+
+def _pos_tags(text: str) -> list[tuple[str, str]]:
+    """Stand-in for ``nltk.pos_tag`` over Philter's own tokenisation (see the module docstring).
+
+    Philter splits on whitespace and punctuation and keeps whitespace items (their positions
+    carry the character offsets), so the tags must come back for exactly those items.
+    """
+    from philter_lite import philter
+
+    tags: list[tuple[str, str]] = []
+    for item in philter._get_clean(text):
+        if item.isspace():
+            tags.append((item, "SP"))
+        elif any(c.isdigit() for c in item):
+            tags.append((item, "CD"))
+        elif item[:1].isupper():
+            tags.append((item, "NNP"))
+        else:
+            tags.append((item, "NN"))
+    return tags
+
+
+@lru_cache(maxsize=1)
+def _filters() -> list[Any]:
+    import philter_lite
+    from philter_lite import philter
+
+    # The model-free tagger replaces NLTK's downloadable one (module docstring).
+    philter._get_pos = _pos_tags
+    config = importlib.resources.files("philter_lite") / "configs" / "philter_delta.toml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return philter_lite.load_filters(str(config))
+
+
+def philter_spans(text: str) -> list[tuple[str, int, int]]:
+    """Return ``(kind, start, end)`` of every span Philter marks as PHI in ``text``.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    list of (str, int, int)
+        Spans in text order, each one or more words: every word no "safe" filter of Philter
+        kept (Philter's catch-all), ``kind`` from the filter that flagged it (``date``,
+        ``name``, ``age``...) or ``phi``.
+
+    Examples
+    --------
+    >>> [text[s:e] for text in ["Seen by Dr. Hallie Brightwater on Mar 3rd."]
+    ...  for _, s, e in philter_spans(text)]
+    ['Hallie Brightwater', 'Mar', '3rd']
+    """
+    if not text or not _NO_ALNUM.sub("", text):
+        return []
+    import philter_lite
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        include, _, tracker = philter_lite.detect_phi(text, _filters())
+    # Philter's rule: everything that no "safe" filter kept is PHI (a catch-all), typed by
+    # the filter that flagged it where one did.
+    typed = sorted((e.start, e.stop, _KINDS.get(e.phi_type, "phi")) for e in tracker.phi)
+    kept = bytearray(len(text))
+    for a, b in include.filecoords():
+        kept[a:b] = b"\x01" * (b - a)
+    out: list[tuple[str, int, int]] = []
+    for m in _TOKEN.finditer(text):
+        s, e = m.start(), m.end()
+        word = m.group()
+        if (
+            all(kept[s:e])
+            or word.lower() in _FUNCTION_WORDS
+            or _GENETIC.fullmatch(word)
+            or (word.isdigit() and (len(word) <= 3 or _decimal_part(text, s, e)))
+        ):
+            continue
+        kind = next((k for a, b, k in typed if a < e and s < b), "phi")
+        if out and out[-1][0] == kind and not text[out[-1][2] : s].strip():
+            out[-1] = (kind, out[-1][1], e)  # "Hallie Brightwater": one span
+        else:
+            out.append((kind, s, e))
+    return out

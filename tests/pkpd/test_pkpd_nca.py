@@ -79,6 +79,39 @@ def test_theophylline_subject_1_worked_by_hand():
     assert r.cl_f == pytest.approx(dose / r.aucinf_obs, rel=1e-12)
 
 
+# Published NCA of the same theophylline profiles (R's datasets::Theoph, 320 mg): the output
+# of NonCompart::tblNCA(Theoph, "Subject", "Time", "conc", dose = 320) as printed in the
+# NonCompart tutorial (linear trapezoid, WinNonlin's automatic slope selection), whose
+# subjects 1-3 also equal Phoenix WinNonlin's "Final Parameters Pivoted" (Theoph, linear):
+# Lambda_z 0.048457 / 0.104086 / 0.102444, AUClast 148.92305 / 91.52680 / 99.28650.
+# Columns: LAMZ, LAMZNPT, LAMZLL, CLSTP, AUCLST, AUCIFO, AUCPEO, VZFO, CLFO.
+PUBLISHED = {
+    1: (0.0484569969657749, 3, 9.05, 3.28014647414312, 148.92305, 216.611933038226,
+        31.2489169404534, 30.4867482345887, 1.47729626669981),
+    2: (0.104086443688432, 4, 7.03, 0.888639849106919, 91.5268, 100.173459143183,
+        8.63168669340252, 30.6904415765423, 3.19445891892989),
+    3: (0.102444314109434, 3, 9.0, 1.05509670837553, 99.2865, 109.535970740547,
+        9.3571734209797, 28.5170999496524, 2.92141474473231),
+    4: (0.0992870205306231, 3, 9.02, 1.15642160174997, 106.7963, 118.378881427603,
+        9.7843308603032, 27.2259641330176, 2.70318485984093),
+    5: (0.0866188839818201, 4, 7.02, 1.55569511595616, 121.2944, 139.419777837118,
+        13.0005786254328, 26.4979946505636, 2.29522672438806),
+    6: (0.0877957400561702, 7, 2.03, 0.941271173708175, 73.77555, 84.2544183301878,
+        12.4371736674055, 43.2597344953234, 3.79802040465035),
+}  # fmt: skip
+
+
+def test_theophylline_matches_published_noncompart_and_winnonlin_values():
+    df = pd.read_csv(THEO)
+    df.loc[df.EVID == 101, "EVID"] = 1
+    tab = nca_table(df, auc_method="linear", dose=320.0).set_index("ID")
+    cols = ["lambda_z", "lambda_z_n", "lambda_z_start", "clast_pred", "auclast", "aucinf_obs",
+            "auc_pct_extrap", "vz_f", "cl_f"]  # fmt: skip
+    for sid, values in PUBLISHED.items():
+        got = tab.loc[sid, cols].to_numpy(dtype=float)
+        np.testing.assert_allclose(got, values, rtol=1e-9, err_msg=f"subject {sid}")
+
+
 def test_nca_table_runs_every_subject_of_a_nonmem_frame():
     df = pd.read_csv(THEO)
     df.loc[df.EVID == 101, "EVID"] = 1  # nlmixr2's dose code to NONMEM's

@@ -129,3 +129,17 @@ def test_planted_bad_files_name_the_real_problem(tmp_path):
     nodv.write_text("#ID TIME AMT CONC\n1 0 320 .\n1 1 0 2.5\n")
     with pytest.raises(NonmemDataError, match=r"missing required column.*DV"):
         read_nonmem(nodv)
+
+
+def test_warfarin_as_a_whitespace_file_with_a_text_filter(tmp_path):
+    raw = pd.read_csv(DATA / "warfarin.csv")
+    raw.columns = raw.columns.str.upper()
+    lines = ["#" + " ".join(raw.columns)]
+    lines += [" ".join(map(str, row)) for row in raw.itertuples(index=False)]
+    path = tmp_path / "warf.dat"
+    path.write_text("\n".join(lines) + "\n")
+    data, warned = _read(path, accept="ACCEPT=(DVID.EQ.cp)", model="pk_1cmt_oral")
+    f = data.frame
+    assert len(f) == (raw["DVID"] == "cp").sum() and set(f["DVID"]) == {1}
+    assert data.codes["SEX"] == {"female": 1, "male": 0} and data.n_subjects == 32
+    assert any("CMT" in w for w in warned)

@@ -433,8 +433,20 @@ SECTIONS: dict[str, type[Section]] = {
 
 @dataclass(frozen=True)
 class PipelineParams:
-    """All of ``params.yaml``, checked: ``seed``, ``dask`` and the typed stage sections
-    (``None`` where the file has no such section); other sections (the notebooks') as given.
+    """All of ``params.yaml``, checked.
+
+    Attributes
+    ----------
+    seed : int
+        The pipeline's seed.
+    dask : DaskParams
+        Where the Dask stages compute (defaults when the file has no ``dask`` section).
+    sections : mapping
+        The typed sections the file has (section name -> its class's instance).
+    other : mapping
+        Every other section as given (the notebooks', checked against the notebook).
+    file : Path
+        The file read.
     """
 
     seed: int
@@ -450,6 +462,8 @@ class PipelineParams:
 
     def section(self, name: str) -> Any:
         """The checked section ``name``, or a :class:`ConfigError` naming the sections."""
+        if name == "dask":
+            return self.dask
         if name in self.sections:
             return self.sections[name]
         if name in self.other:
@@ -499,8 +513,3 @@ def load_pipeline_params(path: str | Path | None = None) -> PipelineParams:
 
     file = Path(path) if path is not None else paths().params_file
     return PipelineParams.from_mapping(read_yaml(file) or {}, file=file)
-
-
-def as_section(klass: type[Section], value: Mapping[str, Any] | Section | None) -> Any:
-    """``value`` checked as ``klass`` (a mapping from a notebook, or the instance itself)."""
-    return klass.from_mapping(value or {})

@@ -118,6 +118,7 @@ def test_the_server_gets_only_the_environment_it_needs(project, credentials, tmp
         "TWINLAB_AUDIT_KEY": "a2V5",
         "TWINLAB_AUDIT_ANCHOR": str(tmp_path / "anchor"),
         "PANEL_OAUTH_ENCRYPTION": "k",
+        "TWINLAB_WHATIF_SERVER_MB": "2048",
     }
     _, env = serve_command(root=project, credentials=credentials, env=caller)
     assert not {k for k in env if "MASTER" in k or "DEID" in k or "BUNDLE" in k or "AWS" in k}
@@ -126,6 +127,7 @@ def test_the_server_gets_only_the_environment_it_needs(project, credentials, tmp
         "PATH",
         "HOME",
         "TWINLAB_AUDIT_KEY",
+        "TWINLAB_WHATIF_SERVER_MB",
         "TWINLAB_AUDIT_ANCHOR",
         "PANEL_OAUTH_ENCRYPTION",
     ):

@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 
 from twinlab.apps.auth import CREDENTIALS_ENV, PAGES, add_user, credentials_path, load_credentials
+from twinlab.apps.memory import SERVER_MB_ENV, SESSION_MB_ENV
 from twinlab.audit.keys import HMAC_KEY_ENV, KEY_ENV, KEY_FILE_ENV, load_signer
 from twinlab.audit.log import ANCHOR_ENV
 from twinlab.audit.trail import AUDIT_LOG_ENV, UNSIGNED_ENV
@@ -86,6 +87,7 @@ _ENV_NAMES = frozenset(
         "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "SSL_CERT_FILE", "SSL_CERT_DIR",
         "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
         "OMP_NUM_THREADS", "MPLCONFIGDIR", "TWINLAB_WHATIF_PATIENTS", "TWINLAB_USER",
+        SESSION_MB_ENV, SERVER_MB_ENV,
         AUDIT_LOG_ENV, UNSIGNED_ENV, ANCHOR_ENV, KEY_ENV, KEY_FILE_ENV, HMAC_KEY_ENV,
     }
 )  # fmt: skip

@@ -18,7 +18,7 @@ import os
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import fields, is_dataclass
 from typing import Any
 
@@ -141,6 +141,14 @@ class SessionCache:
 
     def __contains__(self, key: tuple) -> bool:
         return key in self._values
+
+    def __iter__(self) -> Iterator[tuple]:
+        return iter(list(self._values))
+
+    def __delitem__(self, key: tuple) -> None:
+        if key not in self._values:
+            raise KeyError(key)
+        self.evict(key)
 
     def get(self, key: tuple) -> Any:
         """The value of ``key`` (KeyError if absent), now the most recently used."""

@@ -81,7 +81,10 @@ def _type_name(hint: Any) -> str:
 
 
 def _bounds(where: str, value: float, meta: Mapping[str, Any]) -> None:
-    if math.isnan(value) or (meta.get("finite", True) and math.isinf(value)):
+    """Refuse NaN, infinity (unless ``finite`` is false) and values outside the bounds."""
+    if isinstance(value, float) and (
+        math.isnan(value) or (meta.get("finite", True) and math.isinf(value))
+    ):
         raise _fail(where, f"must be a finite number, got {value!r}", meta)
     for key, op, ok in (
         ("ge", ">=", lambda b: value >= b),
@@ -160,7 +163,9 @@ def coerce(where: str, value: Any, hint: Any, meta: Mapping[str, Any] | None = N
         raise _fail(where, f"must be an integer, got {value!r}", meta)
     if hint is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            _bounds(where, float(value), meta)
+            if isinstance(value, int) and abs(value) > 2**1023:
+                raise _fail(where, "is too large for a number", meta)
+            _bounds(where, value, meta)
             return value
         raise _fail(where, f"must be a number, got {value!r}", meta)
     if hint is str:

@@ -1031,7 +1031,9 @@ def read_sdtm_table(path: str | Path) -> tuple[pd.DataFrame, str]:
     Returns
     -------
     tuple of (pandas.DataFrame, str)
-        The table and the encoding used (``"default"`` for ReadStat's own).
+        The table and the encoding used (``"default"`` for ReadStat's own). CSV rows that
+        cannot be read (wrong field count, bytes that are not text, an unclosed quote) are left
+        out; :func:`read_sdtm` quarantines them with a reason.
 
     Raises
     ------
@@ -1042,6 +1044,9 @@ def read_sdtm_table(path: str | Path) -> tuple[pd.DataFrame, str]:
     df, enc, err = _load_csv(p) if p.suffix.lower() == ".csv" else _load_xpt(p)
     if df is None:
         raise ValueError(f"{p.name}: {err}")
+    rejects = df.attrs.pop("rejects", {})
+    if rejects:
+        df = df.drop(index=list(rejects)).reset_index(drop=True)
     return df, enc or "default"
 
 

@@ -122,6 +122,22 @@ def test_bad_harmonize_settings_stop_ingest_before_reading(
     assert not out.exists()
 
 
+def test_the_typed_sections_take_every_setting_of_the_library_configs():
+    """A field added to SynthConfig or HarmonizeConfig must be added to its section too."""
+    from dataclasses import fields
+
+    from twinlab.harmonize import HarmonizeConfig
+    from twinlab.pipeline import GenerateParams
+    from twinlab.synth import SynthConfig
+
+    assert {f.name for f in fields(HarmonizeConfig)} == set(HarmonizeParams.known_keys())
+    assert {f.name for f in fields(SynthConfig)} == set(GenerateParams.known_keys()) - {"study"}
+    flagged = HarmonizeParams.from_mapping({"implausible": "flag", "free_text": {"fhir": "scrub"}})
+    assert flagged.harmonize_config().implausible == "flag"
+    with pytest.raises(ConfigError, match=r"harmonize\.free_text\.fhir: must be one of 'scrub'"):
+        HarmonizeParams.from_mapping({"free_text": {"fhir": "keep"}})
+
+
 @pytest.mark.parametrize(
     "given, expected",
     [("-05:00", "-05:00"), ("-0500", "-05:00"), ("+0530", "+05:30"), ("-08", "-08:00"),

@@ -171,6 +171,8 @@ class HarmonizeParams(Section):
     same_fact_rel_tol: float | None = option(None, ge=0, example="same_fact_rel_tol: 0.01")
     baseline: dict[str, str] | None = None
     scan_phi: bool | None = None
+    implausible: Literal["quarantine", "flag"] | None = None
+    free_text: dict[str, Literal["scrub", "drop"]] | None = option(None, example="{fhir: scrub}")
     implausible: Literal["quarantine", "flag"] | None = option(None, example="implausible: flag")
 
     def __post_init__(self) -> None:

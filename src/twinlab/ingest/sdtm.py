@@ -1058,7 +1058,8 @@ def _read(p: Path, tz: str) -> tuple[ReadResult, pd.DataFrame | None]:
     try:
         df, _, err = _load_csv(p) if p.suffix.lower() == ".csv" else _load_xpt(p)
     except OSError as exc:
-        return _file_failure(p, "sdtm.io", f"cannot read file: {exc}"), None
+        why = exc.strerror or type(exc).__name__  # not str(exc): it quotes the path
+        return _file_failure(p, "sdtm.io", f"cannot read file: {why}"), None
     if df is None:
         return _file_failure(p, "sdtm.parse", err), None
     return read_sdtm_frame(df, source_file=str(p), tz=tz), df

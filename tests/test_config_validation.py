@@ -61,6 +61,8 @@ def test_the_repositorys_params_load_cleanly_with_the_values_as_written(repo_par
     for name, section in every.sections.items():
         values = section.to_dict()
         assert {k: values[k] for k in repo_params[name]} == repo_params[name], name
+    bounds = every.section("validate").gate_bounds()
+    assert (bounds.max_rhat, bounds.pi_coverage) == (1.01, (0.80, 0.99))
     sim = every.section("simulate")
     assert sim.arm_mappings()["T100"] == {"dose": 100}
     assert sim.cohort_params().criteria == "CRCL >= 30"

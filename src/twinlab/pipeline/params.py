@@ -218,6 +218,12 @@ class ValidateParams(Section):
         if not self.pi_coverage_low < self.pi_coverage_high:
             raise ValueError("pi_coverage_low must be below pi_coverage_high")
 
+    def gate_bounds(self) -> Any:
+        """The :class:`twinlab.pkpd.gate.GateBounds` these settings describe."""
+        from twinlab.pkpd.gate import GateBounds
+
+        return GateBounds.from_params(self.to_dict())
+
 
 @dataclass(frozen=True, kw_only=True)
 class TimesParams(Section):

@@ -45,7 +45,11 @@ _MONTH = (
 
 @dataclass(frozen=True)
 class PhiPattern:
-    """A regular expression for one kind of PHI, with an optional validator of each match."""
+    """A regular expression for one kind of PHI, with an optional validator of each match.
+
+    When the expression has a group named ``v``, that group is the PHI (the rest is context,
+    such as a label: ``works at (?P<v>...)``).
+    """
 
     kind: str
     regex: re.Pattern[str]
@@ -53,9 +57,10 @@ class PhiPattern:
 
     def finditer(self, text: str) -> Iterator[tuple[str, int, int]]:
         """Yield ``(kind, start, end)`` of each valid match."""
+        group = "v" if "v" in self.regex.groupindex else 0
         for m in self.regex.finditer(text):
-            if self.valid is None or self.valid(m.group()):
-                yield self.kind, m.start(), m.end()
+            if m.group(group) and (self.valid is None or self.valid(m.group(group))):
+                yield self.kind, m.start(group), m.end(group)
 
 
 def _is_ipv6(text: str) -> bool:
@@ -131,7 +136,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _p(
             r"(?<!\d)\d{4}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
             r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?!\d)"
-            r"|(?<![\d.])\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})(?![\d.])"
+            r"|(?<![\d.])\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})(?!\d|\.\d)"
             rf"|\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b"
             rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?,?\s+\d{{4}}\b"
             rf"|\b{_MONTH}\.?,?\s+\d{{4}}\b"
@@ -139,7 +144,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
             # without a year: "Mar 3rd", "March 3", "14 Feb", "3rd of March", "03/07"
             rf"|\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?![:.]\d)"
             rf"|\b\d{{1,2}}(?:st|nd|rd|th)?(?:\s+of)?[\s-]+{_MONTH}\b\.?"
-            r"|(?<![\d/.:-])(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01])(?![\d/.:-])"
+            r"|(?<![\d/.:-])(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01])(?![\d/:-]|\.\d)"
             r"|(?<![\d/.:-])(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2])(?=\s+(?:at|@)\b)"
         ),
     ),
@@ -151,6 +156,28 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|(?<![\w.,/-])\d{3}[-.]\d{4}(?![\w.,/-]?\d)"
         ),
         _phone_digits,
+    ),
+    PhiPattern(
+        "phone",
+        _p(
+            r"\b(?:cell|mobile|phone|tel|telephone|fax|pager|beeper|call|ph|home|work)\b\W{0,3}"
+            r"(?:(?:at|on|is)\s+)?(?P<v>\d{3}[\s.-]\d{4})(?!\d)"
+        ),
+    ),
+    PhiPattern(
+        "employer",
+        re.compile(
+            r"(?i:\b(?:works?|worked|working)\s+(?:at|for)|\bemployed\s+(?:at|by)|\bemployer"
+            r"|\bretired\s+from)\W{0,3}\s*"
+            r"(?P<v>[A-Z][\w'.-]*(?:\s+(?:&|and|of)?\s*[A-Z][\w'.&-]*){0,4})"
+        ),
+    ),
+    PhiPattern(
+        "vehicle",
+        _p(
+            r"\b(?:plate|tag|registration|vin|licen[cs]e\s+plate)\b\s*(?:no\.?|number|#)?[:#]?\s*"
+            r"(?P<v>(?=[a-z0-9 -]*\d)[a-z0-9]{1,4}[ -]?[a-z0-9]{2,14})\b"
+        ),
     ),
     PhiPattern(
         "age",

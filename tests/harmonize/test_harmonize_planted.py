@@ -1,0 +1,142 @@
+"""Identifiers planted where real EHR exports carry them reach no published file (issue 14).
+
+One FHIR bundle of a generated study gets what the issue's review planted: a 4-digit Patient.id
+and a 5-digit MRN, a relative in Patient.contact, a note (valueString) naming the patient, the
+relative, a clinician and a city, with a local phone, a plate, a URL without scheme, a host
+name, dates without a year and an age over 89, and an observation whose unit and code system
+are a name. The VCF header gets a contact line. The check reads every output independently of
+twinlab's detectors: the planted strings themselves must not be there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from twinlab.deid import DeidKey
+from twinlab.harmonize import HarmonizeConfig, harmonize
+from twinlab.security.crypto import Keyring
+from twinlab.synth import SynthConfig, generate_study
+
+RELATIVE = ("Marisol", "Thistlewood")
+CLINICIAN = ("Hallie", "Brightwater")
+PLANTED_TEXT = [
+    "Thistlewood", "Brightwater", "Hallie", "555-0142", "7ABC123", "carlosclinic.org",
+    "ws-12.radiology.local", "Millbrook", "Mar 3rd", "94-year-old", "14 Feb",
+    "records.example.org", "617-555-0199",
+]  # fmt: skip
+
+
+def _plant(raw: Path) -> list[str]:
+    file = sorted((raw / "fhir").glob("*.json"))[0]
+    bundle = json.loads(file.read_text())
+    patient = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    given, family = patient["name"][0]["given"][0], patient["name"][0]["family"]
+    patient["id"] = "5521"
+    patient["identifier"].append({"system": "urn:site:07:mrn", "value": "55213"})
+    patient["contact"] = [{
+        "relationship": [{"text": "daughter"}],
+        "name": {"family": RELATIVE[1], "given": [RELATIVE[0]]},
+        "telecom": [{"system": "phone", "value": "(617) 555-0199"}],
+    }]  # fmt: skip
+    obs = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
+    note = json.loads(json.dumps(obs))
+    note["fullUrl"] = "urn:uuid:planted-note"
+    res = note["resource"]
+    res["id"] = "planted-note"
+    res.pop("valueQuantity", None)
+    res["code"] = {
+        "coding": [{"system": "http://loinc.org", "code": "34109-9"}],
+        "text": f"Note by Dr. {CLINICIAN[0]} {CLINICIAN[1]}",
+    }
+    res["valueString"] = (
+        f"{given} {family} (MRN 55213, Patient/5521) seen Mar 3rd and 14 Feb with daughter "
+        f"{RELATIVE[0]} {RELATIVE[1]}; call 555-0142. Patient is a 94-year-old. Plate 7ABC123. "
+        "Portal carlosclinic.org/p, host ws-12.radiology.local. Lives in Millbrook Falls."
+    )
+    odd = json.loads(json.dumps(obs))
+    odd["fullUrl"] = "urn:uuid:planted-unit"
+    odd["resource"]["id"] = "planted-unit"
+    odd["resource"]["code"] = {
+        "coding": [{"system": f"http://records.example.org/{family.lower()}", "code": "X1"}]
+    }
+    odd["resource"]["valueQuantity"] = {"value": 3, "unit": f"{RELATIVE[0]} {RELATIVE[1]}"}
+    bundle["entry"] += [note, odd]
+    file.write_text(json.dumps(bundle))
+    vcf = raw / "vcf" / "genotypes.vcf"
+    lines = vcf.read_text().splitlines()
+    lines.insert(1, f"##contact=<Name={RELATIVE[0]} {RELATIVE[1]},Phone=617-555-0199>")
+    vcf.write_text("\n".join(lines) + "\n")
+    return [given, family]
+
+
+def _published_text(out: Path) -> str:
+    parts = []
+    for f in sorted(out.rglob("*")):
+        if f.suffix == ".parquet":
+            parts.append(pd.read_parquet(f).astype(str).to_csv(index=False))
+            parts.extend(pd.read_parquet(f).columns)
+        elif f.suffix in {".json", ".csv", ".txt", ".md"}:
+            parts.append(f.read_text(errors="replace"))
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("planted")
+    raw = root / "raw"
+    generate_study(raw, root / "truth", SynthConfig(n_patients=4, seed=5, wearable_fraction=0.5))
+    names = _plant(raw)
+    out = {}
+    for label, free_text in (("scrub", {"fhir": "scrub", "sdtm": "scrub"}), ("default", {})):
+        config = HarmonizeConfig(identifier_aliases={"vcf_sample": "usubjid"}, free_text=free_text)
+        out[label] = harmonize(
+            [raw], out_dir=root / label, raw_zone=root / f"{label}-zone", config=config,
+            key=DeidKey(b"planted-test-deid-key-32-bytes!!"), keyring=Keyring({"k": b"m" * 32}),
+        )  # fmt: skip
+    return root, out, names
+
+
+@pytest.mark.parametrize("label", ["scrub", "default"])
+def test_no_planted_identifier_reaches_a_published_file(runs, label):
+    root, results, names = runs
+    assert results[label].phi_findings == []
+    text = _published_text(root / label)
+    for value in [*PLANTED_TEXT, *names]:
+        assert value.lower() not in text.lower(), value
+    for number in ("5521", "55213"):
+        assert re.search(rf"(?<![\w.]){number}(?![\w.])", text) is None, number
+
+
+def test_reviewed_free_text_is_scrubbed_and_unreviewed_is_dropped(runs):
+    root, results, _ = runs
+    notes = {}
+    for label in ("scrub", "default"):
+        ev = pd.read_parquet(root / label / "events.parquet")
+        notes[label] = ev.loc[ev["code"] == "34109-9", "value_text"].tolist()
+    assert len(notes["scrub"]) == 1 and "[" in notes["scrub"][0]
+    assert "seen" in notes["scrub"][0] and "Lives in" in notes["scrub"][0]  # plain words stay
+    assert notes["default"] == [None] or pd.isna(notes["default"][0])
+    policy = results["default"].report["field_policy"]
+    assert policy["free_text"]["fhir"] == "drop" and policy["free_text_dropped"] >= 1
+
+
+def test_vocabulary_columns_never_pass_a_name_verbatim(runs):
+    root, results, _ = runs
+    policy = results["scrub"].report["field_policy"]["events"]
+    assert policy["invalid_values"]["unit"] >= 1
+    assert policy["invalid_values"]["code_system"] >= 1
+    ev = pd.read_parquet(root / "scrub" / "events.parquet")
+    assert ev.loc[ev["code"] == "X1", ["unit", "code_system"]].isna().all(axis=None)
+
+
+def test_quarantine_holds_opaque_record_ids(runs):
+    root, _, _ = runs
+    q = pd.read_parquet(root / "scrub" / "quarantine.parquet")
+    assert q.empty or q["source_record"].str.fullmatch(r"rec-[A-Z2-7]{16}").all()

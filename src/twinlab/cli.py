@@ -326,8 +326,8 @@ def lineage(
     result_dir: Path | None,
     role: str,
 ) -> None:
-    """Trace an event id (ev-...), a patient id (P-...) or a virtual patient (VP-..., with
-    --result) back to its source records."""
+    """Trace an event id (ev-...), a patient id (P-...), a quarantined record (rec-...) or a
+    virtual patient (VP-..., with --result) back to its source records."""
     from twinlab.harmonize.lineage import source_record, trace_event, trace_patient
 
     zone = raw_zone or timeline_dir.with_name(timeline_dir.name + ".rawzone")
@@ -346,6 +346,14 @@ def lineage(
             click.echo("synthetic covariates (copula): no real patient behind them")
             return
         click.echo(f"covariates from real patient {identifier}:")
+    if identifier.startswith("rec-"):  # a quarantined record: pointer and raw record
+        from twinlab.harmonize.lineage import trace_quarantine
+
+        for key, value in trace_quarantine(
+            identifier, timeline_dir=timeline_dir, raw_zone=zone, role=role
+        ).items():
+            click.echo(f"{key:>14}: {value}")
+        return
     if identifier.startswith("P-"):
         table = trace_patient(identifier, timeline_dir=timeline_dir, raw_zone=zone, role=role)
         click.echo(table.to_string(index=False))

@@ -19,6 +19,8 @@ import pytest
 
 from twinlab.deid import DeidKey
 from twinlab.harmonize import HarmonizeConfig, harmonize
+from twinlab.harmonize.lineage import trace_quarantine
+from twinlab.security import PermissionDenied
 from twinlab.security.crypto import Keyring
 from twinlab.synth import SynthConfig, generate_study
 
@@ -93,6 +95,8 @@ def runs(tmp_path_factory):
     raw = root / "raw"
     generate_study(raw, root / "truth", SynthConfig(n_patients=4, seed=5, wearable_fraction=0.5))
     names = _plant(raw)
+    # a broken file named after the patient (as Synthea names its files): quarantined
+    (raw / "sdtm" / f"{names[0]}_{names[1]}_1950-03-07.xpt").write_bytes(b"HEADER" + bytes(99))
     out = {}
     for label, free_text in (("scrub", {"fhir": "scrub", "sdtm": "scrub"}), ("default", {})):
         config = HarmonizeConfig(identifier_aliases={"vcf_sample": "usubjid"}, free_text=free_text)
@@ -136,7 +140,14 @@ def test_vocabulary_columns_never_pass_a_name_verbatim(runs):
     assert ev.loc[ev["code"] == "X1", ["unit", "code_system"]].isna().all(axis=None)
 
 
-def test_quarantine_holds_opaque_record_ids(runs):
-    root, _, _ = runs
+def test_quarantine_holds_opaque_ids_traced_through_the_raw_zone(runs):
+    root, _, names = runs
     q = pd.read_parquet(root / "scrub" / "quarantine.parquet")
-    assert q.empty or q["source_record"].str.fullmatch(r"rec-[A-Z2-7]{16}").all()
+    assert len(q) >= 1 and q["source_record"].str.fullmatch(r"rec-[A-Z2-7]{16}").all()
+    kw = {"timeline_dir": root / "scrub", "raw_zone": root / "scrub-zone",
+          "keyring": Keyring({"k": b"m" * 32})}  # fmt: skip
+    traced = [trace_quarantine(r, **kw) for r in q["source_record"]]
+    paths = [t["source_path"] for t in traced]
+    assert any(names[0] in str(p) for p in paths)  # the name lives only in the raw zone
+    with pytest.raises(PermissionDenied):
+        trace_quarantine(q["source_record"].iloc[0], role="stakeholder", **kw)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["source_record", "trace_event", "trace_patient"]
+__all__ = ["source_record", "trace_event", "trace_patient", "trace_quarantine"]
 
 
 def _raw_zone_table(raw_zone: Path, name: str, keyring: Any) -> bytes:
@@ -131,6 +131,56 @@ def trace_patient(
             "events": counts.to_numpy(),
         }
     ).sort_values("source_path", ignore_index=True)
+
+
+def trace_quarantine(
+    record_id: str,
+    *,
+    timeline_dir: str | Path,
+    raw_zone: str | Path,
+    keyring: Any = None,
+    role: str = "reviewer",
+) -> dict[str, Any]:
+    """What one quarantined record (``rec-...`` in ``quarantine.parquet``) was, from the raw zone.
+
+    The published quarantine holds only an opaque keyed id per record, the check and a reason
+    without values; the pointer, the source file and the raw record stay encrypted in the raw
+    zone (``quarantine_raw.parquet.enc``, ``files.json.enc``).
+
+    Returns
+    -------
+    dict
+        ``record_id``, ``check``, ``format``, ``source_path``, ``source_record``, ``reason``
+        and ``raw`` (the record as the reader kept it).
+
+    Raises
+    ------
+    KeyError
+        If no quarantined record has this id.
+    """
+    from twinlab.audit import audit_event
+    from twinlab.security import require
+
+    require(role, "read_patient_level")
+    public = pd.read_parquet(Path(timeline_dir) / "quarantine.parquet")
+    if not (public["source_record"] == record_id).any():
+        raise KeyError(f"no quarantined record {record_id!r} in {timeline_dir}")
+    raw = pd.read_parquet(
+        io.BytesIO(_raw_zone_table(Path(raw_zone), "quarantine_raw.parquet", keyring))
+    )
+    row = raw[raw["record_id"] == record_id].iloc[0]
+    files = json.loads(_raw_zone_table(Path(raw_zone), "files.json", keyring))
+    info = files.get(str(row.get("source_file")), {})
+    audit_event("lineage.trace", record_id, params={"role": role, "timeline": str(timeline_dir)})
+    return {
+        "record_id": record_id,
+        "check": row.get("check"),
+        "format": row.get("format"),
+        "source_path": info.get("path"),
+        "source_record": row.get("source_record"),
+        "reason": row.get("reason"),
+        "raw": row.get("raw"),
+    }
 
 
 def source_record(trace: dict[str, Any], sources_root: str | Path) -> pd.Series:

@@ -181,6 +181,7 @@ def test_negative_workers_are_refused_by_the_command_line(tmp_path):
         (("simulate", "times"), {"start": 5, "stop": 1, "step": 1}, "simulate.times: stop must be"),
         (("surrogate", "doses"), [25, -50], "surrogate.doses[1]: must be > 0"),
         (("trial", "dose"), {"metric": "x", "target": 6, "direction": "=<"}, "did you mean"),
+        (("trial", "procova", "planning"), "rho", "must be one of 'ancova', 'min_rho'"),
         (("validate", "max_rhat"), 0.9, "validate.max_rhat: must be >= 1"),
         (("dask", "n_workers"), 0, "dask.n_workers: must be >= 1"),
         (("dask", "address"), "scheduler:8786", "tls://scheduler:8786"),

@@ -373,6 +373,10 @@ class ProcovaParams(Section):
     n_patients: int = option(ge=1, example="n_patients: 1000")
     features: tuple[str, ...] = option(example="features: [CRCL, WT]")
     kind: Literal["gbm", "linear"] = "gbm"
+    #: how the planned variance reduction is estimated (twinlab.trials.plan_variance_reduction):
+    #: the pooled residual variance of the ANCOVA with the score, or the conservative smaller
+    #: arm-wise correlation
+    planning: Literal["ancova", "min_rho"] = "ancova"
 
 
 _Direction = Literal[">=", ">", "<=", "<"]

@@ -59,6 +59,9 @@ _TOKEN = re.compile(r"[^\W_]+")
 #: Words Philter's wide regexes (addresses, IDs) sweep up with their neighbours: never PHI alone.
 _FUNCTION_WORDS = frozenset(
     "a an and at by for from in of on or the to with zip v4 v6 ip id no".split()
+    # pharmacogenomic words missing from Philter's clinical whitelist
+    + "genotype genotypes allele alleles diplotype haplotype phenotype heterozygous homozygous"
+    " hemizygous variant metabolizer metaboliser wildtype".split()
 )
 #: Variant and gene identifiers (dbSNP rsIDs, star alleles, pharmacogenes): clinical data.
 _GENETIC = re.compile(r"rs\d+|cyp\d\w*|vkorc1|slco1b1|tpmt|dpyd|ugt1a1|nudt15|hla", re.IGNORECASE)

@@ -197,7 +197,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _p(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[a-z])[a-z0-9]+(?:-[a-z0-9]+)*(?![\w-])"),
         _serial_like,
     ),
-    PhiPattern("number", _p(r"(?<![\d.,])\d{7,}(?![\d.,])")),
+    PhiPattern("number", _p(r"(?<![\d.,])(?<!rs)\d{7,}(?![\d.,])")),  # not a dbSNP rsID
 )
 
 #: The patterns the PHI scanner reports on in every string (high precision); free-text columns

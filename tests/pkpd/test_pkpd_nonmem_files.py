@@ -143,3 +143,14 @@ def test_warfarin_as_a_whitespace_file_with_a_text_filter(tmp_path):
     assert len(f) == (raw["DVID"] == "cp").sum() and set(f["DVID"]) == {1}
     assert data.codes["SEX"] == {"female": 1, "male": 0} and data.n_subjects == 32
     assert any("CMT" in w for w in warned)
+
+
+def test_mdv_derived_from_evid_is_recorded_without_a_warning():
+    # theo_sd has EVID but no MDV: MDV follows from EVID and DV as NONMEM defines it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NonmemDataWarning)
+        data = read_nonmem(DATA / "theo_sd.csv")
+    assert "MDV" in data.meta["derived"]
+    mdv = data.frame["MDV"].to_numpy()
+    evid = data.frame["EVID"].to_numpy()
+    np.testing.assert_array_equal(mdv[evid != 0], 1)

@@ -749,9 +749,11 @@ def read_nonmem(
         data = NonmemData(raw, codes=codes, ids=ids, meta=meta)
     except NonmemDataError as err:
         raise NonmemDataError(f"{path}: {err}") from None
-    if derived:
+    # MDV follows from EVID and DV as NONMEM itself defines it: recorded, not warned about
+    ambiguous = {k: v for k, v in derived.items() if k != "MDV"}
+    if ambiguous:
         warnings.warn(
-            f"{path}: derived " + "; ".join(f"{k}: {v}" for k, v in derived.items()),
+            f"{path}: derived " + "; ".join(f"{k}: {v}" for k, v in ambiguous.items()),
             NonmemDataWarning,
             stacklevel=2,
         )

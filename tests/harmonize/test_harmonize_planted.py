@@ -1,11 +1,14 @@
 """Identifiers planted where real EHR exports carry them reach no published file (issue 14).
 
 One FHIR bundle of a generated study gets what the issue's review planted: a 4-digit Patient.id
-and a 5-digit MRN, a relative in Patient.contact, a note (valueString) naming the patient, the
-relative, a clinician and a city, with a local phone, a plate, a URL without scheme, a host
-name, dates without a year and an age over 89, and an observation whose unit and code system
-are a name. The VCF header gets a contact line. The check reads every output independently of
-twinlab's detectors: the planted strings themselves must not be there.
+and a 5-digit MRN, a relative in Patient.contact, a RelatedPerson and a Practitioner (named in
+lower case in the note; "rose hope" is made of clinical-whitelist words, so only the known
+names from the RelatedPerson can find it), a note (valueString) naming
+the patient, the relative, a clinician and a city, with a local phone, a plate, a URL without
+scheme, a host name, dates without a year and an age over 89, and an observation whose unit
+and code system are a name. The VCF header gets a contact line; a broken SDTM file is named
+after the patient. The check reads every output independently of twinlab's detectors: the
+planted strings themselves must not be there.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ CLINICIAN = ("Hallie", "Brightwater")
 PLANTED_TEXT = [
     "Thistlewood", "Brightwater", "Hallie", "555-0142", "7ABC123", "carlosclinic.org",
     "ws-12.radiology.local", "Millbrook", "Mar 3rd", "94-year-old", "14 Feb",
-    "records.example.org", "617-555-0199",
+    "records.example.org", "617-555-0199", "rose hope", "Urquhart", "Radomir",
 ]  # fmt: skip
 
 
@@ -60,7 +63,8 @@ def _plant(raw: Path) -> list[str]:
     res["valueString"] = (
         f"{given} {family} (MRN 55213, Patient/5521) seen Mar 3rd and 14 Feb with daughter "
         f"{RELATIVE[0]} {RELATIVE[1]}; call 555-0142. Patient is a 94-year-old. Plate 7ABC123. "
-        "Portal carlosclinic.org/p, host ws-12.radiology.local. Lives in Millbrook Falls."
+        "Portal carlosclinic.org/p, host ws-12.radiology.local. Lives in Millbrook Falls. "
+        "neighbour rose hope helps; seen with dr radomir urquhart."
     )
     odd = json.loads(json.dumps(obs))
     odd["fullUrl"] = "urn:uuid:planted-unit"
@@ -69,7 +73,16 @@ def _plant(raw: Path) -> list[str]:
         "coding": [{"system": f"http://records.example.org/{family.lower()}", "code": "X1"}]
     }
     odd["resource"]["valueQuantity"] = {"value": 3, "unit": f"{RELATIVE[0]} {RELATIVE[1]}"}
-    bundle["entry"] += [note, odd]
+    pfull = next(e["fullUrl"] for e in bundle["entry"] if e["resource"] is patient)
+    bundle["entry"] += [note, odd, {
+        "fullUrl": "urn:uuid:planted-related",
+        "resource": {"resourceType": "RelatedPerson", "id": "rp1", "patient": {"reference": pfull},
+                     "name": [{"family": "Hope", "given": ["Rose"]}]},
+    }, {
+        "fullUrl": "urn:uuid:planted-practitioner",
+        "resource": {"resourceType": "Practitioner", "id": "pr1",
+                     "name": [{"family": "Urquhart", "given": ["Radomir"]}]},
+    }]  # fmt: skip
     file.write_text(json.dumps(bundle))
     vcf = raw / "vcf" / "genotypes.vcf"
     lines = vcf.read_text().splitlines()

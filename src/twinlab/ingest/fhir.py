@@ -391,6 +391,32 @@ def read_fhir(path: Path) -> ReadResult:
             gc.enable()
 
 
+#: Resources naming people around a patient: their names and contacts join the patient's PHI
+#: (``phi["related"]``) so that de-identification removes them from free text (issue 14).
+_RELATED = {"RelatedPerson": "patient", "FamilyMemberHistory": "patient", "Practitioner": None}
+
+
+def _attach_relatives(persons: list[tuple], items: list, ctx: Context) -> None:
+    phi_at = list(PERSON_COLUMNS).index("phi")
+    found: dict[str | None, list[dict]] = {}
+    for _, res, _, _ in items:
+        field = _RELATED.get(res["resourceType"], "")
+        if field == "":
+            continue
+        people = {k: res[k] for k in ("name", "telecom", "address") if k in res}
+        if not people:
+            continue
+        try:
+            key = ctx.subject(res.get(field), field)[0] if field else None
+        except Reject:
+            key = None
+        found.setdefault(key, []).append(people)
+    for row in persons:
+        related = found.get(row[0], []) + found.get(None, [])
+        if related and isinstance(row[phi_at], dict):
+            row[phi_at]["related"] = related
+
+
 def _read(path: Path) -> ReadResult:
     try:
         data = path.read_bytes()
@@ -429,6 +455,7 @@ def _read(path: Path) -> ReadResult:
             recs.reject(ptr, "fhir.internal", reason, raw, rtype)
             continue
         accepted[rtype] += 1
+    _attach_relatives(persons, recs.items, ctx)
     n_accepted = sum(accepted.values())
     n_dup = sum(recs.duplicates.values())
     return ReadResult(

@@ -6,9 +6,10 @@ lower case in the note; "rose hope" is made of clinical-whitelist words, so only
 names from the RelatedPerson can find it), a note (valueString) naming
 the patient, the relative, a clinician and a city, with a local phone, a plate, a URL without
 scheme, a host name, dates without a year and an age over 89, and an observation whose unit
-and code system are a name. The VCF header gets a contact line; a broken SDTM file is named
-after the patient. The check reads every output independently of twinlab's detectors: the
-planted strings themselves must not be there.
+and code system are a name. An SDTM AE CSV carries a verbatim term and an ODM file a free-text
+comment naming the relative (and a unit that is a name); the VCF header gets a contact line; a
+broken SDTM file is named after the patient. The check reads every output independently of
+twinlab's detectors: the planted strings themselves must not be there.
 """
 
 from __future__ import annotations
@@ -34,6 +35,25 @@ PLANTED_TEXT = [
     "ws-12.radiology.local", "Millbrook", "Mar 3rd", "94-year-old", "14 Feb",
     "records.example.org", "617-555-0199", "rose hope", "Urquhart", "Radomir",
 ]  # fmt: skip
+
+
+ODM = """<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" ODMVersion="1.3.2">
+<Study OID="S1"><GlobalVariables><StudyName>s</StudyName><StudyDescription>d</StudyDescription>
+<ProtocolName>p</ProtocolName></GlobalVariables>
+<BasicDefinitions><MeasurementUnit OID="MU.X" Name="x"><Symbol><TranslatedText>{relative}
+</TranslatedText></Symbol></MeasurementUnit></BasicDefinitions>
+<MetaDataVersion OID="V1" Name="v1">
+<ItemDef OID="IT.WT" Name="Weight" DataType="float"><MeasurementUnitRef MeasurementUnitOID="MU.X"/>
+</ItemDef>
+<ItemDef OID="IT.CO" Name="Comment" DataType="text"/>
+<ItemDef OID="IT.VSDAT" Name="Date" DataType="date"/>
+</MetaDataVersion></Study>
+<ClinicalData StudyOID="S1" MetaDataVersionOID="V1"><SubjectData SubjectKey="8812">
+<StudyEventData StudyEventOID="SE.BASE"><FormData FormOID="VS">
+<ItemGroupData ItemGroupOID="IG.VS"><ItemData ItemOID="IT.VSDAT" Value="2021-06-01"/>
+<ItemData ItemOID="IT.WT" Value="71.5"/>
+<ItemData ItemOID="IT.CO" Value="Subject 8812 came with {relative}, phone 555-0142, 14 Feb"/>
+</ItemGroupData></FormData></StudyEventData></SubjectData></ClinicalData></ODM>"""
 
 
 def _plant(raw: Path) -> list[str]:
@@ -84,6 +104,13 @@ def _plant(raw: Path) -> list[str]:
                      "name": [{"family": "Urquhart", "given": ["Radomir"]}]},
     }]  # fmt: skip
     file.write_text(json.dumps(bundle))
+    (raw / "sdtm" / "ae.csv").write_text(
+        "STUDYID,DOMAIN,USUBJID,AESEQ,AETERM,AEDECOD,AESTDTC\n"
+        f"TWL-001,AE,TWL-001-999-0001,1,Headache after {RELATIVE[0]} {RELATIVE[1]} called "
+        "555-0142 on 14 Feb,Headache,2024-02-14\n"
+    )
+    (raw / "odm").mkdir()
+    (raw / "odm" / "visit.xml").write_text(ODM.format(relative=" ".join(RELATIVE)))
     vcf = raw / "vcf" / "genotypes.vcf"
     lines = vcf.read_text().splitlines()
     lines.insert(1, f"##contact=<Name={RELATIVE[0]} {RELATIVE[1]},Phone=617-555-0199>")
@@ -111,7 +138,8 @@ def runs(tmp_path_factory):
     # a broken file named after the patient (as Synthea names its files): quarantined
     (raw / "sdtm" / f"{names[0]}_{names[1]}_1950-03-07.xpt").write_bytes(b"HEADER" + bytes(99))
     out = {}
-    for label, free_text in (("scrub", {"fhir": "scrub", "sdtm": "scrub"}), ("default", {})):
+    reviewed = {"fhir": "scrub", "sdtm": "scrub", "odm": "scrub"}
+    for label, free_text in (("scrub", reviewed), ("default", {})):
         config = HarmonizeConfig(identifier_aliases={"vcf_sample": "usubjid"}, free_text=free_text)
         out[label] = harmonize(
             [raw], out_dir=root / label, raw_zone=root / f"{label}-zone", config=config,
@@ -127,7 +155,7 @@ def test_no_planted_identifier_reaches_a_published_file(runs, label):
     text = _published_text(root / label)
     for value in [*PLANTED_TEXT, *names]:
         assert value.lower() not in text.lower(), value
-    for number in ("5521", "55213"):
+    for number in ("5521", "55213", "8812"):
         assert re.search(rf"(?<![\w.]){number}(?![\w.])", text) is None, number
 
 
@@ -140,6 +168,10 @@ def test_reviewed_free_text_is_scrubbed_and_unreviewed_is_dropped(runs):
     assert len(notes["scrub"]) == 1 and "[" in notes["scrub"][0]
     assert "seen" in notes["scrub"][0] and "Lives in" in notes["scrub"][0]  # plain words stay
     assert notes["default"] == [None] or pd.isna(notes["default"][0])
+    ev = pd.read_parquet(root / "scrub" / "events.parquet")
+    for code in ("IT.CO", "Headache"):  # ODM comment, SDTM AE verbatim term: read and scrubbed
+        texts = ev.loc[ev["code"] == code, "value_text"].tolist()
+        assert len(texts) == 1 and "[" in texts[0], (code, texts)
     policy = results["default"].report["field_policy"]
     assert policy["free_text"]["fhir"] == "drop" and policy["free_text_dropped"] >= 1
 

@@ -14,6 +14,7 @@ twinlab's detectors: the planted strings themselves must not be there.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -196,3 +197,33 @@ def test_quarantine_holds_opaque_ids_traced_through_the_raw_zone(runs):
     assert any(names[0] in str(p) for p in paths)  # the name lives only in the raw zone
     with pytest.raises(PermissionDenied):
         trace_quarantine(q["source_record"].iloc[0], role="stakeholder", **kw)
+
+
+def test_a_dirty_scan_exits_non_zero_naming_file_column_and_class_not_the_value(
+    tmp_path, monkeypatch
+):
+    """A name in a kept column (a code is never scrubbed): the scan stops the publish."""
+    from click.testing import CliRunner
+
+    from twinlab.cli import cli
+
+    raw = tmp_path / "raw"
+    generate_study(raw, tmp_path / "truth", SynthConfig(n_patients=2, seed=9))
+    file = sorted((raw / "fhir").glob("*.json"))[0]
+    bundle = json.loads(file.read_text())
+    family = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )["name"][0]["family"]
+    obs = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
+    obs["resource"]["code"]["coding"][0]["code"] = f"{family}-panel"
+    file.write_text(json.dumps(bundle))
+    monkeypatch.setenv("TWINLAB_DEID_KEY", base64.b64encode(b"d" * 32).decode())
+    monkeypatch.setenv("TWINLAB_MASTER_KEY", base64.b64encode(b"m" * 32).decode())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "previous.txt").write_text("the previous version")
+    result = CliRunner().invoke(cli, ["ingest", str(raw), "--out", str(out)])
+    assert result.exit_code != 0
+    assert "events.parquet column 'code'" in result.output and "(name)" in result.output
+    assert family not in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["previous.txt"]

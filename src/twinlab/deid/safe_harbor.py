@@ -35,6 +35,15 @@ How twinlab handles the 18 identifier classes of §164.514(b)(2)(i):
                                                    identifier values removed everywhere
 ====  ===========================================  =============================================
 
+Free text (every class above) goes through :class:`~twinlab.deid.text.TextScrubber`: the
+known values of the patient, their contacts, relatives (``RelatedPerson``,
+``FamilyMemberHistory``) and the file's practitioners; patterns (dates without a year, ages
+over 89, labelled and serial-like numbers, URLs and host names...); and UCSF Philter's rules and
+dictionaries (:mod:`twinlab.deid.engine`), whose catch-all removes any word its clinical
+whitelist does not keep (employers, cities, unknown names). Narrative text of a source nobody
+reviewed is dropped (``harmonize.free_text``). Every published column is declared in
+``field_policy.yaml`` (:mod:`twinlab.deid.policy`).
+
 Only the columns of the timeline's ``patients`` table (pseudonym, sex, birth year, site,
 shifted index date, sources) and ZIP3/state covariates leave the raw zone: every other
 person field is dropped by construction, whatever it holds (an allow-list, not a deny-list).

@@ -14,6 +14,12 @@ Each measurement runs in a fresh child process (so that its peak RSS is its own)
     The same ``harmonize`` call with the source of ``--baseline-ref`` (default: the commit
     before this benchmark's fault-tolerance work of issue 15), extracted with ``git archive``
     and put first on ``PYTHONPATH``.
+``head harmonize``
+    The same call with the committed source of ``HEAD`` (``git archive``): the working tree
+    without uncommitted changes, to tell them apart when several people share the tree.
+``readers@baseline``, ``readers@head``
+    The readers alone on those sources (the readers are where issue 15's per-record fault
+    handling lives; the harmonizer's cost is mostly de-identification).
 ``pandas floor``
     Reading every file with the obvious library call and no checks (``orjson.loads`` per
     bundle, ``pyreadstat.read_xport``, ``pandas.read_csv``, a line count for the VCF): what
@@ -58,7 +64,7 @@ BASELINE_REF = "15e6e40^"  # the code before this session's per-record fault han
 def _child(mode: str, raw: Path, work: Path) -> dict[str, Any]:
     """Run one measurement in this (fresh) process and return its numbers."""
     t0, c0 = time.perf_counter(), time.process_time()
-    if mode in ("harmonize", "baseline"):
+    if mode in ("harmonize", "baseline", "head"):
         from twinlab.deid import DeidKey
         from twinlab.harmonize import HarmonizeConfig, harmonize
         from twinlab.security.crypto import Keyring
@@ -72,7 +78,7 @@ def _child(mode: str, raw: Path, work: Path) -> dict[str, Any]:
         totals = result.report["totals"]
         records, events = totals["records_in"], totals["events_in_timeline"]
         quarantined = totals["quarantined"] + totals.get("events_quarantined", 0)
-    elif mode == "readers":
+    elif mode.startswith("readers"):
         from twinlab.ingest import read_sources
 
         t0, c0 = time.perf_counter(), time.process_time()
@@ -115,7 +121,7 @@ def run_mode(mode: str, raw: Path, tmp: Path, pythonpath: str | None) -> dict[st
     (:func:`fit_demo.run_child`: wall, CPU, load average, other processes' CPU share)."""
     from fit_demo import run_child  # benchmarks/ is the script's folder: on sys.path
 
-    work = tmp / f"work-{mode}"
+    work = tmp / f"work-{mode}-{len(list(tmp.glob('work-*')))}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     env = dict(os.environ)
@@ -137,7 +143,8 @@ def baseline_source(ref: str, tmp: Path) -> tuple[str, str]:
     """``src`` of git ``ref`` extracted under ``tmp`` (read-only use of the repository)."""
     sha = subprocess.run(["git", "rev-parse", ref], cwd=REPO, capture_output=True, text=True,
                          check=True).stdout.strip()  # fmt: skip
-    archive = tmp / "baseline.tar"
+    tmp.mkdir(parents=True, exist_ok=True)
+    archive = tmp / "src.tar"
     with archive.open("wb") as fh:
         subprocess.run(["git", "archive", sha, "src"], cwd=REPO, stdout=fh, check=True)
     with tarfile.open(archive) as tar:
@@ -171,7 +178,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['patients']} synthetic patients (`twinlab.synth`, seed {result['seed']}): "
         f"{result['files']} files. Machine: {m['cpu']}, {m['cpu_count']} cores, Python "
         f"{m['python']}, commit `{m['git_commit'][:10]}`{' (dirty)' if m['git_dirty'] else ''}, "
-        f"{m['date']}. Baseline: `{result['baseline_ref']}` = `{result['baseline_sha'][:10]}`. "
+        f"{m['date']}. Baseline: `{result['baseline_ref']}` = `{result['baseline_sha'][:10]}`; "
+        f"head: `{result.get('head_sha', '')[:10]}`. "
         f"Goal: {GOAL:,} records/s per core end to end.",
         "",
         "| mode | records in | events | wall s | CPU s | records/s/core | peak RSS MB | "
@@ -199,7 +207,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="200 patients")
     parser.add_argument("--baseline-ref", default=BASELINE_REF)
-    parser.add_argument("--modes", default="harmonize,baseline,readers,floor")
+    parser.add_argument("--modes", default="harmonize,head,baseline,readers,floor")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--raw", type=Path, help=argparse.SUPPRESS)
@@ -215,16 +223,23 @@ def main() -> None:
         tmp = Path(scratch)
         raw = tmp / "raw"
         generate_study(raw, tmp / "truth", SynthConfig(n_patients=n, seed=args.seed))
-        base_src, base_sha = baseline_source(args.baseline_ref, tmp)
+        base_src, base_sha = baseline_source(args.baseline_ref, tmp / "base")
+        head_src, head_sha = baseline_source("HEAD", tmp / "head")
+        sources = {"baseline": base_src, "head": head_src}
         modes = []
         for mode in args.modes.split(","):
+            # "readers@baseline": the readers of the baseline's source; "head" and "baseline"
+            # alone are harmonize on that source
+            kind, _, where = mode.partition("@")
+            source = sources.get(where or kind)
             print(f"running {mode} ...", file=sys.stderr, flush=True)
-            modes.append(run_mode(mode, raw, tmp, base_src if mode == "baseline" else None))
+            modes.append({**run_mode(kind, raw, tmp, source), "mode": mode})
             print(json.dumps(modes[-1]), file=sys.stderr, flush=True)
         result = {
             "patients": n, "seed": args.seed, "files": sum(1 for f in raw.rglob("*") if
                                                            f.is_file()),
-            "baseline_ref": args.baseline_ref, "baseline_sha": base_sha, "goal": GOAL,
+            "baseline_ref": args.baseline_ref, "baseline_sha": base_sha, "head_sha": head_sha,
+            "goal": GOAL,
             "machine": machine(), "modes": modes,
         }  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)

@@ -73,6 +73,7 @@ def serving(
     *,
     args: list[str] | None = None,
     scheme: str = "http",
+    patients: int = 200,
 ) -> Iterator[dict]:
     """``twinlab serve`` (with ``args``) on a free loopback port, its own audit log in
     ``logs``; ``urllib`` must be able to reach ``scheme`` (a TLS test trusts its CA)."""
@@ -81,7 +82,7 @@ def serving(
         **os.environ,
         "TWINLAB_AUDIT_LOG": str(logs / "audit.jsonl"),
         "TWINLAB_COOKIE_SECRET": "test-cookie-secret-" + "x" * 32,
-        "TWINLAB_WHATIF_PATIENTS": "200",
+        "TWINLAB_WHATIF_PATIENTS": str(patients),
     }
     out = (logs / "server.log").open("w")
     proc = subprocess.Popen(
@@ -102,7 +103,13 @@ def serving(
                 time.sleep(0.3)
         else:
             pytest.fail(f"twinlab serve did not start: {(logs / 'server.log').read_text()}")
-        yield {"url": url, "port": port, "audit": logs / "audit.jsonl", "log": logs / "server.log"}
+        yield {
+            "url": url,
+            "port": port,
+            "pid": proc.pid,
+            "audit": logs / "audit.jsonl",
+            "log": logs / "server.log",
+        }
     finally:
         proc.terminate()
         try:

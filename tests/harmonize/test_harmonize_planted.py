@@ -156,6 +156,11 @@ def test_no_planted_identifier_reaches_a_published_file(runs, label):
     text = _published_text(root / label)
     for value in [*PLANTED_TEXT, *names]:
         assert value.lower() not in text.lower(), value
+    for file in sorted((root / "raw" / "wearables").glob("*.csv")):  # the export's own header
+        for line in file.read_text(errors="replace").splitlines()[:12]:
+            key, _, value = line.lstrip("# ").partition(": ")
+            if key in {"serial_number", "account_holder", "account_email"} and value:
+                assert value.strip().lower() not in text.lower(), key
     for number in ("5521", "55213", "8812"):
         assert re.search(rf"(?<![\w.]){number}(?![\w.])", text) is None, number
 

@@ -113,9 +113,10 @@ def test_an_attacker_searching_the_filters_cannot_single_anyone_out(project, rea
     for a, b in itertools.permutations(answered, 2):
         if a < b:
             assert len(b - a) >= K, (answered[a], answered[b], len(b - a))
-    # the review's probe: 30–48.3 kg widens to the whole band below 60 kg
+    # the review's probe: 30–48.3 kg widens to the whole band below 60 kg, and the slider
+    # shows the band
     w.param.update(weight_range=(30.0, 48.3), crcl_range=(10.0, 250.0), genotypes=[])
-    assert w.criteria() == ["WT < 60"]
+    assert w.criteria() == ["WT < 60"] and w.weight_range == (30.0, 60.0)
 
 
 def test_a_rare_genotype_is_not_offered_and_small_groups_are_refused(project, real):

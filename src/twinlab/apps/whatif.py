@@ -322,6 +322,19 @@ class WhatIf(param.Parameterized):
     def _reset_pd(self) -> None:
         self.param.update(**self._pd_defaults(self._read_pd_spec(self.root, self.pd_spec)))
 
+    @param.depends("weight_range", "crcl_range", watch=True, on_init=True)
+    def _snap_to_bands(self) -> None:
+        """With ``min_cell``, the ranges are moved to the band edges the answers use."""
+        if self.min_cell is None:
+            return
+        snapped = {}
+        for name, edges in (("weight_range", WEIGHT_BANDS), ("crcl_range", CRCL_BANDS)):
+            i, j = band_span(edges, *getattr(self, name))
+            if tuple(getattr(self, name)) != (edges[i], edges[j + 1]):
+                snapped[name] = (edges[i], edges[j + 1])
+        if snapped:
+            self.param.update(**snapped)
+
     @param.depends("model", "cohort", watch=True)
     def _set_genotypes(self) -> None:
         names = self.level_names("CYP2C9")

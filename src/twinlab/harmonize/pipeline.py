@@ -444,7 +444,7 @@ def harmonize(
     """
     from twinlab.deid import deidentify, identifiers_from, load_key, pseudonym, scan_for_phi
     from twinlab.deid.engine import ENGINE
-    from twinlab.deid.policy import apply_policy
+    from twinlab.deid.policy import apply_policy, field_policy
     from twinlab.security.crypto import encrypt_bytes, load_keyring
     from twinlab.terminology import map_codes, normalize_units
     from twinlab.timeline import Cohort, coerce_table
@@ -493,6 +493,7 @@ def harmonize(
         persons, events, key=key, reference_dates=index, drop_free_text=drop_text.to_numpy()
     )
     free_text_dropped = int(events_d.attrs.get("free_text_dropped", 0))
+    reader_columns_dropped = sorted(set(events_d.attrs.get("dropped_columns", [])) - {"format"})
     if len(events_d) != len(eids):
         raise AssertionError("de-identification changed the number of events")
     fmt = events["format"].to_numpy()
@@ -603,6 +604,8 @@ def harmonize(
         "events": policy_events,
         "patients": policy_patients,
         "free_text_dropped": free_text_dropped,
+        "reader_columns_dropped": reader_columns_dropped,
+        "qualifiers_dropped": sorted(field_policy().get("drop_qualifiers", [])),
         "free_text": {f: cfg.free_text.get(f, "drop") for f in sorted(set(events["format"]))},
         "engine": ENGINE,
     }

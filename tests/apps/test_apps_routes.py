@@ -112,7 +112,21 @@ def test_logout_revokes_the_session_on_the_server(server):
     cookies, _ = http_login(server["url"], "ana", USERS["ana"][1])
     assert status(server["url"] + "/whatif", cookies) == 200
     token = _token(server, cookies)
-    assert status(server["url"] + "/logout", cookies) == 200
+
+    async def open_then_logout() -> bool:
+        """Whether a page's websocket opened before logging out is closed by the logout."""
+        req = HTTPRequest(
+            f"ws://127.0.0.1:{server['port']}/whatif/ws",
+            headers={"Cookie": cookies, "Origin": server["url"]},
+        )
+        conn = await websocket_connect(req, subprotocols=["bokeh", _token(server, cookies)])
+        assert json.loads(await conn.read_message())["msgtype"] == "ACK"
+        assert await asyncio.to_thread(status, server["url"] + "/logout", cookies) == 200
+        while True:  # messages may still come; then the server closes the socket
+            if await asyncio.wait_for(conn.read_message(), timeout=30) is None:
+                return True
+
+    assert asyncio.run(open_then_logout())
     # the same cookies, replayed after logging out (a copied cookie): no longer logged in
     code, headers, _ = fetch(server["url"] + "/whatif", cookies)
     assert code == 302 and "/login" in headers["Location"]
@@ -120,6 +134,7 @@ def test_logout_revokes_the_session_on_the_server(server):
     assert _websocket(server, "whatif", cookies, token) == 403
     logouts = [e for e in _entries(server) if e["action"] == "dashboard.logout"]
     assert logouts and logouts[-1]["actor"] == "ana"
+    assert logouts[-1]["params"]["connections_closed"] == 1
 
 
 def _self_signed(folder) -> tuple:

@@ -11,7 +11,8 @@ login and logout pages (:class:`panel.auth.BasicAuthProvider`) but
 - sets its cookies ``HttpOnly``, ``SameSite=Lax`` and, when the request came over TLS,
   ``Secure``;
 - opens a server-side session at login (:class:`twinlab.apps.auth.SessionStore`) that
-  logging out closes: a request is logged in only while its session is open.
+  logging out closes: a request is logged in only while its session is open, and the
+  websockets of the pages it opened are closed.
 
 ``twinlab serve`` passes this file's path to ``panel serve --auth-module``.
 """
@@ -32,6 +33,7 @@ from panel.auth import (
 from panel.config import config
 from panel.io.state import state
 from panel.util import base64url_encode
+from tornado.web import decode_signed_value
 
 from twinlab.apps.auth import LoginThrottle, SessionStore, _audit, login
 
@@ -113,11 +115,30 @@ class SessionLogoutHandler(LogoutHandler):
     """Panel's logout page; closes the server-side session first (audited)."""
 
     def get(self) -> None:
-        user = SESSIONS.close(_session_id(self))
+        sid = _session_id(self)
+        user = SESSIONS.close(sid)
         if user is not None:
-            _audit("dashboard.logout", user, "session", {})
+            closed = _close_connections(self.application, sid)
+            _audit("dashboard.logout", user, "session", {"connections_closed": closed})
         self.clear_cookie(SESSION_COOKIE, path=config.cookie_path or "/")
         super().get()
+
+
+def _close_connections(application: Any, sid: str | None) -> int:
+    """Close the open websockets of the pages opened with session ``sid``: their documents
+    stop answering at once (Bokeh expires them after); return how many were closed."""
+    closed = 0
+    secret = application.settings.get("cookie_secret")
+    for context in getattr(application, "_applications", {}).values():
+        for session in list(context.sessions):
+            request = getattr(session.document.session_context, "request", None)
+            raw = request.cookies.get(SESSION_COOKIE) if request is not None else None
+            value = decode_signed_value(secret, SESSION_COOKIE, raw) if raw and secret else None
+            if sid and value == sid.encode():
+                for connection in list(session._subscribed_connections):
+                    connection._socket.close()
+                    closed += 1
+    return closed
 
 
 _provider = BasicAuthProvider()

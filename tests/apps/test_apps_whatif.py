@@ -44,6 +44,26 @@ def test_concentrations_equal_the_closed_form_superposition(whatif):
     np.testing.assert_allclose(whatif.concentrations(), expected, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("route", ["oral", "iv"])
+def test_exposure_is_exact_not_read_off_the_plotted_grid(whatif, route):
+    whatif.param.update(dose=150.0, interval_h=12.0, duration_days=3, route=route)
+    got = whatif._answers()
+    p = whatif.population().params
+    tau, n = 12.0, 6
+    fine = np.linspace((n - 1) * tau, n * tau, 24_001)  # the last interval, 1.8 s steps
+    if route == "oral":
+        conc = closed_form_oral(fine, 150.0, tau, n, p["ka"], p["cl"], p["v"])
+    else:  # IV bolus: the peak is the instant after the dose, which no grid point sees
+        k = (p["cl"] / p["v"])[:, None]
+        dt = fine[None, :] - np.arange(n)[:, None, None] * tau
+        conc = np.where(dt >= 0, 150.0 / p["v"][:, None] * np.exp(-k * np.maximum(dt, 0)), 0)
+        conc = conc.sum(axis=0)
+    np.testing.assert_allclose(got["ctrough"], conc[:, -1], rtol=1e-9)
+    np.testing.assert_allclose(got["auc_tau"], np.trapezoid(conc, fine, axis=1), rtol=1e-6)
+    np.testing.assert_allclose(got["cmax"], conc.max(axis=1), rtol=1e-5)
+    assert np.all(got["cmax"] >= conc.max(axis=1) * (1 - 1e-12))
+
+
 def test_population_recovers_the_twin_typical_clearance(project):
     w = WhatIf(root=str(project), n_patients=4000, seed=3, genotypes=["*1/*1"])
     vp = w.population()

@@ -81,9 +81,11 @@ from twinlab.apps.twin import (
     registered_models,
 )
 from twinlab.cohort import KnownPopulation, VirtualCohort, chunk_rng, from_cohort
+from twinlab.pkpd.dosing import expand_doses
 from twinlab.pkpd.models import get_model
 from twinlab.pkpd.population import PopulationSpec
 from twinlab.simulate import Arm, Regimen, Scenario, run
+from twinlab.simulate.exposure import arm_exposure
 from twinlab.simulate.ode_kernels import simulate_idr
 from twinlab.trials import (
     ancova_power,
@@ -669,6 +671,29 @@ class WhatIf(param.Parameterized):
         )
         return self._cached(key, self._make_answers, size=2)
 
+    def _exposure(self) -> dict[str, np.ndarray]:
+        """Exact Cmax, Ctrough and AUCtau of the last dosing interval of every patient.
+
+        From :func:`twinlab.simulate.exposure.arm_exposure`, the simulate stage's own
+        definition (closed form per dosing interval; the ODE's dense output for nonlinear
+        elimination), so the numbers do not depend on the plotted grid and agree with the
+        pipeline's.
+        """
+        sm = get_model(self.twin.model)
+        theta = {k: v for k, v in self.population().params.items() if k in sm.all_params}
+        regimen = Regimen(
+            float(self.dose),
+            interval_h=float(self.interval_h),
+            n_doses=self.n_doses,
+            route=self.route,
+        )
+        doses = expand_doses([regimen.doses()], central_cmt=2 if "ka" in sm.params else 1)
+        m = arm_exposure(
+            sm, theta, self.times(), regimen,
+            doses.time[0], doses.amt[0], doses.duration[0], None,
+        )  # fmt: skip
+        return {name: np.asarray(m[name], dtype=float) for name in ("cmax", "ctrough", "auc_tau")}
+
     def _make_answers(self) -> dict[str, Any]:
         t0 = time.perf_counter()
         times = self.times()
@@ -680,8 +705,6 @@ class WhatIf(param.Parameterized):
         m = min(_PD_ERROR_SAMPLE, conc.shape[1])
         coarse = self._response(times[::2], m, max_step=2 * PD_MAX_STEP)
         pd_error = float(np.max(np.abs(resp[::2, :m] - coarse)))
-        tau = float(self.interval_h)
-        last = times >= times[-1] - tau - 1e-9
         return {
             "times": times,
             # full arrays only where needed: linear PK bands come from the unit-dose cache,
@@ -689,9 +712,7 @@ class WhatIf(param.Parameterized):
             # patients x 84 days)
             "conc": None if self.linear else conc,
             "effect_bands": np.ascontiguousarray(resp[self._band_index()]),
-            "cmax": conc[last].max(axis=0),
-            "ctrough": conc[-1].copy(),
-            "auc_tau": np.trapezoid(conc[last], times[last], axis=0),
+            **self._exposure(),
             "effect_end": resp[-1].copy(),
             "pd_error": pd_error,
             "compute_s": time.perf_counter() - t0,

@@ -36,7 +36,10 @@ def study(tmp_path_factory):
     raw, truth = root / "raw", root / "truth"
     generate_study(raw, truth, SynthConfig(n_patients=12, seed=7, wearable_fraction=0.5))
     good = sorted((raw / "fhir").glob("*.json"))[0].read_bytes()
-    (raw / "fhir" / "truncated.json").write_bytes(good[: len(good) // 2])
+    # cut inside the bundle's first entry: nothing in it can be salvaged (a cut after whole
+    # entries keeps them: tests/ingest/test_fault_injection.py)
+    cut = good.index(b'"entry"') + 200
+    (raw / "fhir" / "truncated.json").write_bytes(good[:cut])
     (raw / "sdtm" / "garbage.xpt").write_bytes(b"HEADER RECORD" + bytes(range(200)))
     (raw / "notes.bin").write_bytes(b"\x00\x01 not a clinical format")
     keyring = Keyring({"k1": MASTER_KEY})

@@ -527,9 +527,7 @@ def trial_stage(
         sim, procova.n_patients, seed=seed + 2, root=root, arms=list(design.arm_names)
     )
     plans = {
-        label: plan_variance_reduction(
-            d, planning, prognostic=prognostic, method=procova.planning
-        )
+        label: plan_variance_reduction(d, planning, prognostic=prognostic, method=procova.planning)
         for label, d in designs.items()
         if label != "unadjusted"
     }

@@ -232,6 +232,10 @@ class IdentifierSet:
         self._kinds = kinds
         self._groups = groups
         self._sorted = sorted(kinds)
+        counts: dict[str, int] = {}
+        for kind in kinds.values():
+            counts[kind] = counts.get(kind, 0) + 1
+        self._counts = counts
 
     def __len__(self) -> int:
         return len(self._kinds)
@@ -242,10 +246,7 @@ class IdentifierSet:
     @property
     def kinds(self) -> dict[str, int]:
         """How many values of each kind are searched."""
-        out: dict[str, int] = {}
-        for kind in self._kinds.values():
-            out[kind] = out.get(kind, 0) + 1
-        return out
+        return dict(self._counts)
 
     def _is_prefix(self, text: str) -> bool:
         i = bisect.bisect_left(self._sorted, text)

@@ -273,6 +273,10 @@ def find_phi(
     return out
 
 
+#: distinct texts a scrubber remembers before it starts over
+_MEMO_SIZE = 200_000
+
+
 class TextScrubber:
     """Removes PHI from free text (known values, patterns and the clinical engine).
 
@@ -303,6 +307,10 @@ class TextScrubber:
         self.identifiers = identifiers if identifiers is not None else IdentifierSet()
         self._replace = replace
         self.engine = engine
+        self._known = frozenset(self.identifiers.kinds)
+        # scrubbed text by (text, patterns): values repeat across rows (qualifier values,
+        # terms); the identifiers are fixed, so a value's result never changes
+        self._memo: dict[tuple[str, bool], str] = {}
 
     def __repr__(self) -> str:
         return f"TextScrubber({self.identifiers!r}, engine={self.engine})"
@@ -323,18 +331,24 @@ class TextScrubber:
         """
         if not isinstance(text, str) or not text:
             return text
+        memo = self._memo.get((text, patterns))
+        if memo is not None:
+            return memo
         parts: list[str] = []
         pos = 0
         for kind, s, e in self.find(text, patterns=patterns):
             parts.append(text[pos:s])
-            known = self.identifiers is not None and kind in self.identifiers.kinds
-            if self._replace is not None and known:
+            if self._replace is not None and kind in self._known:
                 parts.append(self._replace(kind, text[s:e]))
             else:
                 parts.append(f"[{kind.upper()}]")
             pos = e
         parts.append(text[pos:])
-        return "".join(parts)
+        out = "".join(parts)
+        if len(self._memo) >= _MEMO_SIZE:
+            self._memo.clear()
+        self._memo[(text, patterns)] = out
+        return out
 
     def scrub_series(self, values: pd.Series, *, patterns: bool = True) -> pd.Series:
         """Scrub a Series of text, each distinct value once; missing values stay missing."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
 
 from twinlab.apps.auth import authenticate
 from twinlab.apps.cli import oauth_settings, serve, serve_command
+from twinlab.security.keyfiles import init_local_keys
 
 AUDIT_ENV = {"TWINLAB_AUDIT_KEY": "a2V5"}  # present: serve checks that a key is configured
 OAUTH_ENV = {
@@ -152,10 +154,13 @@ def test_half_a_tls_configuration_is_refused(project, credentials, tmp_path):
         serve_command(root=project, credentials=credentials, tls_cert=tmp_path, env=AUDIT_ENV)
 
 
-def test_serve_without_an_audit_key_refuses_in_one_line(project, credentials, monkeypatch):
+def test_serve_without_an_audit_key_refuses_in_one_line(
+    project, credentials, monkeypatch, tmp_path
+):
     for var in ("TWINLAB_AUDIT_KEY", "TWINLAB_AUDIT_KEY_FILE", "TWINLAB_AUDIT_HMAC_KEY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("TWINLAB_AUDIT_UNSIGNED", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # a workstation without keys
     args = ["--root", str(project), "--auth", str(credentials), "--dry-run"]
     res = CliRunner().invoke(serve, args)
     assert res.exit_code == 2 and "Traceback" not in res.output
@@ -164,3 +169,18 @@ def test_serve_without_an_audit_key_refuses_in_one_line(project, credentials, mo
     assert "TWINLAB_AUDIT_UNSIGNED=1" in error[0]
     monkeypatch.setenv("TWINLAB_AUDIT_UNSIGNED", "1")  # a throwaway log, on purpose
     assert CliRunner().invoke(serve, args).exit_code == 0
+
+
+def test_serve_signs_with_this_workstations_audit_key_after_the_demo(
+    project, credentials, monkeypatch, tmp_path
+):
+    # twinlab demo creates ~/.config/twinlab/keys; twinlab serve then signs the same log
+    for var in ("TWINLAB_AUDIT_KEY", "TWINLAB_AUDIT_KEY_FILE", "TWINLAB_AUDIT_HMAC_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("TWINLAB_AUDIT_UNSIGNED", raising=False)
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    keys = init_local_keys()
+    _, env = serve_command(root=project, credentials=credentials, env=dict(os.environ))
+    assert env["TWINLAB_AUDIT_KEY_FILE"] == str(keys["TWINLAB_AUDIT_KEY_FILE"])
+    assert "TWINLAB_DEID_KEY_FILE" not in env and "TWINLAB_MASTER_KEY_FILE" not in env

@@ -27,6 +27,7 @@ from twinlab.audit.keys import HMAC_KEY_ENV, KEY_ENV, KEY_FILE_ENV, load_signer
 from twinlab.audit.log import ANCHOR_ENV
 from twinlab.audit.trail import AUDIT_LOG_ENV, UNSIGNED_ENV
 from twinlab.security.access import ROLES
+from twinlab.security.keyfiles import DEFAULT_KEY_DIR, KEY_FILES
 
 __all__ = ["COOKIE_SECRET_ENV", "oauth_settings", "serve", "serve_command", "server_environment"]
 
@@ -99,10 +100,18 @@ def server_environment(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k in _ENV_NAMES or k.startswith(_ENV_PREFIXES)}
 
 
-def _check_audit_key(env: Mapping[str, str]) -> None:
-    """Refuse to serve when the dashboards could not write their (signed) audit log."""
+def _check_audit_key(env: dict[str, str]) -> None:
+    """Refuse to serve when the dashboards could not write their (signed) audit log.
+
+    Without an audit key in ``env``, this workstation's key file (``twinlab keys init``,
+    which ``twinlab demo`` runs: ``~/.config/twinlab/keys/audit.key``) is used when it
+    exists, so the dashboards sign the same log as the pipeline; ``env`` is updated.
+    """
     if env.get(UNSIGNED_ENV) == "1":
         return
+    local = Path(DEFAULT_KEY_DIR).expanduser() / KEY_FILES[KEY_FILE_ENV]
+    if not any(env.get(k) for k in (KEY_ENV, KEY_FILE_ENV, HMAC_KEY_ENV)) and local.is_file():
+        env[KEY_FILE_ENV] = str(local)
     if env.get(KEY_FILE_ENV) and not env.get(KEY_ENV):
         load_signer(key_file=env[KEY_FILE_ENV])  # its location and mode are checked
     if not any(env.get(k) for k in (KEY_ENV, KEY_FILE_ENV, HMAC_KEY_ENV)):

@@ -255,8 +255,11 @@ def test_a_categorical_covariate_keeps_level_zero_as_its_reference():
 
 
 def test_the_repositorys_model_specs_are_valid():
-    for file in sorted((REPO_PARAMS.parent / "pipelines" / "specs").glob("*.yaml")):
-        PopulationSpec.from_yaml(file)
+    files = sorted((REPO_PARAMS.parent / "pipelines" / "specs").glob("*.yaml"))
+    assert files, "no model specs found under pipelines/specs"
+    for file in files:
+        spec = PopulationSpec.from_yaml(file)  # raises on any invalid field
+        assert PopulationSpec.from_dict(spec.to_dict()) == spec, file.name
 
 
 def test_the_demo_checks_params_before_running_any_stage(tmp_path, repo_params, monkeypatch):

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from twinlab.pipeline.metrics import sensitivity_metrics, surrogate_metrics, trial_metrics
 from twinlab.pipeline.params import (
     CohortParams,
     DaskParams,
@@ -305,14 +306,16 @@ def sensitivity_stage(
     out = _path(root, cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     result.to_frame().to_csv(out / f"{method}.csv", index=False)
-    metrics = result.to_dict()
+    details = result.to_dict()
+    # the full result beside the indices; the metrics file holds what DVC compares
+    _write_json(out / "sensitivity.json", details)
     metrics_path = _path(root, cfg.metrics_path)
-    _write_json(metrics_path, metrics)
+    _write_json(metrics_path, sensitivity_metrics(details))
     audit_stage(
         "sensitivity",
         params=_given(section),
         inputs=[],
-        outputs=[out / f"{method}.csv", metrics_path],
+        outputs=[out / f"{method}.csv", out / "sensitivity.json", metrics_path],
         seed=seed,
         summary={"method": method, "evaluations": len(result.outputs)},
     )
@@ -401,7 +404,7 @@ def surrogate_stage(
     surrogate.save(out)
     metrics = {"kind": surrogate.kind, "binding": surrogate.binding, "error": surrogate.error}
     metrics_path = _path(root, cfg.metrics_path)
-    _write_json(metrics_path, json.loads(json.dumps(metrics, default=float)))
+    _write_json(metrics_path, surrogate_metrics(json.loads(json.dumps(metrics, default=float))))
     audit_stage(
         "surrogate",
         params=_given(section),
@@ -483,7 +486,8 @@ def trial_stage(
     Returns
     -------
     dict
-        The metrics written to ``metrics_path``.
+        The full result, written to ``out/trial.json``; ``metrics_path`` gets the numbers
+        DVC compares (:func:`twinlab.pipeline.metrics.trial_metrics`).
     """
     from twinlab.audit import audit_stage
     from twinlab.trials import (
@@ -630,8 +634,12 @@ def trial_stage(
         }
         for r in rec.to_dict("records")
     }
+    metrics = json.loads(json.dumps(metrics, default=str))
+    # the full result (design, provenance, planning, dose) in the stage's output folder;
+    # the metrics file holds what DVC compares across experiments
+    _write_json(out / "trial.json", metrics)
     metrics_path = _path(root, cfg.metrics_path)
-    _write_json(metrics_path, json.loads(json.dumps(metrics, default=str)))
+    _write_json(metrics_path, trial_metrics(metrics))
     audit_stage(
         "trial",
         params=_given(section),

@@ -346,8 +346,12 @@ def validate_fit(
     gate = validate(result, bounds=bounds, seed=seed)
     metrics = gate.to_metrics()
     if out is not None:
+        from twinlab.pipeline.metrics import gate_metrics
+
+        # a DVC metric: values and pass/fail only (bounds are params.yaml's, the failures'
+        # hints are printed below and recorded with the version)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        out.write_text(json.dumps(gate_metrics(metrics), indent=2, sort_keys=True) + "\n")
     audit_event("model.validate", fit_dir, params=metrics["bounds"], new=metrics)
     click.echo(str(gate))
     if register_as:

@@ -19,7 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twinlab.pipeline.metrics import sensitivity_metrics, surrogate_metrics, trial_metrics
+from twinlab.pipeline.metrics import (
+    power_curve_series,
+    sensitivity_metrics,
+    surrogate_metrics,
+    trial_metrics,
+)
 from twinlab.pipeline.params import (
     CohortParams,
     DaskParams,
@@ -576,7 +581,7 @@ def trial_stage(
     if cfg.plots_path:
         plots_path = _path(root, cfg.plots_path)
         plots_path.parent.mkdir(parents=True, exist_ok=True)
-        curve.to_csv(plots_path, index=False)
+        power_curve_series(curve).to_csv(plots_path, index=False)
     metrics["prognostic"] = {
         # the score's held-out correlation with the control outcome only: descriptive
         "heldout_rho": float(prognostic.provenance()["heldout_rho"]),

@@ -20,6 +20,7 @@ from typing import Any
 __all__ = [
     "flat_numbers",
     "gate_metrics",
+    "power_curve_series",
     "sensitivity_metrics",
     "surrogate_metrics",
     "trial_metrics",
@@ -125,3 +126,23 @@ def surrogate_metrics(meta: Mapping[str, Any]) -> dict[str, Any]:
     out.update({k: v for k, v in error.items() if not isinstance(v, Mapping)})
     out["twin_version"] = (meta.get("binding") or {}).get("version")
     return flat_numbers(out)
+
+
+def power_curve_series(curve: Any) -> Any:
+    """The power curve as DVC plots it: one row per total sample size and one column of
+    simulated power per series ``"<analysis> <comparison>"`` (``dvc.yaml``'s top-level
+    ``plots`` names these columns, one line each).
+
+    Parameters
+    ----------
+    curve : pandas.DataFrame
+        Long format: ``n_total``, ``comparison``, ``power`` and ``analysis``.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    series = curve["analysis"].astype(str) + " " + curve["comparison"].astype(str)
+    order = list(dict.fromkeys(series))
+    wide = curve.assign(series=series).pivot(index="n_total", columns="series", values="power")
+    return wide[order].reset_index().rename_axis(columns=None)

@@ -305,6 +305,24 @@ def test_odm_truncated_file_keeps_the_groups_before_the_cut(tmp_path: Path, wher
     assert tail["check"] in ("odm.parse", "odm.truncated") and "truncated" in tail["reason"]
 
 
+@_needs(ODM_AE)
+def test_odm_duplicate_item_group_is_read_once_and_declared(tmp_path: Path) -> None:
+    data = ODM_AE.read_bytes()
+    clean = _read(tmp_path, "ae.xml", data)
+    start, end = _group(data, 3)
+    end += len(b"</ItemGroupData>")
+    dup = _read(tmp_path, "ae5.xml", data[:end] + data[start:end] + data[end:])
+    assert (dup.records_in, dup.duplicates) == (clean.records_in + 1, 1)
+    assert dup.records_accepted == clean.records_accepted and not len(dup.quarantine)
+    same = ["source_patient", "time", "code", "value_num", "value_text", "orig_value"]
+    pd.testing.assert_frame_equal(dup.events[same], clean.events[same])  # pointers renumbered
+    # the same group with one value changed (an update) is a record of its own
+    item = data.index(b'Value="', start) + len(b'Value="')
+    changed = data[start:item] + b"Z" + data[item:end]
+    upd = _read(tmp_path, "ae6.xml", data[:end] + changed + data[end:])
+    assert (upd.records_in, upd.duplicates) == (clean.records_in + 1, 0)
+
+
 # --- VCF ----------------------------------------------------------------------------------------
 
 
@@ -335,6 +353,22 @@ def test_vcf_0x1e_does_not_split_a_line(tmp_path: Path) -> None:
     lines[i] = lines[i].replace(b"\t", b"\t\x1e", 7)  # inside INFO, after the 7th tab
     bad = _read(tmp_path, "b.vcf.gz", gzip.compress(b"\n".join(lines)))
     assert bad.records_in == clean.records_in
+
+
+@_needs(VCF)
+@pytest.mark.parametrize("where", ["next line", "far apart"])
+def test_vcf_duplicate_line_is_read_once_and_declared(tmp_path: Path, where: str) -> None:
+    data = VCF.read_bytes()
+    clean = _read(tmp_path, "a.vcf", data)
+    lines = _lines(data)
+    # a line at a configured site (it makes events), by its events' pointer "L<lineno>:..."
+    i = int(clean.events["source_record"].iloc[0].split(":")[0][1:]) - 1
+    at = i + 1 if where == "next line" else len(lines) - 1
+    lines.insert(at, lines[i])
+    dup = _read(tmp_path, "b.vcf", b"\n".join(lines))
+    assert (dup.records_in, dup.duplicates) == (clean.records_in + 1, 1)
+    assert dup.records_accepted == clean.records_accepted and not len(dup.quarantine)
+    assert len(dup.events) == len(clean.events) > 0
 
 
 # --- wearables ----------------------------------------------------------------------------------

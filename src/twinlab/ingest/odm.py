@@ -14,6 +14,11 @@ A *record* is one ``ItemGroupData``; each of its ``ItemData`` (or typed ``ItemDa
   group or its form, study event or subject; qualifiers ``date_precision`` and ``date_source``.
   Zone-less datetimes are read in ``tz`` (qualifier ``tz_assumed``).
 
+An item group that repeats an earlier accepted one exactly (the same study, subject, study
+event, form, ItemGroupOID and repeat key, the same items and values, the same audit time) is read
+once and counted in ``duplicates``; one that differs in anything (an update in a transactional
+export) is a record of its own.
+
 Subjects become ``persons`` (SubjectKey; for Dataset-XML, which has no SubjectData, the USUBJID
 item), with sex / birth date when an item says so.
 
@@ -58,7 +63,7 @@ from twinlab.ingest.base import (
     quarantine_row,
     register,
 )
-from twinlab.ingest.sdtm import _events_frame, parse_partial_datetime
+from twinlab.ingest.sdtm import events_frame, parse_partial_datetime
 
 __all__ = ["read_odm"]
 
@@ -194,6 +199,9 @@ class _Parser:
         self.persons: dict[str, dict[str, Any]] = {}
         self.quarantine: list[dict[str, str]] = []
         self.records = 0
+        #: item groups equal to an earlier accepted one (same place, items and audit time)
+        self.duplicates = 0
+        self.seen: set[tuple[Any, ...]] = set()
         self.study_oid = ""
         self.stack: list[dict[str, Any]] = []  # context frames of clinical elements
         #: item groups of the open StudyEventData, with their context: processed together
@@ -309,13 +317,20 @@ class _Parser:
             )
             if not subject:
                 raise _Reject("odm.subject", "no SubjectKey and no USUBJID item")
+            own_audit = _own_audit(elem)
+            # an exact copy: the same place (pointer without its ordinal), items and audit time
+            signature = (study, mdv, pointer.rsplit("@", 1)[0], tuple(items), own_audit)
+            if signature in self.seen:
+                self.duplicates += 1
+                return
             self.person(subject, items, md)
-            ts, q = self.date(items, md, _own_audit(elem), event_date)
+            ts, q = self.date(items, md, own_audit, event_date)
         except _Reject as rej:
             self.quarantine.append(
                 quarantine_row(pointer, rej.check, rej.reason, self.raw(elem, study, mdv))
             )
             return
+        self.seen.add(signature)
         domain = _infer_domain(igoid, self.context("FormOID"), *(i[0] for i in items))
         for k, (oid, value, is_null, data_type) in enumerate(items, start=1):
             idef = md.items.get(oid)
@@ -744,8 +759,9 @@ def read_odm(path: str | Path, *, tz: str = "UTC", undated: str = "quarantine") 
         source_file=str(p),
         format=FORMAT,
         records_in=parser.records,
-        records_accepted=parser.records - len(parser.quarantine),
-        events=_events_frame(parser.events),
+        records_accepted=parser.records - len(parser.quarantine) - parser.duplicates,
+        duplicates=parser.duplicates,
+        events=events_frame(parser.events),
         persons=frame(PERSON_COLUMNS, list(parser.persons.values())),
         quarantine=frame(QUARANTINE_COLUMNS, parser.quarantine),
     )

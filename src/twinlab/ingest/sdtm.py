@@ -70,6 +70,7 @@ from twinlab.ingest.base import (
 )
 
 __all__ = [
+    "events_frame",
     "parse_partial_datetime",
     "read_sdtm",
     "read_sdtm_folder",
@@ -711,7 +712,7 @@ def read_sdtm_frame(
         records_in=len(df),
         records_accepted=len(df) - len(quarantine) - n_dup,
         duplicates=n_dup,
-        events=_events_frame(events),
+        events=events_frame(events),
         persons=frame(PERSON_COLUMNS, persons),
         quarantine=frame(QUARANTINE_COLUMNS, quarantine),
     )
@@ -730,7 +731,12 @@ def _row_tuples(df: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
     return zip(*cols, strict=True) if cols else iter([()] * len(df))
 
 
-def _events_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
+def events_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
+    """An events table from event dicts: the reader columns plus ``orig_value``/``orig_unit``.
+
+    Times become tz-aware UTC (``datetime64[us, UTC]``, NaT for ``None``) and ``value_num``
+    float64; the ODM reader builds its events with it too.
+    """
     cols = list(EVENT_COLUMNS) + [c for c in _EVENT_EXTRA if c not in EVENT_COLUMNS]
     out = pd.DataFrame(events, columns=cols)
     for c in ("time", "end_time"):

@@ -4,7 +4,10 @@ Reads plain ``.vcf`` and bgzipped ``.vcf.gz`` / ``.vcf.bgz`` files (BGZF is a se
 members, which :mod:`gzip` reads as one stream). A *record* is one data line. Lines at a
 configured site (matched by contig, position, REF and the site's ALT allele – never by rsID
 alone, since IDs are often ``.``) become one event per (site, sample); other well-formed lines
-are accepted without events. Malformed data lines (wrong column count, non-integer POS, a bad
+are accepted without events. A data line that repeats an accepted line exactly is read once and
+counted in ``duplicates``: any line at a configured site (the lines that make events), and any
+other line that repeats the line before it (a set of every line of a whole-genome file would cost
+more memory than a duplicate line without events can do harm). Malformed data lines (wrong column count, non-integer POS, a bad
 GT at a configured site) are quarantined with the line as raw text.
 
 The parser is plain Python on purpose: cyvcf2 and pysam wrap the compiled htslib, which is not a
@@ -285,6 +288,9 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
     events: list[dict[str, Any]] = []
     quarantine: list[dict[str, str]] = []
     records_in = 0
+    duplicates = 0
+    previous: str | None = None  # the last accepted data line
+    read_in_full: set[str] = set()  # accepted lines at configured sites (they make events)
     header: _Header | None = None
     file_time: pd.Timestamp = pd.NaT
     chrom_cache: dict[str, str] = {}
@@ -315,13 +321,21 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                         )
                     )
                     continue
+                if text == previous or text in read_in_full:
+                    duplicates += 1  # an exact copy of an accepted line: read once, declared
+                    continue
                 try:
-                    _read_line(
+                    full = _read_line(
                         text, lineno, header, index, site_list is None, chrom_cache, file_time,
                         events,
                     )  # fmt: skip
                 except _BadLine as bad:
                     quarantine.append(quarantine_row(f"L{lineno}", bad.check, bad.reason, text))
+                    previous = None
+                    continue
+                previous = text
+                if full:
+                    read_in_full.add(text)
     except (OSError, EOFError, zlib.error) as exc:
         records_in += 1
         quarantine.append(
@@ -370,7 +384,8 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
         source_file=str(path),
         format="vcf",
         records_in=records_in,
-        records_accepted=records_in - len(quarantine),
+        records_accepted=records_in - len(quarantine) - duplicates,
+        duplicates=duplicates,
         events=ev,
         persons=persons,
         quarantine=frame(QUARANTINE_COLUMNS, quarantine),
@@ -386,7 +401,8 @@ def _read_line(
     chrom_cache: dict[str, str],
     file_time: pd.Timestamp,
     events: list[dict[str, Any]],
-) -> None:
+) -> bool:
+    """Check one data line and add its events; whether it was read in full (a matched site)."""
     n_cols = text.count("\t") + 1
     if n_cols != header.n_cols:
         raise _BadLine(
@@ -408,12 +424,12 @@ def _read_line(
     else:
         candidates = index.get((norm, pos))
         if not candidates:
-            return
+            return False
         matched = [s for s in candidates if s.ref == ref_u and (s.alt in alts or alts == ["."])]
         if not matched:
-            return
+            return False
     if header.n_cols <= 8:
-        return  # sites-only VCF: nothing to genotype
+        return False  # sites-only VCF: nothing to genotype
     cols = text.split("\t")
     fmt = cols[8].split(":")
     if "GT" not in fmt:
@@ -442,6 +458,7 @@ def _read_line(
                 _event(site, code, system, sample, idx, phased, alleles, chrom, pos, lineno,
                        file_time)
             )  # fmt: skip
+    return True
 
 
 def _event(

@@ -7,8 +7,9 @@ alone, since IDs are often ``.``) become one event per (site, sample); other wel
 are accepted without events. A data line that repeats an accepted line exactly is read once and
 counted in ``duplicates``: any line at a configured site (the lines that make events), and any
 other line that repeats the line before it (a set of every line of a whole-genome file would cost
-more memory than a duplicate line without events can do harm). Malformed data lines (wrong column count, non-integer POS, a bad
-GT at a configured site) are quarantined with the line as raw text.
+more memory than a duplicate line without events can do harm). Malformed data lines (wrong
+column count, non-integer POS, a bad GT at a configured site) are quarantined with the line as
+raw text.
 
 The parser is plain Python on purpose: cyvcf2 and pysam wrap the compiled htslib, which is not a
 dependency of twinlab, and only a handful of positions are needed. To stay fast on whole-genome

@@ -299,3 +299,24 @@ def test_from_timeline_on_the_demo_cohort_matches_the_timeline():
     assert {data.ids[i]: n for i, n in per_id.items()} == per_patient.to_dict()
     arrays = data.to_arrays(dvid=1)
     assert arrays.n_obs == len(conc) and arrays.obs_cens.sum() == blq.sum()
+
+
+def test_written_csv_is_rounded_as_nonmem_users_expect_and_reads_back(tmp_path):
+    frame = _good().assign(
+        TIME=[0.0, 5 / 12, 2.0, 0.0, 4.0],
+        DV=[np.nan, 1.5, 1 / 3, np.nan, 0.8],
+        CYP2C9=[0.0, 0.0, 0.0, 1.0, 1.0],  # a coded genotype
+        CRCL=82.56741355866355,
+    )
+    out = write_nonmem(NonmemData(frame), tmp_path / "d.csv")
+    lines = out.read_text().splitlines()
+    header = lines[0].split(",")
+    first_obs = dict(zip(header, lines[2].split(","), strict=True))
+    assert first_obs["TIME"] == "0.416667" and first_obs["CRCL"] == "82.5674"
+    assert first_obs["CYP2C9"] == "0" and first_obs["EVID"] == "0" and first_obs["CMT"] == "2"
+    assert dict(zip(header, lines[1].split(","), strict=True))["AMT"] == "100"
+    assert "e-" not in out.read_text() and "0.4166666" not in out.read_text()
+    back = read_nonmem(out)
+    # the same data set, to 6 significant digits, with the same column types
+    pd.testing.assert_frame_equal(back.frame, NonmemData(frame).frame, rtol=1e-6)
+    assert back.frame["TIME"].iloc[1] == 0.416667 and back.frame["CYP2C9"].dtype == float

@@ -34,6 +34,7 @@ __all__ = [
     "NonmemDataWarning",
     "PopulationArrays",
     "from_timeline",
+    "nonmem_text",
     "read_nonmem",
     "write_nonmem",
 ]
@@ -706,8 +707,10 @@ def read_nonmem(
         meta["filtered"] = {"ignore": [list(c) for c in ign], "accept": [list(c) for c in acc],
                             "records_read": n_read, "records_kept": len(raw)}  # fmt: skip
     side = _sidecar(path)
+    real: list[str] = []  # columns written as whole numbers that hold reals
     if side.exists():
         stored = json.loads(side.read_text())
+        real = list(stored.get("real_columns", []))
         codes = {k: dict(v) for k, v in stored.get("codes", {}).items()}
         ids = {int(k): v for k, v in stored.get("ids", {}).items()}
         meta = {**stored.get("meta", {}), **meta}
@@ -744,6 +747,9 @@ def read_nonmem(
                 raw[column] = s.map(lambda v, m=codes[column]: m.get(str(v), np.nan))
                 continue
             raw[column], codes[column] = _code_text(s, column)
+        for column in real:
+            if column in raw.columns and pd.api.types.is_integer_dtype(raw[column]):
+                raw[column] = raw[column].astype("float64")
         if derived:
             meta["derived"] = {**meta.get("derived", {}), **derived}
         data = NonmemData(raw, codes=codes, ids=ids, meta=meta)
@@ -769,17 +775,65 @@ def read_nonmem(
     return data
 
 
-def write_nonmem(data: NonmemData, path: str | os.PathLike[str]) -> Path:
+def nonmem_text(frame: pd.DataFrame, *, digits: int = 6) -> pd.DataFrame:
+    """The data set's cells as NONMEM users write them.
+
+    A column whose values are all whole numbers (``ID EVID MDV CMT``, ``AMT 100``, a coded
+    genotype) is written without a decimal point; any other number is rounded to ``digits``
+    significant digits and written without an exponent (``TIME 0.416667``, not
+    ``0.4166666666666667``); a missing value is ``.``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Numeric columns.
+    digits : int
+        Significant digits of the non-integer columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same shape, every cell a string.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"TIME": [0.0, 5 / 12], "CMT": [1.0, 2.0], "DV": [np.nan, 0.619]})
+    >>> nonmem_text(frame).to_dict("list")
+    {'TIME': ['0', '0.416667'], 'CMT': ['1', '2'], 'DV': ['.', '0.619']}
+    """
+    out = {}
+    for column in frame.columns:
+        values = pd.to_numeric(frame[column]).to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]
+        whole = bool(np.all(finite == np.round(finite)) and np.all(np.abs(finite) < 2**53))
+        if whole:
+            cells = [("." if np.isnan(v) else str(int(v))) for v in values]
+        else:
+            cells = [
+                "."
+                if np.isnan(v)
+                else np.format_float_positional(float(f"{v:.{digits}g}"), trim="-")
+                for v in values
+            ]
+        out[column] = cells
+    return pd.DataFrame(out, index=frame.index, columns=frame.columns)
+
+
+def write_nonmem(data: NonmemData, path: str | os.PathLike[str], *, digits: int = 6) -> Path:
     """Write a data set as CSV (upper-case columns, ``.`` for missing) plus its metadata.
 
-    ``codes``, ``ids`` and ``meta`` go to ``<file>.meta.json`` beside the CSV, so
-    :func:`read_nonmem` restores the same :class:`NonmemData`. NONMEM and nlmixr2 read the
-    CSV directly.
+    Whole-number columns are written as integers and other numbers to ``digits``
+    significant digits (:func:`nonmem_text`), as NONMEM users expect. ``codes``, ``ids``
+    and ``meta`` go to ``<file>.meta.json`` beside the CSV, so :func:`read_nonmem` restores
+    the same :class:`NonmemData` (numbers rounded). NONMEM and nlmixr2 read the CSV
+    directly.
 
     Parameters
     ----------
     data : NonmemData
     path : path-like
+    digits : int
+        Significant digits of the non-integer columns (TIME, DV, continuous covariates).
 
     Returns
     -------
@@ -788,8 +842,10 @@ def write_nonmem(data: NonmemData, path: str | os.PathLike[str]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data.frame.to_csv(path, index=False, na_rep=".")
+    nonmem_text(data.frame, digits=digits).to_csv(path, index=False)
     side = {
+        # written without a decimal point, read back as the reals they are
+        "real_columns": [c for c in data.frame.columns if data.frame[c].dtype.kind == "f"],
         "codes": data.codes,
         "ids": {str(k): v for k, v in data.ids.items()},
         "meta": {k: v for k, v in data.meta.items() if k != "source"},

@@ -51,8 +51,9 @@ from twinlab.simulate.scenario import Scenario
 
 __all__ = ["BACKENDS", "run", "simulate_chunk"]
 
-#: Back ends: ``auto`` takes ``numba`` where the model allows it, else ``numpy``.
-BACKENDS = ("auto", "numba", "numpy")
+#: Back ends: ``auto`` takes ``numba`` where the model allows it, else ``numpy``; ``jax`` runs
+#: the same kernels in JAX (:mod:`twinlab.simulate.jax_kernels`, on a GPU where JAX has one).
+BACKENDS = ("auto", "numba", "numpy", "jax")
 _ODE_TEMP_ELEMENTS = 1 << 23  # ~64 MB per forcing temporary of the ODE models
 _VERSIONED = ("twinlab", "numpy", "pandas", "xarray", "zarr", "dask", "distributed", "numba",
               "pyarrow", "duckdb")  # fmt: skip
@@ -73,11 +74,16 @@ def _resolve_backend(model: StructuralModel, backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
     compiled = model.name in KERNEL_MODELS or model.name in ODE_KERNEL_MODELS
-    if backend == "numba" and not compiled:
+    if backend in ("numba", "jax") and not compiled:
         raise ValueError(
             f"the compiled back end covers {sorted({*KERNEL_MODELS, *ODE_KERNEL_MODELS})}, "
             f"not {model.name!r}; use backend='numpy' or 'auto'"
         )
+    if backend == "jax":
+        try:
+            import twinlab.simulate.jax_kernels  # noqa: F401
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
     if backend == "auto":
         return "numba" if compiled else "numpy"
     return backend
@@ -110,20 +116,20 @@ def _simulate_arm(
     """Write the endpoints of ``R`` parameter rows through ``arm`` into ``out[e]`` ``(R, T)``."""
     n = next(iter(theta.values())).shape[0]
     doses = _dose_arrays(arm, model, float(times[0]), titrated)
-    if backend == "numba" and model.name in ODE_KERNEL_MODELS:
+    if backend in ("numba", "jax") and model.name in ODE_KERNEL_MODELS:
         simulate_idr(
             model.name, theta, times, doses.time[0], doses.amt[0], doses.duration[0],
-            doses.cmt[0], out_conc=out["conc"], out_effect=out["effect"],
+            doses.cmt[0], out_conc=out["conc"], out_effect=out["effect"], backend=backend,
         )  # fmt: skip
         return
-    if backend == "numba":
+    if backend in ("numba", "jax"):
         conc = out["conc"]
         if arm.regimen is None:
             conc[...] = 0.0
         else:
             superpose_model(
                 model.name, theta, times, doses.time[0], doses.amt[0], doses.duration[0],
-                depot=arm.regimen.route == "oral", out=conc,
+                depot=arm.regimen.route == "oral", out=conc, backend=backend,
             )  # fmt: skip
         if "effect" in model.endpoints:
             out["effect"][...] = _effect_emax(model, theta, conc)
@@ -439,7 +445,9 @@ def run(
         ``(chunks_done, n_chunks)`` after each chunk.
     backend : str
         ``"auto"`` (compiled kernels for linear and indirect-response models, else NumPy),
-        ``"numba"`` or ``"numpy"``.
+        ``"numba"``, ``"numpy"`` or ``"jax"`` (the same kernels in JAX, float64, on the device
+        JAX finds: a GPU with ``jax[cuda12]``; needs the ``jax`` package; the exposure metrics
+        stay on the CPU).
 
     Returns
     -------

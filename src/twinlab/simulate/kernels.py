@@ -126,6 +126,7 @@ def superpose(
     weight: np.ndarray | None = None,
     lag: np.ndarray | None = None,
     out: np.ndarray | None = None,
+    backend: str = "numba",
 ) -> np.ndarray:
     """``weight_p * sum_i coefs[p, i] * sum_d amt_d g_i(t - t_d - lag_p)`` for every patient.
 
@@ -147,6 +148,9 @@ def superpose(
         Per-patient factor on the amounts (bioavailability) and dose delay, shape ``(n,)``.
     out : numpy.ndarray, optional
         Where to write, shape ``(n, T)``.
+    backend : str
+        ``"numba"`` (the recurrence of this module) or ``"jax"``
+        (:func:`twinlab.simulate.jax_kernels.superpose_jax`: the direct sum, jit + vmap).
 
     Returns
     -------
@@ -176,6 +180,14 @@ def superpose(
     lag = np.zeros(n) if lag is None else np.ascontiguousarray(lag, dtype=np.float64)
     steps, step_index = np.unique(np.diff(times), return_inverse=True)
     step_index = np.concatenate([[0], step_index]).astype(np.int64)
+    if backend not in ("numba", "jax"):
+        raise ValueError(f"backend must be 'numba' or 'jax', not {backend!r}")
+    if backend == "jax":
+        from twinlab.simulate.jax_kernels import superpose_jax
+
+        w = np.broadcast_to(weight, (n,))
+        return superpose_jax(coefs, rates, times, dose_time, dose_amt, dose_duration, w,
+                             np.broadcast_to(lag, (n,)), out)  # fmt: skip
     if out is None:
         out = np.empty((n, times.shape[0]))
     _kernel(
@@ -216,6 +228,7 @@ def superpose_model(
     *,
     depot: bool,
     out: np.ndarray | None = None,
+    backend: str = "numba",
 ) -> np.ndarray:
     """Concentrations ``(n, T)`` of a :data:`KERNEL_MODELS` model for doses shared by all.
 
@@ -233,6 +246,8 @@ def superpose_model(
         Whether the doses go into the depot (oral) or the central compartment.
     out : numpy.ndarray, optional
         Where to write, shape ``(n, T)`` (may be a strided view).
+    backend : str
+        ``"numba"`` or ``"jax"`` (see :func:`superpose`).
     """
     coefs, rates = exponential_terms(model, theta, depot=depot)
     n = coefs.shape[0]
@@ -243,5 +258,6 @@ def superpose_model(
         if "tlag" in theta:
             lag = np.broadcast_to(np.asarray(theta["tlag"], dtype=float), (n,))
     return superpose(
-        coefs, rates, times, dose_time, dose_amt, dose_duration, weight=weight, lag=lag, out=out
-    )
+        coefs, rates, times, dose_time, dose_amt, dose_duration, weight=weight, lag=lag, out=out,
+        backend=backend,
+    )  # fmt: skip

@@ -45,7 +45,7 @@ import numpy as np
 
 from twinlab.pkpd.models import get_model, ode_grid
 
-__all__ = ["ODE_KERNEL_MODELS", "simulate_idr", "step_groups"]
+__all__ = ["ODE_KERNEL_MODELS", "idr_inputs", "simulate_idr", "step_groups"]
 
 #: Models the compiled ODE kernel evaluates: name -> (indirect-response kind, baseline-e0 form).
 ODE_KERNEL_MODELS: dict[str, tuple[int, bool]] = {
@@ -259,91 +259,29 @@ def _per_patient(theta: Mapping[str, Any], name: str, defaults: Mapping[str, flo
     return np.array(np.broadcast_to(value.reshape(-1) if value.ndim else value, (n,)), order="C")
 
 
-def simulate_idr(
+def _baseline(turnover: bool, p: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The response without drug, ``e0`` or ``kin / kout``."""
+    return p["e0"] if turnover else p["kin"] / p["kout"]
+
+
+def idr_inputs(
     model: str,
-    theta: Mapping[str, Any],
+    p: Mapping[str, np.ndarray],
+    n: int,
     times: np.ndarray,
     dose_time: np.ndarray,
     dose_amt: np.ndarray,
-    dose_duration: np.ndarray | None = None,
-    dose_cmt: np.ndarray | None = None,
-    *,
-    out_conc: np.ndarray | None = None,
-    out_effect: np.ndarray | None = None,
+    dur: np.ndarray,
+    cmt: np.ndarray,
     max_step: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Concentration and response ``(n, T)`` of an indirect-response model, doses shared by all.
+) -> SimpleNamespace | None:
+    """What the compiled kernels need: per-patient factors, the grid and the doses on it.
 
-    Parameters
-    ----------
-    model : str
-        A key of :data:`ODE_KERNEL_MODELS`.
-    theta : mapping of str to array
-        Individual parameters, scalars or shape ``(n,)``: ``ka, cl, v``, ``kin`` (or ``e0`` for
-        the ``_e0`` models), ``kout``, ``imax, ic50`` (kinds 1, 2) or ``emax, ec50`` (3, 4),
-        optional ``gamma`` (1), ``f`` (1), ``tlag`` (0).
-    times : numpy.ndarray
-        Sorted observation times, shape ``(T,)``.
-    dose_time, dose_amt : numpy.ndarray
-        The doses every patient gets, shape ``(D,)`` (``amt == 0`` is no dose: placebo).
-    dose_duration : numpy.ndarray, optional
-        Infusion durations (0: bolus), shape ``(D,)``; used for central doses only.
-    dose_cmt : numpy.ndarray, optional
-        Compartment of each dose: 1 the depot (default), anything else the central one.
-    out_conc, out_effect : numpy.ndarray, optional
-        Where to write, shape ``(n, T)`` (may be strided views).
-    max_step : float, optional
-        Largest grid step in hours (default :data:`twinlab.pkpd.ode.MAX_STEP`).
-
-    Returns
-    -------
-    conc, effect : numpy.ndarray
-        Shape ``(n, T)``.
-
-    Raises
-    ------
-    KeyError
-        For an unknown model or a missing parameter.
-    ValueError
-        For unsorted times or dose arrays of different shapes.
-
-    Examples
-    --------
-    >>> theta = {"ka": 1.0, "cl": 3.0, "v": 30.0, "e0": 8.0, "kout": 0.1, "imax": 0.9,
-    ...          "ic50": 1.0}
-    >>> conc, effect = simulate_idr("pkpd_1cmt_oral_idr1_e0", theta, np.array([0.0, 12.0]),
-    ...                             np.array([0.0]), np.array([100.0]))
-    >>> float(effect[0, 0]), bool(effect[0, 1] < 8.0)
-    (8.0, True)
+    Shared by the numba kernel and :mod:`twinlab.simulate.jax_kernels`. ``p`` holds every
+    parameter of ``model`` as a contiguous ``(n,)`` array; None when no dose is given
+    (placebo) or there are no times.
     """
-    if model not in ODE_KERNEL_MODELS:
-        raise KeyError(f"the compiled ODE kernel covers {sorted(ODE_KERNEL_MODELS)}, not {model!r}")
     kind, turnover = ODE_KERNEL_MODELS[model]
-    spec = get_model(model)
-    defaults = spec.defaults
-    sizes = [np.size(theta[p]) for p in spec.all_params if p in theta]
-    n = max(sizes, default=1)
-    p = {name: _per_patient(theta, name, defaults, n) for name in spec.all_params}
-    times = np.ascontiguousarray(times, dtype=np.float64).reshape(-1)
-    if np.any(np.diff(times) < 0) or not np.all(np.isfinite(times)):
-        raise ValueError("observation times must be finite and sorted")
-    dose_time = np.asarray(dose_time, dtype=np.float64).reshape(-1)
-    dose_amt = np.asarray(dose_amt, dtype=np.float64).reshape(-1)
-    n_dose = dose_time.size
-    dur = np.zeros(n_dose) if dose_duration is None else np.asarray(dose_duration, dtype=float)
-    cmt = np.ones(n_dose, np.int64) if dose_cmt is None else np.asarray(dose_cmt, np.int64)
-    dur, cmt = dur.reshape(-1), cmt.reshape(-1)
-    if not (dose_amt.size == dur.size == cmt.size == n_dose):
-        raise ValueError("dose_time, dose_amt, dose_duration and dose_cmt need the same length")
-    if not np.all(np.isfinite(dose_time)):
-        raise ValueError("dose times must be finite")
-
-    conc = np.empty((n, times.size)) if out_conc is None else out_conc
-    effect = np.empty((n, times.size)) if out_effect is None else out_effect
-    for name, arr in (("out_conc", conc), ("out_effect", effect)):
-        if arr.shape != (n, times.size):
-            raise ValueError(f"{name} must have shape {(n, times.size)}, not {arr.shape}")
-
     drug = ("imax", "ic50") if kind in (1, 2) else ("emax", "ec50")
     dmax, c50, kout = p[drug[0]], p[drug[1]], p["kout"]
     if turnover:
@@ -356,11 +294,8 @@ def simulate_idr(
         r0 = kin / kout
         scale = np.zeros(n)
     given = dose_amt != 0
-    if not given.any() or times.size == 0:  # placebo: no drug, the baseline is exact
-        conc[...] = 0.0
-        effect[...] = r0[:, None]
-        return conc, effect
-
+    if not given.any() or times.size == 0:
+        return None
     zeros = np.zeros(n)
     s_in = -dmax if kind == 1 else (dmax if kind == 3 else zeros)
     s_out = -dmax if kind == 2 else (dmax if kind == 4 else zeros)
@@ -391,12 +326,125 @@ def simulate_idr(
             inf_rate[j0:j1] += amt / d
         else:
             bolus_at[j0] += amt
+    c = np.ascontiguousarray
+    params = {
+        "ka": p["ka"], "k": c(k), "coef": c(coef), "v": p["v"], "f": p["f"], "tlag": p["tlag"],
+        "kin": c(kin), "kout": kout, "s_in": c(s_in), "s_out": c(s_out), "c50": c50,
+        "gamma": p["gamma"], "r0": c(r0), "scale": c(scale),
+    }  # fmt: skip
+    return SimpleNamespace(
+        params=params, turnover=turnover, grid=grid, h=h, step_index=step_index, reps=reps,
+        inf_rate=inf_rate, bolus_at=bolus_at, depot_time=depot_time, depot_amt=depot_amt,
+        obs_grid=obs_grid,
+    )  # fmt: skip
 
+
+def simulate_idr(
+    model: str,
+    theta: Mapping[str, Any],
+    times: np.ndarray,
+    dose_time: np.ndarray,
+    dose_amt: np.ndarray,
+    dose_duration: np.ndarray | None = None,
+    dose_cmt: np.ndarray | None = None,
+    *,
+    out_conc: np.ndarray | None = None,
+    out_effect: np.ndarray | None = None,
+    max_step: float | None = None,
+    backend: str = "numba",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Concentration and response ``(n, T)`` of an indirect-response model, doses shared by all.
+
+    Parameters
+    ----------
+    model : str
+        A key of :data:`ODE_KERNEL_MODELS`.
+    theta : mapping of str to array
+        Individual parameters, scalars or shape ``(n,)``: ``ka, cl, v``, ``kin`` (or ``e0`` for
+        the ``_e0`` models), ``kout``, ``imax, ic50`` (kinds 1, 2) or ``emax, ec50`` (3, 4),
+        optional ``gamma`` (1), ``f`` (1), ``tlag`` (0).
+    times : numpy.ndarray
+        Sorted observation times, shape ``(T,)``.
+    dose_time, dose_amt : numpy.ndarray
+        The doses every patient gets, shape ``(D,)`` (``amt == 0`` is no dose: placebo).
+    dose_duration : numpy.ndarray, optional
+        Infusion durations (0: bolus), shape ``(D,)``; used for central doses only.
+    dose_cmt : numpy.ndarray, optional
+        Compartment of each dose: 1 the depot (default), anything else the central one.
+    out_conc, out_effect : numpy.ndarray, optional
+        Where to write, shape ``(n, T)`` (may be strided views).
+    max_step : float, optional
+        Largest grid step in hours (default :data:`twinlab.pkpd.ode.MAX_STEP`).
+    backend : str
+        ``"numba"`` (the compiled loop of this module) or ``"jax"``
+        (:mod:`twinlab.simulate.jax_kernels`: same grid and scheme, jit + vmap).
+
+    Returns
+    -------
+    conc, effect : numpy.ndarray
+        Shape ``(n, T)``.
+
+    Raises
+    ------
+    KeyError
+        For an unknown model or a missing parameter.
+    ValueError
+        For unsorted times or dose arrays of different shapes.
+
+    Examples
+    --------
+    >>> theta = {"ka": 1.0, "cl": 3.0, "v": 30.0, "e0": 8.0, "kout": 0.1, "imax": 0.9,
+    ...          "ic50": 1.0}
+    >>> conc, effect = simulate_idr("pkpd_1cmt_oral_idr1_e0", theta, np.array([0.0, 12.0]),
+    ...                             np.array([0.0]), np.array([100.0]))
+    >>> float(effect[0, 0]), bool(effect[0, 1] < 8.0)
+    (8.0, True)
+    """
+    if model not in ODE_KERNEL_MODELS:
+        raise KeyError(f"the compiled ODE kernel covers {sorted(ODE_KERNEL_MODELS)}, not {model!r}")
+    if backend not in ("numba", "jax"):
+        raise ValueError(f"backend must be 'numba' or 'jax', not {backend!r}")
+    turnover = ODE_KERNEL_MODELS[model][1]
+    spec = get_model(model)
+    defaults = spec.defaults
+    sizes = [np.size(theta[p]) for p in spec.all_params if p in theta]
+    n = max(sizes, default=1)
+    p = {name: _per_patient(theta, name, defaults, n) for name in spec.all_params}
+    times = np.ascontiguousarray(times, dtype=np.float64).reshape(-1)
+    if np.any(np.diff(times) < 0) or not np.all(np.isfinite(times)):
+        raise ValueError("observation times must be finite and sorted")
+    dose_time = np.asarray(dose_time, dtype=np.float64).reshape(-1)
+    dose_amt = np.asarray(dose_amt, dtype=np.float64).reshape(-1)
+    n_dose = dose_time.size
+    dur = np.zeros(n_dose) if dose_duration is None else np.asarray(dose_duration, dtype=float)
+    cmt = np.ones(n_dose, np.int64) if dose_cmt is None else np.asarray(dose_cmt, np.int64)
+    dur, cmt = dur.reshape(-1), cmt.reshape(-1)
+    if not (dose_amt.size == dur.size == cmt.size == n_dose):
+        raise ValueError("dose_time, dose_amt, dose_duration and dose_cmt need the same length")
+    if not np.all(np.isfinite(dose_time)):
+        raise ValueError("dose times must be finite")
+
+    conc = np.empty((n, times.size)) if out_conc is None else out_conc
+    effect = np.empty((n, times.size)) if out_effect is None else out_effect
+    for name, arr in (("out_conc", conc), ("out_effect", effect)):
+        if arr.shape != (n, times.size):
+            raise ValueError(f"{name} must have shape {(n, times.size)}, not {arr.shape}")
+
+    inputs = idr_inputs(model, p, n, times, dose_time, dose_amt, dur, cmt, max_step)
+    if inputs is None:  # placebo: no drug, the baseline is exact
+        conc[...] = 0.0
+        effect[...] = _baseline(turnover, p)[:, None]
+        return conc, effect
+    if backend == "jax":
+        from twinlab.simulate.jax_kernels import simulate_idr_jax
+
+        simulate_idr_jax(inputs, conc, effect)
+        return conc, effect
+    q = inputs.params
     _kernel(
-        p["ka"], np.ascontiguousarray(k), np.ascontiguousarray(coef), p["v"], p["f"], p["tlag"],
-        np.ascontiguousarray(kin), kout, np.ascontiguousarray(s_in), np.ascontiguousarray(s_out),
-        c50, p["gamma"], np.ascontiguousarray(r0), np.ascontiguousarray(scale), turnover,
-        grid, h, step_index, reps, inf_rate, bolus_at, depot_time, depot_amt, obs_grid,
-        conc, effect,
+        q["ka"], q["k"], q["coef"], q["v"], q["f"], q["tlag"], q["kin"], q["kout"], q["s_in"],
+        q["s_out"], q["c50"], q["gamma"], q["r0"], q["scale"], inputs.turnover, inputs.grid,
+        inputs.h, inputs.step_index, inputs.reps, inputs.inf_rate, inputs.bolus_at,
+        inputs.depot_time, inputs.depot_amt, inputs.obs_grid, conc, effect,
     )  # fmt: skip
     return conc, effect

@@ -92,8 +92,8 @@ def known_fit(n_subjects: int = 24, draws: int = 40, seed: int = 7) -> FitResult
         "CRCL": rng.uniform(40, 140, n_subjects).round(1),
         "CYP2C9": np.tile([0.0, 0.0, 1.0, 2.0], n_subjects // 4),
     }
-    arrays, _ = simulated_study(
-        spec, TRUTH, n_subjects=n_subjects, seed=seed, covariates=covariates
+    arrays, _ = simulated_study(  # the demo's doses: oral 100 and 200 mg
+        spec, TRUTH, n_subjects=n_subjects, seed=seed, covariates=covariates, dose=[100.0, 200.0]
     )
     post = {
         k: (("chain", "draw"), v * (1 + 0.01 * rng.standard_normal((2, draws))))
@@ -137,6 +137,19 @@ def write_project(root: Path) -> Path:
                 "simulate": {
                     "timeline_dir": "data/harmonized/demo",
                     "pd_spec": "specs/pd_assumed.yaml",
+                },
+                # the trial stage's design, as the demo's: the what-if's power follows it
+                "trial": {
+                    "design": {
+                        "arms": {"Placebo": 1, "T100": 1},
+                        "n_total": 60,
+                        "endpoint": {"kind": "continuous", "column": "effect_end"},
+                        "analysis": "ancova",
+                        "covariates": ["CRCL"],
+                        "outcome_sd": 0.3,
+                        "dropout": 0.1,
+                    },
+                    "procova": {"features": ["CRCL", "WT"], "kind": "linear"},
                 },
             }
         )

@@ -16,6 +16,7 @@ from twinlab.apps.stats import wilson
 from twinlab.apps.whatif import CHUNK_SIZE, PD_MAX_STEP, WhatIf
 from twinlab.cohort import chunk_rng
 from twinlab.pkpd import expand_doses, regimen, simulate
+from twinlab.trials import ancova_power, plan_variance_reduction
 
 
 @pytest.fixture
@@ -189,12 +190,20 @@ def test_twin_adjustment_raises_power_and_placebo_has_no_effect(whatif):
     p = whatif.power()
     assert p["effect"] < 0  # urate falls on drug
     assert 0.0 < p["rho"] < 1.0
-    assert p["power_procova"] > p["power"]
+    # adjusting gains over the difference of means (the score, from CRCL and WT, adds about
+    # what the declared CRCL covariate explains: the baseline urate depends on CRCL only)
+    assert p["power_procova"] > p["power_unadjusted"] and p["power_ancova"] > p["power_unadjusted"]
+    assert p["variance_reduction"] == pytest.approx(p["variance_reduction_ancova"], abs=0.05)
+    # the trial stage's planning (twinlab.trials.plan_variance_reduction) of the same design
+    table = whatif._trial_table(np.arange(200, 400))
+    design = whatif.trial_design().replace_with(analysis="procova")
+    planned = plan_variance_reduction(design, table, prognostic=whatif._prognostic())
+    assert p["variance_reduction"] == pytest.approx(planned["variance_reduction"].iloc[0])
     # one definition (twinlab.trials.procova_saving): adjusted N = N (1 − R²), saved = N R²
     assert p["rho"] ** 2 == pytest.approx(p["variance_reduction"])
     assert p["n_saved"] == pytest.approx(2 * whatif.trial_n * p["variance_reduction"])
     assert p["n_adjusted"] + p["n_saved"] == pytest.approx(2 * whatif.trial_n)
-    assert p["n80_procova"] <= p["n80"]
+    assert p["n80_procova"] <= p["n80_unadjusted"]
     whatif.dose = 0.0
     p0 = whatif.power()
     se = p0["sd"] * np.sqrt(2 / whatif.n_patients)
@@ -264,7 +273,8 @@ def test_provenance_says_how_the_population_was_drawn(project):
     assert pop["criteria"] == ["WT >= 80", 'CYP2C9 in ["*1/*3"]']  # the upper end: no limit
     assert pop["real"]["patients"] == len(patients)
     assert pop["real"]["eligible"] == int(by_hand.sum()) > 0
-    assert pop["fit"]["name"] == "twin_test" and pop["draws"] == [-1]  # posterior means
+    # the patients are spread over n_draws posterior draws (params.yaml: 10 by default)
+    assert pop["fit"]["name"] == "twin_test" and len(pop["draws"]) == prov["n_draws"] == 10
     assert pop["parameters"]["cl"]["source"] == "fitted"
     assert pop["parameters"]["ic50"]["source"] == "assumed, not fitted"
     assert prov["cohort"] == "data/harmonized/demo"
@@ -278,8 +288,9 @@ def test_patients_are_the_virtual_cohorts_chunks_and_a_larger_population_keeps_t
     vc = w.virtual_cohort()
     assert CHUNK_SIZE == 100
     second = vc.chunk(100, 200, chunk_rng(9, 1))  # chunk k from the stream (seed, k)
+    draw = np.arange(100, 200) % w.n_draws  # patient i takes posterior draw i mod n_draws
     for p in vp.params:
-        np.testing.assert_array_equal(vp.params[p][100:200], second.params[p][0])
+        np.testing.assert_array_equal(vp.params[p][100:200], second.params[p][draw, np.arange(100)])
     # every virtual patient carries the covariates of an eligible real patient
     real = {tuple(r) for r in vc.eligible[["WT", "CRCL", "CYP2C9"]].to_numpy()}
     assert {tuple(r) for r in vp.covariates[["WT", "CRCL", "CYP2C9"]].to_numpy()} <= real
@@ -306,3 +317,55 @@ def test_a_missing_pd_spec_or_cohort_is_a_clear_error(project):
         WhatIf(root=str(project), pd_spec="nope.yaml")
     with pytest.raises(ValueError, match="no harmonized cohort"):
         WhatIf(root=str(project), cohort="data/harmonized/nowhere").population()
+
+
+def test_power_follows_the_trial_stages_design_noise_and_dropout(project):
+    """Measurement SD and dropout of params.yaml's trial design lower the power exactly as the
+    noncentral t says for the completers; the declared ANCOVA covariate is planned too."""
+    w = WhatIf(root=str(project), n_patients=400, dose=100.0, trial_n=8)
+    assert (w.outcome_sd, w.dropout) == (0.3, 0.1)  # params.yaml's trial design
+    design = w.trial_design()
+    assert design.analysis == "ancova" and design.covariates == ("CRCL",)
+    declared = w.power()
+    assert declared["variance_reduction_ancova"] > 0  # CRCL predicts baseline urate
+    assert declared["power"] == declared["power_ancova"]
+    w.param.update(outcome_sd=0.0, dropout=0.0)
+    clean = w.power()
+    w.param.update(outcome_sd=1.0, dropout=0.25)
+    noisy = w.power()
+    assert noisy["sd"] ** 2 == pytest.approx(clean["sd"] ** 2 + 1.0)
+    assert noisy["n_completers"] == 12
+    expected = ancova_power(noisy["effect"], noisy["sd"], 12, alpha=0.05)
+    assert noisy["power_unadjusted"] == pytest.approx(expected)
+    assert noisy["power_unadjusted"] < clean["power_unadjusted"]
+    assert noisy["n80_unadjusted"] > clean["n80_unadjusted"]
+
+
+def test_seed_and_draws_come_from_params_yaml_and_bands_carry_uncertainty(project):
+    w = WhatIf(root=str(project), n_patients=400)
+    assert w.seed == 1  # the fixture project's params.yaml seed, not a constant in the code
+    assert w.n_draws == 10
+    draws = w.virtual_cohort().chunk(0, 100, chunk_rng(1, 0)).params["cl"]
+    assert draws.shape[0] == 10 and np.ptp(draws[:, 0]) > 0  # other draws, other values
+    one = WhatIf(root=str(project), n_patients=400, n_draws=1)
+    assert not np.array_equal(one.population().params["cl"], w.population().params["cl"])
+
+
+def test_the_fitted_range_is_known_and_extrapolation_warned_or_refused(project):
+    w = WhatIf(root=str(project), n_patients=200)
+    fit = w.fitted()
+    assert fit.doses == (100.0, 200.0) and fit.routes == ("oral",)
+    assert "oral 100–200 mg" in fit.describe()
+    w.dose = 150.0
+    assert w.outside_fitted_range() == []
+    w.param.update(dose=400.0, route="iv")
+    outside = w.outside_fitted_range()
+    assert len(outside) == 2 and "400 mg" in outside[0] and "iv" in outside[1]
+    assert w.bands("conc")["p50"].max() > 0  # modelers: answered (the view warns)
+    s = WhatIf(root=str(project), n_patients=200, extrapolation="refuse")
+    assert s.param.route.objects == ["oral"]  # IV is not offered: the data are oral only
+    s.dose = 400.0
+    with pytest.raises(ValueError, match=r"outside the doses the twin was fitted on \(100–200"):
+        s.bands("conc")
+    s.dose = 0.0  # placebo is always answered
+    assert s.bands("conc")["p50"].max() == 0

@@ -23,8 +23,10 @@ from twinlab.pkpd.registry import GATE_DIR, RegisteredModel, list_models, load
 from twinlab.timeline import Cohort
 
 __all__ = [
+    "FittedRange",
     "TwinModel",
     "available_models",
+    "fitted_range",
     "open_cohort",
     "open_twin",
     "project_defaults",
@@ -97,6 +99,84 @@ class TwinModel:
         return f"{self.name}/{self.version}"
 
 
+@dataclass(frozen=True)
+class FittedRange:
+    """What a twin was fitted on: the doses, routes, dosing intervals and covariate ranges
+    of the data set registered with it (the fit's arrays), so answers outside can be flagged.
+
+    Attributes
+    ----------
+    doses : tuple of float
+        Distinct dose amounts given (mg), ascending.
+    routes : tuple of str
+        ``"oral"`` (doses into the depot of a model with absorption) and/or ``"iv"``.
+    intervals_h : tuple of float
+        Smallest and largest typical dosing interval (h, per subject's median), or empty.
+    covariates : dict of str to tuple of float
+        Per covariate, its (min, max) over the fitted subjects.
+    n_subjects : int
+        Subjects in the fit.
+    """
+
+    doses: tuple[float, ...]
+    routes: tuple[str, ...]
+    intervals_h: tuple[float, ...]
+    covariates: dict[str, tuple[float, float]]
+    n_subjects: int
+
+    @property
+    def dose_span(self) -> tuple[float, float]:
+        """Smallest and largest fitted dose (mg)."""
+        return (self.doses[0], self.doses[-1]) if self.doses else (0.0, 0.0)
+
+    def describe(self) -> str:
+        """One line for people, e.g. ``"oral 100–200 mg (doses 100, 200 mg), every 24 h"``."""
+        lo, hi = self.dose_span
+        doses = ", ".join(f"{d:g}" for d in self.doses)
+        every = (
+            f", every {self.intervals_h[0]:.0f} h"
+            if self.intervals_h and round(self.intervals_h[0]) == round(self.intervals_h[-1])
+            else (
+                f", every {self.intervals_h[0]:.0f}–{self.intervals_h[-1]:.0f} h"
+                if self.intervals_h
+                else ""
+            )
+        )
+        span = f"{lo:g} mg" if lo == hi else f"{lo:g}–{hi:g} mg (doses given: {doses} mg)"
+        return f"{' or '.join(self.routes)} {span}{every}"
+
+
+def fitted_range(twin: TwinModel) -> FittedRange:
+    """The doses, routes, intervals and covariate ranges of ``twin``'s fit data set."""
+    import numpy as np
+
+    arrays = twin.registered.result.arrays
+    given = np.asarray(arrays.dose_amt) > 0
+    amounts = np.asarray(arrays.dose_amt)[given]
+    cmt = np.asarray(arrays.dose_cmt)[given]
+    from twinlab.pkpd.models import get_model
+
+    absorbed = "ka" in get_model(twin.model).params
+    routes = sorted({"oral" if (absorbed and c == 1) else "iv" for c in np.unique(cmt)})
+    intervals = []
+    for times, doses in zip(np.asarray(arrays.dose_time), given, strict=True):
+        gaps = np.diff(times[doses])
+        if gaps.size:
+            intervals.append(float(np.median(gaps)))
+    covs = {
+        k: (float(np.nanmin(v)), float(np.nanmax(v)))
+        for k, v in arrays.covariates.items()
+        if np.size(v) and np.isfinite(np.asarray(v, float)).any()
+    }
+    return FittedRange(
+        doses=tuple(float(d) for d in np.unique(np.round(amounts, 6))),
+        routes=tuple(routes),
+        intervals_h=(min(intervals), max(intervals)) if intervals else (),
+        covariates=covs,
+        n_subjects=int(arrays.n_subjects),
+    )
+
+
 @functools.lru_cache(maxsize=4)
 def _open(root: str, name: str, version: int, gate_stamp: float) -> TwinModel:
     # a version that has not passed its gate raises NotValidatedError (never cached)
@@ -167,16 +247,20 @@ def open_cohort(root: str | os.PathLike[str], folder: str | os.PathLike[str]) ->
 
 
 def project_defaults(root: str | os.PathLike[str]) -> dict[str, Any]:
-    """Where the project's virtual patients come from: ``cohort`` and ``pd_spec`` paths.
+    """What the what-if takes from the project's ``params.yaml``, as the pipeline does.
 
-    Read from the ``simulate`` section of ``<root>/params.yaml`` (``timeline_dir``,
-    ``pd_spec``), as the pipeline's simulate stage uses them; without a ``timeline_dir``,
-    the only harmonized study under ``<root>/data/harmonized``. A value not found is None.
+    ``cohort`` and ``pd_spec`` (the ``simulate`` section's ``timeline_dir`` and ``pd_spec``;
+    without a ``timeline_dir``, the only harmonized study under ``<root>/data/harmonized``),
+    ``seed`` (the pipeline's seed), ``n_draws`` (``simulate.n_draws``: posterior draws the
+    virtual patients are spread over), ``design`` (the ``trial`` stage's ``design`` mapping)
+    and ``procova`` (its ``procova`` mapping). A value not found is None (``design`` and
+    ``procova``: empty).
     """
     from twinlab.config import read_yaml
     from twinlab.pipeline.fields import coerce
 
     section: dict[str, Any] = {}
+    loaded: Any = {}
     params = Path(root) / "params.yaml"
     if params.is_file():  # a broken file or a wrong type is one line, as for the stages
         loaded = read_yaml(params) or {}
@@ -184,6 +268,9 @@ def project_defaults(root: str | os.PathLike[str]) -> dict[str, Any]:
         section = dict(simulate) if isinstance(simulate, dict) else {}
         for key in ("timeline_dir", "pd_spec"):
             coerce(f"{params}: simulate.{key}", section.get(key), str | None)
+        coerce(f"{params}: simulate.n_draws", section.get("n_draws"), int | None)
+        coerce(f"{params}: seed", loaded.get("seed") if isinstance(loaded, dict) else None,
+               int | None)  # fmt: skip
     cohort = section.get("timeline_dir")
     if not cohort:
         folder = Path(root) / "data" / "harmonized"
@@ -193,4 +280,15 @@ def project_defaults(root: str | os.PathLike[str]) -> dict[str, Any]:
             else []
         )
         cohort = f"data/harmonized/{found[0]}" if len(found) == 1 else None
-    return {"cohort": cohort, "pd_spec": section.get("pd_spec") or None}
+    trial = loaded.get("trial") if isinstance(loaded, dict) else None
+    trial = trial if isinstance(trial, dict) else {}
+    design = trial.get("design") if isinstance(trial.get("design"), dict) else {}
+    procova = trial.get("procova") if isinstance(trial.get("procova"), dict) else {}
+    return {
+        "cohort": cohort,
+        "pd_spec": section.get("pd_spec") or None,
+        "seed": loaded.get("seed") if isinstance(loaded, dict) else None,
+        "n_draws": section.get("n_draws"),
+        "design": dict(design),
+        "procova": dict(procova),
+    }

@@ -72,7 +72,7 @@ _CONTROLS = [
     "alpha",
     "seed",
 ]
-_PD = ["e0", "omega_e0", "kout", "imax", "ic50", "omega_ic50", "pd_prop_sd", "pd_add_sd"]
+_PD = ["e0", "omega_e0", "kout", "imax", "ic50", "omega_ic50"]
 _BAND_COLUMNS = ("day", "p05", "p25", "p50", "p75", "p95")
 
 

@@ -73,8 +73,10 @@ from twinlab.apps.disclosure import (
 from twinlab.apps.memory import SessionCache
 from twinlab.apps.stats import wilson
 from twinlab.apps.twin import (
+    FittedRange,
     TwinModel,
     available_models,
+    fitted_range,
     open_cohort,
     open_twin,
     project_defaults,
@@ -88,12 +90,13 @@ from twinlab.simulate import Arm, Regimen, Scenario, run
 from twinlab.simulate.exposure import arm_exposure
 from twinlab.simulate.ode_kernels import simulate_idr
 from twinlab.trials import (
+    Design,
+    PrognosticModel,
     ancova_power,
     ancova_sample_size,
-    procova_power,
-    procova_sample_size,
+    evaluate_criteria,
+    plan_variance_reduction,
     procova_saving,
-    variance_reduction,
 )
 
 __all__ = ["SCENARIOS", "VirtualPatients", "WhatIf"]
@@ -164,6 +167,20 @@ def _read_spec(path: str, mtime: float) -> PopulationSpec:
     return PopulationSpec.from_yaml(path)
 
 
+def _names_in(expr: str) -> set[str]:
+    """Column names a criterion reads (identifiers that are not keywords or literals)."""
+    import re
+
+    words = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", re.sub(r"(\"[^\"]*\"|'[^']*')", "", expr)))
+    return words - {"and", "or", "not", "in", "True", "False", "None"}
+
+
+def _by_draw(values: np.ndarray, vpid: np.ndarray) -> np.ndarray:
+    """Each patient's value under its own posterior draw: row ``vpid mod n_draws``."""
+    values = np.asarray(values)
+    return values[vpid % values.shape[0], np.arange(values.shape[1])]
+
+
 def _probability(p: float) -> float:
     """A power, kept in [0, 1] (far in the tail the noncentral t can return nan: power ~ 1)."""
     return 1.0 if not np.isfinite(p) else min(max(float(p), 0.0), 1.0)
@@ -221,7 +238,27 @@ class WhatIf(param.Parameterized):
     n_patients = param.Integer(
         default=2000, bounds=(100, 20_000), step=100, doc="Virtual patients."
     )
-    seed = param.Integer(default=20261126, bounds=(0, None), doc="Seed of every random draw.")
+    seed = param.Integer(
+        default=None,
+        allow_None=True,
+        bounds=(0, None),
+        doc="Seed of every random draw (default: params.yaml's seed, as the pipeline).",
+    )
+    n_draws = param.Integer(
+        default=None,
+        allow_None=True,
+        bounds=(1, 1000),
+        doc="Posterior draws of the twin the virtual patients are spread over (patient i "
+        "takes draw i mod n_draws), so the bands carry parameter uncertainty (default: "
+        "params.yaml simulate.n_draws, else 10).",
+    )
+    extrapolation = param.Selector(
+        default="warn",
+        objects=["warn", "refuse"],
+        constant=True,
+        doc="Outside the doses and routes the twin was fitted on: answer with a warning "
+        "(modelers), or refuse (stakeholders). Set at creation.",
+    )
     min_cell = param.Integer(
         default=None,
         allow_None=True,
@@ -253,6 +290,20 @@ class WhatIf(param.Parameterized):
 
     trial_n = param.Integer(default=40, bounds=(2, 2000), doc="Trial patients per arm.")
     alpha = param.Number(default=0.05, bounds=(0.001, 0.2), doc="Two-sided significance level.")
+    outcome_sd = param.Number(
+        default=None,
+        allow_None=True,
+        bounds=(0.0, None),
+        doc="Measurement and day-to-day SD of the trial's urate outcome (mg/dL; default: the "
+        "trial stage's design.outcome_sd, else 0).",
+    )
+    dropout = param.Number(
+        default=None,
+        allow_None=True,
+        bounds=(0.0, 0.95),
+        doc="Share of randomized patients without an outcome (default: the trial stage's "
+        "design.dropout, else 0); the analysis uses completers.",
+    )
 
     # PD: the demo's urate turnover; not part of the fitted (PK) twin, shown as assumed.
     # Defaults: the PD spec's typical values (guess) and BSV (omega; 0 = none).
@@ -262,12 +313,6 @@ class WhatIf(param.Parameterized):
     imax = param.Number(default=0.9, bounds=(0.0, 1.0), doc="Maximal inhibition.")
     ic50 = param.Number(default=1.0, bounds=(1e-6, None), doc="IC50 (mg/L), typical.")
     omega_ic50 = param.Number(default=0.3, bounds=(0.0, 2.0), doc="BSV of IC50 (log SD).")
-    pd_prop_sd = param.Number(
-        default=0.05, bounds=(0.0, 1.0), doc="Proportional measurement error of urate."
-    )
-    pd_add_sd = param.Number(
-        default=0.1, bounds=(0.0, None), doc="Additive measurement error of urate (mg/dL)."
-    )
 
     def __init__(self, **params: Any) -> None:
         root = params.get("root", ".")
@@ -293,9 +338,18 @@ class WhatIf(param.Parameterized):
                 f"validation gate (served: {models})"
             )
         defaults = project_defaults(root)
-        for name in ("cohort", "pd_spec"):
+        for name in ("cohort", "pd_spec", "seed", "n_draws"):
             if params.get(name) is None:
                 params[name] = defaults[name]
+        design = defaults["design"]
+        for name in ("outcome_sd", "dropout"):
+            if params.get(name) is None:
+                params[name] = float(design.get(name) or 0.0)
+        params["n_draws"] = params["n_draws"] or 10
+        if params["seed"] is None:
+            raise ValueError(
+                f"no seed: pass seed= or set the pipeline's seed in {Path(root) / 'params.yaml'}"
+            )
         if params["cohort"] is None:
             raise ValueError(
                 f"no harmonized cohort to draw virtual patients from under {root}: pass "
@@ -311,9 +365,12 @@ class WhatIf(param.Parameterized):
         for name, value in self._pd_defaults(spec).items():
             params.setdefault(name, value)
         super().__init__(**params)
+        self._design = dict(design)
+        self._procova = dict(defaults["procova"])
         self._cache = SessionCache()
         self._last: dict[str, Any] = {}
         self._set_genotypes()
+        self._set_routes()
 
     # -- presets and choices ---------------------------------------------------------
     @param.depends("scenario", watch=True)
@@ -342,6 +399,50 @@ class WhatIf(param.Parameterized):
         names = self.level_names("CYP2C9")
         self.param.genotypes.objects = list(names.values())
         self.genotypes = [g for g in self.genotypes if g in names.values()]
+
+    @param.depends("model", watch=True)
+    def _set_routes(self) -> None:
+        """With ``extrapolation="refuse"`` only the routes the twin was fitted on are offered."""
+        if self.extrapolation != "refuse":
+            return
+        routes = list(self.fitted().routes) or ["oral", "iv"]
+        self.param.route.objects = routes
+        if self.route not in routes:
+            self.route = routes[0]
+
+    def fitted(self) -> FittedRange:
+        """What the twin was fitted on (:func:`twinlab.apps.twin.fitted_range`, cached)."""
+        return self._cached(("fitted", self.root, self.model), lambda: fitted_range(self.twin))
+
+    def outside_fitted_range(self) -> list[str]:
+        """Why the current regimen lies outside what the twin was fitted on (empty: inside).
+
+        A dose above the largest or (but placebo) below the smallest fitted dose, and a
+        route no fitted subject received, are extrapolations of the twin.
+        """
+        fit = self.fitted()
+        out = []
+        lo, hi = fit.dose_span
+        if fit.doses and self.dose > 0 and not lo - 1e-9 <= self.dose <= hi + 1e-9:
+            out.append(
+                f"{self.dose:g} mg is outside the doses the twin was fitted on ({lo:g}–{hi:g} mg)"
+            )
+        if fit.routes and self.route not in fit.routes:
+            out.append(
+                f"route {self.route} was not in the data the twin was fitted on "
+                f"({' and '.join(fit.routes)} only)"
+            )
+        return out
+
+    def _check_range(self) -> None:
+        """Refuse an extrapolation when ``extrapolation="refuse"``."""
+        if self.extrapolation == "refuse":
+            outside = self.outside_fitted_range()
+            if outside:
+                raise ValueError(
+                    "; ".join(outside) + ": the twin has no data there. Choose a regimen "
+                    f"within {self.fitted().describe()}, or ask a modeler to run it."
+                )
 
     @property
     def twin(self) -> TwinModel:
@@ -443,7 +544,8 @@ class WhatIf(param.Parameterized):
             self.n_patients if n is None else int(n),
             model=self.twin.registered,
             extra=self.extra_spec(),
-            uncertainty=False,
+            uncertainty=True,
+            n_draws=min(int(self.n_draws), self.twin.posterior_draws),
             method=self.method if method is None else method,
             criteria=self.criteria() if criteria is None else criteria,
         )
@@ -493,6 +595,7 @@ class WhatIf(param.Parameterized):
             tuple(self.criteria()),
             self.n_patients,
             self.seed,
+            self.n_draws,
             self.e0,
             self.omega_e0,
             self.ic50,
@@ -554,10 +657,15 @@ class WhatIf(param.Parameterized):
         for k, start in enumerate(range(0, vc.n, CHUNK_SIZE)):
             rng = chunk_rng(self.seed, k)
             chunks.append(vc.chunk(start, min(start + CHUNK_SIZE, vc.n), rng))
-            # measurement noise: baseline (the prognostic score) and end of treatment, per
-            # arm; from the chunk's stream after its patients, so they stay the engine's
+            # measurement noise of the trial's outcome (baseline, end; per arm) and dropout
+            # uniforms; from the chunk's stream after its patients, so they stay the engine's
             noise.append(rng.standard_normal((3, 2, chunks[-1].n)))
-        params = {p: np.concatenate([c.params[p][0] for c in chunks]) for p in chunks[0].params}
+        # posterior uncertainty: virtual patient i takes posterior draw i mod n_draws (rows
+        # of the chunk's parameter arrays), so every band mixes the draws
+        params = {
+            p: np.concatenate([_by_draw(c.params[p], c.vpid) for c in chunks])
+            for p in chunks[0].params
+        }
         pk = [p for p in get_model(self.twin.model).all_params if p in params]
         digest = hashlib.sha256()
         for p in pk:
@@ -663,6 +771,7 @@ class WhatIf(param.Parameterized):
         return effect.T
 
     def _answers(self) -> dict[str, Any]:
+        self._check_range()
         key = (
             "answers",
             *self._population_key(),
@@ -854,70 +963,193 @@ class WhatIf(param.Parameterized):
             rows, columns=["group", "criterion", "n", "fraction", "ci_low", "ci_high"]
         )
 
-    def power(self) -> dict[str, Any]:
-        """Trial power, treated vs placebo on end-of-treatment urate, with and without PROCOVA.
+    def trial_design(self) -> Design:
+        """The trial the power is for: the trial stage's design (``params.yaml`` ``trial.design``:
+        analysis, covariates, inclusion, outcome SD, dropout, sidedness) as placebo against
+        the current regimen, 1:1, ``trial_n`` per arm, this ``alpha``, ``outcome_sd`` and
+        ``dropout``; the endpoint is urate at the end of treatment (``effect_end``, lower is
+        better). Covariates the virtual patients lack are left out."""
+        d = dict(self._design)
+        have = {"effect_baseline", *self.population().covariates.columns}
+        covs = [c for c in d.get("covariates") or [] if c in have]
+        inclusion = d.get("inclusion") or []
+        inclusion = [inclusion] if isinstance(inclusion, str) else list(inclusion)
+        analysis = d.get("analysis", "ancova")
+        if analysis == "procova":
+            analysis = "ancova"  # the twin adjustment is added below, as the trial stage does
+        return Design.from_dict(
+            {
+                "name": str(d.get("name", "what-if")),
+                "arms": {"Placebo": 1, "Regimen": 1},
+                "control": "Placebo",
+                "n_total": 2 * int(self.trial_n),
+                "endpoint": {"kind": "continuous", "column": "effect_end", "better": "lower"},
+                "analysis": analysis if covs or analysis == "difference" else "difference",
+                "covariates": covs if analysis != "difference" else [],
+                "alpha": float(self.alpha),
+                "sided": int(d.get("sided", 2)),
+                "outcome_sd": float(self.outcome_sd),
+                "dropout": float(self.dropout),
+                "inclusion": [c for c in inclusion if _names_in(c) <= have],
+            }
+        )
 
-        The virtual patients give the outcome under both arms (placebo: urate stays at its
-        baseline) with measurement error; the twin's prognostic score is a baseline
-        measurement of urate (the twin's prediction of the control outcome). Effect, SD and
-        the variance reduction (from both arms, so effects that vary with the score count:
-        :func:`twinlab.trials.variance_reduction`) are estimated from the virtual patients;
-        power then comes from the noncentral t (:func:`twinlab.trials.ancova_power` and
-        :func:`twinlab.trials.procova_power`, 1:1 allocation).
+    def _trial_table(self, patients: np.ndarray) -> pd.DataFrame:
+        """Rows of ``patients`` under both arms (``vpid``, ``arm``, ``effect_end``,
+        ``effect_baseline`` and the covariates), urate without measurement error (the
+        planning adds the design's outcome SD)."""
+        a = self._answers()
+        vp = self.population()
+        cov = vp.covariates.iloc[patients].reset_index(drop=True)
+        e0 = vp.params["e0"][patients]
+        parts = []
+        for arm, end in (("Placebo", e0), ("Regimen", a["effect_end"][patients])):
+            t = cov.copy()
+            t.insert(0, "arm", arm)
+            t.insert(0, "vpid", patients)
+            t["effect_baseline"] = e0
+            t["effect_end"] = end
+            parts.append(t)
+        return pd.concat(parts, ignore_index=True)
+
+    def _prognostic(self) -> PrognosticModel | None:
+        """The twin's prognostic model of the control outcome, trained as the trial stage
+        trains it (``trial.procova`` features and kind) on the first half of the virtual
+        patients under placebo, with the design's measurement error; None without features.
+        """
+        vp = self.population()
+        feats = [
+            f
+            for f in self._procova.get("features") or ["CRCL", "WT", "AGE", "SEX"]
+            if f in vp.covariates.columns
+        ]
+        if not feats or vp.n < 40:
+            return None
+        key = ("prognostic", *self._population_key(), self.outcome_sd, tuple(feats))
+
+        def train() -> PrognosticModel:
+            half = np.arange(vp.n // 2)
+            hist = vp.covariates.iloc[half][feats].copy()
+            hist["effect_end"] = vp.params["e0"][half] + self.outcome_sd * vp.noise[0, 1, half]
+            return PrognosticModel.train(
+                hist, feats, "effect_end",
+                kind=str(self._procova.get("kind", "linear")), seed=int(self.seed),
+            )  # fmt: skip
+
+        return self._cached(key, train, size=2)
+
+    def power(self) -> dict[str, Any]:
+        """Trial power, regimen vs placebo on end-of-treatment urate, as the trial stage plans it.
+
+        The design is :meth:`trial_design` (the trial stage's analysis, covariates,
+        inclusion, measurement SD and dropout). Its variance reductions are planned out of
+        sample by :func:`twinlab.trials.plan_variance_reduction` (pooled residual variance of
+        the ANCOVA, effects that vary between patients included): for the declared ANCOVA,
+        and for PROCOVA – the declared covariates plus the twin's prognostic score
+        (:meth:`_prognostic`, trained on the other half of the virtual patients). Power is
+        then the noncentral t of :func:`twinlab.trials.ancova_power` for the completers
+        (``n (1 − dropout)``); the effect and SD (measurement SD included) are those of the
+        eligible virtual patients of the planning half.
 
         Returns
         -------
         dict
-            ``effect`` (mg/dL), ``sd``, ``rho`` (``sqrt`` of the variance reduction),
-            ``variance_reduction``, ``n_per_arm``, ``alpha``, ``power``, ``power_procova``,
-            ``n80``, ``n80_procova`` (per arm for 80 % power), and ``n_adjusted``,
-            ``n_saved`` (:func:`twinlab.trials.procova_saving` of the two arms' total).
+            ``effect`` (mg/dL), ``sd``, ``analysis``, ``covariates``, ``outcome_sd``,
+            ``dropout``, ``n_per_arm``, ``n_completers``, ``alpha``; per analysis
+            (``unadjusted``, ``ancova``, ``procova``) the ``power_*`` and ``n80_*`` (per arm
+            randomized for 80 %); ``variance_reduction`` and ``rho`` of PROCOVA (planned)
+            and ``variance_reduction_ancova``; ``n_adjusted``, ``n_saved``
+            (:func:`twinlab.trials.procova_saving` of the two arms' total); ``power`` and
+            ``n80`` (the declared analysis), ``power_procova``, ``n80_procova``.
         """
-        a = self._answers()
         vp = self.population()
-        eps = vp.noise
-        e0 = vp.params["e0"]
-
-        def observe(true: np.ndarray, k: int, arm: int) -> np.ndarray:
-            return true * (1 + self.pd_prop_sd * eps[k, arm]) + self.pd_add_sd * eps[k + 1, arm]
-
-        treated = observe(a["effect_end"], 0, 0)
-        control = observe(e0, 0, 1)
-        score_t = e0 * (1 + self.pd_prop_sd * eps[2, 0])
-        score_c = e0 * (1 + self.pd_prop_sd * eps[2, 1])
+        design = self.trial_design()
+        plan_half = np.arange(vp.n // 2, vp.n) if vp.n >= 40 else np.arange(vp.n)
+        table = self._trial_table(plan_half)
+        eligible = table
+        if design.inclusion:
+            keep = evaluate_criteria(table[table["arm"] == "Placebo"], design.inclusion)
+            ids = set(table.loc[table["arm"] == "Placebo", "vpid"].to_numpy()[keep])
+            eligible = table[table["vpid"].isin(ids)]
+        if eligible["vpid"].nunique() < 3:
+            raise ValueError(
+                "fewer than 3 virtual patients meet the trial's inclusion criteria "
+                f"({' and '.join(design.inclusion)}): widen the population"
+            )
+        treated = eligible.loc[eligible["arm"] == "Regimen", "effect_end"].to_numpy()
+        control = eligible.loc[eligible["arm"] == "Placebo", "effect_end"].to_numpy()
         effect = float(treated.mean() - control.mean())
-        sd = float(np.sqrt(0.5 * (treated.var(ddof=1) + control.var(ddof=1))))
-        # the ANCOVA's reduction from both arms' outcomes (not the control arm's ρ² alone)
-        plan = variance_reduction(
-            {"placebo": control, "treated": treated},
-            {"placebo": score_c, "treated": score_t},
-            control="placebo",
-        )
-        reduction = float(plan["variance_reduction"].iloc[0])
-        reduction = float(np.clip(reduction, 0.0, 0.998)) if np.isfinite(reduction) else 0.0
-        rho = math.sqrt(reduction)
-        n_total = 2 * self.trial_n
-        saving = procova_saving(n_total, variance_reduction=reduction)
-        n80 = n80_procova = None
-        if effect != 0 and sd > 0:
-            n80 = math.ceil(ancova_sample_size(effect, sd, alpha=self.alpha) / 2)
-            n80_procova = math.ceil(procova_sample_size(effect, sd, rho=rho, alpha=self.alpha) / 2)
-        return {
+        spread = 0.5 * (treated.var(ddof=1) + control.var(ddof=1))
+        sd = float(np.sqrt(spread + design.outcome_sd**2))
+        reductions = {"unadjusted": 0.0}
+        k_cov = {"unadjusted": 0, "ancova": len(design.covariates), "procova": None}
+        if design.analysis != "difference" and design.covariates:
+            plan = plan_variance_reduction(design, table)
+            reductions["ancova"] = float(plan["variance_reduction"].iloc[0])
+        else:
+            reductions["ancova"] = 0.0
+        prognostic = self._prognostic()
+        if prognostic is not None:
+            pro = design.replace_with(analysis="procova")
+            plan = plan_variance_reduction(pro, table, prognostic=prognostic)
+            reductions["procova"] = float(plan["variance_reduction"].iloc[0])
+            k_cov["procova"] = len(design.covariates) + 1
+        else:
+            reductions["procova"] = reductions["ancova"]
+            k_cov["procova"] = k_cov["ancova"]
+        reductions = {
+            k: float(np.clip(v, 0.0, 0.998)) if np.isfinite(v) else 0.0
+            for k, v in reductions.items()
+        }
+        n_total = 2 * int(self.trial_n)
+        keep = 1.0 - float(design.dropout)
+        out: dict[str, Any] = {
             "effect": effect,
             "sd": sd,
-            "rho": rho,
-            "variance_reduction": reduction,
-            "n_adjusted": saving["n_adjusted"],
-            "n_saved": saving["n_saved"],
-            "n_per_arm": self.trial_n,
-            "alpha": self.alpha,
-            "power": _probability(ancova_power(effect, sd, n_total, alpha=self.alpha)),
-            "power_procova": _probability(
-                procova_power(effect, sd, n_total, rho=rho, alpha=self.alpha)
-            ),
-            "n80": n80,
-            "n80_procova": n80_procova,
+            "analysis": design.analysis,
+            "covariates": list(design.covariates),
+            "inclusion": list(design.inclusion),
+            "outcome_sd": float(design.outcome_sd),
+            "dropout": float(design.dropout),
+            "n_per_arm": int(self.trial_n),
+            "n_completers": n_total * keep,
+            "alpha": float(design.alpha),
+            "sided": int(design.sided),
+            "prognostic_features": list(prognostic.features) if prognostic else [],
         }
+        for label, r2 in reductions.items():
+            rho = math.sqrt(r2)
+            k = k_cov[label] or None
+            out[f"power_{label}"] = _probability(
+                ancova_power(
+                    effect, sd, n_total * keep, rho=rho, alpha=design.alpha,
+                    sided=design.sided, n_covariates=k,
+                )
+            )  # fmt: skip
+            n80 = None
+            if effect != 0 and sd > 0:
+                total = ancova_sample_size(
+                    effect, sd, rho=rho, alpha=design.alpha, sided=design.sided,
+                    n_covariates=k,
+                )  # fmt: skip
+                n80 = math.ceil(total / keep / 2)
+            out[f"n80_{label}"] = n80
+        declared = "ancova" if design.analysis == "ancova" else "unadjusted"
+        saving = procova_saving(n_total, variance_reduction=reductions["procova"])
+        out.update(
+            {
+                "variance_reduction": reductions["procova"],
+                "variance_reduction_ancova": reductions["ancova"],
+                "rho": math.sqrt(reductions["procova"]),
+                "n_adjusted": saving["n_adjusted"],
+                "n_saved": saving["n_saved"],
+                "power": out[f"power_{declared}"],
+                "n80": out[f"n80_{declared}"],
+                "power_procova": out["power_procova"],
+                "n80_procova": out["n80_procova"],
+            }
+        )
+        return out
 
     def provenance(self) -> dict[str, Any]:
         """What every figure rests on: model version, data hash, seed, the population, method.
@@ -937,6 +1169,9 @@ class WhatIf(param.Parameterized):
             "seed": self.seed,
             "n_patients": vp.n,
             "posterior_draws": twin.posterior_draws,
+            "n_draws": min(int(self.n_draws), twin.posterior_draws),
+            "fitted": self.fitted().describe(),
+            "outside_fitted_range": self.outside_fitted_range(),
             "validation": twin.validation,
             "cohort": self.cohort,
             "pd_spec": self.pd_spec,

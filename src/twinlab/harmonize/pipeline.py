@@ -16,8 +16,10 @@
    flagged ``duplicate_of`` so it is not counted twice) and each observation to
    the dose before it (``dose_to_observation``);
 7. **derive** baseline covariates (``cov_*``) and validate the timeline;
-8. **report**: per-file counts (in = accepted + quarantined + exact duplicates), Kahn data-quality
-   checks, and a PHI scan of every output file;
+8. **report**: per-file counts (in = accepted + quarantined + exact duplicates; a file whose
+   bytes repeat an earlier file's is all duplicates, ``copy_of`` that file; ``events_same_fact``
+   counts the events flagged ``duplicate_of``), Kahn data-quality checks, and a PHI scan of every
+   output file;
 9. **reconcile**: every event a reader accepted is in the written timeline or in the
    written quarantine with a reason (undated events of a person with no dated event, such
    as the genotypes of a VCF sample linked to no patient, are quarantined as
@@ -146,6 +148,40 @@ def _file_ids(results: Sequence[ReadResult], key: Any) -> dict[str, str]:
 
     return {r.source_file: pseudonym("source_file", r.source_file, key=key, prefix="src-")
             for r in results}  # fmt: skip
+
+
+def _declare_copies(
+    results: Sequence[ReadResult], ids: dict[str, str]
+) -> tuple[list[ReadResult], dict[str, str]]:
+    """A file whose bytes equal an earlier file's: every record of it declared a duplicate.
+
+    The same file delivered twice (under another name, in another folder) is read once: the
+    copy keeps its ``records_in``, all of them counted in ``duplicates``, and no events,
+    persons, quarantine rows or series of its own. Files with no accepted record are never
+    called copies (two empty files each keep their own reason).
+
+    Returns
+    -------
+    tuple of (list of ReadResult, dict)
+        The results with each copy emptied, and the keyed id of each copy's first file by the
+        copy's keyed id.
+    """
+    first: dict[str, str] = {}
+    copy_of: dict[str, str] = {}
+    out: list[ReadResult] = []
+    for r in results:
+        original = first.get(r.digest) if r.digest else None
+        if original is None:
+            if r.digest and r.records_accepted:
+                first[r.digest] = ids[r.source_file]
+            out.append(r)
+            continue
+        copy_of[ids[r.source_file]] = original
+        out.append(
+            ReadResult(r.source_file, r.format, records_in=r.records_in, records_accepted=0,
+                       duplicates=r.records_in, digest=r.digest)
+        )  # fmt: skip
+    return out, copy_of
 
 
 def _collect(results: Sequence[ReadResult], ids: dict[str, str]) -> tuple[pd.DataFrame, ...]:
@@ -295,11 +331,13 @@ def _reconcile(
     """Check every file's counts against what was written; the failures, one line each.
 
     Per source file (by its keyed id): ``records_in = accepted + quarantined + duplicates``
-    (the reader's promise; exact copies of a record are read once and declared),
+    (the reader's promise; exact copies of a record are read once and declared, and every
+    record of a file whose bytes repeat an earlier file's is a declared duplicate),
     ``events = in the timeline + quarantined at harmonize`` (every accepted event is
-    written or quarantined with a reason; same-fact duplicates stay in the timeline, flagged
-    ``duplicate_of``), and the written quarantine holds a row for each quarantined record and
-    event. Timeline events of no known file are a failure too.
+    written or quarantined with a reason; the same fact from two files stays in the timeline,
+    the second copy flagged ``duplicate_of`` and counted in ``events_same_fact``), and the
+    written quarantine holds a row for each quarantined record and event. Timeline events of
+    no known file are a failure too.
 
     Parameters
     ----------
@@ -346,15 +384,23 @@ def _reconcile(
 
 
 def _same_facts(events: pd.DataFrame, hours: float, rel_tol: float) -> pd.DataFrame:
-    """Pairs (duplicate, primary) of one fact reported by two sources."""
+    """Pairs (duplicate, primary) of one fact reported by two files.
+
+    The two files may be of two formats (the same lab in an SDTM LB and a FHIR Observation:
+    the primary from the more authoritative format, :data:`SOURCE_PRIORITY`) or of one (two
+    bundles that both hold it: the primary from the file with the smaller keyed id). Two
+    events of one file are never one fact (a repeated measurement is a measurement).
+    """
     numeric = events[events["value_num"].notna() & events["code_system"].eq(LOINC)]
-    cols = ["event_id", "patient_id", "code", "unit", "time", "value_num", "format"]
+    cols = ["event_id", "patient_id", "code", "unit", "time", "value_num", "format", "source_file"]
     pairs = numeric[cols].merge(
         numeric[cols], on=["patient_id", "code", "unit"], suffixes=("", "_p")
     )
     rank = {f: i for i, f in enumerate(SOURCE_PRIORITY)}
-    pairs = pairs[pairs["format"] != pairs["format_p"]]
-    pairs = pairs[pairs["format"].map(rank) > pairs["format_p"].map(rank)]
+    r, r_p = pairs["format"].map(rank), pairs["format_p"].map(rank)
+    # two files: the primary is the more authoritative format, then the first file (by id)
+    later = (r > r_p) | ((r == r_p) & (pairs["source_file"] > pairs["source_file_p"]))
+    pairs = pairs[later]
     close = (pairs["time"] - pairs["time_p"]).abs() <= pd.Timedelta(hours=hours)
     scale = np.maximum(pairs["value_num"].abs(), pairs["value_num_p"].abs()).replace(0, 1)
     same = (pairs["value_num"] - pairs["value_num_p"]).abs() <= rel_tol * scale
@@ -456,8 +502,9 @@ def harmonize(
     key = key if key is not None else load_key()
     keyring = keyring if keyring is not None else load_keyring()
 
-    results = read_sources(paths, client=client)
-    ids = _file_ids(results, key)
+    read = read_sources(paths, client=client)
+    ids = _file_ids(read, key)
+    results, copy_of = _declare_copies(read, ids)
     events, persons, quarantine = _collect(results, ids)
     if events.empty:
         raise ValueError(f"no usable events in {', '.join(map(str, paths))}")
@@ -578,8 +625,12 @@ def harmonize(
     public_q.to_parquet(out / "quarantine.parquet", index=False)
 
     file_counts = [{**r.counts, "source_file": ids[r.source_file]} for r in results]
+    same_fact_per_file = events_d.loc[flagged, "source_file"].value_counts()
     for c in file_counts:
         c["events_quarantined"] = int(unplaced_per_file.get(c["source_file"], 0))
+        c["events_same_fact"] = int(same_fact_per_file.get(c["source_file"], 0))
+        if c["source_file"] in copy_of:
+            c["copy_of"] = copy_of[c["source_file"]]
     written = pd.read_parquet(out / "events.parquet", columns=["source_file"])["source_file"]
     problems = _reconcile(
         file_counts, written, pd.read_parquet(out / "quarantine.parquet")["source_file"]
@@ -617,7 +668,7 @@ def harmonize(
     raw_files = {
         "crosswalk.parquet": _parquet_bytes(crosswalk),
         "files.json": json.dumps(
-            {ids[r.source_file]: {"path": r.source_file, "format": r.format} for r in results},
+            {ids[r.source_file]: {"path": r.source_file, "format": r.format} for r in read},
             indent=2,
             sort_keys=True,
         ).encode(),
@@ -740,9 +791,10 @@ def _json(value: Any) -> str:
 
 
 def _report(file_counts: list[dict[str, Any]], cohort: Any, links: pd.DataFrame) -> dict[str, Any]:
-    totals = {k: sum(int(c[k]) for c in file_counts)
-              for k in ("records_in", "accepted", "quarantined", "duplicates", "events",
-                        "events_in_timeline", "events_quarantined")}  # fmt: skip
+    keys = ("records_in", "accepted", "quarantined", "duplicates", "events",
+            "events_in_timeline", "events_quarantined", "events_same_fact")  # fmt: skip
+    totals = {k: sum(int(c[k]) for c in file_counts) for k in keys}
+    totals["files_copied"] = sum("copy_of" in c for c in file_counts)
     return {
         "files": sorted(file_counts, key=lambda c: c["source_file"]),
         "totals": totals,

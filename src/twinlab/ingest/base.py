@@ -179,6 +179,9 @@ class ReadResult:
     series: dict[str, Any] = field(default_factory=dict)
     #: Records that repeat an earlier record of the file exactly: read once, counted here.
     duplicates: int = 0
+    #: SHA-256 of the file's bytes (set by :func:`twinlab.ingest.run.read_file`): a file
+    #: delivered twice, under any name, is recognised by it.
+    digest: str = ""
 
     def __post_init__(self) -> None:
         quarantined = len(self.quarantine)

@@ -9,6 +9,7 @@ record saying why.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import traceback
 from collections.abc import Iterable, Sequence
@@ -75,7 +76,17 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
         detail = traceback.format_exception_only(type(err), err)[-1].strip()
         return _unreadable(name, reader.format, "ingest.reader", reason, detail)
     result.source_file = name
+    result.digest = _digest(path)
     return result
+
+
+def _digest(path: Path) -> str:
+    """SHA-256 of the file's bytes, or ``""`` when it cannot be read again."""
+    try:
+        with path.open("rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError:
+        return ""
 
 
 def _unreadable(name: str, fmt: str, check: str, reason: str, detail: str = "") -> ReadResult:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+
 import pytest
 
 from twinlab.cluster import ADDRESS_ENV, dask_client, scheduler_address
@@ -31,6 +34,41 @@ def test_local_cluster_has_single_threaded_worker_processes():
         assert all(w["nthreads"] == 1 for w in workers)
         pids = set(client.run(__import__("os").getpid).values())
         assert len(pids) == 2
+
+
+def _exit_slowly() -> None:
+    """In a worker: make its interpreter's finalization take 10 s, as tearing down PyMC,
+    PyTensor, numba and pandas does on a loaded machine (the nanny waits 4 s, then kills)."""
+    import atexit
+    import time
+
+    atexit.register(time.sleep, 10)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_local_cluster_closes_its_workers_without_killing_them(monkeypatch):
+    records = _Records()
+    nanny = logging.getLogger("distributed.nanny")
+    nanny.addHandler(records)
+    try:
+        with dask_client(n_workers=1) as client:
+            client.run(_exit_slowly)
+    finally:
+        nanny.removeHandler(records)
+    assert not [m for m in records.messages if "still alive" in m], records.messages
+    # forked workers still see this process's environment of now, as spawned ones would
+    monkeypatch.setenv("TWINLAB_CLUSTER_TEST", "set after the forkserver started")
+    with dask_client(n_workers=1) as client:
+        seen = client.run(os.environ.get, "TWINLAB_CLUSTER_TEST")
+    assert list(seen.values()) == ["set after the forkserver started"]
 
 
 def _jobs(notebook, tmp_path, n):

@@ -17,11 +17,22 @@ dashboard binds to 127.0.0.1 unless ``dashboard_address`` says otherwise. An ext
 scheduler is reached with the :class:`distributed.Security` given
 (:func:`twinlab.security.tls.tls_security`), else with Dask's own
 ``distributed.comm.tls`` configuration.
+
+A local cluster's worker processes are forked from a ``forkserver`` (where the platform has
+one) rather than spawned. A spawned worker leaves through full interpreter finalization,
+tearing down every module its tasks imported (PyMC, PyTensor, numba/LLVM, pandas: some 1,600);
+that takes 1-3 s on an idle core and more than the 4 s the nanny grants a closing worker on a
+loaded machine, so every stage ended with "Worker process still alive after 4.0 seconds,
+killing" and a SIGKILL. A forked worker ends with ``os._exit`` once it has closed its
+connections and flushed its streams, in milliseconds; it runs with this process's environment
+of when the cluster starts, as a spawned worker would. The forkserver listens on a Unix socket
+in a private (0700) temporary folder, so no other user can ask it for a process.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +46,19 @@ ADDRESS_ENV = "TWINLAB_DASK_ADDRESS"
 LOCAL_HOST = "127.0.0.1"
 
 log = logging.getLogger(__name__)
+#: Dask's setting for how a nanny starts its worker process.
+START_METHOD_KEY = "distributed.worker.multiprocessing-method"
+
+
+def worker_start_method() -> str:
+    """How a local cluster starts its worker processes: ``forkserver`` where available.
+
+    Examples
+    --------
+    >>> worker_start_method() in ("forkserver", "spawn")
+    True
+    """
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 def scheduler_address(address: str | None = None) -> str | None:
@@ -130,7 +154,11 @@ def dask_client(
     cluster_kwargs.setdefault("host", LOCAL_HOST)
     cluster_kwargs.setdefault("dashboard_address", f"{LOCAL_HOST}:0")
     cluster_kwargs.update(security=security, protocol="tls")
+    # a forked worker's environment is the forkserver's, from when it started: give each
+    # worker this process's environment of now, as a spawned one would have
+    cluster_kwargs["env"] = {**os.environ, **cluster_kwargs.get("env", {})}
     with (
+        dask.config.set({START_METHOD_KEY: worker_start_method()}),  # also for restarts
         LocalCluster(
             n_workers=workers,
             threads_per_worker=threads_per_worker,

@@ -1,0 +1,348 @@
+"""The FastAPI application of ``twinlab api``: registry, results, jobs, trials, EDC export.
+
+Every route but the token endpoint, the JWKS, discovery and ``/healthz`` needs a bearer
+token (:mod:`twinlab.api.auth`); each maps onto one action of the access matrix:
+
+==========================================  ====================
+route                                       action
+==========================================  ====================
+``GET /v1/models...``                       ``read_aggregate``
+``GET /v1/results``, ``.../arms``,          ``read_aggregate``
+``.../summary``
+``GET /v1/results/{run}/patients``          ``read_patient_level``
+``/v1/jobs...``                             ``simulate``
+``POST /v1/trials/...``                     ``read_aggregate``
+``POST /v1/prognostic-scores``              ``read_patient_level``
+``POST /v1/edc/export``                     ``export_data``
+==========================================  ====================
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+import pyarrow.parquet as pq
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from twinlab.api import keys, registry_views, results
+from twinlab.api.auth import TokenEndpointError, grant, requires
+from twinlab.api.limits import RateLimiter
+from twinlab.api.middleware import ServiceGuard
+from twinlab.api.schemas import (
+    ArmsPage,
+    Card,
+    Discovery,
+    Error,
+    Health,
+    Jwks,
+    Lineage,
+    ModelEntry,
+    PatientsPageBody,
+    PopulationSummary,
+    RunEntry,
+    TokenError,
+    TokenResponse,
+    Validation,
+    VersionEntry,
+)
+from twinlab.api.settings import ApiSettings
+from twinlab.api.tokens import Principal, TokenIssuer, TokenVerifier
+from twinlab.apps.disclosure import shown
+from twinlab.security.access import ACTIONS
+
+__all__ = ["create_app"]
+
+PARQUET = "application/vnd.apache.parquet"
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Error, "description": why}
+    for code, why in (
+        (400, "bad request"),
+        (401, "no valid bearer token"),
+        (403, "the token does not grant this"),
+        (404, "not found"),
+        (413, "request body too large"),
+        (422, "invalid parameters"),
+        (429, "rate limit exceeded (see Retry-After)"),
+        (503, "job queue full"),
+        (504, "request timed out"),
+    )
+}
+_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$"
+Name = Annotated[str, Path(pattern=_NAME, max_length=101)]
+Version = Annotated[int, Path(ge=1, le=1_000_000)]
+Run = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$", max_length=101)]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
+    """The application for ``settings``.
+
+    Parameters
+    ----------
+    settings : ApiSettings
+        Data folders, trust and limits.
+    jobs : JobManager, optional
+        The simulation job manager (default: one over ``settings.jobs_dir``, started with
+        the app and stopped with it).
+    """
+    from twinlab.api.jobs import JobManager, jobs_router
+    from twinlab.api.trials_routes import trials_router
+
+    manager = jobs if jobs is not None else JobManager(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        manager.start()
+        try:
+            yield
+        finally:
+            manager.stop()
+
+    app = FastAPI(
+        title="twinlab results service",
+        version="1",
+        summary="Twin registry, simulation results and jobs, trial analyses, EDC export.",
+        responses=_ERRORS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.verifier = TokenVerifier(settings)
+    app.state.issuer = TokenIssuer(settings)
+    app.state.limiter = RateLimiter(settings.rate_per_s, settings.burst)
+    app.state.jobs = manager
+    app.add_middleware(
+        ServiceGuard, max_body_bytes=settings.max_body_bytes, timeout_s=settings.timeout_s
+    )
+
+    @app.exception_handler(TokenEndpointError)
+    async def _token_error(request: Request, exc: TokenEndpointError) -> JSONResponse:
+        request.state.refusal = exc.description
+        headers = {"Cache-Control": "no-store"}
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = 'Basic realm="twinlab"'
+        return JSONResponse(
+            {"error": exc.error, "error_description": exc.description},
+            status_code=exc.status,
+            headers=headers,
+        )
+
+    # -- public ----------------------------------------------------------------------------
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> Health:
+        """Liveness (no token needed)."""
+        return Health(status="ok")
+
+    @app.get("/.well-known/jwks.json", tags=["auth"])
+    def jwks_route() -> Jwks:
+        """The embedded issuer's public keys (every key not retired: rotation)."""
+        return Jwks(**keys.jwks(settings.key_dir))
+
+    @app.get("/.well-known/openid-configuration", tags=["auth"])
+    def discovery(request: Request) -> Discovery:
+        """Where the token endpoint and the JWKS are."""
+        base = str(request.base_url).rstrip("/")
+        return Discovery(
+            issuer=settings.issuer,
+            token_endpoint=f"{base}/oauth/token",
+            jwks_uri=f"{base}/.well-known/jwks.json",
+            grant_types_supported=["client_credentials"],
+            scopes_supported=list(ACTIONS),
+        )
+
+    @app.post(
+        "/oauth/token",
+        tags=["auth"],
+        responses={400: {"model": TokenError}, 401: {"model": TokenError}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["grant_type"],
+                            "properties": {
+                                "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                                "client_id": {"type": "string"},
+                                "client_secret": {"type": "string"},
+                                "scope": {"type": "string"},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    )
+    async def token(request: Request) -> TokenResponse:
+        """The client-credentials grant (RFC 6749 §4.4): client id and secret in the form
+        or HTTP Basic; ``scope`` (space-separated actions) at most what the client has."""
+        wait = app.state.limiter.take(f"addr:{request.client.host if request.client else ''}")
+        if wait > 0:
+            request.state.refusal = "rate limit exceeded"
+            raise HTTPException(
+                429, "rate limit exceeded", headers={"Retry-After": RateLimiter.retry_after(wait)}
+            )
+        body = await request.body()
+        from starlette.concurrency import run_in_threadpool
+
+        out = await run_in_threadpool(grant, request, body, app.state.issuer, settings.clients_file)
+        return TokenResponse(**out)
+
+    # -- registry --------------------------------------------------------------------------
+    aggregate = Depends(requires("read_aggregate"))
+    patient_level = Depends(requires("read_patient_level"))
+
+    def _found(fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except KeyError as exc:
+            raise HTTPException(404, str(exc.args[0]) if exc.args else "not found") from None
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    @app.get("/v1/models", tags=["registry"], dependencies=[aggregate])
+    def list_models() -> list[ModelEntry]:
+        """Registered models."""
+        return [ModelEntry(**m) for m in registry_views.models(settings.models)]
+
+    @app.get("/v1/models/{name}/versions", tags=["registry"], dependencies=[aggregate])
+    def list_versions(name: Name) -> list[VersionEntry]:
+        """Every version of a model and its validation status."""
+        return [VersionEntry(**v) for v in _found(registry_views.versions, settings.models, name)]
+
+    @app.get("/v1/models/{name}/versions/{version}", tags=["registry"], dependencies=[aggregate])
+    def card(name: Name, version: Version) -> Card:
+        """The model card of a version."""
+        return Card(**_found(registry_views.card, settings.models, name, version))
+
+    @app.get(
+        "/v1/models/{name}/versions/{version}/validation",
+        tags=["registry"],
+        dependencies=[aggregate],
+    )
+    def validation(name: Name, version: Version) -> Validation:
+        """The validation gate's result of a version."""
+        return Validation(**_found(registry_views.validation, settings.models, name, version))
+
+    @app.get(
+        "/v1/models/{name}/versions/{version}/lineage", tags=["registry"], dependencies=[aggregate]
+    )
+    def lineage(name: Name, version: Version) -> Lineage:
+        """Where a version came from (data and posterior hashes) and the runs that used it."""
+        return Lineage(
+            **_found(registry_views.lineage, settings.models, name, version, settings.results)
+        )
+
+    # -- results ---------------------------------------------------------------------------
+    @app.get("/v1/results", tags=["results"], dependencies=[aggregate])
+    def list_results() -> list[RunEntry]:
+        """Simulation runs (the simulate stage's and the jobs')."""
+        return [RunEntry(**r) for r in results.list_runs(settings.results)]
+
+    @app.get("/v1/results/{run}/arms", tags=["results"])
+    def arms(run: Run, who: Annotated[Principal, Depends(requires("read_aggregate"))]) -> ArmsPage:
+        """Per (draw, arm) summaries over the run's whole population; for aggregate-only
+        callers the counts are shown as the disclosure rule shows them."""
+        folder = _found(results.run_dir, settings.results, run)
+        table = results.arms_table(folder)
+        rows = []
+        for rec in table.to_dict("records"):
+            n = int(rec.pop("n"))
+            rec = {k: _clean(v) for k, v in rec.items()}
+            rec["n"] = shown(n, settings.min_cell) if who.aggregate_only else str(n)
+            rec["draw"], rec["arm"] = int(rec["draw"]), str(rec["arm"])
+            rows.append(rec)
+        if who.aggregate_only:  # the whole population must pass the rule too
+            try:
+                results.population_summary(folder, metrics=[], k=settings.min_cell)
+            except results.DisclosureRefused as exc:
+                raise HTTPException(403, str(exc)) from None
+        return ArmsPage(run=run, items=rows)
+
+    @app.get("/v1/results/{run}/summary", tags=["results"])
+    def summary(
+        run: Run,
+        who: Annotated[Principal, Depends(requires("read_aggregate"))],
+        weight_min: Annotated[float | None, Query(ge=0, le=1000)] = None,
+        weight_max: Annotated[float | None, Query(ge=0, le=1000)] = None,
+        crcl_min: Annotated[float | None, Query(ge=0, le=1000)] = None,
+        crcl_max: Annotated[float | None, Query(ge=0, le=1000)] = None,
+        cyp2c9: Annotated[list[float] | None, Query(max_length=10)] = None,
+        metric: Annotated[list[str] | None, Query(max_length=20)] = None,
+    ) -> PopulationSummary:
+        """Per-arm summaries of the virtual patients in weight / CrCL bands and CYP2C9
+        codes; aggregate-only callers get the dashboards' disclosure control (bands, at
+        least ``k`` real patients, no small differences, rounded counts)."""
+        folder = _found(results.run_dir, settings.results, run)
+        try:
+            out = results.population_summary(
+                folder,
+                weight=(weight_min, weight_max),
+                crcl=(crcl_min, crcl_max),
+                cyp2c9=cyp2c9,
+                metrics=metric,
+                k=settings.min_cell,
+                aggregate_only=who.aggregate_only,
+            )
+        except results.DisclosureRefused as exc:
+            raise HTTPException(403, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return PopulationSummary(run=run, **out)
+
+    @app.get(
+        "/v1/results/{run}/patients",
+        tags=["results"],
+        dependencies=[patient_level],
+        responses={200: {"content": {PARQUET: {"schema": {"type": "string", "format": "binary"}}}}},
+    )
+    def patients(
+        run: Run,
+        arm: Annotated[str | None, Query(max_length=200)] = None,
+        draw: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+        vpid_min: Annotated[int | None, Query(ge=0, le=10**9)] = None,
+        vpid_max: Annotated[int | None, Query(ge=0, le=10**9)] = None,
+        column: Annotated[list[str] | None, Query(max_length=100)] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+        format: Literal["json", "parquet"] = "json",
+    ) -> PatientsPageBody:
+        """A page of per-(draw, patient, arm) rows, filtered; JSON or Parquet (patient-level)."""
+        folder = _found(results.run_dir, settings.results, run)
+        page = _found(
+            lambda: results.patients_page(
+                folder,
+                arm=arm,
+                draw=draw,
+                vpid_min=vpid_min,
+                vpid_max=vpid_max,
+                columns=column,
+                limit=limit,
+                offset=offset,
+            )
+        )
+        if format == "parquet":
+            sink = io.BytesIO()
+            pq.write_table(page.table, sink)
+            return Response(  # type: ignore[return-value]
+                sink.getvalue(),
+                media_type=PARQUET,
+                headers={"X-Total-Count": str(page.total)},
+            )
+        items = [{k: _clean(v) for k, v in row.items()} for row in page.table.to_pylist()]
+        return PatientsPageBody(run=run, total=page.total, limit=limit, offset=offset, items=items)
+
+    app.include_router(jobs_router(manager))
+    app.include_router(trials_router(settings))
+    return app

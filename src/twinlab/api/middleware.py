@@ -1,0 +1,147 @@
+"""The ASGI guard around every request: body size limit, timeout, and the audit entry.
+
+Every request is audited once it is answered (``api.request``; refusals ``api.denied``,
+throttled ones ``api.throttled``): the client, its role and scopes, the endpoint, the query
+parameters and the request body's hash (never a form body's content: it carries the client
+secret), the status and the SHA-256 of the response body (the "result hash").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+import anyio
+
+from twinlab.audit.trail import audit_event
+
+__all__ = ["ServiceGuard"]
+
+_JSON_AUDIT_MAX = 8192
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _action(status: int) -> str:
+    if status in (401, 403):
+        return "api.denied"
+    if status == 429:
+        return "api.throttled"
+    return "api.request"
+
+
+class ServiceGuard:
+    """Pure ASGI middleware (no buffering of responses: the result hash is streamed).
+
+    Parameters
+    ----------
+    app : ASGI app
+    max_body_bytes : int
+        Larger request bodies are answered ``413``.
+    timeout_s : float
+        Requests taking longer are answered ``504`` (if nothing was sent yet).
+    """
+
+    def __init__(self, app: Any, *, max_body_bytes: int, timeout_s: float) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        headers = dict(scope.get("headers") or [])
+        status = {"code": 500, "started": False}
+        body_hash, result_hash = hashlib.sha256(), hashlib.sha256()
+        seen = {"bytes": 0, "json": bytearray()}
+        ctype = headers.get(b"content-type", b"").split(b";")[0].strip()
+
+        async def counted_receive() -> dict:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                seen["bytes"] += len(chunk)
+                if seen["bytes"] > self.max_body_bytes:
+                    raise _TooLarge
+                body_hash.update(chunk)
+                if ctype == b"application/json" and seen["bytes"] <= _JSON_AUDIT_MAX:
+                    seen["json"] += chunk
+            return message
+
+        async def hashing_send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status["code"], status["started"] = message["status"], True
+            elif message["type"] == "http.response.body":
+                result_hash.update(message.get("body", b""))
+            await send(message)
+
+        async def answer(code: int, detail: str) -> None:
+            body = json.dumps({"detail": detail}).encode()
+            await hashing_send(
+                {
+                    "type": "http.response.start",
+                    "status": code,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await hashing_send({"type": "http.response.body", "body": body})
+
+        length = headers.get(b"content-length", b"0")
+        try:
+            if length.isdigit() and int(length) > self.max_body_bytes:
+                raise _TooLarge
+            await asyncio.wait_for(
+                self.app(scope, counted_receive, hashing_send), timeout=self.timeout_s
+            )
+        except _TooLarge:
+            state["refusal"] = f"request body over {self.max_body_bytes} bytes"
+            if not status["started"]:
+                await answer(413, state["refusal"])
+        except TimeoutError:
+            state["refusal"] = f"request took over {self.timeout_s:g} s"
+            if not status["started"]:
+                await answer(504, state["refusal"])
+        await self._audit(scope, state, status["code"], body_hash, result_hash, seen)
+
+    async def _audit(
+        self, scope: dict, state: dict, code: int, body_hash: Any, result_hash: Any, seen: dict
+    ) -> None:
+        principal = state.get("principal")
+        query = {
+            k: v if len(v) > 1 else v[0]
+            for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()
+        }
+        params: dict[str, Any] = {
+            "client": principal.client if principal else state.get("client", "anonymous"),
+            "role": principal.role if principal else None,
+            "scope": sorted(principal.scopes) if principal else [],
+            "endpoint": f"{scope['method']} {scope['path']}",
+            "query": query,
+            "status": code,
+        }
+        if seen["bytes"]:
+            params["body_sha256"] = body_hash.hexdigest()
+            if seen["json"] and seen["bytes"] <= _JSON_AUDIT_MAX:
+                try:
+                    params["body"] = json.loads(bytes(seen["json"]))
+                except ValueError:
+                    pass
+        if state.get("refusal"):
+            params["refusal"] = state["refusal"]
+        actor = params["client"] if principal else "anonymous"
+        await anyio.to_thread.run_sync(
+            lambda: audit_event(
+                _action(code),
+                scope["path"],
+                params=params,
+                new={"status": code, "result_sha256": result_hash.hexdigest()},
+                actor=actor,
+            )
+        )

@@ -1,0 +1,106 @@
+"""Running the service: uvicorn with TLS on, the audit log on, limits on.
+
+Secure by default: HTTPS with the certificate given, else a self-signed one made once in the
+key folder (``~/.config/twinlab/keys/api``; for a workstation, a test or behind a
+TLS-terminating proxy that trusts it); plain HTTP only when asked and only on loopback.
+Requests are audited to ``$TWINLAB_AUDIT_LOG`` (default ``<project>/logs/audit.jsonl``)
+signed with the audit key (``twinlab keys init``'s when none is in the environment); without
+one the service does not start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+from twinlab.api.settings import ApiSettings
+
+__all__ = ["prepare_audit", "serve"]
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def prepare_audit(project: Path) -> Path:
+    """Set ``$TWINLAB_AUDIT_LOG`` (default ``<project>/logs/audit.jsonl``) and the signing key
+    (this workstation's when none is configured); return the log.
+
+    Raises
+    ------
+    ValueError
+        If no audit signing key can be found (and unsigned logs are not asked for).
+    """
+    from twinlab.audit.keys import HMAC_KEY_ENV, KEY_ENV, KEY_FILE_ENV, load_signer
+    from twinlab.audit.trail import AUDIT_LOG_ENV, UNSIGNED_ENV
+    from twinlab.security.keyfiles import DEFAULT_KEY_DIR, KEY_FILES
+
+    env = os.environ
+    log = Path(env.get(AUDIT_LOG_ENV) or Path(project) / "logs" / "audit.jsonl")
+    env[AUDIT_LOG_ENV] = str(log)
+    if env.get(UNSIGNED_ENV) == "1":
+        return log
+    local = Path(DEFAULT_KEY_DIR).expanduser() / KEY_FILES[KEY_FILE_ENV]
+    if not any(env.get(k) for k in (KEY_ENV, KEY_FILE_ENV, HMAC_KEY_ENV)) and local.is_file():
+        env[KEY_FILE_ENV] = str(local)
+    if not any(env.get(k) for k in (KEY_ENV, KEY_FILE_ENV, HMAC_KEY_ENV)):
+        raise ValueError(
+            "no audit signing key: the API audits every request; run 'twinlab keys init' and "
+            f"export the {KEY_FILE_ENV} line it prints"
+        )
+    load_signer()  # a misplaced or world-readable key fails here, before serving
+    return log
+
+
+def serve(
+    settings: ApiSettings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8443,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    insecure_http: bool = False,
+    max_connections: int = 200,
+) -> None:
+    """Serve the API with uvicorn until interrupted.
+
+    Raises
+    ------
+    ValueError
+        For half a TLS configuration, plain HTTP off loopback, or no audit key.
+    """
+    import uvicorn
+
+    from twinlab.api.app import create_app
+
+    if (tls_cert is None) != (tls_key is None):
+        raise ValueError("TLS needs both --tls-cert and --tls-key")
+    if insecure_http and not _loopback(host):
+        raise ValueError("plain HTTP is allowed on loopback only: give --tls-cert/--tls-key")
+    if insecure_http and tls_cert is not None:
+        raise ValueError("--insecure-http and --tls-cert exclude each other")
+    prepare_audit(settings.project)
+    ssl = {}
+    if not insecure_http:
+        if tls_cert is None:
+            from twinlab.api.keys import tls_files
+
+            tls_cert, tls_key = tls_files(settings.key_dir)
+        ssl = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        limit_concurrency=max_connections,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+        log_level="warning",
+        **ssl,
+    )

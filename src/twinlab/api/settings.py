@@ -1,0 +1,103 @@
+"""Where the results service reads and writes, whom it trusts, and its limits."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEFAULT_CLIENTS_FILE", "DEFAULT_KEY_DIR", "ApiSettings"]
+
+#: registered API clients (hashed secrets), outside any repository
+DEFAULT_CLIENTS_FILE = Path("~/.config/twinlab/api_clients.json")
+#: the embedded token issuer's signing keys (one PEM per key id) and the TLS certificate
+DEFAULT_KEY_DIR = Path("~/.config/twinlab/keys/api")
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Settings of one ``twinlab api`` instance.
+
+    Attributes
+    ----------
+    project : Path
+        The project folder (``params.yaml``'s ``simulate`` section is the base of a job).
+    results : Path
+        The folder of simulation results (one folder per run, as the ``simulate`` stage
+        writes them); jobs write under ``results/api``.
+    models : Path
+        The model registry root.
+    raw_zone : Path
+        The encrypted raw zone (pseudonym -> EDC subject key mapping).
+    timeline_dir : Path
+        The harmonized (de-identified) cohort, for baseline data of prognostic scores.
+    issuer, audience : str
+        ``iss`` and ``aud`` every token must carry.
+    jwks_url : str or None
+        An external identity provider's JWKS (Keycloak, Entra ID); ``None``: the embedded
+        token endpoint's own keys.
+    role_claim : str
+        The claim naming a token's role (:data:`twinlab.security.access.ROLES`).
+    clients_file, key_dir : Path
+        Registered clients and the embedded issuer's keys.
+    token_ttl_s : int
+        Lifetime of an issued token.
+    rate_per_s, burst : float
+        Each client's token bucket: refill rate and size.
+    max_body_bytes : int
+        Largest request body.
+    timeout_s : float
+        Longest a request may take before ``504``.
+    max_jobs : int
+        Jobs queued or running at most; more are answered ``503``.
+    min_cell : int
+        Smallest group of real patients an aggregate-only client may see.
+    dask_address : str or None
+        The Dask scheduler of jobs (default: a local TLS cluster, :mod:`twinlab.cluster`).
+    dask_workers : int
+        Worker processes of that local cluster.
+    """
+
+    project: Path = Path(".")
+    results: Path = Path("results")
+    models: Path = Path("models")
+    raw_zone: Path = Path("data/raw_zone")
+    timeline_dir: Path = Path("data/harmonized/demo")
+    issuer: str = "twinlab"
+    audience: str = "twinlab-api"
+    jwks_url: str | None = None
+    role_claim: str = "twinlab_role"
+    clients_file: Path = field(default_factory=lambda: DEFAULT_CLIENTS_FILE.expanduser())
+    key_dir: Path = field(default_factory=lambda: DEFAULT_KEY_DIR.expanduser())
+    token_ttl_s: int = 900
+    rate_per_s: float = 20.0
+    burst: float = 40.0
+    max_body_bytes: int = 1 << 20
+    timeout_s: float = 60.0
+    max_jobs: int = 8
+    min_cell: int = 5
+    dask_address: str | None = None
+    dask_workers: int = 2
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Where jobs keep their state (SQLite) and results."""
+        return self.results / "api"
+
+    def with_(self, **changes: Any) -> ApiSettings:
+        """A copy with ``changes``."""
+        return replace(self, **changes)
+
+    @classmethod
+    def for_project(cls, project: str | os.PathLike[str], **changes: Any) -> ApiSettings:
+        """Settings of a project folder: its ``results``, ``models`` and data folders."""
+        root = Path(project).resolve()
+        base = {
+            "project": root,
+            "results": root / "results",
+            "models": root / "models",
+            "raw_zone": root / "data" / "raw_zone",
+            "timeline_dir": root / "data" / "harmonized" / "demo",
+        }
+        return cls(**{**base, **changes})

@@ -1,0 +1,170 @@
+"""JWT bearer tokens: issued by the embedded endpoint, verified against a JWKS.
+
+PyJWT (``pyjwt[crypto]``) signs and verifies: it is small, widely used and well kept, checks
+``exp``/``nbf``/``iss``/``aud`` itself, and its :class:`jwt.PyJWKClient` fetches and caches an
+identity provider's JWKS, fetching it again when a token names an unknown ``kid`` (key
+rotation). Only ``RS256`` and ``ES256`` are accepted (never ``none`` or an HMAC algorithm a
+public key could be abused for).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from twinlab.api import keys
+from twinlab.api.settings import ApiSettings
+from twinlab.security.access import ROLES, is_allowed
+
+__all__ = ["ALGORITHMS", "Principal", "TokenError", "TokenIssuer", "TokenVerifier"]
+
+ALGORITHMS = ("RS256", "ES256")
+_LEEWAY_S = 5
+
+
+class TokenError(Exception):
+    """A token that is not accepted (the message says why, without echoing the token)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who calls: the client id, its role and the scopes its token grants."""
+
+    client: str
+    role: str
+    scopes: frozenset[str]
+
+    def may(self, action: str) -> bool:
+        """Whether the token grants ``action`` *and* the role may perform it (deny by default)."""
+        return action in self.scopes and is_allowed(self.role, action)
+
+    @property
+    def aggregate_only(self) -> bool:
+        """Whether this caller may not read patient-level data (stakeholders, admins)."""
+        return not self.may("read_patient_level")
+
+
+class TokenIssuer:
+    """Signs access tokens of the client-credentials grant with the newest key."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self.settings = settings
+
+    def issue(self, client: str, role: str, scopes: list[str]) -> dict[str, Any]:
+        """An OAuth2 token response (RFC 6749 §5.1) for ``client``."""
+        kid, key = keys.signing_key(self.settings.key_dir)
+        now = int(time.time())
+        claims = {
+            "iss": self.settings.issuer,
+            "aud": self.settings.audience,
+            "sub": client,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.settings.token_ttl_s,
+            "jti": secrets.token_hex(12),
+            "scope": " ".join(sorted(scopes)),
+            self.settings.role_claim: role,
+        }
+        token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": self.settings.token_ttl_s,
+            "scope": claims["scope"],
+        }
+
+
+class _LocalKeys:
+    """The embedded issuer's JWKS, read again when a token names a key not seen yet."""
+
+    def __init__(self, folder: Any) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._set: dict[str, Any] = {}
+
+    def _reload(self) -> None:
+        self._set = {k.key_id: k for k in jwt.PyJWKSet.from_dict(keys.jwks(self.folder)).keys}
+
+    def get(self, kid: str) -> Any:
+        with self._lock:
+            if kid not in self._set:
+                self._reload()
+            if kid not in self._set:
+                raise TokenError("token signed by an unknown key")
+            return self._set[kid].key
+
+
+class TokenVerifier:
+    """Checks a bearer token: signature (JWKS by ``kid``), ``iss``, ``aud``, ``exp``, ``nbf``.
+
+    Parameters
+    ----------
+    settings : ApiSettings
+        ``jwks_url`` set: an external identity provider's keys; else the embedded issuer's.
+    """
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self.settings = settings
+        if settings.jwks_url:
+            client = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300)
+
+            def remote(kid: str) -> Any:
+                try:
+                    return client.get_signing_key(kid).key
+                except jwt.PyJWKClientError as exc:
+                    raise TokenError(f"signing key not found: {exc}") from None
+
+            self._key: Callable[[str], Any] = remote
+        else:
+            self._key = _LocalKeys(settings.key_dir).get
+
+    def verify(self, token: str) -> Principal:
+        """The principal of a valid token.
+
+        Raises
+        ------
+        TokenError
+            For a malformed, forged, expired, not-yet-valid or foreign token, or one without
+            a known role.
+        """
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise TokenError("malformed token") from None
+        if header.get("alg") not in ALGORITHMS:
+            raise TokenError(f"algorithm {header.get('alg')!r} not accepted")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise TokenError("token names no key (kid)")
+        try:
+            claims = jwt.decode(
+                token,
+                self._key(kid),
+                algorithms=list(ALGORITHMS),
+                audience=self.settings.audience,
+                issuer=self.settings.issuer,
+                leeway=_LEEWAY_S,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenError("token expired") from None
+        except jwt.ImmatureSignatureError:
+            raise TokenError("token not valid yet") from None
+        except jwt.InvalidAudienceError:
+            raise TokenError("token is for another audience") from None
+        except jwt.InvalidIssuerError:
+            raise TokenError("token from another issuer") from None
+        except jwt.InvalidTokenError as exc:
+            raise TokenError(f"invalid token: {type(exc).__name__}") from None
+        role = claims.get(self.settings.role_claim)
+        if role not in ROLES:
+            raise TokenError("token carries no known role")
+        raw = claims.get("scope", claims.get("scp", ""))
+        scopes = raw.split() if isinstance(raw, str) else [s for s in raw if isinstance(s, str)]
+        return Principal(str(claims["sub"]), str(role), frozenset(scopes))

@@ -1,0 +1,192 @@
+"""Trial analyses and per-subject prognostic scores.
+
+Power and PROCOVA sample size are :mod:`twinlab.trials.analytic`'s formulas (aggregate,
+``read_aggregate``). Prognostic scores (the PROCOVA covariate) come from a
+:class:`twinlab.trials.prognostic.PrognosticModel` trained on the control arm of a
+simulation run of the pinned twin version and applied to the enrolled subjects'
+de-identified baseline covariates; the response names the twin's version, the run and the
+training data's hash (patient-level: ``read_patient_level``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+from twinlab.api import results
+from twinlab.api.auth import requires
+from twinlab.api.settings import ApiSettings
+
+__all__ = ["trials_router"]
+
+
+class PowerRequest(BaseModel):
+    """A two-arm (PROCOVA) ANCOVA design."""
+
+    model_config = ConfigDict(extra="forbid")
+    delta: float = Field(gt=0, le=1e6, description="treatment effect")
+    sd: float = Field(gt=0, le=1e6, description="outcome SD (unadjusted)")
+    n_total: int = Field(ge=4, le=1_000_000)
+    rho: float = Field(0.0, ge=0, lt=1, description="correlation of score and outcome")
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    sided: Literal[1, 2] = 2
+    ratio: float = Field(1.0, gt=0.01, le=100)
+
+
+class PowerResponse(BaseModel):
+    """Power with and without the prognostic covariate."""
+
+    power: float
+    power_unadjusted: float
+
+
+class SampleSizeRequest(BaseModel):
+    """Target power of a two-arm PROCOVA design."""
+
+    model_config = ConfigDict(extra="forbid")
+    delta: float = Field(gt=0, le=1e6)
+    sd: float = Field(gt=0, le=1e6)
+    rho: float = Field(ge=0, lt=0.99)
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    power: float = Field(0.8, ge=0.5, lt=0.999)
+    sided: Literal[1, 2] = 2
+    ratio: float = Field(1.0, gt=0.01, le=100)
+
+
+class SampleSizeResponse(BaseModel):
+    """Total sizes of the unadjusted and the PROCOVA trial."""
+
+    n_unadjusted: int
+    n_procova: int
+    saving: dict[str, float]
+
+
+class Subject(BaseModel):
+    """An enrolled subject: a pseudonymous id and its baseline covariates."""
+
+    model_config = ConfigDict(extra="forbid")
+    subject: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    covariates: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,19}$")], float] = Field(
+        max_length=20
+    )
+
+
+class ScoresRequest(BaseModel):
+    """Subjects to score with the prognostic model of a run's control arm."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
+    control_arm: str = Field(max_length=40)
+    target: str = Field("effect_cfb", pattern=r"^[a-z_]{1,30}$")
+    kind: Literal["linear", "gbm"] = "linear"
+    subjects: list[Subject] = Field(min_length=1, max_length=5000)
+
+
+class ScoresResponse(BaseModel):
+    """Scores and what made them: the twin version, the run and the model's provenance."""
+
+    run: str
+    twin: dict[str, Any]
+    model: dict[str, Any]
+    scores: list[dict[str, Any]]
+
+
+@functools.lru_cache(maxsize=8)
+def _model(folder: str, mtime: float, arm: str, target: str, kind: str) -> Any:
+    from twinlab.trials.prognostic import PrognosticModel
+
+    table = pd.read_parquet(Path(folder) / "patients.parquet")
+    control = table[table["arm"] == arm]
+    if control.empty:
+        raise ValueError(f"run has no arm {arm!r}")
+    if target not in control:
+        raise ValueError(f"run has no outcome {target!r}")
+    features = [c for c in ("WT", "CRCL", "CYP2C9", "AGE", "SEX") if c in control]
+    return PrognosticModel.train(control, features, target, kind=kind, seed=0)
+
+
+def trials_router(settings: ApiSettings) -> APIRouter:
+    """The ``/v1/trials`` and ``/v1/prognostic-scores`` routes."""
+    from twinlab.trials.analytic import (
+        ancova_power,
+        ancova_sample_size,
+        procova_power,
+        procova_sample_size,
+        procova_saving,
+    )
+
+    router = APIRouter(tags=["trials"])
+
+    @router.post("/v1/trials/power", dependencies=[Depends(requires("read_aggregate"))])
+    def power(body: PowerRequest) -> PowerResponse:
+        """Power of the design with the prognostic score (PROCOVA) and without."""
+        common = {"alpha": body.alpha, "sided": body.sided, "ratio": body.ratio}
+        try:
+            adj = procova_power(body.delta, body.sd, body.n_total, rho=body.rho, **common)
+            raw = ancova_power(body.delta, body.sd, body.n_total, **common)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return PowerResponse(power=float(adj), power_unadjusted=float(raw))
+
+    @router.post("/v1/trials/sample-size", dependencies=[Depends(requires("read_aggregate"))])
+    def sample_size(body: SampleSizeRequest) -> SampleSizeResponse:
+        """PROCOVA sample size (Schuler et al. 2021) beside the unadjusted one."""
+        common = {
+            "alpha": body.alpha,
+            "power": body.power,
+            "sided": body.sided,
+            "ratio": body.ratio,
+        }
+        try:
+            n_adj = procova_sample_size(body.delta, body.sd, rho=body.rho, **common)
+            n_raw = ancova_sample_size(body.delta, body.sd, **common)
+            saving = procova_saving(n_raw, body.rho)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return SampleSizeResponse(
+            n_unadjusted=int(n_raw),
+            n_procova=int(n_adj),
+            saving={k: float(v) for k, v in saving.items()},
+        )
+
+    @router.post("/v1/prognostic-scores", dependencies=[Depends(requires("read_patient_level"))])
+    def scores(body: ScoresRequest) -> ScoresResponse:
+        """Prognostic scores of enrolled subjects from the twin behind a run."""
+        try:
+            folder = results.run_dir(settings.results, body.run)
+        except KeyError:
+            raise HTTPException(404, f"no run {body.run!r}") from None
+        stamp = (folder / "patients.parquet").stat().st_mtime
+        try:
+            model = _model(str(folder), stamp, body.control_arm, body.target, body.kind)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        missing = sorted(
+            {f for s in body.subjects for f in model.features}
+            - set().union(*(s.covariates for s in body.subjects))
+        )
+        table = pd.DataFrame([s.covariates for s in body.subjects])
+        lacking = [f for f in model.features if f not in table or table[f].isna().any()]
+        if lacking or missing:
+            raise HTTPException(400, f"every subject needs covariates {list(model.features)}")
+        predicted = np.asarray(model.predict(table[list(model.features)]), dtype=float)
+        run = json.loads((folder / "run.json").read_text())
+        fit = ((run.get("scenario") or {}).get("population") or {}).get("fit") or {}
+        return ScoresResponse(
+            run=body.run,
+            twin={k: fit.get(k) for k in ("name", "version", "data_hash", "validation")},
+            model=model.provenance(),
+            scores=[
+                {"subject": s.subject, "score": float(p)}
+                for s, p in zip(body.subjects, predicted, strict=True)
+            ],
+        )
+
+    return router

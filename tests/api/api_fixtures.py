@@ -1,0 +1,142 @@
+"""The API's test project (the apps' registered twin and harmonized cohort, a small
+simulation run over them), a real uvicorn server on loopback with TLS, and token helpers."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "apps"))
+
+from apps_fixtures import write_project
+
+from twinlab.api import ApiSettings, create_app
+from twinlab.api.jobs import JobManager
+from twinlab.api.keys import signing_key, tls_files
+
+#: client id -> (role, scopes asked at registration; None: all its role may)
+CLIENTS: dict[str, tuple[str, list[str] | None]] = {
+    "modeler-app": ("modeler", None),
+    "narrow-app": ("modeler", ["read_aggregate"]),
+    "stakeholder-app": ("stakeholder", None),
+    "reviewer-app": ("reviewer", None),
+}
+#: fields that identify or describe one patient: never in a stakeholder's answer
+PATIENT_FIELDS = frozenset(
+    {"source", "vpid", "subject", "posterior_draw", "WT", "CRCL", "CYP2C9", "AGE", "SEX",
+     "patient_id"}
+)  # fmt: skip
+
+
+def write_api_project(root: Path) -> Path:
+    """The apps' project plus a small simulation run ``results/demo`` of its twin."""
+    from twinlab.api.jobs import scenario_from_params
+    from twinlab.simulate import run
+
+    write_project(root)
+    section = {
+        "timeline_dir": "data/harmonized/demo",
+        "pd_spec": "specs/pd_assumed.yaml",
+        "model": "twin_test",
+        "n_patients": 60,
+        "n_draws": 2,
+        "chunk_size": 60,
+        "times": {"start": 0, "stop": 168, "step": 12},
+        "regimen": {"interval_h": 24, "n_doses": 7, "route": "oral"},
+        "arms": {"Placebo": {"dose": 0}, "T100": {"dose": 100}},
+        "out": "results/demo",
+    }
+    scenario = scenario_from_params(section, seed=5, root=root)
+    result = run(scenario, out=root / "results" / "demo")
+    lineage = result.patients[["vpid", "source"]].drop_duplicates("vpid")
+    lineage.to_parquet(root / "results" / "demo" / "lineage.parquet", index=False)
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    """A running server: its base URL, settings, TLS CA file and a client factory."""
+
+    def __init__(self, url: str, settings: ApiSettings, ca: Path, clients: dict) -> None:
+        self.url, self.settings, self.ca, self.secrets = url, settings, ca, clients
+
+    def http(self, **kwargs: Any) -> httpx.Client:
+        """An HTTPS client that trusts the server's certificate (and nothing else)."""
+        context = ssl.create_default_context(cafile=str(self.ca))
+        return httpx.Client(base_url=self.url, verify=context, timeout=60, **kwargs)
+
+    def token(self, client: str, scope: str | None = None) -> str:
+        """A token of the client-credentials grant."""
+        form = {"grant_type": "client_credentials", "client_id": client,
+                "client_secret": self.secrets[client]}  # fmt: skip
+        if scope is not None:
+            form["scope"] = scope
+        with self.http() as http:
+            r = http.post("/oauth/token", data=form)
+        r.raise_for_status()
+        return r.json()["access_token"]
+
+    def forge(self, key: Any = None, kid: str | None = None, **claims: Any) -> str:
+        """A token with the given claims over valid defaults, signed by the issuer's key
+        (or ``key`` / ``kid``)."""
+        real_kid, real_key = signing_key(self.settings.key_dir)
+        now = int(time.time())
+        body = {"iss": self.settings.issuer, "aud": self.settings.audience, "sub": "forger",
+                "iat": now, "nbf": now, "exp": now + 300, "scope": "read_aggregate",
+                "twinlab_role": "modeler"}  # fmt: skip
+        body.update(claims)
+        body = {k: v for k, v in body.items() if v is not None}
+        return jwt.encode(body, key or real_key, algorithm="ES256",
+                          headers={"kid": kid or real_kid})  # fmt: skip
+
+
+@contextmanager
+def serving(settings: ApiSettings, clients: dict[str, str], jobs: Any = None) -> Iterator[Served]:
+    """A real uvicorn server (HTTPS, loopback) in a thread for the block."""
+    cert, key = tls_files(settings.key_dir)
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings, jobs=jobs),
+        host="127.0.0.1",
+        port=port,
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
+        log_level="warning",
+        limit_concurrency=200,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the API server did not start")
+        time.sleep(0.05)
+    try:
+        yield Served(f"https://127.0.0.1:{port}", settings, cert, clients)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def make_jobs(settings: ApiSettings) -> JobManager:
+    """Jobs on a real local Dask cluster (TLS, loopback) with one worker process."""
+    from twinlab.cluster import dask_client
+
+    return JobManager(settings, client_factory=lambda: dask_client(n_workers=1))

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from twinlab.config import resolve
 from twinlab.pkpd.dataset import NonmemData, PopulationArrays, read_nonmem
 from twinlab.pkpd.population import PopulationSpec, build_model
 
@@ -265,7 +266,7 @@ def open_fit(path: str | os.PathLike[str]) -> FitResult:
     import arviz as az
     import xarray as xr
 
-    path = Path(path)
+    path = resolve(path)  # from the project root: the same from notebooks/
     if (path / "posterior.zarr").exists():
         path = path / "posterior.zarr"
     if not path.exists():

@@ -19,6 +19,7 @@ the one model definition of :mod:`twinlab.pkpd.models`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -194,14 +195,27 @@ def _residual(
     return values + np.sqrt(var) * rng.standard_normal(values.shape)
 
 
-def simulate_chunk(plan: _Plan, k: int) -> dict[str, Any]:
-    """Simulate chunk ``k``: a pure function of the plan and ``k`` (a Dask task).
+def _arm_rows(arr: np.ndarray, a: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows ``(n_draws * n, T)`` of arm ``a`` of ``arr`` ``(n_draws, n, n_arms, T)`` to write.
 
-    Returns
-    -------
-    dict
-        ``k``, ``patients`` (DataFrame) and ``arrays`` (endpoint arrays
-        ``(n_draws, n, n_arms, T)``, or None when written to ``plan.store``).
+    A view where the layout allows one (one draw, or a chunk's own array), else a scratch
+    array to copy back (the second value: the arm's ``(n_draws, n, T)`` view).
+    """
+    sub = arr[:, :, a, :]
+    try:
+        return np.reshape(sub, (-1, sub.shape[-1]), copy=False), None
+    except ValueError:  # several draws in a slice of the run's array
+        return np.empty((sub.shape[0] * sub.shape[1], sub.shape[-1])), sub
+
+
+def _simulate_parts(
+    plan: _Plan, k: int, target: dict[str, np.ndarray] | None = None
+) -> dict[str, Any]:
+    """Chunk ``k`` as arrays: profiles, metrics ``(n_draws, n, n_arms)`` and patient columns.
+
+    With ``target`` (the run's ``(n_draws, N, n_arms, T)`` arrays, in this process) the
+    profiles are written straight into its patient slice, and residual-error arrays are
+    added to it on first use.
     """
     sc = plan.scenario
     model, times = sc.model, np.asarray(sc.times)
@@ -214,13 +228,19 @@ def simulate_chunk(plan: _Plan, k: int) -> dict[str, Any]:
         for name, v in pc.params.items()
         if name in model.all_params
     }
-    arrays = {e: np.empty((n_draws, n, n_arms, times.size)) for e in model.endpoints}
+    for col in pc.covariates.columns:
+        taken = ("arm", "vpid", "draw", "posterior_draw", "source", "titrated", *EXPOSURE)
+        if col in taken or ("effect" in model.endpoints and col in PD):
+            raise ValueError(f"covariate {col!r} clashes with a result column")
+    shape = (n_draws, n, n_arms, times.size)
+    if target is None:
+        arrays = {e: np.empty(shape) for e in model.endpoints}
+    else:
+        arrays = {e: target[e][:, start:stop] for e in model.endpoints}
     metrics: dict[str, np.ndarray] = {}
     for a, arm in enumerate(sc.arms):
-        views = {e: arrays[e][:, :, a, :].reshape(n_draws * n, times.size) for e in arrays}
-        for e, view in views.items():
-            if not np.may_share_memory(view, arrays[e]):  # pragma: no cover - always a view
-                raise RuntimeError("expected a view of the chunk's arrays")
+        rows = {e: _arm_rows(arrays[e], a) for e in arrays}
+        views = {e: r[0] for e, r in rows.items()}
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # checked below
             _simulate_arm(model, theta, times, arm, plan.backend, views)
         titrated = np.zeros(n_draws * n, dtype=bool)
@@ -235,6 +255,9 @@ def simulate_chunk(plan: _Plan, k: int) -> dict[str, Any]:
                     _simulate_arm(model, sub, times, arm, plan.backend, tmp, titrated=True)
                 for e, view in views.items():
                     view[titrated] = tmp[e]
+        for scratch, back in rows.values():
+            if back is not None:
+                back[...] = scratch.reshape(back.shape)
         metrics.setdefault("titrated", np.zeros((n_draws, n, n_arms), dtype=bool))[:, :, a] = (
             titrated.reshape(n_draws, n)
         )
@@ -260,28 +283,88 @@ def simulate_chunk(plan: _Plan, k: int) -> dict[str, Any]:
             metrics.setdefault(name, np.empty((n_draws, n, n_arms)))[:, :, a] = value
     if sc.residual:
         for e in model.endpoints:
+            if not ({f"add_{e}", f"prop_{e}"} & set(pc.sigma)):
+                continue
             obs = _residual(arrays[e], pc.sigma, e, rng)
-            if obs is not None:
+            if target is None:
                 arrays[f"{e}_obs"] = obs
+            else:
+                if f"{e}_obs" not in target:
+                    target[f"{e}_obs"] = np.empty_like(target[e])
+                target[f"{e}_obs"][:, start:stop] = obs
+    return {
+        "k": k,
+        "start": start,
+        "stop": stop,
+        "metrics": metrics,
+        "vpid": pc.vpid,
+        "source": pc.source,
+        "covariates": pc.covariates,
+        "posterior_draw": np.asarray(pc.draw),
+        "arrays": None if target is not None else arrays,
+    }
+
+
+def _table(
+    sc: Scenario,
+    vpid: np.ndarray,
+    source: np.ndarray,
+    covariates: pd.DataFrame,
+    posterior_draw: np.ndarray,
+    metrics: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    """The per-patient table, one row per (draw, patient, arm), built once from whole arrays.
+
+    Rows in (draw, patient, arm) order; sorted by (draw, vpid) when the patients' ids are not
+    already in order.
+    """
+    n_draws, n, n_arms = next(iter(metrics.values())).shape
     d_idx, p_idx, a_idx = (x.ravel() for x in np.indices((n_draws, n, n_arms)))
     table = {
         "arm": np.array([arm.name for arm in sc.arms], dtype=object)[a_idx],
-        "vpid": pc.vpid[p_idx],
+        "vpid": vpid[p_idx],
         "draw": d_idx.astype(np.int64),
-        "posterior_draw": pc.draw[d_idx].astype(np.int64),
-        "source": pc.source[p_idx],
+        "posterior_draw": posterior_draw[d_idx, p_idx].astype(np.int64),
+        "source": source[p_idx],
     }
-    for col in pc.covariates.columns:
-        if col in table or col in metrics:
-            raise ValueError(f"covariate {col!r} clashes with a result column")
-        table[col] = pc.covariates[col].to_numpy()[p_idx]
+    for col in covariates.columns:
+        table[col] = covariates[col].to_numpy()[p_idx]
     table.update({name: value.ravel() for name, value in metrics.items()})
     patients = pd.DataFrame(table)
+    if n > 1 and not bool(np.all(vpid[1:] >= vpid[:-1])):
+        patients = patients.sort_values(["draw", "vpid"], kind="stable").reset_index(drop=True)
+    return patients
+
+
+def simulate_chunk(plan: _Plan, k: int) -> dict[str, Any]:
+    """Simulate chunk ``k``: a pure function of the plan and ``k`` (a Dask task).
+
+    Returns
+    -------
+    dict
+        ``k``, ``patients`` (DataFrame) and ``arrays`` (endpoint arrays
+        ``(n_draws, n, n_arms, T)``, or None when written to ``plan.store``).
+    """
+    part = _simulate_parts(plan, k)
+    draw = part["posterior_draw"]
+    pdraw = np.broadcast_to(draw[:, None], (draw.size, part["stop"] - part["start"]))
+    patients = _table(plan.scenario, part["vpid"], part["source"], part["covariates"], pdraw,
+                      part["metrics"])  # fmt: skip
     if plan.store is not None:
-        _write_region(plan.store, arrays, pc.draw, start, stop)
+        _write_region(plan.store, part["arrays"], part["posterior_draw"], part["start"],
+                      part["stop"])  # fmt: skip
         return {"k": k, "patients": patients, "arrays": None, "posterior_draw": None}
-    pdraw = np.broadcast_to(pc.draw[:, None], (n_draws, n))
-    return {"k": k, "patients": patients, "arrays": arrays, "posterior_draw": pdraw}
+    return {"k": k, "patients": patients, "arrays": part["arrays"], "posterior_draw": pdraw}
+
+
+def _chunk_task(plan: _Plan, k: int) -> dict[str, Any]:
+    """A Dask task: chunk ``k``'s parts, its profiles written to the store when there is one."""
+    part = _simulate_parts(plan, k)
+    if plan.store is not None:
+        _write_region(plan.store, part["arrays"], part["posterior_draw"], part["start"],
+                      part["stop"])  # fmt: skip
+        part["arrays"] = None
+    return part
 
 
 # ------------------------------------------------------------------------------ storage
@@ -346,14 +429,20 @@ def _write_region(
     ds.to_zarr(store, region={"patient": slice(start, stop)}, consolidated=False)
 
 
-def _versions() -> dict[str, str]:
+@functools.cache
+def _versions_cached() -> tuple[tuple[str, str], ...]:
     out = {"python": sys.version.split()[0]}
     for name in _VERSIONED:
         try:
             out[name] = version(name)
         except PackageNotFoundError:
             out[name] = "unknown"
-    return out
+    return tuple(out.items())
+
+
+def _versions() -> dict[str, str]:
+    """Versions of Python and the libraries a result depends on (looked up once)."""
+    return dict(_versions_cached())
 
 
 def _jsonable(obj: Any) -> Any:
@@ -372,42 +461,61 @@ def _write_json(path: Path, obj: Any) -> None:
 # ---------------------------------------------------------------------------------- run
 
 
+class _ProgressBar:
+    """A one-line progress bar with the elapsed time and an ETA, on stderr."""
+
+    def __init__(self, width: int = 30) -> None:
+        self.width = width
+        self.t0 = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed / done * (total - done) if done else float("nan")
+        fill = int(self.width * done / max(total, 1))
+        bar = "#" * fill + "." * (self.width - fill)
+        print(
+            f"\rsimulate [{bar}] {done}/{total} chunks, {elapsed:.1f} s, ETA {eta:.1f} s",
+            end="\n" if done == total else "", file=sys.stderr, flush=True,
+        )  # fmt: skip
+
+
 def _report(progress: Progress) -> Callable[[int, int], None] | None:
     if callable(progress):
         return progress
     if progress:
-        return lambda done, total: print(
-            f"\rsimulated chunk {done}/{total}", end="\n" if done == total else "", file=sys.stderr
-        )
+        return _ProgressBar()
     return None
 
 
-def _run_serial(plan: _Plan, callback: Callable[[int, int], None] | None):
+def _run_serial(
+    plan: _Plan, callback: Callable[[int, int], None] | None, target: dict[str, np.ndarray] | None
+):
     n = plan.scenario.n_chunks
     for k in range(n):
-        yield simulate_chunk(plan, k)
+        part = _simulate_parts(plan, k, target)
+        if plan.store is not None:
+            _write_region(plan.store, part["arrays"], part["posterior_draw"], part["start"],
+                          part["stop"])  # fmt: skip
+            part["arrays"] = None
+        yield part
         if callback:
             callback(k + 1, n)
 
 
-def _run_dask(plan: _Plan, client: Any, progress: Progress):
+def _run_dask(plan: _Plan, client: Any, callback: Callable[[int, int], None] | None):
     import dask
     from distributed import as_completed
-    from distributed import progress as dask_progress
 
     n = plan.scenario.n_chunks
     token = uuid.uuid4().hex[:12]  # names the tasks only; results do not depend on it
     plan_d = dask.delayed(plan, pure=False, traverse=False)
     tasks = [
-        dask.delayed(simulate_chunk, pure=False)(
+        dask.delayed(_chunk_task, pure=False)(
             plan_d, k, dask_key_name=f"twinlab-simulate-{token}-{k}"
         )
         for k in range(n)
     ]
     futures = client.compute(tasks)
-    if progress is True:
-        dask_progress(futures)
-    callback = progress if callable(progress) else None
     done = 0
     for future in as_completed(futures):
         out = future.result()
@@ -416,6 +524,48 @@ def _run_dask(plan: _Plan, client: Any, progress: Progress):
         if callback:
             callback(done, n)
         yield out
+
+
+class _Assembly:
+    """The run's per-patient arrays, filled chunk by chunk in any order (no concatenation)."""
+
+    def __init__(self, sc: Scenario, target: dict[str, np.ndarray] | None) -> None:
+        self.sc = sc
+        self.n = int(sc.population.n)
+        self.target = target
+        self.metrics: dict[str, np.ndarray] = {}
+        self.vpid: np.ndarray | None = None
+        self.source = np.empty(self.n, dtype=object)
+        self.pdraw: np.ndarray | None = None
+        self.covariates: dict[int, pd.DataFrame] = {}
+
+    def add(self, part: dict[str, Any]) -> None:
+        lo, hi = part["start"], part["stop"]
+        for name, value in part["metrics"].items():
+            if name not in self.metrics:
+                shape = (value.shape[0], self.n, value.shape[2])
+                self.metrics[name] = np.empty(shape, dtype=value.dtype)
+            self.metrics[name][:, lo:hi] = value
+        if self.vpid is None:
+            self.vpid = np.empty(self.n, dtype=part["vpid"].dtype)
+            self.pdraw = np.empty((part["posterior_draw"].size, self.n), dtype=np.int64)
+        self.vpid[lo:hi] = part["vpid"]
+        self.source[lo:hi] = part["source"]
+        self.pdraw[:, lo:hi] = part["posterior_draw"][:, None]
+        self.covariates[part["k"]] = part["covariates"]
+        if part["arrays"] is not None:  # profiles shipped back by a worker
+            if self.target is None:
+                self.target = {}
+            for e, value in part["arrays"].items():
+                if e not in self.target:
+                    nd, _, na, nt = value.shape
+                    self.target[e] = np.empty((nd, self.n, na, nt))
+                self.target[e][:, lo:hi] = value
+
+    def patients(self) -> pd.DataFrame:
+        covs = [self.covariates[k] for k in sorted(self.covariates)]
+        cov = covs[0] if len(covs) == 1 else pd.concat(covs, ignore_index=True)
+        return _table(self.sc, self.vpid, self.source, cov, self.pdraw, self.metrics)
 
 
 def run(
@@ -486,21 +636,29 @@ def run(
         store = folder / "result.zarr"
         _init_store(scenario, store)
     plan = _Plan(scenario, plan_backend, None if store is None else str(store))
+    target = None
+    if store is None and client is None:  # profiles written in place, chunk by chunk
+        shape = (int(scenario.population.n_draws), int(scenario.population.n),
+                 len(scenario.arms), len(scenario.times))  # fmt: skip
+        target = {e: np.empty(shape) for e in scenario.model.endpoints}
+    assembly = _Assembly(scenario, target)
+    callback = _report(progress)
     if client is None:
-        parts = list(_run_serial(plan, _report(progress)))
-    elif folder is not None:
+        parts = _run_serial(plan, callback, target)
+    else:
+        parts = _run_dask(plan, client, callback)
+    if client is not None and folder is not None:
         from distributed import performance_report
 
         with performance_report(filename=str(folder / "dask-report.html")):
-            parts = list(_run_dask(plan, client, progress))
+            for part in parts:
+                assembly.add(part)
     else:
-        parts = list(_run_dask(plan, client, progress))
+        for part in parts:
+            assembly.add(part)
     t_sim = time.perf_counter()
-    parts.sort(key=lambda p: p["k"])
-    patients = pd.concat([p["patients"] for p in parts], ignore_index=True)
+    patients = assembly.patients()
     metrics = [m for m in (*EXPOSURE, *PD) if m in patients.columns]
-    # order rows by (draw, patient, arm) whatever the chunking
-    patients = patients.sort_values(["draw", "vpid"], kind="stable").reset_index(drop=True)
     arms = arm_summary(patients, metrics, [a.name for a in scenario.arms])
     frac = patients.groupby(["draw", "arm"], sort=False)["titrated"].mean()
     arms["titrated_frac"] = frac.loc[list(zip(arms["draw"], arms["arm"], strict=True))].to_numpy()
@@ -529,11 +687,8 @@ def run(
         new={"sizes": record["sizes"], "out": None if folder is None else str(folder)},
     )
     if store is None:
-        data = {
-            e: np.concatenate([p["arrays"][e] for p in parts], axis=1) for e in parts[0]["arrays"]
-        }
-        pdraw = np.concatenate([p["posterior_draw"] for p in parts], axis=1)
-        dataset = _dataset(scenario, data, np.arange(n_patients, dtype=np.int64), pdraw)
+        patient = np.arange(n_patients, dtype=np.int64)
+        dataset = _dataset(scenario, assembly.target, patient, assembly.pdraw)
     else:
         dataset = xr.open_zarr(store, consolidated=False)
     timings = {"simulate_s": t_sim - t_start}

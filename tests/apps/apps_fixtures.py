@@ -197,6 +197,20 @@ def write_project(root: Path) -> Path:
             }
         )
     )
+    reports = root / "reports"  # an executed report and the validation gate's metrics
+    reports.mkdir()
+    (reports / "03_fit_report.html").write_text("<html><body><h1>Fit report</h1></body></html>")
+    (reports / "validate.json").write_text(
+        json.dumps(
+            {
+                "passed": True,
+                "bounds": {"max_divergences": 0, "min_ess_bulk": 20.0},
+                "gates": {"divergences": True, "min_ess_bulk": True},
+                "divergences": 0,
+                "min_ess_bulk": 75.5,
+            }
+        )
+    )
     (study / "report.json").write_text(
         json.dumps(
             {

@@ -86,7 +86,7 @@ def serving(
     }
     out = (logs / "server.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "twinlab.apps.cli", "--root", str(project),
+        [sys.executable, "-m", "twinlab.cli", "serve", "--root", str(project),
          "--auth", str(credentials), "--port", str(port), "--min-cell", "5", *(args or [])],
         env=env, stdout=out, stderr=subprocess.STDOUT, cwd=logs,
     )  # fmt: skip

@@ -6,9 +6,10 @@ its document – for any logged-in user. :func:`install` (run by ``panel serve -
 :mod:`twinlab.apps.server_setup`, before the server is created) replaces the handlers of
 every per-page route with subclasses whose ``prepare`` asks :func:`twinlab.apps.auth.authorize`
 first: a user whose role may not open the page gets ``403`` (audited with the user as
-``dashboard.denied``), an anonymous request to a route other than the page itself gets
-``403`` too (the page redirects to the login form). Both login modes (the hashed password
-module, OAuth) go through the same handlers.
+``dashboard.denied``; the page itself answers with twinlab's refusal page saying what
+to ask for, :func:`twinlab.apps.landing.refusal_html`), an anonymous request to a route
+other than the page itself gets ``403`` too (the page redirects to the login form). Both
+login modes (the hashed password module, OAuth) go through the same handlers.
 """
 
 from __future__ import annotations
@@ -27,6 +28,20 @@ def _name(user: Any) -> Any:
     if isinstance(user, bytes):
         return user.decode("utf-8", "replace")
     return user
+
+
+def _refuse(handler: Any, user: Any) -> None:
+    """Answer 403 with :func:`twinlab.apps.landing.refusal_html` (not a bare error)."""
+    from twinlab.apps.auth import page_of, role_of
+    from twinlab.apps.landing import refusal_html
+
+    try:
+        role = role_of(user)
+    except ValueError:
+        role = None
+    handler.set_status(403)
+    handler.set_header("Content-Type", "text/html; charset=utf-8")
+    handler.finish(refusal_html(user, role, page_of(handler.request.path)))
 
 
 def guarded(handler: type) -> type:
@@ -58,6 +73,9 @@ def guarded(handler: type) -> type:
                 return  # @authenticated redirects the page to the login form
             raise HTTPError(403)
         if not authorize(user, self.request.path):
+            if is_document:  # a page for people: what it needs and whom to ask
+                _refuse(self, user)
+                return
             raise HTTPError(403)
 
     return type(

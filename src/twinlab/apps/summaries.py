@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,11 @@ __all__ = [
     "audit_entries",
     "cohort_counts",
     "conservation",
+    "gate_status",
     "quality_checks",
+    "readable_patients",
     "run_lineage",
+    "run_parameters",
     "studies",
 ]
 
@@ -199,3 +203,151 @@ def run_lineage(entries: pd.DataFrame) -> pd.DataFrame:
         )
     cols = ["seq", "ts", "actor", "stage", "params", "run_record", "run_record_sha256", "outputs"]
     return pd.DataFrame(rows, columns=cols)
+
+
+#: units of the harmonized covariate suffixes, as people write them
+_UNITS = {
+    "kg": "kg",
+    "cm": "cm",
+    "umol_l": "µmol/L",
+    "mg_dl": "mg/dL",
+    "u_l": "U/L",
+    "ml_min": "mL/min",
+    "years": "years",
+}
+#: harmonized column -> label with unit (the others are derived from their names)
+_PATIENT_LABELS = {
+    "patient_id": "Patient (pseudonym)",
+    "sex": "Sex",
+    "birth_year": "Birth year",
+    "site": "Site",
+    "index_date": "Index date",
+    "cov_age": "Age (years)",
+    "cov_crcl_ml_min": "Creatinine clearance (mL/min, Cockcroft–Gault)",
+    "cov_cyp2c9": "CYP2C9 genotype",
+    "cov_armcd": "Arm",
+    "cov_zip3": "ZIP (first 3 digits)",
+    "cov_state": "State",
+    "cov_alt_u_l": "ALT (U/L)",
+}
+
+
+def _label(column: str) -> str:
+    if column in _PATIENT_LABELS:
+        return _PATIENT_LABELS[column]
+    name = column.removeprefix("cov_")
+    for suffix, unit in sorted(_UNITS.items(), key=lambda kv: -len(kv[0])):
+        if name.endswith("_" + suffix):
+            words = name[: -len(suffix) - 1].replace("_", " ")
+            return f"{words[:1].upper()}{words[1:]} ({unit})"
+    words = name.replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
+def readable_patients(patients: pd.DataFrame) -> pd.DataFrame:
+    """The harmonized ``patients`` table for people: labelled columns with units.
+
+    Bookkeeping columns (``schema_version``, ``sources``) are left out, age and creatinine
+    clearance derived (:func:`twinlab.pkpd.covariates.add_derived_covariates`), dates shown
+    as dates and measurements rounded to one decimal.
+    """
+    from twinlab.pkpd.covariates import add_derived_covariates
+
+    try:
+        table = add_derived_covariates(patients)
+    except (KeyError, ValueError):  # a cohort without the inputs: shown as it is
+        table = patients.copy()
+    table = table.drop(columns=[c for c in ("schema_version", "sources") if c in table])
+    first = [c for c in ("patient_id", "sex", "birth_year", "cov_age", "site") if c in table]
+    table = table[first + [c for c in table.columns if c not in first]]
+    for c in table.columns:
+        if pd.api.types.is_datetime64_any_dtype(table[c]):
+            table[c] = table[c].dt.strftime("%Y-%m-%d")
+        elif pd.api.types.is_float_dtype(table[c]):
+            table[c] = table[c].round(1)
+    return table.rename(columns={c: _label(str(c)) for c in table.columns})
+
+
+def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(value, list | tuple):
+        out.append(
+            (prefix, ", ".join(json.dumps(v) if isinstance(v, dict) else str(v) for v in value))
+        )
+    else:
+        out.append((prefix, "" if value is None else str(value)))
+
+
+def run_parameters(entries: pd.DataFrame) -> pd.DataFrame:
+    """The parameters of each stage's latest run, one row per parameter.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``stage``, ``run`` (audit sequence number), ``parameter`` (dotted path), ``value``.
+    """
+    runs = entries[entries["action"] == "stage.run"]
+    rows = []
+    for stage, group in runs.groupby("target", sort=True):
+        last = group.iloc[-1]
+        raw = last["params"]
+        try:
+            params = json.loads(raw) if isinstance(raw, str) and raw else (raw or {})
+        except json.JSONDecodeError:
+            params = {"params": raw}
+        flat: list[tuple[str, str]] = []
+        _flatten("", params, flat)
+        rows += [{"stage": stage, "run": last["seq"], "parameter": k, "value": v} for k, v in flat]
+    return pd.DataFrame(rows, columns=["stage", "run", "parameter", "value"])
+
+
+def gate_status(report: Mapping[str, Any]) -> tuple[bool | None, pd.DataFrame]:
+    """The validation gate of ``reports/validate.json``: passed, and one row per check.
+
+    Returns
+    -------
+    passed : bool or None
+        The gate's verdict (None: not recorded).
+    checks : pandas.DataFrame
+        ``check``, ``value``, ``bound``, ``passed``.
+    """
+    bounds = report.get("bounds") or {}
+    gates = report.get("gates") or {}
+    value_of = {
+        "divergences": "divergences",
+        "max_rhat_individual": "max_rhat_individual",
+        "max_rhat_population": "max_rhat_population",
+        "min_ess_bulk": "min_ess_bulk",
+        "vpc_pi_coverage": "vpc_pi_coverage",
+    }
+    bound_text = {"divergences": "max_divergences"}
+    rows = []
+    for check, ok in gates.items():
+        bound = bounds.get(bound_text.get(check, check))
+        if isinstance(bound, list | tuple):
+            bound = f"[{', '.join(f'{b:g}' for b in bound)}]"
+        elif check.startswith("max"):
+            bound = f"≤ {bound:g}" if isinstance(bound, int | float) else bound
+        elif check.startswith("min"):
+            bound = f"≥ {bound:g}" if isinstance(bound, int | float) else bound
+        else:
+            bound = f"≤ {bound:g}" if isinstance(bound, int | float) else bound
+        value = report.get(value_of.get(check, check))
+        rows.append(
+            {
+                "check": check.replace("_", " "),
+                "value": ""
+                if value is None
+                else f"{value:.4g}"
+                if isinstance(value, float)
+                else str(value),
+                "bound": "" if bound is None else str(bound),
+                "passed": "yes" if ok else "NO",
+            }
+        )
+    passed = report.get("passed")
+    return (None if passed is None else bool(passed)), pd.DataFrame(
+        rows, columns=["check", "value", "bound", "passed"]
+    )

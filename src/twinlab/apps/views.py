@@ -8,6 +8,7 @@ parameters (:func:`twinlab.apps.context.audit_query`).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -28,9 +29,20 @@ from twinlab.apps.summaries import (
     audit_entries,
     cohort_counts,
     conservation,
+    gate_status,
     quality_checks,
+    readable_patients,
     run_lineage,
+    run_parameters,
     studies,
+)
+from twinlab.apps.takeaways import (
+    TABLES,
+    answer_tables,
+    figures_png,
+    scenario_report,
+    settings_table,
+    to_csv,
 )
 from twinlab.apps.twin import registered_models
 from twinlab.apps.whatif import WhatIf
@@ -53,8 +65,8 @@ hv.extension("bokeh", logo=False)
 
 PATIENTS_ENV = "TWINLAB_WHATIF_PATIENTS"
 
+#: controls every user of the explorer sees (regimen, population, targets, trial size)
 _CONTROLS = [
-    "model",
     "scenario",
     "dose",
     "interval_h",
@@ -63,16 +75,86 @@ _CONTROLS = [
     "weight_range",
     "crcl_range",
     "genotypes",
-    "method",
     "n_patients",
     "target_trough",
     "safety_cmax",
     "urate_target",
     "trial_n",
-    "alpha",
-    "seed",
 ]
+#: modeler controls (the model, how patients and trials are drawn), not shown to stakeholders
+_MODELER = ["model", "method", "n_draws", "seed", "alpha", "outcome_sd", "dropout"]
 _PD = ["e0", "omega_e0", "kout", "imax", "ic50", "omega_ic50"]
+#: parameter -> (label with units, tooltip: what it means and what is assumed)
+LABELS: dict[str, tuple[str, str]] = {
+    "scenario": ("Preset regimen", "Fills in dose and interval; any change makes it 'custom'."),
+    "dose": ("Dose (mg)", "Amount per dose. The twin was fitted on the doses shown above."),
+    "interval_h": ("Dosing interval", "Time between doses."),
+    "duration_days": ("Treatment duration (days)", "Doses are given over this many days."),
+    "route": ("Route", "Only routes present in the fitted data are offered to stakeholders."),
+    "weight_range": (
+        "Body weight (kg)",
+        "Virtual patients are drawn from real patients in this range.",
+    ),
+    "crcl_range": (
+        "Creatinine clearance (mL/min)",
+        "Cockcroft–Gault creatinine clearance of the real patients drawn.",
+    ),
+    "genotypes": ("CYP2C9 genotypes", "Empty: every genotype."),
+    "n_patients": (
+        "Virtual patients",
+        "More patients: smoother bands, slower answers; the same patients are kept.",
+    ),
+    "target_trough": (
+        "Efficacy target: trough at least (mg/L)",
+        "Share of patients whose concentration before the last dose reaches this.",
+    ),
+    "safety_cmax": (
+        "Safety limit: peak above (mg/L)",
+        "Share of patients whose peak concentration exceeds this.",
+    ),
+    "urate_target": (
+        "Response target: urate below (mg/dL)",
+        "Share of patients whose serum urate at the end of treatment is below this.",
+    ),
+    "trial_n": (
+        "Trial size: patients per arm",
+        "Randomized per arm; the trial design (analysis, measurement error, dropout) is the "
+        "trial stage's.",
+    ),
+    "model": ("Twin model (version)", "Only versions whose validation gate passed."),
+    "method": (
+        "Covariates drawn by",
+        "resample: real patients' covariates; copula: synthetic rows keeping their correlations.",
+    ),
+    "n_draws": (
+        "Posterior draws",
+        "Patients are spread over this many draws of the twin's posterior (parameter "
+        "uncertainty in the bands).",
+    ),
+    "seed": ("Random seed", "Default: the pipeline's seed in params.yaml."),
+    "alpha": ("Significance level α", "Of the trial's test (two-sided unless the design says)."),
+    "outcome_sd": (
+        "Outcome measurement SD (mg/dL)",
+        "Measurement and day-to-day variation of urate (trial stage's design).",
+    ),
+    "dropout": ("Dropout (share)", "Randomized patients without an outcome; completers analysed."),
+    "e0": ("Baseline urate, typical (mg/dL)", "Assumed, not fitted (PD spec)."),
+    "omega_e0": ("Baseline urate variability (log SD)", "Between-patient variability; assumed."),
+    "kout": ("Urate turnover rate (1/h)", "Assumed; turnover half-life is ln 2 / kout."),
+    "imax": ("Maximal inhibition (fraction)", "Largest share of urate production inhibited."),
+    "ic50": ("IC50, typical (mg/L)", "Concentration giving half the maximal inhibition."),
+    "omega_ic50": ("IC50 variability (log SD)", "Between-patient variability; assumed."),
+}
+#: interval choices as people say them
+_INTERVALS = {
+    "every 6 h (4× daily)": 6.0,
+    "every 8 h (3× daily)": 8.0,
+    "every 12 h (twice daily)": 12.0,
+    "every 24 h (once daily)": 24.0,
+    "every 48 h (every other day)": 48.0,
+}
+#: what a stakeholder's URL may set (the bookmarkable state); modelers also the modeler's
+_URL_STAKEHOLDER = [p for p in _CONTROLS if p != "scenario"]
 _BAND_COLUMNS = ("day", "p05", "p25", "p50", "p75", "p95")
 
 
@@ -184,9 +266,19 @@ def _denied(ctx: AppContext, what: str) -> pn.viewable.Viewable:
     )
 
 
+def _modeler(ctx: AppContext) -> bool:
+    """Whether the user sees the modeler's controls and may extrapolate (with a warning)."""
+    return ctx.may("fit_model")
+
+
 class WhatIfView(Viewer):
     """The what-if explorer: controls of a :class:`WhatIf`, its bands, attainment, power
-    and provenance; every recomputation audited."""
+    and provenance, downloads of every answer; every recomputation audited.
+
+    Stakeholders see plain controls within what the twin was fitted on (the ``WhatIf`` is
+    created with ``extrapolation="refuse"``); modelers also see the model, sampling and
+    PD settings and may go outside the fitted range with a visible warning.
+    """
 
     whatif = param.ClassSelector(class_=WhatIf)
     context = param.ClassSelector(class_=AppContext)
@@ -194,65 +286,231 @@ class WhatIfView(Viewer):
     def __init__(self, whatif: WhatIf, context: AppContext, **params: Any) -> None:
         super().__init__(whatif=whatif, context=context, **params)
         self._conc = _BandFigure("concentration (mg/L)", "Concentration–time")
-        self._effect = _BandFigure("urate (mg/dL)", "PD response: serum urate")
+        self._effect = _BandFigure("serum urate (mg/dL)", "Response: serum urate")
         self._attain = _BarFigure()
         self._summary = pn.pane.Markdown(
             "", css_classes=["twinlab-summary"], sizing_mode="stretch_width"
         )
-        self._power = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._power = pn.pane.Markdown(
+            "", css_classes=["twinlab-power"], sizing_mode="stretch_width"
+        )
         self._by_genotype = pn.pane.DataFrame(
             None, index=False, float_format="{:.3f}".format, sizing_mode="stretch_width"
         )
         self._provenance = pn.pane.Markdown(
             "", css_classes=["twinlab-provenance"], sizing_mode="stretch_width"
         )
-        self._error = pn.pane.Alert("", alert_type="warning", visible=False)
+        self._error = pn.pane.Alert(
+            "", alert_type="warning", visible=False, css_classes=["twinlab-refusal"]
+        )
+        self._extrapolating = pn.pane.Alert(
+            "", alert_type="danger", visible=False, css_classes=["twinlab-extrapolation"]
+        )
+        self._fitted = pn.pane.Markdown("", css_classes=["twinlab-fitted"])
+        self._tables: dict[str, pd.DataFrame] = {}
+        self._power_numbers: dict[str, Any] = {}
         self._plots = pn.Column(
             self._conc.pane, self._effect.pane, self._attain.pane, sizing_mode="stretch_width"
         )
-        whatif.param.watch(self._update, [p for p in _CONTROLS + _PD if p != "scenario"])
+        self._results = pn.Column(
+            self._summary,
+            self._plots,
+            self._power,
+            "#### Attainment by CYP2C9 genotype (fractions)",
+            self._by_genotype,
+            self._downloads(),
+            self._provenance,
+            css_classes=["twinlab-results"],
+            sizing_mode="stretch_width",
+        )
+        names = _CONTROLS + (_MODELER + _PD if _modeler(context) else [])
+        whatif.param.watch(self._update, [p for p in names if p != "scenario"])
         self._update()
 
-    def controls(self) -> pn.viewable.Viewable:
-        """The widgets: regimen, population, thresholds and trial; PD assumptions folded."""
+    # -- controls ------------------------------------------------------------------
+    def _widgets(self, names: list[str]) -> dict[str, Any]:
+        fit = self.whatif.fitted()
         sliders = {
-            "dose": {"type": pn.widgets.FloatSlider, "throttled": True},
-            "duration_days": {"type": pn.widgets.IntSlider, "throttled": True},
-            "n_patients": {"type": pn.widgets.IntSlider, "throttled": True},
-            "weight_range": {"type": pn.widgets.RangeSlider, "throttled": True},
-            "crcl_range": {"type": pn.widgets.RangeSlider, "throttled": True},
-            "trial_n": {"type": pn.widgets.IntSlider, "throttled": True},
-            "genotypes": pn.widgets.MultiChoice,
+            "dose": pn.widgets.FloatSlider,
+            "duration_days": pn.widgets.IntSlider,
+            "n_patients": pn.widgets.IntSlider,
+            "weight_range": pn.widgets.RangeSlider,
+            "crcl_range": pn.widgets.RangeSlider,
+            "trial_n": pn.widgets.IntSlider,
         }
-        main = pn.Param(
-            self.whatif,
-            parameters=_CONTROLS,
-            widgets=sliders,
-            show_name=False,
-            sizing_mode="stretch_width",
-        )
-        pd_card = pn.Card(
-            pn.Param(self.whatif, parameters=_PD, show_name=False, sizing_mode="stretch_width"),
-            title="PD assumptions",
-            collapsed=True,
-            sizing_mode="stretch_width",
-        )
-        return pn.Column(main, pd_card, sizing_mode="stretch_width")
+        out: dict[str, Any] = {}
+        for name in names:
+            label, tip = LABELS.get(name, (name, ""))
+            spec: dict[str, Any] = {"name": label, "description": tip}
+            if name in sliders:
+                spec.update(type=sliders[name], throttled=True)
+            if name == "genotypes":
+                spec["type"] = pn.widgets.MultiChoice
+            if name == "interval_h":
+                spec.update(type=pn.widgets.Select, options=_INTERVALS)
+            if name == "dose" and self.whatif.extrapolation == "refuse" and fit.doses:
+                spec["end"] = max(fit.dose_span[1], 10.0)  # no slider beyond the fitted doses
+            out[name] = spec
+        return out
 
+    def _control_list(self, names: list[str]) -> pn.Column:
+        """Widgets of ``names`` with their plain labels; the tooltip as the widget's
+        description, or an info icon beside widgets that have none (sliders)."""
+        specs = self._widgets(names)
+        items: list[Any] = []
+        for name in names:
+            spec = dict(specs[name])
+            tip = spec.pop("description")
+            pane = pn.Param(
+                self.whatif,
+                parameters=[name],
+                widgets={name: spec},
+                show_name=False,
+                sizing_mode="stretch_width",
+            )
+            widget = pane._widgets.get(name)
+            if widget is not None and "description" in widget.param:
+                widget.description = tip
+                items.append(pane)
+            else:  # sliders have no description: an info icon beside them
+                pane.sizing_mode = "fixed"
+                pane.width = 270
+                if widget is not None:
+                    widget.param.update(sizing_mode="fixed", width=250)
+                icon = pn.widgets.TooltipIcon(value=tip, margin=(18, 0, 0, 0), width=24)
+                items.append(pn.Row(pane, icon, sizing_mode="stretch_width"))
+        return pn.Column(*items, sizing_mode="stretch_width", margin=0)
+
+    def controls(self) -> pn.viewable.Viewable:
+        """The widgets: regimen, population, targets and trial; the modeler's settings and
+        the PD assumptions (folded) for modelers only."""
+        parts: list[Any] = [self._fitted, self._control_list(_CONTROLS)]
+        if _modeler(self.context):
+            for title, names in (
+                ("Model and sampling (modelers)", _MODELER),
+                ("PD assumptions (not fitted)", _PD),
+            ):
+                parts.append(
+                    pn.Card(
+                        self._control_list(names),
+                        title=title,
+                        collapsed=True,
+                        sizing_mode="stretch_width",
+                    )
+                )
+        return pn.Column(*parts, sizing_mode="stretch_width")
+
+    @staticmethod
+    def url_parameters_for(ctx: AppContext) -> list[str]:
+        """The settings a bookmark keeps for this user (the controls they see)."""
+        extra = _MODELER + _PD if _modeler(ctx) else []
+        return _URL_STAKEHOLDER + [p for p in extra if p != "model"]
+
+    # -- take-aways ------------------------------------------------------------------
+    def _downloads(self) -> pn.viewable.Viewable:
+        def csv(name: str):
+            return lambda: self._table_csv(name)
+
+        files = [
+            (csv(name), f"whatif_{name}.csv", f"{title.split(' (')[0]} (CSV)", "light", 260)
+            for name, title in TABLES.items()
+        ]
+        files += [
+            (self._figures_png, "whatif_figures.png", "Figures (PNG)", "light", 260),
+            (
+                self._report_html,
+                "whatif_scenario_report.html",
+                "One-page scenario report (HTML, printable to PDF)",
+                "primary",
+                380,
+            ),
+        ]
+        buttons = [
+            pn.widgets.FileDownload(
+                callback=callback, filename=filename, label=label, button_type=kind, width=width
+            )
+            for callback, filename, label, kind, width in files
+        ]
+        return pn.Column(
+            "#### Take-aways",
+            "Every table and the data behind every figure as CSV; the figures as PNG (or a "
+            "figure's own save tool); a one-page report of this scenario. The address bar "
+            "holds the settings: bookmark it to come back to this scenario.",
+            pn.FlexBox(*buttons),
+            sizing_mode="stretch_width",
+        )
+
+    @as_user
+    def _table_csv(self, name: str) -> io.StringIO:
+        audit_query(self.context, "whatif.download", {"table": name})
+        return to_csv(self._tables.get(name, pd.DataFrame()))
+
+    @as_user
+    def _figures_png(self) -> io.BytesIO:
+        audit_query(self.context, "whatif.download", {"table": "figures.png"})
+        return io.BytesIO(figures_png(self._tables))
+
+    def settings(self) -> pd.DataFrame:
+        """The scenario's settings with their labels (what the user could set)."""
+        w = self.whatif
+        names = ["model", *_CONTROLS] + (_MODELER + _PD if _modeler(self.context) else ["seed"])
+        labels = {n: LABELS[n][0] for n in dict.fromkeys(names) if n in LABELS}
+        values = w.query_params()
+        values["interval_h"] = next(
+            (k for k, v in _INTERVALS.items() if v == w.interval_h), w.interval_h
+        )
+        return settings_table(values, labels)
+
+    @as_user
+    def _report_html(self) -> io.StringIO:
+        w = self.whatif
+        audit_query(self.context, "whatif.report", w.query_params())
+        text = scenario_report(
+            settings=self.settings(),
+            provenance=w.provenance(),
+            fitted=w.fitted().describe(),
+            warnings=w.outside_fitted_range(),
+            summary=self._headline(w),
+            tables=self._tables,
+            user=self.context.user,
+        )
+        return io.StringIO(text)
+
+    @staticmethod
+    def _headline(w: WhatIf) -> str:
+        every = next(
+            (k for k, v in _INTERVALS.items() if v == w.interval_h), f"every {w.interval_h:g} h"
+        )
+        return f"{w.dose:g} mg {w.route} {every} for {w.duration_days} days"
+
+    # -- answers ---------------------------------------------------------------------
     @as_user
     def _update(self, *events: Any) -> None:
         w = self.whatif
+        fit = w.fitted()
+        self._fitted.object = (
+            f"**Fitted on:** {fit.describe()}, {fit.n_subjects} subjects. "
+            "Answers outside this are extrapolations"
+            + (" and are refused here." if w.extrapolation == "refuse" else ".")
+        )
         try:
             conc = w.bands("conc")
             effect = w.bands("effect")
             attain = w.attainment()
             by_gt = w.attainment(by="CYP2C9") if w.level_names("CYP2C9") else None
             power = w.power()
-            exp = w.exposures().set_index("metric")
+            exp = w.exposures()
             prov = w.provenance()
         except ValueError as exc:
-            self._error.object = f"**Cannot answer:** {exc}"
+            # the previous answers are not this question's: hide them with the refusal
+            self._error.object = (
+                f"**Cannot answer:** {exc}\n\nThe previous results are hidden: they were "
+                "for other settings."
+            )
             self._error.visible = True
+            self._extrapolating.visible = False
+            self._results.visible = False
+            self._tables = {}
             audit_query(self.context, "whatif", {**w.query_params(), "error": str(exc)})
             return
         with pn.io.hold():  # one message to the browser for all the changes
@@ -279,31 +537,61 @@ class WhatIfView(Viewer):
         prov: dict[str, Any],
     ) -> None:
         self._error.visible = False
+        self._results.visible = True
+        outside = prov["outside_fitted_range"]
+        self._extrapolating.object = (
+            "**Extrapolation:** " + "; ".join(outside) + f". The twin was fitted on "
+            f"{prov['fitted']}: these answers rest on the model's assumptions alone."
+        )
+        self._extrapolating.visible = bool(outside)
         self._conc.update(conc)
         self._effect.update(effect)
         self._attain.update(attain)
+        e = exp.set_index("metric")
         self._summary.object = (
-            f"**{w.dose:g} mg every {w.interval_h:g} h** for {w.duration_days} days, "
-            f"{prov['n_patients']:,} virtual patients · "
-            f"median trough <span class='median-trough'>{exp.loc['ctrough', 'p50']:.4g}</span>"
+            f"**{self._headline(w)}**, {prov['n_patients']:,} virtual patients over "
+            f"{prov['n_draws']} posterior draws · "
+            f"median trough <span class='median-trough'>{e.loc['ctrough', 'p50']:.4g}</span>"
             " mg/L · "
-            f"median peak {exp.loc['cmax', 'p50']:.4g} mg/L · "
-            f"median urate at end {exp.loc['effect_end', 'p50']:.3g} mg/dL"
+            f"median peak {e.loc['cmax', 'p50']:.4g} mg/L · "
+            f"median urate at end {e.loc['effect_end', 'p50']:.3g} mg/dL"
         )
+        covs = ", ".join(power["covariates"]) or "no covariate"
+        design = (
+            f"{power['n_per_arm']} randomized per arm, {power['dropout']:.0%} dropout "
+            f"(≈ {power['n_completers']:.0f} completers), measurement SD "
+            f"{power['outcome_sd']:g} mg/dL, α = {power['alpha']:g} ({power['sided']}-sided)"
+        )
+        if power["inclusion"]:
+            design += ", inclusion " + " and ".join(f"`{c}`" for c in power["inclusion"])
+
+        def n80(key: str) -> str:
+            v = power[f"n80_{key}"]
+            return "–" if v is None else f"{v:,}"
+
         self._power.object = (
-            "#### Trial power (end-of-treatment urate vs placebo)\n"
-            f"Effect {power['effect']:.3g} mg/dL, SD {power['sd']:.3g}; "
-            f"{power['n_per_arm']} per arm, α = {power['alpha']:g}.\n\n"
-            "| analysis | power | n per arm for 80 % |\n|---|---|---|\n"
-            f"| unadjusted t test | {power['power']:.3f} | {power['n80']} |\n"
-            f"| twin-adjusted (PROCOVA, ρ = {power['rho']:.2f}) | {power['power_procova']:.3f} | "
-            f"{power['n80_procova']} |"
+            "#### Trial power: urate at end of treatment, this regimen vs placebo\n"
+            f"Effect {power['effect']:.3g} mg/dL, SD {power['sd']:.3g} mg/dL; {design}. "
+            "Planned as the trial stage plans it (pooled ANCOVA residual variance, "
+            "out of sample).\n\n"
+            "| analysis | power | patients per arm for 80 % |\n|---|---|---|\n"
+            f"| unadjusted (difference of means) | {power['power_unadjusted']:.3f} | "
+            f"{n80('unadjusted')} |\n"
+            f"| ANCOVA on {covs} (trial stage's analysis) | {power['power_ancova']:.3f} | "
+            f"{n80('ancova')} |\n"
+            f"| PROCOVA: + twin's prognostic score (R² = {power['variance_reduction']:.2f}) | "
+            f"{power['power_procova']:.3f} | {n80('procova')} |"
         )
+        shown_gt = None
         if by_gt is not None:
             wide = by_gt.pivot(index="group", columns="criterion", values="fraction")
             if w.min_cell is None:  # virtual counts per genotype mirror the real ones
                 wide.insert(0, "n", by_gt.groupby("group")["n"].first())
-            self._by_genotype.object = wide.reset_index().rename(columns={"group": "CYP2C9"})
+            shown_gt = wide.reset_index().rename(columns={"group": "CYP2C9"})
+            shown_gt.columns.name = None
+            self._by_genotype.object = shown_gt
+        self._power_numbers = power
+        self._tables = answer_tables(w, power, shown_gt)
         pop = prov["population"]
         about = "about " if "rounded_to" in pop["real"] else ""
         criteria = " and ".join(f"({c})" for c in pop["criteria"]) or "none"
@@ -312,27 +600,25 @@ class WhatIfView(Viewer):
             "#### Provenance\n"
             f"model **{prov['model']}** ({prov['structural_model']}) · validation gate "
             f"**{prov['validation']}** · data hash "
-            f"`{prov['data_hash']}` · seed **{prov['seed']}** · "
-            f"posterior means of {prov['posterior_draws']} posterior draws\n\n"
-            f"population drawn by **{pop['method']}**: covariates {how} "
+            f"`{prov['data_hash'][:16]}…` · seed **{prov['seed']}** · "
+            f"patients spread over **{prov['n_draws']}** of the twin's "
+            f"{prov['posterior_draws']} posterior draws (parameter uncertainty in the bands)\n\n"
+            f"population: covariates {how} "
             f"{about}**{pop['real']['eligible']}** eligible real patients "
             f"(of {about}{pop['real']['patients']} in `{prov['cohort']}`) · criteria: "
             f"`{criteria}` · "
-            f"PD assumed from `{prov['pd_spec']}`\n\n"
-            f"answer from the **{prov['method']}**: {prov['pk']}; PD: {prov['pd']}, "
+            f"PD assumed (not fitted) from `{prov['pd_spec']}`\n\n"
+            f"computed by the **simulation engine**: {prov['pk']}; PD: {prov['pd']}, "
             f"numerical error ≤ {prov['pd_error']:.2g} mg/dL (estimated from half the resolution); "
+            f"exposure metrics exact (twinlab.simulate.exposure); "
             f"computed in {prov['compute_s'] * 1000:.0f} ms (PK {prov['pk_cache']})"
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
             self._error,
-            self._summary,
-            self._plots,
-            self._power,
-            "#### Attainment by CYP2C9 genotype (fractions)",
-            self._by_genotype,
-            self._provenance,
+            self._extrapolating,
+            self._results,
             sizing_mode="stretch_width",
         )
 
@@ -457,11 +743,10 @@ class PatientsView(Viewer):
             return pn.pane.Alert("No harmonized study under data/harmonized.", alert_type="info")
         file = self.context.root / "data" / "harmonized" / str(self.study) / "patients.parquet"
         patients = _load_patients(str(file), _mtime(file))
-        cols = [c for c in patients.columns if c not in ("sources",)]
         audit_query(self.context, "patients", {"study": self.study, "rows": len(patients)})
         return pn.widgets.Tabulator(
             show_index=False,
-            value=patients[cols],
+            value=readable_patients(patients),
             pagination="remote",
             page_size=25,
             disabled=True,
@@ -508,15 +793,36 @@ class ReviewerView(Viewer):
         models = pd.DataFrame(
             registered_models(self.context.root),
             columns=["model", "structural_model", "validation"],
+        ).rename(
+            columns={
+                "model": "model (name/version)",
+                "structural_model": "structural model",
+                "validation": "validation gate",
+            }
         )
         audit_query(self.context, "reviewer", {"log": Path(self.log_path).name, "last": self.last})
         return pn.Column(
+            *self._gate(),
+            *self._reports(),
+            "### Registered models",
+            _table(models, "registered-models"),
+            "### Parameters of each stage's latest run",
+            pn.widgets.Tabulator(
+                show_index=False,
+                value=run_parameters(entries),
+                disabled=True,
+                groupby=["stage"],
+                page_size=25,
+                pagination="local",
+                sizing_mode="stretch_width",
+                css_classes=["run-parameters"],
+            ),
             f"### Audit log: `{self.log_path}`",
             f"Verification: **{status}**",
             "### Runs and lineage",
             pn.widgets.Tabulator(
                 show_index=False,
-                value=run_lineage(entries),
+                value=run_lineage(entries).drop(columns=["params"]),
                 disabled=True,
                 page_size=10,
                 pagination="local",
@@ -536,6 +842,36 @@ class ReviewerView(Viewer):
             ),
             sizing_mode="stretch_width",
         )
+
+    def _gate(self) -> list[Any]:
+        """The validation gate's verdict and checks (``reports/validate.json``)."""
+        file = self.context.root / "reports" / "validate.json"
+        if not file.is_file():
+            return ["### Validation gate", "No gate result (`reports/validate.json`): run the "
+                    "pipeline's validate stage."]  # fmt: skip
+        passed, checks = gate_status(_load_json(str(file), _mtime(file)))
+        verdict = {True: "PASSED", False: "FAILED", None: "not recorded"}[passed]
+        return [
+            f"### Validation gate: <span class='gate-status'>{verdict}</span>",
+            _table(checks, "gate-checks"),
+        ]
+
+    def _reports(self) -> list[Any]:
+        """Links to the executed pipeline reports (served at ``/reports/<name>``)."""
+        folder = self.context.root / "reports"
+        files = sorted(folder.glob("*.html")) if folder.is_dir() else []
+        if not files:
+            return ["### Reports", "No executed report under `reports/` yet."]
+        links = (
+            "<ul>"
+            + "".join(
+                f'<li><a href="./reports/{f.name}" target="_blank">'
+                f"{f.stem.replace('_', ' ')}</a></li>"
+                for f in files
+            )
+            + "</ul>"
+        )
+        return ["### Executed reports", pn.pane.Markdown(links, css_classes=["report-links"])]
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
@@ -562,7 +898,7 @@ def _template(
         if ctx.may(action)
     )
     header = pn.pane.Markdown(
-        f"{links} · signed in as **{ctx.user}** ({ctx.role}) · [log out](./logout)",
+        f"[Home](./) · {links} · signed in as **{ctx.user}** ({ctx.role}) · [log out](./logout)",
         css_classes=["twinlab-user"],
     )
     template = pn.template.FastListTemplate(
@@ -586,8 +922,17 @@ def whatif_page(**context: Any) -> pn.template.BaseTemplate:
         n = int(os.environ.get(PATIENTS_ENV, "") or WhatIf.param.n_patients.default)
         # aggregate-only viewers: banded filters, small populations refused, counts rounded
         k = None if ctx.may("read_patient_level") else ctx.min_cell
+        # stakeholders: answers only within what the twin was fitted on
+        mode = "warn" if _modeler(ctx) else "refuse"
         with acting_as(ctx.user):  # the cohort's data access is the user's
-            view = WhatIfView(WhatIf(root=str(ctx.root), n_patients=n, min_cell=k), ctx)
+            whatif = WhatIf(root=str(ctx.root), n_patients=n, min_cell=k, extrapolation=mode)
+            fit = whatif.fitted()
+            lo, hi = fit.dose_span
+            if mode == "refuse" and fit.doses and not lo <= whatif.dose <= hi:
+                whatif.dose = lo  # start inside the fitted range
+            if pn.state.location is not None:  # the settings live in the URL: bookmarkable
+                pn.state.location.sync(whatif, WhatIfView.url_parameters_for(ctx))
+            view = WhatIfView(whatif, ctx)
     except ValueError as exc:
         return _template("twinlab – what-if", ctx, pn.pane.Alert(str(exc), alert_type="danger"))
     return _template("twinlab – what-if explorer", ctx, view, view.controls())

@@ -91,3 +91,50 @@ def test_a_failing_compilation_restores_them_too(monkeypatch):
     with pytest.raises(RuntimeError, match="no compiler"):
         compile_pymc_model(_model())
     assert (cp._make_c_logp_func, cp._make_c_expand_func) == before
+
+
+def test_a_model_stored_on_disk_loads_without_compiling_and_samples_the_same_draws(
+    tmp_path, monkeypatch
+):
+    import nutpie
+
+    from twinlab.pkpd import nutpie_compile
+
+    monkeypatch.setattr(nutpie_compile, "_model_dir", lambda: tmp_path)
+    compiled = compile_pymc_model(_model(), jitter_rvs=set())
+    key = nutpie_compile.model_cache_key("a normal mean and SD")
+    assert nutpie_compile.load_model(key) is None  # nothing stored yet
+    assert nutpie_compile.store_model(key, compiled)
+    loaded = nutpie_compile.load_model(key)
+    assert loaded is not None and loaded.logp_func is None  # no PyTensor function rebuilt
+    # the machine code came from numba's cache, not from a new compilation
+    assert loaded.compiled_logp_func.cache_hits == 1
+    assert loaded.compiled_expand_func.cache_hits == 1
+    for x in (np.array([0.4, -0.3]), np.array([np.inf, 0.0])):
+        got, want = _call_logp(loaded, x), _call_logp(compiled, x)
+        assert got[0] == want[0] and got[1] == want[1]
+        np.testing.assert_array_equal(got[2], want[2])
+    draws = [
+        nutpie.sample(c, draws=50, tune=50, chains=2, seed=3, progress_bar=False)
+        for c in (compiled, loaded)
+    ]
+    for name in ("mu", "sigma", "twice"):
+        np.testing.assert_array_equal(draws[0].posterior[name], draws[1].posterior[name])
+
+
+def test_a_changed_model_or_a_damaged_record_is_compiled_again(tmp_path, monkeypatch):
+    from twinlab.pkpd import nutpie_compile
+
+    monkeypatch.setattr(nutpie_compile, "_model_dir", lambda: tmp_path)
+    key = nutpie_compile.model_cache_key("data A")
+    assert key != nutpie_compile.model_cache_key("data B")
+    assert nutpie_compile.store_model(key, compile_pymc_model(_model(), jitter_rvs=set()))
+    assert nutpie_compile.load_model(nutpie_compile.model_cache_key("data B")) is None
+    (tmp_path / f"{key}.pkl").write_bytes(b"not a pickle")
+    assert nutpie_compile.load_model(key) is None
+    # a start point that depends on the seed (PyMC's jitter) is not a value to store
+    assert not nutpie_compile.store_model(key, compile_pymc_model(_model()))
+    # nor a model compiled without the disk cache
+    assert not nutpie_compile.store_model(
+        key, compile_pymc_model(_model(), jitter_rvs=set(), disk_cache=False)
+    )

@@ -98,7 +98,9 @@ class FitResult:
     sampler : str
         ``"nutpie"`` or ``"pymc"`` (the fallback).
     timings : dict
-        ``compile_s``, ``sample_s`` and ``total_s`` wall times in seconds.
+        ``compile_s``, ``sample_s`` and ``total_s`` wall times in seconds, and
+        ``compiled_from_disk`` (the compiled model came from the disk cache of an earlier
+        process, :func:`twinlab.pkpd.nutpie_compile.load_model`).
     settings : dict
         ``draws``, ``tune``, ``chains``, ``seed``.
     """
@@ -107,7 +109,7 @@ class FitResult:
     arrays: PopulationArrays
     idata: Any
     sampler: str = "nutpie"
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float | bool] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -361,6 +363,15 @@ def fit(
     Returns
     -------
     FitResult
+
+    Notes
+    -----
+    nutpie's compiled model is kept on disk, beside PyTensor's compile cache
+    (``<base_compiledir>/twinlab_models``), keyed by the spec, the data, the model-building
+    code and the library versions: a new process fitting the same model and data skips PyMC,
+    PyTensor's graph rewriting and Numba's code generation, with the same draws
+    (:mod:`twinlab.pkpd.nutpie_compile`). ``TWINLAB_MODEL_CACHE=0`` in the environment
+    compiles in every process instead.
     """
     if not isinstance(spec, PopulationSpec):
         spec = PopulationSpec.from_yaml(spec)
@@ -378,21 +389,37 @@ def fit(
     if low_rank:
         settings["low_rank"] = True
     t0 = time.perf_counter()
-    model, _info = build_model(spec, arrays)
+    model = None
     used = sampler
     compile_s = 0.0
+    from_disk = False
     idata = None
     if sampler == "nutpie":
-        try:
-            key = _fingerprint(spec, arrays)
-            compiled = _COMPILED.get(key)
-            if compiled is None:
-                from twinlab.pkpd.nutpie_compile import compile_pymc_model
+        from twinlab.pkpd import nutpie_compile
 
+        key = _fingerprint(spec, arrays)
+        tc = time.perf_counter()
+        compiled = _COMPILED.get(key)
+        # a new process: the same model and data compiled before come from the disk cache
+        disk = os.environ.get("TWINLAB_MODEL_CACHE", "1") != "0"
+        disk_key = nutpie_compile.model_cache_key(key) if compiled is None and disk else ""
+        if disk_key:
+            compiled = nutpie_compile.load_model(disk_key)
+            compile_s = time.perf_counter() - tc
+            from_disk = compiled is not None
+        if compiled is None:
+            model, _info = build_model(spec, arrays)
+        try:
+            if compiled is None:
                 tc = time.perf_counter()
                 # chains start at the prior medians, jittered by fit() itself (see jitter)
-                compiled = compile_pymc_model(model, jitter_rvs=set())
+                compiled = nutpie_compile.compile_pymc_model(
+                    model, jitter_rvs=set(), disk_cache=disk
+                )
                 compile_s = time.perf_counter() - tc
+                if disk_key:
+                    nutpie_compile.store_model(disk_key, compiled)
+            if key not in _COMPILED:
                 _COMPILED[key] = compiled
                 while len(_COMPILED) > _CACHE_SIZE:
                     _COMPILED.popitem(last=False)
@@ -428,6 +455,9 @@ def fit(
     if used == "pymc":
         import pymc as pm
 
+        if model is None:
+            model, _info = build_model(spec, arrays)
+
         if low_rank:
             warnings.warn(
                 "PyMC's NUTS has no low-rank mass matrix; using a diagonal one",
@@ -449,7 +479,12 @@ def fit(
                 compute_convergence_checks=False,
             )
         sample_s = time.perf_counter() - ts
-    timings = {"compile_s": compile_s, "sample_s": sample_s, "total_s": time.perf_counter() - t0}
+    timings = {
+        "compile_s": compile_s,
+        "compiled_from_disk": from_disk,
+        "sample_s": sample_s,
+        "total_s": time.perf_counter() - t0,
+    }
     log.info("fitted %s with %s in %.1f s", spec.model, used, timings["total_s"])
     result = FitResult(
         spec=spec, arrays=arrays, idata=idata, sampler=used, timings=timings, settings=settings

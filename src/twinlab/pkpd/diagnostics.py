@@ -17,18 +17,26 @@ import numpy as np
 import pandas as pd
 
 from twinlab.pkpd.fit import FitResult
+from twinlab.pkpd.fit_units import FitUnits
 from twinlab.pkpd.models import simulate
 from twinlab.pkpd.population import _residual_sd, individual_params
+from twinlab.pkpd.vpc import plot_vpc, time_after_dose, vpc
 
 __all__ = [
     "convergence",
     "convergence_table",
+    "eta_table",
     "gof",
+    "individual_curves",
+    "parameter_table",
+    "plot_eta_covariates",
     "plot_gof",
+    "plot_gof_vs_time",
     "plot_individual",
     "plot_vpc",
     "posterior_predictive",
     "shrinkage",
+    "time_after_dose",
     "vpc",
 ]
 
@@ -249,6 +257,20 @@ def posterior_predictive(
     return out
 
 
+def _typical_subjects(result: FitResult) -> dict[str, np.ndarray]:
+    """Each subject's typical parameters (etas 0, covariates applied) at the posterior mean."""
+    post = result.idata.posterior
+    spec = result.spec
+    vals = {
+        k: float(post[k].mean())
+        for k in post.data_vars
+        if k in {p.name for p in spec.parameters}
+        or (str(k).startswith("beta_") and post[k].ndim == 2)
+    }
+    theta = individual_params(np, spec, vals, result.arrays.covariates)
+    return {k: np.broadcast_to(v, (result.arrays.n_subjects,)) for k, v in theta.items()}
+
+
 def _point(result: FitResult, individual: bool) -> np.ndarray:
     """PRED (typical subject at the posterior mean) or IPRED (posterior mean parameters)."""
     post = result.idata.posterior
@@ -258,14 +280,7 @@ def _point(result: FitResult, individual: bool) -> np.ndarray:
             p.name: post[f"{p.name}_i"].mean(("chain", "draw")).values for p in spec.parameters
         }
     else:
-        vals = {
-            k: float(post[k].mean())
-            for k in post.data_vars
-            if k in {p.name for p in spec.parameters}
-            or (str(k).startswith("beta_") and post[k].ndim == 2)
-        }
-        theta = individual_params(np, spec, vals, result.arrays.covariates)
-        theta = {k: np.broadcast_to(v, (result.arrays.n_subjects,)) for k, v in theta.items()}
+        theta = _typical_subjects(result)
     pred = simulate(spec.structural, theta, result.arrays)
     out = np.full(result.arrays.n_obs, np.nan)
     dvid = np.asarray(result.arrays.obs_dvid)
@@ -275,14 +290,46 @@ def _point(result: FitResult, individual: bool) -> np.ndarray:
     return out
 
 
+def _npde(dv: np.ndarray, sims: np.ndarray, subject: np.ndarray) -> np.ndarray:
+    """Normalized prediction distribution errors (Brendel et al. 2006; Comets et al. 2008).
+
+    Per subject, observations and simulations are decorrelated with the inverse Cholesky
+    factor of the simulations' covariance, the prediction discrepancy is the share of
+    decorrelated simulations below the decorrelated observation, and NPDE its normal
+    quantile (a share of 0 or 1 is moved half a simulation inside).
+    """
+    from scipy.stats import norm
+
+    n_sim = sims.shape[0]
+    out = np.full(dv.shape, np.nan)
+    for i in np.unique(subject):
+        m = subject == i
+        y, s = dv[m], sims[:, m]
+        mean = s.mean(axis=0)
+        cov = np.atleast_2d(np.cov(s, rowvar=False))
+        try:
+            chol = np.linalg.cholesky(cov + 1e-12 * np.trace(cov) * np.eye(len(y)))
+        except np.linalg.LinAlgError:
+            chol = np.diag(np.sqrt(np.diag(cov)))
+        y_dec = np.linalg.solve(chol, y - mean)
+        s_dec = np.linalg.solve(chol, (s - mean).T).T
+        pde = (s_dec < y_dec).mean(axis=0)
+        pde = np.clip(pde, 0.5 / n_sim, 1 - 0.5 / n_sim)
+        out[m] = norm.ppf(pde)
+    return out
+
+
 def gof(result: FitResult, *, n_draws: int = 200, seed: int = 0) -> pd.DataFrame:
     """Goodness-of-fit table, one row per observation.
 
-    Columns ``ID TIME DVID DV CENS PRED IPRED IWRES CWRES``: ``PRED`` is the typical subject's
-    prediction (etas 0) at the posterior mean, ``IPRED`` the prediction at the posterior mean
-    individual parameters, ``IWRES = (DV - IPRED) / sd(IPRED)`` and ``CWRES`` a CWRES-like
-    standardized population residual ``(DV - E[y]) / SD[y]`` over new-subject posterior
-    predictive simulations.
+    Columns ``ID TIME TAD DVID DV CENS PRED IPRED IWRES CWRES NPDE``: ``PRED`` is the
+    typical subject's prediction (etas 0) at the posterior mean, ``IPRED`` the prediction
+    at the posterior mean individual parameters, ``IWRES = (DV - IPRED) / sd(IPRED)``,
+    ``CWRES`` a CWRES-like standardized population residual ``(DV - E[y]) / SD[y]`` over
+    new-subject posterior predictive simulations and ``NPDE`` the normalized prediction
+    distribution errors over the same simulations (:func:`_npde`). BLQ records (``CENS``)
+    carry the LLOQ, not a measurement: their residuals are NaN, and NPDE is computed over
+    the quantified records only. ``table.attrs["units"]`` holds the units by column.
     """
     a = result.arrays
     post = result.idata.posterior
@@ -290,122 +337,33 @@ def gof(result: FitResult, *, n_draws: int = 200, seed: int = 0) -> pd.DataFrame
     sims = posterior_predictive(result, n_draws=n_draws, new_subjects=True, seed=seed)
     iwres = np.full(a.n_obs, np.nan)
     dvid = np.asarray(a.obs_dvid)
+    cens = np.asarray(a.obs_cens, dtype=bool)
     for err in result.spec.errors:
         sel = dvid == err.dvid
         sig = {t: float(post[t].mean()) for t in err.terms}
         iwres[sel] = (a.obs_dv[sel] - ipred[sel]) / _residual_sd(np, err, sig, ipred[sel])
-    return pd.DataFrame(
+    cwres = (a.obs_dv - sims.mean(0)) / sims.std(0, ddof=1)
+    npde = np.full(a.n_obs, np.nan)
+    subject = np.asarray(a.obs_subject)
+    for err in result.spec.errors:
+        q = (dvid == err.dvid) & ~cens
+        npde[q] = _npde(np.asarray(a.obs_dv, dtype=float)[q], sims[:, q], subject[q])
+    table = pd.DataFrame(
         {
             "ID": np.asarray(a.subject_ids)[a.obs_subject],
             "TIME": a.obs_time,
+            "TAD": time_after_dose(a),
             "DVID": dvid,
             "DV": a.obs_dv,
-            "CENS": np.asarray(a.obs_cens, dtype=bool),
+            "CENS": cens,
             "PRED": _point(result, False),
             "IPRED": ipred,
-            "IWRES": iwres,
-            "CWRES": (a.obs_dv - sims.mean(0)) / sims.std(0, ddof=1),
+            "IWRES": np.where(cens, np.nan, iwres),
+            "CWRES": np.where(cens, np.nan, cwres),
+            "NPDE": npde,
         }
     )
-
-
-def vpc(
-    result: FitResult,
-    *,
-    dvid: int | None = None,
-    bins: int | np.ndarray = 8,
-    n_sim: int = 200,
-    probs: tuple[float, float, float] = (0.05, 0.5, 0.95),
-    ci: float = 0.95,
-    pred_corrected: bool = False,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Visual predictive check: binned observed percentiles against simulated ones.
-
-    Parameters
-    ----------
-    result : FitResult
-        The fit.
-    dvid : int, optional
-        Endpoint (default: the first residual error's).
-    bins : int or array
-        Number of time bins (quantiles of the observation times) or the bin edges.
-    n_sim : int
-        Simulated studies (new subjects, one posterior draw each).
-    probs : tuple of float
-        The percentiles compared.
-    ci : float
-        Width of the interval of each simulated percentile across studies.
-    pred_corrected : bool
-        Prediction-corrected VPC: DV and simulations scaled by ``median(PRED in bin) / PRED``.
-    seed : int
-        Seed.
-
-    Returns
-    -------
-    dict
-        ``table`` (DataFrame, one row per bin: ``bin t_low t_high t_mid n``, and per
-        percentile ``obs_pXX sim_pXX_lo sim_pXX_med sim_pXX_hi``), ``coverage`` (fraction of
-        the observed bin percentiles inside their simulated interval) and ``pi_coverage``
-        (fraction of observations inside the simulated ``probs[0]``–``probs[-1]`` interval of
-        their own time point, expected ``probs[-1] - probs[0]``).
-    """
-    a = result.arrays
-    dvid = result.spec.errors[0].dvid if dvid is None else dvid
-    # censored (BLQ) samples carry the LLOQ, not a measurement: they are left out of the
-    # percentiles and the coverage (their share is the fit's M3 likelihood's business)
-    sel = (np.asarray(a.obs_dvid) == dvid) & ~np.asarray(a.obs_cens, dtype=bool)
-    t = np.asarray(a.obs_time)[sel]
-    dv = np.asarray(a.obs_dv, dtype=float)[sel].copy()
-    sims = posterior_predictive(result, n_draws=n_sim, new_subjects=True, seed=seed)[:, sel]
-    edges = (
-        np.unique(np.quantile(t, np.linspace(0, 1, int(bins) + 1)))
-        if np.ndim(bins) == 0
-        else np.asarray(bins, dtype=float)
-    )
-    which = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(edges) - 2)
-    lo_pi, hi_pi = np.quantile(sims, [probs[0], probs[-1]], axis=0)
-    pi_coverage = float(np.mean((dv >= lo_pi) & (dv <= hi_pi)))
-    if pred_corrected:
-        pred = _point(result, False)[sel]
-        for b in np.unique(which):
-            m = which == b
-            scale = np.median(pred[m]) / np.where(pred[m] > 0, pred[m], np.nan)
-            dv[m] = dv[m] * scale
-            sims[:, m] = sims[:, m] * scale
-    rows = []
-    inside = []
-    half = (1 - ci) / 2
-    for b in np.unique(which):
-        m = which == b
-        row = {
-            "bin": int(b),
-            "t_low": float(edges[b]),
-            "t_high": float(edges[b + 1]),
-            "t_mid": float(np.median(t[m])),
-            "n": int(m.sum()),
-        }
-        for p in probs:
-            tag = f"p{round(p * 100):02d}"
-            obs_p = float(np.nanquantile(dv[m], p))
-            sim_p = np.nanquantile(sims[:, m], p, axis=1)
-            lo, med, hi = np.nanquantile(sim_p, [half, 0.5, 1 - half])
-            row.update(
-                {
-                    f"obs_{tag}": obs_p,
-                    f"sim_{tag}_lo": lo,
-                    f"sim_{tag}_med": med,
-                    f"sim_{tag}_hi": hi,
-                }
-            )
-            inside.append(lo <= obs_p <= hi)
-        rows.append(row)
-    return {
-        "table": pd.DataFrame(rows),
-        "coverage": float(np.mean(inside)),
-        "pi_coverage": pi_coverage,
-        "pred_corrected": pred_corrected,
-    }
+    return table
 
 
 def shrinkage(result: FitResult) -> dict[str, float]:
@@ -428,77 +386,279 @@ def shrinkage(result: FitResult) -> dict[str, float]:
 # ----------------------------------------------------------------------------- plots
 
 
-def plot_vpc(check: dict[str, Any], *, ax: Any = None, log_y: bool = False) -> Any:
-    """Plot a :func:`vpc` result: observed percentiles over simulated intervals."""
-    import matplotlib.pyplot as plt
+def _figure(rows: int, cols: int, size: tuple[float, float]) -> tuple[Any, np.ndarray]:
+    """A matplotlib figure not registered with pyplot: returned, never shown twice."""
+    from matplotlib.figure import Figure
 
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 4))
-    fig = ax.figure
-    tab = check["table"]
-    tags = sorted({c[4:7] for c in tab.columns if c.startswith("obs_p")})
-    for tag in tags:
-        color = "tab:red" if tag == "p50" else "tab:blue"
-        ax.fill_between(
-            tab["t_mid"], tab[f"sim_{tag}_lo"], tab[f"sim_{tag}_hi"], alpha=0.25, color=color, lw=0
-        )
-        ax.plot(
-            tab["t_mid"],
-            tab[f"obs_{tag}"],
-            color=color,
-            marker="o",
-            ms=3,
-            ls="-" if tag == "p50" else "--",
-        )
-    ax.set_xlabel("time (h)")
-    ax.set_ylabel("prediction-corrected DV" if check.get("pred_corrected") else "DV")
-    ax.set_title(f"VPC (coverage {check['coverage']:.0%})")
-    if log_y:
-        ax.set_yscale("log")
-    return fig
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.subplots(rows, cols, squeeze=False)
 
 
-def plot_gof(table: pd.DataFrame) -> Any:
-    """Four GOF panels: DV vs PRED, DV vs IPRED, CWRES vs time and vs PRED."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 2, figsize=(8, 7))
-    for ax, x in zip(axes[0], ("PRED", "IPRED"), strict=True):
-        ax.scatter(table[x], table["DV"], s=8, alpha=0.6)
-        lim = [0, float(np.nanmax([table[x].max(), table["DV"].max()]))]
+def plot_gof(table: pd.DataFrame, units: FitUnits | None = None) -> Any:
+    """Goodness-of-fit panels over the quantified records (BLQ records left out):
+    observed against population and individual predictions, CWRES and NPDE against time
+    after dose and against the population prediction."""
+    units = units or FitUnits()
+    dvid = int(table["DVID"].iloc[0]) if len(table) else 1
+    conc = units.observation(dvid)
+    q = table[~table["CENS"].astype(bool)]
+    n_blq = int(table["CENS"].sum())
+    fig, axes = _figure(2, 3, (11, 6.5))
+    for ax, x, what in zip(
+        axes[0, :2],
+        ("PRED", "IPRED"),
+        ("population prediction", "individual prediction"),
+        strict=True,
+    ):
+        ax.scatter(q[x], q["DV"], s=6, alpha=0.5)
+        lim = [0, float(np.nanmax([q[x].max(), q["DV"].max()]))]
         ax.plot(lim, lim, "k--", lw=1)
-        ax.set(xlabel=x, ylabel="DV")
-    for ax, x in zip(axes[1], ("TIME", "PRED"), strict=True):
-        ax.scatter(table[x], table["CWRES"], s=8, alpha=0.6)
-        ax.axhline(0, color="k", lw=1)
-        ax.set(xlabel=x, ylabel="CWRES")
-    fig.tight_layout()
+        ax.set(xlabel=FitUnits.label(what, conc), ylabel=FitUnits.label("observed", conc))
+    ax = axes[0, 2]
+    ax.hist(q["NPDE"].dropna(), bins=30, density=True, alpha=0.6)
+    grid = np.linspace(-4, 4, 200)
+    ax.plot(grid, np.exp(-(grid**2) / 2) / np.sqrt(2 * np.pi), "k-", lw=1, label="N(0, 1)")
+    ax.set(xlabel="NPDE", ylabel="density")
+    ax.legend(fontsize=7, frameon=False)
+    for ax, (y, x, xlabel) in zip(
+        axes[1],
+        (
+            ("CWRES", "TAD", FitUnits.label("time after dose", units.time)),
+            ("NPDE", "TAD", FitUnits.label("time after dose", units.time)),
+            ("NPDE", "PRED", FitUnits.label("population prediction", conc)),
+        ),
+        strict=True,
+    ):
+        ax.scatter(q[x], q[y], s=6, alpha=0.5)
+        for level, style in ((0, "-"), (-1.96, ":"), (1.96, ":")):
+            ax.axhline(level, color="k", lw=1, ls=style)
+        ax.set(xlabel=xlabel, ylabel=y)
+    fig.suptitle(
+        f"Goodness of fit: {len(q)} quantified records ({n_blq} BLQ records left out)",
+        fontsize=9,
+    )
     return fig
+
+
+def plot_gof_vs_time(table: pd.DataFrame, units: FitUnits | None = None) -> Any:
+    """CWRES and NPDE against time since the first dose (quantified records)."""
+    units = units or FitUnits()
+    q = table[~table["CENS"].astype(bool)]
+    fig, axes = _figure(1, 2, (9, 3.2))
+    for ax, y in zip(axes[0], ("CWRES", "NPDE"), strict=True):
+        ax.scatter(q["TIME"], q[y], s=6, alpha=0.5)
+        for level, style in ((0, "-"), (-1.96, ":"), (1.96, ":")):
+            ax.axhline(level, color="k", lw=1, ls=style)
+        ax.set(xlabel=FitUnits.label("time since first dose", units.time), ylabel=y)
+    return fig
+
+
+def _dense_grid(result: FitResult, subjects: np.ndarray, n_points: int) -> SimpleNamespace:
+    """Per chosen subject, ``n_points`` times from 0 to the last sample or dose, plus every
+    sample and dose time (so peaks and troughs are resolved)."""
+    a = result.arrays
+    obs_subject, obs_time = [], []
+    for i in subjects:
+        t_obs = np.asarray(a.obs_time, dtype=float)[np.asarray(a.obs_subject) == i]
+        doses = np.asarray(a.dose_time, dtype=float)[i][np.asarray(a.dose_amt)[i] > 0]
+        end = max(t_obs.max(initial=0.0), doses.max(initial=0.0) + 24.0)
+        start = min(0.0, doses.min(initial=0.0))
+        grid = np.unique(np.concatenate([np.linspace(start, end, n_points), t_obs, doses]))
+        obs_subject.append(np.full(len(grid), i))
+        obs_time.append(grid)
+    return SimpleNamespace(
+        n_subjects=a.n_subjects,
+        obs_subject=np.concatenate(obs_subject),
+        obs_time=np.concatenate(obs_time),
+        **{f: np.asarray(getattr(a, f)) for f in _DOSE},
+    )
+
+
+def individual_curves(
+    result: FitResult,
+    subjects: np.ndarray | list[int],
+    *,
+    n_points: int = 400,
+    n_draws: int = 100,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Individual predictions on a dense time grid: median and 90 % band over posterior
+    draws of each subject's parameters, and the population prediction (typical subject
+    with the subject's covariates, etas 0, posterior mean).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``ID TIME IPRED_lo IPRED IPRED_hi PRED`` for the first endpoint.
+    """
+    rng = np.random.default_rng(seed)
+    subjects = np.asarray(subjects, dtype=int)
+    grid = _dense_grid(result, subjects, n_points)
+    spec = result.spec
+    endpoint = spec.errors[0].endpoint
+    d = _draws(result, n_draws, rng)
+    theta = {p.name: d[f"{p.name}_i"] for p in spec.parameters}
+    n_rep = next(iter(theta.values())).shape[0]
+    reps = SimpleNamespace(
+        n_subjects=grid.n_subjects * n_rep,
+        obs_subject=((np.arange(n_rep) * grid.n_subjects)[:, None] + grid.obs_subject).ravel(),
+        obs_time=np.tile(grid.obs_time, n_rep),
+        **{f: np.tile(getattr(grid, f), (n_rep, 1)) for f in _DOSE},
+    )
+    pred = simulate(spec.structural, {k: v.ravel() for k, v in theta.items()}, reps)[endpoint]
+    pred = pred.reshape(n_rep, -1)
+    lo, med, hi = np.nanquantile(pred, [0.05, 0.5, 0.95], axis=0)
+    ppred = simulate(spec.structural, _typical_subjects(result), grid)[endpoint]
+    return pd.DataFrame(
+        {
+            "ID": np.asarray(result.arrays.subject_ids)[grid.obs_subject],
+            "TIME": grid.obs_time,
+            "IPRED_lo": lo,
+            "IPRED": med,
+            "IPRED_hi": hi,
+            "PRED": ppred,
+        }
+    )
 
 
 def plot_individual(
-    result: FitResult, *, subjects: int = 12, n_draws: int = 100, seed: int = 0
+    result: FitResult,
+    *,
+    subjects: int | list[int] = 12,
+    n_draws: int = 100,
+    n_points: int = 400,
+    units: FitUnits | None = None,
+    log_y: bool = False,
+    seed: int = 0,
 ) -> Any:
-    """Observed DV with the individual posterior predictions (median and 90 % band)."""
-    import matplotlib.pyplot as plt
+    """Individual fits on a dense time grid: the individual prediction (median and 90 %
+    band over posterior draws), the population prediction, the observations (points) and
+    BLQ samples (open triangles at the LLOQ, dotted line: never drawn as measurements).
 
+    ``subjects``: how many (the first ones) or which (0-based indices).
+    """
+    from matplotlib.lines import Line2D
+
+    units = units or FitUnits()
     a = result.arrays
-    preds = posterior_predictive(result, n_draws=n_draws, noise=False, seed=seed)
-    lo, med, hi = np.nanquantile(preds, [0.05, 0.5, 0.95], axis=0)
-    n = min(subjects, a.n_subjects)
+    chosen = (
+        np.arange(min(int(subjects), a.n_subjects))
+        if np.ndim(subjects) == 0
+        else np.asarray(subjects, dtype=int)
+    )
+    curves = individual_curves(result, chosen, n_points=n_points, n_draws=n_draws, seed=seed)
+    n = len(chosen)
     cols = min(4, n)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.4 * rows), squeeze=False)
-    for i, ax in enumerate(axes.ravel()):
-        if i >= n:
+    fig, axes = _figure(rows, cols, (3.2 * cols + 1.8, 2.6 * rows))
+    dvid = result.spec.errors[0].dvid
+    conc = units.observation(dvid)
+    for k, ax in enumerate(axes.ravel()):
+        if k >= n:
             ax.set_visible(False)
             continue
-        m = np.asarray(a.obs_subject) == i
-        order = np.argsort(a.obs_time[m])
-        t = a.obs_time[m][order]
-        ax.fill_between(t, lo[m][order], hi[m][order], alpha=0.3, lw=0)
-        ax.plot(t, med[m][order], lw=1)
-        ax.scatter(t, a.obs_dv[m][order], s=8, color="k")
-        ax.set_title(f"ID {a.subject_ids[i]}", fontsize=8)
-    fig.tight_layout()
+        i = chosen[k]
+        sid = a.subject_ids[i]
+        c = curves[curves["ID"] == sid]
+        ax.fill_between(c["TIME"], c["IPRED_lo"], c["IPRED_hi"], alpha=0.3, lw=0)
+        ax.plot(c["TIME"], c["IPRED"], lw=1)
+        ax.plot(c["TIME"], c["PRED"], lw=1, ls="--", color="grey")
+        m = (np.asarray(a.obs_subject) == i) & (np.asarray(a.obs_dvid) == dvid)
+        cens = np.asarray(a.obs_cens, dtype=bool)
+        t, dv = np.asarray(a.obs_time)[m], np.asarray(a.obs_dv)[m]
+        ax.scatter(t[~cens[m]], dv[~cens[m]], s=10, color="k", zorder=3)
+        if cens[m].any():
+            lloq = np.asarray(a.obs_lloq, dtype=float)[m][cens[m]]
+            ax.scatter(t[cens[m]], lloq, s=18, marker="v", facecolors="none",
+                       edgecolors="tab:red", zorder=3)  # fmt: skip
+            ax.axhline(float(np.nanmin(lloq)), color="tab:red", ls=":", lw=0.8)
+        title = f"ID {sid}" + (" (all samples BLQ)" if m.any() and cens[m].all() else "")
+        ax.set_title(title, fontsize=8)
+        if log_y:
+            ax.set_yscale("log")
+        if k % cols == 0:
+            ax.set_ylabel(FitUnits.label("concentration", conc))
+        if k >= n - cols:
+            ax.set_xlabel(FitUnits.label("time since first dose", units.time))
+    handles = [
+        Line2D([], [], color="tab:blue", label="individual prediction (median, 90 % band)"),
+        Line2D([], [], color="grey", ls="--", label="population prediction"),
+        Line2D([], [], color="k", marker="o", ls="", ms=3, label="observed"),
+        Line2D([], [], color="tab:red", marker="v", ls="", mfc="none", label="BLQ (< LLOQ)"),
+    ]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=7, frameon=False)
     return fig
+
+
+def eta_table(result: FitResult) -> pd.DataFrame:
+    """Posterior mean individual effects ``ETA_<p> = log(<p>_i) - log(typical <p>_i)``
+    with each subject's covariates, one row per subject."""
+    d = _draws(result, None, np.random.default_rng(0))
+    spec = result.spec
+    typical = individual_params(np, spec, _values(result, d), result.arrays.covariates)
+    out = {"ID": np.asarray(result.arrays.subject_ids)}
+    for name in spec.random:
+        out[f"ETA_{name}"] = (np.log(d[f"{name}_i"]) - np.log(typical[name])).mean(axis=0)
+    for k, v in result.arrays.covariates.items():
+        out[k] = np.asarray(v, dtype=float)
+    return pd.DataFrame(out)
+
+
+def plot_eta_covariates(table: pd.DataFrame, units: FitUnits | None = None) -> Any:
+    """ETA against every covariate: scatter for continuous covariates, boxes by level for
+    categorical ones (at most six levels). A trend left here is a covariate effect the
+    model misses."""
+    units = units or FitUnits()
+    etas = [c for c in table.columns if c.startswith("ETA_")]
+    covs = [c for c in table.columns if c != "ID" and c not in etas]
+    fig, axes = _figure(
+        max(len(etas), 1), max(len(covs), 1), (3 * max(len(covs), 1), 2.4 * max(len(etas), 1))
+    )
+    for r, eta in enumerate(etas):
+        for c, cov in enumerate(covs):
+            ax = axes[r, c]
+            x = table[cov].to_numpy(dtype=float)
+            levels = np.unique(x[np.isfinite(x)])
+            if len(levels) <= 6:
+                ax.boxplot(
+                    [table.loc[x == v, eta] for v in levels], labels=[f"{v:g}" for v in levels]
+                )
+            else:
+                ax.scatter(x, table[eta], s=8, alpha=0.6)
+            ax.axhline(0, color="k", lw=0.8)
+            if r == len(etas) - 1:
+                ax.set_xlabel(FitUnits.label(cov, units.covariates.get(cov)))
+            if c == 0:
+                ax.set_ylabel(eta)
+    return fig
+
+
+def parameter_table(result: FitResult, units: FitUnits | None = None) -> pd.DataFrame:
+    """Every estimated quantity with its unit, relative standard error (RSE% = 100 SD /
+    |mean|) and, for parameters with between-subject variability, its CV% and eta
+    shrinkage (:func:`shrinkage`), beside :meth:`FitResult.parameter_table`'s mean, SD,
+    94 % HDI, R-hat and bulk ESS."""
+    units = units or FitUnits()
+    table = result.parameter_table().copy()
+    dvid = result.spec.errors[0].dvid
+    structural = {p.name for p in result.spec.parameters}
+    unit = []
+    for name in table.index:
+        if name in structural:
+            unit.append(units.parameter(str(name), dvid))
+        elif str(name).startswith("cv_"):
+            unit.append("%")
+        elif str(name).startswith("sigma_add"):
+            unit.append(units.observation(dvid))
+        else:
+            unit.append("")
+    table.insert(2, "unit", unit)
+    table.insert(
+        table.columns.get_loc("sd") + 1, "rse_pct", 100 * table["sd"] / table["mean"].abs()
+    )
+    shrink = shrinkage(result)
+    table["shrinkage_pct"] = [
+        100 * shrink[str(n)[3:]] if str(n).startswith("cv_") and str(n)[3:] in shrink else np.nan
+        for n in table.index
+    ]
+    return table

@@ -1,6 +1,7 @@
 """twinlab: an open workbench for clinical-trial digital twins.
 
-The public API, in one screen::
+The public API, in one screen (run from anywhere inside a project: relative paths are
+read from :func:`project_root`, the folder holding ``dvc.yaml``)::
 
     import twinlab as tl
     cohort = tl.Cohort.read("data/harmonized/demo")
@@ -11,75 +12,86 @@ The public API, in one screen::
     scenario = tl.Scenario("qd", population, [tl.Arm("placebo"),
                            tl.Arm("100 mg", tl.Regimen(100.0, duration_h=672))],
                            times=range(0, 673, 4), seed=1)
-    result = tl.simulate.run(scenario, client=tl.dask_client())   # on Dask
-    tl.trials.simulate_trials(tl.trials.Design.from_dict(...), result.patients, ...)
+    with tl.dask_client(n_workers=2) as client:                 # a local cluster, closed after
+        result = tl.simulate.run(scenario, client=client)
+    result.patients.groupby("arm")["cmax"].median()
 
-The modelling layers (``cohort``, ``simulate``, ``sensitivity``, ``surrogate``, ``trials``,
-``pkpd``) are imported on first use, so ``import twinlab`` and the command line stay quick.
+Every name is imported on first use (PEP 562), so ``import twinlab`` and the command line
+stay quick; ``dir(twinlab)`` lists them all.
 """
 
+from __future__ import annotations
+
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-from twinlab.cluster import dask_client
-from twinlab.config import ConfigError, load_params, paths, project_root
-from twinlab.notebooks import (
-    NotebookExecutionError,
-    NotebookJob,
-    NotebookParameterError,
-    notebook_parameters,
-    run_notebook,
-    run_notebooks,
-)
-from twinlab.synth import SynthConfig, generate_study
-from twinlab.timeline import (
-    CURRENT_VERSION,
-    DOMAINS,
-    QUALIFIER_KEYS,
-    Cohort,
-    SchemaVersionError,
-    TimelineValidationError,
-    UnknownPatientError,
-    add_row_hash,
-    coerce_table,
-    empty_table,
-    event_id,
-    migrate,
-    migration,
-    read_table,
-    row_hash,
-    table_schema,
-    validate,
-    validate_cohort,
-    write_table,
-)
-
-#: Public names of the modelling layers, imported on first use (PEP 562).
-_LAZY = {
-    "KnownPopulation": "twinlab.cohort",
-    "VirtualCohort": "twinlab.cohort",
-    "from_cohort": "twinlab.cohort",
-    "Arm": "twinlab.simulate",
-    "Regimen": "twinlab.simulate",
-    "Scenario": "twinlab.simulate",
-    "SimulationResult": "twinlab.simulate",
-    "Titration": "twinlab.simulate",
-    "open_result": "twinlab.simulate",
+#: Every public name but the subpackages, and the module that defines it.
+_LAZY: dict[str, str] = {
+    "dask_client": "twinlab.cluster",
+    **dict.fromkeys(["ConfigError", "load_params", "paths", "project_root"], "twinlab.config"),
+    **dict.fromkeys(
+        [
+            "NotebookExecutionError",
+            "NotebookJob",
+            "NotebookParameterError",
+            "notebook_parameters",
+            "run_notebook",
+            "run_notebooks",
+        ],
+        "twinlab.notebooks",
+    ),
+    **dict.fromkeys(["SynthConfig", "generate_study"], "twinlab.synth"),
+    **dict.fromkeys(
+        [
+            "CURRENT_VERSION",
+            "DOMAINS",
+            "QUALIFIER_KEYS",
+            "Cohort",
+            "SchemaVersionError",
+            "TimelineValidationError",
+            "UnknownPatientError",
+            "add_row_hash",
+            "coerce_table",
+            "empty_table",
+            "event_id",
+            "migrate",
+            "migration",
+            "read_table",
+            "row_hash",
+            "table_schema",
+            "validate",
+            "validate_cohort",
+            "write_table",
+        ],
+        "twinlab.timeline",
+    ),
+    **dict.fromkeys(["KnownPopulation", "VirtualCohort", "from_cohort"], "twinlab.cohort"),
+    **dict.fromkeys(
+        ["Arm", "Regimen", "Scenario", "SimulationResult", "Titration", "open_result"],
+        "twinlab.simulate",
+    ),
     "Problem": "twinlab.sensitivity",
     "Surrogate": "twinlab.surrogate",
     "Design": "twinlab.trials",
     "PrognosticModel": "twinlab.trials",
 }
-_SUBMODULES = ("cohort", "pkpd", "sensitivity", "simulate", "stages", "surrogate", "trials")
+#: Subpackages reachable as attributes (``tl.pkpd.load``) without importing them first.
+_SUBMODULES = ("cohort", "pipeline", "pkpd", "sensitivity", "simulate", "surrogate", "trials")
 
 
-def __getattr__(name: str):
-    import importlib
-
+def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"twinlab.{name}")
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # once imported, a plain attribute
+        return value
     raise AttributeError(f"module 'twinlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 try:
@@ -87,40 +99,4 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = [
-    *_LAZY,
-    *_SUBMODULES,
-    "CURRENT_VERSION",
-    "DOMAINS",
-    "QUALIFIER_KEYS",
-    "Cohort",
-    "ConfigError",
-    "NotebookExecutionError",
-    "NotebookJob",
-    "NotebookParameterError",
-    "SchemaVersionError",
-    "SynthConfig",
-    "TimelineValidationError",
-    "UnknownPatientError",
-    "__version__",
-    "add_row_hash",
-    "coerce_table",
-    "dask_client",
-    "empty_table",
-    "event_id",
-    "generate_study",
-    "load_params",
-    "migrate",
-    "migration",
-    "notebook_parameters",
-    "paths",
-    "project_root",
-    "read_table",
-    "row_hash",
-    "run_notebook",
-    "run_notebooks",
-    "table_schema",
-    "validate",
-    "validate_cohort",
-    "write_table",
-]
+__all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])

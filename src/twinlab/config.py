@@ -3,7 +3,9 @@
 Notebooks, pipeline stages and apps ask this module where things live instead of
 typing paths (cookiecutter-data-science's rule). The project root is found by
 walking up from the working directory to the folder holding ``dvc.yaml``, or is
-given by the ``TWINLAB_ROOT`` environment variable.
+given by the ``TWINLAB_ROOT`` environment variable. Relative paths the project names
+(``results/demo``) are read from that root (:func:`resolve`), so a notebook running in
+``notebooks/`` finds what the pipeline wrote.
 """
 
 from __future__ import annotations
@@ -92,10 +94,50 @@ class Paths:
         """The pipeline's ``params.yaml``."""
         return self.root / "params.yaml"
 
+    def resolve(self, path: str | os.PathLike[str]) -> Path:
+        """``path`` read from this project's root (see :func:`twinlab.config.resolve`)."""
+        return resolve(path, self.root)
+
 
 def paths(root: str | Path | None = None) -> Paths:
     """Return the :class:`Paths` of the project at ``root`` (found if omitted)."""
     return Paths(Path(root).resolve() if root is not None else project_root())
+
+
+def resolve(path: str | os.PathLike[str], root: str | Path | None = None) -> Path:
+    """Where a path the project names (``results/demo``) is, from any working folder.
+
+    A notebook opened in JupyterLab runs in ``notebooks/``, a script anywhere: a relative path
+    is read from the project root (:func:`project_root`), so the pipeline's own paths mean the
+    same everywhere. Only a relative path that exists from the working folder but not from the
+    root is taken from the working folder.
+
+    Parameters
+    ----------
+    path
+        Absolute (returned as is) or relative.
+    root
+        The project root; found from the working folder when omitted.
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> resolve("results/demo", root="/srv/study").as_posix()
+    '/srv/study/results/demo'
+    >>> resolve("/data/x", root="/srv/study").as_posix()
+    '/data/x'
+    """
+    path = Path(path).expanduser()
+    if path.is_absolute():
+        return path
+    base = Path(root) if root is not None else project_root()
+    candidate = base / path
+    if not candidate.exists() and path.exists():
+        return path.resolve()
+    return candidate
 
 
 def read_yaml(file: str | Path) -> Any:

@@ -76,6 +76,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from twinlab.config import resolve
+
 __all__ = [
     "FORMAT",
     "ExtrapolationWarning",
@@ -942,7 +944,7 @@ class Surrogate:
             The files are not the ones described or pinned, use a refused format (a pickle),
             or the arrays are malformed.
         """
-        folder = Path(folder)
+        folder = resolve(folder)  # from the project root: the same from notebooks/
         meta_path, model_path = folder / META_FILE, folder / MODEL_FILE
         if not meta_path.is_file():
             raise FileNotFoundError(f"no {META_FILE} in {folder}: not a saved surrogate")
@@ -966,7 +968,7 @@ class Surrogate:
             raise FileNotFoundError(f"no {MODEL_FILE} in {folder}: not a saved surrogate")
         data = model_path.read_bytes()
         if lock is not None:
-            _check_lock(folder, Path(lock), {META_FILE: meta_bytes, MODEL_FILE: data})
+            _check_lock(folder, resolve(lock), {META_FILE: meta_bytes, MODEL_FILE: data})
         actual = _sha256(data)
         for label, wanted in (("surrogate.json", meta.get("model_sha256")), ("pinned", sha256)):
             if wanted is not None and actual != wanted:

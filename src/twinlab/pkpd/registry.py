@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from twinlab.config import resolve
 from twinlab.pkpd.fit import _ARRAY_FIELDS, FitResult, open_fit
 from twinlab.pkpd.gate import GateResult
 
@@ -201,7 +202,7 @@ def register(
     from twinlab.audit import audit_event
     from twinlab.pkpd import diagnostics as dg
 
-    folder = Path(root) / _check_name(name)
+    folder = resolve(root) / _check_name(name)
     folder.mkdir(parents=True, exist_ok=True)
     digest = data_hash(data if data is not None else result.arrays)
     if isinstance(validation, GateResult):
@@ -292,7 +293,7 @@ def model_card(
     KeyError
         If the name or the version is not registered.
     """
-    root = Path(root)
+    root = resolve(root)
     return _card(root, name, _version(root, name, version))
 
 
@@ -304,7 +305,7 @@ def validation_status(card: Mapping[str, Any]) -> str:
 def list_models(root: str | os.PathLike[str] = "models") -> list[dict[str, Any]]:
     """Every registered version under ``root``: name, version, created, model, data hash and
     validation status (``"passed"``, ``"failed"`` or ``"not validated"``)."""
-    root = Path(root)
+    root = resolve(root)
     if not root.is_dir():
         return []
     out = []
@@ -349,7 +350,7 @@ def find_version(
     KeyError
         If no version of ``name`` holds this fit.
     """
-    root = Path(root)
+    root = resolve(root)
     digest = posterior_hash(fit if isinstance(fit, FitResult) else open_fit(fit))
     versions = _versions(root / _check_name(name))
     for v in reversed(versions):
@@ -401,7 +402,7 @@ def record_validation(
     """
     from twinlab.audit import audit_event
 
-    root = Path(root)
+    root = resolve(root)
     v = _version(root, name, version)
     card = json.loads((root / name / str(v) / "card.json").read_text())
     digest = card.get("posterior_sha256") or posterior_hash(
@@ -461,7 +462,7 @@ def load(
     >>> twin = load("twinurostat_pk", root="models")  # doctest: +SKIP
     >>> failed = load("twinurostat_pk", 2, root="models", require_validated=False)  # doctest: +SKIP
     """
-    root = Path(root)
+    root = resolve(root)
     v = _version(root, name, version)
     path = root / name / str(v)
     if require_validated:

@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from twinlab.config import resolve
+
 __all__ = ["FILES", "SimulationResult", "open_result"]
 
 #: The files of a result folder that reproduce byte for byte.
@@ -112,7 +114,7 @@ def open_result(path: str | os.PathLike[str]) -> SimulationResult:
     FileNotFoundError
         If ``path`` lacks one of the result files.
     """
-    path = Path(path)
+    path = resolve(path)  # from the project root: the same from notebooks/
     missing = [f for f in FILES if not (path / f).exists()]
     if missing:
         raise FileNotFoundError(f"{path} is not a simulation result: missing {missing}")

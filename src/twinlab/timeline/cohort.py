@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow
 import xarray as xr
 
+from twinlab.config import resolve
 from twinlab.timeline.io import read_table, write_table
 from twinlab.timeline.schema import CURRENT_VERSION, coerce_table, empty_table
 from twinlab.timeline.validation import validate_cohort
@@ -145,7 +146,7 @@ class Cohort:
         -------
         Cohort
         """
-        path = Path(path)
+        path = resolve(path)  # from the project root: the same from notebooks/
         if not path.is_dir():
             raise FileNotFoundError(f"no cohort folder at {path}")
         patients = read_table(path / "patients.parquet", table="patients", validate=False)

@@ -287,14 +287,19 @@ class JobManager:
         return self.get(job_id)
 
     # -- worker ----------------------------------------------------------------------------
-    def start(self) -> None:
-        """Queue again the jobs a previous instance left running; start the worker."""
+    def recover(self) -> int:
+        """Queue again the jobs a previous instance left running; return how many."""
         with self._lock:
             db = self._conn()
-            db.execute(
+            n = db.execute(
                 "UPDATE jobs SET state = 'queued', updated = ? WHERE state = 'running'", (_now(),)
-            )
+            ).rowcount
             db.commit()
+        return n
+
+    def start(self) -> None:
+        """Recover the jobs left running (:meth:`recover`); start the worker."""
+        self.recover()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="twinlab-api-jobs", daemon=True)
         self._thread.start()

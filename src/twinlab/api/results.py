@@ -162,11 +162,11 @@ def patients_page(
     quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
     con = duckdb.connect()
     try:
-        total = con.execute(f"SELECT count(*) FROM {src} {cond}", args).fetchone()[0]
-        table = con.execute(
+        total = con.sql(f"SELECT count(*) FROM {src} {cond}", params=args).fetchall()[0][0]
+        table = con.sql(
             f"SELECT {quoted} FROM {src} {cond} ORDER BY draw, vpid, arm LIMIT ? OFFSET ?",
-            [*args, int(limit), int(offset)],
-        ).fetch_arrow_table()
+            params=[*args, int(limit), int(offset)],
+        ).to_arrow_table()
     finally:
         con.close()
     return PatientsPage(int(total), table)

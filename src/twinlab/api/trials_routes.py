@@ -100,7 +100,12 @@ class ScoresResponse(BaseModel):
 
 @functools.lru_cache(maxsize=8)
 def _model(folder: str, mtime: float, arm: str, target: str, kind: str) -> Any:
+    """The prognostic model of a run's arm, on the covariates the twin's population needs."""
     from twinlab.trials.prognostic import PrognosticModel
+
+    run = json.loads((Path(folder) / "run.json").read_text())
+    population = (run.get("scenario") or {}).get("population") or {}
+    required = list((population.get("covariates") or {}).get("required") or [])
 
     table = pd.read_parquet(Path(folder) / "patients.parquet")
     control = table[table["arm"] == arm]
@@ -108,7 +113,9 @@ def _model(folder: str, mtime: float, arm: str, target: str, kind: str) -> Any:
         raise ValueError(f"run has no arm {arm!r}")
     if target not in control:
         raise ValueError(f"run has no outcome {target!r}")
-    features = [c for c in ("WT", "CRCL", "CYP2C9", "AGE", "SEX") if c in control]
+    features = [c for c in required if c in control] or [
+        c for c in ("WT", "CRCL", "CYP2C9", "AGE", "SEX") if c in control
+    ]
     return PrognosticModel.train(control, features, target, kind=kind, seed=0)
 
 

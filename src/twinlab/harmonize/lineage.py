@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["source_record", "trace_event", "trace_patient", "trace_quarantine"]
+__all__ = ["crosswalk", "source_record", "trace_event", "trace_patient", "trace_quarantine"]
 
 
 def _raw_zone_table(raw_zone: Path, name: str, keyring: Any) -> bytes:
@@ -31,6 +31,39 @@ def _lineage(raw_zone: Path, keyring: Any) -> tuple[pd.DataFrame, dict[str, Any]
     lineage = pd.read_parquet(io.BytesIO(_raw_zone_table(raw_zone, "lineage.parquet", keyring)))
     files = json.loads(_raw_zone_table(raw_zone, "files.json", keyring))
     return lineage, files
+
+
+def crosswalk(
+    raw_zone: str | Path, *, keyring: Any = None, role: str = "reviewer", purpose: str = ""
+) -> pd.DataFrame:
+    """The raw zone's crosswalk: each identified source patient key and its pseudonym.
+
+    Parameters
+    ----------
+    raw_zone
+        The harmonized study's raw zone.
+    keyring
+        Master keys for the raw zone (default: from the environment).
+    role
+        The caller's role; must be allowed ``read_patient_level``.
+    purpose
+        Why it is read (recorded in the audit log with the role).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``source_patient`` (``"<identifier kind>:<value>"``, e.g. ``usubjid:...``) and
+        ``patient_id`` (the pseudonym).
+    """
+    from twinlab.audit import audit_event
+    from twinlab.security import require
+
+    require(role, "read_patient_level")
+    table = pd.read_parquet(
+        io.BytesIO(_raw_zone_table(Path(raw_zone), "crosswalk.parquet", keyring))
+    )
+    audit_event("lineage.crosswalk", str(raw_zone), params={"role": role, "purpose": purpose})
+    return table[["source_patient", "patient_id"]].copy()
 
 
 def trace_event(

@@ -999,6 +999,7 @@ def from_timeline(
     covariates: Mapping[str, str] | None = None,
     dose_code: str | None = None,
     default_route: str | None = None,
+    missing_level: str | None = "unknown",
 ) -> NonmemData:
     """Build a NONMEM data set from a harmonized cohort.
 
@@ -1013,12 +1014,19 @@ def from_timeline(
         Event code of a PD endpoint, recorded as ``DVID 2`` in its own unit.
     covariates : mapping of str to str, optional
         Column name → ``cov_*`` column of ``patients``, ``"sex"`` (coded M 0 / F 1), or an
-        event code (baseline value by :meth:`Cohort.covariates`). Default: every ``cov_*``
-        column, named upper-case without the prefix. Text values are coded (see ``codes``).
+        event code (baseline value by :meth:`Cohort.covariates`). The derived ``cov_age``
+        and ``cov_crcl_ml_min`` (:func:`twinlab.pkpd.covariates.add_derived_covariates`)
+        can be named too; any other ``cov_*`` name must be a column of ``patients`` (never
+        read as an event code). Default: every ``cov_*`` column, named upper-case without
+        the prefix. Text values are coded (see ``codes``).
     dose_code : str, optional
         Event code of the doses; default every ``dose`` event.
     default_route : str, optional
         Route of doses without a ``route`` qualifier (otherwise an error).
+    missing_level : str or None, default "unknown"
+        The level a text covariate of ``patients`` (e.g. a genotype) takes where it is
+        missing, so no subject is dropped for a missing covariate; ``None`` leaves it
+        missing.
 
     Returns
     -------
@@ -1089,7 +1097,7 @@ def from_timeline(
     frame = rec[["ID", "TIME", "EVID", "AMT", "RATE", "CMT", "DV", "DVID", "CENS", "LLOQ"]]
     frame = frame.reset_index(drop=True)
     codes: dict[str, dict[str, int]] = {}
-    cov = _covariates(cohort, covariates, codes, meta)
+    cov = _covariates(cohort, covariates, codes, meta, missing_level=missing_level)
     if cov is not None:
         per_row = cov.reindex(rec["patient_id"].to_numpy()).reset_index(drop=True)
         frame = pd.concat([frame, per_row], axis=1)
@@ -1098,11 +1106,17 @@ def from_timeline(
     return NonmemData(frame, codes=codes, ids={v: k for k, v in id_of.items()}, meta=meta)
 
 
+#: covariates derived from the timeline (:func:`twinlab.pkpd.covariates.add_derived_covariates`)
+_DERIVED = frozenset({"cov_age", "cov_crcl_ml_min"})
+
+
 def _covariates(
     cohort: Cohort,
     covariates: Mapping[str, str] | None,
     codes: dict[str, dict[str, int]],
     meta: dict[str, Any],
+    *,
+    missing_level: str | None = "unknown",
 ) -> pd.DataFrame | None:
     patients = cohort.patients.set_index("patient_id")
     if covariates is None:
@@ -1111,6 +1125,21 @@ def _covariates(
         }
     if not covariates:
         return None
+    wanted = {str(src) for src in covariates.values()}
+    if wanted & (_DERIVED - set(patients.columns)):
+        from twinlab.pkpd.covariates import add_derived_covariates
+
+        derived = add_derived_covariates(cohort.patients).set_index("patient_id")
+        patients = patients.assign(
+            **{c: derived[c] for c in _DERIVED if c in derived and c not in patients}
+        )
+    absent = sorted(s for s in wanted if s.startswith("cov_") and s not in patients.columns)
+    if absent:
+        have = sorted({*(c for c in patients.columns if str(c).startswith("cov_")), *_DERIVED})
+        raise NonmemDataError(
+            f"covariate source(s) {absent} are not patient columns (have: {', '.join(have)}; "
+            "cov_crcl_ml_min needs cov_weight_kg and cov_creatinine_umol_l)"
+        )
     event_codes = {
         name: src
         for name, src in covariates.items()
@@ -1133,6 +1162,8 @@ def _covariates(
             units[column] = from_events.attrs.get("units", {}).get(name)
         else:
             values = patients[src]
+            if missing_level is not None and not pd.api.types.is_numeric_dtype(values):
+                values = values.fillna(missing_level)
         if pd.api.types.is_numeric_dtype(values):
             out[column] = values.astype(float)
         else:

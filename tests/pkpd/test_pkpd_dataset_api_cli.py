@@ -1,0 +1,67 @@
+"""The Python API and ``twinlab dataset`` build the same NONMEM data set (issue 18).
+
+``pkpd.from_timeline(cohort, covariates={"CRCL": "cov_crcl_ml_min"})`` once returned CRCL as
+NaN in every row (the derived column's name was taken as an event code) and only the command
+derived CrCL and age and gave missing genotypes the level ``unknown``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from twinlab.cli import cli
+from twinlab.pkpd import from_timeline
+from twinlab.pkpd.covariates import cockcroft_gault
+from twinlab.pkpd.dataset import NonmemDataError, read_nonmem, write_nonmem
+from twinlab.testing import DRUG_CONC, make_cohort
+from twinlab.timeline import Cohort
+
+MAPPING = {"WT": "cov_weight_kg", "CRCL": "cov_crcl_ml_min", "AGE": "cov_age", "SMK": "cov_smoker"}
+
+
+@pytest.fixture
+def cohort() -> Cohort:
+    base = make_cohort(n_patients=4, seed=3)
+    patients = base.patients.assign(cov_creatinine_umol_l=[80.0, 95.0, 110.0, 70.0])
+    patients.loc[2, "cov_smoker"] = None  # a text covariate missing for one patient
+    return Cohort(patients, base.events, base.links)
+
+
+def test_derived_covariates_and_the_unknown_level_from_the_python_api(cohort):
+    data = from_timeline(cohort, conc_code=DRUG_CONC, covariates=MAPPING)
+    first = data.frame.groupby("ID").first()
+    patients = cohort.patients.set_index("patient_id")
+    for pid_num, pid in data.ids.items():
+        p = patients.loc[pid]
+        age = p["index_date"].year - int(p["birth_year"])
+        expected = cockcroft_gault(age, p["cov_weight_kg"], p["cov_creatinine_umol_l"],
+                                   p["sex"] == "F")  # fmt: skip
+        assert first.loc[pid_num, "AGE"] == age
+        assert first.loc[pid_num, "CRCL"] == pytest.approx(float(expected))
+    assert first["CRCL"].notna().all() and first["CRCL"].between(20, 250).all()
+    assert set(data.codes["SMK"]) == {"no", "unknown", "yes"}  # sorted codes 0, 1, 2
+    assert first["SMK"].notna().all()
+    kept = from_timeline(cohort, conc_code=DRUG_CONC, covariates=MAPPING, missing_level=None)
+    assert kept.frame.groupby("ID").first()["SMK"].isna().sum() == 1
+
+
+def test_a_missing_cov_column_is_an_error_not_an_event_code(cohort):
+    with pytest.raises(NonmemDataError, match=r"\['cov_height_cm'\] are not patient columns"):
+        from_timeline(cohort, conc_code=DRUG_CONC, covariates={"HT": "cov_height_cm"})
+
+
+def test_the_command_writes_what_the_api_builds(cohort, tmp_path):
+    cohort.write(tmp_path / "timeline")
+    out = tmp_path / "nonmem.csv"
+    args = ["dataset", "--timeline", str(tmp_path / "timeline"), "--conc-code", DRUG_CONC,
+            "--out", str(out)]  # fmt: skip
+    for name, source in MAPPING.items():
+        args += ["-c", f"{name}={source}"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    api = from_timeline(Cohort.read(tmp_path / "timeline"), conc_code=DRUG_CONC, covariates=MAPPING)
+    write_nonmem(api, tmp_path / "api.csv")
+    assert out.read_bytes() == (tmp_path / "api.csv").read_bytes()
+    assert not np.isnan(read_nonmem(out).frame["CRCL"]).any()

@@ -70,6 +70,20 @@ def _slope(b: np.ndarray, mu: np.ndarray, m: int, s: float) -> float:  # pragma:
     return acc
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _value_slope(
+    b: np.ndarray, mu: np.ndarray, m: int, k0: float, s: float
+) -> tuple[float, float]:  # pragma: no cover - compiled
+    """:func:`_value` and :func:`_slope` at once, one exponential per term (same arithmetic)."""
+    f = k0
+    df = 0.0
+    for i in range(m):
+        e = math.exp(-mu[i] * s)
+        f += b[i] * e
+        df -= mu[i] * b[i] * e
+    return f, df
+
+
 @numba.njit(cache=True, nogil=True)
 def _solve(
     b: np.ndarray, mu: np.ndarray, m: int, k0: float, lo: float, hi: float, flo: float
@@ -86,8 +100,7 @@ def _solve(
         x = 0.5 * (a + c)
     dx_old = c - a
     dx = dx_old
-    f = _value(b, mu, m, k0, x)
-    df = _slope(b, mu, m, x)
+    f, df = _value_slope(b, mu, m, k0, x)
     for _ in range(200):
         newton_out = ((x - c) * df - f) * ((x - a) * df - f) > 0.0
         if newton_out or abs(2.0 * f) > abs(dx_old * df):
@@ -100,8 +113,7 @@ def _solve(
             x -= dx
         if abs(dx) <= 1e-14 * max(1.0, abs(x)) or c - a <= 1e-14 * max(1.0, abs(x)):
             break
-        f = _value(b, mu, m, k0, x)
-        df = _slope(b, mu, m, x)
+        f, df = _value_slope(b, mu, m, k0, x)
         if (f < 0.0) == (flo < 0.0):
             a = x
         else:
@@ -190,8 +202,12 @@ def _kernel(
     lm = np.zeros((m, m))
     work = np.zeros((m, m))
     cuts = np.zeros(m + 1)
+    cut_val = np.zeros(m + 1)
+    decay = np.zeros(m)  # exp(-rate h) of the last step size h (dosing intervals repeat)
+    gain = np.zeros(m)  # -expm1(-rate h)
     window = win_lo <= win_hi
     for p in range(n):
+        h_last = math.nan
         lp = lag[p]
         w = weight[p]
         for i in range(m):
@@ -239,6 +255,11 @@ def _kernel(
             if i_k < n_k:
                 nxt = min(nxt, marks[i_k])
             h = nxt - x
+            if h != h_last:
+                for i in range(m):
+                    decay[i] = math.exp(-rates[p, i] * h)
+                    gain[i] = -math.expm1(-rates[p, i] * h)
+                h_last = h
             k0 = 0.0
             for i in range(m):
                 lam = rates[p, i]
@@ -253,7 +274,7 @@ def _kernel(
                     cmax, tmax = v0, x
                 seg = k0 * h
                 for i in range(m):
-                    seg += a[i] * (-math.expm1(-rates[p, i] * h)) / rates[p, i]
+                    seg += a[i] * gain[i] / rates[p, i]
                 auc += seg
                 if window and x >= win_lo and nxt <= win_hi:
                     auc_tau += seg
@@ -264,9 +285,12 @@ def _kernel(
                 for j in range(n_r):
                     cuts[j + 1] = work[0, j]
                     vj = _value(a, rates[p], m, k0, work[0, j])
+                    cut_val[j + 1] = vj
                     if vj > cmax:
                         cmax, tmax = vj, x + work[0, j]
-                v1 = _value(a, rates[p], m, k0, h)
+                v1 = k0
+                for i in range(m):
+                    v1 += a[i] * decay[i]
                 if v1 > cmax:
                     cmax, tmax = v1, nxt
                 if window and nxt == win_hi:
@@ -276,7 +300,7 @@ def _kernel(
                     flo = v0 - threshold
                     for j in range(n_r + 1):
                         hi = cuts[j + 1] if j < n_r else h
-                        fhi = _value(a, rates[p], m, k0, hi) - threshold
+                        fhi = (cut_val[j + 1] if j < n_r else v1) - threshold
                         if flo > 0.0 and fhi > 0.0:
                             above += hi - lo
                         elif flo > 0.0 or fhi > 0.0:
@@ -286,7 +310,7 @@ def _kernel(
             # propagate to nxt
             for i in range(m):
                 asym = rate / rates[p, i]
-                state[i] = (state[i] - asym) * math.exp(-rates[p, i] * h) + asym
+                state[i] = (state[i] - asym) * decay[i] + asym
             x = nxt
         if cmax == -math.inf:  # a single time point
             v = 0.0

@@ -34,7 +34,16 @@ from twinlab.pkpd.events import evaluate as decayed_evaluate
 from twinlab.pkpd.ode import decay_convolution, rk4, step_times, time_grid
 from twinlab.pkpd.pd import hill, idr_rhs, sigmoid_emax
 
-__all__ = ["MODELS", "StructuralModel", "get_model", "model_names", "ode_grid", "simulate"]
+__all__ = [
+    "MODELS",
+    "StructuralModel",
+    "disposition_exponentials",
+    "get_model",
+    "model_names",
+    "ode_grid",
+    "simulate",
+    "through_first_order",
+]
 
 Predict = Callable[..., dict[str, Any]]
 
@@ -179,7 +188,7 @@ def _dose_arrays(arrays: Any) -> tuple[np.ndarray, ...]:
     return time, amt, dur, np.asarray(cmt)
 
 
-def _through(coefs: list[Any], rates: list[Any], k: Any) -> tuple[list[Any], list[Any]]:
+def through_first_order(coefs: list[Any], rates: list[Any], k: Any) -> tuple[list[Any], list[Any]]:
     """Pass an exponential-sum response through a first-order compartment with rate ``k``.
 
     ``sum_i c_i exp(-l_i t)`` becomes ``sum_i c_i k/(k - l_i) (exp(-l_i t) - exp(-k t))``: this is
@@ -245,8 +254,26 @@ def _col(x: Any) -> Any:
 # ------------------------------------------------------------------ linear disposition
 
 
-def _disposition(xp: ModuleType, n_cmt: int, p: Mapping[str, Any]) -> tuple[list, list]:
-    """Unit-bolus central concentration ``sum_i A_i exp(-lambda_i t)`` of 1–3 compartments."""
+def disposition_exponentials(xp: ModuleType, n_cmt: int, p: Mapping[str, Any]) -> tuple[list, list]:
+    """Unit-bolus central concentration ``sum_i A_i exp(-lambda_i t)`` of 1–3 compartments.
+
+    Shared by this module's analytic models and the compiled kernels of
+    :mod:`twinlab.simulate.kernels`, so both use the same closed forms.
+
+    Parameters
+    ----------
+    xp : module
+        The array module (NumPy or PyTensor).
+    n_cmt : int
+        Compartments (1, 2 or 3).
+    p : mapping
+        ``cl`` and ``v`` (and ``q``, ``v2``; ``q3``, ``v3``), scalars or per subject.
+
+    Returns
+    -------
+    coefs, rates : list
+        The ``A_i`` and ``lambda_i``.
+    """
     v = p["v"]
     k10 = p["cl"] / v
     if n_cmt == 1:
@@ -305,7 +332,7 @@ def _linear_groups(
     info = _dose_info(arrays, oral)
     q_subject, q_time = _queries(arrays, times)
     time, amt, dur, cmt = _dose_arrays(arrays)
-    coefs, rates = _disposition(xp, n_cmt, p)
+    coefs, rates = disposition_exponentials(xp, n_cmt, p)
 
     def table(ev_time: Any, weight: Any, decays: Any) -> EventTable:
         return event_table(ev_time, weight, decays, q_subject, q_time, inclusive=inclusive)
@@ -313,7 +340,9 @@ def _linear_groups(
     groups = []
     depot = (cmt == 1) & (amt != 0) if oral else np.zeros(amt.shape, dtype=bool)
     if oral and (info.depot or not info.central):
-        groups.append((*_through(coefs, rates, p["ka"]), _depot(p, table(time, amt * depot, True))))
+        groups.append(
+            (*through_first_order(coefs, rates, p["ka"]), _depot(p, table(time, amt * depot, True)))
+        )
     if not info.central and groups:
         return groups
     central = np.where(depot, 0.0, amt)
@@ -429,7 +458,7 @@ def _make_effect_cmt() -> StructuralModel:
         conc, groups = _conc_at_obs(xp, 1, True, pk_names, defaults, theta, arrays)
         s = arrays.obs_subject
         ke0 = _param(theta, "ke0", defaults)
-        ce = _evaluate(xp, [(*_through(c, r, ke0), doses) for c, r, doses in groups])
+        ce = _evaluate(xp, [(*through_first_order(c, r, ke0), doses) for c, r, doses in groups])
         e = {n: _param(theta, n, defaults) for n in ("e0", "emax", "ec50", "gamma")}
         e = {n: v if getattr(v, "ndim", 0) == 0 else v[s] for n, v in e.items()}
         return {"conc": conc, "effect": sigmoid_emax(xp, ce, **e)}

@@ -29,7 +29,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from twinlab.pkpd.models import _disposition, _through
+from twinlab.pkpd.models import disposition_exponentials, through_first_order
 
 __all__ = ["KERNEL_MODELS", "exponential_terms", "superpose", "superpose_model"]
 
@@ -201,16 +201,17 @@ def exponential_terms(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients and rates ``(n, m)`` of the unit-dose concentration of a linear model.
 
-    Taken from :mod:`twinlab.pkpd.models` (``_disposition``; ``_through`` for a depot dose),
+    Taken from :mod:`twinlab.pkpd.models` (:func:`~twinlab.pkpd.models.disposition_exponentials`;
+    :func:`~twinlab.pkpd.models.through_first_order` for a depot dose),
     so the kernel evaluates the very model the fitting back end uses.
     """
     n_cmt, oral = KERNEL_MODELS[model]
     p = {k: np.asarray(v, dtype=float) for k, v in theta.items()}
-    coefs, rates = _disposition(np, n_cmt, p)
+    coefs, rates = disposition_exponentials(np, n_cmt, p)
     if depot:
         if not oral:
             raise ValueError(f"model {model!r} has no depot for an oral dose")
-        coefs, rates = _through(coefs, rates, p["ka"])
+        coefs, rates = through_first_order(coefs, rates, p["ka"])
     n = max(np.size(x) for x in (*coefs, *rates))
     as2d = [np.broadcast_to(np.asarray(x, dtype=float), (n,)) for x in coefs]
     return np.stack(as2d, axis=1), np.stack(

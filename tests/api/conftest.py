@@ -65,3 +65,18 @@ def api(api_settings, api_secrets, audit_path) -> Iterator:
     cluster."""
     with serving(api_settings, api_secrets, jobs=make_jobs(api_settings)) as served:
         yield served
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _master_key() -> Iterator[None]:
+    """The raw zone's master key for the session (the server runs in this process)."""
+    import base64
+    import secrets
+
+    before = os.environ.get("TWINLAB_MASTER_KEY")
+    os.environ["TWINLAB_MASTER_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
+    yield
+    if before is None:
+        os.environ.pop("TWINLAB_MASTER_KEY", None)
+    else:
+        os.environ["TWINLAB_MASTER_KEY"] = before

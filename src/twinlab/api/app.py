@@ -96,6 +96,7 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
         The simulation job manager (default: one over ``settings.jobs_dir``, started with
         the app and stopped with it).
     """
+    from twinlab.api.edc_routes import edc_router
     from twinlab.api.jobs import JobManager, jobs_router
     from twinlab.api.trials_routes import trials_router
 
@@ -345,4 +346,5 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
 
     app.include_router(jobs_router(manager))
     app.include_router(trials_router(settings))
+    app.include_router(edc_router(settings))
     return app

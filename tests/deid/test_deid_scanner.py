@@ -60,6 +60,21 @@ def test_parquet_strings_nested_values_dates_and_metadata(tmp_path):
     assert all("Ren" not in f.masked for f in findings)
 
 
+def test_keyed_id_columns_skip_keyed_ids_only(tmp_path):
+    """Values of the keyed-id form are skipped (speed); anything else there is scanned."""
+    ids = IdentifierSet([("ssn", "900-12-3456"), ("mrn", "3456123")])
+    table = pa.table(
+        {
+            "event_id": ["ev-00003456123aaaaaaaaaaa", "ev-900-12-3456"],
+            "row_hash": ["3456123" + "a" * 57, "b" * 64],
+            "patient_id": ["P-ABCDEFGHIJKLMNOP", "P-900-12-3456"],
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    where = {f.location for f in scan_for_phi(tmp_path / "t.parquet", ids)}
+    assert where == {"column 'event_id', row 1", "column 'patient_id', row 1"}
+
+
 def test_json_ipynb_csv_html_and_text(tmp_path):
     nb = {"cells": [{"cell_type": "code", "source": ["x = 1\n"], "outputs": [
         {"output_type": "stream", "text": ["SSN 900123456\n"]}]}]}  # fmt: skip

@@ -57,6 +57,16 @@ _VOCABULARY = tuple(
 )
 #: A free-text cell that is one number (a measurement's original value): no text to scan.
 _ONE_NUMBER = re.compile(r"\s*[<>]?=?\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*")
+#: Columns of ids this package computes with a keyed hash (event ids, row hashes, pseudonyms,
+#: keyed file and record ids), and the exact form of such an id: a value of that form is
+#: random-looking text made here, which holds no identifier (only digit runs that match one
+#: by chance); anything else in these columns is scanned like any text.
+_KEYED_COLUMNS = tuple(
+    f"column {c!r}"
+    for c in ("event_id", "from_event_id", "to_event_id", "row_hash", "patient_id",
+              "source_file", "source_record")
+)  # fmt: skip
+_KEYED_ID = re.compile(r"ev-[0-9a-f]{24}|[0-9a-f]{64}|(?:P|src|rec)-[A-Z2-7]{16}")
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?",
     re.IGNORECASE,
@@ -232,10 +242,9 @@ def _arrow_strings(array: Any, name: str) -> Iterator[tuple[str, str]]:
         encoded = pc.dictionary_encode(array)
         values = encoded.dictionary.to_pylist()
         indices = encoded.indices.to_numpy(zero_copy_only=False)
-        first: dict[int, int] = {}
-        for row, idx in enumerate(indices):
-            if idx == idx and int(idx) not in first:  # skip nulls (NaN after conversion)
-                first[int(idx)] = row
+        rows = np.flatnonzero(indices == indices)  # skip nulls (NaN after conversion)
+        seen, at = np.unique(indices[rows], return_index=True)  # each value's first row
+        first = dict(zip(seen.astype(np.int64).tolist(), rows[at].tolist(), strict=True))
         for idx, value in enumerate(values):
             if value is not None:
                 yield f"column {name!r}, row {first.get(idx, '?')}", value
@@ -346,6 +355,8 @@ def scan_for_phi(
     for file in _files(paths):
         try:
             for location, text in _strings(file):
+                if location.startswith(_KEYED_COLUMNS) and _KEYED_ID.fullmatch(text):
+                    continue
                 # a code, or one number (a measurement): short identifiers only after a label
                 vocabulary = location.startswith(_VOCABULARY) or bool(_ONE_NUMBER.fullmatch(text))
                 hits = cache.get((text, vocabulary))

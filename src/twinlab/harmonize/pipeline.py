@@ -186,23 +186,26 @@ def _declare_copies(
 
 def _collect(results: Sequence[ReadResult], ids: dict[str, str]) -> tuple[pd.DataFrame, ...]:
     events, persons, quarantine = [], [], []
-    for r in results:
+    for r in results:  # the columns added once, after one concatenation (no copy per file)
         if len(r.events):
-            ev = r.events.copy()
-            ev["format"] = r.format
-            ev["source_file"] = ids[r.source_file]
-            events.append(ev)
+            events.append((r.events, r.format, ids[r.source_file]))
         if len(r.persons):
-            ps = r.persons.copy()
-            ps["format"] = r.format
-            persons.append(ps)
+            persons.append((r.persons, r.format, None))
         if len(r.quarantine):
-            q = r.quarantine.copy()
-            q["format"] = r.format
-            q["source_file"] = ids[r.source_file]
-            quarantine.append(q)
-    cat = lambda frames: pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()  # noqa: E731
-    return cat(events), cat(persons), cat(quarantine)
+            quarantine.append((r.quarantine, r.format, ids[r.source_file]))
+    return _cat(events), _cat(persons, with_file=False), _cat(quarantine)
+
+
+def _cat(parts: list[tuple[pd.DataFrame, str, str | None]], with_file: bool = True) -> pd.DataFrame:
+    """Concatenate reader tables, adding ``format`` (and ``source_file``) per row."""
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat([p[0] for p in parts], ignore_index=True)
+    sizes = [len(p[0]) for p in parts]
+    out["format"] = np.repeat(np.array([p[1] for p in parts], dtype=object), sizes)
+    if with_file:
+        out["source_file"] = np.repeat(np.array([p[2] for p in parts], dtype=object), sizes)
+    return out
 
 
 def _identifiers(

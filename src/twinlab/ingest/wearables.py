@@ -298,7 +298,8 @@ def _parse_twinlab(text: str, p: _Parsed) -> None:
     ts = df.get("timestamp", pd.Series([None] * len(df), dtype=object)).astype(str).str.strip()
     utc = pd.to_datetime(ts, format="ISO8601", utc=True, errors="coerce")
     off = ts.str.extract(r"([+-]\d{2}:?\d{2}|Z)$")[0]
-    off_min = off.map(lambda o: 0 if o == "Z" else _offset_minutes(o), na_action="ignore")
+    minutes = {o: 0 if o == "Z" else _offset_minutes(o) for o in off.dropna().unique()}
+    off_min = off.map(minutes, na_action="ignore")  # each distinct offset parsed once
     utc = utc.where(off_min.notna())  # a timestamp without offset cannot be placed in UTC
     local = _naive_utc(utc) + pd.to_timedelta(off_min.astype("float64"), unit="min")
     variables = {c: df[c] for c in cols if c in ("heart_rate", "steps")}

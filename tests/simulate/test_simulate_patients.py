@@ -1,0 +1,40 @@
+"""A scenario's virtual patients with their parameters, as the engine drew them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from simulate_helpers import LogNormalPopulation
+
+from twinlab.cohort import KnownPopulation
+from twinlab.simulate import Arm, Regimen, Scenario, run
+from twinlab.simulate.patients import scenario_patients
+
+ARMS = [Arm("qd", Regimen(100.0, n_doses=3))]
+TIMES = np.arange(0.0, 73.0, 2.0)
+
+
+def _scenario(seed: int = 11) -> Scenario:
+    return Scenario("s", LogNormalPopulation(23), ARMS, TIMES, seed=seed, chunk_size=5)
+
+
+def test_the_parameters_are_those_the_engine_simulated(tmp_path):
+    scenario = _scenario()
+    result = run(scenario, out=tmp_path)
+    table = scenario_patients(scenario, 12, draw=1, result=tmp_path)  # across three chunks
+    assert table["vpid"].tolist() == list(range(12))
+    assert (table["posterior_draw"] == 13).all() and "WT" in table
+    assert table.attrs["parameters"] == ["ka", "cl", "v"]
+    # the same patients as a known population through the engine: the same exposures
+    known = KnownPopulation("pk_1cmt_oral", {k: table[k].to_numpy() for k in ("ka", "cl", "v")})
+    again = run(Scenario("again", known, ARMS, TIMES, seed=0)).patients
+    ran = result.patients.query("draw == 1 and vpid < 12").sort_values("vpid")
+    np.testing.assert_allclose(again["auc"].to_numpy(), ran["auc"].to_numpy(), rtol=1e-12)
+
+
+def test_a_result_of_another_scenario_is_refused(tmp_path):
+    run(_scenario(seed=12), out=tmp_path)
+    with pytest.raises(ValueError, match="was not simulated from this scenario"):
+        scenario_patients(_scenario(), 5, result=tmp_path)
+    with pytest.raises(ValueError, match=r"n_patients must be within 1\.\.23"):
+        scenario_patients(_scenario(), 24)

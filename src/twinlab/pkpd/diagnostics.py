@@ -388,9 +388,9 @@ def shrinkage(result: FitResult) -> dict[str, float]:
 
 def _figure(rows: int, cols: int, size: tuple[float, float]) -> tuple[Any, np.ndarray]:
     """A matplotlib figure not registered with pyplot: returned, never shown twice."""
-    from matplotlib.figure import Figure
+    from twinlab.figures import new_figure
 
-    fig = Figure(figsize=size, layout="constrained")
+    fig = new_figure(size)
     return fig, fig.subplots(rows, cols, squeeze=False)
 
 

@@ -200,9 +200,10 @@ def plot_ppc(idata: Any, *, kind: str = "loo_pit", units: FitUnits | None = None
     :func:`arviz.plot_loo_pit`) or ``"kde"`` / ``"cumulative"`` (observed against
     replicated distributions of the quantified samples; :func:`arviz.plot_ppc`)."""
     import arviz as az
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6, 3.6), layout="constrained")
+    from twinlab.figures import new_figure
+
+    fig = new_figure((6, 3.6))
     ax = fig.subplots()
     unit = idata.observed_data["y"].attrs.get("units", "")
     if kind == "loo_pit":

@@ -245,15 +245,16 @@ def plot_vpc(check: dict[str, Any], *, log_y: bool = False) -> Any:
 
     The figure is returned, not shown (a notebook displays it once, as the cell's value).
     """
-    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+
+    from twinlab.figures import new_figure
 
     tab = check["table"]
     groups = list(dict.fromkeys(tab["stratum"])) if len(tab) else ["all"]
     blq = bool(len(tab) and (tab["blq_obs"].max() > 0 or tab["blq_sim_hi"].max() > 0))
     rows = 2 if blq else 1
-    fig = Figure(figsize=(4.2 * len(groups) + 1.5, 3.6 + 1.6 * blq), layout="constrained")
+    fig = new_figure((4.2 * len(groups) + 1.5, 3.6 + 1.6 * blq))
     axes = fig.subplots(
         rows, len(groups), squeeze=False, sharex="col",
         gridspec_kw={"height_ratios": [3, 1] if blq else [1]},

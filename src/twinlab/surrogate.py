@@ -87,6 +87,7 @@ __all__ = [
     "Surrogate",
     "SurrogateIntegrityError",
     "model_binding",
+    "training_table",
 ]
 
 FORMAT = "twinlab-surrogate/2"
@@ -150,6 +151,100 @@ def model_binding(model: Any) -> dict[str, Any]:
     if missing:
         raise ValueError(f"model card lacks {missing}: not a twinlab model card")
     return {"model": card["name"], "version": card["version"], "data_hash": card["data_hash"]}
+
+
+def training_table(
+    scenario: Any,
+    *,
+    n_patients: int,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    doses: Sequence[float],
+    intervals_h: Sequence[float],
+    duration_h: float,
+    times: Any,
+    result: Any = None,
+    client: Any = None,
+    chunk_size: int = 1024,
+) -> pd.DataFrame:
+    """Training runs of a surrogate: the simulate stage's own virtual patients, every regimen.
+
+    The first ``n_patients`` virtual patients of ``scenario`` (the one the simulate stage ran:
+    same population, seed and chunks; their first draw, parameters as the engine drew them,
+    :func:`twinlab.simulate.patients.scenario_patients`), their ``inputs`` parameters as they
+    are and every other parameter at its median over them, go through every regimen of
+    ``doses`` × ``intervals_h`` for ``duration_h`` hours, simulated by the engine
+    (:func:`twinlab.sensitivity.sweep`, on Dask with ``client``).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The simulate stage's scenario.
+    n_patients : int
+        Virtual patients 0 .. ``n_patients - 1``.
+    inputs, outputs : sequence of str
+        Individual parameters the surrogate takes; exposure/PD outputs it predicts.
+    doses, intervals_h : sequence of float
+        The regimens (mg, hours).
+    duration_h : float
+        Treatment duration of every regimen.
+    times : array-like
+        Observation grid (hours).
+    result : SimulationResult or path, optional
+        The simulate stage's result: its patients must be the scenario's (else
+        ``ValueError``), so a stale result is never trained on.
+    client : distributed.Client, optional
+    chunk_size : int
+        Patients per sweep task.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``dose``, ``interval_h``, the inputs and the outputs: one row per patient and regimen,
+        regimen by regimen; ``attrs["fixed"]`` holds the median parameters.
+    """
+    from twinlab.sensitivity import sweep
+    from twinlab.sensitivity.response import ModelResponse
+    from twinlab.simulate import Arm, Regimen
+    from twinlab.simulate.patients import scenario_patients
+
+    patients = scenario_patients(scenario, n_patients, result=result)
+    inputs, outputs = list(inputs), list(outputs)
+    unknown = sorted(set(inputs) - set(patients.attrs["parameters"]))
+    if unknown:
+        raise ValueError(
+            f"inputs {unknown} are not parameters of the population "
+            f"({', '.join(patients.attrs['parameters'])})"
+        )
+    fixed = {
+        k: float(np.median(patients[k])) for k in patients.attrs["parameters"] if k not in inputs
+    }
+    regimens = [(float(d), float(i)) for d in doses for i in intervals_h]
+    arms = [
+        Arm(f"{d:g}mg/{i:g}h", Regimen(d, interval_h=i, duration_h=float(duration_h)))
+        for d, i in regimens
+    ]
+    func = ModelResponse(
+        scenario.population.model,
+        arms,
+        np.asarray(times, dtype=float),
+        outputs,
+        fixed=fixed,
+        threshold=scenario.threshold,
+    )
+    samples = patients[inputs].reset_index(drop=True)
+    wide = sweep(func, samples, client=client, chunk_size=int(chunk_size))
+    rows = []
+    for arm, (dose, interval) in zip(arms, regimens, strict=True):
+        block = samples.copy()
+        block.insert(0, "interval_h", interval)
+        block.insert(0, "dose", dose)
+        for o in outputs:
+            block[o] = wide[f"{o}|{arm.name}"].to_numpy()
+        rows.append(block)
+    table = pd.concat(rows, ignore_index=True)
+    table.attrs["fixed"] = fixed
+    return table
 
 
 def _versions() -> dict[str, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from twinlab.testing import write_notebook
+from repo_helpers import write_notebook
 
 BIN = Path(sys.executable).parent
 

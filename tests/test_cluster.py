@@ -109,7 +109,7 @@ def test_invalid_job_is_refused_before_anything_runs(scenario_notebook, tmp_path
 
 
 def test_failing_notebook_is_reported_by_name_and_others_finish(tmp_path):
-    from twinlab.testing import write_notebook
+    from repo_helpers import write_notebook
 
     nb = write_notebook(
         tmp_path / "maybe.ipynb", "fail = False\nout = 'x.txt'",

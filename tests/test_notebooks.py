@@ -17,7 +17,7 @@ from twinlab.notebooks import (
     run_notebook,
     validate_parameters,
 )
-from twinlab.testing import write_notebook
+from repo_helpers import write_notebook
 
 
 def test_declared_parameters_have_types_from_annotations_and_defaults(scenario_notebook):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from twinlab.testing import copy_project
+from repo_helpers import copy_project
 
 pytestmark = pytest.mark.slow
 

@@ -83,7 +83,7 @@ def test_stage_commands_name_a_missing_section(command, tmp_path):
 
 def test_a_stage_refuses_a_twin_that_has_not_passed_its_gate_in_one_line(tmp_path):
     from twinlab.pkpd.registry import register
-    from twinlab.testing import prior_fit
+    from repo_helpers import prior_fit
 
     register(prior_fit(), "twin", root=tmp_path / "models")  # fitted, never gated
     section = {

@@ -17,7 +17,7 @@ from twinlab.pkpd.fit import FitResult
 from twinlab.pkpd.gate import GateBounds, validate
 from twinlab.pkpd.population import PopulationSpec, simulated_study
 from twinlab.pkpd.registry import register
-from twinlab.testing import make_cohort
+from repo_helpers import make_cohort
 from twinlab.timeline import Cohort
 
 #: the twin's true population values (the posterior is a tight cloud around them)
@@ -112,7 +112,7 @@ def known_fit(n_subjects: int = 24, draws: int = 40, seed: int = 7) -> FitResult
 
 
 def study_cohort(n_patients: int = 40, seed: int = 3) -> Cohort:
-    """:func:`twinlab.testing.make_cohort` whose patients carry the twin's covariates.
+    """:func:`repo_helpers.make_cohort` whose patients carry the twin's covariates.
 
     Weights spread evenly over 50–110 kg, serum creatinine over 60–160 µmol/L (creatinine
     clearance from Cockcroft–Gault) and CYP2C9 genotypes :data:`GENOTYPES` in turn.

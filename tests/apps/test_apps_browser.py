@@ -12,7 +12,7 @@ import pytest
 from apps_fixtures import USERS
 from apps_server import status
 
-from twinlab.testing import CHROMIUM, CHROMIUM_ARGS
+from repo_helpers import CHROMIUM, CHROMIUM_ARGS
 
 ARGS = list(CHROMIUM_ARGS)
 # the bands' data sources in the page: (number of points, max of the median)

@@ -13,7 +13,7 @@ from scipy import stats
 
 from twinlab.cohort import Population, VirtualCohort, chunk_rng, from_cohort
 from twinlab.pkpd.population import PopulationSpec
-from twinlab.testing import make_cohort
+from repo_helpers import make_cohort
 
 from .conftest import RHO_CL_V, fake_fit, flat, real_table
 

@@ -17,7 +17,7 @@ from twinlab.pkpd.dataset import (
     read_nonmem,
     write_nonmem,
 )
-from twinlab.testing import DRUG_CONC, make_cohort, shared_data
+from repo_helpers import DRUG_CONC, make_cohort, shared_data
 
 DATA = shared_data() / "pk" / "nlmixr2data"
 DEMO = Path(__file__).resolve().parents[2] / "data" / "harmonized" / "demo"

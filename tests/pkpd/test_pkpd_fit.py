@@ -18,7 +18,7 @@ from twinlab.pkpd.dataset import read_nonmem
 from twinlab.pkpd.diagnostics import convergence
 from twinlab.pkpd.fit import fit, open_fit
 from twinlab.pkpd.population import PopulationSpec, build_model, simulated_study
-from twinlab.testing import shared_data
+from repo_helpers import shared_data
 
 THEO = shared_data() / "pk" / "nlmixr2data" / "theo_sd.csv"
 needs_theo = pytest.mark.skipif(not THEO.is_file(), reason="theo_sd.csv is not available")

@@ -18,7 +18,7 @@ from twinlab.pkpd.dataset import (
     read_nonmem,
     write_nonmem,
 )
-from twinlab.testing import shared_data
+from repo_helpers import shared_data
 
 DATA = shared_data() / "pk" / "nlmixr2data"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="nlmixr2data not available")

@@ -23,7 +23,7 @@ from twinlab.pkpd.registry import (
     record_validation,
     register,
 )
-from twinlab.testing import prior_fit
+from repo_helpers import prior_fit
 
 #: bounds a 2 x 25 draw prior-draw "posterior" meets (its own checks are the gate's tests')
 LOOSE = GateBounds(max_rhat=1.5, max_rhat_individual=1.5, min_ess=5, pi_coverage=(0.0, 1.0))

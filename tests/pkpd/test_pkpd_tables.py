@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from twinlab.pkpd.tables import GROUPS, format_parameter_table, parameter_table
-from twinlab.testing import prior_fit
+from repo_helpers import prior_fit
 
 
 def test_every_estimated_quantity_has_a_row_in_its_group(tiny_fit):

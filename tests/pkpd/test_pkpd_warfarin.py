@@ -25,7 +25,7 @@ from twinlab.pkpd.fit import fit
 from twinlab.pkpd.models import get_model, ode_grid, simulate
 from twinlab.pkpd.ode import decay_convolution, step_times
 from twinlab.pkpd.population import PopulationSpec, build_model
-from twinlab.testing import shared_data
+from repo_helpers import shared_data
 
 WARFARIN = shared_data() / "pk" / "nlmixr2data" / "warfarin.csv"
 needs_warfarin = pytest.mark.skipif(not WARFARIN.is_file(), reason="warfarin.csv is missing")

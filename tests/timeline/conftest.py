@@ -3,7 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from twinlab.testing import make_cohort
+from repo_helpers import make_cohort
 from twinlab.timeline import Cohort, add_row_hash, event_id
 
 T0 = pd.Timestamp("2024-01-01T00:00", tz="UTC")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from twinlab.testing import assert_cohort_equal
+from repo_helpers import assert_cohort_equal
 from twinlab.timeline import (
     CURRENT_VERSION,
     Cohort,

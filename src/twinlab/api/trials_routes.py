@@ -26,6 +26,9 @@ from twinlab.api.settings import ApiSettings
 
 __all__ = ["trials_router"]
 
+#: smallest standardized effect (delta / sd) planned for: below it no trial size is finite
+_MIN_EFFECT = 1e-3
+
 
 class PowerRequest(BaseModel):
     """A two-arm (PROCOVA) ANCOVA design."""
@@ -131,15 +134,22 @@ def trials_router(settings: ApiSettings) -> APIRouter:
 
     router = APIRouter(tags=["trials"])
 
+    def _effect(delta: float, sd: float) -> None:
+        if delta / sd < _MIN_EFFECT:
+            raise HTTPException(
+                400, f"effect size delta/sd below {_MIN_EFFECT}: no trial detects it"
+            )
+
     @router.post("/v1/trials/power", dependencies=[Depends(requires("read_aggregate"))])
     def power(body: PowerRequest) -> PowerResponse:
         """Power of the design with the prognostic score (PROCOVA) and without."""
         common = {"alpha": body.alpha, "sided": body.sided, "ratio": body.ratio}
+        _effect(body.delta, body.sd)
         try:
             adj = procova_power(body.delta, body.sd, body.n_total, rho=body.rho, **common)
             raw = ancova_power(body.delta, body.sd, body.n_total, **common)
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from None
+        except (ValueError, OverflowError, ZeroDivisionError) as exc:
+            raise HTTPException(400, str(exc) or type(exc).__name__) from None
         return PowerResponse(power=float(adj), power_unadjusted=float(raw))
 
     @router.post("/v1/trials/sample-size", dependencies=[Depends(requires("read_aggregate"))])
@@ -151,12 +161,13 @@ def trials_router(settings: ApiSettings) -> APIRouter:
             "sided": body.sided,
             "ratio": body.ratio,
         }
+        _effect(body.delta, body.sd)
         try:
             n_adj = procova_sample_size(body.delta, body.sd, rho=body.rho, **common)
             n_raw = ancova_sample_size(body.delta, body.sd, **common)
             saving = procova_saving(n_raw, body.rho)
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from None
+        except (ValueError, OverflowError, ZeroDivisionError) as exc:
+            raise HTTPException(400, str(exc) or type(exc).__name__) from None
         return SampleSizeResponse(
             n_unadjusted=int(n_raw),
             n_procova=int(n_adj),

@@ -50,7 +50,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from twinlab.testing import CHROMIUM_ARGS
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # repository helpers
+from repo_helpers import CHROMIUM_ARGS
 
 N_PATIENTS = 10_000
 GOAL_MS = 300.0

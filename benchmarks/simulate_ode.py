@@ -148,6 +148,15 @@ def main() -> None:
               f"{r['s']:>8.2f} {r['subjects_per_s']:>11.0f} "
               f"{r['subjects_per_s_per_core']:>9.0f}")  # fmt: skip
     print("largest relative difference numba vs numpy:", agreement)
+    # issue 20's goal: run() in process >= 60 % of the kernel's throughput
+    ratio = {}
+    for case in ("single", "qd28"):
+        kern = next(r for r in rows if r["case"] == case and r["what"] == f"kernel {MODEL}")
+        eng = next(r for r in rows if r["case"] == case and r["what"] == "run()"
+                   and r["backend"] == "numba" and r["workers"] == 0)  # fmt: skip
+        ratio[case] = eng["subjects_per_s"] / kern["subjects_per_s"]
+    print("run() in process / kernel throughput (goal >= 0.6):",
+          {k: round(v, 2) for k, v in ratio.items()})  # fmt: skip
     result = {
         "benchmark": "simulate_ode",
         "model": MODEL,
@@ -162,6 +171,7 @@ def main() -> None:
         "versions": {p: version(p) for p in ("numpy", "numba", "dask", "distributed")},
         "anchor_subjects_per_s_per_core": ANCHOR,
         "max_rel_diff_numba_vs_numpy": agreement,
+        "run_over_kernel_throughput": ratio,
         "rows": rows,
     }
     out = Path(args.out)

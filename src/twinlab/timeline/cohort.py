@@ -66,11 +66,8 @@ class Cohort:
 
     Examples
     --------
-    >>> from twinlab.testing import make_cohort
-    >>> cohort = make_cohort(n_patients=3)
-    >>> len(cohort)
-    3
-    >>> heavy = cohort.filter("cov_weight_kg > 70")
+    >>> cohort = Cohort.read("data/harmonized/demo")  # doctest: +SKIP
+    >>> heavy = cohort.filter("cov_weight_kg > 70")  # doctest: +SKIP
     """
 
     def __init__(

@@ -1,0 +1,204 @@
+"""Worker scaling of ``twinlab.simulate.run``: in process, 1 and 2 Dask workers, one run.
+
+For each model class (analytic ``pk_1cmt_oral``, 6 doses QD, 97 times; turnover ODE
+``pkpd_1cmt_oral_idr1_e0``, 28 daily doses, 169 times over 0-672 h) the same scenario is run
+with ``out=`` (workers write their zarr regions themselves; only per-patient metrics come
+back) in a fresh subprocess per mode, so each mode's peak RSS is its own:
+
+- ``inproc``: no client;
+- ``w1``, ``w2``: :func:`twinlab.cluster.dask_client` with 1 or 2 worker processes (TLS on
+  loopback), peak RSS of every worker reported.
+
+The scaling model of ``benchmarks/SIMULATE.md`` is fitted on ``inproc`` and ``w1`` and
+predicts ``w2``; the JSON keeps the prediction, its error and the extrapolation to 64 and
+1,000 cores. Output files are checked byte-identical across the modes.
+
+Usage::
+
+    python benchmarks/simulate_scaling.py [--quick] [--analytic 1000000] [--ode 100000]
+        [--big] [--scratch DIR] [--out benchmarks/results]
+
+``--big`` adds the bounded-memory run: 10^7 virtual patients x 28 daily doses (analytic,
+daily observations), 2 workers, with the progress bar (needs ~10 GB in ``--scratch``).
+Nothing here is asserted by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+ONE = r"""
+import json, resource, sys, time
+import numpy as np
+sys.path.insert(0, {bench!r})
+from simulate_scaling import scenario
+from twinlab.simulate import run
+sc = scenario({kind!r}, {n}, {chunk})
+mode, out = {mode!r}, {out!r}
+
+def rss():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+warm = scenario({kind!r}, min({chunk}, {n}), {chunk})
+if mode == "inproc":
+    run(warm)  # numba cache load, imports
+    t0 = time.perf_counter()
+    res = run(sc, out=out, progress={progress})
+    wall = time.perf_counter() - t0
+    workers_rss = []
+else:
+    from twinlab.cluster import dask_client
+    with dask_client(n_workers=int(mode[1:]), memory_limit=None) as client:
+        run(warm, client=client)
+        t0 = time.perf_counter()
+        res = run(sc, client=client, out=out, progress={progress})
+        wall = time.perf_counter() - t0
+        workers_rss = sorted(client.run(rss).values())
+print(json.dumps({{"wall_s": wall, "simulate_s": res.timings["simulate_s"],
+                  "total_s": res.timings["total_s"], "client_peak_rss_mb": rss(),
+                  "workers_peak_rss_mb": workers_rss, "rows": len(res.patients)}}))
+"""
+
+
+def scenario(kind: str, n: int, chunk_size: int):
+    """The benchmark's scenario: ``analytic``, ``ode`` or ``big`` (10^7 x 28 daily doses)."""
+    import numpy as np
+
+    from twinlab.cohort import KnownPopulation
+    from twinlab.simulate import Arm, Regimen, Scenario
+
+    rng = np.random.default_rng(0)
+    pk = {
+        "ka": 1.2 * rng.lognormal(0, 0.3, n),
+        "cl": 4.0 * rng.lognormal(0, 0.3, n),
+        "v": 40.0 * rng.lognormal(0, 0.2, n),
+    }
+    if kind == "analytic":
+        pop = KnownPopulation("pk_1cmt_oral", pk)
+        arms, times = [Arm("100 mg QD", Regimen(100.0, n_doses=6))], np.linspace(0, 144, 97)
+    elif kind == "big":
+        pop = KnownPopulation("pk_1cmt_oral", pk)
+        arms, times = [Arm("100 mg QD", Regimen(100.0, n_doses=28))], np.arange(0.0, 673.0, 24.0)
+    else:
+        pd_par = {"e0": 8.0 * rng.lognormal(0, 0.1, n), "kout": 0.1, "imax": 0.8, "ic50": 1.0}
+        pop = KnownPopulation("pkpd_1cmt_oral_idr1_e0", {**pk, **pd_par})
+        arms, times = [Arm("100 mg QD", Regimen(100.0, n_doses=28))], np.arange(0.0, 673.0, 4.0)
+    return Scenario(f"scaling-{kind}", pop, arms, times, seed=1, chunk_size=chunk_size,
+                    threshold=1.0)  # fmt: skip
+
+
+def _hashes(folder: Path) -> str:
+    h = hashlib.sha256()
+    for name in ("patients.parquet", "arms.parquet"):
+        h.update((folder / name).read_bytes())
+    for f in sorted((folder / "result.zarr").rglob("*")):
+        if f.is_file():
+            h.update(str(f.relative_to(folder)).encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+def one(kind: str, n: int, chunk: int, mode: str, scratch: Path, progress: bool = False):
+    out = scratch / f"{kind}-{mode}"
+    code = ONE.format(bench=str(Path(__file__).parent), kind=kind, n=n, chunk=chunk, mode=mode,
+                      out=str(out), progress=progress)  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"{kind} {mode} failed:\n{proc.stderr[-3000:]}")
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    row.update(kind=kind, n=n, chunk_size=chunk, mode=mode, files_sha256=_hashes(out))
+    return row
+
+
+def model(rows: dict[str, dict[str, Any]], n_chunks: int) -> dict[str, Any]:
+    """Fit the scaling model on ``inproc`` and ``w1``; predict ``w2`` and many cores.
+
+    ``T(W) = F + S + (P + o K) / W``: ``P`` the chunks' work in process (simulate, metrics,
+    compress and write; ``simulate_s`` in process), ``S`` the client's serial tail (table,
+    summaries, Parquet; ``total - simulate`` in process), ``F + o K`` what a cluster adds
+    (scheduling, shipping metrics back, per task ``o``; ``w1 - inproc``), taken as serial
+    (``F``: the client receives every chunk's metrics) but for the per-task part.
+    """
+    ip, w1 = rows["inproc"], rows["w1"]
+    p = ip["simulate_s"]
+    s = ip["total_s"] - ip["simulate_s"]
+    extra = max(w1["total_s"] - ip["total_s"], 0.0)
+
+    def predict(w: int) -> float:
+        return s + extra + p / w
+
+    out = {"P_s": p, "S_s": s, "cluster_extra_s": extra, "n_chunks": n_chunks,
+           "predicted_w2_s": predict(2)}  # fmt: skip
+    if "w2" in rows:
+        out["measured_w2_s"] = rows["w2"]["total_s"]
+        out["prediction_error"] = predict(2) / rows["w2"]["total_s"] - 1.0
+        out["measured_speedup_w2_over_w1"] = w1["total_s"] / rows["w2"]["total_s"]
+    for w in (64, 1000):
+        out[f"predicted_{w}_cores_s"] = predict(w)
+        out[f"predicted_speedup_{w}_cores"] = predict(1) / predict(w)
+    out["amdahl_limit_speedup"] = predict(1) / (s + extra)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="10^5 / 10^4 patients (~1 min)")
+    ap.add_argument("--analytic", type=int, default=None)
+    ap.add_argument("--ode", type=int, default=None)
+    ap.add_argument("--big", action="store_true", help="also 10^7 x 28 daily doses")
+    ap.add_argument("--scratch", default=None, help="folder for the result stores")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    args = ap.parse_args()
+    sizes = {"analytic": args.analytic or (100_000 if args.quick else 1_000_000),
+             "ode": args.ode or (10_000 if args.quick else 100_000)}  # fmt: skip
+    chunks = {"analytic": 20_000, "ode": 2_500, "big": 50_000}
+    result: dict[str, Any] = {"benchmark": "simulate_scaling", "quick": args.quick,
+                              "machine": {"platform": platform.platform(),
+                                          "cpus": os.cpu_count(),
+                                          "load_avg_at_start": os.getloadavg()}}  # fmt: skip
+    with tempfile.TemporaryDirectory(dir=args.scratch) as tmp:
+        scratch = Path(tmp)
+        for kind, n in sizes.items():
+            rows = {}
+            for mode in ("inproc", "w1", "w2"):
+                t0 = time.perf_counter()
+                rows[mode] = one(kind, n, chunks[kind], mode, scratch)
+                print(f"{kind:<8} {mode:<6} n={n:>9,} total {rows[mode]['total_s']:7.2f} s "
+                      f"(chunks {rows[mode]['simulate_s']:6.2f} s) client RSS "
+                      f"{rows[mode]['client_peak_rss_mb']:6.0f} MB workers "
+                      f"{[round(x) for x in rows[mode]['workers_peak_rss_mb']]} MB "
+                      f"[{time.perf_counter() - t0:.0f} s]", flush=True)  # fmt: skip
+            identical = len({r["files_sha256"] for r in rows.values()}) == 1
+            fit = model(rows, -(-n // chunks[kind]))
+            print(f"{kind}: files identical across modes: {identical}; w2/w1 speed-up "
+                  f"{fit['measured_speedup_w2_over_w1']:.2f}; model predicts w2 "
+                  f"{fit['predicted_w2_s']:.2f} s ({fit['prediction_error']:+.0%}); "
+                  f"64 cores {fit['predicted_64_cores_s']:.2f} s, 1,000 cores "
+                  f"{fit['predicted_1000_cores_s']:.2f} s", flush=True)  # fmt: skip
+            result[kind] = {"rows": rows, "identical_files": identical, "model": fit}
+        if args.big:
+            row = one("big", 10_000_000, chunks["big"], "w2", scratch, progress=True)
+            print(f"big: 10^7 x 28 daily doses on 2 workers: {row['total_s']:.0f} s, client "
+                  f"peak RSS {row['client_peak_rss_mb']:.0f} MB, workers "
+                  f"{row['workers_peak_rss_mb']} MB", flush=True)  # fmt: skip
+            result["big"] = row
+    result["machine"]["load_avg_at_end"] = os.getloadavg()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = "simulate_scaling_quick.json" if args.quick else "simulate_scaling.json"
+    (out / name).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

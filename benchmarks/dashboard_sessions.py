@@ -116,7 +116,8 @@ def served(root: Path, sessions: int, patients: int, env_extra: dict[str, str]) 
     import secrets
     import tempfile
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "apps"))
+    tests = Path(__file__).resolve().parents[1] / "tests"
+    sys.path[:0] = [str(tests / "apps"), str(tests)]  # the apps' fixtures, repository helpers
     from apps_server import fetch, http_login, serving
     from tornado.httpclient import HTTPRequest
     from tornado.websocket import websocket_connect

@@ -43,7 +43,9 @@ from twinlab.cluster import dask_client
 from twinlab.ingest import ReadResult, read_sources
 from twinlab.ingest.fhir import read_fhir
 from twinlab.synth import SynthConfig, generate_study
-from twinlab.testing import shared_data
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # repository helpers
+from repo_helpers import shared_data
 
 SYNTHEA = shared_data() / "fhir" / "synthea_smart"
 GOAL = 20_000  # resources/s per core, DESIGN.md "Numbers to reach"

@@ -1,4 +1,9 @@
-"""Test helpers: tiny seeded cohorts, equality assertions and hypothesis strategies."""
+"""Repository test plumbing: tiny seeded cohorts, equality assertions, hypothesis strategies,
+project copies, the shared data folder and a browser for the dashboards' tests.
+
+Not part of the installed package: the tests (``pythonpath = ["tests"]`` in pyproject.toml)
+and the benchmarks (``tests/`` put on ``sys.path``) import it as ``repo_helpers``.
+"""
 
 from __future__ import annotations
 
@@ -349,7 +354,7 @@ def shared_data() -> Path:
     absent (e.g. on a user's fresh clone).
     """
     env = os.environ.get("TWINLAB_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 #: Debian's Chromium, driven by Playwright in the browser tests and the dashboard benchmark.

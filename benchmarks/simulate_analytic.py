@@ -3,7 +3,7 @@
 Measures, in one run and side by side (linear 1-cmt oral PK, 6 doses QD, 97 times, as in
 DESIGN.md "Numbers to reach"):
 
-1. the structural model alone, in this process: ``twinlab.pkpd.simulate`` (the NumPy back
+1. the structural model alone, in this process: ``twinlab.pkpd.predict`` (the NumPy back
    end, vectorized superposition; the baseline) against the compiled kernel
    ``twinlab.simulate.superpose_model`` (numba), checking they agree;
 2. the kernel in 1 and 2 Dask worker processes (one task per worker, each on its own patients;
@@ -53,8 +53,8 @@ def _theta(n: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def numpy_backend(theta: dict[str, np.ndarray]) -> np.ndarray:
-    """``twinlab.pkpd.simulate`` on one shared schedule (as the engine's NumPy path)."""
-    from twinlab.pkpd import expand_doses, oral, simulate
+    """``twinlab.pkpd.predict`` on one shared schedule (as the engine's NumPy path)."""
+    from twinlab.pkpd import expand_doses, oral, predict
 
     n, t = theta["cl"].size, TIMES.size
     d = expand_doses([[oral(100.0, time=float(x)) for x in DOSE_TIMES]])
@@ -68,7 +68,7 @@ def numpy_backend(theta: dict[str, np.ndarray]) -> np.ndarray:
             for f in ("time", "amt", "rate", "duration", "cmt")
         },
     )
-    return simulate("pk_1cmt_oral", theta, arrays)["conc"].reshape(n, t)
+    return predict("pk_1cmt_oral", theta, arrays)["conc"].reshape(n, t)
 
 
 def kernel_backend(theta: dict[str, np.ndarray]) -> np.ndarray:
@@ -164,7 +164,7 @@ def main() -> None:
     rel = float(np.max(np.abs(fast - ref) / np.maximum(np.abs(ref), 1e-12 * ref.max())))
     t = _best(numpy_backend, theta, repeat=max(1, repeat // 2))
     rows.append(
-        {"what": "NumPy back end (twinlab.pkpd.simulate)", "workers": 1, "n": n_numpy, "s": t}
+        {"what": "NumPy back end (twinlab.pkpd.predict)", "workers": 1, "n": n_numpy, "s": t}
     )
     t = _best(kernel_backend, _theta(n_kernel), repeat=repeat)
     rows.append({"what": "compiled kernel (numba)", "workers": 1, "n": n_kernel, "s": t})

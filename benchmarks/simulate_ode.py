@@ -4,7 +4,7 @@ The model is ``pkpd_1cmt_oral_idr1_e0`` (1-cmt oral PK driving a turnover, inhib
 kin; the demo twin's model), run through :func:`twinlab.simulate.run` with both back ends in
 the same run:
 
-- ``numpy`` (the baseline): :func:`twinlab.pkpd.simulate` (RK4 grid of 0.05 h, loop-free
+- ``numpy`` (the baseline): :func:`twinlab.pkpd.predict` (RK4 grid of 0.05 h, loop-free
   decay convolution, vectorized NumPy);
 - ``numba``: :mod:`twinlab.simulate.ode_kernels` (same grid and scheme, compiled per-patient
   loop; what ``backend="auto"`` picks).

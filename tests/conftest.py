@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from repo_helpers import write_notebook
 
 BIN = Path(sys.executable).parent

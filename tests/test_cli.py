@@ -59,7 +59,6 @@ def test_missing_params_section_is_reported_cleanly(tmp_path):
 
 def test_timeline_validate_names_the_bad_table_column_and_row(tmp_path):
     import pandas as pd
-
     from repo_helpers import make_cohort
 
     make_cohort(n_patients=3, seed=1).write(tmp_path / "ok")

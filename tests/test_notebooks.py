@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from repo_helpers import write_notebook
 
 from twinlab.notebooks import (
     NotebookExecutionError,
@@ -17,7 +18,6 @@ from twinlab.notebooks import (
     run_notebook,
     validate_parameters,
 )
-from repo_helpers import write_notebook
 
 
 def test_declared_parameters_have_types_from_annotations_and_defaults(scenario_notebook):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from repo_helpers import copy_project
 
 pytestmark = pytest.mark.slow

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from twinlab.stages import regimen_arms, time_grid
 
 from twinlab.cli import cli
 from twinlab.cohort import KnownPopulation
 from twinlab.simulate import Arm, Regimen, Scenario, run
 from twinlab.simulate.lineage import trace_virtual_patient
-from twinlab.stages import regimen_arms, time_grid
 
 
 def test_time_grid_from_a_list_or_a_range_with_its_end_included():
@@ -82,8 +82,9 @@ def test_stage_commands_name_a_missing_section(command, tmp_path):
 
 
 def test_a_stage_refuses_a_twin_that_has_not_passed_its_gate_in_one_line(tmp_path):
-    from twinlab.pkpd.registry import register
     from repo_helpers import prior_fit
+
+    from twinlab.pkpd.registry import register
 
     register(prior_fit(), "twin", root=tmp_path / "models")  # fitted, never gated
     section = {

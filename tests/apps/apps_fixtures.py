@@ -12,12 +12,12 @@ import arviz as az
 import numpy as np
 import xarray as xr
 import yaml
+from repo_helpers import make_cohort
 
 from twinlab.pkpd.fit import FitResult
 from twinlab.pkpd.gate import GateBounds, validate
 from twinlab.pkpd.population import PopulationSpec, simulated_study
 from twinlab.pkpd.registry import register
-from repo_helpers import make_cohort
 from twinlab.timeline import Cohort
 
 #: the twin's true population values (the posterior is a tight cloud around them)

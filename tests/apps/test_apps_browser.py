@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from apps_fixtures import USERS
 from apps_server import status
-
 from repo_helpers import CHROMIUM, CHROMIUM_ARGS
 
 ARGS = list(CHROMIUM_ARGS)

@@ -15,7 +15,7 @@ from apps_fixtures import PD_SPEC, TRUTH
 from twinlab.apps.stats import wilson
 from twinlab.apps.whatif import CHUNK_SIZE, PD_MAX_STEP, WhatIf
 from twinlab.cohort import chunk_rng
-from twinlab.pkpd import expand_doses, regimen, simulate
+from twinlab.pkpd import expand_doses, predict, regimen
 from twinlab.trials import ancova_power, plan_variance_reduction
 
 
@@ -111,7 +111,7 @@ def test_pd_integration_agrees_with_the_library_ode_within_its_error_estimate(wh
     )
     theta = {k: vp.params[k][:m] for k in ("ka", "cl", "v")}
     theta.update(e0=pd_["e0"][:m], kout=whatif.kout, imax=whatif.imax, ic50=pd_["ic50"][:m])
-    ref = simulate("pkpd_1cmt_oral_idr1_e0", theta, arrays)  # fine steps (0.05 h)
+    ref = predict("pkpd_1cmt_oral_idr1_e0", theta, arrays)  # fine steps (0.05 h)
     np.testing.assert_allclose(ref["conc"].reshape(m, -1), conc, rtol=1e-9, atol=1e-12)
     mine = whatif.responses()[:m]
     err = np.abs(ref["effect"].reshape(m, -1) - mine).max()

@@ -9,11 +9,11 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 import pytest
+from repo_helpers import make_cohort
 from scipy import stats
 
 from twinlab.cohort import Population, VirtualCohort, chunk_rng, from_cohort
 from twinlab.pkpd.population import PopulationSpec
-from repo_helpers import make_cohort
 
 from .conftest import RHO_CL_V, fake_fit, flat, real_table
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from repo_helpers import DRUG_CONC, make_cohort, shared_data
 
 from twinlab.pkpd.dataset import (
     NonmemData,
@@ -17,7 +18,6 @@ from twinlab.pkpd.dataset import (
     read_nonmem,
     write_nonmem,
 )
-from repo_helpers import DRUG_CONC, make_cohort, shared_data
 
 DATA = shared_data() / "pk" / "nlmixr2data"
 DEMO = Path(__file__).resolve().parents[2] / "data" / "harmonized" / "demo"

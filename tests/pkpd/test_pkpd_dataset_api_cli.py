@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from repo_helpers import DRUG_CONC, make_cohort
 
 from twinlab.cli import cli
 from twinlab.pkpd import from_timeline
 from twinlab.pkpd.covariates import cockcroft_gault
 from twinlab.pkpd.dataset import NonmemDataError, read_nonmem, write_nonmem
-from repo_helpers import DRUG_CONC, make_cohort
 from twinlab.timeline import Cohort
 
 MAPPING = {"WT": "cov_weight_kg", "CRCL": "cov_crcl_ml_min", "AGE": "cov_age", "SMK": "cov_smoker"}

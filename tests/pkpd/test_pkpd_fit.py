@@ -11,14 +11,14 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from repo_helpers import shared_data
+from twinlab.pkpd.cli import fit as fit_command
 
 from twinlab.pkpd import diagnostics as dg
-from twinlab.pkpd.cli import fit as fit_command
 from twinlab.pkpd.dataset import read_nonmem
 from twinlab.pkpd.diagnostics import convergence
 from twinlab.pkpd.fit import fit, open_fit
 from twinlab.pkpd.population import PopulationSpec, build_model, simulated_study
-from repo_helpers import shared_data
 
 THEO = shared_data() / "pk" / "nlmixr2data" / "theo_sd.csv"
 needs_theo = pytest.mark.skipif(not THEO.is_file(), reason="theo_sd.csv is not available")

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
-from twinlab.pkpd.models import MODELS, get_model, simulate
+from twinlab.pkpd.models import MODELS, get_model, predict
 
 TIMES = np.linspace(0.0, 48.0, 97)
 THETA = {
@@ -56,7 +56,7 @@ def bateman(t, dose, ka, cl, v, f=1.0):
 
 def conc(name, arrays, **over):
     model = get_model(name)
-    return simulate(model, theta_for(model, arrays.n_subjects, **over), arrays)["conc"]
+    return predict(model, theta_for(model, arrays.n_subjects, **over), arrays)["conc"]
 
 
 def test_1cmt_oral_single_dose_equals_bateman():
@@ -193,7 +193,7 @@ def test_simulate_chunks_and_unsorted_observations_give_the_same_answer():
     arrays = make_arrays(TIMES, [0.0, 12.0], [100.0, 50.0], n_subjects=7)
     model = get_model("pkpd_1cmt_oral_idr2")
     th = {k: v * rng.lognormal(0, 0.2, 7) for k, v in theta_for(model, 7).items()}
-    whole = simulate(model, th, arrays, chunk_obs=10**9)
+    whole = predict(model, th, arrays, chunk_obs=10**9)
     perm = rng.permutation(arrays.obs_time.size)
     shuffled = SimpleNamespace(
         **{
@@ -202,7 +202,7 @@ def test_simulate_chunks_and_unsorted_observations_give_the_same_answer():
             "obs_time": arrays.obs_time[perm],
         }
     )
-    parts = simulate(model, th, shuffled, chunk_obs=50)
+    parts = predict(model, th, shuffled, chunk_obs=50)
     for e in model.endpoints:
         np.testing.assert_allclose(parts[e], whole[e][perm], rtol=1e-13)
 
@@ -211,7 +211,7 @@ def test_unknown_model_and_missing_parameter_raise_clear_errors():
     with pytest.raises(KeyError, match="unknown model"):
         get_model("pk_9cmt")
     with pytest.raises(KeyError, match="'ka'"):
-        simulate("pk_1cmt_oral", {"cl": 1.0, "v": 2.0}, make_arrays(TIMES, [0.0], [1.0]))
+        predict("pk_1cmt_oral", {"cl": 1.0, "v": 2.0}, make_arrays(TIMES, [0.0], [1.0]))
 
 
 def test_registry_holds_the_contract_names():

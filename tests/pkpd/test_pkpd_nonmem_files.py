@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from repo_helpers import shared_data
 
 from twinlab.pkpd.dataset import (
     NonmemDataError,
@@ -18,7 +19,6 @@ from twinlab.pkpd.dataset import (
     read_nonmem,
     write_nonmem,
 )
-from repo_helpers import shared_data
 
 DATA = shared_data() / "pk" / "nlmixr2data"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="nlmixr2data not available")

@@ -9,7 +9,7 @@ import pytest
 from scipy.integrate import solve_ivp
 from test_pkpd_models import THETA, make_arrays
 
-from twinlab.pkpd.models import get_model, ode_grid, simulate
+from twinlab.pkpd.models import get_model, ode_grid, predict
 from twinlab.pkpd.ode import rk4, step_times, time_grid
 from twinlab.pkpd.pd import idr_rhs, sigmoid_emax
 
@@ -111,7 +111,7 @@ def test_michaelis_menten_equals_solve_ivp():
 
     want = reference(rhs, [0.0, 0.0], TIMES)[:, 1] / v
     model = get_model("pk_1cmt_oral_mm")
-    got = simulate(model, {k: THETA[k] for k in model.params}, make_arrays(TIMES, *DOSES))
+    got = predict(model, {k: THETA[k] for k in model.params}, make_arrays(TIMES, *DOSES))
     np.testing.assert_allclose(got["conc"], want, rtol=1e-6)
 
 
@@ -134,7 +134,7 @@ def test_indirect_response_equals_solve_ivp_and_moves_the_right_way(kind):
 
     r0 = th["kin"] / th["kout"]
     want = reference(rhs, [0.0, 0.0, r0], TIMES)[:, 2]
-    got = simulate(model, th, make_arrays(TIMES, *DOSES))["effect"]
+    got = predict(model, th, make_arrays(TIMES, *DOSES))["effect"]
     # Hill with gamma = 1.7 is not smooth at C = 0 (each dose start): RK4 loses order there
     np.testing.assert_allclose(got, want, rtol=1e-5)
     direction = -1 if kind in (1, 4) else 1
@@ -152,7 +152,7 @@ def test_effect_compartment_equals_solve_ivp():
 
     ce = reference(rhs, [0.0, 0.0, 0.0], TIMES)[:, 2]
     want = sigmoid_emax(np, ce, th["e0"], th["emax"], th["ec50"], th["gamma"])
-    got = simulate(model, th, make_arrays(TIMES, *DOSES))["effect"]
+    got = predict(model, th, make_arrays(TIMES, *DOSES))["effect"]
     np.testing.assert_allclose(got, want, rtol=1e-7)
 
 

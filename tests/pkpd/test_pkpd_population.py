@@ -156,11 +156,11 @@ def test_m3_likelihood_adds_the_normal_log_cdf_of_censored_rows():
     point = model.initial_point()
     point.update({"sigma_add_conc_log__": np.log(0.4)})
     # the likelihood term equals sum(log pdf) over observed rows + sum(log cdf) over BLQ rows
-    from twinlab.pkpd.models import simulate
+    from twinlab.pkpd.models import predict
 
     theta = {p: np.exp(point[f"log_{p}"]) * np.exp(0 * point[f"z_{p}"]) for p in ("ka", "cl", "v")}
     theta = {k: np.full(6, v) for k, v in theta.items()}
-    pred = simulate("pk_1cmt_oral", theta, arrays)["conc"]
+    pred = predict("pk_1cmt_oral", theta, arrays)["conc"]
     sd = np.sqrt(0.4**2 + 1e-3**2)
     cens = arrays.obs_cens
     expected = (

@@ -32,7 +32,7 @@ import pytest
 
 from twinlab.pkpd.diagnostics import convergence
 from twinlab.pkpd.fit import fit
-from twinlab.pkpd.models import simulate
+from twinlab.pkpd.models import predict
 from twinlab.pkpd.population import PopulationSpec, simulated_study, subset
 
 pytestmark = pytest.mark.slow
@@ -179,7 +179,7 @@ def _study(spec: PopulationSpec, truth: dict[str, float], design: dict[str, Any]
             dose_duration=np.full_like(arrays.dose_amt, duration),
             dose_rate=arrays.dose_amt / duration,
         )
-        pred = simulate(spec.structural, sim["individual"], arrays)["conc"]
+        pred = predict(spec.structural, sim["individual"], arrays)["conc"]
         sd = np.hypot(sim["sigma_add_conc"], sim["sigma_prop_conc"] * pred)
         rng = np.random.default_rng(design["seed"] + 1000)
         arrays = replace(arrays, obs_dv=pred + sd * rng.standard_normal(pred.size))

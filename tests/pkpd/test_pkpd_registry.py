@@ -8,8 +8,9 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
+from repo_helpers import prior_fit
 from twinlab.pkpd.cli import models
+
 from twinlab.pkpd.fit import FitResult, open_fit
 from twinlab.pkpd.gate import GateBounds, GateResult, validate
 from twinlab.pkpd.registry import (
@@ -23,7 +24,6 @@ from twinlab.pkpd.registry import (
     record_validation,
     register,
 )
-from repo_helpers import prior_fit
 
 #: bounds a 2 x 25 draw prior-draw "posterior" meets (its own checks are the gate's tests')
 LOOSE = GateBounds(max_rhat=1.5, max_rhat_individual=1.5, min_ess=5, pi_coverage=(0.0, 1.0))

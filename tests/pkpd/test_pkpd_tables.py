@@ -7,9 +7,9 @@ import warnings
 import arviz as az
 import numpy as np
 import pytest
+from repo_helpers import prior_fit
 
 from twinlab.pkpd.tables import GROUPS, format_parameter_table, parameter_table
-from repo_helpers import prior_fit
 
 
 def test_every_estimated_quantity_has_a_row_in_its_group(tiny_fit):

@@ -19,13 +19,13 @@ import numpy as np
 import pytensor
 import pytest
 import yaml
+from repo_helpers import shared_data
 
 from twinlab.pkpd.dataset import PopulationArrays, read_nonmem
 from twinlab.pkpd.fit import fit
-from twinlab.pkpd.models import get_model, ode_grid, simulate
+from twinlab.pkpd.models import get_model, ode_grid, predict
 from twinlab.pkpd.ode import decay_convolution, step_times
 from twinlab.pkpd.population import PopulationSpec, build_model
-from repo_helpers import shared_data
 
 WARFARIN = shared_data() / "pk" / "nlmixr2data" / "warfarin.csv"
 needs_warfarin = pytest.mark.skipif(not WARFARIN.is_file(), reason="warfarin.csv is missing")
@@ -122,8 +122,8 @@ def test_e0_turnover_equals_the_rk4_indirect_response(kind):
     th["gamma"] = np.full(n, 1.7 if kind == 3 else 1.0)
     if kind == 3:
         th["emax"], th["ec50"] = th.pop("imax") * 2.0, th.pop("ic50")
-    new = simulate(f"pkpd_1cmt_oral_idr{kind}_e0", th, arrays)
-    old = simulate(f"pkpd_1cmt_oral_idr{kind}", _as_kin(th), arrays)
+    new = predict(f"pkpd_1cmt_oral_idr{kind}_e0", th, arrays)
+    old = predict(f"pkpd_1cmt_oral_idr{kind}", _as_kin(th), arrays)
     np.testing.assert_allclose(new["conc"], old["conc"], rtol=1e-12)
     np.testing.assert_allclose(new["effect"], old["effect"], rtol=2e-5)
 

@@ -1,4 +1,4 @@
-"""The compiled superposition against twinlab.pkpd.simulate and against closed forms."""
+"""The compiled superposition against twinlab.pkpd.predict and against closed forms."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from twinlab.pkpd import expand_doses, get_model, simulate
+from twinlab.pkpd import expand_doses, get_model, predict
 from twinlab.simulate import Regimen, superpose, superpose_model
 from twinlab.simulate.kernels import KERNEL_MODELS
 
@@ -31,7 +31,7 @@ def _theta(model: str, n: int, rng: np.random.Generator) -> dict[str, np.ndarray
 
 
 def _reference(model: str, theta: dict, times: np.ndarray, regimen: Regimen) -> np.ndarray:
-    """twinlab.pkpd.simulate with every patient's doses and observations spelled out."""
+    """twinlab.pkpd.predict with every patient's doses and observations spelled out."""
     m = get_model(model)
     n = next(iter(theta.values())).size
     doses = expand_doses([regimen.doses()] * n, central_cmt=2 if "ka" in m.params else 1)
@@ -41,7 +41,7 @@ def _reference(model: str, theta: dict, times: np.ndarray, regimen: Regimen) -> 
         obs_time=np.tile(times, n),
         **{f"dose_{f}": getattr(doses, f) for f in ("time", "amt", "rate", "duration", "cmt")},
     )
-    return simulate(m, theta, arrays)["conc"].reshape(n, times.size)
+    return predict(m, theta, arrays)["conc"].reshape(n, times.size)
 
 
 def _assert_rel(actual: np.ndarray, expected: np.ndarray, rtol: float) -> None:

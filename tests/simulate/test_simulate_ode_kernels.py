@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from twinlab.cohort import KnownPopulation
-from twinlab.pkpd.models import simulate as pkpd_simulate
+from twinlab.pkpd.models import predict as pkpd_predict
 from twinlab.simulate import Arm, Regimen, Scenario, run
 from twinlab.simulate.ode_kernels import ODE_KERNEL_MODELS, simulate_idr, step_groups
 
@@ -35,7 +35,7 @@ def _theta(model: str, rng: np.random.Generator, *, lag: bool) -> dict[str, np.n
 
 
 def _numpy(model, theta, times, dose_time, dose_amt, dose_dur=None, dose_cmt=None):
-    """The NumPy back end (twinlab.pkpd.simulate) on the same doses for every patient."""
+    """The NumPy back end (twinlab.pkpd.predict) on the same doses for every patient."""
     n, d = N, len(dose_time)
     dose_dur = np.zeros(d) if dose_dur is None else dose_dur
     dose_cmt = np.ones(d, dtype=np.int64) if dose_cmt is None else dose_cmt
@@ -50,7 +50,7 @@ def _numpy(model, theta, times, dose_time, dose_amt, dose_dur=None, dose_cmt=Non
         dose_rate=np.zeros((n, d)),
         dose_cmt=np.tile(np.asarray(dose_cmt, dtype=np.int64), (n, 1)),
     )
-    res = pkpd_simulate(model, theta, arrays)
+    res = pkpd_predict(model, theta, arrays)
     return res["conc"].reshape(n, -1), res["effect"].reshape(n, -1)
 
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from repo_helpers import make_cohort
+
 from twinlab.timeline import Cohort, add_row_hash, event_id
 
 T0 = pd.Timestamp("2024-01-01T00:00", tz="UTC")

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from repo_helpers import assert_cohort_equal, make_cohort
+
 from twinlab.timeline import Cohort, UnknownPatientError
 
 T0 = pd.Timestamp("2024-01-01T00:00", tz="UTC")  # index date of patient A (conftest.py)

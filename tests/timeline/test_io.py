@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
-
 from repo_helpers import assert_cohort_equal, events_strategy
+
 from twinlab.timeline import (
     CURRENT_VERSION,
     TABLES,

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from repo_helpers import assert_cohort_equal
+
 from twinlab.timeline import (
     CURRENT_VERSION,
     Cohort,

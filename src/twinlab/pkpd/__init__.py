@@ -40,7 +40,7 @@ from twinlab.pkpd.dosing import (
 )
 from twinlab.pkpd.fit import FitResult, fit, load_data, open_fit
 from twinlab.pkpd.gate import GateBounds, GateCheck, GateResult
-from twinlab.pkpd.models import MODELS, StructuralModel, get_model, model_names, simulate
+from twinlab.pkpd.models import MODELS, StructuralModel, get_model, model_names, predict
 from twinlab.pkpd.nca import NCA_COLUMNS, NCAResult, nca, nca_table
 from twinlab.pkpd.population import (
     Covariate,
@@ -116,12 +116,12 @@ __all__ = [
     "oral",
     "parameter_table",
     "posterior_predictive",
+    "predict",
     "read_nonmem",
     "record_validation",
     "regimen",
     "register",
     "shrinkage",
-    "simulate",
     "simulated_study",
     "ss_doses_needed",
     "vpc",

@@ -18,7 +18,7 @@ import pandas as pd
 
 from twinlab.pkpd.fit import FitResult
 from twinlab.pkpd.fit_units import FitUnits
-from twinlab.pkpd.models import simulate
+from twinlab.pkpd.models import predict
 from twinlab.pkpd.population import _residual_sd, individual_params
 from twinlab.pkpd.vpc import plot_vpc, time_after_dose, vpc
 
@@ -201,7 +201,7 @@ def _replicated(arrays: Any, n_rep: int) -> SimpleNamespace:
 
 
 def _simulate_draws(result: FitResult, theta: dict, n_rep: int) -> dict:
-    sim = simulate(
+    sim = predict(
         result.spec.structural,
         {k: v.ravel() for k, v in theta.items()},
         _replicated(result.arrays, n_rep),
@@ -281,7 +281,7 @@ def _point(result: FitResult, individual: bool) -> np.ndarray:
         }
     else:
         theta = _typical_subjects(result)
-    pred = simulate(spec.structural, theta, result.arrays)
+    pred = predict(spec.structural, theta, result.arrays)
     out = np.full(result.arrays.n_obs, np.nan)
     dvid = np.asarray(result.arrays.obs_dvid)
     for err in spec.errors:
@@ -505,10 +505,10 @@ def individual_curves(
         obs_time=np.tile(grid.obs_time, n_rep),
         **{f: np.tile(getattr(grid, f), (n_rep, 1)) for f in _DOSE},
     )
-    pred = simulate(spec.structural, {k: v.ravel() for k, v in theta.items()}, reps)[endpoint]
+    pred = predict(spec.structural, {k: v.ravel() for k, v in theta.items()}, reps)[endpoint]
     pred = pred.reshape(n_rep, -1)
     lo, med, hi = np.nanquantile(pred, [0.05, 0.5, 0.95], axis=0)
-    ppred = simulate(spec.structural, _typical_subjects(result), grid)[endpoint]
+    ppred = predict(spec.structural, _typical_subjects(result), grid)[endpoint]
     return pd.DataFrame(
         {
             "ID": np.asarray(result.arrays.subject_ids)[grid.obs_subject],

@@ -41,7 +41,7 @@ __all__ = [
     "get_model",
     "model_names",
     "ode_grid",
-    "simulate",
+    "predict",
     "through_first_order",
 ]
 
@@ -686,7 +686,7 @@ def get_model(name: str) -> StructuralModel:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
 
 
-def simulate(
+def predict(
     model: StructuralModel | str,
     theta: Mapping[str, Any],
     arrays: Any,

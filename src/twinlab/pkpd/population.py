@@ -44,7 +44,7 @@ import pandas as pd
 import yaml
 
 from twinlab.pkpd.dataset import PopulationArrays
-from twinlab.pkpd.models import StructuralModel, get_model, ode_grid, simulate
+from twinlab.pkpd.models import StructuralModel, get_model, ode_grid, predict
 
 __all__ = [
     "DEFAULT_GUESSES",
@@ -967,7 +967,7 @@ def simulated_study(
         dose_ss=np.zeros((n_subjects, 1), dtype=bool),
         covariates=cov,
     )
-    pred = simulate(sm, theta, arrays)
+    pred = predict(sm, theta, arrays)
     dv = np.zeros(obs_time.size)
     for err in errors:
         sel = obs_dvid == err.dvid

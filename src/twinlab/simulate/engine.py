@@ -12,7 +12,7 @@ Back ends (chosen by measurement, ``benchmarks/SIMULATE.md``): linear models
 :mod:`twinlab.simulate.kernels` and the indirect-response models
 (:data:`twinlab.simulate.ode_kernels.ODE_KERNEL_MODELS`) the compiled RK4 / Simpson loop of
 :mod:`twinlab.simulate.ode_kernels` (``"numba"``, same grid and scheme as the NumPy back end);
-the others, and every model with ``backend="numpy"``, use :func:`twinlab.pkpd.simulate`
+the others, and every model with ``backend="numpy"``, use :func:`twinlab.pkpd.predict`
 (vectorized NumPy; the fixed-step RK4 of :mod:`twinlab.pkpd.ode` for ODE models), all from
 the one model definition of :mod:`twinlab.pkpd.models`.
 """
@@ -40,7 +40,7 @@ import xarray as xr
 from twinlab.cohort.base import chunk_rng
 from twinlab.pkpd.dosing import Dose, expand_doses
 from twinlab.pkpd.models import StructuralModel, ode_grid
-from twinlab.pkpd.models import simulate as pkpd_simulate
+from twinlab.pkpd.models import predict as pkpd_predict
 from twinlab.pkpd.pd import sigmoid_emax
 from twinlab.simulate.exposure import arm_exposure
 from twinlab.simulate.kernels import KERNEL_MODELS, superpose_model
@@ -148,7 +148,7 @@ def _simulate_arm(
         one = SimpleNamespace(obs_time=times, **{k: v[:1] for k, v in fields.items()})
         n_steps = ode_grid(one).size
         chunk_obs = max(1, _ODE_TEMP_ELEMENTS // (width * n_steps)) * n_t
-    res = pkpd_simulate(model, theta, arrays, chunk_obs=chunk_obs)
+    res = pkpd_predict(model, theta, arrays, chunk_obs=chunk_obs)
     for e in model.endpoints:
         out[e][...] = res[e].reshape(n, n_t)
 

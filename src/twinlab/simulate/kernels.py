@@ -14,7 +14,7 @@ coefficients ``c_i`` and rates ``lambda_i`` come from :mod:`twinlab.pkpd.models`
 definition the fitting back end uses); only the sum over doses is evaluated here.
 
 Numba compiles the loop (``cache=True``: compiled once per machine, not per Dask worker
-start). Agreement with :func:`twinlab.pkpd.simulate` is checked to 1e-10 relative in
+start). Agreement with :func:`twinlab.pkpd.predict` is checked to 1e-10 relative in
 ``tests/simulate/test_kernels.py``; why a hand-written loop: neither NumPy nor any
 PK library offers this recurrence, and it is what makes the throughput goal reachable (see
 ``benchmarks/SIMULATE.md``).

@@ -4,7 +4,7 @@ The models are those of :mod:`twinlab.pkpd.models` (``pkpd_1cmt_oral_idr1`` … 
 baseline-parametrized ``pkpd_1cmt_oral_idr1_e0`` / ``idr3_e0``), solved on the same time grid
 (:func:`twinlab.pkpd.models.ode_grid`: every observation, dose and infusion-end time, refined to
 steps of at most :data:`twinlab.pkpd.ode.MAX_STEP` hours) with the same scheme, so the results
-agree with :func:`twinlab.pkpd.simulate` to rounding:
+agree with :func:`twinlab.pkpd.predict` to rounding:
 
 - the PK state ``(A_depot, A_central)`` of the 1-compartment oral model is propagated exactly
   between grid points, ``A_d e^{-ka h}`` and ``A_c e^{-k h} + A_d ka/(ka - k) (e^{-k h} -

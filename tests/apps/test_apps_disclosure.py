@@ -87,7 +87,9 @@ def test_an_attacker_searching_the_filters_cannot_single_anyone_out(project, rea
     for query in space:
         w.param.update(**query)
         if view._error.visible:  # refused: the page says so, and nothing else
-            refusals.add(view._error.object)
+            refusal, stale = view._error.object.split("\n\n")
+            assert "previous results are hidden" in stale and not view._results.visible
+            refusals.add(refusal)
             continue
         prov = view._provenance.object
         criteria = re.search(r"criteria: `([^`]*)`", prov).group(1)

@@ -20,6 +20,9 @@ __all__ = ["MIN_CELL_ENV", "AppContext", "as_user", "audit_query", "current_cont
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 MIN_CELL_ENV = "TWINLAB_MIN_CELL"
+#: the actor of what the server computes on its own at start (the what-if's warm-up,
+#: :mod:`twinlab.apps.server_setup`), never on behalf of a user
+WARMUP_ACTOR = "twinlab-serve-warmup"
 
 
 @dataclass(frozen=True)

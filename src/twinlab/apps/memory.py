@@ -93,6 +93,19 @@ class Ledger:
         with self.lock:
             return sum(c.bytes for c in list(self._caches))
 
+    def find(self, key: tuple, besides: SessionCache | None = None) -> Any:
+        """The value of ``key`` in any live cache but ``besides`` (KeyError if none has it).
+
+        The what-if's keys name everything a value depends on (content, not session), so
+        another session's value is the same answer: a second browser session of the same
+        settings reuses the first one's population and profiles instead of computing them.
+        """
+        with self.lock:
+            for cache in list(self._caches):
+                if cache is not besides and key in cache:
+                    return cache._values[key]
+        raise KeyError(key)
+
     def trim(self, keep: tuple[SessionCache, tuple] | None = None) -> None:
         """Evict the least recently used entries of any cache until within the budget."""
         with self.lock:
@@ -182,12 +195,23 @@ class SessionCache:
             self.sizes.pop(key, None)
             self.ticks.pop(key, None)
 
-    def cached(self, key: tuple, make: Callable[[], Any], size: int = 3) -> tuple[Any, bool]:
-        """``(value, was_cached)``: the cached value of ``key``, else ``make()`` stored."""
+    def cached(
+        self, key: tuple, make: Callable[[], Any], size: int = 3, *, shared: bool = False
+    ) -> tuple[Any, bool]:
+        """``(value, was_cached)``: the cached value of ``key``, else (``shared``) another
+        session's value of the same key (:meth:`Ledger.find`), else ``make()``; stored."""
         try:
             return self.get(key), True
         except KeyError:  # absent, or evicted meanwhile by another session's thread
             pass
+        if shared:
+            try:
+                value = self.ledger.find(key, besides=self)
+            except KeyError:
+                pass
+            else:
+                self.put(key, value, size)
+                return value, True
         value = make()
         self.put(key, value, size)
         return value, False

@@ -9,6 +9,8 @@ its pages).
 
 from __future__ import annotations
 
+import threading
+
 import panel as pn
 
 from twinlab.apps.auth import authorize
@@ -18,3 +20,41 @@ from twinlab.apps.landing import install_landing
 install()
 install_landing()  # twinlab's landing page at / instead of Panel's index of every app
 pn.config.authorize_callback = authorize
+
+
+def _warm() -> None:
+    """Draw the default what-if once, in the background, so the first page opens fast.
+
+    The sessions reuse its population, unit-dose profiles and compiled kernels (the
+    what-if's keys name everything a value depends on: :mod:`twinlab.apps.memory`), for
+    modelers and (disclosure-controlled) for viewers without patient-level access.
+    """
+    import logging
+    import os
+    import time
+
+    from twinlab.apps.context import MIN_CELL_ENV, WARMUP_ACTOR, project_root
+    from twinlab.apps.views import PATIENTS_ENV
+    from twinlab.apps.whatif import WhatIf
+    from twinlab.audit.log import acting_as
+
+    log = logging.getLogger("twinlab.apps")
+    t = time.perf_counter()
+    try:
+        n = int(os.environ.get(PATIENTS_ENV, "") or WhatIf.param.n_patients.default)
+        k = max(1, int(os.environ.get(MIN_CELL_ENV, "5") or 5))
+        with acting_as(WARMUP_ACTOR):  # audited as the server's own warm-up
+            for min_cell, mode in ((None, "warn"), (k, "refuse")):
+                w = WhatIf(
+                    root=str(project_root()), n_patients=n, min_cell=min_cell, extrapolation=mode
+                )
+                w.bands("conc"), w.bands("effect"), w.attainment(), w.power(), w.provenance()
+                _WARM.append(w)  # kept: its cache is what the sessions share
+    except Exception as exc:  # a project without a twin still serves its other pages
+        log.warning("what-if not warmed: %s", exc)
+        return
+    log.warning("twinlab: what-if warm (%d patients) in %.1f s", n, time.perf_counter() - t)
+
+
+_WARM: list = []
+threading.Thread(target=_warm, name="twinlab-warm", daemon=True).start()

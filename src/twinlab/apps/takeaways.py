@@ -19,7 +19,15 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["answer_tables", "figures_png", "scenario_report", "settings_table", "to_csv"]
+__all__ = [
+    "TABLES",
+    "answer_tables",
+    "figures_png",
+    "power_table",
+    "scenario_report",
+    "settings_table",
+    "to_csv",
+]
 
 #: table name -> what it holds (file names and report headings).
 TABLES = {

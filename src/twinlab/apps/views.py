@@ -38,8 +38,8 @@ from twinlab.apps.summaries import (
 )
 from twinlab.apps.takeaways import (
     TABLES,
-    answer_tables,
     figures_png,
+    power_table,
     scenario_report,
     settings_table,
     to_csv,
@@ -308,6 +308,7 @@ class WhatIfView(Viewer):
         )
         self._fitted = pn.pane.Markdown("", css_classes=["twinlab-fitted"])
         self._tables: dict[str, pd.DataFrame] = {}
+        self._params: list[pn.Param] = []
         self._power_numbers: dict[str, Any] = {}
         self._plots = pn.Column(
             self._conc.pane, self._effect.pane, self._attain.pane, sizing_mode="stretch_width"
@@ -356,29 +357,20 @@ class WhatIfView(Viewer):
     def _control_list(self, names: list[str]) -> pn.Column:
         """Widgets of ``names`` with their plain labels; the tooltip as the widget's
         description, or an info icon beside widgets that have none (sliders)."""
-        specs = self._widgets(names)
+        specs = {k: dict(v) for k, v in self._widgets(names).items()}
+        tips = {k: v.pop("description") for k, v in specs.items()}
+        pane = pn.Param(self.whatif, parameters=names, widgets=specs, show_name=False)
+        self._params.append(pane)  # keeps the widgets linked to the what-if
         items: list[Any] = []
         for name in names:
-            spec = dict(specs[name])
-            tip = spec.pop("description")
-            pane = pn.Param(
-                self.whatif,
-                parameters=[name],
-                widgets={name: spec},
-                show_name=False,
-                sizing_mode="stretch_width",
-            )
-            widget = pane._widgets.get(name)
-            if widget is not None and "description" in widget.param:
-                widget.description = tip
-                items.append(pane)
+            widget = pane._widgets[name]
+            if "description" in widget.param:
+                widget.description = tips[name]
+                items.append(widget)
             else:  # sliders have no description: an info icon beside them
-                pane.sizing_mode = "fixed"
-                pane.width = 270
-                if widget is not None:
-                    widget.param.update(sizing_mode="fixed", width=250)
-                icon = pn.widgets.TooltipIcon(value=tip, margin=(18, 0, 0, 0), width=24)
-                items.append(pn.Row(pane, icon, sizing_mode="stretch_width"))
+                widget.param.update(sizing_mode="fixed", width=260)
+                icon = pn.widgets.TooltipIcon(value=tips[name], margin=(18, 0, 0, 0), width=24)
+                items.append(pn.Row(widget, icon, sizing_mode="stretch_width"))
         return pn.Column(*items, sizing_mode="stretch_width", margin=0)
 
     def controls(self) -> pn.viewable.Viewable:
@@ -591,7 +583,14 @@ class WhatIfView(Viewer):
             shown_gt.columns.name = None
             self._by_genotype.object = shown_gt
         self._power_numbers = power
-        self._tables = answer_tables(w, power, shown_gt)
+        self._tables = {
+            "concentration_bands": conc,
+            "urate_bands": effect,
+            "attainment": attain,
+            "exposure": exp,
+            "power": power_table(power),
+            **({"attainment_by_genotype": shown_gt} if shown_gt is not None else {}),
+        }
         pop = prov["population"]
         about = "about " if "rounded_to" in pop["real"] else ""
         criteria = " and ".join(f"({c})" for c in pop["criteria"]) or "none"
@@ -926,10 +925,6 @@ def whatif_page(**context: Any) -> pn.template.BaseTemplate:
         mode = "warn" if _modeler(ctx) else "refuse"
         with acting_as(ctx.user):  # the cohort's data access is the user's
             whatif = WhatIf(root=str(ctx.root), n_patients=n, min_cell=k, extrapolation=mode)
-            fit = whatif.fitted()
-            lo, hi = fit.dose_span
-            if mode == "refuse" and fit.doses and not lo <= whatif.dose <= hi:
-                whatif.dose = lo  # start inside the fitted range
             if pn.state.location is not None:  # the settings live in the URL: bookmarkable
                 pn.state.location.sync(whatif, WhatIfView.url_parameters_for(ctx))
             view = WhatIfView(whatif, ctx)

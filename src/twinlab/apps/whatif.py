@@ -371,6 +371,10 @@ class WhatIf(param.Parameterized):
         self._last: dict[str, Any] = {}
         self._set_genotypes()
         self._set_routes()
+        lo, hi = self.fitted().dose_span
+        refuse = self.extrapolation == "refuse" and bool(self.fitted().doses)
+        if refuse and "dose" not in params and not lo <= self.dose <= hi:
+            self.dose = lo  # a refusing what-if starts inside the fitted range
 
     # -- presets and choices ---------------------------------------------------------
     @param.depends("scenario", watch=True)
@@ -559,7 +563,7 @@ class WhatIf(param.Parameterized):
 
     def level_names(self, covariate: str) -> dict[int, str]:
         """Code -> text level of a coded covariate, for the levels the real cohort has."""
-        key = ("levels", self.root, self.model, self.cohort, self.pd_spec, covariate)
+        key = ("levels", self.root, self.model, self.cohort, self.pd_spec, covariate, self.min_cell)
         return self._cached(key, lambda: self._level_names(covariate), size=4)
 
     def _level_names(self, covariate: str) -> dict[int, str]:
@@ -579,9 +583,12 @@ class WhatIf(param.Parameterized):
         within this session's and the server's byte budgets (:mod:`twinlab.apps.memory`).
 
         At 20,000 patients x 84 days a profile array is ~170 MB: the budgets bound what the
-        sessions of one server hold; an evicted entry is computed again when needed.
+        sessions of one server hold; an evicted entry is computed again when needed. Keys
+        name everything a value depends on, so a value another session of the server holds
+        for the same key is reused (a new browser session of the default settings starts
+        from the population and profiles already drawn).
         """
-        value, hit = self._cache.cached(key, make, size)
+        value, hit = self._cache.cached(key, make, size, shared=True)
         self._last[key[0]] = "cached" if hit else "computed"
         return value
 
@@ -596,6 +603,7 @@ class WhatIf(param.Parameterized):
             self.n_patients,
             self.seed,
             self.n_draws,
+            self.min_cell,  # the population's description is disclosed by it
             self.e0,
             self.omega_e0,
             self.ic50,

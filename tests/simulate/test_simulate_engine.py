@@ -262,3 +262,12 @@ def test_results_round_trip_through_zarr_parquet_and_duckdb(tmp_path):
     assert file_hashes(tmp_path / "r") == before
     with pytest.raises(FileNotFoundError, match="not a simulation result"):
         open_result(tmp_path)
+
+
+def test_progress_bar_shows_chunks_elapsed_time_and_eta(capsys):
+    sc = Scenario("bar", LogNormalPopulation(n=9), [Arm("qd", Regimen(100.0, n_doses=2))],
+                  np.linspace(0, 48, 9), seed=1, chunk_size=4)  # fmt: skip
+    run(sc, progress=True)
+    err = capsys.readouterr().err
+    assert "3/3 chunks" in err and "ETA 0.0 s" in err and err.endswith("\n")
+    assert "1/3 chunks" in err and "ETA" in err.split("1/3 chunks")[1]

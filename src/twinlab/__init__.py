@@ -66,7 +66,7 @@ _LAZY: dict[str, str] = {
         ],
         "twinlab.timeline",
     ),
-    **dict.fromkeys(["KnownPopulation", "VirtualCohort", "from_cohort"], "twinlab.cohort"),
+    **dict.fromkeys(["KnownPopulation", "VirtualCohort", "from_cohort"], "twinlab.virtual"),
     **dict.fromkeys(
         ["Arm", "Regimen", "Scenario", "SimulationResult", "Titration", "open_result"],
         "twinlab.simulate",
@@ -77,7 +77,7 @@ _LAZY: dict[str, str] = {
     "PrognosticModel": "twinlab.trials",
 }
 #: Subpackages reachable as attributes (``tl.pkpd.load``) without importing them first.
-_SUBMODULES = ("cohort", "pipeline", "pkpd", "sensitivity", "simulate", "surrogate", "trials")
+_SUBMODULES = ("pipeline", "pkpd", "sensitivity", "simulate", "surrogate", "trials", "virtual")
 
 
 def __getattr__(name: str) -> Any:

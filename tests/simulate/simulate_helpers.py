@@ -14,7 +14,7 @@ import cloudpickle
 import numpy as np
 import pandas as pd
 
-from twinlab.cohort import PatientChunk
+from twinlab.virtual import PatientChunk
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from simulate_helpers import LogNormalPopulation, file_hashes
 
-from twinlab.cohort import KnownPopulation
+from twinlab.virtual import KnownPopulation
 from twinlab.simulate import Arm, Regimen, Scenario, open_result, run
 
 KA, K, V = 1.1, 0.1, 25.0

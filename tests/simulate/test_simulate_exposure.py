@@ -10,7 +10,7 @@ import pytest
 from scipy.integrate import quad
 from scipy.optimize import minimize_scalar
 
-from twinlab.cohort import KnownPopulation
+from twinlab.virtual import KnownPopulation
 from twinlab.simulate import Arm, Regimen, Scenario, run, superpose
 from twinlab.simulate.exposure import exponential_exposure, ode_exposure
 from twinlab.simulate.kernels import exponential_terms

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from simulate_helpers import LogNormalPopulation
 
-from twinlab.cohort import KnownPopulation
+from twinlab.virtual import KnownPopulation
 from twinlab.simulate import Arm, Regimen, Scenario, run
 from twinlab.simulate.patients import scenario_patients
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twinlab.cohort import KnownPopulation
+from twinlab.virtual import KnownPopulation
 from twinlab.simulate import Arm, Regimen, Scenario, run
 
 PK = {"ka": 1.0, "cl": 5.0, "v": 50.0}
@@ -75,7 +75,7 @@ def _scenario(**overrides):
         ({"chunk_size": 0}, "chunk_size must be an integer >= 1"),
         ({"threshold": -1.0}, "threshold must be finite and >= 0"),
         ({"name": "a/b"}, "name must be a non-empty string"),
-        ({"population": object()}, "must follow twinlab.cohort.Population"),
+        ({"population": object()}, "must follow twinlab.virtual.Population"),
         (
             {"population": KnownPopulation("pk_1cmt_iv", {"cl": 1.0, "v": 2.0})},
             "has no absorption",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twinlab.cohort import KnownPopulation
+from twinlab.virtual import KnownPopulation
 from twinlab.simulate import Arm, Regimen, Scenario, Titration, run
 
 KA, V = 1.1, 25.0

@@ -1,6 +1,6 @@
 """What a what-if rests on: the registered twin model, the harmonized cohort, the PD spec.
 
-Virtual patients are drawn by :class:`twinlab.cohort.VirtualCohort` (see
+Virtual patients are drawn by :class:`twinlab.virtual.VirtualCohort` (see
 :mod:`twinlab.apps.whatif`); this module only finds and opens its inputs, cached per server
 process: registered model versions (:func:`available_models`, :func:`open_twin`), the
 harmonized cohort whose real patients' covariates are resampled (:func:`open_cohort`), and
@@ -80,7 +80,7 @@ class TwinModel:
     posterior_draws : int
         Posterior draws (chains × draws) in the fit.
     registered : RegisteredModel
-        The registry entry itself (what :class:`twinlab.cohort.VirtualCohort` takes).
+        The registry entry itself (what :class:`twinlab.virtual.VirtualCohort` takes).
     validation : str
         What its validation gate found (``"passed"``, with the bounds it met).
     """

@@ -8,7 +8,7 @@ every number (model version, data hash, seed, how it was computed).
 
 Where the patients come from
 ----------------------------
-The virtual patients are a :class:`twinlab.cohort.VirtualCohort` (the same generator as the
+The virtual patients are a :class:`twinlab.virtual.VirtualCohort` (the same generator as the
 pipeline's simulate stage): covariates resampled from the real patients of the harmonized
 cohort (or drawn from a Gaussian copula of them) that pass the population filters – written
 as readable criteria such as ``"WT >= 50"`` or ``'CYP2C9 in ["*1/*1"]'`` – with the
@@ -24,7 +24,7 @@ How it stays fast
 The population is drawn once per (model, cohort, filters, size, seed, PD settings). The PK
 is then simulated once per regimen *shape* (interval, number of doses, route) for a 1 mg
 dose by the simulation engine (:func:`twinlab.simulate.run`, in process, the patients' PK
-parameters passed as a :class:`twinlab.cohort.KnownPopulation`; cached by their content):
+parameters passed as a :class:`twinlab.virtual.KnownPopulation`; cached by their content):
 for a linear PK model concentrations are proportional to the
 dose, so a dose change rescales the cached unit-dose profiles exactly – no approximation, no
 surrogate. The PD (urate, an indirect response inhibiting its production) is nonlinear in
@@ -82,7 +82,7 @@ from twinlab.apps.twin import (
     project_defaults,
     registered_models,
 )
-from twinlab.cohort import KnownPopulation, VirtualCohort, chunk_rng, from_cohort
+from twinlab.virtual import KnownPopulation, VirtualCohort, chunk_rng, from_cohort
 from twinlab.pkpd.dosing import expand_doses
 from twinlab.pkpd.models import get_model
 from twinlab.pkpd.population import PopulationSpec
@@ -133,7 +133,7 @@ _PD_ERROR_SAMPLE = 500
 
 @dataclass(frozen=True)
 class VirtualPatients:
-    """The what-if's virtual patients, drawn by a :class:`twinlab.cohort.VirtualCohort`.
+    """The what-if's virtual patients, drawn by a :class:`twinlab.virtual.VirtualCohort`.
 
     Attributes
     ----------
@@ -145,7 +145,7 @@ class VirtualPatients:
     noise : numpy.ndarray
         Standard-normal draws of the urate measurement errors, shape ``(3, 2, n)``.
     description : dict
-        :meth:`twinlab.cohort.VirtualCohort.describe` (no patient-level values).
+        :meth:`twinlab.virtual.VirtualCohort.describe` (no patient-level values).
     pk_digest : str
         sha256 of the PK parameters (what the cached PK profiles depend on).
     """
@@ -498,7 +498,7 @@ class WhatIf(param.Parameterized):
 
     # -- the population --------------------------------------------------------------
     def criteria(self) -> list[str]:
-        """The population filters as :class:`twinlab.cohort.Criteria` expressions.
+        """The population filters as :class:`twinlab.virtual.Criteria` expressions.
 
         A range end at its bound sets no limit; filters on a covariate the cohort lacks are
         left out; an empty genotype choice keeps every genotype. With ``min_cell`` set the
@@ -528,7 +528,7 @@ class WhatIf(param.Parameterized):
     def virtual_cohort(
         self, n: int | None = None, *, criteria: Any = None, method: str | None = None
     ) -> VirtualCohort:
-        """The :class:`~twinlab.cohort.VirtualCohort` of the current settings.
+        """The :class:`~twinlab.virtual.VirtualCohort` of the current settings.
 
         Its chunk ``k`` (patients ``100 k .. 100 k + 99``) drawn from ``chunk_rng(seed, k)``
         gives the what-if's patients, as :func:`twinlab.simulate.run` would draw them with
@@ -1162,7 +1162,7 @@ class WhatIf(param.Parameterized):
     def provenance(self) -> dict[str, Any]:
         """What every figure rests on: model version, data hash, seed, the population, method.
 
-        ``population`` is :meth:`twinlab.cohort.VirtualCohort.describe` of the virtual
+        ``population`` is :meth:`twinlab.virtual.VirtualCohort.describe` of the virtual
         patients: how covariates were drawn (``method``), the ``criteria``, how many real
         patients were eligible (``real``), where each parameter comes from (``parameters``:
         fitted, or assumed from the PD spec) – no patient-level values.

@@ -16,7 +16,7 @@ __all__ = ["ModelResponse"]
 class ModelResponse:
     """Simulated outputs of a structural model, one row per row of parameters.
 
-    Each input row is one patient with known parameters (:class:`twinlab.cohort.
+    Each input row is one patient with known parameters (:class:`twinlab.virtual.
     KnownPopulation`) taken through the arms by the simulation engine
     (:func:`twinlab.simulate.run`), so sweeps, Sobol and Morris analyses and surrogates see
     exactly what the engine computes. Picklable: usable as a Dask sweep function.
@@ -72,7 +72,7 @@ class ModelResponse:
 
     def __call__(self, samples: pd.DataFrame) -> pd.DataFrame:
         """Simulate each row of ``samples`` (columns: model parameters)."""
-        from twinlab.cohort import KnownPopulation
+        from twinlab.virtual import KnownPopulation
         from twinlab.simulate import Scenario, run
 
         n = len(samples)

@@ -2,7 +2,7 @@
 
 Examples
 --------
->>> from twinlab.cohort import KnownPopulation
+>>> from twinlab.virtual import KnownPopulation
 >>> from twinlab.simulate import Arm, Regimen, Scenario, run
 >>> pop = KnownPopulation("pk_1cmt_oral", {"ka": 1.0, "cl": 5.0, "v": 50.0}, n=3)
 >>> arms = [Arm("placebo", None), Arm("100 mg QD", Regimen(100.0, n_doses=7))]

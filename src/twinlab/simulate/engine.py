@@ -2,7 +2,7 @@
 
 Chunk ``k`` holds patients ``[k * chunk_size, (k + 1) * chunk_size)``; everything random
 about it (the population's draws, the residual error) comes from
-:func:`twinlab.cohort.chunk_rng` ``(seed, k)``, so a chunk is a pure function of the scenario
+:func:`twinlab.virtual.chunk_rng` ``(seed, k)``, so a chunk is a pure function of the scenario
 and ``k``. With a :class:`distributed.Client` each chunk is one Dask task; a task that writes
 profiles writes only its own zarr region, so a task recomputed after a lost worker rewrites
 the same bytes. 1 or N workers give bit-identical files.
@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from twinlab.cohort.base import chunk_rng
+from twinlab.virtual.base import chunk_rng
 from twinlab.pkpd.dosing import Dose, expand_doses
 from twinlab.pkpd.models import StructuralModel, ode_grid
 from twinlab.pkpd.models import predict as pkpd_predict
@@ -610,7 +610,7 @@ def run(
 
     Examples
     --------
-    >>> from twinlab.cohort import KnownPopulation
+    >>> from twinlab.virtual import KnownPopulation
     >>> from twinlab.simulate import Arm, Regimen, Scenario, run
     >>> pop = KnownPopulation("pk_1cmt_oral", {"ka": 1.0, "cl": [2.0, 4.0], "v": 30.0})
     >>> sc = Scenario("demo", pop, [Arm("qd", Regimen(100.0, n_doses=3))], [0, 24, 48, 72], seed=1)

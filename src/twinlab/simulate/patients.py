@@ -2,7 +2,7 @@
 
 A run's per-patient table (``patients.parquet``) holds covariates and outcomes, not the
 individual parameters behind them. Chunk ``k`` of a run is a pure function of the scenario and
-``k`` (:func:`twinlab.cohort.chunk_rng`), so those parameters are drawn again here exactly as
+``k`` (:func:`twinlab.virtual.chunk_rng`), so those parameters are drawn again here exactly as
 the engine drew them – no simulation – and, given the run's result, checked against it: what
 reads them (the surrogate's training set) works on the very patients the simulate stage
 simulated, and a result simulated from another population is refused.
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twinlab.cohort.base import chunk_rng
+from twinlab.virtual.base import chunk_rng
 
 __all__ = ["scenario_patients"]
 

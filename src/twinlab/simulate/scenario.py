@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from twinlab.cohort.base import Population, chunk_rng
+from twinlab.virtual.base import Population, chunk_rng
 from twinlab.pkpd.models import StructuralModel, get_model
 from twinlab.simulate.regimens import Arm
 
@@ -40,13 +40,13 @@ class Scenario:
     name : str
         Scenario name (used in run records; no path separators).
     population : Population
-        The virtual population (:class:`twinlab.cohort.Population`).
+        The virtual population (:class:`twinlab.virtual.Population`).
     arms : sequence of Arm
         The arms, with unique names; every patient goes through every arm.
     times : array-like
         Observation times in hours, sorted, strictly increasing, finite, at least two.
     seed : int
-        Seed of every random draw (chunk ``k`` uses :func:`twinlab.cohort.chunk_rng`).
+        Seed of every random draw (chunk ``k`` uses :func:`twinlab.virtual.chunk_rng`).
     chunk_size : int
         Patients per chunk (a Dask task, a zarr chunk along ``patient``).
     threshold : float, optional
@@ -82,7 +82,7 @@ class Scenario:
         missing = [a for a in ("n", "n_draws", "model", "chunk", "describe") if not hasattr(pop, a)]
         if missing:
             raise ValueError(
-                f"Scenario.population must follow twinlab.cohort.Population; "
+                f"Scenario.population must follow twinlab.virtual.Population; "
                 f"{type(pop).__name__} lacks {missing}"
             )
         if int(pop.n) < 1 or int(pop.n_draws) < 1:

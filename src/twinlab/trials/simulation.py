@@ -17,7 +17,7 @@ The simulation engine gives every virtual patient an outcome under *every* arm (
    testing each arm against the control with a t-test on its coefficient.
 
 Replicates run in batches; batch ``b`` draws from the stream ``(seed, b)`` only
-(:func:`twinlab.cohort.base.chunk_rng`), so 1 or N Dask workers give identical results.
+(:func:`twinlab.virtual.base.chunk_rng`), so 1 or N Dask workers give identical results.
 
 PROCOVA's prognostic score must come from a model trained on data disjoint from the trial's
 control outcomes (historical controls, or a separately simulated virtual control cohort);
@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twinlab.cohort.base import chunk_rng
+from twinlab.virtual.base import chunk_rng
 from twinlab.trials.analytic import ancova_power
 from twinlab.trials.design import Design, allocation, evaluate_criteria
 from twinlab.trials.ols import batched_ols, t_test

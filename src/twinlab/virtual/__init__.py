@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from twinlab.cohort.base import KnownPopulation, PatientChunk, Population, chunk_rng
-from twinlab.cohort.covariates import (
+from twinlab.virtual.base import KnownPopulation, PatientChunk, Population, chunk_rng
+from twinlab.virtual.covariates import (
     DEFAULT_COVARIATE_MAP,
     GaussianCopula,
     model_covariates,
 )
-from twinlab.cohort.criteria import Criteria
-from twinlab.cohort.parameters import ParameterModel
-from twinlab.cohort.virtual import VirtualCohort, from_cohort
+from twinlab.virtual.criteria import Criteria
+from twinlab.virtual.parameters import ParameterModel
+from twinlab.virtual.virtual import VirtualCohort, from_cohort
 
 __all__ = [
     "DEFAULT_COVARIATE_MAP",

@@ -1,6 +1,6 @@
 """Virtual cohorts: covariates of the real cohort × posterior draws × between-subject variability.
 
-A :class:`VirtualCohort` satisfies :class:`twinlab.cohort.base.Population`: the simulation
+A :class:`VirtualCohort` satisfies :class:`twinlab.virtual.base.Population`: the simulation
 engine asks it for patients ``start .. stop - 1`` with the chunk's own random stream, so a
 population of any size (millions) is generated chunk by chunk and never held whole.
 
@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twinlab.cohort.base import PatientChunk
-from twinlab.cohort.covariates import DEFAULT_COVARIATE_MAP, GaussianCopula, model_covariates
-from twinlab.cohort.criteria import Criteria
-from twinlab.cohort.parameters import ParameterModel, warn_unseen
+from twinlab.virtual.base import PatientChunk
+from twinlab.virtual.covariates import DEFAULT_COVARIATE_MAP, GaussianCopula, model_covariates
+from twinlab.virtual.criteria import Criteria
+from twinlab.virtual.parameters import ParameterModel, warn_unseen
 from twinlab.pkpd.population import PopulationSpec
 
 __all__ = ["METHODS", "VirtualCohort", "from_cohort"]
@@ -126,10 +126,10 @@ class VirtualCohort:
     criteria : str or sequence of str
         Inclusion / exclusion criteria over the covariate names (all must hold), e.g.
         ``"WT >= 50 and CRCL > 30"``, ``"CYP2C9 in [0, 1]"``; see
-        :class:`~twinlab.cohort.criteria.Criteria`.
+        :class:`~twinlab.virtual.criteria.Criteria`.
     covariate_map : mapping, optional
         Model covariate name -> column of ``covariates``; default
-        :data:`~twinlab.cohort.covariates.DEFAULT_COVARIATE_MAP` (replaced, not merged).
+        :data:`~twinlab.virtual.covariates.DEFAULT_COVARIATE_MAP` (replaced, not merged).
         Names whose column is absent are left out unless the model needs them.
     codes : mapping, optional
         Per text covariate, level -> code as in the fitted data set. Default: the data set's
@@ -151,7 +151,7 @@ class VirtualCohort:
     Examples
     --------
     >>> import pandas as pd
-    >>> from twinlab.cohort import chunk_rng
+    >>> from twinlab.virtual import chunk_rng
     >>> real = pd.DataFrame({"patient_id": ["P-A", "P-B", "P-C"], "cov_weight_kg": [50.0, 70, 90]})
     >>> extra = PopulationSpec.from_dict({"model": "pk_1cmt_oral",
     ...     "parameters": {"ka": 1.0, "cl": {"guess": 4.0, "omega": 0.3}, "v": 40.0},
@@ -292,7 +292,7 @@ class VirtualCohort:
         start, stop : int
             The range, ``0 <= start <= stop <= n``.
         rng : numpy.random.Generator
-            The chunk's stream (:func:`~twinlab.cohort.base.chunk_rng`); the result depends
+            The chunk's stream (:func:`~twinlab.virtual.base.chunk_rng`); the result depends
             only on it and on the range.
 
         Returns

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from twinlab.cohort.latent import Margin, latent_correlation
+from twinlab.virtual.latent import Margin, latent_correlation
 
 __all__ = [
     "DEFAULT_COVARIATE_MAP",
@@ -142,7 +142,7 @@ class GaussianCopula:
 
     The latent correlation of each pair is fitted so that the copula reproduces the real
     Spearman correlation (average ranks), by inverting the exact bridge between latent and
-    rank correlation for the pair's margins (:func:`twinlab.cohort.latent.latent_correlation`;
+    rank correlation for the pair's margins (:func:`twinlab.virtual.latent.latent_correlation`;
     Fan et al. 2017, the NORTA construction of Cario & Nelson 1997). Why this method: the
     correlation of tied normal scores – what a discrete column such as SEX or a genotype
     gives – is attenuated, and a copula built on it loses a third or more of the rank

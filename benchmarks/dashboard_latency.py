@@ -4,7 +4,7 @@ Goal (DESIGN.md): **<= 300 ms** from a slider move to the updated plot.
 
 Three measurements, on the project's registered twin (the demo's ``twinurostat_pk``), its
 harmonized cohort and assumed PD spec (``params.yaml``'s ``simulate`` section): the virtual
-patients are a :class:`twinlab.cohort.VirtualCohort`, drawn chunk by chunk:
+patients are a :class:`twinlab.virtual.VirtualCohort`, drawn chunk by chunk:
 
 - ``browser``: a real ``twinlab serve`` (panel serve) process and headless Chromium driven by
   Playwright, logged in as a modeler. Each move presses ArrowRight on the dose slider

@@ -96,8 +96,8 @@ def _kernel_task(n: int, seed: int, repeat: int) -> float:
 
 
 def _scenario(n: int, chunk_size: int):
-    from twinlab.cohort import KnownPopulation
     from twinlab.simulate import Arm, Regimen, Scenario
+    from twinlab.virtual import KnownPopulation
 
     pop = KnownPopulation("pk_1cmt_oral", _theta(n))
     arms = [Arm("100 mg QD", Regimen(100.0, n_doses=6))]
@@ -118,7 +118,7 @@ MEM_SCRIPT = """
 import json, os, resource, sys, tempfile, time
 sys.path.insert(0, {bench!r})
 from simulate_analytic import _theta, TIMES
-from twinlab.cohort import KnownPopulation
+from twinlab.virtual import KnownPopulation
 from twinlab.simulate import Arm, Regimen, Scenario, run
 n = {n}
 pop = KnownPopulation("pk_1cmt_oral", _theta(n))

@@ -57,8 +57,8 @@ def _design(case: str) -> tuple[Any, np.ndarray]:
 
 
 def _scenario(n: int, case: str, chunk_size: int):
-    from twinlab.cohort import KnownPopulation
     from twinlab.simulate import Arm, Scenario
+    from twinlab.virtual import KnownPopulation
 
     regimen, times = _design(case)
     pop = KnownPopulation(MODEL, _params(n))

@@ -76,8 +76,8 @@ def scenario(kind: str, n: int, chunk_size: int):
     """The benchmark's scenario: ``analytic``, ``ode`` or ``big`` (10^7 x 28 daily doses)."""
     import numpy as np
 
-    from twinlab.cohort import KnownPopulation
     from twinlab.simulate import Arm, Regimen, Scenario
+    from twinlab.virtual import KnownPopulation
 
     rng = np.random.default_rng(0)
     pk = {

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from twinlab.stages import regimen_arms, time_grid
 
 from twinlab.cli import cli
-from twinlab.cohort import KnownPopulation
 from twinlab.simulate import Arm, Regimen, Scenario, run
 from twinlab.simulate.lineage import trace_virtual_patient
+from twinlab.virtual import KnownPopulation
 
 
 def test_time_grid_from_a_list_or_a_range_with_its_end_included():

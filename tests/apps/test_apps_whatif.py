@@ -14,9 +14,9 @@ from apps_fixtures import PD_SPEC, TRUTH
 
 from twinlab.apps.stats import wilson
 from twinlab.apps.whatif import CHUNK_SIZE, PD_MAX_STEP, WhatIf
-from twinlab.cohort import chunk_rng
 from twinlab.pkpd import expand_doses, predict, regimen
 from twinlab.trials import ancova_power, plan_variance_reduction
+from twinlab.virtual import chunk_rng
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from simulate_helpers import LogNormalPopulation, file_hashes
 
-from twinlab.virtual import KnownPopulation
 from twinlab.simulate import Arm, Regimen, Scenario, open_result, run
+from twinlab.virtual import KnownPopulation
 
 KA, K, V = 1.1, 0.1, 25.0
 PK = {"ka": KA, "cl": K * V, "v": V}

@@ -10,10 +10,10 @@ import pytest
 from scipy.integrate import quad
 from scipy.optimize import minimize_scalar
 
-from twinlab.virtual import KnownPopulation
 from twinlab.simulate import Arm, Regimen, Scenario, run, superpose
 from twinlab.simulate.exposure import exponential_exposure, ode_exposure
 from twinlab.simulate.kernels import exponential_terms
+from twinlab.virtual import KnownPopulation
 
 KA, K, V = 1.1, 0.1, 25.0
 METRICS = ["auc", "auc_tau", "cmax", "tmax", "ctrough", "t_above"]

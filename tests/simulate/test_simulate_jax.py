@@ -9,10 +9,10 @@ from test_simulate_kernels import CASES, _assert_rel
 from test_simulate_kernels import _theta as _linear_theta
 from test_simulate_ode_kernels import _theta as _idr_theta
 
-from twinlab.virtual import KnownPopulation
 from twinlab.pkpd import expand_doses
 from twinlab.simulate import Arm, Regimen, Scenario, run, superpose_model
 from twinlab.simulate.ode_kernels import ODE_KERNEL_MODELS, simulate_idr
+from twinlab.virtual import KnownPopulation
 
 jax = pytest.importorskip("jax")  # in the dev extras; the package itself runs without it
 

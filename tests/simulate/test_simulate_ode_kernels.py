@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from twinlab.virtual import KnownPopulation
 from twinlab.pkpd.models import predict as pkpd_predict
 from twinlab.simulate import Arm, Regimen, Scenario, run
 from twinlab.simulate.ode_kernels import ODE_KERNEL_MODELS, simulate_idr, step_groups
+from twinlab.virtual import KnownPopulation
 
 N = 3
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from simulate_helpers import LogNormalPopulation
 
-from twinlab.virtual import KnownPopulation
 from twinlab.simulate import Arm, Regimen, Scenario, run
 from twinlab.simulate.patients import scenario_patients
+from twinlab.virtual import KnownPopulation
 
 ARMS = [Arm("qd", Regimen(100.0, n_doses=3))]
 TIMES = np.arange(0.0, 73.0, 2.0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twinlab.virtual import KnownPopulation
 from twinlab.simulate import Arm, Regimen, Scenario, run
+from twinlab.virtual import KnownPopulation
 
 PK = {"ka": 1.0, "cl": 5.0, "v": 50.0}
 

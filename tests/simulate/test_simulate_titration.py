@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twinlab.virtual import KnownPopulation
 from twinlab.simulate import Arm, Regimen, Scenario, Titration, run
+from twinlab.virtual import KnownPopulation
 
 KA, V = 1.1, 25.0
 

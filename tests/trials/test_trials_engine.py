@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from twinlab.cohort import KnownPopulation
 from twinlab.simulate import Arm, Regimen, Scenario, run
 from twinlab.trials import Design, recommend_regimen, simulate_trials, target_attainment
+from twinlab.virtual import KnownPopulation
 
 DOSES = (50.0, 100.0, 200.0, 400.0)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from twinlab.cohort import Criteria
+from twinlab.virtual import Criteria
 
 NAMES = ["WT", "CRCL", "CYP2C9", "SEX"]
 CODES = {"CYP2C9": {"*1/*1": 0, "*1/*2": 1, "*1/*3": 2}}

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
+from twinlab.synth import SynthConfig, generate_study
 from twinlab.virtual import GaussianCopula
 from twinlab.virtual.covariates import model_covariates
 from twinlab.virtual.latent import Margin, latent_correlation, spearman_bridge
-from twinlab.synth import SynthConfig, generate_study
 
 #: Spearman correlations of the virtual cohort must be this close to the real cohort's.
 TOLERANCE = 0.03

@@ -12,8 +12,8 @@ import pytest
 from repo_helpers import make_cohort
 from scipy import stats
 
-from twinlab.virtual import Population, VirtualCohort, chunk_rng, from_cohort
 from twinlab.pkpd.population import PopulationSpec
+from twinlab.virtual import Population, VirtualCohort, chunk_rng, from_cohort
 
 from .conftest import RHO_CL_V, fake_fit, flat, real_table
 

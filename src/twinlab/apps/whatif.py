@@ -82,7 +82,6 @@ from twinlab.apps.twin import (
     project_defaults,
     registered_models,
 )
-from twinlab.virtual import KnownPopulation, VirtualCohort, chunk_rng, from_cohort
 from twinlab.pkpd.dosing import expand_doses
 from twinlab.pkpd.models import get_model
 from twinlab.pkpd.population import PopulationSpec
@@ -98,6 +97,7 @@ from twinlab.trials import (
     plan_variance_reduction,
     procova_saving,
 )
+from twinlab.virtual import KnownPopulation, VirtualCohort, chunk_rng, from_cohort
 
 __all__ = ["SCENARIOS", "VirtualPatients", "WhatIf"]
 

@@ -72,8 +72,8 @@ class ModelResponse:
 
     def __call__(self, samples: pd.DataFrame) -> pd.DataFrame:
         """Simulate each row of ``samples`` (columns: model parameters)."""
-        from twinlab.virtual import KnownPopulation
         from twinlab.simulate import Scenario, run
+        from twinlab.virtual import KnownPopulation
 
         n = len(samples)
         params = {k: np.full(n, float(v)) for k, v in self.fixed.items()}

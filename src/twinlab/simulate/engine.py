@@ -37,7 +37,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from twinlab.virtual.base import chunk_rng
 from twinlab.pkpd.dosing import Dose, expand_doses
 from twinlab.pkpd.models import StructuralModel, ode_grid
 from twinlab.pkpd.models import predict as pkpd_predict
@@ -49,6 +48,7 @@ from twinlab.simulate.ode_kernels import ODE_KERNEL_MODELS, simulate_idr
 from twinlab.simulate.regimens import Arm
 from twinlab.simulate.result import SimulationResult
 from twinlab.simulate.scenario import Scenario
+from twinlab.virtual.base import chunk_rng
 
 __all__ = ["BACKENDS", "run", "simulate_chunk"]
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from twinlab.virtual.base import Population, chunk_rng
 from twinlab.pkpd.models import StructuralModel, get_model
 from twinlab.simulate.regimens import Arm
+from twinlab.virtual.base import Population, chunk_rng
 
 __all__ = ["Scenario"]
 

@@ -38,12 +38,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twinlab.virtual.base import chunk_rng
 from twinlab.trials.analytic import ancova_power
 from twinlab.trials.design import Design, allocation, evaluate_criteria
 from twinlab.trials.ols import batched_ols, t_test
 from twinlab.trials.planning import expected_outcome, variance_reduction
 from twinlab.trials.prognostic import PrognosticModel
+from twinlab.virtual.base import chunk_rng
 
 __all__ = ["TrialPool", "TrialResult", "power_curve", "prepare_pool", "simulate_trials"]
 

@@ -31,11 +31,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from twinlab.pkpd.population import PopulationSpec
 from twinlab.virtual.base import PatientChunk
 from twinlab.virtual.covariates import DEFAULT_COVARIATE_MAP, GaussianCopula, model_covariates
 from twinlab.virtual.criteria import Criteria
 from twinlab.virtual.parameters import ParameterModel, warn_unseen
-from twinlab.pkpd.population import PopulationSpec
 
 __all__ = ["METHODS", "VirtualCohort", "from_cohort"]
 

@@ -52,8 +52,9 @@ def rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 warm = scenario({kind!r}, min({chunk}, {n}), {chunk})
+warm_out = out + "-warm"  # imports (zarr, codecs) and numba caches, in every process
 if mode == "inproc":
-    run(warm)  # numba cache load, imports
+    run(warm, out=warm_out)
     t0 = time.perf_counter()
     res = run(sc, out=out, progress={progress})
     wall = time.perf_counter() - t0
@@ -61,7 +62,7 @@ if mode == "inproc":
 else:
     from twinlab.cluster import dask_client
     with dask_client(n_workers=int(mode[1:]), memory_limit=None) as client:
-        run(warm, client=client)
+        run(warm, client=client, out=warm_out)
         t0 = time.perf_counter()
         res = run(sc, client=client, out=out, progress={progress})
         wall = time.perf_counter() - t0

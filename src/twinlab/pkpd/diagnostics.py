@@ -578,8 +578,7 @@ def plot_individual(
             ax.set_yscale("log")
         if k % cols == 0:
             ax.set_ylabel(FitUnits.label("concentration", conc))
-        if k >= n - cols:
-            ax.set_xlabel(FitUnits.label("time since first dose", units.time))
+        ax.set_xlabel(FitUnits.label("time since first dose", units.time))
     handles = [
         Line2D([], [], color="tab:blue", label="individual prediction (median, 90 % band)"),
         Line2D([], [], color="grey", ls="--", label="population prediction"),
@@ -606,8 +605,8 @@ def eta_table(result: FitResult) -> pd.DataFrame:
 
 def plot_eta_covariates(table: pd.DataFrame, units: FitUnits | None = None) -> Any:
     """ETA against every covariate: scatter for continuous covariates, boxes by level for
-    categorical ones (at most six levels). A trend left here is a covariate effect the
-    model misses."""
+    coded categorical ones (whole numbers, at most ten levels). A trend left here is a
+    covariate effect the model misses."""
     units = units or FitUnits()
     etas = [c for c in table.columns if c.startswith("ETA_")]
     covs = [c for c in table.columns if c != "ID" and c not in etas]
@@ -619,10 +618,9 @@ def plot_eta_covariates(table: pd.DataFrame, units: FitUnits | None = None) -> A
             ax = axes[r, c]
             x = table[cov].to_numpy(dtype=float)
             levels = np.unique(x[np.isfinite(x)])
-            if len(levels) <= 6:
-                ax.boxplot(
-                    [table.loc[x == v, eta] for v in levels], labels=[f"{v:g}" for v in levels]
-                )
+            if len(levels) <= 10 and np.all(levels == np.round(levels)):  # coded categories
+                ax.boxplot([table.loc[x == v, eta] for v in levels])
+                ax.set_xticks(np.arange(1, len(levels) + 1), [f"{v:g}" for v in levels])
             else:
                 ax.scatter(x, table[eta], s=8, alpha=0.6)
             ax.axhline(0, color="k", lw=0.8)

@@ -134,7 +134,7 @@ def virtual_cohort_from_params(
     ``model_version``), ``pd_spec`` (assumed parameters the fit lacks, optional),
     ``n_patients``, ``n_draws``, ``method``, ``criteria``.
     """
-    from twinlab.cohort import from_cohort
+    from twinlab.virtual import from_cohort
     from twinlab.pkpd import PopulationSpec
     from twinlab.pkpd import load as load_model
 
@@ -349,7 +349,7 @@ def surrogate_stage(
     Surrogate
     """
     from twinlab.audit import audit_stage
-    from twinlab.cohort import chunk_rng
+    from twinlab.virtual import chunk_rng
     from twinlab.sensitivity import sweep
     from twinlab.sensitivity.response import ModelResponse
     from twinlab.simulate import Arm, Regimen

@@ -154,8 +154,10 @@ def arm_summary(
             x = group[m].to_numpy(dtype=float)
             ok = x[~np.isnan(x)]
             row[f"{m}_mean"] = float(ok.mean()) if ok.size else np.nan
-            for label, q in _QUANTILES:
-                row[f"{m}_{label}"] = float(np.percentile(ok, q)) if ok.size else np.nan
+            # all quantiles from one partition (the same values as one call each)
+            qs = np.percentile(ok, [q for _, q in _QUANTILES]) if ok.size else None
+            for i, (label, _) in enumerate(_QUANTILES):
+                row[f"{m}_{label}"] = float(qs[i]) if qs is not None else np.nan
         rows.append(row)
     out = pd.DataFrame(rows)
     order = {a: i for i, a in enumerate(arms)}

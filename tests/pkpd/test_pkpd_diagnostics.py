@@ -196,6 +196,13 @@ def test_eta_table_and_gof_plot_over_quantified_records(right):
     table = dg.gof(right, n_draws=50)
     fig = dg.plot_gof(table, FitUnits())
     assert f"({int(table['CENS'].sum())} BLQ records left out)" in fig._suptitle.get_text()
+    panels = {(ax.get_xlabel(), ax.get_ylabel()): ax for ax in fig.axes}
+    for x, y in (("population prediction (mg/L)", "CWRES"), ("time after dose (h)", "CWRES"),
+                 ("time after dose (h)", "NPDE"), ("population prediction (mg/L)", "NPDE"),
+                 ("population prediction (mg/L)", "observed (mg/L)")):  # fmt: skip
+        # every residual panel shows the quantified records only
+        points = panels[(x, y)].collections[0].get_offsets()
+        assert len(points) == (~table["CENS"]).sum(), (x, y)
 
 
 def test_parameter_table_has_units_rse_and_shrinkage(tiny_fit):

@@ -394,16 +394,24 @@ def _figure(rows: int, cols: int, size: tuple[float, float]) -> tuple[Any, np.nd
     return fig, fig.subplots(rows, cols, squeeze=False)
 
 
+def _residual_panel(ax: Any, x: pd.Series, y: pd.Series, xlabel: str, ylabel: str) -> None:
+    ax.scatter(x, y, s=6, alpha=0.5)
+    for level, style in ((0, "-"), (-1.96, ":"), (1.96, ":")):
+        ax.axhline(level, color="k", lw=1, ls=style)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+
+
 def plot_gof(table: pd.DataFrame, units: FitUnits | None = None) -> Any:
     """Goodness-of-fit panels over the quantified records (BLQ records left out):
-    observed against population and individual predictions, CWRES and NPDE against time
-    after dose and against the population prediction."""
+    observed against population and individual predictions, |IWRES| against the
+    individual prediction, the NPDE distribution, and CWRES and NPDE against time after dose
+    and against the population prediction."""
     units = units or FitUnits()
     dvid = int(table["DVID"].iloc[0]) if len(table) else 1
     conc = units.observation(dvid)
     q = table[~table["CENS"].astype(bool)]
     n_blq = int(table["CENS"].sum())
-    fig, axes = _figure(2, 3, (11, 6.5))
+    fig, axes = _figure(2, 4, (14, 6.5))
     for ax, x, what in zip(
         axes[0, :2],
         ("PRED", "IPRED"),
@@ -415,24 +423,23 @@ def plot_gof(table: pd.DataFrame, units: FitUnits | None = None) -> Any:
         ax.plot(lim, lim, "k--", lw=1)
         ax.set(xlabel=FitUnits.label(what, conc), ylabel=FitUnits.label("observed", conc))
     ax = axes[0, 2]
+    ax.scatter(q["IPRED"], q["IWRES"].abs(), s=6, alpha=0.5)
+    ax.set(xlabel=FitUnits.label("individual prediction", conc), ylabel="|IWRES|")
+    ax = axes[0, 3]
     ax.hist(q["NPDE"].dropna(), bins=30, density=True, alpha=0.6)
     grid = np.linspace(-4, 4, 200)
     ax.plot(grid, np.exp(-(grid**2) / 2) / np.sqrt(2 * np.pi), "k-", lw=1, label="N(0, 1)")
     ax.set(xlabel="NPDE", ylabel="density")
     ax.legend(fontsize=7, frameon=False)
+    tad = FitUnits.label("time after dose", units.time)
+    pred = FitUnits.label("population prediction", conc)
     for ax, (y, x, xlabel) in zip(
         axes[1],
-        (
-            ("CWRES", "TAD", FitUnits.label("time after dose", units.time)),
-            ("NPDE", "TAD", FitUnits.label("time after dose", units.time)),
-            ("NPDE", "PRED", FitUnits.label("population prediction", conc)),
-        ),
+        (("CWRES", "TAD", tad), ("CWRES", "PRED", pred), ("NPDE", "TAD", tad),
+         ("NPDE", "PRED", pred)),
         strict=True,
-    ):
-        ax.scatter(q[x], q[y], s=6, alpha=0.5)
-        for level, style in ((0, "-"), (-1.96, ":"), (1.96, ":")):
-            ax.axhline(level, color="k", lw=1, ls=style)
-        ax.set(xlabel=xlabel, ylabel=y)
+    ):  # fmt: skip
+        _residual_panel(ax, q[x], q[y], xlabel, y)
     fig.suptitle(
         f"Goodness of fit: {len(q)} quantified records ({n_blq} BLQ records left out)",
         fontsize=9,
@@ -445,11 +452,9 @@ def plot_gof_vs_time(table: pd.DataFrame, units: FitUnits | None = None) -> Any:
     units = units or FitUnits()
     q = table[~table["CENS"].astype(bool)]
     fig, axes = _figure(1, 2, (9, 3.2))
+    label = FitUnits.label("time since first dose", units.time)
     for ax, y in zip(axes[0], ("CWRES", "NPDE"), strict=True):
-        ax.scatter(q["TIME"], q[y], s=6, alpha=0.5)
-        for level, style in ((0, "-"), (-1.96, ":"), (1.96, ":")):
-            ax.axhline(level, color="k", lw=1, ls=style)
-        ax.set(xlabel=FitUnits.label("time since first dose", units.time), ylabel=y)
+        _residual_panel(ax, q["TIME"], q[y], label, y)
     return fig
 
 

@@ -311,7 +311,6 @@ class JobManager:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
-        self._stack.close()
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -326,13 +325,17 @@ class JobManager:
         return self._row(row)
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            job = self._next()
-            if job is None:
-                self._wake.wait(timeout=1.0)
-                self._wake.clear()
-                continue
-            self._run(job)
+        try:
+            while not self._stop.is_set():
+                job = self._next()
+                if job is None:
+                    self._wake.wait(timeout=1.0)
+                    self._wake.clear()
+                    continue
+                self._run(job)
+        finally:
+            self._stack.close()  # the Dask client is closed in the thread that opened it
+            self._client = None
 
     def _dask(self) -> Any:
         if self._client is None:

@@ -1,6 +1,7 @@
 """What-if dashboard latency: a dose-slider move to an updated plot, 10,000 virtual patients.
 
-Goal (DESIGN.md): **<= 300 ms** from a slider move to the updated plot.
+Goals (DESIGN.md, issue 20): **p90 <= 300 ms** from a slider move to the updated plot, and the
+first page load (login to plotted bands) **<= 2 s**.
 
 Three measurements, on the project's registered twin (the demo's ``twinurostat_pk``), its
 harmonized cohort and assumed PD spec (``params.yaml``'s ``simulate`` section): the virtual
@@ -11,7 +12,11 @@ patients are a :class:`twinlab.virtual.VirtualCohort`, drawn chunk by chunk:
   (+10 mg). The time runs from the ``keydown`` event in the page to (a) the first animation
   frame in which the concentration-band data source of the plot holds new values, and (b)
   the frame after it (painted). It includes the WebSocket round trip, the server's
-  recomputation, the audit-log write (fsync) and Bokeh's patching and rendering.
+  recomputation, the audit-log write (fsync) and Bokeh's patching and rendering. The page
+  loads are timed from ``goto`` to the plotted bands, login included: the first once the
+  server has warmed the default what-if (it does so in the background at start, the time
+  recorded as ``server_warmup_s``), the second in a new browser session (sessions share
+  the population and profiles of the same settings).
 - ``in_process``: the domain object alone (:class:`twinlab.apps.whatif.WhatIf`): every answer
   the page shows (concentration and response bands, attainment overall and by genotype,
   exposures, power with and without PROCOVA, provenance) after a dose change, with the
@@ -40,6 +45,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import socket
 import statistics
 import subprocess
@@ -49,12 +55,14 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # repository helpers
 from repo_helpers import CHROMIUM_ARGS
 
 N_PATIENTS = 10_000
 GOAL_MS = 300.0
+GOAL_LOAD_S = 2.0
 ARGS = list(CHROMIUM_ARGS)
 BANDS_JS = """() => {
   let best = null;
@@ -171,7 +179,8 @@ def browser(root: Path, moves: int, chromium: str) -> dict:
         [
             sys.executable,
             "-m",
-            "twinlab.apps.cli",
+            "twinlab.cli",
+            "serve",
             "--root",
             str(root),
             "--auth",
@@ -193,18 +202,33 @@ def browser(root: Path, moves: int, chromium: str) -> dict:
                 break
             except (OSError, urllib.error.URLError):
                 time.sleep(0.3)
+        started = time.perf_counter()
+        warm = None
+        while time.perf_counter() - started < 600:  # the server's background warm-up
+            text = (tmp / "server.log").read_text()
+            found = re.search(r"what-if warm \(\d+ patients\) in ([\d.]+) s", text)
+            if found or "what-if not warmed" in text:
+                warm = float(found.group(1)) if found else None
+                break
+            time.sleep(0.5)
         results = []
         with sync_playwright() as p:
             b = p.chromium.launch(executable_path=chromium, args=ARGS)
-            page = b.new_page(viewport={"width": 1400, "height": 1000})
-            t = time.perf_counter()
-            page.goto(url + "/whatif")
-            page.fill("input[name=username]", "bench")
-            page.fill("input[name=password]", "bench-password-1")
-            page.click("button[type=submit], input[type=submit]")
-            expect(page.locator(".median-trough")).to_be_visible(timeout=120_000)
-            page.wait_for_function(f"({BANDS_JS})() > 0", timeout=120_000)
-            load_s = time.perf_counter() - t
+
+            def load() -> tuple[Any, float]:
+                page = b.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+                t = time.perf_counter()
+                page.goto(url + "/whatif")
+                page.fill("input[name=username]", "bench")
+                page.fill("input[name=password]", "bench-password-1")
+                page.click("button[type=submit], input[type=submit]")
+                expect(page.locator(".median-trough")).to_be_visible(timeout=120_000)
+                page.wait_for_function(f"({BANDS_JS})() > 0", timeout=120_000)
+                return page, time.perf_counter() - t
+
+            page, load_s = load()
+            second, load2_s = load()
+            second.context.close()
             handle = page.locator(".noUi-handle").first
             for _ in range(moves):
                 handle.focus()
@@ -220,7 +244,9 @@ def browser(root: Path, moves: int, chromium: str) -> dict:
     data = [r["data_ms"] for r in results]
     painted = [r["painted_ms"] for r in results]
     return {
+        "server_warmup_s": warm,
         "page_load_s": load_s,
+        "page_load_second_session_s": load2_s,
         "browser_data_updated": {**_stats(data), "all_ms": data},
         "browser_painted": {**_stats(painted), "all_ms": painted},
         "chromium": chromium,
@@ -250,14 +276,21 @@ def main() -> None:
     result.update(in_process(args.root, args.moves))
     if not args.skip_browser:
         result.update(browser(args.root, args.moves, args.chromium))
-        med = result["browser_painted"].get("median_ms")
-        result["meets_goal"] = bool(med is not None and med <= GOAL_MS)
+        p90 = result["browser_painted"].get("p90_ms")
+        result["goal_load_s"] = GOAL_LOAD_S
+        result["meets_goal"] = bool(
+            p90 is not None and p90 <= GOAL_MS and result["page_load_s"] <= GOAL_LOAD_S
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / "dashboard_latency.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     summary = {k: v for k, v in result.items() if isinstance(v, dict) and "median_ms" in v}
     for name, s in summary.items():
         print(f"{name:32s} median {s['median_ms']:7.1f} ms  p90 {s['p90_ms']:7.1f} ms")
+    if "page_load_s" in result:
+        print(f"page load {result['page_load_s']:.2f} s (second session "
+              f"{result['page_load_second_session_s']:.2f} s), server warm-up "
+              f"{result['server_warmup_s']} s")  # fmt: skip
     print(f"wrote {out}")
 
 

@@ -35,7 +35,7 @@ def test_unknown_notebook_parameter_is_a_one_line_error_not_a_traceback(scenario
         [str(BIN / "twinlab"), "notebook", "run", str(scenario_notebook), "-p", "dos=3"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "Error: " in proc.stderr and "did you mean 'dose'" in proc.stderr
 
@@ -44,7 +44,7 @@ def test_bad_synth_parameters_are_reported_cleanly(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("seed: 1\ngenerate:\n  n_patient: 5\n")
     result = CliRunner().invoke(cli, ["synth", "--params", str(params)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "generate: unknown key 'n_patient' (did you mean 'n_patients'?)" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
@@ -53,7 +53,7 @@ def test_missing_params_section_is_reported_cleanly(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("seed: 1\n")
     result = CliRunner().invoke(cli, ["synth", "--params", str(params)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "has no section 'generate'" in result.output
 
 
@@ -68,5 +68,5 @@ def test_timeline_validate_names_the_bad_table_column_and_row(tmp_path):
     patients.loc[1, "sex"] = "X"
     patients.to_parquet(tmp_path / "ok" / "patients.parquet")
     result = CliRunner().invoke(cli, ["timeline", "validate", str(tmp_path / "ok")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "patients.sex" in result.output and "row 1" in result.output

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
-from twinlab.stages import regimen_arms, time_grid
 
 from twinlab.cli import cli
+from twinlab.pipeline.scenario import regimen_arms, time_grid
 from twinlab.simulate import Arm, Regimen, Scenario, run
 from twinlab.simulate.lineage import trace_virtual_patient
 from twinlab.virtual import KnownPopulation
@@ -76,7 +76,7 @@ def test_stage_commands_name_a_missing_section(command, tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"seed": 1}))
     result = CliRunner().invoke(cli, [command, "--params", str(params)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "has no" in result.output and "section" in result.output
     assert "Traceback" not in result.output
 
@@ -99,7 +99,7 @@ def test_a_stage_refuses_a_twin_that_has_not_passed_its_gate_in_one_line(tmp_pat
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"seed": 1, "simulate": section}))
     result = CliRunner().invoke(cli, ["simulate", "--params", str(params), "--no-progress"])
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
     (line,) = result.output.strip().splitlines()
     assert line.startswith("Error: model twin/1 has no validation gate result: it is not served")
 

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from twinlab.apps.auth import authenticate
-from twinlab.apps.cli import oauth_settings, serve, serve_command
+from twinlab.apps.serving import oauth_settings, serve_command
+from twinlab.cli.apps import serve
 from twinlab.security.keyfiles import init_local_keys
 
 AUDIT_ENV = {"TWINLAB_AUDIT_KEY": "a2V5"}  # present: serve checks that a key is configured

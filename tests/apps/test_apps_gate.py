@@ -10,9 +10,9 @@ from apps_fixtures import GATE, known_fit
 
 from twinlab.apps.twin import available_models, open_twin, registered_models
 from twinlab.apps.whatif import WhatIf
+from twinlab.pipeline.scenario import virtual_cohort_from_params
 from twinlab.pkpd.gate import GateBounds, validate
 from twinlab.pkpd.registry import NotValidatedError, record_validation, register
-from twinlab.stages import virtual_cohort_from_params
 
 
 @pytest.fixture

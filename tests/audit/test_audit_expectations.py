@@ -22,7 +22,7 @@ from twinlab.audit.expectations import (
     classify_outputs,
     compare_posterior_json,
 )
-from twinlab.audit.reproduce import (
+from twinlab.pipeline.reproduce import (
     DIFFERS,
     IDENTICAL,
     WITHIN_TOLERANCE,

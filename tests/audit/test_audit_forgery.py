@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from twinlab.audit import CHECKPOINT_ACTION, AuditLog, audit_event, canonical, entry_hash, verify
-from twinlab.audit.cli import audit
 from twinlab.audit.trail import audit_stage
+from twinlab.cli import cli
 from twinlab.security import MissingKeyError
 
 SEED = Ed25519PrivateKey.generate().private_bytes_raw()
@@ -136,16 +136,16 @@ def test_a_log_cut_back_to_an_earlier_checkpoint_is_caught_by_its_anchor():
 def test_the_verify_command_fails_on_forgeries_and_chain_only_says_what_it_skips(monkeypatch):
     path = _write_run()
     runner = CliRunner()
-    assert runner.invoke(audit, ["verify", str(path)]).exit_code == 0
+    assert runner.invoke(cli, ["audit", "verify", str(path)]).exit_code == 0
     kept = [e for e in _entries(path) if e["action"] != CHECKPOINT_ACTION]
     path.write_bytes(_rechain(kept))
-    anchored = runner.invoke(audit, ["verify", str(path)])  # $TWINLAB_AUDIT_ANCHOR
+    anchored = runner.invoke(cli, ["audit", "verify", str(path)])  # $TWINLAB_AUDIT_ANCHOR
     assert anchored.exit_code == 1 and "anchor records" in anchored.output
     monkeypatch.delenv("TWINLAB_AUDIT_ANCHOR")
-    refused = runner.invoke(audit, ["verify", str(path)])
+    refused = runner.invoke(cli, ["audit", "verify", str(path)])
     assert refused.exit_code == 1 and "no signed checkpoint" in refused.output
     assert "Traceback" not in refused.output
-    chain = runner.invoke(audit, ["verify", "--chain-only", str(path)])
+    chain = runner.invoke(cli, ["audit", "verify", "--chain-only", str(path)])
     assert chain.exit_code == 0 and "re-chained log passes" in chain.output
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from repo_helpers import shared_data
-from twinlab.pkpd.cli import fit as fit_command
 
+from twinlab.cli import cli
 from twinlab.pkpd import diagnostics as dg
 from twinlab.pkpd.dataset import read_nonmem
 from twinlab.pkpd.diagnostics import convergence
@@ -162,8 +162,9 @@ def test_cli_fit_writes_posterior_and_summary_json(tmp_path):
     PopulationSpec.from_dict(THEO_SPEC).to_yaml(spec_path)
     out = tmp_path / "out"
     res = CliRunner().invoke(
-        fit_command,
+        cli,
         [
+            "fit",
             "--data",
             str(THEO),
             "--model",
@@ -220,19 +221,19 @@ def test_cli_fit_reports_bad_input_without_traceback(tmp_path):
     bad.write_text("ID,TIME\n1,0\n")
     runner = CliRunner()
     res = runner.invoke(
-        fit_command, ["--data", str(bad), "--model", "pk_1cmt_oral", "--out", str(tmp_path / "o")]
+        cli, ["fit", "--data", str(bad), "--model", "pk_1cmt_oral", "--out", str(tmp_path / "o")]
     )
-    assert res.exit_code == 1 and res.output.startswith("Error:") and "Traceback" not in res.output
+    assert res.exit_code == 2 and res.output.startswith("Error:") and "Traceback" not in res.output
     if THEO.is_file():
         res = runner.invoke(
-            fit_command, ["--data", str(THEO), "--model", "pk_9cmt", "--out", str(tmp_path / "o")]
+            cli, ["fit", "--data", str(THEO), "--model", "pk_9cmt", "--out", str(tmp_path / "o")]
         )
-        assert res.exit_code == 1 and "unknown model 'pk_9cmt'" in res.output
+        assert res.exit_code == 2 and "unknown model 'pk_9cmt'" in res.output
         res = runner.invoke(
-            fit_command,
-            ["--data", str(THEO), "--model", "missing.yaml", "--out", str(tmp_path / "o")],
+            cli,
+            ["fit", "--data", str(THEO), "--model", "missing.yaml", "--out", str(tmp_path / "o")],
         )
-        assert res.exit_code == 1 and "no spec file" in res.output
+        assert res.exit_code == 2 and "no spec file" in res.output
 
 
 @pytest.mark.slow

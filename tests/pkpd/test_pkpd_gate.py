@@ -13,9 +13,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from twinlab.cli import cli
 from twinlab.pkpd import diagnostics as dg
-from twinlab.pkpd.cli import fit as fit_command
-from twinlab.pkpd.cli import models, validate_fit
 from twinlab.pkpd.fit import FitResult
 from twinlab.pkpd.gate import HINTS, GateBounds, GateResult, validate
 from twinlab.pkpd.registry import NotValidatedError, list_models, load
@@ -150,8 +149,9 @@ def test_the_gate_decides_what_the_cli_registers_as_served(tiny_study, tiny_fit,
     settings = ["--draws", "100", "--tune", "100", "--chains", "2", "--seed", "5"]
     settings += ["--target-accept", "0.9"]
     res = runner.invoke(
-        fit_command,
+        cli,
         [
+            "fit",
             *("--data", str(csv), "--model", str(spec), "--out", str(out)),
             *settings,
             *("--register", "tiny", "--root", str(root)),
@@ -167,8 +167,9 @@ def test_the_gate_decides_what_the_cli_registers_as_served(tiny_study, tiny_fit,
         load("tiny", root=root)
 
     res = runner.invoke(
-        validate_fit,
+        cli,
         [
+            "validate-fit",
             str(out),
             *LOOSE_ARGS,
             *("--register", "tiny", "--root", str(root)),
@@ -185,7 +186,7 @@ def test_the_gate_decides_what_the_cli_registers_as_served(tiny_study, tiny_fit,
     )  # same seed, same draws: the CLI's fit is the fixture's
 
     # the demo's default bounds: the tiny fit fails, names the parameter, and is withdrawn
-    res = runner.invoke(validate_fit, [str(out), "--register", "tiny", "--root", str(root)])
+    res = runner.invoke(cli, ["validate-fit", str(out), "--register", "tiny", "--root", str(root)])
     assert res.exit_code == 1 and "Traceback" not in res.output
     worst = validate(tiny_fit).failures[0]
     error = next(line for line in res.output.splitlines() if line.startswith("Error:"))
@@ -195,16 +196,16 @@ def test_the_gate_decides_what_the_cli_registers_as_served(tiny_study, tiny_fit,
     with pytest.raises(NotValidatedError, match=f"failed its validation gate .*{worst.parameter}"):
         load("tiny", root=root)
     assert load("tiny", root=root, require_validated=False).status == "failed"
-    card = json.loads(runner.invoke(models, ["show", "tiny", "--root", str(root)]).output)
+    card = json.loads(runner.invoke(cli, ["models", "show", "tiny", "--root", str(root)]).output)
     assert card["validation"]["gate"]["passed"] is False
 
 
 def test_validate_fit_refuses_a_fit_that_is_not_registered_in_one_line(tiny_fit, tmp_path):
     tiny_fit.to_zarr(tmp_path / "fit" / "posterior.zarr")
     res = CliRunner().invoke(
-        validate_fit, [str(tmp_path / "fit"), "--register", "nope", "--root", str(tmp_path)]
+        cli, ["validate-fit", str(tmp_path / "fit"), "--register", "nope", "--root", str(tmp_path)]
     )
-    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.exit_code == 2 and "Traceback" not in res.output
     assert res.output.strip() == (
         f"Error: no version of 'nope' under {tmp_path} holds this fit (0 registered): "
         "register it first (twinlab fit --register nope)"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from repo_helpers import prior_fit
-from twinlab.pkpd.cli import models
 
+from twinlab.cli import cli
 from twinlab.pkpd.fit import FitResult, open_fit
 from twinlab.pkpd.gate import GateBounds, GateResult, validate
 from twinlab.pkpd.registry import (
@@ -92,15 +92,15 @@ def test_fit_result_zarr_round_trip_keeps_summary(tmp_path, result):
 def test_models_cli_lists_and_shows_with_clean_errors(tmp_path, result):
     register(result, "theo", root=tmp_path)
     runner = CliRunner()
-    out = runner.invoke(models, ["list", "--root", str(tmp_path)])
+    out = runner.invoke(cli, ["models", "list", "--root", str(tmp_path)])
     assert out.exit_code == 0 and "theo\t1\tpk_1cmt_oral" in out.output
     assert out.output.rstrip().endswith("\tnot validated")
-    out = runner.invoke(models, ["list", "--root", str(tmp_path), "--json"])
+    out = runner.invoke(cli, ["models", "list", "--root", str(tmp_path), "--json"])
     assert json.loads(out.output)[0]["version"] == 1
-    out = runner.invoke(models, ["show", "theo", "--root", str(tmp_path)])
+    out = runner.invoke(cli, ["models", "show", "theo", "--root", str(tmp_path)])
     assert out.exit_code == 0 and json.loads(out.output)["name"] == "theo"
-    out = runner.invoke(models, ["show", "missing", "--root", str(tmp_path)])
-    assert out.exit_code == 1 and "Error: no model 'missing'" in out.output
+    out = runner.invoke(cli, ["models", "show", "missing", "--root", str(tmp_path)])
+    assert out.exit_code == 2 and "Error: no model 'missing'" in out.output
     assert "Traceback" not in out.output
 
 
@@ -173,7 +173,7 @@ def test_find_version_locates_the_registered_copy_of_a_fit_folder(tmp_path, resu
 def test_models_show_prints_the_recorded_gate(tmp_path, result):
     register(result, "twin", root=tmp_path)
     record_validation(validate(result, bounds=LOOSE), "twin", root=tmp_path)
-    out = CliRunner().invoke(models, ["show", "twin", "--root", str(tmp_path)])
+    out = CliRunner().invoke(cli, ["models", "show", "twin", "--root", str(tmp_path)])
     assert out.exit_code == 0, out.output
     card = json.loads(out.output)
     assert card["validation"]["gate"]["passed"] is True
@@ -184,5 +184,5 @@ def test_models_show_prints_the_recorded_gate(tmp_path, result):
         "divergences",
         "vpc_pi_coverage",
     }
-    out = CliRunner().invoke(models, ["list", "--root", str(tmp_path)])
+    out = CliRunner().invoke(cli, ["models", "list", "--root", str(tmp_path)])
     assert out.output.rstrip().endswith("\tpassed")

@@ -243,7 +243,7 @@ def test_cli_mistakes_are_one_line_errors(study, tmp_path, monkeypatch):
     expected = ["wrong passphrase", "no key bundle", "exists; pass --force"]
     for args, message in zip(cases, expected, strict=True):
         result = runner.invoke(cli, args)
-        assert result.exit_code == 1, result.output
+        assert result.exit_code == 2, result.output
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0]
         assert result.exception is None or isinstance(result.exception, SystemExit)
@@ -251,4 +251,4 @@ def test_cli_mistakes_are_one_line_errors(study, tmp_path, monkeypatch):
     result = runner.invoke(
         cli, ["keys", "export", "--out", str(tmp_path / "x.twk"), "--dir", str(study)]
     )
-    assert result.exit_code == 1 and "Error: passphrase too short" in result.output
+    assert result.exit_code == 2 and "Error: passphrase too short" in result.output

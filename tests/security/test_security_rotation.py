@@ -138,5 +138,5 @@ def test_cli_rotate_reencrypt(zone, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "re-encrypted 2 file(s) under master key" in result.output
     result = CliRunner().invoke(cli, ["keys", "rotate", str(folder), "--to", "nope"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.startswith("Error: master key 'nope' is not in the keyring")

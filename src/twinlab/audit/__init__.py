@@ -2,7 +2,7 @@
 
 See :mod:`twinlab.audit.log` (writing), :mod:`twinlab.audit.verify` (checking,
 and what can and cannot be detected), :mod:`twinlab.audit.records` (run
-records) and :mod:`twinlab.audit.cli` (the ``twinlab audit`` commands).
+records); the ``twinlab audit`` commands are :mod:`twinlab.cli.audit`.
 """
 
 from twinlab.audit.keys import (

@@ -30,6 +30,7 @@ from twinlab.pipeline.fields import Section, option
 
 __all__ = [
     "DaskParams",
+    "FitParams",
     "GenerateParams",
     "HarmonizeParams",
     "PipelineParams",
@@ -40,6 +41,7 @@ __all__ = [
     "TimesParams",
     "TrialParams",
     "ValidateParams",
+    "default_seed",
     "load_pipeline_params",
     "utc_offset",
 ]
@@ -174,6 +176,10 @@ class HarmonizeParams(Section):
     implausible: Literal["quarantine", "flag"] | None = None
     free_text: dict[str, Literal["scrub", "drop"]] | None = option(None, example="{fhir: scrub}")
     implausible: Literal["quarantine", "flag"] | None = option(None, example="implausible: flag")
+    #: where the stage reads and writes (``twinlab run harmonize``; not harmonizer settings)
+    sources: tuple[str, ...] | None = option(None, example="sources: [data/raw/demo]")
+    out: str | None = option(None, example="out: data/harmonized/demo")
+    raw_zone: str | None = option(None, example="raw_zone: data/raw_zone/demo")
 
     def __post_init__(self) -> None:
         if self.site_utc_offsets is not None:
@@ -187,19 +193,46 @@ class HarmonizeParams(Section):
         """The :class:`~twinlab.harmonize.HarmonizeConfig` these settings describe."""
         from twinlab.harmonize import HarmonizeConfig
 
-        given = {k: getattr(self, k) for k in self.known_keys() if getattr(self, k) is not None}
+        given = {
+            k: getattr(self, k)
+            for k in self.known_keys()
+            if getattr(self, k) is not None and k not in _HARMONIZE_PATHS
+        }
         return HarmonizeConfig(**given)
+
+
+#: keys of the ``harmonize`` section that say where the stage reads and writes
+_HARMONIZE_PATHS = frozenset({"sources", "out", "raw_zone"})
 
 
 @dataclass(frozen=True, kw_only=True)
 class FitParams(Section):
-    """``fit``: the population fit (``dvc.yaml`` passes these to ``twinlab fit``)."""
+    """``fit``: the NONMEM-style data set from the timeline, the population fit and its
+    registration (:func:`twinlab.pipeline.stages.fit_stage`).
+
+    ``timeline_dir``, ``conc_code`` (event code of the drug concentrations), ``pd_code`` and
+    ``covariates`` (``{NAME: source}``, as :func:`twinlab.pkpd.from_timeline` takes them)
+    build the data set written to ``data``; ``spec`` is fitted with NUTS into ``out`` and
+    registered as ``register`` under ``models_root``. ``seed`` defaults to the pipeline's.
+    """
 
     section = "fit"
     spec: str = option(example="spec: pipelines/specs/twinurostat_pk.yaml")
     draws: int = option(1000, ge=1)
     tune: int = option(1000, ge=0)
     chains: int = option(4, ge=1)
+    seed: int | None = option(None, ge=0)
+    sampler: Literal["nutpie", "pymc"] = "nutpie"
+    target_accept: float = option(0.8, ge=0.5, lt=1.0)
+    low_rank: bool = False
+    timeline_dir: str | None = option(None, example="timeline_dir: data/harmonized/demo")
+    conc_code: str | None = option(None, example="conc_code: TWINURO")
+    pd_code: str | None = None
+    covariates: dict[str, str] | None = option(None, example="covariates: {WT: cov_weight_kg}")
+    data: str | None = option(None, example="data: data/nonmem/demo.csv")
+    out: str | None = option(None, example="out: models/twinurostat_pk/fit")
+    register: str | None = option(None, example="register: twinurostat_pk")
+    models_root: str = "models"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,6 +246,14 @@ class ValidateParams(Section):
     max_divergences: int = option(0, ge=0)
     pi_coverage_low: float = option(0.8, gt=0, lt=1)
     pi_coverage_high: float = option(0.99, gt=0, le=1)
+    #: seed of the VPC simulation (default: the pipeline's seed)
+    seed: int | None = option(None, ge=0)
+    #: the fit to gate (default: the ``fit`` section's ``out``), the metrics file, and the
+    #: registered name the result is recorded with (default: ``fit.register``)
+    fit_dir: str | None = option(None, example="fit_dir: models/twinurostat_pk/fit")
+    out: str | None = option(None, example="out: reports/validate.json")
+    register: str | None = None
+    models_root: str | None = None
 
     def __post_init__(self) -> None:
         if not self.pi_coverage_low < self.pi_coverage_high:
@@ -222,7 +263,9 @@ class ValidateParams(Section):
         """The :class:`twinlab.pkpd.gate.GateBounds` these settings describe."""
         from twinlab.pkpd.gate import GateBounds
 
-        return GateBounds.from_params(self.to_dict())
+        bounds = ("max_rhat", "max_rhat_individual", "min_ess", "max_divergences")
+        given = {k: getattr(self, k) for k in (*bounds, "pi_coverage_low", "pi_coverage_high")}
+        return GateBounds.from_params(given)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,7 +305,7 @@ def _times(value: TimesParams | tuple[float, ...]) -> Any:
 @dataclass(frozen=True, kw_only=True)
 class CohortParams(Section):
     """The virtual population of a ``simulate`` section
-    (:func:`twinlab.stages.virtual_cohort_from_params`)."""
+    (:func:`twinlab.pipeline.scenario.virtual_cohort_from_params`)."""
 
     section = "simulate"
     timeline_dir: str = option(example="timeline_dir: data/harmonized/demo")
@@ -279,7 +322,8 @@ class CohortParams(Section):
 
 @dataclass(frozen=True, kw_only=True)
 class SimulateParams(CohortParams):
-    """``simulate``: virtual patients through the arms (:func:`twinlab.stages.simulate_stage`)."""
+    """``simulate``: virtual patients through the arms
+    (:func:`twinlab.pipeline.stages.simulate_stage`)."""
 
     times: TimesParams | tuple[float, ...] = option(example="times: {start: 0, stop: 672, step: 4}")
     arms: dict[str, RegimenParams | None] = option(
@@ -301,17 +345,18 @@ class SimulateParams(CohortParams):
         return CohortParams(**{k: getattr(self, k) for k in CohortParams.known_keys()})
 
     def arm_mappings(self) -> dict[str, dict[str, Any] | None]:
-        """``arms`` as :func:`twinlab.stages.regimen_arms` takes them."""
+        """``arms`` as :func:`twinlab.pipeline.scenario.regimen_arms` takes them."""
         return {name: None if r is None else r.to_dict() for name, r in self.arms.items()}
 
     def time_spec(self) -> Any:
-        """``times`` as :func:`twinlab.stages.time_grid` takes it."""
+        """``times`` as :func:`twinlab.pipeline.scenario.time_grid` takes it."""
         return _times(self.times)
 
 
 @dataclass(frozen=True, kw_only=True)
 class SensitivityParams(Section):
-    """``sensitivity``: Sobol or Morris indices (:func:`twinlab.stages.sensitivity_stage`)."""
+    """``sensitivity``: Sobol or Morris indices
+    (:func:`twinlab.pipeline.stages.sensitivity_stage`)."""
 
     section = "sensitivity"
     model: str = option(example="model: pkpd_1cmt_oral_idr1_e0")
@@ -346,7 +391,7 @@ class SensitivityParams(Section):
 
 @dataclass(frozen=True, kw_only=True)
 class SurrogateParams(Section):
-    """``surrogate``: the what-if emulator (:func:`twinlab.stages.surrogate_stage`)."""
+    """``surrogate``: the what-if emulator (:func:`twinlab.pipeline.stages.surrogate_stage`)."""
 
     section = "surrogate"
     n_patients: int = option(ge=1, example="n_patients: 60")
@@ -402,7 +447,7 @@ class DoseParams(Section):
 @dataclass(frozen=True, kw_only=True)
 class TrialParams(Section):
     """``trial``: operating characteristics, PROCOVA and dose selection
-    (:func:`twinlab.stages.trial_stage`; ``design`` is checked by
+    (:func:`twinlab.pipeline.stages.trial_stage`; ``design`` is checked by
     :meth:`twinlab.trials.Design.from_dict`)."""
 
     section = "trial"
@@ -505,6 +550,20 @@ class PipelineParams:
             raise ConfigError(f"{file}: {err}") from None
         other = {k: v for k, v in data.items() if k not in SECTIONS and k != "seed"}
         return cls(seed, dask, sections, other, file)
+
+
+#: The seed of a command run outside any project (no ``params.yaml`` to take one from).
+FALLBACK_SEED = 20261126
+
+
+def default_seed() -> int:
+    """The pipeline seed of the project around the working folder (its ``params.yaml``),
+    or :data:`FALLBACK_SEED` outside a project: what ``twinlab fit`` and ``validate-fit``
+    draw from when no ``--seed`` is given, so a command and its DVC stage agree."""
+    file = paths().params_file
+    if not file.is_file():
+        return FALLBACK_SEED
+    return load_pipeline_params(file).seed
 
 
 def load_pipeline_params(path: str | Path | None = None) -> PipelineParams:

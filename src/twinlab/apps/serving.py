@@ -1,4 +1,4 @@
-"""``twinlab serve``: run the apps with ``panel serve``, behind a login and page roles.
+"""What ``twinlab serve`` runs: ``panel serve`` of the apps, behind a login and page roles.
 
 Login is either Panel's login page checked against the hashed credentials file (the
 default: ``--auth-module`` :mod:`twinlab.apps.auth_module`) or an OAuth provider
@@ -8,7 +8,7 @@ and encryption key from ``PANEL_OAUTH_KEY``, ``PANEL_OAUTH_SECRET``,
 each user comes from the credentials file and every page is authorized by
 :func:`twinlab.apps.auth.authorize` (deny by default).
 
-Also ``python -m twinlab.apps.cli serve ...`` until ``twinlab serve`` is registered.
+The command itself is :mod:`twinlab.cli.apps`.
 """
 
 from __future__ import annotations
@@ -19,17 +19,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import click
-
-from twinlab.apps.auth import CREDENTIALS_ENV, PAGES, add_user, credentials_path, load_credentials
+from twinlab.apps.auth import CREDENTIALS_ENV, PAGES, credentials_path, load_credentials
 from twinlab.apps.memory import SERVER_MB_ENV, SESSION_MB_ENV
 from twinlab.audit.keys import HMAC_KEY_ENV, KEY_ENV, KEY_FILE_ENV, load_signer
 from twinlab.audit.log import ANCHOR_ENV
 from twinlab.audit.trail import AUDIT_LOG_ENV, UNSIGNED_ENV
-from twinlab.security.access import ROLES
 from twinlab.security.keyfiles import DEFAULT_KEY_DIR, KEY_FILES
 
-__all__ = ["COOKIE_SECRET_ENV", "oauth_settings", "serve", "serve_command", "server_environment"]
+__all__ = ["COOKIE_SECRET_ENV", "oauth_settings", "serve_command", "server_environment"]
 
 COOKIE_SECRET_ENV = "TWINLAB_COOKIE_SECRET"
 _APPS = Path(__file__).resolve().parent
@@ -226,139 +223,3 @@ def serve_command(
         }
     )
     return argv, served
-
-
-@click.command("serve")
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Project root (default: $TWINLAB_ROOT or found from the working directory).",
-)
-@click.option("--port", type=int, default=5006, show_default=True)
-@click.option(
-    "--address",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address to listen on (loopback by default; put TLS in front otherwise).",
-)
-@click.option(
-    "--auth",
-    "credentials",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Credentials file (default: $TWINLAB_CREDENTIALS, else ~/.config/twinlab/users.json).",
-)
-@click.option(
-    "--page",
-    "pages",
-    multiple=True,
-    type=click.Choice(list(PAGES)),
-    help="Pages to serve (default: all).",
-)
-@click.option(
-    "--cookie-secret-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help=f"File holding the cookie secret, >= 32 bytes (else ${COOKIE_SECRET_ENV}, else random).",
-)
-@click.option(
-    "--oauth-provider",
-    default=None,
-    help="Log in through this OAuth provider instead of passwords.",
-)
-@click.option("--oauth-redirect-uri", default=None, help="OAuth redirect URI.")
-@click.option("--allow-websocket-origin", multiple=True, help="Extra allowed origins.")
-@click.option(
-    "--min-cell",
-    type=int,
-    default=5,
-    show_default=True,
-    help="Smallest count shown to stakeholders (smaller cells suppressed).",
-)
-@click.option(
-    "--tls-cert",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    default=None,
-    help="Serve HTTPS with this certificate (PEM; with --tls-key). Cookies are then Secure.",
-)
-@click.option(
-    "--tls-key",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    default=None,
-    help="Private key of --tls-cert (PEM).",
-)
-@click.option(
-    "--add-user",
-    metavar="NAME",
-    default=None,
-    help="Add (or replace) user NAME in the credentials file and exit.",
-)
-@click.option("--role", type=click.Choice(list(ROLES)), default=None, help="Role of --add-user.")
-@click.option("--no-password", is_flag=True, help="With --add-user: an OAuth-only user.")
-@click.option("--dry-run", is_flag=True, help="Print the panel serve command and exit.")
-def serve(
-    root: Path | None,
-    port: int,
-    address: str,
-    credentials: Path | None,
-    pages: tuple[str, ...],
-    cookie_secret_file: Path | None,
-    oauth_provider: str | None,
-    oauth_redirect_uri: str | None,
-    allow_websocket_origin: tuple[str, ...],
-    min_cell: int,
-    tls_cert: Path | None,
-    tls_key: Path | None,
-    add_user: str | None,
-    role: str | None,
-    no_password: bool,
-    dry_run: bool,
-) -> None:
-    """Serve the what-if explorer, cohort dashboard and reviewer view (panel serve)."""
-    if add_user is not None:
-        if role is None:
-            raise click.UsageError("--add-user needs --role")
-        password = None
-        if not no_password:
-            password = click.prompt(
-                f"password for {add_user}", hide_input=True, confirmation_prompt=True
-            )
-        try:
-            file = _add_user(credentials, add_user, role, password)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
-        click.echo(f"user {add_user!r} ({role}) saved in {file}")
-        return
-    from twinlab.config import project_root
-
-    try:
-        argv, env = serve_command(
-            root=root or project_root(),
-            port=port,
-            address=address,
-            credentials=credentials,
-            pages=pages or tuple(PAGES),
-            cookie_secret_file=cookie_secret_file,
-            oauth_provider=oauth_provider,
-            oauth_redirect_uri=oauth_redirect_uri,
-            allow_websocket_origin=allow_websocket_origin,
-            min_cell=min_cell,
-            tls_cert=tls_cert,
-            tls_key=tls_key,
-        )
-    except (ValueError, OSError) as exc:
-        raise click.UsageError(str(exc)) from None
-    if dry_run:
-        click.echo(" ".join(argv))
-        return
-    scheme = "https" if tls_cert else "http"
-    click.echo(f"serving on {scheme}://{address}:{port}/ (pages: {', '.join(pages or PAGES)})")
-    os.execve(argv[0], argv, env)  # panel serve takes over this process (and its signals)
-
-
-def _add_user(path: Path | None, name: str, role: str, password: str | None) -> Path:
-    return add_user(path, name, role, password)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    serve()

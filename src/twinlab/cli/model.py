@@ -1,64 +1,18 @@
-"""Command-line entry points of :mod:`twinlab.pkpd`: ``twinlab fit`` and ``twinlab models``.
+"""Model commands: ``twinlab dataset``, ``fit``, ``validate-fit`` and ``models``.
 
-``fit`` and the ``models`` group are plain click objects, attached to the main ``twinlab``
-command. User mistakes (a missing or invalid file, an unknown model or version) end with a
-one-line ``Error: ...`` and exit status 1, never a traceback.
+Thin wrappers of :mod:`twinlab.pkpd` and of the fit and validate stages of
+:mod:`twinlab.pipeline.stages`; errors follow the root group's policy
+(:mod:`twinlab.cli.errors`).
 """
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
-import pandas as pd
 
 __all__ = ["dataset", "fit", "models", "validate_fit"]
-
-_USER_ERRORS = (
-    FileNotFoundError,
-    NotADirectoryError,
-    PermissionError,
-    ValueError,
-    KeyError,
-    TypeError,
-)
-
-
-def _clean_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn user errors into ``click.ClickException`` (a one-line ``Error:``)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except _USER_ERRORS as err:
-            ctx = click.get_current_context(silent=True)
-            if ctx is not None and ctx.find_root().params.get("debug"):
-                raise
-            message = err.args[0] if isinstance(err, KeyError) and err.args else err
-            raise click.ClickException(str(message)) from None
-
-    return wrapper
-
-
-def _spec(model: str) -> Any:
-    from twinlab.pkpd.models import model_names
-    from twinlab.pkpd.population import PopulationSpec
-
-    path = Path(model)
-    if path.suffix.lower() in (".yaml", ".yml") or path.is_file():
-        if not path.is_file():
-            raise FileNotFoundError(f"no spec file {path}")
-        return PopulationSpec.from_yaml(path)
-    if model not in model_names():
-        raise KeyError(
-            f"unknown model {model!r}: give a spec YAML file or one of {', '.join(model_names())}"
-        )
-    return PopulationSpec.default(model)
 
 
 @click.command("fit")
@@ -79,7 +33,12 @@ def _spec(model: str) -> Any:
 @click.option("--draws", default=1000, show_default=True, type=click.IntRange(1))
 @click.option("--tune", default=1000, show_default=True, type=click.IntRange(0))
 @click.option("--chains", default=4, show_default=True, type=click.IntRange(1))
-@click.option("--seed", default=20240611, show_default=True, type=int)
+@click.option(
+    "--seed",
+    default=None,
+    type=int,
+    help="Random seed (default: the seed of the project's params.yaml).",
+)
 @click.option(
     "--sampler", default="nutpie", show_default=True, type=click.Choice(["nutpie", "pymc"])
 )
@@ -115,7 +74,6 @@ def _spec(model: str) -> Any:
     type=click.Path(file_okay=False, path_type=Path),
     help="Registry root.",
 )
-@_clean_errors
 def fit(
     data_path: Path,
     model: str,
@@ -123,7 +81,7 @@ def fit(
     draws: int,
     tune: int,
     chains: int,
-    seed: int,
+    seed: int | None,
     sampler: str,
     target_accept: float,
     low_rank: bool,
@@ -136,65 +94,29 @@ def fit(
     Prints every estimated quantity: typical values, covariate effects, between-subject
     variability (variance and CV%), residual errors, with intervals, R-hat and bulk ESS.
     """
-    from twinlab.pkpd.dataset import read_nonmem
-    from twinlab.pkpd.fit import fit as run_fit
-
-    spec = _spec(model)
-    data = read_nonmem(data_path, model=spec.model)
-    result = run_fit(
-        spec,
-        data,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        sampler=sampler,
-        target_accept=target_accept,
-        low_rank=low_rank,
-        progress=progress,
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    result.to_zarr(out / "posterior.zarr")
-    spec.to_yaml(out / "spec.yaml")
-    summary = result.summary()
-    timings = result.timings  # run metadata: the audit log's, not the (reproducible) output
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    from twinlab.audit import audit_stage
+    from twinlab.pipeline.params import default_seed
+    from twinlab.pipeline.run import auditable
+    from twinlab.pipeline.stages import fit_model
     from twinlab.pkpd.tables import format_parameter_table
 
-    click.echo(format_parameter_table(result.parameter_table()))
-    click.echo(
-        f"max R-hat {summary['max_rhat']:.3f}, min bulk ESS {summary['min_ess_bulk']:.0f}, "
-        f"{summary['divergences']} divergences, {timings['total_s']:.1f} s "
-        f"({summary['sampler']}) -> {out}"
-    )
-    from twinlab.audit import audit_stage
-
+    if seed is None:
+        seed = default_seed()
+    result = fit_model(
+        model, data_path, out, draws=draws, tune=tune, chains=chains, seed=seed,
+        sampler=sampler, target_accept=target_accept, low_rank=low_rank, progress=progress,
+        register_as=register_as, models_root=root,
+    )  # fmt: skip
+    click.echo(format_parameter_table(result.value.parameter_table()))
+    click.echo(result.message)
     audit_stage(
-        "fit",
-        params={
-            "model": model,
-            "draws": draws,
-            "tune": tune,
-            "chains": chains,
-            "sampler": sampler,
-            "target_accept": target_accept,
-        },
-        inputs=[data_path],
-        outputs=[out],
-        seed=seed,
-        summary={
-            "max_rhat": summary["max_rhat"],
-            "divergences": summary["divergences"],
-            "timings": {k: round(float(v), 2) for k, v in timings.items()},
-        },
-    )
+        "fit", params=auditable(result.params), inputs=result.inputs, outputs=result.outputs,
+        seed=result.seed, summary=result.summary,
+    )  # fmt: skip
     if register_as:
-        from twinlab.pkpd.registry import register
-
-        entry = register(result, register_as, root=root, data=data_path)
         click.echo(
-            f"registered {entry.label} at {entry.path} (not served until "
-            f"'twinlab validate-fit {out} --register {entry.name} --root {root}' passes)"
+            f"registered {result.summary['registered']} (not served until "
+            f"'twinlab validate-fit {out} --register {register_as} --root {root}' passes)"
         )
 
 
@@ -223,7 +145,6 @@ def fit(
     type=click.Path(dir_okay=False, path_type=Path),
     help="NONMEM-style CSV to write.",
 )
-@_clean_errors
 def dataset(
     timeline_dir: Path,
     conc_code: str,
@@ -236,9 +157,7 @@ def dataset(
     Text covariates (e.g. a genotype) missing for some patients get their own
     level 'unknown', so no subject is dropped for a missing covariate.
     """
-    from twinlab.pkpd.covariates import add_derived_covariates
-    from twinlab.pkpd.dataset import from_timeline, write_nonmem
-    from twinlab.timeline import Cohort
+    from twinlab.pipeline.stages import build_nonmem
 
     mapping = {}
     for item in covariates:
@@ -246,15 +165,9 @@ def dataset(
         if not sep or not name or not source:
             raise click.BadParameter(f"expected NAME=SOURCE, got {item!r}", param_hint="-c")
         mapping[name] = source
-    cohort = Cohort.read(timeline_dir)
-    patients = add_derived_covariates(cohort.patients)
-    for source in mapping.values():
-        if source in patients and not pd.api.types.is_numeric_dtype(patients[source]):
-            patients[source] = patients[source].fillna("unknown")
-    cohort = Cohort(patients, cohort.events, cohort.links)
-    data = from_timeline(cohort, conc_code=conc_code, pd_code=pd_code, covariates=mapping or None)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_nonmem(data, out)
+    data = build_nonmem(
+        timeline_dir, conc_code=conc_code, pd_code=pd_code, covariates=mapping or None, out=out
+    )
     frame = data.frame
     click.echo(
         f"{frame['ID'].nunique()} subjects, {int((frame['EVID'] == 1).sum())} doses, "
@@ -295,7 +208,12 @@ def dataset(
     default=None,
     help="Write the gate's metrics as JSON (a DVC metric).",
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="VPC simulation seed.")
+@click.option(
+    "--seed",
+    default=None,
+    type=int,
+    help="VPC simulation seed (default: the seed of the project's params.yaml).",
+)
 @click.option(
     "--register",
     "register_as",
@@ -311,7 +229,6 @@ def dataset(
     type=click.Path(file_okay=False, path_type=Path),
     help="Registry root (with --register).",
 )
-@_clean_errors
 def validate_fit(
     fit_dir: Path,
     max_rhat: float,
@@ -320,7 +237,7 @@ def validate_fit(
     max_divergences: int,
     pi_coverage: tuple[float, float],
     out: Path | None,
-    seed: int,
+    seed: int | None,
     register_as: str | None,
     root: Path,
 ) -> None:
@@ -329,10 +246,9 @@ def validate_fit(
     FIT_DIR holds posterior.zarr (as written by 'twinlab fit'). A failed check names the
     parameter behind it and what usually fixes it.
     """
-    from twinlab.audit import audit_event
-    from twinlab.pkpd.fit import open_fit
-    from twinlab.pkpd.gate import GateBounds, validate
-    from twinlab.pkpd.registry import find_version, record_validation
+    from twinlab.pipeline.params import default_seed
+    from twinlab.pipeline.stages import validate_fit as run_gate
+    from twinlab.pkpd.gate import GateBounds
 
     bounds = GateBounds(
         max_rhat=max_rhat,
@@ -341,25 +257,14 @@ def validate_fit(
         max_divergences=max_divergences,
         pi_coverage=pi_coverage,
     )
-    result = open_fit(fit_dir / "posterior.zarr")
-    version = find_version(result, register_as, root=root) if register_as else None
-    gate = validate(result, bounds=bounds, seed=seed)
-    metrics = gate.to_metrics()
-    if out is not None:
-        from twinlab.pipeline.metrics import gate_metrics
-
-        # a DVC metric: values and pass/fail only (bounds are params.yaml's, the failures'
-        # hints are printed below and recorded with the version)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(gate_metrics(metrics), indent=2, sort_keys=True) + "\n")
-    audit_event("model.validate", fit_dir, params=metrics["bounds"], new=metrics)
-    click.echo(str(gate))
-    if register_as:
-        record_validation(gate, register_as, version, root=root)
-        served = "served" if gate.passed else "NOT served"
-        click.echo(f"recorded with {register_as}/{version} under {root}: {served}")
-    if not gate.passed:
-        raise click.ClickException(f"validation gate {gate.describe()}")
+    if seed is None:
+        seed = default_seed()
+    result = run_gate(
+        fit_dir, bounds, seed=seed, out=out, register_as=register_as, models_root=root
+    )
+    click.echo(result.message)
+    if result.failure:
+        raise click.ClickException(result.failure)
 
 
 @click.group("models")
@@ -376,7 +281,6 @@ def models() -> None:
     help="Registry root.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_clean_errors
 def models_list(root: Path, as_json: bool) -> None:
     """List every registered model version."""
     from twinlab.pkpd.registry import list_models
@@ -397,7 +301,6 @@ def models_list(root: Path, as_json: bool) -> None:
 @models.command("catalog")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--markdown", is_flag=True, help="Print the Markdown table of the docs.")
-@_clean_errors
 def models_catalog(as_json: bool, markdown: bool) -> None:
     """List the structural models: parameters, optional ones, endpoints, dosing convention."""
     from twinlab.pkpd.catalog import catalog, catalog_markdown
@@ -427,7 +330,6 @@ def models_catalog(as_json: bool, markdown: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Registry root.",
 )
-@_clean_errors
 def models_show(name: str, version: int | None, root: Path) -> None:
     """Print the model card of NAME, with the validation gate's result recorded for it."""
     from twinlab.pkpd.registry import model_card

@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from repo_helpers import copy_project
 
-from twinlab.audit.reproduce import (
+from twinlab.cli import cli
+from twinlab.pipeline.reproduce import (
     BY_DESIGN,
     DIFFERS,
     IDENTICAL,
@@ -29,9 +31,7 @@ from twinlab.audit.reproduce import (
     _json_diff,
     _notebook_diff,
     reproduce,
-    reproduce_command,
 )
-from twinlab.testing import copy_project
 
 pytestmark = pytest.mark.slow
 
@@ -103,8 +103,17 @@ def test_unchanged_commit_reproduces_every_artifact(recorded, tmp_path):
     repo, commit = recorded["repo"], recorded["commit"]
     out = tmp_path / "report.json"
     result = CliRunner().invoke(
-        reproduce_command,
-        ["--repo", str(repo), "--rev", commit, "--workdir", str(tmp_path), "--json", str(out)],
+        cli,
+        [
+            "reproduce",
+            "--repo",
+            str(repo),
+            "--rev",
+            commit,
+            "--workdir",
+            str(tmp_path),
+            *("--json", str(out)),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "OK: every artifact reproduced" in result.output
@@ -167,19 +176,19 @@ def test_undeclared_code_change_names_the_differing_artifacts(recorded, tmp_path
 def test_user_mistakes_are_clean_errors(recorded, tmp_path):
     repo = recorded["repo"]
     runner = CliRunner()
-    result = runner.invoke(reproduce_command, ["--repo", str(repo), "--rev", "no-such-rev"])
-    assert result.exit_code == 1
+    result = runner.invoke(cli, ["reproduce", "--repo", str(repo), "--rev", "no-such-rev"])
+    assert result.exit_code == 2
     assert "unknown revision 'no-such-rev'" in result.output
     assert ("Traceback" not in result.output and result.exception is None) or isinstance(
         result.exception, SystemExit
     )
     result = runner.invoke(
-        reproduce_command, ["--repo", str(repo), "--rev", str(recorded["unrecorded"])]
+        cli, ["reproduce", "--repo", str(repo), "--rev", str(recorded["unrecorded"])]
     )
-    assert result.exit_code == 1 and "has no dvc.lock" in result.output
+    assert result.exit_code == 2 and "has no dvc.lock" in result.output
     with pytest.raises(ReproduceError, match="not inside a git repository"):
         reproduce(tmp_path)
-    help_text = runner.invoke(reproduce_command, ["--help"])
+    help_text = runner.invoke(cli, ["reproduce", "--help"])
     assert help_text.exit_code == 0 and "--rev" in help_text.output and "--keep" in help_text.output
 
 
@@ -241,7 +250,7 @@ def _folder(cache: Path, files: dict[str, bytes]) -> str:
 
 @pytest.mark.parametrize("with_key", [True, False])
 def test_encrypted_folder_is_checked_by_decryption_when_the_key_is_there(tmp_path, with_key):
-    from twinlab.audit.reproduce import MISSING, _Comparer, _Side
+    from twinlab.pipeline.reproduce import MISSING, _Comparer, _Side
     from twinlab.security.crypto import Keyring, encrypt_bytes
 
     ring = Keyring.from_keys(b"k" * 32)

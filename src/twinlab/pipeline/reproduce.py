@@ -59,7 +59,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
 import yaml
 
 from twinlab.audit.expectations import (
@@ -94,7 +93,6 @@ __all__ = [
     "classify_outputs",
     "compare_posterior_json",
     "reproduce",
-    "reproduce_command",
 ]
 
 IDENTICAL = "identical"
@@ -1267,94 +1265,3 @@ def _only_rerun(
             if not all((project / o).exists() for o in outs):
                 del stages[name]
     return {**reproduced, "stages": stages}
-
-
-# --------------------------------------------------------------------------- the command
-
-
-@click.command("reproduce", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--rev", default="HEAD", show_default=True, help="Commit, branch or tag to reproduce."
-)
-@click.option(
-    "--repo",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="The DVC project (inside a git repository); default: the one around the working folder.",
-)
-@click.option(
-    "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the clean clone (default: a temporary folder).",
-)
-@click.option("--keep", is_flag=True, help="Keep the clone (and the dvc repro log) afterwards.")
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
-    help="Also write the report as JSON to this file ('-': standard output, instead of the table).",
-)
-@click.option(
-    "--mcse-k",
-    type=click.FloatRange(min=0, min_open=True),
-    default=Tolerance.k_mcse,
-    show_default=True,
-    help="Monte Carlo standard errors a posterior mean may move between the record and the "
-    "reproduction.",
-)
-@click.option(
-    "--monte-carlo-stage",
-    "monte_carlo_stages",
-    multiple=True,
-    default=Tolerance.monte_carlo_stages,
-    show_default=True,
-    help="A stage that samples (MCMC); its posterior is compared within Monte Carlo error "
-    "and the stages after it are held to the gate. Repeat for several.",
-)
-def reproduce_command(
-    rev: str,
-    repo: Path | None,
-    workdir: Path | None,
-    keep: bool,
-    json_path: Path | None,
-    mcse_k: float,
-    monte_carlo_stages: tuple[str, ...],
-) -> None:
-    """Re-execute a pinned commit's pipeline and compare every output with dvc.lock.
-
-    A clean clone of the commit (without the working tree's uncommitted
-    changes) runs 'dvc repro -f' against this repository's DVC cache. Each
-    output of the commit's dvc.lock is classified first: bit-identical (the data
-    stages, and everything after the fit when the posterior reproduces bit for
-    bit), Monte Carlo (the fit's posterior: every posterior mean within K Monte
-    Carlo standard errors, the gate still passed) or follows the fit (allowed to
-    differ only when the posterior moved within its tolerance and the gate
-    passed). It is then reported as identical, differs by design (encrypted with
-    fresh nonces; with the master key the plaintexts are compared), within
-    tolerance, differs (with the files, notebook cell, metric keys or posterior
-    means that differ) or missing. Exit status 0 when every output reproduced as
-    its class expects, 1 otherwise.
-    """
-    if repo is None:
-        from twinlab.config import project_root
-
-        repo = project_root()
-    try:
-        tolerance = Tolerance(monte_carlo_stages=monte_carlo_stages, k_mcse=mcse_k)
-        report = reproduce(
-            repo, rev=rev, workdir=workdir, keep=keep,
-            progress=lambda s: click.echo(s, err=True), tolerance=tolerance,
-        )  # fmt: skip
-    except ConfigError as err:
-        raise click.ClickException(str(err)) from None
-    if json_path is not None and str(json_path) == "-":
-        click.echo(report.to_json())
-    else:
-        click.echo(str(report))
-        if json_path is not None:
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(report.to_json() + "\n", encoding="utf-8")
-            click.echo(f"report written to {json_path}", err=True)
-    if report.clone:
-        click.echo(f"clone kept at {report.clone}", err=True)
-    sys.exit(0 if report.ok else 1)

@@ -1,6 +1,7 @@
-"""The ``audit`` command group: verify, show, checkpoint and keygen.
+"""``twinlab audit verify | show | checkpoint | keygen``: the hash-chained audit log.
 
-Attach it to the main command with ``cli.add_command(audit)``.
+Thin wrappers of :mod:`twinlab.audit`; errors follow the root group's policy
+(:mod:`twinlab.cli.errors`): a log that does not verify exits 1.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ import click
 from twinlab.audit.keys import generate_keypair, load_signer
 from twinlab.audit.log import ANCHOR_ENV, AuditLog
 from twinlab.audit.verify import verify
-from twinlab.config import ConfigError
 
 __all__ = ["audit"]
 
 
-@click.group("audit", context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("audit")
 def audit() -> None:
     """Inspect, verify and sign the hash-chained audit log."""
 
@@ -64,17 +64,14 @@ def verify_cmd(
     key). Exits with status 0 when the log is intact and 1 otherwise, printing
     the first bad entry (line number, seq and reason).
     """
-    try:
-        result = verify(
-            path,
-            public_key=public_key,
-            expected_count=expect_count,
-            expected_head=expect_head,
-            anchor=anchor,
-            require_signed=require_signed or not chain_only,
-        )
-    except (ValueError, FileNotFoundError, ConfigError) as err:
-        raise click.ClickException(str(err)) from None
+    result = verify(
+        path,
+        public_key=public_key,
+        expected_count=expect_count,
+        expected_head=expect_head,
+        anchor=anchor,
+        require_signed=require_signed or not chain_only,
+    )
     click.echo(str(result))
     for note in result.notes:
         click.echo(f"note: {note}")
@@ -121,11 +118,8 @@ def show(path: Path, tail: int | None, as_json: bool) -> None:
 )
 def checkpoint(path: Path, key_file: Path | None) -> None:
     """Append a signed checkpoint (entry count and head hash) to an audit log."""
-    try:
-        anchor = os.environ.get(ANCHOR_ENV) or None
-        entry = AuditLog(path, anchor=anchor).checkpoint(signer=load_signer(key_file=key_file))
-    except ConfigError as err:
-        raise click.ClickException(str(err)) from None
+    anchor = os.environ.get(ANCHOR_ENV) or None
+    entry = AuditLog(path, anchor=anchor).checkpoint(signer=load_signer(key_file=key_file))
     click.echo(f"checkpoint at seq {entry['seq']}: count {entry['params']['count']}, "
                f"head {entry['params']['head']}")  # fmt: skip
 
@@ -143,9 +137,6 @@ def keygen(out: Path) -> None:
     The private key file gets mode 0600 and must stay outside the repository
     (point $TWINLAB_AUDIT_KEY_FILE at it); share the public key with reviewers.
     """
-    try:
-        private, public = generate_keypair(out)
-    except (ConfigError, FileExistsError) as err:
-        raise click.ClickException(str(err)) from None
+    private, public = generate_keypair(out)
     click.echo(f"private key: {private} (keep secret; export TWINLAB_AUDIT_KEY_FILE={private})")
     click.echo(f"public key:  {public}")

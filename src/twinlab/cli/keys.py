@@ -1,7 +1,7 @@
-"""``twinlab keys`` commands that move and rotate keys: export, import, rotate.
+"""``twinlab keys``: create, export, import and rotate this workstation's secret keys.
 
-Thin wrappers of :mod:`twinlab.security.bundle` and :mod:`twinlab.security.rotation`;
-attached to the ``keys`` group by :mod:`twinlab.cli`.
+Thin wrappers of :mod:`twinlab.security.keyfiles`, :mod:`twinlab.security.bundle` and
+:mod:`twinlab.security.rotation`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-__all__ = ["keys_export", "keys_import", "keys_rotate"]
+__all__ = ["keys", "keys_export", "keys_import", "keys_init", "keys_rotate"]
 
 _PASSPHRASE_FILE = click.option(
     "--passphrase-file",
@@ -46,7 +46,28 @@ def _short(name: str) -> str:
     return name.removesuffix(".key")
 
 
-@click.command("export")
+@click.group()
+def keys() -> None:
+    """Manage this workstation's secret keys (kept outside the repository)."""
+
+
+@keys.command("init")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Key folder (default ~/.config/twinlab/keys).",
+)
+def keys_init(folder: Path | None) -> None:
+    """Create the de-identification and master keys if missing; print how to use them."""
+    from twinlab.security.keyfiles import init_local_keys
+
+    for env, file in init_local_keys(folder).items():
+        click.echo(f"export {env}={file}")
+
+
+@keys.command("export")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -82,7 +103,7 @@ def keys_export(
     click.echo("the reviewer runs: twinlab keys import " + out.name)
 
 
-@click.command("import")
+@keys.command("import")
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
 @_dir_option("Key folder to write (default ~/.config/twinlab/keys).")
 @_PASSPHRASE_FILE
@@ -121,7 +142,7 @@ def keys_import(
         click.echo(f"export {env}={path}")
 
 
-@click.command("rotate")
+@keys.command("rotate")
 @click.argument(
     "folders",
     nargs=-1,

@@ -1,0 +1,69 @@
+"""The ``twinlab`` command: one click group, every command a thin wrapper of a library call.
+
+The commands live in modules named by what they hold: :mod:`~twinlab.cli.data` (synth,
+ingest, lineage, timeline), :mod:`~twinlab.cli.model` (dataset, fit, validate-fit, models),
+:mod:`~twinlab.cli.pipeline` (run, demo, reproduce and the modelling stages),
+:mod:`~twinlab.cli.notebook`, :mod:`~twinlab.cli.keys`, :mod:`~twinlab.cli.audit` and
+:mod:`~twinlab.cli.apps` (serve, imported when called). The ``api`` group of
+:mod:`twinlab.api.cli` is attached lazily when that package is installed.
+
+One error policy, on the root group (:class:`~twinlab.cli.errors.RootGroup`): a user
+mistake (a missing file, an unknown parameter, invalid data) ends with one ``Error: ...``
+line on stderr and exit status 2; a check that ran and failed (the validation gate, an
+audit log that does not verify) exits 1; anything else is a bug, reported in one line
+(exit 1) unless ``--debug`` asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from twinlab.cli.errors import USER_ERRORS, RootGroup, UserError
+
+__all__ = ["USER_ERRORS", "UserError", "cli", "main"]
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="twinlab")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of short error messages.")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def cli(debug: bool, verbose: int) -> None:
+    """twinlab: a workbench for clinical-trial digital twins."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _attach() -> None:
+    from twinlab.cli import audit, data, keys, model, notebook, pipeline, stages
+
+    for command in (
+        data.synth,
+        data.ingest,
+        data.lineage,
+        data.timeline,
+        model.dataset,
+        model.fit,
+        model.validate_fit,
+        model.models,
+        stages.simulate,
+        stages.sensitivity,
+        stages.surrogate,
+        stages.trial,
+        pipeline.run,
+        pipeline.demo,
+        pipeline.reproduce_command,
+        notebook.notebook,
+        keys.keys,
+        audit.audit,
+    ):
+        cli.add_command(command)
+
+
+_attach()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="twinlab")

@@ -206,17 +206,20 @@ def plot_ppc(idata: Any, *, kind: str = "loo_pit", units: FitUnits | None = None
     fig = new_figure((6, 3.6))
     ax = fig.subplots()
     unit = idata.observed_data["y"].attrs.get("units", "")
+    quantified = np.flatnonzero(idata.observed_data["censored"].values == 0)
     if kind == "loo_pit":
+        # a BLQ sample's value is the LLOQ, not a measurement: its PIT would pile up at 1
+        groups = ["posterior_predictive", "observed_data", "log_likelihood"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            az.plot_loo_pit(idata, y="y", ax=ax)
+            az.plot_loo_pit(idata.isel(obs=quantified, groups=groups), y="y", ax=ax)
         ax.set_xlabel("LOO-PIT")
-        ax.set_title("LOO probability integral transform (uniform if calibrated)", fontsize=9)
-    else:
-        quantified = idata.observed_data["censored"].values == 0
-        sub = idata.isel(
-            obs=np.flatnonzero(quantified), groups=["posterior_predictive", "observed_data"]
+        ax.set_title(
+            "LOO probability integral transform of the quantified samples (uniform if calibrated)",
+            fontsize=9,
         )
+    else:
+        sub = idata.isel(obs=quantified, groups=["posterior_predictive", "observed_data"])
         az.plot_ppc(sub, var_names=["y"], kind=kind, num_pp_samples=100, ax=ax, legend=True)
         ax.set_xlabel(FitUnits.label("concentration (quantified samples)", unit))
         ax.set_title("posterior predictive check", fontsize=9)

@@ -254,7 +254,7 @@ def plot_vpc(check: dict[str, Any], *, log_y: bool = False) -> Any:
     groups = list(dict.fromkeys(tab["stratum"])) if len(tab) else ["all"]
     blq = bool(len(tab) and (tab["blq_obs"].max() > 0 or tab["blq_sim_hi"].max() > 0))
     rows = 2 if blq else 1
-    fig = new_figure((4.2 * len(groups) + 1.5, 3.6 + 1.6 * blq))
+    fig = new_figure((max(4.4 * len(groups), 7.0), 4.2 + 1.6 * blq))
     axes = fig.subplots(
         rows, len(groups), squeeze=False, sharex="col",
         gridspec_kw={"height_ratios": [3, 1] if blq else [1]},
@@ -289,13 +289,13 @@ def plot_vpc(check: dict[str, Any], *, log_y: bool = False) -> Any:
     handles = [
         Line2D([], [], color="tab:red", marker="o", ms=3, label="observed median"),
         Line2D([], [], color="tab:blue", ls="--", marker="o", ms=3,
-               label=f"observed {tags[0][1:]}th / {tags[-1][1:]}th percentiles"),
+               label=f"observed {int(tags[0][1:])}th / {int(tags[-1][1:])}th percentiles"),
         Patch(color="tab:red", alpha=0.25, label=f"simulated median, {ci:.0%} interval"),
         Patch(color="tab:blue", alpha=0.25, label=f"simulated percentiles, {ci:.0%} interval"),
     ]  # fmt: skip
     if check.get("lloq") is not None:
         handles.append(Line2D([], [], color="grey", ls=":", label=f"LLOQ {check['lloq']:g}"))
-    fig.legend(handles=handles, loc="outside right upper", fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
     kind = "pcVPC" if check.get("pred_corrected") else "VPC"
     fig.suptitle(
         f"{kind}: {check['coverage']:.0%} of observed percentiles inside their simulated "

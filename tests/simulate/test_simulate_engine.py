@@ -271,3 +271,16 @@ def test_progress_bar_shows_chunks_elapsed_time_and_eta(capsys):
     err = capsys.readouterr().err
     assert "3/3 chunks" in err and "ETA 0.0 s" in err and err.endswith("\n")
     assert "1/3 chunks" in err and "ETA" in err.split("1/3 chunks")[1]
+
+
+def test_dask_tasks_group_small_chunks_by_cost_and_keep_every_chunk():
+    from twinlab.simulate.engine import _task_groups
+
+    sc = Scenario("g", LogNormalPopulation(n=1000), [Arm("qd", Regimen(100.0, n_doses=2))],
+                  np.linspace(0, 48, 9), seed=1, chunk_size=10)  # fmt: skip
+    groups = _task_groups(sc, n_workers=2)
+    assert [k for g in groups for k in g] == list(range(sc.n_chunks))
+    assert len(groups) >= 8 and len({len(g) for g in groups[:-1]}) == 1 and len(groups[0]) > 1
+    big = Scenario("g", LogNormalPopulation(n=1000), [Arm("qd", Regimen(100.0, n_doses=2))],
+                   np.linspace(0, 48, 9), seed=1, chunk_size=500)  # fmt: skip
+    assert _task_groups(big, n_workers=2) == [(0,), (1,)]

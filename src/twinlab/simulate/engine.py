@@ -56,6 +56,7 @@ __all__ = ["BACKENDS", "run", "simulate_chunk"]
 #: the same kernels in JAX (:mod:`twinlab.simulate.jax_kernels`, on a GPU where JAX has one).
 BACKENDS = ("auto", "numba", "numpy", "jax")
 _ODE_TEMP_ELEMENTS = 1 << 23  # ~64 MB per forcing temporary of the ODE models
+_TASK_WORK = 1 << 25  # rows x steps per Dask task (~0.1-0.3 s of kernel)
 _VERSIONED = ("twinlab", "numpy", "pandas", "xarray", "zarr", "dask", "distributed", "numba",
               "pyarrow", "duckdb")  # fmt: skip
 
@@ -357,14 +358,38 @@ def simulate_chunk(plan: _Plan, k: int) -> dict[str, Any]:
     return {"k": k, "patients": patients, "arrays": part["arrays"], "posterior_draw": pdraw}
 
 
-def _chunk_task(plan: _Plan, k: int) -> dict[str, Any]:
-    """A Dask task: chunk ``k``'s parts, its profiles written to the store when there is one."""
-    part = _simulate_parts(plan, k)
-    if plan.store is not None:
-        _write_region(plan.store, part["arrays"], part["posterior_draw"], part["start"],
-                      part["stop"])  # fmt: skip
-        part["arrays"] = None
-    return part
+def _chunk_task(plan: _Plan, ks: tuple[int, ...]) -> list[dict[str, Any]]:
+    """A Dask task: chunks ``ks``' parts, their profiles written to the store when there is one."""
+    parts = []
+    for k in ks:
+        part = _simulate_parts(plan, k)
+        if plan.store is not None:
+            _write_region(plan.store, part["arrays"], part["posterior_draw"], part["start"],
+                          part["stop"])  # fmt: skip
+            part["arrays"] = None
+        parts.append(part)
+    return parts
+
+
+def _task_groups(sc: Scenario, n_workers: int) -> list[tuple[int, ...]]:
+    """Consecutive chunks grouped into Dask tasks of about :data:`_TASK_WORK` each.
+
+    A chunk's cost is its patient-draw-arm rows times the steps each costs (output times;
+    for ODE models also the integration grid). Small chunks are grouped so that a task is
+    worth its scheduling and shipping; at least 4 tasks per worker remain, for balance. The
+    chunks themselves (and so the random streams and the results) do not change.
+    """
+    from twinlab.pkpd.ode import MAX_STEP
+
+    n = sc.n_chunks
+    times = np.asarray(sc.times, dtype=float)
+    steps = times.size
+    if sc.model.kind == "ode" and times.size > 1:
+        steps += int((times[-1] - times[0]) / MAX_STEP)
+    start, stop = sc.chunk_bounds(0)
+    cost = (stop - start) * int(sc.population.n_draws) * len(sc.arms) * max(steps, 1)
+    size = max(1, min(_TASK_WORK // max(cost, 1), n // (4 * max(n_workers, 1))))
+    return [tuple(range(i, min(n, i + size))) for i in range(0, n, size)]
 
 
 # ------------------------------------------------------------------------------ storage
@@ -507,23 +532,25 @@ def _run_dask(plan: _Plan, client: Any, callback: Callable[[int, int], None] | N
     from distributed import as_completed
 
     n = plan.scenario.n_chunks
+    groups = _task_groups(plan.scenario, len(client.scheduler_info().get("workers", {})))
     token = uuid.uuid4().hex[:12]  # names the tasks only; results do not depend on it
     plan_d = dask.delayed(plan, pure=False, traverse=False)
     tasks = [
         dask.delayed(_chunk_task, pure=False)(
-            plan_d, k, dask_key_name=f"twinlab-simulate-{token}-{k}"
+            plan_d, ks, dask_key_name=f"twinlab-simulate-{token}-{ks[0]}"
         )
-        for k in range(n)
+        for ks in groups
     ]
     futures = client.compute(tasks)
     done = 0
     for future in as_completed(futures):
-        out = future.result()
+        parts = future.result()
         future.release()
-        done += 1
-        if callback:
-            callback(done, n)
-        yield out
+        for part in parts:
+            done += 1
+            if callback:
+                callback(done, n)
+            yield part
 
 
 class _Assembly:

@@ -24,7 +24,7 @@ from repo_helpers import shared_data
 from twinlab.pkpd.dataset import PopulationArrays, read_nonmem
 from twinlab.pkpd.fit import fit
 from twinlab.pkpd.models import get_model, ode_grid, predict
-from twinlab.pkpd.ode import decay_convolution, step_times
+from twinlab.pkpd.ode import decay_convolution, linear_recurrence, step_times
 from twinlab.pkpd.population import PopulationSpec, build_model
 
 WARFARIN = shared_data() / "pk" / "nlmixr2data" / "warfarin.csv"
@@ -102,6 +102,97 @@ def test_decay_convolution_rejects_unsorted_targets():
     g = [np.ones((4, 1))] * 3
     with pytest.raises(ValueError, match="sorted"):
         decay_convolution(np, 1.0, grid, *g, np.array([3, 1]))
+
+
+def _dense_decay_convolution(k, grid, g_start, g_mid, g_end, targets):
+    """The superposition the recursion replaced: every step's integral decayed to each target."""
+    h = np.diff(grid)
+    n_used = int(targets[-1])
+    step = (h[:n_used, None] / 6.0) * (
+        g_start[:n_used] * np.exp(-k * h[:n_used, None])
+        + 4.0 * g_mid[:n_used] * np.exp(-k * 0.5 * h[:n_used, None])
+        + g_end[:n_used]
+    )
+    ends = grid[1 : n_used + 1]
+    out = np.zeros((targets.size, step.shape[1]))
+    for i, t in enumerate(grid[targets]):
+        before = ends <= t
+        out[i] = (step[before] * np.exp(-k * (t - ends[before])[:, None])).sum(axis=0)
+    return out
+
+
+def _random_convolution(rng, n_subjects=3):
+    grid = np.sort(np.concatenate([[0.0], rng.uniform(0.0, 96.0, 40)]))
+    g = [rng.uniform(0.0, 1.0, (grid.size - 1, n_subjects)) for _ in range(3)]
+    targets = np.unique(rng.choice(grid.size, 15))
+    return grid, g, targets
+
+
+def test_linear_recurrence_is_the_first_order_recursion():
+    rng = np.random.default_rng(5)
+    a, b = rng.uniform(0.0, 1.0, (7, 3)), rng.normal(size=(7, 3))
+    y = [b[0]]
+    for i in range(1, 7):
+        y.append(a[i] * y[-1] + b[i])
+    np.testing.assert_array_equal(linear_recurrence(np, a, b), np.array(y))
+    with pytest.raises(ValueError, match="one shape"):
+        linear_recurrence(np, a[:, :2], b)
+
+
+def test_decay_convolution_equals_the_dense_superposition():
+    rng = np.random.default_rng(3)
+    grid, g, targets = _random_convolution(rng)
+    for k in (np.array([0.01, 0.3, 4.0]), 0.2):
+        want = _dense_decay_convolution(k, grid, *g, targets)
+        got = decay_convolution(np, k, grid, *g, targets)
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["FAST_COMPILE", "NUMBA"])
+def test_decay_convolution_gradient_under_pytensor(mode):
+    # PyTensor's numba back end once gave wrong gradients through scan: check both back ends
+    import pytensor.tensor as pt
+
+    rng = np.random.default_rng(4)
+    grid, g0, targets = _random_convolution(rng)
+    k0 = np.array([0.02, 0.3, 2.0])
+    w = rng.normal(size=(targets.size, 3))
+    k = pt.dvector("k")
+    g = [pt.dmatrix(f"g{i}") for i in range(3)]
+    total = (decay_convolution(pt, k, grid, *g, targets) * w).sum()
+    fn = pytensor.function([k, *g], [total, *pytensor.grad(total, [k, *g])], mode=mode)
+    value, g_k, *g_g = fn(k0, *g0)
+
+    def f(k_, *g_):
+        return float((_dense_decay_convolution(k_, grid, *g_, targets) * w).sum())
+
+    assert value == pytest.approx(f(k0, *g0), rel=1e-10)
+    h = 1e-6
+    for j in range(3):
+        up, dn = k0.copy(), k0.copy()
+        up[j] += h
+        dn[j] -= h
+        assert g_k[j] == pytest.approx((f(up, *g0) - f(dn, *g0)) / (2 * h), rel=1e-6)
+    for which, (i, j) in [(0, (0, 0)), (1, (5, 1)), (2, (17, 2)), (0, (int(targets[-1]) - 1, 1))]:
+        up = [x.copy() for x in g0]
+        dn = [x.copy() for x in g0]
+        up[which][i, j] += h
+        dn[which][i, j] -= h
+        fd = (f(k0, *up) - f(k0, *dn)) / (2 * h)
+        assert g_g[which][i, j] == pytest.approx(fd, rel=1e-6, abs=1e-9)
+
+
+def test_the_recurrence_op_can_be_cached_by_pytensors_numba_back_end():
+    import pytensor.tensor as pt
+    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
+
+    a, b = pt.dmatrix(), pt.dmatrix()
+    y = linear_recurrence(pt, a, b)
+    _, key = numba_funcify_and_cache_key(y.owner.op, node=y.owner)
+    assert key is not None
+    ga = pytensor.grad(y.sum(), a).owner
+    _, key = numba_funcify_and_cache_key(ga.op, node=ga)
+    assert key is not None
 
 
 @pytest.mark.parametrize("kind", [1, 3])

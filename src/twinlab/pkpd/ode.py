@@ -18,8 +18,9 @@ an absorption lag) lower the order locally.
 ODEs that are linear in the state with a constant rate, ``dy/dt = g(t) - k y``, need no time
 loop: :func:`decay_convolution` gives ``int_0^t g(s) exp(-k (t - s)) ds`` at chosen grid points
 with Simpson's rule on each step (the same start/midpoint/end inputs RK4 uses) and the decay
-between steps applied exactly, as plain array code (no scan), so its gradient is cheap. Indirect
-responses on ``kin`` (I and III) are of this form.
+between steps applied exactly, carried from step to step by :func:`linear_recurrence` (a
+compiled first-order recursion with an exact adjoint; no scan), so its gradient is cheap.
+Indirect responses on ``kin`` (I and III) are of this form.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
+import numba
 import numpy as np
 
 __all__ = [
     "MAX_STEP",
     "decay_convolution",
     "is_numpy",
+    "linear_recurrence",
     "numpy_scan",
     "rk4",
     "step_times",
@@ -222,12 +225,12 @@ def decay_convolution(
     g_end: Any,
     targets: np.ndarray,
 ) -> Any:
-    """``int_0^t g(s) exp(-k (t - s)) ds`` at the grid points ``grid[targets]``, without a loop.
+    """``int_0^t g(s) exp(-k (t - s)) ds`` at the grid points ``grid[targets]``, in one pass.
 
     This is the solution of ``dy/dt = g(t) - k y, y(0) = 0``. Each step's integral is taken by
     Simpson's rule from ``g`` at its start, midpoint and end (fourth order, as RK4); the decay
     ``exp(-k dt)`` is applied exactly, and every exponent is ``<= 0`` (no overflow for any ``k``).
-    Cost: ``O(n_steps + n_targets**2)`` element operations per subject.
+    Cost: ``O(n_steps)`` element operations per subject (:func:`linear_recurrence`).
 
     Parameters
     ----------
@@ -264,20 +267,175 @@ def decay_convolution(
     n_used = int(targets[-1]) if targets.size else 0
     if n_used == 0:
         return 0.0 * xp.zeros((targets.size, 1)) + 0.0 * k
-    # step j (grid[j] -> grid[j + 1]) belongs to the first target at or after its end
-    seg = np.searchsorted(targets, np.arange(1, n_used + 1))
     hk = h[:n_used, None]
-    to_target = (grid[targets[seg]] - grid[1 : n_used + 1])[:, None]  # >= 0
-    step_int = (hk / 6.0) * (
-        g_start[:n_used] * xp.exp(-k * hk)
-        + 4.0 * g_mid[:n_used] * xp.exp(-k * (0.5 * hk))
-        + g_end[:n_used]
+    half = xp.exp(-k * (0.5 * hk))  # (n_used, n_subjects) or (n_used, 1) for a scalar k
+    full = half * half
+    step_int = (hk / 6.0) * (g_start[:n_used] * full + 4.0 * g_mid[:n_used] * half + g_end[:n_used])
+    # y(grid[j + 1]) = exp(-k h_j) y(grid[j]) + step_j, carried step to step in one compiled
+    # pass (and its adjoint backwards for the gradient)
+    y = linear_recurrence(xp, full * xp.ones_like(step_int), step_int)
+    y = xp.concatenate([0.0 * step_int[:1], y], axis=0)  # y(grid[0]) = 0
+    return y[targets]
+
+
+# ------------------------------------------------------------- first-order linear recurrence
+
+
+@numba.njit(cache=True, nogil=True)
+def _recurrence_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """``y[0] = b[0]``, ``y[i] = a[i] * y[i - 1] + b[i]`` down the first axis of ``(n, m)``."""
+    n, m = b.shape
+    y = np.empty((n, m))
+    if n == 0:
+        return y
+    for j in range(m):
+        y[0, j] = b[0, j]
+    for i in range(1, n):
+        for j in range(m):
+            y[i, j] = a[i, j] * y[i - 1, j] + b[i, j]
+    return y
+
+
+@numba.njit(cache=True, nogil=True)
+def _recurrence_adjoint(
+    a: np.ndarray, y: np.ndarray, gy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Reverse-mode adjoint of :func:`_recurrence_kernel`: gradients for ``a`` and ``b``.
+
+    ``lam[i] = gy[i] + a[i + 1] * lam[i + 1]`` (from the end); ``gb = lam`` and
+    ``ga[i] = lam[i] * y[i - 1]`` (``ga[0] = 0``: ``a[0]`` is not used).
+    """
+    n, m = y.shape
+    ga = np.zeros((n, m))
+    gb = np.empty((n, m))
+    if n == 0:
+        return ga, gb
+    for j in range(m):
+        gb[n - 1, j] = gy[n - 1, j]
+    for i in range(n - 2, -1, -1):
+        for j in range(m):
+            gb[i, j] = gy[i, j] + a[i + 1, j] * gb[i + 1, j]
+    for i in range(1, n):
+        for j in range(m):
+            ga[i, j] = gb[i, j] * y[i - 1, j]
+    return ga, gb
+
+
+def _recurrence_version() -> int:
+    """A salt for PyTensor's numba cache key: changes whenever a kernel's source does."""
+    import hashlib
+    import inspect
+
+    text = inspect.getsource(_recurrence_kernel.py_func) + inspect.getsource(
+        _recurrence_adjoint.py_func
     )
-    member = (seg[None, :] == np.arange(targets.size)[:, None]).astype(float)
-    segment = xp.dot(member, step_int * xp.exp(-k * to_target))  # (n_targets, n_subjects)
-    # y(T_i) = sum_{j <= i} exp(-k (T_i - T_j)) segment_j
-    tt = grid[targets]
-    lag = np.maximum(tt[:, None] - tt[None, :], 0.0)
-    lower = np.tril(np.ones((targets.size, targets.size)))
-    decay = xp.exp(-k * lag[:, :, None]) * lower[:, :, None]  # (n_targets, n_targets, n_subj)
-    return xp.sum(decay * segment[None, :, :], axis=1)
+    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
+
+
+def _recurrence_ops() -> type:
+    """The ``Op`` of :func:`linear_recurrence` (PyTensor is imported on first use)."""
+    import pytensor.tensor as pt
+    from pytensor.graph.basic import Apply
+    from pytensor.graph.op import Op
+    from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
+
+    version = _recurrence_version()
+
+    class LinearRecurrenceGrad(Op):
+        """Gradients of :class:`LinearRecurrence` for ``a`` and ``b`` (its ``L_op``)."""
+
+        __props__ = ()
+
+        def make_node(self, a: Any, y: Any, gy: Any) -> Apply:
+            a, y, gy = (pt.as_tensor_variable(x, dtype="float64") for x in (a, y, gy))
+            return Apply(self, [a, y, gy], [pt.dmatrix(), pt.dmatrix()])
+
+        def perform(self, node: Any, inputs: list, output_storage: list) -> None:
+            values = _recurrence_adjoint(*(np.ascontiguousarray(x) for x in inputs))
+            for store, value in zip(output_storage, values, strict=True):
+                store[0] = value
+
+        def infer_shape(self, fgraph: Any, node: Any, shapes: list) -> list:
+            return [shapes[1], shapes[1]]
+
+    class LinearRecurrence(Op):
+        """``y[i] = a[i] * y[i - 1] + b[i]``, ``y[0] = b[0]``, for ``(n, m)`` matrices."""
+
+        __props__ = ()
+
+        def make_node(self, a: Any, b: Any) -> Apply:
+            a = pt.as_tensor_variable(a, dtype="float64")
+            b = pt.as_tensor_variable(b, dtype="float64")
+            if a.ndim != 2 or b.ndim != 2:
+                raise ValueError("linear_recurrence takes (n, m) matrices")
+            return Apply(self, [a, b], [pt.dmatrix()])
+
+        def perform(self, node: Any, inputs: list, output_storage: list) -> None:
+            a, b = (np.ascontiguousarray(x) for x in inputs)
+            output_storage[0][0] = _recurrence_kernel(a, b)
+
+        def infer_shape(self, fgraph: Any, node: Any, shapes: list) -> list:
+            return [shapes[1]]
+
+        def L_op(self, inputs: list, outputs: list, output_grads: list) -> list:
+            ga, gb = LinearRecurrenceGrad()(inputs[0], outputs[0], output_grads[0])
+            return [ga, gb]
+
+    @register_funcify_default_op_cache_key(LinearRecurrence)
+    def _funcify(op: LinearRecurrence, node: Any = None, **kwargs: Any) -> Any:
+        @numba.njit
+        def linear_recurrence_numba(a, b):  # pragma: no cover - compiled
+            return _recurrence_kernel(np.ascontiguousarray(a), np.ascontiguousarray(b))
+
+        return linear_recurrence_numba, version
+
+    @register_funcify_default_op_cache_key(LinearRecurrenceGrad)
+    def _funcify_grad(op: LinearRecurrenceGrad, node: Any = None, **kwargs: Any) -> Any:
+        @numba.njit
+        def linear_recurrence_grad_numba(a, y, gy):  # pragma: no cover - compiled
+            return _recurrence_adjoint(
+                np.ascontiguousarray(a), np.ascontiguousarray(y), np.ascontiguousarray(gy)
+            )
+
+        return linear_recurrence_grad_numba, version
+
+    return LinearRecurrence
+
+
+_RECURRENCE_OP: type | None = None
+
+
+def linear_recurrence(xp: ModuleType, a: Any, b: Any) -> Any:
+    """``y[0] = b[0]``, ``y[i] = a[i] * y[i - 1] + b[i]`` along the first axis, in one pass.
+
+    A compiled loop (numba) for NumPy, and for PyTensor an ``Op`` with the same loop on
+    PyTensor's numba back end (nutpie) and an exact reverse-mode gradient (the adjoint
+    recursion run backwards), so the cost is ``O(n m)`` with no ``scan``.
+
+    Parameters
+    ----------
+    xp : module
+        ``numpy`` or ``pytensor.tensor``.
+    a, b : array
+        ``(n, m)`` factors and increments (``a[0]`` is not used).
+
+    Returns
+    -------
+    array
+        ``(n, m)``.
+
+    Examples
+    --------
+    >>> linear_recurrence(np, np.full((3, 1), 0.5), np.ones((3, 1)))[:, 0].tolist()
+    [1.0, 1.5, 1.75]
+    """
+    global _RECURRENCE_OP
+    if is_numpy(xp):
+        a = np.ascontiguousarray(a, dtype=float)
+        b = np.ascontiguousarray(b, dtype=float)
+        if a.shape != b.shape or b.ndim != 2:
+            raise ValueError(f"a and b must be (n, m) of one shape, got {a.shape}, {b.shape}")
+        return _recurrence_kernel(a, b)
+    if _RECURRENCE_OP is None:
+        _RECURRENCE_OP = _recurrence_ops()
+    return _RECURRENCE_OP()(a, b)

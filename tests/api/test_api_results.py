@@ -81,3 +81,20 @@ def test_rate_limit_body_limit(api_settings, api_secrets, audit_path):
                 headers={"content-type": "application/json"},
             )
             assert big.status_code == 413
+
+
+def test_dose_recommendation(api, api_project):
+    from twinlab.trials.dose import recommend_regimen
+
+    truth = pd.read_parquet(api_project / "results" / "demo" / "patients.parquet")
+    want = recommend_regimen(truth, metric="cmax", target=0.5).iloc[0]
+    body = {"run": "demo", "metric": "cmax", "target": 0.5}
+    with api.http(headers=_auth(api.token("stakeholder-app"))) as http:
+        r = http.post("/v1/trials/dose", json=body)
+        assert r.status_code == 200, r.text  # the whole population passes the disclosure rule
+        out = r.json()
+        expected = None if pd.isna(want["recommended"]) else want["recommended"]
+        assert out["recommended"] == expected and "none" in out["shares"]
+        assert (
+            http.post("/v1/trials/dose", json={**body, "safety_metric": "cmax"}).status_code == 400
+        )

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from twinlab.api import results
 from twinlab.api.auth import requires
 from twinlab.api.settings import ApiSettings
+from twinlab.api.tokens import Principal
 
 __all__ = ["trials_router"]
 
@@ -69,6 +70,33 @@ class SampleSizeResponse(BaseModel):
     n_unadjusted: int
     n_procova: int
     saving: dict[str, float]
+
+
+class DoseRequest(BaseModel):
+    """Target attainment and safety of a run's arms: which regimen to recommend."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
+    metric: Literal[
+        "auc", "auc_tau", "cmax", "ctrough", "t_above", "effect_end", "effect_cfb", "effect_pcfb"
+    ]
+    target: float = Field(ge=-1e9, le=1e9)
+    direction: Literal[">=", "<="] = ">="
+    pta_goal: float = Field(0.9, gt=0, le=1)
+    safety_metric: Literal["cmax", "auc", "auc_tau", "ctrough"] | None = None
+    safety_threshold: float | None = Field(None, ge=0, le=1e9)
+    safety_limit: float = Field(0.1, ge=0, le=1)
+
+
+class DoseResponse(BaseModel):
+    """The lowest-exposure arm meeting the goals (``None``: none does), and how sure."""
+
+    run: str
+    recommended: str | None
+    probability: float | None
+    pta_mean: float | None
+    p_safety_mean: float | None
+    shares: dict[str, float]
 
 
 class Subject(BaseModel):
@@ -172,6 +200,48 @@ def trials_router(settings: ApiSettings) -> APIRouter:
             n_unadjusted=int(n_raw),
             n_procova=int(n_adj),
             saving={k: float(v) for k, v in saving.items()},
+        )
+
+    @router.post("/v1/trials/dose")
+    def dose(
+        body: DoseRequest, who: Annotated[Principal, Depends(requires("read_aggregate"))]
+    ) -> DoseResponse:
+        """Recommended regimen of a run (:func:`twinlab.trials.dose.recommend_regimen`, the
+        whole population; aggregate-only callers only when it passes the disclosure rule)."""
+        from twinlab.trials.dose import recommend_regimen
+
+        try:
+            folder = results.run_dir(settings.results, body.run)
+        except KeyError:
+            raise HTTPException(404, f"no run {body.run!r}") from None
+        if (body.safety_metric is None) != (body.safety_threshold is None):
+            raise HTTPException(400, "give safety_metric and safety_threshold together")
+        if who.aggregate_only:
+            try:
+                results.population_summary(folder, metrics=["cmax"], k=settings.min_cell)
+            except results.DisclosureRefused as exc:
+                raise HTTPException(403, str(exc)) from None
+        table = pd.read_parquet(folder / "patients.parquet")
+        try:
+            out = recommend_regimen(
+                table, metric=body.metric, target=body.target, direction=body.direction,
+                pta_goal=body.pta_goal, safety_limit=body.safety_limit,
+                safety_metric=body.safety_metric, safety_threshold=body.safety_threshold,
+            )  # fmt: skip
+        except (KeyError, ValueError) as exc:
+            raise HTTPException(400, str(exc.args[0] if exc.args else exc)) from None
+        row = out.iloc[0].to_dict()
+
+        def num(v: Any) -> float | None:
+            return None if v is None or pd.isna(v) else float(v)
+
+        return DoseResponse(
+            run=body.run,
+            recommended=None if pd.isna(row.get("recommended")) else str(row["recommended"]),
+            probability=num(row.get("probability")),
+            pta_mean=num(row.get("pta_mean")),
+            p_safety_mean=num(row.get("p_safety_mean")),
+            shares={k[6:]: float(v) for k, v in row.items() if k.startswith("share_")},
         )
 
     @router.post("/v1/prognostic-scores", dependencies=[Depends(requires("read_patient_level"))])

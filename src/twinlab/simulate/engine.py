@@ -3,9 +3,11 @@
 Chunk ``k`` holds patients ``[k * chunk_size, (k + 1) * chunk_size)``; everything random
 about it (the population's draws, the residual error) comes from
 :func:`twinlab.virtual.chunk_rng` ``(seed, k)``, so a chunk is a pure function of the scenario
-and ``k``. With a :class:`distributed.Client` each chunk is one Dask task; a task that writes
-profiles writes only its own zarr region, so a task recomputed after a lost worker rewrites
-the same bytes. 1 or N workers give bit-identical files.
+and ``k``. With a :class:`distributed.Client` consecutive chunks are grouped into Dask tasks
+by cost (:func:`_task_groups`); a task that writes profiles writes only its chunks' zarr
+regions, so a task recomputed after a lost worker rewrites the same bytes, and returns only
+per-patient metrics and ids. 1 or N workers give bit-identical files. In process, chunks
+write their profiles straight into the run's arrays and the per-patient table is built once.
 
 Back ends (chosen by measurement, ``benchmarks/SIMULATE.md``): linear models
 (:data:`twinlab.simulate.kernels.KERNEL_MODELS`) use the compiled superposition of
@@ -14,7 +16,9 @@ Back ends (chosen by measurement, ``benchmarks/SIMULATE.md``): linear models
 :mod:`twinlab.simulate.ode_kernels` (``"numba"``, same grid and scheme as the NumPy back end);
 the others, and every model with ``backend="numpy"``, use :func:`twinlab.pkpd.predict`
 (vectorized NumPy; the fixed-step RK4 of :mod:`twinlab.pkpd.ode` for ODE models), all from
-the one model definition of :mod:`twinlab.pkpd.models`.
+the one model definition of :mod:`twinlab.pkpd.models`. ``backend="jax"`` runs both compiled
+kernels as written in :mod:`twinlab.simulate.jax_kernels` (jit + vmap, float64; on a GPU when
+JAX has one); the exposure metrics stay on the CPU.
 """
 
 from __future__ import annotations

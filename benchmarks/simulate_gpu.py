@@ -34,21 +34,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from simulate_analytic import DOSE_TIMES as DOSES  # the analytic benchmark's design
+from simulate_analytic import TIMES, _theta
 
 REPO = Path(__file__).resolve().parents[1]
-TIMES = np.linspace(0.0, 144.0, 97)
-DOSES = np.arange(6) * 24.0
 ODE_TIMES = np.arange(0.0, 673.0, 4.0)
 ODE_DOSES = np.arange(28) * 24.0
-
-
-def _theta(n: int, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {
-        "ka": 1.2 * rng.lognormal(0, 0.3, n),
-        "cl": 4.0 * rng.lognormal(0, 0.3, n),
-        "v": 40.0 * rng.lognormal(0, 0.2, n),
-    }
 
 
 def _idr_theta(n: int, seed: int = 0) -> dict[str, np.ndarray]:

@@ -283,8 +283,9 @@ def small_pipeline_params(params: dict[str, Any]) -> dict[str, Any]:
     """Shrink a ``params.yaml`` mapping so the whole pipeline runs in about a minute.
 
     Twelve patients, one Dask worker, a short two-chain fit and a validation gate
-    loosened to what so few draws can reach, twenty virtual patients on a daily grid, a
-    handful of sensitivity and surrogate runs and a hundred trial replicates: for tests of
+    loosened to what so few draws can reach, twenty virtual patients on a daily grid (sixty in
+    each held-out cohort), a handful of sensitivity and surrogate runs and a hundred trial
+    replicates: for tests of
     the pipeline's mechanics (stages, hashes, audit, reproduce); the real sizes run in the
     demo.
     """
@@ -297,6 +298,8 @@ def small_pipeline_params(params: dict[str, Any]) -> dict[str, Any]:
         out["simulate"].update(
             n_patients=20, n_draws=2, chunk_size=10, times={"start": 0, "stop": 672, "step": 24}
         )
+        for cohort in (out["simulate"].get("held_out") or {}).values():
+            cohort["n_patients"] = 60
     if "sensitivity" in out:
         out["sensitivity"].update(n=8, times={"start": 0, "stop": 672, "step": 24})
     if "surrogate" in out:
@@ -306,7 +309,6 @@ def small_pipeline_params(params: dict[str, Any]) -> dict[str, Any]:
         )  # fmt: skip
     if "trial" in out:
         out["trial"].update(n_replicates=100, n_values=[15, 30])
-        out["trial"]["procova"]["n_patients"] = 60
     if "validate" in out:
         out["validate"].update(
             max_rhat=1.5,

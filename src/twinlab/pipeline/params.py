@@ -33,6 +33,7 @@ __all__ = [
     "FitParams",
     "GenerateParams",
     "HarmonizeParams",
+    "HeldOutParams",
     "PipelineParams",
     "RegimenParams",
     "SensitivityParams",
@@ -321,6 +322,17 @@ class CohortParams(Section):
 
 
 @dataclass(frozen=True, kw_only=True)
+class HeldOutParams(Section):
+    """``simulate.held_out.NAME``: a separately seeded virtual cohort of the same population,
+    disjoint from the simulated patients, under some of the arms (the trial stage's PROCOVA
+    ``history``, control arm only, and ``planning``, every arm of the design)."""
+
+    section = "simulate.held_out"
+    n_patients: int = option(ge=1, example="n_patients: 1000")
+    arms: tuple[str, ...] = option(example="arms: [Placebo]")
+
+
+@dataclass(frozen=True, kw_only=True)
 class SimulateParams(CohortParams):
     """``simulate``: virtual patients through the arms
     (:func:`twinlab.pipeline.stages.simulate_stage`)."""
@@ -335,10 +347,18 @@ class SimulateParams(CohortParams):
     chunk_size: int = option(10_000, ge=1)
     threshold_mg_l: float | None = option(None, gt=0)
     residual: bool = False
+    held_out: dict[str, HeldOutParams] | None = None
 
     def __post_init__(self) -> None:
         if not self.arms:
             raise ValueError("arms: give at least one arm, e.g. {Placebo: {dose: 0}}")
+        for name, cohort in (self.held_out or {}).items():
+            unknown = [a for a in cohort.arms if a not in self.arms]
+            if unknown or not cohort.arms:
+                raise ValueError(
+                    f"held_out.{name}.arms: {unknown or 'none'} are not arms of the section "
+                    f"({', '.join(self.arms)})"
+                )
 
     def cohort_params(self) -> CohortParams:
         """The population part of the section."""
@@ -412,10 +432,10 @@ class SurrogateParams(Section):
 
 @dataclass(frozen=True, kw_only=True)
 class ProcovaParams(Section):
-    """``trial.procova``: the prognostic model's virtual control cohort."""
+    """``trial.procova``: the prognostic model, trained on the simulate stage's held-out
+    ``history`` cohort and planned on its ``planning`` cohort (``simulate.held_out``)."""
 
     section = "trial.procova"
-    n_patients: int = option(ge=1, example="n_patients: 1000")
     features: tuple[str, ...] = option(example="features: [CRCL, WT]")
     kind: Literal["gbm", "linear"] = "gbm"
     #: how the planned variance reduction is estimated (twinlab.trials.plan_variance_reduction):

@@ -9,10 +9,11 @@ relative to, calls the library, writes the stage's outputs and returns a
 specific to the demo study: that is all in ``params.yaml``.
 
 Seeds: every stage draws from ``params.seed``; the fit and the validation gate's VPC take
-their section's ``seed`` when it is given. The trial stage's separately seeded cohorts (the
-prognostic model's history cohort, its outcome noise, the planning cohort) each get their
-own seed from :func:`~twinlab.pipeline.run.derive_seed` (streams ``trial.history``,
-``trial.history_noise``, ``trial.planning``).
+their section's ``seed`` when it is given. The simulate stage's held-out cohorts (the
+prognostic model's ``history`` cohort, the ``planning`` cohort) and the trial stage's outcome
+noise on the history each get their own seed from :func:`~twinlab.pipeline.run.derive_seed`
+(streams ``trial.history``, ``trial.planning``, ``trial.history_noise``). Each stage reads
+what the one before wrote: no stage simulates a cohort another stage simulates.
 """
 
 from __future__ import annotations
@@ -480,7 +481,10 @@ def simulate_stage(
     Writes the engine's outputs (``result.zarr``, ``patients.parquet``, ``arms.parquet``,
     ``run.json``; the Dask performance report and timings beside them) and ``lineage.parquet``
     (virtual patient → the real patient whose covariates it carries, the only patient-level
-    link back to the cohort). ``value`` is the :class:`~twinlab.simulate.SimulationResult`.
+    link back to the cohort). Each ``held_out`` cohort (separately seeded new virtual
+    patients of the same population, under some arms: the trial stage's PROCOVA ``history``
+    and ``planning`` data) is simulated too, into ``held_out/<name>/``. ``value`` is the
+    :class:`~twinlab.simulate.SimulationResult`.
     """
     from twinlab.simulate import run
 
@@ -488,8 +492,14 @@ def simulate_stage(
     cfg: SimulateParams = params.section("simulate")
     scenario = scenario_from_params(cfg, seed=params.seed, root=root)
     out = resolve(root, cfg.out)
+    held_out = {
+        name: _held_out_scenario(cfg, name, h, seed=params.seed, root=root)
+        for name, h in (cfg.held_out or {}).items()
+    }
     with params.dask.client(root) as client:
         result = run(scenario, client=client, out=out, progress=progress)
+        for name, other in held_out.items():
+            run(other, client=client, out=out / "held_out" / name)
     lineage = (
         result.patients[["vpid", "source"]]
         .drop_duplicates("vpid")
@@ -507,7 +517,10 @@ def simulate_stage(
             resolve(root, cfg.models_root) / cfg.model,
             *([resolve(root, cfg.pd_spec)] if cfg.pd_spec else []),
         ),
-        outputs=tuple(out / n for n in ("result.zarr", "patients.parquet", "arms.parquet")),
+        outputs=(
+            *(out / n for n in ("result.zarr", "patients.parquet", "arms.parquet")),
+            *(out / "held_out" / name / "patients.parquet" for name in held_out),
+        ),
         seed=params.seed,
         summary={
             "n_patients": scenario.population.n,
@@ -650,35 +663,39 @@ def _time_spec(times: Any) -> Any:
     return times.to_dict() if hasattr(times, "to_dict") else list(times)
 
 
-def _history(
-    simulate: SimulateParams,
-    n_patients: int,
-    *,
-    seed: int,
-    root: Path,
-    arms: list[str] | None = None,
-) -> pd.DataFrame:
-    """A separately seeded virtual cohort, disjoint from every trial replicate's patients:
-    under the control arm only (the prognostic model's training data), or under ``arms``
-    (the planning data: every arm of the design)."""
-    from twinlab.simulate import run
-
-    if arms is None:
-        control = next(a for a in _arms(simulate) if a.is_placebo)
-        chosen: dict[str, Any] = {control.name: None}
-    else:
-        unknown = [a for a in arms if a not in simulate.arms]
-        if unknown:
-            raise ValueError(f"design arm(s) {unknown} are not arms of the simulate section")
-        chosen = {a: simulate.arms[a] for a in arms}
+def _held_out_scenario(
+    simulate: SimulateParams, name: str, cohort: Any, *, seed: int, root: Path
+) -> Any:
+    """The scenario of held-out cohort ``name``: ``cohort.n_patients`` new virtual patients of
+    the section's population (one posterior draw each), separately seeded so they are
+    disjoint from the simulated ones, under ``cohort.arms``. The seed streams are named
+    ``trial.<name>``, as when the trial stage drew these cohorts itself, so its outputs
+    stay the same."""
     section = replace(
         simulate,
-        scenario="history" if arms is None else "planning",
-        n_patients=int(n_patients),
+        scenario=name,
+        n_patients=int(cohort.n_patients),
         n_draws=1,
-        arms=chosen,
+        arms={a: simulate.arms[a] for a in cohort.arms},
+        held_out=None,
     )
-    return run(scenario_from_params(section, seed=seed, root=root)).patients
+    return scenario_from_params(section, seed=derive_seed(seed, f"trial.{name}"), root=root)
+
+
+def _read_held_out(simulate: SimulateParams, name: str, arms: list[str], root: Path) -> Any:
+    """The simulate stage's held-out cohort ``name`` (its patients table), which must have
+    been simulated under ``arms``."""
+    cohort = (simulate.held_out or {}).get(name)
+    missing = sorted(set(arms) - set(cohort.arms)) if cohort else arms
+    if missing:
+        raise ConfigError(
+            f"simulate.held_out.{name} must simulate the arm(s) {missing} for the trial "
+            f"stage, e.g. held_out: {{{name}: {{n_patients: 1000, arms: {list(arms)}}}}}"
+        )
+    path = resolve(root, simulate.out) / "held_out" / name / "patients.parquet"
+    if not path.is_file():
+        raise ConfigError(f"no held-out cohort at {path}: run the simulate stage first")
+    return pd.read_parquet(path)
 
 
 def trial_stage(params: PipelineParams, root: str | Path | None = None) -> StageResult:
@@ -687,19 +704,18 @@ def trial_stage(params: PipelineParams, root: str | Path | None = None) -> Stage
 
     Section keys: ``patients`` (the simulate stage's per-patient table), ``design``
     (:meth:`twinlab.trials.Design.from_dict`), ``n_replicates``, ``n_values`` (power curve),
-    ``procova`` (``n_patients`` of a separately seeded virtual control cohort, its
-    ``features`` and model ``kind``), ``dose`` (:func:`twinlab.trials.recommend_regimen`
-    arguments), ``out`` and ``metrics_path``.
+    ``procova`` (the prognostic model's ``features`` and ``kind``, trained on the simulate
+    stage's held-out ``history`` cohort under the control arm, plus the design's outcome
+    noise), ``dose`` (:func:`twinlab.trials.recommend_regimen` arguments), ``out`` and
+    ``metrics_path``.
 
     PROCOVA is planned as Schuler et al. (2021) and the EMA qualification do, out of sample
-    and allowing for effects that vary with the score: a second separately seeded virtual
-    cohort (``n_patients``, every arm of the design) gives each arm's outcome variance and
+    and allowing for effects that vary with the score: the simulate stage's held-out
+    ``planning`` cohort (every arm of the design) gives each arm's outcome variance and
     correlation with the score, :func:`twinlab.trials.plan_variance_reduction` the planned
     reduction per comparison (pooled residual variance of the ANCOVA), reported beside the
     one each analysis realises in the simulated trials, with the adjusted N and patients
-    saved of :func:`twinlab.trials.procova_saving`. The history cohort, its outcome noise and
-    the planning cohort draw from seeds derived from the pipeline seed
-    (:func:`~twinlab.pipeline.run.derive_seed`), one per stream.
+    saved of :func:`twinlab.trials.procova_saving`.
 
     ``value`` is the metrics written to ``metrics_path``.
     """
@@ -723,7 +739,12 @@ def trial_stage(params: PipelineParams, root: str | Path | None = None) -> Stage
     patients = pd.read_parquet(patients_file)
     n_rep = int(cfg.n_replicates)
     procova = cfg.procova
-    history = _history(sim, procova.n_patients, seed=derive_seed(seed, "trial.history"), root=root)
+    # PROCOVA's data, simulated by the simulate stage: a held-out control cohort to train the
+    # prognostic model on, and a held-out cohort under every arm of the design to plan with
+    history = _read_held_out(sim, "history", [design.control], root)
+    history = history[history["arm"] == design.control].reset_index(drop=True)
+    planning = _read_held_out(sim, "planning", list(design.arm_names), root)
+    planning = planning[planning["arm"].isin(design.arm_names)].reset_index(drop=True)
     target = design.endpoint.column
     rng = np.random.default_rng(derive_seed(seed, "trial.history_noise"))
     history[target] = history[target] + design.outcome_sd * rng.standard_normal(len(history))
@@ -739,14 +760,7 @@ def trial_stage(params: PipelineParams, root: str | Path | None = None) -> Stage
         "ancova": design,
         "procova": design.replace_with(analysis="procova", name=f"{design.name} + PROCOVA"),
     }
-    # planned variance reductions, out of sample: a separately seeded cohort under every arm
-    planning = _history(
-        sim,
-        procova.n_patients,
-        seed=derive_seed(seed, "trial.planning"),
-        root=root,
-        arms=list(design.arm_names),
-    )
+    # planned variance reductions, out of sample: the held-out cohort under every arm
     plans = {
         label: plan_variance_reduction(d, planning, prognostic=prognostic, method=procova.planning)
         for label, d in designs.items()
@@ -801,7 +815,7 @@ def trial_stage(params: PipelineParams, root: str | Path | None = None) -> Stage
         # the adjusted N and patients saved against the unadjusted trial of design.n_total
         "planning": {
             "method": "ancova",
-            "n_patients": int(procova.n_patients),
+            "n_patients": int(planning["vpid"].nunique()),
             "comparisons": {
                 str(r["comparison"]): {
                     "rho_control": float(r["rho_control"]),

@@ -138,13 +138,13 @@ def test_a_run_that_loses_events_refuses_to_publish(tmp_path, monkeypatch):
     good = _run(tmp_path, raw)
     assert good.report["reconciles"] is True
     before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
-    place = pipeline._place_undated
+    place = pipeline.place_undated
 
     def leaky(events, index):  # the old fault: events dropped with no quarantine row
         placed, unplaced = place(events, index)
         return placed.iloc[2:].copy(), unplaced
 
-    monkeypatch.setattr(pipeline, "_place_undated", leaky)
+    monkeypatch.setattr(pipeline, "place_undated", leaky)
     with pytest.raises(pipeline.ReconciliationError, match="does not reconcile") as err:
         _run(tmp_path, raw)
     assert "in the written timeline" in str(err.value)
@@ -156,18 +156,18 @@ def test_a_run_that_loses_events_refuses_to_publish(tmp_path, monkeypatch):
 
 
 def test_reconcile_names_each_broken_count():
-    from twinlab.harmonize.pipeline import _reconcile
+    from twinlab.harmonize.accounting import reconcile
 
     counts = [{"source_file": "src-a", "records_in": 3, "accepted": 2, "quarantined": 1,
                "events": 2, "events_quarantined": 0}]  # fmt: skip
-    ok = _reconcile(counts, pd.Series(["src-a", "src-a"]), pd.Series(["src-a"]))
+    ok = reconcile(counts, pd.Series(["src-a", "src-a"]), pd.Series(["src-a"]))
     assert ok == []
-    bad = _reconcile(counts, pd.Series(["src-a", "src-x"]), pd.Series([], dtype=str))
+    bad = reconcile(counts, pd.Series(["src-a", "src-x"]), pd.Series([], dtype=str))
     assert any("1 in the written timeline" in p for p in bad)
     assert any("0 quarantine rows written" in p for p in bad)
     assert any("belong to no source file" in p for p in bad)
     counts[0]["accepted"] = 3
-    assert any("records in" in p for p in _reconcile(counts, pd.Series(["src-a"] * 2),
+    assert any("records in" in p for p in reconcile(counts, pd.Series(["src-a"] * 2),
                                                      pd.Series(["src-a"])))  # fmt: skip
 
 
@@ -182,9 +182,9 @@ def test_the_ingest_command_refuses_a_run_that_does_not_reconcile(tmp_path, monk
     raw = _generate(tmp_path)
     monkeypatch.setenv("TWINLAB_DEID_KEY", base64.b64encode(b"d" * 32).decode())
     monkeypatch.setenv("TWINLAB_MASTER_KEY", base64.b64encode(b"m" * 32).decode())
-    place = pipeline._place_undated
+    place = pipeline.place_undated
     monkeypatch.setattr(
-        pipeline, "_place_undated", lambda ev, ix: (place(ev, ix)[0].iloc[1:], place(ev, ix)[1])
+        pipeline, "place_undated", lambda ev, ix: (place(ev, ix)[0].iloc[1:], place(ev, ix)[1])
     )
     out = tmp_path / "cli-out"
     result = CliRunner().invoke(cli, ["ingest", str(raw), "--out", str(out)])

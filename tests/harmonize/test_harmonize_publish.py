@@ -81,7 +81,7 @@ def test_a_failure_while_writing_leaves_the_previous_version(raw, tmp_path, monk
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("twinlab.harmonize.pipeline._write_json", boom)
+    monkeypatch.setattr("twinlab.harmonize.writer.write_json", boom)
     with pytest.raises(OSError, match="disk full"):
         _run(raw, tmp_path)
     assert _snapshot(tmp_path / "out") == before

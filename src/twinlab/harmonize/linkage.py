@@ -45,6 +45,9 @@ __all__ = [
     "link_persons",
     "linkage_report",
     "normalize_system",
+    "patient_keys",
+    "person_identifiers",
+    "rekey",
 ]
 
 #: Identifier systems (after :func:`normalize_system`) that identify one patient across sources,
@@ -342,3 +345,40 @@ def linkage_report(review: pd.DataFrame, patient_of: Callable[[tuple[str, str]],
         "weak_links": sum(p["merged"] for p in pairs),
         "pairs": pairs,
     }
+
+
+# --- linking the reader tables -------------------------------------------------------------
+
+
+def person_identifiers(
+    persons: pd.DataFrame, aliases: dict[str, str]
+) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """Identifiers per (format, source_patient), e-mail addresses included for linkage."""
+    found: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for row in persons.itertuples(index=False):
+        node = (row.format, str(row.source_patient))
+        pairs = [(aliases.get(str(s), str(s)), str(v)) for s, v in (row.identifiers or [])]
+        phi = row.phi if isinstance(row.phi, dict) else {}
+        emails = phi.get("email") or []
+        for email in [emails] if isinstance(emails, str) else emails:
+            pairs.append(("email", str(email).strip().lower()))
+        found.setdefault(node, []).extend(pairs)
+    return found
+
+
+def patient_keys(
+    events: pd.DataFrame, persons: pd.DataFrame, aliases: dict[str, str]
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Patient key per (format, source_patient), and the pairs left for review."""
+    keys = set(zip(events["format"], events["source_patient"].astype(str), strict=True))
+    keys |= set(zip(persons["format"], persons["source_patient"].astype(str), strict=True))
+    table = link_persons(keys, person_identifiers(persons, aliases))
+    return table.set_index(["format", "source_patient"])["patient_key"], table.attrs["review"]
+
+
+def rekey(frame: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
+    """A copy of ``frame`` whose ``source_patient`` is its patient key (:func:`patient_keys`)."""
+    index = pd.MultiIndex.from_arrays([frame["format"], frame["source_patient"].astype(str)])
+    out = frame.copy()
+    out["source_patient"] = keys.reindex(index).to_numpy()
+    return out

@@ -1,0 +1,66 @@
+"""Raw regular series (per-minute wearable data) of the timeline, de-identified.
+
+:func:`deidentified_series` is a pure function of the readers' series side outputs, the
+linkage keys and the crosswalk; the writer stores its result as ``series.zarr``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from twinlab.ingest.base import ReadResult
+
+__all__ = ["SERIES_ATTRS", "deidentified_series"]
+
+#: Attributes of a raw series that identify no one and are kept.
+SERIES_ATTRS = ("format", "device", "epoch", "epoch_s", "tz_offset", "tz_offset_assumed")
+
+
+def deidentified_series(
+    results: Sequence[ReadResult], keys: pd.Series, crosswalk: pd.DataFrame
+) -> dict[str, Any]:
+    """Raw regular series (per-minute wearables), de-identified, by group name.
+
+    Each series becomes the group ``<pseudonym>`` (``<pseudonym>_2``... for more devices), its
+    time axis shifted by the patient's date shift, its device serial and any other identifying
+    attribute dropped (only :data:`SERIES_ATTRS` are kept). Series of a person linked to no
+    patient of the timeline are left out.
+
+    Parameters
+    ----------
+    results : sequence of ReadResult
+        The files read; their ``series`` side outputs.
+    keys : pandas.Series
+        Patient key by ``(format, source_patient)``
+        (:func:`twinlab.harmonize.linkage.patient_keys`).
+    crosswalk : pandas.DataFrame
+        ``source_patient`` (patient key), ``patient_id`` and ``shift_days``.
+
+    Returns
+    -------
+    dict of str to xarray.Dataset
+    """
+    import xarray as xr
+
+    shift = crosswalk.set_index("source_patient")
+    groups: dict[str, xr.Dataset] = {}
+    for r in results:
+        for name, ds in sorted(r.series.items()):
+            if not isinstance(ds, xr.Dataset) or "time" not in ds.coords:
+                continue
+            key = keys.get((r.format, str(ds.attrs.get("source_patient", name))))
+            if key is None or key not in shift.index:
+                continue
+            pid, days = shift.loc[key, "patient_id"], int(shift.loc[key, "shift_days"])
+            moved = ds.assign_coords(time=ds["time"] + np.timedelta64(days, "D"))
+            moved.attrs = {k: ds.attrs[k] for k in SERIES_ATTRS if k in ds.attrs}
+            label, n = pid, 1
+            while label in groups:
+                n += 1
+                label = f"{pid}_{n}"
+            groups[label] = moved
+    return groups

@@ -45,6 +45,8 @@ def test_tables_are_whole_with_units_in_headers():
     assert "…" not in html and "..." not in html
     assert "c0 (mg/L)" in html and "c29 (h)" in html and html.count("<tr") == 101
     assert table.labelled().iloc[1, 0] == "4.29"  # 30 / 7 to three significant digits
+    mixed = Table(pd.DataFrame({"hint": [None, "raise n"], "value": [1.0031, None]}), digits=4)
+    assert mixed.labelled().to_dict("list") == {"hint": ["", "raise n"], "value": ["1.003", ""]}
 
 
 def _indices(st_cl: float) -> pd.DataFrame:

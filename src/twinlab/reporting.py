@@ -131,8 +131,9 @@ class Summary:
             out.append("<ul>" + "".join(f"<li>{e(r)}</li>" for r in self.ran) + "</ul>")
         if self.numbers:
             rows = "".join(
-                f"<tr><td>{e(k)}</td><td style='text-align:right'>{e(_fmt(v))}</td>"
-                f"<td>{e(u)}</td></tr>"
+                f"<tr><td style='text-align:left'>{e(k)}</td>"
+                f"<td style='text-align:right'>{e(_fmt(v))}</td>"
+                f"<td style='text-align:left'>{e(u)}</td></tr>"
                 for k, v, u in self.numbers
             )
             out.append(
@@ -142,7 +143,8 @@ class Summary:
             marks = {"pass": "#1a7f37", "FAIL": "#cf222e", "note": "#57606a"}
             rows = "".join(
                 f"<tr><td style='color:{marks[c.mark]};font-weight:bold'>{c.mark}</td>"
-                f"<td>{e(c.name)}</td><td>{e(c.reason)}</td></tr>"
+                f"<td style='text-align:left'>{e(c.name)}</td>"
+                f"<td style='text-align:left'>{e(c.reason)}</td></tr>"
                 for c in self.checks
             )
             out.append(f"<table><tr><th></th><th>check</th><th>why</th></tr>{rows}</table>")
@@ -175,6 +177,11 @@ class Table:
         for c in out.columns:
             if pd.api.types.is_float_dtype(out[c]):
                 out[c] = out[c].map(lambda v: _fmt(v, self.digits) if pd.notna(v) else "")
+            elif not pd.api.types.is_numeric_dtype(out[c]):  # text or mixed: missing blank
+                out[c] = out[c].astype(object).map(
+                    lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v))
+                    else _fmt(v, self.digits)
+                )  # fmt: skip
         out.columns = [head(c) for c in out.columns]
         if isinstance(self.frame.columns, pd.MultiIndex):
             out.columns = pd.MultiIndex.from_tuples(out.columns)
@@ -184,11 +191,11 @@ class Table:
         return str(self)
 
     def __str__(self) -> str:
-        text = self.labelled().to_string(max_rows=None, max_cols=None)
+        text = self.labelled().to_string(max_rows=None, max_cols=None, index=False)
         return f"{self.caption}\n{text}" if self.caption else text
 
     def _repr_html_(self) -> str:
-        body = self.labelled().to_html(max_rows=None, max_cols=None, border=0)
+        body = self.labelled().to_html(max_rows=None, max_cols=None, border=0, index=False)
         cap = f"<p><b>{html.escape(self.caption)}</b></p>" if self.caption else ""
         return cap + body
 

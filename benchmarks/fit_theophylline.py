@@ -9,7 +9,13 @@ Three timings, each in its own fresh Python process unless said otherwise:
 - ``cold_empty_cache``: first-ever run (empty PyTensor/Numba compile caches in a temporary
   folder: PyTensor's ``base_compiledir``, which holds its numba cache, and
   ``NUMBA_CACHE_DIR``): import, model build, Numba compilation and sampling;
-- ``cold``: a new process with the compile caches warm (what a user sees on the second day);
+- ``cold``: a new process with the compile caches warm (what a user sees on the second day):
+  nutpie's compiled model comes from the disk cache (``timings["compiled_from_disk"]``);
+- ``cold_no_model_cache``: the same with ``TWINLAB_MODEL_CACHE=0`` (the baseline, as before
+  the compiled-model cache: PyMC model build, PyTensor graph rewriting and Numba code
+  generation of nutpie's wrappers in every process; PyTensor's own Numba cache still warm),
+  run right after ``cold``; both fits use seed 1 and must give the same draws
+  (``same_draws``: the SHA-256 of the posterior draws);
 - ``warm``: a second ``fit`` in the same process (compiled model reused): sampling only.
 
 Wall time counts from before ``import twinlab.pkpd.fit`` (cold) or from the ``fit`` call
@@ -56,6 +62,11 @@ from twinlab.pkpd.population import PopulationSpec
 spec = PopulationSpec.from_dict(json.loads(sys.argv[1]))
 r1 = fit(spec, sys.argv[2], draws=1000, tune=1000, chains=4, seed=1)
 cold = time.perf_counter() - t0
+import hashlib
+import numpy as np
+post = r1.idata.posterior
+draws_sha = hashlib.sha256(b"".join(
+    np.ascontiguousarray(post[k].values).tobytes() for k in sorted(post.data_vars))).hexdigest()
 t1 = time.perf_counter()
 r2 = fit(spec, sys.argv[2], draws=1000, tune=1000, chains=4, seed=2)
 warm = time.perf_counter() - t1
@@ -63,6 +74,7 @@ s = r2.summary()
 ess = min(s["parameters"][k]["ess_bulk"] for k in ("ka", "cl", "v"))
 print(json.dumps({
     "cold_s": cold, "compile_s": r1.timings["compile_s"], "cold_sample_s": r1.timings["sample_s"],
+    "compiled_from_disk": r1.timings.get("compiled_from_disk"), "draws_sha256": draws_sha,
     "warm_s": warm, "warm_sample_s": r2.timings["sample_s"], "min_ess_bulk_typical": ess,
     "ess_per_s_warm": ess / warm, "max_rhat": s["max_rhat"], "divergences": s["divergences"],
     "sampler": r2.sampler,
@@ -144,6 +156,7 @@ def main() -> None:
         first = _run(empty)
     fill = _run(env)  # populates the usual caches if they were empty
     again = _run(env)
+    baseline = _run({**env, "TWINLAB_MODEL_CACHE": "0"})
     nlme = _run_nlme()
     result = {
         "cold_empty_cache_s": first["cold_s"],
@@ -158,6 +171,12 @@ def main() -> None:
         "process_cpu_s": again["process_cpu_s"],
         "cold_s": again["cold_s"],
         "compile_s": again["compile_s"],
+        "compiled_from_disk": again["compiled_from_disk"],
+        "cold_no_model_cache_s": baseline["cold_s"],
+        "compile_no_model_cache_s": baseline["compile_s"],
+        "load_no_model_cache": [baseline["load_1min_before"], baseline["load_1min_after"]],
+        "others_cpu_share_no_model_cache": baseline["others_cpu_share"],
+        "same_draws": again["draws_sha256"] == baseline["draws_sha256"],
         "warm_s": again["warm_s"],
         "ess_per_s_warm": again["ess_per_s_warm"],
         "min_ess_bulk_typical": again["min_ess_bulk_typical"],

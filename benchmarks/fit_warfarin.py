@@ -19,8 +19,19 @@ Three timings, each in its own fresh Python process unless said otherwise:
 - ``cold_empty_cache``: first-ever run (empty PyTensor/Numba compile caches in a temporary
   folder: PyTensor's ``base_compiledir``, which holds its numba cache, and
   ``NUMBA_CACHE_DIR``): import, model build, Numba compilation and sampling;
-- ``cold``: a new process with the compile caches warm;
+- ``cold``: a new process with the compile caches warm (nutpie's compiled model comes from
+  the disk cache, ``compiled_from_disk``);
+- ``cold_no_model_cache`` (diagonal): the same with ``TWINLAB_MODEL_CACHE=0``, the baseline
+  as before the compiled-model cache (model build, graph rewriting and wrapper code
+  generation in every process); same seed, so ``same_draws`` compares the posterior draws;
 - ``warm``: a second ``fit`` in the same process (compiled model reused): sampling only.
+
+Beside them, ``gradient``: the CPU time of one log-density-and-gradient call of the compiled
+model (nutpie's C entry point, minimum over repeats, calls of the two variants interleaved
+in one process) with today's turnover solver (``decay_convolution``: a compiled first-order
+recursion Op) and with the dense superposition it replaced (every step decayed to every
+target, a ``(targets, targets, subjects)`` decay matrix; :func:`_dense_decay_convolution`),
+with the largest difference of the log density and gradient between the two.
 
 Wall time counts from before ``import twinlab.pkpd.fit`` (cold) or from the ``fit`` call
 (warm). ESS/s is the minimum bulk ESS of the typical values over the warm fit's wall time.
@@ -30,6 +41,7 @@ machine may be shared).
 Usage::
 
     python benchmarks/fit_warfarin.py [--out benchmarks/results] [--skip-empty-cache] [--once]
+    python benchmarks/fit_warfarin.py --gradient-only   # the gradient comparison alone
 """
 
 from __future__ import annotations
@@ -44,6 +56,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -69,6 +82,11 @@ draws, tune, chains = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 low_rank = sys.argv[6] == "1"
 r1 = fit(spec, sys.argv[2], draws=draws, tune=tune, chains=chains, seed=1, low_rank=low_rank)
 cold = time.perf_counter() - t0
+import hashlib
+import numpy as np
+post1 = r1.idata.posterior
+draws_sha = hashlib.sha256(b"".join(
+    np.ascontiguousarray(post1[k].values).tobytes() for k in sorted(post1.data_vars))).hexdigest()
 t1 = time.perf_counter()
 r2 = fit(spec, sys.argv[2], draws=draws, tune=tune, chains=chains, seed=2, low_rank=low_rank)
 warm = time.perf_counter() - t1
@@ -93,6 +111,7 @@ pd = np.asarray(a.obs_dvid) == 2
 err = float(np.abs(fast["effect"] - fine["effect"])[pd].max())
 print(json.dumps({
     "cold_s": cold, "compile_s": r1.timings["compile_s"], "cold_sample_s": r1.timings["sample_s"],
+    "compiled_from_disk": r1.timings.get("compiled_from_disk"), "draws_sha256": draws_sha,
     "warm_s": warm, "warm_sample_s": r2.timings["sample_s"], "min_ess_bulk_typical": ess,
     "ess_per_s_warm": ess / warm, "max_rhat": s["max_rhat"], "min_ess_bulk_all": s["min_ess_bulk"],
     "divergences": s["divergences"], "mean_leapfrog_steps": float(steps.mean()),
@@ -103,6 +122,90 @@ print(json.dumps({
     "sigma": {k: [v["mean"], v["hdi_low"], v["hdi_high"]] for k, v in s["sigma"].items()},
 }))
 """
+
+GRADIENT = r"""
+import ctypes, json, sys, time, warnings
+warnings.simplefilter("ignore")
+import numpy as np
+sys.path.insert(0, sys.argv[3])
+from fit_warfarin import _dense_decay_convolution
+from twinlab.pkpd import models
+from twinlab.pkpd.fit import load_data
+from twinlab.pkpd.nutpie_compile import compile_pymc_model
+from twinlab.pkpd.population import PopulationSpec, build_model
+spec = PopulationSpec.from_dict(json.loads(sys.argv[1]))
+arrays = load_data(sys.argv[2], spec.model)
+compiled = {}
+for name, solver in (("dense", _dense_decay_convolution), ("recurrence", models.decay_convolution)):
+    models.decay_convolution = solver
+    compiled[name] = compile_pymc_model(build_model(spec, arrays)[0], jitter_rvs=set(),
+                                        disk_cache=False)
+c0 = compiled["dense"]
+x = np.asarray(c0.initial_point_func(0), float)
+x = x + np.random.default_rng(0).uniform(-0.1, 0.1, x.size)
+dbl = ctypes.POINTER(ctypes.c_double)
+
+def call(c, n):
+    out, logp = np.zeros_like(x), np.zeros(())
+    args = (x.size, x.ctypes.data_as(dbl), out.ctypes.data_as(dbl), logp.ctypes.data_as(dbl),
+            c.user_data.ctypes.data_as(ctypes.c_void_p))
+    t = time.thread_time()
+    for _ in range(n):
+        c.compiled_logp_func.ctypes(*args)
+    return (time.thread_time() - t) / n, float(logp), out
+
+best = {k: float("inf") for k in compiled}
+for _ in range(7):
+    for k, c in compiled.items():
+        best[k] = min(best[k], call(c, 300)[0])
+(_, l0, g0), (_, l1, g1) = (call(c, 1) for c in compiled.values())
+print(json.dumps({"cpu_ms_per_gradient": {k: v * 1e3 for k, v in best.items()},
+                  "n_dim": int(x.size), "max_abs_diff_logp": abs(l0 - l1),
+                  "max_abs_diff_gradient": float(np.abs(g0 - g1).max())}))
+"""
+
+
+def _dense_decay_convolution(
+    xp: Any, k: Any, grid: Any, g_start: Any, g_mid: Any, g_end: Any, targets: Any
+) -> Any:
+    """The turnover integral as before the recursion Op (the gradient comparison's baseline).
+
+    Each step's Simpson integral is decayed to the end of its segment, summed per target, and
+    the targets' sums are combined through a dense ``(targets, targets, subjects)`` decay
+    matrix: ``O(n_steps + n_targets**2)`` per subject.
+    """
+    import numpy as np
+
+    grid = np.asarray(grid, dtype=float)
+    targets = np.asarray(targets, dtype=np.int64)
+    h = np.diff(grid)
+    n_used = int(targets[-1])
+    seg = np.searchsorted(targets, np.arange(1, n_used + 1))
+    hk = h[:n_used, None]
+    to_target = (grid[targets[seg]] - grid[1 : n_used + 1])[:, None]
+    step_int = (hk / 6.0) * (
+        g_start[:n_used] * xp.exp(-k * hk)
+        + 4.0 * g_mid[:n_used] * xp.exp(-k * (0.5 * hk))
+        + g_end[:n_used]
+    )
+    member = (seg[None, :] == np.arange(targets.size)[:, None]).astype(float)
+    segment = xp.dot(member, step_int * xp.exp(-k * to_target))
+    tt = grid[targets]
+    lag = np.maximum(tt[:, None] - tt[None, :], 0.0)
+    lower = np.tril(np.ones((targets.size, targets.size)))
+    decay = xp.exp(-k * lag[:, :, None]) * lower[:, :, None]
+    return xp.sum(decay * segment[None, :, :], axis=1)
+
+
+def _gradient() -> dict:
+    """CPU time per log density and gradient, dense superposition vs the recursion Op."""
+    argv = [sys.executable, "-c", GRADIENT, json.dumps(SPEC), str(DATA)]
+    argv.append(str(Path(__file__).resolve().parent))
+    load_before = round(os.getloadavg()[0], 2)
+    out = subprocess.run(argv, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["load_1min"] = [load_before, round(os.getloadavg()[0], 2)]
+    return result
 
 
 def _busy_cpu_s() -> float:
@@ -162,9 +265,18 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument(
+        "--gradient-only", action="store_true", help="only the gradient cost comparison"
+    )
     args = parser.parse_args()
     if not DATA.is_file():
         sys.exit(f"no data at {DATA}")
+    gradient = _gradient()
+    if args.gradient_only:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "fit_warfarin_gradient.json").write_text(json.dumps(gradient, indent=2))
+        print(json.dumps(gradient, indent=2))
+        return
     env = dict(os.environ)
     settings = (args.draws, args.tune, args.chains)
     first = None
@@ -183,6 +295,11 @@ def main() -> None:
         runs[name] = _run(env, *settings, low_rank)  # populates the caches if they were empty
         if not args.once:
             runs[name] = _run(env, *settings, low_rank)
+        if name == "diagonal":
+            baseline = _run({**env, "TWINLAB_MODEL_CACHE": "0"}, *settings, low_rank)
+    runs["diagonal"]["same_draws_as_no_model_cache"] = (
+        runs["diagonal"]["draws_sha256"] == baseline["draws_sha256"]
+    )
     result = {
         "cold_empty_cache_s": None if first is None else first["cold_s"],
         "compile_empty_cache_s": None if first is None else first["compile_s"],
@@ -191,6 +308,18 @@ def main() -> None:
         else [first["load_1min_before"], first["load_1min_after"]],
         "others_cpu_share_empty_cache": None if first is None else first["others_cpu_share"],
         **runs,
+        "cold_no_model_cache": {
+            k: baseline[k]
+            for k in (
+                "cold_s",
+                "compile_s",
+                "cold_sample_s",
+                "load_1min_before",
+                "load_1min_after",
+                "others_cpu_share",
+            )
+        },
+        "gradient": gradient,
         "settings": {"draws": args.draws, "tune": args.tune, "chains": args.chains},
         "spec": SPEC,
         "nlmixr2_saem": NLMIXR2,

@@ -33,7 +33,7 @@ def test_openapi_and_token_flow(api):
     card = _get(api, "/v1/models/twin_test/versions/1", token).json()
     assert card["validation_status"] == "passed" and card["spec"]["model"] == "pk_1cmt_oral"
     lineage = _get(api, "/v1/models/twin_test/versions/1/lineage", token).json()
-    assert lineage["simulations"] == ["demo"] and len(lineage["posterior_sha256"]) == 64
+    assert "demo" in lineage["simulations"] and len(lineage["posterior_sha256"]) == 64
     gate = _get(api, "/v1/models/twin_test/versions/1/validation", token).json()
     assert gate["status"] == "passed" and gate["validation"]["gate"]["passed"] is True
     assert _get(api, "/v1/models/nope/versions", token).status_code == 404

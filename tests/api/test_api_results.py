@@ -20,8 +20,8 @@ def test_patients_paged_filtered_json_and_parquet(api, api_project):
     want = truth[(truth["arm"] == "T100") & (truth["draw"] == 1)].sort_values("vpid")
     token = api.token("modeler-app")
     with api.http(headers=_auth(token)) as http:
-        runs = http.get("/v1/results").json()
-        assert [r["run"] for r in runs] == ["demo"] and runs[0]["model"] == "twin_test"
+        runs = {r["run"]: r for r in http.get("/v1/results").json()}
+        assert runs["demo"]["model"] == "twin_test" and runs["demo"]["model_version"] == 1
         params = {"arm": "T100", "draw": 1, "limit": 7, "offset": 7, "column": ["vpid", "cmax"]}
         page = http.get("/v1/results/demo/patients", params=params).json()
         assert page["total"] == len(want) == 60

@@ -174,8 +174,9 @@ def trials_router(settings: ApiSettings) -> APIRouter:
         common = {"alpha": body.alpha, "sided": body.sided, "ratio": body.ratio}
         _effect(body.delta, body.sd)
         try:
-            adj = procova_power(body.delta, body.sd, body.n_total, rho=body.rho, **common)
-            raw = ancova_power(body.delta, body.sd, body.n_total, **common)
+            with np.errstate(all="ignore"):
+                adj = procova_power(body.delta, body.sd, body.n_total, rho=body.rho, **common)
+                raw = ancova_power(body.delta, body.sd, body.n_total, **common)
         except (ValueError, OverflowError, ZeroDivisionError) as exc:
             raise HTTPException(400, str(exc) or type(exc).__name__) from None
         return PowerResponse(power=float(adj), power_unadjusted=float(raw))
@@ -191,8 +192,9 @@ def trials_router(settings: ApiSettings) -> APIRouter:
         }
         _effect(body.delta, body.sd)
         try:
-            n_adj = procova_sample_size(body.delta, body.sd, rho=body.rho, **common)
-            n_raw = ancova_sample_size(body.delta, body.sd, **common)
+            with np.errstate(all="ignore"):
+                n_adj = procova_sample_size(body.delta, body.sd, rho=body.rho, **common)
+                n_raw = ancova_sample_size(body.delta, body.sd, **common)
             saving = procova_saving(n_raw, body.rho)
         except (ValueError, OverflowError, ZeroDivisionError) as exc:
             raise HTTPException(400, str(exc) or type(exc).__name__) from None

@@ -220,7 +220,7 @@ def test_stakeholder_explorer_plain_within_the_fitted_range_with_take_aways(serv
     expect(power).to_contain_text("ANCOVA on CRCL")
     expect(power).to_contain_text("10% dropout")
     with page.expect_download() as got:
-        page.get_by_role("button", name="Concentration percentiles over time (CSV)").click()
+        page.get_by_role("button", name="Concentration bands (CSV)").click()
     csv = Path(got.value.path()).read_text()
     assert csv.splitlines()[0] == "time_h,day,p05,p25,p50,p75,p95"
     with page.expect_download() as got:

@@ -153,6 +153,15 @@ _INTERVALS = {
     "every 24 h (once daily)": 24.0,
     "every 48 h (every other day)": 48.0,
 }
+#: download labels of the answer tables (twinlab.apps.takeaways.TABLES)
+_SHORT = {
+    "concentration_bands": "Concentration bands",
+    "urate_bands": "Urate bands",
+    "attainment": "Attainment",
+    "attainment_by_genotype": "By genotype",
+    "exposure": "Exposure summary",
+    "power": "Trial power",
+}
 #: what a stakeholder's URL may set (the bookmarkable state); modelers also the modeler's
 _URL_STAKEHOLDER = [p for p in _CONTROLS if p != "scenario"]
 _BAND_COLUMNS = ("day", "p05", "p25", "p50", "p75", "p95")
@@ -300,6 +309,7 @@ class WhatIfView(Viewer):
         self._provenance = pn.pane.Markdown(
             "", css_classes=["twinlab-provenance"], sizing_mode="stretch_width"
         )
+        self._by_genotype_note = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._error = pn.pane.Alert(
             "", alert_type="warning", visible=False, css_classes=["twinlab-refusal"]
         )
@@ -318,6 +328,7 @@ class WhatIfView(Viewer):
             self._plots,
             self._power,
             "#### Attainment by CYP2C9 genotype (fractions)",
+            self._by_genotype_note,
             self._by_genotype,
             self._downloads(),
             self._provenance,
@@ -404,11 +415,11 @@ class WhatIfView(Viewer):
             return lambda: self._table_csv(name)
 
         files = [
-            (csv(name), f"whatif_{name}.csv", f"{title.split(' (')[0]} (CSV)", "light", 260)
-            for name, title in TABLES.items()
+            (csv(name), f"whatif_{name}.csv", f"{_SHORT[name]} (CSV)", "light", 210)
+            for name in TABLES
         ]
         files += [
-            (self._figures_png, "whatif_figures.png", "Figures (PNG)", "light", 260),
+            (self._figures_png, "whatif_figures.png", "Figures (PNG)", "light", 210),
             (
                 self._report_html,
                 "whatif_scenario_report.html",
@@ -582,6 +593,13 @@ class WhatIfView(Viewer):
             shown_gt = wide.reset_index().rename(columns={"group": "CYP2C9"})
             shown_gt.columns.name = None
             self._by_genotype.object = shown_gt
+            self._by_genotype_note.object = (
+                "No genotype group is large enough to show on its own without singling out "
+                f"patients (fewer than {w.min_cell} real patients, or fewer beside another "
+                "group): disclosure control."
+                if shown_gt.empty and w.min_cell is not None
+                else ""
+            )
         self._power_numbers = power
         self._tables = {
             "concentration_bands": conc,
@@ -610,7 +628,11 @@ class WhatIfView(Viewer):
             f"computed by the **simulation engine**: {prov['pk']}; PD: {prov['pd']}, "
             f"numerical error ≤ {prov['pd_error']:.2g} mg/dL (estimated from half the resolution); "
             f"exposure metrics exact (twinlab.simulate.exposure); "
-            f"computed in {prov['compute_s'] * 1000:.0f} ms (PK {prov['pk_cache']})"
+            + (
+                f"computed in {prov['compute_s'] * 1000:.0f} ms (PK {prov['pk_cache']})"
+                if prov["answers"] == "computed"
+                else f"answers cached (computed in {prov['compute_s'] * 1000:.0f} ms)"
+            )
         )
 
     def __panel__(self) -> pn.viewable.Viewable:

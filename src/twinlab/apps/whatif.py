@@ -369,6 +369,7 @@ class WhatIf(param.Parameterized):
         self._procova = dict(defaults["procova"])
         self._cache = SessionCache()
         self._last: dict[str, Any] = {}
+        self._origin: tuple[Any, str] = (None, "computed")
         self._set_genotypes()
         self._set_routes()
         lo, hi = self.fitted().dose_span
@@ -786,7 +787,10 @@ class WhatIf(param.Parameterized):
             *self._regimen_key(),
             self.dose,
         )
-        return self._cached(key, self._make_answers, size=2)
+        answers = self._cached(key, self._make_answers, size=2)
+        # how this session got them first: computed here, or reused (another session's)
+        self._origin = (key, self._origin[1] if self._origin[0] == key else self._last["answers"])
+        return answers
 
     def _exposure(self) -> dict[str, np.ndarray]:
         """Exact Cmax, Ctrough and AUCtau of the last dosing interval of every patient.
@@ -1198,6 +1202,7 @@ class WhatIf(param.Parameterized):
             "pd_error": a["pd_error"],
             "pk_cache": self._last.get("unit_pk", self._last.get("pk", "computed")),
             "compute_s": a["compute_s"],
+            "answers": self._origin[1],
         }
 
     def _disclosed(self, description: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,17 @@ PATIENT_FIELDS = frozenset(
 )  # fmt: skip
 
 
+def keys_of(obj: Any) -> Iterator[str]:
+    """Every mapping key in a JSON document, at any depth."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield k
+            yield from keys_of(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from keys_of(v)
+
+
 def write_api_project(root: Path) -> Path:
     """The apps' project plus a small simulation run ``results/demo`` of its twin."""
     from twinlab.api.jobs import scenario_from_params

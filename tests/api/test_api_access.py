@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from api_fixtures import PATIENT_FIELDS
+from api_fixtures import PATIENT_FIELDS, keys_of
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from twinlab.api.keys import rotate
@@ -110,16 +110,6 @@ def test_scope_escalation_refused(api):
     assert r.status_code in (403, 404)
 
 
-def _walk_keys(obj):
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield k
-            yield from _walk_keys(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _walk_keys(v)
-
-
 def test_stakeholder_gets_aggregates_only(api):
     token = api.token("stakeholder-app")
     assert _get(api, "/v1/results/demo/patients", token).status_code == 403
@@ -134,7 +124,7 @@ def test_stakeholder_gets_aggregates_only(api):
     else:
         assert summary.status_code == 403 and "too few" in body["detail"]
     for r in (arms, summary):
-        assert not PATIENT_FIELDS & set(_walk_keys(r.json()))
+        assert not PATIENT_FIELDS & set(keys_of(r.json()))
     # one narrow cell is refused (disclosure), whatever it holds
     tiny = _get(
         api,

@@ -219,6 +219,46 @@ def test_e0_turnover_equals_the_rk4_indirect_response(kind):
     np.testing.assert_allclose(new["effect"], old["effect"], rtol=2e-5)
 
 
+@pytest.mark.parametrize("duration", [0.0, 3.0])
+def test_a_continuous_forcing_is_evaluated_once_per_grid_point_with_the_same_values(
+    monkeypatch, duration
+):
+    # depot doses (and infusions) leave the concentration continuous: its value at a step's
+    # end is the next step's start; a lag of 0.5 h puts the second dose's start on the grid
+    from twinlab.pkpd import models
+
+    n = 3
+    times = np.array([0.5, 1.0, 2.0, 12.5, 13.0, 24.0])
+    arrays = SimpleNamespace(
+        n_subjects=n,
+        obs_subject=np.repeat(np.arange(n), times.size),
+        obs_time=np.tile(times, n),
+        dose_time=np.tile([0.0, 12.0], (n, 1)),
+        dose_amt=np.tile([100.0, 50.0], (n, 1)),
+        dose_rate=np.zeros((n, 2)),
+        dose_duration=np.tile([0.0, duration], (n, 1)),
+        dose_cmt=np.tile([1, 2 if duration else 1], (n, 1)),
+    )
+    th = _typical_population(n, tlag=0.5)
+    queries = []
+    forcing = models._forcing
+
+    def counted(xp, groups_at, stages, continuous=False):
+        def spy(times, inclusive):
+            queries.append(len(times))
+            return groups_at(times, inclusive)
+
+        return forcing(xp, spy, stages, continuous=continuous)
+
+    monkeypatch.setattr(models, "_forcing", counted)
+    got = predict("pkpd_1cmt_oral_idr1_e0", th, arrays)
+    n_steps = queries[0] - 1
+    assert queries == [n_steps + 1, n_steps]  # two queries per step, not three
+    monkeypatch.setattr(models, "_forcing", lambda xp, g, st, continuous=False: forcing(xp, g, st))
+    want = predict("pkpd_1cmt_oral_idr1_e0", th, arrays)
+    np.testing.assert_allclose(got["effect"], want["effect"], rtol=1e-12)
+
+
 def test_only_effects_on_kin_have_the_loop_free_form():
     from twinlab.pkpd.models import _make_turnover
 

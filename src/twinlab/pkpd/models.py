@@ -509,9 +509,22 @@ def _ode_setup(arrays: Any, grid: Any) -> tuple[np.ndarray, np.ndarray, tuple]:
     return grid, idx, step_times(grid)
 
 
-def _forcing(xp: ModuleType, groups_at: Callable[..., list], stages: tuple) -> tuple[Any, Any, Any]:
-    """An analytic input at the steps' starts (right limit), midpoints and ends (left limit)."""
+def _forcing(
+    xp: ModuleType, groups_at: Callable[..., list], stages: tuple, *, continuous: bool = False
+) -> tuple[Any, Any, Any]:
+    """An analytic input at the steps' starts (right limit), midpoints and ends (left limit).
+
+    A ``continuous`` input (a central concentration with no bolus into the central
+    compartment: depot doses and infusions change its slope, not its value) is the same at a
+    step's end as at the next step's start, so it is evaluated once per grid point: two
+    queries per step instead of three.
+    """
     _, t0, tm, t1 = stages
+    if continuous and len(t0):
+        points = np.append(t0, t1[-1])
+        at_points = _evaluate(xp, groups_at(points, inclusive=True)).reshape((-1, len(points))).T
+        mid = _evaluate(xp, groups_at(tm, inclusive=False)).reshape((-1, len(tm))).T
+        return at_points[:-1], mid, at_points[1:]
     return tuple(
         _evaluate(xp, groups_at(t, inclusive=inc)).reshape((-1, len(t))).T
         for t, inc in ((t0, True), (tm, False), (t1, False))
@@ -579,7 +592,7 @@ def _make_idr(kind: int) -> StructuralModel:
         def groups_at(times: Any, inclusive: bool) -> list:
             return _linear_groups(xp, 1, True, p, arrays, times, inclusive=inclusive)
 
-        u = _forcing(xp, groups_at, stages)
+        u = _forcing(xp, groups_at, stages, continuous=not _dose_info(arrays, True).bolus)
         kin, kout, dmax, c50, gamma = _subject_params(
             theta, ("kin", "kout", *drug, "gamma"), defaults
         )
@@ -626,7 +639,7 @@ def _make_turnover(kind: int) -> StructuralModel:
         def groups_at(times: Any, inclusive: bool) -> list:
             return _linear_groups(xp, 1, True, p, arrays, times, inclusive=inclusive)
 
-        u = _forcing(xp, groups_at, stages)
+        u = _forcing(xp, groups_at, stages, continuous=not _dose_info(arrays, True).bolus)
         e0, kout, dmax, c50, gamma = _subject_params(
             theta, ("e0", "kout", *drug, "gamma"), defaults
         )

@@ -94,25 +94,24 @@ def fit(
     Prints every estimated quantity: typical values, covariate effects, between-subject
     variability (variance and CV%), residual errors, with intervals, R-hat and bulk ESS.
     """
-    from twinlab.audit import audit_stage
+    import time
+
     from twinlab.pipeline.params import default_seed
-    from twinlab.pipeline.run import auditable
+    from twinlab.pipeline.run import record_stage
     from twinlab.pipeline.stages import fit_model
     from twinlab.pkpd.tables import format_parameter_table
 
     if seed is None:
         seed = default_seed()
+    start = time.perf_counter()
     result = fit_model(
         model, data_path, out, draws=draws, tune=tune, chains=chains, seed=seed,
         sampler=sampler, target_accept=target_accept, low_rank=low_rank, progress=progress,
         register_as=register_as, models_root=root,
     )  # fmt: skip
+    record_stage(result, seconds=time.perf_counter() - start)
     click.echo(format_parameter_table(result.value.parameter_table()))
     click.echo(result.message)
-    audit_stage(
-        "fit", params=auditable(result.params), inputs=result.inputs, outputs=result.outputs,
-        seed=result.seed, summary=result.summary,
-    )  # fmt: skip
     if register_as:
         click.echo(
             f"registered {result.summary['registered']} (not served until "

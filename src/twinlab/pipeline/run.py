@@ -36,6 +36,7 @@ __all__ = [
     "STAGES",
     "StageResult",
     "derive_seed",
+    "record_stage",
     "run_reports",
     "run_stage",
     "stage_names",
@@ -180,7 +181,6 @@ def run_stage(
     StageResult
         With ``seconds`` set.
     """
-    from twinlab.audit import audit_stage
     from twinlab.pipeline.params import PipelineParams, load_pipeline_params
 
     if params is None and name not in ("generate", "harmonize"):
@@ -194,7 +194,23 @@ def run_stage(
         root = params.root
     start = time.perf_counter()
     result = functions[name](params, root, **options)
-    seconds = time.perf_counter() - start
+    return record_stage(result, seconds=time.perf_counter() - start)
+
+
+def record_stage(result: StageResult, *, seconds: float) -> StageResult:
+    """Record a stage that ran for ``seconds``: its run record beside the active audit log
+    and its ``stage.run`` entry with the timing (unless the library already audited it).
+
+    :func:`run_stage` calls it for every stage; a command that runs a stage's library call
+    with its own arguments (``twinlab fit``) calls it too, so both are recorded alike.
+
+    Returns
+    -------
+    StageResult
+        ``result`` with ``seconds`` set.
+    """
+    from twinlab.audit import audit_stage
+
     result = replace(result, seconds=seconds)
     if not result.audited:
         audit_stage(

@@ -12,8 +12,11 @@ from twinlab.apps.summaries import (
     audit_entries,
     cohort_counts,
     conservation,
+    gate_status,
     quality_checks,
+    readable_patients,
     run_lineage,
+    run_parameters,
     studies,
 )
 from twinlab.audit import AuditLog
@@ -73,3 +76,35 @@ def test_audit_entries_and_run_lineage_read_a_real_log(tmp_path):
     runs = run_lineage(entries)
     assert runs.loc[0, "stage"] == "fit" and "models/x (123)" in runs.loc[0, "outputs"]
     assert audit_entries(tmp_path / "missing.jsonl").empty
+
+
+def test_patients_for_people_and_parameters_and_gate_as_tables(project):
+    patients = pd.read_parquet(project / "data" / "harmonized" / "demo" / "patients.parquet")
+    shown = readable_patients(patients)
+    assert "schema_version" not in shown and "sources" not in shown
+    assert not any(c.startswith("cov_") for c in shown.columns)
+    assert {"Patient (pseudonym)", "Weight (kg)", "Creatinine (µmol/L)", "Age (years)"} <= set(
+        shown.columns
+    )
+    crcl = shown["Creatinine clearance (mL/min, Cockcroft–Gault)"]
+    assert crcl.between(10, 250).all()  # derived (Cockcroft–Gault), rounded to 0.1
+    entries = pd.DataFrame(
+        [
+            {"action": "stage.run", "target": "fit", "seq": 1, "params": '{"draws": 1}'},
+            {"action": "stage.run", "target": "fit", "seq": 5,
+             "params": json.dumps({"draws": 1000, "nuts": {"target_accept": 0.8}})},
+        ]
+    )  # fmt: skip
+    table = run_parameters(entries)  # the latest run, one row per (dotted) parameter
+    assert table.to_dict("records") == [
+        {"stage": "fit", "run": 5, "parameter": "draws", "value": "1000"},
+        {"stage": "fit", "run": 5, "parameter": "nuts.target_accept", "value": "0.8"},
+    ]
+    report = json.loads((project / "reports" / "validate.json").read_text())
+    passed, checks = gate_status(report)
+    assert passed is True
+    assert checks.set_index("check").loc["min ess bulk", ["value", "bound", "passed"]].tolist() == [
+        "75.5",
+        "≥ 20",
+        "yes",
+    ]

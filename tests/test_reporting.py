@@ -122,3 +122,15 @@ def test_report_notebooks_accept_their_params_yaml_sections(notebook, section):
         validate_parameters(ROOT / "notebooks" / f"{notebook}.ipynb", params.get(section) or {})
         is None
     )
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["twinlab.reporting", "twinlab.figures", "twinlab.pipeline.metrics", "twinlab.pkpd.fit_units"],
+)
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

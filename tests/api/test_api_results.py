@@ -62,6 +62,22 @@ def test_prognostic_scores_name_the_twin(api):
     assert len(out["model"]["data_hash"]) == 64
     a, b = (s["score"] for s in out["scores"])
     assert a > b  # lower clearance (CrCL, genotype), higher exposure
+    # enrolled subjects by pseudonym only: their de-identified baseline from their twins
+    truth = pd.read_parquet(api.settings.results / "demo" / "patients.parquet")
+    real = sorted(set(truth["source"]) - {""})[:3]
+    by_id = {**body, "subjects": [{"subject": p} for p in real]}
+    with api.http(headers=_auth(api.token("modeler-app"))) as http:
+        scored = http.post("/v1/prognostic-scores", json=by_id).json()["scores"]
+        unknown = {**body, "subjects": [{"subject": "P-NOBODY"}]}
+        assert http.post("/v1/prognostic-scores", json=unknown).status_code == 400
+    given = [
+        {"subject": p, "covariates": truth[truth["source"] == p].iloc[0][["WT", "CRCL", "CYP2C9"]]
+         .astype(float).to_dict()}
+        for p in real
+    ]  # fmt: skip
+    with api.http(headers=_auth(api.token("modeler-app"))) as http:
+        same = http.post("/v1/prognostic-scores", json={**body, "subjects": given}).json()
+    assert [s["score"] for s in scored] == [s["score"] for s in same["scores"]]
     with api.http(headers=_auth(api.token("stakeholder-app"))) as http:
         assert http.post("/v1/prognostic-scores", json=body).status_code == 403
 

@@ -100,12 +100,13 @@ class DoseResponse(BaseModel):
 
 
 class Subject(BaseModel):
-    """An enrolled subject: a pseudonymous id and its baseline covariates."""
+    """An enrolled subject: a pseudonymous id and its baseline covariates (left out: the
+    de-identified baseline its twins in the run carry)."""
 
     model_config = ConfigDict(extra="forbid")
     subject: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
-    covariates: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,19}$")], float] = Field(
-        max_length=20
+    covariates: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,19}$")], float] | None = (
+        Field(None, max_length=20)
     )
 
 
@@ -148,6 +149,24 @@ def _model(folder: str, mtime: float, arm: str, target: str, kind: str) -> Any:
         c for c in ("WT", "CRCL", "CYP2C9", "AGE", "SEX") if c in control
     ]
     return PrognosticModel.train(control, features, target, kind=kind, seed=0)
+
+
+def _baselines(folder: Path, subjects: list[Subject], features: list[str]) -> pd.DataFrame:
+    """Each subject's baseline: as given, else the de-identified covariates its twins in the
+    run carry (``source`` = the subject's pseudonym)."""
+    need = [s.subject for s in subjects if s.covariates is None]
+    known: dict[str, dict[str, float]] = {}
+    if need:
+        have = pd.read_parquet(folder / "patients.parquet", columns=["source", *features])
+        have = have[have["source"].astype(str).isin(need)].drop_duplicates("source")
+        known = {str(r.pop("source")): r for r in have.to_dict("records")}
+        if len(known) < len(set(need)):
+            raise HTTPException(
+                400, f"{len(set(need) - set(known))} subjects have no twin in this run"
+            )
+    return pd.DataFrame(
+        [s.covariates if s.covariates is not None else known[s.subject] for s in subjects]
+    )
 
 
 def trials_router(settings: ApiSettings) -> APIRouter:
@@ -258,13 +277,9 @@ def trials_router(settings: ApiSettings) -> APIRouter:
             model = _model(str(folder), stamp, body.control_arm, body.target, body.kind)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
-        missing = sorted(
-            {f for s in body.subjects for f in model.features}
-            - set().union(*(s.covariates for s in body.subjects))
-        )
-        table = pd.DataFrame([s.covariates for s in body.subjects])
+        table = _baselines(folder, body.subjects, list(model.features))
         lacking = [f for f in model.features if f not in table or table[f].isna().any()]
-        if lacking or missing:
+        if lacking:
             raise HTTPException(400, f"every subject needs covariates {list(model.features)}")
         predicted = np.asarray(model.predict(table[list(model.features)]), dtype=float)
         run = json.loads((folder / "run.json").read_text())

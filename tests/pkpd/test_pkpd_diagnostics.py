@@ -83,16 +83,23 @@ def wrong(study):
 
 
 def test_time_after_dose_of_a_known_regimen():
-    # subject 0: 100 mg at 0, 24 and 48 h (a padded slot); subject 1 never dosed
+    # subject 0: 100 mg at 0 h, then 200 mg at 24 and 48 h (and a padded slot);
+    # subject 1 never dosed
     arrays = SimpleNamespace(
+        n_obs=6,
+        covariates={},
         obs_subject=np.array([0, 0, 0, 0, 0, 1]),
         obs_time=np.array([0.0, 1.0, 24.0, 25.5, 50.0, 3.0]),
         dose_time=np.array([[0.0, 24.0, 48.0, 0.0], [0.0, 0.0, 0.0, 0.0]]),
-        dose_amt=np.array([[100.0, 100.0, 100.0, 0.0], [0.0, 0.0, 0.0, 0.0]]),
+        dose_amt=np.array([[100.0, 200.0, 200.0, 0.0], [0.0, 0.0, 0.0, 0.0]]),
     )
     tad = dg.time_after_dose(arrays)
     # a sample at a dose time is its trough: counted from the previous dose
     np.testing.assert_allclose(tad, [np.nan, 1.0, 24.0, 1.5, 2.0, np.nan])
+    # stratified by the dose the sample follows, the trough with the dose before it
+    assert list(strata(SimpleNamespace(arrays=arrays), "dose")) == [
+        "pre-dose", "100 mg", "100 mg", "200 mg", "200 mg", "pre-dose",
+    ]  # fmt: skip
 
 
 def test_vpc_of_data_simulated_from_the_model_has_nominal_coverage(right, wrong):

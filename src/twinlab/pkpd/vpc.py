@@ -55,7 +55,7 @@ def _last_dose(arrays: Any) -> np.ndarray:
     t = np.asarray(arrays.obs_time, dtype=float)
     times = np.asarray(arrays.dose_time, dtype=float)[subject]
     amt = np.asarray(arrays.dose_amt, dtype=float)[subject]
-    given = (amt > 0) & (times <= t[:, None])
+    given = (amt > 0) & (times < t[:, None])  # as time_after_dose: a trough precedes its dose
     idx = np.where(given, times, -np.inf).argmax(axis=1)
     out = amt[np.arange(len(t)), idx]
     return np.where(given.any(axis=1), out, np.nan)

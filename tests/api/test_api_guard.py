@@ -1,0 +1,61 @@
+"""The request guard on its own: a slow request is answered 504, a large body 413, and
+both are audited as what they are."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from twinlab.api.middleware import ServiceGuard
+
+
+async def _slow(scope, receive, send):
+    await receive()
+    await asyncio.sleep(5)
+
+
+async def _echo(scope, receive, send):
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _call(app, body=b"", headers=()):
+    scope = {"type": "http", "method": "POST", "path": "/x", "query_string": b"a=1",
+             "headers": list(headers)}  # fmt: skip
+    chunks = [body[i : i + 100] for i in range(0, len(body), 100)] or [b""]
+    sent = []
+
+    async def receive():
+        chunk = chunks.pop(0) if chunks else b""
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def test_timeout_and_body_limit(tmp_path, monkeypatch):
+    log = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(log))
+    slow = _call(ServiceGuard(_slow, max_body_bytes=1000, timeout_s=0.2))
+    assert slow[0]["status"] == 504
+    chunked = _call(ServiceGuard(_echo, max_body_bytes=250, timeout_s=5), body=b"x" * 1000)
+    assert chunked[0]["status"] == 413  # no Content-Length: counted as it arrives
+    declared = _call(ServiceGuard(_echo, max_body_bytes=250, timeout_s=5), body=b"x" * 10,
+                     headers=[(b"content-length", b"5000")])  # fmt: skip
+    assert declared[0]["status"] == 413
+    ok = _call(ServiceGuard(_echo, max_body_bytes=250, timeout_s=5), body=b"y" * 200)
+    assert ok[0]["status"] == 200 and ok[1]["body"] == b"y" * 200
+    entries = [json.loads(x) for x in log.read_text().splitlines()]
+    requests = [e for e in entries if e["action"] == "api.request"]
+    assert [e["new"]["status"] for e in requests] == [504, 413, 413, 200]
+    assert "took over" in requests[0]["params"]["refusal"]
+    assert requests[3]["params"]["query"] == {"a": "1"} and requests[3]["params"]["body_sha256"]

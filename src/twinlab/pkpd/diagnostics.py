@@ -4,7 +4,17 @@ Simulations use the NumPy back end of the same structural model and the same pop
 definition (:func:`twinlab.pkpd.population.individual_params`) as the fit. Posterior
 predictive draws of the *observed* subjects use their individual parameters (``<p>_i``);
 "new subject" draws (VPC, standardized residuals) draw fresh etas from the posterior omegas
-with the observed subjects' covariates and dosing. Plot functions return matplotlib figures.
+with the observed subjects' covariates and dosing.
+
+Here: convergence (:func:`convergence`, :func:`convergence_table`), goodness of fit
+(:func:`gof`: PRED, IPRED, IWRES, CWRES and NPDE, BLQ records left out; :func:`plot_gof`,
+:func:`plot_gof_vs_time`), individual fits on a dense grid (:func:`individual_curves`,
+:func:`plot_individual`), ETAs and covariates (:func:`eta_table`,
+:func:`plot_eta_covariates`), shrinkage and the parameter table with units, RSE% and
+shrinkage (:func:`parameter_table`). The VPC and pcVPC are in :mod:`twinlab.pkpd.vpc`,
+PSIS-LOO / WAIC and ArviZ's predictive plots in :mod:`twinlab.pkpd.model_comparison`, units
+in :mod:`twinlab.pkpd.fit_units`. Plot functions return matplotlib figures that pyplot does
+not track (:func:`twinlab.figures.new_figure`): a notebook shows each once.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ class Summary:
     def __str__(self) -> str:
         lines = [f"{self.title}: {self.verdict}"]
         lines += [f"- {r}" for r in self.ran]
-        lines += [f"{k}: {_fmt(v)} {u}".rstrip() for k, v, u in self.numbers]
+        lines += [f"{k}: {_fmt(v, 4)} {u}".rstrip() for k, v, u in self.numbers]
         lines += [f"[{c.mark}] {c.name}: {c.reason}" for c in self.checks]
         lines += [f"WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -132,7 +132,7 @@ class Summary:
         if self.numbers:
             rows = "".join(
                 f"<tr><td style='text-align:left'>{e(k)}</td>"
-                f"<td style='text-align:right'>{e(_fmt(v))}</td>"
+                f"<td style='text-align:right'>{e(_fmt(v, 4))}</td>"
                 f"<td style='text-align:left'>{e(u)}</td></tr>"
                 for k, v, u in self.numbers
             )

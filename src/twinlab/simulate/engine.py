@@ -207,10 +207,8 @@ def _arm_rows(arr: np.ndarray, a: int) -> tuple[np.ndarray, np.ndarray | None]:
     array to copy back (the second value: the arm's ``(n_draws, n, T)`` view).
     """
     sub = arr[:, :, a, :]
-    try:
-        return np.reshape(sub, (-1, sub.shape[-1]), copy=False), None
-    except ValueError:  # several draws in a slice of the run's array
-        return np.empty((sub.shape[0] * sub.shape[1], sub.shape[-1])), sub
+    rows = sub.reshape(-1, sub.shape[-1])  # a copy for several draws in a slice of the run's
+    return rows, (None if np.may_share_memory(rows, arr) else sub)
 
 
 def _simulate_parts(

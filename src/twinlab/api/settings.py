@@ -37,6 +37,10 @@ class ApiSettings:
     jwks_url : str or None
         An external identity provider's JWKS (Keycloak, Entra ID); ``None``: the embedded
         token endpoint's own keys.
+    jwks_cooldown_s : float
+        Least time between two fetches of the external JWKS for an unknown ``kid`` (a
+        rotation is seen after at most this; random key ids cannot make the service
+        hammer the provider).
     role_claim : str
         The claim naming a token's role (:data:`twinlab.security.access.ROLES`).
     clients_file, key_dir : Path
@@ -67,6 +71,7 @@ class ApiSettings:
     issuer: str = "twinlab"
     audience: str = "twinlab-api"
     jwks_url: str | None = None
+    jwks_cooldown_s: float = 30.0
     role_claim: str = "twinlab_role"
     clients_file: Path = field(default_factory=lambda: DEFAULT_CLIENTS_FILE.expanduser())
     key_dir: Path = field(default_factory=lambda: DEFAULT_KEY_DIR.expanduser())

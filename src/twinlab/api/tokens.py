@@ -112,7 +112,13 @@ class TokenVerifier:
     def __init__(self, settings: ApiSettings) -> None:
         self.settings = settings
         if settings.jwks_url:
-            client = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300)
+            client = jwt.PyJWKClient(
+                settings.jwks_url,
+                cache_keys=True,
+                lifespan=300,
+                timeout=10,
+                cooldown_duration=settings.jwks_cooldown_s,
+            )
 
             def remote(kid: str) -> Any:
                 try:

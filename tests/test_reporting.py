@@ -34,7 +34,7 @@ def test_summary_says_pass_or_which_checks_failed_and_why():
     assert not bad.passed and bad.verdict == "FAIL: ESS"
     html = bad._repr_html_()
     assert "FAIL: ESS" in html and "run longer chains" in html
-    assert "CL: 4.93 L/h" in str(ok) and repr(ok) == str(ok)
+    assert "CL: 4.930 L/h" in str(ok) and repr(ok) == str(ok)
 
 
 def test_tables_are_whole_with_units_in_headers():

@@ -11,7 +11,7 @@ Examples
 >>> print(s)
 Fit: PASS
 - 1-cmt oral, 8 subjects
-CL: 4.9 L/h
+CL: 4.900 L/h
 [pass] R-hat: 1.003 <= 1.01
 """
 
@@ -59,7 +59,9 @@ ENDPOINT_UNITS: dict[str, str] = {
 }
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def _fmt(value: Any, digits: int = 3, *, zeros: bool = False) -> str:
+    """A cell's text: ``digits`` significant digits (``zeros``: trailing zeros kept, so
+    1.0002 reads 1.000), thousands separated, whole numbers of 1,000 and more unrounded."""
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, int | np.integer):
@@ -68,7 +70,9 @@ def _fmt(value: Any, digits: int = 3) -> str:
         v = float(value)
         if not math.isfinite(v):
             return str(v)
-        return f"{v:,.{digits}g}" if abs(v) < 1e3 else f"{v:,.0f}"
+        if abs(v) >= 1e3:
+            return f"{v:,.0f}"
+        return f"{v:#,.{digits}g}".rstrip(".") if zeros else f"{v:,.{digits}g}"
     return str(value)
 
 
@@ -114,7 +118,7 @@ class Summary:
     def __str__(self) -> str:
         lines = [f"{self.title}: {self.verdict}"]
         lines += [f"- {r}" for r in self.ran]
-        lines += [f"{k}: {_fmt(v, 4)} {u}".rstrip() for k, v, u in self.numbers]
+        lines += [f"{k}: {_fmt(v, 4, zeros=True)} {u}".rstrip() for k, v, u in self.numbers]
         lines += [f"[{c.mark}] {c.name}: {c.reason}" for c in self.checks]
         lines += [f"WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -132,7 +136,7 @@ class Summary:
         if self.numbers:
             rows = "".join(
                 f"<tr><td style='text-align:left'>{e(k)}</td>"
-                f"<td style='text-align:right'>{e(_fmt(v, 4))}</td>"
+                f"<td style='text-align:right'>{e(_fmt(v, 4, zeros=True))}</td>"
                 f"<td style='text-align:left'>{e(u)}</td></tr>"
                 for k, v, u in self.numbers
             )

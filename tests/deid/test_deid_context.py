@@ -91,3 +91,26 @@ def test_scan_reports_zip_in_text_but_not_in_codes_or_report_numbers(tmp_path):
     (tmp_path / "note.json").write_text(json.dumps({"note": "lives at 10000"}))
     found = {(f.file.rsplit("/", 1)[-1], f.kind) for f in scan_for_phi(tmp_path, ids)}
     assert found == {("leak.parquet", "zip"), ("note.json", "zip")}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "BLQ",
+        "<LLOQ",
+        "Creatinine [Moles/volume] in Serum or Plasma",
+        "VKORC1 c.-1639G>A (reduced expression; warfarin sensitivity)",
+    ],
+)
+def test_result_words_code_names_and_hgvs_positions_are_not_phi(text):
+    """Found in the demo's outputs as ``[PHI]``: 409 BLQ concentrations, two code names."""
+    from twinlab.deid.engine import philter_spans
+
+    assert philter_spans(text) == []
+
+
+def test_a_position_without_its_hgvs_prefix_and_a_name_are_still_phi():
+    from twinlab.deid.engine import philter_spans
+
+    text = "MRN 1639G seen by Hallie Brightwater"
+    assert [text[s:e] for _, s, e in philter_spans(text)] == ["1639G", "Hallie Brightwater"]

@@ -62,7 +62,13 @@ _FUNCTION_WORDS = frozenset(
     # pharmacogenomic words missing from Philter's clinical whitelist
     + "genotype genotypes allele alleles diplotype haplotype phenotype heterozygous homozygous"
     " hemizygous variant metabolizer metaboliser wildtype".split()
+    # results below / above a limit of quantification, not done: laboratory result words
+    + "blq bloq bql alq lloq uloq nd nq".split()
+    # LOINC property axis (Creatinine [Moles/volume]): vocabulary of code names
+    + "moles mcnc scnc ccnc ncnc acnc mfr vfr naric".split()
 )
+#: An HGVS position and base (``c.-1639G>A``, ``c.430C>T``) right after its reference prefix.
+_HGVS_PREFIX = re.compile(r"[cgmnrp]\.[-*]?$")
 #: Variant and gene identifiers (dbSNP rsIDs, star alleles, pharmacogenes): clinical data.
 _GENETIC = re.compile(r"rs\d+|cyp\d\w*|vkorc1|slco1b1|tpmt|dpyd|ugt1a1|nudt15|hla", re.IGNORECASE)
 
@@ -149,6 +155,7 @@ def philter_spans(text: str) -> list[tuple[str, int, int]]:
             all(kept[s:e])
             or word.lower() in _FUNCTION_WORDS
             or _GENETIC.fullmatch(word)
+            or (_HGVS_PREFIX.search(text[max(0, s - 4) : s]) and word[:1].isdigit())
             or (word.isdigit() and (len(word) <= 3 or _decimal_part(text, s, e)))
         ):
             continue

@@ -3,7 +3,6 @@ audit log of their own, and one real server for the session."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,16 +35,26 @@ def api_secrets(api_home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def audit_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The session's audit log (the server's process is this one)."""
-    path = tmp_path_factory.mktemp("audit") / "audit.jsonl"
-    before = os.environ.get("TWINLAB_AUDIT_LOG")
-    os.environ["TWINLAB_AUDIT_LOG"] = str(path)
-    yield path
-    if before is None:
-        os.environ.pop("TWINLAB_AUDIT_LOG", None)
-    else:
-        os.environ["TWINLAB_AUDIT_LOG"] = before
+def audit_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's audit log (the server runs in this process; see :func:`_api_env`)."""
+    return tmp_path_factory.mktemp("audit") / "audit.jsonl"
+
+
+@pytest.fixture(scope="session")
+def master_key() -> str:
+    """The raw zone's master key of the session (base64)."""
+    import base64
+    import secrets
+
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@pytest.fixture(autouse=True)
+def _api_env(monkeypatch: pytest.MonkeyPatch, audit_path: Path, master_key: str) -> None:
+    """While an API test runs (and only then), the in-process server audits to the
+    session's log and reads the raw zone with the session's master key."""
+    monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(audit_path))
+    monkeypatch.setenv("TWINLAB_MASTER_KEY", master_key)
 
 
 @pytest.fixture(scope="session")
@@ -60,23 +69,8 @@ def api_settings(api_project: Path, api_home: Path) -> ApiSettings:
 
 
 @pytest.fixture(scope="session")
-def api(api_settings, api_secrets, audit_path) -> Iterator:
+def api(api_settings, api_secrets) -> Iterator:
     """One real server (uvicorn, HTTPS, loopback) for the session, jobs on a local Dask
     cluster."""
     with serving(api_settings, api_secrets, jobs=make_jobs(api_settings)) as served:
         yield served
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _master_key() -> Iterator[None]:
-    """The raw zone's master key for the session (the server runs in this process)."""
-    import base64
-    import secrets
-
-    before = os.environ.get("TWINLAB_MASTER_KEY")
-    os.environ["TWINLAB_MASTER_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
-    yield
-    if before is None:
-        os.environ.pop("TWINLAB_MASTER_KEY", None)
-    else:
-        os.environ["TWINLAB_MASTER_KEY"] = before

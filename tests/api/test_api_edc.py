@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -21,8 +22,21 @@ from twinlab.security.access import PermissionDenied
 from twinlab.security.crypto import encrypt_bytes, load_keyring
 
 
+def _keyring(master_key):
+    """The keyring the server loads from ``$TWINLAB_MASTER_KEY`` (set while tests run)."""
+    before = os.environ.get("TWINLAB_MASTER_KEY")
+    os.environ["TWINLAB_MASTER_KEY"] = master_key
+    try:
+        return load_keyring()
+    finally:
+        if before is None:
+            os.environ.pop("TWINLAB_MASTER_KEY")
+        else:
+            os.environ["TWINLAB_MASTER_KEY"] = before
+
+
 @pytest.fixture(scope="module")
-def edc_keys(api_project):
+def edc_keys(api_project, master_key):
     """The raw zone's crosswalk: each real patient of the run <- an EDC subject key."""
     sources = pd.read_parquet(api_project / "results" / "demo" / "lineage.parquet")["source"]
     sources = sorted(s for s in set(sources.astype(str)) if s)
@@ -35,7 +49,8 @@ def edc_keys(api_project):
     table.to_parquet(sink, index=False)
     zone = api_project / "data" / "raw_zone"
     zone.mkdir(parents=True, exist_ok=True)
-    blob = encrypt_bytes(sink.getvalue(), context="crosswalk.parquet", keyring=load_keyring())
+    ring = _keyring(master_key)
+    blob = encrypt_bytes(sink.getvalue(), context="crosswalk.parquet", keyring=ring)
     (zone / "crosswalk.parquet.enc").write_bytes(blob)
     return keys
 

@@ -3,6 +3,7 @@ persisted in SQLite across restarts, bounded."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pandas as pd
@@ -25,7 +26,7 @@ def _auth(token):
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_job_runs_on_dask_and_is_idempotent(api):
+def test_job_runs_on_dask_and_is_idempotent(api, audit_path):
     with api.http(headers=_auth(api.token("stakeholder-app"))) as http:
         key = {"Idempotency-Key": "order-42"}
         first = http.post("/v1/jobs", json=SCENARIO, headers=key)
@@ -41,6 +42,9 @@ def test_job_runs_on_dask_and_is_idempotent(api):
             time.sleep(0.5)
         assert job["state"] == "done", job
         assert job["result"] == f"job-{job_id}"
+        log = [json.loads(x) for x in audit_path.read_text().splitlines()]
+        run = next(e for e in log if e["action"] == "api.job" and e["target"] == job["result"])
+        assert run["actor"] == "stakeholder-app" and len(run["new"]["patients_sha256"]) == 64
         summary = http.get(f"/v1/results/{job['result']}/summary")
         assert summary.status_code in (200, 403)  # the disclosure rule may refuse 12 patients
     with api.http(headers=_auth(api.token("modeler-app"))) as http:

@@ -376,6 +376,13 @@ class JobManager:
             result = run(scenario, client=self._dask(), out=out, progress=progress)
             lineage = result.patients[["vpid", "source"]].drop_duplicates("vpid")
             lineage.sort_values("vpid").to_parquet(out / "lineage.parquet", index=False)
+            audit_event(  # before the job is done: a job whose run is not audited fails
+                "api.job",
+                f"job-{job_id}",
+                params={"client": job["client"], "request": job["request"]},
+                new={"state": "done", "patients_sha256": _sha(out / "patients.parquet")},
+                actor=job["client"],
+            )
         except _Cancelled:
             shutil.rmtree(out, ignore_errors=True)
             if self._stop.is_set() and job_id not in self._cancel:
@@ -390,13 +397,6 @@ class JobManager:
             log.warning("job %s failed: %s", job_id, message)
             return
         self._set(job_id, state="done", result=f"job-{job_id}")
-        audit_event(
-            "api.job",
-            f"job-{job_id}",
-            params={"client": job["client"], "request": job["request"]},
-            new={"state": "done", "patients_sha256": _sha(out / "patients.parquet")},
-            actor=job["client"],
-        )
 
 
 def scenario_from_params(section: dict[str, Any], *, seed: int, root: Path) -> Any:

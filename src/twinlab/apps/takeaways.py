@@ -201,7 +201,12 @@ def scenario_report(
     )
     sections = [
         f"<h2>Settings</h2>{_html_table(settings)}",
-        f"<h2>Trial power</h2>{_html_table(tables['power'].iloc[:, :3])}",
+        "<h2>Trial power</h2>"
+        + _html_table(
+            tables["power"]
+            .iloc[:, :3]
+            .rename(columns={"n_per_arm_for_80pct": "patients per arm for 80 %"})
+        ),
         f"<h2>Exposure and response</h2>{_html_table(tables['exposure'])}",
         f"<h2>Model and provenance</h2>{_html_table(prov)}",
     ]

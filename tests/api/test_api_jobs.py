@@ -87,3 +87,8 @@ def test_job_request_is_bounded():
         JobRequest(**{**SCENARIO, "arms": {}})
     with pytest.raises(ValueError):
         JobRequest(**{**SCENARIO, "out": "/etc"})
+    with pytest.raises(ValueError, match="profile values"):
+        JobRequest(**{**SCENARIO, "n_patients": 20_000, "n_draws": 50,
+                      "times": {"start": 0, "stop": 672, "step": 1}})  # fmt: skip
+    with pytest.raises(ValueError, match="time points"):
+        JobRequest(**{**SCENARIO, "times": {"start": 0, "stop": 20_000, "step": 0.1}})

@@ -33,7 +33,7 @@ import yaml
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from twinlab.api.auth import requires
 from twinlab.api.settings import ApiSettings
@@ -50,6 +50,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 STATES = ("queued", "running", "done", "failed", "cancelled")
 _ARM = r"^[A-Za-z0-9][A-Za-z0-9 _.+-]{0,39}$"
+#: the most time points and profile values (patients x draws x arms x times) a job may ask
+MAX_TIME_POINTS = 5000
+MAX_VALUES = 50_000_000
 
 
 class RegimenIn(BaseModel):
@@ -89,6 +92,19 @@ class JobRequest(BaseModel):
     criteria: list[Annotated[str, Field(max_length=200)]] = Field(default=[], max_length=5)
     times: TimesIn = TimesIn(start=0.0, stop=168.0, step=4.0)
     seed: int = Field(1, ge=0, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> JobRequest:
+        points = int((self.times.stop - self.times.start) / self.times.step) + 1
+        if self.times.stop <= self.times.start or points > MAX_TIME_POINTS:
+            raise ValueError(f"times: need start < stop and at most {MAX_TIME_POINTS} points")
+        size = self.n_patients * self.n_draws * len(self.arms) * points
+        if size > MAX_VALUES:
+            raise ValueError(
+                f"a job of {size:,} profile values is over the service's {MAX_VALUES:,}: "
+                "fewer patients, draws, arms or time points (or run the simulate stage)"
+            )
+        return self
 
     def section(self, base: dict[str, Any]) -> dict[str, Any]:
         """The ``simulate`` section of this job over the project's ``base`` section."""

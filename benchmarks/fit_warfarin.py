@@ -31,7 +31,9 @@ model (nutpie's C entry point, minimum over repeats, calls of the two variants i
 in one process) with today's turnover solver (``decay_convolution``: a compiled first-order
 recursion Op) and with the dense superposition it replaced (every step decayed to every
 target, a ``(targets, targets, subjects)`` decay matrix; :func:`_dense_decay_convolution`),
-with the largest difference of the log density and gradient between the two.
+and, as ``before``, also with the forcing (the concentration driving the turnover) queried
+three times per step instead of two (the code before both changes); with the largest
+difference of the log density and gradient between ``before`` and today's.
 
 Wall time counts from before ``import twinlab.pkpd.fit`` (cold) or from the ``fit`` call
 (warm). ESS/s is the minimum bulk ESS of the typical values over the warm fit's wall time.
@@ -136,11 +138,14 @@ from twinlab.pkpd.population import PopulationSpec, build_model
 spec = PopulationSpec.from_dict(json.loads(sys.argv[1]))
 arrays = load_data(sys.argv[2], spec.model)
 compiled = {}
-for name, solver in (("dense", _dense_decay_convolution), ("recurrence", models.decay_convolution)):
-    models.decay_convolution = solver
+solver, forcing = models.decay_convolution, models._forcing
+three_point = lambda xp, groups_at, stages, continuous=False: forcing(xp, groups_at, stages)
+variants = {"before": (_dense_decay_convolution, three_point),
+            "dense": (_dense_decay_convolution, forcing), "recurrence": (solver, forcing)}
+for name, (models.decay_convolution, models._forcing) in variants.items():
     compiled[name] = compile_pymc_model(build_model(spec, arrays)[0], jitter_rvs=set(),
                                         disk_cache=False)
-c0 = compiled["dense"]
+c0 = compiled["before"]
 x = np.asarray(c0.initial_point_func(0), float)
 x = x + np.random.default_rng(0).uniform(-0.1, 0.1, x.size)
 dbl = ctypes.POINTER(ctypes.c_double)
@@ -158,7 +163,7 @@ best = {k: float("inf") for k in compiled}
 for _ in range(7):
     for k, c in compiled.items():
         best[k] = min(best[k], call(c, 300)[0])
-(_, l0, g0), (_, l1, g1) = (call(c, 1) for c in compiled.values())
+(_, l0, g0), _, (_, l1, g1) = (call(c, 1) for c in compiled.values())
 print(json.dumps({"cpu_ms_per_gradient": {k: v * 1e3 for k, v in best.items()},
                   "n_dim": int(x.size), "max_abs_diff_logp": abs(l0 - l1),
                   "max_abs_diff_gradient": float(np.abs(g0 - g1).max())}))

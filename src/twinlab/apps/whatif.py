@@ -12,10 +12,13 @@ The virtual patients are a :class:`twinlab.virtual.VirtualCohort` (the same gene
 pipeline's simulate stage): covariates resampled from the real patients of the harmonized
 cohort (or drawn from a Gaussian copula of them) that pass the population filters – written
 as readable criteria such as ``"WT >= 50"`` or ``'CYP2C9 in ["*1/*1"]'`` – with the
-registered twin's posterior means and between-subject variability for the PK, and the
+registered twin's posterior draws (``n_draws`` of them, ``params.yaml``'s
+``simulate.n_draws``; patient ``i`` takes draw ``i mod n_draws``, so the bands carry the
+parameter uncertainty) and between-subject variability for the PK, and the
 assumed PD parameters (not part of the fitted twin) from a PD spec (``extra``, the demo's
 ``pipelines/specs/twinurostat_pd_assumed.yaml``), whose typical values and variabilities the
-PD settings override. Patients are drawn in chunks of 100 (``chunk_rng(seed, k)`` for chunk
+PD settings override. The seed is the pipeline's (``params.yaml``). Patients are drawn in
+chunks of 100 (``chunk_rng(seed, k)`` for chunk
 ``k``, as the simulation engine draws them), so a larger population keeps the patients of a
 smaller one and adds new ones.
 
@@ -36,7 +39,14 @@ default (the latency goal); its numerical error is estimated on every answer (th
 the same kernel solves every other grid point with twice the step, an upper estimate for a
 converging scheme) and shown with it. The kernel's PK is the 1-compartment oral model, so the
 response needs a twin of ``pk_1cmt_oral``; concentrations of a PK model that is not linear
-(e.g. Michaelis–Menten elimination) are simulated in full at every change.
+(e.g. Michaelis–Menten elimination) are simulated in full at every change. Values are
+cached by content (:mod:`twinlab.apps.memory`), so sessions of the same settings share them.
+
+Trial power is planned as the trial stage plans it (:meth:`WhatIf.power`: ``params.yaml``'s
+trial design, :func:`twinlab.trials.plan_variance_reduction`); exposure metrics are the
+simulate stage's exact ones (:func:`twinlab.simulate.exposure.arm_exposure`). The doses and
+routes the twin was fitted on are known (:meth:`WhatIf.fitted`): outside them an answer is
+flagged, or refused with ``extrapolation="refuse"`` (stakeholders).
 
 Examples
 --------

@@ -113,3 +113,13 @@ def test_the_fit_section_refuses_a_typo_with_the_known_keys(project):
         ConfigError, match=r"fit: unknown key 'conc_cod' \(did you mean 'conc_code'"
     ):
         load_pipeline_params(project / "params.yaml")
+
+
+def test_the_fit_stage_names_the_keys_it_needs(project):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    del params["fit"]["conc_code"]
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    result = CliRunner().invoke(cli, ["run", "fit", "--params", str(project / "params.yaml")])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: params.yaml: fit: this stage needs conc_code (known keys: ")

@@ -19,6 +19,7 @@ what the one before wrote: no stage simulates a cohort another stage simulates.
 from __future__ import annotations
 
 import json
+from contextlib import chdir, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -154,8 +155,6 @@ def harmonize_stage(
     and ``out`` are needed. The harmonizer audits its run itself (and publishes nothing
     when it finds identifiers in its outputs: ``value.phi_findings``).
     """
-    from contextlib import chdir, nullcontext
-
     from twinlab.harmonize import harmonize
 
     section = _section(params, "harmonize", HarmonizeParams()) if params else HarmonizeParams()
@@ -357,34 +356,38 @@ def fit_stage(
     root = Path(root) if root is not None else params.root
     cfg: FitParams = params.section("fit")
     _need(cfg, "timeline_dir", "conc_code", "data", "out")
+    # the section's paths as written, from the project folder: the registry's model card
+    # records the data file by the path it is given, so the outputs do not depend on where
+    # the project lives
+    with chdir(root):
+        build_nonmem(
+            str(cfg.timeline_dir),
+            conc_code=str(cfg.conc_code),
+            pd_code=cfg.pd_code,
+            covariates=dict(cfg.covariates) if cfg.covariates else None,
+            out=str(cfg.data),
+        )
+        result = fit_model(
+            cfg.spec,
+            str(cfg.data),
+            str(cfg.out),
+            draws=cfg.draws,
+            tune=cfg.tune,
+            chains=cfg.chains,
+            seed=params.seed if cfg.seed is None else cfg.seed,
+            sampler=cfg.sampler,
+            target_accept=cfg.target_accept,
+            low_rank=cfg.low_rank,
+            progress=progress,
+            register_as=cfg.register,
+            models_root=cfg.models_root,
+        )
     data_path = resolve(root, str(cfg.data))
-    build_nonmem(
-        resolve(root, str(cfg.timeline_dir)),
-        conc_code=str(cfg.conc_code),
-        pd_code=cfg.pd_code,
-        covariates=dict(cfg.covariates) if cfg.covariates else None,
-        out=data_path,
-    )
-    result = fit_model(
-        resolve(root, cfg.spec),
-        data_path,
-        resolve(root, str(cfg.out)),
-        draws=cfg.draws,
-        tune=cfg.tune,
-        chains=cfg.chains,
-        seed=params.seed if cfg.seed is None else cfg.seed,
-        sampler=cfg.sampler,
-        target_accept=cfg.target_accept,
-        low_rank=cfg.low_rank,
-        progress=progress,
-        register_as=cfg.register,
-        models_root=resolve(root, cfg.models_root),
-    )
     return replace(
         result,
         params={**cfg.to_dict(), "model": cfg.spec},
         inputs=(resolve(root, str(cfg.timeline_dir)), data_path),
-        outputs=(data_path, *result.outputs),
+        outputs=(data_path, resolve(root, str(cfg.out))),
     )
 
 

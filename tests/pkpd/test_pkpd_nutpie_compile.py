@@ -138,3 +138,17 @@ def test_a_changed_model_or_a_damaged_record_is_compiled_again(tmp_path, monkeyp
     assert not nutpie_compile.store_model(
         key, compile_pymc_model(_model(), jitter_rvs=set(), disk_cache=False)
     )
+
+
+def test_a_record_that_cannot_be_written_is_skipped_without_a_trace(tmp_path, monkeypatch):
+    from twinlab.pkpd import nutpie_compile
+
+    monkeypatch.setattr(nutpie_compile, "_model_dir", lambda: tmp_path)
+    compiled = compile_pymc_model(_model(), jitter_rvs=set())
+
+    def unpicklable(*args, **kwargs):
+        raise TypeError("cannot pickle")
+
+    monkeypatch.setattr(nutpie_compile.pickle, "dump", unpicklable)
+    assert not nutpie_compile.store_model("k", compiled)
+    assert list(tmp_path.iterdir()) == []  # no half-written file left

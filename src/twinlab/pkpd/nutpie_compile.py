@@ -30,6 +30,7 @@ signatures (another version), nutpie's own wrappers are used unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import os
@@ -378,14 +379,16 @@ def store_model(key: str, compiled: Any) -> bool:
         "logp_key": logp_key,
         "expand_key": expand_key,
     }
+    folder = _model_dir()
+    tmp = folder / f".{key}.{os.getpid()}.tmp"
     try:
-        folder = _model_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{key}.{os.getpid()}.tmp"
         with open(tmp, "wb") as fh:
             pickle.dump(record, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, folder / f"{key}.pkl")
-    except OSError:
+    except Exception:  # unwritable folder, unpicklable coordinates: compile again next time
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         return False
     return True
 

@@ -105,6 +105,9 @@ def test_a_model_stored_on_disk_loads_without_compiling_and_samples_the_same_dra
     key = nutpie_compile.model_cache_key("a normal mean and SD")
     assert nutpie_compile.load_model(key) is None  # nothing stored yet
     assert nutpie_compile.store_model(key, compiled)
+    # the record holds the fit's data: private to its owner
+    assert (tmp_path / f"{key}.pkl").stat().st_mode & 0o777 == 0o600
+    assert tmp_path.stat().st_mode & 0o777 == 0o700
     loaded = nutpie_compile.load_model(key)
     assert loaded is not None and loaded.logp_func is None  # no PyTensor function rebuilt
     # the machine code came from numba's cache, not from a new compilation

@@ -382,8 +382,11 @@ def store_model(key: str, compiled: Any) -> bool:
     folder = _model_dir()
     tmp = folder / f".{key}.{os.getpid()}.tmp"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
+        # the record holds the fit's data (de-identified, still patient-level): private modes
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
             pickle.dump(record, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, folder / f"{key}.pkl")
     except Exception:  # unwritable folder, unpicklable coordinates: compile again next time

@@ -249,3 +249,35 @@ def test_falls_back_to_pymc_nuts_when_nutpie_cannot_compile(monkeypatch, recover
     with pytest.warns(RuntimeWarning, match="using PyMC's NUTS"):
         again = fit(spec, result.arrays, draws=100, tune=100, chains=2, seed=1)
     assert again.sampler == "pymc" and again.summary()["sampler"] == "pymc"
+
+
+def test_reopened_fit_data_lists_covariates_in_the_same_order_whatever_the_hash_seed(tmp_path):
+    """A Zarr store lists its arrays in an order that follows Python's string hashing, so
+    the covariates of a reopened fit (the ETA-vs-covariate panels of the fit report) came
+    back in a different order in each process: the report did not reproduce."""
+    import dataclasses
+    import os
+    import subprocess
+    import sys
+
+    from twinlab.pkpd.fit import _arrays_dataset
+
+    spec = PopulationSpec.from_dict(THEO_SPEC | {"errors": "combined"})
+    arrays, _ = simulated_study(spec, TRUE, n_subjects=3, seed=1)
+    names = ["WT", "CRCL", "CYP2C9", "AGE", "SEX", "EGFR"]
+    covs = {n: np.arange(3.0) + i for i, n in enumerate(names)}
+    _arrays_dataset(dataclasses.replace(arrays, covariates=covs)).to_zarr(tmp_path / "a.zarr")
+    code = (
+        "import sys, xarray as xr; from twinlab.pkpd.fit import _arrays_from_dataset; "
+        "a = _arrays_from_dataset(xr.open_zarr(sys.argv[1], consolidated=False)); "
+        "print(','.join(a.covariates))"
+    )
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / "a.zarr")],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        for seed in range(6)
+    }  # fmt: skip
+    assert seen == {",".join(sorted(names))}

@@ -130,7 +130,9 @@ def indirect_response() -> Case:
     truth |= {"sigma_add_conc": 0.05, "sigma_prop_conc": 0.1, "sigma_add_effect": 3.0}
     times = (0, 1, 2, 4, 6, 8, 12, 16, 24, 36, 48, 72, 96)
     design = {"n_subjects": 24, "seed": 25, "times": times}
-    return spec, truth, {**design, "fit": {"low_rank": True, "target_accept": 0.9}}
+    # target_accept 0.95: at 0.9 one seed in four (seed 8, the one tested) had one
+    # divergence in 4000 draws; at 0.95 none of seeds 1, 2, 3, 8 had any (R-hat <= 1.006)
+    return spec, truth, {**design, "fit": {"low_rank": True, "target_accept": 0.95}}
 
 
 def michaelis_menten() -> Case:

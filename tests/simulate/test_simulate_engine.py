@@ -260,6 +260,10 @@ def test_results_round_trip_through_zarr_parquet_and_duckdb(tmp_path):
     before = file_hashes(tmp_path / "r")
     run(sc, out=tmp_path / "r")
     assert file_hashes(tmp_path / "r") == before
+    # without the profile (a folder DVC tracks whole) no wall times are left behind
+    assert run(sc, out=tmp_path / "r", profile=False).timings["total_s"] > 0
+    assert not (tmp_path / "r" / "timings.json").exists()
+    assert file_hashes(tmp_path / "r") == before
     with pytest.raises(FileNotFoundError, match="not a simulation result"):
         open_result(tmp_path)
 

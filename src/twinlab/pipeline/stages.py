@@ -482,12 +482,12 @@ def simulate_stage(
     """``simulate``: the virtual cohort × the arms on Dask into the section's ``out``.
 
     Writes the engine's outputs (``result.zarr``, ``patients.parquet``, ``arms.parquet``,
-    ``run.json``; the Dask performance report and timings beside them) and ``lineage.parquet``
-    (virtual patient → the real patient whose covariates it carries, the only patient-level
-    link back to the cohort). Each ``held_out`` cohort (separately seeded new virtual
-    patients of the same population, under some arms: the trial stage's PROCOVA ``history``
-    and ``planning`` data) is simulated too, into ``held_out/<name>/``. ``value`` is the
-    :class:`~twinlab.simulate.SimulationResult`.
+    ``run.json``; the Dask performance report and timings beside them, outside DVC) and
+    ``lineage.parquet`` (virtual patient → the real patient whose covariates it carries,
+    the only patient-level link back to the cohort). Each ``held_out`` cohort (separately
+    seeded new virtual patients of the same population, under some arms: the trial stage's
+    PROCOVA ``history`` and ``planning`` data) is simulated too, into ``held_out/<name>/``
+    (without timings). ``value`` is the :class:`~twinlab.simulate.SimulationResult`.
     """
     from twinlab.simulate import run
 
@@ -502,7 +502,8 @@ def simulate_stage(
     with params.dask.client(root) as client:
         result = run(scenario, client=client, out=out, progress=progress)
         for name, other in held_out.items():
-            run(other, client=client, out=out / "held_out" / name)
+            # DVC tracks held_out/ whole: no wall times or Dask report inside
+            run(other, client=client, out=out / "held_out" / name, profile=False)
     lineage = (
         result.patients[["vpid", "source"]]
         .drop_duplicates("vpid")

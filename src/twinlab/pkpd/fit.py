@@ -258,7 +258,9 @@ def _arrays_dataset(arrays: PopulationArrays) -> Any:
 
 def _arrays_from_dataset(ds: Any) -> PopulationArrays:
     kw = {name: np.asarray(ds[name].values) for name in _ARRAY_FIELDS}
-    cov = {str(k)[4:]: np.asarray(ds[k].values) for k in ds.data_vars if str(k).startswith("cov_")}
+    # sorted: a Zarr store lists its arrays in an order that varies with the hash seed
+    names = sorted(str(k)[4:] for k in ds.data_vars if str(k).startswith("cov_"))
+    cov = {n: np.asarray(ds[f"cov_{n}"].values) for n in names}
     return PopulationArrays(n_subjects=int(ds.sizes["subject"]), covariates=cov, **kw)
 
 

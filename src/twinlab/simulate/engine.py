@@ -604,6 +604,7 @@ def run(
     out: str | os.PathLike[str] | None = None,
     progress: Progress = False,
     backend: str = "auto",
+    profile: bool = True,
 ) -> SimulationResult:
     """Simulate every virtual patient of ``scenario`` through every arm.
 
@@ -627,6 +628,10 @@ def run(
         ``"numba"``, ``"numpy"`` or ``"jax"`` (the same kernels in JAX, float64, on the device
         JAX finds: a GPU with ``jax[cuda12]``; needs the ``jax`` package; the exposure metrics
         stay on the CPU).
+    profile : bool
+        With ``out``, also write ``timings.json`` and (with a client) ``dask-report.html``.
+        Wall times never reproduce: pass False for a folder that DVC tracks whole (the
+        timings stay on the returned result).
 
     Returns
     -------
@@ -656,7 +661,7 @@ def run(
     store = None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        for name in ("result.zarr", "dask-report.html"):
+        for name in ("result.zarr", "dask-report.html", "timings.json"):
             target = folder / name
             if target.is_dir():
                 shutil.rmtree(target)
@@ -676,7 +681,7 @@ def run(
         parts = _run_serial(plan, callback, target)
     else:
         parts = _run_dask(plan, client, callback)
-    if client is not None and folder is not None:
+    if client is not None and folder is not None and profile:
         from distributed import performance_report
 
         with performance_report(filename=str(folder / "dask-report.html")):
@@ -726,7 +731,8 @@ def run(
         arms.to_parquet(folder / "arms.parquet", index=False)
         _write_json(folder / "run.json", record)
         timings["total_s"] = time.perf_counter() - t_start
-        _write_json(folder / "timings.json", timings)
+        if profile:
+            _write_json(folder / "timings.json", timings)
     else:
         timings["total_s"] = time.perf_counter() - t_start
     return SimulationResult(dataset, patients, arms, record, folder, timings)

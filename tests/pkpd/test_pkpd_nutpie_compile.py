@@ -155,3 +155,28 @@ def test_a_record_that_cannot_be_written_is_skipped_without_a_trace(tmp_path, mo
     monkeypatch.setattr(nutpie_compile.pickle, "dump", unpicklable)
     assert not nutpie_compile.store_model("k", compiled)
     assert list(tmp_path.iterdir()) == []  # no half-written file left
+
+
+def test_the_stored_models_are_pruned_least_recently_used_first(tmp_path, monkeypatch):
+    """Each record holds its fit's data: the folder is kept under a size limit, and a model
+    loaded recently outlives one stored earlier and never loaded since."""
+    import os
+
+    from twinlab.pkpd import nutpie_compile
+
+    monkeypatch.setattr(nutpie_compile, "_model_dir", lambda: tmp_path)
+    compiled = compile_pymc_model(_model(), jitter_rvs=set())
+    keys = [nutpie_compile.model_cache_key(f"data {i}") for i in range(3)]
+    for age, key in zip((300, 200, 100), keys, strict=True):
+        assert nutpie_compile.store_model(key, compiled)
+        then = (tmp_path / f"{key}.pkl").stat().st_mtime - age
+        os.utime(tmp_path / f"{key}.pkl", (then, then))
+    size = (tmp_path / f"{keys[0]}.pkl").stat().st_size
+    assert nutpie_compile.load_model(keys[0]) is not None  # the oldest, now the newest use
+    assert nutpie_compile.prune_models(3 * size) == []  # all fit
+    assert nutpie_compile.prune_models(2 * size) == [tmp_path / f"{keys[1]}.pkl"]
+    # the limit from the environment, applied after every store
+    monkeypatch.setenv("TWINLAB_MODEL_CACHE_MAX_MB", str(1.5 * size / 2**20))
+    assert nutpie_compile.store_model(keys[1], compiled)
+    assert sorted(p.name for p in tmp_path.glob("*.pkl")) == [f"{keys[1]}.pkl"]
+    assert nutpie_compile.load_model(keys[1]) is not None

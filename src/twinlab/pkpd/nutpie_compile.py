@@ -48,6 +48,7 @@ __all__ = [
     "lean_wrappers_supported",
     "load_model",
     "model_cache_key",
+    "prune_models",
     "store_model",
 ]
 
@@ -350,6 +351,47 @@ def model_cache_key(fingerprint: str) -> str:
     return h.hexdigest()
 
 
+#: the stored records' size limit: ``TWINLAB_MODEL_CACHE_MAX_MB`` (MiB) overrides it
+_MAX_MB = 1024
+
+
+def prune_models(max_bytes: int | None = None) -> list[Path]:
+    """Delete the least recently used stored models until the rest fit in ``max_bytes``.
+
+    Each record holds its fit's data, so the folder grows with every new data set; it is
+    pruned after every store. A load marks a record as used (its modification time).
+
+    Parameters
+    ----------
+    max_bytes : int, optional
+        Default: ``TWINLAB_MODEL_CACHE_MAX_MB`` MiB from the environment, else 1024 MiB.
+
+    Returns
+    -------
+    list of Path
+        The records deleted, oldest first. Their Numba wrappers stay in PyTensor's cache
+        (small, and shared with any other record of the same model graph).
+    """
+    if max_bytes is None:
+        max_bytes = int(float(os.environ.get("TWINLAB_MODEL_CACHE_MAX_MB", _MAX_MB)) * 2**20)
+    records = []
+    for path in _model_dir().glob("*.pkl"):
+        with contextlib.suppress(OSError):
+            st = path.stat()
+            records.append((st.st_mtime_ns, path.name, st.st_size, path))
+    records.sort()
+    total = sum(r[2] for r in records)
+    removed = []
+    for _, _, size, path in records:
+        if total <= max_bytes:
+            break
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+        total -= size
+    return removed
+
+
 def store_model(key: str, compiled: Any) -> bool:
     """Write what :func:`load_model` needs to rebuild ``compiled`` without PyMC or PyTensor.
 
@@ -393,6 +435,7 @@ def store_model(key: str, compiled: Any) -> bool:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         return False
+    prune_models()
     return True
 
 
@@ -430,6 +473,8 @@ def load_model(key: str) -> Any | None:
             record = pickle.load(fh)  # our own cache folder, like numba's and PyTensor's
         if record.get("format") != _MODEL_FORMAT:
             return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: pruned last
     except Exception:
         return None
     import numba

@@ -121,6 +121,34 @@ def test_pd_integration_agrees_with_the_library_ode_within_its_error_estimate(wh
     assert f"steps ≤ {PD_MAX_STEP:g} h" in whatif.provenance()["pd"]
 
 
+@pytest.mark.parametrize("route", ["oral", "iv"])
+def test_pd_path_is_the_public_engine_with_the_direct_kernels_values(whatif, route):
+    """The response comes from twinlab.simulate.run (Scenario.ode_max_step = PD_MAX_STEP):
+    equal to the compiled kernel called directly with the same step (tolerance 0: the same
+    inputs and arithmetic), and the error estimate's coarse solve too."""
+    from twinlab.pkpd.models import get_model
+    from twinlab.simulate.ode_kernels import simulate_idr
+
+    whatif.param.update(route=route, dose=150.0, duration_days=5)
+    p = whatif.population().params
+    model = "pkpd_1cmt_oral_idr1_e0"
+    theta = {k: p[k] for k in get_model(model).all_params if k in p}
+    n_doses, tau = whatif.n_doses, float(whatif.interval_h)
+    times = whatif.times()
+    direct = simulate_idr(
+        model, theta, times, np.arange(n_doses) * tau, np.full(n_doses, 150.0),
+        dose_cmt=np.full(n_doses, 1 if route == "oral" else 2), max_step=PD_MAX_STEP,
+    )[1]  # fmt: skip
+    np.testing.assert_array_equal(whatif.responses(), direct)
+    m = 7
+    coarse = simulate_idr(
+        model, {k: v[:m] for k, v in theta.items()}, times[::2], np.arange(n_doses) * tau,
+        np.full(n_doses, 150.0), dose_cmt=np.full(n_doses, 1 if route == "oral" else 2),
+        max_step=2 * PD_MAX_STEP,
+    )[1]  # fmt: skip
+    np.testing.assert_array_equal(whatif._response(times[::2], m, 2 * PD_MAX_STEP).T, coarse)
+
+
 def test_response_is_the_turnover_convolution_of_the_closed_form_concentration(whatif):
     """R(t) = e0 - imax e0 kout int_0^t C/(ic50 + C) e^{-kout (t - s)} ds, the integral by a
     dense trapezoid rule on the closed-form concentration (no ODE solver); placebo: R = e0."""

@@ -199,6 +199,28 @@ def test_engine_auto_uses_the_kernel_and_matches_numpy(model, pd_par):
         np.testing.assert_array_equal(again.dataset[e].values, fast.dataset[e].values)
 
 
+def test_scenario_ode_max_step_sets_the_engines_grid_on_every_back_end():
+    """Scenario.ode_max_step is the kernel's max_step, exactly (same inputs, same arithmetic),
+    and the NumPy back end's RK4 grid (agreeing with the kernel to rounding); the default
+    stays the fine step."""
+    model = "pkpd_1cmt_oral_idr1_e0"
+    sc = _engine_scenario(model, {"e0": 8.5, "kout": 0.05, "imax": 0.9, "ic50": 1.0})
+    coarse = Scenario.from_dict({**sc.to_dict(), "ode_max_step": 2.0}, sc.population)
+    arm = sc.arms[1]
+    doses = arm.regimen.doses()
+    theta = {k: np.asarray(v, dtype=float) for k, v in sc.population.params.items()}
+    args = (model, theta, sc.times, [d.time for d in doses], [d.amt for d in doses])
+    for scenario, step in ((sc, None), (coarse, 2.0)):
+        got = run(scenario).dataset.sel(arm="qd").isel(draw=0)
+        conc, effect = simulate_idr(*args, max_step=step)
+        np.testing.assert_array_equal(got["conc"].values, conc)
+        np.testing.assert_array_equal(got["effect"].values, effect)
+        slow = run(scenario, backend="numpy").dataset.sel(arm="qd").isel(draw=0)
+        np.testing.assert_allclose(slow["effect"].values, effect, rtol=1e-10)
+    fine = simulate_idr(*args)[1]
+    assert 1e-6 < np.abs(simulate_idr(*args, max_step=2.0)[1] - fine).max() < 0.05
+
+
 def test_engine_reports_singular_parameters():
     pop = KnownPopulation(
         "pkpd_1cmt_oral_idr1",

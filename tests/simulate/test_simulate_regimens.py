@@ -74,6 +74,10 @@ def _scenario(**overrides):
         ({"seed": 1.5}, "seed must be an integer >= 0"),
         ({"chunk_size": 0}, "chunk_size must be an integer >= 1"),
         ({"threshold": -1.0}, "threshold must be finite and >= 0"),
+        ({"ode_max_step": 0.0}, r"ode_max_step must be a finite number of hours > 0"),
+        ({"ode_max_step": float("nan")}, "ode_max_step must be a finite number"),
+        ({"ode_max_step": True}, "ode_max_step must be a finite number"),
+        ({"ode_max_step": "2"}, "ode_max_step must be a finite number"),
         ({"name": "a/b"}, "name must be a non-empty string"),
         ({"population": object()}, "must follow twinlab.virtual.Population"),
         (
@@ -94,6 +98,35 @@ def _scenario(**overrides):
 def test_bad_scenarios_are_refused_with_a_clear_message(overrides, match):
     with pytest.raises(ValueError, match=match):
         _scenario(**overrides)
+
+
+def test_a_scenario_round_trips_through_its_record():
+    """to_dict -> JSON -> from_dict gives the same scenario, ode_max_step included; the
+    default step adds no key, so records of existing runs stay byte-identical."""
+    import json
+
+    from twinlab.simulate.regimens import Titration
+
+    arms = [
+        Arm("pbo"),
+        Arm("qd", Regimen(100.0, duration_h=72.0)),
+        Arm("tit", Regimen(50.0, n_doses=4, titration=Titration(at_h=24.0, trough_below=0.5))),
+        Arm("inf", Regimen(80.0, n_doses=2, route="infusion", infusion_h=1.5)),
+    ]
+    pop = KnownPopulation("pk_1cmt_oral", PK, n=2)
+    for step in (None, 0.5):
+        sc = _scenario(population=pop, arms=arms, threshold=0.2, ode_max_step=step)
+        record = json.loads(json.dumps(sc.to_dict()))
+        assert ("ode_max_step" in record) == (step is not None)
+        back = Scenario.from_dict(record, pop)
+        assert back.to_dict() == sc.to_dict()
+        assert back.ode_max_step == step
+        assert list(back.arms) == arms
+    other = KnownPopulation("pk_1cmt_iv", {"cl": 1.0, "v": 2.0})
+    with pytest.raises(ValueError, match="record is for model 'pk_1cmt_oral'"):
+        Scenario.from_dict(record, other)
+    with pytest.raises(ValueError, match=r"arm 'x': .*unexpected keyword argument 'dose_mg'"):
+        Arm.from_dict({"name": "x", "regimen": {"dose_mg": 1.0}})
 
 
 def test_unknown_model_is_a_key_error_listing_the_known_ones():

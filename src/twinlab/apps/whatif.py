@@ -31,11 +31,12 @@ parameters passed as a :class:`twinlab.virtual.KnownPopulation`; cached by their
 for a linear PK model concentrations are proportional to the
 dose, so a dose change rescales the cached unit-dose profiles exactly – no approximation, no
 surrogate. The PD (urate, an indirect response inhibiting its production) is nonlinear in
-the concentration and is solved again on every change by the simulation engine's compiled
-kernel for it (:func:`twinlab.simulate.ode_kernels.simulate_idr`, model
+the concentration and is solved again on every change by the simulation engine
+(:func:`twinlab.simulate.run`, in process; its compiled kernel for model
 ``pkpd_1cmt_oral_idr1_e0``: the PK exact inside each step, the response by exact decay and
-Simpson's rule), with steps of at most :data:`PD_MAX_STEP` hours instead of the kernel's fine
-default (the latency goal); its numerical error is estimated on every answer (the change when
+Simpson's rule), with steps of at most :data:`PD_MAX_STEP` hours
+(:attr:`twinlab.simulate.Scenario.ode_max_step`) instead of the engine's fine default (the
+latency goal); its numerical error is estimated on every answer (the change when
 the same kernel solves every other grid point with twice the step, an upper estimate for a
 converging scheme) and shown with it. The kernel's PK is the 1-compartment oral model, so the
 response needs a twin of ``pk_1cmt_oral``; concentrations of a PK model that is not linear
@@ -97,7 +98,6 @@ from twinlab.pkpd.models import get_model
 from twinlab.pkpd.population import PopulationSpec
 from twinlab.simulate import Arm, Regimen, Scenario, run
 from twinlab.simulate.exposure import arm_exposure
-from twinlab.simulate.ode_kernels import simulate_idr
 from twinlab.trials import (
     Design,
     PrognosticModel,
@@ -130,8 +130,8 @@ _LAST_INTERVAL_POINTS = 48
 CHUNK_SIZE = 100
 #: PD parameters of the what-if's indirect response, and the settings that override them.
 _PD_SETTINGS = {"e0": "omega_e0", "ic50": "omega_ic50", "kout": None, "imax": None}
-#: The response model, solved by :func:`twinlab.simulate.ode_kernels.simulate_idr` (whose PK
-#: is the 1-compartment oral model: the twin's PK model must be that one).
+#: The response model, solved by the simulation engine's compiled kernel (whose PK is the
+#: 1-compartment oral model: the twin's PK model must be that one).
 PD_MODEL = "pkpd_1cmt_oral_idr1_e0"
 _PD_PK_MODELS = ("pk_1cmt_oral",)
 #: Largest PD step (h) at every answer: the kernel's default (0.05 h) costs ~25x more at
@@ -763,8 +763,9 @@ class WhatIf(param.Parameterized):
         self, times: np.ndarray, n: int | None = None, max_step: float | None = None
     ) -> np.ndarray:
         """Urate ``(T, n)`` of the first ``n`` patients (default all) on ``times``, by the
-        compiled kernel (PK exact inside each step, steps of at most ``max_step`` hours,
-        default :data:`PD_MAX_STEP`)."""
+        simulation engine (:func:`twinlab.simulate.run`, in process; its compiled kernel for
+        the model: PK exact inside each step, steps of at most ``max_step`` hours, default
+        :data:`PD_MAX_STEP`, through :attr:`twinlab.simulate.Scenario.ode_max_step`)."""
         if self.twin.model not in _PD_PK_MODELS:
             raise ValueError(
                 f"the what-if's response is {PD_MODEL} (compiled kernel), whose PK is "
@@ -772,22 +773,22 @@ class WhatIf(param.Parameterized):
                 f"{self.twin.model!r}"
             )
         p = self.population().params
-        names = [*get_model(PD_MODEL).all_params]
-        theta = {k: p[k][:n] for k in names if k in p}
-        n_doses, tau = self.n_doses, float(self.interval_h)
-        effect = np.empty((times.size, theta["e0"].size)).T  # (n, T) view of a (T, n) array
-        simulate_idr(
-            PD_MODEL,
-            theta,
+        theta = {k: p[k][:n] for k in get_model(PD_MODEL).all_params if k in p}
+        regimen = Regimen(
+            float(self.dose), interval_h=float(self.interval_h), n_doses=self.n_doses,
+            route=self.route,
+        )  # fmt: skip
+        scenario = Scenario(
+            "whatif-pd",
+            KnownPopulation(PD_MODEL, theta),
+            [Arm("whatif", regimen)],
             times,
-            np.arange(n_doses) * tau,
-            np.full(n_doses, float(self.dose)),
-            dose_cmt=np.full(n_doses, 1 if self.route == "oral" else 2),
-            out_conc=np.empty_like(effect),
-            out_effect=effect,
-            max_step=PD_MAX_STEP if max_step is None else max_step,
+            seed=self.seed,
+            chunk_size=10_000,
+            ode_max_step=PD_MAX_STEP if max_step is None else max_step,
         )
-        return effect.T
+        effect = run(scenario).dataset["effect"].isel(draw=0, arm=0).values
+        return np.asarray(effect, dtype=float).T
 
     def _answers(self) -> dict[str, Any]:
         self._check_range()

@@ -705,6 +705,7 @@ def predict(
     arrays: Any,
     *,
     chunk_obs: int = 16384,
+    max_step: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Evaluate ``model`` with the NumPy back end, in chunks of whole subjects.
 
@@ -718,6 +719,8 @@ def predict(
         Observation and padded dose arrays (``obs_subject``, ``obs_time``, ``dose_*``).
     chunk_obs : int
         About how many observations to evaluate at once (keeps temporaries in cache).
+    max_step : float, optional
+        Largest RK4 step in hours of an ODE model (default :data:`twinlab.pkpd.ode.MAX_STEP`).
 
     Returns
     -------
@@ -729,7 +732,7 @@ def predict(
     subj = np.asarray(arrays.obs_subject)
     n_obs = subj.size
     n_subjects = int(getattr(arrays, "n_subjects", 0) or np.asarray(arrays.dose_time).shape[0])
-    grid = ode_grid(arrays) if model.kind == "ode" else None
+    grid = ode_grid(arrays, max_step=max_step) if model.kind == "ode" else None
     order = None if np.all(subj[1:] >= subj[:-1]) else np.argsort(subj, kind="stable")
     sorted_subj = subj if order is None else subj[order]
     ends = np.searchsorted(sorted_subj, np.arange(n_subjects), side="right")

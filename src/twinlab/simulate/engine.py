@@ -118,14 +118,17 @@ def _simulate_arm(
     backend: str,
     out: dict[str, np.ndarray],
     titrated: bool = False,
+    max_step: float | None = None,
 ) -> None:
-    """Write the endpoints of ``R`` parameter rows through ``arm`` into ``out[e]`` ``(R, T)``."""
+    """Write the endpoints of ``R`` parameter rows through ``arm`` into ``out[e]`` ``(R, T)``
+    (ODE models: steps of at most ``max_step`` hours, default the fine ``MAX_STEP``)."""
     n = next(iter(theta.values())).shape[0]
     doses = _dose_arrays(arm, model, float(times[0]), titrated)
     if backend in ("numba", "jax") and model.name in ODE_KERNEL_MODELS:
         simulate_idr(
             model.name, theta, times, doses.time[0], doses.amt[0], doses.duration[0],
-            doses.cmt[0], out_conc=out["conc"], out_effect=out["effect"], backend=backend,
+            doses.cmt[0], out_conc=out["conc"], out_effect=out["effect"], max_step=max_step,
+            backend=backend,
         )  # fmt: skip
         return
     if backend in ("numba", "jax"):
@@ -151,9 +154,9 @@ def _simulate_arm(
     chunk_obs = 16384
     if model.kind == "ode":
         one = SimpleNamespace(obs_time=times, **{k: v[:1] for k, v in fields.items()})
-        n_steps = ode_grid(one).size
+        n_steps = ode_grid(one, max_step=max_step).size
         chunk_obs = max(1, _ODE_TEMP_ELEMENTS // (width * n_steps)) * n_t
-    res = pkpd_predict(model, theta, arrays, chunk_obs=chunk_obs)
+    res = pkpd_predict(model, theta, arrays, chunk_obs=chunk_obs, max_step=max_step)
     for e in model.endpoints:
         out[e][...] = res[e].reshape(n, n_t)
 
@@ -245,7 +248,7 @@ def _simulate_parts(
         rows = {e: _arm_rows(arrays[e], a) for e in arrays}
         views = {e: r[0] for e, r in rows.items()}
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # checked below
-            _simulate_arm(model, theta, times, arm, plan.backend, views)
+            _simulate_arm(model, theta, times, arm, plan.backend, views, max_step=sc.ode_max_step)
         titrated = np.zeros(n_draws * n, dtype=bool)
         tit = None if arm.regimen is None else arm.regimen.titration
         if tit is not None:
@@ -255,7 +258,8 @@ def _simulate_parts(
                 sub = {name: v[titrated] for name, v in theta.items()}
                 tmp = {e: np.empty((int(titrated.sum()), times.size)) for e in views}
                 with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                    _simulate_arm(model, sub, times, arm, plan.backend, tmp, titrated=True)
+                    _simulate_arm(model, sub, times, arm, plan.backend, tmp, titrated=True,
+                                  max_step=sc.ode_max_step)  # fmt: skip
                 for e, view in views.items():
                     view[titrated] = tmp[e]
         for scratch, back in rows.values():
@@ -387,7 +391,7 @@ def _task_groups(sc: Scenario, n_workers: int) -> list[tuple[int, ...]]:
     times = np.asarray(sc.times, dtype=float)
     steps = times.size
     if sc.model.kind == "ode" and times.size > 1:
-        steps += int((times[-1] - times[0]) / MAX_STEP)
+        steps += int((times[-1] - times[0]) / (sc.ode_max_step or MAX_STEP))
     start, stop = sc.chunk_bounds(0)
     cost = (stop - start) * int(sc.population.n_draws) * len(sc.arms) * max(steps, 1)
     size = max(1, min(_TASK_WORK // max(cost, 1), n // (4 * max(n_workers, 1))))

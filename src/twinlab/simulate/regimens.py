@@ -9,6 +9,7 @@ read doses the same way. An :class:`Arm` names a regimen (``None``: placebo, no 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -250,3 +251,28 @@ class Arm:
             "name": self.name,
             "regimen": None if self.regimen is None else asdict(self.regimen),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Arm:
+        """The arm of a :meth:`to_dict` description.
+
+        Examples
+        --------
+        >>> arm = Arm("qd", Regimen(100.0, duration_h=72.0))
+        >>> Arm.from_dict(arm.to_dict()) == arm
+        True
+        """
+        if not isinstance(data, Mapping) or "name" not in data:
+            raise ValueError(f"an arm description needs a name, got {data!r}")
+        reg = data.get("regimen")
+        if reg is None:
+            return cls(data["name"], None)
+        reg = dict(reg)
+        if reg.get("duration_h") is not None:
+            reg.pop("n_doses", None)  # resolved from duration_h
+        try:
+            if reg.get("titration") is not None:
+                reg["titration"] = Titration(**reg["titration"])
+            return cls(data["name"], Regimen(**reg))
+        except TypeError as exc:  # an unknown or missing field
+            raise ValueError(f"arm {data['name']!r}: {exc}") from None

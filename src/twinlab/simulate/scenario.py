@@ -9,7 +9,7 @@ Dask worker.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,12 @@ class Scenario:
     residual : bool
         Also simulate observations with the population's residual error (``conc_obs``,
         ``effect_obs``).
+    ode_max_step : float, optional
+        Largest integration step (hours) of an ODE model (the indirect-response kernels and
+        the NumPy back end's RK4; default :data:`twinlab.pkpd.ode.MAX_STEP`, 0.05 h). The
+        ODE's cost is proportional to its steps: a coarser step is much faster, at an error
+        to measure against the default for the scenario at hand. Ignored by the analytic
+        models. Recorded in :meth:`to_dict` only when given.
 
     Raises
     ------
@@ -71,6 +77,7 @@ class Scenario:
     chunk_size: int = 10_000
     threshold: float | None = None
     residual: bool = False
+    ode_max_step: float | None = None
     model: StructuralModel = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -133,6 +140,14 @@ class Scenario:
                 )
             object.__setattr__(self, "threshold", t)
         object.__setattr__(self, "residual", bool(self.residual))
+        if self.ode_max_step is not None:
+            step = self.ode_max_step
+            ok = not isinstance(step, bool) and isinstance(step, int | float | np.number)
+            if not ok or not math.isfinite(step) or step <= 0:
+                raise ValueError(
+                    f"Scenario.ode_max_step must be a finite number of hours > 0, not {step!r}"
+                )
+            object.__setattr__(self, "ode_max_step", float(step))
         for arm in arms:
             self._check_route(arm)
 
@@ -196,8 +211,12 @@ class Scenario:
                 )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready description for ``run.json`` (no patient-level values)."""
-        return {
+        """JSON-ready description for ``run.json`` (no patient-level values).
+
+        ``ode_max_step`` is a key only when given, so the records of scenarios at the default
+        step stay as they were.
+        """
+        out = {
             "name": self.name,
             "model": self.model.name,
             "arms": [a.to_dict() for a in self.arms],
@@ -208,3 +227,36 @@ class Scenario:
             "residual": self.residual,
             "population": self.population.describe(),
         }
+        if self.ode_max_step is not None:
+            out["ode_max_step"] = self.ode_max_step
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], population: Population) -> Scenario:
+        """The scenario of a :meth:`to_dict` record (``run.json``'s ``scenario``) for
+        ``population`` (the record holds no patient-level values, so it is given again).
+
+        Raises
+        ------
+        ValueError
+            When the record is not a scenario's, or is for another structural model than
+            the population's.
+        """
+        if not isinstance(data, Mapping) or not {"name", "arms", "times", "seed"} <= set(data):
+            raise ValueError("a scenario record needs name, arms, times and seed")
+        model = data.get("model")
+        if model is not None and model != population.model:
+            raise ValueError(
+                f"the record is for model {model!r}, the population is {population.model!r}"
+            )
+        return cls(
+            data["name"],
+            population,
+            [Arm.from_dict(a) for a in data["arms"]],
+            data["times"],
+            seed=data["seed"],
+            chunk_size=data.get("chunk_size", 10_000),
+            threshold=data.get("threshold"),
+            residual=data.get("residual", False),
+            ode_max_step=data.get("ode_max_step"),
+        )

@@ -444,7 +444,7 @@ def sensitivity_summary(
                     "surrogate accuracy",
                     r2[worst] >= 0.95,
                     f"held-out R² ≥ {r2[worst]:.4f} on every output (lowest: {worst}; "
-                    "needs ≥ 0.95 for the what-if dashboard)",
+                    "needs ≥ 0.95 to answer in place of the engine)",
                 )
             )
         b = surrogate.binding

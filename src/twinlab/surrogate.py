@@ -1,4 +1,5 @@
-"""An emulator of the twin: what-if answers in milliseconds, bound to the model it learned.
+"""A surrogate of the twin's simulated outputs: answers in milliseconds, bound to the model
+it learned.
 
 A :class:`Surrogate` is trained on simulated sweeps (inputs → outputs of the twin), reports
 its error on held-out runs, and is bound to the twin model version it was trained on: the

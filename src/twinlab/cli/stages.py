@@ -51,7 +51,8 @@ def sensitivity(params_file: Path) -> None:
 @click.command()
 @params_option
 def surrogate(params_file: Path) -> None:
-    """Train the what-if emulator of the twin ('surrogate' section, cohort of 'simulate')."""
+    """Train the surrogate of the twin's outputs ('surrogate' section, on the simulate stage's
+    patients)."""
     run_and_report("surrogate", params_file)
 
 

@@ -110,7 +110,7 @@ def sensitivity_metrics(result: Mapping[str, Any]) -> dict[str, Any]:
 
 def surrogate_metrics(meta: Mapping[str, Any]) -> dict[str, Any]:
     """Held-out R² and RMSE per output, the training and test sizes, and the version of
-    the twin the emulator is bound to.
+    the twin the surrogate is bound to.
 
     Parameters
     ----------

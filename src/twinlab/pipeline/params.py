@@ -411,7 +411,8 @@ class SensitivityParams(Section):
 
 @dataclass(frozen=True, kw_only=True)
 class SurrogateParams(Section):
-    """``surrogate``: the what-if emulator (:func:`twinlab.pipeline.stages.surrogate_stage`)."""
+    """``surrogate``: the surrogate of the engine's outputs
+    (:func:`twinlab.pipeline.stages.surrogate_stage`)."""
 
     section = "surrogate"
     n_patients: int = option(ge=1, example="n_patients: 60")

@@ -587,13 +587,13 @@ def sensitivity_stage(params: PipelineParams, root: str | Path | None = None) ->
 
 
 def surrogate_stage(params: PipelineParams, root: str | Path | None = None) -> StageResult:
-    """``surrogate``: train an emulator of regimen × patient → outputs.
+    """``surrogate``: train a surrogate of regimen × patient → outputs.
 
     Training runs (:func:`twinlab.surrogate.training_table`): the first ``n_patients``
     virtual patients the ``simulate`` stage simulated (its scenario, checked against the
     result it wrote; their individual ``inputs`` parameters) through every regimen of
     ``doses`` × ``intervals_h`` (``duration_h`` of treatment), simulated by the engine; the
-    emulator (``kind``: ``gp`` or ``gbm``) maps ``dose``, ``interval_h`` and the parameters to
+    surrogate (``kind``: ``gp`` or ``gbm``) maps ``dose``, ``interval_h`` and the parameters to
     ``outputs``. It is bound to the twin's name, version and data hash, so a
     refitted twin makes it stale (:meth:`twinlab.surrogate.Surrogate.load`). ``value`` is the
     :class:`~twinlab.surrogate.Surrogate`.

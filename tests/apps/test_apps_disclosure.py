@@ -100,6 +100,8 @@ def test_an_attacker_searching_the_filters_cannot_single_anyone_out(project, rea
         shown = _numbers(prov)
         assert len(shown) == 2 and all(n % 5 == 0 for n in shown), prov
         table = view._by_genotype.object
+        assert view._by_genotype.visible == (not table.empty)  # no lone "CYP2C9" header
+        assert "Attainment by CYP2C9 genotype" in view._by_genotype_note.object
         assert "n" not in table.columns  # virtual counts per genotype mirror the real ones
         for g in table["CYP2C9"]:  # each genotype row is a population of >= K
             assert len([i for i in members if real["genotype"][i] == g]) >= K

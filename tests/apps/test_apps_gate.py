@@ -101,6 +101,13 @@ def test_the_dashboards_label_the_served_version_and_list_every_status(mixed):
     assert "model **twin_test/1**" in text and "validation gate **passed (R-hat ≤ 1.1" in text
     page = ReviewerView(AppContext("rita", "reviewer", mixed))._content()
     tables = [o for o in page.objects if isinstance(o, pn.pane.DataFrame)]
+    # the latest version's gate as recorded with its bounds (it failed: R-hat above 1.01)
+    texts = [str(o.object) for o in page.objects if isinstance(o, pn.pane.Markdown)]
+    assert "Validation gate of twin_test/3: <span class='gate-status'>FAILED</span>" in "".join(
+        texts
+    )
+    checks = next(t.object for t in tables if "bound" in t.object.columns)
+    assert "≤ 1.01" in checks["bound"].tolist() and "NO" in checks["passed"].tolist()
     models = next(t.object for t in tables if "validation gate" in t.object.columns)
     assert models.to_dict("records") == [
         {

@@ -23,6 +23,7 @@ __all__ = [
     "audit_entries",
     "cohort_counts",
     "conservation",
+    "gate_records",
     "gate_status",
     "quality_checks",
     "readable_patients",
@@ -303,8 +304,16 @@ def run_parameters(entries: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["stage", "run", "parameter", "value"])
 
 
-def gate_status(report: Mapping[str, Any]) -> tuple[bool | None, pd.DataFrame]:
-    """The validation gate of ``reports/validate.json``: passed, and one row per check.
+def gate_status(gate: Mapping[str, Any] | None) -> tuple[bool | None, pd.DataFrame]:
+    """A validation gate as recorded for a registered version: passed, and one row per check.
+
+    Parameters
+    ----------
+    gate : mapping or None
+        :meth:`twinlab.pkpd.gate.GateResult.to_dict`: the ``gate`` of the record the
+        validate stage writes (``models/.gate/<name>/<version>.json``), as a model card's
+        ``validation["gate"]`` holds it (:func:`gate_records`). ``reports/validate.json``
+        (a DVC metric) has the values but not the bounds.
 
     Returns
     -------
@@ -313,41 +322,38 @@ def gate_status(report: Mapping[str, Any]) -> tuple[bool | None, pd.DataFrame]:
     checks : pandas.DataFrame
         ``check``, ``value``, ``bound``, ``passed``.
     """
-    bounds = report.get("bounds") or {}
-    gates = report.get("gates") or {}
-    value_of = {
-        "divergences": "divergences",
-        "max_rhat_individual": "max_rhat_individual",
-        "max_rhat_population": "max_rhat_population",
-        "min_ess_bulk": "min_ess_bulk",
-        "vpc_pi_coverage": "vpc_pi_coverage",
-    }
-    bound_text = {"divergences": "max_divergences"}
+    gate = gate or {}
     rows = []
-    for check, ok in gates.items():
-        bound = bounds.get(bound_text.get(check, check))
-        if isinstance(bound, list | tuple):
-            bound = f"[{', '.join(f'{b:g}' for b in bound)}]"
-        elif check.startswith("max"):
-            bound = f"≤ {bound:g}" if isinstance(bound, int | float) else bound
-        elif check.startswith("min"):
-            bound = f"≥ {bound:g}" if isinstance(bound, int | float) else bound
-        else:
-            bound = f"≤ {bound:g}" if isinstance(bound, int | float) else bound
-        value = report.get(value_of.get(check, check))
+    for check in gate.get("checks") or []:
+        value = check.get("value")
+        bound = str(check.get("bound") or "").replace("<=", "≤").replace(">=", "≥")
+        text = f"{value:.4g}" if isinstance(value, float) else "" if value is None else str(value)
         rows.append(
             {
-                "check": check.replace("_", " "),
-                "value": ""
-                if value is None
-                else f"{value:.4g}"
-                if isinstance(value, float)
-                else str(value),
-                "bound": "" if bound is None else str(bound),
-                "passed": "yes" if ok else "NO",
+                "check": str(check.get("name", "")).replace("_", " "),
+                "value": text,
+                "bound": bound,
+                "passed": "yes" if check.get("passed") else "NO",
             }
         )
-    passed = report.get("passed")
+    passed = gate.get("passed")
     return (None if passed is None else bool(passed)), pd.DataFrame(
         rows, columns=["check", "value", "bound", "passed"]
     )
+
+
+def gate_records(root: str | os.PathLike[str]) -> list[tuple[str, dict[str, Any] | None]]:
+    """The validation gate recorded for the latest version of every model registered under
+    ``<root>/models``: ``("name/version", gate)``, ``gate`` ``None`` when none is recorded
+    (or the record belongs to a former fit)."""
+    from twinlab.pkpd.registry import list_models, model_card
+
+    models = Path(root) / "models"
+    latest: dict[str, int] = {}
+    for m in list_models(models):
+        latest[m["name"]] = max(latest.get(m["name"], 0), int(m["version"]))
+    out = []
+    for name, version in sorted(latest.items()):
+        card = model_card(name, version, root=models)
+        out.append((f"{name}/{version}", (card.get("validation") or {}).get("gate")))
+    return out

@@ -29,6 +29,7 @@ from twinlab.apps.summaries import (
     audit_entries,
     cohort_counts,
     conservation,
+    gate_records,
     gate_status,
     quality_checks,
     readable_patients,
@@ -309,7 +310,9 @@ class WhatIfView(Viewer):
         self._provenance = pn.pane.Markdown(
             "", css_classes=["twinlab-provenance"], sizing_mode="stretch_width"
         )
-        self._by_genotype_note = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._by_genotype_note = pn.pane.Markdown(
+            "", sizing_mode="stretch_width", css_classes=["twinlab-genotype-note"]
+        )
         self._error = pn.pane.Alert(
             "", alert_type="warning", visible=False, css_classes=["twinlab-refusal"]
         )
@@ -327,7 +330,6 @@ class WhatIfView(Viewer):
             self._summary,
             self._plots,
             self._power,
-            "#### Attainment by CYP2C9 genotype (fractions)",
             self._by_genotype_note,
             self._by_genotype,
             self._downloads(),
@@ -593,13 +595,18 @@ class WhatIfView(Viewer):
             shown_gt = wide.reset_index().rename(columns={"group": "CYP2C9"})
             shown_gt.columns.name = None
             self._by_genotype.object = shown_gt
-            self._by_genotype_note.object = (
-                "No genotype group is large enough to show on its own without singling out "
-                f"patients (fewer than {w.min_cell} real patients, or fewer beside another "
-                "group): disclosure control."
-                if shown_gt.empty and w.min_cell is not None
-                else ""
-            )
+        hidden = shown_gt is None or shown_gt.empty
+        # an empty table would leave its lone "CYP2C9" column header under the note
+        self._by_genotype.visible = not hidden
+        self._by_genotype_note.object = "#### Attainment by CYP2C9 genotype (fractions)\n" + (
+            "Share of each genotype's virtual patients meeting each target."
+            if not hidden
+            else "Not shown: no genotype group is large enough to show on its own without "
+            f"singling out patients (fewer than {w.min_cell} real patients, or fewer beside "
+            "another group)."
+            if by_gt is not None and w.min_cell is not None
+            else "Not available for this population."
+        )
         self._power_numbers = power
         self._tables = {
             "concentration_bands": conc,
@@ -849,8 +856,6 @@ class ReviewerView(Viewer):
                 pagination="local",
                 sizing_mode="stretch_width",
             ),
-            "### Registered models",
-            _table(models),
             "### Audit trail (latest entries)",
             pn.widgets.Tabulator(
                 show_index=False,
@@ -865,17 +870,23 @@ class ReviewerView(Viewer):
         )
 
     def _gate(self) -> list[Any]:
-        """The validation gate's verdict and checks (``reports/validate.json``)."""
-        file = self.context.root / "reports" / "validate.json"
-        if not file.is_file():
-            return ["### Validation gate", "No gate result (`reports/validate.json`): run the "
-                    "pipeline's validate stage."]  # fmt: skip
-        passed, checks = gate_status(_load_json(str(file), _mtime(file)))
-        verdict = {True: "PASSED", False: "FAILED", None: "not recorded"}[passed]
-        return [
-            f"### Validation gate: <span class='gate-status'>{verdict}</span>",
-            _table(checks, "gate-checks"),
-        ]
+        """The validation gate of each registered model's latest version, as the validate
+        stage recorded it with its bounds (``models/.gate/<name>/<version>.json``)."""
+        records = gate_records(self.context.root)
+        if not records:
+            return ["### Validation gate", "No registered model under `models/`: run the "
+                    "pipeline's fit and validate stages."]  # fmt: skip
+        out: list[Any] = []
+        for label, gate in records:
+            passed, checks = gate_status(gate)
+            verdict = {True: "PASSED", False: "FAILED", None: "not validated"}[passed]
+            out += [
+                f"### Validation gate of {label}: <span class='gate-status'>{verdict}</span>",
+                _table(checks, "gate-checks")
+                if len(checks)
+                else "No gate result recorded: run the pipeline's validate stage.",
+            ]
+        return out
 
     def _reports(self) -> list[Any]:
         """Links to the executed pipeline reports (served at ``/reports/<name>``)."""

@@ -3,6 +3,7 @@ parameters of the fixture twin and PD spec, and the fixture cohort's real patien
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -396,4 +397,27 @@ def test_the_fitted_range_is_known_and_extrapolation_warned_or_refused(project):
     with pytest.raises(ValueError, match=r"outside the doses the twin was fitted on \(100–200"):
         s.bands("conc")
     s.dose = 0.0  # placebo is always answered
+    assert s.bands("conc")["p50"].max() == 0
+
+
+def test_a_dosing_interval_outside_the_fitted_ones_is_extrapolation(project, monkeypatch):
+    # the fixture's twin is fitted on single doses; the demo's on doses every ~24 h (per
+    # subject's median 23.9-24.1 h): its fitted range, with the fixture's doses and route
+    w = WhatIf(root=str(project), n_patients=200, duration_days=2)
+    daily = dataclasses.replace(w.fitted(), intervals_h=(23.9, 24.1))
+    s = WhatIf(root=str(project), n_patients=200, duration_days=2, extrapolation="refuse")
+    for what_if in (w, s):
+        monkeypatch.setattr(what_if, "fitted", lambda: daily)
+    assert w.outside_fitted_range() == []  # every 24 h
+    w.interval_h = 12.0
+    assert w.outside_fitted_range() == [
+        "dosing every 12 h is outside the intervals the twin was fitted on (every 24 h)"
+    ]
+    assert w.bands("conc")["p50"].max() > 0  # modelers: answered (the view warns)
+    w.param.update(interval_h=48.0, duration_days=1)
+    assert w.outside_fitted_range() == []  # one dose: no interval
+    s.scenario = "100 mg BID"
+    with pytest.raises(ValueError, match=r"dosing every 12 h is outside .*every 24 h"):
+        s.bands("conc")
+    s.dose = 0.0  # placebo has no interval to extrapolate
     assert s.bands("conc")["p50"].max() == 0

@@ -130,6 +130,10 @@ _LAST_INTERVAL_POINTS = 48
 CHUNK_SIZE = 100
 #: PD parameters of the what-if's indirect response, and the settings that override them.
 _PD_SETTINGS = {"e0": "omega_e0", "ic50": "omega_ic50", "kout": None, "imax": None}
+#: How far (h) a dosing interval may lie outside the fitted subjects' typical intervals
+#: (their medians; real dosing times scatter around the nominal schedule) before an answer
+#: is an extrapolation.
+INTERVAL_SLACK_H = 1.0
 #: The response model, solved by the simulation engine's compiled kernel (whose PK is the
 #: 1-compartment oral model: the twin's PK model must be that one).
 PD_MODEL = "pkpd_1cmt_oral_idr1_e0"
@@ -432,8 +436,10 @@ class WhatIf(param.Parameterized):
     def outside_fitted_range(self) -> list[str]:
         """Why the current regimen lies outside what the twin was fitted on (empty: inside).
 
-        A dose above the largest or (but placebo) below the smallest fitted dose, and a
-        route no fitted subject received, are extrapolations of the twin.
+        A dose above the largest or (but placebo) below the smallest fitted dose, a dosing
+        interval more than :data:`INTERVAL_SLACK_H` outside the fitted subjects' typical
+        intervals (when the data had repeated doses and the regimen has more than one dose),
+        and a route no fitted subject received, are extrapolations of the twin.
         """
         fit = self.fitted()
         out = []
@@ -442,6 +448,16 @@ class WhatIf(param.Parameterized):
             out.append(
                 f"{self.dose:g} mg is outside the doses the twin was fitted on ({lo:g}–{hi:g} mg)"
             )
+        tau = float(self.interval_h)
+        if fit.intervals_h and self.dose > 0 and self.n_doses > 1:
+            first, last = fit.intervals_h[0], fit.intervals_h[-1]
+            if not first - INTERVAL_SLACK_H <= tau <= last + INTERVAL_SLACK_H:
+                same = round(first) == round(last)
+                fitted = f"{first:.0f} h" if same else f"{first:.0f}–{last:.0f} h"
+                out.append(
+                    f"dosing every {tau:g} h is outside the intervals the twin was fitted on "
+                    f"(every {fitted})"
+                )
         if fit.routes and self.route not in fit.routes:
             out.append(
                 f"route {self.route} was not in the data the twin was fitted on "

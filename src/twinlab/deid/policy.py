@@ -30,10 +30,20 @@ from typing import Any
 import pandas as pd
 import yaml
 
-__all__ = ["POLICIES", "apply_policy", "column_policy", "field_policy", "in_vocabulary"]
+__all__ = [
+    "KEEP_VOCABULARIES",
+    "POLICIES",
+    "apply_policy",
+    "column_policy",
+    "field_policy",
+    "in_vocabulary",
+]
 
 #: The treatments a column may have.
 POLICIES: tuple[str, ...] = ("kept", "transformed", "scrubbed", "dropped")
+#: Vocabularies whose entries a scrubbed column keeps verbatim (``keep:``):
+#: ``coded_display`` is :mod:`twinlab.deid.vocabulary`.
+KEEP_VOCABULARIES: tuple[str, ...] = ("coded_display",)
 
 
 @lru_cache(maxsize=1)
@@ -58,6 +68,8 @@ def field_policy() -> dict[str, Any]:
         for name, entry in columns.items():
             if entry.get("policy") not in POLICIES:
                 raise ValueError(f"field policy: {table}.{name} has no valid policy")
+            if entry.get("keep") not in (None, *KEEP_VOCABULARIES):
+                raise ValueError(f"field policy: {table}.{name} keeps an unknown vocabulary")
     return policy
 
 

@@ -40,6 +40,7 @@ import pandas as pd
 
 from twinlab.deid.identifiers import IdentifierSet, identifiers_from
 from twinlab.deid.text import SCAN_PATTERNS, find_patterns, find_phi
+from twinlab.deid.vocabulary import CodedVocabulary, display_findings
 
 __all__ = ["Finding", "mask", "scan_for_phi", "scan_text"]
 
@@ -66,6 +67,8 @@ _KEYED_COLUMNS = tuple(
     for c in ("event_id", "from_event_id", "to_event_id", "row_hash", "patient_id",
               "source_file", "source_record")
 )  # fmt: skip
+#: Location suffix of a display the field policy kept as a declared concept name.
+_KEPT_TAG = " (coded display)"
 _KEYED_ID = re.compile(r"ev-[0-9a-f]{24}|[0-9a-f]{64}|(?:P|src|rec)-[A-Z2-7]{16}")
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?",
@@ -262,7 +265,9 @@ def _arrow_strings(array: Any, name: str) -> Iterator[tuple[str, str]]:
         yield from _arrow_strings(dates, name)
 
 
-def _strings_parquet(file: Path) -> Iterator[tuple[str, str]]:
+def _strings_parquet(
+    file: Path, vocabulary: CodedVocabulary | None = None
+) -> Iterator[tuple[str, str]]:
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(file)
@@ -282,16 +287,37 @@ def _strings_parquet(file: Path) -> Iterator[tuple[str, str]]:
                 f"{k.decode(errors='replace')}={v.decode(errors='replace')}",
             )
     table = pf.read()
+    coded = vocabulary is not None and {"code_system", "code", "display"} <= set(table.column_names)
     for name, column in zip(table.column_names, table.columns, strict=True):
-        yield from _arrow_strings(column, name)
+        if coded and name == "display":
+            yield from _strings_display(table, vocabulary)
+        else:
+            yield from _arrow_strings(column, name)
 
 
-def _strings(file: Path) -> Iterator[tuple[str, str]]:
+def _strings_display(table: Any, vocabulary: CodedVocabulary) -> Iterator[tuple[str, str]]:
+    """The ``display`` column, each value once per verdict of the field policy.
+
+    A value at a row whose ``(code_system, code, display)`` the vocabulary keeps is tagged
+    :data:`_KEPT_TAG` (checked for known values and every pattern, not the engine's
+    catch-all); the same text at any other row is scanned as free text.
+    """
+    frame = table.select(["code_system", "code", "display"]).to_pandas()
+    kept = vocabulary.mask(frame)
+    display = frame["display"].astype(object)
+    present = display.notna().to_numpy()
+    for flag, tag in ((False, ""), (True, _KEPT_TAG)):
+        first = display[present & (kept == flag)].drop_duplicates()
+        for row, value in first.items():
+            yield f"column 'display', row {row}{tag}", str(value)
+
+
+def _strings(file: Path, vocabulary: CodedVocabulary | None = None) -> Iterator[tuple[str, str]]:
     suffix = file.suffix.lower()
     if file.is_dir():
         yield from _strings_zarr_array(file)
     elif suffix in _PARQUET:
-        yield from _strings_parquet(file)
+        yield from _strings_parquet(file, vocabulary)
     elif suffix in _JSON:
         try:
             obj = json.loads(file.read_bytes().decode("utf-8", errors="replace"))
@@ -312,6 +338,7 @@ def scan_for_phi(
     patterns: Iterable[str] = SCAN_PATTERNS,
     dates_in_timestamps: bool = False,
     text_columns: Iterable[str] = (),
+    vocabulary: CodedVocabulary | None = None,
 ) -> list[Finding]:
     """Scan files for known identifier values and PHI patterns.
 
@@ -334,6 +361,12 @@ def scan_for_phi(
         Columns (Parquet, CSV) holding scrubbed free text: scanned with every detector of
         the scrubber (:func:`~twinlab.deid.text.find_phi`: all patterns and the clinical
         engine), not only the high-precision patterns.
+    vocabulary : CodedVocabulary, optional
+        The coded-concept names the field policy kept (:mod:`twinlab.deid.vocabulary`): in
+        a Parquet table with ``code_system``, ``code`` and ``display``, a display whose
+        triple is an entry is checked for known values and every pattern
+        (:func:`~twinlab.deid.vocabulary.display_findings`) instead of the full detectors of
+        ``text_columns``. Without it, every display is scanned as free text.
 
     Returns
     -------
@@ -354,7 +387,7 @@ def scan_for_phi(
     cache: dict[tuple[str, bool], list[tuple[str, str]]] = {}
     for file in _files(paths):
         try:
-            for location, text in _strings(file):
+            for location, text in _strings(file, vocabulary):
                 if location.startswith(_KEYED_COLUMNS) and _KEYED_ID.fullmatch(text):
                     continue
                 # a code, or one number (a measurement): short identifiers only after a label
@@ -371,7 +404,11 @@ def scan_for_phi(
                     hits = [
                         h for h in hits if h[0] not in _NOT_IN_NUMBERS and not h[0].endswith("date")
                     ]
-                if full and location.startswith(full) and not _ONE_NUMBER.fullmatch(text):
+                if location.endswith(_KEPT_TAG):  # a declared concept name: every pattern
+                    hits = hits + [
+                        (f"detector:{k}", mask(text[s:e])) for k, s, e in display_findings(text)
+                    ]
+                elif full and location.startswith(full) and not _ONE_NUMBER.fullmatch(text):
                     more = full_cache.get(text)
                     if more is None:
                         more = [

@@ -45,6 +45,7 @@ from twinlab.deid.keys import DeidKey, as_key
 from twinlab.deid.pseudonyms import pseudonymize
 from twinlab.deid.safe_harbor import AGE_CEILING, age_in_years, zip3
 from twinlab.deid.text import TextScrubber
+from twinlab.deid.vocabulary import CodedVocabulary, shipped_vocabulary
 
 __all__ = ["PATIENT_SYSTEM", "deidentify"]
 
@@ -96,6 +97,19 @@ def _scrub_free_text(
     if (~keep).any():
         out[~keep] = scrubber.scrub_series(text[~keep])
     return out
+
+
+def _kept_by_vocabulary(
+    column: str, events: pd.DataFrame, vocabulary: CodedVocabulary | None
+) -> np.ndarray:
+    """Rows whose ``column`` the field policy keeps verbatim (``keep: coded_display``)."""
+    from twinlab.deid.policy import column_policy
+
+    entry = column_policy("events", column) or {}
+    if entry.get("keep") != "coded_display" or column != "display":
+        return np.zeros(len(events), dtype=bool)
+    vocab = shipped_vocabulary() if vocabulary is None else vocabulary
+    return vocab.mask(events)
 
 
 def _first(values: pd.Series) -> Any:
@@ -154,6 +168,7 @@ def deidentify(
     max_shift_days: int = 365,
     patient_system: str = PATIENT_SYSTEM,
     drop_free_text: bool | Any = False,
+    vocabulary: CodedVocabulary | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """De-identify persons and events by HIPAA Safe Harbor (see the module docstring).
 
@@ -179,6 +194,11 @@ def deidentify(
         ``orig_value`` of two words or more) instead of scrubbing it: the default for
         sources nobody has reviewed (``HarmonizeConfig.free_text``). Counted in
         ``events.attrs["free_text_dropped"]``.
+    vocabulary : CodedVocabulary, optional
+        Coded-concept names whose ``display`` is kept verbatim (known identifier values of
+        the patient still removed) instead of scrubbed as free text, by the field policy
+        (:mod:`twinlab.deid.vocabulary`); default the vocabulary shipped with twinlab. Counted
+        in ``events.attrs["displays_kept"]``.
 
     Returns
     -------
@@ -300,7 +320,7 @@ def deidentify(
     out = shift_dates(
         out, pseudo.map(shifts).set_axis(pseudo.to_numpy()), patient_column="patient_id"
     )
-    n_dropped = 0
+    n_dropped = n_kept = 0
     for col in _FREE_TEXT:
         if col in out:
             measured = (
@@ -313,7 +333,17 @@ def deidentify(
                 before = out[col].notna().sum()
                 out[col] = _drop_narrative(out[col], which)
                 n_dropped += int(before - out[col].notna().sum())
-            out[col] = _scrub_free_text(out[col], scrubber, measured)
+            kept = _kept_by_vocabulary(col, out, vocabulary)
+            if kept.any():  # a declared concept name: known identifier values only
+                text = out[col].astype("str")
+                kept_at, others = np.flatnonzero(kept), np.flatnonzero(~kept)
+                text.iloc[others] = _scrub_free_text(text.iloc[others], scrubber).to_numpy()
+                known = scrubber.scrub_series(text.iloc[kept_at], patterns=False)
+                text.iloc[kept_at] = known.to_numpy()
+                out[col] = text
+                n_kept += int(kept.sum())
+            else:
+                out[col] = _scrub_free_text(out[col], scrubber, measured)
     for col in _KNOWN_ONLY:
         if col in out:
             out[col] = scrubber.scrub_series(out[col].astype("str"), patterns=False)
@@ -335,7 +365,11 @@ def deidentify(
         from twinlab.timeline.ids import row_hash
 
         out["row_hash"] = row_hash(out).to_numpy()
-    out.attrs = {"dropped_columns": dropped, "free_text_dropped": n_dropped}
+    out.attrs = {
+        "dropped_columns": dropped,
+        "free_text_dropped": n_dropped,
+        "displays_kept": n_kept,
+    }
 
     # --- patients ----------------------------------------------------------------------------
     patients = pd.DataFrame(rows)

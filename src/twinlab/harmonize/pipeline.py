@@ -39,10 +39,10 @@ names, the persons table and the raw quarantined records.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -67,6 +67,9 @@ from twinlab.harmonize.validation import check_dates, check_values
 from twinlab.harmonize.writer import Harmonized, HarmonizeResult, publish
 from twinlab.ingest.base import ReadResult
 from twinlab.ingest.run import read_sources
+
+if TYPE_CHECKING:
+    from twinlab.deid.vocabulary import CodedVocabulary
 
 __all__ = [
     "HarmonizeConfig",
@@ -118,7 +121,15 @@ class HarmonizeConfig:
         Per source format (``fhir``, ``sdtm``...), what happens to narrative free text
         (``value_text``, textual ``orig_value`` of two words or more): ``"scrub"`` for a
         source whose free text was reviewed, else ``"drop"`` (the default for every format
-        not listed). Code names (``display``) and one-word values are always scrubbed.
+        not listed). Code names (``display``) and one-word values are always scrubbed,
+        except the names of declared concepts (``vocabulary``, ``products``).
+    vocabulary
+        The study's own coded-concept names, ``{system, code, display}`` each: a display of
+        that coding is published verbatim (:mod:`twinlab.deid.vocabulary`; the terminology
+        tables shipped with twinlab count too).
+    products
+        Names of the study drugs and products (``Twinurostat``): a display equal to one is
+        published verbatim. Each entry and name is checked for identifiers when declared.
     """
 
     site_utc_offsets: dict[str, str] = field(default_factory=dict)
@@ -130,11 +141,23 @@ class HarmonizeConfig:
     scan_phi: bool = True
     implausible: str = "quarantine"
     free_text: dict[str, str] = field(default_factory=dict)
+    vocabulary: tuple[Mapping[str, str], ...] = ()
+    products: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         bad = {k: v for k, v in self.free_text.items() if v not in ("scrub", "drop")}
         if bad:
             raise ValueError(f"free_text: each format is 'scrub' or 'drop', not {bad}")
+        self.coded_vocabulary()  # an entry that looks like an identifier stops here
+
+    def coded_vocabulary(self) -> CodedVocabulary:
+        """The display vocabulary: shipped tables, ``vocabulary`` and ``products``."""
+        from twinlab.deid.vocabulary import CodedVocabulary, shipped_vocabulary
+
+        declared = CodedVocabulary(
+            self.vocabulary, products=self.products, where="harmonize.vocabulary"
+        )
+        return shipped_vocabulary() | declared
 
 
 #: Columns of an empty persons table (no file described a person).
@@ -209,10 +232,13 @@ def build_timeline(
     # collapses pointers that embed identifiers (a VCF sample id, say).
     eids = event_id(events["source_file"], events["source_record"]).to_numpy()
     drop_text = events["format"].map(lambda f: cfg.free_text.get(str(f), "drop") != "scrub")
+    vocabulary = cfg.coded_vocabulary()
     patients, events_d, crosswalk = deidentify(
-        persons, events, key=key, reference_dates=index, drop_free_text=drop_text.to_numpy()
-    )
+        persons, events, key=key, reference_dates=index, drop_free_text=drop_text.to_numpy(),
+        vocabulary=vocabulary,
+    )  # fmt: skip
     free_text_dropped = int(events_d.attrs.get("free_text_dropped", 0))
+    displays_kept = int(events_d.attrs.get("displays_kept", 0))
     reader_columns_dropped = sorted(set(events_d.attrs.get("dropped_columns", [])) - {"format"})
     if len(events_d) != len(eids):
         raise AssertionError("de-identification changed the number of events")
@@ -287,6 +313,7 @@ def build_timeline(
             "events": policy_events,
             "patients": policy_patients,
             "free_text_dropped": free_text_dropped,
+            "displays_kept_by_vocabulary": displays_kept,
             "reader_columns_dropped": reader_columns_dropped,
             "qualifiers_dropped": sorted(field_policy().get("drop_qualifiers", [])),
             "free_text": {f: cfg.free_text.get(f, "drop") for f in sorted(set(events["format"]))},
@@ -301,6 +328,7 @@ def build_timeline(
         raw_zone=raw_zone,
         series=deidentified_series(results, keys, crosswalk),
         identifiers=identifiers,
+        vocabulary=vocabulary,
     )
 
 

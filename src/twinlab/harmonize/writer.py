@@ -59,6 +59,9 @@ class Harmonized:
         (:func:`twinlab.harmonize.series.deidentified_series`).
     identifiers : twinlab.deid.IdentifierSet
         The identifiers of the inputs, for the PHI scan of the outputs.
+    vocabulary : twinlab.deid.vocabulary.CodedVocabulary, optional
+        The coded-concept names whose displays the field policy kept, so that the PHI scan
+        checks them as declared names (every pattern, known values), not as free text.
     """
 
     cohort: Any
@@ -68,6 +71,7 @@ class Harmonized:
     raw_zone: dict[str, Any]
     series: dict[str, Any] = field(default_factory=dict)
     identifiers: Any = None
+    vocabulary: Any = None
 
 
 @dataclass
@@ -170,6 +174,7 @@ def publish(
             sorted(out.rglob("*")),
             h.identifiers,
             text_columns=("display", "value_text", "orig_value"),
+            vocabulary=h.vocabulary,
         )
         report["phi_scan"] = {"files": len(list(out.rglob("*.*"))), "findings": len(findings)}
         write_json(out / "report.json", report)

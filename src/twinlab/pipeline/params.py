@@ -177,6 +177,11 @@ class HarmonizeParams(Section):
     implausible: Literal["quarantine", "flag"] | None = None
     free_text: dict[str, Literal["scrub", "drop"]] | None = option(None, example="{fhir: scrub}")
     implausible: Literal["quarantine", "flag"] | None = option(None, example="implausible: flag")
+    #: coded-concept names published verbatim as displays (twinlab.deid.vocabulary)
+    vocabulary: tuple[dict[str, str], ...] | None = option(
+        None, example="vocabulary: [{system: 'CDISC SDTM EXTRT', code: DRUG1, display: Drug 1}]"
+    )
+    products: tuple[str, ...] | None = option(None, example="products: [Twinurostat]")
     #: where the stage reads and writes (``twinlab run harmonize``; not harmonizer settings)
     sources: tuple[str, ...] | None = option(None, example="sources: [data/raw/demo]")
     out: str | None = option(None, example="out: data/harmonized/demo")
@@ -189,6 +194,16 @@ class HarmonizeParams(Section):
                 for k, v in self.site_utc_offsets.items()
             }
             object.__setattr__(self, "site_utc_offsets", offsets)
+        if self.vocabulary is not None or self.products is not None:
+            from twinlab.deid.vocabulary import CodedVocabulary
+
+            try:
+                CodedVocabulary(
+                    self.vocabulary or (), products=self.products or (),
+                    where="harmonize.vocabulary",
+                )  # fmt: skip
+            except ValueError as err:
+                raise ConfigError(str(err).replace("products[", "harmonize.products[")) from None
 
     def harmonize_config(self) -> Any:
         """The :class:`~twinlab.harmonize.HarmonizeConfig` these settings describe."""

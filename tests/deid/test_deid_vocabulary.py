@@ -105,6 +105,7 @@ def _write(tmp_path, displays) -> None:
     frame = pd.DataFrame(CODINGS, columns=["code_system", "code", "display"])
     frame["display"] = displays
     frame.to_parquet(tmp_path / "events.parquet")
+    (tmp_path / "a.json").write_text('{"n": 1}')  # scanned first: the scan goes on with its set
 
 
 def test_scan_passes_declared_names_and_fails_planted_identifiers(tmp_path):

@@ -391,15 +391,15 @@ def scan_for_phi(
                 if location.startswith(_KEYED_COLUMNS) and _KEYED_ID.fullmatch(text):
                     continue
                 # a code, or one number (a measurement): short identifiers only after a label
-                vocabulary = location.startswith(_VOCABULARY) or bool(_ONE_NUMBER.fullmatch(text))
-                hits = cache.get((text, vocabulary))
+                coded = location.startswith(_VOCABULARY) or bool(_ONE_NUMBER.fullmatch(text))
+                hits = cache.get((text, coded))
                 if hits is None:
-                    hits = scan_text(text, ids, patterns=wanted, bare_short=not vocabulary)
+                    hits = scan_text(text, ids, patterns=wanted, bare_short=not coded)
                     if _TIMESTAMP.fullmatch(text.strip()):
                         # digits of a shifted event time match other numbers by chance;
                         # only a real (unshifted) date in it would be a leak
                         hits = [h for h in hits if dates_in_timestamps and h[0].endswith("date")]
-                    cache[(text, vocabulary)] = hits
+                    cache[(text, coded)] = hits
                 if location.endswith(_NUMBER_TAG):
                     hits = [
                         h for h in hits if h[0] not in _NOT_IN_NUMBERS and not h[0].endswith("date")

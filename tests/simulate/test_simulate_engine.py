@@ -288,3 +288,37 @@ def test_dask_tasks_group_small_chunks_by_cost_and_keep_every_chunk():
     big = Scenario("g", LogNormalPopulation(n=1000), [Arm("qd", Regimen(100.0, n_doses=2))],
                    np.linspace(0, 48, 9), seed=1, chunk_size=500)  # fmt: skip
     assert _task_groups(big, n_workers=2) == [(0,), (1,)]
+
+
+def test_results_carry_units_from_the_spec_through_zarr(tmp_path):
+    import pint
+
+    from twinlab.pkpd import PopulationSpec
+    from twinlab.virtual import VirtualCohort
+
+    spec = PopulationSpec.from_dict(
+        {"model": "pkpd_1cmt_oral_emax", "units": {"effect": "mg/dL"},
+         "parameters": {**PK, "e0": 8.0, "emax": 5.0, "ec50": 1.0}}
+    )  # fmt: skip
+    assert PopulationSpec.from_yaml(spec.to_yaml()) == spec
+    real = pd.DataFrame({"patient_id": ["P-A", "P-B"], "cov_weight_kg": [60.0, 80.0]})
+    pop = VirtualCohort(real, 6, extra=spec)
+    assert pop.units == {"effect": "mg/dL"}
+    sc = Scenario("units", pop, [Arm("qd", Regimen(100.0, n_doses=2))], np.linspace(0, 48, 13),
+                  seed=0, chunk_size=4)  # fmt: skip
+    run(sc, out=tmp_path / "r")
+    ds = open_result(tmp_path / "r").dataset
+    units = {v: ds[v].attrs.get("units") for v in ("time", "conc", "effect", "posterior_draw")}
+    assert units == {"time": "h", "conc": "mg/L", "effect": "mg/dL", "posterior_draw": None}
+    assert ds["conc"].attrs["long_name"] == "concentration"
+    assert ds["time"].attrs["long_name"] == "time since first dose"
+    ureg = pint.UnitRegistry()  # pint reads them: concentration x time is an AUC in mg·h/L
+    auc = ureg.Quantity(2.0, ds["conc"].attrs["units"]) * ureg.Quantity(3.0, units["time"])
+    assert auc.to("mg*h/L").magnitude == pytest.approx(6.0)
+    assert ureg.Quantity(1.0, units["effect"]).to("mg/L").magnitude == pytest.approx(10.0)
+    # an endpoint whose unit nobody declared gets a name, not a guessed unit
+    bare = KnownPopulation("pkpd_1cmt_oral_emax", {**PK, "e0": 8.0, "emax": 5.0, "ec50": 1.0})
+    effect = run(Scenario("bare", bare, sc.arms, sc.times, seed=0)).dataset["effect"]
+    assert effect.attrs == {"long_name": "effect"}
+    with pytest.raises(ValueError, match="'mg/dx' is not a unit"):
+        PopulationSpec.from_dict({**spec.to_dict(), "units": {"effect": "mg/dx"}})

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-__all__ = ["FitUnits"]
+__all__ = ["FitUnits", "check_unit"]
 
 #: what a parameter name's prefix says it is
 _RATE = ("ka", "ke", "k12", "k21", "k13", "k31", "kin", "kout", "ktr", "k")
@@ -32,6 +32,30 @@ def _registry() -> Any:
     import pint
 
     return pint.UnitRegistry()
+
+
+def check_unit(text: Any, where: str = "unit") -> str:
+    """``text`` when pint reads it as a unit (``"mg/dL"``, ``"%"``, ``"1/h"``).
+
+    Raises
+    ------
+    ValueError
+        If it is not text or not a unit pint knows (one line, naming ``where``).
+
+    Examples
+    --------
+    >>> check_unit("mg/dL")
+    'mg/dL'
+    """
+    import pint
+
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{where}: give a unit as text (e.g. 'mg/dL'), not {text!r}")
+    try:
+        _registry().parse_units(text.strip())
+    except (pint.errors.PintError, AttributeError, SyntaxError, TypeError, ValueError):
+        raise ValueError(f"{where}: {text!r} is not a unit pint knows (e.g. 'mg/dL')") from None
+    return text.strip()
 
 
 def _pretty(quantity_units: Any) -> str:

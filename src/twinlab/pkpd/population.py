@@ -296,6 +296,10 @@ class PopulationSpec:
         ``{"APGR_LOW": "APGR < 5"}``: 1 where the condition holds, 0 where it does not, missing
         where a covariate it uses is missing. Computed before the covariate effects, in order
         (a later one may use an earlier one); a covariate effect names them like any column.
+    units : mapping of str to str, optional
+        Unit of each endpoint of the structural model, a pint unit (``{"effect": "mg/dL"}``);
+        ``conc`` is in mg/L by the pkpd contract (doses in mg, volumes in L) unless given.
+        The simulation results carry them (``units`` attributes); the fit ignores them.
 
     Examples
     --------
@@ -315,10 +319,12 @@ class PopulationSpec:
     name: str | None = None
     ode_max_step: float | None = None
     derived: tuple[tuple[str, str], ...] = ()
+    units: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         sm = get_model(self.model)
         object.__setattr__(self, "derived", _check_derived(self.derived))
+        object.__setattr__(self, "units", _check_units(sm, self.units))
         if self.ode_max_step is not None and not (
             math.isfinite(self.ode_max_step) and self.ode_max_step > 0
         ):
@@ -439,6 +445,8 @@ class PopulationSpec:
             out["ode_max_step"] = self.ode_max_step
         if self.derived:
             out["derived"] = dict(self.derived)
+        if self.units:
+            out["units"] = dict(self.units)
         return out
 
     @classmethod
@@ -464,6 +472,7 @@ class PopulationSpec:
             "centered",
             "ode_max_step",
             "derived",
+            "units",
         }
         extra = sorted(set(d) - known)
         if extra:
@@ -514,6 +523,7 @@ class PopulationSpec:
             name=d.get("name"),
             ode_max_step=None if d.get("ode_max_step") is None else float(d["ode_max_step"]),
             derived=_derived_pairs(d.get("derived")),
+            units=_check_units(get_model(str(d["model"])), d.get("units") or ()),
         )
 
     def to_yaml(self, path: str | os.PathLike[str] | None = None) -> str:
@@ -573,6 +583,24 @@ def _derived_pairs(given: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(given, Mapping):
         raise ValueError(f"derived: give {{NAME: 'condition'}}, not {given!r}")
     return tuple((str(k), str(v)) for k, v in given.items())
+
+
+def _check_units(sm: StructuralModel, given: Any) -> tuple[tuple[str, str], ...]:
+    """``(endpoint, unit)`` pairs of endpoints of ``sm``, each unit one pint reads."""
+    from twinlab.pkpd.fit_units import check_unit
+
+    if isinstance(given, Mapping):
+        given = tuple(given.items())
+    try:
+        pairs = tuple((str(k), v) for k, v in given)
+    except (TypeError, ValueError):
+        raise ValueError(f"units: give {{endpoint: unit}}, not {given!r}") from None
+    for endpoint, _ in pairs:
+        if endpoint not in sm.endpoints:
+            raise ValueError(
+                f"units: model {sm.name} has no endpoint {endpoint!r} (has {list(sm.endpoints)})"
+            )
+    return tuple((k, check_unit(v, f"units of {k}")) for k, v in pairs)
 
 
 def _check_derived(pairs: Any) -> tuple[tuple[str, str], ...]:

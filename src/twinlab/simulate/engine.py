@@ -52,6 +52,7 @@ from twinlab.simulate.ode_kernels import ODE_KERNEL_MODELS, simulate_idr
 from twinlab.simulate.regimens import Arm
 from twinlab.simulate.result import SimulationResult
 from twinlab.simulate.scenario import Scenario
+from twinlab.simulate.units import annotate, result_units
 from twinlab.virtual.base import chunk_rng
 
 __all__ = ["BACKENDS", "run", "simulate_chunk"]
@@ -415,9 +416,7 @@ def _dataset(
         },
     )
     ds["posterior_draw"] = (("draw", "patient"), posterior_draw)
-    ds["conc"].attrs.update(long_name="concentration", units="mg/L")
-    ds["time"].attrs.update(units="h")
-    return ds
+    return annotate(ds, result_units(sc.population, sc.model.endpoints))
 
 
 def _endpoint_names(sc: Scenario, sigma: dict[str, Any]) -> list[str]:

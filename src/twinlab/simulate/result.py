@@ -4,7 +4,9 @@ A result folder holds
 
 - ``result.zarr``: the profiles, dims ``(draw, patient, arm, time)``, chunked along
   ``patient`` as the run was (``conc``; ``effect`` for PK/PD models; ``conc_obs`` /
-  ``effect_obs`` with residual error; ``posterior_draw (draw, patient)``);
+  ``effect_obs`` with residual error; ``posterior_draw (draw, patient)``), each with a
+  ``long_name`` and, where known, pint ``units`` (``time`` h, ``conc`` mg/L, ``effect`` as
+  the population's specs declare it: :mod:`twinlab.simulate.units`);
 - ``patients.parquet``: one row per (draw, patient, arm) with exposure metrics and PD
   endpoints, covariates and the pseudonymous ``source`` of the covariates;
 - ``arms.parquet``: per (draw, arm), ``n`` and mean / p05 / p50 / p95 of every metric;

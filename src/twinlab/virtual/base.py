@@ -102,6 +102,9 @@ class Population(Protocol):
         Posterior draws per patient (1 without parameter uncertainty).
     model : str
         Name of the structural model (:func:`twinlab.pkpd.get_model`) the parameters are for.
+    units : mapping of str to str
+        Optional (read with ``getattr``): unit of each endpoint the contract does not fix,
+        e.g. ``{"effect": "mg/dL"}`` (:mod:`twinlab.simulate.units`).
     """
 
     n: int
@@ -132,6 +135,9 @@ class KnownPopulation:
         Number of patients (taken from the arrays when omitted).
     covariates : pandas.DataFrame, optional
         One row per patient.
+    units : mapping of str to str, optional
+        Unit of an endpoint other than the contract's (``{"effect": "mg/dL"}``): the
+        simulation results' ``units`` attributes (:mod:`twinlab.simulate.units`).
 
     Examples
     --------
@@ -145,6 +151,7 @@ class KnownPopulation:
     n: int = 0
     covariates: pd.DataFrame | None = None
     n_draws: int = 1
+    units: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         sizes = {np.size(v) for v in self.params.values() if np.ndim(v) > 0}

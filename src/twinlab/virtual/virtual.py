@@ -141,6 +141,9 @@ class VirtualCohort:
     n, n_draws : int
     model : str
         Structural model name.
+    units : dict of str to str
+        Unit of each endpoint the specs declare (:attr:`twinlab.pkpd.PopulationSpec.units`,
+        the fitted spec's then ``extra``'s), e.g. ``{"effect": "mg/dL"}``.
 
     Raises
     ------
@@ -185,6 +188,10 @@ class VirtualCohort:
         if not isinstance(covariates, pd.DataFrame):
             raise TypeError(f"covariates must be a pandas DataFrame, not {type(covariates)}")
         fit, self._fit_info, found_codes = _resolve_model(model)
+        self.units = {
+            **dict(getattr(getattr(fit, "spec", None), "units", ())),
+            **dict(extra.units if extra is not None else ()),
+        }
         self._params = ParameterModel.build(
             fit,
             extra=extra,

@@ -19,7 +19,10 @@ e-mail, telephone) occurs:
 Identifier values are matched with context (:class:`~twinlab.deid.identifiers.IdentifierSet`):
 whole tokens, numbers with their own digit grouping and never inside a decimal number, so
 the LOINC code ``8302-2`` or the bound ``10000.0`` is no ZIP code. HTML character references
-are decoded before matching (``O&#39;Brien`` is found). A
+are decoded before matching (``O&#39;Brien`` is found). Free-text columns (``text_columns``)
+get every detector of the scrubber; a ``display`` the field policy kept as a declared concept
+name (``vocabulary``, :mod:`twinlab.deid.vocabulary`) gets every pattern but not the engine's
+catch-all, as in the scrubber. A
 :class:`Finding` says where and what kind of identifier was found and shows it **masked**
 (first character, then ``*`` for each letter or digit), so the scan report cannot leak.
 """

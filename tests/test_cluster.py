@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import time
 
 import pytest
 
-from twinlab.cluster import ADDRESS_ENV, dask_client, scheduler_address
+from twinlab.cluster import ADDRESS_ENV, WORKER_RECURSION_LIMIT, dask_client, scheduler_address
 from twinlab.notebooks import (
     NotebookExecutionError,
     NotebookJob,
@@ -69,6 +71,45 @@ def test_local_cluster_closes_its_workers_without_killing_them(monkeypatch):
     with dask_client(n_workers=1) as client:
         seen = client.run(os.environ.get, "TWINLAB_CLUSTER_TEST")
     assert list(seen.values()) == ["set after the forkserver started"]
+
+
+def _deep(depth: int, seconds: float) -> int:
+    """In a worker: hold a stack ``depth`` frames deep for ``seconds`` (Dask's statistical
+    profiler samples it every 10 ms), as a task's first import of zarr does (94 frames)."""
+    if depth:
+        return _deep(depth - 1, seconds) + 1
+    time.sleep(seconds)
+    return 0
+
+
+_SIZEOF_RECORDS = _Records()
+
+
+def _listen_to_sizeof() -> None:
+    """In a worker: keep what the logger of distributed.sizeof warns."""
+    logging.getLogger("distributed.sizeof").addHandler(_SIZEOF_RECORDS)
+
+
+def _sizeof_warnings() -> list[str]:
+    return _SIZEOF_RECORDS.messages
+
+
+def test_a_deep_task_is_profiled_into_the_report_without_a_sizeof_warning(tmp_path):
+    """The performance report asks each worker for its profile, nested dicts two per stack
+    frame; sizing it ran past the default recursion limit for a stack deeper than ~80 frames
+    and the worker logged "Sizeof calculation for object of type 'dict' failed"."""
+    from distributed import performance_report
+
+    report = tmp_path / "dask-report.html"
+    with dask_client(n_workers=1) as client:
+        assert list(client.run(sys.getrecursionlimit).values()) == [WORKER_RECURSION_LIMIT]
+        client.run(_listen_to_sizeof)
+        with performance_report(filename=str(report)):
+            # 1.5 s: the worker keeps its profile in cycles of 1 s
+            assert client.submit(_deep, 120, 1.5, pure=False).result() == 120
+        heard = client.run(_sizeof_warnings)
+    assert report.stat().st_size > 0
+    assert list(heard.values()) == [[]], heard
 
 
 def _jobs(notebook, tmp_path, n):

@@ -27,6 +27,17 @@ killing" and a SIGKILL. A forked worker ends with ``os._exit`` once it has close
 connections and flushed its streams, in milliseconds; it runs with this process's environment
 of when the cluster starts, as a spawned worker would. The forkserver listens on a Unix socket
 in a private (0700) temporary folder, so no other user can ask it for a process.
+
+Every client registers :class:`ProfileRecursion` on its workers. A Dask performance report
+(``twinlab.simulate.run(..., out=...)`` writes ``dask-report.html``) asks each worker for its
+statistical profile: a call tree of nested dicts, two per stack frame, up to 100 frames deep
+(:func:`distributed.profile.process` caps it at ``min(100, recursion limit // 4)``). Before
+sending it the worker sizes the reply with :func:`dask.sizeof.sizeof`, which recurses about
+twelve Python frames per stack frame; a stack deeper than ~80 frames – a task's first import
+of zarr's package tree is 94 – ran past Python's default limit of 1,000, so every Dask stage
+logged "Sizeof calculation for object of type 'dict' failed" (distributed's own issue 8578).
+The plugin raises the workers' limit to :data:`WORKER_RECURSION_LIMIT`, where the deepest
+profile is sized with room to spare; the profile itself is unchanged.
 """
 
 from __future__ import annotations
@@ -34,12 +45,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import dask
-from distributed import Client, LocalCluster, Security
+from distributed import Client, LocalCluster, Security, WorkerPlugin
 
 ADDRESS_ENV = "TWINLAB_DASK_ADDRESS"
 #: Where a local cluster listens: loopback only.
@@ -48,6 +60,28 @@ LOCAL_HOST = "127.0.0.1"
 log = logging.getLogger(__name__)
 #: Dask's setting for how a nanny starts its worker process.
 START_METHOD_KEY = "distributed.worker.multiprocessing-method"
+#: A worker's Python recursion limit: the deepest statistical profile Dask records (100
+#: frames) costs dask.sizeof about 1,200 frames to size.
+WORKER_RECURSION_LIMIT = 3000
+
+
+class ProfileRecursion(WorkerPlugin):
+    """Raise a worker's recursion limit to ``limit``, so that it can size its own profile.
+
+    See the module's documentation: without it, a worker whose tasks ran a deep stack logs
+    "Sizeof calculation for object of type 'dict' failed" when a performance report asks
+    for its profile. A limit already higher is kept.
+    """
+
+    name = "twinlab-profile-recursion"
+
+    def __init__(self, limit: int = WORKER_RECURSION_LIMIT) -> None:
+        self.limit = int(limit)
+
+    def setup(self, worker: Any) -> None:
+        """Raise the limit in the worker's process (a restarted worker runs it again)."""
+        if sys.getrecursionlimit() < self.limit:
+            sys.setrecursionlimit(self.limit)
 
 
 def worker_start_method() -> str:
@@ -144,6 +178,7 @@ def dask_client(
             )
         client = Client(target, security=security if security is not None else Security())
         try:
+            client.register_plugin(ProfileRecursion())
             yield client
         finally:
             client.close()
@@ -168,4 +203,5 @@ def dask_client(
         ) as cluster,
         Client(cluster, security=security) as client,
     ):
+        client.register_plugin(ProfileRecursion())
         yield client

@@ -87,6 +87,7 @@ def test_patients_for_people_and_parameters_and_gate_as_tables(project):
     assert {"Patient (pseudonym)", "Weight (kg)", "Creatinine (µmol/L)", "Age (years)"} <= set(
         shown.columns
     )
+    assert str(shown["Age (years)"].dtype) == "Int64"  # whole years, not 73.0
     crcl = shown["Creatinine clearance (mL/min, Cockcroft–Gault)"]
     assert crcl.between(10, 250).all()  # derived (Cockcroft–Gault), rounded to 0.1
     entries = pd.DataFrame(
@@ -109,9 +110,15 @@ def test_patients_for_people_and_parameters_and_gate_as_tables(project):
     assert passed is True and checks["passed"].eq("yes").all()
     rows = checks.set_index("check")
     ess = next(c["value"] for c in gate["checks"] if c["name"] == "min_ess_bulk")
-    assert rows.loc["min ess bulk", ["value", "bound"]].tolist() == [f"{ess:.4g}", "≥ 20"]
-    assert rows.loc["max rhat population", "bound"] == "≤ 1.1"
-    assert rows.loc["vpc pi coverage", "bound"] == "in [0.8, 0.99]"
+    assert rows.loc["bulk effective sample size (smallest)", ["value", "bound"]].tolist() == [
+        f"{ess:.4g}",
+        "≥ 20",
+    ]
+    assert rows.loc["R-hat of the population parameters (largest)", "bound"] == "≤ 1.1"
+    assert (
+        rows.loc["VPC: observations inside the prediction interval (share)", "bound"]
+        == "in [0.8, 0.99]"
+    )
     failed = {**gate, "passed": False, "checks": [{**gate["checks"][0], "passed": False}]}
     assert gate_status(failed)[0] is False and gate_status(failed)[1]["passed"].tolist() == ["NO"]
     assert gate_status(None)[0] is None and gate_status(None)[1].empty

@@ -421,3 +421,10 @@ def test_a_dosing_interval_outside_the_fitted_ones_is_extrapolation(project, mon
         s.bands("conc")
     s.dose = 0.0  # placebo has no interval to extrapolate
     assert s.bands("conc")["p50"].max() == 0
+
+
+def test_the_trial_inclusion_criteria_read_as_words():
+    from twinlab.apps.views import _plain_criterion
+
+    assert _plain_criterion("effect_baseline >= 7") == "baseline urate (mg/dL) ≥ 7"
+    assert _plain_criterion("CRCL > 30") == "creatinine clearance (mL/min) > 30"

@@ -19,6 +19,7 @@ from twinlab.apps.disclosure import shown
 from twinlab.apps.stats import suppress_small_cells
 
 __all__ = [
+    "GATE_CHECKS",
     "GROUPINGS",
     "audit_entries",
     "cohort_counts",
@@ -250,7 +251,7 @@ def readable_patients(patients: pd.DataFrame) -> pd.DataFrame:
 
     Bookkeeping columns (``schema_version``, ``sources``) are left out, age and creatinine
     clearance derived (:func:`twinlab.pkpd.covariates.add_derived_covariates`), dates shown
-    as dates and measurements rounded to one decimal.
+    as dates, ages in whole years and measurements rounded to one decimal.
     """
     from twinlab.pkpd.covariates import add_derived_covariates
 
@@ -264,6 +265,8 @@ def readable_patients(patients: pd.DataFrame) -> pd.DataFrame:
     for c in table.columns:
         if pd.api.types.is_datetime64_any_dtype(table[c]):
             table[c] = table[c].dt.strftime("%Y-%m-%d")
+        elif c == "cov_age" and pd.api.types.is_numeric_dtype(table[c]):
+            table[c] = table[c].round().astype("Int64")  # whole years (90 stands for 90+)
         elif pd.api.types.is_float_dtype(table[c]):
             table[c] = table[c].round(1)
     return table.rename(columns={c: _label(str(c)) for c in table.columns})
@@ -304,6 +307,16 @@ def run_parameters(entries: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["stage", "run", "parameter", "value"])
 
 
+#: the validation gate's checks (:class:`twinlab.pkpd.gate.GateCheck` names) for people
+GATE_CHECKS: dict[str, str] = {
+    "max_rhat_population": "R-hat of the population parameters (largest)",
+    "max_rhat_individual": "R-hat of the individual effects (largest)",
+    "min_ess_bulk": "bulk effective sample size (smallest)",
+    "divergences": "divergent transitions",
+    "vpc_pi_coverage": "VPC: observations inside the prediction interval (share)",
+}
+
+
 def gate_status(gate: Mapping[str, Any] | None) -> tuple[bool | None, pd.DataFrame]:
     """A validation gate as recorded for a registered version: passed, and one row per check.
 
@@ -325,12 +338,12 @@ def gate_status(gate: Mapping[str, Any] | None) -> tuple[bool | None, pd.DataFra
     gate = gate or {}
     rows = []
     for check in gate.get("checks") or []:
-        value = check.get("value")
+        name, value = str(check.get("name", "")), check.get("value")
         bound = str(check.get("bound") or "").replace("<=", "≤").replace(">=", "≥")
         text = f"{value:.4g}" if isinstance(value, float) else "" if value is None else str(value)
         rows.append(
             {
-                "check": str(check.get("name", "")).replace("_", " "),
+                "check": GATE_CHECKS.get(name, name.replace("_", " ")),
                 "value": text,
                 "bound": bound,
                 "passed": "yes" if check.get("passed") else "NO",

@@ -116,8 +116,12 @@ def settings_table(values: Mapping[str, Any], labels: Mapping[str, str]) -> pd.D
 
 
 def _bands_axes(ax: Any, df: pd.DataFrame, ylabel: str, title: str) -> None:
-    ax.fill_between(df["day"], df["p05"], df["p95"], alpha=0.25, color="C0", label="5–95th")
-    ax.fill_between(df["day"], df["p25"], df["p75"], alpha=0.45, color="#e4572e", label="25–75th")
+    ax.fill_between(
+        df["day"], df["p05"], df["p95"], alpha=0.25, color="C0", label="5th–95th percentile"
+    )
+    ax.fill_between(
+        df["day"], df["p25"], df["p75"], alpha=0.45, color="#e4572e", label="25th–75th percentile"
+    )
     ax.plot(df["day"], df["p50"], color="C0", lw=2, label="median")
     ax.set(xlabel="time since first dose (days)", ylabel=ylabel, title=title)
     ax.legend(loc="upper right", fontsize=8)

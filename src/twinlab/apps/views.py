@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -213,11 +214,13 @@ class _BandFigure:
             title=title,
             height=300,
             sizing_mode="stretch_width",
-            x_axis_label="day",
+            x_axis_label="time since first dose (days)",
             y_axis_label=ylabel,
             tools="pan,box_zoom,reset,save",
         )
-        fig.varea("day", "p05", "p95", source=self.source, alpha=0.25, legend_label="5–95th")
+        fig.varea(
+            "day", "p05", "p95", source=self.source, alpha=0.25, legend_label="5th–95th percentile"
+        )
         fig.varea(
             "day",
             "p25",
@@ -225,7 +228,7 @@ class _BandFigure:
             source=self.source,
             alpha=0.45,
             color="#e4572e",
-            legend_label="25–75th",
+            legend_label="25th–75th percentile",
         )
         fig.line("day", "p50", source=self.source, line_width=2, legend_label="median")
         fig.legend.location = "top_right"
@@ -260,11 +263,32 @@ class _BarFigure:
         self.source.data = {"criterion": criteria, "fraction": df["fraction"].to_numpy()}
 
 
+#: trial-table columns in inclusion criteria, as people say them
+_CRITERION_WORDS = {
+    "effect_baseline": "baseline urate (mg/dL)",
+    "effect_end": "urate at end (mg/dL)",
+    "CRCL": "creatinine clearance (mL/min)",
+    "WT": "body weight (kg)",
+}
+
+
+def _plain_criterion(criterion: str) -> str:
+    """``effect_baseline >= 7`` as ``baseline urate (mg/dL) ≥ 7``."""
+    text = re.sub(
+        r"\b(" + "|".join(_CRITERION_WORDS) + r")\b",
+        lambda m: _CRITERION_WORDS[m.group(1)],
+        criterion,
+    )
+    return text.replace(">=", "≥").replace("<=", "≤").replace("==", "=")
+
+
 def _table(df: pd.DataFrame, css: str = "") -> pn.pane.DataFrame:
     return pn.pane.DataFrame(
         df,
         index=False,
         float_format="{:.3g}".format,
+        # labels and text read from the left, headers above their values
+        stylesheets=["table th, table td { text-align: left !important; }"],
         css_classes=[css] if css else [],
         sizing_mode="stretch_width",
     )
@@ -568,7 +592,8 @@ class WhatIfView(Viewer):
             f"{power['outcome_sd']:g} mg/dL, α = {power['alpha']:g} ({power['sided']}-sided)"
         )
         if power["inclusion"]:
-            design += ", inclusion " + " and ".join(f"`{c}`" for c in power["inclusion"])
+            plain = [_plain_criterion(c) for c in power["inclusion"]]
+            design += ", inclusion: " + " and ".join(plain)
 
         def n80(key: str) -> str:
             v = power[f"n80_{key}"]

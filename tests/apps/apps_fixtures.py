@@ -134,12 +134,26 @@ def write_project(root: Path) -> Path:
         yaml.safe_dump(
             {
                 "seed": 1,
+                # a whole params.yaml, as the pipeline checks it (twinlab.pipeline.params)
                 "simulate": {
                     "timeline_dir": "data/harmonized/demo",
                     "pd_spec": "specs/pd_assumed.yaml",
+                    "model": "twin_test",
+                    "n_patients": 40,
+                    "n_draws": 10,
+                    "times": {"start": 0, "stop": 96, "step": 8},
+                    "regimen": {"interval_h": 24, "duration_h": 96},
+                    "arms": {"Placebo": {"dose": 0}, "T100": {"dose": 100}},
+                    "out": "results/demo",
                 },
                 # the trial stage's design, as the demo's: the what-if's power follows it
                 "trial": {
+                    "patients": "results/demo/patients.parquet",
+                    "n_replicates": 20,
+                    "n_values": [30, 60],
+                    "dose": {"metric": "effect_end", "target": 6.0, "direction": "<="},
+                    "out": "results/trial",
+                    "metrics_path": "reports/trial.json",
                     "design": {
                         "arms": {"Placebo": 1, "T100": 1},
                         "n_total": 60,

@@ -249,46 +249,43 @@ def open_cohort(root: str | os.PathLike[str], folder: str | os.PathLike[str]) ->
 def project_defaults(root: str | os.PathLike[str]) -> dict[str, Any]:
     """What the what-if takes from the project's ``params.yaml``, as the pipeline does.
 
+    The file is read and checked by :func:`twinlab.pipeline.params.load_pipeline_params`, the
+    one parser of ``params.yaml`` (a mistake in it is the same one line as for the stages):
     ``cohort`` and ``pd_spec`` (the ``simulate`` section's ``timeline_dir`` and ``pd_spec``;
-    without a ``timeline_dir``, the only harmonized study under ``<root>/data/harmonized``),
-    ``seed`` (the pipeline's seed), ``n_draws`` (``simulate.n_draws``: posterior draws the
-    virtual patients are spread over), ``design`` (the ``trial`` stage's ``design`` mapping)
-    and ``procova`` (its ``procova`` mapping). A value not found is None (``design`` and
-    ``procova``: empty).
-    """
-    from twinlab.config import read_yaml
-    from twinlab.pipeline.fields import coerce
+    without a ``simulate`` section, the only harmonized study of the project,
+    :attr:`twinlab.config.Paths.harmonized`), ``seed`` (the pipeline's seed), ``n_draws``
+    (``simulate.n_draws``: posterior draws the virtual patients are spread over, as the
+    simulate stage), ``design`` (the ``trial`` section's ``design`` mapping) and ``procova``
+    (its ``procova`` settings). Without ``params.yaml`` or a section, its values are None
+    (``design`` and ``procova``: empty).
 
-    section: dict[str, Any] = {}
-    loaded: Any = {}
-    params = Path(root) / "params.yaml"
-    if params.is_file():  # a broken file or a wrong type is one line, as for the stages
-        loaded = read_yaml(params) or {}
-        simulate = loaded.get("simulate") if isinstance(loaded, dict) else None
-        section = dict(simulate) if isinstance(simulate, dict) else {}
-        for key in ("timeline_dir", "pd_spec"):
-            coerce(f"{params}: simulate.{key}", section.get(key), str | None)
-        coerce(f"{params}: simulate.n_draws", section.get("n_draws"), int | None)
-        coerce(f"{params}: seed", loaded.get("seed") if isinstance(loaded, dict) else None,
-               int | None)  # fmt: skip
-    cohort = section.get("timeline_dir")
-    if not cohort:
-        folder = Path(root) / "data" / "harmonized"
+    Raises
+    ------
+    twinlab.config.ConfigError
+        For a ``params.yaml`` the pipeline would refuse.
+    """
+    from twinlab.config import paths
+    from twinlab.pipeline.params import load_pipeline_params
+
+    where = paths(root)
+    params = load_pipeline_params(where.params_file) if where.params_file.is_file() else None
+    sections = params.sections if params is not None else {}
+    simulate = sections.get("simulate")
+    trial = sections.get("trial")
+    cohort = simulate.timeline_dir if simulate is not None else None
+    if cohort is None:
+        folder = where.harmonized
         found = (
             sorted(p.name for p in folder.iterdir() if (p / "patients.parquet").is_file())
             if folder.is_dir()
             else []
         )
-        cohort = f"data/harmonized/{found[0]}" if len(found) == 1 else None
-    trial = loaded.get("trial") if isinstance(loaded, dict) else None
-    trial = trial if isinstance(trial, dict) else {}
-    design = trial.get("design") if isinstance(trial.get("design"), dict) else {}
-    procova = trial.get("procova") if isinstance(trial.get("procova"), dict) else {}
+        cohort = (folder / found[0]).relative_to(where.root).as_posix() if len(found) == 1 else None
     return {
         "cohort": cohort,
-        "pd_spec": section.get("pd_spec") or None,
-        "seed": loaded.get("seed") if isinstance(loaded, dict) else None,
-        "n_draws": section.get("n_draws"),
-        "design": dict(design),
-        "procova": dict(procova),
+        "pd_spec": (simulate.pd_spec or None) if simulate is not None else None,
+        "seed": params.seed if params is not None else None,
+        "n_draws": simulate.n_draws if simulate is not None else None,
+        "design": dict(trial.design) if trial is not None else {},
+        "procova": trial.procova.to_dict() if trial is not None else {},
     }

@@ -90,7 +90,11 @@ _PD = ["e0", "omega_e0", "kout", "imax", "ic50", "omega_ic50"]
 LABELS: dict[str, tuple[str, str]] = {
     "scenario": ("Preset regimen", "Fills in dose and interval; any change makes it 'custom'."),
     "dose": ("Dose (mg)", "Amount per dose. The twin was fitted on the doses shown above."),
-    "interval_h": ("Dosing interval", "Time between doses."),
+    "interval_h": (
+        "Dosing interval",
+        "Time between doses. The twin was fitted on the interval shown above; others are "
+        "extrapolations.",
+    ),
     "duration_days": ("Treatment duration (days)", "Doses are given over this many days."),
     "route": ("Route", "Only routes present in the fitted data are offered to stakeholders."),
     "weight_range": (
@@ -881,10 +885,10 @@ class ReviewerView(Viewer):
                 pagination="local",
                 sizing_mode="stretch_width",
             ),
-            "### Audit trail (latest entries)",
+            "### Audit trail (latest entries, newest first)",
             pn.widgets.Tabulator(
                 show_index=False,
-                value=entries.tail(self.last).drop(columns=["hash"]),
+                value=entries.tail(self.last).drop(columns=["hash"]).iloc[::-1],
                 disabled=True,
                 page_size=20,
                 pagination="local",

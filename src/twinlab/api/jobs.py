@@ -2,10 +2,11 @@
 
 A job is a ``simulate`` section (the project's ``params.yaml`` section with the request's
 arms, regimen, population size, criteria, twin version, times and seed over it), turned into
-a :class:`~twinlab.simulate.Scenario` by :func:`twinlab.stages.scenario_from_params` and run by
-:func:`twinlab.simulate.run` on a Dask client from :func:`twinlab.cluster.dask_client` (the
-configured scheduler, else a local TLS cluster started with the first job). Its result folder
-is ``<results>/api/jobs/<id>`` (read through ``/v1/results/job-<id>``).
+a :class:`~twinlab.simulate.Scenario` by
+:func:`twinlab.pipeline.scenario.scenario_from_params` and run by :func:`twinlab.simulate.run`
+on a Dask client from :func:`twinlab.cluster.dask_client` (the configured scheduler, else a
+local TLS cluster started with the first job). Its result folder is ``<results>/api/jobs/<id>``
+(read through ``/v1/results/job-<id>``).
 
 State lives in ``<results>/api/jobs.sqlite`` beside the results, so jobs survive a restart:
 a job found ``running`` when the service starts is queued again (runs are seeded, so it
@@ -416,12 +417,9 @@ class JobManager:
 
 
 def scenario_from_params(section: dict[str, Any], *, seed: int, root: Path) -> Any:
-    """The pipeline's :func:`scenario_from_params` (``twinlab.pipeline.scenario``; the
-    former ``twinlab.stages`` module on an older tree)."""
-    try:
-        from twinlab.pipeline.scenario import scenario_from_params as build
-    except ImportError:  # pragma: no cover - before the pipeline layer moved
-        from twinlab.stages import scenario_from_params as build  # type: ignore[no-redef]
+    """The pipeline's :func:`~twinlab.pipeline.scenario.scenario_from_params`."""
+    from twinlab.pipeline.scenario import scenario_from_params as build
+
     return build(section, seed=seed, root=root)
 
 

@@ -30,6 +30,7 @@ from twinlab.audit.log import AuditLog, _plain, default_actor, redact, utc_now
 __all__ = [
     "DEFAULT_PACKAGES",
     "code_version",
+    "dir_files",
     "dir_md5",
     "file_digests",
     "hash_path",
@@ -58,7 +59,10 @@ def file_digests(path: str | Path) -> dict[str, Any]:
     return {"md5": md5.hexdigest(), "sha256": sha.hexdigest(), "size": size}
 
 
-def _dir_files(folder: Path) -> list[tuple[str, Path]]:
+def dir_files(folder: str | Path) -> list[tuple[str, Path]]:
+    """Every file under ``folder`` (links followed, ``.git`` skipped) as sorted
+    ``(relative POSIX path, path)`` pairs: the listing DVC hashes a directory by."""
+    folder = Path(folder)
     out = []
     for root, dirs, files in os.walk(folder, followlinks=True):
         dirs[:] = sorted(d for d in dirs if d != ".git")
@@ -70,7 +74,7 @@ def _dir_files(folder: Path) -> list[tuple[str, Path]]:
 
 def _dir_digests(folder: Path) -> dict[str, Any]:
     listing, sha_listing, size = [], [], 0
-    for relpath, file in _dir_files(folder):
+    for relpath, file in dir_files(folder):
         d = file_digests(file)
         listing.append({"md5": d["md5"], "relpath": relpath})
         sha_listing.append({"relpath": relpath, "sha256": d["sha256"]})

@@ -522,9 +522,9 @@ class _Side:
             entries = json.loads(obj.read_text(encoding="utf-8"))
             return {e["relpath"]: e["md5"] for e in entries}
         if self.tree is not None and (self.tree / path).is_dir():
-            from twinlab.audit.records import _dir_files, file_digests
+            from twinlab.audit.records import dir_files, file_digests
 
-            return {rel: file_digests(f)["md5"] for rel, f in _dir_files(self.tree / path)}
+            return {rel: file_digests(f)["md5"] for rel, f in dir_files(self.tree / path)}
         return None
 
     def holds_posterior(self, md5: str | None, path: str) -> bool:

@@ -292,7 +292,7 @@ class PopulationSpec:
         its error against the fine step for the data at hand (the warfarin fit uses 1 h).
     derived : mapping of str to str, optional
         Derived covariates: name -> condition over covariate names in the cohort criteria's
-        safe expression language (:class:`twinlab.virtual.criteria.Criteria`), e.g.
+        safe expression language (:class:`twinlab.pkpd.criteria.Criteria`), e.g.
         ``{"APGR_LOW": "APGR < 5"}``: 1 where the condition holds, 0 where it does not, missing
         where a covariate it uses is missing. Computed before the covariate effects, in order
         (a later one may use an earlier one); a covariate effect names them like any column.
@@ -406,7 +406,7 @@ class PopulationSpec:
         out = {str(k): np.asarray(v, dtype=float) for k, v in covariates.items()}
         if not self.derived:
             return out
-        from twinlab.virtual.criteria import Criteria
+        from twinlab.pkpd.criteria import Criteria
 
         for name, expr in self.derived:
             try:
@@ -605,7 +605,7 @@ def _check_units(sm: StructuralModel, given: Any) -> tuple[tuple[str, str], ...]
 
 def _check_derived(pairs: Any) -> tuple[tuple[str, str], ...]:
     """Upper-case names, each a valid condition of the criteria language."""
-    from twinlab.virtual.criteria import Criteria
+    from twinlab.pkpd.criteria import Criteria
 
     pairs = _derived_pairs(pairs) if isinstance(pairs, Mapping) else tuple(pairs)
     out = []

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from twinlab.pkpd.criteria import Criteria
 from twinlab.virtual.base import KnownPopulation, PatientChunk, Population, chunk_rng
 from twinlab.virtual.covariates import (
     DEFAULT_COVARIATE_MAP,
     GaussianCopula,
     model_covariates,
 )
-from twinlab.virtual.criteria import Criteria
 from twinlab.virtual.parameters import ParameterModel
 from twinlab.virtual.virtual import VirtualCohort, from_cohort
 

@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from twinlab.pkpd.criteria import Criteria
 from twinlab.pkpd.population import PopulationSpec
 from twinlab.virtual.base import PatientChunk
 from twinlab.virtual.covariates import DEFAULT_COVARIATE_MAP, GaussianCopula, model_covariates
-from twinlab.virtual.criteria import Criteria
 from twinlab.virtual.parameters import ParameterModel, warn_unseen
 
 __all__ = ["METHODS", "VirtualCohort", "from_cohort"]
@@ -126,7 +126,7 @@ class VirtualCohort:
     criteria : str or sequence of str
         Inclusion / exclusion criteria over the covariate names (all must hold), e.g.
         ``"WT >= 50 and CRCL > 30"``, ``"CYP2C9 in [0, 1]"``; see
-        :class:`~twinlab.virtual.criteria.Criteria`.
+        :class:`~twinlab.pkpd.criteria.Criteria`.
     covariate_map : mapping, optional
         Model covariate name -> column of ``covariates``; default
         :data:`~twinlab.virtual.covariates.DEFAULT_COVARIATE_MAP` (replaced, not merged).

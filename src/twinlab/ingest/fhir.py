@@ -50,9 +50,11 @@ acyclic; collections triggered by its many small objects otherwise double the re
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -73,7 +75,7 @@ from twinlab.ingest.fhir_patient import patient_person
 from twinlab.ingest.fhir_resources import EXTRACTORS, Context
 from twinlab.ingest.fhir_values import Reject, TimeParser, as_list, dumps, loads, text
 
-__all__ = ["read_fhir", "sniff_fhir"]
+__all__ = ["read_fhir", "read_fhir_batch", "sniff_fhir"]
 
 FORMAT = "fhir"
 _SUFFIXES = (".json", ".ndjson", ".jsonl")
@@ -338,21 +340,6 @@ def _columns(names: list[str], rows: list[tuple]) -> dict[str, Any]:
     return data
 
 
-def _tally(recs: _Records, accepted: Counter, events: Counter) -> pd.DataFrame:
-    rejected, dups = recs.bad_types, recs.duplicates
-    types = sorted(set(accepted) | set(rejected) | set(dups))
-    return pd.DataFrame(
-        {
-            "records": [accepted[t] + rejected[t] + dups[t] for t in types],
-            "accepted": [accepted[t] for t in types],
-            "quarantined": [rejected[t] for t in types],
-            "duplicates": [dups[t] for t in types],
-            "events": [events[t] for t in types],
-        },
-        index=pd.Index(types, name="resource_type", dtype="str"),
-    )
-
-
 @register(
     FORMAT,
     sniff=sniff_fhir,
@@ -417,20 +404,87 @@ def _attach_relatives(persons: list[tuple], items: list, ctx: Context) -> None:
             row[phi_at]["related"] = related
 
 
+def read_fhir_batch(paths: Sequence[Path]) -> list[ReadResult | Exception]:
+    """Read many FHIR files at once: each file's records alone, one table build per batch.
+
+    The same result, file by file, as :func:`read_fhir` on each path (the tests check that the
+    tables, quarantine and tallies are equal), at a fraction of the cost when files are small:
+    building a DataFrame costs some 0.2 ms whatever its length, three times per file, which is
+    more than reading a 12-resource bundle. Here the rows of all files become one table each,
+    cut back into per-file frames by row ranges.
+
+    Parameters
+    ----------
+    paths : sequence of pathlib.Path
+        The files, each read on its own (a file's references resolve within that file only).
+
+    Returns
+    -------
+    list of ReadResult or Exception
+        One per path, in order: its result (``digest`` set to the SHA-256 of the bytes read),
+        or the exception the reader raised on that file alone (a reader bug; the other files
+        are unaffected), for the caller to report as it would from :func:`read_fhir`.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        times = TimeParser()  # a pure cache of parsed timestamps: safe to share across files
+        parts: list[_FileRows | Exception] = []
+        for path in paths:
+            try:
+                parts.append(_collect(Path(path), times))
+            except Exception as exc:  # one file's reader bug stays that file's
+                parts.append(exc)
+        good = [p for p in parts if isinstance(p, _FileRows)]
+        try:
+            built = iter(_assemble(good))
+        except Exception:  # a value that breaks the batch's table: find its file alone
+            built = iter([_assemble_one(p) for p in good])
+        return [p if isinstance(p, Exception) else next(built) for p in parts]
+    finally:
+        if paused:
+            gc.enable()
+
+
+class _FileRows:
+    """One file read up to its rows: what :func:`_assemble` turns into a :class:`ReadResult`."""
+
+    __slots__ = ("accepted", "digest", "events", "path", "persons", "recs", "rows")
+
+    def __init__(self, path: Path, recs: _Records, digest: str) -> None:
+        self.path, self.recs, self.digest = path, recs, digest
+        self.rows: list[tuple] = []
+        self.persons: list[tuple] = []
+        self.accepted: Counter[str] = Counter()
+        self.events: Counter[str] = Counter()
+
+
+def _assemble_one(part: _FileRows) -> ReadResult | Exception:
+    try:
+        return _assemble([part])[0]
+    except Exception as exc:
+        return exc
+
+
 def _read(path: Path) -> ReadResult:
+    result = _assemble([_collect(path, TimeParser())])[0]
+    return result
+
+
+def _collect(path: Path, times: TimeParser) -> _FileRows:
     try:
         data = path.read_bytes()
     except OSError as exc:
         recs = _Records()
         recs.reject("file", "fhir.io", f"cannot read the file: {exc.strerror}", "")
+        digest = ""
     else:
         recs = _parse_file(data, path.name.lower().endswith(_NDJSON_SUFFIXES))
+        digest = hashlib.sha256(data).hexdigest()
+    out = _FileRows(path, recs, digest)
     index = _Index(recs.items)
-    ctx = Context(times=TimeParser(), subject=index.subject, resolve=index.resources.get)
-    rows: list[tuple] = []
-    persons: list[tuple] = []
-    accepted: Counter[str] = Counter()
-    events: Counter[str] = Counter()
+    ctx = Context(times=times, subject=index.subject, resolve=index.resources.get)
+    rows, persons, accepted, events = out.rows, out.persons, out.accepted, out.events
     for ptr, res, full_url, raw in recs.items:
         rtype = res["resourceType"]
         try:
@@ -456,16 +510,82 @@ def _read(path: Path) -> ReadResult:
             continue
         accepted[rtype] += 1
     _attach_relatives(persons, recs.items, ctx)
-    n_accepted = sum(accepted.values())
-    n_dup = sum(recs.duplicates.values())
-    return ReadResult(
-        source_file=str(path),
-        format=FORMAT,
-        records_in=n_accepted + len(recs.quarantine) + n_dup,
-        records_accepted=n_accepted,
-        duplicates=n_dup,
-        events=pd.DataFrame(_columns(list(EVENT_COLUMNS), rows)),
-        persons=pd.DataFrame(_columns(list(PERSON_COLUMNS), persons)),
-        quarantine=pd.DataFrame(_columns(list(QUARANTINE_COLUMNS), recs.quarantine)),
-        series={"fhir.resource_counts": _tally(recs, accepted, events)},
+    recs.items = []  # the parsed JSON is no longer needed: free it before the batch is built
+    return out
+
+
+def _assemble(parts: list[_FileRows]) -> list[ReadResult]:
+    """One table per kind for all ``parts``, cut into one :class:`ReadResult` per file."""
+    events = _split(EVENT_COLUMNS, [p.rows for p in parts])
+    persons = _split(PERSON_COLUMNS, [p.persons for p in parts])
+    quarantine = _split(QUARANTINE_COLUMNS, [p.recs.quarantine for p in parts])
+    tallies = _tallies(parts)
+    out = []
+    for i, p in enumerate(parts):
+        n_accepted = sum(p.accepted.values())
+        n_dup = sum(p.recs.duplicates.values())
+        out.append(
+            ReadResult(
+                source_file=str(p.path),
+                format=FORMAT,
+                records_in=n_accepted + len(p.recs.quarantine) + n_dup,
+                records_accepted=n_accepted,
+                duplicates=n_dup,
+                events=events[i],
+                persons=persons[i],
+                quarantine=quarantine[i],
+                series={"fhir.resource_counts": tallies[i]},
+                digest=p.digest,
+            )
+        )
+    return out
+
+
+def _split(columns: dict[str, str], groups: list[list[tuple]]) -> list[pd.DataFrame]:
+    """One DataFrame of all ``groups``' rows, cut into one frame per group (index from 0)."""
+    names = list(columns)
+    whole = pd.DataFrame(_columns(names, [row for rows in groups for row in rows]))
+    if len(groups) == 1:
+        return [whole]
+    empty = whole.iloc[:0]
+    out, start = [], 0
+    for rows in groups:
+        stop = start + len(rows)
+        if stop == start:
+            out.append(empty.copy(deep=False))  # copy-on-write: each file its own frame
+        else:
+            part = whole.iloc[start:stop]
+            part.index = pd.RangeIndex(stop - start)
+            out.append(part)
+        start = stop
+    return out
+
+
+def _tallies(parts: list[_FileRows]) -> list[pd.DataFrame]:
+    """Each file's per-resource-type tally (records, accepted, quarantined, duplicates, events),
+    cut from one table."""
+    names, rows, sizes = [], [], []
+    for p in parts:
+        rejected, dups, accepted, events = p.recs.bad_types, p.recs.duplicates, p.accepted, p.events
+        types = sorted(set(accepted) | set(rejected) | set(dups))
+        for t in types:
+            a, r, d = accepted[t], rejected[t], dups[t]
+            rows.append((a + r + d, a, r, d, events[t]))
+        names.extend(types)
+        sizes.append(len(types))
+    cols = ("records", "accepted", "quarantined", "duplicates", "events")
+    values = np.array(rows, dtype=np.int64).reshape(len(rows), len(cols))
+    whole = pd.DataFrame(
+        values,
+        columns=pd.Index(cols, dtype="str"),
+        index=pd.Index(names, name="resource_type", dtype="str"),
     )
+    out, start = [], 0
+    for n in sizes:
+        if n == 0:  # a file without records: as a DataFrame of empty lists has always been
+            index = pd.Index([], name="resource_type", dtype="str")
+            out.append(pd.DataFrame({c: [] for c in cols}, index=index))
+        else:
+            out.append(whole if len(parts) == 1 else whole.iloc[start : start + n])
+        start += n
+    return out

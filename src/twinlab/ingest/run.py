@@ -1,4 +1,4 @@
-"""Read any mix of source files and folders, one file per task.
+"""Read any mix of source files and folders; small FHIR files in batches.
 
 :func:`read_sources` walks the given paths, picks each file's reader by sniffing
 (:func:`twinlab.ingest.base.reader_for`), and reads the files – in this process
@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from twinlab.ingest.base import QUARANTINE_COLUMNS, ReadResult, frame, quarantine_row, reader_for
+from twinlab.ingest.fhir import read_fhir_batch
 
-__all__ = ["discover", "read_file", "read_sources"]
+__all__ = ["discover", "read_file", "read_files", "read_sources"]
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +70,75 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
     try:
         result = reader.read(path)
     except Exception as err:  # a reader bug must not stop the batch
-        # no file name, no message: both can carry patient names; the quarantine row's raw
-        # text (encrypted in the raw zone) keeps them for `twinlab lineage`
-        log.warning("the %s reader failed on a file (%s)", reader.format, type(err).__name__)
-        reason = f"the {reader.format} reader failed: {type(err).__name__}"
-        detail = traceback.format_exception_only(type(err), err)[-1].strip()
-        return _unreadable(name, reader.format, "ingest.reader", reason, detail)
+        return _failed(name, reader.format, err)
     result.source_file = name
     result.digest = _digest(path)
     return result
+
+
+def _failed(name: str, fmt: str, err: Exception) -> ReadResult:
+    """The one quarantined record of a file its reader crashed on."""
+    # no file name, no message: both can carry patient names; the quarantine row's raw
+    # text (encrypted in the raw zone) keeps them for `twinlab lineage`
+    log.warning("the %s reader failed on a file (%s)", fmt, type(err).__name__)
+    reason = f"the {fmt} reader failed: {type(err).__name__}"
+    detail = traceback.format_exception_only(type(err), err)[-1].strip()
+    return _unreadable(name, fmt, "ingest.reader", reason, detail)
+
+
+#: Readers that read many files in one call (one table build per batch), by format, and the
+#: most files and bytes of input a batch holds.
+BATCH_READERS = {"fhir": read_fhir_batch}
+BATCH_FILES = 512
+BATCH_BYTES = 32 * 2**20
+
+
+def read_files(pairs: Sequence[tuple[Path, str]]) -> list[ReadResult]:
+    """Read ``(path, label)`` pairs, in order; small files of a batch-capable format together.
+
+    Consecutive files of a format in :data:`BATCH_READERS` are read in batches (at most
+    :data:`BATCH_FILES` files and :data:`BATCH_BYTES` bytes) that build one table per batch;
+    the results are those of :func:`read_file` on each file, a reader crash on one file still
+    quarantining that file alone.
+    """
+    import twinlab.ingest  # noqa: F401 - registers the readers
+
+    out: list[ReadResult] = []
+    batch: list[tuple[Path, str]] = []
+    size, fmt = 0, ""
+
+    def flush() -> None:
+        nonlocal size
+        if batch:
+            results = BATCH_READERS[fmt]([p for p, _ in batch])
+            for (_, label), result in zip(batch, results, strict=True):
+                if isinstance(result, Exception):
+                    result = _failed(label, fmt, result)
+                else:
+                    result.source_file = label
+                out.append(result)
+            batch.clear()
+            size = 0
+
+    for path, label in pairs:
+        reader = reader_for(path)
+        if reader is None or reader.format not in BATCH_READERS:
+            flush()
+            out.append(read_file(path, label=label))
+            continue
+        try:
+            nbytes = path.stat().st_size
+        except OSError:
+            nbytes = 0
+        if batch and (
+            reader.format != fmt or len(batch) >= BATCH_FILES or size + nbytes > BATCH_BYTES
+        ):
+            flush()
+        fmt = reader.format
+        batch.append((path, label))
+        size += nbytes
+    flush()
+    return out
 
 
 def _digest(path: Path) -> str:
@@ -130,17 +191,13 @@ def read_sources(
     labels = [_label(f, base) for f in files]
     pairs = list(zip(files, labels, strict=True))
     if client is None:
-        return [read_file(f, label=lab) for f, lab in pairs]
+        return read_files(pairs)
     # A task per file costs more than reading a small bundle: a few batches per worker.
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     size = max(1, -(-len(pairs) // (workers * 4)))
     batches = [pairs[i : i + size] for i in range(0, len(pairs), size)]
-    futures = client.map(_read_batch, batches, pure=False)
+    futures = client.map(read_files, batches, pure=False)
     return [result for batch in client.gather(futures) for result in batch]
-
-
-def _read_batch(pairs: list[tuple[Path, str]]) -> list[ReadResult]:
-    return [read_file(path, label=label) for path, label in pairs]
 
 
 def _common_parent(paths: Sequence[str | Path]) -> Path:

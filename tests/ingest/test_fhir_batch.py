@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -115,16 +116,23 @@ def test_a_file_breaking_the_batch_table_is_isolated(corpus: Path, monkeypatch) 
     files = sorted(corpus.glob("*.json"))
     victim = files[1]
     expected = read_fhir_batch(files)
-    assemble = fhir._assemble
+    tables = fhir._Tables
 
-    def fail_with_victim(parts: list) -> list:
+    def fail_with_victim(parts: list) -> Any:
         if any(p.path == victim for p in parts):
             raise ValueError("a value the table cannot hold")
-        return assemble(parts)
+        return tables(parts)
 
-    monkeypatch.setattr(fhir, "_assemble", fail_with_victim)
+    monkeypatch.setattr(fhir, "_Tables", fail_with_victim)
     got = read_fhir_batch(files)
     assert isinstance(got[1], ValueError)
     for i, (result, want) in enumerate(zip(got, expected, strict=True)):
         if i != 1:
             assert_same(result, want)
+
+
+def test_a_batch_shipped_by_pickle_cuts_into_the_same_results(corpus: Path) -> None:
+    files = sorted(corpus.glob("*.json"))  # as a Dask worker returns it to the client
+    shipped = pickle.loads(pickle.dumps(fhir.FhirBatch(files)))
+    for path, got in zip(files, shipped.results(), strict=True):
+        assert_same(got, read_fhir(path))

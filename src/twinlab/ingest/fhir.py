@@ -75,7 +75,7 @@ from twinlab.ingest.fhir_patient import patient_person
 from twinlab.ingest.fhir_resources import EXTRACTORS, Context
 from twinlab.ingest.fhir_values import Reject, TimeParser, as_list, dumps, loads, text
 
-__all__ = ["read_fhir", "read_fhir_batch", "sniff_fhir"]
+__all__ = ["FhirBatch", "read_fhir", "read_fhir_batch", "sniff_fhir"]
 
 FORMAT = "fhir"
 _SUFFIXES = (".json", ".ndjson", ".jsonl")
@@ -425,29 +425,70 @@ def read_fhir_batch(paths: Sequence[Path]) -> list[ReadResult | Exception]:
         or the exception the reader raised on that file alone (a reader bug; the other files
         are unaffected), for the caller to report as it would from :func:`read_fhir`.
     """
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        times = TimeParser()  # a pure cache of parsed timestamps: safe to share across files
-        parts: list[_FileRows | Exception] = []
-        for path in paths:
-            try:
-                parts.append(_collect(Path(path), times))
-            except Exception as exc:  # one file's reader bug stays that file's
-                parts.append(exc)
-        good = [p for p in parts if isinstance(p, _FileRows)]
+    return FhirBatch(paths).results()
+
+
+class FhirBatch:
+    """A batch of FHIR files read into one table per kind, cut into per-file results on demand.
+
+    Cheap to pickle (a few DataFrames, not four per file), so that Dask workers return it whole
+    and the client cuts it (:meth:`results`).
+
+    Parameters
+    ----------
+    paths : sequence of pathlib.Path
+        The files, each read on its own.
+    """
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        paused = gc.isenabled()
+        gc.disable()
         try:
-            built = iter(_assemble(good))
-        except Exception:  # a value that breaks the batch's table: find its file alone
-            built = iter([_assemble_one(p) for p in good])
-        return [p if isinstance(p, Exception) else next(built) for p in parts]
-    finally:
-        if paused:
-            gc.enable()
+            times = TimeParser()  # a pure cache of parsed timestamps: safe to share across files
+            parts: list[_FileRows | Exception] = []
+            for path in paths:
+                try:
+                    parts.append(_collect(Path(path), times))
+                except Exception as exc:  # one file's reader bug stays that file's
+                    parts.append(exc)
+            good = [p for p in parts if isinstance(p, _FileRows)]
+            try:
+                tables: list[_Tables | Exception] = [_Tables(good)] * len(good)
+            except Exception:  # a value that breaks the batch's table: find its file alone
+                tables = [_tables_or_error(p) for p in good]
+        finally:
+            if paused:
+                gc.enable()
+        built = iter(tables)
+        #: per path: an exception, or the tables holding the file and its position there
+        self.outcomes: list[Exception | tuple[_Tables, int]] = []
+        position: dict[int, int] = {}
+        for part in parts:
+            where = part if isinstance(part, Exception) else next(built)
+            if isinstance(where, Exception):
+                self.outcomes.append(where)
+            else:
+                at = position.get(id(where), 0)
+                position[id(where)] = at + 1
+                self.outcomes.append((where, at))
+
+    def results(self) -> list[ReadResult | Exception]:
+        """One :class:`ReadResult` (or the reader's exception) per path, in order."""
+        cut: dict[int, list[ReadResult]] = {}
+        out: list[ReadResult | Exception] = []
+        for outcome in self.outcomes:
+            if isinstance(outcome, Exception):
+                out.append(outcome)
+                continue
+            tables, at = outcome
+            if id(tables) not in cut:
+                cut[id(tables)] = tables.results()
+            out.append(cut[id(tables)][at])
+        return out
 
 
 class _FileRows:
-    """One file read up to its rows: what :func:`_assemble` turns into a :class:`ReadResult`."""
+    """One file read up to its rows: what :class:`_Tables` turns into a :class:`ReadResult`."""
 
     __slots__ = ("accepted", "digest", "events", "path", "persons", "recs", "rows")
 
@@ -459,16 +500,15 @@ class _FileRows:
         self.events: Counter[str] = Counter()
 
 
-def _assemble_one(part: _FileRows) -> ReadResult | Exception:
+def _tables_or_error(part: _FileRows) -> _Tables | Exception:
     try:
-        return _assemble([part])[0]
+        return _Tables([part])
     except Exception as exc:
         return exc
 
 
 def _read(path: Path) -> ReadResult:
-    result = _assemble([_collect(path, TimeParser())])[0]
-    return result
+    return _Tables([_collect(path, TimeParser())]).results()[0]
 
 
 def _collect(path: Path, times: TimeParser) -> _FileRows:
@@ -514,56 +554,87 @@ def _collect(path: Path, times: TimeParser) -> _FileRows:
     return out
 
 
-def _assemble(parts: list[_FileRows]) -> list[ReadResult]:
-    """One table per kind for all ``parts``, cut into one :class:`ReadResult` per file."""
-    events = _split(EVENT_COLUMNS, [p.rows for p in parts])
-    persons = _split(PERSON_COLUMNS, [p.persons for p in parts])
-    quarantine = _split(QUARANTINE_COLUMNS, [p.recs.quarantine for p in parts])
-    tallies = _tallies(parts)
-    out = []
-    for i, p in enumerate(parts):
-        n_accepted = sum(p.accepted.values())
-        n_dup = sum(p.recs.duplicates.values())
-        out.append(
-            ReadResult(
-                source_file=str(p.path),
-                format=FORMAT,
-                records_in=n_accepted + len(p.recs.quarantine) + n_dup,
-                records_accepted=n_accepted,
-                duplicates=n_dup,
-                events=events[i],
-                persons=persons[i],
-                quarantine=quarantine[i],
-                series={"fhir.resource_counts": tallies[i]},
-                digest=p.digest,
+_TALLY_COLUMNS = ("records", "accepted", "quarantined", "duplicates", "events")
+
+
+class _Tables:
+    """Events, persons, quarantine and tally of several files, one table each, and where each
+    file's rows lie in them."""
+
+    def __init__(self, parts: list[_FileRows]) -> None:
+        self.events, ev = _whole(EVENT_COLUMNS, [p.rows for p in parts])
+        self.persons, pe = _whole(PERSON_COLUMNS, [p.persons for p in parts])
+        self.quarantine, qu = _whole(QUARANTINE_COLUMNS, [p.recs.quarantine for p in parts])
+        self.tally, ta = _tally_table(parts)
+        self.files: list[tuple] = []
+        for p, *bounds in zip(parts, ev, pe, qu, ta, strict=True):
+            n_accepted = sum(p.accepted.values())
+            n_dup = sum(p.recs.duplicates.values())
+            n_in = n_accepted + len(p.recs.quarantine) + n_dup
+            self.files.append((str(p.path), n_in, n_accepted, n_dup, p.digest, *bounds))
+
+    def results(self) -> list[ReadResult]:
+        """One :class:`ReadResult` per file, its frames cut from the tables (index from 0)."""
+        one = len(self.files) == 1
+        empty = [t.iloc[:0] for t in (self.events, self.persons, self.quarantine)]
+        out = []
+        for name, n_in, n_accepted, n_dup, digest, *bounds in self.files:
+            tables = (self.events, self.persons, self.quarantine)
+            frames = [
+                _cut(t, a, b, one, e) for t, e, (a, b) in zip(tables, empty, bounds, strict=False)
+            ]
+            a, b = bounds[3]
+            if a == b:  # a file without records: as a DataFrame of empty lists has always been
+                index = pd.Index([], name="resource_type", dtype="str")
+                tally = pd.DataFrame({c: [] for c in _TALLY_COLUMNS}, index=index)
+            else:
+                tally = self.tally if one else self.tally.iloc[a:b]
+            out.append(
+                ReadResult(
+                    source_file=name,
+                    format=FORMAT,
+                    records_in=n_in,
+                    records_accepted=n_accepted,
+                    duplicates=n_dup,
+                    events=frames[0],
+                    persons=frames[1],
+                    quarantine=frames[2],
+                    series={"fhir.resource_counts": tally},
+                    digest=digest,
+                )
             )
-        )
-    return out
+        return out
 
 
-def _split(columns: dict[str, str], groups: list[list[tuple]]) -> list[pd.DataFrame]:
-    """One DataFrame of all ``groups``' rows, cut into one frame per group (index from 0)."""
-    names = list(columns)
-    whole = pd.DataFrame(_columns(names, [row for rows in groups for row in rows]))
-    if len(groups) == 1:
-        return [whole]
-    empty = whole.iloc[:0]
+def _cut(whole: pd.DataFrame, a: int, b: int, one: bool, empty: pd.DataFrame) -> pd.DataFrame:
+    if one:
+        return whole
+    if a == b:
+        return empty.copy(deep=False)  # copy-on-write: each file its own frame
+    part = whole.iloc[a:b]
+    part.index = pd.RangeIndex(b - a)
+    return part
+
+
+def _whole(
+    columns: dict[str, str], groups: list[list[tuple]]
+) -> tuple[pd.DataFrame, list[tuple[int, int]]]:
+    """One DataFrame of all ``groups``' rows, and each group's row range in it."""
+    whole = pd.DataFrame(_columns(list(columns), [row for rows in groups for row in rows]))
+    return whole, _ranges(len(rows) for rows in groups)
+
+
+def _ranges(sizes: Any) -> list[tuple[int, int]]:
     out, start = [], 0
-    for rows in groups:
-        stop = start + len(rows)
-        if stop == start:
-            out.append(empty.copy(deep=False))  # copy-on-write: each file its own frame
-        else:
-            part = whole.iloc[start:stop]
-            part.index = pd.RangeIndex(stop - start)
-            out.append(part)
-        start = stop
+    for n in sizes:
+        out.append((start, start + n))
+        start += n
     return out
 
 
-def _tallies(parts: list[_FileRows]) -> list[pd.DataFrame]:
-    """Each file's per-resource-type tally (records, accepted, quarantined, duplicates, events),
-    cut from one table."""
+def _tally_table(parts: list[_FileRows]) -> tuple[pd.DataFrame, list[tuple[int, int]]]:
+    """Each file's per-resource-type tally (records, accepted, quarantined, duplicates, events)
+    in one table, and each file's row range in it."""
     names, rows, sizes = [], [], []
     for p in parts:
         rejected, dups, accepted, events = p.recs.bad_types, p.recs.duplicates, p.accepted, p.events
@@ -573,19 +644,10 @@ def _tallies(parts: list[_FileRows]) -> list[pd.DataFrame]:
             rows.append((a + r + d, a, r, d, events[t]))
         names.extend(types)
         sizes.append(len(types))
-    cols = ("records", "accepted", "quarantined", "duplicates", "events")
-    values = np.array(rows, dtype=np.int64).reshape(len(rows), len(cols))
+    values = np.array(rows, dtype=np.int64).reshape(len(rows), len(_TALLY_COLUMNS))
     whole = pd.DataFrame(
         values,
-        columns=pd.Index(cols, dtype="str"),
+        columns=pd.Index(_TALLY_COLUMNS, dtype="str"),
         index=pd.Index(names, name="resource_type", dtype="str"),
     )
-    out, start = [], 0
-    for n in sizes:
-        if n == 0:  # a file without records: as a DataFrame of empty lists has always been
-            index = pd.Index([], name="resource_type", dtype="str")
-            out.append(pd.DataFrame({c: [] for c in cols}, index=index))
-        else:
-            out.append(whole if len(parts) == 1 else whole.iloc[start : start + n])
-        start += n
-    return out
+    return whole, _ranges(sizes)

@@ -9,6 +9,7 @@ record saying why.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import traceback
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from twinlab.ingest.base import QUARANTINE_COLUMNS, ReadResult, frame, quarantine_row, reader_for
-from twinlab.ingest.fhir import read_fhir_batch
+from twinlab.ingest.fhir import FhirBatch
 
 __all__ = ["discover", "read_file", "read_files", "read_sources"]
 
@@ -86,9 +87,10 @@ def _failed(name: str, fmt: str, err: Exception) -> ReadResult:
     return _unreadable(name, fmt, "ingest.reader", reason, detail)
 
 
-#: Readers that read many files in one call (one table build per batch), by format, and the
+#: Readers that read many files in one call (one table build per batch), by format: a class
+#: built from the paths whose ``results()`` gives each path's ReadResult or exception, and the
 #: most files and bytes of input a batch holds.
-BATCH_READERS = {"fhir": read_fhir_batch}
+BATCH_READERS: dict[str, Any] = {"fhir": FhirBatch}
 BATCH_FILES = 512
 BATCH_BYTES = 32 * 2**20
 
@@ -101,22 +103,35 @@ def read_files(pairs: Sequence[tuple[Path, str]]) -> list[ReadResult]:
     the results are those of :func:`read_file` on each file, a reader crash on one file still
     quarantining that file alone.
     """
+    return _unpack(_read_packed(pairs))
+
+
+def _read_packed(pairs: Sequence[tuple[Path, str]]) -> list[Any]:
+    """:func:`read_files` before its batches are cut into per-file results: ReadResults and
+    ``(format, batch, labels)`` items, cheap to ship from a Dask worker (a few tables a batch)."""
+    # The cyclic GC paused for the whole call, not per batch: a collection between batches
+    # would walk every result read so far (acyclic tables of Python objects), again and again.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_all(pairs)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _read_all(pairs: Sequence[tuple[Path, str]]) -> list[Any]:
     import twinlab.ingest  # noqa: F401 - registers the readers
 
-    out: list[ReadResult] = []
+    out: list[Any] = []
     batch: list[tuple[Path, str]] = []
     size, fmt = 0, ""
 
     def flush() -> None:
         nonlocal size
         if batch:
-            results = BATCH_READERS[fmt]([p for p, _ in batch])
-            for (_, label), result in zip(batch, results, strict=True):
-                if isinstance(result, Exception):
-                    result = _failed(label, fmt, result)
-                else:
-                    result.source_file = label
-                out.append(result)
+            read = BATCH_READERS[fmt]([p for p, _ in batch])
+            out.append((fmt, read, [label for _, label in batch]))
             batch.clear()
             size = 0
 
@@ -138,6 +153,22 @@ def read_files(pairs: Sequence[tuple[Path, str]]) -> list[ReadResult]:
         batch.append((path, label))
         size += nbytes
     flush()
+    return out
+
+
+def _unpack(items: list[Any]) -> list[ReadResult]:
+    out: list[ReadResult] = []
+    for item in items:
+        if isinstance(item, ReadResult):
+            out.append(item)
+            continue
+        fmt, read, labels = item
+        for label, result in zip(labels, read.results(), strict=True):
+            if isinstance(result, Exception):
+                result = _failed(label, fmt, result)
+            else:
+                result.source_file = label
+            out.append(result)
     return out
 
 
@@ -196,8 +227,8 @@ def read_sources(
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     size = max(1, -(-len(pairs) // (workers * 4)))
     batches = [pairs[i : i + size] for i in range(0, len(pairs), size)]
-    futures = client.map(read_files, batches, pure=False)
-    return [result for batch in client.gather(futures) for result in batch]
+    futures = client.map(_read_packed, batches, pure=False)
+    return [result for items in client.gather(futures) for result in _unpack(items)]
 
 
 def _common_parent(paths: Sequence[str | Path]) -> Path:

@@ -54,7 +54,8 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -369,13 +370,8 @@ def read_fhir(path: Path) -> ReadResult:
     """
     # The cyclic GC would otherwise walk the freshly parsed JSON trees again and again (they are
     # acyclic): pausing it while reading roughly halves the time of a read.
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    with _gc_paused():
         return _read(Path(path))
-    finally:
-        if paused:
-            gc.enable()
 
 
 #: Resources naming people around a patient: their names and contacts join the patient's PHI
@@ -425,7 +421,8 @@ def read_fhir_batch(paths: Sequence[Path]) -> list[ReadResult | Exception]:
         or the exception the reader raised on that file alone (a reader bug; the other files
         are unaffected), for the caller to report as it would from :func:`read_fhir`.
     """
-    return FhirBatch(paths).results()
+    with _gc_paused():  # once for both steps: each re-enabling may cost a full collection
+        return FhirBatch(paths).results()
 
 
 class FhirBatch:
@@ -441,9 +438,7 @@ class FhirBatch:
     """
 
     def __init__(self, paths: Sequence[Path]) -> None:
-        paused = gc.isenabled()
-        gc.disable()
-        try:
+        with _gc_paused():
             times = TimeParser()  # a pure cache of parsed timestamps: safe to share across files
             parts: list[_FileRows | Exception] = []
             for path in paths:
@@ -456,9 +451,6 @@ class FhirBatch:
                 tables: list[_Tables | Exception] = [_Tables(good)] * len(good)
             except Exception:  # a value that breaks the batch's table: find its file alone
                 tables = [_tables_or_error(p) for p in good]
-        finally:
-            if paused:
-                gc.enable()
         built = iter(tables)
         #: per path: an exception, or the tables holding the file and its position there
         self.outcomes: list[Exception | tuple[_Tables, int]] = []
@@ -476,15 +468,28 @@ class FhirBatch:
         """One :class:`ReadResult` (or the reader's exception) per path, in order."""
         cut: dict[int, list[ReadResult]] = {}
         out: list[ReadResult | Exception] = []
-        for outcome in self.outcomes:
-            if isinstance(outcome, Exception):
-                out.append(outcome)
-                continue
-            tables, at = outcome
-            if id(tables) not in cut:
-                cut[id(tables)] = tables.results()
-            out.append(cut[id(tables)][at])
+        with _gc_paused():  # thousands of small frames: collections would double the time
+            for outcome in self.outcomes:
+                if isinstance(outcome, Exception):
+                    out.append(outcome)
+                    continue
+                tables, at = outcome
+                if id(tables) not in cut:
+                    cut[id(tables)] = tables.results()
+                out.append(cut[id(tables)][at])
         return out
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (the reader's objects are acyclic), then restore it."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 class _FileRows:
@@ -508,20 +513,23 @@ def _tables_or_error(part: _FileRows) -> _Tables | Exception:
 
 
 def _read(path: Path) -> ReadResult:
-    return _Tables([_collect(path, TimeParser())]).results()[0]
+    return _Tables([_collect(path, TimeParser(), digest=False)]).results()[0]
 
 
-def _collect(path: Path, times: TimeParser) -> _FileRows:
+def _collect(path: Path, times: TimeParser, *, digest: bool = True) -> _FileRows:
+    """Read, parse and extract one file; ``digest``: hash its bytes (``read_sources`` needs the
+    hash; computing it here saves reading the file a second time)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         recs = _Records()
         recs.reject("file", "fhir.io", f"cannot read the file: {exc.strerror}", "")
-        digest = ""
+        data = None
     else:
         recs = _parse_file(data, path.name.lower().endswith(_NDJSON_SUFFIXES))
-        digest = hashlib.sha256(data).hexdigest()
-    out = _FileRows(path, recs, digest)
+    out = _FileRows(
+        path, recs, hashlib.sha256(data).hexdigest() if digest and data is not None else ""
+    )
     index = _Index(recs.items)
     ctx = Context(times=times, subject=index.subject, resolve=index.resources.get)
     rows, persons, accepted, events = out.rows, out.persons, out.accepted, out.events
@@ -576,10 +584,10 @@ class _Tables:
     def results(self) -> list[ReadResult]:
         """One :class:`ReadResult` per file, its frames cut from the tables (index from 0)."""
         one = len(self.files) == 1
-        empty = [t.iloc[:0] for t in (self.events, self.persons, self.quarantine)]
+        tables = (self.events, self.persons, self.quarantine)
+        empty = tables if one else tuple(t.iloc[:0] for t in tables)
         out = []
         for name, n_in, n_accepted, n_dup, digest, *bounds in self.files:
-            tables = (self.events, self.persons, self.quarantine)
             frames = [
                 _cut(t, a, b, one, e) for t, e, (a, b) in zip(tables, empty, bounds, strict=False)
             ]

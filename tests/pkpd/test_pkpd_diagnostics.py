@@ -162,6 +162,28 @@ def test_loo_and_waic_prefer_the_true_model(right, wrong):
     assert np.isfinite(mc.waic(idata).elpd_waic)
 
 
+def test_posterior_predictive_plots_reproduce_and_leave_numpys_global_state_alone(right):
+    """ArviZ draws the LOO-PIT's uniform reference curves and the replicates it shows from
+    NumPy's global random state: unseeded, the fit report's figure changed on every run."""
+    import io
+
+    idata = mc.inference_data(right, n_draws=50)
+
+    def png(kind: str) -> bytes:
+        buf = io.BytesIO()
+        mc.plot_ppc(idata, kind=kind).savefig(buf, format="png")
+        return buf.getvalue()
+
+    for kind in ("loo_pit", "kde"):
+        np.random.seed(1)  # noqa: NPY002
+        first = png(kind)
+        after = np.random.random()  # noqa: NPY002
+        np.random.seed(2)  # noqa: NPY002
+        assert png(kind) == first, kind
+        np.random.seed(1)  # noqa: NPY002
+        assert np.random.random() == after  # noqa: NPY002
+
+
 def test_plots_are_labelled_returned_once_and_mark_blq(right):
     import matplotlib.pyplot as plt
 

@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -194,11 +195,33 @@ def compare(
         return az.compare(datas, ic=ic, var_name=_BY[by])
 
 
-def plot_ppc(idata: Any, *, kind: str = "loo_pit", units: FitUnits | None = None) -> Any:
+def plot_ppc(
+    idata: Any, *, kind: str = "loo_pit", units: FitUnits | None = None, seed: int = 0
+) -> Any:
     """ArviZ's posterior predictive plots of :func:`inference_data`: ``"loo_pit"`` (the
     LOO probability integral transform: uniform for a calibrated model;
     :func:`arviz.plot_loo_pit`) or ``"kde"`` / ``"cumulative"`` (observed against
-    replicated distributions of the quantified samples; :func:`arviz.plot_ppc`)."""
+    replicated distributions of the quantified samples; :func:`arviz.plot_ppc`).
+
+    ArviZ draws the uniform reference curves and the replicates shown from NumPy's global
+    random state: it is seeded with ``seed`` for the call (and restored after), so the
+    figure reproduces."""
+    with _global_seed(seed):
+        return _plot_ppc(idata, kind)
+
+
+@contextlib.contextmanager
+def _global_seed(seed: int) -> Any:
+    # ArviZ reads the legacy global state, so that is the one to seed
+    state = np.random.get_state()  # noqa: NPY002
+    np.random.seed(seed)  # noqa: NPY002
+    try:
+        yield
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+
+
+def _plot_ppc(idata: Any, kind: str) -> Any:
     import arviz as az
 
     from twinlab.figures import new_figure
@@ -220,7 +243,9 @@ def plot_ppc(idata: Any, *, kind: str = "loo_pit", units: FitUnits | None = None
         )
     else:
         sub = idata.isel(obs=quantified, groups=["posterior_predictive", "observed_data"])
-        az.plot_ppc(sub, var_names=["y"], kind=kind, num_pp_samples=100, ax=ax, legend=True)
+        pp = sub.posterior_predictive
+        n_shown = min(100, pp.sizes["chain"] * pp.sizes["draw"])
+        az.plot_ppc(sub, var_names=["y"], kind=kind, num_pp_samples=n_shown, ax=ax, legend=True)
         ax.set_xlabel(FitUnits.label("concentration (quantified samples)", unit))
         ax.set_title("posterior predictive check", fontsize=9)
     return fig

@@ -234,11 +234,14 @@ def test_importing_pkpd_silences_pytensors_missing_blas_warning():
     assert "BLAS" not in out.stderr
 
 
-def test_centred_bsv_is_the_same_model_as_non_centred():
-    # log p_i = log p + omega z: the densities differ only by the Jacobian, -sum log(omega)
+@pytest.mark.parametrize("centered", [True, ["cl"], ["v", "ka"]])
+def test_centred_bsv_is_the_same_model_as_non_centred(centered):
+    # log p_i = log p + omega z: the densities differ only by the Jacobian, -sum log(omega),
+    # of the centred parameters
     covs = [{"allometric": "WT"}]
     spec = _spec(covariates=covs)
-    centred = _spec(covariates=covs, centered=True)
+    centred = _spec(covariates=covs, centered=centered)
+    names = centred.centered_parameters
     assert PopulationSpec.from_yaml(centred.to_yaml()) == centred
     arrays, _ = simulated_study(spec, TRUE, n_subjects=5, seed=1, lloq=1.5)
     assert arrays.obs_cens.any()
@@ -253,9 +256,9 @@ def test_centred_bsv_is_the_same_model_as_non_centred():
     typical = individual_params(
         np, spec, {p: TRUE[p] for p in ("ka", "cl", "v")}, arrays.covariates
     )
-    cpoint = {k: v for k, v in point.items() if not k.startswith("z_")}
+    cpoint = {k: v for k, v in point.items() if k.removeprefix("z_") not in names}
     jacobian = 0.0
-    for p in ("ka", "cl", "v"):
+    for p in names:
         omega = TRUE[f"omega_{p}"]
         cpoint[f"log_{p}_i"] = np.log(typical[p]) + omega * point[f"z_{p}"]
         jacobian -= 5 * np.log(omega)
@@ -268,4 +271,46 @@ def test_centred_bsv_is_the_same_model_as_non_centred():
     z = fn(*[cpoint[v.name] for v in c.value_vars])
     np.testing.assert_allclose(z, point["z_cl"], rtol=1e-10)
     with pytest.raises(ValueError, match="uncorrelated"):
-        _spec(centered=True, correlated=True)
+        _spec(centered=centered, correlated=True)
+
+
+def test_centred_names_choose_log_individual_values_or_standardized_effects():
+    spec = _spec(
+        parameters={"ka": 1.0, "cl": 2.0, "v": {"guess": 20.0, "omega": None}}, centered=["cl"]
+    )
+    arrays, _ = simulated_study(spec, TRUE, n_subjects=5, seed=1)
+    model, _ = build_model(spec, arrays)
+    free = {v.name for v in model.free_RVs}
+    assert {"log_cl_i", "z_ka", "omega_cl", "omega_ka"} <= free
+    assert not {"z_cl", "log_ka_i", "z_v", "log_v_i", "omega_v"} & free
+    assert "z_cl" in {v.name for v in model.deterministics}
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+
+
+def test_centred_names_are_validated_and_round_trip(tmp_path):
+    spec = _spec(centered=["v", "cl"])
+    assert spec.centered == ("cl", "v")  # the spec's parameter order
+    assert spec.to_dict()["centered"] == ["cl", "v"]
+    spec.to_yaml(tmp_path / "spec.yaml")
+    assert PopulationSpec.from_yaml(tmp_path / "spec.yaml") == spec
+    # a bool is written as before (existing specs keep their text and hash); naming every
+    # parameter with BSV is True, naming none is False
+    assert _spec(centered=True).to_dict()["centered"] is True
+    assert "centered" not in _spec().to_dict()
+    assert _spec(centered=["ka", "cl", "v"]) == _spec(centered=True)
+    assert _spec(centered=[]) == _spec()
+    assert _spec(centered=True).centered_parameters == ("ka", "cl", "v")
+    assert _spec().centered_parameters == ()
+    no_bsv = {"ka": {"guess": 1.0, "omega": None}, "cl": 2.0, "v": 20.0}
+    for bad, match in [
+        (["q"], r"centered names \['q'\], which are not parameters with BSV"),
+        (["cl", "cl"], "names a parameter twice"),
+        ("cl", "a list of parameter names"),
+        (2.5, "a list of parameter names"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            _spec(centered=bad)
+    with pytest.raises(ValueError, match=r"\['ka'\], which are not parameters with BSV"):
+        _spec(parameters=no_bsv, centered=["ka"])
+    with pytest.raises(ValueError, match="not parameters with BSV"):
+        PopulationSpec("pk_1cmt_oral", spec.parameters, centered=("cl", "ka2"))

@@ -16,7 +16,10 @@ Priors (weakly informative, on the log scale; all documented defaults can be ove
   with ``correlated=True`` the etas share an LKJ(``lkj_eta``) correlation; with
   ``centered=True`` the free variables are the log individual values themselves,
   ``log_<p>_i ~ Normal(log p + covariate effects, omega_p)`` (better when every subject's data
-  pin down their own parameters: rich sampling, as in the demo study);
+  pin down their own parameters: rich sampling, as in the demo study); ``centered`` may also
+  name the parameters to centre (``("cl", "v")``), the others' BSV stays non-centred (a
+  parameter the data pin down poorly per subject, or with a small ``omega_p``, makes a funnel
+  when centred);
 - covariates: power ``(X / reference) ** exponent`` (allometric weight: ``exponent = 0.75`` on
   clearances, ``1`` on volumes, fixed, or estimated with ``Normal(exponent, prior_sd)``), and
   categorical ``exp(beta_level)`` per non-reference level, ``beta ~ Normal(0, prior_sd)``;
@@ -280,10 +283,13 @@ class PopulationSpec:
         Correlated BSV (LKJ prior on the eta correlation).
     lkj_eta : float
         LKJ shape (2 favours weak correlation).
-    centered : bool
+    centered : bool or tuple of str
         Centred BSV: sample the log individual values ``log_<p>_i`` instead of the standardized
         effects (``z_<p>`` then follows as a deterministic). NUTS needs far fewer steps when
-        the data inform each subject's parameters well, and more when they do not.
+        the data inform each subject's parameters well, and more when they do not. ``True``
+        centres every BSV, ``False`` none; a tuple (or list) of parameter names with BSV
+        centres those and keeps the others non-centred (an empty one is ``False``, one naming
+        every parameter with BSV is ``True``). Not with ``correlated``.
     name : str, optional
         A label for the spec.
     ode_max_step : float, optional
@@ -315,7 +321,7 @@ class PopulationSpec:
     errors: tuple[ResidualError, ...] = ()
     correlated: bool = False
     lkj_eta: float = 2.0
-    centered: bool = False
+    centered: bool | tuple[str, ...] = False
     name: str | None = None
     ode_max_step: float | None = None
     derived: tuple[tuple[str, str], ...] = ()
@@ -352,8 +358,41 @@ class PopulationSpec:
                 raise ValueError(f"covariate {c.covariate} acts on unknown parameter {c.parameter}")
         if len({e.endpoint for e in errors}) != len(errors):
             raise ValueError("one residual error per endpoint")
+        object.__setattr__(self, "centered", self._check_centered())
         if self.centered and self.correlated:
             raise ValueError("centered BSV is available for uncorrelated etas only")
+
+    def _check_centered(self) -> bool | tuple[str, ...]:
+        """``centered`` as a bool, or as the names it centres in the spec's parameter order."""
+        value = self.centered
+        if isinstance(value, bool | np.bool_):
+            return bool(value)
+        if isinstance(value, str) or not isinstance(value, Iterable):
+            raise ValueError(
+                f"spec for {self.model}: centered must be true, false or a list of parameter "
+                f"names, not {value!r}"
+            )
+        names = list(value)
+        random = self.random
+        wrong = [n for n in names if not isinstance(n, str) or n not in random]
+        if wrong:
+            raise ValueError(
+                f"spec for {self.model}: centered names {wrong}, which are not parameters "
+                f"with BSV (those are {list(random)})"
+            )
+        if len(set(names)) != len(names):
+            raise ValueError(f"spec for {self.model}: centered names a parameter twice")
+        chosen = tuple(n for n in random if n in names)
+        if not chosen:
+            return False
+        return True if chosen == random else chosen
+
+    @property
+    def centered_parameters(self) -> tuple[str, ...]:
+        """Parameters whose BSV is centred (all of :attr:`random` when ``centered=True``)."""
+        if isinstance(self.centered, tuple):
+            return self.centered
+        return self.random if self.centered else ()
 
     @staticmethod
     def _dvid(sm: StructuralModel, endpoint: str) -> int:
@@ -440,7 +479,8 @@ class PopulationSpec:
         out["correlated"] = self.correlated
         out["lkj_eta"] = self.lkj_eta
         if self.centered:
-            out["centered"] = True
+            # a bool is written as before, so existing specs (and their hashes) do not change
+            out["centered"] = True if self.centered is True else list(self.centered)
         if self.ode_max_step is not None:
             out["ode_max_step"] = self.ode_max_step
         if self.derived:
@@ -519,7 +559,7 @@ class PopulationSpec:
             errors=tuple(errors),
             correlated=bool(d.get("correlated", False)),
             lkj_eta=float(d.get("lkj_eta", 2.0)),
-            centered=bool(d.get("centered", False)),
+            centered=_centered_entry(d.get("centered", False)),
             name=d.get("name"),
             ode_max_step=None if d.get("ode_max_step") is None else float(d["ode_max_step"]),
             derived=_derived_pairs(d.get("derived")),
@@ -575,6 +615,17 @@ def _names_in(expr: str) -> list[str]:
     except SyntaxError:
         return []
     return sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})
+
+
+def _centered_entry(given: Any) -> bool | tuple[str, ...]:
+    """The spec's ``centered`` entry: true/false (missing is false) or a list of names."""
+    if given is None:
+        return False
+    if isinstance(given, bool) or (isinstance(given, int) and given in (0, 1)):
+        return bool(given)
+    if isinstance(given, list | tuple):
+        return tuple(given)
+    raise ValueError(f"centered: give true, false or a list of parameter names, not {given!r}")
 
 
 def _derived_pairs(given: Any) -> tuple[tuple[str, str], ...]:
@@ -732,7 +783,8 @@ def build_model(spec: PopulationSpec, arrays: PopulationArrays) -> tuple[Any, di
     Returns
     -------
     model : pymc.Model
-        Free variables ``log_<p>`` (typical values), ``omega_<p>``, ``z_<p>`` (subject), the
+        Free variables ``log_<p>`` (typical values), ``omega_<p>``, ``z_<p>`` (subject; for a
+        centred parameter ``log_<p>_i`` instead, and ``z_<p>`` a deterministic), the
         covariate effects ``beta_*`` and ``sigma_*``; deterministics ``<p>`` (typical value,
         natural units) and ``<p>_i`` (individual values, dims ``subject``). Likelihood
         ``y_<endpoint>`` (normal, with the M3 term for observations below the LLOQ).
@@ -770,10 +822,7 @@ def build_model(spec: PopulationSpec, arrays: PopulationArrays) -> tuple[Any, di
             values[p.name] = pm.Deterministic(p.name, pt.exp(logv))
         for name, (cov, _lev, mean) in effects.items():
             values[name] = pm.Normal(name, mu=mean, sigma=cov.prior_sd)
-        if spec.centered:
-            eta = _centered_etas(pm, pt, spec, values, arrays.covariates)
-        else:
-            eta = _etas(pm, pt, spec, arrays.n_subjects)
+        eta = _etas(pm, pt, spec, values, arrays.covariates, arrays.n_subjects)
         theta = individual_params(pt, spec, values, arrays.covariates, eta)
         for name in list(theta):
             # parameters without BSV or covariates are scalars: one value for every subject
@@ -854,24 +903,26 @@ def _m3_logp(value: Any, mu: Any, sd: Any, *, censored: np.ndarray) -> Any:
     return pt.set_subtensor(logp[censored], log_ndtr(z[censored]))
 
 
-def _centered_etas(
-    pm: Any, pt: Any, spec: PopulationSpec, values: Mapping[str, Any], covariates: Mapping
+def _centered_eta(pm: Any, pt: Any, name: str, omega: Any, typical: Any) -> Any:
+    """Eta of the centred parameterisation: ``log_<name>_i`` free, ``z_<name>`` deterministic."""
+    mu = pt.log(typical)
+    log_i = pm.Normal(f"log_{name}_i", mu=mu, sigma=omega, dims="subject")
+    eta = log_i - mu
+    pm.Deterministic(f"z_{name}", eta / omega, dims="subject")
+    return eta
+
+
+def _etas(
+    pm: Any,
+    pt: Any,
+    spec: PopulationSpec,
+    values: Mapping[str, Any],
+    covariates: Mapping,
+    n_subjects: int,
 ) -> dict[str, Any]:
-    """Etas of the centred parameterisation: ``log_<p>_i`` free, ``z_<p>`` deterministic."""
-    typical = individual_params(pt, spec, values, covariates)
-    out = {}
-    for p in spec.parameters:
-        if p.omega is None:
-            continue
-        omega = pm.HalfNormal(f"omega_{p.name}", sigma=p.omega)
-        mu = pt.log(typical[p.name])
-        log_i = pm.Normal(f"log_{p.name}_i", mu=mu, sigma=omega, dims="subject")
-        out[p.name] = log_i - mu
-        pm.Deterministic(f"z_{p.name}", out[p.name] / omega, dims="subject")
-    return out
-
-
-def _etas(pm: Any, pt: Any, spec: PopulationSpec, n_subjects: int) -> dict[str, Any]:
+    """The etas (log deviations of each subject from the typical value) of every parameter
+    with BSV: centred for :attr:`PopulationSpec.centered_parameters`, non-centred
+    (``omega * z``, ``z_<p>`` free) for the others, or correlated non-centred (LKJ)."""
     random = [p for p in spec.parameters if p.omega is not None]
     if not random:
         return {}
@@ -887,11 +938,16 @@ def _etas(pm: Any, pt: Any, spec: PopulationSpec, n_subjects: int) -> dict[str, 
         z = pm.Normal("z", 0.0, 1.0, shape=(n_subjects, len(random)))
         etas = pt.dot(z, chol.T)
         return {p.name: etas[:, k] for k, p in enumerate(random)}
+    centred = spec.centered_parameters
+    typical = individual_params(pt, spec, values, covariates) if centred else {}
     out = {}
     for p in random:
         omega = pm.HalfNormal(f"omega_{p.name}", sigma=p.omega)
-        z = pm.Normal(f"z_{p.name}", 0.0, 1.0, dims="subject")
-        out[p.name] = omega * z
+        if p.name in centred:
+            out[p.name] = _centered_eta(pm, pt, p.name, omega, typical[p.name])
+        else:
+            z = pm.Normal(f"z_{p.name}", 0.0, 1.0, dims="subject")
+            out[p.name] = omega * z
     return out
 
 

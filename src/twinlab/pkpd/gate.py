@@ -50,8 +50,9 @@ HINTS: dict[str, str] = {
         "the sampler met curvature it cannot integrate (often the funnel between an omega "
         "and its individual effects): inspect where they occur "
         "(arviz.plot_pair(idata, divergences=True)), reparameterise (tighter omega priors; "
-        "non-centred effects when subjects are sparsely sampled, centred when richly), or "
-        "raise target_accept"
+        "non-centred effects when subjects are sparsely sampled, centred when richly, or "
+        "per parameter: spec 'centered: [cl, v]' keeps the others non-centred), or raise "
+        "target_accept"
     ),
     "vpc_pi_coverage_low": (
         "observations fall outside the model's 90% prediction interval too often: residual "

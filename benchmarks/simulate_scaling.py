@@ -2,8 +2,11 @@
 
 For each model class (analytic ``pk_1cmt_oral``, 6 doses QD, 97 times; turnover ODE
 ``pkpd_1cmt_oral_idr1_e0``, 28 daily doses, 169 times over 0-672 h) the same scenario is run
-with ``out=`` (workers write their zarr regions themselves; only per-patient metrics come
-back) in a fresh subprocess per mode, so each mode's peak RSS is its own:
+with ``out=`` in a fresh subprocess per mode, so each mode's peak RSS is its own, for both
+table formats side by side: ``one_file`` (workers write their zarr regions themselves and
+ship per-patient metrics back; the client builds ``patients.parquet``) and ``parts``
+(``run(parts=True)``: workers also write their chunks' tables, nothing per patient comes
+back):
 
 - ``inproc``: no client;
 - ``w1``, ``w2``: :func:`twinlab.cluster.dask_client` with 1 or 2 worker processes (TLS on
@@ -19,7 +22,8 @@ Usage::
         [--big] [--scratch DIR] [--out benchmarks/results]
 
 ``--big`` adds the bounded-memory run: 10^7 virtual patients x 28 daily doses (analytic,
-daily observations), 2 workers, with the progress bar (needs ~10 GB in ``--scratch``).
+daily observations), 2 workers, ``parts=True``, with the progress bar (needs ~5 GB in
+``--scratch``).
 Nothing here is asserted by the test suite.
 """
 
@@ -30,6 +34,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,7 +51,7 @@ sys.path.insert(0, {bench!r})
 from simulate_scaling import scenario
 from twinlab.simulate import run
 sc = scenario({kind!r}, {n}, {chunk})
-mode, out = {mode!r}, {out!r}
+mode, out, parts = {mode!r}, {out!r}, {parts!r}
 
 def rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -54,22 +59,23 @@ def rss():
 warm = scenario({kind!r}, min({chunk}, {n}), {chunk})
 warm_out = out + "-warm"  # imports (zarr, codecs) and numba caches, in every process
 if mode == "inproc":
-    run(warm, out=warm_out)
+    run(warm, out=warm_out, parts=parts)
     t0 = time.perf_counter()
-    res = run(sc, out=out, progress={progress})
+    res = run(sc, out=out, progress={progress}, parts=parts)
     wall = time.perf_counter() - t0
     workers_rss = []
 else:
     from twinlab.cluster import dask_client
     with dask_client(n_workers=int(mode[1:]), memory_limit=None) as client:
-        run(warm, client=client, out=warm_out)
+        run(warm, client=client, out=warm_out, parts=parts)
         t0 = time.perf_counter()
-        res = run(sc, client=client, out=out, progress={progress})
+        res = run(sc, client=client, out=out, progress={progress}, parts=parts)
         wall = time.perf_counter() - t0
         workers_rss = sorted(client.run(rss).values())
 print(json.dumps({{"wall_s": wall, "simulate_s": res.timings["simulate_s"],
                   "total_s": res.timings["total_s"], "client_peak_rss_mb": rss(),
-                  "workers_peak_rss_mb": workers_rss, "rows": len(res.patients)}}))
+                  "workers_peak_rss_mb": workers_rss,
+                  "rows": res.run["sizes"]["patient_rows"]}}))
 """
 
 
@@ -102,23 +108,27 @@ def scenario(kind: str, n: int, chunk_size: int):
 
 def _hashes(folder: Path) -> str:
     h = hashlib.sha256()
-    for name in ("patients.parquet", "arms.parquet"):
-        h.update((folder / name).read_bytes())
-    for f in sorted((folder / "result.zarr").rglob("*")):
-        if f.is_file():
-            h.update(str(f.relative_to(folder)).encode() + f.read_bytes())
+    for name in ("patients.parquet", "arms.parquet", "patients", "result.zarr"):
+        path = folder / name
+        files = [path] if path.is_file() else sorted(path.rglob("*")) if path.is_dir() else []
+        for f in files:
+            if f.is_file():  # names and bytes: a parts folder hashes differently from one file
+                h.update(str(f.relative_to(folder)).encode() + f.read_bytes())
     return h.hexdigest()
 
 
-def one(kind: str, n: int, chunk: int, mode: str, scratch: Path, progress: bool = False):
-    out = scratch / f"{kind}-{mode}"
+def one(kind: str, n: int, chunk: int, mode: str, scratch: Path, progress: bool = False,
+        parts: bool = False):  # fmt: skip
+    out = scratch / f"{kind}-{mode}{'-parts' if parts else ''}"
     code = ONE.format(bench=str(Path(__file__).parent), kind=kind, n=n, chunk=chunk, mode=mode,
-                      out=str(out), progress=progress)  # fmt: skip
+                      out=str(out), progress=progress, parts=parts)  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"{kind} {mode} failed:\n{proc.stderr[-3000:]}")
     row = json.loads(proc.stdout.strip().splitlines()[-1])
-    row.update(kind=kind, n=n, chunk_size=chunk, mode=mode, files_sha256=_hashes(out))
+    row.update(kind=kind, n=n, chunk_size=chunk, mode=mode, parts=parts,
+               files_sha256=_hashes(out))  # fmt: skip
+    shutil.rmtree(out, ignore_errors=True)  # the next mode's scratch space
     return row
 
 
@@ -152,6 +162,28 @@ def model(rows: dict[str, dict[str, Any]], n_chunks: int) -> dict[str, Any]:
     return out
 
 
+def _modes(kind: str, n: int, chunk: int, scratch: Path, parts: bool) -> dict[str, Any]:
+    """In process, 1 and 2 workers for one table format; the scaling model fitted on them."""
+    rows = {}
+    label = "parts" if parts else "one file"
+    for mode in ("inproc", "w1", "w2"):
+        t0 = time.perf_counter()
+        rows[mode] = one(kind, n, chunk, mode, scratch, parts=parts)
+        print(f"{kind:<8} {label:<8} {mode:<6} n={n:>9,} total {rows[mode]['total_s']:7.2f} s "
+              f"(chunks {rows[mode]['simulate_s']:6.2f} s) client RSS "
+              f"{rows[mode]['client_peak_rss_mb']:6.0f} MB workers "
+              f"{[round(x) for x in rows[mode]['workers_peak_rss_mb']]} MB "
+              f"[{time.perf_counter() - t0:.0f} s]", flush=True)  # fmt: skip
+    identical = len({r["files_sha256"] for r in rows.values()}) == 1
+    fit = model(rows, -(-n // chunk))
+    print(f"{kind} ({label}): files identical across modes: {identical}; w2/w1 speed-up "
+          f"{fit['measured_speedup_w2_over_w1']:.2f}; model predicts w2 "
+          f"{fit['predicted_w2_s']:.2f} s ({fit['prediction_error']:+.0%}); "
+          f"64 cores {fit['predicted_64_cores_s']:.2f} s, 1,000 cores "
+          f"{fit['predicted_1000_cores_s']:.2f} s", flush=True)  # fmt: skip
+    return {"rows": rows, "identical_files": identical, "model": fit}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="10^5 / 10^4 patients (~1 min)")
@@ -171,25 +203,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.scratch) as tmp:
         scratch = Path(tmp)
         for kind, n in sizes.items():
-            rows = {}
-            for mode in ("inproc", "w1", "w2"):
-                t0 = time.perf_counter()
-                rows[mode] = one(kind, n, chunks[kind], mode, scratch)
-                print(f"{kind:<8} {mode:<6} n={n:>9,} total {rows[mode]['total_s']:7.2f} s "
-                      f"(chunks {rows[mode]['simulate_s']:6.2f} s) client RSS "
-                      f"{rows[mode]['client_peak_rss_mb']:6.0f} MB workers "
-                      f"{[round(x) for x in rows[mode]['workers_peak_rss_mb']]} MB "
-                      f"[{time.perf_counter() - t0:.0f} s]", flush=True)  # fmt: skip
-            identical = len({r["files_sha256"] for r in rows.values()}) == 1
-            fit = model(rows, -(-n // chunks[kind]))
-            print(f"{kind}: files identical across modes: {identical}; w2/w1 speed-up "
-                  f"{fit['measured_speedup_w2_over_w1']:.2f}; model predicts w2 "
-                  f"{fit['predicted_w2_s']:.2f} s ({fit['prediction_error']:+.0%}); "
-                  f"64 cores {fit['predicted_64_cores_s']:.2f} s, 1,000 cores "
-                  f"{fit['predicted_1000_cores_s']:.2f} s", flush=True)  # fmt: skip
-            result[kind] = {"rows": rows, "identical_files": identical, "model": fit}
+            result[kind] = {}
+            for table in ("one_file", "parts"):
+                result[kind][table] = _modes(kind, n, chunks[kind], scratch, table == "parts")
         if args.big:
-            row = one("big", 10_000_000, chunks["big"], "w2", scratch, progress=True)
+            row = one("big", 10_000_000, chunks["big"], "w2", scratch, progress=True, parts=True)
             print(f"big: 10^7 x 28 daily doses on 2 workers: {row['total_s']:.0f} s, client "
                   f"peak RSS {row['client_peak_rss_mb']:.0f} MB, workers "
                   f"{row['workers_peak_rss_mb']} MB", flush=True)  # fmt: skip

@@ -50,7 +50,7 @@ from twinlab.simulate.kernels import KERNEL_MODELS, superpose_model
 from twinlab.simulate.metrics import EXPOSURE, PD, arm_summary, exposure_metrics, pd_endpoints
 from twinlab.simulate.ode_kernels import ODE_KERNEL_MODELS, simulate_idr
 from twinlab.simulate.regimens import Arm
-from twinlab.simulate.result import SimulationResult
+from twinlab.simulate.result import PARTS, SimulationResult
 from twinlab.simulate.scenario import Scenario
 from twinlab.simulate.units import annotate, result_units
 from twinlab.virtual.base import chunk_rng
@@ -75,6 +75,7 @@ class _Plan:
     scenario: Scenario
     backend: str
     store: str | None
+    parts: str | None = None  # folder of the per-chunk tables (``run(parts=True)``)
 
 
 def _resolve_backend(model: StructuralModel, backend: str) -> str:
@@ -365,17 +366,34 @@ def simulate_chunk(plan: _Plan, k: int) -> dict[str, Any]:
     return {"k": k, "patients": patients, "arrays": part["arrays"], "posterior_draw": pdraw}
 
 
+def _store_part(plan: _Plan, part: dict[str, Any]) -> dict[str, Any]:
+    """Write what the plan's stores take of a chunk's part; return what is left to ship.
+
+    With a zarr store the profiles go to their region; with ``plan.parts`` the chunk's
+    per-patient table goes to its own Parquet file, and only the chunk's bounds come back.
+    """
+    if plan.store is not None:
+        _write_region(plan.store, part["arrays"], part["posterior_draw"], part["start"],
+                      part["stop"])  # fmt: skip
+        part["arrays"] = None
+    if plan.parts is not None:
+        draw = part["posterior_draw"]
+        pdraw = np.broadcast_to(draw[:, None], (draw.size, part["stop"] - part["start"]))
+        table = _table(plan.scenario, part["vpid"], part["source"], part["covariates"], pdraw,
+                       part["metrics"])  # fmt: skip
+        table.to_parquet(Path(plan.parts) / _part_name(part["k"]), index=False)
+        part = {"k": part["k"], "start": part["start"], "stop": part["stop"],
+                "posterior_draw": draw, "arrays": part["arrays"]}  # fmt: skip
+    return part
+
+
+def _part_name(k: int) -> str:
+    return f"part-{k:06d}.parquet"
+
+
 def _chunk_task(plan: _Plan, ks: tuple[int, ...]) -> list[dict[str, Any]]:
-    """A Dask task: chunks ``ks``' parts, their profiles written to the store when there is one."""
-    parts = []
-    for k in ks:
-        part = _simulate_parts(plan, k)
-        if plan.store is not None:
-            _write_region(plan.store, part["arrays"], part["posterior_draw"], part["start"],
-                          part["stop"])  # fmt: skip
-            part["arrays"] = None
-        parts.append(part)
-    return parts
+    """A Dask task: chunks ``ks``' parts, written to the stores there are (:func:`_store_part`)."""
+    return [_store_part(plan, _simulate_parts(plan, k)) for k in ks]
 
 
 def _task_groups(sc: Scenario, n_workers: int) -> list[tuple[int, ...]]:
@@ -522,12 +540,7 @@ def _run_serial(
 ):
     n = plan.scenario.n_chunks
     for k in range(n):
-        part = _simulate_parts(plan, k, target)
-        if plan.store is not None:
-            _write_region(plan.store, part["arrays"], part["posterior_draw"], part["start"],
-                          part["stop"])  # fmt: skip
-            part["arrays"] = None
-        yield part
+        yield _store_part(plan, _simulate_parts(plan, k, target))
         if callback:
             callback(k + 1, n)
 
@@ -567,11 +580,13 @@ class _Assembly:
         self.target = target
         self.metrics: dict[str, np.ndarray] = {}
         self.vpid: np.ndarray | None = None
-        self.source = np.empty(self.n, dtype=object)
+        self.source: np.ndarray | None = None
         self.pdraw: np.ndarray | None = None
         self.covariates: dict[int, pd.DataFrame] = {}
 
     def add(self, part: dict[str, Any]) -> None:
+        if "metrics" not in part:  # table and profiles written by the task (run(parts=True))
+            return
         lo, hi = part["start"], part["stop"]
         for name, value in part["metrics"].items():
             if name not in self.metrics:
@@ -580,6 +595,7 @@ class _Assembly:
             self.metrics[name][:, lo:hi] = value
         if self.vpid is None:
             self.vpid = np.empty(self.n, dtype=part["vpid"].dtype)
+            self.source = np.empty(self.n, dtype=object)
             self.pdraw = np.empty((part["posterior_draw"].size, self.n), dtype=np.int64)
         self.vpid[lo:hi] = part["vpid"]
         self.source[lo:hi] = part["source"]
@@ -600,6 +616,43 @@ class _Assembly:
         return _table(self.sc, self.vpid, self.source, cov, self.pdraw, self.metrics)
 
 
+def _summary(patients: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
+    """Per (draw, arm) summaries of a per-patient table, with the fraction titrated."""
+    metrics = [m for m in (*EXPOSURE, *PD) if m in patients.columns]
+    return _with_titrated(arm_summary(patients, metrics, arms), patients)
+
+
+def _with_titrated(summary: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    frac = table.groupby(["draw", "arm"], sort=False, observed=True)["titrated"].mean()
+    keys = list(zip(summary["draw"], summary["arm"], strict=True))
+    summary["titrated_frac"] = frac.loc[keys].to_numpy()
+    return summary
+
+
+def _summary_from_parts(folder: Path, arms: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`_summary` of the table in Parquet parts, read one metric column at a time.
+
+    Memory: the ``draw`` and ``arm`` columns (arm as categories) and one metric, ~17 bytes
+    per row, whatever the number of metrics and covariates. Rows of a (draw, arm) group come
+    in patient order as in the one-file table, so the summaries are the same numbers.
+    """
+    import pyarrow.dataset as pads
+
+    data = pads.dataset(folder, format="parquet")
+    columns = list(data.schema.names)
+    keys = data.to_table(columns=["draw", "arm"]).to_pandas(strings_to_categorical=True)
+
+    def column(name: str) -> pd.DataFrame:
+        values = data.to_table(columns=[name]).column(0).to_numpy(zero_copy_only=False)
+        return keys.assign(**{name: values})
+
+    pieces: list[pd.DataFrame] = []
+    for name in [m for m in (*EXPOSURE, *PD) if m in columns]:
+        piece = arm_summary(column(name), [name], arms)
+        pieces.append(piece if not pieces else piece.drop(columns=["draw", "arm", "n"]))
+    return _with_titrated(pd.concat(pieces, axis=1), column("titrated")), columns
+
+
 def run(
     scenario: Scenario,
     *,
@@ -608,6 +661,7 @@ def run(
     progress: Progress = False,
     backend: str = "auto",
     profile: bool = True,
+    parts: bool = False,
 ) -> SimulationResult:
     """Simulate every virtual patient of ``scenario`` through every arm.
 
@@ -635,6 +689,15 @@ def run(
         With ``out``, also write ``timings.json`` and (with a client) ``dask-report.html``.
         Wall times never reproduce: pass False for a folder that DVC tracks whole (the
         timings stay on the returned result).
+    parts : bool
+        With ``out``, the per-patient table is written by whoever simulates a chunk (a Dask
+        worker, or this process), one Parquet file per chunk, ``patients/part-NNNNNN.parquet``,
+        instead of one ``patients.parquet`` assembled here: nothing per patient is held or
+        shipped back, so memory stays bounded for 10^7 patients and more. Rows are in chunk
+        order, then (draw, patient, arm). ``arms.parquet`` is computed from the parts, one
+        metric column at a time, and equals the one-file run's. The result's ``patients`` is
+        None: read the parts with :meth:`SimulationResult.query` (DuckDB) or
+        ``pandas.read_parquet(out / "patients")``.
 
     Returns
     -------
@@ -657,6 +720,8 @@ def run(
     """
     if not isinstance(scenario, Scenario):
         raise ValueError(f"run needs a Scenario, not {type(scenario).__name__}")
+    if parts and out is None:
+        raise ValueError("run(parts=True) writes the table's parts to a folder: give out=")
     scenario.check()
     plan_backend = _resolve_backend(scenario.model, backend)
     t_start = time.perf_counter()
@@ -664,7 +729,7 @@ def run(
     store = None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        for name in ("result.zarr", "dask-report.html", "timings.json"):
+        for name in ("result.zarr", "dask-report.html", "timings.json", "patients.parquet", PARTS):
             target = folder / name
             if target.is_dir():
                 shutil.rmtree(target)
@@ -672,7 +737,10 @@ def run(
                 target.unlink()
         store = folder / "result.zarr"
         _init_store(scenario, store)
-    plan = _Plan(scenario, plan_backend, None if store is None else str(store))
+        if parts:
+            (folder / PARTS).mkdir()
+    plan = _Plan(scenario, plan_backend, None if store is None else str(store),
+                 str(folder / PARTS) if parts else None)  # fmt: skip
     target = None
     if store is None and client is None:  # profiles written in place, chunk by chunk
         shape = (int(scenario.population.n_draws), int(scenario.population.n),
@@ -681,24 +749,28 @@ def run(
     assembly = _Assembly(scenario, target)
     callback = _report(progress)
     if client is None:
-        parts = _run_serial(plan, callback, target)
+        chunks = _run_serial(plan, callback, target)
     else:
-        parts = _run_dask(plan, client, callback)
+        chunks = _run_dask(plan, client, callback)
     if client is not None and folder is not None and profile:
         from distributed import performance_report
 
         with performance_report(filename=str(folder / "dask-report.html")):
-            for part in parts:
+            for part in chunks:
                 assembly.add(part)
     else:
-        for part in parts:
+        for part in chunks:
             assembly.add(part)
     t_sim = time.perf_counter()
-    patients = assembly.patients()
-    metrics = [m for m in (*EXPOSURE, *PD) if m in patients.columns]
-    arms = arm_summary(patients, metrics, [a.name for a in scenario.arms])
-    frac = patients.groupby(["draw", "arm"], sort=False)["titrated"].mean()
-    arms["titrated_frac"] = frac.loc[list(zip(arms["draw"], arms["arm"], strict=True))].to_numpy()
+    names = [a.name for a in scenario.arms]
+    if parts:
+        patients = None
+        arms, columns = _summary_from_parts(folder / PARTS, names)
+        n_rows = int(arms["n"].sum())
+    else:
+        patients = assembly.patients()
+        arms = _summary(patients, names)
+        columns, n_rows = patients.columns, len(patients)
     n_patients = int(scenario.population.n)
     record = {
         "scenario": json.loads(json.dumps(scenario.to_dict(), default=_jsonable)),
@@ -709,11 +781,13 @@ def run(
             "n_arms": len(scenario.arms),
             "n_times": len(scenario.times),
             "n_chunks": scenario.n_chunks,
-            "patient_rows": len(patients),
+            "patient_rows": n_rows,
         },
-        "endpoints": sorted(patients.columns.intersection(list(EXPOSURE) + list(PD))),
+        "endpoints": sorted(set(columns) & {*EXPOSURE, *PD}),
         "versions": _versions(),
     }
+    if parts:  # only then: a one-file run's record stays byte for byte as it was
+        record["patients"] = f"{PARTS}/"
     from twinlab.audit import audit_event
 
     # every simulation is on record when an audit log is active (no-op otherwise)
@@ -730,7 +804,8 @@ def run(
         dataset = xr.open_zarr(store, consolidated=False)
     timings = {"simulate_s": t_sim - t_start}
     if folder is not None:
-        patients.to_parquet(folder / "patients.parquet", index=False)
+        if patients is not None:
+            patients.to_parquet(folder / "patients.parquet", index=False)
         arms.to_parquet(folder / "arms.parquet", index=False)
         _write_json(folder / "run.json", record)
         timings["total_s"] = time.perf_counter() - t_start

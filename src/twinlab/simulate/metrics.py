@@ -148,7 +148,7 @@ def arm_summary(
     Rows are ordered by draw, then by arm in ``arms`` order.
     """
     rows = []
-    for (draw, arm), group in patients.groupby(["draw", "arm"], sort=False):
+    for (draw, arm), group in patients.groupby(["draw", "arm"], sort=False, observed=True):
         row: dict[str, object] = {"draw": int(draw), "arm": arm, "n": len(group)}
         for m in metrics:
             x = group[m].to_numpy(dtype=float)

@@ -8,7 +8,9 @@ A result folder holds
   ``long_name`` and, where known, pint ``units`` (``time`` h, ``conc`` mg/L, ``effect`` as
   the population's specs declare it: :mod:`twinlab.simulate.units`);
 - ``patients.parquet``: one row per (draw, patient, arm) with exposure metrics and PD
-  endpoints, covariates and the pseudonymous ``source`` of the covariates;
+  endpoints, covariates and the pseudonymous ``source`` of the covariates; a run with
+  ``parts=True`` writes the same table as ``patients/part-NNNNNN.parquet``, one per chunk
+  (rows in chunk order), and the result's ``patients`` is then None (query the parts);
 - ``arms.parquet``: per (draw, arm), ``n`` and mean / p05 / p50 / p95 of every metric;
 - ``run.json``: the scenario, sizes and package versions (reproducible byte for byte);
 - ``timings.json`` (wall times; not reproducible, keep out of DVC) and, with a Dask client,
@@ -31,10 +33,12 @@ import xarray as xr
 
 from twinlab.config import resolve
 
-__all__ = ["FILES", "SimulationResult", "open_result"]
+__all__ = ["FILES", "PARTS", "SimulationResult", "open_result"]
 
 #: The files of a result folder that reproduce byte for byte.
 FILES = ("result.zarr", "patients.parquet", "arms.parquet", "run.json")
+#: The folder of the per-patient table's parts (``run(parts=True)``), for ``patients.parquet``.
+PARTS = "patients"
 
 
 @dataclass
@@ -45,8 +49,10 @@ class SimulationResult:
     ----------
     dataset : xarray.Dataset
         Dims ``(draw, patient, arm, time)``; lazy (dask) when opened from a folder.
-    patients : pandas.DataFrame
-        One row per (draw, patient, arm); see :mod:`twinlab.simulate.metrics`.
+    patients : pandas.DataFrame or None
+        One row per (draw, patient, arm); see :mod:`twinlab.simulate.metrics`. None for a
+        table written in parts (``run(parts=True)``): :meth:`query` reads them, or
+        :meth:`patients_table` loads them.
     arms : pandas.DataFrame
         Per (draw, arm) summaries.
     run : dict
@@ -58,7 +64,7 @@ class SimulationResult:
     """
 
     dataset: xr.Dataset
-    patients: pd.DataFrame
+    patients: pd.DataFrame | None
     arms: pd.DataFrame
     run: dict[str, Any]
     path: Path | None = None
@@ -87,6 +93,22 @@ class SimulationResult:
             da.quantile(q, dim=("draw", "patient")).transpose("quantile", "arm", "time").compute()
         )
 
+    def _patients_source(self) -> Path | None:
+        """The Parquet file, or the folder of parts, of the per-patient table on disk."""
+        if self.path is None:
+            return None
+        parts = self.path / PARTS
+        return parts if parts.is_dir() else self.path / "patients.parquet"
+
+    def patients_table(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The per-patient table (``columns`` only, when given), from memory or from disk."""
+        if self.patients is not None:
+            return self.patients if columns is None else self.patients[list(columns)]
+        source = self._patients_source()
+        if source is None:
+            raise ValueError("this result holds no per-patient table")
+        return pd.read_parquet(source, columns=None if columns is None else list(columns))
+
     def query(self, sql: str) -> pd.DataFrame:
         """Run ``sql`` with DuckDB over the tables ``patients`` and ``arms``.
 
@@ -97,8 +119,10 @@ class SimulationResult:
         con = duckdb.connect()
         try:
             if self.path is not None:
-                for table in ("patients", "arms"):
-                    file = str(self.path / f"{table}.parquet").replace("'", "''")
+                source = self._patients_source()
+                pattern = source / "*.parquet" if source.is_dir() else source
+                for table, file in (("patients", pattern), ("arms", self.path / "arms.parquet")):
+                    file = str(file).replace("'", "''")
                     con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{file}')")
             else:
                 con.register("patients", self.patients)
@@ -117,12 +141,15 @@ def open_result(path: str | os.PathLike[str]) -> SimulationResult:
         If ``path`` lacks one of the result files.
     """
     path = resolve(path)  # from the project root: the same from notebooks/
-    missing = [f for f in FILES if not (path / f).exists()]
+    in_parts = (path / PARTS).is_dir()
+    missing = [
+        f for f in FILES if not (path / f).exists() and not (in_parts and f == "patients.parquet")
+    ]
     if missing:
         raise FileNotFoundError(f"{path} is not a simulation result: missing {missing}")
     return SimulationResult(
         dataset=xr.open_zarr(path / "result.zarr", consolidated=False),
-        patients=pd.read_parquet(path / "patients.parquet"),
+        patients=None if in_parts else pd.read_parquet(path / "patients.parquet"),
         arms=pd.read_parquet(path / "arms.parquet"),
         run=json.loads((path / "run.json").read_text()),
         path=path,

@@ -95,8 +95,8 @@ def scenario(kind: str, n: int, chunk_size: int):
     if kind == "analytic":
         pop = KnownPopulation("pk_1cmt_oral", pk)
         arms, times = [Arm("100 mg QD", Regimen(100.0, n_doses=6))], np.linspace(0, 144, 97)
-    elif kind == "big":
-        pop = KnownPopulation("pk_1cmt_oral", pk)
+    elif kind == "big":  # drawn chunk by chunk where the chunk runs: nothing large pickled
+        pop = _big_population(n)
         arms, times = [Arm("100 mg QD", Regimen(100.0, n_doses=28))], np.arange(0.0, 673.0, 24.0)
     else:
         pd_par = {"e0": 8.0 * rng.lognormal(0, 0.1, n), "kout": 0.1, "imax": 0.8, "ic50": 1.0}
@@ -104,6 +104,27 @@ def scenario(kind: str, n: int, chunk_size: int):
         arms, times = [Arm("100 mg QD", Regimen(100.0, n_doses=28))], np.arange(0.0, 673.0, 4.0)
     return Scenario(f"scaling-{kind}", pop, arms, times, seed=1, chunk_size=chunk_size,
                     threshold=1.0)  # fmt: skip
+
+
+def _big_population(n: int):
+    """10^7-scale virtual patients: weights resampled from 200 reference rows, log-normal BSV
+    and allometric clearance/volume, drawn from each chunk's own random stream."""
+    import numpy as np
+    import pandas as pd
+
+    from twinlab.pkpd import PopulationSpec
+    from twinlab.virtual import VirtualCohort
+
+    rng = np.random.default_rng(0)
+    real = pd.DataFrame({"patient_id": [f"REF-{i:03d}" for i in range(200)],
+                         "cov_weight_kg": rng.normal(75.0, 12.0, 200).clip(40, 140)})  # fmt: skip
+    spec = PopulationSpec.from_dict({
+        "model": "pk_1cmt_oral",
+        "parameters": {"ka": {"guess": 1.2, "omega": 0.3}, "cl": {"guess": 4.0, "omega": 0.3},
+                       "v": {"guess": 40.0, "omega": 0.2}},
+        "covariates": [{"allometric": "WT"}],
+    })  # fmt: skip
+    return VirtualCohort(real, n, extra=spec)
 
 
 def _hashes(folder: Path) -> str:

@@ -88,6 +88,8 @@ def test_modeler_moves_the_dose_slider_and_the_plot_follows(server, browser, tmp
     page.keyboard.press("ArrowRight")  # 100 -> 110 mg
     expect(summary).not_to_have_text(before_text, timeout=30_000)
     expect(page.get_by_text("110 mg oral every 24 h")).to_be_visible()
+    # the concentrations come first, the other answers in a second message: all of them
+    expect(page.locator(".twinlab-updating")).not_to_contain_text("follow", timeout=30_000)
     assert "dose=110" in page.url  # the settings live in the URL: a bookmark keeps them
     page.wait_for_function(
         f"({BANDS_JS})().length > 0 && ({BANDS_JS})()"

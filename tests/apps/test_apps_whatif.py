@@ -90,6 +90,25 @@ def test_a_dose_change_rescales_the_cache_exactly_as_a_full_resimulation(whatif)
     np.testing.assert_allclose(bands["p50"], np.quantile(full, 0.5, axis=0), rtol=1e-10)
 
 
+def test_concentration_bands_need_no_pd_solve_and_power_is_cached_per_settings(whatif):
+    """The served page shows the concentration bands before the urate is solved (a dose
+    move's first message): they come from the unit-dose profiles alone, equal to those
+    read off the full answers; the power is cached per answers and trial settings."""
+    whatif.bands("effect")  # population and unit-dose profiles drawn
+    whatif.dose = 170.0
+    conc = whatif.bands("conc")
+    assert not any(k[0] == "answers" and k[-1] == 170.0 for k in whatif._cache)  # no PD yet
+    full = whatif.concentrations()
+    np.testing.assert_allclose(conc["p95"], np.quantile(full, 0.95, axis=0), rtol=1e-10)
+    first = whatif.power()
+    assert whatif._last["power"] == "computed"
+    assert whatif.power() == first and whatif._last["power"] == "cached"
+    whatif.trial_n = 60  # another trial: computed again, for these settings
+    assert whatif.power()["n_per_arm"] == 60 and whatif._last["power"] == "computed"
+    whatif.dose = 180.0
+    assert whatif.power()["effect"] < first["effect"]  # more drug, lower urate
+
+
 @pytest.mark.parametrize("route", ["oral", "iv"])
 def test_pd_integration_agrees_with_the_library_ode_within_its_error_estimate(whatif, route):
     m = 4

@@ -304,6 +304,12 @@ def _denied(ctx: AppContext, what: str) -> pn.viewable.Viewable:
     )
 
 
+def _serving() -> bool:
+    """Whether this runs in a served session (messages go to a browser over a websocket)."""
+    doc = pn.state.curdoc
+    return doc is not None and doc.session_context is not None
+
+
 def _modeler(ctx: AppContext) -> bool:
     """Whether the user sees the modeler's controls and may extrapolate (with a warning)."""
     return ctx.may("fit_model")
@@ -354,7 +360,14 @@ class WhatIfView(Viewer):
         self._plots = pn.Column(
             self._conc.pane, self._effect.pane, self._attain.pane, sizing_mode="stretch_width"
         )
+        #: said between the two messages of a served move (:meth:`_update`); a line of text,
+        #: not loading spinners over the panes (measured: their relayout in the browser cost
+        #: more than the answers)
+        self._updating = pn.pane.Markdown(
+            "", css_classes=["twinlab-updating"], sizing_mode="stretch_width", margin=(0, 10)
+        )
         self._results = pn.Column(
+            self._updating,
             self._summary,
             self._plots,
             self._power,
@@ -365,6 +378,7 @@ class WhatIfView(Viewer):
             css_classes=["twinlab-results"],
             sizing_mode="stretch_width",
         )
+        self._generation = 0
         names = _CONTROLS + (_MODELER + _PD if _modeler(context) else [])
         whatif.param.watch(self._update, [p for p in names if p != "scenario"])
         self._update()
@@ -423,15 +437,20 @@ class WhatIfView(Viewer):
                 ("Model and sampling (modelers)", _MODELER),
                 ("PD assumptions (not fitted)", _PD),
             ):
-                parts.append(
-                    pn.Card(
-                        self._control_list(names),
-                        title=title,
-                        collapsed=True,
-                        sizing_mode="stretch_width",
-                    )
-                )
+                parts.append(self._folded(title, names))
         return pn.Column(*parts, sizing_mode="stretch_width")
+
+    def _folded(self, title: str, names: list[str]) -> pn.Card:
+        """A collapsed card whose widgets are built when it is first opened (the page
+        loads with fewer widgets to build, send and render)."""
+        card = pn.Card(title=title, collapsed=True, sizing_mode="stretch_width")
+
+        def fill(event: Any) -> None:
+            if not event.new and not card.objects:
+                card.append(self._control_list(names))
+
+        card.param.watch(fill, "collapsed")
+        return card
 
     @staticmethod
     def url_parameters_for(ctx: AppContext) -> list[str]:
@@ -519,6 +538,16 @@ class WhatIfView(Viewer):
     # -- answers ---------------------------------------------------------------------
     @as_user
     def _update(self, *events: Any) -> None:
+        """Answer a change of settings.
+
+        Served, for a linear-PK twin and a move that keeps the results shown, in two
+        messages: the concentration bands first (the cached unit-dose profiles times the
+        dose, no PD needed: ~5 ms), the other answers (urate by the engine, attainment,
+        power, exposures, provenance; a line says they follow) in a callback right
+        after that message is sent. Otherwise (a notebook, a refusal, a new population)
+        everything at once. Each answer shown has its audit entry, written after the
+        answers are sent (:meth:`_audit`).
+        """
         w = self.whatif
         fit = w.fitted()
         self._fitted.object = (
@@ -526,6 +555,38 @@ class WhatIfView(Viewer):
             "Answers outside this are extrapolations"
             + (" and are refused here." if w.extrapolation == "refuse" else ".")
         )
+        changed = sorted({e.name for e in events})
+        self._generation += 1
+        if not (events and _serving() and w.linear and self._results.visible):
+            self._answer(changed)
+            return
+        try:
+            conc = w.bands("conc")
+            outside = w.outside_fitted_range()
+        except ValueError:
+            self._answer(changed)  # the refusal, at once
+            return
+        with pn.io.hold():  # the concentration bands in the first message
+            self._extrapolation_warning(outside, fit.describe())
+            self._conc.update(conc)
+            self._updating.object = (
+                "*Concentrations updated; urate, attainment and trial power follow…*"
+            )
+        generation, asked = self._generation, w.query_params()
+        pn.state.execute(lambda: self._rest(changed, generation, asked), schedule=True)
+
+    @as_user
+    def _rest(self, changed: list[str], generation: int, asked: dict[str, Any]) -> None:
+        """The second message of a served move (:meth:`_update`); a move made meanwhile
+        answers for itself, this one's concentration bands are audited as superseded."""
+        if generation != self._generation:
+            self._audit({**asked, "data_hash": self.whatif.twin.data_hash,
+                         "changed": changed, "superseded": True})  # fmt: skip
+            return
+        self._answer(changed)
+
+    def _answer(self, changed: list[str]) -> None:
+        w = self.whatif
         try:
             conc = w.bands("conc")
             effect = w.bands("effect")
@@ -536,27 +597,42 @@ class WhatIfView(Viewer):
             prov = w.provenance()
         except ValueError as exc:
             # the previous answers are not this question's: hide them with the refusal
-            self._error.object = (
-                f"**Cannot answer:** {exc}\n\nThe previous results are hidden: they were "
-                "for other settings."
-            )
-            self._error.visible = True
-            self._extrapolating.visible = False
-            self._results.visible = False
+            with pn.io.hold():
+                self._error.object = (
+                    f"**Cannot answer:** {exc}\n\nThe previous results are hidden: they were "
+                    "for other settings."
+                )
+                self._error.visible = True
+                self._extrapolating.visible = False
+                self._results.visible = False
+                self._loaded()
             self._tables = {}
-            audit_query(self.context, "whatif", {**w.query_params(), "error": str(exc)})
+            self._audit({**w.query_params(), "error": str(exc)})
             return
         with pn.io.hold():  # one message to the browser for all the changes
             self._show(w, conc, effect, attain, by_gt, power, exp, prov)
-        audit_query(
-            self.context,
-            "whatif",
-            {
-                **w.query_params(),
-                "data_hash": prov["data_hash"],
-                "changed": sorted({e.name for e in events}),
-            },
+            self._loaded()
+        self._audit({**w.query_params(), "data_hash": prov["data_hash"], "changed": changed})
+
+    def _loaded(self) -> None:
+        if self._updating.object:
+            self._updating.object = ""
+
+    def _audit(self, params: dict[str, Any]) -> None:
+        """The ``dashboard.query`` entry of an answer: served, written in a callback after
+        the answer's message has gone to the browser (the signed, fsync-ed write no longer
+        delays the plot); at once otherwise. Entries keep their order (one document lock)."""
+        if _serving():
+            pn.state.execute(lambda: audit_query(self.context, "whatif", params), schedule=True)
+        else:
+            audit_query(self.context, "whatif", params)
+
+    def _extrapolation_warning(self, outside: list[str], fitted: str) -> None:
+        self._extrapolating.object = (
+            "**Extrapolation:** " + "; ".join(outside) + f". The twin was fitted on "
+            f"{fitted}: these answers rest on the model's assumptions alone."
         )
+        self._extrapolating.visible = bool(outside)
 
     def _show(
         self,
@@ -571,12 +647,7 @@ class WhatIfView(Viewer):
     ) -> None:
         self._error.visible = False
         self._results.visible = True
-        outside = prov["outside_fitted_range"]
-        self._extrapolating.object = (
-            "**Extrapolation:** " + "; ".join(outside) + f". The twin was fitted on "
-            f"{prov['fitted']}: these answers rest on the model's assumptions alone."
-        )
-        self._extrapolating.visible = bool(outside)
+        self._extrapolation_warning(prov["outside_fitted_range"], prov["fitted"])
         self._conc.update(conc)
         self._effect.update(effect)
         self._attain.update(attain)

@@ -894,23 +894,23 @@ class WhatIf(param.Parameterized):
         """
         if endpoint not in ("conc", "effect"):
             raise ValueError(f"endpoint must be 'conc' or 'effect', not {endpoint!r}")
-        a = self._answers()
         q = tuple(float(x) for x in q)
-        if endpoint == "conc":
-            idx = np.arange(a["times"].size)
-            if self.linear:
-                # quantiles commute with a non-negative scale: reuse the unit-dose ones
-                unit = self._cached(
-                    ("unit_bands", self._pk_key(), *self._regimen_key(), q),
-                    lambda: np.quantile(self._unit_conc(), q, axis=1),
-                )
-                values = unit * self.dose
-            else:
-                values = np.quantile(a["conc"], q, axis=1)
+        if endpoint == "conc" and self.linear:
+            # quantiles commute with a non-negative scale: reuse the unit-dose ones (no PD
+            # needed: the served page shows these first, see twinlab.apps.views)
+            self._check_range()
+            t = self.times()
+            unit = self._cached(
+                ("unit_bands", self._pk_key(), *self._regimen_key(), q),
+                lambda: np.quantile(self._unit_conc(), q, axis=1),
+            )
+            values = unit * self.dose
+        elif endpoint == "conc":
+            a = self._answers()
+            t, values = a["times"], np.quantile(a["conc"], q, axis=1)
         else:
-            idx = self._band_index()
-            values = np.quantile(a["effect_bands"], q, axis=1)
-        t = a["times"][idx]
+            a = self._answers()
+            t, values = a["times"][self._band_index()], np.quantile(a["effect_bands"], q, axis=1)
         out = pd.DataFrame({"time_h": t, "day": t / 24.0})
         for qq, row in zip(q, values, strict=True):
             out[f"p{round(qq * 100):02d}"] = row
@@ -1079,6 +1079,16 @@ class WhatIf(param.Parameterized):
 
     def power(self) -> dict[str, Any]:
         """Trial power, regimen vs placebo on end-of-treatment urate, as the trial stage plans it.
+
+        Cached (shared by sessions) per answers and trial settings: see :meth:`_power`.
+        """
+        self._answers()  # the range check, and the answers' key is current
+        key = ("power", *self._origin[0][1:], self.trial_n, self.alpha, self.outcome_sd,
+               self.dropout)  # fmt: skip
+        return dict(self._cached(key, self._power, size=4))
+
+    def _power(self) -> dict[str, Any]:
+        """Trial power (uncached), as :meth:`power` documents.
 
         The design is :meth:`trial_design` (the trial stage's analysis, covariates,
         inclusion, measurement SD and dropout). Its variance reductions are planned out of

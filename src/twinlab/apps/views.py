@@ -1033,7 +1033,7 @@ def _template(
         f"[Home](./) · {links} · signed in as **{ctx.user}** ({ctx.role}) · [log out](./logout)",
         css_classes=["twinlab-user"],
     )
-    template = pn.template.FastListTemplate(
+    template = pn.template.BootstrapTemplate(
         title=title,
         sidebar=[sidebar] if sidebar is not None else [],
         main=[header, main],

@@ -238,8 +238,12 @@ def browser(root: Path, moves: int, chromium: str) -> dict:
                 page.fill("input[name=username]", "bench")
                 page.fill("input[name=password]", "bench-password-1")
                 page.click("button[type=submit], input[type=submit]")
+                # polled every animation frame (expect() alone backs off to 1 s between
+                # tries: up to a second late), then the headline, visible by then
+                page.wait_for_function(
+                    f"window.Bokeh !== undefined && ({BANDS_JS})() > 0", timeout=120_000
+                )
                 expect(page.locator(".median-trough")).to_be_visible(timeout=120_000)
-                page.wait_for_function(f"({BANDS_JS})() > 0", timeout=120_000)
                 return page, time.perf_counter() - t
 
             page, load_s = load()

@@ -20,7 +20,7 @@ Interval metrics are NaN for placebo arms and where the interval leaves the grid
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numba
 import numpy as np
@@ -28,7 +28,7 @@ import pandas as pd
 
 from twinlab.simulate.regimens import Regimen
 
-__all__ = ["EXPOSURE", "PD", "arm_summary", "exposure_metrics", "pd_endpoints"]
+__all__ = ["EXPOSURE", "PD", "arm_summary", "exposure_metrics", "pd_endpoints", "summary_row"]
 
 #: Exposure metric columns, in order.
 EXPOSURE: tuple[str, ...] = ("auc", "auc_tau", "cmax", "tmax", "ctrough", "t_above")
@@ -140,6 +140,21 @@ def pd_endpoints(effect: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def summary_row(draw: int, arm: str, values: Mapping[str, np.ndarray]) -> dict[str, object]:
+    """One row of :func:`arm_summary`: ``n`` and mean / p05 / p50 / p95 of each metric's
+    values (one array per metric, the group's rows in order; NaNs skipped)."""
+    n = len(next(iter(values.values()))) if values else 0
+    row: dict[str, object] = {"draw": int(draw), "arm": arm, "n": n}
+    for m, x in values.items():
+        ok = x[~np.isnan(x)]
+        row[f"{m}_mean"] = float(ok.mean()) if ok.size else np.nan
+        # all quantiles from one partition (the same values as one call each)
+        qs = np.percentile(ok, [q for _, q in _QUANTILES]) if ok.size else None
+        for i, (label, _) in enumerate(_QUANTILES):
+            row[f"{m}_{label}"] = float(qs[i]) if qs is not None else np.nan
+    return row
+
+
 def arm_summary(
     patients: pd.DataFrame, metrics: Sequence[str], arms: Sequence[str]
 ) -> pd.DataFrame:
@@ -149,15 +164,9 @@ def arm_summary(
     """
     rows = []
     for (draw, arm), group in patients.groupby(["draw", "arm"], sort=False, observed=True):
-        row: dict[str, object] = {"draw": int(draw), "arm": arm, "n": len(group)}
-        for m in metrics:
-            x = group[m].to_numpy(dtype=float)
-            ok = x[~np.isnan(x)]
-            row[f"{m}_mean"] = float(ok.mean()) if ok.size else np.nan
-            # all quantiles from one partition (the same values as one call each)
-            qs = np.percentile(ok, [q for _, q in _QUANTILES]) if ok.size else None
-            for i, (label, _) in enumerate(_QUANTILES):
-                row[f"{m}_{label}"] = float(qs[i]) if qs is not None else np.nan
+        values = {m: group[m].to_numpy(dtype=float) for m in metrics}
+        row = summary_row(draw, arm, values)
+        row["n"] = len(group)
         rows.append(row)
     out = pd.DataFrame(rows)
     order = {a: i for i, a in enumerate(arms)}

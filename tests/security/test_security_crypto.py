@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -172,3 +173,20 @@ def test_key_file_problems_are_clear_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(repo)  # the current work tree counts too, wherever the file is named from
     with pytest.raises(KeyLocationError):
         load_keyring(key_file="master.key")
+
+
+def test_the_work_tree_check_sees_a_repository_created_after_a_passing_check(tmp_path):
+    # the check is cached per state of the .git entries above the file, so a repository
+    # created (or removed) around an accepted key file is seen at the next check
+    from twinlab.security.keyfiles import check_key_file
+
+    folder = tmp_path / "later"
+    folder.mkdir()
+    key = _key_file(folder / "master.key", base64.b64encode(generate_master_key()).decode())
+    assert check_key_file(key) == key.resolve()
+    assert check_key_file(key) == key.resolve()  # from the cache
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    with pytest.raises(KeyLocationError, match="inside the git work tree"):
+        check_key_file(key)
+    shutil.rmtree(folder / ".git")
+    assert check_key_file(key) == key.resolve()

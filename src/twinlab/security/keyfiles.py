@@ -9,6 +9,7 @@ owner (mode ``0600`` or stricter on POSIX), like ``ssh`` demands.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import subprocess
@@ -55,6 +56,18 @@ def git_work_tree(path: str | Path | None = None) -> Path | None:
     folder = here if here.is_dir() else here.parent
     while not folder.exists():
         folder = folder.parent
+    # git's answer depends on the folder, the ``.git`` entries above it and git's variables;
+    # asked once per such state (a key check runs on every signed audit entry: two ``git``
+    # processes each time cost ~15 ms), asked again as soon as a repository appears or goes
+    markers = tuple(str(p) for p in (folder, *folder.parents) if (p / ".git").exists())
+    env = tuple(os.environ.get(v) for v in ("GIT_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES"))
+    top = _toplevel(str(folder), markers, env)
+    return None if top is None else Path(top)
+
+
+@functools.lru_cache(maxsize=256)
+def _toplevel(folder: str, markers: tuple[str, ...], env: tuple[str | None, ...]) -> str | None:
+    """``git rev-parse --show-toplevel`` in ``folder`` (the other arguments key the cache)."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--show-toplevel"],
@@ -68,7 +81,7 @@ def git_work_tree(path: str | Path | None = None) -> Path | None:
         return None
     if out.returncode != 0 or not out.stdout.strip():
         return None
-    return Path(out.stdout.strip()).resolve()
+    return str(Path(out.stdout.strip()).resolve())
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -447,3 +447,27 @@ def test_the_trial_inclusion_criteria_read_as_words():
 
     assert _plain_criterion("effect_baseline >= 7") == "baseline urate (mg/dL) ≥ 7"
     assert _plain_criterion("CRCL > 30") == "creatinine clearance (mL/min) > 30"
+
+
+def test_a_download_before_a_served_moves_second_message_answers_the_new_settings(whatif):
+    # served, a move first sends the concentration bands and answers the rest in a second
+    # message; a download or report asked in between must not pair the new settings with the
+    # previous tables
+    from param.parameterized import discard_events
+
+    from twinlab.apps.context import AppContext
+    from twinlab.apps.views import WhatIfView
+
+    view = WhatIfView(whatif, AppContext("mo", "modeler", whatif.root))
+    before = view._tables["concentration_bands"].copy()
+    with discard_events(whatif):  # the move's first message only: nothing answered yet
+        whatif.dose = 2 * whatif.dose
+    view._generation += 1
+    csv = view._table_csv("concentration_bands").getvalue()
+    assert view._answered == view._generation
+    after = view._tables["concentration_bands"]
+    numeric = after.select_dtypes("number").columns.difference(["time_h", "time"])
+    assert (
+        not after[numeric].equals(before[numeric])
+        and csv == view._table_csv("concentration_bands").getvalue()
+    )

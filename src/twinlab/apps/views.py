@@ -378,7 +378,8 @@ class WhatIfView(Viewer):
             css_classes=["twinlab-results"],
             sizing_mode="stretch_width",
         )
-        self._generation = 0
+        self._generation = 0  # settings changes seen
+        self._answered = 0  # the change the shown answers (and self._tables) are for
         names = _CONTROLS + (_MODELER + _PD if _modeler(context) else [])
         whatif.param.watch(self._update, [p for p in names if p != "scenario"])
         self._update()
@@ -494,11 +495,13 @@ class WhatIfView(Viewer):
 
     @as_user
     def _table_csv(self, name: str) -> io.StringIO:
+        self._settle()
         audit_query(self.context, "whatif.download", {"table": name})
         return to_csv(self._tables.get(name, pd.DataFrame()))
 
     @as_user
     def _figures_png(self) -> io.BytesIO:
+        self._settle()
         audit_query(self.context, "whatif.download", {"table": "figures.png"})
         return io.BytesIO(figures_png(self._tables))
 
@@ -515,6 +518,7 @@ class WhatIfView(Viewer):
 
     @as_user
     def _report_html(self) -> io.StringIO:
+        self._settle()
         w = self.whatif
         audit_query(self.context, "whatif.report", w.query_params())
         text = scenario_report(
@@ -583,10 +587,18 @@ class WhatIfView(Viewer):
             self._audit({**asked, "data_hash": self.whatif.twin.data_hash,
                          "changed": changed, "superseded": True})  # fmt: skip
             return
-        self._answer(changed)
+        if self._answered != generation:  # not already settled by a download
+            self._answer(changed)
+
+    def _settle(self) -> None:
+        """Answer the current settings now if their second message is still to come, so that
+        a download or report never pairs these settings with the previous tables."""
+        if self._answered != self._generation:
+            self._answer(["download"])
 
     def _answer(self, changed: list[str]) -> None:
         w = self.whatif
+        self._answered = self._generation
         try:
             conc = w.bands("conc")
             effect = w.bands("effect")

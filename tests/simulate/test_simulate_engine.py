@@ -284,7 +284,13 @@ def test_dask_tasks_group_small_chunks_by_cost_and_keep_every_chunk():
                   np.linspace(0, 48, 9), seed=1, chunk_size=10)  # fmt: skip
     groups = _task_groups(sc, n_workers=2)
     assert [k for g in groups for k in g] == list(range(sc.n_chunks))
-    assert len(groups) >= 8 and len({len(g) for g in groups[:-1]}) == 1 and len(groups[0]) > 1
+    sizes = [len(g) for g in groups]
+    # large tasks first, single chunks last (the workers finish together)
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] == 25 and sizes[-4:] == [1] * 4
+    # a task holds at most _TASK_WORK rows x steps (2 draws x 100 patients x 2**14 + 1 times)
+    capped = Scenario("g", LogNormalPopulation(n=10_000), [Arm("qd", Regimen(100.0, n_doses=2))],
+                      np.linspace(0, 48, 2**14 + 1), seed=1, chunk_size=100)  # fmt: skip
+    assert max(len(g) for g in _task_groups(capped, n_workers=2)) == 2**25 // (200 * (2**14 + 1))
     big = Scenario("g", LogNormalPopulation(n=1000), [Arm("qd", Regimen(100.0, n_doses=2))],
                    np.linspace(0, 48, 9), seed=1, chunk_size=500)  # fmt: skip
     assert _task_groups(big, n_workers=2) == [(0,), (1,)]

@@ -404,12 +404,15 @@ def _chunk_task(plan: _Plan, ks: tuple[int, ...]) -> list[dict[str, Any]]:
 
 
 def _task_groups(sc: Scenario, n_workers: int) -> list[tuple[int, ...]]:
-    """Consecutive chunks grouped into Dask tasks of about :data:`_TASK_WORK` each.
+    """Consecutive chunks grouped into Dask tasks, large first and small last.
 
     A chunk's cost is its patient-draw-arm rows times the steps each costs (output times;
-    for ODE models also the integration grid). Small chunks are grouped so that a task is
-    worth its scheduling and shipping; at least 4 tasks per worker remain, for balance. The
-    chunks themselves (and so the random streams and the results) do not change.
+    for ODE models also the integration grid). A task holds at most :data:`_TASK_WORK` of it
+    and, like OpenMP's guided schedule, half a worker's share of the chunks still to group
+    (``ceil(left / (2 * n_workers))``): early tasks are worth their scheduling and shipping,
+    the last ones are single chunks, so the workers finish together instead of one waiting
+    on another's last large task. Tasks run in the order submitted. The chunks themselves
+    (and so the random streams and the results) do not change.
     """
     from twinlab.pkpd.ode import MAX_STEP
 
@@ -420,8 +423,15 @@ def _task_groups(sc: Scenario, n_workers: int) -> list[tuple[int, ...]]:
         steps += int((times[-1] - times[0]) / (sc.ode_max_step or MAX_STEP))
     start, stop = sc.chunk_bounds(0)
     cost = (stop - start) * int(sc.population.n_draws) * len(sc.arms) * max(steps, 1)
-    size = max(1, min(_TASK_WORK // max(cost, 1), n // (4 * max(n_workers, 1))))
-    return [tuple(range(i, min(n, i + size))) for i in range(0, n, size)]
+    cap = max(1, _TASK_WORK // max(cost, 1))
+    share = 2 * max(n_workers, 1)
+    groups: list[tuple[int, ...]] = []
+    k = 0
+    while k < n:
+        size = max(1, min(cap, -(-(n - k) // share)))
+        groups.append(tuple(range(k, min(n, k + size))))
+        k += size
+    return groups
 
 
 # ------------------------------------------------------------------------------ storage

@@ -362,10 +362,7 @@ def simulate_chunk(plan: _Plan, k: int) -> dict[str, Any]:
         ``(n_draws, n, n_arms, T)``, or None when written to ``plan.store``).
     """
     part = _simulate_parts(plan, k)
-    draw = part["posterior_draw"]
-    pdraw = np.broadcast_to(draw[:, None], (draw.size, part["stop"] - part["start"]))
-    patients = _table(plan.scenario, part["vpid"], part["source"], part["covariates"], pdraw,
-                      part["metrics"])  # fmt: skip
+    patients, pdraw = _chunk_table(plan, part)
     if plan.store is not None:
         _write_region(plan.store, part["arrays"], part["posterior_draw"], part["start"],
                       part["stop"])  # fmt: skip
@@ -384,14 +381,20 @@ def _store_part(plan: _Plan, part: dict[str, Any]) -> dict[str, Any]:
                       part["stop"])  # fmt: skip
         part["arrays"] = None
     if plan.parts is not None:
-        draw = part["posterior_draw"]
-        pdraw = np.broadcast_to(draw[:, None], (draw.size, part["stop"] - part["start"]))
-        table = _table(plan.scenario, part["vpid"], part["source"], part["covariates"], pdraw,
-                       part["metrics"])  # fmt: skip
+        table, _ = _chunk_table(plan, part)
         table.to_parquet(Path(plan.parts) / _part_name(part["k"]), index=False)
         part = {"k": part["k"], "start": part["start"], "stop": part["stop"],
-                "posterior_draw": draw, "arrays": part["arrays"]}  # fmt: skip
+                "posterior_draw": part["posterior_draw"], "arrays": part["arrays"]}  # fmt: skip
     return part
+
+
+def _chunk_table(plan: _Plan, part: dict[str, Any]) -> tuple[pd.DataFrame, np.ndarray]:
+    """A chunk's per-patient table, and its posterior draw per (draw, patient)."""
+    draw = part["posterior_draw"]
+    pdraw = np.broadcast_to(draw[:, None], (draw.size, part["stop"] - part["start"]))
+    table = _table(plan.scenario, part["vpid"], part["source"], part["covariates"], pdraw,
+                   part["metrics"])  # fmt: skip
+    return table, pdraw
 
 
 def _part_name(k: int) -> str:

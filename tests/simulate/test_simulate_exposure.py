@@ -192,3 +192,44 @@ def test_ode_dense_output_in_blocks_gives_the_same_metrics(monkeypatch):
     blocked = ode_exposure(*args, **kw)
     for name in METRICS:
         np.testing.assert_allclose(blocked[name], whole[name], rtol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_crossing_solver_matches_brent_to_machine_precision(m):
+    """The safeguarded Halley solver finds the one root of ``k0 + sum b exp(-mu s)`` in its
+    bracket as closely as Brent's method does, whatever its start (inside, outside, NaN),
+    including a root next to a stationary point (where Newton-type steps stall)."""
+    from scipy.optimize import brentq
+
+    from twinlab.simulate.exposure import _solve
+
+    rng = np.random.default_rng(m)
+    checked = 0
+    for _ in range(400):
+        mu = np.sort(rng.uniform(0.02, 5.0, m))
+        b = rng.normal(0.0, 1.0, m)
+        k0 = rng.normal(0.0, 0.3)
+        lo, hi = 0.0, float(rng.uniform(0.5, 30.0))
+
+        def f(s, b=b, mu=mu, k0=k0):
+            return k0 + float(np.sum(b * np.exp(-mu * s)))
+
+        grid = np.linspace(lo, hi, 4001)
+        vals = k0 + np.exp(-np.outer(grid, mu)) @ b
+        sign = np.flatnonzero(np.diff(np.sign(vals)) != 0)
+        if sign.size != 1:  # keep brackets with exactly one crossing
+            continue
+        a, c = float(grid[sign[0]]), float(grid[sign[0] + 1])
+        ref = brentq(f, a, c, xtol=1e-15, rtol=4 * np.finfo(float).eps)
+        for start in (0.5 * (a + c), a - 1.0, math.nan, c - 1e-9 * (c - a)):
+            got = _solve(b, mu, m, k0, a, c, f(a), start)
+            assert got == pytest.approx(ref, rel=1e-13, abs=1e-13)
+        checked += 1
+    assert checked > 100
+    # a root 1e-6 h from the peak of a 1-cmt oral profile (f' ~ 0 there)
+    b = np.array([1.0, -1.0])
+    mu = np.array([0.1, 1.1])
+    peak = math.log(1.1 / 0.1) / 1.0
+    level = float(np.sum(b * np.exp(-mu * (peak - 1e-6))))
+    got = _solve(b, mu, 2, -level, 0.0, peak, float(np.sum(b)) - level, math.nan)
+    assert got == pytest.approx(peak - 1e-6, abs=1e-9)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from test_fhir import check_contract, handcrafted, obs, write
 
 import twinlab.ingest.fhir as fhir
 import twinlab.ingest.run as run
+from twinlab.harmonize.series import deidentified_series
+from twinlab.harmonize.sources import collect, declare_copies
 from twinlab.ingest.base import ReadResult
 from twinlab.ingest.fhir import read_fhir, read_fhir_batch
 from twinlab.ingest.run import read_file, read_sources
@@ -138,3 +141,32 @@ def test_a_batch_shipped_by_pickle_cuts_into_the_same_results(corpus: Path) -> N
     shipped = pickle.loads(pickle.dumps(fhir.FhirBatch(files)))
     for path, got in zip(files, shipped.results(), strict=True):
         assert_same(got, read_fhir(path))
+
+
+def test_collect_of_batches_equals_collect_of_per_file_results(corpus: Path, tmp_path, monkeypatch):
+    """Harmonize's tables from batch slices equal those of per-file frames, a copy left out."""
+    folder = tmp_path / "copied"
+    shutil.copytree(corpus, folder)
+    original = min(p for p in folder.glob("*.json") if len(p.stem) == 36)
+    assert original.name < "b_copy.json"  # the copy comes later, inside the batch
+    shutil.copyfile(original, folder / "b_copy.json")
+    monkeypatch.setattr(run, "BATCH_FILES", 8)  # the copy inside a batch, before b_faults
+    batched = read_sources([folder])
+    alone = [read_file(f, label=f.name) for f in sorted(folder.iterdir())]
+    ids = {r.source_file: f"src-{i}" for i, r in enumerate(alone)}
+    got, copies = declare_copies(batched, ids)
+    want, want_copies = declare_copies(alone, ids)
+    assert copies == want_copies == {ids["b_copy.json"]: ids[original.name]}
+    for table, expected in zip(collect(got, ids), collect(want, ids), strict=True):
+        pd.testing.assert_frame_equal(table, expected, check_exact=True, check_index_type=True)
+    assert [r.counts for r in got] == [r.counts for r in want]
+    assert deidentified_series(got, pd.Series(dtype=object), pd.DataFrame(
+        columns=["source_patient", "patient_id", "shift_days"])) == {}  # fmt: skip
+    lazy = [r for r in got if type(r) is not ReadResult]
+    assert len(lazy) > len(got) // 2
+    assert not any({"events", "persons", "quarantine", "series"} & set(vars(r)) for r in lazy)
+    first = lazy[0]  # read, a frame is cut and cached; pickled, a plain result of its own
+    assert first.events is first.events
+    shipped = pickle.loads(pickle.dumps(first))
+    assert type(shipped) is ReadResult
+    assert_same(shipped, read_file(folder / first.source_file, label=first.source_file))

@@ -49,8 +49,8 @@ def deidentified_series(
     shift = crosswalk.set_index("source_patient")
     groups: dict[str, xr.Dataset] = {}
     for r in results:
-        for name, ds in sorted(r.series.items()):
-            if not isinstance(ds, xr.Dataset) or "time" not in ds.coords:
+        for name, ds in sorted(r.series_of(xr.Dataset).items()):  # (tallies stay uncut)
+            if "time" not in ds.coords:
                 continue
             key = keys.get((r.format, str(ds.attrs.get("source_patient", name))))
             if key is None or key not in shift.index:

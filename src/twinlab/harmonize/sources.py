@@ -61,25 +61,42 @@ def declare_copies(
 
 def collect(results: Sequence[ReadResult], ids: dict[str, str]) -> tuple[pd.DataFrame, ...]:
     """Events, persons and quarantine of every file in one table each, with ``format`` (and the
-    keyed ``source_file`` id) per row."""
-    events, persons, quarantine = [], [], []
-    for r in results:  # the columns added once, after one concatenation (no copy per file)
-        if len(r.events):
-            events.append((r.events, r.format, ids[r.source_file]))
-        if len(r.persons):
-            persons.append((r.persons, r.format, None))
-        if len(r.quarantine):
-            quarantine.append((r.quarantine, r.format, ids[r.source_file]))
-    return _cat(events), _cat(persons, with_file=False), _cat(quarantine)
+    keyed ``source_file`` id) per row.
+
+    Files read in one batch (:class:`twinlab.ingest.fhir.FhirBatch`) are not cut into frames
+    of their own: each run of consecutive files whose rows follow each other in the same batch
+    table (:meth:`ReadResult.rows <twinlab.ingest.base.ReadResult.rows>`) is one slice of it. A
+    copy emptied by :func:`declare_copies` ends a run, so its rows never enter. The tables are
+    those that concatenating every file's frames would give (same rows, order and dtypes).
+    """
+    return (
+        _cat(results, "events", ids),
+        _cat(results, "persons", None),
+        _cat(results, "quarantine", ids),
+    )
 
 
-def _cat(parts: list[tuple[pd.DataFrame, str, str | None]], with_file: bool = True) -> pd.DataFrame:
-    """Concatenate reader tables, adding ``format`` (and ``source_file``) per row."""
-    if not parts:
+def _cat(results: Sequence[ReadResult], kind: str, ids: dict[str, str] | None) -> pd.DataFrame:
+    """The ``kind`` tables of ``results`` concatenated, with ``format`` (and, given ``ids``,
+    ``source_file``) per row; one slice per run of contiguous rows of one table."""
+    runs: list[list[Any]] = []  # [table, start, stop]
+    labels: list[tuple[str, str | None, int]] = []  # per file: format, keyed id, rows
+    for r in results:
+        table, a, b = r.rows(kind)
+        if a == b:
+            continue
+        labels.append((r.format, ids[r.source_file] if ids is not None else None, b - a))
+        if runs and runs[-1][0] is table and runs[-1][2] == a:
+            runs[-1][2] = b
+        else:
+            runs.append([table, a, b])
+    if not runs:
         return pd.DataFrame()
-    out = pd.concat([p[0] for p in parts], ignore_index=True)
-    sizes = [len(p[0]) for p in parts]
-    out["format"] = np.repeat(np.array([p[1] for p in parts], dtype=object), sizes)
-    if with_file:
-        out["source_file"] = np.repeat(np.array([p[2] for p in parts], dtype=object), sizes)
+    out = pd.concat(
+        [t if a == 0 and b == len(t) else t.iloc[a:b] for t, a, b in runs], ignore_index=True
+    )
+    sizes = [n for _, _, n in labels]
+    out["format"] = np.repeat(np.array([f for f, _, _ in labels], dtype=object), sizes)
+    if ids is not None:
+        out["source_file"] = np.repeat(np.array([i for _, i, _ in labels], dtype=object), sizes)
     return out

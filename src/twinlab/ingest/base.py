@@ -184,13 +184,42 @@ class ReadResult:
     digest: str = ""
 
     def __post_init__(self) -> None:
-        quarantined = len(self.quarantine)
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        quarantined = self.n_rows("quarantine")
         if self.records_in != self.records_accepted + quarantined + self.duplicates:
             raise AssertionError(
                 f"{self.source_file}: {self.records_in} records in != "
                 f"{self.records_accepted} accepted + {quarantined} quarantined + "
                 f"{self.duplicates} duplicates"
             )
+
+    def rows(self, kind: str) -> tuple[pd.DataFrame, int, int]:
+        """Where the file's ``kind`` table lies: ``(table, start, stop)``, its rows being
+        ``table.iloc[start:stop]``.
+
+        A result of its own gives ``(frame, 0, len(frame))``; a result cut from a batch's
+        tables (:class:`twinlab.ingest.fhir.FhirBatch`) gives the batch table and its row
+        range without cutting it, so that consumers of many files slice each batch table
+        once (:func:`twinlab.harmonize.sources.collect`).
+
+        Parameters
+        ----------
+        kind : {"events", "persons", "quarantine"}
+            The table.
+        """
+        frame_ = getattr(self, kind)
+        return frame_, 0, len(frame_)
+
+    def n_rows(self, kind: str) -> int:
+        """Number of rows of the ``kind`` table (see :meth:`rows`), without building it."""
+        _, start, stop = self.rows(kind)
+        return stop - start
+
+    def series_of(self, kind: type) -> dict[str, Any]:
+        """The side outputs (:attr:`series`) that are instances of ``kind``, by name."""
+        return {name: s for name, s in self.series.items() if isinstance(s, kind)}
 
     @property
     def counts(self) -> dict[str, int | str]:
@@ -200,9 +229,9 @@ class ReadResult:
             "format": self.format,
             "records_in": self.records_in,
             "accepted": self.records_accepted,
-            "quarantined": len(self.quarantine),
+            "quarantined": self.n_rows("quarantine"),
             "duplicates": self.duplicates,
-            "events": len(self.events),
+            "events": self.n_rows("events"),
         }
 
 

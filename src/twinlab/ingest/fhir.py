@@ -56,6 +56,8 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -406,8 +408,10 @@ def read_fhir_batch(paths: Sequence[Path]) -> list[ReadResult | Exception]:
     The same result, file by file, as :func:`read_fhir` on each path (the tests check that the
     tables, quarantine and tallies are equal), at a fraction of the cost when files are small:
     building a DataFrame costs some 0.2 ms whatever its length, three times per file, which is
-    more than reading a 12-resource bundle. Here the rows of all files become one table each,
-    cut back into per-file frames by row ranges.
+    more than reading a 12-resource bundle. Here the rows of all files become one table each;
+    each file's result knows its row ranges and cuts its frames only when they are read
+    (:meth:`ReadResult.rows <twinlab.ingest.base.ReadResult.rows>` gives the ranges uncut, so
+    that :func:`twinlab.harmonize.sources.collect` slices each batch table once).
 
     Parameters
     ----------
@@ -426,10 +430,11 @@ def read_fhir_batch(paths: Sequence[Path]) -> list[ReadResult | Exception]:
 
 
 class FhirBatch:
-    """A batch of FHIR files read into one table per kind, cut into per-file results on demand.
+    """A batch of FHIR files read into one table per kind, with per-file results on demand.
 
     Cheap to pickle (a few DataFrames, not four per file), so that Dask workers return it whole
-    and the client cuts it (:meth:`results`).
+    and the client makes the per-file results (:meth:`results`), whose frames are cut from the
+    batch tables only when read.
 
     Parameters
     ----------
@@ -465,10 +470,11 @@ class FhirBatch:
                 self.outcomes.append((where, at))
 
     def results(self) -> list[ReadResult | Exception]:
-        """One :class:`ReadResult` (or the reader's exception) per path, in order."""
+        """One :class:`ReadResult` (or the reader's exception) per path, in order; each cuts
+        its frames from the batch tables when they are first read."""
         cut: dict[int, list[ReadResult]] = {}
         out: list[ReadResult | Exception] = []
-        with _gc_paused():  # thousands of small frames: collections would double the time
+        with _gc_paused():
             for outcome in self.outcomes:
                 if isinstance(outcome, Exception):
                     out.append(outcome)
@@ -582,46 +588,89 @@ class _Tables:
             self.files.append((str(p.path), n_in, n_accepted, n_dup, p.digest, *bounds))
 
     def results(self) -> list[ReadResult]:
-        """One :class:`ReadResult` per file, its frames cut from the tables (index from 0)."""
-        one = len(self.files) == 1
-        tables = (self.events, self.persons, self.quarantine)
-        empty = tables if one else tuple(t.iloc[:0] for t in tables)
-        out = []
-        for name, n_in, n_accepted, n_dup, digest, *bounds in self.files:
-            frames = [
-                _cut(t, a, b, one, e) for t, e, (a, b) in zip(tables, empty, bounds, strict=False)
-            ]
-            a, b = bounds[3]
-            if a == b:  # a file without records: as a DataFrame of empty lists has always been
-                index = pd.Index([], name="resource_type", dtype="str")
-                tally = pd.DataFrame({c: [] for c in _TALLY_COLUMNS}, index=index)
-            else:
-                tally = self.tally if one else self.tally.iloc[a:b]
-            out.append(
-                ReadResult(
-                    source_file=name,
-                    format=FORMAT,
-                    records_in=n_in,
-                    records_accepted=n_accepted,
-                    duplicates=n_dup,
-                    events=frames[0],
-                    persons=frames[1],
-                    quarantine=frames[2],
-                    series={"fhir.resource_counts": tally},
-                    digest=digest,
-                )
-            )
-        return out
+        """One :class:`ReadResult` per file, its frames cut from the tables when first read."""
+        return [_BatchFile(self, i) for i in range(len(self.files))]
+
+    def rows(self, kind: str, i: int) -> tuple[pd.DataFrame, int, int]:
+        """File ``i``'s rows of the ``kind`` table: ``(table, start, stop)``."""
+        a, b = self.files[i][5 + _KINDS.index(kind)]
+        return getattr(self, kind), a, b
+
+    def frame(self, kind: str, i: int) -> pd.DataFrame:
+        """File ``i``'s ``kind`` table as a frame of its own (index from 0)."""
+        whole, a, b = self.rows(kind, i)
+        if len(self.files) == 1:
+            return whole
+        if a == b:  # copy-on-write: each file its own frame
+            return whole.iloc[:0].copy(deep=False)
+        part = whole.iloc[a:b]
+        part.index = pd.RangeIndex(b - a)
+        return part
+
+    def tally_of(self, i: int) -> pd.DataFrame:
+        """File ``i``'s per-resource-type tally."""
+        a, b = self.files[i][-1]
+        if a == b:  # a file without records: as a DataFrame of empty lists has always been
+            index = pd.Index([], name="resource_type", dtype="str")
+            return pd.DataFrame({c: [] for c in _TALLY_COLUMNS}, index=index)
+        return self.tally if len(self.files) == 1 else self.tally.iloc[a:b]
 
 
-def _cut(whole: pd.DataFrame, a: int, b: int, one: bool, empty: pd.DataFrame) -> pd.DataFrame:
-    if one:
-        return whole
-    if a == b:
-        return empty.copy(deep=False)  # copy-on-write: each file its own frame
-    part = whole.iloc[a:b]
-    part.index = pd.RangeIndex(b - a)
-    return part
+_KINDS = ("events", "persons", "quarantine")
+_TALLY = "fhir.resource_counts"
+
+
+class _BatchFile(ReadResult):
+    """One file's :class:`ReadResult` whose frames are rows of its batch's tables.
+
+    ``events``, ``persons``, ``quarantine`` and ``series`` (the tally) are cut from the batch
+    tables when first read, then cached (and may be reassigned like any field); the counts,
+    the reconciliation and :meth:`rows` use the known row ranges and cut nothing. Pickled, it
+    becomes a plain :class:`ReadResult` holding its own frames (never the whole batch).
+    """
+
+    def __init__(self, tables: _Tables, i: int) -> None:
+        name, n_in, n_accepted, n_dup, digest = tables.files[i][:5]
+        self.source_file, self.format, self.digest = name, FORMAT, digest
+        self.records_in, self.records_accepted, self.duplicates = n_in, n_accepted, n_dup
+        self._tables, self._at = tables, i
+        self._reconcile()
+
+    @cached_property
+    def events(self) -> pd.DataFrame:  # type: ignore[override]
+        return self._tables.frame("events", self._at)
+
+    @cached_property
+    def persons(self) -> pd.DataFrame:  # type: ignore[override]
+        return self._tables.frame("persons", self._at)
+
+    @cached_property
+    def quarantine(self) -> pd.DataFrame:  # type: ignore[override]
+        return self._tables.frame("quarantine", self._at)
+
+    @cached_property
+    def series(self) -> dict[str, Any]:  # type: ignore[override]
+        return {_TALLY: self._tables.tally_of(self._at)}
+
+    def rows(self, kind: str) -> tuple[pd.DataFrame, int, int]:
+        """The batch table and this file's row range in it, unless the frame was read or set
+        (then the frame itself: it may have been changed)."""
+        if kind in self.__dict__:
+            return super().rows(kind)
+        return self._tables.rows(kind, self._at)
+
+    def series_of(self, kind: type) -> dict[str, Any]:
+        """The tally only (a DataFrame), without cutting it when ``kind`` excludes it."""
+        if "series" not in self.__dict__ and not issubclass(pd.DataFrame, kind):
+            return {}
+        return super().series_of(kind)
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        return _plain, ({f.name: getattr(self, f.name) for f in fields(ReadResult)},)
+
+
+def _plain(values: dict[str, Any]) -> ReadResult:
+    return ReadResult(**values)
 
 
 def _whole(

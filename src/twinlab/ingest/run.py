@@ -3,8 +3,9 @@
 :func:`read_sources` walks the given paths, picks each file's reader by sniffing
 (:func:`twinlab.ingest.base.reader_for`), and reads the files – in this process
 or as Dask tasks, a few runs of files per worker. FHIR files are read in batches
-(:class:`twinlab.ingest.fhir.FhirBatch`: one table build per batch, cut into
-per-file results equal to :func:`read_file`'s). A file no reader accepts, or a
+(:class:`twinlab.ingest.fhir.FhirBatch`: one table build per batch; per-file
+results equal to :func:`read_file`'s, whose frames are cut from the batch tables
+only when read). A file no reader accepts, or a
 reader that crashes on a file, never stops the batch: the file becomes one
 quarantined record saying why.
 """

@@ -321,6 +321,19 @@ def _simulate_parts(
     }
 
 
+def _labels(names: list[str], codes: np.ndarray) -> Any:
+    """The column ``names[codes]`` with the type pandas gives strings, decoded by Arrow from a
+    dictionary: a tenth of the time of converting a NumPy object array."""
+    dtype = pd.Series(names[:1] or [""]).dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        return np.asarray(names, dtype=object)[codes]
+    import pyarrow as pa
+
+    words = pa.array(names, pa.large_string())
+    decoded = pa.DictionaryArray.from_arrays(pa.array(codes, pa.int64()), words).cast(words.type)
+    return pd.array(decoded, dtype=dtype)
+
+
 def _table(
     sc: Scenario,
     vpid: np.ndarray,
@@ -336,12 +349,13 @@ def _table(
     """
     n_draws, n, n_arms = next(iter(metrics.values())).shape
     d_idx, p_idx, a_idx = (x.ravel() for x in np.indices((n_draws, n, n_arms)))
+    src_code, src_names = pd.factorize(source)
     table = {
-        "arm": np.array([arm.name for arm in sc.arms], dtype=object)[a_idx],
+        "arm": _labels([arm.name for arm in sc.arms], a_idx),
         "vpid": vpid[p_idx],
         "draw": d_idx.astype(np.int64),
         "posterior_draw": posterior_draw[d_idx, p_idx].astype(np.int64),
-        "source": source[p_idx],
+        "source": _labels(list(src_names), src_code[p_idx]),
     }
     for col in covariates.columns:
         table[col] = covariates[col].to_numpy()[p_idx]

@@ -100,3 +100,25 @@ def test_workers_write_the_parts_this_process_would(tmp_path):
     assert res.patients is None
     for name in ("patients", "arms.parquet", "result.zarr", "run.json"):
         assert _digest(tmp_path / "w2" / name) == _digest(tmp_path / "serial" / name), name
+
+
+def test_write_parquet_reads_back_the_same_frame_with_only_text_dictionary_encoded(tmp_path):
+    import pyarrow.parquet as pq
+
+    from twinlab.simulate.result import write_parquet
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "arm": pd.array(["a", "b"] * 500, dtype="str"),
+            "vpid": np.arange(1000, dtype=np.int64),
+            "auc": rng.random(1000),
+            "titrated": np.zeros(1000, dtype=bool),
+        }
+    )
+    write_parquet(frame, tmp_path / "x.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "x.parquet"), frame)
+    meta = pq.ParquetFile(tmp_path / "x.parquet").metadata.row_group(0)
+    encodings = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(4)}
+    assert any("DICTIONARY" in e for e in encodings["arm"])
+    assert not any("DICTIONARY" in e for e in encodings["auc"])

@@ -57,7 +57,7 @@ from twinlab.simulate.metrics import (
 )
 from twinlab.simulate.ode_kernels import ODE_KERNEL_MODELS, simulate_idr
 from twinlab.simulate.regimens import Arm
-from twinlab.simulate.result import PARTS, SimulationResult
+from twinlab.simulate.result import PARTS, SimulationResult, write_parquet
 from twinlab.simulate.scenario import Scenario
 from twinlab.simulate.units import annotate, result_units
 from twinlab.virtual.base import chunk_rng
@@ -396,7 +396,7 @@ def _store_part(plan: _Plan, part: dict[str, Any]) -> dict[str, Any]:
         part["arrays"] = None
     if plan.parts is not None:
         table, _ = _chunk_table(plan, part)
-        table.to_parquet(Path(plan.parts) / _part_name(part["k"]), index=False)
+        write_parquet(table, Path(plan.parts) / _part_name(part["k"]))
         part = {"k": part["k"], "start": part["start"], "stop": part["stop"],
                 "posterior_draw": part["posterior_draw"], "arrays": part["arrays"]}  # fmt: skip
     return part
@@ -858,8 +858,8 @@ def run(
     timings = {"simulate_s": t_sim - t_start}
     if folder is not None:
         if patients is not None:
-            patients.to_parquet(folder / "patients.parquet", index=False)
-        arms.to_parquet(folder / "arms.parquet", index=False)
+            write_parquet(patients, folder / "patients.parquet")
+        write_parquet(arms, folder / "arms.parquet")
         _write_json(folder / "run.json", record)
         timings["total_s"] = time.perf_counter() - t_start
         if profile:

@@ -41,6 +41,28 @@ FILES = ("result.zarr", "patients.parquet", "arms.parquet", "run.json")
 PARTS = "patients"
 
 
+def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """``frame`` (no index) as Parquet, dictionary-encoding only its text columns.
+
+    pyarrow dictionary-encodes every column by default; the metric columns are unique
+    floats, whose dictionary it builds and then abandons for plain encoding. Leaving them
+    plain writes the per-patient table three times faster, and smaller (measured in
+    ``benchmarks/SIMULATE.md``). Read back, the frame is the same.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    text = [
+        f.name
+        for f in table.schema
+        if pa.types.is_string(f.type)
+        or pa.types.is_large_string(f.type)
+        or pa.types.is_dictionary(f.type)
+    ]
+    pq.write_table(table, path, use_dictionary=text or False)
+
+
 @dataclass
 class SimulationResult:
     """Profiles, per-patient and per-arm summaries of one run.

@@ -79,6 +79,30 @@ print(json.dumps({{"wall_s": wall, "simulate_s": res.timings["simulate_s"],
 """
 
 
+def memory_touch(mb: int = 256, idle_s: float = 5.0) -> dict[str, float]:
+    """MB/s of writing ``mb`` of new memory: after ``idle_s`` of no use, and right after
+    freeing the same amount (pages the kernel hands straight back).
+
+    On this VM (Firecracker) memory left free for a few seconds is returned to the host, and
+    touching it again costs a host page fault: ~200 MB/s against several GB/s for pages just
+    freed. Every run here that writes new arrays or files pays it (SIMULATE.md).
+    """
+    import numpy as np
+
+    def fill() -> float:
+        t0 = time.perf_counter()
+        a = np.empty(mb * 2**17)
+        a.fill(1.0)
+        t = time.perf_counter() - t0
+        del a
+        return mb / t
+
+    time.sleep(idle_s)
+    cold = fill()
+    warm = fill()
+    return {"after_idle_mb_s": cold, "just_freed_mb_s": warm, "mb": mb, "idle_s": idle_s}
+
+
 def scenario(kind: str, n: int, chunk_size: int):
     """The benchmark's scenario: ``analytic``, ``ode`` or ``big`` (10^7 x 28 daily doses)."""
     import numpy as np
@@ -220,7 +244,9 @@ def main() -> None:
     result: dict[str, Any] = {"benchmark": "simulate_scaling", "quick": args.quick,
                               "machine": {"platform": platform.platform(),
                                           "cpus": os.cpu_count(),
-                                          "load_avg_at_start": os.getloadavg()}}  # fmt: skip
+                                          "load_avg_at_start": os.getloadavg(),
+                                          "memory_touch": memory_touch()}}  # fmt: skip
+    print(f"memory touch: {result['machine']['memory_touch']}", flush=True)
     with tempfile.TemporaryDirectory(dir=args.scratch) as tmp:
         scratch = Path(tmp)
         for kind, n in sizes.items():

@@ -6,7 +6,9 @@ with ``out=`` in a fresh subprocess per mode, so each mode's peak RSS is its own
 table formats side by side: ``one_file`` (workers write their zarr regions themselves and
 ship per-patient metrics back; the client builds ``patients.parquet``) and ``parts``
 (``run(parts=True)``: workers also write their chunks' tables, nothing per patient comes
-back):
+back), and ``parts_no_profiles`` (``run(parts=True, profiles=False)``: no profiles kept, so
+no zarr store; on this VM, writing new memory or files is capped by the host, see
+``memory_touch``):
 
 - ``inproc``: no client;
 - ``w1``, ``w2``: :func:`twinlab.cluster.dask_client` with 1 or 2 worker processes (TLS on
@@ -19,7 +21,7 @@ predicts ``w2``; the JSON keeps the prediction, its error and the extrapolation 
 Usage::
 
     python benchmarks/simulate_scaling.py [--quick] [--analytic 1000000] [--ode 100000]
-        [--big] [--scratch DIR] [--out benchmarks/results]
+        [--big] [--kinds analytic,ode] [--scratch DIR] [--out benchmarks/results]
 
 ``--big`` adds the bounded-memory run: 10^7 virtual patients x 28 daily doses (analytic,
 daily observations), 2 workers, ``parts=True``, with the progress bar (needs ~5 GB in
@@ -43,6 +45,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+#: Result layouts run side by side: one ``patients.parquet``; parts; parts without profiles
+#: (``run(parts=True, profiles=False)``: no zarr store, the tables only)
+TABLES = ("one_file", "parts", "parts_no_profiles")
 
 ONE = r"""
 import json, resource, sys, time
@@ -51,7 +56,7 @@ sys.path.insert(0, {bench!r})
 from simulate_scaling import scenario
 from twinlab.simulate import run
 sc = scenario({kind!r}, {n}, {chunk})
-mode, out, parts = {mode!r}, {out!r}, {parts!r}
+mode, out, parts, profiles = {mode!r}, {out!r}, {parts!r}, {profiles!r}
 
 def rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -59,17 +64,18 @@ def rss():
 warm = scenario({kind!r}, min({chunk}, {n}), {chunk})
 warm_out = out + "-warm"  # imports (zarr, codecs) and numba caches, in every process
 if mode == "inproc":
-    run(warm, out=warm_out, parts=parts)
+    run(warm, out=warm_out, parts=parts, profiles=profiles)
     t0 = time.perf_counter()
-    res = run(sc, out=out, progress={progress}, parts=parts)
+    res = run(sc, out=out, progress={progress}, parts=parts, profiles=profiles)
     wall = time.perf_counter() - t0
     workers_rss = []
 else:
     from twinlab.cluster import dask_client
     with dask_client(n_workers=int(mode[1:]), memory_limit=None) as client:
-        run(warm, client=client, out=warm_out, parts=parts)
+        run(warm, client=client, out=warm_out, parts=parts, profiles=profiles)
         t0 = time.perf_counter()
-        res = run(sc, client=client, out=out, progress={progress}, parts=parts)
+        res = run(sc, client=client, out=out, progress={progress}, parts=parts,
+                  profiles=profiles)
         wall = time.perf_counter() - t0
         workers_rss = sorted(client.run(rss).values())
 print(json.dumps({{"wall_s": wall, "simulate_s": res.timings["simulate_s"],
@@ -163,15 +169,16 @@ def _hashes(folder: Path) -> str:
 
 
 def one(kind: str, n: int, chunk: int, mode: str, scratch: Path, progress: bool = False,
-        parts: bool = False):  # fmt: skip
-    out = scratch / f"{kind}-{mode}{'-parts' if parts else ''}"
+        parts: bool = False, profiles: bool = True):  # fmt: skip
+    out = scratch / f"{kind}-{mode}{'-parts' if parts else ''}{'' if profiles else '-lean'}"
     code = ONE.format(bench=str(Path(__file__).parent), kind=kind, n=n, chunk=chunk, mode=mode,
-                      out=str(out), progress=progress, parts=parts)  # fmt: skip
+                      out=str(out), progress=progress, parts=parts,
+                      profiles=profiles)  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"{kind} {mode} failed:\n{proc.stderr[-3000:]}")
     row = json.loads(proc.stdout.strip().splitlines()[-1])
-    row.update(kind=kind, n=n, chunk_size=chunk, mode=mode, parts=parts,
+    row.update(kind=kind, n=n, chunk_size=chunk, mode=mode, parts=parts, profiles=profiles,
                files_sha256=_hashes(out))  # fmt: skip
     shutil.rmtree(out, ignore_errors=True)  # the next mode's scratch space
     return row
@@ -207,13 +214,15 @@ def model(rows: dict[str, dict[str, Any]], n_chunks: int) -> dict[str, Any]:
     return out
 
 
-def _modes(kind: str, n: int, chunk: int, scratch: Path, parts: bool) -> dict[str, Any]:
+def _modes(
+    kind: str, n: int, chunk: int, scratch: Path, parts: bool, profiles: bool = True
+) -> dict[str, Any]:
     """In process, 1 and 2 workers for one table format; the scaling model fitted on them."""
     rows = {}
-    label = "parts" if parts else "one file"
+    label = ("parts" if parts else "one file") + ("" if profiles else ", no profiles")
     for mode in ("inproc", "w1", "w2"):
         t0 = time.perf_counter()
-        rows[mode] = one(kind, n, chunk, mode, scratch, parts=parts)
+        rows[mode] = one(kind, n, chunk, mode, scratch, parts=parts, profiles=profiles)
         print(f"{kind:<8} {label:<8} {mode:<6} n={n:>9,} total {rows[mode]['total_s']:7.2f} s "
               f"(chunks {rows[mode]['simulate_s']:6.2f} s) client RSS "
               f"{rows[mode]['client_peak_rss_mb']:6.0f} MB workers "
@@ -235,6 +244,9 @@ def main() -> None:
     ap.add_argument("--analytic", type=int, default=None)
     ap.add_argument("--ode", type=int, default=None)
     ap.add_argument("--big", action="store_true", help="also 10^7 x 28 daily doses")
+    ap.add_argument(
+        "--kinds", default="analytic,ode", help="model classes to run (others kept from the file)"
+    )
     ap.add_argument("--scratch", default=None, help="folder for the result stores")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = ap.parse_args()
@@ -250,9 +262,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.scratch) as tmp:
         scratch = Path(tmp)
         for kind, n in sizes.items():
+            if kind not in args.kinds.split(","):
+                continue
             result[kind] = {}
-            for table in ("one_file", "parts"):
-                result[kind][table] = _modes(kind, n, chunks[kind], scratch, table == "parts")
+            for table in TABLES:
+                result[kind][table] = _modes(kind, n, chunks[kind], scratch, table != "one_file",
+                                             table != "parts_no_profiles")  # fmt: skip
         if args.big:
             row = one("big", 10_000_000, chunks["big"], "w2", scratch, progress=True, parts=True)
             print(f"big: 10^7 x 28 daily doses on 2 workers: {row['total_s']:.0f} s, client "
@@ -263,6 +278,12 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "simulate_scaling_quick.json" if args.quick else "simulate_scaling.json"
+    previous = out / name
+    if previous.is_file():  # keep the model classes not run this time
+        old = json.loads(previous.read_text())
+        for kind in sizes:
+            if kind not in result and kind in old:
+                result[kind] = old[kind]
     (out / name).write_text(json.dumps(result, indent=2) + "\n")
 
 

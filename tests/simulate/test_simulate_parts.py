@@ -97,9 +97,32 @@ def test_workers_write_the_parts_this_process_would(tmp_path):
     run(sc, out=tmp_path / "serial", parts=True)
     with dask_client(n_workers=2, host="127.0.0.1", memory_limit=None) as client:
         res = run(sc, client=client, out=tmp_path / "w2", parts=True, profile=False)
+        lean = run(sc, client=client, out=tmp_path / "lean", parts=True, profiles=False)
     assert res.patients is None
     for name in ("patients", "arms.parquet", "result.zarr", "run.json"):
         assert _digest(tmp_path / "w2" / name) == _digest(tmp_path / "serial" / name), name
+    # without profiles the workers write the same tables and ship no profiles back
+    assert lean.dataset is None and not (tmp_path / "lean" / "result.zarr").exists()
+    for name in ("patients", "arms.parquet"):
+        assert _digest(tmp_path / "lean" / name) == _digest(tmp_path / "serial" / name), name
+
+
+def test_a_run_without_profiles_has_the_same_tables_and_no_profiles(tmp_path):
+    sc = _scenario(n=30)  # placebo, titration and residual error: metrics that read profiles
+    full = run(sc)
+    lean = run(sc, profiles=False)
+    assert lean.dataset is None
+    pd.testing.assert_frame_equal(lean.patients, full.patients)
+    pd.testing.assert_frame_equal(lean.arms, full.arms)
+    with pytest.raises(ValueError, match="no profiles"):
+        lean.bands()
+    run(sc, out=tmp_path / "r")  # a folder that held profiles ...
+    run(sc, out=tmp_path / "r", profiles=False)  # ... holds none after a run without
+    assert not (tmp_path / "r" / "result.zarr").exists()
+    reopened = open_result(tmp_path / "r")
+    assert reopened.dataset is None and reopened.run["profiles"] is False
+    pd.testing.assert_frame_equal(reopened.patients, full.patients)
+    assert "profiles" not in full.run  # a run with profiles records as it always did
 
 
 def test_write_parquet_reads_back_the_same_frame_with_only_text_dictionary_encoded(tmp_path):

@@ -83,6 +83,7 @@ class _Plan:
     backend: str
     store: str | None
     parts: str | None = None  # folder of the per-chunk tables (``run(parts=True)``)
+    profiles: bool = True  # False: profiles are computed for the metrics, then dropped
 
 
 def _resolve_backend(model: StructuralModel, backend: str) -> str:
@@ -297,7 +298,7 @@ def _simulate_parts(
             m.update(pd_endpoints(arrays["effect"][:, :, a, :]))
         for name, value in m.items():
             metrics.setdefault(name, np.empty((n_draws, n, n_arms)))[:, :, a] = value
-    if sc.residual:
+    if sc.residual and plan.profiles:  # observations of profiles nobody keeps: not drawn
         for e in model.endpoints:
             if not ({f"add_{e}", f"prop_{e}"} & set(pc.sigma)):
                 continue
@@ -389,7 +390,10 @@ def _store_part(plan: _Plan, part: dict[str, Any]) -> dict[str, Any]:
 
     With a zarr store the profiles go to their region; with ``plan.parts`` the chunk's
     per-patient table goes to its own Parquet file, and only the chunk's bounds come back.
+    Without profiles (``run(profiles=False)``) the chunk's profiles are dropped here.
     """
+    if not plan.profiles:
+        part["arrays"] = None
     if plan.store is not None:
         _write_region(plan.store, part["arrays"], part["posterior_draw"], part["start"],
                       part["stop"])  # fmt: skip
@@ -715,6 +719,7 @@ def run(
     backend: str = "auto",
     profile: bool = True,
     parts: bool = False,
+    profiles: bool = True,
 ) -> SimulationResult:
     """Simulate every virtual patient of ``scenario`` through every arm.
 
@@ -751,6 +756,13 @@ def run(
         metric column at a time, and equals the one-file run's. The result's ``patients`` is
         None: read the parts with :meth:`SimulationResult.query` (DuckDB) or
         ``pandas.read_parquet(out / "patients")``.
+    profiles : bool
+        False: keep no profiles (no ``result.zarr``; the result's ``dataset`` is None). Each
+        chunk's profiles are still computed for the metrics that need them (placebo arms,
+        titration, PD endpoints) and dropped at once, and residual-error observations are
+        not drawn. For large runs that need only the per-patient and per-arm tables: a
+        million patients x 97 times is ~0.8 GB of profiles. ``run.json`` records
+        ``"profiles": false``.
 
     Returns
     -------
@@ -788,14 +800,15 @@ def run(
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
-        store = folder / "result.zarr"
-        _init_store(scenario, store)
+        if profiles:
+            store = folder / "result.zarr"
+            _init_store(scenario, store)
         if parts:
             (folder / PARTS).mkdir()
     plan = _Plan(scenario, plan_backend, None if store is None else str(store),
-                 str(folder / PARTS) if parts else None)  # fmt: skip
+                 str(folder / PARTS) if parts else None, profiles)  # fmt: skip
     target = None
-    if store is None and client is None:  # profiles written in place, chunk by chunk
+    if profiles and store is None and client is None:  # profiles in place, chunk by chunk
         shape = (int(scenario.population.n_draws), int(scenario.population.n),
                  len(scenario.arms), len(scenario.times))  # fmt: skip
         target = {e: np.empty(shape) for e in scenario.model.endpoints}
@@ -841,6 +854,8 @@ def run(
     }
     if parts:  # only then: a one-file run's record stays byte for byte as it was
         record["patients"] = f"{PARTS}/"
+    if not profiles:  # likewise
+        record["profiles"] = False
     from twinlab.audit import audit_event
 
     # every simulation is on record when an audit log is active (no-op otherwise)
@@ -850,7 +865,9 @@ def run(
         params={"scenario": record["scenario"], "backend": plan_backend},
         new={"sizes": record["sizes"], "out": None if folder is None else str(folder)},
     )
-    if store is None:
+    if not profiles:
+        dataset = None
+    elif store is None:
         patient = np.arange(n_patients, dtype=np.int64)
         dataset = _dataset(scenario, assembly.target, patient, assembly.pdraw)
     else:

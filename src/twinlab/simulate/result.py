@@ -69,8 +69,9 @@ class SimulationResult:
 
     Attributes
     ----------
-    dataset : xarray.Dataset
-        Dims ``(draw, patient, arm, time)``; lazy (dask) when opened from a folder.
+    dataset : xarray.Dataset or None
+        Dims ``(draw, patient, arm, time)``; lazy (dask) when opened from a folder. None for
+        a run that kept no profiles (``run(profiles=False)``).
     patients : pandas.DataFrame or None
         One row per (draw, patient, arm); see :mod:`twinlab.simulate.metrics`. None for a
         table written in parts (``run(parts=True)``): :meth:`query` reads them, or
@@ -85,7 +86,7 @@ class SimulationResult:
         Wall times of this run (seconds); empty when reopened.
     """
 
-    dataset: xr.Dataset
+    dataset: xr.Dataset | None
     patients: pd.DataFrame | None
     arms: pd.DataFrame
     run: dict[str, Any]
@@ -99,7 +100,11 @@ class SimulationResult:
         ------
         KeyError
             If the dataset has no such endpoint.
+        ValueError
+            If the run kept no profiles.
         """
+        if self.dataset is None:
+            raise ValueError("this run kept no profiles (run(..., profiles=False)): no bands")
         if endpoint not in self.dataset.data_vars or "time" not in self.dataset[endpoint].dims:
             known = [v for v in self.dataset.data_vars if "time" in self.dataset[v].dims]
             raise KeyError(f"no endpoint {endpoint!r} in this result (have {known})")
@@ -164,15 +169,18 @@ def open_result(path: str | os.PathLike[str]) -> SimulationResult:
     """
     path = resolve(path)  # from the project root: the same from notebooks/
     in_parts = (path / PARTS).is_dir()
-    missing = [
-        f for f in FILES if not (path / f).exists() and not (in_parts and f == "patients.parquet")
-    ]
+    record = json.loads((path / "run.json").read_text()) if (path / "run.json").is_file() else {}
+    profiles = record.get("profiles", True)
+    optional = {"patients.parquet"} if in_parts else set()
+    if not profiles:
+        optional.add("result.zarr")
+    missing = [f for f in FILES if not (path / f).exists() and f not in optional]
     if missing:
         raise FileNotFoundError(f"{path} is not a simulation result: missing {missing}")
     return SimulationResult(
-        dataset=xr.open_zarr(path / "result.zarr", consolidated=False),
+        dataset=xr.open_zarr(path / "result.zarr", consolidated=False) if profiles else None,
         patients=None if in_parts else pd.read_parquet(path / "patients.parquet"),
         arms=pd.read_parquet(path / "arms.parquet"),
-        run=json.loads((path / "run.json").read_text()),
+        run=record,
         path=path,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +72,15 @@ def test_timeline_validate_names_the_bad_table_column_and_row(tmp_path):
     result = CliRunner().invoke(cli, ["timeline", "validate", str(tmp_path / "ok")])
     assert result.exit_code == 2
     assert "patients.sex" in result.output and "row 1" in result.output
+
+
+@pytest.mark.parametrize(("verbose", "level"), [(0, "warning"), (1, "info")])
+def test_dask_logs_follow_the_cli_verbosity_in_every_process(monkeypatch, verbose, level):
+    """Without -v, Dask's INFO chatter (worker starts and stops, a shutdown race's traceback)
+    stays out of a user's terminal, in the CLI's process and in the workers it spawns."""
+    monkeypatch.delenv("DASK_LOGGING__DISTRIBUTED", raising=False)
+    cli.callback(debug=False, verbose=verbose)
+    assert os.environ["DASK_LOGGING__DISTRIBUTED"] == level
+    code = "import logging, distributed; print(logging.getLogger('distributed').level)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert int(out.stdout) == getattr(logging, level.upper())

@@ -17,6 +17,7 @@ audit log that does not verify) exits 1; anything else is a bug, reported in one
 from __future__ import annotations
 
 import logging
+import os
 
 import click
 
@@ -33,6 +34,10 @@ def cli(debug: bool, verbose: int) -> None:
     """twinlab: a workbench for clinical-trial digital twins."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Dask's own loggers default to INFO: every worker start and stop, and at a cluster's
+    # close a shutdown race's "Batched Comm Closed" with its traceback. Read by dask when it
+    # is first imported, here and in the worker processes (which inherit the environment).
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", logging.getLevelName(level).lower())
 
 
 def _attach() -> None:

@@ -328,3 +328,15 @@ def test_results_carry_units_from_the_spec_through_zarr(tmp_path):
     assert effect.attrs == {"long_name": "effect"}
     with pytest.raises(ValueError, match="'mg/dx' is not a unit"):
         PopulationSpec.from_dict({**spec.to_dict(), "units": {"effect": "mg/dx"}})
+
+
+def test_table_labels_equal_the_object_array_they_replace():
+    """The table's text columns, decoded by Arrow from codes, equal the object arrays they
+    replace, missing values included."""
+    from twinlab.simulate.engine import _labels
+
+    src = np.array(["b", None, "a", "b", ""], dtype=object)
+    code, names = pd.factorize(src)
+    idx = np.array([0, 1, 2, 3, 4, 1, 0])
+    got = pd.Series(_labels(list(names), code[idx]))
+    pd.testing.assert_series_equal(got, pd.Series(src[idx]))

@@ -323,15 +323,17 @@ def _simulate_parts(
 
 
 def _labels(names: list[str], codes: np.ndarray) -> Any:
-    """The column ``names[codes]`` with the type pandas gives strings, decoded by Arrow from a
-    dictionary: a tenth of the time of converting a NumPy object array."""
+    """The column ``names[codes]`` (code -1: missing) with the type pandas gives strings,
+    decoded by Arrow from a dictionary: a tenth of the time of converting an object array."""
     dtype = pd.Series(names[:1] or [""]).dtype
     if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
-        return np.asarray(names, dtype=object)[codes]
+        return np.asarray([*names, None], dtype=object)[codes]
     import pyarrow as pa
 
     words = pa.array(names, pa.large_string())
-    decoded = pa.DictionaryArray.from_arrays(pa.array(codes, pa.int64()), words).cast(words.type)
+    missing = codes < 0
+    index = pa.array(np.where(missing, 0, codes), pa.int64(), mask=missing)
+    decoded = pa.DictionaryArray.from_arrays(index, words).cast(words.type)
     return pd.array(decoded, dtype=dtype)
 
 

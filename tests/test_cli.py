@@ -75,12 +75,22 @@ def test_timeline_validate_names_the_bad_table_column_and_row(tmp_path):
 
 
 @pytest.mark.parametrize(("verbose", "level"), [(0, "warning"), (1, "info")])
-def test_dask_logs_follow_the_cli_verbosity_in_every_process(monkeypatch, verbose, level):
+def test_dask_logs_follow_the_cli_verbosity_in_every_process(verbose, level):
     """Without -v, Dask's INFO chatter (worker starts and stops, a shutdown race's traceback)
-    stays out of a user's terminal, in the CLI's process and in the workers it spawns."""
-    monkeypatch.delenv("DASK_LOGGING__DISTRIBUTED", raising=False)
-    cli.callback(debug=False, verbose=verbose)
-    assert os.environ["DASK_LOGGING__DISTRIBUTED"] == level
-    code = "import logging, distributed; print(logging.getLogger('distributed').level)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert int(out.stdout) == getattr(logging, level.upper())
+    stays out of a user's terminal, in the ``twinlab`` program and the processes it starts;
+    called from Python (as here), the CLI leaves the caller's environment alone."""
+    env = {k: v for k, v in os.environ.items() if k != "DASK_LOGGING__DISTRIBUTED"}
+    code = (
+        "import logging, os, subprocess, sys\n"
+        "from twinlab.cli import main\n"
+        f"sys.argv = ['twinlab'] + {['-v'] * verbose!r} + ['keys', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "child = 'import logging, distributed; print(logging.getLogger(\"distributed\").level)'\n"
+        "out = subprocess.run([sys.executable, '-c', child], capture_output=True, text=True)\n"
+        "print(os.environ['DASK_LOGGING__DISTRIBUTED'], out.stdout.strip(), file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stderr.split()[-2:] == [level, str(getattr(logging, level.upper()))], out.stderr
+    # in process (CliRunner) the environment is untouched
+    assert CliRunner().invoke(cli, ["-v"] * verbose + ["keys", "--help"]).exit_code == 0
+    assert os.environ.get("DASK_LOGGING__DISTRIBUTED") == env.get("DASK_LOGGING__DISTRIBUTED")

@@ -34,9 +34,23 @@ def cli(debug: bool, verbose: int) -> None:
     """twinlab: a workbench for clinical-trial digital twins."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    # Dask's own loggers default to INFO: every worker start and stop, and at a cluster's
-    # close a shutdown race's "Batched Comm Closed" with its traceback. Read by dask when it
-    # is first imported, here and in the worker processes (which inherit the environment).
+    if _PROGRAM["entry"]:
+        _quiet_dask(level)
+
+
+#: whether the CLI runs as the ``twinlab`` program (not called from Python, as in tests)
+_PROGRAM = {"entry": False}
+
+
+def _quiet_dask(level: int) -> None:
+    """Dask's loggers at the CLI's level, in this process and in those it starts.
+
+    Dask's own loggers default to INFO: every worker start and stop and, at a cluster's
+    close, a shutdown race's "Batched Comm Closed" with its traceback. Dask reads
+    ``DASK_LOGGING__DISTRIBUTED`` when first imported, here and in the stages and worker
+    processes, which inherit the environment. Only the ``twinlab`` program sets it: called
+    from Python, the CLI leaves the caller's environment alone.
+    """
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", logging.getLevelName(level).lower())
 
 
@@ -71,4 +85,5 @@ _attach()
 
 def main() -> None:
     """Console-script entry point."""
+    _PROGRAM["entry"] = True
     cli(prog_name="twinlab")

@@ -64,28 +64,6 @@ def _value(b: np.ndarray, mu: np.ndarray, m: int, k0: float, s: float) -> float:
     return acc
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _slope(b: np.ndarray, mu: np.ndarray, m: int, s: float) -> float:  # pragma: no cover
-    acc = 0.0
-    for i in range(m):
-        acc -= mu[i] * b[i] * math.exp(-mu[i] * s)
-    return acc
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _value_slope(
-    b: np.ndarray, mu: np.ndarray, m: int, k0: float, s: float
-) -> tuple[float, float]:  # pragma: no cover - compiled
-    """:func:`_value` and :func:`_slope` at once, one exponential per term (same arithmetic)."""
-    f = k0
-    df = 0.0
-    for i in range(m):
-        e = math.exp(-mu[i] * s)
-        f += b[i] * e
-        df -= mu[i] * b[i] * e
-    return f, df
-
-
 @numba.njit(cache=True, nogil=True)
 def _solve(
     b: np.ndarray,
@@ -154,7 +132,7 @@ def _log_secant(
 ) -> float:  # pragma: no cover - compiled
     """Where ``C`` reaches ``level`` in ``[lo, hi]`` if ``log C`` were linear there.
 
-    Exact for one decaying exponential, so a Newton step or two from the crossing of a
+    Exact for one decaying exponential, so a Halley step or two from the crossing of a
     concentration dominated by its slowest term (the secant start took about five);
     NaN (the caller's midpoint) where a value is not positive.
     """
@@ -348,9 +326,9 @@ def _kernel(
                             above += hi - lo
                         elif flo > 0.0 or fhi > 0.0:
                             if j == 0 and flo < 0.0:  # a rise from the segment start:
-                                slope = 0.0  # the tangent there (no exponential at s = 0)
+                                slope = 0.0  # the tangent there, C'(0) = sum(beta)
                                 for i in range(m):
-                                    slope -= rates[p, i] * a[i]
+                                    slope += beta[i]
                                 x0 = -flo / slope if slope > 0.0 else math.nan
                             else:
                                 x0 = _log_secant(lo, hi, flo + threshold, fhi + threshold,

@@ -6,11 +6,13 @@ import os
 import signal
 
 import numpy as np
+import pandas as pd
 import pytest
 from simulate_helpers import LogNormalPopulation, file_hashes
 
 from twinlab.cluster import ADDRESS_ENV, dask_client
 from twinlab.simulate import Arm, Regimen, Scenario, open_result, run
+from twinlab.virtual import KnownPopulation
 
 pytestmark = pytest.mark.slow
 
@@ -65,3 +67,28 @@ def test_a_killed_worker_is_survived_with_identical_results(dask_scheduler, tmp_
     assert res.patients.equals(reference.patients)
     run(sc, out=tmp_path / "serial")
     assert file_hashes(tmp_path / "r") == file_hashes(tmp_path / "serial")
+
+
+def _known(n: int = 50) -> KnownPopulation:
+    rng = np.random.default_rng(7)
+    params = {"ka": 1.0, "cl": 4.0 * rng.lognormal(0, 0.3, n), "v": 40.0 * rng.lognormal(0, 0.2, n)}
+    covariates = pd.DataFrame({"weight_kg": rng.normal(75, 10, n)}, index=range(100, 100 + n))
+    return KnownPopulation("pk_1cmt_oral", params, covariates=covariates)
+
+
+def test_a_known_population_travels_as_each_tasks_window(tmp_path, monkeypatch):
+    """Per-patient values go with the task that simulates them, nothing is broadcast, and
+    the files are those of the serial run, byte for byte."""
+    arms = [Arm("100 mg QD", Regimen(100.0, n_doses=3))]
+    sc = Scenario("known", _known(), arms, np.linspace(0, 72, 25), seed=3, chunk_size=6,
+                  threshold=1.0)  # fmt: skip
+    run(sc, out=tmp_path / "serial")
+    expected = file_hashes(tmp_path / "serial")
+
+    def no_scatter(*args, **kwargs):
+        raise AssertionError("a windowed population is not scattered")
+
+    with dask_client(n_workers=2, host="127.0.0.1", memory_limit=None) as client:
+        monkeypatch.setattr(type(client), "scatter", no_scatter)
+        run(sc, client=client, out=tmp_path / "w2")
+    assert file_hashes(tmp_path / "w2") == expected

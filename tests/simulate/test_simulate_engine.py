@@ -340,3 +340,40 @@ def test_table_labels_equal_the_object_array_they_replace():
     idx = np.array([0, 1, 2, 3, 4, 1, 0])
     got = pd.Series(_labels(list(names), code[idx]))
     pd.testing.assert_series_equal(got, pd.Series(src[idx]))
+
+
+def test_a_known_populations_window_gives_the_same_chunks_and_holds_only_its_patients():
+    import cloudpickle
+
+    from twinlab.simulate.engine import _Plan, _windowed
+    from twinlab.virtual import chunk_rng
+
+    n = 1000
+    rng = np.random.default_rng(1)
+    cov = pd.DataFrame({"wt": rng.normal(70, 9, n), "sex": rng.integers(0, 2, n)})
+    pop = KnownPopulation("pk_1cmt_oral", {"ka": 1.0, "cl": rng.lognormal(1, 0.3, n),
+                                           "v": 30.0}, covariates=cov)  # fmt: skip
+    window = pop.window(200, 500).window(300, 500)  # a window of a window
+    assert (window.n, window.n_draws, window.describe()) == (pop.n, 1, pop.describe())
+    for lo, hi in [(300, 301), (300, 350), (420, 500)]:
+        a, b = pop.chunk(lo, hi, chunk_rng(0, 0)), window.chunk(lo, hi, chunk_rng(0, 0))
+        assert np.array_equal(a.vpid, b.vpid)
+        assert a.params.keys() == b.params.keys()
+        for k in a.params:
+            assert np.array_equal(a.params[k], b.params[k])
+        pd.testing.assert_frame_equal(a.covariates, b.covariates)
+    with pytest.raises(IndexError, match="outside"):
+        window.chunk(299, 310, chunk_rng(0, 0))
+    with pytest.raises(IndexError, match="outside"):
+        pop.window(900, 1001)
+    # what a Dask task ships: its own patients' values, not everyone's
+    sc = Scenario("w", pop, [Arm("sd", Regimen(100.0))], np.linspace(0, 24, 5), seed=1,
+                  chunk_size=100)  # fmt: skip
+    plan = _Plan(sc, "numba", None)
+    whole = len(cloudpickle.dumps(plan))
+    part = _windowed(plan, (2, 3))
+    assert len(cloudpickle.dumps(part)) < whole / 3
+    assert part.scenario.population.chunk(200, 400, chunk_rng(0, 0)).vpid[[0, -1]].tolist() == [
+        200,
+        399,
+    ]

@@ -31,7 +31,8 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import SimpleNamespace
@@ -426,6 +427,14 @@ def _chunk_task(plan: _Plan, ks: tuple[int, ...]) -> list[dict[str, Any]]:
     return [_store_part(plan, _simulate_parts(plan, k)) for k in ks]
 
 
+def _windowed(plan: _Plan, ks: tuple[int, ...]) -> _Plan:
+    """``plan`` with its population cut to chunks ``ks`` (consecutive): what their task ships."""
+    sc = plan.scenario
+    start, stop = sc.chunk_bounds(ks[0])[0], sc.chunk_bounds(ks[-1])[1]
+    window = sc.population.window(start, stop)
+    return replace(plan, scenario=replace(sc, population=window))
+
+
 def _task_groups(sc: Scenario, n_workers: int) -> list[tuple[int, ...]]:
     """Consecutive chunks grouped into Dask tasks, large first and small last.
 
@@ -591,13 +600,18 @@ def _run_dask(plan: _Plan, client: Any, callback: Callable[[int, int], None] | N
     n = plan.scenario.n_chunks
     groups = _task_groups(plan.scenario, len(client.scheduler_info().get("workers", {})))
     token = uuid.uuid4().hex[:12]  # names the tasks only; results do not depend on it
-    # the plan on every worker up front: a task's one dependency held by a single worker
-    # would draw every task to it (data locality) and leave the others to steal work late
-    [plan_f] = client.scatter([plan], broadcast=True, hash=False)
+    if hasattr(plan.scenario.population, "window"):
+        # values per patient: each task carries its own patients' only
+        plans = [_windowed(plan, ks) for ks in groups]
+    else:
+        # the plan on every worker up front: a task's one dependency held by a single worker
+        # would draw every task to it (data locality) and leave the others to steal work late
+        plans = client.scatter([plan], broadcast=True, hash=False) * len(groups)
     futures = [
-        client.submit(_chunk_task, plan_f, ks, key=f"twinlab-simulate-{token}-{ks[0]}")
-        for ks in groups
+        client.submit(_chunk_task, p, ks, key=f"twinlab-simulate-{token}-{ks[0]}")
+        for p, ks in zip(plans, groups, strict=True)
     ]
+    del plans
     done = 0
     for future in as_completed(futures):
         parts = future.result()
@@ -668,13 +682,14 @@ def _with_titrated(summary: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _summary_from_parts(folder: Path, arms: list[str]) -> tuple[pd.DataFrame, list[str]]:
-    """:func:`_summary` of the table in Parquet parts, read one metric column at a time.
+    """:func:`_summary` of the table in Parquet parts, read column by column.
 
     The rows of each (draw, arm) group are found once (a stable sort of a group code), then
-    each metric column is read and summarised group by group: ~30 bytes per row at the peak
-    (the code, the sort order, one column and one group's values), whatever the number of
-    metrics and covariates. A group's rows keep their patient order, as in the one-file
-    table, so the summaries are the same numbers (:func:`summary_row` for both).
+    each metric column is read and summarised group by group, one column per core at a time:
+    ~16 + 16 per core bytes per row at the peak (the code and the sort order; per column its
+    values and one group's), whatever the number of metrics and covariates. A group's rows
+    keep their patient order, as in the one-file table, so the summaries are the same
+    numbers (:func:`summary_row` for both).
     """
     import pyarrow.dataset as pads
 
@@ -695,20 +710,31 @@ def _summary_from_parts(folder: Path, arms: list[str]) -> tuple[pd.DataFrame, li
     del code
     starts = np.cumsum(counts) - counts
     groups = [(g, int(starts[g]), int(starts[g] + c)) for g, c in enumerate(counts) if c]
+
+    def column(name: str) -> list[dict[str, object]]:
+        """One column's statistics, group by group."""
+        values = data.to_table(columns=[name]).column(0).to_numpy(zero_copy_only=False)
+        out = []
+        for _, lo, hi in groups:
+            x = values[order[lo:hi]]  # a copy: the quantiles may reorder it
+            if name == "titrated":
+                out.append({"titrated_frac": float(x.mean())})
+                continue
+            stats = summary_row(0, "", {name: x.astype(float, copy=False)}, scratch=True)
+            out.append({k: v for k, v in stats.items() if k not in ("draw", "arm", "n")})
+        return out
+
     rows = {}
     for g, lo, hi in groups:
         rows[g] = summary_row(g // len(arms), arms[g % len(arms)], {})
         rows[g]["n"] = hi - lo
-    for name in [*(m for m in (*EXPOSURE, *PD) if m in columns), "titrated"]:
-        values = data.to_table(columns=[name]).column(0).to_numpy(zero_copy_only=False)
-        for g, lo, hi in groups:
-            x = values[order[lo:hi]]
-            if name == "titrated":
-                rows[g]["titrated_frac"] = float(x.mean())
-                continue
-            stats = summary_row(0, "", {name: x.astype(float, copy=False)})
-            rows[g].update({k: v for k, v in stats.items() if k not in ("draw", "arm", "n")})
-        del values
+    names = [*(m for m in (*EXPOSURE, *PD) if m in columns), "titrated"]
+    # columns in parallel (Arrow's reads and NumPy's gathers and partitions release the
+    # GIL); results go in in column order, so the table is the same whatever the threads
+    with ThreadPoolExecutor(max_workers=min(len(names), os.cpu_count() or 1)) as pool:
+        for stats in pool.map(column, names):
+            for (g, _, _), s in zip(groups, stats, strict=True):
+                rows[g].update(s)
     return pd.DataFrame([rows[g] for g, _, _ in groups]), columns
 
 

@@ -105,6 +105,14 @@ class Population(Protocol):
     units : mapping of str to str
         Optional (read with ``getattr``): unit of each endpoint the contract does not fix,
         e.g. ``{"effect": "mg/dL"}`` (:mod:`twinlab.simulate.units`).
+
+    Notes
+    -----
+    A population holding values per patient (not drawn from the chunk's stream) should also
+    offer ``window(start, stop)``: a population with the same ``n`` and the same chunks for
+    patients ``start .. stop - 1``, holding only their values. On Dask, each task then
+    carries the window of its own chunks (:meth:`KnownPopulation.window`); without it, the
+    population is sent once to every worker.
     """
 
     n: int
@@ -162,23 +170,94 @@ class KnownPopulation:
 
     def chunk(self, start: int, stop: int, rng: np.random.Generator) -> PatientChunk:
         """Patients ``start .. stop - 1`` (``rng`` is unused: nothing here is random)."""
-        idx = np.arange(start, stop, dtype=np.int64)
-        params = {
-            k: np.broadcast_to(np.asarray(v, dtype=float), (self.n,))[start:stop][None, :].copy()
-            for k, v in self.params.items()
-        }
-        if self.covariates is not None:
-            cov = self.covariates.iloc[start:stop].reset_index(drop=True)
-        else:
-            cov = pd.DataFrame(index=range(stop - start))
-        return PatientChunk(
-            vpid=idx,
-            params=params,
-            covariates=cov,
-            draw=np.full(1, -1, dtype=np.int64),
-            source=np.full(stop - start, "", dtype=object),
-        )
+        return _known_chunk(self.params, self.covariates, self.n, 0, start, stop)
+
+    def window(self, start: int, stop: int) -> Population:
+        """Patients ``start .. stop - 1`` only, numbered as here: the same chunks in that
+        range, holding only their values.
+
+        A Dask task of :func:`twinlab.simulate.run` carries the window of its chunks instead
+        of every patient's parameters (nothing large pickled per task).
+
+        Examples
+        --------
+        >>> pop = KnownPopulation("pk_1cmt_oral", {"ka": 1.0, "cl": [2.0, 4.0, 6.0], "v": 30.0})
+        >>> w = pop.window(1, 3)
+        >>> w.n, w.chunk(2, 3, chunk_rng(0, 0)).params["cl"].tolist()
+        (3, [[6.0]])
+        """
+        return _KnownWindow.of(self, start, stop)
 
     def describe(self) -> dict[str, Any]:
         """Model name and size (the parameter values are the caller's)."""
+        return {"kind": "known", "model": self.model, "n": self.n}
+
+
+def _known_chunk(
+    params: Mapping[str, Any],
+    covariates: pd.DataFrame | None,
+    rows: int,
+    first: int,
+    start: int,
+    stop: int,
+) -> PatientChunk:
+    """Patients ``start .. stop - 1`` of given values held from patient ``first`` on
+    (``rows`` of them; a scalar is every patient's)."""
+    lo, hi = start - first, stop - first
+    if lo < 0 or hi > rows or lo > hi:
+        raise IndexError(f"patients {start}..{stop - 1} are outside {first}..{first + rows - 1}")
+    params = {
+        k: np.broadcast_to(np.asarray(v, dtype=float), (rows,))[lo:hi][None, :].copy()
+        for k, v in params.items()
+    }
+    if covariates is not None:
+        cov = covariates.iloc[lo:hi].reset_index(drop=True)
+    else:
+        cov = pd.DataFrame(index=range(hi - lo))
+    return PatientChunk(
+        vpid=np.arange(start, stop, dtype=np.int64),
+        params=params,
+        covariates=cov,
+        draw=np.full(1, -1, dtype=np.int64),
+        source=np.full(hi - lo, "", dtype=object),
+    )
+
+
+@dataclass(frozen=True)
+class _KnownWindow:
+    """Patients ``first .. first + rows - 1`` of a :class:`KnownPopulation`, numbered as
+    there (:meth:`KnownPopulation.window`): the same chunks, only their values."""
+
+    model: str
+    n: int
+    n_draws: int
+    units: Mapping[str, str]
+    first: int
+    rows: int
+    params: Mapping[str, Any]
+    covariates: pd.DataFrame | None
+
+    @classmethod
+    def of(cls, pop: KnownPopulation | _KnownWindow, start: int, stop: int) -> _KnownWindow:
+        first, rows = (pop.first, pop.rows) if isinstance(pop, _KnownWindow) else (0, pop.n)
+        lo, hi = int(start) - first, int(stop) - first
+        if lo < 0 or hi > rows or lo > hi:
+            raise IndexError(f"window {start}..{stop} is outside {first}..{first + rows}")
+        params = {  # copies: a view would pickle with its whole base
+            k: v if np.size(v) == 1 else np.asarray(v, dtype=float)[lo:hi].copy()
+            for k, v in pop.params.items()
+        }
+        cov = None if pop.covariates is None else pop.covariates.iloc[lo:hi].copy()
+        return cls(pop.model, pop.n, pop.n_draws, pop.units, int(start), hi - lo, params, cov)
+
+    def chunk(self, start: int, stop: int, rng: np.random.Generator) -> PatientChunk:
+        """Patients ``start .. stop - 1``, inside the window (``rng`` is unused)."""
+        return _known_chunk(self.params, self.covariates, self.rows, self.first, start, stop)
+
+    def window(self, start: int, stop: int) -> _KnownWindow:
+        """A narrower window (patients ``start .. stop - 1``, inside this one)."""
+        return _KnownWindow.of(self, start, stop)
+
+    def describe(self) -> dict[str, Any]:
+        """As the whole population's (the window is how it travels, not what it is)."""
         return {"kind": "known", "model": self.model, "n": self.n}

@@ -38,6 +38,42 @@ def test_local_cluster_has_single_threaded_worker_processes():
         assert len(pids) == 2
 
 
+def _rss_drop_after_free_mb() -> float:
+    """How much resident memory freeing a touched 16 MiB array gives back (MiB)."""
+    import numpy as np
+
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    x = np.ones(2 << 20)  # 16 MiB, every page touched
+    before = rss()
+    del x
+    return (before - rss()) / 2**20
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's mallopt and /proc: Linux only")
+def test_workers_reuse_freed_memory_instead_of_unmapping_it():
+    """With Dask's MALLOC_TRIM_THRESHOLD_ alone a freed array is unmapped (and the next one
+    page-faults in again); a twinlab worker keeps it for its next task."""
+    import inspect
+    import subprocess
+
+    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}  # what Dask's nanny sets
+    code = (
+        f"import os\n{inspect.getsource(_rss_drop_after_free_mb)}\nprint(_rss_drop_after_free_mb())"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert float(proc.stdout.split()[-1]) > 15  # the baseline: unmapped when freed
+    with dask_client(n_workers=1) as client:
+        [applied] = client.run(
+            lambda dask_worker: dask_worker.plugins["twinlab-heap-reuse"].applied
+        ).values()
+        assert applied == {"M_MMAP_THRESHOLD": 1, "M_TRIM_THRESHOLD": 1}
+        drops = [client.submit(_rss_drop_after_free_mb, pure=False).result() for _ in range(3)]
+    assert max(drops) < 1, drops
+
+
 def _exit_slowly() -> None:
     """In a worker: make its interpreter's finalization take 10 s, as tearing down PyMC,
     PyTensor, numba and pandas does on a loaded machine (the nanny waits 4 s, then kills)."""

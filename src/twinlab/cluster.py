@@ -38,6 +38,15 @@ of zarr's package tree is 94 – ran past Python's default limit of 1,000, so ev
 logged "Sizeof calculation for object of type 'dict' failed" (distributed's own issue 8578).
 The plugin raises the workers' limit to :data:`WORKER_RECURSION_LIMIT`, where the deepest
 profile is sized with room to spare; the profile itself is unchanged.
+
+Every client also registers :class:`HeapReuse`. Dask's nanny starts workers with
+``MALLOC_TRIM_THRESHOLD_=65536`` (``distributed.nanny.pre-spawn-environ``), which also
+switches off glibc's adaptive ``mmap`` threshold: every array over 128 KiB is then mapped
+fresh and unmapped when freed, so a worker page-faults its way through every chunk's
+temporaries, where the client process reuses its heap. That made a simulation chunk ~20-30 %
+slower in a worker than in process (``benchmarks/SIMULATE.md``). The plugin sets, in each
+worker, where glibc's adaptive thresholds end up anyway (``mmap`` 32 MiB, trim 64 MiB): a
+worker keeps at most that much freed memory for its next task.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import platform
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,6 +92,46 @@ class ProfileRecursion(WorkerPlugin):
         """Raise the limit in the worker's process (a restarted worker runs it again)."""
         if sys.getrecursionlimit() < self.limit:
             sys.setrecursionlimit(self.limit)
+
+
+class HeapReuse(WorkerPlugin):
+    """Let a worker reuse freed memory for its next arrays (glibc's ``mallopt``).
+
+    Sets ``M_MMAP_THRESHOLD`` to ``mmap_threshold`` and ``M_TRIM_THRESHOLD`` to
+    ``trim_threshold`` bytes in the worker's process, where glibc's adaptive thresholds end
+    up in a process of its own (see the module's documentation). Nothing happens on a C
+    library other than glibc. ``applied`` records what ``mallopt`` answered (1: set).
+    """
+
+    name = "twinlab-heap-reuse"
+
+    def __init__(self, mmap_threshold: int = 32 << 20, trim_threshold: int = 64 << 20) -> None:
+        self.mmap_threshold = int(mmap_threshold)
+        self.trim_threshold = int(trim_threshold)
+        self.applied: dict[str, int] = {}
+
+    def setup(self, worker: Any) -> None:
+        """Set the thresholds in the worker's process (a restarted worker runs it again)."""
+        if platform.libc_ver()[0] != "glibc":
+            return
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt  # this process's C library
+        mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+        self.applied = {
+            "M_MMAP_THRESHOLD": mallopt(_M_MMAP_THRESHOLD, self.mmap_threshold),
+            "M_TRIM_THRESHOLD": mallopt(_M_TRIM_THRESHOLD, self.trim_threshold),
+        }
+
+
+#: glibc's ``mallopt`` parameters (``malloc.h``)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def _register_plugins(client: Client) -> None:
+    """The worker plugins every twinlab client registers (see the module's documentation)."""
+    client.register_plugin(ProfileRecursion())
+    client.register_plugin(HeapReuse())
 
 
 def worker_start_method() -> str:
@@ -178,7 +228,7 @@ def dask_client(
             )
         client = Client(target, security=security if security is not None else Security())
         try:
-            client.register_plugin(ProfileRecursion())
+            _register_plugins(client)
             yield client
         finally:
             client.close()
@@ -203,5 +253,5 @@ def dask_client(
         ) as cluster,
         Client(cluster, security=security) as client,
     ):
-        client.register_plugin(ProfileRecursion())
+        _register_plugins(client)
         yield client

@@ -294,6 +294,10 @@ def test_dask_tasks_group_small_chunks_by_cost_and_keep_every_chunk():
     big = Scenario("g", LogNormalPopulation(n=1000), [Arm("qd", Regimen(100.0, n_doses=2))],
                    np.linspace(0, 48, 9), seed=1, chunk_size=500)  # fmt: skip
     assert _task_groups(big, n_workers=2) == [(0,), (1,)]
+    # and at most _TASK_BYTES of population windows (8 MiB): 3 MiB chunks go two by two
+    heavy = _task_groups(sc, n_workers=2, chunk_bytes=3 << 20)
+    assert [k for g in heavy for k in g] == list(range(sc.n_chunks))
+    assert max(len(g) for g in heavy) == 2
 
 
 def test_results_carry_units_from_the_spec_through_zarr(tmp_path):

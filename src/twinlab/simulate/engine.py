@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import pickle
 import shutil
 import sys
 import time
@@ -70,6 +71,8 @@ __all__ = ["BACKENDS", "run", "simulate_chunk"]
 BACKENDS = ("auto", "numba", "numpy", "jax")
 _ODE_TEMP_ELEMENTS = 1 << 23  # ~64 MB per forcing temporary of the ODE models
 _TASK_WORK = 1 << 25  # rows x steps per Dask task (~0.1-0.3 s of kernel)
+#: pickled bytes of population a task may carry (a window; Dask warns past 10 MB a task)
+_TASK_BYTES = 1 << 23
 _VERSIONED = ("twinlab", "numpy", "pandas", "xarray", "zarr", "dask", "distributed", "numba",
               "pyarrow", "duckdb")  # fmt: skip
 
@@ -435,7 +438,7 @@ def _windowed(plan: _Plan, ks: tuple[int, ...]) -> _Plan:
     return replace(plan, scenario=replace(sc, population=window))
 
 
-def _task_groups(sc: Scenario, n_workers: int) -> list[tuple[int, ...]]:
+def _task_groups(sc: Scenario, n_workers: int, chunk_bytes: int = 0) -> list[tuple[int, ...]]:
     """Consecutive chunks grouped into Dask tasks, large first and small last.
 
     A chunk's cost is its patient-draw-arm rows times the steps each costs (output times;
@@ -444,7 +447,9 @@ def _task_groups(sc: Scenario, n_workers: int) -> list[tuple[int, ...]]:
     (``ceil(left / (2 * n_workers))``): early tasks are worth their scheduling and shipping,
     the last ones are single chunks, so the workers finish together instead of one waiting
     on another's last large task. Tasks run in the order submitted. The chunks themselves
-    (and so the random streams and the results) do not change.
+    (and so the random streams and the results) do not change. ``chunk_bytes``: what one
+    chunk's window of the population weighs pickled; a task carries at most
+    :data:`_TASK_BYTES` of them.
     """
     from twinlab.pkpd.ode import MAX_STEP
 
@@ -455,7 +460,7 @@ def _task_groups(sc: Scenario, n_workers: int) -> list[tuple[int, ...]]:
         steps += int((times[-1] - times[0]) / (sc.ode_max_step or MAX_STEP))
     start, stop = sc.chunk_bounds(0)
     cost = (stop - start) * int(sc.population.n_draws) * len(sc.arms) * max(steps, 1)
-    cap = max(1, _TASK_WORK // max(cost, 1))
+    cap = max(1, min(_TASK_WORK // max(cost, 1), _TASK_BYTES // max(chunk_bytes, 1)))
     share = 2 * max(n_workers, 1)
     groups: list[tuple[int, ...]] = []
     k = 0
@@ -597,15 +602,19 @@ def _run_serial(
 def _run_dask(plan: _Plan, client: Any, callback: Callable[[int, int], None] | None):
     from distributed import as_completed
 
-    n = plan.scenario.n_chunks
-    groups = _task_groups(plan.scenario, len(client.scheduler_info().get("workers", {})))
+    sc = plan.scenario
+    n = sc.n_chunks
+    n_workers = len(client.scheduler_info().get("workers", {}))
     token = uuid.uuid4().hex[:12]  # names the tasks only; results do not depend on it
-    if hasattr(plan.scenario.population, "window"):
+    if hasattr(sc.population, "window"):
         # values per patient: each task carries its own patients' only
+        chunk_bytes = len(pickle.dumps(sc.population.window(*sc.chunk_bounds(0)), protocol=5))
+        groups = _task_groups(sc, n_workers, chunk_bytes)
         plans = [_windowed(plan, ks) for ks in groups]
     else:
         # the plan on every worker up front: a task's one dependency held by a single worker
         # would draw every task to it (data locality) and leave the others to steal work late
+        groups = _task_groups(sc, n_workers)
         plans = client.scatter([plan], broadcast=True, hash=False) * len(groups)
     futures = [
         client.submit(_chunk_task, p, ks, key=f"twinlab-simulate-{token}-{ks[0]}")

@@ -26,7 +26,7 @@ predicts ``w2``; the JSON keeps the prediction, its error and the extrapolation 
 Usage::
 
     python benchmarks/simulate_scaling.py [--quick] [--analytic 1000000] [--ode 100000]
-        [--big] [--kinds analytic,ode] [--scratch DIR] [--out benchmarks/results]
+        [--big] [--kinds analytic,ode] [--no-report] [--scratch DIR] [--out benchmarks/results]
 
 ``--big`` adds the bounded-memory run: 10^7 virtual patients x 28 daily doses (analytic,
 daily observations), 2 workers, ``parts=True``, with the progress bar (needs ~5 GB in
@@ -75,7 +75,8 @@ runs = []
 
 def timed(**kw):
     t0 = time.perf_counter()
-    res = run(sc, out=out, progress={progress}, parts=parts, profiles=profiles, **kw)
+    res = run(sc, out=out, progress={progress}, parts=parts, profiles=profiles,
+              profile={report!r}, **kw)
     runs.append({{"wall_s": time.perf_counter() - t0, "simulate_s": res.timings["simulate_s"],
                  "total_s": res.timings["total_s"], "rows": res.run["sizes"]["patient_rows"]}})
 
@@ -182,16 +183,18 @@ def _hashes(folder: Path) -> str:
 
 
 def one(kind: str, n: int, chunk: int, mode: str, scratch: Path, progress: bool = False,
-        parts: bool = False, profiles: bool = True, repeats: int = REPEATS):  # fmt: skip
+        parts: bool = False, profiles: bool = True, repeats: int = REPEATS,
+        report: bool = True):  # fmt: skip
     out = scratch / f"{kind}-{mode}{'-parts' if parts else ''}{'' if profiles else '-lean'}"
     code = ONE.format(bench=str(Path(__file__).parent), kind=kind, n=n, chunk=chunk, mode=mode,
                       out=str(out), progress=progress, parts=parts,
-                      profiles=profiles, repeats=repeats)  # fmt: skip
+                      profiles=profiles, repeats=repeats, report=report)  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"{kind} {mode} failed:\n{proc.stderr[-3000:]}")
     row = json.loads(proc.stdout.strip().splitlines()[-1])
     row.update(kind=kind, n=n, chunk_size=chunk, mode=mode, parts=parts, profiles=profiles,
+               report=report,
                files_sha256=_hashes(out))  # fmt: skip
     shutil.rmtree(out, ignore_errors=True)  # the next mode's scratch space
     return row
@@ -228,14 +231,22 @@ def model(rows: dict[str, dict[str, Any]], n_chunks: int) -> dict[str, Any]:
 
 
 def _modes(
-    kind: str, n: int, chunk: int, scratch: Path, parts: bool, profiles: bool = True
+    kind: str,
+    n: int,
+    chunk: int,
+    scratch: Path,
+    parts: bool,
+    profiles: bool = True,
+    report: bool = True,
 ) -> dict[str, Any]:
     """In process, 1 and 2 workers for one table format; the scaling model fitted on them."""
     rows = {}
     label = ("parts" if parts else "one file") + ("" if profiles else ", no profiles")
     for mode in ("inproc", "w1", "w2"):
         t0 = time.perf_counter()
-        rows[mode] = one(kind, n, chunk, mode, scratch, parts=parts, profiles=profiles)
+        rows[mode] = one(
+            kind, n, chunk, mode, scratch, parts=parts, profiles=profiles, report=report
+        )
         print(f"{kind:<8} {label:<8} {mode:<6} n={n:>9,} total {rows[mode]['total_s']:7.2f} s "
               f"(first {rows[mode]['first_total_s']:6.2f} s) "
               f"(chunks {rows[mode]['simulate_s']:6.2f} s) client RSS "
@@ -262,6 +273,13 @@ def main() -> None:
         "--kinds", default="analytic,ode", help="model classes to run (others kept from the file)"
     )
     ap.add_argument("--scratch", default=None, help="folder for the result stores")
+    ap.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help="run(profile=False): no timings.json, no Dask performance report "
+        "(~0.6 s of the client's time a run); writes *_no_report.json",
+    )
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = ap.parse_args()
     sizes = {"analytic": args.analytic or (100_000 if args.quick else 1_000_000),
@@ -281,7 +299,8 @@ def main() -> None:
             result[kind] = {}
             for table in TABLES:
                 result[kind][table] = _modes(kind, n, chunks[kind], scratch, table != "one_file",
-                                             table != "parts_no_profiles")  # fmt: skip
+                                             table != "parts_no_profiles",
+                                             report=args.report)  # fmt: skip
         if args.big:
             row = one(
                 "big",
@@ -301,6 +320,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "simulate_scaling_quick.json" if args.quick else "simulate_scaling.json"
+    if not args.report:
+        name = name.replace(".json", "_no_report.json")
     previous = out / name
     if previous.is_file():  # keep the model classes not run this time
         old = json.loads(previous.read_text())

@@ -789,9 +789,9 @@ def run(
         worker, or this process), one Parquet file per chunk, ``patients/part-NNNNNN.parquet``,
         instead of one ``patients.parquet`` assembled here: nothing per patient is held or
         shipped back, so memory stays bounded for 10^7 patients and more. Rows are in chunk
-        order, then (draw, patient, arm). ``arms.parquet`` is computed from the parts, one
-        metric column at a time, and equals the one-file run's. The result's ``patients`` is
-        None: read the parts with :meth:`SimulationResult.query` (DuckDB) or
+        order, then (draw, patient, arm). ``arms.parquet`` is computed from the parts, column
+        by column (one per core at a time), and equals the one-file run's. The result's
+        ``patients`` is None: read the parts with :meth:`SimulationResult.query` (DuckDB) or
         ``pandas.read_parquet(out / "patients")``.
     profiles : bool
         False: keep no profiles (no ``result.zarr``; the result's ``dataset`` is None). Each

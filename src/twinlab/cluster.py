@@ -94,6 +94,10 @@ class ProfileRecursion(WorkerPlugin):
             sys.setrecursionlimit(self.limit)
 
 
+#: glibc's ``mallopt`` parameters (``malloc.h``)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
 class HeapReuse(WorkerPlugin):
     """Let a worker reuse freed memory for its next arrays (glibc's ``mallopt``).
 
@@ -122,10 +126,6 @@ class HeapReuse(WorkerPlugin):
             "M_MMAP_THRESHOLD": mallopt(_M_MMAP_THRESHOLD, self.mmap_threshold),
             "M_TRIM_THRESHOLD": mallopt(_M_TRIM_THRESHOLD, self.trim_threshold),
         }
-
-
-#: glibc's ``mallopt`` parameters (``malloc.h``)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
 def _register_plugins(client: Client) -> None:

@@ -193,6 +193,15 @@ class KnownPopulation:
         return {"kind": "known", "model": self.model, "n": self.n}
 
 
+def _rows_of(start: int, stop: int, first: int, rows: int) -> tuple[int, int]:
+    """Rows of patients ``start .. stop - 1`` in values held for ``rows`` patients from
+    patient ``first`` on; IndexError when any lies outside them."""
+    lo, hi = int(start) - first, int(stop) - first
+    if lo < 0 or hi > rows or lo > hi:
+        raise IndexError(f"patients {start}..{stop - 1} are outside {first}..{first + rows - 1}")
+    return lo, hi
+
+
 def _known_chunk(
     params: Mapping[str, Any],
     covariates: pd.DataFrame | None,
@@ -203,9 +212,7 @@ def _known_chunk(
 ) -> PatientChunk:
     """Patients ``start .. stop - 1`` of given values held from patient ``first`` on
     (``rows`` of them; a scalar is every patient's)."""
-    lo, hi = start - first, stop - first
-    if lo < 0 or hi > rows or lo > hi:
-        raise IndexError(f"patients {start}..{stop - 1} are outside {first}..{first + rows - 1}")
+    lo, hi = _rows_of(start, stop, first, rows)
     params = {
         k: np.broadcast_to(np.asarray(v, dtype=float), (rows,))[lo:hi][None, :].copy()
         for k, v in params.items()
@@ -240,9 +247,7 @@ class _KnownWindow:
     @classmethod
     def of(cls, pop: KnownPopulation | _KnownWindow, start: int, stop: int) -> _KnownWindow:
         first, rows = (pop.first, pop.rows) if isinstance(pop, _KnownWindow) else (0, pop.n)
-        lo, hi = int(start) - first, int(stop) - first
-        if lo < 0 or hi > rows or lo > hi:
-            raise IndexError(f"window {start}..{stop} is outside {first}..{first + rows}")
+        lo, hi = _rows_of(start, stop, first, rows)
         params = {  # copies: a view would pickle with its whole base
             k: v if np.size(v) == 1 else np.asarray(v, dtype=float)[lo:hi].copy()
             for k, v in pop.params.items()

@@ -134,3 +134,26 @@ def test_power_curve_series_are_the_columns_dvc_yaml_plots():
     (plot,) = [p["power_curve"] for p in plots if "power_curve" in p]
     assert plot["x"] == "n_total"
     assert plot["y"][params["plots_path"]] == list(wide.columns[1:])
+
+
+def test_committed_metrics_are_the_ones_dvc_lock_pins():
+    """The metrics and plots kept in git (``cache: false``) hash to what dvc.lock records for
+    them: a reviewer reading reports/*.json reads the pinned run's numbers."""
+    import hashlib
+    import subprocess
+
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())
+    tracked = set(
+        subprocess.run(
+            ["git", "ls-files", "reports"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    pinned = {
+        out["path"]: out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+        if out["path"] in tracked
+    }
+    assert pinned, "no git-tracked output in dvc.lock"
+    got = {p: hashlib.md5((ROOT / p).read_bytes()).hexdigest() for p in pinned}
+    assert got == pinned

@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 
 import pyarrow.parquet as pq
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from twinlab.api import keys, registry_views, results
@@ -116,6 +117,8 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
         summary="Twin registry, simulation results and jobs, trial analyses, EDC export.",
         responses=_ERRORS,
         lifespan=lifespan,
+        docs_url=None,  # the schema is public at /openapi.json; no third-party script pages
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.verifier = TokenVerifier(settings)
@@ -125,6 +128,16 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
     app.add_middleware(
         ServiceGuard, max_body_bytes=settings.max_body_bytes, timeout_s=settings.timeout_s
     )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # where and why only: the input is never echoed (it may be PHI, or a NaN that JSON
+        # cannot carry)
+        detail = [
+            {"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(TokenEndpointError)
     async def _token_error(request: Request, exc: TokenEndpointError) -> JSONResponse:

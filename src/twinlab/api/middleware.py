@@ -1,4 +1,5 @@
-"""The ASGI guard around every request: body size limit, timeout, and the audit entry.
+"""The ASGI guard around every request: body size limit, timeout, security headers, and the
+audit entry.
 
 Every request is audited once it is answered (``api.request``; refusals ``api.denied``,
 throttled ones ``api.throttled``): the client, its role and scopes, the endpoint, the query
@@ -18,9 +19,19 @@ import anyio
 
 from twinlab.audit.trail import audit_event
 
-__all__ = ["ServiceGuard"]
+__all__ = ["SECURITY_HEADERS", "ServiceGuard"]
 
 _JSON_AUDIT_MAX = 8192
+#: on every response: nothing cached (answers carry patient-level data and tokens), no
+#: sniffing, framing, referrers or active content; HSTS over HTTPS
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+)
+_HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 class _TooLarge(Exception):
@@ -75,9 +86,14 @@ class ServiceGuard:
                     seen["json"] += chunk
             return message
 
+        extra = [*SECURITY_HEADERS, *([_HSTS] if scope.get("scheme") == "https" else [])]
+
         async def hashing_send(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status["code"], status["started"] = message["status"], True
+                have = {k.lower() for k, _ in message.get("headers") or []}
+                added = [(k, v) for k, v in extra if k not in have]
+                message = {**message, "headers": [*(message.get("headers") or []), *added]}
             elif message["type"] == "http.response.body":
                 result_hash.update(message.get("body", b""))
             await send(message)

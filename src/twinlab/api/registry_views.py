@@ -32,15 +32,25 @@ def versions(root: Path, name: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _model_card(root: Path, name: str, version: int) -> dict[str, Any]:
+    """:func:`~twinlab.pkpd.registry.model_card`, its ``KeyError`` naming the model and
+    its versions, never the registry's folder."""
+    try:
+        return model_card(name, version, root=root)
+    except KeyError:
+        have = [r["version"] for r in versions(root, name)]  # KeyError: no model 'name'
+        raise KeyError(f"model {name!r} has no version {version} (have {have})") from None
+
+
 def card(root: Path, name: str, version: int) -> dict[str, Any]:
     """The model card with its validation status (``KeyError`` if not registered)."""
-    c = model_card(name, version, root=root)
+    c = _model_card(root, name, version)
     return {**c, "validation_status": validation_status(c)}
 
 
 def validation(root: Path, name: str, version: int) -> dict[str, Any]:
     """The validation results of a version: status and the gate's record."""
-    c = model_card(name, version, root=root)
+    c = _model_card(root, name, version)
     return {
         "name": name,
         "version": int(c["version"]),
@@ -54,7 +64,7 @@ def lineage(root: Path, name: str, version: int, results: Path) -> dict[str, Any
     model, the gate's status, and the simulation runs whose population drew from it."""
     from twinlab.api.results import list_runs
 
-    c = model_card(name, version, root=root)
+    c = _model_card(root, name, version)
     used = []
     for run in list_runs(results):
         if run["model"] == name and run["model_version"] == int(c["version"]):

@@ -101,6 +101,7 @@ def serve(
         timeout_keep_alive=5,
         timeout_graceful_shutdown=10,
         server_header=False,
+        proxy_headers=False,  # a client's address is its peer's: X-Forwarded-For is not trusted
         log_level="warning",
         **ssl,
     )

@@ -9,6 +9,7 @@ public key could be abused for).
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 import time
@@ -81,20 +82,33 @@ class TokenIssuer:
 
 
 class _LocalKeys:
-    """The embedded issuer's JWKS, read again when a token names a key not seen yet."""
+    """The embedded issuer's JWKS, read again when a token names a key not seen yet or the
+    key folder changed (a retired key stops verifying at once, not at the next start)."""
 
     def __init__(self, folder: Any) -> None:
         self.folder = folder
         self._lock = threading.Lock()
         self._set: dict[str, Any] = {}
+        self._where: Any = None
+        self._files: frozenset[str] | None = None
 
-    def _reload(self) -> None:
+    def _listing(self) -> frozenset[str]:
+        if self._where is None:
+            self._where = keys.key_folder(self.folder)
+        try:
+            return frozenset(os.listdir(self._where))
+        except FileNotFoundError:
+            return frozenset()
+
+    def _reload(self, files: frozenset[str]) -> None:
+        self._files = files
         self._set = {k.key_id: k for k in jwt.PyJWKSet.from_dict(keys.jwks(self.folder)).keys}
 
     def get(self, kid: str) -> Any:
         with self._lock:
-            if kid not in self._set:
-                self._reload()
+            files = self._listing()
+            if kid not in self._set or files != self._files:
+                self._reload(files)
             if kid not in self._set:
                 raise TokenError("token signed by an unknown key")
             return self._set[kid].key
@@ -172,5 +186,10 @@ class TokenVerifier:
         if role not in ROLES:
             raise TokenError("token carries no known role")
         raw = claims.get("scope", claims.get("scp", ""))
-        scopes = raw.split() if isinstance(raw, str) else [s for s in raw if isinstance(s, str)]
+        if isinstance(raw, str):
+            scopes = raw.split()
+        elif isinstance(raw, list):
+            scopes = [s for s in raw if isinstance(s, str)]
+        else:
+            raise TokenError("token scope is neither a string nor a list")
         return Principal(str(claims["sub"]), str(role), frozenset(scopes))

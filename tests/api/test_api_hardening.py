@@ -1,0 +1,105 @@
+"""Hardening found by attacking the service: security headers on every answer, no
+third-party script pages, validation errors that neither echo input nor fail on NaN, 404s
+that name no server folder, malformed scope claims refused, and X-Forwarded-For not
+trusted by ``serve``."""
+
+from __future__ import annotations
+
+import pytest
+
+from twinlab.api import server
+from twinlab.api.settings import ApiSettings
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_security_headers_and_no_docs_pages(api):
+    token = api.token("modeler-app")
+    with api.http() as http:
+        answers = [
+            http.get("/v1/results", headers=_auth(token)),
+            http.get("/v1/results/nope/arms", headers=_auth(token)),
+            http.get("/v1/results"),
+            http.get("/openapi.json"),
+        ]
+        docs = [http.get(p).status_code for p in ("/docs", "/redoc", "/docs/oauth2-redirect")]
+    assert [r.status_code for r in answers] == [200, 404, 401, 200]
+    for r in answers:
+        assert r.headers["cache-control"] == "no-store"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        assert r.headers["strict-transport-security"].startswith("max-age=")
+        assert "access-control-allow-origin" not in r.headers
+    assert docs == [404, 404, 404]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"delta": NaN, "sd": 1, "n_total": 10}',
+        b'{"delta": 1e999, "sd": 1, "n_total": 10}',
+        b'{"delta": 1, "sd": 1, "n_total": 10, "secret": "SUBJ-0042 Jane Doe"}',
+    ],
+)
+def test_validation_errors_are_4xx_and_echo_nothing(api, body):
+    token = api.token("modeler-app")
+    with api.http() as http:
+        r = http.post(
+            "/v1/trials/power",
+            content=body,
+            headers={**_auth(token), "Content-Type": "application/json"},
+        )
+    assert r.status_code == 422, r.text
+    assert "Jane Doe" not in r.text and '"input"' not in r.text
+    assert all({"loc", "msg", "type"} == set(e) for e in r.json()["detail"])
+
+
+def test_not_found_names_no_server_folder(api):
+    token = api.token("modeler-app")
+    paths = ["/v1/models/nope/versions/1", "/v1/models/nope/versions/1/validation",
+             "/v1/models/nope/versions/1/lineage", "/v1/models/twin_test/versions/99"]  # fmt: skip
+    with api.http() as http:
+        answers = [http.get(p, headers=_auth(token)) for p in paths]
+    assert [r.status_code for r in answers] == [404] * 4
+    for r in answers:
+        assert str(api.settings.models) not in r.text and "/" not in r.json()["detail"]
+    assert answers[3].json()["detail"] == "model 'twin_test' has no version 99 (have [1])"
+
+
+@pytest.mark.parametrize("claims", [{"scope": 123}, {"scope": None, "scp": 5}, {"scope": {}}])
+def test_malformed_scope_claim_refused(api, claims):
+    with api.http() as http:
+        r = http.get("/v1/results", headers=_auth(api.forge(**claims)))
+    assert r.status_code == 401 and "scope" in r.json()["detail"]
+
+
+def test_serve_does_not_trust_forwarded_headers(tmp_path, monkeypatch):
+    import uvicorn
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw))
+    monkeypatch.setattr(server, "prepare_audit", lambda project: tmp_path / "audit.jsonl")
+    settings = ApiSettings.for_project(tmp_path, key_dir=tmp_path / "keys")
+    server.serve(settings, insecure_http=True)
+    assert seen["proxy_headers"] is False
+
+
+def test_retired_key_stops_verifying_without_a_restart(api_settings, api_secrets, tmp_path):
+    from api_fixtures import serving
+
+    from twinlab.api.keys import retire, rotate
+
+    settings = api_settings.with_(key_dir=tmp_path / "keys")
+    with serving(settings, api_secrets) as served:
+        old = served.token("modeler-app")
+        with served.http() as http:
+            assert http.get("/v1/results", headers=_auth(old)).status_code == 200
+            rotate(settings.key_dir)
+            assert len(retire(settings.key_dir, keep=1)) == 1  # the old key, e.g. leaked
+            r = http.get("/v1/results", headers=_auth(old))
+            assert r.status_code == 401 and "unknown key" in r.json()["detail"]
+            new = served.token("modeler-app")
+            assert http.get("/v1/results", headers=_auth(new)).status_code == 200

@@ -103,3 +103,17 @@ def test_retired_key_stops_verifying_without_a_restart(api_settings, api_secrets
             assert r.status_code == 401 and "unknown key" in r.json()["detail"]
             new = served.token("modeler-app")
             assert http.get("/v1/results", headers=_auth(new)).status_code == 200
+
+
+def test_failed_job_error_names_no_server_folder(api_settings, tmp_path):
+    from twinlab.api.jobs import JobManager, JobRequest
+
+    settings = api_settings.with_(results=tmp_path / "results")
+    manager = JobManager(settings, client_factory=lambda: None)  # fails before any cluster
+    job, _ = manager.submit("c", JobRequest(arms={"A": None}, model="nope"))
+    manager._run(manager.get(job["id"]))
+    failed = manager.get(job["id"])
+    assert failed["state"] == "failed" and "no model 'nope'" in failed["error"]
+    assert str(settings.models.parent) not in failed["error"], failed["error"]
+    assert "/" not in failed["error"]
+    manager.stop()

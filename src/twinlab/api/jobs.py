@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import shutil
 import sqlite3
 import threading
@@ -51,6 +52,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 STATES = ("queued", "running", "done", "failed", "cancelled")
 _ARM = r"^[A-Za-z0-9][A-Za-z0-9 _.+-]{0,39}$"
+#: the folders of an absolute path (``/srv/x/models`` -> ``models``), cut from job errors
+_NO_FOLDERS = re.compile(r"(?<![\w.~])/(?:[^\s'\"/]+/)+")
 #: the most time points and profile values (patients x draws x arms x times) a job may ask
 MAX_TIME_POINTS = 5000
 MAX_VALUES = 50_000_000
@@ -410,6 +413,7 @@ class JobManager:
         except Exception as exc:  # a job's failure is its own, the service goes on
             shutil.rmtree(out, ignore_errors=True)
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = _NO_FOLDERS.sub("", message)  # the client sees it: no server paths
             self._set(job_id, state="failed", error=message[:500])
             log.warning("job %s failed: %s", job_id, message)
             return

@@ -5,7 +5,9 @@ trusted by ``serve``."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
+from api_fixtures import serving
 
 from twinlab.api import server
 from twinlab.api.settings import ApiSettings
@@ -88,8 +90,6 @@ def test_serve_does_not_trust_forwarded_headers(tmp_path, monkeypatch):
 
 
 def test_retired_key_stops_verifying_without_a_restart(api_settings, api_secrets, tmp_path):
-    from api_fixtures import serving
-
     from twinlab.api.keys import retire, rotate
 
     settings = api_settings.with_(key_dir=tmp_path / "keys")
@@ -117,3 +117,31 @@ def test_failed_job_error_names_no_server_folder(api_settings, tmp_path):
     assert str(settings.models.parent) not in failed["error"], failed["error"]
     assert "/" not in failed["error"]
     manager.stop()
+
+
+def test_prognostic_scores_and_export_of_degenerate_models_are_400(api, api_project, tmp_path):
+    subjects = sorted(set(pd.read_parquet(api_project / "results/demo/patients.parquet")["source"]))
+    scores = [  # a placebo arm's change from baseline is constant; vpid is no outcome
+        ({"control_arm": "Placebo"}, 400, "does not vary"),
+        ({"control_arm": "T100", "target": "vpid"}, 400, "no outcome 'vpid'"),
+    ]
+    with api.http(headers=_auth(api.token("modeler-app"))) as http:
+        for extra, code, why in scores:
+            body = {"run": "demo", "subjects": [{"subject": subjects[0]}], **extra}
+            r = http.post("/v1/prognostic-scores", json=body)
+            assert r.status_code == code and why in r.json()["detail"], r.text
+        covariates = {"WT": 1e308, "CRCL": 1.0}
+        huge = {"run": "demo", "control_arm": "T100", "target": "auc",
+                "subjects": [{"subject": "s1", "covariates": covariates}]}  # fmt: skip
+        assert http.post("/v1/prognostic-scores", json=huge).status_code == 422
+    export = {"run": "demo", "arm": "T100", "control_arm": "Placebo", "subjects": subjects[:2],
+              "study_oid": "S1"}  # fmt: skip
+    with api.http(headers=_auth(api.token("reviewer-app"))) as http:
+        r = http.post("/v1/edc/export", json=export)
+        assert r.status_code == 400 and "does not vary" in r.json()["detail"], r.text
+    settings = api.settings.with_(raw_zone=tmp_path / "no-raw-zone")
+    with serving(settings, api.secrets) as served:
+        with served.http(headers=_auth(served.token("reviewer-app"))) as http:
+            r = http.post("/v1/edc/export", json={**export, "target": "effect_end"})
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"] == "not on the server: crosswalk.parquet.enc"

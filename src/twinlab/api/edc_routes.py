@@ -114,7 +114,10 @@ def edc_router(settings: ApiSettings) -> APIRouter:
             )  # fmt: skip
         except OdmSchemaError as exc:  # pragma: no cover - a bug of the writer, not the caller
             raise HTTPException(500, str(exc)) from None
-        except (ValueError, KeyError, FileNotFoundError) as exc:
+        except FileNotFoundError as exc:  # the raw zone's crosswalk: its name, not its folder
+            missing = Path(exc.filename).name if exc.filename else "a file"
+            raise HTTPException(400, f"not on the server: {missing}") from None
+        except (ValueError, KeyError) as exc:
             message = exc.args[0] if exc.args else type(exc).__name__
             raise HTTPException(400, str(message)) from None
         data = Path(written["path"]).read_bytes()

@@ -105,9 +105,13 @@ class Subject(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     subject: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
-    covariates: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,19}$")], float] | None = (
-        Field(None, max_length=20)
-    )
+    covariates: (
+        dict[
+            Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,19}$")],
+            Annotated[float, Field(ge=-1e6, le=1e6)],
+        ]
+        | None
+    ) = Field(None, max_length=20)
 
 
 class ScoresRequest(BaseModel):
@@ -143,12 +147,20 @@ def _model(folder: str, mtime: float, arm: str, target: str, kind: str) -> Any:
     control = table[table["arm"] == arm]
     if control.empty:
         raise ValueError(f"run has no arm {arm!r}")
-    if target not in control:
+    if target not in control or target in results._ID_COLUMNS:
         raise ValueError(f"run has no outcome {target!r}")
     features = [c for c in required if c in control] or [
         c for c in ("WT", "CRCL", "CYP2C9", "AGE", "SEX") if c in control
     ]
-    return PrognosticModel.train(control, features, target, kind=kind, seed=0)
+    if control[target].nunique() < 2:
+        raise ValueError(f"outcome {target!r} does not vary in arm {arm!r}: nothing to learn")
+    model = PrognosticModel.train(control, features, target, kind=kind, seed=0)
+    if not np.isfinite(model.heldout_rho):
+        raise ValueError(
+            f"the prognostic model of {target!r} in arm {arm!r} has no held-out correlation "
+            "(its predictions do not vary): choose another outcome or control arm"
+        )
+    return model
 
 
 def _baselines(folder: Path, subjects: list[Subject], features: list[str]) -> pd.DataFrame:
@@ -281,7 +293,12 @@ def trials_router(settings: ApiSettings) -> APIRouter:
         lacking = [f for f in model.features if f not in table or table[f].isna().any()]
         if lacking:
             raise HTTPException(400, f"every subject needs covariates {list(model.features)}")
-        predicted = np.asarray(model.predict(table[list(model.features)]), dtype=float)
+        try:
+            predicted = np.asarray(model.predict(table[list(model.features)]), dtype=float)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        if not np.isfinite(predicted).all():
+            raise HTTPException(400, "these covariates give no finite score")
         run = json.loads((folder / "run.json").read_text())
         fit = ((run.get("scenario") or {}).get("population") or {}).get("fit") or {}
         return ScoresResponse(

@@ -145,3 +145,26 @@ def test_prognostic_scores_and_export_of_degenerate_models_are_400(api, api_proj
             r = http.post("/v1/edc/export", json={**export, "target": "effect_end"})
     assert r.status_code == 400, r.text
     assert r.json()["detail"] == "not on the server: crosswalk.parquet.enc"
+
+
+@pytest.mark.parametrize("loose", ["signing key", "clients file"])
+def test_serve_refuses_secrets_others_may_read(tmp_path, monkeypatch, loose):
+    import uvicorn
+
+    from twinlab.api.clients import add_client
+    from twinlab.api.keys import rotate
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: pytest.fail("served"))
+    monkeypatch.setattr(server, "prepare_audit", lambda project: tmp_path / "audit.jsonl")
+    home = tmp_path / "home"
+    settings = ApiSettings.for_project(
+        tmp_path, key_dir=home / "keys", clients_file=home / "clients.json"
+    )
+    add_client(settings.clients_file, "etl-1", "reviewer")
+    kid = rotate(settings.key_dir)
+    if loose == "signing key":
+        (settings.key_dir / f"{kid}.es256.pem").chmod(0o644)
+    else:
+        settings.clients_file.chmod(0o640)
+    with pytest.raises(ValueError, match="chmod 600"):
+        server.serve(settings, insecure_http=True)

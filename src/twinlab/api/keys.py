@@ -2,8 +2,9 @@
 
 Signing keys are ECDSA P-256 (``ES256``) private keys, one PEM file per key id (``kid``) in
 the key folder (default ``~/.config/twinlab/keys/api``, refused inside a git work tree, files
-mode ``0600``). The newest key signs; every key still in the folder is published in the JWKS,
-so tokens signed before a rotation stay valid until they expire. :func:`rotate` adds a key;
+mode ``0600``: a key that group or others may read is refused). The newest key signs; every
+key still in the folder is published in the JWKS, so tokens signed before a rotation stay
+valid until they expire. :func:`rotate` adds a key;
 :func:`retire` removes old ones (do it once the longest token lifetime has passed).
 """
 
@@ -21,7 +22,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from jwt.algorithms import ECAlgorithm
 
-from twinlab.security.keyfiles import KeyLocationError, git_work_tree, write_private_file
+from twinlab.security.keyfiles import (
+    KeyLocationError,
+    check_key_file,
+    git_work_tree,
+    write_private_file,
+)
 
 __all__ = ["jwks", "key_folder", "retire", "rotate", "signing_key", "tls_files"]
 
@@ -75,6 +81,7 @@ def retire(folder: str | Path, keep: int = 1) -> list[str]:
 
 
 def _load(file: Path) -> ec.EllipticCurvePrivateKey:
+    check_key_file(file, what="API signing key")  # a key others may read forges tokens
     key = serialization.load_pem_private_key(file.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{file} is not an EC private key")

@@ -58,6 +58,23 @@ def prepare_audit(project: Path) -> Path:
     return log
 
 
+def _check_secrets(settings: ApiSettings) -> None:
+    """Refuse to start with a clients file or a signing key that others may read (rather
+    than answer every token request ``500``).
+
+    Raises
+    ------
+    ValueError
+        If either is readable or writable by group or others (or lies in a git work tree).
+    """
+    from twinlab.api.clients import load_clients
+    from twinlab.api.keys import jwks
+
+    load_clients(settings.clients_file)
+    if not settings.jwks_url:
+        jwks(settings.key_dir)
+
+
 def serve(
     settings: ApiSettings,
     *,
@@ -73,7 +90,8 @@ def serve(
     Raises
     ------
     ValueError
-        For half a TLS configuration, plain HTTP off loopback, or no audit key.
+        For half a TLS configuration, plain HTTP off loopback, no audit key, or a clients
+        file or signing key others may read.
     """
     import uvicorn
 
@@ -86,6 +104,7 @@ def serve(
     if insecure_http and tls_cert is not None:
         raise ValueError("--insecure-http and --tls-cert exclude each other")
     prepare_audit(settings.project)
+    _check_secrets(settings)
     ssl = {}
     if not insecure_http:
         if tls_cert is None:

@@ -168,3 +168,22 @@ def test_serve_refuses_secrets_others_may_read(tmp_path, monkeypatch, loose):
         settings.clients_file.chmod(0o640)
     with pytest.raises(ValueError, match="chmod 600"):
         server.serve(settings, insecure_http=True)
+
+
+def test_one_client_cannot_fill_the_job_queue(api, tmp_path):
+    from twinlab.api.jobs import JobManager
+
+    settings = api.settings.with_(results=tmp_path / "results", max_jobs=4)
+    jobs = JobManager(settings)
+    jobs.start = lambda: None  # never started: jobs stay queued, nothing runs
+    job = {"arms": {"A": {"dose": 1}}, "n_patients": 5}
+    with serving(settings, api.secrets, jobs=jobs) as served, served.http() as http:
+
+        def submit(client: str, **extra: object) -> int:
+            token = served.forge(sub=client, twinlab_role="stakeholder", scope="simulate")
+            return http.post("/v1/jobs", json={**job, **extra}, headers=_auth(token)).status_code
+
+        assert [submit("greedy", seed=s) for s in range(3)] == [201, 201, 429]
+        assert submit("other") == 201  # the others still get their share
+        assert submit("other", seed=2) == 201
+        assert submit("third") == 503  # and the whole queue stays bounded

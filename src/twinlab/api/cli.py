@@ -100,6 +100,13 @@ _keys_option = click.option(
     help="Jobs queued or running at most (more: 503).",
 )
 @click.option(
+    "--max-jobs-per-client",
+    type=click.IntRange(1),
+    default=2,
+    show_default=True,
+    help="Jobs one client may have queued or running (more: 429).",
+)
+@click.option(
     "--min-cell",
     type=click.IntRange(2),
     default=5,
@@ -123,6 +130,7 @@ def serve_command(
     rate: float = 20.0,
     burst: float = 40.0,
     max_jobs: int = 8,
+    max_jobs_per_client: int = 2,
     min_cell: int = 5,
     dask_address: str | None = None,
 ) -> None:
@@ -140,6 +148,7 @@ def serve_command(
         rate_per_s=rate,
         burst=burst,
         max_jobs=max_jobs,
+        max_jobs_per_client=max_jobs_per_client,
         min_cell=min_cell,
         dask_address=dask_address,
     )

@@ -12,7 +12,8 @@ State lives in ``<results>/api/jobs.sqlite`` beside the results, so jobs survive
 a job found ``running`` when the service starts is queued again (runs are seeded, so it
 reproduces the same result). An ``Idempotency-Key`` (per client) returns the job it first
 made; the same key with another body is refused. At most ``max_jobs`` jobs are queued or
-running; more are answered ``503`` with ``Retry-After``. Cancelling a queued job is
+running, ``max_jobs_per_client`` of them one client's; more are answered ``503`` (``429`` for
+a client over its share) with ``Retry-After``. Cancelling a queued job is
 immediate; a running one stops after its current chunk.
 """
 
@@ -42,6 +43,7 @@ from twinlab.api.settings import ApiSettings
 from twinlab.api.tokens import Principal
 
 __all__ = [
+    "ClientBusy",
     "IdempotencyConflict",
     "JobManager",
     "JobRequest",
@@ -152,6 +154,10 @@ class QueueFull(RuntimeError):
     """Too many jobs queued or running."""
 
 
+class ClientBusy(QueueFull):
+    """This client already has its share of the queue."""
+
+
 class IdempotencyConflict(ValueError):
     """An ``Idempotency-Key`` reused with another request body."""
 
@@ -233,6 +239,8 @@ class JobManager:
         ------
         QueueFull
             If ``max_jobs`` jobs are queued or running.
+        ClientBusy
+            If ``max_jobs_per_client`` of this client's jobs are queued or running.
         IdempotencyConflict
             If ``idem_key`` was used by this client with another body.
         """
@@ -250,6 +258,15 @@ class JobManager:
                             "this Idempotency-Key was used with another request body"
                         )
                     return self._row(row), False  # type: ignore[return-value]
+            mine = db.execute(
+                "SELECT count(*) FROM jobs WHERE client = ? AND state IN ('queued', 'running')",
+                (client,),
+            ).fetchone()[0]
+            if mine >= self.settings.max_jobs_per_client:
+                raise ClientBusy(
+                    f"this client has {mine} jobs queued or running (at most "
+                    f"{self.settings.max_jobs_per_client}): wait for one or cancel it"
+                )
             busy = db.execute(
                 "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')"
             ).fetchone()[0]
@@ -456,6 +473,9 @@ def jobs_router(manager: JobManager) -> APIRouter:
         ``Idempotency-Key``)."""
         try:
             job, created = manager.submit(who.client, body, idempotency_key)
+        except ClientBusy as exc:
+            request.state.refusal = str(exc)
+            raise HTTPException(429, str(exc), headers={"Retry-After": "30"}) from None
         except QueueFull as exc:
             request.state.refusal = str(exc)
             raise HTTPException(503, str(exc), headers={"Retry-After": "30"}) from None

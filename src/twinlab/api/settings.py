@@ -55,6 +55,9 @@ class ApiSettings:
         Longest a request may take before ``504``.
     max_jobs : int
         Jobs queued or running at most; more are answered ``503``.
+    max_jobs_per_client : int
+        Jobs one client may have queued or running; more are answered ``429`` (one client
+        cannot fill the queue for everyone).
     min_cell : int
         Smallest group of real patients an aggregate-only client may see.
     dask_address : str or None
@@ -81,6 +84,7 @@ class ApiSettings:
     max_body_bytes: int = 1 << 20
     timeout_s: float = 60.0
     max_jobs: int = 8
+    max_jobs_per_client: int = 2
     min_cell: int = 5
     dask_address: str | None = None
     dask_workers: int = 2

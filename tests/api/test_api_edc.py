@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 
 import pandas as pd
 import pytest
@@ -90,6 +91,9 @@ def test_export_validates_and_round_trips(api, edc_keys, tmp_path, audit_path, m
     entries = [json.loads(x) for x in audit_path.read_text().splitlines()]
     assert any(e["action"] == "api.edc_export" and e["actor"] == "reviewer-app" for e in entries)
     assert any(e["action"] == "lineage.crosswalk" for e in entries)
+    written = api.settings.raw_zone / "edc"  # the EDC's subject keys in plain text: private
+    assert stat.S_IMODE(written.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in written.iterdir())
 
 
 def test_export_refused_without_the_role_and_invalid_documents(api, edc_keys, tmp_path):

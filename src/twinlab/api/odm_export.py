@@ -281,7 +281,7 @@ def export_odm(
     data = build_odm(mapped, items, study_oid=study_oid, include_metadata=include_metadata)
     validate_odm(data)
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_private_file(path, data, overwrite=True)
     digest = hashlib.sha256(data).hexdigest()
     audit_event(

@@ -187,3 +187,24 @@ def test_one_client_cannot_fill_the_job_queue(api, tmp_path):
         assert submit("other") == 201  # the others still get their share
         assert submit("other", seed=2) == 201
         assert submit("third") == 503  # and the whole queue stays bounded
+
+
+def test_summary_metrics_and_card_paths(api):
+    stakeholder, modeler = api.token("stakeholder-app"), api.token("modeler-app")
+    with api.http() as http:
+
+        def summary(token: str, metric: str) -> int:
+            r = http.get("/v1/results/demo/summary", params={"metric": metric},
+                         headers=_auth(token))  # fmt: skip
+            return r.status_code
+
+        # covariates are no outcome for aggregate-only callers (p05/p95 of a small cell is
+        # one real patient's value); a covariate that is also a band column was a 500
+        assert [summary(stakeholder, m) for m in ("AGE", "WT", "SEX", "effect_baseline")] == [
+            400
+        ] * 4
+        assert summary(stakeholder, "cmax") == 200
+        assert [summary(modeler, m) for m in ("AGE", "WT", "CRCL", "CYP2C9")] == [200] * 4
+        card = http.get("/v1/models/twin_test/versions/1", headers=_auth(stakeholder)).json()
+    assert card["data_file"] == "twin.csv"  # the file's name, not the server's path
+    assert str(api.settings.project) not in str(card)

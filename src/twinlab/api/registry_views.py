@@ -45,7 +45,8 @@ def _model_card(root: Path, name: str, version: int) -> dict[str, Any]:
 def card(root: Path, name: str, version: int) -> dict[str, Any]:
     """The model card with its validation status (``KeyError`` if not registered)."""
     c = _model_card(root, name, version)
-    return {**c, "validation_status": validation_status(c)}
+    data_file = Path(c["data_file"]).name if c.get("data_file") else None  # not the server's path
+    return {**c, "data_file": data_file, "validation_status": validation_status(c)}
 
 
 def validation(root: Path, name: str, version: int) -> dict[str, Any]:

@@ -210,14 +210,16 @@ def population_summary(
         For an unknown metric or an empty range.
     """
     have = _columns(folder)
-    metrics = metrics or [m for m in _METRICS if m in have]
-    unknown = [m for m in metrics if m not in have or m in _ID_COLUMNS]
+    metrics = list(dict.fromkeys(metrics or [m for m in _METRICS if m in have]))
+    # aggregate-only callers get outcomes only: a covariate's p05/p95 over a small cell is
+    # close to one real patient's value
+    allowed = [m for m in have if m not in _ID_COLUMNS and (m in _METRICS or not aggregate_only)]
+    unknown = [m for m in metrics if m not in allowed]
     if unknown:
-        raise ValueError(f"unknown metrics {unknown}")
+        raise ValueError(f"unknown metrics {unknown}; have {allowed}")
     covs = [c for c in ("WT", "CRCL", "CYP2C9") if c in have]
-    table = pd.read_parquet(
-        folder / "patients.parquet", columns=["arm", "vpid", "source", *covs, *metrics]
-    )
+    columns = list(dict.fromkeys(["arm", "vpid", "source", *covs, *metrics]))
+    table = pd.read_parquet(folder / "patients.parquet", columns=columns)
     w = _band(WEIGHT_BANDS, *weight) if aggregate_only else None
     c = _band(CRCL_BANDS, *crcl) if aggregate_only else None
     mask = np.ones(len(table), dtype=bool)

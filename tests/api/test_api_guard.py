@@ -1,10 +1,12 @@
-"""The request guard on its own: a slow request is answered 504, a large body 413, and
-both are audited as what they are."""
+"""The request guard on its own: a slow request is answered 504, a large body 413, a bug
+500, and all are audited as what they are."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+
+import pytest
 
 from twinlab.api.middleware import ServiceGuard
 
@@ -59,3 +61,30 @@ def test_timeout_and_body_limit(tmp_path, monkeypatch):
     assert [e["new"]["status"] for e in requests] == [504, 413, 413, 200]
     assert "took over" in requests[0]["params"]["refusal"]
     assert requests[3]["params"]["query"] == {"a": "1"} and requests[3]["params"]["body_sha256"]
+
+
+async def _broken(scope, receive, send):
+    await receive()
+    raise RuntimeError("a bug at /srv/secret/path")
+
+
+def test_unhandled_error_is_answered_and_audited(tmp_path, monkeypatch):
+    log = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(log))
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "GET", "path": "/x", "query_string": b"", "headers": []}
+    guard = ServiceGuard(_broken, max_body_bytes=1000, timeout_s=5)
+    with pytest.raises(RuntimeError):  # still raised: the server logs it
+        asyncio.run(guard(scope, receive, send))
+    assert sent[0]["status"] == 500 and json.loads(sent[1]["body"]) == {"detail": "internal error"}
+    assert (b"cache-control", b"no-store") in sent[0]["headers"]
+    (entry,) = [json.loads(x) for x in log.read_text().splitlines() if '"api.' in x]
+    assert entry["action"] == "api.request" and entry["new"]["status"] == 500
+    assert entry["params"]["refusal"] == "internal error" and "/srv" not in json.dumps(entry)

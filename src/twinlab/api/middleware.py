@@ -2,9 +2,10 @@
 audit entry.
 
 Every request is audited once it is answered (``api.request``; refusals ``api.denied``,
-throttled ones ``api.throttled``): the client, its role and scopes, the endpoint, the query
-parameters and the request body's hash (never a form body's content: it carries the client
-secret), the status and the SHA-256 of the response body (the "result hash").
+throttled ones ``api.throttled``; one failing on a bug too, answered ``500``): the client,
+its role and scopes, the endpoint, the query parameters and the request body's hash (never a
+form body's content: it carries the client secret), the status and the SHA-256 of the
+response body (the "result hash").
 """
 
 from __future__ import annotations
@@ -124,6 +125,12 @@ class ServiceGuard:
             state["refusal"] = f"request took over {self.timeout_s:g} s"
             if not status["started"]:
                 await answer(504, state["refusal"])
+        except Exception:  # a bug: answered and audited here, logged by the server
+            state["refusal"] = "internal error"
+            if not status["started"]:
+                await answer(500, "internal error")
+            await self._audit(scope, state, status["code"], body_hash, result_hash, seen)
+            raise
         await self._audit(scope, state, status["code"], body_hash, result_hash, seen)
 
     async def _audit(

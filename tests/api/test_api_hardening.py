@@ -208,3 +208,25 @@ def test_summary_metrics_and_card_paths(api):
         card = http.get("/v1/models/twin_test/versions/1", headers=_auth(stakeholder)).json()
     assert card["data_file"] == "twin.csv"  # the file's name, not the server's path
     assert str(api.settings.project) not in str(card)
+
+
+@pytest.mark.parametrize(
+    "url, ok",
+    [
+        ("https://idp.example.org/realms/trials/certs", True),
+        ("http://127.0.0.1:8080/certs", True),
+        ("http://localhost/certs", True),
+        ("http://idp.example.org/realms/trials/certs", False),
+        ("file:///etc/twinlab/jwks.json", False),
+        ("ftp://idp.example.org/certs", False),
+    ],
+)
+def test_external_jwks_only_over_https(tmp_path, url, ok):
+    from twinlab.api.tokens import TokenVerifier
+
+    settings = ApiSettings(jwks_url=url, key_dir=tmp_path)
+    if ok:
+        TokenVerifier(settings)
+    else:
+        with pytest.raises(ValueError, match="must be https"):
+            TokenVerifier(settings)

@@ -114,18 +114,43 @@ class _LocalKeys:
             return self._set[kid].key
 
 
+def _check_jwks_url(url: str) -> None:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not host or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+        raise ValueError(
+            f"the JWKS URL {url!r} must be https:// (plain http:// on loopback only): keys "
+            "fetched in the clear can be swapped for an attacker's"
+        )
+
+
 class TokenVerifier:
     """Checks a bearer token: signature (JWKS by ``kid``), ``iss``, ``aud``, ``exp``, ``nbf``.
 
     Parameters
     ----------
     settings : ApiSettings
-        ``jwks_url`` set: an external identity provider's keys; else the embedded issuer's.
+        ``jwks_url`` set: an external identity provider's keys (over HTTPS; plain HTTP only
+        on loopback); else the embedded issuer's.
+
+    Raises
+    ------
+    ValueError
+        For a JWKS URL that is neither HTTPS nor plain HTTP on loopback (whoever sits on the
+        path could hand the service their own keys and forge any token).
     """
 
     def __init__(self, settings: ApiSettings) -> None:
         self.settings = settings
         if settings.jwks_url:
+            _check_jwks_url(settings.jwks_url)
             client = jwt.PyJWKClient(
                 settings.jwks_url,
                 cache_keys=True,

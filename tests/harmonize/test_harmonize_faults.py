@@ -131,6 +131,25 @@ def test_genotypes_of_a_vcf_sample_linked_to_no_patient_are_quarantined_not_lost
     assert result.phi_findings == []
 
 
+def test_published_quarantine_reasons_stay_readable(tmp_path):
+    # the clinical engine took 'JSON', 'ends' and 'effectiveDateTime' for names: reasons were
+    # published as 'Bundle entry is not valid [PHI] (the file [PHI] inside it: truncated?)'
+    raw = _generate(tmp_path, n=2)
+    path, bundle = _bundles(raw)[0]
+    obs = next(e["resource"] for e in bundle["entry"] if "effectiveDateTime" in e["resource"])
+    obs["effectiveDateTime"] = "2023-02-30"
+    text = json.dumps(bundle)
+    path.write_text(text)
+    (raw / "fhir" / "cut.json").write_text(text[: len(text) // 2])
+    result = _run(tmp_path, raw)
+    q = pd.read_parquet(tmp_path / "out" / "quarantine.parquet")
+    reasons = set(q["reason"])
+    assert "effectiveDateTime not a valid FHIR date/dateTime" in reasons
+    assert "Bundle entry is not valid JSON (the file ends inside it: truncated?)" in reasons
+    assert not q["reason"].str.contains("[", regex=False).any()
+    assert result.phi_findings == []
+
+
 def test_a_run_that_loses_events_refuses_to_publish(tmp_path, monkeypatch):
     import twinlab.harmonize.pipeline as pipeline
 

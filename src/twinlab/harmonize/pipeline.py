@@ -270,7 +270,10 @@ def build_timeline(
     # A quarantined record is published as an opaque keyed id: its pointer (which may embed
     # a patient key or sample name) and the raw record stay in the raw zone, by that id.
     identifiers = identifiers_from(persons)
-    scrub = TextScrubber(identifiers)
+    # Reasons are the readers' and checks' own words, naming fields, never values: known
+    # identifiers and PHI patterns only; the clinical engine read 'JSON', 'effectiveDateTime',
+    # 'SAS XPORT' or 'fhir reader' as names and left reasons such as '[PHI] is not a date'.
+    scrub = TextScrubber(identifiers, engine=False)
     empty = pd.Series(dtype=str)
     quarantine = quarantine.reset_index(drop=True)
     quarantine["record_id"] = [

@@ -35,6 +35,9 @@ IGNORED_SUFFIXES = {".md", ".txt.license", ".html", ".pdf", ".R", ".Rd", ".py", 
 def discover(paths: Iterable[str | Path]) -> list[Path]:
     """Every candidate source file under ``paths``, sorted, without duplicates.
 
+    A symbolic link that leads nowhere is a candidate too, so that the file it stood for is
+    reported (:func:`read_file` quarantines it as unreadable) rather than skipped in silence.
+
     Raises
     ------
     FileNotFoundError
@@ -45,13 +48,21 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
         path = Path(given)
         if not path.exists():
             raise FileNotFoundError(f"no such file or folder: {path}")
-        candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        candidates = [path] if path.is_file() else [p for p in path.rglob("*") if _candidate(p)]
         for file in candidates:
             hidden = any(part.startswith(".") for part in file.parts[len(path.parts) - 1 :])
             if hidden or file.name in IGNORED_NAMES or file.suffix in IGNORED_SUFFIXES:
                 continue
-            found.add(file.resolve())
+            found.add(file.resolve() if file.exists() else file.absolute())
     return sorted(found)
+
+
+def _candidate(path: Path) -> bool:
+    """A regular file, or a symbolic link that leads nowhere (broken, or a loop)."""
+    try:
+        return path.is_file() or (path.is_symlink() and not path.exists())
+    except OSError:  # a link loop, on Pythons where exists() raises for it
+        return True
 
 
 def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
@@ -68,6 +79,12 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
 
     path = Path(path)
     name = label or str(path)
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as err:  # else each sniff fails and the file "has no reader"
+        why = f"cannot read the file: {err.strerror or type(err).__name__}"
+        return _unreadable(name, "unknown", "ingest.io", why)
     reader = reader_for(path)
     if reader is None:
         return _unreadable(name, "unknown", "ingest.format", "no reader recognizes this file")

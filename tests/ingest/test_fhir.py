@@ -619,6 +619,31 @@ def test_json_nested_too_deeply_quarantines_its_entry_alone(tmp_path: Path) -> N
     assert new["check"].tolist() == ["fhir.parse"]
 
 
+def test_a_bundle_read_as_a_resource_is_quarantined_not_counted_as_read(tmp_path: Path) -> None:
+    # a Bundle nested in an entry, on an NDJSON line or appended to a file was one record
+    # 'accepted with zero events' (or not even seen): its resources were lost without a word
+    bundle = handcrafted()
+    whole = read_fhir(write(tmp_path, "whole.json", bundle))
+    nested = read_fhir(write(tmp_path, "nested.json", {**bundle, "entry": [
+        *bundle["entry"], entry(copy.deepcopy(bundle))]}))  # fmt: skip
+    check_contract(nested)
+    assert nested.records_in == whole.records_in + 1
+    assert nested.records_accepted == whole.records_accepted
+    n = len(bundle["entry"])
+    assert nested.quarantine.set_index("source_record").loc[f"entry[{n}]", "check"] == (
+        "fhir.structure"
+    )
+    lines = read_fhir(write(tmp_path, "b.ndjson", json.dumps(bundle) + "\n" + json.dumps(bundle)))
+    assert (lines.records_in, lines.records_accepted, lines.duplicates) == (2, 0, 0)
+    assert lines.quarantine["check"].tolist() == ["fhir.structure"] * 2
+    pretty = json.dumps(bundle, indent=1)
+    two = read_fhir(write(tmp_path, "two.json", pretty + "\n" + pretty))
+    check_contract(two)
+    assert two.records_in == whole.records_in + 1
+    assert two.records_accepted == whole.records_accepted
+    assert two.quarantine.set_index("source_record").loc["tail", "check"] == "fhir.parse"
+
+
 def test_json_file_with_one_resource_per_line_is_read_as_ndjson(tmp_path: Path) -> None:
     lines = [
         json.dumps(condition("44054006", f"20{10 + i}", subject="Patient/p")) for i in range(3)

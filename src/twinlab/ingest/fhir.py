@@ -140,6 +140,10 @@ class _Records:
         if not isinstance(rtype, str) or not rtype:
             self.reject(ptr, "fhir.structure", "resource has no resourceType", raw)
             return
+        if rtype == "Bundle":  # its entries would be counted as one record and read as none
+            why = "a Bundle inside a Bundle or on an NDJSON line: its entries are not read"
+            self.reject(ptr, "fhir.structure", why, raw, rtype)
+            return
         if self.marked and BAD_BYTE in _raw_text(raw):
             why = "the resource holds bytes that are not UTF-8 (a corrupted byte)"
             self.reject(ptr, "fhir.encoding", why, raw, rtype)
@@ -239,8 +243,10 @@ def _salvage_bundle(source: str, recs: _Records) -> bool:
     Each entry is decoded on its own (:meth:`json.JSONDecoder.raw_decode`); an entry that is
     not valid JSON (a stray or missing byte, an unclosed string, the cut of a truncated file)
     is quarantined alone, and reading resumes at the next entry that opens like the first one
-    (``{"fullUrl":``, say). Returns ``False`` when the text has no ``"entry": [`` list or its
-    first entry does not open like an object with a key, so that the file is quarantined whole.
+    (``{"fullUrl":``, say). Text after the entry list that holds more resources (a second
+    Bundle appended to the file) is quarantined as one record (``tail``). Returns ``False`` when
+    the text has no ``"entry": [`` list or its first entry does not open like an object with a
+    key, so that the file is quarantined whole.
     """
     found = _ENTRY_LIST.search(source)
     if found is None:
@@ -272,6 +278,9 @@ def _salvage_bundle(source: str, recs: _Records) -> bool:
         pos = _SPACE.match(source, end).end()
         if source.startswith(",", pos):
             pos = _SPACE.match(source, pos + 1).end()
+    if source.startswith("]", pos) and '"resourceType"' in source[pos:]:
+        why = "text after the Bundle's entries holds more resources (Bundles concatenated?)"
+        recs.reject("tail", "fhir.parse", why, source[pos:])
     return i > 0
 
 

@@ -319,6 +319,20 @@ def test_row_checks_quarantine_with_reason_and_raw_json() -> None:
     assert res.records_accepted == 1 and len(res.events) == 1
 
 
+def test_a_row_without_its_test_code_is_quarantined_alone() -> None:
+    # an event with no code broke the timeline's 'code required' check: one blank LBTESTCD
+    # stopped the whole ingest run (exit 2, nothing published)
+    df = _lb_frame(4).astype(object)
+    df.loc[1, "LBTESTCD"] = "  "
+    res = read_sdtm_frame(df, source_file="lb.csv")
+    q = res.quarantine.set_index("source_record")
+    assert q["check"].to_dict() == {"lb.csv#row=2": "sdtm.code"}
+    assert q.loc["lb.csv#row=2", "reason"] == "no code: LBTESTCD is missing or empty"
+    assert res.records_accepted == 3 and res.events["code"].notna().all()
+    gone = read_sdtm_frame(_lb_frame(3).drop(columns="LBTESTCD"), source_file="lb.csv")
+    assert gone.quarantine["check"].tolist() == ["sdtm.code"] * 3 and gone.events.empty
+
+
 def test_xpt_written_by_pyreadstat_round_trips(tmp_path: Path) -> None:
     res = read_sdtm(_tiny_xpt(tmp_path / "lb.xpt"))
     assert res.records_in == res.records_accepted == len(res.events) == 40

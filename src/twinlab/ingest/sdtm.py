@@ -696,6 +696,10 @@ def read_sdtm_frame(
                 new = [build(r)]
             else:
                 new = []
+            for ev in new:  # a finding without its test code is no fact (timeline: code required)
+                if ev["code"] is None:
+                    field = str(ev["code_system"]).rsplit(" ", 1)[-1]
+                    raise _Reject("sdtm.code", f"no code: {field} is missing or empty")
         except _Reject as rej:
             quarantine.append(quarantine_row(pointer, rej.check, rej.reason, _raw_json(d)))
             continue

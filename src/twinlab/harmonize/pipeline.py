@@ -393,7 +393,8 @@ def harmonize(
         raise ValueError("the raw zone must not lie inside the de-identified output folder")
     key = key if key is not None else load_key()
     keyring = keyring if keyring is not None else load_keyring()
-    tables = build_timeline(read_sources(paths, client=client), cfg, key=key, sources=paths)
+    read = read_sources(paths, client=client, exclude=(out, zone))  # not a rerun's own outputs
+    tables = build_timeline(read, cfg, key=key, sources=paths)
     return publish(
         tables, out_dir=out, raw_zone=zone, keyring=keyring, scan_phi=cfg.scan_phi,
         params={k: v for k, v in vars(cfg).items() if k != "scan_phi"}, inputs=paths,

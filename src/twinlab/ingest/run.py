@@ -32,11 +32,13 @@ IGNORED_NAMES = {"manifest.json", "README.md", "LICENSE", "LICENSE.txt", ".gitig
 IGNORED_SUFFIXES = {".md", ".txt.license", ".html", ".pdf", ".R", ".Rd", ".py", ".tbi", ".csi"}
 
 
-def discover(paths: Iterable[str | Path]) -> list[Path]:
+def discover(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ()) -> list[Path]:
     """Every candidate source file under ``paths``, sorted, without duplicates.
 
     A symbolic link that leads nowhere is a candidate too, so that the file it stood for is
     reported (:func:`read_file` quarantines it as unreadable) rather than skipped in silence.
+    Files under a folder of ``exclude`` are not candidates: a run's own output folders, when
+    they lie inside a source folder, are not read back as sources by the next run.
 
     Raises
     ------
@@ -44,6 +46,7 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
         If a given path does not exist.
     """
     found: set[Path] = set()
+    skip = [Path(x).resolve() for x in exclude]
     for given in paths:
         path = Path(given)
         if not path.exists():
@@ -53,7 +56,9 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
             hidden = any(part.startswith(".") for part in file.parts[len(path.parts) - 1 :])
             if hidden or file.name in IGNORED_NAMES or file.suffix in IGNORED_SUFFIXES:
                 continue
-            found.add(file.resolve() if file.exists() else file.absolute())
+            file = file.resolve() if file.exists() else file.absolute()
+            if not any(file.is_relative_to(x) for x in skip):
+                found.add(file)
     return sorted(found)
 
 
@@ -217,6 +222,7 @@ def read_sources(
     *,
     client: Any = None,
     root: str | Path | None = None,
+    exclude: Sequence[str | Path] = (),
 ) -> list[ReadResult]:
     """Read every source file under ``paths``.
 
@@ -231,13 +237,15 @@ def read_sources(
     root
         Folder that ``source_file`` labels are made relative to (default: the
         common parent of ``paths``).
+    exclude
+        Folders whose files are not read (:func:`discover`), e.g. the run's own outputs.
 
     Returns
     -------
     list of ReadResult
         One per file, in sorted path order (the same whatever the workers).
     """
-    files = discover(paths)
+    files = discover(paths, exclude=exclude)
     base = Path(root).resolve() if root is not None else _common_parent(paths)
     labels = [_label(f, base) for f in files]
     pairs = list(zip(files, labels, strict=True))

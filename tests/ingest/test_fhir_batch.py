@@ -188,3 +188,22 @@ def test_a_broken_link_is_reported_unreadable_not_skipped(tmp_path: Path) -> Non
     assert (
         results["good.json"].records_accepted == read_fhir(tmp_path / "good.json").records_accepted
     )
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "the file is empty (0 bytes)"),
+        (b" \r\n\t\n", "the file holds only blank space"),
+        ('{"resourceType": "Patient"}'.encode("utf-16"), "it is UTF-16 text"),
+        (b"\x00\x01\x02", "no reader recognizes this file"),
+    ],
+    ids=["empty", "blank", "utf-16", "binary"],
+)
+def test_a_file_no_reader_takes_says_why(tmp_path: Path, data: bytes, reason: str) -> None:
+    # each was 'no reader recognizes this file', which names no fault a user can fix
+    for name in ("bundle.json", "lb.csv", "study.xml"):
+        (tmp_path / name).write_bytes(data)
+        result = read_file(tmp_path / name)
+        assert result.quarantine["check"].tolist() == ["ingest.format"]
+        assert reason in result.quarantine["reason"].iloc[0], name

@@ -92,7 +92,7 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
         return _unreadable(name, "unknown", "ingest.io", why)
     reader = reader_for(path)
     if reader is None:
-        return _unreadable(name, "unknown", "ingest.format", "no reader recognizes this file")
+        return _unreadable(name, "unknown", "ingest.format", _no_reader(path))
     try:
         result = reader.read(path)
     except Exception as err:  # a reader bug must not stop the batch
@@ -100,6 +100,22 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
     result.source_file = name
     result.digest = _digest(path)
     return result
+
+
+def _no_reader(path: Path) -> str:
+    """Why no reader took ``path``: empty, blank, UTF-16 text, or no known format."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        head = b"?"
+    if not head:
+        return "the file is empty (0 bytes)"
+    if not head.strip() and len(head) < 4096:
+        return "the file holds only blank space"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "no reader recognizes this file: it is UTF-16 text (readers take UTF-8)"
+    return "no reader recognizes this file"
 
 
 def _failed(name: str, fmt: str, err: Exception) -> ReadResult:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from twinlab.ingest.base import reader_for
+from twinlab.ingest.run import read_file
 from twinlab.ingest.sdtm import (
     parse_partial_datetime,
     read_sdtm,
@@ -385,3 +386,25 @@ def test_synthetic_study_sdtm_reads_cleanly(tmp_path: Path) -> None:
         assert len(res.quarantine) == 0, res.quarantine["reason"].tolist()
     assert len(results["dm.xpt"].persons) == 3
     assert set(results["pc.xpt"].events["domain"]) == {"concentration"}
+
+
+@pytest.mark.parametrize("repeated", ["USUBJID", "Jane Doe"])
+def test_a_csv_header_naming_a_column_twice_is_a_clear_file_fault(
+    tmp_path: Path, repeated: str
+) -> None:
+    # the reader crashed (AttributeError: a DataFrame, not a Series, under the repeated name):
+    # 'the sdtm reader failed: AttributeError'
+    df = _lb_frame(3)
+    path = tmp_path / "lb.csv"
+    df.to_csv(path, index=False)
+    lines = path.read_text().splitlines()
+    lines = [lines[0] + f",{repeated}"] + [ln + ",x" for ln in lines[1:]]
+    lines[0] = lines[0].replace("USUBJID", repeated, 1)
+    path.write_text("\n".join(lines) + "\n")
+    res = read_file(path)
+    assert res.quarantine["check"].tolist() == ["sdtm.columns"]
+    reason = res.quarantine["reason"].iloc[0]
+    assert (
+        reason
+        == f"the header names {'USUBJID' if repeated == 'USUBJID' else 'a column'} more than once"
+    )

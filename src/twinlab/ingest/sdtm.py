@@ -1072,6 +1072,12 @@ def _read(p: Path, tz: str) -> tuple[ReadResult, pd.DataFrame | None]:
         return _file_failure(p, "sdtm.io", f"cannot read file: {why}"), None
     if df is None:
         return _file_failure(p, "sdtm.parse", err), None
+    repeated = df.columns[df.columns.duplicated()]
+    if len(repeated):  # which of the two a row's value is cannot be told
+        name = str(repeated[0])  # a variable name, else unnamed: a header cell may be a value
+        name = name if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,31}", name) else "a column"
+        why = f"the header names {name} more than once"
+        return _file_failure(p, "sdtm.columns", why), None
     return read_sdtm_frame(df, source_file=str(p), tz=tz), df
 
 

@@ -408,3 +408,15 @@ def test_a_csv_header_naming_a_column_twice_is_a_clear_file_fault(
         reason
         == f"the header names {'USUBJID' if repeated == 'USUBJID' else 'a column'} more than once"
     )
+
+
+def test_an_over_long_csv_field_is_not_called_an_unclosed_quote(tmp_path: Path) -> None:
+    path = tmp_path / "lb.csv"
+    df = _lb_frame(3)
+    df.loc[1, "LBTEST"] = "x" * 200_000  # over the csv module's field size limit
+    df.to_csv(path, index=False)
+    res = read_file(path)
+    assert (res.records_in, res.records_accepted) == (3, 2)
+    row = res.quarantine.iloc[0]
+    assert (row["source_record"], row["check"]) == ("lb.csv#row=2", "sdtm.csv")
+    assert "quote" not in row["reason"] and "characters" in row["reason"]

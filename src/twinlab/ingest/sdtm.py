@@ -989,9 +989,12 @@ def _load_csv(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
     for record, raw in records:
         if record is not None and not record.strip():
             continue  # a blank line
+        why = "a quote that never closes"
         try:
             row = next(csv.reader([record])) if record is not None else None
-        except (csv.Error, StopIteration):
+        except csv.Error:  # a field over csv.field_size_limit(), a line break in an unquoted field
+            row, why = None, f"a field over {csv.field_size_limit():,} characters, or a stray break"
+        except StopIteration:
             row = None
         if header is None:
             if not row or BAD_BYTE in "".join(row):
@@ -1000,7 +1003,7 @@ def _load_csv(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
             continue
         bad = None
         if row is None:
-            bad = ("sdtm.csv", "row is not valid CSV (a quote that never closes)")
+            bad = ("sdtm.csv", f"row is not valid CSV ({why})")
         elif len(row) != width:
             bad = ("sdtm.columns", f"row has {len(row)} fields, the header has {width}")
         elif any(BAD_BYTE in c for c in row):

@@ -166,6 +166,22 @@ def test_negative_workers_are_refused_by_the_command_line(tmp_path):
     assert "-3 is not in the range x>=0" in result.output
 
 
+def test_more_workers_than_the_machine_can_start_are_refused(tmp_path, monkeypatch):
+    # '--workers 99999999999' started worker processes until the system killed the command
+    import twinlab.cli.data
+
+    def never(*args, **kwargs):  # the stage must not start (and this test not fork a horde)
+        raise AssertionError("the stage ran")
+
+    monkeypatch.setattr(twinlab.cli.data, "run_stage", never)
+    result = CliRunner().invoke(
+        cli, ["ingest", str(tmp_path), "--out", str(tmp_path / "o"), "--workers", "99999999999"]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "99999999999 worker processes for" in result.output
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize(
     "path, value, expected",
     [

@@ -131,6 +131,37 @@ def test_genotypes_of_a_vcf_sample_linked_to_no_patient_are_quarantined_not_lost
     assert result.phi_findings == []
 
 
+def test_published_quarantine_reasons_stay_readable(tmp_path):
+    # the clinical engine took 'JSON', 'ends' and 'effectiveDateTime' for names: reasons were
+    # published as 'Bundle entry is not valid [PHI] (the file [PHI] inside it: truncated?)'
+    raw = _generate(tmp_path, n=1)
+    path, bundle = _bundles(raw)[0]
+    obs = next(e["resource"] for e in bundle["entry"] if "effectiveDateTime" in e["resource"])
+    obs["effectiveDateTime"] = "2023-02-30"
+    text = json.dumps(bundle)
+    path.write_text(text)
+    (raw / "fhir" / "cut.json").write_text(text[: len(text) // 2])
+    result = _run(tmp_path, raw)
+    q = pd.read_parquet(tmp_path / "out" / "quarantine.parquet")
+    reasons = set(q["reason"])
+    assert "effectiveDateTime not a valid FHIR date/dateTime" in reasons
+    assert "Bundle entry is not valid JSON (the file ends inside it: truncated?)" in reasons
+    assert not q["reason"].str.contains("[", regex=False).any()
+    assert result.phi_findings == []
+
+
+def test_a_rerun_does_not_read_its_own_outputs_inside_the_source_folder(tmp_path):
+    # 'twinlab ingest --out raw/out raw' read raw/out and raw/out.rawzone back on the second
+    # run: every Parquet, zarr chunk and encrypted file quarantined as a source of its own
+    raw = _generate(tmp_path, n=1)
+    keys = {"key": DeidKey(b"k" * 32), "keyring": Keyring({"k1": b"m" * 32})}
+    inside = {"out_dir": raw / "out", "raw_zone": raw / "out.rawzone", "config": CONFIG}
+    runs = [harmonize([raw], **inside, **keys) for _ in range(2)]
+    first, second = (r.report["totals"] for r in runs)
+    assert second == first and second["quarantined"] == 0
+    assert len(runs[1].report["files"]) == len(runs[0].report["files"])
+
+
 def test_a_run_that_loses_events_refuses_to_publish(tmp_path, monkeypatch):
     import twinlab.harmonize.pipeline as pipeline
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from twinlab.ingest.base import EVENT_COLUMNS, PERSON_COLUMNS, QUARANTINE_COLUMNS, reader_for
 from twinlab.ingest.fhir import read_fhir, sniff_fhir
+from twinlab.ingest.run import read_file
 from twinlab.timeline.schema import DOMAINS, EVENT_STATUSES, QUALIFIER_KEYS
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -578,6 +580,77 @@ def test_ndjson_bad_line_is_quarantined_and_good_lines_kept(tmp_path: Path) -> N
     assert "subject_ref" not in ev.loc["line[2]", "qualifiers"]
     assert ev.loc["line[5]", "source_patient"] == "456"
     assert ev.loc["line[5]", "qualifiers"]["subject_ref"] == "Patient/456"
+
+
+def test_unpaired_surrogate_escape_quarantines_its_resource_alone(tmp_path: Path) -> None:
+    # json reads "\\ud800" (orjson refuses it) into a str that no UTF-8 column can hold: the
+    # reader crashed on the file's text columns and the whole file became one record
+    bundle = handcrafted()
+    first = next(i for i, e in enumerate(bundle["entry"]) if e["resource"].get("code"))
+    bundle["entry"][first]["resource"]["code"]["coding"][0]["display"] = "bad\ud800"
+    bundle["entry"][0]["resource"]["name"] = [{"family": "Sm\udfffith"}]  # PHI: stored escaped
+    for content, name in [(bundle, "b.json"), (bundle["entry"][first]["resource"], "o.ndjson")]:
+        path = tmp_path / name
+        path.write_text(json.dumps(content), encoding="ascii")
+        result = read_file(path)
+        check = result.quarantine.set_index("source_record")["check"]
+        assert check.get(f"entry[{first}]" if name == "b.json" else "line[1]") == "fhir.encoding"
+        assert (check == "fhir.encoding").sum() == 1, check
+        assert "\\ud800" in result.quarantine["raw"][check.to_numpy() == "fhir.encoding"].iloc[0]
+    whole = read_fhir(write(tmp_path, "whole.json", handcrafted()))
+    assert len(result.events) == 0 and result.records_in == 1
+    bundle_result = read_file(tmp_path / "b.json")
+    assert bundle_result.records_accepted == whole.records_accepted - 1
+    assert len(bundle_result.persons) == len(whole.persons)
+
+
+def test_json_nested_too_deeply_quarantines_its_entry_alone(tmp_path: Path) -> None:
+    # json raised RecursionError (not ValueError) past the recursion limit: the reader crashed
+    # and the whole file became one record. The limit is Python's default here: some imported
+    # libraries raise it, and json then reads the 5000 levels.
+    bundle = handcrafted()
+    text = json.dumps(bundle).replace(
+        '"status": "final"', '"status": ' + "[" * 5000 + "]" * 5000, 1
+    )
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        result = read_fhir(write(tmp_path, "deep.json", text))
+    finally:
+        sys.setrecursionlimit(before)
+    check_contract(result)
+    whole = read_fhir(write(tmp_path, "whole.json", bundle))
+    assert result.records_in == whole.records_in
+    assert result.records_accepted == whole.records_accepted - 1
+    new = result.quarantine[
+        ~result.quarantine["source_record"].isin(whole.quarantine["source_record"])
+    ]
+    assert new["check"].tolist() == ["fhir.parse"]
+
+
+def test_a_bundle_read_as_a_resource_is_quarantined_not_counted_as_read(tmp_path: Path) -> None:
+    # a Bundle nested in an entry, on an NDJSON line or appended to a file was one record
+    # 'accepted with zero events' (or not even seen): its resources were lost without a word
+    bundle = handcrafted()
+    whole = read_fhir(write(tmp_path, "whole.json", bundle))
+    nested = read_fhir(write(tmp_path, "nested.json", {**bundle, "entry": [
+        *bundle["entry"], entry(copy.deepcopy(bundle))]}))  # fmt: skip
+    check_contract(nested)
+    assert nested.records_in == whole.records_in + 1
+    assert nested.records_accepted == whole.records_accepted
+    n = len(bundle["entry"])
+    assert nested.quarantine.set_index("source_record").loc[f"entry[{n}]", "check"] == (
+        "fhir.structure"
+    )
+    lines = read_fhir(write(tmp_path, "b.ndjson", json.dumps(bundle) + "\n" + json.dumps(bundle)))
+    assert (lines.records_in, lines.records_accepted, lines.duplicates) == (2, 0, 0)
+    assert lines.quarantine["check"].tolist() == ["fhir.structure"] * 2
+    pretty = json.dumps(bundle, indent=1)
+    two = read_fhir(write(tmp_path, "two.json", pretty + "\n" + pretty))
+    check_contract(two)
+    assert two.records_in == whole.records_in + 1
+    assert two.records_accepted == whole.records_accepted
+    assert two.quarantine.set_index("source_record").loc["tail", "check"] == "fhir.parse"
 
 
 def test_json_file_with_one_resource_per_line_is_read_as_ndjson(tmp_path: Path) -> None:

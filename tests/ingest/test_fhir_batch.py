@@ -170,3 +170,40 @@ def test_collect_of_batches_equals_collect_of_per_file_results(corpus: Path, tmp
     shipped = pickle.loads(pickle.dumps(first))
     assert type(shipped) is ReadResult
     assert_same(shipped, read_file(folder / first.source_file, label=first.source_file))
+
+
+def test_a_broken_link_is_reported_unreadable_not_skipped(tmp_path: Path) -> None:
+    # discover() kept regular files only: a link to a file that is gone (or a link loop) was
+    # skipped in silence, so the run never said that a source was missing
+    write(tmp_path, "good.json", handcrafted())
+    (tmp_path / "gone.json").symlink_to(tmp_path / "elsewhere" / "moved.json")
+    (tmp_path / "loop.json").symlink_to(tmp_path / "loop.json")
+    results = {r.source_file: r for r in read_sources([tmp_path])}
+    assert sorted(results) == ["gone.json", "good.json", "loop.json"]
+    for name in ("gone.json", "loop.json"):
+        bad = results[name]
+        assert (bad.records_in, bad.records_accepted) == (1, 0)
+        assert bad.quarantine["check"].tolist() == ["ingest.io"]
+        assert bad.quarantine["reason"].iloc[0].startswith("cannot read the file: ")
+    assert (
+        results["good.json"].records_accepted == read_fhir(tmp_path / "good.json").records_accepted
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "the file is empty (0 bytes)"),
+        (b" \r\n\t\n", "the file holds only blank space"),
+        ('{"resourceType": "Patient"}'.encode("utf-16"), "it is UTF-16 text"),
+        (b"\x00\x01\x02", "no reader recognizes this file"),
+    ],
+    ids=["empty", "blank", "utf-16", "binary"],
+)
+def test_a_file_no_reader_takes_says_why(tmp_path: Path, data: bytes, reason: str) -> None:
+    # each was 'no reader recognizes this file', which names no fault a user can fix
+    for name in ("bundle.json", "lb.csv", "study.xml"):
+        (tmp_path / name).write_bytes(data)
+        result = read_file(tmp_path / name)
+        assert result.quarantine["check"].tolist() == ["ingest.format"]
+        assert reason in result.quarantine["reason"].iloc[0], name

@@ -168,3 +168,22 @@ def test_codelist_decodes_and_float_typing(tmp_path: Path) -> None:
     assert ev.loc["IT.POS", "qualifiers"]["decode"] == "SITTING"
     assert ev.loc["IT.WT", "qualifiers"]["date_precision"] == "month"
     assert ev.loc["IT.WT", "time"] == pd.Timestamp("2021-05-01", tz="UTC")
+
+
+@pytest.mark.parametrize("item", ['<ItemData Value="7"/>', '<ItemData ItemOID=" " Value="7"/>'])
+def test_an_item_without_an_itemoid_quarantines_its_item_group(tmp_path: Path, item: str) -> None:
+    # the item became an event whose code was '' (a fact about nothing)
+    path = tmp_path / "small.xml"
+    group = '<ItemGroupData ItemGroupOID="IG.LB"><ItemData ItemOID="LBDTC" Value="2020-01-0{d}"/>'
+    path.write_text(
+        '<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3"><ClinicalData StudyOID="S">'
+        '<SubjectData SubjectKey="1"><StudyEventData StudyEventOID="V1"><FormData FormOID="F">'
+        + group.format(d=1) + item + "</ItemGroupData>"
+        + group.format(d=2) + '<ItemData ItemOID="LBORRES" Value="7"/></ItemGroupData>'
+        + "</FormData></StudyEventData></SubjectData></ClinicalData></ODM>",
+        encoding="utf-8",
+    )  # fmt: skip
+    res = read_odm(path)
+    assert (res.records_in, res.records_accepted) == (2, 1)
+    assert res.quarantine["check"].tolist() == ["odm.item"]
+    assert (res.events["code"].str.strip() != "").all() and len(res.events) == 2

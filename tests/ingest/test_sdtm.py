@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from twinlab.ingest.base import reader_for
+from twinlab.ingest.run import read_file
 from twinlab.ingest.sdtm import (
     parse_partial_datetime,
     read_sdtm,
@@ -319,6 +320,20 @@ def test_row_checks_quarantine_with_reason_and_raw_json() -> None:
     assert res.records_accepted == 1 and len(res.events) == 1
 
 
+def test_a_row_without_its_test_code_is_quarantined_alone() -> None:
+    # an event with no code broke the timeline's 'code required' check: one blank LBTESTCD
+    # stopped the whole ingest run (exit 2, nothing published)
+    df = _lb_frame(4).astype(object)
+    df.loc[1, "LBTESTCD"] = "  "
+    res = read_sdtm_frame(df, source_file="lb.csv")
+    q = res.quarantine.set_index("source_record")
+    assert q["check"].to_dict() == {"lb.csv#row=2": "sdtm.code"}
+    assert q.loc["lb.csv#row=2", "reason"] == "no code: LBTESTCD is missing or empty"
+    assert res.records_accepted == 3 and res.events["code"].notna().all()
+    gone = read_sdtm_frame(_lb_frame(3).drop(columns="LBTESTCD"), source_file="lb.csv")
+    assert gone.quarantine["check"].tolist() == ["sdtm.code"] * 3 and gone.events.empty
+
+
 def test_xpt_written_by_pyreadstat_round_trips(tmp_path: Path) -> None:
     res = read_sdtm(_tiny_xpt(tmp_path / "lb.xpt"))
     assert res.records_in == res.records_accepted == len(res.events) == 40
@@ -371,3 +386,37 @@ def test_synthetic_study_sdtm_reads_cleanly(tmp_path: Path) -> None:
         assert len(res.quarantine) == 0, res.quarantine["reason"].tolist()
     assert len(results["dm.xpt"].persons) == 3
     assert set(results["pc.xpt"].events["domain"]) == {"concentration"}
+
+
+@pytest.mark.parametrize("repeated", ["USUBJID", "Jane Doe"])
+def test_a_csv_header_naming_a_column_twice_is_a_clear_file_fault(
+    tmp_path: Path, repeated: str
+) -> None:
+    # the reader crashed (AttributeError: a DataFrame, not a Series, under the repeated name):
+    # 'the sdtm reader failed: AttributeError'
+    df = _lb_frame(3)
+    path = tmp_path / "lb.csv"
+    df.to_csv(path, index=False)
+    lines = path.read_text().splitlines()
+    lines = [lines[0] + f",{repeated}"] + [ln + ",x" for ln in lines[1:]]
+    lines[0] = lines[0].replace("USUBJID", repeated, 1)
+    path.write_text("\n".join(lines) + "\n")
+    res = read_file(path)
+    assert res.quarantine["check"].tolist() == ["sdtm.columns"]
+    reason = res.quarantine["reason"].iloc[0]
+    assert (
+        reason
+        == f"the header names {'USUBJID' if repeated == 'USUBJID' else 'a column'} more than once"
+    )
+
+
+def test_an_over_long_csv_field_is_not_called_an_unclosed_quote(tmp_path: Path) -> None:
+    path = tmp_path / "lb.csv"
+    df = _lb_frame(3)
+    df.loc[1, "LBTEST"] = "x" * 200_000  # over the csv module's field size limit
+    df.to_csv(path, index=False)
+    res = read_file(path)
+    assert (res.records_in, res.records_accepted) == (3, 2)
+    row = res.quarantine.iloc[0]
+    assert (row["source_record"], row["check"]) == ("lb.csv#row=2", "sdtm.csv")
+    assert "quote" not in row["reason"] and "characters" in row["reason"]

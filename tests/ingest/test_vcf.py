@@ -294,6 +294,24 @@ def test_malformed_lines_are_quarantined_with_reasons(tmp_path: Path) -> None:
     assert str(res.events["time"].iloc[0]) == "2024-01-15 00:00:00+00:00"
 
 
+@pytest.mark.parametrize("header", [HEADER, HEADER.split("\n", 2)[2]], ids=["##", "#CHROM"])
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_line(tmp_path: Path, header: str) -> None:
+    # a BOM (Windows editors) made the first line '\ufeff##fileformat...': a data line before
+    # #CHROM, quarantined; or '\ufeff#CHROM...': no header, every genotype line quarantined
+    text = header + "chr10\t94942290\trs1799853\tC\tT\t.\tPASS\t.\tGT\t0/1\t1|1\n"
+    plain = read_vcf(_write(tmp_path / "plain.vcf", text.encode()))
+    for name, data in [("bom.vcf", b"\xef\xbb\xbf" + text.encode()),
+                       ("bom.vcf.gz", gzip.compress(b"\xef\xbb\xbf" + text.encode()))]:  # fmt: skip
+        res = read_vcf(_write(tmp_path / name, data))
+        assert (res.records_in, res.records_accepted, len(res.quarantine)) == (1, 1, 0), name
+        pd.testing.assert_frame_equal(res.events, plain.events)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 def test_data_without_chrom_header_is_quarantined_line_by_line(tmp_path: Path) -> None:
     path = tmp_path / "nohdr.vcf"
     path.write_text("##fileformat=VCFv4.2\n10\t94942290\t.\tC\tT\t.\t.\t.\tGT\t0/1\n\n")

@@ -128,6 +128,20 @@ def test_corrupted_rows_are_quarantined_exactly(tmp_path: Path) -> None:
     assert res.series["KB2-00C0FFEE"].sizes["time"] == 295
 
 
+def test_infinite_values_are_quarantined_not_read_as_gaps(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    write_export(path, minutes=120)
+    lines = path.read_text().splitlines()
+    lines[10] = lines[10].rsplit(",", 2)[0] + ",inf,4"  # data row 4
+    lines[11] = lines[11].rsplit(",", 2)[0] + ",70,1e400"  # overflows to inf
+    lines[12] = lines[12].rsplit(",", 2)[0] + ",NaN,5"  # a missing token: a gap, kept
+    path.write_text("\n".join(lines) + "\n")
+    res = read_wearables(path)
+    got = res.quarantine.set_index("source_record")["check"].to_dict()
+    assert got == {"line 11": "wearables.value", "line 12": "wearables.value"}
+    assert (res.records_in, res.records_accepted) == (120, 118)
+
+
 def test_phi_goes_to_persons_only(tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     write_export(path, minutes=120)

@@ -73,6 +73,7 @@ def synth(
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
+    callback=lambda ctx, param, value: _few_workers(value),
     help="Read files on a local Dask cluster (TLS, loopback) of this many workers (0: in process).",
 )
 def ingest(
@@ -101,6 +102,21 @@ def ingest(
         for finding in result.value.phi_findings[:20]:
             click.echo(f"PHI: {finding.file} {finding.location} ({finding.kind})", err=True)
         raise click.ClickException(result.failure)
+
+
+def _few_workers(value: int) -> int:
+    """``value`` if this machine can start that many worker processes (4 per CPU at most).
+
+    Raises
+    ------
+    click.BadParameter
+        For more (a typo such as ``--workers 20000`` started processes until the system
+        killed the command).
+    """
+    cpus = os.cpu_count() or 1
+    if value > 4 * cpus:
+        raise click.BadParameter(f"{value} worker processes for {cpus} CPUs: at most {4 * cpus}")
+    return value
 
 
 @click.command()

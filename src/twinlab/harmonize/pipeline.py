@@ -270,7 +270,10 @@ def build_timeline(
     # A quarantined record is published as an opaque keyed id: its pointer (which may embed
     # a patient key or sample name) and the raw record stay in the raw zone, by that id.
     identifiers = identifiers_from(persons)
-    scrub = TextScrubber(identifiers)
+    # Reasons are the readers' and checks' own words, naming fields, never values: known
+    # identifiers and PHI patterns only; the clinical engine read 'JSON', 'effectiveDateTime',
+    # 'SAS XPORT' or 'fhir reader' as names and left reasons such as '[PHI] is not a date'.
+    scrub = TextScrubber(identifiers, engine=False)
     empty = pd.Series(dtype=str)
     quarantine = quarantine.reset_index(drop=True)
     quarantine["record_id"] = [
@@ -390,7 +393,8 @@ def harmonize(
         raise ValueError("the raw zone must not lie inside the de-identified output folder")
     key = key if key is not None else load_key()
     keyring = keyring if keyring is not None else load_keyring()
-    tables = build_timeline(read_sources(paths, client=client), cfg, key=key, sources=paths)
+    read = read_sources(paths, client=client, exclude=(out, zone))  # not a rerun's own outputs
+    tables = build_timeline(read, cfg, key=key, sources=paths)
     return publish(
         tables, out_dir=out, raw_zone=zone, keyring=keyring, scan_phi=cfg.scan_phi,
         params={k: v for k, v in vars(cfg).items() if k != "scan_phi"}, inputs=paths,

@@ -86,6 +86,12 @@ _NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 #: ``[base/]Type/id[/_history/v]`` – the FHIR literal reference grammar, loosely.
 _LITERAL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 _UNPARSED = "(unparsed)"
+#: A ``\\uD800``-``\\uDFFF`` escape: half of a UTF-16 surrogate pair, not a character when alone.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE_REASON = "the resource holds an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF)"
+#: The persons columns typed as text (an unpaired surrogate there cannot be stored); the PHI in
+#: the others (names, addresses, identifiers) is stored as ASCII-escaped JSON, encrypted.
+_PERSON_TEXT = ("source_patient", "sex", "birth_date", "deceased", "site")
 
 
 def sniff_fhir(path: Path) -> bool:
@@ -102,20 +108,27 @@ class _Records:
 
     ``marked`` says that the file held bytes that are not UTF-8 (decoded as
     :data:`~twinlab.ingest.base.BAD_BYTE`): each resource holding one is quarantined alone
-    (``fhir.encoding``). A resource that repeats an earlier one of the file exactly (same type,
-    id or fullUrl, and content) is counted in ``duplicates`` and read once.
+    (``fhir.encoding``). ``escapes`` says that the file's JSON holds ``\\uD800``-``\\uDFFF``
+    escapes: each resource holding one unpaired (not half of a surrogate pair, so not a
+    character: no UTF-8 text or Parquet column can hold it) is quarantined alone
+    (``fhir.encoding``, by :func:`_collect`; a Patient only when its id or fullUrl, or a field
+    of its ``persons`` row typed as text, holds one). A resource that repeats an earlier one of
+    the file exactly (same type, id or fullUrl, and content) is counted in ``duplicates`` and
+    read once.
     """
 
-    def __init__(self, marked: bool = False) -> None:
+    def __init__(self, marked: bool = False, escapes: bool = False) -> None:
         self.items: list[tuple[str, dict, str | None, Any]] = []
         self.quarantine: list[tuple[str, str, str, str]] = []
         self.bad_types: Counter[str] = Counter()
         self.marked = marked
+        self.escapes = escapes
         self.duplicates: Counter[str] = Counter()
         self._seen: dict[tuple[str, str], Any] = {}
 
     def reject(self, ptr: str, check: str, reason: str, raw: Any, rtype: str = _UNPARSED) -> None:
-        self.quarantine.append((ptr, check, reason, _raw_text(raw)))  # QUARANTINE_COLUMNS
+        # ASCII-escaped JSON where a string may hold an unpaired surrogate (no UTF-8 for it)
+        self.quarantine.append((ptr, check, reason, _raw_text(raw, self.escapes)))
         self.bad_types[rtype] += 1
 
     def add(self, ptr: str, res: Any, full_url: Any, raw: Any) -> None:
@@ -127,9 +140,17 @@ class _Records:
         if not isinstance(rtype, str) or not rtype:
             self.reject(ptr, "fhir.structure", "resource has no resourceType", raw)
             return
+        if rtype == "Bundle":  # its entries would be counted as one record and read as none
+            why = "a Bundle inside a Bundle or on an NDJSON line: its entries are not read"
+            self.reject(ptr, "fhir.structure", why, raw, rtype)
+            return
         if self.marked and BAD_BYTE in _raw_text(raw):
             why = "the resource holds bytes that are not UTF-8 (a corrupted byte)"
             self.reject(ptr, "fhir.encoding", why, raw, rtype)
+            return
+        if self.escapes and rtype == "Patient" and _unpaired_surrogate([res.get("id"), full_url]):
+            # not a reference target: its key would be no text
+            self.reject(ptr, "fhir.encoding", f"Patient key: {_SURROGATE_REASON}", raw, rtype)
             return
         ident = text(res.get("id")) or text(full_url)
         if ident is not None:
@@ -140,10 +161,21 @@ class _Records:
         self.items.append((ptr, res, text(full_url), raw))
 
 
-def _raw_text(raw: Any) -> str:
+def _unpaired_surrogate(res: dict) -> bool:
+    """True when a string of ``res`` (a key or a value) holds an unpaired UTF-16 surrogate."""
+    try:
+        json.dumps(res, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _raw_text(raw: Any, ascii: bool = False) -> str:
     if isinstance(raw, bytes):
         return raw.decode("utf-8", errors="replace")
-    return raw if isinstance(raw, str) else dumps(raw)
+    if isinstance(raw, str):
+        return raw
+    return json.dumps(raw, default=str) if ascii else dumps(raw)
 
 
 def _parse_file(data: bytes, ndjson: bool) -> _Records:
@@ -152,7 +184,7 @@ def _parse_file(data: bytes, ndjson: bool) -> _Records:
     if ndjson:
         return _parse_ndjson(data)
     source, marked = decode_marked(data)
-    recs = _Records(marked)
+    recs = _Records(marked, _SURROGATE_ESCAPE.search(data) is not None)
     try:
         top = loads(source if marked else data)
     except ValueError as exc:
@@ -176,7 +208,7 @@ def _parse_file(data: bytes, ndjson: bool) -> _Records:
 
 def _parse_ndjson(data: bytes) -> _Records:
     """One record per line, split on ``\\n`` only (a 0x1E or 0x85 byte stays in its line)."""
-    recs = _Records()
+    recs = _Records(escapes=_SURROGATE_ESCAPE.search(data) is not None)
     for i, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
@@ -211,8 +243,10 @@ def _salvage_bundle(source: str, recs: _Records) -> bool:
     Each entry is decoded on its own (:meth:`json.JSONDecoder.raw_decode`); an entry that is
     not valid JSON (a stray or missing byte, an unclosed string, the cut of a truncated file)
     is quarantined alone, and reading resumes at the next entry that opens like the first one
-    (``{"fullUrl":``, say). Returns ``False`` when the text has no ``"entry": [`` list or its
-    first entry does not open like an object with a key, so that the file is quarantined whole.
+    (``{"fullUrl":``, say). Text after the entry list that holds more resources (a second
+    Bundle appended to the file) is quarantined as one record (``tail``). Returns ``False`` when
+    the text has no ``"entry": [`` list or its first entry does not open like an object with a
+    key, so that the file is quarantined whole.
     """
     found = _ENTRY_LIST.search(source)
     if found is None:
@@ -227,7 +261,7 @@ def _salvage_bundle(source: str, recs: _Records) -> bool:
     while pos < n and source[pos] != "]":
         try:
             entry, end = decoder.raw_decode(source, pos)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             nxt = start.search(source, pos + 1)
             stop = nxt.start() if nxt is not None else n
             why = "Bundle entry is not valid JSON"
@@ -244,6 +278,9 @@ def _salvage_bundle(source: str, recs: _Records) -> bool:
         pos = _SPACE.match(source, end).end()
         if source.startswith(",", pos):
             pos = _SPACE.match(source, pos + 1).end()
+    if source.startswith("]", pos) and '"resourceType"' in source[pos:]:
+        why = "text after the Bundle's entries holds more resources (Bundles concatenated?)"
+        recs.reject("tail", "fhir.parse", why, source[pos:])
     return i > 0
 
 
@@ -543,7 +580,12 @@ def _collect(path: Path, times: TimeParser, *, digest: bool = True) -> _FileRows
         rtype = res["resourceType"]
         try:
             if rtype == "Patient":
-                persons.append(tuple(patient_person(res, index.key_of[ptr], ctx).values()))
+                person = patient_person(res, index.key_of[ptr], ctx)
+                if recs.escapes and _unpaired_surrogate([person[c] for c in _PERSON_TEXT]):
+                    raise Reject("fhir.encoding", _SURROGATE_REASON)
+                persons.append(tuple(person.values()))
+            elif recs.escapes and _unpaired_surrogate([res, full_url]):
+                raise Reject("fhir.encoding", _SURROGATE_REASON)
             else:
                 extract = EXTRACTORS.get(rtype)
                 if extract is not None:

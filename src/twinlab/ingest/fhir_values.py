@@ -61,13 +61,18 @@ def loads(data: bytes | str) -> Any:
 
     orjson refuses a few texts that :mod:`json` reads (e.g. ``1e400``); those are retried with
     :mod:`json`, so that one odd number quarantines one resource rather than the whole file.
+    Text nested deeper than :mod:`json` can recurse raises ``ValueError`` too, not
+    ``RecursionError``.
     """
     if _orjson is not None:
         try:
             return _orjson.loads(data)
         except ValueError:
             pass
-    return _json.loads(data)
+    try:
+        return _json.loads(data)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
 
 
 def dumps(obj: Any) -> str:

@@ -23,8 +23,9 @@ Subjects become ``persons`` (SubjectKey; for Dataset-XML, which has no SubjectDa
 item), with sex / birth date when an item says so.
 
 Quarantined, with the item group's XML as raw text: a value that fails its DataType
-(``odm.datatype``), an undated item group (``odm.date``, unless ``undated="keep"``), an item
-group without a subject (``odm.subject``), an item group that is not well-formed XML (an
+(``odm.datatype``), an item without an ItemOID (``odm.item``), an undated item group
+(``odm.date``, unless ``undated="keep"``), an item group without a subject (``odm.subject``),
+an item group that is not well-formed XML (an
 unclosed element, a bad byte: ``odm.parse``; the file is parsed again without it, up to
 :data:`MAX_BROKEN_GROUPS` times), the cut item group of a truncated file (``odm.parse``) or the
 open elements after the last complete group (``odm.truncated``). A file whose XML breaks
@@ -394,7 +395,9 @@ class _Parser:
                 value = child.text or ""
                 declared = m.group("type")
                 declared = declared[0].lower() + declared[1:]
-            oid = child.get("ItemOID", "")
+            oid = child.get("ItemOID", "").strip()
+            if not oid:  # the item's event would have no code
+                raise _Reject("odm.item", f"{tag} without an ItemOID: the item has no name")
             is_null = child.get("IsNull") == "Yes" or value is None
             value = (value or "").strip()
             idef = md.items.get(oid)

@@ -32,8 +32,13 @@ IGNORED_NAMES = {"manifest.json", "README.md", "LICENSE", "LICENSE.txt", ".gitig
 IGNORED_SUFFIXES = {".md", ".txt.license", ".html", ".pdf", ".R", ".Rd", ".py", ".tbi", ".csi"}
 
 
-def discover(paths: Iterable[str | Path]) -> list[Path]:
+def discover(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ()) -> list[Path]:
     """Every candidate source file under ``paths``, sorted, without duplicates.
+
+    A symbolic link that leads nowhere is a candidate too, so that the file it stood for is
+    reported (:func:`read_file` quarantines it as unreadable) rather than skipped in silence.
+    Files under a folder of ``exclude`` are not candidates: a run's own output folders, when
+    they lie inside a source folder, are not read back as sources by the next run.
 
     Raises
     ------
@@ -41,17 +46,28 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
         If a given path does not exist.
     """
     found: set[Path] = set()
+    skip = [Path(x).resolve() for x in exclude]
     for given in paths:
         path = Path(given)
         if not path.exists():
             raise FileNotFoundError(f"no such file or folder: {path}")
-        candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        candidates = [path] if path.is_file() else [p for p in path.rglob("*") if _candidate(p)]
         for file in candidates:
             hidden = any(part.startswith(".") for part in file.parts[len(path.parts) - 1 :])
             if hidden or file.name in IGNORED_NAMES or file.suffix in IGNORED_SUFFIXES:
                 continue
-            found.add(file.resolve())
+            file = file.resolve() if file.exists() else file.absolute()
+            if not any(file.is_relative_to(x) for x in skip):
+                found.add(file)
     return sorted(found)
+
+
+def _candidate(path: Path) -> bool:
+    """A regular file, or a symbolic link that leads nowhere (broken, or a loop)."""
+    try:
+        return path.is_file() or (path.is_symlink() and not path.exists())
+    except OSError:  # a link loop, on Pythons where exists() raises for it
+        return True
 
 
 def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
@@ -68,9 +84,15 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
 
     path = Path(path)
     name = label or str(path)
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as err:  # else each sniff fails and the file "has no reader"
+        why = f"cannot read the file: {err.strerror or type(err).__name__}"
+        return _unreadable(name, "unknown", "ingest.io", why)
     reader = reader_for(path)
     if reader is None:
-        return _unreadable(name, "unknown", "ingest.format", "no reader recognizes this file")
+        return _unreadable(name, "unknown", "ingest.format", _no_reader(path))
     try:
         result = reader.read(path)
     except Exception as err:  # a reader bug must not stop the batch
@@ -78,6 +100,22 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
     result.source_file = name
     result.digest = _digest(path)
     return result
+
+
+def _no_reader(path: Path) -> str:
+    """Why no reader took ``path``: empty, blank, UTF-16 text, or no known format."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        head = b"?"
+    if not head:
+        return "the file is empty (0 bytes)"
+    if not head.strip() and len(head) < 4096:
+        return "the file holds only blank space"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "no reader recognizes this file: it is UTF-16 text (readers take UTF-8)"
+    return "no reader recognizes this file"
 
 
 def _failed(name: str, fmt: str, err: Exception) -> ReadResult:
@@ -200,6 +238,7 @@ def read_sources(
     *,
     client: Any = None,
     root: str | Path | None = None,
+    exclude: Sequence[str | Path] = (),
 ) -> list[ReadResult]:
     """Read every source file under ``paths``.
 
@@ -214,13 +253,15 @@ def read_sources(
     root
         Folder that ``source_file`` labels are made relative to (default: the
         common parent of ``paths``).
+    exclude
+        Folders whose files are not read (:func:`discover`), e.g. the run's own outputs.
 
     Returns
     -------
     list of ReadResult
         One per file, in sorted path order (the same whatever the workers).
     """
-    files = discover(paths)
+    files = discover(paths, exclude=exclude)
     base = Path(root).resolve() if root is not None else _common_parent(paths)
     labels = [_label(f, base) for f in files]
     pairs = list(zip(files, labels, strict=True))

@@ -696,6 +696,10 @@ def read_sdtm_frame(
                 new = [build(r)]
             else:
                 new = []
+            for ev in new:  # a finding without its test code is no fact (timeline: code required)
+                if ev["code"] is None:
+                    field = str(ev["code_system"]).rsplit(" ", 1)[-1]
+                    raise _Reject("sdtm.code", f"no code: {field} is missing or empty")
         except _Reject as rej:
             quarantine.append(quarantine_row(pointer, rej.check, rej.reason, _raw_json(d)))
             continue
@@ -985,9 +989,12 @@ def _load_csv(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
     for record, raw in records:
         if record is not None and not record.strip():
             continue  # a blank line
+        why = "a quote that never closes"
         try:
             row = next(csv.reader([record])) if record is not None else None
-        except (csv.Error, StopIteration):
+        except csv.Error:  # a field over csv.field_size_limit(), a line break in an unquoted field
+            row, why = None, f"a field over {csv.field_size_limit():,} characters, or a stray break"
+        except StopIteration:
             row = None
         if header is None:
             if not row or BAD_BYTE in "".join(row):
@@ -996,7 +1003,7 @@ def _load_csv(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
             continue
         bad = None
         if row is None:
-            bad = ("sdtm.csv", "row is not valid CSV (a quote that never closes)")
+            bad = ("sdtm.csv", f"row is not valid CSV ({why})")
         elif len(row) != width:
             bad = ("sdtm.columns", f"row has {len(row)} fields, the header has {width}")
         elif any(BAD_BYTE in c for c in row):
@@ -1068,6 +1075,12 @@ def _read(p: Path, tz: str) -> tuple[ReadResult, pd.DataFrame | None]:
         return _file_failure(p, "sdtm.io", f"cannot read file: {why}"), None
     if df is None:
         return _file_failure(p, "sdtm.parse", err), None
+    repeated = df.columns[df.columns.duplicated()]
+    if len(repeated):  # which of the two a row's value is cannot be told
+        name = str(repeated[0])  # a variable name, else unnamed: a header cell may be a value
+        name = name if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,31}", name) else "a column"
+        why = f"the header names {name} more than once"
+        return _file_failure(p, "sdtm.columns", why), None
     return read_sdtm_frame(df, source_file=str(p), tz=tz), df
 
 

@@ -160,8 +160,8 @@ def _open(path: Path) -> TextIO:
     with path.open("rb") as fh:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", errors="twinlab.mark")
-    return path.open("r", encoding="utf-8", errors="twinlab.mark")  # bad bytes: BAD_BYTE
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="twinlab.mark")
+    return path.open("r", encoding="utf-8-sig", errors="twinlab.mark")  # BOM dropped; BAD_BYTE
 
 
 def sniff_vcf(path: Path) -> bool:

@@ -169,7 +169,8 @@ def sniff_wearables(path: Path) -> bool:
 
 
 def _numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Floats (NaN for missing tokens) and a mask of cells that are neither numbers nor missing."""
+    """Floats (NaN for missing tokens) and a mask of cells that are neither finite numbers nor
+    missing (``inf``, ``1e400``: bad values, not a gap in the series)."""
     s = raw.fillna("").astype(str).str.strip()
     missing = s.str.lower().isin(_MISSING)
     comma = s.str.contains(",", regex=False) & ~s.str.contains(".", regex=False)
@@ -177,7 +178,7 @@ def _numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     num = pd.to_numeric(s.where(~missing, None), errors="coerce").to_numpy(
         dtype="float64", copy=True
     )
-    bad = np.isnan(num) & ~missing.to_numpy()
+    bad = ~np.isfinite(num) & ~missing.to_numpy()
     num[~np.isfinite(num)] = np.nan
     return num, bad
 
@@ -232,7 +233,7 @@ def _accept(
         for i in np.flatnonzero(bad & ~bad_time):
             if checks[i] is None:
                 checks[i] = "wearables.value"
-                reasons[i] = f"{name} value is not a number"
+                reasons[i] = f"{name} value is not a finite number"
     ok = np.array([c is None for c in checks], dtype=bool)
     for name, num in values.items():
         if name not in _NON_NEGATIVE:

@@ -20,6 +20,7 @@ immediate; a running one stops after its current chunk.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -39,6 +40,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from twinlab.api.auth import requires
+from twinlab.api.job_population import PopulationRefused, PopulationRule
 from twinlab.api.settings import ApiSettings
 from twinlab.api.tokens import Principal
 
@@ -194,6 +196,8 @@ class JobManager:
         self._stack = contextlib.ExitStack()
         self._client: Any = None
         self._db: sqlite3.Connection | None = None
+        self._base: tuple[tuple[int, int], dict[str, Any]] | None = None
+        self.population = PopulationRule(settings.min_cell, self._real_cohort)
 
     # -- storage ---------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -387,11 +391,39 @@ class JobManager:
             self._client = self._stack.enter_context(factory)
         return self._client
 
+    def banded(self, request: JobRequest) -> JobRequest:
+        """The request of a caller without patient-level access, its criteria checked by
+        the dashboards' disclosure rule (:mod:`twinlab.api.job_population`) and made the
+        canonical criteria of their bands.
+
+        Raises
+        ------
+        PopulationRefused
+            If the criteria are not bands or choose a population the rule refuses.
+        """
+        section = request.section(self._base_section())
+        allowed = self.population.check(list(request.criteria), section)
+        return request.model_copy(update={"criteria": allowed})
+
+    def _real_cohort(self, section: dict[str, Any]) -> Any:
+        from twinlab.pipeline.scenario import virtual_cohort_from_params
+
+        return virtual_cohort_from_params(section, root=self.settings.project)
+
     def _base_section(self) -> dict[str, Any]:
+        """The project's ``simulate`` section (parsed again when ``params.yaml`` changes)."""
         params = Path(self.settings.project) / "params.yaml"
         if not params.is_file():
             return {}
-        return dict((yaml.safe_load(params.read_text()) or {}).get("simulate") or {})
+        try:
+            st = params.stat()
+        except OSError:
+            return {}
+        stamp = (st.st_mtime_ns, st.st_size)
+        if self._base is None or self._base[0] != stamp:
+            section = (yaml.safe_load(params.read_text()) or {}).get("simulate") or {}
+            self._base = (stamp, dict(section))
+        return copy.deepcopy(self._base[1])
 
     def _run(self, job: dict[str, Any]) -> None:
         from twinlab.audit import audit_event
@@ -470,7 +502,14 @@ def jobs_router(manager: JobManager) -> APIRouter:
         ] = None,
     ) -> Job:
         """Submit a scenario; returns the job (``200`` and the same job for a replayed
-        ``Idempotency-Key``)."""
+        ``Idempotency-Key``). A caller without patient-level access chooses the population
+        by the dashboards' bands, under their disclosure rule (``403`` otherwise)."""
+        if who.aggregate_only:
+            try:
+                body = manager.banded(body)
+            except PopulationRefused as exc:
+                request.state.refusal = str(exc)
+                raise HTTPException(exc.status, str(exc)) from None
         try:
             job, created = manager.submit(who.client, body, idempotency_key)
         except ClientBusy as exc:

@@ -24,18 +24,22 @@ attainment fractions) still depend on every patient in it.
 from __future__ import annotations
 
 import itertools
+import json
+import re
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 __all__ = [
+    "BANDS_ONLY",
     "CRCL_BANDS",
     "REFUSAL",
     "ROUND_TO",
     "WEIGHT_BANDS",
     "CellCounts",
     "band_criteria",
+    "band_filters",
     "band_span",
     "rounded",
     "shown",
@@ -52,6 +56,13 @@ REFUSAL = (
     "these filters select too few real patients, or too few besides a wider choice, to "
     "answer without singling anyone out (fewer than {k}): widen them"
 )
+
+BANDS_ONLY = (
+    "without patient-level access, a population is chosen by bands only: at most one "
+    "'WT >= a and WT < b' and one 'CRCL >= a and CRCL < b' (a, b: band edges, either side "
+    "may be left out; weight {w}, CrCL {c}) and one 'CYP2C9 in [\"name\", ...]'"
+)
+_GENOTYPES = re.compile(r"^CYP2C9 in (\[.*\])$")
 
 
 def rounded(n: int, k: int, base: int = ROUND_TO) -> int:
@@ -106,6 +117,76 @@ def band_criteria(covariate: str, edges: Sequence[float], i: int, j: int) -> lis
         [f"{covariate} < {edges[j + 1]:g}"] if j < last else []
     )
     return [" and ".join(limits)] if limits else []
+
+
+def band_filters(
+    criteria: Sequence[str],
+) -> tuple[tuple[int, int], tuple[int, int], list[str]]:
+    """The weight bands, CrCL bands and genotype names of criteria written as the dashboards
+    write them (:func:`band_criteria`, ``CYP2C9 in ["name", ...]``): the inverse of
+    :meth:`twinlab.apps.whatif.WhatIf.criteria` with ``min_cell`` set.
+
+    A covariate left out is its full band range; no genotype: every genotype (``[]``).
+
+    Raises
+    ------
+    ValueError
+        For any other criterion, or a covariate filtered twice (:data:`BANDS_ONLY`).
+
+    Examples
+    --------
+    >>> band_filters(["WT >= 60 and WT < 100", 'CYP2C9 in ["*1/*1"]'])
+    ((1, 2), (0, 4), ['*1/*1'])
+    >>> band_filters(["WT > 100.5"])
+    Traceback (most recent call last):
+    ...
+    ValueError: without patient-level access, ...
+    """
+    refuse = ValueError(
+        BANDS_ONLY.format(
+            w="/".join(f"{e:g}" for e in WEIGHT_BANDS[1:-1]),
+            c="/".join(f"{e:g}" for e in CRCL_BANDS[1:-1]),
+        )
+    )
+    spans: dict[str, tuple[int, int]] = {}
+    genotypes: list[str] | None = None
+    for raw in criteria:
+        text = " ".join(str(raw).split())
+        found = _GENOTYPES.match(text)
+        if found:
+            try:
+                names = json.loads(found.group(1))
+            except ValueError:
+                raise refuse from None
+            ok = (
+                isinstance(names, list)
+                and names
+                and all(isinstance(n, str) and n and not set('"\\') & set(n) for n in names)
+            )
+            if genotypes is not None or not ok:
+                raise refuse
+            genotypes = sorted(set(names))
+            continue
+        for cov, edges in (("WT", WEIGHT_BANDS), ("CRCL", CRCL_BANDS)):
+            n = len(edges) - 1
+            match = [
+                (i, j)
+                for i in range(n)
+                for j in range(i, n)
+                if band_criteria(cov, edges, i, j) == [text]
+            ]
+            if match:
+                if cov in spans:
+                    raise refuse
+                spans[cov] = match[0]
+                break
+        else:
+            raise refuse
+    return (
+        spans.get("WT", (0, len(WEIGHT_BANDS) - 2)),
+        spans.get("CRCL", (0, len(CRCL_BANDS) - 2)),
+        genotypes or [],
+    )
 
 
 class CellCounts:

@@ -280,3 +280,18 @@ def test_the_same_lab_in_two_files_is_linked_once_not_doubled(tmp_path):
     n_clean = n_clean[n_clean["code"] == code]
     kept = n_clean[~n_clean["qualifiers"].str.contains("duplicate_of")]
     assert (~copies).sum() == len(kept)  # the fact counted once, as before the second file
+
+
+def test_a_run_with_no_usable_event_says_what_was_quarantined_and_why(tmp_path):
+    """Nothing to publish: the error counts what was read and quarantined, by check, and gives
+    the first reason, instead of leaving the per-file reasons unseen."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.json").write_text("")
+    (raw / "b.json").write_text('{"resourceType": "Bundle", "entry": [{"resource": 3}]}')
+    with pytest.raises(ValueError) as err:
+        _run(tmp_path, raw)
+    msg = str(err.value)
+    assert "no usable events" in msg and "2 file(s)" in msg
+    assert "quarantined (" in msg and "first: a.json: " in msg
+    assert not (tmp_path / "out").exists()

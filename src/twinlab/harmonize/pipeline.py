@@ -165,6 +165,26 @@ _PERSON_COLUMNS = ["source_patient", "identifiers", "sex", "birth_date", "deceas
                    "phi", "format"]  # fmt: skip
 
 
+def _nothing_usable(
+    read: Sequence[ReadResult],
+    quarantine: pd.DataFrame,
+    ids: dict[str, str],
+    sources: Sequence[str | Path],
+) -> str:
+    """Why a run has no event: what was read and quarantined, by check, with one example
+    (the readers' reasons name fields, not values)."""
+    where = ", ".join(map(str, sources)) or "the sources"
+    records = sum(r.records_in for r in read)
+    msg = f"no usable events in {where}: {len(read)} file(s), {records} record(s) read"
+    if quarantine.empty or "check" not in quarantine:
+        return msg
+    checks = quarantine["check"].astype(str).value_counts()
+    by_check = ", ".join(f"{c} {n}" for c, n in checks.items())
+    first = quarantine.iloc[0]
+    label = {v: k for k, v in ids.items()}.get(first.get("source_file"), "a file")
+    return f"{msg}, {len(quarantine)} quarantined ({by_check}); first: {label}: {first['reason']}"
+
+
 def build_timeline(
     read: Sequence[ReadResult],
     config: HarmonizeConfig,
@@ -206,7 +226,7 @@ def build_timeline(
     results, copy_of = declare_copies(read, ids)
     events, persons, quarantine = collect(results, ids)
     if events.empty:
-        raise ValueError(f"no usable events in {', '.join(map(str, sources))}")
+        raise ValueError(_nothing_usable(read, quarantine, ids, sources))
     if persons.empty:
         persons = pd.DataFrame(columns=_PERSON_COLUMNS)
     keys, review = patient_keys(events, persons, cfg.identifier_aliases)

@@ -628,6 +628,31 @@ def test_json_nested_too_deeply_quarantines_its_entry_alone(tmp_path: Path) -> N
     assert new["check"].tolist() == ["fhir.parse"]
 
 
+def test_json_nested_just_within_the_parsers_limit_quarantines_its_entry_alone(
+    tmp_path: Path,
+) -> None:
+    # orjson reads 1,000 levels, but the quarantine copy of the entry went through json.dumps,
+    # which hit the recursion limit: the whole file became one record
+    bundle = handcrafted()
+    text = json.dumps(bundle).replace(
+        '"value": 120,', '"value": ' + "[" * 1000 + "]" * 1000 + ",", 1
+    )
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        result = read_fhir(write(tmp_path, "deep.json", text))
+    finally:
+        sys.setrecursionlimit(before)
+    check_contract(result)
+    whole = read_fhir(write(tmp_path, "whole.json", bundle))
+    assert result.records_in == whole.records_in
+    assert result.records_accepted == whole.records_accepted - 1
+    new = result.quarantine[
+        ~result.quarantine["source_record"].isin(whole.quarantine["source_record"])
+    ]
+    assert len(new) == 1
+
+
 def test_a_bundle_read_as_a_resource_is_quarantined_not_counted_as_read(tmp_path: Path) -> None:
     # a Bundle nested in an entry, on an NDJSON line or appended to a file was one record
     # 'accepted with zero events' (or not even seen): its resources were lost without a word

@@ -82,7 +82,47 @@ def dumps(obj: Any) -> str:
             return _orjson.dumps(obj, default=str).decode()
         except TypeError:  # e.g. integers beyond 64 bits
             pass
-    return _json.dumps(obj, default=str, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return _json.dumps(obj, default=str, ensure_ascii=False, separators=(",", ":"))
+    except RecursionError:  # nested deeper than the interpreter's stack allows
+        return _dumps_deep(obj)
+
+
+def _scalar(value: Any) -> str:
+    return _json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _dumps_deep(obj: Any) -> str:
+    """:func:`dumps` without recursion, for values nested past the recursion limit (a
+    parsed document may be: orjson reads 1,024 levels)."""
+    out: list[str] = []
+    stack: list[Any] = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Token):
+            out.append(item.text)
+        elif isinstance(item, dict):
+            parts: list[Any] = [_Token("{")]
+            for i, (k, v) in enumerate(item.items()):
+                parts += [_Token(("," if i else "") + _scalar(str(k)) + ":"), v]
+            stack.extend(reversed([*parts, _Token("}")]))
+        elif isinstance(item, list | tuple):
+            parts = [_Token("[")]
+            for i, v in enumerate(item):
+                parts += [_Token(",")] * bool(i) + [v]
+            stack.extend(reversed([*parts, _Token("]")]))
+        else:
+            out.append(_scalar(item))
+    return "".join(out)
+
+
+class _Token:
+    """Literal JSON text on :func:`_dumps_deep`'s stack."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
 def text(value: Any) -> str | None:

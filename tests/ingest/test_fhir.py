@@ -637,6 +637,7 @@ def test_json_nested_too_deeply_quarantines_its_entry_alone(
     ]
     assert new["check"].tolist() == [check]
 
+
 def test_a_bundle_read_as_a_resource_is_quarantined_not_counted_as_read(tmp_path: Path) -> None:
     # a Bundle nested in an entry, on an NDJSON line or appended to a file was one record
     # 'accepted with zero events' (or not even seen): its resources were lost without a word

@@ -123,7 +123,10 @@ def test_corrupted_rows_are_quarantined_exactly(tmp_path: Path) -> None:
         "line 41": "wearables.duplicate",
         "line 51": "wearables.timestamp",
     }
-    assert res.quarantine.set_index("source_record").loc["line 21", "raw"] == lines[20]
+    q = res.quarantine.set_index("source_record")
+    assert q.loc["line 21", "raw"] == lines[20]
+    assert "no UTC offset" in q.loc["line 51", "reason"]
+    assert "no UTC offset" not in q.loc["line 10", "reason"]
     assert res.records_accepted == 295
     assert res.series["KB2-00C0FFEE"].sizes["time"] == 295
 
@@ -140,6 +143,22 @@ def test_infinite_values_are_quarantined_not_read_as_gaps(tmp_path: Path) -> Non
     got = res.quarantine.set_index("source_record")["check"].to_dict()
     assert got == {"line 11": "wearables.value", "line 12": "wearables.value"}
     assert (res.records_in, res.records_accepted) == (120, 118)
+
+
+def test_quoted_fields_read_as_their_unquoted_values(tmp_path: Path) -> None:
+    # exports that quote every field were quarantined whole ('timestamp missing or unreadable')
+    plain, quoted = tmp_path / "plain.csv", tmp_path / "quoted.csv"
+    write_export(plain, minutes=120)
+    lines = plain.read_text().splitlines()
+    body = [ln if ln.startswith("#") else ",".join(f'"{f}"' for f in ln.split(",")) for ln in lines]
+    body[20] = body[20].replace('"', "", 1)  # an unclosed quote: that row alone quarantined
+    quoted.write_text("\n".join(body) + "\n")
+    lines[20] = "x"  # the same row quarantined in the plain file
+    plain.write_text("\n".join(lines) + "\n")
+    a, b = read_wearables(plain), read_wearables(quoted)
+    assert (b.records_in, b.records_accepted) == (120, 119)
+    assert b.quarantine["source_record"].tolist() == ["line 21"]
+    pd.testing.assert_frame_equal(b.events, a.events)
 
 
 def test_phi_goes_to_persons_only(tmp_path: Path) -> None:

@@ -146,7 +146,7 @@ def _detect(path: Path, head: str) -> str | None:
     if lines and lines[0].startswith("#"):
         for ln in lines:
             if not ln.startswith("#") and ln:
-                cols = [c.strip().lower() for c in ln.split(",")]
+                cols = [c.strip().lower() for c in _fields(ln)]
                 if "timestamp" in cols and ({"heart_rate", "steps"} & set(cols)):
                     return "twinlab"
                 break
@@ -212,8 +212,10 @@ def _accept(
     utc: pd.Series,
     local: pd.Series,
     columns: dict[str, pd.Series],
+    no_offset: np.ndarray | None = None,
 ) -> None:
-    """Validate rows: bad time / bad numbers / duplicates to quarantine, the rest kept."""
+    """Validate rows: bad time / bad numbers / duplicates to quarantine, the rest kept
+    (``no_offset``: rows whose timestamp reads but names no UTC offset)."""
     n = len(raw_rows)
     utc = _naive_utc(utc) if isinstance(utc.dtype, pd.DatetimeTZDtype) else utc
     bad_time = (utc.isna() | local.isna()).to_numpy()
@@ -226,6 +228,8 @@ def _accept(
     for i in np.flatnonzero(bad_time):
         if checks[i] is None:
             checks[i], reasons[i] = "wearables.timestamp", "timestamp is missing or unreadable"
+            if no_offset is not None and no_offset[i]:
+                reasons[i] = "timestamp has no UTC offset (Z or +hh:mm): it cannot be placed"
     values = {}
     for name, col in columns.items():
         num, bad = _numbers(col)
@@ -260,6 +264,17 @@ def _naive_utc(s: pd.Series) -> pd.Series:
 # --- format parsers ---------------------------------------------------------------------------
 
 
+def _fields(line: str) -> list[str]:
+    """The comma-separated fields of ``line``, CSV quoting honoured where it has quotes (an
+    unclosed quote leaves the line as plain fields: its width or values quarantine it)."""
+    if '"' not in line:
+        return line.split(",")
+    try:
+        return next(csv.reader([line], strict=True))
+    except (csv.Error, StopIteration):
+        return line.split(",")
+
+
 def _parse_twinlab(text: str, p: _Parsed) -> None:
     lines = split_lines(text)
     meta: dict[str, str] = {}
@@ -278,11 +293,11 @@ def _parse_twinlab(text: str, p: _Parsed) -> None:
             break
     if header_at is None:
         return
-    cols = [c.strip().lower() for c in lines[header_at].split(",")]
+    cols = [c.strip().lower() for c in _fields(lines[header_at])]
     body = [(i + 1, ln) for i, ln in enumerate(lines[header_at + 1 :], start=header_at + 1)]
     body = [(no, ln) for no, ln in body if ln.strip() and not ln.startswith("#")]
     p.records_in = len(body)
-    rows = [ln.split(",") for _, ln in body]
+    rows = [_fields(ln) for _, ln in body]
     raw = [ln for _, ln in body]
     pointers = [f"line {no}" for no, _ in body]
     width = len(cols)
@@ -301,10 +316,11 @@ def _parse_twinlab(text: str, p: _Parsed) -> None:
     off = ts.str.extract(r"([+-]\d{2}:?\d{2}|Z)$")[0]
     minutes = {o: 0 if o == "Z" else _offset_minutes(o) for o in off.dropna().unique()}
     off_min = off.map(minutes, na_action="ignore")  # each distinct offset parsed once
+    no_offset = (utc.notna() & off_min.isna()).to_numpy()
     utc = utc.where(off_min.notna())  # a timestamp without offset cannot be placed in UTC
     local = _naive_utc(utc) + pd.to_timedelta(off_min.astype("float64"), unit="min")
     variables = {c: df[c] for c in cols if c in ("heart_rate", "steps")}
-    _accept(p, raw, pointers, utc, local, variables)
+    _accept(p, raw, pointers, utc, local, variables, no_offset)
     offsets = off_min.dropna()
     tz_min = _offset_minutes(meta.get("timezone"))
     if tz_min is None and len(offsets):

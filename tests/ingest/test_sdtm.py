@@ -410,6 +410,21 @@ def test_a_csv_header_naming_a_column_twice_is_a_clear_file_fault(
     )
 
 
+@pytest.mark.parametrize("sep", [";", ","])
+def test_a_csv_without_usubjid_is_one_clear_file_fault(tmp_path: Path, sep: str) -> None:
+    # every row was quarantined as 'USUBJID is missing or empty' (semicolons: one column),
+    # and rows of different subjects without their USUBJID were counted as duplicates
+    df = _lb_frame(4)
+    if sep == ",":
+        df = df.drop(columns="USUBJID")
+    path = tmp_path / "lb.csv"
+    df.to_csv(path, index=False, sep=sep)
+    res = read_file(path)
+    assert (res.records_in, res.records_accepted, res.duplicates) == (1, 0, 0)
+    assert res.quarantine["check"].tolist() == ["sdtm.columns"]
+    assert res.quarantine["reason"].iloc[0].startswith("no USUBJID column")
+
+
 def test_an_over_long_csv_field_is_not_called_an_unclosed_quote(tmp_path: Path) -> None:
     path = tmp_path / "lb.csv"
     df = _lb_frame(3)

@@ -1081,6 +1081,10 @@ def _read(p: Path, tz: str) -> tuple[ReadResult, pd.DataFrame | None]:
         name = name if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,31}", name) else "a column"
         why = f"the header names {name} more than once"
         return _file_failure(p, "sdtm.columns", why), None
+    if len(df) and "USUBJID" not in df.columns and _domain_of(df, p.name) not in _NO_SUBJECT:
+        # every row would be 'USUBJID missing', and rows of different subjects look alike
+        why = "no USUBJID column: not an SDTM domain, or not comma-separated"
+        return _file_failure(p, "sdtm.columns", why), None
     return read_sdtm_frame(df, source_file=str(p), tz=tz), df
 
 

@@ -68,6 +68,9 @@ def test_a_missing_value_never_passes_a_comparison():
         ("WT > None", "constant None not allowed"),
         ("WT >= 50 & (CRCL > 30)", "put each comparison in parentheses"),
         ("~WT", "put each comparison in parentheses"),
+        # text inside arithmetic was a TypeError when evaluated
+        ("-'a' > 1", "text 'a' may only be compared with a coded covariate"),
+        ("CYP2C9 + '*1/*2' > 1", r"text '\*1/\*2' may only be compared"),
     ],
 )
 def test_bad_criteria_raise_a_clear_value_error(expr, match):

@@ -221,6 +221,16 @@ class Criteria:
                     raise ValueError(f"criterion {expr!r}: a list may hold constants only")
             elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
                 _check_exponent(expr, node.right)
+        for node in ast.walk(tree):  # text only as a coded covariate's level, never computed
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and not hasattr(node, "_twinlab_codes")
+            ):
+                raise ValueError(
+                    f"criterion {expr!r}: text {node.value!r} may only be compared with a coded "
+                    "covariate, e.g. \"CYP2C9 == 'PM'\", not computed with"
+                )
         return tree
 
     def _check_compare(self, expr: str, node: ast.Compare) -> None:

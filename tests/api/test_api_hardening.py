@@ -147,7 +147,7 @@ def test_prognostic_scores_and_export_of_degenerate_models_are_400(api, api_proj
     assert r.json()["detail"] == "not on the server: crosswalk.parquet.enc"
 
 
-@pytest.mark.parametrize("loose", ["signing key", "clients file"])
+@pytest.mark.parametrize("loose", ["signing key", "clients file", "TLS key"])
 def test_serve_refuses_secrets_others_may_read(tmp_path, monkeypatch, loose):
     import uvicorn
 
@@ -162,12 +162,19 @@ def test_serve_refuses_secrets_others_may_read(tmp_path, monkeypatch, loose):
     )
     add_client(settings.clients_file, "etl-1", "reviewer")
     kid = rotate(settings.key_dir)
+    tls: dict = {"insecure_http": True}
     if loose == "signing key":
         (settings.key_dir / f"{kid}.es256.pem").chmod(0o644)
-    else:
+    elif loose == "clients file":
         settings.clients_file.chmod(0o640)
+    else:  # a key the user brings: checked as the ones made here
+        cert, key = home / "server.crt", home / "server.key"
+        cert.write_text("certificate")
+        key.write_text("private key")
+        key.chmod(0o644)
+        tls = {"tls_cert": cert, "tls_key": key}
     with pytest.raises(ValueError, match="chmod 600"):
-        server.serve(settings, insecure_http=True)
+        server.serve(settings, **tls)
 
 
 def test_one_client_cannot_fill_the_job_queue(api, tmp_path):

@@ -155,6 +155,17 @@ def test_half_a_tls_configuration_is_refused(project, credentials, tmp_path):
         serve_command(root=project, credentials=credentials, tls_cert=tmp_path, env=AUDIT_ENV)
 
 
+def test_a_tls_key_others_may_read_is_refused(project, credentials, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("certificate")
+    key.write_text("private key")
+    key.chmod(0o644)
+    with pytest.raises(ValueError, match="chmod 600"):
+        serve_command(
+            root=project, credentials=credentials, tls_cert=cert, tls_key=key, env=AUDIT_ENV
+        )
+
+
 def test_serve_without_an_audit_key_refuses_in_one_line(
     project, credentials, monkeypatch, tmp_path
 ):

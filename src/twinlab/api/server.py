@@ -105,6 +105,10 @@ def serve(
         raise ValueError("--insecure-http and --tls-cert exclude each other")
     prepare_audit(settings.project)
     _check_secrets(settings)
+    if tls_key is not None:  # the user's own: as private as the keys made here
+        from twinlab.security.keyfiles import check_key_file
+
+        check_key_file(tls_key, what="TLS private key")
     ssl = {}
     if not insecure_http:
         if tls_cert is None:

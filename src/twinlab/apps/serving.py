@@ -24,7 +24,7 @@ from twinlab.apps.memory import SERVER_MB_ENV, SESSION_MB_ENV
 from twinlab.audit.keys import HMAC_KEY_ENV, KEY_ENV, KEY_FILE_ENV, load_signer
 from twinlab.audit.log import ANCHOR_ENV
 from twinlab.audit.trail import AUDIT_LOG_ENV, UNSIGNED_ENV
-from twinlab.security.keyfiles import DEFAULT_KEY_DIR, KEY_FILES
+from twinlab.security.keyfiles import DEFAULT_KEY_DIR, KEY_FILES, check_key_file
 
 __all__ = ["COOKIE_SECRET_ENV", "oauth_settings", "serve_command", "server_environment"]
 
@@ -183,6 +183,8 @@ def serve_command(
         raise ValueError(f"min_cell must be at least 1, not {min_cell}")
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("TLS needs both --tls-cert and --tls-key")
+    if tls_key is not None:  # whoever reads it can impersonate this server
+        check_key_file(tls_key, what="TLS private key")
     _check_audit_key(env)
     argv = [
         sys.executable,

@@ -22,8 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "apps"))
 from apps_fixtures import write_project
 
 from twinlab.api import ApiSettings, create_app
+from twinlab.api.clients import load_clients, registration
 from twinlab.api.jobs import JobManager
 from twinlab.api.keys import signing_key, tls_files
+from twinlab.api.tokens import REGISTRATION_CLAIM
 
 #: client id -> (role, scopes asked at registration; None: all its role may)
 CLIENTS: dict[str, tuple[str, list[str] | None]] = {
@@ -105,12 +107,15 @@ class Served:
 
     def forge(self, key: Any = None, kid: str | None = None, **claims: Any) -> str:
         """A token with the given claims over valid defaults, signed by the issuer's key
-        (or ``key`` / ``kid``)."""
+        (or ``key`` / ``kid``), for a registered client (``sub``) as it is registered now."""
         real_kid, real_key = signing_key(self.settings.key_dir)
         now = int(time.time())
-        body = {"iss": self.settings.issuer, "aud": self.settings.audience, "sub": "forger",
+        sub = claims.get("sub", "modeler-app")
+        entry = load_clients(self.settings.clients_file).get(sub)
+        body = {"iss": self.settings.issuer, "aud": self.settings.audience, "sub": sub,
                 "iat": now, "nbf": now, "exp": now + 300, "scope": "read_aggregate",
-                "twinlab_role": "modeler"}  # fmt: skip
+                "twinlab_role": "modeler",
+                REGISTRATION_CLAIM: registration(entry) if entry else None}  # fmt: skip
         body.update(claims)
         body = {k: v for k, v in body.items() if v is not None}
         return jwt.encode(body, key or real_key, algorithm="ES256",

@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from twinlab.api.cli import api
 from twinlab.api.clients import authenticate_client, load_clients
 
+API_CLI = api  # the test of a served client takes the 'api' fixture
+
 
 def test_add_client_stores_only_a_hash_in_a_private_file(tmp_path):
     clients = tmp_path / "home" / "clients.json"
@@ -36,6 +38,34 @@ def test_add_client_stores_only_a_hash_in_a_private_file(tmp_path):
     bad = CliRunner().invoke(api, ["add-client", "y", "--role", "modeler", "--clients",
                                    str(clients)])  # fmt: skip
     assert bad.exit_code == 2 and "chmod 600" in bad.output
+
+
+def test_a_removed_or_rekeyed_client_is_refused_at_once(api, tmp_path):
+    from api_fixtures import serving
+
+    settings = api.settings.with_(clients_file=tmp_path / "clients.json")
+    add = ["add-client", "etl-1", "--role", "reviewer", "--clients", str(settings.clients_file)]
+    out = CliRunner().invoke(API_CLI, add)
+    secrets = {"etl-1": out.output.split("client_secret=")[1].split()[0]}
+    with serving(settings, secrets) as served, served.http() as http:
+        token = served.token("etl-1")
+
+        def models(tok: str) -> int:
+            return http.get("/v1/models", headers={"Authorization": f"Bearer {tok}"}).status_code
+
+        assert models(token) == 200
+        # registered again (a new secret, as after a leak): tokens of the old secret stop
+        out = CliRunner().invoke(API_CLI, add)
+        served.secrets["etl-1"] = out.output.split("client_secret=")[1].split()[0]
+        assert models(token) == 401
+        token = served.token("etl-1")
+        assert models(token) == 200
+        remove = ["remove-client", "etl-1", "--clients", str(settings.clients_file)]
+        out = CliRunner().invoke(API_CLI, remove)
+        assert out.exit_code == 0 and "removed etl-1" in out.output
+        assert models(token) == 401  # at once, not when the token expires
+        again = CliRunner().invoke(API_CLI, remove)
+        assert again.exit_code == 2 and "no client 'etl-1'" in again.output
 
 
 def test_rotate_key_and_secure_defaults(tmp_path):

@@ -178,9 +178,14 @@ def test_serve_refuses_secrets_others_may_read(tmp_path, monkeypatch, loose):
 
 
 def test_one_client_cannot_fill_the_job_queue(api, tmp_path):
+    from twinlab.api.clients import add_client
     from twinlab.api.jobs import JobManager
 
-    settings = api.settings.with_(results=tmp_path / "results", max_jobs=4)
+    settings = api.settings.with_(
+        results=tmp_path / "results", max_jobs=4, clients_file=tmp_path / "clients.json"
+    )
+    for client in ("greedy", "other", "third"):
+        add_client(settings.clients_file, client, "stakeholder")
     jobs = JobManager(settings)
     jobs.start = lambda: None  # never started: jobs stay queued, nothing runs
     job = {"arms": {"A": {"dose": 1}}, "n_patients": 5}

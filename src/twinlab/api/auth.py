@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, unquote
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from twinlab.api.clients import authenticate_client, load_clients
+from twinlab.api.clients import authenticate_client, load_clients, registration
 from twinlab.api.limits import RateLimiter
 from twinlab.api.tokens import Principal, TokenError, TokenIssuer
 
@@ -108,4 +108,4 @@ def grant(request: Request, body: bytes, issuer: TokenIssuer, clients_file: Any)
         raise TokenEndpointError(
             400, "invalid_scope", f"scopes not granted to this client: {beyond}"
         )
-    return issuer.issue(client_id, entry["role"], sorted(asked))
+    return issuer.issue(client_id, entry["role"], sorted(asked), registration(entry))

@@ -1,4 +1,4 @@
-"""``twinlab api``: serve the results service; ``add-client``, ``rotate-key``.
+"""``twinlab api``: serve the results service; ``add-client``, ``remove-client``, ``rotate-key``.
 
 ``twinlab api`` alone serves with the defaults (HTTPS on 127.0.0.1:8443, the project in the
 current folder); ``twinlab api serve --help`` lists the options.
@@ -193,6 +193,24 @@ def add_client_command(
     click.echo(f"client_id={client_id}")
     click.echo(f"client_secret={secret}")
     click.echo("(the secret is shown once; only its Argon2id hash is stored)", err=True)
+
+
+@api.command("remove-client")
+@click.argument("client_id")
+@_clients_option
+def remove_client_command(client_id: str, clients_file: Path) -> None:
+    """Unregister CLIENT_ID: no new tokens, and the ones it holds stop working at once."""
+    from twinlab.api.clients import remove_client
+    from twinlab.audit import audit_event
+
+    try:
+        removed = remove_client(clients_file, client_id)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not removed:
+        raise click.UsageError(f"no client {client_id!r} in {clients_file}")
+    audit_event("api.remove_client", client_id)
+    click.echo(f"removed {client_id}; its tokens are refused from now on")
 
 
 @api.command("rotate-key")

@@ -11,10 +11,12 @@ matrix (:mod:`twinlab.security.access`) its role may perform, or fewer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,14 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from twinlab.security.access import ROLES, allowed_actions
 
-__all__ = ["add_client", "authenticate_client", "load_clients"]
+__all__ = [
+    "ClientRegistry",
+    "add_client",
+    "authenticate_client",
+    "load_clients",
+    "registration",
+    "remove_client",
+]
 
 # 19 MiB, 2 passes: the OWASP's minimum Argon2id setting (a token request stays ~50 ms)
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -95,13 +104,58 @@ def add_client(
     clients = load_clients(file)
     secret = secrets.token_urlsafe(32)
     clients[client_id] = {"role": role, "scopes": scopes, "secret_hash": _HASHER.hash(secret)}
+    _write(file, clients)
+    return secret
+
+
+def remove_client(path: str | os.PathLike[str], client_id: str) -> bool:
+    """Unregister ``client_id``: no new token, and its tokens stop verifying at once
+    (:class:`ClientRegistry`). Returns whether it was registered."""
+    file = Path(path).expanduser()
+    clients = load_clients(file)
+    if clients.pop(client_id, None) is None:
+        return False
+    _write(file, clients)
+    return True
+
+
+def _write(file: Path, clients: dict[str, dict[str, Any]]) -> None:
+    """Replace the clients file atomically, mode ``0600``."""
     file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = file.with_name(f".{file.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
     with os.fdopen(fd, "w") as fh:
         json.dump(clients, fh, indent=2, sort_keys=True)
     os.replace(tmp, file)
-    return secret
+
+
+def registration(entry: dict[str, Any]) -> str:
+    """A short digest of a client's current secret hash, carried by its tokens: a client
+    removed or registered again (``add-client``: a new secret, maybe a new role) no longer
+    matches."""
+    return hashlib.sha256(str(entry.get("secret_hash")).encode()).hexdigest()[:16]
+
+
+class ClientRegistry:
+    """The clients file as the token verifier sees it, read again whenever it changes."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._clients: dict[str, dict[str, Any]] = {}
+
+    def get(self, client_id: str) -> dict[str, Any] | None:
+        """The client's entry now, or ``None`` when it is not registered."""
+        try:
+            st = self.path.stat()
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            return None
+        with self._lock:
+            if stamp != self._stamp:
+                self._clients, self._stamp = load_clients(self.path), stamp
+            return self._clients.get(client_id)
 
 
 def authenticate_client(

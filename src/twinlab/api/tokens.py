@@ -20,12 +20,15 @@ from typing import Any
 import jwt
 
 from twinlab.api import keys
+from twinlab.api.clients import ClientRegistry, registration
 from twinlab.api.settings import ApiSettings
 from twinlab.security.access import ROLES, is_allowed
 
 __all__ = ["ALGORITHMS", "Principal", "TokenError", "TokenIssuer", "TokenVerifier"]
 
 ALGORITHMS = ("RS256", "ES256")
+#: The claim of an embedded token that ties it to its client's registration (role, secret).
+REGISTRATION_CLAIM = "twl_reg"
 _LEEWAY_S = 5
 
 
@@ -57,8 +60,11 @@ class TokenIssuer:
     def __init__(self, settings: ApiSettings) -> None:
         self.settings = settings
 
-    def issue(self, client: str, role: str, scopes: list[str]) -> dict[str, Any]:
-        """An OAuth2 token response (RFC 6749 §5.1) for ``client``."""
+    def issue(
+        self, client: str, role: str, scopes: list[str], registration: str = ""
+    ) -> dict[str, Any]:
+        """An OAuth2 token response (RFC 6749 §5.1) for ``client`` (``registration``: its
+        :func:`twinlab.api.clients.registration`, checked by :class:`TokenVerifier`)."""
         kid, key = keys.signing_key(self.settings.key_dir)
         now = int(time.time())
         claims = {
@@ -71,6 +77,7 @@ class TokenIssuer:
             "jti": secrets.token_hex(12),
             "scope": " ".join(sorted(scopes)),
             self.settings.role_claim: role,
+            REGISTRATION_CLAIM: registration,
         }
         token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
         return {
@@ -168,6 +175,7 @@ class TokenVerifier:
             self._key: Callable[[str], Any] = remote
         else:
             self._key = _LocalKeys(settings.key_dir).get
+        self._clients = None if settings.jwks_url else ClientRegistry(settings.clients_file)
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token.
@@ -217,4 +225,8 @@ class TokenVerifier:
             scopes = [s for s in raw if isinstance(s, str)]
         else:
             raise TokenError("token scope is neither a string nor a list")
+        if self._clients is not None:  # our own tokens: their client still as registered
+            entry = self._clients.get(str(claims["sub"]))
+            if entry is None or registration(entry) != claims.get(REGISTRATION_CLAIM):
+                raise TokenError("the token's client was removed or given a new secret")
         return Principal(str(claims["sub"]), str(role), frozenset(scopes))

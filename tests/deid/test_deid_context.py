@@ -114,3 +114,34 @@ def test_a_position_without_its_hgvs_prefix_and_a_name_are_still_phi():
 
     text = "MRN 1639G seen by Hallie Brightwater"
     assert [text[s:e] for _, s, e in philter_spans(text)] == ["1639G", "Hallie Brightwater"]
+
+
+def test_free_text_qualifiers_get_the_clinical_engine_coded_ones_do_not():
+    """SUPPQUAL comments, dosage text and undeclared qualifier keys are free text: a name no
+    source listed (a relative, a clinician) must go; coded qualifiers keep brand names."""
+    persons = _persons(["02139"])
+    events = pd.DataFrame(
+        {
+            "source_patient": ["pt-0000"] * 2,
+            "time": pd.Timestamp("2024-01-02T03:04:05Z"),
+            "domain": "dose",
+            "code": "X",
+            "source_file": "a.json",
+            "source_record": ["entry[0]", "entry[1]"],
+            "qualifiers": [
+                {"supp": {"COMVAL": "husband Dmitri Volkov refused the draw"},
+                 "regimen": "as told by Dr. Hallie Brightwater", "route": "Oral",
+                 "device": "Medtronic Azure XT"},
+                json.dumps({"abatement": "per daughter Keiko Tanaka", "note_x": "Keiko Tanaka",
+                            "fhir_status": "final"}),
+            ],
+        }
+    )  # fmt: skip
+    _, ev, _ = deidentify(persons, events, key=DeidKey(bytes(32)))
+    text = json.dumps(ev["qualifiers"].tolist())
+    for name in ("Dmitri", "Volkov", "Hallie", "Brightwater", "Keiko", "Tanaka"):
+        assert name not in text
+    q0 = ev["qualifiers"].iloc[0]
+    assert q0["route"] == "Oral" and q0["device"] == "Medtronic Azure XT"
+    assert q0["supp"]["COMVAL"].startswith("husband [")
+    assert json.loads(ev["qualifiers"].iloc[1])["fhir_status"] == "final"

@@ -128,19 +128,55 @@ def _phi_field(phi: Any, field: str) -> str | None:
     return None
 
 
-def _scrub_qualifiers(value: Any, scrubber: TextScrubber, drop: frozenset[str]) -> Any:
+def _scrub_qualifier_obj(
+    obj: Any, plain: TextScrubber, full: TextScrubber, coded: frozenset[str]
+) -> Any:
+    """Keys (at any depth) lose known values and patterns; so do the values of coded keys;
+    any other key's string values (free text: SUPPQUAL comments under ``supp``, dosage text,
+    undeclared keys) go through the full scrubber."""
+    if isinstance(obj, dict):
+        return {
+            plain.scrub(str(k)): (
+                plain.scrub_obj(v) if k in coded else _scrub_qualifier_obj(v, plain, full, coded)
+            )
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list | tuple):
+        return [_scrub_qualifier_obj(v, plain, full, coded) for v in obj]
+    return full.scrub_obj(obj)
+
+
+def _scrub_qualifiers(
+    value: Any,
+    plain: TextScrubber,
+    drop: frozenset[str],
+    full: TextScrubber | None = None,
+    coded: frozenset[str] | None = None,
+) -> Any:
+    """Scrub a qualifiers object (dict or JSON text), dropping the keys in ``drop``.
+
+    With ``full`` and ``coded`` (the field policy's ``coded_qualifiers``), the string values of
+    keys outside ``coded`` are free text and go through ``full`` (the clinical engine
+    included); otherwise every value goes through ``plain``.
+    """
+    full = plain if full is None else full
+    coded = frozenset() if coded is None else coded
+
+    def scrub(obj: Any) -> Any:
+        return _scrub_qualifier_obj(obj, plain, full, coded)
+
     if isinstance(value, dict):
-        return scrubber.scrub_obj({k: v for k, v in value.items() if k not in drop})
+        return scrub({k: v for k, v in value.items() if k not in drop})
     if isinstance(value, list):
-        return scrubber.scrub_obj(value)
+        return scrub(value)
     if isinstance(value, str):
         try:
             parsed = json.loads(value)
         except ValueError:
-            return scrubber.scrub(value)
+            return full.scrub(value)
         if isinstance(parsed, dict):
             parsed = {k: v for k, v in parsed.items() if k not in drop}
-        return json.dumps(scrubber.scrub_obj(parsed), ensure_ascii=False, sort_keys=True)
+        return json.dumps(scrub(parsed), ensure_ascii=False, sort_keys=True)
     return value
 
 
@@ -350,9 +386,13 @@ def deidentify(
     if "qualifiers" in out:
         from twinlab.deid.policy import field_policy
 
-        drop_keys = frozenset(field_policy().get("drop_qualifiers", ()))
+        policy = field_policy()
+        drop_keys = frozenset(policy.get("drop_qualifiers", ()))
+        coded = frozenset(policy.get("coded_qualifiers", ()))
         plain = TextScrubber(ids, replace=replace, engine=False)
-        out["qualifiers"] = [_scrub_qualifiers(q, plain, drop_keys) for q in out["qualifiers"]]
+        out["qualifiers"] = [
+            _scrub_qualifiers(q, plain, drop_keys, scrubber, coded) for q in out["qualifiers"]
+        ]
     allowed = {"patient_id", "time", "end_time", "qualifiers", "event_id", "row_hash"}
     allowed |= set(_FREE_TEXT) | set(_KNOWN_ONLY) | set(_KEEP)
     dropped = [c for c in out.columns if c not in allowed]

@@ -7,8 +7,12 @@
    lines, phones, SSNs, MRNs and patient keys of any length, birth dates...),
    case- and accent-insensitively;
 2. pattern hits (:data:`PATTERNS`): URLs with or without a scheme and host names, e-mail,
-   IPv4/IPv6, SSNs, ZIP+4, telephone numbers (also local 7-digit forms), dates (also without a
-   year: ``Mar 3rd``, ``14 Feb``, ``03/07``), ages over 89 (``94-year-old``), references to a
+   IPv4/IPv6, MAC addresses, social-media handles, SSNs (also masked but for the last 4 digits,
+   or labelled: ``SSN ending in 6789``), ZIP+4, telephone numbers (also local 7-digit forms,
+   and their extensions), dates (also without a year: ``Mar 3rd``, ``14 Feb``, ``03/07``,
+   ``seen on 4/3``; days in words: ``the fourth of March``; named days of the year, a
+   decision: ``Christmas 2019``, ``Thanksgiving`` are dates), ages over 89 (``94-year-old``,
+   ``ninety-three years old``, ``turned 93``, ``95th birthday``), references to a
    FHIR person (``Patient/5521``), labelled numbers (MRN, Medicaid, policy, licence plate,
    serial...), unlabelled serial-like codes that mix letters and digits (``K8J2-99A1``,
    ``7ABC123``), and runs of 7 or more digits;
@@ -43,12 +47,43 @@ _MONTH = (
 )
 
 
+#: Month names but "may" (the verb: "we may first try...").
+_MONTH_NOT_MAY = _MONTH.replace("|may|", "|")
+#: Days of the month spelled out (``the fourth of March``, ``March twenty-first``).
+_DAY_WORD = (
+    r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth"
+    r"|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth"
+    r"|twenty[-\s]?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|thirtieth"
+    r"|thirty[-\s]?first)"
+)
+#: Named days of the year: each names a month and day (a date element finer than the year).
+#: Decision: they are dates by Safe Harbor ("all elements of dates except year"), with or
+#: without a year ("Christmas 2019" says 2019-12-25).
+_HOLIDAY = (
+    r"(?:christmas(?:\s+(?:day|eve))?|xmas|new\s+year'?s?\s+(?:day|eve)|thanksgiving(?:\s+day)?"
+    r"|easter(?:\s+(?:sunday|monday))?|good\s+friday|halloween|valentine'?s?\s+day"
+    r"|independence\s+day|(?:the\s+)?fourth\s+of\s+july|4th\s+of\s+july|memorial\s+day"
+    r"|(?-i:Labou?r\s+Day|LABOU?R\s+DAY)|veterans'?\s+day|mother'?s\s+day|father'?s\s+day|boxing\s+day"
+    r"|st\.?\s+patrick'?s\s+day|juneteenth|mlk\s+day|martin\s+luther\s+king\s+(?:jr\.?\s+)?day"
+    r"|presidents'?\s+day|columbus\s+day|groundhog\s+day|all\s+saints'?\s+day|yom\s+kippur"
+    r"|rosh\s+hashanah|hanukkah|diwali|eid\s+al[-\s](?:fitr|adha))"
+)
+#: Ages over 89 spelled out (``ninety-three``, ``one hundred and two``).
+_AGE_WORD = (
+    r"(?:ninety(?:[-\s]?(?:one|two|three|four|five|six|seven|eight|nine))?"
+    r"|(?:a|one)\s+hundred(?:\s+(?:and\s+)?(?:one|two|three|four|five|six|seven|eight|nine|ten"
+    r"|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen"
+    r"|(?:twenty|thirty|forty)(?:[-\s]?(?:one|two|three|four|five|six|seven|eight|nine))?))?)"
+)
+_AGE_NUM = r"(?:9\d|1[0-4]\d)"
+
+
 @dataclass(frozen=True)
 class PhiPattern:
     """A regular expression for one kind of PHI, with an optional validator of each match.
 
-    When the expression has a group named ``v``, that group is the PHI (the rest is context,
-    such as a label: ``works at (?P<v>...)``).
+    When the expression has a group named ``v`` (or ``v2``... in other alternatives), that
+    group is the PHI (the rest is context, such as a label: ``works at (?P<v>...)``).
     """
 
     kind: str
@@ -56,9 +91,14 @@ class PhiPattern:
     valid: Callable[[str], bool] | None = None
 
     def finditer(self, text: str) -> Iterator[tuple[str, int, int]]:
-        """Yield ``(kind, start, end)`` of each valid match."""
-        group = "v" if "v" in self.regex.groupindex else 0
+        """Yield ``(kind, start, end)`` of each valid match.
+
+        Alternatives of one expression may name their PHI ``v``, ``v2``, ``v3``...: the first
+        group that took part in the match is the PHI.
+        """
+        groups = sorted(g for g in self.regex.groupindex if re.fullmatch(r"v\d*", g))
         for m in self.regex.finditer(text):
+            group: str | int = next((g for g in groups if m.group(g) is not None), 0)
             if m.group(group) and (self.valid is None or self.valid(m.group(group))):
                 yield self.kind, m.start(group), m.end(group)
 
@@ -107,6 +147,16 @@ _LABELS = (
     r"|insurance(?:\s+(?:id|no\.?|number|#))?|license|licence|plate|tag|dl|dea|npi"
     r"|serial(?:\s+(?:no\.?|number|#))?|s/n|sn|vin|device(?:\s+id)?|badge|employee\s+id"
     r"|certificate(?:\s+no\.?)?|passport"
+    r"|(?:chart|case|claim|accession|encounter|visit|beneficiary|health\s+plan)"
+    r"(?:\s+(?:id|no\.?|number|#))?|(?:patient|pt)\s+id|hicn|mbi|csn|fin"
+    r"|driver'?s?\s+licen[cs]e(?:\s+(?:no\.?|number|#))?"
+)
+_NUMBER_WORDS = r"(?:no\.?|number|#)"
+#: Social-media sites and words that introduce a user name.
+_SOCIAL = (
+    r"(?:twitter|instagram|insta|tiktok|snapchat|facebook|threads|linkedin|reddit"
+    r"|telegram|skype|whatsapp|discord|mastodon|bluesky|youtube|username|user\s+name"
+    r"|screen\s+name|gamertag)"
 )
 
 #: The PHI patterns (see the module docstring).
@@ -146,6 +196,24 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\b\d{{1,2}}(?:st|nd|rd|th)?(?:\s+of)?[\s-]+{_MONTH}\b\.?"
             r"|(?<![\d/.:-])(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01])(?![\d/:-]|\.\d)"
             r"|(?<![\d/.:-])(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2])(?=\s+(?:at|@)\b)"
+            # "Mar-04-2021", "4.III.2021", spelled days, "March the 4th", holidays
+            rf"|\b{_MONTH}[-/.]\d{{1,2}}[-/.]\d{{2,4}}\b"
+            r"|(?<![\w.])\d{1,2}[./-](?:i{1,3}|iv|vi{0,3}|ix|xi{0,2})[./-]\d{2,4}\b"
+            rf"|\b{_DAY_WORD}\s+(?:day\s+)?of\s+{_MONTH}\b\.?"
+            rf"|\b{_MONTH_NOT_MAY}\.?\s+(?:the\s+)?{_DAY_WORD}\b|(?-i:\b(?:May|MAY)\s+)"
+            rf"(?:the\s+)?{_DAY_WORD}\b"
+            rf"|\b{_MONTH}\.?\s+the\s+\d{{1,2}}(?:st|nd|rd|th)\b"
+            rf"|\b{_HOLIDAY}\b"
+        ),
+    ),
+    PhiPattern(  # an unpadded month/day after a word that introduces a date ("seen on 4/3")
+        "date",
+        _p(
+            r"\b(?:on|since|until|till|dated|thru|through|dos|dob)[:\s]\s*"
+            r"(?P<v>(?<![\d/.:-])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?![\d/:-]|\.\d)"
+            # a fraction: "started on 1/2 NS", "on 3/4 strength"
+            r"(?!\s*(?:ns\b|normal|tabs?\b|tablets?|strength|doses?\b|of\b|mg|ml|cc|units?"
+            r"|cups?|pills?|%|saline|sat))"
         ),
     ),
     PhiPattern(
@@ -156,6 +224,37 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|(?<![\w.,/-])\d{3}[-.]\d{4}(?![\w.,/-]?\d)"
         ),
         _phone_digits,
+    ),
+    PhiPattern(  # the extension after a telephone number: "555-123-4567 ext. 89", "x123"
+        "phone",
+        _p(r"(?<=\d[-.\s]\d{4})\s*,?\s*(?P<v>(?:(?:ext|extn|extension)\.?\s*|x)\d{1,6})(?!\w)"),
+    ),
+    PhiPattern(  # SSN masked but for its last 4, or labelled in any grouping ("SSN ending 6789")
+        "ssn",
+        _p(
+            r"(?<![\w*#])[x*#]{3}[- ]?[x*#]{2}[- ]?\d{4}(?!\d)"
+            r"|\b(?:ssn|ss#|ss\s+no\.?|soc(?:ial)?\.?\s+sec(?:urity)?\.?"
+            rf"(?:\s+{_NUMBER_WORDS})?)(?:\s+(?:is|was))?\s*[:#]*\s*"
+            r"(?:(?:ending|ends)\s+(?:in|with)\s+|last\s+(?:4|four)(?:\s+digits)?\s*[:#]?\s*"
+            r"(?:(?:is|are|of)\s+)?)?(?P<v>\d(?:[\d -]{2,9}\d)?)(?!\d)"
+            r"|\blast\s+(?:4|four)(?:\s+digits)?\s+of\s+(?:the\s+|her\s+|his\s+|their\s+)?"
+            rf"(?:ssn|social(?:\s+security)?(?:\s+{_NUMBER_WORDS})?)\s*[:#]?\s*"
+            r"(?:(?:is|are|was)\s+)?(?P<v2>\d{4})\b"
+        ),
+    ),
+    PhiPattern(  # a MAC address (a device identifier)
+        "device",
+        _p(r"(?<![\w:.-])[0-9a-f]{2}([:-])[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}(?![\w:.-])"),
+    ),
+    PhiPattern(  # a social-media handle: with a digit or "_", or named as one
+        "handle",
+        _p(
+            r"(?<![\w.@/])@(?=[\w.]*[\d_])[a-z0-9_][\w.]{2,29}(?<!\.)"
+            rf"|(?<![\w.@/])@[a-z][\w.]{{2,29}}(?<!\.)(?=\s+(?:on|via|at)\s+{_SOCIAL}\b)"
+            rf"|\b{_SOCIAL}\b\s*(?:(?:account|id|name|handle)\s*)?"
+            r"(?:(?:[:=]|\bis\b)\s*(?P<v>@?(?=[\w.]*[a-z])[a-z0-9_][\w.]{2,29}(?<!\.))"
+            r"|(?P<v2>@[a-z0-9_][\w.]{2,29}(?<!\.)))"
+        ),
     ),
     PhiPattern(
         "phone",
@@ -182,9 +281,14 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(
         "age",
         _p(
-            r"\b(?:9\d|1[0-4]\d)\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.)(?:[\s-]*old)?\b"
+            r"\b(?:9\d|1[0-4]\d)\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.?)(?:[\s-]*old)?(?!\w)"
             r"|\b(?:aged?|age:)\s*(?:9\d|1[0-4]\d)\b|\b(?:9\d|1[0-4]\d)(?=\s*(?:M|F)\b)"
             r"|\bnonagenarian|\bcentenarian"
+            # "turned 93", "age of 93", "93rd birthday", spelled out: "ninety-three years old"
+            rf"|\b(?:turned|turns|turning|age\s+of)\s+(?:{_AGE_NUM}|{_AGE_WORD})\b"
+            rf"|\b{_AGE_NUM}(?:st|nd|rd|th)\s+birthday\b"
+            rf"|\b{_AGE_WORD}[\s-]+(?:years?|yrs?)(?:[\s-]+old)?\b"
+            rf"|\b(?:aged?|age:)\s*{_AGE_WORD}\b"
         ),
     ),
     PhiPattern("id", _p(r"\b(?:patient|person|relatedperson|practitioner|group)/[\w.-]+")),

@@ -68,6 +68,13 @@ def test_patterns_are_scrubbed(text, expected):
         ("instagram: jane.doe", "jane"),
         ("Case # 21-004567", "004567"),
         ("claim no. 2021-5566", "5566"),
+        # lower-case names after a title; street numbers, units and PO boxes
+        ("seen by dr. brown with the team", "brown"),
+        ("pt's husband, mr. o'neil-smith, at bedside", "o'"),
+        ("lives at 12 main st apt 4", "12"),
+        ("Resides at 45 Oak Ave, Unit 3", "Unit 3"),
+        ("mail to PO Box 4421", "4421"),
+        ("mail to P.O. Box 4421", "4421"),
     ],
 )
 def test_safe_harbor_forms_the_patterns_missed(text, leaked):
@@ -92,6 +99,8 @@ def test_safe_harbor_forms_the_patterns_missed(text, leaked):
         "ninety days supply; 90% stenosis; 95 mg",
         "given @ 10:00, @HS, on twitter about nothing",
         "in case 2 happens",
+        "dr. to call; mild mr noted; pt with ms and dm",
+        "take 2 tabs per dr; walked 2 blocks down the road",
     ],
 )
 def test_new_patterns_leave_clinical_phrasing_alone(text):

@@ -12,7 +12,9 @@
    and their extensions), dates (also without a year: ``Mar 3rd``, ``14 Feb``, ``03/07``,
    ``seen on 4/3``; days in words: ``the fourth of March``; named days of the year, a
    decision: ``Christmas 2019``, ``Thanksgiving`` are dates), ages over 89 (``94-year-old``,
-   ``ninety-three years old``, ``turned 93``, ``95th birthday``), references to a
+   ``ninety-three years old``, ``turned 93``, ``95th birthday``), names after a title in
+   any case (``seen by dr. brown``), street addresses with their unit and PO boxes
+   (``12 main st apt 4``), references to a
    FHIR person (``Patient/5521``), labelled numbers (MRN, Medicaid, policy, licence plate,
    serial...), unlabelled serial-like codes that mix letters and digits (``K8J2-99A1``,
    ``7ABC123``), and runs of 7 or more digits;
@@ -159,6 +161,25 @@ _SOCIAL = (
     r"|screen\s+name|gamertag)"
 )
 
+#: Words after a title that are no name ("dr. to call", "mr. and mrs.").
+_NOT_A_NAME = (
+    r"(?:and|or|to|the|a|an|of|at|in|on|for|with|by|from|is|was|will|has|had|who|said|says"
+    r"|saw|called|today|re|regarding|recommends?|note|notes|office|orders?|visit|mrs?|ms)"
+)
+#: Words that make "2 tabs by mouth per dr" no street address.
+_NOT_STREET = frozenset(
+    "per the a an by with to of and or for at in on from days day weeks week hours hour doses"
+    " dose tabs tab tablets tablet pills pill times mg ml mcg iv prn bid tid qid"
+    " qd daily x as told see call".split()
+)
+
+
+def _street_words(text: str) -> bool:
+    """A street address: no word between the number and the suffix is a dose or a function
+    word ("2 tabs per dr" is none)."""
+    return not any(w in _NOT_STREET for w in re.findall(r"[a-z]+", text.lower()))
+
+
 #: The PHI patterns (see the module docstring).
 PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern("url", _p(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+")),
@@ -262,6 +283,24 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"\b(?:cell|mobile|phone|tel|telephone|fax|pager|beeper|call|ph|home|work)\b\W{0,3}"
             r"(?:(?:at|on|is)\s+)?(?P<v>\d{3}[\s.-]\d{4})(?!\d)"
         ),
+    ),
+    PhiPattern(  # a title before a name in any case ("seen by dr. brown", "mrs. white")
+        "name",
+        _p(
+            r"(?<![\w.])(?:dr\.?|mrs\.?|mr\.|ms\.|mx\.|prof\.)\s+"
+            rf"(?P<v>(?!{_NOT_A_NAME}\b)[a-z][\w'’-]*(?:\s+(?!{_NOT_A_NAME}\b)[a-z][\w'’-]*)?)"
+        ),
+    ),
+    PhiPattern(  # a street address, its unit; a PO box
+        "address",
+        _p(
+            r"\b\d{1,6}[a-z]?(?:\s+[nsew]\.?)?(?P<w>(?:\s+[a-z][\w'.-]*){1,3}?)\s+"
+            r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|terrace"
+            r"|place|pl|highway|hwy|parkway|pkwy|circle|cir)\b\.?"
+            r"(?:\s*,?\s*(?:apt|apartment|unit|suite|ste|#|room|rm|fl|floor)\.?\s*#?\s*[\w-]+)?"
+            r"|\bp\.?\s*o\.?\s*box\s+\d+"
+        ),
+        _street_words,
     ),
     PhiPattern(
         "employer",

@@ -145,3 +145,20 @@ def test_free_text_qualifiers_get_the_clinical_engine_coded_ones_do_not():
     assert q0["route"] == "Oral" and q0["device"] == "Medtronic Azure XT"
     assert q0["supp"]["COMVAL"].startswith("husband [")
     assert json.loads(ev["qualifiers"].iloc[1])["fhir_status"] == "final"
+
+
+def test_contact_relationship_language_and_marital_status_are_no_known_identifiers():
+    """Known values are removed everywhere: 'daughter' or 'English' as one would blank every
+    family history; the contact's name stays an identifier."""
+    from twinlab.deid.identifiers import person_identifiers
+
+    row = {"source_patient": "p1", "identifiers": [], "phi": {
+        "name": "Zoe Ann", "marital_status": "Married", "language": "English",
+        "contact": [{"relationship": [{"coding": [{"code": "N", "display": "Next-of-Kin"}],
+                                       "text": "daughter"}],
+                     "name": {"family": "Okonkwo", "given": ["Chidinma"]}}]}}  # fmt: skip
+    ids = IdentifierSet(person_identifiers(row))
+    scrub = TextScrubber(ids, engine=False).scrub
+    assert scrub("daughter Chidinma Okonkwo (Next-of-Kin), married, speaks English") == (
+        "daughter [NAME] [NAME] (Next-of-Kin), married, speaks English"
+    )

@@ -75,6 +75,12 @@ def test_patterns_are_scrubbed(text, expected):
         ("Resides at 45 Oak Ave, Unit 3", "Unit 3"),
         ("mail to PO Box 4421", "4421"),
         ("mail to P.O. Box 4421", "4421"),
+        # month and year; a birth year (over 89 it tells the age)
+        ("symptoms since 1/2021", "1/"),
+        ("surgery 01-2021", "01-"),
+        ("surgery 2021-03, no relapse", "-03"),
+        ("born in 1925 in Ohio", "1925"),
+        ("DOB: 1931", "1931"),
     ],
 )
 def test_safe_harbor_forms_the_patterns_missed(text, leaked):
@@ -101,6 +107,7 @@ def test_safe_harbor_forms_the_patterns_missed(text, leaked):
         "in case 2 happens",
         "dr. to call; mild mr noted; pt with ms and dm",
         "take 2 tabs per dr; walked 2 blocks down the road",
+        "antibody dilution 1/2000; years 2019-2021; LOINC 2021-3",
     ],
 )
 def test_new_patterns_leave_clinical_phrasing_alone(text):

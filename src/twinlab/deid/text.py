@@ -10,14 +10,14 @@
    IPv4/IPv6, MAC addresses, social-media handles, SSNs (also masked but for the last 4 digits,
    or labelled: ``SSN ending in 6789``), ZIP+4, telephone numbers (also local 7-digit forms,
    and their extensions), dates (also without a year: ``Mar 3rd``, ``14 Feb``, ``03/07``,
-   ``seen on 4/3``; days in words: ``the fourth of March``; named days of the year, a
-   decision: ``Christmas 2019``, ``Thanksgiving`` are dates), ages over 89 (``94-year-old``,
-   ``ninety-three years old``, ``turned 93``, ``95th birthday``), names after a title in
-   any case (``seen by dr. brown``), street addresses with their unit and PO boxes
-   (``12 main st apt 4``), references to a
-   FHIR person (``Patient/5521``), labelled numbers (MRN, Medicaid, policy, licence plate,
-   serial...), unlabelled serial-like codes that mix letters and digits (``K8J2-99A1``,
-   ``7ABC123``), and runs of 7 or more digits;
+   ``seen on 4/3``; month and year: ``since 1/2021``, ``2021-03``; birth years, which over 89
+   tell the age: ``born in 1925``; days in words: ``the fourth of March``; named days of the
+   year, a decision: ``Christmas 2019``, ``Thanksgiving`` are dates), ages over 89
+   (``94-year-old``, ``ninety-three years old``, ``turned 93``, ``95th birthday``), names after
+   a title in any case (``seen by dr. brown``), street addresses with their unit and PO boxes
+   (``12 main st apt 4``), references to a FHIR person (``Patient/5521``), labelled numbers
+   (MRN, Medicaid, policy, licence plate, serial...), unlabelled serial-like codes that mix
+   letters and digits (``K8J2-99A1``, ``7ABC123``), and runs of 7 or more digits;
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
@@ -225,6 +225,22 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"(?:the\s+)?{_DAY_WORD}\b"
             rf"|\b{_MONTH}\.?\s+the\s+\d{{1,2}}(?:st|nd|rd|th)\b"
             rf"|\b{_HOLIDAY}\b"
+        ),
+    ),
+    PhiPattern(  # month and year: "since 1/2021", "01-2021", "2021-03"
+        "date",
+        _p(
+            r"(?<!dilution )(?<!titer )(?<!titre )(?<!ratio )"
+            r"(?<![\d/.-])(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}(?![\d/]|\.\d)"
+            r"|(?<![\d/.-])(?:0[1-9]|1[0-2])-(?:19|20)\d{2}(?![\d-]|\.\d)"
+            r"|(?<![\d/.-])(?:19|20)\d{2}-(?:0[1-9]|1[0-2])(?![\d-]|\.\d)"
+        ),
+    ),
+    PhiPattern(  # a birth year: over 89 it is an age ("born in 1925"); the patients table has it
+        "date",
+        _p(
+            r"\b(?:born(?:\s+in)?|dob|d\.o\.b\.?|yob|year\s+of\s+birth|birth\s+year|b\.)"
+            r"\s*[:#]?\s*(?P<v>(?:18|19|20)\d{2})\b"
         ),
     ),
     PhiPattern(  # an unpadded month/day after a word that introduces a date ("seen on 4/3")

@@ -81,6 +81,12 @@ def test_patterns_are_scrubbed(text, expected):
         ("surgery 2021-03, no relapse", "-03"),
         ("born in 1925 in Ohio", "1925"),
         ("DOB: 1931", "1931"),
+        # a town that is a common word, after a residence verb; short labelled numbers;
+        # an e-mail address spelled out
+        ("moved to Mobile last year", "Mobile"),
+        ("Patient #4567 seen", "4567"),
+        ("ID#: 4567", "4567"),
+        ("email john dot smith at gmail dot com", "gmail"),
     ],
 )
 def test_safe_harbor_forms_the_patterns_missed(text, leaked):
@@ -108,6 +114,7 @@ def test_safe_harbor_forms_the_patterns_missed(text, leaked):
         "dr. to call; mild mr noted; pt with ms and dm",
         "take 2 tabs per dr; walked 2 blocks down the road",
         "antibody dilution 1/2000; years 2019-2021; LOINC 2021-3",
+        "moved to ICU; moved to the ED; seen at home; at least 2 dots",
     ],
 )
 def test_new_patterns_leave_clinical_phrasing_alone(text):

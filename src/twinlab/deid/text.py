@@ -15,9 +15,11 @@
    year, a decision: ``Christmas 2019``, ``Thanksgiving`` are dates), ages over 89
    (``94-year-old``, ``ninety-three years old``, ``turned 93``, ``95th birthday``), names after
    a title in any case (``seen by dr. brown``), street addresses with their unit and PO boxes
-   (``12 main st apt 4``), references to a FHIR person (``Patient/5521``), labelled numbers
-   (MRN, Medicaid, policy, licence plate, serial...), unlabelled serial-like codes that mix
-   letters and digits (``K8J2-99A1``, ``7ABC123``), and runs of 7 or more digits;
+   (``12 main st apt 4``), places after a residence verb (``moved to Mobile``), e-mail
+   addresses spelled out (``jdoe at gmail dot com``), references to a FHIR person
+   (``Patient/5521``), labelled numbers (MRN, Medicaid, policy, licence plate, serial...),
+   unlabelled serial-like codes that mix letters and digits (``K8J2-99A1``, ``7ABC123``), and
+   runs of 7 or more digits;
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
@@ -317,6 +319,29 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|\bp\.?\s*o\.?\s*box\s+\d+"
         ),
         _street_words,
+    ),
+    PhiPattern(  # a place someone lives or comes from ("moved to Mobile", "from Normal")
+        "address",
+        re.compile(
+            r"(?i:\b(?:lives|living|lived|resides|residing|resided|moved|relocated|retired"
+            r"|raised|grew\s+up|native|hometown|born)\s+(?:alone\s+|with\s+\w+\s+)?"
+            r"(?:in|to|from|at|near|of|outside(?:\s+of)?)\s+(?:the\s+)?)"
+            r"(?P<v>(?![A-Z]{1,4}\b)[A-Z][\w'.-]*(?:\s+(?![A-Z]{1,4}\b)[A-Z][\w'.-]*){0,3})"
+        ),
+    ),
+    PhiPattern(  # a short number labelled with "#": "Patient #4567", "ID#: 4567"
+        "id",
+        _p(
+            r"\b(?:patient|pt|id|subject|record|member|file)\s*(?:#|no\.|number)\s*:?\s*"
+            r"(?P<v>[a-z0-9-]*\d[a-z0-9-]*)"
+        ),
+    ),
+    PhiPattern(  # an e-mail address spelled out: "john dot smith at gmail dot com"
+        "email",
+        _p(
+            r"\b[\w+-]+(?:\s+dot\s+[\w+-]+)*\s*[\[(]?\s*(?:at|@)\s*[\])]?\s*[\w-]+"
+            rf"(?:\s*[\[(]?\s*dot\s*[\])]?\s*[\w-]+)*?\s*[\[(]?\s*dot\s*[\])]?\s*{_TLD}\b"
+        ),
     ),
     PhiPattern(
         "employer",

@@ -131,7 +131,8 @@ def test_free_text_qualifiers_get_the_clinical_engine_coded_ones_do_not():
             "qualifiers": [
                 {"supp": {"COMVAL": "husband Dmitri Volkov refused the draw"},
                  "regimen": "as told by Dr. Hallie Brightwater", "route": "Oral",
-                 "device": "Medtronic Azure XT"},
+                 "device": "Medtronic Azure XT", "arm": "Xanomeline High Dose",
+                 "ethnic": "NOT HISPANIC OR LATINO", "country": "USA", "chrom": "chr22"},
                 json.dumps({"abatement": "per daughter Keiko Tanaka", "note_x": "Keiko Tanaka",
                             "fhir_status": "final"}),
             ],
@@ -143,6 +144,8 @@ def test_free_text_qualifiers_get_the_clinical_engine_coded_ones_do_not():
         assert name not in text
     q0 = ev["qualifiers"].iloc[0]
     assert q0["route"] == "Oral" and q0["device"] == "Medtronic Azure XT"
+    assert (q0["arm"], q0["ethnic"], q0["country"], q0["chrom"]) == (
+        "Xanomeline High Dose", "NOT HISPANIC OR LATINO", "USA", "chr22")  # fmt: skip
     assert q0["supp"]["COMVAL"].startswith("husband [")
     assert json.loads(ev["qualifiers"].iloc[1])["fhir_status"] == "final"
 

@@ -165,3 +165,28 @@ def test_contact_relationship_language_and_marital_status_are_no_known_identifie
     assert scrub("daughter Chidinma Okonkwo (Next-of-Kin), married, speaks English") == (
         "daughter [NAME] [NAME] (Next-of-Kin), married, speaks English"
     )
+
+
+def test_ages_over_89_in_age_events_are_capped_at_90():
+    """An Observation 'Age' (LOINC 30525-0) of 93 a, an 'Age at diagnosis' of 1140 months:
+    ages over 89 in structured values too; other values and young ages are left alone."""
+    persons = _persons(["02139"])
+    events = pd.DataFrame(
+        {
+            "source_patient": ["pt-0000"] * 5,
+            "time": pd.Timestamp("2024-01-02T03:04:05Z"),
+            "domain": "other",
+            "code_system": "http://loinc.org",
+            "code": ["30525-0", "X1", "X2", "30525-0", "2160-0"],
+            "display": ["Age", "Age at diagnosis", "Gestational age", "Age", "Creatinine"],
+            "value_num": [93.0, 1140.0, 39.0, 45.0, 93.0],
+            "unit": ["a", "mo", "wk", "a", "umol/L"],
+            "orig_value": ["93", "1140", "39", "45", "93"],
+            "source_file": "a.json",
+            "source_record": [f"entry[{i}]" for i in range(5)],
+        }
+    )
+    _, ev, _ = deidentify(persons, events, key=DeidKey(bytes(32)))
+    assert ev["value_num"].tolist() == [90.0, 1080.0, 39.0, 45.0, 93.0]
+    assert ev["orig_value"].tolist() == ["90+", "90+", "39", "45", "93"]
+    assert ev.attrs["ages_capped"] == 2

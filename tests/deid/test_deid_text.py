@@ -87,6 +87,9 @@ def test_patterns_are_scrubbed(text, expected):
         ("Patient #4567 seen", "4567"),
         ("ID#: 4567", "4567"),
         ("email john dot smith at gmail dot com", "gmail"),
+        # a relative's first name in lower case that is also a common word
+        ("pt's daughter mary called", "mary"),
+        ("sister rose and brother frank visited", "frank"),
     ],
 )
 def test_safe_harbor_forms_the_patterns_missed(text, leaked):
@@ -115,6 +118,9 @@ def test_safe_harbor_forms_the_patterns_missed(text, leaked):
         "take 2 tabs per dr; walked 2 blocks down the road",
         "antibody dilution 1/2000; years 2019-2021; LOINC 2021-3",
         "moved to ICU; moved to the ED; seen at home; at least 2 dots",
+        "son will call back; mother states she fell; father had parkinson disease",
+        "family hx: mother - breast ca at 45; daughter at bedside; wife and son present",
+        "Childhood asthma; SHRINERS HOSPITAL FOR CHILDREN",
     ],
 )
 def test_new_patterns_leave_clinical_phrasing_alone(text):

@@ -176,6 +176,24 @@ _NOT_STREET = frozenset(
 )
 
 
+#: Words after a relation that are first names in Philter's dictionaries but, there, a verb
+#: or adjective ("son will call", "mother states") or an eponymous disease.
+_NOT_FIRST_NAME = frozenset(
+    "will may states an brought were too gave young older younger step also can did does"
+    " parkinson huntington crohn hodgkin graves addison cushing wilson down gehrig marfan"
+    " turner kawasaki raynaud paget hashimoto lyme tourette asperger still bell".split()
+)
+
+
+def _first_name(word: str) -> bool:
+    """A first or last name of Philter's dictionaries (any case), not a word of
+    :data:`_NOT_FIRST_NAME`."""
+    from twinlab.deid.vocabulary import _name_words
+
+    w = word.lower().replace("’", "'")
+    return w not in _NOT_FIRST_NAME and w in _name_words()[0]
+
+
 def _street_words(text: str) -> bool:
     """A street address: no word between the number and the suffix is a dose or a function
     word ("2 tabs per dr" is none)."""
@@ -308,6 +326,17 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?<![\w.])(?:dr\.?|mrs\.?|mr\.|ms\.|mx\.|prof\.)\s+"
             rf"(?P<v>(?!{_NOT_A_NAME}\b)[a-z][\w'’-]*(?:\s+(?!{_NOT_A_NAME}\b)[a-z][\w'’-]*)?)"
         ),
+    ),
+    PhiPattern(  # a relative's first name in lower case, a common word too ("son frank")
+        "name",
+        _p(
+            r"\b(?:daughter|son|wife|husband|sister|brother|mother|father|mom|dad|niece|nephew"
+            r"|aunt|uncle|cousin|grand(?:daughter|son|mother|father|child|ma|pa)|partner|spouse"
+            r"|fianc[eé]e?|boyfriend|girlfriend|friend|neighbou?r|caregiver|guardian"
+            r"|step(?:son|daughter|mother|father)|sibling|child|twin)(?:'s)?(?:\s*[,:(]\s*|\s+)"
+            r"(?:named\s+)?(?P<v>[a-z][a-z'’]+(?:-[a-z]+)?)\b"
+        ),
+        _first_name,
     ),
     PhiPattern(  # a street address, its unit; a PO box
         "address",

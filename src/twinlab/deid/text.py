@@ -14,12 +14,12 @@
    tell the age: ``born in 1925``; days in words: ``the fourth of March``; named days of the
    year, a decision: ``Christmas 2019``, ``Thanksgiving`` are dates), ages over 89
    (``94-year-old``, ``ninety-three years old``, ``turned 93``, ``95th birthday``), names after
-   a title in any case (``seen by dr. brown``), street addresses with their unit and PO boxes
-   (``12 main st apt 4``), places after a residence verb (``moved to Mobile``), e-mail
-   addresses spelled out (``jdoe at gmail dot com``), references to a FHIR person
-   (``Patient/5521``), labelled numbers (MRN, Medicaid, policy, licence plate, serial...),
-   unlabelled serial-like codes that mix letters and digits (``K8J2-99A1``, ``7ABC123``), and
-   runs of 7 or more digits;
+   a title in any case (``seen by dr. brown``) or after a relation, when Philter lists it as a
+   name (``son frank``), street addresses with their unit and PO boxes (``12 main st apt 4``),
+   places after a residence verb (``moved to Mobile``), e-mail addresses spelled out (``jdoe at
+   gmail dot com``), references to a FHIR person (``Patient/5521``), labelled numbers (MRN,
+   Medicaid, policy, licence plate, serial...), unlabelled serial-like codes that mix letters
+   and digits (``K8J2-99A1``, ``7ABC123``), and runs of 7 or more digits;
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 

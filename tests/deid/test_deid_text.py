@@ -90,6 +90,10 @@ def test_patterns_are_scrubbed(text, expected):
         # a relative's first name in lower case that is also a common word
         ("pt's daughter mary called", "mary"),
         ("sister rose and brother frank visited", "frank"),
+        # identifiers labelled only "ID", biometric templates, device lots
+        ("voiceprint id VP7781", "7781"),
+        ("fingerprint ID 998877", "998877"),
+        ("implant lot #L12345", "12345"),
     ],
 )
 def test_safe_harbor_forms_the_patterns_missed(text, leaked):
@@ -121,6 +125,7 @@ def test_safe_harbor_forms_the_patterns_missed(text, leaked):
         "son will call back; mother states she fell; father had parkinson disease",
         "family hx: mother - breast ca at 45; daughter at bedside; wife and son present",
         "Childhood asthma; SHRINERS HOSPITAL FOR CHILDREN",
+        "ID consult called; ID 1000 mg given",
     ],
 )
 def test_new_patterns_leave_clinical_phrasing_alone(text):

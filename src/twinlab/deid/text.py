@@ -154,6 +154,7 @@ _LABELS = (
     r"|(?:chart|case|claim|accession|encounter|visit|beneficiary|health\s+plan)"
     r"(?:\s+(?:id|no\.?|number|#))?|(?:patient|pt)\s+id|hicn|mbi|csn|fin"
     r"|driver'?s?\s+licen[cs]e(?:\s+(?:no\.?|number|#))?"
+    r"|identifier|barcode|template|lot(?:\s+(?:no\.?|number|#))?"
 )
 _NUMBER_WORDS = r"(?:no\.?|number|#)"
 #: Social-media sites and words that introduce a user name.
@@ -403,7 +404,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern("id", _p(r"\b(?:patient|person|relatedperson|practitioner|group)/[\w.-]+")),
     PhiPattern(
         "mrn",
-        _p(rf"\b(?:{_LABELS})\s*[:#]?\s*(?:no\.?|number|#)?\s*(?=[\w-]*\d)[a-z0-9][\w-]{{2,}}"),
+        _p(
+            rf"\b(?:{_LABELS})\s*[:#]?\s*(?:no\.?|number|#)?\s*(?=[\w-]*\d)[a-z0-9][\w-]{{2,}}"
+            r"(?![\w-])(?!\s*(?:mg|mcg|ml|g|kg|units?|%)(?!\w))"  # a dose is no record number
+        ),
     ),
     PhiPattern(
         "id",
@@ -411,6 +415,13 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _serial_like,
     ),
     PhiPattern("number", _p(r"(?<![\d.,])(?<!rs)\d{7,}(?![\d.,])")),  # not a dbSNP rsID
+    PhiPattern(  # a code labelled "ID" ("fingerprint ID 998877"), after "number" (its kind wins)
+        "id",
+        _p(
+            r"\bid\b\s*[:#]?\s*(?:no\.?|number|#)?\s*(?P<v>(?=[\w-]*\d)[a-z0-9][\w-]{2,})"
+            r"(?![\w-])(?!\s*(?:mg|mcg|ml|g|kg|units?|%)(?!\w))"
+        ),
+    ),
 )
 
 #: The patterns the PHI scanner reports on in every string (high precision); free-text columns

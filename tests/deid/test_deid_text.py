@@ -186,3 +186,18 @@ def test_underscore_separated_file_names_are_matched():
 def test_identifier_set_repr_does_not_leak():
     ids = IdentifierSet([("ssn", "900-12-3456")])
     assert "900" not in repr(ids) and "3456" not in repr(TextScrubber(ids))
+
+
+@pytest.mark.parametrize(
+    "text", ["a" * 40_000, "-".join(["ab"] * 8_000), "x dot " * 6_000, "1" * 40_000]
+)
+def test_patterns_stay_linear_on_long_tokens(text):
+    """A long token (a base64 blob, a dashed line in a note) must not stall the scrubber:
+    the e-mail patterns once backtracked quadratically (seconds here, hours on a MB blob)."""
+    import time
+
+    from twinlab.deid.text import find_patterns
+
+    start = time.perf_counter()
+    list(find_patterns(text, kinds=["email"]))
+    assert time.perf_counter() - start < 1.0

@@ -204,7 +204,8 @@ def _street_words(text: str) -> bool:
 #: The PHI patterns (see the module docstring).
 PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern("url", _p(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+")),
-    PhiPattern("email", _p(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")),
+    # a local part of at most 64 characters (RFC 5321): linear time on long tokens
+    PhiPattern("email", _p(r"[\w.+'-]{1,64}@[\w-]+(?:\.[\w-]+)+")),
     PhiPattern(
         "url",
         _p(
@@ -369,8 +370,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # an e-mail address spelled out: "john dot smith at gmail dot com"
         "email",
         _p(
-            r"\b[\w+-]+(?:\s+dot\s+[\w+-]+)*\s*[\[(]?\s*(?:at|@)\s*[\])]?\s*[\w-]+"
-            rf"(?:\s*[\[(]?\s*dot\s*[\])]?\s*[\w-]+)*?\s*[\[(]?\s*dot\s*[\])]?\s*{_TLD}\b"
+            # bounded repetitions: linear time on long hyphenated or "dot"-filled text
+            r"(?<![\w+-])[\w+-]{1,64}(?:\s+dot\s+[\w+-]{1,64}){0,3}\s*[\[(]?\s*(?:at|@)\s*[\])]?"
+            r"\s*[\w-]{1,63}(?:\s*[\[(]?\s*dot\s*[\])]?\s*[\w-]{1,63}){0,3}?"
+            rf"\s*[\[(]?\s*dot\s*[\])]?\s*{_TLD}\b"
         ),
     ),
     PhiPattern(

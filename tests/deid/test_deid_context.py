@@ -114,3 +114,79 @@ def test_a_position_without_its_hgvs_prefix_and_a_name_are_still_phi():
 
     text = "MRN 1639G seen by Hallie Brightwater"
     assert [text[s:e] for _, s, e in philter_spans(text)] == ["1639G", "Hallie Brightwater"]
+
+
+def test_free_text_qualifiers_get_the_clinical_engine_coded_ones_do_not():
+    """SUPPQUAL comments, dosage text and undeclared qualifier keys are free text: a name no
+    source listed (a relative, a clinician) must go; coded qualifiers keep brand names."""
+    persons = _persons(["02139"])
+    events = pd.DataFrame(
+        {
+            "source_patient": ["pt-0000"] * 2,
+            "time": pd.Timestamp("2024-01-02T03:04:05Z"),
+            "domain": "dose",
+            "code": "X",
+            "source_file": "a.json",
+            "source_record": ["entry[0]", "entry[1]"],
+            "qualifiers": [
+                {"supp": {"COMVAL": "husband Dmitri Volkov refused the draw"},
+                 "regimen": "as told by Dr. Hallie Brightwater", "route": "Oral",
+                 "device": "Medtronic Azure XT", "arm": "Xanomeline High Dose",
+                 "ethnic": "NOT HISPANIC OR LATINO", "country": "USA", "chrom": "chr22"},
+                json.dumps({"abatement": "per daughter Keiko Tanaka", "note_x": "Keiko Tanaka",
+                            "fhir_status": "final"}),
+            ],
+        }
+    )  # fmt: skip
+    _, ev, _ = deidentify(persons, events, key=DeidKey(bytes(32)))
+    text = json.dumps(ev["qualifiers"].tolist())
+    for name in ("Dmitri", "Volkov", "Hallie", "Brightwater", "Keiko", "Tanaka"):
+        assert name not in text
+    q0 = ev["qualifiers"].iloc[0]
+    assert q0["route"] == "Oral" and q0["device"] == "Medtronic Azure XT"
+    assert (q0["arm"], q0["ethnic"], q0["country"], q0["chrom"]) == (
+        "Xanomeline High Dose", "NOT HISPANIC OR LATINO", "USA", "chr22")  # fmt: skip
+    assert q0["supp"]["COMVAL"].startswith("husband [")
+    assert json.loads(ev["qualifiers"].iloc[1])["fhir_status"] == "final"
+
+
+def test_contact_relationship_language_and_marital_status_are_no_known_identifiers():
+    """Known values are removed everywhere: 'daughter' or 'English' as one would blank every
+    family history; the contact's name stays an identifier."""
+    from twinlab.deid.identifiers import person_identifiers
+
+    row = {"source_patient": "p1", "identifiers": [], "phi": {
+        "name": "Zoe Ann", "marital_status": "Married", "language": "English",
+        "contact": [{"relationship": [{"coding": [{"code": "N", "display": "Next-of-Kin"}],
+                                       "text": "daughter"}],
+                     "name": {"family": "Okonkwo", "given": ["Chidinma"]}}]}}  # fmt: skip
+    ids = IdentifierSet(person_identifiers(row))
+    scrub = TextScrubber(ids, engine=False).scrub
+    assert scrub("daughter Chidinma Okonkwo (Next-of-Kin), married, speaks English") == (
+        "daughter [NAME] [NAME] (Next-of-Kin), married, speaks English"
+    )
+
+
+def test_ages_over_89_in_age_events_are_capped_at_90():
+    """An Observation 'Age' (LOINC 30525-0) of 93 a, an 'Age at diagnosis' of 1140 months:
+    ages over 89 in structured values too; other values and young ages are left alone."""
+    persons = _persons(["02139"])
+    events = pd.DataFrame(
+        {
+            "source_patient": ["pt-0000"] * 5,
+            "time": pd.Timestamp("2024-01-02T03:04:05Z"),
+            "domain": "other",
+            "code_system": "http://loinc.org",
+            "code": ["30525-0", "X1", "X2", "30525-0", "2160-0"],
+            "display": ["Age", "Age at diagnosis", "Gestational age", "Age", "Creatinine"],
+            "value_num": [93.0, 1140.0, 39.0, 45.0, 93.0],
+            "unit": ["a", "mo", "wk", "a", "umol/L"],
+            "orig_value": ["93", "1140", "39", "45", "93"],
+            "source_file": "a.json",
+            "source_record": [f"entry[{i}]" for i in range(5)],
+        }
+    )
+    _, ev, _ = deidentify(persons, events, key=DeidKey(bytes(32)))
+    assert ev["value_num"].tolist() == [90.0, 1080.0, 39.0, 45.0, 93.0]
+    assert ev["orig_value"].tolist() == ["90+", "90+", "39", "45", "93"]
+    assert ev.attrs["ages_capped"] == 2

@@ -96,3 +96,13 @@ def test_relatives_known_names_are_removed_even_in_lower_case():
     )
     out = TextScrubber(ids).scrub("spoke with marisol thistlewood (daughter)")
     assert "marisol" not in out and "thistlewood" not in out
+
+
+def test_state_outside_the_states_is_replaced_by_null():
+    """A city or ZIP code in Patient.address.state is geography below a state: not kept."""
+    states = ["MA", "Springfield, MA 01103", "Ohio", "02139"]
+    frame = pd.DataFrame({"patient_id": ["P-A", "P-B", "P-C", "P-D"], "cov_state": states})
+    out, report = apply_policy("patients", frame)
+    assert out["cov_state"].tolist()[::2] == ["MA", "Ohio"]
+    assert out["cov_state"].iloc[[1, 3]].isna().all()
+    assert report["invalid_values"] == {"cov_state": 2}

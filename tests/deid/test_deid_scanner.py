@@ -214,3 +214,29 @@ def test_synthetic_study_identities_are_found_raw_and_gone_after_deid(tmp_path):
     pq.write_table(pa.Table.from_pandas(patients), out / "patients.parquet")
     assert scan_for_phi(out, ids) == []
     assert set(patients["birth_year"]) <= {str(y) for y in range(1900, 2030)} | {"90+"}
+
+
+def test_free_text_qualifiers_are_scanned_with_every_detector(tmp_path):
+    """The publish gate checks qualifier free text (SUPPQUAL values...) as the scrubber
+    treats it: a name no source listed is found there; coded qualifiers are not
+    run through the engine's catch-all (brand names stay clean)."""
+    quals = [
+        json.dumps({"supp": {"COMVAL": "husband Dmitri Volkov refused"}, "route": "Oral"}),
+        json.dumps({"device": "Medtronic Azure XT", "fhir_status": "final"}),
+    ]
+    pq.write_table(pa.table({"code": ["X", "Y"], "qualifiers": quals}), tmp_path / "e.parquet")
+    found = scan_for_phi(tmp_path, IdentifierSet())
+    assert found and all("$.supp.COMVAL" in f.location for f in found)
+    assert any(f.masked.startswith("D") for f in found)
+    # the scrubbed qualifiers of de-identification pass the same gate
+    persons = pd.DataFrame({"source_patient": ["p1"], "identifiers": [[]], "sex": ["F"],
+                            "birth_date": ["1960-01-01"], "deceased": [None], "site": ["S01"],
+                            "phi": [{"name": "Zoe Ann"}]})  # fmt: skip
+    when = pd.Timestamp("2024-01-02 00:00Z")
+    events = pd.DataFrame({"source_patient": ["p1", "p1"], "time": when,
+                           "domain": "other", "code": ["X", "Y"], "source_file": "a.json",
+                           "source_record": ["e0", "e1"], "qualifiers": quals})  # fmt: skip
+    _, ev, _ = deidentify(persons, events, key=DeidKey(bytes(32)))
+    (tmp_path / "e.parquet").unlink()
+    pq.write_table(pa.table({"qualifiers": ev["qualifiers"].tolist()}), tmp_path / "d.parquet")
+    assert scan_for_phi(tmp_path, IdentifierSet()) == []

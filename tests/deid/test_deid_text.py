@@ -34,6 +34,107 @@ def test_patterns_are_scrubbed(text, expected):
 
 
 @pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        # ages over 89 in words and other phrasings
+        ("She is ninety-three years old.", "ninety"),
+        ("Ninety-Four year-old female", "Ninety"),
+        ("a one hundred and two year old man", "hundred"),
+        ("Pt aged ninety-one, lives alone", "ninety"),
+        ("at the age of ninety-nine", "ninety"),
+        ("Pt is a 93 y.o. woman", "93"),
+        ("She turned 93 last week", "93"),
+        ("party for her 95th birthday", "95th"),
+        # dates: spelled-out days, month-first with dashes, roman months, holidays
+        ("f/u the fourth of March", "fourth"),
+        ("seen March twenty-first", "twenty"),
+        ("biopsy Mar-04-2021", "04"),
+        ("biopsy 4.III.2021", "III"),
+        ("fell on Thanksgiving 2020", "Thanksgiving"),
+        ("admitted Easter Sunday", "Easter"),
+        ("since Fourth of July", "July"),
+        ("seen on 4/3.", "4/3"),
+        # telephone extensions, partial and labelled SSNs
+        ("call 555-123-4567 ext. 89", "89"),
+        ("phone 555.123.4567 x123", "123"),
+        ("last 4 of SSN 6789", "6789"),
+        ("SSN ending in 6789", "6789"),
+        ("ssn: xxx-xx-6789", "6789"),
+        ("social security number is 123 45 6789", "6789"),
+        # device (MAC address), social-media handles, labelled record numbers
+        ("pump MAC 00:1A:2B:3C:4D:5E", "4D"),
+        ("@jsmith99 on twitter", "jsmith"),
+        ("@jsmith on instagram", "jsmith"),
+        ("instagram: jane.doe", "jane"),
+        ("Case # 21-004567", "004567"),
+        ("claim no. 2021-5566", "5566"),
+        # lower-case names after a title; street numbers, units and PO boxes
+        ("seen by dr. brown with the team", "brown"),
+        ("pt's husband, mr. o'neil-smith, at bedside", "o'"),
+        ("lives at 12 main st apt 4", "12"),
+        ("Resides at 45 Oak Ave, Unit 3", "Unit 3"),
+        ("mail to PO Box 4421", "4421"),
+        ("mail to P.O. Box 4421", "4421"),
+        # month and year; a birth year (over 89 it tells the age)
+        ("symptoms since 1/2021", "1/"),
+        ("surgery 01-2021", "01-"),
+        ("surgery 2021-03, no relapse", "-03"),
+        ("born in 1925 in Ohio", "1925"),
+        ("DOB: 1931", "1931"),
+        # a town that is a common word, after a residence verb; short labelled numbers;
+        # an e-mail address spelled out
+        ("moved to Mobile last year", "Mobile"),
+        ("Patient #4567 seen", "4567"),
+        ("ID#: 4567", "4567"),
+        ("email john dot smith at gmail dot com", "gmail"),
+        # a relative's first name in lower case that is also a common word
+        ("pt's daughter mary called", "mary"),
+        ("sister rose and brother frank visited", "frank"),
+        # identifiers labelled only "ID", biometric templates, device lots
+        ("voiceprint id VP7781", "7781"),
+        ("fingerprint ID 998877", "998877"),
+        ("implant lot #L12345", "12345"),
+    ],
+)
+def test_safe_harbor_forms_the_patterns_missed(text, leaked):
+    """Found by probing: each leaked the named part (before the patterns were added)."""
+    from twinlab.deid.text import find_patterns
+
+    assert leaked not in scrub_text(text)
+    # the patterns alone catch it (the layer shared with engine-free scrubbing and the scan)
+    spans = list(find_patterns(text))
+    at = text.index(leaked)
+    assert any(s <= at < e for _, s, e in spans), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "we may first try diet control",
+        "started on 1/2 NS at 75 mL/h",
+        "strength 4/5 on the left",
+        "2 x 3 cm lesion, 1000 x 5 field",
+        "active labor day 2, cervix 4 cm",
+        "ninety days supply; 90% stenosis; 95 mg",
+        "given @ 10:00, @HS, on twitter about nothing",
+        "in case 2 happens",
+        "dr. to call; mild mr noted; pt with ms and dm",
+        "take 2 tabs per dr; walked 2 blocks down the road",
+        "antibody dilution 1/2000; years 2019-2021; LOINC 2021-3",
+        "moved to ICU; moved to the ED; seen at home; at least 2 dots",
+        "son will call back; mother states she fell; father had parkinson disease",
+        "family hx: mother - breast ca at 45; daughter at bedside; wife and son present",
+        "Childhood asthma; SHRINERS HOSPITAL FOR CHILDREN",
+        "ID consult called; ID 1000 mg given",
+    ],
+)
+def test_new_patterns_leave_clinical_phrasing_alone(text):
+    from twinlab.deid.text import find_patterns
+
+    assert list(find_patterns(text)) == []
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Hemoglobin A1c/Hemoglobin.total in Blood",
@@ -85,3 +186,18 @@ def test_underscore_separated_file_names_are_matched():
 def test_identifier_set_repr_does_not_leak():
     ids = IdentifierSet([("ssn", "900-12-3456")])
     assert "900" not in repr(ids) and "3456" not in repr(TextScrubber(ids))
+
+
+@pytest.mark.parametrize(
+    "text", ["a" * 40_000, "-".join(["ab"] * 8_000), "x dot " * 6_000, "1" * 40_000]
+)
+def test_patterns_stay_linear_on_long_tokens(text):
+    """A long token (a base64 blob, a dashed line in a note) must not stall the scrubber:
+    the e-mail patterns once backtracked quadratically (seconds here, hours on a MB blob)."""
+    import time
+
+    from twinlab.deid.text import find_patterns
+
+    start = time.perf_counter()
+    list(find_patterns(text, kinds=["email"]))
+    assert time.perf_counter() - start < 1.0

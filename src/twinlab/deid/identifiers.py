@@ -44,6 +44,12 @@ ALLOWED_FIELDS = frozenset(
     | {"race", "ethnic", "ethnicity", "birth_sex", "age", "age_unit", "ageu"}
     | {"arm", "armcd", "actarm", "actarmcd", "screen_failure"}
 )
+#: PHI subtrees of vocabulary that identifies no one: a contact's relationship ("daughter",
+#: "Next-of-Kin"), marital status, language. As known values they would remove the words
+#: "daughter" or "English" from every note.
+ALLOWED_SUBTREES = frozenset(
+    {"relationship", "marital_status", "maritalstatus", "language", "communication"}
+)
 _MIN_ALNUM = 4
 #: Purely numeric identifiers shorter than this are not searched: a 4-digit subject number
 #: ('1015') collides with counts, lab values and dates ('10-15') and identifies no one outside
@@ -333,7 +339,7 @@ class IdentifierSet:
 
 def _kind_of(path: tuple[str, ...]) -> str | None:
     names = [p.lower() for p in path]
-    if any(n in ALLOWED_FIELDS for n in names[-1:]):
+    if any(n in ALLOWED_FIELDS for n in names[-1:]) or ALLOWED_SUBTREES.intersection(names):
         return None
     joined = "/".join(names)
     for word, kind in (

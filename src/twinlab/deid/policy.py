@@ -53,7 +53,8 @@ def field_policy() -> dict[str, Any]:
     Returns
     -------
     dict
-        Tables -> columns -> entry, plus ``code_systems`` and ``drop_qualifiers``.
+        Tables -> columns -> entry, plus ``code_systems``, ``drop_qualifiers`` and
+        ``coded_qualifiers``.
 
     Raises
     ------

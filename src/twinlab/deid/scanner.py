@@ -8,6 +8,8 @@ e-mail, telephone) occurs:
 * Parquet (``.parquet``, ``.pq``; via pyarrow): every string column, including strings nested
   in lists, structs and dictionaries, date and timestamp columns (as ISO text, to find birth
   dates), column names, and the key/value metadata of the file, the schema and each field;
+  the free-text values of a ``qualifiers`` JSON column (keys outside the field policy's
+  ``coded_qualifiers``) also get every detector of the scrubber, as ``text_columns`` do;
 * JSON and notebooks (``.json``, ``.ipynb``, ``.geojson``): every string value and key, with
   its JSON path (JSON Lines and invalid JSON fall back to text); a JSON *number* (a count, a
   range bound of a report) is checked only for long numeric identifiers (SSN, phone, MRN),
@@ -72,6 +74,8 @@ _KEYED_COLUMNS = tuple(
 )  # fmt: skip
 #: Location suffix of a display the field policy kept as a declared concept name.
 _KEPT_TAG = " (coded display)"
+#: Location suffix of a free-text value inside the ``qualifiers`` column (every detector).
+_FREE_QUALIFIER_TAG = " (free-text qualifier)"
 _KEYED_ID = re.compile(r"ev-[0-9a-f]{24}|[0-9a-f]{64}|(?:P|src|rec)-[A-Z2-7]{16}")
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?",
@@ -296,6 +300,37 @@ def _strings_parquet(
             yield from _strings_display(table, vocabulary)
         else:
             yield from _arrow_strings(column, name)
+        if name == "qualifiers":
+            yield from _free_text_qualifiers(_arrow_strings(column, name))
+
+
+def _qualifier_leaves(obj: Any, path: str, coded: frozenset[str]) -> Iterator[tuple[str, str]]:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k not in coded:
+                yield from _qualifier_leaves(v, f"{path}.{k}", coded)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _qualifier_leaves(v, f"{path}[{i}]", coded)
+    elif isinstance(obj, str):
+        yield path, obj
+
+
+def _free_text_qualifiers(cells: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    """The free-text string values of a ``qualifiers`` JSON column (those of keys outside the
+    field policy's ``coded_qualifiers``), tagged :data:`_FREE_QUALIFIER_TAG`: the scrubber ran
+    the clinical engine over them, so the scan does too."""
+    from twinlab.deid.policy import field_policy
+
+    coded = frozenset(field_policy().get("coded_qualifiers", ()))
+    for location, text in cells:
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            for path, value in _qualifier_leaves(obj, "$", coded):
+                yield f"{location} {path}{_FREE_QUALIFIER_TAG}", value
 
 
 def _strings_display(table: Any, vocabulary: CodedVocabulary) -> Iterator[tuple[str, str]]:
@@ -411,11 +446,16 @@ def scan_for_phi(
                     hits = hits + [
                         (f"detector:{k}", mask(text[s:e])) for k, s, e in display_findings(text)
                     ]
-                elif full and location.startswith(full) and not _ONE_NUMBER.fullmatch(text):
+                elif (
+                    (full and location.startswith(full)) or location.endswith(_FREE_QUALIFIER_TAG)
+                ) and not _ONE_NUMBER.fullmatch(text):
                     more = full_cache.get(text)
                     if more is None:
+                        # a keyed pseudonym the scrubber put for a patient key is no PHI
                         more = [
-                            (f"detector:{k}", mask(text[s:e])) for k, s, e in find_phi(text, None)
+                            (f"detector:{k}", mask(text[s:e]))
+                            for k, s, e in find_phi(text, None)
+                            if not _KEYED_ID.fullmatch(text[s:e])
                         ]
                         full_cache[text] = more
                     hits = hits + more

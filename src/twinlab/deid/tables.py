@@ -15,7 +15,9 @@
     and ``source_record`` cleared of known identifier values (the patient key becomes the
     pseudonym, so pointers stay unique). ``event_id`` and ``row_hash`` are recomputed when
     present. Columns outside the reader contract and the timeline schema are dropped (named
-    in ``events.attrs["dropped_columns"]``).
+    in ``events.attrs["dropped_columns"]``). The value of an age event (an age code such as
+    LOINC 30525-0, or a display naming an age, in a time unit) over 89 years is capped at 90
+    years, its original value ``"90+"`` (counted in ``events.attrs["ages_capped"]``).
 ``crosswalk``
     ``source_patient -> patient_id, shift_days``: the only link back to the identities. It
     must stay in the (encrypted) raw zone with the key.
@@ -128,23 +130,103 @@ def _phi_field(phi: Any, field: str) -> str | None:
     return None
 
 
-def _scrub_qualifiers(value: Any, scrubber: TextScrubber, drop: frozenset[str]) -> Any:
+def _scrub_qualifier_obj(
+    obj: Any, plain: TextScrubber, full: TextScrubber, coded: frozenset[str]
+) -> Any:
+    """Keys (at any depth) lose known values and patterns; so do the values of coded keys;
+    any other key's string values (free text: SUPPQUAL comments under ``supp``, dosage text,
+    undeclared keys) go through the full scrubber."""
+    if isinstance(obj, dict):
+        return {
+            plain.scrub(str(k)): (
+                plain.scrub_obj(v) if k in coded else _scrub_qualifier_obj(v, plain, full, coded)
+            )
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list | tuple):
+        return [_scrub_qualifier_obj(v, plain, full, coded) for v in obj]
+    return full.scrub_obj(obj)
+
+
+def _scrub_qualifiers(
+    value: Any,
+    plain: TextScrubber,
+    drop: frozenset[str],
+    full: TextScrubber | None = None,
+    coded: frozenset[str] | None = None,
+) -> Any:
+    """Scrub a qualifiers object (dict or JSON text), dropping the keys in ``drop``.
+
+    With ``full`` and ``coded`` (the field policy's ``coded_qualifiers``), the string values of
+    keys outside ``coded`` are free text and go through ``full`` (the clinical engine
+    included); otherwise every value goes through ``plain``.
+    """
+    full = plain if full is None else full
+    coded = frozenset() if coded is None else coded
+
+    def scrub(obj: Any) -> Any:
+        return _scrub_qualifier_obj(obj, plain, full, coded)
+
     if isinstance(value, dict):
-        return scrubber.scrub_obj({k: v for k, v in value.items() if k not in drop})
+        return scrub({k: v for k, v in value.items() if k not in drop})
     if isinstance(value, list):
-        return scrubber.scrub_obj(value)
+        return scrub(value)
     if isinstance(value, str):
         try:
             parsed = json.loads(value)
         except ValueError:
-            return scrubber.scrub(value)
+            return full.scrub(value)
         if isinstance(parsed, dict):
             parsed = {k: v for k, v in parsed.items() if k not in drop}
-        return json.dumps(scrubber.scrub_obj(parsed), ensure_ascii=False, sort_keys=True)
+        return json.dumps(scrub(parsed), ensure_ascii=False, sort_keys=True)
     return value
 
 
 _WORDS = re.compile(r"[^\W\d_]{2,}")
+
+#: Codes of a person's age (LOINC: age, reported, calculated, estimated, at death, current or
+#: at death; SNOMED CT: age, current chronological age; SDTM DM.AGE).
+_AGE_CODES = frozenset(
+    "30525-0 21612-7 29553-5 21611-9 39016-1 63900-5 397659008 424144002 AGE".split()
+)
+_AGE_DISPLAY = re.compile(r"\bage\b", re.IGNORECASE)
+#: Time units an age is written in -> years per unit (no unit: years).
+_YEARS_PER = {"a": 1.0, "yr": 1.0, "yrs": 1.0, "y": 1.0, "year": 1.0, "years": 1.0,
+              "a_j": 1.0, "mo": 1 / 12, "month": 1 / 12, "months": 1 / 12,
+              "wk": 7 / 365.25, "week": 7 / 365.25, "weeks": 7 / 365.25,
+              "d": 1 / 365.25, "day": 1 / 365.25, "days": 1 / 365.25}  # fmt: skip
+
+
+def _cap_ages(out: pd.DataFrame) -> int:
+    """Cap the value of age events at 90 years (Safe Harbor: "all ages over 89"), in place.
+
+    An age event has an age code (:data:`_AGE_CODES`) or a display naming an age
+    ("Age at diagnosis") in a time unit. ``value_num`` becomes 90 years in the event's unit,
+    ``orig_value`` and ``value_text`` ``"90+"``. Returns the number of events capped.
+    """
+    if "value_num" not in out or not len(out):
+        return 0
+    unit = (
+        out["unit"].astype("str").str.strip().str.strip("{}").str.lower() if "unit" in out else None
+    )
+    per = unit.map(_YEARS_PER) if unit is not None else pd.Series(1.0, index=out.index)
+    if unit is not None:
+        per = per.where(unit.notna() & (unit != "nan") & (unit != ""), 1.0)
+    coded = out["code"].astype("str").isin(_AGE_CODES) if "code" in out else False
+    named = (
+        out["display"].astype("str").str.contains(_AGE_DISPLAY, na=False)
+        if "display" in out
+        else False
+    )
+    value = pd.to_numeric(out["value_num"], errors="coerce")
+    over = (coded | named) & per.notna() & (value * per > AGE_CEILING)
+    if not over.any():
+        return 0
+    out.loc[over, "value_num"] = (AGE_CEILING + 1) / per[over]
+    for col in ("orig_value", "value_text"):
+        if col in out:
+            out.loc[over & out[col].notna(), col] = "90+"
+    return int(over.sum())
 
 
 def _drop_narrative(values: pd.Series, rows: Any) -> pd.Series:
@@ -344,15 +426,20 @@ def deidentify(
                 n_kept += int(kept.sum())
             else:
                 out[col] = _scrub_free_text(out[col], scrubber, measured)
+    n_ages = _cap_ages(out)
     for col in _KNOWN_ONLY:
         if col in out:
             out[col] = scrubber.scrub_series(out[col].astype("str"), patterns=False)
     if "qualifiers" in out:
         from twinlab.deid.policy import field_policy
 
-        drop_keys = frozenset(field_policy().get("drop_qualifiers", ()))
+        policy = field_policy()
+        drop_keys = frozenset(policy.get("drop_qualifiers", ()))
+        coded = frozenset(policy.get("coded_qualifiers", ()))
         plain = TextScrubber(ids, replace=replace, engine=False)
-        out["qualifiers"] = [_scrub_qualifiers(q, plain, drop_keys) for q in out["qualifiers"]]
+        out["qualifiers"] = [
+            _scrub_qualifiers(q, plain, drop_keys, scrubber, coded) for q in out["qualifiers"]
+        ]
     allowed = {"patient_id", "time", "end_time", "qualifiers", "event_id", "row_hash"}
     allowed |= set(_FREE_TEXT) | set(_KNOWN_ONLY) | set(_KEEP)
     dropped = [c for c in out.columns if c not in allowed]
@@ -369,6 +456,7 @@ def deidentify(
         "dropped_columns": dropped,
         "free_text_dropped": n_dropped,
         "displays_kept": n_kept,
+        "ages_capped": n_ages,
     }
 
     # --- patients ----------------------------------------------------------------------------

@@ -7,11 +7,19 @@
    lines, phones, SSNs, MRNs and patient keys of any length, birth dates...),
    case- and accent-insensitively;
 2. pattern hits (:data:`PATTERNS`): URLs with or without a scheme and host names, e-mail,
-   IPv4/IPv6, SSNs, ZIP+4, telephone numbers (also local 7-digit forms), dates (also without a
-   year: ``Mar 3rd``, ``14 Feb``, ``03/07``), ages over 89 (``94-year-old``), references to a
-   FHIR person (``Patient/5521``), labelled numbers (MRN, Medicaid, policy, licence plate,
-   serial...), unlabelled serial-like codes that mix letters and digits (``K8J2-99A1``,
-   ``7ABC123``), and runs of 7 or more digits;
+   IPv4/IPv6, MAC addresses, social-media handles, SSNs (also masked but for the last 4 digits,
+   or labelled: ``SSN ending in 6789``), ZIP+4, telephone numbers (also local 7-digit forms,
+   and their extensions), dates (also without a year: ``Mar 3rd``, ``14 Feb``, ``03/07``,
+   ``seen on 4/3``; month and year: ``since 1/2021``, ``2021-03``; birth years, which over 89
+   tell the age: ``born in 1925``; days in words: ``the fourth of March``; named days of the
+   year, a decision: ``Christmas 2019``, ``Thanksgiving`` are dates), ages over 89
+   (``94-year-old``, ``ninety-three years old``, ``turned 93``, ``95th birthday``), names after
+   a title in any case (``seen by dr. brown``) or after a relation, when Philter lists it as a
+   name (``son frank``), street addresses with their unit and PO boxes (``12 main st apt 4``),
+   places after a residence verb (``moved to Mobile``), e-mail addresses spelled out (``jdoe at
+   gmail dot com``), references to a FHIR person (``Patient/5521``), labelled numbers (MRN,
+   Medicaid, policy, licence plate, serial...), unlabelled serial-like codes that mix letters
+   and digits (``K8J2-99A1``, ``7ABC123``), and runs of 7 or more digits;
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
@@ -43,12 +51,43 @@ _MONTH = (
 )
 
 
+#: Month names but "may" (the verb: "we may first try...").
+_MONTH_NOT_MAY = _MONTH.replace("|may|", "|")
+#: Days of the month spelled out (``the fourth of March``, ``March twenty-first``).
+_DAY_WORD = (
+    r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth"
+    r"|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth"
+    r"|twenty[-\s]?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|thirtieth"
+    r"|thirty[-\s]?first)"
+)
+#: Named days of the year: each names a month and day (a date element finer than the year).
+#: Decision: they are dates by Safe Harbor ("all elements of dates except year"), with or
+#: without a year ("Christmas 2019" says 2019-12-25).
+_HOLIDAY = (
+    r"(?:christmas(?:\s+(?:day|eve))?|xmas|new\s+year'?s?\s+(?:day|eve)|thanksgiving(?:\s+day)?"
+    r"|easter(?:\s+(?:sunday|monday))?|good\s+friday|halloween|valentine'?s?\s+day"
+    r"|independence\s+day|(?:the\s+)?fourth\s+of\s+july|4th\s+of\s+july|memorial\s+day"
+    r"|(?-i:Labou?r\s+Day|LABOU?R\s+DAY)|veterans'?\s+day|mother'?s\s+day|father'?s\s+day|boxing\s+day"
+    r"|st\.?\s+patrick'?s\s+day|juneteenth|mlk\s+day|martin\s+luther\s+king\s+(?:jr\.?\s+)?day"
+    r"|presidents'?\s+day|columbus\s+day|groundhog\s+day|all\s+saints'?\s+day|yom\s+kippur"
+    r"|rosh\s+hashanah|hanukkah|diwali|eid\s+al[-\s](?:fitr|adha))"
+)
+#: Ages over 89 spelled out (``ninety-three``, ``one hundred and two``).
+_AGE_WORD = (
+    r"(?:ninety(?:[-\s]?(?:one|two|three|four|five|six|seven|eight|nine))?"
+    r"|(?:a|one)\s+hundred(?:\s+(?:and\s+)?(?:one|two|three|four|five|six|seven|eight|nine|ten"
+    r"|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen"
+    r"|(?:twenty|thirty|forty)(?:[-\s]?(?:one|two|three|four|five|six|seven|eight|nine))?))?)"
+)
+_AGE_NUM = r"(?:9\d|1[0-4]\d)"
+
+
 @dataclass(frozen=True)
 class PhiPattern:
     """A regular expression for one kind of PHI, with an optional validator of each match.
 
-    When the expression has a group named ``v``, that group is the PHI (the rest is context,
-    such as a label: ``works at (?P<v>...)``).
+    When the expression has a group named ``v`` (or ``v2``... in other alternatives), that
+    group is the PHI (the rest is context, such as a label: ``works at (?P<v>...)``).
     """
 
     kind: str
@@ -56,9 +95,14 @@ class PhiPattern:
     valid: Callable[[str], bool] | None = None
 
     def finditer(self, text: str) -> Iterator[tuple[str, int, int]]:
-        """Yield ``(kind, start, end)`` of each valid match."""
-        group = "v" if "v" in self.regex.groupindex else 0
+        """Yield ``(kind, start, end)`` of each valid match.
+
+        Alternatives of one expression may name their PHI ``v``, ``v2``, ``v3``...: the first
+        group that took part in the match is the PHI.
+        """
+        groups = sorted(g for g in self.regex.groupindex if re.fullmatch(r"v\d*", g))
         for m in self.regex.finditer(text):
+            group: str | int = next((g for g in groups if m.group(g) is not None), 0)
             if m.group(group) and (self.valid is None or self.valid(m.group(group))):
                 yield self.kind, m.start(group), m.end(group)
 
@@ -107,12 +151,61 @@ _LABELS = (
     r"|insurance(?:\s+(?:id|no\.?|number|#))?|license|licence|plate|tag|dl|dea|npi"
     r"|serial(?:\s+(?:no\.?|number|#))?|s/n|sn|vin|device(?:\s+id)?|badge|employee\s+id"
     r"|certificate(?:\s+no\.?)?|passport"
+    r"|(?:chart|case|claim|accession|encounter|visit|beneficiary|health\s+plan)"
+    r"(?:\s+(?:id|no\.?|number|#))?|(?:patient|pt)\s+id|hicn|mbi|csn|fin"
+    r"|driver'?s?\s+licen[cs]e(?:\s+(?:no\.?|number|#))?"
+    r"|identifier|barcode|template|lot(?:\s+(?:no\.?|number|#))?"
 )
+_NUMBER_WORDS = r"(?:no\.?|number|#)"
+#: Social-media sites and words that introduce a user name.
+_SOCIAL = (
+    r"(?:twitter|instagram|insta|tiktok|snapchat|facebook|threads|linkedin|reddit"
+    r"|telegram|skype|whatsapp|discord|mastodon|bluesky|youtube|username|user\s+name"
+    r"|screen\s+name|gamertag)"
+)
+
+#: Words after a title that are no name ("dr. to call", "mr. and mrs.").
+_NOT_A_NAME = (
+    r"(?:and|or|to|the|a|an|of|at|in|on|for|with|by|from|is|was|will|has|had|who|said|says"
+    r"|saw|called|today|re|regarding|recommends?|note|notes|office|orders?|visit|mrs?|ms)"
+)
+#: Words that make "2 tabs by mouth per dr" no street address.
+_NOT_STREET = frozenset(
+    "per the a an by with to of and or for at in on from days day weeks week hours hour doses"
+    " dose tabs tab tablets tablet pills pill times mg ml mcg iv prn bid tid qid"
+    " qd daily x as told see call".split()
+)
+
+
+#: Words after a relation that are first names in Philter's dictionaries but, there, a verb
+#: or adjective ("son will call", "mother states") or an eponymous disease.
+_NOT_FIRST_NAME = frozenset(
+    "will may states an brought were too gave young older younger step also can did does"
+    " parkinson huntington crohn hodgkin graves addison cushing wilson down gehrig marfan"
+    " turner kawasaki raynaud paget hashimoto lyme tourette asperger still bell".split()
+)
+
+
+def _first_name(word: str) -> bool:
+    """A first or last name of Philter's dictionaries (any case), not a word of
+    :data:`_NOT_FIRST_NAME`."""
+    from twinlab.deid.vocabulary import _name_words
+
+    w = word.lower().replace("’", "'")
+    return w not in _NOT_FIRST_NAME and w in _name_words()[0]
+
+
+def _street_words(text: str) -> bool:
+    """A street address: no word between the number and the suffix is a dose or a function
+    word ("2 tabs per dr" is none)."""
+    return not any(w in _NOT_STREET for w in re.findall(r"[a-z]+", text.lower()))
+
 
 #: The PHI patterns (see the module docstring).
 PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern("url", _p(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+")),
-    PhiPattern("email", _p(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")),
+    # a local part of at most 64 characters (RFC 5321): linear time on long tokens
+    PhiPattern("email", _p(r"[\w.+'-]{1,64}@[\w-]+(?:\.[\w-]+)+")),
     PhiPattern(
         "url",
         _p(
@@ -146,6 +239,40 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\b\d{{1,2}}(?:st|nd|rd|th)?(?:\s+of)?[\s-]+{_MONTH}\b\.?"
             r"|(?<![\d/.:-])(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01])(?![\d/:-]|\.\d)"
             r"|(?<![\d/.:-])(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2])(?=\s+(?:at|@)\b)"
+            # "Mar-04-2021", "4.III.2021", spelled days, "March the 4th", holidays
+            rf"|\b{_MONTH}[-/.]\d{{1,2}}[-/.]\d{{2,4}}\b"
+            r"|(?<![\w.])\d{1,2}[./-](?:i{1,3}|iv|vi{0,3}|ix|xi{0,2})[./-]\d{2,4}\b"
+            rf"|\b{_DAY_WORD}\s+(?:day\s+)?of\s+{_MONTH}\b\.?"
+            rf"|\b{_MONTH_NOT_MAY}\.?\s+(?:the\s+)?{_DAY_WORD}\b|(?-i:\b(?:May|MAY)\s+)"
+            rf"(?:the\s+)?{_DAY_WORD}\b"
+            rf"|\b{_MONTH}\.?\s+the\s+\d{{1,2}}(?:st|nd|rd|th)\b"
+            rf"|\b{_HOLIDAY}\b"
+        ),
+    ),
+    PhiPattern(  # month and year: "since 1/2021", "01-2021", "2021-03"
+        "date",
+        _p(
+            r"(?<!dilution )(?<!titer )(?<!titre )(?<!ratio )"
+            r"(?<![\d/.-])(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}(?![\d/]|\.\d)"
+            r"|(?<![\d/.-])(?:0[1-9]|1[0-2])-(?:19|20)\d{2}(?![\d-]|\.\d)"
+            r"|(?<![\d/.-])(?:19|20)\d{2}-(?:0[1-9]|1[0-2])(?![\d-]|\.\d)"
+        ),
+    ),
+    PhiPattern(  # a birth year: over 89 it is an age ("born in 1925"); the patients table has it
+        "date",
+        _p(
+            r"\b(?:born(?:\s+in)?|dob|d\.o\.b\.?|yob|year\s+of\s+birth|birth\s+year|b\.)"
+            r"\s*[:#]?\s*(?P<v>(?:18|19|20)\d{2})\b"
+        ),
+    ),
+    PhiPattern(  # an unpadded month/day after a word that introduces a date ("seen on 4/3")
+        "date",
+        _p(
+            r"\b(?:on|since|until|till|dated|thru|through|dos|dob)[:\s]\s*"
+            r"(?P<v>(?<![\d/.:-])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?![\d/:-]|\.\d)"
+            # a fraction: "started on 1/2 NS", "on 3/4 strength"
+            r"(?!\s*(?:ns\b|normal|tabs?\b|tablets?|strength|doses?\b|of\b|mg|ml|cc|units?"
+            r"|cups?|pills?|%|saline|sat))"
         ),
     ),
     PhiPattern(
@@ -157,11 +284,96 @@ PATTERNS: tuple[PhiPattern, ...] = (
         ),
         _phone_digits,
     ),
+    PhiPattern(  # the extension after a telephone number: "555-123-4567 ext. 89", "x123"
+        "phone",
+        _p(r"(?<=\d[-.\s]\d{4})\s*,?\s*(?P<v>(?:(?:ext|extn|extension)\.?\s*|x)\d{1,6})(?!\w)"),
+    ),
+    PhiPattern(  # SSN masked but for its last 4, or labelled in any grouping ("SSN ending 6789")
+        "ssn",
+        _p(
+            r"(?<![\w*#])[x*#]{3}[- ]?[x*#]{2}[- ]?\d{4}(?!\d)"
+            r"|\b(?:ssn|ss#|ss\s+no\.?|soc(?:ial)?\.?\s+sec(?:urity)?\.?"
+            rf"(?:\s+{_NUMBER_WORDS})?)(?:\s+(?:is|was))?\s*[:#]*\s*"
+            r"(?:(?:ending|ends)\s+(?:in|with)\s+|last\s+(?:4|four)(?:\s+digits)?\s*[:#]?\s*"
+            r"(?:(?:is|are|of)\s+)?)?(?P<v>\d(?:[\d -]{2,9}\d)?)(?!\d)"
+            r"|\blast\s+(?:4|four)(?:\s+digits)?\s+of\s+(?:the\s+|her\s+|his\s+|their\s+)?"
+            rf"(?:ssn|social(?:\s+security)?(?:\s+{_NUMBER_WORDS})?)\s*[:#]?\s*"
+            r"(?:(?:is|are|was)\s+)?(?P<v2>\d{4})\b"
+        ),
+    ),
+    PhiPattern(  # a MAC address (a device identifier)
+        "device",
+        _p(r"(?<![\w:.-])[0-9a-f]{2}([:-])[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}(?![\w:.-])"),
+    ),
+    PhiPattern(  # a social-media handle: with a digit or "_", or named as one
+        "handle",
+        _p(
+            r"(?<![\w.@/])@(?=[\w.]*[\d_])[a-z0-9_][\w.]{2,29}(?<!\.)"
+            rf"|(?<![\w.@/])@[a-z][\w.]{{2,29}}(?<!\.)(?=\s+(?:on|via|at)\s+{_SOCIAL}\b)"
+            rf"|\b{_SOCIAL}\b\s*(?:(?:account|id|name|handle)\s*)?"
+            r"(?:(?:[:=]|\bis\b)\s*(?P<v>@?(?=[\w.]*[a-z])[a-z0-9_][\w.]{2,29}(?<!\.))"
+            r"|(?P<v2>@[a-z0-9_][\w.]{2,29}(?<!\.)))"
+        ),
+    ),
     PhiPattern(
         "phone",
         _p(
             r"\b(?:cell|mobile|phone|tel|telephone|fax|pager|beeper|call|ph|home|work)\b\W{0,3}"
             r"(?:(?:at|on|is)\s+)?(?P<v>\d{3}[\s.-]\d{4})(?!\d)"
+        ),
+    ),
+    PhiPattern(  # a title before a name in any case ("seen by dr. brown", "mrs. white")
+        "name",
+        _p(
+            r"(?<![\w.])(?:dr\.?|mrs\.?|mr\.|ms\.|mx\.|prof\.)\s+"
+            rf"(?P<v>(?!{_NOT_A_NAME}\b)[a-z][\w'’-]*(?:\s+(?!{_NOT_A_NAME}\b)[a-z][\w'’-]*)?)"
+        ),
+    ),
+    PhiPattern(  # a relative's first name in lower case, a common word too ("son frank")
+        "name",
+        _p(
+            r"\b(?:daughter|son|wife|husband|sister|brother|mother|father|mom|dad|niece|nephew"
+            r"|aunt|uncle|cousin|grand(?:daughter|son|mother|father|child|ma|pa)|partner|spouse"
+            r"|fianc[eé]e?|boyfriend|girlfriend|friend|neighbou?r|caregiver|guardian"
+            r"|step(?:son|daughter|mother|father)|sibling|child|twin)(?:'s)?(?:\s*[,:(]\s*|\s+)"
+            r"(?:named\s+)?(?P<v>[a-z][a-z'’]+(?:-[a-z]+)?)\b"
+        ),
+        _first_name,
+    ),
+    PhiPattern(  # a street address, its unit; a PO box
+        "address",
+        _p(
+            r"\b\d{1,6}[a-z]?(?:\s+[nsew]\.?)?(?P<w>(?:\s+[a-z][\w'.-]*){1,3}?)\s+"
+            r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|terrace"
+            r"|place|pl|highway|hwy|parkway|pkwy|circle|cir)\b\.?"
+            r"(?:\s*,?\s*(?:apt|apartment|unit|suite|ste|#|room|rm|fl|floor)\.?\s*#?\s*[\w-]+)?"
+            r"|\bp\.?\s*o\.?\s*box\s+\d+"
+        ),
+        _street_words,
+    ),
+    PhiPattern(  # a place someone lives or comes from ("moved to Mobile", "from Normal")
+        "address",
+        re.compile(
+            r"(?i:\b(?:lives|living|lived|resides|residing|resided|moved|relocated|retired"
+            r"|raised|grew\s+up|native|hometown|born)\s+(?:alone\s+|with\s+\w+\s+)?"
+            r"(?:in|to|from|at|near|of|outside(?:\s+of)?)\s+(?:the\s+)?)"
+            r"(?P<v>(?![A-Z]{1,4}\b)[A-Z][\w'.-]*(?:\s+(?![A-Z]{1,4}\b)[A-Z][\w'.-]*){0,3})"
+        ),
+    ),
+    PhiPattern(  # a short number labelled with "#": "Patient #4567", "ID#: 4567"
+        "id",
+        _p(
+            r"\b(?:patient|pt|id|subject|record|member|file)\s*(?:#|no\.|number)\s*:?\s*"
+            r"(?P<v>[a-z0-9-]*\d[a-z0-9-]*)"
+        ),
+    ),
+    PhiPattern(  # an e-mail address spelled out: "john dot smith at gmail dot com"
+        "email",
+        _p(
+            # bounded repetitions: linear time on long hyphenated or "dot"-filled text
+            r"(?<![\w+-])[\w+-]{1,64}(?:\s+dot\s+[\w+-]{1,64}){0,3}\s*[\[(]?\s*(?:at|@)\s*[\])]?"
+            r"\s*[\w-]{1,63}(?:\s*[\[(]?\s*dot\s*[\])]?\s*[\w-]{1,63}){0,3}?"
+            rf"\s*[\[(]?\s*dot\s*[\])]?\s*{_TLD}\b"
         ),
     ),
     PhiPattern(
@@ -182,15 +394,23 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(
         "age",
         _p(
-            r"\b(?:9\d|1[0-4]\d)\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.)(?:[\s-]*old)?\b"
+            r"\b(?:9\d|1[0-4]\d)\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.?)(?:[\s-]*old)?(?!\w)"
             r"|\b(?:aged?|age:)\s*(?:9\d|1[0-4]\d)\b|\b(?:9\d|1[0-4]\d)(?=\s*(?:M|F)\b)"
             r"|\bnonagenarian|\bcentenarian"
+            # "turned 93", "age of 93", "93rd birthday", spelled out: "ninety-three years old"
+            rf"|\b(?:turned|turns|turning|age\s+of)\s+(?:{_AGE_NUM}|{_AGE_WORD})\b"
+            rf"|\b{_AGE_NUM}(?:st|nd|rd|th)\s+birthday\b"
+            rf"|\b{_AGE_WORD}[\s-]+(?:years?|yrs?)(?:[\s-]+old)?\b"
+            rf"|\b(?:aged?|age:)\s*{_AGE_WORD}\b"
         ),
     ),
     PhiPattern("id", _p(r"\b(?:patient|person|relatedperson|practitioner|group)/[\w.-]+")),
     PhiPattern(
         "mrn",
-        _p(rf"\b(?:{_LABELS})\s*[:#]?\s*(?:no\.?|number|#)?\s*(?=[\w-]*\d)[a-z0-9][\w-]{{2,}}"),
+        _p(
+            rf"\b(?:{_LABELS})\s*[:#]?\s*(?:no\.?|number|#)?\s*(?=[\w-]*\d)[a-z0-9][\w-]{{2,}}"
+            r"(?![\w-])(?!\s*(?:mg|mcg|ml|g|kg|units?|%)(?!\w))"  # a dose is no record number
+        ),
     ),
     PhiPattern(
         "id",
@@ -198,6 +418,13 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _serial_like,
     ),
     PhiPattern("number", _p(r"(?<![\d.,])(?<!rs)\d{7,}(?![\d.,])")),  # not a dbSNP rsID
+    PhiPattern(  # a code labelled "ID" ("fingerprint ID 998877"), after "number" (its kind wins)
+        "id",
+        _p(
+            r"\bid\b\s*[:#]?\s*(?:no\.?|number|#)?\s*(?P<v>(?=[\w-]*\d)[a-z0-9][\w-]{2,})"
+            r"(?![\w-])(?!\s*(?:mg|mcg|ml|g|kg|units?|%)(?!\w))"
+        ),
+    ),
 )
 
 #: The patterns the PHI scanner reports on in every string (high precision); free-text columns

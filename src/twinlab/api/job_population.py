@@ -28,6 +28,8 @@ from twinlab.apps.disclosure import (
     CellCounts,
     band_criteria,
     band_filters,
+    genotype_criteria,
+    offered_levels,
 )
 
 __all__ = ["PopulationRefused", "PopulationRule"]
@@ -77,8 +79,7 @@ class PopulationRule:
         except ValueError as exc:
             raise PopulationRefused(str(exc)) from None
         out = band_criteria("WT", WEIGHT_BANDS, *w) + band_criteria("CRCL", CRCL_BANDS, *c)
-        if names:
-            out.append("CYP2C9 in [" + ", ".join(f'"{n}"' for n in names) + "]")
+        out += genotype_criteria(names)
         if not out:
             return []  # the whole cohort: each cell of its results is checked when read
         cells, codes = self._cells(section)
@@ -105,12 +106,10 @@ class PopulationRule:
                 "this job's twin or cohort cannot be loaded", status=400
             ) from None
         e = vc.eligible
-        geno = e["CYP2C9"].dropna().to_numpy(float) if "CYP2C9" in e else np.array([])
-        levels, counts = np.unique(geno, return_counts=True)
-        cols = [e[c].to_numpy(float) if c in e else None for c in ("WT", "CRCL", "CYP2C9")]
-        cells = CellCounts(*cols, levels=levels)
+        cells = CellCounts.of(e)
         named = vc.describe()["covariates"]["codes"].get("CYP2C9", {})
-        offered = {float(c) for c, n in zip(levels, counts, strict=True) if n >= self.k}
+        geno = e["CYP2C9"].dropna().to_numpy(float) if "CYP2C9" in e else np.array([])
+        offered = {float(c) for c in offered_levels(geno, self.k)}
         codes = {str(name): float(code) for name, code in named.items() if float(code) in offered}
         with self._lock:
             self._cache[key] = (now, cells, codes)

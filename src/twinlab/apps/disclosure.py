@@ -41,6 +41,8 @@ __all__ = [
     "band_criteria",
     "band_filters",
     "band_span",
+    "genotype_criteria",
+    "offered_levels",
     "rounded",
     "shown",
     "suppress_counts",
@@ -117,6 +119,28 @@ def band_criteria(covariate: str, edges: Sequence[float], i: int, j: int) -> lis
         [f"{covariate} < {edges[j + 1]:g}"] if j < last else []
     )
     return [" and ".join(limits)] if limits else []
+
+
+def genotype_criteria(names: Sequence[str]) -> list[str]:
+    """The criterion of a genotype choice as the dashboards write it (none: every genotype).
+
+    >>> genotype_criteria(["*1/*3", "*1/*1"]), genotype_criteria([])
+    (['CYP2C9 in ["*1/*1", "*1/*3"]'], [])
+    """
+    if not names:
+        return []
+    return ["CYP2C9 in [" + ", ".join(f'"{n}"' for n in sorted(names)) + "]"]
+
+
+def offered_levels(values: np.ndarray, k: int | None) -> np.ndarray:
+    """The levels of a coded covariate a filter offers: those at least ``k`` real patients
+    have (every level when ``k`` is None).
+
+    >>> offered_levels(np.array([0.0, 0.0, 1.0, 2.0, 2.0]), 2).tolist()
+    [0.0, 2.0]
+    """
+    levels, counts = np.unique(values, return_counts=True)
+    return levels if k is None else levels[counts >= k]
 
 
 def band_filters(
@@ -224,6 +248,15 @@ class CellCounts:
         )
         self.cells = np.zeros(shape, dtype=np.int64)
         np.add.at(self.cells, (wb, cb, gb), 1)
+
+    @classmethod
+    def of(cls, eligible: pd.DataFrame) -> CellCounts:
+        """The cells of a cohort's real patients (columns ``WT``, ``CRCL``, ``CYP2C9``; a
+        column the cohort lacks is one band)."""
+        e = eligible
+        levels = np.unique(e["CYP2C9"].dropna()) if "CYP2C9" in e else []
+        cols = [e[c].to_numpy(float) if c in e else None for c in ("WT", "CRCL", "CYP2C9")]
+        return cls(*cols, levels=levels)
 
     @staticmethod
     def _band(x: np.ndarray | None, edges: Sequence[float], n: int) -> np.ndarray:

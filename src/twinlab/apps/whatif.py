@@ -79,6 +79,8 @@ from twinlab.apps.disclosure import (
     CellCounts,
     band_criteria,
     band_span,
+    genotype_criteria,
+    offered_levels,
     rounded,
 )
 from twinlab.apps.memory import SessionCache
@@ -547,9 +549,8 @@ class WhatIf(param.Parameterized):
             )
             if limits:
                 out.append(" and ".join(limits))
-        if self.genotypes and "CYP2C9" in have:
-            levels = ", ".join(f'"{g}"' for g in sorted(self.genotypes))
-            out.append(f"CYP2C9 in [{levels}]")
+        if "CYP2C9" in have:
+            out += genotype_criteria(self.genotypes)
         return out
 
     def virtual_cohort(
@@ -599,9 +600,7 @@ class WhatIf(param.Parameterized):
             return {}
         codes = base.describe()["covariates"]["codes"].get(covariate, {})
         named = {int(v): str(k) for k, v in codes.items()}
-        levels, counts = np.unique(base.eligible[covariate].dropna().to_numpy(), return_counts=True)
-        if self.min_cell is not None:  # a level fewer than k patients have is not offered
-            levels = levels[counts >= self.min_cell]
+        levels = offered_levels(base.eligible[covariate].dropna().to_numpy(), self.min_cell)
         return {int(c): named.get(int(c), str(int(c))) for c in levels}
 
     # -- caching ---------------------------------------------------------------------
@@ -657,10 +656,7 @@ class WhatIf(param.Parameterized):
         key = ("cells", self.root, self.model, self.cohort, self.pd_spec)
 
         def make() -> CellCounts:
-            e = self._base_cohort().eligible
-            levels = np.unique(e["CYP2C9"].dropna()) if "CYP2C9" in e else []
-            cols = [e[c].to_numpy(float) if c in e else None for c in ("WT", "CRCL", "CYP2C9")]
-            return CellCounts(*cols, levels=levels)
+            return CellCounts.of(self._base_cohort().eligible)
 
         return self._cached(key, make, size=2)
 

@@ -139,6 +139,25 @@ def test_stakeholder_gets_aggregates_only(api):
     assert full["weight_range"][0] == 61.0
 
 
+def test_an_answer_reaches_the_client_only_once_it_is_audited(api, audit_path, monkeypatch):
+    """A slow trail must hold the answer back, not be written after the client has it."""
+    import twinlab.api.middleware as middleware
+
+    slow = middleware.audit_event
+
+    def slow_audit(*args, **kwargs):
+        time.sleep(0.3)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(middleware, "audit_event", slow_audit)
+    refused = _get(api, "/v1/results", api.forge(aud="someone-else"))
+    assert refused.status_code == 401
+    entries = [json.loads(line) for line in audit_path.read_text().splitlines()]
+    last = [e for e in entries if e["action"].startswith("api.")][-1]
+    assert last["action"] == "api.denied" and last["target"] == "/v1/results"
+    assert last["params"]["refusal"] == "token is for another audience"
+
+
 def test_every_request_and_refusal_audited(api, audit_path):
     token = api.token("modeler-app")
     assert _get(api, "/v1/results", token).status_code == 200

@@ -1,7 +1,8 @@
 """The ASGI guard around every request: body size limit, timeout, security headers, and the
 audit entry.
 
-Every request is audited once it is answered (``api.request``; refusals ``api.denied``,
+Every request is audited before the last byte of its answer is sent, so a client never holds
+an answer the trail does not have yet (``api.request``; refusals ``api.denied``,
 throttled ones ``api.throttled``; one failing on a bug too, answered ``500``): the client,
 its role and scopes, the endpoint, the query parameters and the request body's hash (never a
 form body's content: it carries the client secret), the status and the SHA-256 of the
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -37,6 +39,17 @@ _HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 class _TooLarge(Exception):
     pass
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 def _action(status: int) -> str:
@@ -70,7 +83,7 @@ class ServiceGuard:
             return
         state = scope.setdefault("state", {})
         headers = dict(scope.get("headers") or [])
-        status = {"code": 500, "started": False}
+        status = {"code": 500, "started": False, "audited": False}
         body_hash, result_hash = hashlib.sha256(), hashlib.sha256()
         seen = {"bytes": 0, "json": bytearray()}
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip()
@@ -97,7 +110,14 @@ class ServiceGuard:
                 message = {**message, "headers": [*(message.get("headers") or []), *added]}
             elif message["type"] == "http.response.body":
                 result_hash.update(message.get("body", b""))
+                if not message.get("more_body", False):
+                    await audit()
             await send(message)
+
+        async def audit() -> None:
+            if not status["audited"]:
+                status["audited"] = True
+                await self._audit(scope, state, status["code"], body_hash, result_hash, seen)
 
         async def answer(code: int, detail: str) -> None:
             body = json.dumps({"detail": detail}).encode()
@@ -129,9 +149,9 @@ class ServiceGuard:
             state["refusal"] = "internal error"
             if not status["started"]:
                 await answer(500, "internal error")
-            await self._audit(scope, state, status["code"], body_hash, result_hash, seen)
+            await audit()
             raise
-        await self._audit(scope, state, status["code"], body_hash, result_hash, seen)
+        await audit()  # a response that never sent its last body message
 
     async def _audit(
         self, scope: dict, state: dict, code: int, body_hash: Any, result_hash: Any, seen: dict
@@ -152,8 +172,10 @@ class ServiceGuard:
         if seen["bytes"]:
             params["body_sha256"] = body_hash.hexdigest()
             if seen["json"] and seen["bytes"] <= _JSON_AUDIT_MAX:
-                try:
-                    params["body"] = json.loads(bytes(seen["json"]))
+                try:  # NaN / 1e999 are not JSON numbers: such a body is kept as its hash only
+                    params["body"] = json.loads(
+                        bytes(seen["json"]), parse_constant=_not_json, parse_float=_finite
+                    )
                 except ValueError:
                     pass
         if state.get("refusal"):

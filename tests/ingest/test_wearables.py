@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from twinlab.harmonize.validation import check_values
 from twinlab.ingest.base import reader_for, readers
 from twinlab.ingest.wearables import SUMMARY_SYSTEM, read_wearables
+from twinlab.terminology.plausibility import plausibility_table
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 ACTI = DATA / "wearables" / "pyactigraphy"
@@ -143,6 +145,60 @@ def test_infinite_values_are_quarantined_not_read_as_gaps(tmp_path: Path) -> Non
     got = res.quarantine.set_index("source_record")["check"].to_dict()
     assert got == {"line 11": "wearables.value", "line 12": "wearables.value"}
     assert (res.records_in, res.records_accepted) == (120, 118)
+
+
+def test_absurd_finite_epochs_are_quarantined_alone_and_the_day_survives(tmp_path: Path) -> None:
+    # finite but impossible epochs were accepted; the day's summaries then failed plausibility
+    path = tmp_path / "export.csv"
+    rows = write_export(path, minutes=180)
+    lines = path.read_text().splitlines()
+    stamp = lines[10].split(",")[0]
+    lines[10] = f"{stamp},1e308,4"  # data row 3 (0-based): heart rate
+    lines[11] = lines[11].split(",")[0] + ",70,-5"  # negative steps
+    lines[12] = lines[12].split(",")[0] + ",5,4"  # heart rate below any living wearer's
+    lines[13] = lines[13].split(",")[0] + ",90,5000"  # 5000 steps in one minute
+    lines.insert(11, f"{stamp},71,4")  # the same minute again, plausible: it is the one kept
+    path.write_text("\n".join(lines) + "\n")
+    res = read_wearables(path)
+    q = res.quarantine.set_index("source_record")
+    assert q["check"].to_dict() == {f"line {n}": "wearables.range" for n in (11, 13, 14, 15)}
+    assert q.loc["line 11", "reason"].startswith("heart_rate is outside the plausible range 20")
+    assert "steps is outside" in q.loc["line 13", "reason"]
+    assert "/min" in q.loc["line 15", "reason"]
+    assert not any(v in r for r in q["reason"] for v in ("1e308", "1e+308", "-5 ", "5000"))
+    assert (res.records_in, res.records_accepted) == (181, 177)
+    ds = res.series["KB2-00C0FFEE"]
+    assert float(ds["heart_rate"].sel(time=pd.Timestamp(stamp).tz_convert(None))) == 71
+    assert float(ds["heart_rate"].max()) <= 300 and float(ds["steps"].min()) >= 0
+    steps = rows["steps"].to_numpy()
+    assert _events(res, "steps_total").sum() == steps.sum() - steps[3:7].sum() + 4  # + the copy
+    events = res.events.assign(format="wearables", source_file=str(path))
+    kept, rejected = check_values(events)  # the day's summaries are plausible again
+    assert rejected.empty and len(kept) == len(events)
+
+
+def test_counts_are_bounded_as_rates_of_the_epoch_length(tmp_path: Path) -> None:
+    # 140 steps in a 30 s epoch is a 280/min cadence (kept); 160 is 320/min (quarantined)
+    path = tmp_path / "export.csv"
+    stamps = pd.date_range("2025-03-01T08:00:00", periods=40, freq="30s")
+    steps = [140 if i == 5 else 160 if i == 9 else 30 for i in range(40)]
+    body = [f"{t:%Y-%m-%dT%H:%M:%S}+00:00,80,{s}" for t, s in zip(stamps, steps, strict=True)]
+    path.write_text("# device_model: Kestrel Band 2\ntimestamp,heart_rate,steps\n"
+                    + "\n".join(body) + "\n")  # fmt: skip
+    res = read_wearables(path)
+    assert res.quarantine[["source_record", "check"]].values.tolist() == [
+        ["line 12", "wearables.range"]
+    ]
+    assert "30 s epochs" in res.quarantine["reason"].iloc[0]
+    assert float(res.series[path.stem]["steps"].max()) == 140
+
+
+def test_the_epoch_bounds_are_declared_for_every_bounded_variable() -> None:
+    table = plausibility_table()
+    rows = table[table["domain"] == "wearable_epoch"].set_index("code")
+    assert {"heart_rate", "steps", "activity", "white_light", "acc"} <= set(rows.index)
+    assert rows.loc["heart_rate", "unit"] == "/min"
+    assert (rows["low"] <= rows["high"]).all()
 
 
 def test_quoted_fields_read_as_their_unquoted_values(tmp_path: Path) -> None:

@@ -21,47 +21,19 @@ the check and the field in the reason, never the value (the raw zone keeps the e
 from __future__ import annotations
 
 import json
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from twinlab.ingest.base import FIRST_YEAR, LAST_YEAR
+from twinlab.terminology.plausibility import plausibility_table
 
 __all__ = ["IMPLAUSIBLE_ACTIONS", "check_dates", "check_values", "plausibility_table"]
 
 #: What to do with an implausible value: quarantine the event, or keep it flagged.
 IMPLAUSIBLE_ACTIONS = ("quarantine", "flag")
 _QUARANTINE_COLUMNS = ["source_record", "check", "reason", "raw", "format", "source_file"]
-
-
-@lru_cache(maxsize=1)
-def plausibility_table() -> pd.DataFrame:
-    """The plausible ranges shipped in ``twinlab/terminology/tables/plausibility.csv``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``domain``, ``system``, ``code``, ``unit``, ``low``, ``high``, ``note``; rows
-        with ``code == "*"`` hold the range of a whole domain.
-
-    Raises
-    ------
-    ValueError
-        When a row's bounds are not numbers with ``low <= high`` (a broken table).
-    """
-    path = resources.files("twinlab.terminology").joinpath("tables/plausibility.csv")
-    with resources.as_file(path) as file:
-        table = pd.read_csv(file, comment="#", dtype=str, keep_default_na=False)
-    low = pd.to_numeric(table["low"], errors="coerce")
-    high = pd.to_numeric(table["high"], errors="coerce")
-    broken = low.isna() | high.isna() | (low > high)
-    if broken.any():
-        rows = ", ".join(str(i + 1) for i in np.flatnonzero(broken.to_numpy()))
-        raise ValueError(f"plausibility.csv: rows {rows} need numeric low <= high")
-    return table.assign(low=low.astype(float), high=high.astype(float))
 
 
 def _rows(events: pd.DataFrame, mask: np.ndarray, check: str, reasons: list[str]) -> pd.DataFrame:

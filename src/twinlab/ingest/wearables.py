@@ -21,7 +21,9 @@ Supported shapes (sniffed from the content, not only the name):
     like ``2014-05-07 13:29:50.439000+0100 [Europe/London]``), plain or gzipped.
 
 A *record* is one data row (epoch). Rows with an unreadable timestamp, a non-numeric value, a
-negative count, rate or light level, bytes that are not UTF-8 or a duplicated timestamp are
+value outside the variable's plausible range for one epoch (rows of domain ``wearable_epoch``
+in ``terminology/tables/plausibility.csv``: heart rate 20-300 /min, at most 300 steps/min, no
+negative count or light level), bytes that are not UTF-8 or a duplicated timestamp are
 quarantined, each alone; a device's own missing-value token (``NaN``, empty cell)
 is accepted as missing. Header problems never raise: unknown time zones are assumed UTC and
 flagged, a header without a usable start time quarantines the rows it cannot date.
@@ -61,6 +63,7 @@ from twinlab.ingest.base import (
     register,
 )
 from twinlab.ingest.limits import InputTooLarge, max_line_chars, read_bounded, split_lines
+from twinlab.terminology.plausibility import plausibility_table
 
 __all__ = ["SUMMARY_SYSTEM", "read_wearables", "sniff_wearables"]
 
@@ -73,8 +76,10 @@ AWD_EPOCHS = {1: 15, 2: 30, 4: 60, 8: 120, 20: 300}
 _MISSING = {"", "nan", "na", "n/a", "null", "none", "kz"}  # "kZ": German "keine Zahl"
 _PLACEHOLDERS = {"", "*", "not entered", "non saisi", "nicht eingegeben", "not applicable",
                  "non applicable", "nicht verfügbar", "not available"}  # fmt: skip
-#: Variables that are counts, rates or light levels: a negative epoch is quarantined.
-_NON_NEGATIVE = frozenset({"heart_rate", "steps", "activity", "white_light", "acc"})
+#: Unit of each variable's epochs (series attrs); the per-epoch plausible ranges are rows of
+#: domain ``wearable_epoch`` in ``terminology/tables/plausibility.csv`` (:func:`_bounds`).
+_UNITS = {"heart_rate": "/min", "steps": "{steps}", "activity": "{counts}", "acc": "mg",
+          "white_light": "lx"}  # fmt: skip
 _OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})$")
 
 
@@ -239,12 +244,16 @@ def _accept(
                 checks[i] = "wearables.value"
                 reasons[i] = f"{name} value is not a finite number"
     ok = np.array([c is None for c in checks], dtype=bool)
+    p.epoch_s = _infer_epoch(p.epoch_s, utc.to_numpy()[ok])
     for name, num in values.items():
-        if name not in _NON_NEGATIVE:
+        bounds = _bounds(name, p.epoch_s)
+        if bounds is None:
             continue
-        for i in np.flatnonzero(ok & (num < 0)):
-            checks[i], reasons[i] = "wearables.range", f"{name} value is negative"
-        ok &= ~(num < 0)
+        low, high, scale, why = bounds
+        out = ok & ((num < low / scale) | (num > high / scale))  # NaN (missing) is not out
+        for i in np.flatnonzero(out):
+            checks[i], reasons[i] = "wearables.range", why
+        ok &= ~out
     dup = pd.Series(utc.to_numpy())[ok].duplicated(keep="first").reindex(range(n), fill_value=False)
     dup = dup.to_numpy(dtype=bool)
     for i in np.flatnonzero(dup):
@@ -255,6 +264,27 @@ def _accept(
     p.utc = utc.to_numpy()[ok].astype("datetime64[ns]")
     p.local = local.to_numpy()[ok].astype("datetime64[ns]")
     p.values = {k: v[ok] for k, v in values.items()}
+
+
+def _bounds(name: str, epoch_s: float) -> tuple[float, float, float, str] | None:
+    """Plausible range of one epoch of ``name``: low, high, the factor that turns an epoch's
+    value into the table's unit (a count per epoch into a rate per minute) and the reason an
+    epoch outside it gets; None for a variable without a range."""
+    table = plausibility_table()
+    row = table[(table["domain"] == "wearable_epoch") & (table["code"] == name)]
+    if row.empty or name not in _UNITS:
+        return None
+    low, high, unit = row["low"].iloc[0], row["high"].iloc[0], row["unit"].iloc[0]
+    if unit == _UNITS[name]:
+        scale = 1.0
+    elif unit == f"{_UNITS[name]}/min":
+        scale = 60.0 / epoch_s
+    else:
+        raise ValueError(f"plausibility.csv: wearable_epoch {name} in {unit!r}, the reader "
+                         f"has {_UNITS[name]!r} per epoch")  # fmt: skip
+    per = f" ({epoch_s:g} s epochs)" if scale != 1.0 else ""
+    why = f"{name} is outside the plausible range {low:g} to {high:g} {unit}{per} of one epoch"
+    return low, high, scale, why
 
 
 def _naive_utc(s: pd.Series) -> pd.Series:
@@ -421,11 +451,11 @@ def _parse_actiware(text: str, p: _Parsed) -> None:
         for name in ("activity", "white_light", "off_wrist")
         if name in names
     }
+    epoch = _numbers(pd.Series([meta.get("epoch")]))[0][0]
+    p.epoch_s = float(epoch) if np.isfinite(epoch) and epoch > 0 else None
     _accept(p, raw, pointers, utc, local, variables)
     p.utc_offset = _fmt_offset(off_min)
     p.wear_var = "activity" if "activity" in variables else None
-    epoch = _numbers(pd.Series([meta.get("epoch")]))[0][0]
-    p.epoch_s = float(epoch) if np.isfinite(epoch) and epoch > 0 else None
     p.device = _clean(meta.get("device"))
     serial = _clean(meta.get("serial"))
     identity = _clean(meta.get("identity"))
@@ -598,9 +628,7 @@ def _dataset(p: _Parsed, epoch_s: float) -> xr.Dataset:
     data_vars = {k: ("time", v[order]) for k, v in p.values.items()}
     ds = xr.Dataset(data_vars, coords={"time": p.utc[order]})
     ds["time"].attrs["time_zone"] = "UTC"
-    units = {"heart_rate": "/min", "steps": "{steps}", "activity": "{counts}", "acc": "mg",
-             "white_light": "lx"}  # fmt: skip
-    for k, unit in units.items():
+    for k, unit in _UNITS.items():
         if k in ds:
             ds[k].attrs["units"] = unit
     ds.attrs.update(
@@ -617,11 +645,12 @@ def _dataset(p: _Parsed, epoch_s: float) -> xr.Dataset:
     return ds
 
 
-def _infer_epoch(p: _Parsed) -> float:
-    if p.epoch_s:
-        return p.epoch_s
-    if p.utc is not None and len(p.utc) > 1:
-        diffs = np.diff(np.sort(p.utc)).astype("timedelta64[ms]").astype("float64") / 1000.0
+def _infer_epoch(epoch_s: float | None, utc: np.ndarray | None) -> float:
+    """``epoch_s`` (from a header) or the median step between the ``utc`` times, else 60 s."""
+    if epoch_s:
+        return epoch_s
+    if utc is not None and len(utc) > 1:
+        diffs = np.diff(np.sort(utc)).astype("timedelta64[ms]").astype("float64") / 1000.0
         diffs = diffs[diffs > 0]
         if len(diffs):
             return float(np.median(diffs))
@@ -702,7 +731,7 @@ def read_wearables(
         return _whole_file(path, "wearables.header", f"{fmt} export without a data table",
                            text[:2000])  # fmt: skip
     p.source_patient = p.source_patient or path.name.split(".")[0]
-    epoch_s = _infer_epoch(p)
+    epoch_s = _infer_epoch(p.epoch_s, p.utc)
     events = frame(EVENT_COLUMNS, _summaries(p, epoch_s))
     for col in ("time", "end_time"):
         events[col] = pd.to_datetime(events[col], utc=True).astype("datetime64[us, UTC]")

@@ -202,18 +202,73 @@ def test_site_zone_shifts_dates_and_dst() -> None:
     assert summer == pd.Timestamp("2014-07-02T06:00Z")
 
 
+def _obs_layout(path: Path) -> tuple[int, int]:
+    """Independent: (byte offset of the first observation, observation length) of a v5 file,
+    from the OBS header's position and ReadStat's variable widths."""
+    data = path.read_bytes()
+    first = data.index(b"HEADER RECORD*******OBS     HEADER RECORD") + 80
+    widths = pyreadstat.read_xport(str(path), metadataonly=True)[1].variable_storage_width
+    return first, sum(widths.values())
+
+
+def _assert_salvaged(full, cut_res, n: int, name: str) -> None:
+    """``cut_res`` holds the first ``n`` rows of ``full`` and one sdtm.truncated tail record."""
+    c = cut_res.counts
+    assert c["records_in"] == c["accepted"] + c["quarantined"] + c["duplicates"] == n + 1
+    q = cut_res.quarantine
+    tail = q[q["check"] == "sdtm.truncated"]
+    assert len(tail) == 1 and tail["source_record"].iloc[0] == f"{name}#row={n + 1}"
+    assert tail["reason"].iloc[0].startswith(f"file truncated after {n} complete rows")
+    rows = full.events["source_record"].str.extract(r"#row=(\d+)$")[0].astype(int)
+    before = full.events[rows.to_numpy() <= n].reset_index(drop=True)
+    got = cut_res.events.reset_index(drop=True)
+    assert list(got.columns) == list(before.columns) and len(got) == len(before)
+    if n:  # (an empty frame's columns have no dtype to compare)
+        pd.testing.assert_frame_equal(got, before)
+    assert c["accepted"] == n - (q["check"] != "sdtm.truncated").sum() - c["duplicates"]
+
+
 @pytest.mark.parametrize("cut", [0.5, 0.9])
-def test_truncated_xpt_is_one_quarantined_record(tmp_path: Path, cut: float) -> None:
-    data = _tiny_xpt(tmp_path / "lb.xpt").read_bytes()
-    path = tmp_path / "trunc.xpt"
-    path.write_bytes(data[: int(len(data) * cut) // 80 * 80 + 7])
+def test_truncated_xpt_keeps_the_complete_rows_before_the_cut(tmp_path: Path, cut: float) -> None:
+    # a cut file lost every row: it was quarantined whole
+    full_path = _tiny_xpt(tmp_path / "lb.xpt")
+    data = full_path.read_bytes()
+    (tmp_path / "cut").mkdir()
+    path = tmp_path / "cut" / "lb.xpt"
+    size = int(len(data) * cut) // 80 * 80 + 7
+    path.write_bytes(data[:size])
+    first, obs_len = _obs_layout(full_path)
+    n = (size - first) // obs_len
+    assert 0 < n < 40
+    full = read_sdtm(full_path)
+    assert full.records_accepted == 40 and full.quarantine.empty
     res = read_sdtm(path)
-    assert (res.records_in, len(res.quarantine)) == (1, 1)
-    assert res.quarantine["check"].iloc[0] == "sdtm.parse"
-    assert "truncated" in res.quarantine["reason"].iloc[0]
+    _assert_salvaged(full, res, n, "lb.xpt")
+    assert list(res.persons["source_patient"]) == list(full.persons["source_patient"][:n])
 
 
 CM = DATA / "cdiscpilot01" / "cm.xpt"  # 7,510 rows of 500 bytes after a 3,680-byte header
+
+
+@pytest.fixture(scope="module")
+def cm_full():
+    return read_sdtm(CM)
+
+
+@needs_data
+@pytest.mark.parametrize("cut", [1_040, 3_600])  # inside the variable descriptions; no OBS header
+def test_real_xpt_cut_inside_its_headers_is_refused_with_the_check_that_failed(
+    tmp_path: Path, cut: int
+) -> None:
+    path = tmp_path / "cm.xpt"
+    path.write_bytes(CM.read_bytes()[:cut])
+    res = read_sdtm(path)
+    assert (res.records_in, res.records_accepted, len(res.events)) == (1, 0, 0)
+    reason = res.quarantine["reason"].iloc[0]
+    assert res.quarantine["check"].iloc[0] == "sdtm.parse"
+    assert reason.startswith("file truncated: "), reason
+    with pytest.raises(ValueError, match="file truncated"):
+        read_sdtm_table(path)
 
 
 @needs_data
@@ -223,45 +278,58 @@ CM = DATA / "cdiscpilot01" / "cm.xpt"  # 7,510 rows of 500 bytes after a 3,680-b
         1_879_360,  # half the file, on an 80-byte boundary: ReadStat reads 3,751 rows, no error
         1_252_880,  # a third, on an 80-byte boundary
         3_758_640,  # the last 80-byte record missing: ReadStat reads 7,509 rows
-        1_040,  # inside the variable descriptions
-        3_600,  # the variable descriptions, no OBS header
         1_879_373,  # arbitrary bytes
-        3_758_719,  # one byte short
+        3_758_719,  # one byte short: every row is there, but the file is cut
+        3_687,  # 7 bytes into the first row
     ],
 )
-def test_real_xpt_cut_anywhere_is_refused_with_the_check_that_failed(
-    tmp_path: Path, cut: int
+def test_real_xpt_cut_inside_its_rows_keeps_the_complete_rows(
+    tmp_path: Path, cut: int, cm_full
 ) -> None:
+    # the complete rows before the cut were lost with the file (quarantined whole)
     data = CM.read_bytes()
     assert len(data) == 3_758_720
     path = tmp_path / "cm.xpt"
     path.write_bytes(data[:cut])
+    first, obs_len = _obs_layout(CM)
+    assert (first, obs_len) == (3_680, 500)
     res = read_sdtm(path)
-    assert (res.records_in, res.records_accepted, len(res.events)) == (1, 0, 0)
-    reason = res.quarantine["reason"].iloc[0]
-    assert res.quarantine["check"].iloc[0] == "sdtm.parse"
-    assert reason.startswith("file truncated: "), reason
-    if cut % 80 == 0 and cut > 3_680:
-        area = cut - 3_680
-        assert f"{area} bytes of observations is not a whole number of 500-byte" in reason
-    with pytest.raises(ValueError, match="file truncated"):
-        read_sdtm_table(path)
+    _assert_salvaged(cm_full, res, (cut - first) // obs_len, "cm.xpt")
+    with pytest.raises(ValueError, match="file truncated after"):
+        read_sdtm_table(path)  # a table without its tail would pass for the whole file
 
 
 @needs_data
-def test_every_80_byte_cut_of_a_real_xpt_is_detected_unless_it_ends_a_whole_row(
-    tmp_path: Path,
-) -> None:
-    data = (DATA / "cdiscpilot01" / "ex.xpt").read_bytes()  # 591 rows of 142 bytes
-    first = data.index(b"HEADER RECORD*******OBS     HEADER RECORD") + 80
+def test_every_80_byte_cut_of_a_real_xpt_keeps_its_complete_rows(tmp_path: Path) -> None:
+    full_path = DATA / "cdiscpilot01" / "ex.xpt"  # 591 rows of 142 bytes
+    data = full_path.read_bytes()
+    first, obs_len = _obs_layout(full_path)
+    assert obs_len == 142
+    full = read_sdtm(full_path)
     path = tmp_path / "ex.xpt"
     for cut in range(first + 80, len(data), 80 * 37):
         path.write_bytes(data[:cut])
         res = read_sdtm(path)
-        whole = (cut - first) % 142 == 0
-        assert (res.records_accepted > 0) == whole, cut
-        if whole:  # indistinguishable from a complete file: v5 headers hold no row count
-            assert res.records_accepted == (cut - first) // 142
+        n = (cut - first) // obs_len
+        if (cut - first) % obs_len == 0:  # indistinguishable from a complete file: v5 headers
+            assert (res.records_in, len(res.quarantine)) == (n, 0), cut  # hold no row count
+        else:
+            _assert_salvaged(full, res, n, "ex.xpt")
+
+
+def test_a_cut_in_the_padding_of_small_records_counts_no_blank_rows(tmp_path: Path) -> None:
+    df = pd.DataFrame({"DOMAIN": ["SV"] * 20, "USUBJID": [f"S{i}" for i in range(20)]})
+    full = tmp_path / "sv.xpt"
+    pyreadstat.write_xport(df, str(full), file_format_version=5, table_name="SV")
+    data = full.read_bytes()
+    first, obs_len = _obs_layout(full)
+    assert obs_len == 5 and len(data) - first - 20 * obs_len == 60  # 5-byte rows, 60 blank bytes
+    path = tmp_path / "cut.xpt"
+    for short in (1, 7, 33):  # the blanks left would read as whole 5-byte rows
+        path.write_bytes(data[:-short])
+        res = read_sdtm(path)
+        assert (res.records_in, res.records_accepted, len(res.quarantine)) == (21, 20, 1), short
+        assert res.quarantine["reason"].iloc[0].startswith("file truncated after 20 complete")
 
 
 def test_padded_tail_of_a_small_record_file_is_not_taken_for_truncation(tmp_path: Path) -> None:

@@ -35,7 +35,10 @@ they are read in the zone given by ``tz`` (default ``"UTC"``), recorded in the q
 Why pyreadstat: XPT v5/v8 decoding (IBM floats, labels, missing values) is exactly what
 ReadStat implements and is tested against SAS; we only add the encoding fallback (the CDISC
 pilot files hold cp1252 bytes such as the right single quote in "Alzheimer’s") and the check
-for truncated files that ReadStat silently reads in part.
+for truncated files that ReadStat silently reads in part. A v5 file cut inside its
+observations (fixed-length records) keeps its complete rows; the lost tail is one quarantined
+record (``sdtm.truncated``, "file truncated after N complete rows"). A file cut inside its
+headers is one quarantined record (``sdtm.parse``).
 """
 
 from __future__ import annotations
@@ -785,7 +788,7 @@ _XPT_NAMESTR = b"HEADER RECORD*******NAMESTR HEADER RECORD!!!!!!!"
 _XPT_OBS = b"HEADER RECORD*******OBS     HEADER RECORD!!!!!!!"
 
 
-def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str]:
+def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
     """Check the structure of a SAS XPORT v5 file and count its complete observations.
 
     The v5 layout is a sequence of 80-byte records: a library header, then per member (data
@@ -803,77 +806,101 @@ def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str]:
 
     Returns
     -------
-    tuple of (list of (int, int), str)
-        Per member ``(observation length in bytes, most observations the area holds)``, and
-        ``""`` when the structure is complete, else the reason naming the failed check.
+    tuple of (list of (int, int), str, bool)
+        Per member ``(observation length in bytes, most observations the area holds)`` (for a
+        member cut inside its observations: the complete ones before the cut), ``""`` when
+        the structure is complete, else the reason naming the failed check, and whether the
+        cut falls inside the first member's observations (its complete rows can be read).
         A file cut exactly where a whole observation ends on an 80-byte boundary cannot be
         told from a complete file by its structure alone.
     """
     import struct
 
     size = len(data)
-    if size % 80:
-        return [], (
-            f"file truncated: {size} bytes is not a whole number of 80-byte SAS XPORT records"
+    cut = size % 80  # bytes of a partial 80-byte record: only ever at the end of a cut file
+    whole = size - cut
+    if whole < 80:
+        return (
+            [],
+            (f"file truncated: {size} bytes is not a whole number of 80-byte SAS XPORT records"),
+            False,
         )
     members: list[tuple[int, int]] = []
     pos = 80
-    while pos < size and data[pos : pos + 48] != _XPT_MEMBER:
+    while pos < whole and data[pos : pos + 48] != _XPT_MEMBER:
         pos += 80
-    if pos >= size:
-        return [], "file truncated: no member header after the SAS XPORT library header"
-    while pos < size:
+    if pos >= whole:
+        return [], "file truncated: no member header after the SAS XPORT library header", False
+    while pos < whole:
         if data[pos : pos + 48] != _XPT_MEMBER:
-            return members, f"not a SAS XPORT v5 member header at byte {pos}"
+            return members, f"not a SAS XPORT v5 member header at byte {pos}", False
         try:
             ns_len = int(data[pos + 74 : pos + 78])
         except ValueError:
-            return members, f"unreadable NAMESTR size in the member header at byte {pos}"
+            return members, f"unreadable NAMESTR size in the member header at byte {pos}", False
         if ns_len not in (136, 140):
-            return members, f"NAMESTR size {ns_len} in the member header is not 136 or 140"
+            why = f"NAMESTR size {ns_len} in the member header is not 136 or 140"
+            return members, why, False
         hdr = pos
-        while hdr < size and data[hdr : hdr + 48] != _XPT_NAMESTR:
+        while hdr < whole and data[hdr : hdr + 48] != _XPT_NAMESTR:
             hdr += 80
-        if hdr >= size:
-            return members, "file truncated: the variable descriptions (NAMESTR) are missing"
+        if hdr >= whole:
+            why = "file truncated: the variable descriptions (NAMESTR) are missing"
+            return members, why, False
         try:
             nvars = int(data[hdr + 54 : hdr + 58])
         except ValueError:
-            return members, f"unreadable variable count in the NAMESTR header at byte {hdr}"
+            why = f"unreadable variable count in the NAMESTR header at byte {hdr}"
+            return members, why, False
         start = hdr + 80
         block = nvars * ns_len
         obs_hdr = start + -(-block // 80) * 80
-        if obs_hdr + 80 > size:
-            return members, (
-                f"file truncated: {nvars} variable descriptions and the OBS header need "
-                f"{obs_hdr + 80} bytes, the file has {size}"
+        if obs_hdr + 80 > whole:
+            return (
+                members,
+                (
+                    f"file truncated: {nvars} variable descriptions and the OBS header need "
+                    f"{obs_hdr + 80} bytes, the file has {size}"
+                ),
+                False,
             )
         if data[obs_hdr : obs_hdr + 48] != _XPT_OBS:
-            return members, f"no OBS header after the {nvars} variable descriptions"
+            return members, f"no OBS header after the {nvars} variable descriptions", False
         obs_len = 0
         for i in range(nvars):
             ns = data[start + i * ns_len : start + (i + 1) * ns_len]
             nlng = struct.unpack(">h", ns[4:6])[0]
             npos = struct.unpack(">i", ns[84:88])[0]
             if nlng <= 0 or npos < 0:
-                return members, f"variable {i + 1} has an invalid length or position"
+                return members, f"variable {i + 1} has an invalid length or position", False
             obs_len = max(obs_len, npos + nlng)
         first = obs_hdr + 80
         end = first
-        while end < size and data[end : end + 48] != _XPT_MEMBER:
+        while end < whole and data[end : end + 48] != _XPT_MEMBER:
             end += 80
+        last = end >= whole
+        end = size if last else end  # the partial 80-byte record of a cut file is data
         area = end - first
         n = area // obs_len if obs_len else 0
         tail = area - n * obs_len if obs_len else area
-        if tail and (tail >= 80 or data[end - tail : end].strip(b" ")):
+        if (last and cut) or (tail and (tail >= 80 or data[end - tail : end].strip(b" "))):
+            while (
+                n
+                and area - (n - 1) * obs_len < 80
+                and not data[first + (n - 1) * obs_len : first + n * obs_len].strip(b" ")
+            ):  # blank "rows" inside the last 80 bytes: the padding, cut
+                n -= 1
+            tail = area - n * obs_len
+            members.append((obs_len, n))
             return members, (
-                f"file truncated: {area} bytes of observations is not a whole number of "
-                f"{obs_len}-byte records (the last {tail} bytes are a partial record, "
-                "not space padding)"
-            )
+                f"file truncated after {n} complete rows: "
+                + (f"{tail} bytes of a {obs_len}-byte row follow"
+                   if data[end - tail : end].strip(b" ") else
+                   "the file ends inside an 80-byte SAS XPORT record")
+            ), len(members) == 1  # fmt: skip
         members.append((obs_len, n))
         pos = end
-    return members, ""
+    return members, "", False
 
 
 def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
@@ -881,21 +908,31 @@ def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
 
     A SAS XPORT v5 file is first checked by :func:`_xpt_v5_layout` (ReadStat silently reads
     the complete rows of a truncated file), and the rows read are compared with the count
-    its layout allows: a file that fails either is refused as a whole with the reason.
+    its layout allows: a file that fails either is refused as a whole with the reason, except
+    a file cut inside its observations: its complete rows are read, and one blank row after
+    them stands for the lost tail, named in ``df.attrs["rejects"]`` (check
+    ``sdtm.truncated``, reason ``file truncated after N complete rows``) for
+    :func:`read_sdtm_frame`.
     """
     import pyreadstat
 
     data = path.read_bytes()
     members: list[tuple[int, int]] = []
+    salvage = False
+    err = ""
     if data.startswith(_XPT_LIBRARY):
-        members, err = _xpt_v5_layout(data)
-        if err:
+        members, err, salvage = _xpt_v5_layout(data)
+        if err and not salvage:
             return None, None, err
     last = ""
     for enc in XPT_ENCODINGS:
         try:
-            kw = {"encoding": enc} if enc else {}
+            kw: dict[str, Any] = {"encoding": enc} if enc else {}
+            if salvage:
+                kw["row_limit"] = max(members[0][1], 1)  # 0 would mean "no limit"
             df, _ = pyreadstat.read_xport(str(path), **kw)
+            if salvage:
+                return _with_lost_tail(df, members[0][1], err, data), enc, ""
             if members:
                 obs_len, most = members[0]
                 # up to 79 bytes of padding may look like whole all-blank observations
@@ -917,8 +954,20 @@ def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
             if "encod" in msg.lower() or "convert" in msg.lower():
                 last = msg
                 continue
-            return None, None, f"not a readable SAS XPORT file: {msg}"
+            return None, None, err or f"not a readable SAS XPORT file: {msg}"
     return None, None, last
+
+
+def _with_lost_tail(df: pd.DataFrame, n: int, reason: str, data: bytes) -> pd.DataFrame:
+    """The ``n`` complete rows of a cut XPT file and a blank row standing for the lost tail."""
+    if len(df) < n:  # ReadStat stopped early: say so rather than claim rows it did not give
+        reason = f"{reason}; ReadStat read {len(df)} of them"
+        n = len(df)
+    out = df.iloc[:n].reindex(range(n + 1))
+    last = data[-2000:].decode("latin-1")
+    raw = json.dumps({"size": len(data), "complete_rows": n, "last_bytes_latin1": last})
+    out.attrs["rejects"] = {n: ("sdtm.truncated", reason, raw)}
+    return out
 
 
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
@@ -1051,13 +1100,17 @@ def read_sdtm_table(path: str | Path) -> tuple[pd.DataFrame, str]:
     Raises
     ------
     ValueError
-        When the file cannot be read (truncated, not XPT/CSV, undecodable).
+        When the file cannot be read (truncated, not XPT/CSV, undecodable); a truncated XPT
+        file too, though :func:`read_sdtm` reads its complete rows.
     """
     p = Path(path)
     df, enc, err = _load_csv(p) if p.suffix.lower() == ".csv" else _load_xpt(p)
     if df is None:
         raise ValueError(f"{p.name}: {err}")
     rejects = df.attrs.pop("rejects", {})
+    cut = [why for check, why, _ in rejects.values() if check == "sdtm.truncated"]
+    if cut:  # a table without its tail would pass for the whole file
+        raise ValueError(f"{p.name}: {cut[0]}")
     if rejects:
         df = df.drop(index=list(rejects)).reset_index(drop=True)
     return df, enc or "default"

@@ -511,6 +511,36 @@ def test_invalid_birth_date_quarantines_the_patient(tmp_path: Path) -> None:
     assert (result.events["source_patient"] == PID.removeprefix("urn:uuid:")).sum() > 5
 
 
+@pytest.mark.parametrize(
+    ("gender", "kind"),
+    [(["female"], "a JSON array"), ({"code": "female"}, "a JSON object"), (1, "a JSON number"),
+     (True, "a JSON boolean"), ("F", "an unknown code"), ("Female", "an unknown code")],
+)  # fmt: skip
+def test_a_gender_that_is_no_fhir_code_quarantines_the_patient(
+    tmp_path: Path, gender: Any, kind: str
+) -> None:
+    # a list or any non-code was read as sex 'U': a patient who never said
+    bundle = handcrafted()
+    bundle["entry"][0]["resource"]["gender"] = gender
+    result = read_fhir(write(tmp_path, "b.json", bundle))
+    check_contract(result)
+    clean = read_fhir(write(tmp_path, "clean.json", handcrafted()))
+    q = result.quarantine.set_index("source_record")
+    assert q.loc["entry[0]", "check"] == "fhir.value"
+    assert q.loc["entry[0]", "reason"].startswith(f"Patient.gender is {kind}")
+    assert len(q) == len(clean.quarantine) + 1
+    assert len(result.persons) == 0 and result.records_accepted == clean.records_accepted - 1
+    pd.testing.assert_frame_equal(result.events, clean.events)  # the rest of the file is read
+
+
+@pytest.mark.parametrize(("gender", "sex"), [("other", "U"), ("unknown", "U"), ("male", "M")])
+def test_every_fhir_gender_code_is_read(tmp_path: Path, gender: str, sex: str) -> None:
+    bundle = handcrafted()
+    bundle["entry"][0]["resource"]["gender"] = gender
+    result = read_fhir(write(tmp_path, "b.json", bundle))
+    assert result.persons["sex"].tolist() == [sex]
+
+
 # --- broken files and NDJSON ---------------------------------------------------------------------
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from twinlab.ingest.fhir_resources import Context, put
-from twinlab.ingest.fhir_values import as_list, concept_text, first, text
+from twinlab.ingest.fhir_values import Reject, as_list, concept_text, first, text
 
 __all__ = ["patient_person"]
 
 SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
 #: identifier type (v2-0203) -> phi key
 _ID_TYPES = {"MR": "mrn", "SS": "ssn", "DL": "drivers_license", "PPN": "passport"}
-_SEX = {"male": "M", "female": "F"}
+#: FHIR R4 AdministrativeGender (a required binding) -> sex; other / unknown are "U".
+_SEX = {"male": "M", "female": "F", "other": "U", "unknown": "U"}
+_JSON = {list: "array", dict: "object", bool: "boolean", int: "number", float: "number"}
 
 
 def _name(name: dict) -> dict[str, Any]:
@@ -82,8 +84,16 @@ def patient_person(res: dict, key: str, ctx: Context) -> dict[str, Any]:
     Raises
     ------
     Reject
-        ``fhir.date`` for an invalid birthDate or deceasedDateTime.
+        ``fhir.date`` for an invalid birthDate or deceasedDateTime; ``fhir.value`` for a
+        gender that is not one of the codes male, female, other, unknown (a list, a number,
+        ``"M"``: read as unknown it would pass for a patient who did not say).
     """
+    gender = res.get("gender")
+    if gender is not None and (not isinstance(gender, str) or gender not in _SEX):
+        json_type = _JSON.get(type(gender), type(gender).__name__)
+        kind = "an unknown code" if isinstance(gender, str) else f"a JSON {json_type}, not a code"
+        raise Reject("fhir.value", f"Patient.gender is {kind}: FHIR R4 allows male, female, "
+                                   "other or unknown")  # fmt: skip
     phi: dict[str, Any] = {}
     identifiers: list[tuple[str | None, str]] = []
     for ident in as_list(res.get("identifier")):
@@ -130,7 +140,6 @@ def patient_person(res: dict, key: str, ctx: Context) -> dict[str, Any]:
         put(phi, "language", concept_text(comm.get("language")))
     if isinstance(res.get("contact"), list) and res["contact"]:
         phi["contact"] = res["contact"]
-    gender = res.get("gender")
     org = res.get("managingOrganization")
     site = None
     if isinstance(org, dict):
@@ -138,7 +147,7 @@ def patient_person(res: dict, key: str, ctx: Context) -> dict[str, Any]:
     return {
         "source_patient": key,
         "identifiers": identifiers,
-        "sex": _SEX.get(gender, "U") if isinstance(gender, str) else "U",
+        "sex": _SEX.get(gender, "U"),
         "birth_date": birth if isinstance(birth, str) else None,
         "deceased": deceased,
         "site": site,

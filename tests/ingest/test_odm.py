@@ -187,3 +187,34 @@ def test_an_item_without_an_itemoid_quarantines_its_item_group(tmp_path: Path, i
     assert (res.records_in, res.records_accepted) == (2, 1)
     assert res.quarantine["check"].tolist() == ["odm.item"]
     assert (res.events["code"].str.strip() != "").all() and len(res.events) == 2
+
+
+@pytest.mark.parametrize(
+    ("item", "why"),
+    [
+        ('<ItemData ItemOID="LBORRES">7</ItemData>', "holds text"),
+        ('<ItemData ItemOID="LBORRES" Value="7">8</ItemData>', "holds text"),
+        ('<ItemData ItemOID="LBORRES"><AuditRecord/>7</ItemData>', "holds text"),
+        ('<ItemData ItemOID="LBORRES"><Value SeqNum="1">7</Value></ItemData>', "Value element"),
+    ],
+)
+def test_an_item_value_outside_the_value_attribute_quarantines_its_group(
+    tmp_path: Path, item: str, why: str
+) -> None:
+    # the value was dropped without a word: the item was read as a null
+    path = tmp_path / "small.xml"
+    group = '<ItemGroupData ItemGroupOID="IG.LB"><ItemData ItemOID="LBDTC" Value="2020-01-0{d}"/>'
+    path.write_text(
+        '<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3"><ClinicalData StudyOID="S">'
+        '<SubjectData SubjectKey="1"><StudyEventData StudyEventOID="V1"><FormData FormOID="F">'
+        + group.format(d=1) + item + "</ItemGroupData>"
+        + group.format(d=2) + '<ItemData ItemOID="LBORRES" Value="7"/>\n  </ItemGroupData>'
+        + "</FormData></StudyEventData></SubjectData></ClinicalData></ODM>",
+        encoding="utf-8",
+    )  # fmt: skip
+    res = read_odm(path)
+    assert (res.records_in, res.records_accepted, res.duplicates) == (2, 1, 0)
+    q = res.quarantine.iloc[0]
+    assert q["check"] == "odm.item" and q["reason"].startswith("ItemData LBORRES")
+    assert why in q["reason"] and "Value attribute" in q["reason"]
+    assert res.events["value_text"].tolist() == ["2020-01-02", "7"]  # the other group is read

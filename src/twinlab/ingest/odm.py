@@ -23,7 +23,8 @@ Subjects become ``persons`` (SubjectKey; for Dataset-XML, which has no SubjectDa
 item), with sex / birth date when an item says so.
 
 Quarantined, with the item group's XML as raw text: a value that fails its DataType
-(``odm.datatype``), an item without an ItemOID (``odm.item``), an undated item group
+(``odm.datatype``), an item without an ItemOID or with its value as element text or an ODM 2.0
+``Value`` element instead of the ODM 1.3 ``Value`` attribute (``odm.item``), an undated item group
 (``odm.date``, unless ``undated="keep"``), an item group without a subject (``odm.subject``),
 an item group that is not well-formed XML (an
 unclosed element, a bad byte: ``odm.parse``; the file is parsed again without it, up to
@@ -165,6 +166,23 @@ def _check_type(value: str, data_type: str) -> str | None:
     if ok:
         return None
     return f"value is not a valid {t}"
+
+
+def _misplaced_value(item: ET.Element) -> str | None:
+    """Why a plain ``ItemData`` holds a value where ODM 1.3 has none, else None.
+
+    ODM 1.3 gives an ItemData's value in its ``Value`` attribute only (its content is
+    AuditRecord, Signature, MeasurementUnitRef, Annotation); the typed ``ItemDataString``...
+    hold theirs as text. Text in a plain ItemData (some hand-made exports) or a ``Value``
+    child (ODM 2.0's layout) is not valid ODM 1.3, and read as a null it would lose the
+    value without a word; read as the value it would guess (and may contradict ``Value=``).
+    """
+    if (item.text or "").strip() or any((c.tail or "").strip() for c in item):
+        return "holds text: ODM 1.3 gives an ItemData's value in its Value attribute only"
+    if any(_local(c.tag)[1] == "Value" for c in item):
+        return ("holds a Value element (ODM 2.0 layout): ODM 1.3 gives an ItemData's value "
+                "in its Value attribute only")  # fmt: skip
+    return None
 
 
 def _own_audit(elem: ET.Element) -> str | None:
@@ -388,6 +406,10 @@ class _Parser:
             if tag == "ItemData":
                 value = child.get("Value")
                 declared = None
+                misplaced = _misplaced_value(child)
+                if misplaced:  # ODM 1.3 holds the value only in Value=: which one is meant?
+                    oid = child.get("ItemOID", "").strip() or "without an ItemOID"
+                    raise _Reject("odm.item", f"ItemData {oid} {misplaced}")
             else:
                 m = _TYPED_ITEM.match(tag)
                 if m is None:

@@ -307,6 +307,42 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_line(tmp_path: Path, he
         pd.testing.assert_frame_equal(res.events, plain.events)
 
 
+GOOD = "chr10\t94942290\trs1799853\tC\tT\t.\tPASS\t.\tGT\t0/1\t1|1"
+
+
+@pytest.mark.parametrize("where", ["before the data", "between data lines"])
+def test_a_second_chrom_line_is_quarantined_alone(tmp_path: Path, where: str) -> None:
+    # it was skipped without a word (and, naming other samples, hid a concatenated file)
+    chrom = "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS2\tS1"
+    other = "chr16\t31096368\t.\tC\tT\t.\tPASS\t.\tGT\t0/0\t0/1"
+    lines = [chrom, GOOD, other] if where == "before the data" else [GOOD, chrom, other]
+    plain = read_vcf(_write(tmp_path / "plain.vcf", (HEADER + f"{GOOD}\n{other}\n").encode()))
+    res = read_vcf(_write(tmp_path / "two.vcf", (HEADER + "\n".join(lines) + "\n").encode()))
+    at = 4 + lines.index(chrom)
+    assert (res.records_in, res.records_accepted) == (3, 2)
+    q = res.quarantine.iloc[0]
+    assert (q["source_record"], q["check"], q["raw"]) == (f"L{at}", "vcf.header", chrom)
+    assert "second #CHROM" in q["reason"] and "line 3" in q["reason"]
+    assert res.persons["source_patient"].tolist() == ["S1", "S2"]  # the first line's samples
+    cols = [c for c in res.events.columns if c != "source_record"]  # line numbers moved
+    pd.testing.assert_frame_equal(res.events[cols], plain.events[cols])
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_sample_named_twice_refuses_the_file(tmp_path: Path, gz: bool) -> None:
+    # the second S1 was read as a sample 'S1#2': a patient nobody enrolled
+    header = HEADER.replace("\tS2\n", "\tS2\tS1\n")
+    text = (header + GOOD + "\t0/0\n" + GOOD + "\t1/1\n").encode()
+    res = read_vcf(_write(tmp_path / ("dup.vcf.gz" if gz else "dup.vcf"),
+                          gzip.compress(text) if gz else text))  # fmt: skip
+    assert (res.records_in, res.records_accepted, res.duplicates) == (1, 0, 0)
+    q = res.quarantine.iloc[0]
+    assert (q["source_record"], q["check"]) == ("L3", "vcf.header")
+    assert "columns 10 and 12" in q["reason"] and "S1" not in q["reason"]
+    assert q["raw"] == header.splitlines()[2]
+    assert res.events.empty and res.persons.empty
+
+
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path

@@ -9,7 +9,9 @@ counted in ``duplicates``: any line at a configured site (the lines that make ev
 other line that repeats the line before it (a set of every line of a whole-genome file would cost
 more memory than a duplicate line without events can do harm). Malformed data lines (wrong
 column count, non-integer POS, a bad GT at a configured site) are quarantined with the line as
-raw text.
+raw text, and so is a second ``#CHROM`` line (the first names the samples). A ``#CHROM`` line
+that names a sample twice refuses the whole file (one ``vcf.header`` record): whose genotypes
+are in which column cannot be told, and bcftools refuses such a file too.
 
 The parser is plain Python on purpose: cyvcf2 and pysam wrap the compiled htslib, which is not a
 dependency of twinlab, and only a handful of positions are needed. To stay fast on whole-genome
@@ -208,23 +210,25 @@ class _Header:
     samples: list[str]
     n_cols: int
     time: pd.Timestamp
+    lineno: int = 0
+    #: why the sample columns cannot be used (a sample named twice), else ""
+    refused: str = ""
 
 
-def _read_header_line(line: str) -> _Header:
+def _read_header_line(line: str, lineno: int = 0) -> _Header:
     cols = line.rstrip().split("\t")  # a trailing tab is a common defect: no empty sample
-    samples = cols[9:]
-    seen: dict[str, int] = {}
-    names = []
-    for i, s in enumerate(samples):
-        s = s.strip() or f"sample{i + 1}"
-        if s in seen:  # duplicate names are invalid VCF: keep both, distinguishable
-            seen[s] += 1
-            s = f"{s}#{seen[s]}"
-        else:
-            seen[s] = 1
-        names.append(s)
+    names = [s.strip() or f"sample{i + 1}" for i, s in enumerate(cols[9:])]
+    first: dict[str, int] = {}
+    refused = ""
+    for column, s in enumerate(names, start=10):
+        if s in first:  # invalid VCF (bcftools refuses it): whose genotypes are whose?
+            refused = (f"the #CHROM line (line {lineno}) names one sample in columns "
+                       f"{first[s]} and {column}: the genotypes of the two cannot be told "
+                       "apart (invalid VCF; bcftools refuses it too)")  # fmt: skip
+            break
+        first[s] = column
     n_cols = 9 + len(names) if len(cols) > 8 else 8
-    return _Header(names, n_cols, pd.NaT)
+    return _Header(names, n_cols, pd.NaT, lineno, refused)
 
 
 def _file_date(line: str) -> pd.Timestamp:
@@ -295,6 +299,7 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
     header: _Header | None = None
     file_time: pd.Timestamp = pd.NaT
     chrom_cache: dict[str, str] = {}
+    refused_line = ""
     try:
         with _open(path) as fh:
             for lineno, line in _lines(fh):
@@ -302,7 +307,16 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                     if line.startswith("##fileDate="):
                         file_time = _file_date(line)
                     elif line.startswith("#CHROM") and header is None:
-                        header = _read_header_line(line)
+                        header = _read_header_line(line, lineno)
+                        if header.refused:
+                            refused_line = line.rstrip("\r\n")
+                            break
+                    elif line.startswith("#CHROM"):  # which line names the samples?
+                        records_in += 1
+                        why = (f"a second #CHROM header line: the samples are those of line "
+                               f"{header.lineno}")  # fmt: skip
+                        text = line.rstrip("\r\n")
+                        quarantine.append(quarantine_row(f"L{lineno}", "vcf.header", why, text))
                     continue
                 if not line.strip():
                     continue
@@ -347,6 +361,10 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                 "",
             )
         )
+    if header is not None and header.refused:  # the whole file: no line can be read
+        q = quarantine_row(f"L{header.lineno}", "vcf.header", header.refused, refused_line)
+        whole = frame(QUARANTINE_COLUMNS, [q])
+        return ReadResult(str(path), "vcf", records_in=1, records_accepted=0, quarantine=whole)
     if header is None and records_in == 0:
         # nothing read and no #CHROM line: an empty (or empty after decompression) file is a
         # lost file, never "0 records" with no reason

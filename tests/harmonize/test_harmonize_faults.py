@@ -295,3 +295,39 @@ def test_a_run_with_no_usable_event_says_what_was_quarantined_and_why(tmp_path):
     assert "no usable events" in msg and "2 file(s)" in msg
     assert "quarantined (" in msg and "first: a.json: " in msg
     assert not (tmp_path / "out").exists()
+
+
+def test_events_of_a_patient_no_file_holds_are_kept_and_warned_about(tmp_path, monkeypatch):
+    # a split NDJSON export read without its Patient file: patients with no demographics,
+    # and nothing said so
+    import base64
+
+    from click.testing import CliRunner
+
+    from twinlab.cli import cli
+
+    raw = _generate(tmp_path)
+    obs = [
+        {"resourceType": "Observation", "id": f"o{i}", "status": "final",
+         "code": {"coding": [{"system": "http://loinc.org", "code": "2160-0"}]},
+         "subject": {"reference": "Patient/ext-1"}, "effectiveDateTime": f"2024-02-0{i}T08:00Z",
+         "valueQuantity": {"value": 80 + i, "unit": "umol/L", "code": "umol/L",
+                           "system": "http://unitsofmeasure.org"}}
+        for i in (1, 2)
+    ]  # fmt: skip
+    (raw / "fhir" / "Observation.ndjson").write_text("\n".join(json.dumps(o) for o in obs))
+    monkeypatch.setenv("TWINLAB_DEID_KEY", base64.b64encode(b"d" * 32).decode())
+    monkeypatch.setenv("TWINLAB_MASTER_KEY", base64.b64encode(b"m" * 32).decode())
+    out = tmp_path / "cli-out"
+    run = CliRunner().invoke(cli, ["ingest", str(raw), "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    report = json.loads((out / "report.json").read_text())
+    lacking = report["patients_without_person"]
+    assert (lacking["patients"], lacking["events"]) == (1, 2)  # the synthetic study has none
+    assert lacking["events_by_format"] == {"fhir": 2}
+    assert "warning: 1 patients with 2 events have no person record" in run.output
+    patients = pd.read_parquet(out / "patients.parquet").set_index("patient_id")
+    assert lacking["patient_ids"][0] in patients.index  # kept, not quarantined
+    events = pd.read_parquet(out / "events.parquet")
+    assert (events["patient_id"] == lacking["patient_ids"][0]).sum() == 2
+    assert "ext-1" not in (out / "report.json").read_text()  # a public id, not the key

@@ -143,6 +143,51 @@ def ingest_report(
     }
 
 
+def patients_without_person(
+    events: pd.DataFrame, persons: pd.DataFrame, patient_of: Any, top: int = 50
+) -> dict[str, Any]:
+    """Patients with events whose person record (FHIR Patient, SDTM DM, ODM subject...) no
+    file read holds, for ``report.json`` (a warning: their demographics are unknown).
+
+    The FHIR reader keeps a ``Patient/123`` reference to a patient not in its file (a split
+    NDJSON export holds Patients in a file of their own); when no file holds that Patient
+    either, the patient has events and no sex, birth date or site. Not quarantined: the
+    events are real, the missing file is what to look for.
+
+    Parameters
+    ----------
+    events, persons : pandas.DataFrame
+        The linked reader tables (``source_patient`` = patient key; ``format``).
+    patient_of
+        Patient key -> the patient's public (pseudonymous) id.
+    top : int
+        Most patient ids listed.
+
+    Returns
+    -------
+    dict
+        ``patients`` (count), ``events`` (their events), ``events_by_format``,
+        ``patient_ids`` (the first ``top``, public ids) and ``note`` (what to check).
+    """
+    held = set(persons["source_patient"].astype(str))
+    keys = events["source_patient"].astype(str)
+    lacking = events[~keys.isin(held)]
+    ids = sorted({str(patient_of(k)) for k in set(lacking["source_patient"].astype(str))})
+    by_format = lacking["format"].astype(str).value_counts().sort_index()
+    return {
+        "patients": len(ids),
+        "events": len(lacking),
+        "events_by_format": {str(k): int(v) for k, v in by_format.items()},
+        "patient_ids": ids[:top],
+        "note": (
+            "events refer to patients that no file read holds (a FHIR Patient/<id> reference "
+            "without the Patient resource, e.g. a split NDJSON export read without its "
+            "Patient file; lab rows without a DM row): these patients have no sex, birth "
+            "date or site"
+        ),
+    }
+
+
 def unmapped_codes(events: pd.DataFrame, top: int = 25) -> list[dict[str, Any]]:
     """The most frequent codes left unmapped (kept as given, never guessed)."""
     flagged = events[events["qualifiers"].str.contains('"unmapped": true', regex=False, na=False)]

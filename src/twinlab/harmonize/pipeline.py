@@ -46,7 +46,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from twinlab.harmonize.accounting import ReconciliationError, file_counts, unmapped_codes
+from twinlab.harmonize.accounting import (
+    ReconciliationError,
+    file_counts,
+    patients_without_person,
+    unmapped_codes,
+)
 from twinlab.harmonize.covariates import (
     arms,
     genotype_covariates,
@@ -332,6 +337,7 @@ def build_timeline(
     report = {
         "linkage": linkage_report(review, lambda node: pseudo.get(keys.get(node))),
         "unmapped_codes": unmapped_codes(cohort.events),
+        "patients_without_person": patients_without_person(events, persons, pseudo.get),
         "field_policy": {
             "events": policy_events,
             "patients": policy_patients,

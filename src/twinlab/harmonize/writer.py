@@ -51,7 +51,7 @@ class Harmonized:
         ``events_in_timeline`` (counted from the written timeline).
     report : dict
         The parts of ``report.json`` known before writing (``linkage``, ``unmapped_codes``,
-        ``field_policy``).
+        ``patients_without_person``, ``field_policy``).
     raw_zone : dict
         The raw zone's files by name: DataFrames (written as Parquet) and dicts (JSON).
     series : dict

@@ -26,7 +26,9 @@ absolute URL, conditional reference ``Patient?identifier=system|value`` or a log
 ``identifier``; the event's ``source_patient`` is then that Patient's key (its ``id``, else its
 fullUrl without ``urn:uuid:``). A ``Patient/123`` reference to a patient not in the file is kept,
 keyed ``123`` (so that it joins a ``Patient.ndjson`` read separately), with the reference in the
-``subject_ref`` qualifier; any other unresolved subject is quarantined (``fhir.subject``).
+``subject_ref`` qualifier; any other unresolved subject is quarantined (``fhir.subject``). When
+no file of the run holds that Patient either, the harmonizer counts the patient in
+``report.json``'s ``patients_without_person`` and warns (no sex, birth date or site).
 Each event also carries ``fhir_ref`` (its resource's fullUrl or ``Type/id``) and ``encounter``
 (the raw Encounter reference) so that the harmonizer can build ``in_encounter`` links.
 

@@ -200,6 +200,13 @@ def harmonize_stage(
         f"{timeline['patients']} patients, {timeline['events']} events -> {out}\n"
         f"data quality: {result.quality['summary']['overall']}; raw zone: {zone}"
     )
+    lacking = result.report.get("patients_without_person", {})
+    if lacking.get("patients"):  # e.g. NDJSON Observations read without their Patient file
+        message += (
+            f"\nwarning: {lacking['patients']} patients with {lacking['events']} events have "
+            "no person record in any file read (no sex, birth date or site): a Patient or DM "
+            "file missing? see report.json 'patients_without_person'"
+        )
     return StageResult(
         "harmonize",
         result,

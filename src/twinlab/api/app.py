@@ -33,6 +33,7 @@ from twinlab.api import keys, registry_views, results
 from twinlab.api.auth import TokenEndpointError, grant, requires
 from twinlab.api.limits import RateLimiter
 from twinlab.api.middleware import ServiceGuard
+from twinlab.api.ownership import RunAccess
 from twinlab.api.schemas import (
     ArmsPage,
     Card,
@@ -125,6 +126,7 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
     app.state.issuer = TokenIssuer(settings)
     app.state.limiter = RateLimiter(settings.rate_per_s, settings.burst)
     app.state.jobs = manager
+    runs = RunAccess(settings.results, manager.owner)
     app.add_middleware(
         ServiceGuard, max_body_bytes=settings.max_body_bytes, timeout_s=settings.timeout_s
     )
@@ -215,7 +217,6 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
 
     # -- registry --------------------------------------------------------------------------
     aggregate = Depends(requires("read_aggregate"))
-    patient_level = Depends(requires("read_patient_level"))
 
     def _found(fn: Any, *args: Any) -> Any:
         try:
@@ -252,23 +253,31 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
     @app.get(
         "/v1/models/{name}/versions/{version}/lineage", tags=["registry"], dependencies=[aggregate]
     )
-    def lineage(name: Name, version: Version) -> Lineage:
-        """Where a version came from (data and posterior hashes) and the runs that used it."""
-        return Lineage(
-            **_found(registry_views.lineage, settings.models, name, version, settings.results)
-        )
+    def lineage(
+        name: Name, version: Version, who: Annotated[Principal, Depends(requires("read_aggregate"))]
+    ) -> Lineage:
+        """Where a version came from (data and posterior hashes) and the runs that used it
+        (those the caller may read)."""
+        out = _found(registry_views.lineage, settings.models, name, version, settings.results)
+        out["simulations"] = [r for r in out["simulations"] if runs.may_read(who, r)]
+        return Lineage(**out)
 
     # -- results ---------------------------------------------------------------------------
-    @app.get("/v1/results", tags=["results"], dependencies=[aggregate])
-    def list_results() -> list[RunEntry]:
-        """Simulation runs (the simulate stage's and the jobs')."""
-        return [RunEntry(**r) for r in results.list_runs(settings.results)]
+    @app.get("/v1/results", tags=["results"])
+    def list_results(
+        who: Annotated[Principal, Depends(requires("read_aggregate"))],
+    ) -> list[RunEntry]:
+        """Simulation runs: the pipeline's and the caller's own jobs' (a reviewer's: every
+        job's; :mod:`twinlab.api.ownership`)."""
+        return [RunEntry(**r) for r in runs.visible(who, results.list_runs(settings.results))]
 
     @app.get("/v1/results/{run}/arms", tags=["results"])
-    def arms(run: Run, who: Annotated[Principal, Depends(requires("read_aggregate"))]) -> ArmsPage:
+    def arms(
+        request: Request, run: Run, who: Annotated[Principal, Depends(requires("read_aggregate"))]
+    ) -> ArmsPage:
         """Per (draw, arm) summaries over the run's whole population; for aggregate-only
         callers the counts are shown as the disclosure rule shows them."""
-        folder = _found(results.run_dir, settings.results, run)
+        folder = runs.folder(request, who, run)
         table = results.arms_table(folder)
         rows = []
         for rec in table.to_dict("records"):
@@ -286,6 +295,7 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
 
     @app.get("/v1/results/{run}/summary", tags=["results"])
     def summary(
+        request: Request,
         run: Run,
         who: Annotated[Principal, Depends(requires("read_aggregate"))],
         weight_min: Annotated[float | None, Query(ge=0, le=1000)] = None,
@@ -298,7 +308,7 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
         """Per-arm summaries of the virtual patients in weight / CrCL bands and CYP2C9
         codes; aggregate-only callers get the dashboards' disclosure control (bands, at
         least ``k`` real patients, no small differences, rounded counts)."""
-        folder = _found(results.run_dir, settings.results, run)
+        folder = runs.folder(request, who, run)
         try:
             out = results.population_summary(
                 folder,
@@ -318,11 +328,12 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
     @app.get(
         "/v1/results/{run}/patients",
         tags=["results"],
-        dependencies=[patient_level],
         responses={200: {"content": {PARQUET: {"schema": {"type": "string", "format": "binary"}}}}},
     )
     def patients(
+        request: Request,
         run: Run,
+        who: Annotated[Principal, Depends(requires("read_patient_level"))],
         arm: Annotated[str | None, Query(max_length=200)] = None,
         draw: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
         vpid_min: Annotated[int | None, Query(ge=0, le=10**9)] = None,
@@ -333,7 +344,7 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
         format: Literal["json", "parquet"] = "json",
     ) -> PatientsPageBody:
         """A page of per-(draw, patient, arm) rows, filtered; JSON or Parquet (patient-level)."""
-        folder = _found(results.run_dir, settings.results, run)
+        folder = runs.folder(request, who, run)
         page = _found(
             lambda: results.patients_page(
                 folder,
@@ -358,6 +369,6 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
         return PatientsPageBody(run=run, total=page.total, limit=limit, offset=offset, items=items)
 
     app.include_router(jobs_router(manager))
-    app.include_router(trials_router(settings))
-    app.include_router(edc_router(settings))
+    app.include_router(trials_router(settings, runs))
+    app.include_router(edc_router(settings, runs))
     return app

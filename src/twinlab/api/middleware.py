@@ -2,11 +2,11 @@
 audit entry.
 
 Every request is audited before the last byte of its answer is sent, so a client never holds
-an answer the trail does not have yet (``api.request``; refusals ``api.denied``,
-throttled ones ``api.throttled``; one failing on a bug too, answered ``500``): the client,
-its role and scopes, the endpoint, the query parameters and the request body's hash (never a
-form body's content: it carries the client secret), the status and the SHA-256 of the
-response body (the "result hash").
+an answer the trail does not have yet (``api.request``; refusals ``api.denied``, another
+client's job answered ``404`` included; throttled ones ``api.throttled``; one failing on a
+bug too, answered ``500``): the client, its role and scopes, the endpoint, the query
+parameters and the request body's hash (never a form body's content: it carries the client
+secret), the status and the SHA-256 of the response body (the "result hash").
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ def _finite(text: str) -> float:
     return value
 
 
-def _action(status: int) -> str:
-    if status in (401, 403):
+def _action(status: int, state: dict) -> str:
+    if status in (401, 403) or state.get("denied"):  # denied: e.g. another client's job, 404
         return "api.denied"
     if status == 429:
         return "api.throttled"
@@ -183,7 +183,7 @@ class ServiceGuard:
         actor = params["client"] if principal else "anonymous"
         await anyio.to_thread.run_sync(
             lambda: audit_event(
-                _action(code),
+                _action(code, state),
                 scope["path"],
                 params=params,
                 new={"status": code, "result_sha256": result_hash.hexdigest()},

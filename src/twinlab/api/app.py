@@ -52,6 +52,7 @@ from twinlab.api.schemas import (
     VersionEntry,
 )
 from twinlab.api.settings import ApiSettings
+from twinlab.api.throttle import AddressLimit, ThrottleAudit
 from twinlab.api.tokens import Principal, TokenIssuer, TokenVerifier
 from twinlab.apps.disclosure import shown
 from twinlab.security.access import ACTIONS
@@ -87,6 +88,14 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _audit_suppressed(throttles: ThrottleAudit) -> None:
+    """Write the throttled answers not audited yet (the service stops)."""
+    from twinlab.audit.trail import audit_event
+
+    for key, n in throttles.drain().items():
+        audit_event("api.throttled", key, params={"suppressed": n}, actor="twinlab-api")
+
+
 def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
     """The application for ``settings``.
 
@@ -104,6 +113,8 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
 
     manager = jobs if jobs is not None else JobManager(settings)
 
+    throttles = ThrottleAudit(settings.throttle_audit_window_s)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         manager.start()
@@ -111,6 +122,7 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
             yield
         finally:
             manager.stop()
+            _audit_suppressed(throttles)
 
     app = FastAPI(
         title="twinlab results service",
@@ -127,8 +139,12 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
     app.state.limiter = RateLimiter(settings.rate_per_s, settings.burst)
     app.state.jobs = manager
     runs = RunAccess(settings.results, manager.owner)
-    app.add_middleware(
-        ServiceGuard, max_body_bytes=settings.max_body_bytes, timeout_s=settings.timeout_s
+    app.add_middleware(AddressLimit, limiter=app.state.limiter, verify=app.state.verifier.verify)
+    app.add_middleware(  # outermost: it audits what the address limit answers too
+        ServiceGuard,
+        max_body_bytes=settings.max_body_bytes,
+        timeout_s=settings.timeout_s,
+        throttles=throttles,
     )
 
     @app.exception_handler(RequestValidationError)
@@ -202,13 +218,8 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
     )
     async def token(request: Request) -> TokenResponse:
         """The client-credentials grant (RFC 6749 §4.4): client id and secret in the form
-        or HTTP Basic; ``scope`` (space-separated actions) at most what the client has."""
-        wait = app.state.limiter.take(f"addr:{request.client.host if request.client else ''}")
-        if wait > 0:
-            request.state.refusal = "rate limit exceeded"
-            raise HTTPException(
-                429, "rate limit exceeded", headers={"Retry-After": RateLimiter.retry_after(wait)}
-            )
+        or HTTP Basic; ``scope`` (space-separated actions) at most what the client has.
+        Limited per peer address (:mod:`twinlab.api.throttle`)."""
         body = await request.body()
         from starlette.concurrency import run_in_threadpool
 

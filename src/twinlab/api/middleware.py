@@ -3,7 +3,8 @@ audit entry.
 
 Every request is audited before the last byte of its answer is sent, so a client never holds
 an answer the trail does not have yet (``api.request``; refusals ``api.denied``, another
-client's job answered ``404`` included; throttled ones ``api.throttled``; one failing on a
+client's job answered ``404`` included; throttled ones ``api.throttled``, the first of a
+flood in full and the rest counted, :mod:`twinlab.api.throttle`; one failing on a
 bug too, answered ``500``): the client, its role and scopes, the endpoint, the query
 parameters and the request body's hash (never a form body's content: it carries the client
 secret), the status and the SHA-256 of the response body (the "result hash").
@@ -20,6 +21,7 @@ from urllib.parse import parse_qs
 
 import anyio
 
+from twinlab.api.throttle import ThrottleAudit
 from twinlab.audit.trail import audit_event
 
 __all__ = ["SECURITY_HEADERS", "ServiceGuard"]
@@ -70,12 +72,23 @@ class ServiceGuard:
         Larger request bodies are answered ``413``.
     timeout_s : float
         Requests taking longer are answered ``504`` (if nothing was sent yet).
+    throttles : ThrottleAudit, optional
+        Which throttled answers (``429`` of a rate limit) are audited in full
+        (:mod:`twinlab.api.throttle`); default: all.
     """
 
-    def __init__(self, app: Any, *, max_body_bytes: int, timeout_s: float) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        max_body_bytes: int,
+        timeout_s: float,
+        throttles: ThrottleAudit | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout_s = timeout_s
+        self.throttles = throttles
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -156,6 +169,11 @@ class ServiceGuard:
     async def _audit(
         self, scope: dict, state: dict, code: int, body_hash: Any, result_hash: Any, seen: dict
     ) -> None:
+        extra: dict[str, int] | None = {}
+        if code == 429 and state.get("throttle_key") and self.throttles is not None:
+            extra = self.throttles.admit(state["throttle_key"])
+            if extra is None:  # counted: written with the key's next audited throttle
+                return
         principal = state.get("principal")
         query = {
             k: v if len(v) > 1 else v[0]
@@ -168,6 +186,7 @@ class ServiceGuard:
             "endpoint": f"{scope['method']} {scope['path']}",
             "query": query,
             "status": code,
+            **extra,
         }
         if seen["bytes"]:
             params["body_sha256"] = body_hash.hexdigest()

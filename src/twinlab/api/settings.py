@@ -48,7 +48,11 @@ class ApiSettings:
     token_ttl_s : int
         Lifetime of an issued token.
     rate_per_s, burst : float
-        Each client's token bucket: refill rate and size.
+        Each client's token bucket: refill rate and size; also each peer address's, for
+        the requests without a valid token (:mod:`twinlab.api.throttle`).
+    throttle_audit_window_s : float
+        Of one client's or address's throttled (``429``) answers, the first in each such
+        window is audited in full, the others counted.
     max_body_bytes : int
         Largest request body.
     timeout_s : float
@@ -81,6 +85,7 @@ class ApiSettings:
     token_ttl_s: int = 900
     rate_per_s: float = 20.0
     burst: float = 40.0
+    throttle_audit_window_s: float = 60.0
     max_body_bytes: int = 1 << 20
     timeout_s: float = 60.0
     max_jobs: int = 8

@@ -24,6 +24,7 @@ import math
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
+import anyio
 import pyarrow.parquet as pq
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -117,6 +118,8 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        # the sync handlers' worker threads (anyio's pool of this event loop), bounded
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.max_threads
         manager.start()
         try:
             yield

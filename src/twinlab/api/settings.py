@@ -56,7 +56,12 @@ class ApiSettings:
     max_body_bytes : int
         Largest request body.
     timeout_s : float
-        Longest a request may take before ``504``.
+        Longest a request may take before ``504``. A sync handler past it cannot be
+        stopped in its thread: it runs to its end, holding its thread (see ``max_threads``).
+    max_threads : int
+        Worker threads of the sync handlers at most; requests wait for one (and are
+        answered ``504`` if none frees in time). Jobs run apart, in the job manager's
+        thread and on the Dask cluster.
     max_jobs : int
         Jobs queued or running at most; more are answered ``503``.
     max_jobs_per_client : int
@@ -88,6 +93,7 @@ class ApiSettings:
     throttle_audit_window_s: float = 60.0
     max_body_bytes: int = 1 << 20
     timeout_s: float = 60.0
+    max_threads: int = 40
     max_jobs: int = 8
     max_jobs_per_client: int = 2
     min_cell: int = 5

@@ -15,6 +15,10 @@ route                                       action
 ``POST /v1/prognostic-scores``              ``read_patient_level``
 ``POST /v1/edc/export``                     ``export_data``
 ==========================================  ====================
+
+A job's result run (``job-<id>``) is read by the client that submitted it and by reviewers
+only; to anyone else it does not exist (:mod:`twinlab.api.ownership`). Requests without a
+valid token are limited per peer address (:mod:`twinlab.api.throttle`).
 """
 
 from __future__ import annotations

@@ -110,20 +110,19 @@ def test_timed_out_sync_handlers_hold_no_more_threads_than_the_pool(api, monkeyp
         return []
 
     monkeypatch.setattr(registry_views, "models", stuck)
-    settings = api.settings.with_(timeout_s=0.5, max_threads=2)
-    try:
-        with serving(settings, api.secrets) as served:
-            auth = {"Authorization": f"Bearer {served.forge(scope='read_aggregate')}"}
+    settings = api.settings.with_(timeout_s=2.0, max_threads=2)  # ample to start
+    with serving(settings, api.secrets) as served:
+        auth = {"Authorization": f"Bearer {served.forge(scope='read_aggregate')}"}
 
-            def get(_: int) -> int:
-                with served.http() as http:
-                    return http.get("/v1/models", headers=auth).status_code
+        def get(_: int) -> int:
+            with served.http() as http:
+                return http.get("/v1/models", headers=auth).status_code
 
+        try:
             with ThreadPoolExecutor(4) as pool:
                 first = list(pool.map(get, range(2)))  # take both threads, time out
                 then = list(pool.map(get, range(4)))  # find none free
-            release.set()
-    finally:
-        release.set()
+        finally:
+            release.set()  # before the server stops: it waits for its handlers
     assert first == [504, 504] and then == [504] * 4
     assert len(started) == 2  # the later requests never started a handler

@@ -88,3 +88,41 @@ def test_unhandled_error_is_answered_and_audited(tmp_path, monkeypatch):
     (entry,) = [json.loads(x) for x in log.read_text().splitlines() if '"api.' in x]
     assert entry["action"] == "api.request" and entry["new"]["status"] == 500
     assert entry["params"]["refusal"] == "internal error" and "/srv" not in json.dumps(entry)
+
+
+def test_timed_out_sync_handlers_hold_no_more_threads_than_the_pool(api, monkeypatch):
+    """Handlers past their time keep their worker thread (they cannot be stopped) and their
+    token of the pool: requests after them wait for a thread and are answered 504 without
+    starting, and the 504s are audited although every handler thread is taken."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api_fixtures import serving
+
+    from twinlab.api import registry_views
+
+    release, lock, started = threading.Event(), threading.Lock(), []
+
+    def stuck(root):
+        with lock:
+            started.append(threading.get_ident())
+        release.wait(60)
+        return []
+
+    monkeypatch.setattr(registry_views, "models", stuck)
+    settings = api.settings.with_(timeout_s=2.0, max_threads=2)  # ample to start
+    with serving(settings, api.secrets) as served:
+        auth = {"Authorization": f"Bearer {served.forge(scope='read_aggregate')}"}
+
+        def get(_: int) -> int:
+            with served.http() as http:
+                return http.get("/v1/models", headers=auth).status_code
+
+        try:
+            with ThreadPoolExecutor(4) as pool:
+                first = list(pool.map(get, range(2)))  # take both threads, time out
+                then = list(pool.map(get, range(4)))  # find none free
+        finally:
+            release.set()  # before the server stops: it waits for its handlers
+    assert first == [504, 504] and then == [504] * 4
+    assert len(started) == 2  # the later requests never started a handler

@@ -49,6 +49,8 @@ def test_job_runs_on_dask_and_is_idempotent(api, audit_path):
         assert summary.status_code in (200, 403)  # the disclosure rule may refuse 12 patients
     with api.http(headers=_auth(api.token("modeler-app"))) as http:
         assert http.get(f"/v1/jobs/{job_id}").status_code == 404  # another client's job
+        assert http.get(f"/v1/results/job-{job_id}/patients").status_code == 404  # its result
+    with api.http(headers=_auth(api.token("reviewer-app"))) as http:  # reviewers read all
         page = http.get(f"/v1/results/job-{job_id}/patients", params={"limit": 1000}).json()
     assert page["total"] == 12 * 2
     assert {r["arm"] for r in page["items"]} == {"Placebo", "T50"}

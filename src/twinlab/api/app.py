@@ -15,6 +15,10 @@ route                                       action
 ``POST /v1/prognostic-scores``              ``read_patient_level``
 ``POST /v1/edc/export``                     ``export_data``
 ==========================================  ====================
+
+A job's result run (``job-<id>``) is read by the client that submitted it and by reviewers
+only; to anyone else it does not exist (:mod:`twinlab.api.ownership`). Requests without a
+valid token are limited per peer address (:mod:`twinlab.api.throttle`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import math
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
+import anyio
 import pyarrow.parquet as pq
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,6 +38,7 @@ from twinlab.api import keys, registry_views, results
 from twinlab.api.auth import TokenEndpointError, grant, requires
 from twinlab.api.limits import RateLimiter
 from twinlab.api.middleware import ServiceGuard
+from twinlab.api.ownership import RunAccess
 from twinlab.api.schemas import (
     ArmsPage,
     Card,
@@ -51,6 +57,7 @@ from twinlab.api.schemas import (
     VersionEntry,
 )
 from twinlab.api.settings import ApiSettings
+from twinlab.api.throttle import AddressLimit, ThrottleAudit
 from twinlab.api.tokens import Principal, TokenIssuer, TokenVerifier
 from twinlab.apps.disclosure import shown
 from twinlab.security.access import ACTIONS
@@ -86,6 +93,14 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _audit_suppressed(throttles: ThrottleAudit) -> None:
+    """Write the throttled answers not audited yet (the service stops)."""
+    from twinlab.audit.trail import audit_event
+
+    for key, n in throttles.drain().items():
+        audit_event("api.throttled", key, params={"suppressed": n}, actor="twinlab-api")
+
+
 def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
     """The application for ``settings``.
 
@@ -103,13 +118,18 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
 
     manager = jobs if jobs is not None else JobManager(settings)
 
+    throttles = ThrottleAudit(settings.throttle_audit_window_s)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        # the sync handlers' worker threads (anyio's pool of this event loop), bounded
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.max_threads
         manager.start()
         try:
             yield
         finally:
             manager.stop()
+            _audit_suppressed(throttles)
 
     app = FastAPI(
         title="twinlab results service",
@@ -125,8 +145,13 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
     app.state.issuer = TokenIssuer(settings)
     app.state.limiter = RateLimiter(settings.rate_per_s, settings.burst)
     app.state.jobs = manager
-    app.add_middleware(
-        ServiceGuard, max_body_bytes=settings.max_body_bytes, timeout_s=settings.timeout_s
+    runs = RunAccess(settings.results, manager.owner)
+    app.add_middleware(AddressLimit, limiter=app.state.limiter, verify=app.state.verifier.verify)
+    app.add_middleware(  # outermost: it audits what the address limit answers too
+        ServiceGuard,
+        max_body_bytes=settings.max_body_bytes,
+        timeout_s=settings.timeout_s,
+        throttles=throttles,
     )
 
     @app.exception_handler(RequestValidationError)
@@ -200,13 +225,8 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
     )
     async def token(request: Request) -> TokenResponse:
         """The client-credentials grant (RFC 6749 §4.4): client id and secret in the form
-        or HTTP Basic; ``scope`` (space-separated actions) at most what the client has."""
-        wait = app.state.limiter.take(f"addr:{request.client.host if request.client else ''}")
-        if wait > 0:
-            request.state.refusal = "rate limit exceeded"
-            raise HTTPException(
-                429, "rate limit exceeded", headers={"Retry-After": RateLimiter.retry_after(wait)}
-            )
+        or HTTP Basic; ``scope`` (space-separated actions) at most what the client has.
+        Limited per peer address (:mod:`twinlab.api.throttle`)."""
         body = await request.body()
         from starlette.concurrency import run_in_threadpool
 
@@ -215,7 +235,6 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
 
     # -- registry --------------------------------------------------------------------------
     aggregate = Depends(requires("read_aggregate"))
-    patient_level = Depends(requires("read_patient_level"))
 
     def _found(fn: Any, *args: Any) -> Any:
         try:
@@ -252,23 +271,31 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
     @app.get(
         "/v1/models/{name}/versions/{version}/lineage", tags=["registry"], dependencies=[aggregate]
     )
-    def lineage(name: Name, version: Version) -> Lineage:
-        """Where a version came from (data and posterior hashes) and the runs that used it."""
-        return Lineage(
-            **_found(registry_views.lineage, settings.models, name, version, settings.results)
-        )
+    def lineage(
+        name: Name, version: Version, who: Annotated[Principal, Depends(requires("read_aggregate"))]
+    ) -> Lineage:
+        """Where a version came from (data and posterior hashes) and the runs that used it
+        (those the caller may read)."""
+        out = _found(registry_views.lineage, settings.models, name, version, settings.results)
+        out["simulations"] = [r for r in out["simulations"] if runs.may_read(who, r)]
+        return Lineage(**out)
 
     # -- results ---------------------------------------------------------------------------
-    @app.get("/v1/results", tags=["results"], dependencies=[aggregate])
-    def list_results() -> list[RunEntry]:
-        """Simulation runs (the simulate stage's and the jobs')."""
-        return [RunEntry(**r) for r in results.list_runs(settings.results)]
+    @app.get("/v1/results", tags=["results"])
+    def list_results(
+        who: Annotated[Principal, Depends(requires("read_aggregate"))],
+    ) -> list[RunEntry]:
+        """Simulation runs: the pipeline's and the caller's own jobs' (a reviewer's: every
+        job's; :mod:`twinlab.api.ownership`)."""
+        return [RunEntry(**r) for r in runs.visible(who, results.list_runs(settings.results))]
 
     @app.get("/v1/results/{run}/arms", tags=["results"])
-    def arms(run: Run, who: Annotated[Principal, Depends(requires("read_aggregate"))]) -> ArmsPage:
+    def arms(
+        request: Request, run: Run, who: Annotated[Principal, Depends(requires("read_aggregate"))]
+    ) -> ArmsPage:
         """Per (draw, arm) summaries over the run's whole population; for aggregate-only
         callers the counts are shown as the disclosure rule shows them."""
-        folder = _found(results.run_dir, settings.results, run)
+        folder = runs.folder(request, who, run)
         table = results.arms_table(folder)
         rows = []
         for rec in table.to_dict("records"):
@@ -286,6 +313,7 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
 
     @app.get("/v1/results/{run}/summary", tags=["results"])
     def summary(
+        request: Request,
         run: Run,
         who: Annotated[Principal, Depends(requires("read_aggregate"))],
         weight_min: Annotated[float | None, Query(ge=0, le=1000)] = None,
@@ -298,7 +326,7 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
         """Per-arm summaries of the virtual patients in weight / CrCL bands and CYP2C9
         codes; aggregate-only callers get the dashboards' disclosure control (bands, at
         least ``k`` real patients, no small differences, rounded counts)."""
-        folder = _found(results.run_dir, settings.results, run)
+        folder = runs.folder(request, who, run)
         try:
             out = results.population_summary(
                 folder,
@@ -318,11 +346,12 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
     @app.get(
         "/v1/results/{run}/patients",
         tags=["results"],
-        dependencies=[patient_level],
         responses={200: {"content": {PARQUET: {"schema": {"type": "string", "format": "binary"}}}}},
     )
     def patients(
+        request: Request,
         run: Run,
+        who: Annotated[Principal, Depends(requires("read_patient_level"))],
         arm: Annotated[str | None, Query(max_length=200)] = None,
         draw: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
         vpid_min: Annotated[int | None, Query(ge=0, le=10**9)] = None,
@@ -333,7 +362,7 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
         format: Literal["json", "parquet"] = "json",
     ) -> PatientsPageBody:
         """A page of per-(draw, patient, arm) rows, filtered; JSON or Parquet (patient-level)."""
-        folder = _found(results.run_dir, settings.results, run)
+        folder = runs.folder(request, who, run)
         page = _found(
             lambda: results.patients_page(
                 folder,
@@ -358,6 +387,6 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
         return PatientsPageBody(run=run, total=page.total, limit=limit, offset=offset, items=items)
 
     app.include_router(jobs_router(manager))
-    app.include_router(trials_router(settings))
-    app.include_router(edc_router(settings))
+    app.include_router(trials_router(settings, runs))
+    app.include_router(edc_router(settings, runs))
     return app

@@ -47,6 +47,7 @@ def requires(action: str) -> Callable[..., Any]:
         request.state.principal = principal
         wait = app.limiter.take(f"client:{principal.client}")
         if wait > 0:
+            request.state.throttle_key = f"client:{principal.client}"
             _refuse(
                 request, 429, "rate limit exceeded", {"Retry-After": RateLimiter.retry_after(wait)}
             )

@@ -18,13 +18,13 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from twinlab.api import results
 from twinlab.api.auth import requires
 from twinlab.api.odm_export import ExportItem, OdmSchemaError, export_odm
+from twinlab.api.ownership import RunAccess
 from twinlab.api.settings import ApiSettings
 from twinlab.api.tokens import Principal
 
@@ -89,8 +89,8 @@ def _rows(folder: Any, body: ExportRequest) -> list[dict[str, Any]]:
     ]
 
 
-def edc_router(settings: ApiSettings) -> APIRouter:
-    """The ``/v1/edc`` routes."""
+def edc_router(settings: ApiSettings, runs: RunAccess) -> APIRouter:
+    """The ``/v1/edc`` routes (runs read under ``runs``' ownership rule)."""
     router = APIRouter(prefix="/v1/edc", tags=["edc"])
 
     @router.post(
@@ -98,12 +98,11 @@ def edc_router(settings: ApiSettings) -> APIRouter:
         response_class=Response,
         responses={200: {"content": {"application/xml": {"schema": {"type": "string"}}}}},
     )
-    def export(body: ExportRequest, who: Annotated[Principal, Depends(_EXPORTER)]) -> Response:
+    def export(
+        request: Request, body: ExportRequest, who: Annotated[Principal, Depends(_EXPORTER)]
+    ) -> Response:
         """The run's per-subject results as an ODM 1.3.2 transaction file for the EDC."""
-        try:
-            folder = results.run_dir(settings.results, body.run)
-        except KeyError:
-            raise HTTPException(404, f"no run {body.run!r}") from None
+        folder = runs.folder(request, who, body.run)
         try:
             rows = _rows(folder, body)
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")

@@ -296,6 +296,11 @@ class JobManager:
             return None
         return job
 
+    def owner(self, job_id: str) -> str | None:
+        """The client that submitted job ``job_id`` (``None`` if there is no such job)."""
+        job = self.get(job_id)
+        return None if job is None else str(job["client"])
+
     def list(self, client: str, limit: int = 100) -> list[dict[str, Any]]:
         """The client's latest jobs."""
         with self._lock:

@@ -11,8 +11,10 @@ valid until they expire. :func:`rotate` adds a key;
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import secrets
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,17 @@ from twinlab.security.keyfiles import (
     write_private_file,
 )
 
-__all__ = ["jwks", "key_folder", "retire", "rotate", "signing_key", "tls_files"]
+__all__ = [
+    "cert_names",
+    "jwks",
+    "key_folder",
+    "names_host",
+    "retire",
+    "rotate",
+    "served_names",
+    "signing_key",
+    "tls_files",
+]
 
 _SUFFIX = ".es256.pem"
 
@@ -108,23 +120,83 @@ def jwks(folder: str | Path) -> dict[str, Any]:
     return {"keys": out}
 
 
-def tls_files(folder: str | Path, host: str = "localhost") -> tuple[Path, Path]:
-    """A self-signed certificate and key for ``host`` in the folder (made once, 1 year).
+#: bind addresses that mean "every interface": clients reach them by the machine's name
+_WILDCARDS = ("", "0.0.0.0", "::")
 
+
+def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return None
+
+
+def served_names(host: str) -> list[str]:
+    """The names a self-signed certificate for a server bound to ``host`` should carry:
+    loopback, the bound host (unless it is a wildcard such as ``0.0.0.0``) and this
+    machine's hostname.
+
+    Examples
+    --------
+    >>> names = served_names("10.1.2.3")
+    >>> names[:4], socket.gethostname() in names
+    (['localhost', '127.0.0.1', '::1', '10.1.2.3'], True)
+    """
+    names = ["localhost", "127.0.0.1", "::1"]
+    if host.strip("[]") not in _WILDCARDS:
+        names.append(host.strip("[]"))
+    hostname = socket.gethostname()
+    if hostname and hostname.isascii():
+        names.append(hostname)
+    return list(dict.fromkeys(n.lower() if _ip(n) is None else str(_ip(n)) for n in names))
+
+
+def required_name(host: str) -> str:
+    """The name clients use for a server bound to ``host`` (the hostname for a wildcard)."""
+    host = host.strip("[]")
+    return socket.gethostname() if host in _WILDCARDS else host
+
+
+def _san(names: list[str]) -> x509.SubjectAlternativeName:
+    return x509.SubjectAlternativeName(
+        [x509.IPAddress(ip) if (ip := _ip(n)) else x509.DNSName(n) for n in names]
+    )
+
+
+def cert_names(cert_file: str | Path) -> list[str]:
+    """The DNS names and IP addresses a certificate's SAN carries (lower-case)."""
+    cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [n.lower() for n in san.get_values_for_type(x509.DNSName)] + [
+        str(ip) for ip in san.get_values_for_type(x509.IPAddress)
+    ]
+
+
+def names_host(cert_file: str | Path, host: str) -> bool:
+    """Whether the certificate names ``host`` (a wildcard bind: this machine's hostname)."""
+    want = required_name(host)
+    ip = _ip(want)
+    return (str(ip) if ip else want.lower()) in cert_names(cert_file)
+
+
+def tls_files(folder: str | Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A self-signed certificate and key for a server bound to ``host`` (made once, 1 year).
+
+    The certificate names :func:`served_names`. One already in the folder is kept as it is,
+    even when it does not name ``host`` (clients may pin it): see :func:`names_host`.
     For a workstation or a test; a deployment gives its own with ``--tls-cert/--tls-key``.
     """
     where = key_folder(folder)
     cert_file, key_file = where / "tls-cert.pem", where / "tls-key.pem"
     if cert_file.is_file() and key_file.is_file():
         return cert_file, key_file
-    import ipaddress
-
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    names = served_names(host)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, required_name(host)[:64])])
     now = dt.datetime.now(dt.UTC)
-    alt = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    if host not in ("localhost", "127.0.0.1"):
-        alt.append(x509.DNSName(host))
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -133,7 +205,7 @@ def tls_files(folder: str | Path, host: str = "localhost") -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(_san(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )

@@ -1,4 +1,4 @@
-"""Load management: a token bucket per client (``429`` with ``Retry-After``)."""
+"""Load management: a token bucket per client or address (``429`` with ``Retry-After``)."""
 
 from __future__ import annotations
 
@@ -48,12 +48,29 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
         self._lock = threading.Lock()
 
+    def _level(self, key: str, now: float) -> float:
+        tokens, at = self._buckets.get(key, (self.burst, now))
+        return min(self.burst, tokens + (now - at) * self.rate)
+
+    def wait(self, key: str) -> float:
+        """Seconds until ``key``'s bucket holds a token (``0.0``: now), taking none.
+
+        Examples
+        --------
+        >>> lim = RateLimiter(rate=1.0, burst=1, clock=lambda: 0.0)
+        >>> lim.wait("a"), lim.take("a"), lim.wait("a")
+        (0.0, 0.0, 1.0)
+        """
+        now = self._clock()
+        with self._lock:
+            tokens = self._level(key, now)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def take(self, key: str) -> float:
         """Take one token of ``key``'s bucket: ``0.0`` if granted, else seconds to wait."""
         now = self._clock()
         with self._lock:
-            tokens, at = self._buckets.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - at) * self.rate)
+            tokens = self._level(key, now)
             if tokens >= 1.0:
                 self._buckets[key] = (tokens - 1.0, now)
                 wait = 0.0

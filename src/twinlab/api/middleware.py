@@ -2,24 +2,26 @@
 audit entry.
 
 Every request is audited before the last byte of its answer is sent, so a client never holds
-an answer the trail does not have yet (``api.request``; refusals ``api.denied``,
-throttled ones ``api.throttled``; one failing on a bug too, answered ``500``): the client,
-its role and scopes, the endpoint, the query parameters and the request body's hash (never a
-form body's content: it carries the client secret), the status and the SHA-256 of the
-response body (the "result hash").
+an answer the trail does not have yet (``api.request``; refusals ``api.denied``, another
+client's job answered ``404`` included; throttled ones ``api.throttled``, the first of a
+flood in full and the rest counted, :mod:`twinlab.api.throttle`; one failing on a
+bug too, answered ``500``): the client, its role and scopes, the endpoint, the query
+parameters and the request body's hash (never a form body's content: it carries the client
+secret), the status and the SHA-256 of the response body (the "result hash").
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 import anyio
 
+from twinlab.api.throttle import ThrottleAudit
 from twinlab.audit.trail import audit_event
 
 __all__ = ["SECURITY_HEADERS", "ServiceGuard"]
@@ -52,8 +54,8 @@ def _finite(text: str) -> float:
     return value
 
 
-def _action(status: int) -> str:
-    if status in (401, 403):
+def _action(status: int, state: dict) -> str:
+    if status in (401, 403) or state.get("denied"):  # denied: e.g. another client's job, 404
         return "api.denied"
     if status == 429:
         return "api.throttled"
@@ -69,13 +71,26 @@ class ServiceGuard:
     max_body_bytes : int
         Larger request bodies are answered ``413``.
     timeout_s : float
-        Requests taking longer are answered ``504`` (if nothing was sent yet).
+        Requests taking longer are answered ``504`` (if nothing was sent yet); see
+        :meth:`_within_time` for what becomes of their handler.
+    throttles : ThrottleAudit, optional
+        Which throttled answers (``429`` of a rate limit) are audited in full
+        (:mod:`twinlab.api.throttle`); default: all.
     """
 
-    def __init__(self, app: Any, *, max_body_bytes: int, timeout_s: float) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        max_body_bytes: int,
+        timeout_s: float,
+        throttles: ThrottleAudit | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout_s = timeout_s
+        self.throttles = throttles
+        self._audit_threads = anyio.CapacityLimiter(4)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -83,7 +98,7 @@ class ServiceGuard:
             return
         state = scope.setdefault("state", {})
         headers = dict(scope.get("headers") or [])
-        status = {"code": 500, "started": False, "audited": False}
+        status = {"code": 500, "started": False, "audited": False, "timed_out": False}
         body_hash, result_hash = hashlib.sha256(), hashlib.sha256()
         seen = {"bytes": 0, "json": bytearray()}
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip()
@@ -130,21 +145,27 @@ class ServiceGuard:
             )
             await hashing_send({"type": "http.response.body", "body": body})
 
+        async def app_send(message: dict) -> None:
+            if not status["timed_out"]:  # after the 504, what the handler sends is dropped
+                await hashing_send(message)
+
+        async def timed_out() -> None:
+            status["timed_out"] = True
+            state["refusal"] = f"request took over {self.timeout_s:g} s"
+            if not status["started"]:
+                await answer(504, state["refusal"])
+
         length = headers.get(b"content-length", b"0")
         try:
             if length.isdigit() and int(length) > self.max_body_bytes:
                 raise _TooLarge
-            await asyncio.wait_for(
-                self.app(scope, counted_receive, hashing_send), timeout=self.timeout_s
+            await self._within_time(
+                lambda: self.app(scope, counted_receive, app_send), on_timeout=timed_out
             )
         except _TooLarge:
             state["refusal"] = f"request body over {self.max_body_bytes} bytes"
             if not status["started"]:
                 await answer(413, state["refusal"])
-        except TimeoutError:
-            state["refusal"] = f"request took over {self.timeout_s:g} s"
-            if not status["started"]:
-                await answer(504, state["refusal"])
         except Exception:  # a bug: answered and audited here, logged by the server
             state["refusal"] = "internal error"
             if not status["started"]:
@@ -153,9 +174,47 @@ class ServiceGuard:
             raise
         await audit()  # a response that never sent its last body message
 
+    async def _within_time(
+        self, call: Callable[[], Awaitable[None]], *, on_timeout: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Await ``call``; past ``timeout_s`` await ``on_timeout`` (the ``504``), then cancel
+        ``call`` and wait until it ends.
+
+        A handler still waiting for a worker thread is cancelled before it starts; a sync
+        handler already in its thread cannot be stopped, so it is waited for (its request
+        keeps its connection slot and its thread's token of the pool): timed-out handlers
+        never hold more threads than the pool has, nor more requests than the server's
+        connection limit. Exceptions of ``call`` are raised here.
+        """
+        errors: list[Exception] = []
+        done = anyio.Event()
+
+        async def run() -> None:
+            try:
+                await call()
+            except Exception as exc:  # raised below, outside the task group
+                errors.append(exc)
+            finally:
+                done.set()
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(run)
+            with anyio.move_on_after(self.timeout_s):
+                await done.wait()
+            if not done.is_set():
+                await on_timeout()
+                tasks.cancel_scope.cancel()
+        if errors:
+            raise errors[0]
+
     async def _audit(
         self, scope: dict, state: dict, code: int, body_hash: Any, result_hash: Any, seen: dict
     ) -> None:
+        extra: dict[str, int] | None = {}
+        if code == 429 and state.get("throttle_key") and self.throttles is not None:
+            extra = self.throttles.admit(state["throttle_key"])
+            if extra is None:  # counted: written with the key's next audited throttle
+                return
         principal = state.get("principal")
         query = {
             k: v if len(v) > 1 else v[0]
@@ -168,6 +227,7 @@ class ServiceGuard:
             "endpoint": f"{scope['method']} {scope['path']}",
             "query": query,
             "status": code,
+            **extra,
         }
         if seen["bytes"]:
             params["body_sha256"] = body_hash.hexdigest()
@@ -181,12 +241,13 @@ class ServiceGuard:
         if state.get("refusal"):
             params["refusal"] = state["refusal"]
         actor = params["client"] if principal else "anonymous"
-        await anyio.to_thread.run_sync(
+        await anyio.to_thread.run_sync(  # own threads: handlers that hang cannot starve it
             lambda: audit_event(
-                _action(code),
+                _action(code, state),
                 scope["path"],
                 params=params,
                 new={"status": code, "result_sha256": result_hash.hexdigest()},
                 actor=actor,
-            )
+            ),
+            limiter=self._audit_threads,
         )

@@ -41,6 +41,7 @@ __all__ = [
     "DisclosureRefused",
     "PatientsPage",
     "arms_table",
+    "job_id",
     "list_runs",
     "patients_page",
     "population_summary",
@@ -67,18 +68,38 @@ class DisclosureRefused(ValueError):
     """An aggregate-only caller asked for a population the disclosure rule does not answer."""
 
 
+def _is_run(folder: Path) -> bool:
+    return (folder / "run.json").is_file() and (folder / "patients.parquet").is_file()
+
+
 def _runs(results: Path) -> dict[str, Path]:
     out: dict[str, Path] = {}
     if results.is_dir():
         for folder in sorted(results.iterdir()):
-            if (folder / "run.json").is_file() and (folder / "patients.parquet").is_file():
+            if _is_run(folder):
                 out[folder.name] = folder
         jobs = results / "api" / "jobs"
         if jobs.is_dir():
             for folder in sorted(jobs.iterdir()):
-                if (folder / "run.json").is_file() and (folder / "patients.parquet").is_file():
+                if _is_run(folder):
                     out[f"job-{folder.name}"] = folder
     return out
+
+
+def job_id(results: Path, run: str) -> str | None:
+    """The job whose result run ``run`` is (``job-<id>``), or ``None`` for a pipeline run.
+
+    Examples
+    --------
+    >>> job_id(Path("/nonexistent"), "demo") is None
+    True
+    """
+    if not run.startswith("job-"):
+        return None
+    job = run[4:]
+    if job in ("", ".", "..") or "/" in job or not _is_run(results / "api" / "jobs" / job):
+        return None
+    return job
 
 
 def list_runs(results: Path) -> list[dict[str, Any]]:

@@ -2,7 +2,9 @@
 
 Secure by default: HTTPS with the certificate given, else a self-signed one made once in the
 key folder (``~/.config/twinlab/keys/api``; for a workstation, a test or behind a
-TLS-terminating proxy that trusts it); plain HTTP only when asked and only on loopback.
+TLS-terminating proxy that trusts it), naming loopback, the bound host and the machine's
+hostname (a certificate made earlier that does not name the host served is kept, with a
+warning); plain HTTP only when asked and only on loopback.
 Requests are audited to ``$TWINLAB_AUDIT_LOG`` (default ``<project>/logs/audit.jsonl``)
 signed with the audit key (``twinlab keys init``'s when none is in the environment); without
 one the service does not start.
@@ -11,12 +13,15 @@ one the service does not start.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from pathlib import Path
 
 from twinlab.api.settings import ApiSettings
 
 __all__ = ["prepare_audit", "serve"]
+
+log = logging.getLogger(__name__)
 
 
 def _loopback(host: str) -> bool:
@@ -75,6 +80,24 @@ def _check_secrets(settings: ApiSettings) -> None:
         jwks(settings.key_dir)
 
 
+def _self_signed(key_dir: Path, host: str) -> tuple[Path, Path]:
+    """The self-signed certificate for ``host`` (made naming it, loopback and the hostname);
+    one made before that does not name ``host`` is kept, with a warning saying how to
+    replace it (clients may pin it: it is never replaced behind their back)."""
+    from twinlab.api.keys import cert_names, names_host, required_name, tls_files
+
+    cert, key = tls_files(key_dir, host)
+    if not names_host(cert, host):
+        log.warning(
+            "the self-signed certificate %s names %s but not %r: clients connecting by that "
+            "name will refuse it. It is kept (clients may pin it); to make one that names "
+            "this host, move %s and %s aside and start again (then give clients the new "
+            "certificate), or serve your own with --tls-cert/--tls-key.",
+            cert, ", ".join(cert_names(cert)) or "nothing", required_name(host), cert, key,
+        )  # fmt: skip
+    return cert, key
+
+
 def serve(
     settings: ApiSettings,
     *,
@@ -112,9 +135,7 @@ def serve(
     ssl = {}
     if not insecure_http:
         if tls_cert is None:
-            from twinlab.api.keys import tls_files
-
-            tls_cert, tls_key = tls_files(settings.key_dir)
+            tls_cert, tls_key = _self_signed(settings.key_dir, host)
         ssl = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
     uvicorn.run(
         create_app(settings),

@@ -48,11 +48,20 @@ class ApiSettings:
     token_ttl_s : int
         Lifetime of an issued token.
     rate_per_s, burst : float
-        Each client's token bucket: refill rate and size.
+        Each client's token bucket: refill rate and size; also each peer address's, for
+        the requests without a valid token (:mod:`twinlab.api.throttle`).
+    throttle_audit_window_s : float
+        Of one client's or address's throttled (``429``) answers, the first in each such
+        window is audited in full, the others counted.
     max_body_bytes : int
         Largest request body.
     timeout_s : float
-        Longest a request may take before ``504``.
+        Longest a request may take before ``504``. A sync handler past it cannot be
+        stopped in its thread: it runs to its end, holding its thread (see ``max_threads``).
+    max_threads : int
+        Worker threads of the sync handlers at most; requests wait for one (and are
+        answered ``504`` if none frees in time). Jobs run apart, in the job manager's
+        thread and on the Dask cluster.
     max_jobs : int
         Jobs queued or running at most; more are answered ``503``.
     max_jobs_per_client : int
@@ -81,8 +90,10 @@ class ApiSettings:
     token_ttl_s: int = 900
     rate_per_s: float = 20.0
     burst: float = 40.0
+    throttle_audit_window_s: float = 60.0
     max_body_bytes: int = 1 << 20
     timeout_s: float = 60.0
+    max_threads: int = 40
     max_jobs: int = 8
     max_jobs_per_client: int = 2
     min_cell: int = 5

@@ -17,11 +17,12 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from twinlab.api import results
 from twinlab.api.auth import requires
+from twinlab.api.ownership import RunAccess
 from twinlab.api.settings import ApiSettings
 from twinlab.api.tokens import Principal
 
@@ -181,8 +182,9 @@ def _baselines(folder: Path, subjects: list[Subject], features: list[str]) -> pd
     )
 
 
-def trials_router(settings: ApiSettings) -> APIRouter:
-    """The ``/v1/trials`` and ``/v1/prognostic-scores`` routes."""
+def trials_router(settings: ApiSettings, runs: RunAccess) -> APIRouter:
+    """The ``/v1/trials`` and ``/v1/prognostic-scores`` routes (runs read under ``runs``'
+    ownership rule)."""
     from twinlab.trials.analytic import (
         ancova_power,
         ancova_sample_size,
@@ -237,16 +239,15 @@ def trials_router(settings: ApiSettings) -> APIRouter:
 
     @router.post("/v1/trials/dose")
     def dose(
-        body: DoseRequest, who: Annotated[Principal, Depends(requires("read_aggregate"))]
+        request: Request,
+        body: DoseRequest,
+        who: Annotated[Principal, Depends(requires("read_aggregate"))],
     ) -> DoseResponse:
         """Recommended regimen of a run (:func:`twinlab.trials.dose.recommend_regimen`, the
         whole population; aggregate-only callers only when it passes the disclosure rule)."""
         from twinlab.trials.dose import recommend_regimen
 
-        try:
-            folder = results.run_dir(settings.results, body.run)
-        except KeyError:
-            raise HTTPException(404, f"no run {body.run!r}") from None
+        folder = runs.folder(request, who, body.run)
         if (body.safety_metric is None) != (body.safety_threshold is None):
             raise HTTPException(400, "give safety_metric and safety_threshold together")
         if who.aggregate_only:
@@ -277,13 +278,14 @@ def trials_router(settings: ApiSettings) -> APIRouter:
             shares={k[6:]: float(v) for k, v in row.items() if k.startswith("share_")},
         )
 
-    @router.post("/v1/prognostic-scores", dependencies=[Depends(requires("read_patient_level"))])
-    def scores(body: ScoresRequest) -> ScoresResponse:
+    @router.post("/v1/prognostic-scores")
+    def scores(
+        request: Request,
+        body: ScoresRequest,
+        who: Annotated[Principal, Depends(requires("read_patient_level"))],
+    ) -> ScoresResponse:
         """Prognostic scores of enrolled subjects from the twin behind a run."""
-        try:
-            folder = results.run_dir(settings.results, body.run)
-        except KeyError:
-            raise HTTPException(404, f"no run {body.run!r}") from None
+        folder = runs.folder(request, who, body.run)
         stamp = (folder / "patients.parquet").stat().st_mtime
         try:
             model = _model(str(folder), stamp, body.control_arm, body.target, body.kind)

@@ -1,0 +1,159 @@
+"""Throttling of requests that carry no valid token, and of the audit entries of throttling.
+
+Authenticated clients have a token bucket each (:func:`twinlab.api.auth.requires`). Requests
+without a valid token – the token endpoint, the public routes, unknown paths, refused
+tokens – take from a bucket of their peer address instead (``addr:<ip>``, the same
+:class:`~twinlab.api.limits.RateLimiter`, rate and burst; ``X-Forwarded-For`` is not
+trusted: the peer is the TCP peer). Once it is empty they are answered ``429`` with
+``Retry-After`` before any route runs. A request whose bearer token verifies is never held
+back by its address (a client behind a flooded NAT keeps working within its own bucket).
+
+Every answer is audited (:mod:`twinlab.api.middleware`), but a flood must not fill the signed
+trail: of the ``429`` answers of one key (an address, or a client over its bucket) only the
+first in each window (``throttle_audit_window_s``, default 60 s) is written in full; the
+others are counted, and the count is written with the key's next audited throttle
+(``params.suppressed``) or when the service stops.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from starlette.responses import JSONResponse
+
+from twinlab.api.limits import RateLimiter
+
+__all__ = ["AddressLimit", "ThrottleAudit"]
+
+REFUSAL = "rate limit exceeded for requests without a valid token from this address"
+
+
+def _bearer(scope: dict) -> str | None:
+    """The bearer token of the request, if it carries one."""
+    for name, value in scope.get("headers") or []:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return None
+
+
+class AddressLimit:
+    """ASGI middleware: a token bucket per peer address for requests without a valid token.
+
+    Parameters
+    ----------
+    app : ASGI app
+    limiter : RateLimiter
+        The buckets (keys ``addr:<ip>``).
+    verify : callable
+        Raises on a token that is not valid (:meth:`TokenVerifier.verify`); asked only while
+        the address's bucket is empty.
+    """
+
+    def __init__(self, app: Any, *, limiter: RateLimiter, verify: Callable[[str], Any]) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.verify = verify
+
+    def _valid(self, token: str) -> bool:
+        try:
+            self.verify(token)
+        except Exception:  # any refusal: the request counts as unauthenticated
+            return False
+        return True
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        peer = scope.get("client")
+        key = f"addr:{peer[0] if peer else ''}"
+        token = _bearer(scope)
+        if token is None:  # cannot authenticate as a client: counted now
+            wait = self.limiter.take(key)
+        else:  # counted after, if it did not authenticate
+            wait = self.limiter.wait(key)
+            if wait > 0 and await anyio.to_thread.run_sync(self._valid, token):
+                wait = 0.0
+        if wait > 0:
+            state["refusal"], state["throttle_key"] = REFUSAL, key
+            answer = JSONResponse(
+                {"detail": REFUSAL},
+                status_code=429,
+                headers={"Retry-After": RateLimiter.retry_after(wait)},
+            )
+            await answer(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if token is not None and state.get("principal") is None:
+                self.limiter.take(key)
+
+
+class ThrottleAudit:
+    """Which ``429`` answers are audited in full: the first of a key in each window.
+
+    Parameters
+    ----------
+    window_s : float
+        The window, seconds.
+    clock : callable
+        Monotonic seconds (tests may pass their own).
+
+    Examples
+    --------
+    >>> t = [0.0]
+    >>> log = ThrottleAudit(window_s=60, clock=lambda: t[0])
+    >>> log.admit("addr:a"), log.admit("addr:a"), log.admit("addr:a")
+    ({}, None, None)
+    >>> t[0] = 61.0
+    >>> log.admit("addr:a"), log.drain()
+    ({'suppressed': 2}, {})
+    """
+
+    _PRUNE_ABOVE = 10_000
+
+    def __init__(self, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.window_s = float(window_s)
+        self._clock = clock
+        self._windows: dict[str, tuple[float, int]] = {}  # key -> (start, suppressed)
+        self._pruned = 0  # suppressed answers of windows dropped to bound the memory
+        self._lock = threading.Lock()
+
+    def admit(self, key: str) -> dict[str, int] | None:
+        """``None``: count this throttled answer, do not audit it; else audit it, with these
+        extra parameters (the answers of ``key`` not audited since its last entry)."""
+        now = self._clock()
+        with self._lock:
+            start, suppressed = self._windows.get(key, (-float("inf"), 0))
+            if now - start < self.window_s:
+                self._windows[key] = (start, suppressed + 1)
+                return None
+            self._windows[key] = (now, 0)
+            extra = {"suppressed": suppressed} if suppressed else {}
+            if self._pruned:
+                extra["suppressed_other_keys"], self._pruned = self._pruned, 0
+            if len(self._windows) > self._PRUNE_ABOVE:
+                self._prune(now)
+        return extra
+
+    def _prune(self, now: float) -> None:
+        for key, (start, suppressed) in list(self._windows.items()):
+            if now - start >= self.window_s:
+                self._pruned += suppressed
+                del self._windows[key]
+
+    def drain(self) -> dict[str, int]:
+        """The throttled answers not audited yet, per key (``"*"``: keys pruned); reset."""
+        with self._lock:
+            out = {k: n for k, (_, n) in self._windows.items() if n}
+            if self._pruned:
+                out["*"] = self._pruned
+            self._windows, self._pruned = {}, 0
+        return out

@@ -1,0 +1,49 @@
+"""Requests without a valid token are limited per peer address, and a flood of throttled
+answers writes one full audit entry per window, not one each."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from api_fixtures import serving
+
+from twinlab.api.throttle import ThrottleAudit
+
+
+def _entries(audit_path) -> list[dict]:
+    return [json.loads(line) for line in audit_path.read_text().splitlines()]
+
+
+def test_unauthenticated_requests_are_limited_per_address(api, audit_path):
+    slow = api.settings.with_(rate_per_s=1e-6, burst=2.0, throttle_audit_window_s=1e9)
+    probe = {"probe": uuid.uuid4().hex}
+    with serving(slow, api.secrets) as served, served.http() as http:
+        token = served.forge(scope="read_aggregate")  # made before the bucket is empty
+        codes = [http.get("/v1/results", params=probe).status_code for _ in range(5)]
+        assert codes == [401, 401, 429, 429, 429]
+        r = http.get("/healthz", params=probe)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        junk = {"Authorization": "Bearer not-a-token"}
+        assert http.get("/v1/results", params=probe, headers=junk).status_code == 429
+        form = {"grant_type": "client_credentials", "client_id": "modeler-app",
+                "client_secret": served.secrets["modeler-app"]}  # fmt: skip
+        assert http.post("/oauth/token", data=form).status_code == 429
+        valid = {"Authorization": f"Bearer {token}"}  # a client is not held back by its address
+        assert http.get("/v1/results", params=probe, headers=valid).status_code == 200
+        mine = [e for e in _entries(audit_path) if e["params"].get("query") == probe]
+        assert [e["action"] for e in mine] == ["api.denied"] * 2 + ["api.throttled", "api.request"]
+    last = [e for e in _entries(audit_path) if e["action"] == "api.throttled"][-1]
+    assert last["target"] == "addr:127.0.0.1" and last["params"] == {"suppressed": 5}
+
+
+def test_throttle_audit_counts_the_rest_of_a_window():
+    t = [0.0]
+    log = ThrottleAudit(window_s=10, clock=lambda: t[0])
+    assert log.admit("addr:a") == {} and log.admit("client:b") == {}
+    assert [log.admit("addr:a") for _ in range(3)] == [None] * 3
+    t[0] = 10.0
+    assert log.admit("addr:a") == {"suppressed": 3}
+    assert log.admit("addr:a") is None
+    assert log.drain() == {"addr:a": 1}
+    assert log.drain() == {}

@@ -9,7 +9,8 @@ and a simulation run of 60 virtual patients x 2 arms x 2 draws; built in a tempo
    concurrent clients (asyncio + httpx, one connection each, each its own registered client
    and token – modelers, stakeholders for the summary – so no client's rate limit binds):
    requests/s, p50 and p99 latency. Endpoints:
-   ``/healthz`` (no token, no data: the floor of HTTP + TLS + audit), ``/v1/models`` (registry),
+   ``/healthz`` (no data: the floor of HTTP + TLS + audit; sent with the readers' tokens, as
+   requests without a valid token share one bucket per address), ``/v1/models`` (registry),
    ``/v1/results/demo/patients?limit=100`` (a page of per-patient rows, DuckDB over Parquet),
    ``/v1/results/demo/summary`` (aggregate with disclosure control, as a stakeholder).
    Baseline in the same run: the same reads as in-process library calls (no HTTP, no token,
@@ -196,7 +197,7 @@ def main() -> None:
             job_t0 = time.perf_counter()
             phases = {}
             plan = [
-                ("/healthz", None, [None] * args.clients),
+                ("/healthz", None, readers),  # token-less ones share one address bucket
                 ("/v1/models", None, readers),
                 ("/v1/results/demo/patients", {"limit": 100}, readers),
                 ("/v1/results/demo/summary", None, stakeholders),

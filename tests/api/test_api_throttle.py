@@ -47,3 +47,20 @@ def test_throttle_audit_counts_the_rest_of_a_window():
     assert log.admit("addr:a") is None
     assert log.drain() == {"addr:a": 1}
     assert log.drain() == {}
+
+
+def test_clients_behind_one_address_get_their_tokens_and_wrong_secrets_are_charged(api):
+    """Right client credentials are charged to the client, not to its address; wrong ones
+    to the address, which then refuses every token request before hashing a secret."""
+    slow = api.settings.with_(rate_per_s=1e-6, burst=2.0, throttle_audit_window_s=1e9)
+
+    def form(cid, secret):
+        return {"grant_type": "client_credentials", "client_id": cid, "client_secret": secret}
+
+    with serving(slow, api.secrets) as served, served.http() as http:
+        granted = [http.post("/oauth/token", data=form(c, s)) for c, s in served.secrets.items()]
+        assert len(granted) > 2 and {r.status_code for r in granted} == {200}
+        wrong = [http.post("/oauth/token", data=form("modeler-app", "nope")) for _ in range(3)]
+        assert [r.status_code for r in wrong] == [401, 401, 429]
+        right = form("modeler-app", served.secrets["modeler-app"])
+        assert http.post("/oauth/token", data=right).status_code == 429

@@ -102,6 +102,7 @@ def grant(request: Request, body: bytes, issuer: TokenIssuer, clients_file: Any)
     entry = authenticate_client(load_clients(clients_file), client_id, secret)
     if entry is None:
         raise TokenEndpointError(401, "invalid_client", "unknown client or wrong secret")
+    request.state.authenticated_client = client_id  # charged to its own bucket, not the address
     registered = set(entry.get("scopes") or [])
     asked = set(form["scope"].split()) if form.get("scope") else registered
     beyond = sorted(asked - registered)

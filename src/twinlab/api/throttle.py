@@ -6,7 +6,9 @@ tokens – take from a bucket of their peer address instead (``addr:<ip>``, the 
 :class:`~twinlab.api.limits.RateLimiter`, rate and burst; ``X-Forwarded-For`` is not
 trusted: the peer is the TCP peer). Once it is empty they are answered ``429`` with
 ``Retry-After`` before any route runs. A request whose bearer token verifies is never held
-back by its address (a client behind a flooded NAT keeps working within its own bucket).
+back by its address (a client behind a flooded NAT keeps working within its own bucket); a
+token request whose client credentials are right is charged to that client's bucket, so
+many clients behind one address can each get their tokens.
 
 Every answer is audited (:mod:`twinlab.api.middleware`), but a flood must not fill the signed
 trail: of the ``429`` answers of one key (an address, or a client over its bucket) only the
@@ -29,6 +31,9 @@ from twinlab.api.limits import RateLimiter
 
 __all__ = ["AddressLimit", "ThrottleAudit"]
 
+#: client credentials sent here are checked before the request is charged: a client that
+#: authenticates takes from its own bucket, a wrong secret from its address's
+TOKEN_PATH = "/oauth/token"
 REFUSAL = "rate limit exceeded for requests without a valid token from this address"
 
 
@@ -74,11 +79,16 @@ class AddressLimit:
         peer = scope.get("client")
         key = f"addr:{peer[0] if peer else ''}"
         token = _bearer(scope)
-        if token is None:  # cannot authenticate as a client: counted now
+        later = token is not None or scope.get("path") == TOKEN_PATH
+        if not later:  # cannot authenticate as a client: counted now
             wait = self.limiter.take(key)
-        else:  # counted after, if it did not authenticate
+        else:  # counted after, and to the address only if it did not authenticate
             wait = self.limiter.wait(key)
-            if wait > 0 and await anyio.to_thread.run_sync(self._valid, token):
+            if (
+                wait > 0
+                and token is not None
+                and await anyio.to_thread.run_sync(self._valid, token)
+            ):
                 wait = 0.0
         if wait > 0:
             state["refusal"], state["throttle_key"] = REFUSAL, key
@@ -92,8 +102,9 @@ class AddressLimit:
         try:
             await self.app(scope, receive, send)
         finally:
-            if token is not None and state.get("principal") is None:
-                self.limiter.take(key)
+            if later and state.get("principal") is None:
+                client = state.get("authenticated_client")
+                self.limiter.take(f"client:{client}" if client else key)
 
 
 class ThrottleAudit:

@@ -17,7 +17,11 @@
     present. Columns outside the reader contract and the timeline schema are dropped (named
     in ``events.attrs["dropped_columns"]``). The value of an age event (an age code such as
     LOINC 30525-0, or a display naming an age, in a time unit) over 89 years is capped at 90
-    years, its original value ``"90+"`` (counted in ``events.attrs["ages_capped"]``).
+    years, its original value ``"90+"`` (counted in ``events.attrs["ages_capped"]``). A
+    ``code`` is kept when it is a recognised standard system's code in that system's syntax
+    or a declared coding of ``vocabulary``; any other code (a local system's, which can be any
+    text) becomes a keyed pseudonym (:mod:`twinlab.deid.codes`; counted in
+    ``events.attrs["codes_pseudonymized"]``).
 ``crosswalk``
     ``source_patient -> patient_id, shift_days``: the only link back to the identities. It
     must stay in the (encrypted) raw zone with the key.
@@ -55,9 +59,9 @@ __all__ = ["PATIENT_SYSTEM", "deidentify"]
 PATIENT_SYSTEM = "twinlab:source_patient"
 
 #: Field policy. Free text goes through the text scrubber; record pointers (which may embed a
-#: patient key or sample id) lose known identifier values only; codes, code systems, units and
-#: numbers are clinical data, never text to scrub (LOINC ``8302-2`` is no ZIP ``83022``): the
-#: PHI scan of the outputs still checks them, with context.
+#: patient key or sample id) lose known identifier values only; standard codes, code systems,
+#: units and numbers are clinical data, never text to scrub (LOINC ``8302-2`` is no ZIP
+#: ``83022``; local codes become keyed pseudonyms): the PHI scan of the outputs checks them.
 _FREE_TEXT = ("display", "value_text", "orig_value")
 _KNOWN_ONLY = ("source_file", "source_record")
 _KEEP = (
@@ -427,6 +431,15 @@ def deidentify(
             else:
                 out[col] = _scrub_free_text(out[col], scrubber, measured)
     n_ages = _cap_ages(out)
+    n_codes = 0
+    if "code" in out:  # a local or unknown system's code can be any text: keyed pseudonym
+        from twinlab.deid.codes import transform_codes
+
+        systems = out["code_system"] if "code_system" in out else pd.Series([None] * len(out))
+        vocab = shipped_vocabulary() if vocabulary is None else vocabulary
+        codes = transform_codes(systems, out["code"], key=k, identifiers=ids, vocabulary=vocab)
+        n_codes = sum(c != o for c, o in zip(codes, out["code"], strict=True) if not is_missing(o))
+        out["code"] = pd.Series(codes, index=out.index, dtype=out["code"].dtype)
     for col in _KNOWN_ONLY:
         if col in out:
             out[col] = scrubber.scrub_series(out[col].astype("str"), patterns=False)
@@ -457,6 +470,7 @@ def deidentify(
         "free_text_dropped": n_dropped,
         "displays_kept": n_kept,
         "ages_capped": n_ages,
+        "codes_pseudonymized": n_codes,
     }
 
     # --- patients ----------------------------------------------------------------------------

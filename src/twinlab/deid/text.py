@@ -286,6 +286,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(
         "date",
         _p(
+            # each alternative starts at a digit or at a word start: one test rejects the rest
+            r"(?=\d|\b[a-z])(?:"
             r"(?<!\d)\d{4}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
             r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?!\d)"
             r"|(?<![\d.])\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})(?!\d|\.\d)"
@@ -306,11 +308,13 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"(?:the\s+)?{_DAY_WORD}\b"
             rf"|\b{_MONTH}\.?\s+the\s+\d{{1,2}}(?:st|nd|rd|th)\b"
             rf"|\b{_HOLIDAY}\b"
+            r")"
         ),
     ),
     PhiPattern(  # month and year: "since 1/2021", "01-2021", "2021-03"
         "date",
         _p(
+            r"(?=\d|\b[a-z])"  # each alternative starts at a digit or a word start
             r"(?<!dilution )(?<!titer )(?<!titre )(?<!ratio )"
             r"(?<![\d/.-])(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}(?![\d/]|\.\d)"
             r"|(?<![\d/.-])(?:0[1-9]|1[0-2])-(?:19|20)\d{2}(?![\d-]|\.\d)"
@@ -394,11 +398,12 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # a social-media handle: with a digit or "_", or named as one
         "handle",
         _p(
-            r"(?<![\w.@/])@(?=[\w.]*[\d_])[a-z0-9_][\w.]{2,29}(?<!\.)"
+            r"(?=@|\b[a-z])"  # each alternative starts at an "@" or a word start
+            r"(?:(?<![\w.@/])@(?=[\w.]*[\d_])[a-z0-9_][\w.]{2,29}(?<!\.)"
             rf"|(?<![\w.@/])@[a-z][\w.]{{2,29}}(?<!\.)(?=\s+(?:on|via|at)\s+{_SOCIAL}\b)"
             rf"|\b{_SOCIAL}\b\s*(?:(?:account|id|name|handle)\s*)?"
             r"(?:(?:[:=]|\bis\b)\s*(?P<v>@?(?=[\w.]*[a-z])[a-z0-9_][\w.]{2,29}(?<!\.))"
-            r"|(?P<v2>@[a-z0-9_][\w.]{2,29}(?<!\.)))"
+            r"|(?P<v2>@[a-z0-9_][\w.]{2,29}(?<!\.))))"
         ),
     ),
     PhiPattern(

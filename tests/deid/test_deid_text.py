@@ -108,6 +108,12 @@ def test_patterns_are_scrubbed(text, expected):
         ("Last seen 10.2021 in clinic.", "10.2021"),
         ("MRI 2021.10 unchanged", "2021.10"),
         ("stable since 3.2021", "3.2021"),
+        ("Surgery on 14th.", "14th"),
+        ("Surgery on the fourteenth.", "fourteenth"),
+        ("admitted the week of 3/14", "3/14"),
+        ("inpatient 2/14-2/16", "2/14"),
+        ("She is in her late 90s", "90s"),
+        ("He is 92.", "92"),
     ],
 )
 def test_safe_harbor_forms_the_patterns_missed(text, leaked):
@@ -150,6 +156,7 @@ def test_safe_harbor_forms_the_patterns_missed(text, leaked):
         "the 3rd dose was given on the 5th floor in the 1st trimester; the 2nd cycle",
         "Frank Bush, 63, admitted; Na 140, K 4.1, Cl 101, glucose 93, BUN 12",
         "INR 1.2, value 10.2, ratio 3.2021",
+        "HR is 92, she is 95% adherent; on 2nd floor; on 3rd line therapy; on the first day",
     ],
 )
 def test_new_patterns_leave_clinical_phrasing_alone(text):

@@ -214,7 +214,7 @@ def _street_words(text: str) -> bool:
 _RATIO_BEFORE = re.compile(
     r"\b(?:scores?|scored|scales?|gcs|apgars?|phq\W?\d*|gad\W?\d*|mmse|moca|nihss|ecog|nyha"
     r"|braden|morse|strength|motor|power|reflex(?:es)?|dtrs?|murmurs?|grades?|graded|rated"
-    r"|rates?|rating|pain|bp|pressures?|ratios?|titers?|titres?|dilution|x|times|of|out|stage"
+    r"|rates?|rating|pain|bp|pressures?|ratios?|titers?|titres?|dilution|x|times|out|stage"
     r"|tanner|gravida|para|g\d|sats?|spo2|o2|fio2|vision|va|acuity|pupils?|perrla?|split"
     r"|tabs?|tablets?|took|take|takes|taking|give|given|positive|negative|cultures?|bottles?"
     r"|nodes?|doses?|fraction|hr|rr|pulses?|vent|peep|psv?|cpap|bipap|ipap|epap|settings?"
@@ -328,19 +328,23 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # a bare month/day ("seen 2/14", "admitted 14/2"), not a score or fraction
         "date",
         _p(
-            r"(?<![\w/.:+*|-])(?<!\d\s)(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?![\w/:+-]|\.\d)"
-            r"|(?<![\w/.:+*|-])(?<!\d\s)(?!24/7\b)(?:1[3-9]|2\d|3[01])/(?:0?[1-9]|1[0-2])(?![\w/:+-]|\.\d)"
+            # a range "2/14-2/16" is two dates
+            r"(?<![\w/.:+*|])(?<!\d\s)(?<![^\d/]-)(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])"
+            r"(?![\w/:+]|-(?!\d{1,2}/)|\.\d)"
+            r"|(?<![\w/.:+*|-])(?<!\d\s)(?!24/7\b)(?:1[3-9]|2\d|3[01])/(?:0?[1-9]|1[0-2])"
+            r"(?![\w/:+-]|\.\d)"
         ),
         context=_month_day_context,
     ),
     PhiPattern(  # a day of the month without its month: "on the 14th", "the 3rd of the month"
         "date",
         _p(
-            r"\bthe\s+(?P<v>(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th))\b(?=\s+of\s+(?:the\s+|this\s+"
+            r"\b(?:the|on)\s+(?P<v>(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th))\b(?=\s+of\s+(?:the\s+|this\s+"
             r"|last\s+|next\s+|that\s+|each\s+|every\s+)?month\b|\s*(?:[.,;:!?)]|$)|\s+(?:for"
             r"|at|when|with|to|in|we|he|she|they|i|was|is|but|after|before|as|because|where|so"
             r"|then|until|till|via|by|from|through|due|around|about|of\s+(?:this|last|next)\b)\b)"
             rf"|\bthe\s+(?P<v2>{_DAY_WORD})\b(?=\s+of\s+(?:the\s+|this\s+|last\s+|next\s+)?month\b)"
+            rf"|\bon\s+the\s+(?P<v3>{_DAY_WORD})\b(?=\s*(?:[.,;:!?)]|$))"
         ),
     ),
     PhiPattern(  # an age over 89 between commas after a name: "Frank Bush, 93, admitted"
@@ -488,6 +492,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"\b(?:9\d|1[0-4]\d)\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.?)(?:[\s-]*old)?(?!\w)"
             r"|\b(?:aged?|age:)\s*(?:9\d|1[0-4]\d)\b|\b(?:9\d|1[0-4]\d)(?=\s*(?:M|F)\b)"
             r"|\bnonagenarian|\bcentenarian"
+            # "in her late 90s", "she is 92."
+            r"|\bin\s+(?:his|her|their|the)\s+(?:early\s+|mid[-\s]?|late\s+)?(?:90'?s|nineties)"
+            r"|\b(?:he|she|patient|pt)\s+(?:is|was)\s+(?:now\s+)?(?:9\d|1[0-4]\d)"
+            r"(?=\s*(?:[.,;]|$|\s+(?:and|but|with|who|today|now)\b))"
             # "turned 93", "age of 93", "93rd birthday", spelled out: "ninety-three years old"
             rf"|\b(?:turned|turns|turning|age\s+of)\s+(?:{_AGE_NUM}|{_AGE_WORD})\b"
             rf"|\b{_AGE_NUM}(?:st|nd|rd|th)\s+birthday\b"

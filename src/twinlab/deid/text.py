@@ -34,6 +34,7 @@ brand names.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import re
@@ -100,13 +101,18 @@ class PhiPattern:
     #: surroundings (a bare ``2/14`` is a date unless a score word or unit is beside it)
     context: Callable[[str, int, int], bool] | None = None
 
+    @functools.cached_property
+    def _groups(self) -> list[str]:
+        """The names of the PHI groups (``v``, ``v2``...), in order."""
+        return sorted(g for g in self.regex.groupindex if re.fullmatch(r"v\d*", g))
+
     def finditer(self, text: str) -> Iterator[tuple[str, int, int]]:
         """Yield ``(kind, start, end)`` of each valid match.
 
         Alternatives of one expression may name their PHI ``v``, ``v2``, ``v3``...: the first
         group that took part in the match is the PHI.
         """
-        groups = sorted(g for g in self.regex.groupindex if re.fullmatch(r"v\d*", g))
+        groups = self._groups
         for m in self.regex.finditer(text):
             group: str | int = next((g for g in groups if m.group(g) is not None), 0)
             if not m.group(group) or (self.valid is not None and not self.valid(m.group(group))):

@@ -100,3 +100,31 @@ def test_the_publish_gate_passes_what_deidentify_publishes(tmp_path):
     _, events, _ = deidentify(PERSONS, _events(STANDARD + LOCAL), key=DeidKey(bytes(32)))
     events[["code_system", "code"]].to_parquet(tmp_path / "e.parquet")
     assert scan_for_phi(tmp_path, identifiers_from(PERSONS)) == []
+
+
+def test_the_code_of_a_coded_value_follows_the_same_policy(tmp_path):
+    """A qualifier ``value_code`` (FHIR valueCodeableConcept) was scrubbed with the patterns: a
+    SNOMED CT code became '[NUMBER]' and its system '[URL]', a local code kept 'JOHN-SMITH'."""
+    import json
+
+    from twinlab.deid.identifiers import identifiers_from
+
+    quals = [
+        {"value_code": "260385009", "value_system": "http://snomed.info/sct", "status": "final"},
+        {"value_code": "JOHN-SMITH-MRN123", "value_system": "urn:oid:1.2.840.114350.1.99"},
+    ]
+    frame = _events(STANDARD[:2]).assign(qualifiers=[json.dumps(q) for q in quals])
+    _, events, _ = deidentify(PERSONS, frame, key=DeidKey(bytes(32)))
+    out = [json.loads(q) for q in events["qualifiers"]]
+    assert out[0] == quals[0]
+    assert is_code_pseudonym(out[1]["value_code"])
+    assert out[1]["value_system"] == quals[1]["value_system"]  # an OID: a declared system
+    ids = identifiers_from(PERSONS)
+    events[["code_system", "code", "qualifiers"]].to_parquet(tmp_path / "e.parquet")
+    assert scan_for_phi(tmp_path, ids) == []
+    # published verbatim, the local code of a coded value stops the publish
+    frame[["code_system", "code", "qualifiers"]].to_parquet(tmp_path / "e.parquet")
+    found = scan_for_phi(tmp_path, ids)
+    assert [(f.location, f.kind) for f in found] == [
+        ("column 'qualifiers', row 1 $.value_code", "policy:local_code")
+    ]

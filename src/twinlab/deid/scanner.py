@@ -356,25 +356,36 @@ def _strings_display(table: Any, vocabulary: CodedVocabulary) -> Iterator[tuple[
 def _code_findings(
     file: Path, identifiers: IdentifierSet, vocabulary: CodedVocabulary | None
 ) -> Iterator[Finding]:
-    """A Parquet table's codes that the field policy would not publish: neither a standard
-    system's code in its syntax (:func:`~twinlab.deid.codes.standard_code`) nor a keyed
-    pseudonym of a local code (each distinct (system, code) once)."""
+    """A Parquet table's codes (``code``, and a coded value's ``value_code`` in
+    ``qualifiers``) that the field policy would not publish: neither a standard system's code
+    in its syntax (:func:`~twinlab.deid.codes.standard_code`) nor a keyed pseudonym of a local
+    code (each distinct (system, code) once)."""
     import pyarrow.parquet as pq
 
     from twinlab.deid.codes import is_code_pseudonym, standard_code
 
     names = pq.ParquetFile(file).schema_arrow.names
-    if "code" not in names:
-        return
-    columns = ["code_system", "code"] if "code_system" in names else ["code"]
-    frame = pd.read_parquet(file, columns=columns)
-    systems = frame["code_system"] if "code_system" in frame else pd.Series([None] * len(frame))
-    pairs = pd.DataFrame({"s": systems.astype(object), "c": frame["code"].astype(object)})
-    for row, (system, code) in pairs.dropna(subset=["c"]).drop_duplicates().iterrows():
+    pairs: dict[tuple[Any, Any], str] = {}  # (system, code) -> where it is first
+    if "code" in names:
+        columns = ["code_system", "code"] if "code_system" in names else ["code"]
+        frame = pd.read_parquet(file, columns=columns)
+        systems = frame["code_system"] if "code_system" in frame else [None] * len(frame)
+        for row, (system, code) in enumerate(zip(systems, frame["code"], strict=True)):
+            if isinstance(code, str):
+                pairs.setdefault((system, code), f"column 'code', row {row}")
+    if "qualifiers" in names:  # the code of a coded value: the same policy
+        quals = pd.read_parquet(file, columns=["qualifiers"])["qualifiers"]
+        for row, text in enumerate(quals):
+            try:
+                obj = json.loads(text) if isinstance(text, str) else text
+            except ValueError:
+                continue
+            if isinstance(obj, dict) and isinstance(obj.get("value_code"), str):
+                where = f"column 'qualifiers', row {row} $.value_code"
+                pairs.setdefault((obj.get("value_system"), obj["value_code"]), where)
+    for (system, code), where in pairs.items():
         if not is_code_pseudonym(code) and not standard_code(system, code, identifiers, vocabulary):
-            yield Finding(
-                str(file), f"column 'code', row {row}", "policy:local_code", mask(str(code))
-            )
+            yield Finding(str(file), where, "policy:local_code", mask(code))
 
 
 def _strings(file: Path, vocabulary: CodedVocabulary | None = None) -> Iterator[tuple[str, str]]:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -158,18 +158,35 @@ def _scrub_qualifiers(
     drop: frozenset[str],
     full: TextScrubber | None = None,
     coded: frozenset[str] | None = None,
+    codes: Callable[[Any, Any], Any] | None = None,
 ) -> Any:
     """Scrub a qualifiers object (dict or JSON text), dropping the keys in ``drop``.
 
     With ``full`` and ``coded`` (the field policy's ``coded_qualifiers``), the string values of
     keys outside ``coded`` are free text and go through ``full`` (the clinical engine
-    included); otherwise every value goes through ``plain``.
+    included); otherwise every value goes through ``plain``. With ``codes``
+    (``codes(system, code)`` -> the code as published), a top-level ``value_code`` (the code
+    of a coded value) follows the policy of ``events.code`` instead, and its ``value_system``
+    is kept when it is a declared code system.
     """
     full = plain if full is None else full
     coded = frozenset() if coded is None else coded
 
     def scrub(obj: Any) -> Any:
-        return _scrub_qualifier_obj(obj, plain, full, coded)
+        if not isinstance(obj, dict) or codes is None or is_missing(obj.get("value_code")):
+            return _scrub_qualifier_obj(obj, plain, full, coded)
+        # the code of a coded value: the field policy of events.code, not the patterns (a
+        # SNOMED CT code is no 9-digit [NUMBER]); its system kept when a declared one
+        system, code = obj.get("value_system"), obj["value_code"]
+        rest = {k: v for k, v in obj.items() if k not in ("value_code", "value_system")}
+        out = _scrub_qualifier_obj(rest, plain, full, coded)
+        out["value_code"] = codes(system, code)
+        if system is not None:
+            from twinlab.deid.policy import in_vocabulary
+
+            declared = in_vocabulary("code_system", system)
+            out["value_system"] = system if declared else plain.scrub(str(system))
+        return out
 
     if isinstance(value, dict):
         return scrub({k: v for k, v in value.items() if k not in drop})
@@ -450,8 +467,21 @@ def deidentify(
         drop_keys = frozenset(policy.get("drop_qualifiers", ()))
         coded = frozenset(policy.get("coded_qualifiers", ()))
         plain = TextScrubber(ids, replace=replace, engine=False)
+        from twinlab.deid.codes import transform_codes
+
+        vocab = shipped_vocabulary() if vocabulary is None else vocabulary
+        published: dict[tuple[Any, Any], Any] = {}
+
+        def codes(system: Any, code: Any) -> Any:
+            if (system, code) not in published:
+                published[(system, code)] = transform_codes(
+                    [system], [code], key=k, identifiers=ids, vocabulary=vocab
+                )[0]
+            return published[(system, code)]
+
         out["qualifiers"] = [
-            _scrub_qualifiers(q, plain, drop_keys, scrubber, coded) for q in out["qualifiers"]
+            _scrub_qualifiers(q, plain, drop_keys, scrubber, coded, codes)
+            for q in out["qualifiers"]
         ]
     allowed = {"patient_id", "time", "end_time", "qualifiers", "event_id", "row_hash"}
     allowed |= set(_FREE_TEXT) | set(_KNOWN_ONLY) | set(_KEEP)

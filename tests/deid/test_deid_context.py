@@ -82,11 +82,19 @@ def test_scan_reports_zip_in_text_but_not_in_codes_or_report_numbers(tmp_path):
     quality = {"checks": [{"name": "range.1742-6", "description": "within [0.0, 10000.0] U/L",
                            "bounds": [0.0, 10000.0], "n": 10000}]}  # fmt: skip
     (tmp_path / "quality.json").write_text(json.dumps(quality))
-    table = pa.table({"code": ["8302-2"], "unit": ["cm"], "value_text": ["ok"]})
+    table = pa.table(
+        {
+            "code_system": ["http://loinc.org"],
+            "code": ["8302-2"],
+            "unit": ["cm"],
+            "value_text": ["ok"],
+        }
+    )
     pq.write_table(table, tmp_path / "events.parquet")
     assert scan_for_phi(tmp_path, ids) == []
     pq.write_table(
-        pa.table({"code": ["8302-2"], "value_text": ["new ZIP 83022"]}), tmp_path / "leak.parquet"
+        pa.table({"code_system": ["LOINC"], "code": ["8302-2"], "value_text": ["new ZIP 83022"]}),
+        tmp_path / "leak.parquet",
     )
     (tmp_path / "note.json").write_text(json.dumps({"note": "lives at 10000"}))
     found = {(f.file.rsplit("/", 1)[-1], f.kind) for f in scan_for_phi(tmp_path, ids)}

@@ -224,7 +224,8 @@ def test_free_text_qualifiers_are_scanned_with_every_detector(tmp_path):
         json.dumps({"supp": {"COMVAL": "husband Dmitri Volkov refused"}, "route": "Oral"}),
         json.dumps({"device": "Medtronic Azure XT", "fhir_status": "final"}),
     ]
-    pq.write_table(pa.table({"code": ["X", "Y"], "qualifiers": quals}), tmp_path / "e.parquet")
+    codes = {"code_system": ["http://loinc.org"] * 2, "code": ["8302-2", "29463-7"]}
+    pq.write_table(pa.table({**codes, "qualifiers": quals}), tmp_path / "e.parquet")
     found = scan_for_phi(tmp_path, IdentifierSet())
     assert found and all("$.supp.COMVAL" in f.location for f in found)
     assert any(f.masked.startswith("D") for f in found)
@@ -240,3 +241,32 @@ def test_free_text_qualifiers_are_scanned_with_every_detector(tmp_path):
     (tmp_path / "e.parquet").unlink()
     pq.write_table(pa.table({"qualifiers": ev["qualifiers"].tolist()}), tmp_path / "d.parquet")
     assert scan_for_phi(tmp_path, IdentifierSet()) == []
+
+
+REASONS = [
+    "effectiveDateTime not a valid FHIR date/dateTime",
+    "Bundle entry is not valid JSON (the file ends inside it: truncated?)",
+    "value outside the plausible range for the unit",
+    "seen 2/14 by Frank Bush, 93, MRN A77812",
+    "record of Renée O'Brien dated 03/07/1950",
+    "sample linked on the 14th, call 617-555-0142",
+]
+
+
+def test_pattern_columns_scan_reasons_as_the_scrubber_cleans_them(tmp_path):
+    """A reason is scrubbed with every pattern and no engine; scanned so, what the scrubber
+    would remove is found, and what it leaves passes (the write-time scrub and the gate agree)."""
+    from twinlab.deid import TextScrubber
+
+    raw, clean = tmp_path / "raw.parquet", tmp_path / "clean.parquet"
+    pd.DataFrame({"reason": REASONS}).to_parquet(raw, index=False)
+    scrubbed = TextScrubber(IDS, engine=False).scrub_series(pd.Series(REASONS))
+    pd.DataFrame({"reason": scrubbed}).to_parquet(clean, index=False)
+    assert scan_for_phi(clean, IDS, pattern_columns=("reason",)) == []
+    found = scan_for_phi(raw, IDS, pattern_columns=("reason",))
+    rows = {int(f.location.split("row ")[1]) for f in found}
+    assert rows == {3, 4, 5}
+    kinds = {f.kind for f in found if f.location.endswith("row 3")}
+    assert {"detector:date", "detector:age", "detector:mrn"} <= kinds
+    # without the column named, only known values and SSN, e-mail and phone patterns
+    assert {int(f.location.split("row ")[1]) for f in scan_for_phi(raw, IDS)} == {4, 5}

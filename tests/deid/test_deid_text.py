@@ -94,6 +94,26 @@ def test_patterns_are_scrubbed(text, expected):
         ("voiceprint id VP7781", "7781"),
         ("fingerprint ID 998877", "998877"),
         ("implant lot #L12345", "12345"),
+        # a bare month/day without a cue, a day of the month without its month, an age over
+        # 89 between commas after a name, month.year with a dot
+        ("Patient seen 2/14 for follow-up.", "2/14"),
+        ("Follow-up 3/22, labs stable.", "3/22"),
+        ("admitted 14/2 for fever", "14/2"),
+        ("Returned on the 14th for labs.", "14th"),
+        ("Came back the 3rd of the month.", "3rd"),
+        ("seen the third of last month", "third"),
+        ("Frank Bush, 93, admitted with pneumonia.", "93"),
+        ("Mrs. Lee (101) lives alone", "101"),
+        ("the patient, 96, lives alone", "96"),
+        ("Last seen 10.2021 in clinic.", "10.2021"),
+        ("MRI 2021.10 unchanged", "2021.10"),
+        ("stable since 3.2021", "3.2021"),
+        ("Surgery on 14th.", "14th"),
+        ("Surgery on the fourteenth.", "fourteenth"),
+        ("admitted the week of 3/14", "3/14"),
+        ("inpatient 2/14-2/16", "2/14"),
+        ("She is in her late 90s", "90s"),
+        ("He is 92.", "92"),
     ],
 )
 def test_safe_harbor_forms_the_patterns_missed(text, leaked):
@@ -126,6 +146,17 @@ def test_safe_harbor_forms_the_patterns_missed(text, leaked):
         "family hx: mother - breast ca at 45; daughter at bedside; wife and son present",
         "Childhood asthma; SHRINERS HOSPITAL FOR CHILDREN",
         "ID consult called; ID 1000 mg given",
+        # scores, ratios, strengths, fractions, settings and durations beside n/n; ordinals
+        # that are no day of the month; ages up to 89; numbers in a list of labs
+        "Score 2/14 on the scale; GCS 14/15; pain is 7/10; PHQ-9 5/27",
+        "BP 120/80 today; take 2/3 tablets; took 1 1/2 tabs; 1/2 of a pill",
+        "Strength in left arm 4/5; 5/5 strength throughout; Motor 5/5 in all extremities",
+        "reflexes 2/4 symmetric; grade 2/6 systolic murmur; BiPAP 10/5; 24/7 supervision",
+        "2/3 blood cultures positive; recalled 2/3 words; cough for 2/7 ago",
+        "the 3rd dose was given on the 5th floor in the 1st trimester; the 2nd cycle",
+        "Frank Bush, 63, admitted; Na 140, K 4.1, Cl 101, glucose 93, BUN 12",
+        "INR 1.2, value 10.2, ratio 3.2021",
+        "HR is 92, she is 95% adherent; on 2nd floor; on 3rd line therapy; on the first day",
     ],
 )
 def test_new_patterns_leave_clinical_phrasing_alone(text):

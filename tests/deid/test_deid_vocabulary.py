@@ -102,7 +102,14 @@ def test_known_identifiers_are_removed_from_a_kept_display():
 
 
 def _write(tmp_path, displays) -> None:
+    """The codings as published: a code of the study's system not declared (AE-8) is a
+    keyed pseudonym (twinlab.deid.codes)."""
+    from twinlab.deid.codes import transform_codes
+
     frame = pd.DataFrame(CODINGS, columns=["code_system", "code", "display"])
+    frame["code"] = transform_codes(
+        frame["code_system"], frame["code"], key=bytes(32), vocabulary=_vocabulary()
+    )
     frame["display"] = displays
     frame.to_parquet(tmp_path / "events.parquet")
     (tmp_path / "a.json").write_text('{"n": 1}')  # scanned first: the scan goes on with its set
@@ -114,9 +121,10 @@ def test_scan_passes_declared_names_and_fails_planted_identifiers(tmp_path):
     _write(tmp_path, clean)
     text = ("display",)
     assert scan_for_phi(tmp_path, ids, text_columns=text, vocabulary=_vocabulary()) == []
-    # without the vocabulary the drug name is what the engine's catch-all flags
+    # without the vocabulary the drug name is what the engine's catch-all flags, and the
+    # study's own code (AE-7) is a local code published verbatim
     strict = scan_for_phi(tmp_path, ids, text_columns=text)
-    assert {f.kind for f in strict} == {"detector:phi"}
+    assert {f.kind for f in strict} == {"detector:phi", "policy:local_code"}
     # every planted identifier is found, whether or not its coding is declared
     _write(tmp_path, [c[2] for c in CODINGS])
     found = scan_for_phi(tmp_path, ids, text_columns=text, vocabulary=_vocabulary())

@@ -175,7 +175,13 @@ def test_reviewed_free_text_is_scrubbed_and_unreviewed_is_dropped(runs):
     assert "seen" in notes["scrub"][0] and "Lives in" in notes["scrub"][0]  # plain words stay
     assert notes["default"] == [None] or pd.isna(notes["default"][0])
     ev = pd.read_parquet(root / "scrub" / "events.parquet")
-    for code in ("IT.CO", "Headache"):  # ODM comment, SDTM AE verbatim term: read and scrubbed
+    # ODM comment (a study's ItemOID: a local code, published as its keyed pseudonym), SDTM AE
+    # verbatim term: read and scrubbed
+    from twinlab.deid.codes import transform_codes
+
+    key = DeidKey(b"planted-test-deid-key-32-bytes!!")
+    (item,) = transform_codes(["ODM:S1"], ["IT.CO"], key=key)
+    for code in (item, "Headache"):
         texts = ev.loc[ev["code"] == code, "value_text"].tolist()
         assert len(texts) == 1 and "[" in texts[0], (code, texts)
     policy = results["default"].report["field_policy"]
@@ -207,7 +213,8 @@ def test_quarantine_holds_opaque_ids_traced_through_the_raw_zone(runs):
 def test_a_dirty_scan_exits_non_zero_naming_file_column_and_class_not_the_value(
     tmp_path, monkeypatch
 ):
-    """A name in a kept column (a code is never scrubbed): the scan stops the publish."""
+    """A name in a kept column (a code system is never scrubbed; a local code is now a keyed
+    pseudonym, twinlab.deid.codes): the scan stops the publish."""
     from click.testing import CliRunner
 
     from twinlab.cli import cli
@@ -220,6 +227,7 @@ def test_a_dirty_scan_exits_non_zero_naming_file_column_and_class_not_the_value(
         e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
     )["name"][0]["family"]
     obs = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
+    obs["resource"]["code"]["coding"][0]["system"] = f"twinlab:{family.lower()}-panel"
     obs["resource"]["code"]["coding"][0]["code"] = f"{family}-panel"
     file.write_text(json.dumps(bundle))
     monkeypatch.setenv("TWINLAB_DEID_KEY", base64.b64encode(b"d" * 32).decode())
@@ -229,6 +237,7 @@ def test_a_dirty_scan_exits_non_zero_naming_file_column_and_class_not_the_value(
     (out / "previous.txt").write_text("the previous version")
     result = CliRunner().invoke(cli, ["ingest", str(raw), "--out", str(out)])
     assert result.exit_code != 0
-    assert "events.parquet column 'code'" in result.output and "(name)" in result.output
+    assert "events.parquet column 'code_system'" in result.output and "(name)" in result.output
+    assert "events.parquet column 'code'," not in result.output  # the code: a pseudonym
     assert family not in result.output
     assert sorted(p.name for p in out.iterdir()) == ["previous.txt"]

@@ -121,3 +121,28 @@ def test_audit_log_and_run_records_are_private(tmp_path, monkeypatch) -> None:
     assert any(p.name == "log.jsonl" for p in files) and len(files) >= 2
     for p in files:
         assert _mode(p) == 0o600, p
+
+
+def test_a_quarantine_reason_with_phi_blocks_publishing(raw, tmp_path, monkeypatch) -> None:
+    """Reasons are scrubbed with every pattern (no engine): the gate scans them the same way,
+    so a reason that carries a date, an age over 89 or a record number is no longer published
+    because none of the three high-precision patterns (SSN, e-mail, phone) matched it."""
+    import pandas as pd
+
+    from twinlab.deid import scan_for_phi as real_scan
+
+    def planted(paths, identifiers, **kw):
+        paths = list(paths)
+        q = next(Path(p) for p in paths if Path(p).name == "quarantine.parquet")
+        table = pd.read_parquet(q)
+        row = {c: "x" for c in table.columns}
+        row["reason"] = "value seen 2/14 in chart of Frank Bush, 93, MRN A77812"
+        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+        table.to_parquet(q, index=False)
+        return real_scan(paths, identifiers, **kw)
+
+    monkeypatch.setattr("twinlab.deid.scan_for_phi", planted)
+    result = _run(raw, tmp_path)
+    found = {f.kind for f in result.phi_findings if f.location.startswith("column 'reason'")}
+    assert {"detector:date", "detector:age", "detector:mrn"} <= found
+    assert not (tmp_path / "out").exists()

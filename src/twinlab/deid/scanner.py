@@ -22,9 +22,12 @@ Identifier values are matched with context (:class:`~twinlab.deid.identifiers.Id
 whole tokens, numbers with their own digit grouping and never inside a decimal number, so
 the LOINC code ``8302-2`` or the bound ``10000.0`` is no ZIP code. HTML character references
 are decoded before matching (``O&#39;Brien`` is found). Free-text columns (``text_columns``)
-get every detector of the scrubber; a ``display`` the field policy kept as a declared concept
+get every detector of the scrubber, ``pattern_columns`` (the quarantine's ``reason``, scrubbed
+without the engine) every pattern; a ``display`` the field policy kept as a declared concept
 name (``vocabulary``, :mod:`twinlab.deid.vocabulary`) gets every pattern but not the engine's
-catch-all, as in the scrubber. A
+catch-all, as in the scrubber. A ``code`` column holds only what the field policy publishes:
+a standard system's code in that system's syntax, or the keyed pseudonym of any other code
+(:mod:`twinlab.deid.codes`); anything else is a finding of kind ``policy:local_code``. A
 :class:`Finding` says where and what kind of identifier was found and shows it **masked**
 (first character, then ``*`` for each letter or digit), so the scan report cannot leak.
 """
@@ -76,7 +79,7 @@ _KEYED_COLUMNS = tuple(
 _KEPT_TAG = " (coded display)"
 #: Location suffix of a free-text value inside the ``qualifiers`` column (every detector).
 _FREE_QUALIFIER_TAG = " (free-text qualifier)"
-_KEYED_ID = re.compile(r"ev-[0-9a-f]{24}|[0-9a-f]{64}|(?:P|src|rec)-[A-Z2-7]{16}")
+_KEYED_ID = re.compile(r"ev-[0-9a-f]{24}|[0-9a-f]{64}|(?:P|src|rec|code)-[A-Z2-7]{16}")
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?",
     re.IGNORECASE,
@@ -350,6 +353,41 @@ def _strings_display(table: Any, vocabulary: CodedVocabulary) -> Iterator[tuple[
             yield f"column 'display', row {row}{tag}", str(value)
 
 
+def _code_findings(
+    file: Path, identifiers: IdentifierSet, vocabulary: CodedVocabulary | None
+) -> Iterator[Finding]:
+    """A Parquet table's codes (``code``, and a coded value's ``value_code`` in
+    ``qualifiers``) that the field policy would not publish: neither a standard system's code
+    in its syntax (:func:`~twinlab.deid.codes.standard_code`) nor a keyed pseudonym of a local
+    code (each distinct (system, code) once)."""
+    import pyarrow.parquet as pq
+
+    from twinlab.deid.codes import is_code_pseudonym, standard_code
+
+    names = pq.ParquetFile(file).schema_arrow.names
+    pairs: dict[tuple[Any, Any], str] = {}  # (system, code) -> where it is first
+    if "code" in names:
+        columns = ["code_system", "code"] if "code_system" in names else ["code"]
+        frame = pd.read_parquet(file, columns=columns)
+        systems = frame["code_system"] if "code_system" in frame else [None] * len(frame)
+        for row, (system, code) in enumerate(zip(systems, frame["code"], strict=True)):
+            if isinstance(code, str):
+                pairs.setdefault((system, code), f"column 'code', row {row}")
+    if "qualifiers" in names:  # the code of a coded value: the same policy
+        quals = pd.read_parquet(file, columns=["qualifiers"])["qualifiers"]
+        for row, text in enumerate(quals):
+            try:
+                obj = json.loads(text) if isinstance(text, str) else text
+            except ValueError:
+                continue
+            if isinstance(obj, dict) and isinstance(obj.get("value_code"), str):
+                where = f"column 'qualifiers', row {row} $.value_code"
+                pairs.setdefault((obj.get("value_system"), obj["value_code"]), where)
+    for (system, code), where in pairs.items():
+        if not is_code_pseudonym(code) and not standard_code(system, code, identifiers, vocabulary):
+            yield Finding(str(file), where, "policy:local_code", mask(code))
+
+
 def _strings(file: Path, vocabulary: CodedVocabulary | None = None) -> Iterator[tuple[str, str]]:
     suffix = file.suffix.lower()
     if file.is_dir():
@@ -376,6 +414,7 @@ def scan_for_phi(
     patterns: Iterable[str] = SCAN_PATTERNS,
     dates_in_timestamps: bool = False,
     text_columns: Iterable[str] = (),
+    pattern_columns: Iterable[str] = (),
     vocabulary: CodedVocabulary | None = None,
 ) -> list[Finding]:
     """Scan files for known identifier values and PHI patterns.
@@ -399,6 +438,10 @@ def scan_for_phi(
         Columns (Parquet, CSV) holding scrubbed free text: scanned with every detector of
         the scrubber (:func:`~twinlab.deid.text.find_phi`: all patterns and the clinical
         engine), not only the high-precision patterns.
+    pattern_columns : iterable of str
+        Columns (Parquet, CSV) the scrubber cleaned with every pattern but not the engine
+        (``TextScrubber(engine=False)``: the quarantine's ``reason``): scanned with every
+        pattern, so what the scrubber would remove blocks publishing.
     vocabulary : CodedVocabulary, optional
         The coded-concept names the field policy kept (:mod:`twinlab.deid.vocabulary`): in
         a Parquet table with ``code_system``, ``code`` and ``display``, a display whose
@@ -420,7 +463,8 @@ def scan_for_phi(
     ids = _as_identifiers(identifiers)
     wanted = tuple(patterns)
     full = tuple(f"column {c!r}" for c in text_columns)
-    full_cache: dict[str, list[tuple[str, str]]] = {}
+    patterned = tuple(f"column {c!r}" for c in pattern_columns)
+    full_cache: dict[tuple[str, bool], list[tuple[str, str]]] = {}
     findings: dict[Finding, None] = {}
     cache: dict[tuple[str, bool], list[tuple[str, str]]] = {}
     for file in _files(paths):
@@ -447,20 +491,26 @@ def scan_for_phi(
                         (f"detector:{k}", mask(text[s:e])) for k, s, e in display_findings(text)
                     ]
                 elif (
-                    (full and location.startswith(full)) or location.endswith(_FREE_QUALIFIER_TAG)
+                    (full and location.startswith(full))
+                    or (patterned and location.startswith(patterned))
+                    or location.endswith(_FREE_QUALIFIER_TAG)
                 ) and not _ONE_NUMBER.fullmatch(text):
-                    more = full_cache.get(text)
+                    # the engine too, except in columns scrubbed without it
+                    engine = not (patterned and location.startswith(patterned))
+                    more = full_cache.get((text, engine))
                     if more is None:
                         # a keyed pseudonym the scrubber put for a patient key is no PHI
                         more = [
                             (f"detector:{k}", mask(text[s:e]))
-                            for k, s, e in find_phi(text, None)
+                            for k, s, e in find_phi(text, None, engine=engine)
                             if not _KEYED_ID.fullmatch(text[s:e])
                         ]
-                        full_cache[text] = more
+                        full_cache[(text, engine)] = more
                     hits = hits + more
                 for kind, masked in hits:
                     findings[Finding(str(file), location, kind, masked)] = None
+            if file.suffix.lower() in _PARQUET:
+                findings.update(dict.fromkeys(_code_findings(file, ids, vocabulary)))
         except Exception as exc:
             findings[Finding(str(file), "whole file", "unreadable", type(exc).__name__)] = None
     return list(findings)

@@ -17,7 +17,11 @@
     present. Columns outside the reader contract and the timeline schema are dropped (named
     in ``events.attrs["dropped_columns"]``). The value of an age event (an age code such as
     LOINC 30525-0, or a display naming an age, in a time unit) over 89 years is capped at 90
-    years, its original value ``"90+"`` (counted in ``events.attrs["ages_capped"]``).
+    years, its original value ``"90+"`` (counted in ``events.attrs["ages_capped"]``). A
+    ``code`` is kept when it is a recognised standard system's code in that system's syntax
+    or a declared coding of ``vocabulary``; any other code (a local system's, which can be any
+    text) becomes a keyed pseudonym (:mod:`twinlab.deid.codes`; counted in
+    ``events.attrs["codes_pseudonymized"]``).
 ``crosswalk``
     ``source_patient -> patient_id, shift_days``: the only link back to the identities. It
     must stay in the (encrypted) raw zone with the key.
@@ -34,7 +38,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -55,9 +59,9 @@ __all__ = ["PATIENT_SYSTEM", "deidentify"]
 PATIENT_SYSTEM = "twinlab:source_patient"
 
 #: Field policy. Free text goes through the text scrubber; record pointers (which may embed a
-#: patient key or sample id) lose known identifier values only; codes, code systems, units and
-#: numbers are clinical data, never text to scrub (LOINC ``8302-2`` is no ZIP ``83022``): the
-#: PHI scan of the outputs still checks them, with context.
+#: patient key or sample id) lose known identifier values only; standard codes, code systems,
+#: units and numbers are clinical data, never text to scrub (LOINC ``8302-2`` is no ZIP
+#: ``83022``; local codes become keyed pseudonyms): the PHI scan of the outputs checks them.
 _FREE_TEXT = ("display", "value_text", "orig_value")
 _KNOWN_ONLY = ("source_file", "source_record")
 _KEEP = (
@@ -154,18 +158,35 @@ def _scrub_qualifiers(
     drop: frozenset[str],
     full: TextScrubber | None = None,
     coded: frozenset[str] | None = None,
+    codes: Callable[[Any, Any], Any] | None = None,
 ) -> Any:
     """Scrub a qualifiers object (dict or JSON text), dropping the keys in ``drop``.
 
     With ``full`` and ``coded`` (the field policy's ``coded_qualifiers``), the string values of
     keys outside ``coded`` are free text and go through ``full`` (the clinical engine
-    included); otherwise every value goes through ``plain``.
+    included); otherwise every value goes through ``plain``. With ``codes``
+    (``codes(system, code)`` -> the code as published), a top-level ``value_code`` (the code
+    of a coded value) follows the policy of ``events.code`` instead, and its ``value_system``
+    is kept when it is a declared code system.
     """
     full = plain if full is None else full
     coded = frozenset() if coded is None else coded
 
     def scrub(obj: Any) -> Any:
-        return _scrub_qualifier_obj(obj, plain, full, coded)
+        if not isinstance(obj, dict) or codes is None or is_missing(obj.get("value_code")):
+            return _scrub_qualifier_obj(obj, plain, full, coded)
+        # the code of a coded value: the field policy of events.code, not the patterns (a
+        # SNOMED CT code is no 9-digit [NUMBER]); its system kept when a declared one
+        system, code = obj.get("value_system"), obj["value_code"]
+        rest = {k: v for k, v in obj.items() if k not in ("value_code", "value_system")}
+        out = _scrub_qualifier_obj(rest, plain, full, coded)
+        out["value_code"] = codes(system, code)
+        if system is not None:
+            from twinlab.deid.policy import in_vocabulary
+
+            declared = in_vocabulary("code_system", system)
+            out["value_system"] = system if declared else plain.scrub(str(system))
+        return out
 
     if isinstance(value, dict):
         return scrub({k: v for k, v in value.items() if k not in drop})
@@ -427,6 +448,15 @@ def deidentify(
             else:
                 out[col] = _scrub_free_text(out[col], scrubber, measured)
     n_ages = _cap_ages(out)
+    n_codes = 0
+    if "code" in out:  # a local or unknown system's code can be any text: keyed pseudonym
+        from twinlab.deid.codes import transform_codes
+
+        systems = out["code_system"] if "code_system" in out else pd.Series([None] * len(out))
+        vocab = shipped_vocabulary() if vocabulary is None else vocabulary
+        codes = transform_codes(systems, out["code"], key=k, identifiers=ids, vocabulary=vocab)
+        n_codes = sum(c != o for c, o in zip(codes, out["code"], strict=True) if not is_missing(o))
+        out["code"] = pd.Series(codes, index=out.index, dtype=out["code"].dtype)
     for col in _KNOWN_ONLY:
         if col in out:
             out[col] = scrubber.scrub_series(out[col].astype("str"), patterns=False)
@@ -437,8 +467,21 @@ def deidentify(
         drop_keys = frozenset(policy.get("drop_qualifiers", ()))
         coded = frozenset(policy.get("coded_qualifiers", ()))
         plain = TextScrubber(ids, replace=replace, engine=False)
+        from twinlab.deid.codes import transform_codes
+
+        vocab = shipped_vocabulary() if vocabulary is None else vocabulary
+        published: dict[tuple[Any, Any], Any] = {}
+
+        def codes(system: Any, code: Any) -> Any:
+            if (system, code) not in published:
+                published[(system, code)] = transform_codes(
+                    [system], [code], key=k, identifiers=ids, vocabulary=vocab
+                )[0]
+            return published[(system, code)]
+
         out["qualifiers"] = [
-            _scrub_qualifiers(q, plain, drop_keys, scrubber, coded) for q in out["qualifiers"]
+            _scrub_qualifiers(q, plain, drop_keys, scrubber, coded, codes)
+            for q in out["qualifiers"]
         ]
     allowed = {"patient_id", "time", "end_time", "qualifiers", "event_id", "row_hash"}
     allowed |= set(_FREE_TEXT) | set(_KNOWN_ONLY) | set(_KEEP)
@@ -457,6 +500,7 @@ def deidentify(
         "free_text_dropped": n_dropped,
         "displays_kept": n_kept,
         "ages_capped": n_ages,
+        "codes_pseudonymized": n_codes,
     }
 
     # --- patients ----------------------------------------------------------------------------

@@ -10,16 +10,19 @@
    IPv4/IPv6, MAC addresses, social-media handles, SSNs (also masked but for the last 4 digits,
    or labelled: ``SSN ending in 6789``), ZIP+4, telephone numbers (also local 7-digit forms,
    and their extensions), dates (also without a year: ``Mar 3rd``, ``14 Feb``, ``03/07``,
-   ``seen on 4/3``; month and year: ``since 1/2021``, ``2021-03``; birth years, which over 89
-   tell the age: ``born in 1925``; days in words: ``the fourth of March``; named days of the
-   year, a decision: ``Christmas 2019``, ``Thanksgiving`` are dates), ages over 89
-   (``94-year-old``, ``ninety-three years old``, ``turned 93``, ``95th birthday``), names after
-   a title in any case (``seen by dr. brown``) or after a relation, when Philter lists it as a
-   name (``son frank``), street addresses with their unit and PO boxes (``12 main st apt 4``),
-   places after a residence verb (``moved to Mobile``), e-mail addresses spelled out (``jdoe at
-   gmail dot com``), references to a FHIR person (``Patient/5521``), labelled numbers (MRN,
-   Medicaid, policy, licence plate, serial...), unlabelled serial-like codes that mix letters
-   and digits (``K8J2-99A1``, ``7ABC123``), and runs of 7 or more digits;
+   ``seen on 4/3``, and a bare ``seen 2/14`` or ``14/2`` unless a score word or unit is beside
+   it: ``strength 4/5``, ``2/3 tablets``; a day of the month alone: ``on the 14th``, ``the 3rd
+   of the month``; month and year: ``since 1/2021``, ``2021-03``, ``10.2021``; birth years,
+   which over 89 tell the age: ``born in 1925``; days in words: ``the fourth of March``;
+   named days of the year, a decision: ``Christmas 2019``, ``Thanksgiving`` are dates), ages
+   over 89 (``94-year-old``, ``ninety-three years old``, ``turned 93``, ``95th birthday``,
+   ``Frank Bush, 93,`` after a name or a word for a person), names after a title in any case
+   (``seen by dr. brown``) or after a relation, when Philter lists it as a name (``son frank``),
+   street addresses with their unit and PO boxes (``12 main st apt 4``), places after a
+   residence verb (``moved to Mobile``), e-mail addresses spelled out (``jdoe at gmail dot
+   com``), references to a FHIR person (``Patient/5521``), labelled numbers (MRN, Medicaid,
+   policy, licence plate, serial...), unlabelled serial-like codes that mix letters and digits
+   (``K8J2-99A1``, ``7ABC123``), and runs of 7 or more digits;
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
@@ -31,6 +34,7 @@ brand names.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import re
@@ -93,6 +97,14 @@ class PhiPattern:
     kind: str
     regex: re.Pattern[str]
     valid: Callable[[str], bool] | None = None
+    #: ``context(text, start, end)``: whether the match at ``text[start:end]`` is PHI in its
+    #: surroundings (a bare ``2/14`` is a date unless a score word or unit is beside it)
+    context: Callable[[str, int, int], bool] | None = None
+
+    @functools.cached_property
+    def _groups(self) -> list[str]:
+        """The names of the PHI groups (``v``, ``v2``...), in order."""
+        return sorted(g for g in self.regex.groupindex if re.fullmatch(r"v\d*", g))
 
     def finditer(self, text: str) -> Iterator[tuple[str, int, int]]:
         """Yield ``(kind, start, end)`` of each valid match.
@@ -100,10 +112,12 @@ class PhiPattern:
         Alternatives of one expression may name their PHI ``v``, ``v2``, ``v3``...: the first
         group that took part in the match is the PHI.
         """
-        groups = sorted(g for g in self.regex.groupindex if re.fullmatch(r"v\d*", g))
+        groups = self._groups
         for m in self.regex.finditer(text):
             group: str | int = next((g for g in groups if m.group(g) is not None), 0)
-            if m.group(group) and (self.valid is None or self.valid(m.group(group))):
+            if not m.group(group) or (self.valid is not None and not self.valid(m.group(group))):
+                continue
+            if self.context is None or self.context(text, m.start(group), m.end(group)):
                 yield self.kind, m.start(group), m.end(group)
 
 
@@ -201,6 +215,57 @@ def _street_words(text: str) -> bool:
     return not any(w in _NOT_STREET for w in re.findall(r"[a-z]+", text.lower()))
 
 
+#: Words before a bare ``n/n`` that make it a score, ratio, strength, fraction or setting, not
+#: a month/day ("strength 4/5", "pain is 7/10", "GCS 14/15", "BiPAP 10/5", "x 2/7").
+_RATIO_BEFORE = re.compile(
+    r"\b(?:scores?|scored|scales?|gcs|apgars?|phq\W?\d*|gad\W?\d*|mmse|moca|nihss|ecog|nyha"
+    r"|braden|morse|strength|motor|power|reflex(?:es)?|dtrs?|murmurs?|grades?|graded|rated"
+    r"|rates?|rating|pain|bp|pressures?|ratios?|titers?|titres?|dilution|x|times|out|stage"
+    r"|tanner|gravida|para|g\d|sats?|spo2|o2|fio2|vision|va|acuity|pupils?|perrla?|split"
+    r"|tabs?|tablets?|took|take|takes|taking|give|given|positive|negative|cultures?|bottles?"
+    r"|nodes?|doses?|fraction|hr|rr|pulses?|vent|peep|psv?|cpap|bipap|ipap|epap|settings?"
+    r"|wnl|correct|answered|recalled|recall|items?|criteria|was|is|were|are|about|approx"
+    r"|approximately|only|all|each|every|per)\b\W*(?:[\w+]+\W+){0,3}$"
+)
+#: Words after a bare ``n/n`` that make it a quantity, not a month/day ("2/3 tablets",
+#: "4/5 in the left arm", "5/5 bilaterally", "2/7 ago" for two days).
+_RATIO_AFTER = re.compile(
+    r"\s*(?:of\b|tabs?\b|tablets?|caps?\b|capsules?|pills?|doses?|mg|mcg|ug|ml|cc|g\b|units?"
+    r"|ns\b|normal|strength|%|cups?|sat|saline|pain|murmur|in\s+(?:the\s+)?(?:right|left|r|l"
+    r"|bilateral|both|all|upper|lower|each)\b|bilat|throughout|symmetric|positive|negative"
+    r"|pos\b|neg\b|(?:blood\s+)?cultures?|bottles?|sets?|nodes?|lymph|vessels?|fingers?|points?|pts\b"
+    r"|on\s+(?:the\s+)?scale|scale|score|correct|ago|x\b|times|mm|cm|power|motor|reflex|dtr"
+    r"|grade|systolic|diastolic|holosystolic|sem\b|ejection|dilution|titer|nights?|hours?"
+    r"|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?|servings?|drinks?|packs?|ppd|items?"
+    r"|words?|objects?|questions?|criteria|split|strip|slices?|pieces?|portions?|dose|rule"
+    r"|mmhg|cmh2o|psi|bpm|beats|breaths|hpf|lpf|fields?)"
+)
+
+
+def _month_day_context(text: str, start: int, end: int) -> bool:
+    """Whether a bare ``n/n`` reads as a month/day: no score word before, no unit after."""
+    before = text[max(0, start - 48) : start].lower()
+    return _RATIO_BEFORE.search(before) is None and _RATIO_AFTER.match(text.lower(), end) is None
+
+
+#: Words before ", 93," that make the number an age: a person's name or a word for a person.
+_PERSON_WORDS = frozenset(
+    "patient pt man woman male female gentleman lady resident veteran widow widower he she"
+    " grandmother grandfather mother father husband wife".split()
+)
+
+
+def _after_a_person(text: str, start: int, end: int) -> bool:
+    """Whether the word before ``, 93,`` is a name (Philter's dictionaries) or a person."""
+    from twinlab.deid.vocabulary import _name_words
+
+    m = re.search(r"([A-Za-z'’-]+)\s*[,(]\s*$", text[max(0, start - 40) : start])
+    if m is None:
+        return False
+    word = m.group(1).lower()
+    return word in _PERSON_WORDS or (m.group(1)[0].isupper() and word in _name_words()[0])
+
+
 #: The PHI patterns (see the module docstring).
 PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern("url", _p(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+")),
@@ -227,6 +292,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(
         "date",
         _p(
+            # each alternative starts at a digit or at a word start: one test rejects the rest
+            r"(?=\d|\b[a-z])(?:"
             r"(?<!\d)\d{4}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
             r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?!\d)"
             r"|(?<![\d.])\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})(?!\d|\.\d)"
@@ -247,16 +314,49 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"(?:the\s+)?{_DAY_WORD}\b"
             rf"|\b{_MONTH}\.?\s+the\s+\d{{1,2}}(?:st|nd|rd|th)\b"
             rf"|\b{_HOLIDAY}\b"
+            r")"
         ),
     ),
     PhiPattern(  # month and year: "since 1/2021", "01-2021", "2021-03"
         "date",
         _p(
+            r"(?=\d|\b[a-z])"  # each alternative starts at a digit or a word start
             r"(?<!dilution )(?<!titer )(?<!titre )(?<!ratio )"
             r"(?<![\d/.-])(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}(?![\d/]|\.\d)"
             r"|(?<![\d/.-])(?:0[1-9]|1[0-2])-(?:19|20)\d{2}(?![\d-]|\.\d)"
             r"|(?<![\d/.-])(?:19|20)\d{2}-(?:0[1-9]|1[0-2])(?![\d-]|\.\d)"
+            # with a dot: "10.2021", "2021.10"; unpadded only after a cue ("since 3.2021")
+            r"|(?<![\w/.,-])(?:0[1-9]|1[0-2])\.(?:19|20)\d{2}(?!\d|\.\d)"
+            r"|(?<![\w/.,-])(?:19|20)\d{2}\.(?:0[1-9]|1[0-2])(?!\d|\.\d)"
+            r"|\b(?:on|since|until|till|dated|from|in|seen)\s+(?P<v>[1-9]\.(?:19|20)\d{2})(?!\d|\.\d)"
         ),
+    ),
+    PhiPattern(  # a bare month/day ("seen 2/14", "admitted 14/2"), not a score or fraction
+        "date",
+        _p(
+            # a range "2/14-2/16" is two dates
+            r"(?<![\w/.:+*|])(?<!\d\s)(?<![^\d/]-)(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])"
+            r"(?![\w/:+]|-(?!\d{1,2}/)|\.\d)"
+            r"|(?<![\w/.:+*|-])(?<!\d\s)(?!24/7\b)(?:1[3-9]|2\d|3[01])/(?:0?[1-9]|1[0-2])"
+            r"(?![\w/:+-]|\.\d)"
+        ),
+        context=_month_day_context,
+    ),
+    PhiPattern(  # a day of the month without its month: "on the 14th", "the 3rd of the month"
+        "date",
+        _p(
+            r"\b(?:the|on)\s+(?P<v>(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th))\b(?=\s+of\s+(?:the\s+|this\s+"
+            r"|last\s+|next\s+|that\s+|each\s+|every\s+)?month\b|\s*(?:[.,;:!?)]|$)|\s+(?:for"
+            r"|at|when|with|to|in|we|he|she|they|i|was|is|but|after|before|as|because|where|so"
+            r"|then|until|till|via|by|from|through|due|around|about|of\s+(?:this|last|next)\b)\b)"
+            rf"|\bthe\s+(?P<v2>{_DAY_WORD})\b(?=\s+of\s+(?:the\s+|this\s+|last\s+|next\s+)?month\b)"
+            rf"|\bon\s+the\s+(?P<v3>{_DAY_WORD})\b(?=\s*(?:[.,;:!?)]|$))"
+        ),
+    ),
+    PhiPattern(  # an age over 89 between commas after a name: "Frank Bush, 93, admitted"
+        "age",
+        _p(r"[,(]\s*(?P<v>9\d|1[0-4]\d)\s*(?:,|\)|(?=\s+(?:y|yo|yrs?|m|f)\b))"),
+        context=_after_a_person,
     ),
     PhiPattern(  # a birth year: over 89 it is an age ("born in 1925"); the patients table has it
         "date",
@@ -308,11 +408,12 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # a social-media handle: with a digit or "_", or named as one
         "handle",
         _p(
-            r"(?<![\w.@/])@(?=[\w.]*[\d_])[a-z0-9_][\w.]{2,29}(?<!\.)"
+            r"(?=@|\b[a-z])"  # each alternative starts at an "@" or a word start
+            r"(?:(?<![\w.@/])@(?=[\w.]*[\d_])[a-z0-9_][\w.]{2,29}(?<!\.)"
             rf"|(?<![\w.@/])@[a-z][\w.]{{2,29}}(?<!\.)(?=\s+(?:on|via|at)\s+{_SOCIAL}\b)"
             rf"|\b{_SOCIAL}\b\s*(?:(?:account|id|name|handle)\s*)?"
             r"(?:(?:[:=]|\bis\b)\s*(?P<v>@?(?=[\w.]*[a-z])[a-z0-9_][\w.]{2,29}(?<!\.))"
-            r"|(?P<v2>@[a-z0-9_][\w.]{2,29}(?<!\.)))"
+            r"|(?P<v2>@[a-z0-9_][\w.]{2,29}(?<!\.))))"
         ),
     ),
     PhiPattern(
@@ -397,6 +498,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"\b(?:9\d|1[0-4]\d)\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.?)(?:[\s-]*old)?(?!\w)"
             r"|\b(?:aged?|age:)\s*(?:9\d|1[0-4]\d)\b|\b(?:9\d|1[0-4]\d)(?=\s*(?:M|F)\b)"
             r"|\bnonagenarian|\bcentenarian"
+            # "in her late 90s", "she is 92."
+            r"|\bin\s+(?:his|her|their|the)\s+(?:early\s+|mid[-\s]?|late\s+)?(?:90'?s|nineties)"
+            r"|\b(?:he|she|patient|pt)\s+(?:is|was)\s+(?:now\s+)?(?:9\d|1[0-4]\d)"
+            r"(?=\s*(?:[.,;]|$|\s+(?:and|but|with|who|today|now)\b))"
             # "turned 93", "age of 93", "93rd birthday", spelled out: "ninety-three years old"
             rf"|\b(?:turned|turns|turning|age\s+of)\s+(?:{_AGE_NUM}|{_AGE_WORD})\b"
             rf"|\b{_AGE_NUM}(?:st|nd|rd|th)\s+birthday\b"

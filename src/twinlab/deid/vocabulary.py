@@ -222,6 +222,13 @@ class CodedVocabulary:
         code_text = "" if code is None else str(code).strip()
         return (_system(system), code_text, text) in self._triples
 
+    def declares(self, system: Any, code: Any) -> bool:
+        """Whether ``(system, code)`` is an entry's coding (a reviewed code of its system)."""
+        if system is None or code is None:
+            return False
+        pair = (_system(system), str(code).strip())
+        return any(t[:2] == pair for t in self._triples)
+
     def mask(self, frame: pd.DataFrame) -> np.ndarray:
         """Per row of ``frame`` (``code_system``, ``code``, ``display``): kept verbatim?"""
         if len(frame) == 0 or "display" not in frame or not len(self):

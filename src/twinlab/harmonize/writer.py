@@ -174,6 +174,8 @@ def publish(
             sorted(out.rglob("*")),
             h.identifiers,
             text_columns=("display", "value_text", "orig_value"),
+            # quarantine reasons are scrubbed with every pattern, no engine (harmonize.pipeline)
+            pattern_columns=("reason",),
             vocabulary=h.vocabulary,
         )
         report["phi_scan"] = {"files": len(list(out.rglob("*.*"))), "findings": len(findings)}

@@ -25,7 +25,10 @@ from twinlab.deid import IdentifierSet, TextScrubber, scrub_text
             "born March 7, 1950; seen 7 Mar 2020; due Dec 2024",
             "born [DATE]; seen [DATE]; due [DATE]",
         ),
-        ("MRN: 20481234, acct #A-99812, serial no. SN-ZX81-7734", "[MRN], [MRN], [MRN]"),
+        (
+            "MRN: 20481234, acct #A-99812, serial no. SN-ZX81-7734",
+            "MRN: [MRN], acct #[MRN], serial no. [MRN]",
+        ),
         ("id 20481234567", "id [NUMBER]"),
     ],
 )
@@ -166,6 +169,28 @@ def test_new_patterns_leave_clinical_phrasing_alone(text):
 
 
 @pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Fingerprint template FP-87J1N1B3, photo on file", "FP-87J1N1B3"),
+        ("Study badge KA-0984-T5.", "KA-0984-T5"),
+        ("Account 6189-16728. DL# 47-RPP-9147.", "6189-16728"),
+        ("DL# 47-RPP-9147, Medicaid 484111441A", "47-RPP-9147"),
+        ("Health plan ID CE22035980V today", "CE22035980V"),
+        ("Medical record number: 20481234", "20481234"),
+        ("implant lot #L12345 placed", "L12345"),
+    ],
+)
+def test_record_number_patterns_replace_the_value_not_its_label(text, value):
+    """The label ('template', 'badge', 'Account') is no PHI: only the value is replaced."""
+    from twinlab.deid.text import find_patterns
+
+    spans = [(s, e) for kind, s, e in find_patterns(text) if kind == "mrn"]
+    at = text.index(value)
+    assert (at, at + len(value)) in spans
+    assert all(s >= at for s, _ in spans if s < at + len(value)), spans
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Hemoglobin A1c/Hemoglobin.total in Blood",
@@ -203,7 +228,7 @@ def test_short_numeric_identifiers_match_as_whole_tokens_in_context():
     scrub = TextScrubber(ids, engine=False).scrub
     assert scrub("Dr Li saw 12 patients") == "Dr [NAME] saw 12 patients"
     assert scrub("subject #12 seen") == "subject #[PATIENT_KEY] seen"
-    assert scrub("see Patient/5521, MRN 55213") == "see [PATIENT_KEY], [MRN]"
+    assert scrub("see Patient/5521, MRN 55213") == "see [PATIENT_KEY], MRN [MRN]"
     assert scrub("ref 5521 and 55213 today") == "ref [PATIENT_KEY] and [MRN] today"
     for clinical in ("5521 mg daily", "5521.5", "2020-5521", "12/5521", "155213"):
         assert scrub(clinical) == clinical

@@ -510,10 +510,11 @@ PATTERNS: tuple[PhiPattern, ...] = (
         ),
     ),
     PhiPattern("id", _p(r"\b(?:patient|person|relatedperson|practitioner|group)/[\w.-]+")),
-    PhiPattern(
+    PhiPattern(  # the value only: the label ("MRN", "fingerprint template") is no PHI
         "mrn",
         _p(
-            rf"\b(?:{_LABELS})\s*[:#]?\s*(?:no\.?|number|#)?\s*(?=[\w-]*\d)[a-z0-9][\w-]{{2,}}"
+            rf"\b(?:{_LABELS})\s*[:#]?\s*(?:no\.?|number|#)?\s*"
+            r"(?P<v>(?=[\w-]*\d)[a-z0-9][\w-]{2,})"
             r"(?![\w-])(?!\s*(?:mg|mcg|ml|g|kg|units?|%)(?!\w))"  # a dose is no record number
         ),
     ),

@@ -117,6 +117,11 @@ def test_patterns_are_scrubbed(text, expected):
         ("inpatient 2/14-2/16", "2/14"),
         ("She is in her late 90s", "90s"),
         ("He is 92.", "92"),
+        # 'normal' after n/n is '1/2 normal saline' only
+        ("labs from 5/6 normal", "5/6"),
+        ("labs 5/6 normal.", "5/6"),
+        # a day/month before a time, also after a word that makes a bare n/n a ratio
+        ("was seen 5/6 at 10:00", "5/6"),
     ],
 )
 def test_safe_harbor_forms_the_patterns_missed(text, leaked):
@@ -160,6 +165,8 @@ def test_safe_harbor_forms_the_patterns_missed(text, leaked):
         "Frank Bush, 63, admitted; Na 140, K 4.1, Cl 101, glucose 93, BUN 12",
         "INR 1.2, value 10.2, ratio 3.2021",
         "HR is 92, she is 95% adherent; on 2nd floor; on 3rd line therapy; on the first day",
+        "pain 4/10 at rest; Pain is 4/10 at rest; rated 7/10 at worst; pain score of 3/10 at night",
+        "started 1/2 normal saline at 75 mL/h; on 1/2 normal saline; 3/4 normal saline",
     ],
 )
 def test_new_patterns_leave_clinical_phrasing_alone(text):

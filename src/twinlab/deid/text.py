@@ -231,7 +231,7 @@ _RATIO_BEFORE = re.compile(
 #: "4/5 in the left arm", "5/5 bilaterally", "2/7 ago" for two days).
 _RATIO_AFTER = re.compile(
     r"\s*(?:of\b|tabs?\b|tablets?|caps?\b|capsules?|pills?|doses?|mg|mcg|ug|ml|cc|g\b|units?"
-    r"|ns\b|normal|strength|%|cups?|sat|saline|pain|murmur|in\s+(?:the\s+)?(?:right|left|r|l"
+    r"|ns\b|normal\s+saline|strength|%|cups?|sat|saline|pain|murmur|in\s+(?:the\s+)?(?:right|left|r|l"
     r"|bilateral|both|all|upper|lower|each)\b|bilat|throughout|symmetric|positive|negative"
     r"|pos\b|neg\b|(?:blood\s+)?cultures?|bottles?|sets?|nodes?|lymph|vessels?|fingers?|points?|pts\b"
     r"|on\s+(?:the\s+)?scale|scale|score|correct|ago|x\b|times|mm|cm|power|motor|reflex|dtr"
@@ -240,6 +240,19 @@ _RATIO_AFTER = re.compile(
     r"|words?|objects?|questions?|criteria|split|strip|slices?|pieces?|portions?|dose|rule"
     r"|mmhg|cmh2o|psi|bpm|beats|breaths|hpf|lpf|fields?)"
 )
+
+
+#: Words just before ``n/n at`` that make it a score ("pain 4/10 at rest", "rated 7/10 at
+#: worst"); fewer than :data:`_RATIO_BEFORE`: "was seen 5/6 at 10:00" is a date.
+_SCORE_BEFORE = re.compile(
+    r"\b(?:pain|scores?|scored|scales?|rated|rating|vas|nrs|gcs|nihss|strength|power|motor)"
+    r"\W+(?:(?:is|was|of|at|now|currently|level|intensity)\W+){0,2}$"
+)
+
+
+def _not_a_score(text: str, start: int, end: int) -> bool:
+    """Whether ``n/n`` before "at" is no score: no score word (:data:`_SCORE_BEFORE`) before."""
+    return _SCORE_BEFORE.search(text[max(0, start - 40) : start].lower()) is None
 
 
 def _month_day_context(text: str, start: int, end: int) -> bool:
@@ -305,7 +318,6 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?![:.]\d)"
             rf"|\b\d{{1,2}}(?:st|nd|rd|th)?(?:\s+of)?[\s-]+{_MONTH}\b\.?"
             r"|(?<![\d/.:-])(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01])(?![\d/:-]|\.\d)"
-            r"|(?<![\d/.:-])(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2])(?=\s+(?:at|@)\b)"
             # "Mar-04-2021", "4.III.2021", spelled days, "March the 4th", holidays
             rf"|\b{_MONTH}[-/.]\d{{1,2}}[-/.]\d{{2,4}}\b"
             r"|(?<![\w.])\d{1,2}[./-](?:i{1,3}|iv|vi{0,3}|ix|xi{0,2})[./-]\d{2,4}\b"
@@ -316,6 +328,11 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\b{_HOLIDAY}\b"
             r")"
         ),
+    ),
+    PhiPattern(  # a day/month before a time ("seen 5/6 at 10:00"); not "pain 4/10 at rest"
+        "date",
+        _p(r"(?=\d)(?<![\d/.:-])(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2])(?=\s+(?:at|@)\b)"),
+        context=_not_a_score,
     ),
     PhiPattern(  # month and year: "since 1/2021", "01-2021", "2021-03"
         "date",
@@ -371,7 +388,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"\b(?:on|since|until|till|dated|thru|through|dos|dob)[:\s]\s*"
             r"(?P<v>(?<![\d/.:-])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?![\d/:-]|\.\d)"
             # a fraction: "started on 1/2 NS", "on 3/4 strength"
-            r"(?!\s*(?:ns\b|normal|tabs?\b|tablets?|strength|doses?\b|of\b|mg|ml|cc|units?"
+            r"(?!\s*(?:ns\b|normal\s+saline|tabs?\b|tablets?|strength|doses?\b|of\b|mg|ml|cc|units?"
             r"|cups?|pills?|%|saline|sat))"
         ),
     ),

@@ -128,3 +128,73 @@ def test_the_code_of_a_coded_value_follows_the_same_policy(tmp_path):
     assert [(f.location, f.kind) for f in found] == [
         ("column 'qualifiers', row 1 $.value_code", "policy:local_code")
     ]
+
+
+#: code systems of the readers, the demo and real exports (tests/, /work/shared/data)
+SYSTEMS_KEPT = [s for s, _ in STANDARD] + [
+    "ODM:ST1", "ODM:1001_virus", "ODM:P2006-101", "ODM:ST_1_1", "ODM:cdisc01",
+    "ODM:TEMPLATE_ST_01", "sdtm:LBTESTCD", "CDISC SDTM DM", "twinlab:study",
+    "http://hl7.org/fhir/sid/cvx", "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+    "http://terminology.hl7.org/CodeSystem/v2-0203", "urn:oid:2.16.840.1.113883.6.238",
+    "urn:oid:2.25.329800735698586629295641978511506172918",
+]  # fmt: skip
+#: systems of a declared syntax that carry a name, record number, date or phone
+SYSTEMS_WITH_PHI = [
+    "ODM:JOHN-SMITH-MRN12345",
+    "ODM:Marisol_Thistlewood",
+    "ODM:MRN-77120",
+    "twinlab:john-smith",
+    "http://terminology.hl7.org/CodeSystem/mrn-12345678",
+    "ODM:DOB-03.07.1950",
+    "ODM:617-555-0142",
+]
+
+
+def test_a_code_system_with_phi_in_its_free_part_is_not_published():
+    """'ODM:<anything>' and 'twinlab:<anything>' passed the system syntax: a name or record
+    number in a system was published verbatim unless a known identifier of the patient."""
+    from twinlab.deid.policy import apply_policy, in_vocabulary
+
+    assert all(in_vocabulary("code_system", s) for s in SYSTEMS_KEPT)
+    assert not any(in_vocabulary("code_system", s) for s in SYSTEMS_WITH_PHI)
+    frame = pd.DataFrame({"code_system": SYSTEMS_KEPT + SYSTEMS_WITH_PHI})
+    out, report = apply_policy("events", frame)
+    assert out["code_system"].tolist()[: len(SYSTEMS_KEPT)] == SYSTEMS_KEPT
+    assert out["code_system"][len(SYSTEMS_KEPT) :].isna().all()
+    assert report["invalid_values"] == {"code_system": len(SYSTEMS_WITH_PHI)}
+    # nor is the code of such a system a standard code, nor a coded value's system kept
+    assert not standard_code("ODM:MRN-77120", "IT.VS.SYSBP")
+
+
+def test_a_coded_values_system_with_phi_is_scrubbed():
+    import json
+
+    quals = [{"value_code": "X1", "value_system": "ODM:JOHN-SMITH-MRN12345"}]
+    frame = _events(STANDARD[:1]).assign(qualifiers=[json.dumps(q) for q in quals])
+    _, events, _ = deidentify(PERSONS, frame, key=DeidKey(bytes(32)))
+    assert "12345" not in json.loads(events["qualifiers"][0])["value_system"]
+
+
+@pytest.mark.parametrize("system", SYSTEMS_WITH_PHI)
+def test_the_publish_gate_blocks_a_code_system_with_phi(tmp_path, system):
+    from twinlab.deid.identifiers import identifiers_from
+
+    ids = identifiers_from(PERSONS)
+    events = _events([(system, "X1")] * 2)
+    _, published, _ = deidentify(PERSONS, events, key=DeidKey(bytes(32)))
+    assert is_code_pseudonym(published["code"][0])  # the code itself is no finding
+    published[["code_system", "code"]].to_parquet(tmp_path / "e.parquet")
+    found = scan_for_phi(tmp_path, ids)
+    assert ("column 'code_system', row 0", "policy:code_system") in {
+        (f.location, f.kind) for f in found
+    }
+    assert all(system[5:] not in f.masked for f in found)
+
+
+def test_the_publish_gate_passes_the_readers_code_systems(tmp_path):
+    from twinlab.deid.identifiers import identifiers_from
+
+    frame = pd.DataFrame({"code_system": SYSTEMS_KEPT, "code": ["x"] * len(SYSTEMS_KEPT)})
+    frame.to_parquet(tmp_path / "e.parquet")
+    found = scan_for_phi(tmp_path, identifiers_from(PERSONS))
+    assert not [f for f in found if f.kind == "policy:code_system"]

@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import importlib.resources
+import itertools
 import re
 from functools import lru_cache
 from typing import Any
@@ -37,6 +38,7 @@ __all__ = [
     "column_policy",
     "field_policy",
     "in_vocabulary",
+    "system_phi",
 ]
 
 #: The treatments a column may have.
@@ -92,6 +94,52 @@ def _code_systems() -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in field_policy()["code_systems"]), re.IGNORECASE)
 
 
+#: What a source names freely in a code system: the path after a URI's scheme and host, the
+#: name after a local prefix (``ODM:<StudyOID>``, ``twinlab:<name>``, ``sdtm:<domain>``).
+_SYSTEM_PREFIX = re.compile(
+    r"^(?:[a-z][a-z0-9+.-]*://[^/?#]*/?|urn:iso:std:iso:|(?:odm|twinlab|sdtm):|cdisc\s+sdtm\s+)",
+    re.IGNORECASE,
+)
+#: An OID: numbers and dots only, its syntax is the whole check (a long arc is no record number)
+_OID = re.compile(r"urn:oid:[0-9]+(?:\.[0-9]+)+", re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def system_phi(system: str) -> tuple[str, ...]:
+    """The PHI found in the part of a code system a source names freely (``ODM:<StudyOID>``,
+    a URI's path): a code system is published verbatim, so ``ODM:JOHN-SMITH-MRN12345`` or
+    ``twinlab:john-smith`` must not pass for one.
+
+    Every pattern of the scrubber, on the name as written and with its separators
+    (``._:/-``) read as spaces, and two words in a row that are person names in Philter's
+    dictionaries and no clinical word. Returns the kinds found (empty: none).
+
+    Examples
+    --------
+    >>> system_phi("ODM:P2006-101"), system_phi("http://terminology.hl7.org/CodeSystem/v3-ActCode")
+    ((), ())
+    >>> system_phi("ODM:JOHN-SMITH-MRN12345")
+    ('mrn', 'name')
+    """
+    from twinlab.deid.text import find_patterns
+    from twinlab.deid.vocabulary import _name_words
+
+    text = str(system).strip()
+    if _OID.fullmatch(text):
+        return ()
+    free = _SYSTEM_PREFIX.sub("", text)
+    spaced = re.sub(r"[._:/-]+", " ", free)
+    # a letters-and-digits name ('v3-ActCode') is no serial number as written
+    kinds = {k for k, _, _ in find_patterns(free) if k != "id"}
+    kinds.update(k for k, _, _ in find_patterns(spaced))
+    names, clinical = _name_words()
+    words = [w.lower() for w in re.findall(r"[A-Za-z][a-z]+|[A-Z]+(?![a-z])", free)]
+    person = [len(w) > 1 and w in names and w not in clinical for w in words]
+    if any(a and b for a, b in itertools.pairwise(person)):
+        kinds.add("name")
+    return tuple(sorted(kinds))
+
+
 @lru_cache(maxsize=4096)
 def _is_ucum(unit: str) -> bool:
     from twinlab.terminology.ucum import UnitError, parse_ucum
@@ -111,7 +159,7 @@ def in_vocabulary(vocabulary: Any, value: Any) -> bool:
     if vocabulary == "ucum":
         return bool(text) and _is_ucum(text)
     if vocabulary == "code_system":
-        return _code_systems().fullmatch(text) is not None
+        return _code_systems().fullmatch(text) is not None and not system_phi(text)
     return text in {str(v) for v in vocabulary}
 
 

@@ -27,7 +27,9 @@ without the engine) every pattern; a ``display`` the field policy kept as a decl
 name (``vocabulary``, :mod:`twinlab.deid.vocabulary`) gets every pattern but not the engine's
 catch-all, as in the scrubber. A ``code`` column holds only what the field policy publishes:
 a standard system's code in that system's syntax, or the keyed pseudonym of any other code
-(:mod:`twinlab.deid.codes`); anything else is a finding of kind ``policy:local_code``. A
+(:mod:`twinlab.deid.codes`); anything else is a finding of kind ``policy:local_code``; a
+``code_system`` with PHI in what a source names freely (``ODM:JOHN-SMITH``,
+:func:`~twinlab.deid.policy.system_phi`) one of kind ``policy:code_system``. A
 :class:`Finding` says where and what kind of identifier was found and shows it **masked**
 (first character, then ``*`` for each letter or digit), so the scan report cannot leak.
 """
@@ -359,10 +361,12 @@ def _code_findings(
     """A Parquet table's codes (``code``, and a coded value's ``value_code`` in
     ``qualifiers``) that the field policy would not publish: neither a standard system's code
     in its syntax (:func:`~twinlab.deid.codes.standard_code`) nor a keyed pseudonym of a local
-    code (each distinct (system, code) once)."""
+    code (each distinct (system, code) once); and each ``code_system`` with PHI in the part a
+    source names freely (:func:`~twinlab.deid.policy.system_phi`, ``ODM:JOHN-SMITH``)."""
     import pyarrow.parquet as pq
 
     from twinlab.deid.codes import is_code_pseudonym, standard_code
+    from twinlab.deid.policy import system_phi
 
     names = pq.ParquetFile(file).schema_arrow.names
     pairs: dict[tuple[Any, Any], str] = {}  # (system, code) -> where it is first
@@ -386,6 +390,13 @@ def _code_findings(
     for (system, code), where in pairs.items():
         if not is_code_pseudonym(code) and not standard_code(system, code, identifiers, vocabulary):
             yield Finding(str(file), where, "policy:local_code", mask(code))
+    if "code_system" in names:  # a system is published verbatim: no PHI in its free part
+        systems = pd.read_parquet(file, columns=["code_system"])["code_system"]
+        for system in systems.dropna().unique():
+            if isinstance(system, str) and system_phi(system):
+                row = int(np.flatnonzero((systems == system).to_numpy())[0])
+                where = f"column 'code_system', row {row}"
+                yield Finding(str(file), where, "policy:code_system", mask(system))
 
 
 def _strings(file: Path, vocabulary: CodedVocabulary | None = None) -> Iterator[tuple[str, str]]:

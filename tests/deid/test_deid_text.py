@@ -198,6 +198,25 @@ def test_record_number_patterns_replace_the_value_not_its_label(text, value):
 
 
 @pytest.mark.parametrize(
+    ("text", "employer"),
+    [
+        ("Son works at Quillfeather Logistics. INR 2.4 today", "Quillfeather Logistics"),
+        ("wife works at Brindle & Oates LLP. HbA1c 6.1%", "Brindle & Oates LLP"),
+        ("works at St. Mary's Hospital. ALT 34 U/L", "St. Mary's Hospital"),
+        ("employed by J.P. Morgan Chase. SpO2 97%", "J.P. Morgan Chase"),
+    ],
+)
+def test_an_employer_name_ends_at_a_full_stop(text, employer):
+    """The next sentence's first word (a lab, a drug) was scrubbed with the employer."""
+    from twinlab.deid.text import find_patterns
+
+    at = text.index(employer)
+    spans = [(s, e) for kind, s, e in find_patterns(text) if kind == "employer"]
+    assert len(spans) == 1 and spans[0][0] == at
+    assert at + len(employer) <= spans[0][1] <= at + len(employer) + 1  # with its full stop
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Hemoglobin A1c/Hemoglobin.total in Blood",

@@ -178,6 +178,12 @@ _SOCIAL = (
     r"|screen\s+name|gamertag)"
 )
 
+#: A word of an employer's name: an abbreviation ("St.", "Inc."), initials ("J.P.") or a
+#: capitalised word, dots only inside it (a full stop ends the name: "works at Acme. INR 2.4").
+_ORG_WORD = (
+    r"(?:(?:St|Mt|Ft|Dr|Co|Corp|Inc|Ltd|Bros|Assoc|Dept|Univ|Intl)\.|[A-Z]\.(?:[A-Z]\.)+"
+    r"|[A-Z][\w'&-]*(?:\.[\w'&-]+)*)"
+)
 #: Words after a title that are no name ("dr. to call", "mr. and mrs.").
 _NOT_A_NAME = (
     r"(?:and|or|to|the|a|an|of|at|in|on|for|with|by|from|is|was|will|has|had|who|said|says"
@@ -494,12 +500,12 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"\s*[\[(]?\s*dot\s*[\])]?\s*{_TLD}\b"
         ),
     ),
-    PhiPattern(
+    PhiPattern(  # the name ends at a full stop, but for an abbreviation or initials
         "employer",
         re.compile(
             r"(?i:\b(?:works?|worked|working)\s+(?:at|for)|\bemployed\s+(?:at|by)|\bemployer"
             r"|\bretired\s+from)\W{0,3}\s*"
-            r"(?P<v>[A-Z][\w'.-]*(?:\s+(?:&|and|of)?\s*[A-Z][\w'.&-]*){0,4})"
+            rf"(?P<v>{_ORG_WORD}(?:\s+(?:&|and|of)?\s*{_ORG_WORD}){{0,4}}\.?)"
         ),
     ),
     PhiPattern(

@@ -122,6 +122,10 @@ def test_patterns_are_scrubbed(text, expected):
         ("labs 5/6 normal.", "5/6"),
         # a day/month before a time, also after a word that makes a bare n/n a ratio
         ("was seen 5/6 at 10:00", "5/6"),
+        # a verb 'was'/'is' before the date makes no ratio (a score word beside it does)
+        ("She was admitted 5/6 with chest pain", "5/6"),
+        ("Last visit was 5/6.", "5/6"),
+        ("MRI is 3/14", "3/14"),
     ],
 )
 def test_safe_harbor_forms_the_patterns_missed(text, leaked):
@@ -165,6 +169,7 @@ def test_safe_harbor_forms_the_patterns_missed(text, leaked):
         "Frank Bush, 63, admitted; Na 140, K 4.1, Cl 101, glucose 93, BUN 12",
         "INR 1.2, value 10.2, ratio 3.2021",
         "HR is 92, she is 95% adherent; on 2nd floor; on 3rd line therapy; on the first day",
+        "score was 2/3; GCS is 14/15; strength is 5/5 throughout; dose was 1/2 tab",
         "pain 4/10 at rest; Pain is 4/10 at rest; rated 7/10 at worst; pain score of 3/10 at night",
         "started 1/2 normal saline at 75 mL/h; on 1/2 normal saline; 3/4 normal saline",
     ],

@@ -230,7 +230,7 @@ _RATIO_BEFORE = re.compile(
     r"|tanner|gravida|para|g\d|sats?|spo2|o2|fio2|vision|va|acuity|pupils?|perrla?|split"
     r"|tabs?|tablets?|took|take|takes|taking|give|given|positive|negative|cultures?|bottles?"
     r"|nodes?|doses?|fraction|hr|rr|pulses?|vent|peep|psv?|cpap|bipap|ipap|epap|settings?"
-    r"|wnl|correct|answered|recalled|recall|items?|criteria|was|is|were|are|about|approx"
+    r"|wnl|correct|answered|recalled|recall|items?|criteria|about|approx"
     r"|approximately|only|all|each|every|per)\b\W*(?:[\w+]+\W+){0,3}$"
 )
 #: Words after a bare ``n/n`` that make it a quantity, not a month/day ("2/3 tablets",

@@ -622,7 +622,9 @@ def _run_dask(plan: _Plan, client: Any, callback: Callable[[int, int], None] | N
     ]
     del plans
     done = 0
-    for future in as_completed(futures):
+    # the run's own client's loop, not the process's default client's: a future that is
+    # lost after completing (its worker died) is waited on again by .result() on this loop
+    for future in as_completed(futures, loop=client.loop):
         parts = future.result()
         future.release()
         for part in parts:

@@ -170,20 +170,25 @@ def test_codelist_decodes_and_float_typing(tmp_path: Path) -> None:
     assert ev.loc["IT.WT", "time"] == pd.Timestamp("2021-05-01", tz="UTC")
 
 
-@pytest.mark.parametrize("item", ['<ItemData Value="7"/>', '<ItemData ItemOID=" " Value="7"/>'])
-def test_an_item_without_an_itemoid_quarantines_its_item_group(tmp_path: Path, item: str) -> None:
-    # the item became an event whose code was '' (a fact about nothing)
-    path = tmp_path / "small.xml"
+def _two_lab_groups(path: Path, item: str, before_close: str = "") -> Path:
+    """An ODM file of two LB item groups: the first holds ``item``, the second a good value
+    (``before_close`` ahead of its closing tag)."""
     group = '<ItemGroupData ItemGroupOID="IG.LB"><ItemData ItemOID="LBDTC" Value="2020-01-0{d}"/>'
     path.write_text(
         '<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3"><ClinicalData StudyOID="S">'
         '<SubjectData SubjectKey="1"><StudyEventData StudyEventOID="V1"><FormData FormOID="F">'
         + group.format(d=1) + item + "</ItemGroupData>"
-        + group.format(d=2) + '<ItemData ItemOID="LBORRES" Value="7"/></ItemGroupData>'
-        + "</FormData></StudyEventData></SubjectData></ClinicalData></ODM>",
+        + group.format(d=2) + '<ItemData ItemOID="LBORRES" Value="7"/>' + before_close
+        + "</ItemGroupData></FormData></StudyEventData></SubjectData></ClinicalData></ODM>",
         encoding="utf-8",
     )  # fmt: skip
-    res = read_odm(path)
+    return path
+
+
+@pytest.mark.parametrize("item", ['<ItemData Value="7"/>', '<ItemData ItemOID=" " Value="7"/>'])
+def test_an_item_without_an_itemoid_quarantines_its_item_group(tmp_path: Path, item: str) -> None:
+    # the item became an event whose code was '' (a fact about nothing)
+    res = read_odm(_two_lab_groups(tmp_path / "small.xml", item))
     assert (res.records_in, res.records_accepted) == (2, 1)
     assert res.quarantine["check"].tolist() == ["odm.item"]
     assert (res.events["code"].str.strip() != "").all() and len(res.events) == 2
@@ -202,17 +207,7 @@ def test_an_item_value_outside_the_value_attribute_quarantines_its_group(
     tmp_path: Path, item: str, why: str
 ) -> None:
     # the value was dropped without a word: the item was read as a null
-    path = tmp_path / "small.xml"
-    group = '<ItemGroupData ItemGroupOID="IG.LB"><ItemData ItemOID="LBDTC" Value="2020-01-0{d}"/>'
-    path.write_text(
-        '<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3"><ClinicalData StudyOID="S">'
-        '<SubjectData SubjectKey="1"><StudyEventData StudyEventOID="V1"><FormData FormOID="F">'
-        + group.format(d=1) + item + "</ItemGroupData>"
-        + group.format(d=2) + '<ItemData ItemOID="LBORRES" Value="7"/>\n  </ItemGroupData>'
-        + "</FormData></StudyEventData></SubjectData></ClinicalData></ODM>",
-        encoding="utf-8",
-    )  # fmt: skip
-    res = read_odm(path)
+    res = read_odm(_two_lab_groups(tmp_path / "small.xml", item, "\n  "))
     assert (res.records_in, res.records_accepted, res.duplicates) == (2, 1, 0)
     q = res.quarantine.iloc[0]
     assert q["check"] == "odm.item" and q["reason"].startswith("ItemData LBORRES")

@@ -126,6 +126,18 @@ def test_patterns_are_scrubbed(text, expected):
         ("She was admitted 5/6 with chest pain", "5/6"),
         ("Last visit was 5/6.", "5/6"),
         ("MRI is 3/14", "3/14"),
+        # geography below a state: map coordinates, census and voting areas
+        ("The wearable recorded GPS fix (29.951134, -90.071533) at home.", "29.951134"),
+        ("Location 29.9511, -90.0715 captured.", "-90.0715"),
+        ("lat 29.95113 lon -90.07153", "29.95113"),
+        ("lat 29.95113 lon -90.07153", "-90.07153"),
+        ("GPS: -33.86, 151.21 (home)", "151.21"),
+        ("coordinates: 29°57'04\"N 90°04'17\"W", "90°04"),
+        ("Home at 29.95° N 90.07° W", "29.95"),
+        ("found at 29.9511 N, 90.0715 W by EMS", "90.0715"),
+        ("lives in census tract 0071.02, block group 3", "0071.02"),
+        ("lives in census tract 0071.02, block group 3", "3"),
+        ("voting precinct 12", "12"),
     ],
 )
 def test_safe_harbor_forms_the_patterns_missed(text, leaked):
@@ -172,6 +184,11 @@ def test_safe_harbor_forms_the_patterns_missed(text, leaked):
         "score was 2/3; GCS is 14/15; strength is 5/5 throughout; dose was 1/2 tab",
         "pain 4/10 at rest; Pain is 4/10 at rest; rated 7/10 at worst; pain score of 3/10 at night",
         "started 1/2 normal saline at 75 mL/h; on 1/2 normal saline; 3/4 normal saline",
+        # degrees of a body, a temperature or an ECG axis; "lat" and "long" of a radiograph
+        "T 37.5°C, temp 38.2 °C; hip flexion 90°, abduction 45°; ROM 0-120° at the knee",
+        "HOB 30° w/ pillows; flexed 90° s/p ORIF; QRS axis -30°; 15° short of extension",
+        "PA and lat views; lat 2.5 cm; long 3.5 cm lesion; GPS-guided biopsy",
+        "pH 7.41, pCO2 40.1; ratio 1.23, 2.34; GI tract 2 lesions; ward 4 bed 2",
     ],
 )
 def test_new_patterns_leave_clinical_phrasing_alone(text):

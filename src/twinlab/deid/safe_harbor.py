@@ -9,7 +9,8 @@ How twinlab handles the 18 identifier classes of §164.514(b)(2)(i):
                                                    free text, file names and record pointers
  B    geography smaller than a state               ZIP → first 3 digits, ``"000"`` for the
                                                    restricted ZIP3 (:data:`RESTRICTED_ZIP3`);
-                                                   street, city, county removed; state kept
+                                                   street, city, county, map coordinates,
+                                                   census tract, precinct removed; state kept
  C    dates (except year) related to a person      events: shifted per patient
                                                    (:mod:`twinlab.deid.dates`); birth date →
                                                    year only; ages > 89 → ``"90+"`` with birth

@@ -18,7 +18,9 @@
    over 89 (``94-year-old``, ``ninety-three years old``, ``turned 93``, ``95th birthday``,
    ``Frank Bush, 93,`` after a name or a word for a person), names after a title in any case
    (``seen by dr. brown``) or after a relation, when Philter lists it as a name (``son frank``),
-   street addresses with their unit and PO boxes (``12 main st apt 4``), places after a
+   street addresses with their unit and PO boxes (``12 main st apt 4``), map coordinates
+   (``29.9511, -90.0715``, ``29°57'04"N``, ``lat 29.951``; not ``37.5 °C`` or ``flexion
+   90°``), census tracts, block groups and voting precincts, places after a
    residence verb (``moved to Mobile``), e-mail addresses spelled out (``jdoe at gmail dot
    com``), references to a FHIR person (``Patient/5521``), labelled numbers (MRN, Medicaid,
    policy, licence plate, serial...), unlabelled serial-like codes that mix letters and digits
@@ -267,6 +269,22 @@ def _month_day_context(text: str, start: int, end: int) -> bool:
     return _RATIO_BEFORE.search(before) is None and _RATIO_AFTER.match(text.lower(), end) is None
 
 
+#: A number in a coordinate: its degrees (the first number of each, signed).
+_DEGREES = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+def _coordinates(text: str) -> bool:
+    """Whether the numbers of a coordinate are degrees: a latitude within 90, a longitude
+    within 180 (a pair: the first is the latitude)."""
+    if "°" in text or "º" in text or "'" in text or "′" in text:
+        first = _DEGREES.match(text)
+        return first is not None and abs(float(first.group())) <= 180
+    values = [abs(float(v)) for v in _DEGREES.findall(text)]
+    if len(values) >= 2:
+        return values[0] <= 90 and values[1] <= 180
+    return bool(values) and values[0] <= 180
+
+
 #: Words before ", 93," that make the number an age: a person's name or a word for a person.
 _PERSON_WORDS = frozenset(
     "patient pt man woman male female gentleman lady resident veteran widow widower he she"
@@ -474,6 +492,35 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|\bp\.?\s*o\.?\s*box\s+\d+"
         ),
         _street_words,
+    ),
+    PhiPattern(  # a point on the map: a coordinate pair or one with a hemisphere or label
+        "geo",
+        _p(
+            # degrees with a hemisphere, minutes or seconds: 29°57'04"N, 29.95° N (not 37.5 °C)
+            r"(?<![\w.])\d{1,3}(?:\.\d+)?\s*[°º]\s*(?:\d{1,2}(?:\.\d+)?\s*['′]\s*"
+            r"(?:\d{1,2}(?:\.\d+)?\s*(?:[\"″]|'')\s*)?)?[nsew](?![a-z/-])"
+            r"|(?<![\w.])\d{1,3}\s*[°º]\s*\d{1,2}(?:\.\d+)?\s*['′](?:\s*\d{1,2}(?:\.\d+)?\s*"
+            r"(?:[\"″]|''))?"
+            # decimal degrees with hemispheres: "29.9511 N, 90.0715 W"
+            r"|(?<![\w.])\d{1,2}\.\d{3,}\s*[ns]\b\W{0,3}\d{1,3}\.\d{3,}\s*[ew](?![a-z])"
+            # an unlabelled pair of 4+ decimals: "(29.951134, -90.071533)"
+            r"|(?<![\w.-])(?P<v>[-+]?\d{1,2}\.\d{4,}\s*[,;/]\s*[-+]?\d{1,3}\.\d{4,})(?![\d.])"
+            # labelled: "lat 29.95113", "GPS: -33.86, 151.21", "longitude -90.07"
+            r"|\b(?:lat|lon|lng|long)\b\s*[:=]?\s*(?P<v2>[-+]?\d{1,3}\.\d{3,})"
+            r"|\b(?:latitude|longitude|gps|geo(?:location)?|coordinates?|coords?|lat/lon[g]?)\b"
+            r"(?:\s+(?:fix|point|position|location|reading))?\s*(?:[:=]|\bis\b|\bat\b)?\s*[(\[]?\s*"
+            r"(?P<v3>[-+]?\d{1,3}\.\d+(?:\s*[°º])?(?:\s*[nsew]\b)?"
+            r"(?:\s*[,;/]\s*[-+]?\d{1,3}\.\d+(?:\s*[°º])?(?:\s*[nsew]\b)?)?)"
+        ),
+        _coordinates,
+    ),
+    PhiPattern(  # a census or voting area: "census tract 0071.02", "block group 3", "precinct 12"
+        "address",
+        _p(
+            r"\b(?:census\s+(?:tract|block)|block\s+group|(?:voting\s+|election\s+)?precinct"
+            r"|(?:city\s+|parish\s+|electoral\s+)ward)\s*(?:no\.?|number|#)?\s*[:#]?\s*"
+            r"(?P<v>\d[\d.]*[a-z]?)\b"
+        ),
     ),
     PhiPattern(  # a place someone lives or comes from ("moved to Mobile", "from Normal")
         "address",

@@ -138,6 +138,10 @@ def test_patterns_are_scrubbed(text, expected):
         ("lives in census tract 0071.02, block group 3", "0071.02"),
         ("lives in census tract 0071.02, block group 3", "3"),
         ("voting precinct 12", "12"),
+        # internal telephone numbers
+        ("Pager 4471 for questions", "4471"),
+        ("call the unit, ext. 23591", "23591"),
+        ("beeper #5512", "5512"),
     ],
 )
 def test_safe_harbor_forms_the_patterns_missed(text, leaked):
@@ -189,6 +193,7 @@ def test_safe_harbor_forms_the_patterns_missed(text, leaked):
         "HOB 30° w/ pillows; flexed 90° s/p ORIF; QRS axis -30°; 15° short of extension",
         "PA and lat views; lat 2.5 cm; long 3.5 cm lesion; GPS-guided biopsy",
         "pH 7.41, pCO2 40.1; ratio 1.23, 2.34; GI tract 2 lesions; ward 4 bed 2",
+        "knee extension 5 degrees short; extension 10°; pager at bedside; ext 2 of 3",
     ],
 )
 def test_new_patterns_leave_clinical_phrasing_alone(text):

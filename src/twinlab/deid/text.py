@@ -9,20 +9,20 @@
 2. pattern hits (:data:`PATTERNS`): URLs with or without a scheme and host names, e-mail,
    IPv4/IPv6, MAC addresses, social-media handles, SSNs (also masked but for the last 4 digits,
    or labelled: ``SSN ending in 6789``), ZIP+4, telephone numbers (also local 7-digit forms,
-   and their extensions), dates (also without a year: ``Mar 3rd``, ``14 Feb``, ``03/07``,
-   ``seen on 4/3``, and a bare ``seen 2/14`` or ``14/2`` unless a score word or unit is beside
-   it: ``strength 4/5``, ``2/3 tablets``; a day of the month alone: ``on the 14th``, ``the 3rd
-   of the month``; month and year: ``since 1/2021``, ``2021-03``, ``10.2021``; birth years,
-   which over 89 tell the age: ``born in 1925``; days in words: ``the fourth of March``;
-   named days of the year, a decision: ``Christmas 2019``, ``Thanksgiving`` are dates), ages
-   over 89 (``94-year-old``, ``ninety-three years old``, ``turned 93``, ``95th birthday``,
-   ``Frank Bush, 93,`` after a name or a word for a person), names after a title in any case
-   (``seen by dr. brown``) or after a relation, when Philter lists it as a name (``son frank``),
-   street addresses with their unit and PO boxes (``12 main st apt 4``), map coordinates
-   (``29.9511, -90.0715``, ``29°57'04"N``, ``lat 29.951``; not ``37.5 °C`` or ``flexion
-   90°``), census tracts, block groups and voting precincts, places after a
-   residence verb (``moved to Mobile``), e-mail addresses spelled out (``jdoe at gmail dot
-   com``), references to a FHIR person (``Patient/5521``), labelled numbers (MRN, Medicaid,
+   their extensions, and internal numbers after a label: ``pager 4471``), dates (also without a
+   year: ``Mar 3rd``, ``14 Feb``, ``03/07``, ``seen on 4/3``, and a bare ``seen 2/14`` or
+   ``14/2`` unless a score word or unit is beside it: ``strength 4/5``, ``2/3 tablets``; a day of
+   the month alone: ``on the 14th``, ``the 3rd of the month``; month and year: ``since 1/2021``,
+   ``2021-03``, ``10.2021``; birth years, which over 89 tell the age: ``born in 1925``; days in
+   words: ``the fourth of March``; named days of the year, a decision: ``Christmas 2019``,
+   ``Thanksgiving`` are dates), ages over 89 (``94-year-old``, ``ninety-three years old``,
+   ``turned 93``, ``95th birthday``, ``Frank Bush, 93,`` after a name or a word for a person),
+   names after a title in any case (``seen by dr. brown``) or after a relation, when Philter
+   lists it as a name (``son frank``), street addresses with their unit and PO boxes (``12 main
+   st apt 4``), map coordinates (``29.9511, -90.0715``, ``29°57'04"N``, ``lat 29.951``; not
+   ``37.5 °C`` or ``flexion 90°``), census tracts, block groups and voting precincts, places
+   after a residence verb (``moved to Mobile``), e-mail addresses spelled out (``jdoe at gmail
+   dot com``), references to a FHIR person (``Patient/5521``), labelled numbers (MRN, Medicaid,
    policy, licence plate, serial...), unlabelled serial-like codes that mix letters and digits
    (``K8J2-99A1``, ``7ABC123``), and runs of 7 or more digits;
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
@@ -462,6 +462,13 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _p(
             r"\b(?:cell|mobile|phone|tel|telephone|fax|pager|beeper|call|ph|home|work)\b\W{0,3}"
             r"(?:(?:at|on|is)\s+)?(?P<v>\d{3}[\s.-]\d{4})(?!\d)"
+        ),
+    ),
+    PhiPattern(  # an internal number: "pager 4471", "ext. 23591", "beeper #5512"
+        "phone",
+        _p(
+            r"\b(?:pager|beeper|pgr|bleep|extension|extn|ext)\b\.?\s*(?:no\.?|number|#)?\s*[:#]?\s*"
+            r"(?P<v>\d{4,6})(?![\d.,]|\s*(?:degrees?|deg\b|°|%|mg|ml))"
         ),
     ),
     PhiPattern(  # a title before a name in any case ("seen by dr. brown", "mrs. white")

@@ -156,9 +156,26 @@ def test_forced_repro_reproduces_identical_outputs(repo):
     assert _outs_hashes(repo) == before
 
 
+def test_the_dvc_cache_remote_and_stage_outputs_are_private(repo):
+    """DVC copies every output into its cache (files 0444 whatever the umask) and remote:
+    their roots are 0700, and what the stages and DVC wrote under data/ is the owner's only."""
+    import stat
+
+    for store in (repo / ".dvc" / "cache", repo.parent / "remote"):
+        assert stat.S_IMODE(store.stat().st_mode) == 0o700, store
+    tracked = set(_run(["git", "ls-files", "data"], repo).split())
+    opened = [
+        p.relative_to(repo).as_posix()
+        for p in (repo / "data").rglob("*")
+        if p.is_file() and p.stat().st_mode & 0o077
+    ]
+    assert [p for p in opened if p not in tracked] == []
+
+
 def test_push_and_pull_round_trip_through_the_local_remote(repo):
     before = _outs_hashes(repo)
     _run([str(BIN / "dvc"), "push"], repo)
+    assert oct((repo.parent / "remote").stat().st_mode & 0o777) == oct(0o700)
     for out in ("data/raw/demo", "data/truth/demo", "reports/01_sources_overview.ipynb"):
         target = repo / out
         shutil.rmtree(target) if target.is_dir() else target.unlink()

@@ -45,7 +45,9 @@ def run(stage: str, params_file: Path, progress: bool | None, reports: bool) -> 
     """
     from twinlab.pipeline import load_pipeline_params
     from twinlab.pipeline.run import run_reports
+    from twinlab.pipeline.stores import private_stores
 
+    private_stores(params_file.resolve().parent)  # the DVC cache and remote of the project
     every = load_pipeline_params(params_file)
     library, notebooks = DVC_STAGES.get(stage, ((stage,), ()))
     for name in library:

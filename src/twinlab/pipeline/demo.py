@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from twinlab.config import ConfigError, paths
+from twinlab.pipeline.stores import private_stores
+from twinlab.security.filemodes import private_umask
 
 __all__ = ["DemoRun", "key_environment", "run_demo", "seal_and_verify"]
 
@@ -76,6 +78,9 @@ def run_demo(
 ) -> DemoRun:
     """Run ``dvc repro`` (``-f`` with ``force``) on ``targets`` of the project at ``root``.
 
+    DVC runs under :func:`~twinlab.security.filemodes.private_umask`, its cache and local
+    remote made private first (:func:`twinlab.pipeline.stores.private_stores`).
+
     Every section of ``params.yaml`` is checked before any stage runs. The audit log
     (``$TWINLAB_AUDIT_LOG``, default ``logs/audit.jsonl``) is sealed and verified after a
     successful run; ``check`` is ``None`` when ``dvc repro`` failed.
@@ -96,7 +101,9 @@ def run_demo(
     env.setdefault("TWINLAB_AUDIT_LOG", str(root / "logs" / "audit.jsonl"))
     cmd = [sys.executable, "-m", "dvc", "repro", *(["-f"] if force else []), *targets]
     echo("$ " + " ".join(["dvc", *cmd[3:]]))
-    result = subprocess.run(cmd, cwd=root, env=env, check=False)
+    private_stores(root)
+    with private_umask():  # DVC's checkouts and new cache folders: private
+        result = subprocess.run(cmd, cwd=root, env=env, check=False)
     log = Path(env["TWINLAB_AUDIT_LOG"])
     if result.returncode != 0:
         return DemoRun(result.returncode, log, None, ())

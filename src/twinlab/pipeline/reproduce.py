@@ -76,6 +76,7 @@ from twinlab.audit.expectations import (
 )
 from twinlab.audit.records import code_version, package_versions
 from twinlab.config import ConfigError
+from twinlab.security.filemodes import private_umask
 
 __all__ = [
     "AFTER_FIT",
@@ -1183,7 +1184,7 @@ def reproduce(
         say(f"dvc repro -f (cache: {cache})")
         log = base / "dvc-repro.log"
         start = time.perf_counter()
-        with log.open("w", encoding="utf-8") as fh:
+        with log.open("w", encoding="utf-8") as fh, private_umask():
             proc = subprocess.run(
                 [sys.executable, "-m", "dvc", "repro", "-f"],
                 cwd=project,

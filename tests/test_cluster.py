@@ -38,6 +38,28 @@ def test_local_cluster_has_single_threaded_worker_processes():
         assert len(pids) == 2
 
 
+def _scratch(dask_worker) -> str:
+    return dask_worker.local_directory
+
+
+def test_local_workers_spill_into_a_private_folder_removed_with_the_cluster():
+    """Dask's default scratch (/tmp/dask-scratch-space) is made with the umask and shared by
+    every user: spilled records would be readable by others."""
+    import stat
+    import tempfile
+    from pathlib import Path
+
+    with dask_client(n_workers=1) as client:
+        (scratch,) = client.run(_scratch).values()
+        folder = Path(scratch)
+        assert folder.is_dir()
+        # some folder between the system's temporary folder and the scratch is private
+        chain = [p for p in folder.parents if p != Path(tempfile.gettempdir()) and
+                 Path(tempfile.gettempdir()) in p.parents]  # fmt: skip
+        assert any(stat.S_IMODE(p.stat().st_mode) == 0o700 for p in chain), chain
+    assert not any(p.exists() for p in chain)
+
+
 def _rss_drop_after_free_mb() -> float:
     """How much resident memory freeing a touched 16 MiB array gives back (MiB)."""
     import numpy as np

@@ -56,6 +56,7 @@ import multiprocessing
 import os
 import platform
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -174,6 +175,24 @@ def local_security() -> Security:
 
 
 @contextmanager
+def _private_scratch(cluster_kwargs: dict[str, Any]) -> Iterator[None]:
+    """Give the local cluster a private (0700) scratch folder, removed when it closes.
+
+    Workers spill task results (records being read, patient tables) to their
+    ``local_directory``; Dask's default, ``/tmp/dask-scratch-space``, is made with the umask
+    (others may read the spilled files) and shared by every user of the machine (another user
+    could make it first). A ``local_directory`` or ``temporary-directory`` the caller chose is
+    kept.
+    """
+    if "local_directory" in cluster_kwargs or dask.config.get("temporary-directory", None):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="twinlab-dask-", ignore_cleanup_errors=True) as d:
+        cluster_kwargs["local_directory"] = d
+        yield
+
+
+@contextmanager
 def dask_client(
     address: str | None = None,
     *,
@@ -203,7 +222,9 @@ def dask_client(
         :func:`local_security`); a local cluster always speaks ``tls://`` only.
     **cluster_kwargs
         Passed on to :class:`distributed.LocalCluster` (``host`` defaults to 127.0.0.1,
-        ``dashboard_address`` to ``127.0.0.1:0``: loopback, any free port).
+        ``dashboard_address`` to ``127.0.0.1:0``: loopback, any free port;
+        ``local_directory``, where workers spill, to a private temporary folder removed
+        with the cluster).
 
     Yields
     ------
@@ -243,6 +264,7 @@ def dask_client(
     # worker this process's environment of now, as a spawned one would have
     cluster_kwargs["env"] = {**os.environ, **cluster_kwargs.get("env", {})}
     with (
+        _private_scratch(cluster_kwargs),
         dask.config.set({START_METHOD_KEY: worker_start_method()}),  # also for restarts
         LocalCluster(
             n_workers=workers,

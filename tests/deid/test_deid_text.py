@@ -310,3 +310,18 @@ def test_patterns_stay_linear_on_long_tokens(text):
     start = time.perf_counter()
     list(find_patterns(text, kinds=["email"]))
     assert time.perf_counter() - start < 1.0
+
+
+def test_values_that_stand_for_a_missing_one_are_no_identifiers():
+    """A VCF of the shared corpus names its sample column 'unknown': as a known identifier it
+    matched the word in every output that said 'unknown' (a format, a status) and stopped the
+    publication of the whole run."""
+    ids = IdentifierSet(
+        [("identifier", "unknown"), ("identifier", "UNKNOWN"), ("address", "Non saisi"),
+         ("phone", "Not recorded"), ("name", "Anonymous"), ("identifier", "N/A")]
+    )  # fmt: skip
+    assert len(ids) == 0
+    assert list(ids.finditer("format unknown, status unknown, not recorded")) == []
+    # a real value beside them is still found
+    ids = IdentifierSet([("identifier", "unknown"), ("name", "Unkown-Smith")])
+    assert [v for _, v, _ in ids.finditer("seen by Unkown-Smith, status unknown")] == [8]

@@ -146,3 +146,27 @@ def test_a_quarantine_reason_with_phi_blocks_publishing(raw, tmp_path, monkeypat
     found = {f.kind for f in result.phi_findings if f.location.startswith("column 'reason'")}
     assert {"detector:date", "detector:age", "detector:mrn"} <= found
     assert not (tmp_path / "out").exists()
+
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+UNKNOWN_SAMPLE = SHARED / "genomics" / "cyvcf2_tests" / "test.mnp.vcf"
+BUNDLE = SHARED / "fhir" / "synthea_smart" / "Tony_Beer_bb8cd3e5-8910-4eea-bbc6-3f64a4a655b8.json"
+
+
+@pytest.mark.skipif(
+    not (UNKNOWN_SAMPLE.is_file() and BUNDLE.is_file()), reason="shared data absent"
+)
+def test_a_sample_named_unknown_does_not_stop_the_publication(tmp_path) -> None:
+    """The shared corpus' VCF names its sample 'unknown'; beside a file of no known format
+    (format 'unknown' in every table) the scan once found that 'identifier' everywhere."""
+    import shutil
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copyfile(UNKNOWN_SAMPLE, src / "test.mnp.vcf")
+    shutil.copyfile(BUNDLE, src / "bundle.json")
+    (src / "notes.md").write_text("not a clinical file\n")
+    result = harmonize([src], out_dir=tmp_path / "out", raw_zone=tmp_path / "zone",
+                       config=HarmonizeConfig(), key=KEY, keyring=KEYRING)  # fmt: skip
+    assert result.phi_findings == []
+    assert (tmp_path / "out" / "quarantine.parquet").is_file()

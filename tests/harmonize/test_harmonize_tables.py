@@ -263,3 +263,24 @@ def test_deidentified_series_shift_time_drop_attributes_and_number_devices():
     g = groups["P-1"]
     assert g["time"].values[0] == np.datetime64("2024-01-04T00:00")
     assert set(g.attrs) <= set(SERIES_ATTRS) and g.attrs == {"device": "band", "epoch": 60}
+
+
+def test_a_stored_series_names_no_date_of_its_own(tmp_path):
+    """xarray writes a time axis as "minutes since <its first time>": a shifted date as text,
+    which can equal another patient's unshifted date and stop the PHI scan (found on the shared
+    corpus: a wearable's shifted start was an SDTM patient's reference date)."""
+    from twinlab.harmonize.writer import write_series
+
+    ds = xr.Dataset(
+        {"heart_rate": ("time", [60.0, 61.0, 62.0])},
+        coords={"time": pd.date_range("2014-05-08T11:45:00", periods=3, freq="30s")},
+    )
+    ds.attrs = {"source_patient": "SN1", "epoch": 30}
+    results = [ReadResult("w", "wearables", records_in=3, records_accepted=3, series={"a": ds})]
+    keys = pd.Series({("wearables", "SN1"): "k1"})
+    crosswalk = pd.DataFrame({"source_patient": ["k1"], "patient_id": ["P-1"], "shift_days": [0]})
+    assert write_series(deidentified_series(results, keys, crosswalk), tmp_path) == 1
+    stored = "".join(p.read_text() for p in (tmp_path / "series.zarr").rglob("zarr.json"))
+    assert "2014" not in stored and "1970-01-01" in stored
+    back = xr.open_datatree(tmp_path / "series.zarr", engine="zarr", consolidated=False)
+    assert (back["P-1"]["time"].values == ds["time"].values).all()

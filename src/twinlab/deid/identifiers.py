@@ -15,12 +15,13 @@ digit run or split into the groups of one of its own spellings (``617.555.0123``
 punctuation, and never as part of a decimal number. So a ZIP code ``83022`` does not match the
 LOINC code ``8302-2`` nor ZIP ``10000`` the value ``10000.0``, while ``"ZIP 83022"`` does.
 
-Values with fewer than 4 letters and digits are not searched, except name parts (from 2
-letters on) and short **numeric identifiers** (patient keys, MRNs: a 4-digit ``Patient.id`` is
-still an identifier), which match only as one whole number in context: after an identifier
-label at any length (``MRN 5521``, ``Patient/5521``, ``subject #12``), or bare from 4 digits on
-when no unit follows and it is no part of a date, time, ratio or decimal (``5521 mg`` and
-``12/5521`` are not patient 5521).
+Values that stand for a missing one (``unknown``, ``Not recorded``, ``non saisi``...) identify
+no one and are not searched. Values with fewer than 4 letters and digits are not searched
+either, except name parts (from 2 letters on) and short **numeric identifiers** (patient keys,
+MRNs: a 4-digit ``Patient.id`` is still an identifier), which match only as one whole number
+in context: after an identifier label at any length (``MRN 5521``, ``Patient/5521``, ``subject
+#12``), or bare from 4 digits on when no unit follows and it is no part of a date, time, ratio
+or decimal (``5521 mg`` and ``12/5521`` are not patient 5521).
 """
 
 from __future__ import annotations
@@ -51,6 +52,18 @@ ALLOWED_SUBTREES = frozenset(
     {"relationship", "marital_status", "maritalstatus", "language", "communication"}
 )
 _MIN_ALNUM = 4
+#: Values that stand for a missing one (as compact keys, :func:`_term_key`): they identify no
+#: one, and searched as known values they would match the same word in every output (a VCF
+#: whose sample column is named "unknown" stopped the publication of every file whose format,
+#: status or source list said "unknown"). English, French, German and Spanish forms.
+_PLACEHOLDER_KEYS = frozenset(
+    "unknown unkn none null nil nan missing blank empty void notknown notapplicable"
+    " notavailable notrecorded notreported notentered notgiven notstated notspecified"
+    " notprovided notdone unspecified undefined anonymous anon redacted masked withheld"
+    " declined refused removed deleted hidden private confidential xxxx xxxxx xxxxxx"
+    " nonsaisi inconnu nonapplicable nondisponible nichteingegeben unbekannt nichtverfugbar"
+    " desconocido noaplica nodisponible".split()
+)
 #: Purely numeric identifiers shorter than this are not searched: a 4-digit subject number
 #: ('1015') collides with counts, lab values and dates ('10-15') and identifies no one outside
 #: its study; SSNs, phone numbers and MRNs are longer (and SSN/phone patterns are searched too).
@@ -128,6 +141,8 @@ def _term_key(value: str, *, kind: str) -> str | None:
     only as a whole token in context (:meth:`IdentifierSet._in_context`).
     """
     key = "".join(_alnum_chunks(fold(value)[0]))
+    if key in _PLACEHOLDER_KEYS:
+        return None
     if key.isdigit() and len(key) < _MIN_DIGITS and kind != "zip" and not kind.endswith("date"):
         return key if kind in _SHORT_KINDS and key.strip("0") else None
     return key if len(key) >= (_MIN_NAME if kind == "name" else _MIN_ALNUM) else None

@@ -14,10 +14,14 @@ import pandas as pd
 
 from twinlab.ingest.base import ReadResult
 
-__all__ = ["SERIES_ATTRS", "deidentified_series"]
+__all__ = ["SERIES_ATTRS", "TIME_ENCODING", "deidentified_series"]
 
 #: Attributes of a raw series that identify no one and are kept.
 SERIES_ATTRS = ("format", "device", "epoch", "epoch_s", "tz_offset", "tz_offset_assumed")
+#: How the time axis is stored: from a fixed epoch. By default xarray writes the units from the
+#: series' first time ("minutes since 2014-05-08 ..."): a shifted date as text, which can
+#: equal an unshifted date of another patient and so stop the PHI scan.
+TIME_ENCODING = {"units": "microseconds since 1970-01-01", "dtype": "int64"}
 
 
 def deidentified_series(
@@ -26,8 +30,9 @@ def deidentified_series(
     """Raw regular series (per-minute wearables), de-identified, by group name.
 
     Each series becomes the group ``<pseudonym>`` (``<pseudonym>_2``... for more devices), its
-    time axis shifted by the patient's date shift, its device serial and any other identifying
-    attribute dropped (only :data:`SERIES_ATTRS` are kept). Series of a person linked to no
+    time axis shifted by the patient's date shift (stored from a fixed epoch,
+    :data:`TIME_ENCODING`), its device serial and any other identifying attribute dropped
+    (only :data:`SERIES_ATTRS` are kept). Series of a person linked to no
     patient of the timeline are left out.
 
     Parameters
@@ -57,6 +62,7 @@ def deidentified_series(
                 continue
             pid, days = shift.loc[key, "patient_id"], int(shift.loc[key, "shift_days"])
             moved = ds.assign_coords(time=ds["time"] + np.timedelta64(days, "D"))
+            moved["time"].encoding = dict(TIME_ENCODING)
             moved.attrs = {k: ds.attrs[k] for k in SERIES_ATTRS if k in ds.attrs}
             label, n = pid, 1
             while label in groups:

@@ -75,6 +75,26 @@ def test_keyed_id_columns_skip_keyed_ids_only(tmp_path):
     assert where == {"column 'event_id', row 1", "column 'patient_id', row 1"}
 
 
+def test_record_pointers_are_scanned_as_the_scrubber_clears_them(tmp_path):
+    """A row number is a position (not the 4-digit subject 1015); a labelled short id and a
+    date are findings: a date in a pointer would undo the shift of the event's time."""
+    ids = IdentifierSet([("identifier", "1015")])
+    pointers = [
+        "lbch.xpt#row=1015",
+        "Patient/1015",
+        "day 2025-05-10/steps_total",
+        "entry[3]",
+        "ClinicalData[S1]/SubjectData[1015]/ItemGroupData[IG.AE]@2/item[1015]=IT.AETERM",
+    ]
+    pq.write_table(pa.table({"source_record": pointers}), tmp_path / "e.parquet")
+    found = {(f.location, f.kind) for f in scan_for_phi(tmp_path / "e.parquet", ids)}
+    assert found == {
+        ("column 'source_record', row 1", "identifier"),
+        ("column 'source_record', row 2", "pattern:date"),
+        ("column 'source_record', row 4", "identifier"),
+    }
+
+
 def test_json_ipynb_csv_html_and_text(tmp_path):
     nb = {"cells": [{"cell_type": "code", "source": ["x = 1\n"], "outputs": [
         {"output_type": "stream", "text": ["SSN 900123456\n"]}]}]}  # fmt: skip

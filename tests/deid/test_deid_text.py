@@ -325,3 +325,21 @@ def test_values_that_stand_for_a_missing_one_are_no_identifiers():
     # a real value beside them is still found
     ids = IdentifierSet([("identifier", "unknown"), ("name", "Unkown-Smith")])
     assert [v for _, v, _ in ids.finditer("seen by Unkown-Smith, status unknown")] == [8]
+
+
+def test_record_pointers_lose_known_values_and_dates_but_keep_their_positions():
+    """A pointer is published beside a shifted time: a date in it (a wearable day once was)
+    would undo the shift; a row number is a position, not the subject number 1015."""
+    ids = IdentifierSet([("identifier", "1015"), ("patient_key", "01-701-1015"), ("name", "Smith")])
+    scrub = TextScrubber(ids, replace=lambda kind, v: "P-X" if kind == "patient_key" else "[ID]")
+    assert scrub.scrub_pointer("lbch.xpt#row=1015") == "lbch.xpt#row=1015"
+    assert scrub.scrub_pointer("Patient/1015") == "Patient/[ID]"
+    assert scrub.scrub_pointer("01-701-1015/lb.xpt#row=3") == "P-X/lb.xpt#row=3"
+    assert scrub.scrub_pointer("Smith_2.json#entry[3]") == "[ID]_2.json#entry[3]"
+    assert scrub.scrub_pointer("day 2025-05-10/steps_total") == "day [DATE]/steps_total"
+    assert scrub.scrub_pointer("visit 5/10/2025#row=2") == "visit [DATE]#row=2"
+    odm = "ClinicalData[S1]/SubjectData[1015]/ItemGroupData[IG.AE#1015]@1015/item[1015]=IT.AETERM"
+    assert scrub.scrub_pointer(odm) == odm.replace("[1015]/", "[[ID]]/", 1)
+    for kept in ("entry[2025]/component[1]", "L66:chr1:12345:C>T/column 10",
+                 "ClinicalData[S1]/ItemGroupData[IG.LB#1]@2/item[3]=IT.LB.LBSEQ"):  # fmt: skip
+        assert scrub.scrub_pointer(kept) == kept

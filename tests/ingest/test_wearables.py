@@ -288,6 +288,11 @@ def test_synthetic_study_exports(synth_wearables: list[Path]) -> None:
         )
         assert res.persons.iloc[0]["source_patient"] == path.stem  # the device serial
         assert "email" in res.persons.iloc[0]["phi"]
+        # a summary's pointer numbers its day in the file: a date there would survive the
+        # date shift of the event's time (it did, published in every demo timeline)
+        pointers = res.events["source_record"]
+        assert pointers.is_unique
+        assert pointers.str.fullmatch(r"day [12]/\w+").all(), pointers.iloc[0]
 
 
 # --- real device exports ----------------------------------------------------------------------

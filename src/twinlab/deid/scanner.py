@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from twinlab.deid.identifiers import IdentifierSet, identifiers_from
-from twinlab.deid.text import SCAN_PATTERNS, find_patterns, find_phi
+from twinlab.deid.text import SCAN_PATTERNS, find_patterns, find_phi, pointer_phi
 from twinlab.deid.vocabulary import CodedVocabulary, display_findings
 
 __all__ = ["Finding", "mask", "scan_for_phi", "scan_text"]
@@ -66,6 +66,10 @@ _VOCABULARY = tuple(
     f"column {c!r}"
     for c in ("code", "code_system", "unit", "orig_unit", "domain", "status", "qualifiers")
 )
+#: Columns of record pointers (``dm.xpt#row=1015``): scanned as the scrubber clears them
+#: (:func:`~twinlab.deid.text.pointer_phi`: a row number is a position; a date is a finding).
+_POINTERS = ("column 'source_record'",)
+_NO_IDENTIFIERS = IdentifierSet()
 #: A free-text cell that is one number (a measurement's original value): no text to scan.
 _ONE_NUMBER = re.compile(r"\s*[<>]?=?\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*")
 #: Columns of ids this package computes with a keyed hash (event ids, row hashes, pseudonyms,
@@ -482,6 +486,15 @@ def scan_for_phi(
         try:
             for location, text in _strings(file, vocabulary):
                 if location.startswith(_KEYED_COLUMNS) and _KEYED_ID.fullmatch(text):
+                    continue
+                if location.startswith(_POINTERS):  # as the scrubber clears a pointer
+                    hits = [
+                        ("pattern:date" if k == "date" else k, mask(text[s:e]))
+                        for k, s, e in pointer_phi(text, ids)
+                    ]
+                    hits += scan_text(text, _NO_IDENTIFIERS, patterns=wanted)
+                    for kind, masked in hits:
+                        findings[Finding(str(file), location, kind, masked)] = None
                     continue
                 # a code, or one number (a measurement): short identifiers only after a label
                 coded = location.startswith(_VOCABULARY) or bool(_ONE_NUMBER.fullmatch(text))

@@ -12,16 +12,17 @@
     ``end_time`` shifted by the patient's date shift, free text (``display``, ``value_text``,
     ``orig_value`` unless it is the number behind ``value_num``, string values and keys of
     ``qualifiers``) scrubbed by :class:`~twinlab.deid.text.TextScrubber`, and ``source_file``
-    and ``source_record`` cleared of known identifier values (the patient key becomes the
-    pseudonym, so pointers stay unique). ``event_id`` and ``row_hash`` are recomputed when
-    present. Columns outside the reader contract and the timeline schema are dropped (named
-    in ``events.attrs["dropped_columns"]``). The value of an age event (an age code such as
-    LOINC 30525-0, or a display naming an age, in a time unit) over 89 years is capped at 90
-    years, its original value ``"90+"`` (counted in ``events.attrs["ages_capped"]``). A
-    ``code`` is kept when it is a recognised standard system's code in that system's syntax
-    or a declared coding of ``vocabulary``; any other code (a local system's, which can be any
-    text) becomes a keyed pseudonym (:mod:`twinlab.deid.codes`; counted in
-    ``events.attrs["codes_pseudonymized"]``).
+    and ``source_record`` cleared of known identifier values and dates
+    (:meth:`~twinlab.deid.text.TextScrubber.scrub_pointer`: the patient key becomes the
+    pseudonym, so pointers stay unique; a row number is never taken for a short identifier).
+    ``event_id`` and ``row_hash`` are recomputed when present. Columns outside the reader
+    contract and the timeline schema are dropped (named in ``events.attrs["dropped_columns"]``).
+    The value of an age event (an age code such as LOINC 30525-0, or a display naming an age, in
+    a time unit) over 89 years is capped at 90 years, its original value ``"90+"`` (counted in
+    ``events.attrs["ages_capped"]``). A ``code`` is kept when it is a recognised standard
+    system's code in that system's syntax or a declared coding of ``vocabulary``; any other code
+    (a local system's, which can be any text) becomes a keyed pseudonym
+    (:mod:`twinlab.deid.codes`; counted in ``events.attrs["codes_pseudonymized"]``).
 ``crosswalk``
     ``source_patient -> patient_id, shift_days``: the only link back to the identities. It
     must stay in the (encrypted) raw zone with the key.
@@ -459,7 +460,9 @@ def deidentify(
         out["code"] = pd.Series(codes, index=out.index, dtype=out["code"].dtype)
     for col in _KNOWN_ONLY:
         if col in out:
-            out[col] = scrubber.scrub_series(out[col].astype("str"), patterns=False)
+            values = out[col].astype("str")
+            uniques = {v: scrubber.scrub_pointer(v) for v in pd.unique(values[values.notna()])}
+            out[col] = values.map(uniques).astype(values.dtype)
     if "qualifiers" in out:
         from twinlab.deid.policy import field_policy
 

@@ -49,7 +49,15 @@ import pandas as pd
 from twinlab.deid._util import is_missing
 from twinlab.deid.identifiers import IdentifierSet
 
-__all__ = ["PATTERNS", "PhiPattern", "TextScrubber", "find_patterns", "find_phi", "scrub_text"]
+__all__ = [
+    "PATTERNS",
+    "PhiPattern",
+    "TextScrubber",
+    "find_patterns",
+    "find_phi",
+    "pointer_phi",
+    "scrub_text",
+]
 
 _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
@@ -685,6 +693,52 @@ def find_phi(
 
 #: distinct texts a scrubber remembers before it starts over
 _MEMO_SIZE = 200_000
+#: A full date in a record pointer: ISO (``2025-05-10``, ``20250510`` is a number) or
+#: day-month-year / month-day-year with a 4-digit year.
+POINTER_DATE = re.compile(
+    r"(?<![\d.])(?:1[89]|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])(?![\d.])"
+    r"|(?<![\d.])\d{1,2}[-/.]\d{1,2}[-/.](?:1[89]|20)\d{2}(?![\d.])"
+)
+
+
+#: What a position follows in a pointer (``#row=12``, ``entry[3]``, ``item[2]``, ``@4``,
+#: ``column 10``, ``day 2``, ``line 7``, ``L66:chr1:1234``, a repeat key ``IG.AE#3``).
+_POSITION_BEFORE = re.compile(
+    r"(?:row=|entry\[|component\[|item\[|@|column |day |line |^L|:|(?<=[\w.])#)$",
+    re.IGNORECASE,
+)
+
+
+def pointer_phi(text: str, identifiers: IdentifierSet) -> list[tuple[str, int, int]]:
+    """The PHI spans of a record pointer, in text order, without overlaps.
+
+    Known values, except a short number in a position (``dm.xpt#row=1015`` is row 1015, not
+    subject 1015; ``SubjectData[1015]`` is the subject), and full dates whatever their owner
+    (:data:`POINTER_DATE`; a reader writes positions, so a date is a reader's mistake that
+    would undo the shift of the event's time).
+
+    Examples
+    --------
+    >>> ids = IdentifierSet([("patient_key", "1015")])
+    >>> [(k, s, e) for k, s, e in pointer_phi("ae.xpt#row=1015", ids)]
+    []
+    >>> pointer_phi("ODM/SubjectData[1015]/ItemGroupData[IG.AE]@2", ids)
+    [('patient_key', 16, 20)]
+    """
+    spans = [
+        (k, s, e)
+        for k, s, e in identifiers.finditer(text)
+        if not (
+            e - s < 6 and text[s:e].isdigit() and _POSITION_BEFORE.search(text[max(0, s - 10) : s])
+        )
+    ]
+    spans += [("date", m.start(), m.end()) for m in POINTER_DATE.finditer(text)]
+    spans.sort(key=lambda t: (t[1], -t[2]))
+    out: list[tuple[str, int, int]] = []
+    for span in spans:
+        if not out or span[1] >= out[-1][2]:
+            out.append(span)
+    return out
 
 
 class TextScrubber:
@@ -720,7 +774,7 @@ class TextScrubber:
         self._known = frozenset(self.identifiers.kinds)
         # scrubbed text by (text, patterns): values repeat across rows (qualifier values,
         # terms); the identifiers are fixed, so a value's result never changes
-        self._memo: dict[tuple[str, bool], str] = {}
+        self._memo: dict[tuple[str, bool | None], str] = {}
 
     def __repr__(self) -> str:
         return f"TextScrubber({self.identifiers!r}, engine={self.engine})"
@@ -741,12 +795,18 @@ class TextScrubber:
         """
         if not isinstance(text, str) or not text:
             return text
-        memo = self._memo.get((text, patterns))
+        return self._replaced(text, patterns, lambda: self.find(text, patterns=patterns))
+
+    def _replaced(
+        self, text: str, memo_key: bool | None, spans: Callable[[], list[tuple[str, int, int]]]
+    ) -> str:
+        """``text`` with each of ``spans()`` replaced (remembered under ``memo_key``)."""
+        memo = self._memo.get((text, memo_key))
         if memo is not None:
             return memo
         parts: list[str] = []
         pos = 0
-        for kind, s, e in self.find(text, patterns=patterns):
+        for kind, s, e in spans():
             parts.append(text[pos:s])
             if self._replace is not None and kind in self._known:
                 parts.append(self._replace(kind, text[s:e]))
@@ -757,7 +817,7 @@ class TextScrubber:
         out = "".join(parts)
         if len(self._memo) >= _MEMO_SIZE:
             self._memo.clear()
-        self._memo[(text, patterns)] = out
+        self._memo[(text, memo_key)] = out
         return out
 
     def scrub_series(self, values: pd.Series, *, patterns: bool = True) -> pd.Series:
@@ -765,6 +825,16 @@ class TextScrubber:
         uniques = pd.unique(values[values.notna()])
         mapping = {u: self.scrub(u, patterns=patterns) for u in uniques}
         return values.map(lambda v: v if is_missing(v) else mapping.get(v, v)).astype(values.dtype)
+
+    def scrub_pointer(self, text: Any) -> Any:
+        """Return a record pointer (``dm.xpt#row=1015``, ``entry[3]``) with known values and
+        full dates replaced.
+
+        The spans are :func:`pointer_phi`'s: a row number is not the subject number 1015.
+        """
+        if not isinstance(text, str) or not text:
+            return text
+        return self._replaced(text, None, lambda: pointer_phi(text, self.identifiers))
 
     def scrub_obj(self, obj: Any, *, patterns: bool = True) -> Any:
         """Scrub every string (values and keys) inside nested dicts and lists."""

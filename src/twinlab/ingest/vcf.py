@@ -460,7 +460,7 @@ def _read_line(
         values = field.split(":")
         gt = values[gt_at] if gt_at < len(values) else "."
         try:
-            calls.append((sample, *_parse_gt(gt, len(alleles))))
+            calls.append((sample, column, *_parse_gt(gt, len(alleles))))
         except ValueError as exc:  # the column, not the sample name: names can identify
             raise _BadLine("vcf.gt", f"column {column}: {exc}") from None
     for site in matched:
@@ -472,10 +472,10 @@ def _read_line(
             )
         else:
             code, system = site.rsid, DBSNP
-        for sample, idx, phased in calls:
+        for sample, column, idx, phased in calls:
             events.append(
-                _event(site, code, system, sample, idx, phased, alleles, chrom, pos, lineno,
-                       file_time)
+                _event(site, code, system, (sample, column), idx, phased, alleles, chrom, pos,
+                       lineno, file_time)
             )  # fmt: skip
     return True
 
@@ -484,7 +484,7 @@ def _event(
     site: Site,
     code: str,
     system: str,
-    sample: str,
+    sample_column: tuple[str, int],
     idx: list[int | None],
     phased: bool,
     alleles: list[str],
@@ -493,6 +493,7 @@ def _event(
     lineno: int,
     file_time: pd.Timestamp,
 ) -> dict[str, Any]:
+    sample, column = sample_column
     no_call = all(i is None for i in idx)
     sep = "|" if phased else "/"
     value = None if no_call else sep.join("." if i is None else alleles[i] for i in idx)
@@ -529,7 +530,8 @@ def _event(
         "unit": None,
         "qualifiers": quals,
         "status": "final",
-        "source_record": f"L{lineno}:{chrom}:{pos}:{site.ref}>{site.alt}/{sample}",
+        # the sample's column, not its name: names can identify (as in the quarantine reasons)
+        "source_record": f"L{lineno}:{chrom}:{pos}:{site.ref}>{site.alt}/column {column}",
     }
 
 

@@ -569,7 +569,7 @@ def _summaries(p: _Parsed, epoch_s: float) -> list[dict[str, Any]]:
     offset = p.local - p.utc  # per row, so a DST change inside a file is respected
     events = []
     df = pd.DataFrame({"day": local_day, "offset": offset, **p.values})
-    for day, g in df.groupby("day", sort=True):
+    for n_day, (day, g) in enumerate(df.groupby("day", sort=True), start=1):
         day_ts = pd.Timestamp(day)
         off = g["offset"].iloc[0]
         start = (day_ts - off).tz_localize("UTC")
@@ -617,7 +617,8 @@ def _summaries(p: _Parsed, epoch_s: float) -> list[dict[str, Any]]:
                     "unit": unit,
                     "qualifiers": dict(quals_base),
                     "status": "final",
-                    "source_record": f"day {quals_base['local_date']}/{code}",
+                    # the day's number in the file, not its date: a date identifies
+                    "source_record": f"day {n_day}/{code}",
                 }
             )
     return events

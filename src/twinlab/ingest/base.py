@@ -7,7 +7,9 @@ linking and de-identification, which happen later in the harmonizer:
 ``events``
     One row per dated fact (:data:`EVENT_COLUMNS`), keyed to the source's own
     patient key. ``source_record`` is a pointer unique per event within the file
-    (e.g. ``entry[3]/component[1]``, ``PC#row=17``, ``chr10:94942290/S001``).
+    (e.g. ``entry[3]/component[1]``, ``PC#row=17``, ``L66:chr10:94942290:C>T/column 10``,
+    ``day 2/steps_total``): positions, never a date or a sample's name (it is published
+    beside the shifted time; :func:`twinlab.deid.text.pointer_phi` clears what slips in).
 ``persons``
     One row per person described by the file (:data:`PERSON_COLUMNS`), with the
     identifying fields (PHI) the harmonizer needs to link people across sources

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pyarrow as pa
@@ -198,3 +199,36 @@ def test_ages_over_89_in_age_events_are_capped_at_90():
     assert ev["value_num"].tolist() == [90.0, 1080.0, 39.0, 45.0, 93.0]
     assert ev["orig_value"].tolist() == ["90+", "90+", "39", "45", "93"]
     assert ev.attrs["ages_capped"] == 2
+
+
+def test_references_to_other_records_become_keyed_pseudonyms():
+    """An encounter's and a resource's own id (FHIR fullUrl, Type/id) are the EHR's record ids:
+    published as keyed pseudonyms, the same for the same reference. Scrubbed as free text they
+    came out half-removed ('urn:uuid:[DATE]-19c5-4263-a9f8-[PHI]') or whole."""
+    persons = _persons(["02139"])
+    enc = "urn:uuid:ca73b1a1-5b52-41f9-9b61-2a0dd0e175a1"
+    events = pd.DataFrame(
+        {
+            "source_patient": ["pt-0000"] * 3,
+            "time": pd.Timestamp("2024-01-02T03:04:05Z"),
+            "domain": "lab",
+            "code": "X",
+            "source_file": "a.json",
+            "source_record": ["entry[0]", "entry[1]", "entry[2]"],
+            "qualifiers": [
+                {"encounter": enc, "fhir_ref": "urn:uuid:2019-03-07-19c5-4263-a9f8-1f2e3d4c5b6a"},
+                json.dumps({"encounter": enc, "fhir_ref": "Observation/8812"}),
+                {"fhir_status": "final"},
+            ],
+        }
+    )  # fmt: skip
+    _, ev, _ = deidentify(persons, events, key=DeidKey(bytes(32)))
+    q = [x if isinstance(x, dict) else json.loads(x) for x in ev["qualifiers"]]
+    assert q[0]["encounter"] == q[1]["encounter"] != enc
+    assert all(
+        re.fullmatch(r"ref-[A-Z2-7]{16}", x[k]) for x in q[:2] for k in ("encounter", "fhir_ref")
+    )
+    assert q[0]["fhir_ref"] != q[1]["fhir_ref"]
+    assert "8812" not in json.dumps(q) and "ca73b1a1" not in json.dumps(q)
+    _, again, _ = deidentify(persons, events, key=DeidKey(bytes(31) + b"\x01"))
+    assert json.loads(again["qualifiers"].iloc[1])["encounter"] != q[1]["encounter"]  # keyed

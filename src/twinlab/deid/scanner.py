@@ -85,7 +85,7 @@ _KEYED_COLUMNS = tuple(
 _KEPT_TAG = " (coded display)"
 #: Location suffix of a free-text value inside the ``qualifiers`` column (every detector).
 _FREE_QUALIFIER_TAG = " (free-text qualifier)"
-_KEYED_ID = re.compile(r"ev-[0-9a-f]{24}|[0-9a-f]{64}|(?:P|src|rec|code)-[A-Z2-7]{16}")
+_KEYED_ID = re.compile(r"ev-[0-9a-f]{24}|[0-9a-f]{64}|(?:P|src|rec|code|ref)-[A-Z2-7]{16}")
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?",
     re.IGNORECASE,
@@ -331,7 +331,10 @@ def _free_text_qualifiers(cells: Iterable[tuple[str, str]]) -> Iterator[tuple[st
     the clinical engine over them, so the scan does too."""
     from twinlab.deid.policy import field_policy
 
-    coded = frozenset(field_policy().get("coded_qualifiers", ()))
+    policy = field_policy()
+    coded = frozenset(policy.get("coded_qualifiers", ())) | frozenset(
+        policy.get("reference_qualifiers", ())
+    )
     for location, text in cells:
         try:
             obj = json.loads(text)

@@ -37,6 +37,7 @@ date the output describes. Partial birth dates count from their earliest possibl
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -49,7 +50,7 @@ from twinlab.deid._util import is_missing, to_utc
 from twinlab.deid.dates import date_shift_days, shift_dates
 from twinlab.deid.identifiers import IdentifierSet, _alnum_chunks, _leaves, fold, person_identifiers
 from twinlab.deid.keys import DeidKey, as_key
-from twinlab.deid.pseudonyms import pseudonymize
+from twinlab.deid.pseudonyms import pseudonym, pseudonymize
 from twinlab.deid.safe_harbor import AGE_CEILING, age_in_years, zip3
 from twinlab.deid.text import TextScrubber
 from twinlab.deid.vocabulary import CodedVocabulary, shipped_vocabulary
@@ -160,6 +161,7 @@ def _scrub_qualifiers(
     full: TextScrubber | None = None,
     coded: frozenset[str] | None = None,
     codes: Callable[[Any, Any], Any] | None = None,
+    refs: tuple[frozenset[str], Callable[[str], str]] | None = None,
 ) -> Any:
     """Scrub a qualifiers object (dict or JSON text), dropping the keys in ``drop``.
 
@@ -168,12 +170,18 @@ def _scrub_qualifiers(
     included); otherwise every value goes through ``plain``. With ``codes``
     (``codes(system, code)`` -> the code as published), a top-level ``value_code`` (the code
     of a coded value) follows the policy of ``events.code`` instead, and its ``value_system``
-    is kept when it is a declared code system.
+    is kept when it is a declared code system. With ``refs`` (``(keys, pseudonym)``, the field
+    policy's ``reference_qualifiers``), the string value of a top-level key in ``keys`` (a
+    reference to another record: a FHIR fullUrl, an encounter) becomes ``pseudonym(value)``.
     """
     full = plain if full is None else full
     coded = frozenset() if coded is None else coded
 
     def scrub(obj: Any) -> Any:
+        if isinstance(obj, dict) and refs is not None:
+            held = {k: refs[1](v) for k, v in obj.items() if k in refs[0] and isinstance(v, str)}
+            if held:
+                return {**scrub({k: v for k, v in obj.items() if k not in held}), **held}
         if not isinstance(obj, dict) or codes is None or is_missing(obj.get("value_code")):
             return _scrub_qualifier_obj(obj, plain, full, coded)
         # the code of a coded value: the field policy of events.code, not the patterns (a
@@ -482,8 +490,14 @@ def deidentify(
                 )[0]
             return published[(system, code)]
 
+        references = frozenset(policy.get("reference_qualifiers", ()))
+
+        @functools.cache
+        def reference(value: str) -> str:
+            return pseudonym("twinlab:reference", value, key=k, prefix="ref-")
+
         out["qualifiers"] = [
-            _scrub_qualifiers(q, plain, drop_keys, scrubber, coded, codes)
+            _scrub_qualifiers(q, plain, drop_keys, scrubber, coded, codes, (references, reference))
             for q in out["qualifiers"]
         ]
     allowed = {"patient_id", "time", "end_time", "qualifiers", "event_id", "row_hash"}

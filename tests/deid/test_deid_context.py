@@ -125,28 +125,34 @@ def test_a_position_without_its_hgvs_prefix_and_a_name_are_still_phi():
     assert [text[s:e] for _, s, e in philter_spans(text)] == ["1639G", "Hallie Brightwater"]
 
 
-def test_free_text_qualifiers_get_the_clinical_engine_coded_ones_do_not():
-    """SUPPQUAL comments, dosage text and undeclared qualifier keys are free text: a name no
-    source listed (a relative, a clinician) must go; coded qualifiers keep brand names."""
-    persons = _persons(["02139"])
-    events = pd.DataFrame(
+def _with_qualifiers(qualifiers: list) -> pd.DataFrame:
+    """Events of one patient, one per qualifiers object."""
+    n = len(qualifiers)
+    return pd.DataFrame(
         {
-            "source_patient": ["pt-0000"] * 2,
+            "source_patient": ["pt-0000"] * n,
             "time": pd.Timestamp("2024-01-02T03:04:05Z"),
             "domain": "dose",
             "code": "X",
             "source_file": "a.json",
-            "source_record": ["entry[0]", "entry[1]"],
-            "qualifiers": [
-                {"supp": {"COMVAL": "husband Dmitri Volkov refused the draw"},
-                 "regimen": "as told by Dr. Hallie Brightwater", "route": "Oral",
-                 "device": "Medtronic Azure XT", "arm": "Xanomeline High Dose",
-                 "ethnic": "NOT HISPANIC OR LATINO", "country": "USA", "chrom": "chr22"},
-                json.dumps({"abatement": "per daughter Keiko Tanaka", "note_x": "Keiko Tanaka",
-                            "fhir_status": "final"}),
-            ],
+            "source_record": [f"entry[{i}]" for i in range(n)],
+            "qualifiers": qualifiers,
         }
-    )  # fmt: skip
+    )
+
+
+def test_free_text_qualifiers_get_the_clinical_engine_coded_ones_do_not():
+    """SUPPQUAL comments, dosage text and undeclared qualifier keys are free text: a name no
+    source listed (a relative, a clinician) must go; coded qualifiers keep brand names."""
+    persons = _persons(["02139"])
+    events = _with_qualifiers([
+        {"supp": {"COMVAL": "husband Dmitri Volkov refused the draw"},
+         "regimen": "as told by Dr. Hallie Brightwater", "route": "Oral",
+         "device": "Medtronic Azure XT", "arm": "Xanomeline High Dose",
+         "ethnic": "NOT HISPANIC OR LATINO", "country": "USA", "chrom": "chr22"},
+        json.dumps({"abatement": "per daughter Keiko Tanaka", "note_x": "Keiko Tanaka",
+                    "fhir_status": "final"}),
+    ])  # fmt: skip
     _, ev, _ = deidentify(persons, events, key=DeidKey(bytes(32)))
     text = json.dumps(ev["qualifiers"].tolist())
     for name in ("Dmitri", "Volkov", "Hallie", "Brightwater", "Keiko", "Tanaka"):
@@ -207,21 +213,13 @@ def test_references_to_other_records_become_keyed_pseudonyms():
     came out half-removed ('urn:uuid:[DATE]-19c5-4263-a9f8-[PHI]') or whole."""
     persons = _persons(["02139"])
     enc = "urn:uuid:ca73b1a1-5b52-41f9-9b61-2a0dd0e175a1"
-    events = pd.DataFrame(
-        {
-            "source_patient": ["pt-0000"] * 3,
-            "time": pd.Timestamp("2024-01-02T03:04:05Z"),
-            "domain": "lab",
-            "code": "X",
-            "source_file": "a.json",
-            "source_record": ["entry[0]", "entry[1]", "entry[2]"],
-            "qualifiers": [
-                {"encounter": enc, "fhir_ref": "urn:uuid:2019-03-07-19c5-4263-a9f8-1f2e3d4c5b6a"},
-                json.dumps({"encounter": enc, "fhir_ref": "Observation/8812"}),
-                {"fhir_status": "final"},
-            ],
-        }
-    )  # fmt: skip
+    events = _with_qualifiers(
+        [
+            {"encounter": enc, "fhir_ref": "urn:uuid:2019-03-07-19c5-4263-a9f8-1f2e3d4c5b6a"},
+            json.dumps({"encounter": enc, "fhir_ref": "Observation/8812"}),
+            {"fhir_status": "final"},
+        ]
+    )
     _, ev, _ = deidentify(persons, events, key=DeidKey(bytes(32)))
     q = [x if isinstance(x, dict) else json.loads(x) for x in ev["qualifiers"]]
     assert q[0]["encounter"] == q[1]["encounter"] != enc

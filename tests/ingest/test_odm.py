@@ -213,3 +213,25 @@ def test_an_item_value_outside_the_value_attribute_quarantines_its_group(
     assert q["check"] == "odm.item" and q["reason"].startswith("ItemData LBORRES")
     assert why in q["reason"] and "Value attribute" in q["reason"]
     assert res.events["value_text"].tolist() == ["2020-01-02", "7"]  # the other group is read
+
+
+def test_a_deeply_nested_item_group_is_quarantined_with_its_top_as_raw(tmp_path: Path) -> None:
+    # serializing the group for the quarantine's raw text raised RecursionError
+    deep = "<Sub>" * 5000 + "</Sub>" * 5000
+    item = f'<ItemData ItemOID="LBORRES">7{deep}</ItemData>'  # a value as text: quarantined
+    res = read_odm(_two_lab_groups(tmp_path / "deep.xml", item))
+    assert (res.records_in, res.records_accepted) == (2, 1)
+    q = res.quarantine.iloc[0]
+    assert q["check"] == "odm.item"
+    assert 'ItemOID="LBORRES"' in json.loads(q["raw"])["xml"]
+    assert res.events["value_text"].tolist() == ["2020-01-02", "7"]
+
+
+def test_an_unknown_encoding_in_the_xml_declaration_refuses_the_file(tmp_path: Path) -> None:
+    # expat's LookupError escaped the reader
+    path = _two_lab_groups(tmp_path / "enc.xml", "")
+    path.write_bytes(b'<?xml version="1.0" encoding="utf-99"?>\n' + path.read_bytes())
+    res = read_odm(path)
+    assert (res.records_in, res.records_accepted) == (1, 0)
+    assert res.quarantine["check"].tolist() == ["odm.encoding"]
+    assert "encoding" in res.quarantine["reason"].iloc[0]

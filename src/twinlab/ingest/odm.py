@@ -205,6 +205,25 @@ def _infer_domain(*oids: str | None) -> str:
     return "other"
 
 
+def _shallow_xml(elem: ET.Element) -> str:
+    """``elem`` as XML with its children's attributes but nothing below them.
+
+    Parameters
+    ----------
+    elem : xml.etree.ElementTree.Element
+        An element too deeply nested for :func:`xml.etree.ElementTree.tostring`.
+
+    Returns
+    -------
+    str
+        The element, its attributes and its direct children, each child empty.
+    """
+    top = ET.Element(elem.tag, elem.attrib)
+    for child in elem:
+        ET.SubElement(top, child.tag, child.attrib)
+    return ET.tostring(top, encoding="unicode")
+
+
 class _Parser:
     def __init__(self, path: Path, tz: str, undated: str, data: bytes | None = None) -> None:
         self.path = path
@@ -526,7 +545,10 @@ class _Parser:
             k: self.context(k)
             for k in ("StudyOID", "MetaDataVersionOID", "SubjectKey", "StudyEventOID", "FormOID")
         }
-        xml = ET.tostring(elem, encoding="unicode")
+        try:
+            xml = ET.tostring(elem, encoding="unicode")
+        except RecursionError:  # nested deeper than the serializer goes: the group's top only
+            xml = _shallow_xml(elem)
         return json.dumps({"context": ctx, "xml": xml}, ensure_ascii=False)
 
     # -- driver ----------------------------------------------------------------------------
@@ -776,6 +798,9 @@ def read_odm(path: str | Path, *, tz: str = "UTC", undated: str = "quarantine") 
             return _file_failure(p, rej.check, rej.reason, rej.raw)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:  # never raise on content
             return _file_failure(p, "odm.content", f"unexpected content ({type(exc).__name__})")
+        except LookupError:  # expat: the XML declaration names an encoding Python lacks
+            why = "the XML declaration names an unknown character encoding"
+            return _file_failure(p, "odm.encoding", why)
     if broken:
         parser.flush()
         parser.records += len(broken)

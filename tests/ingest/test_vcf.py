@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -466,3 +467,18 @@ def test_synthetic_vcf_genotypes_and_diplotypes_match_the_truth(synth_study: Pat
             if not q.get("no_call"):
                 assert q["alt_count"] == int(truth.loc[s, f"{rsid}_alt_count"])
     assert checked >= len(samples) - 2
+
+
+@pytest.mark.parametrize("date", ["99991231", "00010101", "2" * 1_000_000])
+def test_a_placeholder_or_runaway_file_date_leaves_the_genotypes_undated(
+    tmp_path: Path, date: str
+) -> None:
+    # 9999-12-31 was taken as the date of every genotype; a 1 MB value took minutes to parse
+    body = "chr10\t94942290\trs1799853\tC\tT\t.\tPASS\t.\tGT\t0/1\t1|1\n"
+    path = tmp_path / "dated.vcf"
+    path.write_text(HEADER.replace("20240115", date) + body)
+    start = time.perf_counter()
+    res = read_vcf(path)
+    assert time.perf_counter() - start < 5
+    assert (res.records_in, res.records_accepted) == (1, 1)
+    assert len(res.events) == 2 and res.events["time"].isna().all()

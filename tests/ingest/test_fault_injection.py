@@ -30,6 +30,7 @@ ODM_AE = DATA / "odm" / "odmlib" / "ae.xml"
 VCF = DATA / "genomics" / "pharmcat_getrm" / "NA18526.preprocessed.vcf"
 ACTIWARE = DATA / "wearables" / "pyactigraphy" / "test_sample_rpx_eng.csv"
 AWD = DATA / "wearables" / "pyactigraphy" / "example_01.AWD"
+TIMESERIES = DATA / "wearables" / "pyactigraphy" / "sample-timeSeries.csv.gz"
 
 
 def _needs(*paths: Path) -> pytest.MarkDecorator:
@@ -433,3 +434,34 @@ def test_awd_bad_count_quarantines_one_epoch(tmp_path: Path) -> None:
     lines[100] = b"-500"
     bad = _read(tmp_path, "b.AWD", b"\n".join(lines))
     assert _only_quarantined(clean, bad, "wearables.range")["source_record"] == "line 101"
+
+
+@_needs(ACTIWARE)
+def test_actiware_unclosed_quote_spoils_its_own_epoch_only(tmp_path: Path) -> None:
+    # the open quote swallowed the next line: one row fewer than records, a reconcile crash
+    data = ACTIWARE.read_bytes()
+    clean = _read(tmp_path, "a.csv", data)
+    lines = _lines(data)
+    i = _epoch(lines)
+    header = [ln for ln in lines if ln.startswith(b'"Line","Date"')][-1].split(b",")
+    cells = lines[i].split(b",")
+    act = header.index(b'"Activity"')
+    cells[act] = cells[act].rstrip(b'"')
+    lines[i] = b",".join(cells)
+    bad = _read(tmp_path, "b.csv", b"\n".join(lines))
+    # split at every comma, its cells keep their quotes: the date no longer reads
+    row = _only_quarantined(clean, bad, "wearables.timestamp")
+    assert row["source_record"] == f"line {i + 1}"
+
+
+@_needs(TIMESERIES)
+@pytest.mark.parametrize("fault", ["extra field", "missing field"])
+def test_time_series_bad_width_quarantines_one_epoch(tmp_path: Path, fault: str) -> None:
+    # pandas refused the whole file (ParserError) for one extra field
+    data = gzip.decompress(TIMESERIES.read_bytes())
+    clean = _read(tmp_path, "a-timeSeries.csv", data)
+    lines = _lines(data)
+    k = 40
+    lines[k] = lines[k] + b",7" if fault == "extra field" else lines[k].rsplit(b",", 1)[0]
+    bad = _read(tmp_path, "b-timeSeries.csv", b"\n".join(lines))
+    assert _only_quarantined(clean, bad, "wearables.columns")["source_record"] == f"line {k + 1}"

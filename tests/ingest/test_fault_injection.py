@@ -465,3 +465,17 @@ def test_time_series_bad_width_quarantines_one_epoch(tmp_path: Path, fault: str)
     lines[k] = lines[k] + b",7" if fault == "extra field" else lines[k].rsplit(b",", 1)[0]
     bad = _read(tmp_path, "b-timeSeries.csv", b"\n".join(lines))
     assert _only_quarantined(clean, bad, "wearables.columns")["source_record"] == f"line {k + 1}"
+
+
+@_needs(ACTIWARE)
+def test_actiware_header_repeated_inside_the_epoch_table_loses_no_epoch(tmp_path: Path) -> None:
+    # the table was taken to start at the copy: every epoch above it vanished uncounted
+    data = ACTIWARE.read_bytes()
+    clean = _read(tmp_path, "a.csv", data)
+    lines = _lines(data)
+    header = [ln for ln in lines if ln.startswith(b'"Line","Date"')][-1]
+    i = _epoch(lines)
+    bad = _read(tmp_path, "b.csv", b"\n".join([*lines[:i], header, *lines[i:]]))
+    assert (bad.records_in, bad.records_accepted) == (clean.records_in + 1, clean.records_accepted)
+    row = bad.quarantine.iloc[0]
+    assert (len(bad.quarantine), row["source_record"]) == (1, f"line {i + 1}")

@@ -441,6 +441,9 @@ def _parse_actiware(text: str, p: _Parsed) -> None:
             header_at = i  # the epoch-by-epoch table is the last table of the file
     if header_at is None:
         return
+    # the table opens at the first copy of its header: a copy inside it is a bad row, not the
+    # start of the table (the rows above it would be lost without a word)
+    header_at = lines.index(lines[header_at])
     cols = [c.strip().casefold() for c in next(csv.reader([lines[header_at]]))]
     names = [_RPX_COL_LOOKUP.get(c) for c in cols]
     body = [(no + 1, ln) for no, ln in enumerate(lines) if no > header_at and ln.strip()]

@@ -482,3 +482,18 @@ def test_a_placeholder_or_runaway_file_date_leaves_the_genotypes_undated(
     assert time.perf_counter() - start < 5
     assert (res.records_in, res.records_accepted) == (1, 1)
     assert len(res.events) == 2 and res.events["time"].isna().all()
+
+
+def test_a_data_line_turned_header_line_is_quarantined_not_skipped(tmp_path: Path) -> None:
+    # a '#' in place of a data line's first byte made it a header line, skipped unseen
+    body = [
+        "chr10\t94942290\trs1799853\tC\tT\t.\tPASS\t.\tGT\t0/1\t1|1",
+        "#hr10\t94981296\t.\tA\tC\t.\tPASS\t.\tGT\t0/1\t0/0",
+        "chr12\t21178615\t.\tT\tC\t.\tPASS\t.\tGT\t0/1\t1/1",
+    ]
+    path = tmp_path / "flipped.vcf"
+    path.write_text(HEADER + "\n".join(body) + "\n")
+    res = read_vcf(path)
+    assert (res.records_in, res.records_accepted) == (3, 2)
+    q = res.quarantine.iloc[0]
+    assert (q["source_record"], q["check"], q["raw"]) == ("L5", "vcf.header", body[1])

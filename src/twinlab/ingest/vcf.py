@@ -323,11 +323,17 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
     file_time: pd.Timestamp = pd.NaT
     chrom_cache: dict[str, str] = {}
     refused_line = ""
+    data_seen = False
     try:
         with _open(path) as fh:
             for lineno, line in _lines(fh):
                 if line.startswith("#"):
-                    if line.startswith("##fileDate="):
+                    if data_seen and not line.startswith("#CHROM"):  # headers come first
+                        records_in += 1
+                        why = "a header line after the data lines (a data line's first byte lost?)"
+                        text = line.rstrip("\r\n")
+                        quarantine.append(quarantine_row(f"L{lineno}", "vcf.header", why, text))
+                    elif line.startswith("##fileDate="):
                         file_time = _file_date(line)
                     elif line.startswith("#CHROM") and header is None:
                         header = _read_header_line(line, lineno)
@@ -344,6 +350,7 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                 if not line.strip():
                     continue
                 records_in += 1
+                data_seen = True
                 text = line.rstrip("\r\n")
                 if BAD_BYTE in text:
                     why = "line holds bytes that are not UTF-8 (a corrupted byte)"

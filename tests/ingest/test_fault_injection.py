@@ -479,3 +479,24 @@ def test_actiware_header_repeated_inside_the_epoch_table_loses_no_epoch(tmp_path
     assert (bad.records_in, bad.records_accepted) == (clean.records_in + 1, clean.records_accepted)
     row = bad.quarantine.iloc[0]
     assert (len(bad.quarantine), row["source_record"]) == (1, f"line {i + 1}")
+
+
+@_needs(AWD)
+@pytest.mark.parametrize("fault", ["over-long line", "blank line"])
+def test_awd_line_set_aside_keeps_later_epochs_at_their_times(tmp_path: Path, fault: str) -> None:
+    # AWD epochs are timed by position: the epochs after a dropped line moved one epoch earlier
+    from twinlab.ingest.wearables import read_wearables
+
+    lines = _lines(AWD.read_bytes().replace(b"\r\n", b"\n"))
+    clean = read_wearables(_write(tmp_path / "a.AWD", lines), max_line=1000)
+    lines[100] = lines[100] + b"5" * 2000 if fault == "over-long line" else b""
+    bad = read_wearables(_write(tmp_path / "b.AWD", lines), max_line=1000)
+    assert bad.records_accepted == clean.records_accepted - 1
+    before, after = (next(iter(r.series.values()))["time"].values for r in (clean, bad))
+    assert after[-1] == before[-1] and after[0] == before[0]
+    assert len(set(before) - set(after)) == 1  # the epoch of line 101, and no other
+
+
+def _write(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines))
+    return path

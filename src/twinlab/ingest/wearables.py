@@ -532,7 +532,10 @@ def _parse_awd(text: str, p: _Parsed, utc_offset: str | None) -> None:
     if pd.isna(start):
         local = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")
     else:
-        local = pd.Series(start + pd.to_timedelta(np.arange(n) * p.epoch_s, unit="s"))
+        # one epoch per line after the header: a line set aside (blank, or too long) keeps its
+        # slot, so that the epochs after it keep their times
+        slot = np.array([no - 8 for no, _ in body], dtype="int64")
+        local = pd.Series(start + pd.to_timedelta(slot * p.epoch_s, unit="s"))
     off_min = _offset_minutes(utc_offset)
     if off_min is None:
         off_min, p.tz_assumed = 0, True

@@ -497,3 +497,13 @@ def test_a_data_line_turned_header_line_is_quarantined_not_skipped(tmp_path: Pat
     assert (res.records_in, res.records_accepted) == (3, 2)
     q = res.quarantine.iloc[0]
     assert (q["source_record"], q["check"], q["raw"]) == ("L5", "vcf.header", body[1])
+
+
+def test_a_data_line_above_the_header_costs_that_line_alone(tmp_path: Path) -> None:
+    # the header lines after it must not become records of their own
+    line = "chr10\t94942290\trs1799853\tC\tT\t.\tPASS\t.\tGT\t0/1\t1|1"
+    path = tmp_path / "early.vcf"
+    path.write_text(line + "\n" + HEADER + line + "\n")
+    res = read_vcf(path)
+    assert (res.records_in, res.records_accepted) == (2, 1)
+    assert res.quarantine["source_record"].tolist() == ["L1"]

@@ -350,7 +350,7 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                 if not line.strip():
                     continue
                 records_in += 1
-                data_seen = True
+                data_seen = header is not None  # data lines before #CHROM are reported alone
                 text = line.rstrip("\r\n")
                 if BAD_BYTE in text:
                     why = "line holds bytes that are not UTF-8 (a corrupted byte)"

@@ -500,3 +500,14 @@ def test_awd_line_set_aside_keeps_later_epochs_at_their_times(tmp_path: Path, fa
 def _write(path: Path, lines: list[bytes]) -> Path:
     path.write_bytes(b"\n".join(lines))
     return path
+
+
+@_needs(ACTIWARE)
+def test_actiware_header_copied_above_its_table_adds_no_bad_rows(tmp_path: Path) -> None:
+    # a copy among the header sections is not where the epoch table starts
+    data = ACTIWARE.read_bytes()
+    clean = _read(tmp_path, "a.csv", data)
+    lines = _lines(data)
+    at = [i for i, ln in enumerate(lines) if ln.startswith(b'"Line","Date"')][-1]
+    bad = _read(tmp_path, "b.csv", b"\n".join([*lines[: at - 8], lines[at], *lines[at - 8 :]]))
+    assert (bad.records_in, bad.records_accepted) == (clean.records_in, clean.records_accepted)

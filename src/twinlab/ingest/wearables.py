@@ -441,9 +441,7 @@ def _parse_actiware(text: str, p: _Parsed) -> None:
             header_at = i  # the epoch-by-epoch table is the last table of the file
     if header_at is None:
         return
-    # the table opens at the first copy of its header: a copy inside it is a bad row, not the
-    # start of the table (the rows above it would be lost without a word)
-    header_at = lines.index(lines[header_at])
+    header_at = _table_start(lines, header_at)
     cols = [c.strip().casefold() for c in next(csv.reader([lines[header_at]]))]
     names = [_RPX_COL_LOOKUP.get(c) for c in cols]
     body = [(no + 1, ln) for no, ln in enumerate(lines) if no > header_at and ln.strip()]
@@ -502,6 +500,34 @@ def _parse_actiware(text: str, p: _Parsed) -> None:
         value = _clean(meta.get(key))
         if value:
             p.phi[key] = value
+
+
+def _table_start(lines: list[str], last: int) -> int:
+    """Index of the line that opens the epoch table whose header line is ``lines[last]``.
+
+    The first copy of that header followed by an epoch row (a line number first) opens it: a
+    copy further down is a bad row inside the table, not its start (the epochs above it would
+    be lost without a word), and a copy in the header sections above is not the table.
+
+    Parameters
+    ----------
+    lines : list of str
+        The file's lines.
+    last : int
+        Index of the last line that reads as an epoch table header.
+
+    Returns
+    -------
+    int
+        Index of the table's header line (``last`` when no earlier copy opens it).
+    """
+    for i, line in enumerate(lines[:last]):
+        if line != lines[last]:
+            continue
+        after = next((ln for ln in lines[i + 1 :] if ln.strip()), "")
+        if _fields(after)[0].strip().isdigit():
+            return i
+    return last
 
 
 def _parse_local(stamp: pd.Series) -> pd.Series:

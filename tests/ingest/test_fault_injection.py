@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from twinlab.ingest.base import ReadResult
-from twinlab.ingest.run import read_file
+from twinlab.ingest.run import read_file, read_files
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SYNTHEA = DATA / "fhir" / "synthea_smart" / "Tony_Beer_bb8cd3e5-8910-4eea-bbc6-3f64a4a655b8.json"
@@ -511,3 +511,19 @@ def test_actiware_header_copied_above_its_table_adds_no_bad_rows(tmp_path: Path)
     at = [i for i, ln in enumerate(lines) if ln.startswith(b'"Line","Date"')][-1]
     bad = _read(tmp_path, "b.csv", b"\n".join([*lines[: at - 8], lines[at], *lines[at - 8 :]]))
     assert (bad.records_in, bad.records_accepted) == (clean.records_in, clean.records_accepted)
+
+
+@_needs(SYNTHEA)
+def test_ndjson_deeply_nested_duplicate_line_is_read_once(tmp_path: Path) -> None:
+    # comparing the copy with the first raised RecursionError: the whole file was lost
+    pytest.importorskip("orjson")  # json itself refuses this depth (the line is quarantined)
+    lines = _ndjson()
+    clean = _read(tmp_path, "clean.ndjson", b"\n".join(lines))
+    deep = b"[" * 1020 + b"1" + b"]" * 1020
+    lines[5] = lines[5][:-1] + b', "extension": ' + deep + b"}"
+    for read in (read_file, lambda p: read_files([(p, p.name)])[0]):
+        path = tmp_path / "deep.ndjson"
+        path.write_bytes(b"\n".join([*lines, lines[5]]))
+        res = read(path)
+        assert (res.records_in, res.duplicates) == (clean.records_in + 1, 1), res.quarantine
+        assert res.records_accepted == clean.records_accepted

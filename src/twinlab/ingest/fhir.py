@@ -157,10 +157,32 @@ class _Records:
         ident = text(res.get("id")) or text(full_url)
         if ident is not None:
             seen = self._seen.setdefault((rtype, ident), res)
-            if seen is not res and seen == res:
+            if seen is not res and _same(seen, res):
                 self.duplicates[rtype] += 1
                 return
         self.items.append((ptr, res, text(full_url), raw))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """``a == b`` for two parsed resources, also when nested too deeply to compare.
+
+    orjson reads 1,024 levels, deeper than ``==`` can recurse from here: such values are
+    compared as their JSON text (:func:`~twinlab.ingest.fhir_values.dumps`, no recursion).
+
+    Parameters
+    ----------
+    a, b : Any
+        Parsed JSON values.
+
+    Returns
+    -------
+    bool
+        Whether they are equal.
+    """
+    try:
+        return a == b
+    except RecursionError:
+        return dumps(a) == dumps(b)
 
 
 def _unpaired_surrogate(res: dict) -> bool:

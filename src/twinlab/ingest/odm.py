@@ -418,6 +418,7 @@ class _Parser:
         """(ItemOID, value, is_null, data type) per item; rejects the group on a bad value."""
         out = []
         problems = []
+        given: dict[str, tuple[str, bool]] = {}
         for child in elem:
             ns, tag = _local(child.tag)
             if ns not in ("", ODM_NS):
@@ -441,6 +442,9 @@ class _Parser:
                 raise _Reject("odm.item", f"{tag} without an ItemOID: the item has no name")
             is_null = child.get("IsNull") == "Yes" or value is None
             value = (value or "").strip()
+            if given.setdefault(oid, (value, is_null)) != (value, is_null):  # which is true?
+                raise _Reject("odm.item", f"ItemData {oid} is given twice in the item group, "
+                                          "with different values")  # fmt: skip
             idef = md.items.get(oid)
             if not is_null:
                 for t in filter(None, {declared, idef.data_type if idef else None}):

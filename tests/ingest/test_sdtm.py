@@ -503,3 +503,21 @@ def test_an_over_long_csv_field_is_not_called_an_unclosed_quote(tmp_path: Path) 
     row = res.quarantine.iloc[0]
     assert (row["source_record"], row["check"]) == ("lb.csv#row=2", "sdtm.csv")
     assert "quote" not in row["reason"] and "characters" in row["reason"]
+
+
+@pytest.mark.parametrize("at", [86, 4], ids=["position", "length"])
+def test_xpt_with_a_corrupted_variable_description_is_refused(tmp_path: Path, at: int) -> None:
+    # one bit off in a NAMESTR: the rows were read with a wrong layout (a garbage row accepted,
+    # the others taken for a truncated tail)
+    data = bytearray(_tiny_xpt(tmp_path / "lb.xpt").read_bytes())
+    member = data.index(b"HEADER RECORD*******MEMBER  HEADER RECORD")
+    ns_len = int(data[member + 74 : member + 78])
+    first = data.index(b"HEADER RECORD*******NAMESTR HEADER RECORD") + 80
+    data[first + ns_len + at] |= 0x20  # the 2nd variable's npos (bytes 84-87) or nlng (4-5)
+    (tmp_path / "bad").mkdir()
+    path = tmp_path / "bad" / "lb.xpt"
+    path.write_bytes(bytes(data))
+    res = read_sdtm(path)
+    assert (res.records_in, res.records_accepted, len(res.events)) == (1, 0, 0)
+    assert res.quarantine["check"].iloc[0] == "sdtm.parse"
+    assert res.quarantine["reason"].iloc[0].startswith("variable ")

@@ -788,6 +788,46 @@ _XPT_NAMESTR = b"HEADER RECORD*******NAMESTR HEADER RECORD!!!!!!!"
 _XPT_OBS = b"HEADER RECORD*******OBS     HEADER RECORD!!!!!!!"
 
 
+def _xpt_v5_obs_length(namestrs: bytes, ns_len: int) -> tuple[int, str]:
+    """Length of one observation from a member's NAMESTR records, checked.
+
+    Each variable must be numeric (type 1, 2 to 8 bytes) or character (type 2, 1 to 200
+    bytes), and the variables must lie end to end from byte 0 of the observation, as every
+    XPORT writer lays them out: a corrupted length or position would otherwise make ReadStat
+    read the rows with a wrong layout (garbage values, or rows taken for a truncated tail).
+
+    Parameters
+    ----------
+    namestrs : bytes
+        The NAMESTR records, ``ns_len`` (136 or 140) bytes each.
+    ns_len : int
+        The size of one NAMESTR record.
+
+    Returns
+    -------
+    tuple of (int, str)
+        The observation length in bytes and ``""``, or 0 and the reason naming the first bad
+        variable.
+    """
+    import struct
+
+    spans = []
+    for i in range(len(namestrs) // ns_len):
+        ns = namestrs[i * ns_len : (i + 1) * ns_len]
+        ntype, _, nlng = struct.unpack(">hhh", ns[0:6])
+        npos = struct.unpack(">i", ns[84:88])[0]
+        most = {1: 8, 2: 200}.get(ntype, 0)
+        if not (2 if ntype == 1 else 1) <= nlng <= most or npos < 0:
+            return 0, f"variable {i + 1} has an invalid type, length or position"
+        spans.append((npos, nlng, i))
+    end = 0
+    for npos, nlng, i in sorted(spans):
+        if npos != end:
+            return 0, f"variable {i + 1} does not start where the one before it ends"
+        end += nlng
+    return end, ""
+
+
 def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
     """Check the structure of a SAS XPORT v5 file and count its complete observations.
 
@@ -814,8 +854,6 @@ def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
         A file cut exactly where a whole observation ends on an 80-byte boundary cannot be
         told from a complete file by its structure alone.
     """
-    import struct
-
     size = len(data)
     cut = size % 80  # bytes of a partial 80-byte record: only ever at the end of a cut file
     whole = size - cut
@@ -866,14 +904,9 @@ def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
             )
         if data[obs_hdr : obs_hdr + 48] != _XPT_OBS:
             return members, f"no OBS header after the {nvars} variable descriptions", False
-        obs_len = 0
-        for i in range(nvars):
-            ns = data[start + i * ns_len : start + (i + 1) * ns_len]
-            nlng = struct.unpack(">h", ns[4:6])[0]
-            npos = struct.unpack(">i", ns[84:88])[0]
-            if nlng <= 0 or npos < 0:
-                return members, f"variable {i + 1} has an invalid length or position", False
-            obs_len = max(obs_len, npos + nlng)
+        obs_len, why = _xpt_v5_obs_length(data[start : start + block], ns_len)
+        if why:
+            return members, why, False
         first = obs_hdr + 80
         end = first
         while end < whole and data[end : end + 48] != _XPT_MEMBER:

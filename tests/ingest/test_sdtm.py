@@ -521,3 +521,25 @@ def test_xpt_with_a_corrupted_variable_description_is_refused(tmp_path: Path, at
     assert (res.records_in, res.records_accepted, len(res.events)) == (1, 0, 0)
     assert res.quarantine["check"].iloc[0] == "sdtm.parse"
     assert res.quarantine["reason"].iloc[0].startswith("variable ")
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.9])
+def test_truncated_xpt_v8_keeps_its_complete_rows_and_declares_the_cut(
+    tmp_path: Path, cut: float
+) -> None:
+    # ReadStat read the complete rows of a cut v8 file and the rest vanished without a record
+    full_path = tmp_path / "lb.xpt"
+    pyreadstat.write_xport(_lb_frame(40), str(full_path), file_format_version=8, table_name="LB")
+    data = full_path.read_bytes()
+    assert b"OBSV8   HEADER RECORD!!!!!!!" in data
+    (tmp_path / "cut").mkdir()
+    path = tmp_path / "cut" / "lb.xpt"
+    size = int(len(data) * cut)
+    path.write_bytes(data[:size])
+    first = data.index(b"HEADER RECORD*******OBSV8") + 80
+    widths = pyreadstat.read_xport(str(full_path), metadataonly=True)[1].variable_storage_width
+    n = (size - first) // sum(widths.values())
+    assert 0 < n < 40
+    full = read_sdtm(full_path)
+    assert full.records_accepted == 40 and full.quarantine.empty
+    _assert_salvaged(full, read_sdtm(path), n, "lb.xpt")

@@ -936,6 +936,32 @@ def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
     return members, "", False
 
 
+_XPT_OBS_V8 = b"HEADER RECORD*******OBSV8   HEADER RECORD!!!!!!!"
+
+
+def _xpt_v8_rows(data: bytes) -> int | None:
+    """Rows of the first member of a SAS XPORT v8 file, as its OBS header declares them.
+
+    Unlike v5, the v8 OBS header record holds the number of observations; ReadStat does not
+    check it, and reads the complete rows of a truncated file without a word.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+
+    Returns
+    -------
+    int or None
+        The declared row count; None for a v5 file or a header that gives none.
+    """
+    at = data.find(_XPT_OBS_V8)
+    if at < 0:
+        return None
+    text = data[at + 48 : at + 80].strip()
+    return int(text) if text.isdigit() else None
+
+
 def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
     """Read an XPT file trying :data:`XPT_ENCODINGS`; ``(df, encoding, error)``.
 
@@ -966,6 +992,14 @@ def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
             df, _ = pyreadstat.read_xport(str(path), **kw)
             if salvage:
                 return _with_lost_tail(df, members[0][1], err, data), enc, ""
+            declared = _xpt_v8_rows(data)
+            if declared is not None and len(df) > declared:
+                why = f"file damaged: {len(df)} rows read, its OBS header declares {declared}"
+                return None, None, why
+            if declared is not None and len(df) < declared:  # ReadStat stops at the cut
+                why = (f"file truncated after {len(df)} complete rows: its OBS header "
+                       f"declares {declared}")  # fmt: skip
+                return _with_lost_tail(df, len(df), why, data), enc, ""
             if members:
                 obs_len, most = members[0]
                 # up to 79 bytes of padding may look like whole all-blank observations

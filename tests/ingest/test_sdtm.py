@@ -505,14 +505,19 @@ def test_an_over_long_csv_field_is_not_called_an_unclosed_quote(tmp_path: Path) 
     assert "quote" not in row["reason"] and "characters" in row["reason"]
 
 
+@pytest.mark.parametrize("version", [5, 8])
 @pytest.mark.parametrize("at", [86, 4], ids=["position", "length"])
-def test_xpt_with_a_corrupted_variable_description_is_refused(tmp_path: Path, at: int) -> None:
-    # one bit off in a NAMESTR: the rows were read with a wrong layout (a garbage row accepted,
+def test_xpt_with_a_corrupted_variable_description_is_refused(
+    tmp_path: Path, at: int, version: int
+) -> None:
+    # one bit off in a NAMESTR: the rows were read with a wrong layout (garbage rows accepted,
     # the others taken for a truncated tail)
-    data = bytearray(_tiny_xpt(tmp_path / "lb.xpt").read_bytes())
-    member = data.index(b"HEADER RECORD*******MEMBER  HEADER RECORD")
+    path = tmp_path / "lb.xpt"
+    pyreadstat.write_xport(_lb_frame(40), str(path), file_format_version=version, table_name="LB")
+    data = bytearray(path.read_bytes())
+    member = data.index(b"MEMBER  HEADER" if version == 5 else b"MEMBV8  HEADER") - 20
     ns_len = int(data[member + 74 : member + 78])
-    first = data.index(b"HEADER RECORD*******NAMESTR HEADER RECORD") + 80
+    first = data.index(b"NAMESTR HEADER" if version == 5 else b"NAMSTV8 HEADER") - 20 + 80
     data[first + ns_len + at] |= 0x20  # the 2nd variable's npos (bytes 84-87) or nlng (4-5)
     (tmp_path / "bad").mkdir()
     path = tmp_path / "bad" / "lb.xpt"

@@ -788,13 +788,13 @@ _XPT_NAMESTR = b"HEADER RECORD*******NAMESTR HEADER RECORD!!!!!!!"
 _XPT_OBS = b"HEADER RECORD*******OBS     HEADER RECORD!!!!!!!"
 
 
-def _xpt_v5_obs_length(namestrs: bytes, ns_len: int) -> tuple[int, str]:
+def _xpt_obs_length(namestrs: bytes, ns_len: int, max_char: int = 200) -> tuple[int, str]:
     """Length of one observation from a member's NAMESTR records, checked.
 
-    Each variable must be numeric (type 1, 2 to 8 bytes) or character (type 2, 1 to 200
-    bytes), and the variables must lie end to end from byte 0 of the observation, as every
-    XPORT writer lays them out: a corrupted length or position would otherwise make ReadStat
-    read the rows with a wrong layout (garbage values, or rows taken for a truncated tail).
+    Each variable must be numeric (type 1, 2 to 8 bytes) or character (type 2, 1 to
+    ``max_char`` bytes), and the variables must lie end to end from byte 0 of the observation,
+    as every XPORT writer lays them out: a corrupted length or position would otherwise make
+    ReadStat read the rows with a wrong layout (garbage values, or rows taken for a cut tail).
 
     Parameters
     ----------
@@ -802,6 +802,8 @@ def _xpt_v5_obs_length(namestrs: bytes, ns_len: int) -> tuple[int, str]:
         The NAMESTR records, ``ns_len`` (136 or 140) bytes each.
     ns_len : int
         The size of one NAMESTR record.
+    max_char : int
+        The longest character variable: 200 bytes in v5, 32,767 in v8.
 
     Returns
     -------
@@ -816,7 +818,7 @@ def _xpt_v5_obs_length(namestrs: bytes, ns_len: int) -> tuple[int, str]:
         ns = namestrs[i * ns_len : (i + 1) * ns_len]
         ntype, _, nlng = struct.unpack(">hhh", ns[0:6])
         npos = struct.unpack(">i", ns[84:88])[0]
-        most = {1: 8, 2: 200}.get(ntype, 0)
+        most = {1: 8, 2: max_char}.get(ntype, 0)
         if not (2 if ntype == 1 else 1) <= nlng <= most or npos < 0:
             return 0, f"variable {i + 1} has an invalid type, length or position"
         spans.append((npos, nlng, i))
@@ -904,7 +906,7 @@ def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
             )
         if data[obs_hdr : obs_hdr + 48] != _XPT_OBS:
             return members, f"no OBS header after the {nvars} variable descriptions", False
-        obs_len, why = _xpt_v5_obs_length(data[start : start + block], ns_len)
+        obs_len, why = _xpt_obs_length(data[start : start + block], ns_len)
         if why:
             return members, why, False
         first = obs_hdr + 80
@@ -937,6 +939,37 @@ def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
 
 
 _XPT_OBS_V8 = b"HEADER RECORD*******OBSV8   HEADER RECORD!!!!!!!"
+
+
+_XPT_LIBRARY_V8 = b"HEADER RECORD*******LIBV8   HEADER RECORD!!!!!!!"
+_XPT_MEMBER_V8 = b"HEADER RECORD*******MEMBV8  HEADER RECORD!!!!!!!"
+_XPT_NAMESTR_V8 = b"HEADER RECORD*******NAMSTV8 HEADER RECORD!!!!!!!"
+
+
+def _xpt_v8_namestrs(data: bytes) -> str:
+    """Why the first member's variable descriptions of a SAS XPORT v8 file are unusable, or
+    ``""`` (:func:`_xpt_obs_length`'s checks; headers it cannot find are left to ReadStat).
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file, starting with the v8 library header record.
+
+    Returns
+    -------
+    str
+        The reason naming the failed check, or ``""``.
+    """
+    member, names = data.find(_XPT_MEMBER_V8), data.find(_XPT_NAMESTR_V8)
+    if member < 0 or names < 0:
+        return ""
+    ns_len, nvars = data[member + 74 : member + 78], data[names + 54 : names + 58]
+    if not (ns_len.isdigit() and nvars.isdigit()) or int(ns_len) not in (136, 140):
+        return ""
+    block = data[names + 80 : names + 80 + int(nvars) * int(ns_len)]
+    if len(block) < int(nvars) * int(ns_len):
+        return "file truncated: the variable descriptions (NAMESTR) are cut"
+    return _xpt_obs_length(block, int(ns_len), max_char=32767)[1]
 
 
 def _xpt_v8_rows(data: bytes) -> int | None:
@@ -983,6 +1016,8 @@ def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
         members, err, salvage = _xpt_v5_layout(data)
         if err and not salvage:
             return None, None, err
+    elif data.startswith(_XPT_LIBRARY_V8) and (err := _xpt_v8_namestrs(data)):
+        return None, None, err
     last = ""
     for enc in XPT_ENCODINGS:
         try:

@@ -281,6 +281,21 @@ def test_a_column_named_twice_refuses_the_file_with_its_name(
     assert "appears twice" in res.quarantine["reason"].iloc[0]
 
 
+def test_a_row_turned_comment_below_the_header_is_quarantined_not_skipped(
+    tmp_path: Path,
+) -> None:
+    # '#' in place of a row's first byte made it a comment line, dropped uncounted
+    path = tmp_path / "export.csv"
+    write_export(path, minutes=30)
+    clean = read_wearables(path)
+    lines = path.read_text().splitlines()
+    lines[20] = "#" + lines[20][1:]
+    path.write_text("\n".join(lines) + "\n")
+    res = read_wearables(path)
+    assert (res.records_in, res.records_accepted) == (clean.records_in, clean.records_in - 1)
+    assert res.quarantine["source_record"].tolist() == ["line 21"]
+
+
 @pytest.fixture(scope="module")
 def synth_wearables(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     try:

@@ -351,7 +351,8 @@ def _parse_twinlab(text: str, p: _Parsed) -> None:
     cols = [c.strip().lower() for c in _fields(lines[header_at])]
     _unique_columns(cols)
     body = [(i + 1, ln) for i, ln in enumerate(lines[header_at + 1 :], start=header_at + 1)]
-    body = [(no, ln) for no, ln in body if ln.strip() and not ln.startswith("#")]
+    # a '#' line below the header is a row (a corrupted first byte?), not a comment to skip
+    body = [(no, ln) for no, ln in body if ln.strip()]
     p.records_in = len(body)
     rows = [_fields(ln) for _, ln in body]
     raw = [ln for _, ln in body]

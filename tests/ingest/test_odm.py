@@ -247,3 +247,14 @@ def test_an_item_given_twice_with_different_values_quarantines_its_group(tmp_pat
     assert q["check"] == "odm.item" and q["reason"].startswith("ItemData LBORRES is given twice")
     assert "5" not in q["reason"] and "6" not in q["reason"]
     assert res.events["value_text"].tolist() == ["2020-01-02", "7"]
+
+
+@pytest.mark.parametrize("ns", ["http://www.cdisc.org/ns/odm/v2.0", "&amp;"])
+def test_item_groups_in_another_namespace_refuse_the_file(tmp_path: Path, ns: str) -> None:
+    # every element was skipped as foreign: zero records, nothing quarantined
+    path = _two_lab_groups(tmp_path / "ns.xml", "")
+    path.write_text(path.read_text().replace("http://www.cdisc.org/ns/odm/v1.3", ns, 1))
+    res = read_odm(path)
+    assert (res.records_in, res.records_accepted) == (1, 0)
+    assert res.quarantine["check"].tolist() == ["odm.structure"]
+    assert "namespace" in res.quarantine["reason"].iloc[0]

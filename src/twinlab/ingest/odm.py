@@ -582,6 +582,7 @@ class _Parser:
         for event, elem in events:
             ns, tag = _local(elem.tag)
             if ns not in ("", ODM_NS):
+                _check_foreign(ns, tag)
                 continue
             if event == "start":
                 if tag == "ItemGroupData":
@@ -664,9 +665,33 @@ _UNSAFE_REASONS = {
 
 
 class _FileReject(Exception):
-    def __init__(self, check: str, reason: str, raw: str) -> None:
+    def __init__(self, check: str, reason: str, raw: str | None = None) -> None:
         super().__init__(reason)
         self.check, self.reason, self.raw = check, reason, raw
+
+
+def _check_foreign(ns: str, tag: str) -> None:
+    """Refuse item groups outside the ODM 1.3 namespace, which the reader skips.
+
+    Skipped, they would be lost without a word: the clinical data of an ODM 1.2 or 2.0 file,
+    or of one whose ``xmlns`` is mangled, would give zero records. (Metadata in another
+    namespace, such as a define.xml on ODM 1.2, holds no records and is skipped.)
+
+    Parameters
+    ----------
+    ns, tag : str
+        Namespace and local name of an element outside the ODM 1.3 namespace.
+
+    Raises
+    ------
+    _FileReject
+        ``odm.structure`` for an ``ItemGroupData``, naming the namespace found.
+    """
+    if tag == "ItemGroupData":
+        raise _FileReject(
+            "odm.structure",
+            f"item groups in the namespace {ns!r}, not ODM 1.3's ({ODM_NS}): they cannot be read",
+        )
 
 
 #: Most item groups that are not well-formed XML quarantined one by one before the file is.

@@ -527,3 +527,17 @@ def test_ndjson_deeply_nested_duplicate_line_is_read_once(tmp_path: Path) -> Non
         res = read(path)
         assert (res.records_in, res.duplicates) == (clean.records_in + 1, 1), res.quarantine
         assert res.records_accepted == clean.records_accepted
+
+
+@_needs(SYNTHEA)
+@pytest.mark.parametrize("rtype", ["Bundla", "NaN"])
+def test_fhir_bundle_with_a_mangled_resource_type_is_not_one_accepted_record(
+    tmp_path: Path, rtype: str
+) -> None:
+    # read as one resource of an unknown type, accepted, and its entries lost without a word
+    bundle = json.loads(SYNTHEA.read_bytes())
+    bundle["resourceType"] = rtype
+    res = _read(tmp_path, "b.json", json.dumps(bundle).encode())
+    assert (res.records_in, res.records_accepted) == (1, 0)
+    assert res.quarantine["check"].tolist() == ["fhir.structure"]
+    assert "Bundle entries" in res.quarantine["reason"].iloc[0]

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from twinlab.ingest.base import ReadResult
-from twinlab.ingest.run import read_file
+from twinlab.ingest.run import read_file, read_files
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SYNTHEA = DATA / "fhir" / "synthea_smart" / "Tony_Beer_bb8cd3e5-8910-4eea-bbc6-3f64a4a655b8.json"
@@ -30,6 +30,7 @@ ODM_AE = DATA / "odm" / "odmlib" / "ae.xml"
 VCF = DATA / "genomics" / "pharmcat_getrm" / "NA18526.preprocessed.vcf"
 ACTIWARE = DATA / "wearables" / "pyactigraphy" / "test_sample_rpx_eng.csv"
 AWD = DATA / "wearables" / "pyactigraphy" / "example_01.AWD"
+TIMESERIES = DATA / "wearables" / "pyactigraphy" / "sample-timeSeries.csv.gz"
 
 
 def _needs(*paths: Path) -> pytest.MarkDecorator:
@@ -433,3 +434,110 @@ def test_awd_bad_count_quarantines_one_epoch(tmp_path: Path) -> None:
     lines[100] = b"-500"
     bad = _read(tmp_path, "b.AWD", b"\n".join(lines))
     assert _only_quarantined(clean, bad, "wearables.range")["source_record"] == "line 101"
+
+
+@_needs(ACTIWARE)
+def test_actiware_unclosed_quote_spoils_its_own_epoch_only(tmp_path: Path) -> None:
+    # the open quote swallowed the next line: one row fewer than records, a reconcile crash
+    data = ACTIWARE.read_bytes()
+    clean = _read(tmp_path, "a.csv", data)
+    lines = _lines(data)
+    i = _epoch(lines)
+    header = [ln for ln in lines if ln.startswith(b'"Line","Date"')][-1].split(b",")
+    cells = lines[i].split(b",")
+    act = header.index(b'"Activity"')
+    cells[act] = cells[act].rstrip(b'"')
+    lines[i] = b",".join(cells)
+    bad = _read(tmp_path, "b.csv", b"\n".join(lines))
+    # split at every comma, its cells keep their quotes: the date no longer reads
+    row = _only_quarantined(clean, bad, "wearables.timestamp")
+    assert row["source_record"] == f"line {i + 1}"
+
+
+@_needs(TIMESERIES)
+@pytest.mark.parametrize("fault", ["extra field", "missing field"])
+def test_time_series_bad_width_quarantines_one_epoch(tmp_path: Path, fault: str) -> None:
+    # pandas refused the whole file (ParserError) for one extra field
+    data = gzip.decompress(TIMESERIES.read_bytes())
+    clean = _read(tmp_path, "a-timeSeries.csv", data)
+    lines = _lines(data)
+    k = 40
+    lines[k] = lines[k] + b",7" if fault == "extra field" else lines[k].rsplit(b",", 1)[0]
+    bad = _read(tmp_path, "b-timeSeries.csv", b"\n".join(lines))
+    assert _only_quarantined(clean, bad, "wearables.columns")["source_record"] == f"line {k + 1}"
+
+
+@_needs(ACTIWARE)
+def test_actiware_header_repeated_inside_the_epoch_table_loses_no_epoch(tmp_path: Path) -> None:
+    # the table was taken to start at the copy: every epoch above it vanished uncounted
+    data = ACTIWARE.read_bytes()
+    clean = _read(tmp_path, "a.csv", data)
+    lines = _lines(data)
+    header = [ln for ln in lines if ln.startswith(b'"Line","Date"')][-1]
+    i = _epoch(lines)
+    bad = _read(tmp_path, "b.csv", b"\n".join([*lines[:i], header, *lines[i:]]))
+    assert (bad.records_in, bad.records_accepted) == (clean.records_in + 1, clean.records_accepted)
+    row = bad.quarantine.iloc[0]
+    assert (len(bad.quarantine), row["source_record"]) == (1, f"line {i + 1}")
+
+
+@_needs(AWD)
+@pytest.mark.parametrize("fault", ["over-long line", "blank line"])
+def test_awd_line_set_aside_keeps_later_epochs_at_their_times(tmp_path: Path, fault: str) -> None:
+    # AWD epochs are timed by position: the epochs after a dropped line moved one epoch earlier
+    from twinlab.ingest.wearables import read_wearables
+
+    lines = _lines(AWD.read_bytes().replace(b"\r\n", b"\n"))
+    clean = read_wearables(_write(tmp_path / "a.AWD", lines), max_line=1000)
+    lines[100] = lines[100] + b"5" * 2000 if fault == "over-long line" else b""
+    bad = read_wearables(_write(tmp_path / "b.AWD", lines), max_line=1000)
+    assert bad.records_accepted == clean.records_accepted - 1
+    before, after = (next(iter(r.series.values()))["time"].values for r in (clean, bad))
+    assert after[-1] == before[-1] and after[0] == before[0]
+    assert len(set(before) - set(after)) == 1  # the epoch of line 101, and no other
+
+
+def _write(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines))
+    return path
+
+
+@_needs(ACTIWARE)
+def test_actiware_header_copied_above_its_table_adds_no_bad_rows(tmp_path: Path) -> None:
+    # a copy among the header sections is not where the epoch table starts
+    data = ACTIWARE.read_bytes()
+    clean = _read(tmp_path, "a.csv", data)
+    lines = _lines(data)
+    at = [i for i, ln in enumerate(lines) if ln.startswith(b'"Line","Date"')][-1]
+    bad = _read(tmp_path, "b.csv", b"\n".join([*lines[: at - 8], lines[at], *lines[at - 8 :]]))
+    assert (bad.records_in, bad.records_accepted) == (clean.records_in, clean.records_accepted)
+
+
+@_needs(SYNTHEA)
+def test_ndjson_deeply_nested_duplicate_line_is_read_once(tmp_path: Path) -> None:
+    # comparing the copy with the first raised RecursionError: the whole file was lost
+    pytest.importorskip("orjson")  # json itself refuses this depth (the line is quarantined)
+    lines = _ndjson()
+    clean = _read(tmp_path, "clean.ndjson", b"\n".join(lines))
+    deep = b"[" * 1020 + b"1" + b"]" * 1020
+    lines[5] = lines[5][:-1] + b', "extension": ' + deep + b"}"
+    for read in (read_file, lambda p: read_files([(p, p.name)])[0]):
+        path = tmp_path / "deep.ndjson"
+        path.write_bytes(b"\n".join([*lines, lines[5]]))
+        res = read(path)
+        assert (res.records_in, res.duplicates) == (clean.records_in + 1, 1), res.quarantine
+        assert res.records_accepted == clean.records_accepted
+
+
+@_needs(SYNTHEA)
+@pytest.mark.parametrize("rtype", ["Bundla", "NaN"])
+def test_fhir_bundle_with_a_mangled_resource_type_is_not_one_accepted_record(
+    tmp_path: Path, rtype: str
+) -> None:
+    # read as one resource of an unknown type, accepted, and its entries lost without a word
+    bundle = json.loads(SYNTHEA.read_bytes())
+    bundle["resourceType"] = rtype
+    res = _read(tmp_path, "b.json", json.dumps(bundle).encode())
+    assert (res.records_in, res.records_accepted) == (1, 0)
+    assert res.quarantine["check"].tolist() == ["fhir.structure"]
+    assert "Bundle entries" in res.quarantine["reason"].iloc[0]

@@ -503,3 +503,48 @@ def test_an_over_long_csv_field_is_not_called_an_unclosed_quote(tmp_path: Path) 
     row = res.quarantine.iloc[0]
     assert (row["source_record"], row["check"]) == ("lb.csv#row=2", "sdtm.csv")
     assert "quote" not in row["reason"] and "characters" in row["reason"]
+
+
+@pytest.mark.parametrize("version", [5, 8])
+@pytest.mark.parametrize("at", [86, 4], ids=["position", "length"])
+def test_xpt_with_a_corrupted_variable_description_is_refused(
+    tmp_path: Path, at: int, version: int
+) -> None:
+    # one bit off in a NAMESTR: the rows were read with a wrong layout (garbage rows accepted,
+    # the others taken for a truncated tail)
+    path = tmp_path / "lb.xpt"
+    pyreadstat.write_xport(_lb_frame(40), str(path), file_format_version=version, table_name="LB")
+    data = bytearray(path.read_bytes())
+    member = data.index(b"MEMBER  HEADER" if version == 5 else b"MEMBV8  HEADER") - 20
+    ns_len = int(data[member + 74 : member + 78])
+    first = data.index(b"NAMESTR HEADER" if version == 5 else b"NAMSTV8 HEADER") - 20 + 80
+    data[first + ns_len + at] |= 0x20  # the 2nd variable's npos (bytes 84-87) or nlng (4-5)
+    (tmp_path / "bad").mkdir()
+    path = tmp_path / "bad" / "lb.xpt"
+    path.write_bytes(bytes(data))
+    res = read_sdtm(path)
+    assert (res.records_in, res.records_accepted, len(res.events)) == (1, 0, 0)
+    assert res.quarantine["check"].iloc[0] == "sdtm.parse"
+    assert res.quarantine["reason"].iloc[0].startswith("variable ")
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.9])
+def test_truncated_xpt_v8_keeps_its_complete_rows_and_declares_the_cut(
+    tmp_path: Path, cut: float
+) -> None:
+    # ReadStat read the complete rows of a cut v8 file and the rest vanished without a record
+    full_path = tmp_path / "lb.xpt"
+    pyreadstat.write_xport(_lb_frame(40), str(full_path), file_format_version=8, table_name="LB")
+    data = full_path.read_bytes()
+    assert b"OBSV8   HEADER RECORD!!!!!!!" in data
+    (tmp_path / "cut").mkdir()
+    path = tmp_path / "cut" / "lb.xpt"
+    size = int(len(data) * cut)
+    path.write_bytes(data[:size])
+    first = data.index(b"HEADER RECORD*******OBSV8") + 80
+    widths = pyreadstat.read_xport(str(full_path), metadataonly=True)[1].variable_storage_width
+    n = (size - first) // sum(widths.values())
+    assert 0 < n < 40
+    full = read_sdtm(full_path)
+    assert full.records_accepted == 40 and full.quarantine.empty
+    _assert_salvaged(full, read_sdtm(path), n, "lb.xpt")

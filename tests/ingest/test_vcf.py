@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -472,3 +473,43 @@ def test_synthetic_vcf_genotypes_and_diplotypes_match_the_truth(synth_study: Pat
             if not q.get("no_call"):
                 assert q["alt_count"] == int(truth.loc[s, f"{rsid}_alt_count"])
     assert checked >= len(samples) - 2
+
+
+@pytest.mark.parametrize("date", ["99991231", "00010101", "2" * 1_000_000])
+def test_a_placeholder_or_runaway_file_date_leaves_the_genotypes_undated(
+    tmp_path: Path, date: str
+) -> None:
+    # 9999-12-31 was taken as the date of every genotype; a 1 MB value took minutes to parse
+    body = "chr10\t94942290\trs1799853\tC\tT\t.\tPASS\t.\tGT\t0/1\t1|1\n"
+    path = tmp_path / "dated.vcf"
+    path.write_text(HEADER.replace("20240115", date) + body)
+    start = time.perf_counter()
+    res = read_vcf(path)
+    assert time.perf_counter() - start < 5
+    assert (res.records_in, res.records_accepted) == (1, 1)
+    assert len(res.events) == 2 and res.events["time"].isna().all()
+
+
+def test_a_data_line_turned_header_line_is_quarantined_not_skipped(tmp_path: Path) -> None:
+    # a '#' in place of a data line's first byte made it a header line, skipped unseen
+    body = [
+        "chr10\t94942290\trs1799853\tC\tT\t.\tPASS\t.\tGT\t0/1\t1|1",
+        "#hr10\t94981296\t.\tA\tC\t.\tPASS\t.\tGT\t0/1\t0/0",
+        "chr12\t21178615\t.\tT\tC\t.\tPASS\t.\tGT\t0/1\t1/1",
+    ]
+    path = tmp_path / "flipped.vcf"
+    path.write_text(HEADER + "\n".join(body) + "\n")
+    res = read_vcf(path)
+    assert (res.records_in, res.records_accepted) == (3, 2)
+    q = res.quarantine.iloc[0]
+    assert (q["source_record"], q["check"], q["raw"]) == ("L5", "vcf.header", body[1])
+
+
+def test_a_data_line_above_the_header_costs_that_line_alone(tmp_path: Path) -> None:
+    # the header lines after it must not become records of their own
+    line = "chr10\t94942290\trs1799853\tC\tT\t.\tPASS\t.\tGT\t0/1\t1|1"
+    path = tmp_path / "early.vcf"
+    path.write_text(line + "\n" + HEADER + line + "\n")
+    res = read_vcf(path)
+    assert (res.records_in, res.records_accepted) == (2, 1)
+    assert res.quarantine["source_record"].tolist() == ["L1"]

@@ -261,6 +261,41 @@ def test_registered_sniffed_and_unknown_files_quarantined_whole(tmp_path: Path) 
     assert res.records_in == 1 and res.quarantine["check"].tolist() == ["wearables.header"]
 
 
+@pytest.mark.parametrize(
+    ("header", "first_row"),
+    [("timestamp,steps,steps", "2025-03-01T00:00:00-05:00,70,12"),
+     ("time,acc,acc", "2014-05-07 13:29:50+0100,63.1,5.0")],
+    ids=["twinlab", "time series"],
+)  # fmt: skip
+def test_a_column_named_twice_refuses_the_file_with_its_name(
+    tmp_path: Path, header: str, first_row: str
+) -> None:
+    # the repeated name made a two-column frame where a column was expected: AttributeError
+    path = tmp_path / "twice.csv"
+    banner = "# Kestrel Health data export\n" if header.startswith("timestamp") else ""
+    path.write_text(f"{banner}{header}\n{first_row}\n")
+    assert reader_for(path).format == "wearables"
+    res = read_wearables(path)
+    assert (res.records_in, res.records_accepted) == (1, 0)
+    assert res.quarantine["check"].tolist() == ["wearables.header"]
+    assert "appears twice" in res.quarantine["reason"].iloc[0]
+
+
+def test_a_row_turned_comment_below_the_header_is_quarantined_not_skipped(
+    tmp_path: Path,
+) -> None:
+    # '#' in place of a row's first byte made it a comment line, dropped uncounted
+    path = tmp_path / "export.csv"
+    write_export(path, minutes=30)
+    clean = read_wearables(path)
+    lines = path.read_text().splitlines()
+    lines[20] = "#" + lines[20][1:]
+    path.write_text("\n".join(lines) + "\n")
+    res = read_wearables(path)
+    assert (res.records_in, res.records_accepted) == (clean.records_in, clean.records_in - 1)
+    assert res.quarantine["source_record"].tolist() == ["line 21"]
+
+
 @pytest.fixture(scope="module")
 def synth_wearables(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     try:

@@ -146,6 +146,10 @@ class _Records:
             why = "a Bundle inside a Bundle or on an NDJSON line: its entries are not read"
             self.reject(ptr, "fhir.structure", why, raw, rtype)
             return
+        if _holds_entries(res):  # a Bundle whose resourceType was mangled: the same loss
+            why = "resource holds Bundle entries but its resourceType is not Bundle: not read"
+            self.reject(ptr, "fhir.structure", why, raw, rtype)
+            return
         if self.marked and BAD_BYTE in _raw_text(raw):
             why = "the resource holds bytes that are not UTF-8 (a corrupted byte)"
             self.reject(ptr, "fhir.encoding", why, raw, rtype)
@@ -157,10 +161,43 @@ class _Records:
         ident = text(res.get("id")) or text(full_url)
         if ident is not None:
             seen = self._seen.setdefault((rtype, ident), res)
-            if seen is not res and seen == res:
+            if seen is not res and _same(seen, res):
                 self.duplicates[rtype] += 1
                 return
         self.items.append((ptr, res, text(full_url), raw))
+
+
+def _holds_entries(res: dict) -> bool:
+    """Whether ``res`` has Bundle entries (``entry`` objects with a ``resource`` object).
+
+    No resource type but Bundle has them (List and Composition entries are references).
+    """
+    entries = res.get("entry")
+    return isinstance(entries, list) and any(
+        isinstance(e, dict) and isinstance(e.get("resource"), dict) for e in entries
+    )
+
+
+def _same(a: Any, b: Any) -> bool:
+    """``a == b`` for two parsed resources, also when nested too deeply to compare.
+
+    orjson reads 1,024 levels, deeper than ``==`` can recurse from here: such values are
+    compared as their JSON text (:func:`~twinlab.ingest.fhir_values.dumps`, no recursion).
+
+    Parameters
+    ----------
+    a, b : Any
+        Parsed JSON values.
+
+    Returns
+    -------
+    bool
+        Whether they are equal.
+    """
+    try:
+        return a == b
+    except RecursionError:
+        return dumps(a) == dumps(b)
 
 
 def _unpaired_surrogate(res: dict) -> bool:

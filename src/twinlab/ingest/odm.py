@@ -205,6 +205,25 @@ def _infer_domain(*oids: str | None) -> str:
     return "other"
 
 
+def _shallow_xml(elem: ET.Element) -> str:
+    """``elem`` as XML with its children's attributes but nothing below them.
+
+    Parameters
+    ----------
+    elem : xml.etree.ElementTree.Element
+        An element too deeply nested for :func:`xml.etree.ElementTree.tostring`.
+
+    Returns
+    -------
+    str
+        The element, its attributes and its direct children, each child empty.
+    """
+    top = ET.Element(elem.tag, elem.attrib)
+    for child in elem:
+        ET.SubElement(top, child.tag, child.attrib)
+    return ET.tostring(top, encoding="unicode")
+
+
 class _Parser:
     def __init__(self, path: Path, tz: str, undated: str, data: bytes | None = None) -> None:
         self.path = path
@@ -399,6 +418,7 @@ class _Parser:
         """(ItemOID, value, is_null, data type) per item; rejects the group on a bad value."""
         out = []
         problems = []
+        given: dict[str, tuple[str, bool]] = {}
         for child in elem:
             ns, tag = _local(child.tag)
             if ns not in ("", ODM_NS):
@@ -422,6 +442,9 @@ class _Parser:
                 raise _Reject("odm.item", f"{tag} without an ItemOID: the item has no name")
             is_null = child.get("IsNull") == "Yes" or value is None
             value = (value or "").strip()
+            if given.setdefault(oid, (value, is_null)) != (value, is_null):  # which is true?
+                raise _Reject("odm.item", f"ItemData {oid} is given twice in the item group, "
+                                          "with different values")  # fmt: skip
             idef = md.items.get(oid)
             if not is_null:
                 for t in filter(None, {declared, idef.data_type if idef else None}):
@@ -526,7 +549,10 @@ class _Parser:
             k: self.context(k)
             for k in ("StudyOID", "MetaDataVersionOID", "SubjectKey", "StudyEventOID", "FormOID")
         }
-        xml = ET.tostring(elem, encoding="unicode")
+        try:
+            xml = ET.tostring(elem, encoding="unicode")
+        except RecursionError:  # nested deeper than the serializer goes: the group's top only
+            xml = _shallow_xml(elem)
         return json.dumps({"context": ctx, "xml": xml}, ensure_ascii=False)
 
     # -- driver ----------------------------------------------------------------------------
@@ -556,6 +582,7 @@ class _Parser:
         for event, elem in events:
             ns, tag = _local(elem.tag)
             if ns not in ("", ODM_NS):
+                _check_foreign(ns, tag)
                 continue
             if event == "start":
                 if tag == "ItemGroupData":
@@ -638,9 +665,33 @@ _UNSAFE_REASONS = {
 
 
 class _FileReject(Exception):
-    def __init__(self, check: str, reason: str, raw: str) -> None:
+    def __init__(self, check: str, reason: str, raw: str | None = None) -> None:
         super().__init__(reason)
         self.check, self.reason, self.raw = check, reason, raw
+
+
+def _check_foreign(ns: str, tag: str) -> None:
+    """Refuse item groups outside the ODM 1.3 namespace, which the reader skips.
+
+    Skipped, they would be lost without a word: the clinical data of an ODM 1.2 or 2.0 file,
+    or of one whose ``xmlns`` is mangled, would give zero records. (Metadata in another
+    namespace, such as a define.xml on ODM 1.2, holds no records and is skipped.)
+
+    Parameters
+    ----------
+    ns, tag : str
+        Namespace and local name of an element outside the ODM 1.3 namespace.
+
+    Raises
+    ------
+    _FileReject
+        ``odm.structure`` for an ``ItemGroupData``, naming the namespace found.
+    """
+    if tag == "ItemGroupData":
+        raise _FileReject(
+            "odm.structure",
+            f"item groups in the namespace {ns!r}, not ODM 1.3's ({ODM_NS}): they cannot be read",
+        )
 
 
 #: Most item groups that are not well-formed XML quarantined one by one before the file is.
@@ -776,6 +827,9 @@ def read_odm(path: str | Path, *, tz: str = "UTC", undated: str = "quarantine") 
             return _file_failure(p, rej.check, rej.reason, rej.raw)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:  # never raise on content
             return _file_failure(p, "odm.content", f"unexpected content ({type(exc).__name__})")
+        except LookupError:  # expat: the XML declaration names an encoding Python lacks
+            why = "the XML declaration names an unknown character encoding"
+            return _file_failure(p, "odm.encoding", why)
     if broken:
         parser.flush()
         parser.records += len(broken)

@@ -788,6 +788,48 @@ _XPT_NAMESTR = b"HEADER RECORD*******NAMESTR HEADER RECORD!!!!!!!"
 _XPT_OBS = b"HEADER RECORD*******OBS     HEADER RECORD!!!!!!!"
 
 
+def _xpt_obs_length(namestrs: bytes, ns_len: int, max_char: int = 200) -> tuple[int, str]:
+    """Length of one observation from a member's NAMESTR records, checked.
+
+    Each variable must be numeric (type 1, 2 to 8 bytes) or character (type 2, 1 to
+    ``max_char`` bytes), and the variables must lie end to end from byte 0 of the observation,
+    as every XPORT writer lays them out: a corrupted length or position would otherwise make
+    ReadStat read the rows with a wrong layout (garbage values, or rows taken for a cut tail).
+
+    Parameters
+    ----------
+    namestrs : bytes
+        The NAMESTR records, ``ns_len`` (136 or 140) bytes each.
+    ns_len : int
+        The size of one NAMESTR record.
+    max_char : int
+        The longest character variable: 200 bytes in v5, 32,767 in v8.
+
+    Returns
+    -------
+    tuple of (int, str)
+        The observation length in bytes and ``""``, or 0 and the reason naming the first bad
+        variable.
+    """
+    import struct
+
+    spans = []
+    for i in range(len(namestrs) // ns_len):
+        ns = namestrs[i * ns_len : (i + 1) * ns_len]
+        ntype, _, nlng = struct.unpack(">hhh", ns[0:6])
+        npos = struct.unpack(">i", ns[84:88])[0]
+        most = {1: 8, 2: max_char}.get(ntype, 0)
+        if not (2 if ntype == 1 else 1) <= nlng <= most or npos < 0:
+            return 0, f"variable {i + 1} has an invalid type, length or position"
+        spans.append((npos, nlng, i))
+    end = 0
+    for npos, nlng, i in sorted(spans):
+        if npos != end:
+            return 0, f"variable {i + 1} does not start where the one before it ends"
+        end += nlng
+    return end, ""
+
+
 def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
     """Check the structure of a SAS XPORT v5 file and count its complete observations.
 
@@ -814,8 +856,6 @@ def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
         A file cut exactly where a whole observation ends on an 80-byte boundary cannot be
         told from a complete file by its structure alone.
     """
-    import struct
-
     size = len(data)
     cut = size % 80  # bytes of a partial 80-byte record: only ever at the end of a cut file
     whole = size - cut
@@ -866,14 +906,9 @@ def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
             )
         if data[obs_hdr : obs_hdr + 48] != _XPT_OBS:
             return members, f"no OBS header after the {nvars} variable descriptions", False
-        obs_len = 0
-        for i in range(nvars):
-            ns = data[start + i * ns_len : start + (i + 1) * ns_len]
-            nlng = struct.unpack(">h", ns[4:6])[0]
-            npos = struct.unpack(">i", ns[84:88])[0]
-            if nlng <= 0 or npos < 0:
-                return members, f"variable {i + 1} has an invalid length or position", False
-            obs_len = max(obs_len, npos + nlng)
+        obs_len, why = _xpt_obs_length(data[start : start + block], ns_len)
+        if why:
+            return members, why, False
         first = obs_hdr + 80
         end = first
         while end < whole and data[end : end + 48] != _XPT_MEMBER:
@@ -903,6 +938,63 @@ def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
     return members, "", False
 
 
+_XPT_OBS_V8 = b"HEADER RECORD*******OBSV8   HEADER RECORD!!!!!!!"
+
+
+_XPT_LIBRARY_V8 = b"HEADER RECORD*******LIBV8   HEADER RECORD!!!!!!!"
+_XPT_MEMBER_V8 = b"HEADER RECORD*******MEMBV8  HEADER RECORD!!!!!!!"
+_XPT_NAMESTR_V8 = b"HEADER RECORD*******NAMSTV8 HEADER RECORD!!!!!!!"
+
+
+def _xpt_v8_namestrs(data: bytes) -> str:
+    """Why the first member's variable descriptions of a SAS XPORT v8 file are unusable, or
+    ``""`` (:func:`_xpt_obs_length`'s checks; headers it cannot find are left to ReadStat).
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file, starting with the v8 library header record.
+
+    Returns
+    -------
+    str
+        The reason naming the failed check, or ``""``.
+    """
+    member, names = data.find(_XPT_MEMBER_V8), data.find(_XPT_NAMESTR_V8)
+    if member < 0 or names < 0:
+        return ""
+    ns_len, nvars = data[member + 74 : member + 78], data[names + 54 : names + 58]
+    if not (ns_len.isdigit() and nvars.isdigit()) or int(ns_len) not in (136, 140):
+        return ""
+    block = data[names + 80 : names + 80 + int(nvars) * int(ns_len)]
+    if len(block) < int(nvars) * int(ns_len):
+        return "file truncated: the variable descriptions (NAMESTR) are cut"
+    return _xpt_obs_length(block, int(ns_len), max_char=32767)[1]
+
+
+def _xpt_v8_rows(data: bytes) -> int | None:
+    """Rows of the first member of a SAS XPORT v8 file, as its OBS header declares them.
+
+    Unlike v5, the v8 OBS header record holds the number of observations; ReadStat does not
+    check it, and reads the complete rows of a truncated file without a word.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+
+    Returns
+    -------
+    int or None
+        The declared row count; None for a v5 file or a header that gives none.
+    """
+    at = data.find(_XPT_OBS_V8)
+    if at < 0:
+        return None
+    text = data[at + 48 : at + 80].strip()
+    return int(text) if text.isdigit() else None
+
+
 def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
     """Read an XPT file trying :data:`XPT_ENCODINGS`; ``(df, encoding, error)``.
 
@@ -924,6 +1016,8 @@ def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
         members, err, salvage = _xpt_v5_layout(data)
         if err and not salvage:
             return None, None, err
+    elif data.startswith(_XPT_LIBRARY_V8) and (err := _xpt_v8_namestrs(data)):
+        return None, None, err
     last = ""
     for enc in XPT_ENCODINGS:
         try:
@@ -933,6 +1027,14 @@ def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
             df, _ = pyreadstat.read_xport(str(path), **kw)
             if salvage:
                 return _with_lost_tail(df, members[0][1], err, data), enc, ""
+            declared = _xpt_v8_rows(data)
+            if declared is not None and len(df) > declared:
+                why = f"file damaged: {len(df)} rows read, its OBS header declares {declared}"
+                return None, None, why
+            if declared is not None and len(df) < declared:  # ReadStat stops at the cut
+                why = (f"file truncated after {len(df)} complete rows: its OBS header "
+                       f"declares {declared}")  # fmt: skip
+                return _with_lost_tail(df, len(df), why, data), enc, ""
             if members:
                 obs_len, most = members[0]
                 # up to 79 bytes of padding may look like whole all-blank observations

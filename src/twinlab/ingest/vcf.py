@@ -40,6 +40,8 @@ import pandas as pd
 from twinlab.ingest.base import (
     BAD_BYTE,
     EVENT_COLUMNS,
+    FIRST_YEAR,
+    LAST_YEAR,
     PERSON_COLUMNS,
     QUARANTINE_COLUMNS,
     ReadResult,
@@ -231,13 +233,34 @@ def _read_header_line(line: str, lineno: int = 0) -> _Header:
     return _Header(names, n_cols, pd.NaT, lineno, refused)
 
 
+#: Longest ``##fileDate`` value parsed: a date, even ISO with time and offset, is shorter (and
+#: the date parser's time grows with the square of the text's length).
+_MAX_DATE_CHARS = 40
+
+
 def _file_date(line: str) -> pd.Timestamp:
+    """The ``##fileDate`` of ``line`` in UTC, or NaT when it is not a date of care.
+
+    Parameters
+    ----------
+    line : str
+        The ``##fileDate=...`` header line.
+
+    Returns
+    -------
+    pandas.Timestamp
+        UTC timestamp; NaT for a value that is too long, unreadable, or outside the years
+        :data:`~twinlab.ingest.base.FIRST_YEAR` to :data:`~twinlab.ingest.base.LAST_YEAR`
+        (a placeholder such as ``99991231``).
+    """
     value = line.split("=", 1)[1].strip()
+    if len(value) > _MAX_DATE_CHARS:
+        return pd.NaT
     try:
         ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return pd.NaT
-    if pd.isna(ts):
+    if pd.isna(ts) or not FIRST_YEAR <= ts.year <= LAST_YEAR:
         return pd.NaT
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
@@ -300,11 +323,17 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
     file_time: pd.Timestamp = pd.NaT
     chrom_cache: dict[str, str] = {}
     refused_line = ""
+    data_seen = False
     try:
         with _open(path) as fh:
             for lineno, line in _lines(fh):
                 if line.startswith("#"):
-                    if line.startswith("##fileDate="):
+                    if data_seen and not line.startswith("#CHROM"):  # headers come first
+                        records_in += 1
+                        why = "a header line after the data lines (a data line's first byte lost?)"
+                        text = line.rstrip("\r\n")
+                        quarantine.append(quarantine_row(f"L{lineno}", "vcf.header", why, text))
+                    elif line.startswith("##fileDate="):
                         file_time = _file_date(line)
                     elif line.startswith("#CHROM") and header is None:
                         header = _read_header_line(line, lineno)
@@ -321,6 +350,7 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                 if not line.strip():
                     continue
                 records_in += 1
+                data_seen = header is not None  # data lines before #CHROM are reported alone
                 text = line.rstrip("\r\n")
                 if BAD_BYTE in text:
                     why = "line holds bytes that are not UTF-8 (a corrupted byte)"

@@ -24,9 +24,11 @@ A *record* is one data row (epoch). Rows with an unreadable timestamp, a non-num
 value outside the variable's plausible range for one epoch (rows of domain ``wearable_epoch``
 in ``terminology/tables/plausibility.csv``: heart rate 20-300 /min, at most 300 steps/min, no
 negative count or light level), bytes that are not UTF-8 or a duplicated timestamp are
-quarantined, each alone; a device's own missing-value token (``NaN``, empty cell)
-is accepted as missing. Header problems never raise: unknown time zones are assumed UTC and
-flagged, a header without a usable start time quarantines the rows it cannot date.
+quarantined, each alone, and so is a row whose field count does not fit the header; a
+device's own missing-value token (``NaN``, empty cell) is accepted as missing. Header problems
+never raise: unknown time zones are assumed UTC and flagged, a header without a usable start
+time quarantines the rows it cannot date, a header that names a column twice quarantines the
+file (``wearables.header``).
 
 The files are parsed with :mod:`csv` and vectorised pandas: these vendor exports are not
 readable by a generic CSV call (multi-section files, localized headers), and the actigraphy
@@ -40,7 +42,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -305,6 +306,30 @@ def _fields(line: str) -> list[str]:
         return line.split(",")
 
 
+class _HeaderError(Exception):
+    """A data table header the reader cannot use: the whole file is quarantined."""
+
+
+def _unique_columns(cols: list[str]) -> None:
+    """Raise :class:`_HeaderError` when a column name (other than blank) is repeated.
+
+    Parameters
+    ----------
+    cols : list of str
+        The header's column names.
+
+    Raises
+    ------
+    _HeaderError
+        Naming the first repeated column: its values could be either column's.
+    """
+    seen: set[str] = set()
+    for name in cols:
+        if name and name in seen:
+            raise _HeaderError(f"column {name!r} appears twice in the header")
+        seen.add(name)
+
+
 def _parse_twinlab(text: str, p: _Parsed) -> None:
     lines = split_lines(text)
     meta: dict[str, str] = {}
@@ -324,8 +349,10 @@ def _parse_twinlab(text: str, p: _Parsed) -> None:
     if header_at is None:
         return
     cols = [c.strip().lower() for c in _fields(lines[header_at])]
+    _unique_columns(cols)
     body = [(i + 1, ln) for i, ln in enumerate(lines[header_at + 1 :], start=header_at + 1)]
-    body = [(no, ln) for no, ln in body if ln.strip() and not ln.startswith("#")]
+    # a '#' line below the header is a row (a corrupted first byte?), not a comment to skip
+    body = [(no, ln) for no, ln in body if ln.strip()]
     p.records_in = len(body)
     rows = [_fields(ln) for _, ln in body]
     raw = [ln for _, ln in body]
@@ -415,11 +442,12 @@ def _parse_actiware(text: str, p: _Parsed) -> None:
             header_at = i  # the epoch-by-epoch table is the last table of the file
     if header_at is None:
         return
+    header_at = _table_start(lines, header_at)
     cols = [c.strip().casefold() for c in next(csv.reader([lines[header_at]]))]
     names = [_RPX_COL_LOOKUP.get(c) for c in cols]
     body = [(no + 1, ln) for no, ln in enumerate(lines) if no > header_at and ln.strip()]
     p.records_in = len(body)
-    rows = list(csv.reader([ln for _, ln in body]))
+    rows = [_fields(ln) for _, ln in body]  # one line each: an open quote spans no other
     raw = [ln for _, ln in body]
     pointers = [f"line {no}" for no, _ in body]
     width = len([c for c in cols if c])
@@ -475,6 +503,34 @@ def _parse_actiware(text: str, p: _Parsed) -> None:
             p.phi[key] = value
 
 
+def _table_start(lines: list[str], last: int) -> int:
+    """Index of the line that opens the epoch table whose header line is ``lines[last]``.
+
+    The first copy of that header followed by an epoch row (a line number first) opens it: a
+    copy further down is a bad row inside the table, not its start (the epochs above it would
+    be lost without a word), and a copy in the header sections above is not the table.
+
+    Parameters
+    ----------
+    lines : list of str
+        The file's lines.
+    last : int
+        Index of the last line that reads as an epoch table header.
+
+    Returns
+    -------
+    int
+        Index of the table's header line (``last`` when no earlier copy opens it).
+    """
+    for i, line in enumerate(lines[:last]):
+        if line != lines[last]:
+            continue
+        after = next((ln for ln in lines[i + 1 :] if ln.strip()), "")
+        if _fields(after)[0].strip().isdigit():
+            return i
+    return last
+
+
 def _parse_local(stamp: pd.Series) -> pd.Series:
     """Parse local ``date time`` text, day-first or month-first, whichever fits the rows."""
     s = stamp.str.replace(".", "/", regex=False).str.replace("-", "/", regex=False)
@@ -503,7 +559,10 @@ def _parse_awd(text: str, p: _Parsed, utc_offset: str | None) -> None:
     if pd.isna(start):
         local = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")
     else:
-        local = pd.Series(start + pd.to_timedelta(np.arange(n) * p.epoch_s, unit="s"))
+        # one epoch per line after the header: a line set aside (blank, or too long) keeps its
+        # slot, so that the epochs after it keep their times
+        slot = np.array([no - 8 for no, _ in body], dtype="int64")
+        local = pd.Series(start + pd.to_timedelta(slot * p.epoch_s, unit="s"))
     off_min = _offset_minutes(utc_offset)
     if off_min is None:
         off_min, p.tz_assumed = 0, True
@@ -528,10 +587,24 @@ def _parse_awd(text: str, p: _Parsed, utc_offset: str | None) -> None:
 
 
 def _parse_timeseries(text: str, p: _Parsed, stem: str) -> None:
-    df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    p.records_in = len(df)
-    raw = [",".join(r) for r in df.itertuples(index=False)]
-    pointers = [f"line {i + 2}" for i in range(len(df))]
+    lines = [(no + 1, ln) for no, ln in enumerate(split_lines(text)) if ln.strip()]
+    if not lines:
+        return
+    cols = [c.strip() for c in _fields(lines[0][1])]
+    _unique_columns(cols)
+    body = lines[1:]
+    p.records_in = len(body)
+    rows = [_fields(ln) for _, ln in body]
+    for (no, ln), r in zip(body, rows, strict=True):
+        if len(r) != len(cols):
+            p.quarantine.append(
+                quarantine_row(f"line {no}", "wearables.columns",
+                               f"{len(r)} fields, the header has {len(cols)}", ln)
+            )  # fmt: skip
+    keep = [i for i, r in enumerate(rows) if len(r) == len(cols)]
+    df = pd.DataFrame([rows[i] for i in keep], columns=cols, dtype=object)
+    raw = [body[i][1] for i in keep]
+    pointers = [f"line {body[i][0]}" for i in keep]
     ts = df[df.columns[0]].str.replace(r"\s*\[.*\]$", "", regex=True).str.strip()
     utc = pd.to_datetime(ts, format="ISO8601", utc=True, errors="coerce")
     off_min = ts.str.extract(r"([+-]\d{2}:?\d{2})$")[0].map(_offset_minutes, na_action="ignore")
@@ -719,14 +792,17 @@ def read_wearables(
                            text[:2000])  # fmt: skip
     p = _Parsed(fmt)
     text = _drop_long_lines(text, p, max_line_chars() if max_line is None else max_line)
-    if fmt == "twinlab":
-        _parse_twinlab(text, p)
-    elif fmt == "actiware":
-        _parse_actiware(text, p)
-    elif fmt == "awd":
-        _parse_awd(text, p, utc_offset)
-    else:
-        _parse_timeseries(text, p, path.name.split(".")[0])
+    try:
+        if fmt == "twinlab":
+            _parse_twinlab(text, p)
+        elif fmt == "actiware":
+            _parse_actiware(text, p)
+        elif fmt == "awd":
+            _parse_awd(text, p, utc_offset)
+        else:
+            _parse_timeseries(text, p, path.name.split(".")[0])
+    except _HeaderError as exc:
+        return _whole_file(path, "wearables.header", str(exc), text[:2000])
     p.records_in += p.extra_records
     if p.records_in == 0 and not p.quarantine and p.utc is None:
         return _whole_file(path, "wearables.header", f"{fmt} export without a data table",

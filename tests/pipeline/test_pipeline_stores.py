@@ -48,6 +48,11 @@ def test_the_default_cache_is_dot_dvc_cache(tmp_path):
     assert dvc_stores(root) == [root.resolve() / ".dvc" / "cache"]
 
 
+def test_a_cache_shared_with_a_group_on_purpose_is_left_alone(tmp_path):
+    root = _project(tmp_path, "[cache]\n    shared = group\n['remote \"r\"']\n    url = /srv/r\n")
+    assert dvc_stores(root) == [Path("/srv/r")]
+
+
 def test_missing_stores_are_created_private_and_open_ones_closed(tmp_path, monkeypatch):
     monkeypatch.delenv("TWINLAB_FILE_MODE", raising=False)
     remote = tmp_path / "remote"

@@ -53,7 +53,8 @@ def _local(value: str, base: Path) -> Path | None:
 
 def dvc_stores(root: str | Path) -> list[Path]:
     """The local folders that hold copies of the project's outputs: the DVC cache
-    (``cache.dir``, default ``.dvc/cache``) and every remote with a local URL.
+    (``cache.dir``, default ``.dvc/cache``; not when ``cache.shared`` says a group shares it on
+    purpose) and every remote with a local URL.
 
     Parameters
     ----------
@@ -77,7 +78,8 @@ def dvc_stores(root: str | Path) -> list[Path]:
     base = Path(root).resolve() / ".dvc"
     config = _config(Path(root).resolve())
     cache = config.get("cache", "dir", fallback="") or ""
-    found = [_local(cache, base) if cache.strip() else base / "cache"]
+    shared = (config.get("cache", "shared", fallback="") or "").strip().strip("'\"")
+    found = [] if shared else [_local(cache, base) if cache.strip() else base / "cache"]
     for section in config.sections():
         if _REMOTE.match(section.strip()) and config.has_option(section, "url"):
             found.append(_local(config.get(section, "url"), base))

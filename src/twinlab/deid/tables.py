@@ -468,9 +468,7 @@ def deidentify(
         out["code"] = pd.Series(codes, index=out.index, dtype=out["code"].dtype)
     for col in _KNOWN_ONLY:
         if col in out:
-            values = out[col].astype("str")
-            uniques = {v: scrubber.scrub_pointer(v) for v in pd.unique(values[values.notna()])}
-            out[col] = values.map(uniques).astype(values.dtype)
+            out[col] = scrubber.scrub_series(out[col].astype("str"), pointers=True)
     if "qualifiers" in out:
         from twinlab.deid.policy import field_policy
 

@@ -820,10 +820,18 @@ class TextScrubber:
         self._memo[(text, memo_key)] = out
         return out
 
-    def scrub_series(self, values: pd.Series, *, patterns: bool = True) -> pd.Series:
-        """Scrub a Series of text, each distinct value once; missing values stay missing."""
+    def scrub_series(
+        self, values: pd.Series, *, patterns: bool = True, pointers: bool = False
+    ) -> pd.Series:
+        """Scrub a Series of text, each distinct value once; missing values stay missing.
+
+        ``pointers=True``: the values are record pointers (:meth:`scrub_pointer`).
+        """
         uniques = pd.unique(values[values.notna()])
-        mapping = {u: self.scrub(u, patterns=patterns) for u in uniques}
+        if pointers:
+            mapping = {u: self.scrub_pointer(u) for u in uniques}
+        else:
+            mapping = {u: self.scrub(u, patterns=patterns) for u in uniques}
         return values.map(lambda v: v if is_missing(v) else mapping.get(v, v)).astype(values.dtype)
 
     def scrub_pointer(self, text: Any) -> Any:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from twinlab.deid import DeidKey
-from twinlab.harmonize import HarmonizeConfig, harmonize
+from twinlab.harmonize import HarmonizeConfig, harmonize, quality_report, typical_ranges
 from twinlab.harmonize.validation import check_dates, check_values, plausibility_table
 from twinlab.security.crypto import Keyring
 from twinlab.synth import SynthConfig, generate_study
@@ -81,6 +81,32 @@ def test_the_shipped_table_has_sane_rows() -> None:
     assert (table["low"] <= table["high"]).all()
     assert {"29463-7", "8302-2", "718-7"} <= set(table["code"])
     assert {"concentration", "dose"} <= set(table.loc[table["code"] == "*", "domain"])
+
+
+def test_the_quality_reports_typical_ranges_come_from_the_same_table() -> None:
+    """One table holds both tiers: the hard limits that quarantine and, inside them, the
+    typical range the quality report checks (more than 1 % outside fails the code's check)."""
+    table = plausibility_table().set_index("code")
+    ranges = typical_ranges()
+    assert {"29463-7", "8867-4", "3084-1", "14933-6"} <= set(ranges)
+    for code, (low, high, unit) in ranges.items():
+        row = table.loc[code]
+        assert row["unit"] == unit and row["low"] <= low <= high <= row["high"], code
+    # a weight of 450 kg is under the hard limit (kept by check_values) but not typical
+    weights = [75.0] * 90 + [450.0] * 10
+    ev = _events(
+        code=["29463-7"] * 100, unit=["kg"] * 100, value_num=weights, domain=["vital"] * 100
+    )
+    kept, rows = check_values(ev, "quarantine")
+    assert len(kept) == 100 and rows.empty
+    ev = ev.assign(patient_id="P-1", value_text=None)
+    patients = pd.DataFrame({"patient_id": ["P-1"], "birth_year": [1970]})
+    report = quality_report(patients, ev, pd.DataFrame({"check": []}), [{"records_in": 100}])
+    check = next(c for c in report["checks"] if c["check"] == "range.29463-7")
+    assert (check["checked"], check["failed"], check["status"]) == (100, 10, "fail")
+    ok = quality_report(patients, ev.assign(value_num=75.0), pd.DataFrame({"check": []}),
+                        [{"records_in": 100}])  # fmt: skip
+    assert next(c for c in ok["checks"] if c["check"] == "range.29463-7")["status"] == "pass"
 
 
 def _obs(code: str, display: str, value: float, unit: str, patient_ref: str, i: int) -> dict:

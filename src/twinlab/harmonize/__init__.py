@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from twinlab.harmonize.linkage import LINKING_SYSTEMS, link_persons, normalize_system
 from twinlab.harmonize.pipeline import HarmonizeConfig, HarmonizeResult, build_timeline, harmonize
-from twinlab.harmonize.quality import PLAUSIBLE_RANGES, quality_report
+from twinlab.harmonize.quality import quality_report, typical_ranges
 
 __all__ = [
     "LINKING_SYSTEMS",
-    "PLAUSIBLE_RANGES",
     "HarmonizeConfig",
     "HarmonizeResult",
     "build_timeline",
@@ -21,4 +20,5 @@ __all__ = [
     "link_persons",
     "normalize_system",
     "quality_report",
+    "typical_ranges",
 ]

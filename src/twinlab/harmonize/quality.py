@@ -24,25 +24,28 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["PLAUSIBLE_RANGES", "Check", "quality_report"]
+from twinlab.terminology.plausibility import plausibility_table
+
+__all__ = ["Check", "quality_report", "typical_ranges"]
 
 LOINC = "http://loinc.org"
-#: Physiologically plausible ranges in canonical units, by LOINC code: (low, high, unit).
-PLAUSIBLE_RANGES: dict[str, tuple[float, float, str]] = {
-    "29463-7": (0.5, 400.0, "kg"),  # body weight
-    "8302-2": (30.0, 250.0, "cm"),  # body height
-    "39156-5": (8.0, 100.0, "kg/m2"),  # BMI
-    "2160-0": (5.0, 3000.0, "umol/L"),  # creatinine, serum
-    "14682-9": (5.0, 3000.0, "umol/L"),  # creatinine, serum (molar)
-    "3084-1": (10.0, 2000.0, "umol/L"),  # urate, serum
-    "14933-6": (10.0, 2000.0, "umol/L"),  # urate, serum (molar)
-    "1742-6": (0.0, 10000.0, "U/L"),  # ALT
-    "1920-8": (0.0, 10000.0, "U/L"),  # AST
-    "8867-4": (20.0, 260.0, "/min"),  # heart rate
-    "8480-6": (40.0, 300.0, "mm[Hg]"),  # systolic blood pressure
-    "8462-4": (20.0, 200.0, "mm[Hg]"),  # diastolic blood pressure
-    "8310-5": (25.0, 45.0, "Cel"),  # body temperature
-}
+
+
+def typical_ranges() -> dict[str, tuple[float, float, str]]:
+    """The typical ranges the quality report checks, by LOINC code: (low, high, canonical unit).
+
+    Read from the ``typical_low``/``typical_high`` columns of the shipped plausibility table
+    (:func:`twinlab.terminology.plausibility.plausibility_table`), next to the hard limits that
+    quarantine; a code fails its check when more than 1 % of its values fall outside.
+    """
+    table = plausibility_table()
+    rows = table[(table["system"] == LOINC) & table["typical_low"].notna()]
+    return {
+        code: (float(low), float(high), unit)
+        for code, unit, low, high in zip(
+            rows["code"], rows["unit"], rows["typical_low"], rows["typical_high"], strict=True
+        )
+    }
 
 
 #: Domains whose codes should come from a standard terminology (LOINC, SNOMED CT, RxNorm,
@@ -136,7 +139,7 @@ def _completeness(patients: pd.DataFrame, events: pd.DataFrame) -> list[Check]:
 def _plausibility(patients: pd.DataFrame, events: pd.DataFrame) -> list[Check]:
     checks = []
     loinc = events[(events["code_system"] == LOINC) & events["value_num"].notna()]
-    for code, (low, high, unit) in PLAUSIBLE_RANGES.items():
+    for code, (low, high, unit) in typical_ranges().items():
         rows = loinc[(loinc["code"] == code) & (loinc["unit"] == unit)]
         if rows.empty:
             continue

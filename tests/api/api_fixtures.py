@@ -123,8 +123,11 @@ class Served:
 
 
 @contextmanager
-def serving(settings: ApiSettings, clients: dict[str, str], jobs: Any = None) -> Iterator[Served]:
-    """A real uvicorn server (HTTPS, loopback) in a thread for the block."""
+def serving(
+    settings: ApiSettings, clients: dict[str, str], jobs: Any = None, **options: Any
+) -> Iterator[Served]:
+    """A real uvicorn server (HTTPS, loopback) in a thread for the block; ``options`` go to
+    :class:`uvicorn.Config` (such as the proxy options ``twinlab.api.server.serve`` sets)."""
     cert, key = tls_files(settings.key_dir)
     port = free_port()
     config = uvicorn.Config(
@@ -135,6 +138,7 @@ def serving(settings: ApiSettings, clients: dict[str, str], jobs: Any = None) ->
         ssl_keyfile=str(key),
         log_level="warning",
         limit_concurrency=200,
+        **options,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 from api_fixtures import serving
 
+from twinlab.api import server
 from twinlab.api.throttle import ThrottleAudit
 
 
@@ -64,3 +66,52 @@ def test_clients_behind_one_address_get_their_tokens_and_wrong_secrets_are_charg
         assert [r.status_code for r in wrong] == [401, 401, 429]
         right = form("modeler-app", served.secrets["modeler-app"])
         assert http.post("/oauth/token", data=right).status_code == 429
+
+
+def _proxy_options(tmp_path, monkeypatch, *proxies: str) -> dict:
+    """The proxy options ``serve`` gives uvicorn for ``--trusted-proxy proxies``."""
+    import uvicorn
+
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw))
+    monkeypatch.setattr(server, "prepare_audit", lambda project: tmp_path / "audit.jsonl")
+    settings = server.ApiSettings.for_project(tmp_path, key_dir=tmp_path / "keys")
+    server.serve(settings, insecure_http=True, trusted_proxies=proxies)
+    return {k: seen[k] for k in ("proxy_headers", "forwarded_allow_ips")}
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket(
+    api, audit_path, tmp_path, monkeypatch
+):
+    """With ``--trusted-proxy`` the token-less bucket is the forwarded client's, not the
+    proxy's; a client cannot pick its bucket through a proxy by prepending addresses; and
+    the header means nothing from a peer that is not a trusted proxy."""
+    slow = api.settings.with_(rate_per_s=1e-6, burst=2.0, throttle_audit_window_s=1e9)
+    trusted = _proxy_options(tmp_path, monkeypatch, "127.0.0.1", "10.0.0.0/8")
+    assert trusted == {"proxy_headers": True, "forwarded_allow_ips": "127.0.0.1/32,10.0.0.0/8"}
+    probe = {"probe": uuid.uuid4().hex}
+
+    def codes(http, forwarded: str, n: int = 3) -> list[int]:
+        headers = {"X-Forwarded-For": forwarded}
+        return [http.get("/v1/results", params=probe, headers=headers).status_code
+                for _ in range(n)]  # fmt: skip
+
+    with serving(slow, api.secrets, **trusted) as served, served.http() as http:
+        assert codes(http, "203.0.113.7") == [401, 401, 429]
+        assert codes(http, "198.51.100.9, 10.1.2.3") == [401, 401, 429]  # via a second proxy
+        assert codes(http, "198.51.100.9, 203.0.113.8") == [401, 401, 429]  # forged left part
+        assert codes(http, "203.0.113.7", 1) == [429]
+    # the first throttled answer of each bucket is audited in full: three buckets, not one
+    mine = [e for e in _entries(audit_path) if e["params"].get("query") == probe]
+    assert sum(e["action"] == "api.throttled" for e in mine) == 3
+    last = [e for e in _entries(audit_path) if e["action"] == "api.throttled"][-1]
+    assert last["target"] == "addr:203.0.113.7" and last["params"] == {"suppressed": 1}
+    elsewhere = _proxy_options(tmp_path, monkeypatch, "192.0.2.1")
+    with serving(slow, api.secrets, **elsewhere) as served, served.http() as http:
+        assert codes(http, "203.0.113.50") + codes(http, "203.0.113.51") == [401, 401] + [429] * 4
+
+
+@pytest.mark.parametrize("proxy", ["*", "proxy.example", "10.0.0.0/33"])
+def test_a_trusted_proxy_must_be_an_address_or_network(proxy, tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="not an IP address or network"):
+        _proxy_options(tmp_path, monkeypatch, proxy)

@@ -114,6 +114,14 @@ _keys_option = click.option(
     help="Smallest group of real patients shown to aggregate-only clients.",
 )
 @click.option("--dask-address", default=None, help="Dask scheduler (default: a local cluster).")
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    metavar="ADDRESS",
+    help="A reverse proxy (IP or CIDR) whose X-Forwarded-For gives the client's address "
+    "(repeatable; default: none, the TCP peer is the client).",
+)
 def serve_command(
     project: Path = Path("."),
     host: str = "127.0.0.1",
@@ -133,6 +141,7 @@ def serve_command(
     max_jobs_per_client: int = 2,
     min_cell: int = 5,
     dask_address: str | None = None,
+    trusted_proxies: tuple[str, ...] = (),
 ) -> None:
     """Serve the API (HTTPS by default; every request audited)."""
     from twinlab.api.server import serve
@@ -162,6 +171,7 @@ def serve_command(
             tls_cert=tls_cert,
             tls_key=tls_key,
             insecure_http=insecure_http,
+            trusted_proxies=trusted_proxies,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

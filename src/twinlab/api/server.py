@@ -5,6 +5,11 @@ key folder (``~/.config/twinlab/keys/api``; for a workstation, a test or behind 
 TLS-terminating proxy that trusts it), naming loopback, the bound host and the machine's
 hostname (a certificate made earlier that does not name the host served is kept, with a
 warning); plain HTTP only when asked and only on loopback.
+A client's address (its token-less rate-limit bucket, the ``client`` of its audit entries) is
+its TCP peer's. Behind a reverse proxy every such request would share the proxy's bucket: name
+the proxy with ``trusted_proxies`` (``--trusted-proxy``) and the address its
+``X-Forwarded-For`` gives is used instead, for requests from that proxy only (the right-most
+address not itself a trusted proxy, so a client cannot forge one by sending the header).
 Requests are audited to ``$TWINLAB_AUDIT_LOG`` (default ``<project>/logs/audit.jsonl``)
 signed with the audit key (``twinlab keys init``'s when none is in the environment); without
 one the service does not start.
@@ -63,6 +68,20 @@ def prepare_audit(project: Path) -> Path:
     return log
 
 
+def _proxies(values: tuple[str, ...]) -> list[str]:
+    """The trusted proxies as normalized networks; a ValueError for anything else ("*"
+    included: trusting every peer would let any client choose its own address)."""
+    networks = []
+    for value in values:
+        try:
+            networks.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"--trusted-proxy {value!r} is not an IP address or network (CIDR)"
+            ) from None
+    return networks
+
+
 def _check_secrets(settings: ApiSettings) -> None:
     """Refuse to start with a clients file or a signing key that others may read (rather
     than answer every token request ``500``).
@@ -107,14 +126,22 @@ def serve(
     tls_key: Path | None = None,
     insecure_http: bool = False,
     max_connections: int = 200,
+    trusted_proxies: tuple[str, ...] = (),
 ) -> None:
     """Serve the API with uvicorn until interrupted.
+
+    Parameters
+    ----------
+    trusted_proxies
+        Addresses or networks (CIDR) of reverse proxies whose ``X-Forwarded-For`` and
+        ``X-Forwarded-Proto`` are believed; none by default.
 
     Raises
     ------
     ValueError
-        For half a TLS configuration, plain HTTP off loopback, no audit key, or a clients
-        file or signing key others may read.
+        For half a TLS configuration, plain HTTP off loopback, no audit key, a clients
+        file or signing key others may read, or a trusted proxy that is no address or
+        network.
     """
     import uvicorn
 
@@ -126,6 +153,7 @@ def serve(
         raise ValueError("plain HTTP is allowed on loopback only: give --tls-cert/--tls-key")
     if insecure_http and tls_cert is not None:
         raise ValueError("--insecure-http and --tls-cert exclude each other")
+    proxies = _proxies(trusted_proxies)
     prepare_audit(settings.project)
     _check_secrets(settings)
     if tls_key is not None:  # the user's own: as private as the keys made here
@@ -145,7 +173,9 @@ def serve(
         timeout_keep_alive=5,
         timeout_graceful_shutdown=10,
         server_header=False,
-        proxy_headers=False,  # a client's address is its peer's: X-Forwarded-For is not trusted
+        # a client's address is its peer's; X-Forwarded-For only from a proxy named trusted
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=",".join(proxies) if proxies else None,
         log_level="warning",
         **ssl,
     )

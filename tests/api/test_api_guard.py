@@ -126,3 +126,55 @@ def test_timed_out_sync_handlers_hold_no_more_threads_than_the_pool(api, monkeyp
             release.set()  # before the server stops: it waits for its handlers
     assert first == [504, 504] and then == [504] * 4
     assert len(started) == 2  # the later requests never started a handler
+
+
+def test_a_504_means_no_job_and_a_job_under_way_gets_its_answer(api, tmp_path, monkeypatch):
+    """A sync handler cannot be stopped in its thread: past the timeout, the request is
+    answered 504 and its side effect (queuing the job) is refused; a handler that began its
+    side effect before the timeout is answered for real, late, never 504."""
+    import threading
+    import time
+
+    from api_fixtures import serving
+
+    from twinlab.api import jobs as jobs_module
+    from twinlab.api.jobs import JobManager
+
+    settings = api.settings.with_(timeout_s=2.0, results=tmp_path / "results")
+    manager = JobManager(settings)
+    monkeypatch.setattr(manager, "start", lambda: None)  # jobs are queued, none is run
+    scenario = {"scenario": "late", "model": "twin_test", "arms": {"A": {"dose": 10}},
+                "regimen": {"interval_h": 24, "n_doses": 1}, "n_patients": 4,
+                "times": {"start": 0, "stop": 24, "step": 12}, "seed": 1}  # fmt: skip
+    side_effect, ended, outcome = jobs_module.side_effect, threading.Event(), []
+
+    def late_side_effect(request):  # the handler was slow before its side effect
+        time.sleep(5.0)
+        try:
+            side_effect(request)
+            outcome.append("acted")
+        except Exception as exc:
+            outcome.append(getattr(exc, "status_code", exc))
+            raise
+        finally:
+            ended.set()
+
+    submit = manager.submit
+
+    def slow_submit(*args, **kwargs):  # the side effect itself is slow
+        time.sleep(4.0)
+        return submit(*args, **kwargs)
+
+    with serving(settings, api.secrets, jobs=manager) as served:
+        auth = {"Authorization": f"Bearer {served.token('stakeholder-app')}"}
+        with served.http(headers=auth) as http:
+            monkeypatch.setattr(jobs_module, "side_effect", late_side_effect)
+            r = http.post("/v1/jobs", json=scenario, headers={"Idempotency-Key": "k1"})
+            assert r.status_code == 504
+            assert ended.wait(30) and outcome == [504]
+            assert manager.list("stakeholder-app") == []  # the retry below is the first job
+            monkeypatch.setattr(jobs_module, "side_effect", side_effect)
+            monkeypatch.setattr(manager, "submit", slow_submit)
+            r = http.post("/v1/jobs", json=scenario, headers={"Idempotency-Key": "k1"})
+            assert r.status_code == 201, r.text
+            assert [j["id"] for j in manager.list("stakeholder-app")] == [r.json()["id"]]

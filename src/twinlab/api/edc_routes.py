@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from twinlab.api.auth import requires
+from twinlab.api.middleware import side_effect
 from twinlab.api.odm_export import ExportItem, OdmSchemaError, export_odm
 from twinlab.api.ownership import RunAccess
 from twinlab.api.settings import ApiSettings
@@ -105,6 +106,7 @@ def edc_router(settings: ApiSettings, runs: RunAccess) -> APIRouter:
         folder = runs.folder(request, who, body.run)
         try:
             rows = _rows(folder, body)
+            side_effect(request)  # the file is written and audited: no 504 after this
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
             out = settings.raw_zone / "edc" / f"{body.study_oid}-{stamp}.xml"
             written = export_odm(

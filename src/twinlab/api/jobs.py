@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from twinlab.api.auth import requires
 from twinlab.api.job_population import PopulationRefused, PopulationRule
+from twinlab.api.middleware import side_effect
 from twinlab.api.settings import ApiSettings
 from twinlab.api.tokens import Principal
 
@@ -515,6 +516,7 @@ def jobs_router(manager: JobManager) -> APIRouter:
             except PopulationRefused as exc:
                 request.state.refusal = str(exc)
                 raise HTTPException(exc.status, str(exc)) from None
+        side_effect(request)  # past this line a timeout no longer answers 504
         try:
             job, created = manager.submit(who.client, body, idempotency_key)
         except ClientBusy as exc:

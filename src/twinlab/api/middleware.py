@@ -8,6 +8,13 @@ flood in full and the rest counted, :mod:`twinlab.api.throttle`; one failing on 
 bug too, answered ``500``): the client, its role and scopes, the endpoint, the query
 parameters and the request body's hash (never a form body's content: it carries the client
 secret), the status and the SHA-256 of the response body (the "result hash").
+
+A request past its timeout is answered ``504`` and its handler cancelled; a sync handler
+already in its thread cannot be stopped, so a handler with a side effect (a job queued, a file
+written) first takes the request's :class:`Deadline` (:func:`side_effect`): once the ``504``
+is out, the side effect is refused; once the side effect is under way, the request is no
+longer timed out and gets its real answer, late. A ``504`` therefore means that nothing
+happened, and a client's retry creates nothing twice.
 """
 
 from __future__ import annotations
@@ -15,16 +22,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 import anyio
+from fastapi import HTTPException
 
 from twinlab.api.throttle import ThrottleAudit
 from twinlab.audit.trail import audit_event
 
-__all__ = ["SECURITY_HEADERS", "ServiceGuard"]
+__all__ = ["SECURITY_HEADERS", "Deadline", "ServiceGuard", "side_effect"]
 
 _JSON_AUDIT_MAX = 8192
 #: on every response: nothing cached (answers carry patient-level data and tokens), no
@@ -62,6 +71,43 @@ def _action(status: int, state: dict) -> str:
     return "api.request"
 
 
+class Deadline:
+    """Whichever comes first of a request's timeout and its handler's side effect."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = "open"
+
+    def commit(self) -> bool:
+        """The handler is about to act: ``False`` if the request has already timed out."""
+        with self._lock:
+            if self._state == "open":
+                self._state = "committed"
+            return self._state == "committed"
+
+    def expire(self) -> bool:
+        """The timeout: ``False`` if the handler has already committed to its side effect."""
+        with self._lock:
+            if self._state == "open":
+                self._state = "expired"
+            return self._state == "expired"
+
+
+def side_effect(request: Any) -> None:
+    """Call in a handler right before its side effect: raises ``HTTPException(504)`` (an
+    answer nobody will see: the ``504`` was sent) if the request has timed out, and
+    otherwise keeps the timeout from answering for it.
+
+    Parameters
+    ----------
+    request : starlette.requests.Request
+        The request; one not served through :class:`ServiceGuard` always proceeds.
+    """
+    deadline = getattr(request.state, "deadline", None)
+    if deadline is not None and not deadline.commit():
+        raise HTTPException(504, "request timed out")
+
+
 class ServiceGuard:
     """Pure ASGI middleware (no buffering of responses: the result hash is streamed).
 
@@ -97,6 +143,7 @@ class ServiceGuard:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
+        deadline = state["deadline"] = Deadline()
         headers = dict(scope.get("headers") or [])
         status = {"code": 500, "started": False, "audited": False, "timed_out": False}
         body_hash, result_hash = hashlib.sha256(), hashlib.sha256()
@@ -160,7 +207,9 @@ class ServiceGuard:
             if length.isdigit() and int(length) > self.max_body_bytes:
                 raise _TooLarge
             await self._within_time(
-                lambda: self.app(scope, counted_receive, app_send), on_timeout=timed_out
+                lambda: self.app(scope, counted_receive, app_send),
+                on_timeout=timed_out,
+                deadline=deadline,
             )
         except _TooLarge:
             state["refusal"] = f"request body over {self.max_body_bytes} bytes"
@@ -175,10 +224,15 @@ class ServiceGuard:
         await audit()  # a response that never sent its last body message
 
     async def _within_time(
-        self, call: Callable[[], Awaitable[None]], *, on_timeout: Callable[[], Awaitable[None]]
+        self,
+        call: Callable[[], Awaitable[None]],
+        *,
+        on_timeout: Callable[[], Awaitable[None]],
+        deadline: Deadline,
     ) -> None:
         """Await ``call``; past ``timeout_s`` await ``on_timeout`` (the ``504``), then cancel
-        ``call`` and wait until it ends.
+        ``call`` and wait until it ends, unless ``call`` has committed to a side effect
+        (:func:`side_effect`): then wait for its answer, however late.
 
         A handler still waiting for a worker thread is cancelled before it starts; a sync
         handler already in its thread cannot be stopped, so it is waited for (its request
@@ -202,8 +256,11 @@ class ServiceGuard:
             with anyio.move_on_after(self.timeout_s):
                 await done.wait()
             if not done.is_set():
-                await on_timeout()
-                tasks.cancel_scope.cancel()
+                if deadline.expire():
+                    await on_timeout()
+                    tasks.cancel_scope.cancel()
+                else:
+                    await done.wait()
         if errors:
             raise errors[0]
 

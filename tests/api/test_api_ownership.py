@@ -86,3 +86,18 @@ def test_owner_and_reviewer_read_a_job(owned):
         for run in runs.values():
             r = http.get(f"/v1/results/{run}/patients", params={"limit": 1})
             assert r.status_code == 200 and r.json()["total"] > 0, (run, r.text)
+
+
+def test_reading_every_job_is_a_scope_a_narrowed_reviewer_token_lacks(owned):
+    """Reading others' jobs is the access matrix's ``read_all_jobs``, granted like any
+    action: a reviewer's token asked for patient-level reads alone sees only published runs."""
+    served, runs = owned
+    narrow = served.token("reviewer-app", scope="read_patient_level")
+    with served.http(headers=_auth(narrow)) as http:
+        assert http.get("/v1/results/demo/patients", params={"limit": 1}).status_code == 200
+        for run in runs.values():
+            assert http.get(f"/v1/results/{run}/patients").status_code == 404, run
+    wide = served.token("reviewer-app", scope="read_patient_level read_all_jobs")
+    with served.http(headers=_auth(wide)) as http:
+        for run in runs.values():
+            assert http.get(f"/v1/results/{run}/patients").status_code == 200, run

@@ -22,6 +22,7 @@ view_audit          1       1        0           1
 verify_audit        1       1        0           1
 manage_users        0       0        0           1
 export_data         0       1        0           0
+read_all_jobs       0       1        0           0
 """
 
 

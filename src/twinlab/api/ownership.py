@@ -10,11 +10,14 @@ Another client's job is answered exactly as a run that does not exist (``404``, 
 message), so its existence does not leak; the refusal is audited as ``api.denied`` with the
 real reason. Listings (``/v1/results``, a model's lineage) leave such runs out.
 
-Roles in :data:`READ_ALL_ROLES` read every job's result: the ``reviewer`` is the
-accountable, regulator-facing role (it exports to the EDC and verifies the audit trail, and
-checking a job the trail records needs its result). An ``admin`` does not: it manages users
-and the trail, and by separation of duties reads no one's results. A job folder with no
-row (its state lost, or copied in by hand) has no known owner: only those roles read it.
+A token granting the access matrix's action ``read_all_jobs``
+(:mod:`twinlab.security.access`) reads every job's result, within the route's own action: it
+is the ``reviewer``'s, the accountable, regulator-facing role (it exports to the EDC and
+verifies the audit trail, and checking a job the trail records needs its result), and a
+reviewer's token narrowed to other scopes does not carry it. An ``admin`` does not: it
+manages users and the trail, and by separation of duties reads no one's results. A job
+folder with no row (its state lost, or copied in by hand) has no known owner: only such
+tokens read it.
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ from fastapi import HTTPException, Request
 from twinlab.api import results
 from twinlab.api.tokens import Principal
 
-__all__ = ["READ_ALL_ROLES", "RunAccess"]
+__all__ = ["READ_ALL_JOBS", "RunAccess"]
 
-#: roles that read every client's job results (see the module docstring)
-READ_ALL_ROLES: frozenset[str] = frozenset({"reviewer"})
+#: the action that reads every client's job results (see the module docstring)
+READ_ALL_JOBS = "read_all_jobs"
 
 
 class RunAccess:
@@ -50,13 +53,14 @@ class RunAccess:
         self._owner_of = owner_of
 
     def may_read(self, who: Principal | None, run: str) -> bool:
-        """Whether ``who`` may read run ``run`` (published, its own job, or a reviewer)."""
+        """Whether ``who`` may read run ``run`` (published, its own job, or a token that
+        grants :data:`READ_ALL_JOBS`)."""
         job = results.job_id(self.root, run)
         if job is None:
             return True
         if who is None:
             return False
-        if who.role in READ_ALL_ROLES:
+        if who.may(READ_ALL_JOBS):
             return True
         return self._owner_of(job) == who.client
 

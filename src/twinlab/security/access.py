@@ -16,12 +16,14 @@ view_audit          yes      yes       –            yes
 verify_audit        yes      yes       –            yes
 manage_users        –        –         –            yes
 export_data         –        yes       –            –
+read_all_jobs       –        yes       –            –
 ==================  =======  ========  ===========  =====
 
 Stakeholders see aggregates only (their what-if simulations run on virtual
 patients and return summaries). Administrators manage users and the audit trail
 but do not read patient-level data (separation of duties); exporting data is a
-reviewer's, accountable, act.
+reviewer's, accountable, act, and so is reading the results of every client's simulation
+jobs (``read_all_jobs``; anyone else reads only their own, :mod:`twinlab.api.ownership`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ MATRIX: Mapping[str, frozenset[str]] = {
     "verify_audit": frozenset({"modeler", "reviewer", "admin"}),
     "manage_users": frozenset({"admin"}),
     "export_data": frozenset({"reviewer"}),
+    "read_all_jobs": frozenset({"reviewer"}),
 }
 
 ACTIONS: tuple[str, ...] = tuple(MATRIX)

@@ -142,6 +142,19 @@ def test_patterns_are_scrubbed(text, expected):
         ("Pager 4471 for questions", "4471"),
         ("call the unit, ext. 23591", "23591"),
         ("beeper #5512", "5512"),
+        # ages over 89 of relatives, and after "died at"
+        ("Pt's grandmother died at 94 of stroke.", "94"),
+        ("Patient is a 71 y/o female; her brother is 96.", "96"),
+        ("her sister was 97 when she died", "97"),
+        ("Father passed away aged ninety-two", "ninety-two"),
+        ("pt was 93 at diagnosis", "93"),
+        ("Her great-grandmother lived to 103.", "103"),
+        ("Apartment 4B, 220 West 98th Street, New York, NY 10025", "4B"),
+        # the town after a street address; a number dialled abroad without "+"
+        ("Lives with husband at 1187 N Alvarado Blvd Apt 3C, Pasadena.", "Pasadena"),
+        ("Moved to 12 Main St, Port Townsend, WA.", "Port Townsend"),
+        ("Son can be reached on 0044 20 7946 0958 or by email", "0958"),
+        ("cousin in Mexico City: 011 52 55 1234 5678", "5678"),
     ],
 )
 def test_safe_harbor_forms_the_patterns_missed(text, leaked):
@@ -194,6 +207,8 @@ def test_safe_harbor_forms_the_patterns_missed(text, leaked):
         "PA and lat views; lat 2.5 cm; long 3.5 cm lesion; GPS-guided biopsy",
         "pH 7.41, pCO2 40.1; ratio 1.23, 2.34; GI tract 2 lesions; ward 4 bed 2",
         "knee extension 5 degrees short; extension 10°; pager at bedside; ext 2 of 3",
+        "she is 98.6 F today; HR was 95 at rest; diagnosed at 95% CI; died at 92.5 kg",
+        "her sister was 79 when she died; mother is 88, father died at 85",
     ],
 )
 def test_new_patterns_leave_clinical_phrasing_alone(text):
@@ -343,3 +358,10 @@ def test_record_pointers_lose_known_values_and_dates_but_keep_their_positions():
     for kept in ("entry[2025]/component[1]", "L66:chr1:12345:C>T/column 10",
                  "ClinicalData[S1]/ItemGroupData[IG.LB#1]@2/item[3]=IT.LB.LBSEQ"):  # fmt: skip
         assert scrub.scrub_pointer(kept) == kept
+
+
+def test_the_town_after_an_address_stops_before_a_sentence_word() -> None:
+    assert (
+        scrub_text("Lives at 4 Oak Rd, Patient denies pain")
+        == "Lives at [ADDRESS], Patient denies pain"
+    )

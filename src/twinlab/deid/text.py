@@ -296,8 +296,12 @@ def _coordinates(text: str) -> bool:
 #: Words before ", 93," that make the number an age: a person's name or a word for a person.
 _PERSON_WORDS = frozenset(
     "patient pt man woman male female gentleman lady resident veteran widow widower he she"
-    " grandmother grandfather mother father husband wife".split()
+    " grandmother grandfather grandma grandpa grandparent mother father mom mum dad husband"
+    " wife spouse partner brother sister sibling son daughter aunt uncle cousin niece nephew"
+    " grandson granddaughter stepmother stepfather neighbor neighbour friend caregiver".split()
 )
+#: The same words as an alternation (an age after "her brother is"), longest first.
+_PERSON_WORD = "|".join(sorted(_PERSON_WORDS, key=len, reverse=True))
 
 
 def _after_a_person(text: str, start: int, end: int) -> bool:
@@ -429,6 +433,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _p(
             r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?!\d)"
             r"|(?<![\w+])\+\d[\d\s().-]{6,}\d(?!\d)"
+            # dialled abroad without the "+": "0044 20 7946 0958", "011 52 55 1234 5678"
+            r"|(?<![\w+.,/-])(?:00|011)[\s.-]?[1-9][\d\s().-]{6,}\d(?!\d)"
             r"|(?<![\w.,/-])\d{3}[-.]\d{4}(?![\w.,/-]?\d)"
         ),
         _phone_digits,
@@ -504,6 +510,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|terrace"
             r"|place|pl|highway|hwy|parkway|pkwy|circle|cir)\b\.?"
             r"(?:\s*,?\s*(?:apt|apartment|unit|suite|ste|#|room|rm|fl|floor)\.?\s*#?\s*[\w-]+)?"
+            # the town after it: "12 Elm St, Apt 3C, Pasadena" (capitalized, up to three words)
+            r"(?:\s*,\s*(?-i:(?!(?:The|He|She|They|Patient|Pt|And|But|Then|Per)\b)"
+            r"[A-Z][\w'.-]*(?:[ \t]+[A-Z][\w'.-]*){0,2}))?"
             r"|\bp\.?\s*o\.?\s*box\s+\d+"
         ),
         _street_words,
@@ -536,6 +545,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|(?:city\s+|parish\s+|electoral\s+)ward)\s*(?:no\.?|number|#)?\s*[:#]?\s*"
             r"(?P<v>\d[\d.]*[a-z]?)\b"
         ),
+    ),
+    PhiPattern(  # an apartment or suite on its own, before its street: "Apartment 4B, 220 W"
+        "address",
+        _p(r"\b(?:apt|apartment|suite|ste)\b\.?\s*(?:no\.?|#)?\s*(?P<v>\d+[a-z]?|[a-z]\d*)\b"),
     ),
     PhiPattern(  # a place someone lives or comes from ("moved to Mobile", "from Normal")
         "address",
@@ -585,10 +598,16 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|\bnonagenarian|\bcentenarian"
             # "in her late 90s", "she is 92."
             r"|\bin\s+(?:his|her|their|the)\s+(?:early\s+|mid[-\s]?|late\s+)?(?:90'?s|nineties)"
-            r"|\b(?:he|she|patient|pt)\s+(?:is|was)\s+(?:now\s+)?(?:9\d|1[0-4]\d)"
-            r"(?=\s*(?:[.,;]|$|\s+(?:and|but|with|who|today|now)\b))"
+            rf"|\b(?:{_PERSON_WORD})\s+(?:is|was)\s+(?:now\s+)?(?P<v>9\d|1[0-4]\d)"
+            r"(?=\s*(?:[.,;](?!\d)|$|\s+(?:and|but|with|who|today|now|when|at|in|on|by)\b))"
             # "turned 93", "age of 93", "93rd birthday", spelled out: "ninety-three years old"
             rf"|\b(?:turned|turns|turning|age\s+of)\s+(?:{_AGE_NUM}|{_AGE_WORD})\b"
+            # "lived to 103", "lived until 95", "lived to be 97"
+            rf"|\blived\s+(?:to|until|till)\s+(?:be\s+|age\s+)?(?P<v3>{_AGE_NUM}|{_AGE_WORD})\b"
+            r"(?![.,]?\d|\s*%)"
+            # "died at 94", "passed away aged 91", "diagnosed at the age of 93"
+            r"|\b(?:died|dies|passed(?:\s+away)?|deceased|expired|diagnosed|widowed)\s+"
+            rf"(?:at|aged?)\s+(?P<v2>{_AGE_NUM}|{_AGE_WORD})\b(?![.,]?\d|\s*%)"
             rf"|\b{_AGE_NUM}(?:st|nd|rd|th)\s+birthday\b"
             rf"|\b{_AGE_WORD}[\s-]+(?:years?|yrs?)(?:[\s-]+old)?\b"
             rf"|\b(?:aged?|age:)\s*{_AGE_WORD}\b"

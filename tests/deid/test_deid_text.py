@@ -149,6 +149,7 @@ def test_patterns_are_scrubbed(text, expected):
         ("Father passed away aged ninety-two", "ninety-two"),
         ("pt was 93 at diagnosis", "93"),
         ("Her great-grandmother lived to 103.", "103"),
+        ("Email bounced: j.smith1961[at]yahoo[dot]com", "j."),
         ("Apartment 4B, 220 West 98th Street, New York, NY 10025", "4B"),
         # the town after a street address; a number dialled abroad without "+"
         ("Lives with husband at 1187 N Alvarado Blvd Apt 3C, Pasadena.", "Pasadena"),

@@ -570,7 +570,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "email",
         _p(
             # bounded repetitions: linear time on long hyphenated or "dot"-filled text
-            r"(?<![\w+-])[\w+-]{1,64}(?:\s+dot\s+[\w+-]{1,64}){0,3}\s*[\[(]?\s*(?:at|@)\s*[\])]?"
+            r"(?<![\w+.-])[\w+-]{1,64}(?:(?:\s+dot\s+|\.)[\w+-]{1,64}){0,3}\s*[\[(]?\s*(?:at|@)\s*[\])]?"
             r"\s*[\w-]{1,63}(?:\s*[\[(]?\s*dot\s*[\])]?\s*[\w-]{1,63}){0,3}?"
             rf"\s*[\[(]?\s*dot\s*[\])]?\s*{_TLD}\b"
         ),

@@ -202,6 +202,7 @@ def test_safe_harbor_forms_the_patterns_missed(text, leaked):
         "score was 2/3; GCS is 14/15; strength is 5/5 throughout; dose was 1/2 tab",
         "pain 4/10 at rest; Pain is 4/10 at rest; rated 7/10 at worst; pain score of 3/10 at night",
         "started 1/2 normal saline at 75 mL/h; on 1/2 normal saline; 3/4 normal saline",
+        "took 1/2 at bedtime; takes 1/2 at night; given 3/4 at noon",
         # degrees of a body, a temperature or an ECG axis; "lat" and "long" of a radiograph
         "T 37.5°C, temp 38.2 °C; hip flexion 90°, abduction 45°; ROM 0-120° at the knee",
         "HOB 30° w/ pillows; flexed 90° s/p ORIF; QRS axis -30°; 15° short of extension",

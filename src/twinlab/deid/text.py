@@ -258,10 +258,12 @@ _RATIO_AFTER = re.compile(
 )
 
 
-#: Words just before ``n/n at`` that make it a score ("pain 4/10 at rest", "rated 7/10 at
-#: worst"); fewer than :data:`_RATIO_BEFORE`: "was seen 5/6 at 10:00" is a date.
+#: Words just before ``n/n at`` that make it a score or a dose ("pain 4/10 at rest", "rated
+#: 7/10 at worst", "took 1/2 at bedtime"); fewer than :data:`_RATIO_BEFORE`: "was seen 5/6 at
+#: 10:00" is a date.
 _SCORE_BEFORE = re.compile(
-    r"\b(?:pain|scores?|scored|scales?|rated|rating|vas|nrs|gcs|nihss|strength|power|motor)"
+    r"\b(?:pain|scores?|scored|scales?|rated|rating|vas|nrs|gcs|nihss|strength|power|motor"
+    r"|took|take|takes|taking|give|given|gave)"
     r"\W+(?:(?:is|was|of|at|now|currently|level|intensity)\W+){0,2}$"
 )
 

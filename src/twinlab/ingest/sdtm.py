@@ -943,7 +943,8 @@ def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
         if data[obs_hdr : obs_hdr + 48] != _XPT_OBS:
             return members, f"no OBS header after the {nvars} variable descriptions", False
         obs_len, why = _xpt_obs_length(data[start : start + block], ns_len)
-        why = why or _xpt_repeated_name(data[start : start + block], ns_len)
+        if not members:  # the member read (ReadStat reads the first)
+            why = why or _xpt_repeated_name(data[start : start + block], ns_len)
         if why:
             return members, why, False
         first = obs_hdr + 80

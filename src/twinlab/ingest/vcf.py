@@ -351,6 +351,7 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
     refused_line = ""
     data_seen = False
     limit = max_line_chars()
+    long_header = 0  # line number of a #CHROM line over the limit
     try:
         with _open(path) as fh:
             for lineno, line, too_long in _lines(fh, limit):
@@ -361,6 +362,8 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                     raw = line[:_RAW_CHARS]
                     quarantine.append(quarantine_row(f"L{lineno}", "vcf.line_length", why, raw))
                     previous = None
+                    if line.startswith("#CHROM") and header is None:
+                        long_header = lineno
                     continue
                 if line.startswith("#"):
                     if data_seen and not line.startswith("#CHROM"):  # headers come first
@@ -392,14 +395,10 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                     quarantine.append(quarantine_row(f"L{lineno}", "vcf.encoding", why, text))
                     continue
                 if header is None:
-                    quarantine.append(
-                        quarantine_row(
-                            f"L{lineno}",
-                            "vcf.header",
-                            "data line before any #CHROM header line: sample columns unknown",
-                            text,
-                        )
-                    )
+                    why = "data line before any #CHROM header line: sample columns unknown"
+                    if long_header:
+                        why += f" (the #CHROM line, line {long_header}, is over the length limit)"
+                    quarantine.append(quarantine_row(f"L{lineno}", "vcf.header", why, text))
                     continue
                 if text == previous or text in read_in_full:
                     duplicates += 1  # an exact copy of an accepted line: read once, declared

@@ -571,6 +571,28 @@ def test_truncated_bundle_keeps_the_entries_before_the_cut(tmp_path: Path) -> No
     pd.testing.assert_frame_equal(result.events, whole.events)
 
 
+def test_entries_after_an_early_close_of_the_entry_list_count_one_by_one(tmp_path: Path) -> None:
+    # a stray ']' after entry 5: the 17 entries after it were one 'tail' record (undercount)
+    bundle = handcrafted()
+    n, cut = len(bundle["entry"]), 5
+    items = [json.dumps(e) for e in bundle["entry"]]
+    items[cut + 2] = items[cut + 2][:-3]  # one of the tail's entries is not valid JSON either
+    text = (
+        '{"resourceType": "Bundle", "type": "collection", "entry": ['
+        + ", ".join(items[:cut]) + "], " + ", ".join(items[cut:]) + "]}"
+    )  # fmt: skip
+    result = read_fhir(write(tmp_path, "early.json", text))
+    check_contract(result)
+    head = read_fhir(write(tmp_path, "head.json", {**bundle, "entry": bundle["entry"][:cut]}))
+    assert result.records_in == n
+    assert result.records_accepted == head.records_accepted
+    tail = result.quarantine[result.quarantine["source_record"].str.startswith("tail")]
+    assert tail["source_record"].tolist() == [f"tail[{k}]" for k in range(n - cut)]
+    assert (tail["check"] == "fhir.parse").all()
+    assert tail["reason"].str.contains("after the end of the entry list").all()
+    pd.testing.assert_frame_equal(result.events, head.events)
+
+
 def test_missing_file_is_quarantined_not_raised(tmp_path: Path) -> None:
     result = read_fhir(tmp_path / "absent.json")
     assert result.quarantine["check"].tolist() == ["fhir.io"]
@@ -682,15 +704,35 @@ def test_a_bundle_read_as_a_resource_is_quarantined_not_counted_as_read(tmp_path
     assert nested.quarantine.set_index("source_record").loc[f"entry[{n}]", "check"] == (
         "fhir.structure"
     )
-    lines = read_fhir(write(tmp_path, "b.ndjson", json.dumps(bundle) + "\n" + json.dumps(bundle)))
-    assert (lines.records_in, lines.records_accepted, lines.duplicates) == (2, 0, 0)
-    assert lines.quarantine["check"].tolist() == ["fhir.structure"] * 2
     pretty = json.dumps(bundle, indent=1)
     two = read_fhir(write(tmp_path, "two.json", pretty + "\n" + pretty))
     check_contract(two)
-    assert two.records_in == whole.records_in + 1
+    # the appended Bundle's entries are each one quarantined record (they were one 'tail')
+    assert two.records_in == whole.records_in + n
     assert two.records_accepted == whole.records_accepted
-    assert two.quarantine.set_index("source_record").loc["tail", "check"] == "fhir.parse"
+    tail = two.quarantine[two.quarantine["source_record"].str.startswith("tail")]
+    assert tail["source_record"].tolist() == [f"tail[{k}]" for k in range(n)]
+    assert (tail["check"] == "fhir.parse").all()
+
+
+def test_a_bundle_on_an_ndjson_line_is_read_as_a_bundle(tmp_path: Path) -> None:
+    # EHR dumps write one Bundle per NDJSON line: each line was one quarantined record
+    bundle = handcrafted()
+    n = len(bundle["entry"])
+    second = [entry(obs("2345-7", "2020-01-01", id="o-extra")), entry(copy.deepcopy(bundle))]
+    text = json.dumps(bundle) + "\n" + json.dumps({**bundle, "entry": second}) + "\n"
+    lines = read_fhir(write(tmp_path, "b.ndjson", text))
+    check_contract(lines)
+    # the same as one Bundle file holding the entries of both lines
+    one = read_fhir(write(tmp_path, "one.json", {**bundle, "entry": bundle["entry"] + second}))
+    assert lines.counts | {"source_file": ""} == one.counts | {"source_file": ""}
+    assert (lines.records_in, lines.records_accepted) == (n + 2, one.records_accepted)
+    q = lines.quarantine.set_index("source_record")
+    assert q.loc["line[2]/entry[1]", "check"] == "fhir.structure"
+    assert "Bundle inside a Bundle" in q.loc["line[2]/entry[1]", "reason"]
+    assert (lines.events["source_record"].str.split("/").str[0] == "line[2]").sum() == 1
+    bad = read_fhir(write(tmp_path, "bad.ndjson", json.dumps({**bundle, "entry": {}})))
+    assert bad.quarantine["check"].tolist() == ["fhir.structure"]
 
 
 def test_json_file_with_one_resource_per_line_is_read_as_ndjson(tmp_path: Path) -> None:

@@ -249,7 +249,7 @@ def test_an_item_given_twice_with_different_values_quarantines_its_group(tmp_pat
     assert res.events["value_text"].tolist() == ["2020-01-02", "7"]
 
 
-@pytest.mark.parametrize("ns", ["http://www.cdisc.org/ns/odm/v2.0", "&amp;"])
+@pytest.mark.parametrize("ns", ["http://www.cdisc.org/ns/odm/v1.2", "&amp;"])
 def test_item_groups_in_another_namespace_refuse_the_file(tmp_path: Path, ns: str) -> None:
     # every element was skipped as foreign: zero records, nothing quarantined
     path = _two_lab_groups(tmp_path / "ns.xml", "")
@@ -258,3 +258,23 @@ def test_item_groups_in_another_namespace_refuse_the_file(tmp_path: Path, ns: st
     assert (res.records_in, res.records_accepted) == (1, 0)
     assert res.quarantine["check"].tolist() == ["odm.structure"]
     assert "namespace" in res.quarantine["reason"].iloc[0]
+
+
+@pytest.mark.parametrize("what", ["clinical data", "metadata only", "ODMVersion"])
+def test_an_odm_2_file_is_refused_as_odm_2(tmp_path: Path, what: str) -> None:
+    # ODM 2.0 data was refused for its "namespace"; a metadata-only 2.0 file was 0 records
+    v13, v20 = "http://www.cdisc.org/ns/odm/v1.3", "http://www.cdisc.org/ns/odm/v2.0"
+    path = _two_lab_groups(tmp_path / "odm2.xml", "")
+    text = path.read_text()
+    if what == "metadata only":
+        text = (
+            f'<ODM xmlns="{v13}"><Study OID="S"><MetaDataVersion OID="v1" Name="x"/></Study></ODM>'
+        )
+    text = (text.replace(f'xmlns="{v13}"', f'xmlns="{v13}" ODMVersion="2.0"')
+            if what == "ODMVersion" else text.replace(v13, v20))  # fmt: skip
+    path.write_text(text)
+    res = read_odm(path)
+    assert (res.records_in, res.records_accepted, len(res.events)) == (1, 0, 0)
+    q = res.quarantine.iloc[0]
+    assert q["check"] == "odm.version"
+    assert q["reason"].startswith("ODM 2.0 is not supported: export the data as ODM 1.3.x")

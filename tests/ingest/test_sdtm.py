@@ -548,3 +548,86 @@ def test_truncated_xpt_v8_keeps_its_complete_rows_and_declares_the_cut(
     full = read_sdtm(full_path)
     assert full.records_accepted == 40 and full.quarantine.empty
     _assert_salvaged(full, read_sdtm(path), n, "lb.xpt")
+
+
+@pytest.mark.parametrize("version", [5, 8])
+def test_xpt_naming_a_variable_twice_is_refused_not_renamed(tmp_path: Path, version: int) -> None:
+    # ReadStat read the file and published the second column as LBTESTCD_duplicated1
+    path = tmp_path / "lb.xpt"
+    df = _lb_frame(4).rename(columns={"LBTEST": "LBTESTCX"})
+    pyreadstat.write_xport(df, str(path), file_format_version=version, table_name="LB")
+    path.write_bytes(path.read_bytes().replace(b"LBTESTCX", b"LBTESTCD"))
+    res = read_file(path)
+    assert (res.records_in, res.records_accepted, len(res.events)) == (1, 0, 0)
+    q = res.quarantine.iloc[0]
+    assert q["check"] == "sdtm.columns"
+    assert q["reason"].startswith("the header names LBTESTCD more than once"), q["reason"]
+
+
+def test_two_stray_quotes_cost_their_own_rows_not_the_rows_between(tmp_path: Path) -> None:
+    # the lines from one stray quote to the next were read as one row: 3 of 7 rows vanished
+    lines = ["STUDYID,DOMAIN,USUBJID,AESEQ,AEDECOD,AESTDTC"]
+    lines += [f"S,AE,S-{i},{i},HEADACHE,2020-01-0{i}" for i in range(1, 8)]
+    lines[2] = 'S,AE,S-2,2,"HEAD ACHE,2020-01-02'
+    lines[5] = 'S,AE,S-5,5,HEAD"ACHE,2020-01-05'
+    lines.append('S,AE,S-8,8,"HEAD\nACHE",2020-01-08')  # a quoted line break: one row
+    path = tmp_path / "ae.csv"
+    path.write_text("\n".join(lines) + "\n")
+    res = read_file(path)
+    assert (res.records_in, res.records_accepted) == (8, 6)
+    q = res.quarantine
+    assert q["source_record"].tolist() == ["ae.csv#row=2", "ae.csv#row=5"]
+    assert (q["check"] == "sdtm.csv").all()
+    assert q["raw"].tolist() == [lines[2], lines[5]]
+    got = res.events.set_index("source_record")["code"]
+    assert got["ae.csv#row=3"] == "HEADACHE" and got["ae.csv#row=8"] == "HEAD\nACHE"
+
+
+@pytest.mark.parametrize("encoding, stray", [("cp1252", "utf-8"), ("utf-8", "cp1252")])
+def test_one_line_in_another_encoding_costs_that_row_alone(
+    tmp_path: Path, encoding: str, stray: str
+) -> None:
+    # one UTF-8 line in a cp1252 file made the whole file UTF-8: its other rows were quarantined
+    terms = ["Caf\u00e9 au lait spots", "5 \u00b5g rash", "38\u00b0C fever", "Fi\u00e8vre"]
+    head = "STUDYID,DOMAIN,USUBJID,AESEQ,AETERM,AESTDTC\n"
+    rows = [f"S,AE,S-{i},{i},{t},2020-01-0{i}\n" for i, t in enumerate(terms, start=1)]
+    odd = "S,AE,S-9,9,39\u00b0C caf\u00e9 \u00b5,2020-01-09\n"
+    data = (head + "".join(rows[:2])).encode(encoding) + odd.encode(stray)
+    data += "".join(rows[2:]).encode(encoding)
+    path = tmp_path / "ae.csv"
+    path.write_bytes(data)
+    res = read_file(path)
+    assert (res.records_in, res.records_accepted) == (5, 4)
+    q = res.quarantine.iloc[0]
+    assert (q["source_record"], q["check"]) == ("ae.csv#row=3", "sdtm.encoding")
+    assert "\u00b0" not in q["reason"] and "caf" not in q["reason"]
+    assert sorted(res.events["value_text"]) == sorted(terms)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "unreadable"])
+def test_supp_orphans_of_a_cut_parent_file_say_the_parent_file_was_cut(
+    tmp_path: Path, damage: str
+) -> None:
+    # SUPPAE rows whose AE rows were in the lost tail read "no AE row with its USUBJID": as if
+    # the SUPPAE file were wrong, not the AE file cut
+    n = 40
+    ae = pd.DataFrame({"STUDYID": ["S"] * n, "DOMAIN": ["AE"] * n,
+                       "USUBJID": [f"S-{i}" for i in range(n)], "AESEQ": [1.0] * n,
+                       "AEDECOD": ["HEADACHE"] * n, "AESTDTC": ["2020-01-01"] * n})  # fmt: skip
+    pyreadstat.write_xport(ae, str(tmp_path / "ae.xpt"), file_format_version=5, table_name="AE")
+    data = (tmp_path / "ae.xpt").read_bytes()
+    (tmp_path / "ae.xpt").write_bytes(data[: int(len(data) * 0.7)] if damage == "truncated"
+                                      else b"not an xpt file")  # fmt: skip
+    supp = pd.DataFrame({"STUDYID": ["S"] * 2, "RDOMAIN": ["AE"] * 2, "USUBJID": ["S-1", "S-39"],
+                         "IDVAR": ["AESEQ"] * 2, "IDVARVAL": ["1", "1"], "QNAM": ["AETRTEM"] * 2,
+                         "QVAL": ["Y"] * 2})  # fmt: skip
+    supp.to_csv(tmp_path / "suppae.csv", index=False)
+    res = read_sdtm_folder(tmp_path)["suppae.csv"]
+    q = res.quarantine.set_index("source_record")
+    orphans = (
+        ["suppae.csv#row=2"] if damage == "truncated" else ["suppae.csv#row=1", "suppae.csv#row=2"]
+    )
+    assert q.index.tolist() == orphans and (q["check"] == "sdtm.supp_orphan").all()
+    said = "was truncated" if damage == "truncated" else "could not be read"
+    assert q["reason"].str.contains(f"the AE file {said}").all(), q["reason"].tolist()
+    assert (res.records_in, res.records_accepted) == (2, 2 - len(orphans))

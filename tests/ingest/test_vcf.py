@@ -513,3 +513,46 @@ def test_a_data_line_above_the_header_costs_that_line_alone(tmp_path: Path) -> N
     res = read_vcf(path)
     assert (res.records_in, res.records_accepted) == (2, 1)
     assert res.quarantine["source_record"].tolist() == ["L1"]
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_an_over_long_line_is_one_record_and_never_held_whole(
+    tmp_path: Path, gz: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a VCF line had no length limit: a multi-GB line was read into memory whole
+    import tracemalloc
+
+    monkeypatch.setenv("TWINLAB_MAX_LINE_CHARS", "1000")
+    line = "chr10\t94942290\trs1799853\tC\tT\t.\tPASS\t.\tGT\t0/1\t1|1"
+    long = "chr10\t94942291\t.\tC\tT\t.\tPASS\t" + "X" * 20_000_000 + "\tGT\t0/1\t1|1"
+    data = (HEADER + line + "\n" + long + "\n" + line.replace("rs1799853", "rs2") + "\n").encode()
+    path = tmp_path / ("long.vcf.gz" if gz else "long.vcf")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    tracemalloc.start()
+    try:
+        res = read_vcf(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8_000_000, peak  # the line is 20 MB
+    n_header = HEADER.count("\n")
+    assert (res.records_in, res.records_accepted) == (3, 2)
+    q = res.quarantine.iloc[0]
+    assert (q["source_record"], q["check"]) == (f"L{n_header + 2}", "vcf.line_length")
+    assert "1,000 characters" in q["reason"] and len(q["raw"]) <= 2000
+    assert res.events["source_record"].str.startswith(f"L{n_header + 3}:").any()
+
+
+def test_an_over_long_chrom_line_is_named_in_the_reason_of_the_lines_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWINLAB_MAX_LINE_CHARS", "200")
+    names = "\t".join(f"SAMPLE{i:04d}" for i in range(30))
+    line = "chr10\t94942290\trs1799853\tC\tT\t.\tPASS\t.\tGT" + "\t0/1" * 30
+    head = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
+    path = _write(tmp_path / "wide.vcf", (head + names + "\n" + line + "\n").encode())
+    res = read_vcf(path)
+    assert (res.records_in, res.records_accepted) == (2, 0)
+    assert res.quarantine["check"].tolist() == ["vcf.line_length", "vcf.header"]
+    assert "the #CHROM line, line 2, is over the length limit" in res.quarantine["reason"].iloc[1]
+    assert "SAMPLE" not in "".join(res.quarantine["reason"])

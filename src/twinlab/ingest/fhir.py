@@ -1,7 +1,8 @@
 """FHIR R4 reader: Bundles (transaction, collection, batch, searchset, document) and NDJSON.
 
-A *record* is one resource: a Bundle entry, an NDJSON line, or the whole file when it holds a
-single resource. Every record is either accepted or quarantined, so per file
+A *record* is one resource: a Bundle entry, an NDJSON line (or each entry of a Bundle on an
+NDJSON line, as EHR dumps write them), or the whole file when it holds a single resource.
+Every record is either accepted or quarantined, so per file
 ``records_in == records_accepted + len(quarantine)``:
 
 * **Clinical resources** (:data:`~twinlab.ingest.fhir_resources.CLINICAL`: Observation,
@@ -143,7 +144,7 @@ class _Records:
             self.reject(ptr, "fhir.structure", "resource has no resourceType", raw)
             return
         if rtype == "Bundle":  # its entries would be counted as one record and read as none
-            why = "a Bundle inside a Bundle or on an NDJSON line: its entries are not read"
+            why = "a Bundle inside a Bundle: its entries are not read"
             self.reject(ptr, "fhir.structure", why, raw, rtype)
             return
         if _holds_entries(res):  # a Bundle whose resourceType was mangled: the same loss
@@ -234,19 +235,19 @@ def _parse_file(data: bytes, ndjson: bool) -> _Records:
             recs.reject("file", "fhir.parse", f"not valid JSON (truncated?): {exc}", data)
         return recs
     if isinstance(top, dict) and top.get("resourceType") == "Bundle":
-        entries = top.get("entry", [])
-        if not isinstance(entries, list):
-            recs.reject("file", "fhir.structure", "Bundle.entry is not a list", data, "Bundle")
-            return recs
-        for i, entry in enumerate(entries):
-            _add_entry(recs, f"entry[{i}]", entry)
+        _add_bundle(recs, "file", top, data)
     else:
         recs.add("resource", top, None, data)
     return recs
 
 
 def _parse_ndjson(data: bytes) -> _Records:
-    """One record per line, split on ``\\n`` only (a 0x1E or 0x85 byte stays in its line)."""
+    """One record per line, split on ``\\n`` only (a 0x1E or 0x85 byte stays in its line).
+
+    A line that holds a Bundle (EHR dumps write one per line; FHIR bulk exports never do) is
+    read as a Bundle: each of its entries is a record (``line[i]/entry[j]``), with the checks of
+    a Bundle file's entries (a Bundle inside one of them is quarantined, not read).
+    """
     recs = _Records(escapes=_SURROGATE_ESCAPE.search(data) is not None)
     for i, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
@@ -259,8 +260,22 @@ def _parse_ndjson(data: bytes) -> _Records:
             why = "bytes that are not UTF-8" if marked else "not valid JSON"
             recs.reject(ptr, "fhir.encoding" if marked else "fhir.parse", f"line: {why}", text_)
             continue
+        if isinstance(res, dict) and res.get("resourceType") == "Bundle":
+            _add_bundle(recs, ptr, res, line)
+            continue
         recs.add(ptr, res, None, line)
     return recs
+
+
+def _add_bundle(recs: _Records, ptr: str, bundle: dict, raw: Any) -> None:
+    """Each entry of ``bundle`` (a whole file or an NDJSON line, at ``ptr``) as a record."""
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        recs.reject(ptr, "fhir.structure", "Bundle.entry is not a list", raw, "Bundle")
+        return
+    prefix = "" if ptr == "file" else f"{ptr}/"
+    for i, entry in enumerate(entries):
+        _add_entry(recs, f"{prefix}entry[{i}]", entry)
 
 
 def _add_entry(recs: _Records, ptr: str, entry: Any) -> None:
@@ -282,10 +297,10 @@ def _salvage_bundle(source: str, recs: _Records) -> bool:
     Each entry is decoded on its own (:meth:`json.JSONDecoder.raw_decode`); an entry that is
     not valid JSON (a stray or missing byte, an unclosed string, the cut of a truncated file)
     is quarantined alone, and reading resumes at the next entry that opens like the first one
-    (``{"fullUrl":``, say). Text after the entry list that holds more resources (a second
-    Bundle appended to the file) is quarantined as one record (``tail``). Returns ``False`` when
-    the text has no ``"entry": [`` list or its first entry does not open like an object with a
-    key, so that the file is quarantined whole.
+    (``{"fullUrl":``, say). Entries after the end of the entry list (a stray ``]``, a second
+    Bundle appended to the file) are quarantined one by one (:func:`_salvage_tail`). Returns
+    ``False`` when the text has no ``"entry": [`` list or its first entry does not open like an
+    object with a key, so that the file is quarantined whole.
     """
     found = _ENTRY_LIST.search(source)
     if found is None:
@@ -318,9 +333,78 @@ def _salvage_bundle(source: str, recs: _Records) -> bool:
         if source.startswith(",", pos):
             pos = _SPACE.match(source, pos + 1).end()
     if source.startswith("]", pos) and '"resourceType"' in source[pos:]:
-        why = "text after the Bundle's entries holds more resources (Bundles concatenated?)"
-        recs.reject("tail", "fhir.parse", why, source[pos:])
+        _salvage_tail(source, pos, start, recs)
     return i > 0
+
+
+#: A resourceType other than Bundle (the header of a Bundle appended to the file is no record).
+_RESOURCE_TYPE = re.compile(r'"resourceType"\s*:\s*"(?!Bundle")')
+
+
+def _salvage_tail(source: str, pos: int, start: re.Pattern[str], recs: _Records) -> None:
+    """Quarantine what follows a Bundle's entry list, one record per entry found in it.
+
+    The text after the ``]`` that closes the entry list is not part of the Bundle: the list
+    closed early (a stray ``]``), or a second Bundle was appended. Each entry there (an object
+    between the separators, or each entry of an appended Bundle that is valid JSON) is one
+    quarantined record (``tail[k]``, ``fhir.parse``), so that the count of lost records is
+    right. Text that is not valid JSON is skipped to the next object that opens like the
+    Bundle's entries (``start``); when it holds resources, it is one record too, whose reason
+    says how many.
+
+    Parameters
+    ----------
+    source : str
+        The whole file.
+    pos : int
+        Where the ``]`` closing the entry list lies.
+    start : re.Pattern
+        How the Bundle's entries open (``{"fullUrl":``, say).
+    recs : _Records
+        Where the quarantined records go.
+    """
+    decoder = json.JSONDecoder()
+    k, n = 0, len(source)
+    after = ("Bundle entry after the end of the entry list (a stray ']', or Bundles "
+             "concatenated?): not read")  # fmt: skip
+    pos += 1
+    while True:
+        pos = _TAIL_GAP.match(source, pos).end()
+        if pos >= n:
+            return
+        try:
+            obj, end = decoder.raw_decode(source, pos)
+        except (ValueError, RecursionError):
+            nxt = start.search(source, pos + 1)
+            end = nxt.start() if nxt is not None else n
+            held = len(_RESOURCE_TYPE.findall(source, pos, end))
+            if held:  # not the header of an appended Bundle: resources that cannot be read
+                why = (f"text after the end of the entry list, not valid JSON, holds {held} "
+                       "resource(s)")  # fmt: skip
+                recs.reject(f"tail[{k}]", "fhir.parse", why, source[pos:end])
+                k += 1
+            pos = end
+            continue
+        bundle = isinstance(obj, dict) and obj.get("resourceType") == "Bundle"
+        if bundle and isinstance(entries := obj.get("entry"), list):
+            for entry in entries:  # an appended Bundle read whole
+                recs.reject(f"tail[{k}]", "fhir.parse", after, entry, _entry_type(entry))
+                k += 1
+        else:
+            recs.reject(f"tail[{k}]", "fhir.parse", after, source[pos:end], _entry_type(obj))
+            k += 1
+        pos = end
+
+
+#: Separators between the entries of a tail (and the ends of the Bundle before it).
+_TAIL_GAP = re.compile(r"[\s,\]}]*")
+
+
+def _entry_type(entry: Any) -> str:
+    """The resourceType of a Bundle entry's resource, for the per-type tally."""
+    res = entry.get("resource") if isinstance(entry, dict) else None
+    rtype = res.get("resourceType") if isinstance(res, dict) else None
+    return rtype if isinstance(rtype, str) and rtype else _UNPARSED
 
 
 def _looks_like_resource(line: bytes) -> bool:

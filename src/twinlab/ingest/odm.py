@@ -30,10 +30,11 @@ an item group that is not well-formed XML (an
 unclosed element, a bad byte: ``odm.parse``; the file is parsed again without it, up to
 :data:`MAX_BROKEN_GROUPS` times), the cut item group of a truncated file (``odm.parse``) or the
 open elements after the last complete group (``odm.truncated``). A file whose XML breaks
-outside any item group, or whose study
-``GlobalVariables`` break the ODM structure, is one quarantined record (``odm.parse`` /
-``odm.structure``); so is a file the safe parser refuses (``odm.unsafe_xml``: entity
-declarations such as a "billion laughs" bomb, external entities).
+outside any item group, or whose study ``GlobalVariables`` break the ODM structure, is one
+quarantined record (``odm.parse`` / ``odm.structure``); so is an ODM 2.x file (``odm.version``:
+"ODM 2.0 is not supported", by its root's namespace or ODMVersion) and a file the safe parser
+refuses (``odm.unsafe_xml``: entity declarations such as a "billion laughs" bomb, external
+entities).
 
 Parsing uses :func:`defusedxml.ElementTree.iterparse` (the standard library's parser with entity
 expansion and external references refused, whatever the system's expat version; lxml is not a
@@ -581,6 +582,8 @@ class _Parser:
         )  # fmt: skip
         for event, elem in events:
             ns, tag = _local(elem.tag)
+            if tag == "ODM" and event == "start":
+                _check_version(ns, elem.get("ODMVersion") or "")
             if ns not in ("", ODM_NS):
                 _check_foreign(ns, tag)
                 continue
@@ -668,6 +671,40 @@ class _FileReject(Exception):
     def __init__(self, check: str, reason: str, raw: str | None = None) -> None:
         super().__init__(reason)
         self.check, self.reason, self.raw = check, reason, raw
+
+
+#: Namespaces of ODM 2.x (``http://www.cdisc.org/ns/odm/v2.0``, ...).
+_ODM2_NS = re.compile(r"^https?://www\.cdisc\.org/ns/odm/v2(\.\d+)*/?$")
+
+
+def _check_version(ns: str, version: str) -> None:
+    """Refuse an ODM 2.x file, by the namespace or the ``ODMVersion`` of its root element.
+
+    ODM 2.0 renames and restructures what this reader relies on (item values are ``Value``
+    elements, ``ItemGroupData`` nests, metadata moved), so its clinical data cannot be read as
+    ODM 1.3; skipped element by element, a metadata-only 2.0 file gave zero records and one
+    with data a reason about namespaces.
+
+    Parameters
+    ----------
+    ns : str
+        Namespace of the root ``ODM`` element.
+    version : str
+        Its ``ODMVersion`` attribute, or ``""``.
+
+    Raises
+    ------
+    _FileReject
+        ``odm.version`` for an ODM 2.x file.
+    """
+    if _ODM2_NS.match(ns) or re.match(r"^\s*2(\.|$)", version):
+        raise _FileReject(
+            "odm.version",
+            "ODM 2.0 is not supported: export the data as ODM 1.3.x (the file's root element "
+            + (f"is in the ODM 2 namespace {ns}" if _ODM2_NS.match(ns) else
+               f"declares ODMVersion {version.strip()[:10]}")
+            + ")",
+        )  # fmt: skip
 
 
 def _check_foreign(ns: str, tag: str) -> None:

@@ -830,6 +830,42 @@ def _xpt_obs_length(namestrs: bytes, ns_len: int, max_char: int = 200) -> tuple[
     return end, ""
 
 
+#: Start of the reason that refuses a file whose header names a column twice (``sdtm.columns``).
+_REPEATED = "the header names "
+
+
+def _xpt_repeated_name(namestrs: bytes, ns_len: int) -> str:
+    """Why a member's variables cannot be told apart (two NAMESTRs with one name), or ``""``.
+
+    ReadStat reads such a file and renames the second column (``X_duplicated1``) with only a
+    warning: the renamed column would be published under a name the file does not have.
+    SAS names are compared without case, as SAS does; the long name of a v8 NAMESTR (bytes
+    88-119) is used when set, else the 8-byte name.
+
+    Parameters
+    ----------
+    namestrs : bytes
+        The NAMESTR records, ``ns_len`` (136 or 140) bytes each.
+    ns_len : int
+        The size of one NAMESTR record.
+
+    Returns
+    -------
+    str
+        The reason naming the variable (a variable name, never a value), or ``""``.
+    """
+    seen: set[str] = set()
+    for i in range(len(namestrs) // ns_len):
+        ns = namestrs[i * ns_len : (i + 1) * ns_len]
+        name = (ns[88:120].strip(b" \0") or ns[8:16].strip(b" \0")).decode("latin-1")
+        if name.upper() in seen:
+            shown = name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", name) else "a variable"
+            return (f"{_REPEATED}{shown} more than once (variable {i + 1} repeats the name of an "
+                    "earlier one): which column is which cannot be told")  # fmt: skip
+        seen.add(name.upper())
+    return ""
+
+
 def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
     """Check the structure of a SAS XPORT v5 file and count its complete observations.
 
@@ -907,6 +943,8 @@ def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
         if data[obs_hdr : obs_hdr + 48] != _XPT_OBS:
             return members, f"no OBS header after the {nvars} variable descriptions", False
         obs_len, why = _xpt_obs_length(data[start : start + block], ns_len)
+        if not members:  # the member read (ReadStat reads the first)
+            why = why or _xpt_repeated_name(data[start : start + block], ns_len)
         if why:
             return members, why, False
         first = obs_hdr + 80
@@ -969,7 +1007,8 @@ def _xpt_v8_namestrs(data: bytes) -> str:
     block = data[names + 80 : names + 80 + int(nvars) * int(ns_len)]
     if len(block) < int(nvars) * int(ns_len):
         return "file truncated: the variable descriptions (NAMESTR) are cut"
-    return _xpt_obs_length(block, int(ns_len), max_char=32767)[1]
+    why = _xpt_obs_length(block, int(ns_len), max_char=32767)[1]
+    return why or _xpt_repeated_name(block, int(ns_len))
 
 
 def _xpt_v8_rows(data: bytes) -> int | None:
@@ -1078,19 +1117,29 @@ _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
 def _decode_csv(data: bytes) -> tuple[str, str]:
     """Text of a CSV file and its encoding: UTF-8, else cp1252 for a legacy file.
 
-    A file is legacy cp1252 when several of its lines hold non-ASCII bytes and none of them is
-    valid UTF-8 (pharmaversesdtm's ts.csv); otherwise it is UTF-8 and a line with bytes that
-    are not UTF-8 holds :data:`~twinlab.ingest.base.BAD_BYTE` where they were, so that its
-    row alone is quarantined.
+    The encoding is decided by the lines that hold non-ASCII bytes, each judged alone: a file
+    is legacy cp1252 when at least two of them are not valid UTF-8 and they outnumber those
+    that are (pharmaversesdtm's ts.csv); otherwise it is UTF-8. A line that does not fit the
+    file's encoding (bytes that are not UTF-8 in a UTF-8 file; a valid UTF-8 sequence in a
+    cp1252 file, which cp1252 would turn into mojibake such as ``Ã©``) holds
+    :data:`~twinlab.ingest.base.BAD_BYTE`, so that its row alone is quarantined and one stray
+    line cannot decide how every other row is decoded.
     """
     data = data.removeprefix(b"\xef\xbb\xbf")
     text, marked = decode_marked(data)
     if not marked:
         return text, "utf-8"
-    high = [ln for ln in data.split(b"\n") if _HIGH_BYTE.search(ln)]
-    if len(high) >= 2 and not any(not decode_marked(ln)[1] for ln in high):
-        return decode_marked(data, "cp1252")[0], "cp1252"
-    return text, "utf-8"
+    lines = data.split(b"\n")
+    high = [i for i, ln in enumerate(lines) if _HIGH_BYTE.search(ln)]
+    utf8 = {i for i in high if not decode_marked(lines[i])[1]}
+    legacy = len(high) - len(utf8)
+    if legacy < 2 or legacy <= len(utf8):
+        return text, "utf-8"
+    parts = [
+        BAD_BYTE + lines[i].decode("utf-8") if i in utf8 else decode_marked(ln, "cp1252")[0]
+        for i, ln in enumerate(lines)
+    ]
+    return "\n".join(parts), "cp1252"
 
 
 #: Most physical lines one CSV row may span (quoted line breaks); an unclosed quote that would
@@ -1098,14 +1147,30 @@ def _decode_csv(data: bytes) -> tuple[str, str]:
 MAX_LINES_PER_ROW = 50
 
 
+def _spans_one_row(text: str, width: int | None) -> bool:
+    """Whether ``text``, several physical lines, is one well-formed CSV row of ``width`` fields.
+
+    Strict parsing refuses a closing quote followed by anything but a separator (``"a"b``):
+    two stray quotes on different lines would otherwise make one row of everything between.
+    """
+    try:
+        row = next(csv.reader([text], strict=True))
+    except (csv.Error, StopIteration):
+        return False
+    return width is None or len(row) == width
+
+
 def _csv_records(lines: list[str]) -> Iterable[tuple[str | None, str]]:
     """``(text, None)`` per CSV record, or ``(None, raw line)`` for a line whose quote never closes.
 
     A record spans physical lines while its count of ``"`` is odd (a quoted line break), up to
-    :data:`MAX_LINES_PER_ROW` lines and the end of the file; past that, the opening line alone
-    is given back as broken, so that one stray quote costs one row, not the rest of the file.
+    :data:`MAX_LINES_PER_ROW` lines and the end of the file, and only when the span is one
+    well-formed row with as many fields as the header (:func:`_spans_one_row`); otherwise the
+    opening line alone is given back as broken and reading resumes at the next line, so that a
+    stray quote costs its own row, not the rows up to the next stray quote.
     """
     i, n = 0, len(lines)
+    width: int | None = None
     while i < n:
         j, text = i, lines[i]
         quotes = text.count('"')
@@ -1113,10 +1178,15 @@ def _csv_records(lines: list[str]) -> Iterable[tuple[str | None, str]]:
             j += 1
             text += lines[j]
             quotes += lines[j].count('"')
-        if quotes % 2:
+        if quotes % 2 or (j > i and not _spans_one_row(text, width)):
             yield None, lines[i].rstrip("\r\n")
             i += 1
             continue
+        if width is None and text.strip():  # the header
+            try:
+                width = len(next(csv.reader([text])))
+            except (csv.Error, StopIteration):
+                pass
         yield text, text.rstrip("\r\n")
         i = j + 1
 
@@ -1140,7 +1210,7 @@ def _load_csv(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
     for record, raw in records:
         if record is not None and not record.strip():
             continue  # a blank line
-        why = "a quote that never closes"
+        why = "a quote that does not close within the row"
         try:
             row = next(csv.reader([record])) if record is not None else None
         except csv.Error:  # a field over csv.field_size_limit(), a line break in an unquoted field
@@ -1158,7 +1228,10 @@ def _load_csv(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
         elif len(row) != width:
             bad = ("sdtm.columns", f"row has {len(row)} fields, the header has {width}")
         elif any(BAD_BYTE in c for c in row):
-            bad = ("sdtm.encoding", "row holds bytes that are not text in the file's encoding")
+            why = "row holds bytes that are not text in the file's encoding"
+            if enc == "cp1252":
+                why += " (cp1252; the row's bytes are UTF-8, or bytes cp1252 lacks)"
+            bad = ("sdtm.encoding", why)
         if bad is not None:
             rejects[len(rows)] = (*bad, raw)
             rows.append([None] * width)
@@ -1229,12 +1302,13 @@ def _read(p: Path, tz: str) -> tuple[ReadResult, pd.DataFrame | None]:
         why = exc.strerror or type(exc).__name__  # not str(exc): it quotes the path
         return _file_failure(p, "sdtm.io", f"cannot read file: {why}"), None
     if df is None:
-        return _file_failure(p, "sdtm.parse", err), None
+        check = "sdtm.columns" if err.startswith(_REPEATED) else "sdtm.parse"
+        return _file_failure(p, check, err), None
     repeated = df.columns[df.columns.duplicated()]
     if len(repeated):  # which of the two a row's value is cannot be told
         name = str(repeated[0])  # a variable name, else unnamed: a header cell may be a value
         name = name if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,31}", name) else "a column"
-        why = f"the header names {name} more than once"
+        why = f"{_REPEATED}{name} more than once"
         return _file_failure(p, "sdtm.columns", why), None
     if len(df) and "USUBJID" not in df.columns and _domain_of(df, p.name) not in _NO_SUBJECT:
         # every row would be 'USUBJID missing', and rows of different subjects look alike
@@ -1294,7 +1368,8 @@ def read_sdtm_folder(folder: str | Path, *, tz: str = "UTC") -> dict[str, ReadRe
     Each SUPP-- row (USUBJID + IDVAR / IDVARVAL, or subject level when IDVAR is empty) is put
     into ``qualifiers["supp"][QNAM] = QVAL`` of the matching events of its parent domain (RDOMAIN,
     across split files such as LBCH / LBHE / LBUR). A SUPP-- row that matches no parent event is
-    quarantined in the SUPP-- file's result (check ``sdtm.supp_orphan``); a matched one is
+    quarantined in the SUPP-- file's result (check ``sdtm.supp_orphan``; the reason says when
+    the parent domain's file was truncated or could not be read); a matched one is
     accepted with no event of its own. Read alone with :func:`read_sdtm`, a SUPP-- file's rows
     are all accepted with no events.
 
@@ -1315,15 +1390,15 @@ def read_sdtm_folder(folder: str | Path, *, tz: str = "UTC") -> dict[str, ReadRe
     loaded: dict[str, tuple[ReadResult, pd.DataFrame | None, str]] = {}
     for p in files:
         res, df = _read(p, tz)
-        dom = _domain_of(df, p.name).upper() if df is not None else ""
+        # an unreadable file has no DOMAIN column: its name says which parent it was
+        dom = (_domain_of(df, p.name) if df is not None else p.stem).upper()
         loaded[p.name] = (res, df, dom)
     out: dict[str, ReadResult] = {}
     for fname, (res, df, dom) in loaded.items():
         if dom.startswith("SUPP") and df is not None:
-            parents = [
-                (r, d) for r, d, pdom in loaded.values() if pdom == dom[4:] and d is not None
-            ]
-            out[fname] = _merge_supp(res, df, parents)
+            family = [(r, d) for r, d, pdom in loaded.values() if pdom == dom[4:]]
+            parents = [(r, d) for r, d in family if d is not None]
+            out[fname] = _merge_supp(res, df, parents, _parent_loss(dom[4:], family))
         else:
             out[fname] = res
     return out
@@ -1334,6 +1409,29 @@ def _safe_sniff(p: Path) -> bool:
         return _sniff(p)
     except OSError:
         return False
+
+
+def _parent_loss(domain: str, family: list[tuple[ReadResult, pd.DataFrame | None]]) -> str:
+    """What a SUPP-- orphan's reason adds when the rows of its parent domain were cut or lost.
+
+    Parameters
+    ----------
+    domain : str
+        The parent domain (RDOMAIN), e.g. ``AE``.
+    family : list of (ReadResult, DataFrame or None)
+        The files of that domain; ``None`` for a file that could not be read at all.
+
+    Returns
+    -------
+    str
+        ``""`` when every file of the domain was read whole, else a clause naming the domain
+        and what happened to its file (never a file name: they can hold patient names).
+    """
+    if any(d is None for _, d in family):
+        return f"; the {domain} file could not be read, so its parent row may be lost with it"
+    if any(r.quarantine["check"].eq("sdtm.truncated").any() for r, _ in family):
+        return f"; the {domain} file was truncated: its parent row may be in the lost tail"
+    return ""
 
 
 def _parent_index(
@@ -1367,7 +1465,10 @@ def _row_states(res: ReadResult) -> tuple[dict[int, list[int]], set[int]]:
 
 
 def _merge_supp(
-    supp: ReadResult, df: pd.DataFrame, parents: list[tuple[ReadResult, pd.DataFrame]]
+    supp: ReadResult,
+    df: pd.DataFrame,
+    parents: list[tuple[ReadResult, pd.DataFrame]],
+    lost: str = "",
 ) -> ReadResult:
     cols = [str(c) for c in df.columns]
     rows = [dict(zip(cols, v, strict=True)) for v in _row_tuples(df)]
@@ -1391,7 +1492,7 @@ def _merge_supp(
             orphans.append(quarantine_row(pointer, "sdtm.supp", "QNAM is empty", _raw_json(d)))
             continue
         if not hits:
-            why = f"no {_text(d.get('RDOMAIN'))} row with {where}"
+            why = f"no {_text(d.get('RDOMAIN'))} row with {where}{lost}"
             orphans.append(quarantine_row(pointer, "sdtm.supp_orphan", why, _raw_json(d)))
             continue
         if all(row in states[k][1] for k, row in hits):

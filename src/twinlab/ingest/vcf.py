@@ -49,6 +49,7 @@ from twinlab.ingest.base import (
     quarantine_row,
     register,
 )
+from twinlab.ingest.limits import max_line_chars
 
 __all__ = ["DBSNP", "Site", "diplotype", "load_sites", "read_vcf", "sniff_vcf"]
 
@@ -60,6 +61,10 @@ LOCUS_SYSTEM = "twinlab:vcf-locus"
 _GT = re.compile(r"^(?:\.|\d+)(?:[/|](?:\.|\d+))*$")
 _RSID = re.compile(r"^rs\d+$")
 _SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz")
+#: Characters read at a time while skipping the rest of an over-long line.
+_SKIP_CHUNK = 1 << 20
+#: Characters of an over-long line kept as its quarantined raw text.
+_RAW_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -265,8 +270,27 @@ def _file_date(line: str) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def _lines(fh: TextIO) -> Iterator[tuple[int, str]]:
-    yield from enumerate(fh, start=1)
+def _lines(fh: TextIO, limit: int) -> Iterator[tuple[int, str, bool]]:
+    """``(line number, line, too long)`` per line of ``fh``, never holding more than ``limit``
+    characters of one line.
+
+    A line longer than ``limit`` (its line ending not counted) is given as its first
+    ``limit`` characters with ``too long`` set; the rest of it is read and dropped in chunks,
+    so that a multi-gigabyte line costs one record, not the memory to hold it.
+    """
+    lineno = 0
+    while True:
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        lineno += 1
+        if len(line.rstrip("\r\n")) <= limit:
+            yield lineno, line, False
+            continue
+        tail = line
+        while tail and not tail.endswith("\n"):  # skip to the end of the over-long line
+            tail = fh.readline(_SKIP_CHUNK)
+        yield lineno, line[:limit], True
 
 
 @register(
@@ -292,8 +316,10 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
     ReadResult
         ``events`` (domain ``genomic_variant``, one per matched site and sample, rsID as
         ``code``, genotype as alleles in ``value_text``), ``persons`` (one per sample) and
-        ``quarantine`` (malformed data lines; an empty file, or one with neither a
-        ``#CHROM`` line nor data lines, is one record quarantined as ``vcf.empty``).
+        ``quarantine`` (malformed data lines; a line longer than
+        :func:`~twinlab.ingest.limits.max_line_chars`, header or data, is one record
+        ``vcf.line_length`` and is never held whole in memory; an empty file, or one with neither
+        a ``#CHROM`` line nor data lines, is one record quarantined as ``vcf.empty``).
 
     Notes
     -----
@@ -324,9 +350,21 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
     chrom_cache: dict[str, str] = {}
     refused_line = ""
     data_seen = False
+    limit = max_line_chars()
+    long_header = 0  # line number of a #CHROM line over the limit
     try:
         with _open(path) as fh:
-            for lineno, line in _lines(fh):
+            for lineno, line, too_long in _lines(fh, limit):
+                if too_long:  # one record, whatever it was: its end was never read
+                    records_in += 1
+                    why = (f"line longer than {limit:,} characters (raise TWINLAB_MAX_LINE_CHARS "
+                           "if the file is genuine)")  # fmt: skip
+                    raw = line[:_RAW_CHARS]
+                    quarantine.append(quarantine_row(f"L{lineno}", "vcf.line_length", why, raw))
+                    previous = None
+                    if line.startswith("#CHROM") and header is None:
+                        long_header = lineno
+                    continue
                 if line.startswith("#"):
                     if data_seen and not line.startswith("#CHROM"):  # headers come first
                         records_in += 1
@@ -357,14 +395,10 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                     quarantine.append(quarantine_row(f"L{lineno}", "vcf.encoding", why, text))
                     continue
                 if header is None:
-                    quarantine.append(
-                        quarantine_row(
-                            f"L{lineno}",
-                            "vcf.header",
-                            "data line before any #CHROM header line: sample columns unknown",
-                            text,
-                        )
-                    )
+                    why = "data line before any #CHROM header line: sample columns unknown"
+                    if long_header:
+                        why += f" (the #CHROM line, line {long_header}, is over the length limit)"
+                    quarantine.append(quarantine_row(f"L{lineno}", "vcf.header", why, text))
                     continue
                 if text == previous or text in read_in_full:
                     duplicates += 1  # an exact copy of an accepted line: read once, declared

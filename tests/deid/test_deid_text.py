@@ -358,6 +358,7 @@ def test_record_pointers_lose_known_values_and_dates_but_keep_their_positions():
     odm = "ClinicalData[S1]/SubjectData[1015]/ItemGroupData[IG.AE#1015]@1015/item[1015]=IT.AETERM"
     assert scrub.scrub_pointer(odm) == odm.replace("[1015]/", "[[ID]]/", 1)
     for kept in ("entry[2025]/component[1]", "L66:chr1:12345:C>T/column 10",
+                 "x.ndjson#line[1015]/entry[2]", "x.json#tail[1015]",
                  "ClinicalData[S1]/ItemGroupData[IG.LB#1]@2/item[3]=IT.LB.LBSEQ"):  # fmt: skip
         assert scrub.scrub_pointer(kept) == kept
 

@@ -722,10 +722,11 @@ POINTER_DATE = re.compile(
 )
 
 
-#: What a position follows in a pointer (``#row=12``, ``entry[3]``, ``item[2]``, ``@4``,
+#: What a position follows in a pointer (``#row=12``, ``entry[3]``, ``item[2]``, ``line[5]``,
+#: ``tail[1]``, ``@4``,
 #: ``column 10``, ``day 2``, ``line 7``, ``L66:chr1:1234``, a repeat key ``IG.AE#3``).
 _POSITION_BEFORE = re.compile(
-    r"(?:row=|entry\[|component\[|item\[|@|column |day |line |^L|:|(?<=[\w.])#)$",
+    r"(?:row=|entry\[|component\[|item\[|line\[|tail\[|@|column |day |line |^L|:|(?<=[\w.])#)$",
     re.IGNORECASE,
 )
 

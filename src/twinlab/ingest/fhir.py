@@ -273,6 +273,11 @@ def _add_bundle(recs: _Records, ptr: str, bundle: dict, raw: Any) -> None:
     if not isinstance(entries, list):
         recs.reject(ptr, "fhir.structure", "Bundle.entry is not a list", raw, "Bundle")
         return
+    if not entries and any(_holds_entries({"entry": v}) for v in bundle.values()):
+        # a corrupted "entry" key: its resources would be lost without a record
+        why = "Bundle has no entry list but holds entries under another key: not read"
+        recs.reject(ptr, "fhir.structure", why, raw, "Bundle")
+        return
     prefix = "" if ptr == "file" else f"{ptr}/"
     for i, entry in enumerate(entries):
         _add_entry(recs, f"{prefix}entry[{i}]", entry)
@@ -314,7 +319,7 @@ def _salvage_bundle(source: str, recs: _Records) -> bool:
     i, n = 0, len(source)
     while pos < n and source[pos] != "]":
         try:
-            entry, end = decoder.raw_decode(source, pos)
+            entry, end = _decode_at(decoder, source, pos)
         except (ValueError, RecursionError):  # RecursionError: nested too deeply
             nxt = start.search(source, pos + 1)
             stop = nxt.start() if nxt is not None else n
@@ -335,6 +340,53 @@ def _salvage_bundle(source: str, recs: _Records) -> bool:
     if source.startswith("]", pos) and '"resourceType"' in source[pos:]:
         _salvage_tail(source, pos, start, recs)
     return i > 0
+
+
+#: First text window decoded by :func:`_decode_at` (then four times larger, and so on).
+_WINDOW = 1 << 12
+
+
+def _decode_at(decoder: json.JSONDecoder, source: str, pos: int) -> tuple[Any, int]:
+    """``decoder.raw_decode(source, pos)``, at a cost bounded by the text up to the value's end.
+
+    An error's line and column are counted from the start of the text it was raised on, so
+    that decoding each of many broken entries in the whole file would cost the square of its
+    size. The value is decoded from growing windows of the text instead: a value that ends in
+    a window (before its last character) is the one the whole text gives, and so is an error
+    in a window, unless near its end or in a string the window cuts.
+
+    Parameters
+    ----------
+    decoder : json.JSONDecoder
+        The decoder.
+    source : str
+        The whole text.
+    pos : int
+        Where the value starts.
+
+    Returns
+    -------
+    tuple of (Any, int)
+        The value and where it ends in ``source``.
+
+    Raises
+    ------
+    ValueError, RecursionError
+        As :meth:`json.JSONDecoder.raw_decode` on ``source``.
+    """
+    size = _WINDOW
+    while True:
+        whole = pos + size >= len(source)
+        try:
+            value, end = decoder.raw_decode(source[pos : pos + size])
+        except json.JSONDecodeError as exc:
+            cut = exc.pos >= size - 16 or exc.msg.startswith("Unterminated string")
+            if whole or not cut:
+                raise
+        else:
+            if whole or end <= size - 16:  # a number near the end may go on after it
+                return value, pos + end
+        size *= 4
 
 
 #: A resourceType other than Bundle (the header of a Bundle appended to the file is no record).
@@ -373,7 +425,7 @@ def _salvage_tail(source: str, pos: int, start: re.Pattern[str], recs: _Records)
         if pos >= n:
             return
         try:
-            obj, end = decoder.raw_decode(source, pos)
+            obj, end = _decode_at(decoder, source, pos)
         except (ValueError, RecursionError):
             nxt = start.search(source, pos + 1)
             end = nxt.start() if nxt is not None else n

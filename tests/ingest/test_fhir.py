@@ -754,6 +754,21 @@ def test_a_bundle_whose_entry_key_is_corrupted_is_one_quarantined_record(tmp_pat
     assert (empty.records_in, len(empty.quarantine)) == (0, 0)  # an empty Bundle holds nothing
 
 
+def test_bundle_members_after_the_entry_list_are_not_lost_entries(tmp_path: Path) -> None:
+    # keys sorted (jq -S): "resourceType" comes after "entry"; with one broken entry, the
+    # salvage counted '"resourceType"' and the rest of the Bundle as two lost tail records
+    bundle = handcrafted()
+    bundle["entry"] = [{"fullUrl": f"urn:x:{i}", **e} for i, e in enumerate(bundle["entry"])]
+    whole = read_fhir(write(tmp_path, "whole.json", bundle))
+    text = json.dumps({**bundle, "meta": {"tag": [{"code": "x"}]}}, indent=1, sort_keys=True)
+    at = text.index('"resourceType": "Observation"')
+    result = read_fhir(write(tmp_path, "sorted.json", text[:at] + "\x01" + text[at + 1 :]))
+    check_contract(result)
+    assert result.records_in == whole.records_in
+    assert result.records_accepted == whole.records_accepted - 1
+    assert not result.quarantine["source_record"].str.startswith("tail").any()
+
+
 def test_salvaging_many_broken_entries_takes_linear_time(tmp_path: Path) -> None:
     # each broken entry was decoded against the whole file, whose error counts lines and
     # columns from its start: 30,000 broken entries (1.6 MB) took 7 s, 10,000 took 0.85 s

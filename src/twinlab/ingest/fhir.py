@@ -400,9 +400,10 @@ def _salvage_tail(source: str, pos: int, start: re.Pattern[str], recs: _Records)
     closed early (a stray ``]``), or a second Bundle was appended. Each entry there (an object
     between the separators, or each entry of an appended Bundle that is valid JSON) is one
     quarantined record (``tail[k]``, ``fhir.parse``), so that the count of lost records is
-    right. Text that is not valid JSON is skipped to the next object that opens like the
-    Bundle's entries (``start``); when it holds resources, it is one record too, whose reason
-    says how many.
+    right; the members of the Bundle written after its entry list (``"resourceType": "Bundle"``
+    when keys are sorted) are not entries. Text that is not valid JSON is skipped to the next
+    object that opens like the Bundle's entries (``start``); when it holds resources, it is one
+    record too, whose reason says how many.
 
     Parameters
     ----------
@@ -424,8 +425,9 @@ def _salvage_tail(source: str, pos: int, start: re.Pattern[str], recs: _Records)
         pos = _TAIL_GAP.match(source, pos).end()
         if pos >= n:
             return
+        key = _KEY.match(source, pos)
         try:
-            obj, end = _decode_at(decoder, source, pos)
+            obj, end = _decode_at(decoder, source, key.end() if key else pos)
         except (ValueError, RecursionError):
             nxt = start.search(source, pos + 1)
             end = nxt.start() if nxt is not None else n
@@ -435,6 +437,9 @@ def _salvage_tail(source: str, pos: int, start: re.Pattern[str], recs: _Records)
                        "resource(s)")  # fmt: skip
                 recs.reject(f"tail[{k}]", "fhir.parse", why, source[pos:end])
                 k += 1
+            pos = end
+            continue
+        if key is not None:  # a member of the Bundle after its entries ("resourceType": ...)
             pos = end
             continue
         bundle = isinstance(obj, dict) and obj.get("resourceType") == "Bundle"
@@ -450,6 +455,8 @@ def _salvage_tail(source: str, pos: int, start: re.Pattern[str], recs: _Records)
 
 #: Separators between the entries of a tail (and the ends of the Bundle before it).
 _TAIL_GAP = re.compile(r"[\s,\]}]*")
+#: A member name (``"resourceType":``): what follows it is a member of the Bundle, no entry.
+_KEY = re.compile(r'"(?:[^"\\]|\\.)*"\s*:\s*')
 
 
 def _entry_type(entry: Any) -> str:

@@ -793,6 +793,24 @@ def test_salvaging_many_broken_entries_takes_linear_time(tmp_path: Path) -> None
                 assert spent < 25 * small + 0.5, (name, small, spent)
 
 
+@pytest.mark.parametrize("fault", [b"\xff", b"\x01"])  # a bad byte; a control byte: no JSON
+def test_a_broken_entry_of_a_bundle_on_an_ndjson_line_costs_that_entry_alone(
+    tmp_path: Path, fault: bytes
+) -> None:
+    # the whole line (every entry of the Bundle) was one quarantined record
+    bundle = handcrafted()
+    clean = json.dumps(bundle).encode()
+    whole = read_fhir(write(tmp_path, "whole.ndjson", clean + b"\n"))
+    at = clean.index(b'"resourceType": "Observation"') + 20  # in the value
+    bad = read_fhir(write(tmp_path, "bad.ndjson", clean[:at] + fault + clean[at + 1 :] + b"\n"))
+    check_contract(bad)
+    assert bad.records_in == whole.records_in == len(bundle["entry"])
+    assert bad.records_accepted == whole.records_accepted - 1
+    new = bad.quarantine[~bad.quarantine["source_record"].isin(whole.quarantine["source_record"])]
+    assert new["source_record"].str.fullmatch(r"line\[1\]/entry\[\d+\]").all(), new
+    assert new["check"].tolist() == ["fhir.encoding" if fault == b"\xff" else "fhir.parse"]
+
+
 def test_json_file_with_one_resource_per_line_is_read_as_ndjson(tmp_path: Path) -> None:
     lines = [
         json.dumps(condition("44054006", f"20{10 + i}", subject="Patient/p")) for i in range(3)

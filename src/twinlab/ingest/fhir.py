@@ -257,6 +257,8 @@ def _parse_ndjson(data: bytes) -> _Records:
             res = loads(line)
         except ValueError:
             text_, marked = decode_marked(line)
+            if _salvage_line(recs, ptr, text_, marked):
+                continue
             why = "bytes that are not UTF-8" if marked else "not valid JSON"
             recs.reject(ptr, "fhir.encoding" if marked else "fhir.parse", f"line: {why}", text_)
             continue
@@ -265,6 +267,32 @@ def _parse_ndjson(data: bytes) -> _Records:
             continue
         recs.add(ptr, res, None, line)
     return recs
+
+
+#: A Bundle's resourceType (before its entry list, where FHIR servers write it).
+_BUNDLE_TYPE = re.compile(r'"resourceType"\s*:\s*"Bundle"')
+
+
+def _salvage_line(recs: _Records, ptr: str, text: str, marked: bool) -> bool:
+    """Read a Bundle on an NDJSON line that is not valid JSON (or not UTF-8) entry by entry.
+
+    As in a Bundle file, a bad byte or a broken entry costs that entry alone
+    (``line[i]/entry[j]``), not the line's every entry. Returns ``False`` when the line is no
+    Bundle, or not one whose entries can be told apart: the line is then one record.
+    """
+    head = _ENTRY_LIST.search(text)
+    if head is None or _BUNDLE_TYPE.search(text, 0, head.start()) is None:
+        return False
+    recs.marked = recs.marked or marked  # entries holding a bad byte: fhir.encoding
+    if marked:
+        try:
+            bundle = loads(text)  # a bad byte alone: the JSON holds
+        except ValueError:
+            bundle = None
+        if isinstance(bundle, dict) and bundle.get("resourceType") == "Bundle":
+            _add_bundle(recs, ptr, bundle, text)
+            return True
+    return _salvage_bundle(text, recs, f"{ptr}/")
 
 
 def _add_bundle(recs: _Records, ptr: str, bundle: dict, raw: Any) -> None:
@@ -296,7 +324,7 @@ _ENTRY_LIST = re.compile(r'"entry"\s*:\s*\[')
 _SPACE = re.compile(r"\s*")
 
 
-def _salvage_bundle(source: str, recs: _Records) -> bool:
+def _salvage_bundle(source: str, recs: _Records, prefix: str = "") -> bool:
     """Read the entries of a Bundle that is not valid JSON as a whole, one by one.
 
     Each entry is decoded on its own (:meth:`json.JSONDecoder.raw_decode`); an entry that is
@@ -326,19 +354,19 @@ def _salvage_bundle(source: str, recs: _Records) -> bool:
             why = "Bundle entry is not valid JSON"
             if nxt is None:
                 why += " (the file ends inside it: truncated?)"
-            recs.reject(f"entry[{i}]", "fhir.parse", why, source[pos:stop])
+            recs.reject(f"{prefix}entry[{i}]", "fhir.parse", why, source[pos:stop])
             i += 1
             if nxt is None:
                 break
             pos = nxt.start()
             continue
-        _add_entry(recs, f"entry[{i}]", entry)
+        _add_entry(recs, f"{prefix}entry[{i}]", entry)
         i += 1
         pos = _SPACE.match(source, end).end()
         if source.startswith(",", pos):
             pos = _SPACE.match(source, pos + 1).end()
     if source.startswith("]", pos) and '"resourceType"' in source[pos:]:
-        _salvage_tail(source, pos, start, recs)
+        _salvage_tail(source, pos, start, recs, prefix)
     return i > 0
 
 
@@ -393,7 +421,9 @@ def _decode_at(decoder: json.JSONDecoder, source: str, pos: int) -> tuple[Any, i
 _RESOURCE_TYPE = re.compile(r'"resourceType"\s*:\s*"(?!Bundle")')
 
 
-def _salvage_tail(source: str, pos: int, start: re.Pattern[str], recs: _Records) -> None:
+def _salvage_tail(
+    source: str, pos: int, start: re.Pattern[str], recs: _Records, prefix: str = ""
+) -> None:
     """Quarantine what follows a Bundle's entry list, one record per entry found in it.
 
     The text after the ``]`` that closes the entry list is not part of the Bundle: the list
@@ -415,6 +445,8 @@ def _salvage_tail(source: str, pos: int, start: re.Pattern[str], recs: _Records)
         How the Bundle's entries open (``{"fullUrl":``, say).
     recs : _Records
         Where the quarantined records go.
+    prefix : str
+        Start of the records' pointers (``line[i]/`` for a Bundle on an NDJSON line).
     """
     decoder = json.JSONDecoder()
     k, n = 0, len(source)
@@ -435,7 +467,7 @@ def _salvage_tail(source: str, pos: int, start: re.Pattern[str], recs: _Records)
             if held:  # not the header of an appended Bundle: resources that cannot be read
                 why = (f"text after the end of the entry list, not valid JSON, holds {held} "
                        "resource(s)")  # fmt: skip
-                recs.reject(f"tail[{k}]", "fhir.parse", why, source[pos:end])
+                recs.reject(f"{prefix}tail[{k}]", "fhir.parse", why, source[pos:end])
                 k += 1
             pos = end
             continue
@@ -445,10 +477,12 @@ def _salvage_tail(source: str, pos: int, start: re.Pattern[str], recs: _Records)
         bundle = isinstance(obj, dict) and obj.get("resourceType") == "Bundle"
         if bundle and isinstance(entries := obj.get("entry"), list):
             for entry in entries:  # an appended Bundle read whole
-                recs.reject(f"tail[{k}]", "fhir.parse", after, entry, _entry_type(entry))
+                recs.reject(f"{prefix}tail[{k}]", "fhir.parse", after, entry, _entry_type(entry))
                 k += 1
         else:
-            recs.reject(f"tail[{k}]", "fhir.parse", after, source[pos:end], _entry_type(obj))
+            recs.reject(
+                f"{prefix}tail[{k}]", "fhir.parse", after, source[pos:end], _entry_type(obj)
+            )
             k += 1
         pos = end
 

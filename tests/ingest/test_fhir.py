@@ -809,6 +809,10 @@ def test_a_broken_entry_of_a_bundle_on_an_ndjson_line_costs_that_entry_alone(
     new = bad.quarantine[~bad.quarantine["source_record"].isin(whole.quarantine["source_record"])]
     assert new["source_record"].str.fullmatch(r"line\[1\]/entry\[\d+\]").all(), new
     assert new["check"].tolist() == ["fhir.encoding" if fault == b"\xff" else "fhir.parse"]
+    cut = read_fhir(write(tmp_path, "cut.ndjson", clean[: at + 40] + b"\n"))
+    check_contract(cut)
+    last = cut.quarantine[cut.quarantine["source_record"].str.startswith("line[1]/")].iloc[-1]
+    assert last["reason"].endswith("(the line ends inside it: truncated?)")
 
 
 def test_json_file_with_one_resource_per_line_is_read_as_ndjson(tmp_path: Path) -> None:

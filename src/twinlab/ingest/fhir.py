@@ -353,7 +353,7 @@ def _salvage_bundle(source: str, recs: _Records, prefix: str = "") -> bool:
             stop = nxt.start() if nxt is not None else n
             why = "Bundle entry is not valid JSON"
             if nxt is None:
-                why += " (the file ends inside it: truncated?)"
+                why += f" (the {'line' if prefix else 'file'} ends inside it: truncated?)"
             recs.reject(f"{prefix}entry[{i}]", "fhir.parse", why, source[pos:stop])
             i += 1
             if nxt is None:

@@ -564,6 +564,32 @@ def test_xpt_naming_a_variable_twice_is_refused_not_renamed(tmp_path: Path, vers
     assert q["reason"].startswith("the header names LBTESTCD more than once"), q["reason"]
 
 
+@pytest.mark.parametrize("same", [True, False], ids=["unused-bytes-alike", "names-alike"])
+def test_xpt_v5_names_are_the_8_byte_names(tmp_path: Path, same: bool) -> None:
+    # bytes 88-119 of a v5 NAMESTR are unused (ReadStat names a v5 variable by its 8-byte
+    # name): read as a long name, the same filler in each refused a good file, and distinct
+    # filler hid two variables of one name (the second published as LBTESTCD_duplicated1)
+    path = tmp_path / "lb.xpt"
+    df = _lb_frame(4).rename(columns={"LBTEST": "LBTESTCX"})
+    pyreadstat.write_xport(df, str(path), file_format_version=5, table_name="LB")
+    data = bytearray(path.read_bytes())
+    first = data.index(b"NAMESTR HEADER") - 20 + 80
+    for i in range(len(df.columns)):
+        at = first + i * 140 + 88
+        data[at : at + 32] = (b"FILLER" if same else b"FILLER%02d" % i).ljust(32, b"\0")
+    if not same:
+        data = bytearray(bytes(data).replace(b"LBTESTCX", b"LBTESTCD"))
+    (tmp_path / "v5").mkdir()
+    path = tmp_path / "v5" / "lb.xpt"
+    path.write_bytes(bytes(data))
+    res = read_file(path)
+    if same:
+        assert res.records_accepted == 4, res.quarantine["reason"].tolist()
+    else:
+        assert (res.records_in, res.records_accepted) == (1, 0)
+        assert res.quarantine["reason"].iloc[0].startswith("the header names LBTESTCD more")
+
+
 def test_two_stray_quotes_cost_their_own_rows_not_the_rows_between(tmp_path: Path) -> None:
     # the lines from one stray quote to the next were read as one row: 3 of 7 rows vanished
     lines = ["STUDYID,DOMAIN,USUBJID,AESEQ,AEDECOD,AESTDTC"]

@@ -257,6 +257,8 @@ def _parse_ndjson(data: bytes) -> _Records:
             res = loads(line)
         except ValueError:
             text_, marked = decode_marked(line)
+            if _salvage_line(recs, ptr, text_, marked):
+                continue
             why = "bytes that are not UTF-8" if marked else "not valid JSON"
             recs.reject(ptr, "fhir.encoding" if marked else "fhir.parse", f"line: {why}", text_)
             continue
@@ -267,11 +269,42 @@ def _parse_ndjson(data: bytes) -> _Records:
     return recs
 
 
+#: A Bundle's resourceType (before its entry list, where FHIR servers write it).
+_BUNDLE_TYPE = re.compile(r'"resourceType"\s*:\s*"Bundle"')
+
+
+def _salvage_line(recs: _Records, ptr: str, text: str, marked: bool) -> bool:
+    """Read a Bundle on an NDJSON line that is not valid JSON (or not UTF-8) entry by entry.
+
+    As in a Bundle file, a bad byte or a broken entry costs that entry alone
+    (``line[i]/entry[j]``), not the line's every entry. Returns ``False`` when the line is no
+    Bundle, or not one whose entries can be told apart: the line is then one record.
+    """
+    head = _ENTRY_LIST.search(text)
+    if head is None or _BUNDLE_TYPE.search(text, 0, head.start()) is None:
+        return False
+    recs.marked = recs.marked or marked  # entries holding a bad byte: fhir.encoding
+    if marked:
+        try:
+            bundle = loads(text)  # a bad byte alone: the JSON holds
+        except ValueError:
+            bundle = None
+        if isinstance(bundle, dict) and bundle.get("resourceType") == "Bundle":
+            _add_bundle(recs, ptr, bundle, text)
+            return True
+    return _salvage_bundle(text, recs, f"{ptr}/")
+
+
 def _add_bundle(recs: _Records, ptr: str, bundle: dict, raw: Any) -> None:
     """Each entry of ``bundle`` (a whole file or an NDJSON line, at ``ptr``) as a record."""
     entries = bundle.get("entry", [])
     if not isinstance(entries, list):
         recs.reject(ptr, "fhir.structure", "Bundle.entry is not a list", raw, "Bundle")
+        return
+    if not entries and any(_holds_entries({"entry": v}) for v in bundle.values()):
+        # a corrupted "entry" key: its resources would be lost without a record
+        why = "Bundle has no entry list but holds entries under another key: not read"
+        recs.reject(ptr, "fhir.structure", why, raw, "Bundle")
         return
     prefix = "" if ptr == "file" else f"{ptr}/"
     for i, entry in enumerate(entries):
@@ -291,7 +324,7 @@ _ENTRY_LIST = re.compile(r'"entry"\s*:\s*\[')
 _SPACE = re.compile(r"\s*")
 
 
-def _salvage_bundle(source: str, recs: _Records) -> bool:
+def _salvage_bundle(source: str, recs: _Records, prefix: str = "") -> bool:
     """Read the entries of a Bundle that is not valid JSON as a whole, one by one.
 
     Each entry is decoded on its own (:meth:`json.JSONDecoder.raw_decode`); an entry that is
@@ -314,43 +347,93 @@ def _salvage_bundle(source: str, recs: _Records) -> bool:
     i, n = 0, len(source)
     while pos < n and source[pos] != "]":
         try:
-            entry, end = decoder.raw_decode(source, pos)
+            entry, end = _decode_at(decoder, source, pos)
         except (ValueError, RecursionError):  # RecursionError: nested too deeply
             nxt = start.search(source, pos + 1)
             stop = nxt.start() if nxt is not None else n
             why = "Bundle entry is not valid JSON"
             if nxt is None:
-                why += " (the file ends inside it: truncated?)"
-            recs.reject(f"entry[{i}]", "fhir.parse", why, source[pos:stop])
+                why += f" (the {'line' if prefix else 'file'} ends inside it: truncated?)"
+            recs.reject(f"{prefix}entry[{i}]", "fhir.parse", why, source[pos:stop])
             i += 1
             if nxt is None:
                 break
             pos = nxt.start()
             continue
-        _add_entry(recs, f"entry[{i}]", entry)
+        _add_entry(recs, f"{prefix}entry[{i}]", entry)
         i += 1
         pos = _SPACE.match(source, end).end()
         if source.startswith(",", pos):
             pos = _SPACE.match(source, pos + 1).end()
     if source.startswith("]", pos) and '"resourceType"' in source[pos:]:
-        _salvage_tail(source, pos, start, recs)
+        _salvage_tail(source, pos, start, recs, prefix)
     return i > 0
+
+
+#: First text window decoded by :func:`_decode_at` (then four times larger, and so on).
+_WINDOW = 1 << 12
+
+
+def _decode_at(decoder: json.JSONDecoder, source: str, pos: int) -> tuple[Any, int]:
+    """``decoder.raw_decode(source, pos)``, at a cost bounded by the text up to the value's end.
+
+    An error's line and column are counted from the start of the text it was raised on, so
+    that decoding each of many broken entries in the whole file would cost the square of its
+    size. The value is decoded from growing windows of the text instead: a value that ends in
+    a window (before its last character) is the one the whole text gives, and so is an error
+    in a window, unless near its end or in a string the window cuts.
+
+    Parameters
+    ----------
+    decoder : json.JSONDecoder
+        The decoder.
+    source : str
+        The whole text.
+    pos : int
+        Where the value starts.
+
+    Returns
+    -------
+    tuple of (Any, int)
+        The value and where it ends in ``source``.
+
+    Raises
+    ------
+    ValueError, RecursionError
+        As :meth:`json.JSONDecoder.raw_decode` on ``source``.
+    """
+    size = _WINDOW
+    while True:
+        whole = pos + size >= len(source)
+        try:
+            value, end = decoder.raw_decode(source[pos : pos + size])
+        except json.JSONDecodeError as exc:
+            cut = exc.pos >= size - 16 or exc.msg.startswith("Unterminated string")
+            if whole or not cut:
+                raise
+        else:
+            if whole or end <= size - 16:  # a number near the end may go on after it
+                return value, pos + end
+        size *= 4
 
 
 #: A resourceType other than Bundle (the header of a Bundle appended to the file is no record).
 _RESOURCE_TYPE = re.compile(r'"resourceType"\s*:\s*"(?!Bundle")')
 
 
-def _salvage_tail(source: str, pos: int, start: re.Pattern[str], recs: _Records) -> None:
+def _salvage_tail(
+    source: str, pos: int, start: re.Pattern[str], recs: _Records, prefix: str = ""
+) -> None:
     """Quarantine what follows a Bundle's entry list, one record per entry found in it.
 
     The text after the ``]`` that closes the entry list is not part of the Bundle: the list
     closed early (a stray ``]``), or a second Bundle was appended. Each entry there (an object
     between the separators, or each entry of an appended Bundle that is valid JSON) is one
     quarantined record (``tail[k]``, ``fhir.parse``), so that the count of lost records is
-    right. Text that is not valid JSON is skipped to the next object that opens like the
-    Bundle's entries (``start``); when it holds resources, it is one record too, whose reason
-    says how many.
+    right; the members of the Bundle written after its entry list (``"resourceType": "Bundle"``
+    when keys are sorted) are not entries. Text that is not valid JSON is skipped to the next
+    object that opens like the Bundle's entries (``start``); when it holds resources, it is one
+    record too, whose reason says how many.
 
     Parameters
     ----------
@@ -362,6 +445,8 @@ def _salvage_tail(source: str, pos: int, start: re.Pattern[str], recs: _Records)
         How the Bundle's entries open (``{"fullUrl":``, say).
     recs : _Records
         Where the quarantined records go.
+    prefix : str
+        Start of the records' pointers (``line[i]/`` for a Bundle on an NDJSON line).
     """
     decoder = json.JSONDecoder()
     k, n = 0, len(source)
@@ -372,8 +457,9 @@ def _salvage_tail(source: str, pos: int, start: re.Pattern[str], recs: _Records)
         pos = _TAIL_GAP.match(source, pos).end()
         if pos >= n:
             return
+        key = _KEY.match(source, pos)
         try:
-            obj, end = decoder.raw_decode(source, pos)
+            obj, end = _decode_at(decoder, source, key.end() if key else pos)
         except (ValueError, RecursionError):
             nxt = start.search(source, pos + 1)
             end = nxt.start() if nxt is not None else n
@@ -381,23 +467,30 @@ def _salvage_tail(source: str, pos: int, start: re.Pattern[str], recs: _Records)
             if held:  # not the header of an appended Bundle: resources that cannot be read
                 why = (f"text after the end of the entry list, not valid JSON, holds {held} "
                        "resource(s)")  # fmt: skip
-                recs.reject(f"tail[{k}]", "fhir.parse", why, source[pos:end])
+                recs.reject(f"{prefix}tail[{k}]", "fhir.parse", why, source[pos:end])
                 k += 1
+            pos = end
+            continue
+        if key is not None:  # a member of the Bundle after its entries ("resourceType": ...)
             pos = end
             continue
         bundle = isinstance(obj, dict) and obj.get("resourceType") == "Bundle"
         if bundle and isinstance(entries := obj.get("entry"), list):
             for entry in entries:  # an appended Bundle read whole
-                recs.reject(f"tail[{k}]", "fhir.parse", after, entry, _entry_type(entry))
+                recs.reject(f"{prefix}tail[{k}]", "fhir.parse", after, entry, _entry_type(entry))
                 k += 1
         else:
-            recs.reject(f"tail[{k}]", "fhir.parse", after, source[pos:end], _entry_type(obj))
+            recs.reject(
+                f"{prefix}tail[{k}]", "fhir.parse", after, source[pos:end], _entry_type(obj)
+            )
             k += 1
         pos = end
 
 
 #: Separators between the entries of a tail (and the ends of the Bundle before it).
 _TAIL_GAP = re.compile(r"[\s,\]}]*")
+#: A member name (``"resourceType":``): what follows it is a member of the Bundle, no entry.
+_KEY = re.compile(r'"(?:[^"\\]|\\.)*"\s*:\s*')
 
 
 def _entry_type(entry: Any) -> str:

@@ -834,13 +834,14 @@ def _xpt_obs_length(namestrs: bytes, ns_len: int, max_char: int = 200) -> tuple[
 _REPEATED = "the header names "
 
 
-def _xpt_repeated_name(namestrs: bytes, ns_len: int) -> str:
+def _xpt_repeated_name(namestrs: bytes, ns_len: int, long_names: bool) -> str:
     """Why a member's variables cannot be told apart (two NAMESTRs with one name), or ``""``.
 
     ReadStat reads such a file and renames the second column (``X_duplicated1``) with only a
     warning: the renamed column would be published under a name the file does not have.
-    SAS names are compared without case, as SAS does; the long name of a v8 NAMESTR (bytes
-    88-119) is used when set, else the 8-byte name.
+    SAS names are compared without case, as SAS does. The names are those ReadStat gives: the
+    8-byte name in a v5 file (bytes 88-119 of a v5 NAMESTR are unused, maybe not blank), the
+    long name of a v8 NAMESTR (bytes 88-119) when set, else the 8-byte name.
 
     Parameters
     ----------
@@ -848,6 +849,8 @@ def _xpt_repeated_name(namestrs: bytes, ns_len: int) -> str:
         The NAMESTR records, ``ns_len`` (136 or 140) bytes each.
     ns_len : int
         The size of one NAMESTR record.
+    long_names : bool
+        Whether the file is v8 (long names).
 
     Returns
     -------
@@ -857,7 +860,8 @@ def _xpt_repeated_name(namestrs: bytes, ns_len: int) -> str:
     seen: set[str] = set()
     for i in range(len(namestrs) // ns_len):
         ns = namestrs[i * ns_len : (i + 1) * ns_len]
-        name = (ns[88:120].strip(b" \0") or ns[8:16].strip(b" \0")).decode("latin-1")
+        long = ns[88:120].strip(b" \0") if long_names else b""
+        name = (long or ns[8:16].strip(b" \0")).decode("latin-1")
         if name.upper() in seen:
             shown = name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", name) else "a variable"
             return (f"{_REPEATED}{shown} more than once (variable {i + 1} repeats the name of an "
@@ -944,7 +948,7 @@ def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
             return members, f"no OBS header after the {nvars} variable descriptions", False
         obs_len, why = _xpt_obs_length(data[start : start + block], ns_len)
         if not members:  # the member read (ReadStat reads the first)
-            why = why or _xpt_repeated_name(data[start : start + block], ns_len)
+            why = why or _xpt_repeated_name(data[start : start + block], ns_len, False)
         if why:
             return members, why, False
         first = obs_hdr + 80
@@ -1008,7 +1012,7 @@ def _xpt_v8_namestrs(data: bytes) -> str:
     if len(block) < int(nvars) * int(ns_len):
         return "file truncated: the variable descriptions (NAMESTR) are cut"
     why = _xpt_obs_length(block, int(ns_len), max_char=32767)[1]
-    return why or _xpt_repeated_name(block, int(ns_len))
+    return why or _xpt_repeated_name(block, int(ns_len), True)
 
 
 def _xpt_v8_rows(data: bytes) -> int | None:

@@ -324,6 +324,34 @@ _ENTRY_LIST = re.compile(r'"entry"\s*:\s*\[')
 _SPACE = re.compile(r"\s*")
 
 
+#: Characters a salvage may decode, as a multiple of its text's size (plus 1 MiB): each broken
+#: entry is decoded from a 4 KiB window at least, so that ordinary damage costs a few times the
+#: text, while entries nested a thousand deep and never closed cost ~4,000 times it.
+SALVAGE_WORK = 64
+
+
+class _TooDamaged(Exception):
+    """The salvage's decoding budget is spent (:data:`SALVAGE_WORK`)."""
+
+
+class _Work:
+    """What a salvage may still decode, in characters; :class:`_TooDamaged` when spent."""
+
+    def __init__(self, text_size: int) -> None:
+        self.left = SALVAGE_WORK * text_size + (1 << 20)
+
+    def spend(self, chars: int) -> None:
+        self.left -= chars
+        if self.left < 0:
+            raise _TooDamaged
+
+
+_TOO_DAMAGED = (
+    "the rest of the Bundle, from here on, is too damaged to be read entry by entry in "
+    "bounded time (entries nested ever deeper and never closed?): not read"
+)
+
+
 def _salvage_bundle(source: str, recs: _Records, prefix: str = "") -> bool:
     """Read the entries of a Bundle that is not valid JSON as a whole, one by one.
 
@@ -345,9 +373,13 @@ def _salvage_bundle(source: str, recs: _Records, prefix: str = "") -> bool:
         return False
     start = re.compile(r"\{\s*" + re.escape(opening.group(1)))
     i, n = 0, len(source)
+    work = _Work(n)
     while pos < n and source[pos] != "]":
         try:
-            entry, end = _decode_at(decoder, source, pos)
+            entry, end = _decode_at(decoder, source, pos, work)
+        except _TooDamaged:
+            recs.reject(f"{prefix}entry[{i}]", "fhir.parse", _TOO_DAMAGED, source[pos:])
+            return True
         except (ValueError, RecursionError):  # RecursionError: nested too deeply
             nxt = start.search(source, pos + 1)
             stop = nxt.start() if nxt is not None else n
@@ -366,7 +398,7 @@ def _salvage_bundle(source: str, recs: _Records, prefix: str = "") -> bool:
         if source.startswith(",", pos):
             pos = _SPACE.match(source, pos + 1).end()
     if source.startswith("]", pos) and '"resourceType"' in source[pos:]:
-        _salvage_tail(source, pos, start, recs, prefix)
+        _salvage_tail(source, pos, start, recs, prefix, work)
     return i > 0
 
 
@@ -374,7 +406,9 @@ def _salvage_bundle(source: str, recs: _Records, prefix: str = "") -> bool:
 _WINDOW = 1 << 12
 
 
-def _decode_at(decoder: json.JSONDecoder, source: str, pos: int) -> tuple[Any, int]:
+def _decode_at(
+    decoder: json.JSONDecoder, source: str, pos: int, work: _Work | None = None
+) -> tuple[Any, int]:
     """``decoder.raw_decode(source, pos)``, at a cost bounded by the text up to the value's end.
 
     An error's line and column are counted from the start of the text it was raised on, so
@@ -391,6 +425,8 @@ def _decode_at(decoder: json.JSONDecoder, source: str, pos: int) -> tuple[Any, i
         The whole text.
     pos : int
         Where the value starts.
+    work : _Work, optional
+        The budget each window's characters are taken from.
 
     Returns
     -------
@@ -401,10 +437,14 @@ def _decode_at(decoder: json.JSONDecoder, source: str, pos: int) -> tuple[Any, i
     ------
     ValueError, RecursionError
         As :meth:`json.JSONDecoder.raw_decode` on ``source``.
+    _TooDamaged
+        When ``work`` is spent.
     """
     size = _WINDOW
     while True:
         whole = pos + size >= len(source)
+        if work is not None:
+            work.spend(min(size, len(source) - pos))
         try:
             value, end = decoder.raw_decode(source[pos : pos + size])
         except json.JSONDecodeError as exc:
@@ -422,7 +462,12 @@ _RESOURCE_TYPE = re.compile(r'"resourceType"\s*:\s*"(?!Bundle")')
 
 
 def _salvage_tail(
-    source: str, pos: int, start: re.Pattern[str], recs: _Records, prefix: str = ""
+    source: str,
+    pos: int,
+    start: re.Pattern[str],
+    recs: _Records,
+    prefix: str = "",
+    work: _Work | None = None,
 ) -> None:
     """Quarantine what follows a Bundle's entry list, one record per entry found in it.
 
@@ -447,6 +492,8 @@ def _salvage_tail(
         Where the quarantined records go.
     prefix : str
         Start of the records' pointers (``line[i]/`` for a Bundle on an NDJSON line).
+    work : _Work, optional
+        The salvage's decoding budget: when spent, the rest is one record.
     """
     decoder = json.JSONDecoder()
     k, n = 0, len(source)
@@ -459,7 +506,10 @@ def _salvage_tail(
             return
         key = _KEY.match(source, pos)
         try:
-            obj, end = _decode_at(decoder, source, key.end() if key else pos)
+            obj, end = _decode_at(decoder, source, key.end() if key else pos, work)
+        except _TooDamaged:
+            recs.reject(f"{prefix}tail[{k}]", "fhir.parse", _TOO_DAMAGED, source[pos:])
+            return
         except (ValueError, RecursionError):
             nxt = start.search(source, pos + 1)
             end = nxt.start() if nxt is not None else n

@@ -338,8 +338,14 @@ def test_record_pointers_lose_known_values_and_dates_but_keep_their_positions():
     assert scrub.scrub_pointer("Smith_2.json#entry[3]") == "[ID]_2.json#entry[3]"
     assert scrub.scrub_pointer("day 2025-05-10/steps_total") == "day [DATE]/steps_total"
     assert scrub.scrub_pointer("visit 5/10/2025#row=2") == "visit [DATE]#row=2"
+    # EDC repeat keys are often dates in SAS DATE9 or compact form: the visit date unshifted
+    odm_dates = "StudyEventData[SE.V#20230417]/FormData[F.VS#17APR2023]/ItemGroupData[IG#17-Apr-23]"
+    assert scrub.scrub_pointer(odm_dates) == (
+        "StudyEventData[SE.V#[DATE]]/FormData[F.VS#[DATE]]/ItemGroupData[IG#[DATE]]"
+    )
     odm = "ClinicalData[S1]/SubjectData[1015]/ItemGroupData[IG.AE#1015]@1015/item[1015]=IT.AETERM"
     assert scrub.scrub_pointer(odm) == odm.replace("[1015]/", "[[ID]]/", 1)
     for kept in ("entry[2025]/component[1]", "L66:chr1:12345:C>T/column 10",
+                 "L9:10:20230417:C>T/column 10", "lb.xpt#row=20230417", "IG.MAR12#3",
                  "ClinicalData[S1]/ItemGroupData[IG.LB#1]@2/item[3]=IT.LB.LBSEQ"):  # fmt: skip
         assert scrub.scrub_pointer(kept) == kept

@@ -693,11 +693,18 @@ def find_phi(
 
 #: distinct texts a scrubber remembers before it starts over
 _MEMO_SIZE = 200_000
-#: A full date in a record pointer: ISO (``2025-05-10``, ``20250510`` is a number) or
-#: day-month-year / month-day-year with a 4-digit year.
+#: A full date in a record pointer: ISO (``2025-05-10``), day-month-year / month-day-year
+#: with a 4-digit year, a month name with a day and a year (SAS ``DATE9`` ``17APR2023``,
+#: ``17-Apr-2023``, ``Apr-17-2023``: EDC repeat keys), or a compact ``20230417`` that is a
+#: whole repeat key or bracketed value (after ``#`` or ``[``; elsewhere a number, such as a
+#: VCF position after ``:``, is a position).
 POINTER_DATE = re.compile(
     r"(?<![\d.])(?:1[89]|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])(?![\d.])"
     r"|(?<![\d.])\d{1,2}[-/.]\d{1,2}[-/.](?:1[89]|20)\d{2}(?![\d.])"
+    rf"|(?<![^\W_])\d{{1,2}}[-/. ]?{_MONTH}[-/. ]?(?:(?:1[89]|20)\d{{2}}|\d{{2}})(?![^\W_])"
+    rf"|(?<![^\W_]){_MONTH}[-/. ]?\d{{1,2}}[-/., ]{{1,2}}(?:1[89]|20)\d{{2}}(?![^\W_])"
+    r"|(?<=[#\[])(?:1[89]|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?=[\]#@/]|$)",
+    re.IGNORECASE,
 )
 
 

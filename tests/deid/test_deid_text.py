@@ -142,6 +142,11 @@ def test_patterns_are_scrubbed(text, expected):
         ("Pager 4471 for questions", "4471"),
         ("call the unit, ext. 23591", "23591"),
         ("beeper #5512", "5512"),
+        # names in coded fields scrubbed without the engine (a route's or a site's text)
+        ("IM by nurse Agnieszka Nowak", "Agnieszka"),
+        ("IM by nurse Agnieszka Nowak", "Nowak"),
+        ("given by RN Kim", "Kim"),
+        ("SITE-DR-NAKAMURA", "NAKAMURA"),
     ],
 )
 def test_safe_harbor_forms_the_patterns_missed(text, leaked):
@@ -194,6 +199,10 @@ def test_safe_harbor_forms_the_patterns_missed(text, leaked):
         "PA and lat views; lat 2.5 cm; long 3.5 cm lesion; GPS-guided biopsy",
         "pH 7.41, pCO2 40.1; ratio 1.23, 2.34; GI tract 2 lesions; ward 4 bed 2",
         "knee extension 5 degrees short; extension 10°; pager at bedside; ext 2 of 3",
+        # care roles before clinical words or verbs, titles glued to a code or drug name
+        "Nurse Practitioner visit; Doctor Visit; nurse will call; tech ran the ECG",
+        "Resident Evaluation; Provider Note; Nurse Triage; seen by Physician Assistant",
+        "MS-Contin 30 mg; MR-CT scan; DR-1 site; Dr-Contin",
     ],
 )
 def test_new_patterns_leave_clinical_phrasing_alone(text):

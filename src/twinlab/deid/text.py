@@ -225,6 +225,19 @@ def _first_name(word: str) -> bool:
     return w not in _NOT_FIRST_NAME and w in _name_words()[0]
 
 
+def _role_name(text: str, start: int, end: int) -> bool:
+    """Whether the capitalised words after a care role are a name: one of them a first or last
+    name of Philter's dictionaries and no clinical word ("nurse Agnieszka Nowak", not "nurse
+    Practitioner" nor "Doctor Visit")."""
+    from twinlab.deid.vocabulary import _name_words
+
+    names, safe = _name_words()
+    words = [w.lower() for w in re.findall(r"[^\W\d_]{2,}", text[start:end])]
+    return any(w in names and w not in safe and w not in _NOT_FIRST_NAME for w in words) and not (
+        re.fullmatch(_NOT_A_NAME, words[0]) if words else True
+    )
+
+
 def _street_words(text: str) -> bool:
     """A street address: no word between the number and the suffix is a dose or a function
     word ("2 tabs per dr" is none)."""
@@ -485,6 +498,21 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?<![\w.])(?:dr\.?|mrs\.?|mr\.|ms\.|mx\.|prof\.)\s+"
             rf"(?P<v>(?!{_NOT_A_NAME}\b)[a-z][\w'’-]*(?:\s+(?!{_NOT_A_NAME}\b)[a-z][\w'’-]*)?)"
         ),
+    ),
+    PhiPattern(  # a doctor's title glued to a name in a site id ("SITE-DR-NAKAMURA", "dr_kim")
+        "name",
+        _p(r"(?<![^\W_])(?:dr|prof)[-_](?P<v>[a-z][a-z'’]+)(?![^\W_])"),
+        context=_role_name,
+    ),
+    PhiPattern(  # a capitalised name after a care role ("IM by nurse Agnieszka Nowak", "RN Kim")
+        "name",
+        _p(
+            r"\b(?:nurse|rn|lpn|cna|np|aide|tech(?:nician)?|pharmacist|physician|doctor"
+            r"|therapist|midwife|paramedic|emt|provider|attending|resident|chaplain"
+            r"|investigator|coordinator|phlebotomist|(?:social|case)\s+worker)\s*[:,]?\s+"
+            r"(?P<v>(?-i:[A-Z][a-z'’-]+|[A-Z]\.)(?:\s+(?-i:[A-Z][a-z'’-]+))?)"
+        ),
+        context=_role_name,
     ),
     PhiPattern(  # a relative's first name in lower case, a common word too ("son frank")
         "name",

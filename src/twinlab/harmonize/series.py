@@ -6,7 +6,7 @@ linkage keys and the crosswalk; the writer stores its result as ``series.zarr``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,15 +25,19 @@ TIME_ENCODING = {"units": "microseconds since 1970-01-01", "dtype": "int64"}
 
 
 def deidentified_series(
-    results: Sequence[ReadResult], keys: pd.Series, crosswalk: pd.DataFrame
+    results: Sequence[ReadResult],
+    keys: pd.Series,
+    crosswalk: pd.DataFrame,
+    scrub: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     """Raw regular series (per-minute wearables), de-identified, by group name.
 
     Each series becomes the group ``<pseudonym>`` (``<pseudonym>_2``... for more devices), its
     time axis shifted by the patient's date shift (stored from a fixed epoch,
     :data:`TIME_ENCODING`), its device serial and any other identifying attribute dropped
-    (only :data:`SERIES_ATTRS` are kept). Series of a person linked to no
-    patient of the timeline are left out.
+    (only :data:`SERIES_ATTRS` are kept; their text goes through ``scrub``: a device name is
+    a header cell the wearer's clinic fills in, "Spectrum Plus of E. Krasinski"). Series of a
+    person linked to no patient of the timeline are left out.
 
     Parameters
     ----------
@@ -44,6 +48,9 @@ def deidentified_series(
         (:func:`twinlab.harmonize.linkage.patient_keys`).
     crosswalk : pandas.DataFrame
         ``source_patient`` (patient key), ``patient_id`` and ``shift_days``.
+    scrub : callable, optional
+        Applied to each text attribute kept (the pipeline's scrubber of coded values: known
+        identifiers and PHI patterns, as for the events' ``device`` qualifier).
 
     Returns
     -------
@@ -64,6 +71,10 @@ def deidentified_series(
             moved = ds.assign_coords(time=ds["time"] + np.timedelta64(days, "D"))
             moved["time"].encoding = dict(TIME_ENCODING)
             moved.attrs = {k: ds.attrs[k] for k in SERIES_ATTRS if k in ds.attrs}
+            if scrub is not None:
+                moved.attrs = {
+                    k: scrub(v) if isinstance(v, str) else v for k, v in moved.attrs.items()
+                }
             label, n = pid, 1
             while label in groups:
                 n += 1

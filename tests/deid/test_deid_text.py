@@ -284,6 +284,25 @@ def test_known_numbers_match_with_any_separators():
     assert found == ["ssn", "phone", "phone"]
 
 
+def test_phones_with_country_code_or_extension_and_labelled_ids_match_their_number():
+    """A phone stored as '+1 (412) 555-0173 ext. 22' and an SSN stored as 'SSN 123-45-6789'
+    were searched only whole: the number as usually written was no known value."""
+    from twinlab.deid.identifiers import person_identifiers
+
+    person = {
+        "source_patient": "p1",
+        "identifiers": [("http://hl7.org/fhir/sid/us-ssn", "SSN 123-45-6789"),
+                        ("urn:dl", "S530-4417-8823")],
+        "phi": {"telecom": [{"system": "phone", "value": "+1 (412) 555-0173 ext. 22"},
+                            {"system": "fax", "value": "1-724-555-0148"}]},
+    }  # fmt: skip
+    ids = IdentifierSet(person_identifiers(person))
+    text = "call 412.555.0173 or 4125550173, fax (724) 555 0148; ssn 123456789; DL 53044178823"
+    assert [k for k, _, _ in ids.finditer(text)] == ["phone"] * 3 + ["ssn", "identifier"]
+    # not a part of another number
+    assert list(ids.finditer("ratio 1412.555 and 91234567890")) == []
+
+
 def test_short_numeric_identifiers_match_as_whole_tokens_in_context():
     ids = IdentifierSet([("patient_key", "12"), ("name", "Li"), ("mrn", "55213"),
                          ("patient_key", "5521")])  # fmt: skip

@@ -688,7 +688,7 @@ def find_phi(
     --------
     >>> [(k, t[s:e]) for t in ["Seen 14 Feb by nurse Ortiz, 94-year-old"]
     ...  for k, s, e in find_phi(t)]
-    [('date', '14 Feb'), ('phi', 'Ortiz'), ('age', '94-year-old')]
+    [('date', '14 Feb'), ('name', 'Ortiz'), ('age', '94-year-old')]
     """
     if not isinstance(text, str) or not text:
         return []

@@ -285,6 +285,23 @@ def test_deidentified_series_scrub_their_text_attributes():
     assert g.attrs == {"device": "Spectrum Plus of E. [NAME]", "epoch_s": 60}
 
 
+def test_series_variables_whose_names_may_identify_are_left_out():
+    """A time-series column is named by the exporter: "chinedu okafor 4125550190" was
+    published as the name of an array of series.zarr."""
+    names = ["acc", "MET", "imputed", "red_light", "chinedu okafor 4125550190", "okafor",
+             "kowalski_hr", "x1;drop"]  # fmt: skip
+    ds = xr.Dataset(
+        {n: ("time", [1.0, 2.0]) for n in names},
+        coords={"time": pd.date_range("2024-01-01", periods=2, freq="min")},
+        attrs={"source_patient": "SN1"},
+    )
+    results = [ReadResult("w", "wearables", records_in=2, records_accepted=2, series={"a": ds})]
+    keys = pd.Series({("wearables", "SN1"): "k1"})
+    crosswalk = pd.DataFrame({"source_patient": ["k1"], "patient_id": ["P-1"], "shift_days": [0]})
+    g = deidentified_series(results, keys, crosswalk)["P-1"]
+    assert sorted(map(str, g.data_vars)) == ["MET", "acc", "imputed", "red_light"]
+
+
 def test_a_stored_series_names_no_date_of_its_own(tmp_path):
     """xarray writes a time axis as "minutes since <its first time>": a shifted date as text,
     which can equal another patient's unshifted date and stop the PHI scan (found on the shared

@@ -413,6 +413,8 @@ def _strings(file: Path, vocabulary: CodedVocabulary | None = None) -> Iterator[
     elif suffix in _PARQUET:
         yield from _strings_parquet(file, vocabulary)
     elif suffix in _JSON:
+        if file.name == "zarr.json":  # a zarr node's name (an array's: a variable) is its folder's
+            yield "node name", file.parent.name
         try:
             obj = json.loads(file.read_bytes().decode("utf-8", errors="replace"))
         except ValueError:

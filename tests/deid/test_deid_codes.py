@@ -40,6 +40,10 @@ LOCAL = [
     ("http://snomed.info/sct", "555-12-3456"),
     ("CDISC SDTM LBTESTCD", "MARISOL"),  # the syntax of a test code, but the patient's name
     ("CDISC SDTM AEDECOD", "SEEN BY MARISOL THISTLEWOOD"),
+    # verbatim terms are the investigator's free text, no dictionary's: names no source lists
+    ("CDISC SDTM AETERM", "nausea per daughter-in-law Ewa Krasinski"),
+    ("CDISC SDTM CMTRT", "Lisinopril from Okonkwo pharmacy"),
+    ("CDISC SDTM MHTERM", "Fall at Krasinski farm, Boyce Rd"),
 ]
 
 

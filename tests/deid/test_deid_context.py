@@ -165,6 +165,22 @@ def test_free_text_qualifiers_get_the_clinical_engine_coded_ones_do_not():
     assert json.loads(ev["qualifiers"].iloc[1])["fhir_status"] == "final"
 
 
+def test_the_source_coding_of_a_mapped_code_is_coded_not_free_text():
+    """An SDTM test code mapped to LOINC kept its source system as '[PHI]': the engine read
+    "CDISC SDTM LBTESTCD" as a name. The source display stays free text."""
+    persons = _persons(["02139"])
+    events = _with_qualifiers([
+        {"source_system": "CDISC SDTM LBTESTCD", "source_code": "GLUC",
+         "source_display": "Glucose, ask Dr. Hallie Brightwater"},
+        {"source_system": "http://hospital.example.org/p/dmitri-volkov", "source_code": "GLU"},
+    ])  # fmt: skip
+    _, ev, _ = deidentify(persons, events, key=DeidKey(bytes(32)))
+    q0, q1 = ev["qualifiers"].iloc[0], ev["qualifiers"].iloc[1]
+    assert (q0["source_system"], q0["source_code"]) == ("CDISC SDTM LBTESTCD", "GLUC")
+    assert "Brightwater" not in q0["source_display"]
+    assert "volkov" not in q1["source_system"].lower()
+
+
 def test_contact_relationship_language_and_marital_status_are_no_known_identifiers():
     """Known values are removed everywhere: 'daughter' or 'English' as one would blank every
     family history; the contact's name stays an identifier."""

@@ -254,6 +254,24 @@ def test_patients_table_follows_safe_harbor(deid, raw):
     assert not any(n in renee["sources"] for n in ("Ren", "Brien", "Nu", "pt-"))
 
 
+def test_zip3_and_state_are_the_patients_not_a_relatives(raw):
+    """A FHIR contact's (a daughter's) postalCode came first in the PHI walk: her ZIP3 and
+    state were published as the patient's covariates."""
+    persons, events = raw
+    persons = persons.copy()
+    persons.at[1, "phi"] = {
+        "contact": [{"name": {"family": "Kowalczyk"},
+                     "address": {"postalCode": "16066", "state": "PA"}}],
+        "birth_place": {"city": "Braddock", "state": "PA"},
+        "related": [{"address": [{"postalCode": "30301", "state": "GA"}]}],
+        **persons.at[1, "phi"],
+    }  # fmt: skip
+    patients, _, crosswalk = deidentify(persons, events, key=KEY)
+    by_src = dict(zip(crosswalk["source_patient"], crosswalk["patient_id"], strict=True))
+    jose = patients.set_index("patient_id").loc[by_src["pt-jose-0002"]]
+    assert (jose["cov_zip3"], jose["cov_state"]) == ("838", "ID")
+
+
 def test_events_are_shifted_pseudonymized_and_scrubbed(deid, raw):
     _, events_in = raw
     _, events, crosswalk = deid

@@ -290,3 +290,21 @@ def test_pattern_columns_scan_reasons_as_the_scrubber_cleans_them(tmp_path):
     assert {"detector:date", "detector:age", "detector:mrn"} <= kinds
     # without the column named, only known values and SSN, e-mail and phone patterns
     assert {int(f.location.split("row ")[1]) for f in scan_for_phi(raw, IDS)} == {4, 5}
+
+
+def test_terms_of_a_closed_vocabulary_are_no_findings(tmp_path):
+    """A patient named Final Vital made the domain "vital" and the status "final" findings:
+    the run refused to publish. Terms of a closed vocabulary name no one; the same word in
+    another column, or a value outside the vocabulary, is still found."""
+    ids = IdentifierSet([("name", "Final Vital"), ("name", "Final"), ("name", "Vital"),
+                         ("name", "Georgia")])  # fmt: skip
+    pd.DataFrame({"domain": ["vital"], "status": ["final"], "display": ["Vital signs"]}).to_parquet(
+        tmp_path / "events.parquet"
+    )
+    pd.DataFrame({"cov_state": ["Georgia"], "site": ["Vital"]}).to_parquet(
+        tmp_path / "patients.parquet"
+    )
+    found = {
+        (f.file.rsplit("/", 1)[-1], f.location.split(",")[0]) for f in scan_for_phi(tmp_path, ids)
+    }
+    assert found == {("events.parquet", "column 'display'"), ("patients.parquet", "column 'site'")}

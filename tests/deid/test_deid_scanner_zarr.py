@@ -21,3 +21,13 @@ def test_numeric_chunks_are_skipped_but_attributes_and_text_arrays_are_scanned(t
     findings = scan_for_phi(tmp_path / "leaky.zarr", identifiers)
     assert {"email", "name"} <= {f.kind for f in findings}
     assert any("note" in f.file for f in findings if f.kind == "name")
+
+
+def test_the_names_of_zarr_nodes_are_scanned(tmp_path):
+    """A variable's name is its array's folder: "zoe obrien 617-555-0142" was not read."""
+    leaky = "zoe obrien 617-555-0142"
+    ds = xr.Dataset({leaky: ("time", np.arange(3.0)), "hr": ("time", np.ones(3))})
+    ds.to_zarr(tmp_path / "s.zarr", mode="w", consolidated=False)
+    findings = scan_for_phi(tmp_path / "s.zarr", [("name", "Zoë O'Brien")])
+    assert {"name", "pattern:phone"} <= {f.kind for f in findings}
+    assert all(f.location == "node name" for f in findings)

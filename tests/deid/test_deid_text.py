@@ -156,6 +156,11 @@ def test_patterns_are_scrubbed(text, expected):
         ("Moved to 12 Main St, Port Townsend, WA.", "Port Townsend"),
         ("Son can be reached on 0044 20 7946 0958 or by email", "0958"),
         ("cousin in Mexico City: 011 52 55 1234 5678", "5678"),
+        # names in coded fields scrubbed without the engine (a route's or a site's text)
+        ("IM by nurse Agnieszka Nowak", "Agnieszka"),
+        ("IM by nurse Agnieszka Nowak", "Nowak"),
+        ("given by RN Kim", "Kim"),
+        ("SITE-DR-NAKAMURA", "NAKAMURA"),
     ],
 )
 def test_safe_harbor_forms_the_patterns_missed(text, leaked):
@@ -211,6 +216,10 @@ def test_safe_harbor_forms_the_patterns_missed(text, leaked):
         "knee extension 5 degrees short; extension 10°; pager at bedside; ext 2 of 3",
         "she is 98.6 F today; HR was 95 at rest; diagnosed at 95% CI; died at 92.5 kg",
         "her sister was 79 when she died; mother is 88, father died at 85",
+        # care roles before clinical words or verbs, titles glued to a code or drug name
+        "Nurse Practitioner visit; Doctor Visit; nurse will call; tech ran the ECG",
+        "Resident Evaluation; Provider Note; Nurse Triage; seen by Physician Assistant",
+        "MS-Contin 30 mg; MR-CT scan; DR-1 site; Dr-Contin",
     ],
 )
 def test_new_patterns_leave_clinical_phrasing_alone(text):
@@ -292,6 +301,25 @@ def test_known_numbers_match_with_any_separators():
     assert found == ["ssn", "phone", "phone"]
 
 
+def test_phones_with_country_code_or_extension_and_labelled_ids_match_their_number():
+    """A phone stored as '+1 (412) 555-0173 ext. 22' and an SSN stored as 'SSN 123-45-6789'
+    were searched only whole: the number as usually written was no known value."""
+    from twinlab.deid.identifiers import person_identifiers
+
+    person = {
+        "source_patient": "p1",
+        "identifiers": [("http://hl7.org/fhir/sid/us-ssn", "SSN 123-45-6789"),
+                        ("urn:dl", "S530-4417-8823")],
+        "phi": {"telecom": [{"system": "phone", "value": "+1 (412) 555-0173 ext. 22"},
+                            {"system": "fax", "value": "1-724-555-0148"}]},
+    }  # fmt: skip
+    ids = IdentifierSet(person_identifiers(person))
+    text = "call 412.555.0173 or 4125550173, fax (724) 555 0148; ssn 123456789; DL 53044178823"
+    assert [k for k, _, _ in ids.finditer(text)] == ["phone"] * 3 + ["ssn", "identifier"]
+    # not a part of another number
+    assert list(ids.finditer("ratio 1412.555 and 91234567890")) == []
+
+
 def test_short_numeric_identifiers_match_as_whole_tokens_in_context():
     ids = IdentifierSet([("patient_key", "12"), ("name", "Li"), ("mrn", "55213"),
                          ("patient_key", "5521")])  # fmt: skip
@@ -355,10 +383,16 @@ def test_record_pointers_lose_known_values_and_dates_but_keep_their_positions():
     assert scrub.scrub_pointer("Smith_2.json#entry[3]") == "[ID]_2.json#entry[3]"
     assert scrub.scrub_pointer("day 2025-05-10/steps_total") == "day [DATE]/steps_total"
     assert scrub.scrub_pointer("visit 5/10/2025#row=2") == "visit [DATE]#row=2"
+    # EDC repeat keys are often dates in SAS DATE9 or compact form: the visit date unshifted
+    odm_dates = "StudyEventData[SE.V#20230417]/FormData[F.VS#17APR2023]/ItemGroupData[IG#17-Apr-23]"
+    assert scrub.scrub_pointer(odm_dates) == (
+        "StudyEventData[SE.V#[DATE]]/FormData[F.VS#[DATE]]/ItemGroupData[IG#[DATE]]"
+    )
     odm = "ClinicalData[S1]/SubjectData[1015]/ItemGroupData[IG.AE#1015]@1015/item[1015]=IT.AETERM"
     assert scrub.scrub_pointer(odm) == odm.replace("[1015]/", "[[ID]]/", 1)
     for kept in ("entry[2025]/component[1]", "L66:chr1:12345:C>T/column 10",
                  "x.ndjson#line[1015]/entry[2]", "x.json#tail[1015]",
+                 "L9:10:20230417:C>T/column 10", "lb.xpt#row=20230417", "IG.MAR12#3",
                  "ClinicalData[S1]/ItemGroupData[IG.LB#1]@2/item[3]=IT.LB.LBSEQ"):  # fmt: skip
         assert scrub.scrub_pointer(kept) == kept
 

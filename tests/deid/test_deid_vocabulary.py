@@ -101,6 +101,26 @@ def test_known_identifiers_are_removed_from_a_kept_display():
     assert events["display"].iloc[0] == "[NAME] syndrome"
 
 
+def test_a_display_that_repeats_its_published_code_is_kept(tmp_path):
+    """SDTM AEDECOD "Fall" and "Death" (MedDRA terms kept as codes) were published with the
+    displays '[DATE]' and '[PHI]': the engine reads a season and a name. A display that only
+    repeats a code published verbatim adds nothing; a local code's display is still scrubbed."""
+    from twinlab.deid.identifiers import identifiers_from
+
+    frame = pd.concat([_events().iloc[:1]] * 4, ignore_index=True).assign(
+        code_system=["CDISC SDTM AEDECOD", "CDISC SDTM AEDECOD", "urn:local", "CDISC SDTM AEDECOD"],
+        code=["Fall", "DEATH", "Fall", "THISTLEWOOD"],
+        display=["Fall", "Death", "Fall", "Thistlewood"],
+        source_record=[f"entry[{i}]" for i in range(4)],
+    )
+    _, events, _ = deidentify(PERSONS, frame, key=DeidKey(bytes(32)), vocabulary=_vocabulary())
+    assert events["display"].tolist() == ["Fall", "Death", "[DATE]", "[NAME]"]
+    events[["code_system", "code", "display"]].to_parquet(tmp_path / "events.parquet")
+    ids = identifiers_from(PERSONS)
+    found = scan_for_phi(tmp_path, ids, text_columns=("display",), vocabulary=_vocabulary())
+    assert found == []
+
+
 def _write(tmp_path, displays) -> None:
     """The codings as published: a code of the study's system not declared (AE-8) is a
     keyed pseudonym (twinlab.deid.codes)."""

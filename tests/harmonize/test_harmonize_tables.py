@@ -265,6 +265,43 @@ def test_deidentified_series_shift_time_drop_attributes_and_number_devices():
     assert set(g.attrs) <= set(SERIES_ATTRS) and g.attrs == {"device": "band", "epoch": 60}
 
 
+def test_deidentified_series_scrub_their_text_attributes():
+    """An Actiware "Actiwatch Type" cell is free text: the wearer's name in it was published
+    as the series' device attribute (the events' device qualifier was scrubbed)."""
+    from twinlab.deid import IdentifierSet
+    from twinlab.deid.text import TextScrubber
+
+    ds = xr.Dataset(
+        {"activity": ("time", [3.0, 4.0])},
+        coords={"time": pd.date_range("2024-01-01", periods=2, freq="min")},
+    )
+    ds.attrs = {"source_patient": "SN1", "device": "Spectrum Plus of E. Krasinski", "epoch_s": 60}
+    results = [ReadResult("w", "wearables", records_in=2, records_accepted=2, series={"a": ds})]
+    keys = pd.Series({("wearables", "SN1"): "k1"})
+    crosswalk = pd.DataFrame({"source_patient": ["k1"], "patient_id": ["P-1"], "shift_days": [0]})
+    scrub = TextScrubber(IdentifierSet([("name", "Evelyn Krasinski"), ("name", "Krasinski")]),
+                         engine=False)  # fmt: skip
+    g = deidentified_series(results, keys, crosswalk, scrub.scrub)["P-1"]
+    assert g.attrs == {"device": "Spectrum Plus of E. [NAME]", "epoch_s": 60}
+
+
+def test_series_variables_whose_names_may_identify_are_left_out():
+    """A time-series column is named by the exporter: "chinedu okafor 4125550190" was
+    published as the name of an array of series.zarr."""
+    names = ["acc", "MET", "imputed", "red_light", "chinedu okafor 4125550190", "okafor",
+             "kowalski_hr", "x1;drop"]  # fmt: skip
+    ds = xr.Dataset(
+        {n: ("time", [1.0, 2.0]) for n in names},
+        coords={"time": pd.date_range("2024-01-01", periods=2, freq="min")},
+        attrs={"source_patient": "SN1"},
+    )
+    results = [ReadResult("w", "wearables", records_in=2, records_accepted=2, series={"a": ds})]
+    keys = pd.Series({("wearables", "SN1"): "k1"})
+    crosswalk = pd.DataFrame({"source_patient": ["k1"], "patient_id": ["P-1"], "shift_days": [0]})
+    g = deidentified_series(results, keys, crosswalk)["P-1"]
+    assert sorted(map(str, g.data_vars)) == ["MET", "acc", "imputed", "red_light"]
+
+
 def test_a_stored_series_names_no_date_of_its_own(tmp_path):
     """xarray writes a time axis as "minutes since <its first time>": a shifted date as text,
     which can equal another patient's unshifted date and stop the PHI scan (found on the shared

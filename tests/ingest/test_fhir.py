@@ -500,6 +500,25 @@ def test_patient_identifiers_and_phi(crafted) -> None:
     assert (phi["phone"], phi["email"], phi["zip"]) == (["555-0100"], ["z@x.org"], "75001")
 
 
+def test_descriptive_extensions_are_not_person_identifiers(tmp_path: Path) -> None:
+    """Coded, numeric and concept extensions describe the patient: as known values "female"
+    or "Catholic" were removed from every text of the run (and blocked its publication where
+    a display kept them). Free-text extensions (an employer) stay PHI."""
+    bundle = handcrafted()
+    ext = "http://example.org/fhir/StructureDefinition/"
+    bundle["entry"][0]["resource"]["extension"] += [
+        {"url": f"{ext}us-core-sex", "valueCode": "female"},
+        {"url": f"{ext}genderIdentity", "valueCodeableConcept": {"text": "female"}},
+        {"url": f"{ext}patient-religion", "valueCodeableConcept": {"text": "Catholic"}},
+        {"url": f"{ext}quality-adjusted-life-years", "valueDecimal": 45.87654},
+        {"url": f"{ext}patient-interpreterRequired", "valueBoolean": True},
+        {"url": f"{ext}employer", "valueString": "Allegheny Tooling Works"},
+    ]
+    phi = read_fhir(write(tmp_path, "b.json", bundle)).persons.iloc[0]["phi"]
+    assert phi["extensions"] == {f"{ext}employer": "Allegheny Tooling Works"}
+    assert phi["mothers_maiden_name"] == "Ó'Brien"
+
+
 def test_invalid_birth_date_quarantines_the_patient(tmp_path: Path) -> None:
     bundle = handcrafted()
     bundle["entry"][0]["resource"]["birthDate"] = "1950-13"

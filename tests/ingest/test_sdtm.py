@@ -493,6 +493,28 @@ def test_a_csv_without_usubjid_is_one_clear_file_fault(tmp_path: Path, sep: str)
     assert res.quarantine["reason"].iloc[0].startswith("no USUBJID column")
 
 
+def test_an_uncoded_verbatim_term_is_not_labelled_a_dictionary_code(tmp_path: Path) -> None:
+    """Without --DECOD the event's code is the investigator's verbatim --TERM / --TRT: it was
+    labelled AEDECOD, and the field policy published it verbatim as a MedDRA term ("nausea per
+    daughter-in-law Ewa Krasinski")."""
+    rows = {
+        "ae.csv": "AETERM,AEDECOD,AESTDTC\nnausea per daughter Ewa,,2023-03-02\n"
+        "Headache,HEADACHE,2023-03-03",
+        "cm.csv": "CMTRT,CMDECOD,CMSTDTC\nLisinopril from Okonkwo pharmacy,,2022-01-01",
+        "mh.csv": "MHTERM,MHDECOD,MHSTDTC\nMother breast cancer,BREAST CANCER,1990",
+    }
+    systems = []
+    for name, body in rows.items():
+        head, *lines = body.split("\n")
+        dom = name[:2].upper()
+        body_rows = [f"S1,{dom},S1-1,{i},{ln}" for i, ln in enumerate(lines, 1)]
+        text = "\n".join([f"STUDYID,DOMAIN,USUBJID,{dom}SEQ,{head}", *body_rows])
+        (tmp_path / name).write_text(text + "\n")
+        systems += read_file(tmp_path / name).events["code_system"].tolist()
+    assert systems == ["CDISC SDTM AETERM", "CDISC SDTM AEDECOD", "CDISC SDTM CMTRT",
+                       "CDISC SDTM MHDECOD"]  # fmt: skip
+
+
 def test_an_over_long_csv_field_is_not_called_an_unclosed_quote(tmp_path: Path) -> None:
     path = tmp_path / "lb.csv"
     df = _lb_frame(3)

@@ -239,6 +239,23 @@ def test_phi_goes_to_persons_only(tmp_path: Path) -> None:
     assert ev["source_record"].is_unique
 
 
+def test_device_description_keys_are_not_person_identifiers(tmp_path: Path) -> None:
+    """A vendor or firmware line describes the device: as a known value it blocked publishing
+    the series whose device model names the vendor; the wearer's fields stay PHI."""
+    path = tmp_path / "export.csv"
+    write_export(path, minutes=120)
+    text = path.read_text().replace(
+        "# device_model:",
+        "# vendor: Kestrel\n# firmware_version: 4.1.7\n# city: Sharpsburg\n# device_model:",
+        1,
+    )
+    path.write_text(text)
+    res = read_wearables(path)
+    assert res.persons.iloc[0]["phi"] == {"name": PHI_NAME, "email": PHI_EMAIL,
+                                          "city": "Sharpsburg"}  # fmt: skip
+    assert res.series["KB2-00C0FFEE"].attrs["device"] == "Kestrel Band 2"
+
+
 def test_registered_sniffed_and_unknown_files_quarantined_whole(tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     write_export(path, minutes=10)

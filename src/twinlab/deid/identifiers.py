@@ -399,6 +399,34 @@ def _leaves(obj: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, .
         yield path, str(obj)
 
 
+#: A number after a label or a letter prefix (``MRN-00482913``, ``SSN: 123-45-6789``).
+_LABELLED_NUMBER = re.compile(r"[A-Za-z][A-Za-z.]*\s*[#:.-]?\s*(\d[\d\s./-]*\d)")
+#: A telephone extension at the end of a number (``ext. 22``, ``x301``).
+_EXTENSION = re.compile(r"\s*(?:ext\.?|extension|x)\s*\d{1,6}\s*$", re.IGNORECASE)
+#: A North American number with its country code (``+1 (412) 555-0173``, ``1-724-555-0148``).
+_NANP = re.compile(r"\s*\+?\s*1[\s.-]*(\(?\d{3}\)?[\s.-]*\d{3}[\s.-]*\d{4})\s*")
+
+
+def _phone_variants(value: str) -> list[str]:
+    """The forms a telephone number is also written in: without its extension, and without
+    the country code of a North American number (``+1 (412) 555-0173 ext. 22`` is searched as
+    ``+1 (412) 555-0173`` and ``(412) 555-0173`` too, so ``412.555.0173`` is found).
+
+    Examples
+    --------
+    >>> _phone_variants("+1 (412) 555-0173 ext. 22")
+    ['+1 (412) 555-0173', '(412) 555-0173']
+    """
+    out: list[str] = []
+    bare = _EXTENSION.sub("", value)
+    if bare != value and bare.strip():
+        out.append(bare)
+    m = _NANP.fullmatch(bare)
+    if m:
+        out.append(m.group(1))
+    return out
+
+
 def _identifier_kind(system: str) -> str:
     s = system.lower()
     if "ssn" in s or "social" in s:
@@ -426,8 +454,10 @@ def _identifier_pairs(value: Any) -> Iterator[tuple[str, str]]:
         val = str(val)
         kind = _identifier_kind(system)
         yield kind, val
-        m = re.fullmatch(r"[A-Za-z#:\s-]+(\d{5,})", val)  # "MRN12345678" -> also "12345678"
-        if m:
+        # a label or letter prefix before the number: "MRN12345678", "SSN 123-45-6789",
+        # "S530-4417-8823" are also searched as the number alone ("12345678", "123-45-6789")
+        m = _LABELLED_NUMBER.fullmatch(val)
+        if m and sum(c.isdigit() for c in m.group(1)) >= 5:
             yield kind, m.group(1)
 
 
@@ -468,6 +498,8 @@ def person_identifiers(person: pd.Series | dict[str, Any]) -> list[tuple[str, st
                     pairs.append(("zip", digits[:5]))
             if kind == "email" and "@" in value:
                 pairs.append(("email", value.split("@", 1)[0]))
+            if kind == "phone":
+                pairs.extend(("phone", v) for v in _phone_variants(value))
     for kind, column in (("birth_date", "birth_date"), ("death_date", "deceased")):
         value = get(column)
         if not is_missing(value) and re.match(r"^\s*\d{4}-\d{1,2}-\d{1,2}", str(value)):

@@ -37,6 +37,7 @@ a standard system's code in that system's syntax, or the keyed pseudonym of any 
 from __future__ import annotations
 
 import csv
+import functools
 import html
 import json
 import re
@@ -81,6 +82,36 @@ _KEYED_COLUMNS = tuple(
     for c in ("event_id", "from_event_id", "to_event_id", "row_hash", "patient_id",
               "source_file", "source_record")
 )  # fmt: skip
+#: The location of a Parquet or CSV cell: its column's name.
+_CELL_COLUMN = re.compile(r"column '(\w+)', row |row \d+, column '(\w+)'$")
+
+
+@functools.cache
+def _closed_vocabularies() -> dict[str, frozenset[str]]:
+    """Column -> the terms of its closed vocabulary: the timeline's domains and the value
+    lists of the field policy (``status``, ``sex``, ``cov_state``), which the policy enforces
+    (a value outside its list is published as null)."""
+    from twinlab.deid.policy import field_policy
+    from twinlab.timeline.schema import DOMAINS
+
+    terms: dict[str, set[str]] = {"domain": set(DOMAINS)}
+    policy = field_policy()
+    for table in ("patients", "events"):
+        for column, entry in (policy.get(table) or {}).items():
+            if isinstance(entry, dict) and isinstance(entry.get("vocabulary"), list):
+                terms.setdefault(column, set()).update(map(str, entry["vocabulary"]))
+    return {c: frozenset(t) for c, t in terms.items()}
+
+
+def _closed_term(location: str, text: str) -> bool:
+    """Whether a cell is a term of its column's closed vocabulary: it names no one, even when
+    a patient's name is spelled the same (a patient named Vital made the domain "vital" a
+    finding, and the run refused to publish)."""
+    m = _CELL_COLUMN.match(location)
+    column = m and (m.group(1) or m.group(2))
+    return bool(column) and text in _closed_vocabularies().get(column, ())
+
+
 #: Location suffix of a display the field policy kept as a declared concept name.
 _KEPT_TAG = " (coded display)"
 #: Location suffix of a free-text value inside the ``qualifiers`` column (every detector).
@@ -413,6 +444,8 @@ def _strings(file: Path, vocabulary: CodedVocabulary | None = None) -> Iterator[
     elif suffix in _PARQUET:
         yield from _strings_parquet(file, vocabulary)
     elif suffix in _JSON:
+        if file.name == "zarr.json":  # a zarr node's name (an array's: a variable) is its folder's
+            yield "node name", file.parent.name
         try:
             obj = json.loads(file.read_bytes().decode("utf-8", errors="replace"))
         except ValueError:
@@ -489,6 +522,8 @@ def scan_for_phi(
         try:
             for location, text in _strings(file, vocabulary):
                 if location.startswith(_KEYED_COLUMNS) and _KEYED_ID.fullmatch(text):
+                    continue
+                if _closed_term(location, text):
                     continue
                 if location.startswith(_POINTERS):  # as the scrubber clears a pointer
                     hits = [

@@ -127,10 +127,19 @@ def _first(values: pd.Series) -> Any:
     return None
 
 
+#: PHI subtrees of other people or other places than the patient's residence: a contact's or
+#: relative's address (FHIR Patient.contact, RelatedPerson, FamilyMemberHistory) and the
+#: birthplace. Their ZIP code or state is no covariate of the patient.
+_NOT_RESIDENCE = frozenset({"contact", "related", "birth_place"})
+
+
 def _phi_field(phi: Any, field: str) -> str | None:
+    """The first ``field`` (or ``<field>code``) leaf of the patient's own PHI, else None."""
     if not isinstance(phi, dict):
         return None
     for path, value in _leaves(phi):
+        if path and path[0] in _NOT_RESIDENCE:
+            continue
         if path and path[-1].lower() in {field, f"{field}code"}:
             return value
     return None

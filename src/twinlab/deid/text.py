@@ -225,6 +225,19 @@ def _first_name(word: str) -> bool:
     return w not in _NOT_FIRST_NAME and w in _name_words()[0]
 
 
+def _role_name(text: str, start: int, end: int) -> bool:
+    """Whether the capitalised words after a care role are a name: one of them a first or last
+    name of Philter's dictionaries and no clinical word ("nurse Agnieszka Nowak", not "nurse
+    Practitioner" nor "Doctor Visit")."""
+    from twinlab.deid.vocabulary import _name_words
+
+    names, safe = _name_words()
+    words = [w.lower() for w in re.findall(r"[^\W\d_]{2,}", text[start:end])]
+    return any(w in names and w not in safe and w not in _NOT_FIRST_NAME for w in words) and not (
+        re.fullmatch(_NOT_A_NAME, words[0]) if words else True
+    )
+
+
 def _street_words(text: str) -> bool:
     """A street address: no word between the number and the suffix is a dose or a function
     word ("2 tabs per dr" is none)."""
@@ -494,6 +507,21 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"(?P<v>(?!{_NOT_A_NAME}\b)[a-z][\w'’-]*(?:\s+(?!{_NOT_A_NAME}\b)[a-z][\w'’-]*)?)"
         ),
     ),
+    PhiPattern(  # a doctor's title glued to a name in a site id ("SITE-DR-NAKAMURA", "dr_kim")
+        "name",
+        _p(r"(?<![^\W_])(?:dr|prof)[-_](?P<v>[a-z][a-z'’]+)(?![^\W_])"),
+        context=_role_name,
+    ),
+    PhiPattern(  # a capitalised name after a care role ("IM by nurse Agnieszka Nowak", "RN Kim")
+        "name",
+        _p(
+            r"\b(?:nurse|rn|lpn|cna|np|aide|tech(?:nician)?|pharmacist|physician|doctor"
+            r"|therapist|midwife|paramedic|emt|provider|attending|resident|chaplain"
+            r"|investigator|coordinator|phlebotomist|(?:social|case)\s+worker)\s*[:,]?\s+"
+            r"(?P<v>(?-i:[A-Z][a-z'’-]+|[A-Z]\.)(?:\s+(?-i:[A-Z][a-z'’-]+))?)"
+        ),
+        context=_role_name,
+    ),
     PhiPattern(  # a relative's first name in lower case, a common word too ("son frank")
         "name",
         _p(
@@ -681,7 +709,7 @@ def find_phi(
     --------
     >>> [(k, t[s:e]) for t in ["Seen 14 Feb by nurse Ortiz, 94-year-old"]
     ...  for k, s, e in find_phi(t)]
-    [('date', '14 Feb'), ('phi', 'Ortiz'), ('age', '94-year-old')]
+    [('date', '14 Feb'), ('name', 'Ortiz'), ('age', '94-year-old')]
     """
     if not isinstance(text, str) or not text:
         return []
@@ -714,11 +742,18 @@ def find_phi(
 
 #: distinct texts a scrubber remembers before it starts over
 _MEMO_SIZE = 200_000
-#: A full date in a record pointer: ISO (``2025-05-10``, ``20250510`` is a number) or
-#: day-month-year / month-day-year with a 4-digit year.
+#: A full date in a record pointer: ISO (``2025-05-10``), day-month-year / month-day-year
+#: with a 4-digit year, a month name with a day and a year (SAS ``DATE9`` ``17APR2023``,
+#: ``17-Apr-2023``, ``Apr-17-2023``: EDC repeat keys), or a compact ``20230417`` that is a
+#: whole repeat key or bracketed value (after ``#`` or ``[``; elsewhere a number, such as a
+#: VCF position after ``:``, is a position).
 POINTER_DATE = re.compile(
     r"(?<![\d.])(?:1[89]|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])(?![\d.])"
     r"|(?<![\d.])\d{1,2}[-/.]\d{1,2}[-/.](?:1[89]|20)\d{2}(?![\d.])"
+    rf"|(?<![^\W_])\d{{1,2}}[-/. ]?{_MONTH}[-/. ]?(?:(?:1[89]|20)\d{{2}}|\d{{2}})(?![^\W_])"
+    rf"|(?<![^\W_]){_MONTH}[-/. ]?\d{{1,2}}[-/., ]{{1,2}}(?:1[89]|20)\d{{2}}(?![^\W_])"
+    r"|(?<=[#\[])(?:1[89]|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?=[\]#@/]|$)",
+    re.IGNORECASE,
 )
 
 

@@ -213,14 +213,26 @@ class CodedVocabulary:
         return out
 
     def keeps(self, system: Any, code: Any, display: Any) -> bool:
-        """Whether the display of this coding is kept verbatim by the field policy."""
+        """Whether the display of this coding is kept verbatim by the field policy.
+
+        Kept: a declared entry or product name, and a display that only repeats its code
+        (case aside) when that code is published verbatim (a dictionary term kept as its own
+        code, such as the MedDRA terms "Fall" and "Death" of SDTM ``--DECOD``, which the
+        clinical engine read as a season and a name): it adds nothing to the published code.
+        """
         text = _text(display)
         if not text:
             return False
         if text in self._products:
             return True
         code_text = "" if code is None else str(code).strip()
-        return (_system(system), code_text, text) in self._triples
+        if (_system(system), code_text, text) in self._triples:
+            return True
+        if text != _text(code_text):
+            return False
+        from twinlab.deid.codes import standard_code
+
+        return standard_code(system, code_text, vocabulary=self)
 
     def declares(self, system: Any, code: Any) -> bool:
         """Whether ``(system, code)`` is an entry's coding (a reviewed code of its system)."""

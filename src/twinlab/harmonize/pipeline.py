@@ -355,7 +355,7 @@ def build_timeline(
         file_counts=file_counts(results, ids, unplaced_per_file, same_fact_per_file, copy_of),
         report=report,
         raw_zone=raw_zone,
-        series=deidentified_series(results, keys, crosswalk),
+        series=deidentified_series(results, keys, crosswalk, scrub.scrub),
         identifiers=identifiers,
         vocabulary=vocabulary,
     )

@@ -48,6 +48,17 @@ def _address(addr: dict) -> dict[str, Any]:
     return out
 
 
+#: Extension value types that describe a patient and name no one: codes, flags, numbers and
+#: concepts (us-core-sex "female", genderIdentity, religion, Synthea's quality-adjusted life
+#: years). As known identifier values they removed the words "male" or "Catholic" from every
+#: text and code display of the run, and a number such as 45.87654 from its lab values. Free
+#: text, names, addresses, contact points, identifiers and dates stay PHI.
+_DESCRIPTIVE_VALUES = frozenset(
+    {"valueCode", "valueCoding", "valueCodeableConcept", "valueBoolean", "valueDecimal",
+     "valueInteger", "valueUnsignedInt", "valuePositiveInt", "valueQuantity"}
+)  # fmt: skip
+
+
 def _extensions(res: dict, phi: dict[str, Any]) -> None:
     for ext in as_list(res.get("extension")):
         if not isinstance(ext, dict) or not isinstance(ext.get("url"), str):
@@ -74,7 +85,7 @@ def _extensions(res: dict, phi: dict[str, Any]) -> None:
         }.get(tail)
         if key is not None:
             phi[key] = value
-        else:
+        elif kind not in _DESCRIPTIVE_VALUES:
             phi.setdefault("extensions", {})[url] = value
 
 

@@ -502,12 +502,20 @@ def _ae(r: _Row) -> dict[str, Any]:
         time=ts,
         end_time=end,
         domain="adverse_event",
-        code_system="CDISC SDTM AEDECOD",
+        code_system=_dictionary_system(r, "AE", "TERM"),
         code=r["DECOD"] or r["TERM"],
         display=r["DECOD"] or r["TERM"],
         value_text=r["TERM"],
         qualifiers=q,
     )
+
+
+def _dictionary_system(r: _Row, domain: str, verbatim: str) -> str:
+    """The code system of a dictionary-coded event: ``--DECOD`` (MedDRA, WHODrug), or the
+    verbatim ``--TERM`` / ``--TRT`` it falls back to when the term was not coded. The
+    investigator's verbatim text is free text ("Fall at the Smith farm"), never to be
+    published as a dictionary code (the field policy publishes ``--DECOD`` codes verbatim)."""
+    return f"CDISC SDTM {domain}{'DECOD' if r['DECOD'] else verbatim}"
 
 
 def _cm(r: _Row) -> dict[str, Any]:
@@ -527,7 +535,7 @@ def _cm(r: _Row) -> dict[str, Any]:
         time=ts,
         end_time=end,
         domain="medication",
-        code_system="CDISC SDTM CMDECOD",
+        code_system=_dictionary_system(r, "CM", "TRT"),
         code=r["DECOD"] or r["TRT"],
         display=r["DECOD"] or r["TRT"],
         value_num=dose,
@@ -549,7 +557,7 @@ def _mh(r: _Row) -> dict[str, Any]:
         time=ts,
         end_time=end,
         domain="condition",
-        code_system="CDISC SDTM MHDECOD",
+        code_system=_dictionary_system(r, "MH", "TERM"),
         code=r["DECOD"] or r["TERM"],
         display=r["DECOD"] or r["TERM"],
         value_text=r["TERM"],

@@ -390,12 +390,21 @@ def _parse_twinlab(text: str, p: _Parsed) -> None:
     if serial:
         p.identifiers.append(("device_serial", serial))
     for key, value in meta.items():
-        if key in ("device_model", "device", "serial_number", "serial", "timezone", "banner"):
+        if key in _DEVICE_META or key in ("serial_number", "serial", "timezone", "banner"):
             continue
         name = {"account_holder": "name", "account_email": "email"}.get(key, key)
         p.phi[name] = value
         if name == "email":
             p.identifiers.append(("email", value))
+
+
+#: Header keys of the twinlab export that describe the device or the export, not its wearer:
+#: never person identifiers. As known values they stopped the publication of the series whose
+#: device model names its vendor ("vendor: FitCo", device "FitCo HR2").
+_DEVICE_META = frozenset(
+    "device_model device vendor manufacturer brand model firmware firmware_version"
+    " hardware_version software_version app_version export_version".split()
+)
 
 
 _RPX_KEYS = {

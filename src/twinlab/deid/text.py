@@ -233,8 +233,10 @@ def _role_name(text: str, start: int, end: int) -> bool:
 
     names, safe = _name_words()
     words = [w.lower() for w in re.findall(r"[^\W\d_]{2,}", text[start:end])]
-    return any(w in names and w not in safe and w not in _NOT_FIRST_NAME for w in words) and not (
-        re.fullmatch(_NOT_A_NAME, words[0]) if words else True
+    return (
+        bool(words)
+        and not re.fullmatch(_NOT_A_NAME, words[0])
+        and any(w in names and w not in safe and w not in _NOT_FIRST_NAME for w in words)
     )
 
 
@@ -758,8 +760,8 @@ POINTER_DATE = re.compile(
 
 
 #: What a position follows in a pointer (``#row=12``, ``entry[3]``, ``item[2]``, ``line[5]``,
-#: ``tail[1]``, ``@4``,
-#: ``column 10``, ``day 2``, ``line 7``, ``L66:chr1:1234``, a repeat key ``IG.AE#3``).
+#: ``tail[1]``, ``@4``, ``column 10``, ``day 2``, ``line 7``, ``L66:chr1:1234``, a repeat key
+#: ``IG.AE#3``).
 _POSITION_BEFORE = re.compile(
     r"(?:row=|entry\[|component\[|item\[|line\[|tail\[|@|column |day |line |^L|:|(?<=[\w.])#)$",
     re.IGNORECASE,

@@ -6,6 +6,7 @@ linkage keys and the crosswalk; the writer stores its result as ``series.zarr``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -36,6 +37,7 @@ _COLUMN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
 TIME_ENCODING = {"units": "microseconds since 1970-01-01", "dtype": "int64"}
 
 
+@functools.lru_cache(maxsize=1024)
 def _publishable(variable: str) -> bool:
     """Whether a series variable is published under its name (:data:`SERIES_VARIABLES`)."""
     if variable in SERIES_VARIABLES:
@@ -95,11 +97,11 @@ def deidentified_series(
             moved = ds.assign_coords(time=ds["time"] + np.timedelta64(days, "D"))
             moved["time"].encoding = dict(TIME_ENCODING)
             moved = moved.drop_vars([v for v in moved.data_vars if not _publishable(str(v))])
-            moved.attrs = {k: ds.attrs[k] for k in SERIES_ATTRS if k in ds.attrs}
-            if scrub is not None:
-                moved.attrs = {
-                    k: scrub(v) if isinstance(v, str) else v for k, v in moved.attrs.items()
-                }
+            kept = {k: ds.attrs[k] for k in SERIES_ATTRS if k in ds.attrs}
+            moved.attrs = {
+                k: scrub(v) if scrub is not None and isinstance(v, str) else v
+                for k, v in kept.items()
+            }
             label, n = pid, 1
             while label in groups:
                 n += 1

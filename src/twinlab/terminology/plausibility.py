@@ -42,8 +42,8 @@ def plausibility_table() -> pd.DataFrame:
         table = pd.read_csv(file, comment="#", dtype=str, keep_default_na=False)
     low = pd.to_numeric(table["low"], errors="coerce")
     high = pd.to_numeric(table["high"], errors="coerce")
-    typical_low = pd.to_numeric(table["typical_low"].replace("", "nan"), errors="coerce")
-    typical_high = pd.to_numeric(table["typical_high"].replace("", "nan"), errors="coerce")
+    typical_low = pd.to_numeric(table["typical_low"], errors="coerce")  # "" -> NaN
+    typical_high = pd.to_numeric(table["typical_high"], errors="coerce")
     broken = low.isna() | high.isna() | (low > high)
     if broken.any():
         rows = ", ".join(str(i + 1) for i in np.flatnonzero(broken.to_numpy()))

@@ -35,7 +35,11 @@ neighbours; AUC, AUCtau, Cmax and Ctrough are within 1e-6 relative of the exact 
 
 The compiled kernel is one pass per patient and costs a few exponentials per segment and
 term (the closed-form root for two terms, two or three Halley steps otherwise); see
-``benchmarks/simulate_analytic.py`` for its share of a run.
+``benchmarks/simulate_analytic.py`` for its share of a run. Two terms (1-compartment oral,
+2-compartment IV) take a path on scalars: the root of ``C'`` without the work space of
+:func:`_roots`, and a segment's rise through the threshold and fall back below it solved in
+lockstep (two independent iterations the processor overlaps), the same arithmetic as the
+general path and so the same bits (``tests/simulate/test_simulate_exposure.py``).
 """
 
 from __future__ import annotations
@@ -62,6 +66,43 @@ def _value(b: np.ndarray, mu: np.ndarray, m: int, k0: float, s: float) -> float:
     for i in range(m):
         acc += b[i] * math.exp(-mu[i] * s)
     return acc
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _halley(
+    f: float,
+    d1: float,
+    d2: float,
+    d3: float,
+    flo: float,
+    x: float,
+    a: float,
+    c: float,
+    dx_old: float,
+    dx: float,
+) -> tuple[bool, float, float, float, float, float]:  # pragma: no cover - compiled
+    """One iteration of :func:`_solve` from ``x`` where ``f`` and its first three derivatives
+    are ``f, d1, d2, d3``, in the bracket ``[a, c]``: ``(done, x, a, c, dx_old, dx)``."""
+    if f == 0.0:
+        return True, x, a, c, dx_old, dx
+    if (f < 0.0) == (flo < 0.0):
+        a = x
+    else:
+        c = x
+    tol = 1e-15 * max(1.0, abs(x))
+    den = 2.0 * d1 * d1 - f * d2
+    step = 2.0 * f * d1 / den if den != 0.0 else math.inf
+    xn = x - step
+    if not a < xn < c or abs(step) > 0.5 * abs(dx_old):
+        dx_old, dx = dx, 0.5 * (c - a)
+        xn = a + dx
+    else:
+        dx_old, dx = dx, step
+        if d1 != 0.0:  # error of xn ~ |f2^2 / (4 f1^2) - f3 / (6 f1)| step^3
+            k = abs(d2 * d2 / (4.0 * d1 * d1) - d3 / (6.0 * d1))
+            if k * abs(step) ** 3 <= tol:
+                return True, xn, a, c, dx_old, dx
+    return abs(xn - x) <= tol or c - a <= tol, xn, a, c, dx_old, dx
 
 
 @numba.njit(cache=True, nogil=True)
@@ -101,29 +142,16 @@ def _solve(
             t *= mu[i]
             d2 += t
             d3 -= t * mu[i]
-        if f == 0.0:
-            return x
-        if (f < 0.0) == (flo < 0.0):
-            a = x
-        else:
-            c = x
-        tol = 1e-15 * max(1.0, abs(x))
-        den = 2.0 * d1 * d1 - f * d2
-        step = 2.0 * f * d1 / den if den != 0.0 else math.inf
-        xn = x - step
-        if not a < xn < c or abs(step) > 0.5 * abs(dx_old):
-            dx_old, dx = dx, 0.5 * (c - a)
-            xn = a + dx
-        else:
-            dx_old, dx = dx, step
-            if d1 != 0.0:  # error of xn ~ |f2^2 / (4 f1^2) - f3 / (6 f1)| step^3
-                k = abs(d2 * d2 / (4.0 * d1 * d1) - d3 / (6.0 * d1))
-                if k * abs(step) ** 3 <= tol:
-                    return xn
-        if abs(xn - x) <= tol or c - a <= tol:
-            return xn
-        x = xn
+        done, x, a, c, dx_old, dx = _halley(f, d1, d2, d3, flo, x, a, c, dx_old, dx)
+        if done:
+            break
     return x
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _crosses(f: float, g: float) -> bool:  # pragma: no cover - compiled
+    """Whether ``f`` and ``g`` are nonzero and of opposite signs."""
+    return (f > 0.0 and g < 0.0) or (f < 0.0 and g > 0.0)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -195,6 +223,99 @@ def _roots(
     return count
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _step2(
+    b1: float,
+    b2: float,
+    mu1: float,
+    mu2: float,
+    k0: float,
+    flo: float,
+    x: float,
+    a: float,
+    c: float,
+    dx_old: float,
+    dx: float,
+) -> tuple[bool, float, float, float, float, float]:  # pragma: no cover - compiled
+    """One iteration of :func:`_solve` for two terms: ``(done, x, a, c, dx_old, dx)``."""
+    f = k0
+    t = b1 * math.exp(-mu1 * x)
+    f += t
+    t *= mu1
+    d1 = 0.0 - t
+    t *= mu1
+    d2 = 0.0 + t
+    d3 = 0.0 - t * mu1
+    t = b2 * math.exp(-mu2 * x)
+    f += t
+    t *= mu2
+    d1 -= t
+    t *= mu2
+    d2 += t
+    d3 -= t * mu2
+    return _halley(f, d1, d2, d3, flo, x, a, c, dx_old, dx)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _solve2(
+    b1: float,
+    b2: float,
+    mu1: float,
+    mu2: float,
+    k0: float,
+    lo: float,
+    hi: float,
+    flo: float,
+    x: float,
+) -> float:  # pragma: no cover - compiled
+    """:func:`_solve` for two terms, the same arithmetic on scalars."""
+    if not lo < x < hi:
+        x = 0.5 * (lo + hi)
+    a, c, dx_old, dx = lo, hi, hi - lo, hi - lo
+    for _ in range(200):
+        done, x, a, c, dx_old, dx = _step2(b1, b2, mu1, mu2, k0, flo, x, a, c, dx_old, dx)
+        if done:
+            break
+    return x
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _solve2_pair(
+    b1: float,
+    b2: float,
+    mu1: float,
+    mu2: float,
+    k0: float,
+    lo: float,
+    mid: float,
+    hi: float,
+    flo: float,
+    fmid: float,
+    x: float,
+    y: float,
+) -> tuple[float, float]:  # pragma: no cover - compiled
+    """The roots in ``[lo, mid]`` and ``[mid, hi]`` by :func:`_solve2`, solved in lockstep.
+
+    The two iterations are independent, so the processor overlaps their exponentials and
+    divisions; each root is bit for bit what :func:`_solve2` returns.
+    """
+    if not lo < x < mid:
+        x = 0.5 * (lo + mid)
+    if not mid < y < hi:
+        y = 0.5 * (mid + hi)
+    a, c, dxo, dx = lo, mid, mid - lo, mid - lo
+    a2, c2, dxo2, dx2 = mid, hi, hi - mid, hi - mid
+    done_x = done_y = False
+    for _ in range(200):
+        if not done_x:
+            done_x, x, a, c, dxo, dx = _step2(b1, b2, mu1, mu2, k0, flo, x, a, c, dxo, dx)
+        if not done_y:
+            done_y, y, a2, c2, dxo2, dx2 = _step2(b1, b2, mu1, mu2, k0, fmid, y, a2, c2, dxo2, dx2)
+        if done_x and done_y:
+            break
+    return x, y
+
+
 @numba.njit(cache=True, nogil=True)
 def _kernel(
     coefs: np.ndarray,
@@ -211,9 +332,11 @@ def _kernel(
     win_lo: float,
     win_hi: float,
     threshold: float,
+    two_terms: bool,
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     n, m = coefs.shape
+    two_terms = two_terms and m == 2
     n_d = dose_time.shape[0]
     n_k = marks.shape[0]
     state = np.zeros(m)
@@ -301,7 +424,21 @@ def _kernel(
                     auc_tau += seg
                 for i in range(m):
                     beta[i] = -rates[p, i] * a[i]
-                n_r = _roots(beta, rates[p], m, h, work, lb, lm)
+                if two_terms:  # the closed form of _roots, without its work space
+                    n_r = 0
+                    b0, b1 = beta[0], beta[1]
+                    if (
+                        b0 != 0.0
+                        and b1 != 0.0
+                        and (b0 > 0.0) != (b1 > 0.0)
+                        and rates[p, 0] != rates[p, 1]
+                    ):
+                        s = math.log(-b1 / b0) / (rates[p, 1] - rates[p, 0])
+                        if 0.0 < s < h:
+                            work[0, 0] = s
+                            n_r = 1
+                else:
+                    n_r = _roots(beta, rates[p], m, h, work, lb, lm)
                 cuts[0] = 0.0
                 for j in range(n_r):
                     cuts[j + 1] = work[0, j]
@@ -316,9 +453,25 @@ def _kernel(
                     cmax, tmax = v1, nxt
                 if window and nxt == win_hi:
                     ctrough = v1
-                if threshold < math.inf:
+                flo = v0 - threshold
+                fmid = cut_val[1] - threshold
+                pair = two_terms and n_r == 1 and _crosses(flo, fmid)
+                if pair and _crosses(fmid, v1 - threshold):
+                    # a rise through the threshold and a fall: both crossings at once
+                    mid = cuts[1]
+                    if flo < 0.0:
+                        slope = beta[0] + beta[1]
+                        x0 = -flo / slope if slope > 0.0 else math.nan
+                    else:
+                        x0 = _log_secant(0.0, mid, flo + threshold, fmid + threshold, threshold)
+                    fhi = v1 - threshold
+                    y0 = _log_secant(mid, h, fmid + threshold, fhi + threshold, threshold)
+                    r0, r1 = _solve2_pair(a[0], a[1], rates[p, 0], rates[p, 1], k0 - threshold,
+                                          0.0, mid, h, flo, fmid, x0, y0)  # fmt: skip
+                    above += r0 if flo > 0.0 else (mid - r0)
+                    above += (r1 - mid) if fmid > 0.0 else (h - r1)
+                elif threshold < math.inf:
                     lo = 0.0
-                    flo = v0 - threshold
                     for j in range(n_r + 1):
                         hi = cuts[j + 1] if j < n_r else h
                         fhi = (cut_val[j + 1] if j < n_r else v1) - threshold
@@ -333,7 +486,11 @@ def _kernel(
                             else:
                                 x0 = _log_secant(lo, hi, flo + threshold, fhi + threshold,
                                                  threshold)  # fmt: skip
-                            r = _solve(a, rates[p], m, k0 - threshold, lo, hi, flo, x0)
+                            if two_terms:
+                                r = _solve2(a[0], a[1], rates[p, 0], rates[p, 1], k0 - threshold,
+                                            lo, hi, flo, x0)  # fmt: skip
+                            else:
+                                r = _solve(a, rates[p], m, k0 - threshold, lo, hi, flo, x0)
                             above += (r - lo) if flo > 0.0 else (hi - r)
                         lo, flo = hi, fhi
             # propagate to nxt
@@ -366,6 +523,7 @@ def exponential_exposure(
     threshold: float | None = None,
     weight: np.ndarray | None = None,
     lag: np.ndarray | None = None,
+    two_term_path: bool = True,
 ) -> dict[str, np.ndarray]:
     """Exact exposure metrics of ``weight_p sum_i coefs[p, i] sum_d amt_d g_i(t - t_d - lag_p)``.
 
@@ -390,6 +548,9 @@ def exponential_exposure(
         Concentration of ``t_above`` (0 hours without one).
     weight, lag : numpy.ndarray, optional
         Per-patient factor on the amounts (bioavailability) and dose delay, shape ``(n,)``.
+    two_term_path : bool
+        Two-term sums take the scalar path (see the module docstring); False sends them
+        through the general one, for tests: the results are the same bits.
 
     Returns
     -------
@@ -436,7 +597,7 @@ def exponential_exposure(
     _kernel(
         coefs, rates, np.broadcast_to(weight, (n,)).copy(), np.broadcast_to(lag, (n,)).copy(),
         dose_time, dose_amt, dur, end_order, np.unique(np.array(marks)), t0, t1, lo, hi,
-        math.inf if threshold is None else float(threshold), out,
+        math.inf if threshold is None else float(threshold), two_term_path, out,
     )  # fmt: skip
     names = ("auc", "auc_tau", "cmax", "tmax", "ctrough", "t_above")
     res = dict(zip(names, out, strict=True))

@@ -237,10 +237,11 @@ def test_crossing_solver_matches_brent_to_machine_precision(m):
 
 @pytest.mark.parametrize("model", ["pk_1cmt_oral", "pk_2cmt_iv"])
 def test_two_term_path_gives_the_general_paths_bits(model):
-    """Two-term sums (1-cmt oral, 2-cmt IV) take the scalar path with the rise and fall
-    crossings solved in lockstep; it must return exactly what the general path returns, for
-    bolus, infusion, lagged and bioavailability-weighted doses and thresholds that the
-    profile crosses, tops out at, or never reaches."""
+    """Two-term sums (1-cmt oral, 2-cmt IV) take the scalar path, the rise and fall crossings
+    solved in lockstep from its own starts; it must return what the general path returns
+    (the same bits, ``t_above`` to 1e-13), for bolus, infusion, lagged and
+    bioavailability-weighted doses and thresholds that the profile crosses, tops out at, or
+    never reaches."""
     rng = np.random.default_rng(20)
     n = 300
     theta = {
@@ -270,8 +271,9 @@ def test_two_term_path_gives_the_general_paths_bits(model):
                 )
                 for p in (True, False)
             ]
-            for name in METRICS:
+            for name in METRICS[:-1]:
                 np.testing.assert_array_equal(both[0][name], both[1][name], err_msg=name)
+            np.testing.assert_allclose(both[0]["t_above"], both[1]["t_above"], rtol=1e-13)
             above = both[0]["t_above"]
             checked += int(np.sum((above > 0) & (above < t_end)))
     assert checked > 1000  # most profiles cross the threshold somewhere

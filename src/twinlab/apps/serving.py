@@ -13,6 +13,7 @@ The command itself is :mod:`twinlab.cli.apps`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import sys
@@ -59,6 +60,17 @@ def oauth_settings(provider: str, env: Mapping[str, str]) -> dict[str, str]:
             "tokens are not stored in clear in cookies"
         )
     return {"--oauth-provider": provider}
+
+
+def _loopback(address: str) -> bool:
+    """Whether ``address`` is reached from this machine only (``localhost``, ``127.0.0.0/8``,
+    ``::1``); a wildcard (``0.0.0.0``, ``::``, empty) or a name is not."""
+    if address.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _cookie_secret(env: Mapping[str, str], keyfile: Path | None) -> str:
@@ -133,6 +145,7 @@ def serve_command(
     min_cell: int = 5,
     tls_cert: str | os.PathLike[str] | None = None,
     tls_key: str | os.PathLike[str] | None = None,
+    insecure_http: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The ``panel serve`` command line and environment that ``twinlab serve`` runs.
@@ -143,7 +156,9 @@ def serve_command(
     de-identification keys), with the audit signing key and ``$TWINLAB_AUDIT_LOG``
     (default ``<root>/logs/audit.jsonl``); without an audit key (or
     ``$TWINLAB_AUDIT_UNSIGNED=1``) it refuses to serve. Tornado's XSRF check is on (the
-    login form carries the token).
+    login form carries the token). Off loopback it serves HTTPS only (``tls_cert`` and
+    ``tls_key``): passwords, session cookies and patient-level pages never cross a network
+    in the clear unless ``insecure_http`` says so (behind a TLS-terminating proxy).
 
     Returns
     -------
@@ -157,7 +172,8 @@ def serve_command(
     ValueError
         For an unknown page, a credentials file inside the project or readable by others,
         no user able to log in, a cookie secret shorter than 32 bytes, no audit signing key,
-        half a TLS configuration, or an incomplete OAuth configuration.
+        half a TLS configuration, plain HTTP off loopback without ``insecure_http``, or an
+        incomplete OAuth configuration.
     """
     env = dict(os.environ if env is None else env)
     root = Path(root).resolve()
@@ -185,6 +201,12 @@ def serve_command(
         raise ValueError("TLS needs both --tls-cert and --tls-key")
     if tls_key is not None:  # whoever reads it can impersonate this server
         check_key_file(tls_key, what="TLS private key")
+    if tls_cert is None and not insecure_http and not _loopback(address):
+        raise ValueError(
+            f"plain HTTP on {address!r} would send passwords, session cookies and patient "
+            "data over the network in the clear: give --tls-cert and --tls-key, listen on "
+            "127.0.0.1, or (behind a TLS-terminating proxy) pass --insecure-http"
+        )
     _check_audit_key(env)
     argv = [
         sys.executable,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from twinlab.api.settings import ApiSettings
 
-__all__ = ["prepare_audit", "serve"]
+__all__ = ["connection_options", "prepare_audit", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,26 @@ def _self_signed(key_dir: Path, host: str) -> tuple[Path, Path]:
     return cert, key
 
 
+def connection_options(
+    settings: ApiSettings, max_connections: int = 200, trusted_proxies: tuple[str, ...] = ()
+) -> dict:
+    """uvicorn's options for connections: at most ``max_connections``, none of them held
+    without a request (``settings.head_timeout_s``), at most
+    ``settings.max_connections_per_address`` of one address but a trusted proxy's
+    (:mod:`twinlab.api.connections`)."""
+    from twinlab.api.connections import guarded_protocol
+
+    return {
+        "limit_concurrency": max_connections,
+        "timeout_keep_alive": 5,
+        "http": guarded_protocol(
+            head_timeout_s=settings.head_timeout_s,
+            per_address=settings.max_connections_per_address,
+            exempt=trusted_proxies,
+        ),
+    }
+
+
 def serve(
     settings: ApiSettings,
     *,
@@ -169,8 +189,7 @@ def serve(
         create_app(settings),
         host=host,
         port=port,
-        limit_concurrency=max_connections,
-        timeout_keep_alive=5,
+        **connection_options(settings, max_connections, tuple(proxies)),
         timeout_graceful_shutdown=10,
         server_header=False,
         # a client's address is its peer's; X-Forwarded-For only from a proxy named trusted

@@ -88,6 +88,13 @@ def grant(request: Request, body: bytes, issuer: TokenIssuer, clients_file: Any)
     ------
     TokenEndpointError
     """
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype and ctype != "application/x-www-form-urlencoded":
+        raise TokenEndpointError(
+            400,
+            "invalid_request",
+            "send the token request as application/x-www-form-urlencoded (RFC 6749)",
+        )
     try:
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8"), strict_parsing=False).items()}
     except UnicodeDecodeError:

@@ -14,9 +14,13 @@ from twinlab.api.clients import authenticate_client, load_clients, registration
 from twinlab.api.limits import RateLimiter
 from twinlab.api.tokens import Principal, TokenError, TokenIssuer
 
-__all__ = ["TokenEndpointError", "grant", "requires"]
+__all__ = ["PATIENT_LEVEL", "TokenEndpointError", "grant", "requires"]
 
 _bearer = HTTPBearer(auto_error=False, description="JWT access token (client credentials)")
+#: actions whose requests carry patient-level data (subjects, their covariates): their body
+#: is audited as its hash only, since the trail is read by roles without patient-level
+#: access (``view_audit``: admins)
+PATIENT_LEVEL = frozenset({"read_patient_level", "export_data"})
 
 
 def _refuse(request: Request, status: int, why: str, headers: dict | None = None) -> None:
@@ -33,6 +37,8 @@ def requires(action: str) -> Callable[..., Any]:
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
     ) -> Principal:
         app = request.app.state
+        if action in PATIENT_LEVEL:  # whoever calls, refused or not
+            request.state.body_hash_only = True
         if credentials is None or credentials.scheme.lower() != "bearer":
             _refuse(
                 request,

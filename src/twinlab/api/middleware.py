@@ -10,7 +10,9 @@ parameters and the request body's hash, the status and the SHA-256 of the respon
 "result hash"). A small JSON body is kept too (members named like secrets redacted by the
 trail, :func:`twinlab.audit.log.redact`), but never the token endpoint's: it carries the client
 secret, in whatever shape a client sends it (a JSON string of the form is no mapping to
-redact), and the trail is signed and append-only, so a secret written there stays.
+redact), and the trail is signed and append-only, so a secret written there stays; nor the
+body of a patient-level route (:data:`twinlab.api.auth.PATIENT_LEVEL`: subjects and their
+covariates), since roles without patient-level access read the trail (``view_audit``).
 
 A request past its timeout is answered ``504`` and its handler cancelled; a sync handler
 already in its thread cannot be stopped, so a handler with a side effect (a job queued, a file
@@ -292,7 +294,11 @@ class ServiceGuard:
         }
         if seen["bytes"]:
             params["body_sha256"] = body_hash.hexdigest()
-            if seen["json"] and seen["bytes"] <= _JSON_AUDIT_MAX:
+            if (
+                seen["json"]
+                and seen["bytes"] <= _JSON_AUDIT_MAX
+                and not state.get("body_hash_only")
+            ):
                 try:  # NaN / 1e999 are not JSON numbers: such a body is kept as its hash only
                     params["body"] = json.loads(
                         bytes(seen["json"]), parse_constant=_not_json, parse_float=_finite

@@ -13,8 +13,9 @@ long as it likes, without ever reaching the per-address rate limit (which counts
   complete ``head_timeout_s`` after it opened, or after its previous answer, is closed (a
   request under way is never cut: its body and handler have the request timeout of
   :class:`twinlab.api.middleware.ServiceGuard`);
-- at most ``per_address`` connections from one peer address at a time (more are closed as
-  they open), except from the trusted reverse proxies, whose connections carry many clients.
+- at most ``per_address`` connections from one peer address at a time (an IPv6 peer's
+  ``/64`` network, :func:`twinlab.api.throttle.address_key`; more are closed as they open),
+  except from the trusted reverse proxies, whose connections carry many clients.
 
 Such connections are aborted, not closed: a TLS connection that is closed waits for the
 peer's goodbye (``close_notify``, up to 30 s) and keeps its slot meanwhile.
@@ -25,6 +26,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from typing import Any
+
+from twinlab.api.throttle import address_key
 
 __all__ = ["guarded_protocol"]
 
@@ -73,8 +76,9 @@ def guarded_protocol(
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            peer = self.client[0] if self.client else ""
-            if capped(peer):
+            host = self.client[0] if self.client else ""
+            peer = address_key(host)  # an IPv6 peer's /64, as the rate limits count it
+            if capped(host):
                 if open_by_peer.get(peer, 0) >= per_address:  # type: ignore[operator]
                     transport.abort()  # not close(): a TLS goodbye the peer need not answer
                     return

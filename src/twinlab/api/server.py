@@ -184,6 +184,10 @@ def serve(
     if not insecure_http:
         if tls_cert is None:
             tls_cert, tls_key = _self_signed(settings.key_dir, host)
+            from twinlab.security.keyfiles import check_key_file
+
+            # one made earlier is kept as it is: still private?
+            check_key_file(tls_key, what="TLS private key")
         ssl = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
     uvicorn.run(
         create_app(settings),

@@ -24,9 +24,13 @@ from pathlib import Path
 
 from twinlab.api.settings import ApiSettings
 
-__all__ = ["connection_options", "prepare_audit", "serve"]
+__all__ = ["CIPHERS", "connection_options", "prepare_audit", "serve"]
 
 log = logging.getLogger(__name__)
+#: TLS 1.2 suites served (TLS 1.3's are all AEAD): forward secrecy and AEAD only, no CBC
+#: (uvicorn's default, OpenSSL's "TLSv1", also offers the CBC suites of SSL 3 / TLS 1.0);
+#: TLS 1.0 and 1.1 are refused by Python's defaults
+CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL"
 
 
 def _loopback(host: str) -> bool:
@@ -188,7 +192,7 @@ def serve(
 
             # one made earlier is kept as it is: still private?
             check_key_file(tls_key, what="TLS private key")
-        ssl = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
+        ssl = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key), "ssl_ciphers": CIPHERS}
     uvicorn.run(
         create_app(settings),
         host=host,

@@ -53,3 +53,14 @@ def test_off_loopback_with_tls_or_when_turned_off_on_purpose(args, tmp_path):
     res = CliRunner().invoke(serve, [*args, "--address", "0.0.0.0", "--insecure-http"])
     assert res.exit_code == 0, res.output
     assert _panel_address(res.output) == "0.0.0.0"
+
+
+def test_a_cookie_secret_file_others_may_read_is_refused(args, tmp_path):
+    """Tornado signs session cookies with it: whoever reads it logs in as anyone."""
+    secret = tmp_path / "home" / "cookie-secret"
+    secret.write_text("c" * 48)
+    secret.chmod(0o644)
+    res = CliRunner().invoke(serve, [*args, "--cookie-secret-file", str(secret)])
+    assert res.exit_code == 2 and "chmod 600" in res.output, res.output
+    secret.chmod(0o600)
+    assert CliRunner().invoke(serve, [*args, "--cookie-secret-file", str(secret)]).exit_code == 0

@@ -74,7 +74,8 @@ def _loopback(address: str) -> bool:
 
 
 def _cookie_secret(env: Mapping[str, str], keyfile: Path | None) -> str:
-    if keyfile is not None:
+    if keyfile is not None:  # whoever reads it can forge any user's session cookie
+        check_key_file(keyfile, what="cookie secret file")
         secret, where = keyfile.read_text().strip(), str(keyfile)
     elif env.get(COOKIE_SECRET_ENV):
         secret, where = env[COOKIE_SECRET_ENV].strip(), f"${COOKIE_SECRET_ENV}"
@@ -171,7 +172,8 @@ def serve_command(
     ------
     ValueError
         For an unknown page, a credentials file inside the project or readable by others,
-        no user able to log in, a cookie secret shorter than 32 bytes, no audit signing key,
+        no user able to log in, a cookie secret shorter than 32 bytes (or in a file others
+        may read, or in a git work tree), no audit signing key,
         half a TLS configuration, plain HTTP off loopback without ``insecure_http``, or an
         incomplete OAuth configuration.
     """

@@ -64,3 +64,20 @@ def test_a_cookie_secret_file_others_may_read_is_refused(args, tmp_path):
     assert res.exit_code == 2 and "chmod 600" in res.output, res.output
     secret.chmod(0o600)
     assert CliRunner().invoke(serve, [*args, "--cookie-secret-file", str(secret)]).exit_code == 0
+
+
+@pytest.mark.parametrize("where", ["option", "environment"])
+@pytest.mark.parametrize("origin", ["*", "*:5006"])
+def test_a_websocket_origin_matching_any_site_is_refused(args, monkeypatch, where, origin):
+    """Any origin would let another site (a sibling subdomain gets the session cookie)
+    open the dashboards' websocket as the user; Bokeh's environment variable replaces the
+    command line's list, so it is checked too."""
+    extra = ["--allow-websocket-origin", origin]
+    if where == "environment":
+        monkeypatch.setenv("BOKEH_ALLOW_WS_ORIGIN", f"dash.example.org:5006,{origin}")
+        extra = []
+    res = CliRunner().invoke(serve, [*args, *extra])
+    assert res.exit_code == 2 and "websocket origin" in res.output, res.output
+    named = ["--allow-websocket-origin", "dash.example.org:5006"]
+    monkeypatch.setenv("BOKEH_ALLOW_WS_ORIGIN", "dash.example.org:5006")
+    assert CliRunner().invoke(serve, [*args, *named]).exit_code == 0

@@ -174,8 +174,9 @@ def serve_command(
         For an unknown page, a credentials file inside the project or readable by others,
         no user able to log in, a cookie secret shorter than 32 bytes (or in a file others
         may read, or in a git work tree), no audit signing key,
-        half a TLS configuration, plain HTTP off loopback without ``insecure_http``, or an
-        incomplete OAuth configuration.
+        half a TLS configuration, plain HTTP off loopback without ``insecure_http``, a
+        websocket origin matching any host (``*``, also from ``$BOKEH_ALLOW_WS_ORIGIN``), or
+        an incomplete OAuth configuration.
     """
     env = dict(os.environ if env is None else env)
     root = Path(root).resolve()
@@ -228,6 +229,15 @@ def serve_command(
         argv += ["--ssl-certfile", str(Path(tls_cert).resolve())]
         argv += ["--ssl-keyfile", str(Path(tls_key).resolve())]
     origins = list(allow_websocket_origin) or [f"{address}:{port}", f"localhost:{port}"]
+    # Bokeh's $BOKEH_ALLOW_WS_ORIGIN replaces the command line's list: checked alike
+    env_origins = [o.strip() for o in env.get("BOKEH_ALLOW_WS_ORIGIN", "").split(",")]
+    for origin in [*origins, *(o for o in env_origins if o)]:
+        if origin.strip() == "*" or origin.strip().startswith("*:"):
+            raise ValueError(
+                f"websocket origin {origin!r} would let any web site a user visits drive "
+                "the dashboards with the user's session: name the origins "
+                "(host:port) users open the dashboards from"
+            )
     for origin in origins:
         argv += ["--allow-websocket-origin", origin]
     if oauth_provider is not None:

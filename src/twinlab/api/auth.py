@@ -69,9 +69,12 @@ def requires(action: str) -> Callable[..., Any]:
 class TokenEndpointError(Exception):
     """An OAuth2 error response (RFC 6749 §5.2)."""
 
-    def __init__(self, status: int, error: str, description: str) -> None:
+    def __init__(
+        self, status: int, error: str, description: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(description)
         self.status, self.error, self.description = status, error, description
+        self.headers = dict(headers or {})
 
 
 def _basic(header: str | None) -> tuple[str, str] | None:
@@ -88,7 +91,9 @@ def grant(request: Request, body: bytes, issuer: TokenIssuer, clients_file: Any)
     """The client-credentials grant: authenticate the client, check the scopes asked for.
 
     A scope beyond what the client was registered with is refused (``invalid_scope``), never
-    silently narrowed, so an attempt at escalation is visible in the audit log.
+    silently narrowed, so an attempt at escalation is visible in the audit log. A client
+    whose bucket is empty (its tokens and its API calls take from the same one) is answered
+    ``429`` before its secret is hashed.
 
     Raises
     ------
@@ -112,6 +117,18 @@ def grant(request: Request, body: bytes, issuer: TokenIssuer, clients_file: Any)
     if not client_id or not secret:
         raise TokenEndpointError(401, "invalid_client", "client authentication is required")
     request.state.client = client_id if len(client_id) <= 100 else client_id[:100]
+    # a client past its rate gets no token, and costs no hash (only a right secret takes
+    # from the client's bucket, so no one else can empty it)
+    limiter = getattr(request.app.state, "limiter", None)
+    wait = limiter.wait(f"client:{client_id}") if limiter is not None else 0.0
+    if wait > 0:
+        request.state.throttle_key = f"client:{client_id[:100]}"
+        raise TokenEndpointError(
+            429,
+            "slow_down",
+            "rate limit exceeded for this client",
+            {"Retry-After": RateLimiter.retry_after(wait)},
+        )
     entry = authenticate_client(load_clients(clients_file), client_id, secret)
     if entry is None:
         raise TokenEndpointError(401, "invalid_client", "unknown client or wrong secret")

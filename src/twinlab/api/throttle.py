@@ -10,7 +10,8 @@ bucket for every request. Once it is empty they are answered ``429`` with
 ``Retry-After`` before any route runs. A request whose bearer token verifies is never held
 back by its address (a client behind a flooded NAT keeps working within its own bucket); a
 token request whose client credentials are right is charged to that client's bucket, so
-many clients behind one address can each get their tokens.
+many clients behind one address can each get their tokens, and a client whose bucket is
+empty is answered ``429`` before its secret is hashed (:func:`twinlab.api.auth.grant`).
 
 Every answer is audited (:mod:`twinlab.api.middleware`), but a flood must not fill the signed
 trail: of the ``429`` answers of one key (an address, or a client over its bucket) only the

@@ -20,3 +20,19 @@ def test_reports_are_sandboxed_and_not_cached(server):
     assert "frame-ancestors 'none'" in csp
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Cache-Control"] == "no-store"
+
+
+def test_no_page_of_the_dashboards_can_be_framed(server):
+    """The pages act with the viewer's session: another site must not frame them
+    (clickjacking), the login form included."""
+    from apps_server import fetch, http_login
+
+    url = server["url"]
+    rita, _ = http_login(url, "rita", USERS["rita"][1])
+    for path, cookies in (("/login", ""), ("/", rita), ("/whatif", rita), ("/reviewer", rita),
+                          ("/patients", rita)):  # fmt: skip
+        code, headers, _ = fetch(url + path, cookies)
+        assert code == 200, path
+        assert headers["X-Frame-Options"] == "DENY", path
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
+        assert headers["X-Content-Type-Options"] == "nosniff", path

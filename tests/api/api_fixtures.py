@@ -126,10 +126,18 @@ class Served:
 def serving(
     settings: ApiSettings, clients: dict[str, str], jobs: Any = None, **options: Any
 ) -> Iterator[Served]:
-    """A real uvicorn server (HTTPS, loopback) in a thread for the block; ``options`` go to
-    :class:`uvicorn.Config` (such as the proxy options ``twinlab.api.server.serve`` sets)."""
+    """A real uvicorn server (HTTPS, loopback) in a thread for the block, with the connection
+    options ``twinlab.api.server.serve`` sets; ``options`` go to :class:`uvicorn.Config`
+    (such as the proxy options ``serve`` sets)."""
+    from twinlab.api.server import connection_options
+
     cert, key = tls_files(settings.key_dir)
     port = free_port()
+    proxies = (
+        tuple(str(options.get("forwarded_allow_ips") or "").split(","))
+        if options.get("proxy_headers")
+        else ()
+    )
     config = uvicorn.Config(
         create_app(settings, jobs=jobs),
         host="127.0.0.1",
@@ -137,8 +145,7 @@ def serving(
         ssl_certfile=str(cert),
         ssl_keyfile=str(key),
         log_level="warning",
-        limit_concurrency=200,
-        **options,
+        **{**connection_options(settings, 200, tuple(p for p in proxies if p)), **options},
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

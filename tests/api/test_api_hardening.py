@@ -147,7 +147,7 @@ def test_prognostic_scores_and_export_of_degenerate_models_are_400(api, api_proj
     assert r.json()["detail"] == "not on the server: crosswalk.parquet.enc"
 
 
-@pytest.mark.parametrize("loose", ["signing key", "clients file", "TLS key"])
+@pytest.mark.parametrize("loose", ["signing key", "clients file", "TLS key", "self-signed TLS key"])
 def test_serve_refuses_secrets_others_may_read(tmp_path, monkeypatch, loose):
     import uvicorn
 
@@ -167,6 +167,11 @@ def test_serve_refuses_secrets_others_may_read(tmp_path, monkeypatch, loose):
         (settings.key_dir / f"{kid}.es256.pem").chmod(0o644)
     elif loose == "clients file":
         settings.clients_file.chmod(0o640)
+    elif loose == "self-signed TLS key":  # made by an earlier start, loosened since
+        from twinlab.api.keys import tls_files
+
+        tls_files(settings.key_dir)[1].chmod(0o644)
+        tls = {}
     else:  # a key the user brings: checked as the ones made here
         cert, key = home / "server.crt", home / "server.key"
         cert.write_text("certificate")

@@ -115,3 +115,37 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket(
 def test_a_trusted_proxy_must_be_an_address_or_network(proxy, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="not an IP address or network"):
         _proxy_options(tmp_path, monkeypatch, proxy)
+
+
+def test_an_ipv6_host_cannot_take_a_fresh_bucket_per_request(api, tmp_path, monkeypatch):
+    """One host holds a whole IPv6 /64: its addresses share a bucket (another /64, and an
+    IPv4 client written as IPv4-mapped IPv6, keep their own)."""
+    slow = api.settings.with_(rate_per_s=1e-6, burst=2.0, throttle_audit_window_s=1e9)
+    trusted = _proxy_options(tmp_path, monkeypatch, "127.0.0.1")
+    with serving(slow, api.secrets, **trusted) as served, served.http() as http:
+
+        def code(forwarded: str) -> int:
+            return http.get("/healthz", headers={"X-Forwarded-For": forwarded}).status_code
+
+        rotating = [code(f"2001:db8:7:1:{n:x}::1") for n in range(1, 6)]
+        assert rotating == [200, 200, 429, 429, 429]
+        assert code("2001:db8:7:2::1") == 200  # the next /64: someone else
+        assert [code("203.0.113.60"), code("::ffff:203.0.113.60")] == [200, 200]
+        assert code("203.0.113.60") == 429
+
+
+def test_a_client_past_its_rate_gets_no_token_and_costs_no_hash(api, audit_path):
+    """Right credentials were charged to the client but never refused: a client (or a
+    leaked secret) could have the service hash Argon2id (19 MiB, ~50 ms) without bound."""
+    slow = api.settings.with_(rate_per_s=1e-6, burst=2.0, throttle_audit_window_s=1e9)
+    secret = api.secrets["stakeholder-app"]
+    form = {"grant_type": "client_credentials", "client_id": "stakeholder-app",
+            "client_secret": secret}  # fmt: skip
+    with serving(slow, api.secrets) as served, served.http() as http:
+        # no one else empties a client's bucket: a wrong secret is charged to its address
+        wrong = {**form, "client_secret": "wrong"}
+        assert http.post("/oauth/token", data=wrong).status_code == 401
+        answers = [http.post("/oauth/token", data=form) for _ in range(3)]
+        assert [r.status_code for r in answers] == [200, 200, 429]
+        assert answers[2].json()["error"] == "slow_down"
+        assert int(answers[2].headers["retry-after"]) >= 1

@@ -60,3 +60,57 @@ def test_a_certificate_not_naming_the_host_is_kept_with_a_warning(tmp_path, monk
     with caplog.at_level(logging.WARNING, logger="twinlab.api.server"):
         _serve(tmp_path, monkeypatch, "0.0.0.0")  # reached by the hostname, which it names
     assert not [r for r in caplog.records if r.name == "twinlab.api.server"]
+
+
+def test_serve_offers_aead_suites_with_forward_secrecy_only(tmp_path, monkeypatch):
+    """The server ``serve`` configures, run for real: TLS 1.0/1.1 and CBC suites refused."""
+    import ssl
+    import threading
+    import time
+
+    from api_fixtures import free_port
+
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    monkeypatch.setattr(server, "prepare_audit", lambda project: tmp_path / "audit.jsonl")
+    settings = ApiSettings.for_project(
+        tmp_path, key_dir=tmp_path / "keys", clients_file=tmp_path / "clients.json"
+    )
+    server.serve(settings)
+    app = seen.pop("app")
+    kwargs = {k: v for k, v in seen.items() if k not in ("host", "port", "log_level")}
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", **kwargs)
+    server_ = uvicorn.Server(config)
+    thread = threading.Thread(target=server_.run, daemon=True)
+    thread.start()
+    while not server_.started:
+        assert thread.is_alive()
+        time.sleep(0.05)
+
+    def handshake(ciphers: str, version: ssl.TLSVersion) -> str | None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        context.minimum_version = context.maximum_version = version
+        context.set_ciphers(ciphers + ":@SECLEVEL=0")
+        try:
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+                context.wrap_socket(sock) as tls,
+            ):
+                return tls.cipher()[0]
+        except (ssl.SSLError, ConnectionError):
+            return None
+
+    try:
+        v12 = ssl.TLSVersion.TLSv1_2
+        assert handshake("ECDHE-ECDSA-AES128-GCM-SHA256", v12) == "ECDHE-ECDSA-AES128-GCM-SHA256"
+        assert handshake("ECDHE-ECDSA-CHACHA20-POLY1305", v12) is not None
+        for cbc in ("ECDHE-ECDSA-AES256-SHA384", "ECDHE-ECDSA-AES128-SHA256",
+                    "ECDHE-ECDSA-AES128-SHA"):  # fmt: skip
+            assert handshake(cbc, v12) is None, cbc
+        assert handshake("ALL", ssl.TLSVersion.TLSv1_1) is None
+        assert handshake("ALL", ssl.TLSVersion.TLSv1_3) is not None
+    finally:
+        server_.should_exit = True
+        thread.join(timeout=10)

@@ -145,6 +145,7 @@ def test_a_short_cookie_secret_is_refused(project, credentials, tmp_path, where)
     kwargs = {"env": {**AUDIT_ENV, "TWINLAB_COOKIE_SECRET": short}}
     if where == "file":
         (tmp_path / "cookie").write_text(short)
+        (tmp_path / "cookie").chmod(0o600)  # private, as a cookie secret file must be
         kwargs = {"env": AUDIT_ENV, "cookie_secret_file": tmp_path / "cookie"}
     with pytest.raises(ValueError, match=">= 32 bytes"):
         serve_command(root=project, credentials=credentials, **kwargs)

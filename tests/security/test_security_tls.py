@@ -68,3 +68,16 @@ def test_test_certificates_keep_keys_private(tmp_path):
     files = make_test_certificates(tmp_path)
     assert files.key_file.stat().st_mode & 0o077 == 0
     assert b"BEGIN CERTIFICATE" in files.ca_file.read_bytes()
+
+
+def test_a_private_key_others_may_read_is_refused(tmp_path):
+    """With the node key, any user of a shared machine or file system joins the cluster,
+    and a Dask scheduler runs whatever code its clients send."""
+    files = make_test_certificates(tmp_path)
+    files.key_file.chmod(0o644)
+    with pytest.raises(ValueError, match="chmod 600"):
+        tls_security(ca_file=files.ca_file, cert_file=files.cert_file, key_file=files.key_file)
+    files.key_file.chmod(0o600)
+    assert tls_security(
+        ca_file=files.ca_file, cert_file=files.cert_file, key_file=files.key_file
+    ).require_encryption

@@ -167,7 +167,7 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
     @app.exception_handler(TokenEndpointError)
     async def _token_error(request: Request, exc: TokenEndpointError) -> JSONResponse:
         request.state.refusal = exc.description
-        headers = {"Cache-Control": "no-store"}
+        headers = {"Cache-Control": "no-store", **exc.headers}
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Basic realm="twinlab"'
         return JSONResponse(

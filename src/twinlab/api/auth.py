@@ -14,9 +14,13 @@ from twinlab.api.clients import authenticate_client, load_clients, registration
 from twinlab.api.limits import RateLimiter
 from twinlab.api.tokens import Principal, TokenError, TokenIssuer
 
-__all__ = ["TokenEndpointError", "grant", "requires"]
+__all__ = ["PATIENT_LEVEL", "TokenEndpointError", "grant", "requires"]
 
 _bearer = HTTPBearer(auto_error=False, description="JWT access token (client credentials)")
+#: actions whose requests carry patient-level data (subjects, their covariates): their body
+#: is audited as its hash only, since the trail is read by roles without patient-level
+#: access (``view_audit``: admins)
+PATIENT_LEVEL = frozenset({"read_patient_level", "export_data"})
 
 
 def _refuse(request: Request, status: int, why: str, headers: dict | None = None) -> None:
@@ -33,6 +37,8 @@ def requires(action: str) -> Callable[..., Any]:
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
     ) -> Principal:
         app = request.app.state
+        if action in PATIENT_LEVEL:  # whoever calls, refused or not
+            request.state.body_hash_only = True
         if credentials is None or credentials.scheme.lower() != "bearer":
             _refuse(
                 request,
@@ -63,9 +69,12 @@ def requires(action: str) -> Callable[..., Any]:
 class TokenEndpointError(Exception):
     """An OAuth2 error response (RFC 6749 §5.2)."""
 
-    def __init__(self, status: int, error: str, description: str) -> None:
+    def __init__(
+        self, status: int, error: str, description: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(description)
         self.status, self.error, self.description = status, error, description
+        self.headers = dict(headers or {})
 
 
 def _basic(header: str | None) -> tuple[str, str] | None:
@@ -82,12 +91,21 @@ def grant(request: Request, body: bytes, issuer: TokenIssuer, clients_file: Any)
     """The client-credentials grant: authenticate the client, check the scopes asked for.
 
     A scope beyond what the client was registered with is refused (``invalid_scope``), never
-    silently narrowed, so an attempt at escalation is visible in the audit log.
+    silently narrowed, so an attempt at escalation is visible in the audit log. A client
+    whose bucket is empty (its tokens and its API calls take from the same one) is answered
+    ``429`` before its secret is hashed.
 
     Raises
     ------
     TokenEndpointError
     """
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype and ctype != "application/x-www-form-urlencoded":
+        raise TokenEndpointError(
+            400,
+            "invalid_request",
+            "send the token request as application/x-www-form-urlencoded (RFC 6749)",
+        )
     try:
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8"), strict_parsing=False).items()}
     except UnicodeDecodeError:
@@ -99,6 +117,18 @@ def grant(request: Request, body: bytes, issuer: TokenIssuer, clients_file: Any)
     if not client_id or not secret:
         raise TokenEndpointError(401, "invalid_client", "client authentication is required")
     request.state.client = client_id if len(client_id) <= 100 else client_id[:100]
+    # a client past its rate gets no token, and costs no hash (only a right secret takes
+    # from the client's bucket, so no one else can empty it)
+    limiter = getattr(request.app.state, "limiter", None)
+    wait = limiter.wait(f"client:{client_id}") if limiter is not None else 0.0
+    if wait > 0:
+        request.state.throttle_key = f"client:{client_id[:100]}"
+        raise TokenEndpointError(
+            429,
+            "slow_down",
+            "rate limit exceeded for this client",
+            {"Retry-After": RateLimiter.retry_after(wait)},
+        )
     entry = authenticate_client(load_clients(clients_file), client_id, secret)
     if entry is None:
         raise TokenEndpointError(401, "invalid_client", "unknown client or wrong secret")

@@ -10,10 +10,13 @@ local TLS cluster started with the first job). Its result folder is ``<results>/
 
 State lives in ``<results>/api/jobs.sqlite`` beside the results, so jobs survive a restart:
 a job found ``running`` when the service starts is queued again (runs are seeded, so it
-reproduces the same result). An ``Idempotency-Key`` (per client) returns the job it first
-made; the same key with another body is refused. At most ``max_jobs`` jobs are queued or
-running, ``max_jobs_per_client`` of them one client's; more are answered ``503`` (``429`` for
-a client over its share) with ``Retry-After``. Cancelling a queued job is
+reproduces the same result). The state and every file of a job's result are private
+(:func:`twinlab.security.filemodes.file_mode`, ``0600`` unless ``TWINLAB_FILE_MODE``; folders
+``0700``) whatever the service's umask or the modes of folders made before it: a result holds
+patient-level rows (pseudonyms and covariates). An ``Idempotency-Key`` (per client) returns
+the job it first made; the same key with another body is refused. At most ``max_jobs`` jobs
+are queued or running, ``max_jobs_per_client`` of them one client's; more are answered
+``503`` (``429`` for a client over its share) with ``Retry-After``. Cancelling a queued job is
 immediate; a running one stops after its current chunk.
 """
 
@@ -25,6 +28,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import sqlite3
@@ -44,6 +48,7 @@ from twinlab.api.job_population import PopulationRefused, PopulationRule
 from twinlab.api.middleware import side_effect
 from twinlab.api.settings import ApiSettings
 from twinlab.api.tokens import Principal
+from twinlab.security.filemodes import dir_mode, file_mode, private_umask, restrict_tree
 
 __all__ = [
     "ClientBusy",
@@ -203,8 +208,19 @@ class JobManager:
     # -- storage ---------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
-            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            db = sqlite3.connect(self.dir / "jobs.sqlite", check_same_thread=False)
+            _private_dir(self.dir)
+            _private_dir(self.dir / "jobs")
+            state = self.dir / "jobs.sqlite"
+            # made private before SQLite opens it (its -wal and -shm files take its mode)
+            os.close(os.open(state, os.O_WRONLY | os.O_CREAT, file_mode()))
+            for file in (
+                state,
+                state.with_name("jobs.sqlite-wal"),
+                state.with_name("jobs.sqlite-shm"),
+            ):
+                if file.exists():
+                    os.chmod(file, file_mode())
+            db = sqlite3.connect(state, check_same_thread=False)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(
@@ -448,9 +464,11 @@ class JobManager:
             request = JobRequest(**job["request"])
             section = request.section(self._base_section())
             scenario = scenario_from_params(section, seed=request.seed, root=self.settings.project)
-            result = run(scenario, client=self._dask(), out=out, progress=progress)
-            lineage = result.patients[["vpid", "source"]].drop_duplicates("vpid")
-            lineage.sort_values("vpid").to_parquet(out / "lineage.parquet", index=False)
+            with private_umask():  # the result (and a local cluster's workers) private
+                result = run(scenario, client=self._dask(), out=out, progress=progress)
+                lineage = result.patients[["vpid", "source"]].drop_duplicates("vpid")
+                lineage.sort_values("vpid").to_parquet(out / "lineage.parquet", index=False)
+            restrict_tree(out)  # what other processes wrote (an external cluster's workers)
             audit_event(  # before the job is done: a job whose run is not audited fails
                 "api.job",
                 f"job-{job_id}",
@@ -473,6 +491,12 @@ class JobManager:
             log.warning("job %s failed: %s", job_id, message)
             return
         self._set(job_id, state="done", result=f"job-{job_id}")
+
+
+def _private_dir(folder: Path) -> None:
+    """``folder`` created, or made, private (:func:`~twinlab.security.filemodes.dir_mode`)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=dir_mode())
+    os.chmod(folder, dir_mode())
 
 
 def scenario_from_params(section: dict[str, Any], *, seed: int, root: Path) -> Any:

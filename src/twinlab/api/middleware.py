@@ -6,8 +6,13 @@ an answer the trail does not have yet (``api.request``; refusals ``api.denied``,
 client's job answered ``404`` included; throttled ones ``api.throttled``, the first of a
 flood in full and the rest counted, :mod:`twinlab.api.throttle`; one failing on a
 bug too, answered ``500``): the client, its role and scopes, the endpoint, the query
-parameters and the request body's hash (never a form body's content: it carries the client
-secret), the status and the SHA-256 of the response body (the "result hash").
+parameters and the request body's hash, the status and the SHA-256 of the response body (the
+"result hash"). A small JSON body is kept too (members named like secrets redacted by the
+trail, :func:`twinlab.audit.log.redact`), but never the token endpoint's: it carries the client
+secret, in whatever shape a client sends it (a JSON string of the form is no mapping to
+redact), and the trail is signed and append-only, so a secret written there stays; nor the
+body of a patient-level route (:data:`twinlab.api.auth.PATIENT_LEVEL`: subjects and their
+covariates), since roles without patient-level access read the trail (``view_audit``).
 
 A request past its timeout is answered ``504`` and its handler cancelled; a sync handler
 already in its thread cannot be stopped, so a handler with a side effect (a job queued, a file
@@ -30,7 +35,7 @@ from urllib.parse import parse_qs
 import anyio
 from fastapi import HTTPException
 
-from twinlab.api.throttle import ThrottleAudit
+from twinlab.api.throttle import TOKEN_PATH, ThrottleAudit
 from twinlab.audit.trail import audit_event
 
 __all__ = ["SECURITY_HEADERS", "Deadline", "ServiceGuard", "side_effect"]
@@ -149,6 +154,7 @@ class ServiceGuard:
         body_hash, result_hash = hashlib.sha256(), hashlib.sha256()
         seen = {"bytes": 0, "json": bytearray()}
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip()
+        keep_json = ctype == b"application/json" and scope.get("path") != TOKEN_PATH
 
         async def counted_receive() -> dict:
             message = await receive()
@@ -158,7 +164,7 @@ class ServiceGuard:
                 if seen["bytes"] > self.max_body_bytes:
                     raise _TooLarge
                 body_hash.update(chunk)
-                if ctype == b"application/json" and seen["bytes"] <= _JSON_AUDIT_MAX:
+                if keep_json and seen["bytes"] <= _JSON_AUDIT_MAX:
                     seen["json"] += chunk
             return message
 
@@ -288,7 +294,11 @@ class ServiceGuard:
         }
         if seen["bytes"]:
             params["body_sha256"] = body_hash.hexdigest()
-            if seen["json"] and seen["bytes"] <= _JSON_AUDIT_MAX:
+            if (
+                seen["json"]
+                and seen["bytes"] <= _JSON_AUDIT_MAX
+                and not state.get("body_hash_only")
+            ):
                 try:  # NaN / 1e999 are not JSON numbers: such a body is kept as its hash only
                     params["body"] = json.loads(
                         bytes(seen["json"]), parse_constant=_not_json, parse_float=_finite

@@ -24,9 +24,13 @@ from pathlib import Path
 
 from twinlab.api.settings import ApiSettings
 
-__all__ = ["prepare_audit", "serve"]
+__all__ = ["CIPHERS", "connection_options", "prepare_audit", "serve"]
 
 log = logging.getLogger(__name__)
+#: TLS 1.2 suites served (TLS 1.3's are all AEAD): forward secrecy and AEAD only, no CBC
+#: (uvicorn's default, OpenSSL's "TLSv1", also offers the CBC suites of SSL 3 / TLS 1.0);
+#: TLS 1.0 and 1.1 are refused by Python's defaults
+CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL"
 
 
 def _loopback(host: str) -> bool:
@@ -117,6 +121,26 @@ def _self_signed(key_dir: Path, host: str) -> tuple[Path, Path]:
     return cert, key
 
 
+def connection_options(
+    settings: ApiSettings, max_connections: int = 200, trusted_proxies: tuple[str, ...] = ()
+) -> dict:
+    """uvicorn's options for connections: at most ``max_connections``, none of them held
+    without a request (``settings.head_timeout_s``), at most
+    ``settings.max_connections_per_address`` of one address but a trusted proxy's
+    (:mod:`twinlab.api.connections`)."""
+    from twinlab.api.connections import guarded_protocol
+
+    return {
+        "limit_concurrency": max_connections,
+        "timeout_keep_alive": 5,
+        "http": guarded_protocol(
+            head_timeout_s=settings.head_timeout_s,
+            per_address=settings.max_connections_per_address,
+            exempt=trusted_proxies,
+        ),
+    }
+
+
 def serve(
     settings: ApiSettings,
     *,
@@ -164,13 +188,16 @@ def serve(
     if not insecure_http:
         if tls_cert is None:
             tls_cert, tls_key = _self_signed(settings.key_dir, host)
-        ssl = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
+            from twinlab.security.keyfiles import check_key_file
+
+            # one made earlier is kept as it is: still private?
+            check_key_file(tls_key, what="TLS private key")
+        ssl = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key), "ssl_ciphers": CIPHERS}
     uvicorn.run(
         create_app(settings),
         host=host,
         port=port,
-        limit_concurrency=max_connections,
-        timeout_keep_alive=5,
+        **connection_options(settings, max_connections, tuple(proxies)),
         timeout_graceful_shutdown=10,
         server_header=False,
         # a client's address is its peer's; X-Forwarded-For only from a proxy named trusted

@@ -58,6 +58,12 @@ class ApiSettings:
     timeout_s : float
         Longest a request may take before ``504``. A sync handler past it cannot be
         stopped in its thread: it runs to its end, holding its thread (see ``max_threads``).
+    head_timeout_s : float
+        Longest wait for a request's line and headers, from the connection or its previous
+        answer: a connection that sends none in time is closed (:mod:`twinlab.api.connections`).
+    max_connections_per_address : int or None
+        Connections one peer address may hold at once (trusted proxies excepted; ``None``:
+        no cap), so no one address takes every connection of the server.
     max_threads : int
         Worker threads of the sync handlers at most; requests wait for one (and are
         answered ``504`` if none frees in time). Jobs run apart, in the job manager's
@@ -93,6 +99,8 @@ class ApiSettings:
     throttle_audit_window_s: float = 60.0
     max_body_bytes: int = 1 << 20
     timeout_s: float = 60.0
+    head_timeout_s: float = 10.0
+    max_connections_per_address: int | None = 64
     max_threads: int = 40
     max_jobs: int = 8
     max_jobs_per_client: int = 2

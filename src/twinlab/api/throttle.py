@@ -4,11 +4,14 @@ Authenticated clients have a token bucket each (:func:`twinlab.api.auth.requires
 without a valid token – the token endpoint, the public routes, unknown paths, refused
 tokens – take from a bucket of their peer address instead (``addr:<ip>``, the same
 :class:`~twinlab.api.limits.RateLimiter`, rate and burst; ``X-Forwarded-For`` is not
-trusted: the peer is the TCP peer). Once it is empty they are answered ``429`` with
+trusted: the peer is the TCP peer). An IPv6 peer's bucket is its ``/64`` network
+(:func:`address_key`): one host is given a whole ``/64`` and could otherwise take a fresh
+bucket for every request. Once it is empty they are answered ``429`` with
 ``Retry-After`` before any route runs. A request whose bearer token verifies is never held
 back by its address (a client behind a flooded NAT keeps working within its own bucket); a
 token request whose client credentials are right is charged to that client's bucket, so
-many clients behind one address can each get their tokens.
+many clients behind one address can each get their tokens, and a client whose bucket is
+empty is answered ``429`` before its secret is hashed (:func:`twinlab.api.auth.grant`).
 
 Every answer is audited (:mod:`twinlab.api.middleware`), but a flood must not fill the signed
 trail: of the ``429`` answers of one key (an address, or a client over its bucket) only the
@@ -19,6 +22,7 @@ others are counted, and the count is written with the key's next audited throttl
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Callable
@@ -29,12 +33,36 @@ from starlette.responses import JSONResponse
 
 from twinlab.api.limits import RateLimiter
 
-__all__ = ["AddressLimit", "ThrottleAudit"]
+__all__ = ["AddressLimit", "ThrottleAudit", "address_key"]
 
 #: client credentials sent here are checked before the request is charged: a client that
 #: authenticates takes from its own bucket, a wrong secret from its address's
 TOKEN_PATH = "/oauth/token"
 REFUSAL = "rate limit exceeded for requests without a valid token from this address"
+
+
+def address_key(host: str) -> str:
+    """The limits' name of a peer address: an IPv4 address (IPv4-mapped IPv6 included) as
+    itself, an IPv6 address as its ``/64`` network (what one subscriber or host is given).
+
+    Examples
+    --------
+    >>> address_key("192.0.2.7"), address_key("::ffff:192.0.2.7")
+    ('192.0.2.7', '192.0.2.7')
+    >>> address_key("2001:db8:1:2:aaaa::1") == address_key("2001:db8:1:2:ffff::9")
+    True
+    >>> address_key("2001:db8:1:2::1"), address_key("2001:db8:1:3::1")
+    ('2001:db8:1:2::/64', '2001:db8:1:3::/64')
+    """
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def _bearer(scope: dict) -> str | None:
@@ -77,7 +105,7 @@ class AddressLimit:
             return
         state = scope.setdefault("state", {})
         peer = scope.get("client")
-        key = f"addr:{peer[0] if peer else ''}"
+        key = f"addr:{address_key(peer[0]) if peer else ''}"
         token = _bearer(scope)
         later = token is not None or scope.get("path") == TOKEN_PATH
         if not later:  # cannot authenticate as a client: counted now

@@ -21,7 +21,17 @@ from tornado.web import HTTPError
 
 from twinlab.apps.auth import authorize
 
-__all__ = ["guarded", "install"]
+__all__ = ["SECURITY_HEADERS", "guarded", "install", "install_headers"]
+
+#: on every answer of the dashboards' server: never framed by another site (the pages act
+#: with the viewer's session: clickjacking), never sniffed, no full URL (page settings) sent
+#: to other origins
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def _name(user: Any) -> Any:
@@ -91,3 +101,21 @@ def install() -> None:
     from bokeh.server.urls import per_app_patterns
 
     per_app_patterns[:] = [(route, guarded(h), *rest) for route, h, *rest in per_app_patterns]
+
+
+def install_headers() -> None:
+    """Add :data:`SECURITY_HEADERS` to every answer of this process's Tornado handlers
+    (call before the server is created; a handler may still set its own, stricter, policy)."""
+    from tornado.web import RequestHandler
+
+    if getattr(RequestHandler, "_twinlab_headers", False):
+        return
+    original = RequestHandler.set_default_headers
+
+    def set_default_headers(self: Any) -> None:
+        original(self)
+        for name, value in SECURITY_HEADERS.items():
+            self.set_header(name, value)
+
+    RequestHandler.set_default_headers = set_default_headers  # type: ignore[method-assign]
+    RequestHandler._twinlab_headers = True  # type: ignore[attr-defined]

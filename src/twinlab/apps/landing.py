@@ -160,6 +160,20 @@ def _landing_handler() -> type:
     return LandingHandler
 
 
+#: an executed notebook's HTML holds whatever its cells printed (data, third-party
+#: scripts): it runs sandboxed, in an origin of its own, so its scripts cannot act with the
+#: viewer's session on the dashboards (their websocket, pages, cookies); never framed,
+#: sniffed or cached
+REPORT_HEADERS = {
+    "Content-Security-Policy": "sandbox allow-scripts allow-popups allow-downloads; "
+    "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 def _reports_handler() -> type:
     from bokeh.server.views.auth_request_handler import AuthRequestHandler
     from panel.io.server import LoginUrlMixin
@@ -191,6 +205,8 @@ def _reports_handler() -> type:
 
             audit_query(current_context(user=user, role=role), "report", {"report": name})
             self.set_header("Content-Type", "text/html; charset=utf-8")
+            for header, value in REPORT_HEADERS.items():
+                self.set_header(header, value)
             self.finish(file.read_bytes())
 
     return ReportsHandler

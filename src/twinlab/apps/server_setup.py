@@ -14,10 +14,11 @@ import threading
 import panel as pn
 
 from twinlab.apps.auth import authorize
-from twinlab.apps.guard import install
+from twinlab.apps.guard import install, install_headers
 from twinlab.apps.landing import install_landing
 
 install()
+install_headers()  # no framing, sniffing or cross-origin referrers, on every answer
 install_landing()  # twinlab's landing page at / instead of Panel's index of every app
 pn.config.authorize_callback = authorize
 

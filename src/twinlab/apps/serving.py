@@ -13,6 +13,7 @@ The command itself is :mod:`twinlab.cli.apps`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import sys
@@ -61,8 +62,20 @@ def oauth_settings(provider: str, env: Mapping[str, str]) -> dict[str, str]:
     return {"--oauth-provider": provider}
 
 
+def _loopback(address: str) -> bool:
+    """Whether ``address`` is reached from this machine only (``localhost``, ``127.0.0.0/8``,
+    ``::1``); a wildcard (``0.0.0.0``, ``::``, empty) or a name is not."""
+    if address.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _cookie_secret(env: Mapping[str, str], keyfile: Path | None) -> str:
-    if keyfile is not None:
+    if keyfile is not None:  # whoever reads it can forge any user's session cookie
+        check_key_file(keyfile, what="cookie secret file")
         secret, where = keyfile.read_text().strip(), str(keyfile)
     elif env.get(COOKIE_SECRET_ENV):
         secret, where = env[COOKIE_SECRET_ENV].strip(), f"${COOKIE_SECRET_ENV}"
@@ -133,6 +146,7 @@ def serve_command(
     min_cell: int = 5,
     tls_cert: str | os.PathLike[str] | None = None,
     tls_key: str | os.PathLike[str] | None = None,
+    insecure_http: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The ``panel serve`` command line and environment that ``twinlab serve`` runs.
@@ -143,7 +157,9 @@ def serve_command(
     de-identification keys), with the audit signing key and ``$TWINLAB_AUDIT_LOG``
     (default ``<root>/logs/audit.jsonl``); without an audit key (or
     ``$TWINLAB_AUDIT_UNSIGNED=1``) it refuses to serve. Tornado's XSRF check is on (the
-    login form carries the token).
+    login form carries the token). Off loopback it serves HTTPS only (``tls_cert`` and
+    ``tls_key``): passwords, session cookies and patient-level pages never cross a network
+    in the clear unless ``insecure_http`` says so (behind a TLS-terminating proxy).
 
     Returns
     -------
@@ -156,8 +172,11 @@ def serve_command(
     ------
     ValueError
         For an unknown page, a credentials file inside the project or readable by others,
-        no user able to log in, a cookie secret shorter than 32 bytes, no audit signing key,
-        half a TLS configuration, or an incomplete OAuth configuration.
+        no user able to log in, a cookie secret shorter than 32 bytes (or in a file others
+        may read, or in a git work tree), no audit signing key,
+        half a TLS configuration, plain HTTP off loopback without ``insecure_http``, a
+        websocket origin matching any host (``*``, also from ``$BOKEH_ALLOW_WS_ORIGIN``), or
+        an incomplete OAuth configuration.
     """
     env = dict(os.environ if env is None else env)
     root = Path(root).resolve()
@@ -185,6 +204,12 @@ def serve_command(
         raise ValueError("TLS needs both --tls-cert and --tls-key")
     if tls_key is not None:  # whoever reads it can impersonate this server
         check_key_file(tls_key, what="TLS private key")
+    if tls_cert is None and not insecure_http and not _loopback(address):
+        raise ValueError(
+            f"plain HTTP on {address!r} would send passwords, session cookies and patient "
+            "data over the network in the clear: give --tls-cert and --tls-key, listen on "
+            "127.0.0.1, or (behind a TLS-terminating proxy) pass --insecure-http"
+        )
     _check_audit_key(env)
     argv = [
         sys.executable,
@@ -204,6 +229,15 @@ def serve_command(
         argv += ["--ssl-certfile", str(Path(tls_cert).resolve())]
         argv += ["--ssl-keyfile", str(Path(tls_key).resolve())]
     origins = list(allow_websocket_origin) or [f"{address}:{port}", f"localhost:{port}"]
+    # Bokeh's $BOKEH_ALLOW_WS_ORIGIN replaces the command line's list: checked alike
+    env_origins = [o.strip() for o in env.get("BOKEH_ALLOW_WS_ORIGIN", "").split(",")]
+    for origin in [*origins, *(o for o in env_origins if o)]:
+        if origin.strip() == "*" or origin.strip().startswith("*:"):
+            raise ValueError(
+                f"websocket origin {origin!r} would let any web site a user visits drive "
+                "the dashboards with the user's session: name the origins "
+                "(host:port) users open the dashboards from"
+            )
     for origin in origins:
         argv += ["--allow-websocket-origin", origin]
     if oauth_provider is not None:

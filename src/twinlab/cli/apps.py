@@ -31,7 +31,7 @@ __all__ = ["serve"]
     "--address",
     default="127.0.0.1",
     show_default=True,
-    help="Address to listen on (loopback by default; put TLS in front otherwise).",
+    help="Address to listen on (loopback by default; elsewhere HTTPS: --tls-cert/--tls-key).",
 )
 @click.option(
     "--auth",
@@ -79,6 +79,11 @@ __all__ = ["serve"]
     help="Private key of --tls-cert (PEM).",
 )
 @click.option(
+    "--insecure-http",
+    is_flag=True,
+    help="Allow plain HTTP off loopback (only behind a TLS-terminating proxy).",
+)
+@click.option(
     "--add-user",
     metavar="NAME",
     default=None,
@@ -100,6 +105,7 @@ def serve(
     min_cell: int,
     tls_cert: Path | None,
     tls_key: Path | None,
+    insecure_http: bool,
     add_user: str | None,
     role: str | None,
     no_password: bool,
@@ -136,6 +142,7 @@ def serve(
             min_cell=min_cell,
             tls_cert=tls_cert,
             tls_key=tls_key,
+            insecure_http=insecure_http,
         )
     except (ValueError, OSError) as exc:
         raise click.UsageError(str(exc)) from None

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from distributed import Security
 
-from twinlab.security.keyfiles import write_private_file
+from twinlab.security.keyfiles import check_key_file, write_private_file
 
 __all__ = ["TLSFiles", "make_test_certificates", "tls_security"]
 
@@ -74,11 +74,16 @@ def tls_security(
     ------
     FileNotFoundError
         If a file is missing (named in the message).
+    twinlab.security.keyfiles.KeyLocationError
+        If the private key is readable by group or others, or lies in a git work tree.
     """
     files = {"CA certificate": ca_file, "certificate": cert_file, "private key": key_file}
     for what, file in files.items():
         if not Path(file).is_file():
             raise FileNotFoundError(f"TLS {what} not found: {file}")
+    # whoever reads it joins the cluster as this party, and a Dask scheduler runs any code
+    # a client sends: private (0600) and outside any git work tree, as every key here
+    check_key_file(key_file, what="Dask TLS private key")
     ca, cert, key = (str(Path(f).resolve()) for f in (ca_file, cert_file, key_file))
     return Security(
         tls_ca_file=ca,

@@ -56,3 +56,42 @@ def test_file_names_that_are_not_utf8_neither_stop_the_run_nor_lose_records(
 def test_printable_name_keeps_utf8_names() -> None:
     assert printable_name("Clara_Montañez.json") == "Clara_Montañez.json"
     assert printable_name(os.fsdecode(b"a\xe9b")) == "a\\xe9b"
+
+
+def _harmonize(sources: list[Path], root: Path):
+    from twinlab.deid import DeidKey
+    from twinlab.harmonize import harmonize
+    from twinlab.security.crypto import Keyring
+
+    return harmonize(
+        sources, out_dir=root / "out", raw_zone=root / "zone",
+        key=DeidKey(b"k" * 32), keyring=Keyring({"k1": b"m" * 32}),
+    )  # fmt: skip
+
+
+def test_a_broken_link_among_the_sources_is_quarantined_and_the_run_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader quarantined a link that leads nowhere and the outputs were published, but
+    the audit record then hashed the source folder, met the link and failed the command
+    (FileNotFoundError after publishing). Unreadable files are now counted, not fatal."""
+    import json
+
+    from twinlab.audit import hash_path
+
+    monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(tmp_path / "audit" / "log.jsonl"))
+    monkeypatch.setenv("TWINLAB_AUDIT_UNSIGNED", "1")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "ae.csv").write_text(AE_CSV)
+    (src / "gone.json").symlink_to(tmp_path / "nowhere.json")
+    result = _harmonize([src], tmp_path)
+    report = result.report
+    assert report["reconciles"] is True
+    assert report["totals"]["accepted"] == 5 and report["totals"]["quarantined"] == 1
+    q = pd.read_parquet(tmp_path / "out" / "quarantine.parquet")
+    assert q["check"].tolist() == ["ingest.io"]
+    entries = [json.loads(x) for x in (tmp_path / "audit" / "log.jsonl").read_text().splitlines()]
+    assert any("harmonize" in json.dumps(e) for e in entries)
+    digests = hash_path(src)
+    assert digests["nfiles"] == 1 and digests["unreadable"] == 1

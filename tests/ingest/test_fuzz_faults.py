@@ -95,3 +95,50 @@ def test_a_broken_link_among_the_sources_is_quarantined_and_the_run_succeeds(
     assert any("harmonize" in json.dumps(e) for e in entries)
     digests = hash_path(src)
     assert digests["nfiles"] == 1 and digests["unreadable"] == 1
+
+
+def _odm(groups: int) -> bytes:
+    """An ODM file of one form with ``groups`` dated LB item groups, one line each."""
+    group = (
+        '  <ItemGroupData ItemGroupOID="IG.LB" ItemGroupRepeatKey="{k}">'
+        '<ItemData ItemOID="LBDTC" Value="2020-01-0{k}"/>'
+        '<ItemData ItemOID="LBORRES" Value="{k}"/></ItemGroupData>\n'
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" ODMVersion="1.3.2">\n'
+        '<ClinicalData StudyOID="S"><SubjectData SubjectKey="1">'
+        '<StudyEventData StudyEventOID="V1"><FormData FormOID="F">\n'
+        + "".join(group.format(k=k) for k in range(1, groups + 1))
+        + "</FormData></StudyEventData></SubjectData></ClinicalData></ODM>\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("k", [0, 2, 4])  # the form's first group, a middle one, the last
+@pytest.mark.parametrize(("bad", "why"), [(b"\x9a", "bad byte"), (b"X", "wrong name")])
+def test_odm_item_group_with_a_broken_opening_tag_is_quarantined_alone(
+    tmp_path: Path, k: int, bad: bytes, why: str
+) -> None:
+    """One flipped byte in an ItemGroupData's own opening tag (``<ItemGroup\\x9aata``) made the
+    whole file one quarantined record: the error lay outside every recognisable group."""
+    from twinlab.ingest.run import read_file
+
+    data = _odm(5)
+    at = [i for i in range(len(data)) if data.startswith(b"<ItemGroupData", i)][k] + 10
+    (tmp_path / "lb.xml").write_bytes(data[:at] + bad + data[at + 1 :])
+    res = read_file(tmp_path / "lb.xml")
+    assert (res.records_in, res.records_accepted) == (5, 4), res.quarantine["reason"].tolist()
+    row = res.quarantine.iloc[0]
+    assert row["check"] == "odm.parse" and row["source_record"] == f"ItemGroupData@byte={at - 10}"
+    values = res.events.loc[res.events["code"] == "LBORRES", "value_text"]
+    assert sorted(values) == [str(v) for v in (1, 2, 3, 4, 5) if v != k + 1]
+
+
+def test_odm_broken_form_tag_is_still_one_file_failure(tmp_path: Path) -> None:
+    """A broken FormData opening tag spoils every group of the form: no item group is cut."""
+    from twinlab.ingest.run import read_file
+
+    data = _odm(3).replace(b"<FormData", b"<Form\x9aata", 1)
+    (tmp_path / "lb.xml").write_bytes(data)
+    res = read_file(tmp_path / "lb.xml")
+    assert res.records_in == 1 and res.quarantine["check"].tolist() == ["odm.parse"]

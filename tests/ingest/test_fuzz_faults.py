@@ -142,3 +142,64 @@ def test_odm_broken_form_tag_is_still_one_file_failure(tmp_path: Path) -> None:
     (tmp_path / "lb.xml").write_bytes(data)
     res = read_file(tmp_path / "lb.xml")
     assert res.records_in == 1 and res.quarantine["check"].tolist() == ["odm.parse"]
+
+
+@pytest.mark.parametrize("fault", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_run_that_fails_while_writing_leaves_no_staging_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: BaseException
+) -> None:
+    """A full disk (or Ctrl-C) while the outputs were written left the private staging folders
+    ``.out.staging-*`` and ``.zone.staging-*`` behind: half-written outputs beside --out."""
+    import twinlab.harmonize.writer as writer
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "ae.csv").write_text(AE_CSV)
+
+    def full(*args: object, **kwargs: object) -> int:
+        raise fault
+
+    monkeypatch.setattr(writer, "write_series", full)
+    with pytest.raises(type(fault)):
+        _harmonize([src], tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_a_staging_folder_that_cannot_be_made_for_the_raw_zone_leaves_none_for_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import twinlab.harmonize.writer as writer
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "ae.csv").write_text(AE_CSV)
+    made = writer.staging_dir
+
+    def only_out(target: Path) -> Path:
+        if target.name == "zone":
+            raise PermissionError(13, "Permission denied", str(target.parent))
+        return made(target)
+
+    monkeypatch.setattr(writer, "staging_dir", only_out)
+    with pytest.raises(PermissionError):
+        _harmonize([src], tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_a_full_disk_is_a_one_line_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """ENOSPC from Parquet ("Error writing bytes to file") was an 'internal error' asking for a
+    bug report; it is the machine's state, told in one line with what to do (exit status 2)."""
+    from click.testing import CliRunner
+
+    import twinlab.cli.data as data
+    from twinlab.cli import cli
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "Error writing bytes to file. Detail: [errno 28] No space left")
+
+    monkeypatch.setattr(data, "run_stage", full)
+    (tmp_path / "ae.csv").write_text(AE_CSV)
+    result = CliRunner().invoke(cli, ["ingest", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert "no space left on the device" in result.output
+    assert "internal error" not in result.output and "Traceback" not in result.output

@@ -134,6 +134,24 @@ def test_odm_item_group_with_a_broken_opening_tag_is_quarantined_alone(
     assert sorted(values) == [str(v) for v in (1, 2, 3, 4, 5) if v != k + 1]
 
 
+@pytest.mark.parametrize("bad", [b"\x9a", b"<"])
+def test_dataset_xml_first_item_group_with_a_broken_opening_tag_is_quarantined_alone(
+    tmp_path: Path, bad: bytes
+) -> None:
+    """Dataset-XML has no forms: the first group's parent is ClinicalData."""
+    from twinlab.ingest.run import read_file
+
+    data = _odm(3).replace(b'<SubjectData SubjectKey="1"><StudyEventData StudyEventOID="V1">'
+                           b'<FormData FormOID="F">', b"<!-- Dataset (LB) -->")  # fmt: skip
+    data = data.replace(b"</FormData></StudyEventData></SubjectData>", b"")
+    data = data.replace(b'"LBDTC"', b'"USUBJID" Value="S-1"/><ItemData ItemOID="LBDTC"')
+    at = data.index(b"<ItemGroupData") + 10
+    (tmp_path / "lb.xml").write_bytes(data[:at] + bad + data[at + 1 :])
+    res = read_file(tmp_path / "lb.xml")
+    assert (res.records_in, res.records_accepted) == (3, 2), res.quarantine["reason"].tolist()
+    assert res.quarantine["check"].tolist() == ["odm.parse"]
+
+
 def test_odm_broken_form_tag_is_still_one_file_failure(tmp_path: Path) -> None:
     """A broken FormData opening tag spoils every group of the form: no item group is cut."""
     from twinlab.ingest.run import read_file

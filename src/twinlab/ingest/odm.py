@@ -776,7 +776,8 @@ def _broken_group(data: bytes, at: int) -> tuple[int, int, bool] | None:
 
 
 _TAG = re.compile(rb"<(/?)([^\s/>!?]*)[^>]*?(/?)>|<!--.*?-->|<\?.*?\?>", re.S)
-_FORM_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?FormData[\s>]")
+#: Elements whose children are item groups: a form, or the data of a Dataset-XML file.
+_GROUP_PARENT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:FormData|ClinicalData|ReferenceData)[\s>]")
 
 
 def _unnamed_group(data: bytes, at: int, after: int) -> tuple[int, int, bool] | None:
@@ -784,12 +785,13 @@ def _unnamed_group(data: bytes, at: int, after: int) -> tuple[int, int, bool] | 
     ``<ItemGroup\\x9aata``), holding the error at ``at``; ``None`` when there is none.
 
     ``after`` is where the previous item group closed (0: none). The broken element is the
-    one open at ``at`` among the elements that begin after that close (or after the form's
-    opening tag, for a form's first group); it is taken for an item group only when an
-    ``</ItemGroupData>`` follows with no other group opening before it, so the span holds
-    nothing but that group. A broken form, study event or subject is no item group: ``None``.
+    one open at ``at`` among the elements that begin after that close (or after the opening
+    tag of the form, or of a Dataset-XML file's ClinicalData, for its first group); it is
+    taken for an item group only when an ``</ItemGroupData>`` follows with no other group
+    opening before it, so the span holds nothing but that group. A broken form, study event
+    or subject is no item group: ``None``.
     """
-    forms = [m for m in _FORM_OPEN.finditer(data, after, at) if m.start() < at]
+    forms = [m for m in _GROUP_PARENT.finditer(data, after, at) if m.start() < at]
     if forms:
         after = max(after, data.find(b">", forms[-1].start()) + 1)
     if after <= 0:

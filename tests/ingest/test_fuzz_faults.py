@@ -221,3 +221,45 @@ def test_a_full_disk_is_a_one_line_user_error(tmp_path: Path, monkeypatch: pytes
     assert result.exit_code == 2, result.output
     assert "no space left on the device" in result.output
     assert "internal error" not in result.output and "Traceback" not in result.output
+
+
+def _xpt(path: Path, terms: list[bytes]) -> Path:
+    """An AE XPT file, one row per term (bytes patched in after writing: any encoding)."""
+    pyreadstat = pytest.importorskip("pyreadstat")
+    n = len(terms)
+    df = pd.DataFrame({
+        "STUDYID": ["S"] * n, "DOMAIN": ["AE"] * n, "USUBJID": [f"S-{i}" for i in range(n)],
+        "AESEQ": [float(i + 1) for i in range(n)], "AETERM": [f"TERM{i:04d}" for i in range(n)],
+        "AESTDTC": [f"2020-01-{i + 1:02d}" for i in range(n)],
+    })  # fmt: skip
+    pyreadstat.write_xport(df, str(path), table_name="AE", file_format_version=5)
+    data = path.read_bytes()
+    for i, term in enumerate(terms):
+        data = data.replace(f"TERM{i:04d}".encode(), term.ljust(8), 1)
+    path.write_bytes(data)
+    return path
+
+
+def test_xpt_with_one_bad_byte_in_a_utf8_file_quarantines_that_row_alone(tmp_path: Path) -> None:
+    """One corrupted byte (0x9d) in one value made every encoding refuse the file: UTF-8 and
+    cp1252 fail, and the Latin-1 fallback was spelled 'latin-1', which ReadStat's iconv does
+    not know ('unsupported character set'): the whole file was one quarantined record."""
+    from twinlab.ingest.run import read_file
+
+    terms = [b"NAUSEA", "CAF\u00c9".encode(), b"RASH", b"ITCH\x9d", b"FEVER"]
+    res = read_file(_xpt(tmp_path / "ae.xpt", terms))
+    assert (res.records_in, res.records_accepted) == (5, 4), res.quarantine["reason"].tolist()
+    row = res.quarantine.iloc[0]
+    assert row["check"] == "sdtm.encoding" and row["source_record"] == "ae.xpt#row=4"
+    assert "CAF\u00c9" in set(res.events["display"].dropna()) | set(res.events["code"].dropna())
+
+
+def test_xpt_in_latin1_is_read_whole(tmp_path: Path) -> None:
+    """A legacy Latin-1 file (bytes cp1252 lacks, such as 0x9d, among accented values) is read
+    as Latin-1, every row kept."""
+    from twinlab.ingest.run import read_file
+
+    terms = [b"CAF\xc9", b"NA\xcfVE", b"\x9dRASH", b"FEVER"]
+    res = read_file(_xpt(tmp_path / "ae.xpt", terms))
+    assert (res.records_in, res.records_accepted) == (4, 4), res.quarantine["reason"].tolist()
+    assert "CAF\u00c9" in set(res.events["display"].dropna()) | set(res.events["code"].dropna())

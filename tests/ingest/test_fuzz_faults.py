@@ -263,3 +263,28 @@ def test_xpt_in_latin1_is_read_whole(tmp_path: Path) -> None:
     res = read_file(_xpt(tmp_path / "ae.xpt", terms))
     assert (res.records_in, res.records_accepted) == (4, 4), res.quarantine["reason"].tolist()
     assert "CAF\u00c9" in set(res.events["display"].dropna()) | set(res.events["code"].dropna())
+
+
+def test_wearable_export_in_a_cut_gzip_keeps_the_epochs_before_the_cut(tmp_path: Path) -> None:
+    """A gzip'd wearable export cut short (a copy stopped, a disk filled) lost every epoch:
+    the whole file was one 'file unreadable' record, while the VCF reader keeps the lines
+    before the damage. The decoded prefix is now read and the rest is one record."""
+    import gzip
+
+    from twinlab.ingest.run import read_file
+
+    stamps = pd.date_range("2025-03-01T08:00:00", periods=20000, freq="30s")
+    body = "".join(f"{t:%Y-%m-%dT%H:%M:%S}+00:00,{60 + i % 40},{i % 50}\n"
+                   for i, t in enumerate(stamps))  # fmt: skip
+    text = "# device_model: Kestrel Band 2\ntimestamp,heart_rate,steps\n" + body
+    packed = gzip.compress(text.encode())
+    (tmp_path / "whole.csv.gz").write_bytes(packed)
+    (tmp_path / "cut.csv.gz").write_bytes(packed[: len(packed) // 2])
+    whole = read_file(tmp_path / "whole.csv.gz")
+    cut = read_file(tmp_path / "cut.csv.gz")
+    assert whole.records_accepted == 20000 and whole.quarantine.empty
+    assert 5000 < cut.records_accepted < 20000
+    assert cut.records_in == cut.records_accepted + 1
+    row = cut.quarantine.iloc[0]
+    assert row["check"] == "wearables.io" and "from here on" in row["reason"]
+    assert row["source_record"] == f"line {cut.records_accepted + 3}+"

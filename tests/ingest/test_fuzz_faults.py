@@ -288,3 +288,45 @@ def test_wearable_export_in_a_cut_gzip_keeps_the_epochs_before_the_cut(tmp_path:
     row = cut.quarantine.iloc[0]
     assert row["check"] == "wearables.io" and "from here on" in row["reason"]
     assert row["source_record"] == f"line {cut.records_accepted + 3}+"
+
+
+def _glucose(i: int, code: str = "2345-7", unit: str = "mg/dL") -> str:
+    import json
+
+    return json.dumps({
+        "resourceType": "Observation", "id": f"o{i}", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "subject": {"reference": "Patient/p1"}, "effectiveDateTime": f"2023-01-0{i}T10:00:00Z",
+        "valueQuantity": {"value": 90 + i, "unit": unit, "system": "http://unitsofmeasure.org",
+                          "code": unit},
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("unit", ["mg/dL/0", "1/0", "0", "10*999/L", "10*-999"])
+def test_a_unit_with_a_zero_or_infinite_factor_is_an_unknown_unit(unit: str) -> None:
+    """pint's ZeroDivisionError escaped ``parse_ucum`` ('mg/dL/0'): one such unit in one
+    record ended the whole ingest with 'internal error (ZeroDivisionError ...)'."""
+    from twinlab.terminology.ucum import UnitError, to_ucum
+
+    with pytest.raises(UnitError):
+        to_ucum(unit)
+
+
+def test_odd_units_and_blanks_around_codes_neither_stop_a_run_nor_split_an_analyte(
+    tmp_path: Path,
+) -> None:
+    """End to end: a unit pint divides by zero on, and a LOINC code with blanks around it
+    (which kept its mg/dL beside every other glucose in mmol/L: the code map and the units
+    table were looked up with the blanks, and the published code lost them later)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    patient = '{"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1960"}'
+    lines = [patient, _glucose(1), _glucose(2, code=" 2345-7 "), _glucose(3, unit="mg/dL/0")]
+    (src / "obs.ndjson").write_text("\n".join(lines) + "\n")
+    result = _harmonize([src], tmp_path)
+    assert result.report["reconciles"] is True
+    events = pd.read_parquet(tmp_path / "out" / "events.parquet")
+    glucose = events[events["code"] == "2345-7"].sort_values("value_num")
+    assert len(glucose) == 3
+    converted = glucose[glucose["unit"] == "mmol/L"]["value_num"].round(2).tolist()
+    assert converted == [round(91 / 18.016, 2), round(92 / 18.016, 2)]

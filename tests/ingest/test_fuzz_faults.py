@@ -361,3 +361,16 @@ def test_an_output_folder_that_is_a_source_or_holds_other_files_is_refused(
     # a rerun over an earlier output replaces it, as before
     harmonize([src], out_dir=tmp_path / "o", raw_zone=tmp_path / "z", **keys)
     harmonize([other], out_dir=tmp_path / "o", raw_zone=tmp_path / "z", **keys)
+
+
+@pytest.mark.parametrize("name", ["ae.csv", "ae.csv.gz", "ae.json", "ae.xml.gz"])
+def test_a_gzip_file_no_reader_takes_says_it_is_compressed(tmp_path: Path, name: str) -> None:
+    """A gzip'd SDTM, FHIR or ODM file (under any name) was 'no reader recognizes this file'."""
+    import gzip
+
+    from twinlab.ingest.run import read_file
+
+    (tmp_path / name).write_bytes(gzip.compress(AE_CSV.encode()))
+    res = read_file(tmp_path / name)
+    assert res.quarantine["check"].tolist() == ["ingest.format"]
+    assert "gzip-compressed" in res.quarantine["reason"].iloc[0]

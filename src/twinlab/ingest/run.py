@@ -139,6 +139,11 @@ def _no_reader(path: Path) -> str:
         return "the file holds only blank space"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "no reader recognizes this file: it is UTF-16 text (readers take UTF-8)"
+    if head.startswith(b"\x1f\x8b"):
+        return (
+            "no reader recognizes this file: it is gzip-compressed (only VCF and wearable "
+            "exports are read compressed: decompress it)"
+        )
     return "no reader recognizes this file"
 
 

@@ -374,3 +374,20 @@ def test_a_gzip_file_no_reader_takes_says_it_is_compressed(tmp_path: Path, name:
     res = read_file(tmp_path / name)
     assert res.quarantine["check"].tolist() == ["ingest.format"]
     assert "gzip-compressed" in res.quarantine["reason"].iloc[0]
+
+
+def test_awd_blank_line_inside_the_epoch_table_is_a_quarantined_epoch(tmp_path: Path) -> None:
+    """One count byte turned into a blank made its AWD epoch vanish without a word: the line
+    kept its time slot but was neither counted nor quarantined (records in 18401 -> 18400)."""
+    from twinlab.ingest.run import read_file
+
+    head = ["SUBJ1", "23-Jan-2020", "13:58", " 4 ", "00", "SER1", "M"]
+    counts = [str(i % 50) for i in range(60)]
+    (tmp_path / "clean.AWD").write_text("\n".join(head + counts) + "\n\n")
+    counts[30] = " "
+    (tmp_path / "blank.AWD").write_text("\n".join(head + counts) + "\n\n")
+    clean, bad = read_file(tmp_path / "clean.AWD"), read_file(tmp_path / "blank.AWD")
+    assert clean.records_in == 60 and clean.quarantine.empty  # a trailing blank is no epoch
+    assert (bad.records_in, bad.records_accepted) == (60, 59)
+    row = bad.quarantine.iloc[0]
+    assert (row["source_record"], row["check"]) == ("line 38", "wearables.value")

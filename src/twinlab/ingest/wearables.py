@@ -569,6 +569,13 @@ def _parse_awd(text: str, p: _Parsed, utc_offset: str | None) -> None:
     head += [""] * (7 - len(head))
     body = [(no + 1, ln) for no, ln in enumerate(lines) if no >= 7 and ln.strip()]
     p.records_in = len(body)
+    if body:  # a blank line inside the epoch table is an epoch lost, not nothing
+        first, last = body[0][0], body[-1][0]
+        for no in range(first + 1, last):
+            if not lines[no - 1].strip():
+                why = "epoch line is blank (its count is lost; later epochs keep their times)"
+                p.quarantine.append(quarantine_row(f"line {no}", "wearables.value", why, ""))
+                p.extra_records += 1
     code = _numbers(pd.Series([head[3]]))[0][0]
     epoch = AWD_EPOCHS.get(int(code)) if np.isfinite(code) else None
     p.epoch_s = float(epoch or 60)

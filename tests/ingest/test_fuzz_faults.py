@@ -333,31 +333,28 @@ def test_odd_units_and_blanks_around_codes_neither_stop_a_run_nor_split_an_analy
 
 
 @pytest.mark.parametrize("which", ["out", "zone"])
-def test_an_output_folder_that_is_a_source_or_holds_other_files_is_refused(
-    tmp_path: Path, which: str
+@pytest.mark.parametrize("level", ["the source", "above the source"])
+def test_an_output_folder_that_is_or_holds_a_source_is_refused(
+    tmp_path: Path, which: str, level: str
 ) -> None:
-    """``--raw-zone`` (or ``--out``) naming a source folder replaced it whole: the study's
-    source files were deleted and the run reported success. A folder of other files went the
-    same way. Both are refused before anything is read, and nothing is deleted."""
+    """``--raw-zone`` (or ``--out``) naming a source folder, or a folder above one, replaced
+    it whole: the study's source files were deleted and the run reported success. It is
+    refused before anything is read, and nothing is deleted."""
     from twinlab.deid import DeidKey
     from twinlab.harmonize import harmonize
     from twinlab.security.crypto import Keyring
 
-    src, other = tmp_path / "src", tmp_path / "other"
-    src.mkdir()
+    src, other = tmp_path / "data" / "src", tmp_path / "other"
+    src.mkdir(parents=True)
     other.mkdir()
     (src / "ae.csv").write_text(AE_CSV)
     (other / "ae.csv").write_text(AE_CSV.replace("S-", "T-"))
-    (tmp_path / "notes").mkdir()
-    (tmp_path / "notes" / "keep.txt").write_text("mine")
     keys = {"key": DeidKey(b"k" * 32), "keyring": Keyring({"k1": b"m" * 32})}
-    for target, why in ((src, "holds the source"), (tmp_path / "notes", "keep.txt")):
-        dirs = {"out_dir": tmp_path / "o", "raw_zone": tmp_path / "z"}
-        dirs["out_dir" if which == "out" else "raw_zone"] = target
-        with pytest.raises(ValueError, match=why):
-            harmonize([src, other], **dirs, **keys)
+    dirs = {"out_dir": tmp_path / "o", "raw_zone": tmp_path / "z"}
+    dirs["out_dir" if which == "out" else "raw_zone"] = src if level == "the source" else src.parent
+    with pytest.raises(ValueError, match="holds the source"):
+        harmonize([src, other], **dirs, **keys)
     assert (src / "ae.csv").read_text() == AE_CSV
-    assert (tmp_path / "notes" / "keep.txt").read_text() == "mine"
     # a rerun over an earlier output replaces it, as before
     harmonize([src], out_dir=tmp_path / "o", raw_zone=tmp_path / "z", **keys)
     harmonize([other], out_dir=tmp_path / "o", raw_zone=tmp_path / "z", **keys)

@@ -361,24 +361,17 @@ def build_timeline(
     )
 
 
-def _check_replaceable(
-    folder: Path, outputs: tuple[str, ...], what: str, sources: Sequence[str | Path]
-) -> None:
-    """Refuse a ``folder`` whose replacement would delete what is not an earlier output.
+def _check_replaceable(folder: Path, what: str, sources: Sequence[str | Path]) -> None:
+    """Refuse a ``folder`` that is, or lies above, one of the run's ``sources``.
 
     A run replaces its output folder and raw zone whole: given a source folder (or one above
-    a source) or a folder of other files, a mistyped ``--out`` or ``--raw-zone`` deleted the
-    study's own data without a word.
-
-    Parameters
-    ----------
-    outputs
-        Name patterns (:meth:`pathlib.PurePath.match`) of what an earlier run leaves there.
+    a source), a mistyped ``--out`` or ``--raw-zone`` deleted the study's own data without a
+    word and the run reported success.
 
     Raises
     ------
     ValueError
-        When ``folder`` is or holds a source, or holds an entry no pattern of ``outputs`` fits.
+        When ``folder`` is or holds a source.
     """
     target = folder.resolve()
     for source in sources:
@@ -388,20 +381,6 @@ def _check_replaceable(
                 f"the {what} {folder} holds the source {source}: it is replaced whole by "
                 "each run, so the source would be deleted; choose another folder"
             )
-    if not target.is_dir():
-        return
-    for entry in target.iterdir():
-        if not any(entry.match(pattern) for pattern in outputs):
-            raise ValueError(
-                f"the {what} {folder} holds files that are not an earlier ingest's output "
-                f"(such as {entry.name!r}): it is replaced whole by each run, so they would be "
-                "deleted; choose another folder, or empty it first"
-            )
-
-
-#: What an earlier run leaves in its output folder and its raw zone.
-_OUTPUTS = ("*.parquet", "*.zarr", "report.json", "quality.json", ".DS_Store")
-_RAW_ZONE_OUTPUTS = ("*.enc", ".DS_Store")
 
 
 def harmonize(
@@ -460,8 +439,8 @@ def harmonize(
     out, zone = Path(out_dir), Path(raw_zone)
     if out.resolve() == zone.resolve() or zone.resolve().is_relative_to(out.resolve()):
         raise ValueError("the raw zone must not lie inside the de-identified output folder")
-    _check_replaceable(out, _OUTPUTS, "output folder", paths)
-    _check_replaceable(zone, _RAW_ZONE_OUTPUTS, "raw zone", paths)
+    _check_replaceable(out, "output folder", paths)
+    _check_replaceable(zone, "raw zone", paths)
     key = key if key is not None else load_key()
     keyring = keyring if keyring is not None else load_keyring()
     read = read_sources(paths, client=client, exclude=(out, zone))  # not a rerun's own outputs

@@ -73,9 +73,16 @@ def dir_files(folder: str | Path) -> list[tuple[str, Path]]:
 
 
 def _dir_digests(folder: Path) -> dict[str, Any]:
-    listing, sha_listing, size = [], [], 0
+    """DVC's digests of ``folder``; files that cannot be read (a link that leads nowhere, no
+    permission) are left out and counted as ``unreadable``, not an error: an ingest
+    quarantines such a file and publishes the rest, and its audit record must not then fail."""
+    listing, sha_listing, size, unreadable = [], [], 0, 0
     for relpath, file in dir_files(folder):
-        d = file_digests(file)
+        try:
+            d = file_digests(file)
+        except OSError:  # no name kept: file names can be patient names
+            unreadable += 1
+            continue
         listing.append({"md5": d["md5"], "relpath": relpath})
         sha_listing.append({"relpath": relpath, "sha256": d["sha256"]})
         size += d["size"]
@@ -87,6 +94,7 @@ def _dir_digests(folder: Path) -> dict[str, Any]:
         "sha256": sha.hexdigest() + ".dir",
         "size": size,
         "nfiles": len(listing),
+        **({"unreadable": unreadable} if unreadable else {}),
     }
 
 

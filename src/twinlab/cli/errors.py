@@ -2,7 +2,8 @@
 
 * A user mistake (:data:`USER_ERRORS`: a missing or invalid file, an unknown parameter,
   invalid data, a refused permission) ends with one ``Error: ...`` line on stderr and exit
-  status 2 (:class:`UserError`), as click's own usage errors do.
+  status 2 (:class:`UserError`), as click's own usage errors do; so does a full disk or a
+  read-only file system (:data:`ENVIRONMENT_ERRNOS`).
 * A check that ran and failed (the validation gate, an audit log that does not verify, PHI
   found in the outputs) is a :class:`click.ClickException` raised by the command: exit 1.
 * Anything else is a bug: one ``Error: internal error ...`` line and exit 1, or the
@@ -11,12 +12,20 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 from typing import Any
 
 import click
 
-__all__ = ["LAZY_COMMANDS", "USER_ERRORS", "RootGroup", "UserError", "user_errors"]
+__all__ = [
+    "ENVIRONMENT_ERRNOS",
+    "LAZY_COMMANDS",
+    "USER_ERRORS",
+    "RootGroup",
+    "UserError",
+    "user_errors",
+]
 
 #: Exceptions that are the user's to fix, reported in one line (``ConfigError`` and
 #: ``NonmemDataError`` are ``ValueError``).
@@ -49,6 +58,20 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return (*USER_ERRORS, NotebookError, AuditLogError)
 
 
+#: Errors of the machine, not of the program: a full disk or quota, a read-only file system.
+#: They end like a user mistake, with what to do.
+ENVIRONMENT_ERRNOS: dict[int, str] = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exhausted",
+    errno.EROFS: "the file system is read-only",
+}
+
+
+def _environment_message(err: OSError) -> str:
+    where = f" ({err.filename})" if err.filename else ""
+    return f"{ENVIRONMENT_ERRNOS[err.errno]}{where}: free space or write elsewhere"
+
+
 def _message(err: BaseException) -> str:
     if isinstance(err, KeyError) and err.args:
         return str(err.args[0])
@@ -67,6 +90,10 @@ class RootGroup(click.Group):
             if ctx.find_root().params.get("debug"):
                 raise
             raise UserError(_message(err)) from None
+        except OSError as err:
+            if ctx.find_root().params.get("debug") or err.errno not in ENVIRONMENT_ERRNOS:
+                raise
+            raise UserError(_environment_message(err)) from None
         except Exception as err:
             if ctx.find_root().params.get("debug"):
                 raise

@@ -361,6 +361,28 @@ def build_timeline(
     )
 
 
+def _check_replaceable(folder: Path, what: str, sources: Sequence[str | Path]) -> None:
+    """Refuse a ``folder`` that is, or lies above, one of the run's ``sources``.
+
+    A run replaces its output folder and raw zone whole: given a source folder (or one above
+    a source), a mistyped ``--out`` or ``--raw-zone`` deleted the study's own data without a
+    word and the run reported success.
+
+    Raises
+    ------
+    ValueError
+        When ``folder`` is or holds a source.
+    """
+    target = folder.resolve()
+    for source in sources:
+        given = Path(source).resolve()
+        if given == target or given.is_relative_to(target):
+            raise ValueError(
+                f"the {what} {folder} holds the source {source}: it is replaced whole by "
+                "each run, so the source would be deleted; choose another folder"
+            )
+
+
 def harmonize(
     paths: Sequence[str | Path],
     *,
@@ -417,6 +439,8 @@ def harmonize(
     out, zone = Path(out_dir), Path(raw_zone)
     if out.resolve() == zone.resolve() or zone.resolve().is_relative_to(out.resolve()):
         raise ValueError("the raw zone must not lie inside the de-identified output folder")
+    _check_replaceable(out, "output folder", paths)
+    _check_replaceable(zone, "raw zone", paths)
     key = key if key is not None else load_key()
     keyring = keyring if keyring is not None else load_keyring()
     read = read_sources(paths, client=client, exclude=(out, zone))  # not a rerun's own outputs

@@ -123,16 +123,43 @@ def publish(
         When the written timeline and quarantine do not account for every record and event
         read; nothing is published.
     """
+    # Publish only when clean (issues 14 and 15): write to private staging folders beside
+    # --out and the raw zone, scan there, and swap both into place only after a clean scan.
+    final_out, final_zone = Path(out_dir), Path(raw_zone)
+    out = staging_dir(final_out)
+    staged = [out]
+    try:
+        zone = staging_dir(final_zone)
+        staged.append(zone)
+        return _publish_staged(
+            h, out, zone, final_out, final_zone, keyring=keyring, scan_phi=scan_phi,
+            params=params, inputs=inputs,
+        )  # fmt: skip
+    except BaseException:  # a full disk, a read-only folder, Ctrl-C: no half-written folder
+        for folder in staged:  # published ones were renamed away: nothing to remove there
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _publish_staged(
+    h: Harmonized,
+    out: Path,
+    zone: Path,
+    final_out: Path,
+    final_zone: Path,
+    *,
+    keyring: Any,
+    scan_phi: bool,
+    params: Mapping[str, Any] | None,
+    inputs: Sequence[str | Path],
+) -> HarmonizeResult:
+    """:func:`publish` once its staging folders ``out`` and ``zone`` exist."""
     from twinlab.audit import audit_stage
     from twinlab.deid import scan_for_phi
     from twinlab.harmonize.quality import quality_report
     from twinlab.security.crypto import encrypt_bytes
     from twinlab.security.filemodes import publish_dir, restrict_tree
 
-    # Publish only when clean (issues 14 and 15): write to private staging folders beside
-    # --out and the raw zone, scan there, and swap both into place only after a clean scan.
-    final_out, final_zone = Path(out_dir), Path(raw_zone)
-    out, zone = staging_dir(final_out), staging_dir(final_zone)
     h.cohort.write(out)
     n_series = write_series(h.series, out)
     h.public_quarantine.to_parquet(out / "quarantine.parquet", index=False)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import zlib
 from pathlib import Path
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "max_input_bytes",
     "max_line_chars",
     "read_bounded",
+    "read_bounded_prefix",
     "split_lines",
 ]
 
@@ -122,25 +124,53 @@ def read_bounded(path: str | Path, *, max_bytes: int | None = None) -> bytes:
     --------
     >>> read_bounded("steps.csv.gz", max_bytes=10_000_000)  # doctest: +SKIP
     """
+    data, err = read_bounded_prefix(path, max_bytes=max_bytes)
+    if err is not None:
+        raise err
+    return data
+
+
+def read_bounded_prefix(
+    path: str | Path, *, max_bytes: int | None = None
+) -> tuple[bytes, Exception | None]:
+    """Like :func:`read_bounded`, but a corrupt or cut gzip stream gives what came before.
+
+    Returns
+    -------
+    tuple of (bytes, Exception or None)
+        The (decompressed) content, and the stream error that ended it early (``EOFError``,
+        ``zlib.error``, ``gzip.BadGzipFile``) or ``None`` when the whole file was read: a
+        reader keeps the complete records before the damage and quarantines the rest.
+
+    Raises
+    ------
+    InputTooLarge
+        As :func:`read_bounded`.
+    OSError
+        For a file that cannot be opened or read at all.
+    """
     path = Path(path)
     limit = max_input_bytes() if max_bytes is None else max_bytes
     compressed = is_gzip(path)
     if not compressed:
         if path.stat().st_size > limit:
             raise InputTooLarge(limit, compressed=False)
-        return path.read_bytes()
+        return path.read_bytes(), None
     parts: list[bytes] = []
     size = 0
     with gzip.open(path, "rb") as gz:
         while True:
-            chunk = gz.read(min(_CHUNK, limit + 1 - size))
+            try:  # read1: one step of the stream, so an error loses no byte decoded before it
+                chunk = gz.read1(min(_CHUNK, limit + 1 - size))
+            except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+                return b"".join(parts), err
             if not chunk:
                 break
             size += len(chunk)
             if size > limit:
                 raise InputTooLarge(limit, compressed=True)
             parts.append(chunk)
-    return b"".join(parts)
+    return b"".join(parts), None
 
 
 def split_lines(text: str) -> list[str]:

@@ -27,7 +27,8 @@ Quarantined, with the item group's XML as raw text: a value that fails its DataT
 ``Value`` element instead of the ODM 1.3 ``Value`` attribute (``odm.item``), an undated item group
 (``odm.date``, unless ``undated="keep"``), an item group without a subject (``odm.subject``),
 an item group that is not well-formed XML (an
-unclosed element, a bad byte: ``odm.parse``; the file is parsed again without it, up to
+unclosed element, a bad byte, also in its own opening tag: ``odm.parse``; the file is parsed
+again without it, up to
 :data:`MAX_BROKEN_GROUPS` times), the cut item group of a truncated file (``odm.parse``) or the
 open elements after the last complete group (``odm.truncated``). A file whose XML breaks
 outside any item group, or whose study ``GlobalVariables`` break the ODM structure, is one
@@ -759,17 +760,59 @@ def _broken_group(data: bytes, at: int) -> tuple[int, int, bool] | None:
     """
     opens = [m.start() for m in _GROUP_OPEN.finditer(data, 0, at + 32) if m.start() <= at]
     if not opens:
-        return None
+        return _unnamed_group(data, at, 0)
     start = opens[-1]
     closed = _GROUP_CLOSE.search(data, start, at)
     if closed is not None and closed.end() <= at:
-        return None  # the group closed before the error: the error is elsewhere
+        # the group closed before the error: a group whose own opening tag is broken?
+        return _unnamed_group(data, at, closed.end())
     end = _GROUP_CLOSE.search(data, at)
     if end is None:
         return start, len(data), True
     nxt = _GROUP_OPEN.search(data, start + 1, end.start())
     if nxt is not None:  # the next group opens before a close: the broken group ends there
         return start, nxt.start(), False
+    return start, end.end(), False
+
+
+_TAG = re.compile(rb"<(/?)([^\s/>!?]*)[^>]*?(/?)>|<!--.*?-->|<\?.*?\?>", re.S)
+#: Elements whose children are item groups: a form, or the data of a Dataset-XML file.
+_GROUP_PARENT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:FormData|ClinicalData|ReferenceData)[\s>]")
+
+
+def _unnamed_group(data: bytes, at: int, after: int) -> tuple[int, int, bool] | None:
+    """The span of an ItemGroupData whose opening tag is broken (a bad byte in its name:
+    ``<ItemGroup\\x9aata``), holding the error at ``at``; ``None`` when there is none.
+
+    ``after`` is where the previous item group closed (0: none). The broken element is the
+    one open at ``at`` among the elements that begin after that close (or after the opening
+    tag of the form, or of a Dataset-XML file's ClinicalData, for its first group); it is
+    taken for an item group only when an ``</ItemGroupData>`` follows with no other group
+    opening before it, so the span holds nothing but that group. A broken form, study event
+    or subject is no item group: ``None``.
+    """
+    forms = [m for m in _GROUP_PARENT.finditer(data, after, at) if m.start() < at]
+    if forms:
+        after = max(after, data.find(b">", forms[-1].start()) + 1)
+    if after <= 0:
+        return None
+    tag = data.rfind(b"<", after, at + 1)  # expat places a mismatched tag after its "</"
+    end = _GROUP_CLOSE.search(data, tag if tag >= 0 else at)
+    if end is None or _GROUP_OPEN.search(data, after, end.start()) is not None:
+        return None
+    stack: list[int] = []
+    for m in _TAG.finditer(data, after, at):
+        if m.group(1) is None or m.group(3):  # a comment, a processing instruction, <x/>
+            continue
+        if m.group(1):
+            if not stack:
+                return None  # an element closes that opened before the span: not a group
+            stack.pop()
+        else:
+            stack.append(m.start())
+    start = stack[0] if stack else data.rfind(b"<", after, at + 1)
+    if start < 0 or data.startswith(b"</", start):
+        return None
     return start, end.end(), False
 
 

@@ -12,11 +12,13 @@ quarantined record saying why.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import logging
+import tempfile
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +85,7 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
     import twinlab.ingest  # noqa: F401 - registers the readers
 
     path = Path(path)
-    name = label or str(path)
+    name = printable_name(label or str(path))
     try:
         with path.open("rb"):
             pass
@@ -94,12 +96,34 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
     if reader is None:
         return _unreadable(name, "unknown", "ingest.format", _no_reader(path))
     try:
-        result = reader.read(path)
+        with _printable_path(path) as alias:
+            result = reader.read(alias)
     except Exception as err:  # a reader bug must not stop the batch
         return _failed(name, reader.format, err)
     result.source_file = name
     result.digest = _digest(path)
     return result
+
+
+@contextlib.contextmanager
+def _printable_path(path: Path) -> Iterator[Path]:
+    """``path``, or a link to it under a name that is valid UTF-8 (:func:`printable_name`).
+
+    Readers put their file's name into their tables (record pointers, a wearable's subject,
+    raw text of a quarantined file); a name with bytes that are not UTF-8 cannot be written
+    to Parquet, so the reader is handed a link whose whole path is printable.
+    """
+    if _is_printable(str(path)):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="twinlab-name-") as tmp:
+        alias = Path(tmp) / printable_name(path.name)
+        alias.symlink_to(path.absolute())
+        yield alias
+
+
+def _is_printable(name: str) -> bool:
+    return printable_name(name) == name
 
 
 def _no_reader(path: Path) -> str:
@@ -115,6 +139,11 @@ def _no_reader(path: Path) -> str:
         return "the file holds only blank space"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "no reader recognizes this file: it is UTF-16 text (readers take UTF-8)"
+    if head.startswith(b"\x1f\x8b"):
+        return (
+            "no reader recognizes this file: it is gzip-compressed (only VCF and wearable "
+            "exports are read compressed: decompress it)"
+        )
     return "no reader recognizes this file"
 
 
@@ -178,7 +207,7 @@ def _read_all(pairs: Sequence[tuple[Path, str]]) -> list[Any]:
 
     for path, label in pairs:
         reader = reader_for(path)
-        if reader is None or reader.format not in BATCH_READERS:
+        if reader is None or reader.format not in BATCH_READERS or not _is_printable(str(path)):
             flush()
             out.append(read_file(path, label=label))
             continue
@@ -287,6 +316,24 @@ def _common_parent(paths: Sequence[str | Path]) -> Path:
 
 def _label(file: Path, base: Path) -> str:
     try:
-        return file.relative_to(base).as_posix()
+        return printable_name(file.relative_to(base).as_posix())
     except ValueError:
-        return file.as_posix()
+        return printable_name(file.as_posix())
+
+
+def printable_name(name: str) -> str:
+    """``name`` as valid UTF-8 text: each byte of a file name that is not UTF-8 as ``\\xNN``.
+
+    Python decodes such bytes to lone surrogates (PEP 383), which no Parquet or JSON output
+    can hold: one file named in Latin-1 on a UTF-8 system stopped the whole run.
+
+    Examples
+    --------
+    >>> printable_name("caf\\udce9.csv")
+    'caf\\\\xe9.csv'
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return name

@@ -83,7 +83,7 @@ __all__ = [
 
 FORMAT = "sdtm"
 #: Encodings tried, in order, when an XPT file does not decode with ReadStat's default.
-XPT_ENCODINGS: tuple[str | None, ...] = (None, "cp1252", "latin-1")
+XPT_ENCODINGS: tuple[str | None, ...] = (None, "cp1252", "latin1")
 #: ARMCD values that mark a subject who never entered a treatment arm.
 SCREEN_FAILURE_ARMCD = frozenset({"SCRNFAIL", "NOTASSGN"})
 #: Domains with no subject (trial design, relationships): no USUBJID check.
@@ -1076,6 +1076,8 @@ def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
             if salvage:
                 kw["row_limit"] = max(members[0][1], 1)  # 0 would mean "no limit"
             df, _ = pyreadstat.read_xport(str(path), **kw)
+            if enc == XPT_ENCODINGS[-1]:  # reads any bytes: a UTF-8 file with a bad byte?
+                df = _utf8_rows(df)
             if salvage:
                 return _with_lost_tail(df, members[0][1], err, data), enc, ""
             declared = _xpt_v8_rows(data)
@@ -1119,7 +1121,46 @@ def _with_lost_tail(df: pd.DataFrame, n: int, reason: str, data: bytes) -> pd.Da
     out = df.iloc[:n].reindex(range(n + 1))
     last = data[-2000:].decode("latin-1")
     raw = json.dumps({"size": len(data), "complete_rows": n, "last_bytes_latin1": last})
-    out.attrs["rejects"] = {n: ("sdtm.truncated", reason, raw)}
+    kept = {i: r for i, r in df.attrs.get("rejects", {}).items() if i < n}
+    out.attrs["rejects"] = {**kept, n: ("sdtm.truncated", reason, raw)}
+    return out
+
+
+def _utf8_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """A table read as Latin-1 (the last of :data:`XPT_ENCODINGS`), as the file meant it.
+
+    Latin-1 decodes any byte, so a UTF-8 file with one corrupted byte in one value, which the
+    other encodings refuse as a whole, is read as Latin-1. When the values with non-ASCII text
+    are mostly valid UTF-8 (or there are fewer than two that are not), the file is UTF-8: its
+    values are decoded as such, and each row holding bytes that are not UTF-8 is blanked and
+    named in ``df.attrs["rejects"]`` (``sdtm.encoding``) to be quarantined alone. Otherwise
+    the file is a legacy Latin-1 file and is returned as read.
+    """
+    good: dict[tuple[int, Any], str] = {}
+    bad: dict[int, dict[str, Any]] = {}
+    for col in df.columns:
+        values = df[col]
+        if values.dtype != object and not pd.api.types.is_string_dtype(values):
+            continue
+        high = values.map(lambda v: isinstance(v, str) and not v.isascii())
+        for i in np.flatnonzero(high.to_numpy(dtype=bool)):
+            text = values.iat[i]
+            try:
+                good[(int(i), col)] = text.encode("latin-1").decode("utf-8")
+            except UnicodeDecodeError:
+                bad.setdefault(int(i), {})[str(col)] = text
+    if len(bad) >= 2 and len(bad) > len(good):
+        return df
+    out = df.copy()
+    for (i, col), text in good.items():
+        out.iat[i, out.columns.get_loc(col)] = text
+    why = "row holds bytes that are not UTF-8 (a corrupted byte)"
+    rejects = {}
+    for i in sorted(bad):
+        raw = json.dumps({str(k): v for k, v in df.iloc[i].items()}, default=str)
+        rejects[i] = ("sdtm.encoding", why, raw)
+        out.iloc[i] = None
+    out.attrs["rejects"] = rejects
     return out
 
 

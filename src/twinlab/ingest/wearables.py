@@ -63,7 +63,12 @@ from twinlab.ingest.base import (
     quarantine_row,
     register,
 )
-from twinlab.ingest.limits import InputTooLarge, max_line_chars, read_bounded, split_lines
+from twinlab.ingest.limits import (
+    InputTooLarge,
+    max_line_chars,
+    read_bounded_prefix,
+    split_lines,
+)
 from twinlab.terminology.plausibility import plausibility_table
 
 __all__ = ["SUMMARY_SYSTEM", "read_wearables", "sniff_wearables"]
@@ -114,11 +119,16 @@ class _Parsed:
 # --- sniffing and opening ---------------------------------------------------------------------
 
 
-def _read_text(path: Path, max_bytes: int | None = None) -> str:
-    """The file's text, gunzipped in a bounded stream (:func:`read_bounded`)."""
-    data = read_bounded(path, max_bytes=max_bytes)
+def _read_text(path: Path, max_bytes: int | None = None) -> tuple[str, Exception | None]:
+    """The file's text, gunzipped in a bounded stream (:func:`read_bounded_prefix`), and the
+    stream error that cut it short: then the text ends with its last complete line."""
+    data, err = read_bounded_prefix(path, max_bytes=max_bytes)
+    if err is not None:
+        if b"\n" not in data:
+            raise err
+        data = data[: data.rindex(b"\n") + 1]  # the line the damage cut is lost with the rest
     text = decode_marked(data)[0]  # a bad byte becomes BAD_BYTE: its row is quarantined
-    return text.removeprefix("\ufeff")
+    return text.removeprefix("\ufeff"), err
 
 
 def _drop_long_lines(text: str, p: _Parsed, limit: int) -> str:
@@ -559,6 +569,13 @@ def _parse_awd(text: str, p: _Parsed, utc_offset: str | None) -> None:
     head += [""] * (7 - len(head))
     body = [(no + 1, ln) for no, ln in enumerate(lines) if no >= 7 and ln.strip()]
     p.records_in = len(body)
+    if body:  # a blank line inside the epoch table is an epoch lost, not nothing
+        first, last = body[0][0], body[-1][0]
+        for no in range(first + 1, last):
+            if not lines[no - 1].strip():
+                why = "epoch line is blank (its count is lost; later epochs keep their times)"
+                p.quarantine.append(quarantine_row(f"line {no}", "wearables.value", why, ""))
+                p.extra_records += 1
     code = _numbers(pd.Series([head[3]]))[0][0]
     epoch = AWD_EPOCHS.get(int(code)) if np.isfinite(code) else None
     p.epoch_s = float(epoch or 60)
@@ -789,7 +806,7 @@ def read_wearables(
     """
     path = Path(path)
     try:
-        text = _read_text(path, max_bytes)
+        text, cut = _read_text(path, max_bytes)
     except InputTooLarge as exc:
         return _whole_file(path, exc.check, exc.reason)
     except (OSError, EOFError, zlib.error) as exc:  # the message may quote the path: not kept
@@ -800,6 +817,11 @@ def read_wearables(
         return _whole_file(path, "wearables.format", "not a wearable export this reader knows",
                            text[:2000])  # fmt: skip
     p = _Parsed(fmt)
+    if cut is not None:  # a corrupt or cut gzip stream: the rows before the damage are read
+        why = f"file unreadable from here on ({type(cut).__name__}: corrupt or truncated stream)"
+        at = len(split_lines(text)) + 1
+        p.quarantine.append(quarantine_row(f"line {at}+", "wearables.io", why, ""))
+        p.extra_records += 1
     text = _drop_long_lines(text, p, max_line_chars() if max_line is None else max_line)
     try:
         if fmt == "twinlab":

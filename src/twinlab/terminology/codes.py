@@ -117,7 +117,13 @@ def map_codes(events: pd.DataFrame) -> pd.DataFrame:
         return out
     quals = _qualifiers.as_dicts(out)
     systems = out["code_system"].to_numpy(dtype=object, na_value=None)
-    codes = out["code"].to_numpy(dtype=object, na_value=None)
+    # blanks around a code are never part of it: " 2345-7 " is LOINC 2345-7, its unit
+    # converted as every other 2345-7's (not left in the source's unit beside them)
+    codes = np.array(
+        [c.strip() if isinstance(c, str) else c for c in out["code"].to_numpy(dtype=object)],
+        dtype=object,
+    )
+    codes[pd.isna(codes)] = None
     domains = (
         out["domain"].to_numpy(dtype=object, na_value=None)
         if "domain" in out.columns

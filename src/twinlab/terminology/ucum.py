@@ -13,6 +13,7 @@ into UCUM first by :func:`to_ucum` through ``tables/unit_synonyms.csv``.
 
 from __future__ import annotations
 
+import math
 import re
 from functools import cache, lru_cache
 from typing import Any
@@ -286,8 +287,18 @@ def parse_ucum(ucum: str) -> pint.Quantity:
     expr = to_pint(ucum)
     try:
         q = ureg.parse_expression(expr)
-    except (pint.errors.PintError, AttributeError, SyntaxError, TypeError, ValueError) as err:
+    except (
+        pint.errors.PintError,
+        AttributeError,
+        SyntaxError,
+        TypeError,
+        ValueError,
+        ArithmeticError,
+    ) as err:  # ArithmeticError: a factor of zero divides ("mg/dL/0"), or one overflows
         raise UnitError(f"cannot parse {ucum!r}: {err}") from None
     if not isinstance(q, ureg.Quantity):
         q = ureg.Quantity(float(q), "dimensionless")
+    factor = float(q.magnitude)
+    if not math.isfinite(factor) or factor == 0:  # "0", "10*999": no conversion can use it
+        raise UnitError(f"cannot parse {ucum!r}: its numeric factor is {factor!r}")
     return q

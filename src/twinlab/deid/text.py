@@ -425,7 +425,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
     ),
     PhiPattern(  # an age over 89 between commas after a name: "Frank Bush, 93, admitted"
         "age",
-        _p(r"[,(]\s*(?P<v>9\d|1[0-4]\d)\s*(?:,|\)|(?=\s+(?:y|yo|yrs?|m|f)\b))"),
+        _p(rf"[,(]\s*(?P<v>9\d|1[0-4]\d|{_AGE_WORD})\s*(?:,|\)|(?=\s+(?:y|yo|yrs?|m|f)\b))"),
         context=_after_a_person,
     ),
     PhiPattern(  # a birth year: over 89 it is an age ("born in 1925"); the patients table has it
@@ -625,8 +625,13 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(
         "age",
         _p(
-            r"\b(?:9\d|1[0-4]\d)\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.?)(?:[\s-]*old)?(?!\w)"
+            r"\b(?:9\d|1[0-4]\d)\+?\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.?)(?:[\s-]*old)?(?!\w)"
             r"|\b(?:aged?|age:)\s*(?:9\d|1[0-4]\d)\b|\b(?:9\d|1[0-4]\d)(?=\s*(?:M|F)\b)"
+            # "92yM", "93yoF", "93/F", "F/93", "90-something-year-old", "ninety-odd"
+            rf"|\b{_AGE_NUM}\s*y(?:o|rs?)?(?=[mf]\b)|\b{_AGE_NUM}\s*/\s*(?:m|f|male|female)\b"
+            rf"|\b(?:m|f|male|female)\s*/\s*{_AGE_NUM}\b(?!\s*/)"
+            r"|\b(?:9\d|ninety)[\s-]*(?:something|odd|plus|ish)[\s-]*(?:years?|yrs?|y/?o|yo)\b"
+            r"|\bninety[\s-]*(?:something|odd|plus|ish)\b"
             r"|\bnonagenarian|\bcentenarian"
             # "in her late 90s", "she is 92."
             r"|\bin\s+(?:his|her|their|the)\s+(?:early\s+|mid[-\s]?|late\s+)?(?:90'?s|nineties)"
@@ -638,8 +643,12 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\blived\s+(?:to|until|till)\s+(?:be\s+|age\s+)?(?P<v3>{_AGE_NUM}|{_AGE_WORD})\b"
             r"(?![.,]?\d|\s*%)"
             # "died at 94", "passed away aged 91", "diagnosed at the age of 93"
-            r"|\b(?:died|dies|passed(?:\s+away)?|deceased|expired|diagnosed|widowed)\s+"
-            rf"(?:at|aged?)\s+(?P<v2>{_AGE_NUM}|{_AGE_WORD})\b(?![.,]?\d|\s*%)"
+            r"|\b(?:died|dies|passed(?:\s+away)?|deceased|expired|diagnosed|widowed|dx(?:'?d)?"
+            r"|onset|d\.)\s*(?:at|@|aged?)\s+(?:the\s+)?(?:age\s+(?:of\s+)?)?"
+            rf"(?P<v2>{_AGE_NUM}|{_AGE_WORD})\b(?![.,]?\d|\s*%)"
+            # "(d. 94, CVA)", "deceased 97;", "passed 96": the age right after, no unit
+            rf"|\b(?:d\.|deceased|passed)\s*(?P<v4>{_AGE_NUM})\b(?![.,]?\d|\s*(?:%|[/:]"
+            r"|d\b|days?|h\b|hrs?|hours?|min|minutes?|wks?|weeks?|mos?|months?|mg|ml))"
             rf"|\b{_AGE_NUM}(?:st|nd|rd|th)\s+birthday\b"
             rf"|\b{_AGE_WORD}[\s-]+(?:years?|yrs?)(?:[\s-]+old)?\b"
             rf"|\b(?:aged?|age:)\s*{_AGE_WORD}\b"

@@ -1,0 +1,51 @@
+"""Red-team phrasings of free text: Safe Harbor identifiers in the forms clinicians and EHR
+exports write them (compact ages, family history, labelled numbers...) must not survive, and
+the clinical words beside them must."""
+
+from __future__ import annotations
+
+import pytest
+
+from twinlab.deid import scrub_text
+
+
+def _leaks(text: str, leaked: list[str]) -> list[str]:
+    out = scrub_text(text).lower()
+    return [x for x in leaked if x.lower() in out]
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("a 90+ yo woman with falls", ["90+"]),
+        ("ED triage: 92yM, SOB", ["92y"]),
+        ("ID: 93yoF w/ CHF", ["93"]),
+        ("Age/Sex: 93/F", ["93/F"]),
+        ("Sex/Age: M/96", ["M/96"]),
+        ("a 90-something-year-old man", ["90-something"]),
+        ("she is ninety-odd and frail", ["ninety"]),
+        ("FHx: maternal grandmother - colon ca dx at 91", ["91"]),
+        ("aunt (d. 94, CVA)", ["94"]),
+        ("PGF passed at 96 of MI", ["96"]),
+        ("DM onset at age 91", ["91"]),
+        ("Pt, ninety, alert and oriented", ["ninety"]),
+        ("her mother (ninety-two) lives with them", ["ninety"]),
+    ],
+)
+def test_ages_over_89_in_compact_and_family_history_forms(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "died 90 days later",
+        "BP 93/60, HR 100+ overnight",
+        "HR 90-something at rest",
+        "dx 95% stenosis of the LAD",
+        "d. 90 mg given",
+        "sats 92 on RA",
+    ],
+)
+def test_numbers_near_age_words_that_are_no_age_stay(text):
+    assert scrub_text(text) == text

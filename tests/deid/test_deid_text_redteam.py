@@ -49,3 +49,32 @@ def test_ages_over_89_in_compact_and_family_history_forms(text, leaked):
 )
 def test_numbers_near_age_words_that_are_no_age_stay(text):
     assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("phone (617)5550177 ext.12", ["617", "5550177", "12"]),
+        ("cell # 617-555-0101 x 4", ["555-0101", "x 4"]),
+        ("wk ph 555-0199 ext 23", ["0199", "23"]),
+        ("Mob 07700 900 123", ["07700", "900 123"]),
+        ("Tel 020 7946 0958 (home)", ["7946", "0958"]),
+        ("daughter's landline 0161-496-0000", ["0161", "496"]),
+        ("left VM, cb six one seven five five five zero one nine nine", ["six one seven"]),
+        ("logged in from 192.168.001.010", ["192.168"]),
+    ],
+)
+def test_telephone_forms_and_padded_ip_addresses(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "meds due 0800 1200 1600 2000",
+        "one or two tabs, three or four times a day",
+        "NS 0.9% at 75 mL/h",
+    ],
+)
+def test_clock_times_and_counted_words_are_no_telephone(text):
+    assert scrub_text(text) == text

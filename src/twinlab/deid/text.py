@@ -143,6 +143,18 @@ def _phone_digits(text: str) -> bool:
     return 7 <= sum(c.isdigit() for c in text) <= 15
 
 
+#: A digit spelled out ("oh" for zero, as numbers are read aloud).
+_DIGIT_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+_CLOCK = re.compile(r"(?:[01]\d|2[0-3])[0-5]\d")
+
+
+def _trunk_phone(text: str) -> bool:
+    """A national number with its trunk 0 has 10 or 11 digits, and is no list of 24-hour clock
+    times ("0800 1200 1600")."""
+    groups = re.findall(r"\d+", text)
+    return 10 <= sum(map(len, groups)) <= 11 and not all(_CLOCK.fullmatch(g) for g in groups)
+
+
 def _p(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
@@ -347,7 +359,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(
         "ip",
         _p(
-            r"(?<!\d)(?<!\d\.)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\.?\d)"
+            r"(?<!\d)(?<!\d\.)(?:(?:25[0-5]|2[0-4]\d|[01]?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|[01]?\d?\d)(?!\.?\d)"
         ),
     ),
     PhiPattern(
@@ -449,6 +461,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "phone",
         _p(
             r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?!\d)"
+            r"|(?<![\w+])(?:\+?1[\s.-]?)?\(\d{3}\)\s?\d{7}(?!\d)"  # "(617)5550177"
             r"|(?<![\w+])\+\d[\d\s().-]{6,}\d(?!\d)"
             # dialled abroad without the "+": "0044 20 7946 0958", "011 52 55 1234 5678"
             r"|(?<![\w+.,/-])(?:00|011)[\s.-]?[1-9][\d\s().-]{6,}\d(?!\d)"
@@ -456,9 +469,21 @@ PATTERNS: tuple[PhiPattern, ...] = (
         ),
         _phone_digits,
     ),
+    PhiPattern(  # a national number with its trunk 0: "07700 900123", "020 7946 0958"
+        "phone",
+        _p(r"(?<![\w+.,/:-])0[1-9]\d{1,3}[\s-]?\d{3,4}[\s-]?\d{3,4}(?![\w.,/:-]?\d)"),
+        _trunk_phone,
+    ),
+    PhiPattern(  # digits spelled out: "six one seven five five five zero one nine nine"
+        "phone",
+        _p(rf"\b{_DIGIT_WORD}(?:[\s,-]+{_DIGIT_WORD}){{6,}}\b"),
+    ),
     PhiPattern(  # the extension after a telephone number: "555-123-4567 ext. 89", "x123"
         "phone",
-        _p(r"(?<=\d[-.\s]\d{4})\s*,?\s*(?P<v>(?:(?:ext|extn|extension)\.?\s*|x)\d{1,6})(?!\w)"),
+        _p(
+            r"(?<=\d[-.\s]\d{4})\s*,?\s*(?P<v>(?:(?:ext|extn|extension)\.?\s*|x\s?)\d{1,6})(?!\w)"
+            r"|(?<=\d{4})\s*,?\s*(?P<v2>(?:ext|extn|extension)\.?\s*\d{1,6})(?!\w)"
+        ),
     ),
     PhiPattern(  # SSN masked but for its last 4, or labelled in any grouping ("SSN ending 6789")
         "ssn",

@@ -78,3 +78,33 @@ def test_telephone_forms_and_padded_ip_addresses(text, leaked):
 )
 def test_clock_times_and_counted_words_are_no_telephone(text):
     assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("Subscriber #: 123-456-789", ["456"]),
+        ("Member # : 98765432", ["98765432"]),
+        ("SIN 046 454 286", ["454 286"]),
+        ("NHS no. 943 476 5919", ["476"]),
+        ("Study subject 101-004 enrolled", ["101-004"]),
+        ("Screening no. S-0042 failed", ["0042"]),
+        ("Randomization number R1187 assigned", ["1187"]),
+        ("Health card 1234-567-890-AB", ["567"]),
+    ],
+)
+def test_labelled_numbers_with_any_separator_and_national_or_study_labels(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "subject 12 withdrew consent",
+        "the number of subjects was 120",
+        "sin 30 degrees",
+        "screening 2 visits before baseline",
+    ],
+)
+def test_study_words_without_a_number_code_stay(text):
+    assert scrub_text(text) == text

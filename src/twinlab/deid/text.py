@@ -191,6 +191,10 @@ _LABELS = (
     r"(?:\s+(?:id|no\.?|number|#))?|(?:patient|pt)\s+id|hicn|mbi|csn|fin"
     r"|driver'?s?\s+licen[cs]e(?:\s+(?:no\.?|number|#))?"
     r"|identifier|barcode|template|lot(?:\s+(?:no\.?|number|#))?"
+    # national and study numbers: "SIN 046 454 286", "NHS no. 943 476 5919", "subject 101-004"
+    r"|sin|nhs\s+(?:no\.?|number|#)|health\s+card|ohip|phn|nino|national\s+id"
+    r"|(?:study\s+|trial\s+)?subject(?:\s+id)?|screening(?:\s+(?:id|no\.?|number))?"
+    r"|randomi[sz]ation(?:\s+(?:id|no\.?|number))?|state\s+id(?:\s+card)?|unit\s+no\.?"
 )
 _NUMBER_WORDS = r"(?:no\.?|number|#)"
 #: Social-media sites and words that introduce a user name.
@@ -683,8 +687,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # the value only: the label ("MRN", "fingerprint template") is no PHI
         "mrn",
         _p(
-            rf"\b(?:{_LABELS})\s*[:#]?\s*(?:no\.?|number|#)?\s*"
-            r"(?P<v>(?=[\w-]*\d)[a-z0-9][\w-]{2,})"
+            rf"\b(?:{_LABELS})(?:\s*(?:[:#]|no\.?|number(?!\s+of\b)))*\s*"
+            # digits in groups ("943 476 5919", "046 454 286") or one code
+            r"(?P<v>\d{3}[ ]\d{2,3}[ ]\d{3,4}(?!\d)|(?=[\w-]*\d)[a-z0-9][\w-]{2,})"
             r"(?![\w-])(?!\s*(?:mg|mcg|ml|g|kg|units?|%)(?!\w))"  # a dose is no record number
         ),
     ),

@@ -108,3 +108,26 @@ def test_labelled_numbers_with_any_separator_and_national_or_study_labels(text, 
 )
 def test_study_words_without_a_number_code_stay(text):
     assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("Works in downtown Pittsburgh as a welder", ["Pittsburgh"]),
+        ("visiting from Toronto for the summer", ["Toronto"]),
+        ("Homeless, stays at the shelter on 5th and Main", ["Main"]),
+        ("found down at the corner of Oak and Elm", ["Oak", "Elm"]),
+        ("Home: 9 Ridgeway Crescent, Leeds LS8 2QR", ["LS8", "2QR"]),
+        ("Address: 24 Sussex Dr, Ottawa ON K1A 0B1", ["K1A", "0B1"]),
+    ],
+)
+def test_places_after_work_or_visit_words_street_corners_and_postcodes(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["VITAMIN B12 1MG DAILY", "stays in bed most of the day", "3rd and 4th toes", "T2 N0 M0"],
+)
+def test_doses_and_ordinals_are_no_postcode_or_corner(text):
+    assert scrub_text(text) == text

@@ -615,9 +615,28 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "address",
         re.compile(
             r"(?i:\b(?:lives|living|lived|resides|residing|resided|moved|relocated|retired"
-            r"|raised|grew\s+up|native|hometown|born)\s+(?:alone\s+|with\s+\w+\s+)?"
-            r"(?:in|to|from|at|near|of|outside(?:\s+of)?)\s+(?:the\s+)?)"
+            r"|raised|grew\s+up|native|hometown|born|works|worked|working|employed|stays"
+            r"|staying|stayed|visiting|commutes|commuting)\s+(?:alone\s+|with\s+\w+\s+)?"
+            r"(?:in|to|from|at|near|of|outside(?:\s+of)?)\s+(?:the\s+)?"
+            r"(?:(?:downtown|uptown|suburbs?\s+of|outskirts\s+of|city\s+of|town\s+of)\s+)?)"
             r"(?P<v>(?![A-Z]{1,4}\b)[A-Z][\w'.-]*(?:\s+(?![A-Z]{1,4}\b)[A-Z][\w'.-]*){0,3})"
+        ),
+    ),
+    PhiPattern(  # a street corner: "on 5th and Main", "corner of Oak and Elm"
+        "address",
+        re.compile(
+            r"(?i:\b\d+(?:st|nd|rd|th)\s+(?:st(?:reet)?\.?\s+|ave(?:nue)?\.?\s+)?(?:and|&)\s+)"
+            r"[A-Z][\w'.-]*"
+            r"|(?i:\bcorner\s+of\s+)(?P<v>[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*)?\s+(?:and|&)\s+"
+            r"[A-Z0-9][\w'.-]*)"
+        ),
+    ),
+    PhiPattern(  # a UK or Canadian postal code: "LS8 2QR", "SW1A 1AA", "K1A 0B1"
+        "zip",
+        # the last two letters of a UK code are never C I K M O V ("B12 1MG" is a dose)
+        re.compile(
+            r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[ABD-HJLNP-UW-Z]{2}\b"
+            r"|\b[ABCEGHJ-NPRSTVXY]\d[A-Z]\s\d[A-Z]\d\b"
         ),
     ),
     PhiPattern(  # a short number labelled with "#": "Patient #4567", "ID#: 4567"

@@ -131,3 +131,32 @@ def test_places_after_work_or_visit_words_street_corners_and_postcodes(text, lea
 )
 def test_doses_and_ordinals_are_no_postcode_or_corner(text):
     assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("Seen 0800 3/4 by night team", ["3/4"]),
+        ("fall 22:15 12/24, found by son", ["12/24"]),
+        ("starting 03-04 on warfarin", ["03-04"]),
+        ("admitted 09-14 with pneumonia", ["09-14"]),
+        ("discharged: 05-30", ["05-30"]),
+    ],
+)
+def test_a_month_day_after_a_clock_time_or_a_date_word(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "take 1 1/2 tabs",
+        "2 1/2 hours later",
+        "started 05-06 times a day",
+        "on 02-04 L nasal cannula",
+        "strength 0800 4/5",
+        "BP 120/80 at 0800 and 130/85 at 1200",
+    ],
+)
+def test_mixed_fractions_and_ranges_after_date_words_stay(text):
+    assert scrub_text(text) == text

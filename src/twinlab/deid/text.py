@@ -421,9 +421,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "date",
         _p(
             # a range "2/14-2/16" is two dates
-            r"(?<![\w/.:+*|])(?<!\d\s)(?<![^\d/]-)(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])"
+            r"(?<![\w/.:+*|])(?<!(?<!\d\d\d|\d:\d)\d\s)(?<![^\d/]-)(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])"
             r"(?![\w/:+]|-(?!\d{1,2}/)|\.\d)"
-            r"|(?<![\w/.:+*|-])(?<!\d\s)(?!24/7\b)(?:1[3-9]|2\d|3[01])/(?:0?[1-9]|1[0-2])"
+            r"|(?<![\w/.:+*|-])(?<!(?<!\d\d\d|\d:\d)\d\s)(?!24/7\b)(?:1[3-9]|2\d|3[01])/(?:0?[1-9]|1[0-2])"
             r"(?![\w/:+-]|\.\d)"
         ),
         context=_month_day_context,
@@ -454,11 +454,14 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # an unpadded month/day after a word that introduces a date ("seen on 4/3")
         "date",
         _p(
-            r"\b(?:on|since|until|till|dated|thru|through|dos|dob)[:\s]\s*"
-            r"(?P<v>(?<![\d/.:-])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?![\d/:-]|\.\d)"
+            r"\b(?:on|since|until|till|dated|thru|through|dos|dob|starting|started|effective"
+            r"|admitted|discharged|due)[:\s]\s*"
+            r"(?P<v>(?<![\d/.:-])(?:(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])"
+            r"|0[1-9]-(?:0[1-9]|[12]\d|3[01])))(?![\d/:-]|\.\d)"
             # a fraction: "started on 1/2 NS", "on 3/4 strength"
             r"(?!\s*(?:ns\b|normal\s+saline|tabs?\b|tablets?|strength|doses?\b|of\b|mg|ml|cc|units?"
-            r"|cups?|pills?|%|saline|sat))"
+            r"|cups?|pills?|%|saline|sat|times|x\b|days?|weeks?|hours?|hrs?|min(?:ute)?s?\b"
+            r"|months?|years?|episodes?|l\b|lpm|liters?|litres?))"
         ),
     ),
     PhiPattern(

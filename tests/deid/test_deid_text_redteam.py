@@ -160,3 +160,28 @@ def test_a_month_day_after_a_clock_time_or_a_date_word(text, leaked):
 )
 def test_mixed_fractions_and_ranges_after_date_words_stay(text):
     assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("Mother - Beatrice, alive at 92 with HTN", ["92"]),
+        ("Age at death: 93", ["93"]),
+        ("age at dx 95, breast ca", ["95"]),
+        ("seen with the patient's aunt, who is 91, and her son", ["91"]),
+        ("Demographics: 96 y F", ["96"]),
+        ("Credit card ending 4321 on file", ["4321"]),
+        ("acct ending in 7788", ["7788"]),
+        ("Seen in ED 2 days ago (Sat 12th)", ["12th"]),
+        ("fell Wednesday the 3rd at home", ["3rd"]),
+    ],
+)
+def test_more_ages_card_endings_and_weekday_dates(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    "text", ["the patient, who is 95 kg, walks", "alive at 45", "who was 100 percent better"]
+)
+def test_weights_and_younger_ages_after_who_is_stay(text):
+    assert scrub_text(text) == text

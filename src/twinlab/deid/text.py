@@ -394,6 +394,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\b{_MONTH_NOT_MAY}\.?\s+(?:the\s+)?{_DAY_WORD}\b|(?-i:\b(?:May|MAY)\s+)"
             rf"(?:the\s+)?{_DAY_WORD}\b"
             rf"|\b{_MONTH}\.?\s+the\s+\d{{1,2}}(?:st|nd|rd|th)\b"
+            # a weekday and a day of the month: "Sat 12th", "Tuesday the 4th"
+            r"|\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day)?\.?,?\s+(?:the\s+)?"
+            r"(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th)\b"
             rf"|\b{_HOLIDAY}\b"
             r")"
         ),
@@ -503,6 +506,13 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|\blast\s+(?:4|four)(?:\s+digits)?\s+of\s+(?:the\s+|her\s+|his\s+|their\s+)?"
             rf"(?:ssn|social(?:\s+security)?(?:\s+{_NUMBER_WORDS})?)\s*[:#]?\s*"
             r"(?:(?:is|are|was)\s+)?(?P<v2>\d{4})\b"
+        ),
+    ),
+    PhiPattern(  # the last digits of a card or account: "credit card ending 4321"
+        "mrn",
+        _p(
+            r"\b(?:card|account|acct|a/c|policy|member\s+id|id)\s+(?:no\.?\s+|number\s+|#\s*)?"
+            r"(?:ending|ends)\s+(?:in\s+|with\s+)?[:#]?\s*(?P<v>\d{3,6})\b"
         ),
     ),
     PhiPattern(  # a MAC address (a device identifier)
@@ -679,7 +689,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"\b(?:9\d|1[0-4]\d)\+?\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.?)(?:[\s-]*old)?(?!\w)"
             r"|\b(?:aged?|age:)\s*(?:9\d|1[0-4]\d)\b|\b(?:9\d|1[0-4]\d)(?=\s*(?:M|F)\b)"
             # "92yM", "93yoF", "93/F", "F/93", "90-something-year-old", "ninety-odd"
-            rf"|\b{_AGE_NUM}\s*y(?:o|rs?)?(?=[mf]\b)|\b{_AGE_NUM}\s*/\s*(?:m|f|male|female)\b"
+            rf"|\b{_AGE_NUM}\s*y(?:o|rs?)?\.?(?=\s*(?:m|f|male|female|man|woman)\b)|\b{_AGE_NUM}\s*/\s*(?:m|f|male|female)\b"
             rf"|\b(?:m|f|male|female)\s*/\s*{_AGE_NUM}\b(?!\s*/)"
             r"|\b(?:9\d|ninety)[\s-]*(?:something|odd|plus|ish)[\s-]*(?:years?|yrs?|y/?o|yo)\b"
             r"|\bninety[\s-]*(?:something|odd|plus|ish)\b"
@@ -695,12 +705,17 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?![.,]?\d|\s*%)"
             # "died at 94", "passed away aged 91", "diagnosed at the age of 93"
             r"|\b(?:died|dies|passed(?:\s+away)?|deceased|expired|diagnosed|widowed|dx(?:'?d)?"
-            r"|onset|d\.)\s*(?:at|@|aged?)\s+(?:the\s+)?(?:age\s+(?:of\s+)?)?"
+            r"|onset|d\.|alive|living)\s*(?:at|@|aged?)\s+(?:the\s+)?(?:age\s+(?:of\s+)?)?"
             rf"(?P<v2>{_AGE_NUM}|{_AGE_WORD})\b(?![.,]?\d|\s*%)"
             # "(d. 94, CVA)", "deceased 97;", "passed 96": the age right after, no unit
             rf"|\b(?:d\.|deceased|passed)\s*(?P<v4>{_AGE_NUM})\b(?![.,]?\d|\s*(?:%|[/:]"
             r"|d\b|days?|h\b|hrs?|hours?|min|minutes?|wks?|weeks?|mos?|months?|mg|ml))"
             rf"|\b{_AGE_NUM}(?:st|nd|rd|th)\s+birthday\b"
+            # "Age at death: 93", "age at dx 91", "the patient, who is 91,"
+            r"|\bage\s+(?:at|of)\s+(?:death|dx|diagnosis|onset|presentation|admission)\s*[:=]?\s*"
+            rf"(?P<v5>{_AGE_NUM}|{_AGE_WORD})\b(?![.,]?\d|\s*%)"
+            rf"|\bwho\s+(?:is|was)\s+(?:now\s+)?(?P<v6>{_AGE_NUM}|{_AGE_WORD})"
+            r"(?=\s*(?:[.,;](?!\d)|$|\s+(?:and|but|with|who|today|now|when|at|in|on|by|years?)\b))"
             rf"|\b{_AGE_WORD}[\s-]+(?:years?|yrs?)(?:[\s-]+old)?\b"
             rf"|\b(?:aged?|age:)\s*{_AGE_WORD}\b"
         ),

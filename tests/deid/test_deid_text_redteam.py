@@ -185,3 +185,38 @@ def test_more_ages_card_endings_and_weekday_dates(text, leaked):
 )
 def test_weights_and_younger_ages_after_who_is_stay(text):
     assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Hashimoto thyroiditis, Crohn's disease, Graves' disease", ["Hashimoto", "Graves"]),
+        ("Babinski negative, Romberg positive", ["Babinski", "Romberg"]),
+        ("Alzheimer dementia, Addison's disease", ["Alzheimer", "Addison"]),
+        ("Foley catheter placed; Swan-Ganz removed", ["Foley", "Swan-Ganz"]),
+        ("Bell's palsy resolved; Wilson disease ruled out", ["Bell", "Wilson"]),
+        ("Guillain-Barre syndrome, Kaposi sarcoma, Bence Jones protein", ["Guillain-Barre"]),
+        ("Hodgkin lymphoma stage IIB; Tanner stage 4; NYHA class II", ["Hodgkin", "Tanner"]),
+        ("Cheyne-Stokes respirations overnight", ["Cheyne-Stokes"]),
+        ("Metformin 1000 mg BID, Jardiance 10 mg daily", ["Jardiance"]),
+        ("CHA2DS2-VASc 4, HR 110s-120s overnight", ["CHA2DS2-VASc", "110s-120s"]),
+        ("Pain 2/10 at rest, 7/10 with movement; seen 3/10 at rest", ["7/10", "3/10"]),
+        ("1/2 NS at 75 mL/hr", ["1/2 NS"]),
+    ],
+)
+def test_eponyms_brand_names_scores_and_fluids_are_kept(text, kept):
+    out = scrub_text(text)
+    assert [k for k in kept if k not in out] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("Drinks 2 beers/night at Murphy's Pub", ["Murphy"]),
+        ("Spoke with Maria Lopez cell 555-0101", ["Maria", "Lopez"]),
+        ("wife Helen (Bell palsy hx) at bedside", ["Helen"]),
+        ("Dr. Foley saw pt", ["Foley"]),
+    ],
+)
+def test_names_near_clinical_nouns_are_still_removed(text, leaked):
+    assert _leaks(text, leaked) == []

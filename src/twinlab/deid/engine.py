@@ -67,6 +67,32 @@ _FUNCTION_WORDS = frozenset(
     # LOINC property axis (Creatinine [Moles/volume]): vocabulary of code names
     + "moles mcnc scnc ccnc ncnc acnc mfr vfr naric".split()
 )
+#: A clinical noun after an eponym: "Wilson disease", "Bell's palsy", "Foley catheter",
+#: "Guillain-Barre syndrome", "Tanner stage", "Bence Jones protein" (a person's name there
+#: names the disease, test or device, not the patient; known names are still removed first).
+_EPONYM_AFTER = re.compile(
+    r"(?:['’]s?)?(?:[-\s]+[A-Z][\w’']*(?:['’]s?)?){0,2}\s+(?:disease|syndrome|signs?|palsy"
+    r"|lymphoma|sarcoma|tumou?r|carcinoma|leukemia|anemia|anaemia|thyroiditis|dementia"
+    r"|encephalopathy|encephalitis|ataxia|chorea|dystrophy|neuralgia|neuropathy|hernia|cyst"
+    r"|ulcer|fracture|disorder|phenomenon|triad|catheter|shunt|reflex|maneuver|manoeuvre|test"
+    r"|score|criteria|classification|class|stage|staging|protein|bodies|nodes?|murmur|incision"
+    r"|procedure|anomaly|contracture|esophagus|diverticulum|granuloma|lesions?|equation|formula"
+    r"|gallop|toxin|vaccine|virus|bacillus|arteritis|vasculitis|pouch|fascia|ligament"
+    r"|stockings?|splint|respirations?|breathing)\b",
+    re.IGNORECASE,
+)
+#: A dose after a word: the word is a drug's brand name ("Jardiance 10 mg").
+_DOSE_AFTER = re.compile(
+    r"\s+\d+(?:[.,]\d+)?\s*(?:mg|mcg|µg|ug|g|ml|units?|iu|meq|mmol|%|puffs?|tabs?)\b",
+    re.IGNORECASE,
+)
+#: Eponyms and clinical abbreviations used alone ("Babinski negative", "NYHA II", "1/2 NS").
+_CLINICAL_NAMES = frozenset(
+    "babinski romberg kernig brudzinski mcburney rovsing homan homans trendelenburg valsalva"
+    " heimlich foley hodgkin hodgkins alzheimer alzheimers parkinson parkinsons crohn crohns"
+    " hashimoto nyha apgar gleason breslow swan ganz chvostek trousseau kussmaul korotkoff"
+    " ns lr d5w".split()
+)
 #: An HGVS position and base (``c.-1639G>A``, ``c.430C>T``) right after its reference prefix.
 _HGVS_PREFIX = re.compile(r"[cgmnrp]\.[-*]?$")
 #: Variant and gene identifiers (dbSNP rsIDs, star alleles, pharmacogenes): clinical data.
@@ -77,6 +103,18 @@ def _decimal_part(text: str, s: int, e: int) -> bool:
     """Whether digits ``text[s:e]`` are part of a decimal number (``10000.0``, ``0.25``)."""
     return re.match(r"[.,]\d", text[e : e + 2]) is not None or (
         re.fullmatch(r"\d[.,]", text[max(0, s - 2) : s]) is not None
+    )
+
+
+def _clinical_name(text: str, word: str, end: int) -> bool:
+    """Whether ``word`` (ending at ``end``) names a disease, sign, device or drug here: an
+    eponym before its clinical noun, a listed eponym, or a brand name before its dose."""
+    if word.isdigit():
+        return False
+    return (
+        word.lower() in _CLINICAL_NAMES
+        or _EPONYM_AFTER.match(text, end) is not None
+        or _DOSE_AFTER.match(text, end) is not None
     )
 
 
@@ -157,6 +195,7 @@ def philter_spans(text: str) -> list[tuple[str, int, int]]:
             or _GENETIC.fullmatch(word)
             or (_HGVS_PREFIX.search(text[max(0, s - 4) : s]) and word[:1].isdigit())
             or (word.isdigit() and (len(word) <= 3 or _decimal_part(text, s, e)))
+            or _clinical_name(text, word, e)
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

@@ -162,7 +162,9 @@ def _p(pattern: str) -> re.Pattern[str]:
 _CLINICAL_CODE = re.compile(
     r"^(?:cyp\w+|hla\w*|ugt\w+|slco\w+|slc\w+|abc[bcg]\w+|vkorc\w+|nudt\w+|tpmt\w*|dpyd\w*"
     r"|g6pd\w*|ifnl\w+|rs\d+|nm\w+|np\w+|ng\w+|hba1c|a1c|sars\w*|covid\w*|h\d+n\d+"
-    r"|\d+oh\w*|fev\d\w*|t\dn\dm\d\w*|c\d+orf\d+|il\d+\w*|cd\d+\w*|ca\d+\w*|b\d+|apoe\w*)$",
+    r"|\d+oh\w*|fev\d\w*|t\dn\dm\d\w*|c\d+orf\d+|il\d+\w*|cd\d+\w*|ca\d+\w*|b\d+|apoe\w*"
+    # risk scores and decades of a vital sign ("CHA2DS2-VASc", "HR 110s-120s")
+    r"|cha2ds2\w*|chads2\w*|(?:\d+s)+)$",
     re.IGNORECASE,
 )
 
@@ -285,7 +287,10 @@ _RATIO_AFTER = re.compile(
     r"|grade|systolic|diastolic|holosystolic|sem\b|ejection|dilution|titer|nights?|hours?"
     r"|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?|servings?|drinks?|packs?|ppd|items?"
     r"|words?|objects?|questions?|criteria|split|strip|slices?|pieces?|portions?|dose|rule"
-    r"|mmhg|cmh2o|psi|bpm|beats|breaths|hpf|lpf|fields?)"
+    r"|mmhg|cmh2o|psi|bpm|beats|breaths|hpf|lpf|fields?"
+    # a pain score's circumstance: "7/10 with movement", "3/10 at rest"
+    r"|with\s+(?:movement|activity|exertion|ambulation|walking|coughing|palpation|rom\b)"
+    r"|at\s+(?:rest|worst|best|baseline)\b)"
 )
 
 
@@ -403,7 +408,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
     ),
     PhiPattern(  # a day/month before a time ("seen 5/6 at 10:00"); not "pain 4/10 at rest"
         "date",
-        _p(r"(?=\d)(?<![\d/.:-])(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2])(?=\s+(?:at|@)\b)"),
+        _p(
+            r"(?=\d)(?<![\d/.:-])(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2])"
+            r"(?=\s+(?:at|@)\b(?!\s+(?:rest|worst|best|baseline)\b))"
+        ),
         context=_not_a_score,
     ),
     PhiPattern(  # month and year: "since 1/2021", "01-2021", "2021-03"

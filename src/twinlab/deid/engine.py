@@ -64,6 +64,11 @@ _FUNCTION_WORDS = frozenset(
     " hemizygous variant metabolizer metaboliser wildtype".split()
     # results below / above a limit of quantification, not done: laboratory result words
     + "blq bloq bql alq lloq uloq nd nq".split()
+    # clinical and trial words Philter flags capitalised ("Return to clinic", "Seen by PT/OT",
+    # "SUBJECT WITHDREW CONSENT", "COVID-19", "VISIT OUT OF WINDOW", "Ejection Fraction")
+    + "return seen clinic pt ot slp covid subject subjects window ambulating fraction".split()
+    # clinical scores and marker words ("APACHE II 18", "qSOFA 2", "HER2 3+", "exon 19 del")
+    + "apache sofa qsofa curb her2 tps ki exon del scale ii iii iv vi vii viii ix".split()
     # LOINC property axis (Creatinine [Moles/volume]): vocabulary of code names
     + "moles mcnc scnc ccnc ncnc acnc mfr vfr naric".split()
 )
@@ -78,12 +83,7 @@ _EPONYM_AFTER = re.compile(
     r"|score|criteria|classification|class|stage|staging|protein|bodies|nodes?|murmur|incision"
     r"|procedure|anomaly|contracture|esophagus|diverticulum|granuloma|lesions?|equation|formula"
     r"|gallop|toxin|vaccine|virus|bacillus|arteritis|vasculitis|pouch|fascia|ligament"
-    r"|stockings?|splint|respirations?|breathing)\b",
-    re.IGNORECASE,
-)
-#: A dose after a word: the word is a drug's brand name ("Jardiance 10 mg").
-_DOSE_AFTER = re.compile(
-    r"\s+\d+(?:[.,]\d+)?\s*(?:mg|mcg|µg|ug|g|ml|units?|iu|meq|mmol|%|puffs?|tabs?)\b",
+    r"|stockings?|splint|respirations?|breathing|scale|pattern|category)\b",
     re.IGNORECASE,
 )
 #: Eponyms and clinical abbreviations used alone ("Babinski negative", "NYHA II", "1/2 NS").
@@ -91,8 +91,16 @@ _CLINICAL_NAMES = frozenset(
     "babinski romberg kernig brudzinski mcburney rovsing homan homans trendelenburg valsalva"
     " heimlich foley hodgkin hodgkins alzheimer alzheimers parkinson parkinsons crohn crohns"
     " hashimoto nyha apgar gleason breslow swan ganz chvostek trousseau kussmaul korotkoff"
-    " ns lr d5w".split()
+    " brugada charcot osgood schlatter perthes candida clostridioides ns lr d5w".split()
 )
+#: Season words: Philter reads them as dates, but "fall" is also the commonest adverse event.
+_SEASONS = frozenset({"spring", "summer", "fall", "autumn", "winter"})
+_SEASON_BEFORE = re.compile(
+    r"\b(?:in|during|over|by|since|until|till|through|this|last|next|that|each|every|past"
+    r"|early|late|mid)\s*-?\s*(?:the\s+)?(?:early\s+|late\s+|mid-?\s*)?$",
+    re.IGNORECASE,
+)
+_SEASON_YEAR = re.compile(r"\s*(?:of\s+)?(?:'\d{2}|(?:19|20)\d{2})\b", re.IGNORECASE)
 #: An HGVS position and base (``c.-1639G>A``, ``c.430C>T``) right after its reference prefix.
 _HGVS_PREFIX = re.compile(r"[cgmnrp]\.[-*]?$")
 #: Variant and gene identifiers (dbSNP rsIDs, star alleles, pharmacogenes): clinical data.
@@ -106,16 +114,23 @@ def _decimal_part(text: str, s: int, e: int) -> bool:
     )
 
 
-def _clinical_name(text: str, word: str, end: int) -> bool:
-    """Whether ``word`` (ending at ``end``) names a disease, sign, device or drug here: an
-    eponym before its clinical noun, a listed eponym, or a brand name before its dose."""
-    if word.isdigit():
+def _not_a_season(text: str, word: str, start: int, end: int) -> bool:
+    """Whether a season word is an event, not a time of year: "FALL AT HOME", "mechanical
+    fall", "had a fall" stay; "in the fall", "last winter", "spring 2021" are dates."""
+    if word.lower() not in _SEASONS:
         return False
     return (
-        word.lower() in _CLINICAL_NAMES
-        or _EPONYM_AFTER.match(text, end) is not None
-        or _DOSE_AFTER.match(text, end) is not None
+        _SEASON_BEFORE.search(text[max(0, start - 24) : start]) is None
+        and _SEASON_YEAR.match(text, end) is None
     )
+
+
+def _clinical_name(text: str, word: str, end: int) -> bool:
+    """Whether ``word`` (ending at ``end``) names a disease, sign, device or drug here: an
+    eponym before its clinical noun or a listed eponym."""
+    if word.isdigit():
+        return False
+    return word.lower() in _CLINICAL_NAMES or _EPONYM_AFTER.match(text, end) is not None
 
 
 def _pos_tags(text: str) -> list[tuple[str, str]]:
@@ -196,6 +211,7 @@ def philter_spans(text: str) -> list[tuple[str, int, int]]:
             or (_HGVS_PREFIX.search(text[max(0, s - 4) : s]) and word[:1].isdigit())
             or (word.isdigit() and (len(word) <= 3 or _decimal_part(text, s, e)))
             or _clinical_name(text, word, e)
+            or _not_a_season(text, word, s, e)
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

@@ -403,6 +403,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day)?\.?,?\s+(?:the\s+)?"
             r"(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th)\b"
             rf"|\b{_HOLIDAY}\b"
+            # a season with its year: "spring 2021", "fall of '19", "winter 2020-21"
+            r"|\b(?:spring|summer|fall|autumn|winter)\s+(?:of\s+)?(?:'\d{2}|(?:19|20)\d{2})"
+            r"(?:[-/]\d{2,4})?\b"
             r")"
         ),
     ),

@@ -257,3 +257,39 @@ def test_falls_trial_words_and_scores_are_kept(text):
 )
 def test_seasons_as_times_of_year_are_dates(text, leaked):
     assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("scan saved to \\\\fileserver01\\scans\\smith_j.pdf", ["fileserver01", "smith_j"]),
+        ("export in C:\\Users\\jsmith\\Documents", ["jsmith"]),
+        ("face photo: DSC_0042.JPG", ["DSC_0042"]),
+        ("wound photo uploaded as maria_lopez_face.png", ["maria", "lopez"]),
+        ("plates ABC 123 per police", ["ABC 123"]),
+        ("Green card A123-456-789", ["456-789"]),
+        ("Employee #E-4455", ["4455"]),
+        ("Docket No. 22-1234", ["22-1234"]),
+        ("Police report #22-004455", ["004455"]),
+    ],
+)
+def test_network_paths_photo_files_plates_and_legal_numbers(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "He was seen today.",
+        "Patient denies SOB. He ambulates with a walker.",
+        "employee of the month",
+        "employee 401k plan",
+        "incident 2 falls this year",
+    ],
+)
+def test_pronouns_and_plain_words_near_new_labels_stay(text):
+    assert scrub_text(text) == text
+
+
+def test_the_surname_he_after_a_given_name_is_still_removed():
+    assert "He" not in scrub_text("Spoke with Wei He today").split()

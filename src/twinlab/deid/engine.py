@@ -114,6 +114,19 @@ def _decimal_part(text: str, s: int, e: int) -> bool:
     )
 
 
+#: The pronoun "He" (Philter flags it: a surname, and helium): not after a capitalised word,
+#: which would make it a surname ("Wei He").
+_AFTER_CAPITAL = re.compile(r"[A-Z][\w'’-]*[ \t]+$")
+
+
+def _pronoun_he(text: str, word: str, start: int) -> bool:
+    """Whether ``word`` is the pronoun "He"/"he" ("He was seen"), not the surname."""
+    return (
+        word in ("He", "he", "HE")
+        and _AFTER_CAPITAL.search(text[max(0, start - 30) : start]) is None
+    )
+
+
 def _not_a_season(text: str, word: str, start: int, end: int) -> bool:
     """Whether a season word is an event, not a time of year: "FALL AT HOME", "mechanical
     fall", "had a fall" stay; "in the fall", "last winter", "spring 2021" are dates."""
@@ -212,6 +225,7 @@ def philter_spans(text: str) -> list[tuple[str, int, int]]:
             or (word.isdigit() and (len(word) <= 3 or _decimal_part(text, s, e)))
             or _clinical_name(text, word, e)
             or _not_a_season(text, word, s, e)
+            or _pronoun_he(text, word, s)
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

@@ -197,6 +197,10 @@ _LABELS = (
     r"|sin|nhs\s+(?:no\.?|number|#)|health\s+card|ohip|phn|nino|national\s+id"
     r"|(?:study\s+|trial\s+)?subject(?:\s+id)?|screening(?:\s+(?:id|no\.?|number))?"
     r"|randomi[sz]ation(?:\s+(?:id|no\.?|number))?|state\s+id(?:\s+card)?|unit\s+no\.?"
+    # immigration, employment and legal numbers: "Green card A123-456-789", "Employee #E-4455"
+    r"|green\s+card|alien(?:\s+registration)?(?:\s+(?:no\.?|number|#))?|a-number|uscis"
+    r"|employee\s*(?:id|no\.?|number|#)|docket|inmate|booking|warrant|citation"
+    r"|police\s+report|incident(?:\s+report)?"
 )
 _NUMBER_WORDS = r"(?:no\.?|number|#)"
 #: Social-media sites and words that introduce a user name.
@@ -526,6 +530,14 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?:ending|ends)\s+(?:in\s+|with\s+)?[:#]?\s*(?P<v>\d{3,6})\b"
         ),
     ),
+    PhiPattern(  # a network path names a host and often a user: "\\\\fileserver01\\scans\\x.pdf"
+        "url",
+        _p(r"\\\\[\w.$-]+(?:\\[^\s\\]+)*|\b[a-z]:\\(?:users|documents and settings)\\[^\s\\]+"),
+    ),
+    PhiPattern(  # an image file (a photograph, full-face ones included): "DSC_0042.JPG"
+        "photo",
+        _p(r"(?<![\w.-])[\w.-]*[a-z0-9]\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp|raw|dng)\b"),
+    ),
     PhiPattern(  # a MAC address (a device identifier)
         "device",
         _p(r"(?<![\w:.-])[0-9a-f]{2}([:-])[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}(?![\w:.-])"),
@@ -690,7 +702,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(
         "vehicle",
         _p(
-            r"\b(?:plate|tag|registration|vin|licen[cs]e\s+plate)\b\s*(?:no\.?|number|#)?[:#]?\s*"
+            r"\b(?:plates?|tags?|registration|vin|licen[cs]e\s+plates?)\b\s*(?:no\.?|number|#)?[:#]?\s*"
             r"(?P<v>(?=[a-z0-9 -]*\d)[a-z0-9]{1,4}[ -]?[a-z0-9]{2,14})\b"
         ),
     ),

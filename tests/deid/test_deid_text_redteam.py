@@ -293,3 +293,32 @@ def test_pronouns_and_plain_words_near_new_labels_stay(text):
 
 def test_the_surname_he_after_a_given_name_is_still_removed():
     assert "He" not in scrub_text("Spoke with Wei He today").split()
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("Pharmacy: Walgreens #4521, Peoria, IL", ["Peoria"]),
+        ("Social: lives w/ wife Gloria in Scottsdale, AZ; former Marine.", ["Scottsdale"]),
+        ("Pt from Normal, IL", ["Normal"]),
+        ("CO: FELL AT DAUGHTER'S HOUSE IN BILOXI, MS.", ["BILOXI"]),
+        ("Springfield, Illinois 62704", ["Springfield"]),
+        ("moved from Kalamazoo, Michigan last year", ["Kalamazoo"]),
+    ],
+)
+def test_a_town_before_its_state_is_removed(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Dr. Smith, MD, PhD", ["Dr.", "MD, PhD"]),
+        ("Jones, MD", ["MD"]),
+        ("Seen by PT, OT", ["PT, OT"]),
+        ("Lab: CBC, CMP, TSH", ["CBC, CMP, TSH"]),
+    ],
+)
+def test_credentials_and_lab_lists_are_no_state(text, kept):
+    out = scrub_text(text)
+    assert [k for k in kept if k not in out] == []

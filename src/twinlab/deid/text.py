@@ -210,6 +210,20 @@ _SOCIAL = (
     r"|screen\s+name|gamertag)"
 )
 
+#: US state and territory postal codes (not OK, IN, OR, ME, HI: English words; nor MD, PA, MS:
+#: credentials, "Jones, MD"); a town is written before one ("Peoria, IL").
+_STATE_CODE = (
+    r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|ID|IL|IA|KS|KY|LA|MA|MI|MN|MO|MT|NE|NV|NH|NJ"
+    r"|NM|NY|NC|ND|OH|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI)"
+)
+_STATE_NAME = (
+    r"alabama|alaska|arizona|arkansas|california|colorado|connecticut|delaware|florida|georgia"
+    r"|hawaii|idaho|illinois|indiana|iowa|kansas|kentucky|louisiana|maine|maryland"
+    r"|massachusetts|michigan|minnesota|mississippi|missouri|montana|nebraska|nevada"
+    r"|new\s+hampshire|new\s+jersey|new\s+mexico|new\s+york|north\s+carolina|north\s+dakota|ohio"
+    r"|oklahoma|oregon|pennsylvania|rhode\s+island|south\s+carolina|south\s+dakota|tennessee"
+    r"|texas|utah|vermont|virginia|washington|west\s+virginia|wisconsin|wyoming|puerto\s+rico"
+)
 #: A word of an employer's name: an abbreviation ("St.", "Inc."), initials ("J.P.") or a
 #: capitalised word, dots only inside it (a full stop ends the name: "works at Acme. INR 2.4").
 _ORG_WORD = (
@@ -656,6 +670,14 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?:in|to|from|at|near|of|outside(?:\s+of)?)\s+(?:the\s+)?"
             r"(?:(?:downtown|uptown|suburbs?\s+of|outskirts\s+of|city\s+of|town\s+of)\s+)?)"
             r"(?P<v>(?![A-Z]{1,4}\b)[A-Z][\w'.-]*(?:\s+(?![A-Z]{1,4}\b)[A-Z][\w'.-]*){0,3})"
+        ),
+    ),
+    PhiPattern(  # a town before its state: "Scottsdale, AZ", "Peoria, Illinois", "BILOXI, MS"
+        "address",
+        re.compile(
+            r"(?P<v>(?<![\w'-])(?!(?:Dr|Mr|Mrs|Ms|Mx|Prof)\b)(?:[A-Z][a-z'.-]+|[A-Z]{3,})"
+            r"(?:[ \t]+(?:[A-Z][a-z'.-]+|[A-Z]{3,})){0,2})"
+            rf",?[ \t]+(?:{_STATE_CODE}|(?i:{_STATE_NAME}))(?=[ \t]*(?:\d{{5}}|[.,;:)\n]|$))"
         ),
     ),
     PhiPattern(  # a street corner: "on 5th and Main", "corner of Oak and Elm"

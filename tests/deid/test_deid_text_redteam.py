@@ -322,3 +322,22 @@ def test_a_town_before_its_state_is_removed(text, leaked):
 def test_credentials_and_lab_lists_are_no_state(text, kept):
     out = scrub_text(text)
     assert [k for k in kept if k not in out] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("(DOB: 07-15-1931, 90y)", ["90y"]),
+        ("Demographics: M, 91", ["91"]),
+        ("Female, 93, from home", ["93"]),
+        ("Pt. is ninety-one.", ["ninety"]),
+        ("Pt. was 96 when widowed", ["96"]),
+    ],
+)
+def test_ages_after_sex_or_abbreviated_patient(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize("text", ["F, 45", "5 m, 91 cm", "pt is 90 kg", "sat 92% RA"])
+def test_younger_ages_and_measures_after_sex_or_patient_stay(text):
+    assert scrub_text(text) == text

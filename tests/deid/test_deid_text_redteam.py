@@ -341,3 +341,24 @@ def test_ages_after_sex_or_abbreviated_patient(text, leaked):
 @pytest.mark.parametrize("text", ["F, 45", "5 m, 91 cm", "pt is 90 kg", "sat 92% RA"])
 def test_younger_ages_and_measures_after_sex_or_patient_stay(text):
     assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Lives with daughter in Yonkers. Retired seamstress.", ["Retired seamstress"]),
+        ("moved to Tulsa. Quit smoking 1975.", ["Quit smoking 1975"]),
+        ("HFrEF (EF 30%), HFpEF ruled out", ["HFrEF", "EF 30%", "HFpEF"]),
+    ],
+)
+def test_a_place_ends_at_a_full_stop_and_heart_failure_words_stay(text, kept):
+    out = scrub_text(text)
+    assert [k for k in kept if k not in out] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [("lives in St. Louis Park", ["Louis", "Park"]), ("moved to Ft. Lauderdale", ["Lauderdale"])],
+)
+def test_a_place_with_an_abbreviation_is_removed_whole(text, leaked):
+    assert _leaks(text, leaked) == []

@@ -69,6 +69,8 @@ _FUNCTION_WORDS = frozenset(
     + "return seen clinic pt ot slp covid subject subjects window ambulating fraction".split()
     # clinical scores and marker words ("APACHE II 18", "qSOFA 2", "HER2 3+", "exon 19 del")
     + "apache sofa qsofa curb her2 tps ki exon del scale ii iii iv vi vii viii ix".split()
+    # ejection fraction and heart failure types ("HFrEF (EF 30%)")
+    + "ef lvef hfref hfpef hfmref".split()
     # LOINC property axis (Creatinine [Moles/volume]): vocabulary of code names
     + "moles mcnc scnc ccnc ncnc acnc mfr vfr naric".split()
 )

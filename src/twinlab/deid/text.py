@@ -669,7 +669,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|staying|stayed|visiting|commutes|commuting)\s+(?:alone\s+|with\s+\w+\s+)?"
             r"(?:in|to|from|at|near|of|outside(?:\s+of)?)\s+(?:the\s+)?"
             r"(?:(?:downtown|uptown|suburbs?\s+of|outskirts\s+of|city\s+of|town\s+of)\s+)?)"
-            r"(?P<v>(?![A-Z]{1,4}\b)[A-Z][\w'.-]*(?:\s+(?![A-Z]{1,4}\b)[A-Z][\w'.-]*){0,3})"
+            # a full stop ends the place, but for St., Mt., Ft. ("in Yonkers. Retired...")
+            r"(?P<v>(?![A-Z]{1,4}\b)[A-Z][\w'.-]*(?:(?:(?<!\.)|(?<=[SMF]t\.))\s+"
+            r"(?![A-Z]{1,4}\b)[A-Z][\w'.-]*){0,3})"
         ),
     ),
     PhiPattern(  # a town before its state: "Scottsdale, AZ", "Peoria, Illinois", "BILOXI, MS"

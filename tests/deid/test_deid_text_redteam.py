@@ -362,3 +362,34 @@ def test_a_place_ends_at_a_full_stop_and_heart_failure_words_stay(text, kept):
 )
 def test_a_place_with_an_abbreviation_is_removed_whole(text, leaked):
     assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "wife said he fell",
+        "daughter helps with ADLs",
+        "son called back, wife reports improvement",
+        "moved to Rehab unit",
+        "Christmas disease (hemophilia B)",
+        "dad passed in 2010 from MI",
+        "Berlin criteria ARDS; specimen QNS; CPAP 10 cmH2O",
+        "Wright stain; Nissen fundoplication; Roux-en-Y gastric bypass",
+        "Ivor Lewis esophagectomy; Mohs surgery; Bankart repair; Achilles tendon rupture",
+        "Papanicolaou; Klinefelter; Angelman; Prader-Willi; Ehlers-Danlos; Niemann-Pick",
+    ],
+)
+def test_relation_verbs_units_and_more_eponyms_are_kept(text):
+    assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("wife grace at bedside", ["grace"]),
+        ("daughter april visits on weekends", ["april"]),
+        ("seen at Christmas", ["Christmas"]),
+    ],
+)
+def test_ambiguous_first_names_and_holidays_are_still_removed(text, leaked):
+    assert _leaks(text, leaked) == []

@@ -71,6 +71,8 @@ _FUNCTION_WORDS = frozenset(
     + "apache sofa qsofa curb her2 tps ki exon del scale ii iii iv vi vii viii ix".split()
     # ejection fraction and heart failure types ("HFrEF (EF 30%)")
     + "ef lvef hfref hfpef hfmref".split()
+    # abbreviations Philter flags ("dad passed from MI", "Berlin criteria ARDS", "QNS")
+    + "mi ards qns cmh2o".split()
     # LOINC property axis (Creatinine [Moles/volume]): vocabulary of code names
     + "moles mcnc scnc ccnc ncnc acnc mfr vfr naric".split()
 )
@@ -85,7 +87,8 @@ _EPONYM_AFTER = re.compile(
     r"|score|criteria|classification|class|stage|staging|protein|bodies|nodes?|murmur|incision"
     r"|procedure|anomaly|contracture|esophagus|diverticulum|granuloma|lesions?|equation|formula"
     r"|gallop|toxin|vaccine|virus|bacillus|arteritis|vasculitis|pouch|fascia|ligament"
-    r"|stockings?|splint|respirations?|breathing|scale|pattern|category)\b",
+    r"|stockings?|splint|respirations?|breathing|scale|pattern|category|stain|repair|tendon"
+    r"|fundoplication|esophagectomy|gastrectomy|surgery|bypass|osteotomy|amputation)\b",
     re.IGNORECASE,
 )
 #: Eponyms and clinical abbreviations used alone ("Babinski negative", "NYHA II", "1/2 NS").
@@ -93,7 +96,9 @@ _CLINICAL_NAMES = frozenset(
     "babinski romberg kernig brudzinski mcburney rovsing homan homans trendelenburg valsalva"
     " heimlich foley hodgkin hodgkins alzheimer alzheimers parkinson parkinsons crohn crohns"
     " hashimoto nyha apgar gleason breslow swan ganz chvostek trousseau kussmaul korotkoff"
-    " brugada charcot osgood schlatter perthes candida clostridioides ns lr d5w".split()
+    " brugada charcot osgood schlatter perthes candida clostridioides ns lr d5w"
+    " papanicolaou klinefelter angelman niemann ehlers danlos prader willi creutzfeldt"
+    " ziehl neelsen nissen roux mohs achilles".split()
 )
 #: Season words: Philter reads them as dates, but "fall" is also the commonest adverse event.
 _SEASONS = frozenset({"spring", "summer", "fall", "autumn", "winter"})

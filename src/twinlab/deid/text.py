@@ -78,7 +78,7 @@ _DAY_WORD = (
 #: Decision: they are dates by Safe Harbor ("all elements of dates except year"), with or
 #: without a year ("Christmas 2019" says 2019-12-25).
 _HOLIDAY = (
-    r"(?:christmas(?:\s+(?:day|eve))?|xmas|new\s+year'?s?\s+(?:day|eve)|thanksgiving(?:\s+day)?"
+    r"(?:christmas(?:\s+(?:day|eve))?(?!\s+(?:disease|factor))|xmas|new\s+year'?s?\s+(?:day|eve)|thanksgiving(?:\s+day)?"
     r"|easter(?:\s+(?:sunday|monday))?|good\s+friday|halloween|valentine'?s?\s+day"
     r"|independence\s+day|(?:the\s+)?fourth\s+of\s+july|4th\s+of\s+july|memorial\s+day"
     r"|(?-i:Labou?r\s+Day|LABOU?R\s+DAY)|veterans'?\s+day|mother'?s\s+day|father'?s\s+day|boxing\s+day"
@@ -247,6 +247,9 @@ _NOT_STREET = frozenset(
 #: or adjective ("son will call", "mother states") or an eponymous disease.
 _NOT_FIRST_NAME = frozenset(
     "will may states an brought were too gave young older younger step also can did does"
+    " said says helps helped calls called reports reported stated visits visited wants wanted"
+    " needs needed feels felt thinks thought knows knew agrees agreed declined declines"
+    " requested requests asked asks worries worried notes noted"
     " parkinson huntington crohn hodgkin graves addison cushing wilson down gehrig marfan"
     " turner kawasaki raynaud paget hashimoto lyme tourette asperger still bell".split()
 )
@@ -670,7 +673,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?:in|to|from|at|near|of|outside(?:\s+of)?)\s+(?:the\s+)?"
             r"(?:(?:downtown|uptown|suburbs?\s+of|outskirts\s+of|city\s+of|town\s+of)\s+)?)"
             # a full stop ends the place, but for St., Mt., Ft. ("in Yonkers. Retired...")
-            r"(?P<v>(?![A-Z]{1,4}\b)[A-Z][\w'.-]*(?:(?:(?<!\.)|(?<=[SMF]t\.))\s+"
+            r"(?P<v>(?![A-Z]{1,4}\b)(?!(?:Rehab|Army|Navy|Marines?|Air\s+Force|Military|Section"
+            r"|Hospice|Floor|Unit|Ward|Room|Neurology|Cardiology|Oncology|Surgery|Medicine"
+            r"|Psychiatry|Pediatrics|Telemetry|Stepdown|Nursing|Assisted|Skilled|Memory|Group"
+            r"|Shelter|Hospital|Emergency|Intensive|Behavioral|Long[-\s]Term)\b)[A-Z][\w'.-]*(?:(?:(?<!\.)|(?<=[SMF]t\.))\s+"
             r"(?![A-Z]{1,4}\b)[A-Z][\w'.-]*){0,3})"
         ),
     ),

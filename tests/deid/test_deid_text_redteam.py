@@ -393,3 +393,21 @@ def test_relation_verbs_units_and_more_eponyms_are_kept(text):
 )
 def test_ambiguous_first_names_and_holidays_are_still_removed(text, leaked):
     assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("call 1-800-FLOWERS", ["FLOWERS", "800"]),
+        ("1-800-555-FLOW for refills", ["555-FLOW"]),
+        ("call 800-GET-WELL", ["GET-WELL"]),
+        ("Call 555-HELP (4357)", ["555-HELP"]),
+    ],
+)
+def test_vanity_telephone_numbers(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize("text", ["IBUPROFEN 800 MG TABLET", "800 MG ibuprofen", "Call 911"])
+def test_doses_are_no_vanity_number(text):
+    assert scrub_text(text) == text

@@ -516,6 +516,15 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _p(r"(?<![\w+.,/:-])0[1-9]\d{1,3}[\s-]?\d{3,4}[\s-]?\d{3,4}(?![\w.,/:-]?\d)"),
         _trunk_phone,
     ),
+    PhiPattern(  # a vanity number: "1-800-FLOWERS", "800-GET-WELL", "call 555-HELP"
+        "phone",
+        re.compile(
+            r"(?<![\w-])(?:1[-.\s]?)?\(?8(?:00|33|44|55|66|77|88)\)?[-.\s]"
+            r"(?=[A-Z0-9-]*[A-Z])[A-Z0-9]{2,4}-?[A-Z0-9]{3,5}(?![\w-])"
+            r"|(?i:\b(?:call|phone|tel|dial|text|ph)\b\W{0,3})(?P<v>\d{3}-(?=[A-Z0-9-]*[A-Z])"
+            r"[A-Z0-9]{4}|\d{3}-[A-Z0-9]{3}-(?=[A-Z0-9]*[A-Z])[A-Z0-9]{4})(?![\w-])"
+        ),
+    ),
     PhiPattern(  # digits spelled out: "six one seven five five five zero one nine nine"
         "phone",
         _p(rf"\b{_DIGIT_WORD}(?:[\s,-]+{_DIGIT_WORD}){{6,}}\b"),

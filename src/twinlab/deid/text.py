@@ -24,7 +24,11 @@
    after a residence verb (``moved to Mobile``), e-mail addresses spelled out (``jdoe at gmail
    dot com``), references to a FHIR person (``Patient/5521``), labelled numbers (MRN, Medicaid,
    policy, licence plate, serial...), unlabelled serial-like codes that mix letters and digits
-   (``K8J2-99A1``, ``7ABC123``), and runs of 7 or more digits;
+   (``K8J2-99A1``, ``7ABC123``), and runs of 7 or more digits; also compact ages (``92yM``,
+   ``93/F``, ``M, 91``, ``dx at 91``, ``alive at 92``), a town before its state (``Peoria,
+   IL``), street corners, UK and Canadian postcodes, telephone numbers with a trunk 0, spelled
+   digit by digit or as letters (``1-800-FLOWERS``), seasons as a time of year (``spring
+   2021``), a weekday with its day (``Sat 12th``), network paths and image file names;
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 

@@ -517,7 +517,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
     ),
     PhiPattern(  # a national number with its trunk 0: "07700 900123", "020 7946 0958"
         "phone",
-        _p(r"(?<![\w+.,/:-])0[1-9]\d{1,3}[\s-]?\d{3,4}[\s-]?\d{3,4}(?![\w.,/:-]?\d)"),
+        # a separator after the area code: an unbroken "0123456789" is a code (and a long number)
+        _p(r"(?<![\w+.,/:-])0[1-9]\d{1,3}[\s-]\d{3,4}[\s-]?\d{3,4}(?![\w.,/:-]?\d)"),
         _trunk_phone,
     ),
     PhiPattern(  # a vanity number: "1-800-FLOWERS", "800-GET-WELL", "call 555-HELP"

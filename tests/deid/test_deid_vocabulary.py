@@ -104,13 +104,14 @@ def test_known_identifiers_are_removed_from_a_kept_display():
 def test_a_display_that_repeats_its_published_code_is_kept(tmp_path):
     """SDTM AEDECOD "Fall" and "Death" (MedDRA terms kept as codes) were published with the
     displays '[DATE]' and '[PHI]': the engine reads a season and a name. A display that only
-    repeats a code published verbatim adds nothing; a local code's display is still scrubbed."""
+    repeats a code published verbatim adds nothing; a local code's display is still scrubbed
+    (its season with a year is a date: "Fall" alone, the adverse event, is no PHI)."""
     from twinlab.deid.identifiers import identifiers_from
 
     frame = pd.concat([_events().iloc[:1]] * 4, ignore_index=True).assign(
         code_system=["CDISC SDTM AEDECOD", "CDISC SDTM AEDECOD", "urn:local", "CDISC SDTM AEDECOD"],
-        code=["Fall", "DEATH", "Fall", "THISTLEWOOD"],
-        display=["Fall", "Death", "Fall", "Thistlewood"],
+        code=["Fall", "DEATH", "Fall 2019", "THISTLEWOOD"],
+        display=["Fall", "Death", "Fall 2019", "Thistlewood"],
         source_record=[f"entry[{i}]" for i in range(4)],
     )
     _, events, _ = deidentify(PERSONS, frame, key=DeidKey(bytes(32)), vocabulary=_vocabulary())

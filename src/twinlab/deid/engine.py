@@ -64,9 +64,52 @@ _FUNCTION_WORDS = frozenset(
     " hemizygous variant metabolizer metaboliser wildtype".split()
     # results below / above a limit of quantification, not done: laboratory result words
     + "blq bloq bql alq lloq uloq nd nq".split()
+    # clinical and trial words Philter flags capitalised ("Return to clinic", "Seen by PT/OT",
+    # "SUBJECT WITHDREW CONSENT", "COVID-19", "VISIT OUT OF WINDOW", "Ejection Fraction")
+    + "return seen clinic pt ot slp covid subject subjects window ambulating fraction".split()
+    # clinical scores and marker words ("APACHE II 18", "qSOFA 2", "HER2 3+", "exon 19 del")
+    + "apache sofa qsofa curb her2 tps ki exon del scale ii iii iv vi vii viii ix".split()
+    # ejection fraction and heart failure types ("HFrEF (EF 30%)")
+    + "ef lvef hfref hfpef hfmref".split()
+    # abbreviations Philter flags ("dad passed from MI", "Berlin criteria ARDS", "QNS")
+    + "mi ards qns cmh2o".split()
     # LOINC property axis (Creatinine [Moles/volume]): vocabulary of code names
     + "moles mcnc scnc ccnc ncnc acnc mfr vfr naric".split()
 )
+#: A clinical noun after an eponym: "Wilson disease", "Bell's palsy", "Foley catheter",
+#: "Guillain-Barre syndrome", "Tanner stage", "Bence Jones protein" (a person's name there
+#: names the disease, test or device, not the patient; known names are still removed first).
+#: The words between are capitalised, and "test" is no head noun: a source may name a person
+#: "Test", and the scan of the output must see the same context ("Alpha-fetoprotein [NAME]").
+_EPONYM_AFTER = re.compile(
+    r"(?:['’]s?)?(?:[-\s]+(?-i:[A-Z])[\w’']*(?:['’]s?)?){0,2}\s+(?:disease|syndrome|signs?|palsy"
+    r"|lymphoma|sarcoma|tumou?r|carcinoma|leukemia|anemia|anaemia|thyroiditis|dementia"
+    r"|encephalopathy|encephalitis|ataxia|chorea|dystrophy|neuralgia|neuropathy|hernia|cyst"
+    r"|ulcer|fracture|disorder|phenomenon|triad|catheter|shunt|reflex|maneuver|manoeuvre"
+    r"|score|criteria|classification|class|stage|staging|protein|bodies|nodes?|murmur|incision"
+    r"|procedure|anomaly|contracture|esophagus|diverticulum|granuloma|lesions?|equation|formula"
+    r"|gallop|toxin|vaccine|virus|bacillus|arteritis|vasculitis|pouch|fascia|ligament"
+    r"|stockings?|splint|respirations?|breathing|scale|pattern|category|stain|repair|tendon"
+    r"|fundoplication|esophagectomy|gastrectomy|surgery|bypass|osteotomy|amputation)\b",
+    re.IGNORECASE,
+)
+#: Eponyms and clinical abbreviations used alone ("Babinski negative", "NYHA II", "1/2 NS").
+_CLINICAL_NAMES = frozenset(
+    "babinski romberg kernig brudzinski mcburney rovsing homan homans trendelenburg valsalva"
+    " heimlich foley hodgkin hodgkins alzheimer alzheimers parkinson parkinsons crohn crohns"
+    " hashimoto nyha apgar gleason breslow swan ganz chvostek trousseau kussmaul korotkoff"
+    " brugada charcot osgood schlatter perthes candida clostridioides ns lr d5w"
+    " papanicolaou klinefelter angelman niemann ehlers danlos prader willi creutzfeldt"
+    " ziehl neelsen nissen roux mohs achilles".split()
+)
+#: Season words: Philter reads them as dates, but "fall" is also the commonest adverse event.
+_SEASONS = frozenset({"spring", "summer", "fall", "autumn", "winter"})
+_SEASON_BEFORE = re.compile(
+    r"\b(?:in|during|over|by|since|until|till|through|this|last|next|that|each|every|past"
+    r"|early|late|mid)\s*-?\s*(?:the\s+)?(?:early\s+|late\s+|mid-?\s*)?$",
+    re.IGNORECASE,
+)
+_SEASON_YEAR = re.compile(r"\s*(?:of\s+)?(?:'\d{2}|(?:19|20)\d{2})\b", re.IGNORECASE)
 #: An HGVS position and base (``c.-1639G>A``, ``c.430C>T``) right after its reference prefix.
 _HGVS_PREFIX = re.compile(r"[cgmnrp]\.[-*]?$")
 #: Variant and gene identifiers (dbSNP rsIDs, star alleles, pharmacogenes): clinical data.
@@ -78,6 +121,38 @@ def _decimal_part(text: str, s: int, e: int) -> bool:
     return re.match(r"[.,]\d", text[e : e + 2]) is not None or (
         re.fullmatch(r"\d[.,]", text[max(0, s - 2) : s]) is not None
     )
+
+
+#: The pronoun "He" (Philter flags it: a surname, and helium): not after a capitalised word,
+#: which would make it a surname ("Wei He").
+_AFTER_CAPITAL = re.compile(r"[A-Z][\w'’-]*[ \t]+$")
+
+
+def _pronoun_he(text: str, word: str, start: int) -> bool:
+    """Whether ``word`` is the pronoun "He"/"he" ("He was seen"), not the surname."""
+    return (
+        word in ("He", "he", "HE")
+        and _AFTER_CAPITAL.search(text[max(0, start - 30) : start]) is None
+    )
+
+
+def _not_a_season(text: str, word: str, start: int, end: int) -> bool:
+    """Whether a season word is an event, not a time of year: "FALL AT HOME", "mechanical
+    fall", "had a fall" stay; "in the fall", "last winter", "spring 2021" are dates."""
+    if word.lower() not in _SEASONS:
+        return False
+    return (
+        _SEASON_BEFORE.search(text[max(0, start - 24) : start]) is None
+        and _SEASON_YEAR.match(text, end) is None
+    )
+
+
+def _clinical_name(text: str, word: str, end: int) -> bool:
+    """Whether ``word`` (ending at ``end``) names a disease, sign, device or drug here: an
+    eponym before its clinical noun or a listed eponym."""
+    if word.isdigit():
+        return False
+    return word.lower() in _CLINICAL_NAMES or _EPONYM_AFTER.match(text, end) is not None
 
 
 def _pos_tags(text: str) -> list[tuple[str, str]]:
@@ -157,6 +232,9 @@ def philter_spans(text: str) -> list[tuple[str, int, int]]:
             or _GENETIC.fullmatch(word)
             or (_HGVS_PREFIX.search(text[max(0, s - 4) : s]) and word[:1].isdigit())
             or (word.isdigit() and (len(word) <= 3 or _decimal_part(text, s, e)))
+            or _clinical_name(text, word, e)
+            or _not_a_season(text, word, s, e)
+            or _pronoun_he(text, word, s)
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

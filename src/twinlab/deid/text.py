@@ -24,7 +24,11 @@
    after a residence verb (``moved to Mobile``), e-mail addresses spelled out (``jdoe at gmail
    dot com``), references to a FHIR person (``Patient/5521``), labelled numbers (MRN, Medicaid,
    policy, licence plate, serial...), unlabelled serial-like codes that mix letters and digits
-   (``K8J2-99A1``, ``7ABC123``), and runs of 7 or more digits;
+   (``K8J2-99A1``, ``7ABC123``), and runs of 7 or more digits; also compact ages (``92yM``,
+   ``93/F``, ``M, 91``, ``dx at 91``, ``alive at 92``), a town before its state (``Peoria,
+   IL``), street corners, UK and Canadian postcodes, telephone numbers with a trunk 0, spelled
+   digit by digit or as letters (``1-800-FLOWERS``), seasons as a time of year (``spring
+   2021``), a weekday with its day (``Sat 12th``), network paths and image file names;
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
@@ -78,7 +82,7 @@ _DAY_WORD = (
 #: Decision: they are dates by Safe Harbor ("all elements of dates except year"), with or
 #: without a year ("Christmas 2019" says 2019-12-25).
 _HOLIDAY = (
-    r"(?:christmas(?:\s+(?:day|eve))?|xmas|new\s+year'?s?\s+(?:day|eve)|thanksgiving(?:\s+day)?"
+    r"(?:christmas(?:\s+(?:day|eve))?(?!\s+(?:disease|factor))|xmas|new\s+year'?s?\s+(?:day|eve)|thanksgiving(?:\s+day)?"
     r"|easter(?:\s+(?:sunday|monday))?|good\s+friday|halloween|valentine'?s?\s+day"
     r"|independence\s+day|(?:the\s+)?fourth\s+of\s+july|4th\s+of\s+july|memorial\s+day"
     r"|(?-i:Labou?r\s+Day|LABOU?R\s+DAY)|veterans'?\s+day|mother'?s\s+day|father'?s\s+day|boxing\s+day"
@@ -143,6 +147,18 @@ def _phone_digits(text: str) -> bool:
     return 7 <= sum(c.isdigit() for c in text) <= 15
 
 
+#: A digit spelled out ("oh" for zero, as numbers are read aloud).
+_DIGIT_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+_CLOCK = re.compile(r"(?:[01]\d|2[0-3])[0-5]\d")
+
+
+def _trunk_phone(text: str) -> bool:
+    """A national number with its trunk 0 has 10 or 11 digits, and is no list of 24-hour clock
+    times ("0800 1200 1600")."""
+    groups = re.findall(r"\d+", text)
+    return 10 <= sum(map(len, groups)) <= 11 and not all(_CLOCK.fullmatch(g) for g in groups)
+
+
 def _p(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
@@ -150,7 +166,9 @@ def _p(pattern: str) -> re.Pattern[str]:
 _CLINICAL_CODE = re.compile(
     r"^(?:cyp\w+|hla\w*|ugt\w+|slco\w+|slc\w+|abc[bcg]\w+|vkorc\w+|nudt\w+|tpmt\w*|dpyd\w*"
     r"|g6pd\w*|ifnl\w+|rs\d+|nm\w+|np\w+|ng\w+|hba1c|a1c|sars\w*|covid\w*|h\d+n\d+"
-    r"|\d+oh\w*|fev\d\w*|t\dn\dm\d\w*|c\d+orf\d+|il\d+\w*|cd\d+\w*|ca\d+\w*|b\d+|apoe\w*)$",
+    r"|\d+oh\w*|fev\d\w*|t\dn\dm\d\w*|c\d+orf\d+|il\d+\w*|cd\d+\w*|ca\d+\w*|b\d+|apoe\w*"
+    # risk scores and decades of a vital sign ("CHA2DS2-VASc", "HR 110s-120s")
+    r"|cha2ds2\w*|chads2\w*|(?:\d+s)+)$",
     re.IGNORECASE,
 )
 
@@ -179,6 +197,14 @@ _LABELS = (
     r"(?:\s+(?:id|no\.?|number|#))?|(?:patient|pt)\s+id|hicn|mbi|csn|fin"
     r"|driver'?s?\s+licen[cs]e(?:\s+(?:no\.?|number|#))?"
     r"|identifier|barcode|template|lot(?:\s+(?:no\.?|number|#))?"
+    # national and study numbers: "SIN 046 454 286", "NHS no. 943 476 5919", "subject 101-004"
+    r"|sin|nhs\s+(?:no\.?|number|#)|health\s+card|ohip|phn|nino|national\s+id"
+    r"|(?:study\s+|trial\s+)?subject(?:\s+id)?|screening(?:\s+(?:id|no\.?|number))?"
+    r"|randomi[sz]ation(?:\s+(?:id|no\.?|number))?|state\s+id(?:\s+card)?|unit\s+no\.?"
+    # immigration, employment and legal numbers: "Green card A123-456-789", "Employee #E-4455"
+    r"|green\s+card|alien(?:\s+registration)?(?:\s+(?:no\.?|number|#))?|a-number|uscis"
+    r"|employee\s*(?:id|no\.?|number|#)|docket|inmate|booking|warrant|citation"
+    r"|police\s+report|incident(?:\s+report)?"
 )
 _NUMBER_WORDS = r"(?:no\.?|number|#)"
 #: Social-media sites and words that introduce a user name.
@@ -188,6 +214,20 @@ _SOCIAL = (
     r"|screen\s+name|gamertag)"
 )
 
+#: US state and territory postal codes (not OK, IN, OR, ME, HI: English words; nor MD, PA, MS:
+#: credentials, "Jones, MD"); a town is written before one ("Peoria, IL").
+_STATE_CODE = (
+    r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|ID|IL|IA|KS|KY|LA|MA|MI|MN|MO|MT|NE|NV|NH|NJ"
+    r"|NM|NY|NC|ND|OH|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI)"
+)
+_STATE_NAME = (
+    r"alabama|alaska|arizona|arkansas|california|colorado|connecticut|delaware|florida|georgia"
+    r"|hawaii|idaho|illinois|indiana|iowa|kansas|kentucky|louisiana|maine|maryland"
+    r"|massachusetts|michigan|minnesota|mississippi|missouri|montana|nebraska|nevada"
+    r"|new\s+hampshire|new\s+jersey|new\s+mexico|new\s+york|north\s+carolina|north\s+dakota|ohio"
+    r"|oklahoma|oregon|pennsylvania|rhode\s+island|south\s+carolina|south\s+dakota|tennessee"
+    r"|texas|utah|vermont|virginia|washington|west\s+virginia|wisconsin|wyoming|puerto\s+rico"
+)
 #: A word of an employer's name: an abbreviation ("St.", "Inc."), initials ("J.P.") or a
 #: capitalised word, dots only inside it (a full stop ends the name: "works at Acme. INR 2.4").
 _ORG_WORD = (
@@ -211,6 +251,9 @@ _NOT_STREET = frozenset(
 #: or adjective ("son will call", "mother states") or an eponymous disease.
 _NOT_FIRST_NAME = frozenset(
     "will may states an brought were too gave young older younger step also can did does"
+    " said says helps helped calls called reports reported stated visits visited wants wanted"
+    " needs needed feels felt thinks thought knows knew agrees agreed declined declines"
+    " requested requests asked asks worries worried notes noted"
     " parkinson huntington crohn hodgkin graves addison cushing wilson down gehrig marfan"
     " turner kawasaki raynaud paget hashimoto lyme tourette asperger still bell".split()
 )
@@ -269,7 +312,10 @@ _RATIO_AFTER = re.compile(
     r"|grade|systolic|diastolic|holosystolic|sem\b|ejection|dilution|titer|nights?|hours?"
     r"|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?|servings?|drinks?|packs?|ppd|items?"
     r"|words?|objects?|questions?|criteria|split|strip|slices?|pieces?|portions?|dose|rule"
-    r"|mmhg|cmh2o|psi|bpm|beats|breaths|hpf|lpf|fields?)"
+    r"|mmhg|cmh2o|psi|bpm|beats|breaths|hpf|lpf|fields?"
+    # a pain score's circumstance: "7/10 with movement", "3/10 at rest"
+    r"|with\s+(?:movement|activity|exertion|ambulation|walking|coughing|palpation|rom\b)"
+    r"|at\s+(?:rest|worst|best|baseline)\b)"
 )
 
 
@@ -347,7 +393,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(
         "ip",
         _p(
-            r"(?<!\d)(?<!\d\.)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\.?\d)"
+            r"(?<!\d)(?<!\d\.)(?:(?:25[0-5]|2[0-4]\d|[01]?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|[01]?\d?\d)(?!\.?\d)"
         ),
     ),
     PhiPattern(
@@ -378,13 +424,22 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\b{_MONTH_NOT_MAY}\.?\s+(?:the\s+)?{_DAY_WORD}\b|(?-i:\b(?:May|MAY)\s+)"
             rf"(?:the\s+)?{_DAY_WORD}\b"
             rf"|\b{_MONTH}\.?\s+the\s+\d{{1,2}}(?:st|nd|rd|th)\b"
+            # a weekday and a day of the month: "Sat 12th", "Tuesday the 4th"
+            r"|\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day)?\.?,?\s+(?:the\s+)?"
+            r"(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th)\b"
             rf"|\b{_HOLIDAY}\b"
+            # a season with its year: "spring 2021", "fall of '19", "winter 2020-21"
+            r"|\b(?:spring|summer|fall|autumn|winter)\s+(?:of\s+)?(?:'\d{2}|(?:19|20)\d{2})"
+            r"(?:[-/]\d{2,4})?\b"
             r")"
         ),
     ),
     PhiPattern(  # a day/month before a time ("seen 5/6 at 10:00"); not "pain 4/10 at rest"
         "date",
-        _p(r"(?=\d)(?<![\d/.:-])(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2])(?=\s+(?:at|@)\b)"),
+        _p(
+            r"(?=\d)(?<![\d/.:-])(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2])"
+            r"(?=\s+(?:at|@)\b(?!\s+(?:rest|worst|best|baseline)\b))"
+        ),
         context=_not_a_score,
     ),
     PhiPattern(  # month and year: "since 1/2021", "01-2021", "2021-03"
@@ -405,9 +460,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "date",
         _p(
             # a range "2/14-2/16" is two dates
-            r"(?<![\w/.:+*|])(?<!\d\s)(?<![^\d/]-)(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])"
+            r"(?<![\w/.:+*|])(?<!(?<!\d\d\d|\d:\d)\d\s)(?<![^\d/]-)(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])"
             r"(?![\w/:+]|-(?!\d{1,2}/)|\.\d)"
-            r"|(?<![\w/.:+*|-])(?<!\d\s)(?!24/7\b)(?:1[3-9]|2\d|3[01])/(?:0?[1-9]|1[0-2])"
+            r"|(?<![\w/.:+*|-])(?<!(?<!\d\d\d|\d:\d)\d\s)(?!24/7\b)(?:1[3-9]|2\d|3[01])/(?:0?[1-9]|1[0-2])"
             r"(?![\w/:+-]|\.\d)"
         ),
         context=_month_day_context,
@@ -425,7 +480,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
     ),
     PhiPattern(  # an age over 89 between commas after a name: "Frank Bush, 93, admitted"
         "age",
-        _p(r"[,(]\s*(?P<v>9\d|1[0-4]\d)\s*(?:,|\)|(?=\s+(?:y|yo|yrs?|m|f)\b))"),
+        _p(rf"[,(]\s*(?P<v>9\d|1[0-4]\d|{_AGE_WORD})\s*(?:,|\)|(?=\s+(?:y|yo|yrs?|m|f)\b))"),
         context=_after_a_person,
     ),
     PhiPattern(  # a birth year: over 89 it is an age ("born in 1925"); the patients table has it
@@ -438,17 +493,21 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # an unpadded month/day after a word that introduces a date ("seen on 4/3")
         "date",
         _p(
-            r"\b(?:on|since|until|till|dated|thru|through|dos|dob)[:\s]\s*"
-            r"(?P<v>(?<![\d/.:-])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?![\d/:-]|\.\d)"
+            r"\b(?:on|since|until|till|dated|thru|through|dos|dob|starting|started|effective"
+            r"|admitted|discharged|due)[:\s]\s*"
+            r"(?P<v>(?<![\d/.:-])(?:(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])"
+            r"|0[1-9]-(?:0[1-9]|[12]\d|3[01])))(?![\d/:-]|\.\d)"
             # a fraction: "started on 1/2 NS", "on 3/4 strength"
             r"(?!\s*(?:ns\b|normal\s+saline|tabs?\b|tablets?|strength|doses?\b|of\b|mg|ml|cc|units?"
-            r"|cups?|pills?|%|saline|sat))"
+            r"|cups?|pills?|%|saline|sat|times|x\b|days?|weeks?|hours?|hrs?|min(?:ute)?s?\b"
+            r"|months?|years?|episodes?|l\b|lpm|liters?|litres?))"
         ),
     ),
     PhiPattern(
         "phone",
         _p(
             r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?!\d)"
+            r"|(?<![\w+])(?:\+?1[\s.-]?)?\(\d{3}\)\s?\d{7}(?!\d)"  # "(617)5550177"
             r"|(?<![\w+])\+\d[\d\s().-]{6,}\d(?!\d)"
             # dialled abroad without the "+": "0044 20 7946 0958", "011 52 55 1234 5678"
             r"|(?<![\w+.,/-])(?:00|011)[\s.-]?[1-9][\d\s().-]{6,}\d(?!\d)"
@@ -456,9 +515,31 @@ PATTERNS: tuple[PhiPattern, ...] = (
         ),
         _phone_digits,
     ),
+    PhiPattern(  # a national number with its trunk 0: "07700 900123", "020 7946 0958"
+        "phone",
+        # a separator after the area code: an unbroken "0123456789" is a code (and a long number)
+        _p(r"(?<![\w+.,/:-])0[1-9]\d{1,3}[\s-]\d{3,4}[\s-]?\d{3,4}(?![\w.,/:-]?\d)"),
+        _trunk_phone,
+    ),
+    PhiPattern(  # a vanity number: "1-800-FLOWERS", "800-GET-WELL", "call 555-HELP"
+        "phone",
+        re.compile(
+            r"(?<![\w-])(?:1[-.\s]?)?\(?8(?:00|33|44|55|66|77|88)\)?[-.\s]"
+            r"(?=[A-Z0-9-]*[A-Z])[A-Z0-9]{2,4}-?[A-Z0-9]{3,5}(?![\w-])"
+            r"|(?i:\b(?:call|phone|tel|dial|text|ph)\b\W{0,3})(?P<v>\d{3}-(?=[A-Z0-9-]*[A-Z])"
+            r"[A-Z0-9]{4}|\d{3}-[A-Z0-9]{3}-(?=[A-Z0-9]*[A-Z])[A-Z0-9]{4})(?![\w-])"
+        ),
+    ),
+    PhiPattern(  # digits spelled out: "six one seven five five five zero one nine nine"
+        "phone",
+        _p(rf"\b{_DIGIT_WORD}(?:[\s,-]+{_DIGIT_WORD}){{6,}}\b"),
+    ),
     PhiPattern(  # the extension after a telephone number: "555-123-4567 ext. 89", "x123"
         "phone",
-        _p(r"(?<=\d[-.\s]\d{4})\s*,?\s*(?P<v>(?:(?:ext|extn|extension)\.?\s*|x)\d{1,6})(?!\w)"),
+        _p(
+            r"(?<=\d[-.\s]\d{4})\s*,?\s*(?P<v>(?:(?:ext|extn|extension)\.?\s*|x\s?)\d{1,6})(?!\w)"
+            r"|(?<=\d{4})\s*,?\s*(?P<v2>(?:ext|extn|extension)\.?\s*\d{1,6})(?!\w)"
+        ),
     ),
     PhiPattern(  # SSN masked but for its last 4, or labelled in any grouping ("SSN ending 6789")
         "ssn",
@@ -472,6 +553,21 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"(?:ssn|social(?:\s+security)?(?:\s+{_NUMBER_WORDS})?)\s*[:#]?\s*"
             r"(?:(?:is|are|was)\s+)?(?P<v2>\d{4})\b"
         ),
+    ),
+    PhiPattern(  # the last digits of a card or account: "credit card ending 4321"
+        "mrn",
+        _p(
+            r"\b(?:card|account|acct|a/c|policy|member\s+id|id)\s+(?:no\.?\s+|number\s+|#\s*)?"
+            r"(?:ending|ends)\s+(?:in\s+|with\s+)?[:#]?\s*(?P<v>\d{3,6})\b"
+        ),
+    ),
+    PhiPattern(  # a network path names a host and often a user: "\\\\fileserver01\\scans\\x.pdf"
+        "url",
+        _p(r"\\\\[\w.$-]+(?:\\[^\s\\]+)*|\b[a-z]:\\(?:users|documents and settings)\\[^\s\\]+"),
+    ),
+    PhiPattern(  # an image file (a photograph, full-face ones included): "DSC_0042.JPG"
+        "photo",
+        _p(r"(?<![\w.-])[\w.-]*[a-z0-9]\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp|raw|dng)\b"),
     ),
     PhiPattern(  # a MAC address (a device identifier)
         "device",
@@ -586,9 +682,41 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "address",
         re.compile(
             r"(?i:\b(?:lives|living|lived|resides|residing|resided|moved|relocated|retired"
-            r"|raised|grew\s+up|native|hometown|born)\s+(?:alone\s+|with\s+\w+\s+)?"
-            r"(?:in|to|from|at|near|of|outside(?:\s+of)?)\s+(?:the\s+)?)"
-            r"(?P<v>(?![A-Z]{1,4}\b)[A-Z][\w'.-]*(?:\s+(?![A-Z]{1,4}\b)[A-Z][\w'.-]*){0,3})"
+            r"|raised|grew\s+up|native|hometown|born|works|worked|working|employed|stays"
+            r"|staying|stayed|visiting|commutes|commuting)\s+(?:alone\s+|with\s+\w+\s+)?"
+            r"(?:in|to|from|at|near|of|outside(?:\s+of)?)\s+(?:the\s+)?"
+            r"(?:(?:downtown|uptown|suburbs?\s+of|outskirts\s+of|city\s+of|town\s+of)\s+)?)"
+            # a full stop ends the place, but for St., Mt., Ft. ("in Yonkers. Retired...")
+            r"(?P<v>(?![A-Z]{1,4}\b)(?!(?:Rehab|Army|Navy|Marines?|Air\s+Force|Military|Section"
+            r"|Hospice|Floor|Unit|Ward|Room|Neurology|Cardiology|Oncology|Surgery|Medicine"
+            r"|Psychiatry|Pediatrics|Telemetry|Stepdown|Nursing|Assisted|Skilled|Memory|Group"
+            r"|Shelter|Hospital|Emergency|Intensive|Behavioral|Long[-\s]Term)\b)[A-Z][\w'.-]*(?:(?:(?<!\.)|(?<=[SMF]t\.))\s+"
+            r"(?![A-Z]{1,4}\b)[A-Z][\w'.-]*){0,3})"
+        ),
+    ),
+    PhiPattern(  # a town before its state: "Scottsdale, AZ", "Peoria, Illinois", "BILOXI, MS"
+        "address",
+        re.compile(
+            r"(?P<v>(?<![\w'-])(?!(?:Dr|Mr|Mrs|Ms|Mx|Prof)\b)(?:[A-Z][a-z'.-]+|[A-Z]{3,})"
+            r"(?:[ \t]+(?:[A-Z][a-z'.-]+|[A-Z]{3,})){0,2})"
+            rf",?[ \t]+(?:{_STATE_CODE}|(?i:{_STATE_NAME}))(?=[ \t]*(?:\d{{5}}|[.,;:)\n]|$))"
+        ),
+    ),
+    PhiPattern(  # a street corner: "on 5th and Main", "corner of Oak and Elm"
+        "address",
+        re.compile(
+            r"(?i:\b\d+(?:st|nd|rd|th)\s+(?:st(?:reet)?\.?\s+|ave(?:nue)?\.?\s+)?(?:and|&)\s+)"
+            r"[A-Z][\w'.-]*"
+            r"|(?i:\bcorner\s+of\s+)(?P<v>[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*)?\s+(?:and|&)\s+"
+            r"[A-Z0-9][\w'.-]*)"
+        ),
+    ),
+    PhiPattern(  # a UK or Canadian postal code: "LS8 2QR", "SW1A 1AA", "K1A 0B1"
+        "zip",
+        # the last two letters of a UK code are never C I K M O V ("B12 1MG" is a dose)
+        re.compile(
+            r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[ABD-HJLNP-UW-Z]{2}\b"
+            r"|\b[ABCEGHJ-NPRSTVXY]\d[A-Z]\s\d[A-Z]\d\b"
         ),
     ),
     PhiPattern(  # a short number labelled with "#": "Patient #4567", "ID#: 4567"
@@ -618,19 +746,27 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(
         "vehicle",
         _p(
-            r"\b(?:plate|tag|registration|vin|licen[cs]e\s+plate)\b\s*(?:no\.?|number|#)?[:#]?\s*"
+            r"\b(?:plates?|tags?|registration|vin|licen[cs]e\s+plates?)\b\s*(?:no\.?|number|#)?[:#]?\s*"
             r"(?P<v>(?=[a-z0-9 -]*\d)[a-z0-9]{1,4}[ -]?[a-z0-9]{2,14})\b"
         ),
     ),
     PhiPattern(
         "age",
         _p(
-            r"\b(?:9\d|1[0-4]\d)\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.?)(?:[\s-]*old)?(?!\w)"
+            r"\b(?:9\d|1[0-4]\d)\+?\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.?)(?:[\s-]*old)?(?!\w)"
             r"|\b(?:aged?|age:)\s*(?:9\d|1[0-4]\d)\b|\b(?:9\d|1[0-4]\d)(?=\s*(?:M|F)\b)"
+            # "92yM", "93yoF", "93/F", "F/93", "90-something-year-old", "ninety-odd"
+            rf"|\b{_AGE_NUM}\s*y(?:o|rs?)?\.?(?=\s*(?:m|f|male|female|man|woman)\b)|\b{_AGE_NUM}\s*/\s*(?:m|f|male|female)\b"
+            rf"|\b(?:m|f|male|female)\s*/\s*{_AGE_NUM}\b(?!\s*/)"
+            # "M, 91", "Female, 93", "90y"
+            rf"|(?-i:\b(?:M|F|Male|Female|MALE|FEMALE)),\s*{_AGE_NUM}\b(?![.,]?\d|\s*%)"
+            rf"|\b{_AGE_NUM}y\b"
+            r"|\b(?:9\d|ninety)[\s-]*(?:something|odd|plus|ish)[\s-]*(?:years?|yrs?|y/?o|yo)\b"
+            r"|\bninety[\s-]*(?:something|odd|plus|ish)\b"
             r"|\bnonagenarian|\bcentenarian"
             # "in her late 90s", "she is 92."
             r"|\bin\s+(?:his|her|their|the)\s+(?:early\s+|mid[-\s]?|late\s+)?(?:90'?s|nineties)"
-            rf"|\b(?:{_PERSON_WORD})\s+(?:is|was)\s+(?:now\s+)?(?P<v>9\d|1[0-4]\d)"
+            rf"|\b(?:{_PERSON_WORD})\.?\s+(?:is|was)\s+(?:now\s+)?(?P<v>9\d|1[0-4]\d|{_AGE_WORD})"
             r"(?=\s*(?:[.,;](?!\d)|$|\s+(?:and|but|with|who|today|now|when|at|in|on|by)\b))"
             # "turned 93", "age of 93", "93rd birthday", spelled out: "ninety-three years old"
             rf"|\b(?:turned|turns|turning|age\s+of)\s+(?:{_AGE_NUM}|{_AGE_WORD})\b"
@@ -638,9 +774,18 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\blived\s+(?:to|until|till)\s+(?:be\s+|age\s+)?(?P<v3>{_AGE_NUM}|{_AGE_WORD})\b"
             r"(?![.,]?\d|\s*%)"
             # "died at 94", "passed away aged 91", "diagnosed at the age of 93"
-            r"|\b(?:died|dies|passed(?:\s+away)?|deceased|expired|diagnosed|widowed)\s+"
-            rf"(?:at|aged?)\s+(?P<v2>{_AGE_NUM}|{_AGE_WORD})\b(?![.,]?\d|\s*%)"
+            r"|\b(?:died|dies|passed(?:\s+away)?|deceased|expired|diagnosed|widowed|dx(?:'?d)?"
+            r"|onset|d\.|alive|living)\s*(?:at|@|aged?)\s+(?:the\s+)?(?:age\s+(?:of\s+)?)?"
+            rf"(?P<v2>{_AGE_NUM}|{_AGE_WORD})\b(?![.,]?\d|\s*%)"
+            # "(d. 94, CVA)", "deceased 97;", "passed 96": the age right after, no unit
+            rf"|\b(?:d\.|deceased|passed)\s*(?P<v4>{_AGE_NUM})\b(?![.,]?\d|\s*(?:%|[/:]"
+            r"|d\b|days?|h\b|hrs?|hours?|min|minutes?|wks?|weeks?|mos?|months?|mg|ml))"
             rf"|\b{_AGE_NUM}(?:st|nd|rd|th)\s+birthday\b"
+            # "Age at death: 93", "age at dx 91", "the patient, who is 91,"
+            r"|\bage\s+(?:at|of)\s+(?:death|dx|diagnosis|onset|presentation|admission)\s*[:=]?\s*"
+            rf"(?P<v5>{_AGE_NUM}|{_AGE_WORD})\b(?![.,]?\d|\s*%)"
+            rf"|\bwho\s+(?:is|was)\s+(?:now\s+)?(?P<v6>{_AGE_NUM}|{_AGE_WORD})"
+            r"(?=\s*(?:[.,;](?!\d)|$|\s+(?:and|but|with|who|today|now|when|at|in|on|by|years?)\b))"
             rf"|\b{_AGE_WORD}[\s-]+(?:years?|yrs?)(?:[\s-]+old)?\b"
             rf"|\b(?:aged?|age:)\s*{_AGE_WORD}\b"
         ),
@@ -649,8 +794,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # the value only: the label ("MRN", "fingerprint template") is no PHI
         "mrn",
         _p(
-            rf"\b(?:{_LABELS})\s*[:#]?\s*(?:no\.?|number|#)?\s*"
-            r"(?P<v>(?=[\w-]*\d)[a-z0-9][\w-]{2,})"
+            rf"\b(?:{_LABELS})(?:\s*(?:[:#]|no\.?|number(?!\s+of\b)))*\s*"
+            # digits in groups ("943 476 5919", "046 454 286") or one code
+            r"(?P<v>\d{3}[ ]\d{2,3}[ ]\d{3,4}(?!\d)|(?=[\w-]*\d)[a-z0-9][\w-]{2,})"
             r"(?![\w-])(?!\s*(?:mg|mcg|ml|g|kg|units?|%)(?!\w))"  # a dose is no record number
         ),
     ),

@@ -114,3 +114,23 @@ def test_dose_recommendation(api, api_project):
         assert (
             http.post("/v1/trials/dose", json={**body, "safety_metric": "cmax"}).status_code == 400
         )
+
+
+def test_a_corrupt_result_file_is_a_500_without_the_servers_paths(api, api_project, tmp_path):
+    """Arrow's errors are ValueErrors whose messages name the file: a stored result that
+    cannot be read is the server's fault (500), and its path is not told to the client."""
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(api_project / "results" / "demo", results / "demo")
+    (results / "demo" / "patients.parquet").write_bytes(b"PAR1 not a parquet file PAR1")
+    settings = api.settings.with_(results=results)
+    with serving(settings, api.secrets) as served:
+        with served.http(headers=_auth(served.token("modeler-app"))) as http:
+            answers = [
+                http.get("/v1/results/demo/summary", params={"metric": "cmax"}),
+                http.get("/v1/results/demo/patients"),
+            ]
+    for r in answers:
+        assert r.status_code == 500, (r.status_code, r.text)
+        assert str(tmp_path) not in r.text and "parquet" not in r.text.lower()

@@ -24,6 +24,7 @@ valid token are limited per peer address (:mod:`twinlab.api.throttle`).
 from __future__ import annotations
 
 import io
+import logging
 import math
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -62,6 +63,8 @@ from twinlab.api.tokens import Principal, TokenIssuer, TokenVerifier
 from twinlab.apps.disclosure import shown
 from twinlab.security.access import ACTIONS
 
+log = logging.getLogger(__name__)
+
 __all__ = ["create_app"]
 
 PARQUET = "application/vnd.apache.parquet"
@@ -99,6 +102,18 @@ def _audit_suppressed(throttles: ThrottleAudit) -> None:
 
     for key, n in throttles.drain().items():
         audit_event("api.throttled", key, params={"suppressed": n}, actor="twinlab-api")
+
+
+def _refused(exc: ValueError) -> HTTPException:
+    """``400`` with the message of a request the service refuses; ``500`` without any detail
+    for a stored file that cannot be read (Arrow's errors are ``ValueError``s too, and their
+    messages name the server's paths), the detail logged on the server."""
+    import pyarrow as pa
+
+    if isinstance(exc, pa.ArrowException):
+        log.error("a stored result could not be read: %s", exc)
+        return HTTPException(500, "a stored result could not be read")
+    return HTTPException(400, str(exc))
 
 
 def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
@@ -242,7 +257,7 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
         except KeyError as exc:
             raise HTTPException(404, str(exc.args[0]) if exc.args else "not found") from None
         except ValueError as exc:
-            raise HTTPException(400, str(exc)) from None
+            raise _refused(exc) from None
 
     @app.get("/v1/models", tags=["registry"], dependencies=[aggregate])
     def list_models() -> list[ModelEntry]:
@@ -340,7 +355,7 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
         except results.DisclosureRefused as exc:
             raise HTTPException(403, str(exc)) from None
         except ValueError as exc:
-            raise HTTPException(400, str(exc)) from None
+            raise _refused(exc) from None
         return PopulationSummary(run=run, **out)
 
     @app.get(

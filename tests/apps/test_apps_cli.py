@@ -197,3 +197,18 @@ def test_serve_signs_with_this_workstations_audit_key_after_the_demo(
     _, env = serve_command(root=project, credentials=credentials, env=dict(os.environ))
     assert env["TWINLAB_AUDIT_KEY_FILE"] == str(keys["TWINLAB_AUDIT_KEY_FILE"])
     assert "TWINLAB_DEID_KEY_FILE" not in env and "TWINLAB_MASTER_KEY_FILE" not in env
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["PANEL_OAUTH_OPTIONAL", "PANEL_OAUTH_GUEST_ENDPOINTS", "PANEL_BASIC_AUTH",
+     "PANEL_ADMIN_ENDPOINT", "BOKEH_XSRF_COOKIES"],
+)  # fmt: skip
+def test_panel_settings_that_open_the_pages_are_refused(project, credentials, name):
+    """Panel and Bokeh read these from the environment, and ``panel serve`` gets the
+    ``PANEL_*``/``BOKEH_*`` variables: one left in a shell would let visitors past the
+    login (or drop its XSRF check). They are refused, by name."""
+    argv, _ = serve_command(root=project, credentials=credentials, env=AUDIT_ENV)
+    assert argv  # the same call serves without it
+    with pytest.raises(ValueError, match=name):
+        serve_command(root=project, credentials=credentials, env={**AUDIT_ENV, name: "1"})

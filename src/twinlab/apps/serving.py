@@ -105,6 +105,26 @@ _ENV_NAMES = frozenset(
 _ENV_PREFIXES = ("LC_", "XDG_", "PANEL_", "BOKEH_", "NUMBA_", "MKL_", "OPENBLAS_", "DASK_")
 
 
+#: Panel and Bokeh settings read from the environment that would open the dashboards past
+#: twinlab's login or checks: refused rather than passed on to the server.
+_WEAKENING_ENV = {
+    "PANEL_OAUTH_OPTIONAL": "lets visitors in without logging in",
+    "PANEL_OAUTH_GUEST_ENDPOINTS": "serves pages to visitors who did not log in",
+    "PANEL_BASIC_AUTH": "replaces twinlab's login (users, roles, audit) by one shared password",
+    "PANEL_ADMIN_ENDPOINT": "serves Panel's admin page (sessions, logs, server state)",
+    "BOKEH_XSRF_COOKIES": "changes the cross-site request forgery check of the login form",
+}
+
+
+def _refuse_weakening_env(env: Mapping[str, str]) -> None:
+    for name, why in _WEAKENING_ENV.items():
+        if env.get(name, "").strip():
+            raise ValueError(
+                f"${name} is set: it {why}; unset it to serve the dashboards (twinlab sets "
+                "what they need itself)"
+            )
+
+
 def server_environment(env: Mapping[str, str]) -> dict[str, str]:
     """The part of ``env`` the ``panel serve`` process needs (see :data:`_ENV_NAMES`)."""
     return {k: v for k, v in env.items() if k in _ENV_NAMES or k.startswith(_ENV_PREFIXES)}
@@ -175,8 +195,9 @@ def serve_command(
         no user able to log in, a cookie secret shorter than 32 bytes (or in a file others
         may read, or in a git work tree), no audit signing key,
         half a TLS configuration, plain HTTP off loopback without ``insecure_http``, a
-        websocket origin matching any host (``*``, also from ``$BOKEH_ALLOW_WS_ORIGIN``), or
-        an incomplete OAuth configuration.
+        websocket origin matching any host (``*``, also from ``$BOKEH_ALLOW_WS_ORIGIN``), a
+        Panel or Bokeh variable that would open the pages past the login
+        (:data:`_WEAKENING_ENV`), or an incomplete OAuth configuration.
     """
     env = dict(os.environ if env is None else env)
     root = Path(root).resolve()
@@ -211,6 +232,7 @@ def serve_command(
             "127.0.0.1, or (behind a TLS-terminating proxy) pass --insecure-http"
         )
     _check_audit_key(env)
+    _refuse_weakening_env(env)
     argv = [
         sys.executable,
         "-m",

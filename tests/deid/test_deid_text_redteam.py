@@ -411,3 +411,27 @@ def test_vanity_telephone_numbers(text, leaked):
 @pytest.mark.parametrize("text", ["IBUPROFEN 800 MG TABLET", "800 MG ibuprofen", "Call 911"])
 def test_doses_are_no_vanity_number(text):
     assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("Admitted between March 4 and 9, 2021 for CHF.", ["4", "9", "2021"]),
+        ("Seen Mar 4-9 with fever.", ["4-9"]),
+        ("Hospitalized from Mar 4 to 9.", ["4", "9"]),
+        ("On 4 and 9 March she had chest pain.", ["4 and 9"]),
+        ("rash from March 4th through 9th", ["4th", "9th"]),
+        ("inpatient Oct 12 \u2013 15", ["12", "15"]),
+        ("away 3 to 7 June", ["3 to 7"]),
+    ],
+)
+def test_ranges_of_days_lose_both_days(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Pain 4-6/10 with movement", "given 4 to 6 mg", "pain 3/10 at rest", "3 to 4 episodes a day"],
+)
+def test_scores_and_dose_ranges_are_no_date_range(text):
+    assert scrub_text(text) == text

@@ -71,6 +71,12 @@ _MONTH = (
 
 #: Month names but "may" (the verb: "we may first try...").
 _MONTH_NOT_MAY = _MONTH.replace("|may|", "|")
+# the second day of a range ("4 and 9", "4-9", "4th through the 9th"): a day of the month,
+# not a time, a decimal or a dose
+_DAY_RANGE = (
+    r"\s*(?:-|\u2013|to|through|thru|until|and|&)\s*(?:the\s+)?"
+    r"(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\b(?![:.]\d|\s*(?:mg|mcg|ml|%|x\b))"
+)
 #: Days of the month spelled out (``the fourth of March``, ``March twenty-first``).
 _DAY_WORD = (
     r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth"
@@ -408,7 +414,11 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?=\d|\b[a-z])(?:"
             r"(?<!\d)\d{4}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
             r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?!\d)"
-            r"|(?<![\d.])\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})(?!\d|\.\d)"
+            # one separator throughout ("4-6/10" is a pain score, not a date)
+            r"|(?<![\d.])\d{1,2}(?P<sep>[-/.])\d{1,2}(?P=sep)(?:\d{4}|\d{2})(?!\d|\.\d)"
+            # ranges of days: "March 4 and 9, 2021", "Mar 4-9", "4 to 9 March"
+            rf"|\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?{_DAY_RANGE}(?:,?\s+\d{{4}}\b)?"
+            rf"|\b\d{{1,2}}(?:st|nd|rd|th)?{_DAY_RANGE}(?:\s+of)?[\s-]+{_MONTH}\b\.?"
             rf"|\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b"
             rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?,?\s+\d{{4}}\b"
             rf"|\b{_MONTH}\.?,?\s+\d{{4}}\b"

@@ -247,3 +247,28 @@ def test_external_jwks_only_over_https(tmp_path, url, ok):
     else:
         with pytest.raises(ValueError, match="must be https"):
             TokenVerifier(settings)
+
+
+def test_the_job_services_cluster_serves_no_dask_dashboard_or_info_pages(api, tmp_path):
+    """The API's own local cluster: no Dask dashboard and no info pages (plain HTTP without
+    a login, where anyone on the machine could read task keys, call stacks and worker
+    logs); its scheduler answers its health check only."""
+    import urllib.error
+    import urllib.request
+
+    from twinlab.api.jobs import JobManager
+
+    settings = api.settings.with_(results=tmp_path / "results", dask_workers=1, dask_address=None)
+    jobs = JobManager(settings)
+    try:
+        client = jobs._dask()
+        assert client.submit(sum, [1, 2]).result() == 3  # the cluster itself works
+        port = client.scheduler_info()["services"]["dashboard"]
+        base = f"http://127.0.0.1:{port}"
+        assert urllib.request.urlopen(f"{base}/health", timeout=10).read() == b"ok"
+        for page in ("/status", "/info/main/workers.html", "/json/identity.json"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(base + page, timeout=10)
+            assert refused.value.code == 404, page
+    finally:
+        jobs._stack.close()

@@ -178,6 +178,10 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
+#: The one HTTP route the job service's local Dask scheduler serves.
+_HEALTH_ROUTE = "distributed.http.health"
+
+
 class JobManager:
     """Jobs: submitted, persisted, run one at a time on the Dask cluster, cancellable.
 
@@ -403,14 +407,23 @@ class JobManager:
     def _dask(self) -> Any:
         if self._client is None:
             if self._client_factory is not None:
-                factory = self._client_factory()
-            else:
-                from twinlab.cluster import dask_client
+                self._client = self._stack.enter_context(self._client_factory())
+                return self._client
+            import dask
 
-                factory = dask_client(
-                    self.settings.dask_address, n_workers=self.settings.dask_workers
+            from twinlab.cluster import dask_client
+
+            # a local cluster of a service: no Dask dashboard and no info pages (plain HTTP
+            # without a login, where anyone on this machine reads task keys, call stacks and
+            # logs); its scheduler answers /health only
+            with dask.config.set({"distributed.scheduler.http.routes": [_HEALTH_ROUTE]}):
+                self._client = self._stack.enter_context(
+                    dask_client(
+                        self.settings.dask_address,
+                        n_workers=self.settings.dask_workers,
+                        dashboard_address=None,
+                    )
                 )
-            self._client = self._stack.enter_context(factory)
         return self._client
 
     def banded(self, request: JobRequest) -> JobRequest:

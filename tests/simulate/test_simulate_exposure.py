@@ -237,7 +237,7 @@ def test_crossing_solver_matches_brent_to_machine_precision(m):
 
 @pytest.mark.parametrize("model", ["pk_1cmt_oral", "pk_2cmt_iv"])
 def test_two_term_path_gives_the_general_paths_bits(model):
-    """Two-term sums (1-cmt oral, 2-cmt IV) take the scalar path, the rise and fall crossings
+    """Two-term sums (1-cmt oral, 2-cmt IV) take the two-term path, the rise and fall crossings
     solved in lockstep from its own starts; it must return what the general path returns
     (the same bits, ``t_above`` to 1e-13), for bolus, infusion, lagged and
     bioavailability-weighted doses and thresholds that the profile crosses, tops out at, or

@@ -36,9 +36,10 @@ neighbours; AUC, AUCtau, Cmax and Ctrough are within 1e-6 relative of the exact 
 The compiled kernel is one pass per patient and costs a few exponentials per segment and
 term (the closed-form root for two terms, two or three Halley steps otherwise); see
 ``benchmarks/simulate_analytic.py`` for its share of a run. Two terms (1-compartment oral,
-2-compartment IV) take a path on scalars: the root of ``C'`` without the work space of
-:func:`_roots`, and a segment's rise through the threshold and fall back below it solved in
-lockstep (two independent iterations the processor overlaps), from closer starts: the rise
+2-compartment IV) find the root of ``C'`` without the work space of :func:`_roots`, and a
+segment's rise through the threshold and fall back below it are solved in lockstep
+(:func:`_solve_pair`: two independent iterations the processor overlaps), from closer
+starts: the rise
 from Halley's step at the segment start (its derivatives there need no exponential), the
 fall from where the slower term alone is at the level (it dominates once past the peak;
 the faster term left over is what one Halley step removes). The other metrics are the same
@@ -70,6 +71,27 @@ def _value(b: np.ndarray, mu: np.ndarray, m: int, k0: float, s: float) -> float:
     for i in range(m):
         acc += b[i] * math.exp(-mu[i] * s)
     return acc
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _derivatives(
+    b: np.ndarray, mu: np.ndarray, m: int, k0: float, x: float
+) -> tuple[float, float, float, float]:  # pragma: no cover - compiled
+    """``f(x) = k0 + sum b exp(-mu x)`` and its first three derivatives, one exponential a
+    term."""
+    f = k0
+    d1 = 0.0
+    d2 = 0.0
+    d3 = 0.0
+    for i in range(m):
+        t = b[i] * math.exp(-mu[i] * x)
+        f += t
+        t *= mu[i]
+        d1 -= t
+        t *= mu[i]
+        d2 += t
+        d3 -= t * mu[i]
+    return f, d1, d2, d3
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -134,18 +156,7 @@ def _solve(
     dx_old = c - a
     dx = dx_old
     for _ in range(200):
-        f = k0
-        d1 = 0.0
-        d2 = 0.0
-        d3 = 0.0
-        for i in range(m):
-            t = b[i] * math.exp(-mu[i] * x)
-            f += t
-            t *= mu[i]
-            d1 -= t
-            t *= mu[i]
-            d2 += t
-            d3 -= t * mu[i]
+        f, d1, d2, d3 = _derivatives(b, mu, m, k0, x)
         done, x, a, c, dx_old, dx = _halley(f, d1, d2, d3, flo, x, a, c, dx_old, dx)
         if done:
             break
@@ -173,7 +184,7 @@ def _log_secant(
     return lo + (hi - lo) * math.log(c_lo / level) / math.log(c_lo / c_hi)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _roots(
     b: np.ndarray,
     mu: np.ndarray,
@@ -191,24 +202,26 @@ def _roots(
     """
     if m <= 1:
         return 0
-    for i in range(m):
-        lb[0, i] = b[i]
-        lm[0, i] = mu[i]
-    for lev in range(1, m - 1):
-        terms = m - lev  # of this level
-        last = lm[lev - 1, terms]
-        for i in range(terms):
-            d = lm[lev - 1, i] - last
-            lb[lev, i] = -d * lb[lev - 1, i]
-            lm[lev, i] = d
+    if m == 2:  # the closed form below on the terms themselves, no work space
+        b0, b1, mu0, mu1 = b[0], b[1], mu[0], mu[1]
+    else:
+        for i in range(m):
+            lb[0, i] = b[i]
+            lm[0, i] = mu[i]
+        for lev in range(1, m - 1):
+            terms = m - lev  # of this level
+            last = lm[lev - 1, terms]
+            for i in range(terms):
+                d = lm[lev - 1, i] - last
+                lb[lev, i] = -d * lb[lev - 1, i]
+                lm[lev, i] = d
+        b0, b1, mu0, mu1 = lb[m - 2, 0], lb[m - 2, 1], lm[m - 2, 0], lm[m - 2, 1]
     # deepest level with two terms: closed form
-    lev = m - 2
     count = 0
-    b0, b1 = lb[lev, 0], lb[lev, 1]
-    if b0 != 0.0 and b1 != 0.0 and (b0 > 0.0) != (b1 > 0.0) and lm[lev, 0] != lm[lev, 1]:
-        s = math.log(-b1 / b0) / (lm[lev, 1] - lm[lev, 0])
+    if b0 != 0.0 and b1 != 0.0 and (b0 > 0.0) != (b1 > 0.0) and mu0 != mu1:
+        s = math.log(-b1 / b0) / (mu1 - mu0)
         if 0.0 < s < h:
-            out[lev, 0] = s
+            out[m - 2, 0] = s
             count = 1
     for lev in range(m - 3, -1, -1):
         terms = m - lev
@@ -228,67 +241,10 @@ def _roots(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _step2(
-    b1: float,
-    b2: float,
-    mu1: float,
-    mu2: float,
-    k0: float,
-    flo: float,
-    x: float,
-    a: float,
-    c: float,
-    dx_old: float,
-    dx: float,
-) -> tuple[bool, float, float, float, float, float]:  # pragma: no cover - compiled
-    """One iteration of :func:`_solve` for two terms: ``(done, x, a, c, dx_old, dx)``."""
-    f = k0
-    t = b1 * math.exp(-mu1 * x)
-    f += t
-    t *= mu1
-    d1 = 0.0 - t
-    t *= mu1
-    d2 = 0.0 + t
-    d3 = 0.0 - t * mu1
-    t = b2 * math.exp(-mu2 * x)
-    f += t
-    t *= mu2
-    d1 -= t
-    t *= mu2
-    d2 += t
-    d3 -= t * mu2
-    return _halley(f, d1, d2, d3, flo, x, a, c, dx_old, dx)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _solve2(
-    b1: float,
-    b2: float,
-    mu1: float,
-    mu2: float,
-    k0: float,
-    lo: float,
-    hi: float,
-    flo: float,
-    x: float,
-) -> float:  # pragma: no cover - compiled
-    """:func:`_solve` for two terms, the same arithmetic on scalars."""
-    if not lo < x < hi:
-        x = 0.5 * (lo + hi)
-    a, c, dx_old, dx = lo, hi, hi - lo, hi - lo
-    for _ in range(200):
-        done, x, a, c, dx_old, dx = _step2(b1, b2, mu1, mu2, k0, flo, x, a, c, dx_old, dx)
-        if done:
-            break
-    return x
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _solve2_pair(
-    b1: float,
-    b2: float,
-    mu1: float,
-    mu2: float,
+def _solve_pair(
+    b: np.ndarray,
+    mu: np.ndarray,
+    m: int,
     k0: float,
     lo: float,
     mid: float,
@@ -298,10 +254,10 @@ def _solve2_pair(
     x: float,
     y: float,
 ) -> tuple[float, float]:  # pragma: no cover - compiled
-    """The roots in ``[lo, mid]`` and ``[mid, hi]`` by :func:`_solve2`, solved in lockstep.
+    """The roots in ``[lo, mid]`` and ``[mid, hi]`` by :func:`_solve`, solved in lockstep.
 
     The two iterations are independent, so the processor overlaps their exponentials and
-    divisions; each root is bit for bit what :func:`_solve2` returns.
+    divisions; each root is bit for bit what :func:`_solve` returns from the same start.
     """
     if not lo < x < mid:
         x = 0.5 * (lo + mid)
@@ -312,9 +268,11 @@ def _solve2_pair(
     done_x = done_y = False
     for _ in range(200):
         if not done_x:
-            done_x, x, a, c, dxo, dx = _step2(b1, b2, mu1, mu2, k0, flo, x, a, c, dxo, dx)
+            f, d1, d2, d3 = _derivatives(b, mu, m, k0, x)
+            done_x, x, a, c, dxo, dx = _halley(f, d1, d2, d3, flo, x, a, c, dxo, dx)
         if not done_y:
-            done_y, y, a2, c2, dxo2, dx2 = _step2(b1, b2, mu1, mu2, k0, fmid, y, a2, c2, dxo2, dx2)
+            f, d1, d2, d3 = _derivatives(b, mu, m, k0, y)
+            done_y, y, a2, c2, dxo2, dx2 = _halley(f, d1, d2, d3, fmid, y, a2, c2, dxo2, dx2)
         if done_x and done_y:
             break
     return x, y
@@ -428,21 +386,7 @@ def _kernel(
                     auc_tau += seg
                 for i in range(m):
                     beta[i] = -rates[p, i] * a[i]
-                if two_terms:  # the closed form of _roots, without its work space
-                    n_r = 0
-                    b0, b1 = beta[0], beta[1]
-                    if (
-                        b0 != 0.0
-                        and b1 != 0.0
-                        and (b0 > 0.0) != (b1 > 0.0)
-                        and rates[p, 0] != rates[p, 1]
-                    ):
-                        s = math.log(-b1 / b0) / (rates[p, 1] - rates[p, 0])
-                        if 0.0 < s < h:
-                            work[0, 0] = s
-                            n_r = 1
-                else:
-                    n_r = _roots(beta, rates[p], m, h, work, lb, lm)
+                n_r = _roots(beta, rates[p], m, h, work, lb, lm)
                 cuts[0] = 0.0
                 for j in range(n_r):
                     cuts[j + 1] = work[0, j]
@@ -478,8 +422,7 @@ def _kernel(
                         y0 = math.log(-a[slow] / kk) / rates[p, slow]
                     if not mid < y0 < h:
                         y0 = _log_secant(mid, h, fmid + threshold, fhi + threshold, threshold)
-                    r0, r1 = _solve2_pair(a[0], a[1], rates[p, 0], rates[p, 1], kk,
-                                          0.0, mid, h, flo, fmid, x0, y0)  # fmt: skip
+                    r0, r1 = _solve_pair(a, rates[p], m, kk, 0.0, mid, h, flo, fmid, x0, y0)
                     above += r0 if flo > 0.0 else (mid - r0)
                     above += (r1 - mid) if fmid > 0.0 else (h - r1)
                 elif threshold < math.inf:
@@ -498,11 +441,7 @@ def _kernel(
                             else:
                                 x0 = _log_secant(lo, hi, flo + threshold, fhi + threshold,
                                                  threshold)  # fmt: skip
-                            if two_terms:
-                                r = _solve2(a[0], a[1], rates[p, 0], rates[p, 1], k0 - threshold,
-                                            lo, hi, flo, x0)  # fmt: skip
-                            else:
-                                r = _solve(a, rates[p], m, k0 - threshold, lo, hi, flo, x0)
+                            r = _solve(a, rates[p], m, k0 - threshold, lo, hi, flo, x0)
                             above += (r - lo) if flo > 0.0 else (hi - r)
                         lo, flo = hi, fhi
             # propagate to nxt
@@ -561,8 +500,8 @@ def exponential_exposure(
     weight, lag : numpy.ndarray, optional
         Per-patient factor on the amounts (bioavailability) and dose delay, shape ``(n,)``.
     two_term_path : bool
-        Two-term sums take the scalar path (see the module docstring); False sends them
-        through the general one, for tests.
+        Two-term sums solve a segment's two crossings in lockstep from their closer starts
+        (see the module docstring); False sends them through the general path, for tests.
 
     Returns
     -------

@@ -23,6 +23,7 @@ Nothing here is asserted by the test suite. See ``benchmarks/SIMULATE.md``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -104,8 +105,24 @@ def _scenario(n: int, chunk_size: int):
     return Scenario("bench", pop, arms, TIMES, seed=1, chunk_size=chunk_size, threshold=1.0)
 
 
+def _kernel_threads(theta: dict[str, np.ndarray], threads: int) -> None:
+    """The kernel on ``threads`` equal shares of the patients at once (it releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = next(iter(theta.values())).size
+    cuts = np.linspace(0, n, threads + 1).astype(int)
+    shares = [{k: v[a:b] for k, v in theta.items()} for a, b in itertools.pairwise(cuts)]
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(kernel_backend, shares))
+
+
 def _engine(
-    n: int, chunk_size: int, client: Any = None, backend: str = "auto", repeat: int = 3
+    n: int,
+    chunk_size: int,
+    client: Any = None,
+    backend: str = "auto",
+    repeat: int = 3,
+    threads: int | None = None,
 ) -> float:
     """Best wall time of ``run()`` over ``repeat`` runs (after a small warm-up run), the
     kernel's protocol: on this VM memory first touched since it was last freed runs at
@@ -113,11 +130,12 @@ def _engine(
     from twinlab.simulate import run
 
     sc = _scenario(n, chunk_size)
-    run(_scenario(min(n, chunk_size), chunk_size), client=client, backend=backend)  # warm-up
+    kw = {} if client is not None else {"threads": threads}
+    run(_scenario(min(n, chunk_size), chunk_size), client=client, backend=backend, **kw)  # warm
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        run(sc, client=client, backend=backend)
+        run(sc, client=client, backend=backend, **kw)
         times.append(time.perf_counter() - t0)
     return min(times)
 
@@ -176,6 +194,9 @@ def main() -> None:
     )
     t = _best(kernel_backend, _theta(n_kernel), repeat=repeat)
     rows.append({"what": "compiled kernel (numba)", "workers": 1, "n": n_kernel, "s": t})
+    t = _best(_kernel_threads, _theta(n_kernel), 2, repeat=repeat)
+    rows.append({"what": "compiled kernel (numba), 2 threads", "workers": 0, "threads": 2,
+                 "n": n_kernel, "s": t})  # fmt: skip
 
     from distributed import wait
 
@@ -199,17 +220,26 @@ def main() -> None:
             t = _engine(n_engine, 10_000, client=client)
             what = "engine run() (kernel + metrics + table)"
             rows.append({"what": what, "workers": workers, "n": n_engine, "s": t})
-    t = _engine(n_engine, 10_000)
-    rows.append(
-        {"what": "engine run() (kernel + metrics + table)", "workers": 0, "n": n_engine, "s": t}
-    )
-    t = _engine(n_numpy, 10_000, backend="numpy", repeat=1)
-    rows.append({"what": "engine run(backend='numpy')", "workers": 0, "n": n_numpy, "s": t})
+    for threads in (1, 2):
+        t = _engine(n_engine, 10_000, threads=threads)
+        rows.append({"what": "engine run() (kernel + metrics + table)", "workers": 0,
+                     "threads": threads, "n": n_engine, "s": t})  # fmt: skip
+    t = _engine(n_numpy, 10_000, backend="numpy", repeat=1, threads=1)
+    rows.append({"what": "engine run(backend='numpy')", "workers": 0, "threads": 1,
+                 "n": n_numpy, "s": t})  # fmt: skip
     for r in rows:
         r["subject_timepoints_per_s"] = r["n"] * tp / r["s"]
-    kern = next(r for r in rows if r["what"] == "compiled kernel (numba)")
-    eng = next(r for r in rows if r["what"].startswith("engine run()") and r["workers"] == 0)
-    ratio = eng["subject_timepoints_per_s"] / kern["subject_timepoints_per_s"]
+
+    def rate(what: str, **where: int) -> float:
+        row = next(
+            r for r in rows if r["what"] == what and all(r.get(k) == v for k, v in where.items())
+        )
+        return row["subject_timepoints_per_s"]
+
+    kernel = rate("compiled kernel (numba)")
+    engine = "engine run() (kernel + metrics + table)"
+    ratio = rate(engine, workers=0, threads=1) / kernel
+    ratio2 = rate(engine, workers=0, threads=2) / rate("compiled kernel (numba), 2 threads")
     mem = memory(n_mem)
     mem["patients"] = n_mem
     mem["arms"] = 3
@@ -222,12 +252,13 @@ def main() -> None:
     print(f"kernel vs NumPy back end: max relative difference {rel:.2e}")
     print(f"{'what':<48} {'workers':>7} {'patients':>9} {'seconds':>8} {'M subj-tp/s':>12}")
     for r in rows:
-        w = "in-proc" if r["workers"] == 0 else str(r["workers"])
+        w = f"{r['threads']} thr" if r["workers"] == 0 else str(r["workers"])
         print(
             f"{r['what']:<48} {w:>7} {r['n']:>9} {r['s']:>8.3f} "
             f"{r['subject_timepoints_per_s'] / 1e6:>12.1f}"
         )
-    print(f"run() in process / kernel throughput: {ratio:.2f} (goal >= 0.6)")
+    print(f"run() in process / kernel throughput, 1 thread each: {ratio:.2f} (goal >= 0.6)")
+    print(f"run() in process / kernel throughput, 2 threads each: {ratio2:.2f}")
     print(
         f"memory: {n_mem} patients x 3 arms to zarr/Parquet: "
         f"peak RSS {mem['peak_rss_mb']:.0f} MB; {mem['wall_s']:.1f} s "
@@ -246,6 +277,7 @@ def main() -> None:
         "doses": DOSE_TIMES.size,
         "kernel_vs_numpy_max_rel_diff": rel,
         "run_over_kernel_throughput": ratio,
+        "run_over_kernel_throughput_2_threads": ratio2,
         "rows": rows,
         "memory": mem,
         "goal_subject_timepoints_per_s": GOAL,

@@ -97,3 +97,15 @@ def test_threads_default_to_the_usable_cores_and_never_exceed_the_chunks():
     sc = _scenario()
     with pytest.raises(ValueError, match=r"run\(threads=\.\.\.\) must be an integer >= 1"):
         run(sc, threads=0)
+
+
+def _threads_in_a_task() -> int:
+    return _threads(None, 100)
+
+
+def test_run_inside_a_dask_task_takes_one_thread():
+    from twinlab.cluster import dask_client
+
+    with dask_client(n_workers=1, host="127.0.0.1", memory_limit=None) as client:
+        assert client.submit(_threads_in_a_task).result() == 1
+    assert _threads_in_a_task() >= 1

@@ -595,9 +595,24 @@ def _report(progress: Progress) -> Callable[[int, int], None] | None:
     return None
 
 
+def _in_dask_worker() -> bool:
+    if "distributed" not in sys.modules:
+        return False
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
 def _threads(threads: int | None, n_chunks: int) -> int:
     """Chunks simulated at once in this process: ``threads``, or the cores this process may
-    use; never more than the chunks."""
+    use (one inside a Dask task: the worker's threads are the cluster's to share); never
+    more than the chunks."""
+    if threads is None and _in_dask_worker():
+        threads = 1
     if threads is None:
         cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
         threads = len(cores) if cores else (os.cpu_count() or 1)
@@ -851,10 +866,10 @@ def run(
         ``"profiles": false``.
     threads : int, optional
         Without a client, how many chunks to simulate at once in this process (threads: the
-        compiled kernels release the GIL). Default: the cores this process may use, at most
-        the number of chunks. The results are the same bits whatever the number; each
-        thread holds one chunk's working arrays. With a client, each Dask worker's own
-        threads decide.
+        compiled kernels release the GIL). Default: the cores this process may use (one when
+        ``run`` is itself called in a Dask task), at most the number of chunks. The results
+        are the same bits whatever the number; each thread holds one chunk's working arrays.
+        With a client, each Dask worker's own threads decide.
 
     Returns
     -------

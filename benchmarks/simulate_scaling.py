@@ -1,4 +1,5 @@
-"""Worker scaling of ``twinlab.simulate.run``: in process, 1 and 2 Dask workers, one run.
+"""Worker scaling of ``twinlab.simulate.run``: in process (1 or 2 threads), 1 and 2 Dask
+workers, one run.
 
 For each model class (analytic ``pk_1cmt_oral``, 6 doses QD, 97 times; turnover ODE
 ``pkpd_1cmt_oral_idr1_e0``, 28 daily doses, 169 times over 0-672 h) the same scenario is run
@@ -10,7 +11,8 @@ back), and ``parts_no_profiles`` (``run(parts=True, profiles=False)``: no profil
 no zarr store; on this VM, writing new memory or files is capped by the host, see
 ``memory_touch``):
 
-- ``inproc``: no client;
+- ``inproc``: no client, one chunk at a time (``threads=1``);
+- ``t2``: no client, two chunks at once in threads (``threads=2``, the default on 2 cores);
 - ``w1``, ``w2``: :func:`twinlab.cluster.dask_client` with 1 or 2 worker processes (TLS on
   loopback), peak RSS of every worker reported.
 
@@ -80,10 +82,11 @@ def timed(**kw):
     runs.append({{"wall_s": time.perf_counter() - t0, "simulate_s": res.timings["simulate_s"],
                  "total_s": res.timings["total_s"], "rows": res.run["sizes"]["patient_rows"]}})
 
-if mode == "inproc":
-    run(warm, out=warm_out, parts=parts, profiles=profiles)
+if mode == "inproc" or mode.startswith("t"):  # one chunk at a time, or threads at once
+    threads = 1 if mode == "inproc" else int(mode[1:])
+    run(warm, out=warm_out, parts=parts, profiles=profiles, threads=threads)
     for _ in range({repeats}):
-        timed()
+        timed(threads=threads)
     workers_rss = []
 else:
     from twinlab.cluster import dask_client
@@ -242,7 +245,7 @@ def _modes(
     """In process, 1 and 2 workers for one table format; the scaling model fitted on them."""
     rows = {}
     label = ("parts" if parts else "one file") + ("" if profiles else ", no profiles")
-    for mode in ("inproc", "w1", "w2"):
+    for mode in ("inproc", "t2", "w1", "w2"):
         t0 = time.perf_counter()
         rows[mode] = one(
             kind, n, chunk, mode, scratch, parts=parts, profiles=profiles, report=report

@@ -23,6 +23,9 @@ from twinlab.security.crypto import Keyring
 DRUG = "TWINUROSTAT"
 #: A test code and its decode: "Griptax" is no word of the engine's whitelist.
 TEST = ("GRIPTX", "Griptax Grip Strength")
+#: A test code that the shipped code map replaces by LOINC 8480-6: its name, the study's own,
+#: becomes the qualifier ``source_display``.
+MAPPED = ("SYSBP", "Griptax Systolic Pressure")
 
 
 def _define(items: str, refs: str = "", extra: str = "") -> str:
@@ -50,6 +53,9 @@ def _define(items: str, refs: str = "", extra: str = "") -> str:
    <CodeList OID="CL.VSTESTCD" Name="VSTESTCD" DataType="text">
     <CodeListItem CodedValue="{TEST[0]}">
      <Decode><TranslatedText xml:lang="en">{TEST[1]}</TranslatedText></Decode>
+    </CodeListItem>
+    <CodeListItem CodedValue="{MAPPED[0]}">
+     <Decode><TranslatedText xml:lang="en">{MAPPED[1]}</TranslatedText></Decode>
     </CodeListItem>
    </CodeList>
   </MetaDataVersion>
@@ -92,6 +98,7 @@ def _sdtm(folder: Path, define: str | None) -> Path:
     ex += [f"TWIN01,EX,{subjects[0]},2,{BAD_TERMS['phone']},5,mg,2024-01-03"]
     vs = ["STUDYID,DOMAIN,USUBJID,VSSEQ,VSTESTCD,VSTEST,VSORRES,VSSTRESN,VSSTRESU,VSDTC"]
     vs += [f"TWIN01,VS,{s},1,{TEST[0]},{TEST[1]},31,31,kg,2024-01-02" for s in subjects]
+    vs += [f"TWIN01,VS,{s},2,{MAPPED[0]},{MAPPED[1]},120,120,mm[Hg],2024-01-02" for s in subjects]
     pc = ["STUDYID,DOMAIN,USUBJID,PCSEQ,PCTESTCD,PCTEST,PCORRES,PCSTRESN,PCSTRESU,PCDTC"]
     pc += [f"TWIN01,PC,{s},1,TWU,{DRUG},1.5,1.5,ug/mL,2024-01-02T10:00" for s in subjects]
     cm = ["STUDYID,DOMAIN,USUBJID,CMSEQ,CMTRT,CMSTDTC"]
@@ -136,17 +143,29 @@ def test_a_codelist_term_is_kept_verbatim_and_its_lineage_reported(runs):
     levels = events[events["domain"] == "concentration"]
     assert list(levels["display"]) == [DRUG, DRUG]
     vitals = events[events["domain"] == "vital"]
-    assert set(vitals["display"]) == {TEST[1]}
+    assert set(vitals["display"]) == {TEST[1], "Systolic blood pressure"}
     policy = result.report["field_policy"]
     assert policy["displays_kept_by_define_xml"] == 4
     (lineage,) = policy["define_xml"]
     assert lineage["variables"] == {"EXTRT": ["CL.EXTRT"], "VSTESTCD": ["CL.VSTESTCD"]}
+    assert lineage["entries"] == 1 + 2  # the drug; two test names (refused terms aside)
     assert lineage["products"] == [DRUG]
     assert lineage["file"].startswith("src-")  # keyed: the path lives in the raw zone
     # without the define.xml the clinical engine removes both names
     _, plain = runs["none"]
     shown = set(plain.loc[plain["domain"].isin(["concentration", "vital"]), "display"])
-    assert shown == {"[PHI]", "[PHI] Strength"}
+    assert shown == {"[PHI]", "[PHI] Strength", "Systolic blood pressure"}
+
+
+def test_a_mapped_codes_declared_source_name_is_kept(runs):
+    # SYSBP is published as LOINC 8480-6; the study's name of the test stays beside it
+    result, events = runs["good"]
+    assert result.phi_findings == []  # the scan checked it for every pattern
+    mapped = events[events["code"] == "8480-6"]["qualifiers"].map(json.loads)
+    assert [q["source_display"] for q in mapped] == [MAPPED[1], MAPPED[1]]
+    _, plain = runs["none"]
+    mapped = plain[plain["code"] == "8480-6"]["qualifiers"].map(json.loads)
+    assert [q["source_display"] for q in mapped] == ["[PHI] Systolic Pressure"] * 2
 
 
 def test_the_same_word_in_free_text_is_still_scrubbed(runs):

@@ -15,7 +15,9 @@ hands the result to the one writer, :func:`twinlab.harmonize.writer.publish`. Th
 4. **harmonize vocabulary**: codes to LOINC/SNOMED/RxNorm and units to
    canonical UCUM (:mod:`twinlab.terminology`); a value that overflows in conversion is
    quarantined, one outside its plausible range quarantined or flagged (:mod:`.validation`);
-5. **de-identify** by Safe Harbor (:func:`twinlab.deid.deidentify`);
+5. **de-identify** by Safe Harbor (:func:`twinlab.deid.deidentify`), with the display
+   vocabulary of the configuration and of the define.xml files of the SDTM folders read
+   (:mod:`twinlab.ingest.define`; lineage under ``field_policy.define_xml`` of the report);
 6. **link events**: the same fact from two files (``same_fact``, the copy
    flagged ``duplicate_of`` so it is not counted twice) and each observation to
    the dose before it (``dose_to_observation``) (:mod:`.facts`);

@@ -383,14 +383,12 @@ def _study_vocabulary(
         define.xml terms keep.
     """
     from twinlab.ingest.define import study_vocabulary
-    from twinlab.ingest.run import _common_parent, _label
 
     vocabulary = cfg.coded_vocabulary()
     if not sources:
         return vocabulary, [], 0
     defined, read = study_vocabulary(sources)
-    base = _common_parent(sources)
-    records = [d.summary(ids.get(_label(d.path, base), "unknown")) for d in read]
+    records = [d.summary(ids.get(d.label, "unknown")) for d in read]
     if not len(defined):
         return vocabulary, records, 0
     extended = vocabulary | defined

@@ -98,6 +98,8 @@ class DefineTerms:
         a codelist the file does not declare).
     error : str or None
         Why the whole file was skipped (not XML, unsafe XML, no codelist), one line.
+    label : str
+        The file's ``source_file`` label in the run (:func:`twinlab.ingest.read_sources`).
     """
 
     path: Path
@@ -108,6 +110,7 @@ class DefineTerms:
     refused: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    label: str = ""
 
     def summary(self, file_id: str) -> dict[str, Any]:
         """The run report's lineage record (terms counted, not listed, except products).
@@ -311,8 +314,13 @@ def study_vocabulary(paths: Sequence[str | Path]) -> tuple[Any, list[DefineTerms
         The accepted entries and products of every define.xml, and what each file gave.
     """
     from twinlab.deid.vocabulary import CodedVocabulary
+    from twinlab.ingest.run import _common_parent, _label
 
     read = [read_define(p) for p in define_files(paths)]
+    if read:
+        base = _common_parent(paths)
+        for d in read:
+            d.label = _label(d.path, base)
     entries = [e for d in read for e in d.entries]
     products = [p for d in read for p in d.products]
     return CodedVocabulary(entries, products=products, where="define.xml"), read

@@ -48,7 +48,8 @@ def _define(items: str, refs: str = "", extra: str = "") -> str:
     <CodeListRef CodeListOID="CL.VSTESTCD"/>
    </ItemDef>{extra}
    <CodeList OID="CL.EXTRT" Name="EXTRT" DataType="text">
-    <EnumeratedItem CodedValue="{DRUG}"/>{items}
+    <EnumeratedItem CodedValue="{DRUG}"/>
+    <EnumeratedItem CodedValue=" "/>{items}
    </CodeList>
    <CodeList OID="CL.VSTESTCD" Name="VSTESTCD" DataType="text">
     <CodeListItem CodedValue="{TEST[0]}">

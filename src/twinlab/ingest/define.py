@@ -214,10 +214,10 @@ def read_define(path: str | Path) -> DefineTerms:
             for item in elem:
                 kind = _local(item.tag)
                 coded = item.get("CodedValue")
-                if kind not in ("CodeListItem", "EnumeratedItem") or coded is None:
-                    continue
+                if kind not in ("CodeListItem", "EnumeratedItem") or not (coded or "").strip():
+                    continue  # an item without a code names nothing
                 decode = next((d for d in item if _local(d.tag) == "Decode"), None)
-                terms.append((coded, _text(decode) if decode is not None else None))
+                terms.append((str(coded), _text(decode) if decode is not None else None))
             codelists[str(elem.get("OID"))] = terms
         elif tag == "ItemDef" and elem.get("OID"):
             ref = next((c for c in elem if _local(c.tag) == "CodeListRef"), None)

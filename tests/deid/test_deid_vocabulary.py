@@ -199,3 +199,36 @@ def test_shipped_vocabulary_is_clean_and_exact():
     assert vocab.keeps(RXNORM, "316672", "simvastatin  10 mg")
     assert not vocab.keeps("http://loinc.org", "2161-8", "Tobacco smoking status NHIS")
     assert display_findings("Hematocrit [Volume Fraction] of Blood by Automated count") == []
+
+
+def test_a_declared_source_display_is_kept_and_still_scanned(tmp_path):
+    """The source's name of a code that a code map replaced (qualifier ``source_display``, the
+    study's --TEST) lost words to the engine ("[PHI]. Mean Corpuscular Hemoglobin"): kept
+    when declared for its source system and code, checked by the scan for every pattern."""
+    import json
+
+    vocab = CodedVocabulary([("twinlab:study", "X1", "Griptax rash")])
+    vocab._triples = vocab._triples | {("twinlab:study", "x2", "griptax 2023-03-14")}
+    pairs = [("X1", "Griptax rash"), ("X3", "Griptax rash")]
+    frame = pd.concat([_events().iloc[:1]] * len(pairs), ignore_index=True).assign(
+        qualifiers=[
+            {"source_system": "twinlab:study", "source_code": c, "source_display": d}
+            for c, d in pairs
+        ],
+        source_record=[f"entry[{i}]" for i in range(len(pairs))],
+    )
+    _, events, _ = deidentify(PERSONS, frame, key=DeidKey(bytes(32)), vocabulary=vocab)
+    shown = [q["source_display"] for q in events["qualifiers"]]
+    assert shown == ["Griptax rash", "[PHI] rash"]  # X3: not declared, free text
+    published = events[["code_system", "code", "display"]].assign(
+        qualifiers=events["qualifiers"].map(json.dumps)
+    )
+    published.to_parquet(tmp_path / "e.parquet")
+    assert scan_for_phi(tmp_path, None, vocabulary=vocab) == []
+    leaked = {"source_system": "twinlab:study", "source_code": "x2"}
+    pd.DataFrame(
+        {"qualifiers": [json.dumps({**leaked, "source_display": "Griptax 2023-03-14"})]}
+    ).to_parquet(tmp_path / "e.parquet")
+    found = scan_for_phi(tmp_path, None, vocabulary=vocab)
+    assert [f.kind for f in found] == ["detector:date"]
+    assert found[0].location.endswith("$.source_display (coded display)")

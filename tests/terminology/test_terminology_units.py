@@ -71,7 +71,7 @@ def test_convert_gives_known_answers(value, src, dst, code, expected) -> None:
         ("mEq/L", "mmol/L", None, "different dimensions"),  # needs a valence
         ("furlongs", "kg", None, "unknown unit"),
         ("yard", "cm", None, "unknown unit"),  # pint knows it, UCUM does not,
-        ("[foo]", "kg", None, "unknown UCUM atom"),
+        ("[foo]", "kg", None, "unknown UCUM symbol"),
         ("mg/", "kg", None, "incomplete"),
         ("", "kg", None, "no unit given"),
     ],
@@ -246,3 +246,14 @@ def test_canonical_units_are_si() -> None:
     assert canonical_unit("29463-7") == "kg"
     assert canonical_unit("8302-2") == "cm"
     assert canonical_unit("no-such-code") is None
+
+
+def test_a_unit_issue_keeps_its_words_through_the_scrubber() -> None:
+    # qualifiers.unit_issue is free text: the engine read "atom" as a name and published
+    # "unknown UCUM [PHI] 'TABLET'" some 5,000 times on the CDISC pilot
+    from twinlab.deid.identifiers import IdentifierSet
+    from twinlab.deid.text import TextScrubber
+
+    with pytest.raises(UnitError) as err:
+        convert(1.0, "TABLET", "kg")
+    assert "[" not in TextScrubber(IdentifierSet([])).scrub(str(err.value))

@@ -341,7 +341,7 @@ def _strings_parquet(
         else:
             yield from _arrow_strings(column, name)
         if name == "qualifiers":
-            yield from _free_text_qualifiers(_arrow_strings(column, name))
+            yield from _free_text_qualifiers(_arrow_strings(column, name), vocabulary)
 
 
 def _qualifier_leaves(obj: Any, path: str, coded: frozenset[str]) -> Iterator[tuple[str, str]]:
@@ -356,24 +356,40 @@ def _qualifier_leaves(obj: Any, path: str, coded: frozenset[str]) -> Iterator[tu
         yield path, obj
 
 
-def _free_text_qualifiers(cells: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+def _free_text_qualifiers(
+    cells: Iterable[tuple[str, str]], vocabulary: CodedVocabulary | None = None
+) -> Iterator[tuple[str, str]]:
     """The free-text string values of a ``qualifiers`` JSON column (those of keys outside the
     field policy's ``coded_qualifiers``), tagged :data:`_FREE_QUALIFIER_TAG`: the scrubber ran
-    the clinical engine over them, so the scan does too."""
+    the clinical engine over them, so the scan does too. A top-level ``source_display`` that
+    ``vocabulary`` keeps for its ``source_system`` and ``source_code`` (the scrubber kept it as
+    a declared concept name) is tagged :data:`_KEPT_TAG` instead: every pattern, no engine."""
     from twinlab.deid.policy import field_policy
 
     policy = field_policy()
     coded = frozenset(policy.get("coded_qualifiers", ())) | frozenset(
         policy.get("reference_qualifiers", ())
     )
+    verdicts: dict[tuple[str, str, str], bool] = {}
     for location, text in cells:
         try:
             obj = json.loads(text)
         except ValueError:
             continue
-        if isinstance(obj, dict):
-            for path, value in _qualifier_leaves(obj, "$", coded):
-                yield f"{location} {path}{_FREE_QUALIFIER_TAG}", value
+        if not isinstance(obj, dict):
+            continue
+        shown = obj.get("source_display")
+        if vocabulary is not None and isinstance(shown, str):
+            coding = (str(obj.get("source_system")), str(obj.get("source_code")), shown)
+            if coding not in verdicts:
+                verdicts[coding] = vocabulary.keeps(
+                    obj.get("source_system"), obj.get("source_code"), shown
+                )
+        if vocabulary is not None and isinstance(shown, str) and verdicts[coding]:
+            yield f"{location} $.source_display{_KEPT_TAG}", shown
+            obj = {k: v for k, v in obj.items() if k != "source_display"}
+        for path, value in _qualifier_leaves(obj, "$", coded):
+            yield f"{location} {path}{_FREE_QUALIFIER_TAG}", value
 
 
 def _strings_display(table: Any, vocabulary: CodedVocabulary) -> Iterator[tuple[str, str]]:

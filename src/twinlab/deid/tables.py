@@ -120,6 +120,11 @@ def _kept_by_vocabulary(
     return vocab.mask(events)
 
 
+def _hashable(value: Any) -> Any:
+    """A qualifier value as a cache key: text and numbers as they are, anything else as text."""
+    return value if value is None or isinstance(value, str | int | float) else str(value)
+
+
 def _first(values: pd.Series) -> Any:
     for v in values:
         if not is_missing(v) and not (isinstance(v, str) and not v.strip()):
@@ -171,6 +176,7 @@ def _scrub_qualifiers(
     coded: frozenset[str] | None = None,
     codes: Callable[[Any, Any], Any] | None = None,
     refs: tuple[frozenset[str], Callable[[str], str]] | None = None,
+    kept: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Any:
     """Scrub a qualifiers object (dict or JSON text), dropping the keys in ``drop``.
 
@@ -182,11 +188,17 @@ def _scrub_qualifiers(
     is kept when it is a declared code system. With ``refs`` (``(keys, pseudonym)``, the field
     policy's ``reference_qualifiers``), the string value of a top-level key in ``keys`` (a
     reference to another record: a FHIR fullUrl, an encounter) becomes ``pseudonym(value)``.
+    With ``kept`` (``kept(obj)``: whether the top-level ``source_display``, the name of the
+    source coding ``source_system`` / ``source_code`` that a code map replaced, is a declared
+    concept name), such a ``source_display`` goes through ``plain`` like a coded qualifier.
     """
     full = plain if full is None else full
     coded = frozenset() if coded is None else coded
 
     def scrub(obj: Any) -> Any:
+        if isinstance(obj, dict) and kept is not None and kept(obj):
+            rest = scrub({k: v for k, v in obj.items() if k != "source_display"})
+            return {**rest, "source_display": plain.scrub(obj["source_display"])}
         if isinstance(obj, dict) and refs is not None:
             held = {k: refs[1](v) for k, v in obj.items() if k in refs[0] and isinstance(v, str)}
             if held:
@@ -503,8 +515,20 @@ def deidentify(
         def reference(value: str) -> str:
             return pseudonym("twinlab:reference", value, key=k, prefix="ref-")
 
+        @functools.cache
+        def declared(system: Any, code: Any, display: str) -> bool:
+            return vocab.keeps(system, code, display)
+
+        def kept_source(obj: dict[str, Any]) -> bool:
+            shown = obj.get("source_display")
+            return isinstance(shown, str) and declared(
+                _hashable(obj.get("source_system")), _hashable(obj.get("source_code")), shown
+            )
+
         out["qualifiers"] = [
-            _scrub_qualifiers(q, plain, drop_keys, scrubber, coded, codes, (references, reference))
+            _scrub_qualifiers(
+                q, plain, drop_keys, scrubber, coded, codes, (references, reference), kept_source
+            )
             for q in out["qualifiers"]
         ]
     allowed = {"patient_id", "time", "end_time", "qualifiers", "event_id", "row_hash"}

@@ -12,7 +12,12 @@ clinical engine's catch-all removes every word its whitelist lacks: a new drug's
   standard codes: LOINC, SNOMED CT, RxNorm, CVX), see :func:`shipped_vocabulary`;
 * declared by the study (``harmonize`` section of ``params.yaml``): ``vocabulary`` entries
   ``{system, code, display}`` (the study's own code system) and ``products``, the names of the
-  study drugs and products (a display equal to one of them is kept, whatever its code).
+  study drugs and products (a display equal to one of them is kept, whatever its code);
+* declared by the study's ``define.xml`` beside its SDTM datasets
+  (:mod:`twinlab.ingest.define`): the terms of the codelists that its coded variables
+  (``--TESTCD`` with their decodes, ``--DECOD``, ``EXTRT``) refer to, ``EXTRT`` terms also as
+  products; a term refused by the check below is reported (``report.json``:
+  ``field_policy.define_xml``) and stays free text.
 
 Every entry is checked when it is declared (:func:`check_display`): a display in which any
 Safe Harbor pattern of the scrubber fires (date more specific than a year, telephone, e-mail,

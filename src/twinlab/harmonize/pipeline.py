@@ -15,7 +15,9 @@ hands the result to the one writer, :func:`twinlab.harmonize.writer.publish`. Th
 4. **harmonize vocabulary**: codes to LOINC/SNOMED/RxNorm and units to
    canonical UCUM (:mod:`twinlab.terminology`); a value that overflows in conversion is
    quarantined, one outside its plausible range quarantined or flagged (:mod:`.validation`);
-5. **de-identify** by Safe Harbor (:func:`twinlab.deid.deidentify`);
+5. **de-identify** by Safe Harbor (:func:`twinlab.deid.deidentify`), with the display
+   vocabulary of the configuration and of the define.xml files of the SDTM folders read
+   (:mod:`twinlab.ingest.define`; lineage under ``field_policy.define_xml`` of the report);
 6. **link events**: the same fact from two files (``same_fact``, the copy
    flagged ``duplicate_of`` so it is not counted twice) and each observation to
    the dose before it (``dose_to_observation``) (:mod:`.facts`);
@@ -257,7 +259,7 @@ def build_timeline(
     # collapses pointers that embed identifiers (a VCF sample id, say).
     eids = event_id(events["source_file"], events["source_record"]).to_numpy()
     drop_text = events["format"].map(lambda f: cfg.free_text.get(str(f), "drop") != "scrub")
-    vocabulary = cfg.coded_vocabulary()
+    vocabulary, defines, kept_by_define = _study_vocabulary(cfg, sources, events, ids)
     patients, events_d, crosswalk = deidentify(
         persons, events, key=key, reference_dates=index, drop_free_text=drop_text.to_numpy(),
         vocabulary=vocabulary,
@@ -343,6 +345,8 @@ def build_timeline(
             "patients": policy_patients,
             "free_text_dropped": free_text_dropped,
             "displays_kept_by_vocabulary": displays_kept,
+            "displays_kept_by_define_xml": kept_by_define,
+            "define_xml": defines,
             "reader_columns_dropped": reader_columns_dropped,
             "qualifiers_dropped": sorted(field_policy().get("drop_qualifiers", [])),
             "free_text": {f: cfg.free_text.get(f, "drop") for f in sorted(set(events["format"]))},
@@ -359,6 +363,37 @@ def build_timeline(
         identifiers=identifiers,
         vocabulary=vocabulary,
     )
+
+
+def _study_vocabulary(
+    cfg: HarmonizeConfig,
+    sources: Sequence[str | Path],
+    events: pd.DataFrame,
+    ids: Mapping[str, str],
+) -> tuple[CodedVocabulary, list[dict[str, Any]], int]:
+    """The display vocabulary of a run: the configured one and the terms of the define.xml
+    files of its SDTM folders (:mod:`twinlab.ingest.define`).
+
+    Returns
+    -------
+    (CodedVocabulary, list of dict, int)
+        The vocabulary; per define.xml, its lineage record for the report (keyed file id,
+        variables and the codelists they take terms from, terms refused and why, codelists
+        not used, or why the file was skipped); the number of events whose display only the
+        define.xml terms keep.
+    """
+    from twinlab.ingest.define import study_vocabulary
+
+    vocabulary = cfg.coded_vocabulary()
+    if not sources:
+        return vocabulary, [], 0
+    defined, read = study_vocabulary(sources)
+    records = [d.summary(ids.get(d.label, "unknown")) for d in read]
+    if not len(defined):
+        return vocabulary, records, 0
+    extended = vocabulary | defined
+    kept = extended.mask(events) & ~vocabulary.mask(events)
+    return extended, records, int(kept.sum())
 
 
 def _check_replaceable(folder: Path, what: str, sources: Sequence[str | Path]) -> None:

@@ -88,7 +88,7 @@ def _atom(atom: str) -> str:
     for prefix in _PREFIXES:
         if atom.startswith(prefix) and atom[len(prefix) :] in _METRIC:
             return prefix + _METRIC[atom[len(prefix) :]]
-    raise UnitError(f"unknown UCUM atom {atom!r}")
+    raise UnitError(f"unknown UCUM symbol {atom!r}")  # not "atom": Philter removes it
 
 
 _TOKEN = re.compile(

@@ -372,6 +372,19 @@ def test_values_that_stand_for_a_missing_one_are_no_identifiers():
     assert [v for _, v, _ in ids.finditer("seen by Unkown-Smith, status unknown")] == [8]
 
 
+def test_sample_role_keys_are_no_identifiers_but_a_surname_case_is():
+    """A VCF of paired calls names its sample columns NORMAL and TUMOR: as known identifiers
+    they removed every 'NORMAL' interpretation of the run's laboratory results."""
+    ids = IdentifierSet(
+        [("patient_key", "NORMAL"), ("identifier", "Tumor"), ("patient_key", "proband"),
+         ("name", "Case"), ("patient_key", "NA12878")]
+    )  # fmt: skip
+    found = {text[s:e] for text in ["interpretation NORMAL; tumor sample; proband", "Dr. Case"]
+             for _, s, e in ids.finditer(text)}  # fmt: skip
+    assert found == {"Case"}
+    assert [(k, s) for k, s, _ in ids.finditer("sample NA12878 normal")] == [("patient_key", 7)]
+
+
 def test_record_pointers_lose_known_values_and_dates_but_keep_their_positions():
     """A pointer is published beside a shifted time: a date in it (a wearable day once was)
     would undo the shift; a row number is a position, not the subject number 1015."""

@@ -16,12 +16,13 @@ punctuation, and never as part of a decimal number. So a ZIP code ``83022`` does
 LOINC code ``8302-2`` nor ZIP ``10000`` the value ``10000.0``, while ``"ZIP 83022"`` does.
 
 Values that stand for a missing one (``unknown``, ``Not recorded``, ``non saisi``...) identify
-no one and are not searched. Values with fewer than 4 letters and digits are not searched
-either, except name parts (from 2 letters on) and short **numeric identifiers** (patient keys,
-MRNs: a 4-digit ``Patient.id`` is still an identifier), which match only as one whole number
-in context: after an identifier label at any length (``MRN 5521``, ``Patient/5521``, ``subject
-#12``), or bare from 4 digits on when no unit follows and it is no part of a date, time, ratio
-or decimal (``5521 mg`` and ``12/5521`` are not patient 5521).
+no one and are not searched, nor are record keys that name a sample's role (a VCF's
+``NORMAL``/``TUMOR`` or ``proband`` column). Values with fewer than 4 letters and digits are
+not searched either, except name parts (from 2 letters on) and short **numeric identifiers**
+(patient keys, MRNs: a 4-digit ``Patient.id`` is still an identifier), which match only as one
+whole number in context: after an identifier label at any length (``MRN 5521``,
+``Patient/5521``, ``subject #12``), or bare from 4 digits on when no unit follows and it is no
+part of a date, time, ratio or decimal (``5521 mg`` and ``12/5521`` are not patient 5521).
 """
 
 from __future__ import annotations
@@ -64,6 +65,16 @@ _PLACEHOLDER_KEYS = frozenset(
     " nonsaisi inconnu nonapplicable nondisponible nichteingegeben unbekannt nichtverfugbar"
     " desconocido noaplica nodisponible".split()
 )
+#: Record keys that name a sample's role, not a person (VCF sample columns of paired and
+#: family calls: "NORMAL"/"TUMOR", "proband", "mother"): the same in every patient's file,
+#: they identify no one, and searched as known values they removed every "NORMAL"
+#: interpretation of a run's laboratory results (56,892 in the shared corpus). Only for the
+#: key and identifier kinds: a surname "Case" is still searched.
+_ROLE_KEYS = frozenset(
+    "normal tumor tumour germline somatic control case proband mother father sibling sister"
+    " brother child son daughter sample reference blood saliva plasma serum".split()
+)
+_ROLE_KINDS = frozenset({"patient_key", "identifier"})
 #: Purely numeric identifiers shorter than this are not searched: a 4-digit subject number
 #: ('1015') collides with counts, lab values and dates ('10-15') and identifies no one outside
 #: its study; SSNs, phone numbers and MRNs are longer (and SSN/phone patterns are searched too).
@@ -141,7 +152,7 @@ def _term_key(value: str, *, kind: str) -> str | None:
     only as a whole token in context (:meth:`IdentifierSet._in_context`).
     """
     key = "".join(_alnum_chunks(fold(value)[0]))
-    if key in _PLACEHOLDER_KEYS:
+    if key in _PLACEHOLDER_KEYS or (kind in _ROLE_KINDS and key in _ROLE_KEYS):
         return None
     if key.isdigit() and len(key) < _MIN_DIGITS and kind != "zip" and not kind.endswith("date"):
         return key if kind in _SHORT_KINDS and key.strip("0") else None

@@ -147,3 +147,30 @@ def test_the_limits_are_on_by_default_and_bad_values_are_one_line_errors(project
     ):
         res = runner.invoke(serve, [*base, *bad], env=env)
         assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+
+
+def test_over_tls_a_handshake_that_never_ends_is_closed(
+    project, credentials, tmp_path, monkeypatch
+):
+    """The head deadline counts from the connection: a TLS handshake is part of it."""
+    import ssl
+    import urllib.request
+
+    from test_apps_routes import _self_signed
+
+    cert, key = _self_signed(tmp_path)
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    https = urllib.request.HTTPSHandler(context=context)
+    real_build = urllib.request.build_opener
+    monkeypatch.setattr(
+        urllib.request, "build_opener", lambda *handlers: real_build(https, *handlers)
+    )
+    args = ["--tls-cert", str(cert), "--tls-key", str(key), "--head-timeout", str(HEAD_S)]
+    with serving(project, credentials, tmp_path, args=args, scheme="https") as srv:
+        silent = _connect(srv)  # no ClientHello at all
+        partial = _connect(srv)
+        partial.sendall(b"\x16\x03\x01\x02\x00\x01")  # the start of a ClientHello, never ended
+        assert _closed(silent) and _closed(partial)
+        silent.close()
+        partial.close()

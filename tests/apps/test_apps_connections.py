@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from apps_server import serving
+from apps_server import serving, trust_https
 from click.testing import CliRunner
 
 from twinlab.apps.connections import (
@@ -153,19 +153,10 @@ def test_over_tls_a_handshake_that_never_ends_is_closed(
     project, credentials, tmp_path, monkeypatch
 ):
     """The head deadline counts from the connection: a TLS handshake is part of it."""
-    import ssl
-    import urllib.request
-
     from test_apps_routes import _self_signed
 
     cert, key = _self_signed(tmp_path)
-    context = ssl.create_default_context(cafile=str(cert))
-    context.check_hostname = False
-    https = urllib.request.HTTPSHandler(context=context)
-    real_build = urllib.request.build_opener
-    monkeypatch.setattr(
-        urllib.request, "build_opener", lambda *handlers: real_build(https, *handlers)
-    )
+    trust_https(monkeypatch, cert)
     args = ["--tls-cert", str(cert), "--tls-key", str(key), "--head-timeout", str(HEAD_S)]
     with serving(project, credentials, tmp_path, args=args, scheme="https") as srv:
         silent = _connect(srv)  # no ClientHello at all

@@ -44,7 +44,7 @@ _keys_option = click.option(
 @api.command("serve")
 @click.option(
     "--project",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),  # a typo serves nothing
     default=".",
     show_default=True,
     help="Project folder (results/, models/, params.yaml).",

@@ -205,7 +205,8 @@ def serve_command(
     Raises
     ------
     ValueError
-        For an unknown page, a credentials file inside the project or readable by others,
+        For a project root that is not a folder, an unknown page, a credentials file
+        inside the project or readable by others,
         no user able to log in, a cookie secret shorter than 32 bytes (or in a file others
         may read, or in a git work tree), no audit signing key,
         half a TLS configuration, plain HTTP off loopback without ``insecure_http``, a
@@ -217,6 +218,8 @@ def serve_command(
     """
     env = dict(os.environ if env is None else env)
     root = Path(root).resolve()
+    if not root.is_dir():  # a typo would serve pages that fail on every query
+        raise ValueError(f"the project root {root} is not a folder (--root)")
     unknown = sorted(set(pages) - set(PAGES))
     if unknown or not pages:
         raise ValueError(f"unknown page(s) {unknown}; pages: {', '.join(PAGES)}")

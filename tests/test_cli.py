@@ -94,3 +94,28 @@ def test_dask_logs_follow_the_cli_verbosity_in_every_process(verbose, level):
     # in process (CliRunner) the environment is untouched
     assert CliRunner().invoke(cli, ["-v"] * verbose + ["keys", "--help"]).exit_code == 0
     assert os.environ.get("DASK_LOGGING__DISTRIBUTED") == env.get("DASK_LOGGING__DISTRIBUTED")
+
+
+def test_every_command_writes_private_files_whatever_the_umask(tmp_path, monkeypatch):
+    """``twinlab synth`` (no umask of its own) under the usual ``022``: files ``0600``,
+    folders ``0700``; the caller's umask is back after the command."""
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        out = CliRunner().invoke(
+            cli, ["synth", "--out", str(tmp_path / "raw"), "--truth", str(tmp_path / "truth"),
+                  "--n-patients", "2", "--seed", "3"],
+        )  # fmt: skip
+        after = os.umask(previous)
+    finally:
+        os.umask(previous)
+    assert out.exit_code == 0, out.output
+    assert after == 0o022
+    made = [p for p in tmp_path.rglob("*")]
+    assert made and {stat.S_IMODE(p.stat().st_mode) for p in made if p.is_file()} == {0o600}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in made if p.is_dir()} == {0o700}
+    monkeypatch.setenv("TWINLAB_FILE_MODE", "777")  # a bad setting: one line, nothing made
+    bad = CliRunner().invoke(cli, ["synth", "--out", str(tmp_path / "x"), "--n-patients", "2"])
+    assert bad.exit_code == 2 and "TWINLAB_FILE_MODE" in bad.output
+    assert not (tmp_path / "x").exists()

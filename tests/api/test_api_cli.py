@@ -79,3 +79,15 @@ def test_rotate_key_and_secure_defaults(tmp_path):
         api, ["serve", "--host", "0.0.0.0", "--insecure-http", "--project", str(tmp_path)]
     )
     assert off_loopback.exit_code == 2 and "loopback only" in off_loopback.output
+
+
+def test_a_project_folder_that_does_not_exist_is_refused_not_made(tmp_path):
+    """A mistyped --project was created (with an empty job store) and served."""
+    missing = tmp_path / "no-such-project"
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")  # half a TLS setting: refused before serving, were the project taken
+    args = ["serve", "--project", str(missing), "--tls-cert", str(cert)]
+    out = CliRunner().invoke(API_CLI, args)
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    assert "does not exist" in out.output
+    assert not missing.exists()

@@ -65,6 +65,20 @@ def http_login(url: str, user: str, password: str) -> tuple[str, list[str]]:
     return "; ".join(f"{c.name}={c.value}" for c in jar), set_cookies
 
 
+def trust_https(monkeypatch: pytest.MonkeyPatch, cert: Path) -> None:
+    """Let this module's ``urllib`` clients trust ``cert`` (a self-signed server's, any
+    host name) for the rest of the test."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    https = urllib.request.HTTPSHandler(context=context)
+    real_build = urllib.request.build_opener
+    monkeypatch.setattr(
+        urllib.request, "build_opener", lambda *handlers: real_build(https, *handlers)
+    )
+
+
 @contextmanager
 def serving(
     project: Path,

@@ -212,3 +212,14 @@ def test_panel_settings_that_open_the_pages_are_refused(project, credentials, na
     assert argv  # the same call serves without it
     with pytest.raises(ValueError, match=name):
         serve_command(root=project, credentials=credentials, env={**AUDIT_ENV, name: "1"})
+
+
+def test_a_project_root_that_does_not_exist_is_one_line(credentials, tmp_path):
+    missing = tmp_path / "no-such-project"
+    with pytest.raises(ValueError, match="is not a folder"):
+        serve_command(root=missing, credentials=credentials, env=AUDIT_ENV)
+    res = CliRunner().invoke(
+        serve, ["--root", str(missing), "--auth", str(credentials), "--dry-run"], env=AUDIT_ENV
+    )
+    assert res.exit_code == 2 and "is not a folder" in res.output
+    assert "Traceback" not in res.output and not missing.exists()

@@ -9,12 +9,10 @@ import asyncio
 import datetime as dt
 import json
 import re
-import ssl
-import urllib.request
 
 import pytest
 from apps_fixtures import USERS
-from apps_server import fetch, http_login, serving, status
+from apps_server import fetch, http_login, serving, status, trust_https
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -177,13 +175,7 @@ def _self_signed(folder) -> tuple:
 
 def test_over_tls_the_session_cookies_are_secure(project, credentials, tmp_path, monkeypatch):
     cert, key = _self_signed(tmp_path)
-    context = ssl.create_default_context(cafile=str(cert))
-    context.check_hostname = False
-    https = urllib.request.HTTPSHandler(context=context)
-    real_build = urllib.request.build_opener
-    monkeypatch.setattr(
-        urllib.request, "build_opener", lambda *handlers: real_build(https, *handlers)
-    )
+    trust_https(monkeypatch, cert)
     args = ["--tls-cert", str(cert), "--tls-key", str(key)]
     with serving(project, credentials, tmp_path, args=args, scheme="https") as srv:
         cookies, set_cookies = http_login(srv["url"], "ana", USERS["ana"][1])

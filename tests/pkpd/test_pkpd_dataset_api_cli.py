@@ -7,6 +7,9 @@ derived CrCL and age and gave missing genotypes the level ``unknown``.
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -65,3 +68,21 @@ def test_the_command_writes_what_the_api_builds(cohort, tmp_path):
     write_nonmem(api, tmp_path / "api.csv")
     assert out.read_bytes() == (tmp_path / "api.csv").read_bytes()
     assert not np.isnan(read_nonmem(out).frame["CRCL"]).any()
+
+
+def test_the_data_set_is_private_whatever_the_umask(cohort, tmp_path):
+    out = tmp_path / "new" / "nonmem.csv"
+    stale = tmp_path / "stale.csv"
+    stale.write_text("old")
+    os.chmod(stale, 0o644)  # an earlier, readable file is rewritten
+    data = from_timeline(cohort, conc_code=DRUG_CONC, covariates=MAPPING)
+    previous = os.umask(0o022)
+    try:
+        for path in (out, stale):
+            write_nonmem(data, path)
+    finally:
+        os.umask(previous)
+    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in (out, stale, out.parent)}
+    modes |= {p: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.rglob("*.meta.json")}
+    assert modes.pop(out.parent) == 0o700
+    assert set(modes.values()) == {0o600}, modes

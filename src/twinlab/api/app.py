@@ -154,6 +154,7 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # the schema is public at /openapi.json; no third-party script pages
         redoc_url=None,
+        redirect_slashes=False,  # its Location would echo the request's Host header
     )
     app.state.settings = settings
     app.state.verifier = TokenVerifier(settings)
@@ -203,9 +204,14 @@ def create_app(settings: ApiSettings, *, jobs: Any = None) -> FastAPI:
         return Jwks(**keys.jwks(settings.key_dir))
 
     @app.get("/.well-known/openid-configuration", tags=["auth"])
-    def discovery(request: Request) -> Discovery:
-        """Where the token endpoint and the JWKS are."""
-        base = str(request.base_url).rstrip("/")
+    def discovery() -> Discovery:
+        """Where the token endpoint and the JWKS are (under the configured public URL, never
+        the request's ``Host``: a forged one would advertise another party's endpoints)."""
+        base = settings.public_url
+        if base is None:
+            raise HTTPException(
+                404, "discovery needs the service's public URL (twinlab api serve --public-url)"
+            )
         return Discovery(
             issuer=settings.issuer,
             token_endpoint=f"{base}/oauth/token",

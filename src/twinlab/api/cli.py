@@ -44,7 +44,7 @@ _keys_option = click.option(
 @api.command("serve")
 @click.option(
     "--project",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),  # a typo serves nothing
     default=".",
     show_default=True,
     help="Project folder (results/, models/, params.yaml).",
@@ -115,6 +115,14 @@ _keys_option = click.option(
 )
 @click.option("--dask-address", default=None, help="Dask scheduler (default: a local cluster).")
 @click.option(
+    "--public-url",
+    default=None,
+    metavar="URL",
+    help="How clients reach the service, e.g. https://twins.example.org (default: "
+    "https://HOST:PORT, this machine's name for a wildcard HOST); OpenID discovery names "
+    "its endpoints under it, never under a request's Host header.",
+)
+@click.option(
     "--trusted-proxy",
     "trusted_proxies",
     multiple=True,
@@ -141,26 +149,31 @@ def serve_command(
     max_jobs_per_client: int = 2,
     min_cell: int = 5,
     dask_address: str | None = None,
+    public_url: str | None = None,
     trusted_proxies: tuple[str, ...] = (),
 ) -> None:
     """Serve the API (HTTPS by default; every request audited)."""
     from twinlab.api.server import serve
 
-    settings = ApiSettings.for_project(
-        project,
-        issuer=issuer,
-        audience=audience,
-        jwks_url=jwks_url,
-        role_claim=role_claim,
-        clients_file=Path(clients_file).expanduser(),
-        key_dir=Path(key_dir).expanduser(),
-        rate_per_s=rate,
-        burst=burst,
-        max_jobs=max_jobs,
-        max_jobs_per_client=max_jobs_per_client,
-        min_cell=min_cell,
-        dask_address=dask_address,
-    )
+    try:
+        settings = ApiSettings.for_project(
+            project,
+            issuer=issuer,
+            audience=audience,
+            public_url=public_url,
+            jwks_url=jwks_url,
+            role_claim=role_claim,
+            clients_file=Path(clients_file).expanduser(),
+            key_dir=Path(key_dir).expanduser(),
+            rate_per_s=rate,
+            burst=burst,
+            max_jobs=max_jobs,
+            max_jobs_per_client=max_jobs_per_client,
+            min_cell=min_cell,
+            dask_address=dask_address,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     scheme = "http" if insecure_http else "https"
     click.echo(f"twinlab api on {scheme}://{host}:{port} (OpenAPI: /openapi.json)", err=True)
     try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import socket
 from pathlib import Path
 
 from twinlab.api.settings import ApiSettings
@@ -40,6 +41,25 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def default_public_url(host: str, port: int, *, https: bool = True) -> str:
+    """The public URL of a service listening on ``host:port``: that address, or this
+    machine's name for a wildcard (``0.0.0.0``, ``::``); the default port of the scheme
+    left out.
+
+    Examples
+    --------
+    >>> default_public_url("127.0.0.1", 8443), default_public_url("::1", 443)
+    ('https://127.0.0.1:8443', 'https://[::1]')
+    """
+    name = host.strip().strip("[]")
+    if name in ("", "0.0.0.0", "::"):
+        name = socket.getfqdn()
+    elif ":" in name:
+        name = f"[{name}]"
+    scheme, default = ("https", 443) if https else ("http", 80)
+    return f"{scheme}://{name}" + ("" if port == default else f":{port}")
 
 
 def prepare_audit(project: Path) -> Path:
@@ -156,6 +176,9 @@ def serve(
 
     Parameters
     ----------
+    settings
+        Its settings; without a ``public_url``, :func:`default_public_url` of ``host`` and
+        ``port`` (what OpenID discovery names its endpoints under).
     trusted_proxies
         Addresses or networks (CIDR) of reverse proxies whose ``X-Forwarded-For`` and
         ``X-Forwarded-Proto`` are believed; none by default.
@@ -178,6 +201,10 @@ def serve(
     if insecure_http and tls_cert is not None:
         raise ValueError("--insecure-http and --tls-cert exclude each other")
     proxies = _proxies(trusted_proxies)
+    if settings.public_url is None:
+        settings = settings.with_(
+            public_url=default_public_url(host, port, https=not insecure_http)
+        )
     prepare_audit(settings.project)
     _check_secrets(settings)
     if tls_key is not None:  # the user's own: as private as the keys made here

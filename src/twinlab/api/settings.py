@@ -3,16 +3,49 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_CLIENTS_FILE", "DEFAULT_KEY_DIR", "ApiSettings"]
+__all__ = ["DEFAULT_CLIENTS_FILE", "DEFAULT_KEY_DIR", "ApiSettings", "check_public_url"]
 
 #: registered API clients (hashed secrets), outside any repository
 DEFAULT_CLIENTS_FILE = Path("~/.config/twinlab/api_clients.json")
 #: the embedded token issuer's signing keys (one PEM per key id) and the TLS certificate
 DEFAULT_KEY_DIR = Path("~/.config/twinlab/keys/api")
+
+
+def check_public_url(url: str) -> str:
+    """``url`` as the service's public base URL (no trailing ``/``).
+
+    Raises
+    ------
+    ValueError
+        Unless it is ``http(s)://host[:port][/path]``, without user, query or fragment.
+
+    Examples
+    --------
+    >>> check_public_url("https://twins.example.org:8443/")
+    'https://twins.example.org:8443'
+    """
+    parts = urllib.parse.urlsplit(url.strip())
+    try:
+        parts.port  # noqa: B018  (a bad port raises)
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            f"public URL {url!r} must be http(s)://host[:port][/path] (how clients reach the "
+            "service), without user, query or fragment"
+        )
+    return parts.geturl().rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -34,6 +67,10 @@ class ApiSettings:
         The harmonized (de-identified) cohort, for baseline data of prognostic scores.
     issuer, audience : str
         ``iss`` and ``aud`` every token must carry.
+    public_url : str or None
+        How clients reach the service (``https://host[:port]``): OpenID discovery names the
+        token endpoint and the JWKS under it, never under a request's ``Host`` header (which
+        a client chooses). ``None``: no discovery (``twinlab api serve`` always sets one).
     jwks_url : str or None
         An external identity provider's JWKS (Keycloak, Entra ID); ``None``: the embedded
         token endpoint's own keys.
@@ -88,6 +125,7 @@ class ApiSettings:
     timeline_dir: Path = Path("data/harmonized/demo")
     issuer: str = "twinlab"
     audience: str = "twinlab-api"
+    public_url: str | None = None
     jwks_url: str | None = None
     jwks_cooldown_s: float = 30.0
     role_claim: str = "twinlab_role"
@@ -107,6 +145,11 @@ class ApiSettings:
     min_cell: int = 5
     dask_address: str | None = None
     dask_workers: int = 2
+
+    def __post_init__(self) -> None:
+        """Check (and normalize) ``public_url``."""
+        if self.public_url is not None:
+            object.__setattr__(self, "public_url", check_public_url(self.public_url))
 
     @property
     def jobs_dir(self) -> Path:

@@ -4,7 +4,9 @@ Run once by ``panel serve`` before the server starts (``twinlab serve`` passes i
 per-page route (the page, ``autoload.js``, ``metadata``, the websocket) is guarded by
 :func:`twinlab.apps.guard.install`, and Panel's ``authorize_callback`` checks the page
 again; ``/`` is twinlab's landing page (:mod:`twinlab.apps.landing`: each role sees only
-its pages).
+its pages). Every connection has a deadline for its request head and body and one
+address a bounded number of connections (:mod:`twinlab.apps.connections`, the limits
+``twinlab serve`` sets in the environment).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import threading
 
 import panel as pn
 
+from twinlab.apps import connections
 from twinlab.apps.auth import authorize
 from twinlab.apps.guard import install, install_headers
 from twinlab.apps.landing import install_landing
 
+connections.install()  # no slowloris: head deadline, per-address cap
 install()
 install_headers()  # no framing, sniffing or cross-origin referrers, on every answer
 install_landing()  # twinlab's landing page at / instead of Panel's index of every app

@@ -21,6 +21,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from twinlab.apps.auth import CREDENTIALS_ENV, PAGES, credentials_path, load_credentials
+from twinlab.apps.connections import (
+    EXEMPT_ENV,
+    HEAD_TIMEOUT_ENV,
+    HEAD_TIMEOUT_S,
+    PER_ADDRESS,
+    PER_ADDRESS_ENV,
+    limits_from_env,
+)
 from twinlab.apps.memory import SERVER_MB_ENV, SESSION_MB_ENV
 from twinlab.audit.keys import HMAC_KEY_ENV, KEY_ENV, KEY_FILE_ENV, load_signer
 from twinlab.audit.log import ANCHOR_ENV
@@ -167,6 +175,9 @@ def serve_command(
     tls_cert: str | os.PathLike[str] | None = None,
     tls_key: str | os.PathLike[str] | None = None,
     insecure_http: bool = False,
+    head_timeout_s: float = HEAD_TIMEOUT_S,
+    max_connections_per_address: int = PER_ADDRESS,
+    trusted_proxies: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The ``panel serve`` command line and environment that ``twinlab serve`` runs.
@@ -179,7 +190,10 @@ def serve_command(
     ``$TWINLAB_AUDIT_UNSIGNED=1``) it refuses to serve. Tornado's XSRF check is on (the
     login form carries the token). Off loopback it serves HTTPS only (``tls_cert`` and
     ``tls_key``): passwords, session cookies and patient-level pages never cross a network
-    in the clear unless ``insecure_http`` says so (behind a TLS-terminating proxy).
+    in the clear unless ``insecure_http`` says so (behind a TLS-terminating proxy). A
+    connection must send its request head within ``head_timeout_s`` and one address may
+    hold ``max_connections_per_address`` connections (``0``: no cap; ``trusted_proxies``
+    are exempt): :mod:`twinlab.apps.connections`.
 
     Returns
     -------
@@ -191,16 +205,21 @@ def serve_command(
     Raises
     ------
     ValueError
-        For an unknown page, a credentials file inside the project or readable by others,
+        For a project root that is not a folder, an unknown page, a credentials file
+        inside the project or readable by others,
         no user able to log in, a cookie secret shorter than 32 bytes (or in a file others
         may read, or in a git work tree), no audit signing key,
         half a TLS configuration, plain HTTP off loopback without ``insecure_http``, a
         websocket origin matching any host (``*``, also from ``$BOKEH_ALLOW_WS_ORIGIN``), a
         Panel or Bokeh variable that would open the pages past the login
-        (:data:`_WEAKENING_ENV`), or an incomplete OAuth configuration.
+        (:data:`_WEAKENING_ENV`), an incomplete OAuth configuration, a head timeout that
+        is not a positive number, a negative connection cap, or a trusted proxy that is
+        not an IP address or network.
     """
     env = dict(os.environ if env is None else env)
     root = Path(root).resolve()
+    if not root.is_dir():  # a typo would serve pages that fail on every query
+        raise ValueError(f"the project root {root} is not a folder (--root)")
     unknown = sorted(set(pages) - set(PAGES))
     if unknown or not pages:
         raise ValueError(f"unknown page(s) {unknown}; pages: {', '.join(PAGES)}")
@@ -231,6 +250,12 @@ def serve_command(
             "data over the network in the clear: give --tls-cert and --tls-key, listen on "
             "127.0.0.1, or (behind a TLS-terminating proxy) pass --insecure-http"
         )
+    limits = {
+        HEAD_TIMEOUT_ENV: str(float(head_timeout_s)),
+        PER_ADDRESS_ENV: str(int(max_connections_per_address)),
+        EXEMPT_ENV: ",".join(p.strip() for p in trusted_proxies),
+    }
+    limits_from_env(limits)  # checked here, with a clear message, not in the server
     _check_audit_key(env)
     _refuse_weakening_env(env)
     argv = [
@@ -278,6 +303,7 @@ def serve_command(
             "TWINLAB_ROOT": str(root),
             "TWINLAB_MIN_CELL": str(min_cell),
             AUDIT_LOG_ENV: env.get(AUDIT_LOG_ENV) or str(root / "logs" / "audit.jsonl"),
+            **limits,
         }
     )
     return argv, served

@@ -12,6 +12,11 @@ mistake (a missing file, an unknown parameter, invalid data) ends with one ``Err
 line on stderr and exit status 2; a check that ran and failed (the validation gate, an
 audit log that does not verify) exits 1; anything else is a bug, reported in one line
 (exit 1) unless ``--debug`` asks for the traceback.
+
+Private by default: every command creates its files ``0600`` and its folders ``0700``
+(``$TWINLAB_FILE_MODE`` for a group; :func:`twinlab.security.filemodes.private_umask`),
+whatever the caller's umask, as ``twinlab run`` always did; the umask is restored when the
+command ends.
 """
 
 from __future__ import annotations
@@ -30,8 +35,12 @@ __all__ = ["USER_ERRORS", "UserError", "cli", "main"]
 @click.version_option(package_name="twinlab")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of short error messages.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
-def cli(debug: bool, verbose: int) -> None:
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
     """twinlab: a workbench for clinical-trial digital twins."""
+    from twinlab.security.filemodes import private_umask
+
+    ctx.with_resource(private_umask())  # outputs (patient-level data) private, all commands
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if _PROGRAM["entry"]:

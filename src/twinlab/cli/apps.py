@@ -13,6 +13,7 @@ import click
 
 from twinlab.apps import auth
 from twinlab.apps.auth import PAGES
+from twinlab.apps.connections import HEAD_TIMEOUT_S, PER_ADDRESS
 from twinlab.apps.serving import COOKIE_SECRET_ENV, serve_command
 from twinlab.security.access import ROLES
 
@@ -84,6 +85,27 @@ __all__ = ["serve"]
     help="Allow plain HTTP off loopback (only behind a TLS-terminating proxy).",
 )
 @click.option(
+    "--head-timeout",
+    type=click.FloatRange(min=0, min_open=True, max=3600),
+    default=HEAD_TIMEOUT_S,
+    show_default=True,
+    help="Seconds a connection may take to send its request head (then it is closed).",
+)
+@click.option(
+    "--max-connections-per-address",
+    type=click.IntRange(min=0),
+    default=PER_ADDRESS,
+    show_default=True,
+    help="Open connections one client address may hold (0: no cap).",
+)
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    metavar="ADDRESS",
+    help="A reverse proxy (IP or CIDR) exempt from --max-connections-per-address (repeatable).",
+)
+@click.option(
     "--add-user",
     metavar="NAME",
     default=None,
@@ -106,6 +128,9 @@ def serve(
     tls_cert: Path | None,
     tls_key: Path | None,
     insecure_http: bool,
+    head_timeout: float,
+    max_connections_per_address: int,
+    trusted_proxies: tuple[str, ...],
     add_user: str | None,
     role: str | None,
     no_password: bool,
@@ -143,6 +168,9 @@ def serve(
             tls_cert=tls_cert,
             tls_key=tls_key,
             insecure_http=insecure_http,
+            head_timeout_s=head_timeout,
+            max_connections_per_address=max_connections_per_address,
+            trusted_proxies=trusted_proxies,
         )
     except (ValueError, OSError) as exc:
         raise click.UsageError(str(exc)) from None

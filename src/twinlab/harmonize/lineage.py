@@ -12,12 +12,24 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["crosswalk", "source_record", "trace_event", "trace_patient", "trace_quarantine"]
+__all__ = [
+    "crosswalk",
+    "source_file",
+    "source_record",
+    "trace_event",
+    "trace_patient",
+    "trace_quarantine",
+]
+
+#: a byte of a file name that is not UTF-8, as the ingest records it (``\\xNN``)
+_ESCAPED_BYTE = re.compile(r"\\x([89a-f][0-9a-f])")
 
 
 def _raw_zone_table(raw_zone: Path, name: str, keyring: Any) -> bytes:
@@ -233,8 +245,49 @@ def source_record(trace: dict[str, Any], sources_root: str | Path) -> pd.Series:
     """
     from twinlab.ingest import read_file
 
-    result = read_file(Path(sources_root) / trace["source_path"])
-    rows = result.events[result.events["source_record"] == trace["source_record"]]
-    if rows.empty:
-        raise KeyError(f"{trace['source_path']} has no record {trace['source_record']!r}")
-    return rows.iloc[0]
+    recorded = trace["source_path"]
+    for path in source_file(sources_root, recorded):
+        result = read_file(path, label=recorded)
+        rows = result.events[result.events["source_record"] == trace["source_record"]]
+        if not rows.empty:
+            return rows.iloc[0]
+    raise KeyError(f"{recorded} has no record {trace['source_record']!r}")
+
+
+def source_file(sources_root: str | Path, recorded: str) -> list[Path]:
+    """The files under ``sources_root`` that the ingest may have recorded as ``recorded``.
+
+    The ingest records a file name that is not UTF-8 with each such byte as ``\\xNN``
+    (:func:`twinlab.ingest.run.printable_name`): that name is the file with those bytes
+    (when ``printable_name`` of it gives ``recorded`` back), else the name as written.
+
+    Parameters
+    ----------
+    sources_root : str or Path
+        The folder that was ingested.
+    recorded : str
+        A ``source_path`` of a trace (relative to ``sources_root``).
+
+    Returns
+    -------
+    list of Path
+        The existing candidates, the name as written first.
+
+    Raises
+    ------
+    FileNotFoundError
+        When none exists (moved or renamed since the ingest).
+    """
+    from twinlab.ingest.run import printable_name
+
+    root = Path(sources_root)
+    names = [recorded]
+    raw = _ESCAPED_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), recorded)
+    if raw != recorded and printable_name(raw) == recorded:  # bytes 0x80-0xFF, as read
+        names.append(raw)
+    found = [root / n for n in names if os.path.lexists(root / n)]
+    if not found:
+        raise FileNotFoundError(
+            f"source file {recorded!r} is not in {root} (moved or renamed since the ingest?)"
+        )
+    return found

@@ -820,7 +820,8 @@ def nonmem_text(frame: pd.DataFrame, *, digits: int = 6) -> pd.DataFrame:
 
 
 def write_nonmem(data: NonmemData, path: str | os.PathLike[str], *, digits: int = 6) -> Path:
-    """Write a data set as CSV (upper-case columns, ``.`` for missing) plus its metadata.
+    """Write a data set as CSV (upper-case columns, ``.`` for missing) plus its metadata,
+    both private to their owner (``0600``, or ``$TWINLAB_FILE_MODE``) whatever the umask.
 
     Whole-number columns are written as integers and other numbers to ``digits``
     significant digits (:func:`nonmem_text`), as NONMEM users expect. ``codes``, ``ids``
@@ -840,9 +841,9 @@ def write_nonmem(data: NonmemData, path: str | os.PathLike[str], *, digits: int 
     pathlib.Path
         The CSV file.
     """
+    from twinlab.security.filemodes import file_mode, private_umask
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nonmem_text(data.frame, digits=digits).to_csv(path, index=False)
     side = {
         # written without a decimal point, read back as the reals they are
         "real_columns": [c for c in data.frame.columns if data.frame[c].dtype.kind == "f"],
@@ -850,7 +851,14 @@ def write_nonmem(data: NonmemData, path: str | os.PathLike[str], *, digits: int 
         "ids": {str(k): v for k, v in data.ids.items()},
         "meta": {k: v for k, v in data.meta.items() if k != "source"},
     }
-    _sidecar(path).write_text(json.dumps(side, indent=1, sort_keys=True, default=str))
+    mode = file_mode()  # patient-level rows: private whatever the umask
+    with private_umask():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for file in (path, _sidecar(path)):
+            if file.exists():  # an earlier file keeps its mode when rewritten: not readable
+                os.chmod(file, mode)
+        nonmem_text(data.frame, digits=digits).to_csv(path, index=False)
+        _sidecar(path).write_text(json.dumps(side, indent=1, sort_keys=True, default=str))
     return path
 
 

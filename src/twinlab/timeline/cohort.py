@@ -14,6 +14,7 @@ import pyarrow
 import xarray as xr
 
 from twinlab.config import resolve
+from twinlab.security.filemodes import private_umask
 from twinlab.timeline.io import read_table, write_table
 from twinlab.timeline.schema import CURRENT_VERSION, coerce_table, empty_table
 from twinlab.timeline.validation import validate_cohort
@@ -158,7 +159,8 @@ class Cohort:
         return cls(patients, events, links, validate=validate)
 
     def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write the cohort to a folder of three Parquet files (created if needed).
+        """Write the cohort to a folder of three Parquet files (created if needed), private
+        to their owner whatever the umask (:func:`~twinlab.timeline.io.write_table`).
 
         Parameters
         ----------
@@ -170,7 +172,8 @@ class Cohort:
             The folder.
         """
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        with private_umask():  # a folder made here: its owner's only
+            path.mkdir(parents=True, exist_ok=True)
         if not self._validated:
             validate_cohort(self._patients, self._events, self._links)
         for name, df in (("patients", self._patients), ("events", self._events)):

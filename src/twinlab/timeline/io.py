@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow
 import pyarrow.parquet as pq
 
+from twinlab.security.filemodes import file_mode
 from twinlab.timeline import validation as _validation
 from twinlab.timeline.migrations import check_readable, migrate
 from twinlab.timeline.schema import CURRENT_VERSION, TABLES, arrow_schema, coerce_table
@@ -31,7 +32,8 @@ def write_table(
     version: str = CURRENT_VERSION,
     validate: bool = True,
 ) -> Path:
-    """Write one timeline table to Parquet with a stable Arrow schema.
+    """Write one timeline table to Parquet with a stable Arrow schema, private to its owner
+    (:func:`twinlab.security.filemodes.file_mode`: ``0600`` or ``$TWINLAB_FILE_MODE``).
 
     The file's key-value metadata holds ``twinlab.schema_version`` and ``twinlab.table``. The
     index is not stored (tables are long and keyed by their id columns).
@@ -65,7 +67,11 @@ def write_table(
     metadata = {METADATA_VERSION: version.encode(), METADATA_TABLE: table.encode()}
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), **metadata})
     path = Path(path)
-    pq.write_table(arrow, path)
+    mode = file_mode()  # patient-level rows: private whatever the umask (or the old file's)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.fchmod(fd, mode)
+    with os.fdopen(fd, "wb") as fh:
+        pq.write_table(arrow, fh)
     return path
 
 

@@ -1,0 +1,170 @@
+"""Connections that hold the dashboards' server without asking anything: a deadline for
+each request head (and body), and a cap on one address's connections.
+
+Tornado waits up to an hour for a request head by default (``idle_connection_timeout``)
+and has no body deadline: one address could open connections, send its request line a
+byte now and then (or nothing) and hold them, and the server's file descriptors, for as
+long as it likes (slowloris). :func:`install` (run by ``panel serve --setup``,
+:mod:`twinlab.apps.server_setup`, before the server is created) makes every Tornado
+``HTTPServer`` of the process a :class:`GuardedHTTPServer` with the limits ``twinlab serve``
+gives in its environment (:data:`HEAD_TIMEOUT_ENV`, :data:`PER_ADDRESS_ENV`,
+:data:`EXEMPT_ENV`), as the results API does for uvicorn (:mod:`twinlab.api.connections`):
+
+- a connection whose request line and headers (TLS handshake included) are not complete
+  ``head_timeout_s`` after it opened, or after its previous answer, is closed; a body must
+  come within ``body_timeout_s`` of its head;
+- at most ``per_address`` HTTP connections from one peer address (an IPv6 peer's ``/64``)
+  at a time, more are closed as they open, except from trusted reverse proxies. A
+  connection upgraded to a websocket leaves the count: only a logged-in user whose role
+  may open the page gets one (:mod:`twinlab.apps.guard`), and Bokeh pings it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tornado.httpserver import HTTPServer
+from tornado.iostream import IOStream
+
+from twinlab.api.throttle import address_key
+
+__all__ = [
+    "BODY_TIMEOUT_S",
+    "EXEMPT_ENV",
+    "HEAD_TIMEOUT_ENV",
+    "HEAD_TIMEOUT_S",
+    "PER_ADDRESS",
+    "PER_ADDRESS_ENV",
+    "GuardedHTTPServer",
+    "install",
+    "limits_from_env",
+]
+
+#: longest wait for a request head, seconds (``twinlab serve --head-timeout``)
+HEAD_TIMEOUT_ENV = "TWINLAB_SERVE_HEAD_TIMEOUT_S"
+#: connections one address may hold, ``0`` for no cap (``--max-connections-per-address``)
+PER_ADDRESS_ENV = "TWINLAB_SERVE_MAX_PER_ADDRESS"
+#: comma-separated addresses or networks without the cap (``--trusted-proxy``)
+EXEMPT_ENV = "TWINLAB_SERVE_TRUSTED_PROXIES"
+
+HEAD_TIMEOUT_S = 10.0
+BODY_TIMEOUT_S = 60.0
+PER_ADDRESS = 64
+
+
+class GuardedHTTPServer(HTTPServer):
+    """A Tornado ``HTTPServer`` that caps one peer address's open HTTP connections.
+
+    Its head and body deadlines are Tornado's own ``idle_connection_timeout`` and
+    ``body_timeout`` (given by :func:`install` as defaults of every ``HTTPServer``).
+    """
+
+    #: connections one peer may hold (``None``: no cap); set by :func:`install`
+    per_address: int | None = PER_ADDRESS
+    #: peers without the cap
+    exempt: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        """Tornado's ``HTTPServer.initialize``, and empty per-peer counts."""
+        super().initialize(*args, **kwargs)
+        self._open_by_peer: dict[str, int] = {}
+        self._peer_of: dict[IOStream, str] = {}
+
+    def _capped(self, host: str) -> bool:
+        if self.per_address is None:
+            return False
+        try:
+            ip = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False  # a unix socket: this machine's users only
+        return not any(ip in net for net in self.exempt)
+
+    def handle_stream(self, stream: IOStream, address: Any) -> None:
+        """Serve a new connection, or close it if its peer holds ``per_address`` already."""
+        host = address[0] if isinstance(address, tuple) and address else ""
+        if self._capped(host):
+            peer = address_key(host)
+            if self._open_by_peer.get(peer, 0) >= self.per_address:  # type: ignore[operator]
+                stream.close()
+                return
+            self._open_by_peer[peer] = self._open_by_peer.get(peer, 0) + 1
+            self._peer_of[stream] = peer
+        super().handle_stream(stream, address)
+
+    def on_close(self, server_conn: object) -> None:
+        """A connection's HTTP serving ended (closed, or upgraded to a websocket)."""
+        stream = getattr(server_conn, "stream", None)
+        peer = self._peer_of.pop(stream, None)  # type: ignore[arg-type]
+        if peer is not None:
+            left = self._open_by_peer.get(peer, 1) - 1
+            if left > 0:
+                self._open_by_peer[peer] = left
+            else:
+                self._open_by_peer.pop(peer, None)
+        super().on_close(server_conn)
+
+
+def limits_from_env(env: Mapping[str, str]) -> tuple[float, int | None, tuple[str, ...]]:
+    """The head timeout, per-address cap and exempt networks that ``env`` sets.
+
+    Returns
+    -------
+    head_timeout_s : float
+        Seconds (default :data:`HEAD_TIMEOUT_S`).
+    per_address : int or None
+        Default :data:`PER_ADDRESS`; ``None`` for ``0`` (no cap).
+    exempt : tuple of str
+        Addresses or networks (CIDR).
+
+    Raises
+    ------
+    ValueError
+        For a value that is not a positive number (a negative count), or a bad network.
+    """
+    raw_head = env.get(HEAD_TIMEOUT_ENV, "").strip()
+    raw_cap = env.get(PER_ADDRESS_ENV, "").strip()
+    try:
+        head = float(raw_head) if raw_head else HEAD_TIMEOUT_S
+        cap = int(raw_cap) if raw_cap else PER_ADDRESS
+    except ValueError:
+        raise ValueError(
+            f"${HEAD_TIMEOUT_ENV} must be seconds and ${PER_ADDRESS_ENV} a count, not "
+            f"{raw_head!r} and {raw_cap!r}"
+        ) from None
+    if not head > 0 or head == float("inf"):
+        raise ValueError(f"${HEAD_TIMEOUT_ENV} must be a positive number of seconds, not {head}")
+    if cap < 0:
+        raise ValueError(f"${PER_ADDRESS_ENV} must be 0 (no cap) or more, not {cap}")
+    exempt = tuple(n.strip() for n in env.get(EXEMPT_ENV, "").split(",") if n.strip())
+    _networks(exempt)
+    return head, (cap or None), exempt
+
+
+def _networks(names: Iterable[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    out = []
+    for name in names:
+        try:
+            out.append(ipaddress.ip_network(name, strict=False))
+        except ValueError:
+            raise ValueError(f"trusted proxy {name!r} is not an IP address or network") from None
+    return tuple(out)
+
+
+def install(env: Mapping[str, str] | None = None) -> None:
+    """Make every Tornado ``HTTPServer`` created after this a :class:`GuardedHTTPServer`
+    with the limits of ``env`` (default ``os.environ``; :func:`limits_from_env`).
+
+    Bokeh's server builds its ``HTTPServer(app, xheaders=..., ssl_options=...)``; Tornado's
+    ``Configurable.configure`` supplies the class and the deadlines it does not pass.
+    """
+    head, cap, exempt = limits_from_env(os.environ if env is None else env)
+    GuardedHTTPServer.per_address = cap
+    GuardedHTTPServer.exempt = _networks(exempt)
+    HTTPServer.configure(
+        GuardedHTTPServer,
+        idle_connection_timeout=head,
+        body_timeout=max(head, BODY_TIMEOUT_S),
+    )

@@ -435,3 +435,71 @@ def test_ranges_of_days_lose_both_days(text, leaked):
 )
 def test_scores_and_dose_ranges_are_no_date_range(text):
     assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("lives in a trailer in Vicksburg with her son", ["Vicksburg"]),
+        ("LIVES IN A TRAILER IN VICKSBURG", ["VICKSBURG"]),
+        ("drove in from Tuscaloosa for the visit", ["Tuscaloosa"]),
+        ("transferred from Bay St. Louis for a higher level of care", ["Bay St", "Louis"]),
+        ("PT ARRIVED FROM KALAMAZOO BY CAR", ["KALAMAZOO"]),
+        ("grew up in nashville, moved here in her 20s", ["nashville"]),
+        ("former mayor of Omaha", ["Omaha"]),
+        ("attends Pittsburgh Central High School", ["Pittsburgh"]),
+        ("a lifelong Honolulu resident", ["Honolulu"]),
+        ("He is the Spokane fire chief", ["Spokane"]),
+    ],
+)
+def test_towns_without_a_state_are_removed_in_context(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Pt in Normal sinus rhythm", "Normal sinus rhythm"),
+        ("PATIENT IN NORMAL SINUS RHYTHM", "NORMAL SINUS RHYTHM"),
+        ("Discharged to Home with Home Health", "to Home with Home Health"),
+        ("history of Lyme, treated", "history of Lyme"),
+        ("Lab results in Media tab", "in Media tab"),
+        ("Labs drawn from Central line", "from Central line"),
+        ("allergic to Walnut", "to Walnut"),
+        ("I-131 ablation, then on US guidance", "I-131 ablation"),
+        ("route of administration: PO", "route of administration: PO"),
+    ],
+)
+def test_town_names_that_are_clinical_or_common_words_stay(text, kept):
+    assert kept in scrub_text(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("called mary at home to discuss results", ["mary"]),
+        ("spoke with frank rose regarding discharge", ["frank", "rose"]),
+        ("left vm for grace re: appointment", ["grace"]),
+        ("a visit from ray today", ["ray"]),
+        ("Phone: 601/555/0143", ["601", "0143"]),
+        ("lives on a farm off Highway 61", ["61"]),
+        ("MVC on I-55 exit 31", ["I-55"]),
+        ("Portal user: ebrandt_1944", ["ebrandt", "1944"]),
+    ],
+)
+def test_lower_case_contacts_roads_slashed_phones_and_portal_users(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "called him back x2",
+        "notified staff of the fall",
+        "updated husband by phone",
+        "spoke with family at bedside",
+        "talked with pt about diet",
+    ],
+)
+def test_pronouns_and_roles_after_contact_verbs_stay(text):
+    assert scrub_text(text) == text

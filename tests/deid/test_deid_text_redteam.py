@@ -503,3 +503,31 @@ def test_lower_case_contacts_roads_slashed_phones_and_portal_users(text, leaked)
 )
 def test_pronouns_and_roles_after_contact_verbs_stay(text):
     assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("Procedure on Twenty-second April 2019", ["Twenty-second"]),
+        ("admitted 4–22–19 from clinic", ["4–22", "22–19"]),
+        ("your letter of the 22nd inst.", ["22nd"]),
+        ('known around town as "Catfish Mike"', ["Catfish", "Mike"]),
+        ("nicknamed tiny by his crew", ["tiny"]),
+        ("goes by Red at the VFW", ["Red"]),
+    ],
+)
+def test_spelled_days_before_a_month_en_dash_dates_and_nicknames(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the first may be the hardest",
+        'so-called "normal" range',
+        "goes by bus to dialysis",
+        "pain 4-5/10 at rest",
+    ],
+)
+def test_modal_may_quoted_words_and_transport_stay(text):
+    assert scrub_text(text) == text

@@ -14,9 +14,10 @@
    ``14/2`` unless a score word or unit is beside it: ``strength 4/5``, ``2/3 tablets``; a day of
    the month alone: ``on the 14th``, ``the 3rd of the month``; month and year: ``since 1/2021``,
    ``2021-03``, ``10.2021``; birth years, which over 89 tell the age: ``born in 1925``; days in
-   words: ``the fourth of March``; named days of the year, a decision: ``Christmas 2019``,
-   ``Thanksgiving`` are dates), ages over 89 (``94-year-old``, ``ninety-three years old``,
-   ``turned 93``, ``95th birthday``, ``Frank Bush, 93,`` after a name or a word for a person),
+   words: ``the fourth of March``, ``Fourteenth March 2021``; ``the 14th inst.``; named days
+   of the year, a decision: ``Christmas 2019``, ``Thanksgiving`` are dates), ages over 89
+   (``94-year-old``, ``ninety-three years old``, ``turned 93``, ``95th birthday``, ``Frank
+   Bush, 93,`` after a name or a word for a person),
    names after a title in any case (``seen by dr. brown``) or after a relation, when Philter
    lists it as a name (``son frank``), street addresses with their unit and PO boxes (``12 main
    st apt 4``), map coordinates (``29.9511, -90.0715``, ``29°57'04"N``, ``lat 29.951``; not
@@ -36,7 +37,8 @@
    clinical words, such as ``Normal``, ``Mobile``, ``Home``, ``Lyme``, are left to the
    residence, state and ZIP patterns), numbered roads (``off Highway 49``, ``I-10``), first
    names in lower case after a contact verb (``called mary at home``), telephone numbers
-   written with slashes and portal user names (``Portal user: jdoe_1948``);
+   written with slashes and portal user names (``Portal user: jdoe_1948``), nicknames
+   (``known locally as "the Catfish King"``, ``nicknamed tiny``, ``goes by Red``);
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
@@ -617,7 +619,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?<!\d)\d{4}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
             r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?!\d)"
             # one separator throughout ("4-6/10" is a pain score, not a date)
-            r"|(?<![\d.])\d{1,2}(?P<sep>[-/.])\d{1,2}(?P=sep)(?:\d{4}|\d{2})(?!\d|\.\d)"
+            r"|(?<![\d.])\d{1,2}(?P<sep>[-/.\u2013])\d{1,2}(?P=sep)(?:\d{4}|\d{2})(?!\d|\.\d)"
             # ranges of days: "March 4 and 9, 2021", "Mar 4-9", "4 to 9 March"
             rf"|\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?{_DAY_RANGE}(?:,?\s+\d{{4}}\b)?"
             rf"|\b\d{{1,2}}(?:st|nd|rd|th)?{_DAY_RANGE}(?:\s+of)?[\s-]+{_MONTH}\b\.?"
@@ -633,6 +635,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\b{_MONTH}[-/.]\d{{1,2}}[-/.]\d{{2,4}}\b"
             r"|(?<![\w.])\d{1,2}[./-](?:i{1,3}|iv|vi{0,3}|ix|xi{0,2})[./-]\d{2,4}\b"
             rf"|\b{_DAY_WORD}\s+(?:day\s+)?of\s+{_MONTH}\b\.?"
+            # without "of", before a year: "Fourteenth March 2021" (not "the third March dose")
+            rf"|\b{_DAY_WORD}\s+{_MONTH}\b\.?(?=,?\s+(?:19|20)\d{{2}}\b)"
             rf"|\b{_MONTH_NOT_MAY}\.?\s+(?:the\s+)?{_DAY_WORD}\b|(?-i:\b(?:May|MAY)\s+)"
             rf"(?:the\s+)?{_DAY_WORD}\b"
             rf"|\b{_MONTH}\.?\s+the\s+\d{{1,2}}(?:st|nd|rd|th)\b"
@@ -683,7 +687,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "date",
         _p(
             r"\b(?:the|on)\s+(?P<v>(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th))\b(?=\s+of\s+(?:the\s+|this\s+"
-            r"|last\s+|next\s+|that\s+|each\s+|every\s+)?month\b|\s*(?:[.,;:!?)]|$)|\s+(?:for"
+            r"|last\s+|next\s+|that\s+|each\s+|every\s+)?month\b|\s+(?:inst|ult|prox)\b"
+            r"|\s*(?:[.,;:!?)]|$)|\s+(?:for"
             r"|at|when|with|to|in|we|he|she|they|i|was|is|but|after|before|as|because|where|so"
             r"|then|until|till|via|by|from|through|due|around|about|of\s+(?:this|last|next)\b)\b)"
             rf"|\bthe\s+(?P<v2>{_DAY_WORD})\b(?=\s+of\s+(?:the\s+|this\s+|last\s+|next\s+)?month\b)"
@@ -843,6 +848,16 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?:named\s+)?(?P<v>[a-z][a-z'’]+(?:-[a-z]+)?)\b"
         ),
         _first_name,
+    ),
+    PhiPattern(  # a nickname: 'known locally as "the Catfish King"', "nicknamed Bubba"
+        "name",
+        _p(
+            r"\b(?:(?:known|famous)(?:\s+(?:locally|around\s+town|to\s+\w+))?\s+as|nicknamed"
+            r"|nickname\s*[:=]?|goes\s+by|a\.?k\.?a\.?|prefers\s+to\s+be\s+called)\s*"
+            r"[\"“'‘](?P<v>[^\"”'’\n]{1,40})[\"”'’]"
+            r"|\b(?:nicknamed|nickname\s*[:=]|a\.?k\.?a\.?|prefers\s+to\s+be\s+called)\s+"
+            r"(?P<v2>[a-z][\w'’-]+)|\bgoes\s+by\s+(?P<v3>(?-i:[A-Z][a-z'’-]+))"
+        ),
     ),
     PhiPattern(  # a first name in lower case after a contact verb ("called mary at home")
         "name",

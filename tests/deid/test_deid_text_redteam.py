@@ -466,6 +466,8 @@ def test_towns_without_a_state_are_removed_in_context(text, leaked):
         ("Lab results in Media tab", "in Media tab"),
         ("Labs drawn from Central line", "from Central line"),
         ("allergic to Walnut", "to Walnut"),
+        ("switched to Norco 5/325 q6h prn", "switched to Norco"),
+        ("allergic to Mango and Cottonwood pollen", "to Mango and Cottonwood"),
         ("I-131 ablation, then on US guidance", "I-131 ablation"),
         ("route of administration: PO", "route of administration: PO"),
     ],
@@ -531,3 +533,10 @@ def test_spelled_days_before_a_month_en_dash_dates_and_nicknames(text, leaked):
 )
 def test_modal_may_quoted_words_and_transport_stay(text):
     assert scrub_text(text) == text
+
+
+def test_ages_listed_after_an_ages_label_and_younger_ages_stay():
+    assert _leaks("Ages: pt 91, spouse 88", ["91"]) == []
+    assert _leaks("Ages of siblings - brother 93, sister 90", ["93", "90"]) == []
+    assert "pt 45, spouse 47" in scrub_text("Ages: pt 45, spouse 47")
+    assert scrub_text("HR pt 95 bpm") == "HR pt 95 bpm"

@@ -440,28 +440,30 @@ def _after_a_person(text: str, start: int, end: int) -> bool:
 
 
 #: Place names that are also common or clinical words ("discharged to Home", "in Normal sinus
-#: rhythm", "moved to Bay 4", "history of Lyme"): the gazetteer leaves them to the other
-#: place patterns, which need a residence verb, a state or a ZIP code ("moved to Mobile").
+#: rhythm", "history of Lyme", "switched to Norco", "allergic to Mango"): the gazetteer leaves
+#: them to the other place patterns, which need a residence verb, a state or a ZIP code ("moved
+#: to Mobile").
 _PLACE_ALSO_A_WORD = frozenset(
-    "acme advance airport alpha antlers apex arcade assumption atlantic axis basin battlefield"
-    " bay beach bell bend bliss branch bright cache cactus calcium canadian canon carefree"
-    " cascade celebration center central centre chaparral charity christmas citrus colon"
-    " combine commerce concrete continental convent convoy countryside crest defiance delta"
-    " deposit downtown drain early eastside echo eclectic effort eminence empire emporium"
-    " energy english enterprise equality excelsior experiment export faith fossil freedom"
-    " friend friendly friendship gap gateway glide grace grant grants green gypsum halfway"
-    " harbor hill holiday home homeland hometown hope hurricane imperial independence"
-    " industry junction justice keys keystone lakeshore lakeside landing lead liberty lyme"
-    " many marathon mark marked marks mart media medulla mercy midtown midway minor mission"
-    " mobile monument mustang narrows nice normal north northside occidental okay omega"
-    " onset opportunity orient pace page panhandle parachute paramount parkway parole peculiar"
-    " pioneer plain plains plantation plateau point portal portage post pound progress"
-    " prospect rapids reading reform republic reserve reservoir rifle rodeo roundup rule"
-    " saline salmon sandstone sandwich scenic scissors seaside section shoreline sisters"
-    " snowflake south southside speedway spring spur stagecoach stamps staples star start"
-    " startup strong sulphur tangent tanner tea thermal toast tomahawk tornado trail trial"
-    " triangle union unity university uptown valley volcano walnut wall walls ward west"
-    " westside white wilson wise worth".split()
+    "acme advance airport alpha antlers apex arcade aspen assumption atlantic axis basin"
+    " battlefield bay beach bell bend bliss branch bright cache cactus calcium canadian canon"
+    " carefree cascade celebration center central centre chaparral charity christmas citrus"
+    " cocoa colon combine commerce concrete continental convent convoy corn cottonwood"
+    " countryside crest defiance delta deposit downtown drain early eastside echo eclectic"
+    " effort eminence empire emporium energy english enterprise equality excelsior experiment"
+    " export faith fossil freedom friend friendly friendship gap gateway glide goldenrod grace"
+    " granite grant grants green gypsum hackberry halfway harbor hickory hill holiday home"
+    " homeland hometown hope hurricane imperial independence industry junction justice keys"
+    " keystone lakeshore lakeside landing lantana larkspur lead liberty lyme mango many marathon"
+    " marble mark marked marks mart media medulla mercy midtown midway minor mission mobile"
+    " monument mulberry mustang narrows nice nitro norco normal north northside occidental okay"
+    " omega onset opportunity orange orient pace page palmetto panhandle parachute paramount"
+    " parkway parole peculiar pine pioneer plain plains plantation plateau plum point poplar"
+    " portage portal post pound progress prospect rapids reading reform republic reserve"
+    " reservoir rice rifle rodeo roundup rule saline salmon sandstone sandwich scenic scissors"
+    " seaside section shoreline sisters snowflake south southside speedway spring spur"
+    " stagecoach stamps staples star start startup strong sulphur sycamore tangent tanner tea"
+    " thermal toast tomahawk tornado trail trial triangle union unity university uptown valley"
+    " volcano wall walls walnut ward west westside white wilson wise worth".split()
 )
 
 
@@ -588,6 +590,15 @@ class PlacePattern(PhiPattern):
         return best
 
 
+#: A label before a list of ages ("Ages: pt 91, spouse 88"), on the same line.
+_AGES_LABEL = re.compile(r"\bages?\b\s*(?:[:=-]|of\b)[^\n]{0,60}$", re.IGNORECASE)
+
+
+def _after_ages_label(text: str, start: int, end: int) -> bool:
+    """Whether an "Ages:" label comes before a person's number on its line."""
+    return _AGES_LABEL.search(text, max(0, start - 80), start) is not None
+
+
 #: The PHI patterns (see the module docstring).
 PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern("url", _p(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+")),
@@ -694,6 +705,11 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\bthe\s+(?P<v2>{_DAY_WORD})\b(?=\s+of\s+(?:the\s+|this\s+|last\s+|next\s+)?month\b)"
             rf"|\bon\s+the\s+(?P<v3>{_DAY_WORD})\b(?=\s*(?:[.,;:!?)]|$))"
         ),
+    ),
+    PhiPattern(  # ages listed after a label: "Ages: pt 91, spouse 88", "ages - mother 96"
+        "age",
+        _p(rf"\b(?:{_PERSON_WORD})\s*[:=-]?\s*(?P<v>{_AGE_NUM})\b(?![.,]?\d|\s*(?:%|/|[a-z]))"),
+        context=_after_ages_label,
     ),
     PhiPattern(  # an age over 89 between commas after a name: "Frank Bush, 93, admitted"
         "age",

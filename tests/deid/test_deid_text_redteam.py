@@ -483,6 +483,7 @@ def test_town_names_that_are_clinical_or_common_words_stay(text, kept):
         ("spoke with frank rose regarding discharge", ["frank", "rose"]),
         ("left vm for grace re: appointment", ["grace"]),
         ("a visit from ray today", ["ray"]),
+        ("lives with grace and her dog", ["grace"]),
         ("Phone: 601/555/0143", ["601", "0143"]),
         ("lives on a farm off Highway 61", ["61"]),
         ("MVC on I-55 exit 31", ["I-55"]),
@@ -501,6 +502,7 @@ def test_lower_case_contacts_roads_slashed_phones_and_portal_users(text, leaked)
         "updated husband by phone",
         "spoke with family at bedside",
         "talked with pt about diet",
+        "living with copd and frank dementia",
     ],
 )
 def test_pronouns_and_roles_after_contact_verbs_stay(text):

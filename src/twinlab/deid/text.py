@@ -285,12 +285,15 @@ def _first_name(word: str) -> bool:
     return w not in _NOT_FIRST_NAME and w in _name_words()[0]
 
 
-#: Verbs of contact before a person ("called mary", "spoke with john", "visit from ray").
+#: Verbs of contact before a person ("called mary", "spoke with john", "visit from ray",
+#: "lives with grace").
 _CONTACT_VERB = (
     r"(?:called|phoned|paged|texted|messaged|e-?mailed|(?:spoke|talked|met|visited|consulted)"
     r"\s+(?:with|to)|seen\s+with|accompanied\s+by|visited\s+by|(?:a\s+)?visit\s+from"
     r"|(?:brought|driven)\s+(?:in\s+)?by|informed|notified|contacted|updated|reached"
-    r"|left\s+(?:a\s+)?(?:message|msg|vm|voicemail)\s+(?:for|with)|discussed\s+with)"
+    r"|left\s+(?:a\s+)?(?:message|msg|vm|voicemail)\s+(?:for|with)|discussed\s+with"
+    # a housemate: "lives with mary", not "came with frank hematuria"
+    r"|(?:lives|living|lived|stays|staying|resides|residing)\s+with)"
 )
 #: Lower-case words after a contact verb that Philter lists as first names but, there, are
 #: pronouns, people by their role or words of time ("called him", "notified staff").
@@ -298,6 +301,7 @@ _NOT_A_CONTACT = frozenset(
     "him her them his hers their us me you back again today tonight tomorrow yesterday later"
     " home staff team family patient pt nurse doctor chaplain ems worker husband wife son"
     " daughter mother father brother sister friend neighbor neighbour caregiver guardian"
+    " mom dad mama papa nana daddy mommy granny grandma grandpa"
     " pharmacy office clinic lab labs radiology security rapid response code"
     " january february march april june july august september october november december"
     " will may said says".split()

@@ -559,14 +559,18 @@ class PlacePattern(PhiPattern):
             words = [t.group().rstrip(".") for t in tokens[i : i + n]]
             before = _PLACE_BEFORE.search(text, max(0, start - 40), start)
             case = _place_case(words, before.group("p") if before else None)
-            if case is not None and _EPONYM_AFTER.match(text, end) is None:
-                if (case != "lower" and (before or _PLACE_AFTER.match(text, end))) or (
-                    case == "lower" and before and _PLACE_VERB.search(text, 0, before.start())
-                ):
-                    yield self.kind, start, end
-                    i += n
-                    continue
-            i += 1
+            if case is None or _EPONYM_AFTER.match(text, end) is not None:
+                in_context = False
+            elif case == "lower":  # "grew up in biloxi": a residence or travel verb before
+                in_context = before is not None and (
+                    _PLACE_VERB.search(text, max(0, before.start() - 60), before.start())
+                    is not None
+                )
+            else:
+                in_context = before is not None or _PLACE_AFTER.match(text, end) is not None
+            if in_context:
+                yield self.kind, start, end
+            i += n if in_context else 1
 
     @staticmethod
     def _longest(
@@ -583,10 +587,8 @@ class PlacePattern(PhiPattern):
             if j > i and text[tokens[j - 1].end() : tok.start()] not in (" ", "\t"):
                 break
             word = tok.group().lower()
-            for form, end in (
-                (word, tok.end()),
-                (word.rstrip("."), tok.end() - (len(word) - len(word.rstrip(".")))),
-            ):
+            bare = word.rstrip(".")  # "St." keeps its dot, "Biloxi." loses the full stop
+            for form, end in ((word, tok.end()), (bare, tok.start() + len(bare))):
                 if (key + " " + form if key else form) in names:
                     best = (j - i + 1, end)
                     break

@@ -542,3 +542,8 @@ def test_ages_listed_after_an_ages_label_and_younger_ages_stay():
     assert _leaks("Ages of siblings - brother 93, sister 90", ["93", "90"]) == []
     assert "pt 45, spouse 47" in scrub_text("Ages: pt 45, spouse 47")
     assert scrub_text("HR pt 95 bpm") == "HR pt 95 bpm"
+
+
+def test_card_endings_by_abbreviation_or_brand():
+    assert _leaks("CC ending in 4417; Visa ending 0092", ["4417", "0092"]) == []
+    assert scrub_text("500 cc over 2 h") == "500 cc over 2 h"

@@ -797,7 +797,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # the last digits of a card or account: "credit card ending 4321"
         "mrn",
         _p(
-            r"\b(?:card|account|acct|a/c|policy|member\s+id|id)\s+(?:no\.?\s+|number\s+|#\s*)?"
+            r"\b(?:card|cc|visa|mastercard|amex|account|acct|a/c|policy|member\s+id|id)\s+"
+            r"(?:no\.?\s+|number\s+|#\s*)?"
             r"(?:ending|ends)\s+(?:in\s+|with\s+)?[:#]?\s*(?P<v>\d{3,6})\b"
         ),
     ),

@@ -450,6 +450,7 @@ def test_scores_and_dose_ranges_are_no_date_range(text):
         ("attends Pittsburgh Central High School", ["Pittsburgh"]),
         ("a lifelong Honolulu resident", ["Honolulu"]),
         ("He is the Spokane fire chief", ["Spokane"]),
+        ("grandson attends spokane high school", ["spokane"]),
     ],
 )
 def test_towns_without_a_state_are_removed_in_context(text, leaked):
@@ -468,6 +469,7 @@ def test_towns_without_a_state_are_removed_in_context(text, leaked):
         ("allergic to Walnut", "to Walnut"),
         ("switched to Norco 5/325 q6h prn", "switched to Norco"),
         ("allergic to Mango and Cottonwood pollen", "to Mango and Cottonwood"),
+        ("erythema in the sacral area", "in the sacral area"),
         ("I-131 ablation, then on US guidance", "I-131 ablation"),
         ("route of administration: PO", "route of administration: PO"),
     ],

@@ -456,18 +456,19 @@ _PLACE_ALSO_A_WORD = frozenset(
     " effort eminence empire emporium energy english enterprise equality excelsior experiment"
     " export faith fossil freedom friend friendly friendship gap gateway glide goldenrod grace"
     " granite grant grants green gypsum hackberry halfway harbor hickory hill holiday home"
-    " homeland hometown hope hurricane imperial independence industry junction justice keys"
-    " keystone lakeshore lakeside landing lantana larkspur lead liberty lyme mango many marathon"
-    " marble mark marked marks mart media medulla mercy midtown midway minor mission mobile"
-    " monument mulberry mustang narrows nice nitro norco normal north northside occidental okay"
-    " omega onset opportunity orange orient pace page palmetto panhandle parachute paramount"
-    " parkway parole peculiar pine pioneer plain plains plantation plateau plum point poplar"
-    " portage portal post pound progress prospect rapids reading reform republic reserve"
-    " reservoir rice rifle rodeo roundup rule saline salmon sandstone sandwich scenic scissors"
-    " seaside section shoreline sisters snowflake south southside speedway spring spur"
-    " stagecoach stamps staples star start startup strong sulphur sycamore tangent tanner tea"
-    " thermal toast tomahawk tornado trail trial triangle union unity university uptown valley"
-    " volcano wall walls walnut ward west westside white wilson wise worth".split()
+    " homeland hometown hope hurricane imperial independence industry junction junior justice"
+    " keys keystone lakeshore lakeside landing lantana larkspur lead liberty lyme mango many"
+    " marathon marble mark marked marks mart media medulla mercy midtown midway minor mission"
+    " mobile monument mulberry mustang narrows nice nitro norco normal north northside"
+    " occidental okay omega onset opportunity orange orient pace page palmetto panhandle"
+    " parachute paramount parkway parole peculiar pine pioneer plain plains plantation plateau"
+    " plum point poplar portage portal post pound progress prospect rapids reading reform"
+    " republic reserve reservoir rice rifle rodeo roundup rule saline salmon sandstone sandwich"
+    " scenic scissors seaside section senior shoreline sisters snowflake south southside"
+    " speedway spring spur stagecoach stamps staples star start startup strong sulphur sycamore"
+    " tangent tanner tea thermal toast tomahawk tornado trail trial triangle union unity"
+    " university uptown valley volcano wall walls walnut ward west westside white wilson wise"
+    " worth".split()
 )
 
 
@@ -509,8 +510,8 @@ _PLACE_AFTER = re.compile(
     r"|(?-i:(?:[A-Z][\w'.-]*[ \t]+){0,2})(?:(?:High|Middle"
     r"|Junior\s+High|Elementary|Grade|Primary|Senior\s+High)(?:\s+School)?|Academy"
     r"|Community\s+College|College|Hospital|Medical\s+Center|Infirmary|Nursing\s+Home"
-    r"|Police(?:\s+Department)?|Fire\s+Department|Public\s+Library|native|natives|resident"
-    r"|residents|area"
+    r"|Police(?:\s+Department)?|Fire\s+Department|Public\s+Library"
+    r"|(?P<people>native|natives|resident|residents|area)"
     # a local office or landmark: "the Biloxi fire chief", "the Biloxi Lighthouse mural"
     r"|(?:fire|police)\s+(?:chief|station|department|officer)|sheriff|mayor|city\s+council"
     r"|school\s+(?:board|district)|lighthouse|courthouse|city\s+hall|airport|harbou?r|marina"
@@ -537,7 +538,8 @@ class PlacePattern(PhiPattern):
     A name is a place after a locative word (``a house in Biloxi``, ``drove from
     Hattiesburg``, ``IN BILOXI`` in an all-caps note) or before its county, a school, a
     hospital or its people (``Biloxi High School``, ``a Tupelo native``); in lower case only
-    after a residence or travel verb (``grew up in biloxi``). Names that are also common or
+    after a residence or travel verb or before its county, a school or a landmark (``grew up
+    in biloxi``, ``biloxi high school``). Names that are also common or
     clinical words (:data:`_PLACE_ALSO_A_WORD`) and eponyms (``of Lyme disease``) are left
     alone.
     """
@@ -561,9 +563,11 @@ class PlacePattern(PhiPattern):
             case = _place_case(words, before.group("p") if before else None)
             if case is None or _EPONYM_AFTER.match(text, end) is not None:
                 in_context = False
-            elif case == "lower":  # "grew up in biloxi": a residence or travel verb before
-                in_context = before is not None and (
-                    _PLACE_VERB.search(text, max(0, before.start() - 60), before.start())
+            elif case == "lower":  # "grew up in biloxi", "biloxi high school"
+                after = _PLACE_AFTER.match(text, end)
+                in_context = (after is not None and after.group("people") is None) or (
+                    before is not None
+                    and _PLACE_VERB.search(text, max(0, before.start() - 60), before.start())
                     is not None
                 )
             else:

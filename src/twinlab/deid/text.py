@@ -33,10 +33,12 @@
    and cities of a US gazetteer (``us_places.csv``: GeoNames places of 500 people or more,
    CC BY 4.0) after a locative word or before their county, a school, a landmark or their
    people (``a house in Biloxi``, ``IN BILOXI``, ``Tupelo High School``, ``the Biloxi fire
-   chief``; in lower case only after a residence or travel verb; names that are also common or
-   clinical words, such as ``Normal``, ``Mobile``, ``Home``, ``Lyme``, are left to the
-   residence, state and ZIP patterns), numbered roads (``off Highway 49``, ``I-10``), first
-   names in lower case after a contact verb (``called mary at home``), telephone numbers
+   chief``; in lower case only after a residence or travel verb or before its county, a school
+   or a landmark; names that are also common or clinical words, such as ``Normal``,
+   ``Mobile``, ``Home``, ``Lyme``, ``Norco``, are left to the residence, state and ZIP
+   patterns), numbered roads (``off Highway 49``, ``I-10``), ages listed after a label
+   (``Ages: pt 91, spouse 88``), card endings (``CC ending in 4417``), first names in lower
+   case after a contact verb or ``lives with`` (``called mary at home``), telephone numbers
    written with slashes and portal user names (``Portal user: jdoe_1948``), nicknames
    (``known locally as "the Catfish King"``, ``nicknamed tiny``, ``goes by Red``);
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the

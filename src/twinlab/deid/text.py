@@ -132,6 +132,9 @@ class PhiPattern:
     #: ``context(text, start, end)``: whether the match at ``text[start:end]`` is PHI in its
     #: surroundings (a bare ``2/14`` is a date unless a score word or unit is beside it)
     context: Callable[[str, int, int], bool] | None = None
+    #: a quick search the text must pass before the expression runs at all (a word every
+    #: match needs, where the expression itself starts with a long alternation)
+    hint: re.Pattern[str] | None = None
 
     @functools.cached_property
     def _groups(self) -> list[str]:
@@ -144,6 +147,8 @@ class PhiPattern:
         Alternatives of one expression may name their PHI ``v``, ``v2``, ``v3``...: the first
         group that took part in the match is the PHI.
         """
+        if self.hint is not None and self.hint.search(text) is None:
+            return
         groups = self._groups
         for m in self.regex.finditer(text):
             group: str | int = next((g for g in groups if m.group(g) is not None), 0)
@@ -722,6 +727,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "age",
         _p(rf"\b(?:{_PERSON_WORD})\s*[:=-]?\s*(?P<v>{_AGE_NUM})\b(?![.,]?\d|\s*(?:%|/|[a-z]))"),
         context=_after_ages_label,
+        hint=_p(r"\bages?\b"),
     ),
     PhiPattern(  # an age over 89 between commas after a name: "Frank Bush, 93, admitted"
         "age",
@@ -936,8 +942,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # a numbered road: "a farm off Highway 49", "Hwy 90", "US-98", "I-10 exit 46"
         "address",
         _p(
-            r"\b(?:(?:state|us|u\.s\.|county|farm(?:\s+to\s+market)?)\s+)?(?:highway|hwy|route|rte"
-            r"|road|rd)\.?\s*#?\s*\d{1,4}[a-z]?\b"
+            r"\b(?:highway|hwy|route|rte|road|rd)\.?\s*#?\s*\d{1,4}[a-z]?\b"
             # an interstate (not iodine: "I-131"), a US or state route in capitals
             r"|(?:\binterstate\s+\d{1,3}|(?-i:\b(?:I-\d{1,2}|(?:US|SR|FM)[- ]\d{1,4})))\b"
             r"(?:\s+exit\s+\d+)?"

@@ -435,3 +435,117 @@ def test_ranges_of_days_lose_both_days(text, leaked):
 )
 def test_scores_and_dose_ranges_are_no_date_range(text):
     assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("lives in a trailer in Vicksburg with her son", ["Vicksburg"]),
+        ("LIVES IN A TRAILER IN VICKSBURG", ["VICKSBURG"]),
+        ("drove in from Tuscaloosa for the visit", ["Tuscaloosa"]),
+        ("transferred from Bay St. Louis for a higher level of care", ["Bay St", "Louis"]),
+        ("PT ARRIVED FROM KALAMAZOO BY CAR", ["KALAMAZOO"]),
+        ("grew up in nashville, moved here in her 20s", ["nashville"]),
+        ("former mayor of Omaha", ["Omaha"]),
+        ("attends Pittsburgh Central High School", ["Pittsburgh"]),
+        ("a lifelong Honolulu resident", ["Honolulu"]),
+        ("He is the Spokane fire chief", ["Spokane"]),
+        ("grandson attends spokane high school", ["spokane"]),
+    ],
+)
+def test_towns_without_a_state_are_removed_in_context(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Pt in Normal sinus rhythm", "Normal sinus rhythm"),
+        ("PATIENT IN NORMAL SINUS RHYTHM", "NORMAL SINUS RHYTHM"),
+        ("Discharged to Home with Home Health", "to Home with Home Health"),
+        ("history of Lyme, treated", "history of Lyme"),
+        ("Lab results in Media tab", "in Media tab"),
+        ("Labs drawn from Central line", "from Central line"),
+        ("allergic to Walnut", "to Walnut"),
+        ("switched to Norco 5/325 q6h prn", "switched to Norco"),
+        ("allergic to Mango and Cottonwood pollen", "to Mango and Cottonwood"),
+        ("erythema in the sacral area", "in the sacral area"),
+        ("I-131 ablation, then on US guidance", "I-131 ablation"),
+        ("route of administration: PO", "route of administration: PO"),
+    ],
+)
+def test_town_names_that_are_clinical_or_common_words_stay(text, kept):
+    assert kept in scrub_text(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("called mary at home to discuss results", ["mary"]),
+        ("spoke with frank rose regarding discharge", ["frank", "rose"]),
+        ("left vm for grace re: appointment", ["grace"]),
+        ("a visit from ray today", ["ray"]),
+        ("lives with grace and her dog", ["grace"]),
+        ("Phone: 601/555/0143", ["601", "0143"]),
+        ("lives on a farm off Highway 61", ["61"]),
+        ("MVC on I-55 exit 31", ["I-55"]),
+        ("Portal user: ebrandt_1944", ["ebrandt", "1944"]),
+    ],
+)
+def test_lower_case_contacts_roads_slashed_phones_and_portal_users(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "called him back x2",
+        "notified staff of the fall",
+        "updated husband by phone",
+        "spoke with family at bedside",
+        "talked with pt about diet",
+        "living with copd and frank dementia",
+    ],
+)
+def test_pronouns_and_roles_after_contact_verbs_stay(text):
+    assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("Procedure on Twenty-second April 2019", ["Twenty-second"]),
+        ("admitted 4–22–19 from clinic", ["4–22", "22–19"]),
+        ("your letter of the 22nd inst.", ["22nd"]),
+        ('known around town as "Catfish Mike"', ["Catfish", "Mike"]),
+        ("nicknamed tiny by his crew", ["tiny"]),
+        ("goes by Red at the VFW", ["Red"]),
+    ],
+)
+def test_spelled_days_before_a_month_en_dash_dates_and_nicknames(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the first may be the hardest",
+        'so-called "normal" range',
+        "goes by bus to dialysis",
+        "pain 4-5/10 at rest",
+    ],
+)
+def test_modal_may_quoted_words_and_transport_stay(text):
+    assert scrub_text(text) == text
+
+
+def test_ages_listed_after_an_ages_label_and_younger_ages_stay():
+    assert _leaks("Ages: pt 91, spouse 88", ["91"]) == []
+    assert _leaks("Ages of siblings - brother 93, sister 90", ["93", "90"]) == []
+    assert "pt 45, spouse 47" in scrub_text("Ages: pt 45, spouse 47")
+    assert scrub_text("HR pt 95 bpm") == "HR pt 95 bpm"
+
+
+def test_card_endings_by_abbreviation_or_brand():
+    assert _leaks("CC ending in 4417; Visa ending 0092", ["4417", "0092"]) == []
+    assert scrub_text("500 cc over 2 h") == "500 cc over 2 h"

@@ -14,9 +14,10 @@
    ``14/2`` unless a score word or unit is beside it: ``strength 4/5``, ``2/3 tablets``; a day of
    the month alone: ``on the 14th``, ``the 3rd of the month``; month and year: ``since 1/2021``,
    ``2021-03``, ``10.2021``; birth years, which over 89 tell the age: ``born in 1925``; days in
-   words: ``the fourth of March``; named days of the year, a decision: ``Christmas 2019``,
-   ``Thanksgiving`` are dates), ages over 89 (``94-year-old``, ``ninety-three years old``,
-   ``turned 93``, ``95th birthday``, ``Frank Bush, 93,`` after a name or a word for a person),
+   words: ``the fourth of March``, ``Fourteenth March 2021``; ``the 14th inst.``; named days
+   of the year, a decision: ``Christmas 2019``, ``Thanksgiving`` are dates), ages over 89
+   (``94-year-old``, ``ninety-three years old``, ``turned 93``, ``95th birthday``, ``Frank
+   Bush, 93,`` after a name or a word for a person),
    names after a title in any case (``seen by dr. brown``) or after a relation, when Philter
    lists it as a name (``son frank``), street addresses with their unit and PO boxes (``12 main
    st apt 4``), map coordinates (``29.9511, -90.0715``, ``29°57'04"N``, ``lat 29.951``; not
@@ -28,7 +29,18 @@
    ``93/F``, ``M, 91``, ``dx at 91``, ``alive at 92``), a town before its state (``Peoria,
    IL``), street corners, UK and Canadian postcodes, telephone numbers with a trunk 0, spelled
    digit by digit or as letters (``1-800-FLOWERS``), seasons as a time of year (``spring
-   2021``), a weekday with its day (``Sat 12th``), network paths and image file names;
+   2021``), a weekday with its day (``Sat 12th``), network paths and image file names; towns
+   and cities of a US gazetteer (``us_places.csv``: GeoNames places of 500 people or more,
+   CC BY 4.0) after a locative word or before their county, a school, a landmark or their
+   people (``a house in Biloxi``, ``IN BILOXI``, ``Tupelo High School``, ``the Biloxi fire
+   chief``; in lower case only after a residence or travel verb or before its county, a school
+   or a landmark; names that are also common or clinical words, such as ``Normal``,
+   ``Mobile``, ``Home``, ``Lyme``, ``Norco``, are left to the residence, state and ZIP
+   patterns), numbered roads (``off Highway 49``, ``I-10``), ages listed after a label
+   (``Ages: pt 91, spouse 88``), card endings (``CC ending in 4417``), first names in lower
+   case after a contact verb or ``lives with`` (``called mary at home``), telephone numbers
+   written with slashes and portal user names (``Portal user: jdoe_1948``), nicknames
+   (``known locally as "the Catfish King"``, ``nicknamed tiny``, ``goes by Red``);
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
@@ -120,6 +132,9 @@ class PhiPattern:
     #: ``context(text, start, end)``: whether the match at ``text[start:end]`` is PHI in its
     #: surroundings (a bare ``2/14`` is a date unless a score word or unit is beside it)
     context: Callable[[str, int, int], bool] | None = None
+    #: a quick search the text must pass before the expression runs at all (a word every
+    #: match needs, where the expression itself starts with a long alternation)
+    hint: re.Pattern[str] | None = None
 
     @functools.cached_property
     def _groups(self) -> list[str]:
@@ -132,6 +147,8 @@ class PhiPattern:
         Alternatives of one expression may name their PHI ``v``, ``v2``, ``v3``...: the first
         group that took part in the match is the PHI.
         """
+        if self.hint is not None and self.hint.search(text) is None:
+            return
         groups = self._groups
         for m in self.regex.finditer(text):
             group: str | int = next((g for g in groups if m.group(g) is not None), 0)
@@ -217,7 +234,8 @@ _NUMBER_WORDS = r"(?:no\.?|number|#)"
 _SOCIAL = (
     r"(?:twitter|instagram|insta|tiktok|snapchat|facebook|threads|linkedin|reddit"
     r"|telegram|skype|whatsapp|discord|mastodon|bluesky|youtube|username|user\s+name"
-    r"|screen\s+name|gamertag)"
+    r"|screen\s+name|gamertag|portal\s+(?:user(?:\s*name)?|id|login|account)|login\s+id|user\s*id"
+    r"|userid)"
 )
 
 #: US state and territory postal codes (not OK, IN, OR, ME, HI: English words; nor MD, PA, MS:
@@ -272,6 +290,54 @@ def _first_name(word: str) -> bool:
 
     w = word.lower().replace("’", "'")
     return w not in _NOT_FIRST_NAME and w in _name_words()[0]
+
+
+#: Verbs of contact before a person ("called mary", "spoke with john", "visit from ray",
+#: "lives with grace").
+_CONTACT_VERB = (
+    r"(?:called|phoned|paged|texted|messaged|e-?mailed|(?:spoke|talked|met|visited|consulted)"
+    r"\s+(?:with|to)|seen\s+with|accompanied\s+by|visited\s+by|(?:a\s+)?visit\s+from"
+    r"|(?:brought|driven)\s+(?:in\s+)?by|informed|notified|contacted|updated|reached"
+    r"|left\s+(?:a\s+)?(?:message|msg|vm|voicemail)\s+(?:for|with)|discussed\s+with"
+    # a housemate: "lives with mary", not "came with frank hematuria"
+    r"|(?:lives|living|lived|stays|staying|resides|residing)\s+with)"
+)
+#: Lower-case words after a contact verb that Philter lists as first names but, there, are
+#: pronouns, people by their role or words of time ("called him", "notified staff").
+_NOT_A_CONTACT = frozenset(
+    "him her them his hers their us me you back again today tonight tomorrow yesterday later"
+    " home staff team family patient pt nurse doctor chaplain ems worker husband wife son"
+    " daughter mother father brother sister friend neighbor neighbour caregiver guardian"
+    " mom dad mama papa nana daddy mommy granny grandma grandpa"
+    " pharmacy office clinic lab labs radiology security rapid response code"
+    " january february march april june july august september october november december"
+    " will may said says".split()
+)
+
+
+def _lower_first_name(word: str) -> bool:
+    """A lower-case word that is a first name of Philter's dictionaries, no pronoun or role
+    (:data:`_NOT_A_CONTACT`, :data:`_NOT_FIRST_NAME`)."""
+    from twinlab.deid.vocabulary import _first_names
+
+    w = word.lower()
+    return w not in _NOT_A_CONTACT and w not in _NOT_FIRST_NAME and w in _first_names()
+
+
+def _after_lower_first_name(text: str, start: int, end: int) -> bool:
+    """Whether the word before a lower-case surname is a first name after a contact verb, and
+    the surname one of Philter's names ("called mary rose": "rose" is hers)."""
+    from twinlab.deid.vocabulary import _name_words
+
+    word = text[start:end].lower()
+    m = re.search(r"([a-z'’-]+)\s+$", text[max(0, start - 30) : start])
+    return (
+        m is not None
+        and _lower_first_name(m.group(1))
+        and word not in _NOT_A_CONTACT
+        and re.fullmatch(_NOT_A_NAME, word) is None
+        and word in _name_words()[0]
+    )
 
 
 def _role_name(text: str, start: int, end: int) -> bool:
@@ -384,6 +450,172 @@ def _after_a_person(text: str, start: int, end: int) -> bool:
     return word in _PERSON_WORDS or (m.group(1)[0].isupper() and word in _name_words()[0])
 
 
+#: Place names that are also common or clinical words ("discharged to Home", "in Normal sinus
+#: rhythm", "history of Lyme", "switched to Norco", "allergic to Mango"): the gazetteer leaves
+#: them to the other place patterns, which need a residence verb, a state or a ZIP code ("moved
+#: to Mobile").
+_PLACE_ALSO_A_WORD = frozenset(
+    "acme advance airport alpha antlers apex arcade aspen assumption atlantic axis basin"
+    " battlefield bay beach bell bend bliss branch bright cache cactus calcium canadian canon"
+    " carefree cascade celebration center central centre chaparral charity christmas citrus"
+    " cocoa colon combine commerce concrete continental convent convoy corn cottonwood"
+    " countryside crest defiance delta deposit downtown drain early eastside echo eclectic"
+    " effort eminence empire emporium energy english enterprise equality excelsior experiment"
+    " export faith fossil freedom friend friendly friendship gap gateway glide goldenrod grace"
+    " granite grant grants green gypsum hackberry halfway harbor hickory hill holiday home"
+    " homeland hometown hope hurricane imperial independence industry junction junior justice"
+    " keys keystone lakeshore lakeside landing lantana larkspur lead liberty lyme mango many"
+    " marathon marble mark marked marks mart media medulla mercy midtown midway minor mission"
+    " mobile monument mulberry mustang narrows nice nitro norco normal north northside"
+    " occidental okay omega onset opportunity orange orient pace page palmetto panhandle"
+    " parachute paramount parkway parole peculiar pine pioneer plain plains plantation plateau"
+    " plum point poplar portage portal post pound progress prospect rapids reading reform"
+    " republic reserve reservoir rice rifle rodeo roundup rule saline salmon sandstone sandwich"
+    " scenic scissors seaside section senior shoreline sisters snowflake south southside"
+    " speedway spring spur stagecoach stamps staples star start startup strong sulphur sycamore"
+    " tangent tanner tea thermal toast tomahawk tornado trail trial triangle union unity"
+    " university uptown valley volcano wall walls walnut ward west westside white wilson wise"
+    " worth".split()
+)
+
+
+@functools.cache
+def _us_places() -> tuple[frozenset[str], frozenset[str]]:
+    """The US places of ``us_places.csv`` (lower case) and the first words of their names."""
+    from importlib.resources import files
+
+    text = (files("twinlab.deid") / "us_places.csv").read_text(encoding="utf-8")
+    names = (
+        frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
+        - _PLACE_ALSO_A_WORD
+    )
+    return names, frozenset(n.split(" ", 1)[0] for n in names)
+
+
+#: A word of a place name (``St.`` keeps its dot; a full stop after the name is tried off).
+_PLACE_TOKEN = re.compile(r"[A-Za-z][A-Za-z'’-]*\.?")
+#: A locative word just before a place ("in", "from", "near", "outside of", "in downtown").
+_PLACE_BEFORE = re.compile(
+    r"\b(?P<p>in|from|near|outside(?:\s+of)?|around|to|towards?|into|of|at|via|through|across"
+    r"|between|off)\s+(?:the\s+)?(?:(?:downtown|uptown|suburbs?\s+of|outskirts\s+of"
+    r"|(?:city|town|village)\s+of|rural|(?:north|south|east|west)(?:ern)?)\s+)?$",
+    re.IGNORECASE,
+)
+#: Words before the locative word that make a lower-case place one ("grew up in biloxi").
+_PLACE_VERB = re.compile(
+    r"\b(?:lives?|living|lived|resides?|residing|resided|moved|relocated|raised|grew\s+up|born"
+    r"|native|hometown|stays?|staying|stayed|visiting|vacationing|vacationed|travel(?:l)?ed"
+    r"|travel(?:l)?ing|drove|driving|came|comes|flew|arrived|transferred|transported|evacuated"
+    r"|returned|commutes?|commuting|originally|hails|house|home|apartment|trailer|farm)\b"
+    r"[^.;:!?\n]{0,40}$",
+    re.IGNORECASE,
+)
+#: Words after a place that name it as one: its county, a school or hospital there, its people.
+_PLACE_AFTER = re.compile(
+    r"[ \t]+(?:(?-i:County|Parish|Borough|Township|COUNTY|PARISH)\b"
+    # a school or hospital of the town, maybe named further: "Tupelo Central High School"
+    r"|(?-i:(?:[A-Z][\w'.-]*[ \t]+){0,2})(?:(?:High|Middle"
+    r"|Junior\s+High|Elementary|Grade|Primary|Senior\s+High)(?:\s+School)?|Academy"
+    r"|Community\s+College|College|Hospital|Medical\s+Center|Infirmary|Nursing\s+Home"
+    r"|Police(?:\s+Department)?|Fire\s+Department|Public\s+Library"
+    r"|(?P<people>native|natives|resident|residents|area)"
+    # a local office or landmark: "the Biloxi fire chief", "the Biloxi Lighthouse mural"
+    r"|(?:fire|police)\s+(?:chief|station|department|officer)|sheriff|mayor|city\s+council"
+    r"|school\s+(?:board|district)|lighthouse|courthouse|city\s+hall|airport|harbou?r|marina"
+    r"|casino|cemetery|post\s+office|public\s+schools|church)\b)",
+    re.IGNORECASE,
+)
+
+
+def _place_case(words: list[str], prep: str | None) -> str | None:
+    """How the words of a place are written: ``"title"``, ``"caps"`` (an all-caps note: the
+    locative word before in capitals too) or ``"lower"``; None for anything else."""
+    if all(w[0].isupper() or w in ("of", "the", "on") for w in words):
+        if not any(w.isupper() for w in words):
+            return "title"
+        if all(w.isupper() and len(w) >= 3 for w in words):
+            return "caps" if prep is None or prep.isupper() else None
+        return "title" if all(not w.isupper() or len(w) <= 3 for w in words) else None
+    return "lower" if all(w.islower() for w in words) else None
+
+
+class PlacePattern(PhiPattern):
+    """US towns and cities of a gazetteer (``us_places.csv``, from GeoNames), in context.
+
+    A name is a place after a locative word (``a house in Biloxi``, ``drove from
+    Hattiesburg``, ``IN BILOXI`` in an all-caps note) or before its county, a school, a
+    hospital or its people (``Biloxi High School``, ``a Tupelo native``); in lower case only
+    after a residence or travel verb or before its county, a school or a landmark (``grew up
+    in biloxi``, ``biloxi high school``). Names that are also common or
+    clinical words (:data:`_PLACE_ALSO_A_WORD`) and eponyms (``of Lyme disease``) are left
+    alone.
+    """
+
+    def finditer(self, text: str) -> Iterator[tuple[str, int, int]]:
+        """Yield ``("address", start, end)`` of each place name in context."""
+        from twinlab.deid.engine import _EPONYM_AFTER
+
+        names, first = _us_places()
+        tokens = list(_PLACE_TOKEN.finditer(text))
+        i = 0
+        while i < len(tokens):
+            found = self._longest(text, tokens, i, names, first)
+            if found is None:
+                i += 1
+                continue
+            n, end = found
+            start = tokens[i].start()
+            words = [t.group().rstrip(".") for t in tokens[i : i + n]]
+            before = _PLACE_BEFORE.search(text, max(0, start - 40), start)
+            case = _place_case(words, before.group("p") if before else None)
+            if case is None or _EPONYM_AFTER.match(text, end) is not None:
+                in_context = False
+            elif case == "lower":  # "grew up in biloxi", "biloxi high school"
+                after = _PLACE_AFTER.match(text, end)
+                in_context = (after is not None and after.group("people") is None) or (
+                    before is not None
+                    and _PLACE_VERB.search(text, max(0, before.start() - 60), before.start())
+                    is not None
+                )
+            else:
+                in_context = before is not None or _PLACE_AFTER.match(text, end) is not None
+            if in_context:
+                yield self.kind, start, end
+            i += n if in_context else 1
+
+    @staticmethod
+    def _longest(
+        text: str, tokens: list[re.Match[str]], i: int, names: frozenset[str], first: frozenset[str]
+    ) -> tuple[int, int] | None:
+        """``(words, end)`` of the longest gazetteer name starting at token ``i``, if any."""
+        head = tokens[i].group().lower()
+        if head not in first and head.rstrip(".") not in first:
+            return None
+        best = None
+        key = ""
+        for j in range(i, min(i + 5, len(tokens))):
+            tok = tokens[j]
+            if j > i and text[tokens[j - 1].end() : tok.start()] not in (" ", "\t"):
+                break
+            word = tok.group().lower()
+            bare = word.rstrip(".")  # "St." keeps its dot, "Biloxi." loses the full stop
+            for form, end in ((word, tok.end()), (bare, tok.start() + len(bare))):
+                if (key + " " + form if key else form) in names:
+                    best = (j - i + 1, end)
+                    break
+            key = key + " " + word if key else word
+        return best
+
+
+#: A label before a list of ages ("Ages: pt 91, spouse 88"), on the same line.
+_AGES_LABEL = re.compile(r"\bages?\b\s*(?:[:=-]|of\b)[^\n]{0,60}$", re.IGNORECASE)
+
+
+def _after_ages_label(text: str, start: int, end: int) -> bool:
+    """Whether an "Ages:" label comes before a person's number on its line."""
+    return _AGES_LABEL.search(text, max(0, start - 80), start) is not None
+
+
 #: The PHI patterns (see the module docstring).
 PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern("url", _p(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+")),
@@ -415,7 +647,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?<!\d)\d{4}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
             r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?!\d)"
             # one separator throughout ("4-6/10" is a pain score, not a date)
-            r"|(?<![\d.])\d{1,2}(?P<sep>[-/.])\d{1,2}(?P=sep)(?:\d{4}|\d{2})(?!\d|\.\d)"
+            r"|(?<![\d.])\d{1,2}(?P<sep>[-/.\u2013])\d{1,2}(?P=sep)(?:\d{4}|\d{2})(?!\d|\.\d)"
             # ranges of days: "March 4 and 9, 2021", "Mar 4-9", "4 to 9 March"
             rf"|\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?{_DAY_RANGE}(?:,?\s+\d{{4}}\b)?"
             rf"|\b\d{{1,2}}(?:st|nd|rd|th)?{_DAY_RANGE}(?:\s+of)?[\s-]+{_MONTH}\b\.?"
@@ -431,6 +663,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\b{_MONTH}[-/.]\d{{1,2}}[-/.]\d{{2,4}}\b"
             r"|(?<![\w.])\d{1,2}[./-](?:i{1,3}|iv|vi{0,3}|ix|xi{0,2})[./-]\d{2,4}\b"
             rf"|\b{_DAY_WORD}\s+(?:day\s+)?of\s+{_MONTH}\b\.?"
+            # without "of", before a year: "Fourteenth March 2021" (not "the third March dose")
+            rf"|\b{_DAY_WORD}\s+{_MONTH}\b\.?(?=,?\s+(?:19|20)\d{{2}}\b)"
             rf"|\b{_MONTH_NOT_MAY}\.?\s+(?:the\s+)?{_DAY_WORD}\b|(?-i:\b(?:May|MAY)\s+)"
             rf"(?:the\s+)?{_DAY_WORD}\b"
             rf"|\b{_MONTH}\.?\s+the\s+\d{{1,2}}(?:st|nd|rd|th)\b"
@@ -481,12 +715,19 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "date",
         _p(
             r"\b(?:the|on)\s+(?P<v>(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th))\b(?=\s+of\s+(?:the\s+|this\s+"
-            r"|last\s+|next\s+|that\s+|each\s+|every\s+)?month\b|\s*(?:[.,;:!?)]|$)|\s+(?:for"
+            r"|last\s+|next\s+|that\s+|each\s+|every\s+)?month\b|\s+(?:inst|ult|prox)\b"
+            r"|\s*(?:[.,;:!?)]|$)|\s+(?:for"
             r"|at|when|with|to|in|we|he|she|they|i|was|is|but|after|before|as|because|where|so"
             r"|then|until|till|via|by|from|through|due|around|about|of\s+(?:this|last|next)\b)\b)"
             rf"|\bthe\s+(?P<v2>{_DAY_WORD})\b(?=\s+of\s+(?:the\s+|this\s+|last\s+|next\s+)?month\b)"
             rf"|\bon\s+the\s+(?P<v3>{_DAY_WORD})\b(?=\s*(?:[.,;:!?)]|$))"
         ),
+    ),
+    PhiPattern(  # ages listed after a label: "Ages: pt 91, spouse 88", "ages - mother 96"
+        "age",
+        _p(rf"\b(?:{_PERSON_WORD})\s*[:=-]?\s*(?P<v>{_AGE_NUM})\b(?![.,]?\d|\s*(?:%|/|[a-z]))"),
+        context=_after_ages_label,
+        hint=_p(r"\bages?\b"),
     ),
     PhiPattern(  # an age over 89 between commas after a name: "Frank Bush, 93, admitted"
         "age",
@@ -518,6 +759,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _p(
             r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?!\d)"
             r"|(?<![\w+])(?:\+?1[\s.-]?)?\(\d{3}\)\s?\d{7}(?!\d)"  # "(617)5550177"
+            r"|(?<![\w+/.])\d{3}/\d{3}/\d{4}(?![\w/])"  # "228/555/0193"
             r"|(?<![\w+])\+\d[\d\s().-]{6,}\d(?!\d)"
             # dialled abroad without the "+": "0044 20 7946 0958", "011 52 55 1234 5678"
             r"|(?<![\w+.,/-])(?:00|011)[\s.-]?[1-9][\d\s().-]{6,}\d(?!\d)"
@@ -567,7 +809,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # the last digits of a card or account: "credit card ending 4321"
         "mrn",
         _p(
-            r"\b(?:card|account|acct|a/c|policy|member\s+id|id)\s+(?:no\.?\s+|number\s+|#\s*)?"
+            r"\b(?:card|cc|visa|mastercard|amex|account|acct|a/c|policy|member\s+id|id)\s+"
+            r"(?:no\.?\s+|number\s+|#\s*)?"
             r"(?:ending|ends)\s+(?:in\s+|with\s+)?[:#]?\s*(?P<v>\d{3,6})\b"
         ),
     ),
@@ -641,6 +884,26 @@ PATTERNS: tuple[PhiPattern, ...] = (
         ),
         _first_name,
     ),
+    PhiPattern(  # a nickname: 'known locally as "the Catfish King"', "nicknamed Bubba"
+        "name",
+        _p(
+            r"\b(?:(?:known|famous)(?:\s+(?:locally|around\s+town|to\s+\w+))?\s+as|nicknamed"
+            r"|nickname\s*[:=]?|goes\s+by|a\.?k\.?a\.?|prefers\s+to\s+be\s+called)\s*"
+            r"[\"“'‘](?P<v>[^\"”'’\n]{1,40})[\"”'’]"
+            r"|\b(?:nicknamed|nickname\s*[:=]|a\.?k\.?a\.?|prefers\s+to\s+be\s+called)\s+"
+            r"(?P<v2>[a-z][\w'’-]+)|\bgoes\s+by\s+(?P<v3>(?-i:[A-Z][a-z'’-]+))"
+        ),
+    ),
+    PhiPattern(  # a first name in lower case after a contact verb ("called mary at home")
+        "name",
+        _p(rf"\b{_CONTACT_VERB}\s+(?P<v>[a-z][a-z'’-]+)\b"),
+        _lower_first_name,
+    ),
+    PhiPattern(  # and the surname after it ("spoke with mary rose")
+        "name",
+        _p(rf"\b{_CONTACT_VERB}\s+[a-z][a-z'’-]+\s+(?P<v>[a-z][a-z'’-]+)\b"),
+        context=_after_lower_first_name,
+    ),
     PhiPattern(  # a street address, its unit; a PO box
         "address",
         _p(
@@ -675,6 +938,15 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?:\s*[,;/]\s*[-+]?\d{1,3}\.\d+(?:\s*[°º])?(?:\s*[nsew]\b)?)?)"
         ),
         _coordinates,
+    ),
+    PhiPattern(  # a numbered road: "a farm off Highway 49", "Hwy 90", "US-98", "I-10 exit 46"
+        "address",
+        _p(
+            r"\b(?:highway|hwy|route|rte|road|rd)\.?\s*#?\s*\d{1,4}[a-z]?\b"
+            # an interstate (not iodine: "I-131"), a US or state route in capitals
+            r"|(?:\binterstate\s+\d{1,3}|(?-i:\b(?:I-\d{1,2}|(?:US|SR|FM)[- ]\d{1,4})))\b"
+            r"(?:\s+exit\s+\d+)?"
+        ),
     ),
     PhiPattern(  # a census or voting area: "census tract 0071.02", "block group 3", "precinct 12"
         "address",
@@ -712,6 +984,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf",?[ \t]+(?:{_STATE_CODE}|(?i:{_STATE_NAME}))(?=[ \t]*(?:\d{{5}}|[.,;:)\n]|$))"
         ),
     ),
+    # a town or city of the gazetteer in context: "a house in Biloxi", "Biloxi High School"
+    PlacePattern("address", re.compile(r"(?!)")),
     PhiPattern(  # a street corner: "on 5th and Main", "corner of Oak and Elm"
         "address",
         re.compile(

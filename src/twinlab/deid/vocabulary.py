@@ -114,6 +114,19 @@ def _name_words() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(names), frozenset(safe)
 
 
+@cache
+def _first_names() -> frozenset[str]:
+    """Philter's first names alone (lower case)."""
+    from twinlab.deid.engine import _filters
+
+    return frozenset(
+        str(w).lower()
+        for f in _filters()
+        if type(f).__name__ == "SetFilter" and f.title == "Firstnames Blacklist"
+        for w in f.data
+    )
+
+
 def check_display(display: Any, *, where: str, product: bool = False) -> str:
     """Check one declared display; return it stripped.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 
 from twinlab.deid import DeidKey
 from twinlab.deid.tables import deidentify
+from twinlab.ingest.fhir import read_fhir
 from twinlab.ingest.odm import read_odm
 
 KEY = DeidKey(bytes(range(32)))
@@ -104,3 +106,43 @@ def test_an_age_in_no_time_unit_is_read_in_years_and_capped() -> None:
     assert ev["value_num"].tolist() == [90.0, 90.0, 18.0]
     assert ev["orig_value"].tolist() == ["90+", "90+", "18"]
     assert ev.attrs["ages_capped"] == 2
+
+
+def _fhir(tmp_path: Path, resources: list[dict]) -> Path:
+    path = tmp_path / "bundle.json"
+    entries = [{"resource": r} for r in resources]
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
+                                "entry": entries}))  # fmt: skip
+    return path
+
+
+def test_text_only_concepts_in_coded_qualifiers_are_scrubbed_as_free_text(tmp_path: Path) -> None:
+    # a CodeableConcept with no coding carries free text; in a coded qualifier (known values
+    # and patterns only) a neighbour's name went through
+    patient = {"resourceType": "Patient", "id": "pq", "gender": "male", "birthDate": "1970-02-03",
+               "name": [{"family": "Ostrander", "given": ["Leofric"]}]}  # fmt: skip
+    loinc = {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]}
+    obs = {"resourceType": "Observation", "id": "o1", "status": "final", "code": loinc,
+           "subject": {"reference": "Patient/pq"}, "effectiveDateTime": "2023-06-01T08:00:00Z",
+           "dataAbsentReason": {"text": "refused; ask neighbour Wendeline Athelstan"},
+           "category": [{"text": "drawn at home by neighbour Wendeline Athelstan"}]}  # fmt: skip
+    coded = {"resourceType": "Observation", "id": "o2", "status": "final", "code": loinc,
+             "subject": {"reference": "Patient/pq"}, "effectiveDateTime": "2023-06-02T08:00:00Z",
+             "valueQuantity": {"value": 99, "unit": "mg/dL"},
+             "interpretation": [{"coding": [{"code": "N"}], "text": "normal"}]}  # fmt: skip
+    med = {"resourceType": "MedicationStatement", "id": "m1", "status": "active",
+           "subject": {"reference": "Patient/pq"}, "effectiveDateTime": "2023-06-02",
+           "medicationCodeableConcept": {"coding": [
+               {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "860975"}]},
+           "dosage": [{"route": {"text": "given by neighbour Wendeline Athelstan"}}]}  # fmt: skip
+    res = read_fhir(_fhir(tmp_path, [patient, obs, coded, med]))
+    quals = res.events["qualifiers"].tolist()
+    assert "data_absent_reason" not in quals[0] and "category" not in quals[0]
+    assert quals[0]["category_text"].startswith("drawn at home")
+    assert quals[1]["interpretation"] == "N" and "interpretation_text" not in quals[1]
+    assert quals[2]["route_text"].startswith("given by")
+    events = res.events.assign(source_file="bundle.json")
+    _, ev, _ = deidentify(res.persons, events, key=KEY)
+    published = json.dumps(ev["qualifiers"].tolist())
+    assert "Wendeline" not in published and "Athelstan" not in published
+    assert json.loads(published)[1]["interpretation"] == "N"

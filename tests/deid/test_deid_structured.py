@@ -12,6 +12,7 @@ from twinlab.deid import DeidKey
 from twinlab.deid.tables import deidentify
 from twinlab.ingest.fhir import read_fhir
 from twinlab.ingest.odm import read_odm
+from twinlab.ingest.wearables import read_wearables
 
 KEY = DeidKey(bytes(range(32)))
 
@@ -146,3 +147,21 @@ def test_text_only_concepts_in_coded_qualifiers_are_scrubbed_as_free_text(tmp_pa
     published = json.dumps(ev["qualifiers"].tolist())
     assert "Wendeline" not in published and "Athelstan" not in published
     assert json.loads(published)[1]["interpretation"] == "N"
+
+
+def test_a_device_named_by_its_owner_publishes_the_model_only(tmp_path: Path) -> None:
+    # phones and watches name themselves after their owner ("Ann's Apple Watch"); the device
+    # field is published as a model (events' device qualifier, series attributes)
+    stamps = pd.date_range("2025-04-01", periods=1500, freq="min").strftime("%Y-%m-%dT%H:%M:%S")
+    header = ["# Kestrel Health data export", "# device: Gwendolyn Ashworth-Pike's Kestrel Band",
+              "# serial_number: KQ-7F00D1E5", "# timezone: UTC+01:00",
+              "timestamp,heart_rate,steps"]  # fmt: skip
+    rows = [f"{t}+01:00,{60 + i % 30},{i % 9}" for i, t in enumerate(stamps)]
+    path = tmp_path / "export.csv"
+    path.write_text("\n".join(header + rows) + "\n", encoding="utf-8")
+    res = read_wearables(path)
+    assert res.series["KQ-7F00D1E5"].attrs["device"] == "Kestrel Band"
+    assert res.persons["phi"].iloc[0]["device_owner"] == "Gwendolyn Ashworth-Pike"
+    _, ev, _ = deidentify(res.persons, res.events.assign(source_file="export.csv"), key=KEY)
+    assert {q["device"] for q in ev["qualifiers"]} == {"Kestrel Band"}
+    assert "Gwendolyn" not in json.dumps(ev["qualifiers"].tolist())

@@ -28,6 +28,7 @@ ODM = """<?xml version="1.0" encoding="UTF-8"?>
 <ItemDef OID="IT.BRTHYR" Name="BRTHYR" DataType="integer"/>
 <ItemDef OID="IT.AGE" Name="AGE" DataType="integer"/>
 <ItemDef OID="IT.WEIGHT" Name="WEIGHT" DataType="float"/>
+<ItemDef OID="IT.NOK" Name="NEXT_OF_KIN" DataType="text"/>
 </MetaDataVersion></Study>
 <ClinicalData StudyOID="ST.Q" MetaDataVersionOID="MDV.1"><SubjectData SubjectKey="0042">
 <StudyEventData StudyEventOID="SE.V1"><FormData FormOID="F.C"><ItemGroupData ItemGroupOID="IG.C">
@@ -38,10 +39,11 @@ ODM = """<?xml version="1.0" encoding="UTF-8"?>
 <ItemData ItemOID="IT.BRTHYR" Value="1927"/>
 <ItemData ItemOID="IT.AGE" Value="94"><MeasurementUnitRef MeasurementUnitOID="MU.YRS"/></ItemData>
 <ItemData ItemOID="IT.WEIGHT" Value="63.4"/>
+<ItemData ItemOID="IT.NOK" Value="Hildebrand"/>
 </ItemGroupData></FormData></StudyEventData></SubjectData></ClinicalData></ODM>
 """
 
-PLANTED = ("57301", "6055550178", "478201936", "1927", "94")
+PLANTED = ("57301", "6055550178", "478201936", "1927", "94", "Hildebrand")
 
 
 def _persons(keys: list[str]) -> pd.DataFrame:
@@ -52,17 +54,17 @@ def _persons(keys: list[str]) -> pd.DataFrame:
 
 def test_edc_integer_items_holding_identifiers_lose_their_value(tmp_path: Path) -> None:
     # an EDC form's integer items: ZIP code, phone, SSN, year of birth; numbers are clinical
-    # data, but these numbers are the identifiers themselves
+    # data, but these numbers are the identifiers themselves (so is a next of kin's name)
     path = tmp_path / "contact.xml"
     path.write_text(ODM, encoding="utf-8")
     res = read_odm(path)
     keys = sorted(set(res.events["source_patient"]))
     _, ev, _ = deidentify(_persons(keys), res.events.assign(source_file="c.xml"), key=KEY)
     by = ev.set_axis(res.events["display"].tolist())  # the item names, before scrubbing
-    for name in ("ZIP", "HOME_PHONE", "SSN", "BRTHYR"):
+    for name in ("ZIP", "HOME_PHONE", "SSN", "BRTHYR", "NEXT_OF_KIN"):
         assert np.isnan(by.loc[name, "value_num"])
         assert pd.isna(by.loc[name, "orig_value"]) and pd.isna(by.loc[name, "value_text"])
-    assert ev.attrs["identifier_values_dropped"] == 4
+    assert ev.attrs["identifier_values_dropped"] == 5
     # clinical numbers stay; the age (unit OID left unresolved) is capped at 90 years
     assert by.loc["WEIGHT", "value_num"] == 63.4
     assert (by.loc["AGE", "value_num"], by.loc["AGE", "orig_value"]) == (90.0, "90+")

@@ -284,19 +284,22 @@ def _cap_ages(out: pd.DataFrame) -> int:
 #: Standard codes of items whose value is an identifier or a date of birth, not a measurement:
 #: LOINC 45401-7 postal code, 56799-0 address, 21112-8 birth date.
 _IDENTIFIER_CODES = frozenset({"45401-7", "56799-0", "21112-8"})
-#: An item's whole name or question naming a Safe Harbor identifier class (contact details,
-#: record, account, licence and device numbers, full or partial dates of birth), as EDC and
-#: SDTM name their variables ("ZIP", "PHONE", "SSN", "BRTHYR") or ask ("Home ZIP code", "Year
-#: of birth", "Postal code [Location]"); a name that only mentions one ("Telephone
-#: consultation", "code for ZIP 83022") is no identifier item.
+#: An item's whole name or question naming a Safe Harbor identifier class (names of the patient,
+#: relatives and employers, contact details, record, account, licence and device numbers, full
+#: or partial dates of birth), as EDC and SDTM name their variables ("ZIP", "PHONE", "SSN",
+#: "BRTHYR", "NEXT_OF_KIN") or ask ("Home ZIP code", "Year of birth", "Caregiver name",
+#: "Postal code [Location]"); a name that only mentions one ("Telephone consultation", "Drug
+#: name", "code for ZIP 83022") is no identifier item.
 _IDENTIFIER_ITEM = re.compile(
-    r"(?:(?:home|work|patient'?s?|subject'?s?|contact|current|primary|mailing|residential"
-    r"|cell|mobile|your|of|the)\s+)*"
+    r"(?:(?:home|work|(?:patient|subject|participant|mother|father|spouse|partner|caregiver"
+    r"|guardian|relative)(?:'?s)?|emergency|contact|current|primary|mailing|residential|cell"
+    r"|mobile|your|of|the)\s+)*"
     r"(?:zip|zip ?code|(?:tele)?phone|homephone|cell ?phone|mobile|fax|e ?mail(?: address)?|ssn"
     r"|social security|mrn|medical record|postal ?code|post ?code|street(?: address)?|address"
     r"|url|ip address|passport|(?:driver'?s?\s+)?licen[cs]e|member|subscriber|beneficiary"
-    r"|account|(?:device\s+)?serial|dob|yob|brthyr|brthdtc?|birth ?year|year of birth"
-    r"|date of birth|birth ?date)"
+    r"|account|(?:device\s+)?serial|dob|yob|brth(?:yr|mo|dy|dat|dtc?)|birth ?year|year of birth"
+    r"|date of birth|birth ?date|(?:(?:full|first|last|given|family|middle|maiden|legal|sur)"
+    r"\s*)?name|next of kin|nok|employer|initials|caregiver|guardian|contact)"
     r"(?:\s+(?:number|no|num|nr|code|id|identifier|\[[^]]*\]|\([^)]*\)))*\s*",
     re.IGNORECASE,
 )

@@ -252,7 +252,8 @@ def _cap_ages(out: pd.DataFrame) -> int:
     """Cap the value of age events at 90 years (Safe Harbor: "all ages over 89"), in place.
 
     An age event has an age code (:data:`_AGE_CODES`) or a display naming an age
-    ("Age at diagnosis") in a time unit. ``value_num`` becomes 90 years in the event's unit,
+    ("Age at diagnosis") in a time unit (no unit, or one that is no time unit: years).
+    ``value_num`` becomes 90 years in the event's unit,
     ``orig_value`` and ``value_text`` ``"90+"``. Returns the number of events capped.
     """
     if "value_num" not in out or not len(out):
@@ -260,9 +261,9 @@ def _cap_ages(out: pd.DataFrame) -> int:
     unit = (
         out["unit"].astype("str").str.strip().str.strip("{}").str.lower() if "unit" in out else None
     )
-    per = unit.map(_YEARS_PER) if unit is not None else pd.Series(1.0, index=out.index)
-    if unit is not None:
-        per = per.where(unit.notna() & (unit != "nan") & (unit != ""), 1.0)
+    # no unit, or one that is no time unit (an EDC's unit OID "MU.Y" left unresolved): years,
+    # the unit ages are given in, so that an age over 89 is never published for want of a unit
+    per = unit.map(_YEARS_PER).fillna(1.0) if unit is not None else pd.Series(1.0, index=out.index)
     coded = out["code"].astype("str").isin(_AGE_CODES) if "code" in out else False
     named = (
         out["display"].astype("str").str.contains(_AGE_DISPLAY, na=False)
@@ -278,6 +279,56 @@ def _cap_ages(out: pd.DataFrame) -> int:
         if col in out:
             out.loc[over & out[col].notna(), col] = "90+"
     return int(over.sum())
+
+
+#: Standard codes of items whose value is an identifier or a date of birth, not a measurement:
+#: LOINC 45401-7 postal code, 56799-0 address, 21112-8 birth date.
+_IDENTIFIER_CODES = frozenset({"45401-7", "56799-0", "21112-8"})
+#: An item's whole name or question naming a Safe Harbor identifier class (names of the patient,
+#: relatives and employers, contact details, record, account, licence and device numbers, full
+#: or partial dates of birth), as EDC and SDTM name their variables ("ZIP", "PHONE", "SSN",
+#: "BRTHYR", "NEXT_OF_KIN") or ask ("Home ZIP code", "Year of birth", "Caregiver name",
+#: "Postal code [Location]"); a name that only mentions one ("Telephone consultation", "Drug
+#: name", "code for ZIP 83022") is no identifier item.
+_IDENTIFIER_ITEM = re.compile(
+    r"(?:(?:home|work|(?:patient|subject|participant|mother|father|spouse|partner|caregiver"
+    r"|guardian|relative)(?:'?s)?|emergency|contact|current|primary|mailing|residential|cell"
+    r"|mobile|your|of|the)\s+)*"
+    r"(?:zip|zip ?code|(?:tele)?phone|homephone|cell ?phone|mobile|fax|e ?mail(?: address)?|ssn"
+    r"|social security|mrn|medical record|postal ?code|post ?code|street(?: address)?|address"
+    r"|url|ip address|passport|(?:driver'?s?\s+)?licen[cs]e|member|subscriber|beneficiary"
+    r"|account|(?:device\s+)?serial|dob|yob|brth(?:yr|mo|dy|dat|dtc?)|birth ?year|year of birth"
+    r"|date of birth|birth ?date|(?:(?:full|first|last|given|family|middle|maiden|legal|sur)"
+    r"\s*)?name|next of kin|nok|employer|initials|caregiver|guardian|contact)"
+    r"(?:\s+(?:number|no|num|nr|code|id|identifier|\[[^]]*\]|\([^)]*\)))*\s*",
+    re.IGNORECASE,
+)
+
+
+def _identifier_items(events: pd.DataFrame) -> np.ndarray:
+    """Rows whose value is an identifier: an item named or coded as one (field policy).
+
+    A number is clinical data, but the value of an item that asks for a ZIP code, a phone
+    number, a social security or record number or a year of birth is the identifier itself
+    (an EDC integer item ``PHONE`` holds the phone number as ``value_num``). Decided on the
+    item's name (``display``, before scrubbing; SDTM's ``source_display`` and ``source_code``
+    qualifiers) and on standard codes (:data:`_IDENTIFIER_CODES`).
+    """
+    names = [events[c].astype("str") for c in ("display",) if c in events]
+    if "qualifiers" in events:
+        for key in ("source_display", "source_code"):
+            names.append(
+                events["qualifiers"].map(
+                    lambda q, k=key: str(q.get(k, "")) if isinstance(q, dict) else ""
+                )
+            )
+    hit = np.zeros(len(events), dtype=bool)
+    for name in names:
+        spaced = name.str.replace(r"[_\-./]+", " ", regex=True)
+        hit |= spaced.str.fullmatch(_IDENTIFIER_ITEM, na=False).to_numpy(dtype=bool)
+    if "code" in events:
+        hit |= events["code"].astype("str").isin(_IDENTIFIER_CODES).to_numpy(dtype=bool)
+    return hit
 
 
 def _drop_narrative(values: pd.Series, rows: Any) -> pd.Series:
@@ -453,6 +504,10 @@ def deidentify(
     out = shift_dates(
         out, pseudo.map(shifts).set_axis(pseudo.to_numpy()), patient_column="patient_id"
     )
+    identifier_items = _identifier_items(out)
+    for col in ("value_num", "value_text", "orig_value"):
+        if col in out and identifier_items.any():
+            out.loc[identifier_items, col] = np.nan if col == "value_num" else None
     n_dropped = n_kept = 0
     for col in _FREE_TEXT:
         if col in out:
@@ -549,6 +604,7 @@ def deidentify(
         "displays_kept": n_kept,
         "ages_capped": n_ages,
         "codes_pseudonymized": n_codes,
+        "identifier_values_dropped": int(identifier_items.sum()),
     }
 
     # --- patients ----------------------------------------------------------------------------

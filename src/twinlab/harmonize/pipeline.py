@@ -265,6 +265,7 @@ def build_timeline(
         vocabulary=vocabulary,
     )  # fmt: skip
     free_text_dropped = int(events_d.attrs.get("free_text_dropped", 0))
+    identifier_values_dropped = int(events_d.attrs.get("identifier_values_dropped", 0))
     displays_kept = int(events_d.attrs.get("displays_kept", 0))
     reader_columns_dropped = sorted(set(events_d.attrs.get("dropped_columns", [])) - {"format"})
     if len(events_d) != len(eids):
@@ -344,6 +345,7 @@ def build_timeline(
             "events": policy_events,
             "patients": policy_patients,
             "free_text_dropped": free_text_dropped,
+            "identifier_values_dropped": identifier_values_dropped,
             "displays_kept_by_vocabulary": displays_kept,
             "displays_kept_by_define_xml": kept_by_define,
             "define_xml": defines,

@@ -109,6 +109,33 @@ def put(quals: dict[str, Any], key: str, value: Any) -> None:
         quals[key] = value
 
 
+def put_concept(quals: dict[str, Any], key: str, cc: Any, *, first_only: bool = False) -> None:
+    """Put a CodeableConcept in ``quals``: its code under ``key``, its text under ``key_text``.
+
+    ``key`` is a coded qualifier of the field policy (published after known identifiers and
+    patterns only); a concept with no coded coding carries only ``text``, which is free text
+    ("refused; ask neighbour ...") and goes under ``key + "_text"``, a key the field policy
+    scrubs like free text. With ``first_only``, a key already set is left as it is.
+
+    Parameters
+    ----------
+    quals : dict
+        The event's qualifiers, updated in place.
+    key : str
+        The coded qualifier key (``"route"``, ``"category"``...).
+    cc : Any
+        The CodeableConcept JSON (anything is tolerated).
+    first_only : bool
+        Keep an existing value of the key (the first of several concepts wins).
+    """
+    picked = codeable(cc)
+    name, value = (key, picked[1]) if picked is not None else (f"{key}_text", None)
+    if value is None:
+        value = text(cc.get("text")) if isinstance(cc, dict) else None
+    if value is not None and not (first_only and name in quals):
+        quals[name] = value
+
+
 # --- Observation -------------------------------------------------------------------------------
 
 
@@ -168,14 +195,14 @@ def _value(obj: dict, where: str, quals: dict[str, Any]) -> tuple[float, str | N
             raw = obj[key]
             return nan, raw if isinstance(raw, str) else dumps(raw), None
     if "dataAbsentReason" in obj:
-        put(quals, "data_absent_reason", concept_text(obj["dataAbsentReason"]))
+        put_concept(quals, "data_absent_reason", obj["dataAbsentReason"])
     return nan, None, None
 
 
 def _obs_extras(obj: dict, quals: dict[str, Any]) -> None:
     interp = first(obj.get("interpretation"))
     if interp is not None:
-        put(quals, "interpretation", concept_text(interp))
+        put_concept(quals, "interpretation", interp)
     rng = first(obj.get("referenceRange"))
     if isinstance(rng, dict):
         for bound, key in (("low", "ref_low"), ("high", "ref_high")):
@@ -192,7 +219,7 @@ def _obs_domain(categories: Any, quals: dict[str, Any]) -> str:
         code = concept_text(cat)
         if code is None:
             continue
-        quals.setdefault("category", code)
+        put_concept(quals, "category", cat, first_only=True)
         domain = domain or _OBS_DOMAIN.get(code)
     return domain or "other"
 
@@ -264,14 +291,13 @@ def condition(res: dict, ptr: str, ctx: Context) -> list[Row]:
     for key in ("abatementBoolean", "abatementString"):
         if key in res:
             quals["abatement"] = str(res[key])
-    clinical = concept_text(res.get("clinicalStatus"))
     verification = concept_text(res.get("verificationStatus"))
-    put(quals, "clinical_status", clinical)
-    put(quals, "verification_status", verification)
+    put_concept(quals, "clinical_status", res.get("clinicalStatus"))
+    put_concept(quals, "verification_status", res.get("verificationStatus"))
     severity = codeable(res.get("severity"))
     if severity is not None:
         quals["severity"] = severity[2] or severity[1]
-    put(quals, "category", concept_text(first(res.get("category"))))
+    put_concept(quals, "category", first(res.get("category")))
     status = "entered-in-error" if verification == "entered-in-error" else "final"
     return [(patient, t, end, "condition", system, code, display, float("nan"), None, None,
              quals, status, ptr)]  # fmt: skip
@@ -285,8 +311,8 @@ def allergy(res: dict, ptr: str, ctx: Context) -> list[Row]:
     t, end, tq = _start(res, ctx, fields, "AllergyIntolerance")
     quals.update(tq)
     verification = concept_text(res.get("verificationStatus"))
-    put(quals, "clinical_status", concept_text(res.get("clinicalStatus")))
-    put(quals, "verification_status", verification)
+    put_concept(quals, "clinical_status", res.get("clinicalStatus"))
+    put_concept(quals, "verification_status", res.get("verificationStatus"))
     put(quals, "type", text(res.get("type")))
     put(quals, "category", text(first(res.get("category"))))
     put(quals, "criticality", text(res.get("criticality")))
@@ -339,7 +365,7 @@ def immunization(res: dict, ptr: str, ctx: Context) -> list[Row]:
     value, unit = float("nan"), None
     if res.get("doseQuantity") is not None:
         value, unit = _quantity(res["doseQuantity"], "doseQuantity", quals)
-    put(quals, "route", concept_text(res.get("route")))
+    put_concept(quals, "route", res.get("route"))
     put(quals, "lot_number", text(res.get("lotNumber")))
     applied = first(res.get("protocolApplied"))
     if isinstance(applied, dict):
@@ -383,7 +409,7 @@ def _dosage(dosage: Any, quals: dict[str, Any]) -> tuple[float, str | None]:
     if not isinstance(dosage, dict):
         return value, unit
     put(quals, "regimen", text(dosage.get("text")))
-    put(quals, "route", concept_text(dosage.get("route")))
+    put_concept(quals, "route", dosage.get("route"))
     if isinstance(dosage.get("asNeededBoolean"), bool):
         quals["as_needed"] = dosage["asNeededBoolean"]
     timing = dosage.get("timing")
@@ -445,7 +471,7 @@ def medication_administration(res: dict, ptr: str, ctx: Context) -> list[Row]:
     dosage = res.get("dosage")
     if isinstance(dosage, dict):
         put(quals, "regimen", text(dosage.get("text")))
-        put(quals, "route", concept_text(dosage.get("route")))
+        put_concept(quals, "route", dosage.get("route"))
         if dosage.get("dose") is not None:
             value, unit = _quantity(dosage["dose"], "dosage.dose", quals)
         rate = dosage.get("rateQuantity")

@@ -35,7 +35,9 @@ readable by a generic CSV call (multi-section files, localized headers), and the
 library that knows them (pyActigraphy) is GPL-3 and pulls in a large stack.
 
 Identifying header fields (names, e-mail, address, birth date, device serial) go to
-``persons`` only, never into events or the series attributes.
+``persons`` only, never into events or the series attributes; so does the owner's name in a
+device name its owner gave it ("Ann Lee's Kestrel Band": ``device_owner``, the model
+"Kestrel Band" published).
 """
 
 from __future__ import annotations
@@ -212,6 +214,38 @@ def _offset_minutes(text: str | None) -> int | None:
 def _fmt_offset(minutes: int) -> str:
     sign = "-" if minutes < 0 else "+"
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+#: A device name its owner gave it, as phones and watches name themselves ("Ann Lee's Watch",
+#: "Ann’s Kestrel Band 2"): the owner before a possessive, the model after it.
+_OWNED_DEVICE = re.compile(r"^\s*(?P<owner>\S.{0,79}?)['’]s?\s+(?P<model>\S.*)$")
+
+
+def _device_model(value: str | None, p: _Parsed) -> str | None:
+    """The device model of a header's device field; an owner's name in it goes to ``p.phi``.
+
+    The model is published (the ``device`` qualifier, the series attributes); a device name
+    that its owner gave it carries the owner's name, a person identifier of the wearer or of a
+    relative whose device it is: kept in ``persons.phi`` (``device_owner``, a known identifier)
+    and left out of the model.
+
+    Parameters
+    ----------
+    value : str or None
+        The header's device (model or name) field.
+    p : _Parsed
+        The file being parsed; its ``phi`` gets ``device_owner``.
+
+    Returns
+    -------
+    str or None
+        The model (the text after the possessive), else ``value`` unchanged.
+    """
+    m = _OWNED_DEVICE.match(value) if value else None
+    if m is None:
+        return value
+    p.phi["device_owner"] = m.group("owner")
+    return m.group("model").strip()
 
 
 def _clean(value: str | None) -> str | None:
@@ -393,7 +427,7 @@ def _parse_twinlab(text: str, p: _Parsed) -> None:
     if tz_min is None and len(offsets):
         tz_min = int(offsets.mode().iloc[0])
     p.utc_offset = _fmt_offset(tz_min) if tz_min is not None else None
-    p.device = meta.get("device_model") or meta.get("device")
+    p.device = _device_model(meta.get("device_model") or meta.get("device"), p)
     serial = meta.get("serial_number") or meta.get("serial")
     p.wear_var = "heart_rate" if "heart_rate" in variables else next(iter(variables), None)
     p.source_patient = serial or ""
@@ -503,7 +537,7 @@ def _parse_actiware(text: str, p: _Parsed) -> None:
     _accept(p, raw, pointers, utc, local, variables)
     p.utc_offset = _fmt_offset(off_min)
     p.wear_var = "activity" if "activity" in variables else None
-    p.device = _clean(meta.get("device"))
+    p.device = _device_model(_clean(meta.get("device")), p)
     serial = _clean(meta.get("serial"))
     identity = _clean(meta.get("identity"))
     p.source_patient = identity or serial or ""

@@ -954,11 +954,14 @@ def _doses(
     q = _qualifiers(events)
     routes = []
     for x in q:
-        text = x.get("route", default_route)
+        # a FHIR route given as text only is the (scrubbed) qualifier route_text
+        text = x.get("route", x.get("route_text", default_route))
         routes.append(None if text is None else _ROUTE_NAMES.get(str(text).strip().lower()))
     unknown = np.array([r is None for r in routes])
     if unknown.any():
-        seen = sorted({str(x.get("route")) for x, u in zip(q, unknown, strict=True) if u})
+        seen = sorted(
+            {str(x.get("route", x.get("route_text"))) for x, u in zip(q, unknown, strict=True) if u}
+        )
         raise NonmemDataError(
             _event_rows(
                 events,

@@ -79,6 +79,7 @@ EVENT_STATUSES: tuple[str, ...] = (
 #: Unknown keys are allowed; known keys must have the listed JSON type.
 QUALIFIER_KEYS: dict[str, tuple[str, str]] = {
     "route": ("string", "dose route, e.g. 'oral', 'iv', 'sc' (dose, medication)"),
+    "route_text": ("string", "a route given as text only (FHIR), scrubbed as free text"),
     "infusion_duration_h": ("number", "infusion duration in hours; 0 or absent = bolus (dose)"),
     "rate": ("number", "infusion rate in `unit` per hour (dose)"),
     "dose_number": ("integer", "1-based dose index within the regimen (dose)"),

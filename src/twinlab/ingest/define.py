@@ -266,7 +266,8 @@ def read_define(path: str | Path) -> DefineTerms:
 
 
 def define_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The define.xml files among ``paths`` that lie in a folder holding SDTM datasets.
+    """The define.xml files among ``paths`` (as the ingest finds sources: :func:`discover`)
+    that lie in a folder holding SDTM datasets.
 
     Parameters
     ----------
@@ -279,24 +280,18 @@ def define_files(paths: Iterable[str | Path]) -> list[Path]:
         Sorted; a file named ``define*.xml`` (any case) whose folder holds a ``.xpt`` or
         ``.csv`` file.
     """
+    from twinlab.ingest.run import discover
+
     found: set[Path] = set()
-    for given in paths:
-        path = Path(given)
-        if path.is_file():
-            candidates: Iterable[Path] = [path]
-        elif path.is_dir():
-            candidates = path.rglob("*.[xX][mM][lL]")
-        else:
+    for file in discover(p for p in paths if Path(p).exists()):
+        if not (file.name.lower().startswith("define") and file.suffix.lower() == ".xml"):
             continue
-        for file in candidates:
-            if not (file.name.lower().startswith("define") and file.suffix.lower() == ".xml"):
-                continue
-            try:
-                beside = any(p.suffix.lower() in _SDTM_SUFFIXES for p in file.parent.iterdir())
-            except OSError:
-                beside = False
-            if beside and file.is_file():
-                found.add(file.resolve())
+        try:
+            beside = any(p.suffix.lower() in _SDTM_SUFFIXES for p in file.parent.iterdir())
+        except OSError:
+            beside = False
+        if beside and file.is_file():
+            found.add(file)
     return sorted(found)
 
 

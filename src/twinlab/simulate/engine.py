@@ -646,12 +646,14 @@ def _run_serial(
                 callback(k + 1, n)
         return
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="twinlab-chunk") as pool:
-        pending = deque(pool.submit(one, k) for k in range(min(n, 2 * threads)))
+        ahead = min(n, 2 * threads)  # the next chunk to submit
+        pending = deque(pool.submit(one, k) for k in range(ahead))
         try:
             for k in range(n):
                 part = pending.popleft().result()
-                if k + len(pending) + 1 < n:
-                    pending.append(pool.submit(one, k + len(pending) + 1))
+                if ahead < n:
+                    pending.append(pool.submit(one, ahead))
+                    ahead += 1
                 yield part
                 if callback:
                     callback(k + 1, n)

@@ -5,6 +5,7 @@ with a typo and never a traceback."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import math
 import re
 from pathlib import Path
@@ -139,6 +140,15 @@ def test_the_typed_sections_take_every_setting_of_the_library_configs():
     assert flagged.harmonize_config().implausible == "flag"
     with pytest.raises(ConfigError, match=r"harmonize\.free_text\.fhir: must be one of 'scrub'"):
         HarmonizeParams.from_mapping({"free_text": {"fhir": "keep"}})
+
+
+def test_the_age_reference_is_a_date():
+    section = HarmonizeParams.from_mapping({"age_reference": "2026-12-01"})
+    assert section.harmonize_config().age_reference == "2026-12-01"
+    with pytest.raises(ConfigError, match=r"harmonize: age_reference '1/12/2026' is not a date"):
+        HarmonizeParams.from_mapping({"age_reference": "1/12/2026"})
+    with pytest.raises(ConfigError, match=r"harmonize\.age_reference: must be.*'2026-12-01'"):
+        HarmonizeParams.from_mapping({"age_reference": dt.date(2026, 12, 1)})  # YAML, unquoted
 
 
 @pytest.mark.parametrize(

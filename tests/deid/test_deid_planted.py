@@ -179,7 +179,8 @@ def raw():
 @pytest.fixture(scope="module")
 def deid(raw):
     persons, events = raw
-    return deidentify(persons, events, key=KEY)
+    # released the day of the last event, so the ages at the data decide (Zoë 89, Aoife 90)
+    return deidentify(persons, events, key=KEY, age_at="2024-06-14")
 
 
 def _write_all(folder, stem, df):
@@ -325,6 +326,21 @@ def test_reference_dates_set_the_shifted_index_date(raw):
     # Zoë's reference date is after her 90th birthday: the later date wins -> 90+
     assert p.loc[zoe, "birth_year"] == "90+"
     assert p["index_date"].isna().sum() == 2
+
+
+@pytest.mark.parametrize(
+    ("age_at", "expected"),
+    [("2024-06-14", "1934"), ("2024-06-15", "90+"), (None, "90+")],  # None: today
+)
+def test_birth_year_is_also_aged_at_the_release_date(raw, age_at, expected):
+    # Zoë is 89 at her last event (2024-06-14); a year of birth that tells an age over 89 on
+    # the day the data are published is withheld too, today's date by default
+    persons, events = raw
+    patients, _, xw = deidentify(persons, events, key=KEY, age_at=age_at)
+    zoe = xw.loc[xw["source_patient"] == "pt-zoe-0003", "patient_id"].item()
+    assert patients.set_index("patient_id").loc[zoe, "birth_year"] == expected
+    renee = xw.loc[xw["source_patient"] == "pt-renee-0001", "patient_id"].item()
+    assert patients.set_index("patient_id").loc[renee, "birth_year"] == "1950"
 
 
 def test_events_without_patient_are_refused(raw):

@@ -15,6 +15,7 @@ twinlab's detectors: the planted strings themselves must not be there.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -140,8 +141,14 @@ def runs(tmp_path_factory):
     (raw / "sdtm" / f"{names[0]}_{names[1]}_1950-03-07.xpt").write_bytes(b"HEADER" + bytes(99))
     out = {}
     reviewed = {"fhir": "scrub", "sdtm": "scrub", "odm": "scrub"}
-    for label, free_text in (("scrub", reviewed), ("default", {})):
-        config = HarmonizeConfig(identifier_aliases={"vcf_sample": "usubjid"}, free_text=free_text)
+    for label, free_text, age_reference in (
+        ("scrub", reviewed, "2026-12-01"),
+        ("default", {}, None),
+    ):
+        config = HarmonizeConfig(
+            identifier_aliases={"vcf_sample": "usubjid"}, free_text=free_text,
+            age_reference=age_reference,
+        )  # fmt: skip
         out[label] = harmonize(
             [raw], out_dir=root / label, raw_zone=root / f"{label}-zone", config=config,
             key=DeidKey(b"planted-test-deid-key-32-bytes!!"), keyring=Keyring({"k": b"m" * 32}),
@@ -186,6 +193,14 @@ def test_reviewed_free_text_is_scrubbed_and_unreviewed_is_dropped(runs):
         assert len(texts) == 1 and "[" in texts[0], (code, texts)
     policy = results["default"].report["field_policy"]
     assert policy["free_text"]["fhir"] == "drop" and policy["free_text_dropped"] >= 1
+
+
+def test_the_report_records_the_date_ages_were_taken_at(runs):
+    _, results, _ = runs
+    assert results["scrub"].report["field_policy"]["age_reference"] == "2026-12-01"
+    today = dt.datetime.now(dt.UTC).date()  # the run's day by default (or the day before it)
+    taken = dt.date.fromisoformat(results["default"].report["field_policy"]["age_reference"])
+    assert taken in (today, today - dt.timedelta(days=1))
 
 
 def test_vocabulary_columns_never_pass_a_name_verbatim(runs):

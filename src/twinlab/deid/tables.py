@@ -30,9 +30,12 @@
 Age rule (Safe Harbor "ages over 89"): a patient's age is taken at the **latest** of their
 reference date (``reference_dates``, e.g. the index date) and their last event in the input
 (the data cut-off for that patient); for a patient with neither, at ``cutoff`` (default: the
-latest event in the whole input, or today when there are no events). Taking the latest date
-errs on the safe side: a birth year is published only if the patient was at most 89 at every
-date the output describes. Partial birth dates count from their earliest possible day.
+latest event in the whole input, or today when there are no events), and at the **release
+date** ``age_at`` (default today): a year of birth that tells an age over 89 on the day the
+data are published is as identifying as one that told it on the day they were recorded. Taking
+the latest date errs on the safe side: a birth year is published only if the patient was at
+most 89 at every date the output describes and on the day it is released. Partial birth dates
+count from their earliest possible day.
 """
 
 from __future__ import annotations
@@ -353,6 +356,7 @@ def deidentify(
     patient_system: str = PATIENT_SYSTEM,
     drop_free_text: bool | Any = False,
     vocabulary: CodedVocabulary | None = None,
+    age_at: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """De-identify persons and events by HIPAA Safe Harbor (see the module docstring).
 
@@ -383,6 +387,10 @@ def deidentify(
         the patient still removed) instead of scrubbed as free text, by the field policy
         (:mod:`twinlab.deid.vocabulary`); default the vocabulary shipped with twinlab. Counted
         in ``events.attrs["displays_kept"]``.
+    age_at : datetime-like, optional
+        The release date: every patient's age is also taken at this date, so a birth year
+        is published only when the patient is at most 89 on it too (default: today, UTC;
+        a pipeline pins it for reproducible outputs, ``HarmonizeConfig.age_reference``).
 
     Returns
     -------
@@ -442,6 +450,9 @@ def deidentify(
         default_ref = last.max()
     else:
         default_ref = pd.Timestamp.now(tz="UTC")
+    release = to_utc(
+        pd.Series([pd.Timestamp.now(tz="UTC") if age_at is None else age_at]), what="age_at"
+    ).iloc[0]
 
     # --- persons -> patients ------------------------------------------------------------------
     groups = {
@@ -457,7 +468,7 @@ def deidentify(
         candidates = [
             t for t in (refs.get(p) if len(refs) else None, last.get(p)) if not is_missing(t)
         ]
-        age_ref = max(candidates) if candidates else default_ref
+        age_ref = max([*candidates, release] if candidates else [default_ref, release])
         row: dict[str, Any] = {"patient_id": pseudo[p]}
         sex = _first(g["sex"]) if g is not None and "sex" in g else None
         row["sex"] = _SEX.get(str(sex).strip().lower(), "U") if sex is not None else "U"

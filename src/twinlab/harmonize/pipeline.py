@@ -41,6 +41,7 @@ names, the persons table and the raw quarantined records.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,12 @@ class HarmonizeConfig:
     products
         Names of the study drugs and products (``Twinurostat``): a display equal to one is
         published verbatim. Each entry and name is checked for identifiers when declared.
+    age_reference
+        The release date (ISO ``YYYY-MM-DD``) at which every patient's age is also taken for
+        the Safe Harbor age rule: a birth year is published only for a patient at most 89 on
+        it (and at their latest data). Default: the day of the run (UTC); a pipeline pins it
+        so its outputs do not change with the calendar. Recorded in the report
+        (``field_policy.age_reference``).
     """
 
     site_utc_offsets: dict[str, str] = field(default_factory=dict)
@@ -150,11 +157,19 @@ class HarmonizeConfig:
     free_text: dict[str, str] = field(default_factory=dict)
     vocabulary: tuple[Mapping[str, str], ...] = ()
     products: tuple[str, ...] = ()
+    age_reference: str | None = None
 
     def __post_init__(self) -> None:
         bad = {k: v for k, v in self.free_text.items() if v not in ("scrub", "drop")}
         if bad:
             raise ValueError(f"free_text: each format is 'scrub' or 'drop', not {bad}")
+        if self.age_reference is not None:
+            try:
+                dt.date.fromisoformat(self.age_reference)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"age_reference: {self.age_reference!r} is not a date (YYYY-MM-DD)"
+                ) from None
         self.coded_vocabulary()  # an entry that looks like an identifier stops here
 
     def coded_vocabulary(self) -> CodedVocabulary:
@@ -260,9 +275,10 @@ def build_timeline(
     eids = event_id(events["source_file"], events["source_record"]).to_numpy()
     drop_text = events["format"].map(lambda f: cfg.free_text.get(str(f), "drop") != "scrub")
     vocabulary, defines, kept_by_define = _study_vocabulary(cfg, sources, events, ids)
+    age_reference = cfg.age_reference or dt.datetime.now(dt.UTC).date().isoformat()
     patients, events_d, crosswalk = deidentify(
         persons, events, key=key, reference_dates=index, drop_free_text=drop_text.to_numpy(),
-        vocabulary=vocabulary,
+        vocabulary=vocabulary, age_at=age_reference,
     )  # fmt: skip
     free_text_dropped = int(events_d.attrs.get("free_text_dropped", 0))
     identifier_values_dropped = int(events_d.attrs.get("identifier_values_dropped", 0))
@@ -353,6 +369,7 @@ def build_timeline(
             "qualifiers_dropped": sorted(field_policy().get("drop_qualifiers", [])),
             "free_text": {f: cfg.free_text.get(f, "drop") for f in sorted(set(events["format"]))},
             "engine": ENGINE,
+            "age_reference": age_reference,
         },
     }
     return Harmonized(

@@ -19,6 +19,7 @@ twinlab.config.ConfigError: simulate.arms.T100: unknown key 'dose_mg' (did you m
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -182,6 +183,8 @@ class HarmonizeParams(Section):
         None, example="vocabulary: [{system: 'CDISC SDTM EXTRT', code: DRUG1, display: Drug 1}]"
     )
     products: tuple[str, ...] | None = option(None, example="products: [Twinurostat]")
+    #: the release date the Safe Harbor age rule also takes ages at (default: the run's day)
+    age_reference: str | None = option(None, example="age_reference: '2026-12-01'")
     #: where the stage reads and writes (``twinlab run harmonize``; not harmonizer settings)
     sources: tuple[str, ...] | None = option(None, example="sources: [data/raw/demo]")
     out: str | None = option(None, example="out: data/harmonized/demo")
@@ -194,6 +197,14 @@ class HarmonizeParams(Section):
                 for k, v in self.site_utc_offsets.items()
             }
             object.__setattr__(self, "site_utc_offsets", offsets)
+        if self.age_reference is not None:
+            try:
+                dt.date.fromisoformat(self.age_reference)
+            except ValueError:
+                raise ValueError(
+                    f"age_reference {self.age_reference!r} is not a date; "
+                    "write e.g. age_reference: '2026-12-01'"
+                ) from None
         if self.vocabulary is not None or self.products is not None:
             from twinlab.deid.vocabulary import CodedVocabulary
 

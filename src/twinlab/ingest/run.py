@@ -80,12 +80,13 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
     path
         The source file.
     label
-        The name recorded as ``source_file`` (default: the path as given).
+        The name recorded as ``source_file``, a label already (:func:`printable_name`;
+        default: the path as given, made one).
     """
     import twinlab.ingest  # noqa: F401 - registers the readers
 
     path = Path(path)
-    name = printable_name(label or str(path))
+    name = label if label and _is_utf8(label) else printable_name(label or str(path))
     try:
         with path.open("rb"):
             pass
@@ -113,7 +114,7 @@ def _printable_path(path: Path) -> Iterator[Path]:
     raw text of a quarantined file); a name with bytes that are not UTF-8 cannot be written
     to Parquet, so the reader is handed a link whose whole path is printable.
     """
-    if _is_printable(str(path)):
+    if _is_utf8(str(path)):
         yield path
         return
     with tempfile.TemporaryDirectory(prefix="twinlab-name-") as tmp:
@@ -122,8 +123,13 @@ def _printable_path(path: Path) -> Iterator[Path]:
         yield alias
 
 
-def _is_printable(name: str) -> bool:
-    return printable_name(name) == name
+def _is_utf8(name: str) -> bool:
+    """Whether ``name`` holds no byte that is not UTF-8 (no lone surrogate)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _no_reader(path: Path) -> str:
@@ -207,7 +213,7 @@ def _read_all(pairs: Sequence[tuple[Path, str]]) -> list[Any]:
 
     for path, label in pairs:
         reader = reader_for(path)
-        if reader is None or reader.format not in BATCH_READERS or not _is_printable(str(path)):
+        if reader is None or reader.format not in BATCH_READERS or not _is_utf8(str(path)):
             flush()
             out.append(read_file(path, label=label))
             continue
@@ -322,18 +328,22 @@ def _label(file: Path, base: Path) -> str:
 
 
 def printable_name(name: str) -> str:
-    """``name`` as valid UTF-8 text: each byte of a file name that is not UTF-8 as ``\\xNN``.
+    """``name`` as valid UTF-8 text that names one file only: each byte of a file name that
+    is not UTF-8 as ``\\xNN``, each backslash doubled (``\\\\``).
 
     Python decodes such bytes to lone surrogates (PEP 383), which no Parquet or JSON output
-    can hold: one file named in Latin-1 on a UTF-8 system stopped the whole run.
+    can hold: one file named in Latin-1 on a UTF-8 system stopped the whole run. Backslashes
+    are doubled so that a name holding ``\\xe9`` as text is not taken for the byte: the label
+    is reversible (:func:`twinlab.harmonize.lineage.source_file` reads it back).
 
     Examples
     --------
-    >>> printable_name("caf\\udce9.csv")
-    'caf\\\\xe9.csv'
+    >>> printable_name("caf\\udce9.csv"), printable_name("caf\\\\xe9.csv")
+    ('caf\\\\xe9.csv', 'caf\\\\\\\\xe9.csv')
+    >>> printable_name("café.csv")
+    'café.csv'
     """
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return name
+    if "\\" not in name and _is_utf8(name):
+        return name
+    raw = name.encode("utf-8", "surrogateescape").replace(b"\\", b"\\\\")
+    return raw.decode("utf-8", "backslashreplace")

@@ -172,7 +172,8 @@ BATCH_BYTES = 32 * 2**20
 
 
 def read_files(pairs: Sequence[tuple[Path, str]]) -> list[ReadResult]:
-    """Read ``(path, label)`` pairs, in order; small files of a batch-capable format together.
+    """Read ``(path, label)`` pairs, in order; small files of a batch-capable format together;
+    each result records its ``path``.
 
     Consecutive files of a format in :data:`BATCH_READERS` are read in batches (at most
     :data:`BATCH_FILES` files and :data:`BATCH_BYTES` bytes) that build one table per batch;
@@ -207,7 +208,7 @@ def _read_all(pairs: Sequence[tuple[Path, str]]) -> list[Any]:
         nonlocal size
         if batch:
             read = BATCH_READERS[fmt]([p for p, _ in batch])
-            out.append((fmt, read, [label for _, label in batch]))
+            out.append((fmt, read, list(batch)))
             batch.clear()
             size = 0
 
@@ -215,7 +216,7 @@ def _read_all(pairs: Sequence[tuple[Path, str]]) -> list[Any]:
         reader = reader_for(path)
         if reader is None or reader.format not in BATCH_READERS or not _is_utf8(str(path)):
             flush()
-            out.append(read_file(path, label=label))
+            out.append(_recorded(read_file(path, label=label), path))
             continue
         try:
             nbytes = path.stat().st_size
@@ -238,14 +239,20 @@ def _unpack(items: list[Any]) -> list[ReadResult]:
         if isinstance(item, ReadResult):
             out.append(item)
             continue
-        fmt, read, labels = item
-        for label, result in zip(labels, read.results(), strict=True):
+        fmt, read, pairs = item
+        for (path, label), result in zip(pairs, read.results(), strict=True):
             if isinstance(result, Exception):
                 result = _failed(label, fmt, result)
             else:
                 result.source_file = label
-            out.append(result)
+            out.append(_recorded(result, path))
     return out
+
+
+def _recorded(result: ReadResult, path: Path) -> ReadResult:
+    """``result`` with the file it was read from recorded (``ReadResult.path``)."""
+    result.path = str(path)
+    return result
 
 
 def _digest(path: Path) -> str:
@@ -294,7 +301,8 @@ def read_sources(
     Returns
     -------
     list of ReadResult
-        One per file, in sorted path order (the same whatever the workers).
+        One per file, in sorted path order (the same whatever the workers); each records
+        the file it read (``path``) and its label (``source_file``).
     """
     files = discover(paths, exclude=exclude)
     base = Path(root).resolve() if root is not None else _common_parent(paths)

@@ -119,3 +119,44 @@ def test_every_command_writes_private_files_whatever_the_umask(tmp_path, monkeyp
     bad = CliRunner().invoke(cli, ["synth", "--out", str(tmp_path / "x"), "--n-patients", "2"])
     assert bad.exit_code == 2 and "TWINLAB_FILE_MODE" in bad.output
     assert not (tmp_path / "x").exists()
+
+
+def _modes(folder: Path) -> tuple[set[int], set[int]]:
+    """The permission bits of the files and of the folders under ``folder``."""
+    import stat
+
+    made = list(folder.rglob("*"))
+    assert made, f"nothing under {folder}"
+    files = {stat.S_IMODE(p.stat().st_mode) for p in made if p.is_file()}
+    return files, {stat.S_IMODE(p.stat().st_mode) for p in made if p.is_dir()}
+
+
+@pytest.mark.parametrize("how", ["command object", "run_stage"])
+def test_a_stage_writes_private_files_without_the_group(how, tmp_path, monkeypatch):
+    """``twinlab run`` has no umask of its own (the group sets it for every command), yet its
+    command object called on its own, or the library stage from Python, writes ``0600`` /
+    ``0700`` under the usual ``022``, and gives the caller's umask back."""
+    import yaml
+
+    from twinlab.pipeline import run_stage
+
+    repo = Path(__file__).resolve().parents[1]
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["generate"]["n_patients"] = 2
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(tmp_path / "logs" / "audit.jsonl"))
+    previous = os.umask(0o022)
+    try:
+        if how == "command object":
+            out = CliRunner().invoke(
+                cli.commands["run"], ["generate", "--params", str(tmp_path / "params.yaml")]
+            )
+            assert out.exit_code == 0, out.output
+        else:
+            run_stage("generate", tmp_path / "params.yaml")
+        after = os.umask(previous)
+    finally:
+        os.umask(previous)
+    assert after == 0o022
+    assert _modes(tmp_path / "data") == ({0o600}, {0o700})
+    assert _modes(tmp_path / "logs") == ({0o600}, {0o700})

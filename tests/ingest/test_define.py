@@ -17,6 +17,7 @@ from repo_helpers import shared_data
 from twinlab.deid import DeidKey
 from twinlab.deid.vocabulary import shipped_vocabulary
 from twinlab.harmonize import HarmonizeConfig, harmonize
+from twinlab.ingest import read_sources
 from twinlab.ingest.define import define_files, read_define, study_vocabulary
 from twinlab.security.crypto import Keyring
 
@@ -197,7 +198,7 @@ def test_a_term_with_an_identifier_pattern_is_refused_and_scrubbed(runs, tmp_pat
 @pytest.mark.parametrize("kind", sorted(HOSTILE))
 def test_a_hostile_or_malformed_define_xml_is_reported_in_one_line(kind, tmp_path):
     folder = _sdtm(tmp_path / "src", HOSTILE[kind])
-    vocabulary, (read,) = study_vocabulary([folder])
+    vocabulary, (read,) = study_vocabulary(_recorded(folder))
     assert len(vocabulary) == 0 and read.entries == []
     assert read.error is not None and read.error.startswith("define.xml skipped: ")
     assert "\n" not in read.error and "passwd" not in read.error
@@ -215,12 +216,53 @@ def test_the_run_goes_on_without_a_hostile_define_xml(runs):
     assert result.report["field_policy"]["displays_kept_by_define_xml"] == 0
 
 
+def _recorded(*sources: Path) -> list[tuple[str, str]]:
+    """``(path, label)`` of each file the ingest reads under ``sources``, as it records them."""
+    return [(r.path, r.source_file) for r in read_sources(sources)]
+
+
 def test_only_a_define_xml_beside_sdtm_datasets_counts(tmp_path):
     lone = tmp_path / "odm"
     lone.mkdir()
     (lone / "define.xml").write_text(_define(""))
+    # a file the ingest does not read (hidden) is no dataset beside it
+    (lone / ".hidden.csv").write_text("STUDYID,DOMAIN\nTWIN01,EX\n")
     beside = _sdtm(tmp_path / "sdtm", _define(""))
-    assert define_files([tmp_path]) == [(beside / "define.xml").resolve()]
+    files = [path for path, _ in _recorded(tmp_path)]
+    assert define_files(files) == [(beside / "define.xml").resolve()]
+
+
+def test_harmonize_takes_the_define_xml_files_from_the_ingest_not_a_new_walk(tmp_path, monkeypatch):
+    """The sources are walked once, by the ingest (``discover``); the define.xml files are
+    found among the files it recorded (``ReadResult.path``)."""
+    import twinlab.ingest.run as ingest_run
+
+    walks = []
+    real = ingest_run.discover
+    monkeypatch.setattr(ingest_run, "discover", lambda *a, **k: walks.append(a) or real(*a, **k))
+    result, _ = _run(_sdtm(tmp_path / "src", _define("")), tmp_path)
+    assert len(walks) == 1
+    (lineage,) = result.report["field_policy"]["define_xml"]
+    assert lineage["entries"] > 0 and "error" not in lineage
+
+
+def test_a_define_xml_read_without_a_recorded_path_gives_no_terms_and_says_why(tmp_path):
+    """A result made without a path (not by ``read_sources``) is not searched for on disk:
+    its terms are not used (so more is scrubbed, never less) and its lineage says why."""
+    from twinlab.harmonize import build_timeline
+    from twinlab.harmonize.pipeline import UNRECORDED
+
+    read = read_sources([_sdtm(tmp_path / "src", _define(""))])
+    for r in read:
+        r.path = ""  # as a result built by hand, or recorded before paths were
+    tables = build_timeline(
+        read, HarmonizeConfig(free_text={"sdtm": "scrub"}),
+        key=DeidKey(b"define-xml-test-deid-key-32-byte"), sources=[tmp_path / "src"],
+    )  # fmt: skip
+    policy = tables.report["field_policy"]
+    (lineage,) = policy["define_xml"]
+    assert lineage["error"] == UNRECORDED and lineage["file"] != "unknown"
+    assert policy["displays_kept_by_define_xml"] == 0
 
 
 def test_shipped_vocabulary_names_the_cdisc_pk_parameters():

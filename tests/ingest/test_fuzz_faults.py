@@ -58,6 +58,13 @@ def test_printable_name_keeps_utf8_names() -> None:
     assert printable_name(os.fsdecode(b"a\xe9b")) == "a\\xe9b"
 
 
+def test_printable_names_are_one_file_each() -> None:
+    """A name holding the text ``\\xe9`` and one holding the byte 0xE9 are two labels."""
+    text, byte = "caf\\xe9.json", os.fsdecode(b"caf\xe9.json")
+    assert printable_name(text) == "caf\\\\xe9.json" != printable_name(byte)
+    assert printable_name("a\\" + os.fsdecode(b"\xff")) == "a\\\\\\xff"
+
+
 def _harmonize(sources: list[Path], root: Path):
     from twinlab.deid import DeidKey
     from twinlab.harmonize import harmonize

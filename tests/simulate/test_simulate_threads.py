@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from pathlib import Path
 
@@ -109,3 +110,46 @@ def test_run_inside_a_dask_task_takes_one_thread():
     with dask_client(n_workers=1, host="127.0.0.1", memory_limit=None) as client:
         assert client.submit(_threads_in_a_task).result() == 1
     assert _threads_in_a_task() >= 1
+
+
+def test_concurrent_default_runs_share_the_process_cores(monkeypatch):
+    """Two ``run(threads=None)`` at once in one process (two dashboard sessions, say): at most
+    the usable cores' chunks run at once across both (counted, not timed), and each gives
+    the bits of a run alone."""
+    import time
+
+    import twinlab.simulate.budget as budget
+    import twinlab.simulate.engine as engine
+
+    cores = 2  # each run alone would take 2 threads: 4 chunks at once without the budget
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(budget, "_BUDGET", None)  # a budget of these cores
+    active, peak, lock = [0], [0], threading.Lock()
+    real = engine._simulate_parts
+
+    def counted(*args, **kwargs):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        try:
+            time.sleep(0.01)  # a chunk that takes a while: the runs' chunks overlap
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    sc = _scenario()
+    alone = run(sc, threads=1)
+    monkeypatch.setattr(engine, "_simulate_parts", counted)
+    results: dict[int, object] = {}
+    runs = [threading.Thread(target=lambda i=i: results.update({i: run(sc)})) for i in range(2)]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join(timeout=120)
+    assert sorted(results) == [0, 1]
+    assert 1 <= peak[0] <= cores and budget.process_budget().peak <= cores
+    for res in results.values():
+        pd.testing.assert_frame_equal(alone.patients, res.patients, check_exact=True)
+        pd.testing.assert_frame_equal(alone.arms, res.arms, check_exact=True)
+        assert alone.dataset.identical(res.dataset)

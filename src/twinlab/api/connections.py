@@ -14,8 +14,10 @@ long as it likes, without ever reaching the per-address rate limit (which counts
   request under way is never cut: its body and handler have the request timeout of
   :class:`twinlab.api.middleware.ServiceGuard`);
 - at most ``per_address`` connections from one peer address at a time (an IPv6 peer's
-  ``/64`` network, :func:`twinlab.api.throttle.address_key`; more are closed as they open),
-  except from the trusted reverse proxies, whose connections carry many clients.
+  ``/64`` network, :func:`twinlab.api.throttle.address_key`; every peer that is not an IP
+  address, such as a unix socket's, under one key; more are closed as they open), except
+  from the trusted reverse proxies, whose connections carry many clients: the dashboards'
+  rule and counter (:class:`twinlab.api.throttle.ConnectionCounter`).
 
 Such connections are aborted, not closed: a TLS connection that is closed waits for the
 peer's goodbye (``close_notify``, up to 30 s) and keeps its slot meanwhile.
@@ -23,11 +25,10 @@ peer's goodbye (``close_notify``, up to 30 s) and keeps its slot meanwhile.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
-from twinlab.api.throttle import address_key
+from twinlab.api.throttle import ConnectionCounter
 
 __all__ = ["guarded_protocol"]
 
@@ -58,32 +59,19 @@ def guarded_protocol(
         Addresses or networks (CIDR) without the cap (trusted reverse proxies).
     """
     base = _base()
-    networks = [ipaddress.ip_network(n, strict=False) for n in exempt]
-    open_by_peer: dict[str, int] = {}  # one server's connections, on its event loop
-
-    def capped(peer: str) -> bool:
-        if per_address is None:
-            return False
-        try:
-            ip = ipaddress.ip_address(peer)
-        except ValueError:
-            return True
-        return not any(ip in net for net in networks)
+    counter = ConnectionCounter(per_address, exempt)  # one server's, on its event loop
 
     class Guarded(base):  # type: ignore[misc, valid-type]
         _head_task: Any = None
-        _peer: str | None = None
+        _host: str | None = None  # the peer of an admitted connection
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            host = self.client[0] if self.client else ""
-            peer = address_key(host)  # an IPv6 peer's /64, as the rate limits count it
-            if capped(host):
-                if open_by_peer.get(peer, 0) >= per_address:  # type: ignore[operator]
-                    transport.abort()  # not close(): a TLS goodbye the peer need not answer
-                    return
-                open_by_peer[peer] = open_by_peer.get(peer, 0) + 1
-                self._peer = peer
+            host = self.client[0] if self.client else ""  # "": a unix socket
+            if not counter.admit(host):
+                transport.abort()  # not close(): a TLS goodbye the peer need not answer
+                return
+            self._host = host
             self._await_head(None)
 
         def on_response_complete(self) -> None:
@@ -93,13 +81,9 @@ def guarded_protocol(
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_waiting()
-            if self._peer is not None:
-                left = open_by_peer.get(self._peer, 1) - 1
-                if left > 0:
-                    open_by_peer[self._peer] = left
-                else:
-                    open_by_peer.pop(self._peer, None)
-                self._peer = None
+            if self._host is not None:
+                counter.release(self._host)
+                self._host = None
             super().connection_lost(exc)
 
         def _await_head(self, cycle: Any) -> None:

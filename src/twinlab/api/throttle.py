@@ -18,6 +18,10 @@ trail: of the ``429`` answers of one key (an address, or a client over its bucke
 first in each window (``throttle_audit_window_s``, default 60 s) is written in full; the
 others are counted, and the count is written with the key's next audited throttle
 (``params.suppressed``) or when the service stops.
+
+Connections are capped per address too (:class:`ConnectionCounter`), by the results API's
+uvicorn protocol (:mod:`twinlab.api.connections`) and the dashboards' Tornado server
+(:mod:`twinlab.apps.connections`) alike.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import anyio
@@ -33,7 +37,14 @@ from starlette.responses import JSONResponse
 
 from twinlab.api.limits import RateLimiter
 
-__all__ = ["AddressLimit", "ThrottleAudit", "address_key"]
+__all__ = [
+    "NON_IP_PEER",
+    "AddressLimit",
+    "ConnectionCounter",
+    "ThrottleAudit",
+    "address_key",
+    "networks",
+]
 
 #: client credentials sent here are checked before the request is charged: a client that
 #: authenticates takes from its own bucket, a wrong secret from its address's
@@ -54,15 +65,119 @@ def address_key(host: str) -> str:
     >>> address_key("2001:db8:1:2::1"), address_key("2001:db8:1:3::1")
     ('2001:db8:1:2::/64', '2001:db8:1:3::/64')
     """
-    try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
+    ip = _ip(host)
+    if ip is None:
         return host
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)
+
+
+#: the one key of every peer that is not an IP address (a unix socket's, an unknown one)
+NON_IP_PEER = "non-ip"
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``host`` as an IP address (an IPv6 zone ``%eth0`` left out), or ``None``."""
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def networks(names: Iterable[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The IP networks ``names`` (addresses or CIDR networks).
+
+    Raises
+    ------
+    ValueError
+        For a name that is not an IP address or network (one line).
+    """
+    out = []
+    for name in names:
+        try:
+            out.append(ipaddress.ip_network(name, strict=False))
+        except ValueError:
+            raise ValueError(f"trusted proxy {name!r} is not an IP address or network") from None
+    return tuple(out)
+
+
+class ConnectionCounter:
+    """The open connections of each peer address, and whether one more may open.
+
+    One rule for both servers (the results API, the dashboards): a peer is counted under
+    :func:`address_key` (an IPv6 peer's ``/64``), a peer in an exempt network (a trusted
+    reverse proxy, whose connections carry many clients) is not counted, and every peer
+    that is not an IP address (a unix socket's, which has no address; an unknown one) is
+    counted under the one key :data:`NON_IP_PEER`. Secure by default: such a peer cannot
+    step around the cap (on a unix socket each client could otherwise open connections
+    without bound), and a reverse proxy in front of a unix socket is the one case that needs
+    the cap lifted (``0``), which its operator then says.
+
+    Not thread-safe: each server counts on its own event loop.
+
+    Parameters
+    ----------
+    per_address : int or None
+        Connections one peer may hold at once (``None``: no cap, nothing counted).
+    exempt : iterable of str
+        Addresses or networks (CIDR) without the cap.
+
+    Examples
+    --------
+    >>> c = ConnectionCounter(1, exempt=["10.0.0.0/8"])
+    >>> c.admit("2001:db8::1"), c.admit("2001:db8::2"), c.admit("10.1.2.3"), c.admit("10.1.2.3")
+    (True, False, True, True)
+    >>> c.admit(""), c.admit("/run/twinlab.sock")
+    (True, False)
+    >>> c.release("2001:db8::1"); c.admit("2001:db8::2")
+    True
+    """
+
+    def __init__(self, per_address: int | None, exempt: Iterable[str] = ()) -> None:
+        self.per_address = per_address
+        self.exempt = networks(exempt)
+        self._open: dict[str, int] = {}
+
+    def key(self, host: str) -> str | None:
+        """The key ``host``'s connections are counted under; ``None`` when not counted."""
+        if self.per_address is None:
+            return None
+        ip = _ip(host)
+        if ip is None:
+            return NON_IP_PEER
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # a dual-stack socket's IPv4 peer, as address_key counts it
+        if any(ip in net for net in self.exempt):
+            return None
+        return address_key(host)
+
+    def admit(self, host: str) -> bool:
+        """Whether a new connection of ``host`` may open; if so it is counted (give it back
+        with :meth:`release` when it closes)."""
+        key = self.key(host)
+        if key is None:
+            return True
+        if self._open.get(key, 0) >= self.per_address:  # type: ignore[operator]
+            return False
+        self._open[key] = self._open.get(key, 0) + 1
+        return True
+
+    def release(self, host: str) -> None:
+        """An admitted connection of ``host`` closed: its slot is free."""
+        key = self.key(host)
+        left = self._open.get(key, 0) - 1 if key is not None else 0
+        if left > 0:
+            self._open[key] = left  # type: ignore[index]
+        else:
+            self._open.pop(key, None)  # type: ignore[arg-type]
+
+    def open(self, host: str) -> int:
+        """The connections of ``host``'s key counted now."""
+        key = self.key(host)
+        return self._open.get(key, 0) if key is not None else 0
 
 
 def _bearer(scope: dict) -> str | None:

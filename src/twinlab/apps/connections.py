@@ -13,23 +13,24 @@ gives in its environment (:data:`HEAD_TIMEOUT_ENV`, :data:`PER_ADDRESS_ENV`,
 - a connection whose request line and headers (TLS handshake included) are not complete
   ``head_timeout_s`` after it opened, or after its previous answer, is closed; a body must
   come within ``body_timeout_s`` of its head;
-- at most ``per_address`` HTTP connections from one peer address (an IPv6 peer's ``/64``)
-  at a time, more are closed as they open, except from trusted reverse proxies. A
+- at most ``per_address`` HTTP connections from one peer address (an IPv6 peer's ``/64``;
+  every peer that is not an IP address, such as a unix socket's, under one key) at a time,
+  more are closed as they open, except from trusted reverse proxies: the results API's rule
+  and counter (:class:`twinlab.api.throttle.ConnectionCounter`). A
   connection upgraded to a websocket leaves the count: only a logged-in user whose role
   may open the page gets one (:mod:`twinlab.apps.guard`), and Bokeh pings it.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
 
-from twinlab.api.throttle import address_key
+from twinlab.api.throttle import ConnectionCounter, networks
 
 __all__ = [
     "BODY_TIMEOUT_S",
@@ -64,46 +65,29 @@ class GuardedHTTPServer(HTTPServer):
 
     #: connections one peer may hold (``None``: no cap); set by :func:`install`
     per_address: int | None = PER_ADDRESS
-    #: peers without the cap
-    exempt: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    #: addresses or networks (CIDR) without the cap; set by :func:`install`
+    exempt: tuple[str, ...] = ()
 
     def initialize(self, *args: Any, **kwargs: Any) -> None:
-        """Tornado's ``HTTPServer.initialize``, and empty per-peer counts."""
+        """Tornado's ``HTTPServer.initialize``, and a connection count of its own."""
         super().initialize(*args, **kwargs)
-        self._open_by_peer: dict[str, int] = {}
-        self._peer_of: dict[IOStream, str] = {}
-
-    def _capped(self, host: str) -> bool:
-        if self.per_address is None:
-            return False
-        try:
-            ip = ipaddress.ip_address(host.split("%", 1)[0])
-        except ValueError:
-            return False  # a unix socket: this machine's users only
-        return not any(ip in net for net in self.exempt)
+        self._counter = ConnectionCounter(self.per_address, self.exempt)
+        self._host_of: dict[IOStream, str] = {}
 
     def handle_stream(self, stream: IOStream, address: Any) -> None:
         """Serve a new connection, or close it if its peer holds ``per_address`` already."""
-        host = address[0] if isinstance(address, tuple) and address else ""
-        if self._capped(host):
-            peer = address_key(host)
-            if self._open_by_peer.get(peer, 0) >= self.per_address:  # type: ignore[operator]
-                stream.close()
-                return
-            self._open_by_peer[peer] = self._open_by_peer.get(peer, 0) + 1
-            self._peer_of[stream] = peer
+        host = address[0] if isinstance(address, tuple) and address else ""  # "": unix socket
+        if not self._counter.admit(host):
+            stream.close()
+            return
+        self._host_of[stream] = host
         super().handle_stream(stream, address)
 
     def on_close(self, server_conn: object) -> None:
         """A connection's HTTP serving ended (closed, or upgraded to a websocket)."""
-        stream = getattr(server_conn, "stream", None)
-        peer = self._peer_of.pop(stream, None)  # type: ignore[arg-type]
-        if peer is not None:
-            left = self._open_by_peer.get(peer, 1) - 1
-            if left > 0:
-                self._open_by_peer[peer] = left
-            else:
-                self._open_by_peer.pop(peer, None)
+        host = self._host_of.pop(getattr(server_conn, "stream", None), None)  # type: ignore[arg-type]
+        if host is not None:
+            self._counter.release(host)
         super().on_close(server_conn)
 
 
@@ -139,18 +123,8 @@ def limits_from_env(env: Mapping[str, str]) -> tuple[float, int | None, tuple[st
     if cap < 0:
         raise ValueError(f"${PER_ADDRESS_ENV} must be 0 (no cap) or more, not {cap}")
     exempt = tuple(n.strip() for n in env.get(EXEMPT_ENV, "").split(",") if n.strip())
-    _networks(exempt)
+    networks(exempt)
     return head, (cap or None), exempt
-
-
-def _networks(names: Iterable[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    out = []
-    for name in names:
-        try:
-            out.append(ipaddress.ip_network(name, strict=False))
-        except ValueError:
-            raise ValueError(f"trusted proxy {name!r} is not an IP address or network") from None
-    return tuple(out)
 
 
 def install(env: Mapping[str, str] | None = None) -> None:
@@ -162,7 +136,7 @@ def install(env: Mapping[str, str] | None = None) -> None:
     """
     head, cap, exempt = limits_from_env(os.environ if env is None else env)
     GuardedHTTPServer.per_address = cap
-    GuardedHTTPServer.exempt = _networks(exempt)
+    GuardedHTTPServer.exempt = exempt
     HTTPServer.configure(
         GuardedHTTPServer,
         idle_connection_timeout=head,

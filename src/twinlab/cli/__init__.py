@@ -15,8 +15,10 @@ audit log that does not verify) exits 1; anything else is a bug, reported in one
 
 Private by default: every command creates its files ``0600`` and its folders ``0700``
 (``$TWINLAB_FILE_MODE`` for a group; :func:`twinlab.security.filemodes.private_umask`),
-whatever the caller's umask, as ``twinlab run`` always did; the umask is restored when the
-command ends.
+whatever the caller's umask; the umask is restored when the command ends. This group is the
+one place the commands set it; a command object called on its own (``cli.commands["run"]``)
+skips the group, but every stage still writes privately: :func:`twinlab.pipeline.run_stage`
+and :func:`twinlab.pipeline.run.run_reports` set it themselves.
 """
 
 from __future__ import annotations

@@ -42,27 +42,26 @@ def run(stage: str, params_file: Path, progress: bool | None, reports: bool) -> 
     harmonize and harmonize_report; sensitivity: sensitivity, surrogate and
     sensitivity_report; ...); a library stage name (e.g. surrogate) runs that stage only.
     Each stage is audited and timed the same way (twinlab.pipeline.run_stage). What it
-    writes is private to its owner (TWINLAB_FILE_MODE for a group), however DVC was started,
-    and so are the roots of the project's DVC cache and local remotes.
+    writes is private to its owner (TWINLAB_FILE_MODE for a group), however DVC was started
+    (run_stage and run_reports write under the private umask), and so are the roots of the
+    project's DVC cache and local remotes.
     """
     from twinlab.pipeline import load_pipeline_params
     from twinlab.pipeline.run import run_reports
     from twinlab.pipeline.stores import private_stores
-    from twinlab.security.filemodes import private_umask
 
     private_stores(params_file.resolve().parent)  # the DVC cache and remote of the project
     every = load_pipeline_params(params_file)
     library, notebooks = DVC_STAGES.get(stage, ((stage,), ()))
-    with private_umask():
-        for name in library:
-            options: dict[str, object] = {}
-            if name == "fit":
-                options["progress"] = progress
-            elif name == "simulate":
-                options["progress"] = bool(progress)
-            run_and_report(name, every, **options)
-        for out in run_reports(every, notebooks if reports else ()):
-            click.echo(f"executed {out}")
+    for name in library:
+        options: dict[str, object] = {}
+        if name == "fit":
+            options["progress"] = progress
+        elif name == "simulate":
+            options["progress"] = bool(progress)
+        run_and_report(name, every, **options)
+    for out in run_reports(every, notebooks if reports else ()):
+        click.echo(f"executed {out}")
 
 
 @click.command()

@@ -28,8 +28,9 @@ __all__ = [
     "trace_quarantine",
 ]
 
-#: a byte of a file name that is not UTF-8, as the ingest records it (``\\xNN``)
-_ESCAPED_BYTE = re.compile(r"\\x([89a-f][0-9a-f])")
+#: an escape of a recorded file name: a doubled backslash, or a byte that is not UTF-8
+#: (``\\xNN``), as the ingest writes them (:func:`twinlab.ingest.run.printable_name`)
+_ESCAPE = re.compile(r"\\(\\|x[89a-f][0-9a-f])")
 
 
 def _raw_zone_table(raw_zone: Path, name: str, keyring: Any) -> bytes:
@@ -246,20 +247,20 @@ def source_record(trace: dict[str, Any], sources_root: str | Path) -> pd.Series:
     from twinlab.ingest import read_file
 
     recorded = trace["source_path"]
-    for path in source_file(sources_root, recorded):
-        result = read_file(path, label=recorded)
-        rows = result.events[result.events["source_record"] == trace["source_record"]]
-        if not rows.empty:
-            return rows.iloc[0]
-    raise KeyError(f"{recorded} has no record {trace['source_record']!r}")
+    result = read_file(source_file(sources_root, recorded), label=recorded)
+    rows = result.events[result.events["source_record"] == trace["source_record"]]
+    if rows.empty:
+        raise KeyError(f"{recorded} has no record {trace['source_record']!r}")
+    return rows.iloc[0]
 
 
-def source_file(sources_root: str | Path, recorded: str) -> list[Path]:
-    """The files under ``sources_root`` that the ingest may have recorded as ``recorded``.
+def source_file(sources_root: str | Path, recorded: str) -> Path:
+    """The file under ``sources_root`` that the ingest recorded as ``recorded``.
 
-    The ingest records a file name that is not UTF-8 with each such byte as ``\\xNN``
-    (:func:`twinlab.ingest.run.printable_name`): that name is the file with those bytes
-    (when ``printable_name`` of it gives ``recorded`` back), else the name as written.
+    The ingest records a file name with each byte that is not UTF-8 as ``\\xNN`` and each
+    backslash doubled (:func:`twinlab.ingest.run.printable_name`): one file per label, read
+    back here. A label that does not read back so (a single backslash: recorded before
+    backslashes were doubled) is the name as written.
 
     Parameters
     ----------
@@ -270,24 +271,26 @@ def source_file(sources_root: str | Path, recorded: str) -> list[Path]:
 
     Returns
     -------
-    list of Path
-        The existing candidates, the name as written first.
+    Path
 
     Raises
     ------
     FileNotFoundError
-        When none exists (moved or renamed since the ingest).
+        When it does not exist (moved or renamed since the ingest).
     """
     from twinlab.ingest.run import printable_name
 
     root = Path(sources_root)
-    names = [recorded]
-    raw = _ESCAPED_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), recorded)
-    if raw != recorded and printable_name(raw) == recorded:  # bytes 0x80-0xFF, as read
-        names.append(raw)
-    found = [root / n for n in names if os.path.lexists(root / n)]
-    if not found:
+    name = _ESCAPE.sub(_unescape, recorded)
+    path = root / (name if printable_name(name) == recorded else recorded)
+    if not os.path.lexists(path):
         raise FileNotFoundError(
             f"source file {recorded!r} is not in {root} (moved or renamed since the ingest?)"
         )
-    return found
+    return path
+
+
+def _unescape(match: re.Match[str]) -> str:
+    """A backslash for ``\\\\``, the byte (a lone surrogate, PEP 383) for ``\\xNN``."""
+    escape = match.group(1)
+    return "\\" if escape == "\\" else chr(0xDC00 + int(escape[1:], 16))

@@ -42,6 +42,7 @@ names, the persons table and the raw quarantined records.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,8 @@ from twinlab.ingest.run import read_sources
 
 if TYPE_CHECKING:
     from twinlab.deid.vocabulary import CodedVocabulary
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "HarmonizeConfig",
@@ -274,7 +277,7 @@ def build_timeline(
     # collapses pointers that embed identifiers (a VCF sample id, say).
     eids = event_id(events["source_file"], events["source_record"]).to_numpy()
     drop_text = events["format"].map(lambda f: cfg.free_text.get(str(f), "drop") != "scrub")
-    vocabulary, defines, kept_by_define = _study_vocabulary(cfg, sources, events, ids)
+    vocabulary, defines, kept_by_define = _study_vocabulary(cfg, read, events, ids)
     age_reference = cfg.age_reference or dt.datetime.now(dt.UTC).date().isoformat()
     patients, events_d, crosswalk = deidentify(
         persons, events, key=key, reference_dates=index, drop_free_text=drop_text.to_numpy(),
@@ -386,12 +389,16 @@ def build_timeline(
 
 def _study_vocabulary(
     cfg: HarmonizeConfig,
-    sources: Sequence[str | Path],
+    read: Sequence[ReadResult],
     events: pd.DataFrame,
     ids: Mapping[str, str],
 ) -> tuple[CodedVocabulary, list[dict[str, Any]], int]:
     """The display vocabulary of a run: the configured one and the terms of the define.xml
-    files of its SDTM folders (:mod:`twinlab.ingest.define`).
+    files of its SDTM folders (:mod:`twinlab.ingest.define`), found among the files the
+    ingest read (``ReadResult.path``), not by walking the sources again.
+
+    A result that records no path (made by hand, not by :func:`twinlab.ingest.read_sources`)
+    and whose label names a define.xml gives no terms: its lineage record says why.
 
     Returns
     -------
@@ -404,15 +411,34 @@ def _study_vocabulary(
     from twinlab.ingest.define import study_vocabulary
 
     vocabulary = cfg.coded_vocabulary()
-    if not sources:
-        return vocabulary, [], 0
-    defined, read = study_vocabulary(sources)
-    records = [d.summary(ids.get(d.label, "unknown")) for d in read]
+    defined, found = study_vocabulary((r.path, r.source_file) for r in read if r.path)
+    records = [d.summary(ids.get(d.label, "unknown")) for d in found]
+    for label in _unrecorded(read):
+        records.append({"file": ids.get(label, "unknown"), "error": UNRECORDED})
     if not len(defined):
         return vocabulary, records, 0
     extended = vocabulary | defined
     kept = extended.mask(events) & ~vocabulary.mask(events)
     return extended, records, int(kept.sum())
+
+
+#: why a define.xml read without a recorded path gives no terms
+UNRECORDED = (
+    "define.xml skipped: the ingest recorded no path for it (read the sources with "
+    "twinlab.ingest.read_sources)"
+)
+
+
+def _unrecorded(read: Sequence[ReadResult]) -> list[str]:
+    """The labels of the define.xml files read without a recorded path (logged)."""
+    from twinlab.ingest.define import is_define_name
+
+    labels = [r.source_file for r in read if not r.path and is_define_name(r.source_file)]
+    if labels:
+        log.warning(
+            "%d define.xml file(s) without a recorded path: their terms are not used", len(labels)
+        )
+    return labels
 
 
 def _check_replaceable(folder: Path, what: str, sources: Sequence[str | Path]) -> None:

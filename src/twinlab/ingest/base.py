@@ -184,6 +184,10 @@ class ReadResult:
     #: SHA-256 of the file's bytes (set by :func:`twinlab.ingest.run.read_file`): a file
     #: delivered twice, under any name, is recognised by it.
     digest: str = ""
+    #: The file read, as the ingest found it (:func:`twinlab.ingest.run.discover`; set by
+    #: :func:`twinlab.ingest.run.read_files`); ``""`` for a result made without one. The
+    #: stages above take the run's files from here instead of walking the sources again.
+    path: str = ""
 
     def __post_init__(self) -> None:
         self._reconcile()

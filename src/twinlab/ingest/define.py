@@ -43,7 +43,7 @@ from __future__ import annotations
 import logging
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ __all__ = [
     "PRODUCT_VARIABLES",
     "DefineTerms",
     "define_files",
+    "is_define_name",
     "read_define",
     "study_vocabulary",
 ]
@@ -265,43 +266,44 @@ def read_define(path: str | Path) -> DefineTerms:
     return out
 
 
-def define_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The define.xml files among ``paths`` (as the ingest finds sources: :func:`discover`)
-    that lie in a folder holding SDTM datasets.
+def define_files(files: Iterable[str | Path]) -> list[Path]:
+    """The define.xml files among the files a run read that lie beside an SDTM dataset it read.
 
     Parameters
     ----------
-    paths : iterable of path
-        Source files and folders of a run.
+    files : iterable of path
+        The files the run's ingest read, as it recorded them (``ReadResult.path``): nothing
+        is searched for again.
 
     Returns
     -------
     list of pathlib.Path
-        Sorted; a file named ``define*.xml`` (any case) whose folder holds a ``.xpt`` or
-        ``.csv`` file.
+        Sorted; a file named ``define*.xml`` (any case) in a folder from which the run read a
+        ``.xpt`` or ``.csv`` file.
     """
-    from twinlab.ingest.run import discover
-
-    found: set[Path] = set()
-    for file in discover(p for p in paths if Path(p).exists()):
-        if not (file.name.lower().startswith("define") and file.suffix.lower() == ".xml"):
-            continue
-        try:
-            beside = any(p.suffix.lower() in _SDTM_SUFFIXES for p in file.parent.iterdir())
-        except OSError:
-            beside = False
-        if beside and file.is_file():
-            found.add(file)
-    return sorted(found)
+    read = [Path(f) for f in files]
+    with_data = {f.parent for f in read if f.suffix.lower() in _SDTM_SUFFIXES}
+    beside = {f for f in read if is_define_name(f.name) and f.parent in with_data}
+    return sorted(f for f in beside if f.is_file())  # not a link that leads nowhere
 
 
-def study_vocabulary(paths: Sequence[str | Path]) -> tuple[Any, list[DefineTerms]]:
+def is_define_name(name: str) -> bool:
+    """Whether a file ``name`` (or a label ending in it) is a define.xml's: ``define*.xml``,
+    any case."""
+    base = name.rsplit("/", 1)[-1].lower()
+    return base.startswith("define") and base.endswith(".xml")
+
+
+def study_vocabulary(
+    files: Iterable[tuple[str | Path, str]],
+) -> tuple[Any, list[DefineTerms]]:
     """The vocabulary declared by the define.xml files of a run's SDTM folders.
 
     Parameters
     ----------
-    paths : sequence of path
-        Source files and folders of a run.
+    files : iterable of (path, str)
+        Each file the run's ingest read and its label (``ReadResult.path`` and
+        ``.source_file``, :func:`twinlab.ingest.read_sources`).
 
     Returns
     -------
@@ -309,13 +311,11 @@ def study_vocabulary(paths: Sequence[str | Path]) -> tuple[Any, list[DefineTerms
         The accepted entries and products of every define.xml, and what each file gave.
     """
     from twinlab.deid.vocabulary import CodedVocabulary
-    from twinlab.ingest.run import _common_parent, _label
 
-    read = [read_define(p) for p in define_files(paths)]
-    if read:
-        base = _common_parent(paths)
-        for d in read:
-            d.label = _label(d.path, base)
+    labels = {Path(path): label for path, label in files}
+    read = [read_define(p) for p in define_files(labels)]
+    for d in read:
+        d.label = labels[d.path]
     entries = [e for d in read for e in d.entries]
     products = [p for d in read for p in d.products]
     return CodedVocabulary(entries, products=products, where="define.xml"), read

@@ -80,12 +80,13 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
     path
         The source file.
     label
-        The name recorded as ``source_file`` (default: the path as given).
+        The name recorded as ``source_file``, a label already (:func:`printable_name`;
+        default: the path as given, made one).
     """
     import twinlab.ingest  # noqa: F401 - registers the readers
 
     path = Path(path)
-    name = printable_name(label or str(path))
+    name = label if label and _is_utf8(label) else printable_name(label or str(path))
     try:
         with path.open("rb"):
             pass
@@ -113,7 +114,7 @@ def _printable_path(path: Path) -> Iterator[Path]:
     raw text of a quarantined file); a name with bytes that are not UTF-8 cannot be written
     to Parquet, so the reader is handed a link whose whole path is printable.
     """
-    if _is_printable(str(path)):
+    if _is_utf8(str(path)):
         yield path
         return
     with tempfile.TemporaryDirectory(prefix="twinlab-name-") as tmp:
@@ -122,8 +123,13 @@ def _printable_path(path: Path) -> Iterator[Path]:
         yield alias
 
 
-def _is_printable(name: str) -> bool:
-    return printable_name(name) == name
+def _is_utf8(name: str) -> bool:
+    """Whether ``name`` holds no byte that is not UTF-8 (no lone surrogate)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _no_reader(path: Path) -> str:
@@ -166,7 +172,8 @@ BATCH_BYTES = 32 * 2**20
 
 
 def read_files(pairs: Sequence[tuple[Path, str]]) -> list[ReadResult]:
-    """Read ``(path, label)`` pairs, in order; small files of a batch-capable format together.
+    """Read ``(path, label)`` pairs, in order; small files of a batch-capable format together;
+    each result records its ``path``.
 
     Consecutive files of a format in :data:`BATCH_READERS` are read in batches (at most
     :data:`BATCH_FILES` files and :data:`BATCH_BYTES` bytes) that build one table per batch;
@@ -201,15 +208,15 @@ def _read_all(pairs: Sequence[tuple[Path, str]]) -> list[Any]:
         nonlocal size
         if batch:
             read = BATCH_READERS[fmt]([p for p, _ in batch])
-            out.append((fmt, read, [label for _, label in batch]))
+            out.append((fmt, read, list(batch)))
             batch.clear()
             size = 0
 
     for path, label in pairs:
         reader = reader_for(path)
-        if reader is None or reader.format not in BATCH_READERS or not _is_printable(str(path)):
+        if reader is None or reader.format not in BATCH_READERS or not _is_utf8(str(path)):
             flush()
-            out.append(read_file(path, label=label))
+            out.append(_recorded(read_file(path, label=label), path))
             continue
         try:
             nbytes = path.stat().st_size
@@ -232,14 +239,20 @@ def _unpack(items: list[Any]) -> list[ReadResult]:
         if isinstance(item, ReadResult):
             out.append(item)
             continue
-        fmt, read, labels = item
-        for label, result in zip(labels, read.results(), strict=True):
+        fmt, read, pairs = item
+        for (path, label), result in zip(pairs, read.results(), strict=True):
             if isinstance(result, Exception):
                 result = _failed(label, fmt, result)
             else:
                 result.source_file = label
-            out.append(result)
+            out.append(_recorded(result, path))
     return out
+
+
+def _recorded(result: ReadResult, path: Path) -> ReadResult:
+    """``result`` with the file it was read from recorded (``ReadResult.path``)."""
+    result.path = str(path)
+    return result
 
 
 def _digest(path: Path) -> str:
@@ -288,7 +301,8 @@ def read_sources(
     Returns
     -------
     list of ReadResult
-        One per file, in sorted path order (the same whatever the workers).
+        One per file, in sorted path order (the same whatever the workers); each records
+        the file it read (``path``) and its label (``source_file``).
     """
     files = discover(paths, exclude=exclude)
     base = Path(root).resolve() if root is not None else _common_parent(paths)
@@ -322,18 +336,22 @@ def _label(file: Path, base: Path) -> str:
 
 
 def printable_name(name: str) -> str:
-    """``name`` as valid UTF-8 text: each byte of a file name that is not UTF-8 as ``\\xNN``.
+    """``name`` as valid UTF-8 text that names one file only: each byte of a file name that
+    is not UTF-8 as ``\\xNN``, each backslash doubled (``\\\\``).
 
     Python decodes such bytes to lone surrogates (PEP 383), which no Parquet or JSON output
-    can hold: one file named in Latin-1 on a UTF-8 system stopped the whole run.
+    can hold: one file named in Latin-1 on a UTF-8 system stopped the whole run. Backslashes
+    are doubled so that a name holding ``\\xe9`` as text is not taken for the byte: the label
+    is reversible (:func:`twinlab.harmonize.lineage.source_file` reads it back).
 
     Examples
     --------
-    >>> printable_name("caf\\udce9.csv")
-    'caf\\\\xe9.csv'
+    >>> printable_name("caf\\udce9.csv"), printable_name("caf\\\\xe9.csv")
+    ('caf\\\\xe9.csv', 'caf\\\\\\\\xe9.csv')
+    >>> printable_name("café.csv")
+    'café.csv'
     """
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return name
+    if "\\" not in name and _is_utf8(name):
+        return name
+    raw = name.encode("utf-8", "surrogateescape").replace(b"\\", b"\\\\")
+    return raw.decode("utf-8", "backslashreplace")

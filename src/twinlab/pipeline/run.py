@@ -16,6 +16,13 @@ Seeds
 independent streams takes each from :func:`derive_seed` (the pipeline seed and the stream's
 name through :class:`numpy.random.SeedSequence`), never ``seed + 1``: two streams named
 differently are independent, and no stream of one stage collides with another stage's.
+
+Private outputs
+---------------
+What a stage writes is patient-level data: :func:`run_stage` and :func:`run_reports` write
+under :func:`twinlab.security.filemodes.private_umask` (files ``0600``, folders ``0700``,
+``$TWINLAB_FILE_MODE`` for a group), whoever calls them: the ``twinlab`` group (which sets it
+for every command too), a command object called on its own, a notebook, an API job.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from twinlab.config import ConfigError
+from twinlab.security.filemodes import private_umask
 
 __all__ = [
     "DVC_STAGES",
@@ -192,9 +200,10 @@ def run_stage(
         raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
     if root is None and params is not None:
         root = params.root
-    start = time.perf_counter()
-    result = functions[name](params, root, **options)
-    return record_stage(result, seconds=time.perf_counter() - start)
+    with private_umask():  # its outputs and run record: private, whoever calls
+        start = time.perf_counter()
+        result = functions[name](params, root, **options)
+        return record_stage(result, seconds=time.perf_counter() - start)
 
 
 def record_stage(result: StageResult, *, seconds: float) -> StageResult:
@@ -261,5 +270,8 @@ def run_reports(params: Any, names: Sequence[str], root: str | Path | None = Non
     if not jobs:
         return []
     dask = params.dask
-    with dask.client(where.root, n_workers=min(len(jobs), dask.n_workers)) as client:
+    with (
+        private_umask(),  # the executed notebooks (and the workers that write them): private
+        dask.client(where.root, n_workers=min(len(jobs), dask.n_workers)) as client,
+    ):
         return [Path(out) for out in run_notebooks(jobs, client=client)]

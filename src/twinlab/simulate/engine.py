@@ -9,7 +9,8 @@ regions, so a task recomputed after a lost worker rewrites the same bytes, and r
 per-patient metrics and ids. 1 or N workers give bit-identical files. In process, chunks
 write their profiles straight into the run's arrays and the per-patient table is built once;
 several chunks run at once in threads (``run(threads=...)``, default one per usable core: the
-compiled kernels release the GIL), with the same bits as one by one.
+compiled kernels release the GIL), with the same bits as one by one; the default runs of one
+process share one budget of chunk threads, the usable cores (:mod:`twinlab.simulate.budget`).
 
 Back ends (chosen by measurement, ``benchmarks/SIMULATE.md``): linear models
 (:data:`twinlab.simulate.kernels.KERNEL_MODELS`) use the compiled superposition of
@@ -25,6 +26,7 @@ JAX has one); the exposure metrics stay on the CPU.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -51,6 +53,7 @@ from twinlab.pkpd.dosing import Dose, expand_doses
 from twinlab.pkpd.models import StructuralModel, ode_grid
 from twinlab.pkpd.models import predict as pkpd_predict
 from twinlab.pkpd.pd import sigmoid_emax
+from twinlab.simulate.budget import ChunkBudget, process_budget, usable_cores
 from twinlab.simulate.exposure import arm_exposure
 from twinlab.simulate.kernels import KERNEL_MODELS, superpose_model
 from twinlab.simulate.metrics import (
@@ -614,11 +617,16 @@ def _threads(threads: int | None, n_chunks: int) -> int:
     if threads is None and _in_dask_worker():
         threads = 1
     if threads is None:
-        cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-        threads = len(cores) if cores else (os.cpu_count() or 1)
+        threads = usable_cores()
     if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
         raise ValueError(f"run(threads=...) must be an integer >= 1 or None, not {threads!r}")
     return max(1, min(int(threads), n_chunks))
+
+
+def _shared_budget(threads: int | None) -> ChunkBudget | None:
+    """The process's chunk budget for a run with the default ``threads`` (none inside a
+    Dask task, nor for a number given: the caller's to share)."""
+    return process_budget() if threads is None and not _in_dask_worker() else None
 
 
 def _run_serial(
@@ -626,18 +634,21 @@ def _run_serial(
     callback: Callable[[int, int], None] | None,
     target: dict[str, np.ndarray] | None,
     threads: int = 1,
+    budget: ChunkBudget | None = None,
 ):
     """Chunks in this process, in order: one by one, or ``threads`` at a time.
 
     The compiled kernels release the GIL, and every chunk writes its own slice of ``target``,
     its own zarr region and Parquet part, so chunks run in threads unchanged; at most
     ``2 * threads`` are in flight, and they are handed on in chunk order (the same bits
-    whatever ``threads``).
+    whatever ``threads``). With a ``budget``, each chunk is simulated and stored holding one
+    of its slots (the runs sharing it never run more chunks at once than it has slots).
     """
     n = plan.scenario.n_chunks
 
     def one(k: int) -> dict[str, Any]:
-        return _store_part(plan, _simulate_parts(plan, k, target))
+        with budget.slot() if budget is not None else contextlib.nullcontext():
+            return _store_part(plan, _simulate_parts(plan, k, target))
 
     if threads <= 1:
         for k in range(n):
@@ -869,9 +880,11 @@ def run(
     threads : int, optional
         Without a client, how many chunks to simulate at once in this process (threads: the
         compiled kernels release the GIL). Default: the cores this process may use (one when
-        ``run`` is itself called in a Dask task), at most the number of chunks. The results
-        are the same bits whatever the number; each thread holds one chunk's working arrays.
-        With a client, each Dask worker's own threads decide.
+        ``run`` is itself called in a Dask task), at most the number of chunks, with every
+        other default run of the process sharing those cores (at most that many chunks at
+        once in all of them: :mod:`twinlab.simulate.budget`). The results are the same bits
+        whatever the number; each thread holds one chunk's working arrays. With a client,
+        each Dask worker's own threads decide.
 
     Returns
     -------
@@ -925,7 +938,7 @@ def run(
     assembly = _Assembly(scenario, target)
     callback = _report(progress)
     if client is None:
-        chunks = _run_serial(plan, callback, target, n_threads)
+        chunks = _run_serial(plan, callback, target, n_threads, _shared_budget(threads))
     else:
         chunks = _run_dask(plan, client, callback)
     if client is not None and folder is not None and profile:

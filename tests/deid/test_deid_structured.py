@@ -281,3 +281,24 @@ def test_a_wearable_local_date_is_shifted_with_its_patient(tmp_path: Path) -> No
             continue
         expected = (pd.Timestamp(before) + shift).date().isoformat()
         assert after["local_date"] == expected != before
+
+
+def test_site_ids_are_kept_and_a_site_holding_phi_is_pseudonymised() -> None:
+    # a trial site is no patient identifier: SITEID '1001' became '[IDENTIFIER]' (and so did
+    # every '1001' in the text of its patients); a site that holds PHI must not pass either
+    from twinlab.ingest.sdtm import read_sdtm_frame
+
+    sites = ["1001", "SITE-07", "617-555-0100", "Dr John Smith Clinic", "701"]
+    dm = pd.DataFrame({
+        "STUDYID": "S1", "DOMAIN": "DM", "USUBJID": [f"S1-{i:03d}" for i in range(5)],
+        "SUBJID": [f"{i:03d}" for i in range(5)], "SITEID": sites, "SEX": "F",
+        "RFSTDTC": "2021-01-04", "ARMCD": "A", "ARM": "Drug A",
+    })  # fmt: skip
+    res = read_sdtm_frame(dm, source_file="dm.csv")
+    patients, _, _ = deidentify(res.persons, res.events.assign(source_file="dm.csv"), key=KEY)
+    published = patients["site"].tolist()
+    assert published[0] == "1001" and published[1] == "SITE-07" and published[4] == "701"
+    assert all(p.startswith("site-") and len(p) == 21 for p in published[2:4])
+    # the same site, the same pseudonym
+    again, _, _ = deidentify(res.persons, res.events.assign(source_file="dm.csv"), key=KEY)
+    assert again["site"].tolist() == published

@@ -81,7 +81,7 @@ _ONE_NUMBER = re.compile(r"\s*[<>]?=?\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)
 _KEYED_COLUMNS = tuple(
     f"column {c!r}"
     for c in ("event_id", "from_event_id", "to_event_id", "row_hash", "patient_id",
-              "source_file", "source_record")
+              "source_file", "source_record", "site")
 )  # fmt: skip
 #: The location of a Parquet or CSV cell: its column's name.
 _CELL_COLUMN = re.compile(r"column '(\w+)', row |row \d+, column '(\w+)'$")
@@ -121,7 +121,7 @@ _FREE_QUALIFIER_TAG = " (free-text qualifier)"
 #: de-identification shifted like the event times: read as they are.
 _SHIFTED_TAG = " (shifted date)"
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_KEYED_ID = re.compile(r"ev-[0-9a-f]{24}|[0-9a-f]{64}|(?:P|src|rec|code|ref)-[A-Z2-7]{16}")
+_KEYED_ID = re.compile(r"ev-[0-9a-f]{24}|[0-9a-f]{64}|(?:P|src|rec|code|ref|site)-[A-Z2-7]{16}")
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?",
     re.IGNORECASE,

@@ -4,7 +4,8 @@
 
 ``patients``
     One row per patient with the timeline ``patients`` columns only: keyed pseudonym, sex,
-    birth year (``"YYYY"`` or ``"90+"``), site (scrubbed), shifted index date, sources
+    birth year (``"YYYY"`` or ``"90+"``), site (kept, or a keyed pseudonym when it holds PHI),
+    shifted index date, sources
     (scrubbed file names), plus ``cov_zip3`` (ZIP3 or ``"000"``), ``cov_state`` and
     ``cov_deceased`` when known. Every other person field is dropped (allow-list).
 ``events``
@@ -263,6 +264,29 @@ def _shifted_date(value: str, days: int, scrubber: TextScrubber) -> str:
     """A date qualifier (field policy ``date_qualifiers``): the ISO date shifted by the
     patient's ``days``; anything else scrubbed."""
     return shift_iso_date(value, days) or scrubber.scrub(value)
+
+
+#: A site id as a trial numbers its sites ("701", "SITE-01", "US.004"): letters, digits and
+#: separators, no blank, at most 32 characters.
+_SITE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}")
+
+
+def _publish_sites(values: pd.Series, scrubber: TextScrubber, key: DeidKey) -> pd.Series:
+    """The ``site`` column by the field policy: a site id in which ``scrubber`` finds nothing
+    (known identifiers of the patients, PHI patterns, person names) is kept; any other value
+    (a site named after a town or a person, a telephone number) is published as its keyed
+    pseudonym (``site-`` and 16 base32 characters; the same site, the same pseudonym)."""
+
+    def publish(value: Any) -> Any:
+        if is_missing(value) or not str(value).strip():
+            return None
+        text = str(value).strip()
+        if _SITE_ID.fullmatch(text) and not scrubber.find(text):
+            return text
+        return pseudonym("twinlab:site", text, key=key, prefix="site-")
+
+    mapping = {v: publish(v) for v in pd.unique(values[values.notna()])}
+    return values.map(lambda v: None if is_missing(v) else mapping[v])
 
 
 _WORDS = re.compile(r"[^\W\d_]{2,}")
@@ -651,8 +675,8 @@ def deidentify(
 
     # --- patients ----------------------------------------------------------------------------
     patients = pd.DataFrame(rows)
-    site_scrubber = TextScrubber(ids, replace=replace, engine=False)
-    patients["site"] = site_scrubber.scrub_series(patients["site"].astype("str"))
+    site_scrubber = TextScrubber(ids, replace=replace, engine=False, names=True)
+    patients["site"] = _publish_sites(patients["site"], site_scrubber, k)
     src = out.groupby("patient_id")["source_file"].agg(lambda s: "; ".join(sorted(set(s))))
     patients["sources"] = patients["patient_id"].map(src).fillna("unknown").astype("str")
     patients["index_date"] = pd.to_datetime(patients["index_date"], utc=True).astype(

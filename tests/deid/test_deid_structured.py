@@ -229,6 +229,20 @@ def test_odm_item_group_oids_declared_in_the_metadata_are_kept(tmp_path: Path) -
     assert {q["study_event"] for q in _quals(ev)} == {"SE.V1"}
 
 
+def test_a_name_in_an_odm_oid_leaves_the_qualifiers_and_the_record_pointer(tmp_path: Path) -> None:
+    # the pointer holds the sponsor's OIDs too (ItemGroupData[IG.JOHN_SMITH]): it lost known
+    # values and dates only
+    path = tmp_path / "named.xml"
+    path.write_text(ODM.replace('"IG.C"', '"IG.JOHN_SMITH"'), encoding="utf-8")
+    res = read_odm(path)
+    keys = sorted(set(res.events["source_patient"]))
+    _, ev, _ = deidentify(_persons(keys), res.events.assign(source_file="named.xml"), key=KEY)
+    assert {q["item_group"] for q in _quals(ev)} == {"IG.[NAME]"}
+    pointers = ev["source_record"].tolist()
+    assert all("ItemGroupData[IG.[NAME]]" in p and "JOHN" not in p for p in pointers)
+    assert len(set(pointers)) == len(pointers)
+
+
 def _immunization_bundle(tmp_path: Path, lots: list[str]) -> Path:
     patient = {"resourceType": "Patient", "id": "pq", "gender": "male", "birthDate": "1970-02-03",
                "name": [{"family": "Ostrander", "given": ["Leofric"]}]}  # fmt: skip

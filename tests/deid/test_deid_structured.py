@@ -218,25 +218,26 @@ def test_coded_terms_keep_real_words_that_the_engine_would_remove() -> None:
     assert quals[2] == {"item_group": "IG.[NAME]", "class": "seen by [NAME]"}
 
 
-def test_odm_item_group_oids_declared_in_the_metadata_are_kept(tmp_path: Path) -> None:
-    # 2,037 item-group OIDs of the shared corpus were published as 'IG.[PHI]'
-    path = tmp_path / "lb.xml"
-    path.write_text(ODM.replace('"IG.C"', '"IG.LB"'), encoding="utf-8")
+def _deid_odm(tmp_path: Path, item_group: str) -> pd.DataFrame:
+    """The de-identified events of :data:`ODM` with its item group OID set to ``item_group``."""
+    path = tmp_path / "study.xml"
+    path.write_text(ODM.replace('"IG.C"', f'"{item_group}"'), encoding="utf-8")
     res = read_odm(path)
     keys = sorted(set(res.events["source_patient"]))
-    _, ev, _ = deidentify(_persons(keys), res.events.assign(source_file="lb.xml"), key=KEY)
-    assert {q["item_group"] for q in _quals(ev)} == {"IG.LB"}
-    assert {q["study_event"] for q in _quals(ev)} == {"SE.V1"}
+    return deidentify(_persons(keys), res.events.assign(source_file="study.xml"), key=KEY)[1]
+
+
+def test_odm_item_group_oids_are_kept_as_study_metadata(tmp_path: Path) -> None:
+    # 2,037 item-group OIDs of the shared corpus were published as 'IG.[PHI]'
+    quals = _quals(_deid_odm(tmp_path, "IG.LB"))
+    assert {q["item_group"] for q in quals} == {"IG.LB"}
+    assert {q["study_event"] for q in quals} == {"SE.V1"}
 
 
 def test_a_name_in_an_odm_oid_leaves_the_qualifiers_and_the_record_pointer(tmp_path: Path) -> None:
     # the pointer holds the sponsor's OIDs too (ItemGroupData[IG.JOHN_SMITH]): it lost known
     # values and dates only
-    path = tmp_path / "named.xml"
-    path.write_text(ODM.replace('"IG.C"', '"IG.JOHN_SMITH"'), encoding="utf-8")
-    res = read_odm(path)
-    keys = sorted(set(res.events["source_patient"]))
-    _, ev, _ = deidentify(_persons(keys), res.events.assign(source_file="named.xml"), key=KEY)
+    ev = _deid_odm(tmp_path, "IG.JOHN_SMITH")
     assert {q["item_group"] for q in _quals(ev)} == {"IG.[NAME]"}
     pointers = ev["source_record"].tolist()
     assert all("ItemGroupData[IG.[NAME]]" in p and "JOHN" not in p for p in pointers)

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from twinlab.deid import DeidKey
+from twinlab.deid import DeidKey, IdentifierSet
 from twinlab.deid.tables import deidentify
+from twinlab.deid.text import TextScrubber
 from twinlab.ingest.fhir import read_fhir
 from twinlab.ingest.odm import read_odm
 from twinlab.ingest.wearables import read_wearables
@@ -242,6 +243,10 @@ def test_a_name_in_an_odm_oid_leaves_the_qualifiers_and_the_record_pointer(tmp_p
     pointers = ev["source_record"].tolist()
     assert all("ItemGroupData[IG.[NAME]]" in p and "JOHN" not in p for p in pointers)
     assert len(set(pointers)) == len(pointers)
+    # only there: a keyed file id spells names by chance ("EU5TOK"), and must stay as it is
+    assert set(ev["source_file"]) == {"study.xml"}
+    scrub = TextScrubber(IdentifierSet())
+    assert scrub.scrub_pointer("src-KXQKTRXEW5EU5TOK") == "src-KXQKTRXEW5EU5TOK"
 
 
 def _immunization_bundle(tmp_path: Path, lots: list[str]) -> Path:

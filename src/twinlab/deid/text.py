@@ -1211,9 +1211,6 @@ _POSITION_BEFORE = re.compile(
 #: A word as the name check reads it: a capitalised or lower-case word, or an upper-case run
 #: (``JOHN_SMITH`` and ``JohnSmith`` are two words each).
 _NAME_WORD = re.compile(r"[A-Za-z][a-z]+|[A-Z]+(?![a-z])")
-#: File formats that Philter's dictionaries list as names ("json"): a pointer's file name
-#: ("Smith_2.json") is no run of two names.
-_FORMAT_WORDS = frozenset({"json", "ndjson", "jsonl", "xml", "csv", "tsv", "xpt", "vcf", "gz"})
 
 
 def person_name_runs(text: str) -> list[tuple[str, int, int]]:
@@ -1249,7 +1246,7 @@ def person_name_runs(text: str) -> list[tuple[str, int, int]]:
     run: list[re.Match[str]] = []
     for m in [*_NAME_WORD.finditer(text), None]:
         word = m.group().lower() if m is not None else ""
-        if len(word) > 1 and word in names and word not in clinical and word not in _FORMAT_WORDS:
+        if len(word) > 1 and word in names and word not in clinical:
             run.append(m)  # type: ignore[arg-type]
             continue
         if len(run) >= 2:
@@ -1258,15 +1255,22 @@ def person_name_runs(text: str) -> list[tuple[str, int, int]]:
     return runs
 
 
+#: The sponsor's OIDs in an ODM record pointer: ``ClinicalData[ST.1]``,
+#: ``StudyEventData[SE.V1#2]``, ``FormData[F.VS]``, ``ItemGroupData[IG.LB#1]`` (the repeat key
+#: after ``#`` is left to the date check).
+_POINTER_OID = re.compile(r"(?<=Data\[)[^\]#]+")
+
+
 def pointer_phi(text: str, identifiers: IdentifierSet) -> list[tuple[str, int, int]]:
     """The PHI spans of a record pointer, in text order, without overlaps.
 
     Known values, except a short number in a position (``dm.xpt#row=1015`` is row 1015, not
     subject 1015; ``SubjectData[1015]`` is the subject), full dates whatever their owner
     (:data:`POINTER_DATE`; a reader writes positions, so a date is a reader's mistake that
-    would undo the shift of the event's time), and runs of person names
-    (:func:`person_name_runs`: an ODM pointer holds the sponsor's OIDs,
-    ``ItemGroupData[IG.JOHN_SMITH]``, which the qualifiers lose them from too).
+    would undo the shift of the event's time), and runs of person names in the sponsor's OIDs
+    of an ODM pointer (:func:`person_name_runs` in ``ItemGroupData[IG.JOHN_SMITH#2]``, which
+    the qualifiers lose them from too; only there: elsewhere a pointer holds keyed ids and
+    UUIDs, whose letters can spell names by chance, and must stay unique).
 
     Examples
     --------
@@ -1284,7 +1288,11 @@ def pointer_phi(text: str, identifiers: IdentifierSet) -> list[tuple[str, int, i
         )
     ]
     spans += [("date", m.start(), m.end()) for m in POINTER_DATE.finditer(text)]
-    spans += person_name_runs(text)
+    spans += [
+        (k, m.start() + s, m.start() + e)
+        for m in _POINTER_OID.finditer(text)
+        for k, s, e in person_name_runs(m.group())
+    ]
     spans.sort(key=lambda t: (t[1], -t[2]))
     out: list[tuple[str, int, int]] = []
     for span in spans:

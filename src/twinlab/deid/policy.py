@@ -159,15 +159,32 @@ def system_phi(system: str) -> tuple[str, ...]:
     return tuple(sorted(kinds))
 
 
+#: A UCUM annotation: any text in braces (``{score}``, ``mL/min/{1.73_m2}``).
+_ANNOTATION = re.compile(r"\{([^{}]*)\}")
+
+
 @lru_cache(maxsize=4096)
 def _is_ucum(unit: str) -> bool:
+    """A UCUM expression whose annotations hold no PHI.
+
+    UCUM lets an annotation hold any text, so ``mg{Jane Doe}/dL`` parses: an annotation in
+    which a PHI pattern or a run of person names is found (:func:`~twinlab.deid.text.find_phi`
+    without the engine) makes the unit no vocabulary value (nulled, counted).
+
+    Examples
+    --------
+    >>> _is_ucum("{steps}/min"), _is_ucum("mg{John Smith}/dL"), _is_ucum("mg{617-555-0100}")
+    (True, False, False)
+    """
+    from twinlab.deid.text import find_phi
     from twinlab.terminology.ucum import UnitError, parse_ucum
 
     try:
         parse_ucum(unit)
     except (UnitError, ValueError):
         return False
-    return True
+    notes = _ANNOTATION.findall(unit)
+    return not any(find_phi(n, None, engine=False, names=True) for n in notes)
 
 
 def in_vocabulary(vocabulary: Any, value: Any) -> bool:
@@ -220,7 +237,7 @@ def apply_policy(table: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[st
         if not bad:
             continue
         spelled = {u: _ucum_spelling(u) for u in bad} if vocabulary == "ucum" else {}
-        spelled = {u: v for u, v in spelled.items() if v is not None}
+        spelled = {u: v for u, v in spelled.items() if v is not None and _is_ucum(v)}
         if spelled:  # a known spelling of a UCUM unit ("LB"): published as UCUM ("[lb_av]")
             normalized[str(col)] = int(values.isin(set(spelled)).sum())
             values = values.replace(spelled).astype(values.dtype)

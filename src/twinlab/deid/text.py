@@ -1211,6 +1211,8 @@ _POSITION_BEFORE = re.compile(
 #: A word as the name check reads it: a capitalised or lower-case word, or an upper-case run
 #: (``JOHN_SMITH`` and ``JohnSmith`` are two words each).
 _NAME_WORD = re.compile(r"[A-Za-z][a-z]+|[A-Z]+(?![a-z])")
+#: A token: a run of letters and digits.
+_ALNUM_TOKEN = re.compile(r"[^\W_]+")
 
 
 def person_name_runs(text: str) -> list[tuple[str, int, int]]:
@@ -1221,7 +1223,9 @@ def person_name_runs(text: str) -> list[tuple[str, int, int]]:
     it is a first or last name of Philter's dictionaries and not in its clinical whitelist; one
     such word alone ("EMER", a FHIR encounter class) is no name, two in a row are
     (``WEEK 4 JOHN SMITH``, ``IG.JOHN_SMITH``). Digits and separators between them do not
-    break a run.
+    break a run. A token of letters and digits (a keyed id ``src-KXQKTRXEW5EU5TOK``, an event
+    id ``ev-8ba60bea3cd6...``, a lot ``EW0182``) holds no name words: its letters spell names by
+    chance.
 
     Parameters
     ----------
@@ -1238,21 +1242,31 @@ def person_name_runs(text: str) -> list[tuple[str, int, int]]:
     [('name', 'JOHN SMITH')]
     >>> person_name_runs("NOT HISPANIC OR LATINO"), person_name_runs("EMER")
     ([], [])
+    >>> person_name_runs("src-KXQKTRXEW5EU5TOK")
+    []
     """
     from twinlab.deid.vocabulary import _name_words
 
     names, clinical = _name_words()
     runs: list[tuple[str, int, int]] = []
-    run: list[re.Match[str]] = []
-    for m in [*_NAME_WORD.finditer(text), None]:
-        word = m.group().lower() if m is not None else ""
+    run: list[tuple[int, int]] = []
+    for start, end, word in [*_words_of_letters(text), (0, 0, "")]:
         if len(word) > 1 and word in names and word not in clinical:
-            run.append(m)  # type: ignore[arg-type]
+            run.append((start, end))
             continue
         if len(run) >= 2:
-            runs.append(("name", run[0].start(), run[-1].end()))
+            runs.append(("name", run[0][0], run[-1][1]))
         run = []
     return runs
+
+
+def _words_of_letters(text: str) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, lower-case word)`` of the words of ``text``'s tokens without a digit."""
+    for token in _ALNUM_TOKEN.finditer(text):
+        if any(c.isdigit() for c in token.group()):
+            continue
+        for m in _NAME_WORD.finditer(token.group()):
+            yield token.start() + m.start(), token.start() + m.end(), m.group().lower()
 
 
 #: The sponsor's OIDs in an ODM record pointer: ``ClinicalData[ST.1]``,

@@ -106,3 +106,17 @@ def test_state_outside_the_states_is_replaced_by_null():
     assert out["cov_state"].tolist()[::2] == ["MA", "Ohio"]
     assert out["cov_state"].iloc[[1, 3]].isna().all()
     assert report["invalid_values"] == {"cov_state": 2}
+
+
+def test_a_ucum_annotation_holding_phi_is_no_unit() -> None:
+    # UCUM lets an annotation hold any text: "mg{JohnSmith}/dL" parsed, so the unit columns
+    # (kept) published it verbatim, also through the known-spelling path
+    events = pd.DataFrame({
+        "unit": ["mg{JohnSmith}/dL", "{steps}/min", "mL/min/{1.73_m2}", "{call 617-555-0100}"],
+        "orig_unit": ["mg{Linda Garcia}/dL", "{score}", "mg/dL", "LB"],
+    })  # fmt: skip
+    out, report = apply_policy("events", events)
+    assert out["unit"].isna().tolist() == [True, False, False, True]
+    assert out["orig_unit"].tolist()[1:] == ["{score}", "mg/dL", "[lb_av]"]
+    assert pd.isna(out["orig_unit"].iloc[0])
+    assert report["invalid_values"] == {"unit": 2, "orig_unit": 1}

@@ -308,3 +308,25 @@ def test_terms_of_a_closed_vocabulary_are_no_findings(tmp_path):
         (f.file.rsplit("/", 1)[-1], f.location.split(",")[0]) for f in scan_for_phi(tmp_path, ids)
     }
     assert found == {("events.parquet", "column 'display'"), ("patients.parquet", "column 'site'")}
+
+
+def test_shifted_date_qualifiers_and_reference_pseudonyms_are_read_as_written(tmp_path):
+    """A wearable summary's local_date is shifted like the event times: that it falls on
+    someone's real date (an SDTM subject's reference start date, known as PHI) is chance, as for
+    a shifted time, and blocked the publication of the shared corpus; so did a reference
+    pseudonym spelling 'SSN2...'. A real date or SSN elsewhere in the cell is still found."""
+    ids = IdentifierSet([("phi", "2014-07-01"), ("birth_date", "1950-03-07")])
+    quals = [
+        json.dumps({"local_date": "2014-07-01", "encounter": "ref-SSN2UFVTC6DDSYZ5"}),
+        json.dumps({"local_date": "2014-07-02", "supp": {"COVAL": "since 2014-07-01"}}),
+        json.dumps({"local_date": "1950-03-07"}),
+        json.dumps({"visit": "2014-07-01", "encounter": "ref-SSN 900-12-3456"}),
+    ]
+    pq.write_table(pa.table({"qualifiers": quals}), tmp_path / "e.parquet")
+    found = {(f.location.split(" (")[0], f.kind) for f in scan_for_phi(tmp_path, ids)}
+    rows = {loc.split("row ")[1].split(" ")[0] for loc, _ in found}
+    assert rows == {"1", "3"}
+    assert any(k == "phi" for loc, k in found if "row 3" in loc)
+    assert any(k == "pattern:ssn" for loc, k in found if "row 3" in loc)
+    strict = scan_for_phi(tmp_path, ids, dates_in_timestamps=True)
+    assert any("row 2" in f.location and f.kind == "birth_date" for f in strict)

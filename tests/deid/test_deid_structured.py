@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from twinlab.deid import DeidKey
+from twinlab.deid import DeidKey, IdentifierSet
 from twinlab.deid.tables import deidentify
+from twinlab.deid.text import TextScrubber
 from twinlab.ingest.fhir import read_fhir
 from twinlab.ingest.odm import read_odm
 from twinlab.ingest.wearables import read_wearables
@@ -167,3 +168,158 @@ def test_a_device_named_by_its_owner_publishes_the_model_only(tmp_path: Path) ->
     _, ev, _ = deidentify(res.persons, res.events.assign(source_file="export.csv"), key=KEY)
     assert {q["device"] for q in ev["qualifiers"]} == {"Kestrel Band"}
     assert "Gwendolyn" not in json.dumps(ev["qualifiers"].tolist())
+
+
+def _quals(events: pd.DataFrame) -> list[dict]:
+    return [json.loads(q) if isinstance(q, str) else q for q in events["qualifiers"]]
+
+
+def test_sponsor_terms_lose_planted_names_and_keep_real_terms() -> None:
+    # VISIT, --TPT, --LOC, --POS are sponsor-defined text; the reader publishes them as coded
+    # qualifiers, which ran without the engine: a name nobody knew passed ("WEEK 4 JOHN SMITH")
+    from twinlab.ingest.sdtm import read_sdtm_frame
+
+    vs = pd.DataFrame({
+        "STUDYID": "S1", "DOMAIN": "VS", "USUBJID": "S1-001", "VSSEQ": [1, 2, 3],
+        "VSTESTCD": "SYSBP", "VSTEST": "Systolic Blood Pressure", "VSORRES": ["120", "118", "121"],
+        "VSORRESU": "mmHg", "VSSTRESN": [120.0, 118.0, 121.0], "VSSTRESU": "mmHg",
+        "VSDTC": ["2021-01-04", "2021-01-18", "2021-02-01"],
+        "VISIT": ["WEEK 2", "WEEK 4 JOHN SMITH", "UNSCHEDULED 3.1"],
+        "VSTPT": ["AFTER STANDING FOR 1 MINUTE", "5 MIN POST DOSE Margaret Thatcher", "Pre-dose"],
+        "VSLOC": ["LEFT ARM", "ORAL CAVITY", "arm of Linda Garcia"],
+        "VSPOS": ["SUPINE", "STANDING", "SITTING"],
+    })  # fmt: skip
+    res = read_sdtm_frame(vs, source_file="vs.csv")
+    _, ev, _ = deidentify(_persons(["S1-001"]), res.events.assign(source_file="vs.csv"), key=KEY)
+    quals = _quals(ev)
+    published = json.dumps(quals)
+    for name in ("JOHN", "SMITH", "Margaret", "Thatcher", "Linda", "Garcia"):
+        assert name not in published
+    assert [q["visit"] for q in quals] == ["WEEK 2", "WEEK 4 [NAME]", "UNSCHEDULED 3.1"]
+    assert quals[0]["timepoint"] == "AFTER STANDING FOR 1 MINUTE"
+    assert quals[2]["timepoint"] == "Pre-dose"
+    assert [q["location"] for q in quals[:2]] == ["LEFT ARM", "ORAL CAVITY"]
+    assert [q["position"] for q in quals] == ["SUPINE", "STANDING", "SITTING"]
+
+
+def test_coded_terms_keep_real_words_that_the_engine_would_remove() -> None:
+    # the engine's catch-all read 'LATINO' and 'LB' as PHI; a single name word ('EMER', an
+    # encounter class) is no name either
+    events = _events(
+        "http://loinc.org",
+        code=["8302-2"] * 3,
+        qualifiers=[{"ethnic": "NOT HISPANIC OR LATINO", "class": "EMER"},
+                    {"item_group": "IG.LB", "form": "LABDATA", "study_event": "SE.VISIT 1"},
+                    {"item_group": "IG.JOHN_SMITH", "class": "seen by Margaret Thatcher"}],
+    )  # fmt: skip
+    _, ev, _ = deidentify(_persons(["p1"]), events, key=KEY)
+    quals = _quals(ev)
+    assert quals[0] == {"ethnic": "NOT HISPANIC OR LATINO", "class": "EMER"}
+    assert quals[1] == {"item_group": "IG.LB", "form": "LABDATA", "study_event": "SE.VISIT 1"}
+    assert quals[2] == {"item_group": "IG.[NAME]", "class": "seen by [NAME]"}
+
+
+def _deid_odm(tmp_path: Path, item_group: str) -> pd.DataFrame:
+    """The de-identified events of :data:`ODM` with its item group OID set to ``item_group``."""
+    path = tmp_path / "study.xml"
+    path.write_text(ODM.replace('"IG.C"', f'"{item_group}"'), encoding="utf-8")
+    res = read_odm(path)
+    keys = sorted(set(res.events["source_patient"]))
+    return deidentify(_persons(keys), res.events.assign(source_file="study.xml"), key=KEY)[1]
+
+
+def test_odm_item_group_oids_are_kept_as_study_metadata(tmp_path: Path) -> None:
+    # 2,037 item-group OIDs of the shared corpus were published as 'IG.[PHI]'
+    quals = _quals(_deid_odm(tmp_path, "IG.LB"))
+    assert {q["item_group"] for q in quals} == {"IG.LB"}
+    assert {q["study_event"] for q in quals} == {"SE.V1"}
+
+
+def test_a_name_in_an_odm_oid_leaves_the_qualifiers_and_the_record_pointer(tmp_path: Path) -> None:
+    # the pointer holds the sponsor's OIDs too (ItemGroupData[IG.JOHN_SMITH]): it lost known
+    # values and dates only
+    ev = _deid_odm(tmp_path, "IG.JOHN_SMITH")
+    assert {q["item_group"] for q in _quals(ev)} == {"IG.[NAME]"}
+    pointers = ev["source_record"].tolist()
+    assert all("ItemGroupData[IG.[NAME]]" in p and "JOHN" not in p for p in pointers)
+    assert len(set(pointers)) == len(pointers)
+    # only there: a keyed file id spells names by chance ("EU5TOK"), and must stay as it is
+    assert set(ev["source_file"]) == {"study.xml"}
+    scrub = TextScrubber(IdentifierSet())
+    assert scrub.scrub_pointer("src-KXQKTRXEW5EU5TOK") == "src-KXQKTRXEW5EU5TOK"
+
+
+def _immunization_bundle(tmp_path: Path, lots: list[str]) -> Path:
+    patient = {"resourceType": "Patient", "id": "pq", "gender": "male", "birthDate": "1970-02-03",
+               "name": [{"family": "Ostrander", "given": ["Leofric"]}]}  # fmt: skip
+    shots = [
+        {"resourceType": "Immunization", "id": f"i{i}", "status": "completed",
+         "patient": {"reference": "Patient/pq"}, "occurrenceDateTime": "2023-06-01T08:00:00Z",
+         "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140"}]},
+         "lotNumber": lot}
+        for i, lot in enumerate(lots)
+    ]  # fmt: skip
+    encounter = {"resourceType": "Encounter", "id": "e1", "status": "finished",
+                 "subject": {"reference": "Patient/pq"},
+                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                           "code": "AMB Leofric Ostrander"},
+                 "period": {"start": "2023-06-01T08:00:00Z"}}  # fmt: skip
+    return _fhir(tmp_path, [patient, *shots, encounter])
+
+
+def test_lot_numbers_are_kept_unless_they_hold_phi(tmp_path: Path) -> None:
+    # a lot number identifies a manufactured batch, not a patient: kept (the 'LOT' label and
+    # the serial shape made 'LOT [MRN]' of it), but not a patient's name or a phone number in it
+    # (a serial's letters spell names by chance, "EU5TOK": a token with digits has no words)
+    lots = ["LOT 12345X", "EW0182", "X7Y8Z9", "OSTRANDER-7", "call 617-555-0100",
+            "JOHN SMITH 44", "KXQKTRXEW5EU5TOK"]  # fmt: skip
+    res = read_fhir(_immunization_bundle(tmp_path, lots))
+    _, ev, _ = deidentify(res.persons, res.events.assign(source_file="b.json"), key=KEY)
+    quals = _quals(ev)
+    published = [q["lot_number"] for q in quals if "lot_number" in q]
+    assert published == ["LOT 12345X", "EW0182", "X7Y8Z9", "[NAME]-7", "call [PHONE]",
+                         "[NAME] 44", "KXQKTRXEW5EU5TOK"]  # fmt: skip
+    # the encounter class is a code, yet the patient's name in it goes
+    (klass,) = [q["class"] for q in quals if "class" in q]
+    assert "Leofric" not in klass and "Ostrander" not in klass and klass.startswith("AMB")
+
+
+def test_a_wearable_local_date_is_shifted_with_its_patient(tmp_path: Path) -> None:
+    # the local day of a daily summary was published as '[DATE]': useless, and unlike every
+    # other date of the patient, which is shifted
+    stamps = pd.date_range("2025-04-01", periods=3 * 1440, freq="min")
+    header = ["# Kestrel Health data export", "# serial_number: KQ-7F00D1E5",
+              "# timezone: UTC+01:00", "timestamp,heart_rate,steps"]  # fmt: skip
+    rows = [f"{t:%Y-%m-%dT%H:%M:%S}+01:00,{60 + i % 30},{i % 9}" for i, t in enumerate(stamps)]
+    path = tmp_path / "export.csv"
+    path.write_text("\n".join(header + rows) + "\n", encoding="utf-8")
+    res = read_wearables(path)
+    daily = [q.get("local_date") for q in res.events["qualifiers"]]
+    _, ev, xw = deidentify(res.persons, res.events.assign(source_file="export.csv"), key=KEY)
+    shift = pd.Timedelta(days=int(xw["shift_days"].iloc[0]))
+    for before, after in zip(daily, _quals(ev), strict=True):
+        if before is None:
+            continue
+        expected = (pd.Timestamp(before) + shift).date().isoformat()
+        assert after["local_date"] == expected != before
+
+
+def test_site_ids_are_kept_and_a_site_holding_phi_is_pseudonymised() -> None:
+    # a trial site is no patient identifier: SITEID '1001' became '[IDENTIFIER]' (and so did
+    # every '1001' in the text of its patients); a site that holds PHI must not pass either
+    from twinlab.ingest.sdtm import read_sdtm_frame
+
+    sites = ["1001", "SITE-07", "617-555-0100", "Dr John Smith Clinic", "701"]
+    dm = pd.DataFrame({
+        "STUDYID": "S1", "DOMAIN": "DM", "USUBJID": [f"S1-{i:03d}" for i in range(5)],
+        "SUBJID": [f"{i:03d}" for i in range(5)], "SITEID": sites, "SEX": "F",
+        "RFSTDTC": "2021-01-04", "ARMCD": "A", "ARM": "Drug A",
+    })  # fmt: skip
+    res = read_sdtm_frame(dm, source_file="dm.csv")
+    patients, _, _ = deidentify(res.persons, res.events.assign(source_file="dm.csv"), key=KEY)
+    published = patients["site"].tolist()
+    assert published[0] == "1001" and published[1] == "SITE-07" and published[4] == "701"
+    assert all(p.startswith("site-") and len(p) == 21 for p in published[2:4])
+    # the same site, the same pseudonym
+    again, _, _ = deidentify(res.persons, res.events.assign(source_file="dm.csv"), key=KEY)
+    assert again["site"].tolist() == published

@@ -257,3 +257,23 @@ def test_a_unit_issue_keeps_its_words_through_the_scrubber() -> None:
     with pytest.raises(UnitError) as err:
         convert(1.0, "TABLET", "kg")
     assert "[" not in TextScrubber(IdentifierSet([])).scrub(str(err.value))
+
+
+def test_a_unit_issue_never_quotes_the_unit_as_the_source_wrote_it() -> None:
+    # the reason quoted the unit ("unknown unit 'Jane Doe': ..."), and the qualifier published
+    # it: a name typed in a unit field went out with it (602 reasons of the shared corpus were
+    # scrubbed to "unknown unit '[PHI]'"); the unit as written stays in orig_unit, under its policy
+    ev = _events([
+        (L, "2160-0", 1.0, "Jane Doe", None),
+        ("local", "X", 2.0, "TABLET", None),
+        (L, "1742-6", 30.0, "mg{Jane Doe}/dL", None),
+    ], qualifiers_as_text=True)  # fmt: skip
+    out = normalize_units(ev)
+    reasons = [json.loads(q)["unit_issue"] for q in out["qualifiers"]]
+    assert not any("Jane" in r or "TABLET" in r for r in reasons)
+    assert reasons[0] == (
+        "unknown unit: no UCUM expression and no known spelling of one; umol/L expected"
+    )
+    assert reasons[1].startswith("unknown unit")
+    assert reasons[2] == "cannot convert the unit to U/L: different dimensions"
+    assert list(out["orig_unit"]) == ["Jane Doe", "TABLET", "mg{Jane Doe}/dL"]

@@ -13,8 +13,10 @@ daylight-saving rule can bend an interval.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -23,7 +25,7 @@ import pandas as pd
 from twinlab.deid._util import is_missing, to_utc
 from twinlab.deid.keys import DeidKey, as_key
 
-__all__ = ["DATE_SHIFT_PURPOSE", "date_shift_days", "shift_dates"]
+__all__ = ["DATE_SHIFT_PURPOSE", "date_shift_days", "shift_dates", "shift_iso_date"]
 
 #: The HKDF purpose of the date-shift sub-key.
 DATE_SHIFT_PURPOSE = "date-shift"
@@ -136,3 +138,38 @@ def shift_timestamp(value: Any, days: int) -> pd.Timestamp | None:
         return None
     s = to_utc(pd.Series([value]), what="timestamp")
     return s.iloc[0] + pd.Timedelta(days=int(days))
+
+
+#: A calendar date as readers write one (``2025-04-01``), nothing before or after it.
+_ISO_DATE = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})\s*")
+
+
+def shift_iso_date(value: Any, days: int) -> str | None:
+    """Shift a calendar date written ``YYYY-MM-DD`` by ``days``; None if it is no such date.
+
+    A date without a time of day (a wearable summary's local day) moves by whole days, like
+    the patient's timestamps, so that it stays the same day of the patient's shifted time line.
+
+    Parameters
+    ----------
+    value : str
+    days : int
+        The patient's date shift (:func:`date_shift_days`).
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> shift_iso_date("2025-04-01", -3), shift_iso_date("April 1st", 10)
+    ('2025-03-29', None)
+    """
+    m = _ISO_DATE.fullmatch(value) if isinstance(value, str) else None
+    if m is None:
+        return None
+    try:
+        day = dt.date(*(int(g) for g in m.groups())) + dt.timedelta(days=int(days))
+    except (ValueError, OverflowError):
+        return None
+    return day.isoformat()

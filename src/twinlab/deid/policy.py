@@ -23,7 +23,6 @@ Examples
 from __future__ import annotations
 
 import importlib.resources
-import itertools
 import re
 from functools import lru_cache
 from typing import Any
@@ -38,6 +37,7 @@ __all__ = [
     "column_policy",
     "field_policy",
     "in_vocabulary",
+    "structured_qualifiers",
     "system_phi",
 ]
 
@@ -89,6 +89,30 @@ def column_policy(table: str, column: str) -> dict[str, Any] | None:
     return None
 
 
+#: The field policy's lists of qualifier keys whose values are no free text.
+_STRUCTURED_QUALIFIERS = (
+    "coded_qualifiers",
+    "reference_qualifiers",
+    "date_qualifiers",
+    "lot_qualifiers",
+)
+
+
+@lru_cache(maxsize=1)
+def structured_qualifiers() -> frozenset[str]:
+    """The qualifier keys whose values the field policy scrubs as no free text (no engine).
+
+    Coded, reference, date and lot qualifiers (``field_policy.yaml``): the scrubber does not
+    run the clinical engine over their values, and the PHI scan does not either.
+
+    Returns
+    -------
+    frozenset of str
+    """
+    policy = field_policy()
+    return frozenset(k for name in _STRUCTURED_QUALIFIERS for k in policy.get(name, ()))
+
+
 @lru_cache(maxsize=1)
 def _code_systems() -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in field_policy()["code_systems"]), re.IGNORECASE)
@@ -121,8 +145,7 @@ def system_phi(system: str) -> tuple[str, ...]:
     >>> system_phi("ODM:JOHN-SMITH-MRN12345")
     ('mrn', 'name')
     """
-    from twinlab.deid.text import find_patterns
-    from twinlab.deid.vocabulary import _name_words
+    from twinlab.deid.text import find_patterns, person_name_runs
 
     text = str(system).strip()
     if _OID.fullmatch(text):
@@ -132,23 +155,36 @@ def system_phi(system: str) -> tuple[str, ...]:
     # a letters-and-digits name ('v3-ActCode') is no serial number as written
     kinds = {k for k, _, _ in find_patterns(free) if k != "id"}
     kinds.update(k for k, _, _ in find_patterns(spaced))
-    names, clinical = _name_words()
-    words = [w.lower() for w in re.findall(r"[A-Za-z][a-z]+|[A-Z]+(?![a-z])", free)]
-    person = [len(w) > 1 and w in names and w not in clinical for w in words]
-    if any(a and b for a, b in itertools.pairwise(person)):
-        kinds.add("name")
+    kinds.update(k for k, _, _ in person_name_runs(free))
     return tuple(sorted(kinds))
+
+
+#: A UCUM annotation: any text in braces (``{score}``, ``mL/min/{1.73_m2}``).
+_ANNOTATION = re.compile(r"\{([^{}]*)\}")
 
 
 @lru_cache(maxsize=4096)
 def _is_ucum(unit: str) -> bool:
+    """A UCUM expression whose annotations hold no PHI.
+
+    UCUM lets an annotation hold any text, so ``mg{Jane Doe}/dL`` parses: an annotation in
+    which a PHI pattern or a run of person names is found (:func:`~twinlab.deid.text.find_phi`
+    without the engine) makes the unit no vocabulary value (nulled, counted).
+
+    Examples
+    --------
+    >>> _is_ucum("{steps}/min"), _is_ucum("mg{John Smith}/dL"), _is_ucum("mg{617-555-0100}")
+    (True, False, False)
+    """
+    from twinlab.deid.text import find_phi
     from twinlab.terminology.ucum import UnitError, parse_ucum
 
     try:
         parse_ucum(unit)
     except (UnitError, ValueError):
         return False
-    return True
+    notes = _ANNOTATION.findall(unit)
+    return not any(find_phi(n, None, engine=False, names=True) for n in notes)
 
 
 def in_vocabulary(vocabulary: Any, value: Any) -> bool:
@@ -201,7 +237,7 @@ def apply_policy(table: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[st
         if not bad:
             continue
         spelled = {u: _ucum_spelling(u) for u in bad} if vocabulary == "ucum" else {}
-        spelled = {u: v for u, v in spelled.items() if v is not None}
+        spelled = {u: v for u, v in spelled.items() if v is not None and _is_ucum(v)}
         if spelled:  # a known spelling of a UCUM unit ("LB"): published as UCUM ("[lb_av]")
             normalized[str(col)] = int(values.isin(set(spelled)).sum())
             values = values.replace(spelled).astype(values.dtype)

@@ -9,7 +9,8 @@ e-mail, telephone) occurs:
   in lists, structs and dictionaries, date and timestamp columns (as ISO text, to find birth
   dates), column names, and the key/value metadata of the file, the schema and each field;
   the free-text values of a ``qualifiers`` JSON column (keys outside the field policy's
-  ``coded_qualifiers``) also get every detector of the scrubber, as ``text_columns`` do;
+  coded, reference, date and lot qualifiers) also get every detector of the scrubber, as
+  ``text_columns`` do;
 * JSON and notebooks (``.json``, ``.ipynb``, ``.geojson``): every string value and key, with
   its JSON path (JSON Lines and invalid JSON fall back to text); a JSON *number* (a count, a
   range bound of a report) is checked only for long numeric identifiers (SSN, phone, MRN),
@@ -80,7 +81,7 @@ _ONE_NUMBER = re.compile(r"\s*[<>]?=?\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)
 _KEYED_COLUMNS = tuple(
     f"column {c!r}"
     for c in ("event_id", "from_event_id", "to_event_id", "row_hash", "patient_id",
-              "source_file", "source_record")
+              "source_file", "source_record", "site")
 )  # fmt: skip
 #: The location of a Parquet or CSV cell: its column's name.
 _CELL_COLUMN = re.compile(r"column '(\w+)', row |row \d+, column '(\w+)'$")
@@ -116,7 +117,11 @@ def _closed_term(location: str, text: str) -> bool:
 _KEPT_TAG = " (coded display)"
 #: Location suffix of a free-text value inside the ``qualifiers`` column (every detector).
 _FREE_QUALIFIER_TAG = " (free-text qualifier)"
-_KEYED_ID = re.compile(r"ev-[0-9a-f]{24}|[0-9a-f]{64}|(?:P|src|rec|code|ref)-[A-Z2-7]{16}")
+#: Location suffix of a date qualifier's ISO date (field policy ``date_qualifiers``), which the
+#: de-identification shifted like the event times: read as they are.
+_SHIFTED_TAG = " (shifted date)"
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_KEYED_ID = re.compile(r"ev-[0-9a-f]{24}|[0-9a-f]{64}|(?:P|src|rec|code|ref|site)-[A-Z2-7]{16}")
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?",
     re.IGNORECASE,
@@ -338,10 +343,50 @@ def _strings_parquet(
     for name, column in zip(table.column_names, table.columns, strict=True):
         if coded and name == "display":
             yield from _strings_display(table, vocabulary)
+        elif name == "qualifiers":
+            yield from _shifted_qualifiers(_arrow_strings(column, name))
         else:
             yield from _arrow_strings(column, name)
         if name == "qualifiers":
             yield from _free_text_qualifiers(_arrow_strings(column, name), vocabulary)
+
+
+def _shifted_qualifiers(cells: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    """The ``qualifiers`` cells as the de-identification wrote them: each ISO date of a date
+    qualifier (field policy ``date_qualifiers``, shifted by the patient's date shift) yielded
+    apart, tagged :data:`_SHIFTED_TAG`; the keyed pseudonym of a reference qualifier
+    (``reference_qualifiers``: ``ref-`` and 16 base32 characters, which can spell ``SSN2...``)
+    left out, as the keyed id columns are; the rest of the cell as JSON text."""
+    from twinlab.deid.policy import field_policy
+
+    policy = field_policy()
+    dated = frozenset(policy.get("date_qualifiers", ()))
+    keyed = frozenset(policy.get("reference_qualifiers", ()))
+    for location, text in cells:
+        obj = _json_object(text) if any(k in text for k in dated | keyed) else None
+        held = {
+            k: v
+            for k, v in (obj or {}).items()
+            if isinstance(v, str)
+            and ((k in dated and _ISO_DAY.fullmatch(v)) or (k in keyed and _KEYED_ID.fullmatch(v)))
+        }
+        if not held:
+            yield location, text
+            continue
+        rest = {k: v for k, v in obj.items() if k not in held}
+        yield location, json.dumps(rest, ensure_ascii=False, sort_keys=True)
+        for k, v in held.items():
+            if k in dated:
+                yield f"{location} $.{k}{_SHIFTED_TAG}", v
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """``text`` read as a JSON object, else None."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 def _qualifier_leaves(obj: Any, path: str, coded: frozenset[str]) -> Iterator[tuple[str, str]]:
@@ -360,16 +405,14 @@ def _free_text_qualifiers(
     cells: Iterable[tuple[str, str]], vocabulary: CodedVocabulary | None = None
 ) -> Iterator[tuple[str, str]]:
     """The free-text string values of a ``qualifiers`` JSON column (those of keys outside the
-    field policy's ``coded_qualifiers``), tagged :data:`_FREE_QUALIFIER_TAG`: the scrubber ran
+    field policy's structured qualifiers, :func:`~twinlab.deid.policy.structured_qualifiers`),
+    tagged :data:`_FREE_QUALIFIER_TAG`: the scrubber ran
     the clinical engine over them, so the scan does too. A top-level ``source_display`` that
     ``vocabulary`` keeps for its ``source_system`` and ``source_code`` (the scrubber kept it as
     a declared concept name) is tagged :data:`_KEPT_TAG` instead: every pattern, no engine."""
-    from twinlab.deid.policy import field_policy
+    from twinlab.deid.policy import structured_qualifiers
 
-    policy = field_policy()
-    coded = frozenset(policy.get("coded_qualifiers", ())) | frozenset(
-        policy.get("reference_qualifiers", ())
-    )
+    coded = structured_qualifiers()
     verdicts: dict[tuple[str, str, str], bool] = {}
     for location, text in cells:
         try:
@@ -497,7 +540,8 @@ def scan_for_phi(
         The :data:`~twinlab.deid.text.PATTERNS` kinds to report (default SSN, e-mail, phone).
     dates_in_timestamps : bool
         Also report known dates (birth, death) found in a value that is one whole ISO 8601
-        datetime with a time of day (an event time, e.g. a Parquet timestamp column). Off by
+        datetime with a time of day (an event time, e.g. a Parquet timestamp column) or a
+        shifted date qualifier (a wearable summary's ``local_date``). Off by
         default: shifted event times coincide by chance with *someone's* real birth date
         (with 26 Synthea patients, 51 times in 1,700 events), which is no leak. Known dates
         in date columns and text are always reported.
@@ -560,6 +604,8 @@ def scan_for_phi(
                         # only a real (unshifted) date in it would be a leak
                         hits = [h for h in hits if dates_in_timestamps and h[0].endswith("date")]
                     cache[(text, coded)] = hits
+                if location.endswith(_SHIFTED_TAG):  # like a shifted event time
+                    hits = [h for h in hits if dates_in_timestamps and h[0].endswith("date")]
                 if location.endswith(_NUMBER_TAG):
                     hits = [
                         h for h in hits if h[0] not in _NOT_IN_NUMBERS and not h[0].endswith("date")

@@ -4,7 +4,8 @@
 
 ``patients``
     One row per patient with the timeline ``patients`` columns only: keyed pseudonym, sex,
-    birth year (``"YYYY"`` or ``"90+"``), site (scrubbed), shifted index date, sources
+    birth year (``"YYYY"`` or ``"90+"``), site (kept, or a keyed pseudonym when it holds PHI),
+    shifted index date, sources
     (scrubbed file names), plus ``cov_zip3`` (ZIP3 or ``"000"``), ``cov_state`` and
     ``cov_deceased`` when known. Every other person field is dropped (allow-list).
 ``events``
@@ -50,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from twinlab.deid._util import is_missing, to_utc
-from twinlab.deid.dates import date_shift_days, shift_dates
+from twinlab.deid.dates import date_shift_days, shift_dates, shift_iso_date
 from twinlab.deid.identifiers import IdentifierSet, _alnum_chunks, _leaves, fold, person_identifiers
 from twinlab.deid.keys import DeidKey, as_key
 from twinlab.deid.pseudonyms import pseudonym, pseudonymize
@@ -154,15 +155,16 @@ def _phi_field(phi: Any, field: str) -> str | None:
 
 
 def _scrub_qualifier_obj(
-    obj: Any, plain: TextScrubber, full: TextScrubber, coded: frozenset[str]
+    obj: Any, plain: TextScrubber, full: TextScrubber, coded: Mapping[str, Any]
 ) -> Any:
-    """Keys (at any depth) lose known values and patterns; so do the values of coded keys;
-    any other key's string values (free text: SUPPQUAL comments under ``supp``, dosage text,
-    undeclared keys) go through the full scrubber."""
+    """Keys (at any depth) lose known values and patterns; the values of a coded key go through
+    its scrubber (``coded[key].scrub_obj``: known values, patterns, person names); any other
+    key's string values (free text: SUPPQUAL comments under ``supp``, dosage text, undeclared
+    keys) go through the full scrubber."""
     if isinstance(obj, dict):
         return {
             plain.scrub(str(k)): (
-                plain.scrub_obj(v) if k in coded else _scrub_qualifier_obj(v, plain, full, coded)
+                coded[k].scrub_obj(v) if k in coded else _scrub_qualifier_obj(v, plain, full, coded)
             )
             for k, v in obj.items()
         }
@@ -176,34 +178,37 @@ def _scrub_qualifiers(
     plain: TextScrubber,
     drop: frozenset[str],
     full: TextScrubber | None = None,
-    coded: frozenset[str] | None = None,
+    coded: frozenset[str] | Mapping[str, Any] | None = None,
     codes: Callable[[Any, Any], Any] | None = None,
-    refs: tuple[frozenset[str], Callable[[str], str]] | None = None,
+    refs: Mapping[str, Callable[[str], str]] | None = None,
     kept: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Any:
     """Scrub a qualifiers object (dict or JSON text), dropping the keys in ``drop``.
 
     With ``full`` and ``coded`` (the field policy's ``coded_qualifiers``), the string values of
     keys outside ``coded`` are free text and go through ``full`` (the clinical engine
-    included); otherwise every value goes through ``plain``. With ``codes``
+    included); otherwise every value goes through ``plain``. ``coded`` may map a key to its
+    own scrubber (an object with ``scrub_obj``: a product lot number's). With ``codes``
     (``codes(system, code)`` -> the code as published), a top-level ``value_code`` (the code
     of a coded value) follows the policy of ``events.code`` instead, and its ``value_system``
-    is kept when it is a declared code system. With ``refs`` (``(keys, pseudonym)``, the field
-    policy's ``reference_qualifiers``), the string value of a top-level key in ``keys`` (a
-    reference to another record: a FHIR fullUrl, an encounter) becomes ``pseudonym(value)``.
+    is kept when it is a declared code system. With ``refs`` (key -> transform), the string
+    value of a top-level key in ``refs`` is published as ``refs[key](value)``, not scrubbed: a
+    reference to another record (the field policy's ``reference_qualifiers``: a FHIR fullUrl, an
+    encounter) as its keyed pseudonym, a date of the patient's (``date_qualifiers``) shifted.
     With ``kept`` (``kept(obj)``: whether the top-level ``source_display``, the name of the
     source coding ``source_system`` / ``source_code`` that a code map replaced, is a declared
     concept name), such a ``source_display`` goes through ``plain`` like a coded qualifier.
     """
     full = plain if full is None else full
-    coded = frozenset() if coded is None else coded
+    if not isinstance(coded, Mapping):
+        coded = dict.fromkeys(coded or (), plain)
 
     def scrub(obj: Any) -> Any:
         if isinstance(obj, dict) and kept is not None and kept(obj):
             rest = scrub({k: v for k, v in obj.items() if k != "source_display"})
             return {**rest, "source_display": plain.scrub(obj["source_display"])}
         if isinstance(obj, dict) and refs is not None:
-            held = {k: refs[1](v) for k, v in obj.items() if k in refs[0] and isinstance(v, str)}
+            held = {k: refs[k](v) for k, v in obj.items() if k in refs and isinstance(v, str)}
             if held:
                 return {**scrub({k: v for k, v in obj.items() if k not in held}), **held}
         if not isinstance(obj, dict) or codes is None or is_missing(obj.get("value_code")):
@@ -234,6 +239,57 @@ def _scrub_qualifiers(
             parsed = {k: v for k, v in parsed.items() if k not in drop}
         return json.dumps(scrub(parsed), ensure_ascii=False, sort_keys=True)
     return value
+
+
+#: Pattern kinds of serial-number shapes, which a product lot number is by nature.
+_SERIAL_KINDS = frozenset({"id", "number"})
+#: A lot label before a lot number ("LOT 12345X", "Lot #: A-77", "LOT12345"): the value's own
+#: name, no label of a record number.
+_LOT_LABEL = re.compile(r"\s*lot(?![a-z])\s*(?:no\.?|number|#)?\s*[:#.-]?\s*", re.IGNORECASE)
+
+
+class _LotScrubber:
+    """The scrubber of a product lot number (field policy ``lot_qualifiers``): kept, less known
+    identifiers, person names and the PHI patterns but serial-number shapes, after its label."""
+
+    def __init__(self, scrubber: TextScrubber) -> None:
+        self._scrubber = scrubber
+
+    def scrub_obj(self, obj: Any) -> Any:
+        if not isinstance(obj, str):
+            return self._scrubber.scrub_obj(obj)
+        label = _LOT_LABEL.match(obj)
+        cut = label.end() if label else 0
+        return obj[:cut] + self._scrubber.scrub(obj[cut:])
+
+
+def _shifted_date(value: str, days: int, scrubber: TextScrubber) -> str:
+    """A date qualifier (field policy ``date_qualifiers``): the ISO date shifted by the
+    patient's ``days``; anything else scrubbed."""
+    return shift_iso_date(value, days) or scrubber.scrub(value)
+
+
+#: A site id as a trial numbers its sites ("701", "SITE-01", "US.004"): letters, digits and
+#: separators, no blank, at most 32 characters.
+_SITE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}")
+
+
+def _publish_sites(values: pd.Series, scrubber: TextScrubber, key: DeidKey) -> pd.Series:
+    """The ``site`` column by the field policy: a site id in which ``scrubber`` finds nothing
+    (known identifiers of the patients, PHI patterns, person names) is kept; any other value
+    (a site named after a town or a person, a telephone number) is published as its keyed
+    pseudonym (``site-`` and 16 base32 characters; the same site, the same pseudonym)."""
+
+    def publish(value: Any) -> Any:
+        if is_missing(value) or not str(value).strip():
+            return None
+        text = str(value).strip()
+        if _SITE_ID.fullmatch(text) and not scrubber.find(text):
+            return text
+        return pseudonym("twinlab:site", text, key=key, prefix="site-")
+
+    mapping = {v: publish(v) for v in pd.unique(values[values.notna()])}
+    return values.map(lambda v: None if is_missing(v) else mapping[v])
 
 
 _WORDS = re.compile(r"[^\W\d_]{2,}")
@@ -561,8 +617,14 @@ def deidentify(
 
         policy = field_policy()
         drop_keys = frozenset(policy.get("drop_qualifiers", ()))
-        coded = frozenset(policy.get("coded_qualifiers", ()))
-        plain = TextScrubber(ids, replace=replace, engine=False)
+        plain = TextScrubber(ids, replace=replace, engine=False, names=True)
+        lot = _LotScrubber(
+            TextScrubber(ids, replace=replace, engine=False, names=True, skip=_SERIAL_KINDS)
+        )
+        coded = {
+            **dict.fromkeys(policy.get("coded_qualifiers", ()), plain),
+            **dict.fromkeys(policy.get("lot_qualifiers", ()), lot),
+        }
         from twinlab.deid.codes import transform_codes
 
         vocab = shipped_vocabulary() if vocabulary is None else vocabulary
@@ -574,8 +636,6 @@ def deidentify(
                     [system], [code], key=k, identifiers=ids, vocabulary=vocab
                 )[0]
             return published[(system, code)]
-
-        references = frozenset(policy.get("reference_qualifiers", ()))
 
         @functools.cache
         def reference(value: str) -> str:
@@ -591,11 +651,17 @@ def deidentify(
                 _hashable(obj.get("source_system")), _hashable(obj.get("source_code")), shown
             )
 
+        refs = dict.fromkeys(policy.get("reference_qualifiers", ()), reference)
+        dated = policy.get("date_qualifiers", ())
+        days = out["patient_id"].map(shifts).astype("int64")
+
+        def held(d: int) -> dict[str, Callable[[str], str]]:
+            return {**refs, **dict.fromkeys(dated, functools.partial(_shifted_date, days=d,
+                                                                     scrubber=plain))}  # fmt: skip
+
         out["qualifiers"] = [
-            _scrub_qualifiers(
-                q, plain, drop_keys, scrubber, coded, codes, (references, reference), kept_source
-            )
-            for q in out["qualifiers"]
+            _scrub_qualifiers(q, plain, drop_keys, scrubber, coded, codes, held(d), kept_source)
+            for q, d in zip(out["qualifiers"], days, strict=True)
         ]
     allowed = {"patient_id", "time", "end_time", "qualifiers", "event_id", "row_hash"}
     allowed |= set(_FREE_TEXT) | set(_KNOWN_ONLY) | set(_KEEP)
@@ -620,8 +686,8 @@ def deidentify(
 
     # --- patients ----------------------------------------------------------------------------
     patients = pd.DataFrame(rows)
-    site_scrubber = TextScrubber(ids, replace=replace, engine=False)
-    patients["site"] = site_scrubber.scrub_series(patients["site"].astype("str"))
+    site_scrubber = TextScrubber(ids, replace=replace, engine=False, names=True)
+    patients["site"] = _publish_sites(patients["site"], site_scrubber, k)
     src = out.groupby("patient_id")["source_file"].agg(lambda s: "; ".join(sorted(set(s))))
     patients["sources"] = patients["patient_id"].map(src).fillna("unknown").astype("str")
     patients["index_date"] = pd.to_datetime(patients["index_date"], utc=True).astype(

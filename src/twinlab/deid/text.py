@@ -71,6 +71,7 @@ __all__ = [
     "TextScrubber",
     "find_patterns",
     "find_phi",
+    "person_name_runs",
     "pointer_phi",
     "scrub_text",
 ]
@@ -1121,6 +1122,8 @@ def find_phi(
     *,
     patterns: bool = True,
     engine: bool = True,
+    names: bool = False,
+    skip: frozenset[str] = frozenset(),
 ) -> list[tuple[str, int, int]]:
     """Every PHI span of ``text`` by the scrubber's detectors, merged, in text order.
 
@@ -1131,6 +1134,11 @@ def find_phi(
         Known values (matched first: their kind wins where detectors overlap).
     patterns, engine : bool
         Also run :data:`PATTERNS` and the clinical engine (:mod:`twinlab.deid.engine`).
+    names : bool
+        Also report runs of person names (:func:`person_name_runs`; with ``patterns``).
+    skip : frozenset of str
+        Pattern kinds not reported (``{"id", "number"}`` for a product lot number, which is a
+        serial by nature).
 
     Returns
     -------
@@ -1149,7 +1157,9 @@ def find_phi(
     if identifiers is not None:
         spans += [(0, k, s, e) for k, s, e in identifiers.finditer(text)]
     if patterns:
-        spans += [(1, k, s, e) for k, s, e in find_patterns(text)]
+        spans += [(1, k, s, e) for k, s, e in find_patterns(text) if k not in skip]
+    if patterns and names:
+        spans += [(1, k, s, e) for k, s, e in person_name_runs(text)]
     if engine:
         from twinlab.deid.engine import philter_spans
 
@@ -1198,13 +1208,83 @@ _POSITION_BEFORE = re.compile(
 )
 
 
+#: A word as the name check reads it: a capitalised or lower-case word, or an upper-case run
+#: (``JOHN_SMITH`` and ``JohnSmith`` are two words each).
+_NAME_WORD = re.compile(r"[A-Za-z][a-z]+|[A-Z]+(?![a-z])")
+#: A token: a run of letters and digits.
+_ALNUM_TOKEN = re.compile(r"[^\W_]+")
+
+
+def person_name_runs(text: str) -> list[tuple[str, int, int]]:
+    """Runs of two or more words in a row that are person names and no clinical word.
+
+    The name check of short vocabulary-like values (sponsor terms such as a visit name, code
+    systems), where the clinical engine's catch-all would remove real terms: a word counts when
+    it is a first or last name of Philter's dictionaries and not in its clinical whitelist; one
+    such word alone ("EMER", a FHIR encounter class) is no name, two in a row are
+    (``WEEK 4 JOHN SMITH``, ``IG.JOHN_SMITH``). Digits and separators between them do not
+    break a run. A token of letters and digits (a keyed id ``src-KXQKTRXEW5EU5TOK``, an event
+    id ``ev-8ba60bea3cd6...``, a lot ``EW0182``) holds no name words: its letters spell names by
+    chance.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    list of (kind, start, end)
+        ``("name", start, end)`` per run, from its first word's start to its last word's end.
+
+    Examples
+    --------
+    >>> [(k, t[s:e]) for t in ["WEEK 4 JOHN SMITH"] for k, s, e in person_name_runs(t)]
+    [('name', 'JOHN SMITH')]
+    >>> person_name_runs("NOT HISPANIC OR LATINO"), person_name_runs("EMER")
+    ([], [])
+    >>> person_name_runs("src-KXQKTRXEW5EU5TOK")
+    []
+    """
+    from twinlab.deid.vocabulary import _name_words
+
+    names, clinical = _name_words()
+    runs: list[tuple[str, int, int]] = []
+    run: list[tuple[int, int]] = []
+    for start, end, word in [*_words_of_letters(text), (0, 0, "")]:
+        if len(word) > 1 and word in names and word not in clinical:
+            run.append((start, end))
+            continue
+        if len(run) >= 2:
+            runs.append(("name", run[0][0], run[-1][1]))
+        run = []
+    return runs
+
+
+def _words_of_letters(text: str) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, lower-case word)`` of the words of ``text``'s tokens without a digit."""
+    for token in _ALNUM_TOKEN.finditer(text):
+        if any(c.isdigit() for c in token.group()):
+            continue
+        for m in _NAME_WORD.finditer(token.group()):
+            yield token.start() + m.start(), token.start() + m.end(), m.group().lower()
+
+
+#: The sponsor's OIDs in an ODM record pointer: ``ClinicalData[ST.1]``,
+#: ``StudyEventData[SE.V1#2]``, ``FormData[F.VS]``, ``ItemGroupData[IG.LB#1]`` (the repeat key
+#: after ``#`` is left to the date check).
+_POINTER_OID = re.compile(r"(?<=Data\[)[^\]#]+")
+
+
 def pointer_phi(text: str, identifiers: IdentifierSet) -> list[tuple[str, int, int]]:
     """The PHI spans of a record pointer, in text order, without overlaps.
 
     Known values, except a short number in a position (``dm.xpt#row=1015`` is row 1015, not
-    subject 1015; ``SubjectData[1015]`` is the subject), and full dates whatever their owner
+    subject 1015; ``SubjectData[1015]`` is the subject), full dates whatever their owner
     (:data:`POINTER_DATE`; a reader writes positions, so a date is a reader's mistake that
-    would undo the shift of the event's time).
+    would undo the shift of the event's time), and runs of person names in the sponsor's OIDs
+    of an ODM pointer (:func:`person_name_runs` in ``ItemGroupData[IG.JOHN_SMITH#2]``, which
+    the qualifiers lose them from too; only there: elsewhere a pointer holds keyed ids and
+    UUIDs, whose letters can spell names by chance, and must stay unique).
 
     Examples
     --------
@@ -1222,6 +1302,11 @@ def pointer_phi(text: str, identifiers: IdentifierSet) -> list[tuple[str, int, i
         )
     ]
     spans += [("date", m.start(), m.end()) for m in POINTER_DATE.finditer(text)]
+    spans += [
+        (k, m.start() + s, m.start() + e)
+        for m in _POINTER_OID.finditer(text)
+        for k, s, e in person_name_runs(m.group())
+    ]
     spans.sort(key=lambda t: (t[1], -t[2]))
     out: list[tuple[str, int, int]] = []
     for span in spans:
@@ -1243,6 +1328,11 @@ class TextScrubber:
     engine : bool
         Run the clinical de-identification engine too (default); False for short
         vocabulary-like values.
+    names : bool
+        Also remove runs of person names (:func:`person_name_runs`): the name check of
+        vocabulary-like values scrubbed without the engine (sponsor terms, sites).
+    skip : frozenset of str
+        Pattern kinds not removed (see :func:`find_phi`).
 
     Examples
     --------
@@ -1256,10 +1346,14 @@ class TextScrubber:
         *,
         replace: Callable[[str, str], str] | None = None,
         engine: bool = True,
+        names: bool = False,
+        skip: frozenset[str] = frozenset(),
     ) -> None:
         self.identifiers = identifiers if identifiers is not None else IdentifierSet()
         self._replace = replace
         self.engine = engine
+        self.names = names
+        self.skip = skip
         self._known = frozenset(self.identifiers.kinds)
         # scrubbed text by (text, patterns): values repeat across rows (qualifier values,
         # terms); the identifiers are fixed, so a value's result never changes
@@ -1270,7 +1364,14 @@ class TextScrubber:
 
     def find(self, text: Any, *, patterns: bool = True) -> list[tuple[str, int, int]]:
         """The PHI spans :meth:`scrub` replaces (:func:`find_phi` with this scrubber's set)."""
-        return find_phi(text, self.identifiers, patterns=patterns, engine=patterns and self.engine)
+        return find_phi(
+            text,
+            self.identifiers,
+            patterns=patterns,
+            engine=patterns and self.engine,
+            names=self.names,
+            skip=self.skip,
+        )
 
     def scrub(self, text: Any, *, patterns: bool = True) -> Any:
         """Return ``text`` with PHI replaced; missing values and non-strings pass unchanged.

@@ -606,8 +606,9 @@ def _dm(r: _Row) -> tuple[dict[str, Any], dict[str, Any] | None]:
     ids = [("usubjid", usubjid)]
     if r.get("SUBJID"):
         ids.append(("subjid", r.get("SUBJID")))
-    if r.get("SITEID"):
-        ids.append(("siteid", r.get("SITEID")))
+    # SITEID names the trial site, shared by its patients: no identifier of one (searched as one,
+    # a site "1001" became [IDENTIFIER] wherever it was written); the site column has its own
+    # policy (twinlab.deid.tables: kept, or a keyed pseudonym when it holds PHI)
     deceased = r.get("DTHDTC") or ("true" if r.get("DTHFL") == "Y" else None)
     ts, q = r.date("RFSTDTC", "DMDTC", "RFICDTC", required=False)
     person = {

@@ -239,11 +239,12 @@ def normalize_units(events: pd.DataFrame) -> pd.DataFrame:
     for g, (system, code, unit) in enumerate(uniques):
         members = rows[group == g]
         canon = canonical_unit(code, system=system) if system and code else None
+        if unit == "\x00" and (canon is None or parse_ucum(canon).dimensionless):
+            continue
+        ucum = None
         try:
             if unit == "\x00":
-                if canon is None or parse_ucum(canon).dimensionless:
-                    continue
-                raise UnitError(f"no unit given; {canon} expected for {code}")
+                raise UnitError("no unit given")
             ucum = to_ucum(unit)
             if canon is None:
                 new_units[members] = ucum
@@ -251,7 +252,7 @@ def normalize_units(events: pd.DataFrame) -> pd.DataFrame:
             scale, offset = conversion(ucum, canon, code=code, system=system)
         except UnitError as err:
             issue_pos.extend(members.tolist())
-            issue_reason.extend([err.reason] * len(members))
+            issue_reason.extend([_issue_reason(unit, ucum, canon, err)] * len(members))
             continue
         with np.errstate(over="ignore"):  # an overflow is quarantined by the harmonizer
             new_values[members] = values[members] * scale + offset
@@ -266,6 +267,27 @@ def normalize_units(events: pd.DataFrame) -> pd.DataFrame:
     )
     _qualifiers.update(out, issue_pos, [{"!unit_issue": r} for r in issue_reason])
     return out
+
+
+def _issue_reason(unit: str, ucum: str | None, canon: str | None, err: UnitError) -> str:
+    """Why a unit was left as it is, in words and units of the canonical unit table only.
+
+    The unit as the source wrote it can be any text (a name typed in a unit field); it is
+    published in ``orig_unit`` under that column's policy (a UCUM expression, else null), never
+    quoted in the reason, which the field policy publishes as a coded qualifier.
+
+    Examples
+    --------
+    >>> _issue_reason("Jane Doe", None, "kg", UnitError("unknown unit 'Jane Doe'"))
+    'unknown unit: no UCUM expression and no known spelling of one; kg expected'
+    """
+    expected = f"; {canon} expected" if canon else ""
+    if unit == "\x00" or err.reason == "no unit given":
+        return f"no unit given{expected}"
+    if ucum is None:
+        return f"unknown unit: no UCUM expression and no known spelling of one{expected}"
+    why = "different dimensions" if "different dimensions" in err.reason else "no conversion"
+    return f"cannot convert the unit to {canon}: {why}"
 
 
 def _str(df: pd.DataFrame, column: str) -> Any:

@@ -73,6 +73,8 @@ _FUNCTION_WORDS = frozenset(
     + "ef lvef hfref hfpef hfmref".split()
     # abbreviations Philter flags ("dad passed from MI", "Berlin criteria ARDS", "QNS")
     + "mi ards qns cmh2o".split()
+    # a site of pain Philter flags in capitals ("PAIN IN LOW BACK", "Low Back Pain")
+    + ["low"]
     # LOINC property axis (Creatinine [Moles/volume]): vocabulary of code names
     + "moles mcnc scnc ccnc ncnc acnc mfr vfr naric".split()
 )

@@ -258,6 +258,18 @@ _ORG_WORD = (
     r"(?:(?:St|Mt|Ft|Dr|Co|Corp|Inc|Ltd|Bros|Assoc|Dept|Univ|Intl)\.|[A-Z]\.(?:[A-Z]\.)+"
     r"|[A-Z][\w'&-]*(?:\.[\w'&-]+)*)"
 )
+#: Words that end a name of an employer or a place when a note writes every word with a capital
+#: ("WORKS AT ACME LUMBER AND HAS PAIN", "Works At Acme In Town"): the sentence's own verbs,
+#: pronouns, prepositions and clinical words, never a word of the name after its first.
+_NAME_STOP = (
+    r"(?i:(?:and|or|but|has|had|have|is|was|were|are|be|been|will|would|can|could|should|may"
+    r"|might|does|did|do|not|no|in|on|at|to|for|from|with|without|since|as|by|until|after"
+    r"|before|during|while|when|where|who|which|that|because|so|then|now|x|per|he|she|they"
+    r"|his|her|their|pt|patient|reports?|states?|denies|complains?|presents?|c/o|years?|yrs?"
+    r"|daily|full|part|time|nights|days|shifts?|last|since|due)\b)"
+)
+#: A word of a name after its first (:data:`_ORG_WORD`, not a :data:`_NAME_STOP` word).
+_ORG_NEXT = rf"(?!{_NAME_STOP}){_ORG_WORD}"
 #: Words after a title that are no name ("dr. to call", "mr. and mrs.").
 _NOT_A_NAME = (
     r"(?:and|or|to|the|a|an|of|at|in|on|for|with|by|from|is|was|will|has|had|who|said|says"
@@ -973,7 +985,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|Hospice|Floor|Unit|Ward|Room|Neurology|Cardiology|Oncology|Surgery|Medicine"
             r"|Psychiatry|Pediatrics|Telemetry|Stepdown|Nursing|Assisted|Skilled|Memory|Group"
             r"|Shelter|Hospital|Emergency|Intensive|Behavioral|Long[-\s]Term)\b)[A-Z][\w'.-]*(?:(?:(?<!\.)|(?<=[SMF]t\.))\s+"
-            r"(?![A-Z]{1,4}\b)[A-Z][\w'.-]*){0,3})"
+            rf"(?![A-Z]{{1,4}}\b)(?!{_NAME_STOP})[A-Z][\w'.-]*){{0,3}})"
         ),
     ),
     PhiPattern(  # a town before its state: "Scottsdale, AZ", "Peoria, Illinois", "BILOXI, MS"
@@ -1024,7 +1036,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
         re.compile(
             r"(?i:\b(?:works?|worked|working)\s+(?:at|for)|\bemployed\s+(?:at|by)|\bemployer"
             r"|\bretired\s+from)\W{0,3}\s*"
-            rf"(?P<v>{_ORG_WORD}(?:\s+(?:&|and|of)?\s*{_ORG_WORD}){{0,4}}\.?)"
+            rf"(?P<v>{_ORG_WORD}(?:\s+(?i:&|and|of)?\s*{_ORG_NEXT}){{0,4}}\.?)"
         ),
     ),
     PhiPattern(

@@ -27,3 +27,37 @@ def test_an_all_caps_employer_name_stops_before_the_sentence_goes_on(text, emplo
     out = scrub_text(text)
     assert employer not in out
     assert kept in out
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("Admitted to St. Luke's Medical Center after a fall.", ["St.", "Luke", "Medical Center"]),
+        ("Transferred from Mt. Sinai yesterday.", ["Mt.", "Sinai"]),
+        ("She moved here from Ft. Worth last year.", ["Ft.", "Worth"]),
+        ("Followed at Saint Mary's Hospital for CHF.", ["Saint", "Mary", "Hospital"]),
+        ("ADMITTED TO ST. JOSEPH'S HOSPITAL FOR CHEST PAIN.", ["ST.", "JOSEPH", "HOSPITAL"]),
+        (
+            "now at Ft Bragg with his unit; son in Ste. Genevieve",
+            ["Ft ", "Bragg", "Ste.", "Genevieve"],
+        ),
+    ],
+)
+def test_saint_mount_and_fort_names_go_whole(text, leaked):
+    """ "St." (and "Mt.", "Ft.") stayed before a scrubbed name: "St. [PHI]'[PHI]"."""
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ECG shows ST elevation in V2-V4; st segment depression noted.",
+        "Takes St. John's wort daily; St John's Wort stopped.",
+        "History of St. Louis encephalitis.",
+        "ADMITTED TO ST. JOSEPH'S HOSPITAL FOR CHEST PAIN.",
+    ],
+)
+def test_st_in_clinical_words_stays(text):
+    kept = {"ST elevation", "st segment", "wort", "encephalitis", "FOR CHEST PAIN"}
+    out = scrub_text(text)
+    assert all(k in out for k in kept if k in text)

@@ -75,6 +75,8 @@ _FUNCTION_WORDS = frozenset(
     + "mi ards qns cmh2o".split()
     # a site of pain Philter flags in capitals ("PAIN IN LOW BACK", "Low Back Pain")
     + ["low"]
+    # a herb named after a saint ("St. John's wort")
+    + ["wort"]
     # LOINC property axis (Creatinine [Moles/volume]): vocabulary of code names
     + "moles mcnc scnc ccnc ncnc acnc mfr vfr naric".split()
 )
@@ -92,7 +94,7 @@ _EPONYM_AFTER = re.compile(
     r"|procedure|anomaly|contracture|esophagus|diverticulum|granuloma|lesions?|equation|formula"
     r"|gallop|toxin|vaccine|virus|bacillus|arteritis|vasculitis|pouch|fascia|ligament"
     r"|stockings?|splint|respirations?|breathing|scale|pattern|category|stain|repair|tendon"
-    r"|fundoplication|esophagectomy|gastrectomy|surgery|bypass|osteotomy|amputation)\b",
+    r"|fundoplication|esophagectomy|gastrectomy|surgery|bypass|osteotomy|amputation|wort)\b",
     re.IGNORECASE,
 )
 #: Eponyms and clinical abbreviations used alone ("Babinski negative", "NYHA II", "1/2 NS").

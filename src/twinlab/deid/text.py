@@ -40,7 +40,11 @@
    (``Ages: pt 91, spouse 88``), card endings (``CC ending in 4417``), first names in lower
    case after a contact verb or ``lives with`` (``called mary at home``), telephone numbers
    written with slashes and portal user names (``Portal user: jdoe_1948``), nicknames
-   (``known locally as "the Catfish King"``, ``nicknamed tiny``, ``goes by Red``);
+   (``known locally as "the Catfish King"``, ``nicknamed tiny``, ``goes by Red``); whole
+   names of places and facilities after ``St.``, ``Saint``, ``Mt.``, ``Ft.`` (``St. Luke's
+   Medical Center``, ``Mt. Sinai``; not ``ST elevation`` or ``St. John's wort``); employers'
+   and places' names in all-caps notes end before the sentence's own words (``WORKS AT ACME
+   LUMBER AND HAS PAIN``: :data:`_NAME_STOP`);
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
@@ -270,6 +274,26 @@ _NAME_STOP = (
 )
 #: A word of a name after its first (:data:`_ORG_WORD`, not a :data:`_NAME_STOP` word).
 _ORG_NEXT = rf"(?!{_NAME_STOP}){_ORG_WORD}"
+#: "St.", "Saint", "Mt.", "Mount", "Ft.", "Fort" before a capitalised word: the start of the
+#: name of a place or a facility ("St. Luke's Medical Center", "Mt. Sinai", "Ft. Worth"). In
+#: capitals only with its dot: "ST elevation" is the segment of an ECG.
+_SAINT = r"(?-i:St\.?|ST\.|Ste\.?|STE\.|Saint|SAINT|Mt\.?|MT\.|Mount|MOUNT|Ft\.?|FT\.|Fort|FORT)"
+#: Words in or after a saint's name that make it a herb, a disease or a sign, no place ("St.
+#: John's wort", "St. Louis encephalitis", "St. Vitus dance", "St. Anthony's fire").
+_SAINT_NOT_A_PLACE = re.compile(
+    r"\b(?:wort|encephalitis|dance|fire|virus)\b|^\W*(?:elevation|segment|depression|wave)",
+    re.IGNORECASE,
+)
+
+
+def _saint_place(text: str, start: int, end: int) -> bool:
+    """Whether a name after "St."/"Mt."/"Ft." is a place: no herb, disease or ECG word in it or
+    right after it (:data:`_SAINT_NOT_A_PLACE`)."""
+    words = text[start:end].split(None, 1)
+    rest = (words[1] if len(words) > 1 else "") + text[end : end + 24]
+    return _SAINT_NOT_A_PLACE.search(rest.split(".", 1)[0]) is None
+
+
 #: Words after a title that are no name ("dr. to call", "mr. and mrs.").
 _NOT_A_NAME = (
     r"(?:and|or|to|the|a|an|of|at|in|on|for|with|by|from|is|was|will|has|had|who|said|says"
@@ -998,6 +1022,14 @@ PATTERNS: tuple[PhiPattern, ...] = (
     ),
     # a town or city of the gazetteer in context: "a house in Biloxi", "Biloxi High School"
     PlacePattern("address", re.compile(r"(?!)")),
+    PhiPattern(  # a saint's or mountain's place or facility: "St. Luke's Medical Center"
+        "address",
+        re.compile(
+            rf"(?<![\w.])(?P<v>{_SAINT}[ \t]+[A-Z][\w'’-]*(?:[ \t]+(?:(?i:of|the|de|la|du)[ \t]+)?"
+            rf"(?!{_NAME_STOP}){_ORG_WORD}){{0,4}})"
+        ),
+        context=_saint_place,
+    ),
     PhiPattern(  # a street corner: "on 5th and Main", "corner of Oak and Elm"
         "address",
         re.compile(

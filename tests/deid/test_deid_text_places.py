@@ -61,3 +61,62 @@ def test_st_in_clinical_words_stays(text):
     kept = {"ST elevation", "st segment", "wort", "encephalitis", "FOR CHEST PAIN"}
     out = scrub_text(text)
     assert all(k in out for k in kept if k in text)
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("He grew up in the Golden Triangle and works in the Delta.", ["Golden", "Delta"]),
+        ("Lives in the Panhandle with her husband.", ["Panhandle"]),
+        ("Family is from Upstate; summers in the Lowcountry.", ["Upstate", "Lowcountry"]),
+        ("Retired to Hill Country. Brother lives in the Inland Empire.", ["Hill", "Inland"]),
+        ("Moved to the Bay Area; daughter in the Tri-Cities.", ["Bay Area", "Tri-Cities"]),
+        ("Miner from the Iron Range, raised on the Eastern Shore", ["Iron", "Eastern Shore"]),
+        ("now on the North Shore; sister on the Gulf Coast", ["North Shore", "Gulf Coast"]),
+        ("Sister in West Texas, brother in Upstate New York.", ["West Texas", "Upstate"]),
+        ("FATHER FARMS IN THE MISSISSIPPI DELTA", ["MISSISSIPPI DELTA"]),
+        ("a Palouse native, moved upstate in May", ["Palouse", "upstate"]),
+    ],
+)
+def test_named_regions_smaller_than_a_state_are_removed(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("EEG showed delta waves over the temporal leads.", "delta waves"),
+        ("Infected with the Delta variant; in the Delta wave.", "Delta variant"),
+        ("Delta-9 THC use daily.", "Delta-9 THC"),
+        ("Anion gap and delta gap calculated; delta ratio 1.2", "delta ratio"),
+        ("Ate Brussels sprouts with cheese.", "Brussels sprouts"),
+        ("Meds: Tylenol, Motrin. Allergies: Penicillin, Sulfa.", "Tylenol, Motrin"),
+    ],
+)
+def test_region_and_town_names_in_clinical_or_common_words_stay(text, kept):
+    assert kept in scrub_text(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        # towns abroad (GeoNames cities15000), accents or not
+        ("She visited family in Guadalajara last month.", ["Guadalajara"]),
+        ("Born in Kraków; came to Tromsø as a teen.", ["Krak", "Troms"]),
+        ("Mother still lives near Bhaktapur with an uncle.", ["Bhaktapur"]),
+        # a town before its country, known or not
+        ("Pt is from Xalapa, Mexico.", ["Xalapa"]),
+        ("raised in Tlacotalpan, Veracruz, Mexico", ["Tlacotalpan"]),
+        ("Cousin in Little Snoring, United Kingdom", ["Little Snoring"]),
+        # any capitalised name after a strong cue: US towns under 500 people, unknown towns
+        ("She grew up in Frogmore Corners and is from Nowhereville.", ["Frogmore", "Nowhereville"]),
+        ("He came here from Tinyburg; stationed at Camp Wexley", ["Tinyburg", "Wexley"]),
+        ("emigrated from Oyotunji as a child", ["Oyotunji"]),
+        # lower case, where the engine sees no proper noun: after a residence or travel verb
+        ("pt lives in oaxaca with her mother", ["oaxaca"]),
+        ("grew up in tromsø, moved to the bay area", ["troms", "bay area"]),
+        ("dad still farming in the delta, son lives in the inland empire", ["delta", "inland"]),
+    ],
+)
+def test_towns_abroad_and_unknown_towns_after_a_strong_cue_are_removed(text, leaked):
+    assert _leaks(text, leaked) == []

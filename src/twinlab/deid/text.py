@@ -36,7 +36,14 @@
    chief``; in lower case only after a residence or travel verb or before its county, a school
    or a landmark; names that are also common or clinical words, such as ``Normal``,
    ``Mobile``, ``Home``, ``Lyme``, ``Norco``, are left to the residence, state and ZIP
-   patterns), numbered roads (``off Highway 49``, ``I-10``), ages listed after a label
+   patterns; nor before a food: ``Brussels sprouts``), towns abroad in the same contexts
+   (``world_places.csv``: GeoNames cities of 15,000 people or more, accents folded: ``born in
+   Kraków``), a town before its country (``from Xalapa, Mexico``; ``countries.csv``), named
+   regions smaller than a state (``us_regions.csv``, curated: ``the Inland Empire``, ``West
+   Texas`` wherever capitalised; ``the Delta``, ``the Panhandle``, ``Upstate`` only after a
+   locative word or residence verb, never before ``variant``, ``wave``...), any capitalised
+   name after a strong cue (``grew up in``, ``is from``, ``emigrated from``, ``stationed at``),
+   numbered roads (``off Highway 49``, ``I-10``), ages listed after a label
    (``Ages: pt 91, spouse 88``), card endings (``CC ending in 4417``), first names in lower
    case after a contact verb or ``lives with`` (``called mary at home``), telephone numbers
    written with slashes and portal user names (``Portal user: jdoe_1948``), nicknames
@@ -60,6 +67,7 @@ import functools
 import ipaddress
 import itertools
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -515,21 +523,92 @@ _PLACE_ALSO_A_WORD = frozenset(
 )
 
 
+#: Letters that no Unicode decomposition folds to ASCII ("Tromsø", "Łódź", "Reykjavík").
+_FOLD = str.maketrans(
+    {"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "ß": "ss", "ł": "l", "Ł": "L", "đ": "d",
+     "Đ": "D", "ı": "i", "œ": "oe", "Œ": "OE", "þ": "th", "Þ": "Th", "ð": "d", "’": "'"}
+)  # fmt: skip
+
+
+def _fold(text: str) -> str:
+    """``text`` in lower case, its accents and special letters folded to ASCII (``Tromsø`` ->
+    ``tromso``), as the gazetteers write names."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
 @functools.cache
 def _us_places() -> tuple[frozenset[str], frozenset[str]]:
     """The US places of ``us_places.csv`` (lower case) and the first words of their names."""
+
+    return _gazetteer(_data_lines("us_places.csv"))
+
+
+def _data_lines(name: str) -> list[str]:
+    """The lines of a data file shipped beside this module, less its ``#`` comments."""
     from importlib.resources import files
 
-    text = (files("twinlab.deid") / "us_places.csv").read_text(encoding="utf-8")
-    names = (
-        frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
-        - _PLACE_ALSO_A_WORD
-    )
-    return names, frozenset(n.split(" ", 1)[0] for n in names)
+    text = (files("twinlab.deid") / name).read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
-#: A word of a place name (``St.`` keeps its dot; a full stop after the name is tried off).
-_PLACE_TOKEN = re.compile(r"[A-Za-z][A-Za-z'’-]*\.?")
+def _gazetteer(
+    names: Iterable[str], drop: frozenset[str] = _PLACE_ALSO_A_WORD
+) -> tuple[frozenset[str], frozenset[str]]:
+    """Names of places (less ``drop``: common or clinical words) and the first words of
+    their names."""
+    kept = frozenset(names) - drop
+    return kept, frozenset(n.split(" ", 1)[0] for n in kept)
+
+
+@functools.cache
+def _world_places() -> tuple[frozenset[str], frozenset[str]]:
+    """Towns and cities outside the US (``world_places.csv``: GeoNames cities15000)."""
+    return _gazetteer(_data_lines("world_places.csv"))
+
+
+@functools.cache
+def _countries() -> frozenset[str]:
+    """Names of countries (``countries.csv``), lower case and folded to ASCII."""
+    return frozenset(_data_lines("countries.csv"))
+
+
+#: Words before a state's name that make a region of it ("West Texas", "Upstate New York").
+_STATE_PARTS = (
+    "north south east west northern southern eastern western central northeast northwest"
+    " southeast southwest northeastern northwestern southeastern southwestern upstate"
+    " downstate coastal"
+).split()
+
+
+@functools.cache
+def _region_rows() -> tuple[tuple[str, str], ...]:
+    """``(name, cue)`` of the named regions (``us_regions.csv``) and of the parts of states
+    (``West Texas``, ``Upstate New York``: cue ``any``; not ``West Virginia``, a state)."""
+    rows = [tuple(line.rsplit(",", 1)) for line in _data_lines("us_regions.csv")[1:]]
+    states = [re.sub(r"\\s\+", " ", n) for n in _STATE_NAME.split("|")]
+    parts = sorted({f"{d} {st}" for d in _STATE_PARTS for st in states} - set(states))
+    return tuple(rows) + tuple((n, "any") for n in parts)  # type: ignore[return-value]
+
+
+@functools.cache
+def _regions() -> tuple[frozenset[str], frozenset[str]]:
+    """Named regions smaller than a state and the first words of their names ("delta",
+    "panhandle" included: :class:`PlacePattern` asks those for a locative word)."""
+    return _gazetteer((n for n, _ in _region_rows()), drop=frozenset())
+
+
+@functools.cache
+def _regions_anywhere() -> frozenset[str]:
+    """The regions that are places wherever they are written with capitals (cue ``any``)."""
+    return frozenset(n for n, cue in _region_rows() if cue == "any")
+
+
+#: A word of a place name in any alphabet (``Tromsø``; ``St.`` keeps its dot; a full stop after
+#: the name is tried off).
+_PLACE_TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-])*\.?")
 #: A locative word just before a place ("in", "from", "near", "outside of", "in downtown").
 _PLACE_BEFORE = re.compile(
     r"\b(?P<p>in|from|near|outside(?:\s+of)?|around|to|towards?|into|of|at|via|through|across"
@@ -537,12 +616,33 @@ _PLACE_BEFORE = re.compile(
     r"|(?:city|town|village)\s+of|rural|(?:north|south|east|west)(?:ern)?)\s+)?$",
     re.IGNORECASE,
 )
+#: A locative word or residence verb before a region ("on the Eastern Shore", "moved Upstate").
+_REGION_BEFORE = re.compile(
+    r"\b(?P<p>in|from|near|around|to|into|of|at|on|along|across|throughout|outside(?:\s+of)?"
+    r"|lives?|living|lived|moved|moving|resides?|raised|stationed|back)\s+(?:the\s+)?"
+    r"(?:(?:rural|(?:north|south|east|west)(?:ern)?)\s+)?$",
+    re.IGNORECASE,
+)
+#: Words after a region's name that make it a clinical or common word ("Delta variant", "delta
+#: wave", "Delta-9 THC", "Delta flight").
+_REGION_NOT_AFTER = re.compile(
+    r"[ \t]*-?[ \t]*(?:variants?|waves?|strains?|surge|air\s*lines?|airlines|flights?|agents?"
+    r"|signs?|gap|checks?|hepatitis|virus|receptors?|agonists?|opioids?|t\b|9\b|thc|ratio"
+    r"|value|score)",
+    re.IGNORECASE,
+)
+#: Foods named after a town ("Dijon mustard", "Brussels sprouts"): no place.
+_FOOD_AFTER = re.compile(
+    r"[ \t]+(?:sprouts|mustard|sauce|pepper|cheese|wine|ham|sausage|lettuce|cabbage|salad)\b",
+    re.IGNORECASE,
+)
 #: Words before the locative word that make a lower-case place one ("grew up in biloxi").
 _PLACE_VERB = re.compile(
     r"\b(?:lives?|living|lived|resides?|residing|resided|moved|relocated|raised|grew\s+up|born"
     r"|native|hometown|stays?|staying|stayed|visiting|vacationing|vacationed|travel(?:l)?ed"
     r"|travel(?:l)?ing|drove|driving|came|comes|flew|arrived|transferred|transported|evacuated"
-    r"|returned|commutes?|commuting|originally|hails|house|home|apartment|trailer|farm)\b"
+    r"|returned|commutes?|commuting|originally|hails|house|home|apartment|trailer"
+    r"|farm(?:s|ing|ed)?|ranch(?:es|ing|ed)?)\b"
     r"[^.;:!?\n]{0,40}$",
     re.IGNORECASE,
 )
@@ -563,10 +663,14 @@ _PLACE_AFTER = re.compile(
 )
 
 
+#: Lower-case words inside a place's name ("Stratford upon Avon", "San Miguel de Allende").
+_PLACE_PARTICLES = frozenset("of the on upon de del la le les da do di du am an sur".split())
+
+
 def _place_case(words: list[str], prep: str | None) -> str | None:
     """How the words of a place are written: ``"title"``, ``"caps"`` (an all-caps note: the
     locative word before in capitals too) or ``"lower"``; None for anything else."""
-    if all(w[0].isupper() or w in ("of", "the", "on") for w in words):
+    if all(w[0].isupper() or w in _PLACE_PARTICLES for w in words):
         if not any(w.isupper() for w in words):
             return "title"
         if all(w.isupper() and len(w) >= 3 for w in words):
@@ -575,23 +679,34 @@ def _place_case(words: list[str], prep: str | None) -> str | None:
     return "lower" if all(w.islower() for w in words) else None
 
 
+@dataclass(frozen=True)
 class PlacePattern(PhiPattern):
-    """US towns and cities of a gazetteer (``us_places.csv``, from GeoNames), in context.
+    """Towns, cities and regions of a gazetteer, in context.
 
+    By default the US towns and cities of ``us_places.csv`` (GeoNames); ``places`` names
+    another gazetteer (``world_places.csv``: towns abroad; ``us_regions.csv``: named regions).
     A name is a place after a locative word (``a house in Biloxi``, ``drove from
     Hattiesburg``, ``IN BILOXI`` in an all-caps note) or before its county, a school, a
     hospital or its people (``Biloxi High School``, ``a Tupelo native``); in lower case only
     after a residence or travel verb or before its county, a school or a landmark (``grew up
     in biloxi``, ``biloxi high school``). Names that are also common or
-    clinical words (:data:`_PLACE_ALSO_A_WORD`) and eponyms (``of Lyme disease``) are left
-    alone.
+    clinical words (:data:`_PLACE_ALSO_A_WORD`), eponyms (``of Lyme disease``) and names
+    before a word of ``not_after`` (``Delta variant``, ``Dijon mustard``) are left alone;
+    names of ``anywhere`` (``the Inland Empire``) are places wherever they are capitalised.
     """
 
-    def finditer(self, text: str) -> Iterator[tuple[str, int, int]]:
-        """Yield ``("address", start, end)`` of each place name in context."""
-        from twinlab.deid.engine import _EPONYM_AFTER
+    #: the gazetteer: its names (lower case, folded to ASCII) and their first words
+    places: Callable[[], tuple[frozenset[str], frozenset[str]]] = _us_places
+    #: the words just before a name that make it a place (group ``p``: the locative word)
+    before: re.Pattern[str] = _PLACE_BEFORE
+    #: words right after a name that make it no place
+    not_after: re.Pattern[str] | None = _FOOD_AFTER
+    #: names that are places wherever they are written with capitals
+    anywhere: Callable[[], frozenset[str]] | None = None
 
-        names, first = _us_places()
+    def finditer(self, text: str) -> Iterator[tuple[str, int, int]]:
+        """Yield ``(kind, start, end)`` of each place name in context."""
+        names, first = self.places()
         tokens = list(_PLACE_TOKEN.finditer(text))
         i = 0
         while i < len(tokens):
@@ -599,32 +714,44 @@ class PlacePattern(PhiPattern):
             if found is None:
                 i += 1
                 continue
-            n, end = found
+            n, end, key = found
             start = tokens[i].start()
             words = [t.group().rstrip(".") for t in tokens[i : i + n]]
-            before = _PLACE_BEFORE.search(text, max(0, start - 40), start)
-            case = _place_case(words, before.group("p") if before else None)
-            if case is None or _EPONYM_AFTER.match(text, end) is not None:
-                in_context = False
-            elif case == "lower":  # "grew up in biloxi", "biloxi high school"
-                after = _PLACE_AFTER.match(text, end)
-                in_context = (after is not None and after.group("people") is None) or (
-                    before is not None
-                    and _PLACE_VERB.search(text, max(0, before.start() - 60), before.start())
-                    is not None
-                )
-            else:
-                in_context = before is not None or _PLACE_AFTER.match(text, end) is not None
+            in_context = self._in_context(text, start, end, words, key)
             if in_context:
                 yield self.kind, start, end
             i += n if in_context else 1
 
+    def _in_context(self, text: str, start: int, end: int, words: list[str], key: str) -> bool:
+        """Whether the gazetteer name ``key`` at ``text[start:end]`` is a place there."""
+        from twinlab.deid.engine import _EPONYM_AFTER
+
+        before = self.before.search(text, max(0, start - 40), start)
+        case = _place_case(words, before.group("p") if before else None)
+        if (
+            case is None
+            or _EPONYM_AFTER.match(text, end) is not None
+            or (self.not_after is not None and self.not_after.match(text, end) is not None)
+        ):
+            return False
+        if case == "lower":  # "grew up in biloxi", "biloxi high school"
+            after = _PLACE_AFTER.match(text, end)
+            return (after is not None and after.group("people") is None) or (
+                before is not None
+                and _PLACE_VERB.search(text, max(0, before.start() - 60), before.end()) is not None
+            )
+        return (
+            before is not None
+            or _PLACE_AFTER.match(text, end) is not None
+            or (self.anywhere is not None and key in self.anywhere())
+        )
+
     @staticmethod
     def _longest(
         text: str, tokens: list[re.Match[str]], i: int, names: frozenset[str], first: frozenset[str]
-    ) -> tuple[int, int] | None:
-        """``(words, end)`` of the longest gazetteer name starting at token ``i``, if any."""
-        head = tokens[i].group().lower()
+    ) -> tuple[int, int, str] | None:
+        """``(words, end, name)`` of the longest gazetteer name starting at token ``i``."""
+        head = _fold(tokens[i].group())
         if head not in first and head.rstrip(".") not in first:
             return None
         best = None
@@ -633,14 +760,30 @@ class PlacePattern(PhiPattern):
             tok = tokens[j]
             if j > i and text[tokens[j - 1].end() : tok.start()] not in (" ", "\t"):
                 break
-            word = tok.group().lower()
+            word = _fold(tok.group())
             bare = word.rstrip(".")  # "St." keeps its dot, "Biloxi." loses the full stop
             for form, end in ((word, tok.end()), (bare, tok.start() + len(bare))):
-                if (key + " " + form if key else form) in names:
-                    best = (j - i + 1, end)
+                name = key + " " + form if key else form
+                if name in names:
+                    best = (j - i + 1, end, name)
                     break
             key = key + " " + word if key else word
         return best
+
+
+#: The words after a town's comma that may name its country ("Xalapa, Mexico", "Leeds, United
+#: Kingdom").
+_COUNTRY_WORDS = re.compile(r",[ \t]+((?:[^\W\d_][\w'’.-]*)(?:[ \t]+[^\W\d_][\w'’.-]*){0,3})")
+
+
+def _before_a_country(text: str, start: int, end: int) -> bool:
+    """Whether the capitalised words at ``text[start:end]`` come before a country's name
+    (``countries.csv``): the words are its town."""
+    m = _COUNTRY_WORDS.match(text, end)
+    if m is None:
+        return False
+    words = _fold(m.group(1)).rstrip(".").split()
+    return any(" ".join(words[:n]).rstrip(".,") in _countries() for n in range(1, len(words) + 1))
 
 
 #: A label before a list of ages ("Ages: pt 91, spouse 88"), on the same line.
@@ -1001,16 +1144,31 @@ PATTERNS: tuple[PhiPattern, ...] = (
         re.compile(
             r"(?i:\b(?:lives|living|lived|resides|residing|resided|moved|relocated|retired"
             r"|raised|grew\s+up|native|hometown|born|works|worked|working|employed|stays"
-            r"|staying|stayed|visiting|commutes|commuting)\s+(?:alone\s+|with\s+\w+\s+)?"
+            r"|staying|stayed|visiting|commutes|commuting|stationed|deployed|vacation(?:ed|ing)"
+            r"|travel(?:l)?(?:ed|ing))\s+(?:alone\s+|with\s+\w+\s+)?"
             r"(?:in|to|from|at|near|of|outside(?:\s+of)?)\s+(?:the\s+)?"
+            # where someone comes from: "is from", "came here from", "emigrated from"
+            r"|\b(?:is|was|are|were|came|comes|originally|hails|hailed|emigrated|immigrated"
+            r"|fled|escaped)(?:\s+(?:here|originally|over|back))?\s+from\s+(?:the\s+)?"
             r"(?:(?:downtown|uptown|suburbs?\s+of|outskirts\s+of|city\s+of|town\s+of)\s+)?)"
             # a full stop ends the place, but for St., Mt., Ft. ("in Yonkers. Retired...")
             r"(?P<v>(?![A-Z]{1,4}\b)(?!(?:Rehab|Army|Navy|Marines?|Air\s+Force|Military|Section"
             r"|Hospice|Floor|Unit|Ward|Room|Neurology|Cardiology|Oncology|Surgery|Medicine"
             r"|Psychiatry|Pediatrics|Telemetry|Stepdown|Nursing|Assisted|Skilled|Memory|Group"
-            r"|Shelter|Hospital|Emergency|Intensive|Behavioral|Long[-\s]Term)\b)[A-Z][\w'.-]*(?:(?:(?<!\.)|(?<=[SMF]t\.))\s+"
+            r"|Shelter|Hospital|Emergency|Intensive|Behavioral|Long[-\s]Term|Radiology|Pharmacy"
+            r"|Dialysis|Triage|Recovery|Clinic|Home|Work|School|Jail|Prison|Labs?|Dr|Mr|Mrs|Ms"
+            r")\b)[A-Z][\w'.-]*(?:(?:(?<!\.)|(?<=[SMF]t\.))\s+"
             rf"(?![A-Z]{{1,4}}\b)(?!{_NAME_STOP})[A-Z][\w'.-]*){{0,3}})"
         ),
+    ),
+    PhiPattern(  # a town before its country: "from Xalapa, Mexico", "Ibadan, NIGERIA"
+        "address",
+        re.compile(
+            rf"(?<![\w'’-])(?![A-Z]{{1,4}}\b|{_NAME_STOP}|(?:Dr|Mr|Mrs|Ms|Mx|Prof|The)\b)"
+            r"[A-Z][^\W\d_]+(?:[-'’][^\W\d_]+)*"
+            r"(?:[ \t]+(?:de|del|la|[A-Z][^\W\d_]+(?:[-'’][^\W\d_]+)*)){0,3}(?=,[ \t]+[^\W\d_])"
+        ),
+        context=_before_a_country,
     ),
     PhiPattern(  # a town before its state: "Scottsdale, AZ", "Peoria, Illinois", "BILOXI, MS"
         "address",
@@ -1022,6 +1180,17 @@ PATTERNS: tuple[PhiPattern, ...] = (
     ),
     # a town or city of the gazetteer in context: "a house in Biloxi", "Biloxi High School"
     PlacePattern("address", re.compile(r"(?!)")),
+    # abroad: "grew up in Guadalajara", "a house in Tromsø" (not "Brussels sprouts")
+    PlacePattern("address", re.compile(r"(?!)"), places=_world_places),
+    # a named region: "the Inland Empire", "grew up in the Delta" (not "Delta variant")
+    PlacePattern(
+        "address",
+        re.compile(r"(?!)"),
+        places=_regions,
+        before=_REGION_BEFORE,
+        not_after=_REGION_NOT_AFTER,
+        anywhere=_regions_anywhere,
+    ),
     PhiPattern(  # a saint's or mountain's place or facility: "St. Luke's Medical Center"
         "address",
         re.compile(

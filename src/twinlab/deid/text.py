@@ -51,7 +51,10 @@
    names of places and facilities after ``St.``, ``Saint``, ``Mt.``, ``Ft.`` (``St. Luke's
    Medical Center``, ``Mt. Sinai``; not ``ST elevation`` or ``St. John's wort``); employers'
    and places' names in all-caps notes end before the sentence's own words (``WORKS AT ACME
-   LUMBER AND HAS PAIN``: :data:`_NAME_STOP`);
+   LUMBER AND HAS PAIN``: :data:`_NAME_STOP`); user names after their label without a colon
+   (``username kez_lindqvist58``), a licence plate with its state (``plate TX KJM-4471``), and
+   a unique characteristic: who someone is "the only / first / oldest ..." of in a community
+   (``the only licensed alligator trapper in Terrebonne Parish``: ``[UNIQUE]``);
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
@@ -302,10 +305,19 @@ def _saint_place(text: str, start: int, end: int) -> bool:
     return _SAINT_NOT_A_PLACE.search(rest.split(".", 1)[0]) is None
 
 
-#: Words after a title that are no name ("dr. to call", "mr. and mrs.").
+#: Communities in which someone can be "the only ..." (a unique identifying characteristic).
+_UNIQUE_WHERE = (
+    r"(?:county|parish|town|township|village|city|state|island|valley|tribe|community"
+    r"|congregation|church|reservation|region|country|world|neighbou?rhood|district|area)"
+)
+#: Words after a title or a care role that are no name ("dr. to call", "mr. and mrs."), also
+#: where the role names a field of a claim or form ("Line Provider Payment Amount", "Nurse
+#: Visit Type": Philter lists "Payment" as a surname).
 _NOT_A_NAME = (
     r"(?:and|or|to|the|a|an|of|at|in|on|for|with|by|from|is|was|will|has|had|who|said|says"
-    r"|saw|called|today|re|regarding|recommends?|note|notes|office|orders?|visit|mrs?|ms)"
+    r"|saw|called|today|re|regarding|recommends?|note|notes|office|orders?|visit|mrs?|ms"
+    r"|payments?|amounts?|fees?|charges?|costs?|types?|signature|specialty|status|claims?"
+    r"|billing|reimbursement|taxonomy|identifier|number|name|role)"
 )
 #: Words that make "2 tabs by mouth per dr" no street address.
 _NOT_STREET = frozenset(
@@ -1013,7 +1025,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|(?<![\w.@/])@[a-z][\w.]{{2,29}}(?<!\.)(?=\s+(?:on|via|at)\s+{_SOCIAL}\b)"
             rf"|\b{_SOCIAL}\b\s*(?:(?:account|id|name|handle)\s*)?"
             r"(?:(?:[:=]|\bis\b)\s*(?P<v>@?(?=[\w.]*[a-z])[a-z0-9_][\w.]{2,29}(?<!\.))"
-            r"|(?P<v2>@[a-z0-9_][\w.]{2,29}(?<!\.))))"
+            r"|(?P<v2>@[a-z0-9_][\w.]{2,29}(?<!\.))"
+            # no colon, a digit or "_" in it: "username kez_lindqvist58"
+            r"|(?P<v3>(?=[\w.]*[a-z])(?=[\w.]*[\d_])[a-z0-9_][\w.]{2,29}(?<!\.))))"
         ),
     ),
     PhiPattern(
@@ -1244,7 +1258,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "vehicle",
         _p(
             r"\b(?:plates?|tags?|registration|vin|licen[cs]e\s+plates?)\b\s*(?:no\.?|number|#)?[:#]?\s*"
-            r"(?P<v>(?=[a-z0-9 -]*\d)[a-z0-9]{1,4}[ -]?[a-z0-9]{2,14})\b"
+            # the state before it: "plate TX KJM-4471"
+            rf"(?P<v>(?:(?-i:{_STATE_CODE}|OK|IN|OR|ME|HI|MD|PA|MS)[ \t]+)?"
+            r"(?=[a-z0-9 -]*\d)[a-z0-9]{1,4}[ -]?[a-z0-9]{2,14})\b"
         ),
     ),
     PhiPattern(
@@ -1288,6 +1304,15 @@ PATTERNS: tuple[PhiPattern, ...] = (
         ),
     ),
     PhiPattern("id", _p(r"\b(?:patient|person|relatedperson|practitioner|group)/[\w.-]+")),
+    PhiPattern(  # a unique characteristic: "the only female shrimp boat captain in the county"
+        "unique",
+        _p(
+            r"\b(?:the|an?)\s+(?:only|first|last|oldest|youngest|sole)\s+"
+            r"(?P<v>(?:[\w'’-]+\s+){0,5}?[\w'’-]+)(?=\s+(?:in|on|of|at|for)\s+"
+            r"(?:(?:the|this|our|their|his|her)\s+)?(?:(?-i:[A-Z][\w'’-]*)\s+){0,3}"
+            rf"{_UNIQUE_WHERE}\b)"
+        ),
+    ),
     PhiPattern(  # the value only: the label ("MRN", "fingerprint template") is no PHI
         "mrn",
         _p(

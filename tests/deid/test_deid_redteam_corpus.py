@@ -303,3 +303,15 @@ def test_synthea_displays_are_no_name(display):
 def test_a_name_after_a_care_role_still_goes():
     out = _scrubbed("Attending Provider Dana Whitfield; nurse Agnieszka Nowak")
     assert "Whitfield" not in out and "Nowak" not in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The only abnormality in the area was a small nodule.",
+        "The first dose in the ED was given; the only lesion in the region of the pancreas.",
+        "She is the only one of her siblings with diabetes.",
+    ],
+)
+def test_only_and_first_in_clinical_sentences_are_no_unique_characteristic(text):
+    assert "[UNIQUE]" not in _scrubbed(text)

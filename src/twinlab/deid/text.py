@@ -305,10 +305,11 @@ def _saint_place(text: str, start: int, end: int) -> bool:
     return _SAINT_NOT_A_PLACE.search(rest.split(".", 1)[0]) is None
 
 
-#: Communities in which someone can be "the only ..." (a unique identifying characteristic).
+#: Communities in which someone can be "the only ..." (a unique identifying characteristic);
+#: not "area" or "region", words of anatomy too ("the only lesion in the area").
 _UNIQUE_WHERE = (
     r"(?:county|parish|town|township|village|city|state|island|valley|tribe|community"
-    r"|congregation|church|reservation|region|country|world|neighbou?rhood|district|area)"
+    r"|congregation|church|reservation|country|neighbou?rhood|district)"
 )
 #: Words after a title or a care role that are no name ("dr. to call", "mr. and mrs."), also
 #: where the role names a field of a claim or form ("Line Provider Payment Amount", "Nurse

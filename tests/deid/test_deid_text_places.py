@@ -120,3 +120,11 @@ def test_region_and_town_names_in_clinical_or_common_words_stay(text, kept):
 )
 def test_towns_abroad_and_unknown_towns_after_a_strong_cue_are_removed(text, leaked):
     assert _leaks(text, leaked) == []
+
+
+def test_a_lower_case_town_further_after_its_residence_verb_is_removed():
+    """ "lives w/ partner jesse in the upper peninsula, near escanaba": the verb was more than 40
+    characters before "near"."""
+    assert (
+        _leaks("lives w/ partner jesse in the upper peninsula, near escanaba", ["escanaba"]) == []
+    )

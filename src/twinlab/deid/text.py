@@ -656,7 +656,7 @@ _PLACE_VERB = re.compile(
     r"|travel(?:l)?ing|drove|driving|came|comes|flew|arrived|transferred|transported|evacuated"
     r"|returned|commutes?|commuting|originally|hails|house|home|apartment|trailer"
     r"|farm(?:s|ing|ed)?|ranch(?:es|ing|ed)?)\b"
-    r"[^.;:!?\n]{0,40}$",
+    r"[^.;:!?\n]{0,60}$",
     re.IGNORECASE,
 )
 #: Words after a place that name it as one: its county, a school or hospital there, its people.
@@ -751,7 +751,7 @@ class PlacePattern(PhiPattern):
             after = _PLACE_AFTER.match(text, end)
             return (after is not None and after.group("people") is None) or (
                 before is not None
-                and _PLACE_VERB.search(text, max(0, before.start() - 60), before.end()) is not None
+                and _PLACE_VERB.search(text, max(0, before.start() - 80), before.end()) is not None
             )
         return (
             before is not None

@@ -128,3 +128,28 @@ def test_a_lower_case_town_further_after_its_residence_verb_is_removed():
     assert (
         _leaks("lives w/ partner jesse in the upper peninsula, near escanaba", ["escanaba"]) == []
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("seen at st francis er 2 wks ago", ["st francis"]),
+        ("transfered from mt carmel east", ["mt carmel"]),
+    ],
+)
+def test_lower_case_saint_names_go_whole(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["st elevation in v2, st segment changes", "5 ft tall", "takes st john's wort", "st t wave"],
+)
+def test_lower_case_st_in_clinical_words_stays(text):
+    assert scrub_text(text) == text
+
+
+def test_a_hyphenated_given_name_goes_whole():
+    """ "Jae-won Park": Philter kept "won", an English word."""
+    out = scrub_text("Dad: Jae-won Park (deceased 2019); Mom: Hyun-joo Park")
+    assert "won" not in out and "joo" not in out

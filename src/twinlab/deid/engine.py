@@ -163,6 +163,20 @@ def _clinical_name(text: str, word: str, end: int) -> bool:
     return word.lower() in _CLINICAL_NAMES or _EPONYM_AFTER.match(text, end) is not None
 
 
+def _hyphen_tail(text: str, word: str, start: int, out: list[tuple[str, int, int]]) -> bool:
+    """Whether ``word`` (at ``start``) ends a hyphenated given name whose capitalised first part
+    is flagged ("Jae-won", "Hyun-joo": Philter keeps "won", an English word)."""
+    return (
+        bool(out)
+        and out[-1][2] == start - 1
+        and text[start - 1] == "-"
+        and word.isalpha()
+        and word.islower()
+        and len(word) <= 4
+        and text[out[-1][1]].isupper()
+    )
+
+
 def _pos_tags(text: str) -> list[tuple[str, str]]:
     """Stand-in for ``nltk.pos_tag`` over Philter's own tokenisation (see the module docstring).
 
@@ -234,7 +248,7 @@ def philter_spans(text: str) -> list[tuple[str, int, int]]:
     for m in _TOKEN.finditer(text):
         s, e = m.start(), m.end()
         word = m.group()
-        if (
+        if not _hyphen_tail(text, word, s, out) and (
             all(kept[s:e])
             or word.lower() in _FUNCTION_WORDS
             or _GENETIC.fullmatch(word)

@@ -49,7 +49,8 @@
    written with slashes and portal user names (``Portal user: jdoe_1948``), nicknames
    (``known locally as "the Catfish King"``, ``nicknamed tiny``, ``goes by Red``); whole
    names of places and facilities after ``St.``, ``Saint``, ``Mt.``, ``Ft.`` (``St. Luke's
-   Medical Center``, ``Mt. Sinai``; not ``ST elevation`` or ``St. John's wort``); employers'
+   Medical Center``, ``Mt. Sinai``; in lower case before a name: ``st francis er``; not ``ST
+   elevation`` or ``St. John's wort``); employers'
    and places' names in all-caps notes end before the sentence's own words (``WORKS AT ACME
    LUMBER AND HAS PAIN``: :data:`_NAME_STOP`); user names after their label without a colon
    (``username kez_lindqvist58``), a licence plate with its state (``plate TX KJM-4471``), and
@@ -311,6 +312,23 @@ _UNIQUE_WHERE = (
     r"(?:county|parish|town|township|village|city|state|island|valley|tribe|community"
     r"|congregation|church|reservation|country|neighbou?rhood|district)"
 )
+
+
+def _lower_saint_place(text: str, start: int, end: int) -> bool:
+    """Whether lower-case "st"/"mt"/"ft" and the word after are a place: the word a first or
+    last name of Philter's dictionaries ("st francis", "mt carmel"; not "st elevation", "ft
+    tall") and no herb or disease (:func:`_saint_place`)."""
+    from twinlab.deid.vocabulary import _name_words
+
+    word = re.sub(r"['’]s?$", "", text[start:end].split()[-1])
+    return (
+        word in _name_words()[0]
+        and word not in _NOT_FIRST_NAME
+        and word not in _NOT_A_CONTACT
+        and _saint_place(text, start, end)
+    )
+
+
 #: Words after a title or a care role that are no name ("dr. to call", "mr. and mrs."), also
 #: where the role names a field of a claim or form ("Line Provider Payment Amount", "Nurse
 #: Visit Type": Philter lists "Payment" as a surname).
@@ -1213,6 +1231,11 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"(?!{_NAME_STOP}){_ORG_WORD}){{0,4}})"
         ),
         context=_saint_place,
+    ),
+    PhiPattern(  # and in lower case: "seen at st francis er", "transfered from mt carmel"
+        "address",
+        re.compile(r"(?<![\w.])(?<!\d[ \t])(?P<v>(?:st|mt|ft)\.?[ \t]+[a-z][a-z'’]+)"),
+        context=_lower_saint_place,
     ),
     PhiPattern(  # a street corner: "on 5th and Main", "corner of Oak and Elm"
         "address",

@@ -315,3 +315,16 @@ def test_a_name_after_a_care_role_still_goes():
 )
 def test_only_and_first_in_clinical_sentences_are_no_unique_characteristic(text):
     assert "[UNIQUE]" not in _scrubbed(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("EIN 72-1409953 for the family business", ["72"]),
+        ("Tax ID no. 91-0837726 (husband's plumbing company)", ["91", "0837726"]),
+    ],
+)
+def test_tax_numbers_go_whole(text, leaked):
+    """The 7 digits after the hyphen went as a long number; the 2 before stayed."""
+    out = _scrubbed(text)
+    assert [x for x in leaked if re.search(rf"\b{x}\b", out)] == []

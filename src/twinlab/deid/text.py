@@ -244,6 +244,8 @@ _LABELS = (
     r"|green\s+card|alien(?:\s+registration)?(?:\s+(?:no\.?|number|#))?|a-number|uscis"
     r"|employee\s*(?:id|no\.?|number|#)|docket|inmate|booking|warrant|citation"
     r"|police\s+report|incident(?:\s+report)?"
+    # tax numbers of a person or a family business: "EIN 72-1409953", "ITIN 912-70-1234"
+    r"|ein|fein|itin|tin|tax\s+id(?:\s+(?:no\.?|number|#))?"
 )
 _NUMBER_WORDS = r"(?:no\.?|number|#)"
 #: Social-media sites and words that introduce a user name.
@@ -1190,6 +1192,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|Psychiatry|Pediatrics|Telemetry|Stepdown|Nursing|Assisted|Skilled|Memory|Group"
             r"|Shelter|Hospital|Emergency|Intensive|Behavioral|Long[-\s]Term|Radiology|Pharmacy"
             r"|Dialysis|Triage|Recovery|Clinic|Home|Work|School|Jail|Prison|Labs?|Dr|Mr|Mrs|Ms"
+            r"|(?:Mon|Tues?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?"
             r")\b)[A-Z][\w'.-]*(?:(?:(?<!\.)|(?<=[SMF]t\.))\s+"
             rf"(?![A-Z]{{1,4}}\b)(?!{_NAME_STOP})[A-Z][\w'.-]*){{0,3}})"
         ),

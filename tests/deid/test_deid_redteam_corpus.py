@@ -328,3 +328,9 @@ def test_tax_numbers_go_whole(text, leaked):
     """The 7 digits after the hyphen went as a long number; the 2 before stayed."""
     out = _scrubbed(text)
     assert [x for x in leaked if re.search(rf"\b{x}\b", out)] == []
+
+
+def test_a_radio_handle_is_a_nickname():
+    out = _scrubbed("Pt's CB handle is Swamp Fox; ham radio call sign KD5QXR. Door handle injury.")
+    assert "Swamp" not in out and "Fox" not in out and "KD5QXR" not in out
+    assert "handle injury" in out

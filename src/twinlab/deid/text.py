@@ -47,7 +47,8 @@
    (``Ages: pt 91, spouse 88``), card endings (``CC ending in 4417``), first names in lower
    case after a contact verb or ``lives with`` (``called mary at home``), telephone numbers
    written with slashes and portal user names (``Portal user: jdoe_1948``), nicknames
-   (``known locally as "the Catfish King"``, ``nicknamed tiny``, ``goes by Red``); whole
+   (``known locally as "the Catfish King"``, ``nicknamed tiny``, ``goes by Red``, ``CB handle
+   is Swamp Fox``, ``call sign KD5QXR``); tax numbers (``EIN 72-1409953``); whole
    names of places and facilities after ``St.``, ``Saint``, ``Mt.``, ``Ft.`` (``St. Luke's
    Medical Center``, ``Mt. Sinai``; in lower case before a name: ``st francis er``; not ``ST
    elevation`` or ``St. John's wort``); employers'
@@ -1106,6 +1107,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"[\"“'‘](?P<v>[^\"”'’\n]{1,40})[\"”'’]"
             r"|\b(?:nicknamed|nickname\s*[:=]|a\.?k\.?a\.?|prefers\s+to\s+be\s+called)\s+"
             r"(?P<v2>[a-z][\w'’-]+)|\bgoes\s+by\s+(?P<v3>(?-i:[A-Z][a-z'’-]+))"
+            # a radio name: "his CB handle is Swamp Fox", "call sign KD5QXR"
+            r"|\b(?:(?:cb|radio|ham|trucker)\s+handle|call\s*sign)\s*(?:is\b|[:=])?\s*"
+            r"(?P<v4>(?-i:[A-Z][\w'’-]*(?:[ \t]+[A-Z][\w'’-]*){0,2}))"
         ),
     ),
     PhiPattern(  # a first name in lower case after a contact verb ("called mary at home")

@@ -54,11 +54,12 @@ def test_saint_mount_and_fort_names_go_whole(text, leaked):
         "ECG shows ST elevation in V2-V4; st segment depression noted.",
         "Takes St. John's wort daily; St John's Wort stopped.",
         "History of St. Louis encephalitis.",
+        "Met the Mount Sinai criteria.",
         "ADMITTED TO ST. JOSEPH'S HOSPITAL FOR CHEST PAIN.",
     ],
 )
 def test_st_in_clinical_words_stays(text):
-    kept = {"ST elevation", "st segment", "wort", "encephalitis", "FOR CHEST PAIN"}
+    kept = {"ST elevation", "st segment", "wort", "encephalitis", "FOR CHEST PAIN", "Mount Sinai"}
     out = scrub_text(text)
     assert all(k in out for k in kept if k in text)
 

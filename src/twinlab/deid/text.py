@@ -303,7 +303,11 @@ _SAINT_NOT_A_PLACE = re.compile(
 
 def _saint_place(text: str, start: int, end: int) -> bool:
     """Whether a name after "St."/"Mt."/"Ft." is a place: no herb, disease or ECG word in it or
-    right after it (:data:`_SAINT_NOT_A_PLACE`)."""
+    right after it (:data:`_SAINT_NOT_A_PLACE`), no eponym ("Mount Sinai criteria")."""
+    from twinlab.deid.engine import _EPONYM_AFTER
+
+    if _EPONYM_AFTER.match(text, end) is not None:
+        return False
     words = text[start:end].split(None, 1)
     rest = (words[1] if len(words) > 1 else "") + text[end : end + 24]
     return _SAINT_NOT_A_PLACE.search(rest.split(".", 1)[0]) is None

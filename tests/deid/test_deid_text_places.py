@@ -154,3 +154,19 @@ def test_a_hyphenated_given_name_goes_whole():
     """ "Jae-won Park": Philter kept "won", an English word."""
     out = scrub_text("Dad: Jae-won Park (deceased 2019); Mom: Hyun-joo Park")
     assert "won" not in out and "joo" not in out
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("pt lvies in biloxi w/ her son", ["biloxi"]),
+        ("wife works at the casino in tunica", ["tunica"]),
+    ],
+)
+def test_a_lower_case_town_after_a_misspelt_residence_verb_or_a_job_is_removed(text, leaked):
+    assert _leaks(text, leaked) == []
+
+
+def test_lower_case_words_after_work_or_lie_verbs_stay():
+    text = "works in sales; works in oil and gas; pt lies in bed"
+    assert scrub_text(text) == text

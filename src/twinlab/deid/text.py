@@ -674,9 +674,26 @@ _FOOD_AFTER = re.compile(
     r"[ \t]+(?:sprouts|mustard|sauce|pepper|cheese|wine|ham|sausage|lettuce|cabbage|salad)\b",
     re.IGNORECASE,
 )
+
+
+def _misspelt(words: str) -> str:
+    """An alternation of ``words`` and their commonest typos: two neighbouring letters swapped
+    ("lvies"), and one letter left out of words of 8 letters or more ("originaly")."""
+    out: set[str] = set()
+    for w in words.split():
+        out.add(w)
+        out.update(w[:i] + w[i + 1] + w[i] + w[i + 2 :] for i in range(len(w) - 1))
+        if len(w) >= 8:
+            out.update(w[:i] + w[i + 1 :] for i in range(len(w)))
+    return "|".join(sorted(out, key=len, reverse=True))
+
+
+#: Residence verbs, also misspelt ("pt lvies in biloxi").
+_RESIDENCE_TYPO = _misspelt("lives lived living resides residing moved relocated originally")
 #: Words before the locative word that make a lower-case place one ("grew up in biloxi").
 _PLACE_VERB = re.compile(
-    r"\b(?:lives?|living|lived|resides?|residing|resided|moved|relocated|raised|grew\s+up|born"
+    rf"\b(?:{_RESIDENCE_TYPO}|works?|working|worked|employed|job"
+    r"|lives?|living|lived|resides?|residing|resided|moved|relocated|raised|grew\s+up|born"
     r"|native|hometown|stays?|staying|stayed|visiting|vacationing|vacationed|travel(?:l)?ed"
     r"|travel(?:l)?ing|drove|driving|came|comes|flew|arrived|transferred|transported|evacuated"
     r"|returned|commutes?|commuting|originally|hails|house|home|apartment|trailer"

@@ -170,3 +170,28 @@ def test_a_lower_case_town_after_a_misspelt_residence_verb_or_a_job_is_removed(t
 def test_lower_case_words_after_work_or_lie_verbs_stay():
     text = "works in sales; works in oil and gas; pt lies in bed"
     assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hx of Lung CA. Prostate CA, s/p XRT. Colon CA.",
+        "Anterior MI. Old MI, s/p PCI. ST Elevation MI.",
+        "Heparin 5000 units SC. O2 2L NC. Under GA.",
+    ],
+)
+def test_clinical_abbreviations_that_are_state_codes_make_no_town(text):
+    """ "Lung CA" and "Anterior MI" were read as a town before its state."""
+    assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("FRESNO CA 93701", ["FRESNO"]),
+        ("moved from Fresno CA.", ["Fresno"]),
+        ("Tinyburg, CA", ["Tinyburg"]),
+    ],
+)
+def test_a_town_before_an_ambiguous_state_code_still_goes(text, leaked):
+    assert _leaks(text, leaked) == []

@@ -77,8 +77,8 @@ _FUNCTION_WORDS = frozenset(
     + ["low"]
     # a herb named after a saint ("St. John's wort")
     + ["wort"]
-    # nasal cannula (and North Carolina, a state: no PHI)
-    + ["nc"]
+    # nasal cannula and cancer (and North Carolina, California: states, no PHI)
+    + ["nc", "ca"]
     # LOINC property axis (Creatinine [Moles/volume]): vocabulary of code names
     + "moles mcnc scnc ccnc ncnc acnc mfr vfr naric".split()
 )

@@ -27,7 +27,8 @@
    policy, licence plate, serial...), unlabelled serial-like codes that mix letters and digits
    (``K8J2-99A1``, ``7ABC123``), and runs of 7 or more digits; also compact ages (``92yM``,
    ``93/F``, ``M, 91``, ``dx at 91``, ``alive at 92``), a town before its state (``Peoria,
-   IL``), street corners, UK and Canadian postcodes, telephone numbers with a trunk 0, spelled
+   IL``; before a code that is also a clinical abbreviation only with a comma, a ZIP code or
+   a town of the gazetteer: not ``Lung CA``, ``Anterior MI``), street corners, UK and Canadian postcodes, telephone numbers with a trunk 0, spelled
    digit by digit or as letters (``1-800-FLOWERS``), seasons as a time of year (``spring
    2021``), a weekday with its day (``Sat 12th``), network paths and image file names; towns
    and cities of a US gazetteer (``us_places.csv``: GeoNames places of 500 people or more,
@@ -841,6 +842,22 @@ def _before_a_country(text: str, start: int, end: int) -> bool:
     return any(" ".join(words[:n]).rstrip(".,") in _countries() for n in range(1, len(words) + 1))
 
 
+#: State codes that are clinical abbreviations too: "Lung CA" (cancer), "Anterior MI", "5000
+#: units SC", "2L NC", "under GA", "Lasix DC", "Peds ID", "cardiac CO", "VA clinic".
+_STATE_ALSO_CLINICAL = frozenset("CA MI SC NC GA DC ID CO VA NE AL DE IA".split())
+_STATE_AFTER = re.compile(r"(,?)[ \t]+([A-Z]{2})\b(?:[ \t]*(\d{5}))?")
+
+
+def _town_before_state(text: str, start: int, end: int) -> bool:
+    """Whether capitalised words before a state are its town: before a code that is also a
+    clinical abbreviation (:data:`_STATE_ALSO_CLINICAL`), only with a comma between, a ZIP
+    code after or a town of the gazetteer ("Fresno CA"; not "Lung CA", "Anterior MI")."""
+    m = _STATE_AFTER.match(text, end)
+    if m is None or m.group(2) not in _STATE_ALSO_CLINICAL or m.group(1) or m.group(3):
+        return True
+    return _fold(text[start:end]) in _us_places()[0]
+
+
 #: A label before a list of ages ("Ages: pt 91, spouse 88"), on the same line.
 _AGES_LABEL = re.compile(r"\bages?\b\s*(?:[:=-]|of\b)[^\n]{0,60}$", re.IGNORECASE)
 
@@ -1238,6 +1255,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?:[ \t]+(?:[A-Z][a-z'.-]+|[A-Z]{3,})){0,2})"
             rf",?[ \t]+(?:{_STATE_CODE}|(?i:{_STATE_NAME}))(?=[ \t]*(?:\d{{5}}|[.,;:)\n]|$))"
         ),
+        context=_town_before_state,
     ),
     # a town or city of the gazetteer in context: "a house in Biloxi", "Biloxi High School"
     PlacePattern("address", re.compile(r"(?!)")),

@@ -334,3 +334,21 @@ def test_a_radio_handle_is_a_nickname():
     out = _scrubbed("Pt's CB handle is Swamp Fox; ham radio call sign KD5QXR. Door handle injury.")
     assert "Swamp" not in out and "Fox" not in out and "KD5QXR" not in out
     assert "handle injury" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("Son's credit card 4111 1111 1111 1111 on file", ["4111", "1111"]),
+        ("Amex 3782 822463 10005.", ["3782", "822463", "10005"]),
+        ("Phone IMEI 35-209900-176148-1", ["35", "209900", "176148"]),
+        ("see photo of pt's face in chart (IMG 2203)", ["2203"]),
+    ],
+)
+def test_card_numbers_phone_imeis_and_camera_file_numbers(text, leaked):
+    out = _scrubbed(text)
+    assert [x for x in leaked if re.search(rf"\b{x}\b", out)] == []
+
+
+def test_a_medication_schedule_is_no_card_number():
+    assert "0800 1200 1600 2000" in _scrubbed("Insulin at 0800 1200 1600 2000")

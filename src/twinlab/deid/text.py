@@ -28,9 +28,12 @@
    (``K8J2-99A1``, ``7ABC123``), and runs of 7 or more digits; also compact ages (``92yM``,
    ``93/F``, ``M, 91``, ``dx at 91``, ``alive at 92``), a town before its state (``Peoria,
    IL``; before a code that is also a clinical abbreviation only with a comma, a ZIP code or
-   a town of the gazetteer: not ``Lung CA``, ``Anterior MI``), street corners, UK and Canadian postcodes, telephone numbers with a trunk 0, spelled
-   digit by digit or as letters (``1-800-FLOWERS``), seasons as a time of year (``spring
-   2021``), a weekday with its day (``Sat 12th``), network paths and image file names; towns
+   a town of the gazetteer: not ``Lung CA``, ``Anterior MI``), street corners, UK and
+   Canadian postcodes, telephone numbers with a trunk 0, spelled digit by digit or as letters
+   (``1-800-FLOWERS``), seasons as a time of year (``spring 2021``), a weekday with its day
+   (``Sat 12th``), network paths, image file names and camera file numbers (``IMG 2203``),
+   payment card numbers in groups (``4111 1111 1111 1111``; not a schedule ``0800 1200 1600
+   2000``), IMEI and UDI numbers after their label; towns
    and cities of a US gazetteer (``us_places.csv``: GeoNames places of 500 people or more,
    CC BY 4.0) after a locative word or before their county, a school, a landmark or their
    people (``a house in Biloxi``, ``IN BILOXI``, ``Tupelo High School``, ``the Biloxi fire
@@ -200,6 +203,13 @@ def _trunk_phone(text: str) -> bool:
     return 10 <= sum(map(len, groups)) <= 11 and not all(_CLOCK.fullmatch(g) for g in groups)
 
 
+def _card_digits(text: str) -> bool:
+    """A payment card number: its groups are no list of 24-hour clock times ("0800 1200 1600
+    2000", a medication schedule)."""
+    groups = re.findall(r"\d+", text)
+    return not all(_CLOCK.fullmatch(g) for g in groups)
+
+
 def _p(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
@@ -237,7 +247,7 @@ _LABELS = (
     r"|(?:chart|case|claim|accession|encounter|visit|beneficiary|health\s+plan)"
     r"(?:\s+(?:id|no\.?|number|#))?|(?:patient|pt)\s+id|hicn|mbi|csn|fin"
     r"|driver'?s?\s+licen[cs]e(?:\s+(?:no\.?|number|#))?"
-    r"|identifier|barcode|template|lot(?:\s+(?:no\.?|number|#))?"
+    r"|identifier|barcode|template|lot(?:\s+(?:no\.?|number|#))?|imei|meid|iccid|udi"
     # national and study numbers: "SIN 046 454 286", "NHS no. 943 476 5919", "subject 101-004"
     r"|sin|nhs\s+(?:no\.?|number|#)|health\s+card|ohip|phn|nino|national\s+id"
     r"|(?:study\s+|trial\s+)?subject(?:\s+id)?|screening(?:\s+(?:id|no\.?|number))?"
@@ -1071,7 +1081,16 @@ PATTERNS: tuple[PhiPattern, ...] = (
     ),
     PhiPattern(  # an image file (a photograph, full-face ones included): "DSC_0042.JPG"
         "photo",
-        _p(r"(?<![\w.-])[\w.-]*[a-z0-9]\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp|raw|dng)\b"),
+        _p(
+            r"(?<![\w.-])[\w.-]*[a-z0-9]\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp|raw|dng)\b"
+            # a camera's file number without its extension: "IMG 2203", "DSC_0042", "PXL-88"
+            r"|\b(?:img|dsc|dscn|dscf|pxl|dcim)[_ -]?\d{2,}\b"
+        ),
+    ),
+    PhiPattern(  # a payment card number in groups: "4111 1111 1111 1111", Amex 4-6-5
+        "account",
+        _p(r"(?<![\d.,-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}|\d{4}([ -])\d{6}\2\d{5})(?![\d,]|\.\d)"),
+        _card_digits,
     ),
     PhiPattern(  # a MAC address (a device identifier)
         "device",

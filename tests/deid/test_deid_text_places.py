@@ -195,3 +195,8 @@ def test_clinical_abbreviations_that_are_state_codes_make_no_town(text):
 )
 def test_a_town_before_an_ambiguous_state_code_still_goes(text, leaked):
     assert _leaks(text, leaked) == []
+
+
+def test_an_ordinal_ward_or_precinct_goes():
+    out = scrub_text("Grew up in the Lower 9th Ward; votes in the 5th precinct; 3rd ward rounds")
+    assert "9th" not in out and "5th" not in out and "3rd ward rounds" in out

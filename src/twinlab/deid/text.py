@@ -21,11 +21,12 @@
    names after a title in any case (``seen by dr. brown``) or after a relation, when Philter
    lists it as a name (``son frank``), street addresses with their unit and PO boxes (``12 main
    st apt 4``), map coordinates (``29.9511, -90.0715``, ``29°57'04"N``, ``lat 29.951``; not
-   ``37.5 °C`` or ``flexion 90°``), census tracts, block groups and voting precincts, places
-   after a residence verb (``moved to Mobile``), e-mail addresses spelled out (``jdoe at gmail
-   dot com``), references to a FHIR person (``Patient/5521``), labelled numbers (MRN, Medicaid,
-   policy, licence plate, serial...), unlabelled serial-like codes that mix letters and digits
-   (``K8J2-99A1``, ``7ABC123``), and runs of 7 or more digits; also compact ages (``92yM``,
+   ``37.5 °C`` or ``flexion 90°``), census tracts, block groups, voting precincts and wards
+   (``the Lower 9th Ward``), places after a residence verb (``moved to Mobile``), e-mail
+   addresses spelled out (``jdoe at gmail dot com``), references to a FHIR person
+   (``Patient/5521``), labelled numbers (MRN, Medicaid, policy, licence plate, serial...),
+   unlabelled serial-like codes that mix letters and digits (``K8J2-99A1``, ``7ABC123``), and
+   runs of 7 or more digits; also compact ages (``92yM``,
    ``93/F``, ``M, 91``, ``dx at 91``, ``alive at 92``), a town before its state (``Peoria,
    IL``; before a code that is also a clinical abbreviation only with a comma, a ZIP code or
    a town of the gazetteer: not ``Lung CA``, ``Anterior MI``), street corners, UK and
@@ -1229,6 +1230,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"\b(?:census\s+(?:tract|block)|block\s+group|(?:voting\s+|election\s+)?precinct"
             r"|(?:city\s+|parish\s+|electoral\s+)ward)\s*(?:no\.?|number|#)?\s*[:#]?\s*"
             r"(?P<v>\d[\d.]*[a-z]?)\b"
+            # an ordinal ward or precinct of a city: "the Lower 9th Ward", "5th precinct"
+            # (a ward with its capital: "3rd ward rounds" is the hospital's)
+            r"|(?P<v2>(?:(?:lower|upper)\s+)?\d{1,2}(?:st|nd|rd|th)\s+(?:(?-i:Ward|WARD)|precinct))\b"
         ),
     ),
     PhiPattern(  # an apartment or suite on its own, before its street: "Apartment 4B, 220 W"

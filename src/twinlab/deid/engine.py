@@ -73,6 +73,12 @@ _FUNCTION_WORDS = frozenset(
     + "ef lvef hfref hfpef hfmref".split()
     # abbreviations Philter flags ("dad passed from MI", "Berlin criteria ARDS", "QNS")
     + "mi ards qns cmh2o".split()
+    # a site of pain Philter flags in capitals ("PAIN IN LOW BACK", "Low Back Pain")
+    + ["low"]
+    # a herb named after a saint ("St. John's wort")
+    + ["wort"]
+    # nasal cannula and cancer (and North Carolina, California: states, no PHI)
+    + ["nc", "ca"]
     # LOINC property axis (Creatinine [Moles/volume]): vocabulary of code names
     + "moles mcnc scnc ccnc ncnc acnc mfr vfr naric".split()
 )
@@ -90,7 +96,7 @@ _EPONYM_AFTER = re.compile(
     r"|procedure|anomaly|contracture|esophagus|diverticulum|granuloma|lesions?|equation|formula"
     r"|gallop|toxin|vaccine|virus|bacillus|arteritis|vasculitis|pouch|fascia|ligament"
     r"|stockings?|splint|respirations?|breathing|scale|pattern|category|stain|repair|tendon"
-    r"|fundoplication|esophagectomy|gastrectomy|surgery|bypass|osteotomy|amputation)\b",
+    r"|fundoplication|esophagectomy|gastrectomy|surgery|bypass|osteotomy|amputation|wort)\b",
     re.IGNORECASE,
 )
 #: Eponyms and clinical abbreviations used alone ("Babinski negative", "NYHA II", "1/2 NS").
@@ -100,7 +106,7 @@ _CLINICAL_NAMES = frozenset(
     " hashimoto nyha apgar gleason breslow swan ganz chvostek trousseau kussmaul korotkoff"
     " brugada charcot osgood schlatter perthes candida clostridioides ns lr d5w"
     " papanicolaou klinefelter angelman niemann ehlers danlos prader willi creutzfeldt"
-    " ziehl neelsen nissen roux mohs achilles".split()
+    " ziehl neelsen nissen roux mohs achilles morse braden".split()
 )
 #: Season words: Philter reads them as dates, but "fall" is also the commonest adverse event.
 _SEASONS = frozenset({"spring", "summer", "fall", "autumn", "winter"})
@@ -114,6 +120,8 @@ _SEASON_YEAR = re.compile(r"\s*(?:of\s+)?(?:'\d{2}|(?:19|20)\d{2})\b", re.IGNORE
 _HGVS_PREFIX = re.compile(r"[cgmnrp]\.[-*]?$")
 #: Variant and gene identifiers (dbSNP rsIDs, star alleles, pharmacogenes): clinical data.
 _GENETIC = re.compile(r"rs\d+|cyp\d\w*|vkorc1|slco1b1|tpmt|dpyd|ugt1a1|nudt15|hla", re.IGNORECASE)
+#: A disease with its stage or type glued on ("ckd3", "CKD3b", "T2DM", "DM2"): clinical data.
+_STAGED = re.compile(r"ckd[1-5][ab]?|t[12]dm|dm[12]|iddm|niddm", re.IGNORECASE)
 
 
 def _decimal_part(text: str, s: int, e: int) -> bool:
@@ -153,6 +161,20 @@ def _clinical_name(text: str, word: str, end: int) -> bool:
     if word.isdigit():
         return False
     return word.lower() in _CLINICAL_NAMES or _EPONYM_AFTER.match(text, end) is not None
+
+
+def _hyphen_tail(text: str, word: str, start: int, out: list[tuple[str, int, int]]) -> bool:
+    """Whether ``word`` (at ``start``) ends a hyphenated given name whose capitalised first part
+    is flagged ("Jae-won", "Hyun-joo": Philter keeps "won", an English word)."""
+    return (
+        bool(out)
+        and out[-1][2] == start - 1
+        and text[start - 1] == "-"
+        and word.isalpha()
+        and word.islower()
+        and len(word) <= 4
+        and text[out[-1][1]].isupper()
+    )
 
 
 def _pos_tags(text: str) -> list[tuple[str, str]]:
@@ -226,10 +248,11 @@ def philter_spans(text: str) -> list[tuple[str, int, int]]:
     for m in _TOKEN.finditer(text):
         s, e = m.start(), m.end()
         word = m.group()
-        if (
+        if not _hyphen_tail(text, word, s, out) and (
             all(kept[s:e])
             or word.lower() in _FUNCTION_WORDS
             or _GENETIC.fullmatch(word)
+            or _STAGED.fullmatch(word)
             or (_HGVS_PREFIX.search(text[max(0, s - 4) : s]) and word[:1].isdigit())
             or (word.isdigit() and (len(word) <= 3 or _decimal_part(text, s, e)))
             or _clinical_name(text, word, e)

@@ -21,26 +21,47 @@
    names after a title in any case (``seen by dr. brown``) or after a relation, when Philter
    lists it as a name (``son frank``), street addresses with their unit and PO boxes (``12 main
    st apt 4``), map coordinates (``29.9511, -90.0715``, ``29°57'04"N``, ``lat 29.951``; not
-   ``37.5 °C`` or ``flexion 90°``), census tracts, block groups and voting precincts, places
-   after a residence verb (``moved to Mobile``), e-mail addresses spelled out (``jdoe at gmail
-   dot com``), references to a FHIR person (``Patient/5521``), labelled numbers (MRN, Medicaid,
-   policy, licence plate, serial...), unlabelled serial-like codes that mix letters and digits
-   (``K8J2-99A1``, ``7ABC123``), and runs of 7 or more digits; also compact ages (``92yM``,
+   ``37.5 °C`` or ``flexion 90°``), census tracts, block groups, voting precincts and wards
+   (``the Lower 9th Ward``), places after a residence verb (``moved to Mobile``), e-mail
+   addresses spelled out (``jdoe at gmail dot com``), references to a FHIR person
+   (``Patient/5521``), labelled numbers (MRN, Medicaid, policy, licence plate, serial...),
+   unlabelled serial-like codes that mix letters and digits (``K8J2-99A1``, ``7ABC123``), and
+   runs of 7 or more digits; also compact ages (``92yM``,
    ``93/F``, ``M, 91``, ``dx at 91``, ``alive at 92``), a town before its state (``Peoria,
-   IL``), street corners, UK and Canadian postcodes, telephone numbers with a trunk 0, spelled
-   digit by digit or as letters (``1-800-FLOWERS``), seasons as a time of year (``spring
-   2021``), a weekday with its day (``Sat 12th``), network paths and image file names; towns
+   IL``; before a code that is also a clinical abbreviation only with a comma, a ZIP code or
+   a town of the gazetteer: not ``Lung CA``, ``Anterior MI``), street corners, UK and
+   Canadian postcodes, telephone numbers with a trunk 0, spelled digit by digit or as letters
+   (``1-800-FLOWERS``), seasons as a time of year (``spring 2021``), a weekday with its day
+   (``Sat 12th``), network paths, image file names and camera file numbers (``IMG 2203``),
+   payment card numbers in groups (``4111 1111 1111 1111``; not a schedule ``0800 1200 1600
+   2000``), IMEI and UDI numbers after their label; towns
    and cities of a US gazetteer (``us_places.csv``: GeoNames places of 500 people or more,
    CC BY 4.0) after a locative word or before their county, a school, a landmark or their
    people (``a house in Biloxi``, ``IN BILOXI``, ``Tupelo High School``, ``the Biloxi fire
    chief``; in lower case only after a residence or travel verb or before its county, a school
    or a landmark; names that are also common or clinical words, such as ``Normal``,
    ``Mobile``, ``Home``, ``Lyme``, ``Norco``, are left to the residence, state and ZIP
-   patterns), numbered roads (``off Highway 49``, ``I-10``), ages listed after a label
+   patterns; nor before a food: ``Brussels sprouts``), towns abroad in the same contexts
+   (``world_places.csv``: GeoNames cities of 15,000 people or more, accents folded: ``born in
+   Kraków``), a town before its country (``from Xalapa, Mexico``; ``countries.csv``), named
+   regions smaller than a state (``us_regions.csv``, curated: ``the Inland Empire``, ``West
+   Texas`` wherever capitalised; ``the Delta``, ``the Panhandle``, ``Upstate`` only after a
+   locative word or residence verb, never before ``variant``, ``wave``...), any capitalised
+   name after a strong cue (``grew up in``, ``is from``, ``emigrated from``, ``stationed at``),
+   numbered roads (``off Highway 49``, ``I-10``), ages listed after a label
    (``Ages: pt 91, spouse 88``), card endings (``CC ending in 4417``), first names in lower
    case after a contact verb or ``lives with`` (``called mary at home``), telephone numbers
    written with slashes and portal user names (``Portal user: jdoe_1948``), nicknames
-   (``known locally as "the Catfish King"``, ``nicknamed tiny``, ``goes by Red``);
+   (``known locally as "the Catfish King"``, ``nicknamed tiny``, ``goes by Red``, ``CB handle
+   is Swamp Fox``, ``call sign KD5QXR``); tax numbers (``EIN 72-1409953``); whole
+   names of places and facilities after ``St.``, ``Saint``, ``Mt.``, ``Ft.`` (``St. Luke's
+   Medical Center``, ``Mt. Sinai``; in lower case before a name: ``st francis er``; not ``ST
+   elevation`` or ``St. John's wort``); employers'
+   and places' names in all-caps notes end before the sentence's own words (``WORKS AT ACME
+   LUMBER AND HAS PAIN``: :data:`_NAME_STOP`); user names after their label without a colon
+   (``username kez_lindqvist58``), a licence plate with its state (``plate TX KJM-4471``), and
+   a unique characteristic: who someone is "the only / first / oldest ..." of in a community
+   (``the only licensed alligator trapper in Terrebonne Parish``: ``[UNIQUE]``);
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
@@ -56,6 +77,7 @@ import functools
 import ipaddress
 import itertools
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -183,6 +205,13 @@ def _trunk_phone(text: str) -> bool:
     return 10 <= sum(map(len, groups)) <= 11 and not all(_CLOCK.fullmatch(g) for g in groups)
 
 
+def _card_digits(text: str) -> bool:
+    """A payment card number: its groups are no list of 24-hour clock times ("0800 1200 1600
+    2000", a medication schedule)."""
+    groups = re.findall(r"\d+", text)
+    return not all(_CLOCK.fullmatch(g) for g in groups)
+
+
 def _p(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
@@ -220,7 +249,7 @@ _LABELS = (
     r"|(?:chart|case|claim|accession|encounter|visit|beneficiary|health\s+plan)"
     r"(?:\s+(?:id|no\.?|number|#))?|(?:patient|pt)\s+id|hicn|mbi|csn|fin"
     r"|driver'?s?\s+licen[cs]e(?:\s+(?:no\.?|number|#))?"
-    r"|identifier|barcode|template|lot(?:\s+(?:no\.?|number|#))?"
+    r"|identifier|barcode|template|lot(?:\s+(?:no\.?|number|#))?|imei|meid|iccid|udi"
     # national and study numbers: "SIN 046 454 286", "NHS no. 943 476 5919", "subject 101-004"
     r"|sin|nhs\s+(?:no\.?|number|#)|health\s+card|ohip|phn|nino|national\s+id"
     r"|(?:study\s+|trial\s+)?subject(?:\s+id)?|screening(?:\s+(?:id|no\.?|number))?"
@@ -229,6 +258,8 @@ _LABELS = (
     r"|green\s+card|alien(?:\s+registration)?(?:\s+(?:no\.?|number|#))?|a-number|uscis"
     r"|employee\s*(?:id|no\.?|number|#)|docket|inmate|booking|warrant|citation"
     r"|police\s+report|incident(?:\s+report)?"
+    # tax numbers of a person or a family business: "EIN 72-1409953", "ITIN 912-70-1234"
+    r"|ein|fein|itin|tin|tax\s+id(?:\s+(?:no\.?|number|#))?"
 )
 _NUMBER_WORDS = r"(?:no\.?|number|#)"
 #: Social-media sites and words that introduce a user name.
@@ -259,10 +290,73 @@ _ORG_WORD = (
     r"(?:(?:St|Mt|Ft|Dr|Co|Corp|Inc|Ltd|Bros|Assoc|Dept|Univ|Intl)\.|[A-Z]\.(?:[A-Z]\.)+"
     r"|[A-Z][\w'&-]*(?:\.[\w'&-]+)*)"
 )
-#: Words after a title that are no name ("dr. to call", "mr. and mrs.").
+#: Words that end a name of an employer or a place when a note writes every word with a capital
+#: ("WORKS AT ACME LUMBER AND HAS PAIN", "Works At Acme In Town"): the sentence's own verbs,
+#: pronouns, prepositions and clinical words, never a word of the name after its first.
+_NAME_STOP = (
+    r"(?i:(?:and|or|but|has|had|have|is|was|were|are|be|been|will|would|can|could|should|may"
+    r"|might|does|did|do|not|no|in|on|at|to|for|from|with|without|since|as|by|until|after"
+    r"|before|during|while|when|where|who|which|that|because|so|then|now|x|per|he|she|they"
+    r"|his|her|their|pt|patient|reports?|states?|denies|complains?|presents?|c/o|years?|yrs?"
+    r"|daily|full|part|time|nights|days|shifts?|last|since|due)\b)"
+)
+#: A word of a name after its first (:data:`_ORG_WORD`, not a :data:`_NAME_STOP` word).
+_ORG_NEXT = rf"(?!{_NAME_STOP}){_ORG_WORD}"
+#: "St.", "Saint", "Mt.", "Mount", "Ft.", "Fort" before a capitalised word: the start of the
+#: name of a place or a facility ("St. Luke's Medical Center", "Mt. Sinai", "Ft. Worth"). In
+#: capitals only with its dot: "ST elevation" is the segment of an ECG.
+_SAINT = r"(?-i:St\.?|ST\.|Ste\.?|STE\.|Saint|SAINT|Mt\.?|MT\.|Mount|MOUNT|Ft\.?|FT\.|Fort|FORT)"
+#: Words in or after a saint's name that make it a herb, a disease or a sign, no place ("St.
+#: John's wort", "St. Louis encephalitis", "St. Vitus dance", "St. Anthony's fire").
+_SAINT_NOT_A_PLACE = re.compile(
+    r"\b(?:wort|encephalitis|dance|fire|virus)\b|^\W*(?:elevation|segment|depression|wave)",
+    re.IGNORECASE,
+)
+
+
+def _saint_place(text: str, start: int, end: int) -> bool:
+    """Whether a name after "St."/"Mt."/"Ft." is a place: no herb, disease or ECG word in it or
+    right after it (:data:`_SAINT_NOT_A_PLACE`), no eponym ("Mount Sinai criteria")."""
+    from twinlab.deid.engine import _EPONYM_AFTER
+
+    if _EPONYM_AFTER.match(text, end) is not None:
+        return False
+    words = text[start:end].split(None, 1)
+    rest = (words[1] if len(words) > 1 else "") + text[end : end + 24]
+    return _SAINT_NOT_A_PLACE.search(rest.split(".", 1)[0]) is None
+
+
+#: Communities in which someone can be "the only ..." (a unique identifying characteristic);
+#: not "area" or "region", words of anatomy too ("the only lesion in the area").
+_UNIQUE_WHERE = (
+    r"(?:county|parish|town|township|village|city|state|island|valley|tribe|community"
+    r"|congregation|church|reservation|country|neighbou?rhood|district)"
+)
+
+
+def _lower_saint_place(text: str, start: int, end: int) -> bool:
+    """Whether lower-case "st"/"mt"/"ft" and the word after are a place: the word a first or
+    last name of Philter's dictionaries ("st francis", "mt carmel"; not "st elevation", "ft
+    tall") and no herb or disease (:func:`_saint_place`)."""
+    from twinlab.deid.vocabulary import _name_words
+
+    word = re.sub(r"['’]s?$", "", text[start:end].split()[-1])
+    return (
+        word in _name_words()[0]
+        and word not in _NOT_FIRST_NAME
+        and word not in _NOT_A_CONTACT
+        and _saint_place(text, start, end)
+    )
+
+
+#: Words after a title or a care role that are no name ("dr. to call", "mr. and mrs."), also
+#: where the role names a field of a claim or form ("Line Provider Payment Amount", "Nurse
+#: Visit Type": Philter lists "Payment" as a surname).
 _NOT_A_NAME = (
     r"(?:and|or|to|the|a|an|of|at|in|on|for|with|by|from|is|was|will|has|had|who|said|says"
-    r"|saw|called|today|re|regarding|recommends?|note|notes|office|orders?|visit|mrs?|ms)"
+    r"|saw|called|today|re|regarding|recommends?|note|notes|office|orders?|visit|mrs?|ms"
+    r"|payments?|amounts?|fees?|charges?|costs?|types?|signature|specialty|status|claims?"
+    r"|billing|reimbursement|taxonomy|identifier|number|name|role)"
 )
 #: Words that make "2 tabs by mouth per dr" no street address.
 _NOT_STREET = frozenset(
@@ -480,21 +574,92 @@ _PLACE_ALSO_A_WORD = frozenset(
 )
 
 
+#: Letters that no Unicode decomposition folds to ASCII ("Tromsø", "Łódź", "Reykjavík").
+_FOLD = str.maketrans(
+    {"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "ß": "ss", "ł": "l", "Ł": "L", "đ": "d",
+     "Đ": "D", "ı": "i", "œ": "oe", "Œ": "OE", "þ": "th", "Þ": "Th", "ð": "d", "’": "'"}
+)  # fmt: skip
+
+
+def _fold(text: str) -> str:
+    """``text`` in lower case, its accents and special letters folded to ASCII (``Tromsø`` ->
+    ``tromso``), as the gazetteers write names."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
 @functools.cache
 def _us_places() -> tuple[frozenset[str], frozenset[str]]:
     """The US places of ``us_places.csv`` (lower case) and the first words of their names."""
+
+    return _gazetteer(_data_lines("us_places.csv"))
+
+
+def _data_lines(name: str) -> list[str]:
+    """The lines of a data file shipped beside this module, less its ``#`` comments."""
     from importlib.resources import files
 
-    text = (files("twinlab.deid") / "us_places.csv").read_text(encoding="utf-8")
-    names = (
-        frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
-        - _PLACE_ALSO_A_WORD
-    )
-    return names, frozenset(n.split(" ", 1)[0] for n in names)
+    text = (files("twinlab.deid") / name).read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
-#: A word of a place name (``St.`` keeps its dot; a full stop after the name is tried off).
-_PLACE_TOKEN = re.compile(r"[A-Za-z][A-Za-z'’-]*\.?")
+def _gazetteer(
+    names: Iterable[str], drop: frozenset[str] = _PLACE_ALSO_A_WORD
+) -> tuple[frozenset[str], frozenset[str]]:
+    """Names of places (less ``drop``: common or clinical words) and the first words of
+    their names."""
+    kept = frozenset(names) - drop
+    return kept, frozenset(n.split(" ", 1)[0] for n in kept)
+
+
+@functools.cache
+def _world_places() -> tuple[frozenset[str], frozenset[str]]:
+    """Towns and cities outside the US (``world_places.csv``: GeoNames cities15000)."""
+    return _gazetteer(_data_lines("world_places.csv"))
+
+
+@functools.cache
+def _countries() -> frozenset[str]:
+    """Names of countries (``countries.csv``), lower case and folded to ASCII."""
+    return frozenset(_data_lines("countries.csv"))
+
+
+#: Words before a state's name that make a region of it ("West Texas", "Upstate New York").
+_STATE_PARTS = (
+    "north south east west northern southern eastern western central northeast northwest"
+    " southeast southwest northeastern northwestern southeastern southwestern upstate"
+    " downstate coastal"
+).split()
+
+
+@functools.cache
+def _region_rows() -> tuple[tuple[str, str], ...]:
+    """``(name, cue)`` of the named regions (``us_regions.csv``) and of the parts of states
+    (``West Texas``, ``Upstate New York``: cue ``any``; not ``West Virginia``, a state)."""
+    rows = [tuple(line.rsplit(",", 1)) for line in _data_lines("us_regions.csv")[1:]]
+    states = [re.sub(r"\\s\+", " ", n) for n in _STATE_NAME.split("|")]
+    parts = sorted({f"{d} {st}" for d in _STATE_PARTS for st in states} - set(states))
+    return tuple(rows) + tuple((n, "any") for n in parts)  # type: ignore[return-value]
+
+
+@functools.cache
+def _regions() -> tuple[frozenset[str], frozenset[str]]:
+    """Named regions smaller than a state and the first words of their names ("delta",
+    "panhandle" included: :class:`PlacePattern` asks those for a locative word)."""
+    return _gazetteer((n for n, _ in _region_rows()), drop=frozenset())
+
+
+@functools.cache
+def _regions_anywhere() -> frozenset[str]:
+    """The regions that are places wherever they are written with capitals (cue ``any``)."""
+    return frozenset(n for n, cue in _region_rows() if cue == "any")
+
+
+#: A word of a place name in any alphabet (``Tromsø``; ``St.`` keeps its dot; a full stop after
+#: the name is tried off).
+_PLACE_TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-])*\.?")
 #: A locative word just before a place ("in", "from", "near", "outside of", "in downtown").
 _PLACE_BEFORE = re.compile(
     r"\b(?P<p>in|from|near|outside(?:\s+of)?|around|to|towards?|into|of|at|via|through|across"
@@ -502,13 +667,51 @@ _PLACE_BEFORE = re.compile(
     r"|(?:city|town|village)\s+of|rural|(?:north|south|east|west)(?:ern)?)\s+)?$",
     re.IGNORECASE,
 )
+#: A locative word or residence verb before a region ("on the Eastern Shore", "moved Upstate").
+_REGION_BEFORE = re.compile(
+    r"\b(?P<p>in|from|near|around|to|into|of|at|on|along|across|throughout|outside(?:\s+of)?"
+    r"|lives?|living|lived|moved|moving|resides?|raised|stationed|back)\s+(?:the\s+)?"
+    r"(?:(?:rural|(?:north|south|east|west)(?:ern)?)\s+)?$",
+    re.IGNORECASE,
+)
+#: Words after a region's name that make it a clinical or common word ("Delta variant", "delta
+#: wave", "Delta-9 THC", "Delta flight").
+_REGION_NOT_AFTER = re.compile(
+    r"[ \t]*-?[ \t]*(?:variants?|waves?|strains?|surge|air\s*lines?|airlines|flights?|agents?"
+    r"|signs?|gap|checks?|hepatitis|virus|receptors?|agonists?|opioids?|t\b|9\b|thc|ratio"
+    r"|value|score)",
+    re.IGNORECASE,
+)
+#: Foods named after a town ("Dijon mustard", "Brussels sprouts"): no place.
+_FOOD_AFTER = re.compile(
+    r"[ \t]+(?:sprouts|mustard|sauce|pepper|cheese|wine|ham|sausage|lettuce|cabbage|salad)\b",
+    re.IGNORECASE,
+)
+
+
+def _misspelt(words: str) -> str:
+    """An alternation of ``words`` and their commonest typos: two neighbouring letters swapped
+    ("lvies"), and one letter left out of words of 8 letters or more ("originaly")."""
+    out: set[str] = set()
+    for w in words.split():
+        out.add(w)
+        out.update(w[:i] + w[i + 1] + w[i] + w[i + 2 :] for i in range(len(w) - 1))
+        if len(w) >= 8:
+            out.update(w[:i] + w[i + 1 :] for i in range(len(w)))
+    return "|".join(sorted(out, key=len, reverse=True))
+
+
+#: Residence verbs, also misspelt ("pt lvies in biloxi").
+_RESIDENCE_TYPO = _misspelt("lives lived living resides residing moved relocated originally")
 #: Words before the locative word that make a lower-case place one ("grew up in biloxi").
 _PLACE_VERB = re.compile(
-    r"\b(?:lives?|living|lived|resides?|residing|resided|moved|relocated|raised|grew\s+up|born"
+    rf"\b(?:{_RESIDENCE_TYPO}|works?|working|worked|employed|job"
+    r"|lives?|living|lived|resides?|residing|resided|moved|relocated|raised|grew\s+up|born"
     r"|native|hometown|stays?|staying|stayed|visiting|vacationing|vacationed|travel(?:l)?ed"
     r"|travel(?:l)?ing|drove|driving|came|comes|flew|arrived|transferred|transported|evacuated"
-    r"|returned|commutes?|commuting|originally|hails|house|home|apartment|trailer|farm)\b"
-    r"[^.;:!?\n]{0,40}$",
+    r"|returned|commutes?|commuting|originally|hails|house|home|apartment|trailer"
+    r"|farm(?:s|ing|ed)?|ranch(?:es|ing|ed)?)\b"
+    r"[^.;:!?\n]{0,60}$",
     re.IGNORECASE,
 )
 #: Words after a place that name it as one: its county, a school or hospital there, its people.
@@ -528,10 +731,14 @@ _PLACE_AFTER = re.compile(
 )
 
 
+#: Lower-case words inside a place's name ("Stratford upon Avon", "San Miguel de Allende").
+_PLACE_PARTICLES = frozenset("of the on upon de del la le les da do di du am an sur".split())
+
+
 def _place_case(words: list[str], prep: str | None) -> str | None:
     """How the words of a place are written: ``"title"``, ``"caps"`` (an all-caps note: the
     locative word before in capitals too) or ``"lower"``; None for anything else."""
-    if all(w[0].isupper() or w in ("of", "the", "on") for w in words):
+    if all(w[0].isupper() or w in _PLACE_PARTICLES for w in words):
         if not any(w.isupper() for w in words):
             return "title"
         if all(w.isupper() and len(w) >= 3 for w in words):
@@ -540,23 +747,34 @@ def _place_case(words: list[str], prep: str | None) -> str | None:
     return "lower" if all(w.islower() for w in words) else None
 
 
+@dataclass(frozen=True)
 class PlacePattern(PhiPattern):
-    """US towns and cities of a gazetteer (``us_places.csv``, from GeoNames), in context.
+    """Towns, cities and regions of a gazetteer, in context.
 
+    By default the US towns and cities of ``us_places.csv`` (GeoNames); ``places`` names
+    another gazetteer (``world_places.csv``: towns abroad; ``us_regions.csv``: named regions).
     A name is a place after a locative word (``a house in Biloxi``, ``drove from
     Hattiesburg``, ``IN BILOXI`` in an all-caps note) or before its county, a school, a
     hospital or its people (``Biloxi High School``, ``a Tupelo native``); in lower case only
     after a residence or travel verb or before its county, a school or a landmark (``grew up
     in biloxi``, ``biloxi high school``). Names that are also common or
-    clinical words (:data:`_PLACE_ALSO_A_WORD`) and eponyms (``of Lyme disease``) are left
-    alone.
+    clinical words (:data:`_PLACE_ALSO_A_WORD`), eponyms (``of Lyme disease``) and names
+    before a word of ``not_after`` (``Delta variant``, ``Dijon mustard``) are left alone;
+    names of ``anywhere`` (``the Inland Empire``) are places wherever they are capitalised.
     """
 
-    def finditer(self, text: str) -> Iterator[tuple[str, int, int]]:
-        """Yield ``("address", start, end)`` of each place name in context."""
-        from twinlab.deid.engine import _EPONYM_AFTER
+    #: the gazetteer: its names (lower case, folded to ASCII) and their first words
+    places: Callable[[], tuple[frozenset[str], frozenset[str]]] = _us_places
+    #: the words just before a name that make it a place (group ``p``: the locative word)
+    before: re.Pattern[str] = _PLACE_BEFORE
+    #: words right after a name that make it no place
+    not_after: re.Pattern[str] | None = _FOOD_AFTER
+    #: names that are places wherever they are written with capitals
+    anywhere: Callable[[], frozenset[str]] | None = None
 
-        names, first = _us_places()
+    def finditer(self, text: str) -> Iterator[tuple[str, int, int]]:
+        """Yield ``(kind, start, end)`` of each place name in context."""
+        names, first = self.places()
         tokens = list(_PLACE_TOKEN.finditer(text))
         i = 0
         while i < len(tokens):
@@ -564,32 +782,44 @@ class PlacePattern(PhiPattern):
             if found is None:
                 i += 1
                 continue
-            n, end = found
+            n, end, key = found
             start = tokens[i].start()
             words = [t.group().rstrip(".") for t in tokens[i : i + n]]
-            before = _PLACE_BEFORE.search(text, max(0, start - 40), start)
-            case = _place_case(words, before.group("p") if before else None)
-            if case is None or _EPONYM_AFTER.match(text, end) is not None:
-                in_context = False
-            elif case == "lower":  # "grew up in biloxi", "biloxi high school"
-                after = _PLACE_AFTER.match(text, end)
-                in_context = (after is not None and after.group("people") is None) or (
-                    before is not None
-                    and _PLACE_VERB.search(text, max(0, before.start() - 60), before.start())
-                    is not None
-                )
-            else:
-                in_context = before is not None or _PLACE_AFTER.match(text, end) is not None
+            in_context = self._in_context(text, start, end, words, key)
             if in_context:
                 yield self.kind, start, end
             i += n if in_context else 1
 
+    def _in_context(self, text: str, start: int, end: int, words: list[str], key: str) -> bool:
+        """Whether the gazetteer name ``key`` at ``text[start:end]`` is a place there."""
+        from twinlab.deid.engine import _EPONYM_AFTER
+
+        before = self.before.search(text, max(0, start - 40), start)
+        case = _place_case(words, before.group("p") if before else None)
+        if (
+            case is None
+            or _EPONYM_AFTER.match(text, end) is not None
+            or (self.not_after is not None and self.not_after.match(text, end) is not None)
+        ):
+            return False
+        if case == "lower":  # "grew up in biloxi", "biloxi high school"
+            after = _PLACE_AFTER.match(text, end)
+            return (after is not None and after.group("people") is None) or (
+                before is not None
+                and _PLACE_VERB.search(text, max(0, before.start() - 80), before.end()) is not None
+            )
+        return (
+            before is not None
+            or _PLACE_AFTER.match(text, end) is not None
+            or (self.anywhere is not None and key in self.anywhere())
+        )
+
     @staticmethod
     def _longest(
         text: str, tokens: list[re.Match[str]], i: int, names: frozenset[str], first: frozenset[str]
-    ) -> tuple[int, int] | None:
-        """``(words, end)`` of the longest gazetteer name starting at token ``i``, if any."""
-        head = tokens[i].group().lower()
+    ) -> tuple[int, int, str] | None:
+        """``(words, end, name)`` of the longest gazetteer name starting at token ``i``."""
+        head = _fold(tokens[i].group())
         if head not in first and head.rstrip(".") not in first:
             return None
         best = None
@@ -598,14 +828,46 @@ class PlacePattern(PhiPattern):
             tok = tokens[j]
             if j > i and text[tokens[j - 1].end() : tok.start()] not in (" ", "\t"):
                 break
-            word = tok.group().lower()
+            word = _fold(tok.group())
             bare = word.rstrip(".")  # "St." keeps its dot, "Biloxi." loses the full stop
             for form, end in ((word, tok.end()), (bare, tok.start() + len(bare))):
-                if (key + " " + form if key else form) in names:
-                    best = (j - i + 1, end)
+                name = key + " " + form if key else form
+                if name in names:
+                    best = (j - i + 1, end, name)
                     break
             key = key + " " + word if key else word
         return best
+
+
+#: The words after a town's comma that may name its country ("Xalapa, Mexico", "Leeds, United
+#: Kingdom").
+_COUNTRY_WORDS = re.compile(r",[ \t]+((?:[^\W\d_][\w'’.-]*)(?:[ \t]+[^\W\d_][\w'’.-]*){0,3})")
+
+
+def _before_a_country(text: str, start: int, end: int) -> bool:
+    """Whether the capitalised words at ``text[start:end]`` come before a country's name
+    (``countries.csv``): the words are its town."""
+    m = _COUNTRY_WORDS.match(text, end)
+    if m is None:
+        return False
+    words = _fold(m.group(1)).rstrip(".").split()
+    return any(" ".join(words[:n]).rstrip(".,") in _countries() for n in range(1, len(words) + 1))
+
+
+#: State codes that are clinical abbreviations too: "Lung CA" (cancer), "Anterior MI", "5000
+#: units SC", "2L NC", "under GA", "Lasix DC", "Peds ID", "cardiac CO", "VA clinic".
+_STATE_ALSO_CLINICAL = frozenset("CA MI SC NC GA DC ID CO VA NE AL DE IA".split())
+_STATE_AFTER = re.compile(r"(,?)[ \t]+([A-Z]{2})\b(?:[ \t]*(\d{5}))?")
+
+
+def _town_before_state(text: str, start: int, end: int) -> bool:
+    """Whether capitalised words before a state are its town: before a code that is also a
+    clinical abbreviation (:data:`_STATE_ALSO_CLINICAL`), only with a comma between, a ZIP
+    code after or a town of the gazetteer ("Fresno CA"; not "Lung CA", "Anterior MI")."""
+    m = _STATE_AFTER.match(text, end)
+    if m is None or m.group(2) not in _STATE_ALSO_CLINICAL or m.group(1) or m.group(3):
+        return True
+    return _fold(text[start:end]) in _us_places()[0]
 
 
 #: A label before a list of ages ("Ages: pt 91, spouse 88"), on the same line.
@@ -821,7 +1083,16 @@ PATTERNS: tuple[PhiPattern, ...] = (
     ),
     PhiPattern(  # an image file (a photograph, full-face ones included): "DSC_0042.JPG"
         "photo",
-        _p(r"(?<![\w.-])[\w.-]*[a-z0-9]\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp|raw|dng)\b"),
+        _p(
+            r"(?<![\w.-])[\w.-]*[a-z0-9]\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp|raw|dng)\b"
+            # a camera's file number without its extension: "IMG 2203", "DSC_0042", "PXL-88"
+            r"|\b(?:img|dsc|dscn|dscf|pxl|dcim)[_ -]?\d{2,}\b"
+        ),
+    ),
+    PhiPattern(  # a payment card number in groups: "4111 1111 1111 1111", Amex 4-6-5
+        "account",
+        _p(r"(?<![\d.,-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}|\d{4}([ -])\d{6}\2\d{5})(?![\d,]|\.\d)"),
+        _card_digits,
     ),
     PhiPattern(  # a MAC address (a device identifier)
         "device",
@@ -835,7 +1106,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|(?<![\w.@/])@[a-z][\w.]{{2,29}}(?<!\.)(?=\s+(?:on|via|at)\s+{_SOCIAL}\b)"
             rf"|\b{_SOCIAL}\b\s*(?:(?:account|id|name|handle)\s*)?"
             r"(?:(?:[:=]|\bis\b)\s*(?P<v>@?(?=[\w.]*[a-z])[a-z0-9_][\w.]{2,29}(?<!\.))"
-            r"|(?P<v2>@[a-z0-9_][\w.]{2,29}(?<!\.))))"
+            r"|(?P<v2>@[a-z0-9_][\w.]{2,29}(?<!\.))"
+            # no colon, a digit or "_" in it: "username kez_lindqvist58"
+            r"|(?P<v3>(?=[\w.]*[a-z])(?=[\w.]*[\d_])[a-z0-9_][\w.]{2,29}(?<!\.))))"
         ),
     ),
     PhiPattern(
@@ -893,6 +1166,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"[\"“'‘](?P<v>[^\"”'’\n]{1,40})[\"”'’]"
             r"|\b(?:nicknamed|nickname\s*[:=]|a\.?k\.?a\.?|prefers\s+to\s+be\s+called)\s+"
             r"(?P<v2>[a-z][\w'’-]+)|\bgoes\s+by\s+(?P<v3>(?-i:[A-Z][a-z'’-]+))"
+            # a radio name: "his CB handle is Swamp Fox", "call sign KD5QXR"
+            r"|\b(?:(?:cb|radio|ham|trucker)\s+handle|call\s*sign)\s*(?:is\b|[:=])?\s*"
+            r"(?P<v4>(?-i:[A-Z][\w'’-]*(?:[ \t]+[A-Z][\w'’-]*){0,2}))"
         ),
     ),
     PhiPattern(  # a first name in lower case after a contact verb ("called mary at home")
@@ -955,6 +1231,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"\b(?:census\s+(?:tract|block)|block\s+group|(?:voting\s+|election\s+)?precinct"
             r"|(?:city\s+|parish\s+|electoral\s+)ward)\s*(?:no\.?|number|#)?\s*[:#]?\s*"
             r"(?P<v>\d[\d.]*[a-z]?)\b"
+            # an ordinal ward or precinct of a city: "the Lower 9th Ward", "5th precinct"
+            # (a ward with its capital: "3rd ward rounds" is the hospital's)
+            r"|(?P<v2>(?:(?:lower|upper)\s+)?\d{1,2}(?:st|nd|rd|th)\s+(?:(?-i:Ward|WARD)|precinct))\b"
         ),
     ),
     PhiPattern(  # an apartment or suite on its own, before its street: "Apartment 4B, 220 W"
@@ -966,16 +1245,32 @@ PATTERNS: tuple[PhiPattern, ...] = (
         re.compile(
             r"(?i:\b(?:lives|living|lived|resides|residing|resided|moved|relocated|retired"
             r"|raised|grew\s+up|native|hometown|born|works|worked|working|employed|stays"
-            r"|staying|stayed|visiting|commutes|commuting)\s+(?:alone\s+|with\s+\w+\s+)?"
+            r"|staying|stayed|visiting|commutes|commuting|stationed|deployed|vacation(?:ed|ing)"
+            r"|travel(?:l)?(?:ed|ing))\s+(?:alone\s+|with\s+\w+\s+)?"
             r"(?:in|to|from|at|near|of|outside(?:\s+of)?)\s+(?:the\s+)?"
+            # where someone comes from: "is from", "came here from", "emigrated from"
+            r"|\b(?:is|was|are|were|came|comes|originally|hails|hailed|emigrated|immigrated"
+            r"|fled|escaped)(?:\s+(?:here|originally|over|back))?\s+from\s+(?:the\s+)?"
             r"(?:(?:downtown|uptown|suburbs?\s+of|outskirts\s+of|city\s+of|town\s+of)\s+)?)"
             # a full stop ends the place, but for St., Mt., Ft. ("in Yonkers. Retired...")
             r"(?P<v>(?![A-Z]{1,4}\b)(?!(?:Rehab|Army|Navy|Marines?|Air\s+Force|Military|Section"
             r"|Hospice|Floor|Unit|Ward|Room|Neurology|Cardiology|Oncology|Surgery|Medicine"
             r"|Psychiatry|Pediatrics|Telemetry|Stepdown|Nursing|Assisted|Skilled|Memory|Group"
-            r"|Shelter|Hospital|Emergency|Intensive|Behavioral|Long[-\s]Term)\b)[A-Z][\w'.-]*(?:(?:(?<!\.)|(?<=[SMF]t\.))\s+"
-            r"(?![A-Z]{1,4}\b)[A-Z][\w'.-]*){0,3})"
+            r"|Shelter|Hospital|Emergency|Intensive|Behavioral|Long[-\s]Term|Radiology|Pharmacy"
+            r"|Dialysis|Triage|Recovery|Clinic|Home|Work|School|Jail|Prison|Labs?|Dr|Mr|Mrs|Ms"
+            r"|(?:Mon|Tues?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?"
+            r")\b)[A-Z][\w'.-]*(?:(?:(?<!\.)|(?<=[SMF]t\.))\s+"
+            rf"(?![A-Z]{{1,4}}\b)(?!{_NAME_STOP})[A-Z][\w'.-]*){{0,3}})"
         ),
+    ),
+    PhiPattern(  # a town before its country: "from Xalapa, Mexico", "Ibadan, NIGERIA"
+        "address",
+        re.compile(
+            rf"(?<![\w'’-])(?![A-Z]{{1,4}}\b|{_NAME_STOP}|(?:Dr|Mr|Mrs|Ms|Mx|Prof|The)\b)"
+            r"[A-Z][^\W\d_]+(?:[-'’][^\W\d_]+)*"
+            r"(?:[ \t]+(?:de|del|la|[A-Z][^\W\d_]+(?:[-'’][^\W\d_]+)*)){0,3}(?=,[ \t]+[^\W\d_])"
+        ),
+        context=_before_a_country,
     ),
     PhiPattern(  # a town before its state: "Scottsdale, AZ", "Peoria, Illinois", "BILOXI, MS"
         "address",
@@ -984,9 +1279,34 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?:[ \t]+(?:[A-Z][a-z'.-]+|[A-Z]{3,})){0,2})"
             rf",?[ \t]+(?:{_STATE_CODE}|(?i:{_STATE_NAME}))(?=[ \t]*(?:\d{{5}}|[.,;:)\n]|$))"
         ),
+        context=_town_before_state,
     ),
     # a town or city of the gazetteer in context: "a house in Biloxi", "Biloxi High School"
     PlacePattern("address", re.compile(r"(?!)")),
+    # abroad: "grew up in Guadalajara", "a house in Tromsø" (not "Brussels sprouts")
+    PlacePattern("address", re.compile(r"(?!)"), places=_world_places),
+    # a named region: "the Inland Empire", "grew up in the Delta" (not "Delta variant")
+    PlacePattern(
+        "address",
+        re.compile(r"(?!)"),
+        places=_regions,
+        before=_REGION_BEFORE,
+        not_after=_REGION_NOT_AFTER,
+        anywhere=_regions_anywhere,
+    ),
+    PhiPattern(  # a saint's or mountain's place or facility: "St. Luke's Medical Center"
+        "address",
+        re.compile(
+            rf"(?<![\w.])(?P<v>{_SAINT}[ \t]+[A-Z][\w'’-]*(?:[ \t]+(?:(?i:of|the|de|la|du)[ \t]+)?"
+            rf"(?!{_NAME_STOP}){_ORG_WORD}){{0,4}})"
+        ),
+        context=_saint_place,
+    ),
+    PhiPattern(  # and in lower case: "seen at st francis er", "transfered from mt carmel"
+        "address",
+        re.compile(r"(?<![\w.])(?<!\d[ \t])(?P<v>(?:st|mt|ft)\.?[ \t]+[a-z][a-z'’]+)"),
+        context=_lower_saint_place,
+    ),
     PhiPattern(  # a street corner: "on 5th and Main", "corner of Oak and Elm"
         "address",
         re.compile(
@@ -1025,14 +1345,16 @@ PATTERNS: tuple[PhiPattern, ...] = (
         re.compile(
             r"(?i:\b(?:works?|worked|working)\s+(?:at|for)|\bemployed\s+(?:at|by)|\bemployer"
             r"|\bretired\s+from)\W{0,3}\s*"
-            rf"(?P<v>{_ORG_WORD}(?:\s+(?:&|and|of)?\s*{_ORG_WORD}){{0,4}}\.?)"
+            rf"(?P<v>{_ORG_WORD}(?:\s+(?i:&|and|of)?\s*{_ORG_NEXT}){{0,4}}\.?)"
         ),
     ),
     PhiPattern(
         "vehicle",
         _p(
             r"\b(?:plates?|tags?|registration|vin|licen[cs]e\s+plates?)\b\s*(?:no\.?|number|#)?[:#]?\s*"
-            r"(?P<v>(?=[a-z0-9 -]*\d)[a-z0-9]{1,4}[ -]?[a-z0-9]{2,14})\b"
+            # the state before it: "plate TX KJM-4471"
+            rf"(?P<v>(?:(?-i:{_STATE_CODE}|OK|IN|OR|ME|HI|MD|PA|MS)[ \t]+)?"
+            r"(?=[a-z0-9 -]*\d)[a-z0-9]{1,4}[ -]?[a-z0-9]{2,14})\b"
         ),
     ),
     PhiPattern(
@@ -1076,6 +1398,15 @@ PATTERNS: tuple[PhiPattern, ...] = (
         ),
     ),
     PhiPattern("id", _p(r"\b(?:patient|person|relatedperson|practitioner|group)/[\w.-]+")),
+    PhiPattern(  # a unique characteristic: "the only female shrimp boat captain in the county"
+        "unique",
+        _p(
+            r"\b(?:the|an?)\s+(?:only|first|last|oldest|youngest|sole)\s+"
+            r"(?P<v>(?:[\w'’-]+\s+){0,5}?[\w'’-]+)(?=\s+(?:in|on|of|at|for)\s+"
+            r"(?:(?:the|this|our|their|his|her)\s+)?(?:(?-i:[A-Z][\w'’-]*)\s+){0,3}"
+            rf"{_UNIQUE_WHERE}\b)"
+        ),
+    ),
     PhiPattern(  # the value only: the label ("MRN", "fingerprint template") is no PHI
         "mrn",
         _p(

@@ -200,3 +200,18 @@ def test_a_town_before_an_ambiguous_state_code_still_goes(text, leaked):
 def test_an_ordinal_ward_or_precinct_goes():
     out = scrub_text("Grew up in the Lower 9th Ward; votes in the 5th precinct; 3rd ward rounds")
     assert "9th" not in out and "5th" not in out and "3rd ward rounds" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Lives on 12 Main St. Has a dog.", "Has a dog."),
+        ("LIVES ON 12 MAIN ST. HAS A DOG.", "HAS A DOG."),
+        ("Patient is from Berlin. Denies pain.", "[ADDRESS]. Denies pain."),
+        ("She lives in Tupelo. BP 120/80.", "[ADDRESS]. BP 120/80."),
+    ],
+)
+def test_a_street_abbreviation_and_a_full_stop_end_the_place(text, kept):
+    """ "Main St. Has" read as Saint Has (the next sentence's first word went), and a place at
+    the end of a sentence took its full stop with it."""
+    assert scrub_text(text).endswith(kept)

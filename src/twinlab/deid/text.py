@@ -314,12 +314,28 @@ _SAINT_NOT_A_PLACE = re.compile(
 )
 
 
+#: The word before an abbreviated "St."/"Mt."/"Ft." when it names a street ("12 Main St. Has a
+#: dog": Street, not Saint): a capitalised word or a number that is no preposition or article.
+_STREET_BEFORE = re.compile(r"(?<![\w.])(?P<w>[A-Z0-9][\w'’-]*)[ \t]+$")
+_SAINT_AFTER_WORD = frozenset(
+    "at to in from the of near on and or by via into de la du le saint san santa".split()
+)
+
+
 def _saint_place(text: str, start: int, end: int) -> bool:
     """Whether a name after "St."/"Mt."/"Ft." is a place: no herb, disease or ECG word in it or
-    right after it (:data:`_SAINT_NOT_A_PLACE`), no eponym ("Mount Sinai criteria")."""
+    right after it (:data:`_SAINT_NOT_A_PLACE`), no eponym ("Mount Sinai criteria"), and the
+    abbreviation is no street's ("Main St. Has a dog")."""
     from twinlab.deid.engine import _EPONYM_AFTER
 
     if _EPONYM_AFTER.match(text, end) is not None:
+        return False
+    street = _STREET_BEFORE.search(text, max(0, start - 40), start)
+    if (
+        street is not None
+        and text[start : start + 4].lower().rstrip(". \t") in ("st", "ste", "mt", "ft")
+        and street.group("w").lower() not in _SAINT_AFTER_WORD
+    ):
         return False
     words = text[start:end].split(None, 1)
     rest = (words[1] if len(words) > 1 else "") + text[end : end + 24]
@@ -1447,6 +1463,20 @@ def find_patterns(
             yield from pattern.finditer(text)
 
 
+#: A word of four letters or more and the full stop after it: the end of a sentence, not an
+#: abbreviation's dot ("St.", "Jr.", "D.C.").
+_SENTENCE_END = re.compile(r"(?<![\w.])[^\W\d_]{4,}\.$")
+
+
+def _full_stop_off(text: str, start: int, end: int) -> int:
+    """``end`` without the full stop that ends the sentence a pattern's span ends it
+    (``lives in Tupelo.``: the name goes, the full stop stays)."""
+    at_break = end == len(text) or text[end].isspace()
+    if at_break and end - start > 1 and _SENTENCE_END.search(text, start, end):
+        return end - 1
+    return end
+
+
 def find_phi(
     text: str,
     identifiers: IdentifierSet | None = None,
@@ -1488,7 +1518,8 @@ def find_phi(
     if identifiers is not None:
         spans += [(0, k, s, e) for k, s, e in identifiers.finditer(text)]
     if patterns:
-        spans += [(1, k, s, e) for k, s, e in find_patterns(text) if k not in skip]
+        hits = [(k, s, e) for k, s, e in find_patterns(text) if k not in skip]
+        spans += [(1, k, s, _full_stop_off(text, s, e)) for k, s, e in hits]
     if patterns and names:
         spans += [(1, k, s, e) for k, s, e in person_name_runs(text)]
     if engine:

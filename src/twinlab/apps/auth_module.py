@@ -8,6 +8,10 @@ login and logout pages (:class:`panel.auth.BasicAuthProvider`) but
   (:func:`twinlab.apps.auth.login`, file from ``$TWINLAB_CREDENTIALS``), failed logins
   delayed per (user name, client address) (:class:`twinlab.apps.auth.LoginThrottle`);
 - puts an XSRF token in the login form (``twinlab serve`` turns on Tornado's XSRF check);
+- after a login, goes only to a page of this server (:func:`same_site_path`: Panel's check
+  lets ``next=///evil.example`` through, which browsers follow to ``evil.example``), and
+  shows its own failure message, never text from the URL (a phishing message under the
+  product's name);
 - sets its cookies ``HttpOnly``, ``SameSite=Lax`` and, when the request came over TLS,
   ``Secure``;
 - opens a server-side session at login (:class:`twinlab.apps.auth.SessionStore`) that
@@ -55,6 +59,24 @@ def cookie_options(handler: Any) -> dict[str, Any]:
     return out
 
 
+#: the one failure message of the login form (whatever ``?error=`` says)
+LOGIN_FAILED = "Invalid username or password!"
+
+
+def same_site_path(next_url: str | None) -> str | None:
+    """``next_url`` if a browser following it stays on this server, else ``None``.
+
+    Panel's ``_validate_next_url`` refuses a scheme, a host or a backslash, but ``///host``
+    and ``////host`` parse with no host and browsers read them as ``http://host``. Only a
+    path starting with one ``/``, without a backslash or a control character, is kept.
+    """
+    if not next_url or not next_url.startswith("/") or next_url.startswith("//"):
+        return None
+    if "\\" in next_url or any(ord(c) < 0x20 or ord(c) == 0x7F for c in next_url):
+        return None
+    return _validate_next_url(next_url)
+
+
 def _session_id(handler: Any) -> str | None:
     raw = handler.get_secure_cookie(SESSION_COOKIE, max_age_days=config.oauth_expiry)
     return raw.decode("utf-8", "replace") if raw else None
@@ -72,19 +94,28 @@ class HashedLoginHandler(BasicLoginHandler):
         }
 
     def get(self) -> None:
-        try:
-            error = self.get_argument("error")
-        except Exception:
-            error = ""
-        next_url = _validate_next_url(self.get_argument("next", state.base_url))
+        error = LOGIN_FAILED if self.get_argument("error", "") else ""
+        next_url = same_site_path(self.get_argument("next", state.base_url))
         if next_url:
             self.set_cookie("next_url", next_url, **cookie_options(self))
+        else:  # nor one left by an earlier visit
+            self.clear_cookie("next_url", path=config.cookie_path or "/")
         html = self._login_template.render(
             login_endpoint=self._login_endpoint, errormessage=error, PANEL_CDN=CDN_DIST
         )
         token = self.xsrf_form_html()
         html = html.replace('method="post">', f'method="post">{token}', 1)
         self.write(html)
+
+    def post(self) -> None:
+        username = self.get_argument("username", "")
+        password = self.get_argument("password", "")
+        if self._validate(username, password):
+            self.set_current_user(username)
+            home = state.base_url or "/"
+            self.redirect(same_site_path(self.get_cookie("next_url", home)) or home)
+        else:
+            self.redirect(f"{self.request.path}?error=1")
 
     def _validate(self, username: str, password: str) -> bool:
         try:

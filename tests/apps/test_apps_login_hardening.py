@@ -1,0 +1,71 @@
+"""Found by attacking a real ``twinlab serve``: the login never sends a user off site after
+logging in (``next=///evil.example`` passed Panel's check and browsers read it as
+``http://evil.example``), and the login page shows no text taken from its URL (a phishing
+message under the product's name)."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from apps_fixtures import USERS
+from apps_server import fetch
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _login_with_next(url: str, next_url: str) -> str | None:
+    """Open the login form with ``next``, log in as ana: the ``Location`` of the answer
+    (``None``: the form refused ``next``)."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
+    query = urllib.parse.urlencode({"next": next_url})
+    try:
+        with opener.open(f"{url}/login?{query}", timeout=30) as resp:
+            form = resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 400
+        return None
+    token = re.search(r'name="_xsrf" value="([^"]+)"', form).group(1)
+    data = {"username": "ana", "password": USERS["ana"][1], "_xsrf": token}
+    try:
+        resp = opener.open(url + "/login", urllib.parse.urlencode(data).encode(), timeout=30)
+    except urllib.error.HTTPError as exc:  # the 302 after a login
+        resp = exc
+    assert resp.status == 302
+    return resp.headers["Location"]
+
+
+def _same_site(location: str) -> bool:
+    """Whether a browser following ``location`` stays on the server's own origin."""
+    return (
+        location.startswith("/")
+        and not location.startswith(("//", "/\\"))
+        and ("\\" not in location)
+    )
+
+
+@pytest.mark.parametrize(
+    "next_url", ["///evil.example", "////evil.example/x", "/%2F/evil.example", "/\t/evil.example"]
+)
+def test_logging_in_never_redirects_off_site(server, next_url):
+    location = _login_with_next(server["url"], next_url)
+    assert location is None or _same_site(location), location
+
+
+def test_logging_in_keeps_a_same_site_next_page(server):
+    assert _login_with_next(server["url"], "/cohort") == "/cohort"
+
+
+def test_the_login_page_shows_no_text_from_its_url(server):
+    spoof = "Your account is locked. Call 555-0100 to unlock it"
+    code, _, body = fetch(server["url"] + "/login?" + urllib.parse.urlencode({"error": spoof}))
+    assert code == 200 and "555-0100" not in body
+    assert "Invalid username or password" in body  # a failed login is still said

@@ -1,0 +1,48 @@
+"""Found by attacking a real ``twinlab serve``: authenticated answers are never cached, over
+TLS every answer carries HSTS, and no answer lets another origin read it with the user's
+cookies (Bokeh's ``autoload.js`` echoed any ``Origin`` with credentials allowed)."""
+
+from __future__ import annotations
+
+import urllib.request
+
+from apps_fixtures import USERS
+from apps_server import fetch, http_login, serving, trust_https
+from test_apps_routes import _self_signed
+
+
+def test_authenticated_answers_are_not_cached(server):
+    cookies, _ = http_login(server["url"], "ana", USERS["ana"][1])
+    autoload = "/whatif/autoload.js?bokeh-autoload-element=x&bokeh-app-path=/whatif"
+    for route in ("/", "/whatif", "/whatif/metadata", autoload, "/login"):
+        code, headers, _ = fetch(server["url"] + route, cookies)
+        assert code == 200, route
+        assert "no-store" in (headers["Cache-Control"] or ""), route
+
+
+def test_over_tls_every_answer_carries_hsts(project, credentials, tmp_path, monkeypatch):
+    cert, key = _self_signed(tmp_path)
+    trust_https(monkeypatch, cert)
+    args = ["--tls-cert", str(cert), "--tls-key", str(key)]
+    with serving(project, credentials, tmp_path, args=args, scheme="https") as srv:
+        cookies, _ = http_login(srv["url"], "ana", USERS["ana"][1])
+        answers = [fetch(srv["url"] + p, cookies) for p in ("/", "/login", "/whatif", "/nope")]
+    assert [a[0] for a in answers] == [200, 200, 200, 404]
+    for _, headers, _ in answers:
+        assert (headers["Strict-Transport-Security"] or "").startswith("max-age=")
+
+
+def test_no_other_origin_may_read_a_session_token(server):
+    """Bokeh's ``autoload.js`` echoed any ``Origin`` with credentials allowed: a page of
+    another origin (another port or host of the same site, whose requests carry the
+    SameSite cookies) could read the logged-in user's session token."""
+    cookies, _ = http_login(server["url"], "ana", USERS["ana"][1])
+    route = "/whatif/autoload.js?bokeh-autoload-element=x&bokeh-app-path=/whatif"
+    request = urllib.request.Request(
+        server["url"] + route, headers={"Cookie": cookies, "Origin": "http://127.0.0.1:1"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as resp:
+        headers, body = resp.headers, resp.read().decode()
+    assert '"token":' in body  # the answer does carry the session token
+    assert not [k for k in headers if k.lower().startswith("access-control-")], dict(headers)
+    assert headers["X-Frame-Options"] == "DENY" and headers["Cache-Control"] == "no-store"

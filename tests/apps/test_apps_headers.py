@@ -4,8 +4,10 @@ cookies (Bokeh's ``autoload.js`` echoed any ``Origin`` with credentials allowed)
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 
+import pytest
 from apps_fixtures import USERS
 from apps_server import fetch, http_login, serving, trust_https
 from test_apps_routes import _self_signed
@@ -46,3 +48,21 @@ def test_no_other_origin_may_read_a_session_token(server):
     assert '"token":' in body  # the answer does carry the session token
     assert not [k for k in headers if k.lower().startswith("access-control-")], dict(headers)
     assert headers["X-Frame-Options"] == "DENY" and headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("origin", [None, "http://127.0.0.1:1"])
+def test_no_cors_preflight_and_no_uncaught_error(server, origin):
+    """``OPTIONS`` of ``autoload.js`` echoed the ``Origin`` (and, without one, failed with
+    an uncaught error: a 500 and a traceback in the server's log)."""
+    cookies, _ = http_login(server["url"], "ana", USERS["ana"][1])
+    headers = {"Cookie": cookies, **({"Origin": origin} if origin else {})}
+    request = urllib.request.Request(
+        server["url"] + "/whatif/autoload.js?bokeh-autoload-element=x",
+        method="OPTIONS",
+        headers=headers,
+    )
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=60)
+    assert answer.value.code == 405
+    assert not [k for k in answer.value.headers if k.lower().startswith("access-control-")]
+    assert "Uncaught exception OPTIONS" not in server["log"].read_text()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from tornado.web import HTTPError
+from tornado.web import HTTPError, RequestHandler
 
 from twinlab.apps.auth import authorize
 
@@ -94,10 +94,17 @@ def guarded(handler: type) -> type:
                 return
             raise HTTPError(403)
 
+    # no CORS preflight either (:func:`install_headers` grants no cross-origin read): Tornado's
+    # 405, not Bokeh's ``autoload.js`` answer (an uncaught error without an Origin header)
     return type(
         handler.__name__,
         (handler,),
-        {"prepare": prepare, "_twinlab_guarded": True, "__module__": __name__},
+        {
+            "prepare": prepare,
+            "options": RequestHandler.options,
+            "_twinlab_guarded": True,
+            "__module__": __name__,
+        },
     )
 
 

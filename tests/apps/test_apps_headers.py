@@ -1,5 +1,6 @@
 """Found by attacking a real ``twinlab serve``: authenticated answers are never cached, over
-TLS every answer carries HSTS, and no answer lets another origin read it with the user's
+TLS every answer carries HSTS, none names the server's version, and no answer lets another
+origin read it with the user's
 cookies (Bokeh's ``autoload.js`` echoed any ``Origin`` with credentials allowed)."""
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from apps_server import fetch, http_login, serving, trust_https
 from test_apps_routes import _self_signed
 
 
-def test_authenticated_answers_are_not_cached(server):
+def test_authenticated_answers_are_not_cached_and_no_answer_names_the_server(server):
     cookies, _ = http_login(server["url"], "ana", USERS["ana"][1])
     autoload = "/whatif/autoload.js?bokeh-autoload-element=x&bokeh-app-path=/whatif"
     for route in ("/", "/whatif", "/whatif/metadata", autoload, "/login"):
         code, headers, _ = fetch(server["url"] + route, cookies)
         assert code == 200, route
         assert "no-store" in (headers["Cache-Control"] or ""), route
+        assert headers["Server"] is None, route  # Tornado's names its version
+    for route in ("/nope", "/static/nope.js", "/whatif/autoload.js"):  # errors too
+        code, headers, _ = fetch(server["url"] + route)
+        assert code in (400, 403, 404) and headers["Server"] is None, route
 
 
 def test_over_tls_every_answer_carries_hsts(project, credentials, tmp_path, monkeypatch):

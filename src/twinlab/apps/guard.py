@@ -130,8 +130,9 @@ def _headers(handler: Any) -> list[tuple[str, str]]:
 
 def install_headers() -> None:
     """Add :data:`SECURITY_HEADERS` to every answer of this process's Tornado handlers,
-    :data:`NO_STORE` to every one but a static file's and :data:`HSTS` over TLS (call before
-    the server is created; a handler may still set its own, stricter, policy).
+    :data:`NO_STORE` to every one but a static file's and :data:`HSTS` over TLS, and no
+    ``Server`` header (Tornado's names its version) (call before the server is created; a
+    handler may still set its own, stricter, policy).
 
     No answer grants cross-origin reads (CORS): Bokeh's ``autoload.js`` handler replaces
     the default headers by ``Access-Control-Allow-Origin`` echoing the request's
@@ -147,13 +148,14 @@ def install_headers() -> None:
 
     def set_default_headers(self: Any) -> None:
         original(self)
+        self.clear_header("Server")  # Tornado's names its version
         for name, value in _headers(self):
             self.set_header(name, value)
 
     def finish(self: Any, chunk: Any = None) -> Any:
         if not self._headers_written:
             for name in list(self._headers):
-                if name.lower().startswith("access-control-"):
+                if name.lower().startswith("access-control-") or name.lower() == "server":
                     self.clear_header(name)
             for name, value in _headers(self):
                 if name not in self._headers:

@@ -1,7 +1,7 @@
 """Found by attacking a real ``twinlab serve``: authenticated answers are never cached, over
 TLS every answer carries HSTS, none names the server's version, and no answer lets another
-origin read it with the user's
-cookies (Bokeh's ``autoload.js`` echoed any ``Origin`` with credentials allowed)."""
+origin read it with the user's cookies (Bokeh's ``autoload.js`` echoed any ``Origin`` with
+credentials allowed)."""
 
 from __future__ import annotations
 

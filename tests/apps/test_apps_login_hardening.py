@@ -69,3 +69,25 @@ def test_the_login_page_shows_no_text_from_its_url(server):
     code, _, body = fetch(server["url"] + "/login?" + urllib.parse.urlencode({"error": spoof}))
     assert code == 200 and "555-0100" not in body
     assert "Invalid username or password" in body  # a failed login is still said
+
+
+def test_a_new_password_or_a_removed_user_ends_the_open_sessions(server, credentials):
+    """A stolen password is reset, or the user removed: the sessions opened before (the
+    attacker's among them) end at once, as a re-keyed API client's tokens do."""
+    import json
+
+    from apps_server import http_login, status
+
+    from twinlab.apps.auth import add_user
+
+    add_user(credentials, "pat", "modeler", "pat-first-password")
+    before, _ = http_login(server["url"], "pat", "pat-first-password")
+    assert status(server["url"] + "/", before) == 200
+    add_user(credentials, "pat", "modeler", "pat-second-password")  # the reset
+    assert status(server["url"] + "/", before) == 302  # to the login form
+    after, _ = http_login(server["url"], "pat", "pat-second-password")
+    assert status(server["url"] + "/", after) == 200
+    users = json.loads(credentials.read_text())
+    del users["pat"]  # removed by hand from the (private) file
+    credentials.write_text(json.dumps(users))
+    assert status(server["url"] + "/", after) == 302

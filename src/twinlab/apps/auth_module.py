@@ -16,7 +16,8 @@ login and logout pages (:class:`panel.auth.BasicAuthProvider`) but
   ``Secure``;
 - opens a server-side session at login (:class:`twinlab.apps.auth.SessionStore`) that
   logging out closes: a request is logged in only while its session is open, and the
-  websockets of the pages it opened are closed.
+  websockets of the pages it opened are closed; a session ends too when its user's password
+  is changed or the user removed from the credentials file (a reset stolen password).
 
 ``twinlab serve`` passes this file's path to ``panel serve --auth-module``.
 """
@@ -39,7 +40,7 @@ from panel.io.state import state
 from panel.util import base64url_encode
 from tornado.web import decode_signed_value
 
-from twinlab.apps.auth import LoginThrottle, SessionStore, _audit, login
+from twinlab.apps.auth import LoginThrottle, SessionStore, _audit, load_credentials, login
 
 log = logging.getLogger("twinlab.apps")
 
@@ -139,7 +140,8 @@ class HashedLoginHandler(BasicLoginHandler):
         if state.encryption:
             id_token = state.encryption.encrypt(str(id_token).encode("utf-8"))
         self.set_secure_cookie("id_token", id_token, expires_days=days, **opts)
-        self.set_secure_cookie(SESSION_COOKIE, SESSIONS.open(user), expires_days=days, **opts)
+        sid = SESSIONS.open(user, _stamp(user) or "")
+        self.set_secure_cookie(SESSION_COOKIE, sid, expires_days=days, **opts)
 
 
 class SessionLogoutHandler(LogoutHandler):
@@ -175,10 +177,23 @@ def _close_connections(application: Any, sid: str | None) -> int:
 _provider = BasicAuthProvider()
 
 
+def _stamp(user: str) -> str | None:
+    """The user's password hash in the credentials file now (``None``: no such user, or the
+    file cannot be read: no one is logged in)."""
+    try:
+        entry = load_credentials().get(user)
+    except ValueError:
+        return None
+    return entry.get("password_hash") if entry else None
+
+
 def get_user(handler: Any) -> str | None:
-    """The logged-in user: Panel's signed user cookie, and a session still open for it."""
-    user = handler.get_secure_cookie("user", max_age_days=config.oauth_expiry)
-    if not user or SESSIONS.user(_session_id(handler)) != user.decode("utf-8", "replace"):
+    """The logged-in user: Panel's signed user cookie, and a session still open for it,
+    opened with the user's present password."""
+    raw = handler.get_secure_cookie("user", max_age_days=config.oauth_expiry)
+    user = raw.decode("utf-8", "replace") if raw else None
+    stamp = _stamp(user) if user else None
+    if user is None or stamp is None or SESSIONS.user(_session_id(handler), stamp) != user:
         return None
     return _provider.get_user(handler)
 

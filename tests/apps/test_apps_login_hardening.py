@@ -91,3 +91,19 @@ def test_a_new_password_or_a_removed_user_ends_the_open_sessions(server, credent
     del users["pat"]  # removed by hand from the (private) file
     credentials.write_text(json.dumps(users))
     assert status(server["url"] + "/", after) == 302
+
+
+def test_panels_next_url_check_refuses_off_site_urls_for_the_oauth_login_too():
+    """``twinlab serve --oauth-provider`` logs in through Panel's handlers, which check
+    ``next`` with Panel's function: the server's setup makes it refuse ``///host``."""
+    import panel.auth
+    from tornado.web import HTTPError
+
+    from twinlab.apps.guard import install_next_url_check
+
+    install_next_url_check()
+    for bad in ("///evil.example", "////evil.example", "/\\evil.example", "https://evil.example"):
+        with pytest.raises(HTTPError) as refused:
+            panel.auth._validate_next_url(bad)
+        assert refused.value.status_code == 400
+    assert panel.auth._validate_next_url("/cohort") == "/cohort"

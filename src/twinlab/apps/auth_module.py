@@ -41,6 +41,7 @@ from panel.util import base64url_encode
 from tornado.web import decode_signed_value
 
 from twinlab.apps.auth import LoginThrottle, SessionStore, _audit, load_credentials, login
+from twinlab.apps.guard import same_site
 
 log = logging.getLogger("twinlab.apps")
 
@@ -65,17 +66,9 @@ LOGIN_FAILED = "Invalid username or password!"
 
 
 def same_site_path(next_url: str | None) -> str | None:
-    """``next_url`` if a browser following it stays on this server, else ``None``.
-
-    Panel's ``_validate_next_url`` refuses a scheme, a host or a backslash, but ``///host``
-    and ``////host`` parse with no host and browsers read them as ``http://host``. Only a
-    path starting with one ``/``, without a backslash or a control character, is kept.
-    """
-    if not next_url or not next_url.startswith("/") or next_url.startswith("//"):
-        return None
-    if "\\" in next_url or any(ord(c) < 0x20 or ord(c) == 0x7F for c in next_url):
-        return None
-    return _validate_next_url(next_url)
+    """``next_url`` if a browser following it stays on this server
+    (:func:`twinlab.apps.guard.same_site`), else ``None``."""
+    return _validate_next_url(next_url) if next_url and same_site(next_url) else None
 
 
 def _session_id(handler: Any) -> str | None:

@@ -21,7 +21,16 @@ from tornado.web import HTTPError, RequestHandler
 
 from twinlab.apps.auth import authorize
 
-__all__ = ["HSTS", "NO_STORE", "SECURITY_HEADERS", "guarded", "install", "install_headers"]
+__all__ = [
+    "HSTS",
+    "NO_STORE",
+    "SECURITY_HEADERS",
+    "guarded",
+    "install",
+    "install_headers",
+    "install_next_url_check",
+    "same_site",
+]
 
 #: on every answer of the dashboards' server: never framed by another site (the pages act
 #: with the viewer's session: clickjacking), never sniffed, no full URL (page settings) sent
@@ -165,3 +174,36 @@ def install_headers() -> None:
     RequestHandler.set_default_headers = set_default_headers  # type: ignore[method-assign]
     RequestHandler.finish = finish  # type: ignore[method-assign]
     RequestHandler._twinlab_headers = True  # type: ignore[attr-defined]
+
+
+def same_site(next_url: str) -> bool:
+    """Whether a browser sent to ``next_url`` (after a login) stays on this server.
+
+    Panel's ``_validate_next_url`` refuses a scheme, a host or a backslash, but ``///host``
+    and ``////host`` parse with no host and browsers read them as ``http://host``: only a
+    path starting with one ``/``, without a backslash or a control character, is kept.
+    """
+    return (
+        next_url.startswith("/")
+        and not next_url.startswith("//")
+        and "\\" not in next_url
+        and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in next_url)
+    )
+
+
+def install_next_url_check() -> None:
+    """Make Panel's check of a login's ``next`` URL, which its OAuth handlers use too,
+    refuse (``400``) a URL :func:`same_site` refuses (call before the server is created)."""
+    import panel.auth
+
+    original = panel.auth._validate_next_url
+    if getattr(original, "_twinlab_checked", False):
+        return
+
+    def check(next_url: str | None) -> str | None:
+        if next_url and not same_site(next_url):
+            raise HTTPError(400, "Invalid next url")
+        return original(next_url)
+
+    check._twinlab_checked = True  # type: ignore[attr-defined]
+    panel.auth._validate_next_url = check

@@ -107,3 +107,27 @@ def test_panels_next_url_check_refuses_off_site_urls_for_the_oauth_login_too():
             panel.auth._validate_next_url(bad)
         assert refused.value.status_code == 400
     assert panel.auth._validate_next_url("/cohort") == "/cohort"
+
+
+def test_a_request_body_of_megabytes_is_refused_before_it_is_read(server):
+    """Tornado buffers bodies of up to 100 MB: anyone, logged in or not, could make the
+    server hold 64 connections x 100 MB through the login form. A body over the cap is
+    refused on its head, without waiting for (or reading) it."""
+    import socket
+
+    head = (
+        b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 50000000\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server["port"]), timeout=10) as sock:
+        sock.sendall(head + b"username=ana&password=")
+        sock.settimeout(5)
+        try:
+            answer = sock.recv(4096)
+        except ConnectionError:
+            answer = b""
+        except TimeoutError:
+            pytest.fail("the server waits for a 50 MB login body")
+    assert answer == b"" or answer.split(b" ", 2)[1] in (b"400", b"413"), answer[:100]
+    assert fetch(server["url"] + "/login")[0] == 200  # and goes on serving

@@ -12,7 +12,9 @@ gives in its environment (:data:`HEAD_TIMEOUT_ENV`, :data:`PER_ADDRESS_ENV`,
 
 - a connection whose request line and headers (TLS handshake included) are not complete
   ``head_timeout_s`` after it opened, or after its previous answer, is closed; a body must
-  come within ``body_timeout_s`` of its head;
+  come within ``body_timeout_s`` of its head, and be at most :data:`MAX_BODY_BYTES` (a
+  larger one is refused on its head: Tornado buffers up to 100 MB, through the login form
+  for anyone; the pages' data travel over their websockets);
 - at most ``per_address`` HTTP connections from one peer address (an IPv6 peer's ``/64``;
   every peer that is not an IP address, such as a unix socket's, under one key) at a time,
   more are closed as they open, except from trusted reverse proxies: the results API's rule
@@ -37,6 +39,7 @@ __all__ = [
     "EXEMPT_ENV",
     "HEAD_TIMEOUT_ENV",
     "HEAD_TIMEOUT_S",
+    "MAX_BODY_BYTES",
     "PER_ADDRESS",
     "PER_ADDRESS_ENV",
     "GuardedHTTPServer",
@@ -53,6 +56,8 @@ EXEMPT_ENV = "TWINLAB_SERVE_TRUSTED_PROXIES"
 
 HEAD_TIMEOUT_S = 10.0
 BODY_TIMEOUT_S = 60.0
+#: the largest HTTP request body (a login form is a few hundred bytes)
+MAX_BODY_BYTES = 1 << 20
 PER_ADDRESS = 64
 
 
@@ -141,4 +146,5 @@ def install(env: Mapping[str, str] | None = None) -> None:
         GuardedHTTPServer,
         idle_connection_timeout=head,
         body_timeout=max(head, BODY_TIMEOUT_S),
+        max_body_size=MAX_BODY_BYTES,
     )

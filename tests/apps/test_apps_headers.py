@@ -5,13 +5,17 @@ credentials allowed)."""
 
 from __future__ import annotations
 
+import ssl
 import urllib.error
 import urllib.request
 
 import pytest
 from apps_fixtures import USERS
 from apps_server import fetch, http_login, serving, trust_https
+from repo_helpers import tls_handshake
 from test_apps_routes import _self_signed
+
+CBC = ("ECDHE-ECDSA-AES256-SHA384", "ECDHE-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES128-SHA")
 
 
 def test_authenticated_answers_are_not_cached_and_no_answer_names_the_server(server):
@@ -27,16 +31,26 @@ def test_authenticated_answers_are_not_cached_and_no_answer_names_the_server(ser
         assert code in (400, 403, 404) and headers["Server"] is None, route
 
 
-def test_over_tls_every_answer_carries_hsts(project, credentials, tmp_path, monkeypatch):
+def test_over_tls_hsts_on_every_answer_and_aead_suites_only(
+    project, credentials, tmp_path, monkeypatch
+):
+    """HSTS on every answer; the results API's TLS 1.2 suites (forward secrecy and AEAD):
+    Bokeh's context offered CBC suites too."""
     cert, key = _self_signed(tmp_path)
     trust_https(monkeypatch, cert)
     args = ["--tls-cert", str(cert), "--tls-key", str(key)]
+    v12 = ssl.TLSVersion.TLSv1_2
     with serving(project, credentials, tmp_path, args=args, scheme="https") as srv:
         cookies, _ = http_login(srv["url"], "ana", USERS["ana"][1])
         answers = [fetch(srv["url"] + p, cookies) for p in ("/", "/login", "/whatif", "/nope")]
+        gcm = tls_handshake(srv["port"], "ECDHE-ECDSA-AES128-GCM-SHA256", v12)
+        cbc = {c: tls_handshake(srv["port"], c, v12) for c in CBC}
+        old = tls_handshake(srv["port"], "ALL", ssl.TLSVersion.TLSv1_1)
     assert [a[0] for a in answers] == [200, 200, 200, 404]
     for _, headers, _ in answers:
         assert (headers["Strict-Transport-Security"] or "").startswith("max-age=")
+    assert gcm == "ECDHE-ECDSA-AES128-GCM-SHA256"
+    assert cbc == dict.fromkeys(CBC) and old is None
 
 
 def test_no_other_origin_may_read_a_session_token(server):

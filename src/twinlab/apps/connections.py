@@ -26,6 +26,7 @@ gives in its environment (:data:`HEAD_TIMEOUT_ENV`, :data:`PER_ADDRESS_ENV`,
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,7 @@ from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
 
 from twinlab.api.throttle import ConnectionCounter, networks
+from twinlab.security.tls import SERVER_CIPHERS
 
 __all__ = [
     "BODY_TIMEOUT_S",
@@ -74,7 +76,13 @@ class GuardedHTTPServer(HTTPServer):
     exempt: tuple[str, ...] = ()
 
     def initialize(self, *args: Any, **kwargs: Any) -> None:
-        """Tornado's ``HTTPServer.initialize``, and a connection count of its own."""
+        """Tornado's ``HTTPServer.initialize``, and a connection count of its own; over TLS
+        the results API's suites (:data:`twinlab.security.tls.SERVER_CIPHERS`: Bokeh's
+        default context offers CBC suites) and TLS 1.2 at least."""
+        context = kwargs.get("ssl_options")
+        if isinstance(context, ssl.SSLContext):
+            context.set_ciphers(SERVER_CIPHERS)
+            context.minimum_version = max(context.minimum_version, ssl.TLSVersion.TLSv1_2)
         super().initialize(*args, **kwargs)
         self._counter = ConnectionCounter(self.per_address, self.exempt)
         self._host_of: dict[IOStream, str] = {}

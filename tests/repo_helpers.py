@@ -432,3 +432,23 @@ def prior_fit(
     idata = az.InferenceData(posterior=post, sample_stats=stats)
     settings = {"draws": draws, "tune": 0, "chains": chains, "seed": seed}
     return FitResult(spec, arrays, idata, "nutpie", {"total_s": 0.0}, settings)
+
+
+def tls_handshake(port: int, ciphers: str, version: Any) -> str | None:
+    """The suite a TLS handshake with a loopback server at ``port``, offering ``ciphers`` at
+    ``version`` (an :class:`ssl.TLSVersion`), agrees on (``None``: refused)."""
+    import socket
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.minimum_version = context.maximum_version = version
+    context.set_ciphers(ciphers + ":@SECLEVEL=0")
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+            context.wrap_socket(sock) as tls,
+        ):
+            return tls.cipher()[0]
+    except (ssl.SSLError, ConnectionError):
+        return None

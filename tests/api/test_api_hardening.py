@@ -272,3 +272,25 @@ def test_the_job_services_cluster_serves_no_dask_dashboard_or_info_pages(api, tm
             assert refused.value.code == 404, page
     finally:
         jobs._stack.close()
+
+
+def _b64(obj: object) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("alg", ["SUBJ-0042 Jane Doe", "HS256" + "A" * 4000, ["ES256"]])
+def test_a_refused_tokens_header_is_echoed_neither_to_the_caller_nor_the_audit(
+    api, audit_path, alg
+):
+    """Anyone could write their own text (a name, kilobytes of it) into the 401 and into
+    the signed, append-only trail through a token's ``alg``."""
+    token = f"{_b64({'alg': alg, 'kid': 'k'})}.{_b64({'sub': 'x'})}.AAAA"
+    with api.http() as http:
+        r = http.get("/v1/results", headers=_auth(token))
+    assert r.status_code == 401 and "not accepted" in r.json()["detail"]
+    assert "Jane" not in r.text and "AAAAAAAA" not in r.text and len(r.text) < 200
+    trail = audit_path.read_text()
+    assert "Jane Doe" not in trail and "A" * 100 not in trail

@@ -78,3 +78,15 @@ def test_external_idp_rs256_and_rotation(idp, tmp_path):
     with pytest.raises(TokenError, match="issuer"):
         verifier.verify(idp.token("k1", iss="https://evil.example.org"))
     stranger.server.shutdown()
+
+
+def test_an_unknown_kid_is_not_echoed(idp, tmp_path):
+    """The refusal (sent to the caller, audited) names no attacker-chosen ``kid``."""
+    idp.add("k1")
+    settings = ApiSettings(issuer=ISSUER, jwks_url=idp.url, key_dir=tmp_path, jwks_cooldown_s=0)
+    stranger = _Idp()
+    stranger.add("SUBJ-0042 Jane Doe")
+    with pytest.raises(TokenError) as refused:
+        TokenVerifier(settings).verify(stranger.token("SUBJ-0042 Jane Doe"))
+    stranger.server.shutdown()
+    assert "Jane" not in str(refused.value) and "unknown key" in str(refused.value)

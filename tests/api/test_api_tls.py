@@ -10,6 +10,7 @@ import socket
 import pytest
 import uvicorn
 from cryptography import x509
+from repo_helpers import tls_handshake
 
 from twinlab.api import server
 from twinlab.api.keys import tls_files
@@ -89,18 +90,7 @@ def test_serve_offers_aead_suites_with_forward_secrecy_only(tmp_path, monkeypatc
         time.sleep(0.05)
 
     def handshake(ciphers: str, version: ssl.TLSVersion) -> str | None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-        context.minimum_version = context.maximum_version = version
-        context.set_ciphers(ciphers + ":@SECLEVEL=0")
-        try:
-            with (
-                socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
-                context.wrap_socket(sock) as tls,
-            ):
-                return tls.cipher()[0]
-        except (ssl.SSLError, ConnectionError):
-            return None
+        return tls_handshake(port, ciphers, version)
 
     try:
         v12 = ssl.TLSVersion.TLSv1_2

@@ -24,14 +24,14 @@ import socket
 from pathlib import Path
 
 from twinlab.api.settings import ApiSettings
+from twinlab.security.tls import SERVER_CIPHERS
 
 __all__ = ["CIPHERS", "connection_options", "prepare_audit", "serve"]
 
 log = logging.getLogger(__name__)
-#: TLS 1.2 suites served (TLS 1.3's are all AEAD): forward secrecy and AEAD only, no CBC
-#: (uvicorn's default, OpenSSL's "TLSv1", also offers the CBC suites of SSL 3 / TLS 1.0);
-#: TLS 1.0 and 1.1 are refused by Python's defaults
-CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL"
+#: TLS 1.2 suites served (:data:`twinlab.security.tls.SERVER_CIPHERS`); TLS 1.0 and 1.1 are
+#: refused by Python's defaults
+CIPHERS = SERVER_CIPHERS
 
 
 def _loopback(host: str) -> bool:

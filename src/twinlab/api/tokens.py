@@ -9,6 +9,7 @@ public key could be abused for).
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
@@ -30,6 +31,7 @@ ALGORITHMS = ("RS256", "ES256")
 #: The claim of an embedded token that ties it to its client's registration (role, secret).
 REGISTRATION_CLAIM = "twl_reg"
 _LEEWAY_S = 5
+log = logging.getLogger(__name__)
 
 
 class TokenError(Exception):
@@ -169,8 +171,11 @@ class TokenVerifier:
             def remote(kid: str) -> Any:
                 try:
                     return client.get_signing_key(kid).key
-                except jwt.PyJWKClientError as exc:
-                    raise TokenError(f"signing key not found: {exc}") from None
+                except jwt.PyJWKClientConnectionError as exc:  # the URL: server log only
+                    log.warning("the identity provider's keys could not be read: %s", exc)
+                    raise TokenError("the identity provider's keys could not be read") from None
+                except jwt.PyJWKClientError:  # its message quotes the token's kid
+                    raise TokenError("token signed by an unknown key") from None
 
             self._key: Callable[[str], Any] = remote
         else:
@@ -190,8 +195,8 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
             raise TokenError("malformed token") from None
-        if header.get("alg") not in ALGORITHMS:
-            raise TokenError(f"algorithm {header.get('alg')!r} not accepted")
+        if header.get("alg") not in ALGORITHMS:  # the caller's text is not echoed (audited)
+            raise TokenError(f"algorithm not accepted (only {', '.join(ALGORITHMS)})")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise TokenError("token names no key (kid)")

@@ -334,16 +334,18 @@ def login(
 class SessionStore:
     """Login sessions held by the server, so that logging out revokes one.
 
-    A login opens a random session id (kept in a signed cookie beside Panel's user cookie);
-    a request is logged in only while its id is open here, for its user, and not expired.
-    Logging out closes it: a copied cookie no longer works (and none outlives the server).
+        A login opens a random session id (kept in a signed cookie beside Panel's user cookie);
+        a request is logged in only while its id is open here, for its user, and not expired.
+        Logging out closes it: a copied cookie no longer works (and none outlives the server).
+    A session may be opened with a ``stamp`` (the user's password hash at login): asked with
+    another stamp (a new password, a removed user) it is no longer open.
 
-    Parameters
-    ----------
-    max_age_s : float
-        A session's lifetime (seconds).
-    clock : callable
-        Time in seconds.
+        Parameters
+        ----------
+        max_age_s : float
+            A session's lifetime (seconds).
+        clock : callable
+            Time in seconds.
     """
 
     def __init__(
@@ -351,25 +353,28 @@ class SessionStore:
     ) -> None:
         self.max_age_s = max_age_s
         self._clock = clock
-        self._open: dict[str, tuple[str, float]] = {}
+        self._open: dict[str, tuple[str, float, str]] = {}
         self._lock = threading.Lock()
 
-    def open(self, user: str) -> str:
-        """Open a session of ``user``; return its id."""
+    def open(self, user: str, stamp: str = "") -> str:
+        """Open a session of ``user`` (``stamp``: see the class); return its id."""
         sid = secrets.token_urlsafe(32)
         now = self._clock()
         with self._lock:
             self._open = {k: v for k, v in self._open.items() if v[1] > now}
-            self._open[sid] = (user, now + self.max_age_s)
+            self._open[sid] = (user, now + self.max_age_s, stamp)
         return sid
 
-    def user(self, sid: str | None) -> str | None:
-        """The user of an open session (``None``: unknown, closed or expired)."""
+    def user(self, sid: str | None, stamp: str | None = None) -> str | None:
+        """The user of an open session (``None``: unknown, closed, expired, or opened with
+        another stamp than ``stamp``, when given)."""
         if not sid:
             return None
         with self._lock:
             entry = self._open.get(sid)
         if entry is None or entry[1] <= self._clock():
+            return None
+        if stamp is not None and not secrets.compare_digest(entry[2], stamp):
             return None
         return entry[0]
 

@@ -8,11 +8,16 @@ login and logout pages (:class:`panel.auth.BasicAuthProvider`) but
   (:func:`twinlab.apps.auth.login`, file from ``$TWINLAB_CREDENTIALS``), failed logins
   delayed per (user name, client address) (:class:`twinlab.apps.auth.LoginThrottle`);
 - puts an XSRF token in the login form (``twinlab serve`` turns on Tornado's XSRF check);
+- after a login, goes only to a page of this server (:func:`same_site_path`: Panel's check
+  lets ``next=///evil.example`` through, which browsers follow to ``evil.example``), and
+  shows its own failure message, never text from the URL (a phishing message under the
+  product's name);
 - sets its cookies ``HttpOnly``, ``SameSite=Lax`` and, when the request came over TLS,
   ``Secure``;
 - opens a server-side session at login (:class:`twinlab.apps.auth.SessionStore`) that
   logging out closes: a request is logged in only while its session is open, and the
-  websockets of the pages it opened are closed.
+  websockets of the pages it opened are closed; a session ends too when its user's password
+  is changed or the user removed from the credentials file (a reset stolen password).
 
 ``twinlab serve`` passes this file's path to ``panel serve --auth-module``.
 """
@@ -35,7 +40,8 @@ from panel.io.state import state
 from panel.util import base64url_encode
 from tornado.web import decode_signed_value
 
-from twinlab.apps.auth import LoginThrottle, SessionStore, _audit, login
+from twinlab.apps.auth import LoginThrottle, SessionStore, _audit, load_credentials, login
+from twinlab.apps.guard import same_site
 
 log = logging.getLogger("twinlab.apps")
 
@@ -55,6 +61,16 @@ def cookie_options(handler: Any) -> dict[str, Any]:
     return out
 
 
+#: the one failure message of the login form (whatever ``?error=`` says)
+LOGIN_FAILED = "Invalid username or password!"
+
+
+def same_site_path(next_url: str | None) -> str | None:
+    """``next_url`` if a browser following it stays on this server
+    (:func:`twinlab.apps.guard.same_site`), else ``None``."""
+    return _validate_next_url(next_url) if next_url and same_site(next_url) else None
+
+
 def _session_id(handler: Any) -> str | None:
     raw = handler.get_secure_cookie(SESSION_COOKIE, max_age_days=config.oauth_expiry)
     return raw.decode("utf-8", "replace") if raw else None
@@ -72,19 +88,28 @@ class HashedLoginHandler(BasicLoginHandler):
         }
 
     def get(self) -> None:
-        try:
-            error = self.get_argument("error")
-        except Exception:
-            error = ""
-        next_url = _validate_next_url(self.get_argument("next", state.base_url))
+        error = LOGIN_FAILED if self.get_argument("error", "") else ""
+        next_url = same_site_path(self.get_argument("next", state.base_url))
         if next_url:
             self.set_cookie("next_url", next_url, **cookie_options(self))
+        else:  # nor one left by an earlier visit
+            self.clear_cookie("next_url", path=config.cookie_path or "/")
         html = self._login_template.render(
             login_endpoint=self._login_endpoint, errormessage=error, PANEL_CDN=CDN_DIST
         )
         token = self.xsrf_form_html()
         html = html.replace('method="post">', f'method="post">{token}', 1)
         self.write(html)
+
+    def post(self) -> None:
+        username = self.get_argument("username", "")
+        password = self.get_argument("password", "")
+        if self._validate(username, password):
+            self.set_current_user(username)
+            home = state.base_url or "/"
+            self.redirect(same_site_path(self.get_cookie("next_url", home)) or home)
+        else:
+            self.redirect(f"{self.request.path}?error=1")
 
     def _validate(self, username: str, password: str) -> bool:
         try:
@@ -108,7 +133,8 @@ class HashedLoginHandler(BasicLoginHandler):
         if state.encryption:
             id_token = state.encryption.encrypt(str(id_token).encode("utf-8"))
         self.set_secure_cookie("id_token", id_token, expires_days=days, **opts)
-        self.set_secure_cookie(SESSION_COOKIE, SESSIONS.open(user), expires_days=days, **opts)
+        sid = SESSIONS.open(user, _stamp(user) or "")
+        self.set_secure_cookie(SESSION_COOKIE, sid, expires_days=days, **opts)
 
 
 class SessionLogoutHandler(LogoutHandler):
@@ -144,10 +170,23 @@ def _close_connections(application: Any, sid: str | None) -> int:
 _provider = BasicAuthProvider()
 
 
+def _stamp(user: str) -> str | None:
+    """The user's password hash in the credentials file now (``None``: no such user, or the
+    file cannot be read: no one is logged in)."""
+    try:
+        entry = load_credentials().get(user)
+    except ValueError:
+        return None
+    return entry.get("password_hash") if entry else None
+
+
 def get_user(handler: Any) -> str | None:
-    """The logged-in user: Panel's signed user cookie, and a session still open for it."""
-    user = handler.get_secure_cookie("user", max_age_days=config.oauth_expiry)
-    if not user or SESSIONS.user(_session_id(handler)) != user.decode("utf-8", "replace"):
+    """The logged-in user: Panel's signed user cookie, and a session still open for it,
+    opened with the user's present password."""
+    raw = handler.get_secure_cookie("user", max_age_days=config.oauth_expiry)
+    user = raw.decode("utf-8", "replace") if raw else None
+    stamp = _stamp(user) if user else None
+    if user is None or stamp is None or SESSIONS.user(_session_id(handler), stamp) != user:
         return None
     return _provider.get_user(handler)
 

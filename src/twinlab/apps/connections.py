@@ -12,7 +12,9 @@ gives in its environment (:data:`HEAD_TIMEOUT_ENV`, :data:`PER_ADDRESS_ENV`,
 
 - a connection whose request line and headers (TLS handshake included) are not complete
   ``head_timeout_s`` after it opened, or after its previous answer, is closed; a body must
-  come within ``body_timeout_s`` of its head;
+  come within ``body_timeout_s`` of its head, and be at most :data:`MAX_BODY_BYTES` (a
+  larger one is refused on its head: Tornado buffers up to 100 MB, through the login form
+  for anyone; the pages' data travel over their websockets);
 - at most ``per_address`` HTTP connections from one peer address (an IPv6 peer's ``/64``;
   every peer that is not an IP address, such as a unix socket's, under one key) at a time,
   more are closed as they open, except from trusted reverse proxies: the results API's rule
@@ -24,6 +26,7 @@ gives in its environment (:data:`HEAD_TIMEOUT_ENV`, :data:`PER_ADDRESS_ENV`,
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,12 +34,14 @@ from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
 
 from twinlab.api.throttle import ConnectionCounter, networks
+from twinlab.security.tls import SERVER_CIPHERS
 
 __all__ = [
     "BODY_TIMEOUT_S",
     "EXEMPT_ENV",
     "HEAD_TIMEOUT_ENV",
     "HEAD_TIMEOUT_S",
+    "MAX_BODY_BYTES",
     "PER_ADDRESS",
     "PER_ADDRESS_ENV",
     "GuardedHTTPServer",
@@ -53,6 +58,8 @@ EXEMPT_ENV = "TWINLAB_SERVE_TRUSTED_PROXIES"
 
 HEAD_TIMEOUT_S = 10.0
 BODY_TIMEOUT_S = 60.0
+#: the largest HTTP request body (a login form is a few hundred bytes)
+MAX_BODY_BYTES = 1 << 20
 PER_ADDRESS = 64
 
 
@@ -69,7 +76,13 @@ class GuardedHTTPServer(HTTPServer):
     exempt: tuple[str, ...] = ()
 
     def initialize(self, *args: Any, **kwargs: Any) -> None:
-        """Tornado's ``HTTPServer.initialize``, and a connection count of its own."""
+        """Tornado's ``HTTPServer.initialize``, and a connection count of its own; over TLS
+        the results API's suites (:data:`twinlab.security.tls.SERVER_CIPHERS`: Bokeh's
+        default context offers CBC suites) and TLS 1.2 at least."""
+        context = kwargs.get("ssl_options")
+        if isinstance(context, ssl.SSLContext):
+            context.set_ciphers(SERVER_CIPHERS)
+            context.minimum_version = max(context.minimum_version, ssl.TLSVersion.TLSv1_2)
         super().initialize(*args, **kwargs)
         self._counter = ConnectionCounter(self.per_address, self.exempt)
         self._host_of: dict[IOStream, str] = {}
@@ -141,4 +154,5 @@ def install(env: Mapping[str, str] | None = None) -> None:
         GuardedHTTPServer,
         idle_connection_timeout=head,
         body_timeout=max(head, BODY_TIMEOUT_S),
+        max_body_size=MAX_BODY_BYTES,
     )

@@ -17,11 +17,20 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from tornado.web import HTTPError
+from tornado.web import HTTPError, RequestHandler
 
 from twinlab.apps.auth import authorize
 
-__all__ = ["SECURITY_HEADERS", "guarded", "install", "install_headers"]
+__all__ = [
+    "HSTS",
+    "NO_STORE",
+    "SECURITY_HEADERS",
+    "guarded",
+    "install",
+    "install_headers",
+    "install_next_url_check",
+    "same_site",
+]
 
 #: on every answer of the dashboards' server: never framed by another site (the pages act
 #: with the viewer's session: clickjacking), never sniffed, no full URL (page settings) sent
@@ -32,6 +41,12 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+#: over TLS: browsers never try the dashboards over plain HTTP again (where a network
+#: attacker could read or strip the session)
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
+#: on every answer but static files: pages, session tokens (``autoload.js``) and the landing
+#: page are the logged-in user's, never kept in a browser's or a proxy's cache
+NO_STORE = ("Cache-Control", "no-store")
 
 
 def _name(user: Any) -> Any:
@@ -88,10 +103,17 @@ def guarded(handler: type) -> type:
                 return
             raise HTTPError(403)
 
+    # no CORS preflight either (:func:`install_headers` grants no cross-origin read): Tornado's
+    # 405, not Bokeh's ``autoload.js`` answer (an uncaught error without an Origin header)
     return type(
         handler.__name__,
         (handler,),
-        {"prepare": prepare, "_twinlab_guarded": True, "__module__": __name__},
+        {
+            "prepare": prepare,
+            "options": RequestHandler.options,
+            "_twinlab_guarded": True,
+            "__module__": __name__,
+        },
     )
 
 
@@ -103,19 +125,85 @@ def install() -> None:
     per_app_patterns[:] = [(route, guarded(h), *rest) for route, h, *rest in per_app_patterns]
 
 
+def _headers(handler: Any) -> list[tuple[str, str]]:
+    """What :func:`install_headers` adds to ``handler``'s answer."""
+    from tornado.web import StaticFileHandler
+
+    out = list(SECURITY_HEADERS.items())
+    if not isinstance(handler, StaticFileHandler):
+        out.append(NO_STORE)
+    if handler.request.protocol == "https":
+        out.append(HSTS)
+    return out
+
+
 def install_headers() -> None:
-    """Add :data:`SECURITY_HEADERS` to every answer of this process's Tornado handlers
-    (call before the server is created; a handler may still set its own, stricter, policy)."""
+    """Add :data:`SECURITY_HEADERS` to every answer of this process's Tornado handlers,
+    :data:`NO_STORE` to every one but a static file's and :data:`HSTS` over TLS, and no
+    ``Server`` header (Tornado's names its version) (call before the server is created; a
+    handler may still set its own, stricter, policy).
+
+    No answer grants cross-origin reads (CORS): Bokeh's ``autoload.js`` handler replaces
+    the default headers by ``Access-Control-Allow-Origin`` echoing the request's
+    ``Origin`` with ``Access-Control-Allow-Credentials: true``, which let any origin read
+    a logged-in user's session token with the user's cookies; those headers are removed
+    (and the security headers that handler skipped added) when an answer is finished."""
     from tornado.web import RequestHandler
 
     if getattr(RequestHandler, "_twinlab_headers", False):
         return
     original = RequestHandler.set_default_headers
+    original_finish = RequestHandler.finish
 
     def set_default_headers(self: Any) -> None:
         original(self)
-        for name, value in SECURITY_HEADERS.items():
+        self.clear_header("Server")  # Tornado's names its version
+        for name, value in _headers(self):
             self.set_header(name, value)
 
+    def finish(self: Any, chunk: Any = None) -> Any:
+        if not self._headers_written:
+            for name in list(self._headers):
+                if name.lower().startswith("access-control-") or name.lower() == "server":
+                    self.clear_header(name)
+            for name, value in _headers(self):
+                if name not in self._headers:
+                    self.set_header(name, value)
+        return original_finish(self, chunk)
+
     RequestHandler.set_default_headers = set_default_headers  # type: ignore[method-assign]
+    RequestHandler.finish = finish  # type: ignore[method-assign]
     RequestHandler._twinlab_headers = True  # type: ignore[attr-defined]
+
+
+def same_site(next_url: str) -> bool:
+    """Whether a browser sent to ``next_url`` (after a login) stays on this server.
+
+    Panel's ``_validate_next_url`` refuses a scheme, a host or a backslash, but ``///host``
+    and ``////host`` parse with no host and browsers read them as ``http://host``: only a
+    path starting with one ``/``, without a backslash or a control character, is kept.
+    """
+    return (
+        next_url.startswith("/")
+        and not next_url.startswith("//")
+        and "\\" not in next_url
+        and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in next_url)
+    )
+
+
+def install_next_url_check() -> None:
+    """Make Panel's check of a login's ``next`` URL, which its OAuth handlers use too,
+    refuse (``400``) a URL :func:`same_site` refuses (call before the server is created)."""
+    import panel.auth
+
+    original = panel.auth._validate_next_url
+    if getattr(original, "_twinlab_checked", False):
+        return
+
+    def check(next_url: str | None) -> str | None:
+        if next_url and not same_site(next_url):
+            raise HTTPError(400, "Invalid next url")
+        return original(next_url)
+
+    check._twinlab_checked = True  # type: ignore[attr-defined]
+    panel.auth._validate_next_url = check

@@ -17,12 +17,13 @@ import panel as pn
 
 from twinlab.apps import connections
 from twinlab.apps.auth import authorize
-from twinlab.apps.guard import install, install_headers
+from twinlab.apps.guard import install, install_headers, install_next_url_check
 from twinlab.apps.landing import install_landing
 
 connections.install()  # no slowloris: head deadline, per-address cap
 install()
 install_headers()  # no framing, sniffing or cross-origin referrers, on every answer
+install_next_url_check()  # a login (either mode) never sends the user off site
 install_landing()  # twinlab's landing page at / instead of Panel's index of every app
 pn.config.authorize_callback = authorize
 

@@ -35,7 +35,12 @@ from distributed import Security
 
 from twinlab.security.keyfiles import check_key_file, write_private_file
 
-__all__ = ["TLSFiles", "make_test_certificates", "tls_security"]
+__all__ = ["SERVER_CIPHERS", "TLSFiles", "make_test_certificates", "tls_security"]
+
+#: TLS 1.2 suites the HTTPS servers (results API, dashboards) offer (TLS 1.3's are all
+#: AEAD): forward secrecy and AEAD only, no CBC (uvicorn's default, OpenSSL's "TLSv1", and
+#: Python's default server context offer CBC suites); TLS 1.0 and 1.1 are refused
+SERVER_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL"
 
 
 @dataclass(frozen=True)

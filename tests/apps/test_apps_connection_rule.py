@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from test_apps_connections import _closed
+from test_apps_connections import _capped_once, _closed
 
 from twinlab.api.connections import guarded_protocol
 from twinlab.api.throttle import NON_IP_PEER, ConnectionCounter, address_key
@@ -134,8 +134,8 @@ def test_unix_socket_peers_are_capped_under_one_key_by_both_servers(server, tmp_
     path = tmp_path / "s.sock"
     with SERVERS[server](path):
         assert _answered(path)
-        # a try may meet a slot not yet freed (a connection the server is closing): retried
-        assert any(_over_the_cap(path) for _ in range(5)), f"{server}: unix socket not capped"
+        capped = _capped_once(_over_the_cap, _answered, path)
+        assert capped, f"{server}: unix socket not capped"
         assert _answered(path)  # the slots are given back as they close
 
 

@@ -334,18 +334,18 @@ def login(
 class SessionStore:
     """Login sessions held by the server, so that logging out revokes one.
 
-        A login opens a random session id (kept in a signed cookie beside Panel's user cookie);
-        a request is logged in only while its id is open here, for its user, and not expired.
-        Logging out closes it: a copied cookie no longer works (and none outlives the server).
+    A login opens a random session id (kept in a signed cookie beside Panel's user cookie);
+    a request is logged in only while its id is open here, for its user, and not expired.
+    Logging out closes it: a copied cookie no longer works (and none outlives the server).
     A session may be opened with a ``stamp`` (the user's password hash at login): asked with
     another stamp (a new password, a removed user) it is no longer open.
 
-        Parameters
-        ----------
-        max_age_s : float
-            A session's lifetime (seconds).
-        clock : callable
-            Time in seconds.
+    Parameters
+    ----------
+    max_age_s : float
+        A session's lifetime (seconds).
+    clock : callable
+        Time in seconds.
     """
 
     def __init__(

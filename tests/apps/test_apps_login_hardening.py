@@ -64,6 +64,40 @@ def test_logging_in_keeps_a_same_site_next_page(server):
     assert _login_with_next(server["url"], "/cohort") == "/cohort"
 
 
+def test_a_failed_login_keeps_the_page_asked_for(server):
+    """A mistyped password sent the user to the home page after the next try: the form
+    shown again had forgotten ``next``."""
+    url = server["url"]
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
+    with opener.open(f"{url}/login?next=/cohort", timeout=30) as resp:
+        form = resp.read().decode()
+    token = re.search(r'name="_xsrf" value="([^"]+)"', form).group(1)
+    data = {"username": "ana", "password": "not her password", "_xsrf": token}
+    try:
+        resp = opener.open(url + "/login", urllib.parse.urlencode(data).encode(), timeout=30)
+    except urllib.error.HTTPError as exc:
+        resp = exc
+    assert resp.status == 302
+    location = resp.headers["Location"]
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(location).query) == {
+        "error": ["1"],
+        "next": ["/cohort"],
+    }
+    assert _login_with_next(url, "/cohort") == "/cohort"
+
+
+@pytest.mark.parametrize("page", ["/login", "/logout"])
+def test_the_login_and_logout_pages_load_nothing_from_another_site(server, page):
+    """Panel's templates load its logo from its CDN: a request to a third party each time
+    someone opens them (and a broken image without internet)."""
+    code, _, body = fetch(server["url"] + page)
+    assert code == 200
+    sources = re.findall(r'(?:src|href)="([^"]*)"', body)
+    assert sources and not [s for s in sources if re.match(r"(?:https?:)?//", s)], sources
+    assert "logo_stacked.png" in body  # the logo, from this server
+
+
 def test_the_login_page_shows_no_text_from_its_url(server):
     spoof = "Your account is locked. Call 555-0100 to unlock it"
     code, _, body = fetch(server["url"] + "/login?" + urllib.parse.urlencode({"error": spoof}))

@@ -27,15 +27,16 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 from panel.auth import (
-    CDN_DIST,
     BasicAuthProvider,
     BasicLoginHandler,
     LogoutHandler,
     _validate_next_url,
 )
 from panel.config import config
+from panel.io.resources import LOCAL_DIST
 from panel.io.state import state
 from panel.util import base64url_encode
 from tornado.web import decode_signed_value
@@ -95,7 +96,7 @@ class HashedLoginHandler(BasicLoginHandler):
         else:  # nor one left by an earlier visit
             self.clear_cookie("next_url", path=config.cookie_path or "/")
         html = self._login_template.render(
-            login_endpoint=self._login_endpoint, errormessage=error, PANEL_CDN=CDN_DIST
+            login_endpoint=self._login_endpoint, errormessage=error, PANEL_CDN=_local_dist()
         )
         token = self.xsrf_form_html()
         html = html.replace('method="post">', f'method="post">{token}', 1)
@@ -108,8 +109,10 @@ class HashedLoginHandler(BasicLoginHandler):
             self.set_current_user(username)
             home = state.base_url or "/"
             self.redirect(same_site_path(self.get_cookie("next_url", home)) or home)
-        else:
-            self.redirect(f"{self.request.path}?error=1")
+        else:  # the form again, for the same page
+            next_url = same_site_path(self.get_cookie("next_url", "")) or ""
+            query = urlencode({"error": 1, **({"next": next_url} if next_url else {})})
+            self.redirect(f"{self.request.path}?{query}")
 
     def _validate(self, username: str, password: str) -> bool:
         try:
@@ -137,8 +140,27 @@ class HashedLoginHandler(BasicLoginHandler):
         self.set_secure_cookie(SESSION_COOKIE, sid, expires_days=days, **opts)
 
 
+def _local_dist() -> str:
+    """Where this server serves Panel's own files (its logo): the login and logout pages
+    load nothing from Panel's CDN, which would tell a third party who opens them (and shows a
+    broken image where the server has no internet)."""
+    return (state.base_url or "/") + LOCAL_DIST
+
+
+class _LocalAssets:
+    """A Panel page template rendered with :func:`_local_dist` for its ``PANEL_CDN``."""
+
+    def __init__(self, template: Any) -> None:
+        self._template = template
+
+    def render(self, **values: Any) -> str:
+        return self._template.render(**{**values, "PANEL_CDN": _local_dist()})
+
+
 class SessionLogoutHandler(LogoutHandler):
     """Panel's logout page; closes the server-side session first (audited)."""
+
+    _logout_template = _LocalAssets(LogoutHandler._logout_template)
 
     def get(self) -> None:
         sid = _session_id(self)

@@ -76,3 +76,51 @@ def test_long_free_text_is_scrubbed_in_linear_time() -> None:
     assert philter_spans(note) == _spans(note)  # windows find what one pass finds
     spans = philter_spans("Dr. Hallie Brightwater " + "q" * 150 + " on Mar 3rd")
     assert [(k, s) for k, s, _ in spans][:1] == [("phi", 4)]
+
+
+def test_undated_events_with_no_dated_event_in_the_run_are_quarantined_not_a_crash() -> None:
+    """A run of VCF files alone (every event undated, no index date for anyone) stopped with
+    'internal error (TypeError: Cannot cast DatetimeArray to dtype float64)': the empty index
+    mapped to float NaN, which pandas would not put into the datetime column."""
+    import pandas as pd
+
+    from twinlab.harmonize.timing import index_dates, place_undated
+    from twinlab.ingest.base import EVENT_COLUMNS
+
+    events = pd.DataFrame([{c: None for c in EVENT_COLUMNS} | {"source_patient": "s1"}] * 2)
+    events["source_patient"] = ["s1", "s2"]
+    events["domain"] = "genotype"
+    for c in ("time", "end_time"):
+        events[c] = pd.to_datetime(events[c], utc=True).astype("datetime64[us, UTC]")
+    placed, unplaced = place_undated(events, index_dates(events))
+    assert placed.empty and unplaced["source_patient"].tolist() == ["s1", "s2"]
+    assert str(unplaced["time"].dtype) == "datetime64[us, UTC]"
+
+
+VCF = (
+    "##fileformat=VCFv4.2\n##contig=<ID=chr10>\n"
+    '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tNA1\n"
+    "chr10\t94942290\trs1\tC\tT\t.\tPASS\t.\tGT\t0/1\n"
+)
+
+
+def test_a_run_of_vcf_files_alone_is_a_clear_error_not_an_internal_one(tmp_path: Path) -> None:
+    """VCF files alone (their genotypes undated, no patient with a dated event) ended in
+    'internal error (TypeError: Cannot cast DatetimeArray to dtype float64)', then, past that,
+    in the quality report of an empty timeline. Nothing placeable is the 'no usable events'
+    user error (exit status 2) that names the quarantine check, and nothing is written."""
+    from click.testing import CliRunner
+
+    from twinlab.cli import cli
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.vcf").write_text(VCF)
+    env = {"TWINLAB_DEID_KEY": "ab" * 32, "TWINLAB_MASTER_KEY": "a" * 43 + "=",
+           "TWINLAB_AUDIT_UNSIGNED": "1"}  # fmt: skip
+    out = tmp_path / "o"
+    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "src"), "--out", str(out)], env=env)
+    assert result.exit_code == 2, result.output
+    assert "no usable events" in result.output and "harmonize.unplaced" in result.output
+    assert "internal error" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]

@@ -124,3 +124,24 @@ def test_a_run_of_vcf_files_alone_is_a_clear_error_not_an_internal_one(tmp_path:
     assert "no usable events" in result.output and "harmonize.unplaced" in result.output
     assert "internal error" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_time_series_without_utc_offsets_says_so(tmp_path: Path) -> None:
+    """An epoch time series exported without its '+0100 [Europe/London]' suffix had every row
+    quarantined as 'timestamp is missing or unreadable', though each reads: the reason now
+    says the offset is missing; a row with an offset among them is kept."""
+    from twinlab.ingest.run import read_file
+
+    path = tmp_path / "sample-timeSeries.csv"
+    path.write_text(
+        "time,acc,light,moderate-vigorous,sedentary,sleep,MET\n"
+        "2014-05-07 13:29:50.439000,63.1,0.0,0.0,1.0,0.0,1.5\n"
+        "2014-05-07 13:30:20.439000+0100 [Europe/London],5.0,0.0,0.0,1.0,0.0,1.5\n"
+        "2014-05-07 13:30:5x,8.6,0.0,0.0,1.0,0.0,1.5\n"
+    )
+    res = read_file(path)
+    assert (res.records_in, res.records_accepted) == (3, 1)
+    assert res.quarantine["reason"].tolist() == [
+        "timestamp has no UTC offset (Z or +hh:mm): it cannot be placed",
+        "timestamp is missing or unreadable",
+    ]

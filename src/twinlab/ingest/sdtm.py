@@ -1478,14 +1478,13 @@ def merge_supp_results(results: list[ReadResult]) -> list[ReadResult]:
             folders.setdefault(Path(res.path).parent, []).append(i)
     out = list(results)
     for members in folders.values():
-        candidates = [i for i in members if _may_be_supp(results[i])]
-        if not candidates:
+        tables = {i: _table_of(results[i]) for i in members if _may_be_supp(results[i])}
+        supps = [i for i, (df, dom) in tables.items() if df is not None and dom.startswith("SUPP")]
+        if not supps:  # a trial design file (TS...) has no events either: loaded, left alone
             continue
-        tables = {i: _table_of(results[i]) for i in members}
-        for i in candidates:
+        tables |= {i: _table_of(results[i]) for i in members if i not in tables}
+        for i in supps:
             df, dom = tables[i]
-            if df is None or not dom.startswith("SUPP"):
-                continue
             family = [(results[j], tables[j][0]) for j in members if tables[j][1] == dom[4:]]
             parents = [(r, d) for r, d in family if d is not None]
             supp = results[i]

@@ -34,6 +34,7 @@ plates, labelled insurance numbers); the PHI scan of the outputs uses the same d
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 import re
 import warnings
@@ -208,7 +209,45 @@ def _filters() -> list[Any]:
     config = importlib.resources.files("philter_lite") / "configs" / "philter_delta.toml"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return philter_lite.load_filters(str(config))
+        filters = philter_lite.load_filters(str(config))
+    return [_guarded(f) for f in filters]
+
+
+def _guarded(f: Any) -> Any:
+    """``f``, its regex wrapped in :class:`_Guarded` when it is Philter's ``name_age``."""
+    pattern = getattr(getattr(f, "data", None), "pattern", None)
+    if isinstance(pattern, str) and pattern.endswith(_AGE_CONTEXT_TAIL):
+        return dataclasses.replace(f, data=_Guarded(f.data, _AGE_CONTEXT))
+    return f
+
+
+#: How Philter's ``name_age`` pattern ends: it matches only before "is a 45 y.o",
+#: "is a 45 year-old" or ", a 45 year old".
+_AGE_CONTEXT_TAIL = (
+    r"((?=\sis\sa\s\d{1,3}\sy\.o)|(?=\sis\sa\s\d{1,3}\sy\.o)|(?=\sis\sa\s\d{1,3}\syear\-old)"
+    r"|(?=\,\sa\s\d{1,3}\syear[\s\-]old))\b"
+)
+_AGE_CONTEXT = re.compile(r"(?i)\sis\sa\s\d{1,3}\s(?:y\.o|year\-old)|,\sa\s\d{1,3}\syear[\s\-]old")
+
+
+class _Guarded:
+    r"""A filter's regex searched only in a text holding the context it requires.
+
+    Philter's ``name_age`` pattern nests quantifiers over letters
+    (``([A-Z][a-zA-Z]+(\s)?){1,2}`` twice, case-blind): on a run of letters with no such
+    context it backtracks through every split of the run before failing: 10 s for 200 letters,
+    minutes for 400 (a sequence, a base64 blob, a long code in a comment), which hung the
+    run. Where the context is absent the pattern cannot match, so skipping it changes nothing.
+    """
+
+    def __init__(self, regex: re.Pattern[str], guard: re.Pattern[str]) -> None:
+        self.regex, self.guard = regex, guard
+
+    def finditer(self, text: str) -> Any:
+        return self.regex.finditer(text) if self.guard.search(text) else iter(())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.regex, name)
 
 
 def philter_spans(text: str) -> list[tuple[str, int, int]]:
@@ -233,6 +272,74 @@ def philter_spans(text: str) -> list[tuple[str, int, int]]:
     """
     if not text or not _NO_ALNUM.sub("", text):
         return []
+    long_words = [(m.start(), m.end()) for m in _LONG_WORD.finditer(text)]
+    if long_words:  # PHI whole, and blanked for Philter: a run of letters costs it minutes
+        blanked = list(text)
+        for s, e in long_words:
+            blanked[s:e] = " " * (e - s)
+        rest = philter_spans("".join(blanked))
+        return _joined(
+            text, [(s, e, "phi") for s, e in long_words] + [(s, e, k) for k, s, e in rest]
+        )
+    if len(text) > _WINDOW:
+        return _windowed_spans(text)
+    return _spans(text)
+
+
+#: A word this long is no clinical term Philter could keep: PHI as a whole (an identifier, an
+#: encoded blob), never read by Philter, whose patterns backtrack on long runs of letters.
+_LONG_WORD = re.compile(r"[^\W_]{100,}")
+
+
+#: Longest text Philter reads at once, and the context each window adds on either side. Many
+#: of Philter's patterns scan ahead without bound (``(?!.*\bPager\b)`` at every word), so
+#: their time grows with the square of the text: 1.5 s for 8,000 characters of notes, hours
+#: for one value of 2 MB, which hung the run. Windows make the time linear.
+_WINDOW = 1000
+_MARGIN = 200
+
+
+def _cut(text: str, at: int) -> int:
+    """``at`` moved back to just after a blank within 100 characters (else ``at`` itself)."""
+    if at >= len(text):
+        return len(text)
+    blank = max(text.rfind(" ", at - 100, at), text.rfind("\n", at - 100, at))
+    return blank + 1 if blank > 0 else at
+
+
+def _windowed_spans(text: str) -> list[tuple[str, int, int]]:
+    """:func:`philter_spans` of a long text, window by window (each with :data:`_MARGIN`
+    characters of context either side): every span found in any window, overlaps joined.
+
+    Words are at most 100 characters here (longer ones never reach Philter), so a window
+    ends at a blank unless 100 characters hold none.
+    """
+    found: list[tuple[int, int, str]] = []
+    start = 0
+    while start < len(text):
+        end = _cut(text, start + _WINDOW)
+        end = end if end > start else min(len(text), start + _WINDOW)
+        lo, hi = _cut(text, max(0, start - _MARGIN)), _cut(text, end + _MARGIN)
+        lo = lo if lo <= start else start
+        found.extend((lo + s, lo + e, kind) for kind, s, e in _spans(text[lo:hi]))
+        start = end
+    return _joined(text, found)
+
+
+def _joined(text: str, found: list[tuple[int, int, str]]) -> list[tuple[str, int, int]]:
+    """``(start, end, kind)`` spans in text order as ``(kind, start, end)``: overlapping ones,
+    and ones of one kind with only blanks between, joined."""
+    out: list[tuple[str, int, int]] = []
+    for s, e, kind in sorted(found):
+        if out and (s <= out[-1][2] or (out[-1][0] == kind and not text[out[-1][2] : s].strip())):
+            out[-1] = (out[-1][0], out[-1][1], max(e, out[-1][2]))
+        else:
+            out.append((kind, s, e))
+    return out
+
+
+def _spans(text: str) -> list[tuple[str, int, int]]:
+    """:func:`philter_spans` of one text, read by Philter at once."""
     import philter_lite
 
     with warnings.catch_warnings():

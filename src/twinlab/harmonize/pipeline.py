@@ -238,7 +238,8 @@ def build_timeline(
     Raises
     ------
     ValueError
-        When no source yields a usable event.
+        When no source yields a usable event, or none is left once undated events with no
+        index date and misdated or implausible ones are quarantined.
     """
     from twinlab.deid import TextScrubber, deidentify, identifiers_from, pseudonym
     from twinlab.deid.engine import ENGINE
@@ -262,6 +263,9 @@ def build_timeline(
     events, unplaced = place_undated(events, index)
     if not unplaced.empty:
         quarantine = pd.concat([quarantine, unplaced_quarantine(unplaced)], ignore_index=True)
+    if events.empty:  # every event undated with no index date (VCF files alone), or misdated
+        quarantine = pd.concat([quarantine, rejected], ignore_index=True)
+        raise ValueError(_nothing_usable(read, quarantine, ids, sources))
     unplaced_per_file = unplaced["source_file"].value_counts()
     genotypes = genotype_covariates(events, cfg.genes)
     planned_arms = arms(events)
@@ -272,6 +276,8 @@ def build_timeline(
         unplaced_per_file = unplaced_per_file.add(
             rejected["source_file"].value_counts(), fill_value=0
         )
+    if events.empty:  # every event's value implausible
+        raise ValueError(_nothing_usable(read, quarantine, ids, sources))
 
     # Event ids come from the keyed file id and the raw record pointer, before scrubbing
     # collapses pointers that embed identifiers (a VCF sample id, say).

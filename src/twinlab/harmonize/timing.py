@@ -89,7 +89,10 @@ def place_undated(events: pd.DataFrame, index: pd.Series) -> tuple[pd.DataFrame,
     undated = events["time"].isna()
     if undated.any():
         events = events.copy()
-        events.loc[undated, "time"] = events.loc[undated, "source_patient"].map(index)
+        # with no dated event in the run (VCF files alone) ``index`` is empty, and pandas'
+        # map by an empty datetime Series raises ('Cannot cast DatetimeArray to float64')
+        if len(index):
+            events.loc[undated, "time"] = events.loc[undated, "source_patient"].map(index)
         events.loc[undated, "qualifiers"] = [
             {**(q if isinstance(q, dict) else {}), "time_imputed": "index_date"}
             for q in events.loc[undated, "qualifiers"]

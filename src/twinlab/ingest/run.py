@@ -24,6 +24,7 @@ from typing import Any
 
 from twinlab.ingest.base import QUARANTINE_COLUMNS, ReadResult, frame, quarantine_row, reader_for
 from twinlab.ingest.fhir import FhirBatch
+from twinlab.ingest.sdtm import merge_supp_results
 
 __all__ = ["discover", "read_file", "read_files", "read_sources"]
 
@@ -302,20 +303,24 @@ def read_sources(
     -------
     list of ReadResult
         One per file, in sorted path order (the same whatever the workers); each records
-        the file it read (``path``) and its label (``source_file``).
+        the file it read (``path``) and its label (``source_file``). SUPP-- qualifiers are
+        merged into their parent SDTM domain of the same folder
+        (:func:`twinlab.ingest.sdtm.merge_supp_results`).
     """
     files = discover(paths, exclude=exclude)
     base = Path(root).resolve() if root is not None else _common_parent(paths)
     labels = [_label(f, base) for f in files]
     pairs = list(zip(files, labels, strict=True))
     if client is None:
-        return read_files(pairs)
+        return merge_supp_results(read_files(pairs))
     # A task per file costs more than reading a small bundle: a few batches per worker.
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     size = max(1, -(-len(pairs) // (workers * 4)))
     batches = [pairs[i : i + size] for i in range(0, len(pairs), size)]
     futures = client.map(_read_packed, batches, pure=False)
-    return [result for items in client.gather(futures) for result in _unpack(items)]
+    return merge_supp_results(
+        [result for items in client.gather(futures) for result in _unpack(items)]
+    )
 
 
 def _common_parent(paths: Sequence[str | Path]) -> Path:

@@ -74,6 +74,7 @@ from twinlab.ingest.base import (
 
 __all__ = [
     "events_frame",
+    "merge_supp_results",
     "parse_partial_datetime",
     "read_sdtm",
     "read_sdtm_folder",
@@ -1456,6 +1457,61 @@ def read_sdtm_folder(folder: str | Path, *, tz: str = "UTC") -> dict[str, ReadRe
         else:
             out[fname] = res
     return out
+
+
+def merge_supp_results(results: list[ReadResult]) -> list[ReadResult]:
+    """``results`` of a run with each SUPP-- file's qualifiers merged into its parent domain.
+
+    :func:`read_sdtm` reads one file alone, so a SUPP-- file read by the run
+    (:func:`twinlab.ingest.read_sources`) had all its rows accepted with no event: its
+    qualifiers (AETRTEM...) reached no event and a row whose parent was missing was never
+    quarantined. Here the SDTM files of each folder are merged as :func:`read_sdtm_folder`
+    merges them (``qualifiers["supp"]``; ``sdtm.supp_orphan`` / ``sdtm.supp_parent`` for a row
+    with no usable parent). Only files whose result has a ``path`` take part; the tables are
+    loaded again only in a folder holding a SUPP-- file. A SUPP-- result keeps its
+    ``source_file``, ``digest`` and ``path``; parent results get their events' qualifiers
+    updated in place.
+    """
+    folders: dict[Path, list[int]] = {}
+    for i, res in enumerate(results):
+        if res.format == FORMAT and res.path:
+            folders.setdefault(Path(res.path).parent, []).append(i)
+    out = list(results)
+    for members in folders.values():
+        tables = {i: _table_of(results[i]) for i in members if _may_be_supp(results[i])}
+        supps = [i for i, (df, dom) in tables.items() if df is not None and dom.startswith("SUPP")]
+        if not supps:  # a trial design file (TS...) has no events either: loaded, left alone
+            continue
+        tables |= {i: _table_of(results[i]) for i in members if i not in tables}
+        for i in supps:
+            df, dom = tables[i]
+            family = [(results[j], tables[j][0]) for j in members if tables[j][1] == dom[4:]]
+            parents = [(r, d) for r, d in family if d is not None]
+            supp = results[i]
+            merged = _merge_supp(supp, df, parents, _parent_loss(dom[4:], family))
+            merged.source_file, merged.digest = supp.source_file, supp.digest
+            merged.path, merged.series = supp.path, supp.series
+            out[i] = merged
+    return out
+
+
+def _may_be_supp(res: ReadResult) -> bool:
+    """Whether ``res`` can be a SUPP-- file's: rows accepted, yet no event and no person."""
+    return res.records_accepted > 0 and res.n_rows("events") == 0 and res.n_rows("persons") == 0
+
+
+def _table_of(res: ReadResult) -> tuple[pd.DataFrame | None, str]:
+    """The table :func:`read_sdtm` read for ``res`` and its domain; ``None`` when the file
+    was refused whole (its one quarantined record names the file, not a row) or is gone."""
+    p = Path(res.path)
+    whole = any("#row=" not in str(s) for s in res.quarantine["source_record"])
+    df = None
+    if not whole:
+        try:
+            df = (_load_csv(p) if p.suffix.lower() == ".csv" else _load_xpt(p))[0]
+        except OSError:
+            df = None
+    return df, (_domain_of(df, p.name) if df is not None else p.stem).upper()
 
 
 def _safe_sniff(p: Path) -> bool:

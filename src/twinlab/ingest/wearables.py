@@ -668,10 +668,11 @@ def _parse_timeseries(text: str, p: _Parsed, stem: str) -> None:
     ts = df[df.columns[0]].str.replace(r"\s*\[.*\]$", "", regex=True).str.strip()
     utc = pd.to_datetime(ts, format="ISO8601", utc=True, errors="coerce")
     off_min = ts.str.extract(r"([+-]\d{2}:?\d{2})$")[0].map(_offset_minutes, na_action="ignore")
+    no_offset = (utc.notna() & off_min.isna()).to_numpy()  # said so, not 'unreadable'
     utc = utc.where(off_min.notna())
     local = _naive_utc(utc) + pd.to_timedelta(off_min.astype("float64"), unit="min")
     variables = {c: df[c] for c in df.columns[1:]}
-    _accept(p, raw, pointers, utc, local, variables)
+    _accept(p, raw, pointers, utc, local, variables, no_offset)
     offsets = off_min.dropna()
     p.utc_offset = _fmt_offset(int(offsets.mode().iloc[0])) if len(offsets) else None
     p.wear_var = "acc" if "acc" in variables else None

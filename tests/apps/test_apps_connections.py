@@ -121,12 +121,13 @@ def _capped_once(
 ) -> bool:
     """Whether one of ``tries`` of ``over_the_cap`` sees the cap: a try may meet a slot not
     yet freed (the connections of the try before, which the server is still closing on a
-    loaded machine), so each retry first waits for the server to answer again."""
+    loaded machine), so each retry first waits for the server to answer again, then for it
+    to let go of that connection too."""
     for i in range(tries):
         if over_the_cap(srv):
             return True
-        time.sleep(0.25 * (i + 1))
-        answered(srv)
+        answered(srv)  # the server is serving again...
+        time.sleep(0.25 * (i + 1))  # ...and has let go of that last connection too
     return False
 
 

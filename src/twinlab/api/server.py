@@ -26,12 +26,9 @@ from pathlib import Path
 from twinlab.api.settings import ApiSettings
 from twinlab.security.tls import SERVER_CIPHERS
 
-__all__ = ["CIPHERS", "connection_options", "prepare_audit", "serve"]
+__all__ = ["connection_options", "prepare_audit", "serve"]
 
 log = logging.getLogger(__name__)
-#: TLS 1.2 suites served (:data:`twinlab.security.tls.SERVER_CIPHERS`); TLS 1.0 and 1.1 are
-#: refused by Python's defaults
-CIPHERS = SERVER_CIPHERS
 
 
 def _loopback(host: str) -> bool:
@@ -219,7 +216,11 @@ def serve(
 
             # one made earlier is kept as it is: still private?
             check_key_file(tls_key, what="TLS private key")
-        ssl = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key), "ssl_ciphers": CIPHERS}
+        ssl = {
+            "ssl_certfile": str(tls_cert),
+            "ssl_keyfile": str(tls_key),
+            "ssl_ciphers": SERVER_CIPHERS,
+        }
     uvicorn.run(
         create_app(settings),
         host=host,

@@ -362,8 +362,9 @@ def _shifted_qualifiers(cells: Iterable[tuple[str, str]]) -> Iterator[tuple[str,
     policy = field_policy()
     dated = frozenset(policy.get("date_qualifiers", ()))
     keyed = frozenset(policy.get("reference_qualifiers", ()))
+    either = dated | keyed
     for location, text in cells:
-        obj = _json_object(text) if any(k in text for k in dated | keyed) else None
+        obj = _json_object(text) if any(k in text for k in either) else None
         held = {
             k: v
             for k, v in (obj or {}).items()

@@ -524,7 +524,7 @@ def deidentify(
         candidates = [
             t for t in (refs.get(p) if len(refs) else None, last.get(p)) if not is_missing(t)
         ]
-        age_ref = max([*candidates, release] if candidates else [default_ref, release])
+        age_ref = max(*(candidates or [default_ref]), release)
         row: dict[str, Any] = {"patient_id": pseudo[p]}
         sex = _first(g["sex"]) if g is not None and "sex" in g else None
         row["sex"] = _SEX.get(str(sex).strip().lower(), "U") if sex is not None else "U"
@@ -655,6 +655,7 @@ def deidentify(
         dated = policy.get("date_qualifiers", ())
         days = out["patient_id"].map(shifts).astype("int64")
 
+        @functools.cache  # one per date shift, not one per event
         def held(d: int) -> dict[str, Callable[[str], str]]:
             return {**refs, **dict.fromkeys(dated, functools.partial(_shifted_date, days=d,
                                                                      scrubber=plain))}  # fmt: skip

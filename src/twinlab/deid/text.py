@@ -609,7 +609,6 @@ def _fold(text: str) -> str:
 @functools.cache
 def _us_places() -> tuple[frozenset[str], frozenset[str]]:
     """The US places of ``us_places.csv`` (lower case) and the first words of their names."""
-
     return _gazetteer(_data_lines("us_places.csv"))
 
 

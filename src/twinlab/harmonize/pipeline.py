@@ -166,13 +166,7 @@ class HarmonizeConfig:
         bad = {k: v for k, v in self.free_text.items() if v not in ("scrub", "drop")}
         if bad:
             raise ValueError(f"free_text: each format is 'scrub' or 'drop', not {bad}")
-        if self.age_reference is not None:
-            try:
-                dt.date.fromisoformat(self.age_reference)
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"age_reference: {self.age_reference!r} is not a date (YYYY-MM-DD)"
-                ) from None
+        check_age_reference(self.age_reference)
         self.coded_vocabulary()  # an entry that looks like an identifier stops here
 
     def coded_vocabulary(self) -> CodedVocabulary:
@@ -183,6 +177,19 @@ class HarmonizeConfig:
             self.vocabulary, products=self.products, where="harmonize.vocabulary"
         )
         return shipped_vocabulary() | declared
+
+
+def check_age_reference(value: str | None) -> None:
+    """Raise a one-line ``ValueError`` unless ``value`` is None or an ISO date
+    (:attr:`HarmonizeConfig.age_reference`, ``harmonize.age_reference`` of ``params.yaml``)."""
+    if value is None:
+        return
+    try:
+        dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"age_reference {value!r} is not a date; write e.g. age_reference: '2026-12-01'"
+        ) from None
 
 
 #: Columns of an empty persons table (no file described a person).

@@ -19,7 +19,6 @@ twinlab.config.ConfigError: simulate.arms.T100: unknown key 'dose_mg' (did you m
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -197,14 +196,9 @@ class HarmonizeParams(Section):
                 for k, v in self.site_utc_offsets.items()
             }
             object.__setattr__(self, "site_utc_offsets", offsets)
-        if self.age_reference is not None:
-            try:
-                dt.date.fromisoformat(self.age_reference)
-            except ValueError:
-                raise ValueError(
-                    f"age_reference {self.age_reference!r} is not a date; "
-                    "write e.g. age_reference: '2026-12-01'"
-                ) from None
+        from twinlab.harmonize.pipeline import check_age_reference
+
+        check_age_reference(self.age_reference)
         if self.vocabulary is not None or self.products is not None:
             from twinlab.deid.vocabulary import CodedVocabulary
 

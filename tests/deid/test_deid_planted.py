@@ -328,6 +328,23 @@ def test_reference_dates_set_the_shifted_index_date(raw):
     assert p["index_date"].isna().sum() == 2
 
 
+@pytest.mark.parametrize(("index", "age"), [("2024-03-06", 73.0), ("2024-03-07", 74.0)])
+def test_age_at_index_is_exact_and_the_same_under_any_key(raw, index, age):
+    # born 1950-03-07: the published birth year and the shifted index date tell the age only
+    # to a year, and which year depends on the key's shift; cov_age is taken before the shift
+    persons, events = raw
+    refs = {"pt-renee-0001": index, "pt-zoe-0003": "2024-06-20"}
+    ages = []
+    for key in (KEY, DeidKey(b"z" * 32), DeidKey(b"q" * 32)):
+        patients, _, xw = deidentify(persons, events, key=key, reference_dates=refs)
+        by_src = xw.set_index("source_patient")["patient_id"]
+        p = patients.set_index("patient_id")["cov_age"]
+        ages.append(p.loc[by_src[["pt-renee-0001", "pt-zoe-0003", "pt-jose-0002"]]].tolist())
+    assert ages[0][0] == age and ages[0][1] == 90.0  # Zoë is 90+: the category, not 90 exactly
+    assert pd.isna(ages[0][2])  # no index date, no age at index
+    assert all(a[:2] == ages[0][:2] and pd.isna(a[2]) for a in ages)
+
+
 @pytest.mark.parametrize(
     ("age_at", "expected"),
     [("2024-06-14", "1934"), ("2024-06-15", "90+"), (None, "90+")],  # None: today

@@ -52,11 +52,11 @@ def studies(root: str | os.PathLike[str]) -> list[str]:
 
 
 def _bands(patients: pd.DataFrame) -> pd.DataFrame:
+    from twinlab.pkpd.covariates import age_at_index
+
     out = patients.copy()
-    index_year = pd.to_datetime(out["index_date"], utc=True).dt.year
-    birth = pd.to_numeric(out["birth_year"], errors="coerce")
-    age = index_year - birth
-    age = age.where(out["birth_year"] != "90+", 90)
+    dates = out.assign(index_date=pd.to_datetime(out["index_date"], utc=True))
+    age = age_at_index(dates)
     out["age_band"] = pd.cut(
         age,
         [0, 40, 50, 60, 70, 80, 90, 200],

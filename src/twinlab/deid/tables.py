@@ -6,8 +6,9 @@
     One row per patient with the timeline ``patients`` columns only: keyed pseudonym, sex,
     birth year (``"YYYY"`` or ``"90+"``), site (kept, or a keyed pseudonym when it holds PHI),
     shifted index date, sources
-    (scrubbed file names), plus ``cov_zip3`` (ZIP3 or ``"000"``), ``cov_state`` and
-    ``cov_deceased`` when known. Every other person field is dropped (allow-list).
+    (scrubbed file names), plus ``cov_age`` (completed years at the true index date, 90 for
+    ``"90+"``; it does not depend on the key's date shift), ``cov_zip3`` (ZIP3 or ``"000"``),
+    ``cov_state`` and ``cov_deceased`` when known. Every other person field is dropped (allow-list).
 ``events``
     The events with ``patient_id`` (pseudonym) instead of ``source_patient``, ``time`` and
     ``end_time`` shifted by the patient's date shift, free text (``display``, ``value_text``,
@@ -134,6 +135,15 @@ def _first(values: pd.Series) -> Any:
         if not is_missing(v) and not (isinstance(v, str) and not v.strip()):
             return v
     return None
+
+
+def _age_at_index(birth: Any, index: Any) -> float | None:
+    """Completed years at the patient's true (unshifted) index date: the exact age the
+    covariate models need, which neither the published birth year nor the shifted index date
+    give (their difference moves by a year with the key's date shift). None without an index
+    date."""
+    age = None if is_missing(index) else age_in_years(birth, index)
+    return None if age is None else float(age)
 
 
 #: PHI subtrees of other people or other places than the patient's residence: a contact's or
@@ -530,17 +540,20 @@ def deidentify(
         row["sex"] = _SEX.get(str(sex).strip().lower(), "U") if sex is not None else "U"
         birth = _first(g["birth_date"]) if g is not None and "birth_date" in g else None
         row["birth_year"] = None
+        ref = refs.get(p) if len(refs) else None
+        row["cov_age"] = None
         if birth is not None:
             age = age_in_years(birth, age_ref)
             year = re.match(r"^\s*(\d{4})", str(birth))
             if age is None or age > AGE_CEILING or year is None:
                 row["birth_year"] = "90+"
+                row["cov_age"] = None if is_missing(ref) else float(AGE_CEILING + 1)
                 if year is not None:
                     pairs.append(("birth_year", year.group(1)))
             else:
                 row["birth_year"] = year.group(1)
+                row["cov_age"] = _age_at_index(birth, ref)
         row["site"] = _first(g["site"]) if g is not None and "site" in g else None
-        ref = refs.get(p) if len(refs) else None
         row["index_date"] = (
             None if is_missing(ref) else ref + pd.Timedelta(days=int(shift_by_key[p]))
         )
@@ -695,10 +708,12 @@ def deidentify(
         "datetime64[us, UTC]"
     )
     order = ["patient_id", "sex", "birth_year", "site", "index_date", "sources"]
-    covs = [c for c in ("cov_zip3", "cov_state", "cov_deceased") if patients[c].notna().any()]
+    covs = [
+        c for c in ("cov_age", "cov_zip3", "cov_state", "cov_deceased") if patients[c].notna().any()
+    ]
     patients = patients[order + covs]
     for c in ["patient_id", "sex", "birth_year", "site", "sources", *covs]:
-        patients[c] = patients[c].astype("str")
+        patients[c] = patients[c].astype("float64" if c == "cov_age" else "str")
 
     crosswalk = pd.DataFrame(
         {

@@ -29,14 +29,18 @@ def cockcroft_gault(
 
 
 def age_at_index(patients: pd.DataFrame) -> pd.Series:
-    """Whole years between the birth year and the index date (``90+`` counts as 90).
+    """Completed years at the index date (``90+`` counts as 90).
 
-    De-identified data keep the birth year only, so the age is known to within a year;
-    date shifting moves the index date by up to a year as well.
+    The harmonized ``cov_age`` where de-identification published it (exact, taken at the true
+    index date before the date shift); otherwise whole years between the birth year and the
+    shifted index date, known to within a year and moved by the key's date shift.
     """
     year = pd.to_numeric(patients["birth_year"].replace("90+", np.nan), errors="coerce")
     age = patients["index_date"].dt.year - year
-    return age.where(patients["birth_year"] != "90+", 90.0).astype(float)
+    age = age.where(patients["birth_year"] != "90+", 90.0).astype(float)
+    if "cov_age" in patients:
+        age = pd.to_numeric(patients["cov_age"], errors="coerce").astype(float).fillna(age)
+    return age
 
 
 def add_derived_covariates(patients: pd.DataFrame) -> pd.DataFrame:

@@ -306,3 +306,18 @@ def test_reading_on_dask_workers_gives_the_in_process_result(study):
     for workers in (1, 2):
         with dask_client(n_workers=workers) as client:
             assert digest(read_sources([study["raw"]], client=client)) == here
+
+
+def test_age_and_creatinine_clearance_are_the_generators_own(study):
+    # the exact age at the true first dose (cov_age), not the birth year against the shifted
+    # index date: Cockcroft-Gault then gives the simulated subject's own CrCl, whatever the key
+    from twinlab.pkpd.covariates import add_derived_covariates
+
+    cohort = Cohort.read(study["out"])
+    truth = study["truth"]
+    truth = truth[~truth["screen_fail"] & (truth["age"] < 90)]
+    pid = _crosswalk(study).set_index("source_patient")["patient_id"]
+    got = add_derived_covariates(cohort.patients).set_index("patient_id")
+    got = got.loc[("usubjid:" + truth["USUBJID"]).map(pid)]
+    assert (got["cov_age"].to_numpy() == truth["age"].to_numpy()).all()
+    np.testing.assert_allclose(got["cov_crcl_ml_min"], truth["crcl_ml_min"], rtol=2e-3)

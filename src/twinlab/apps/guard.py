@@ -190,8 +190,10 @@ def _with_page_csp(handler: Any, chunk: Any) -> Any:
         if isinstance(chunk, (bytes, str)):
             raw = chunk.encode() if isinstance(chunk, str) else chunk
             chunk = _SCRIPT_TAG.sub(tag, raw)
-    request = handler.request
-    handler.set_header("Content-Security-Policy", page_csp(request.protocol, request.host, nonce))
+    from twinlab.apps.connections import is_https
+
+    scheme = "https" if is_https(handler.request) else "http"
+    handler.set_header("Content-Security-Policy", page_csp(scheme, handler.request.host, nonce))
     return chunk
 
 
@@ -199,10 +201,12 @@ def _headers(handler: Any) -> list[tuple[str, str]]:
     """What :func:`install_headers` adds to ``handler``'s answer."""
     from tornado.web import StaticFileHandler
 
+    from twinlab.apps.connections import is_https
+
     out = list(SECURITY_HEADERS.items())
     if not isinstance(handler, StaticFileHandler):
         out.append(NO_STORE)
-    if handler.request.protocol == "https":
+    if is_https(handler.request):  # a trusted proxy's TLS too
         out.append(HSTS)
     return out
 

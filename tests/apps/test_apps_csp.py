@@ -109,3 +109,27 @@ def test_every_answer_carries_the_policy(server):
         assert policy["form-action"] == ["'self'"] and policy["frame-ancestors"] == ["'none'"]
         assert policy["connect-src"] == ["'self'", f"ws://127.0.0.1:{server['port']}"]
         assert "'unsafe-inline'" not in policy["script-src"]
+
+
+def test_the_log_out_link_of_a_page_asks_then_logs_out(server, browser):
+    """A page's "log out" link opens a button (the link alone, like any GET, changes
+    nothing); its post logs out, under the policy."""
+    context = browser.new_context()
+    page = context.new_page()
+    seen = _violations(page)
+    page.goto(server["url"] + "/cohort")
+    page.fill("input[name=username]", "sam")
+    page.fill("input[name=password]", USERS["sam"][1])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/cohort")
+    page.get_by_text("log out").first.click(timeout=60_000)
+    page.wait_for_url("**/logout")
+    page.goto(server["url"] + "/")  # the GET logged nobody out
+    assert page.url.rstrip("/") == server["url"]
+    page.go_back()
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_text("You are logged out").wait_for()
+    page.goto(server["url"] + "/cohort")
+    assert "/login" in page.url
+    context.close()
+    assert not seen, "\n".join(seen)

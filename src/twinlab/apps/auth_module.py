@@ -1,23 +1,28 @@
-"""Bokeh ``--auth-module`` for ``panel serve``: Panel's login page, hashed passwords,
+"""Bokeh ``--auth-module`` for ``panel serve``: a login page, hashed passwords,
 server-side sessions.
 
 Panel's own ``--basic-auth`` compares plaintext passwords; this module keeps Panel's
-login and logout pages (:class:`panel.auth.BasicAuthProvider`) but
+login and logout handlers (:class:`panel.auth.BasicAuthProvider`) but
 
+- shows twinlab's own login and logout pages (:mod:`twinlab.apps.auth_pages`);
 - checks the password against the scrypt hashes of the credentials file
   (:func:`twinlab.apps.auth.login`, file from ``$TWINLAB_CREDENTIALS``), failed logins
-  delayed per (user name, client address) (:class:`twinlab.apps.auth.LoginThrottle`);
+  delayed per (user name, client address) and per address across names
+  (:class:`twinlab.apps.auth.LoginThrottle`), a login inside a delay answered ``429``; the
+  client address is a trusted proxy's ``X-Forwarded-For``
+  (:func:`twinlab.apps.connections.client_of`), else the TCP peer;
 - puts an XSRF token in the login form (``twinlab serve`` turns on Tornado's XSRF check);
 - after a login, goes only to a page of this server (:func:`same_site_path`: Panel's check
   lets ``next=///evil.example`` through, which browsers follow to ``evil.example``), and
   shows its own failure message, never text from the URL (a phishing message under the
   product's name);
-- sets its cookies ``HttpOnly``, ``SameSite=Lax`` and, when the request came over TLS,
-  ``Secure``;
+- sets its cookies ``HttpOnly``, ``SameSite=Lax`` and, when the request came over TLS
+  (a trusted proxy's ``X-Forwarded-Proto`` included), ``Secure``;
 - opens a server-side session at login (:class:`twinlab.apps.auth.SessionStore`) that
-  logging out closes: a request is logged in only while its session is open, and the
-  websockets of the pages it opened are closed; a session ends too when its user's password
-  is changed or the user removed from the credentials file (a reset stolen password).
+  logging out (a ``POST`` with the session's token: :class:`SessionLogoutHandler`) closes: a
+  request is logged in only while its session is open, and the websockets of the pages it
+  opened are closed; a session, and its websockets, end too when its user's password is
+  changed or the user removed from the credentials file (a reset stolen password).
 
 ``twinlab serve`` passes this file's path to ``panel serve --auth-module``.
 """

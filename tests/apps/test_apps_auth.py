@@ -254,3 +254,12 @@ def test_sessions_are_revoked_on_logout_and_expire():
     sid = store.open("ana")
     clock.now += 100
     assert store.user(sid) is None
+
+
+def test_sessions_of_a_changed_password_or_a_removed_user_are_closed_together():
+    store = SessionStore()
+    kept, changed, removed = store.open("ana", "h1"), store.open("bo", "h2"), store.open("cy", "h3")
+    closed = store.close_stale({"ana": "h1", "bo": "h2-new"}.get)  # cy is gone
+    assert sorted(closed) == sorted([(changed, "bo"), (removed, "cy")])
+    assert store.user(kept) == "ana" and store.user(changed) is None and store.user(removed) is None
+    assert store.close_stale({"ana": "h1"}.get) == []

@@ -131,3 +131,19 @@ def serving(
         except subprocess.TimeoutExpired:
             proc.kill()
         out.close()
+
+
+def logout_form(url: str, cookies: str) -> tuple[str, dict[str, str]]:
+    """Open the logout page with ``cookies``: the ``Cookie`` header to post it with (the
+    XSRF cookie added) and its form's fields (``_xsrf``, ``logout_token``)."""
+    code, headers, body = fetch(url + "/logout", cookies)
+    assert code == 200, body
+    fields = dict(re.findall(r'name="(_xsrf|logout_token)" value="([^"]+)"', body))
+    xsrf = [c.split(";", 1)[0] for c in headers.get_all("Set-Cookie") or [] if "_xsrf=" in c]
+    return "; ".join([cookies, *xsrf]), fields
+
+
+def http_logout(url: str, cookies: str) -> int:
+    """Log out as the logout page's button does (a POST with both tokens): its status."""
+    with_xsrf, fields = logout_form(url, cookies)
+    return fetch(url + "/logout", with_xsrf, data=fields)[0]

@@ -216,12 +216,32 @@ def test_throttle_refuses_nonsense_limits():
 def test_throttle_drops_stale_pairs_but_keeps_live_ones():
     clock = FakeClock()
     throttle = LoginThrottle(free=0, base_s=100.0, forget_s=60.0, clock=clock)
-    throttle._PRUNE_ABOVE = 3
+    throttle.pairs._PRUNE_ABOVE = 3
     throttle.failed("a", "x")
     clock.now += 61
     for name in ("b", "c", "d"):
         throttle.failed(name, "x")
-    assert set(throttle._state) == {("b", "x"), ("c", "x"), ("d", "x")}
+    assert set(throttle.pairs._state) == {("b", "x"), ("c", "x"), ("d", "x")}
+
+
+def test_one_address_spraying_many_names_is_delayed_across_names(tmp_path, monkeypatch):
+    """One guess per user name never reaches a pair's delay: the address's budget across
+    names does (an IPv6 host's whole ``/64``); another address is not held back."""
+    cred = tmp_path / "users.json"
+    add_user(cred, "ana", "modeler", "right-password")
+    monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    clock = FakeClock()
+    throttle = LoginThrottle(free=3, base_s=10.0, clock=clock, address_free=5)
+    for i in range(6):
+        assert not login(f"user{i}", "Winter2026!", "2001:db8::1", throttle, cred)
+    assert throttle.refusal("ana", "2001:db8::2") == (10.0, "address")  # same /64
+    assert not login("ana", "right-password", "2001:db8::3", throttle, cred)
+    assert login("ana", "right-password", "10.0.0.1", throttle, cred)
+    clock.now += 10
+    assert login("ana", "right-password", "2001:db8::4", throttle, cred)
+    entries = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    spray = [e for e in entries if e["action"] == "dashboard.throttled_address"]
+    assert len(spray) == 1 and spray[0]["params"]["client"] == "2001:db8::1"
 
 
 def test_sessions_are_revoked_on_logout_and_expire():
@@ -234,3 +254,12 @@ def test_sessions_are_revoked_on_logout_and_expire():
     sid = store.open("ana")
     clock.now += 100
     assert store.user(sid) is None
+
+
+def test_sessions_of_a_changed_password_or_a_removed_user_are_closed_together():
+    store = SessionStore()
+    kept, changed, removed = store.open("ana", "h1"), store.open("bo", "h2"), store.open("cy", "h3")
+    closed = store.close_stale({"ana": "h1", "bo": "h2-new"}.get)  # cy is gone
+    assert sorted(closed) == sorted([(changed, "bo"), (removed, "cy")])
+    assert store.user(kept) == "ana" and store.user(changed) is None and store.user(removed) is None
+    assert store.close_stale({"ana": "h1"}.get) == []

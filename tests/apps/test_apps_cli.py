@@ -223,3 +223,13 @@ def test_a_project_root_that_does_not_exist_is_one_line(credentials, tmp_path):
     )
     assert res.exit_code == 2 and "is not a folder" in res.output
     assert "Traceback" not in res.output and not missing.exists()
+
+
+def test_help_says_when_cookies_are_secure_behind_a_proxy():
+    """Behind a TLS-terminating proxy (``--insecure-http``) cookies were silently not
+    ``Secure``: ``--help`` says what makes them so (a named proxy's X-Forwarded-Proto)."""
+    res = CliRunner().invoke(serve, ["--help"], terminal_width=200)
+    assert res.exit_code == 0
+    text = " ".join(res.output.split())
+    assert "Cookies are then Secure only for requests whose X-Forwarded-Proto is https" in text
+    assert "from a --trusted-proxy" in text and "from anyone else they are ignored" in text

@@ -95,7 +95,15 @@ def test_the_login_and_logout_pages_load_nothing_from_another_site(server, page)
     assert code == 200
     sources = re.findall(r'(?:src|href)="([^"]*)"', body)
     assert sources and not [s for s in sources if re.match(r"(?:https?:)?//", s)], sources
-    assert "logo_stacked.png" in body  # the logo, from this server
+
+
+def test_the_login_page_says_twinlab_and_what_the_server_is(server):
+    """It showed Panel's logo and "Login to access your application"."""
+    code, _, body = fetch(server["url"] + "/login")
+    assert code == 200
+    assert "<title>twinlab | Log in</title>" in body and "<h1>twinlab</h1>" in body
+    assert "clinical-trial digital twin dashboards" in body
+    assert "Panel" not in body and "logo_stacked" not in body
 
 
 def test_the_login_page_shows_no_text_from_its_url(server):

@@ -12,7 +12,15 @@ import re
 
 import pytest
 from apps_fixtures import USERS
-from apps_server import fetch, http_login, serving, status, trust_https
+from apps_server import (
+    fetch,
+    http_login,
+    http_logout,
+    logout_form,
+    serving,
+    status,
+    trust_https,
+)
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -125,7 +133,7 @@ def test_logout_revokes_the_session_on_the_server(server):
         )
         conn = await websocket_connect(req, subprotocols=["bokeh", _token(server, cookies)])
         assert json.loads(await conn.read_message())["msgtype"] == "ACK"
-        assert await asyncio.to_thread(status, server["url"] + "/logout", cookies) == 200
+        assert await asyncio.to_thread(http_logout, server["url"], cookies) == 200
         while True:  # messages may still come; then the server closes the socket
             if await asyncio.wait_for(conn.read_message(), timeout=30) is None:
                 return True
@@ -139,6 +147,56 @@ def test_logout_revokes_the_session_on_the_server(server):
     logouts = [e for e in _entries(server) if e["action"] == "dashboard.logout"]
     assert logouts and logouts[-1]["actor"] == "ana"
     assert logouts[-1]["params"]["connections_closed"] == 1
+
+
+def test_a_cross_site_get_or_a_post_without_the_sessions_token_logs_nobody_out(server):
+    """``/logout`` was a GET: a link or an image of any site logged the user out (Lax
+    cookies follow a top-level navigation). A GET shows a button; only its POST, with
+    Tornado's XSRF token and the session's own logout token, logs out."""
+    cookies, _ = http_login(server["url"], "ana", USERS["ana"][1])
+    with_xsrf, fields = logout_form(server["url"], cookies)
+    assert set(fields) == {"_xsrf", "logout_token"}
+    assert status(server["url"] + "/whatif", cookies) == 200  # the GET changed nothing
+    other, _ = http_login(server["url"], "ana", USERS["ana"][1])  # another session's token
+    _, other_fields = logout_form(server["url"], other)
+    forged = [
+        {"_xsrf": fields["_xsrf"]},
+        {"_xsrf": fields["_xsrf"], "logout_token": other_fields["logout_token"]},
+        {"logout_token": fields["logout_token"]},
+    ]
+    codes = [fetch(server["url"] + "/logout", with_xsrf, data=f)[0] for f in forged]
+    assert codes == [403, 403, 403]
+    assert status(server["url"] + "/whatif", cookies) == 200  # still logged in
+    assert fetch(server["url"] + "/logout", with_xsrf, data=fields)[0] == 200
+    assert status(server["url"] + "/whatif", cookies) == 302
+    assert status(server["url"] + "/whatif", other) == 200  # the other session lives on
+
+
+def test_a_new_password_closes_the_users_open_websockets(server, credentials):
+    """A reset password (or a removed user) ended the sessions' HTTP requests, but their
+    pages' websockets stayed open until they closed: they are closed now, and audited."""
+    from twinlab.apps.auth import add_user
+
+    add_user(credentials, "wes", "modeler", "wes-first-password")
+    cookies, _ = http_login(server["url"], "wes", "wes-first-password")
+    token = _token(server, cookies)
+
+    async def open_then_reset() -> bool:
+        req = HTTPRequest(
+            f"ws://127.0.0.1:{server['port']}/whatif/ws",
+            headers={"Cookie": cookies, "Origin": server["url"]},
+        )
+        conn = await websocket_connect(req, subprotocols=["bokeh", token])
+        assert json.loads(await conn.read_message())["msgtype"] == "ACK"
+        await asyncio.to_thread(add_user, credentials, "wes", "modeler", "wes-new-password")
+        while True:  # messages may still come; then the server closes the socket
+            if await asyncio.wait_for(conn.read_message(), timeout=60) is None:
+                return True
+
+    assert asyncio.run(open_then_reset())
+    ended = [e for e in _entries(server) if e["action"] == "dashboard.session_ended"]
+    assert ended and ended[-1]["actor"] == "wes"
+    assert ended[-1]["params"]["connections_closed"] == 1
 
 
 def _self_signed(folder) -> tuple:

@@ -21,7 +21,9 @@ others are counted, and the count is written with the key's next audited throttl
 
 Connections are capped per address too (:class:`ConnectionCounter`), by the results API's
 uvicorn protocol (:mod:`twinlab.api.connections`) and the dashboards' Tornado server
-(:mod:`twinlab.apps.connections`) alike.
+(:mod:`twinlab.apps.connections`) alike. Failed logins are delayed per key
+(:class:`FailureDelays`): the dashboards' login throttle keeps one per (user name, address)
+and one per address across user names (:class:`twinlab.apps.auth.LoginThrottle`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "NON_IP_PEER",
     "AddressLimit",
     "ConnectionCounter",
+    "FailureDelays",
     "ThrottleAudit",
     "address_key",
     "networks",
@@ -178,6 +181,84 @@ class ConnectionCounter:
         """The connections of ``host``'s key counted now."""
         key = self.key(host)
         return self._open.get(key, 0) if key is not None else 0
+
+
+class FailureDelays:
+    """Growing delays after failures, per key; nothing is ever locked.
+
+    After ``free`` failures of a key, it must wait ``base_s * 2 ** (failures - free - 1)``
+    seconds (at most ``max_s``) before its next attempt is even checked. Failures older
+    than ``forget_s`` are forgotten. Thread-safe.
+
+    Parameters
+    ----------
+    free : int
+        Failures allowed without a delay.
+    base_s : float
+        The first delay (seconds); each further failure doubles it.
+    max_s : float
+        The longest delay (seconds).
+    forget_s : float
+        Failures older than this are forgotten (seconds).
+    clock : callable
+        Monotonic time in seconds (tests pass a fake one).
+
+    Examples
+    --------
+    >>> t = [0.0]
+    >>> d = FailureDelays(free=1, base_s=2.0, clock=lambda: t[0])
+    >>> d.failed("k"), d.failed("k"), d.wait("k"), d.wait("other")
+    (0.0, 2.0, 2.0, 0.0)
+    """
+
+    #: keys held before stale ones are dropped (names sprayed by an attacker stay bounded)
+    _PRUNE_ABOVE = 10_000
+
+    def __init__(
+        self,
+        free: int = 3,
+        base_s: float = 1.0,
+        max_s: float = 900.0,
+        forget_s: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if free < 0 or base_s <= 0 or max_s < base_s or forget_s <= 0:
+            raise ValueError("free must be >= 0, base_s, max_s >= base_s and forget_s positive")
+        self.free, self.base_s, self.max_s, self.forget_s = free, base_s, max_s, forget_s
+        self._clock = clock
+        self._state: dict[Any, tuple[int, float]] = {}  # key -> (failures, last)
+        self._lock = threading.Lock()
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` failures (0 up to ``free``)."""
+        if failures <= self.free:
+            return 0.0
+        return min(self.max_s, self.base_s * 2.0 ** min(failures - self.free - 1, 60))
+
+    def wait(self, key: Any) -> float:
+        """Seconds before ``key`` may try again (0: now)."""
+        now = self._clock()
+        with self._lock:
+            failures, last = self._state.get(key, (0, now))
+        if now - last >= self.forget_s:
+            return 0.0
+        return max(0.0, last + self.delay(failures) - now)
+
+    def failed(self, key: Any) -> float:
+        """Record a failure of ``key``; return the delay it imposes (seconds)."""
+        now = self._clock()
+        with self._lock:
+            failures, last = self._state.get(key, (0, now))
+            failures = 1 if now - last >= self.forget_s else failures + 1
+            self._state[key] = (failures, now)
+            if len(self._state) > self._PRUNE_ABOVE:
+                self._state = {k: v for k, v in self._state.items() if now - v[1] < self.forget_s}
+        return self.delay(failures)
+
+    def forget(self, key: Any) -> None:
+        """Forget ``key``'s failures."""
+        with self._lock:
+            self._state.pop(key, None)
 
 
 def _bearer(scope: dict) -> str | None:

@@ -8,9 +8,9 @@ random salt, stored as ``scrypt$n$r$p$salt$hash`` (base64), and compared in
 constant time. A user without ``password_hash`` can only come in through an
 OAuth provider (the role still comes from this file).
 
-Failed logins are throttled per (user name, client address) with growing delays
-(:class:`LoginThrottle`, used by :func:`login`): no address or name is ever locked out, so
-nobody behind a shared address can lock others out. Logins are server-side sessions
+Failed logins are throttled per (user name, client address), and per client address across
+user names, with growing delays (:class:`LoginThrottle`, used by :func:`login`): no address
+or name is ever locked out. Logins are server-side sessions
 (:class:`SessionStore`): logging out revokes one. The credentials file must not be readable
 by group or others.
 
@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from twinlab.api.throttle import FailureDelays, address_key
 from twinlab.security.access import ROLES, is_allowed
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "hash_password",
     "load_credentials",
     "login",
+    "logout_token",
     "page_of",
     "role_of",
     "verify_password",
@@ -229,76 +231,66 @@ def authenticate(
 
 
 class LoginThrottle:
-    """Growing delays between failed logins, per (user name, client address).
+    """Growing delays between failed logins, per (user name, client address) and per client
+    address across user names.
 
     Nothing is ever locked: after ``free`` failures of one name from one address, that pair
-    must wait ``base_s * 2 ** (failures - free)`` seconds (at most ``max_s``) before its next
-    attempt is even checked; an attempt inside the wait is refused whatever the password.
-    Another address – a colleague behind the same NAT, the real user elsewhere – is not
-    affected by an attacker's failures, and an attacker gets a few guesses per hour per pair.
+    must wait ``base_s * 2 ** (failures - free - 1)`` seconds (at most ``max_s``) before its
+    next attempt is even checked; after ``address_free`` failures from one address, whatever
+    the names, the address waits alike (one address spraying a common password over many
+    user names). An attempt inside a wait is refused whatever the password. A success
+    forgets the pair's failures, not the address's (a spray with one account of its own does
+    not start over). Addresses are counted as the API counts them
+    (:func:`twinlab.api.throttle.address_key`: an IPv6 peer's ``/64``). The delays are
+    :class:`twinlab.api.throttle.FailureDelays`.
 
     Parameters
     ----------
     free : int
-        Failures allowed without a delay.
-    base_s : float
-        The first delay (seconds); each further failure doubles it.
-    max_s : float
-        The longest delay (seconds).
-    forget_s : float
-        Failures older than this are forgotten (seconds).
-    clock : callable
-        Monotonic time in seconds (tests pass a fake one).
+        Failures of one name from one address allowed without a delay.
+    address_free : int
+        Failures from one address, across names, allowed without a delay.
+    **delays
+        ``base_s``, ``max_s``, ``forget_s``, ``clock`` of both
+        (:class:`~twinlab.api.throttle.FailureDelays`).
     """
 
-    #: keys held before stale ones are dropped (names sprayed by an attacker stay bounded)
-    _PRUNE_ABOVE = 10_000
-
-    def __init__(
-        self,
-        free: int = 3,
-        base_s: float = 1.0,
-        max_s: float = 900.0,
-        forget_s: float = 3600.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if free < 0 or base_s <= 0 or max_s < base_s or forget_s <= 0:
-            raise ValueError("free must be >= 0, base_s, max_s >= base_s and forget_s positive")
-        self.free, self.base_s, self.max_s, self.forget_s = free, base_s, max_s, forget_s
-        self._clock = clock
-        self._state: dict[tuple[str, str], tuple[int, float]] = {}  # key -> (failures, last)
-        self._lock = threading.Lock()
+    def __init__(self, free: int = 3, address_free: int = 20, **delays: Any) -> None:
+        self.pairs = FailureDelays(free, **delays)
+        self.addresses = FailureDelays(address_free, **delays)
+        self.free, self.base_s = free, self.pairs.base_s
 
     def delay(self, failures: int) -> float:
-        """Seconds to wait after ``failures`` failures (0 up to ``free``)."""
-        if failures <= self.free:
-            return 0.0
-        return min(self.max_s, self.base_s * 2.0 ** min(failures - self.free - 1, 60))
+        """Seconds a pair waits after ``failures`` failures (0 up to ``free``)."""
+        return self.pairs.delay(failures)
+
+    def refusal(self, name: str, client: str) -> tuple[float, str]:
+        """Seconds before ``name`` may try again from ``client`` and what holds it back:
+        ``"address"`` (the address's failures across names), ``"user"`` (this name's from
+        this address), or ``""`` (``0``: now)."""
+        address = address_key(client)
+        by_address = self.addresses.wait(address)
+        by_pair = self.pairs.wait((name, address))
+        if by_address >= by_pair:
+            return by_address, ("address" if by_address > 0 else "")
+        return by_pair, "user"
 
     def wait(self, name: str, client: str) -> float:
         """Seconds before ``name`` may try again from ``client`` (0: now)."""
-        now = self._clock()
-        with self._lock:
-            failures, last = self._state.get((name, client), (0, now))
-        if now - last >= self.forget_s:
-            return 0.0
-        return max(0.0, last + self.delay(failures) - now)
+        return self.refusal(name, client)[0]
 
     def failed(self, name: str, client: str) -> float:
         """Record a failure; return the delay it imposes on the pair (seconds)."""
-        now = self._clock()
-        with self._lock:
-            failures, last = self._state.get((name, client), (0, now))
-            failures = 1 if now - last >= self.forget_s else failures + 1
-            self._state[(name, client)] = (failures, now)
-            if len(self._state) > self._PRUNE_ABOVE:
-                self._state = {k: v for k, v in self._state.items() if now - v[1] < self.forget_s}
-        return self.delay(failures)
+        return self.record(name, client)[0]
+
+    def record(self, name: str, client: str) -> tuple[float, float]:
+        """Record a failure; return the delays it imposes on the pair and on the address."""
+        address = address_key(client)
+        return self.pairs.failed((name, address)), self.addresses.failed(address)
 
     def succeeded(self, name: str, client: str) -> None:
         """Forget the pair's failures (after a successful login)."""
-        with self._lock:
-            self._state.pop((name, client), None)
+        self.pairs.forget((name, address_key(client)))
 
 
 def login(
@@ -308,11 +300,12 @@ def login(
     throttle: LoginThrottle,
     path: str | os.PathLike[str] | None = None,
 ) -> bool:
-    """Check a login form: the password, unless this name must still wait at this address.
+    """Check a login form: the password, unless this name or this address must still wait.
 
     An attempt inside its wait is refused whatever the password (the password is still
-    hashed, so the answer takes as long); the failure that starts the delays is audited
-    (``dashboard.throttled``).
+    hashed, so the answer takes as long); the failure that starts the delays of a pair is
+    audited (``dashboard.throttled``), and the one that starts the delays of an address
+    across names (``dashboard.throttled_address``).
     """
     if throttle.wait(name, client) > 0:
         _one_hash(password)
@@ -320,13 +313,22 @@ def login(
     if authenticate(name, password, path) is not None:
         throttle.succeeded(name, client)
         return True
-    delay = throttle.failed(name, client)
+    delay, by_address = throttle.record(name, client)
     if delay > 0 and delay == throttle.base_s:
         _audit(
             "dashboard.throttled",
             name,
             "login",
             {"failures": throttle.free + 1, "delay_s": delay, "client": client},
+        )
+    if (
+        by_address > 0 and by_address == throttle.addresses.base_s
+    ):  # the first delay of this address
+        _audit(
+            "dashboard.throttled_address",
+            None,
+            "login",
+            {"failures": throttle.addresses.free + 1, "delay_s": by_address, "client": client},
         )
     return False
 
@@ -378,11 +380,54 @@ class SessionStore:
             return None
         return entry[0]
 
+    def close_stale(self, stamp_of: Callable[[str], str | None]) -> list[tuple[str, str]]:
+        """Close every open session whose user's stamp is no longer the one it was opened
+        with (``stamp_of(user)``: the stamp now, ``None`` for a removed user).
+
+        Returns
+        -------
+        list of (str, str)
+            The ``(session id, user)`` of the sessions closed.
+
+        Examples
+        --------
+        >>> store = SessionStore()
+        >>> a, b = store.open("ana", "h1"), store.open("bo", "h2")
+        >>> store.close_stale({"ana": "h1", "bo": "h3"}.get) == [(b, "bo")], store.user(b)
+        (True, None)
+        """
+        with self._lock:
+            users = {entry[0] for entry in self._open.values()}
+        now = {user: stamp_of(user) for user in users}
+        closed = []
+        with self._lock:
+            for sid, (user, _, stamp) in list(self._open.items()):
+                current = now.get(user, stamp)
+                if current is None or not secrets.compare_digest(current, stamp):
+                    del self._open[sid]
+                    closed.append((sid, user))
+        return closed
+
     def close(self, sid: str | None) -> str | None:
         """Close a session; return its user (``None`` if it was not open)."""
         with self._lock:
             entry = self._open.pop(sid, None) if sid else None
         return entry[0] if entry else None
+
+
+def logout_token(secret: str | bytes, sid: str) -> str:
+    """The token a logout form must post for session ``sid``: an HMAC of the session id
+    under the server's cookie ``secret``, so only a page of this server, opened with this
+    session, can log it out (a cross-site form or link cannot know it).
+
+    Examples
+    --------
+    >>> a = logout_token("s" * 32, "sid-1")
+    >>> a == logout_token("s" * 32, "sid-1"), a == logout_token("s" * 32, "sid-2")
+    (True, False)
+    """
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(key, b"twinlab-logout:" + sid.encode(), hashlib.sha256).hexdigest()
 
 
 def role_of(name: str | None, path: str | os.PathLike[str] | None = None) -> str | None:

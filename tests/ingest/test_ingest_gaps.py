@@ -149,3 +149,49 @@ def test_a_patient_with_the_id_of_another_is_quarantined(tmp_path: Path) -> None
     assert "1961" not in row["reason"] and "male" not in row["reason"]
     (person,) = res.persons.to_dict("records")
     assert (person["sex"], person["birth_date"]) == ("F", "1950-03-04")
+
+
+# --- 4. a malformed VCF INFO field quarantines its line alone ------------------------------
+
+VCF_HEADER = (
+    "##fileformat=VCFv4.2\n"
+    '##INFO=<ID=DP,Number=1,Type=Integer,Description="Depth">\n'
+    '##INFO=<ID=AF,Number=A,Type=Float,Description="Allele frequency, per ALT">\n'
+    '##INFO=<ID=DB,Number=0,Type=Flag,Description="dbSNP">\n'
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("info", "why"),
+    [
+        ("DP=12;=3", "INFO entry 2 has no valid key (KEY or KEY=VALUE)"),
+        ("DP=;AF=0.5", "INFO field DP: a value is not of the declared Type=Integer"),
+        ("DP=1=2", "INFO field DP: the value holds a second '='"),
+        ("DP=twelve", "INFO field DP: a value is not of the declared Type=Integer"),
+        ("DP=1,2", "INFO field DP: 2 values, the header declares Number=1"),
+        ("AF=0.1,0.2", "INFO field AF: 2 values, the header declares Number=A (1 for this line)"),
+        ("AF=high", "INFO field AF: a value is not of the declared Type=Float"),
+        ("DB=1", "INFO field DB: declared a Flag, but given a value"),
+        ("DP", "INFO field DP: declared Type=Integer, but no value"),
+    ],
+)
+def test_a_malformed_info_field_quarantines_its_variant_alone(
+    tmp_path: Path, info: str, why: str
+) -> None:
+    from twinlab.ingest.vcf import read_vcf
+
+    body = [
+        "chr10\t94942290\trs1799853\tC\tT\t.\tPASS\tDP=30;AF=0.5;DB\tGT\t0/1",
+        f"chr10\t94981296\trs1057910\tA\tC\t.\tPASS\t{info}\tGT\t0/1",
+        "chr12\t21178615\trs4149056\tT\tC\t.\tPASS\t.\tGT\t1/1",
+        "chr1\t12345\t.\tG\tA\t.\tPASS\tXX=any;YY;ZZ=;\tGT\t0/0",  # undeclared: syntax only
+    ]
+    path = tmp_path / "g.vcf"
+    path.write_text(VCF_HEADER + "\n".join(body) + "\n")
+    res = read_vcf(path)
+    assert (res.records_in, res.records_accepted) == (4, 3)
+    (row,) = res.quarantine.to_dict("records")
+    assert (row["source_record"], row["check"], row["reason"]) == ("L7", "vcf.info", why)
+    assert row["raw"] == body[1]
+    assert set(res.events["code"]) == {"rs1799853", "rs4149056"}

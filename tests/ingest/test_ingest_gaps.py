@@ -195,3 +195,74 @@ def test_a_malformed_info_field_quarantines_its_variant_alone(
     assert (row["source_record"], row["check"], row["reason"]) == ("L7", "vcf.info", why)
     assert row["raw"] == body[1]
     assert set(res.events["code"]) == {"rs1799853", "rs4149056"}
+
+
+# --- 6. SUPP-- qualifiers merged by the task that reads the folder, each file loaded once --
+
+SDTM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sdtm"
+PILOT = SDTM / "cdiscpilot01"
+needs_pilot = pytest.mark.skipif(not PILOT.is_dir(), reason="shared SDTM pilot data absent")
+
+
+def _events_bytes(results) -> dict[str, bytes]:
+    """Each result's events as bytes (every column, qualifiers as sorted JSON)."""
+    out = {}
+    for r in results:
+        ev = r.events.copy()
+        ev["qualifiers"] = [json.dumps(q, sort_keys=True, default=str) for q in ev["qualifiers"]]
+        out[r.source_file] = ev.to_csv(index=False).encode() + repr(r.counts).encode()
+    return out
+
+
+def _n_supp(results) -> int:
+    return sum(
+        sum(isinstance(q, dict) and "supp" in q for q in r.events["qualifiers"]) for r in results
+    )
+
+
+@needs_pilot
+def test_the_supp_merge_loads_each_pilot_file_once_with_the_same_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """merge_supp_results loaded a folder's tables a second time (on the Dask client, under a
+    cluster); the reading task now merges from the tables it loaded."""
+    from twinlab.ingest import sdtm
+
+    loads: list[str] = []
+    real_xpt = sdtm._load_xpt
+
+    def counting(path: Path):
+        loads.append(Path(path).name)
+        return real_xpt(path)
+
+    monkeypatch.setattr(sdtm, "_load_xpt", counting)
+    results = read_sources([PILOT])
+    assert sorted(loads) == sorted(p.name for p in PILOT.glob("*.xpt"))  # each once
+    assert _n_supp(results) == 1445
+    monkeypatch.setattr(sdtm, "_load_xpt", real_xpt)
+    reference = sdtm.read_sdtm_folder(PILOT)  # the folder merge, file by file
+    for name, ref in reference.items():
+        ref.source_file = name
+    sdtm_results = [r for r in results if r.format == "sdtm"]
+    assert _events_bytes(sdtm_results) == _events_bytes(reference.values())
+
+
+@needs_pilot
+def test_under_dask_the_results_are_those_read_in_process(tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    import twinlab.ingest.run as run
+
+    expected = _events_bytes(read_sources([SDTM]))
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False) as cluster,
+        Client(cluster) as client,
+    ):
+        got = read_sources([SDTM], client=client)
+    assert [r.source_file for r in got] == sorted(r.source_file for r in got)
+    assert _events_bytes(got) == expected
+    # a folder's possible SDTM files are never split between tasks
+    pairs = [(p, p.name) for p in sorted(PILOT.iterdir())]
+    batches = run._batches(run._units(pairs), 3)
+    holding = [b for b in batches if any(p.suffix == ".xpt" for p, _ in b)]
+    assert len(holding) == 1

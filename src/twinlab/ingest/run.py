@@ -26,7 +26,7 @@ from typing import Any
 
 from twinlab.ingest.base import QUARANTINE_COLUMNS, ReadResult, frame, quarantine_row, reader_for
 from twinlab.ingest.fhir import FhirBatch
-from twinlab.ingest.sdtm import merge_supp_results
+from twinlab.ingest.sdtm import kept_tables, merge_supp_results
 
 __all__ = ["discover", "read_file", "read_files", "read_sources"]
 
@@ -221,16 +221,34 @@ def read_files(pairs: Sequence[tuple[Path, str]]) -> list[ReadResult]:
 
 def _read_packed(pairs: Sequence[tuple[Path, str]]) -> list[Any]:
     """:func:`read_files` before its batches are cut into per-file results: ReadResults and
-    ``(format, batch, labels)`` items, cheap to ship from a Dask worker (a few tables a batch)."""
+    ``(format, batch, labels)`` items, cheap to ship from a Dask worker (a few tables a batch).
+
+    The SDTM results are returned with the SUPP-- qualifiers of each folder merged
+    (:func:`twinlab.ingest.sdtm.merge_supp_results`), from the tables this call loaded: the
+    folder's files are read once, in the task that reads them (:func:`_units` keeps a
+    folder's SDTM files in one task).
+    """
     # The cyclic GC paused for the whole call, not per batch: a collection between batches
     # would walk every result read so far (acyclic tables of Python objects), again and again.
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _read_all(pairs)
+        with kept_tables() as tables:
+            return _merged(_read_all(pairs), tables)
     finally:
         if paused:
             gc.enable()
+
+
+def _merged(items: list[Any], tables: dict[str, Any]) -> list[Any]:
+    """``items`` with the SUPP-- qualifiers of their SDTM results merged (``tables``: the
+    tables already loaded, by path)."""
+    at = [i for i, item in enumerate(items) if isinstance(item, ReadResult)]
+    merged = merge_supp_results([items[i] for i in at], tables)
+    out = list(items)
+    for i, result in zip(at, merged, strict=True):
+        out[i] = result
+    return out
 
 
 def _read_all(pairs: Sequence[tuple[Path, str]]) -> list[Any]:
@@ -341,22 +359,54 @@ def read_sources(
         One per file, in sorted path order (the same whatever the workers); each records
         the file it read (``path``) and its label (``source_file``). SUPP-- qualifiers are
         merged into their parent SDTM domain of the same folder
-        (:func:`twinlab.ingest.sdtm.merge_supp_results`).
+        (:func:`twinlab.ingest.sdtm.merge_supp_results`) by the task that reads the folder,
+        from the tables it loaded: no file is read twice, none on the client.
     """
     files = discover(paths, exclude=exclude)
     base = Path(root).resolve() if root is not None else _common_parent(paths)
     labels = [_label(f, base) for f in files]
     pairs = list(zip(files, labels, strict=True))
     if client is None:
-        return merge_supp_results(read_files(pairs))
+        return read_files(pairs)
     # A task per file costs more than reading a small bundle: a few batches per worker.
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     size = max(1, -(-len(pairs) // (workers * 4)))
-    batches = [pairs[i : i + size] for i in range(0, len(pairs), size)]
-    futures = client.map(_read_packed, batches, pure=False)
-    return merge_supp_results(
-        [result for items in client.gather(futures) for result in _unpack(items)]
-    )
+    futures = client.map(_read_packed, _batches(_units(pairs), size), pure=False)
+    results = [result for items in client.gather(futures) for result in _unpack(items)]
+    order = {str(path): k for k, path in enumerate(files)}
+    return sorted(results, key=lambda r: order[r.path])
+
+
+#: Suffixes of the files that may be SDTM domains: a folder's such files are read by one task.
+SDTM_SUFFIXES = {".xpt", ".csv"}
+
+
+def _units(pairs: Sequence[tuple[Path, str]]) -> list[list[tuple[Path, str]]]:
+    """``pairs`` in groups that one task must read together: the possible SDTM files of a
+    folder (a SUPP-- file and its parent domains, merged in the task), every other file alone;
+    in the order of each group's first file."""
+    units: list[list[tuple[Path, str]]] = []
+    folders: dict[Path, list[tuple[Path, str]]] = {}
+    for path, label in pairs:
+        if path.suffix.lower() not in SDTM_SUFFIXES:
+            units.append([(path, label)])
+        elif path.parent in folders:
+            folders[path.parent].append((path, label))
+        else:
+            folders[path.parent] = [(path, label)]
+            units.append(folders[path.parent])
+    return units
+
+
+def _batches(units: list[list[tuple[Path, str]]], size: int) -> list[list[tuple[Path, str]]]:
+    """``units`` packed in order into batches of about ``size`` files, no unit split."""
+    batches: list[list[tuple[Path, str]]] = []
+    for unit in units:
+        if batches and len(batches[-1]) + len(unit) <= size:
+            batches[-1].extend(unit)
+        else:
+            batches.append(list(unit))
+    return batches
 
 
 def _common_parent(paths: Sequence[str | Path]) -> Path:

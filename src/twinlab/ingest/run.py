@@ -214,7 +214,8 @@ def read_files(pairs: Sequence[tuple[Path, str]]) -> list[ReadResult]:
     Consecutive files of a format in :data:`BATCH_READERS` are read in batches (at most
     :data:`BATCH_FILES` files and :data:`BATCH_BYTES` bytes) that build one table per batch;
     the results are those of :func:`read_file` on each file, a reader crash on one file still
-    quarantining that file alone.
+    quarantining that file alone; SUPP-- qualifiers are merged into their parent SDTM
+    domains of the same folder among ``pairs``, from the tables read here.
     """
     return _unpack(_read_packed(pairs))
 

@@ -266,3 +266,6 @@ def test_under_dask_the_results_are_those_read_in_process(tmp_path: Path) -> Non
     batches = run._batches(run._units(pairs), 3)
     holding = [b for b in batches if any(p.suffix == ".xpt" for p, _ in b)]
     assert len(holding) == 1
+    # a folder of CSV files without a SUPP-- dataset (wearable exports) stays spread out
+    csvs = [(tmp_path / f"day{i}.csv", f"day{i}.csv") for i in range(9)]
+    assert len(run._batches(run._units(csvs), 3)) == 3

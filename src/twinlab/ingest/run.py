@@ -384,12 +384,21 @@ SDTM_SUFFIXES = {".xpt", ".csv"}
 
 def _units(pairs: Sequence[tuple[Path, str]]) -> list[list[tuple[Path, str]]]:
     """``pairs`` in groups that one task must read together: the possible SDTM files of a
-    folder (a SUPP-- file and its parent domains, merged in the task), every other file alone;
-    in the order of each group's first file."""
+    folder holding a SUPP-- dataset (named ``supp*``, as SDTM names them; its parent domains
+    are merged in the task), every other file alone; in the order of each group's first file.
+
+    A folder of many CSV files and no SUPP-- dataset (wearable exports) stays spread over
+    the tasks.
+    """
+    with_supp = {
+        p.parent
+        for p, _ in pairs
+        if p.suffix.lower() in SDTM_SUFFIXES and p.name.lower().startswith("supp")
+    }
     units: list[list[tuple[Path, str]]] = []
     folders: dict[Path, list[tuple[Path, str]]] = {}
     for path, label in pairs:
-        if path.suffix.lower() not in SDTM_SUFFIXES:
+        if path.suffix.lower() not in SDTM_SUFFIXES or path.parent not in with_supp:
             units.append([(path, label)])
         elif path.parent in folders:
             folders[path.parent].append((path, label))

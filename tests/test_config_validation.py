@@ -309,3 +309,47 @@ def test_the_fit_command_refuses_a_bad_spec_in_one_line_before_sampling(tmp_path
     line = _one_line_error(CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "fit")]))
     assert "residual error of conc: add_scale must be a finite number > 0" in line
     assert not (tmp_path / "fit").exists()
+
+
+def test_ingest_needs_no_seed_and_no_other_stages_section(tmp_path, monkeypatch):
+    """``twinlab ingest --params`` reads the harmonize (and dask) sections only: a file
+    without a seed, or with another stage's section unfinished, still serves it."""
+    import base64
+
+    monkeypatch.setenv("TWINLAB_DEID_KEY", base64.b64encode(b"d" * 32).decode())
+    monkeypatch.setenv("TWINLAB_MASTER_KEY", base64.b64encode(b"m" * 32).decode())
+    monkeypatch.setenv("TWINLAB_AUDIT_UNSIGNED", "1")
+    monkeypatch.chdir(tmp_path)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "lb.csv").write_text(
+        "STUDYID,DOMAIN,USUBJID,LBSEQ,LBTESTCD,LBTEST,LBSTRESN,LBSTRESU,LBDTC\n"
+        "S,LB,S-1,1,GLUC,Glucose,5.1,mmol/L,2020-01-02\n"
+    )
+    params = {"harmonize": {"same_fact_hours": 1}, "simulate": {"n_patinets": 3}}
+    out = tmp_path / "out"
+    result = _invoke(tmp_path, params, "ingest", str(raw), "--out", str(out), "--params", "PARAMS")
+    assert result.exit_code == 0, result.output
+    assert (out / "events.parquet").is_file()
+    # what ingest does read is still checked, in one line
+    params["harmonize"]["same_fact_hours"] = "a day"
+    line = _one_line_error(
+        _invoke(tmp_path, params, "ingest", str(raw), "--out", str(tmp_path / "o2"), "--params",
+                "PARAMS")
+    )  # fmt: skip
+    assert "harmonize.same_fact_hours: must be a number" in line
+    # a seed that is given must still be one
+    bad_seed = {"seed": "x", "harmonize": {}}
+    line = _one_line_error(
+        _invoke(tmp_path, bad_seed, "ingest", str(raw), "--out", str(tmp_path / "o3"), "--params",
+                "PARAMS")
+    )  # fmt: skip
+    assert "seed must be an integer" in line
+
+
+def test_every_other_stage_still_needs_the_seed(tmp_path):
+    file = tmp_path / "params.yaml"
+    file.write_text(yaml.safe_dump({"harmonize": {}}))
+    with pytest.raises(ConfigError, match="seed must be an integer"):
+        load_pipeline_params(file)
+    assert load_pipeline_params(file, sections=("harmonize",)).seed is None

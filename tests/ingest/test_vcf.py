@@ -50,6 +50,18 @@ def _grep_genotype(path: Path, pos: int, sample: str) -> str:
     return sep.join(alleles[int(i)] for i in gt.replace("|", "/").split("/"))
 
 
+#: Real files with data lines whose INFO breaks its ##INFO declaration (quarantined,
+#: ``vcf.info``): cyvcf2's test-hemi.vcf has ALT T with Number=A fields of two values each
+#: (AB=0.259215,0.471042; its NUMALT=2 says the same): freebayes records cut to one ALT.
+MALFORMED_INFO = {"test-hemi.vcf": 2}
+
+
+def _malformed_info(path: Path, line: str) -> bool:
+    """Whether ``line`` of ``path`` is one of the :data:`MALFORMED_INFO` lines (there: each
+    line with a single ALT allele)."""
+    return path.name in MALFORMED_INFO and "," not in line.split("\t")[4]
+
+
 # --- every real file --------------------------------------------------------------------------
 
 
@@ -60,7 +72,11 @@ def test_every_real_vcf_reads_with_counts_reconciling(path: Path) -> None:
     res = read_vcf(path)
     assert res.records_in == len(data)
     assert res.records_accepted + len(res.quarantine) == res.records_in
-    assert res.quarantine.empty  # all these files are well-formed at the data-line level
+    # all these files are well-formed at the data-line level, but for the INFO fields of
+    # the lines named in MALFORMED_INFO
+    bad = MALFORMED_INFO.get(path.name, 0)
+    assert res.quarantine["check"].tolist() == ["vcf.info"] * bad
+    data = [ln for ln in data if not _malformed_info(path, ln)]
     header = next(ln for ln in _lines(path) if ln.startswith("#CHROM")).rstrip().split("\t")
     assert list(res.persons["source_patient"]) == header[9:]
     # one event per (matched site, sample); sites are SNVs matched by pos + REF + ALT
@@ -79,7 +95,7 @@ def test_every_real_vcf_reads_with_counts_reconciling(path: Path) -> None:
     "path", [p for p in _vcf_files() if p.name not in BIG], ids=lambda p: p.name
 )
 def test_all_sites_mode_makes_one_event_per_line_alt_and_sample(path: Path) -> None:
-    data = _data_lines(path)
+    data = [ln for ln in _data_lines(path) if not _malformed_info(path, ln)]
     n_samples = len(next(ln for ln in _lines(path) if ln.startswith("#CHROM")).split()) - 9
     res = read_vcf(path, sites="all")
     expected = sum(max(1, len([a for a in ln.split("\t")[4].split(",") if a != "."]))

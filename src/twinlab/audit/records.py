@@ -74,10 +74,14 @@ def dir_files(folder: str | Path) -> list[tuple[str, Path]]:
 
 def _dir_digests(folder: Path) -> dict[str, Any]:
     """DVC's digests of ``folder``; files that cannot be read (a link that leads nowhere, no
-    permission) are left out and counted as ``unreadable``, not an error: an ingest
-    quarantines such a file and publishes the rest, and its audit record must not then fail."""
+    permission, a named pipe, socket or device) are left out and counted as ``unreadable``,
+    not an error: an ingest quarantines such a file and publishes the rest, and its audit
+    record must not then fail."""
     listing, sha_listing, size, unreadable = [], [], 0, 0
     for relpath, file in dir_files(folder):
+        if not file.is_file():  # a named pipe would block the read; a device never ends
+            unreadable += 1
+            continue
         try:
             d = file_digests(file)
         except OSError:  # no name kept: file names can be patient names

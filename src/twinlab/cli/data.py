@@ -92,7 +92,12 @@ def ingest(
     """
     from twinlab.pipeline import load_pipeline_params
 
-    every = load_pipeline_params(params_file) if params_file is not None else None
+    # ingest draws nothing: only the sections it reads are checked (no seed needed)
+    every = (
+        load_pipeline_params(params_file, sections=INGEST_SECTIONS)
+        if params_file is not None
+        else None
+    )
     result = run_stage(
         "harmonize", every, Path.cwd(), sources=sources, out=out, raw_zone=raw_zone,
         workers=workers,
@@ -102,6 +107,11 @@ def ingest(
         for finding in result.value.phi_findings[:20]:
             click.echo(f"PHI: {finding.file} {finding.location} ({finding.kind})", err=True)
         raise click.ClickException(result.failure)
+
+
+#: The ``params.yaml`` sections ``twinlab ingest`` reads (the study's harmonize settings, and
+#: where Dask computes when ``--workers`` is given); no other section, and no seed, is needed.
+INGEST_SECTIONS = ("harmonize", "dask")
 
 
 def _few_workers(value: int) -> int:

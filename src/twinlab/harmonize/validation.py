@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from twinlab.ingest.base import FIRST_YEAR, LAST_YEAR
-from twinlab.terminology.plausibility import plausibility_table
+from twinlab.terminology.plausibility import plausibility_table, unit_bounds
 
 __all__ = ["IMPLAUSIBLE_ACTIONS", "check_dates", "check_values", "plausibility_table"]
 
@@ -145,7 +145,7 @@ def check_values(
     units = events["unit"].astype(object).where(events["unit"].notna(), "")
     overflow_why = [f"value_num is not finite after conversion to {u or 'its unit'}"
                     for u in units[overflow]]  # fmt: skip
-    low, high = _bounds(events, table)
+    low, high, listed = _bounds(events, table)
     outside = np.isfinite(values) & ((values < low) | (values > high))
     reasons = [
         f"value_num is outside the plausible range {lo:g} to {hi:g} {u} of {d} {c}".replace(
@@ -156,23 +156,64 @@ def check_values(
             events["code"][outside], strict=True,
         )
     ]  # fmt: skip
+    generic, generic_why = _beyond_unit_bounds(values, units.to_numpy(), ~listed & ~outside)
     parts = [(overflow, "harmonize.unit_overflow", overflow_why)]
     if implausible == "quarantine":
         parts.append((outside, "harmonize.plausibility", reasons))
+        parts.append((generic, "harmonize.unit_bound", generic_why))
         return _split(events, parts)
     kept, rows = _split(events, parts)
-    flag = outside[~overflow]
+    why_at = dict(zip(np.flatnonzero(outside), reasons, strict=True))
+    why_at |= dict(zip(np.flatnonzero(generic), generic_why, strict=True))
+    flag = (outside | generic)[~overflow]
     if flag.any():
         quals = kept["qualifiers"].tolist()
-        for i, why in zip(np.flatnonzero(flag), reasons, strict=True):
+        positions = np.flatnonzero(~overflow)  # kept row -> event position
+        for i in np.flatnonzero(flag):
+            why = why_at[int(positions[i])]
             q = quals[i] if isinstance(quals[i], dict) else {}
             quals[i] = {**q, "implausible": why.removeprefix("value_num is ")}
         kept["qualifiers"] = pd.Series(quals, index=kept.index, dtype=object)
     return kept, rows
 
 
-def _bounds(events: pd.DataFrame, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Low and high bound per event (-inf/inf where no range applies)."""
+def _beyond_unit_bounds(
+    values: np.ndarray, units: np.ndarray, unlisted: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
+    """The events of no listed range whose value leaves the bounds of its unit's kind
+    (:func:`twinlab.terminology.plausibility.unit_bounds`: a negative concentration, amount
+    or count, a percentage above 100, a magnitude beyond any measurement), and why.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``value_num`` per event (float).
+    units : numpy.ndarray
+        Canonical unit per event (``""`` when none).
+    unlisted : numpy.ndarray
+        Whether each event has no range of its code in ``plausibility.csv``.
+
+    Returns
+    -------
+    (numpy.ndarray, list of str)
+        The mask of such events and one reason per event of the mask (the bounds, the kind
+        of unit and the unit: never the value).
+    """
+    bounds = [unit_bounds(u or None) for u in units]
+    low = np.array([b[0] for b in bounds], dtype=float).reshape(len(units))
+    high = np.array([b[1] for b in bounds], dtype=float).reshape(len(units))
+    bad = unlisted & np.isfinite(values) & ((values < low) | (values > high))
+    reasons = [
+        f"value_num is outside {bounds[i][0]:g} to {bounds[i][1]:g}, the bounds of any "
+        f"{bounds[i][2]} ({units[i] or 'no unit'})"
+        for i in np.flatnonzero(bad)
+    ]
+    return bad, reasons
+
+
+def _bounds(events: pd.DataFrame, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Low and high bound per event (-inf/inf where no range applies), and whether the
+    event's code has a range of its own (not only its domain's)."""
     n = len(events)
     low, high = np.full(n, -np.inf), np.full(n, np.inf)
     specific = table[table["code"] != "*"]
@@ -199,7 +240,7 @@ def _bounds(events: pd.DataFrame, table: pd.DataFrame) -> tuple[np.ndarray, np.n
         domains = events["domain"].astype(object).to_numpy()[rest]
         low[rest] = pd.Series(domains).map(by_domain["low"]).fillna(-np.inf).to_numpy()
         high[rest] = pd.Series(domains).map(by_domain["high"]).fillna(np.inf).to_numpy()
-    return low, high
+    return low, high, hit
 
 
 def _first_indexer(keys: pd.MultiIndex, wanted: pd.MultiIndex) -> Any:

@@ -174,7 +174,26 @@ class _Records:
             if seen is not res and _same(seen, res):
                 self.duplicates[rtype] += 1
                 return
+            if seen is not res and rtype == "Patient":
+                self.reject(ptr, "fhir.patient_conflict", _patient_conflict(seen, res), raw, rtype)
+                return
         self.items.append((ptr, res, text(full_url), raw))
+
+
+def _patient_conflict(first: dict, later: dict) -> str:
+    """Why a Patient with the id (or fullUrl) of an earlier Patient of the file, but other
+    content, is quarantined: the top-level fields that differ, never their values.
+
+    One patient cannot have two birth dates or genders and which resource is right cannot be
+    told: the first is kept, the later one quarantined (``fhir.patient_conflict``).
+    """
+    keys = sorted(set(first) | set(later), key=str)
+    differ = [str(k) for k in keys if not _same(first.get(k), later.get(k))]
+    named = [k if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", k) else "a field" for k in differ]
+    return (
+        f"another Patient with the same id came first and differs in {', '.join(named)}: "
+        "the first is kept"
+    )
 
 
 def _holds_entries(res: dict) -> bool:

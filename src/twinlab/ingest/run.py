@@ -16,6 +16,8 @@ import contextlib
 import gc
 import hashlib
 import logging
+import os
+import stat
 import tempfile
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,7 +26,7 @@ from typing import Any
 
 from twinlab.ingest.base import QUARANTINE_COLUMNS, ReadResult, frame, quarantine_row, reader_for
 from twinlab.ingest.fhir import FhirBatch
-from twinlab.ingest.sdtm import merge_supp_results
+from twinlab.ingest.sdtm import kept_tables, merge_supp_results
 
 __all__ = ["discover", "read_file", "read_files", "read_sources"]
 
@@ -39,7 +41,9 @@ def discover(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ())
     """Every candidate source file under ``paths``, sorted, without duplicates.
 
     A symbolic link that leads nowhere is a candidate too, so that the file it stood for is
-    reported (:func:`read_file` quarantines it as unreadable) rather than skipped in silence.
+    reported (:func:`read_file` quarantines it as unreadable) rather than skipped in silence;
+    so is a special file (named pipe, socket, device: :func:`special_kind`), which
+    :func:`read_file` reports as skipped without opening it (a pipe would block the run).
     Files under a folder of ``exclude`` are not candidates: a run's own output folders, when
     they lie inside a source folder, are not read back as sources by the next run.
 
@@ -54,23 +58,51 @@ def discover(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ())
         path = Path(given)
         if not path.exists():
             raise FileNotFoundError(f"no such file or folder: {path}")
-        candidates = [path] if path.is_file() else [p for p in path.rglob("*") if _candidate(p)]
+        candidates = [p for p in path.rglob("*") if _candidate(p)] if path.is_dir() else [path]
         for file in candidates:
             hidden = any(part.startswith(".") for part in file.parts[len(path.parts) - 1 :])
             if hidden or file.name in IGNORED_NAMES or file.suffix in IGNORED_SUFFIXES:
                 continue
-            file = file.resolve() if file.exists() else file.absolute()
+            # a special file keeps its own name (a link to /dev/zero is not labelled so)
+            file = file.resolve() if file.is_file() else file.absolute()
             if not any(file.is_relative_to(x) for x in skip):
                 found.add(file)
     return sorted(found)
 
 
 def _candidate(path: Path) -> bool:
-    """A regular file, or a symbolic link that leads nowhere (broken, or a loop)."""
+    """A regular file, a special file, or a symbolic link that leads nowhere (or a loop)."""
     try:
-        return path.is_file() or (path.is_symlink() and not path.exists())
+        return (
+            path.is_file()
+            or special_kind(path) is not None
+            or (path.is_symlink() and not path.exists())
+        )
     except OSError:  # a link loop, on Pythons where exists() raises for it
         return True
+
+
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def special_kind(path: str | Path) -> str | None:
+    """What kind of special file ``path`` is (links followed), or ``None`` for any other.
+
+    Examples
+    --------
+    >>> special_kind("/dev/null"), special_kind("/")
+    ('a character device', None)
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    return next((kind for test, kind in _SPECIAL_KINDS if test(mode)), None)
 
 
 def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
@@ -88,6 +120,9 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
 
     path = Path(path)
     name = label if label and _is_utf8(label) else printable_name(label or str(path))
+    kind = special_kind(path)
+    if kind is not None:  # never opened: a named pipe would block until written to
+        return _unreadable(name, "unknown", "ingest.skipped", f"skipped: {kind}, not a file")
     try:
         with path.open("rb"):
             pass
@@ -179,23 +214,42 @@ def read_files(pairs: Sequence[tuple[Path, str]]) -> list[ReadResult]:
     Consecutive files of a format in :data:`BATCH_READERS` are read in batches (at most
     :data:`BATCH_FILES` files and :data:`BATCH_BYTES` bytes) that build one table per batch;
     the results are those of :func:`read_file` on each file, a reader crash on one file still
-    quarantining that file alone.
+    quarantining that file alone; SUPP-- qualifiers are merged into their parent SDTM
+    domains of the same folder among ``pairs``, from the tables read here.
     """
     return _unpack(_read_packed(pairs))
 
 
 def _read_packed(pairs: Sequence[tuple[Path, str]]) -> list[Any]:
     """:func:`read_files` before its batches are cut into per-file results: ReadResults and
-    ``(format, batch, labels)`` items, cheap to ship from a Dask worker (a few tables a batch)."""
+    ``(format, batch, labels)`` items, cheap to ship from a Dask worker (a few tables a batch).
+
+    The SDTM results are returned with the SUPP-- qualifiers of each folder merged
+    (:func:`twinlab.ingest.sdtm.merge_supp_results`), from the tables this call loaded: the
+    folder's files are read once, in the task that reads them (:func:`_units` keeps a
+    folder's SDTM files in one task).
+    """
     # The cyclic GC paused for the whole call, not per batch: a collection between batches
     # would walk every result read so far (acyclic tables of Python objects), again and again.
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _read_all(pairs)
+        with kept_tables() as tables:
+            return _merged(_read_all(pairs), tables)
     finally:
         if paused:
             gc.enable()
+
+
+def _merged(items: list[Any], tables: dict[str, Any]) -> list[Any]:
+    """``items`` with the SUPP-- qualifiers of their SDTM results merged (``tables``: the
+    tables already loaded, by path)."""
+    at = [i for i, item in enumerate(items) if isinstance(item, ReadResult)]
+    merged = merge_supp_results([items[i] for i in at], tables)
+    out = list(items)
+    for i, result in zip(at, merged, strict=True):
+        out[i] = result
+    return out
 
 
 def _read_all(pairs: Sequence[tuple[Path, str]]) -> list[Any]:
@@ -214,7 +268,8 @@ def _read_all(pairs: Sequence[tuple[Path, str]]) -> list[Any]:
             size = 0
 
     for path, label in pairs:
-        reader = reader_for(path)
+        # a special file is never sniffed (opening a named pipe blocks): read_file skips it
+        reader = None if special_kind(path) is not None else reader_for(path)
         if reader is None or reader.format not in BATCH_READERS or not _is_utf8(str(path)):
             flush()
             out.append(_recorded(read_file(path, label=label), path))
@@ -305,22 +360,63 @@ def read_sources(
         One per file, in sorted path order (the same whatever the workers); each records
         the file it read (``path``) and its label (``source_file``). SUPP-- qualifiers are
         merged into their parent SDTM domain of the same folder
-        (:func:`twinlab.ingest.sdtm.merge_supp_results`).
+        (:func:`twinlab.ingest.sdtm.merge_supp_results`) by the task that reads the folder,
+        from the tables it loaded: no file is read twice, none on the client.
     """
     files = discover(paths, exclude=exclude)
     base = Path(root).resolve() if root is not None else _common_parent(paths)
     labels = [_label(f, base) for f in files]
     pairs = list(zip(files, labels, strict=True))
     if client is None:
-        return merge_supp_results(read_files(pairs))
+        return read_files(pairs)
     # A task per file costs more than reading a small bundle: a few batches per worker.
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     size = max(1, -(-len(pairs) // (workers * 4)))
-    batches = [pairs[i : i + size] for i in range(0, len(pairs), size)]
-    futures = client.map(_read_packed, batches, pure=False)
-    return merge_supp_results(
-        [result for items in client.gather(futures) for result in _unpack(items)]
-    )
+    futures = client.map(_read_packed, _batches(_units(pairs), size), pure=False)
+    results = [result for items in client.gather(futures) for result in _unpack(items)]
+    order = {str(path): k for k, path in enumerate(files)}
+    return sorted(results, key=lambda r: order[r.path])
+
+
+#: Suffixes of the files that may be SDTM domains: a folder's such files are read by one task.
+SDTM_SUFFIXES = {".xpt", ".csv"}
+
+
+def _units(pairs: Sequence[tuple[Path, str]]) -> list[list[tuple[Path, str]]]:
+    """``pairs`` in groups that one task must read together: the possible SDTM files of a
+    folder holding a SUPP-- dataset (named ``supp*``, as SDTM names them; its parent domains
+    are merged in the task), every other file alone; in the order of each group's first file.
+
+    A folder of many CSV files and no SUPP-- dataset (wearable exports) stays spread over
+    the tasks.
+    """
+    with_supp = {
+        p.parent
+        for p, _ in pairs
+        if p.suffix.lower() in SDTM_SUFFIXES and p.name.lower().startswith("supp")
+    }
+    units: list[list[tuple[Path, str]]] = []
+    folders: dict[Path, list[tuple[Path, str]]] = {}
+    for path, label in pairs:
+        if path.suffix.lower() not in SDTM_SUFFIXES or path.parent not in with_supp:
+            units.append([(path, label)])
+        elif path.parent in folders:
+            folders[path.parent].append((path, label))
+        else:
+            folders[path.parent] = [(path, label)]
+            units.append(folders[path.parent])
+    return units
+
+
+def _batches(units: list[list[tuple[Path, str]]], size: int) -> list[list[tuple[Path, str]]]:
+    """``units`` packed in order into batches of about ``size`` files, no unit split."""
+    batches: list[list[tuple[Path, str]]] = []
+    for unit in units:
+        if batches and len(batches[-1]) + len(unit) <= size:
+            batches[-1].extend(unit)
+        else:
+            batches.append(list(unit))
+    return batches
 
 
 def _common_parent(paths: Sequence[str | Path]) -> Path:

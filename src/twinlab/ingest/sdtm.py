@@ -43,12 +43,14 @@ headers is one quarantined record (``sdtm.parse``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -688,6 +690,7 @@ def read_sdtm_frame(
         kept = np.setdiff1d(np.arange(len(df)), np.fromiter(rejects, dtype=np.int64))
         dups[kept] = df.iloc[kept].duplicated(keep="first").to_numpy()
     n_dup = 0
+    subjects: dict[str | None, dict[str, Any]] = {}  # DM: the row kept for each USUBJID
     for i, values in enumerate(_row_tuples(df), start=1):
         pointer = f"{name}#row={i}"
         if i - 1 in rejects:
@@ -702,7 +705,11 @@ def read_sdtm_frame(
             if needs_subject and r.get("USUBJID") is None:
                 raise _Reject("sdtm.usubjid", "USUBJID is missing or empty")
             if dom == "DM":
+                if _dm_repeat(subjects, r.get("USUBJID"), d):
+                    n_dup += 1  # equal once blank space is stripped: a copy all the same
+                    continue
                 person, ev = _dm(r)
+                subjects[r.get("USUBJID")] = d
                 persons.append(person)
                 new = [ev] if ev is not None else []
             elif build is not None:
@@ -733,6 +740,43 @@ def read_sdtm_frame(
         persons=frame(PERSON_COLUMNS, persons),
         quarantine=frame(QUARANTINE_COLUMNS, quarantine),
     )
+
+
+def _dm_repeat(kept: dict[str | None, dict[str, Any]], usubjid: str | None, row: dict) -> bool:
+    """Whether a DM ``row`` repeats the row already kept for its subject (a copy that
+    differs in blank space only); ``False`` for a subject's first row.
+
+    Raises
+    ------
+    _Reject
+        ``sdtm.dm_conflict`` when the subject already has a DM row that differs in any
+        column: one subject cannot have two sexes or birth dates, and which row is right
+        cannot be told, so the later row is quarantined (the first kept). The reason names
+        the differing columns, never their values.
+    """
+    first = kept.get(usubjid)
+    if first is None:
+        return False
+    differ = [_column_name(c) for c in row if not _same_value(first.get(c), row[c])]
+    if not differ:
+        return True
+    why = (
+        f"another DM row of the same USUBJID came first and differs in {', '.join(differ)}: "
+        "the first row is kept"
+    )
+    raise _Reject("sdtm.dm_conflict", why)
+
+
+def _column_name(name: str) -> str:
+    """``name`` when it is a variable name, else a stand-in (a header cell may be a value)."""
+    return name if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,31}", name) else "an unnamed column"
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """``a == b`` for two cell values, two missing values (None, NaN) being equal."""
+    missing_a = a is None or (isinstance(a, float) and math.isnan(a))
+    missing_b = b is None or (isinstance(b, float) and math.isnan(b))
+    return (missing_a and missing_b) or (not missing_a and not missing_b and a == b)
 
 
 def _row_tuples(df: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
@@ -1369,7 +1413,36 @@ def _read(p: Path, tz: str) -> tuple[ReadResult, pd.DataFrame | None]:
         # every row would be 'USUBJID missing', and rows of different subjects look alike
         why = "no USUBJID column: not an SDTM domain, or not comma-separated"
         return _file_failure(p, "sdtm.columns", why), None
-    return read_sdtm_frame(df, source_file=str(p), tz=tz), df
+    result = read_sdtm_frame(df, source_file=str(p), tz=tz)
+    sink = _TABLE_SINK.get()
+    if sink is not None:  # kept for the SUPP-- merge of the same task (merge_supp_results)
+        sink[str(p)] = df
+    return result, df
+
+
+#: Where :func:`_read` leaves each table it loaded, by path, while :func:`kept_tables` is open.
+_TABLE_SINK: ContextVar[dict[str, pd.DataFrame] | None] = ContextVar("sdtm_tables", default=None)
+
+
+@contextlib.contextmanager
+def kept_tables() -> Iterator[dict[str, pd.DataFrame]]:
+    """Keep the table of each SDTM file read inside the block, by the path it was read as.
+
+    The reader task of a folder passes them to :func:`merge_supp_results`, which then merges
+    SUPP-- qualifiers without loading any file a second time.
+
+    Yields
+    ------
+    dict of str to pandas.DataFrame
+        Filled as files are read; emptied when the block ends.
+    """
+    tables: dict[str, pd.DataFrame] = {}
+    token = _TABLE_SINK.set(tables)
+    try:
+        yield tables
+    finally:
+        _TABLE_SINK.reset(token)
+        tables.clear()
 
 
 @register(FORMAT, sniff=_sniff, description="CDISC SDTM domain file (SAS XPT or CSV)")
@@ -1459,7 +1532,9 @@ def read_sdtm_folder(folder: str | Path, *, tz: str = "UTC") -> dict[str, ReadRe
     return out
 
 
-def merge_supp_results(results: list[ReadResult]) -> list[ReadResult]:
+def merge_supp_results(
+    results: list[ReadResult], tables: dict[str, pd.DataFrame] | None = None
+) -> list[ReadResult]:
     """``results`` of a run with each SUPP-- file's qualifiers merged into its parent domain.
 
     :func:`read_sdtm` reads one file alone, so a SUPP-- file read by the run
@@ -1470,7 +1545,8 @@ def merge_supp_results(results: list[ReadResult]) -> list[ReadResult]:
     with no usable parent). Only files whose result has a ``path`` take part; the tables are
     loaded again only in a folder holding a SUPP-- file. A SUPP-- result keeps its
     ``source_file``, ``digest`` and ``path``; parent results get their events' qualifiers
-    updated in place.
+    updated in place. ``tables`` holds the tables already loaded, by path
+    (:func:`kept_tables`): a file found there is not loaded again.
     """
     folders: dict[Path, list[int]] = {}
     for i, res in enumerate(results):
@@ -1478,14 +1554,15 @@ def merge_supp_results(results: list[ReadResult]) -> list[ReadResult]:
             folders.setdefault(Path(res.path).parent, []).append(i)
     out = list(results)
     for members in folders.values():
-        tables = {i: _table_of(results[i]) for i in members if _may_be_supp(results[i])}
-        supps = [i for i, (df, dom) in tables.items() if df is not None and dom.startswith("SUPP")]
+        known = tables or {}
+        loaded = {i: _table_of(results[i], known) for i in members if _may_be_supp(results[i])}
+        supps = [i for i, (df, dom) in loaded.items() if df is not None and dom.startswith("SUPP")]
         if not supps:  # a trial design file (TS...) has no events either: loaded, left alone
             continue
-        tables |= {i: _table_of(results[i]) for i in members if i not in tables}
+        loaded |= {i: _table_of(results[i], known) for i in members if i not in loaded}
         for i in supps:
-            df, dom = tables[i]
-            family = [(results[j], tables[j][0]) for j in members if tables[j][1] == dom[4:]]
+            df, dom = loaded[i]
+            family = [(results[j], loaded[j][0]) for j in members if loaded[j][1] == dom[4:]]
             parents = [(r, d) for r, d in family if d is not None]
             supp = results[i]
             merged = _merge_supp(supp, df, parents, _parent_loss(dom[4:], family))
@@ -1500,13 +1577,18 @@ def _may_be_supp(res: ReadResult) -> bool:
     return res.records_accepted > 0 and res.n_rows("events") == 0 and res.n_rows("persons") == 0
 
 
-def _table_of(res: ReadResult) -> tuple[pd.DataFrame | None, str]:
+def _table_of(
+    res: ReadResult, known: dict[str, pd.DataFrame] | None = None
+) -> tuple[pd.DataFrame | None, str]:
     """The table :func:`read_sdtm` read for ``res`` and its domain; ``None`` when the file
-    was refused whole (its one quarantined record names the file, not a row) or is gone."""
+    was refused whole (its one quarantined record names the file, not a row) or is gone.
+    Taken from ``known`` (by path) when there, else loaded again."""
     p = Path(res.path)
     whole = any("#row=" not in str(s) for s in res.quarantine["source_record"])
     df = None
-    if not whole:
+    if not whole and known and res.path in known:
+        df = known[res.path]
+    elif not whole:
         try:
             df = (_load_csv(p) if p.suffix.lower() == ".csv" else _load_xpt(p))[0]
         except OSError:

@@ -220,6 +220,8 @@ class _Header:
     lineno: int = 0
     #: why the sample columns cannot be used (a sample named twice), else ""
     refused: str = ""
+    #: the ``##INFO`` declarations: ID -> (Number, Type)
+    info: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
 
 
 def _read_header_line(line: str, lineno: int = 0) -> _Header:
@@ -241,6 +243,77 @@ def _read_header_line(line: str, lineno: int = 0) -> _Header:
 #: Longest ``##fileDate`` value parsed: a date, even ISO with time and offset, is shorter (and
 #: the date parser's time grows with the square of the text's length).
 _MAX_DATE_CHARS = 40
+
+
+_INFO_DECL = re.compile(r"^##INFO=<(.*)>\s*$")
+_INFO_KEY = re.compile(r"^(?:[A-Za-z_][0-9A-Za-z_.]*|1000G)$")
+
+
+def _info_declaration(line: str) -> dict[str, tuple[str, str]]:
+    """``{ID: (Number, Type)}`` of one ``##INFO=<...>`` header line; ``{}`` when it does not
+    declare both (such a key is then checked for its syntax only)."""
+    m = _INFO_DECL.match(line.rstrip("\r\n"))
+    if m is None:
+        return {}
+    fields = dict(part.split("=", 1) for part in re.findall(r'(\w+=(?:"[^"]*"|[^,]*))', m.group(1)))
+    ident, number, kind = fields.get("ID"), fields.get("Number"), fields.get("Type")
+    if not ident or number is None or kind is None:
+        return {}
+    return {ident: (number, kind)}
+
+
+def _check_info(info: str, declared: dict[str, tuple[str, str]], n_alt: int) -> None:
+    """Check a data line's INFO column against VCF syntax and its ``##INFO`` declarations.
+
+    Raises
+    ------
+    _BadLine
+        ``vcf.info`` for an entry that is not ``KEY`` or ``KEY=VALUE`` (no key, an invalid
+        key, a second ``=``), or a declared key whose values break its Number (count;
+        ``A`` = one per ALT, ``R`` = one per allele) or Type (Integer, Float: an empty value
+        is none; Flag: no value). The reason names the key and the rule, never the value.
+    """
+    if info == ".":
+        return
+    for number, entry in enumerate(info.split(";"), start=1):
+        if not entry:  # a trailing or doubled ';': tolerated, as htslib does
+            continue
+        key, eq, value = entry.partition("=")
+        if not _INFO_KEY.match(key):
+            why = f"INFO entry {number} has no valid key (KEY or KEY=VALUE)"
+            raise _BadLine("vcf.info", why)
+        if "=" in value:
+            raise _BadLine("vcf.info", f"INFO field {key}: the value holds a second '='")
+        if key in declared:
+            _check_declared(key, value if eq else None, *declared[key], n_alt)
+
+
+_INFO_TYPES = {
+    "Integer": re.compile(r"^[+-]?\d+$"),
+    "Float": re.compile(r"^(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan))$", re.I),
+}  # Character and String: any text (annotators declare Character for words; htslib reads them)
+
+
+def _check_declared(key: str, value: str | None, number: str, kind: str, n_alt: int) -> None:
+    """Check one INFO value against its declared ``Number`` and ``Type``."""
+    if kind == "Flag":
+        if value is not None:
+            raise _BadLine("vcf.info", f"INFO field {key}: declared a Flag, but given a value")
+        return
+    if value is None:
+        if number == "0":
+            return
+        raise _BadLine("vcf.info", f"INFO field {key}: declared Type={kind}, but no value")
+    values = value.split(",")
+    expected = {"A": n_alt, "R": n_alt + 1}.get(number, int(number) if number.isdigit() else -1)
+    if expected >= 0 and len(values) != expected:
+        why = f"INFO field {key}: {len(values)} values, the header declares Number={number}"
+        if number in ("A", "R"):
+            why += f" ({expected} for this line)"
+        raise _BadLine("vcf.info", why)
+    pattern = _INFO_TYPES.get(kind)
+    if pattern is not None and not all(v == "." or pattern.match(v) for v in values):
+        raise _BadLine("vcf.info", f"INFO field {key}: a value is not of the declared Type={kind}")
 
 
 def _file_date(line: str) -> pd.Timestamp:
@@ -352,6 +425,7 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
     data_seen = False
     limit = max_line_chars()
     long_header = 0  # line number of a #CHROM line over the limit
+    info_defs: dict[str, tuple[str, str]] = {}
     try:
         with _open(path) as fh:
             for lineno, line, too_long in _lines(fh, limit):
@@ -373,8 +447,11 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                         quarantine.append(quarantine_row(f"L{lineno}", "vcf.header", why, text))
                     elif line.startswith("##fileDate="):
                         file_time = _file_date(line)
+                    elif line.startswith("##INFO=<"):
+                        info_defs.update(_info_declaration(line))
                     elif line.startswith("#CHROM") and header is None:
                         header = _read_header_line(line, lineno)
+                        header.info = info_defs
                         if header.refused:
                             refused_line = line.rstrip("\r\n")
                             break
@@ -491,10 +568,12 @@ def _read_line(
         raise _BadLine(
             "vcf.columns", f"{n_cols} tab-separated columns, the header declares {header.n_cols}"
         )
-    head = text.split("\t", 5)
+    head = text.split("\t", 8)
     chrom, pos_text, vid, ref, alt = head[:5]
     if not pos_text.isdigit():
         raise _BadLine("vcf.pos", "POS is not a positive integer")
+    if len(head) > 7:
+        _check_info(head[7], header.info, alt.count(",") + 1 if alt != "." else 0)
     pos = int(pos_text)
     norm = chrom_cache.get(chrom)
     if norm is None:

@@ -20,7 +20,7 @@ twinlab.config.ConfigError: simulate.arms.T100: unknown key 'dose_mg' (did you m
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -535,8 +535,9 @@ class PipelineParams:
 
     Attributes
     ----------
-    seed : int
-        The pipeline's seed.
+    seed : int or None
+        The pipeline's seed; ``None`` only when the file was read for a stage that draws
+        nothing (``load_pipeline_params(..., sections=...)`` without ``"seed"``).
     dask : DaskParams
         Where the Dask stages compute (defaults when the file has no ``dask`` section).
     sections : mapping
@@ -547,7 +548,7 @@ class PipelineParams:
         The file read.
     """
 
-    seed: int
+    seed: int | None
     dask: DaskParams
     sections: Mapping[str, Section]
     other: Mapping[str, Any]
@@ -570,27 +571,45 @@ class PipelineParams:
         raise ConfigError(f"{self.file} has no section {name!r} (sections: {known})")
 
     @classmethod
-    def from_mapping(cls, data: Any, *, file: str | Path = "params.yaml") -> PipelineParams:
+    def from_mapping(
+        cls,
+        data: Any,
+        *,
+        file: str | Path = "params.yaml",
+        sections: Collection[str] | None = None,
+    ) -> PipelineParams:
         """Check a whole parameters mapping; see :func:`load_pipeline_params`."""
         file = Path(file)
         if not isinstance(data, Mapping):
             raise ConfigError(f"{file} must hold a mapping of sections, not {type(data).__name__}")
+        wanted = set(SECTIONS) | {"seed"} if sections is None else set(sections)
         try:
-            seed = data.get("seed")
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise ConfigError(
-                    f"seed must be an integer >= 0 (e.g. seed: 20261126), got {seed!r}"
-                )
-            sections = {
+            seed = _checked_seed(data.get("seed"), required="seed" in wanted)
+            typed = {
                 name: klass.from_mapping(data[name])
                 for name, klass in SECTIONS.items()
-                if name in data and name != "dask"
+                if name in data and name != "dask" and name in wanted
             }
-            dask = DaskParams.from_mapping(data.get("dask") or {})
+            dask = DaskParams.from_mapping((data.get("dask") or {}) if "dask" in wanted else {})
         except ConfigError as err:
             raise ConfigError(f"{file}: {err}") from None
         other = {k: v for k, v in data.items() if k not in SECTIONS and k != "seed"}
-        return cls(seed, dask, sections, other, file)
+        return cls(seed, dask, typed, other, file)
+
+
+def _checked_seed(seed: Any, *, required: bool) -> int | None:
+    """``seed`` if it is an integer >= 0; ``None`` when absent and not ``required``.
+
+    Raises
+    ------
+    ConfigError
+        For a seed that is given but not an integer >= 0, or absent though ``required``.
+    """
+    if seed is None and not required:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0 (e.g. seed: 20261126), got {seed!r}")
+    return seed
 
 
 #: The seed of a command run outside any project (no ``params.yaml`` to take one from).
@@ -607,13 +626,20 @@ def default_seed() -> int:
     return load_pipeline_params(file).seed
 
 
-def load_pipeline_params(path: str | Path | None = None) -> PipelineParams:
+def load_pipeline_params(
+    path: str | Path | None = None, *, sections: Collection[str] | None = None
+) -> PipelineParams:
     """Read and check ``params.yaml``: every typed section at once, before any stage runs.
 
     Parameters
     ----------
     path
         The parameters file; the project's ``params.yaml`` by default.
+    sections
+        Only these typed sections (and ``"seed"`` only when named) are checked and required;
+        the others are left unread (default: all, and the seed). A command that draws
+        nothing (``twinlab ingest``) names what it reads, so a file without a ``seed`` or
+        with another stage's section unfinished still serves it.
 
     Raises
     ------
@@ -624,4 +650,4 @@ def load_pipeline_params(path: str | Path | None = None) -> PipelineParams:
     from twinlab.config import read_yaml
 
     file = Path(path) if path is not None else paths().params_file
-    return PipelineParams.from_mapping(read_yaml(file) or {}, file=file)
+    return PipelineParams.from_mapping(read_yaml(file) or {}, file=file, sections=sections)

@@ -10,13 +10,14 @@ which quarantine nothing.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["plausibility_table"]
+__all__ = ["GENERIC_LIMIT", "plausibility_table", "unit_bounds"]
 
 
 @lru_cache(maxsize=1)
@@ -61,3 +62,55 @@ def plausibility_table() -> pd.DataFrame:
         low=low.astype(float), high=high.astype(float),
         typical_low=typical_low.astype(float), typical_high=typical_high.astype(float),
     )  # fmt: skip
+
+
+#: The largest magnitude of any value in any canonical unit for an analyte without a range of
+#: its own: beyond it a number overflowed or was mistyped (1e300 mg/L), whatever it measured.
+GENERIC_LIMIT = 1e15
+
+# UCUM atoms of quantities that are never negative: mass, amount of substance, volume, enzyme
+# activity, counts (10*N, annotations such as {cells}), length, area, time (rates /min, /h).
+_PREFIX = r"(?:[YZEPTGMkhdcmunpfazy]|da)?"
+_ATOM = re.compile(
+    rf"^(?:{_PREFIX}(?:g|mol|eq|Eq|L|l|U|kat|m|m2|m3|s)|\[(?:IU|iU|arb'U|USP'U)\]|"
+    r"10[*^][+-]?\d+|\{\}|min|h|d|wk|mo|a|\[ppm\]|\[ppb\]|\[ppth\])$"
+)
+_NOTE = re.compile(r"\{[^{}]*\}")  # a UCUM annotation: {steps}, {cells}, {1.73_m2}
+_SIGNED_NOTE = re.compile(r"\{[^{}]*(?:score|delta|change|diff|ratio|log|SD)[^{}]*\}", re.I)
+
+
+@lru_cache(maxsize=4096)
+def unit_bounds(unit: str | None) -> tuple[float, float, str]:
+    """The bounds that hold for any value in the UCUM ``unit``, whatever it measures.
+
+    A concentration, amount, mass, volume, count or rate (``mg/L``, ``mmol``, ``10*9/L``,
+    ``{steps}``, ``/min``) is never negative; a percentage lies in 0 to 100; any value's
+    magnitude stays below :data:`GENERIC_LIMIT`. These hold for analytes not listed in
+    ``plausibility.csv`` (a listed analyte's own range decides for it: a base excess in
+    ``mmol/L`` may be negative).
+
+    Parameters
+    ----------
+    unit : str or None
+        A canonical UCUM unit (after :func:`twinlab.terminology.normalize_units`).
+
+    Returns
+    -------
+    tuple of (float, float, str)
+        Low bound, high bound and the kind of unit they hold for (``"percentage"``,
+        ``"non-negative quantity"`` or ``"any unit"``).
+
+    Examples
+    --------
+    >>> unit_bounds("mg/L")[::2], unit_bounds("%"), unit_bounds("Cel")[2]
+    ((0.0, 'non-negative quantity'), (0.0, 100.0, 'percentage'), 'any unit')
+    """
+    text = (unit or "").strip()
+    if text == "%":
+        return 0.0, 100.0, "percentage"
+    if _SIGNED_NOTE.search(text):  # {z-score}, {delta}...: a difference or score may be < 0
+        return -GENERIC_LIMIT, GENERIC_LIMIT, "any unit"
+    atoms = [a for a in re.split(r"[./]", _NOTE.sub("{}", text)) if a]
+    if atoms and all(_ATOM.match(a) for a in atoms):
+        return 0.0, GENERIC_LIMIT, "non-negative quantity"
+    return -GENERIC_LIMIT, GENERIC_LIMIT, "any unit"

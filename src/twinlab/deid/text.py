@@ -96,6 +96,7 @@ __all__ = [
     "person_name_runs",
     "pointer_phi",
     "scrub_text",
+    "single_person_names",
 ]
 
 _MONTH = (
@@ -252,6 +253,9 @@ _LABELS = (
     r"|identifier|barcode|template|lot(?:\s+(?:no\.?|number|#))?|imei|meid|iccid|udi"
     # national and study numbers: "SIN 046 454 286", "NHS no. 943 476 5919", "subject 101-004"
     r"|sin|nhs\s+(?:no\.?|number|#)|health\s+card|ohip|phn|nino|national\s+id"
+    # Indian and Australian health numbers: "Aadhaar no: 4567 8912 3456", "ABHA 91-2345-6789-0123",
+    # "UHID 2022/45678", "IHI 8003 6012 3456 7890", "Medicare no. 2123 45670 1"
+    r"|aadhaa?r(?:\s+card)?|abha|uhid|ihi|medicare\s+card|ramq"
     r"|(?:study\s+|trial\s+)?subject(?:\s+id)?|screening(?:\s+(?:id|no\.?|number))?"
     r"|randomi[sz]ation(?:\s+(?:id|no\.?|number))?|state\s+id(?:\s+card)?|unit\s+no\.?"
     # immigration, employment and legal numbers: "Green card A123-456-789", "Employee #E-4455"
@@ -895,6 +899,50 @@ def _after_ages_label(text: str, start: int, end: int) -> bool:
 
 
 #: The PHI patterns (see the module docstring).
+#: Words before a person's initials: a care role, a title, a relation, "Pt", "by", "cc".
+_INITIALS_AFTER = (
+    r"nurse|rn|np|pa|dr|doctor|pt|patient|mr|mrs|ms|miss|tech|technician|per|by|cc|attending"
+    r"|resident|fellow|son|daughter|wife|husband|mother|father|brother|sister|spouse|partner"
+)
+#: Dotted abbreviations of clinical words, never initials ("given by I.V.", "with P.O. intake").
+_NOT_INITIALS = frozenset(
+    "I.V. P.O. I.M. S.C. S.L. P.R. N.G. O.D. O.S. O.U. A.M. P.M. M.D. R.N. D.O. N.P. P.A. P.T."
+    " O.T. E.R. E.D. U.S. U.K. N.B. Q.D. B.I.D. T.I.D. Q.I.D. P.R.N. H.S. N.P.O. D.N.R. I.C.U."
+    " O.R. E.M.S. G.I. C.T. M.R.I. E.K.G. E.C.G. C.X.R. U.A. B.P. H.R. R.R. O.B. G.P. D.O.B."
+    " S.O.B. C.P.R. W.B.C. R.B.C. N.S. L.R. E.M.T.".split()
+)
+
+
+def _initials(value: str) -> bool:
+    """Whether ``value`` (``T.W.``, ``A. B.``, ``JS/km``) is a person's initials, not a
+    dotted clinical abbreviation (:data:`_NOT_INITIALS`)."""
+    return value.replace(" ", "").replace("\t", "") not in _NOT_INITIALS
+
+
+#: Words before "Surgery" or "Health Centre" that make a department or a kind of surgery,
+#: not a general practice's name ("Vascular Surgery", "Day Surgery", "Community Health Centre").
+_NOT_A_PRACTICE = frozenset(
+    "general vascular cardiac cardiothoracic thoracic plastic orthopaedic orthopedic colorectal"
+    " neuro neurological paediatric pediatric day minor major oral dental maxillofacial breast"
+    " hand spinal spine bariatric transplant trauma emergency robotic endocrine upper lower"
+    " hepatobiliary urological urologic ophthalmic eye ent cosmetic reconstructive mohs same"
+    " ambulatory outpatient inpatient elective urgent keyhole laparoscopic open previous prior"
+    " recent post pre after before for of the a an and had has underwent needs needed"
+    " requires required planned scheduled cataract hip knee heart back brain eye foot sinus"
+    " gastric weight bypass cancer tumour tumor oncologic oncological surgical metabolic"
+    " community primary rural mental public women's womens children's childrens student"
+    " veterans federally qualified family group medical health care thyroid lung liver kidney"
+    " renal colon bowel prostate bladder valve skin ear nose throat head neck joint shoulder"
+    " ankle wrist hernia gallbladder appendix retinal jaw spinal cardiovascular vascular".split()
+)
+
+
+def _a_practice(value: str) -> bool:
+    """Whether the capitalised words before "Surgery" or "Health Centre" name a practice
+    (``Riverside``), not a specialty or an operation (``Vascular``, ``Cataract``)."""
+    return any(w.lower() not in _NOT_A_PRACTICE for w in value.split())
+
+
 PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern("url", _p(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+")),
     # a local part of at most 64 characters (RFC 5321): linear time on long tokens
@@ -1048,7 +1096,11 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # a national number with its trunk 0: "07700 900123", "020 7946 0958"
         "phone",
         # a separator after the area code: an unbroken "0123456789" is a code (and a long number)
-        _p(r"(?<![\w+.,/:-])0[1-9]\d{1,3}[\s-]\d{3,4}[\s-]?\d{3,4}(?![\w.,/:-]?\d)"),
+        _p(
+            r"(?<![\w+.,/:-])0[1-9]\d{1,3}[\s-]\d{3,4}[\s-]?\d{3,4}(?![\w.,/:-]?\d)"
+            # the area code in brackets: "(02) 9876 5432", "(0161) 496 0000"
+            r"|(?<![\w.,/:-])\(0[1-9]\d{0,3}\)[ \t]?\d{3,4}[ \t-]?\d{3,4}(?![\w.,/:-]?\d)"
+        ),
         _trunk_phone,
     ),
     PhiPattern(  # a vanity number: "1-800-FLOWERS", "800-GET-WELL", "call 555-HELP"
@@ -1412,6 +1464,67 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\b(?:aged?|age:)\s*{_AGE_WORD}\b"
         ),
     ),
+    PhiPattern(  # a day and month glued ("15Jan", "21stMarch", "3Feb2021"); month and 'YY
+        "date",
+        _p(
+            rf"(?<![\w.])(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?{_MONTH}(?:\d{{2}}|\d{{4}})?\b"
+            # "Feb'21", "Sept'19", "Jan-22" (the 22nd of January, or 2022: a date either way)
+            rf"|\b{_MONTH}\.?\s*(?:['’]|-(?=\d{{2}}\b(?![-/.]\d)))\s*\d{{2}}\b"
+        ),
+    ),
+    PhiPattern(  # a year spelled out: "dob march third nineteen twenty nine" (over 89: an age)
+        "date",
+        _p(
+            r"\bnineteen(?:[-\s]+hundred(?:\s+and)?)?[-\s]+(?:twenty|thirty|forty|fifty|sixty"
+            rf"|seventy|eighty|ninety)(?:[-\s]?{_DIGIT_WORD})?\b"
+        ),
+        hint=_p(r"nineteen"),
+    ),
+    PhiPattern(  # an Australian postcode after its state: "Wagga Wagga NSW 2650"
+        "zip",
+        re.compile(
+            r"\b(?:NSW|VIC|QLD|TAS|ACT|SA|WA|NT|Vic|Qld|Tas)\.?,?[ \t]+(?P<v>\d{4})\b(?![.,]\d)"
+        ),
+    ),
+    PhiPattern(  # a French or Quebec street: "221 rue Saint-Denis", "45 avenue Laurier Ouest"
+        "address",
+        re.compile(
+            r"\b\d{1,5}(?:[ \t]?(?:bis|ter|[A-Ba-b]))?,?[ \t]+(?i:rue|avenue|boulevard"
+            r"|chemin|place|all[ée]e|impasse|quai|rang|montée)\b"
+            r"(?:[ \t]+(?i:de[ \t]+la|de[ \t]+l['’]|des|du|de|d['’]|la|le|les))?[ \t]*"
+            r"[A-ZÀ-Ý][\w'’.-]*(?:[ \t-]+(?:[A-ZÀ-Ý][\w'’.-]*|de|du|des|la))*"
+        ),
+    ),
+    PhiPattern(  # a flat or unit before its building: "Flat 4B, Shanti Apartments"
+        "address",
+        re.compile(
+            r"\b(?:Flat|FLAT)[ \t]+(?P<v>\d+[A-Z]?)\b"
+            r"|\b(?:Unit|UNIT)[ \t]+(?P<v2>\d+[A-Z]?/\d+)\b"
+        ),
+    ),
+    PhiPattern(  # a general practice: "Riverside Surgery", "Ashgrove Medical Practice"
+        "address",
+        re.compile(
+            r"(?P<v>[A-Z][a-z'’]+(?:[ \t]+[A-Z][a-z'’]+){0,2})[ \t]+(?=(?:Surgery"
+            r"|Medical[ \t]+Practice"
+            r"|Group[ \t]+Practice|Family[ \t]+Practice|Health[ \t]+Cent(?:re|er)"
+            r"|Medical[ \t]+Cent(?:re|er))\b)"
+        ),
+        _a_practice,
+    ),
+    PhiPattern(  # initials of a person after a role, title or relation ("Nurse T.W.", "Pt A.B.")
+        "name",
+        re.compile(
+            rf"(?:\b(?i:{_INITIALS_AFTER})\.?:?[ \t]+)(?P<v>(?:[A-Z]\.[ \t]?){{2,3}}(?![a-z]))"
+            # or before what they stand for: "J.S. (pt's initials)", "R.K.M. (attending)"
+            r"|(?P<v2>\b(?:[A-Z]\.){2,3})(?=[ \t]*\((?i:(?:pt|patient)['’]?s?[ \t]+)?"
+            r"(?i:initials|attending|resident|fellow|rn|np|md|scribe|nurse)\))"
+            # a dictating doctor's and typist's initials: "cc: JS/km", "JS/km" alone on its line
+            r"|(?:(?i:\bcc)[ \t]*:?[ \t]*|^[ \t]*)(?P<v3>[A-Z]{2,3}/[a-z]{2,3})[ \t]*$",
+            re.MULTILINE,
+        ),
+        _initials,
+    ),
     PhiPattern("id", _p(r"\b(?:patient|person|relatedperson|practitioner|group)/[\w.-]+")),
     PhiPattern(  # a unique characteristic: "the only female shrimp boat captain in the county"
         "unique",
@@ -1427,7 +1540,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _p(
             rf"\b(?:{_LABELS})(?:\s*(?:[:#]|no\.?|number(?!\s+of\b)))*\s*"
             # digits in groups ("943 476 5919", "046 454 286") or one code
-            r"(?P<v>\d{3}[ ]\d{2,3}[ ]\d{3,4}(?!\d)|(?=[\w-]*\d)[a-z0-9][\w-]{2,})"
+            r"(?P<v>\d{3}[ ]\d{2,3}[ ]\d{3,4}(?!\d)|\d{4}(?:[ ]\d{4}){2,3}(?!\d)"
+            r"|\d{4}[ ]\d{5}(?:[ ]\d)?(?!\d)|\d{4}[ ]\d{3}[ ]\d{3}(?!\d)"
+            r"|[a-z]{4}[ ]\d{4}[ ]\d{4}(?!\d)|(?=[\w-]*\d)[a-z0-9][\w-]{2,}(?:/\d+)?)"
             r"(?![\w-])(?!\s*(?:mg|mcg|ml|g|kg|units?|%)(?!\w))"  # a dose is no record number
         ),
     ),
@@ -1495,7 +1610,8 @@ def find_phi(
     patterns, engine : bool
         Also run :data:`PATTERNS` and the clinical engine (:mod:`twinlab.deid.engine`).
     names : bool
-        Also report runs of person names (:func:`person_name_runs`; with ``patterns``).
+        Also report runs of person names (:func:`person_name_runs`) and single person names
+        that a cue or their case marks (:func:`single_person_names`; with ``patterns``).
     skip : frozenset of str
         Pattern kinds not reported (``{"id", "number"}`` for a product lot number, which is a
         serial by nature).
@@ -1521,6 +1637,7 @@ def find_phi(
         spans += [(1, k, s, _full_stop_off(text, s, e)) for k, s, e in hits]
     if patterns and names:
         spans += [(1, k, s, e) for k, s, e in person_name_runs(text)]
+        spans += [(1, k, s, e) for k, s, e in single_person_names(text)]
     if engine:
         from twinlab.deid.engine import philter_spans
 
@@ -1619,6 +1736,72 @@ def person_name_runs(text: str) -> list[tuple[str, int, int]]:
             runs.append(("name", run[0][0], run[-1][1]))
         run = []
     return runs
+
+
+#: Words after which a single name word of a sponsor term is a person ("REVIEW BY KOWALSKI",
+#: "CALL WITH Nowak", "PER ABERNATHY", "C/O SMITH"): a title or care role is a pattern already.
+_SINGLE_NAME_CUE = re.compile(
+    r"\b(?:by|per|with|c/o|attn|called|seen|contact|caller|for|investigator|inv|pi|sub-?i"
+    r"|patient|pt|subject|relative|mother|father|son|daughter|wife|husband|spouse)\W{0,3}$",
+    re.IGNORECASE,
+)
+
+
+def single_person_names(text: str) -> list[tuple[str, int, int]]:
+    """Single person names of a short vocabulary-like value that a cue or their case marks.
+
+    One name word alone is no name to :func:`person_name_runs` (``EMER``; and Philter's name
+    dictionaries hold ``POLLEN`` and ``READER``), so a visit called ``WEEK 4 KOWALSKI`` kept
+    it. A single word counts here when it is a first or last name of Philter's dictionaries, no
+    clinical word of its whitelist, at least 3 letters, and either
+
+    * follows a word that introduces a person (``by``, ``per``, ``with``, ``c/o``...:
+      :data:`_SINGLE_NAME_CUE`) or is followed by a possessive ``'s`` (``KOWALSKI'S CALL``), or
+    * is capitalised in a value whose other words (two or more) are all in upper case
+      (``5 MIN POST DOSE Kowalski``: a sponsor's terms are written in one case).
+
+    Parameters
+    ----------
+    text : str
+        A sponsor term, a code system or another short value read without the engine.
+
+    Returns
+    -------
+    list of (str, int, int)
+        ``("name", start, end)`` of each such word, in text order.
+
+    Examples
+    --------
+    >>> [t[s:e] for t in ["REVIEW BY KOWALSKI"] for _, s, e in single_person_names(t)]
+    ['KOWALSKI']
+    >>> [t[s:e] for t in ["5 MIN POST DOSE Kowalski"] for _, s, e in single_person_names(t)]
+    ['Kowalski']
+    >>> single_person_names("EMER"), single_person_names("WEEK 4 KOWALSKI")
+    ([], [])
+    """
+    from twinlab.deid.vocabulary import _name_words
+
+    names, clinical = _name_words()
+    words = list(_words_of_letters(text))
+    out: list[tuple[str, int, int]] = []
+    for start, end, word in words:
+        if len(word) < 3 or word not in names or word in clinical:
+            continue
+        original = text[start:end]
+        others = [text[a:b] for a, b, _ in words if a != start]
+        contrast = (
+            original[:1].isupper()
+            and original[1:].islower()
+            and len(others) >= 2
+            and all(o.isupper() for o in others)
+        )
+        cue = (
+            _SINGLE_NAME_CUE.search(text[max(0, start - 30) : start]) is not None
+            or re.match(r"['’]s\b", text[end : end + 3], re.IGNORECASE) is not None
+        )
+        if contrast or cue:
+            out.append(("name", start, end))
+    return out
 
 
 def _words_of_letters(text: str) -> Iterator[tuple[int, int, str]]:

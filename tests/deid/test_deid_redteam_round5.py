@@ -144,6 +144,21 @@ CORPUS: list[tuple[str, str, list[str], list[str]]] = [
         ["EF 35%", "s/p CABG 2019"],
     ),
     (
+        "lab printout",
+        "PATIENT NAME: VANTERPOOL, KEZIA R\nDOB: 02/29/1932  SEX: F  ROOM: 4W-12\n"
+        "ATTENDING: SUMMER, RAINE MD\n----------------------------------------\n"
+        "CBC       WBC 11.2  HGB 10.1  PLT 233\nBMP       NA 134  K 5.2  CR 1.9\n"
+        "Verified by: Hope, Will A.",
+        ["VANTERPOOL", "KEZIA", "02/29/1932", "SUMMER", "RAINE", "Hope", "Will"],
+        ["WBC 11.2", "HGB 10.1", "PLT 233", "NA 134", "K 5.2", "CR 1.9"],
+    ),
+    (
+        "ages restated",
+        "Age 89 at enrolment, now 90; her husband was born in '29. Weight 61 kg, SpO2 95%.",
+        ["90", "'29"],
+        ["Age 89 at enrolment", "Weight 61 kg", "SpO2 95%"],
+    ),
+    (
         "initials",
         "Nurse T.W. gave meds. Pt A.B. is a 64 yo. Discussed with R.K.M. (attending); "
         "consent witnessed by J.Q. (pt's initials on form). Given 1 g I.V. per O.T. plan; "
@@ -250,10 +265,18 @@ def test_names_before_the_new_eponym_nouns_still_go(text, leaked):
         "take 2 tabs at 10am",
         "CD4 count 350 cells",
         "nineteen patients enrolled",
+        "Age 60, now 95 kg; aged 70, today 92% on room air",
     ],
 )
 def test_look_alikes_of_the_new_rules_stay(text):
     assert _scrubbed(text) == text
+
+
+def test_a_surname_given_label_needs_a_name_of_the_dictionaries():
+    """A name as "ATTENDING: SUMMER, RAINE MD"; "Patient: Stable, Alert" holds none (the engine
+    may still flag its words: that is its own catch-all, not this rule)."""
+    assert [k for k, _, _ in deid_text.find_patterns("ATTENDING: SUMMER, RAINE MD")] == ["name"]
+    assert list(deid_text.find_patterns("Patient: Stable, Alert")) == []
 
 
 def test_a_single_name_in_a_sponsor_term_goes_when_a_cue_or_its_case_marks_it():

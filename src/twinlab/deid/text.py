@@ -937,6 +937,15 @@ _NOT_A_PRACTICE = frozenset(
 )
 
 
+def _a_person_name(value: str) -> bool:
+    """Whether ``"Surname, Given"`` after a label holds a person name of Philter's dictionaries
+    (``SUMMER, RAINE``), not clinical words (``Patient: Stable, Alert``)."""
+    from twinlab.deid.vocabulary import _name_words
+
+    names = _name_words()[0]
+    return any(w.lower() in names for w in re.findall(r"[A-Za-z'’-]+", value))
+
+
 def _a_practice(value: str) -> bool:
     """Whether the capitalised words before "Surgery" or "Health Centre" name a practice
     (``Riverside``), not a specialty or an operation (``Vascular``, ``Cataract``)."""
@@ -1064,8 +1073,25 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "date",
         _p(
             r"\b(?:born(?:\s+in)?|dob|d\.o\.b\.?|yob|year\s+of\s+birth|birth\s+year|b\.)"
-            r"\s*[:#]?\s*(?P<v>(?:18|19|20)\d{2})\b"
+            r"\s*[:#]?\s*(?P<v>(?:18|19|20)\d{2}|['’]\d{2})\b"
         ),
+    ),
+    PhiPattern(  # an age over 89 after the age then: "Age 89 at enrolment, now 90"
+        "age",
+        _p(
+            r"\b(?:age[sd]?|turned|turns)\b[^.;\n]{0,40}?\b(?:now|currently|today)\s+"
+            rf"(?:aged?\s+)?(?P<v>{_AGE_NUM}|{_AGE_WORD})\b(?![.,]?\d|\s*(?:%|/|[a-z]{{1,3}}\b(?<!yo)))"
+        ),
+        hint=_p(r"\b(?:now|currently|today)\b"),
+    ),
+    PhiPattern(  # a name as "Surname, Given" after its label: "ATTENDING: SUMMER, RAINE MD"
+        "name",
+        re.compile(
+            r"(?i:\b(?:name|attending|provider|physician|pcp|gp|ordering|referring|consultant"
+            r"|surgeon|resident|patient|pt|doctor|nurse|verified\s+by|signed\s+by)\s*:[ \t]*)"
+            r"(?P<v>[A-Z][A-Za-z'’-]+,[ \t]*[A-Z][A-Za-z'’-]+(?:[ \t]+[A-Z]\.?(?![\w]))?)"
+        ),
+        _a_person_name,
     ),
     PhiPattern(  # an unpadded month/day after a word that introduces a date ("seen on 4/3")
         "date",

@@ -159,6 +159,30 @@ CORPUS: list[tuple[str, str, list[str], list[str]]] = [
         ["Age 89 at enrolment", "Weight 61 kg", "SpO2 95%"],
     ),
     (
+        "French and Spanish dates",
+        "Vu le 3 mars 2021; né le 14 juillet 1931. Prochain RV le 12 avril. Hija: visto el 3 "
+        "de marzo de 2021, nacida el 9 de julio de 1958. TA 130/80, glycémie 6,2 mmol/L.",
+        ["3 mars", "14 juillet", "12 avril", "3 de marzo", "9 de julio"],
+        ["TA 130/80", "6,2 mmol/L"],
+    ),
+    (
+        "vehicles, handles and holidays abroad",
+        "Son's car reg KX21 ABC; daughter's rego BQR-482 (VIC). Grandson on reddit as "
+        "u/trailrunner_dave, Discord tidepool#4421. Fell on Anzac Day, seen again Canada Day, "
+        "Boxing Day and Bastille Day. Insulin reg 10 units SC.",
+        [
+            "KX21 ABC",
+            "BQR-482",
+            "trailrunner_dave",
+            "tidepool#4421",
+            "Anzac Day",
+            "Canada Day",
+            "Boxing Day",
+            "Bastille Day",
+        ],
+        ["Insulin reg 10 units SC"],
+    ),
+    (
         "initials",
         "Nurse T.W. gave meds. Pt A.B. is a 64 yo. Discussed with R.K.M. (attending); "
         "consent witnessed by J.Q. (pt's initials on form). Given 1 g I.V. per O.T. plan; "
@@ -265,6 +289,7 @@ def test_names_before_the_new_eponym_nouns_still_go(text, leaked):
         "take 2 tabs at 10am",
         "CD4 count 350 cells",
         "nineteen patients enrolled",
+        "REG 10 UNITS SC, holistic care",
         "Age 60, now 95 kg; aged 70, today 92% on room air",
     ],
 )

@@ -130,7 +130,19 @@ _HOLIDAY = (
     r"|(?-i:Labou?r\s+Day|LABOU?R\s+DAY)|veterans'?\s+day|mother'?s\s+day|father'?s\s+day|boxing\s+day"
     r"|st\.?\s+patrick'?s\s+day|juneteenth|mlk\s+day|martin\s+luther\s+king\s+(?:jr\.?\s+)?day"
     r"|presidents'?\s+day|columbus\s+day|groundhog\s+day|all\s+saints'?\s+day|yom\s+kippur"
-    r"|rosh\s+hashanah|hanukkah|diwali|eid\s+al[-\s](?:fitr|adha))"
+    r"|rosh\s+hashanah|hanukkah|diwali|eid\s+al[-\s](?:fitr|adha)"
+    # national days abroad: "Anzac Day", "Canada Day", "Bastille Day", "Cinco de Mayo"
+    r"|anzac\s+day|australia\s+day|canada\s+day|victoria\s+day|remembrance\s+(?:day|sunday)"
+    r"|bastille\s+day|cinco\s+de\s+mayo|waitangi\s+day|republic\s+day|hogmanay|burns\s+night"
+    r"|guy\s+fawkes(?:\s+night)?|bonfire\s+night|(?:lunar|chinese)\s+new\s+year|holi|pongal"
+    r"|onam|st\.?\s+andrew'?s\s+day)"
+)
+#: Month names in French and Spanish (notes from Quebec, and Spanish-speaking patients' notes):
+#: "le 14 juillet 1931", "3 de marzo de 2021".
+_MONTH_ABROAD = (
+    r"(?:janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre"
+    r"|d[ée]cembre|enero|febrero|marzo|abril|mayo|junio|julio|agosto|sep?tiembre|octubre"
+    r"|noviembre|diciembre)"
 )
 #: Ages over 89 spelled out (``ninety-three``, ``one hundred and two``).
 _AGE_WORD = (
@@ -937,6 +949,20 @@ _NOT_A_PRACTICE = frozenset(
 )
 
 
+#: Words of a dose after "reg" (regular insulin: "REG 10 UNITS"), never of a plate.
+_DOSE_WORD = re.compile(r"\b(?:units?|u|iu|mg|mcg|ml|kg|tabs?|caps?)\b", re.IGNORECASE)
+
+
+def _plate_like(value: str) -> bool:
+    """Whether ``value`` after "reg" is a plate (letters and digits: ``KX21 ABC``), not a dose
+    of regular insulin (``10 UNITS``)."""
+    return (
+        any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+        and _DOSE_WORD.search(value) is None
+    )
+
+
 def _a_person_name(value: str) -> bool:
     """Whether ``"Surname, Given"`` after a label holds a person name of Philter's dictionaries
     (``SUMMER, RAINE``), not clinical words (``Patient: Stable, Alert``)."""
@@ -1497,6 +1523,25 @@ PATTERNS: tuple[PhiPattern, ...] = (
             # "Feb'21", "Sept'19", "Jan-22" (the 22nd of January, or 2022: a date either way)
             rf"|\b{_MONTH}\.?\s*(?:['’]|-(?=\d{{2}}\b(?![-/.]\d)))\s*\d{{2}}\b"
         ),
+    ),
+    PhiPattern(  # a day and a month of French or Spanish: "le 14 juillet 1931", "3 de marzo"
+        "date",
+        _p(
+            rf"\b(?:[1-9]|[12]\d|3[01])(?:er)?\s+(?:de\s+)?{_MONTH_ABROAD}\b"
+            r"(?:,?\s+(?:de\s+)?(?:19|20)\d{2}\b)?"
+        ),
+    ),
+    PhiPattern(  # a registration plate after "reg" or "rego": "Car reg KX21 ABC", "rego ABC-123"
+        "vehicle",
+        re.compile(
+            r"(?i:\b(?:reg(?:istration)?|rego)\b\.?[ \t]*(?:no\.?|number|#)?[:#]?[ \t]*)"
+            r"(?P<v>[A-Z]{2}\d{2}[ ]?[A-Z]{3}|[A-Z0-9]{2,4}[- ]?[A-Z0-9]{2,4})\b"
+        ),
+        _plate_like,
+    ),
+    PhiPattern(  # a reddit user ("u/jsmith_rides") or a Discord tag ("jsmith#4421")
+        "handle",
+        _p(r"(?<![\w/])u/[a-z0-9_-]{3,20}\b|\bdiscord\b\W{0,3}(?P<v>[\w.]{2,32}#\d{4})\b"),
     ),
     PhiPattern(  # a year spelled out: "dob march third nineteen twenty nine" (over 89: an age)
         "date",

@@ -290,6 +290,8 @@ def test_names_before_the_new_eponym_nouns_still_go(text, leaked):
         "CD4 count 350 cells",
         "nineteen patients enrolled",
         "REG 10 UNITS SC, holistic care",
+        "Needs Surgery. Further Surgery declined. Knee Replacement Surgery 2019. Awaiting Surgery.",
+        "Pt I.D. band checked",
         "Age 60, now 95 kg; aged 70, today 92% on room air",
     ],
 )

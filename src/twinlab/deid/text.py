@@ -920,7 +920,7 @@ _INITIALS_AFTER = (
 _NOT_INITIALS = frozenset(
     "I.V. P.O. I.M. S.C. S.L. P.R. N.G. O.D. O.S. O.U. A.M. P.M. M.D. R.N. D.O. N.P. P.A. P.T."
     " O.T. E.R. E.D. U.S. U.K. N.B. Q.D. B.I.D. T.I.D. Q.I.D. P.R.N. H.S. N.P.O. D.N.R. I.C.U."
-    " O.R. E.M.S. G.I. C.T. M.R.I. E.K.G. E.C.G. C.X.R. U.A. B.P. H.R. R.R. O.B. G.P. D.O.B."
+    " O.R. E.M.S. G.I. I.D. C.T. M.R.I. E.K.G. E.C.G. C.X.R. U.A. B.P. H.R. R.R. O.B. G.P. D.O.B."
     " S.O.B. C.P.R. W.B.C. R.B.C. N.S. L.R. E.M.T.".split()
 )
 
@@ -972,10 +972,30 @@ def _a_person_name(value: str) -> bool:
     return any(w.lower() in names for w in re.findall(r"[A-Za-z'’-]+", value))
 
 
-def _a_practice(value: str) -> bool:
-    """Whether the capitalised words before "Surgery" or "Health Centre" name a practice
-    (``Riverside``), not a specialty or an operation (``Vascular``, ``Cataract``)."""
-    return any(w.lower() not in _NOT_A_PRACTICE for w in value.split())
+#: Words before a practice's name that say where someone is registered or was seen.
+_PRACTICE_BEFORE = re.compile(
+    r"\b(?:at|from|to|with|gp|practice|registered|the)\W{0,3}$", re.IGNORECASE
+)
+
+
+def _a_practice(text: str, start: int, end: int) -> bool:
+    """Whether the capitalised words ``text[start:end]`` before "Surgery" or "Health Centre"
+    name a practice (``Wrenfield``, ``at Riverside``), not a specialty, an operation or a
+    sentence's first words (``Vascular``, ``Cataract``, ``Needs Surgery``).
+
+    A word no clinical word list holds (:data:`_NOT_A_PRACTICE`, Philter's whitelist) or a
+    name of Philter's dictionaries makes a name; English words alone (``Riverside``) only after
+    a word that introduces a place (``at``, ``from``, ``GP``: :data:`_PRACTICE_BEFORE`).
+    """
+    from twinlab.deid.vocabulary import _name_words
+
+    words = [w.lower() for w in text[start:end].split()]
+    if all(w in _NOT_A_PRACTICE for w in words):
+        return False
+    names, clinical = _name_words()
+    if any(w in names or w not in clinical for w in words):
+        return True
+    return _PRACTICE_BEFORE.search(text[max(0, start - 20) : start]) is not None
 
 
 PATTERNS: tuple[PhiPattern, ...] = (
@@ -1581,7 +1601,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|Group[ \t]+Practice|Family[ \t]+Practice|Health[ \t]+Cent(?:re|er)"
             r"|Medical[ \t]+Cent(?:re|er))\b)"
         ),
-        _a_practice,
+        context=_a_practice,
     ),
     PhiPattern(  # initials of a person after a role, title or relation ("Nurse T.W.", "Pt A.B.")
         "name",

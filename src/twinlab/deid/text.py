@@ -61,7 +61,21 @@
    LUMBER AND HAS PAIN``: :data:`_NAME_STOP`); user names after their label without a colon
    (``username kez_lindqvist58``), a licence plate with its state (``plate TX KJM-4471``), and
    a unique characteristic: who someone is "the only / first / oldest ..." of in a community
-   (``the only licensed alligator trapper in Terrebonne Parish``: ``[UNIQUE]``);
+   (``the only licensed alligator trapper in Terrebonne Parish``: ``[UNIQUE]``); and, from
+   the fifth red-team round, notes from abroad and in other hands: health numbers of other
+   countries after their label (``Aadhaar no: 4567 8912 3456``, ``Medicare no. 2123 45670
+   1``, ``BC PHN 9123 456 789``, ``RAMQ TREJ 3107 1419``), an Australian postcode after its
+   state (``NSW 2650``), French and Quebec streets (``221 rue Saint-Denis``), a flat before
+   its building (``Flat 4B, Shanti Apartments``), a general practice's name (``Wrenfield
+   Surgery``; not ``Vascular Surgery`` or ``Needs Surgery``), an area code in brackets
+   (``(02) 9876 5432``), days glued to their month (``15Jan``, ``3Feb2021``) and a month with
+   a short year (``Feb'21``, ``Jan-22``), years spelled out (``nineteen twenty nine``), French
+   and Spanish dates (``le 14 juillet 1931``, ``3 de marzo``), national days abroad (``Anzac
+   Day``), initials after a role, title or relation or before what they stand for (``Nurse
+   T.W.``, ``J.S. (pt's initials)``, ``cc: JS/km``; not ``E. coli``, ``I.V.``), a
+   ``Surname, Given`` name after its label (``ATTENDING: SUMMER, RAINE MD``), an age over 89
+   restated (``Age 89 at enrolment, now 90``), a birth year ``born in '29``, registration
+   plates after ``reg`` (``KX21 ABC``; not ``reg 10 units``), reddit and Discord user names;
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 

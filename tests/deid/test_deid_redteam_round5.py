@@ -183,6 +183,25 @@ CORPUS: list[tuple[str, str, list[str], list[str]]] = [
         ["Insulin reg 10 units SC"],
     ),
     (
+        "relatives abroad and employers",
+        "HPI: 45F G3P2. Husband Kwame Asante-Boateng (tel. 0244 123 456, Tamale) came with "
+        "her. Mother Ingrid Solberg, 94, in memory care. Seen with interpreter (Mandarin), Ms. "
+        "Li Na. Pt's employer: Golden Dragon Restaurant, Flushing. LMP 2 wks ago.",
+        [
+            "Kwame",
+            "Asante-Boateng",
+            "0244 123 456",
+            "Tamale",
+            "Ingrid",
+            "Solberg",
+            "94",
+            "Li Na",
+            "Golden Dragon",
+            "Flushing",
+        ],
+        ["45F G3P2", "LMP 2 wks ago", "memory care", "interpreter (Mandarin)"],
+    ),
+    (
         "initials",
         "Nurse T.W. gave meds. Pt A.B. is a 64 yo. Discussed with R.K.M. (attending); "
         "consent witnessed by J.Q. (pt's initials on form). Given 1 g I.V. per O.T. plan; "

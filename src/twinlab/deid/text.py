@@ -75,7 +75,9 @@
    T.W.``, ``J.S. (pt's initials)``, ``cc: JS/km``; not ``E. coli``, ``I.V.``), a
    ``Surname, Given`` name after its label (``ATTENDING: SUMMER, RAINE MD``), an age over 89
    restated (``Age 89 at enrolment, now 90``), a birth year ``born in '29``, registration
-   plates after ``reg`` (``KX21 ABC``; not ``reg 10 units``), reddit and Discord user names;
+   plates after ``reg`` (``KX21 ABC``; not ``reg 10 units``), reddit and Discord user names,
+   a town of a gazetteer after a telephone number or a business's name (``(tel. 0244 123 456,
+   Tamale)``, ``Golden Dragon Restaurant, Flushing``);
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
@@ -707,9 +709,13 @@ def _regions_anywhere() -> frozenset[str]:
 _PLACE_TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-])*\.?")
 #: A locative word just before a place ("in", "from", "near", "outside of", "in downtown").
 _PLACE_BEFORE = re.compile(
-    r"\b(?P<p>in|from|near|outside(?:\s+of)?|around|to|towards?|into|of|at|via|through|across"
-    r"|between|off)\s+(?:the\s+)?(?:(?:downtown|uptown|suburbs?\s+of|outskirts\s+of"
-    r"|(?:city|town|village)\s+of|rural|(?:north|south|east|west)(?:ern)?)\s+)?$",
+    r"(?:\b(?P<p>in|from|near|outside(?:\s+of)?|around|to|towards?|into|of|at|via|through"
+    r"|across|between|off)\s+(?:the\s+)?(?:(?:downtown|uptown|suburbs?\s+of|outskirts\s+of"
+    r"|(?:city|town|village)\s+of|rural|(?:north|south|east|west)(?:ern)?)\s+)?"
+    # the town after a telephone number or a business's name: "(tel. 0244 123 456, Accra)",
+    # "employer: Golden Dragon Restaurant, Flushing"
+    r"|\d{3,4}[ .-]\d{3,4},[ \t]+|(?-i:Restaurant|Inc\.?|LLC|Ltd\.?|Corp\.?|Company|Store"
+    r"|Market|Bank|Diner|Cafe|Café|Bakery|Garage|Motors|Farms?|Mill|Factory|Warehouse),[ \t]+)$",
     re.IGNORECASE,
 )
 #: A locative word or residence verb before a region ("on the Eastern Shore", "moved Upstate").

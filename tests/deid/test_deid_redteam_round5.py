@@ -202,6 +202,39 @@ CORPUS: list[tuple[str, str, list[str], list[str]]] = [
         ["45F G3P2", "LMP 2 wks ago", "memory care", "interpreter (Mandarin)"],
     ),
     (
+        "all-caps UK note",
+        "SEEN AT WRENFIELD SURGERY. GP DR MCALLISTER. LIVES FLAT 4B, 12 HIGH STREET, LEEDS "
+        "LS6 2QT. NOK DAUGHTER 07700 900461. SEEN 15JAN, 3RD MARCH 2021. AGE TODAY: 91. "
+        "NEEDS SURGERY FOR NOF FRACTURE.",
+        [
+            "WRENFIELD",
+            "MCALLISTER",
+            "4B",
+            "12 HIGH",
+            "LEEDS",
+            "LS6 2QT",
+            "07700 900461",
+            "15JAN",
+            "3RD MARCH",
+            "91",
+        ],
+        ["NEEDS SURGERY FOR NOF FRACTURE"],
+    ),
+    (
+        "lower-case note from abroad",
+        "seen 15jan and 3feb. nurse t.w. gave meds. lives at 221 rue saint-denis. nhs no 943 476 "
+        "5919. aadhaar 4567 8912 3456. po intake fair.",
+        ["15jan", "3feb", "t.w.", "221", "saint-denis", "943 476 5919", "4567 8912 3456"],
+        ["po intake fair", "gave meds"],
+    ),
+    (
+        "names that are common words",
+        "The patient, Mr Summer Rain, came with his brother Sonny Day; referring: Dr. Will "
+        "Power. MS flare last year; MR moderate on echo.",
+        ["Summer", "Rain", "Sonny", "Day", "Will", "Power"],
+        ["MS flare last year", "MR moderate on echo"],
+    ),
+    (
         "initials",
         "Nurse T.W. gave meds. Pt A.B. is a 64 yo. Discussed with R.K.M. (attending); "
         "consent witnessed by J.Q. (pt's initials on form). Given 1 g I.V. per O.T. plan; "

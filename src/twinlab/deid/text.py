@@ -77,7 +77,11 @@
    restated (``Age 89 at enrolment, now 90``), a birth year ``born in '29``, registration
    plates after ``reg`` (``KX21 ABC``; not ``reg 10 units``), reddit and Discord user names,
    a town of a gazetteer after a telephone number or a business's name (``(tel. 0244 123 456,
-   Tamale)``, ``Golden Dragon Restaurant, Flushing``);
+   Tamale)``, ``Golden Dragon Restaurant, Flushing``), a practice in an all-caps note
+   (``SEEN AT WRENFIELD SURGERY``), initials and French streets in a lower-case note (``nurse
+   t.w.``, ``221 rue saint-denis``), a name after a title without its dot written as a title
+   (``Mr Summer Rain``; not ``MR``, ``MS``) and a relative's given name and surname whose
+   surname is a common word (``brother Sonny Day``);
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
@@ -948,7 +952,7 @@ _NOT_INITIALS = frozenset(
 def _initials(value: str) -> bool:
     """Whether ``value`` (``T.W.``, ``A. B.``, ``JS/km``) is a person's initials, not a
     dotted clinical abbreviation (:data:`_NOT_INITIALS`)."""
-    return value.replace(" ", "").replace("\t", "") not in _NOT_INITIALS
+    return value.replace(" ", "").replace("\t", "").upper() not in _NOT_INITIALS
 
 
 #: Words before "Surgery" or "Health Centre" that make a department or a kind of surgery,
@@ -995,6 +999,13 @@ def _a_person_name(value: str) -> bool:
 #: Words before a practice's name that say where someone is registered or was seen.
 _PRACTICE_BEFORE = re.compile(
     r"\b(?:at|from|to|with|gp|practice|registered|the)\W{0,3}$", re.IGNORECASE
+)
+
+
+#: A word of an all-caps practice's name: not the note's own words before it ("SEEN AT").
+_CAPS_WORD = (
+    r"(?!(?:SEEN|FROM|WITH|THE|AND|LIVES|NEAR|REFERRED|VISITED|ATTENDS|REGISTERED|NEEDS)\b)"
+    r"[A-Z]{3,}"
 )
 
 
@@ -1145,7 +1156,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # an age over 89 after the age then: "Age 89 at enrolment, now 90"
         "age",
         _p(
-            r"\b(?:age[sd]?|turned|turns)\b[^.;\n]{0,40}?\b(?:now|currently|today)\s+"
+            r"\b(?:age[sd]?|turned|turns)\b[^.;\n]{0,40}?\b(?:now|currently|today)\s*[:=]?\s*"
             rf"(?:aged?\s+)?(?P<v>{_AGE_NUM}|{_AGE_WORD})\b(?![.,]?\d|\s*(?:%|/|[a-z]{{1,3}}\b(?<!yo)))"
         ),
         hint=_p(r"\b(?:now|currently|today)\b"),
@@ -1303,6 +1314,22 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|therapist|midwife|paramedic|emt|provider|attending|resident|chaplain"
             r"|investigator|coordinator|phlebotomist|(?:social|case)\s+worker)\s*[:,]?\s+"
             r"(?P<v>(?-i:[A-Z][a-z'’-]+|[A-Z]\.)(?:\s+(?-i:[A-Z][a-z'’-]+))?)"
+        ),
+        context=_role_name,
+    ),
+    PhiPattern(  # a title without its dot, written as a title: "Mr Summer Rain" (not "MR", "MS")
+        "name",
+        re.compile(
+            rf"\b(?:Mr|Ms|Miss|Mx)[ \t]+(?P<v>(?!(?i:{_NOT_A_NAME})\b)[A-Z][a-z'’-]+"
+            r"(?:[ \t]+[A-Z][a-z'’-]+)?)"
+        ),
+    ),
+    PhiPattern(  # a relative's given name and surname, the surname a common word ("Sonny Day")
+        "name",
+        _p(
+            r"\b(?:daughter|son|wife|husband|sister|brother|mother|father|niece|nephew|aunt|uncle"
+            r"|cousin|grand(?:daughter|son|mother|father)|partner|spouse|neighbou?r|friend)"
+            r"(?:'s)?(?:\s*[,:(]\s*|\s+)(?P<v>(?-i:[A-Z][a-z'’-]+[ \t]+[A-Z][a-z'’-]+))\b"
         ),
         context=_role_name,
     ),
@@ -1606,6 +1633,13 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"[A-ZÀ-Ý][\w'’.-]*(?:[ \t-]+(?:[A-ZÀ-Ý][\w'’.-]*|de|du|des|la))*"
         ),
     ),
+    PhiPattern(  # and in a lower-case note: "lives at 221 rue saint-denis"
+        "address",
+        re.compile(
+            r"\b\d{1,5},?[ \t]+(?:rue|boulevard|chemin)[ \t]+(?:(?:de[ \t]+la|de[ \t]+l['’]|des|du"
+            r"|de|d['’])[ \t]*)?[a-zà-ÿ][\w'’-]*"
+        ),
+    ),
     PhiPattern(  # a flat or unit before its building: "Flat 4B, Shanti Apartments"
         "address",
         re.compile(
@@ -1623,6 +1657,15 @@ PATTERNS: tuple[PhiPattern, ...] = (
         ),
         context=_a_practice,
     ),
+    PhiPattern(  # and in an all-caps note: "SEEN AT WRENFIELD SURGERY"
+        "address",
+        re.compile(
+            rf"(?P<v>\b{_CAPS_WORD}(?:[ \t]+{_CAPS_WORD}){{0,2}})[ \t]+(?=(?:SURGERY"
+            r"|MEDICAL[ \t]+PRACTICE|GROUP[ \t]+PRACTICE|FAMILY[ \t]+PRACTICE"
+            r"|HEALTH[ \t]+CENT(?:RE|ER)|MEDICAL[ \t]+CENT(?:RE|ER))\b)"
+        ),
+        context=_a_practice,
+    ),
     PhiPattern(  # initials of a person after a role, title or relation ("Nurse T.W.", "Pt A.B.")
         "name",
         re.compile(
@@ -1631,7 +1674,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|(?P<v2>\b(?:[A-Z]\.){2,3})(?=[ \t]*\((?i:(?:pt|patient)['’]?s?[ \t]+)?"
             r"(?i:initials|attending|resident|fellow|rn|np|md|scribe|nurse)\))"
             # a dictating doctor's and typist's initials: "cc: JS/km", "JS/km" alone on its line
-            r"|(?:(?i:\bcc)[ \t]*:?[ \t]*|^[ \t]*)(?P<v3>[A-Z]{2,3}/[a-z]{2,3})[ \t]*$",
+            r"|(?:(?i:\bcc)[ \t]*:?[ \t]*|^[ \t]*)(?P<v3>[A-Z]{2,3}/[a-z]{2,3})[ \t]*$"
+            # in a lower-case note, after a care role only: "nurse t.w. gave meds"
+            r"|\b(?:nurse|rn|np|dr|attending|resident|tech)\.?:?[ \t]+"
+            r"(?P<v4>(?:[a-z]\.){2,3})(?!\w)",
             re.MULTILINE,
         ),
         _initials,

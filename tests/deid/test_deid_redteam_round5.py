@@ -235,6 +235,13 @@ CORPUS: list[tuple[str, str, list[str], list[str]]] = [
         ["MS flare last year", "MR moderate on echo"],
     ),
     (
+        "spelled birthdays",
+        "Her ninety-second birthday is next week; her brother had his hundredth birthday in "
+        "care. Her granddaughter's twentieth birthday is also soon.",
+        ["ninety-second", "hundredth"],
+        ["twentieth birthday"],
+    ),
+    (
         "initials",
         "Nurse T.W. gave meds. Pt A.B. is a 64 yo. Discussed with R.K.M. (attending); "
         "consent witnessed by J.Q. (pt's initials on form). Given 1 g I.V. per O.T. plan; "

@@ -16,7 +16,8 @@
    ``2021-03``, ``10.2021``; birth years, which over 89 tell the age: ``born in 1925``; days in
    words: ``the fourth of March``, ``Fourteenth March 2021``; ``the 14th inst.``; named days
    of the year, a decision: ``Christmas 2019``, ``Thanksgiving`` are dates), ages over 89
-   (``94-year-old``, ``ninety-three years old``, ``turned 93``, ``95th birthday``, ``Frank
+   (``94-year-old``, ``ninety-three years old``, ``turned 93``, ``95th birthday``, ``her
+   ninety-second birthday``, ``Frank
    Bush, 93,`` after a name or a word for a person),
    names after a title in any case (``seen by dr. brown``) or after a relation, when Philter
    lists it as a name (``son frank``), street addresses with their unit and PO boxes (``12 main
@@ -1574,6 +1575,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\b(?:d\.|deceased|passed)\s*(?P<v4>{_AGE_NUM})\b(?![.,]?\d|\s*(?:%|[/:]"
             r"|d\b|days?|h\b|hrs?|hours?|min|minutes?|wks?|weeks?|mos?|months?|mg|ml))"
             rf"|\b{_AGE_NUM}(?:st|nd|rd|th)\s+birthday\b"
+            # spelled out: "her ninety-second birthday", "his hundredth birthday"
+            r"|\b(?:ninetieth|ninety[-\s]?(?:first|second|third|fourth|fifth|sixth|seventh"
+            r"|eighth|ninth)|(?:one\s+)?hundredth|(?:a|one)\s+hundred\s+and\s+\w+?(?:st|nd|rd|th))"
+            r"\s+birthday\b"
             # "Age at death: 93", "age at dx 91", "the patient, who is 91,"
             r"|\bage\s+(?:at|of)\s+(?:death|dx|diagnosis|onset|presentation|admission)\s*[:=]?\s*"
             rf"(?P<v5>{_AGE_NUM}|{_AGE_WORD})\b(?![.,]?\d|\s*%)"

@@ -351,11 +351,17 @@ def test_names_before_the_new_eponym_nouns_still_go(text, leaked):
         "REG 10 UNITS SC, holistic care",
         "Needs Surgery. Further Surgery declined. Knee Replacement Surgery 2019. Awaiting Surgery.",
         "Pt I.D. band checked",
+        "MAR checked; meds given per MAR",
         "Age 60, now 95 kg; aged 70, today 92% on room air",
     ],
 )
 def test_look_alikes_of_the_new_rules_stay(text):
     assert _scrubbed(text) == text
+
+
+@pytest.mark.parametrize("text", ["ADMITTED IN MAR", "SEEN 3 MAR", "MAR 3", "since MAR"])
+def test_mar_as_a_month_is_still_a_date(text):
+    assert "MAR" not in _scrubbed(text)
 
 
 def test_a_surname_given_label_needs_a_name_of_the_dictionaries():

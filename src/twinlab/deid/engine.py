@@ -181,6 +181,24 @@ def _pronoun_he(text: str, word: str, start: int) -> bool:
     )
 
 
+#: Words before a month that make "MAR" the month ("in MAR", "since MAR", "mid-MAR").
+_MONTH_BEFORE = re.compile(
+    r"\b(?:in|on|since|until|till|from|of|by|early|late|mid|end|last|next|this)\W{0,2}$",
+    re.IGNORECASE,
+)
+
+
+def _medication_record(text: str, word: str, start: int, end: int) -> bool:
+    """Whether ``word`` is "MAR", the medication administration record ("MAR checked", "given
+    per MAR"), not March: in capitals, no digit near it, no word before it that introduces a
+    month ("ADMITTED IN MAR 2021" and "MAR 3" stay dates)."""
+    return (
+        word == "MAR"
+        and not any(c.isdigit() for c in text[max(0, start - 6) : end + 6])
+        and _MONTH_BEFORE.search(text[max(0, start - 12) : start]) is None
+    )
+
+
 def _not_a_season(text: str, word: str, start: int, end: int) -> bool:
     """Whether a season word is an event, not a time of year: "FALL AT HOME", "mechanical
     fall", "had a fall" stay; "in the fall", "last winter", "spring 2021" are dates."""
@@ -443,6 +461,7 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
             or _clinical_name(text, word, e)
             or _not_a_season(text, word, s, e)
             or _pronoun_he(text, word, s)
+            or _medication_record(text, word, s, e)
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

@@ -314,7 +314,7 @@ def test_round5_note_loses_every_planted_value_and_keeps_its_clinical_words(
     ],
 )
 def test_eponyms_named_after_people_or_places_are_kept(text):
-    """Philter reads these as names or places (round 5 found the first fifteen scrubbed)."""
+    """Philter reads these as names or places (14 of them came out scrubbed before round 5)."""
     assert _scrubbed(text) == text
 
 

@@ -352,6 +352,7 @@ def test_names_before_the_new_eponym_nouns_still_go(text, leaked):
         "Needs Surgery. Further Surgery declined. Knee Replacement Surgery 2019. Awaiting Surgery.",
         "Pt I.D. band checked",
         "MAR checked; meds given per MAR",
+        "Place 2 large bore IVs. Place patient in bed",
         "Age 60, now 95 kg; aged 70, today 92% on room air",
     ],
 )

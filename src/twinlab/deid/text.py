@@ -1371,7 +1371,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # a street address, its unit; a PO box
         "address",
         _p(
-            r"\b\d{1,6}[a-z]?(?:\s+[nsew]\.?)?(?P<w>(?:\s+[a-z][\w'.-]*){1,3}?)\s+"
+            # a word of the street's name ends with a dot only as an abbreviation ("St. Charles
+            # Ave"): "2 large bore IVs. Place patient" crosses a full stop, no street
+            r"\b\d{1,6}[a-z]?(?:\s+[nsew]\.?)?(?P<w>(?:\s+(?:(?:st|mt|ft|ste|[nsew])\.(?=\s)"
+            r"|[a-z][\w'-]*(?:\.[\w'-]+)*)){1,3}?)\s+"
             r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|terrace"
             r"|place|pl|highway|hwy|parkway|pkwy|circle|cir)\b\.?"
             r"(?:\s*,?\s*(?:apt|apartment|unit|suite|ste|#|room|rm|fl|floor)\.?\s*#?\s*[\w-]+)?"

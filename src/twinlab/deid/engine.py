@@ -82,12 +82,16 @@ _FUNCTION_WORDS = frozenset(
     + ["nc", "ca"]
     # LOINC property axis (Creatinine [Moles/volume]): vocabulary of code names
     + "moles mcnc scnc ccnc ncnc acnc mfr vfr naric".split()
+    # a unit ("HbA1c 53 mmol/mol") and words of forms Philter lists as surnames ("next of
+    # kin", "postal code"); heads of named scores and rules ("Seattle Heart Failure Model")
+    + "mol kin postal model index".split()
 )
 #: A clinical noun after an eponym: "Wilson disease", "Bell's palsy", "Foley catheter",
 #: "Guillain-Barre syndrome", "Tanner stage", "Bence Jones protein" (a person's name there
 #: names the disease, test or device, not the patient; known names are still removed first).
-#: The words between are capitalised, and "test" is no head noun: a source may name a person
-#: "Test", and the scan of the output must see the same context ("Alpha-fetoprotein [NAME]").
+#: The words between are capitalised, and "test" is a head noun only in lower case
+#: ("Phalen test"): a source may name a person "Test", and the scan of the output must see the
+#: same context ("Alpha-fetoprotein [NAME]").
 _EPONYM_AFTER = re.compile(
     r"(?:['’]s?)?(?:[-\s]+(?-i:[A-Z])[\w’']*(?:['’]s?)?){0,2}\s+(?:disease|syndrome|signs?|palsy"
     r"|lymphoma|sarcoma|tumou?r|carcinoma|leukemia|anemia|anaemia|thyroiditis|dementia"
@@ -97,9 +101,41 @@ _EPONYM_AFTER = re.compile(
     r"|procedure|anomaly|contracture|esophagus|diverticulum|granuloma|lesions?|equation|formula"
     r"|gallop|toxin|vaccine|virus|bacillus|arteritis|vasculitis|pouch|fascia|ligament"
     r"|stockings?|splint|respirations?|breathing|scale|pattern|category|stain|repair|tendon"
-    r"|fundoplication|esophagectomy|gastrectomy|surgery|bypass|osteotomy|amputation|wort)\b",
+    r"|fundoplication|esophagectomy|gastrectomy|surgery|bypass|osteotomy|amputation|wort"
+    r"|tear|oesophagus|body|curves?|estimates?)\b",
     re.IGNORECASE,
 )
+#: Named definitions, assessments, indices, rules, models and tests ("Berlin definition",
+#: "Montreal Cognitive Assessment", "Charlson Comorbidity Index", "Ottawa ankle rules",
+#: "Phalen test"): words of everyday notes too ("Pt Kowalski assessment today"), so the eponym
+#: must not follow a capitalised word (a title, a given name) or a person word.
+_EPONYM_AFTER_ALONE = re.compile(
+    r"(?:['’]s?)?(?P<mid>(?:[-\s]+(?-i:[A-Z])[\w’']*){0,2})(?:\s+(?-i:[a-z]+))?\s+"
+    r"(?:definition|assessment|index|rules?|model|(?-i:test))\b",
+    re.IGNORECASE,
+)
+#: A title or person word before a name ("Pt Kowalski assessment", "by Smith test").
+_PERSON_CUE = re.compile(
+    r"\b(?:pt|patient|mr|mrs|ms|miss|dr|prof|by|with|per|son|daughter|wife|husband|mother"
+    r"|father|brother|sister|nurse|rn)[.:,]?$",
+    re.IGNORECASE,
+)
+#: Capitalised words that open a phrase, not part of a name ("The Montreal Cognitive...").
+_PHRASE_OPENERS = frozenset("the a an on in of and or her his their its this that".split())
+_WORD_BEFORE = re.compile(r"([\w'’.:,]+)[ \t-]+$")
+#: Eponyms of two or three people joined by hyphens, named without their clinical noun
+#: ("Kaplan-Meier", "Child-Pugh B", "Wolff-Parkinson-White"): a double-barrelled surname
+#: ("Okafor-Jones") is no eponym, so only these go through.
+_EPONYM_COMPOUNDS = frozenset(
+    "child-pugh kaplan-meier wolff-parkinson-white mallory-weiss guillain-barre guillain-barré"
+    " stevens-johnson creutzfeldt-jakob charcot-marie-tooth osgood-schlatter legg-calve-perthes"
+    " swan-ganz ehlers-danlos prader-willi henoch-schonlein henoch-schönlein cheyne-stokes"
+    " ziehl-neelsen roux-en-y brown-sequard brown-séquard arnold-chiari dandy-walker"
+    " waterhouse-friderichsen wernicke-korsakoff zollinger-ellison budd-chiari peutz-jeghers"
+    " lambert-eaton osler-weber-rendu bland-altman mann-whitney kruskal-wallis"
+    " cockcroft-gault".split()
+)
+_HYPHEN_WORD = re.compile(r"[\w'’]+(?:-[\w'’]+)+")
 #: Eponyms and clinical abbreviations used alone ("Babinski negative", "NYHA II", "1/2 NS").
 _CLINICAL_NAMES = frozenset(
     "babinski romberg kernig brudzinski mcburney rovsing homan homans trendelenburg valsalva"
@@ -145,6 +181,24 @@ def _pronoun_he(text: str, word: str, start: int) -> bool:
     )
 
 
+#: Words before a month that make "MAR" the month ("in MAR", "since MAR", "mid-MAR").
+_MONTH_BEFORE = re.compile(
+    r"\b(?:in|on|since|until|till|from|of|by|early|late|mid|end|last|next|this)\W{0,2}$",
+    re.IGNORECASE,
+)
+
+
+def _medication_record(text: str, word: str, start: int, end: int) -> bool:
+    """Whether ``word`` is "MAR", the medication administration record ("MAR checked", "given
+    per MAR"), not March: in capitals, no digit near it, no word before it that introduces a
+    month ("ADMITTED IN MAR 2021" and "MAR 3" stay dates)."""
+    return (
+        word == "MAR"
+        and not any(c.isdigit() for c in text[max(0, start - 6) : end + 6])
+        and _MONTH_BEFORE.search(text[max(0, start - 12) : start]) is None
+    )
+
+
 def _not_a_season(text: str, word: str, start: int, end: int) -> bool:
     """Whether a season word is an event, not a time of year: "FALL AT HOME", "mechanical
     fall", "had a fall" stay; "in the fall", "last winter", "spring 2021" are dates."""
@@ -161,7 +215,49 @@ def _clinical_name(text: str, word: str, end: int) -> bool:
     eponym before its clinical noun or a listed eponym."""
     if word.isdigit():
         return False
-    return word.lower() in _CLINICAL_NAMES or _EPONYM_AFTER.match(text, end) is not None
+    if word.lower() in _CLINICAL_NAMES or _EPONYM_AFTER.match(text, end) is not None:
+        return True
+    start = end - len(word)
+    if _eponym_phrase(text, start, end):
+        return True
+    for m in _HYPHEN_WORD.finditer(text, max(0, start - 30), min(len(text), end + 30)):
+        if m.start() <= start and end <= m.end():
+            return m.group().lower() in _EPONYM_COMPOUNDS
+    return False
+
+
+def _eponym_phrase(text: str, start: int, end: int) -> bool:
+    """Whether the word at ``text[start:end]`` is part of a named assessment, index, rule or
+    test ("Montreal Cognitive Assessment", "Phalen test"), not a person's name.
+
+    The phrase is the word with the capitalised words right before it (at most 2, from a
+    phrase opener such as "The" on) and those up to the head noun
+    (:data:`_EPONYM_AFTER_ALONE`). Its words but the first are no person names of Philter's
+    dictionaries ("John Smith assessment" is a person), and no title or person word comes
+    before it (:data:`_PERSON_CUE`: "Pt Kowalski assessment", "Mr John Smith test").
+    """
+    m = _EPONYM_AFTER_ALONE.match(text, end)
+    if m is None:
+        return False
+    from twinlab.deid.vocabulary import _name_words
+
+    names = _name_words()[0]
+    phrase = [text[start:end], *re.findall(r"[\w’']+", m.group("mid"))]
+    at = start
+    for _ in range(3):
+        before = _WORD_BEFORE.search(text, max(0, at - 40), at)
+        if before is None:
+            break
+        word = before.group(1)
+        if _PERSON_CUE.search(word):
+            return False
+        if not word[:1].isupper() or word.lower() in _PHRASE_OPENERS or not word[-1].isalnum():
+            break
+        if len(phrase) >= 4:
+            return False
+        phrase.insert(0, word)
+        at = before.start()
+    return not any(w.lower() in names for w in phrase[1:])
 
 
 def _hyphen_tail(text: str, word: str, start: int, out: list[tuple[str, int, int]]) -> bool:
@@ -365,6 +461,7 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
             or _clinical_name(text, word, e)
             or _not_a_season(text, word, s, e)
             or _pronoun_he(text, word, s)
+            or _medication_record(text, word, s, e)
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

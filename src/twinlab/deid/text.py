@@ -16,7 +16,8 @@
    ``2021-03``, ``10.2021``; birth years, which over 89 tell the age: ``born in 1925``; days in
    words: ``the fourth of March``, ``Fourteenth March 2021``; ``the 14th inst.``; named days
    of the year, a decision: ``Christmas 2019``, ``Thanksgiving`` are dates), ages over 89
-   (``94-year-old``, ``ninety-three years old``, ``turned 93``, ``95th birthday``, ``Frank
+   (``94-year-old``, ``ninety-three years old``, ``turned 93``, ``95th birthday``, ``her
+   ninety-second birthday``, ``Frank
    Bush, 93,`` after a name or a word for a person),
    names after a title in any case (``seen by dr. brown``) or after a relation, when Philter
    lists it as a name (``son frank``), street addresses with their unit and PO boxes (``12 main
@@ -61,7 +62,27 @@
    LUMBER AND HAS PAIN``: :data:`_NAME_STOP`); user names after their label without a colon
    (``username kez_lindqvist58``), a licence plate with its state (``plate TX KJM-4471``), and
    a unique characteristic: who someone is "the only / first / oldest ..." of in a community
-   (``the only licensed alligator trapper in Terrebonne Parish``: ``[UNIQUE]``);
+   (``the only licensed alligator trapper in Terrebonne Parish``: ``[UNIQUE]``); and, from
+   the fifth red-team round, notes from abroad and in other hands: health numbers of other
+   countries after their label (``Aadhaar no: 4567 8912 3456``, ``Medicare no. 2123 45670
+   1``, ``BC PHN 9123 456 789``, ``RAMQ TREJ 3107 1419``), an Australian postcode after its
+   state (``NSW 2650``), French and Quebec streets (``221 rue Saint-Denis``), a flat before
+   its building (``Flat 4B, Shanti Apartments``), a general practice's name (``Wrenfield
+   Surgery``; not ``Vascular Surgery`` or ``Needs Surgery``), an area code in brackets
+   (``(02) 9876 5432``), days glued to their month (``15Jan``, ``3Feb2021``) and a month with
+   a short year (``Feb'21``, ``Jan-22``), years spelled out (``nineteen twenty nine``), French
+   and Spanish dates (``le 14 juillet 1931``, ``3 de marzo``), national days abroad (``Anzac
+   Day``), initials after a role, title or relation or before what they stand for (``Nurse
+   T.W.``, ``J.S. (pt's initials)``, ``cc: JS/km``; not ``E. coli``, ``I.V.``), a
+   ``Surname, Given`` name after its label (``ATTENDING: SUMMER, RAINE MD``), an age over 89
+   restated (``Age 89 at enrolment, now 90``), a birth year ``born in '29``, registration
+   plates after ``reg`` (``KX21 ABC``; not ``reg 10 units``), reddit and Discord user names,
+   a town of a gazetteer after a telephone number or a business's name (``(tel. 0244 123 456,
+   Tamale)``, ``Golden Dragon Restaurant, Flushing``), a practice in an all-caps note
+   (``SEEN AT WRENFIELD SURGERY``), initials and French streets in a lower-case note (``nurse
+   t.w.``, ``221 rue saint-denis``), a name after a title without its dot written as a title
+   (``Mr Summer Rain``; not ``MR``, ``MS``) and a relative's given name and surname whose
+   surname is a common word (``brother Sonny Day``);
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
@@ -96,6 +117,7 @@ __all__ = [
     "person_name_runs",
     "pointer_phi",
     "scrub_text",
+    "single_person_names",
 ]
 
 _MONTH = (
@@ -129,7 +151,19 @@ _HOLIDAY = (
     r"|(?-i:Labou?r\s+Day|LABOU?R\s+DAY)|veterans'?\s+day|mother'?s\s+day|father'?s\s+day|boxing\s+day"
     r"|st\.?\s+patrick'?s\s+day|juneteenth|mlk\s+day|martin\s+luther\s+king\s+(?:jr\.?\s+)?day"
     r"|presidents'?\s+day|columbus\s+day|groundhog\s+day|all\s+saints'?\s+day|yom\s+kippur"
-    r"|rosh\s+hashanah|hanukkah|diwali|eid\s+al[-\s](?:fitr|adha))"
+    r"|rosh\s+hashanah|hanukkah|diwali|eid\s+al[-\s](?:fitr|adha)"
+    # national days abroad: "Anzac Day", "Canada Day", "Bastille Day", "Cinco de Mayo"
+    r"|anzac\s+day|australia\s+day|canada\s+day|victoria\s+day|remembrance\s+(?:day|sunday)"
+    r"|bastille\s+day|cinco\s+de\s+mayo|waitangi\s+day|republic\s+day|hogmanay|burns\s+night"
+    r"|guy\s+fawkes(?:\s+night)?|bonfire\s+night|(?:lunar|chinese)\s+new\s+year|holi|pongal"
+    r"|onam|st\.?\s+andrew'?s\s+day)"
+)
+#: Month names in French and Spanish (notes from Quebec, and Spanish-speaking patients' notes):
+#: "le 14 juillet 1931", "3 de marzo de 2021".
+_MONTH_ABROAD = (
+    r"(?:janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre"
+    r"|d[ée]cembre|enero|febrero|marzo|abril|mayo|junio|julio|agosto|sep?tiembre|octubre"
+    r"|noviembre|diciembre)"
 )
 #: Ages over 89 spelled out (``ninety-three``, ``one hundred and two``).
 _AGE_WORD = (
@@ -252,6 +286,9 @@ _LABELS = (
     r"|identifier|barcode|template|lot(?:\s+(?:no\.?|number|#))?|imei|meid|iccid|udi"
     # national and study numbers: "SIN 046 454 286", "NHS no. 943 476 5919", "subject 101-004"
     r"|sin|nhs\s+(?:no\.?|number|#)|health\s+card|ohip|phn|nino|national\s+id"
+    # Indian and Australian health numbers: "Aadhaar no: 4567 8912 3456", "ABHA 91-2345-6789-0123",
+    # "UHID 2022/45678", "IHI 8003 6012 3456 7890", "Medicare no. 2123 45670 1"
+    r"|aadhaa?r(?:\s+card)?|abha|uhid|ihi|medicare\s+card|ramq"
     r"|(?:study\s+|trial\s+)?subject(?:\s+id)?|screening(?:\s+(?:id|no\.?|number))?"
     r"|randomi[sz]ation(?:\s+(?:id|no\.?|number))?|state\s+id(?:\s+card)?|unit\s+no\.?"
     # immigration, employment and legal numbers: "Green card A123-456-789", "Employee #E-4455"
@@ -677,9 +714,13 @@ def _regions_anywhere() -> frozenset[str]:
 _PLACE_TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-])*\.?")
 #: A locative word just before a place ("in", "from", "near", "outside of", "in downtown").
 _PLACE_BEFORE = re.compile(
-    r"\b(?P<p>in|from|near|outside(?:\s+of)?|around|to|towards?|into|of|at|via|through|across"
-    r"|between|off)\s+(?:the\s+)?(?:(?:downtown|uptown|suburbs?\s+of|outskirts\s+of"
-    r"|(?:city|town|village)\s+of|rural|(?:north|south|east|west)(?:ern)?)\s+)?$",
+    r"(?:\b(?P<p>in|from|near|outside(?:\s+of)?|around|to|towards?|into|of|at|via|through"
+    r"|across|between|off)\s+(?:the\s+)?(?:(?:downtown|uptown|suburbs?\s+of|outskirts\s+of"
+    r"|(?:city|town|village)\s+of|rural|(?:north|south|east|west)(?:ern)?)\s+)?"
+    # the town after a telephone number or a business's name: "(tel. 0244 123 456, Accra)",
+    # "employer: Golden Dragon Restaurant, Flushing"
+    r"|\d{3,4}[ .-]\d{3,4},[ \t]+|(?-i:Restaurant|Inc\.?|LLC|Ltd\.?|Corp\.?|Company|Store"
+    r"|Market|Bank|Diner|Cafe|Café|Bakery|Garage|Motors|Farms?|Mill|Factory|Warehouse),[ \t]+)$",
     re.IGNORECASE,
 )
 #: A locative word or residence verb before a region ("on the Eastern Shore", "moved Upstate").
@@ -895,6 +936,100 @@ def _after_ages_label(text: str, start: int, end: int) -> bool:
 
 
 #: The PHI patterns (see the module docstring).
+#: Words before a person's initials: a care role, a title, a relation, "Pt", "by", "cc".
+_INITIALS_AFTER = (
+    r"nurse|rn|np|pa|dr|doctor|pt|patient|mr|mrs|ms|miss|tech|technician|per|by|cc|attending"
+    r"|resident|fellow|son|daughter|wife|husband|mother|father|brother|sister|spouse|partner"
+)
+#: Dotted abbreviations of clinical words, never initials ("given by I.V.", "with P.O. intake").
+_NOT_INITIALS = frozenset(
+    "I.V. P.O. I.M. S.C. S.L. P.R. N.G. O.D. O.S. O.U. A.M. P.M. M.D. R.N. D.O. N.P. P.A. P.T."
+    " O.T. E.R. E.D. U.S. U.K. N.B. Q.D. B.I.D. T.I.D. Q.I.D. P.R.N. H.S. N.P.O. D.N.R. I.C.U."
+    " O.R. E.M.S. G.I. I.D. C.T. M.R.I. E.K.G. E.C.G. C.X.R. U.A. B.P. H.R. R.R. O.B. G.P. D.O.B."
+    " S.O.B. C.P.R. W.B.C. R.B.C. N.S. L.R. E.M.T.".split()
+)
+
+
+def _initials(value: str) -> bool:
+    """Whether ``value`` (``T.W.``, ``A. B.``, ``JS/km``) is a person's initials, not a
+    dotted clinical abbreviation (:data:`_NOT_INITIALS`)."""
+    return value.replace(" ", "").replace("\t", "").upper() not in _NOT_INITIALS
+
+
+#: Words before "Surgery" or "Health Centre" that make a department or a kind of surgery,
+#: not a general practice's name ("Vascular Surgery", "Day Surgery", "Community Health Centre").
+_NOT_A_PRACTICE = frozenset(
+    "general vascular cardiac cardiothoracic thoracic plastic orthopaedic orthopedic colorectal"
+    " neuro neurological paediatric pediatric day minor major oral dental maxillofacial breast"
+    " hand spinal spine bariatric transplant trauma emergency robotic endocrine upper lower"
+    " hepatobiliary urological urologic ophthalmic eye ent cosmetic reconstructive mohs same"
+    " ambulatory outpatient inpatient elective urgent keyhole laparoscopic open previous prior"
+    " recent post pre after before for of the a an and had has underwent needs needed"
+    " requires required planned scheduled cataract hip knee heart back brain eye foot sinus"
+    " gastric weight bypass cancer tumour tumor oncologic oncological surgical metabolic"
+    " community primary rural mental public women's womens children's childrens student"
+    " veterans federally qualified family group medical health care thyroid lung liver kidney"
+    " renal colon bowel prostate bladder valve skin ear nose throat head neck joint shoulder"
+    " ankle wrist hernia gallbladder appendix retinal jaw spinal cardiovascular vascular".split()
+)
+
+
+#: Words of a dose after "reg" (regular insulin: "REG 10 UNITS"), never of a plate.
+_DOSE_WORD = re.compile(r"\b(?:units?|u|iu|mg|mcg|ml|kg|tabs?|caps?)\b", re.IGNORECASE)
+
+
+def _plate_like(value: str) -> bool:
+    """Whether ``value`` after "reg" is a plate (letters and digits: ``KX21 ABC``), not a dose
+    of regular insulin (``10 UNITS``)."""
+    return (
+        any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+        and _DOSE_WORD.search(value) is None
+    )
+
+
+def _a_person_name(value: str) -> bool:
+    """Whether ``"Surname, Given"`` after a label holds a person name of Philter's dictionaries
+    (``SUMMER, RAINE``), not clinical words (``Patient: Stable, Alert``)."""
+    from twinlab.deid.vocabulary import _name_words
+
+    names = _name_words()[0]
+    return any(w.lower() in names for w in re.findall(r"[A-Za-z'’-]+", value))
+
+
+#: Words before a practice's name that say where someone is registered or was seen.
+_PRACTICE_BEFORE = re.compile(
+    r"\b(?:at|from|to|with|gp|practice|registered|the)\W{0,3}$", re.IGNORECASE
+)
+
+
+#: A word of an all-caps practice's name: not the note's own words before it ("SEEN AT").
+_CAPS_WORD = (
+    r"(?!(?:SEEN|FROM|WITH|THE|AND|LIVES|NEAR|REFERRED|VISITED|ATTENDS|REGISTERED|NEEDS)\b)"
+    r"[A-Z]{3,}"
+)
+
+
+def _a_practice(text: str, start: int, end: int) -> bool:
+    """Whether the capitalised words ``text[start:end]`` before "Surgery" or "Health Centre"
+    name a practice (``Wrenfield``, ``at Riverside``), not a specialty, an operation or a
+    sentence's first words (``Vascular``, ``Cataract``, ``Needs Surgery``).
+
+    A word no clinical word list holds (:data:`_NOT_A_PRACTICE`, Philter's whitelist) or a
+    name of Philter's dictionaries makes a name; English words alone (``Riverside``) only after
+    a word that introduces a place (``at``, ``from``, ``GP``: :data:`_PRACTICE_BEFORE`).
+    """
+    from twinlab.deid.vocabulary import _name_words
+
+    words = [w.lower() for w in text[start:end].split()]
+    if all(w in _NOT_A_PRACTICE for w in words):
+        return False
+    names, clinical = _name_words()
+    if any(w in names or w not in clinical for w in words):
+        return True
+    return _PRACTICE_BEFORE.search(text[max(0, start - 20) : start]) is not None
+
+
 PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern("url", _p(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+")),
     # a local part of at most 64 characters (RFC 5321): linear time on long tokens
@@ -1016,8 +1151,25 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "date",
         _p(
             r"\b(?:born(?:\s+in)?|dob|d\.o\.b\.?|yob|year\s+of\s+birth|birth\s+year|b\.)"
-            r"\s*[:#]?\s*(?P<v>(?:18|19|20)\d{2})\b"
+            r"\s*[:#]?\s*(?P<v>(?:18|19|20)\d{2}|['’]\d{2})\b"
         ),
+    ),
+    PhiPattern(  # an age over 89 after the age then: "Age 89 at enrolment, now 90"
+        "age",
+        _p(
+            r"\b(?:age[sd]?|turned|turns)\b[^.;\n]{0,40}?\b(?:now|currently|today)\s*[:=]?\s*"
+            rf"(?:aged?\s+)?(?P<v>{_AGE_NUM}|{_AGE_WORD})\b(?![.,]?\d|\s*(?:%|/|[a-z]{{1,3}}\b(?<!yo)))"
+        ),
+        hint=_p(r"\b(?:now|currently|today)\b"),
+    ),
+    PhiPattern(  # a name as "Surname, Given" after its label: "ATTENDING: SUMMER, RAINE MD"
+        "name",
+        re.compile(
+            r"(?i:\b(?:name|attending|provider|physician|pcp|gp|ordering|referring|consultant"
+            r"|surgeon|resident|patient|pt|doctor|nurse|verified\s+by|signed\s+by)\s*:[ \t]*)"
+            r"(?P<v>[A-Z][A-Za-z'’-]+,[ \t]*[A-Z][A-Za-z'’-]+(?:[ \t]+[A-Z]\.?(?![\w]))?)"
+        ),
+        _a_person_name,
     ),
     PhiPattern(  # an unpadded month/day after a word that introduces a date ("seen on 4/3")
         "date",
@@ -1048,7 +1200,11 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # a national number with its trunk 0: "07700 900123", "020 7946 0958"
         "phone",
         # a separator after the area code: an unbroken "0123456789" is a code (and a long number)
-        _p(r"(?<![\w+.,/:-])0[1-9]\d{1,3}[\s-]\d{3,4}[\s-]?\d{3,4}(?![\w.,/:-]?\d)"),
+        _p(
+            r"(?<![\w+.,/:-])0[1-9]\d{1,3}[\s-]\d{3,4}[\s-]?\d{3,4}(?![\w.,/:-]?\d)"
+            # the area code in brackets: "(02) 9876 5432", "(0161) 496 0000"
+            r"|(?<![\w.,/:-])\(0[1-9]\d{0,3}\)[ \t]?\d{3,4}[ \t-]?\d{3,4}(?![\w.,/:-]?\d)"
+        ),
         _trunk_phone,
     ),
     PhiPattern(  # a vanity number: "1-800-FLOWERS", "800-GET-WELL", "call 555-HELP"
@@ -1162,6 +1318,22 @@ PATTERNS: tuple[PhiPattern, ...] = (
         ),
         context=_role_name,
     ),
+    PhiPattern(  # a title without its dot, written as a title: "Mr Summer Rain" (not "MR", "MS")
+        "name",
+        re.compile(
+            rf"\b(?:Mr|Ms|Miss|Mx)[ \t]+(?P<v>(?!(?i:{_NOT_A_NAME})\b)[A-Z][a-z'’-]+"
+            r"(?:[ \t]+[A-Z][a-z'’-]+)?)"
+        ),
+    ),
+    PhiPattern(  # a relative's given name and surname, the surname a common word ("Sonny Day")
+        "name",
+        _p(
+            r"\b(?:daughter|son|wife|husband|sister|brother|mother|father|niece|nephew|aunt|uncle"
+            r"|cousin|grand(?:daughter|son|mother|father)|partner|spouse|neighbou?r|friend)"
+            r"(?:'s)?(?:\s*[,:(]\s*|\s+)(?P<v>(?-i:[A-Z][a-z'’-]+[ \t]+[A-Z][a-z'’-]+))\b"
+        ),
+        context=_role_name,
+    ),
     PhiPattern(  # a relative's first name in lower case, a common word too ("son frank")
         "name",
         _p(
@@ -1199,7 +1371,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # a street address, its unit; a PO box
         "address",
         _p(
-            r"\b\d{1,6}[a-z]?(?:\s+[nsew]\.?)?(?P<w>(?:\s+[a-z][\w'.-]*){1,3}?)\s+"
+            # a word of the street's name ends with a dot only as an abbreviation ("St. Charles
+            # Ave"): "2 large bore IVs. Place patient" crosses a full stop, no street
+            r"\b\d{1,6}[a-z]?(?:\s+[nsew]\.?)?(?P<w>(?:\s+(?:(?:st|mt|ft|ste|[nsew])\.(?=\s)"
+            r"|[a-z][\w'-]*(?:\.[\w'-]+)*)){1,3}?)\s+"
             r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|terrace"
             r"|place|pl|highway|hwy|parkway|pkwy|circle|cir)\b\.?"
             r"(?:\s*,?\s*(?:apt|apartment|unit|suite|ste|#|room|rm|fl|floor)\.?\s*#?\s*[\w-]+)?"
@@ -1403,6 +1578,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\b(?:d\.|deceased|passed)\s*(?P<v4>{_AGE_NUM})\b(?![.,]?\d|\s*(?:%|[/:]"
             r"|d\b|days?|h\b|hrs?|hours?|min|minutes?|wks?|weeks?|mos?|months?|mg|ml))"
             rf"|\b{_AGE_NUM}(?:st|nd|rd|th)\s+birthday\b"
+            # spelled out: "her ninety-second birthday", "his hundredth birthday"
+            r"|\b(?:ninetieth|ninety[-\s]?(?:first|second|third|fourth|fifth|sixth|seventh"
+            r"|eighth|ninth)|(?:one\s+)?hundredth|(?:a|one)\s+hundred\s+and\s+\w+?(?:st|nd|rd|th))"
+            r"\s+birthday\b"
             # "Age at death: 93", "age at dx 91", "the patient, who is 91,"
             r"|\bage\s+(?:at|of)\s+(?:death|dx|diagnosis|onset|presentation|admission)\s*[:=]?\s*"
             rf"(?P<v5>{_AGE_NUM}|{_AGE_WORD})\b(?![.,]?\d|\s*%)"
@@ -1411,6 +1590,105 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\b{_AGE_WORD}[\s-]+(?:years?|yrs?)(?:[\s-]+old)?\b"
             rf"|\b(?:aged?|age:)\s*{_AGE_WORD}\b"
         ),
+    ),
+    PhiPattern(  # a day and month glued ("15Jan", "21stMarch", "3Feb2021"); month and 'YY
+        "date",
+        _p(
+            rf"(?<![\w.])(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?{_MONTH}(?:\d{{2}}|\d{{4}})?\b"
+            # "Feb'21", "Sept'19", "Jan-22" (the 22nd of January, or 2022: a date either way)
+            rf"|\b{_MONTH}\.?\s*(?:['’]|-(?=\d{{2}}\b(?![-/.]\d)))\s*\d{{2}}\b"
+        ),
+    ),
+    PhiPattern(  # a day and a month of French or Spanish: "le 14 juillet 1931", "3 de marzo"
+        "date",
+        _p(
+            rf"\b(?:[1-9]|[12]\d|3[01])(?:er)?\s+(?:de\s+)?{_MONTH_ABROAD}\b"
+            r"(?:,?\s+(?:de\s+)?(?:19|20)\d{2}\b)?"
+        ),
+    ),
+    PhiPattern(  # a registration plate after "reg" or "rego": "Car reg KX21 ABC", "rego ABC-123"
+        "vehicle",
+        re.compile(
+            r"(?i:\b(?:reg(?:istration)?|rego)\b\.?[ \t]*(?:no\.?|number|#)?[:#]?[ \t]*)"
+            r"(?P<v>[A-Z]{2}\d{2}[ ]?[A-Z]{3}|[A-Z0-9]{2,4}[- ]?[A-Z0-9]{2,4})\b"
+        ),
+        _plate_like,
+    ),
+    PhiPattern(  # a reddit user ("u/jsmith_rides") or a Discord tag ("jsmith#4421")
+        "handle",
+        _p(r"(?<![\w/])u/[a-z0-9_-]{3,20}\b|\bdiscord\b\W{0,3}(?P<v>[\w.]{2,32}#\d{4})\b"),
+    ),
+    PhiPattern(  # a year spelled out: "dob march third nineteen twenty nine" (over 89: an age)
+        "date",
+        _p(
+            r"\bnineteen(?:[-\s]+hundred(?:\s+and)?)?[-\s]+(?:twenty|thirty|forty|fifty|sixty"
+            rf"|seventy|eighty|ninety)(?:[-\s]?{_DIGIT_WORD})?\b"
+        ),
+        hint=_p(r"nineteen"),
+    ),
+    PhiPattern(  # an Australian postcode after its state: "Wagga Wagga NSW 2650"
+        "zip",
+        re.compile(
+            r"\b(?:NSW|VIC|QLD|TAS|ACT|SA|WA|NT|Vic|Qld|Tas)\.?,?[ \t]+(?P<v>\d{4})\b(?![.,]\d)"
+        ),
+    ),
+    PhiPattern(  # a French or Quebec street: "221 rue Saint-Denis", "45 avenue Laurier Ouest"
+        "address",
+        re.compile(
+            r"\b\d{1,5}(?:[ \t]?(?:bis|ter|[A-Ba-b]))?,?[ \t]+(?i:rue|avenue|boulevard"
+            r"|chemin|place|all[ée]e|impasse|quai|rang|montée)\b"
+            r"(?:[ \t]+(?i:de[ \t]+la|de[ \t]+l['’]|des|du|de|d['’]|la|le|les))?[ \t]*"
+            r"[A-ZÀ-Ý][\w'’.-]*(?:[ \t-]+(?:[A-ZÀ-Ý][\w'’.-]*|de|du|des|la))*"
+        ),
+    ),
+    PhiPattern(  # and in a lower-case note: "lives at 221 rue saint-denis"
+        "address",
+        re.compile(
+            r"\b\d{1,5},?[ \t]+(?:rue|boulevard|chemin)[ \t]+(?:(?:de[ \t]+la|de[ \t]+l['’]|des|du"
+            r"|de|d['’])[ \t]*)?[a-zà-ÿ][\w'’-]*"
+        ),
+    ),
+    PhiPattern(  # a flat or unit before its building: "Flat 4B, Shanti Apartments"
+        "address",
+        re.compile(
+            r"\b(?:Flat|FLAT)[ \t]+(?P<v>\d+[A-Z]?)\b"
+            r"|\b(?:Unit|UNIT)[ \t]+(?P<v2>\d+[A-Z]?/\d+)\b"
+        ),
+    ),
+    PhiPattern(  # a general practice: "Riverside Surgery", "Ashgrove Medical Practice"
+        "address",
+        re.compile(
+            r"(?P<v>[A-Z][a-z'’]+(?:[ \t]+[A-Z][a-z'’]+){0,2})[ \t]+(?=(?:Surgery"
+            r"|Medical[ \t]+Practice"
+            r"|Group[ \t]+Practice|Family[ \t]+Practice|Health[ \t]+Cent(?:re|er)"
+            r"|Medical[ \t]+Cent(?:re|er))\b)"
+        ),
+        context=_a_practice,
+    ),
+    PhiPattern(  # and in an all-caps note: "SEEN AT WRENFIELD SURGERY"
+        "address",
+        re.compile(
+            rf"(?P<v>\b{_CAPS_WORD}(?:[ \t]+{_CAPS_WORD}){{0,2}})[ \t]+(?=(?:SURGERY"
+            r"|MEDICAL[ \t]+PRACTICE|GROUP[ \t]+PRACTICE|FAMILY[ \t]+PRACTICE"
+            r"|HEALTH[ \t]+CENT(?:RE|ER)|MEDICAL[ \t]+CENT(?:RE|ER))\b)"
+        ),
+        context=_a_practice,
+    ),
+    PhiPattern(  # initials of a person after a role, title or relation ("Nurse T.W.", "Pt A.B.")
+        "name",
+        re.compile(
+            rf"(?:\b(?i:{_INITIALS_AFTER})\.?:?[ \t]+)(?P<v>(?:[A-Z]\.[ \t]?){{2,3}}(?![a-z]))"
+            # or before what they stand for: "J.S. (pt's initials)", "R.K.M. (attending)"
+            r"|(?P<v2>\b(?:[A-Z]\.){2,3})(?=[ \t]*\((?i:(?:pt|patient)['’]?s?[ \t]+)?"
+            r"(?i:initials|attending|resident|fellow|rn|np|md|scribe|nurse)\))"
+            # a dictating doctor's and typist's initials: "cc: JS/km", "JS/km" alone on its line
+            r"|(?:(?i:\bcc)[ \t]*:?[ \t]*|^[ \t]*)(?P<v3>[A-Z]{2,3}/[a-z]{2,3})[ \t]*$"
+            # in a lower-case note, after a care role only: "nurse t.w. gave meds"
+            r"|\b(?:nurse|rn|np|dr|attending|resident|tech)\.?:?[ \t]+"
+            r"(?P<v4>(?:[a-z]\.){2,3})(?!\w)",
+            re.MULTILINE,
+        ),
+        _initials,
     ),
     PhiPattern("id", _p(r"\b(?:patient|person|relatedperson|practitioner|group)/[\w.-]+")),
     PhiPattern(  # a unique characteristic: "the only female shrimp boat captain in the county"
@@ -1427,7 +1705,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _p(
             rf"\b(?:{_LABELS})(?:\s*(?:[:#]|no\.?|number(?!\s+of\b)))*\s*"
             # digits in groups ("943 476 5919", "046 454 286") or one code
-            r"(?P<v>\d{3}[ ]\d{2,3}[ ]\d{3,4}(?!\d)|(?=[\w-]*\d)[a-z0-9][\w-]{2,})"
+            r"(?P<v>\d{3}[ ]\d{2,3}[ ]\d{3,4}(?!\d)|\d{4}(?:[ ]\d{4}){2,3}(?!\d)"
+            r"|\d{4}[ ]\d{5}(?:[ ]\d)?(?!\d)|\d{4}[ ]\d{3}[ ]\d{3}(?!\d)"
+            r"|[a-z]{4}[ ]\d{4}[ ]\d{4}(?!\d)|(?=[\w-]*\d)[a-z0-9][\w-]{2,}(?:/\d+)?)"
             r"(?![\w-])(?!\s*(?:mg|mcg|ml|g|kg|units?|%)(?!\w))"  # a dose is no record number
         ),
     ),
@@ -1495,7 +1775,8 @@ def find_phi(
     patterns, engine : bool
         Also run :data:`PATTERNS` and the clinical engine (:mod:`twinlab.deid.engine`).
     names : bool
-        Also report runs of person names (:func:`person_name_runs`; with ``patterns``).
+        Also report runs of person names (:func:`person_name_runs`) and single person names
+        that a cue or their case marks (:func:`single_person_names`; with ``patterns``).
     skip : frozenset of str
         Pattern kinds not reported (``{"id", "number"}`` for a product lot number, which is a
         serial by nature).
@@ -1521,6 +1802,7 @@ def find_phi(
         spans += [(1, k, s, _full_stop_off(text, s, e)) for k, s, e in hits]
     if patterns and names:
         spans += [(1, k, s, e) for k, s, e in person_name_runs(text)]
+        spans += [(1, k, s, e) for k, s, e in single_person_names(text)]
     if engine:
         from twinlab.deid.engine import philter_spans
 
@@ -1619,6 +1901,72 @@ def person_name_runs(text: str) -> list[tuple[str, int, int]]:
             runs.append(("name", run[0][0], run[-1][1]))
         run = []
     return runs
+
+
+#: Words after which a single name word of a sponsor term is a person ("REVIEW BY KOWALSKI",
+#: "CALL WITH Nowak", "PER ABERNATHY", "C/O SMITH"): a title or care role is a pattern already.
+_SINGLE_NAME_CUE = re.compile(
+    r"\b(?:by|per|with|c/o|attn|called|seen|contact|caller|for|investigator|inv|pi|sub-?i"
+    r"|patient|pt|subject|relative|mother|father|son|daughter|wife|husband|spouse)\W{0,3}$",
+    re.IGNORECASE,
+)
+
+
+def single_person_names(text: str) -> list[tuple[str, int, int]]:
+    """Single person names of a short vocabulary-like value that a cue or their case marks.
+
+    One name word alone is no name to :func:`person_name_runs` (``EMER``; and Philter's name
+    dictionaries hold ``POLLEN`` and ``READER``), so a visit called ``WEEK 4 KOWALSKI`` kept
+    it. A single word counts here when it is a first or last name of Philter's dictionaries, no
+    clinical word of its whitelist, at least 3 letters, and either
+
+    * follows a word that introduces a person (``by``, ``per``, ``with``, ``c/o``...:
+      :data:`_SINGLE_NAME_CUE`) or is followed by a possessive ``'s`` (``KOWALSKI'S CALL``), or
+    * is capitalised in a value whose other words (two or more) are all in upper case
+      (``5 MIN POST DOSE Kowalski``: a sponsor's terms are written in one case).
+
+    Parameters
+    ----------
+    text : str
+        A sponsor term, a code system or another short value read without the engine.
+
+    Returns
+    -------
+    list of (str, int, int)
+        ``("name", start, end)`` of each such word, in text order.
+
+    Examples
+    --------
+    >>> [t[s:e] for t in ["REVIEW BY KOWALSKI"] for _, s, e in single_person_names(t)]
+    ['KOWALSKI']
+    >>> [t[s:e] for t in ["5 MIN POST DOSE Kowalski"] for _, s, e in single_person_names(t)]
+    ['Kowalski']
+    >>> single_person_names("EMER"), single_person_names("WEEK 4 KOWALSKI")
+    ([], [])
+    """
+    from twinlab.deid.vocabulary import _name_words
+
+    names, clinical = _name_words()
+    words = list(_words_of_letters(text))
+    out: list[tuple[str, int, int]] = []
+    for start, end, word in words:
+        if len(word) < 3 or word not in names or word in clinical:
+            continue
+        original = text[start:end]
+        others = [text[a:b] for a, b, _ in words if a != start]
+        contrast = (
+            original[:1].isupper()
+            and original[1:].islower()
+            and len(others) >= 2
+            and all(o.isupper() for o in others)
+        )
+        cue = (
+            _SINGLE_NAME_CUE.search(text[max(0, start - 30) : start]) is not None
+            or re.match(r"['’]s\b", text[end : end + 3], re.IGNORECASE) is not None
+        )
+        if contrast or cue:
+            out.append(("name", start, end))
+    return out
 
 
 def _words_of_letters(text: str) -> Iterator[tuple[int, int, str]]:

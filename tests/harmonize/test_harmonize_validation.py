@@ -165,12 +165,13 @@ def test_a_study_with_implausible_values_runs_and_accounts_for_each(faulty_study
 @pytest.mark.parametrize(
     ("unit", "value", "kind"),
     [("mg/L", -0.4, "non-negative quantity"), ("mmol/L", 1e300, "non-negative quantity"),
-     ("%", 250.0, "percentage"), ("10*9/L", -1.0, "non-negative quantity"),
+     ("%", -1e300, "any unit"), ("10*9/L", -1.0, "non-negative quantity"),
      ("{cells}/uL", -3.0, "non-negative quantity"), ("Cel", 1e300, "any unit")],
 )  # fmt: skip
 def test_unlisted_analytes_are_held_to_the_bounds_of_their_unit(unit, value, kind) -> None:
     """An analyte without a row in plausibility.csv was published unchecked: a negative
-    concentration, a 1e300, a percentage of 250."""
+    concentration, a 1e300 (a percentage may exceed 100 or be negative: FEV1 % predicted, a
+    percent change)."""
     ev = _events(code=["XYZ", "XYZ"], code_system=["local", "local"], unit=[unit, unit],
                  value_num=[value, 1.0])  # fmt: skip
     kept, rows = check_values(ev, "quarantine")
@@ -187,10 +188,10 @@ def test_signed_units_and_listed_ranges_keep_their_own_rules() -> None:
     # a temperature, a z-score and a dimensionless value may be negative; a listed analyte's
     # range decides for it (not the generic bounds of its unit)
     ev = _events(
-        code=["T", "Z", "R", "4544-3"],
-        code_system=["local", "local", "local", LOINC],
-        unit=["Cel", "{z-score}", "1", "%"],
-        value_num=[-20.0, -2.5, -0.3, 45.0],
+        code=["T", "Z", "R", "4544-3", "FEV1PP", "PCHG"],
+        code_system=["local", "local", "local", LOINC, "local", "local"],
+        unit=["Cel", "{z-score}", "1", "%", "%", "%"],
+        value_num=[-20.0, -2.5, -0.3, 45.0, 112.0, -35.0],  # FEV1 % predicted, % change
     )
     kept, rows = check_values(ev, "quarantine")
-    assert rows.empty and len(kept) == 4
+    assert rows.empty and len(kept) == 6

@@ -182,7 +182,7 @@ def _beyond_unit_bounds(
 ) -> tuple[np.ndarray, list[str]]:
     """The events of no listed range whose value leaves the bounds of its unit's kind
     (:func:`twinlab.terminology.plausibility.unit_bounds`: a negative concentration, amount
-    or count, a percentage above 100, a magnitude beyond any measurement), and why.
+    or count, a magnitude beyond any measurement), and why.
 
     Parameters
     ----------

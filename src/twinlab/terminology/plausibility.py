@@ -84,7 +84,7 @@ def unit_bounds(unit: str | None) -> tuple[float, float, str]:
     """The bounds that hold for any value in the UCUM ``unit``, whatever it measures.
 
     A concentration, amount, mass, volume, count or rate (``mg/L``, ``mmol``, ``10*9/L``,
-    ``{steps}``, ``/min``) is never negative; a percentage lies in 0 to 100; any value's
+    ``{steps}``, ``/min``) is never negative; any value's
     magnitude stays below :data:`GENERIC_LIMIT`. These hold for analytes not listed in
     ``plausibility.csv`` (a listed analyte's own range decides for it: a base excess in
     ``mmol/L`` may be negative).
@@ -97,18 +97,18 @@ def unit_bounds(unit: str | None) -> tuple[float, float, str]:
     Returns
     -------
     tuple of (float, float, str)
-        Low bound, high bound and the kind of unit they hold for (``"percentage"``,
-        ``"non-negative quantity"`` or ``"any unit"``).
+        Low bound, high bound and the kind of unit they hold for (``"non-negative
+        quantity"`` or ``"any unit"``). A percentage is ``"any unit"``: a percent of predicted
+        (FEV1 110 %) exceeds 100 and a percent change is negative, so only an analyte's own
+        row in ``plausibility.csv`` bounds it.
 
     Examples
     --------
-    >>> unit_bounds("mg/L")[::2], unit_bounds("%"), unit_bounds("Cel")[2]
-    ((0.0, 'non-negative quantity'), (0.0, 100.0, 'percentage'), 'any unit')
+    >>> unit_bounds("mg/L")[::2], unit_bounds("%")[2], unit_bounds("Cel")[2]
+    ((0.0, 'non-negative quantity'), 'any unit', 'any unit')
     """
     text = (unit or "").strip()
-    if text == "%":
-        return 0.0, 100.0, "percentage"
-    if _SIGNED_NOTE.search(text):  # {z-score}, {delta}...: a difference or score may be < 0
+    if text == "%" or _SIGNED_NOTE.search(text):  # {z-score}, {delta}: may be < 0
         return -GENERIC_LIMIT, GENERIC_LIMIT, "any unit"
     atoms = [a for a in re.split(r"[./]", _NOTE.sub("{}", text)) if a]
     if atoms and all(_ATOM.match(a) for a in atoms):

@@ -45,6 +45,7 @@ import numpy as np
 
 __all__ = [
     "compile_pymc_model",
+    "ieee_numba",
     "lean_wrappers_supported",
     "load_model",
     "model_cache_key",
@@ -158,7 +159,7 @@ def _cache_key(
         return None
     h = hashlib.sha256()
     for part in (
-        "twinlab.nutpie_compile.v1",
+        "twinlab.nutpie_compile.v2",  # v2: IEEE arithmetic (no fast-math)
         inner_key,
         src,
         inspect.getsource(_module().make_extraction_fn),
@@ -249,6 +250,26 @@ def _make_c_expand_func(
 _LEAN = {"_make_c_logp_func": _make_c_logp_func, "_make_c_expand_func": _make_c_expand_func}
 
 
+@contextlib.contextmanager
+def ieee_numba() -> Any:
+    """PyTensor's Numba functions compiled with IEEE arithmetic (no fast-math).
+
+    PyTensor compiles with fast-math by default (``numba__fastmath``: reassociation,
+    contraction, approximate functions). Under it the machine code a process compiles for a
+    model and the code it stores on disk need not compute the same last bits, so the first
+    fit on a machine (nothing cached yet) drew other chains than every later fit of the same
+    model and data: MCMC is chaotic, and a reviewer's first run never matched the recorded
+    posterior. Without fast-math both are the same arithmetic (tested from an empty cache:
+    the same draws, bit for bit, cold and warm; no measurable cost on the demo fit).
+    PyTensor's cache keys hold the flag (``..._fastmath0``); the wrappers' and the stored
+    models' formats were moved on (``v2``) so that nothing compiled with fast-math loads.
+    """
+    import pytensor
+
+    with pytensor.config.change_flags(numba__fastmath=False):
+        yield
+
+
 def compile_pymc_model(
     model: Any, *, lean: bool = True, disk_cache: bool = True, **kwargs: Any
 ) -> Any:
@@ -274,9 +295,10 @@ def compile_pymc_model(
     import nutpie
 
     if not (lean and lean_wrappers_supported()):
-        return nutpie.compile_pymc_model(model, **kwargs)
+        with _LOCK, ieee_numba():
+            return nutpie.compile_pymc_model(model, **kwargs)
     cp = _module()
-    with _LOCK:
+    with _LOCK, ieee_numba():
         saved = {name: getattr(cp, name) for name in _LEAN}
         try:
             for name, factory in _LEAN.items():
@@ -301,7 +323,7 @@ def compile_pymc_model(
 
 #: disk-cache key of each cached wrapper (``CFunc``), set by :func:`compile_pymc_model`
 _WRAPPER_KEYS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-_MODEL_FORMAT = "twinlab.compiled_model.v1"
+_MODEL_FORMAT = "twinlab.compiled_model.v2"  # v2: compiled without fast-math
 #: the modules that build and compile a population model (their source is part of the key)
 _MODEL_SOURCES = (
     "population.py",

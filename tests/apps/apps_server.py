@@ -88,15 +88,18 @@ def serving(
     args: list[str] | None = None,
     scheme: str = "http",
     patients: int = 200,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[dict]:
-    """``twinlab serve`` (with ``args``) on a free loopback port, its own audit log in
-    ``logs``; ``urllib`` must be able to reach ``scheme`` (a TLS test trusts its CA)."""
+    """``twinlab serve`` (with ``args``, ``env`` added to its environment) on a free
+    loopback port, its own audit log in ``logs``; ``urllib`` must be able to reach
+    ``scheme`` (a TLS test trusts its CA)."""
     port = free_port()
     env = {
         **os.environ,
         "TWINLAB_AUDIT_LOG": str(logs / "audit.jsonl"),
         "TWINLAB_COOKIE_SECRET": "test-cookie-secret-" + "x" * 32,
         "TWINLAB_WHATIF_PATIENTS": str(patients),
+        **(env or {}),
     }
     out = (logs / "server.log").open("w")
     proc = subprocess.Popen(

@@ -29,56 +29,35 @@ login and logout handlers (:class:`panel.auth.BasicAuthProvider`) but
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import math
 from typing import Any
 from urllib.parse import urlencode
 
-from panel.auth import (
-    BasicAuthProvider,
-    BasicLoginHandler,
-    LogoutHandler,
-    _validate_next_url,
-)
+from panel.auth import BasicAuthProvider, BasicLoginHandler, _validate_next_url
 from panel.config import config
-from panel.io.resources import LOCAL_DIST
 from panel.io.state import state
 from panel.util import base64url_encode
-from tornado.ioloop import PeriodicCallback
-from tornado.web import HTTPError, decode_signed_value
 
-from twinlab.apps.auth import (
-    LoginThrottle,
-    SessionStore,
-    _audit,
-    credentials_path,
-    load_credentials,
-    login,
-    logout_token,
-)
-from twinlab.apps.auth_pages import logged_out_html, login_html, logout_html, throttled_html
-from twinlab.apps.connections import client_of, is_https
+from twinlab.apps.auth import LoginThrottle, load_credentials, login
+from twinlab.apps.auth_pages import login_html, throttled_html
+from twinlab.apps.connections import client_of
 from twinlab.apps.guard import same_site
+from twinlab.apps.sessions import (
+    SESSION_COOKIE,
+    SESSIONS,
+    SessionLogoutHandler,
+    cookie_options,
+    watch_credentials,
+)
+from twinlab.apps.sessions import local_dist as _local_dist
+from twinlab.apps.sessions import session_id as _session_id
 
 log = logging.getLogger("twinlab.apps")
 
-#: one throttle and one session store per server process
+#: one throttle per server process (the sessions: :data:`twinlab.apps.sessions.SESSIONS`)
 THROTTLE = LoginThrottle()
-SESSIONS = SessionStore()
-SESSION_COOKIE = "twinlab_session"
-
-
-def cookie_options(handler: Any) -> dict[str, Any]:
-    """Attributes of every cookie set for ``handler``'s request: HttpOnly, SameSite=Lax,
-    Secure over TLS (:func:`twinlab.apps.connections.is_https`: a trusted proxy's TLS
-    too), on Panel's cookie path."""
-    secure = is_https(handler.request)
-    out: dict[str, Any] = {"httponly": True, "samesite": "Lax", "secure": secure}
-    if config.cookie_path:
-        out["path"] = config.cookie_path
-    return out
 
 
 #: the one failure message of the login form (whatever ``?error=`` says)
@@ -89,11 +68,6 @@ def same_site_path(next_url: str | None) -> str | None:
     """``next_url`` if a browser following it stays on this server
     (:func:`twinlab.apps.guard.same_site`), else ``None``."""
     return _validate_next_url(next_url) if next_url and same_site(next_url) else None
-
-
-def _session_id(handler: Any) -> str | None:
-    raw = handler.get_secure_cookie(SESSION_COOKIE, max_age_days=config.oauth_expiry)
-    return raw.decode("utf-8", "replace") if raw else None
 
 
 class HashedLoginHandler(BasicLoginHandler):
@@ -166,105 +140,7 @@ class HashedLoginHandler(BasicLoginHandler):
         self.set_secure_cookie("id_token", id_token, expires_days=days, **opts)
         sid = SESSIONS.open(user, _stamp(user) or "")
         self.set_secure_cookie(SESSION_COOKIE, sid, expires_days=days, **opts)
-        _watch_credentials(self.application)
-
-
-def _local_dist() -> str:
-    """Where this server serves Panel's own files (its logo): the login and logout pages
-    load nothing from Panel's CDN, which would tell a third party who opens them (and shows a
-    broken image where the server has no internet)."""
-    return (state.base_url or "/") + LOCAL_DIST
-
-
-class SessionLogoutHandler(LogoutHandler):
-    """Logging out: ``GET`` shows a button, which posts the logout with Tornado's XSRF
-    token and the session's own token (:func:`twinlab.apps.auth.logout_token`); only that
-    post closes the server-side session and its pages' websockets (audited). A link or an
-    image of another site (a ``GET``, which ``SameSite=Lax`` cookies follow on a top-level
-    navigation) logs nobody out."""
-
-    def get(self) -> None:
-        sid = _session_id(self)
-        if SESSIONS.user(sid) is None:  # nothing to log out of: the logged-out page
-            self._logged_out()
-            return
-        token = logout_token(self.application.settings["cookie_secret"], sid)
-        xsrf = self.xsrf_form_html()
-        self.write(logout_html(self.request.path, xsrf, token, _local_dist()))
-
-    def post(self) -> None:
-        sid = _session_id(self)
-        sent = self.get_argument("logout_token", "")
-        expected = logout_token(self.application.settings["cookie_secret"], sid) if sid else ""
-        if SESSIONS.user(sid) is not None and not hmac.compare_digest(sent, expected):
-            raise HTTPError(403, "this logout was not asked from this server's page")
-        user = SESSIONS.close(sid)
-        if user is not None:
-            closed = _close_connections(self.application, sid)
-            _audit("dashboard.logout", user, "session", {"connections_closed": closed})
-        self._logged_out()
-
-    def _logged_out(self) -> None:
-        """Clear the login's cookies; show the logged-out page."""
-        for name in ("user", "id_token", "access_token", "refresh_token", "oauth_expiry"):
-            self.clear_cookie(name, path=config.cookie_path or "/")
-        self.clear_cookie(SESSION_COOKIE, path=config.cookie_path or "/")
-        self.write(logged_out_html(self._login_endpoint, _local_dist()))
-
-
-def _close_connections(application: Any, sid: str | None) -> int:
-    """Close the open websockets of the pages opened with session ``sid``: their documents
-    stop answering at once (Bokeh expires them after); return how many were closed."""
-    closed = 0
-    secret = application.settings.get("cookie_secret")
-    for context in getattr(application, "_applications", {}).values():
-        for session in list(context.sessions):
-            request = getattr(session.document.session_context, "request", None)
-            raw = request.cookies.get(SESSION_COOKIE) if request is not None else None
-            value = decode_signed_value(secret, SESSION_COOKIE, raw) if raw and secret else None
-            if sid and value == sid.encode():
-                for connection in list(session._subscribed_connections):
-                    connection._socket.close()
-                    closed += 1
-    return closed
-
-
-#: how often the credentials file is looked at for a changed password (milliseconds)
-WATCH_MS = 1000
-_watching: dict[int, PeriodicCallback] = {}
-
-
-def _signature() -> tuple[int, int, int] | None:
-    """What tells a rewritten credentials file (``None``: none, or unreadable)."""
-    try:
-        st = credentials_path().stat()
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size, st.st_ino
-
-
-def _watch_credentials(application: Any) -> None:
-    """From the first login on, look at the credentials file every :data:`WATCH_MS`; when
-    it changed, end the sessions of the users whose password changed or who were removed:
-    their pages' open websockets are closed too (audited ``dashboard.session_ended``), as an
-    HTTP request of those sessions is refused (:func:`get_user`)."""
-    if id(application) in _watching:
-        return
-    seen = [_signature()]
-
-    def check() -> None:
-        now = _signature()
-        if now == seen[0]:
-            return
-        seen[0] = now
-        for sid, user in SESSIONS.close_stale(_stamp):
-            closed = _close_connections(application, sid)
-            params = {"reason": "password changed or user removed", "connections_closed": closed}
-            _audit("dashboard.session_ended", user, "session", params)
-
-    callback = PeriodicCallback(check, WATCH_MS)
-    _watching[id(application)] = callback
-    callback.start()
+        watch_credentials(self.application, _stamp, "password changed or user removed")
 
 
 _provider = BasicAuthProvider()

@@ -6,7 +6,8 @@ per-page route (the page, ``autoload.js``, ``metadata``, the websocket) is guard
 again; ``/`` is twinlab's landing page (:mod:`twinlab.apps.landing`: each role sees only
 its pages). Every connection has a deadline for its request head and body and one
 address a bounded number of connections (:mod:`twinlab.apps.connections`, the limits
-``twinlab serve`` sets in the environment).
+``twinlab serve`` sets in the environment). With an OAuth provider, logins open twinlab's
+server-side sessions and ``/logout`` is twinlab's (:mod:`twinlab.apps.oauth`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 
 import panel as pn
 
-from twinlab.apps import connections
+from twinlab.apps import connections, oauth
 from twinlab.apps.auth import authorize
 from twinlab.apps.guard import install, install_headers, install_next_url_check
 from twinlab.apps.landing import install_landing
@@ -25,6 +26,7 @@ install()
 install_headers()  # no framing, sniffing or cross-origin referrers, on every answer
 install_next_url_check()  # a login (either mode) never sends the user off site
 install_landing()  # twinlab's landing page at / instead of Panel's index of every app
+oauth.install()  # OAuth mode: server-side sessions, a logout that needs a POST and a token
 pn.config.authorize_callback = authorize
 
 

@@ -1,16 +1,20 @@
 """``twinlab serve --oauth-provider`` against a local OAuth provider (Panel's ``generic``
 provider, :mod:`oauth_provider`; nothing leaves the machine), over plain HTTP and
-websockets: logging out needs a POST with the session's token, as with passwords."""
+websockets: logging out needs a POST with the session's token, as with passwords, and a
+removed user's (or a changed role's) open websockets are closed."""
 
 from __future__ import annotations
 
 import asyncio
 import http.cookiejar
 import json
+import os
+import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from apps_server import _NoRedirect, fetch, http_logout, logout_form, serving, status
@@ -19,7 +23,7 @@ from test_apps_routes import _entries, _token
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from twinlab.apps.auth import add_user
+from twinlab.apps.auth import add_user, load_credentials
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +61,15 @@ def oauth_login(server: dict, user: str) -> str:
     query = urllib.parse.urlencode({"code": code, "state": state})
     redirected(f"{server['url']}/login?{query}")
     return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def _write_users(path: Path, users: dict) -> None:
+    """Replace the credentials file (mode 0600) by ``users``."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(users, fh)
+    os.replace(tmp, path)
 
 
 async def _open_socket(server: dict, cookies: str):
@@ -109,6 +122,34 @@ def test_an_oauth_logout_needs_a_post_with_the_sessions_token(oauth):
     assert logouts[-1]["params"]["connections_closed"] == 1
     # and the OAuth login still works after
     assert status(oauth["url"] + "/whatif", oauth_login(oauth, "olga")) == 200
+
+
+@pytest.mark.parametrize("change", ["role", "removed"])
+def test_a_new_role_or_a_removed_oauth_user_closes_the_open_websockets(oauth, change):
+    """Removing an OAuth user, or changing their role, refused their next HTTP request, but
+    their pages' websockets stayed open: they are closed now, and audited."""
+    user = {"role": "otto", "removed": "uma"}[change]
+    cookies = oauth_login(oauth, user)
+    file = oauth["credentials"]
+
+    def edit() -> None:
+        users = load_credentials(file)
+        if change == "role":
+            users[user]["role"] = "stakeholder"
+        else:
+            del users[user]
+        _write_users(file, users)
+
+    async def open_then_edit() -> bool:
+        conn = await _open_socket(oauth, cookies)
+        await asyncio.to_thread(edit)
+        return await _closed(conn)
+
+    assert asyncio.run(open_then_edit())
+    ended = [e for e in _entries(oauth) if e["action"] == "dashboard.session_ended"]
+    assert ended and ended[-1]["actor"] == user
+    assert ended[-1]["params"]["connections_closed"] == 1
+    assert status(oauth["url"] + "/whatif", cookies) in (302, 403)
 
 
 def test_an_oauth_user_without_a_role_is_refused_not_sent_round_in_a_loop(oauth):

@@ -1,9 +1,11 @@
 """twinlab's sessions and logout for ``twinlab serve --oauth-provider`` (Panel's OAuth).
 
 Panel's OAuth mode logs out on a ``GET /logout`` (a link or an image of any site logs the
-user out: the cookies are ``SameSite=Lax``) and keeps no session on the server.
-:func:`install` (run by ``panel serve --setup``, :mod:`twinlab.apps.server_setup`) makes
-OAuth mode work as the password mode does (:mod:`twinlab.apps.sessions`):
+user out: the cookies are ``SameSite=Lax``) and keeps no session on the server: removing a
+user, or changing their role, refused their next HTTP request but left their pages'
+websockets open. :func:`install` (run by ``panel serve --setup``,
+:mod:`twinlab.apps.server_setup`) makes OAuth mode work as the password mode does
+(:mod:`twinlab.apps.sessions`):
 
 - a login through the provider opens a server-side session, stamped with the user's role
   in the credentials file, in a signed cookie beside Panel's;
@@ -13,7 +15,9 @@ OAuth mode work as the password mode does (:mod:`twinlab.apps.sessions`):
   with twinlab's refusal page, as before);
 - ``/logout`` is :class:`twinlab.apps.sessions.SessionLogoutHandler`: ``GET`` shows a
   button, only its ``POST`` with the session's token logs out (Panel's cookies cleared,
-  the session closed, its websockets closed, audited ``dashboard.logout``).
+  the session closed, its websockets closed, audited ``dashboard.logout``);
+- when the credentials file changes, the sessions of a removed user, or of a user whose
+  role changed, end and their websockets are closed (audited ``dashboard.session_ended``).
 
 Everything is patched on Panel's OAuth classes only: the password mode is not touched.
 """
@@ -29,9 +33,13 @@ from twinlab.apps.sessions import (
     SessionLogoutHandler,
     cookie_options,
     session_id,
+    watch_credentials,
 )
 
 __all__ = ["install", "role_stamp"]
+
+#: why the watcher ends an OAuth session (audited)
+REASON = "role changed or user removed"
 
 
 def role_stamp(user: str) -> str | None:
@@ -63,6 +71,7 @@ def _open_session(handler: Any, user: str) -> None:
     sid = SESSIONS.open(user, stamp)
     opts = cookie_options(handler)
     handler.set_secure_cookie(SESSION_COOKIE, sid, expires_days=config.oauth_expiry, **opts)
+    watch_credentials(handler.application, role_stamp, REASON)
 
 
 def _logout_handler(provider: Any) -> type:

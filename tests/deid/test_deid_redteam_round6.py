@@ -186,3 +186,23 @@ def test_handles_short_links_and_spelled_emails_go_whole(text, whole):
 )
 def test_look_alikes_of_short_links_stay(text):
     assert [k for k, _, _ in deid_text.find_patterns(text) if k == "url"] == []
+
+
+@pytest.mark.parametrize("text", ["Patient: Stable, Alert", "Patient: Awake, Oriented"])
+def test_a_label_before_two_clinical_words_keeps_them(text):
+    """Philter reads "Label: Word, Word" as "Lastname, Firstname"; two words of its whitelist
+    that neither of its name lists holds are the patient's state."""
+    assert _scrubbed(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("Patient: Rose, Faith", ["Rose", "Faith"]),  # names and English words both
+        ("Patient: Kowalski, Anna", ["Kowalski", "Anna"]),
+        ("Name: Brightwater, Hallie", ["Brightwater", "Hallie"]),
+    ],
+)
+def test_a_label_before_a_surname_and_a_first_name_still_goes(text, leaked):
+    out = _scrubbed(text)
+    assert [w for w in leaked if w in out] == [], out

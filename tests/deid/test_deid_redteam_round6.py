@@ -156,7 +156,7 @@ def test_numbered_stations_and_all_caps_facilities_go(text, leaked):
 
 @pytest.mark.parametrize(
     "text",
-    ["Station 2 blood draw", "NUC MED SCAN", "F/U GEN MED CLINIC"],
+    ["Station 2 blood draw", "NUC MED SCAN", "F/U GEN MED CLINIC", "COUNTY HOSP", "PAIN CLINIC"],
 )
 def test_stations_and_facility_abbreviations_without_a_place_stay(text):
     found = [(k, text[s:e]) for k, s, e in deid_text.find_patterns(text) if k == "address"]

@@ -1054,14 +1054,14 @@ _ADDRESS_AFTER_PRACTICE = re.compile(
 )
 
 #: Words of a place that an all-caps facility abbreviation follows ("VALLEY MED", "LAKESIDE
-#: HOSP", "RIVER CTR"): the features of a landscape that name hospitals and clinics.
+#: HOSP", "RIVER CTR"): the features of a landscape that name hospitals and clinics (not
+#: "COUNTY", "CITY" or "NORTH": a generic "COUNTY HOSP" names none).
 _PLACE_ELEMENT = frozenset(
     "valley river riverside riverview lake lakeside lakeview mountain mount hill hills hillside"
     " park bay creek springs spring harbor harbour coast coastal bayside brook brookside meadow"
     " meadows forest woods wood grove oak oaks pine pines cedar maple willow ridge highland"
-    " highlands heights prairie canyon mesa summit county city town village north south east"
-    " west northern southern eastern western central mercy memorial community regional"
-    " university".split()
+    " highlands heights prairie canyon mesa summit shore beach island port haven glen dale"
+    " vista crest falls mercy".split()
 )
 
 

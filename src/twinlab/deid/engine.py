@@ -199,6 +199,33 @@ def _medication_record(text: str, word: str, start: int, end: int) -> bool:
     )
 
 
+#: "Label: Word, Word": the shape Philter reads as "Lastname, Firstname" after a label.
+_LABEL_PAIR = re.compile(r"\w\s*:[ \t]*(?P<a>[A-Za-z]+)[ \t]*,[ \t]*(?P<b>[A-Za-z]+)\b")
+
+
+def _label_pair_of_words(text: str, start: int, end: int) -> bool:
+    """Whether the word at ``text[start:end]`` is one of a "Label: Word, Word" pair that
+    Philter reads as a surname and a first name, but whose words are both clinical or English
+    words of its whitelist and neither is in its name lists (``Patient: Stable, Alert``; not
+    ``Patient: Rose, Faith``, whose words are names too)."""
+    from twinlab.deid.vocabulary import _name_words
+
+    m = next(
+        (
+            m
+            for m in _LABEL_PAIR.finditer(text, max(0, start - 40), min(len(text), end + 40))
+            if (m.start("a"), m.end("a")) == (start, end)
+            or (m.start("b"), m.end("b")) == (start, end)
+        ),
+        None,
+    )
+    if m is None:
+        return False
+    names, clinical = _name_words()
+    pair = (m.group("a").lower(), m.group("b").lower())
+    return all(w in clinical and w not in names for w in pair)
+
+
 def _not_a_season(text: str, word: str, start: int, end: int) -> bool:
     """Whether a season word is an event, not a time of year: "FALL AT HOME", "mechanical
     fall", "had a fall" stay; "in the fall", "last winter", "spring 2021" are dates."""
@@ -462,6 +489,7 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
             or _not_a_season(text, word, s, e)
             or _pronoun_he(text, word, s)
             or _medication_record(text, word, s, e)
+            or _label_pair_of_words(text, s, e)
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

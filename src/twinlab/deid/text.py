@@ -723,6 +723,14 @@ _PLACE_BEFORE = re.compile(
     r"|Market|Bank|Diner|Cafe|Café|Bakery|Garage|Motors|Farms?|Mill|Factory|Warehouse),[ \t]+)$",
     re.IGNORECASE,
 )
+#: A locative word before a town abroad: :data:`_PLACE_BEFORE`'s, or a French or Spanish one
+#: ("vit à Trois-Rivières", "vive en Sevilla", "originaria de Guadalajara", "près de Lyon").
+_PLACE_BEFORE_ABROAD = re.compile(
+    "(?:"
+    + _PLACE_BEFORE.pattern.removesuffix("$")
+    + r"|\b(?P<q>à|en|de|desde|hacia|vers|près\s+de|pres\s+de|cerca\s+de|proche\s+de)\s+)$",
+    re.IGNORECASE,
+)
 #: A locative word or residence verb before a region ("on the Eastern Shore", "moved Upstate").
 _REGION_BEFORE = re.compile(
     r"\b(?P<p>in|from|near|around|to|into|of|at|on|along|across|throughout|outside(?:\s+of)?"
@@ -851,7 +859,8 @@ class PlacePattern(PhiPattern):
         from twinlab.deid.engine import _EPONYM_AFTER
 
         before = self.before.search(text, max(0, start - 40), start)
-        case = _place_case(words, before.group("p") if before else None)
+        prep = (before.groupdict().get("q") or before.group("p")) if before else None
+        case = _place_case(words, prep)
         if (
             case is None
             or _EPONYM_AFTER.match(text, end) is not None
@@ -1027,13 +1036,79 @@ def _a_practice(text: str, start: int, end: int) -> bool:
     names, clinical = _name_words()
     if any(w in names or w not in clinical for w in words):
         return True
-    return _PRACTICE_BEFORE.search(text[max(0, start - 20) : start]) is not None
+    return (
+        _PRACTICE_BEFORE.search(text[max(0, start - 20) : start]) is not None
+        or _ADDRESS_AFTER_PRACTICE.match(text, end) is not None
+    )
+
+
+#: The practice's noun, then its street address ("Riverside Surgery, 14 Kings Road"): the
+#: words before a street line name an organisation or a place.
+_ADDRESS_AFTER_PRACTICE = re.compile(
+    r"[ \t]+(?:Surgery|Medical[ \t]+Practice|Group[ \t]+Practice|Family[ \t]+Practice"
+    r"|Health[ \t]+Cent(?:re|er)|Medical[ \t]+Cent(?:re|er))[ \t]*,[ \t]*"
+    r"(?:(?:Unit|Suite|Flat)[ \t]+\w+[ \t]*,?[ \t]*)?\d{1,5}[A-Za-z]?,?(?:[ \t]+[A-Z][\w'’-]*){1,3}"
+    r"[ \t]+(?:Street|St|Road|Rd|Lane|Ln|Avenue|Ave|Drive|Dr|Close|Way|Crescent|Place|Terrace"
+    r"|Gardens|Grove|Court|Row|Boulevard|Blvd|Square|Parade|Walk|Highway|Hwy)\b",
+    re.IGNORECASE,
+)
+
+#: Words of a place that an all-caps facility abbreviation follows ("VALLEY MED", "LAKESIDE
+#: HOSP", "RIVER CTR"): the features of a landscape that name hospitals and clinics (not
+#: "COUNTY", "CITY" or "NORTH": a generic "COUNTY HOSP" names none).
+_PLACE_ELEMENT = frozenset(
+    "valley river riverside riverview lake lakeside lakeview mountain mount hill hills hillside"
+    " park bay creek springs spring harbor harbour coast coastal bayside brook brookside meadow"
+    " meadows forest woods wood grove oak oaks pine pines cedar maple willow ridge highland"
+    " highlands heights prairie canyon mesa summit shore beach island port haven glen dale"
+    " vista crest falls mercy".split()
+)
+
+
+#: Words around a numbered station that make it a fire, police or ambulance station.
+_EMERGENCY_WORD = re.compile(
+    r"\b(?:fire|police|ambulance|ems|rescue|sheriff|crews?|medics?|paramedics?|firefighters?"
+    r"|officers?|responders?|dispatch\w*)\b",
+    re.IGNORECASE,
+)
+
+
+def _emergency_station(text: str, start: int, end: int) -> bool:
+    """Whether ``Station 42`` at ``text[start:end]`` is a fire, police or ambulance station
+    (an emergency word in it or within its sentence's 60 characters either side), not a
+    nurses' or a blood-drawing station."""
+    sentence = re.split(r"[.;\n]", text[max(0, start - 60) : start])[-1] + text[start:end]
+    sentence += re.split(r"[.;\n]", text[end : end + 60])[0]
+    return _EMERGENCY_WORD.search(sentence) is not None
+
+
+#: A word of an all-caps facility's name: not the note's own words before it.
+_FACILITY_WORD = (
+    r"(?!(?:SEEN|FROM|WITH|THE|AND|FOR|TO|AT|IN|OF|TRANSFER\w*|SENT|ADMITTED|DISCHARGED"
+    r"|REFERRED|NEAR|LIVES|VISITED|ATTENDS|FOLLOWS)\b)[A-Z]{3,}"
+)
+
+
+def _facility_place(text: str, start: int, end: int) -> bool:
+    """Whether the all-caps words before a facility abbreviation (``VALLEY`` of ``VALLEY MED``)
+    name a place: their last is a word of a place (:data:`_PLACE_ELEMENT`) or a town of a
+    gazetteer, not a specialty (``GEN MED``, ``INT MED``, ``ANTICOAG CLINIC``)."""
+    last = _fold(text[start:end].split()[-1])
+    return last in _PLACE_ELEMENT or last in _us_places()[0] or last in _world_places()[0]
 
 
 PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern("url", _p(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+")),
     # a local part of at most 64 characters (RFC 5321): linear time on long tokens
-    PhiPattern("email", _p(r"[\w.+'-]{1,64}@[\w-]+(?:\.[\w-]+)+")),
+    # a Fediverse handle (``@jdoe@mastodon.social``) goes whole, its leading "@" too
+    PhiPattern("email", _p(r"(?:(?<![\w@])@)?[\w.+'-]{1,64}@[\w-]+(?:\.[\w-]+)+")),
+    PhiPattern(  # a short link without its scheme: "bit.ly/abc123", "t.co/x1Y", "goo.gl/q"
+        "url",
+        _p(
+            r"(?<![\w@.-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+"
+            r"(?:ly|gl|gd|me|to|be|co|link|page|app)/[\w-][^\s<>\"']*"
+        ),
+    ),
     PhiPattern(
         "url",
         _p(
@@ -1474,7 +1549,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
     # a town or city of the gazetteer in context: "a house in Biloxi", "Biloxi High School"
     PlacePattern("address", re.compile(r"(?!)")),
     # abroad: "grew up in Guadalajara", "a house in Tromsø" (not "Brussels sprouts")
-    PlacePattern("address", re.compile(r"(?!)"), places=_world_places),
+    PlacePattern("address", re.compile(r"(?!)"), places=_world_places, before=_PLACE_BEFORE_ABROAD),
     # a named region: "the Inland Empire", "grew up in the Delta" (not "Delta variant")
     PlacePattern(
         "address",
@@ -1525,7 +1600,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "email",
         _p(
             # bounded repetitions: linear time on long hyphenated or "dot"-filled text
-            r"(?<![\w+.-])[\w+-]{1,64}(?:(?:\s+dot\s+|\.)[\w+-]{1,64}){0,3}\s*[\[(]?\s*(?:at|@)\s*[\])]?"
+            r"(?<![\w+.-])[\w+-]{1,64}(?:(?:\s*[\[(]\s*dot\s*[\])]\s*|\s+dot\s+|\.)[\w+-]{1,64}){0,3}"
+            r"\s*[\[(]?\s*(?:at|@)\s*[\])]?"
             r"\s*[\w-]{1,63}(?:\s*[\[(]?\s*dot\s*[\])]?\s*[\w-]{1,63}){0,3}?"
             rf"\s*[\[(]?\s*dot\s*[\])]?\s*{_TLD}\b"
         ),
@@ -1664,6 +1740,22 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|Medical[ \t]+Cent(?:re|er))\b)"
         ),
         context=_a_practice,
+    ),
+    PhiPattern(  # a fire, police or ambulance station by its number: "crew from Station 42"
+        "address",
+        re.compile(
+            r"(?<!\w)(?i:(?:fire|police|ambulance|ems|rescue)[ \t]+)?(?-i:Station|STATION)"
+            r"[ \t]+(?:No\.?[ \t]*|#[ \t]*)?\d{1,4}\b(?![ \t]*(?:mg|ml|%|/))"
+        ),
+        context=_emergency_station,
+    ),
+    PhiPattern(  # an all-caps facility after a place: "TRANSFER FROM VALLEY MED", "LAKESIDE HOSP"
+        "address",
+        re.compile(
+            rf"(?P<v>\b{_FACILITY_WORD}(?:[ \t]+{_FACILITY_WORD}){{0,2}})"
+            r"(?=[ \t]+(?:MED(?:[ \t]+CTR)?|HOSP|CLINIC|CTR|MED[ \t]+CENTER)\b)"
+        ),
+        context=_facility_place,
     ),
     PhiPattern(  # and in an all-caps note: "SEEN AT WRENFIELD SURGERY"
         "address",
@@ -1912,6 +2004,65 @@ _SINGLE_NAME_CUE = re.compile(
 )
 
 
+#: Words of visit and time-point names (SDTM ``VISIT``, ``--TPT``, ``EPOCH``): a value holding
+#: one is a sponsor's schedule term, whose every other word is the sponsor's vocabulary.
+_TIMEPOINT_WORDS = frozenset(
+    "week wk wks day days visit visits predose postdose pre post dose screening screen"
+    " rescreen rescreening baseline cycle cycles hour hours hr hrs min mins minute minutes"
+    " month months mo year years yr follow up fu unscheduled unsch end eot eos eop"
+    " randomization randomisation washout trough infusion early termination et"
+    " discontinuation retrieval placement removal ambul period run tele telephone remote"
+    " onsite morning evening bedtime dawn dusk noon midnight sunrise sunset".split()
+)
+#: The most words of a schedule term (a longer value is a sentence: a trial summary's).
+_TERM_WORDS = 8
+#: Endings whose forms in Philter's clinical whitelist show a name-list word is an English one
+#: too ("reader": "read"; "pollen": "pollination"); a plain plural does not ("smiths").
+_ENGLISH_FORMS = ("ed", "ing", "er", "ers", "ly", "ness", "ful", "less", "ity", "ous", "ish")
+
+
+def _an_english_word(word: str, clinical: frozenset[str]) -> bool:
+    """Whether the lower-case ``word`` (a name of Philter's lists, none of its whitelist) is an
+    English word by the forms of it the whitelist holds: a derived form (``walked``,
+    ``reading``), its stem (``reader``: ``read``), or a Latinate form (``pollen``:
+    ``pollination``)."""
+    forms = [word + end for end in _ENGLISH_FORMS]
+    if word.endswith("er"):  # "reader": "read"; "tanner": "tan"
+        forms += [word[:-2], word[:-1], word[:-3]]
+    if word.endswith("e"):
+        forms += [word[:-1] + "ing", word + "d"]
+    if word.endswith("en"):
+        forms += [word[:-2] + end for end in ("inate", "ination", "inosis")]
+    return any(f in clinical for f in forms)
+
+
+def _lone_surname(
+    text: str, words: list[tuple[int, int, str]], i: int, clinical: frozenset[str]
+) -> bool:
+    """Whether word ``i`` of a sponsor's schedule term is a surname alone (``WEEK 4 KOWALSKI``,
+    ``DAY 1 PREDOSE NGUYEN``): the term is short (:data:`_TERM_WORDS`) and holds a visit or
+    time-point word (:data:`_TIMEPOINT_WORDS`), and the word is of 4 letters or more, no part
+    of a hyphenated compound (``ADAS-Cog``), a last name of Philter's lists, no word of its
+    whitelist or of a schedule, no English word by its forms (:func:`_an_english_word`:
+    ``POLLEN``, ``READER``) and no eponym's (``TANNER STAGING``)."""
+    from twinlab.deid.engine import _EPONYM_AFTER
+    from twinlab.deid.vocabulary import _last_names
+
+    start, end, word = words[i]
+    return (
+        len(words) <= _TERM_WORDS
+        and text[start - 1 : start] != "-"
+        and text[end : end + 1] != "-"
+        and _EPONYM_AFTER.match(text, end) is None
+        and len(word) >= 4
+        and word not in _TIMEPOINT_WORDS
+        and word in _last_names()
+        and word not in clinical
+        and any(w in _TIMEPOINT_WORDS for j, (_, _, w) in enumerate(words) if j != i)
+        and not _an_english_word(word, clinical)
+    )
+
+
 def single_person_names(text: str) -> list[tuple[str, int, int]]:
     """Single person names of a short vocabulary-like value that a cue or their case marks.
 
@@ -1923,7 +2074,9 @@ def single_person_names(text: str) -> list[tuple[str, int, int]]:
     * follows a word that introduces a person (``by``, ``per``, ``with``, ``c/o``...:
       :data:`_SINGLE_NAME_CUE`) or is followed by a possessive ``'s`` (``KOWALSKI'S CALL``), or
     * is capitalised in a value whose other words (two or more) are all in upper case
-      (``5 MIN POST DOSE Kowalski``: a sponsor's terms are written in one case).
+      (``5 MIN POST DOSE Kowalski``: a sponsor's terms are written in one case), or
+    * is a surname alone in a visit or time-point name (``WEEK 4 KOWALSKI``: a last name of
+      the dictionaries that no clinical, schedule or English word is, :func:`_lone_surname`).
 
     Parameters
     ----------
@@ -1941,7 +2094,9 @@ def single_person_names(text: str) -> list[tuple[str, int, int]]:
     ['KOWALSKI']
     >>> [t[s:e] for t in ["5 MIN POST DOSE Kowalski"] for _, s, e in single_person_names(t)]
     ['Kowalski']
-    >>> single_person_names("EMER"), single_person_names("WEEK 4 KOWALSKI")
+    >>> [t[s:e] for t in ["WEEK 4 KOWALSKI"] for _, s, e in single_person_names(t)]
+    ['KOWALSKI']
+    >>> single_person_names("EMER"), single_person_names("WEEK 4 POLLEN")
     ([], [])
     """
     from twinlab.deid.vocabulary import _name_words
@@ -1949,8 +2104,11 @@ def single_person_names(text: str) -> list[tuple[str, int, int]]:
     names, clinical = _name_words()
     words = list(_words_of_letters(text))
     out: list[tuple[str, int, int]] = []
-    for start, end, word in words:
+    for i, (start, end, word) in enumerate(words):
         if len(word) < 3 or word not in names or word in clinical:
+            continue
+        if _lone_surname(text, words, i, clinical):
+            out.append(("name", start, end))
             continue
         original = text[start:end]
         others = [text[a:b] for a, b, _ in words if a != start]

@@ -115,16 +115,27 @@ def _name_words() -> tuple[frozenset[str], frozenset[str]]:
 
 
 @cache
-def _first_names() -> frozenset[str]:
-    """Philter's first names alone (lower case)."""
+def _name_list(title: str) -> frozenset[str]:
+    """The words of one of Philter's name lists (``"Firstnames Blacklist"``,
+    ``"Lastnames Blacklist"``), lower case."""
     from twinlab.deid.engine import _filters
 
     return frozenset(
         str(w).lower()
         for f in _filters()
-        if type(f).__name__ == "SetFilter" and f.title == "Firstnames Blacklist"
+        if type(f).__name__ == "SetFilter" and f.title == title
         for w in f.data
     )
+
+
+def _last_names() -> frozenset[str]:
+    """Philter's last names alone (lower case)."""
+    return _name_list("Lastnames Blacklist")
+
+
+def _first_names() -> frozenset[str]:
+    """Philter's first names alone (lower case)."""
+    return _name_list("Firstnames Blacklist")
 
 
 def check_display(display: Any, *, where: str, product: bool = False) -> str:

@@ -3,8 +3,10 @@
 PyTensor compiles its Numba functions with fast-math by default; the machine code a process
 compiled for a model and the code it stored on disk then computed other last bits, so a
 fit from an empty cache (a fresh clone, a reviewer's machine, CI) drew other chains than
-the same fit once the cache was warm. The fits run in fresh processes on one empty
-PyTensor cache folder: cold, then warm."""
+the same fit once the cache was warm; and the population kernels twinlab compiles itself
+(``twinlab.pkpd.events``) computed otherwise when Numba loaded them from its cache than when
+it compiled them with the model. The fits run in fresh processes: from empty caches, warm,
+and a model compiled afresh beside a warm Numba cache."""
 
 from __future__ import annotations
 
@@ -39,9 +41,15 @@ def _draws(env: dict[str, str]) -> str:
 
 
 def test_a_fit_from_an_empty_cache_draws_what_a_warm_one_draws(tmp_path):
-    flags = f"base_compiledir={tmp_path / 'pytensor'}"
-    env = {**os.environ, "PYTENSOR_FLAGS": flags, "TWINLAB_MODEL_CACHE": "1"}
-    cold = _draws(env)
-    assert any((tmp_path / "pytensor").rglob("*.nbi"))  # the cold fit filled the cache
-    warm = _draws(env)
-    assert cold == warm  # the digests of every posterior array
+    def env(compiledir: str) -> dict[str, str]:
+        flags = f"base_compiledir={tmp_path / compiledir}"
+        numba_dir = str(tmp_path / "numba")  # twinlab's own compiled functions
+        return {**os.environ, "PYTENSOR_FLAGS": flags, "NUMBA_CACHE_DIR": numba_dir}
+
+    cold = _draws(env("first"))
+    assert any((tmp_path / "first").rglob("*.nbi"))  # the cold fit filled the cache
+    warm = _draws(env("first"))  # the model stored by the first fit
+    # a model compiled afresh while twinlab's own Numba functions could come from their
+    # cache (a machine that ran anything else of twinlab before its first fit)
+    again = _draws(env("second"))
+    assert cold == warm == again  # the digests of every posterior array

@@ -141,7 +141,14 @@ def event_table(
     )
 
 
-@numba.njit(cache=True, nogil=True)
+#: Not cached on disk (``cache=True``): the fit compiles these kernels into its model, and
+#: LLVM optimizes a kernel it compiles with the model otherwise than one Numba loads as
+#: machine code from its cache, so a first fit on a machine drew other last bits, and other
+#: chains, than a fit after anything had compiled them (measured on the demo fit: the same
+#: data gave two posteriors, depending on this cache alone). Compiled afresh in each process
+#: (~1.5 s), the model's arithmetic no longer depends on what ran before; the model itself is
+#: cached whole (:mod:`twinlab.pkpd.nutpie_compile`).
+@numba.njit(nogil=True)
 def _kernel(
     lam: np.ndarray,
     lag: np.ndarray,
@@ -255,7 +262,7 @@ def decayed_sums(
     return _kernel(lam, lag, *table.arrays(), table.inclusive)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(nogil=True)  # not cached on disk: see _kernel
 def _grad_kernel(
     g: np.ndarray, d_lam: np.ndarray, decaying: np.ndarray, lam: np.ndarray, q_subject: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled

@@ -293,7 +293,7 @@ def small_pipeline_params(params: dict[str, Any]) -> dict[str, Any]:
     out["generate"]["n_patients"] = 12
     out["dask"]["n_workers"] = 1
     if "fit" in out:
-        out["fit"].update(draws=150, tune=200, chains=2)
+        out["fit"].update(draws=150, tune=400, chains=2)
     if "simulate" in out:
         out["simulate"].update(
             n_patients=20, n_draws=2, chunk_size=10, times={"start": 0, "stop": 672, "step": 24}

@@ -113,7 +113,8 @@ def test_theophylline_typical_values_match_nlmixr2():
     assert s["settings"]["chains"] == 4
     # the same fit with nutpie's low-rank mass matrix (compiled model reused): same answer,
     # other draws, and the setting is recorded
-    low = fit(spec, read_nonmem(THEO), draws=500, tune=500, chains=4, seed=2, low_rank=True)
+    # (1,000 draws: R-hat <= 1.01 with 500 was a matter of the draws' luck)
+    low = fit(spec, read_nonmem(THEO), draws=1000, tune=1000, chains=4, seed=2, low_rank=True)
     s_low = low.summary()
     for k, (lo, hi) in PUBLISHED.items():
         assert lo <= s_low["parameters"][k]["mean"] <= hi, (k, s_low["parameters"][k])

@@ -531,16 +531,14 @@ def deidentify(
     rows: list[dict[str, Any]] = []
     for p in keys:
         g = groups.get(p)
-        candidates = [
-            t for t in (refs.get(p) if len(refs) else None, last.get(p)) if not is_missing(t)
-        ]
+        ref = refs.get(p) if len(refs) else None
+        candidates = [t for t in (ref, last.get(p)) if not is_missing(t)]
         age_ref = max(*(candidates or [default_ref]), release)
         row: dict[str, Any] = {"patient_id": pseudo[p]}
         sex = _first(g["sex"]) if g is not None and "sex" in g else None
         row["sex"] = _SEX.get(str(sex).strip().lower(), "U") if sex is not None else "U"
         birth = _first(g["birth_date"]) if g is not None and "birth_date" in g else None
         row["birth_year"] = None
-        ref = refs.get(p) if len(refs) else None
         row["cov_age"] = None
         if birth is not None:
             age = age_in_years(birth, age_ref)

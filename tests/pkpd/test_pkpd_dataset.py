@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,6 @@ from twinlab.pkpd.dataset import (
 )
 
 DATA = shared_data() / "pk" / "nlmixr2data"
-DEMO = Path(__file__).resolve().parents[2] / "data" / "harmonized" / "demo"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="nlmixr2data not available")
 
 
@@ -278,11 +276,29 @@ def test_from_timeline_unknown_route_is_a_clear_error():
         from_timeline(Cohort(cohort.patients, ev, cohort.links), conc_code=DRUG_CONC)
 
 
-@pytest.mark.skipif(not DEMO.is_dir(), reason="demo pipeline output absent")
-def test_from_timeline_on_the_demo_cohort_matches_the_timeline():
+@pytest.fixture(scope="module")
+def demo_cohort(tmp_path_factory):
+    """A small synthetic demo study, harmonized as the pipeline's ``harmonize`` stage does
+    (the committed ``data/harmonized/demo`` is absent before the demo has run)."""
+    from twinlab.deid import DeidKey
+    from twinlab.harmonize import HarmonizeConfig, harmonize
+    from twinlab.security.crypto import Keyring
+    from twinlab.synth import SynthConfig, generate_study
     from twinlab.timeline import Cohort
 
-    cohort = Cohort.read(DEMO)
+    root = tmp_path_factory.mktemp("demo")
+    generate_study(root / "raw", root / "truth", SynthConfig(n_patients=8, seed=11))
+    harmonize(
+        [root / "raw"], out_dir=root / "out", raw_zone=root / "zone",
+        config=HarmonizeConfig(identifier_aliases={"vcf_sample": "usubjid"}),
+        key=DeidKey(b"dataset-test-deid-key-32-bytes!!"),
+        keyring=Keyring({"k1": b"dataset-test-master-key-32-bytes"}),
+    )  # fmt: skip
+    return Cohort.read(root / "out")
+
+
+def test_from_timeline_on_the_demo_cohort_matches_the_timeline(demo_cohort):
+    cohort = demo_cohort
     data = from_timeline(cohort, conc_code="TWINURO")
     ev, doses = _timeline_counts(cohort)
     conc = ev[ev["code"] == "TWINURO"]

@@ -105,8 +105,11 @@ class SessionLogoutHandler(LogoutHandler):
             raise HTTPError(403, "this logout was not asked from this server's page")
         user = SESSIONS.close(sid)
         if user is not None:
-            closed = close_connections(self.application, sid)
-            _audit("dashboard.logout", user, "session", {"connections_closed": closed})
+            close_connections(
+                self.application,
+                sid,
+                lambda n: _audit("dashboard.logout", user, "session", {"connections_closed": n}),
+            )
         self._logged_out()
 
     def _logged_out(self) -> None:
@@ -116,10 +119,12 @@ class SessionLogoutHandler(LogoutHandler):
         self.write(logged_out_html(self._login_endpoint, local_dist()))
 
 
-def close_connections(application: Any, sid: str | None) -> int:
+def close_connections(application: Any, sid: str | None, record: Callable[[int], None]) -> None:
     """Close the open websockets of the pages opened with session ``sid``: their documents
-    stop answering at once (Bokeh expires them after); return how many were closed."""
-    closed = 0
+    stop answering at once (Bokeh expires them after). ``record`` is called with how many
+    there are *before* any is closed, so whoever sees a socket close finds the audit entry.
+    """
+    connections = []
     secret = application.settings.get("cookie_secret")
     for context in getattr(application, "_applications", {}).values():
         for session in list(context.sessions):
@@ -127,10 +132,10 @@ def close_connections(application: Any, sid: str | None) -> int:
             raw = request.cookies.get(SESSION_COOKIE) if request is not None else None
             value = decode_signed_value(secret, SESSION_COOKIE, raw) if raw and secret else None
             if sid and value == sid.encode():
-                for connection in list(session._subscribed_connections):
-                    connection._socket.close()
-                    closed += 1
-    return closed
+                connections.extend(session._subscribed_connections)
+    record(len(connections))
+    for connection in connections:
+        connection._socket.close()
 
 
 #: how often the credentials file is looked at for a change (milliseconds)
@@ -173,9 +178,14 @@ def watch_credentials(application: Any, stamp_of: Callable[[str], str | None], r
             return
         seen[0] = now
         for sid, user in SESSIONS.close_stale(stamp_of):
-            closed = close_connections(application, sid)
-            params = {"reason": reason, "connections_closed": closed}
-            _audit("dashboard.session_ended", user, "session", params)
+            params = {"reason": reason}
+            close_connections(
+                application,
+                sid,
+                lambda n, user=user, params=params: _audit(
+                    "dashboard.session_ended", user, "session", {**params, "connections_closed": n}
+                ),
+            )
 
     callback = PeriodicCallback(check, WATCH_MS)
     _watching[id(application)] = callback

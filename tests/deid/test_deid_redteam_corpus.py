@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from twinlab.deid import TextScrubber
+from deid_redteam import leaks, scrubbed
 
 #: (style, note, planted identifiers, clinical words that must survive)
 CORPUS: list[tuple[str, str, list[str], list[str]]] = [
@@ -245,41 +244,15 @@ CORPUS: list[tuple[str, str, list[str], list[str]]] = [
 ]
 
 
-def _scrubbed(note: str) -> str:
-    return TextScrubber().scrub(note)
-
-
-def _word(part: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![^\W_]){re.escape(part)}(?![^\W_])")
-
-
-def _parts(value: str, note: str, planted: list[str]) -> list[str]:
-    """The letters and digits of a planted value, in runs of 2 or more, that the rest of the
-    note does not hold (each must go: a plate whose state went but whose digits stayed is a
-    leak; "PACS" of a planted host name is also the word of "PACS server")."""
-    rest = note.lower()
-    for other in planted:
-        rest = rest.replace(other.lower(), " ")
-    return [
-        p for p in re.split(r"[\W_]+", value.lower()) if len(p) >= 2 and not _word(p).search(rest)
-    ]
-
-
 @pytest.mark.parametrize(("style", "note", "planted", "_kept"), CORPUS, ids=[c[0] for c in CORPUS])
 def test_every_planted_identifier_is_removed(style, note, planted, _kept):
-    out = _scrubbed(note).lower()
-    leaked = [
-        (value, part)
-        for value in planted
-        for part in _parts(value, note, planted)
-        if _word(part).search(out)
-    ]
-    assert leaked == [], f"{style}: {leaked}\n{_scrubbed(note)}"
+    out = scrubbed(note)
+    assert leaks(note, planted, out) == [], f"{style}\n{out}"
 
 
 @pytest.mark.parametrize(("style", "note", "_planted", "kept"), CORPUS, ids=[c[0] for c in CORPUS])
 def test_clinical_content_survives(style, note, _planted, kept):
-    out = _scrubbed(note)
+    out = scrubbed(note)
     lost = [k for k in kept if k not in out]
     assert lost == [], f"{style}: {lost}\n{out}"
 
@@ -297,11 +270,11 @@ def test_clinical_content_survives(style, note, _planted, kept):
 def test_synthea_displays_are_no_name(display):
     """Displays of Synthea's claims and procedures came out as "[NAME]" (a care role before a
     word Philter lists as a surname: "Provider Payment")."""
-    assert "[NAME]" not in _scrubbed(display)
+    assert "[NAME]" not in scrubbed(display)
 
 
 def test_a_name_after_a_care_role_still_goes():
-    out = _scrubbed("Attending Provider Dana Whitfield; nurse Agnieszka Nowak")
+    out = scrubbed("Attending Provider Dana Whitfield; nurse Agnieszka Nowak")
     assert "Whitfield" not in out and "Nowak" not in out
 
 
@@ -314,7 +287,7 @@ def test_a_name_after_a_care_role_still_goes():
     ],
 )
 def test_only_and_first_in_clinical_sentences_are_no_unique_characteristic(text):
-    assert "[UNIQUE]" not in _scrubbed(text)
+    assert "[UNIQUE]" not in scrubbed(text)
 
 
 @pytest.mark.parametrize(
@@ -326,12 +299,12 @@ def test_only_and_first_in_clinical_sentences_are_no_unique_characteristic(text)
 )
 def test_tax_numbers_go_whole(text, leaked):
     """The 7 digits after the hyphen went as a long number; the 2 before stayed."""
-    out = _scrubbed(text)
+    out = scrubbed(text)
     assert [x for x in leaked if re.search(rf"\b{x}\b", out)] == []
 
 
 def test_a_radio_handle_is_a_nickname():
-    out = _scrubbed("Pt's CB handle is Swamp Fox; ham radio call sign KD5QXR. Door handle injury.")
+    out = scrubbed("Pt's CB handle is Swamp Fox; ham radio call sign KD5QXR. Door handle injury.")
     assert "Swamp" not in out and "Fox" not in out and "KD5QXR" not in out
     assert "handle injury" in out
 
@@ -346,9 +319,9 @@ def test_a_radio_handle_is_a_nickname():
     ],
 )
 def test_card_numbers_phone_imeis_and_camera_file_numbers(text, leaked):
-    out = _scrubbed(text)
+    out = scrubbed(text)
     assert [x for x in leaked if re.search(rf"\b{x}\b", out)] == []
 
 
 def test_a_medication_schedule_is_no_card_number():
-    assert "0800 1200 1600 2000" in _scrubbed("Insulin at 0800 1200 1600 2000")
+    assert "0800 1200 1600 2000" in scrubbed("Insulin at 0800 1200 1600 2000")

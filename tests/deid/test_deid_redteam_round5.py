@@ -11,9 +11,8 @@ must come out unchanged, and the new rules must leave look-alike clinical text a
 
 from __future__ import annotations
 
-import re
-
 import pytest
+from deid_redteam import leaks_and_losses, scrubbed
 
 from twinlab.deid import IdentifierSet, TextScrubber
 from twinlab.deid import text as deid_text
@@ -252,40 +251,11 @@ CORPUS: list[tuple[str, str, list[str], list[str]]] = [
 ]
 
 
-def _scrubbed(note: str) -> str:
-    return TextScrubber().scrub(note)
-
-
-def _leaks(note: str, planted: list[str], out: str) -> list[tuple[str, str]]:
-    """``(value, part)`` of each planted value whose letters or digits are still in ``out``:
-    runs of 2 or more, or the single letters of initials (``T.W.``), that the rest of the
-    note does not hold."""
-    rest = note.lower()
-    for other in planted:
-        rest = rest.replace(other.lower(), " ")
-
-    def word(part: str) -> re.Pattern[str]:
-        return re.compile(rf"(?<![^\W_]){re.escape(part)}(?![^\W_])")
-
-    found = []
-    for value in planted:
-        parts = [p for p in re.split(r"[\W_]+", value.lower()) if p]
-        if not all(len(p) == 1 for p in parts):
-            parts = [p for p in parts if len(p) >= 2]
-        found += [
-            (value, p) for p in parts if not word(p).search(rest) and word(p).search(out.lower())
-        ]
-    return found
-
-
 @pytest.mark.parametrize(("style", "note", "planted", "kept"), CORPUS, ids=[c[0] for c in CORPUS])
 def test_round5_note_loses_every_planted_value_and_keeps_its_clinical_words(
     style, note, planted, kept
 ):
-    out = _scrubbed(note)
-    assert (_leaks(note, planted, out), [k for k in kept if k not in out]) == ([], []), (
-        f"{style}\n{out}"
-    )
+    assert leaks_and_losses(note, planted, kept) == ([], []), f"{style}\n{scrubbed(note)}"
 
 
 @pytest.mark.parametrize(
@@ -315,7 +285,7 @@ def test_round5_note_loses_every_planted_value_and_keeps_its_clinical_words(
 )
 def test_eponyms_named_after_people_or_places_are_kept(text):
     """Philter reads these as names or places (14 of them came out scrubbed before round 5)."""
-    assert _scrubbed(text) == text
+    assert scrubbed(text) == text
 
 
 @pytest.mark.parametrize(
@@ -329,7 +299,7 @@ def test_eponyms_named_after_people_or_places_are_kept(text):
     ],
 )
 def test_names_before_the_new_eponym_nouns_still_go(text, leaked):
-    out = _scrubbed(text)
+    out = scrubbed(text)
     assert [w for w in leaked if w in out] == [], out
 
 
@@ -357,12 +327,12 @@ def test_names_before_the_new_eponym_nouns_still_go(text, leaked):
     ],
 )
 def test_look_alikes_of_the_new_rules_stay(text):
-    assert _scrubbed(text) == text
+    assert scrubbed(text) == text
 
 
 @pytest.mark.parametrize("text", ["ADMITTED IN MAR", "SEEN 3 MAR", "MAR 3", "since MAR"])
 def test_mar_as_a_month_is_still_a_date(text):
-    assert "MAR" not in _scrubbed(text)
+    assert "MAR" not in scrubbed(text)
 
 
 def test_a_surname_given_label_needs_a_name_of_the_dictionaries():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from deid_redteam import scrubbed
 
 from twinlab.deid import IdentifierSet, TextScrubber
 from twinlab.deid import text as deid_text
@@ -24,10 +25,6 @@ needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared SDTM data not 
 def _terms() -> TextScrubber:
     """The scrubber of sponsor terms (no engine; person names checked)."""
     return TextScrubber(IdentifierSet(), engine=False, names=True)
-
-
-def _scrubbed(note: str) -> str:
-    return TextScrubber().scrub(note)
 
 
 @pytest.mark.parametrize(
@@ -96,7 +93,7 @@ def test_the_pilot_studys_schedule_terms_come_out_unchanged():
     ],
 )
 def test_a_practice_before_its_street_address_goes(text, leaked):
-    out = _scrubbed(text)
+    out = scrubbed(text)
     assert [w for w in leaked if w in out] == [], out
 
 
@@ -109,7 +106,7 @@ def test_a_practice_before_its_street_address_goes(text, leaked):
     ],
 )
 def test_surgery_before_a_number_that_is_no_street_stays(text):
-    assert _scrubbed(text) == text
+    assert scrubbed(text) == text
 
 
 @pytest.mark.parametrize(
@@ -124,7 +121,7 @@ def test_surgery_before_a_number_that_is_no_street_stays(text):
 def test_a_town_after_a_french_or_spanish_locative_goes(text, town):
     """By the gazetteer's rule, not only the engine's catch-all (which leaves the pattern-only
     scrubbing of short values without it)."""
-    assert town not in _scrubbed(text)
+    assert town not in scrubbed(text)
     found = [text[s:e] for k, s, e in deid_text.find_patterns(text) if k == "address"]
     assert any(town in f for f in found), found
 
@@ -148,7 +145,7 @@ def test_french_and_spanish_locatives_before_no_town_stay(text):
     ],
 )
 def test_numbered_stations_and_all_caps_facilities_go(text, leaked):
-    out = _scrubbed(text)
+    out = scrubbed(text)
     assert [w for w in leaked if re.search(rf"\b{w}\b", out)] == [], out
     found = " ".join(text[s:e] for k, s, e in deid_text.find_patterns(text) if k == "address")
     assert all(w in found for w in leaked), found
@@ -175,7 +172,7 @@ def test_stations_and_facility_abbreviations_without_a_place_stay(text):
     ],
 )
 def test_handles_short_links_and_spelled_emails_go_whole(text, whole):
-    out = _scrubbed(text)
+    out = scrubbed(text)
     before, after = text.split(whole)
     assert re.fullmatch(re.escape(before) + r"\[[A-Z]+\]" + re.escape(after), out), out
 
@@ -192,7 +189,7 @@ def test_look_alikes_of_short_links_stay(text):
 def test_a_label_before_two_clinical_words_keeps_them(text):
     """Philter reads "Label: Word, Word" as "Lastname, Firstname"; two words of its whitelist
     that neither of its name lists holds are the patient's state."""
-    assert _scrubbed(text) == text
+    assert scrubbed(text) == text
 
 
 @pytest.mark.parametrize(
@@ -204,5 +201,5 @@ def test_a_label_before_two_clinical_words_keeps_them(text):
     ],
 )
 def test_a_label_before_a_surname_and_a_first_name_still_goes(text, leaked):
-    out = _scrubbed(text)
+    out = scrubbed(text)
     assert [w for w in leaked if w in out] == [], out

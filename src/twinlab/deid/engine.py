@@ -85,6 +85,9 @@ _FUNCTION_WORDS = frozenset(
     # a unit ("HbA1c 53 mmol/mol") and words of forms Philter lists as surnames ("next of
     # kin", "postal code"); heads of named scores and rules ("Seattle Heart Failure Model")
     + "mol kin postal model index".split()
+    # Latin of a diagnosis ("de novo AML"), a suicide-risk scale ("C-SSRS") and morphine
+    # milligram equivalents ("MME 30"), which Philter flags
+    + "novo ssrs mme".split()
 )
 #: A clinical noun after an eponym: "Wilson disease", "Bell's palsy", "Foley catheter",
 #: "Guillain-Barre syndrome", "Tanner stage", "Bence Jones protein" (a person's name there
@@ -102,7 +105,7 @@ _EPONYM_AFTER = re.compile(
     r"|gallop|toxin|vaccine|virus|bacillus|arteritis|vasculitis|pouch|fascia|ligament"
     r"|stockings?|splint|respirations?|breathing|scale|pattern|category|stain|repair|tendon"
     r"|fundoplication|esophagectomy|gastrectomy|surgery|bypass|osteotomy|amputation|wort"
-    r"|tear|oesophagus|body|curves?|estimates?)\b",
+    r"|tear|oesophagus|body|curves?|estimates?|grade)\b",
     re.IGNORECASE,
 )
 #: Named definitions, assessments, indices, rules, models and tests ("Berlin definition",
@@ -156,9 +159,22 @@ _SEASON_YEAR = re.compile(r"\s*(?:of\s+)?(?:'\d{2}|(?:19|20)\d{2})\b", re.IGNORE
 #: An HGVS position and base (``c.-1639G>A``, ``c.430C>T``) right after its reference prefix.
 _HGVS_PREFIX = re.compile(r"[cgmnrp]\.[-*]?$")
 #: Variant and gene identifiers (dbSNP rsIDs, star alleles, pharmacogenes): clinical data.
-_GENETIC = re.compile(r"rs\d+|cyp\d\w*|vkorc1|slco1b1|tpmt|dpyd|ugt1a1|nudt15|hla", re.IGNORECASE)
+_GENETIC = re.compile(
+    r"rs\d+|cyp\d\w*|vkorc1|slco1b1|tpmt|dpyd|ugt1a1|nudt15|hla"
+    # genes of hereditary cancer and tumour panels ("MLH1", "PMS2", "KRAS", "PIK3CA")
+    r"|mlh1|msh[26]|pms[12]|epcam|brca[12]|palb2|chek2|tp53|pten|cdh1|stk11|mutyh|[khn]ras"
+    r"|braf|egfr|erbb[234]|pik3ca|idh[12]|jak2|flt3|npm1|pdgfr[ab]|ntrk[1-3]|abl1|bcl[26]"
+    r"|smad4|cdkn2a|rb1|wt1|men1|fgfr[1-4]|esr1|ros1",
+    re.IGNORECASE,
+)
 #: A disease with its stage or type glued on ("ckd3", "CKD3b", "T2DM", "DM2"): clinical data.
-_STAGED = re.compile(r"ckd[1-5][ab]?|t[12]dm|dm[12]|iddm|niddm", re.IGNORECASE)
+_STAGED = re.compile(
+    r"ckd[1-5][ab]?|t[12]dm|dm[12]|iddm|niddm"
+    # a TNM stage ("pT3", "pN1a", "ypT2N0M0", "cM1")
+    r"|(?:[cpr]|yp)?t(?:[0-4][a-d]?|is)(?:n[0-3x][a-c]?)?(?:m[01x][a-c]?)?"
+    r"|(?:[cpr]|yp)?n[0-3x][a-c]?(?:m[01x])?|(?:[cpr]|yp)m[01x][a-c]?",
+    re.IGNORECASE,
+)
 
 
 def _decimal_part(text: str, s: int, e: int) -> bool:

@@ -82,7 +82,27 @@
    (``SEEN AT WRENFIELD SURGERY``), initials and French streets in a lower-case note (``nurse
    t.w.``, ``221 rue saint-denis``), a name after a title without its dot written as a title
    (``Mr Summer Rain``; not ``MR``, ``MS``) and a relative's given name and surname whose
-   surname is a common word (``brother Sonny Day``);
+   surname is a common word (``brother Sonny Day``); and, from the seventh round: ages over
+   89 after a contracted subject or ahead (``shes 94 in june``, ``will be ninety-four``,
+   ``Cyril is pushing 100``: a person, not ``Temp is almost 100``) or by decade (``lived
+   into his mid-nineties``, ``in her tenth decade``), feasts of other calendars (``Ramadan``,
+   ``Passover``, ``Mardi Gras``, ``Tet 2022``; ``Tet`` only before a year) and ``New Year's
+   2022``, ISO and spelled week dates (``2021-W09-3``, ``week 14 of 2020``; not a trial's
+   ``Week 14``), rural routes and post-office boxes by any name with their town (``RR 2 Box
+   115``, ``HC 61 Box 20``, ``Post Office Box 88, Viper``; not ``RR 20``), a mobile-home lot
+   and its park, a lower-case flat (``flat 4b``), a unit with a hyphen (``Apt 3-C``, ``Bldg
+   7``), street suffixes of the Commonwealth (``17 kilmore crt``) and streets whose suffix is
+   also a word, written as names (``2250 N. Alvernon Way``; not ``6 Minute Walk``), a
+   congregation (``Greater New Hope Missionary Baptist Church``; not ``First Baptist
+   Church``), what3words addresses and plus codes, a MAC address in dotted fours, an IBAN (by
+   its check digits) and a sort code, a Cash App ``$cashtag``, a handle after ``on IG as`` and
+   a portal login with dots, a number after an abbreviation glued to ``#`` (``HAR#5021-1887-34``)
+   or after ``Acc:`` and other specimen and referral labels (not ``Path: pT2N0``), a licence
+   abbreviated (``med lic. 35.123456``), biometric and meeting labels (``voiceprint VP
+   88-2210``, ``meeting ID 845 2211 0934``), labelled codes in groups (``member ZGP 8834 5521
+   01``, ``ID W123 456 789``), an extension before a full stop (``ext. 4412.``), and the
+   particles of a surname joined to its name (``Hendrik van der Berg``, ``Patient: de la
+   Cruz``: :func:`find_phi`; not ``von Willebrand disease``);
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
@@ -145,7 +165,9 @@ _DAY_WORD = (
 #: Decision: they are dates by Safe Harbor ("all elements of dates except year"), with or
 #: without a year ("Christmas 2019" says 2019-12-25).
 _HOLIDAY = (
-    r"(?:christmas(?:\s+(?:day|eve))?(?!\s+(?:disease|factor))|xmas|new\s+year'?s?\s+(?:day|eve)|thanksgiving(?:\s+day)?"
+    r"(?:christmas(?:\s+(?:day|eve))?(?!\s+(?:disease|factor))|xmas"
+    # "New Year's Day", "New Year's 2022" (a year after it: the first of January)
+    r"|new\s+year'?s?(?:\s+(?:day|eve)|(?=\s+(?:19|20)\d{2}\b))|thanksgiving(?:\s+day)?"
     r"|easter(?:\s+(?:sunday|monday))?|good\s+friday|halloween|valentine'?s?\s+day"
     r"|independence\s+day|(?:the\s+)?fourth\s+of\s+july|4th\s+of\s+july|memorial\s+day"
     r"|(?-i:Labou?r\s+Day|LABOU?R\s+DAY)|veterans'?\s+day|mother'?s\s+day|father'?s\s+day|boxing\s+day"
@@ -156,7 +178,15 @@ _HOLIDAY = (
     r"|anzac\s+day|australia\s+day|canada\s+day|victoria\s+day|remembrance\s+(?:day|sunday)"
     r"|bastille\s+day|cinco\s+de\s+mayo|waitangi\s+day|republic\s+day|hogmanay|burns\s+night"
     r"|guy\s+fawkes(?:\s+night)?|bonfire\s+night|(?:lunar|chinese)\s+new\s+year|holi|pongal"
-    r"|onam|st\.?\s+andrew'?s\s+day)"
+    r"|onam|st\.?\s+andrew'?s\s+day"
+    # feasts and days of other calendars and of sport and trade: "Ramadan 2020", "Passover",
+    # "Mardi Gras 2018", "Tet 2022" (only before a year: "Tet spells", "TET" are clinical)
+    r"|ramadan|passover|pesach|purim|sukkot|shavuot|kwanzaa|nowruz|vesak|chuseok"
+    r"|mardi\s+gras|ash\s+wednesday|palm\s+sunday|pentecost|whitsun(?:day)?"
+    r"|three\s+kings'?\s+day|d[ií]a\s+de\s+(?:los\s+)?muertos|day\s+of\s+the\s+dead"
+    r"|all\s+souls'?\s+day|orthodox\s+(?:christmas|easter)|super\s+bowl\s+sunday"
+    r"|black\s+friday|cyber\s+monday|election\s+day|patriots'?\s+day"
+    r"|(?-i:T[eế]t)(?=\s+(?:19|20)\d{2}\b))"
 )
 #: Month names in French and Spanish (notes from Quebec, and Spanish-speaking patients' notes):
 #: "le 14 juillet 1931", "3 de marzo de 2021".
@@ -255,7 +285,9 @@ _CLINICAL_CODE = re.compile(
     r"|g6pd\w*|ifnl\w+|rs\d+|nm\w+|np\w+|ng\w+|hba1c|a1c|sars\w*|covid\w*|h\d+n\d+"
     r"|\d+oh\w*|fev\d\w*|t\dn\dm\d\w*|c\d+orf\d+|il\d+\w*|cd\d+\w*|ca\d+\w*|b\d+|apoe\w*"
     # risk scores and decades of a vital sign ("CHA2DS2-VASc", "HR 110s-120s")
-    r"|cha2ds2\w*|chads2\w*|(?:\d+s)+)$",
+    r"|cha2ds2\w*|chads2\w*|(?:\d+s)+"
+    # a tumour gene and a whole TNM stage ("PIK3CA", "ypT2N0M0")
+    r"|pik3\w+|(?:[cpr]|yp)?t(?:[0-4][a-d]?|is|x)n[0-3x][a-c]?(?:m[01x][a-c]?)?)$",
     re.IGNORECASE,
 )
 
@@ -297,6 +329,31 @@ _LABELS = (
     r"|police\s+report|incident(?:\s+report)?"
     # tax numbers of a person or a family business: "EIN 72-1409953", "ITIN 912-70-1234"
     r"|ein|fein|itin|tin|tax\s+id(?:\s+(?:no\.?|number|#))?"
+)
+#: More labels of :data:`_LABELS`, in a pattern of their own (with a quick hint): a licence
+#: abbreviated ("med lic. 35.123456"), biometric records ("voiceprint VP 88-2210", "retina
+#: scan ID RTN-0045512") and a video meeting ("meeting ID 845 2211 0934").
+_LABELS_MORE = (
+    r"lic\.?|(?:finger|thumb|palm|voice)\s*print(?:\s+(?:id|template|no\.?|#))?"
+    r"|(?:retina(?:l)?|iris|palm\s+vein|face|facial)\s+(?:scan|template|id|print)(?:\s+id)?"
+    r"|voice\s*id|meeting\s+(?:id|no\.?|number)|conference\s+id"
+)
+#: A code after a label in groups: a short capital prefix and digit groups ("VP 88-2210",
+#: "ZGP 8834 5521 01", "W123 456 789", "845 2211 0934"; 5 digits or more, not "ST 01"), or
+#: dotted ("35.123456", "RPH.04471").
+_GROUPED_CODE = (
+    r"(?-i:[A-Z]{1,4})[ ](?=(?:\d[ -]?){5})\d{2,6}(?:[ -]\d{2,6}){0,3}(?![\w-])"
+    r"|(?-i:[A-Z]{0,3})\d{2,6}(?:[ ]\d{3,6}){1,3}(?![\w-])"
+    r"|[a-z]{0,5}\d{0,4}\.\d{4,}(?![\w.]|\.\w)|[a-z]{2,5}\.\d{3,}(?![\w.]|\.\w)"
+)
+#: The value after a label: digits in groups ("943 476 5919", "046 454 286") or one code; no
+#: dose ("lot 20 mg").
+_LABELLED_VALUE = (
+    r"(?P<v>\d{3}[ ]\d{2,3}[ ]\d{3,4}(?!\d)|\d{4}(?:[ ]\d{4}){2,3}(?!\d)"
+    r"|\d{4}[ ]\d{5}(?:[ ]\d)?(?!\d)|\d{4}[ ]\d{3}[ ]\d{3}(?!\d)"
+    rf"|[a-z]{{4}}[ ]\d{{4}}[ ]\d{{4}}(?!\d)|{_GROUPED_CODE}"
+    r"|(?=[\w-]*\d)[a-z0-9][\w-]{2,}(?:/\d+)?)"
+    r"(?![\w-])(?!\s*(?:mg|mcg|ml|g|kg|units?|%)(?!\w))"
 )
 _NUMBER_WORDS = r"(?:no\.?|number|#)"
 #: Social-media sites and words that introduce a user name.
@@ -1097,6 +1154,81 @@ def _facility_place(text: str, start: int, end: int) -> bool:
     return last in _PLACE_ELEMENT or last in _us_places()[0] or last in _world_places()[0]
 
 
+#: Pronouns and words for a person that an age over 89 follows as its subject ("she's 94",
+#: "her brother will be ninety-four"): :data:`_PERSON_WORDS` and the pronouns.
+_SUBJECT_WORDS = _PERSON_WORDS | frozenset("she he they who".split())
+
+
+#: The subject before the verb of an age ahead or nearly reached ("Cyril is pushing",
+#: "she'll be", "Mrs. Agnes Fairclough will be").
+_AGE_VERB_BEFORE = re.compile(
+    r"(?<![A-Za-z'’-])([A-Za-z][A-Za-z'’-]*?)(?:['’](?:ll|s))?\.?\s+"
+    r"(?:(?:will|would|is|was|be|have|been|now|pushing|approaching|nearly|almost|going|on"
+    r"|close|to|well|over|about)\s+)*$"
+)
+
+
+def _person_subject(text: str, start: int, end: int) -> bool:
+    """Whether the word before "will be", "is pushing"... (the verb before an age over 89) is a
+    person: a pronoun or word for a person (:data:`_SUBJECT_WORDS`) or a capitalised name of
+    Philter's dictionaries that no clinical word is ("Cyril is pushing 100"; not "Temp is
+    almost 100", "HR will be 95")."""
+    from twinlab.deid.vocabulary import _name_words
+
+    m = _AGE_VERB_BEFORE.search(text, max(0, start - 60), start)
+    if m is None:
+        return False
+    word = m.group(1)
+    lower = word.lower()
+    if lower in _SUBJECT_WORDS:
+        return True
+    names, clinical = _name_words()
+    return word[:1].isupper() and not word.isupper() and lower in names and lower not in clinical
+
+
+#: An age over 89 and what may follow it in a sentence (not a unit, a percentage, a ratio).
+_AGE_END = (
+    r"(?=\s*(?:[.,;:!?)](?!\d)|$|\s+(?:and|but|with|who|today|now|when|at|in|on|by|next|this"
+    r"|soon|or|so|tomorrow|years?|yrs?|y/?o|yo)\b))"
+)
+
+
+def _iban(value: str) -> bool:
+    """Whether ``value`` is an IBAN by its ISO 13616 check digits (mod 97 == 1)."""
+    code = re.sub(r"\s", "", value).upper()
+    if not 15 <= len(code) <= 34:
+        return False
+    digits = "".join(str(int(c, 36)) for c in code[4:] + code[:4])
+    return int(digits) % 97 == 1
+
+
+#: Words of a place of worship's name that name a faith or denomination, not one congregation
+#: ("First Baptist Church", "the Catholic Church"; "Greater New Hope Missionary Baptist
+#: Church" is one).
+_FAITH_WORDS = frozenset(
+    "the a an our her his their first second third united catholic roman baptist southern"
+    " methodist lutheran episcopal presbyterian pentecostal orthodox greek russian coptic"
+    " evangelical missionary reformed anglican adventist seventh-day seventh day free african"
+    " ame zion holiness apostolic christian community bible non-denominational nondenominational"
+    " unitarian universalist latter-day saints jehovah's mormon hindu sikh buddhist jewish reform"
+    " conservative islamic muslim local family church".split()
+)
+
+
+def _a_congregation(text: str, start: int, end: int) -> bool:
+    """Whether the capitalised words before "Church", "Mosque", "Temple"... name one
+    congregation: a word of them is no word of a faith (:data:`_FAITH_WORDS`)."""
+    return any(w.lower() not in _FAITH_WORDS for w in text[start:end].split())
+
+
+#: The town after an address and its comma ("12 Elm St, Apt 3C, Pasadena", "PO Box 88,
+#: Viper"): up to three capitalised words, not a sentence's first word.
+_TOWN_AFTER = (
+    r"(?:\s*,\s*(?-i:(?!(?:The|He|She|They|Patient|Pt|And|But|Then|Per)\b)"
+    r"[A-Z][\w'.-]*(?:[ \t]+[A-Z][\w'.-]*){0,2}))?"
+)
+
+
 PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern("url", _p(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+")),
     # a local part of at most 64 characters (RFC 5321): linear time on long tokens
@@ -1368,7 +1500,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "phone",
         _p(
             r"\b(?:pager|beeper|pgr|bleep|extension|extn|ext)\b\.?\s*(?:no\.?|number|#)?\s*[:#]?\s*"
-            r"(?P<v>\d{4,6})(?![\d.,]|\s*(?:degrees?|deg\b|°|%|mg|ml))"
+            # a full stop after it ends the sentence ("ext. 4412."); a decimal is no number
+            r"(?P<v>\d{4,6})(?![\d]|[.,]\d|\s*(?:degrees?|deg\b|°|%|mg|ml))"
         ),
     ),
     PhiPattern(  # a title before a name in any case ("seen by dr. brown", "mrs. white")
@@ -1451,11 +1584,11 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"\b\d{1,6}[a-z]?(?:\s+[nsew]\.?)?(?P<w>(?:\s+(?:(?:st|mt|ft|ste|[nsew])\.(?=\s)"
             r"|[a-z][\w'-]*(?:\.[\w'-]+)*)){1,3}?)\s+"
             r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|terrace"
-            r"|place|pl|highway|hwy|parkway|pkwy|circle|cir)\b\.?"
+            r"|place|pl|highway|hwy|parkway|pkwy|circle|cir|crt|cres|crescent|mews|gardens"
+            r"|gdns|tce|terr|parade|pde|grove|alley|pike|esplanade|wynd|trl)\b\.?"
             r"(?:\s*,?\s*(?:apt|apartment|unit|suite|ste|#|room|rm|fl|floor)\.?\s*#?\s*[\w-]+)?"
             # the town after it: "12 Elm St, Apt 3C, Pasadena" (capitalized, up to three words)
-            r"(?:\s*,\s*(?-i:(?!(?:The|He|She|They|Patient|Pt|And|But|Then|Per)\b)"
-            r"[A-Z][\w'.-]*(?:[ \t]+[A-Z][\w'.-]*){0,2}))?"
+            rf"{_TOWN_AFTER}"
             r"|\bp\.?\s*o\.?\s*box\s+\d+"
         ),
         _street_words,
@@ -1503,7 +1636,13 @@ PATTERNS: tuple[PhiPattern, ...] = (
     ),
     PhiPattern(  # an apartment or suite on its own, before its street: "Apartment 4B, 220 W"
         "address",
-        _p(r"\b(?:apt|apartment|suite|ste)\b\.?\s*(?:no\.?|#)?\s*(?P<v>\d+[a-z]?|[a-z]\d*)\b"),
+        _p(
+            r"\b(?:apt|apartment|suite|ste)\b\.?\s*(?:no\.?|#)?\s*"
+            r"(?P<v>\d+(?:-?[a-z](?![a-z]))?(?:-\d+)?|[a-z](?:-?\d+)?)(?![\w-])"
+            # a building of a housing estate: "Bldg 7, Apt 3-C"
+            r"|\b(?:bldg|blg)\b\.?\s*#?\s*(?P<v2>\d+[a-z]?|[a-z]\d*)\b"
+            r"|\bbuilding\s+#?\s*(?P<v3>\d+[a-z]?)\b(?=\s*,?\s*(?:apt|apartment|unit|flat|suite|#))"
+        ),
     ),
     PhiPattern(  # a place someone lives or comes from ("moved to Mobile", "from Normal")
         "address",
@@ -1638,7 +1777,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|\bninety[\s-]*(?:something|odd|plus|ish)\b"
             r"|\bnonagenarian|\bcentenarian"
             # "in her late 90s", "she is 92."
-            r"|\bin\s+(?:his|her|their|the)\s+(?:early\s+|mid[-\s]?|late\s+)?(?:90'?s|nineties)"
+            # "lived into his mid-nineties", "in her tenth decade" (her nineties)
+            r"|\b(?:in|into)\s+(?:his|her|their|the)\s+(?:early\s+|mid[-\s]?|late\s+)?"
+            r"(?:90'?s|nineties|(?:tenth|10th|eleventh|11th)\s+decade)"
             rf"|\b(?:{_PERSON_WORD})\.?\s+(?:is|was)\s+(?:now\s+)?(?P<v>9\d|1[0-4]\d|{_AGE_WORD})"
             r"(?=\s*(?:[.,;](?!\d)|$|\s+(?:and|but|with|who|today|now|when|at|in|on|by)\b))"
             # "turned 93", "age of 93", "93rd birthday", spelled out: "ninety-three years old"
@@ -1782,6 +1923,142 @@ PATTERNS: tuple[PhiPattern, ...] = (
         ),
         _initials,
     ),
+    # round 7 (free text of counselling, psychiatry, SMS, voicemail, pathology, billing notes)
+    PhiPattern(  # an age over 89 after "she's", "he's", "shes" ("shes 94 in june")
+        "age",
+        _p(
+            rf"\b(?:she|he|they)['’]?(?:s|re)\s+(?:now\s+|already\s+|just\s+)?"
+            rf"(?P<v>{_AGE_NUM}|{_AGE_WORD}){_AGE_END}"
+        ),
+        hint=_p(r"\b(?:she|he|they)['’]?(?:s|re)\b"),
+    ),
+    PhiPattern(  # an age ahead or nearly reached: "will be ninety-four", "Cyril is pushing 100"
+        "age",
+        _p(
+            r"\b(?:will\s+be|['’]ll\s+be|would\s+(?:be|have\s+been)|(?:is|was|['’]s)\s+"
+            r"(?:now\s+)?(?:pushing|approaching|nearly|almost|going\s+on|close\s+to|well\s+over"
+            r"|over|about))\s+"
+            rf"(?P<v>{_AGE_NUM}|{_AGE_WORD}|1[0-4]\d){_AGE_END}"
+        ),
+        context=_person_subject,
+        hint=_p(r"\b(?:be|been|pushing|approaching|nearly|almost|going|close|over|about)\b"),
+    ),
+    PhiPattern(  # a week of a year: ISO "2021-W09-3", "2021W09", "week 14 of 2020"
+        "date",
+        _p(
+            r"(?<![\w-])(?:19|20)\d{2}-?w(?:0[1-9]|[1-4]\d|5[0-3])(?:-?[1-7])?(?![\w-])"
+            r"|\b(?:(?:calendar\s+)?week|wk|cw|kw)\.?\s*#?\s*(?:0?[1-9]|[1-4]\d|5[0-3])\s*"
+            r"(?:of|/|,)\s*(?:19|20)\d{2}\b"
+            r"|\bthe\s+(?:[1-9]|[1-4]\d|5[0-3])(?:st|nd|rd|th)\s+week\s+of\s+(?:19|20)\d{2}\b"
+        ),
+        hint=_p(r"\d-?w\d|\b(?:week|wk|cw|kw)\b"),
+    ),
+    PhiPattern(  # a rural route or highway-contract box: "RR 2 Box 115", "HC 61 Box 20"
+        "address",
+        _p(
+            r"\b(?:r\.?r\.?|h\.?c\.?|rural\s+route|star\s+route|highway\s+contract(?:\s+route)?"
+            r"|rte?)\s*#?\s*\d{1,4}\s*,?\s*box\s*#?\s*\d{1,5}\b|\brural\s+route\s*#?\s*\d{1,4}\b"
+        ),
+        hint=_p(r"\b(?:box|rural)\b"),
+    ),
+    PhiPattern(  # a post-office box by any name, and the town after it
+        "address",
+        _p(
+            r"\b(?:post\s+office\s+box|p\.?\s*o\.?\s*box|p\.?o\.?b\.?|pmb|private\s+mail\s+bag"
+            rf"|locked\s+bag)\s*#?\s*\d{{1,6}}\b{_TOWN_AFTER}"
+        ),
+        hint=_p(r"box|\b(?:pob|p\.o\.b|pmb|bag)\b"),
+    ),
+    PhiPattern(  # a lot and its mobile-home park: "Lot 14 of Shady Acres Mobile Home Park"
+        "address",
+        re.compile(
+            r"(?i:\b(?:lot|space|pad|site|trailer)\s*#?\s*)(?P<v>\d{1,4}[a-z]?)\b"
+            r"(?=[^.\n]{0,50}\b(?i:mobile\s+home|trailer|rv|caravan|manufactured\s+home)"
+            r"\s+(?i:park|court|community|estates|village|site))"
+            r"|(?P<v2>[A-Z][\w'’-]*(?:[ \t]+[A-Z][\w'’-]*){0,3})[ \t]+(?=(?i:mobile\s+home"
+            r"|trailer|rv|caravan|manufactured\s+home)\s+(?i:park|court|community|estates"
+            r"|village)\b)"
+        ),
+        hint=_p(r"\b(?:mobile\s+home|trailer|rv|caravan|manufactured\s+home)\s"),
+    ),
+    PhiPattern(  # a flat in a lower-case note: "its rosie from flat 4b"
+        "address",
+        _p(r"\bflat\s+#?\s*(?P<v>\d{1,4}[a-z])\b"),
+    ),
+    PhiPattern(  # a street whose suffix is also a word, written as a name: "2250 N. Alvernon Way"
+        "address",
+        re.compile(
+            # (not "Walk", "View", "Point", "Loop": "6 Minute Walk", "4 Chamber View")
+            r"\b\d{1,5}[A-Z]?(?:[ \t]+[NSEW]\.?)?(?:[ \t]+[A-Z][a-z'’-]+){1,3}[ \t]+(?:Way|Close"
+            r"|Row|Square|Trail|Cove|Hollow|Ridge|Bend|Pass|Crossing|Heights|Vale|Glen|Rise"
+            r"|Landing)\b"
+        ),
+        _street_words,
+    ),
+    PhiPattern(  # a congregation: "Greater New Hope Missionary Baptist Church"
+        "address",
+        re.compile(
+            rf"(?P<v>(?!(?:The|A|An)\b){_ORG_WORD}(?:[ \t]+{_ORG_NEXT}){{0,5}})[ \t]+"
+            # (not "Temple": "Left Temple tenderness")
+            r"(?=(?:Church|Chapel|Synagogue|Mosque|Masjid|Cathedral|Tabernacle"
+            r"|Kingdom[ \t]+Hall|Ministries|Gurdwara|Mandir)\b)"
+        ),
+        context=_a_congregation,
+        hint=re.compile(
+            r"Church|Chapel|Synagogue|Mosque|Masjid|Cathedral|Tabernacle|Kingdom"
+            r"|Ministries|Gurdwara|Mandir"
+        ),
+    ),
+    PhiPattern(  # a what3words address ("///filled.count.soap") or an Open Location Code
+        "geo",
+        re.compile(
+            r"(?<![\w/])(?:/{3}|(?i:what3words|w3w)\s*[:=]?\s*(?:/{3})?)[a-z]+\.[a-z]+\.[a-z]+\b"
+            r"|(?<![\w+])[23456789CFGHJMPQRVWX]{4,8}\+[23456789CFGHJMPQRVWX]{2,3}(?![\w+])"
+        ),
+    ),
+    PhiPattern(  # a MAC address in dotted groups of four (Cisco): "0011.2233.44aa"
+        "device",
+        _p(r"(?<![\w.:-])[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}(?![\w.:-])"),
+        lambda v: any(c.isdigit() for c in v) and not re.fullmatch(r"[\d.]+", v),
+    ),
+    PhiPattern(  # an IBAN (by its check digits): "GB29 NWBK 6016 1331 9268 19"
+        "account",
+        re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b"),
+        _iban,
+    ),
+    PhiPattern(  # a UK bank sort code and the account after it
+        "account",
+        _p(r"\bsort\s+code\s*[:#]?\s*(?P<v>\d{2}[- ]\d{2}[- ]\d{2})\b"),
+    ),
+    PhiPattern(  # a Cash App "$cashtag"; a handle after "on IG as"; a login with dots
+        "handle",
+        _p(
+            r"(?<![\w$])\$(?=[\w-]*[a-z])[a-z][\w-]{2,19}\b"
+            r"|\b(?:on|via)\s+(?:ig|insta(?:gram)?|snap(?:chat)?|fb|facebook|tiktok|twitter"
+            r"|venmo|cash\s*app|paypal)\s+(?:as|under)\s+"
+            r"(?P<v>@?[a-z0-9_][\w.-]{2,29}(?<![.-]))"
+            r"|\b(?:venmo|cash\s*app|cashapp|paypal(?:\.me)?|snap)\s*[:=]?\s*"
+            r"(?P<v2>@?(?=[\w.-]*[\d_.-])[a-z0-9_][\w.-]{2,29}(?<![.-]))"
+            r"|\b(?:mychart|my\s+chart|portal|app)\s+(?:login|log-in|user(?:name)?|sign-in|id)"
+            r"\s*[:=]?\s*(?P<v3>@?[a-z0-9_][\w.-]{2,29}(?<![.-]))"
+        ),
+    ),
+    PhiPattern(  # a number labelled by an abbreviation glued to "#": "HAR#5021-1887-34"
+        "mrn",
+        _p(r"\b[a-z]{2,6}#\s*:?\s*(?P<v>(?=[\w-]*\d{4})[a-z0-9][\w-]{3,})(?![\w-])"),
+    ),
+    PhiPattern(  # a specimen, accession or referral number after its abbreviation and a colon
+        "mrn",
+        _p(
+            r"(?:\b(?:acc|accn|acsn|accession|requisition|confirmation|tracking|authorization"
+            r"|referral|ticket)\b\.?\s*(?:no\.?|number|#)?\s*[:#]"
+            # "Path:" and "Cyto:" also head findings ("Path: pT2N0"): a number word or "#" too
+            r"|\b(?:path|surg(?:ical)?\s+path|cyto(?:logy)?|req|conf|auth)\b\.?\s*"
+            r"(?:no\.?|number|#)\s*:?)"
+            r"\s*(?P<v>(?=[\w-]*\d)[a-z0-9][\w-]{2,}(?:[./][\w-]+)*)"
+            r"(?![\w-])(?!\s*(?:mg|mcg|ml|g|kg|units?|%)(?!\w))"
+        ),
+    ),
     PhiPattern("id", _p(r"\b(?:patient|person|relatedperson|practitioner|group)/[\w.-]+")),
     PhiPattern(  # a unique characteristic: "the only female shrimp boat captain in the county"
         "unique",
@@ -1794,14 +2071,12 @@ PATTERNS: tuple[PhiPattern, ...] = (
     ),
     PhiPattern(  # the value only: the label ("MRN", "fingerprint template") is no PHI
         "mrn",
-        _p(
-            rf"\b(?:{_LABELS})(?:\s*(?:[:#]|no\.?|number(?!\s+of\b)))*\s*"
-            # digits in groups ("943 476 5919", "046 454 286") or one code
-            r"(?P<v>\d{3}[ ]\d{2,3}[ ]\d{3,4}(?!\d)|\d{4}(?:[ ]\d{4}){2,3}(?!\d)"
-            r"|\d{4}[ ]\d{5}(?:[ ]\d)?(?!\d)|\d{4}[ ]\d{3}[ ]\d{3}(?!\d)"
-            r"|[a-z]{4}[ ]\d{4}[ ]\d{4}(?!\d)|(?=[\w-]*\d)[a-z0-9][\w-]{2,}(?:/\d+)?)"
-            r"(?![\w-])(?!\s*(?:mg|mcg|ml|g|kg|units?|%)(?!\w))"  # a dose is no record number
-        ),
+        _p(rf"\b(?:{_LABELS})(?:\s*(?:[:#]|no\.?|number(?!\s+of\b)))*\s*{_LABELLED_VALUE}"),
+    ),
+    PhiPattern(  # and after the labels of :data:`_LABELS_MORE`
+        "mrn",
+        _p(rf"\b(?:{_LABELS_MORE})(?:\s*(?:[:#]|no\.?|number(?!\s+of\b)))*\s*{_LABELLED_VALUE}"),
+        hint=_p(r"lic|print|scan|template|voice|meeting|conference|face"),
     ),
     PhiPattern(
         "id",
@@ -1812,7 +2087,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # a code labelled "ID" ("fingerprint ID 998877"), after "number" (its kind wins)
         "id",
         _p(
-            r"\bid\b\s*[:#]?\s*(?:no\.?|number|#)?\s*(?P<v>(?=[\w-]*\d)[a-z0-9][\w-]{2,})"
+            r"\bid\b\s*[:#]?\s*(?:no\.?|number|#)?\s*"
+            rf"(?P<v>{_GROUPED_CODE}|(?=[\w-]*\d)[a-z0-9][\w-]{{2,}})"
             r"(?![\w-])(?!\s*(?:mg|mcg|ml|g|kg|units?|%)(?!\w))"
         ),
     ),
@@ -1914,6 +2190,50 @@ def find_phi(
         else:
             out.append((k, s, e))
             rank.append(r)
+    return _with_particles(text, out)
+
+
+#: The particles of surnames ("van der Berg", "de la Cruz", "dos Santos", "bin Rashid", "Ní
+#: Bhriain", "ibn Saud"), in lower case between the parts of a name.
+_PARTICLE = (
+    r"(?:van|von|der|den|de|del|della|dei|degli|di|da|das|dos|do|du|des|la|le|lo|ter|ten|zu"
+    r"|bin|ibn|bint|binti|al|el|ní|nic|ó|ua|mac|ap|y)"
+)
+#: A run of particles right before a span (the span starts at the end of the searched text).
+_PARTICLE_RUN = re.compile(
+    rf"(?<![^\s(\"“'‘,:;/]){_PARTICLE}(?:[ \t]+{_PARTICLE})*[ \t]+$", re.IGNORECASE
+)
+#: A title or a label just before a name's particles ("Dr. van Dijk", "Patient: de la Cruz").
+_PARTICLE_CUE = re.compile(
+    r"(?:\b(?:dr|mr|mrs|ms|mx|miss|prof|sr|sra|mme|mlle|herr|frau)\.?|[^\W\d_]+[ \t]*:|^)[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+#: The kinds of spans a name's particles join (the engine's catch-all ``phi`` and a surname
+#: that is also a place: "de la Cruz").
+_NAME_KINDS = frozenset({"name", "phi", "address"})
+
+
+def _with_particles(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """``spans`` with the particles of a surname joined to its name (``Hendrik van der Berg``
+    was ``[NAME] van [NAME]``): a run of particles (:data:`_PARTICLE`) right before a name's
+    span goes with it when a name's span ends right before the particles, or a title or a
+    label does (``Patient: de la Cruz``). A particle before a word that nothing flagged stays
+    (``von Willebrand disease``, ``de novo``)."""
+    out: list[tuple[str, int, int]] = []
+    for k, s, e in spans:
+        m = None
+        if k in _NAME_KINDS:
+            m = _PARTICLE_RUN.search(text, out[-1][2] if out else 0, s)
+        if m is not None:
+            prev = out[-1] if out else None
+            between = text[prev[2] : m.start()] if prev is not None else "x"
+            if prev is not None and prev[0] in _NAME_KINDS and not between.strip(" \t\"”’')"):
+                out[-1] = ("name" if "name" in (prev[0], k) else k, prev[1], e)
+                continue
+            if _PARTICLE_CUE.search(text, max(prev[2] if prev else 0, m.start() - 30), m.start()):
+                out.append(("name", m.start(), e))
+                continue
+        out.append((k, s, e))
     return out
 
 

@@ -327,6 +327,8 @@ _LABELS = (
     r"|green\s+card|alien(?:\s+registration)?(?:\s+(?:no\.?|number|#))?|a-number|uscis"
     r"|employee\s*(?:id|no\.?|number|#)|docket|inmate|booking|warrant|citation"
     r"|police\s+report|incident(?:\s+report)?"
+    # military service numbers: "Navy service no. 4471-882", "DoD ID 1234567890"
+    r"|service\s+(?:no\.?|number|#)|dod\s+id|va\s+(?:file|claim)(?:\s+(?:no\.?|number|#))?"
     # tax numbers of a person or a family business: "EIN 72-1409953", "ITIN 912-70-1234"
     r"|ein|fein|itin|tin|tax\s+id(?:\s+(?:no\.?|number|#))?"
 )
@@ -1193,6 +1195,28 @@ _AGE_END = (
 )
 
 
+#: Words after a number that make a residence verb's object no street ("moved to 2 hourly
+#: checks", "lives at 3 different places", "moved to 4 north", "moved to 5 west ward").
+_NOT_A_RESIDENCE = frozenset(
+    "hourly daily weekly different other separate places times ward unit units icu ccu picu"
+    " nicu micu sicu pacu floor bed beds room tower wing stepdown telemetry tele med surg rehab"
+    " obs observation oncology cardiology patients pts years yrs months weeks days hours"
+    " locations homes nursing care assisted l lpm nc o2 fio2 liters litres".split()
+)
+
+
+def _residence_street(value: str) -> bool:
+    """Whether a residence verb's number and words are a street without its suffix: two words
+    or more, one of 4 letters or more, none a word of :data:`_NOT_A_RESIDENCE` or
+    :data:`_NOT_STREET` (a dose, a ward, oxygen: "moved to 2 L NC")."""
+    words = re.findall(r"[a-z]+", value.lower())
+    return (
+        len(words) >= 2
+        and any(len(w) >= 4 for w in words)
+        and not any(w in _NOT_A_RESIDENCE or w in _NOT_STREET for w in words)
+    )
+
+
 def _iban(value: str) -> bool:
     """Whether ``value`` is an IBAN by its ISO 13616 check digits (mod 97 == 1)."""
     code = re.sub(r"\s", "", value).upper()
@@ -1359,6 +1383,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _p(
             r"\b(?:born(?:\s+in)?|dob|d\.o\.b\.?|yob|year\s+of\s+birth|birth\s+year|b\.)"
             r"\s*[:#]?\s*(?P<v>(?:18|19|20)\d{2}|['’]\d{2})\b"
+            # later in its clause: "Born the year of the Great Depression, 1929"
+            r"|\bborn\b[^.;\n\d]{1,50}?(?P<v2>(?:18|19)\d{2})\b"
         ),
     ),
     PhiPattern(  # an age over 89 after the age then: "Age 89 at enrolment, now 90"
@@ -1795,6 +1821,12 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"|\b(?:d\.|deceased|passed)\s*(?P<v4>{_AGE_NUM})\b(?![.,]?\d|\s*(?:%|[/:]"
             r"|d\b|days?|h\b|hrs?|hours?|min|minutes?|wks?|weeks?|mos?|months?|mg|ml))"
             rf"|\b{_AGE_NUM}(?:st|nd|rd|th)\s+birthday\b"
+            # "celebrated her 95th", "in his 96th year", "her ninety-sixth year"
+            rf"|\b(?:celebrat\w+|marked|reached|turned)\s+(?:his|her|their)\s+{_AGE_NUM}"
+            r"(?:st|nd|rd|th)\b"
+            r"|\b(?:his|her|their)\s+(?:(?:9\d|1[0-4]\d)(?:st|nd|rd|th)|ninetieth"
+            r"|ninety[-\s]?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)"
+            r"|(?:one\s+)?hundredth)\s+year\b"
             # spelled out: "her ninety-second birthday", "his hundredth birthday"
             r"|\b(?:ninetieth|ninety[-\s]?(?:first|second|third|fourth|fifth|sixth|seventh"
             r"|eighth|ninth)|(?:one\s+)?hundredth|(?:a|one)\s+hundred\s+and\s+\w+?(?:st|nd|rd|th))"
@@ -1994,6 +2026,32 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|Landing)\b"
         ),
         _street_words,
+    ),
+    PhiPattern(  # a residential building by name, its unit before: "5B Riverside Towers"
+        "address",
+        re.compile(
+            r"(?:\b\d{1,4}[A-Z]?,?[ \t]+)?(?<![\w'’-])(?!(?:The|A|An)\b)[A-Z][\w'’-]*"
+            r"(?:[ \t]+[A-Z][\w'’-]*){0,2}[ \t]+(?:Towers|Apartments|Apts|Residences|Manor|Lofts"
+            r"|Mansions|Condominiums|Condos|Flats)\b"
+        ),
+        hint=re.compile(r"Towers|Apartments|Apts|Residences|Manor|Lofts|Mansions|Condo|Flats"),
+    ),
+    PhiPattern(  # a street with no suffix after a residence verb: "moved to 2201 e cesar chavez"
+        "address",
+        _p(
+            r"\b(?:lives?|living|moved|moving|relocated|resides?|residing|staying|address\s+is"
+            r"|new\s+address(?:\s+is)?)\s+(?:at|to|in)?\s*"
+            r"(?P<v>\d{1,6}[a-z]?(?:\s+[nsew]\.?)?(?:\s+[a-z][\w'’.-]*){1,4}"
+            r"(?:\s*,?\s*(?:#|apt\.?|unit|suite|ste\.?)\s*\w+)?)"
+        ),
+        _residence_street,
+    ),
+    PhiPattern(  # a ship served on: "served on the USS Midway", "HMS Ark Royal"
+        "employer",
+        re.compile(
+            r"\b(?:USS|USNS|USCGC|HMS|HMAS|HMCS|HMNZS)[ \t]+(?P<v>[A-Z][\w'’-]*"
+            r"(?:[ \t]+[A-Z][\w'’.-]*){0,2})"
+        ),
     ),
     PhiPattern(  # a congregation: "Greater New Hope Missionary Baptist Church"
         "address",

@@ -224,7 +224,7 @@ _PATIENT_LABELS = {
     "birth_year": "Birth year",
     "site": "Site",
     "index_date": "Index date",
-    "cov_age": "Age (years)",
+    "cov_age": "Age (years; 90 = 90 or over)",
     "cov_crcl_ml_min": "Creatinine clearance (mL/min, Cockcroft–Gault)",
     "cov_cyp2c9": "CYP2C9 genotype",
     "cov_armcd": "Arm",

@@ -2127,13 +2127,20 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"{_UNIQUE_WHERE}\b)"
         ),
     ),
-    PhiPattern(  # the value only: the label ("MRN", "fingerprint template") is no PHI
+    PhiPattern(  # the value only: the label ("MRN", "fingerprint template") is no PHI; a label
+        # is a word of its own ("SIN" is none inside "SINCE 2021-03-04")
         "mrn",
-        _p(rf"\b(?:{_LABELS})(?:\s*(?:[:#]|no\.?|number(?!\s+of\b)))*\s*{_LABELLED_VALUE}"),
+        _p(
+            rf"\b(?:{_LABELS})(?:(?<![a-z])|(?![a-z]))(?:\s*(?:[:#]|no\.?|number(?!\s+of\b)))*\s*"
+            rf"{_LABELLED_VALUE}"
+        ),
     ),
     PhiPattern(  # and after the labels of :data:`_LABELS_MORE`
         "mrn",
-        _p(rf"\b(?:{_LABELS_MORE})(?:\s*(?:[:#]|no\.?|number(?!\s+of\b)))*\s*{_LABELLED_VALUE}"),
+        _p(
+            rf"\b(?:{_LABELS_MORE})(?:(?<![a-z])|(?![a-z]))(?:\s*(?:[:#]|no\.?|number(?!\s+of\b)))*\s*"
+            rf"{_LABELLED_VALUE}"
+        ),
         hint=_p(r"lic|print|scan|template|voice|meeting|conference|face"),
     ),
     PhiPattern(

@@ -708,14 +708,25 @@ def read_fhir(path: Path) -> ReadResult:
 
 
 #: Resources naming people around a patient: their names and contacts join the patient's PHI
-#: (``phi["related"]``) so that de-identification removes them from free text (issue 14).
-_RELATED = {"RelatedPerson": "patient", "FamilyMemberHistory": "patient", "Practitioner": None}
+#: (``phi["related"]``) so that de-identification removes them from free text (issue 14),
+#: whether they are entries of the file or contained in another resource (a RelatedPerson or
+#: Practitioner inside the Observation that names them).
+_RELATED = {"RelatedPerson": "patient", "FamilyMemberHistory": "patient", "Practitioner": None,
+            "Person": None}  # fmt: skip
+
+
+def _with_contained(res: dict) -> Iterator[dict]:
+    """``res`` and the resources it contains (``contained``, one level: FHIR forbids more)."""
+    yield res
+    for inner in as_list(res.get("contained")):
+        if isinstance(inner, dict) and isinstance(inner.get("resourceType"), str):
+            yield inner
 
 
 def _attach_relatives(persons: list[tuple], items: list, ctx: Context) -> None:
     phi_at = list(PERSON_COLUMNS).index("phi")
     found: dict[str | None, list[dict]] = {}
-    for _, res, _, _ in items:
+    for res in (r for _, top, _, _ in items for r in _with_contained(top)):
         field = _RELATED.get(res["resourceType"], "")
         if field == "":
             continue

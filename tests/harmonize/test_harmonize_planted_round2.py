@@ -12,7 +12,9 @@ What leaked before the fixes of this round: names that only the patient's record
 caregiver and an employer in a complex Patient extension, a neighbour in a RelatedPerson
 contained in an Observation) from a reviewed note; an SDTM file name (an MRN, a name) in the
 record pointer; an ODM FormRepeatKey and ItemGroupRepeatKey (a name, an MRN) in the pointer;
-an EDC's SUBJINIT item (initials); a relative's surname after "DAUGHTER" in a visit name; an
+an EDC's SUBJINIT item (initials); the ZIP code, phone and record number of an EDC's
+contact form whose items are named as EDCs abbreviate them (ZIPCD, HOMEPHN, MRNNUM: integers,
+so published as numbers); a relative's surname after "DAUGHTER" in a visit name; an
 AEDECOD / CMDECOD that repeats the verbatim text, published as a dictionary code, its display
 and report.json's unmapped codes. A relative named Field stopped every publication (pandas'
 ``field_name``, the report's ``field_policy``), and a wearable's ``device_name`` took the
@@ -422,6 +424,11 @@ ODM = """<?xml version="1.0" encoding="UTF-8"?>
 initials</TranslatedText></Question></ItemDef>
 <ItemDef OID="IT.BRTHDAT" Name="BRTHDAT" DataType="date"/>
 <ItemDef OID="IT.CO" Name="COVAL" DataType="text"/>
+<ItemDef OID="IT.ZIP" Name="ZIPCD" DataType="integer"/>
+<ItemDef OID="IT.PHN" Name="HOMEPHN" DataType="integer"/>
+<ItemDef OID="IT.MRN" Name="MRNNUM" DataType="integer"/>
+<ItemDef OID="IT.NOK" Name="NOKNAME" DataType="text"/>
+<ItemDef OID="IT.CITY" Name="CITY" DataType="text"/>
 </MetaDataVersion></Study>
 <AdminData><User OID="USR.1"><FullName>Rosalind Featherstonehaugh</FullName>
 <FirstName>Rosalind</FirstName><LastName>Featherstonehaugh</LastName>
@@ -449,6 +456,14 @@ initials</TranslatedText></Question></ItemDef>
 <ItemData ItemOID="IT.INIT" Value="{initials}"/>
 <ItemData ItemOID="IT.BRTHDAT" Value="1951-08-19"/>
 <ItemData ItemOID="IT.CO" Value="Came with neighbour Rosalind Featherstonehaugh"/>
+</ItemGroupData>
+<ItemGroupData ItemGroupOID="IG.CONTACT">
+<ItemData ItemOID="IT.VSDAT" Value="2025-02-27"/>
+<ItemData ItemOID="IT.ZIP" Value="02139"/>
+<ItemData ItemOID="IT.PHN" Value="4125550166"/>
+<ItemData ItemOID="IT.MRN" Value="88301452"/>
+<ItemData ItemOID="IT.NOK" Value="Rosalind Featherstonehaugh"/>
+<ItemData ItemOID="IT.CITY" Value="Marlowbridge"/>
 </ItemGroupData></FormData></StudyEventData></SubjectData></ClinicalData></ODM>
 """
 
@@ -465,6 +480,8 @@ def _plant_odm(raw: Path, usubjid: str, initials: str) -> None:
         "MRN66120934",
         "1951-08-19",
     )
+    # an EDC's contact form: items named as EDCs abbreviate them, numbers typed as integers
+    _plant("odm_items", "02139", "2139", "4125550166", "88301452")
     (raw / "odm").mkdir(exist_ok=True)
     (raw / "odm" / "unscheduled.xml").write_text(
         ODM.replace("{subject}", usubjid)
@@ -550,7 +567,8 @@ def _where(root: Path, label: str, value: str) -> list[str]:
 
 
 PLACES = ["narrative", "extensions", "contained", "annotation", "coded_text", "places", "urls",
-          "sdtm_supp", "sdtm_terms", "sdtm_visits", "file_names", "quarantine", "odm", "vcf",
+          "sdtm_supp", "sdtm_terms", "sdtm_visits", "file_names", "quarantine", "odm",
+          "odm_items", "vcf",
           "wearables"]  # fmt: skip
 
 
@@ -598,11 +616,12 @@ def test_record_pointers_keep_ordinals_and_domain_files_only(runs):
     root, _ = runs
     ev = _events(root, "scrub")
     odm = ev.loc[ev["code_system"] == "ODM:S2", "source_record"]
-    assert len(odm) == 5
-    assert odm.str.contains(r"SE\.UNS#ref-[A-Z2-7]{16}\]/FormData\[F\.VS#ref-[A-Z2-7]{16}\]"
-                            r"/ItemGroupData\[IG\.VS#ref-[A-Z2-7]{16}\]@1").all()  # fmt: skip
-    quals = odm.index.map(lambda i: json.loads(ev.at[i, "qualifiers"])["repeat_key"])
-    assert quals.str.fullmatch(r"ref-[A-Z2-7]{16}").all()
+    assert len(odm) == 11
+    keyed = r"ref-[A-Z2-7]{16}"
+    group = rf"ItemGroupData\[IG\.(?:VS#{keyed}|CONTACT)\]@[12]"
+    assert odm.str.contains(rf"SE\.UNS#{keyed}\]/FormData\[F\.VS#{keyed}\]/{group}").all()
+    keys = odm.index.map(lambda i: json.loads(ev.at[i, "qualifiers"]).get("repeat_key"))
+    assert (keys.str.fullmatch(r"ref-[A-Z2-7]{16}") == True).sum() == 5  # noqa: E712
     sdtm = ev["source_record"].str.extract(r"^([^#]*)#row=\d+$")[0].dropna()
     domains = {"dm.xpt", "vs.xpt", "ex.xpt", "pc.xpt", "lb.xpt", "ae.csv", "mh.csv", "cm.csv",
                "lbx.csv"}  # fmt: skip
@@ -663,6 +682,6 @@ def test_bad_records_are_quarantined_alone_and_every_file_reconciles(runs, label
     q = pd.read_parquet(root / label / "quarantine.parquet")
     assert sorted(q["check"]) == ["fhir.date", "sdtm.date"]
     ev = _events(root, label)
-    assert (ev["code_system"] == "ODM:S2").sum() == 5
+    assert (ev["code_system"] == "ODM:S2").sum() == 11
     assert ev["code_system"].str.fullmatch(r"CDISC SDTM (AE|MH|CM)\w+").sum() == 5
     assert (ev["domain"] == "encounter").sum() >= 1

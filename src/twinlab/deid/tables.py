@@ -421,10 +421,27 @@ _IDENTIFIER_ITEM = re.compile(
     r"|url|ip address|passport|(?:driver'?s?\s+)?licen[cs]e|member|subscriber|beneficiary"
     r"|account|(?:device\s+)?serial|dob|yob|brth(?:yr|mo|dy|dat|dtc?)|birth ?year|year of birth"
     r"|date of birth|birth ?date|(?:(?:full|first|last|given|family|middle|maiden|legal|sur)"
-    r"\s*)?name|next of kin|nok|employer|initials"
+    r"\s*)?name|(?:next of kin|nok)(?:\s+name)?|employer|initials"
     r"|(?:subj(?:ect)?|pt|pat(?:ient)?)\s*init(?:ials?|s)?|caregiver|guardian|contact)"
     r"(?:\s+(?:number|no|num|nr|code|id|identifier|\[[^]]*\]|\([^)]*\)))*\s*",
     re.IGNORECASE,
+)
+
+
+#: The same, as EDCs abbreviate item names without separators ("ZIPCD", "HOMEPHN", "MRNNUM",
+#: "NOKNAME", "PTNAME", "FNAME", "ADDR1", "CITY"), matched on the name's letters and digits
+#: only, lower case: a name word ("name", "nm") only after a person's prefix (so "DRUGNAME",
+#: "AENAME", "SITENAME" and "INVNAM" are none), and "ph" only after a place ("PH" is a lab's
+#: pH); a town, city or county is an identifier (geographic subdivision smaller than a state).
+_EDC_IDENTIFIER_ITEM = re.compile(
+    r"(?:(?:pt|pat|patient|subj|subject|nok|emc|emerg|emergency|cg|caregiver|sp|spouse|rel"
+    r"|relative|guardian|contact|mother|father|parent|empl|employer|f|l|m|first|last|given"
+    r"|family|middle|maiden|sur|full)(?:name|nm|nam)"
+    r"|(?:home|work|cell|mobile|mob|emc|nok|cg|pt|pat|contact)(?:ph|phn|phone|tel|telno|fax)"
+    r"|(?:pt|pat|patient|subj|home|res|resid|mail|mailing|nok|emc|cg|contact)?"
+    r"(?:zip|zipcd|zipcode|postcd|postcode|phone|phn|telno|fax|email|emailadr|emailaddr"
+    r"|addr|address|street|streetaddr|city|town|county|mrn|ssn|dob)"
+    r")(?:num|no|nbr|nr|cd|code|id)?\d?",
 )
 
 
@@ -449,6 +466,8 @@ def _identifier_items(events: pd.DataFrame) -> np.ndarray:
     for name in names:
         spaced = name.str.replace(r"[_\-./]+", " ", regex=True)
         hit |= spaced.str.fullmatch(_IDENTIFIER_ITEM, na=False).to_numpy(dtype=bool)
+        squeezed = name.str.lower().str.replace(r"[^a-z0-9]+", "", regex=True)
+        hit |= squeezed.str.fullmatch(_EDC_IDENTIFIER_ITEM, na=False).to_numpy(dtype=bool)
     if "code" in events:
         hit |= events["code"].astype("str").isin(_IDENTIFIER_CODES).to_numpy(dtype=bool)
     return hit

@@ -439,7 +439,7 @@ initials</TranslatedText></Question></ItemDef>
 <MetaDataVersionRef StudyOID="S2" MetaDataVersionOID="V1" EffectiveDate="2024-01-01"/>
 </Location></AdminData>
 <ClinicalData StudyOID="S2" MetaDataVersionOID="V1">
-<SubjectData SubjectKey="{subject}"><SiteRef LocationOID="LOC.1"/>
+<SubjectData SubjectKey="{subject}"><SiteRef LocationOID="SITE.MARLOWBRIDGE"/>
 <StudyEventData StudyEventOID="SE.UNS" StudyEventRepeatKey="2025-02-27">
 <FormData FormOID="F.VS" FormRepeatKey="Featherstonehaugh-1">
 <ItemGroupData ItemGroupOID="IG.VS" ItemGroupRepeatKey="{mrn}">
@@ -685,3 +685,13 @@ def test_bad_records_are_quarantined_alone_and_every_file_reconciles(runs, label
     assert (ev["code_system"] == "ODM:S2").sum() == 11
     assert ev["code_system"].str.fullmatch(r"CDISC SDTM (AE|MH|CM)\w+").sum() == 5
     assert (ev["domain"] == "encounter").sum() >= 1
+
+
+def test_a_site_named_after_a_town_is_published_as_a_pseudonym(runs):
+    """ODM SiteRef ``SITE.MARLOWBRIDGE`` (the site's town, which the scrubber without the
+    engine does not know): a keyed pseudonym; the numbered sites of the study stay."""
+    root, _ = runs
+    sites = set(pd.read_parquet(root / "scrub" / "patients.parquet")["site"].dropna())
+    named = {s for s in sites if not s.isdigit()}
+    assert len(named) == 1 and re.fullmatch(r"site-[A-Z2-7]{16}", named.pop())
+    assert sites - {s for s in sites if s.startswith("site-")} == {"102", "201", "301", "302"}

@@ -282,19 +282,26 @@ def _shifted_date(value: str, days: int, scrubber: TextScrubber) -> str:
 #: A site id as a trial numbers its sites ("701", "SITE-01", "US.004"): letters, digits and
 #: separators, no blank, at most 32 characters.
 _SITE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}")
+#: A word of five letters or more in a site id: a name (a town, "SITE.MARLOWBRIDGE"; a person,
+#: "MABERLY"), not a code, unless one of the words sites are numbered with.
+_SITE_NAME_WORD = re.compile(r"[^\W\d_]{5,}")
+_SITE_WORDS = frozenset({"sites", "center", "centre", "study", "trial"})
 
 
 def _publish_sites(values: pd.Series, scrubber: TextScrubber, key: DeidKey) -> pd.Series:
     """The ``site`` column by the field policy: a site id in which ``scrubber`` finds nothing
-    (known identifiers of the patients, PHI patterns, person names) is kept; any other value
-    (a site named after a town or a person, a telephone number) is published as its keyed
-    pseudonym (``site-`` and 16 base32 characters; the same site, the same pseudonym)."""
+    (known identifiers of the patients, PHI patterns, person names) and no word of five
+    letters or more (:data:`_SITE_NAME_WORD`: a town's or a person's name, which the scrubber
+    without the engine does not know) is kept; any other value (a site named after a town or a
+    person, a telephone number) is published as its keyed pseudonym (``site-`` and 16 base32
+    characters; the same site, the same pseudonym)."""
 
     def publish(value: Any) -> Any:
         if is_missing(value) or not str(value).strip():
             return None
         text = str(value).strip()
-        if _SITE_ID.fullmatch(text) and not scrubber.find(text):
+        named = any(w.lower() not in _SITE_WORDS for w in _SITE_NAME_WORD.findall(text))
+        if _SITE_ID.fullmatch(text) and not named and not scrubber.find(text):
             return text
         return pseudonym("twinlab:site", text, key=key, prefix="site-")
 

@@ -10,13 +10,14 @@ names its place; the check reads every published file independently of twinlab's
 
 What leaked before the fixes of this round: names that only the patient's record knows (a
 caregiver and an employer in a complex Patient extension, a neighbour in a RelatedPerson
-contained in an Observation) from a reviewed note; an SDTM file name (an MRN, a name) in the
-record pointer; an ODM FormRepeatKey and ItemGroupRepeatKey (a name, an MRN) in the pointer;
-an EDC's SUBJINIT item (initials); the ZIP code, phone and record number of an EDC's
-contact form whose items are named as EDCs abbreviate them (ZIPCD, HOMEPHN, MRNNUM: integers,
-so published as numbers); a relative's surname after "DAUGHTER" in a visit name; an
-AEDECOD / CMDECOD that repeats the verbatim text, published as a dictionary code, its display
-and report.json's unmapped codes. A relative named Field stopped every publication (pandas'
+contained in an Observation, a wife and a general practitioner whom only a Reference's display
+names) from a reviewed note; an SDTM file name (an MRN, a name) in the record pointer; an ODM
+FormRepeatKey and ItemGroupRepeatKey (a name, an MRN) in the pointer; an EDC's SUBJINIT item
+(initials); the ZIP code, phone and record number of an EDC contact form whose items are
+named as EDCs abbreviate them (ZIPCD, HOMEPHN, MRNNUM: integers, so published as numbers); a
+site named after its town; a relative's surname after "DAUGHTER" in a visit name; an AEDECOD /
+CMDECOD that repeats the verbatim text, published as a dictionary code, its display and
+report.json's unmapped codes. A relative named Field stopped every publication (pandas'
 ``field_name``, the report's ``field_policy``), and a wearable's ``device_name`` took the
 model's words for names.
 """
@@ -144,7 +145,9 @@ def _plant_fhir(raw: Path) -> dict:
     _plant("annotation", "Ashcombe", "Gwendolyn", "Wrenfield", "Thaddeus", "Prudence",
            "Hollinsworth", "77310044", "wilhelmina_q.jpg")  # fmt: skip
     patient["generalPractitioner"] = [{"reference": "Practitioner/gp1",
-                                       "display": "Dr. Thaddeus Wrenfield"}]  # fmt: skip
+                                       "display": "Dr. Thaddeus Wrenfield"},
+                                      {"reference": "Practitioner/gp2",
+                                       "display": "Dr. June Lake, MD"}]  # fmt: skip
     patient["link"] = [{"type": "replaces", "other": {
         "display": "Hollinsworth, Prudence (MRN 77310044)",
         "identifier": {"system": "urn:oldmrn", "value": "77310044"}}}]  # fmt: skip
@@ -304,6 +307,14 @@ def _plant_fhir(raw: Path) -> dict:
     dev_obs["valueQuantity"] = obs["valueQuantity"]
 
     # URLs: Bundle.entry.fullUrl holding an MRN, request.url with an identifier query
+    # people that only a Reference's display names (no resource of the file), met in a note:
+    # a performer who is the patient's wife, the general practitioner above
+    _plant("references", "Silver", "Lake")
+    ref_note = _observation(obs, "planted-ref-note", code={"coding": [
+        {"system": "http://loinc.org", "code": "34109-9"}], "text": "Note"},
+        performer=[{"reference": "RelatedPerson/rp9", "display": "Sterling Silver"}],
+        valueString="Discussed with sterling silver (wife); GP june lake agrees.")  # fmt: skip
+
     _plant("urls", "MRN55120943", "55120943")
     med = next(e for e in entries if e["resource"]["resourceType"] == "MedicationRequest")
     med["request"] = {"method": "PUT", "url": "MedicationRequest?identifier=urn:mrn|55120943"}
@@ -318,6 +329,7 @@ def _plant_fhir(raw: Path) -> dict:
     entries += [
         _entry(bad),
         _entry(ext_note),
+        _entry(ref_note),
         _entry(contained),
         *(_entry(c) for c in coded),
         _entry(fam),
@@ -566,10 +578,9 @@ def _where(root: Path, label: str, value: str) -> list[str]:
     return found
 
 
-PLACES = ["narrative", "extensions", "contained", "annotation", "coded_text", "places", "urls",
-          "sdtm_supp", "sdtm_terms", "sdtm_visits", "file_names", "quarantine", "odm",
-          "odm_items", "vcf",
-          "wearables"]  # fmt: skip
+PLACES = ["narrative", "extensions", "contained", "annotation", "references", "coded_text",
+          "places", "urls", "sdtm_supp", "sdtm_terms", "sdtm_visits", "file_names", "quarantine",
+          "odm", "odm_items", "vcf", "wearables"]  # fmt: skip
 
 
 @pytest.mark.parametrize("label", ["scrub", "default"])

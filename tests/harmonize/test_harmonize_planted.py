@@ -22,12 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from harmonize_redteam import KEY, KEYRING, published_text, run_both, small_study
 
-from twinlab.deid import DeidKey
-from twinlab.harmonize import HarmonizeConfig, harmonize
 from twinlab.harmonize.lineage import trace_quarantine
 from twinlab.security import PermissionDenied
-from twinlab.security.crypto import Keyring
 from twinlab.synth import SynthConfig, generate_study
 
 RELATIVE = ("Marisol", "Thistlewood")
@@ -120,39 +118,14 @@ def _plant(raw: Path) -> list[str]:
     return [given, family]
 
 
-def _published_text(out: Path) -> str:
-    parts = []
-    for f in sorted(out.rglob("*")):
-        if f.suffix == ".parquet":
-            parts.append(pd.read_parquet(f).astype(str).to_csv(index=False))
-            parts.extend(pd.read_parquet(f).columns)
-        elif f.suffix in {".json", ".csv", ".txt", ".md"}:
-            parts.append(f.read_text(errors="replace"))
-    return "\n".join(parts)
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("planted")
-    raw = root / "raw"
-    generate_study(raw, root / "truth", SynthConfig(n_patients=4, seed=5, wearable_fraction=0.5))
+    raw = small_study(root)
     names = _plant(raw)
     # a broken file named after the patient (as Synthea names its files): quarantined
     (raw / "sdtm" / f"{names[0]}_{names[1]}_1950-03-07.xpt").write_bytes(b"HEADER" + bytes(99))
-    out = {}
-    reviewed = {"fhir": "scrub", "sdtm": "scrub", "odm": "scrub"}
-    for label, free_text, age_reference in (
-        ("scrub", reviewed, "2026-12-01"),
-        ("default", {}, None),
-    ):
-        config = HarmonizeConfig(
-            identifier_aliases={"vcf_sample": "usubjid"}, free_text=free_text,
-            age_reference=age_reference,
-        )  # fmt: skip
-        out[label] = harmonize(
-            [raw], out_dir=root / label, raw_zone=root / f"{label}-zone", config=config,
-            key=DeidKey(b"planted-test-deid-key-32-bytes!!"), keyring=Keyring({"k": b"m" * 32}),
-        )  # fmt: skip
+    out = run_both(raw, root, identifier_aliases={"vcf_sample": "usubjid"})
     return root, out, names
 
 
@@ -160,7 +133,7 @@ def runs(tmp_path_factory):
 def test_no_planted_identifier_reaches_a_published_file(runs, label):
     root, results, names = runs
     assert results[label].phi_findings == []
-    text = _published_text(root / label)
+    text = published_text(root / label)
     for value in [*PLANTED_TEXT, *names]:
         assert value.lower() not in text.lower(), value
     for file in sorted((root / "raw" / "wearables").glob("*.csv")):  # the export's own header
@@ -186,8 +159,7 @@ def test_reviewed_free_text_is_scrubbed_and_unreviewed_is_dropped(runs):
     # verbatim term: read and scrubbed
     from twinlab.deid.codes import transform_codes
 
-    key = DeidKey(b"planted-test-deid-key-32-bytes!!")
-    (item,) = transform_codes(["ODM:S1"], ["IT.CO"], key=key)
+    (item,) = transform_codes(["ODM:S1"], ["IT.CO"], key=KEY)
     for code in (item, "Headache"):
         texts = ev.loc[ev["code"] == code, "value_text"].tolist()
         assert len(texts) == 1 and "[" in texts[0], (code, texts)
@@ -216,8 +188,7 @@ def test_quarantine_holds_opaque_ids_traced_through_the_raw_zone(runs):
     root, _, names = runs
     q = pd.read_parquet(root / "scrub" / "quarantine.parquet")
     assert len(q) >= 1 and q["source_record"].str.fullmatch(r"rec-[A-Z2-7]{16}").all()
-    kw = {"timeline_dir": root / "scrub", "raw_zone": root / "scrub-zone",
-          "keyring": Keyring({"k": b"m" * 32})}  # fmt: skip
+    kw = {"timeline_dir": root / "scrub", "raw_zone": root / "scrub-zone", "keyring": KEYRING}
     traced = [trace_quarantine(r, **kw) for r in q["source_record"]]
     paths = [t["source_path"] for t in traced]
     assert any(names[0] in str(p) for p in paths)  # the name lives only in the raw zone

@@ -56,7 +56,10 @@ def standard_code(
     system, code : str
     identifiers : IdentifierSet, optional
         Known values: a code that is a word (``text: true`` in the policy) or a declared code
-        must hold none of them, nor any PHI pattern.
+        must hold none of them, nor any PHI pattern; a word code also no person name that the
+        name check of sponsor terms finds (:func:`~twinlab.deid.text.person_name_runs`,
+        :func:`~twinlab.deid.text.single_person_names`: an SDTM ``--DECOD`` that repeats the
+        verbatim "Bitten by Cornelius Vantongeren dog" is no dictionary term).
     vocabulary : CodedVocabulary, optional
         The declared codings (the study's own code system, reviewed in its parameters).
 
@@ -76,7 +79,7 @@ def standard_code(
     for sys_re, code_re, text in _syntax():
         if sys_re.fullmatch(system):
             ok = code_re.fullmatch(code) is not None if code_re else in_vocabulary("ucum", code)
-            if ok and not (text and find_phi(code, identifiers, engine=False)):
+            if ok and not (text and find_phi(code, identifiers, engine=False, names=True)):
                 return True
             break
     declared = vocabulary is not None and vocabulary.declares(system, code)

@@ -93,6 +93,7 @@ def column_policy(table: str, column: str) -> dict[str, Any] | None:
 _STRUCTURED_QUALIFIERS = (
     "coded_qualifiers",
     "reference_qualifiers",
+    "repeat_key_qualifiers",
     "date_qualifiers",
     "lot_qualifiers",
 )

@@ -317,6 +317,40 @@ def _arrow_strings(array: Any, name: str) -> Iterator[tuple[str, str]]:
         yield from _arrow_strings(dates, name)
 
 
+#: A name of this package's own schema (``field_policy``, ``index_date``, ``field_name``):
+#: lower-case words joined by underscores, where a key, a column name or Parquet metadata
+#: stands; its words name no one (a relative named Field or Index stopped every publication).
+_SCHEMA_NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
+_SCHEMA_PLACES = ("column name", "file metadata")
+
+
+def _schema_name(location: str, text: str) -> bool:
+    """Whether ``text`` is a schema name (:data:`_SCHEMA_NAME`) where names of the schema
+    stand: a JSON key, a column name or a value of Parquet's file metadata."""
+    return (location.endswith("(key)") or location.startswith(_SCHEMA_PLACES)) and bool(
+        _SCHEMA_NAME.fullmatch(text)
+    )
+
+
+def _metadata_strings(location: str, text: str) -> Iterator[tuple[str, str]]:
+    """A Parquet file's metadata value: the string values of a JSON object (pandas writes its
+    schema so, whose keys, ``field_name``, ``pandas_type``..., are its own words: a relative
+    named Field stopped every publication), else the whole text."""
+    obj = _json_object(text)
+    if obj is None:
+        yield location, text
+        return
+    stack: list[Any] = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            yield location, item
+
+
 def _strings_parquet(
     file: Path, vocabulary: CodedVocabulary | None = None
 ) -> Iterator[tuple[str, str]]:
@@ -325,11 +359,9 @@ def _strings_parquet(
     pf = pq.ParquetFile(file)
     kv = pf.metadata.metadata or {}
     for k, v in kv.items():
-        yield "file metadata (key)", k.decode("utf-8", errors="replace")
-        yield (
-            f"file metadata {k.decode('utf-8', errors='replace')!r}",
-            v.decode("utf-8", errors="replace"),
-        )
+        key = k.decode("utf-8", errors="replace")
+        yield "file metadata (key)", key
+        yield from _metadata_strings(f"file metadata {key!r}", v.decode("utf-8", errors="replace"))
     schema = pf.schema_arrow
     for field in schema:
         yield "column name", field.name
@@ -355,13 +387,16 @@ def _shifted_qualifiers(cells: Iterable[tuple[str, str]]) -> Iterator[tuple[str,
     """The ``qualifiers`` cells as the de-identification wrote them: each ISO date of a date
     qualifier (field policy ``date_qualifiers``, shifted by the patient's date shift) yielded
     apart, tagged :data:`_SHIFTED_TAG`; the keyed pseudonym of a reference qualifier
-    (``reference_qualifiers``: ``ref-`` and 16 base32 characters, which can spell ``SSN2...``)
+    (``reference_qualifiers``, ``repeat_key_qualifiers``: ``ref-`` and 16 base32 characters,
+    which can spell ``SSN2...``)
     left out, as the keyed id columns are; the rest of the cell as JSON text."""
     from twinlab.deid.policy import field_policy
 
     policy = field_policy()
     dated = frozenset(policy.get("date_qualifiers", ()))
-    keyed = frozenset(policy.get("reference_qualifiers", ()))
+    keyed = frozenset(policy.get("reference_qualifiers", ())) | frozenset(
+        policy.get("repeat_key_qualifiers", ())
+    )
     either = dated | keyed
     for location, text in cells:
         obj = _json_object(text) if any(k in text for k in either) else None
@@ -584,7 +619,7 @@ def scan_for_phi(
             for location, text in _strings(file, vocabulary):
                 if location.startswith(_KEYED_COLUMNS) and _KEYED_ID.fullmatch(text):
                     continue
-                if _closed_term(location, text):
+                if _closed_term(location, text) or _schema_name(location, text):
                     continue
                 if location.startswith(_POINTERS):  # as the scrubber clears a pointer
                     hits = [

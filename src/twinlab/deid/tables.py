@@ -282,24 +282,83 @@ def _shifted_date(value: str, days: int, scrubber: TextScrubber) -> str:
 #: A site id as a trial numbers its sites ("701", "SITE-01", "US.004"): letters, digits and
 #: separators, no blank, at most 32 characters.
 _SITE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}")
+#: A word of five letters or more in a site id: a name (a town, "SITE.MARLOWBRIDGE"; a person,
+#: "MABERLY"), not a code, unless one of the words sites are numbered with.
+_SITE_NAME_WORD = re.compile(r"[^\W\d_]{5,}")
+_SITE_WORDS = frozenset({"sites", "center", "centre", "study", "trial"})
 
 
 def _publish_sites(values: pd.Series, scrubber: TextScrubber, key: DeidKey) -> pd.Series:
     """The ``site`` column by the field policy: a site id in which ``scrubber`` finds nothing
-    (known identifiers of the patients, PHI patterns, person names) is kept; any other value
-    (a site named after a town or a person, a telephone number) is published as its keyed
-    pseudonym (``site-`` and 16 base32 characters; the same site, the same pseudonym)."""
+    (known identifiers of the patients, PHI patterns, person names) and no word of five
+    letters or more (:data:`_SITE_NAME_WORD`: a town's or a person's name, which the scrubber
+    without the engine does not know) is kept; any other value (a site named after a town or a
+    person, a telephone number) is published as its keyed pseudonym (``site-`` and 16 base32
+    characters; the same site, the same pseudonym)."""
 
     def publish(value: Any) -> Any:
         if is_missing(value) or not str(value).strip():
             return None
         text = str(value).strip()
-        if _SITE_ID.fullmatch(text) and not scrubber.find(text):
+        named = any(w.lower() not in _SITE_WORDS for w in _SITE_NAME_WORD.findall(text))
+        if _SITE_ID.fullmatch(text) and not named and not scrubber.find(text):
             return text
         return pseudonym("twinlab:site", text, key=key, prefix="site-")
 
     mapping = {v: publish(v) for v in pd.unique(values[values.notna()])}
     return values.map(lambda v: None if is_missing(v) else mapping[v])
+
+
+#: An EDC's repeat key that is an ordinal ("1", "12"), published as it is: any other repeat key
+#: (a visit date, a record number, a name: ODM lets the EDC write any text) is published as a
+#: keyed pseudonym (field policy ``repeat_key_qualifiers`` and ``events.source_record``).
+_ORDINAL = re.compile(r"\s*\d{1,6}\s*")
+#: The repeat keys of an ODM record pointer: ``StudyEventData[SE.V1#<key>]``,
+#: ``FormData[F.VS#<key>]``, ``ItemGroupData[IG.LB#<key>]``.
+_POINTER_REPEAT_KEY = re.compile(r"(?<=#)[^\[\]#]+(?=\])")
+#: The file name that begins an SDTM record pointer (``dm.xpt#row=3``), and the form of a
+#: domain file's name, published as it is (``dm.xpt``, ``suppae.csv``): any other name (a
+#: subject's export ``vs_MRN30117752.csv``) becomes the event's keyed file id.
+_POINTER_FILE = re.compile(r"^[^#/\[\]]+(?=#row=\d+$)")
+_DOMAIN_FILE = re.compile(r"[A-Za-z]{2,8}\.(?:xpt|csv)", re.IGNORECASE)
+#: A keyed file id (``src-`` and 16 base32 characters), as a harmonized run's ``source_file``.
+_FILE_ID = re.compile(r"src-[A-Z2-7]{16}")
+
+
+def _repeat_key(value: str, key: DeidKey) -> str:
+    """A repeat key as published: an ordinal as it is, anything else its keyed pseudonym
+    (``ref-`` and 16 base32 characters, the same key the same pseudonym)."""
+    if _ORDINAL.fullmatch(value):
+        return value
+    return pseudonym("twinlab:repeat_key", value, key=key, prefix="ref-")
+
+
+def _pointers_without_names(
+    pointers: pd.Series, files: pd.Series | None, key: DeidKey
+) -> pd.Series:
+    """Record pointers before the known-value scrub (field policy ``events.source_record``):
+    the repeat keys of an ODM pointer by :func:`_repeat_key`, and the file name that begins an
+    SDTM pointer, unless a domain file's (``dm.xpt``), by the event's ``source_file`` when
+    that is a keyed file id (a harmonized run: the name lives in the raw zone), else by the
+    name's own keyed id."""
+
+    def one(pointer: Any, file: Any) -> Any:
+        if not isinstance(pointer, str):
+            return pointer
+        out = _POINTER_REPEAT_KEY.sub(lambda m: _repeat_key(m.group(), key), pointer)
+        name = _POINTER_FILE.match(out)
+        if name and not _DOMAIN_FILE.fullmatch(name.group()):
+            keyed = not is_missing(file) and _FILE_ID.fullmatch(str(file))
+            label = str(file) if keyed else pseudonym("twinlab:file", name.group(), key=key,
+                                                      prefix="src-")  # fmt: skip
+            out = label + out[name.end() :]
+        return out
+
+    if files is None:
+        files = pd.Series([None] * len(pointers), index=pointers.index, dtype=object)
+    pairs = list(zip(pointers, files, strict=True))
+    mapping = {pair: one(*pair) for pair in set(pairs)}
+    return pd.Series([mapping[p] for p in pairs], index=pointers.index, dtype=object)
 
 
 _WORDS = re.compile(r"[^\W\d_]{2,}")
@@ -354,7 +413,8 @@ def _cap_ages(out: pd.DataFrame) -> int:
 #: LOINC 45401-7 postal code, 56799-0 address, 21112-8 birth date.
 _IDENTIFIER_CODES = frozenset({"45401-7", "56799-0", "21112-8"})
 #: An item's whole name or question naming a Safe Harbor identifier class (names of the patient,
-#: relatives and employers, contact details, record, account, licence and device numbers, full
+#: their initials ("INITIALS", an EDC's "SUBJINIT" or "PTINIT"), relatives and employers, contact
+#: details, record, account, licence and device numbers, full
 #: or partial dates of birth), as EDC and SDTM name their variables ("ZIP", "PHONE", "SSN",
 #: "BRTHYR", "NEXT_OF_KIN") or ask ("Home ZIP code", "Year of birth", "Caregiver name",
 #: "Postal code [Location]"); a name that only mentions one ("Telephone consultation", "Drug
@@ -368,9 +428,27 @@ _IDENTIFIER_ITEM = re.compile(
     r"|url|ip address|passport|(?:driver'?s?\s+)?licen[cs]e|member|subscriber|beneficiary"
     r"|account|(?:device\s+)?serial|dob|yob|brth(?:yr|mo|dy|dat|dtc?)|birth ?year|year of birth"
     r"|date of birth|birth ?date|(?:(?:full|first|last|given|family|middle|maiden|legal|sur)"
-    r"\s*)?name|next of kin|nok|employer|initials|caregiver|guardian|contact)"
+    r"\s*)?name|(?:next of kin|nok)(?:\s+name)?|employer|initials"
+    r"|(?:subj(?:ect)?|pt|pat(?:ient)?)\s*init(?:ials?|s)?|caregiver|guardian|contact)"
     r"(?:\s+(?:number|no|num|nr|code|id|identifier|\[[^]]*\]|\([^)]*\)))*\s*",
     re.IGNORECASE,
+)
+
+
+#: The same, as EDCs abbreviate item names without separators ("ZIPCD", "HOMEPHN", "MRNNUM",
+#: "NOKNAME", "PTNAME", "FNAME", "ADDR1", "CITY"), matched on the name's letters and digits
+#: only, lower case: a name word ("name", "nm") only after a person's prefix (so "DRUGNAME",
+#: "AENAME", "SITENAME" and "INVNAM" are none), and "ph" only after a place ("PH" is a lab's
+#: pH); a town, city or county is an identifier (geographic subdivision smaller than a state).
+_EDC_IDENTIFIER_ITEM = re.compile(
+    r"(?:(?:pt|pat|patient|subj|subject|nok|emc|emerg|emergency|cg|caregiver|sp|spouse|rel"
+    r"|relative|guardian|contact|mother|father|parent|empl|employer|f|l|m|first|last|given"
+    r"|family|middle|maiden|sur|full)(?:name|nm|nam)"
+    r"|(?:home|work|cell|mobile|mob|emc|nok|cg|pt|pat|contact)(?:ph|phn|phone|tel|telno|fax)"
+    r"|(?:pt|pat|patient|subj|home|res|resid|mail|mailing|nok|emc|cg|contact)?"
+    r"(?:zip|zipcd|zipcode|postcd|postcode|phone|phn|telno|fax|email|emailadr|emailaddr"
+    r"|addr|address|street|streetaddr|city|town|county|mrn|ssn|dob)"
+    r")(?:num|no|nbr|nr|cd|code|id)?\d?",
 )
 
 
@@ -395,6 +473,8 @@ def _identifier_items(events: pd.DataFrame) -> np.ndarray:
     for name in names:
         spaced = name.str.replace(r"[_\-./]+", " ", regex=True)
         hit |= spaced.str.fullmatch(_IDENTIFIER_ITEM, na=False).to_numpy(dtype=bool)
+        squeezed = name.str.lower().str.replace(r"[^a-z0-9]+", "", regex=True)
+        hit |= squeezed.str.fullmatch(_EDC_IDENTIFIER_ITEM, na=False).to_numpy(dtype=bool)
     if "code" in events:
         hit |= events["code"].astype("str").isin(_IDENTIFIER_CODES).to_numpy(dtype=bool)
     return hit
@@ -623,6 +703,10 @@ def deidentify(
     for col in _KNOWN_ONLY:
         if col in out:
             out[col] = scrubber.scrub_series(out[col].astype("str"), pointers=True)
+            if col == "source_file" and "source_record" in out:
+                out["source_record"] = _pointers_without_names(
+                    out["source_record"], out["source_file"], k
+                )
     if "qualifiers" in out:
         from twinlab.deid.policy import field_policy
 
@@ -662,7 +746,12 @@ def deidentify(
                 _hashable(obj.get("source_system")), _hashable(obj.get("source_code")), shown
             )
 
-        refs = dict.fromkeys(policy.get("reference_qualifiers", ()), reference)
+        refs = {
+            **dict.fromkeys(policy.get("reference_qualifiers", ()), reference),
+            **dict.fromkeys(
+                policy.get("repeat_key_qualifiers", ()), functools.partial(_repeat_key, key=k)
+            ),
+        }
         dated = policy.get("date_qualifiers", ())
         days = out["patient_id"].map(shifts).astype("int64")
 

@@ -2448,6 +2448,44 @@ def _lone_surname(
     )
 
 
+#: Words that name a relative, a household member or a title: a word after one that no
+#: dictionary holds is a name (``CALL WITH DAUGHTER HAZELBURY``).
+_RELATION_CUE = re.compile(
+    r"\b(?:mother|father|son|daughter|wife|husband|spouse|sister|brother|sibling|relative"
+    r"|partner|fianc[ée]e?|neighbou?r|caregiver|carer|guardian|friend|aunt|uncle|niece|nephew"
+    r"|cousin|grand(?:mother|father|son|daughter|ma|pa)|step(?:mother|father|son|daughter)"
+    r"|dr|mr|mrs|ms|miss)\.?\W{0,3}$",
+    re.IGNORECASE,
+)
+
+
+def _unknown_name(
+    text: str,
+    words: list[tuple[int, int, str]],
+    i: int,
+    names: frozenset[str],
+    clinical: frozenset[str],
+    found: list[tuple[str, int, int]],
+) -> bool:
+    """Whether word ``i``, of no dictionary (no person name, no clinical, schedule or English
+    word: :func:`_an_english_word`), is a name by its place: after a relation or a title
+    (:data:`_RELATION_CUE`), or right after a name already ``found`` (blank space between)."""
+    start, end, word = words[i]
+    if (
+        len(word) < 3
+        or word in names
+        or word in clinical
+        or word in _TIMEPOINT_WORDS
+        or _an_english_word(word, clinical)
+        or text[end : end + 1] == "-"
+        or text[start - 1 : start] == "-"
+    ):
+        return False
+    if _RELATION_CUE.search(text[max(0, start - 16) : start]):
+        return True
+    return bool(found) and found[-1][2] <= start and not text[found[-1][2] : start].strip()
+
+
 def single_person_names(text: str) -> list[tuple[str, int, int]]:
     """Single person names of a short vocabulary-like value that a cue or their case marks.
 
@@ -2462,6 +2500,11 @@ def single_person_names(text: str) -> list[tuple[str, int, int]]:
       (``5 MIN POST DOSE Kowalski``: a sponsor's terms are written in one case), or
     * is a surname alone in a visit or time-point name (``WEEK 4 KOWALSKI``: a last name of
       the dictionaries that no clinical, schedule or English word is, :func:`_lone_surname`).
+
+    A word of no dictionary at all (no name, clinical, schedule or English word) counts too
+    when it follows a word that names a relative or a title (``DAUGHTER HAZELBURY``,
+    ``DR MABERLY``) or a name found here (``DAUGHTER PHILIPPA RAVENSWORTH``: a surname the
+    dictionaries lack after a first name they hold), :func:`_unknown_name`.
 
     Parameters
     ----------
@@ -2490,6 +2533,9 @@ def single_person_names(text: str) -> list[tuple[str, int, int]]:
     words = list(_words_of_letters(text))
     out: list[tuple[str, int, int]] = []
     for i, (start, end, word) in enumerate(words):
+        if _unknown_name(text, words, i, names, clinical, out):
+            out.append(("name", start, end))
+            continue
         if len(word) < 3 or word not in names or word in clinical:
             continue
         if _lone_surname(text, words, i, clinical):

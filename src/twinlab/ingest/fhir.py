@@ -708,14 +708,79 @@ def read_fhir(path: Path) -> ReadResult:
 
 
 #: Resources naming people around a patient: their names and contacts join the patient's PHI
-#: (``phi["related"]``) so that de-identification removes them from free text (issue 14).
-_RELATED = {"RelatedPerson": "patient", "FamilyMemberHistory": "patient", "Practitioner": None}
+#: (``phi["related"]``) so that de-identification removes them from free text (issue 14),
+#: whether they are entries of the file or contained in another resource (a RelatedPerson or
+#: Practitioner inside the Observation that names them).
+_RELATED = {"RelatedPerson": "patient", "FamilyMemberHistory": "patient", "Practitioner": None,
+            "Person": None}  # fmt: skip
+
+
+def _with_contained(res: dict) -> Iterator[dict]:
+    """``res`` and the resources it contains (``contained``, one level: FHIR forbids more)."""
+    yield res
+    for inner in as_list(res.get("contained")):
+        if isinstance(inner, dict) and isinstance(inner.get("resourceType"), str):
+            yield inner
+
+
+#: Elements whose References name the people around a patient (a general practitioner, a
+#: performer, an informant, an author, a linked record), with the keys inside an element
+#: where its Reference stands (``participant.individual``, ``link.other``).
+_PERSON_ELEMENTS = ("generalPractitioner", "performer", "informationSource", "asserter",
+                    "recorder", "requester", "author", "participant", "link", "note")  # fmt: skip
+_PERSON_INNER = ("individual", "actor", "other", "authorReference")
+#: Reference targets that name no person (an organization, a place, a device...).
+_NOT_A_PERSON = re.compile(
+    r"(?:^|/)(?:Organization|Location|Device|CareTeam|HealthcareService|Group|Endpoint)/"
+)
+#: A title before a name and a credential after it ("Dr. Joy Field, MD"): no name words.
+_TITLES = re.compile(
+    r"^\s*(?:(?:dr|mr|mrs|ms|miss|prof)\.?\s+)+|(?:,?\s+(?:md|do|rn|np|pa|phd|jr|sr)\.?)+\s*$",
+    re.IGNORECASE,
+)
+
+
+def _person_displays(res: dict) -> Iterator[str]:
+    """The names that ``res``'s References to people display (``Patient.generalPractitioner``,
+    ``Observation.performer``, ``Encounter.participant.individual``, ``Patient.link.other``)
+    and its annotations' ``authorString``: names the file holds, whose people may be no
+    resource of it. A reference to an organization, a place or a device is no person."""
+    for element in _PERSON_ELEMENTS:
+        for item in as_list(res.get(element)):
+            if not isinstance(item, dict):
+                continue
+            if isinstance(item.get("authorString"), str):
+                yield item["authorString"]
+            for ref in (item, *(item.get(k) for k in _PERSON_INNER)):
+                if not isinstance(ref, dict) or not isinstance(ref.get("display"), str):
+                    continue
+                target = ref.get("reference")
+                if not (isinstance(target, str) and _NOT_A_PERSON.search(target)):
+                    yield ref["display"]
+
+
+def _owner(res: dict, ctx: Context) -> str | None:
+    """The patient key ``res`` belongs to (itself for a Patient), else None."""
+    if res["resourceType"] == "Patient":
+        ref = {"reference": f"Patient/{res['id']}"} if isinstance(res.get("id"), str) else None
+        field = "subject"
+    else:
+        field = next((f for f in ("subject", "patient", "beneficiary") if f in res), "subject")
+        ref = res.get(field)
+    try:
+        return ctx.subject(ref, field)[0] if isinstance(ref, dict) else None
+    except Reject:
+        return None
 
 
 def _attach_relatives(persons: list[tuple], items: list, ctx: Context) -> None:
     phi_at = list(PERSON_COLUMNS).index("phi")
     found: dict[str | None, list[dict]] = {}
-    for _, res, _, _ in items:
+    for res in (r for _, top, _, _ in items for r in _with_contained(top)):
+        shown = [_TITLES.sub("", d).strip() for d in _person_displays(res)]
+        if any(shown):
+            names = [{"text": d} for d in dict.fromkeys(shown) if d]
+            found.setdefault(_owner(res, ctx), []).append({"name": names})
         field = _RELATED.get(res["resourceType"], "")
         if field == "":
             continue

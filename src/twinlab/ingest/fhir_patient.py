@@ -59,13 +59,21 @@ _DESCRIPTIVE_VALUES = frozenset(
 )  # fmt: skip
 
 
-def _extensions(res: dict, phi: dict[str, Any]) -> None:
+#: Nesting depth of complex extensions read (an extension's own extensions, and theirs).
+_EXTENSION_DEPTH = 8
+
+
+def _extensions(res: dict, phi: dict[str, Any], parent: str = "", depth: int = 0) -> None:
+    """The PHI of ``res``'s extensions into ``phi``, nested (complex) extensions included: an
+    emergency contact, an employer or a caregiver is often a complex extension whose parts
+    (``name``, ``telecom``, ``address``) are extensions of their own, with no value of its
+    own; each part's value is PHI under ``extensions`` (``<url>/<part url>``)."""
     for ext in as_list(res.get("extension")):
         if not isinstance(ext, dict) or not isinstance(ext.get("url"), str):
             continue
-        url = ext["url"]
-        tail = url.rsplit("/", 1)[-1]
-        if tail in ("us-core-race", "us-core-ethnicity"):
+        url = f"{parent}/{ext['url']}" if parent else ext["url"]
+        tail = ext["url"].rsplit("/", 1)[-1]
+        if tail in ("us-core-race", "us-core-ethnicity") and not parent:
             label = None
             for sub in as_list(ext.get("extension")):
                 if isinstance(sub, dict) and sub.get("url") == "text":
@@ -74,15 +82,19 @@ def _extensions(res: dict, phi: dict[str, Any]) -> None:
             continue
         values = [(k, v) for k, v in ext.items() if k.startswith("value")]
         if not values:
+            if depth < _EXTENSION_DEPTH:
+                _extensions(ext, phi, url, depth + 1)
             continue
         kind, value = values[0]
         if kind == "valueAddress" and isinstance(value, dict):
             value = _address(value)
-        key = {
+        elif kind == "valueHumanName" and isinstance(value, dict):
+            value = _name(value)  # family, given and the whole name, as a Patient.name
+        key = None if parent else {
             "patient-mothersMaidenName": "mothers_maiden_name",
             "patient-birthPlace": "birth_place",
             "us-core-birthsex": "birth_sex",
-        }.get(tail)
+        }.get(tail)  # fmt: skip
         if key is not None:
             phi[key] = value
         elif kind not in _DESCRIPTIVE_VALUES:

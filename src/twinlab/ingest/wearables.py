@@ -436,6 +436,12 @@ def _parse_twinlab(text: str, p: _Parsed) -> None:
     for key, value in meta.items():
         if key in _DEVICE_META or key in ("serial_number", "serial", "timezone", "banner"):
             continue
+        if key == "device_name" and _OWNED_DEVICE.match(value):
+            # the name its owner gave the device ("Ann Lee's Kestrel Band"): the owner is PHI
+            # (device_owner), the model's words are no name to remove from every text
+            model = _device_model(value, p)
+            p.device = p.device or model
+            continue
         name = {"account_holder": "name", "account_email": "email"}.get(key, key)
         p.phi[name] = value
         if name == "email":

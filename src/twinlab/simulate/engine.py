@@ -39,7 +39,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import SimpleNamespace
@@ -118,7 +118,15 @@ def _resolve_backend(model: StructuralModel, backend: str) -> str:
 
 
 def _dose_arrays(arm: Arm, model: StructuralModel, t0: float, titrated: bool = False):
-    depot = "ka" in model.params
+    """The arm's doses as :func:`~twinlab.pkpd.dosing.expand_doses` arrays (one row; the
+    caller's own copies of ones expanded once per process)."""
+    doses = _expanded_doses(arm, "ka" in model.params, t0, titrated)
+    return replace(doses, **{f.name: getattr(doses, f.name).copy() for f in fields(doses)})
+
+
+@functools.lru_cache(maxsize=256)
+def _expanded_doses(arm: Arm, depot: bool, t0: float, titrated: bool):
+    """Expanded once, not per chunk: expanding costs more than a chunk's share of a kernel."""
     if arm.regimen is None:
         doses = [Dose(time=t0, amt=0.0, route="oral" if depot else "iv")]
     else:
@@ -141,41 +149,62 @@ def _simulate_arm(
     out: dict[str, np.ndarray],
     titrated: bool = False,
     max_step: float | None = None,
+    finite: np.ndarray | None = None,
 ) -> None:
     """Write the endpoints of ``R`` parameter rows through ``arm`` into ``out[e]`` ``(R, T)``
-    (ODE models: steps of at most ``max_step`` hours, default the fine ``MAX_STEP``)."""
+    (ODE models: steps of at most ``max_step`` hours, default the fine ``MAX_STEP``), and
+    into ``finite`` ``(R,)`` whether each row of ``out["conc"]`` is all finite."""
     n = next(iter(theta.values())).shape[0]
     doses = _dose_arrays(arm, model, float(times[0]), titrated)
+    checked = False  # whether ``finite`` is written
     if backend in ("numba", "jax") and model.name in ODE_KERNEL_MODELS:
         simulate_idr(
             model.name, theta, times, doses.time[0], doses.amt[0], doses.duration[0],
             doses.cmt[0], out_conc=out["conc"], out_effect=out["effect"], max_step=max_step,
             backend=backend,
         )  # fmt: skip
-        return
-    if backend in ("numba", "jax"):
+    elif backend in ("numba", "jax"):
         conc = out["conc"]
         if arm.regimen is None:
             conc[...] = 0.0
-        else:
+            if finite is not None:
+                finite[...] = True
+        else:  # the kernel checks the values as it writes them: no second pass over them
             superpose_model(
                 model.name, theta, times, doses.time[0], doses.amt[0], doses.duration[0],
-                depot=arm.regimen.route == "oral", out=conc, backend=backend,
+                depot=arm.regimen.route == "oral", out=conc, backend=backend, finite=finite,
             )  # fmt: skip
+        checked = True
         if "effect" in model.endpoints:
             out["effect"][...] = _effect_emax(model, theta, conc)
-        return
+    else:
+        _predict_arm(model, theta, times, doses, out, n, max_step)
+    if finite is not None and not checked:
+        finite[...] = np.isfinite(out["conc"]).all(axis=-1)
+
+
+def _predict_arm(
+    model: StructuralModel,
+    theta: dict[str, np.ndarray],
+    times: np.ndarray,
+    doses: Any,
+    out: dict[str, np.ndarray],
+    n: int,
+    max_step: float | None,
+) -> None:
+    """:func:`_simulate_arm` by :func:`twinlab.pkpd.predict` (the NumPy back end)."""
     n_t, width = times.size, doses.time.shape[1]
-    fields = {
+    columns = {
         f"dose_{f}": np.broadcast_to(getattr(doses, f), (n, width))
         for f in ("time", "amt", "rate", "duration", "cmt")
     }
     arrays = SimpleNamespace(
-        n_subjects=n, obs_subject=np.repeat(np.arange(n), n_t), obs_time=np.tile(times, n), **fields
-    )
+        n_subjects=n, obs_subject=np.repeat(np.arange(n), n_t), obs_time=np.tile(times, n),
+        **columns,
+    )  # fmt: skip
     chunk_obs = 16384
     if model.kind == "ode":
-        one = SimpleNamespace(obs_time=times, **{k: v[:1] for k, v in fields.items()})
+        one = SimpleNamespace(obs_time=times, **{k: v[:1] for k, v in columns.items()})
         n_steps = ode_grid(one, max_step=max_step).size
         chunk_obs = max(1, _ODE_TEMP_ELEMENTS // (width * n_steps)) * n_t
     res = pkpd_predict(model, theta, arrays, chunk_obs=chunk_obs, max_step=max_step)
@@ -192,6 +221,12 @@ def _exact_metrics(
     threshold: float | None,
 ) -> dict[str, np.ndarray]:
     """Grid-independent exposure metrics (:mod:`twinlab.simulate.exposure`) of every row."""
+    if not titrated.any():  # every row on the regimen's doses: no subsets to copy
+        doses = _dose_arrays(arm, model, float(times[0]))
+        return arm_exposure(
+            model, theta, times, arm.regimen, doses.time[0], doses.amt[0], doses.duration[0],
+            threshold,
+        )  # fmt: skip
     n = titrated.size
     out = {name: np.empty(n) for name in EXPOSURE}
     for tit in (False, True):
@@ -269,8 +304,10 @@ def _simulate_parts(
     for a, arm in enumerate(sc.arms):
         rows = {e: _arm_rows(arrays[e], a) for e in arrays}
         views = {e: r[0] for e, r in rows.items()}
+        finite = np.empty(n_draws * n, dtype=bool)  # rows of views["conc"] all finite
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # checked below
-            _simulate_arm(model, theta, times, arm, plan.backend, views, max_step=sc.ode_max_step)
+            _simulate_arm(model, theta, times, arm, plan.backend, views, max_step=sc.ode_max_step,
+                          finite=finite)  # fmt: skip
         titrated = np.zeros(n_draws * n, dtype=bool)
         tit = None if arm.regimen is None else arm.regimen.titration
         if tit is not None:
@@ -279,11 +316,13 @@ def _simulate_parts(
             if titrated.any():
                 sub = {name: v[titrated] for name, v in theta.items()}
                 tmp = {e: np.empty((int(titrated.sum()), times.size)) for e in views}
+                tmp_finite = np.empty(len(tmp["conc"]), dtype=bool)
                 with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                     _simulate_arm(model, sub, times, arm, plan.backend, tmp, titrated=True,
-                                  max_step=sc.ode_max_step)  # fmt: skip
+                                  max_step=sc.ode_max_step, finite=tmp_finite)  # fmt: skip
                 for e, view in views.items():
                     view[titrated] = tmp[e]
+                finite[titrated] = tmp_finite
         for scratch, back in rows.values():
             if back is not None:
                 back[...] = scratch.reshape(back.shape)
@@ -297,7 +336,7 @@ def _simulate_parts(
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # checked below
                 m = _exact_metrics(model, theta, times, arm, titrated, sc.threshold)
             m = {name: value.reshape(n_draws, n) for name, value in m.items()}
-        bad = ~np.isfinite(m["auc"]) | ~np.isfinite(conc_arm).all(axis=-1)
+        bad = ~np.isfinite(m["auc"]) | ~finite.reshape(n_draws, n)
         if bad.any():
             d, i = np.argwhere(bad)[0]
             raise ValueError(
@@ -335,14 +374,25 @@ def _simulate_parts(
     }
 
 
-def _labels(names: list[str], codes: np.ndarray) -> Any:
+def _labels(names: list[str], codes: np.ndarray | None, n: int = 0) -> Any:
     """The column ``names[codes]`` (code -1: missing) with the type pandas gives strings,
-    decoded by Arrow from a dictionary: a tenth of the time of converting an object array."""
+    decoded by Arrow from a dictionary: a tenth of the time of converting an object array.
+
+    ``codes=None``: ``n`` rows of ``names[0]``, built as Arrow's offsets and bytes (without
+    the gather of a decoding), the same column.
+    """
     dtype = pd.Series(names[:1] or [""]).dtype
     if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
-        return np.asarray([*names, None], dtype=object)[codes]
+        return np.asarray([*names, None], dtype=object)[np.zeros(n, np.intp) if codes is None
+                                                         else codes]  # fmt: skip
     import pyarrow as pa
 
+    if codes is None:
+        word = names[0].encode()
+        offsets = np.arange(n + 1, dtype=np.int64) * len(word)
+        data = np.frombuffer(word * n, dtype=np.uint8)
+        column = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+        return pd.array(column, dtype=dtype)
     words = pa.array(names, pa.large_string())
     missing = codes < 0
     index = pa.array(np.where(missing, 0, codes), pa.int64(), mask=missing)
@@ -350,31 +400,50 @@ def _labels(names: list[str], codes: np.ndarray) -> Any:
     return pd.array(decoded, dtype=dtype)
 
 
+def _factorize(values: np.ndarray) -> tuple[np.ndarray | None, list[Any]]:
+    """``pandas.factorize`` of an object array, as codes and names; codes None where every
+    value is the same string (a population without real patients' sources: "" throughout),
+    found by a comparison, a quarter of the time of hashing."""
+    first = values[0] if len(values) else None
+    if isinstance(first, str) and bool((values == first).all()):
+        return None, [first]
+    codes, names = pd.factorize(values)
+    return codes, list(names)
+
+
 def _table(
     sc: Scenario,
     vpid: np.ndarray,
     source: np.ndarray,
-    covariates: pd.DataFrame,
+    covariates: pd.DataFrame | None,
     posterior_draw: np.ndarray,
     metrics: dict[str, np.ndarray],
 ) -> pd.DataFrame:
     """The per-patient table, one row per (draw, patient, arm), built once from whole arrays.
 
     Rows in (draw, patient, arm) order; sorted by (draw, vpid) when the patients' ids are not
-    already in order.
+    already in order. ``covariates`` None: none.
     """
     n_draws, n, n_arms = next(iter(metrics.values())).shape
-    d_idx, p_idx, a_idx = (x.ravel() for x in np.indices((n_draws, n, n_arms)))
-    src_code, src_names = pd.factorize(source)
+    rows = n_draws * n * n_arms
+
+    def per_patient(values: np.ndarray) -> np.ndarray:  # (n,) -> one value a row
+        return np.tile(np.repeat(values, n_arms), n_draws)
+
+    names = [arm.name for arm in sc.arms]
+    src_code, src_names = _factorize(source)
     table = {
-        "arm": _labels([arm.name for arm in sc.arms], a_idx),
-        "vpid": vpid[p_idx],
-        "draw": d_idx.astype(np.int64),
-        "posterior_draw": posterior_draw[d_idx, p_idx].astype(np.int64),
-        "source": _labels(list(src_names), src_code[p_idx]),
-    }
-    for col in covariates.columns:
-        table[col] = covariates[col].to_numpy()[p_idx]
+        "arm": _labels(names, None if n_arms == 1 else np.tile(np.arange(n_arms), n_draws * n),
+                       rows),
+        "vpid": per_patient(vpid),
+        "draw": np.repeat(np.arange(n_draws, dtype=np.int64), n * n_arms),
+        "posterior_draw": np.repeat(np.asarray(posterior_draw, dtype=np.int64).reshape(-1),
+                                    n_arms),
+        "source": _labels(src_names, None if src_code is None else per_patient(src_code), rows),
+    }  # fmt: skip
+    if covariates is not None:
+        for col in covariates.columns:
+            table[col] = per_patient(covariates[col].to_numpy())
     table.update({name: value.ravel() for name, value in metrics.items()})
     patients = pd.DataFrame(table)
     if n > 1 and not bool(np.all(vpid[1:] >= vpid[:-1])):
@@ -749,8 +818,44 @@ class _Assembly:
 
     def patients(self) -> pd.DataFrame:
         covs = [self.covariates[k] for k in sorted(self.covariates)]
-        cov = covs[0] if len(covs) == 1 else pd.concat(covs, ignore_index=True)
+        if not any(len(c.columns) for c in covs):
+            cov = None  # nothing to concatenate
+        else:
+            cov = covs[0] if len(covs) == 1 else pd.concat(covs, ignore_index=True)
         return _table(self.sc, self.vpid, self.source, cov, self.pdraw, self.metrics)
+
+    def summary(self, arms: list[str]) -> pd.DataFrame | None:
+        """:func:`_summary` of :meth:`patients`, from the run's arrays instead of the table.
+
+        The table's (draw, arm) group holds the rows ``[d, :, a]`` of the arrays, in patient
+        order, so :func:`summary_row` gets the same values in the same order: the same
+        numbers, without grouping (and copying) the table. None where the table's rows are
+        in another order (ids not ascending: :func:`_table` sorts them) or a covariate has
+        a metric's name (it would be summarised with them).
+        """
+        vpid = self.vpid
+        if self.n > 1 and not bool(np.all(vpid[1:] >= vpid[:-1])):
+            return None
+        covariates = {c for frame in self.covariates.values() for c in frame.columns}
+        names = [m for m in (*EXPOSURE, *PD) if m in self.metrics or m in covariates]
+        if any(m not in self.metrics for m in names):
+            return None
+        titrated = self.metrics["titrated"]
+        n_draws, n, _ = titrated.shape
+        rows = []
+        for d in range(n_draws):
+            for a, arm in enumerate(arms):
+                # contiguous values (copies where arms interleave: the quantiles may reorder
+                # those) in patient order, as the table's group has them
+                values = {m: self.metrics[m][d, :, a] for m in names}
+                copies = not all(v.flags.c_contiguous for v in values.values())
+                if copies:
+                    values = {m: v.copy() for m, v in values.items()}
+                row = summary_row(d, arm, values, scratch=copies)
+                row["n"] = n
+                row["titrated_frac"] = np.count_nonzero(titrated[d, :, a]) / n
+                rows.append(row)
+        return pd.DataFrame(rows)
 
 
 def _summary(patients: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
@@ -958,7 +1063,9 @@ def run(
         n_rows = int(arms["n"].sum())
     else:
         patients = assembly.patients()
-        arms = _summary(patients, names)
+        arms = assembly.summary(names)
+        if arms is None:
+            arms = _summary(patients, names)
         columns, n_rows = patients.columns, len(patients)
     n_patients = int(scenario.population.n)
     record = {

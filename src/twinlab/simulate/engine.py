@@ -272,13 +272,17 @@ def _arm_rows(arr: np.ndarray, a: int) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _simulate_parts(
-    plan: _Plan, k: int, target: dict[str, np.ndarray] | None = None
+    plan: _Plan,
+    k: int,
+    target: dict[str, np.ndarray] | None = None,
+    metric_target: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Chunk ``k`` as arrays: profiles, metrics ``(n_draws, n, n_arms)`` and patient columns.
 
     With ``target`` (the run's ``(n_draws, N, n_arms, T)`` arrays, in this process) the
     profiles are written straight into its patient slice, and residual-error arrays are
-    added to it on first use.
+    added to it on first use; with ``metric_target`` (the run's ``(n_draws, N, n_arms)``
+    metric arrays, :func:`_metric_arrays`) the metrics likewise.
     """
     sc = plan.scenario
     model, times = sc.model, np.asarray(sc.times)
@@ -301,6 +305,8 @@ def _simulate_parts(
     else:
         arrays = {e: target[e][:, start:stop] for e in model.endpoints}
     metrics: dict[str, np.ndarray] = {}
+    if metric_target is not None:  # the same names in the same order as set below
+        metrics = {name: value[:, start:stop] for name, value in metric_target.items()}
     for a, arm in enumerate(sc.arms):
         rows = {e: _arm_rows(arrays[e], a) for e in arrays}
         views = {e: r[0] for e, r in rows.items()}
@@ -374,6 +380,17 @@ def _simulate_parts(
     }
 
 
+def _metric_arrays(sc: Scenario) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The run's metric arrays ``(n_draws, N, n_arms)`` for the chunks to write into, in the
+    order :func:`_simulate_parts` sets them, and the ``(k, rows)`` block whose rows are the
+    float ones (the table's columns, without copying them again: :func:`_table`)."""
+    shape = (int(sc.population.n_draws), int(sc.population.n), len(sc.arms))
+    names = [*EXPOSURE, *(PD if "effect" in sc.model.endpoints else ())]
+    block = np.empty((len(names), *shape))
+    arrays = {"titrated": np.zeros(shape, dtype=bool), **dict(zip(names, block, strict=True))}
+    return arrays, block.reshape(len(names), -1)
+
+
 def _labels(names: list[str], codes: np.ndarray | None, n: int = 0) -> Any:
     """The column ``names[codes]`` (code -1: missing) with the type pandas gives strings,
     decoded by Arrow from a dictionary: a tenth of the time of converting an object array.
@@ -418,11 +435,14 @@ def _table(
     covariates: pd.DataFrame | None,
     posterior_draw: np.ndarray,
     metrics: dict[str, np.ndarray],
+    block: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The per-patient table, one row per (draw, patient, arm), built once from whole arrays.
 
     Rows in (draw, patient, arm) order; sorted by (draw, vpid) when the patients' ids are not
-    already in order. ``covariates`` None: none.
+    already in order. ``covariates`` None: none. ``block``: the ``(k, rows)`` array whose
+    rows are the last ``k`` metrics (:func:`_metric_arrays`), the table's columns as they
+    are (pandas would copy separate arrays into such a block).
     """
     n_draws, n, n_arms = next(iter(metrics.values())).shape
     rows = n_draws * n * n_arms
@@ -444,8 +464,13 @@ def _table(
     if covariates is not None:
         for col in covariates.columns:
             table[col] = per_patient(covariates[col].to_numpy())
-    table.update({name: value.ravel() for name, value in metrics.items()})
+    names = list(metrics)
+    in_block = names[len(names) - len(block) :] if block is not None else []
+    table.update({name: metrics[name].ravel() for name in names if name not in in_block})
     patients = pd.DataFrame(table)
+    if in_block:
+        floats = pd.DataFrame(block.T, columns=in_block, copy=False)
+        patients = pd.concat([patients, floats], axis=1)
     if n > 1 and not bool(np.all(vpid[1:] >= vpid[:-1])):
         patients = patients.sort_values(["draw", "vpid"], kind="stable").reset_index(drop=True)
     return patients
@@ -704,6 +729,7 @@ def _run_serial(
     target: dict[str, np.ndarray] | None,
     threads: int = 1,
     budget: ChunkBudget | None = None,
+    metric_target: dict[str, np.ndarray] | None = None,
 ):
     """Chunks in this process, in order: one by one, or ``threads`` at a time.
 
@@ -717,7 +743,7 @@ def _run_serial(
 
     def one(k: int) -> dict[str, Any]:
         with budget.slot() if budget is not None else contextlib.nullcontext():
-            return _store_part(plan, _simulate_parts(plan, k, target))
+            return _store_part(plan, _simulate_parts(plan, k, target, metric_target))
 
     if threads <= 1:
         for k in range(n):
@@ -780,11 +806,18 @@ def _run_dask(plan: _Plan, client: Any, callback: Callable[[int, int], None] | N
 class _Assembly:
     """The run's per-patient arrays, filled chunk by chunk in any order (no concatenation)."""
 
-    def __init__(self, sc: Scenario, target: dict[str, np.ndarray] | None) -> None:
+    def __init__(
+        self,
+        sc: Scenario,
+        target: dict[str, np.ndarray] | None,
+        metrics: tuple[dict[str, np.ndarray], np.ndarray] | None = None,
+    ) -> None:
         self.sc = sc
         self.n = int(sc.population.n)
         self.target = target
-        self.metrics: dict[str, np.ndarray] = {}
+        # the chunks' metrics written in place (_metric_arrays), or copied here by add
+        self.metrics: dict[str, np.ndarray] = {} if metrics is None else metrics[0]
+        self.block = None if metrics is None else metrics[1]
         self.vpid: np.ndarray | None = None
         self.source: np.ndarray | None = None
         self.pdraw: np.ndarray | None = None
@@ -798,7 +831,8 @@ class _Assembly:
             if name not in self.metrics:
                 shape = (value.shape[0], self.n, value.shape[2])
                 self.metrics[name] = np.empty(shape, dtype=value.dtype)
-            self.metrics[name][:, lo:hi] = value
+            if not np.may_share_memory(self.metrics[name], value):  # not written in place
+                self.metrics[name][:, lo:hi] = value
         if self.vpid is None:
             self.vpid = np.empty(self.n, dtype=part["vpid"].dtype)
             self.source = np.empty(self.n, dtype=object)
@@ -822,7 +856,8 @@ class _Assembly:
             cov = None  # nothing to concatenate
         else:
             cov = covs[0] if len(covs) == 1 else pd.concat(covs, ignore_index=True)
-        return _table(self.sc, self.vpid, self.source, cov, self.pdraw, self.metrics)
+        return _table(self.sc, self.vpid, self.source, cov, self.pdraw, self.metrics,
+                      self.block)  # fmt: skip
 
     def summary(self, arms: list[str]) -> pd.DataFrame | None:
         """:func:`_summary` of :meth:`patients`, from the run's arrays instead of the table.
@@ -1040,10 +1075,13 @@ def run(
         shape = (int(scenario.population.n_draws), int(scenario.population.n),
                  len(scenario.arms), len(scenario.times))  # fmt: skip
         target = {e: np.empty(shape) for e in scenario.model.endpoints}
-    assembly = _Assembly(scenario, target)
+    # metrics in place, chunk by chunk, for the one table assembled here
+    metrics = _metric_arrays(scenario) if client is None and not parts else None
+    assembly = _Assembly(scenario, target, metrics)
     callback = _report(progress)
     if client is None:
-        chunks = _run_serial(plan, callback, target, n_threads, _shared_budget(threads))
+        chunks = _run_serial(plan, callback, target, n_threads, _shared_budget(threads),
+                             None if metrics is None else metrics[0])  # fmt: skip
     else:
         chunks = _run_dask(plan, client, callback)
     if client is not None and folder is not None and profile:

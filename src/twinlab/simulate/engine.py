@@ -55,7 +55,7 @@ from twinlab.pkpd.models import predict as pkpd_predict
 from twinlab.pkpd.pd import sigmoid_emax
 from twinlab.simulate.budget import ChunkBudget, process_budget, usable_cores
 from twinlab.simulate.exposure import arm_exposure
-from twinlab.simulate.kernels import KERNEL_MODELS, superpose_model
+from twinlab.simulate.kernels import KERNEL_MODELS, exponential_terms, superpose_model
 from twinlab.simulate.metrics import (
     EXPOSURE,
     PD,
@@ -150,10 +150,12 @@ def _simulate_arm(
     titrated: bool = False,
     max_step: float | None = None,
     finite: np.ndarray | None = None,
+    terms: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
     """Write the endpoints of ``R`` parameter rows through ``arm`` into ``out[e]`` ``(R, T)``
     (ODE models: steps of at most ``max_step`` hours, default the fine ``MAX_STEP``), and
-    into ``finite`` ``(R,)`` whether each row of ``out["conc"]`` is all finite."""
+    into ``finite`` ``(R,)`` whether each row of ``out["conc"]`` is all finite (``terms``:
+    :func:`_kernel_terms` of the rows, where the caller has them)."""
     n = next(iter(theta.values())).shape[0]
     doses = _dose_arrays(arm, model, float(times[0]), titrated)
     checked = False  # whether ``finite`` is written
@@ -173,6 +175,7 @@ def _simulate_arm(
             superpose_model(
                 model.name, theta, times, doses.time[0], doses.amt[0], doses.duration[0],
                 depot=arm.regimen.route == "oral", out=conc, backend=backend, finite=finite,
+                terms=terms,
             )  # fmt: skip
         checked = True
         if "effect" in model.endpoints:
@@ -219,13 +222,15 @@ def _exact_metrics(
     arm: Arm,
     titrated: np.ndarray,
     threshold: float | None,
+    terms: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Grid-independent exposure metrics (:mod:`twinlab.simulate.exposure`) of every row."""
+    """Grid-independent exposure metrics (:mod:`twinlab.simulate.exposure`) of every row
+    (``terms``: :func:`_kernel_terms` of all rows, where the caller has them)."""
     if not titrated.any():  # every row on the regimen's doses: no subsets to copy
         doses = _dose_arrays(arm, model, float(times[0]))
         return arm_exposure(
             model, theta, times, arm.regimen, doses.time[0], doses.amt[0], doses.duration[0],
-            threshold,
+            threshold, terms,
         )  # fmt: skip
     n = titrated.size
     out = {name: np.empty(n) for name in EXPOSURE}
@@ -242,6 +247,16 @@ def _exact_metrics(
         for name in EXPOSURE:
             out[name][rows] = m[name]
     return out
+
+
+def _kernel_terms(
+    model: StructuralModel, theta: dict[str, np.ndarray], arm: Arm, backend: str
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The exponential terms the compiled kernel and the exact metrics both take for a dosed
+    arm of a linear model (computed once for the two), else None."""
+    if backend not in ("numba", "jax") or model.name not in KERNEL_MODELS or arm.regimen is None:
+        return None
+    return exponential_terms(model.name, theta, depot=arm.regimen.route == "oral")
 
 
 def _residual(
@@ -312,8 +327,9 @@ def _simulate_parts(
         views = {e: r[0] for e, r in rows.items()}
         finite = np.empty(n_draws * n, dtype=bool)  # rows of views["conc"] all finite
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # checked below
+            terms = _kernel_terms(model, theta, arm, plan.backend)
             _simulate_arm(model, theta, times, arm, plan.backend, views, max_step=sc.ode_max_step,
-                          finite=finite)  # fmt: skip
+                          finite=finite, terms=terms)  # fmt: skip
         titrated = np.zeros(n_draws * n, dtype=bool)
         tit = None if arm.regimen is None else arm.regimen.titration
         if tit is not None:
@@ -340,7 +356,7 @@ def _simulate_parts(
             m = exposure_metrics(conc_arm, times, None, sc.threshold)
         else:
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # checked below
-                m = _exact_metrics(model, theta, times, arm, titrated, sc.threshold)
+                m = _exact_metrics(model, theta, times, arm, titrated, sc.threshold, terms)
             m = {name: value.reshape(n_draws, n) for name, value in m.items()}
         bad = ~np.isfinite(m["auc"]) | ~finite.reshape(n_draws, n)
         if bad.any():

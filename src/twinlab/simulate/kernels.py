@@ -246,6 +246,7 @@ def superpose_model(
     out: np.ndarray | None = None,
     backend: str = "numba",
     finite: np.ndarray | None = None,
+    terms: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Concentrations ``(n, T)`` of a :data:`KERNEL_MODELS` model for doses shared by all.
 
@@ -267,8 +268,10 @@ def superpose_model(
         ``"numba"`` or ``"jax"`` (see :func:`superpose`).
     finite : numpy.ndarray, optional
         Bool ``(n,)``: whether each patient's values are all finite (see :func:`superpose`).
+    terms : tuple of numpy.ndarray, optional
+        ``exponential_terms(model, theta, depot=depot)`` where the caller has them already.
     """
-    coefs, rates = exponential_terms(model, theta, depot=depot)
+    coefs, rates = exponential_terms(model, theta, depot=depot) if terms is None else terms
     n = coefs.shape[0]
     weight = lag = None
     if depot:

@@ -464,6 +464,8 @@ def _table(
     rows = n_draws * n * n_arms
 
     def per_patient(values: np.ndarray) -> np.ndarray:  # (n,) -> one value a row
+        if n_draws == 1 and n_arms == 1:
+            return values  # the frame copies its columns
         return np.tile(np.repeat(values, n_arms), n_draws)
 
     names = [arm.name for arm in sc.arms]

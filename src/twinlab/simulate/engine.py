@@ -599,8 +599,10 @@ def _dataset(
     sc: Scenario, data: dict[str, Any], patient: np.ndarray, posterior_draw: Any
 ) -> xr.Dataset:
     dims = ("draw", "patient", "arm", "time")
+    variables = {name: (dims, value) for name, value in data.items()}
+    variables["posterior_draw"] = (("draw", "patient"), posterior_draw)  # one merge, not two
     ds = xr.Dataset(
-        {name: (dims, value) for name, value in data.items()},
+        variables,
         coords={
             "draw": np.arange(int(sc.population.n_draws), dtype=np.int64),
             "patient": patient,
@@ -608,7 +610,6 @@ def _dataset(
             "time": np.asarray(sc.times, dtype=float),
         },
     )
-    ds["posterior_draw"] = (("draw", "patient"), posterior_draw)
     return annotate(ds, result_units(sc.population, sc.model.endpoints))
 
 

@@ -416,8 +416,8 @@ def _labels(names: list[str], codes: np.ndarray | None, n: int = 0) -> Any:
     """
     dtype = pd.Series(names[:1] or [""]).dtype
     if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
-        return np.asarray([*names, None], dtype=object)[np.zeros(n, np.intp) if codes is None
-                                                         else codes]  # fmt: skip
+        index = np.zeros(n, dtype=np.intp) if codes is None else codes
+        return np.asarray([*names, None], dtype=object)[index]
     import pyarrow as pa
 
     if codes is None:
@@ -482,9 +482,9 @@ def _table(
     if covariates is not None:
         for col in covariates.columns:
             table[col] = per_patient(covariates[col].to_numpy())
-    names = list(metrics)
-    in_block = names[len(names) - len(block) :] if block is not None else []
-    table.update({name: metrics[name].ravel() for name in names if name not in in_block})
+    metric_names = list(metrics)
+    in_block = metric_names[len(metric_names) - len(block) :] if block is not None else []
+    table.update({m: metrics[m].ravel() for m in metric_names if m not in in_block})
     patients = pd.DataFrame(table)
     if in_block:
         floats = pd.DataFrame(block.T, columns=in_block, copy=False)

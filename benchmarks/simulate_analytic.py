@@ -9,7 +9,8 @@ DESIGN.md "Numbers to reach"):
 2. the kernel in 1 and 2 Dask worker processes (one task per worker, each on its own patients;
    wall time seen by the client);
 3. the whole engine ``twinlab.simulate.run`` (kernel + exposure metrics + per-patient table,
-   no files) in this process and on 1 and 2 workers;
+   no files; ``threshold=1.0``) in this process and on 1 and 2 workers, and in process
+   with one thread without a threshold (no ``t_above`` crossings to solve);
 4. peak memory of a run of ``--mem-patients`` patients x 3 arms written to zarr/Parquet (in a
    fresh subprocess), per million patients.
 
@@ -96,13 +97,13 @@ def _kernel_task(n: int, seed: int, repeat: int) -> float:
     return _best(kernel_backend, _theta(n, seed), repeat=repeat)
 
 
-def _scenario(n: int, chunk_size: int):
+def _scenario(n: int, chunk_size: int, threshold: float | None = 1.0):
     from twinlab.simulate import Arm, Regimen, Scenario
     from twinlab.virtual import KnownPopulation
 
     pop = KnownPopulation("pk_1cmt_oral", _theta(n))
     arms = [Arm("100 mg QD", Regimen(100.0, n_doses=6))]
-    return Scenario("bench", pop, arms, TIMES, seed=1, chunk_size=chunk_size, threshold=1.0)
+    return Scenario("bench", pop, arms, TIMES, seed=1, chunk_size=chunk_size, threshold=threshold)
 
 
 def _kernel_threads(theta: dict[str, np.ndarray], threads: int) -> None:
@@ -123,15 +124,18 @@ def _engine(
     backend: str = "auto",
     repeat: int = 3,
     threads: int | None = None,
+    threshold: float | None = 1.0,
 ) -> float:
     """Best wall time of ``run()`` over ``repeat`` runs (after a small warm-up run), the
     kernel's protocol: on this VM memory first touched since it was last freed runs at
-    ~200 MB/s (see SIMULATE.md), which a single run would mostly measure."""
+    ~200 MB/s (see SIMULATE.md), which a single run would mostly measure. ``threshold``
+    None: no ``t_above`` (no threshold crossings to solve)."""
     from twinlab.simulate import run
 
-    sc = _scenario(n, chunk_size)
+    sc = _scenario(n, chunk_size, threshold)
     kw = {} if client is not None else {"threads": threads}
-    run(_scenario(min(n, chunk_size), chunk_size), client=client, backend=backend, **kw)  # warm
+    warm = _scenario(min(n, chunk_size), chunk_size, threshold)
+    run(warm, client=client, backend=backend, **kw)
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -224,6 +228,9 @@ def main() -> None:
         t = _engine(n_engine, 10_000, threads=threads)
         rows.append({"what": "engine run() (kernel + metrics + table)", "workers": 0,
                      "threads": threads, "n": n_engine, "s": t})  # fmt: skip
+    t = _engine(n_engine, 10_000, threads=1, threshold=None)
+    rows.append({"what": "engine run(), no threshold (no t_above)", "workers": 0, "threads": 1,
+                 "n": n_engine, "s": t})  # fmt: skip
     t = _engine(n_numpy, 10_000, backend="numpy", repeat=1, threads=1)
     rows.append({"what": "engine run(backend='numpy')", "workers": 0, "threads": 1,
                  "n": n_numpy, "s": t})  # fmt: skip
@@ -240,6 +247,7 @@ def main() -> None:
     engine = "engine run() (kernel + metrics + table)"
     ratio = rate(engine, workers=0, threads=1) / kernel
     ratio2 = rate(engine, workers=0, threads=2) / rate("compiled kernel (numba), 2 threads")
+    ratio_plain = rate("engine run(), no threshold (no t_above)") / kernel
     mem = memory(n_mem)
     mem["patients"] = n_mem
     mem["arms"] = 3
@@ -259,6 +267,7 @@ def main() -> None:
         )
     print(f"run() in process / kernel throughput, 1 thread each: {ratio:.2f} (goal >= 0.6)")
     print(f"run() in process / kernel throughput, 2 threads each: {ratio2:.2f}")
+    print(f"run() in process without a threshold / kernel throughput: {ratio_plain:.2f}")
     print(
         f"memory: {n_mem} patients x 3 arms to zarr/Parquet: "
         f"peak RSS {mem['peak_rss_mb']:.0f} MB; {mem['wall_s']:.1f} s "
@@ -278,6 +287,7 @@ def main() -> None:
         "kernel_vs_numpy_max_rel_diff": rel,
         "run_over_kernel_throughput": ratio,
         "run_over_kernel_throughput_2_threads": ratio2,
+        "run_over_kernel_throughput_no_threshold": ratio_plain,
         "rows": rows,
         "memory": mem,
         "goal_subject_timepoints_per_s": GOAL,

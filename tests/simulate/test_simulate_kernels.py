@@ -120,3 +120,22 @@ def test_dose_counts_strictly_after_it_is_given():
 def test_unsorted_input_is_refused():
     with pytest.raises(ValueError, match="sorted"):
         superpose(np.ones((1, 1)), np.ones((1, 1)), [2.0, 1.0], [0.0], [1.0])
+
+
+def test_the_kernel_flags_the_rows_with_a_non_finite_value():
+    """``finite`` (written as the values are) is ``isfinite(out).all(axis=-1)``: a singular
+    patient (ka == cl / v), missing and degenerate parameters, and ordinary ones (an
+    infinite clearance only empties the compartment: finite)."""
+    theta = {
+        "ka": np.array([1.0, 0.1, 1.0, 1.0, np.nan, 2.0]),
+        "cl": np.array([2.0, 2.0, np.inf, 2.0, 2.0, 3.0]),
+        "v": np.array([20.0, 20.0, 20.0, 0.0, 20.0, 30.0]),
+    }
+    times = np.linspace(0.0, 48.0, 17)
+    doses = np.array([0.0, 24.0])
+    finite = np.zeros(6, dtype=bool)
+    with np.errstate(all="ignore"):
+        out = superpose_model("pk_1cmt_oral", theta, times, doses, np.full(2, 100.0),
+                              np.zeros(2), depot=True, finite=finite)  # fmt: skip
+    assert finite.tolist() == np.isfinite(out).all(axis=-1).tolist()
+    assert finite.tolist() == [True, False, True, False, False, True]

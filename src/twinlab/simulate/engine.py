@@ -39,7 +39,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import SimpleNamespace
@@ -55,7 +55,7 @@ from twinlab.pkpd.models import predict as pkpd_predict
 from twinlab.pkpd.pd import sigmoid_emax
 from twinlab.simulate.budget import ChunkBudget, process_budget, usable_cores
 from twinlab.simulate.exposure import arm_exposure
-from twinlab.simulate.kernels import KERNEL_MODELS, superpose_model
+from twinlab.simulate.kernels import KERNEL_MODELS, exponential_terms, superpose_model
 from twinlab.simulate.metrics import (
     EXPOSURE,
     PD,
@@ -118,7 +118,15 @@ def _resolve_backend(model: StructuralModel, backend: str) -> str:
 
 
 def _dose_arrays(arm: Arm, model: StructuralModel, t0: float, titrated: bool = False):
-    depot = "ka" in model.params
+    """The arm's doses as :func:`~twinlab.pkpd.dosing.expand_doses` arrays (one row; the
+    caller's own copies of ones expanded once per process)."""
+    doses = _expanded_doses(arm, "ka" in model.params, t0, titrated)
+    return replace(doses, **{f.name: getattr(doses, f.name).copy() for f in fields(doses)})
+
+
+@functools.lru_cache(maxsize=256)
+def _expanded_doses(arm: Arm, depot: bool, t0: float, titrated: bool):
+    """Expanded once, not per chunk: expanding costs more than a chunk's share of a kernel."""
     if arm.regimen is None:
         doses = [Dose(time=t0, amt=0.0, route="oral" if depot else "iv")]
     else:
@@ -141,41 +149,65 @@ def _simulate_arm(
     out: dict[str, np.ndarray],
     titrated: bool = False,
     max_step: float | None = None,
+    finite: np.ndarray | None = None,
+    terms: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
     """Write the endpoints of ``R`` parameter rows through ``arm`` into ``out[e]`` ``(R, T)``
-    (ODE models: steps of at most ``max_step`` hours, default the fine ``MAX_STEP``)."""
+    (ODE models: steps of at most ``max_step`` hours, default the fine ``MAX_STEP``), and
+    into ``finite`` ``(R,)`` whether each row of ``out["conc"]`` is all finite (``terms``:
+    :func:`_kernel_terms` of the rows, where the caller has them)."""
     n = next(iter(theta.values())).shape[0]
     doses = _dose_arrays(arm, model, float(times[0]), titrated)
+    checked = False  # whether ``finite`` is written
     if backend in ("numba", "jax") and model.name in ODE_KERNEL_MODELS:
         simulate_idr(
             model.name, theta, times, doses.time[0], doses.amt[0], doses.duration[0],
             doses.cmt[0], out_conc=out["conc"], out_effect=out["effect"], max_step=max_step,
             backend=backend,
         )  # fmt: skip
-        return
-    if backend in ("numba", "jax"):
+    elif backend in ("numba", "jax"):
         conc = out["conc"]
         if arm.regimen is None:
             conc[...] = 0.0
-        else:
+            if finite is not None:
+                finite[...] = True
+        else:  # the kernel checks the values as it writes them: no second pass over them
             superpose_model(
                 model.name, theta, times, doses.time[0], doses.amt[0], doses.duration[0],
-                depot=arm.regimen.route == "oral", out=conc, backend=backend,
+                depot=arm.regimen.route == "oral", out=conc, backend=backend, finite=finite,
+                terms=terms,
             )  # fmt: skip
+        checked = True
         if "effect" in model.endpoints:
             out["effect"][...] = _effect_emax(model, theta, conc)
-        return
+    else:
+        _predict_arm(model, theta, times, doses, out, n, max_step)
+    if finite is not None and not checked:
+        finite[...] = np.isfinite(out["conc"]).all(axis=-1)
+
+
+def _predict_arm(
+    model: StructuralModel,
+    theta: dict[str, np.ndarray],
+    times: np.ndarray,
+    doses: Any,
+    out: dict[str, np.ndarray],
+    n: int,
+    max_step: float | None,
+) -> None:
+    """:func:`_simulate_arm` by :func:`twinlab.pkpd.predict` (the NumPy back end)."""
     n_t, width = times.size, doses.time.shape[1]
-    fields = {
+    columns = {
         f"dose_{f}": np.broadcast_to(getattr(doses, f), (n, width))
         for f in ("time", "amt", "rate", "duration", "cmt")
     }
     arrays = SimpleNamespace(
-        n_subjects=n, obs_subject=np.repeat(np.arange(n), n_t), obs_time=np.tile(times, n), **fields
-    )
+        n_subjects=n, obs_subject=np.repeat(np.arange(n), n_t), obs_time=np.tile(times, n),
+        **columns,
+    )  # fmt: skip
     chunk_obs = 16384
     if model.kind == "ode":
-        one = SimpleNamespace(obs_time=times, **{k: v[:1] for k, v in fields.items()})
+        one = SimpleNamespace(obs_time=times, **{k: v[:1] for k, v in columns.items()})
         n_steps = ode_grid(one, max_step=max_step).size
         chunk_obs = max(1, _ODE_TEMP_ELEMENTS // (width * n_steps)) * n_t
     res = pkpd_predict(model, theta, arrays, chunk_obs=chunk_obs, max_step=max_step)
@@ -190,8 +222,16 @@ def _exact_metrics(
     arm: Arm,
     titrated: np.ndarray,
     threshold: float | None,
+    terms: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Grid-independent exposure metrics (:mod:`twinlab.simulate.exposure`) of every row."""
+    """Grid-independent exposure metrics (:mod:`twinlab.simulate.exposure`) of every row
+    (``terms``: :func:`_kernel_terms` of all rows, where the caller has them)."""
+    if not titrated.any():  # every row on the regimen's doses: no subsets to copy
+        doses = _dose_arrays(arm, model, float(times[0]))
+        return arm_exposure(
+            model, theta, times, arm.regimen, doses.time[0], doses.amt[0], doses.duration[0],
+            threshold, terms,
+        )  # fmt: skip
     n = titrated.size
     out = {name: np.empty(n) for name in EXPOSURE}
     for tit in (False, True):
@@ -207,6 +247,16 @@ def _exact_metrics(
         for name in EXPOSURE:
             out[name][rows] = m[name]
     return out
+
+
+def _kernel_terms(
+    model: StructuralModel, theta: dict[str, np.ndarray], arm: Arm, backend: str
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The exponential terms the compiled kernel and the exact metrics both take for a dosed
+    arm of a linear model (computed once for the two), else None."""
+    if backend not in ("numba", "jax") or model.name not in KERNEL_MODELS or arm.regimen is None:
+        return None
+    return exponential_terms(model.name, theta, depot=arm.regimen.route == "oral")
 
 
 def _residual(
@@ -237,13 +287,17 @@ def _arm_rows(arr: np.ndarray, a: int) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _simulate_parts(
-    plan: _Plan, k: int, target: dict[str, np.ndarray] | None = None
+    plan: _Plan,
+    k: int,
+    target: dict[str, np.ndarray] | None = None,
+    metric_target: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Chunk ``k`` as arrays: profiles, metrics ``(n_draws, n, n_arms)`` and patient columns.
 
     With ``target`` (the run's ``(n_draws, N, n_arms, T)`` arrays, in this process) the
     profiles are written straight into its patient slice, and residual-error arrays are
-    added to it on first use.
+    added to it on first use; with ``metric_target`` (the run's ``(n_draws, N, n_arms)``
+    metric arrays, :func:`_metric_arrays`) the metrics likewise.
     """
     sc = plan.scenario
     model, times = sc.model, np.asarray(sc.times)
@@ -266,11 +320,16 @@ def _simulate_parts(
     else:
         arrays = {e: target[e][:, start:stop] for e in model.endpoints}
     metrics: dict[str, np.ndarray] = {}
+    if metric_target is not None:  # the same names in the same order as set below
+        metrics = {name: value[:, start:stop] for name, value in metric_target.items()}
     for a, arm in enumerate(sc.arms):
         rows = {e: _arm_rows(arrays[e], a) for e in arrays}
         views = {e: r[0] for e, r in rows.items()}
+        finite = np.empty(n_draws * n, dtype=bool)  # rows of views["conc"] all finite
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # checked below
-            _simulate_arm(model, theta, times, arm, plan.backend, views, max_step=sc.ode_max_step)
+            terms = _kernel_terms(model, theta, arm, plan.backend)
+            _simulate_arm(model, theta, times, arm, plan.backend, views, max_step=sc.ode_max_step,
+                          finite=finite, terms=terms)  # fmt: skip
         titrated = np.zeros(n_draws * n, dtype=bool)
         tit = None if arm.regimen is None else arm.regimen.titration
         if tit is not None:
@@ -279,11 +338,13 @@ def _simulate_parts(
             if titrated.any():
                 sub = {name: v[titrated] for name, v in theta.items()}
                 tmp = {e: np.empty((int(titrated.sum()), times.size)) for e in views}
+                tmp_finite = np.empty(len(tmp["conc"]), dtype=bool)
                 with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                     _simulate_arm(model, sub, times, arm, plan.backend, tmp, titrated=True,
-                                  max_step=sc.ode_max_step)  # fmt: skip
+                                  max_step=sc.ode_max_step, finite=tmp_finite)  # fmt: skip
                 for e, view in views.items():
                     view[titrated] = tmp[e]
+                finite[titrated] = tmp_finite
         for scratch, back in rows.values():
             if back is not None:
                 back[...] = scratch.reshape(back.shape)
@@ -295,9 +356,9 @@ def _simulate_parts(
             m = exposure_metrics(conc_arm, times, None, sc.threshold)
         else:
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # checked below
-                m = _exact_metrics(model, theta, times, arm, titrated, sc.threshold)
+                m = _exact_metrics(model, theta, times, arm, titrated, sc.threshold, terms)
             m = {name: value.reshape(n_draws, n) for name, value in m.items()}
-        bad = ~np.isfinite(m["auc"]) | ~np.isfinite(conc_arm).all(axis=-1)
+        bad = ~np.isfinite(m["auc"]) | ~finite.reshape(n_draws, n)
         if bad.any():
             d, i = np.argwhere(bad)[0]
             raise ValueError(
@@ -335,14 +396,36 @@ def _simulate_parts(
     }
 
 
-def _labels(names: list[str], codes: np.ndarray) -> Any:
+def _metric_arrays(sc: Scenario) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The run's metric arrays ``(n_draws, N, n_arms)`` for the chunks to write into, in the
+    order :func:`_simulate_parts` sets them, and the ``(k, rows)`` block whose rows are the
+    float ones (the table's columns, without copying them again: :func:`_table`)."""
+    shape = (int(sc.population.n_draws), int(sc.population.n), len(sc.arms))
+    names = [*EXPOSURE, *(PD if "effect" in sc.model.endpoints else ())]
+    block = np.empty((len(names), *shape))
+    arrays = {"titrated": np.zeros(shape, dtype=bool), **dict(zip(names, block, strict=True))}
+    return arrays, block.reshape(len(names), -1)
+
+
+def _labels(names: list[str], codes: np.ndarray | None, n: int = 0) -> Any:
     """The column ``names[codes]`` (code -1: missing) with the type pandas gives strings,
-    decoded by Arrow from a dictionary: a tenth of the time of converting an object array."""
+    decoded by Arrow from a dictionary: a tenth of the time of converting an object array.
+
+    ``codes=None``: ``n`` rows of ``names[0]``, built as Arrow's offsets and bytes (without
+    the gather of a decoding), the same column.
+    """
     dtype = pd.Series(names[:1] or [""]).dtype
     if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
-        return np.asarray([*names, None], dtype=object)[codes]
+        index = np.zeros(n, dtype=np.intp) if codes is None else codes
+        return np.asarray([*names, None], dtype=object)[index]
     import pyarrow as pa
 
+    if codes is None:
+        word = names[0].encode()
+        offsets = np.arange(n + 1, dtype=np.int64) * len(word)
+        data = np.frombuffer(word * n, dtype=np.uint8)
+        column = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+        return pd.array(column, dtype=dtype)
     words = pa.array(names, pa.large_string())
     missing = codes < 0
     index = pa.array(np.where(missing, 0, codes), pa.int64(), mask=missing)
@@ -350,33 +433,62 @@ def _labels(names: list[str], codes: np.ndarray) -> Any:
     return pd.array(decoded, dtype=dtype)
 
 
+def _factorize(values: np.ndarray) -> tuple[np.ndarray | None, list[Any]]:
+    """``pandas.factorize`` of an object array, as codes and names; codes None where every
+    value is the same string (a population without real patients' sources: "" throughout),
+    found by a comparison, a quarter of the time of hashing."""
+    first = values[0] if len(values) else None
+    if isinstance(first, str) and bool((values == first).all()):
+        return None, [first]
+    codes, names = pd.factorize(values)
+    return codes, list(names)
+
+
 def _table(
     sc: Scenario,
     vpid: np.ndarray,
     source: np.ndarray,
-    covariates: pd.DataFrame,
+    covariates: pd.DataFrame | None,
     posterior_draw: np.ndarray,
     metrics: dict[str, np.ndarray],
+    block: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The per-patient table, one row per (draw, patient, arm), built once from whole arrays.
 
     Rows in (draw, patient, arm) order; sorted by (draw, vpid) when the patients' ids are not
-    already in order.
+    already in order. ``covariates`` None: none. ``block``: the ``(k, rows)`` array whose
+    rows are the last ``k`` metrics (:func:`_metric_arrays`), the table's columns as they
+    are (pandas would copy separate arrays into such a block).
     """
     n_draws, n, n_arms = next(iter(metrics.values())).shape
-    d_idx, p_idx, a_idx = (x.ravel() for x in np.indices((n_draws, n, n_arms)))
-    src_code, src_names = pd.factorize(source)
+    rows = n_draws * n * n_arms
+
+    def per_patient(values: np.ndarray) -> np.ndarray:  # (n,) -> one value a row
+        if n_draws == 1 and n_arms == 1:
+            return values  # the frame copies its columns
+        return np.tile(np.repeat(values, n_arms), n_draws)
+
+    names = [arm.name for arm in sc.arms]
+    src_code, src_names = _factorize(source)
     table = {
-        "arm": _labels([arm.name for arm in sc.arms], a_idx),
-        "vpid": vpid[p_idx],
-        "draw": d_idx.astype(np.int64),
-        "posterior_draw": posterior_draw[d_idx, p_idx].astype(np.int64),
-        "source": _labels(list(src_names), src_code[p_idx]),
-    }
-    for col in covariates.columns:
-        table[col] = covariates[col].to_numpy()[p_idx]
-    table.update({name: value.ravel() for name, value in metrics.items()})
+        "arm": _labels(names, None if n_arms == 1 else np.tile(np.arange(n_arms), n_draws * n),
+                       rows),
+        "vpid": per_patient(vpid),
+        "draw": np.repeat(np.arange(n_draws, dtype=np.int64), n * n_arms),
+        "posterior_draw": np.repeat(np.asarray(posterior_draw, dtype=np.int64).reshape(-1),
+                                    n_arms),
+        "source": _labels(src_names, None if src_code is None else per_patient(src_code), rows),
+    }  # fmt: skip
+    if covariates is not None:
+        for col in covariates.columns:
+            table[col] = per_patient(covariates[col].to_numpy())
+    metric_names = list(metrics)
+    in_block = metric_names[len(metric_names) - len(block) :] if block is not None else []
+    table.update({m: metrics[m].ravel() for m in metric_names if m not in in_block})
     patients = pd.DataFrame(table)
+    if in_block:
+        floats = pd.DataFrame(block.T, columns=in_block, copy=False)
+        patients = pd.concat([patients, floats], axis=1)
     if n > 1 and not bool(np.all(vpid[1:] >= vpid[:-1])):
         patients = patients.sort_values(["draw", "vpid"], kind="stable").reset_index(drop=True)
     return patients
@@ -487,8 +599,10 @@ def _dataset(
     sc: Scenario, data: dict[str, Any], patient: np.ndarray, posterior_draw: Any
 ) -> xr.Dataset:
     dims = ("draw", "patient", "arm", "time")
+    variables = {name: (dims, value) for name, value in data.items()}
+    variables["posterior_draw"] = (("draw", "patient"), posterior_draw)  # one merge, not two
     ds = xr.Dataset(
-        {name: (dims, value) for name, value in data.items()},
+        variables,
         coords={
             "draw": np.arange(int(sc.population.n_draws), dtype=np.int64),
             "patient": patient,
@@ -496,7 +610,6 @@ def _dataset(
             "time": np.asarray(sc.times, dtype=float),
         },
     )
-    ds["posterior_draw"] = (("draw", "patient"), posterior_draw)
     return annotate(ds, result_units(sc.population, sc.model.endpoints))
 
 
@@ -635,6 +748,7 @@ def _run_serial(
     target: dict[str, np.ndarray] | None,
     threads: int = 1,
     budget: ChunkBudget | None = None,
+    metric_target: dict[str, np.ndarray] | None = None,
 ):
     """Chunks in this process, in order: one by one, or ``threads`` at a time.
 
@@ -648,7 +762,7 @@ def _run_serial(
 
     def one(k: int) -> dict[str, Any]:
         with budget.slot() if budget is not None else contextlib.nullcontext():
-            return _store_part(plan, _simulate_parts(plan, k, target))
+            return _store_part(plan, _simulate_parts(plan, k, target, metric_target))
 
     if threads <= 1:
         for k in range(n):
@@ -711,11 +825,18 @@ def _run_dask(plan: _Plan, client: Any, callback: Callable[[int, int], None] | N
 class _Assembly:
     """The run's per-patient arrays, filled chunk by chunk in any order (no concatenation)."""
 
-    def __init__(self, sc: Scenario, target: dict[str, np.ndarray] | None) -> None:
+    def __init__(
+        self,
+        sc: Scenario,
+        target: dict[str, np.ndarray] | None,
+        metrics: tuple[dict[str, np.ndarray], np.ndarray] | None = None,
+    ) -> None:
         self.sc = sc
         self.n = int(sc.population.n)
         self.target = target
-        self.metrics: dict[str, np.ndarray] = {}
+        # the chunks' metrics written in place (_metric_arrays), or copied here by add
+        self.metrics: dict[str, np.ndarray] = {} if metrics is None else metrics[0]
+        self.block = None if metrics is None else metrics[1]
         self.vpid: np.ndarray | None = None
         self.source: np.ndarray | None = None
         self.pdraw: np.ndarray | None = None
@@ -729,7 +850,8 @@ class _Assembly:
             if name not in self.metrics:
                 shape = (value.shape[0], self.n, value.shape[2])
                 self.metrics[name] = np.empty(shape, dtype=value.dtype)
-            self.metrics[name][:, lo:hi] = value
+            if not np.may_share_memory(self.metrics[name], value):  # not written in place
+                self.metrics[name][:, lo:hi] = value
         if self.vpid is None:
             self.vpid = np.empty(self.n, dtype=part["vpid"].dtype)
             self.source = np.empty(self.n, dtype=object)
@@ -749,8 +871,45 @@ class _Assembly:
 
     def patients(self) -> pd.DataFrame:
         covs = [self.covariates[k] for k in sorted(self.covariates)]
-        cov = covs[0] if len(covs) == 1 else pd.concat(covs, ignore_index=True)
-        return _table(self.sc, self.vpid, self.source, cov, self.pdraw, self.metrics)
+        if not any(len(c.columns) for c in covs):
+            cov = None  # nothing to concatenate
+        else:
+            cov = covs[0] if len(covs) == 1 else pd.concat(covs, ignore_index=True)
+        return _table(self.sc, self.vpid, self.source, cov, self.pdraw, self.metrics,
+                      self.block)  # fmt: skip
+
+    def summary(self, arms: list[str]) -> pd.DataFrame | None:
+        """:func:`_summary` of :meth:`patients`, from the run's arrays instead of the table.
+
+        The table's (draw, arm) group holds the rows ``[d, :, a]`` of the arrays, in patient
+        order, so :func:`summary_row` gets the same values in the same order: the same
+        numbers, without grouping (and copying) the table. None where the table's rows are
+        in another order (ids not ascending: :func:`_table` sorts them) or a covariate has
+        a metric's name (it would be summarised with them).
+        """
+        vpid = self.vpid
+        if self.n > 1 and not bool(np.all(vpid[1:] >= vpid[:-1])):
+            return None
+        covariates = {c for frame in self.covariates.values() for c in frame.columns}
+        names = [m for m in (*EXPOSURE, *PD) if m in self.metrics or m in covariates]
+        if any(m not in self.metrics for m in names):
+            return None
+        titrated = self.metrics["titrated"]
+        n_draws, n, _ = titrated.shape
+        rows = []
+        for d in range(n_draws):
+            for a, arm in enumerate(arms):
+                # contiguous values (copies where arms interleave: the quantiles may reorder
+                # those) in patient order, as the table's group has them
+                values = {m: self.metrics[m][d, :, a] for m in names}
+                copies = not all(v.flags.c_contiguous for v in values.values())
+                if copies:
+                    values = {m: v.copy() for m, v in values.items()}
+                row = summary_row(d, arm, values, scratch=copies)
+                row["n"] = n
+                row["titrated_frac"] = np.count_nonzero(titrated[d, :, a]) / n
+                rows.append(row)
+        return pd.DataFrame(rows)
 
 
 def _summary(patients: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
@@ -935,10 +1094,13 @@ def run(
         shape = (int(scenario.population.n_draws), int(scenario.population.n),
                  len(scenario.arms), len(scenario.times))  # fmt: skip
         target = {e: np.empty(shape) for e in scenario.model.endpoints}
-    assembly = _Assembly(scenario, target)
+    # metrics in place, chunk by chunk, for the one table assembled here
+    metrics = _metric_arrays(scenario) if client is None and not parts else None
+    assembly = _Assembly(scenario, target, metrics)
     callback = _report(progress)
     if client is None:
-        chunks = _run_serial(plan, callback, target, n_threads, _shared_budget(threads))
+        chunks = _run_serial(plan, callback, target, n_threads, _shared_budget(threads),
+                             None if metrics is None else metrics[0])  # fmt: skip
     else:
         chunks = _run_dask(plan, client, callback)
     if client is not None and folder is not None and profile:
@@ -958,7 +1120,9 @@ def run(
         n_rows = int(arms["n"].sum())
     else:
         patients = assembly.patients()
-        arms = _summary(patients, names)
+        arms = assembly.summary(names)
+        if arms is None:
+            arms = _summary(patients, names)
         columns, n_rows = patients.columns, len(patients)
     n_patients = int(scenario.population.n)
     record = {

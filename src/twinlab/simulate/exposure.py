@@ -708,6 +708,7 @@ def arm_exposure(
     dose_amt: np.ndarray,
     dose_duration: np.ndarray,
     threshold: float | None,
+    terms: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray] | None:
     """Exact exposure metrics of an arm's patients (``theta`` rows), or None for placebo.
 
@@ -715,7 +716,8 @@ def arm_exposure(
     Michaelis-Menten elimination has the 1-compartment oral PK of
     :mod:`twinlab.pkpd.models` in closed form; Michaelis-Menten goes through
     :func:`ode_exposure`. ``auc_tau`` and ``ctrough`` are over the regimen's last dosing
-    interval when it lies inside ``times`` (else NaN).
+    interval when it lies inside ``times`` (else NaN). ``terms``: the exponential terms
+    (:func:`twinlab.simulate.kernels.exponential_terms`) where the caller has them already.
     """
     from twinlab.simulate.kernels import KERNEL_MODELS, exponential_terms
 
@@ -734,7 +736,7 @@ def arm_exposure(
         )  # fmt: skip
     depot = regimen.route == "oral" and "ka" in model.params
     pk = model.name if model.name in KERNEL_MODELS else "pk_1cmt_oral"
-    coefs, rates = exponential_terms(pk, theta, depot=depot)
+    coefs, rates = exponential_terms(pk, theta, depot=depot) if terms is None else terms
     n = coefs.shape[0]
     weight = lag = None
     if depot:

@@ -58,6 +58,7 @@ def _kernel(
     dose_amt: np.ndarray,
     dose_dur: np.ndarray,
     out: np.ndarray,
+    finite: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     n, m = coefs.shape
     n_t = times.shape[0]
@@ -74,6 +75,7 @@ def _kernel(
         next_bolus = 0  # first dose not yet added
         first_inf = 0  # first infusion that may still be running
         prev = -math.inf
+        ok = True  # every value of the row finite (checked here, where it costs nothing)
         for j in range(n_t):
             t = times[j]
             if j > 0:
@@ -111,8 +113,11 @@ def _kernel(
             acc = 0.0
             for i in range(m):
                 acc += coefs[p, i] * state[i]
-            out[p, j] = weight[p] * acc
+            value = weight[p] * acc
+            out[p, j] = value
+            ok = ok and math.isfinite(value)
             prev = t
+        finite[p] = ok
 
 
 def superpose(
@@ -127,6 +132,7 @@ def superpose(
     lag: np.ndarray | None = None,
     out: np.ndarray | None = None,
     backend: str = "numba",
+    finite: np.ndarray | None = None,
 ) -> np.ndarray:
     """``weight_p * sum_i coefs[p, i] * sum_d amt_d g_i(t - t_d - lag_p)`` for every patient.
 
@@ -151,6 +157,9 @@ def superpose(
     backend : str
         ``"numba"`` (the recurrence of this module) or ``"jax"``
         (:func:`twinlab.simulate.jax_kernels.superpose_jax`: the direct sum, jit + vmap).
+    finite : numpy.ndarray, optional
+        Bool ``(n,)``: set to whether each patient's values are all finite (the numba
+        kernel checks each value as it writes it, instead of a second pass over ``out``).
 
     Returns
     -------
@@ -186,13 +195,19 @@ def superpose(
         from twinlab.simulate.jax_kernels import superpose_jax
 
         w = np.broadcast_to(weight, (n,))
-        return superpose_jax(coefs, rates, times, dose_time, dose_amt, dose_duration, w,
-                             np.broadcast_to(lag, (n,)), out)  # fmt: skip
+        out = superpose_jax(coefs, rates, times, dose_time, dose_amt, dose_duration, w,
+                            np.broadcast_to(lag, (n,)), out)  # fmt: skip
+        if finite is not None:
+            finite[...] = np.isfinite(out).all(axis=-1)
+        return out
     if out is None:
         out = np.empty((n, times.shape[0]))
+    if finite is None:
+        finite = np.empty(n, dtype=bool)
     _kernel(
-        coefs, rates, weight, lag, times, step_index, steps, dose_time, dose_amt, dose_duration, out
-    )
+        coefs, rates, weight, lag, times, step_index, steps, dose_time, dose_amt, dose_duration,
+        out, finite,
+    )  # fmt: skip
     return out
 
 
@@ -230,6 +245,8 @@ def superpose_model(
     depot: bool,
     out: np.ndarray | None = None,
     backend: str = "numba",
+    finite: np.ndarray | None = None,
+    terms: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Concentrations ``(n, T)`` of a :data:`KERNEL_MODELS` model for doses shared by all.
 
@@ -249,8 +266,12 @@ def superpose_model(
         Where to write, shape ``(n, T)`` (may be a strided view).
     backend : str
         ``"numba"`` or ``"jax"`` (see :func:`superpose`).
+    finite : numpy.ndarray, optional
+        Bool ``(n,)``: whether each patient's values are all finite (see :func:`superpose`).
+    terms : tuple of numpy.ndarray, optional
+        ``exponential_terms(model, theta, depot=depot)`` where the caller has them already.
     """
-    coefs, rates = exponential_terms(model, theta, depot=depot)
+    coefs, rates = exponential_terms(model, theta, depot=depot) if terms is None else terms
     n = coefs.shape[0]
     weight = lag = None
     if depot:
@@ -260,5 +281,5 @@ def superpose_model(
             lag = np.broadcast_to(np.asarray(theta["tlag"], dtype=float), (n,))
     return superpose(
         coefs, rates, times, dose_time, dose_amt, dose_duration, weight=weight, lag=lag, out=out,
-        backend=backend,
+        backend=backend, finite=finite,
     )  # fmt: skip

@@ -20,6 +20,7 @@ Interval metrics are NaN for placebo arms and where the interval leaves the grid
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numba
@@ -35,6 +36,8 @@ EXPOSURE: tuple[str, ...] = ("auc", "auc_tau", "cmax", "tmax", "ctrough", "t_abo
 #: PD endpoint columns, in order.
 PD: tuple[str, ...] = ("effect_baseline", "effect_end", "effect_cfb", "effect_pcfb")
 _QUANTILES = (("p05", 5.0), ("p50", 50.0), ("p95", 95.0))
+#: Fewer values than this: ``numpy.percentile`` as it is (its partition costs little there).
+_SELECT_MIN = 4096
 
 
 def _at(y: np.ndarray, times: np.ndarray, t: float) -> np.ndarray:
@@ -88,6 +91,106 @@ def _profile_metrics(
         out[1, p] = best
         out[2, p] = arg
         out[3, p] = above
+
+
+@numba.njit(cache=True, nogil=True)
+def _order_statistics(
+    x: np.ndarray, r0: int, r1: int, buf: np.ndarray, out: np.ndarray
+) -> bool:  # pragma: no cover - compiled
+    """``out[i]``: the ``(r0 + i)``-th smallest value of ``x`` (no NaN), ``r0 <= r0 + i <= r1``.
+
+    Narrows ``x`` to the values between two order statistics of a sample of 512 that
+    bracket the ranks (a pass without branches: each value counted below, or copied to
+    ``buf`` and kept if inside), until 2,048 are left, then sorts them. An order statistic
+    is one value whatever finds it, so this is exact; it returns False where a bracket
+    missed the ranks or hardly narrowed (the caller falls back to a partition).
+    """
+    src = x
+    count = x.size
+    while count > 2048:
+        ns = 512
+        sample = np.empty(ns)
+        for i in range(ns):
+            sample[i] = src[(i * count) // ns]
+        sample.sort()
+        margin = 40  # sample ranks: a rank's own is within ~2.5 standard deviations of it
+        lo = sample[max((r0 * ns) // count - margin, 0)]
+        hi = sample[min((r1 * ns) // count + margin + 1, ns - 1)]
+        below = 0
+        kept = 0
+        for i in range(count):
+            v = src[i]
+            below += v < lo
+            buf[kept] = v
+            kept += (v >= lo) & (v <= hi)
+        r0 -= below
+        r1 -= below
+        if r0 < 0 or r1 >= kept:
+            return False
+        if lo == hi:  # the ranks fall on a run of equal values
+            for i in range(r1 - r0 + 1):
+                out[i] = lo
+            return True
+        if kept > count - count // 4:
+            return False
+        src = buf
+        count = kept
+    s = np.sort(src[:count])
+    for i in range(r1 - r0 + 1):
+        out[i] = s[r0 + i]
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _has_negative_zero(x: np.ndarray) -> bool:  # pragma: no cover - compiled
+    for v in x:
+        if v == 0.0 and math.copysign(1.0, v) < 0.0:
+            return True
+    return False
+
+
+def _percentiles(x: np.ndarray, q: Sequence[float], overwrite_input: bool = False) -> np.ndarray:
+    """``numpy.percentile(x, q)`` (the default linear method) of float64 values without NaN,
+    the same bits, without partitioning all of ``x``.
+
+    NumPy's result is a function of the order statistics at the two ranks around each
+    quantile, and of ``n`` and ``q``: the ranks and the interpolation below are NumPy's
+    (``numpy.lib._function_base_impl._quantile``: ``_get_indexes``, ``_lerp``), the order
+    statistics come from :func:`_order_statistics`. Falls back to ``numpy.percentile``
+    for small arrays, a failed bracket, and a zero statistic where ``x`` holds ``-0.0``
+    (which of two equal zeros a partition leaves at a rank is its own affair); only those
+    may reorder ``x`` (``overwrite_input``). ``tests/simulate/test_simulate_summary.py``
+    checks the bits against NumPy.
+    """
+    n = x.size
+    if n < _SELECT_MIN or x.ndim != 1 or x.dtype != np.float64:
+        return np.percentile(x, q, overwrite_input=overwrite_input)
+    x = np.ascontiguousarray(x)
+    qs = np.true_divide(q, 100)
+    virtual = (n - 1) * qs
+    prev = np.floor(virtual)
+    nxt = prev + 1
+    above = virtual >= n - 1
+    prev[above] = -1
+    nxt[above] = -1
+    prev, nxt = prev.astype(np.intp), nxt.astype(np.intp)
+    below_ranks, above_ranks = prev % n, nxt % n  # -1: the largest
+    a, b = np.empty(len(qs)), np.empty(len(qs))
+    buf = np.empty(n)
+    found = np.empty(2)
+    for j in range(len(qs)):
+        r0 = min(below_ranks[j], above_ranks[j])
+        r1 = max(below_ranks[j], above_ranks[j])
+        if r1 - r0 > 1 or not _order_statistics(x, int(r0), int(r1), buf, found):
+            return np.percentile(x, q, overwrite_input=overwrite_input)
+        a[j], b[j] = found[below_ranks[j] - r0], found[above_ranks[j] - r0]
+    if ((a == 0.0) | (b == 0.0)).any() and _has_negative_zero(x):
+        return np.percentile(x, q, overwrite_input=overwrite_input)
+    gamma = virtual - prev
+    diff = b - a
+    out = np.add(a, diff * gamma)
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    return out
 
 
 def exposure_metrics(
@@ -155,8 +258,9 @@ def summary_row(
         nan = np.isnan(x)
         ok, own = (x[~nan], True) if nan.any() else (x, scratch)
         row[f"{m}_mean"] = float(ok.mean()) if ok.size else np.nan  # before any reordering
-        # all quantiles from one partition (the same values as one call each)
-        qs = np.percentile(ok, [q for _, q in _QUANTILES], overwrite_input=own) if ok.size else None
+        # all quantiles at once: numpy.percentile's numbers, from the order statistics they
+        # need (_percentiles; one partition for a small array)
+        qs = _percentiles(ok, [q for _, q in _QUANTILES], own) if ok.size else None
         for i, (label, _) in enumerate(_QUANTILES):
             row[f"{m}_{label}"] = float(qs[i]) if qs is not None else np.nan
     return row

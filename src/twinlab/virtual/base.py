@@ -9,6 +9,7 @@ virtual patient (covariates, posterior draw, between-subject variability) comes 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -226,8 +227,17 @@ def _known_chunk(
         params=params,
         covariates=cov,
         draw=np.full(1, -1, dtype=np.int64),
-        source=np.full(hi - lo, "", dtype=object),
+        source=_no_sources(hi - lo),
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _no_sources(n: int) -> np.ndarray:
+    """``n`` empty sources (known patients carry no real patient's covariates), read-only:
+    filled once per chunk size, not per chunk (an object array costs a reference a value)."""
+    out = np.full(n, "", dtype=object)
+    out.setflags(write=False)
+    return out
 
 
 @dataclass(frozen=True)

@@ -105,11 +105,7 @@ class SessionLogoutHandler(LogoutHandler):
             raise HTTPError(403, "this logout was not asked from this server's page")
         user = SESSIONS.close(sid)
         if user is not None:
-            close_connections(
-                self.application,
-                sid,
-                lambda n: _audit("dashboard.logout", user, "session", {"connections_closed": n}),
-            )
+            close_connections(self.application, sid, "dashboard.logout", user, {})
         self._logged_out()
 
     def _logged_out(self) -> None:
@@ -119,10 +115,12 @@ class SessionLogoutHandler(LogoutHandler):
         self.write(logged_out_html(self._login_endpoint, local_dist()))
 
 
-def close_connections(application: Any, sid: str | None, record: Callable[[int], None]) -> None:
+def close_connections(
+    application: Any, sid: str | None, action: str, user: str, params: dict[str, Any]
+) -> None:
     """Close the open websockets of the pages opened with session ``sid``: their documents
-    stop answering at once (Bokeh expires them after). ``record`` is called with how many
-    there are *before* any is closed, so whoever sees a socket close finds the audit entry.
+    stop answering at once (Bokeh expires them after). Audited first (``action`` by ``user``,
+    ``params`` and ``connections_closed``), so whoever sees a socket close finds the entry.
     """
     connections = []
     secret = application.settings.get("cookie_secret")
@@ -133,7 +131,7 @@ def close_connections(application: Any, sid: str | None, record: Callable[[int],
             value = decode_signed_value(secret, SESSION_COOKIE, raw) if raw and secret else None
             if sid and value == sid.encode():
                 connections.extend(session._subscribed_connections)
-    record(len(connections))
+    _audit(action, user, "session", {**params, "connections_closed": len(connections)})
     for connection in connections:
         connection._socket.close()
 
@@ -178,14 +176,7 @@ def watch_credentials(application: Any, stamp_of: Callable[[str], str | None], r
             return
         seen[0] = now
         for sid, user in SESSIONS.close_stale(stamp_of):
-            params = {"reason": reason}
-            close_connections(
-                application,
-                sid,
-                lambda n, user=user, params=params: _audit(
-                    "dashboard.session_ended", user, "session", {**params, "connections_closed": n}
-                ),
-            )
+            close_connections(application, sid, "dashboard.session_ended", user, {"reason": reason})
 
     callback = PeriodicCallback(check, WATCH_MS)
     _watching[id(application)] = callback

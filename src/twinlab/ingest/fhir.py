@@ -759,18 +759,21 @@ def _person_displays(res: dict) -> Iterator[str]:
                     yield ref["display"]
 
 
+def _subject_key(ctx: Context, ref: Any, field: str) -> str | None:
+    """:meth:`Context.subject`'s patient key of ``ref``, None where it names no patient."""
+    try:
+        return ctx.subject(ref, field)[0]
+    except Reject:
+        return None
+
+
 def _owner(res: dict, ctx: Context) -> str | None:
     """The patient key ``res`` belongs to (itself for a Patient), else None."""
     if res["resourceType"] == "Patient":
         ref = {"reference": f"Patient/{res['id']}"} if isinstance(res.get("id"), str) else None
-        field = "subject"
-    else:
-        field = next((f for f in ("subject", "patient", "beneficiary") if f in res), "subject")
-        ref = res.get(field)
-    try:
-        return ctx.subject(ref, field)[0] if isinstance(ref, dict) else None
-    except Reject:
-        return None
+        return _subject_key(ctx, ref, "subject")
+    field = next((f for f in ("subject", "patient", "beneficiary") if f in res), "subject")
+    return _subject_key(ctx, res.get(field), field)
 
 
 def _attach_relatives(persons: list[tuple], items: list, ctx: Context) -> None:
@@ -787,10 +790,7 @@ def _attach_relatives(persons: list[tuple], items: list, ctx: Context) -> None:
         people = {k: res[k] for k in ("name", "telecom", "address") if k in res}
         if not people:
             continue
-        try:
-            key = ctx.subject(res.get(field), field)[0] if field else None
-        except Reject:
-            key = None
+        key = _subject_key(ctx, res.get(field), field) if field else None
         found.setdefault(key, []).append(people)
     for row in persons:
         related = found.get(row[0], []) + found.get(None, [])

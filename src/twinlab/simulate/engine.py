@@ -1017,7 +1017,8 @@ def run(
         JAX finds: a GPU with ``jax[cuda12]``; needs the ``jax`` package; the exposure metrics
         stay on the CPU).
     profile : bool
-        With ``out``, also write ``timings.json`` and (with a client) ``dask-report.html``.
+        With ``out``, also write ``timings.json`` and (with a client) ``dask-report.html``,
+        Dask's performance report, self-contained (it loads nothing from the network).
         Wall times never reproduce: pass False for a folder that DVC tracks whole (the
         timings stay on the returned result).
     parts : bool
@@ -1104,9 +1105,9 @@ def run(
     else:
         chunks = _run_dask(plan, client, callback)
     if client is not None and folder is not None and profile:
-        from distributed import performance_report
+        from twinlab.cluster import performance_report
 
-        with performance_report(filename=str(folder / "dask-report.html")):
+        with performance_report(folder / "dask-report.html"):
             for part in chunks:
                 assembly.add(part)
     else:

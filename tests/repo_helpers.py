@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "events_strategy",
     "make_cohort",
     "prior_fit",
+    "remote_loads",
     "shared_data",
     "small_pipeline_params",
     "write_notebook",
@@ -259,6 +261,19 @@ def events_strategy(
         return coerce_table("events", df.assign(row_hash=row_hash(df)))
 
     return st.lists(row(), max_size=max_size).map(to_table)
+
+
+#: A tag that makes a browser load something from another host (``//host`` included)
+_REMOTE_LOAD = re.compile(
+    r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["']?(?:https?:)?//[^"' >]*""",
+    re.IGNORECASE,
+)
+
+
+def remote_loads(html: str) -> list[str]:
+    """The tags of an HTML page that load from another host (a page that opens offline and
+    tells no one it is being read has none)."""
+    return _REMOTE_LOAD.findall(html)
 
 
 def write_notebook(path: str | Path, parameters: str, *body: str) -> Path:

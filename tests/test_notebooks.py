@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from repo_helpers import write_notebook
+from repo_helpers import remote_loads, write_notebook
 
 from twinlab.notebooks import (
     NotebookExecutionError,
@@ -73,6 +73,8 @@ def test_run_writes_executed_notebook_html_and_injected_parameters(scenario_note
     assert "dose = 2.5" in injected[0].source
     html = out.with_suffix(".html").read_text()
     assert "total 10.0" in html
+    assert f"<title>{out.stem}</title>" in html
+    assert remote_loads(html) == []  # opens offline: no require.js or MathJax from cdnjs
 
 
 def test_failing_cell_raises_and_keeps_the_executed_copy(tmp_path):

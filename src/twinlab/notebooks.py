@@ -215,7 +215,7 @@ def run_notebook(
     cwd
         Working directory of the kernel (default: the current one).
     html
-        Also write ``<name>.html``.
+        Also write ``<name>.html``, self-contained (no script from another host).
     timeout
         Per-cell time limit in seconds (none by default).
 
@@ -306,10 +306,30 @@ def _finish(output: Path, html: bool, *, base: Path) -> None:
     nb.metadata["twinlab"] = {"package_versions": package_versions(RECORDED_PACKAGES)}
     nbformat.write(nb, str(output))
     if html:
-        from nbconvert import HTMLExporter
+        output.with_suffix(".html").write_text(_html(nb, output.stem), encoding="utf-8")
 
-        body, _ = HTMLExporter().from_notebook_node(nb)
-        output.with_suffix(".html").write_text(body, encoding="utf-8")
+
+#: nbconvert's ``lab`` page without the scripts it loads from cdnjs (require.js, MathJax,
+#: Mermaid), which the reports do not need: their plots are images and their tables HTML
+_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
+def _html(nb: Any, title: str) -> str:
+    """The executed notebook as one self-contained HTML page titled ``title``: it opens
+    offline and asks no other host for anything while a reviewer reads it."""
+    import jinja2
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        extra_loaders=[jinja2.DictLoader({"offline.html.j2": _OFFLINE_TEMPLATE})],
+        template_file="offline.html.j2",
+    )
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    return body
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,9 @@ from twinlab.pkpd.population import PopulationSpec, simulated_study
 from twinlab.pkpd.registry import register
 from twinlab.timeline import Cohort
 
+#: a report the pipeline executed, from the repository (figures, tables), served as it is
+SIMULATE_REPORT = "04_simulate_report.html"
+
 #: the twin's true population values (the posterior is a tight cloud around them)
 TRUTH = {
     "ka": 1.0,
@@ -214,6 +217,8 @@ def write_project(root: Path) -> Path:
     reports = root / "reports"  # an executed report and the validation gate's metrics
     reports.mkdir()
     (reports / "03_fit_report.html").write_text("<html><body><h1>Fit report</h1></body></html>")
+    real = Path(__file__).resolve().parents[2] / "reports" / SIMULATE_REPORT  # the pipeline's
+    (reports / SIMULATE_REPORT).write_bytes(real.read_bytes())
     (reports / "validate.json").write_text(
         json.dumps(
             {

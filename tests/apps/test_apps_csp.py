@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from apps_fixtures import USERS
+from apps_fixtures import SIMULATE_REPORT, USERS
 from apps_server import fetch, http_login
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from repo_helpers import CHROMIUM, CHROMIUM_ARGS
@@ -48,18 +48,23 @@ def _violations(page) -> list[str]:
     return seen
 
 
+def _log_in(page, url: str, path: str, user: str) -> None:
+    """Open ``path``, log in as ``user`` on the form it redirects to, land on ``path``."""
+    page.goto(url + path)
+    assert "/login" in page.url
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", USERS[user][1])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{path}")
+
+
 @pytest.mark.parametrize("path", list(PAGES))
 def test_every_page_runs_under_the_policy_without_a_violation(server, browser, path):
     user, text = PAGES[path]
     context = browser.new_context()
     page = context.new_page()
     seen = _violations(page)
-    page.goto(server["url"] + path)
-    assert "/login" in page.url
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", USERS[user][1])
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**{path}")
+    _log_in(page, server["url"], path, user)
     try:
         page.get_by_text(text).first.wait_for(timeout=60_000)
         if path != "/":  # the page's document came over its websocket, under the policy
@@ -133,3 +138,23 @@ def test_the_log_out_link_of_a_page_asks_then_logs_out(server, browser):
     assert "/login" in page.url
     context.close()
     assert not seen, "\n".join(seen)
+
+
+def test_an_executed_report_shows_its_figures_and_tables_loading_nothing(server, browser):
+    """A report the pipeline executed opens for a reviewer with every figure and table,
+    under its policy (no script, nothing loaded from anywhere) and without a violation: the
+    page needs nothing from the network, so offline it reads the same."""
+    context = browser.new_context()
+    page = context.new_page()
+    seen = _violations(page)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    _log_in(page, server["url"], f"/reports/{SIMULATE_REPORT}", "rita")
+    page.wait_for_load_state("load")
+    shown = page.evaluate("() => [...document.images].map(i => i.complete && i.naturalWidth > 0)")
+    tables = page.locator("table").count()
+    context.close()
+    assert shown and all(shown), shown
+    assert tables > 0
+    assert not seen, "\n".join(seen)
+    assert [u for u in requests if not u.startswith((server["url"], "data:"))] == []

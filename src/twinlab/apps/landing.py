@@ -160,13 +160,14 @@ def _landing_handler() -> type:
     return LandingHandler
 
 
-#: an executed notebook's HTML holds whatever its cells printed (data, third-party
-#: scripts): it runs sandboxed, in an origin of its own, so its scripts cannot act with the
-#: viewer's session on the dashboards (their websocket, pages, cookies); never framed,
-#: sniffed or cached
+#: an executed notebook's HTML holds whatever its cells printed: it is shown sandboxed, in
+#: an origin of its own, with no script run and nothing loaded but its own inline styles and
+#: images (the pipeline writes its reports self-contained, :mod:`twinlab.notebooks`), so
+#: nothing in it can act with the viewer's session on the dashboards (their websocket,
+#: pages, cookies) or send what it shows elsewhere; never framed, sniffed or cached
 REPORT_HEADERS = {
-    "Content-Security-Policy": "sandbox allow-scripts allow-popups allow-downloads; "
-    "frame-ancestors 'none'",
+    "Content-Security-Policy": "sandbox allow-popups allow-downloads; default-src 'none'; "
+    "style-src 'unsafe-inline'; img-src data:; font-src data:; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
@@ -186,6 +187,12 @@ def _reports_handler() -> type:
         """``/reports/<name>.html``: an executed pipeline report of the project
         (``$TWINLAB_ROOT/reports``), for roles that may view the audit trail (reviewers,
         modelers); others get :func:`refusal_html`."""
+
+        def get_login_url(self) -> str:
+            """The login page, one level up: Panel's ``./login`` is ``/reports/login`` from
+            here, a 404 for whoever opens a report before logging in or after a session
+            ended."""
+            return "." + super().get_login_url()
 
         @authenticated
         async def get(self, name: str) -> None:

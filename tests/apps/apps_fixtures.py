@@ -12,15 +12,16 @@ import arviz as az
 import numpy as np
 import xarray as xr
 import yaml
-from repo_helpers import make_cohort
+from repo_helpers import make_cohort, write_notebook
 
+from twinlab.notebooks import run_notebook
 from twinlab.pkpd.fit import FitResult
 from twinlab.pkpd.gate import GateBounds, validate
 from twinlab.pkpd.population import PopulationSpec, simulated_study
 from twinlab.pkpd.registry import register
 from twinlab.timeline import Cohort
 
-#: a report the pipeline executed, from the repository (figures, tables), served as it is
+#: a report executed as the pipeline executes its notebooks (a figure, a table)
 SIMULATE_REPORT = "04_simulate_report.html"
 
 #: the twin's true population values (the posterior is a tight cloud around them)
@@ -217,8 +218,7 @@ def write_project(root: Path) -> Path:
     reports = root / "reports"  # an executed report and the validation gate's metrics
     reports.mkdir()
     (reports / "03_fit_report.html").write_text("<html><body><h1>Fit report</h1></body></html>")
-    real = Path(__file__).resolve().parents[2] / "reports" / SIMULATE_REPORT  # the pipeline's
-    (reports / SIMULATE_REPORT).write_bytes(real.read_bytes())
+    _executed_report(root / "report.ipynb", reports)
     (reports / "validate.json").write_text(
         json.dumps(
             {
@@ -240,3 +240,18 @@ def write_project(root: Path) -> Path:
         )
     )
     return root
+
+
+def _executed_report(notebook: Path, reports: Path) -> None:
+    """:data:`SIMULATE_REPORT`: a notebook with a figure and a table, executed and written
+    by :func:`twinlab.notebooks.run_notebook`, as the pipeline's report stages do."""
+    write_notebook(
+        notebook,
+        "dose = 100.0",
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "import pandas as pd\n%matplotlib inline",
+        "plt.plot([0, 24, 48], [0.0, dose / 40, dose / 80])\nplt.xlabel('Time (h)')\n"
+        "plt.ylabel('Concentration (mg/L)')\nplt.show()",
+        "pd.DataFrame({'arm': ['placebo', '100 mg QD'], 'n': [50, 50]})",
+    )
+    run_notebook(notebook, output_dir=reports, name=Path(SIMULATE_REPORT).stem)

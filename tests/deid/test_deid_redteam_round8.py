@@ -25,7 +25,7 @@ spelled out 1, an address with its street number in words 1, an age over 89 ("re
 ninety-eight") 1, a device serial ("ser. no.") 1, biometric ids 2 (an iris code, a facial
 geometry hash), a licence ("CDL no.") 1, a video clip of the face 1, employers abbreviated
 after a job 2 ("USPS", "PG&E"), a labelled three-digit ZIP 1, and health-plan numbers 2 (a
-member id's last group, a prior authorization); and 8 clinical phrases were lost ("CTAS 2",
+member id's last group, a prior authorization); and 7 clinical phrases were lost ("CTAS 2",
 "Kt/V 1.9", "cadence", "Beta-blocker", "COPD GOLD 3", "Rose-colored rash", "HFE C282Y").
 """
 

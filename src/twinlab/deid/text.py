@@ -265,6 +265,8 @@ _NUMBER_WORD = (
     r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy"
     r"|eighty|ninety|hundred|thousand|oh|zero)"
 )
+#: A digit spelled out, or a pair or triple of it read aloud ("double oh", "triple five").
+_SPOKEN_DIGIT = rf"(?:(?:double|triple)[\s-]+)?{_DIGIT_WORD}"
 _CLOCK = re.compile(r"(?:[01]\d|2[0-3])[0-5]\d")
 
 
@@ -1222,7 +1224,7 @@ def _person_subject(text: str, start: int, end: int) -> bool:
 #: An age over 89 and what may follow it in a sentence (not a unit, a percentage, a ratio).
 _AGE_END = (
     r"(?=\s*(?:[.,;:!?)](?!\d)|$|\s+(?:and|but|with|who|today|now|when|at|in|on|by|next|this"
-    r"|soon|or|so|tomorrow|years?|yrs?|y/?o|yo)\b))"
+    r"|soon|or|so|tomorrow|years?|yrs?|y/?o|yo|going)\b))"
 )
 
 
@@ -1270,6 +1272,14 @@ _FAITH_WORDS = frozenset(
 )
 
 
+#: A word that makes capitalised words a company: a legal form or a trading word.
+_COMPANY_WORD = re.compile(
+    r"\b(?:LLC|L\.L\.C\.|Inc|Corp|Corporation|Co|Company|Ltd|LLP|PLLC|Services|Industries"
+    r"|Enterprises|Partners|Associates|Holdings|Logistics|Construction|Manufacturing"
+    r"|Technologies)\b"
+)
+
+
 def _a_job_employer(text: str, start: int, end: int) -> bool:
     """Whether the capitalised words after a job are its employer, not a condition: the first
     is no eponym before its noun nor a listed eponym or gene ("a caregiver for Parkinson
@@ -1285,6 +1295,8 @@ def _a_job_employer(text: str, start: int, end: int) -> bool:
         return False
     m = re.search(r"\b(at|for|with|by)\s+$", text[max(0, start - 8) : start], re.IGNORECASE)
     if m is None or m.group(1).lower() != "with" or "&" in word:
+        return True
+    if _COMPANY_WORD.search(text[start:end]):  # "a roofer with Apex Roofing LLC"
         return True
     names, clinical = _name_words()
     return word.lower() not in clinical and word.lower() not in names
@@ -1508,9 +1520,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"[A-Z0-9]{4}|\d{3}-[A-Z0-9]{3}-(?=[A-Z0-9]*[A-Z])[A-Z0-9]{4})(?![\w-])"
         ),
     ),
-    PhiPattern(  # digits spelled out: "six one seven five five five zero one nine nine"
+    PhiPattern(  # digits spelled out: "six one seven five five five zero one nine nine", and
+        # read aloud in pairs: "oh seven seven double oh nine double one two three four"
         "phone",
-        _p(rf"\b{_DIGIT_WORD}(?:[\s,-]+{_DIGIT_WORD}){{6,}}\b"),
+        _p(rf"\b{_SPOKEN_DIGIT}(?:[\s,-]+{_SPOKEN_DIGIT}){{6,}}\b"),
     ),
     PhiPattern(  # the extension after a telephone number: "555-123-4567 ext. 89", "x123"
         "phone",
@@ -1882,6 +1895,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?=\s*(?:[.,;](?!\d)|$|\s+(?:and|but|with|who|today|now|when|at|in|on|by)\b))"
             # "turned 93", "age of 93", "93rd birthday", spelled out: "ninety-three years old"
             rf"|\b(?:turned|turns|turning|age\s+of)\s+(?:{_AGE_NUM}|{_AGE_WORD})\b"
+            # "ninety-one going on ninety-two": both ages
+            rf"|\b{_AGE_WORD}\s+going\s+on\s+(?:{_AGE_NUM}|{_AGE_WORD})\b"
             # "her late husband reached ninety-eight", "reached the age of 97" (a number
             # alone after "reached" is an age only after a person: see the next patterns)
             rf"|\breached\s+(?:(?:the\s+)?age\s+(?:of\s+)?(?:{_AGE_NUM}|{_AGE_WORD})|{_AGE_WORD})\b"
@@ -2083,10 +2098,11 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _p(
             r"(?<![\w-])(?:19|20)\d{2}-?w(?:0[1-9]|[1-4]\d|5[0-3])(?:-?[1-7])?(?![\w-])"
             r"|\b(?:(?:calendar\s+)?week|wk|cw|kw)\.?\s*#?\s*(?:0?[1-9]|[1-4]\d|5[0-3])\s*"
-            r"(?:of|/|,)\s*(?:19|20)\d{2}\b"
+            # the year after a separator or a blank ("KW32 2022"), no dose ("wk 2 2000 mg")
+            r"(?:(?:of|/|,)\s*)?(?:19|20)\d{2}\b(?![.,]?\d|\s*(?:mg|mcg|ml|units?|iu)\b)"
             r"|\bthe\s+(?:[1-9]|[1-4]\d|5[0-3])(?:st|nd|rd|th)\s+week\s+of\s+(?:19|20)\d{2}\b"
         ),
-        hint=_p(r"\d-?w\d|\b(?:week|wk|cw|kw)\b"),
+        hint=_p(r"\d-?w\d|\b(?:week|wk|cw|kw)(?:\b|\d)"),
     ),
     PhiPattern(  # a rural route or highway-contract box: "RR 2 Box 115", "HC 61 Box 20"
         "address",

@@ -19,14 +19,16 @@ social-work note; clinical words beside them (eponyms "Graves", "Cushing", "Park
 (:class:`~twinlab.deid.TextScrubber`: patterns and engine, no known values), every planted
 value must go; the rules added for them must leave look-alike clinical text alone.
 
-Before round 8, 15 of the 142 planted values leaked: telephone numbers 2 (an area code spelled
-out, and a number spelled out whose "two" the street number in words kept), an SSN's last digits
-spelled out 1, an address with its street number in words 1, an age over 89 ("reached
-ninety-eight") 1, a device serial ("ser. no.") 1, biometric ids 2 (an iris code, a facial
-geometry hash), a licence ("CDL no.") 1, a video clip of the face 1, employers abbreviated
-after a job 2 ("USPS", "PG&E"), a labelled three-digit ZIP 1, and health-plan numbers 2 (a
-member id's last group, a prior authorization); and 7 clinical phrases were lost ("CTAS 2",
-"Kt/V 1.9", "cadence", "Beta-blocker", "COPD GOLD 3", "Rose-colored rash", "HFE C282Y").
+Before round 8, 20 of the 152 planted values leaked: telephone numbers 3 (an area code spelled
+out, a number read aloud in pairs, "double oh nine", and a number spelled out whose "two" the
+street number in words kept), ages over 89 3 ("reached ninety-eight", "ninety-one going on
+ninety-two"), employers 3 (abbreviated after a job, "USPS" and "PG&E", and "a roofer with Apex
+Roofing LLC"), biometric ids 2 (an iris code, a facial geometry hash), health-plan numbers 2 (a
+member id's last group, a prior authorization), an SSN's last digits spelled out 1, an address
+with its street number in words 1, a device serial ("ser. no.") 1, a licence ("CDL no.") 1, a
+video clip of the face 1, a labelled three-digit ZIP 1 and a week of a year without its
+separator ("wk 40 2022") 1; and 7 clinical phrases of the kept lists were lost ("CTAS 2", "Kt/V
+1.9", "cadence", "Beta-blocker", "COPD GOLD 3", "Rose-colored rash", "HFE C282Y").
 """
 
 from __future__ import annotations
@@ -325,6 +327,26 @@ CORPUS: list[tuple[str, str, list[str], list[str]]] = [
         ["Millinocket", "Travis", "Dunphy-Kerr", "Loretta", "Szymanski", "44-7781902"],
         ["AUDIT-C 8", "naltrexone 50 mg"],
     ),
+    (
+        "second batch: a phone read aloud in pairs, glued week dates, ages going on",
+        "Grandson's mobile: oh seven seven double oh nine double one two three four. Seen "
+        "KW32 2022 and wk 40 2022. She's ninety-one going on ninety-two. Granddaughter Skye "
+        "(DOB 02/14/2011); her dad Rocco Fanelli is a roofer with Apex Roofing LLC. "
+        "Group A strep pharyngitis, amoxicillin 500 mg TID.",
+        [
+            "oh seven seven double oh nine double one two three four",
+            "KW32",
+            "wk 40",
+            "ninety-one",
+            "ninety-two",
+            "Skye",
+            "02/14/2011",
+            "Rocco",
+            "Fanelli",
+            "Apex Roofing",
+        ],
+        ["Group A strep pharyngitis", "amoxicillin 500 mg TID"],
+    ),
 ]
 
 
@@ -374,6 +396,11 @@ def test_round8_note_loses_every_planted_value_and_keeps_its_clinical_words(
         "Kappa light chains 45 mg/L",
         "Cushing-like habitus, salmon-colored patches",
         "cadence 98 steps/min, CTAS 2, Kt/V 1.9",
+        # second batch: a dose after a week, a streptococcus after a job, "going" after a rate
+        "wk 2 2000 mg",
+        "a nurse with Group A strep",
+        "his HR is 95 going forward",
+        "double the dose of one drug",
     ],
 )
 def test_look_alikes_of_the_round8_rules_stay(text):

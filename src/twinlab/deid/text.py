@@ -419,7 +419,8 @@ _ORG_NEXT = rf"(?!{_NAME_STOP}){_ORG_WORD}"
 #: words a clinical thing is too ("carrier" of a gene, "agent" of a drug, "guard" of the mouth,
 #: "pacemaker"): after "works as" any noun is a job (:data:`PATTERNS`).
 _OCCUPATION = (
-    r"(?:[a-z]{3,}(?:man|men)|[a-z]+(?:woman|women|person|worker|keeper|smith|wright)"
+    # no clinical noun ending as a trade does ("a specimen for AFB", "a regimen with FOLFOX")
+    r"(?:(?!(?:speci|regi|abdo|albu|fora|ceru|bitu|acu|sta|ru|se|hy|lu)men\b)[a-z]{3,}(?:man|men)|[a-z]+(?:woman|women|person|worker|keeper|smith|wright)"
     r"|teller|cashier|clerk|driver|operator|welder|mechanic|technician|tech|engineer"
     r"|electrician|plumber|carpenter|janitor|custodian|officer|analyst|assistant|aide"
     r"|labou?rer|miner|farmer|trucker|programmer|developer|accountant|lawyer|attorney"

@@ -88,6 +88,10 @@ _FUNCTION_WORDS = frozenset(
     # Latin of a diagnosis ("de novo AML"), a suicide-risk scale ("C-SSRS") and morphine
     # milligram equivalents ("MME 30"), which Philter flags
     + "novo ssrs mme".split()
+    # a triage acuity scale ("CTAS 2"), dialysis adequacy ("Kt/V 1.9"), a gait measure
+    # ("cadence 98 steps/min") and Greek letters of drug classes, proteins and chains
+    # ("Beta-blocker", "Alpha-fetoprotein", "Kappa light chains")
+    + "ctas kt cadence alpha beta gamma kappa lambda".split()
 )
 #: A clinical noun after an eponym: "Wilson disease", "Bell's palsy", "Foley catheter",
 #: "Guillain-Barre syndrome", "Tanner stage", "Bence Jones protein" (a person's name there
@@ -164,7 +168,9 @@ _GENETIC = re.compile(
     # genes of hereditary cancer and tumour panels ("MLH1", "PMS2", "KRAS", "PIK3CA")
     r"|mlh1|msh[26]|pms[12]|epcam|brca[12]|palb2|chek2|tp53|pten|cdh1|stk11|mutyh|[khn]ras"
     r"|braf|egfr|erbb[234]|pik3ca|idh[12]|jak2|flt3|npm1|pdgfr[ab]|ntrk[1-3]|abl1|bcl[26]"
-    r"|smad4|cdkn2a|rb1|wt1|men1|fgfr[1-4]|esr1|ros1",
+    r"|smad4|cdkn2a|rb1|wt1|men1|fgfr[1-4]|esr1|ros1"
+    # haemochromatosis and other single-gene tests ("HFE C282Y homozygous")
+    r"|hfe|cftr|g6pd|fmr1|htt|apoe",
     re.IGNORECASE,
 )
 #: A disease with its stage or type glued on ("ckd3", "CKD3b", "T2DM", "DM2"): clinical data.
@@ -175,6 +181,41 @@ _STAGED = re.compile(
     r"|(?:[cpr]|yp)?n[0-3x][a-c]?(?:m[01x])?|(?:[cpr]|yp)m[01x][a-c]?",
     re.IGNORECASE,
 )
+
+
+#: A protein change (``C282Y``, ``V600E``, ``p.L858R``, ``G12fs``): a variant of the gene
+#: before it (:func:`_protein_change`), clinical data.
+_PROTEIN_CHANGE = re.compile(
+    r"[ACDEFGHIKLMNPQRSTVWY]\d{1,4}(?:[ACDEFGHIKLMNPQRSTVWY*X]|fs|del|dup|ins)"
+)
+_GENE_BEFORE = re.compile(r"([A-Za-z0-9]+)(?:\s+p)?[\s.]+$")
+#: A hyphenated adjective of colour, shape or likeness after a word ("Rose-colored rash",
+#: "Cushing-like habitus"): the word describes, it names no one.
+_ADJECTIVE_TAIL = re.compile(
+    r"-(?:colou?red|tinged|tinted|like|shaped|sized|stained|hued|scented)\b", re.IGNORECASE
+)
+#: The COPD severity grade of the GOLD report ("COPD GOLD 3", "GOLD group E"), not a surname.
+_GOLD_AFTER = re.compile(r"\s+(?:[1-4]|[A-E])\b|\s+(?:stage|grade|group)\b", re.IGNORECASE)
+_COPD_BEFORE = re.compile(r"\bcopd\W{1,3}$", re.IGNORECASE)
+
+
+def _protein_change(text: str, word: str, start: int) -> bool:
+    """Whether ``word`` (at ``start``) is a protein change of the gene named right before it
+    ("HFE C282Y", "BRAF V600E", "EGFR p.L858R"), not a code of a person."""
+    if _PROTEIN_CHANGE.fullmatch(word) is None:
+        return False
+    before = _GENE_BEFORE.search(text, max(0, start - 20), start)
+    return before is not None and _GENETIC.fullmatch(before.group(1)) is not None
+
+
+def _gold_grade(text: str, word: str, start: int, end: int) -> bool:
+    """Whether ``word`` is the GOLD grade of COPD ("COPD GOLD 3", "GOLD 2 COPD"): "Gold" after
+    "COPD", or "GOLD" in capitals before its grade or group."""
+    if word.lower() != "gold":
+        return False
+    if _COPD_BEFORE.search(text[max(0, start - 8) : start]):
+        return True
+    return word == "GOLD" and _GOLD_AFTER.match(text, end) is not None
 
 
 def _decimal_part(text: str, s: int, e: int) -> bool:
@@ -506,6 +547,9 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
             or _pronoun_he(text, word, s)
             or _medication_record(text, word, s, e)
             or _label_pair_of_words(text, s, e)
+            or _protein_change(text, word, s)
+            or _ADJECTIVE_TAIL.match(text, e) is not None
+            or _gold_grade(text, word, s, e)
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

@@ -259,6 +259,14 @@ def _phone_digits(text: str) -> bool:
 
 #: A digit spelled out ("oh" for zero, as numbers are read aloud).
 _DIGIT_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+#: A word of a number spelled out ("twenty-two", "four eleven", "one hundred").
+_NUMBER_WORD = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
+    r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy"
+    r"|eighty|ninety|hundred|thousand|oh|zero)"
+)
+#: A digit spelled out, or a pair or triple of it read aloud ("double oh", "triple five").
+_SPOKEN_DIGIT = rf"(?:(?:double|triple)[\s-]+)?{_DIGIT_WORD}"
 _CLOCK = re.compile(r"(?:[01]\d|2[0-3])[0-5]\d")
 
 
@@ -287,7 +295,9 @@ _CLINICAL_CODE = re.compile(
     # risk scores and decades of a vital sign ("CHA2DS2-VASc", "HR 110s-120s")
     r"|cha2ds2\w*|chads2\w*|(?:\d+s)+"
     # a tumour gene and a whole TNM stage ("PIK3CA", "ypT2N0M0")
-    r"|pik3\w+|(?:[cpr]|yp)?t(?:[0-4][a-d]?|is|x)n[0-3x][a-c]?(?:m[01x][a-c]?)?)$",
+    r"|pik3\w+|(?:[cpr]|yp)?t(?:[0-4][a-d]?|is|x)n[0-3x][a-c]?(?:m[01x][a-c]?)?"
+    # a protein change by deletion, duplication, insertion or frameshift ("CFTR F508del")
+    r"|[acdefghiklmnpqrstvwy]\d{1,4}(?:del|dup|ins|fs)\w{0,6})$",
     re.IGNORECASE,
 )
 
@@ -331,13 +341,19 @@ _LABELS = (
     r"|service\s+(?:no\.?|number|#)|dod\s+id|va\s+(?:file|claim)(?:\s+(?:no\.?|number|#))?"
     # tax numbers of a person or a family business: "EIN 72-1409953", "ITIN 912-70-1234"
     r"|ein|fein|itin|tin|tax\s+id(?:\s+(?:no\.?|number|#))?"
+    # a serial abbreviated ("ser. no. CI-22-0098871"), a commercial driver's licence ("CDL no.
+    # D4471-2290-5512") and a prior authorization ("Prior auth PA-23-8871120")
+    r"|ser\.?\s*(?:no\.?|number|#)|cdl|(?:prior\s+)?auth(?:ori[sz]ation)?"
 )
 #: More labels of :data:`_LABELS`, in a pattern of their own (with a quick hint): a licence
 #: abbreviated ("med lic. 35.123456"), biometric records ("voiceprint VP 88-2210", "retina
 #: scan ID RTN-0045512") and a video meeting ("meeting ID 845 2211 0934").
 _LABELS_MORE = (
     r"lic\.?|(?:finger|thumb|palm|voice)\s*print(?:\s+(?:id|template|no\.?|#))?"
-    r"|(?:retina(?:l)?|iris|palm\s+vein|face|facial)\s+(?:scan|template|id|print)(?:\s+id)?"
+    r"|(?:retina(?:l)?|iris|palm\s+vein|face|facial)\s+(?:scan|template|id|print|code|hash)"
+    r"(?:\s+id)?"
+    # a biometric hash ("facial geometry hash fg_5c1e99a0", "biometric hash 9f0c...")
+    r"|(?:(?:face|facial|hand|biometric)\s+)?geometry\s+hash|biometric\s+(?:hash|id|template)"
     r"|voice\s*id|meeting\s+(?:id|no\.?|number)|conference\s+id"
 )
 #: A code after a label in groups: a short capital prefix and digit groups ("VP 88-2210",
@@ -345,7 +361,7 @@ _LABELS_MORE = (
 #: dotted ("35.123456", "RPH.04471").
 _GROUPED_CODE = (
     r"(?-i:[A-Z]{1,4})[ ](?=(?:\d[ -]?){5})\d{2,6}(?:[ -]\d{2,6}){0,3}(?![\w-])"
-    r"|(?-i:[A-Z]{0,3})\d{2,6}(?:[ ]\d{3,6}){1,3}(?![\w-])"
+    r"|(?-i:[A-Z]{0,3})\d{2,6}(?:[ ]\d{3,6}){1,3}(?:[ ]\d{2})?(?![\w-])"
     r"|[a-z]{0,5}\d{0,4}\.\d{4,}(?![\w.]|\.\w)|[a-z]{2,5}\.\d{3,}(?![\w.]|\.\w)"
 )
 #: The value after a label: digits in groups ("943 476 5919", "046 454 286") or one code; no
@@ -398,6 +414,24 @@ _NAME_STOP = (
 )
 #: A word of a name after its first (:data:`_ORG_WORD`, not a :data:`_NAME_STOP` word).
 _ORG_NEXT = rf"(?!{_NAME_STOP}){_ORG_WORD}"
+#: A job held for an employer ("a lineman with PG&E", "a teller at BofA", "a welder at Nucor"):
+#: nouns of trades and posts, and those ending as trades do ("-man", "-worker", "-keeper"). Not
+#: words a clinical thing is too ("carrier" of a gene, "agent" of a drug, "guard" of the mouth,
+#: "pacemaker"): after "works as" any noun is a job (:data:`PATTERNS`).
+_OCCUPATION = (
+    # no clinical noun ending as a trade does ("a specimen for AFB", "a regimen with FOLFOX")
+    r"(?:(?!(?:speci|regi|abdo|albu|fora|ceru|bitu|acu|sta|ru|se|hy|lu)men\b)[a-z]{3,}(?:man|men)|[a-z]+(?:woman|women|person|worker|keeper|smith|wright)"
+    r"|teller|cashier|clerk|driver|operator|welder|mechanic|technician|tech|engineer"
+    r"|electrician|plumber|carpenter|janitor|custodian|officer|analyst|assistant|aide"
+    r"|labou?rer|miner|farmer|trucker|programmer|developer|accountant|lawyer|attorney"
+    r"|pharmacist|cook|chef|server|waitress|waiter|bartender|barista|contractor|inspector"
+    r"|supervisor|manager|courier|dispatcher|librarian|secretary|receptionist|banker"
+    r"|consultant|scientist|researcher|pilot|conductor|firefighter|paramedic|machinist"
+    r"|painter|roofer|logger|rancher|hairdresser|stylist|barber|tailor|designer|architect"
+    r"|administrator|executive|director|coordinator|representative|rep|teacher|nurse|porter"
+    r"|stocker|loader|packer|picker|sorter|installer|repairer|estimator|adjuster|auditor"
+    r"|underwriter|paralegal|caregiver|housekeeper|nanny|intern|apprentice)s?"
+)
 #: "St.", "Saint", "Mt.", "Mount", "Ft.", "Fort" before a capitalised word: the start of the
 #: name of a place or a facility ("St. Luke's Medical Center", "Mt. Sinai", "Ft. Worth"). In
 #: capitals only with its dot: "ST elevation" is the segment of an ECG.
@@ -1166,7 +1200,7 @@ _SUBJECT_WORDS = _PERSON_WORDS | frozenset("she he they who".split())
 _AGE_VERB_BEFORE = re.compile(
     r"(?<![A-Za-z'’-])([A-Za-z][A-Za-z'’-]*?)(?:['’](?:ll|s))?\.?\s+"
     r"(?:(?:will|would|is|was|be|have|been|now|pushing|approaching|nearly|almost|going|on"
-    r"|close|to|well|over|about)\s+)*$"
+    r"|close|to|well|over|about|has|had|reached)\s+)*$"
 )
 
 
@@ -1191,7 +1225,7 @@ def _person_subject(text: str, start: int, end: int) -> bool:
 #: An age over 89 and what may follow it in a sentence (not a unit, a percentage, a ratio).
 _AGE_END = (
     r"(?=\s*(?:[.,;:!?)](?!\d)|$|\s+(?:and|but|with|who|today|now|when|at|in|on|by|next|this"
-    r"|soon|or|so|tomorrow|years?|yrs?|y/?o|yo)\b))"
+    r"|soon|or|so|tomorrow|years?|yrs?|y/?o|yo|going)\b))"
 )
 
 
@@ -1239,6 +1273,36 @@ _FAITH_WORDS = frozenset(
 )
 
 
+#: A word that makes capitalised words a company: a legal form or a trading word.
+_COMPANY_WORD = re.compile(
+    r"\b(?:LLC|L\.L\.C\.|Inc|Corp|Corporation|Co|Company|Ltd|LLP|PLLC|Services|Industries"
+    r"|Enterprises|Partners|Associates|Holdings|Logistics|Construction|Manufacturing"
+    r"|Technologies)\b"
+)
+
+
+def _a_job_employer(text: str, start: int, end: int) -> bool:
+    """Whether the capitalised words after a job are its employer, not a condition: the first
+    is no eponym before its noun nor a listed eponym or gene ("a caregiver for Parkinson
+    patients", "a nurse for BRCA2 carriers"), and after "with" ("a nurse with COPD") no
+    clinical word of Philter's whitelist nor a name, unless it holds "&" ("a lineman with
+    PG&E")."""
+    from twinlab.deid.engine import _GENETIC, _clinical_name
+    from twinlab.deid.vocabulary import _name_words
+
+    first = re.match(r"[\w'&-]+", text[start:end])
+    word = first.group() if first else ""
+    if _clinical_name(text, word, start + len(word)) or _GENETIC.fullmatch(word):
+        return False
+    m = re.search(r"\b(at|for|with|by)\s+$", text[max(0, start - 8) : start], re.IGNORECASE)
+    if m is None or m.group(1).lower() != "with" or "&" in word:
+        return True
+    if _COMPANY_WORD.search(text[start:end]):  # "a roofer with Apex Roofing LLC"
+        return True
+    names, clinical = _name_words()
+    return word.lower() not in clinical and word.lower() not in names
+
+
 def _a_congregation(text: str, start: int, end: int) -> bool:
     """Whether the capitalised words before "Church", "Mosque", "Temple"... name one
     congregation: a word of them is no word of a faith (:data:`_FAITH_WORDS`)."""
@@ -1283,6 +1347,14 @@ PATTERNS: tuple[PhiPattern, ...] = (
     ),
     PhiPattern("ssn", _p(r"(?<!\d)\d{3}([- ])\d{2}\1\d{4}(?!\d)")),
     PhiPattern("zip", _p(r"(?<!\d)\d{5}-\d{4}(?!\d)")),
+    PhiPattern(  # a ZIP code's first three digits, labelled: "ZIP3 592", "3-digit ZIP 036"
+        "zip",
+        _p(
+            r"\b(?:zip-?3|zip\s+prefix|(?:3|three)-?\s*digit\s+zip(?:\s+code)?)\s*[:#]?\s*"
+            r"(?P<v>\d{3})(?!\d)"
+        ),
+        hint=_p(r"zip"),
+    ),
     PhiPattern(
         "date",
         _p(
@@ -1449,9 +1521,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"[A-Z0-9]{4}|\d{3}-[A-Z0-9]{3}-(?=[A-Z0-9]*[A-Z])[A-Z0-9]{4})(?![\w-])"
         ),
     ),
-    PhiPattern(  # digits spelled out: "six one seven five five five zero one nine nine"
+    PhiPattern(  # digits spelled out: "six one seven five five five zero one nine nine", and
+        # read aloud in pairs: "oh seven seven double oh nine double one two three four"
         "phone",
-        _p(rf"\b{_DIGIT_WORD}(?:[\s,-]+{_DIGIT_WORD}){{6,}}\b"),
+        _p(rf"\b{_SPOKEN_DIGIT}(?:[\s,-]+{_SPOKEN_DIGIT}){{6,}}\b"),
     ),
     PhiPattern(  # the extension after a telephone number: "555-123-4567 ext. 89", "x123"
         "phone",
@@ -1488,7 +1561,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # an image file (a photograph, full-face ones included): "DSC_0042.JPG"
         "photo",
         _p(
-            r"(?<![\w.-])[\w.-]*[a-z0-9]\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp|raw|dng)\b"
+            r"(?<![\w.-])[\w.-]*[a-z0-9]\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp|raw|dng"
+            # a video clip shows the face as a photograph does: "PXL_20230301_184455.mp4"
+            r"|mp4|mov|m4v|avi|3gp|mkv|wmv)\b"
             # a camera's file number without its extension: "IMG 2203", "DSC_0042", "PXL-88"
             r"|\b(?:img|dsc|dscn|dscf|pxl|dcim)[_ -]?\d{2,}\b"
         ),
@@ -1779,6 +1854,17 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"(?P<v>{_ORG_WORD}(?:\s+(?i:&|and|of)?\s*{_ORG_NEXT}){{0,4}}\.?)"
         ),
     ),
+    PhiPattern(  # an employer after a job: "works as a carrier for USPS", "a lineman with PG&E"
+        "employer",
+        re.compile(
+            r"(?i:(?:\b(?:works?|worked|working|employed)\s+as\s+(?:an?\s+)?(?:[a-z-]+\s+)?"
+            rf"[a-z-]+|\b(?:as|is|was|a|an)\s+(?:an?\s+)?(?:[a-z-]+\s+)?{_OCCUPATION})"
+            r"\s+(?:at|for|with|by)\s+)"
+            rf"(?P<v>{_ORG_WORD}(?:\s+(?i:&|and|of)?\s*{_ORG_NEXT}){{0,4}})"
+        ),
+        context=_a_job_employer,
+        hint=re.compile(r"\b(?i:at|for|with|by)\s+[A-Z]"),
+    ),
     PhiPattern(
         "vehicle",
         _p(
@@ -1810,6 +1896,11 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?=\s*(?:[.,;](?!\d)|$|\s+(?:and|but|with|who|today|now|when|at|in|on|by)\b))"
             # "turned 93", "age of 93", "93rd birthday", spelled out: "ninety-three years old"
             rf"|\b(?:turned|turns|turning|age\s+of)\s+(?:{_AGE_NUM}|{_AGE_WORD})\b"
+            # "ninety-one going on ninety-two": both ages
+            rf"|\b{_AGE_WORD}\s+going\s+on\s+(?:{_AGE_NUM}|{_AGE_WORD})\b"
+            # "her late husband reached ninety-eight", "reached the age of 97" (a number
+            # alone after "reached" is an age only after a person: see the next patterns)
+            rf"|\breached\s+(?:(?:the\s+)?age\s+(?:of\s+)?(?:{_AGE_NUM}|{_AGE_WORD})|{_AGE_WORD})\b"
             # "lived to 103", "lived until 95", "lived to be 97"
             rf"|\blived\s+(?:to|until|till)\s+(?:be\s+|age\s+)?(?P<v3>{_AGE_NUM}|{_AGE_WORD})\b"
             r"(?![.,]?\d|\s*%)"
@@ -1866,6 +1957,31 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # a reddit user ("u/jsmith_rides") or a Discord tag ("jsmith#4421")
         "handle",
         _p(r"(?<![\w/])u/[a-z0-9_-]{3,20}\b|\bdiscord\b\W{0,3}(?P<v>[\w.]{2,32}#\d{4})\b"),
+    ),
+    PhiPattern(  # an area code spelled out, as dictated: "area code nine one nine"
+        "phone",
+        _p(rf"\barea\s+code\s+(?:is\s+)?(?P<v>{_DIGIT_WORD}(?:[\s,-]+{_DIGIT_WORD}){{2}})\b"),
+        hint=_p(r"\barea\s+code\b"),
+    ),
+    PhiPattern(  # the last digits of a number spelled out: "SSN ends in four four seven one"
+        "number",
+        _p(
+            r"\b(?:ends?|ending)\s+(?:in|with)\s+"
+            rf"(?P<v>{_DIGIT_WORD}(?:[\s,-]+{_DIGIT_WORD}){{2,5}})\b"
+        ),
+        hint=_p(r"\b(?:ends?|ending)\b"),
+    ),
+    PhiPattern(  # a street number in words before a street: "twenty-two Juniper Hollow Drive"
+        "address",
+        re.compile(
+            rf"(?i:\b{_NUMBER_WORD}(?:[\s-]+{_NUMBER_WORD}){{0,3}})"
+            r"(?:[ \t]+[A-Z][\w'’-]*){1,3}[ \t]+"
+            # the suffix as a name writes it ("ST elevation" is none; "Dr." before a name either)
+            r"(?:Street|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Court|Ct|Terrace|Place"
+            r"|Pl|Highway|Hwy|Parkway|Pkwy|Circle|Cir|Way|Trail|Trl|STREET|AVENUE|ROAD|DRIVE"
+            r"|LANE|COURT|(?:Dr|St)(?!\.?[ \t]+[A-Z]))\b\.?"
+        ),
+        hint=_p(r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|teen|ty)\b"),
     ),
     PhiPattern(  # a year spelled out: "dob march third nineteen twenty nine" (over 89: an age)
         "date",
@@ -1967,23 +2083,27 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # an age ahead or nearly reached: "will be ninety-four", "Cyril is pushing 100"
         "age",
         _p(
-            r"\b(?:will\s+be|['’]ll\s+be|would\s+(?:be|have\s+been)|(?:is|was|['’]s)\s+"
+            r"\b(?:will\s+be|['’]ll\s+be|would\s+(?:be|have\s+been)|(?:has\s+|had\s+)?reached"
+            r"|(?:is|was|['’]s)\s+"
             r"(?:now\s+)?(?:pushing|approaching|nearly|almost|going\s+on|close\s+to|well\s+over"
             r"|over|about))\s+"
             rf"(?P<v>{_AGE_NUM}|{_AGE_WORD}|1[0-4]\d){_AGE_END}"
         ),
         context=_person_subject,
-        hint=_p(r"\b(?:be|been|pushing|approaching|nearly|almost|going|close|over|about)\b"),
+        hint=_p(
+            r"\b(?:be|been|pushing|approaching|nearly|almost|going|close|over|about|reached)\b"
+        ),
     ),
     PhiPattern(  # a week of a year: ISO "2021-W09-3", "2021W09", "week 14 of 2020"
         "date",
         _p(
             r"(?<![\w-])(?:19|20)\d{2}-?w(?:0[1-9]|[1-4]\d|5[0-3])(?:-?[1-7])?(?![\w-])"
             r"|\b(?:(?:calendar\s+)?week|wk|cw|kw)\.?\s*#?\s*(?:0?[1-9]|[1-4]\d|5[0-3])\s*"
-            r"(?:of|/|,)\s*(?:19|20)\d{2}\b"
+            # the year after a separator or a blank ("KW32 2022"), no dose ("wk 2 2000 mg")
+            r"(?:(?:of|/|,)\s*)?(?:19|20)\d{2}\b(?![.,]?\d|\s*(?:mg|mcg|ml|units?|iu)\b)"
             r"|\bthe\s+(?:[1-9]|[1-4]\d|5[0-3])(?:st|nd|rd|th)\s+week\s+of\s+(?:19|20)\d{2}\b"
         ),
-        hint=_p(r"\d-?w\d|\b(?:week|wk|cw|kw)\b"),
+        hint=_p(r"\d-?w\d|\b(?:week|wk|cw|kw)(?:\b|\d)"),
     ),
     PhiPattern(  # a rural route or highway-contract box: "RR 2 Box 115", "HC 61 Box 20"
         "address",
@@ -2141,7 +2261,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"\b(?:{_LABELS_MORE})(?:(?<![a-z])|(?![a-z]))(?:\s*(?:[:#]|no\.?|number(?!\s+of\b)))*\s*"
             rf"{_LABELLED_VALUE}"
         ),
-        hint=_p(r"lic|print|scan|template|voice|meeting|conference|face"),
+        hint=_p(r"lic|print|scan|template|voice|meeting|conference|face|iris|hash|biometric"),
     ),
     PhiPattern(
         "id",

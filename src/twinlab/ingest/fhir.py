@@ -161,7 +161,7 @@ class _Records:
             self.reject(ptr, "fhir.structure", why, raw, rtype)
             return
         if self.marked and BAD_BYTE in _raw_text(raw):
-            why = "the resource holds bytes that are not UTF-8 (a corrupted byte)"
+            why = "the resource holds bytes that are not text (not UTF-8, or NUL)"
             self.reject(ptr, "fhir.encoding", why, raw, rtype)
             return
         if self.escapes and rtype == "Patient" and _unpaired_surrogate([res.get("id"), full_url]):
@@ -287,7 +287,7 @@ def _parse_ndjson(data: bytes) -> _Records:
             text_, marked = decode_marked(line)
             if _salvage_line(recs, ptr, text_, marked):
                 continue
-            why = "bytes that are not UTF-8" if marked else "not valid JSON"
+            why = "bytes that are not text (not UTF-8, or NUL)" if marked else "not valid JSON"
             recs.reject(ptr, "fhir.encoding" if marked else "fhir.parse", f"line: {why}", text_)
             continue
         if isinstance(res, dict) and res.get("resourceType") == "Bundle":

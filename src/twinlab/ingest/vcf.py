@@ -38,7 +38,6 @@ from typing import Any, TextIO
 import pandas as pd
 
 from twinlab.ingest.base import (
-    BAD_BYTE,
     EVENT_COLUMNS,
     FIRST_YEAR,
     LAST_YEAR,
@@ -46,6 +45,7 @@ from twinlab.ingest.base import (
     QUARANTINE_COLUMNS,
     ReadResult,
     frame,
+    holds_bad_bytes,
     quarantine_row,
     register,
 )
@@ -467,8 +467,8 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                 records_in += 1
                 data_seen = header is not None  # data lines before #CHROM are reported alone
                 text = line.rstrip("\r\n")
-                if BAD_BYTE in text:
-                    why = "line holds bytes that are not UTF-8 (a corrupted byte)"
+                if holds_bad_bytes(text):
+                    why = "line holds bytes that are not text (not UTF-8, or NUL)"
                     quarantine.append(quarantine_row(f"L{lineno}", "vcf.encoding", why, text))
                     continue
                 if header is None:

@@ -1,7 +1,8 @@
 """VCF reader: genotypes of samples at configured pharmacogenomic sites.
 
 Reads plain ``.vcf`` and bgzipped ``.vcf.gz`` / ``.vcf.bgz`` files (BGZF is a series of gzip
-members, which :mod:`gzip` reads as one stream). A *record* is one data line. Lines at a
+members, read as one stream whose members are each released once their CRC checks:
+:func:`~twinlab.ingest.limits.checked_gunzip`). A *record* is one data line. Lines at a
 configured site (matched by contig, position, REF and the site's ALT allele – never by rsID
 alone, since IDs are often ``.``) become one event per (site, sample); other well-formed lines
 are accepted without events. A data line that repeats an accepted line exactly is read once and
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import gzip
+import io
 import re
 import zlib
 from collections.abc import Iterable, Iterator
@@ -50,7 +51,7 @@ from twinlab.ingest.base import (
     quarantine_row,
     register,
 )
-from twinlab.ingest.limits import max_line_chars
+from twinlab.ingest.limits import max_line_chars, open_checked_gzip
 
 __all__ = ["DBSNP", "Site", "diplotype", "load_sites", "read_vcf", "sniff_vcf"]
 
@@ -179,7 +180,10 @@ def _open(path: Path) -> TextIO:
     with path.open("rb") as fh:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8-sig", errors="twinlab.mark")
+        # a member's text once its CRC checks: a corrupt block adds no garbage lines
+        return io.TextIOWrapper(
+            open_checked_gzip(path), encoding="utf-8-sig", errors="twinlab.mark"
+        )
     return path.open("r", encoding="utf-8-sig", errors="twinlab.mark")  # BOM dropped; BAD_BYTE
 
 

@@ -20,8 +20,10 @@ quotes the planted value, and the pointers of the other records are those of the
 
 What broke a promise before this round's fixes (the rest held):
 
-- a NUL byte in an SDTM CSV row or a VCF line was accepted and published inside a value
-  (``decode_marked`` and ``holds_bad_bytes`` now mark NUL as a bad byte: ``*.encoding``);
+- a NUL byte in an SDTM CSV row or a VCF line, or a ``\\u0000`` escape in FHIR JSON, was
+  accepted and published inside a value (``decode_marked`` and ``holds_bad_bytes`` now mark
+  NUL as a bad byte, the FHIR reader checks resources when the file holds the escape:
+  ``*.encoding``);
 - a malformed ODM item group shifted the ``@n`` ordinal of every later group's pointer (the
   group is now replaced by an empty stand-in that keeps the count);
 - a VCF REF or ALT that is not alleles, and a sample with more fields than FORMAT keys, were
@@ -264,6 +266,15 @@ FAULTS: dict[str, Fault] = {
     "ndjson crlf": Fault(SYNTHEA, "a.ndjson", _crlf, "same", prepare=_ndjson),
     "ndjson nul byte": Fault(
         SYNTHEA, "a.ndjson", _in_line(5, _nul), "one", "fhir.encoding", prepare=_ndjson
+    ),
+    "ndjson \\u0000 escape": Fault(
+        SYNTHEA,
+        "a.ndjson",
+        _ndjson_field("code", {"text": "Body\x00Height"}),
+        "one",
+        "fhir.encoding",
+        "NUL",
+        prepare=_ndjson,
     ),
     "ndjson value 'NaN' text": Fault(
         SYNTHEA,

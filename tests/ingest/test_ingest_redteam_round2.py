@@ -21,9 +21,10 @@ quotes the planted value, and the pointers of the other records are those of the
 What broke a promise before this round's fixes (the rest held):
 
 - a NUL byte in an SDTM CSV row or a VCF line, or a ``\\u0000`` escape in FHIR JSON, was
-  accepted and published inside a value (``decode_marked`` and ``holds_bad_bytes`` now mark
-  NUL as a bad byte, the FHIR reader checks resources when the file holds the escape:
-  ``*.encoding``);
+  accepted and published inside a value; inside an XPT text value it silently cut the value
+  (a USUBJID read as ``01-``: another subject). ``decode_marked`` and ``holds_bad_bytes`` now
+  mark NUL as a bad byte, the FHIR reader checks resources when the file holds the escape, the
+  XPT reader finds NULs inside text values: ``*.encoding``;
 - a malformed ODM item group shifted the ``@n`` ordinal of every later group's pointer (the
   group is now replaced by an empty stand-in that keeps the count);
 - a VCF REF or ALT that is not alleles, and a sample with more fields than FORMAT keys, were
@@ -396,6 +397,14 @@ FAULTS: dict[str, Fault] = {
     ),
     "sdtm year 0000": Fault(
         EX_CSV, "ex.csv", _csv_cell("EXSTDTC", "0000-08-28"), "one", "sdtm.date"
+    ),
+    "sdtm xpt NUL inside a text value": Fault(
+        DM_XPT,
+        "dm.xpt",
+        lambda d: d.replace(b"01-701-1015", b"01-\x00701-1015"[:11], 1),
+        "one",
+        "sdtm.encoding",
+        "NUL",
     ),
     "sdtm xpt cut mid-row": Fault(
         DM_XPT, "dm.xpt", lambda d: d[: len(d) // 2 + 37], "cut", "sdtm.truncated", "truncated"

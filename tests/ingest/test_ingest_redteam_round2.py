@@ -610,3 +610,26 @@ def test_a_run_over_planted_faults_publishes_the_rest_and_reconciles(tmp_path: P
     assert not quarantine.astype(str).apply(lambda c: c.str.contains("\x00")).any().any()
     events = pd.read_parquet(tmp_path / "out" / "events.parquet")
     assert not events.astype(str).apply(lambda c: c.str.contains("\x00")).any().any()
+
+
+@pytest.mark.skipif(not ODM_AE.is_file(), reason="shared data absent")
+@pytest.mark.parametrize("second", [b"\x9a", b"\x00"])  # in its opening tag, in a value
+def test_two_malformed_item_groups_in_a_row_leave_every_other_pointer_as_it_was(
+    tmp_path: Path, second: bytes
+) -> None:
+    """The item groups after a malformed one were numbered one lower (``@9`` for ``@10``),
+    so lineage named the wrong group; two malformed groups in a row, the second broken in its
+    opening tag, must neither swallow the first's stand-in nor shift the others."""
+    data = ODM_AE.read_bytes()
+    clean = _read(tmp_path, "clean.xml", data)
+    opens = [m.start() for m in re.finditer(rb"<ItemGroupData\b", data)]
+    one = data.index(b'Value="', opens[3]) + 7
+    two = opens[4] + 10 if second == b"\x9a" else data.index(b'Value="', opens[4]) + 7
+    bad = _read(tmp_path, "bad.xml", data[:one] + b"\x00" + data[one:two] + second + data[two:])
+    assert bad.quarantine["check"].tolist() == ["odm.parse", "odm.parse"]
+    assert (bad.records_in, bad.records_accepted) == (clean.records_in, clean.records_in - 2)
+    assert set(bad.events["source_record"]) <= set(clean.events["source_record"])
+    lost = {p.split("/item[")[0] for p in set(clean.events["source_record"])} - {
+        p.split("/item[")[0] for p in set(bad.events["source_record"])
+    }
+    assert len(lost) == 2

@@ -55,6 +55,7 @@ __all__ = [
     "Reader",
     "decode_marked",
     "frame",
+    "holds_bad_bytes",
     "quarantine_row",
     "reader_for",
     "readers",
@@ -123,10 +124,12 @@ codecs.register_error("twinlab.mark", _mark)
 
 
 def decode_marked(data: bytes, encoding: str = "utf-8") -> tuple[str, bool]:
-    """Decode ``data``, each undecodable byte sequence becoming :data:`BAD_BYTE`.
+    """Decode ``data``, each undecodable byte sequence (and each NUL) becoming :data:`BAD_BYTE`.
 
     A reader then quarantines the records that hold :data:`BAD_BYTE` and keeps the rest,
-    instead of rejecting the whole file for one bad byte.
+    instead of rejecting the whole file for one bad byte. A NUL byte decodes in every codec
+    but is never text (a block of a file zeroed by a failed copy, binary data pasted into a
+    field): left as it is, it would be published inside a value.
 
     Parameters
     ----------
@@ -138,17 +141,36 @@ def decode_marked(data: bytes, encoding: str = "utf-8") -> tuple[str, bool]:
     Returns
     -------
     tuple of (str, bool)
-        The text and whether any byte was undecodable.
+        The text and whether any byte was undecodable (or NUL).
 
     Examples
     --------
     >>> decode_marked(b"a,1\\nb\\xff,2\\n")
     ('a,1\\nb\\ufffe,2\\n', True)
+    >>> decode_marked(b"a,1\\nb\\x00,2\\n")[1]
+    True
     """
     try:
-        return data.decode(encoding), False
+        text, marked = data.decode(encoding), False
     except UnicodeDecodeError:
-        return data.decode(encoding, errors="twinlab.mark"), True
+        text, marked = data.decode(encoding, errors="twinlab.mark"), True
+    if "\x00" in text:  # NUL is never text: a zeroed or binary span, marked as a bad byte
+        text, marked = text.replace("\x00", BAD_BYTE), True
+    return text, marked
+
+
+def holds_bad_bytes(text: str) -> bool:
+    """Whether ``text`` holds bytes that are not text: :data:`BAD_BYTE` or NUL.
+
+    For text decoded with the ``twinlab.mark`` error handler but not through
+    :func:`decode_marked` (a stream read line by line), where NUL is left as it is.
+
+    Examples
+    --------
+    >>> holds_bad_bytes("PA\\x00SS"), holds_bad_bytes("PASS")
+    (True, False)
+    """
+    return BAD_BYTE in text or "\x00" in text
 
 
 def frame(columns: dict[str, str], rows: list[dict[str, Any]] | None = None) -> pd.DataFrame:

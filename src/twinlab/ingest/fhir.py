@@ -101,6 +101,9 @@ _UNPARSED = "(unparsed)"
 #: A ``\\uD800``-``\\uDFFF`` escape: half of a UTF-16 surrogate pair, not a character when alone.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _SURROGATE_REASON = "the resource holds an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF)"
+#: A ``\\u0000`` escape: valid JSON for a NUL character, which is never text.
+_NUL_ESCAPE = re.compile(rb"\\u0000")
+_NUL_REASON = "the resource holds a NUL character (a \\u0000 escape): not text"
 #: The persons columns typed as text (an unpaired surrogate there cannot be stored); the PHI in
 #: the others (names, addresses, identifiers) is stored as ASCII-escaped JSON, encrypted.
 _PERSON_TEXT = ("source_patient", "sex", "birth_date", "deceased", "site")
@@ -126,15 +129,17 @@ class _Records:
     (``fhir.encoding``, by :func:`_collect`; a Patient only when its id or fullUrl, or a field
     of its ``persons`` row typed as text, holds one). A resource that repeats an earlier one of
     the file exactly (same type, id or fullUrl, and content) is counted in ``duplicates`` and
-    read once.
+    read once. ``nuls`` says that the file's JSON holds ``\\u0000`` escapes: each resource
+    holding a NUL character is quarantined alone (``fhir.encoding``), as a NUL byte is.
     """
 
-    def __init__(self, marked: bool = False, escapes: bool = False) -> None:
+    def __init__(self, marked: bool = False, escapes: bool = False, nuls: bool = False) -> None:
         self.items: list[tuple[str, dict, str | None, Any]] = []
         self.quarantine: list[tuple[str, str, str, str]] = []
         self.bad_types: Counter[str] = Counter()
         self.marked = marked
         self.escapes = escapes
+        self.nuls = nuls
         self.duplicates: Counter[str] = Counter()
         self._seen: dict[tuple[str, str], Any] = {}
 
@@ -161,8 +166,11 @@ class _Records:
             self.reject(ptr, "fhir.structure", why, raw, rtype)
             return
         if self.marked and BAD_BYTE in _raw_text(raw):
-            why = "the resource holds bytes that are not UTF-8 (a corrupted byte)"
+            why = "the resource holds bytes that are not text (not UTF-8, or NUL)"
             self.reject(ptr, "fhir.encoding", why, raw, rtype)
+            return
+        if self.nuls and _holds_nul([res, full_url]):
+            self.reject(ptr, "fhir.encoding", _NUL_REASON, raw, rtype)
             return
         if self.escapes and rtype == "Patient" and _unpaired_surrogate([res.get("id"), full_url]):
             # not a reference target: its key would be no text
@@ -238,6 +246,28 @@ def _unpaired_surrogate(res: dict) -> bool:
     return False
 
 
+def _holds_nul(value: Any) -> bool:
+    """True when a string of ``value`` (a key or a value, at any depth) holds a NUL character.
+
+    Examples
+    --------
+    >>> _holds_nul({"code": {"text": "Body\\x00Height"}}), _holds_nul([{"a": ["b"]}])
+    (True, False)
+    """
+    stack = [value]
+    while stack:  # no recursion: JSON may be nested as deep as its parser allows
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _raw_text(raw: Any, ascii: bool = False) -> str:
     if isinstance(raw, bytes):
         return raw.decode("utf-8", errors="replace")
@@ -252,7 +282,9 @@ def _parse_file(data: bytes, ndjson: bool) -> _Records:
     if ndjson:
         return _parse_ndjson(data)
     source, marked = decode_marked(data)
-    recs = _Records(marked, _SURROGATE_ESCAPE.search(data) is not None)
+    recs = _Records(
+        marked, _SURROGATE_ESCAPE.search(data) is not None, _NUL_ESCAPE.search(data) is not None
+    )
     try:
         top = loads(source if marked else data)
     except ValueError as exc:
@@ -276,7 +308,10 @@ def _parse_ndjson(data: bytes) -> _Records:
     read as a Bundle: each of its entries is a record (``line[i]/entry[j]``), with the checks of
     a Bundle file's entries (a Bundle inside one of them is quarantined, not read).
     """
-    recs = _Records(escapes=_SURROGATE_ESCAPE.search(data) is not None)
+    recs = _Records(
+        escapes=_SURROGATE_ESCAPE.search(data) is not None,
+        nuls=_NUL_ESCAPE.search(data) is not None,
+    )
     for i, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
@@ -287,7 +322,7 @@ def _parse_ndjson(data: bytes) -> _Records:
             text_, marked = decode_marked(line)
             if _salvage_line(recs, ptr, text_, marked):
                 continue
-            why = "bytes that are not UTF-8" if marked else "not valid JSON"
+            why = "bytes that are not text (not UTF-8, or NUL)" if marked else "not valid JSON"
             recs.reject(ptr, "fhir.encoding" if marked else "fhir.parse", f"line: {why}", text_)
             continue
         if isinstance(res, dict) and res.get("resourceType") == "Bundle":

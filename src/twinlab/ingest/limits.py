@@ -21,18 +21,23 @@ A reader that meets :class:`InputTooLarge` quarantines the file with ``exc.check
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = [
     "DEFAULT_MAX_INPUT_BYTES",
     "DEFAULT_MAX_LINE_CHARS",
     "InputTooLarge",
+    "checked_gunzip",
     "is_gzip",
     "max_input_bytes",
     "max_line_chars",
+    "open_checked_gzip",
     "read_bounded",
     "read_bounded_prefix",
     "split_lines",
@@ -44,6 +49,12 @@ DEFAULT_MAX_INPUT_BYTES = 1 << 30
 DEFAULT_MAX_LINE_CHARS = 1 << 20
 
 _CHUNK = 1 << 20
+#: Most decompressed bytes of one gzip member held back until its CRC is checked: a BGZF
+#: member (bgzip, the usual VCF compression) holds at most 64 KiB and is checked whole; a
+#: larger member (a plain gzip of a whole file) is released in pieces of this size, its CRC
+#: checked at its end only, so that memory stays bounded.
+HOLD_BYTES = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
@@ -95,6 +106,126 @@ def is_gzip(path: Path) -> bool:
     """Whether ``path`` starts with the gzip magic bytes (gzip or BGZF)."""
     with Path(path).open("rb") as fh:
         return fh.read(2) == b"\x1f\x8b"
+
+
+def checked_gunzip(fh: BinaryIO, *, hold: int = HOLD_BYTES) -> Iterator[bytes]:
+    """The decompressed bytes of a gzip (or BGZF) stream, each member's once its CRC checks.
+
+    :mod:`gzip` hands out what it decompresses at once and checks a member's CRC only at the
+    member's end: bytes overwritten inside a member decompress to garbage first (lines a reader
+    would count, quarantine or even accept as records the file never held), the error comes
+    after. Here a member's text is held back until zlib has checked the member's CRC and size
+    (or, for a member over ``hold`` bytes, released in pieces of ``hold``), so a corrupt
+    member gives nothing. A stream that is cut (no corruption seen, the end missing) gives
+    what was decompressed before the cut, as :mod:`gzip` does, then raises.
+
+    Parameters
+    ----------
+    fh : binary file
+        The compressed stream, at its start.
+    hold : int
+        Most decompressed bytes held back at once (default :data:`HOLD_BYTES`).
+
+    Yields
+    ------
+    bytes
+        Decompressed content, in order.
+
+    Raises
+    ------
+    zlib.error
+        For a corrupt member (bad deflate data, CRC or size mismatch): its bytes are dropped.
+    gzip.BadGzipFile
+        For data after a member that is not a gzip member.
+    EOFError
+        For a stream cut inside a member (after yielding what came before the cut).
+
+    Examples
+    --------
+    >>> import io
+    >>> data = gzip.compress(b"a\\n") + gzip.compress(b"b\\n")
+    >>> b"".join(checked_gunzip(io.BytesIO(data)))
+    b'a\\nb\\n'
+    """
+    d = zlib.decompressobj(wbits=31)
+    buf = b""
+    pending: list[bytes] = []
+    held = 0
+    at_start = True  # no byte of the current member consumed yet
+    while True:
+        if not buf or (at_start and len(buf) < len(_GZIP_MAGIC)):
+            more = fh.read(_CHUNK)
+            if not more and at_start and not buf:
+                return  # the stream ends between members
+            if not more:
+                out = b"" if at_start else d.decompress(b"", _CHUNK)
+                if out:
+                    pending.append(out)
+                    held += len(out)
+                    continue
+                yield b"".join(pending)  # a cut: what came before it is sound
+                raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+            buf += more
+        if at_start and not buf.startswith(_GZIP_MAGIC):
+            raise gzip.BadGzipFile("data after a gzip member is not a gzip member")
+        at_start = False
+        out = d.decompress(buf, _CHUNK)  # zlib.error on bad data or a CRC/size mismatch
+        if out:
+            pending.append(out)
+            held += len(out)
+        if d.eof:
+            buf = d.unused_data
+            d = zlib.decompressobj(wbits=31)
+            at_start = True
+        else:
+            buf = d.unconsumed_tail
+        if pending and (at_start or held >= hold):
+            yield b"".join(pending)
+            pending, held = [], 0
+
+
+class _Chunks(io.RawIOBase):
+    """A readable binary stream over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes], raw: BinaryIO) -> None:
+        self._chunks = chunks
+        self._raw = raw
+        self._left = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._left:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._left = memoryview(chunk)
+        n = min(len(b), len(self._left))
+        b[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def open_checked_gzip(path: str | Path) -> io.BufferedReader:
+    """A gzip or BGZF file opened for reading through :func:`checked_gunzip`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The compressed file.
+
+    Returns
+    -------
+    io.BufferedReader
+        The decompressed content; reading raises as :func:`checked_gunzip` does.
+    """
+    raw = Path(path).open("rb")
+    return io.BufferedReader(_Chunks(checked_gunzip(raw), raw), buffer_size=_CHUNK)
 
 
 def read_bounded(path: str | Path, *, max_bytes: int | None = None) -> bytes:
@@ -158,10 +289,12 @@ def read_bounded_prefix(
         return path.read_bytes(), None
     parts: list[bytes] = []
     size = 0
-    with gzip.open(path, "rb") as gz:
+    with path.open("rb") as fh:
+        # a member's bytes once its CRC checks (never more than the limit held back)
+        chunks = checked_gunzip(fh, hold=min(HOLD_BYTES, limit + 1))
         while True:
-            try:  # read1: one step of the stream, so an error loses no byte decoded before it
-                chunk = gz.read1(min(_CHUNK, limit + 1 - size))
+            try:
+                chunk = next(chunks, b"")
             except (EOFError, zlib.error, gzip.BadGzipFile) as err:
                 return b"".join(parts), err
             if not chunk:

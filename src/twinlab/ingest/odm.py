@@ -73,6 +73,12 @@ __all__ = ["read_odm"]
 
 FORMAT = "odm"
 ODM_NS = "http://www.cdisc.org/ns/odm/v1.3"
+#: What a malformed item group is replaced by before the file is parsed again: an empty item
+#: group (its own namespace declared, whatever prefix the file uses) that
+#: :meth:`_Parser.item_group` counts but does not read, so that the ordinal ``@n`` of every
+#: later group's pointer stays the one it has in the file (the group itself is quarantined).
+_BROKEN_ATTR = "twinlabMalformed"
+_PLACEHOLDER = f'<ItemGroupData xmlns="{ODM_NS}" {_BROKEN_ATTR}="1"/>'.encode()
 #: Numeric ODM DataTypes (→ ``value_num``).
 NUMERIC_TYPES = frozenset({"integer", "float", "double"})
 _TYPED_ITEM = re.compile(r"^ItemData(?P<type>[A-Z]\w*)$")
@@ -305,6 +311,8 @@ class _Parser:
         event_date = None
         for elem, stack in pending:
             self.stack = stack
+            if elem.get(_BROKEN_ATTR) is not None:
+                continue
             found = self.event_date_candidate(elem)
             if found and (event_date is None or (found[0] and not event_date[0])):
                 event_date = found
@@ -344,6 +352,8 @@ class _Parser:
         self, elem: ET.Element, units: dict[str, str], event_date: tuple[str, str] | None = None
     ) -> None:
         self.records += 1
+        if elem.get(_BROKEN_ATTR) is not None:
+            return  # a malformed group cut out of the file: counted here, quarantined by read_odm
         n = self.records
         study = self.context("StudyOID") or self.study_oid
         mdv = self.context("MetaDataVersionOID") or ""
@@ -761,6 +771,8 @@ def _broken_group(data: bytes, at: int) -> tuple[int, int, bool] | None:
     opens = [m.start() for m in _GROUP_OPEN.finditer(data, 0, at + 32) if m.start() <= at]
     if not opens:
         return _unnamed_group(data, at, 0)
+    if data.startswith(_PLACEHOLDER, opens[-1]):  # a group already cut out: closed there
+        return _unnamed_group(data, at, opens[-1] + len(_PLACEHOLDER))
     start = opens[-1]
     closed = _GROUP_CLOSE.search(data, start, at)
     if closed is not None and closed.end() <= at:
@@ -874,6 +886,7 @@ def read_odm(path: str | Path, *, tz: str = "UTC", undated: str = "quarantine") 
         return _file_failure(p, "odm.io", f"cannot read file: {exc.strerror or type(exc).__name__}")
     broken: list[dict[str, str]] = []
     shift = 0  # bytes of broken item groups already cut out before the current text
+    placeholders = 0  # broken groups replaced by _PLACEHOLDER (the parser counts those)
     while True:
         parser = _Parser(p, tz, undated, data)
         try:
@@ -901,8 +914,10 @@ def read_odm(path: str | Path, *, tz: str = "UTC", undated: str = "quarantine") 
                                          why, raw))  # fmt: skip
             if truncated:  # the groups before the cut were read by this parser; stop here
                 break
-            data = data[:start] + data[end:]
-            shift += end - start
+            # the group becomes an empty stand-in: later groups keep their ordinals
+            data = data[:start] + _PLACEHOLDER + data[end:]
+            shift += end - start - len(_PLACEHOLDER)
+            placeholders += 1
         except _FileReject as rej:
             return _file_failure(p, rej.check, rej.reason, rej.raw)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:  # never raise on content
@@ -912,7 +927,7 @@ def read_odm(path: str | Path, *, tz: str = "UTC", undated: str = "quarantine") 
             return _file_failure(p, "odm.encoding", why)
     if broken:
         parser.flush()
-        parser.records += len(broken)
+        parser.records += len(broken) - placeholders
         parser.quarantine.extend(broken)
     return ReadResult(
         source_file=str(p),

@@ -179,7 +179,7 @@ def _no_reader(path: Path) -> str:
         return "the file is empty (0 bytes)"
     if not head.strip() and len(head) < 4096:
         return "the file holds only blank space"
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_without_bom(head):
         return "no reader recognizes this file: it is UTF-16 text (readers take UTF-8)"
     if head.startswith(b"\x1f\x8b"):
         return (
@@ -187,6 +187,32 @@ def _no_reader(path: Path) -> str:
             "exports are read compressed: decompress it)"
         )
     return "no reader recognizes this file"
+
+
+def _utf16_without_bom(head: bytes) -> bool:
+    """Whether ``head`` reads as UTF-16 text without a byte-order mark.
+
+    Text in the Latin range is one NUL byte and one ASCII byte per character in UTF-16: one
+    lane of the bytes (odd ones in little-endian, even ones in big-endian) is then mostly NUL
+    and the other almost never. Binary data and UTF-8 text do not look so.
+
+    Parameters
+    ----------
+    head : bytes
+        The first bytes of the file.
+
+    Examples
+    --------
+    >>> _utf16_without_bom("STUDYID,DOMAIN\\n".encode("utf-16-le"))
+    True
+    >>> _utf16_without_bom(b"STUDYID,DOMAIN\\n"), _utf16_without_bom(b"\\x00\\x01\\x02")
+    (False, False)
+    """
+    if len(head) < 16:
+        return False
+    lanes = (head[0::2], head[1::2])
+    share = [lane.count(0) / len(lane) for lane in lanes]
+    return max(share) >= 0.5 and min(share) < 0.1
 
 
 def _failed(name: str, fmt: str, err: Exception) -> ReadResult:

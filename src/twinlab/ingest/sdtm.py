@@ -1034,6 +1034,68 @@ def _xpt_v5_layout(data: bytes) -> tuple[list[tuple[int, int]], str, bool]:
     return members, "", False
 
 
+def _xpt_v5_nul_rows(data: bytes, n_rows: int) -> list[int]:
+    """The rows of the first member of a v5 XPORT file whose text value holds a NUL byte.
+
+    ReadStat reads a character value as a C string: a NUL inside it silently cuts the value
+    there (a USUBJID ``01-701-1015`` with one byte zeroed is read as ``01-``, another subject).
+    A NUL followed, within its variable, by anything but NULs and blanks (the padding) marks
+    such a row; the structure is the one :func:`_xpt_v5_layout` checked.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    n_rows : int
+        The rows read from the first member.
+
+    Returns
+    -------
+    list of int
+        The positions of those rows (empty when the layout cannot be found).
+
+    Examples
+    --------
+    >>> _xpt_v5_nul_rows(b"", 0)
+    []
+    """
+    import struct
+
+    pos = data.find(_XPT_MEMBER)
+    hdr = data.find(_XPT_NAMESTR, max(pos, 0))
+    if pos < 0 or hdr < 0 or not n_rows:
+        return []
+    try:
+        ns_len = int(data[pos + 74 : pos + 78])
+        nvars = int(data[hdr + 54 : hdr + 58])
+    except ValueError:
+        return []
+    start = hdr + 80
+    namestrs = data[start : start + nvars * ns_len]
+    obs_len, why = _xpt_obs_length(namestrs, ns_len)
+    first = start + -(-nvars * ns_len // 80) * 80 + 80
+    if why or not obs_len or first + n_rows * obs_len > len(data):
+        return []
+    rows = np.frombuffer(data, dtype=np.uint8, count=n_rows * obs_len, offset=first)
+    rows = rows.reshape(n_rows, obs_len)
+    bad = np.zeros(n_rows, dtype=bool)
+    for i in range(nvars):
+        ns = namestrs[i * ns_len : (i + 1) * ns_len]
+        ntype, _, nlng = struct.unpack(">hhh", ns[0:6])
+        npos = struct.unpack(">i", ns[84:88])[0]
+        if ntype != 2:
+            continue
+        field = rows[:, npos : npos + nlng]
+        nul = field == 0
+        if not nul.any():
+            continue
+        content = ~nul & (field != 0x20)
+        first_nul = np.where(nul.any(axis=1), nul.argmax(axis=1), nlng)
+        last_content = np.where(content.any(axis=1), nlng - 1 - content[:, ::-1].argmax(axis=1), -1)
+        bad |= first_nul < last_content
+    return np.flatnonzero(bad).tolist()
+
+
 _XPT_OBS_V8 = b"HEADER RECORD*******OBSV8   HEADER RECORD!!!!!!!"
 
 
@@ -1124,6 +1186,8 @@ def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
             df, _ = pyreadstat.read_xport(str(path), **kw)
             if enc == XPT_ENCODINGS[-1]:  # reads any bytes: a UTF-8 file with a bad byte?
                 df = _utf8_rows(df)
+            if members:
+                df = _nul_rows_rejected(df, _xpt_v5_nul_rows(data, len(df)))
             if salvage:
                 return _with_lost_tail(df, members[0][1], err, data), enc, ""
             declared = _xpt_v8_rows(data)
@@ -1157,6 +1221,22 @@ def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
                 continue
             return None, None, err or f"not a readable SAS XPORT file: {msg}"
     return None, None, last
+
+
+def _nul_rows_rejected(df: pd.DataFrame, rows: list[int]) -> pd.DataFrame:
+    """``df`` with ``rows`` blanked and named in ``df.attrs["rejects"]`` (``sdtm.encoding``):
+    their text values held a NUL byte, where ReadStat cut them (:func:`_xpt_v5_nul_rows`)."""
+    if not rows:
+        return df
+    out = df.copy()
+    rejects = dict(df.attrs.get("rejects", {}))
+    why = "row holds a NUL byte inside a text value (the value would be cut there)"
+    for i in rows:
+        raw = json.dumps({str(k): v for k, v in df.iloc[i].items()}, default=str)
+        rejects.setdefault(i, ("sdtm.encoding", why, raw))
+        out.iloc[i] = None
+    out.attrs["rejects"] = rejects
+    return out
 
 
 def _with_lost_tail(df: pd.DataFrame, n: int, reason: str, data: bytes) -> pd.DataFrame:

@@ -1,17 +1,19 @@
 """VCF reader: genotypes of samples at configured pharmacogenomic sites.
 
 Reads plain ``.vcf`` and bgzipped ``.vcf.gz`` / ``.vcf.bgz`` files (BGZF is a series of gzip
-members, which :mod:`gzip` reads as one stream). A *record* is one data line. Lines at a
+members, read as one stream whose members are each released once their CRC checks:
+:func:`~twinlab.ingest.limits.checked_gunzip`). A *record* is one data line. Lines at a
 configured site (matched by contig, position, REF and the site's ALT allele – never by rsID
 alone, since IDs are often ``.``) become one event per (site, sample); other well-formed lines
 are accepted without events. A data line that repeats an accepted line exactly is read once and
 counted in ``duplicates``: any line at a configured site (the lines that make events), and any
 other line that repeats the line before it (a set of every line of a whole-genome file would cost
 more memory than a duplicate line without events can do harm). Malformed data lines (wrong
-column count, non-integer POS, a bad GT at a configured site) are quarantined with the line as
-raw text, and so is a second ``#CHROM`` line (the first names the samples). A ``#CHROM`` line
-that names a sample twice refuses the whole file (one ``vcf.header`` record): whose genotypes
-are in which column cannot be told, and bcftools refuses such a file too.
+column count, non-integer POS, a REF or ALT that is not alleles, a bad GT or more sample fields
+than FORMAT keys at a configured site) are quarantined with the line as raw text, and so is a
+second ``#CHROM`` line (the first names the samples). A ``#CHROM`` line that names a sample twice
+refuses the whole file (one ``vcf.header`` record): whose genotypes are in which column cannot be
+told, and bcftools refuses such a file too.
 
 The parser is plain Python on purpose: cyvcf2 and pysam wrap the compiled htslib, which is not a
 dependency of twinlab, and only a handful of positions are needed. To stay fast on whole-genome
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import gzip
+import io
 import re
 import zlib
 from collections.abc import Iterable, Iterator
@@ -38,7 +40,6 @@ from typing import Any, TextIO
 import pandas as pd
 
 from twinlab.ingest.base import (
-    BAD_BYTE,
     EVENT_COLUMNS,
     FIRST_YEAR,
     LAST_YEAR,
@@ -46,10 +47,11 @@ from twinlab.ingest.base import (
     QUARANTINE_COLUMNS,
     ReadResult,
     frame,
+    holds_bad_bytes,
     quarantine_row,
     register,
 )
-from twinlab.ingest.limits import max_line_chars
+from twinlab.ingest.limits import max_line_chars, open_checked_gzip
 
 __all__ = ["DBSNP", "Site", "diplotype", "load_sites", "read_vcf", "sniff_vcf"]
 
@@ -60,6 +62,15 @@ LOCUS_SYSTEM = "twinlab:vcf-locus"
 
 _GT = re.compile(r"^(?:\.|\d+)(?:[/|](?:\.|\d+))*$")
 _RSID = re.compile(r"^rs\d+$")
+#: REF: bases (IUPAC nucleotide codes, which some references hold, included).
+_REF = re.compile(r"[ACGTNRYKMSWBDHV]+", re.I)
+#: One ALT allele: bases, ``*`` (a deleted allele), a symbolic ``<ID>``, a single breakend
+#: (``.A``, ``A.``) or a breakend with its mate (``G]17:198982]``, ``]13:123456]T``).
+_ALT = re.compile(
+    r"[ACGTNRYKMSWBDHV]+|\*|<[^<>\s]+>|\.[ACGTN]+|[ACGTN]+\."
+    r"|[ACGTN]*[\[\]][^\[\]\s]+[\[\]][ACGTN]*",
+    re.I,
+)
 _SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz")
 #: Characters read at a time while skipping the rest of an over-long line.
 _SKIP_CHUNK = 1 << 20
@@ -169,7 +180,10 @@ def _open(path: Path) -> TextIO:
     with path.open("rb") as fh:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8-sig", errors="twinlab.mark")
+        # a member's text once its CRC checks: a corrupt block adds no garbage lines
+        return io.TextIOWrapper(
+            open_checked_gzip(path), encoding="utf-8-sig", errors="twinlab.mark"
+        )
     return path.open("r", encoding="utf-8-sig", errors="twinlab.mark")  # BOM dropped; BAD_BYTE
 
 
@@ -467,8 +481,8 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                 records_in += 1
                 data_seen = header is not None  # data lines before #CHROM are reported alone
                 text = line.rstrip("\r\n")
-                if BAD_BYTE in text:
-                    why = "line holds bytes that are not UTF-8 (a corrupted byte)"
+                if holds_bad_bytes(text):
+                    why = "line holds bytes that are not text (not UTF-8, or NUL)"
                     quarantine.append(quarantine_row(f"L{lineno}", "vcf.encoding", why, text))
                     continue
                 if header is None:
@@ -572,6 +586,7 @@ def _read_line(
     chrom, pos_text, vid, ref, alt = head[:5]
     if not pos_text.isdigit():
         raise _BadLine("vcf.pos", "POS is not a positive integer")
+    _check_alleles(ref, alt)
     if len(head) > 7:
         _check_info(head[7], header.info, alt.count(",") + 1 if alt != "." else 0)
     pos = int(pos_text)
@@ -601,6 +616,11 @@ def _read_line(
     calls = []
     for column, (sample, field) in enumerate(zip(header.samples, cols[9:], strict=True), 10):
         values = field.split(":")
+        if len(values) > len(fmt):  # which value is which key cannot be told
+            raise _BadLine(
+                "vcf.format",
+                f"column {column}: {len(values)} sample fields, FORMAT declares {len(fmt)}",
+            )
         gt = values[gt_at] if gt_at < len(values) else "."
         try:
             calls.append((sample, column, *_parse_gt(gt, len(alleles))))
@@ -621,6 +641,36 @@ def _read_line(
                        lineno, file_time)
             )  # fmt: skip
     return True
+
+
+def _check_alleles(ref: str, alt: str) -> None:
+    """Refuse a line whose REF is not bases or whose ALT holds an allele no VCF allows.
+
+    A REF of other letters (a shifted column, a typing error) cannot be matched to any site and
+    would be accepted without a word; it is quarantined instead (``vcf.allele``), and so is an
+    ALT allele that is neither bases, ``*``, a symbolic ``<ID>`` nor a breakend.
+
+    Raises
+    ------
+    _BadLine
+        ``vcf.allele``, naming the column (never the value).
+
+    Examples
+    --------
+    >>> _check_alleles("TC", "T,<DEL>,*")
+    >>> _check_alleles("Z", "C")
+    Traceback (most recent call last):
+    ...
+    twinlab.ingest.vcf._BadLine: REF is not a sequence of bases (A, C, G, T, N or IUPAC codes)
+    """
+    if not _REF.fullmatch(ref):
+        raise _BadLine(
+            "vcf.allele", "REF is not a sequence of bases (A, C, G, T, N or IUPAC codes)"
+        )
+    if alt != "." and not all(_ALT.fullmatch(a) for a in alt.split(",")):
+        raise _BadLine(
+            "vcf.allele", "an ALT allele is not bases, '*', a symbolic <ID> or a breakend"
+        )
 
 
 def _event(

@@ -274,7 +274,7 @@ def _accept(
     for i, row in enumerate(raw_rows):  # the root cause first: a bad byte spoils any cell
         if BAD_BYTE in row:
             checks[i] = "wearables.encoding"
-            reasons[i] = "row holds bytes that are not UTF-8 (a corrupted byte)"
+            reasons[i] = "row holds bytes that are not text (not UTF-8, or NUL)"
     for i in np.flatnonzero(bad_time):
         if checks[i] is None:
             checks[i], reasons[i] = "wearables.timestamp", "timestamp is missing or unreadable"

@@ -125,8 +125,8 @@ def resolve(path: str | os.PathLike[str], root: str | Path | None = None) -> Pat
 
     Examples
     --------
-    >>> resolve("results/demo", root="/srv/study").as_posix()
-    '/srv/study/results/demo'
+    >>> resolve("results/study-42", root="/srv/study").as_posix()
+    '/srv/study/results/study-42'
     >>> resolve("/data/x", root="/srv/study").as_posix()
     '/data/x'
     """

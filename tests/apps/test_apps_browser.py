@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from apps_fixtures import USERS
 from apps_server import status
-from repo_helpers import CHROMIUM, CHROMIUM_ARGS
+from repo_helpers import CHROMIUM, CHROMIUM_ARGS, remote_loads
 
 ARGS = list(CHROMIUM_ARGS)
 # the bands' data sources in the page: (number of points, max of the median)
@@ -229,6 +229,7 @@ def test_stakeholder_explorer_plain_within_the_fitted_range_with_take_aways(serv
         page.get_by_role("button", name="One-page scenario report").click()
     report = Path(got.value.path()).read_text()
     assert "twin_test/1" in report and "Dose (mg)" in report and "data:image/png;base64" in report
+    assert remote_loads(report) == []  # opens offline, as it is handed on
     page.context.close()
 
 

@@ -732,9 +732,16 @@ def read_fhir(path: Path) -> ReadResult:
 
     Examples
     --------
-    >>> result = read_fhir(Path("Observation.ndjson"))  # doctest: +SKIP
-    >>> result.counts["records_in"] == result.counts["accepted"] + result.counts["quarantined"]
-    True
+    A bulk export with one line that is no JSON: that line is quarantined alone.
+
+    >>> import json, tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "Patient.ndjson"
+    >>> _ = path.write_text(json.dumps({"resourceType": "Patient", "id": "p1"}) + "\\n{cut\\n")
+    >>> result = read_fhir(path)
+    >>> [result.counts[k] for k in ("records_in", "accepted", "quarantined")]
+    [2, 1, 1]
+    >>> result.quarantine["reason"].tolist()
+    ['line: not valid JSON']
     """
     # The cyclic GC would otherwise walk the freshly parsed JSON trees again and again (they are
     # acyclic): pausing it while reading roughly halves the time of a read.

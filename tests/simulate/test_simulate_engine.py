@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import duckdb
 import numpy as np
@@ -381,3 +382,49 @@ def test_a_known_populations_window_gives_the_same_chunks_and_holds_only_its_pat
         200,
         399,
     ]
+
+
+def _all_files(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("parts", [False, True])
+def test_a_run_that_fails_midway_leaves_the_previous_result_as_it_was(tmp_path, parts):
+    """Outputs appear whole or not at all: a run stopped after its first chunk (a failing
+    callback, as a cancelled job or a killed worker ends one) publishes nothing and leaves
+    no half-written folder; the previous result stays byte for byte."""
+    arms = [Arm("100 mg", Regimen(100.0, n_doses=3))]
+    before = Scenario("a", LogNormalPopulation(n=30), arms, np.linspace(0, 72, 13), seed=1,
+                      chunk_size=10)  # fmt: skip
+    after = Scenario("b", LogNormalPopulation(n=30), arms, np.linspace(0, 48, 9), seed=2,
+                     chunk_size=10)  # fmt: skip
+    out = tmp_path / "result"
+    run(before, out=out, parts=parts)
+    kept = _all_files(out)
+
+    def stop(done: int, total: int) -> None:
+        raise KeyboardInterrupt  # the user stops it (any exception does the same)
+
+    with pytest.raises(KeyboardInterrupt):
+        run(after, out=out, parts=parts, progress=stop, threads=1)
+    assert _all_files(out) == kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]  # no partial folder
+    assert open_result(out).run["scenario"]["name"] == "a"
+
+
+def test_a_new_run_replaces_the_whole_result_folder(tmp_path):
+    """Nothing of a previous result survives a new one (a stale part, a file of another
+    layout), and the new folder holds exactly what a run into an empty folder holds."""
+    arms = [Arm("100 mg", Regimen(100.0, n_doses=3))]
+    sc = Scenario("a", LogNormalPopulation(n=30), arms, np.linspace(0, 72, 13), seed=1,
+                  chunk_size=10)  # fmt: skip
+    run(sc, out=tmp_path / "fresh")
+    out = tmp_path / "reused"
+    run(replace(sc, chunk_size=7), out=out, parts=True)
+    (out / "notes.txt").write_text("left by someone")
+    run(sc, out=out)
+    assert file_hashes(out) == file_hashes(tmp_path / "fresh")
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        p.name for p in (tmp_path / "fresh").iterdir()
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh", "reused"]

@@ -33,11 +33,12 @@ import os
 import pickle
 import shutil
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 from importlib.metadata import PackageNotFoundError, version
@@ -1007,7 +1008,9 @@ def run(
         Folder to write ``result.zarr``, ``patients.parquet``, ``arms.parquet``, ``run.json``
         (and ``timings.json``; ``dask-report.html`` with a client). With ``out`` the profiles
         are written chunk by chunk and reopened lazily, so no run needs them all in memory;
-        without it they are kept in memory.
+        without it they are kept in memory. The run is written into a new folder beside
+        ``out`` that replaces it whole, in one step, once complete: a run that fails or is
+        stopped leaves ``out`` as it was, and nothing of a previous result survives a new one.
     progress : bool or callable
         True: Dask's progress bar with a client, a line on stderr without; a callable gets
         ``(chunks_done, n_chunks)`` after each chunk.
@@ -1073,102 +1076,119 @@ def run(
     plan_backend = _resolve_backend(scenario.model, backend)
     n_threads = _threads(threads, scenario.n_chunks)
     t_start = time.perf_counter()
-    folder = None if out is None else Path(out)
-    store = None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in ("result.zarr", "dask-report.html", "timings.json", "patients.parquet", PARTS):
-            target = folder / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-        if profiles:
-            store = folder / "result.zarr"
-            _init_store(scenario, store)
-        if parts:
-            (folder / PARTS).mkdir()
-    plan = _Plan(scenario, plan_backend, None if store is None else str(store),
-                 str(folder / PARTS) if parts else None, profiles)  # fmt: skip
-    target = None
-    if profiles and store is None and client is None:  # profiles in place, chunk by chunk
-        shape = (int(scenario.population.n_draws), int(scenario.population.n),
-                 len(scenario.arms), len(scenario.times))  # fmt: skip
-        target = {e: np.empty(shape) for e in scenario.model.endpoints}
-    # metrics in place, chunk by chunk, for the one table assembled here
-    metrics = _metric_arrays(scenario) if client is None and not parts else None
-    assembly = _Assembly(scenario, target, metrics)
-    callback = _report(progress)
-    if client is None:
-        chunks = _run_serial(plan, callback, target, n_threads, _shared_budget(threads),
-                             None if metrics is None else metrics[0])  # fmt: skip
-    else:
-        chunks = _run_dask(plan, client, callback)
-    if client is not None and folder is not None and profile:
-        from twinlab.cluster import performance_report
+    final = None if out is None else Path(out)
+    with _staged(final) as folder:
+        store = None
+        if folder is not None:
+            if profiles:
+                store = folder / "result.zarr"
+                _init_store(scenario, store)
+            if parts:
+                (folder / PARTS).mkdir()
+        plan = _Plan(scenario, plan_backend, None if store is None else str(store),
+                     str(folder / PARTS) if parts else None, profiles)  # fmt: skip
+        target = None
+        if profiles and store is None and client is None:  # profiles in place, chunk by chunk
+            shape = (int(scenario.population.n_draws), int(scenario.population.n),
+                     len(scenario.arms), len(scenario.times))  # fmt: skip
+            target = {e: np.empty(shape) for e in scenario.model.endpoints}
+        # metrics in place, chunk by chunk, for the one table assembled here
+        metrics = _metric_arrays(scenario) if client is None and not parts else None
+        assembly = _Assembly(scenario, target, metrics)
+        callback = _report(progress)
+        if client is None:
+            chunks = _run_serial(plan, callback, target, n_threads, _shared_budget(threads),
+                                 None if metrics is None else metrics[0])  # fmt: skip
+        else:
+            chunks = _run_dask(plan, client, callback)
+        if client is not None and folder is not None and profile:
+            from twinlab.cluster import performance_report
 
-        with performance_report(folder / "dask-report.html"):
+            with performance_report(folder / "dask-report.html"):
+                for part in chunks:
+                    assembly.add(part)
+        else:
             for part in chunks:
                 assembly.add(part)
-    else:
-        for part in chunks:
-            assembly.add(part)
-    t_sim = time.perf_counter()
-    names = [a.name for a in scenario.arms]
-    if parts:
-        patients = None
-        arms, columns = _summary_from_parts(folder / PARTS, names)
-        n_rows = int(arms["n"].sum())
-    else:
-        patients = assembly.patients()
-        arms = assembly.summary(names)
-        if arms is None:
-            arms = _summary(patients, names)
-        columns, n_rows = patients.columns, len(patients)
-    n_patients = int(scenario.population.n)
-    record = {
-        "scenario": json.loads(json.dumps(scenario.to_dict(), default=_jsonable)),
-        "backend": plan_backend,
-        "sizes": {
-            "n_patients": n_patients,
-            "n_draws": int(scenario.population.n_draws),
-            "n_arms": len(scenario.arms),
-            "n_times": len(scenario.times),
-            "n_chunks": scenario.n_chunks,
-            "patient_rows": n_rows,
-        },
-        "endpoints": sorted(set(columns) & {*EXPOSURE, *PD}),
-        "versions": _versions(),
-    }
-    if parts:  # only then: a one-file run's record stays byte for byte as it was
-        record["patients"] = f"{PARTS}/"
-    if not profiles:  # likewise
-        record["profiles"] = False
-    from twinlab.audit import audit_event
+        t_sim = time.perf_counter()
+        names = [a.name for a in scenario.arms]
+        if parts:
+            patients = None
+            arms, columns = _summary_from_parts(folder / PARTS, names)
+            n_rows = int(arms["n"].sum())
+        else:
+            patients = assembly.patients()
+            arms = assembly.summary(names)
+            if arms is None:
+                arms = _summary(patients, names)
+            columns, n_rows = patients.columns, len(patients)
+        n_patients = int(scenario.population.n)
+        record = {
+            "scenario": json.loads(json.dumps(scenario.to_dict(), default=_jsonable)),
+            "backend": plan_backend,
+            "sizes": {
+                "n_patients": n_patients,
+                "n_draws": int(scenario.population.n_draws),
+                "n_arms": len(scenario.arms),
+                "n_times": len(scenario.times),
+                "n_chunks": scenario.n_chunks,
+                "patient_rows": n_rows,
+            },
+            "endpoints": sorted(set(columns) & {*EXPOSURE, *PD}),
+            "versions": _versions(),
+        }
+        if parts:  # only then: a one-file run's record stays byte for byte as it was
+            record["patients"] = f"{PARTS}/"
+        if not profiles:  # likewise
+            record["profiles"] = False
+        timings = {"simulate_s": t_sim - t_start}
+        if folder is not None:
+            if patients is not None:
+                write_parquet(patients, folder / "patients.parquet")
+            write_parquet(arms, folder / "arms.parquet")
+            _write_json(folder / "run.json", record)
+            timings["total_s"] = time.perf_counter() - t_start
+            if profile:
+                _write_json(folder / "timings.json", timings)
+        else:
+            timings["total_s"] = time.perf_counter() - t_start
+        from twinlab.audit import audit_event
 
-    # every simulation is on record when an audit log is active (no-op otherwise)
-    audit_event(
-        "simulate.run",
-        scenario.name,
-        params={"scenario": record["scenario"], "backend": plan_backend},
-        new={"sizes": record["sizes"], "out": None if folder is None else str(folder)},
-    )
+        # every simulation is on record when an audit log is active (no-op otherwise), before
+        # its folder is published: a run that cannot be audited publishes nothing
+        audit_event(
+            "simulate.run",
+            scenario.name,
+            params={"scenario": record["scenario"], "backend": plan_backend},
+            new={"sizes": record["sizes"], "out": None if final is None else str(final)},
+        )
     if not profiles:
         dataset = None
     elif store is None:
         patient = np.arange(n_patients, dtype=np.int64)
         dataset = _dataset(scenario, assembly.target, patient, assembly.pdraw)
     else:
-        dataset = xr.open_zarr(store, consolidated=False)
-    timings = {"simulate_s": t_sim - t_start}
-    if folder is not None:
-        if patients is not None:
-            write_parquet(patients, folder / "patients.parquet")
-        write_parquet(arms, folder / "arms.parquet")
-        _write_json(folder / "run.json", record)
-        timings["total_s"] = time.perf_counter() - t_start
-        if profile:
-            _write_json(folder / "timings.json", timings)
-    else:
-        timings["total_s"] = time.perf_counter() - t_start
-    return SimulationResult(dataset, patients, arms, record, folder, timings)
+        dataset = xr.open_zarr(final / "result.zarr", consolidated=False)
+    return SimulationResult(dataset, patients, arms, record, final, timings)
+
+
+@contextlib.contextmanager
+def _staged(out: Path | None) -> Iterator[Path | None]:
+    """A new folder beside ``out`` that the block writes the run into, published as ``out``
+    in one step when the block ends (:func:`twinlab.security.filemodes.publish_dir`): no file
+    of a previous result survives, and a run that fails or is stopped removes its folder and
+    leaves ``out`` as it was. Yields None without ``out``."""
+    if out is None:
+        yield None
+        return
+    from twinlab.security.filemodes import dir_mode, publish_dir
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        folder.chmod(dir_mode())  # as a folder twinlab creates: private unless configured
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    publish_dir(folder, out)

@@ -14,7 +14,10 @@ A result folder holds
 - ``arms.parquet``: per (draw, arm), ``n`` and mean / p05 / p50 / p95 of every metric;
 - ``run.json``: the scenario, sizes and package versions (reproducible byte for byte);
 - ``timings.json`` (wall times; not reproducible, keep out of DVC) and, with a Dask client,
-  ``dask-report.html``.
+  ``dask-report.html`` (self-contained).
+
+:func:`twinlab.simulate.run` writes the folder beside its place and publishes it whole, in one
+step: a reader never sees half of a result, nor a mix of two.
 """
 
 from __future__ import annotations

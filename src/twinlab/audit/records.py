@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import platform
-import secrets
 import socket
 import subprocess
 import sys
@@ -261,17 +260,7 @@ def write_run_record(path: str | Path, record: Mapping[str, Any]) -> Path:
     Path
         ``path``.
     """
-    file = Path(path)
-    file.parent.mkdir(parents=True, exist_ok=True)
+    from twinlab.security.filemodes import write_atomic
+
     text = json.dumps(_plain(dict(record)), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    tmp = file.with_name(f".{file.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, file)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return file
+    return write_atomic(path, text)

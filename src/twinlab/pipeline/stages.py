@@ -51,6 +51,7 @@ from twinlab.pipeline.scenario import (
     scenario_from_params,
     time_grid,
 )
+from twinlab.security.filemodes import staged_dir, write_atomic
 
 __all__ = [
     "build_nonmem",
@@ -66,8 +67,7 @@ __all__ = [
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n")
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n")
 
 
 def _time_spec(times: Any) -> Any:
@@ -316,12 +316,12 @@ def fit_model(
         progress=progress,
     )
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    result.to_zarr(out / "posterior.zarr")
-    spec.to_yaml(out / "spec.yaml")
     summary = result.summary()
     timings = result.timings  # run metadata: the audit log's, not the (reproducible) output
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    with staged_dir(out) as folder:  # the fit's folder appears whole or not at all
+        result.to_zarr(folder / "posterior.zarr")
+        spec.to_yaml(folder / "spec.yaml")
+        _write_json_exact(folder / "summary.json", summary)
     entry = None
     if register_as:
         from twinlab.pkpd.registry import register
@@ -454,8 +454,7 @@ def validate_fit(
 
 
 def _write_json_exact(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def validate_stage(params: PipelineParams, root: str | Path | None = None) -> StageResult:
@@ -575,11 +574,11 @@ def sensitivity_stage(params: PipelineParams, root: str | Path | None = None) ->
         else:
             result = morris(func, problem, int(cfg.trajectories), seed=seed, client=client)
     out = resolve(root, cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    result.to_frame().to_csv(out / f"{method}.csv", index=False)
     details = result.to_dict()
-    # the full result beside the indices; the metrics file holds what DVC compares
-    _write_json(out / "sensitivity.json", details)
+    with staged_dir(out) as folder:  # appears whole or not at all
+        result.to_frame().to_csv(folder / f"{method}.csv", index=False)
+        # the full result beside the indices; the metrics file holds what DVC compares
+        _write_json(folder / "sensitivity.json", details)
     metrics_path = resolve(root, cfg.metrics_path)
     _write_json(metrics_path, sensitivity_metrics(details))
     return StageResult(
@@ -644,7 +643,8 @@ def surrogate_stage(params: PipelineParams, root: str | Path | None = None) -> S
         n_restarts=int(cfg.n_restarts),
     )
     out = resolve(root, cfg.out)
-    surrogate.save(out)
+    with staged_dir(out) as folder:  # the model and its card appear together or not at all
+        surrogate.save(folder)
     metrics = {"kind": surrogate.kind, "binding": surrogate.binding, "error": surrogate.error}
     metrics_path = resolve(root, cfg.metrics_path)
     _write_json(metrics_path, surrogate_metrics(json.loads(json.dumps(metrics, default=float))))
@@ -744,142 +744,144 @@ def trial_stage(params: PipelineParams, root: str | Path | None = None) -> Stage
     cfg, sim = params.section("trial"), params.section("simulate")
     seed = params.seed
     design = cfg.design_object()
-    out = resolve(root, cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    patients_file = resolve(root, cfg.patients)
-    patients = pd.read_parquet(patients_file)
-    n_rep = int(cfg.n_replicates)
-    procova = cfg.procova
-    # PROCOVA's data, simulated by the simulate stage: a held-out control cohort to train the
-    # prognostic model on, and a held-out cohort under every arm of the design to plan with
-    history = _read_held_out(sim, "history", [design.control], root)
-    history = history[history["arm"] == design.control].reset_index(drop=True)
-    planning = _read_held_out(sim, "planning", list(design.arm_names), root)
-    planning = planning[planning["arm"].isin(design.arm_names)].reset_index(drop=True)
-    target = design.endpoint.column
-    rng = np.random.default_rng(derive_seed(seed, "trial.history_noise"))
-    history[target] = history[target] + design.outcome_sd * rng.standard_normal(len(history))
-    prognostic = PrognosticModel.train(
-        history, list(procova.features), target, kind=str(procova.kind), seed=seed
-    )
-    # the unadjusted comparison, the declared analysis and the twin-adjusted one (the
-    # declared covariates plus the prognostic score): PROCOVA's gain over each is on record
-    designs = {
-        "unadjusted": design.replace_with(
-            analysis="difference", covariates=[], name=f"{design.name} (unadjusted)"
-        ),
-        "ancova": design,
-        "procova": design.replace_with(analysis="procova", name=f"{design.name} + PROCOVA"),
-    }
-    # planned variance reductions, out of sample: the held-out cohort under every arm
-    plans = {
-        label: plan_variance_reduction(d, planning, prognostic=prognostic, method=procova.planning)
-        for label, d in designs.items()
-        if label != "unadjusted"
-    }
-    metrics: dict[str, Any] = {"design": design.to_dict(), "n_replicates": n_rep}
-    curves = []
-    with params.dask.client(root) as client:
-        for label, d in designs.items():
-            kw = {"prognostic": prognostic} if label == "procova" else {}
-            result = simulate_trials(
-                d, patients, n_replicates=n_rep, seed=seed, client=client, **kw
-            )
-            if label in plans:
-                result = result.with_plan(plans[label])
-            result.write(out / label)
-            null = simulate_trials(
-                d, patients, n_replicates=n_rep, seed=seed, client=client, null=True, **kw
-            )
-            metrics[label] = {
-                "power": {k: float(v) for k, v in result.power.items()},
-                "type_i_error": {k: float(v) for k, v in null.power.items()},
-            }
-            summary = result.summary().to_dict("records")
-            # Var(estimate) / Var(unadjusted estimate) realised in the replicates, the
-            # reduction 1 - ratio, and (adjusted analyses) the planned reduction beside it
-            keys = ["variance_ratio", "variance_reduction", "variance_reduction_mc_se"]
-            if label in plans:
-                keys.append("planned_variance_reduction")
-            for key in keys:
-                metrics[label][key] = {str(r["comparison"]): float(r[key]) for r in summary}
-            curve = power_curve(
-                d,
-                patients,
-                [int(n) for n in cfg.n_values],
-                n_replicates=max(n_rep // 4, 100),
-                seed=seed,
-                client=client,
-                **kw,
-            )
-            curves.append(curve.assign(analysis=label))
-    curve = pd.concat(curves, ignore_index=True)
-    curve.to_csv(out / "power_curve.csv", index=False)
-    if cfg.plots_path:
-        plots_path = resolve(root, cfg.plots_path)
-        plots_path.parent.mkdir(parents=True, exist_ok=True)
-        power_curve_series(curve).to_csv(plots_path, index=False)
-    metrics["prognostic"] = {
-        # the score's held-out correlation with the control outcome only: descriptive
-        "heldout_rho": float(prognostic.provenance()["heldout_rho"]),
-        # per comparison: arm-wise correlations with the score, the planned reduction, and
-        # the adjusted N and patients saved against the unadjusted trial of design.n_total
-        "planning": {
-            "method": "ancova",
-            "n_patients": int(planning["vpid"].nunique()),
-            "comparisons": {
-                str(r["comparison"]): {
-                    "rho_control": float(r["rho_control"]),
-                    "rho_treated": float(r["rho_treated"]),
-                    **procova_saving(
-                        design.n_total, variance_reduction=float(r["variance_reduction"])
-                    ),
-                }
-                for r in plans["procova"].to_dict("records")
-            },
-        },
-        "prognostic": json.loads(json.dumps(prognostic.provenance(), default=str)),
-    }
-    dose = cfg.dose
-    bins = {k: [float(x) for x in v] for k, v in (dose.bins or {}).items()}
-    by = list(dose.by)
-    pta = target_attainment(
-        patients,
-        metric=dose.metric,
-        target=float(dose.target),
-        direction=dose.direction,
-        by=by,
-        bins=bins,
-        safety_metric=dose.safety_metric,
-        safety_threshold=dose.safety_threshold,
-    )
-    pta.to_csv(out / "target_attainment.csv", index=False)
-    order = list(dose.order or []) or [a.name for a in _arms(sim) if not a.is_placebo]
-    rec = recommend_regimen(
-        patients,
-        metric=dose.metric,
-        target=float(dose.target),
-        direction=dose.direction,
-        pta_goal=float(dose.pta_goal),
-        safety_limit=float(dose.safety_limit),
-        by=by,
-        bins=bins,
-        safety_metric=dose.safety_metric,
-        safety_threshold=dose.safety_threshold,
-        order=order,
-    )
-    rec.to_csv(out / "recommendation.csv", index=False)
-    metrics["dose"] = {
-        ", ".join(f"{b}={r[b]}" for b in by) or "all": {
-            "regimen": None if pd.isna(r["recommended"]) else str(r["recommended"]),
-            "probability": float(r["probability"]),
+    final = resolve(root, cfg.out)
+    with staged_dir(final) as out:  # the trial's folder appears whole or not at all
+        patients_file = resolve(root, cfg.patients)
+        patients = pd.read_parquet(patients_file)
+        n_rep = int(cfg.n_replicates)
+        procova = cfg.procova
+        # PROCOVA's data, simulated by the simulate stage: a held-out control cohort to train the
+        # prognostic model on, and a held-out cohort under every arm of the design to plan with
+        history = _read_held_out(sim, "history", [design.control], root)
+        history = history[history["arm"] == design.control].reset_index(drop=True)
+        planning = _read_held_out(sim, "planning", list(design.arm_names), root)
+        planning = planning[planning["arm"].isin(design.arm_names)].reset_index(drop=True)
+        target = design.endpoint.column
+        rng = np.random.default_rng(derive_seed(seed, "trial.history_noise"))
+        history[target] = history[target] + design.outcome_sd * rng.standard_normal(len(history))
+        prognostic = PrognosticModel.train(
+            history, list(procova.features), target, kind=str(procova.kind), seed=seed
+        )
+        # the unadjusted comparison, the declared analysis and the twin-adjusted one (the
+        # declared covariates plus the prognostic score): PROCOVA's gain over each is on record
+        designs = {
+            "unadjusted": design.replace_with(
+                analysis="difference", covariates=[], name=f"{design.name} (unadjusted)"
+            ),
+            "ancova": design,
+            "procova": design.replace_with(analysis="procova", name=f"{design.name} + PROCOVA"),
         }
-        for r in rec.to_dict("records")
-    }
-    metrics = json.loads(json.dumps(metrics, default=str))
-    # the full result (design, provenance, planning, dose) in the stage's output folder;
-    # the metrics file holds what DVC compares across experiments
-    _write_json(out / "trial.json", metrics)
+        # planned variance reductions, out of sample: the held-out cohort under every arm
+        plans = {
+            label: plan_variance_reduction(
+                d, planning, prognostic=prognostic, method=procova.planning
+            )
+            for label, d in designs.items()
+            if label != "unadjusted"
+        }
+        metrics: dict[str, Any] = {"design": design.to_dict(), "n_replicates": n_rep}
+        curves = []
+        with params.dask.client(root) as client:
+            for label, d in designs.items():
+                kw = {"prognostic": prognostic} if label == "procova" else {}
+                result = simulate_trials(
+                    d, patients, n_replicates=n_rep, seed=seed, client=client, **kw
+                )
+                if label in plans:
+                    result = result.with_plan(plans[label])
+                result.write(out / label)
+                null = simulate_trials(
+                    d, patients, n_replicates=n_rep, seed=seed, client=client, null=True, **kw
+                )
+                metrics[label] = {
+                    "power": {k: float(v) for k, v in result.power.items()},
+                    "type_i_error": {k: float(v) for k, v in null.power.items()},
+                }
+                summary = result.summary().to_dict("records")
+                # Var(estimate) / Var(unadjusted estimate) realised in the replicates, the
+                # reduction 1 - ratio, and (adjusted analyses) the planned reduction beside it
+                keys = ["variance_ratio", "variance_reduction", "variance_reduction_mc_se"]
+                if label in plans:
+                    keys.append("planned_variance_reduction")
+                for key in keys:
+                    metrics[label][key] = {str(r["comparison"]): float(r[key]) for r in summary}
+                curve = power_curve(
+                    d,
+                    patients,
+                    [int(n) for n in cfg.n_values],
+                    n_replicates=max(n_rep // 4, 100),
+                    seed=seed,
+                    client=client,
+                    **kw,
+                )
+                curves.append(curve.assign(analysis=label))
+        curve = pd.concat(curves, ignore_index=True)
+        curve.to_csv(out / "power_curve.csv", index=False)
+        if cfg.plots_path:
+            plots_path = resolve(root, cfg.plots_path)
+            plots_path.parent.mkdir(parents=True, exist_ok=True)
+            power_curve_series(curve).to_csv(plots_path, index=False)
+        metrics["prognostic"] = {
+            # the score's held-out correlation with the control outcome only: descriptive
+            "heldout_rho": float(prognostic.provenance()["heldout_rho"]),
+            # per comparison: arm-wise correlations with the score, the planned reduction, and
+            # the adjusted N and patients saved against the unadjusted trial of design.n_total
+            "planning": {
+                "method": "ancova",
+                "n_patients": int(planning["vpid"].nunique()),
+                "comparisons": {
+                    str(r["comparison"]): {
+                        "rho_control": float(r["rho_control"]),
+                        "rho_treated": float(r["rho_treated"]),
+                        **procova_saving(
+                            design.n_total, variance_reduction=float(r["variance_reduction"])
+                        ),
+                    }
+                    for r in plans["procova"].to_dict("records")
+                },
+            },
+            "prognostic": json.loads(json.dumps(prognostic.provenance(), default=str)),
+        }
+        dose = cfg.dose
+        bins = {k: [float(x) for x in v] for k, v in (dose.bins or {}).items()}
+        by = list(dose.by)
+        pta = target_attainment(
+            patients,
+            metric=dose.metric,
+            target=float(dose.target),
+            direction=dose.direction,
+            by=by,
+            bins=bins,
+            safety_metric=dose.safety_metric,
+            safety_threshold=dose.safety_threshold,
+        )
+        pta.to_csv(out / "target_attainment.csv", index=False)
+        order = list(dose.order or []) or [a.name for a in _arms(sim) if not a.is_placebo]
+        rec = recommend_regimen(
+            patients,
+            metric=dose.metric,
+            target=float(dose.target),
+            direction=dose.direction,
+            pta_goal=float(dose.pta_goal),
+            safety_limit=float(dose.safety_limit),
+            by=by,
+            bins=bins,
+            safety_metric=dose.safety_metric,
+            safety_threshold=dose.safety_threshold,
+            order=order,
+        )
+        rec.to_csv(out / "recommendation.csv", index=False)
+        metrics["dose"] = {
+            ", ".join(f"{b}={r[b]}" for b in by) or "all": {
+                "regimen": None if pd.isna(r["recommended"]) else str(r["recommended"]),
+                "probability": float(r["probability"]),
+            }
+            for r in rec.to_dict("records")
+        }
+        metrics = json.loads(json.dumps(metrics, default=str))
+        # the full result (design, provenance, planning, dose) in the stage's output folder;
+        # the metrics file holds what DVC compares across experiments
+        _write_json(out / "trial.json", metrics)
     metrics_path = resolve(root, cfg.metrics_path)
     _write_json(metrics_path, trial_metrics(metrics))
     return StageResult(
@@ -887,7 +889,7 @@ def trial_stage(params: PipelineParams, root: str | Path | None = None) -> Stage
         metrics,
         params=cfg.to_dict(),
         inputs=(patients_file,),
-        outputs=(out, metrics_path),
+        outputs=(final, metrics_path),
         seed=seed,
         summary={"prognostic": metrics["prognostic"]["prognostic"]},
         message=f"trial results in {cfg.out} and {cfg.metrics_path}",

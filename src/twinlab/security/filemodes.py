@@ -7,7 +7,9 @@ the same bits plus search (``x``) wherever a read bit is set (``640`` -> ``750``
 
 :func:`private_umask` applies the mode to everything a library creates (pyarrow, zarr, json)
 while a block runs; :func:`restrict_tree` fixes the modes of files that already existed.
-:func:`publish_dir` swaps a staged folder into place in one step.
+:func:`publish_dir` swaps a staged folder into place in one step, :func:`staged_dir` writes a
+folder that way, and :func:`write_atomic` replaces one file in one step: a reader, or a kill,
+sees the old version or the new one, never half of it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +33,8 @@ __all__ = [
     "publish_dir",
     "recover",
     "restrict_tree",
+    "staged_dir",
+    "write_atomic",
 ]
 
 #: Mode of files twinlab creates unless ``TWINLAB_FILE_MODE`` says otherwise.
@@ -161,3 +167,85 @@ def publish_dir(staging: str | Path, target: str | Path) -> None:
     os.rename(target, old)
     os.rename(staging, target)
     shutil.rmtree(old)
+
+
+@contextmanager
+def staged_dir(target: str | Path) -> Iterator[Path]:
+    """A new folder beside ``target`` for the block to write, published as ``target`` in one
+    step when the block ends (:func:`publish_dir`).
+
+    Nothing of the previous ``target`` survives; a block that fails or is stopped removes
+    its folder and leaves ``target`` as it was. The folder gets :func:`dir_mode`.
+
+    Parameters
+    ----------
+    target : str or Path
+        The folder to publish (its parent is created).
+
+    Yields
+    ------
+    Path
+        The folder to write, on the same file system as ``target``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "result"
+    >>> with staged_dir(out) as folder:
+    ...     _ = (folder / "a.txt").write_text("1")
+    ...     out.exists()
+    False
+    >>> sorted(p.name for p in out.iterdir())
+    ['a.txt']
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        folder.chmod(dir_mode())
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    publish_dir(folder, target)
+
+
+def write_atomic(path: str | Path, data: bytes | str, *, mode: int | None = None) -> Path:
+    """Replace file ``path`` by ``data`` in one step (a temporary file beside it, synced, then
+    renamed over it): a reader or a kill sees the old content or the new, never part of it.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (its folder is created).
+    data : bytes or str
+        The content (text as UTF-8).
+    mode : int, optional
+        The file's mode (default :func:`file_mode`).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> file = write_atomic(Path(tempfile.mkdtemp()) / "m.json", '{"a": 1}\\n')
+    >>> file.read_text(), oct(file.stat().st_mode & 0o777)
+    ('{"a": 1}\\n', '0o600')
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode() if mode is None else mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

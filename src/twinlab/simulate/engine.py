@@ -31,14 +31,12 @@ import functools
 import json
 import os
 import pickle
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 from importlib.metadata import PackageNotFoundError, version
@@ -54,6 +52,7 @@ from twinlab.pkpd.dosing import Dose, expand_doses
 from twinlab.pkpd.models import StructuralModel, ode_grid
 from twinlab.pkpd.models import predict as pkpd_predict
 from twinlab.pkpd.pd import sigmoid_emax
+from twinlab.security.filemodes import staged_dir
 from twinlab.simulate.budget import ChunkBudget, process_budget, usable_cores
 from twinlab.simulate.exposure import arm_exposure
 from twinlab.simulate.kernels import KERNEL_MODELS, exponential_terms, superpose_model
@@ -1077,7 +1076,8 @@ def run(
     n_threads = _threads(threads, scenario.n_chunks)
     t_start = time.perf_counter()
     final = None if out is None else Path(out)
-    with _staged(final) as folder:
+    # written beside, published whole in one step: a failed or stopped run leaves `out` as it was
+    with contextlib.nullcontext() if final is None else staged_dir(final) as folder:
         store = None
         if folder is not None:
             if profiles:
@@ -1170,25 +1170,3 @@ def run(
     else:
         dataset = xr.open_zarr(final / "result.zarr", consolidated=False)
     return SimulationResult(dataset, patients, arms, record, final, timings)
-
-
-@contextlib.contextmanager
-def _staged(out: Path | None) -> Iterator[Path | None]:
-    """A new folder beside ``out`` that the block writes the run into, published as ``out``
-    in one step when the block ends (:func:`twinlab.security.filemodes.publish_dir`): no file
-    of a previous result survives, and a run that fails or is stopped removes its folder and
-    leaves ``out`` as it was. Yields None without ``out``."""
-    if out is None:
-        yield None
-        return
-    from twinlab.security.filemodes import dir_mode, publish_dir
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
-        folder.chmod(dir_mode())  # as a folder twinlab creates: private unless configured
-        yield folder
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    publish_dir(folder, out)

@@ -2377,9 +2377,9 @@ def _table_cells(text: str) -> list[tuple[str, int, int]]:
 
     Examples
     --------
-    >>> t = "id,city,analyte\\nPT-55012,Kalamazoo,HbA1c"
+    >>> t = "id,dob,city,analyte\\nPT-55012,1941-11-23,Kalamazoo,HbA1c"
     >>> [(k, t[s:e]) for k, s, e in _table_cells(t)]
-    [('id', 'PT-55012'), ('address', 'Kalamazoo')]
+    [('id', 'PT-55012'), ('date', '1941-11-23'), ('address', 'Kalamazoo')]
     """
     lines = [(m.start(1), m.group(1)) for m in re.finditer(r"(?:^|(?<=\n))([^\n]*)", text)]
     out: list[tuple[str, int, int]] = []

@@ -1882,12 +1882,12 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"\s*[\[(]?\s*dot\s*[\])]?\s*{_TLD}\b"
         ),
     ),
-    PhiPattern(  # the name ends at a full stop, but for an abbreviation or initials
+    PhiPattern(  # the name ends at a full stop (but for an abbreviation) or a line's end
         "employer",
         re.compile(
             r"(?i:\b(?:works?|worked|working)\s+(?:at|for)|\bemployed\s+(?:at|by)|\bemployer"
             r"|\bretired\s+from)\W{0,3}\s*"
-            rf"(?P<v>{_ORG_WORD}(?:\s+(?i:&|and|of)?\s*{_ORG_NEXT}){{0,4}}\.?)"
+            rf"(?P<v>{_ORG_WORD}(?:[ \t]+(?i:&|and|of)?[ \t]*{_ORG_NEXT}){{0,4}}\.?)"
         ),
     ),
     PhiPattern(  # an employer after a job: "works as a carrier for USPS", "a lineman with PG&E"
@@ -1896,7 +1896,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?i:(?:\b(?:works?|worked|working|employed)\s+as\s+(?:an?\s+)?(?:[a-z-]+\s+)?"
             rf"[a-z-]+|\b(?:as|is|was|a|an)\s+(?:an?\s+)?(?:[a-z-]+\s+)?{_OCCUPATION})"
             r"\s+(?:at|for|with|by)\s+)"
-            rf"(?P<v>{_ORG_WORD}(?:\s+(?i:&|and|of)?\s*{_ORG_NEXT}){{0,4}})"
+            rf"(?P<v>{_ORG_WORD}(?:[ \t]+(?i:&|and|of)?[ \t]*{_ORG_NEXT}){{0,4}})"
         ),
         context=_a_job_employer,
         hint=re.compile(r"\b(?i:at|for|with|by)\s+[A-Z]"),
@@ -2345,24 +2345,33 @@ def _full_stop_off(text: str, start: int, end: int) -> int:
     return end
 
 
-#: A column header of a table pasted into a note (CSV, tab- or pipe-delimited) that names an
-#: identifier, normalised to lower case and single spaces ("last_name", "DOB", "Phone #"),
-#: with the kind of its cells.
+#: A column header of a table pasted into a note (comma-, semicolon-, tab- or pipe-delimited)
+#: that names an identifier, normalised to lower case and single spaces ("last_name", "DOB",
+#: "Phone #", "Nachname", "Geburtsdatum", "Ort"), with the kind of its cells.
 _ID_COLUMN = re.compile(
     r"(?:(?:patient|pt|pat|member|subscriber|contact|nok|guardian|emergency contact) )?"
     r"(?:(?P<name>(?:first|last|given|family|middle|full|maiden|sur)(?: ?name)?|name|fname"
-    r"|lname)|(?P<date>dob|birth ?date|date of birth|d\.o\.b\.?)"
+    r"|lname|nachname|vorname|nom|pr[ée]nom|apellidos?|nombre)"
+    r"|(?P<date>dob|birth ?date|date of birth|d\.o\.b\.?|geburtsdatum"
+    r"|date de naissance|fecha de nacimiento)"
     r"|(?P<address>city|town|street|address(?: line)?(?: ?\d)?|addr\d?|zip(?: code)?"
-    r"|post(?:al)? ?code|county)|(?P<phone>phone(?: #| no\.?| number)?|tel|telephone|mobile"
-    r"|cell|fax)|(?P<email>e ?mail)|(?P<ssn>ssn)"
+    r"|post(?:al)? ?code|county|ort|stadt|wohnort|stra(?:ß|ss)e|plz|ville|adresse|ciudad"
+    r"|direcci[óo]n)"
+    r"|(?P<phone>phone(?: #| no\.?| number)?|tel|telephone|mobile|cell|fax|telefon"
+    r"|t[ée]l[ée]phone|tel[ée]fono)|(?P<email>e ?mail|courriel)|(?P<ssn>ssn)"
     r"|(?P<id>mrn|id|account(?: #| no\.?)?|acct(?: #| no\.?)?|fin|member id|insurance id))"
 )
-_CELL_SPLIT = {",": re.compile(r","), "\t": re.compile(r"\t"), "|": re.compile(r"\|")}
+_CELL_SPLIT = {
+    ",": re.compile(r","),
+    ";": re.compile(r";"),
+    "\t": re.compile(r"\t"),
+    "|": re.compile(r"\|"),
+}
 
 
 def _table_cells(text: str) -> list[tuple[str, int, int]]:
     """The cells under identifier columns of tables pasted into ``text``: a header line of three
-    cells or more, split by commas, tabs or pipes, two of which at least name a person's
+    cells or more, split by commas, semicolons, tabs or pipes, two of which at least name a person's
     identifier (:data:`_ID_COLUMN`: a name and a birth date, a city and a telephone; a record
     number alone or a "Name" column alone is a drug list's or a lab table's), and the lines
     after it with as many cells.
@@ -2537,7 +2546,51 @@ def find_phi(
         else:
             out.append((k, s, e))
             rank.append(r)
-    return _with_particles(text, out)
+    return _across_line_breaks(text, _with_particles(text, out))
+
+
+#: A word broken across a line by a hyphen (OCR, a narrow column): its part before the break
+#: (at the end of the searched text) and its part after it (at the start).
+_BROKEN_BEFORE = re.compile(r"(?<![^\W\d_])[^\W\d_]+-[ \t]*\n[ \t]*$")
+_BROKEN_AFTER = re.compile(r"-?[ \t]*\n[ \t]*[^\W\d_]+(?![^\W\d_])")
+
+
+def _across_line_breaks(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """``spans`` with the other part of a word a hyphen broke across lines ("Ar-" / "mand
+    Bellweather", "Pitts-" / "field MA"): a span that ends at the hyphen takes the next line's
+    first word, one that starts a line takes the part before the hyphen.
+
+    Parameters
+    ----------
+    text : str
+    spans : list of (kind, start, end)
+        Non-overlapping, in text order.
+
+    Returns
+    -------
+    list of (kind, start, end)
+        Still non-overlapping, in text order.
+
+    Examples
+    --------
+    >>> t = "Pt: Ar-\\nmand Quillfeather"
+    >>> [t[s:e] for _, s, e in _across_line_breaks(t, [("name", 8, 25)])]
+    ['Ar-\\nmand Quillfeather']
+    """
+    out: list[tuple[str, int, int]] = []
+    for k, s, e in spans:
+        before = _BROKEN_BEFORE.search(text, max(0, s - 40), s)
+        if before is not None:
+            s = before.start()
+        if text[e - 1 : e] == "-" or text[e : e + 1] == "-":
+            after = _BROKEN_AFTER.match(text, e)
+            if after is not None and "\n" in after.group():
+                e = after.end()
+        if out and s <= out[-1][2]:
+            out[-1] = (out[-1][0], out[-1][1], max(e, out[-1][2]))
+        else:
+            out.append((k, s, e))
+    return out
 
 
 #: The particles of surnames ("van der Berg", "de la Cruz", "dos Santos", "bin Rashid", "Ní

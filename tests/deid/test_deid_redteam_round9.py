@@ -21,6 +21,14 @@ relation words "Daughter", "Grandson", "Niece" after a label or an HL7 code, a S
 "snomed="). Left as they were (not in the kept lists): "SUVmax" and a JSON key "resourceType"
 (camel case the engine reads as a name) and "BP" on the line after a web address (Philter
 flags the word after a URL).
+
+A second batch (HL7 PV1/ORC segments, a quoted e-mail reply, URL-encoded names, Mac and
+OneDrive paths, YAML, a semicolon-delimited table with German headers, a "LAST, FIRST" header
+with a guarantor, words broken across lines by OCR) leaked 3 of 41 values before its rules: a
+city under a German "Ort" column and two names broken by a hyphen at a line's end ("Ar-" /
+"mand", "Pitts-" / "field"); an employer's name ran over its line's end and took "A1C". Left as
+it was: "K" of "K 3.1 mmol/L" on the line after an HL7 segment's last name (the engine joins
+it, a one-letter word, to the name).
 """
 
 from __future__ import annotations
@@ -304,6 +312,65 @@ CORPUS: list[tuple[str, str, list[str], list[str]]] = [
         ],
         ["TSH 6.8 uIU/mL (0.45-4.50) H", "Free T4 0.9 ng/dL (0.82-1.77)", "07:45", "14:10"],
     ),
+    (
+        "second batch: HL7 ORC/PV1 with provider and location",
+        "PV1|1|I|4W^412^B^MERCYVIEW||||1447^HOLLENBECK^ROSAMUND^^^DR|||MED||||||||V0044712\n"
+        "ORC|NW|ORD8812||||||||||2231^TAFOYA^ESTEBAN\nK 3.1 mmol/L, KCl 20 mEq PO.",
+        ["MERCYVIEW", "HOLLENBECK", "ROSAMUND", "V0044712", "ORD8812", "TAFOYA", "ESTEBAN"],
+        ["KCl 20 mEq PO"],
+    ),
+    (
+        "second batch: reply chain quoting",
+        "On Mon, Jun 5, 2023 at 9:14 PM Bartholomew Quince <bquince77@yahoo.com> wrote:\n> "
+        "Dad's sugar was 310 tonight, he took 12 units of glargine.\n> -- Sent from my "
+        "iPhone, Bart",
+        ["Bartholomew", "Quince", "bquince77@yahoo.com", "Jun 5, 2023", "Bart"],
+        ["glargine", "9:14 PM"],
+    ),
+    (
+        "second batch: URL-encoded names",
+        "Link: "
+        "https://ehr.example.org/open?name=Lindqvist%2C%20Margit&dob=03%2F14%2F1930&id=77401223 "
+        "; eGFR 29.",
+        ["Lindqvist", "Margit", "03%2F14%2F1930", "77401223"],
+        ["eGFR 29"],
+    ),
+    (
+        "second batch: Mac and OneDrive paths",
+        "Photo at /Users/okwuosa.chinedu/Desktop/wound_0412.jpg and "
+        "C:\\Users\\Fernanda.Albuquerque\\OneDrive - Saint Agnes Health\\wound.png. Stage "
+        "3 sacral ulcer.",
+        ["okwuosa", "chinedu", "Fernanda", "Albuquerque", "Saint Agnes"],
+        ["Stage 3 sacral ulcer"],
+    ),
+    (
+        "second batch: YAML fragment",
+        "patient:\n  name: Thibault Marchand-Okoro\n  dob: 1929-04-30\n  phone: '+1 504 "
+        "555 0163'\n  nok: Celestine Marchand (daughter)\nlabs:\n  ldh: 612 U/L",
+        ["Thibault", "Marchand-Okoro", "1929-04-30", "+1 504 555 0163", "Celestine", "Marchand"],
+        ["612 U/L"],
+    ),
+    (
+        "second batch: semicolon CSV",
+        "Nachname;Vorname;Geburtsdatum;Ort\nHuber-Stanek;Wendelin;12.08.1931;Innsbruck\n"
+        "CRP 48 mg/L",
+        ["Huber-Stanek", "Wendelin", "12.08.1931", "Innsbruck"],
+        ["CRP 48 mg/L"],
+    ),
+    (
+        "second batch: key: value header with LAST,FIRST",
+        "PATIENT: OYELARAN, TEMITOPE A.   DOB: 02-29-1932   MRN: 0044-7719\nGUARANTOR: "
+        "OYELARAN, FOLASADE   REL: DAUGHTER   EMPLOYER: KROGER CO\nA1C 9.1%",
+        ["OYELARAN", "TEMITOPE", "02-29-1932", "0044-7719", "FOLASADE", "KROGER"],
+        ["A1C 9.1%"],
+    ),
+    (
+        "second batch: OCR split words",
+        "Patient name: Ar-\nmand Bellweather-Cruz, lives at 77 Quarry Hol-\nlow Rd, "
+        "Pitts-\nfield MA. INR 2.3.",
+        ["Ar-\nmand", "Bellweather-Cruz", "77 Quarry", "Pitts-\nfield"],
+        ["INR 2.3"],
+    ),
 ]
 
 
@@ -339,6 +406,11 @@ def test_round9_note_loses_every_planted_value_and_keeps_its_clinical_words(
         "Ames test negative",
         "Clinic: Cardiology follow-up",
         "Facility: SNF",
+        # second batch: a word broken across lines with no name beside it, an employer's
+        # name at a line's end, a semicolon-delimited drug list
+        "Dx: hyper-\ntension, CKD 3b",
+        "Employer: none\nA1C 9.1%",
+        "Name;Dose;Route\nMetformin;500 mg;PO",
     ],
 )
 def test_look_alikes_of_the_round9_rules_stay(text):
@@ -352,10 +424,16 @@ def test_look_alikes_of_the_round9_rules_stay(text):
         ("From: Ottoline Vasquez-Bright", "Bright"),
         ("MRN 431857002", "431857002"),  # a record number has no code system
         ("Dubuque IA 52OO1", "52OO1"),
+        ("Patient: Ar-\nmand Bellweather", "mand"),
+        ("Nachname;Vorname;Ort\nHuber;Wendelin;Innsbruck", "Innsbruck"),
     ],
 )
 def test_round9_rules_keep_their_limits(text, gone):
     assert gone not in scrubbed(text), scrubbed(text)
+
+
+def test_an_employer_ends_at_its_line():
+    assert scrubbed("EMPLOYER: KROGER CO\nA1C 9.1%").endswith("\nA1C 9.1%")
 
 
 def test_a_place_named_in_context_goes_at_every_mention_but_before_an_eponym():

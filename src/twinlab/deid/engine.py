@@ -142,6 +142,15 @@ _EPONYM_COMPOUNDS = frozenset(
     " lambert-eaton osler-weber-rendu bland-altman mann-whitney kruskal-wallis"
     " cockcroft-gault".split()
 )
+#: Words for relatives and household members: no name, kept where Philter flags them after a
+#: label or a code ("Relationship: Grandson", "NK1|1|...|DAU^Daughter"). "Son" is left out: a
+#: surname too.
+_KINSHIP = frozenset(
+    "mother father husband wife spouse partner brother sister sibling daughter aunt uncle"
+    " cousin niece nephew grandson granddaughter grandmother grandfather grandchild stepson"
+    " stepdaughter stepmother stepfather guardian caregiver carer fiance fiancee"
+    " household relationship relative".split()
+)
 _HYPHEN_WORD = re.compile(r"[\w'’]+(?:-[\w'’]+)+")
 #: Eponyms and clinical abbreviations used alone ("Babinski negative", "NYHA II", "1/2 NS").
 _CLINICAL_NAMES = frozenset(
@@ -345,17 +354,20 @@ def _eponym_phrase(text: str, start: int, end: int) -> bool:
 
 
 def _hyphen_tail(text: str, word: str, start: int, out: list[tuple[str, int, int]]) -> bool:
-    """Whether ``word`` (at ``start``) ends a hyphenated given name whose capitalised first part
-    is flagged ("Jae-won", "Hyun-joo": Philter keeps "won", an English word)."""
-    return (
-        bool(out)
-        and out[-1][2] == start - 1
-        and text[start - 1] == "-"
-        and word.isalpha()
-        and word.islower()
-        and len(word) <= 4
-        and text[out[-1][1]].isupper()
-    )
+    """Whether ``word`` (at ``start``) ends a hyphenated name whose capitalised first part is
+    flagged: a given name ("Jae-won", "Hyun-joo": Philter keeps "won", an English word) or a
+    double-barrelled surname whose second part is a word ("Vasquez-Bright", "Okafor-Young")."""
+    if not (out and out[-1][2] == start - 1 and text[start - 1] == "-" and word.isalpha()):
+        return False
+    first = _TOKEN.findall(text, out[-1][1], out[-1][2])[-1]
+    if word.islower():
+        return len(word) <= 4 and text[out[-1][1]].isupper()
+    return _title_word(word) and _title_word(first) and len(first) >= 3
+
+
+def _title_word(word: str) -> bool:
+    """A capitalised word of three letters or more ("Bright", not "BRIGHT", "Xa" or "HbA")."""
+    return len(word) >= 3 and word[0].isupper() and word[1:].isalpha() and word[1:].islower()
 
 
 def _pos_tags(text: str) -> list[tuple[str, str]]:
@@ -538,6 +550,7 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
         if not _hyphen_tail(text, word, s, out) and (
             all(kept[s:e])
             or word.lower() in _FUNCTION_WORDS
+            or word.lower() in _KINSHIP
             or _GENETIC.fullmatch(word)
             or _STAGED.fullmatch(word)
             or (_HGVS_PREFIX.search(text[max(0, s - 4) : s]) and word[:1].isdigit())

@@ -933,6 +933,8 @@ class PlacePattern(PhiPattern):
         """Yield ``(kind, start, end)`` of each place name in context."""
         names, first = self.places()
         tokens = list(_PLACE_TOKEN.finditer(text))
+        seen: set[str] = set()
+        others: list[tuple[int, int, str]] = []
         i = 0
         while i < len(tokens):
             found = self._longest(text, tokens, i, names, first)
@@ -944,8 +946,26 @@ class PlacePattern(PhiPattern):
             words = [t.group().rstrip(".") for t in tokens[i : i + n]]
             in_context = self._in_context(text, start, end, words, key)
             if in_context:
+                seen.add(key)
                 yield self.kind, start, end
+            else:
+                others.append((start, end, key))
             i += n if in_context else 1
+        # a place named once in context is that place at every mention ("lives in asheville
+        # ... a librarian at unc asheville"), but for names that are also words and eponyms
+        # ("lives in Ames ... Ames test negative")
+        from twinlab.deid.engine import _EPONYM_AFTER, _EPONYM_AFTER_ALONE
+
+        for start, end, key in others:
+            if (
+                key in seen
+                and key not in _PLACE_ALSO_A_WORD
+                and len(key) >= 4
+                and _EPONYM_AFTER.match(text, end) is None
+                and _EPONYM_AFTER_ALONE.match(text, end) is None
+                and (self.not_after is None or self.not_after.match(text, end) is None)
+            ):
+                yield self.kind, start, end
 
     def _in_context(self, text: str, start: int, end: int, words: list[str], key: str) -> bool:
         """Whether the gazetteer name ``key`` at ``text[start:end]`` is a place there."""
@@ -1347,6 +1367,22 @@ PATTERNS: tuple[PhiPattern, ...] = (
     ),
     PhiPattern("ssn", _p(r"(?<!\d)\d{3}([- ])\d{2}\1\d{4}(?!\d)")),
     PhiPattern("zip", _p(r"(?<!\d)\d{5}-\d{4}(?!\d)")),
+    PhiPattern(  # an institution after its field's label: "InstitutionName: Lakeshore Imaging"
+        "address",
+        re.compile(
+            r"(?i:\b(?:institution|facility|hospital|organi[sz]ation|station)[ \t_]?name"
+            r"|\binstitution(?:[ \t_]?address)?)[ \t]*[:=][ \t]*"
+            r"(?P<v>[^\W_][^\n|;]{1,80}?)[ \t]*(?=[\n|;]|$)"
+        ),
+        hint=_p(r"institution|name\s*[:=]"),
+    ),
+    PhiPattern(  # a ZIP code after a town's state: "Dubuque IA 52001", "Peoria, IL 61602"
+        "zip",
+        re.compile(
+            rf"\b[A-Z][A-Za-z'.-]+,?[ \t]+{_STATE_CODE}[ \t]+(?P<v>\d{{5}})"
+            r"(?![\w-]|[.,]\d)"
+        ),
+    ),
     PhiPattern(  # a ZIP code's first three digits, labelled: "ZIP3 592", "3-digit ZIP 036"
         "zip",
         _p(
@@ -1846,12 +1882,12 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"\s*[\[(]?\s*dot\s*[\])]?\s*{_TLD}\b"
         ),
     ),
-    PhiPattern(  # the name ends at a full stop, but for an abbreviation or initials
+    PhiPattern(  # the name ends at a full stop (but for an abbreviation) or a line's end
         "employer",
         re.compile(
             r"(?i:\b(?:works?|worked|working)\s+(?:at|for)|\bemployed\s+(?:at|by)|\bemployer"
             r"|\bretired\s+from)\W{0,3}\s*"
-            rf"(?P<v>{_ORG_WORD}(?:\s+(?i:&|and|of)?\s*{_ORG_NEXT}){{0,4}}\.?)"
+            rf"(?P<v>{_ORG_WORD}(?:[ \t]+(?i:&|and|of)?[ \t]*{_ORG_NEXT}){{0,4}}\.?)"
         ),
     ),
     PhiPattern(  # an employer after a job: "works as a carrier for USPS", "a lineman with PG&E"
@@ -1860,7 +1896,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?i:(?:\b(?:works?|worked|working|employed)\s+as\s+(?:an?\s+)?(?:[a-z-]+\s+)?"
             rf"[a-z-]+|\b(?:as|is|was|a|an)\s+(?:an?\s+)?(?:[a-z-]+\s+)?{_OCCUPATION})"
             r"\s+(?:at|for|with|by)\s+)"
-            rf"(?P<v>{_ORG_WORD}(?:\s+(?i:&|and|of)?\s*{_ORG_NEXT}){{0,4}})"
+            rf"(?P<v>{_ORG_WORD}(?:[ \t]+(?i:&|and|of)?[ \t]*{_ORG_NEXT}){{0,4}})"
         ),
         context=_a_job_employer,
         hint=re.compile(r"\b(?i:at|for|with|by)\s+[A-Z]"),
@@ -2309,6 +2345,138 @@ def _full_stop_off(text: str, start: int, end: int) -> int:
     return end
 
 
+#: A column header of a table pasted into a note (comma-, semicolon-, tab- or pipe-delimited)
+#: that names an identifier, normalised to lower case and single spaces ("last_name", "DOB",
+#: "Phone #", "Nachname", "Geburtsdatum", "Ort"), with the kind of its cells.
+_ID_COLUMN = re.compile(
+    r"(?:(?:patient|pt|pat|member|subscriber|contact|nok|guardian|emergency contact) )?"
+    r"(?:(?P<name>(?:first|last|given|family|middle|full|maiden|sur)(?: ?name)?|name|fname"
+    r"|lname|nachname|vorname|nom|pr[ée]nom|apellidos?|nombre)"
+    r"|(?P<date>dob|birth ?date|date of birth|d\.o\.b\.?|geburtsdatum"
+    r"|date de naissance|fecha de nacimiento)"
+    r"|(?P<address>city|town|street|address(?: line)?(?: ?\d)?|addr\d?|zip(?: code)?"
+    r"|post(?:al)? ?code|county|ort|stadt|wohnort|stra(?:ß|ss)e|plz|ville|adresse|ciudad"
+    r"|direcci[óo]n)"
+    r"|(?P<phone>phone(?: #| no\.?| number)?|tel|telephone|mobile|cell|fax|telefon"
+    r"|t[ée]l[ée]phone|tel[ée]fono)|(?P<email>e ?mail|courriel)|(?P<ssn>ssn)"
+    r"|(?P<id>mrn|id|account(?: #| no\.?)?|acct(?: #| no\.?)?|fin|member id|insurance id))"
+)
+_CELL_SPLIT = {
+    ",": re.compile(r","),
+    ";": re.compile(r";"),
+    "\t": re.compile(r"\t"),
+    "|": re.compile(r"\|"),
+}
+
+
+def _table_cells(text: str) -> list[tuple[str, int, int]]:
+    """The cells under identifier columns of tables pasted into ``text``: a header line of three
+    cells or more, split by commas, semicolons, tabs or pipes, two of which at least name a person's
+    identifier (:data:`_ID_COLUMN`: a name and a birth date, a city and a telephone; a record
+    number alone or a "Name" column alone is a drug list's or a lab table's), and the lines
+    after it with as many cells.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    list of (kind, start, end)
+
+    Examples
+    --------
+    >>> t = "id,dob,city,analyte\\nPT-55012,1941-11-23,Kalamazoo,HbA1c"
+    >>> [(k, t[s:e]) for k, s, e in _table_cells(t)]
+    [('id', 'PT-55012'), ('date', '1941-11-23'), ('address', 'Kalamazoo')]
+    """
+    lines = [(m.start(1), m.group(1)) for m in re.finditer(r"(?:^|(?<=\n))([^\n]*)", text)]
+    out: list[tuple[str, int, int]] = []
+    i = 0
+    while i < len(lines):
+        kinds, sep = _id_columns(lines[i][1])
+        i += 1
+        if not kinds:
+            continue
+        width = len(sep.split(lines[i - 1][1]))
+        while i < len(lines):
+            start, line = lines[i]
+            cuts = [0] + [m.end() for m in sep.finditer(line)]
+            if len(cuts) != width:
+                break
+            ends = [m.start() for m in sep.finditer(line)] + [len(line)]
+            for col, kind in kinds.items():
+                cell = line[cuts[col] : ends[col]]
+                m = re.search(r"\w(?:.*\w)?", cell)
+                if m is not None:
+                    out.append((kind, start + cuts[col] + m.start(), start + cuts[col] + m.end()))
+            i += 1
+    return out
+
+
+def _id_columns(line: str) -> tuple[dict[int, str], re.Pattern[str]]:
+    """``({column: kind}, delimiter)`` of a header line naming identifier columns, or empty."""
+    for sep in _CELL_SPLIT.values():
+        cells = sep.split(line)
+        if len(cells) < 3:
+            continue
+        kinds = {}
+        for col, cell in enumerate(cells):
+            key = re.sub(r"[\s_]+", " ", cell.strip(" \t\"'*").lower()).strip()
+            m = _ID_COLUMN.fullmatch(key)
+            if m is not None:
+                kinds[col] = next(k for k, v in m.groupdict().items() if v is not None)
+        if sum(k != "id" for k in kinds.values()) >= 2:  # not a drug list's "ID", "Name"
+            return kinds, sep
+    return {}, _CELL_SPLIT[","]
+
+
+#: A code after the name of its code system ("SNOMED CT: 431857002", "snomed=431857002",
+#: "icd10=N18.4", "RxCUI 197361"): a concept, not a record number, and the system's name no
+#: name of a person.
+_SYSTEM_CODE = re.compile(
+    r"\b(?i:snomed(?:[ -]?ct)?|sctid|loinc|rxnorm|rxcui|cpt|hcpcs|ndc|umls|icd-?(?:9|10|11)"
+    r"(?:-?cm|-?pcs)?)(?:[ \t]+(?i:code|concept|id))?[ \t]*[:=#]?[ \t]*"
+    r"[A-Z]?\d(?:[\d.-]*\d)?(?![\w.-])"
+)
+
+
+#: A number that OCR misread: digits with the letters OCR takes for them ("O7/22/l936",
+#: "52OO1", "2l4 Brlarwood Ln"), a whole token, at least one digit and one such letter.
+_OCR_NUMBER = re.compile(
+    r"(?<![^\W\d_])(?=[0-9OolI]*\d)(?=[0-9OolI]*[OolI])[0-9OolI]{2,}(?![^\W\d_])"
+)
+_OCR_DIGITS = str.maketrans("OolI", "0011")
+
+
+def _ocr_hits(text: str) -> list[tuple[str, int, int]]:
+    """Pattern hits of ``text`` read with OCR's misread numbers (:data:`_OCR_NUMBER`) put right
+    ("O" and "o" as 0, "l" and "I" as 1), the hits that take in such a number only.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    list of (kind, start, end)
+        Spans of ``text`` itself: the fix keeps every character's place.
+
+    Examples
+    --------
+    >>> [(k, t[s:e]) for t in ["DOB: O7/22/l936"] for k, s, e in _ocr_hits(t)]
+    [('date', 'O7/22/l936')]
+    """
+    fixed = [(m.start(), m.end()) for m in _OCR_NUMBER.finditer(text)]
+    if not fixed:
+        return []
+    chars = list(text)
+    for a, b in fixed:
+        chars[a:b] = text[a:b].translate(_OCR_DIGITS)
+    read = "".join(chars)
+    return [(k, s, e) for k, s, e in find_patterns(read) if any(a < e and s < b for a, b in fixed)]
+
+
 def find_phi(
     text: str,
     identifiers: IdentifierSet | None = None,
@@ -2352,6 +2520,8 @@ def find_phi(
         spans += [(0, k, s, e) for k, s, e in identifiers.finditer(text)]
     if patterns:
         hits = [(k, s, e) for k, s, e in find_patterns(text) if k not in skip]
+        hits += [(k, s, e) for k, s, e in _ocr_hits(text) if k not in skip]
+        hits += [(k, s, e) for k, s, e in _table_cells(text) if k not in skip]
         spans += [(1, k, s, _full_stop_off(text, s, e)) for k, s, e in hits]
     if patterns and names:
         spans += [(1, k, s, e) for k, s, e in person_name_runs(text)]
@@ -2363,6 +2533,7 @@ def find_phi(
     if not spans:
         return []
     held = [(m.start(), m.end()) for m in _PLACEHOLDER.finditer(text)]
+    held += [(m.start(), m.end()) for m in _SYSTEM_CODE.finditer(text)]
     spans = [t for t in spans if not any(a <= t[2] and t[3] <= b for a, b in held)]
     spans.sort(key=lambda t: (t[2], t[0], -t[3]))
     out: list[tuple[str, int, int]] = []
@@ -2375,7 +2546,51 @@ def find_phi(
         else:
             out.append((k, s, e))
             rank.append(r)
-    return _with_particles(text, out)
+    return _across_line_breaks(text, _with_particles(text, out))
+
+
+#: A word broken across a line by a hyphen (OCR, a narrow column): its part before the break
+#: (at the end of the searched text) and its part after it (at the start).
+_BROKEN_BEFORE = re.compile(r"(?<![^\W\d_])[^\W\d_]+-[ \t]*\n[ \t]*$")
+_BROKEN_AFTER = re.compile(r"-?[ \t]*\n[ \t]*[^\W\d_]+(?![^\W\d_])")
+
+
+def _across_line_breaks(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """``spans`` with the other part of a word a hyphen broke across lines ("Ar-" / "mand
+    Bellweather", "Pitts-" / "field MA"): a span that ends at the hyphen takes the next line's
+    first word, one that starts a line takes the part before the hyphen.
+
+    Parameters
+    ----------
+    text : str
+    spans : list of (kind, start, end)
+        Non-overlapping, in text order.
+
+    Returns
+    -------
+    list of (kind, start, end)
+        Still non-overlapping, in text order.
+
+    Examples
+    --------
+    >>> t = "Pt: Ar-\\nmand Quillfeather"
+    >>> [t[s:e] for _, s, e in _across_line_breaks(t, [("name", 8, 25)])]
+    ['Ar-\\nmand Quillfeather']
+    """
+    out: list[tuple[str, int, int]] = []
+    for k, s, e in spans:
+        before = _BROKEN_BEFORE.search(text, max(0, s - 40), s)
+        if before is not None:
+            s = before.start()
+        if text[e - 1 : e] == "-" or text[e : e + 1] == "-":
+            after = _BROKEN_AFTER.match(text, e)
+            if after is not None and "\n" in after.group():
+                e = after.end()
+        if out and s <= out[-1][2]:
+            out[-1] = (out[-1][0], out[-1][1], max(e, out[-1][2]))
+        else:
+            out.append((k, s, e))
+    return out
 
 
 #: The particles of surnames ("van der Berg", "de la Cruz", "dos Santos", "bin Rashid", "Ní

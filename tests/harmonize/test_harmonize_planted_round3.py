@@ -323,3 +323,45 @@ def test_an_organization_display_found_through_its_urn_is_no_name(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps(bundle))
     (phi,) = read_fhir(tmp_path / "b.json").persons["phi"]
     assert phi["related"] == [{"name": [{"text": "Ray Light"}]}]
+
+
+def _synthea_bundle() -> Path:
+    """The smallest Synthea bundle of the shared data (skips when it is absent)."""
+    from repo_helpers import shared_data
+
+    files = sorted((shared_data() / "fhir" / "synthea_smart").glob("*_*-*.json"))
+    if not files:
+        pytest.skip("the shared Synthea bundles are not present")
+    return min(files, key=lambda f: (f.stat().st_size, f.name))
+
+
+def test_a_real_synthea_bundle_names_no_payer_or_relative(tmp_path):
+    """A copy of a real Synthea bundle, its ExplanationOfBenefit's contained Coverage given a
+    subscriber, its care team and payee named, its Claim an enterer, its Patient a contact,
+    and a reviewed note naming them all: harmonized, none of them is published."""
+    bundle = json.loads(_synthea_bundle().read_text())
+    res = [e["resource"] for e in bundle["entry"]]
+    kinds = {r["resourceType"]: r for r in reversed(res)}  # the first of each type
+    kinds["Patient"]["contact"] = [{"name": {"text": "Mark Stone"}}]
+    eob, claim = kinds["ExplanationOfBenefit"], kinds["Claim"]
+    coverage = next(c for c in eob["contained"] if c["resourceType"] == "Coverage")
+    coverage["subscriber"] = {"display": "Faith Hill"}
+    eob["careTeam"][0]["provider"]["display"] = "Will Power"
+    eob["payee"] = {"party": {"display": "Patience Gate"}}
+    claim["enterer"] = {"display": "Crystal Ball"}
+    note = _note(
+        kinds["Observation"],
+        "planted-synthea-note",
+        "seen with mark stone; subscriber faith hill; care team will power; paid to patience "
+        "gate; entered by crystal ball.",
+    )
+    bundle["entry"].append(_entry(note))
+    (tmp_path / "raw" / "fhir").mkdir(parents=True)
+    (tmp_path / "raw" / "fhir" / "synthea.json").write_text(json.dumps(bundle))
+    results = run_both(tmp_path / "raw", tmp_path)
+    for label in ("scrub", "default"):
+        assert results[label].phi_findings == []
+        text = published_text(tmp_path / label).lower()
+        assert "seen with" in text or label == "default"  # the note is published, scrubbed
+        names = ("Mark Stone", "Faith Hill", "Will Power", "Patience Gate", "Crystal Ball")
+        assert not [n for n in names if n.lower() in text], label

@@ -769,15 +769,19 @@ def _with_contained(res: dict) -> Iterator[dict]:
 #: performer, an informant, an author, a linked record; a Coverage's subscriber and policy
 #: holder, a Claim's or ExplanationOfBenefit's enterer, provider, care team and payee, a
 #: Provenance's or AuditEvent's agents, a DocumentReference's authenticator, a Composition's
-#: attesters), with the keys inside an element where its Reference stands
-#: (``participant.individual``, ``link.other``, ``careTeam.provider``, ``payee.party``,
-#: ``agent.who``, ``agent.onBehalfOf``, ``attester.party``).
+#: attesters, a DiagnosticReport's interpreters, a MedicationDispense's receiver, a
+#: Communication's sender and recipients, a Goal's expresser, a QuestionnaireResponse's
+#: source, a CarePlan's contributors), with the keys inside an element where its Reference
+#: stands (``participant.individual``, ``participant.member``, ``link.other``,
+#: ``careTeam.provider``, ``payee.party``, ``agent.who``, ``agent.onBehalfOf``,
+#: ``attester.party``).
 _PERSON_ELEMENTS = ("generalPractitioner", "performer", "informationSource", "asserter",
                     "recorder", "requester", "author", "participant", "link", "note",
                     "subscriber", "policyHolder", "enterer", "provider", "careTeam", "payee",
-                    "agent", "authenticator", "attester")  # fmt: skip
+                    "agent", "authenticator", "attester", "resultsInterpreter", "receiver",
+                    "sender", "recipient", "expressedBy", "source", "contributor")  # fmt: skip
 _PERSON_INNER = ("individual", "actor", "other", "authorReference", "provider", "party", "who",
-                 "onBehalfOf")  # fmt: skip
+                 "onBehalfOf", "member")  # fmt: skip
 #: Resource types that are no person (an organization, a place, a device...).
 _NOT_PEOPLE = ("Organization", "Location", "Device", "CareTeam", "HealthcareService", "Group",
                "Endpoint", "InsurancePlan")  # fmt: skip

@@ -15,9 +15,10 @@ The check reads every published file independently of twinlab's detectors.
 
 What leaked before the fixes of this round (a reviewed note naming them, the scrub run): the
 people that only a Coverage's subscriber and policy holder, a Claim's enterer and payee, a
-Provenance's agent, a MedicationRequest's requester or a Condition's asserter and recorder
-name (the reader gathered the displays of repeating References only, and of none of these
-elements), in words the clinical engine keeps. Every other place held: the attachments, the
+Provenance's agent, a MedicationRequest's requester, a Condition's asserter and recorder, a
+MedicationDispense's receiver, a Communication's recipient or a DiagnosticReport's
+interpreter name (the reader gathered the displays of repeating References only, and of none
+of these elements), in words the clinical engine keeps. Every other place held: the attachments, the
 Claim's and EOB's other fields, the hospitalization and the meta are read into no published
 column, and the Patient's identifiers, extensions and contacts are known values.
 """
@@ -35,7 +36,7 @@ from test_harmonize_planted_round2 import _entry, _observation, _where
 #: place -> the planted values that must not be published (case-insensitive).
 PLANTED: dict[str, list[str]] = {}
 #: The places where planted values were published before this round's fixes (scrub run).
-LEAKED_ON_MAIN = ("coverage", "claims", "provenance", "single_references")
+LEAKED_ON_MAIN = ("coverage", "claims", "provenance", "single_references", "more_people")
 
 
 def _plant(place: str, *values: str) -> None:
@@ -164,16 +165,16 @@ def _documents(subject: dict) -> list[dict]:
 
 
 def _encounter(subject: dict, when: str) -> dict:
-    _plant("hospitalization", "Major Key", "Drew Card", "Wrenhaven")
+    _plant("hospitalization", "Harrowgate", "Quintus", "Wrenhaven")
     return {
         "resourceType": "Encounter", "id": "enc3", "status": "finished",
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
         "type": [{"coding": [{"system": "http://snomed.info/sct", "code": "183452005"}]}],
         "subject": subject, "period": {"start": when, "end": when},
         "hospitalization": {
-            "origin": {"display": "Home of Major Key"},
+            "origin": {"display": "Home of Quintus Harrowgate"},
             "destination": {"reference": "Location/wh", "display": "Wrenhaven Nursing Home"},
-            "dischargeDisposition": {"text": "to Drew Card"},
+            "dischargeDisposition": {"text": "to Quintus Harrowgate"},
         },
     }  # fmt: skip
 
@@ -212,13 +213,31 @@ def _meta(obs: dict) -> dict:
 def _single_references(entries: list[dict]) -> None:
     # References of elements that do not repeat (MedicationRequest.requester,
     # Condition.asserter and recorder), where the repeating ones (performer) are lists
-    _plant("single_references", "Ray Light", "Frank Talk", "Art Work")
+    _plant("single_references", "Ginger Snap", "Frank Talk", "Art Work")
     first = {}
     for e in entries:
         first.setdefault(e["resource"]["resourceType"], e["resource"])
-    first["MedicationRequest"]["requester"] = {"display": "Dr. Ray Light"}
+    first["MedicationRequest"]["requester"] = {"display": "Dr. Ginger Snap"}
     first["Condition"]["asserter"] = {"reference": "Practitioner/p9", "display": "Frank Talk"}
     first["Condition"]["recorder"] = {"display": "Art Work"}
+
+
+def _more_people(subject: dict, when: str) -> list[dict]:
+    # people of resources round 2 did not plant: the relative who picks up a dispense, the
+    # recipient of a message, a report's interpreter
+    _plant("more_people", "Major Key", "Drew Card", "Ray Light")
+    code = {"coding": [{"system": "http://loinc.org", "code": "18842-5"}]}
+    return [
+        {"resourceType": "MedicationDispense", "id": "md3", "status": "completed",
+         "subject": subject, "medicationCodeableConcept": {"text": "x"},
+         "receiver": [{"reference": "RelatedPerson/r8", "display": "Major Key"}]},
+        {"resourceType": "Communication", "id": "com3", "status": "completed",
+         "subject": subject, "recipient": [{"display": "Drew Card"}],
+         "sender": {"reference": "Organization/o1", "display": "Ward 3"}},
+        {"resourceType": "DiagnosticReport", "id": "dr4", "status": "final", "code": code,
+         "subject": subject, "effectiveDateTime": when,
+         "resultsInterpreter": [{"display": "Dr. Ray Light"}]},
+    ]  # fmt: skip
 
 
 def _related(subject: dict) -> dict:
@@ -240,8 +259,9 @@ NOTE = (
     "entered by will power; paid to patience gate. fall at 3 tannery close, quillsby. going "
     "to wrenhaven nursing home. note by crystal ball. discharge note by rich field for "
     "leopold ashgrove. allergy per chance meeting. tamsin ashdown and peregrine ashdown "
-    "visit. ordered by ray light; asserted by frank talk; recorded by art work. carer: "
-    "sandy beach, 412-555-0177."
+    "visit. ordered by ginger snap; asserted by frank talk; recorded by art work. carer: "
+    "sandy beach, 412-555-0177. picked up by major key. message to drew card. interpreted by "
+    "ray light."
 )
 
 
@@ -267,6 +287,7 @@ def _plant_fhir(raw: Path) -> None:
         _allergy(subject, when),
         _meta(obs),
         _related(subject),
+        *_more_people(subject, when),
         # a reviewed note naming each place's people and numbers
         _note(obs, "planted-note3", NOTE),
     ]
@@ -284,7 +305,7 @@ def runs(tmp_path_factory):
 
 PLACES = ["synthea_ids", "birth_extensions", "contact", "coverage", "claims", "documents",
           "hospitalization", "provenance", "allergy", "meta", "single_references",
-          "related_person"]  # fmt: skip
+          "related_person", "more_people"]  # fmt: skip
 
 
 @pytest.mark.parametrize("label", ["scrub", "default"])

@@ -66,7 +66,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from functools import cached_property
@@ -766,15 +766,27 @@ def _with_contained(res: dict) -> Iterator[dict]:
 
 
 #: Elements whose References name the people around a patient (a general practitioner, a
-#: performer, an informant, an author, a linked record), with the keys inside an element
-#: where its Reference stands (``participant.individual``, ``link.other``).
+#: performer, an informant, an author, a linked record; a Coverage's subscriber and policy
+#: holder, a Claim's or ExplanationOfBenefit's enterer, provider, care team and payee, a
+#: Provenance's or AuditEvent's agents, a DocumentReference's authenticator, a Composition's
+#: attesters, a DiagnosticReport's interpreters, a MedicationDispense's receiver, a
+#: Communication's sender and recipients, a Goal's expresser, a QuestionnaireResponse's
+#: source, a CarePlan's contributors), with the keys inside an element where its Reference
+#: stands (``participant.individual``, ``participant.member``, ``link.other``,
+#: ``careTeam.provider``, ``payee.party``, ``agent.who``, ``agent.onBehalfOf``,
+#: ``attester.party``).
 _PERSON_ELEMENTS = ("generalPractitioner", "performer", "informationSource", "asserter",
-                    "recorder", "requester", "author", "participant", "link", "note")  # fmt: skip
-_PERSON_INNER = ("individual", "actor", "other", "authorReference")
-#: Reference targets that name no person (an organization, a place, a device...).
-_NOT_A_PERSON = re.compile(
-    r"(?:^|/)(?:Organization|Location|Device|CareTeam|HealthcareService|Group|Endpoint)/"
-)
+                    "recorder", "requester", "author", "participant", "link", "note",
+                    "subscriber", "policyHolder", "enterer", "provider", "careTeam", "payee",
+                    "agent", "authenticator", "attester", "resultsInterpreter", "receiver",
+                    "sender", "recipient", "expressedBy", "source", "contributor")  # fmt: skip
+_PERSON_INNER = ("individual", "actor", "other", "authorReference", "provider", "party", "who",
+                 "onBehalfOf", "member")  # fmt: skip
+#: Resource types that are no person (an organization, a place, a device...).
+_NOT_PEOPLE = ("Organization", "Location", "Device", "CareTeam", "HealthcareService", "Group",
+               "Endpoint", "InsurancePlan")  # fmt: skip
+#: Reference targets that name no person.
+_NOT_A_PERSON = re.compile(rf"(?:^|/)(?:{'|'.join(_NOT_PEOPLE)})/")
 #: A title before a name and a credential after it ("Dr. Joy Field, MD"): no name words.
 _TITLES = re.compile(
     r"^\s*(?:(?:dr|mr|mrs|ms|miss|prof)\.?\s+)+|(?:,?\s+(?:md|do|rn|np|pa|phd|jr|sr)\.?)+\s*$",
@@ -782,13 +794,34 @@ _TITLES = re.compile(
 )
 
 
-def _person_displays(res: dict) -> Iterator[str]:
+def _person_displays(
+    res: dict, resolve: Callable[[str], dict | None] | None = None
+) -> Iterator[str]:
     """The names that ``res``'s References to people display (``Patient.generalPractitioner``,
-    ``Observation.performer``, ``Encounter.participant.individual``, ``Patient.link.other``)
-    and its annotations' ``authorString``: names the file holds, whose people may be no
-    resource of it. A reference to an organization, a place or a device is no person."""
+    ``Observation.performer``, ``Encounter.participant.individual``, ``Patient.link.other``,
+    ``Coverage.subscriber``, ``Claim.careTeam.provider``, ``Provenance.agent.who``...) and its
+    annotations' ``authorString``: names the file holds, whose people may be no resource of
+    it, whether the element repeats (``performer``) or not (``requester``, ``enterer``). A
+    reference to an organization, a place or a device is no person, whether its type is
+    written in it (``Organization/7``) or found by ``resolve`` (a Bundle's ``urn:uuid:``).
+
+    Parameters
+    ----------
+    res : dict
+        A resource.
+    resolve : callable, optional
+        ``resolve(reference_text) -> resource dict or None`` over the file's resources.
+
+    Yields
+    ------
+    str
+        Each display (and ``authorString``) as written.
+    """
     for element in _PERSON_ELEMENTS:
-        for item in as_list(res.get(element)):
+        value = res.get(element)
+        # a repeating element (performer) is a list, a single one (requester, enterer,
+        # Coverage.subscriber, Claim.payee) the Reference or backbone element itself
+        for item in value if isinstance(value, list) else [value]:
             if not isinstance(item, dict):
                 continue
             if isinstance(item.get("authorString"), str):
@@ -796,9 +829,19 @@ def _person_displays(res: dict) -> Iterator[str]:
             for ref in (item, *(item.get(k) for k in _PERSON_INNER)):
                 if not isinstance(ref, dict) or not isinstance(ref.get("display"), str):
                     continue
-                target = ref.get("reference")
-                if not (isinstance(target, str) and _NOT_A_PERSON.search(target)):
+                if not _names_no_person(ref.get("reference"), resolve):
                     yield ref["display"]
+
+
+def _names_no_person(target: Any, resolve: Callable[[str], dict | None] | None) -> bool:
+    """Whether a Reference's ``reference`` leads to no person (its type written in it, or the
+    resource of the file that ``resolve`` finds)."""
+    if not isinstance(target, str):
+        return False
+    if _NOT_A_PERSON.search(target):
+        return True
+    found = resolve(target) if resolve is not None else None
+    return isinstance(found, dict) and found.get("resourceType") in _NOT_PEOPLE
 
 
 def _subject_key(ctx: Context, ref: Any, field: str) -> str | None:
@@ -822,7 +865,7 @@ def _attach_relatives(persons: list[tuple], items: list, ctx: Context) -> None:
     phi_at = list(PERSON_COLUMNS).index("phi")
     found: dict[str | None, list[dict]] = {}
     for res in (r for _, top, _, _ in items for r in _with_contained(top)):
-        shown = [_TITLES.sub("", d).strip() for d in _person_displays(res)]
+        shown = [_TITLES.sub("", d).strip() for d in _person_displays(res, ctx.resolve)]
         if any(shown):
             names = [{"text": d} for d in dict.fromkeys(shown) if d]
             found.setdefault(_owner(res, ctx), []).append({"name": names})

@@ -5,6 +5,8 @@ read independently of twinlab's own detectors.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -58,3 +60,33 @@ def run_both(
             key=KEY, keyring=KEYRING,
         )  # fmt: skip
     return out
+
+
+def fhir_entry(resource: dict, url: str | None = None) -> dict:
+    """A transaction bundle entry that POSTs ``resource``."""
+    return {"fullUrl": url or f"urn:uuid:planted-{resource['id']}", "resource": resource,
+            "request": {"method": "POST", "url": resource["resourceType"]}}  # fmt: skip
+
+
+def observation_like(template: dict, rid: str, **fields) -> dict:
+    """A copy of Observation ``template`` with id ``rid`` and ``fields``, no value."""
+    obs = json.loads(json.dumps(template))
+    obs["id"] = rid
+    obs.pop("valueQuantity", None)
+    obs.update(fields)
+    return obs
+
+
+def where_found(root: Path, label: str, value: str) -> list[str]:
+    """Where a leaked value is (file and column), for the failure message."""
+    found = []
+    for f in sorted((root / label).rglob("*")):
+        if f.suffix == ".parquet":
+            table = pd.read_parquet(f).astype(str)
+            for col in table.columns:
+                hit = table[col].str.contains(re.escape(value), case=False, regex=True)
+                if hit.any():
+                    found.append(f"{f.name}:{col}: {table.loc[hit, col].iloc[0][:200]}")
+        elif f.is_file() and value.lower() in f.read_text(errors="replace").lower():
+            found.append(f.name)
+    return found

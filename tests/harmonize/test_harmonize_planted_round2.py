@@ -31,7 +31,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from harmonize_redteam import KEY, published_text, run_both, small_study
+from harmonize_redteam import (
+    KEY,
+    fhir_entry,
+    observation_like,
+    published_text,
+    run_both,
+    small_study,
+    where_found,
+)
 
 #: place -> the planted values that must not be published (case-insensitive).
 PLANTED: dict[str, list[str]] = {}
@@ -43,19 +51,6 @@ def _plant(place: str, *values: str) -> None:
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
-
-
-def _entry(resource: dict, url: str | None = None) -> dict:
-    return {"fullUrl": url or f"urn:uuid:planted-{resource['id']}", "resource": resource,
-            "request": {"method": "POST", "url": resource["resourceType"]}}  # fmt: skip
-
-
-def _observation(template: dict, rid: str, **fields) -> dict:
-    obs = json.loads(json.dumps(template))
-    obs["id"] = rid
-    obs.pop("valueQuantity", None)
-    obs.update(fields)
-    return obs
 
 
 # --- FHIR ---------------------------------------------------------------------------------------
@@ -97,7 +92,7 @@ def _plant_fhir(raw: Path) -> dict:
         {"url": "http://example.org/fhir/StructureDefinition/medicaid-id",
          "valueIdentifier": {"system": "urn:medicaid", "value": "MCD99217345"}},
     ])  # fmt: skip
-    ext_note = _observation(
+    ext_note = observation_like(
         obs,
         "planted-ext-note",
         code={"coding": [{"system": "http://loinc.org", "code": "34109-9"}], "text": "Note"},
@@ -108,7 +103,7 @@ def _plant_fhir(raw: Path) -> dict:
 
     # contained resources: a RelatedPerson and a Practitioner inside an Observation
     _plant("contained", "Pembrook", "Odalys", "Abernathy", "Fenwick", "Temple", "Joy Field")
-    contained = _observation(
+    contained = observation_like(
         obs,
         "planted-contained",
         code={"coding": [{"system": "http://loinc.org", "code": "34109-9"}], "text": "Note"},
@@ -188,7 +183,7 @@ def _plant_fhir(raw: Path) -> dict:
     _plant("coded_text", "Marchetti", "Gideon", "Calloway", "Henrietta", "2025-03-17",
            "Seabrook", "Ravensholt")  # fmt: skip
     coded = [
-        _observation(
+        observation_like(
             obs,
             "planted-cc",
             code={
@@ -202,7 +197,7 @@ def _plant_fhir(raw: Path) -> dict:
             interpretation=[{"text": "per Henrietta Calloway (sister)"}],
             method={"text": "asked Gideon Marchetti"},
         ),
-        _observation(
+        observation_like(
             obs,
             "planted-cc2",
             code={
@@ -216,7 +211,7 @@ def _plant_fhir(raw: Path) -> dict:
             },
             valueDateTime="2025-03-17T10:00:00-05:00",
         ),
-        _observation(
+        observation_like(
             obs,
             "planted-cc3",
             code={"coding": [{"system": "http://loinc.org", "code": "76690-7"}]},
@@ -301,7 +296,7 @@ def _plant_fhir(raw: Path) -> dict:
             "payor": [{"display": "Brackenfield Steelworks Health Plan"}],
         },
     ]
-    dev_obs = _observation(obs, "planted-dev", device={"reference": "Device/dev1",
+    dev_obs = observation_like(obs, "planted-dev", device={"reference": "Device/dev1",
                                                        "display": "Scale SN-77A41-20931"},
                            valueQuantity=obs.get("valueQuantity"))  # fmt: skip
     dev_obs["valueQuantity"] = obs["valueQuantity"]
@@ -310,7 +305,7 @@ def _plant_fhir(raw: Path) -> dict:
     # people that only a Reference's display names (no resource of the file), met in a note:
     # a performer who is the patient's wife, the general practitioner above
     _plant("references", "Silver", "Lake")
-    ref_note = _observation(obs, "planted-ref-note", code={"coding": [
+    ref_note = observation_like(obs, "planted-ref-note", code={"coding": [
         {"system": "http://loinc.org", "code": "34109-9"}], "text": "Note"},
         performer=[{"reference": "RelatedPerson/rp9", "display": "Sterling Silver"}],
         valueString="Discussed with sterling silver (wife); GP june lake agrees.")  # fmt: skip
@@ -318,25 +313,27 @@ def _plant_fhir(raw: Path) -> dict:
     _plant("urls", "MRN55120943", "55120943")
     med = next(e for e in entries if e["resource"]["resourceType"] == "MedicationRequest")
     med["request"] = {"method": "PUT", "url": "MedicationRequest?identifier=urn:mrn|55120943"}
-    url_obs = _observation(obs, "planted-url")
+    url_obs = observation_like(obs, "planted-url")
     url_obs["valueQuantity"] = obs["valueQuantity"]
 
     # a bad record naming someone: quarantined alone, its reason naming the field only
     _plant("quarantine", "Ulverscroft", "Marigold")
-    bad = _observation(obs, "planted-bad", effectiveDateTime="2025-02-14 per Marigold Ulverscroft")
+    bad = observation_like(
+        obs, "planted-bad", effectiveDateTime="2025-02-14 per Marigold Ulverscroft"
+    )
     bad["valueQuantity"] = obs["valueQuantity"]
 
     entries += [
-        _entry(bad),
-        _entry(ext_note),
-        _entry(ref_note),
-        _entry(contained),
-        *(_entry(c) for c in coded),
-        _entry(fam),
-        _entry(enc),
-        *(_entry(o) for o in others),
-        _entry(dev_obs),
-        _entry(url_obs, "http://ehr.example.org/fhir/Observation/MRN55120943-obs1"),
+        fhir_entry(bad),
+        fhir_entry(ext_note),
+        fhir_entry(ref_note),
+        fhir_entry(contained),
+        *(fhir_entry(c) for c in coded),
+        fhir_entry(fam),
+        fhir_entry(enc),
+        *(fhir_entry(o) for o in others),
+        fhir_entry(dev_obs),
+        fhir_entry(url_obs, "http://ehr.example.org/fhir/Observation/MRN55120943-obs1"),
     ]
     file.write_text(json.dumps(bundle))
     return patient
@@ -563,21 +560,6 @@ def _leaks(root: Path, label: str, place: str) -> list[str]:
     return [v for v in PLANTED[place] if v.lower() in text]
 
 
-def _where(root: Path, label: str, value: str) -> list[str]:
-    """Where a leaked value is (file and column), for the failure message."""
-    found = []
-    for f in sorted((root / label).rglob("*")):
-        if f.suffix == ".parquet":
-            table = pd.read_parquet(f).astype(str)
-            for col in table.columns:
-                hit = table[col].str.contains(re.escape(value), case=False, regex=True)
-                if hit.any():
-                    found.append(f"{f.name}:{col}: {table.loc[hit, col].iloc[0][:200]}")
-        elif f.is_file() and value.lower() in f.read_text(errors="replace").lower():
-            found.append(f.name)
-    return found
-
-
 PLACES = ["narrative", "extensions", "contained", "annotation", "references", "coded_text",
           "places", "urls", "sdtm_supp", "sdtm_terms", "sdtm_visits", "file_names", "quarantine",
           "odm", "odm_items", "vcf", "wearables"]  # fmt: skip
@@ -598,7 +580,7 @@ def test_planted_identifiers_reach_no_published_file(runs, place, label):
     root, _ = runs
     assert (root / label / "events.parquet").exists()  # published, not refused
     leaks = _leaks(root, label, place)
-    assert not leaks, {v: _where(root, label, v) for v in leaks}
+    assert not leaks, {v: where_found(root, label, v) for v in leaks}
 
 
 def _events(root: Path, label: str) -> pd.DataFrame:

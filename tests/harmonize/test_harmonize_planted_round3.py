@@ -30,8 +30,14 @@ import json
 from pathlib import Path
 
 import pytest
-from harmonize_redteam import published_text, run_both, small_study
-from test_harmonize_planted_round2 import _entry, _observation, _where
+from harmonize_redteam import (
+    fhir_entry,
+    observation_like,
+    published_text,
+    run_both,
+    small_study,
+    where_found,
+)
 
 #: place -> the planted values that must not be published (case-insensitive).
 PLANTED: dict[str, list[str]] = {}
@@ -50,7 +56,7 @@ def _b64(text: str) -> str:
 def _note(template: dict, rid: str, text: str) -> dict:
     """A free-text Observation (LOINC 34109-9, a note) of the template's patient and time."""
     code = {"coding": [{"system": "http://loinc.org", "code": "34109-9"}], "text": "Note"}
-    return _observation(template, rid, code=code, valueString=text)
+    return observation_like(template, rid, code=code, valueString=text)
 
 
 def _ids(patient: dict) -> None:
@@ -203,7 +209,7 @@ def _allergy(subject: dict, when: str) -> dict:
 
 def _meta(obs: dict) -> dict:
     _plant("meta", "MRN71200488", "71200488", "Lindqvist")
-    tagged = _observation(obs, "planted-meta3", valueQuantity=obs.get("valueQuantity"))
+    tagged = observation_like(obs, "planted-meta3", valueQuantity=obs.get("valueQuantity"))
     tagged["valueQuantity"] = obs["valueQuantity"]
     tagged["meta"] = {"source": "#ehr-MRN71200488",
                       "tag": [{"code": "x", "display": "Entered by Lindqvist"}]}  # fmt: skip
@@ -291,7 +297,7 @@ def _plant_fhir(raw: Path) -> None:
         # a reviewed note naming each place's people and numbers
         _note(obs, "planted-note3", NOTE),
     ]
-    entries += [_entry(r) for r in resources]
+    entries += [fhir_entry(r) for r in resources]
     file.write_text(json.dumps(bundle))
 
 
@@ -321,7 +327,7 @@ def test_planted_identifiers_reach_no_published_file(runs, place, label):
     root, _ = runs
     text = published_text(root / label).lower()
     leaks = [v for v in PLANTED[place] if v.lower() in text]
-    assert not leaks, {v: _where(root, label, v) for v in leaks}
+    assert not leaks, {v: where_found(root, label, v) for v in leaks}
 
 
 def test_an_organization_display_found_through_its_urn_is_no_name(tmp_path):
@@ -376,7 +382,7 @@ def test_a_real_synthea_bundle_names_no_payer_or_relative(tmp_path):
         "seen with mark stone; subscriber faith hill; care team will power; paid to patience "
         "gate; entered by crystal ball.",
     )
-    bundle["entry"].append(_entry(note))
+    bundle["entry"].append(fhir_entry(note))
     (tmp_path / "raw" / "fhir").mkdir(parents=True)
     (tmp_path / "raw" / "fhir" / "synthea.json").write_text(json.dumps(bundle))
     results = run_both(tmp_path / "raw", tmp_path)

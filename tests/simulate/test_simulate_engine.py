@@ -428,3 +428,25 @@ def test_a_new_run_replaces_the_whole_result_folder(tmp_path):
         p.name for p in (tmp_path / "fresh").iterdir()
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh", "reused"]
+
+
+def test_a_chunk_write_that_never_finished_leaves_no_file_in_the_result(tmp_path):
+    """A writer killed mid-write (a Dask worker) leaves zarr's temporary file of the chunk;
+    its task runs again elsewhere and writes the chunk whole: the result holds the same
+    files as a run where nothing died."""
+    arms = [Arm("100 mg", Regimen(100.0, n_doses=3))]
+    sc = Scenario("a", LogNormalPopulation(n=30), arms, np.linspace(0, 72, 13), seed=1,
+                  chunk_size=10)  # fmt: skip
+    run(sc, out=tmp_path / "clean")
+    dead = []
+
+    def killed_writer(done: int, total: int) -> None:
+        if not dead:  # as a killed worker leaves it, in the run's store being written
+            (store,) = tmp_path.glob(".died.*.partial/result.zarr")
+            chunk = next(p for p in sorted((store / "conc").rglob("*")) if p.is_file())
+            dead.append(chunk.with_suffix(".0123456789abcdef0123456789abcdef.partial"))
+            dead[0].write_bytes(b"half a chunk")
+
+    run(sc, out=tmp_path / "died", progress=killed_writer, threads=1)
+    assert dead and not any((tmp_path / "died").rglob("*.partial"))
+    assert file_hashes(tmp_path / "died") == file_hashes(tmp_path / "clean")

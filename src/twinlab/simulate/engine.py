@@ -31,6 +31,7 @@ import functools
 import json
 import os
 import pickle
+import re
 import sys
 import threading
 import time
@@ -678,6 +679,20 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
+#: What zarr's local store leaves of a chunk whose writer died mid-write (a killed Dask worker):
+#: its temporary file, ``<chunk>.<uuid hex>.partial``
+_DEAD_WRITE = re.compile(r"\.[0-9a-f]{32}\.partial$")
+
+
+def _drop_dead_writes(store: Path) -> None:
+    """Remove the temporary files of chunk writes that never finished from ``store``, once
+    every chunk is written: the task of a killed worker ran again elsewhere and wrote its
+    chunks whole, and a result holds the same files whatever its workers went through."""
+    for path in store.rglob("*.partial"):
+        if _DEAD_WRITE.search(path.name):
+            path.unlink(missing_ok=True)
+
+
 def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
 
@@ -1110,6 +1125,8 @@ def run(
         else:
             for part in chunks:
                 assembly.add(part)
+        if store is not None:
+            _drop_dead_writes(store)
         t_sim = time.perf_counter()
         names = [a.name for a in scenario.arms]
         if parts:

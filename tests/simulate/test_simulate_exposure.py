@@ -235,15 +235,8 @@ def test_crossing_solver_matches_brent_to_machine_precision(m):
     assert got == pytest.approx(peak - 1e-6, abs=1e-9)
 
 
-@pytest.mark.parametrize("model", ["pk_1cmt_oral", "pk_2cmt_iv"])
-def test_two_term_path_gives_the_general_paths_bits(model):
-    """Two-term sums (1-cmt oral, 2-cmt IV) take the two-term path, the rise and fall crossings
-    solved in lockstep from its own starts; it must return what the general path returns
-    (the same bits, ``t_above`` to 1e-13), for bolus, infusion, lagged and
-    bioavailability-weighted doses and thresholds that the profile crosses, tops out at, or
-    never reaches."""
-    rng = np.random.default_rng(20)
-    n = 300
+def _two_term_case(model, n, seed):
+    rng = np.random.default_rng(seed)
     theta = {
         "ka": 1.2 * rng.lognormal(0, 0.5, n),
         "cl": 4.0 * rng.lognormal(0, 0.5, n),
@@ -251,29 +244,94 @@ def test_two_term_path_gives_the_general_paths_bits(model):
         "q": 3.0 * rng.lognormal(0, 0.3, n),
         "v2": 60.0 * rng.lognormal(0, 0.3, n),
     }
-    depot = model == "pk_1cmt_oral"
-    coefs, rates = exponential_terms(model, theta, depot=depot)
+    coefs, rates = exponential_terms(model, theta, depot=model == "pk_1cmt_oral")
     assert coefs.shape[1] == 2
+    return rng, coefs, rates
+
+
+def _value_at(coefs, rates, weight, lag, dose_time, amt, dur, t):
+    """C(t) by superposition of every dose given by ``t`` (bolus or infusion), per patient."""
+    total = np.zeros(coefs.shape[0])
+    for d, (td, a) in enumerate(zip(dose_time, amt, strict=True)):
+        s = t - (td + lag)
+        tau = 0.0 if dur is None else dur[d]
+        for i in range(coefs.shape[1]):
+            c, lam = weight * coefs[:, i], rates[:, i]
+            if tau > 0.0:
+                inside = np.clip(s, 0.0, tau)
+                g = a / tau * (1.0 - np.exp(-lam * inside)) / lam * np.exp(-lam * (s - inside))
+                total += np.where(s > 0.0, c * g, 0.0)
+            else:
+                total += np.where(s >= 0.0, c * a * np.exp(-lam * np.maximum(s, 0.0)), 0.0)
+    return total
+
+
+@pytest.mark.parametrize("model", ["pk_1cmt_oral", "pk_2cmt_iv"])
+def test_lanes_give_the_general_paths_metrics(model):
+    """Two-term sums (1-cmt oral, 2-cmt IV) go through the lanes (many patients at once,
+    vector exp/log, the crossings from their own starts); against the general path: AUC,
+    AUCtau and Ctrough the same bits, Cmax within a few ULP, Tmax the same time or another
+    time where the profile is at Cmax too (a tie between dosing intervals at steady state),
+    ``t_above`` within 1e-12 h; for bolus, infusion, lagged and bioavailability-weighted
+    doses and thresholds that the profile crosses, tops out at, or never reaches."""
+    rng, coefs, rates = _two_term_case(model, 300, 20)
+    depot = model == "pk_1cmt_oral"
+    n = coefs.shape[0]
     checked = 0
+    ties = 0
     for tau, n_doses, threshold in itertools.product((8.0, 24.0), (1, 6), (0.3, 1.0, 4.0)):
         dose_time = np.arange(n_doses) * tau
         amt = np.full(n_doses, 100.0)
         t_end = n_doses * tau
+        weight, lag = np.ones(n), np.zeros(n)
         kwargs = {}
         if depot:
-            kwargs = {"weight": rng.uniform(0.5, 1.0, n), "lag": rng.choice([0.0, 0.75], n)}
+            weight, lag = rng.uniform(0.5, 1.0, n), rng.choice([0.0, 0.75], n)
+            kwargs = {"weight": weight, "lag": lag}
         for dur in (None,) if depot else (None, np.full(n_doses, 1.5)):
             args = (coefs, rates, dose_time, amt, dur, (0.0, t_end))
             window = (t_end - tau, t_end)
             both = [
-                exponential_exposure(
-                    *args, window=window, threshold=threshold, two_term_path=p, **kwargs
-                )
+                exponential_exposure(*args, window=window, threshold=threshold, lanes=p, **kwargs)
                 for p in (True, False)
             ]
-            for name in METRICS[:-1]:
+            for name in ("auc", "auc_tau", "ctrough"):
                 np.testing.assert_array_equal(both[0][name], both[1][name], err_msg=name)
-            np.testing.assert_allclose(both[0]["t_above"], both[1]["t_above"], rtol=1e-13)
+            np.testing.assert_allclose(both[0]["cmax"], both[1]["cmax"], rtol=1e-14)
+            moved = both[0]["tmax"] != both[1]["tmax"]
+            at = _value_at(coefs, rates, weight, lag, dose_time, amt, dur, both[0]["tmax"])
+            np.testing.assert_allclose(at[moved], both[1]["cmax"][moved], rtol=1e-12)
+            ties += int(np.sum(np.abs(both[0]["tmax"] - both[1]["tmax"]) > 1e-6))
+            np.testing.assert_allclose(both[0]["t_above"], both[1]["t_above"], rtol=0, atol=1e-12)
             above = both[0]["t_above"]
             checked += int(np.sum((above > 0) & (above < t_end)))
     assert checked > 1000  # most profiles cross the threshold somewhere
+    assert ties < checked / 100
+
+
+def test_lanes_give_each_patient_the_same_bits_whatever_the_others():
+    """A patient's metrics come from its own lane: alone, in a block with others, in
+    another order, with patients of another lag (their own group of lanes) or more than a
+    block of them, the same bits, so the chunking of a run cannot change them."""
+    rng, coefs, rates = _two_term_case("pk_1cmt_oral", 700, 21)
+    n = coefs.shape[0]
+    weight = rng.uniform(0.5, 1.0, n)
+    lag = rng.choice([0.0, 0.5, 1.25], n)
+    dose_time = np.arange(4) * 12.0
+    amt = np.full(4, 50.0)
+
+    def metrics(idx):
+        m = exponential_exposure(
+            coefs[idx], rates[idx], dose_time, amt, None, (0.0, 60.0), window=(36.0, 48.0),
+            threshold=0.8, weight=weight[idx], lag=lag[idx],
+        )  # fmt: skip
+        return np.stack([m[k] for k in METRICS])
+
+    every = metrics(np.arange(n))
+    assert np.mean(every[-1] > 0) > 0.7  # most profiles cross
+    order = rng.permutation(n)
+    np.testing.assert_array_equal(metrics(order), every[:, order])
+    for i in rng.choice(n, 25, replace=False):
+        np.testing.assert_array_equal(metrics(np.array([i])), every[:, [i]])
+    same_lag = np.flatnonzero(lag == 0.5)
+    np.testing.assert_array_equal(metrics(same_lag), every[:, same_lag])

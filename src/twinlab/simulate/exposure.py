@@ -34,17 +34,14 @@ neighbours; AUC, AUCtau, Cmax and Ctrough are within 1e-6 relative of the exact 
 (checked against a 1e-12 reference in the tests), ``t_above`` within about 1e-4 h.
 
 The compiled kernel is one pass per patient and costs a few exponentials per segment and
-term (the closed-form root for two terms, two or three Halley steps otherwise); see
-``benchmarks/simulate_analytic.py`` for its share of a run. Two terms (1-compartment oral,
-2-compartment IV) find the root of ``C'`` without the work space of :func:`_roots`, and a
-segment's rise through the threshold and fall back below it are solved in lockstep
-(:func:`_solve_pair`: two independent iterations the processor overlaps), from closer
-starts: the rise
-from Halley's step at the segment start (its derivatives there need no exponential), the
-fall from where the slower term alone is at the level (it dominates once past the peak;
-the faster term left over is what one Halley step removes). The other metrics are the same
-bits as the general path's, ``t_above`` the same to 1e-13
-(``tests/simulate/test_simulate_exposure.py``).
+term (the closed-form root for two terms, two or three Halley steps otherwise). Two-term
+sums (1-compartment oral, 2-compartment IV: every PK/PD model's PK) go through
+:mod:`twinlab.simulate.exposure_lanes` instead, which computes the same metrics for a
+block of patients at once in vectorised loops, the crossings from closer starts (the rise
+from Halley's step at the segment start, the fall from where the slower term alone is at
+the level): AUC, AUCtau and Ctrough are this kernel's bits, Cmax within a few ULP, Tmax the
+same but for ties, ``t_above`` within 1e-12 h (``tests/simulate/test_simulate_exposure.py``).
+See ``benchmarks/simulate_analytic.py`` for their share of a run.
 """
 
 from __future__ import annotations
@@ -56,6 +53,8 @@ from typing import Any
 
 import numba
 import numpy as np
+
+from twinlab.simulate.exposure_lanes import lanes_exposure
 
 __all__ = ["ODE_TOLERANCE", "arm_exposure", "exponential_exposure", "ode_exposure"]
 
@@ -164,12 +163,6 @@ def _solve(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _crosses(f: float, g: float) -> bool:  # pragma: no cover - compiled
-    """Whether ``f`` and ``g`` are nonzero and of opposite signs."""
-    return (f > 0.0 and g < 0.0) or (f < 0.0 and g > 0.0)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
 def _log_secant(
     lo: float, hi: float, c_lo: float, c_hi: float, level: float
 ) -> float:  # pragma: no cover - compiled
@@ -240,44 +233,6 @@ def _roots(
     return count
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _solve_pair(
-    b: np.ndarray,
-    mu: np.ndarray,
-    m: int,
-    k0: float,
-    lo: float,
-    mid: float,
-    hi: float,
-    flo: float,
-    fmid: float,
-    x: float,
-    y: float,
-) -> tuple[float, float]:  # pragma: no cover - compiled
-    """The roots in ``[lo, mid]`` and ``[mid, hi]`` by :func:`_solve`, solved in lockstep.
-
-    The two iterations are independent, so the processor overlaps their exponentials and
-    divisions; each root is bit for bit what :func:`_solve` returns from the same start.
-    """
-    if not lo < x < mid:
-        x = 0.5 * (lo + mid)
-    if not mid < y < hi:
-        y = 0.5 * (mid + hi)
-    a, c, dxo, dx = lo, mid, mid - lo, mid - lo
-    a2, c2, dxo2, dx2 = mid, hi, hi - mid, hi - mid
-    done_x = done_y = False
-    for _ in range(200):
-        if not done_x:
-            f, d1, d2, d3 = _derivatives(b, mu, m, k0, x)
-            done_x, x, a, c, dxo, dx = _halley(f, d1, d2, d3, flo, x, a, c, dxo, dx)
-        if not done_y:
-            f, d1, d2, d3 = _derivatives(b, mu, m, k0, y)
-            done_y, y, a2, c2, dxo2, dx2 = _halley(f, d1, d2, d3, fmid, y, a2, c2, dxo2, dx2)
-        if done_x and done_y:
-            break
-    return x, y
-
-
 @numba.njit(cache=True, nogil=True)
 def _kernel(
     coefs: np.ndarray,
@@ -294,11 +249,9 @@ def _kernel(
     win_lo: float,
     win_hi: float,
     threshold: float,
-    two_terms: bool,
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     n, m = coefs.shape
-    two_terms = two_terms and m == 2
     n_d = dose_time.shape[0]
     n_k = marks.shape[0]
     state = np.zeros(m)
@@ -402,30 +355,7 @@ def _kernel(
                 if window and nxt == win_hi:
                     ctrough = v1
                 flo = v0 - threshold
-                fmid = cut_val[1] - threshold
-                pair = two_terms and n_r == 1 and _crosses(flo, fmid)
-                if pair and _crosses(fmid, v1 - threshold):
-                    # a rise through the threshold and a fall: both crossings at once
-                    mid = cuts[1]
-                    if flo < 0.0:  # Halley's step from the segment start
-                        slope = beta[0] + beta[1]
-                        curv = -rates[p, 0] * beta[0] - rates[p, 1] * beta[1]
-                        den = 2.0 * slope * slope - flo * curv
-                        x0 = -2.0 * flo * slope / den if slope > 0.0 and den > 0.0 else math.nan
-                    else:
-                        x0 = _log_secant(0.0, mid, flo + threshold, fmid + threshold, threshold)
-                    fhi = v1 - threshold
-                    slow = 0 if rates[p, 0] < rates[p, 1] else 1
-                    kk = k0 - threshold
-                    y0 = math.nan
-                    if a[slow] > 0.0 and kk < 0.0:  # where the slower term alone is at the level
-                        y0 = math.log(-a[slow] / kk) / rates[p, slow]
-                    if not mid < y0 < h:
-                        y0 = _log_secant(mid, h, fmid + threshold, fhi + threshold, threshold)
-                    r0, r1 = _solve_pair(a, rates[p], m, kk, 0.0, mid, h, flo, fmid, x0, y0)
-                    above += r0 if flo > 0.0 else (mid - r0)
-                    above += (r1 - mid) if fmid > 0.0 else (h - r1)
-                elif threshold < math.inf:
+                if threshold < math.inf:
                     lo = 0.0
                     for j in range(n_r + 1):
                         hi = cuts[j + 1] if j < n_r else h
@@ -474,7 +404,7 @@ def exponential_exposure(
     threshold: float | None = None,
     weight: np.ndarray | None = None,
     lag: np.ndarray | None = None,
-    two_term_path: bool = True,
+    lanes: bool = True,
 ) -> dict[str, np.ndarray]:
     """Exact exposure metrics of ``weight_p sum_i coefs[p, i] sum_d amt_d g_i(t - t_d - lag_p)``.
 
@@ -499,9 +429,10 @@ def exponential_exposure(
         Concentration of ``t_above`` (0 hours without one).
     weight, lag : numpy.ndarray, optional
         Per-patient factor on the amounts (bioavailability) and dose delay, shape ``(n,)``.
-    two_term_path : bool
-        Two-term sums solve a segment's two crossings in lockstep from their closer starts
-        (see the module docstring); False sends them through the general path, for tests.
+    lanes : bool
+        Two-term sums go through :mod:`twinlab.simulate.exposure_lanes` (many patients at
+        once, see the module docstring); False sends them through the general path, for
+        tests.
 
     Returns
     -------
@@ -544,11 +475,22 @@ def exponential_exposure(
     weight = np.ones(n) if weight is None else np.ascontiguousarray(weight, dtype=np.float64)
     lag = np.zeros(n) if lag is None else np.ascontiguousarray(lag, dtype=np.float64)
     end_order = np.argsort(dose_time + dur, kind="stable").astype(np.int64)
+    thr = math.inf if threshold is None else float(threshold)
+    if lanes and m == 2 and t0 < t1:
+        out = lanes_exposure(
+            coefs, rates, np.broadcast_to(weight, (n,)), np.broadcast_to(lag, (n,)), dose_time,
+            dose_amt, dur, end_order, np.unique(np.array(marks)), (t0, t1), (lo, hi), thr,
+        )  # fmt: skip
+        names = ("auc", "auc_tau", "cmax", "tmax", "ctrough", "t_above")
+        res = dict(zip(names, out, strict=True))
+        if threshold is None:
+            res["t_above"] = np.full(n, np.nan)
+        return res
     out = np.empty((6, n))
     _kernel(
         coefs, rates, np.broadcast_to(weight, (n,)).copy(), np.broadcast_to(lag, (n,)).copy(),
         dose_time, dose_amt, dur, end_order, np.unique(np.array(marks)), t0, t1, lo, hi,
-        math.inf if threshold is None else float(threshold), two_term_path, out,
+        thr, out,
     )  # fmt: skip
     names = ("auc", "auc_tau", "cmax", "tmax", "ctrough", "t_above")
     res = dict(zip(names, out, strict=True))

@@ -682,8 +682,9 @@ def _parse_timeseries(text: str, p: _Parsed, stem: str) -> None:
     offsets = off_min.dropna()
     p.utc_offset = _fmt_offset(int(offsets.mode().iloc[0])) if len(offsets) else None
     p.wear_var = "acc" if "acc" in variables else None
-    zone = df[df.columns[0]].str.extract(r"\[(.*)\]$")[0].dropna()
-    p.device = "accelerometer epoch time series" + (f" ({zone.iloc[0]})" if len(zone) else "")
+    # the zone name of the time stamps ("[America/Boise]") names a city or a county (a
+    # geographic subdivision below a state): not published, the UTC offset (utc_offset) is
+    p.device = "accelerometer epoch time series"
     p.source_patient = stem
 
 

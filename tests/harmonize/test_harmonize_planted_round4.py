@@ -103,6 +103,8 @@ def _plant_sdtm(raw: Path) -> str:
         "STUDYID,DOMAIN,USUBJID,COSEQ,RDOMAIN,IDVAR,IDVARVAL,COVAL,COEVAL,CODTC",
         f"{study},CO,{EMBEDDED},1,AE,AESEQ,1,Dr Hollis Amberleigh phoned Perpetua "
         "Galloway-Sneed,INVESTIGATOR,2025-05-23T10:11:09",
+        f"{study},CO,{EMBEDDED},2,AE,AESEQ,1,dose held per dr hollis amberleigh,INVESTIGATOR,"
+        "2025-05-23",
     )
     _plant("sdtm_age", "MRN55120877", "55120877")
     _csv(
@@ -117,6 +119,9 @@ def _plant_sdtm(raw: Path) -> str:
         "LBSTRESN,LBSTRESU,LBDTC",
         f"{study},LB,{EMBEDDED},1,MRN55120877,GLUC,Glucose,5.4,mmol/L,5.4,5.4,mmol/L,"
         "2025-05-22T07:45:33",
+        # a bad date naming a relative: quarantined, its reason names the field, not the value
+        f"{study},LB,{EMBEDDED},2,,GLUC,Glucose,5.9,mmol/L,5.9,5.9,mmol/L,"
+        "2025-05-23 per Osgood Penhallow",
     )
     return usubjid
 
@@ -169,6 +174,10 @@ ODM = """<?xml version="1.0" encoding="UTF-8"?>
 <ItemDataFloat ItemOID="IT.WT">68.25</ItemDataFloat>
 <ItemDataString ItemOID="IT.COMM">Accompanied by daughter Ysolde Marchbanks</ItemDataString>
 <ItemDataString ItemOID="IT.NOTE">Lives at 9 Cobblestone Wynd, Brackenfold 01944</ItemDataString>
+</ItemGroupData>
+<ItemGroupData ItemGroupOID="IG.VS" ItemGroupRepeatKey="2">
+<ItemDataDate ItemOID="IT.VSDAT">2025-03-05</ItemDataDate>
+<ItemDataFloat ItemOID="IT.WT">Ysolde Marchbanks 978-555-0177</ItemDataFloat>
 </ItemGroupData></FormData></StudyEventData></SubjectData></ClinicalData></ODM>
 """
 
@@ -208,6 +217,10 @@ def _plant_vcf(raw: Path, usubjid: str) -> None:
         parts[7] += ";CURATOR=Rosamund_Ingleby_at_Ashcombe"
         parts.append(parts[-1])
         lines[i] = "\t".join(parts)
+    # a record whose position is a name (quarantined: the reason must not echo it)
+    bad = lines[head + 1].split("\t")
+    bad[1] = "Ingleby_Rosamund"
+    lines.append("\t".join(bad))
     vcf.write_text("\n".join(lines) + "\n")
 
 
@@ -215,8 +228,8 @@ def _plant_vcf(raw: Path, usubjid: str) -> None:
 
 
 def _plant_wearables(raw: Path) -> None:
-    _plant("wearable_header", "rosamund.walks", "Pinfold", "Kestrel Cloud user 88120",
-           "America/Boise")  # fmt: skip
+    _plant("wearable_header", "rosamund.walks", "kestrel.example.com", "Pinfold",
+           "Kestrel Cloud user 88120", "America/Boise")  # fmt: skip
     files = sorted((raw / "wearables").glob("*.csv"))
     lines = files[0].read_text().splitlines()
     at = next(i for i, ln in enumerate(lines) if ln.startswith("# timezone"))
@@ -227,6 +240,8 @@ def _plant_wearables(raw: Path) -> None:
     lines[head] += ",latitude,longitude"
     for i in range(head + 1, len(lines)):
         lines[i] += f",43.61{i % 97:02d}87,-116.20{i % 89:02d}31"
+    # a row whose time stamp is the account's e-mail (quarantined alone)
+    lines.append("rosamund.walks@kestrel.example.com,70,0,43.6150,-116.2023")
     files[0].write_text("\n".join(lines) + "\n")
     # GPS coordinates of the track: none of the track's fixes (to 4 decimals) may be published
     _plant("gps", "43.61", "-116.20", "116.20")
@@ -238,8 +253,21 @@ def _plant_wearables(raw: Path) -> None:
         rows.append(f"2025-05-21 0{m // 60}:{m % 60:02d}:07.250000-0600 [America/Boise],"
                     f"{20 + m % 7}.5,43.6150,-116.2023,43.6150,-116.2023")  # fmt: skip
     data = ("\n".join(rows) + "\n").encode()
+    _twice(raw / "wearables")
     with gzip.open(raw / "wearables" / f"{serial}-timeSeries.csv.gz", "wb") as fh:
         fh.write(data)
+
+
+def _twice(folder: Path) -> Path:
+    """An export named after its wearer whose header names a column twice, by the wearer's name
+    and record number (the file is quarantined whole: its reason echoed the column's name)."""
+    path = folder / "Rosamund_Ingleby_MRN77120459.csv"
+    path.write_text(
+        "# Kestrel Health data export\n# serial_number: KB2-77AB12CD\n# timezone: UTC-07:00\n"
+        "timestamp,heart_rate,rosamund ingleby 77120459,rosamund ingleby 77120459\n"
+        "2025-05-21T00:00:00-07:00,61,0,0\n"
+    )
+    return path
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -357,3 +385,47 @@ def test_the_clinical_content_still_flows(runs, label):
     assert (patients["birth_year"] == "90+").sum() >= 1
     assert patients["cov_age"].dropna().le(90).all()
     assert not patients["birth_year"].dropna().isin(["1931"]).any()
+
+
+def _all_planted() -> list[str]:
+    return [v for values in PLANTED.values() for v in values]
+
+
+@pytest.mark.parametrize("label", ["scrub", "default"])
+def test_quarantined_records_name_their_field_and_the_raw_zone_is_encrypted(runs, label):
+    """Each bad record (an ODM float that is a relative's name and phone, an LBDTC naming a
+    relative, a VCF POS that is a name, a wearable time stamp that is the account's e-mail, a
+    wearable header naming a column twice by the wearer's name) is quarantined alone; the
+    published reasons name the field, never the value; the raw records and file names are in
+    the raw zone, encrypted."""
+    root, _ = runs
+    q = pd.read_parquet(root / label / "quarantine.parquet")
+    assert sorted(q["check"]) == ["odm.datatype", "sdtm.date", "vcf.pos", "wearables.header",
+                                  "wearables.timestamp"]  # fmt: skip
+    reasons = " ".join(q["reason"]).lower()
+    assert not [v for v in _all_planted() if v.lower() in reasons]
+    zone = sorted((root / f"{label}-zone").iterdir())
+    assert zone and all(f.suffix == ".enc" for f in zone)
+    for f in zone:
+        data = f.read_bytes()
+        assert data[:4] == b"TWLE"
+        assert not [v for v in _all_planted() if v.encode() in data], f.name
+
+
+def test_a_run_with_nothing_usable_names_no_file_and_no_value(tmp_path):
+    """A run whose only file is quarantined whole says so in an error message, which ends in
+    unencrypted logs: it named the raw file ("Rosamund_Ingleby_MRN77120459.csv") and its
+    reason echoed the column name ("rosamund ingleby 77120459")."""
+    from harmonize_redteam import KEY, KEYRING
+
+    from twinlab.harmonize import HarmonizeConfig, harmonize
+
+    raw = tmp_path / "raw" / "wearables"
+    raw.mkdir(parents=True)
+    _twice(raw)
+    with pytest.raises(ValueError) as err:
+        harmonize([tmp_path / "raw"], out_dir=tmp_path / "out", raw_zone=tmp_path / "zone",
+                  config=HarmonizeConfig(), key=KEY, keyring=KEYRING)  # fmt: skip
+    msg = str(err.value).lower()
+    assert "no usable events" in msg and "wearables.header" in msg
+    assert not [v for v in ("ingleby", "rosamund", "77120459") if v in msg], msg

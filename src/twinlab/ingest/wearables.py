@@ -365,13 +365,18 @@ def _unique_columns(cols: list[str]) -> None:
     Raises
     ------
     _HeaderError
-        Naming the first repeated column: its values could be either column's.
+        Giving the positions of the first repeated column (its values could be either
+        column's), not its name: a column name is the exporter's free text, and the reason is
+        published in quarantine.parquet ("rosamund ingleby 77120459" appeared there, in a case
+        no detector reads as a name).
     """
-    seen: set[str] = set()
-    for name in cols:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(cols, start=1):
         if name and name in seen:
-            raise _HeaderError(f"column {name!r} appears twice in the header")
-        seen.add(name)
+            raise _HeaderError(
+                f"a column name appears twice in the header (columns {seen[name]} and {i})"
+            )
+        seen[name] = i
 
 
 def _parse_twinlab(text: str, p: _Parsed) -> None:

@@ -74,6 +74,11 @@ def _plant_sdtm(raw: Path) -> str:
     extra["AGE"] = 94
     extra["RFSTDTC"] = "2025-05-21T08:15:37"
     extra["RFENDTC"] = "2025-06-17T06:54"
+    # a sponsor's COUNTRY holding the site's town, RACE and ETHNIC holding a person's name
+    _plant("sdtm_dm_vocabulary", "Wexcombe", "Quayle", "Tamsin")
+    extra["COUNTRY"] = "Wexcombe"
+    extra["RACE"] = "Tamsin Quayle"
+    extra["ETHNIC"] = "Lives with Tamsin Quayle"
     dm = pd.concat([dm, extra], ignore_index=True)
     dm.to_csv(sdtm / "dm.csv", index=False)
 
@@ -138,6 +143,7 @@ ODM = """<?xml version="1.0" encoding="UTF-8"?>
 <ItemDef OID="IT.WT" Name="WEIGHT" DataType="float"/>
 <ItemDef OID="IT.COMM" Name="AECOMM" DataType="text"/>
 <ItemDef OID="IT.NOTE" Name="NOTE" DataType="text"/>
+<ItemDef OID="IT.AGE" Name="AGE" DataType="integer"/>
 </MetaDataVersion></Study>
 <AdminData><User OID="USR.9" UserType="Investigator"><LoginName>ttrevelyan</LoginName>
 <DisplayName>Thaddeus Trevelyan-Oakes</DisplayName><FullName>Thaddeus Trevelyan-Oakes</FullName>
@@ -172,6 +178,7 @@ ODM = """<?xml version="1.0" encoding="UTF-8"?>
 </Annotation>
 <ItemDataDate ItemOID="IT.VSDAT">2025-03-04</ItemDataDate>
 <ItemDataFloat ItemOID="IT.WT">68.25</ItemDataFloat>
+<ItemDataInteger ItemOID="IT.AGE">97</ItemDataInteger>
 <ItemDataString ItemOID="IT.COMM">Accompanied by daughter Ysolde Marchbanks</ItemDataString>
 <ItemDataString ItemOID="IT.NOTE">Lives at 9 Cobblestone Wynd, Brackenfold 01944</ItemDataString>
 </ItemGroupData>
@@ -297,8 +304,8 @@ def runs(tmp_path_factory):
     return root, results
 
 
-PLACES = ["sdtm_dm", "sdtm_supp", "sdtm_age", "odm_admin", "odm_audit", "odm_subject", "vcf",
-          "wearable_header", "gps", "timeseries"]  # fmt: skip
+PLACES = ["sdtm_dm", "sdtm_dm_vocabulary", "sdtm_supp", "sdtm_age", "odm_admin", "odm_audit",
+          "odm_subject", "vcf", "wearable_header", "gps", "timeseries"]  # fmt: skip
 
 
 @pytest.mark.parametrize("label", ["scrub", "default"])
@@ -377,6 +384,12 @@ def test_the_clinical_content_still_flows(runs, label):
     assert sorted(ae) == ["Headache", "Nausea"]
     odm = ev.loc[ev["code_system"] == "ODM:S4"]
     assert (odm["value_num"] == 68.25).sum() == 1
+    age = odm.loc[odm["display"] == "AGE"]  # an ODM age item of 97: Safe Harbor's 90+
+    assert age["value_num"].tolist() == [90.0] and age["orig_value"].tolist() == ["90+"]
+    demo = ev.loc[ev["domain"] == "demographic", "qualifiers"].map(json.loads)
+    assert {q.get("country") for q in demo} == {"USA", None}  # a town is no country
+    races = {q.get("race") for q in demo}
+    assert races - {None} and races <= {"WHITE", "AMERICAN INDIAN OR ALASKA NATIVE", None}
     assert ((ev["domain"] == "lab") & (ev["value_num"] == 5.4)).sum() == 1
     gt = ev.loc[ev["domain"] == "genomic_variant", "value_text"].dropna()
     assert len(gt) >= 15 and gt.str.fullmatch(r"[ACGT][/|][ACGT]").all()

@@ -286,6 +286,38 @@ class _LotScrubber:
         return obj[:cut] + self._scrubber.scrub(obj[cut:])
 
 
+_VOCABULARY_WORD = re.compile(r"[^\W\d_]+")
+_COUNTRY_CODE = re.compile(r"[A-Z]{2,3}")
+
+
+class _VocabularyQualifier:
+    """The check of a vocabulary qualifier (field policy ``vocabulary_qualifiers``): a text
+    value is kept verbatim when in the vocabulary, else replaced by None; a list is checked
+    item by item; any other value (a number, an object) is no vocabulary term: None."""
+
+    def __init__(self, vocabulary: Any) -> None:
+        self._countries = vocabulary == "countries"
+        self._words = frozenset() if self._countries else frozenset(map(str.lower, vocabulary))
+
+    def allowed(self, value: str) -> bool:
+        from twinlab.deid.text import _countries, _fold
+
+        text = value.strip()
+        if not text:
+            return True
+        if self._countries:
+            return bool(_COUNTRY_CODE.fullmatch(text)) or _fold(text) in _countries()
+        words = _VOCABULARY_WORD.findall(text.lower())
+        return bool(words) and all(w in self._words for w in words)
+
+    def scrub_obj(self, obj: Any) -> Any:
+        if obj is None or isinstance(obj, bool):
+            return obj
+        if isinstance(obj, list | tuple):
+            return [self.scrub_obj(v) for v in obj]
+        return obj if isinstance(obj, str) and self.allowed(obj) else None
+
+
 def _shifted_date(value: str, days: int, scrubber: TextScrubber) -> str:
     """A date qualifier (field policy ``date_qualifiers``): the ISO date shifted by the
     patient's ``days``; anything else scrubbed."""
@@ -732,6 +764,10 @@ def deidentify(
         coded = {
             **dict.fromkeys(policy.get("coded_qualifiers", ()), plain),
             **dict.fromkeys(policy.get("lot_qualifiers", ()), lot),
+            **{
+                name: _VocabularyQualifier(vocabulary)
+                for name, vocabulary in (policy.get("vocabulary_qualifiers") or {}).items()
+            },
         }
         from twinlab.deid.codes import transform_codes
 

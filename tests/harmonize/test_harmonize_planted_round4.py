@@ -17,7 +17,21 @@ carry a zone name. The check reads every published file (and the log of the run)
 independently of twinlab's detectors; the clinical content (AE terms, lab values, genotypes,
 wearable summaries) still flows.
 
-What leaked before the fixes of this round: see ``LEAKED_ON_MAIN``.
+What leaked before the fixes of this round (both runs unless said): a wearable's GPS track
+(columns ``lat``, ``gps_latitude``, ``gps_longitude``, plain names, were published as arrays
+of series.zarr, whose numbers no text check reads); the zone name of a time series' time
+stamps ("America/Boise") as its device, in series.zarr and the events' qualifiers; a DM
+COUNTRY holding the site's town, as a coded qualifier; a SUPPAE comment's "Osgood", a first
+name of the dictionaries before the surname the engine flagged ("by Osgood [PHI]"), and the
+unreviewed run published the comment scrubbed where it drops its value_text; a wearable
+header naming a column twice by the wearer's name and record number, echoed by the published
+quarantine reason; and the error of a run with nothing usable named the raw file
+("Rosamund_Ingleby_MRN77120459.csv") and echoed that reason. Every other place held: DM's
+birth date, age over 89, investigator, site city and ZIP, the USUBJID with initials and
+birth date, --SPID / --REFID, the times of --DTC, CO, SUPPDM; ODM's admin data, audit
+records, signatures, annotations, an MRN SubjectKey, typed string items, an age item of 97;
+VCF's header lines, sample names, INFO text and IDs; the wearable header's user, e-mail,
+location and serial; the quarantined records' reasons; the log of the run.
 """
 
 from __future__ import annotations
@@ -36,8 +50,10 @@ from harmonize_redteam import published_text, run_both, small_study, where_found
 
 #: place -> the planted values that must not be published (case-insensitive).
 PLANTED: dict[str, list[str]] = {}
-#: The places where planted values were published before this round's fixes.
-LEAKED_ON_MAIN: tuple[str, ...] = ()
+#: The places whose planted values were in the published text before this round's fixes (the
+#: GPS track was in series.zarr's binary chunks: test_series_publish_no_gps_track...).
+LEAKED_ON_MAIN = ("sdtm_dm", "sdtm_dm_vocabulary", "sdtm_supp", "vcf", "wearable_header",
+                  "timeseries")  # fmt: skip
 
 
 def _plant(place: str, *values: str) -> None:
@@ -75,9 +91,9 @@ def _plant_sdtm(raw: Path) -> str:
     extra["RFSTDTC"] = "2025-05-21T08:15:37"
     extra["RFENDTC"] = "2025-06-17T06:54"
     # a sponsor's COUNTRY holding the site's town, RACE and ETHNIC holding a person's name
-    _plant("sdtm_dm_vocabulary", "Wexcombe", "Quayle", "Tamsin")
+    _plant("sdtm_dm_vocabulary", "Wexcombe", "Quayle", "Tamsin", "Osgood", "Penhallow")
     extra["COUNTRY"] = "Wexcombe"
-    extra["RACE"] = "Tamsin Quayle"
+    extra["RACE"] = "Osgood Penhallow"
     extra["ETHNIC"] = "Lives with Tamsin Quayle"
     dm = pd.concat([dm, extra], ignore_index=True)
     dm.to_csv(sdtm / "dm.csv", index=False)

@@ -458,3 +458,33 @@ def test_a_run_with_nothing_usable_names_no_file_and_no_value(tmp_path):
     msg = str(err.value).lower()
     assert "no usable events" in msg and "wearables.header" in msg
     assert not [v for v in ("ingleby", "rosamund", "77120459") if v in msg], msg
+
+
+def test_a_dictionary_first_name_before_a_flagged_surname_joins_the_name():
+    """The engine keeps "Osgood" (a first name of the dictionaries, and an eponym) and flags
+    the surname it does not know: the first name joins the name; an eponym before nothing
+    flagged stays."""
+    from twinlab.deid.text import find_phi
+
+    def spans(text: str) -> list[str]:
+        return [text[s:e] for _, s, e in find_phi(text)]
+
+    assert "Osgood Penhallow" in spans("Driven home by Osgood Penhallow")
+    assert spans("Headache after visit from brother Osgood Penhallow") == ["Osgood Penhallow"]
+    assert spans("caused by Osgood Schlatter") == []
+    assert "Osgood" not in " ".join(spans("Osgood-Schlatter disease, seen by Dr Penhallow"))
+
+
+def test_vocabulary_qualifiers_keep_countries_and_codelist_terms_only():
+    from twinlab.deid.policy import field_policy
+    from twinlab.deid.tables import _VocabularyQualifier
+
+    vocab = field_policy()["vocabulary_qualifiers"]
+    country, race = _VocabularyQualifier(vocab["country"]), _VocabularyQualifier(vocab["race"])
+    kept = ["USA", "GB", "United Kingdom", "united states", "Mexico"]
+    assert [country.scrub_obj(c) for c in kept] == kept
+    assert [country.scrub_obj(c) for c in ("Wexcombe", "Boise, Idaho", "02871", 7)] == [None] * 4
+    terms = ["WHITE", "BLACK OR AFRICAN AMERICAN", "NOT REPORTED", "Asian", "MULTIPLE"]
+    assert [race.scrub_obj(t) for t in terms] == terms
+    assert race.scrub_obj("Osgood Penhallow") is None
+    assert race.scrub_obj("WHITE, per daughter Tamsin") is None

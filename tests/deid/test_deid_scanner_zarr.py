@@ -31,3 +31,16 @@ def test_the_names_of_zarr_nodes_are_scanned(tmp_path):
     findings = scan_for_phi(tmp_path / "s.zarr", [("name", "Zoë O'Brien")])
     assert {"name", "pattern:phone"} <= {f.kind for f in findings}
     assert all(f.location == "node name" for f in findings)
+
+
+def test_a_series_variable_the_policy_does_not_declare_is_a_finding(tmp_path):
+    """series.zarr publishes the declared wearable variables only: an undeclared one (a GPS
+    track, ``lat``, whose numbers no text check reads) stops the publication."""
+    ds = xr.Dataset({"heart_rate": ("time", np.ones(3)), "lat": ("time", np.full(3, 43.615))},
+                    coords={"time": np.arange(3)})  # fmt: skip
+    ds.to_zarr(tmp_path / "series.zarr", group="P-1", mode="w", consolidated=False)
+    findings = scan_for_phi(tmp_path / "series.zarr", [])
+    assert [(f.kind, f.location) for f in findings] == [("policy:series_variable", "node name")]
+    assert "lat" in findings[0].file
+    ds.drop_vars("lat").to_zarr(tmp_path / "ok" / "series.zarr", group="P-1", consolidated=False)
+    assert scan_for_phi(tmp_path / "ok" / "series.zarr", []) == []

@@ -289,7 +289,7 @@ def test_series_variables_whose_names_may_identify_are_left_out():
     """A time-series column is named by the exporter: "chinedu okafor 4125550190" was
     published as the name of an array of series.zarr."""
     names = ["acc", "MET", "imputed", "red_light", "chinedu okafor 4125550190", "okafor",
-             "kowalski_hr", "x1;drop"]  # fmt: skip
+             "kowalski_hr", "x1;drop", "lat", "lon", "gps_latitude", "longitude"]  # fmt: skip
     ds = xr.Dataset(
         {n: ("time", [1.0, 2.0]) for n in names},
         coords={"time": pd.date_range("2024-01-01", periods=2, freq="min")},

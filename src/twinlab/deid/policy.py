@@ -66,8 +66,8 @@ def field_policy() -> dict[str, Any]:
     text = (importlib.resources.files("twinlab.deid") / "field_policy.yaml").read_text()
     policy = yaml.safe_load(text)
     for table, columns in policy.items():
-        if not isinstance(columns, dict):
-            continue
+        if not isinstance(columns, dict) or table in _STRUCTURED_QUALIFIERS:
+            continue  # a list of qualifier keys (vocabulary_qualifiers: key -> vocabulary)
         for name, entry in columns.items():
             if entry.get("policy") not in POLICIES:
                 raise ValueError(f"field policy: {table}.{name} has no valid policy")
@@ -96,6 +96,7 @@ _STRUCTURED_QUALIFIERS = (
     "repeat_key_qualifiers",
     "date_qualifiers",
     "lot_qualifiers",
+    "vocabulary_qualifiers",
 )
 
 

@@ -488,6 +488,25 @@ def _strings_display(table: Any, vocabulary: CodedVocabulary) -> Iterator[tuple[
             yield f"column 'display', row {row}{tag}", str(value)
 
 
+def _series_findings(file: Path) -> Iterator[Finding]:
+    """A variable of the published series (an array of a group of ``series.zarr``) that the
+    series policy does not declare (:data:`twinlab.harmonize.series.SERIES_VARIABLES`):
+    unknown fields are never published, and a plainly named column can hold what no text check
+    reads (a GPS track, ``lat`` / ``gps_longitude``, as numbers in binary chunks)."""
+    if file.name != "zarr.json" or "series.zarr" not in file.parts[:-2]:
+        return
+    try:
+        info = json.loads(file.read_text())
+    except ValueError:
+        return
+    if info.get("node_type") != "array" or file.parent.name == "time":
+        return
+    from twinlab.harmonize.series import SERIES_VARIABLES
+
+    if file.parent.name not in SERIES_VARIABLES:
+        yield Finding(str(file), "node name", "policy:series_variable", mask(file.parent.name))
+
+
 def _code_findings(
     file: Path, identifiers: IdentifierSet, vocabulary: CodedVocabulary | None
 ) -> Iterator[Finding]:
@@ -671,6 +690,7 @@ def scan_for_phi(
                     findings[Finding(str(file), location, kind, masked)] = None
             if file.suffix.lower() in _PARQUET:
                 findings.update(dict.fromkeys(_code_findings(file, ids, vocabulary)))
+            findings.update(dict.fromkeys(_series_findings(file)))
         except Exception as exc:
             findings[Finding(str(file), "whole file", "unreadable", type(exc).__name__)] = None
     return list(findings)

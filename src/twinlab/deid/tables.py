@@ -165,21 +165,30 @@ def _phi_field(phi: Any, field: str) -> str | None:
 
 
 def _scrub_qualifier_obj(
-    obj: Any, plain: TextScrubber, full: TextScrubber, coded: Mapping[str, Any]
+    obj: Any,
+    plain: TextScrubber,
+    full: TextScrubber,
+    coded: Mapping[str, Any],
+    narrative: bool = False,
 ) -> Any:
     """Keys (at any depth) lose known values and patterns; the values of a coded key go through
     its scrubber (``coded[key].scrub_obj``: known values, patterns, person names); any other
     key's string values (free text: SUPPQUAL comments under ``supp``, dosage text, undeclared
-    keys) go through the full scrubber."""
+    keys) go through the full scrubber, or, with ``narrative`` (a source nobody reviewed), are
+    dropped (``None``) when narrative (two words or more), as its ``value_text`` is."""
     if isinstance(obj, dict):
         return {
             plain.scrub(str(k)): (
-                coded[k].scrub_obj(v) if k in coded else _scrub_qualifier_obj(v, plain, full, coded)
+                coded[k].scrub_obj(v)
+                if k in coded
+                else _scrub_qualifier_obj(v, plain, full, coded, narrative)
             )
             for k, v in obj.items()
         }
     if isinstance(obj, list | tuple):
-        return [_scrub_qualifier_obj(v, plain, full, coded) for v in obj]
+        return [_scrub_qualifier_obj(v, plain, full, coded, narrative) for v in obj]
+    if narrative and isinstance(obj, str) and len(_WORDS.findall(obj)) >= 2:
+        return None
     return full.scrub_obj(obj)
 
 
@@ -192,6 +201,7 @@ def _scrub_qualifiers(
     codes: Callable[[Any, Any], Any] | None = None,
     refs: Mapping[str, Callable[[str], str]] | None = None,
     kept: Callable[[dict[str, Any]], bool] | None = None,
+    narrative: bool = False,
 ) -> Any:
     """Scrub a qualifiers object (dict or JSON text), dropping the keys in ``drop``.
 
@@ -208,6 +218,9 @@ def _scrub_qualifiers(
     With ``kept`` (``kept(obj)``: whether the top-level ``source_display``, the name of the
     source coding ``source_system`` / ``source_code`` that a code map replaced, is a declared
     concept name), such a ``source_display`` goes through ``plain`` like a coded qualifier.
+    With ``narrative`` (the event's source is one nobody reviewed), the free-text values (of
+    keys outside ``coded``) of two words or more are dropped (``None``) instead of scrubbed,
+    like the event's ``value_text``: a SUPPQUAL comment naming a relative is a sentence.
     """
     full = plain if full is None else full
     if not isinstance(coded, Mapping):
@@ -222,12 +235,12 @@ def _scrub_qualifiers(
             if held:
                 return {**scrub({k: v for k, v in obj.items() if k not in held}), **held}
         if not isinstance(obj, dict) or codes is None or is_missing(obj.get("value_code")):
-            return _scrub_qualifier_obj(obj, plain, full, coded)
+            return _scrub_qualifier_obj(obj, plain, full, coded, narrative)
         # the code of a coded value: the field policy of events.code, not the patterns (a
         # SNOMED CT code is no 9-digit [NUMBER]); its system kept when a declared one
         system, code = obj.get("value_system"), obj["value_code"]
         rest = {k: v for k, v in obj.items() if k not in ("value_code", "value_system")}
-        out = _scrub_qualifier_obj(rest, plain, full, coded)
+        out = _scrub_qualifier_obj(rest, plain, full, coded, narrative)
         out["value_code"] = codes(system, code)
         if system is not None:
             from twinlab.deid.policy import in_vocabulary
@@ -271,6 +284,38 @@ class _LotScrubber:
         label = _LOT_LABEL.match(obj)
         cut = label.end() if label else 0
         return obj[:cut] + self._scrubber.scrub(obj[cut:])
+
+
+_VOCABULARY_WORD = re.compile(r"[^\W\d_]+")
+_COUNTRY_CODE = re.compile(r"[A-Z]{2,3}")
+
+
+class _VocabularyQualifier:
+    """The check of a vocabulary qualifier (field policy ``vocabulary_qualifiers``): a text
+    value is kept verbatim when in the vocabulary, else replaced by None; a list is checked
+    item by item; any other value (a number, an object) is no vocabulary term: None."""
+
+    def __init__(self, vocabulary: Any) -> None:
+        self._countries = vocabulary == "countries"
+        self._words = frozenset() if self._countries else frozenset(map(str.lower, vocabulary))
+
+    def allowed(self, value: str) -> bool:
+        from twinlab.deid.text import _countries, _fold
+
+        text = value.strip()
+        if not text:
+            return True
+        if self._countries:
+            return bool(_COUNTRY_CODE.fullmatch(text)) or _fold(text) in _countries()
+        words = _VOCABULARY_WORD.findall(text.lower())
+        return bool(words) and all(w in self._words for w in words)
+
+    def scrub_obj(self, obj: Any) -> Any:
+        if obj is None or isinstance(obj, bool):
+            return obj
+        if isinstance(obj, list | tuple):
+            return [self.scrub_obj(v) for v in obj]
+        return obj if isinstance(obj, str) and self.allowed(obj) else None
 
 
 def _shifted_date(value: str, days: int, scrubber: TextScrubber) -> str:
@@ -719,6 +764,10 @@ def deidentify(
         coded = {
             **dict.fromkeys(policy.get("coded_qualifiers", ()), plain),
             **dict.fromkeys(policy.get("lot_qualifiers", ()), lot),
+            **{
+                name: _VocabularyQualifier(vocabulary)
+                for name, vocabulary in (policy.get("vocabulary_qualifiers") or {}).items()
+            },
         }
         from twinlab.deid.codes import transform_codes
 
@@ -760,9 +809,12 @@ def deidentify(
             return {**refs, **dict.fromkeys(dated, functools.partial(_shifted_date, days=d,
                                                                      scrubber=plain))}  # fmt: skip
 
+        narrative = np.broadcast_to(np.asarray(drop_free_text, dtype=bool), len(out))
         out["qualifiers"] = [
-            _scrub_qualifiers(q, plain, drop_keys, scrubber, coded, codes, held(d), kept_source)
-            for q, d in zip(out["qualifiers"], days, strict=True)
+            _scrub_qualifiers(
+                q, plain, drop_keys, scrubber, coded, codes, held(d), kept_source, bool(n)
+            )
+            for q, d, n in zip(out["qualifiers"], days, narrative, strict=True)
         ]
     allowed = {"patient_id", "time", "end_time", "qualifiers", "event_id", "row_hash"}
     allowed |= set(_FREE_TEXT) | set(_KNOWN_ONLY) | set(_KEEP)

@@ -2546,7 +2546,10 @@ def find_phi(
         else:
             out.append((k, s, e))
             rank.append(r)
-    return _across_line_breaks(text, _with_particles(text, out))
+    out = _with_particles(text, out)
+    if engine or names:
+        out = _with_first_names(text, out)
+    return _across_line_breaks(text, out)
 
 
 #: A word broken across a line by a hyphen (OCR, a narrow column): its part before the break
@@ -2633,6 +2636,35 @@ def _with_particles(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[
             if _PARTICLE_CUE.search(text, max(prev[2] if prev else 0, m.start() - 30), m.start()):
                 out.append(("name", m.start(), e))
                 continue
+        out.append((k, s, e))
+    return out
+
+
+#: A capitalised word right before a span, blank space between (the span starts at the end of
+#: the searched text).
+_WORD_BEFORE = re.compile(r"(?<![\w'’.-])([A-Z][a-z'’]{2,})[ \t]+$")
+
+
+def _with_first_names(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """``spans`` with the first names before a name's span joined to it: ``by Osgood
+    Penhallow`` was ``by Osgood [PHI]`` (the engine keeps a first name that is an eponym of its
+    clinical whitelist, and flags the surname it does not know). A capitalised word (3 letters
+    or more) right before a name's span (:data:`_NAME_KINDS`), blank space between, joins it
+    when it is a first or last name of the dictionaries that no clinical word is; the next word
+    before it is tried too ("Mary Ann [NAME]"). A word before nothing flagged stays
+    (``Osgood-Schlatter disease``, ``caused by Osgood Schlatter``)."""
+    from twinlab.deid.vocabulary import _name_words
+
+    names, clinical = _name_words()
+    out: list[tuple[str, int, int]] = []
+    for k, s, e in spans:
+        if k in _NAME_KINDS:
+            floor = out[-1][2] if out else 0
+            while (m := _WORD_BEFORE.search(text, floor, s)) is not None:
+                word = m.group(1).lower()
+                if word not in names or word in clinical:
+                    break
+                k, s = "name", m.start(1)
         out.append((k, s, e))
     return out
 

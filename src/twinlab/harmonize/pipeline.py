@@ -203,8 +203,15 @@ def _nothing_usable(
     ids: dict[str, str],
     sources: Sequence[str | Path],
 ) -> str:
-    """Why a run has no event: what was read and quarantined, by check, with one example
-    (the readers' reasons name fields, not values)."""
+    """Why a run has no event: what was read and quarantined, by check, with one example.
+
+    The example names its file by the keyed file id (``twinlab lineage`` traces it through
+    the raw zone), not by its name, and its reason scrubbed: an error message ends up in
+    unencrypted logs, and a raw file's name (``Ingleby_Rosamund_MRN77120459.csv``) or a
+    reader's reason can carry patient names, as the ingest's own log lines never do
+    (:func:`twinlab.ingest.run._failed`)."""
+    from twinlab.deid.text import TextScrubber
+
     where = ", ".join(map(str, sources)) or "the sources"
     records = sum(r.records_in for r in read)
     msg = f"no usable events in {where}: {len(read)} file(s), {records} record(s) read"
@@ -213,8 +220,11 @@ def _nothing_usable(
     checks = quarantine["check"].astype(str).value_counts()
     by_check = ", ".join(f"{c} {n}" for c, n in checks.items())
     first = quarantine.iloc[0]
-    label = {v: k for k, v in ids.items()}.get(first.get("source_file"), "a file")
-    return f"{msg}, {len(quarantine)} quarantined ({by_check}); first: {label}: {first['reason']}"
+    label = first.get("source_file")
+    label = ids.get(label, label) if isinstance(label, str) and label else "a file"
+    # PHI patterns and runs of person names; no engine, which takes a reader's words for names
+    reason = TextScrubber(engine=False, names=True).scrub(str(first["reason"]))
+    return f"{msg}, {len(quarantine)} quarantined ({by_check}); first: {label}: {reason}"
 
 
 def build_timeline(

@@ -6,8 +6,6 @@ linkage keys and the crosswalk; the writer stores its result as ``series.zarr``.
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,32 +19,26 @@ __all__ = ["SERIES_ATTRS", "SERIES_VARIABLES", "TIME_ENCODING", "deidentified_se
 #: Attributes of a raw series that identify no one and are kept.
 SERIES_ATTRS = ("format", "device", "epoch", "epoch_s", "tz_offset", "tz_offset_assumed")
 #: Variables of the wearable exports read (:mod:`twinlab.ingest.wearables`; the columns of the
-#: UK Biobank accelerometer tools' epoch time series), published under their names. Another
-#: variable is published only when its name is a plain column name (letters, digits, ``_``,
-#: ``-``) in which no detector of the scrubber, engine included, finds anything; else it is
-#: left out: a column name is the exporter's free text ("chinedu okafor 4125550190" became the
-#: name of a published array, which the PHI scan did not read).
+#: UK Biobank accelerometer tools' epoch time series; the light channels of actigraphs),
+#: published under their names. Every other variable is left out (unknown fields default to
+#: dropped): a column name is the exporter's free text ("chinedu okafor 4125550190" became the
+#: name of a published array, which the PHI scan did not read), and a plainly named column can
+#: hold identifiers the scan does not read either: a GPS track (``lat``, ``gps_longitude``,
+#: geographic subdivisions below a state, published as numbers in binary chunks).
 SERIES_VARIABLES = frozenset(
-    "heart_rate steps activity white_light off_wrist marker acc imputed light sedentary sleep"
-    " moderate-vigorous MET walking enmoTrunc x y z temp lux".split()
+    "heart_rate steps activity white_light red_light green_light blue_light off_wrist marker"
+    " acc imputed light sedentary sleep moderate-vigorous MET walking enmoTrunc x y z temp"
+    " lux".split()
 )
-_COLUMN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
 #: How the time axis is stored: from a fixed epoch. By default xarray writes the units from the
 #: series' first time ("minutes since 2014-05-08 ..."): a shifted date as text, which can
 #: equal an unshifted date of another patient and so stop the PHI scan.
 TIME_ENCODING = {"units": "microseconds since 1970-01-01", "dtype": "int64"}
 
 
-@functools.lru_cache(maxsize=1024)
 def _publishable(variable: str) -> bool:
     """Whether a series variable is published under its name (:data:`SERIES_VARIABLES`)."""
-    if variable in SERIES_VARIABLES:
-        return True
-    if not _COLUMN_NAME.fullmatch(variable):
-        return False
-    from twinlab.deid.text import find_phi
-
-    return not find_phi(re.sub(r"[_-]+", " ", variable))
+    return variable in SERIES_VARIABLES
 
 
 def deidentified_series(
@@ -63,7 +55,8 @@ def deidentified_series(
     (only :data:`SERIES_ATTRS` are kept; their text goes through ``scrub``: a device name is
     a header cell the wearer's clinic fills in, "Spectrum Plus of E. Krasinski"). Series of a
     person linked to no patient of the timeline are left out, and so is a variable whose name
-    may carry an identifier (:data:`SERIES_VARIABLES`).
+    is not declared (:data:`SERIES_VARIABLES`: a name may carry an identifier, a column a GPS
+    track).
 
     Parameters
     ----------

@@ -365,13 +365,18 @@ def _unique_columns(cols: list[str]) -> None:
     Raises
     ------
     _HeaderError
-        Naming the first repeated column: its values could be either column's.
+        Giving the positions of the first repeated column (its values could be either
+        column's), not its name: a column name is the exporter's free text, and the reason is
+        published in quarantine.parquet ("rosamund ingleby 77120459" appeared there, in a case
+        no detector reads as a name).
     """
-    seen: set[str] = set()
-    for name in cols:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(cols, start=1):
         if name and name in seen:
-            raise _HeaderError(f"column {name!r} appears twice in the header")
-        seen.add(name)
+            raise _HeaderError(
+                f"a column name appears twice in the header (columns {seen[name]} and {i})"
+            )
+        seen[name] = i
 
 
 def _parse_twinlab(text: str, p: _Parsed) -> None:
@@ -682,8 +687,9 @@ def _parse_timeseries(text: str, p: _Parsed, stem: str) -> None:
     offsets = off_min.dropna()
     p.utc_offset = _fmt_offset(int(offsets.mode().iloc[0])) if len(offsets) else None
     p.wear_var = "acc" if "acc" in variables else None
-    zone = df[df.columns[0]].str.extract(r"\[(.*)\]$")[0].dropna()
-    p.device = "accelerometer epoch time series" + (f" ({zone.iloc[0]})" if len(zone) else "")
+    # the zone name of the time stamps ("[America/Boise]") names a city or a county (a
+    # geographic subdivision below a state): not published, the UTC offset (utc_offset) is
+    p.device = "accelerometer epoch time series"
     p.source_patient = stem
 
 

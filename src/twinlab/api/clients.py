@@ -24,6 +24,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from twinlab.security.access import ROLES, allowed_actions
+from twinlab.security.filemodes import make_dirs
 
 __all__ = [
     "ClientRegistry",
@@ -121,7 +122,7 @@ def remove_client(path: str | os.PathLike[str], client_id: str) -> bool:
 
 def _write(file: Path, clients: dict[str, dict[str, Any]]) -> None:
     """Replace the clients file atomically, mode ``0600``."""
-    file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_dirs(file.parent, 0o700)
     tmp = file.with_name(f".{file.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
     with os.fdopen(fd, "w") as fh:

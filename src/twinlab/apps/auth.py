@@ -36,6 +36,7 @@ from typing import Any
 
 from twinlab.api.throttle import FailureDelays, address_key
 from twinlab.security.access import ROLES, is_allowed
+from twinlab.security.filemodes import make_dirs
 
 __all__ = [
     "CREDENTIALS_ENV",
@@ -200,7 +201,7 @@ def add_user(
     if password is not None:
         entry["password_hash"] = hash_password(password)
     users[name] = entry
-    file.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(file.parent, 0o700)
     tmp = file.with_name(f".{file.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
     with os.fdopen(fd, "w") as fh:

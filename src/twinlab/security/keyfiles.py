@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 from twinlab.config import ConfigError
+from twinlab.security.filemodes import make_dirs
 
 __all__ = [
     "DEFAULT_KEY_DIR",
@@ -26,6 +27,7 @@ __all__ = [
     "git_work_tree",
     "init_local_keys",
     "write_private_file",
+    "write_public_file",
 ]
 
 
@@ -166,6 +168,25 @@ def write_private_file(path: str | Path, data: bytes, *, overwrite: bool = False
     return file
 
 
+def write_public_file(path: str | Path, data: bytes) -> Path:
+    """Write (or replace) a public file, such as a certificate or a public key: readable by
+    all, writable by its owner only (``0644``) whatever the umask.
+
+    Under ``umask 000`` a plain ``write_bytes`` leaves it ``0666``: anyone could put their
+    own CA certificate or audit public key in its place, and the cluster would trust their
+    certificates, a reviewer would verify their forged audit log.
+    """
+    file = Path(path)
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    try:
+        os.fchmod(fd, 0o644)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return file
+
+
 #: Where ``twinlab keys init`` puts a workstation's own keys (outside any repository).
 DEFAULT_KEY_DIR = Path("~/.config/twinlab/keys")
 #: Environment variable -> key file name, for every secret twinlab reads from a file.
@@ -205,7 +226,7 @@ def init_local_keys(folder: str | Path | None = None) -> dict[str, Path]:
     tree = git_work_tree(where)
     if tree is not None:
         raise KeyLocationError(f"key folder {where} lies inside the git work tree {tree}")
-    where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_dirs(where, 0o700)
     files = {}
     for env, name in KEY_FILES.items():
         file = where / name
@@ -218,11 +239,12 @@ def init_local_keys(folder: str | Path | None = None) -> dict[str, Path]:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
         seed = base64.b64decode(files["TWINLAB_AUDIT_KEY_FILE"].read_bytes().strip())
-        public.write_bytes(
+        write_public_file(
+            public,
             Ed25519PrivateKey.from_private_bytes(seed)
             .public_key()
             .public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
+            ),
         )
     return files

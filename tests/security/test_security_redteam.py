@@ -1,0 +1,96 @@
+"""Red-team attacks on key and credential files that the other suites do not make: every
+folder twinlab creates on the way to a secret (not only the last one) under a permissive
+umask, and a key folder that others may write to (they could delete or swap the keys)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from twinlab.security.keyfiles import KeyLocationError
+
+
+@contextmanager
+def _umask(mask: int) -> Iterator[None]:
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _loose(root: Path) -> list[str]:
+    """Everything under ``root`` that group or others may write to, and secret files
+    they may read."""
+    out = []
+    for path in [root, *root.rglob("*")]:
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        if mode & 0o022:
+            out.append(f"{path.relative_to(root)} {mode:04o}")
+        elif path.is_file() and "key" in path.name and "pub" not in path.name and mode & 0o077:
+            out.append(f"{path.relative_to(root)} {mode:04o}")
+    return out
+
+
+def _make_secrets(root: Path) -> None:
+    from twinlab.api.clients import add_client
+    from twinlab.api.keys import rotate, tls_files
+    from twinlab.apps.auth import add_user
+    from twinlab.audit.keys import generate_keypair
+    from twinlab.security.keyfiles import init_local_keys
+    from twinlab.security.tls import make_test_certificates
+
+    rotate(root / "api" / "deep" / "keys")
+    tls_files(root / "tls" / "deep" / "keys")
+    add_client(root / "clients" / "deep" / "clients.json", "app", "modeler")
+    add_user(root / "users" / "deep" / "c.json", "alice", "modeler", "correct horse battery")
+    init_local_keys(root / "local" / "deep" / "keys")
+    generate_keypair(root / "audit" / "deep" / "keys")
+    make_test_certificates(root / "cluster" / "deep" / "certs")
+
+
+def test_under_umask_000_no_folder_on_the_way_to_a_secret_is_writable_by_others(tmp_path):
+    """``mkdir(parents=True, mode=0o700)`` gives ``0700`` to the last folder only: the ones
+    above it get ``0777 & ~umask``, and under ``umask 000`` anyone on the machine could
+    rename them and put their own folder (their own keys, clients, users) in their place."""
+    root = tmp_path / "home"
+    with _umask(0):
+        _make_secrets(root)
+    created = [p for p in root.rglob("*")]
+    assert len(created) > 20
+    assert _loose(root / "api") == []
+    assert [p for p in _loose(root) if not p.startswith(".")] == []
+
+
+def test_the_audit_log_and_its_folders_are_private_under_umask_000(tmp_path, monkeypatch):
+    from twinlab.audit import audit_event
+    from twinlab.audit.log import AuditLog
+
+    log = AuditLog(tmp_path / "a" / "b" / "audit.jsonl", actor="t")
+    with _umask(0):
+        log.append("test.event", "target", params={"x": 1})
+    assert _loose(tmp_path) == []
+    monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(tmp_path / "c" / "d" / "audit.jsonl"))
+    monkeypatch.setenv("TWINLAB_AUDIT_UNSIGNED", "1")
+    with _umask(0):
+        audit_event("test.event", "target", params={"x": 1})
+    assert _loose(tmp_path) == []
+
+
+def test_a_key_folder_others_may_write_to_is_refused(tmp_path):
+    """Whoever may write to the API's key folder may delete the signing keys (every token
+    stops) or add files the server then reads: refused, as ``ssh`` refuses such a folder."""
+    from twinlab.api.keys import rotate, signing_key
+
+    folder = tmp_path / "keys"
+    rotate(folder)
+    os.chmod(folder, 0o777)
+    with pytest.raises(KeyLocationError, match="others may write"):
+        signing_key(folder)
+    os.chmod(folder, 0o700)
+    assert signing_key(folder)[0]

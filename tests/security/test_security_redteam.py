@@ -94,3 +94,47 @@ def test_a_key_folder_others_may_write_to_is_refused(tmp_path):
         signing_key(folder)
     os.chmod(folder, 0o700)
     assert signing_key(folder)[0]
+
+
+_ROOT_ONLY = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a file away needs root"
+)
+_NOBODY = 65534
+
+
+@_ROOT_ONLY
+def test_a_secret_file_owned_by_someone_else_is_refused(tmp_path):
+    """A service run as root (a container's default) reads a ``0600`` file whoever owns it:
+    another local user who could put their own clients file, users file or key where the
+    service looks (a writable folder on the way, a stale path) would register themselves
+    as a reviewer, log in as anyone or sign the audit trail. As ``ssh`` does, a secret file
+    must belong to the user reading it (or root)."""
+    from twinlab.api.clients import add_client, load_clients
+    from twinlab.apps.auth import add_user, load_credentials
+    from twinlab.security.keyfiles import check_key_file, write_private_file
+
+    clients = tmp_path / "clients.json"
+    add_client(clients, "app", "reviewer")
+    users = tmp_path / "users.json"
+    add_user(users, "ana", "modeler", "correct horse battery")
+    key = write_private_file(tmp_path / "audit.key", b"c2VjcmV0\n")
+    assert load_clients(clients) and load_credentials(users) and check_key_file(key)
+    for file in (clients, users, key):
+        os.chown(file, _NOBODY, _NOBODY)
+    with pytest.raises(ValueError, match="owned by"):
+        load_clients(clients)
+    with pytest.raises(ValueError, match="owned by"):
+        load_credentials(users)
+    with pytest.raises(KeyLocationError, match="owned by"):
+        check_key_file(key)
+
+
+@_ROOT_ONLY
+def test_an_api_key_folder_owned_by_someone_else_is_refused(tmp_path):
+    from twinlab.api.keys import rotate, signing_key
+
+    folder = tmp_path / "keys"
+    rotate(folder)
+    os.chown(folder, _NOBODY, _NOBODY)
+    with pytest.raises(KeyLocationError, match="owned by"):
+        signing_key(folder)

@@ -25,6 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from twinlab.security.access import ROLES, allowed_actions
 from twinlab.security.filemodes import make_dirs
+from twinlab.security.keyfiles import foreign_owner
 
 __all__ = [
     "ClientRegistry",
@@ -47,8 +48,8 @@ def load_clients(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     Raises
     ------
     ValueError
-        If group or others may read or write it, or it is not a JSON object of clients
-        with known roles.
+        If group or others may read or write it, it belongs to another user, or it is not
+        a JSON object of clients with known roles.
     """
     file = Path(path).expanduser()
     if not file.is_file():
@@ -56,6 +57,9 @@ def load_clients(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     mode = stat.S_IMODE(file.stat().st_mode)
     if mode & 0o077:
         raise ValueError(f"clients file {file} is readable by others (mode {mode:o}): chmod 600")
+    foreign = foreign_owner(file)
+    if foreign:  # another user's clients: they would register themselves
+        raise ValueError(f"clients file {file} is {foreign}, not by this user")
     try:
         clients = json.loads(file.read_text())
     except ValueError as exc:

@@ -29,6 +29,7 @@ from twinlab.security.filemodes import make_dirs
 from twinlab.security.keyfiles import (
     KeyLocationError,
     check_key_file,
+    foreign_owner,
     git_work_tree,
     write_private_file,
     write_public_file,
@@ -63,6 +64,9 @@ def key_folder(folder: str | Path) -> Path:
         raise KeyLocationError(
             f"API key folder {where} has mode {mode:04o}: others may write to it; chmod 700 {where}"
         )
+    foreign = foreign_owner(where)
+    if foreign:
+        raise KeyLocationError(f"API key folder {where} is {foreign}, not by this user")
     return where
 
 

@@ -37,6 +37,7 @@ from typing import Any
 from twinlab.api.throttle import FailureDelays, address_key
 from twinlab.security.access import ROLES, is_allowed
 from twinlab.security.filemodes import make_dirs
+from twinlab.security.keyfiles import foreign_owner
 
 __all__ = [
     "CREDENTIALS_ENV",
@@ -140,7 +141,7 @@ def load_credentials(path: str | os.PathLike[str] | None = None) -> dict[str, di
     ------
     ValueError
         If the file is not a JSON object of ``user -> {"role": ...}`` with known roles, or
-        group or others may read or write it.
+        group or others may read or write it, or it belongs to another user.
     """
     file = credentials_path(path)
     if not file.is_file():
@@ -151,6 +152,9 @@ def load_credentials(path: str | os.PathLike[str] | None = None) -> dict[str, di
             f"credentials file {file} is readable or writable by others (mode {mode:o}): "
             f"run 'chmod 600 {file}'"
         )
+    foreign = foreign_owner(file)
+    if foreign:  # another user's file: they would log in as anyone
+        raise ValueError(f"credentials file {file} is {foreign}, not by this user")
     try:
         users = json.loads(file.read_text())
     except ValueError as exc:

@@ -24,6 +24,7 @@ __all__ = [
     "KeyLocationError",
     "MissingKeyError",
     "check_key_file",
+    "foreign_owner",
     "git_work_tree",
     "init_local_keys",
     "write_private_file",
@@ -94,6 +95,19 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
+def foreign_owner(path: str | Path) -> str | None:
+    """Why ``path`` may not hold a secret for this process: ``"owned by uid N"`` when it
+    belongs to neither this user nor root, else ``None`` (and always on Windows).
+
+    A process run as root reads a ``0600`` file whoever owns it: a file another local user
+    put in place (their clients, users or keys) must not be taken as this service's own.
+    """
+    if os.name != "posix":
+        return None
+    owner = Path(path).stat().st_uid
+    return None if owner in (os.geteuid(), 0) else f"owned by uid {owner}"
+
+
 def check_key_file(path: str | Path, *, what: str = "key file", env: str | None = None) -> Path:
     """Check that a secret key file exists, is private and lies outside any git work tree.
 
@@ -116,8 +130,8 @@ def check_key_file(path: str | Path, *, what: str = "key file", env: str | None 
     MissingKeyError
         If the file does not exist.
     KeyLocationError
-        If it lies inside the current git work tree (or its own folder's), or is
-        readable or writable by group or others.
+        If it lies inside the current git work tree (or its own folder's), is
+        readable or writable by group or others, or belongs to another user.
     """
     file = Path(path).expanduser().resolve()
     named = f" (from ${env})" if env else ""
@@ -136,6 +150,9 @@ def check_key_file(path: str | Path, *, what: str = "key file", env: str | None 
             raise KeyLocationError(
                 f"{what} {file}{named} has mode {mode:04o}; make it private: chmod 600 {file}"
             )
+        foreign = foreign_owner(file)
+        if foreign:
+            raise KeyLocationError(f"{what} {file}{named} is {foreign}, not by this user")
     return file
 
 

@@ -56,3 +56,52 @@ def test_no_spelling_of_another_site_passes_as_a_next_page(next_url):
 @pytest.mark.parametrize("next_url", ["/", "/cohort", "/whatif?dose=5&arm=A", "/reports/a.html"])
 def test_same_site_pages_pass_as_a_next_page(next_url):
     assert same_site(next_url)
+
+
+def test_a_report_that_links_out_of_the_reports_folder_is_not_served(server, project, credentials):
+    """``/reports/<name>.html`` names a file under ``<project>/reports``; a symbolic link
+    placed there (by anyone who may write to a group-shared project) pointed the server at
+    any file it may read, such as its users' password hashes. Only a regular file inside the
+    reports folder is served (a real ``twinlab serve``)."""
+    import os
+
+    from apps_fixtures import USERS
+    from apps_server import fetch, http_login
+
+    url = server["url"]
+    rita, _ = http_login(url, "rita", USERS["rita"][1])
+    links = {
+        "users.html": credentials,
+        "up.html": project / "reports" / ".." / "params.yaml",
+        "dangling.html": project / "nowhere.html",
+    }
+    for name, target in links.items():
+        os.symlink(target, project / "reports" / name)
+    try:
+        for name in links:
+            code, _, body = fetch(f"{url}/reports/{name}", rita)
+            assert code == 404, (name, code)
+            assert "password_hash" not in body and "scrypt" not in body
+        assert fetch(url + "/reports/03_fit_report.html", rita)[0] == 200
+    finally:
+        for name in links:
+            (project / "reports" / name).unlink()
+
+
+def test_a_report_linked_into_the_projects_dvc_cache_is_still_served(server, project):
+    """DVC's ``cache.type = symlink`` leaves reports as links into ``.dvc/cache``: served."""
+    import os
+
+    from apps_fixtures import USERS
+    from apps_server import fetch, http_login
+
+    cache = project / ".dvc" / "cache" / "files" / "md5" / "ab"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "cdef").write_text("<html><body>Cached report</body></html>")
+    os.symlink(cache / "cdef", project / "reports" / "cached.html")
+    try:
+        rita, _ = http_login(server["url"], "rita", USERS["rita"][1])
+        code, _, body = fetch(server["url"] + "/reports/cached.html", rita)
+        assert code == 200 and "Cached report" in body
+    finally:
+        (project / "reports" / "cached.html").unlink()

@@ -146,3 +146,57 @@ def _rewrite(file, clients) -> None:
     with os.fdopen(fd, "w") as fh:
         json.dump(clients, fh)
     os.replace(tmp, file)
+
+
+def test_odm_values_cannot_add_elements_to_the_write_back():
+    """Text that reaches the ODM file (the twin's version from ``run.json``, the EDC's
+    subject keys from the crosswalk) closing its attribute and adding an ``ItemData`` of its
+    own stays one attribute value; a control character is refused, not written."""
+    from lxml import etree
+
+    from twinlab.api.odm_export import ExportItem, OdmSchemaError, build_odm, validate_odm
+
+    items = [ExportItem("IT.V", "Version", "text"), ExportItem("IT.S", "Score", "float")]
+    evil = 'x"/><ItemData ItemOID="IT.S" Value="999"/><!--'
+    key = "SUBJ-'\"><x>&amp;]]>"
+    data = build_odm([{"subject_key": key, "IT.V": evil, "IT.S": 1.5}], items, study_oid="S1")
+    validate_odm(data)
+    ns = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
+    doc = etree.fromstring(data)
+    assert [(e.get("ItemOID"), e.get("Value")) for e in doc.iterfind(".//o:ItemData", ns)] == [
+        ("IT.V", evil),
+        ("IT.S", "1.5"),
+    ]
+    assert [e.get("SubjectKey") for e in doc.iterfind(".//o:SubjectData", ns)] == [key]
+    bad = build_odm([{"subject_key": "S\x01", "IT.V": "v", "IT.S": 1.0}], items, study_oid="S1")
+    with pytest.raises(OdmSchemaError, match="not well-formed") as caught:
+        validate_odm(bad)
+    assert "S\x01" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "run",
+    ["..", "%2e%2e", "%2e%2e%2f%2e%2e%2fetc", "demo%00", "demo%2f..%2fdemo", "..%5c..%5cdemo",
+     ".hidden", "api", "job-", "job-..", "job-%2e%2e", "demo%20", "DEMO", "demo.", "~root"],
+)  # fmt: skip
+def test_a_run_name_is_never_a_path(api, run):
+    token = api.token("reviewer-app")
+    with api.http() as http:
+        r = http.get(f"/v1/results/{run}/patients", headers=_auth(token))
+    assert r.status_code in (404, 422), (run, r.status_code)
+    assert str(api.settings.results) not in r.text and "Traceback" not in r.text
+
+
+def test_a_request_body_cannot_name_its_owner_or_role(api):
+    """Mass assignment: fields that would set who owns a job or what role acts are refused
+    (422), never taken or silently dropped."""
+    token = api.token("stakeholder-app")
+    job = {"arms": {"A": {"dose": 1}}, "n_patients": 5}
+    with api.http(headers=_auth(token)) as http:
+        for extra in ({"client": "reviewer-app"}, {"owner": "reviewer-app"},
+                      {"role": "reviewer"}, {"scopes": ["read_all_jobs"]}):  # fmt: skip
+            r = http.post("/v1/jobs", json={**job, **extra})
+            assert r.status_code == 422, (extra, r.status_code)
+        export = {"run": "demo", "arm": "T100", "control_arm": "Placebo", "subjects": ["P001"],
+                  "study_oid": "S1", "role": "reviewer"}  # fmt: skip
+        assert http.post("/v1/edc/export", json=export).status_code in (403, 422)

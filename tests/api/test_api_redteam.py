@@ -200,3 +200,32 @@ def test_a_request_body_cannot_name_its_owner_or_role(api):
         export = {"run": "demo", "arm": "T100", "control_arm": "Placebo", "subjects": ["P001"],
                   "study_oid": "S1", "role": "reviewer"}  # fmt: skip
         assert http.post("/v1/edc/export", json=export).status_code in (403, 422)
+
+
+def _audited(audit_path, target: str) -> list[dict]:
+    lines = audit_path.read_text().splitlines() if audit_path.is_file() else []
+    return [e for e in map(json.loads, lines) if e.get("target") == target]
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [("POST", "/v1/prognostic-scores/"), ("POST", "/v1/prognostic_scores"),
+     ("PUT", "/v1/prognostic-scores"), ("POST", "/v1/trials/power"),
+     ("POST", "/v1/edc/export/"), ("POST", "/v1/nothing")],
+)  # fmt: skip
+def test_patient_data_sent_to_the_wrong_route_stays_out_of_the_trail(api, audit_path, method, path):
+    """A client's slip (a trailing slash, a typo, the wrong method, subjects posted to an
+    aggregate route) sends enrolled subjects' covariates where no patient-level route
+    marks the body hash-only: the trail, read by admins without patient-level access, kept
+    them in clear. Only an accepted request of a route that is not patient-level keeps
+    its body."""
+    body = {"run": "demo", "control_arm": "T100", "target": "auc", "delta": 1, "sd": 2,
+            "subjects": [{"subject": "P-SECRET-7", "covariates": {"WT": 71.234567}}]}  # fmt: skip
+    with api.http(headers=_auth(api.token("reviewer-app"))) as http:
+        r = http.request(method, path, json=body)
+    assert r.status_code >= 300
+    entries = _audited(audit_path, path)
+    assert entries, path
+    text = json.dumps(entries[-1])
+    assert "P-SECRET-7" not in text and "71.234567" not in text
+    assert len(entries[-1]["params"].get("body_sha256", "0" * 64)) == 64

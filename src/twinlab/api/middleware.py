@@ -12,7 +12,9 @@ trail, :func:`twinlab.audit.log.redact`), but never the token endpoint's: it car
 secret, in whatever shape a client sends it (a JSON string of the form is no mapping to
 redact), and the trail is signed and append-only, so a secret written there stays; nor the
 body of a patient-level route (:data:`twinlab.api.auth.PATIENT_LEVEL`: subjects and their
-covariates), since roles without patient-level access read the trail (``view_audit``).
+covariates), since roles without patient-level access read the trail (``view_audit``);
+nor the body of a refused request (``4xx``/``5xx``): subjects posted to an aggregate route by
+mistake, refused as invalid, would otherwise be kept in clear.
 
 A request past its timeout is answered ``504`` and its handler cancelled; a sync handler
 already in its thread cannot be stopped, so a handler with a side effect (a job queued, a file
@@ -298,6 +300,7 @@ class ServiceGuard:
                 seen["json"]
                 and seen["bytes"] <= _JSON_AUDIT_MAX
                 and not state.get("body_hash_only")
+                and code < 400  # a refused body may be a patient-level one sent astray
             ):
                 try:  # NaN / 1e999 are not JSON numbers: such a body is kept as its hash only
                     params["body"] = json.loads(

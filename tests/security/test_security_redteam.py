@@ -138,3 +138,16 @@ def test_an_api_key_folder_owned_by_someone_else_is_refused(tmp_path):
     os.chown(folder, _NOBODY, _NOBODY)
     with pytest.raises(KeyLocationError, match="owned by"):
         signing_key(folder)
+
+
+def test_outputs_written_under_umask_000_leave_no_folder_others_may_write_to(tmp_path):
+    """The raw zone, harmonized outputs and reports are written through ``write_atomic``
+    and ``staged_dir``: the folders they make on the way were ``0777`` under ``umask 000``
+    (anyone could swap a patient-level output for their own)."""
+    from twinlab.security.filemodes import staged_dir, write_atomic
+
+    with _umask(0):
+        write_atomic(tmp_path / "zone" / "deep" / "table.json", "{}")
+        with staged_dir(tmp_path / "out" / "deep" / "result") as folder:
+            (folder / "a.txt").write_text("1")  # the caller's own file: its own mode
+    assert [p for p in _loose(tmp_path) if not p.endswith("a.txt 0666")] == []

@@ -104,6 +104,13 @@ def make_dirs(path: str | Path, mode: int | None = None) -> Path:
     return where
 
 
+def _parent_mode() -> int:
+    """The mode of folders made on the way to an output: readable as before (``0755``),
+    group-writable only where :func:`file_mode` lets the group write, never writable by
+    others, whatever the umask."""
+    return 0o755 | (dir_mode() & 0o070)
+
+
 @contextmanager
 def private_umask() -> Iterator[None]:
     """Create files with :func:`file_mode` and folders with :func:`dir_mode` in this block.
@@ -231,7 +238,7 @@ def staged_dir(target: str | Path) -> Iterator[Path]:
     ['a.txt']
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(target.parent, _parent_mode())
     folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
         folder.chmod(dir_mode())
@@ -268,7 +275,7 @@ def write_atomic(path: str | Path, data: bytes | str, *, mode: int | None = None
     ('{"a": 1}\\n', '0o600')
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent, _parent_mode())
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode() if mode is None else mode)
     try:

@@ -151,3 +151,20 @@ def test_outputs_written_under_umask_000_leave_no_folder_others_may_write_to(tmp
         with staged_dir(tmp_path / "out" / "deep" / "result") as folder:
             (folder / "a.txt").write_text("1")  # the caller's own file: its own mode
     assert [p for p in _loose(tmp_path) if not p.endswith("a.txt 0666")] == []
+
+
+def test_a_secret_is_never_written_through_a_link(tmp_path):
+    """A link planted where a key or an export is rewritten (``overwrite=True``: the API's
+    TLS key, an ODM export) made the write land in the file it named: refused, and the
+    named file is left as it was."""
+    from twinlab.security.keyfiles import write_private_file
+
+    victim = tmp_path / "victim.key"
+    victim.write_bytes(b"precious\n")
+    link = tmp_path / "export.xml"
+    link.symlink_to(victim)
+    with pytest.raises(OSError):
+        write_private_file(link, b"<ODM/>", overwrite=True)
+    with pytest.raises(OSError):
+        write_private_file(link, b"<ODM/>")
+    assert victim.read_bytes() == b"precious\n"

@@ -175,6 +175,9 @@ def write_private_file(path: str | Path, data: bytes, *, overwrite: bool = False
     """
     file = Path(path)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    # never through a link: one planted where a key or an export is (re)written would have
+    # the secret written over, or into, whatever file it names
+    flags |= getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(file, flags, 0o600)
     try:
         os.fchmod(fd, 0o600)

@@ -229,3 +229,31 @@ def test_patient_data_sent_to_the_wrong_route_stays_out_of_the_trail(api, audit_
     text = json.dumps(entries[-1])
     assert "P-SECRET-7" not in text and "71.234567" not in text
     assert len(entries[-1]["params"].get("body_sha256", "0" * 64)) == 64
+
+
+def test_no_origin_may_read_an_answer_and_the_jwks_holds_no_private_key(api):
+    """The API takes bearer tokens only, so another site's page cannot act with a user's
+    cookies; no answer may grant it reading either (no CORS), a preflight included. The
+    published key set carries public members only (``d`` is an EC private key)."""
+    token = api.token("reviewer-app")
+    evil = {"Origin": "https://evil.example"}
+    with api.http() as http:
+        answers = [
+            http.get("/v1/results", headers={**evil, **_auth(token)}),
+            http.get("/v1/results/demo/patients", headers={**evil, **_auth(token)}),
+            http.options(
+                "/v1/results",
+                headers={
+                    **evil,
+                    "Access-Control-Request-Method": "GET",
+                    "Access-Control-Request-Headers": "authorization",
+                },
+            ),
+            http.get("/.well-known/jwks.json", headers=evil),
+        ]
+        jwks_body = answers[-1].json()
+    for r in answers:
+        assert not any(h.lower().startswith("access-control-") for h in r.headers), r.headers
+    assert jwks_body["keys"] and all(
+        set(k) <= {"kty", "crv", "x", "y", "kid", "use", "alg"} for k in jwks_body["keys"]
+    )

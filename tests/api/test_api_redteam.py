@@ -257,3 +257,17 @@ def test_no_origin_may_read_an_answer_and_the_jwks_holds_no_private_key(api):
     assert jwks_body["keys"] and all(
         set(k) <= {"kty", "crv", "x", "y", "kid", "use", "alg"} for k in jwks_body["keys"]
     )
+
+
+@pytest.mark.parametrize("query", ["jwt", "t", "bearer", "id"])
+def test_a_token_sent_in_the_query_string_is_not_written_to_the_trail(api, audit_path, query):
+    """A client that puts its bearer token in the URL (``?jwt=...``, a name the trail does
+    not see as secret) had it written to the signed, append-only trail, where an admin
+    (who by separation of duties reads no patient data) could replay a reviewer's token."""
+    token = api.token("reviewer-app")
+    with api.http() as http:
+        http.get("/v1/results", params={query: token}, headers=_auth(token))
+        http.get(f"/v1/{token}")
+    tail = audit_path.read_text().splitlines()[-4:]
+    signature = token.rsplit(".", 1)[1]
+    assert not any(signature in line for line in tail)

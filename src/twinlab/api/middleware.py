@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -43,6 +44,18 @@ from twinlab.audit.trail import audit_event
 __all__ = ["SECURITY_HEADERS", "Deadline", "ServiceGuard", "side_effect"]
 
 _JSON_AUDIT_MAX = 8192
+#: a JWT (or any JWS / JWE compact token): base64url JSON header ``eyJ``, then dot-separated
+#: parts; wherever a client put one (``?jwt=``, the path), the trail keeps none
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){1,4}")
+
+
+def _scrub(text: str) -> str:
+    """``text`` with every token-looking run replaced by ``[REDACTED]``."""
+    from twinlab.audit.log import REDACTED
+
+    return _JWT.sub(REDACTED, text)
+
+
 #: on every response: nothing cached (answers carry patient-level data and tokens), no
 #: sniffing, framing, referrers or active content; HSTS over HTTPS
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -283,13 +296,13 @@ class ServiceGuard:
         principal = state.get("principal")
         query = {
             k: v if len(v) > 1 else v[0]
-            for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()
+            for k, v in parse_qs(_scrub(scope.get("query_string", b"").decode("latin-1"))).items()
         }
         params: dict[str, Any] = {
             "client": principal.client if principal else state.get("client", "anonymous"),
             "role": principal.role if principal else None,
             "scope": sorted(principal.scopes) if principal else [],
-            "endpoint": f"{scope['method']} {scope['path']}",
+            "endpoint": f"{scope['method']} {_scrub(scope['path'])}",
             "query": query,
             "status": code,
             **extra,
@@ -304,7 +317,9 @@ class ServiceGuard:
             ):
                 try:  # NaN / 1e999 are not JSON numbers: such a body is kept as its hash only
                     params["body"] = json.loads(
-                        bytes(seen["json"]), parse_constant=_not_json, parse_float=_finite
+                        _scrub(bytes(seen["json"]).decode("utf-8")),
+                        parse_constant=_not_json,
+                        parse_float=_finite,
                     )
                 except ValueError:
                     pass
@@ -314,7 +329,7 @@ class ServiceGuard:
         await anyio.to_thread.run_sync(  # own threads: handlers that hang cannot starve it
             lambda: audit_event(
                 _action(code, state),
-                scope["path"],
+                _scrub(scope["path"]),
                 params=params,
                 new={"status": code, "result_sha256": result_hash.hexdigest()},
                 actor=actor,

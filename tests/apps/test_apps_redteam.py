@@ -105,3 +105,27 @@ def test_a_report_linked_into_the_projects_dvc_cache_is_still_served(server, pro
         assert code == 200 and "Cached report" in body
     finally:
         (project / "reports" / "cached.html").unlink()
+
+
+def test_a_login_costs_one_hash_whether_the_user_exists_or_not(tmp_path, monkeypatch):
+    """An unknown user's login was refused after *two* scrypt runs (the decoy hash was
+    made afresh, then verified), a known user's after one: the login form's timing told
+    which user names exist. Each costs one now."""
+    import hashlib
+
+    from twinlab.apps.auth import add_user, authenticate
+
+    users = tmp_path / "users.json"
+    add_user(users, "ana", "modeler", "ana-password-1")
+    add_user(users, "oscar", "modeler", None)  # an OAuth user: no password
+    authenticate("nobody", "warm-up", users)  # a decoy made once per process may be made now
+    calls = []
+    real = hashlib.scrypt
+    monkeypatch.setattr(hashlib, "scrypt", lambda *a, **k: calls.append(1) or real(*a, **k))
+    counts = {}
+    for name, password in [("ana", "wrong-password"), ("ana", "ana-password-1"),
+                           ("nobody", "wrong-password"), ("oscar", "any-password")]:  # fmt: skip
+        calls.clear()
+        authenticate(name, password, users)
+        counts[name, password] = len(calls)
+    assert set(counts.values()) == {1}, counts

@@ -168,3 +168,23 @@ def test_a_secret_is_never_written_through_a_link(tmp_path):
     with pytest.raises(OSError):
         write_private_file(link, b"<ODM/>")
     assert victim.read_bytes() == b"precious\n"
+
+
+@pytest.mark.parametrize("address", ["10.0.0.5:8786", "tcp://10.0.0.5:8786", "ws://10.0.0.5:1"])
+def test_a_scheduler_address_that_is_not_tls_is_warned_about(monkeypatch, caplog, address):
+    """``host:port`` is Dask's plain ``tcp://`` too: it was connected to without a word."""
+    import logging
+
+    from twinlab import cluster
+
+    class _Stop(Exception):
+        pass
+
+    def refuse(*args, **kwargs):
+        raise _Stop
+
+    monkeypatch.setattr(cluster, "Client", refuse)
+    with caplog.at_level(logging.WARNING, logger=cluster.log.name), pytest.raises(_Stop):
+        with cluster.dask_client(address):
+            pass
+    assert "is not tls://" in caplog.text

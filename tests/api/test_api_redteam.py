@@ -271,3 +271,11 @@ def test_a_token_sent_in_the_query_string_is_not_written_to_the_trail(api, audit
     tail = audit_path.read_text().splitlines()[-4:]
     signature = token.rsplit(".", 1)[1]
     assert not any(signature in line for line in tail)
+
+
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS", "TRACE", "PATCH"])
+def test_other_methods_on_a_patient_level_route_get_nothing_without_a_token(api, method):
+    with api.http() as http:
+        r = http.request(method, "/v1/results/demo/patients")
+    assert r.status_code in (401, 405), (method, r.status_code)
+    assert "P0" not in r.text and r.headers.get("x-total-count") is None

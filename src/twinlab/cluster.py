@@ -243,10 +243,11 @@ def dask_client(
     target = scheduler_address(address)
     if target:
         log.info("connecting to Dask scheduler at %s", target)
-        if target.startswith("tcp://"):
+        if "://" not in target or not target.startswith("tls://"):  # host:port is tcp://
             log.warning(
-                "Dask scheduler %s is plain TCP: anyone who can reach it can run code in its "
-                "workers; use a tls:// scheduler with certificates",
+                "Dask scheduler %s is not tls://: anyone who can reach it can run code in its "
+                "workers (and a scheduler impersonated on the way, in this process); use a "
+                "tls:// scheduler with certificates",
                 target,
             )
         client = Client(target, security=security if security is not None else Security())

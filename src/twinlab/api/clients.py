@@ -24,6 +24,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from twinlab.security.access import ROLES, allowed_actions
+from twinlab.security.filemodes import make_dirs
+from twinlab.security.keyfiles import foreign_owner
 
 __all__ = [
     "ClientRegistry",
@@ -46,8 +48,8 @@ def load_clients(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     Raises
     ------
     ValueError
-        If group or others may read or write it, or it is not a JSON object of clients
-        with known roles.
+        If group or others may read or write it, it belongs to another user, or it is not
+        a JSON object of clients with known roles.
     """
     file = Path(path).expanduser()
     if not file.is_file():
@@ -55,6 +57,9 @@ def load_clients(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     mode = stat.S_IMODE(file.stat().st_mode)
     if mode & 0o077:
         raise ValueError(f"clients file {file} is readable by others (mode {mode:o}): chmod 600")
+    foreign = foreign_owner(file)
+    if foreign:  # another user's clients: they would register themselves
+        raise ValueError(f"clients file {file} is {foreign}, not by this user")
     try:
         clients = json.loads(file.read_text())
     except ValueError as exc:
@@ -121,7 +126,7 @@ def remove_client(path: str | os.PathLike[str], client_id: str) -> bool:
 
 def _write(file: Path, clients: dict[str, dict[str, Any]]) -> None:
     """Replace the clients file atomically, mode ``0600``."""
-    file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_dirs(file.parent, 0o700)
     tmp = file.with_name(f".{file.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
     with os.fdopen(fd, "w") as fh:

@@ -48,7 +48,7 @@ from twinlab.api.job_population import PopulationRefused, PopulationRule
 from twinlab.api.middleware import side_effect
 from twinlab.api.settings import ApiSettings
 from twinlab.api.tokens import Principal
-from twinlab.security.filemodes import dir_mode, file_mode, private_umask, restrict_tree
+from twinlab.security.filemodes import dir_mode, file_mode, make_dirs, private_umask, restrict_tree
 
 __all__ = [
     "ClientBusy",
@@ -508,7 +508,7 @@ class JobManager:
 
 def _private_dir(folder: Path) -> None:
     """``folder`` created, or made, private (:func:`~twinlab.security.filemodes.dir_mode`)."""
-    folder.mkdir(parents=True, exist_ok=True, mode=dir_mode())
+    make_dirs(folder)
     os.chmod(folder, dir_mode())
 
 

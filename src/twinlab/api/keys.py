@@ -15,6 +15,7 @@ import ipaddress
 import json
 import secrets
 import socket
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from jwt.algorithms import ECAlgorithm
 
+from twinlab.security.filemodes import make_dirs
 from twinlab.security.keyfiles import (
     KeyLocationError,
     check_key_file,
+    foreign_owner,
     git_work_tree,
     write_private_file,
+    write_public_file,
 )
 
 __all__ = [
@@ -47,12 +51,22 @@ _SUFFIX = ".es256.pem"
 
 
 def key_folder(folder: str | Path) -> Path:
-    """The key folder, created private (``0700``); refused inside a git work tree."""
+    """The key folder, created private (``0700``, as every folder made above it); refused
+    inside a git work tree, or when group or others may write to it (they could delete the
+    keys, or add one the server would publish and sign with)."""
     where = Path(folder).expanduser().resolve()
     tree = git_work_tree(where)
     if tree is not None:
         raise KeyLocationError(f"API key folder {where} lies inside the git work tree {tree}")
-    where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_dirs(where, 0o700)
+    mode = stat.S_IMODE(where.stat().st_mode)
+    if mode & 0o022:
+        raise KeyLocationError(
+            f"API key folder {where} has mode {mode:04o}: others may write to it; chmod 700 {where}"
+        )
+    foreign = foreign_owner(where)
+    if foreign:
+        raise KeyLocationError(f"API key folder {where} is {foreign}, not by this user")
     return where
 
 
@@ -215,5 +229,5 @@ def tls_files(folder: str | Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
         serialization.NoEncryption(),
     )
     write_private_file(key_file, key_pem, overwrite=True)
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_public_file(cert_file, cert.public_bytes(serialization.Encoding.PEM))
     return cert_file, key_file

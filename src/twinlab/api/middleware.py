@@ -12,7 +12,9 @@ trail, :func:`twinlab.audit.log.redact`), but never the token endpoint's: it car
 secret, in whatever shape a client sends it (a JSON string of the form is no mapping to
 redact), and the trail is signed and append-only, so a secret written there stays; nor the
 body of a patient-level route (:data:`twinlab.api.auth.PATIENT_LEVEL`: subjects and their
-covariates), since roles without patient-level access read the trail (``view_audit``).
+covariates), since roles without patient-level access read the trail (``view_audit``);
+nor the body of a refused request (``4xx``/``5xx``): subjects posted to an aggregate route by
+mistake, refused as invalid, would otherwise be kept in clear.
 
 A request past its timeout is answered ``504`` and its handler cancelled; a sync handler
 already in its thread cannot be stopped, so a handler with a side effect (a job queued, a file
@@ -27,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -41,6 +44,18 @@ from twinlab.audit.trail import audit_event
 __all__ = ["SECURITY_HEADERS", "Deadline", "ServiceGuard", "side_effect"]
 
 _JSON_AUDIT_MAX = 8192
+#: a JWT (or any JWS / JWE compact token): base64url JSON header ``eyJ``, then dot-separated
+#: parts; wherever a client put one (``?jwt=``, the path), the trail keeps none
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){1,4}")
+
+
+def _scrub(text: str) -> str:
+    """``text`` with every token-looking run replaced by ``[REDACTED]``."""
+    from twinlab.audit.log import REDACTED
+
+    return _JWT.sub(REDACTED, text)
+
+
 #: on every response: nothing cached (answers carry patient-level data and tokens), no
 #: sniffing, framing, referrers or active content; HSTS over HTTPS
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -281,13 +296,13 @@ class ServiceGuard:
         principal = state.get("principal")
         query = {
             k: v if len(v) > 1 else v[0]
-            for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()
+            for k, v in parse_qs(_scrub(scope.get("query_string", b"").decode("latin-1"))).items()
         }
         params: dict[str, Any] = {
             "client": principal.client if principal else state.get("client", "anonymous"),
             "role": principal.role if principal else None,
             "scope": sorted(principal.scopes) if principal else [],
-            "endpoint": f"{scope['method']} {scope['path']}",
+            "endpoint": f"{scope['method']} {_scrub(scope['path'])}",
             "query": query,
             "status": code,
             **extra,
@@ -298,10 +313,13 @@ class ServiceGuard:
                 seen["json"]
                 and seen["bytes"] <= _JSON_AUDIT_MAX
                 and not state.get("body_hash_only")
+                and code < 400  # a refused body may be a patient-level one sent astray
             ):
                 try:  # NaN / 1e999 are not JSON numbers: such a body is kept as its hash only
                     params["body"] = json.loads(
-                        bytes(seen["json"]), parse_constant=_not_json, parse_float=_finite
+                        _scrub(bytes(seen["json"]).decode("utf-8")),
+                        parse_constant=_not_json,
+                        parse_float=_finite,
                     )
                 except ValueError:
                     pass
@@ -311,7 +329,7 @@ class ServiceGuard:
         await anyio.to_thread.run_sync(  # own threads: handlers that hang cannot starve it
             lambda: audit_event(
                 _action(code, state),
-                scope["path"],
+                _scrub(scope["path"]),
                 params=params,
                 new={"status": code, "result_sha256": result_hash.hexdigest()},
                 actor=actor,

@@ -269,6 +269,7 @@ def export_odm(
     import hashlib
 
     from twinlab.audit import audit_event
+    from twinlab.security.filemodes import make_dirs
     from twinlab.security.keyfiles import write_private_file
 
     keys = edc_subject_keys(
@@ -281,7 +282,7 @@ def export_odm(
     data = build_odm(mapped, items, study_oid=study_oid, include_metadata=include_metadata)
     validate_odm(data)
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_dirs(path.parent, 0o700)
     write_private_file(path, data, overwrite=True)
     digest = hashlib.sha256(data).hexdigest()
     audit_event(

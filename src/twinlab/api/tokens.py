@@ -234,4 +234,8 @@ class TokenVerifier:
             entry = self._clients.get(str(claims["sub"]))
             if entry is None or registration(entry) != claims.get(REGISTRATION_CLAIM):
                 raise TokenError("the token's client was removed or given a new secret")
+            # a client demoted in place (its role or scopes narrowed, its secret kept) keeps
+            # none of what it lost: its earlier tokens carry the old role and scopes
+            if role != entry.get("role") or not set(scopes) <= set(entry.get("scopes") or ()):
+                raise TokenError("the token's client was given another role or fewer scopes")
         return Principal(str(claims["sub"]), str(role), frozenset(scopes))

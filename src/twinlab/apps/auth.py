@@ -22,6 +22,7 @@ unknown user, role or page – is denied.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -36,6 +37,8 @@ from typing import Any
 
 from twinlab.api.throttle import FailureDelays, address_key
 from twinlab.security.access import ROLES, is_allowed
+from twinlab.security.filemodes import make_dirs
+from twinlab.security.keyfiles import foreign_owner
 
 __all__ = [
     "CREDENTIALS_ENV",
@@ -139,7 +142,7 @@ def load_credentials(path: str | os.PathLike[str] | None = None) -> dict[str, di
     ------
     ValueError
         If the file is not a JSON object of ``user -> {"role": ...}`` with known roles, or
-        group or others may read or write it.
+        group or others may read or write it, or it belongs to another user.
     """
     file = credentials_path(path)
     if not file.is_file():
@@ -150,6 +153,9 @@ def load_credentials(path: str | os.PathLike[str] | None = None) -> dict[str, di
             f"credentials file {file} is readable or writable by others (mode {mode:o}): "
             f"run 'chmod 600 {file}'"
         )
+    foreign = foreign_owner(file)
+    if foreign:  # another user's file: they would log in as anyone
+        raise ValueError(f"credentials file {file} is {foreign}, not by this user")
     try:
         users = json.loads(file.read_text())
     except ValueError as exc:
@@ -200,7 +206,7 @@ def add_user(
     if password is not None:
         entry["password_hash"] = hash_password(password)
     users[name] = entry
-    file.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(file.parent, 0o700)
     tmp = file.with_name(f".{file.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
     with os.fdopen(fd, "w") as fh:
@@ -209,9 +215,16 @@ def add_user(
     return file
 
 
+@functools.lru_cache(maxsize=1)
+def _decoy_hash() -> str:
+    """A hash no password is checked against for real, made once per process."""
+    return hash_password("timing-equalizer", salt=b"\0" * 16)
+
+
 def _one_hash(password: str) -> None:
-    """Spend one hash on a refused login, so its timing tells nothing."""
-    verify_password(password, hash_password("timing-equalizer", salt=b"\0" * 16))
+    """Spend one hash on a refused login, so its timing tells nothing (as a known user's
+    check: one scrypt run, the decoy made once beforehand)."""
+    verify_password(password, _decoy_hash())
 
 
 def authenticate(

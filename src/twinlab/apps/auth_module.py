@@ -40,7 +40,7 @@ from panel.config import config
 from panel.io.state import state
 from panel.util import base64url_encode
 
-from twinlab.apps.auth import LoginThrottle, load_credentials, login
+from twinlab.apps.auth import LoginThrottle, _decoy_hash, load_credentials, login
 from twinlab.apps.auth_pages import login_html, throttled_html
 from twinlab.apps.connections import client_of
 from twinlab.apps.guard import same_site
@@ -58,6 +58,9 @@ log = logging.getLogger("twinlab.apps")
 
 #: one throttle per server process (the sessions: :data:`twinlab.apps.sessions.SESSIONS`)
 THROTTLE = LoginThrottle()
+#: the decoy hash of unknown users' logins, made before the first login (made on that
+#: login, it would make the first unknown name slower than any known one)
+_decoy_hash()
 
 
 #: the one failure message of the login form (whatever ``?error=`` says)

@@ -205,8 +205,8 @@ def _reports_handler() -> type:
                 self.set_status(403)
                 self.finish(refusal_html(user, role, "reviewer"))
                 return
-            file = reports_dir() / name
-            if not file.is_file():
+            data = _report_bytes(name)
+            if data is None:
                 raise HTTPError(404)
             from twinlab.apps.context import audit_query, current_context
 
@@ -214,9 +214,33 @@ def _reports_handler() -> type:
             self.set_header("Content-Type", "text/html; charset=utf-8")
             for header, value in REPORT_HEADERS.items():
                 self.set_header(header, value)
-            self.finish(file.read_bytes())
+            self.finish(data)
 
     return ReportsHandler
+
+
+def _report_bytes(name: str) -> bytes | None:
+    """The report ``name`` of :func:`reports_dir`: a regular file there, or a link into the
+    project's DVC cache (``cache.type = symlink``); any other link is refused (one placed
+    there would hand out any file the server may read, such as its users' password
+    hashes). ``None`` when there is no such report."""
+    import os
+    import stat
+
+    folder = reports_dir()
+    file = folder / name
+    real = os.path.realpath(file)
+    allowed = (os.path.realpath(folder), os.path.realpath(folder.parent / ".dvc" / "cache"))
+    if os.path.dirname(real) != allowed[0] and not real.startswith(allowed[1] + os.sep):
+        return None
+    try:
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:  # missing, or swapped for a link meanwhile
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return None
+        return fh.read()
 
 
 def reports_dir() -> Any:

@@ -92,10 +92,40 @@ def power_table(power: Mapping[str, Any]) -> pd.DataFrame:
     )
 
 
+#: a cell a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM``)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def _inert(value: Any) -> Any:
+    """A text cell that a spreadsheet would read as a formula, prefixed with ``'`` so it is
+    shown as text (OWASP's CSV injection advice); numbers, and text that is a number such as
+    ``-1.5``, are kept."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
+
+
 def to_csv(df: pd.DataFrame) -> io.StringIO:
-    """``df`` as CSV text (no index), ready for a download."""
+    """``df`` as CSV text (no index), ready for a download; text cells and column names that
+    a spreadsheet would run as formulas are made inert (:func:`_inert`).
+
+    Examples
+    --------
+    >>> to_csv(pd.DataFrame({"arm": ["=1+1", "A"], "dose": [-1.5, 2]})).read().splitlines()
+    ['arm,dose', "'=1+1,-1.5", 'A,2.0']
+    """
+    safe = df.rename(columns=lambda c: _inert(c) if isinstance(c, str) else c)
+    for i, dtype in enumerate(safe.dtypes):
+        if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+            safe.isetitem(i, safe.iloc[:, i].map(_inert))
     buf = io.StringIO()
-    df.to_csv(buf, index=False)
+    # CRLF (RFC 4180) ends the rows: a field holding a lone CR is then quoted, not split
+    # into a new row whose first cell a spreadsheet would read afresh
+    safe.to_csv(buf, index=False, lineterminator="\r\n")
     buf.seek(0)
     return buf
 

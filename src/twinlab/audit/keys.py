@@ -24,12 +24,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from twinlab.security.filemodes import make_dirs
 from twinlab.security.keyfiles import (
     KeyLocationError,
     MissingKeyError,
     check_key_file,
     git_work_tree,
     write_private_file,
+    write_public_file,
 )
 
 __all__ = [
@@ -249,8 +251,7 @@ def generate_keypair(out: str | Path, *, allow_in_repo: bool = False) -> tuple[P
     FileExistsError
         If a key file is already there (never overwritten).
     """
-    folder = Path(out).expanduser()
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = make_dirs(Path(out).expanduser(), 0o700)
     folder = folder.resolve()
     tree = git_work_tree(folder)
     if tree is not None and not allow_in_repo:
@@ -268,10 +269,11 @@ def generate_keypair(out: str | Path, *, allow_in_repo: bool = False) -> tuple[P
         serialization.NoEncryption(),
     )
     write_private_file(private, pem)
-    public.write_bytes(
+    write_public_file(
+        public,
         key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        ),
     )
     return private, public
 

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from twinlab.audit.keys import Signer, load_signer
-from twinlab.security.filemodes import dir_mode, file_mode
+from twinlab.security.filemodes import file_mode, make_dirs
 
 __all__ = [
     "ANCHOR_ENV",
@@ -266,7 +266,7 @@ class AuditLog:
     # -- locking and the head -------------------------------------------------
     @contextmanager
     def _locked(self, *, exclusive: bool = True) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode())
+        make_dirs(self.path.parent)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, file_mode())
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
@@ -368,7 +368,7 @@ class AuditLog:
             return
         last = entries[-1]
         body = canonical({"count": last["seq"] + 1, "head": last["hash"], "log": self.path.name})
-        self.anchor.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode())
+        make_dirs(self.anchor.parent)
         tmp = self.anchor.with_name(f".{self.anchor.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file_mode())
         try:

@@ -33,7 +33,7 @@ from typing import Any
 from twinlab.audit.keys import load_signer
 from twinlab.audit.log import ANCHOR_ENV, AuditLog, utc_now
 from twinlab.audit.records import run_record
-from twinlab.security.filemodes import dir_mode, file_mode
+from twinlab.security.filemodes import dir_mode, file_mode, make_dirs
 
 __all__ = ["AUDIT_LOG_ENV", "UNSIGNED_ENV", "audit_event", "audit_log", "audit_stage"]
 
@@ -61,7 +61,7 @@ def audit_log(*, actor: str | None = None) -> AuditLog | None:
         return None
     signer = None if os.environ.get(UNSIGNED_ENV) == "1" else load_signer()
     anchor = os.environ.get(ANCHOR_ENV, "").strip() or None
-    Path(path).parent.mkdir(parents=True, exist_ok=True, mode=dir_mode())
+    make_dirs(Path(path).parent)
     return AuditLog(path, actor=actor, signer=signer, anchor=anchor)
 
 

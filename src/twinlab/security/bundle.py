@@ -544,7 +544,9 @@ def import_bundle(
             "importing would change pseudonyms or lock out the raw zone. Use --dir for "
             "another folder, or --force to replace (the old key is kept beside it)"
         )
-    where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from twinlab.security.filemodes import make_dirs
+
+    make_dirs(where, 0o700)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     backups: dict[str, Path] = {}
     for name, text in keys.items():

@@ -29,6 +29,7 @@ __all__ = [
     "backup_path",
     "dir_mode",
     "file_mode",
+    "make_dirs",
     "private_umask",
     "publish_dir",
     "recover",
@@ -70,6 +71,44 @@ def dir_mode() -> int:
     """The mode of created folders: :func:`file_mode` plus ``x`` where ``r`` is set."""
     mode = file_mode()
     return mode | ((mode & 0o444) >> 2)
+
+
+def make_dirs(path: str | Path, mode: int | None = None) -> Path:
+    """Create folder ``path`` and every missing folder above it with ``mode`` (default
+    :func:`dir_mode`); return it.
+
+    ``Path.mkdir(parents=True, mode=...)`` gives ``mode`` to the last folder only: those
+    above it get ``0777`` less the umask, so under ``umask 000`` anyone on the machine may
+    rename them and put a folder of their own (their keys, their users) in their place.
+    Folders that already exist are left as they are.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> oct(make_dirs(root / "a" / "b", 0o700).parent.stat().st_mode & 0o777)
+    '0o700'
+    """
+    where = Path(path)
+    mode = dir_mode() if mode is None else mode
+    missing = []
+    folder = where
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=mode)  # the umask may narrow ``mode``, never widen it
+        except FileExistsError:  # made meanwhile by another process
+            pass
+    return where
+
+
+def _parent_mode() -> int:
+    """The mode of folders made on the way to an output: readable as before (``0755``),
+    group-writable only where :func:`file_mode` lets the group write, never writable by
+    others, whatever the umask."""
+    return 0o755 | (dir_mode() & 0o070)
 
 
 @contextmanager
@@ -199,7 +238,7 @@ def staged_dir(target: str | Path) -> Iterator[Path]:
     ['a.txt']
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(target.parent, _parent_mode())
     folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
         folder.chmod(dir_mode())
@@ -236,7 +275,7 @@ def write_atomic(path: str | Path, data: bytes | str, *, mode: int | None = None
     ('{"a": 1}\\n', '0o600')
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent, _parent_mode())
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode() if mode is None else mode)
     try:

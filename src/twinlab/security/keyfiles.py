@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 from twinlab.config import ConfigError
+from twinlab.security.filemodes import make_dirs
 
 __all__ = [
     "DEFAULT_KEY_DIR",
@@ -23,9 +24,11 @@ __all__ = [
     "KeyLocationError",
     "MissingKeyError",
     "check_key_file",
+    "foreign_owner",
     "git_work_tree",
     "init_local_keys",
     "write_private_file",
+    "write_public_file",
 ]
 
 
@@ -92,6 +95,19 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
+def foreign_owner(path: str | Path) -> str | None:
+    """Why ``path`` may not hold a secret for this process: ``"owned by uid N"`` when it
+    belongs to neither this user nor root, else ``None`` (and always on Windows).
+
+    A process run as root reads a ``0600`` file whoever owns it: a file another local user
+    put in place (their clients, users or keys) must not be taken as this service's own.
+    """
+    if os.name != "posix":
+        return None
+    owner = Path(path).stat().st_uid
+    return None if owner in (os.geteuid(), 0) else f"owned by uid {owner}"
+
+
 def check_key_file(path: str | Path, *, what: str = "key file", env: str | None = None) -> Path:
     """Check that a secret key file exists, is private and lies outside any git work tree.
 
@@ -114,8 +130,8 @@ def check_key_file(path: str | Path, *, what: str = "key file", env: str | None 
     MissingKeyError
         If the file does not exist.
     KeyLocationError
-        If it lies inside the current git work tree (or its own folder's), or is
-        readable or writable by group or others.
+        If it lies inside the current git work tree (or its own folder's), is
+        readable or writable by group or others, or belongs to another user.
     """
     file = Path(path).expanduser().resolve()
     named = f" (from ${env})" if env else ""
@@ -134,6 +150,9 @@ def check_key_file(path: str | Path, *, what: str = "key file", env: str | None 
             raise KeyLocationError(
                 f"{what} {file}{named} has mode {mode:04o}; make it private: chmod 600 {file}"
             )
+        foreign = foreign_owner(file)
+        if foreign:
+            raise KeyLocationError(f"{what} {file}{named} is {foreign}, not by this user")
     return file
 
 
@@ -156,9 +175,31 @@ def write_private_file(path: str | Path, data: bytes, *, overwrite: bool = False
     """
     file = Path(path)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    # never through a link: one planted where a key or an export is (re)written would have
+    # the secret written over, or into, whatever file it names
+    flags |= getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(file, flags, 0o600)
     try:
         os.fchmod(fd, 0o600)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return file
+
+
+def write_public_file(path: str | Path, data: bytes) -> Path:
+    """Write (or replace) a public file, such as a certificate or a public key: readable by
+    all, writable by its owner only (``0644``) whatever the umask.
+
+    Under ``umask 000`` a plain ``write_bytes`` leaves it ``0666``: anyone could put their
+    own CA certificate or audit public key in its place, and the cluster would trust their
+    certificates, a reviewer would verify their forged audit log.
+    """
+    file = Path(path)
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    try:
+        os.fchmod(fd, 0o644)
         os.write(fd, data)
         os.fsync(fd)
     finally:
@@ -205,7 +246,7 @@ def init_local_keys(folder: str | Path | None = None) -> dict[str, Path]:
     tree = git_work_tree(where)
     if tree is not None:
         raise KeyLocationError(f"key folder {where} lies inside the git work tree {tree}")
-    where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_dirs(where, 0o700)
     files = {}
     for env, name in KEY_FILES.items():
         file = where / name
@@ -218,11 +259,12 @@ def init_local_keys(folder: str | Path | None = None) -> dict[str, Path]:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
         seed = base64.b64decode(files["TWINLAB_AUDIT_KEY_FILE"].read_bytes().strip())
-        public.write_bytes(
+        write_public_file(
+            public,
             Ed25519PrivateKey.from_private_bytes(seed)
             .public_key()
             .public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
+            ),
         )
     return files

@@ -33,7 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from distributed import Security
 
-from twinlab.security.keyfiles import check_key_file, write_private_file
+from twinlab.security.filemodes import make_dirs
+from twinlab.security.keyfiles import check_key_file, write_private_file, write_public_file
 
 __all__ = ["SERVER_CIPHERS", "TLSFiles", "make_test_certificates", "tls_security"]
 
@@ -139,8 +140,7 @@ def make_test_certificates(
     TLSFiles
         The CA certificate and the node's certificate and key.
     """
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_dirs(directory, 0o700)
     now = dt.datetime.now(dt.UTC)
     start, end = now - dt.timedelta(minutes=5), now + dt.timedelta(days=days)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -205,8 +205,8 @@ def make_test_certificates(
         .sign(ca_key, hashes.SHA256())
     )
     files = TLSFiles(folder / "ca.pem", folder / "node.pem", folder / "node.key")
-    files.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    files.cert_file.write_bytes(node_cert.public_bytes(serialization.Encoding.PEM))
+    write_public_file(files.ca_file, ca_cert.public_bytes(serialization.Encoding.PEM))
+    write_public_file(files.cert_file, node_cert.public_bytes(serialization.Encoding.PEM))
     write_private_file(folder / "ca.key", _pem(ca_key), overwrite=True)
     write_private_file(files.key_file, _pem(node_key), overwrite=True)
     return files

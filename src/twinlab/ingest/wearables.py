@@ -70,6 +70,7 @@ from twinlab.ingest.limits import (
     max_line_chars,
     read_bounded_prefix,
     split_lines,
+    stream_damage,
 )
 from twinlab.terminology.plausibility import plausibility_table
 
@@ -851,7 +852,7 @@ def read_wearables(
     except InputTooLarge as exc:
         return _whole_file(path, exc.check, exc.reason)
     except (OSError, EOFError, zlib.error) as exc:  # the message may quote the path: not kept
-        why = getattr(exc, "strerror", None) or "corrupt or truncated stream"
+        why = getattr(exc, "strerror", None) or stream_damage(exc)
         return _whole_file(path, "wearables.io", f"file unreadable ({type(exc).__name__}: {why})")
     fmt = _detect(path, text[:4096])
     if fmt is None:
@@ -859,7 +860,7 @@ def read_wearables(
                            text[:2000])  # fmt: skip
     p = _Parsed(fmt)
     if cut is not None:  # a corrupt or cut gzip stream: the rows before the damage are read
-        why = f"file unreadable from here on ({type(cut).__name__}: corrupt or truncated stream)"
+        why = f"file unreadable from here on ({type(cut).__name__}: {stream_damage(cut)})"
         at = len(split_lines(text)) + 1
         p.quarantine.append(quarantine_row(f"line {at}+", "wearables.io", why, ""))
         p.extra_records += 1

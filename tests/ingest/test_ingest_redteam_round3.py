@@ -24,10 +24,12 @@ What broke the promise before this round's fixes:
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import zlib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from repo_helpers import shared_data
 
@@ -127,3 +129,144 @@ def test_checked_gunzip_names_the_unchecked_bytes_it_released() -> None:
         for chunk in checked_gunzip(__import__("io").BytesIO(_bad_crc(gzip.compress(member)))):
             out.append(chunk)
     assert unverified_bytes(err.value) == sum(map(len, out)) > 0
+
+
+# --- FHIR: a member named twice, an id given to two resources ----------------------------------
+
+
+def _ndjson(data: bytes) -> list[dict]:
+    """The Synthea bundle's Patient and 30 Observations that point at it (NDJSON lines)."""
+    bundle = json.loads(data)
+    resources = [e["resource"] for e in bundle["entry"]]
+    patient = next(r for r in resources if r["resourceType"] == "Patient")
+    obs = [r for r in resources if r["resourceType"] == "Observation"][:30]
+    for o in obs:
+        o["subject"] = {"reference": f"Patient/{patient['id']}"}
+    return [patient, *obs]
+
+
+def _lines(resources: list[dict]) -> list[bytes]:
+    return [json.dumps(r).encode() for r in resources]
+
+
+def _one_quarantined(bad: ReadResult, clean: ReadResult, check: str, words: str) -> None:
+    q = bad.quarantine
+    assert q["check"].tolist() == [check], q[["source_record", "check", "reason"]]
+    assert words in q["reason"].iloc[0], q["reason"].iloc[0]
+    assert bad.records_in == clean.records_in
+    assert bad.records_accepted == clean.records_accepted - 1
+    assert set(bad.events["source_record"]) <= set(clean.events["source_record"])
+
+
+def _member_twice(line: bytes, member: bytes) -> bytes:
+    """The line with ``member`` (``"name": value``) added again before its first member."""
+    return line[:1] + member + b", " + line[1:]
+
+
+@pytest.mark.parametrize(("member", "name"), [
+    (b'"id": "someone-else"', "id"),
+    (b'"status": "entered-in-error"', "status"),
+    (b'"effectiveDateTime": "1901-01-01"', "effectiveDateTime"),
+])  # fmt: skip
+def test_an_ndjson_resource_naming_a_member_twice_is_quarantined_alone(
+    tmp_path: Path, member: bytes, name: str
+) -> None:
+    _need(SYNTHEA)
+    lines = _lines(_ndjson(SYNTHEA.read_bytes()))
+    clean = _read(tmp_path / "clean.ndjson", b"\n".join(lines))
+    assert clean.quarantine.empty
+    lines[5] = _member_twice(lines[5], member)
+    bad = _read(tmp_path / "bad.ndjson", b"\n".join(lines))
+    _one_quarantined(bad, clean, "fhir.duplicate_key", f"names {name} more than once")
+    assert bad.quarantine["source_record"].tolist() == ["line[6]"]
+    assert "someone-else" not in bad.quarantine["reason"].iloc[0]
+
+
+def test_a_member_named_twice_deep_inside_a_value_is_found(tmp_path: Path) -> None:
+    _need(SYNTHEA)
+    resources = _ndjson(SYNTHEA.read_bytes())
+    clean = _read(tmp_path / "clean.ndjson", b"\n".join(_lines(resources)))
+    lines = _lines(resources)
+    obs = resources[7]
+    assert "valueQuantity" in obs
+    lines[7] = lines[7].replace(b'"valueQuantity": {', b'"valueQuantity": {"value": 99999, ', 1)
+    bad = _read(tmp_path / "bad.ndjson", b"\n".join(lines))
+    _one_quarantined(bad, clean, "fhir.duplicate_key", "names value more than once")
+
+
+def test_colons_and_escaped_colons_in_values_are_no_repeated_member(tmp_path: Path) -> None:
+    """The cheap check counts ':' on both sides of a round trip: a ':' spelt ``\\u003a``
+    (one character in the parsed text) or a string full of ':' must not tip it."""
+    _need(SYNTHEA)
+    resources = _ndjson(SYNTHEA.read_bytes())
+    resources[3]["code"]["text"] = "a:b::c http://x:80/"
+    lines = _lines(resources)
+    lines[4] = lines[4].replace(b'"final"', b'"fi\\u003anal"', 1)  # a status that is not one
+    res = _read(tmp_path / "a.ndjson", b"\n".join(lines))
+    assert "fhir.duplicate_key" not in set(res.quarantine["check"])
+
+
+def test_a_bundle_patient_naming_birthdate_twice_is_quarantined(tmp_path: Path) -> None:
+    """The Patient is quarantined; the resources of the file that point at it by ``urn:uuid``
+    go with it (``fhir.subject``: their patient is not in the file), each with its reason."""
+    _need(SYNTHEA)
+    data = SYNTHEA.read_bytes()
+    at = data.index(b'"birthDate"')
+    bad = _read(tmp_path / "bad.json", data[:at] + b'"birthDate": "1900-01-01", ' + data[at:])
+    q = bad.quarantine
+    assert q["check"].iloc[0] == "fhir.duplicate_key"
+    assert "names birthDate more than once" in q["reason"].iloc[0]
+    assert set(q["check"]) == {"fhir.duplicate_key", "fhir.subject"}
+    assert bad.persons.empty
+
+
+def test_a_bundle_with_two_entry_lists_is_one_quarantined_record(tmp_path: Path) -> None:
+    """Last-wins read the second list only: the entries of the first were lost without a
+    word. Which list is the Bundle's cannot be told: the file is one record."""
+    _need(SYNTHEA)
+    data = SYNTHEA.read_bytes()
+    at = data.index(b'"entry"')
+    first = json.dumps({"entry": json.loads(data)["entry"][:3]})[1:-1].encode()
+    bad = _read(tmp_path / "bad.json", data[:at] + first + b", " + data[at:])
+    _whole_file(bad, "fhir.duplicate_key", "names entry more than once")
+
+
+def test_a_bundle_entry_naming_fullurl_twice_is_quarantined_alone(tmp_path: Path) -> None:
+    _need(SYNTHEA)
+    data = SYNTHEA.read_bytes()
+    clean = _read(tmp_path / "clean.json", data)
+    bundle = json.loads(data)
+    url = bundle["entry"][-1]["fullUrl"].encode()
+    at = data.rindex(b'"fullUrl"')
+    assert data[at:].startswith(b'"fullUrl": "' + url)
+    bad = _read(tmp_path / "bad.json", data[:at] + b'"fullUrl": "urn:uuid:x", ' + data[at:])
+    _one_quarantined(bad, clean, "fhir.duplicate_key", "names fullUrl more than once")
+    assert bad.quarantine["source_record"].tolist() == [f"entry[{len(bundle['entry']) - 1}]"]
+
+
+def test_an_id_given_to_two_different_resources_quarantines_the_later(tmp_path: Path) -> None:
+    """Same type and id, other content: both were accepted (only Patients were checked)."""
+    _need(SYNTHEA)
+    resources = _ndjson(SYNTHEA.read_bytes())
+    clean = _read(tmp_path / "clean.ndjson", b"\n".join(_lines(resources)))
+    other = json.loads(json.dumps(resources[4]))
+    other["valueQuantity"]["value"] = 12345.0
+    copy = json.loads(json.dumps(resources[6]))
+    bad = _read(tmp_path / "bad.ndjson", b"\n".join(_lines([*resources, other, copy])))
+    q = bad.quarantine
+    assert q["check"].tolist() == ["fhir.id_conflict"]
+    assert q["source_record"].tolist() == [f"line[{len(resources) + 1}]"]
+    assert "differs in valueQuantity" in q["reason"].iloc[0] and "12345" not in q["reason"].iloc[0]
+    assert bad.duplicates == 1  # the exact copy: read once, declared
+    assert bad.records_accepted == clean.records_accepted
+    pd.testing.assert_frame_equal(bad.events, clean.events)
+
+
+def test_two_versions_of_one_resource_are_no_id_conflict(tmp_path: Path) -> None:
+    _need(SYNTHEA)
+    resources = _ndjson(SYNTHEA.read_bytes())
+    v1, v2 = (json.loads(json.dumps(resources[4])) for _ in range(2))
+    v1["meta"], v2["meta"] = {"versionId": "1"}, {"versionId": "2"}
+    v2["status"] = "amended"
+    res = _read(tmp_path / "h.ndjson", b"\n".join(_lines([*resources[:4], v1, v2])))
+    assert res.quarantine.empty and res.records_accepted == 6

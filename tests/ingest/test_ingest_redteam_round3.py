@@ -270,3 +270,45 @@ def test_two_versions_of_one_resource_are_no_id_conflict(tmp_path: Path) -> None
     v2["status"] = "amended"
     res = _read(tmp_path / "h.ndjson", b"\n".join(_lines([*resources[:4], v1, v2])))
     assert res.quarantine.empty and res.records_accepted == 6
+
+
+# --- SAS XPORT v8 (and v5): bytes that are not text inside a value -----------------------------
+
+
+def _dm_xpt(tmp: Path, version: int) -> bytes:
+    """The real DM domain as XPORT ``version`` (the real file is v5; v8 written by ReadStat)."""
+    if version == 5:
+        return DM_XPT.read_bytes()
+    import pyreadstat
+
+    df, _ = pyreadstat.read_xport(str(DM_XPT))
+    path = tmp / "dm8.xpt"
+    pyreadstat.write_xport(df, str(path), file_format_version=8, table_name="DM")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("version", [5, 8])
+@pytest.mark.parametrize("byte", [b"\x00", b"\x1b", b"\x7f"])  # NUL, ESC, DEL
+def test_an_xpt_text_value_holding_a_byte_that_is_no_text_quarantines_its_row(
+    tmp_path: Path, version: int, byte: bytes
+) -> None:
+    """A NUL inside a v8 value cut it silently (``01-`` for ``01-701-1015``: another subject);
+    a control byte was published inside the value, in v5 as in v8."""
+    _need(DM_XPT)
+    data = _dm_xpt(tmp_path, version)
+    (tmp_path / "clean").mkdir()
+    clean = _read(tmp_path / "clean" / "dm.xpt", data)  # pointers name the file
+    assert clean.quarantine.empty
+    bad = _read(tmp_path / "dm.xpt", data.replace(b"01-701-1023", b"01-7" + byte + b"1-1023", 1))
+    _one_quarantined(bad, clean, "sdtm.encoding", "not text")
+    assert bad.quarantine["source_record"].iloc[0].endswith("#row=2")
+
+
+def test_an_xpt_v8_file_with_a_byte_lost_mid_file_is_refused_whole(tmp_path: Path) -> None:
+    """Every later row shifted by one byte: ReadStat read all 306 declared rows, the padding
+    at the end hiding the loss, and the garbage was accepted (0 events, no quarantine)."""
+    _need(DM_XPT)
+    data = _dm_xpt(tmp_path, 8)
+    at = data.index(b"01-701-1023")
+    bad = _read(tmp_path / "dm.xpt", data[:at] + data[at + 1 :])
+    _whole_file(bad, "sdtm.parse", "not a whole number of 80-byte records")

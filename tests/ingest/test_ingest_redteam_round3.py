@@ -312,3 +312,88 @@ def test_an_xpt_v8_file_with_a_byte_lost_mid_file_is_refused_whole(tmp_path: Pat
     at = data.index(b"01-701-1023")
     bad = _read(tmp_path / "dm.xpt", data[:at] + data[at + 1 :])
     _whole_file(bad, "sdtm.parse", "not a whole number of 80-byte records")
+
+
+# --- the run: links out of the folder, files that change while read ----------------------------
+
+
+def test_a_link_out_of_the_source_folder_is_refused_and_the_rest_is_read(tmp_path: Path) -> None:
+    """A link planted in a delivery pulled a file from outside it into the run (another
+    study's data, any file the service can read); a link to a folder was skipped without a
+    word. Both are refused now, by name; a link to a file inside the folder is read once."""
+    from twinlab.ingest.run import read_sources
+
+    _need(EX_CSV, PC_CSV)
+    src, elsewhere = tmp_path / "src", tmp_path / "elsewhere"
+    src.mkdir()
+    elsewhere.mkdir()
+    (src / "ex.csv").write_bytes(EX_CSV.read_bytes())
+    (elsewhere / "pc.csv").write_bytes(PC_CSV.read_bytes())
+    (src / "pc.csv").symlink_to(elsewhere / "pc.csv")  # out of the folder
+    (src / "shared.csv").symlink_to(PC_CSV)  # out of it too, to the real file
+    (src / "again.csv").symlink_to(src / "ex.csv")  # inside: the same file, read once
+    (src / "folder").symlink_to(elsewhere, target_is_directory=True)
+    results = {r.source_file: r for r in read_sources([src])}
+    assert sorted(results) == ["ex.csv", "folder", "pc.csv", "shared.csv"]
+    assert results["ex.csv"].records_accepted > 0 and results["ex.csv"].quarantine.empty
+    for name in ("pc.csv", "shared.csv", "folder"):
+        _whole_file(results[name], "ingest.skipped", "symbolic link leading out")
+        assert results[name].events.empty
+
+
+def test_a_link_out_of_the_folder_is_refused_in_a_batch_of_fhir_files(tmp_path: Path) -> None:
+    from twinlab.ingest.run import read_sources
+
+    _need(SYNTHEA)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.json").write_bytes(SYNTHEA.read_bytes())
+    (src / "b.json").symlink_to(SYNTHEA)
+    results = {r.source_file: r for r in read_sources([src])}
+    assert results["a.json"].records_accepted > 100
+    _whole_file(results["b.json"], "ingest.skipped", "symbolic link leading out")
+
+
+def _growing(monkeypatch: pytest.MonkeyPatch, fmt: str, extra: bytes) -> None:
+    """Make the ``fmt`` reader append ``extra`` to its file as it reads it (a writer still at
+    work: a copy in progress, an export not finished)."""
+    import twinlab.ingest.run as run
+    from twinlab.ingest.base import Reader, readers
+
+    def grow(path: Path) -> None:
+        with Path(path).open("ab") as fh:
+            fh.write(extra)
+
+    if fmt in run.BATCH_READERS:
+        real_batch = run.BATCH_READERS[fmt]
+
+        def batch(paths: list[Path]) -> object:
+            for p in paths:
+                grow(p)
+            return real_batch(paths)
+
+        monkeypatch.setitem(run.BATCH_READERS, fmt, batch)
+    real = readers()[fmt]
+
+    def read(path: Path) -> ReadResult:
+        grow(path)
+        return real.read(path)
+
+    monkeypatch.setattr(run, "reader_for", lambda p: Reader(fmt, read, real.sniff))
+
+
+@pytest.mark.parametrize("fmt", ["sdtm", "fhir"])
+def test_a_file_that_grows_while_read_is_quarantined_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """Its rows were read as they stood, half old, half new, with the digest of neither."""
+    from twinlab.ingest.run import read_sources
+
+    _need(EX_CSV, SYNTHEA)
+    src = tmp_path / "src"
+    src.mkdir()
+    name = "ex.csv" if fmt == "sdtm" else "a.json"
+    (src / name).write_bytes((EX_CSV if fmt == "sdtm" else SYNTHEA).read_bytes())
+    _growing(monkeypatch, fmt, b"\n")
+    (result,) = read_sources([src])
+    _whole_file(result, "ingest.changed", "grew while it was read")

@@ -397,3 +397,116 @@ def test_a_file_that_grows_while_read_is_quarantined_whole(
     _growing(monkeypatch, fmt, b"\n")
     (result,) = read_sources([src])
     _whole_file(result, "ingest.changed", "grew while it was read")
+
+
+# --- faults that broke nothing, and two that did ------------------------------------------------
+
+
+def _ts_lines() -> list[bytes]:
+    return gzip.decompress(TIMESERIES.read_bytes()).split(b"\n")
+
+
+def test_a_wearable_row_whose_offset_is_not_its_zones_is_quarantined_alone(
+    tmp_path: Path,
+) -> None:
+    """``+0000 [Europe/London]`` in May: the row was placed an hour late, onto the minute of a
+    later good row, and that good row was quarantined as its duplicate."""
+    _need(TIMESERIES)
+    lines = _ts_lines()
+    (tmp_path / "clean").mkdir()
+    clean = _read(tmp_path / "clean" / "sample-timeSeries.csv", b"\n".join(lines))
+    lines[20] = lines[20].replace(b"+0100", b"+0000", 1)
+    bad = _read(tmp_path / "sample-timeSeries.csv", b"\n".join(lines))
+    assert bad.quarantine["source_record"].tolist() == ["line 21"]
+    assert bad.quarantine["check"].tolist() == ["wearables.timestamp"]
+    assert "named time zone" in bad.quarantine["reason"].iloc[0]
+    assert bad.records_accepted == clean.records_accepted - 1
+
+
+@pytest.mark.parametrize(("plant", "outcome"), [
+    (lambda ls: [*ls[:21], ls[20], *ls[21:]], "duplicate"),  # a row repeated
+    (lambda ls: ls[:1] + ls[5000:5001] + ls[1:5000] + ls[5001:], "same"),  # far out of order
+])  # fmt: skip
+def test_wearable_rows_repeated_or_out_of_order(tmp_path: Path, plant, outcome: str) -> None:
+    _need(TIMESERIES)
+    lines = _ts_lines()
+    (tmp_path / "clean").mkdir()
+    clean = _read(tmp_path / "clean" / "sample-timeSeries.csv", b"\n".join(lines))
+    bad = _read(tmp_path / "sample-timeSeries.csv", b"\n".join(plant(lines)))
+    assert bad.records_accepted == clean.records_accepted
+    if outcome == "same":
+        assert bad.quarantine.empty
+        pd.testing.assert_frame_equal(bad.events, clean.events)
+    else:
+        assert bad.quarantine["check"].tolist() == ["wearables.duplicate"]
+
+
+def test_an_encoded_surrogate_in_ndjson_is_quarantined_alone(tmp_path: Path) -> None:
+    """``ED A0 80`` is no UTF-8 (an encoded UTF-16 surrogate): orjson refuses it, and the
+    :mod:`json` fallback read it with ``surrogatepass`` as a lone surrogate, accepted into a
+    value no Parquet column can hold."""
+    _need(SYNTHEA)
+    lines = _lines(_ndjson(SYNTHEA.read_bytes()))
+    clean = _read(tmp_path / "clean.ndjson", b"\n".join(lines))
+    lines[5] = lines[5].replace(b'"final"', b'"fi\xed\xa0\x80nal"', 1)
+    bad = _read(tmp_path / "bad.ndjson", b"\n".join(lines))
+    _one_quarantined(bad, clean, "fhir.encoding", "not text")
+
+
+@pytest.mark.parametrize(("token", "check"), [
+    (b"NaN", "fhir.value"),
+    (b"-Infinity", "fhir.value"),
+    (b"9" * 400, "fhir.value"),  # beyond a float: read as infinite
+])  # fmt: skip
+def test_bare_non_finite_json_numbers_quarantine_their_resource(
+    tmp_path: Path, token: bytes, check: str
+) -> None:
+    import re
+
+    _need(SYNTHEA)
+    resources = _ndjson(SYNTHEA.read_bytes())
+    k = [i for i, r in enumerate(resources) if "valueQuantity" in r][2]
+    lines = _lines(resources)
+    clean = _read(tmp_path / "clean.ndjson", b"\n".join(lines))
+    lines[k] = re.sub(rb'"value": [0-9.eE+-]+', b'"value": ' + token, lines[k], count=1)
+    bad = _read(tmp_path / "bad.ndjson", b"\n".join(lines))
+    _one_quarantined(bad, clean, check, "not a finite number")
+
+
+@pytest.mark.parametrize(("decl", "use"), [
+    (b'<!DOCTYPE ODM [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', b"&xxe;"),
+    (b'<!DOCTYPE ODM [<!ENTITY % p SYSTEM "http://127.0.0.1:1/x"> %p;]>', b""),
+    (b'<!DOCTYPE ODM [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>', b"&b;"),
+])  # fmt: skip
+def test_odm_clinical_data_declaring_entities_is_refused(
+    tmp_path: Path, decl: bytes, use: bytes
+) -> None:
+    """Round 2 tried define.xml; the ODM clinical-data reader refuses them too."""
+    _need(ODM_AE)
+    data = ODM_AE.read_bytes()
+    at = data.index(b"?>") + 2
+    bad = data[:at] + decl + data[at:].replace(b'Value="', b'Value="' + use, 1)
+    _whole_file(_read(tmp_path / "ae.xml", bad), "odm.unsafe_xml", "entities")
+
+
+def test_odm_in_another_namespace_is_refused_in_words(tmp_path: Path) -> None:
+    import re
+
+    _need(ODM_AE)
+    data = re.sub(rb'\sxmlns="[^"]*"', b' xmlns="http://www.cdisc.org/ns/odm/v9.9"',
+                  ODM_AE.read_bytes(), count=1)  # fmt: skip
+    _whole_file(_read(tmp_path / "ae.xml", data), "odm.structure", "namespace")
+
+
+@pytest.mark.parametrize("delta", [+1, -1])
+def test_a_vcf_line_with_one_column_more_or_less_than_the_header_is_quarantined_alone(
+    tmp_path: Path, delta: int
+) -> None:
+    _need(VCF)
+    lines = VCF.read_bytes().split(b"\n")
+    (tmp_path / "clean").mkdir()
+    clean = _read(tmp_path / "clean" / "a.vcf", b"\n".join(lines))
+    k = next(i for i, ln in enumerate(lines) if b"\trs1142345\t" in ln)
+    lines[k] = lines[k] + b"\t0/1" if delta > 0 else lines[k].rsplit(b"\t", 1)[0]
+    bad = _read(tmp_path / "a.vcf", b"\n".join(lines))
+    _one_quarantined(bad, clean, "vcf.columns", "the header declares")

@@ -256,6 +256,32 @@ def _clean(value: str | None) -> str | None:
     return None if value.casefold() in _PLACEHOLDERS else value
 
 
+def _zone_disagrees(stamps: pd.Series, utc: pd.Series, off_min: pd.Series) -> pd.Series:
+    """Rows whose UTC offset is not their named time zone's at that instant
+    (``2014-05-07 13:29:50+0000 [Europe/London]``: London is +01:00 in May).
+
+    Such a row is placed an hour or more from where it belongs (onto another row's minute,
+    whose duplicate it would make the good row look like): it cannot be placed. An unknown
+    zone name is not checked; a change of offset at a real DST transition agrees.
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    zones = stamps.str.extract(r"\[([A-Za-z_+\-/0-9]{1,64})\]\s*$")[0]
+    bad = pd.Series(False, index=stamps.index)
+    for name in zones.dropna().unique():
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            continue
+        rows = (zones == name) & utc.notna() & off_min.notna()
+        if not rows.any():
+            continue
+        there = utc[rows].dt.tz_convert(name)
+        expected = (there.dt.tz_localize(None) - utc[rows].dt.tz_localize(None)).dt.total_seconds()
+        bad[rows] = (expected / 60).to_numpy() != off_min[rows].astype("float64").to_numpy()
+    return bad
+
+
 def _accept(
     p: _Parsed,
     raw_rows: list[str],
@@ -264,9 +290,11 @@ def _accept(
     local: pd.Series,
     columns: dict[str, pd.Series],
     no_offset: np.ndarray | None = None,
+    wrong_zone: np.ndarray | None = None,
 ) -> None:
     """Validate rows: bad time / bad numbers / duplicates to quarantine, the rest kept
-    (``no_offset``: rows whose timestamp reads but names no UTC offset)."""
+    (``no_offset``: rows whose timestamp reads but names no UTC offset; ``wrong_zone``: rows
+    whose offset is not their named zone's)."""
     n = len(raw_rows)
     utc = _naive_utc(utc) if isinstance(utc.dtype, pd.DatetimeTZDtype) else utc
     bad_time = (utc.isna() | local.isna()).to_numpy()
@@ -281,6 +309,11 @@ def _accept(
             checks[i], reasons[i] = "wearables.timestamp", "timestamp is missing or unreadable"
             if no_offset is not None and no_offset[i]:
                 reasons[i] = "timestamp has no UTC offset (Z or +hh:mm): it cannot be placed"
+            elif wrong_zone is not None and wrong_zone[i]:
+                reasons[i] = (
+                    "timestamp's UTC offset is not its named time zone's at that instant: "
+                    "it cannot be placed"
+                )
     values = {}
     for name, col in columns.items():
         num, bad = _numbers(col)
@@ -677,9 +710,11 @@ def _parse_timeseries(text: str, p: _Parsed, stem: str) -> None:
     off_min = ts.str.extract(r"([+-]\d{2}:?\d{2})$")[0].map(_offset_minutes, na_action="ignore")
     no_offset = (utc.notna() & off_min.isna()).to_numpy()  # said so, not 'unreadable'
     utc = utc.where(off_min.notna())
+    wrong_zone = _zone_disagrees(df[df.columns[0]], utc, off_min)
+    utc = utc.where(~wrong_zone)
     local = _naive_utc(utc) + pd.to_timedelta(off_min.astype("float64"), unit="min")
     variables = {c: df[c] for c in df.columns[1:]}
-    _accept(p, raw, pointers, utc, local, variables, no_offset)
+    _accept(p, raw, pointers, utc, local, variables, no_offset, wrong_zone.to_numpy())
     offsets = off_min.dropna()
     p.utc_offset = _fmt_offset(int(offsets.mode().iloc[0])) if len(offsets) else None
     p.wear_var = "acc" if "acc" in variables else None

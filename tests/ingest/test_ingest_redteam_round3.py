@@ -510,3 +510,44 @@ def test_a_vcf_line_with_one_column_more_or_less_than_the_header_is_quarantined_
     lines[k] = lines[k] + b"\t0/1" if delta > 0 else lines[k].rsplit(b"\t", 1)[0]
     bad = _read(tmp_path / "a.vcf", b"\n".join(lines))
     _one_quarantined(bad, clean, "vcf.columns", "the header declares")
+
+
+# --- the harmonizer: a unit that pint cannot tokenize ------------------------------------------
+
+
+@pytest.mark.parametrize("unit", ["mg/(dL", "mmol/mol)", "(((((mg"])
+def test_a_unit_whose_parenthesis_never_closes_is_a_unit_error(unit: str) -> None:
+    """pint's tokenizer raised ``tokenize.TokenError`` (no ValueError, no UnitError): the
+    caller that catches UnitError for an unknown unit got a traceback instead."""
+    from twinlab.terminology.ucum import UnitError, parse_ucum
+
+    with pytest.raises(UnitError):
+        parse_ucum(unit)
+
+
+@pytest.mark.skipif(not EX_CSV.is_file(), reason="shared data absent")
+def test_a_dose_in_a_unit_pint_cannot_tokenize_is_flagged_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    import csv
+    import io
+
+    from twinlab.deid import DeidKey
+    from twinlab.harmonize import HarmonizeConfig, harmonize
+    from twinlab.security.crypto import Keyring
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "dm.csv").write_bytes((EX_CSV.parent / "dm.csv").read_bytes())
+    rows = list(csv.reader(io.StringIO(EX_CSV.read_text())))
+    rows[5][rows[0].index("EXDOSU")] = "mg/(dL"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    (src / "ex.csv").write_text(out.getvalue())
+    result = harmonize(
+        [src], out_dir=tmp_path / "out", raw_zone=tmp_path / "zone", config=HarmonizeConfig(),
+        key=DeidKey(b"k" * 32), keyring=Keyring({"k1": b"m" * 32}),
+    )  # fmt: skip
+    assert result.report["reconciles"] is True
+    events = pd.read_parquet(tmp_path / "out" / "events.parquet")
+    assert len(events) > 0

@@ -551,3 +551,51 @@ def test_a_dose_in_a_unit_pint_cannot_tokenize_is_flagged_and_the_run_goes_on(
     assert result.report["reconciles"] is True
     events = pd.read_parquet(tmp_path / "out" / "events.parquet")
     assert len(events) > 0
+
+
+def _pc_rows() -> list[bytes]:
+    return PC_CSV.read_bytes().split(b"\n")[:41]  # header + 40 rows
+
+
+@pytest.mark.parametrize(("plant", "outcome"), [
+    # a quoted value holding a line break: valid CSV, one record still
+    (lambda ln: ln.replace(b'","', b'\nsecond line","', 1), "same"),
+    # a quote inside a quoted value that is not doubled: the row is no CSV
+    (lambda ln: ln.replace(b'","', b'","a"b', 1), "sdtm.csv"),
+    # the wrong quote character throughout a row: its date no longer reads
+    (lambda ln: ln.replace(b'"', b"'"), "sdtm.date"),
+])  # fmt: skip
+def test_sdtm_csv_quotes_and_line_breaks(tmp_path: Path, plant, outcome: str) -> None:
+    _need(PC_CSV)
+    rows = _pc_rows()
+    (tmp_path / "clean").mkdir()
+    clean = _read(tmp_path / "clean" / "pc.csv", b"\n".join(rows) + b"\n")
+    rows[5] = plant(rows[5])
+    bad = _read(tmp_path / "pc.csv", b"\n".join(rows) + b"\n")
+    if outcome == "same":
+        assert (bad.records_in, bad.records_accepted) == (clean.records_in, clean.records_accepted)
+        assert bad.quarantine.empty
+    else:
+        _one_quarantined(bad, clean, outcome, "")
+        assert bad.quarantine["source_record"].tolist() == ["pc.csv#row=5"]
+
+
+def test_odm_without_its_namespace_reads_as_odm_1_3(tmp_path: Path) -> None:
+    import re
+
+    _need(ODM_AE)
+    (tmp_path / "clean").mkdir()
+    clean = _read(tmp_path / "clean" / "ae.xml", ODM_AE.read_bytes())
+    bare = re.sub(rb'\sxmlns="[^"]*"', b"", ODM_AE.read_bytes(), count=1)
+    res = _read(tmp_path / "ae.xml", bare)
+    assert (res.records_in, res.records_accepted) == (clean.records_in, clean.records_accepted)
+    assert len(res.events) == len(clean.events)
+
+
+def test_ndjson_nested_two_thousand_objects_deep_costs_its_line_alone(tmp_path: Path) -> None:
+    _need(SYNTHEA)
+    lines = _lines(_ndjson(SYNTHEA.read_bytes()))
+    clean = _read(tmp_path / "clean.ndjson", b"\n".join(lines))
+    lines[5] = lines[5][:-1] + b', "x": ' + b'{"a":' * 2000 + b"1" + b"}" * 2000 + b"}"
+    bad = _read(tmp_path / "bad.ndjson", b"\n".join(lines))
+    _one_quarantined(bad, clean, "fhir.parse", "not valid JSON")

@@ -208,7 +208,7 @@ def test_colons_and_escaped_colons_in_values_are_no_repeated_member(tmp_path: Pa
 
 def test_a_bundle_patient_naming_birthdate_twice_is_quarantined(tmp_path: Path) -> None:
     """The Patient is quarantined; the resources of the file that point at it by ``urn:uuid``
-    go with it (``fhir.subject``: their patient is not in the file), each with its reason."""
+    go with it (``fhir.subject``: their Patient is quarantined), each with its reason."""
     _need(SYNTHEA)
     data = SYNTHEA.read_bytes()
     at = data.index(b'"birthDate"')
@@ -217,6 +217,7 @@ def test_a_bundle_patient_naming_birthdate_twice_is_quarantined(tmp_path: Path) 
     assert q["check"].iloc[0] == "fhir.duplicate_key"
     assert "names birthDate more than once" in q["reason"].iloc[0]
     assert set(q["check"]) == {"fhir.duplicate_key", "fhir.subject"}
+    assert all(r.endswith("is a Patient of the file that is quarantined") for r in q["reason"][1:])
     assert bad.persons.empty
 
 

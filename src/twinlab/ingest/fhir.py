@@ -161,11 +161,16 @@ class _Records:
         self._seen: dict[tuple[str, str], Any] = {}
         #: pointers of the records holding a member name twice, and the names
         self.repeats: dict[str, list[str]] = {}
+        #: references (fullUrl, ``Patient/id``) of the Patients quarantined here
+        self.dropped: set[str] = set()
+        self._patient: tuple[dict, Any] | None = None  # the Patient that add() is checking
 
     def reject(self, ptr: str, check: str, reason: str, raw: Any, rtype: str = _UNPARSED) -> None:
         # ASCII-escaped JSON where a string may hold an unpaired surrogate (no UTF-8 for it)
         self.quarantine.append((ptr, check, reason, _raw_text(raw, self.escapes)))
         self.bad_types[rtype] += 1
+        self._note_dropped(rtype)
+        self._patient = None
 
     def add(self, ptr: str, res: Any, full_url: Any, raw: Any) -> None:
         if not isinstance(res, dict):
@@ -184,6 +189,8 @@ class _Records:
             why = "resource holds Bundle entries but its resourceType is not Bundle: not read"
             self.reject(ptr, "fhir.structure", why, raw, rtype)
             return
+        if rtype == "Patient":
+            self._patient = (res, full_url)
         if self.repeats and ptr in self.repeats:
             self.reject(ptr, "fhir.duplicate_key", _repeat_reason(self.repeats[ptr]), raw, rtype)
             return
@@ -211,7 +218,16 @@ class _Records:
                 why = _patient_conflict(seen, res).replace("Patient", rtype, 1)
                 self.reject(ptr, "fhir.id_conflict", why, raw, rtype)
                 return
+        self._patient = None
         self.items.append((ptr, res, text(full_url), raw))
+
+    def _note_dropped(self, rtype: str) -> None:
+        """Remember the references of the Patient just quarantined by :meth:`add`."""
+        if rtype != "Patient" or self._patient is None:
+            return
+        res, full_url = self._patient
+        rid = text(res.get("id"))
+        self.dropped.update(r for r in (text(full_url), f"Patient/{rid}" if rid else None) if r)
 
 
 def _patient_conflict(first: dict, later: dict) -> str:
@@ -798,6 +814,8 @@ class _Index:
         self.patients: dict[str, str] = {}
         self.identifiers: dict[tuple[str | None, str], str] = {}
         self.key_of: dict[str, str] = {}  # pointer -> patient key
+        #: references of the file's Patients that were quarantined (:attr:`_Records.dropped`)
+        self.dropped: set[str] = set()
         for ptr, res, full_url, _ in items:
             rtype, rid = res["resourceType"], text(res.get("id"))
             refs = [r for r in (full_url, f"{rtype}/{rid}" if rid else None) if r]
@@ -839,6 +857,8 @@ class _Index:
         if "?" in target:
             return self._conditional(target, field), None
         m = _LITERAL.search(target)
+        if target in self.dropped:
+            raise Reject("fhir.subject", f"{field} is a Patient of the file that is quarantined")
         if target.startswith(("urn:", "#")) or m is None:
             raise Reject("fhir.subject", f"{field} is not a Patient in the file")
         if m.group(1) != "Patient":
@@ -1187,6 +1207,7 @@ def _collect(path: Path, times: TimeParser, *, digest: bool = True) -> _FileRows
         path, recs, hashlib.sha256(data).hexdigest() if digest and data is not None else ""
     )
     index = _Index(recs.items)
+    index.dropped = recs.dropped
     ctx = Context(times=times, subject=index.subject, resolve=index.resources.get)
     rows, persons, accepted, events = out.rows, out.persons, out.accepted, out.events
     for ptr, res, full_url, raw in recs.items:

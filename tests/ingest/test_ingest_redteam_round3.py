@@ -600,3 +600,20 @@ def test_ndjson_nested_two_thousand_objects_deep_costs_its_line_alone(tmp_path: 
     lines[5] = lines[5][:-1] + b', "x": ' + b'{"a":' * 2000 + b"1" + b"}" * 2000 + b"}"
     bad = _read(tmp_path / "bad.ndjson", b"\n".join(lines))
     _one_quarantined(bad, clean, "fhir.parse", "not valid JSON")
+
+
+@pytest.mark.parametrize("size", [4096, 5000, 65536])
+def test_a_member_checked_whole_is_not_counted_against_the_next_one(size: int) -> None:
+    """Bytes released from a member whose CRC then checked are vouched for: a later member's
+    failure must not ask the reader to drop them."""
+    import io
+
+    from twinlab.ingest.limits import checked_gunzip, unverified_bytes
+
+    first = os.urandom(size)
+    data = gzip.compress(first) + _bad_crc(gzip.compress(b"x" * 100))
+    out: list[bytes] = []
+    with pytest.raises(zlib.error) as err:
+        for chunk in checked_gunzip(io.BytesIO(data), hold=1024):
+            out.append(chunk)
+    assert b"".join(out) == first and unverified_bytes(err.value) == 0

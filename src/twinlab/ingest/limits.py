@@ -193,9 +193,11 @@ def checked_gunzip(fh: BinaryIO, *, hold: int = HOLD_BYTES) -> Iterator[bytes]:
         else:
             buf = d.unconsumed_tail
         if pending and (at_start or held >= hold):
-            released = 0 if at_start else released + held
+            released += held
             yield b"".join(pending)
             pending, held = [], 0
+        if at_start:  # the member's CRC checked: every byte of it is vouched for
+            released = 0
 
 
 def _unverified(err: Exception, released: int) -> Exception:

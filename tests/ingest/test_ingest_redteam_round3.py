@@ -617,3 +617,13 @@ def test_a_member_checked_whole_is_not_counted_against_the_next_one(size: int) -
         for chunk in checked_gunzip(io.BytesIO(data), hold=1024):
             out.append(chunk)
     assert b"".join(out) == first and unverified_bytes(err.value) == 0
+
+
+def test_a_vcf_header_naming_a_sample_too_many_is_one_record(tmp_path: Path) -> None:
+    """Every one of the file's 88,000 lines was quarantined, each 'the header declares 13':
+    the header is the fault, and the file is one record saying so."""
+    _need(BGZF)
+    lines = gzip.decompress(BGZF.read_bytes()).split(b"\n")
+    lines = [ln + b"\tEXTRA" if ln.startswith(b"#CHROM") else ln for ln in lines]
+    bad = _read(tmp_path / "a.vcf", b"\n".join(lines))
+    _whole_file(bad, "vcf.header", "every data line has another number of columns")

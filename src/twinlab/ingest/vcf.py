@@ -526,6 +526,18 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                 "",
             )
         )
+    if (
+        header is not None
+        and len(quarantine) == records_in >= 2
+        and all(q["check"] == "vcf.columns" for q in quarantine)
+    ):  # every line disagrees with the #CHROM line: the header is the fault (a sample too many)
+        why = (
+            f"every data line has another number of columns than the #CHROM line's "
+            f"{header.n_cols}: the header does not describe the file, no line can be read"
+        )
+        q = quarantine_row(f"L{header.lineno}", "vcf.header", why, "")
+        whole = frame(QUARANTINE_COLUMNS, [q])
+        return ReadResult(str(path), "vcf", records_in=1, records_accepted=0, quarantine=whole)
     if header is not None and header.refused:  # the whole file: no line can be read
         q = quarantine_row(f"L{header.lineno}", "vcf.header", header.refused, refused_line)
         whole = frame(QUARANTINE_COLUMNS, [q])

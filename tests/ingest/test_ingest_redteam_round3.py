@@ -627,3 +627,20 @@ def test_a_vcf_header_naming_a_sample_too_many_is_one_record(tmp_path: Path) -> 
     lines = [ln + b"\tEXTRA" if ln.startswith(b"#CHROM") else ln for ln in lines]
     bad = _read(tmp_path / "a.vcf", b"\n".join(lines))
     _whole_file(bad, "vcf.header", "every data line has another number of columns")
+
+
+@pytest.mark.parametrize("n", [0, 3, 5000])  # no backslash, a few, more than the scan looks at
+@pytest.mark.parametrize("pad", [10, 200_000])  # a line, a file
+def test_the_one_scan_for_escapes_finds_what_the_regular_expressions_did(n: int, pad: int) -> None:
+    import random
+
+    from twinlab.ingest.fhir import _NUL_ESCAPE, _SURROGATE_ESCAPE, _escapes
+
+    rng = random.Random(n + pad)
+    pieces = [b"\\n", b"\\u00e9", b"\\\\", b'\\"', b"\\u003a", b"\\uD83D", b"\\u0000", b"\\udfff"]
+    for plant in (b"", b"\\u0000", b"\\uDc00", b"\\u003A"):
+        data = b"x" * pad + b"".join(rng.choice(pieces[:4]) for _ in range(n)) + plant + b"y"
+        surrogates, nuls, colons = _escapes(data)
+        assert surrogates == (_SURROGATE_ESCAPE.search(data) is not None)
+        assert nuls == (_NUL_ESCAPE.search(data) is not None)
+        assert colons >= data.count(b"\\u003a") + data.count(b"\\u003A")

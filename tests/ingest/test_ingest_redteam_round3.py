@@ -18,7 +18,23 @@ What broke the promise before this round's fixes:
 - two resources of one file with the same type and id but other content (an id conflict) were
   both accepted (only Patients were checked): the later is ``fhir.id_conflict`` now;
 - a NUL byte inside a text value of a SAS XPORT **v8** file cut the value silently (only v5
-  files were checked);
+  files were checked); a control byte (ESC, DEL...) in a v5 or v8 value was published; a v8
+  file with one byte lost mid-file was read as 306 shifted garbage rows, accepted;
+- a symbolic link inside a source folder leading out of it was followed (any file the service
+  can read pulled into the run); a link to a folder was skipped without a word;
+- a file that grew or shrank while read was read half old, half new; now ``ingest.changed``;
+- an encoded surrogate (``ED A0 80``) in an NDJSON line was accepted through :mod:`json`'s
+  ``surrogatepass`` fallback;
+- a wearable row whose UTC offset is not its named zone's was placed an hour off, and the good
+  row it landed on was quarantined as its duplicate;
+- a unit whose parenthesis never closes (``mg/(dL``) stopped the harmonize run with a
+  ``tokenize.TokenError`` traceback;
+- a VCF header naming a sample too many quarantined each of its 88,000 lines alone.
+
+Faults tried that held (tests kept): bare ``NaN``/``-Infinity``/400-digit numbers in FHIR, 2,000
+nested objects, entities (XXE, billion laughs, parameter entities) in ODM clinical data, ODM in
+another namespace or none, a VCF line with a column more or less, CSV line breaks and stray
+quotes, wearable rows repeated or far out of order.
 """
 
 from __future__ import annotations

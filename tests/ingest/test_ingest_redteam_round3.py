@@ -660,3 +660,20 @@ def test_the_one_scan_for_escapes_finds_what_the_regular_expressions_did(n: int,
         assert surrogates == (_SURROGATE_ESCAPE.search(data) is not None)
         assert nuls == (_NUL_ESCAPE.search(data) is not None)
         assert colons >= data.count(b"\\u003a") + data.count(b"\\u003A")
+
+
+def test_a_time_series_stamped_in_utc_with_z_is_read(tmp_path: Path) -> None:
+    """``...Z`` is UTC: every row was quarantined as 'no UTC offset (Z or +hh:mm)'."""
+    _need(TIMESERIES)
+    text = gzip.decompress(TIMESERIES.read_bytes())
+    utc = _read(tmp_path / "sample-timeSeries.csv", text.replace(b"+0100 [Europe/London]", b"Z"))
+    (tmp_path / "b").mkdir()
+    zero = text.replace(b"+0100 [Europe/London]", b"+00:00")
+    same = _read(tmp_path / "b" / "sample-timeSeries.csv", zero)
+    assert utc.quarantine.empty and utc.records_accepted == same.records_accepted > 10_000
+    pd.testing.assert_frame_equal(utc.events, same.events)
+    lines = text.split(b"\n")
+    lines[20] = lines[20].replace(b"+0100 [", b"Z [", 1)  # UTC, but London is +01:00 in May
+    one = _read(tmp_path / "sample-timeSeries.csv", b"\n".join(lines))
+    assert one.quarantine["source_record"].tolist() == ["line 21"]
+    assert "named time zone" in one.quarantine["reason"].iloc[0]

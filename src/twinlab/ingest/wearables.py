@@ -708,6 +708,7 @@ def _parse_timeseries(text: str, p: _Parsed, stem: str) -> None:
     ts = df[df.columns[0]].str.replace(r"\s*\[.*\]$", "", regex=True).str.strip()
     utc = pd.to_datetime(ts, format="ISO8601", utc=True, errors="coerce")
     off_min = ts.str.extract(r"([+-]\d{2}:?\d{2})$")[0].map(_offset_minutes, na_action="ignore")
+    off_min = off_min.where(~ts.str.match(r".*\d[Zz]$", na=False), 0.0)  # Z: UTC itself
     no_offset = (utc.notna() & off_min.isna()).to_numpy()  # said so, not 'unreadable'
     utc = utc.where(off_min.notna())
     wrong_zone = _zone_disagrees(df[df.columns[0]], utc, off_min)

@@ -26,7 +26,8 @@ What broke the promise before this round's fixes:
 - an encoded surrogate (``ED A0 80``) in an NDJSON line was accepted through :mod:`json`'s
   ``surrogatepass`` fallback;
 - a wearable row whose UTC offset is not its named zone's was placed an hour off, and the good
-  row it landed on was quarantined as its duplicate;
+  row it landed on was quarantined as its duplicate; a time series stamped ``...Z`` (UTC) had
+  every row quarantined as "no UTC offset";
 - a unit whose parenthesis never closes (``mg/(dL``) stopped the harmonize run with a
   ``tokenize.TokenError`` traceback;
 - a VCF header naming a sample too many quarantined each of its 88,000 lines alone.

@@ -275,7 +275,9 @@ def test_xpt_in_latin1_is_read_whole(tmp_path: Path) -> None:
 def test_wearable_export_in_a_cut_gzip_keeps_the_epochs_before_the_cut(tmp_path: Path) -> None:
     """A gzip'd wearable export cut short (a copy stopped, a disk filled) lost every epoch:
     the whole file was one 'file unreadable' record, while the VCF reader keeps the lines
-    before the damage. The decoded prefix is now read and the rest is one record."""
+    before the damage. The checked prefix is now read and the rest is one record: the members
+    before the cut of a multi-member (bgzip-style) gzip; nothing of a one-member gzip, whose
+    only CRC is lost with the cut (round 3)."""
     import gzip
 
     from twinlab.ingest.run import read_file
@@ -284,9 +286,14 @@ def test_wearable_export_in_a_cut_gzip_keeps_the_epochs_before_the_cut(tmp_path:
     body = "".join(f"{t:%Y-%m-%dT%H:%M:%S}+00:00,{60 + i % 40},{i % 50}\n"
                    for i, t in enumerate(stamps))  # fmt: skip
     text = "# device_model: Kestrel Band 2\ntimestamp,heart_rate,steps\n" + body
-    packed = gzip.compress(text.encode())
+    lines = text.encode().splitlines(keepends=True)
+    packed = b"".join(gzip.compress(b"".join(lines[i : i + 500])) for i in range(0, 20002, 500))
     (tmp_path / "whole.csv.gz").write_bytes(packed)
     (tmp_path / "cut.csv.gz").write_bytes(packed[: len(packed) // 2])
+    (tmp_path / "one.csv.gz").write_bytes(gzip.compress(text.encode())[:-4000])
+    one = read_file(tmp_path / "one.csv.gz")
+    assert (one.records_in, one.records_accepted) == (1, 0)
+    assert "cut before its end" in one.quarantine["reason"].iloc[0]
     whole = read_file(tmp_path / "whole.csv.gz")
     cut = read_file(tmp_path / "cut.csv.gz")
     assert whole.records_accepted == 20000 and whole.quarantine.empty

@@ -50,13 +50,25 @@ acyclic; collections triggered by its many small objects otherwise double the re
 ``fhir.resources`` (R4B) serves as an oracle in the tests.
 
 Duplicate keys in a JSON object (``{"id": "a", "id": "b"}``, which RFC 8259 leaves
-undefined) are read as JSON parsers do: the last value wins, without a quarantine row. No
-parser installed here reports them; the cheapest sound check found (re-serialize the parsed
-file with orjson and compare its count of ``:`` with the source's, plus a scan for
-``\\u003a`` escapes that could mask a difference, parsing with an ``object_pairs_hook`` only
-where they differ) costs about 48 ms per 31 MB of Synthea bundles against 283-383 ms to read
-them (13-17 % of a read, 25-30 % in ``benchmarks/ingest_fhir.py --quick`` on 2 cores), far over
-the 5 % a check on every file may cost; so it is not done.
+undefined) are a parser differential: orjson and :mod:`json` keep the last value, other systems
+the first. A resource holding one is quarantined alone (``fhir.duplicate_key``, naming the
+member); one outside every resource (a Bundle with two ``entry`` lists) costs the file (or
+NDJSON line). The check: the parsed text is serialized again by
+orjson and its ``:`` counted against the source's (numpy counts bytes at memory speed); each
+member name gives one ``:`` outside strings, the ``:`` inside strings are the same in both,
+and a ``\\u003a`` escape (a ``:`` the source spells otherwise) is counted on the source's side.
+Fewer ``:`` after the round trip means a member was lost, and only then is the text parsed
+again with an ``object_pairs_hook`` to find the resources that hold one. The check costs some
+15-18 ms of CPU per 31 MB of Synthea bundles (a read: ~270 ms); the scan for ``\\u`` escapes
+it needs (:func:`_escapes`) replaced the two regular-expression scans for surrogate and NUL
+escapes (~17 ms), so a read costs what it did (within 1-2 %, CPU time, min of runs).
+
+Id conflicts: a resource with the type and id (or fullUrl) of an earlier resource of the file
+but other content is quarantined (``fhir.patient_conflict`` for a Patient, ``fhir.id_conflict``
+for any other type), naming the fields that differ: which is right cannot be told, the first is
+kept. Two versions of one resource (both with a ``meta.versionId``, and they differ: a history
+Bundle) are no conflict and are both read. An exact copy is read once and counted in
+``duplicates``.
 """
 
 from __future__ import annotations
@@ -89,6 +101,14 @@ from twinlab.ingest.base import (
 from twinlab.ingest.fhir_patient import patient_person
 from twinlab.ingest.fhir_resources import EXTRACTORS, Context
 from twinlab.ingest.fhir_values import Reject, TimeParser, as_list, dumps, loads, text
+
+try:
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # pragma: no cover - orjson is optional
+
+    def _orjson_dumps(obj: Any) -> bytes:
+        raise TypeError("orjson is not installed")
+
 
 __all__ = ["FhirBatch", "read_fhir", "read_fhir_batch", "sniff_fhir"]
 
@@ -142,11 +162,18 @@ class _Records:
         self.nuls = nuls
         self.duplicates: Counter[str] = Counter()
         self._seen: dict[tuple[str, str], Any] = {}
+        #: pointers of the records holding a member name twice, and the names
+        self.repeats: dict[str, list[str]] = {}
+        #: references (fullUrl, ``Patient/id``) of the Patients quarantined here
+        self.dropped: set[str] = set()
+        self._patient: tuple[dict, Any] | None = None  # the Patient that add() is checking
 
     def reject(self, ptr: str, check: str, reason: str, raw: Any, rtype: str = _UNPARSED) -> None:
         # ASCII-escaped JSON where a string may hold an unpaired surrogate (no UTF-8 for it)
         self.quarantine.append((ptr, check, reason, _raw_text(raw, self.escapes)))
         self.bad_types[rtype] += 1
+        self._note_dropped(rtype)
+        self._patient = None
 
     def add(self, ptr: str, res: Any, full_url: Any, raw: Any) -> None:
         if not isinstance(res, dict):
@@ -164,6 +191,11 @@ class _Records:
         if _holds_entries(res):  # a Bundle whose resourceType was mangled: the same loss
             why = "resource holds Bundle entries but its resourceType is not Bundle: not read"
             self.reject(ptr, "fhir.structure", why, raw, rtype)
+            return
+        if rtype == "Patient":
+            self._patient = (res, full_url)
+        if self.repeats and ptr in self.repeats:
+            self.reject(ptr, "fhir.duplicate_key", _repeat_reason(self.repeats[ptr]), raw, rtype)
             return
         if self.marked and BAD_BYTE in _raw_text(raw):
             why = "the resource holds bytes that are not text (not UTF-8, or NUL)"
@@ -185,7 +217,20 @@ class _Records:
             if seen is not res and rtype == "Patient":
                 self.reject(ptr, "fhir.patient_conflict", _patient_conflict(seen, res), raw, rtype)
                 return
+            if seen is not res and not _versions(seen, res):
+                why = _patient_conflict(seen, res).replace("Patient", rtype, 1)
+                self.reject(ptr, "fhir.id_conflict", why, raw, rtype)
+                return
+        self._patient = None
         self.items.append((ptr, res, text(full_url), raw))
+
+    def _note_dropped(self, rtype: str) -> None:
+        """Remember the references of the Patient just quarantined by :meth:`add`."""
+        if rtype != "Patient" or self._patient is None:
+            return
+        res, full_url = self._patient
+        rid = text(res.get("id"))
+        self.dropped.update(r for r in (text(full_url), f"Patient/{rid}" if rid else None) if r)
 
 
 def _patient_conflict(first: dict, later: dict) -> str:
@@ -202,6 +247,129 @@ def _patient_conflict(first: dict, later: dict) -> str:
         f"another Patient with the same id came first and differs in {', '.join(named)}: "
         "the first is kept"
     )
+
+
+def _versions(first: dict, later: dict) -> bool:
+    """Whether two resources with one id are two versions of it (both name a ``meta.versionId``
+    and the names differ): a history Bundle holds such pairs."""
+    a, b = first.get("meta"), later.get("meta")
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return False
+    va, vb = a.get("versionId"), b.get("versionId")
+    return va is not None and vb is not None and va != vb
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _repeat_reason(names: list[str]) -> str:
+    said = sorted({n if _SAFE_NAME.fullmatch(n) else "a member" for n in names})
+    return (
+        f"a JSON object names {', '.join(said)} more than once: parsers disagree on which "
+        "value counts (RFC 8259 leaves it undefined), so none is trusted"
+    )
+
+
+class _Repeats(dict):
+    """A JSON object that named a member more than once (its names in ``repeated``)."""
+
+    repeated: list[str]
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        obj = _Repeats(obj)
+        obj.repeated = [k for k, _ in pairs if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
+    return obj
+
+
+def _repeated_in(value: Any) -> list[str]:
+    """The member names repeated in any object of ``value`` (parsed with :func:`_pairs`)."""
+    names: list[str] = []
+    stack = [value]
+    while stack:  # no recursion: JSON may be nested as deep as its parser allows
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item, _Repeats):
+                names.extend(item.repeated)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return names
+
+
+def _colons(data: bytes) -> int:
+    if len(data) < 1 << 16:
+        return data.count(b":")
+    return int(np.count_nonzero(np.frombuffer(data, np.uint8) == 58))
+
+
+def _escapes(data: bytes) -> tuple[bool, bool, int]:
+    """What ``\\u`` escapes ``data`` may hold, in one scan: ``(surrogates, nuls, colons)``.
+
+    ``surrogates``: a ``\\uD800``-``\\uDFFF`` escape; ``nuls``: a ``\\u0000`` escape (each
+    as :data:`_SURROGATE_ESCAPE` and :data:`_NUL_ESCAPE` find them); ``colons``: at least the
+    number of ``\\u003a`` escapes (``\\u0030``-``\\u003f`` counted too: an over-count only
+    sends a file to the exact check of :func:`_may_repeat_members`). The backslashes are found
+    by numpy at memory speed and each is looked at (few in most files); a file full of them
+    is searched by the regular expressions instead.
+
+    Examples
+    --------
+    >>> _escapes(b'{"a": "x\\u003ay\\ud800\\u0000"}')
+    (True, True, 1)
+    """
+    if len(data) < 1 << 16:
+        if b"\\" not in data:
+            return False, False, 0
+    else:
+        n = int(np.count_nonzero(np.frombuffer(data, np.uint8) == 92))
+        if n == 0:
+            return False, False, 0
+        if n > 4096:
+            return (
+                _SURROGATE_ESCAPE.search(data) is not None,
+                _NUL_ESCAPE.search(data) is not None,
+                data.count(b"\\u003"),
+            )
+    surrogates = nuls = False
+    colons = 0
+    at = data.find(b"\\")
+    while at >= 0:  # memchr from one backslash to the next
+        if data.startswith(b"u", at + 1):
+            code = data[at + 2 : at + 6]
+            if code == b"0000":
+                nuls = True
+            elif code.startswith(b"003"):
+                colons += 1
+            elif _SURROGATE_ESCAPE.match(data, at):
+                surrogates = True
+        at = data.find(b"\\", at + 1)
+    return surrogates, nuls, colons
+
+
+def _may_repeat_members(
+    data: bytes, parsed: Any, unparsed_colons: int = 0, colon_escapes: int | None = None
+) -> bool:
+    """Whether the JSON text ``data``, parsed as ``parsed``, may name a member twice in one
+    object (a cheap test: ``False`` is sure, ``True`` asks for the exact check).
+
+    Examples
+    --------
+    >>> _may_repeat_members(b'{"a": "1:2", "b": 1}', {"a": "1:2", "b": 1})
+    False
+    >>> _may_repeat_members(b'{"a": 1, "a": 2}', {"a": 2})
+    True
+    """
+    try:
+        out = _orjson_dumps(parsed)
+    except (TypeError, ValueError):  # beyond orjson (a huge integer, 255 levels deep)
+        out = dumps(parsed).encode("utf-8", errors="surrogatepass")
+    if colon_escapes is None:
+        colon_escapes = _escapes(data)[2]
+    return _colons(data) - unparsed_colons + colon_escapes > _colons(out)
 
 
 def _holds_entries(res: dict) -> bool:
@@ -282,9 +450,8 @@ def _parse_file(data: bytes, ndjson: bool) -> _Records:
     if ndjson:
         return _parse_ndjson(data)
     source, marked = decode_marked(data)
-    recs = _Records(
-        marked, _SURROGATE_ESCAPE.search(data) is not None, _NUL_ESCAPE.search(data) is not None
-    )
+    surrogates, nuls, colon_escapes = _escapes(data)
+    recs = _Records(marked, surrogates, nuls)
     try:
         top = loads(source if marked else data)
     except ValueError as exc:
@@ -294,11 +461,46 @@ def _parse_file(data: bytes, ndjson: bool) -> _Records:
         if not _salvage_bundle(source, recs):
             recs.reject("file", "fhir.parse", f"not valid JSON (truncated?): {exc}", data)
         return recs
-    if isinstance(top, dict) and top.get("resourceType") == "Bundle":
+    is_bundle = isinstance(top, dict) and top.get("resourceType") == "Bundle"
+    if _may_repeat_members(data, top, 0, colon_escapes) and _find_repeats(
+        recs, source, "file", is_bundle
+    ):
+        why = _repeat_reason(recs.repeats["file"]) + " (outside every resource: not read)"
+        recs.reject("file", "fhir.duplicate_key", why, data, "Bundle" if is_bundle else _UNPARSED)
+        return recs
+    if is_bundle:
         _add_bundle(recs, "file", top, data)
     else:
         recs.add("resource", top, None, data)
     return recs
+
+
+def _find_repeats(recs: _Records, source: str | bytes, ptr: str, bundle: bool) -> bool:
+    """Parse ``source`` (a file or NDJSON line at ``ptr``) again, member pairs kept, and name
+    in ``recs.repeats`` each record that names a member twice. ``True`` when one is named
+    outside every resource (the file or line is then one record)."""
+    try:
+        top = json.loads(source, object_pairs_hook=_pairs)
+    except (ValueError, RecursionError):  # read by orjson, not by json: leave it as read
+        return False
+    if not bundle or not isinstance(top, dict):
+        names = _repeated_in(top)
+        if names:
+            recs.repeats["resource" if ptr == "file" else ptr] = names
+        return False
+    entries = top.get("entry")
+    outside = _repeated_in({k: v for k, v in top.items() if k != "entry"})
+    if isinstance(top, _Repeats):
+        outside += top.repeated
+    if outside or not isinstance(entries, list):
+        recs.repeats[ptr] = outside or _repeated_in(top)
+        return bool(recs.repeats[ptr])
+    prefix = "" if ptr == "file" else f"{ptr}/"
+    for i, entry in enumerate(entries):
+        names = _repeated_in(entry)
+        if names:
+            recs.repeats[f"{prefix}entry[{i}]"] = names
+    return False
 
 
 def _parse_ndjson(data: bytes) -> _Records:
@@ -308,28 +510,43 @@ def _parse_ndjson(data: bytes) -> _Records:
     read as a Bundle: each of its entries is a record (``line[i]/entry[j]``), with the checks of
     a Bundle file's entries (a Bundle inside one of them is quarantined, not read).
     """
-    recs = _Records(
-        escapes=_SURROGATE_ESCAPE.search(data) is not None,
-        nuls=_NUL_ESCAPE.search(data) is not None,
-    )
+    surrogates, nuls, colon_escapes = _escapes(data)
+    recs = _Records(escapes=surrogates, nuls=nuls)
+    lines: list[tuple[str, bytes, Any]] = []  # (pointer, line, parsed or _BROKEN)
+    colons = 0  # the ':' of the lines that do not parse (not in the round trip)
     for i, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
-        ptr = f"line[{i}]"
         try:
             res = loads(line)
         except ValueError:
+            res = _BROKEN
+            colons += line.count(b":")
+        lines.append((f"line[{i}]", line, res))
+    # the check for repeated member names, over the whole file at once (one round trip)
+    parsed = [res for _, _, res in lines if res is not _BROKEN]
+    suspect = _may_repeat_members(data, parsed, colons, colon_escapes)
+    for ptr, line, res in lines:
+        if res is _BROKEN:
             text_, marked = decode_marked(line)
             if _salvage_line(recs, ptr, text_, marked):
                 continue
             why = "bytes that are not text (not UTF-8, or NUL)" if marked else "not valid JSON"
             recs.reject(ptr, "fhir.encoding" if marked else "fhir.parse", f"line: {why}", text_)
             continue
-        if isinstance(res, dict) and res.get("resourceType") == "Bundle":
+        is_bundle = isinstance(res, dict) and res.get("resourceType") == "Bundle"
+        if suspect and _may_repeat_members(line, res) and _find_repeats(recs, line, ptr, is_bundle):
+            why = _repeat_reason(recs.repeats[ptr]) + " (outside every resource: not read)"
+            recs.reject(ptr, "fhir.duplicate_key", why, line, "Bundle")
+            continue
+        if is_bundle:
             _add_bundle(recs, ptr, res, line)
             continue
         recs.add(ptr, res, None, line)
     return recs
+
+
+_BROKEN = object()
 
 
 #: A Bundle's resourceType (before its entry list, where FHIR servers write it).
@@ -629,6 +846,8 @@ class _Index:
         self.patients: dict[str, str] = {}
         self.identifiers: dict[tuple[str | None, str], str] = {}
         self.key_of: dict[str, str] = {}  # pointer -> patient key
+        #: references of the file's Patients that were quarantined (:attr:`_Records.dropped`)
+        self.dropped: set[str] = set()
         for ptr, res, full_url, _ in items:
             rtype, rid = res["resourceType"], text(res.get("id"))
             refs = [r for r in (full_url, f"{rtype}/{rid}" if rid else None) if r]
@@ -670,6 +889,8 @@ class _Index:
         if "?" in target:
             return self._conditional(target, field), None
         m = _LITERAL.search(target)
+        if target in self.dropped:
+            raise Reject("fhir.subject", f"{field} is a Patient of the file that is quarantined")
         if target.startswith(("urn:", "#")) or m is None:
             raise Reject("fhir.subject", f"{field} is not a Patient in the file")
         if m.group(1) != "Patient":
@@ -1018,6 +1239,7 @@ def _collect(path: Path, times: TimeParser, *, digest: bool = True) -> _FileRows
         path, recs, hashlib.sha256(data).hexdigest() if digest and data is not None else ""
     )
     index = _Index(recs.items)
+    index.dropped = recs.dropped
     ctx = Context(times=times, subject=index.subject, resolve=index.resources.get)
     rows, persons, accepted, events = out.rows, out.persons, out.accepted, out.events
     for ptr, res, full_url, raw in recs.items:

@@ -62,7 +62,9 @@ def loads(data: bytes | str) -> Any:
     orjson refuses a few texts that :mod:`json` reads (e.g. ``1e400``); those are retried with
     :mod:`json`, so that one odd number quarantines one resource rather than the whole file.
     Text nested deeper than :mod:`json` can recurse raises ``ValueError`` too, not
-    ``RecursionError``.
+    ``RecursionError``. Bytes are decoded as strict UTF-8 first: :mod:`json` decodes bytes with
+    ``surrogatepass``, reading an encoded surrogate (``ED A0 80``, not UTF-8) as a lone
+    surrogate that no UTF-8 text or Parquet column can hold; here it is ``ValueError``.
     """
     if _orjson is not None:
         try:
@@ -70,6 +72,8 @@ def loads(data: bytes | str) -> Any:
         except ValueError:
             pass
     try:
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            data = bytes(data).decode("utf-8")  # UnicodeDecodeError is a ValueError
         return _json.loads(data)
     except RecursionError as exc:
         raise ValueError("JSON nested too deeply") from exc

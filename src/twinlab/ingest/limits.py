@@ -41,6 +41,8 @@ __all__ = [
     "read_bounded",
     "read_bounded_prefix",
     "split_lines",
+    "stream_damage",
+    "unverified_bytes",
 ]
 
 #: Default largest decompressed size of one source file (bytes).
@@ -116,8 +118,12 @@ def checked_gunzip(fh: BinaryIO, *, hold: int = HOLD_BYTES) -> Iterator[bytes]:
     would count, quarantine or even accept as records the file never held), the error comes
     after. Here a member's text is held back until zlib has checked the member's CRC and size
     (or, for a member over ``hold`` bytes, released in pieces of ``hold``), so a corrupt
-    member gives nothing. A stream that is cut (no corruption seen, the end missing) gives
-    what was decompressed before the cut, as :mod:`gzip` does, then raises.
+    member gives nothing. A stream that is cut (the end of a member, its CRC and size
+    trailer included, missing) gives nothing of the cut member either: its bytes were never
+    checked. The error raised says, in :func:`unverified_bytes`, how many bytes of the failing
+    member were released before the failure (only a member over ``hold`` bytes: a plain gzip
+    of a whole file, never a BGZF block): a reader that has used them must drop them (or the
+    file) since the member they came from failed its check.
 
     Parameters
     ----------
@@ -151,6 +157,7 @@ def checked_gunzip(fh: BinaryIO, *, hold: int = HOLD_BYTES) -> Iterator[bytes]:
     buf = b""
     pending: list[bytes] = []
     held = 0
+    released = 0  # bytes of the current member given out before its CRC was checked
     at_start = True  # no byte of the current member consumed yet
     while True:
         if not buf or (at_start and len(buf) < len(_GZIP_MAGIC)):
@@ -163,13 +170,19 @@ def checked_gunzip(fh: BinaryIO, *, hold: int = HOLD_BYTES) -> Iterator[bytes]:
                     pending.append(out)
                     held += len(out)
                     continue
-                yield b"".join(pending)  # a cut: what came before it is sound
-                raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+                # a cut: the member's bytes were never checked (a missing trailer included)
+                raise _unverified(
+                    EOFError("Compressed file ended before the end-of-stream marker was reached"),
+                    released,
+                )
             buf += more
         if at_start and not buf.startswith(_GZIP_MAGIC):
             raise gzip.BadGzipFile("data after a gzip member is not a gzip member")
         at_start = False
-        out = d.decompress(buf, _CHUNK)  # zlib.error on bad data or a CRC/size mismatch
+        try:
+            out = d.decompress(buf, _CHUNK)  # zlib.error on bad data or a CRC/size mismatch
+        except zlib.error as err:
+            raise _unverified(err, released) from None
         if out:
             pending.append(out)
             held += len(out)
@@ -180,8 +193,49 @@ def checked_gunzip(fh: BinaryIO, *, hold: int = HOLD_BYTES) -> Iterator[bytes]:
         else:
             buf = d.unconsumed_tail
         if pending and (at_start or held >= hold):
+            released += held
             yield b"".join(pending)
             pending, held = [], 0
+        if at_start:  # the member's CRC checked: every byte of it is vouched for
+            released = 0
+
+
+def _unverified(err: Exception, released: int) -> Exception:
+    err.twinlab_unverified = released  # type: ignore[attr-defined]
+    return err
+
+
+def stream_damage(err: BaseException) -> str:
+    """Words for a gzip stream error (:func:`checked_gunzip`), never quoting the file.
+
+    Examples
+    --------
+    >>> stream_damage(EOFError("cut")).startswith("gzip stream cut before its end")
+    True
+    """
+    if isinstance(err, EOFError):
+        return (
+            "gzip stream cut before its end (the CRC and size trailer missing): "
+            "the cut member is unchecked, none of it is kept"
+        )
+    if isinstance(err, zlib.error):
+        return "gzip member failed its check (bad deflate data, CRC or size): none of it is kept"
+    if isinstance(err, gzip.BadGzipFile):
+        return "data after a gzip member is not gzip"
+    return f"stream unreadable ({type(err).__name__})"
+
+
+def unverified_bytes(err: BaseException) -> int:
+    """How many bytes :func:`checked_gunzip` released from the member whose failure ``err``
+    reports, before the failure: bytes no CRC vouches for (0 for a BGZF block, or any member
+    up to ``hold`` bytes, which is held back whole).
+
+    Examples
+    --------
+    >>> unverified_bytes(EOFError("cut"))
+    0
+    """
+    return int(getattr(err, "twinlab_unverified", 0))
 
 
 class _Chunks(io.RawIOBase):
@@ -271,7 +325,9 @@ def read_bounded_prefix(
     tuple of (bytes, Exception or None)
         The (decompressed) content, and the stream error that ended it early (``EOFError``,
         ``zlib.error``, ``gzip.BadGzipFile``) or ``None`` when the whole file was read: a
-        reader keeps the complete records before the damage and quarantines the rest.
+        reader keeps the complete records before the damage and quarantines the rest. Only
+        the members whose CRC checked are kept: nothing of a plain (one-member) gzip whose CRC
+        fails or whose end is cut, the blocks before the damage of a BGZF file.
 
     Raises
     ------
@@ -296,7 +352,8 @@ def read_bounded_prefix(
             try:
                 chunk = next(chunks, b"")
             except (EOFError, zlib.error, gzip.BadGzipFile) as err:
-                return b"".join(parts), err
+                data = b"".join(parts)  # less the failing member's bytes given out unchecked
+                return data[: len(data) - unverified_bytes(err)], err
             if not chunk:
                 break
             size += len(chunk)

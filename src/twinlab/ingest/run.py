@@ -47,6 +47,11 @@ def discover(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ())
     Files under a folder of ``exclude`` are not candidates: a run's own output folders, when
     they lie inside a source folder, are not read back as sources by the next run.
 
+    A symbolic link inside a given folder that leads out of it (to another study's data, to
+    ``/etc/passwd``), or to a folder, is never followed: it is a candidate under its own
+    name, which :func:`read_file` reports as refused (``ingest.skipped``), so that a link
+    planted in a delivery cannot pull files from outside it into the run.
+
     Raises
     ------
     FileNotFoundError
@@ -59,9 +64,13 @@ def discover(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ())
         if not path.exists():
             raise FileNotFoundError(f"no such file or folder: {path}")
         candidates = [p for p in path.rglob("*") if _candidate(p)] if path.is_dir() else [path]
+        root = path.resolve() if path.is_dir() else None
         for file in candidates:
             hidden = any(part.startswith(".") for part in file.parts[len(path.parts) - 1 :])
             if hidden or file.name in IGNORED_NAMES or file.suffix in IGNORED_SUFFIXES:
+                continue
+            if root is not None and _leads_out(file, root):
+                found.add(file.absolute())  # the link itself: read_file refuses it
                 continue
             # a special file keeps its own name (a link to /dev/zero is not labelled so)
             file = file.resolve() if file.is_file() else file.absolute()
@@ -71,15 +80,27 @@ def discover(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ())
 
 
 def _candidate(path: Path) -> bool:
-    """A regular file, a special file, or a symbolic link that leads nowhere (or a loop)."""
+    """A regular file, a special file, or a symbolic link that leads nowhere (or a loop, or
+    to a folder)."""
     try:
         return (
             path.is_file()
             or special_kind(path) is not None
-            or (path.is_symlink() and not path.exists())
+            or (path.is_symlink() and (not path.exists() or path.is_dir()))
         )
     except OSError:  # a link loop, on Pythons where exists() raises for it
         return True
+
+
+def _leads_out(file: Path, root: Path) -> bool:
+    """Whether ``file`` is a symbolic link to a folder, or to a file outside ``root`` (a link
+    leading nowhere, or to a special file, is reported as such by :func:`read_file`)."""
+    try:
+        if not file.is_symlink() or not file.exists() or special_kind(file) is not None:
+            return False
+        return file.is_dir() or not file.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a loop: reported as unreadable
+        return False
 
 
 _SPECIAL_KINDS = (
@@ -123,12 +144,22 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
     kind = special_kind(path)
     if kind is not None:  # never opened: a named pipe would block until written to
         return _unreadable(name, "unknown", "ingest.skipped", f"skipped: {kind}, not a file")
+    if path.is_symlink() and path.exists():  # discover hands over only links out of a folder
+        why = (
+            "refused: a symbolic link leading out of the source folder (or to a folder) is "
+            "not followed; copy the file in, or name it directly"
+        )
+        return _unreadable(name, "unknown", "ingest.skipped", why)
     try:
         with path.open("rb"):
             pass
     except OSError as err:  # else each sniff fails and the file "has no reader"
         why = f"cannot read the file: {err.strerror or type(err).__name__}"
         return _unreadable(name, "unknown", "ingest.io", why)
+    try:
+        before = _fingerprint(path)
+    except OSError as err:
+        return _unreadable(name, "unknown", "ingest.io", f"cannot read the file: {err.strerror}")
     reader = reader_for(path)
     if reader is None:
         return _unreadable(name, "unknown", "ingest.format", _no_reader(path))
@@ -139,7 +170,32 @@ def read_file(path: str | Path, *, label: str | None = None) -> ReadResult:
         return _failed(name, reader.format, err)
     result.source_file = name
     result.digest = _digest(path)
+    changed = _changed(path, before)
+    if changed:
+        return _unreadable(name, result.format, "ingest.changed", changed)
     return result
+
+
+def _fingerprint(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _changed(path: Path, before: tuple[int, int, int]) -> str:
+    """Why the file at ``path`` is not the one read (its size, time or inode changed since
+    ``before``: written to, cut or replaced during the read), or ``""``."""
+    try:
+        after = _fingerprint(path)
+    except OSError:
+        after = (-1, -1, -1)
+    if after == before:
+        return ""
+    what = "grew" if after[0] > before[0] else "shrank" if 0 <= after[0] < before[0] else "changed"
+    return (
+        f"the file {what} while it was read (size, modification time or inode changed): what "
+        "was read may be neither the old file nor the new one; nothing of it is kept, read it "
+        "again once it is complete"
+    )
 
 
 @contextlib.contextmanager
@@ -288,14 +344,21 @@ def _read_all(pairs: Sequence[tuple[Path, str]]) -> list[Any]:
     def flush() -> None:
         nonlocal size
         if batch:
+            before = {}
+            for p, _ in batch:
+                with contextlib.suppress(OSError):
+                    before[p] = _fingerprint(p)
             read = BATCH_READERS[fmt]([p for p, _ in batch])
-            out.append((fmt, read, list(batch)))
+            changed = {p: _changed(p, before.get(p, (-1, -1, -1))) for p, _ in batch}
+            out.append((fmt, read, list(batch), {p: why for p, why in changed.items() if why}))
             batch.clear()
             size = 0
 
     for path, label in pairs:
-        # a special file is never sniffed (opening a named pipe blocks): read_file skips it
-        reader = None if special_kind(path) is not None else reader_for(path)
+        # a special file is never sniffed (opening a named pipe blocks): read_file skips it;
+        # a link is one out of its folder (discover): read_file refuses it
+        unusual = special_kind(path) is not None or path.is_symlink()
+        reader = None if unusual else reader_for(path)
         if reader is None or reader.format not in BATCH_READERS or not _is_utf8(str(path)):
             flush()
             out.append(_recorded(read_file(path, label=label), path))
@@ -321,9 +384,11 @@ def _unpack(items: list[Any]) -> list[ReadResult]:
         if isinstance(item, ReadResult):
             out.append(item)
             continue
-        fmt, read, pairs = item
+        fmt, read, pairs, changed = item
         for (path, label), result in zip(pairs, read.results(), strict=True):
-            if isinstance(result, Exception):
+            if path in changed:
+                result = _unreadable(label, fmt, "ingest.changed", changed[path])
+            elif isinstance(result, Exception):
                 result = _failed(label, fmt, result)
             else:
                 result.source_file = label

@@ -1059,8 +1059,6 @@ def _xpt_v5_nul_rows(data: bytes, n_rows: int) -> list[int]:
     >>> _xpt_v5_nul_rows(b"", 0)
     []
     """
-    import struct
-
     pos = data.find(_XPT_MEMBER)
     hdr = data.find(_XPT_NAMESTR, max(pos, 0))
     if pos < 0 or hdr < 0 or not n_rows:
@@ -1074,6 +1072,50 @@ def _xpt_v5_nul_rows(data: bytes, n_rows: int) -> list[int]:
     namestrs = data[start : start + nvars * ns_len]
     obs_len, why = _xpt_obs_length(namestrs, ns_len)
     first = start + -(-nvars * ns_len // 80) * 80 + 80
+    return _nul_rows_in(data, namestrs, ns_len, nvars, obs_len, why, first, n_rows)
+
+
+def _xpt_v8_nul_rows(data: bytes, n_rows: int) -> list[int]:
+    """:func:`_xpt_v5_nul_rows` for a SAS XPORT v8 file (140-byte NAMESTRs, text values up
+    to 32,767 bytes, label records between the NAMESTRs and the observations).
+
+    Examples
+    --------
+    >>> _xpt_v8_nul_rows(b"", 0)
+    []
+    """
+    member, names = data.find(_XPT_MEMBER_V8), data.find(_XPT_NAMESTR_V8)
+    if member < 0 or names < 0 or not n_rows:
+        return []
+    try:
+        ns_len = int(data[member + 74 : member + 78])
+        nvars = int(data[names + 54 : names + 58])
+    except ValueError:
+        return []
+    start = names + 80
+    namestrs = data[start : start + nvars * ns_len]
+    obs_len, why = _xpt_obs_length(namestrs, ns_len, max_char=32767)
+    obs = data.find(_XPT_OBS_V8, start + len(namestrs))
+    if obs < 0:
+        return []
+    return _nul_rows_in(data, namestrs, ns_len, nvars, obs_len, why, obs + 80, n_rows)
+
+
+def _nul_rows_in(
+    data: bytes,
+    namestrs: bytes,
+    ns_len: int,
+    nvars: int,
+    obs_len: int,
+    why: str,
+    first: int,
+    n_rows: int,
+) -> list[int]:
+    """The rows (observations from byte ``first``) whose text value holds a NUL before its
+    last byte of content (see :func:`_xpt_v5_nul_rows`), or a control byte other than tab, LF
+    and CR (ESC, BEL, DEL...: never text in a SAS value, a sign of a damaged or binary span)."""
+    import struct
+
     if why or not obs_len or first + n_rows * obs_len > len(data):
         return []
     rows = np.frombuffer(data, dtype=np.uint8, count=n_rows * obs_len, offset=first)
@@ -1093,6 +1135,17 @@ def _xpt_v5_nul_rows(data: bytes, n_rows: int) -> list[int]:
         first_nul = np.where(nul.any(axis=1), nul.argmax(axis=1), nlng)
         last_content = np.where(content.any(axis=1), nlng - 1 - content[:, ::-1].argmax(axis=1), -1)
         bad |= first_nul < last_content
+    for i in range(nvars):  # a control byte (not tab, line end or NUL padding) is no text
+        ns = namestrs[i * ns_len : (i + 1) * ns_len]
+        ntype, _, nlng = struct.unpack(">hhh", ns[0:6])
+        npos = struct.unpack(">i", ns[84:88])[0]
+        if ntype != 2:
+            continue
+        field = rows[:, npos : npos + nlng]
+        ctl = ((field < 0x20) & (field != 0) & (field != 9) & (field != 10) & (field != 13)) | (
+            field == 0x7F
+        )
+        bad |= ctl.any(axis=1)
     return np.flatnonzero(bad).tolist()
 
 
@@ -1188,6 +1241,8 @@ def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
                 df = _utf8_rows(df)
             if members:
                 df = _nul_rows_rejected(df, _xpt_v5_nul_rows(data, len(df)))
+            elif data.startswith(_XPT_LIBRARY_V8):
+                df = _nul_rows_rejected(df, _xpt_v8_nul_rows(data, len(df)))
             if salvage:
                 return _with_lost_tail(df, members[0][1], err, data), enc, ""
             declared = _xpt_v8_rows(data)
@@ -1198,6 +1253,12 @@ def _load_xpt(path: Path) -> tuple[pd.DataFrame | None, str | None, str]:
                 why = (f"file truncated after {len(df)} complete rows: its OBS header "
                        f"declares {declared}")  # fmt: skip
                 return _with_lost_tail(df, len(df), why, data), enc, ""
+            if declared is not None and len(data) % 80:
+                # every row read, yet bytes lost or added (a byte deleted mid-file): the rows
+                # after the damage are read shifted, garbage that the padding hides
+                why = (f"file damaged: {len(data)} bytes, not a whole number of 80-byte "
+                       "records (bytes lost or added: later rows would be misread)")  # fmt: skip
+                return None, None, why
             if members:
                 obs_len, most = members[0]
                 # up to 79 bytes of padding may look like whole all-blank observations
@@ -1230,7 +1291,10 @@ def _nul_rows_rejected(df: pd.DataFrame, rows: list[int]) -> pd.DataFrame:
         return df
     out = df.copy()
     rejects = dict(df.attrs.get("rejects", {}))
-    why = "row holds a NUL byte inside a text value (the value would be cut there)"
+    why = (
+        "row holds a NUL or control byte inside a text value: not text (a NUL would cut the "
+        "value there)"
+    )
     for i in rows:
         raw = json.dumps({str(k): v for k, v in df.iloc[i].items()}, default=str)
         rejects.setdefault(i, ("sdtm.encoding", why, raw))

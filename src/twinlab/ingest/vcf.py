@@ -51,7 +51,12 @@ from twinlab.ingest.base import (
     quarantine_row,
     register,
 )
-from twinlab.ingest.limits import max_line_chars, open_checked_gzip
+from twinlab.ingest.limits import (
+    max_line_chars,
+    open_checked_gzip,
+    stream_damage,
+    unverified_bytes,
+)
 
 __all__ = ["DBSNP", "Site", "diplotype", "load_sites", "read_vcf", "sniff_vcf"]
 
@@ -507,15 +512,32 @@ def read_vcf(path: str | Path, *, sites: Iterable[Site] | pd.DataFrame | str | P
                 if full:
                     read_in_full.add(text)
     except (OSError, EOFError, zlib.error) as exc:
+        if unverified_bytes(exc):  # lines were read from a gzip member that failed its check
+            why = f"file unreadable: {stream_damage(exc)} (a plain gzip, not BGZF: no line kept)"
+            whole = frame(QUARANTINE_COLUMNS, [quarantine_row("L1+", "vcf.io", why, "")])
+            return ReadResult(str(path), "vcf", records_in=1, records_accepted=0, quarantine=whole)
         records_in += 1
+        why = stream_damage(exc) if isinstance(exc, (EOFError, zlib.error)) else ""
         quarantine.append(
             quarantine_row(
                 f"L{records_in}+",
                 "vcf.io",
-                f"file unreadable from here on ({type(exc).__name__})",
+                f"file unreadable from here on ({type(exc).__name__}{': ' + why if why else ''})",
                 "",
             )
         )
+    if (
+        header is not None
+        and len(quarantine) == records_in >= 2
+        and all(q["check"] == "vcf.columns" for q in quarantine)
+    ):  # every line disagrees with the #CHROM line: the header is the fault (a sample too many)
+        why = (
+            f"every data line has another number of columns than the #CHROM line's "
+            f"{header.n_cols}: the header does not describe the file, no line can be read"
+        )
+        q = quarantine_row(f"L{header.lineno}", "vcf.header", why, "")
+        whole = frame(QUARANTINE_COLUMNS, [q])
+        return ReadResult(str(path), "vcf", records_in=1, records_accepted=0, quarantine=whole)
     if header is not None and header.refused:  # the whole file: no line can be read
         q = quarantine_row(f"L{header.lineno}", "vcf.header", header.refused, refused_line)
         whole = frame(QUARANTINE_COLUMNS, [q])

@@ -70,6 +70,7 @@ from twinlab.ingest.limits import (
     max_line_chars,
     read_bounded_prefix,
     split_lines,
+    stream_damage,
 )
 from twinlab.terminology.plausibility import plausibility_table
 
@@ -255,6 +256,32 @@ def _clean(value: str | None) -> str | None:
     return None if value.casefold() in _PLACEHOLDERS else value
 
 
+def _zone_disagrees(stamps: pd.Series, utc: pd.Series, off_min: pd.Series) -> pd.Series:
+    """Rows whose UTC offset is not their named time zone's at that instant
+    (``2014-05-07 13:29:50+0000 [Europe/London]``: London is +01:00 in May).
+
+    Such a row is placed an hour or more from where it belongs (onto another row's minute,
+    whose duplicate it would make the good row look like): it cannot be placed. An unknown
+    zone name is not checked; a change of offset at a real DST transition agrees.
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    zones = stamps.str.extract(r"\[([A-Za-z_+\-/0-9]{1,64})\]\s*$")[0]
+    bad = pd.Series(False, index=stamps.index)
+    for name in zones.dropna().unique():
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            continue
+        rows = (zones == name) & utc.notna() & off_min.notna()
+        if not rows.any():
+            continue
+        there = utc[rows].dt.tz_convert(name)
+        expected = (there.dt.tz_localize(None) - utc[rows].dt.tz_localize(None)).dt.total_seconds()
+        bad[rows] = (expected / 60).to_numpy() != off_min[rows].astype("float64").to_numpy()
+    return bad
+
+
 def _accept(
     p: _Parsed,
     raw_rows: list[str],
@@ -263,9 +290,11 @@ def _accept(
     local: pd.Series,
     columns: dict[str, pd.Series],
     no_offset: np.ndarray | None = None,
+    wrong_zone: np.ndarray | None = None,
 ) -> None:
     """Validate rows: bad time / bad numbers / duplicates to quarantine, the rest kept
-    (``no_offset``: rows whose timestamp reads but names no UTC offset)."""
+    (``no_offset``: rows whose timestamp reads but names no UTC offset; ``wrong_zone``: rows
+    whose offset is not their named zone's)."""
     n = len(raw_rows)
     utc = _naive_utc(utc) if isinstance(utc.dtype, pd.DatetimeTZDtype) else utc
     bad_time = (utc.isna() | local.isna()).to_numpy()
@@ -280,6 +309,11 @@ def _accept(
             checks[i], reasons[i] = "wearables.timestamp", "timestamp is missing or unreadable"
             if no_offset is not None and no_offset[i]:
                 reasons[i] = "timestamp has no UTC offset (Z or +hh:mm): it cannot be placed"
+            elif wrong_zone is not None and wrong_zone[i]:
+                reasons[i] = (
+                    "timestamp's UTC offset is not its named time zone's at that instant: "
+                    "it cannot be placed"
+                )
     values = {}
     for name, col in columns.items():
         num, bad = _numbers(col)
@@ -679,11 +713,14 @@ def _parse_timeseries(text: str, p: _Parsed, stem: str) -> None:
     ts = df[df.columns[0]].str.replace(r"\s*\[.*\]$", "", regex=True).str.strip()
     utc = pd.to_datetime(ts, format="ISO8601", utc=True, errors="coerce")
     off_min = ts.str.extract(r"([+-]\d{2}:?\d{2})$")[0].map(_offset_minutes, na_action="ignore")
+    off_min = off_min.where(~ts.str.match(r".*\d[Zz]$", na=False), 0.0)  # Z: UTC itself
     no_offset = (utc.notna() & off_min.isna()).to_numpy()  # said so, not 'unreadable'
     utc = utc.where(off_min.notna())
+    wrong_zone = _zone_disagrees(df[df.columns[0]], utc, off_min)
+    utc = utc.where(~wrong_zone)
     local = _naive_utc(utc) + pd.to_timedelta(off_min.astype("float64"), unit="min")
     variables = {c: df[c] for c in df.columns[1:]}
-    _accept(p, raw, pointers, utc, local, variables, no_offset)
+    _accept(p, raw, pointers, utc, local, variables, no_offset, wrong_zone.to_numpy())
     offsets = off_min.dropna()
     p.utc_offset = _fmt_offset(int(offsets.mode().iloc[0])) if len(offsets) else None
     p.wear_var = "acc" if "acc" in variables else None
@@ -857,7 +894,7 @@ def read_wearables(
     except InputTooLarge as exc:
         return _whole_file(path, exc.check, exc.reason)
     except (OSError, EOFError, zlib.error) as exc:  # the message may quote the path: not kept
-        why = getattr(exc, "strerror", None) or "corrupt or truncated stream"
+        why = getattr(exc, "strerror", None) or stream_damage(exc)
         return _whole_file(path, "wearables.io", f"file unreadable ({type(exc).__name__}: {why})")
     fmt = _detect(path, text[:4096])
     if fmt is None:
@@ -865,7 +902,7 @@ def read_wearables(
                            text[:2000])  # fmt: skip
     p = _Parsed(fmt)
     if cut is not None:  # a corrupt or cut gzip stream: the rows before the damage are read
-        why = f"file unreadable from here on ({type(cut).__name__}: corrupt or truncated stream)"
+        why = f"file unreadable from here on ({type(cut).__name__}: {stream_damage(cut)})"
         at = len(split_lines(text)) + 1
         p.quarantine.append(quarantine_row(f"line {at}+", "wearables.io", why, ""))
         p.extra_records += 1

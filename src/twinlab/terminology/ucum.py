@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import tokenize
 from functools import cache, lru_cache
 from typing import Any
 
@@ -294,6 +295,7 @@ def parse_ucum(ucum: str) -> pint.Quantity:
         TypeError,
         ValueError,
         ArithmeticError,
+        tokenize.TokenError,  # a parenthesis never closed ("mg/(dL"): pint's tokenizer
     ) as err:  # ArithmeticError: a factor of zero divides ("mg/dL/0"), or one overflows
         raise UnitError(f"cannot parse {ucum!r}: {err}") from None
     if not isinstance(q, ureg.Quantity):

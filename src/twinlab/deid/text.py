@@ -524,6 +524,21 @@ _NOT_FIRST_NAME = frozenset(
 )
 
 
+#: Words for a relative's state written capitalised in family histories ("mother Deceased,
+#: age 80"; "brother Alive, 70"): no name.
+_RELATIVE_STATE = frozenset(
+    "deceased alive living healthy well unknown adopted estranged died dead passed late"
+    " diabetic hypertensive".split()
+)
+
+
+def _clinical_word(word: str) -> bool:
+    """Whether a capitalised word after a relation is a clinical or state word, not a given
+    name: a relative's state (:data:`_RELATIVE_STATE`), a listed eponym or a disease name."""
+    w = word.lower()
+    return w in _RELATIVE_STATE or w in _NOT_FIRST_NAME
+
+
 def _first_name(word: str) -> bool:
     """A first or last name of Philter's dictionaries (any case), not a word of
     :data:`_NOT_FIRST_NAME`."""
@@ -598,8 +613,10 @@ def _role_name(text: str, start: int, end: int) -> bool:
 
 def _street_words(text: str) -> bool:
     """A street address: no word between the number and the suffix is a dose or a function
-    word ("2 tabs per dr" is none)."""
-    return not any(w in _NOT_STREET for w in re.findall(r"[a-z]+", text.lower()))
+    word ("2 tabs per dr" is none). The town after a comma is not read: a Canadian province
+    ("Hamilton ON") is no function word there."""
+    street = text.split(",", 1)[0]
+    return not any(w in _NOT_STREET for w in re.findall(r"[a-z]+", street.lower()))
 
 
 #: Words before a bare ``n/n`` that make it a score, ratio, strength, fraction or setting, not
@@ -1062,6 +1079,9 @@ def _after_ages_label(text: str, start: int, end: int) -> bool:
 _INITIALS_AFTER = (
     r"nurse|rn|np|pa|dr|doctor|pt|patient|mr|mrs|ms|miss|tech|technician|per|by|cc|attending"
     r"|resident|fellow|son|daughter|wife|husband|mother|father|brother|sister|spouse|partner"
+    # imaging and laboratory staff who sign with initials ("TECHNOLOGIST: J.Q.R.")
+    r"|technologist|technician|radiographer|sonographer|histotechnologist|pathologist"
+    r"|pharmacist|scribe|transcriptionist"
 )
 #: Dotted abbreviations of clinical words, never initials ("given by I.V.", "with P.O. intake").
 _NOT_INITIALS = frozenset(
@@ -1679,6 +1699,19 @@ PATTERNS: tuple[PhiPattern, ...] = (
         ),
         context=_role_name,
     ),
+    PhiPattern(  # a relative's one given name before what is said of them: "Maternal aunt
+        # Brunhilde (age 61)", "sister Ilse, 93," (Philter's whitelist holds some given names)
+        "name",
+        _p(
+            r"\b(?:daughter|son|wife|husband|sister|brother|mother|father|niece|nephew|aunt"
+            r"|uncle|cousin|grand(?:daughter|son|mother|father|child)|half[-\s](?:brother|sister)"
+            r"|step(?:son|daughter|mother|father)|twin|guardian)[ \t]+"
+            rf"(?P<v>(?!(?i:{_NOT_A_NAME})\b)(?-i:[A-Z][a-z'’]+(?:-[A-Z][a-z'’]+)?))"
+            r"(?=\s*\(\s*(?:age[ds]?\b|\d)|\s*,\s*(?:age[ds]?\b|\d{1,3}\b)"
+            r"|[ \t]+(?:is|was|has|had|who|died|lives|lived|passed|aged?|\d{1,3}\b))"
+        ),
+        context=lambda text, start, end: not _clinical_word(text[start:end]),
+    ),
     PhiPattern(  # a relative's first name in lower case, a common word too ("son frank")
         "name",
         _p(
@@ -1750,6 +1783,28 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?:\s*[,;/]\s*[-+]?\d{1,3}\.\d+(?:\s*[°º])?(?:\s*[nsew]\b)?)?)"
         ),
         _coordinates,
+    ),
+    PhiPattern(  # a street named before its number, as in Spanish, Portuguese, French, Italian
+        # and German addresses: "Calle Ponce de León 418", "Rua das Flores 12B", "Via Roma 5"
+        "address",
+        _p(
+            r"(?-i:\b(?:Calle|CALLE|C/|Avenida|AVENIDA|Avda\.|Av\.|Carrera|Cra\.|Camino|Paseo"
+            r"|Plaza|Rua|RUA|Avenue\s+de|Rue|RUE|Boulevard|Bd\.?|Chemin|Via|VIA|Viale|Corso"
+            r"|Piazza|Praça|Travessa|Largo)"
+            r"(?:[ \t]+(?:[A-ZÁÉÍÓÚÑÂÊÔÃÕÇ][\w'’.-]*|de|del|la|las|los|da|das|do|dos|di|della"
+            r"|des|du|le|les|y|e)){1,5}),?[ \t]+(?:n[º°o]\.?[ \t]*)?\d{1,5}[A-Za-z]?\b"
+            # a German street glued to its word: "Hauptstraße 12", "Lindenweg 4a"
+            r"|(?-i:\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm))"
+            r"[ \t]+\d{1,4}[a-z]?\b"
+        ),
+    ),
+    PhiPattern(  # a code that opens the home: "gate code 4418", "lockbox 2291", "door code #7713"
+        "id",
+        _p(
+            r"\b(?:gate|door|lock\s*box|lockbox|key\s*box|keypad|alarm|entry|garage|building"
+            r"|buzzer|access)\s+(?:code|combo|combination|pin|#)?\s*(?:is\s+)?[:#=]?\s*"
+            r"(?P<v>\d{3,8}[#*]?)(?!\s*(?:mg|ml|units?|%))\b"
+        ),
     ),
     PhiPattern(  # a numbered road: "a farm off Highway 49", "Hwy 90", "US-98", "I-10 exit 46"
         "address",
@@ -1965,6 +2020,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?=\s*(?:[.,;](?!\d)|$|\s+(?:and|but|with|who|today|now|when|at|in|on|by|years?)\b))"
             rf"|\b{_AGE_WORD}[\s-]+(?:years?|yrs?)(?:[\s-]+old)?\b"
             rf"|\b(?:aged?|age:)\s*{_AGE_WORD}\b"
+            # an age in apposition: "her sister, a spry one hundred and one, lives here"
+            rf"|(?<=,)\s*an?\s+(?:[a-z]+\s+)?(?P<v7>{_AGE_WORD})(?=\s*[,;)]|\s*[.](?!\d))"
         ),
     ),
     PhiPattern(  # a day and month glued ("15Jan", "21stMarch", "3Feb2021"); month and 'YY

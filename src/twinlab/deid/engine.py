@@ -92,6 +92,10 @@ _FUNCTION_WORDS = frozenset(
     # ("cadence 98 steps/min") and Greek letters of drug classes, proteins and chains
     # ("Beta-blocker", "Alpha-fetoprotein", "Kappa light chains")
     + "ctas kt cadence alpha beta gamma kappa lambda".split()
+    # dermatology severity scores ("EASI 24", "PASI 12", "SCORAD 40", "DLQI 9"), and words
+    # Philter's name lists hold that open a clinical phrase at a sentence's start ("Sickle
+    # cell disease", "Dual-chamber pacemaker")
+    + "easi pasi scorad dlqi sickle dual".split()
 )
 #: A clinical noun after an eponym: "Wilson disease", "Bell's palsy", "Foley catheter",
 #: "Guillain-Barre syndrome", "Tanner stage", "Bence Jones protein" (a person's name there
@@ -159,7 +163,10 @@ _CLINICAL_NAMES = frozenset(
     " hashimoto nyha apgar gleason breslow swan ganz chvostek trousseau kussmaul korotkoff"
     " brugada charcot osgood schlatter perthes candida clostridioides ns lr d5w"
     " papanicolaou klinefelter angelman niemann ehlers danlos prader willi creutzfeldt"
-    " ziehl neelsen nissen roux mohs achilles morse braden".split()
+    " ziehl neelsen nissen roux mohs achilles morse braden"
+    # radiology guidelines, staging and performance scales, a patient lift ("Fleischner
+    # follow-up", "Hoehn and Yahr stage 3", "Tinetti 14", "Karnofsky 70", "Hoyer lift")
+    " fleischner hoehn yahr tinetti karnofsky mallampati killip hoyer lachman tinel phalen".split()
 )
 #: Season words: Philter reads them as dates, but "fall" is also the commonest adverse event.
 _SEASONS = frozenset({"spring", "summer", "fall", "autumn", "winter"})
@@ -301,6 +308,83 @@ def _not_a_season(text: str, word: str, start: int, end: int) -> bool:
         _SEASON_BEFORE.search(text[max(0, start - 24) : start]) is None
         and _SEASON_YEAR.match(text, end) is None
     )
+
+
+#: A product's name written in camel case ("OmniPod", "PillCam", "ReliOn", "EpiPen"): a brand's
+#: spelling, no person's; :func:`_product_name` leaves out given names run together ("JoAnn",
+#: "MaryBeth") and surnames with a capitalised particle ("McDonald", "MacKenzie", "DeShawn").
+_CAMEL = re.compile(r"([A-Z][a-z]+)((?:[A-Z][a-z0-9]*)+)")
+_NAME_PREFIXES = frozenset(
+    "mac van von del des dela della san ste sha fitz ter ben abu bin qua tre jah lat".split()
+)
+
+
+def _product_name(text: str, word: str, start: int) -> bool:
+    """Whether ``word`` (at ``start``) is a product's camel-case name: its first part of 3
+    letters or more and no name particle, one of its parts no name of Philter's lists
+    ("OmniPod": "Pod"; not "MaryBeth", "KayLee"), the whole no name, and no title or person
+    word before it ("son DonTavious")."""
+    m = _CAMEL.fullmatch(word)
+    if m is None or len(m.group(1)) < 3 or m.group(1).lower() in _NAME_PREFIXES:
+        return False
+    from twinlab.deid.vocabulary import _name_words
+
+    names = _name_words()[0]
+    parts = [m.group(1), *re.findall(r"[A-Z][a-z0-9]*", m.group(2))]
+    before = _WORD_BEFORE.search(text, max(0, start - 40), start)
+    return (
+        word.lower() not in names
+        and not all(p.lower() in names for p in parts)
+        and (before is None or not _PERSON_CUE.search(before.group(1)))
+    )
+
+
+#: The end of an e-mail or web address right before a word (Philter's URL rule takes the word
+#: after it too: "quincy@gmail.com BP 120/80"); the address itself is a pattern's.
+_WEB_ADDRESS_BEFORE = re.compile(r"(?:@|https?://|www\.)[^\s]*\.[a-z]{2,6}(?:/[^\s]*)?[ \t]+$")
+
+
+def _after_web_address(text: str, word: str, start: int) -> bool:
+    """Whether ``word`` (at ``start``) is a clinical word of Philter's whitelist, no name of its
+    lists, right after an e-mail or web address."""
+    if _WEB_ADDRESS_BEFORE.search(text[max(0, start - 120) : start]) is None:
+        return False
+    from twinlab.deid.vocabulary import _name_words
+
+    names, safe = _name_words()
+    return word.lower() in safe and word.lower() not in names
+
+
+#: A clinical trial's registration ("NCT04417720", "ISRCTN12345678", "ACTRN12619000123456"):
+#: the study's number, no person's.
+_TRIAL_REGISTRATION = re.compile(r"NCT\d{8}|ISRCTN\d{8}|ACTRN\d{14}", re.IGNORECASE)
+#: A generic drug's name by its stem (INN suffixes: "dupilumab", "empagliflozin", "apixaban").
+_GENERIC_DRUG = (
+    r"[a-z]{2,}(?:mab|cept|nib|tinib|ciclib|parib|pril|sartan|olol|alol|statin|azole|prazole"
+    r"|mycin|micin|cillin|floxacin|cycline|gliflozin|gliptin|glutide|tide|parin|xaban|gatran"
+    r"|vir|dronate|oxetine|afil|azepam|azolam|triptan|caine|setron|lukast|terol|sone|olone"
+    r"|pine|dipine|tidine|platin|rubicin|taxel|fungin|semide|thiazide|profen|coxib|lutamide)"
+)
+#: A brand's name in parentheses after its generic ("dupilumab (Dupixent)") or before it
+#: ("Dupixent (dupilumab)").
+_BRAND_AFTER_GENERIC = re.compile(rf"(?i:\b{_GENERIC_DRUG})\s*\($")
+_GENERIC_AFTER_BRAND = re.compile(rf"\s*\((?i:{_GENERIC_DRUG})\b")
+
+
+def _brand_name(text: str, word: str, start: int, end: int) -> bool:
+    """Whether ``word`` is a drug's brand beside its generic name (:data:`_GENERIC_DRUG`) and
+    no name of Philter's lists."""
+    if not (
+        (
+            _BRAND_AFTER_GENERIC.search(text[max(0, start - 40) : start])
+            and text[end : end + 1] == ")"
+        )
+        or _GENERIC_AFTER_BRAND.match(text, end)
+    ):
+        return False
+    from twinlab.deid.vocabulary import _name_words
+
+    return word.lower() not in _name_words()[0]
 
 
 def _clinical_name(text: str, word: str, end: int) -> bool:
@@ -563,6 +647,10 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
             or _protein_change(text, word, s)
             or _ADJECTIVE_TAIL.match(text, e) is not None
             or _gold_grade(text, word, s, e)
+            or _product_name(text, word, s)
+            or _after_web_address(text, word, s)
+            or _TRIAL_REGISTRATION.fullmatch(word)
+            or _brand_name(text, word, s, e)
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

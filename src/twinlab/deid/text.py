@@ -2361,7 +2361,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _p(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[a-z])[a-z0-9]+(?:-[a-z0-9]+)*(?![\w-])"),
         _serial_like,
     ),
-    PhiPattern("number", _p(r"(?<![\d.,])(?<!rs)\d{7,}(?![\d.,])")),  # not a dbSNP rsID
+    # not a dbSNP rsID, nor a trial's registration ("NCT04417720", "ISRCTN12345678"): the
+    # study's, no person's
+    PhiPattern("number", _p(r"(?<![\d.,])(?<!rs)(?<!nct)(?<!isrctn)(?<!actrn)\d{7,}(?![\d.,])")),
     PhiPattern(  # a code labelled "ID" ("fingerprint ID 998877"), after "number" (its kind wins)
         "id",
         _p(

@@ -96,6 +96,8 @@ _FUNCTION_WORDS = frozenset(
     # Philter's name lists hold that open a clinical phrase at a sentence's start ("Sickle
     # cell disease", "Dual-chamber pacemaker")
     + "easi pasi scorad dlqi sickle dual".split()
+    # a count's multiplier ("HCV RNA 1.2 million IU/mL") and combined vaccines ("DTaP #5")
+    + "million billion iu dtap tdap dtp".split()
 )
 #: A clinical noun after an eponym: "Wilson disease", "Bell's palsy", "Foley catheter",
 #: "Guillain-Barre syndrome", "Tanner stage", "Bence Jones protein" (a person's name there

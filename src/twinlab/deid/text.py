@@ -1353,7 +1353,9 @@ def _a_congregation(text: str, start: int, end: int) -> bool:
 #: Viper"): up to three capitalised words, not a sentence's first word.
 _TOWN_AFTER = (
     r"(?:\s*,\s*(?-i:(?!(?:The|He|She|They|Patient|Pt|And|But|Then|Per)\b)"
-    r"[A-Z][\w'.-]*(?:[ \t]+[A-Z][\w'.-]*){0,2}))?"
+    # a full stop after a word of 3 lower-case letters or more ends the sentence, and the
+    # town ("Lake Charles. Dry weight"); one after an abbreviation does not ("St. Louis")
+    r"[A-Z][\w'.-]*(?:(?<![a-z]{3}\.)[ \t]+[A-Z][\w'.-]*){0,2}))?"
 )
 
 
@@ -1708,7 +1710,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|step(?:son|daughter|mother|father)|twin|guardian)[ \t]+"
             rf"(?P<v>(?!(?i:{_NOT_A_NAME})\b)(?-i:[A-Z][a-z'’]+(?:-[A-Z][a-z'’]+)?))"
             r"(?=\s*\(\s*(?:age[ds]?\b|\d)|\s*,\s*(?:age[ds]?\b|\d{1,3}\b)"
-            r"|[ \t]+(?:is|was|has|had|who|died|lives|lived|passed|aged?|\d{1,3}\b))"
+            r"|[ \t]+(?:is|was|has|had|who|died|lives|lived|passed|aged?)\b)"
         ),
         context=lambda text, start, end: not _clinical_word(text[start:end]),
     ),
@@ -1789,7 +1791,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "address",
         _p(
             r"(?-i:\b(?:Calle|CALLE|C/|Avenida|AVENIDA|Avda\.|Av\.|Carrera|Cra\.|Camino|Paseo"
-            r"|Plaza|Rua|RUA|Avenue\s+de|Rue|RUE|Boulevard|Bd\.?|Chemin|Via|VIA|Viale|Corso"
+            r"|Plaza|Rua|RUA|Avenue\s+de|Rue|RUE|Boulevard|Chemin|Viale|Corso"
             r"|Piazza|Praça|Travessa|Largo)"
             r"(?:[ \t]+(?:[A-ZÁÉÍÓÚÑÂÊÔÃÕÇ][\w'’.-]*|de|del|la|las|los|da|das|do|dos|di|della"
             r"|des|du|le|les|y|e)){1,5}),?[ \t]+(?:n[º°o]\.?[ \t]*)?\d{1,5}[A-Za-z]?\b"
@@ -1801,8 +1803,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # a code that opens the home: "gate code 4418", "lockbox 2291", "door code #7713"
         "id",
         _p(
-            r"\b(?:gate|door|lock\s*box|lockbox|key\s*box|keypad|alarm|entry|garage|building"
-            r"|buzzer|access)\s+(?:code|combo|combination|pin|#)?\s*(?:is\s+)?[:#=]?\s*"
+            r"\b(?:(?:gate|door|alarm|entry|garage|building|buzzer|access|house|apartment)\s+"
+            r"(?:code|combo|combination|pin)|lock\s*box|key\s*box|key\s*pad)"
+            r"(?:\s+(?:code|combo|combination|pin))?\s*(?:is\s+)?[:#=]?\s*#?"
             r"(?P<v>\d{3,8}[#*]?)(?!\s*(?:mg|ml|units?|%))\b"
         ),
     ),
@@ -2605,7 +2608,31 @@ def find_phi(
         else:
             out.append((k, s, e))
             rank.append(r)
-    return _across_line_breaks(text, _with_particles(text, out))
+    return _across_line_breaks(text, _with_particles(text, _town_after_address(text, out)))
+
+
+#: Up to three capitalised words after a comma: the town after a street, a parish, a facility.
+_TOWN_AFTER_ADDRESS = re.compile(r",[ \t]*([A-Z][\w'’-]+(?:[ \t]+[A-Z][\w'’-]+){0,2})")
+
+
+def _town_after_address(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """``spans`` with the town named right after an address's span and a comma ("St. Casimir
+    Parish, Duluth"): the longest run of its words that the gazetteers (US and world places)
+    hold, where no span covers it already."""
+    out = list(spans)
+    for i, (kind, _, end) in enumerate(spans):
+        m = _TOWN_AFTER_ADDRESS.match(text, end)
+        if kind != "address" or m is None:
+            continue
+        if i + 1 < len(spans) and spans[i + 1][1] < m.end():
+            continue
+        places = _us_places()[0] | _world_places()[0]
+        words = list(re.finditer(r"[\w'’-]+", m.group(1)))
+        for n in range(len(words), 0, -1):
+            if _fold(m.group(1)[: words[n - 1].end()]) in places:
+                out.append(("address", m.start(1), m.start(1) + words[n - 1].end()))
+                break
+    return sorted(out, key=lambda t: (t[1], t[2]))
 
 
 #: A word broken across a line by a hyphen (OCR, a narrow column): its part before the break
@@ -2660,7 +2687,7 @@ _PARTICLE = (
 )
 #: A run of particles right before a span (the span starts at the end of the searched text).
 _PARTICLE_RUN = re.compile(
-    rf"(?<![^\s(\"“'‘,:;/]){_PARTICLE}(?:[ \t]+{_PARTICLE})*[ \t]+$", re.IGNORECASE
+    rf"(?<![^\s(\"“'‘,:;/]){_PARTICLE}(?:[ \t]+{_PARTICLE})*(?:[ \t]+|-)$", re.IGNORECASE
 )
 #: A title or a label just before a name's particles ("Dr. van Dijk", "Patient: de la Cruz").
 _PARTICLE_CUE = re.compile(

@@ -533,6 +533,9 @@ def test_round10_note_loses_every_planted_value_and_keeps_its_clinical_words(
         ("Family hx: brother Type 2 DM; sister Breast ca, 45; Father Has diabetes", None),
         # numbers after words of the access-code rule that open nothing
         ("alarm 0600, building 300, entry 1230", None),
+        # an ICD-10-PCS code after its system's name, a vital sign after "Patient ... is"
+        ("ICD-10-PCS 0SRD0J9.", None),
+        ("Patient Temp is 99.", None),
         # a town after a street ends at a full stop
         ("Lives at 88 Elm Rd, Lake Charles. Dry weight 72.5 kg", ". Dry weight 72.5 kg"),
     ],
@@ -569,6 +572,8 @@ def test_a_street_named_before_its_number_needs_its_number(text):
         ("lockbox 2291 by the door", "2291"),
         ("door code is #7713", "7713"),
         ("her brother, a hale ninety-six, drove", "ninety-six"),
+        ("Her mother Folake Adeyemi-Bello is 102.", "102"),
+        ("Store #4471 CVS Pharmacy", "4471"),
     ],
 )
 def test_round10_rules_keep_their_limits(text, gone):

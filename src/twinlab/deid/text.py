@@ -532,6 +532,20 @@ _RELATIVE_STATE = frozenset(
 )
 
 
+def _named_before_age(text: str, start: int) -> bool:
+    """Whether the capitalised words between a person word and "is 102" (ending before
+    ``start``) are a name: one of them no clinical word of Philter's whitelist, or a name of
+    its lists ("mother Folake Adeyemi-Bello is 102"; not "Patient Temp is 99")."""
+    from twinlab.deid.vocabulary import _name_words
+
+    names, safe = _name_words()
+    m = re.search(r"((?:[ \t]+[A-Z][\w'’-]+){1,3})\s+(?:is|was)\s+(?:now\s+)?$", text[:start])
+    if m is None:
+        return False
+    words = [w.lower() for w in re.findall(r"[^\W\d_]+", m.group(1))]
+    return any(w in names or w not in safe for w in words)
+
+
 def _clinical_word(word: str) -> bool:
     """Whether a capitalised word after a relation is a clinical or state word, not a given
     name: a relative's state (:data:`_RELATIVE_STATE`), a listed eponym or a disease name."""
@@ -1800,6 +1814,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"[ \t]+\d{1,4}[a-z]?\b"
         ),
     ),
+    PhiPattern(  # a pharmacy's or shop's store number: "Store #4471", "store no. 0773"
+        "id",
+        _p(r"\bstore\s*(?:no\.?|number|#)\s*[:#]?\s*(?P<v>\d{2,6})\b"),
+    ),
     PhiPattern(  # a code that opens the home: "gate code 4418", "lockbox 2291", "door code #7713"
         "id",
         _p(
@@ -2026,6 +2044,15 @@ PATTERNS: tuple[PhiPattern, ...] = (
             # an age in apposition: "her sister, a spry one hundred and one, lives here"
             rf"|(?<=,)\s*an?\s+(?:[a-z]+\s+)?(?P<v7>{_AGE_WORD})(?=\s*[,;)]|\s*[.](?!\d))"
         ),
+    ),
+    PhiPattern(  # an age after a relative's name: "her mother Folake Adeyemi-Bello is 102"
+        "age",
+        _p(
+            rf"\b(?:{_PERSON_WORD})\.?(?P<n>(?:[ \t]+(?-i:[A-Z][\w'’-]+)){{1,3}})\s+(?:is|was)\s+"
+            rf"(?:now\s+)?(?P<v>9\d|1[0-4]\d|{_AGE_WORD})"
+            r"(?=\s*(?:[.,;](?!\d)|$|\s+(?:and|but|with|who|today|now|when|years?)\b))"
+        ),
+        context=lambda text, start, end: _named_before_age(text, start),
     ),
     PhiPattern(  # a day and month glued ("15Jan", "21stMarch", "3Feb2021"); month and 'YY
         "date",
@@ -2500,6 +2527,8 @@ _SYSTEM_CODE = re.compile(
     r"\b(?i:snomed(?:[ -]?ct)?|sctid|loinc|rxnorm|rxcui|cpt|hcpcs|ndc|umls|icd-?(?:9|10|11)"
     r"(?:-?cm|-?pcs)?)(?:[ \t]+(?i:code|concept|id))?[ \t]*[:=#]?[ \t]*"
     r"[A-Z]?\d(?:[\d.-]*\d)?(?![\w.-])"
+    # an ICD-10-PCS procedure code: 7 characters, letters among them ("0SRD0J9")
+    r"|\b(?i:icd-?10-?pcs)(?:[ \t]+(?i:code))?[ \t]*[:=#]?[ \t]*[0-9A-HJ-NP-Z]{7}(?![\w-]|\.\w)"
 )
 
 

@@ -536,6 +536,10 @@ def test_round10_note_loses_every_planted_value_and_keeps_its_clinical_words(
         # an ICD-10-PCS code after its system's name, a vital sign after "Patient ... is"
         ("ICD-10-PCS 0SRD0J9.", None),
         ("Patient Temp is 99.", None),
+        # a vitamin and its dose (Philter reads "D3 1000" as a date)
+        ("Vitamin D3 1000 units daily, vit B12 1000 mcg", None),
+        # undotted initials after a signing label are not these words
+        ("Scribe: none", None),
         # a town after a street ends at a full stop
         ("Lives at 88 Elm Rd, Lake Charles. Dry weight 72.5 kg", ". Dry weight 72.5 kg"),
     ],
@@ -574,6 +578,9 @@ def test_a_street_named_before_its_number_needs_its_number(text):
         ("her brother, a hale ninety-six, drove", "ninety-six"),
         ("Her mother Folake Adeyemi-Bello is 102.", "102"),
         ("Store #4471 CVS Pharmacy", "4471"),
+        ("Comparison: 01/2023. Tech: mdh. Impression: stable", "mdh"),
+        ("Galway University Hospital, H91 YR71", "H91"),
+        ("Group 77120, RxGrp MD4410", "MD4410"),
     ],
 )
 def test_round10_rules_keep_their_limits(text, gone):

@@ -389,6 +389,22 @@ def _brand_name(text: str, word: str, start: int, end: int) -> bool:
     return word.lower() not in _name_words()[0]
 
 
+#: A vitamin's letter and number after "vitamin" ("Vitamin D3", "vit B12", "vitamin K2"), and
+#: a dose's unit after a number ("1000 units"): Philter reads "D3 1000" as a date.
+_VITAMIN_BEFORE = re.compile(r"\b(?:vitamin|vit\.?)[ \t]*$", re.IGNORECASE)
+_VITAMIN = re.compile(r"[ABCDEK]\d{0,2}")
+_DOSE_UNIT_AFTER = re.compile(
+    r"[ \t]*(?:units?|iu|mg|mcg|µg|ug|mmol|meq|ml|tabs?|caps?|puffs?)\b", re.IGNORECASE
+)
+
+
+def _vitamin_dose(text: str, word: str, start: int, end: int) -> bool:
+    """Whether ``word`` is a vitamin's name after "vitamin", or a number before a dose unit."""
+    if _VITAMIN.fullmatch(word) and _VITAMIN_BEFORE.search(text[max(0, start - 12) : start]):
+        return True
+    return word.isdigit() and _DOSE_UNIT_AFTER.match(text, end) is not None
+
+
 def _clinical_name(text: str, word: str, end: int) -> bool:
     """Whether ``word`` (ending at ``end``) names a disease, sign, device or drug here: an
     eponym before its clinical noun or a listed eponym."""
@@ -653,6 +669,7 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
             or _after_web_address(text, word, s)
             or _TRIAL_REGISTRATION.fullmatch(word)
             or _brand_name(text, word, s, e)
+            or _vitamin_dose(text, word, s, e)
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

@@ -344,6 +344,8 @@ _LABELS = (
     # a serial abbreviated ("ser. no. CI-22-0098871"), a commercial driver's licence ("CDL no.
     # D4471-2290-5512") and a prior authorization ("Prior auth PA-23-8871120")
     r"|ser\.?\s*(?:no\.?|number|#)|cdl|(?:prior\s+)?auth(?:ori[sz]ation)?"
+    # a pharmacy benefit's group and cardholder numbers ("RxGrp MD4410", "RxID W2887")
+    r"|rx\s*gr(?:ou)?p|rx\s*id"
 )
 #: More labels of :data:`_LABELS`, in a pattern of their own (with a quick hint): a licence
 #: abbreviated ("med lic. 35.123456"), biometric records ("voiceprint VP 88-2210", "retina
@@ -1939,6 +1941,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
         re.compile(
             r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[ABD-HJLNP-UW-Z]{2}\b"
             r"|\b[ABCEGHJ-NPRSTVXY]\d[A-Z]\s\d[A-Z]\d\b"
+            # an Irish Eircode: a routing key and a unique identifier ("H91 YR71", "D6W XK27")
+            r"|\b(?:[AC-FHKNPRTV-Y]\d{2}|D6W)\s[0-9AC-FHKNPRTV-Y]{4}\b"
         ),
     ),
     PhiPattern(  # a short number labelled with "#": "Patient #4567", "ID#: 4567"
@@ -2189,7 +2193,12 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|(?:(?i:\bcc)[ \t]*:?[ \t]*|^[ \t]*)(?P<v3>[A-Z]{2,3}/[a-z]{2,3})[ \t]*$"
             # in a lower-case note, after a care role only: "nurse t.w. gave meds"
             r"|\b(?:nurse|rn|np|dr|attending|resident|tech)\.?:?[ \t]+"
-            r"(?P<v4>(?:[a-z]\.){2,3})(?!\w)",
+            r"(?P<v4>(?:[a-z]\.){2,3})(?!\w)"
+            # undotted initials after a signing role's label: "Tech: mdh", "Scribe: JQR"
+            r"|\b(?i:tech|technologist|technician|radiographer|sonographer|scribe|typist"
+            r"|transcriptionist|transcribed\s+by|typed\s+by|grossed\s+by|initials)[ \t]*:[ \t]*"
+            r"(?P<v5>(?!(?i:na|no|yes|none|rn|lpn|md|do|np|pa|ma|cna|emt|the|and|see)\b)"
+            r"(?:[a-z]{2,3}|[A-Z]{2,3}))\b(?![./-]\w)",
             re.MULTILINE,
         ),
         _initials,

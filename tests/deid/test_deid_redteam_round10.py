@@ -540,6 +540,8 @@ def test_round10_note_loses_every_planted_value_and_keeps_its_clinical_words(
         ("Vitamin D3 1000 units daily, vit B12 1000 mcg", None),
         # undotted initials after a signing label are not these words
         ("Scribe: none", None),
+        # coronary anatomy and stents in capitals
+        ("Cath: 90% LAD, DES x1; LIMA to LAD", None),
         # a town after a street ends at a full stop
         ("Lives at 88 Elm Rd, Lake Charles. Dry weight 72.5 kg", ". Dry weight 72.5 kg"),
     ],
@@ -581,6 +583,8 @@ def test_a_street_named_before_its_number_needs_its_number(text):
         ("Comparison: 01/2023. Tech: mdh. Impression: stable", "mdh"),
         ("Galway University Hospital, H91 YR71", "H91"),
         ("Group 77120, RxGrp MD4410", "MD4410"),
+        ("her work line at Target HQ is 612-555-0100", "Target"),
+        ("Seen with Des and Lad Okafor", "Des"),
     ],
 )
 def test_round10_rules_keep_their_limits(text, gone):

@@ -405,6 +405,11 @@ def _vitamin_dose(text: str, word: str, start: int, end: int) -> bool:
     return word.isdigit() and _DOSE_UNIT_AFTER.match(text, end) is not None
 
 
+#: Coronary anatomy, grafts and stents in capitals ("90% LAD, DES x1", "LIMA to LAD"), which
+#: Philter's name lists hold ("Lad", "Des"): in capitals they name no one.
+_CARDIAC_CAPITALS = frozenset("LAD LCX RCA PDA PLB LIMA RIMA SVG DES BMS OM OM1 OM2 D1 D2".split())
+
+
 def _clinical_name(text: str, word: str, end: int) -> bool:
     """Whether ``word`` (ending at ``end``) names a disease, sign, device or drug here: an
     eponym before its clinical noun or a listed eponym."""
@@ -670,6 +675,7 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
             or _TRIAL_REGISTRATION.fullmatch(word)
             or _brand_name(text, word, s, e)
             or _vitamin_dose(text, word, s, e)
+            or word in _CARDIAC_CAPITALS
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

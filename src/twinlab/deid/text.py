@@ -1966,6 +1966,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "employer",
         re.compile(
             r"(?i:\b(?:works?|worked|working)\s+(?:at|for)|\bemployed\s+(?:at|by)|\bemployer"
+            # a work telephone or office: "her work line at Target HQ", "his office at Cargill"
+            r"|\bwork\s+(?:line|phone|number|cell|extension|ext\.?|e-?mail)\s+(?:at|for)"
             r"|\bretired\s+from)\W{0,3}\s*"
             rf"(?P<v>{_ORG_WORD}(?:[ \t]+(?i:&|and|of)?[ \t]*{_ORG_NEXT}){{0,4}}\.?)"
         ),

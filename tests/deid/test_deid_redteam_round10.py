@@ -542,6 +542,10 @@ def test_round10_note_loses_every_planted_value_and_keeps_its_clinical_words(
         ("Scribe: none", None),
         # coronary anatomy and stents in capitals
         ("Cath: 90% LAD, DES x1; LIMA to LAD", None),
+        # brands the whitelist lacks before their dose; codes at a sentence's end; GCS parts
+        ("Started Ozempic 0.25 mg weekly; Entresto 49/51 mg BID; Jardiance 10 mg", None),
+        ("Procedure: CPT 99214. ICD-10 E11.65.", None),
+        ("GCS 14 (E4V4M6), CAM-ICU negative, Pitocin 2 mU/min", None),
         # a town after a street ends at a full stop
         ("Lives at 88 Elm Rd, Lake Charles. Dry weight 72.5 kg", ". Dry weight 72.5 kg"),
     ],
@@ -585,6 +589,7 @@ def test_a_street_named_before_its_number_needs_its_number(text):
         ("Group 77120, RxGrp MD4410", "MD4410"),
         ("her work line at Target HQ is 612-555-0100", "Target"),
         ("Seen with Des and Lad Okafor", "Des"),
+        ("Mr. Rutherford 10 mg given", "Rutherford"),
     ],
 )
 def test_round10_rules_keep_their_limits(text, gone):

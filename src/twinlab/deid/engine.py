@@ -98,6 +98,8 @@ _FUNCTION_WORDS = frozenset(
     + "easi pasi scorad dlqi sickle dual".split()
     # a count's multiplier ("HCV RNA 1.2 million IU/mL") and combined vaccines ("DTaP #5")
     + "million billion iu dtap tdap dtp".split()
+    # milliunits ("oxytocin 2 mU/min")
+    + ["mu"]
 )
 #: A clinical noun after an eponym: "Wilson disease", "Bell's palsy", "Foley catheter",
 #: "Guillain-Barre syndrome", "Tanner stage", "Bence Jones protein" (a person's name there
@@ -146,7 +148,7 @@ _EPONYM_COMPOUNDS = frozenset(
     " ziehl-neelsen roux-en-y brown-sequard brown-séquard arnold-chiari dandy-walker"
     " waterhouse-friderichsen wernicke-korsakoff zollinger-ellison budd-chiari peutz-jeghers"
     " lambert-eaton osler-weber-rendu bland-altman mann-whitney kruskal-wallis"
-    " cockcroft-gault".split()
+    " cockcroft-gault silverman-andersen cam-icu".split()
 )
 #: Words for relatives and household members: no name, kept where Philter flags them after a
 #: label or a code ("Relationship: Grandson", "NK1|1|...|DAU^Daughter"). "Son" is left out: a
@@ -396,6 +398,24 @@ _VITAMIN = re.compile(r"[ABCDEK]\d{0,2}")
 _DOSE_UNIT_AFTER = re.compile(
     r"[ \t]*(?:units?|iu|mg|mcg|µg|ug|mmol|meq|ml|tabs?|caps?|puffs?)\b", re.IGNORECASE
 )
+
+
+#: A dose right after a word: "Ozempic 0.25 mg", "Entresto 49/51 mg", "Jardiance 10 mg".
+_DOSE_AFTER = re.compile(
+    r"[ \t]+\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?[ \t]*(?:mg|mcg|µg|ug|g|units?|iu|ml|meq|mmol"
+    r"|mg/ml|mg/kg)\b",
+    re.IGNORECASE,
+)
+
+
+def _drug_before_dose(text: str, word: str, end: int) -> bool:
+    """Whether capitalised ``word`` (ending at ``end``) is a drug's name before its dose and no
+    name of Philter's lists (a brand the whitelist lacks: "Ozempic 0.25 mg")."""
+    if not word[:1].isupper() or _DOSE_AFTER.match(text, end) is None:
+        return False
+    from twinlab.deid.vocabulary import _name_words
+
+    return word.lower() not in _name_words()[0]
 
 
 def _vitamin_dose(text: str, word: str, start: int, end: int) -> bool:
@@ -675,6 +695,7 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
             or _TRIAL_REGISTRATION.fullmatch(word)
             or _brand_name(text, word, s, e)
             or _vitamin_dose(text, word, s, e)
+            or _drug_before_dose(text, word, e)
             or word in _CARDIAC_CAPITALS
         ):
             continue

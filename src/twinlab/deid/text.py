@@ -294,6 +294,8 @@ _CLINICAL_CODE = re.compile(
     r"|\d+oh\w*|fev\d\w*|t\dn\dm\d\w*|c\d+orf\d+|il\d+\w*|cd\d+\w*|ca\d+\w*|b\d+|apoe\w*"
     # risk scores and decades of a vital sign ("CHA2DS2-VASc", "HR 110s-120s")
     r"|cha2ds2\w*|chads2\w*|(?:\d+s)+"
+    # the Glasgow Coma Scale's components ("E4V4M6", "E3VTM5")
+    r"|e[1-4]v[1-5t]m[1-6]"
     # a tumour gene and a whole TNM stage ("PIK3CA", "ypT2N0M0")
     r"|pik3\w+|(?:[cpr]|yp)?t(?:[0-4][a-d]?|is|x)n[0-3x][a-c]?(?:m[01x][a-c]?)?"
     # a protein change by deletion, duplication, insertion or frameshift ("CFTR F508del")
@@ -2537,7 +2539,7 @@ def _id_columns(line: str) -> tuple[dict[int, str], re.Pattern[str]]:
 _SYSTEM_CODE = re.compile(
     r"\b(?i:snomed(?:[ -]?ct)?|sctid|loinc|rxnorm|rxcui|cpt|hcpcs|ndc|umls|icd-?(?:9|10|11)"
     r"(?:-?cm|-?pcs)?)(?:[ \t]+(?i:code|concept|id))?[ \t]*[:=#]?[ \t]*"
-    r"[A-Z]?\d(?:[\d.-]*\d)?(?![\w.-])"
+    r"[A-Z]?\d(?:[\d.-]*\d)?(?![\w-]|\.\w)"
     # an ICD-10-PCS procedure code: 7 characters, letters among them ("0SRD0J9")
     r"|\b(?i:icd-?10-?pcs)(?:[ \t]+(?i:code))?[ \t]*[:=#]?[ \t]*[0-9A-HJ-NP-Z]{7}(?![\w-]|\.\w)"
 )

@@ -400,11 +400,12 @@ _DOSE_UNIT_AFTER = re.compile(
 )
 
 
-#: A dose right after a word: "Ozempic 0.25 mg", "Entresto 49/51 mg", "Jardiance 10 mg".
+#: A dose right after a word: "Ozempic 0.25 mg", "Entresto 49/51 mg", "Jardiance 10 mg". The
+#: unit as notes write it: a coded display in capitals ("Simvistatin 10 MG") is the field
+#: policy's to keep (its vocabulary), not the catch-all's.
 _DOSE_AFTER = re.compile(
-    r"[ \t]+\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?[ \t]*(?:mg|mcg|µg|ug|g|units?|iu|ml|meq|mmol"
-    r"|mg/ml|mg/kg)\b",
-    re.IGNORECASE,
+    r"[ \t]+\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?[ \t]*(?:mg|mcg|µg|ug|g|units?|IU|iu|mL|ml|mEq"
+    r"|mmol|mg/mL|mg/kg)\b"
 )
 
 

@@ -590,6 +590,13 @@ def test_a_street_named_before_its_number_needs_its_number(text):
         ("her work line at Target HQ is 612-555-0100", "Target"),
         ("Seen with Des and Lad Okafor", "Des"),
         ("Mr. Rutherford 10 mg given", "Rutherford"),
+        # eponyms that are surnames go before no score and after a person word; an
+        # organisation in camel case is no product; a handle with digits goes
+        ("Patient Lachman, Joan presented", "Lachman"),
+        ("daughter Karen Tinetti called", "Tinetti"),
+        ("wife at WellSpan Health", "WellSpan"),
+        ("Aide from BrightStar Care", "BrightStar"),
+        ("Contact her on Skype, handle MaryJones88", "MaryJones88"),
     ],
 )
 def test_round10_rules_keep_their_limits(text, gone):

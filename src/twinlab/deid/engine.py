@@ -167,11 +167,37 @@ _CLINICAL_NAMES = frozenset(
     " hashimoto nyha apgar gleason breslow swan ganz chvostek trousseau kussmaul korotkoff"
     " brugada charcot osgood schlatter perthes candida clostridioides ns lr d5w"
     " papanicolaou klinefelter angelman niemann ehlers danlos prader willi creutzfeldt"
-    " ziehl neelsen nissen roux mohs achilles morse braden"
-    # radiology guidelines, staging and performance scales, a patient lift ("Fleischner
-    # follow-up", "Hoehn and Yahr stage 3", "Tinetti 14", "Karnofsky 70", "Hoyer lift")
-    " fleischner hoehn yahr tinetti karnofsky mallampati killip hoyer lachman tinel phalen".split()
+    " ziehl neelsen nissen roux mohs achilles morse braden".split()
 )
+#: Eponyms of a guideline, scale, score or device that are surnames too: kept only before their
+#: score, grade or clinical word ("Fleischner follow-up", "Hoehn and Yahr stage 3", "Tinetti
+#: 14", "Karnofsky 70", "Mallampati II", "Hoyer lift") and after no title or person word
+#: ("Patient Lachman, Joan"; "Dr. Killip").
+_SCORED_EPONYMS = frozenset(
+    "fleischner hoehn yahr tinetti karnofsky mallampati killip hoyer lachman tinel phalen".split()
+)
+_SCORE_AFTER = re.compile(
+    r"(?:['’]s)?(?:[ \t]*[:=]?[ \t]*(?:\d|[IV]{1,3}\b|class|grade|stage|score|scale|criteria"
+    r"|test|sign|lift|follow|guideline|recommendation)|[ \t]+and[ \t]+Yahr\b|-)",
+    re.IGNORECASE,
+)
+
+
+def _scored_eponym(text: str, word: str, start: int, end: int) -> bool:
+    """Whether ``word`` is an eponym of :data:`_SCORED_EPONYMS` before its score or clinical
+    word, after no title or person word."""
+    if word.lower() not in _SCORED_EPONYMS:
+        return False
+    before = _WORD_BEFORE.search(text, max(0, start - 40), start)
+    if before is not None and _PERSON_CUE.search(before.group(1)):
+        return False
+    if word.lower() == "yahr" and re.search(
+        r"hoehn[ \t]+and[ \t]+$", text[max(0, start - 12) : start], re.I
+    ):
+        return True
+    return _SCORE_AFTER.match(text, end) is not None
+
+
 #: Season words: Philter reads them as dates, but "fall" is also the commonest adverse event.
 _SEASONS = frozenset({"spring", "summer", "fall", "autumn", "winter"})
 _SEASON_BEFORE = re.compile(
@@ -317,7 +343,15 @@ def _not_a_season(text: str, word: str, start: int, end: int) -> bool:
 #: A product's name written in camel case ("OmniPod", "PillCam", "ReliOn", "EpiPen"): a brand's
 #: spelling, no person's; :func:`_product_name` leaves out given names run together ("JoAnn",
 #: "MaryBeth") and surnames with a capitalised particle ("McDonald", "MacKenzie", "DeShawn").
-_CAMEL = re.compile(r"([A-Z][a-z]+)((?:[A-Z][a-z0-9]*)+)")
+_CAMEL = re.compile(r"([A-Z][a-z]+)((?:[A-Z][a-z]*)+)")
+#: An organisation's word after a camel-case name ("BrightStar Care", "WellSpan Health") or a
+#: preposition of place before it ("at WellSpan"): an employer or a place, no product.
+_ORG_AFTER = re.compile(
+    r"[ \t]+(?:Care|Health|Healthcare|Inc|LLC|Ltd|Group|Services?|Systems?|Bank|Pharmacy|Clinic"
+    r"|Hospital|Center|Centre|School|Academy|University|College|Church|Foods|Logistics"
+    r"|Solutions|Technologies|Partners|Homes?|Living|Corp|Corporation|Company|Co)\b"
+)
+_PLACE_PREPOSITION = re.compile(r"\b(?:at|for|from|with|by|in|to)[ \t]+$", re.IGNORECASE)
 _NAME_PREFIXES = frozenset(
     "mac van von del des dela della san ste sha fitz ter ben abu bin qua tre jah lat".split()
 )
@@ -334,10 +368,13 @@ def _product_name(text: str, word: str, start: int) -> bool:
     from twinlab.deid.vocabulary import _name_words
 
     names = _name_words()[0]
-    parts = [m.group(1), *re.findall(r"[A-Z][a-z0-9]*", m.group(2))]
+    parts = [m.group(1), *re.findall(r"[A-Z][a-z]*", m.group(2))]
     before = _WORD_BEFORE.search(text, max(0, start - 40), start)
+    end = start + len(word)
     return (
         word.lower() not in names
+        and _ORG_AFTER.match(text, end) is None
+        and _PLACE_PREPOSITION.search(text[max(0, start - 8) : start]) is None
         and not all(p.lower() in names for p in parts)
         and (before is None or not _PERSON_CUE.search(before.group(1)))
     )
@@ -698,6 +735,7 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
             or _vitamin_dose(text, word, s, e)
             or _drug_before_dose(text, word, e)
             or word in _CARDIAC_CAPITALS
+            or _scored_eponym(text, word, s, e)
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

@@ -2355,6 +2355,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?P<v2>@?(?=[\w.-]*[\d_.-])[a-z0-9_][\w.-]{2,29}(?<![.-]))"
             r"|\b(?:mychart|my\s+chart|portal|app)\s+(?:login|log-in|user(?:name)?|sign-in|id)"
             r"\s*[:=]?\s*(?P<v3>@?[a-z0-9_][\w.-]{2,29}(?<![.-]))"
+            # a handle or user name with a digit or "_" in it: "handle MaryJones88"
+            r"|\b(?:handle|username|user\s+name|screen\s*name|gamertag)\s*(?:is\b|[:=])?\s*"
+            r"(?P<v4>@?(?=[\w.-]*[\d_])[a-z0-9_][\w.-]{2,29}(?<![.-]))"
         ),
     ),
     PhiPattern(  # a number labelled by an abbreviation glued to "#": "HAR#5021-1887-34"

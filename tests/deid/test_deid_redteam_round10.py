@@ -546,6 +546,8 @@ def test_round10_note_loses_every_planted_value_and_keeps_its_clinical_words(
         ("Started Ozempic 0.25 mg weekly; Entresto 49/51 mg BID; Jardiance 10 mg", None),
         ("Procedure: CPT 99214. ICD-10 E11.65.", None),
         ("GCS 14 (E4V4M6), CAM-ICU negative, Pitocin 2 mU/min", None),
+        # dosing intervals and receptors are no quarters or halves
+        ("q4h prn, Q4 hours, H2 blocker, 1H NMR", None),
         # a town after a street ends at a full stop
         ("Lives at 88 Elm Rd, Lake Charles. Dry weight 72.5 kg", ". Dry weight 72.5 kg"),
     ],
@@ -597,6 +599,10 @@ def test_a_street_named_before_its_number_needs_its_number(text):
         ("wife at WellSpan Health", "WellSpan"),
         ("Aide from BrightStar Care", "BrightStar"),
         ("Contact her on Skype, handle MaryJones88", "MaryJones88"),
+        # a quarter or half of a year is a date element finer than the year
+        ("FY2023 Q4 review", "Q4"),
+        ("labs in Q1'24", "Q1"),
+        ("plan for 1H 2024", "1H"),
     ],
 )
 def test_round10_rules_keep_their_limits(text, gone):

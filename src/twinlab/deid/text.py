@@ -2062,6 +2062,16 @@ PATTERNS: tuple[PhiPattern, ...] = (
         ),
         context=lambda text, start, end: _named_before_age(text, start),
     ),
+    PhiPattern(  # a quarter or half of a year, finer than the year: "Q3 2023", "Q1'24",
+        # "FY2023 Q4", "Q2 of 2024", "1H 2024", "H2-2023"
+        "date",
+        re.compile(
+            r"\b(?:Q[1-4]|[12]H|H[12])(?:[ \t]*(?:of[ \t]+)?(?:FY|CY)?[ \t]*[-/]?[ \t]*"
+            r"(?:19|20)\d{2}|[ \t]*[-/'’][ \t]*\d{2})\b"
+            r"|\b(?:FY|CY)[ \t]*['’]?(?:(?:19|20)\d{2}|\d{2})[ \t]*[-/]?[ \t]*"
+            r"(?P<v>Q[1-4]|[12]H|H[12])\b"
+        ),
+    ),
     PhiPattern(  # a day and month glued ("15Jan", "21stMarch", "3Feb2021"); month and 'YY
         "date",
         _p(

@@ -42,6 +42,19 @@ sentence's start. The second batch leaked 2 of 51 (a town after a parish's name 
 "Duluth"; the particle "al-" of a lower-case Arabic surname) and lost 3 phrases ("1.2 million
 IU/mL", "DTaP #5", and "Dry weight" taken as a town after "Lake Charles.").
 
+Probing beyond the corpus (the limits and look-alikes below) found more, fixed by class: an age
+over 89 after a relative's name ("her mother Folake Adeyemi-Bello is 102"), undotted initials
+after a signing label ("Tech: mdh"), an Irish Eircode, a pharmacy benefit's group number
+("RxGrp MD4410"), a store number, an employer after "work line at", a handle with digits after
+"handle", a quarter or half of a year ("FY2023 Q4", "Q1'24", "1H 2024"); and, for precision,
+"Vitamin D3 1000 units" (Philter read a date), "90% LAD, DES x1", brands before their dose
+("Ozempic 0.25 mg"), an ICD-10-PCS code, a code after its system's name at a sentence's end
+("CPT 99214."), the Glasgow Coma Scale's components ("E4V4M6"). The rules that keep words are
+bounded so as not to open leaks: a camel-case word is a product only when one of its parts is
+no name, no particle opens it, no person word, preposition of place or organisation's word is
+beside it; a surname eponym only before its score or clinical word; a brand only beside its
+generic or before a lower-case dose unit, and none of them a name of Philter's lists.
+
 Left as they were (not in the kept lists): "PillCam" (both its parts are names in Philter's
 lists), a lower-case brand with no generic beside it ("jardiance 10"), French clinical
 abbreviations ("FEVG"), "Comfort care" at a sentence's start ("Comfort" is a given name),

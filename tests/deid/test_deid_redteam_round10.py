@@ -55,6 +55,10 @@ no name, no particle opens it, no person word, preposition of place or organisat
 beside it; a surname eponym only before its score or clinical word; a brand only beside its
 generic or before a lower-case dose unit, and none of them a name of Philter's lists.
 
+A third batch (5 notes, 26 values) holds what the probes found, as notes: on the code before
+round 10, 8 of its values leaked and 4 of its clinical phrases were lost ("4 mm LUL nodule"
+among them, kept since: lobes of the lung in capitals).
+
 Left as they were (not in the kept lists): "PillCam" (both its parts are names in Philter's
 lists), a lower-case brand with no generic beside it ("jardiance 10"), French clinical
 abbreviations ("FEVG"), "Comfort care" at a sentence's start ("Comfort" is a given name),
@@ -517,6 +521,42 @@ CORPUS: list[tuple[str, str, list[str], list[str]]] = [
         "units, access: L AVF with good thrill.",
         ["Consuelo", "88 Sycamore Bend", "Lake Charles"],
         ["Dry weight 72.5 kg", "Kt/V 1.4", "EPO 4000 units", "L AVF", "HD chair 7"],
+    ),
+    (
+        "third batch: radiology addendum with undotted initials",
+        "ADDENDUM 3/5/24 0812. Comparison: 01/2023 and Jan '22 studies. Tech: mdh. Dictated by "
+        "Dr. Villanueva-Tsai. 4 mm LUL nodule unchanged; Lung-RADS 2.",
+        ["3/5/24", "01/2023", "Jan '22", "mdh", "Villanueva-Tsai"],
+        ["4 mm LUL nodule", "Lung-RADS 2"],
+    ),
+    (
+        "third batch: pharmacy benefit card",
+        "Coverage verified: Member ID W2887 4410 92, Group 77120, RxBIN 610014, RxGrp MD4410. "
+        "Pharmacy: Rite Aid store 10412, fax 215.555.0199. Vitamin D3 1000 units daily, "
+        "Entresto 49/51 mg BID.",
+        ["W2887 4410 92", "77120", "MD4410", "10412", "215.555.0199"],
+        ["Vitamin D3 1000 units daily", "Entresto 49/51 mg BID"],
+    ),
+    (
+        "third batch: relatives' ages and workplaces in a family meeting",
+        "Family meeting: her mother Folake Adeyemi-Bello is 102 and lives with them; husband "
+        "Babatunde's work line at Target HQ is 612-555-0100. Cath: 90% LAD, DES x1; LVEF 40%.",
+        ["Folake", "Adeyemi-Bello", "102", "Babatunde", "Target", "612-555-0100"],
+        ["90% LAD, DES x1", "LVEF 40%"],
+    ),
+    (
+        "third batch: Irish referral with Eircode",
+        "Referred by Dr Siobhán Ní Bhriain, Galway University Hospital, H91 YR71. Patient's son "
+        "Cathal posts as @cathal_obriain92. Karnofsky 70, ECOG 1, Mallampati II.",
+        ["Siobhán", "Bhriain", "Galway", "H91 YR71", "Cathal", "cathal_obriain92"],
+        ["Karnofsky 70", "ECOG 1", "Mallampati II"],
+    ),
+    (
+        "third batch: quarterly review with fiscal dates",
+        "Quality review FY2023 Q4: pt's A1c trend Q1'24 8.1%, 1H 2024 target <7%. Seen with "
+        "grandson Ptolemy (age 19). GCS 15 (E4V5M6).",
+        ["Q4", "Q1", "1H", "Ptolemy"],
+        ["8.1%", "<7%", "E4V5M6"],
     ),
 ]
 

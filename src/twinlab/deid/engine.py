@@ -463,9 +463,13 @@ def _vitamin_dose(text: str, word: str, start: int, end: int) -> bool:
     return word.isdigit() and _DOSE_UNIT_AFTER.match(text, end) is not None
 
 
-#: Coronary anatomy, grafts and stents in capitals ("90% LAD, DES x1", "LIMA to LAD"), which
-#: Philter's name lists hold ("Lad", "Des"): in capitals they name no one.
-_CARDIAC_CAPITALS = frozenset("LAD LCX RCA PDA PLB LIMA RIMA SVG DES BMS OM OM1 OM2 D1 D2".split())
+#: Coronary anatomy, grafts and stents, lobes of the lung and quadrants of the abdomen in
+#: capitals ("90% LAD, DES x1", "LIMA to LAD", "4 mm LUL nodule"), which Philter's name lists
+#: hold ("Lad", "Des", "Lul"): in capitals they name no one.
+_ANATOMY_CAPITALS = frozenset(
+    "LAD LCX RCA PDA PLB LIMA RIMA SVG DES BMS OM OM1 OM2 D1 D2"
+    " LUL LLL RUL RML RLL LUQ RUQ LLQ RLQ".split()
+)
 
 
 def _clinical_name(text: str, word: str, end: int) -> bool:
@@ -734,7 +738,7 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
             or _brand_name(text, word, s, e)
             or _vitamin_dose(text, word, s, e)
             or _drug_before_dose(text, word, e)
-            or word in _CARDIAC_CAPITALS
+            or word in _ANATOMY_CAPITALS
             or _scored_eponym(text, word, s, e)
         ):
             continue

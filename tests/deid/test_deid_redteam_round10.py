@@ -601,6 +601,8 @@ def test_round10_note_loses_every_planted_value_and_keeps_its_clinical_words(
         ("GCS 14 (E4V4M6), CAM-ICU negative, Pitocin 2 mU/min", None),
         # dosing intervals and receptors are no quarters or halves
         ("q4h prn, Q4 hours, H2 blocker, 1H NMR", None),
+        # a quoted word after "patient" is the patient's state, no nickname
+        ("patient 'Stable' per nurse", None),
         # a town after a street ends at a full stop
         ("Lives at 88 Elm Rd, Lake Charles. Dry weight 72.5 kg", ". Dry weight 72.5 kg"),
     ],
@@ -656,6 +658,8 @@ def test_a_street_named_before_its_number_needs_its_number(text):
         ("FY2023 Q4 review", "Q4"),
         ("labs in Q1'24", "Q1"),
         ("plan for 1H 2024", "1H"),
+        # a household member's nickname in quotes
+        ("Hx per pt's roommate 'Skip' (real name Stephen)", "Skip"),
     ],
 )
 def test_round10_rules_keep_their_limits(text, gone):

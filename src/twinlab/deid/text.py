@@ -1732,6 +1732,16 @@ PATTERNS: tuple[PhiPattern, ...] = (
         ),
         context=lambda text, start, end: not _clinical_word(text[start:end]),
     ),
+    PhiPattern(  # a household member's or relative's nickname in quotes: "roommate 'Skip'"
+        "name",
+        _p(
+            r"\b(?:husband|wife|spouse|partner|brother|sister|sibling|son|daughter|mother|father"
+            r"|mom|mum|dad|aunt|uncle|cousin|niece|nephew|grand(?:son|daughter|mother|father|ma|pa)"
+            r"|neighbou?r|friend|caregiver|roommate|housemate|flatmate|landlord|landlady"
+            r"|boyfriend|girlfriend|fianc[ée]e?|guardian|sponsor|buddy)(?:['’]s)?[ \t]+[\"“'‘]"
+            r"(?P<v>(?-i:[A-Z][\w'’-]*(?:[ \t]+[A-Z][\w'’-]*){0,2}))[\"”'’]"
+        ),
+    ),
     PhiPattern(  # a relative's first name in lower case, a common word too ("son frank")
         "name",
         _p(

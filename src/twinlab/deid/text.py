@@ -622,11 +622,21 @@ def _role_name(text: str, start: int, end: int) -> bool:
 
     names, safe = _name_words()
     words = [w.lower() for w in re.findall(r"[^\W\d_]{2,}", text[start:end])]
+    if re.fullmatch(r"[A-Z][a-z]", text[start:end]):  # a short surname: "Nurse Ng", "Dr. Wu"
+        return words[0] not in _SHORT_WORDS
     return (
         bool(words)
         and not re.fullmatch(_NOT_A_NAME, words[0])
         and any(w in names and w not in safe and w not in _NOT_FIRST_NAME for w in words)
     )
+
+
+#: Two-letter words that follow a care role in a sentence ("nurse to call", "RN on duty"), no
+#: surname; any other two-letter word written as a name after a role is one ("Nurse Ng").
+_SHORT_WORDS = frozenset(
+    "in on at to by of is it up go do no so as an or if we me my us he be am pm ok hi re vs"
+    " iv im po pr sc sq np pa md do rn".split()
+)
 
 
 def _street_words(text: str) -> bool:
@@ -2673,7 +2683,24 @@ def find_phi(
         else:
             out.append((k, s, e))
             rank.append(r)
-    return _across_line_breaks(text, _with_particles(text, _town_after_address(text, out)))
+    out = _with_initial(text, _town_after_address(text, out))
+    return _across_line_breaks(text, _with_particles(text, out))
+
+
+#: A middle or last initial right after a name: "Jolanda A.," "Pt Kwabena A. MRN".
+_INITIAL_AFTER = re.compile(r"[ \t]+[A-Z]\.(?=[\s,;:)]|$)")
+
+
+def _with_initial(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """``spans`` with the initial right after a name's span (its last word capitalised)."""
+    out = []
+    for kind, s, e in spans:
+        m = _INITIAL_AFTER.match(text, e)
+        last = text[s:e].split()[-1:] or [""]
+        if kind in ("name", "phi") and m is not None and last[0][:1].isupper():
+            e = m.end()
+        out.append((kind, s, e))
+    return out
 
 
 #: Up to three capitalised words after a comma: the town after a street, a parish, a facility.

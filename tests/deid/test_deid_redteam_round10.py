@@ -605,6 +605,7 @@ def test_round10_note_loses_every_planted_value_and_keeps_its_clinical_words(
         ("patient 'Stable' per nurse", None),
         # two-letter words after a role, a letter after a clinical word
         ("Nurse to call; NG tube placed. Vitamin A. Hepatitis B.", None),
+        ("PA and lateral views. PA Chest film.", None),
         # a town after a street ends at a full stop
         ("Lives at 88 Elm Rd, Lake Charles. Dry weight 72.5 kg", ". Dry weight 72.5 kg"),
     ],
@@ -665,6 +666,7 @@ def test_a_street_named_before_its_number_needs_its_number(text):
         # a two-letter surname after a care role, an initial after a name (the benchmark's
         # misses on seed 14)
         ("Reviewed by Nurse Ng with nurse Hamish", "Ng"),
+        ("Reviewed by PA Ng with nurse Marisol", "Ng"),
         ("Pt Jolanda A., MRN 45036691", "A."),
     ],
 )

@@ -1706,7 +1706,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # a capitalised name after a care role ("IM by nurse Agnieszka Nowak", "RN Kim")
         "name",
         _p(
-            r"\b(?:nurse|rn|lpn|cna|np|aide|tech(?:nician)?|pharmacist|physician|doctor"
+            r"\b(?:nurse|rn|lpn|cna|np|(?-i:PA)(?:-C)?|aide|tech(?:nician)?|pharmacist|physician|doctor"
             r"|therapist|midwife|paramedic|emt|provider|attending|resident|chaplain"
             r"|investigator|coordinator|phlebotomist|(?:social|case)\s+worker)\s*[:,]?\s+"
             r"(?P<v>(?-i:[A-Z][a-z'’-]+|[A-Z]\.)(?:\s+(?-i:[A-Z][a-z'’-]+))?)"

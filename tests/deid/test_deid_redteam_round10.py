@@ -51,9 +51,10 @@ after a signing label ("Tech: mdh"), an Irish Eircode, a pharmacy benefit's grou
 ("Ozempic 0.25 mg"), an ICD-10-PCS code, a code after its system's name at a sentence's end
 ("CPT 99214."), the Glasgow Coma Scale's components ("E4V4M6"). The rules that keep words are
 bounded so as not to open leaks: a camel-case word is a product only when one of its parts is
-no name, no particle opens it, no person word, preposition of place or organisation's word is
-beside it; a surname eponym only before its score or clinical word; a brand only beside its
-generic or before a lower-case dose unit, and none of them a name of Philter's lists.
+no name, no particle opens it, a device, form or dose follows it ("OmniPod pump") and no
+person word, preposition of place or organisation's word is beside it; a surname eponym only
+before its score or clinical word; a brand only beside its generic or before a lower-case dose
+unit, and none of them a name of Philter's lists.
 
 A third batch (5 notes, 26 values) holds what the probes found, as notes: on the code before
 round 10, 8 of its values leaked and 4 of its clinical phrases were lost ("4 mm LUL nodule"
@@ -656,6 +657,9 @@ def test_a_street_named_before_its_number_needs_its_number(text):
         ("daughter Karen Tinetti called", "Tinetti"),
         ("wife at WellSpan Health", "WellSpan"),
         ("Aide from BrightStar Care", "BrightStar"),
+        ("Pt's daughter runs BlueSky Cleaning", "BlueSky"),
+        ("son-in-law owns a QuikTrip franchise", "QuikTrip"),
+        ("uncle Brunhilde 61 years", "Brunhilde"),
         ("Contact her on Skype, handle MaryJones88", "MaryJones88"),
         # a quarter or half of a year is a date element finer than the year
         ("FY2023 Q4 review", "Q4"),

@@ -352,6 +352,16 @@ _ORG_AFTER = re.compile(
     r"|Solutions|Technologies|Partners|Homes?|Living|Corp|Corporation|Company|Co)\b"
 )
 _PLACE_PREPOSITION = re.compile(r"\b(?:at|for|from|with|by|in|to)[ \t]+$", re.IGNORECASE)
+#: What follows a product's name in a note: its kind of device or form, a dose, a count
+#: ("an OmniPod pump", "a ReliOn meter", "PillCam study"); a business ("runs BlueSky
+#: Cleaning", "wife at FedEx Ground") has none of them.
+_PRODUCT_AFTER = re.compile(
+    r"(?:[ \t]+[A-Z][\w-]*)?[ \t]+(?:pumps?|meters?|sensors?|monitors?|devices?|systems?|pens?"
+    r"|inhalers?|patch(?:es)?|catheters?|strips?|lancets?|tablets?|capsules?|cream|gel|spray"
+    r"|camera|capsule|study|dressings?|boot|brace|app|cgm|insulin|mask|machine|lens(?:es)?"
+    r"|stent|valve|graft|implant|needles?|syringes?|port|\d)",
+    re.IGNORECASE,
+)
 _NAME_PREFIXES = frozenset(
     "mac van von del des dela della san ste sha fitz ter ben abu bin qua tre jah lat".split()
 )
@@ -373,6 +383,7 @@ def _product_name(text: str, word: str, start: int) -> bool:
     end = start + len(word)
     return (
         word.lower() not in names
+        and _PRODUCT_AFTER.match(text, end) is not None
         and _ORG_AFTER.match(text, end) is None
         and _PLACE_PREPOSITION.search(text[max(0, start - 8) : start]) is None
         and not all(p.lower() in names for p in parts)

@@ -1738,7 +1738,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|step(?:son|daughter|mother|father)|twin|guardian)[ \t]+"
             rf"(?P<v>(?!(?i:{_NOT_A_NAME})\b)(?-i:[A-Z][a-z'’]+(?:-[A-Z][a-z'’]+)?))"
             r"(?=\s*\(\s*(?:age[ds]?\b|\d)|\s*,\s*(?:age[ds]?\b|\d{1,3}\b)"
-            r"|[ \t]+(?:is|was|has|had|who|died|lives|lived|passed|aged?)\b)"
+            r"|[ \t]+(?:is|was|has|had|who|died|lives|lived|passed|aged?)\b"
+            r"|[ \t]+\d{1,3}[ \t]*(?:y/?o|yrs?|years?)\b)"
         ),
         context=lambda text, start, end: not _clinical_word(text[start:end]),
     ),

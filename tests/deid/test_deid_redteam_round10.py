@@ -607,6 +607,8 @@ def test_round10_note_loses_every_planted_value_and_keeps_its_clinical_words(
         # two-letter words after a role, a letter after a clinical word
         ("Nurse to call; NG tube placed. Vitamin A. Hepatitis B.", None),
         ("PA and lateral views. PA Chest film.", None),
+        # a FHIR resource type in camel case
+        ('"DocumentReference", "AllergyIntolerance"', None),
         # a town after a street ends at a full stop
         ("Lives at 88 Elm Rd, Lake Charles. Dry weight 72.5 kg", ". Dry weight 72.5 kg"),
     ],

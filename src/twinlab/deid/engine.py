@@ -367,12 +367,28 @@ _NAME_PREFIXES = frozenset(
 )
 
 
+#: FHIR resource and data types written in camel case ("resourceType": "DocumentReference"): a
+#: standard's vocabulary, no one's name.
+_FHIR_TYPES = frozenset(
+    "documentreference allergyintolerance medicationrequest medicationstatement"
+    " medicationadministration medicationdispense diagnosticreport careplan careteam"
+    " familymemberhistory relatedperson practitionerrole servicerequest episodeofcare"
+    " immunizationrecommendation questionnaireresponse detectedissue clinicalimpression"
+    " codeableconcept humanname contactpoint researchsubject researchstudy adverseevent"
+    " bodystructure molecularsequence riskassessment nutritionorder devicerequest"
+    " deviceusestatement imagingstudy explanationofbenefit claimresponse coverageeligibilityrequest"
+    " valueset codesystem conceptmap structuredefinition operationoutcome".split()
+)
+
+
 def _product_name(text: str, word: str, start: int) -> bool:
     """Whether ``word`` (at ``start``) is a product's camel-case name: its first part of 3
     letters or more and no name particle, one of its parts no name of Philter's lists
     ("OmniPod": "Pod"; not "MaryBeth", "KayLee"), the whole no name, and no title or person
     word before it ("son DonTavious")."""
     m = _CAMEL.fullmatch(word)
+    if m is not None and word.lower() in _FHIR_TYPES:
+        return True
     if m is None or len(m.group(1)) < 3 or m.group(1).lower() in _NAME_PREFIXES:
         return False
     from twinlab.deid.vocabulary import _name_words

@@ -598,6 +598,7 @@ def test_round10_note_loses_every_planted_value_and_keeps_its_clinical_words(
         # an ICD-10-PCS code after its system's name, a vital sign after "Patient ... is"
         ("ICD-10-PCS 0SRD0J9.", None),
         ("Patient Temp is 99.", None),
+        ("patient weight is 95 kg; the patient is about 95% adherent", None),
         # a vitamin and its dose (Philter reads "D3 1000" as a date)
         ("Vitamin D3 1000 units daily, vit B12 1000 mcg", None),
         # undotted initials after a signing label are not these words
@@ -654,6 +655,8 @@ def test_a_street_named_before_its_number_needs_its_number(text):
         ("door code is #7713", "7713"),
         ("her brother, a hale ninety-six, drove", "ninety-six"),
         ("Her mother Folake Adeyemi-Bello is 102.", "102"),
+        ("my grandma rosario is 96 now", "96"),
+        ("her mother still is 95.", "95"),
         ("Store #4471 CVS Pharmacy", "4471"),
         ("Comparison: 01/2023. Tech: mdh. Impression: stable", "mdh"),
         ("Galway University Hospital, H91 YR71", "H91"),

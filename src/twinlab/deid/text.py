@@ -544,8 +544,9 @@ def _named_before_age(text: str, start: int) -> bool:
 
     names, safe = _name_words()
     m = re.search(r"((?:[ \t]+[A-Z][\w'’-]+){1,3})\s+(?:is|was)\s+(?:now\s+)?$", text[:start])
-    if m is None:
-        return False
+    if m is None:  # a given name in lower case: "my grandma rosario is 96"
+        low = re.search(r"[ \t]([a-z][a-z'’-]+)\s+(?:is|was)\s+(?:now\s+)?$", text[:start])
+        return low is not None and _first_name(low.group(1))
     words = [w.lower() for w in re.findall(r"[^\W\d_]+", m.group(1))]
     return any(w in names or w not in safe for w in words)
 
@@ -2033,7 +2034,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
             # "lived into his mid-nineties", "in her tenth decade" (her nineties)
             r"|\b(?:in|into)\s+(?:his|her|their|the)\s+(?:early\s+|mid[-\s]?|late\s+)?"
             r"(?:90'?s|nineties|(?:tenth|10th|eleventh|11th)\s+decade)"
-            rf"|\b(?:{_PERSON_WORD})\.?\s+(?:is|was)\s+(?:now\s+)?(?P<v>9\d|1[0-4]\d|{_AGE_WORD})"
+            # "her mother still is 95", "my dad really was 99", "her aunt is already 91"
+            rf"|\b(?:{_PERSON_WORD})\.?\s+(?:(?:still|really|actually)\s+)?(?:is|was)\s+"
+            rf"(?:(?:now|already|almost|nearly|over|about)\s+)?(?P<v>9\d|1[0-4]\d|{_AGE_WORD})"
             r"(?=\s*(?:[.,;](?!\d)|$|\s+(?:and|but|with|who|today|now|when|at|in|on|by)\b))"
             # "turned 93", "age of 93", "93rd birthday", spelled out: "ninety-three years old"
             rf"|\b(?:turned|turns|turning|age\s+of)\s+(?:{_AGE_NUM}|{_AGE_WORD})\b"
@@ -2077,7 +2080,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # an age after a relative's name: "her mother Folake Adeyemi-Bello is 102"
         "age",
         _p(
-            rf"\b(?:{_PERSON_WORD})\.?(?P<n>(?:[ \t]+(?-i:[A-Z][\w'’-]+)){{1,3}})\s+(?:is|was)\s+"
+            rf"\b(?:{_PERSON_WORD})\.?(?P<n>(?:[ \t]+(?-i:[A-Z][\w'’-]+)){{1,3}}"
+            r"|[ \t]+(?-i:[a-z][a-z'’-]+))\s+(?:is|was)\s+"
             rf"(?:now\s+)?(?P<v>9\d|1[0-4]\d|{_AGE_WORD})"
             r"(?=\s*(?:[.,;](?!\d)|$|\s+(?:and|but|with|who|today|now|when|years?)\b))"
         ),

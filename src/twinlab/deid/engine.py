@@ -92,6 +92,14 @@ _FUNCTION_WORDS = frozenset(
     # ("cadence 98 steps/min") and Greek letters of drug classes, proteins and chains
     # ("Beta-blocker", "Alpha-fetoprotein", "Kappa light chains")
     + "ctas kt cadence alpha beta gamma kappa lambda".split()
+    # dermatology severity scores ("EASI 24", "PASI 12", "SCORAD 40", "DLQI 9"), and words
+    # Philter's name lists hold that open a clinical phrase at a sentence's start ("Sickle
+    # cell disease", "Dual-chamber pacemaker")
+    + "easi pasi scorad dlqi sickle dual".split()
+    # a count's multiplier ("HCV RNA 1.2 million IU/mL") and combined vaccines ("DTaP #5")
+    + "million billion iu dtap tdap dtp".split()
+    # milliunits ("oxytocin 2 mU/min")
+    + ["mu"]
 )
 #: A clinical noun after an eponym: "Wilson disease", "Bell's palsy", "Foley catheter",
 #: "Guillain-Barre syndrome", "Tanner stage", "Bence Jones protein" (a person's name there
@@ -140,7 +148,7 @@ _EPONYM_COMPOUNDS = frozenset(
     " ziehl-neelsen roux-en-y brown-sequard brown-séquard arnold-chiari dandy-walker"
     " waterhouse-friderichsen wernicke-korsakoff zollinger-ellison budd-chiari peutz-jeghers"
     " lambert-eaton osler-weber-rendu bland-altman mann-whitney kruskal-wallis"
-    " cockcroft-gault".split()
+    " cockcroft-gault silverman-andersen cam-icu".split()
 )
 #: Words for relatives and household members: no name, kept where Philter flags them after a
 #: label or a code ("Relationship: Grandson", "NK1|1|...|DAU^Daughter"). "Son" is left out: a
@@ -161,6 +169,35 @@ _CLINICAL_NAMES = frozenset(
     " papanicolaou klinefelter angelman niemann ehlers danlos prader willi creutzfeldt"
     " ziehl neelsen nissen roux mohs achilles morse braden".split()
 )
+#: Eponyms of a guideline, scale, score or device that are surnames too: kept only before their
+#: score, grade or clinical word ("Fleischner follow-up", "Hoehn and Yahr stage 3", "Tinetti
+#: 14", "Karnofsky 70", "Mallampati II", "Hoyer lift") and after no title or person word
+#: ("Patient Lachman, Joan"; "Dr. Killip").
+_SCORED_EPONYMS = frozenset(
+    "fleischner hoehn yahr tinetti karnofsky mallampati killip hoyer lachman tinel phalen".split()
+)
+_SCORE_AFTER = re.compile(
+    r"(?:['’]s)?(?:[ \t]*[:=]?[ \t]*(?:\d|[IV]{1,3}\b|class|grade|stage|score|scale|criteria"
+    r"|test|sign|lift|follow|guideline|recommendation)|[ \t]+and[ \t]+Yahr\b|-)",
+    re.IGNORECASE,
+)
+
+
+def _scored_eponym(text: str, word: str, start: int, end: int) -> bool:
+    """Whether ``word`` is an eponym of :data:`_SCORED_EPONYMS` before its score or clinical
+    word, after no title or person word."""
+    if word.lower() not in _SCORED_EPONYMS:
+        return False
+    before = _WORD_BEFORE.search(text, max(0, start - 40), start)
+    if before is not None and _PERSON_CUE.search(before.group(1)):
+        return False
+    if word.lower() == "yahr" and re.search(
+        r"hoehn[ \t]+and[ \t]+$", text[max(0, start - 12) : start], re.I
+    ):
+        return True
+    return _SCORE_AFTER.match(text, end) is not None
+
+
 #: Season words: Philter reads them as dates, but "fall" is also the commonest adverse event.
 _SEASONS = frozenset({"spring", "summer", "fall", "autumn", "winter"})
 _SEASON_BEFORE = re.compile(
@@ -301,6 +338,165 @@ def _not_a_season(text: str, word: str, start: int, end: int) -> bool:
         _SEASON_BEFORE.search(text[max(0, start - 24) : start]) is None
         and _SEASON_YEAR.match(text, end) is None
     )
+
+
+#: A product's name written in camel case ("OmniPod", "PillCam", "ReliOn", "EpiPen"): a brand's
+#: spelling, no person's; :func:`_product_name` leaves out given names run together ("JoAnn",
+#: "MaryBeth") and surnames with a capitalised particle ("McDonald", "MacKenzie", "DeShawn").
+_CAMEL = re.compile(r"([A-Z][a-z]+)((?:[A-Z][a-z]*)+)")
+#: An organisation's word after a camel-case name ("BrightStar Care", "WellSpan Health") or a
+#: preposition of place before it ("at WellSpan"): an employer or a place, no product.
+_ORG_AFTER = re.compile(
+    r"[ \t]+(?:Care|Health|Healthcare|Inc|LLC|Ltd|Group|Services?|Systems?|Bank|Pharmacy|Clinic"
+    r"|Hospital|Center|Centre|School|Academy|University|College|Church|Foods|Logistics"
+    r"|Solutions|Technologies|Partners|Homes?|Living|Corp|Corporation|Company|Co)\b"
+)
+_PLACE_PREPOSITION = re.compile(r"\b(?:at|for|from|with|by|in|to)[ \t]+$", re.IGNORECASE)
+#: What follows a product's name in a note: its kind of device or form, a dose, a count
+#: ("an OmniPod pump", "a ReliOn meter", "PillCam study"); a business ("runs BlueSky
+#: Cleaning", "wife at FedEx Ground") has none of them.
+_PRODUCT_AFTER = re.compile(
+    r"(?:[ \t]+[A-Z][\w-]*)?[ \t]+(?:pumps?|meters?|sensors?|monitors?|devices?|systems?|pens?"
+    r"|inhalers?|patch(?:es)?|catheters?|strips?|lancets?|tablets?|capsules?|cream|gel|spray"
+    r"|camera|capsule|study|dressings?|boot|brace|app|cgm|insulin|mask|machine|lens(?:es)?"
+    r"|stent|valve|graft|implant|needles?|syringes?|port|\d)",
+    re.IGNORECASE,
+)
+_NAME_PREFIXES = frozenset(
+    "mac van von del des dela della san ste sha fitz ter ben abu bin qua tre jah lat".split()
+)
+
+
+#: FHIR resource and data types written in camel case ("resourceType": "DocumentReference"): a
+#: standard's vocabulary, no one's name.
+_FHIR_TYPES = frozenset(
+    "documentreference allergyintolerance medicationrequest medicationstatement"
+    " medicationadministration medicationdispense diagnosticreport careplan careteam"
+    " familymemberhistory relatedperson practitionerrole servicerequest episodeofcare"
+    " immunizationrecommendation questionnaireresponse detectedissue clinicalimpression"
+    " codeableconcept humanname contactpoint researchsubject researchstudy adverseevent"
+    " bodystructure molecularsequence riskassessment nutritionorder devicerequest"
+    " deviceusestatement imagingstudy explanationofbenefit claimresponse coverageeligibilityrequest"
+    " valueset codesystem conceptmap structuredefinition operationoutcome".split()
+)
+
+
+def _product_name(text: str, word: str, start: int) -> bool:
+    """Whether ``word`` (at ``start``) is a product's camel-case name: its first part of 3
+    letters or more and no name particle, one of its parts no name of Philter's lists
+    ("OmniPod": "Pod"; not "MaryBeth", "KayLee"), the whole no name, and no title or person
+    word before it ("son DonTavious")."""
+    m = _CAMEL.fullmatch(word)
+    if m is not None and word.lower() in _FHIR_TYPES:
+        return True
+    if m is None or len(m.group(1)) < 3 or m.group(1).lower() in _NAME_PREFIXES:
+        return False
+    from twinlab.deid.vocabulary import _name_words
+
+    names = _name_words()[0]
+    parts = [m.group(1), *re.findall(r"[A-Z][a-z]*", m.group(2))]
+    before = _WORD_BEFORE.search(text, max(0, start - 40), start)
+    end = start + len(word)
+    return (
+        word.lower() not in names
+        and _PRODUCT_AFTER.match(text, end) is not None
+        and _ORG_AFTER.match(text, end) is None
+        and _PLACE_PREPOSITION.search(text[max(0, start - 8) : start]) is None
+        and not all(p.lower() in names for p in parts)
+        and (before is None or not _PERSON_CUE.search(before.group(1)))
+    )
+
+
+#: The end of an e-mail or web address right before a word (Philter's URL rule takes the word
+#: after it too: "quincy@gmail.com BP 120/80"); the address itself is a pattern's.
+_WEB_ADDRESS_BEFORE = re.compile(r"(?:@|https?://|www\.)[^\s]*\.[a-z]{2,6}(?:/[^\s]*)?[ \t]+$")
+
+
+def _after_web_address(text: str, word: str, start: int) -> bool:
+    """Whether ``word`` (at ``start``) is a clinical word of Philter's whitelist, no name of its
+    lists, right after an e-mail or web address."""
+    if _WEB_ADDRESS_BEFORE.search(text[max(0, start - 120) : start]) is None:
+        return False
+    from twinlab.deid.vocabulary import _name_words
+
+    names, safe = _name_words()
+    return word.lower() in safe and word.lower() not in names
+
+
+#: A clinical trial's registration ("NCT04417720", "ISRCTN12345678", "ACTRN12619000123456"):
+#: the study's number, no person's.
+_TRIAL_REGISTRATION = re.compile(r"NCT\d{8}|ISRCTN\d{8}|ACTRN\d{14}", re.IGNORECASE)
+#: A generic drug's name by its stem (INN suffixes: "dupilumab", "empagliflozin", "apixaban").
+_GENERIC_DRUG = (
+    r"[a-z]{2,}(?:mab|cept|nib|tinib|ciclib|parib|pril|sartan|olol|alol|statin|azole|prazole"
+    r"|mycin|micin|cillin|floxacin|cycline|gliflozin|gliptin|glutide|tide|parin|xaban|gatran"
+    r"|vir|dronate|oxetine|afil|azepam|azolam|triptan|caine|setron|lukast|terol|sone|olone"
+    r"|pine|dipine|tidine|platin|rubicin|taxel|fungin|semide|thiazide|profen|coxib|lutamide)"
+)
+#: A brand's name in parentheses after its generic ("dupilumab (Dupixent)") or before it
+#: ("Dupixent (dupilumab)").
+_BRAND_AFTER_GENERIC = re.compile(rf"(?i:\b{_GENERIC_DRUG})\s*\($")
+_GENERIC_AFTER_BRAND = re.compile(rf"\s*\((?i:{_GENERIC_DRUG})\b")
+
+
+def _brand_name(text: str, word: str, start: int, end: int) -> bool:
+    """Whether ``word`` is a drug's brand beside its generic name (:data:`_GENERIC_DRUG`) and
+    no name of Philter's lists."""
+    if not (
+        (
+            _BRAND_AFTER_GENERIC.search(text[max(0, start - 40) : start])
+            and text[end : end + 1] == ")"
+        )
+        or _GENERIC_AFTER_BRAND.match(text, end)
+    ):
+        return False
+    from twinlab.deid.vocabulary import _name_words
+
+    return word.lower() not in _name_words()[0]
+
+
+#: A vitamin's letter and number after "vitamin" ("Vitamin D3", "vit B12", "vitamin K2"), and
+#: a dose's unit after a number ("1000 units"): Philter reads "D3 1000" as a date.
+_VITAMIN_BEFORE = re.compile(r"\b(?:vitamin|vit\.?)[ \t]*$", re.IGNORECASE)
+_VITAMIN = re.compile(r"[ABCDEK]\d{0,2}")
+_DOSE_UNIT_AFTER = re.compile(
+    r"[ \t]*(?:units?|iu|mg|mcg|µg|ug|mmol|meq|ml|tabs?|caps?|puffs?)\b", re.IGNORECASE
+)
+
+
+#: A dose right after a word: "Ozempic 0.25 mg", "Entresto 49/51 mg", "Jardiance 10 mg". The
+#: unit as notes write it: a coded display in capitals ("Simvistatin 10 MG") is the field
+#: policy's to keep (its vocabulary), not the catch-all's.
+_DOSE_AFTER = re.compile(
+    r"[ \t]+\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?[ \t]*(?:mg|mcg|µg|ug|g|units?|IU|iu|mL|ml|mEq"
+    r"|mmol|mg/mL|mg/kg)\b"
+)
+
+
+def _drug_before_dose(text: str, word: str, end: int) -> bool:
+    """Whether capitalised ``word`` (ending at ``end``) is a drug's name before its dose and no
+    name of Philter's lists (a brand the whitelist lacks: "Ozempic 0.25 mg")."""
+    if not word[:1].isupper() or _DOSE_AFTER.match(text, end) is None:
+        return False
+    from twinlab.deid.vocabulary import _name_words
+
+    return word.lower() not in _name_words()[0]
+
+
+def _vitamin_dose(text: str, word: str, start: int, end: int) -> bool:
+    """Whether ``word`` is a vitamin's name after "vitamin", or a number before a dose unit."""
+    if _VITAMIN.fullmatch(word) and _VITAMIN_BEFORE.search(text[max(0, start - 12) : start]):
+        return True
+    return word.isdigit() and _DOSE_UNIT_AFTER.match(text, end) is not None
+
+
+#: Coronary anatomy, grafts and stents, lobes of the lung and quadrants of the abdomen in
+#: capitals ("90% LAD, DES x1", "LIMA to LAD", "4 mm LUL nodule"), which Philter's name lists
+#: hold ("Lad", "Des", "Lul"): in capitals they name no one.
+_ANATOMY_CAPITALS = frozenset(
+    "LAD LCX RCA PDA PLB LIMA RIMA SVG DES BMS OM OM1 OM2 D1 D2"
+    " LUL LLL RUL RML RLL LUQ RUQ LLQ RLQ".split()
+)
 
 
 def _clinical_name(text: str, word: str, end: int) -> bool:
@@ -563,6 +759,14 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
             or _protein_change(text, word, s)
             or _ADJECTIVE_TAIL.match(text, e) is not None
             or _gold_grade(text, word, s, e)
+            or _product_name(text, word, s)
+            or _after_web_address(text, word, s)
+            or _TRIAL_REGISTRATION.fullmatch(word)
+            or _brand_name(text, word, s, e)
+            or _vitamin_dose(text, word, s, e)
+            or _drug_before_dose(text, word, e)
+            or word in _ANATOMY_CAPITALS
+            or _scored_eponym(text, word, s, e)
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

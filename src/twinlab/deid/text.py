@@ -294,6 +294,8 @@ _CLINICAL_CODE = re.compile(
     r"|\d+oh\w*|fev\d\w*|t\dn\dm\d\w*|c\d+orf\d+|il\d+\w*|cd\d+\w*|ca\d+\w*|b\d+|apoe\w*"
     # risk scores and decades of a vital sign ("CHA2DS2-VASc", "HR 110s-120s")
     r"|cha2ds2\w*|chads2\w*|(?:\d+s)+"
+    # the Glasgow Coma Scale's components ("E4V4M6", "E3VTM5")
+    r"|e[1-4]v[1-5t]m[1-6]"
     # a tumour gene and a whole TNM stage ("PIK3CA", "ypT2N0M0")
     r"|pik3\w+|(?:[cpr]|yp)?t(?:[0-4][a-d]?|is|x)n[0-3x][a-c]?(?:m[01x][a-c]?)?"
     # a protein change by deletion, duplication, insertion or frameshift ("CFTR F508del")
@@ -344,6 +346,8 @@ _LABELS = (
     # a serial abbreviated ("ser. no. CI-22-0098871"), a commercial driver's licence ("CDL no.
     # D4471-2290-5512") and a prior authorization ("Prior auth PA-23-8871120")
     r"|ser\.?\s*(?:no\.?|number|#)|cdl|(?:prior\s+)?auth(?:ori[sz]ation)?"
+    # a pharmacy benefit's group and cardholder numbers ("RxGrp MD4410", "RxID W2887")
+    r"|rx\s*gr(?:ou)?p|rx\s*id"
 )
 #: More labels of :data:`_LABELS`, in a pattern of their own (with a quick hint): a licence
 #: abbreviated ("med lic. 35.123456"), biometric records ("voiceprint VP 88-2210", "retina
@@ -524,6 +528,36 @@ _NOT_FIRST_NAME = frozenset(
 )
 
 
+#: Words for a relative's state written capitalised in family histories ("mother Deceased,
+#: age 80"; "brother Alive, 70"): no name.
+_RELATIVE_STATE = frozenset(
+    "deceased alive living healthy well unknown adopted estranged died dead passed late"
+    " diabetic hypertensive".split()
+)
+
+
+def _named_before_age(text: str, start: int) -> bool:
+    """Whether the capitalised words between a person word and "is 102" (ending before
+    ``start``) are a name: one of them no clinical word of Philter's whitelist, or a name of
+    its lists ("mother Folake Adeyemi-Bello is 102"; not "Patient Temp is 99")."""
+    from twinlab.deid.vocabulary import _name_words
+
+    names, safe = _name_words()
+    m = re.search(r"((?:[ \t]+[A-Z][\w'’-]+){1,3})\s+(?:is|was)\s+(?:now\s+)?$", text[:start])
+    if m is None:  # a given name in lower case: "my grandma rosario is 96"
+        low = re.search(r"[ \t]([a-z][a-z'’-]+)\s+(?:is|was)\s+(?:now\s+)?$", text[:start])
+        return low is not None and _first_name(low.group(1))
+    words = [w.lower() for w in re.findall(r"[^\W\d_]+", m.group(1))]
+    return any(w in names or w not in safe for w in words)
+
+
+def _clinical_word(word: str) -> bool:
+    """Whether a capitalised word after a relation is a clinical or state word, not a given
+    name: a relative's state (:data:`_RELATIVE_STATE`), a listed eponym or a disease name."""
+    w = word.lower()
+    return w in _RELATIVE_STATE or w in _NOT_FIRST_NAME
+
+
 def _first_name(word: str) -> bool:
     """A first or last name of Philter's dictionaries (any case), not a word of
     :data:`_NOT_FIRST_NAME`."""
@@ -589,6 +623,8 @@ def _role_name(text: str, start: int, end: int) -> bool:
 
     names, safe = _name_words()
     words = [w.lower() for w in re.findall(r"[^\W\d_]{2,}", text[start:end])]
+    if re.fullmatch(r"[A-Z][a-z]", text[start:end]):  # a short surname: "Nurse Ng", "Dr. Wu"
+        return words[0] not in _SHORT_WORDS
     return (
         bool(words)
         and not re.fullmatch(_NOT_A_NAME, words[0])
@@ -596,10 +632,20 @@ def _role_name(text: str, start: int, end: int) -> bool:
     )
 
 
+#: Two-letter words that follow a care role in a sentence ("nurse to call", "RN on duty"), no
+#: surname; any other two-letter word written as a name after a role is one ("Nurse Ng").
+_SHORT_WORDS = frozenset(
+    "in on at to by of is it up go do no so as an or if we me my us he be am pm ok hi re vs"
+    " iv im po pr sc sq np pa md do rn".split()
+)
+
+
 def _street_words(text: str) -> bool:
     """A street address: no word between the number and the suffix is a dose or a function
-    word ("2 tabs per dr" is none)."""
-    return not any(w in _NOT_STREET for w in re.findall(r"[a-z]+", text.lower()))
+    word ("2 tabs per dr" is none). The town after a comma is not read: a Canadian province
+    ("Hamilton ON") is no function word there."""
+    street = text.split(",", 1)[0]
+    return not any(w in _NOT_STREET for w in re.findall(r"[a-z]+", street.lower()))
 
 
 #: Words before a bare ``n/n`` that make it a score, ratio, strength, fraction or setting, not
@@ -1062,6 +1108,9 @@ def _after_ages_label(text: str, start: int, end: int) -> bool:
 _INITIALS_AFTER = (
     r"nurse|rn|np|pa|dr|doctor|pt|patient|mr|mrs|ms|miss|tech|technician|per|by|cc|attending"
     r"|resident|fellow|son|daughter|wife|husband|mother|father|brother|sister|spouse|partner"
+    # imaging and laboratory staff who sign with initials ("TECHNOLOGIST: J.Q.R.")
+    r"|technologist|technician|radiographer|sonographer|histotechnologist|pathologist"
+    r"|pharmacist|scribe|transcriptionist"
 )
 #: Dotted abbreviations of clinical words, never initials ("given by I.V.", "with P.O. intake").
 _NOT_INITIALS = frozenset(
@@ -1333,7 +1382,9 @@ def _a_congregation(text: str, start: int, end: int) -> bool:
 #: Viper"): up to three capitalised words, not a sentence's first word.
 _TOWN_AFTER = (
     r"(?:\s*,\s*(?-i:(?!(?:The|He|She|They|Patient|Pt|And|But|Then|Per)\b)"
-    r"[A-Z][\w'.-]*(?:[ \t]+[A-Z][\w'.-]*){0,2}))?"
+    # a full stop after a word of 3 lower-case letters or more ends the sentence, and the
+    # town ("Lake Charles. Dry weight"); one after an abbreviation does not ("St. Louis")
+    r"[A-Z][\w'.-]*(?:(?<![a-z]{3}\.)[ \t]+[A-Z][\w'.-]*){0,2}))?"
 )
 
 
@@ -1656,7 +1707,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # a capitalised name after a care role ("IM by nurse Agnieszka Nowak", "RN Kim")
         "name",
         _p(
-            r"\b(?:nurse|rn|lpn|cna|np|aide|tech(?:nician)?|pharmacist|physician|doctor"
+            r"\b(?:nurse|rn|lpn|cna|np|(?-i:PA)(?:-C)?|aide|tech(?:nician)?|pharmacist|physician|doctor"
             r"|therapist|midwife|paramedic|emt|provider|attending|resident|chaplain"
             r"|investigator|coordinator|phlebotomist|(?:social|case)\s+worker)\s*[:,]?\s+"
             r"(?P<v>(?-i:[A-Z][a-z'’-]+|[A-Z]\.)(?:\s+(?-i:[A-Z][a-z'’-]+))?)"
@@ -1678,6 +1729,30 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?:'s)?(?:\s*[,:(]\s*|\s+)(?P<v>(?-i:[A-Z][a-z'’-]+[ \t]+[A-Z][a-z'’-]+))\b"
         ),
         context=_role_name,
+    ),
+    PhiPattern(  # a relative's one given name before what is said of them: "Maternal aunt
+        # Brunhilde (age 61)", "sister Ilse, 93," (Philter's whitelist holds some given names)
+        "name",
+        _p(
+            r"\b(?:daughter|son|wife|husband|sister|brother|mother|father|niece|nephew|aunt"
+            r"|uncle|cousin|grand(?:daughter|son|mother|father|child)|half[-\s](?:brother|sister)"
+            r"|step(?:son|daughter|mother|father)|twin|guardian)[ \t]+"
+            rf"(?P<v>(?!(?i:{_NOT_A_NAME})\b)(?-i:[A-Z][a-z'’]+(?:-[A-Z][a-z'’]+)?))"
+            r"(?=\s*\(\s*(?:age[ds]?\b|\d)|\s*,\s*(?:age[ds]?\b|\d{1,3}\b)"
+            r"|[ \t]+(?:is|was|has|had|who|died|lives|lived|passed|aged?)\b"
+            r"|[ \t]+\d{1,3}[ \t]*(?:y/?o|yrs?|years?)\b)"
+        ),
+        context=lambda text, start, end: not _clinical_word(text[start:end]),
+    ),
+    PhiPattern(  # a household member's or relative's nickname in quotes: "roommate 'Skip'"
+        "name",
+        _p(
+            r"\b(?:husband|wife|spouse|partner|brother|sister|sibling|son|daughter|mother|father"
+            r"|mom|mum|dad|aunt|uncle|cousin|niece|nephew|grand(?:son|daughter|mother|father|ma|pa)"
+            r"|neighbou?r|friend|caregiver|roommate|housemate|flatmate|landlord|landlady"
+            r"|boyfriend|girlfriend|fianc[ée]e?|guardian|sponsor|buddy)(?:['’]s)?[ \t]+[\"“'‘]"
+            r"(?P<v>(?-i:[A-Z][\w'’-]*(?:[ \t]+[A-Z][\w'’-]*){0,2}))[\"”'’]"
+        ),
     ),
     PhiPattern(  # a relative's first name in lower case, a common word too ("son frank")
         "name",
@@ -1750,6 +1825,33 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?:\s*[,;/]\s*[-+]?\d{1,3}\.\d+(?:\s*[°º])?(?:\s*[nsew]\b)?)?)"
         ),
         _coordinates,
+    ),
+    PhiPattern(  # a street named before its number, as in Spanish, Portuguese, French, Italian
+        # and German addresses: "Calle Ponce de León 418", "Rua das Flores 12B", "Via Roma 5"
+        "address",
+        _p(
+            r"(?-i:\b(?:Calle|CALLE|C/|Avenida|AVENIDA|Avda\.|Av\.|Carrera|Cra\.|Camino|Paseo"
+            r"|Plaza|Rua|RUA|Avenue\s+de|Rue|RUE|Boulevard|Chemin|Viale|Corso"
+            r"|Piazza|Praça|Travessa|Largo)"
+            r"(?:[ \t]+(?:[A-ZÁÉÍÓÚÑÂÊÔÃÕÇ][\w'’.-]*|de|del|la|las|los|da|das|do|dos|di|della"
+            r"|des|du|le|les|y|e)){1,5}),?[ \t]+(?:n[º°o]\.?[ \t]*)?\d{1,5}[A-Za-z]?\b"
+            # a German street glued to its word: "Hauptstraße 12", "Lindenweg 4a"
+            r"|(?-i:\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm))"
+            r"[ \t]+\d{1,4}[a-z]?\b"
+        ),
+    ),
+    PhiPattern(  # a pharmacy's or shop's store number: "Store #4471", "store no. 0773"
+        "id",
+        _p(r"\bstore\s*(?:no\.?|number|#)\s*[:#]?\s*(?P<v>\d{2,6})\b"),
+    ),
+    PhiPattern(  # a code that opens the home: "gate code 4418", "lockbox 2291", "door code #7713"
+        "id",
+        _p(
+            r"\b(?:(?:gate|door|alarm|entry|garage|building|buzzer|access|house|apartment)\s+"
+            r"(?:code|combo|combination|pin)|lock\s*box|key\s*box|key\s*pad)"
+            r"(?:\s+(?:code|combo|combination|pin))?\s*(?:is\s+)?[:#=]?\s*#?"
+            r"(?P<v>\d{3,8}[#*]?)(?!\s*(?:mg|ml|units?|%))\b"
+        ),
     ),
     PhiPattern(  # a numbered road: "a farm off Highway 49", "Hwy 90", "US-98", "I-10 exit 46"
         "address",
@@ -1863,6 +1965,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
         re.compile(
             r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[ABD-HJLNP-UW-Z]{2}\b"
             r"|\b[ABCEGHJ-NPRSTVXY]\d[A-Z]\s\d[A-Z]\d\b"
+            # an Irish Eircode: a routing key and a unique identifier ("H91 YR71", "D6W XK27")
+            r"|\b(?:[AC-FHKNPRTV-Y]\d{2}|D6W)\s[0-9AC-FHKNPRTV-Y]{4}\b"
         ),
     ),
     PhiPattern(  # a short number labelled with "#": "Patient #4567", "ID#: 4567"
@@ -1886,6 +1990,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "employer",
         re.compile(
             r"(?i:\b(?:works?|worked|working)\s+(?:at|for)|\bemployed\s+(?:at|by)|\bemployer"
+            # a work telephone or office: "her work line at Target HQ", "his office at Cargill"
+            r"|\bwork\s+(?:line|phone|number|cell|extension|ext\.?|e-?mail)\s+(?:at|for)"
             r"|\bretired\s+from)\W{0,3}\s*"
             rf"(?P<v>{_ORG_WORD}(?:[ \t]+(?i:&|and|of)?[ \t]*{_ORG_NEXT}){{0,4}}\.?)"
         ),
@@ -1928,7 +2034,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
             # "lived into his mid-nineties", "in her tenth decade" (her nineties)
             r"|\b(?:in|into)\s+(?:his|her|their|the)\s+(?:early\s+|mid[-\s]?|late\s+)?"
             r"(?:90'?s|nineties|(?:tenth|10th|eleventh|11th)\s+decade)"
-            rf"|\b(?:{_PERSON_WORD})\.?\s+(?:is|was)\s+(?:now\s+)?(?P<v>9\d|1[0-4]\d|{_AGE_WORD})"
+            # "her mother still is 95", "my dad really was 99", "her aunt is already 91"
+            rf"|\b(?:{_PERSON_WORD})\.?\s+(?:(?:still|really|actually)\s+)?(?:is|was)\s+"
+            rf"(?:(?:now|already|almost|nearly|over|about)\s+)?(?P<v>9\d|1[0-4]\d|{_AGE_WORD})"
             r"(?=\s*(?:[.,;](?!\d)|$|\s+(?:and|but|with|who|today|now|when|at|in|on|by)\b))"
             # "turned 93", "age of 93", "93rd birthday", spelled out: "ninety-three years old"
             rf"|\b(?:turned|turns|turning|age\s+of)\s+(?:{_AGE_NUM}|{_AGE_WORD})\b"
@@ -1965,6 +2073,28 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?=\s*(?:[.,;](?!\d)|$|\s+(?:and|but|with|who|today|now|when|at|in|on|by|years?)\b))"
             rf"|\b{_AGE_WORD}[\s-]+(?:years?|yrs?)(?:[\s-]+old)?\b"
             rf"|\b(?:aged?|age:)\s*{_AGE_WORD}\b"
+            # an age in apposition: "her sister, a spry one hundred and one, lives here"
+            rf"|(?<=,)\s*an?\s+(?:[a-z]+\s+)?(?P<v7>{_AGE_WORD})(?=\s*[,;)]|\s*[.](?!\d))"
+        ),
+    ),
+    PhiPattern(  # an age after a relative's name: "her mother Folake Adeyemi-Bello is 102"
+        "age",
+        _p(
+            rf"\b(?:{_PERSON_WORD})\.?(?P<n>(?:[ \t]+(?-i:[A-Z][\w'’-]+)){{1,3}}"
+            r"|[ \t]+(?-i:[a-z][a-z'’-]+))\s+(?:is|was)\s+"
+            rf"(?:now\s+)?(?P<v>9\d|1[0-4]\d|{_AGE_WORD})"
+            r"(?=\s*(?:[.,;](?!\d)|$|\s+(?:and|but|with|who|today|now|when|years?)\b))"
+        ),
+        context=lambda text, start, end: _named_before_age(text, start),
+    ),
+    PhiPattern(  # a quarter or half of a year, finer than the year: "Q3 2023", "Q1'24",
+        # "FY2023 Q4", "Q2 of 2024", "1H 2024", "H2-2023"
+        "date",
+        re.compile(
+            r"\b(?:Q[1-4]|[12]H|H[12])(?:[ \t]*(?:of[ \t]+)?(?:FY|CY)?[ \t]*[-/]?[ \t]*"
+            r"(?:19|20)\d{2}|[ \t]*[-/'’][ \t]*\d{2})\b"
+            r"|\b(?:FY|CY)[ \t]*['’]?(?:(?:19|20)\d{2}|\d{2})[ \t]*[-/]?[ \t]*"
+            r"(?P<v>Q[1-4]|[12]H|H[12])\b"
         ),
     ),
     PhiPattern(  # a day and month glued ("15Jan", "21stMarch", "3Feb2021"); month and 'YY
@@ -2102,7 +2232,12 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|(?:(?i:\bcc)[ \t]*:?[ \t]*|^[ \t]*)(?P<v3>[A-Z]{2,3}/[a-z]{2,3})[ \t]*$"
             # in a lower-case note, after a care role only: "nurse t.w. gave meds"
             r"|\b(?:nurse|rn|np|dr|attending|resident|tech)\.?:?[ \t]+"
-            r"(?P<v4>(?:[a-z]\.){2,3})(?!\w)",
+            r"(?P<v4>(?:[a-z]\.){2,3})(?!\w)"
+            # undotted initials after a signing role's label: "Tech: mdh", "Scribe: JQR"
+            r"|\b(?i:tech|technologist|technician|radiographer|sonographer|scribe|typist"
+            r"|transcriptionist|transcribed\s+by|typed\s+by|grossed\s+by|initials)[ \t]*:[ \t]*"
+            r"(?P<v5>(?!(?i:na|no|yes|none|rn|lpn|md|do|np|pa|ma|cna|emt|the|and|see)\b)"
+            r"(?:[a-z]{2,3}|[A-Z]{2,3}))\b(?![./-]\w)",
             re.MULTILINE,
         ),
         _initials,
@@ -2255,6 +2390,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?P<v2>@?(?=[\w.-]*[\d_.-])[a-z0-9_][\w.-]{2,29}(?<![.-]))"
             r"|\b(?:mychart|my\s+chart|portal|app)\s+(?:login|log-in|user(?:name)?|sign-in|id)"
             r"\s*[:=]?\s*(?P<v3>@?[a-z0-9_][\w.-]{2,29}(?<![.-]))"
+            # a handle or user name with a digit or "_" in it: "handle MaryJones88"
+            r"|\b(?:handle|username|user\s+name|screen\s*name|gamertag)\s*(?:is\b|[:=])?\s*"
+            r"(?P<v4>@?(?=[\w.-]*[\d_])[a-z0-9_][\w.-]{2,29}(?<![.-]))"
         ),
     ),
     PhiPattern(  # a number labelled by an abbreviation glued to "#": "HAR#5021-1887-34"
@@ -2304,7 +2442,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _p(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[a-z])[a-z0-9]+(?:-[a-z0-9]+)*(?![\w-])"),
         _serial_like,
     ),
-    PhiPattern("number", _p(r"(?<![\d.,])(?<!rs)\d{7,}(?![\d.,])")),  # not a dbSNP rsID
+    # not a dbSNP rsID, nor a trial's registration ("NCT04417720", "ISRCTN12345678"): the
+    # study's, no person's
+    PhiPattern("number", _p(r"(?<![\d.,])(?<!rs)(?<!nct)(?<!isrctn)(?<!actrn)\d{7,}(?![\d.,])")),
     PhiPattern(  # a code labelled "ID" ("fingerprint ID 998877"), after "number" (its kind wins)
         "id",
         _p(
@@ -2437,7 +2577,9 @@ def _id_columns(line: str) -> tuple[dict[int, str], re.Pattern[str]]:
 _SYSTEM_CODE = re.compile(
     r"\b(?i:snomed(?:[ -]?ct)?|sctid|loinc|rxnorm|rxcui|cpt|hcpcs|ndc|umls|icd-?(?:9|10|11)"
     r"(?:-?cm|-?pcs)?)(?:[ \t]+(?i:code|concept|id))?[ \t]*[:=#]?[ \t]*"
-    r"[A-Z]?\d(?:[\d.-]*\d)?(?![\w.-])"
+    r"[A-Z]?\d(?:[\d.-]*\d)?(?![\w-]|\.\w)"
+    # an ICD-10-PCS procedure code: 7 characters, letters among them ("0SRD0J9")
+    r"|\b(?i:icd-?10-?pcs)(?:[ \t]+(?i:code))?[ \t]*[:=#]?[ \t]*[0-9A-HJ-NP-Z]{7}(?![\w-]|\.\w)"
 )
 
 
@@ -2546,10 +2688,51 @@ def find_phi(
         else:
             out.append((k, s, e))
             rank.append(r)
+    out = _with_initial(text, _town_after_address(text, out))
     out = _with_particles(text, out)
     if engine or names:
         out = _with_first_names(text, out)
     return _across_line_breaks(text, out)
+
+
+#: A middle or last initial right after a name: "Jolanda A.," "Pt Kwabena A. MRN".
+_INITIAL_AFTER = re.compile(r"[ \t]+[A-Z]\.(?=[\s,;:)]|$)")
+
+
+def _with_initial(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """``spans`` with the initial right after a name's span (its last word capitalised)."""
+    out = []
+    for kind, s, e in spans:
+        m = _INITIAL_AFTER.match(text, e)
+        last = text[s:e].split()[-1:] or [""]
+        if kind in ("name", "phi") and m is not None and last[0][:1].isupper():
+            e = m.end()
+        out.append((kind, s, e))
+    return out
+
+
+#: Up to three capitalised words after a comma: the town after a street, a parish, a facility.
+_TOWN_AFTER_ADDRESS = re.compile(r",[ \t]*([A-Z][\w'’-]+(?:[ \t]+[A-Z][\w'’-]+){0,2})")
+
+
+def _town_after_address(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """``spans`` with the town named right after an address's span and a comma ("St. Casimir
+    Parish, Duluth"): the longest run of its words that the gazetteers (US and world places)
+    hold, where no span covers it already."""
+    out = list(spans)
+    for i, (kind, _, end) in enumerate(spans):
+        m = _TOWN_AFTER_ADDRESS.match(text, end)
+        if kind != "address" or m is None:
+            continue
+        if i + 1 < len(spans) and spans[i + 1][1] < m.end():
+            continue
+        places = _us_places()[0] | _world_places()[0]
+        words = list(re.finditer(r"[\w'’-]+", m.group(1)))
+        for n in range(len(words), 0, -1):
+            if _fold(m.group(1)[: words[n - 1].end()]) in places:
+                out.append(("address", m.start(1), m.start(1) + words[n - 1].end()))
+                break
+    return sorted(out, key=lambda t: (t[1], t[2]))
 
 
 #: A word broken across a line by a hyphen (OCR, a narrow column): its part before the break
@@ -2604,7 +2787,7 @@ _PARTICLE = (
 )
 #: A run of particles right before a span (the span starts at the end of the searched text).
 _PARTICLE_RUN = re.compile(
-    rf"(?<![^\s(\"“'‘,:;/]){_PARTICLE}(?:[ \t]+{_PARTICLE})*[ \t]+$", re.IGNORECASE
+    rf"(?<![^\s(\"“'‘,:;/]){_PARTICLE}(?:[ \t]+{_PARTICLE})*(?:[ \t]+|-)$", re.IGNORECASE
 )
 #: A title or a label just before a name's particles ("Dr. van Dijk", "Patient: de la Cruz").
 _PARTICLE_CUE = re.compile(

@@ -43,6 +43,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sys
 import zlib
 from pathlib import Path
 
@@ -209,6 +210,29 @@ def test_a_member_named_twice_deep_inside_a_value_is_found(tmp_path: Path) -> No
     lines[7] = lines[7].replace(b'"valueQuantity": {', b'"valueQuantity": {"value": 99999, ', 1)
     bad = _read(tmp_path / "bad.ndjson", b"\n".join(lines))
     _one_quarantined(bad, clean, "fhir.duplicate_key", "names value more than once")
+
+
+@pytest.mark.parametrize("recursion_limit", [None, 20_000])
+def test_a_member_named_twice_deeper_than_json_recurses_is_not_read(
+    tmp_path: Path, recursion_limit: int | None
+) -> None:
+    """orjson reads 1,010 levels; :mod:`json`, which finds the repeated member, may not (it
+    recurses, up to the process's limit): the line is then quarantined whole, never read as
+    parsed."""
+    _need(SYNTHEA)
+    lines = _lines(_ndjson(SYNTHEA.read_bytes()))
+    clean = _read(tmp_path / "clean.ndjson", b"\n".join(lines))
+    deep = b'{"a":' * 1010 + b'{"b": 1, "b": 2}' + b"}" * 1010
+    lines[5] = lines[5][:-1] + b', "x": ' + deep + b"}"
+    old = sys.getrecursionlimit()
+    if recursion_limit is not None:
+        sys.setrecursionlimit(recursion_limit)
+    try:
+        bad = _read(tmp_path / "bad.ndjson", b"\n".join(lines))
+    finally:
+        sys.setrecursionlimit(old)
+    _one_quarantined(bad, clean, "fhir.duplicate_key", "more than once")
+    assert bad.quarantine["source_record"].tolist() == ["line[6]"]
 
 
 def test_colons_and_escaped_colons_in_values_are_no_repeated_member(tmp_path: Path) -> None:
@@ -610,7 +634,23 @@ def test_odm_without_its_namespace_reads_as_odm_1_3(tmp_path: Path) -> None:
     assert len(res.events) == len(clean.events)
 
 
-def test_ndjson_nested_two_thousand_objects_deep_costs_its_line_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("recursion_limit", [None, 20_000])
+def test_ndjson_nested_two_thousand_objects_deep_costs_its_line_alone(
+    tmp_path: Path, recursion_limit: int | None
+) -> None:
+    """Whatever the process's recursion limit (a Dask worker's is raised, libraries raise it):
+    CI's full run read the line once an earlier test had raised it, where alone it was
+    quarantined."""
+    old = sys.getrecursionlimit()
+    if recursion_limit is not None:
+        sys.setrecursionlimit(recursion_limit)
+    try:
+        _nested_line_is_quarantined(tmp_path)
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def _nested_line_is_quarantined(tmp_path: Path) -> None:
     _need(SYNTHEA)
     lines = _lines(_ndjson(SYNTHEA.read_bytes()))
     clean = _read(tmp_path / "clean.ndjson", b"\n".join(lines))

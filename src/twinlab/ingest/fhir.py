@@ -481,7 +481,10 @@ def _find_repeats(recs: _Records, source: str | bytes, ptr: str, bundle: bool) -
     outside every resource (the file or line is then one record)."""
     try:
         top = json.loads(source, object_pairs_hook=_pairs)
-    except (ValueError, RecursionError):  # read by orjson, not by json: leave it as read
+    except RecursionError:  # a member was lost somewhere too deep to find: the whole is one
+        recs.repeats[ptr] = ["a member"]
+        return True
+    except ValueError:  # read by orjson, not by json: leave it as read
         return False
     if not bundle or not isinstance(top, dict):
         names = _repeated_in(top)

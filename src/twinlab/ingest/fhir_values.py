@@ -61,16 +61,20 @@ def loads(data: bytes | str) -> Any:
 
     orjson refuses a few texts that :mod:`json` reads (e.g. ``1e400``); those are retried with
     :mod:`json`, so that one odd number quarantines one resource rather than the whole file.
-    Text nested deeper than :mod:`json` can recurse raises ``ValueError`` too, not
-    ``RecursionError``. Bytes are decoded as strict UTF-8 first: :mod:`json` decodes bytes with
-    ``surrogatepass``, reading an encoded surrogate (``ED A0 80``, not UTF-8) as a lone
-    surrogate that no UTF-8 text or Parquet column can hold; here it is ``ValueError``.
+    Text nested deeper than orjson's 1,024 levels raises ``ValueError``, and is not retried:
+    how deep :mod:`json` goes is the process's recursion limit, which a Dask worker raises
+    (a plugin of :mod:`twinlab.cluster`) and libraries change, so the same line would
+    be read in one process and quarantined in another. Bytes are decoded as strict UTF-8
+    first: :mod:`json` decodes bytes with ``surrogatepass``, reading an encoded surrogate
+    (``ED A0 80``, not UTF-8) as a lone surrogate that no UTF-8 text or Parquet column can
+    hold; here it is ``ValueError``.
     """
     if _orjson is not None:
         try:
             return _orjson.loads(data)
-        except ValueError:
-            pass
+        except ValueError as exc:
+            if "depth limit" in str(exc):  # not retried: json's depth is the process's
+                raise ValueError("JSON nested deeper than 1,024 levels") from exc
     try:
         if isinstance(data, (bytes, bytearray, memoryview)):
             data = bytes(data).decode("utf-8")  # UnicodeDecodeError is a ValueError

@@ -529,6 +529,8 @@ def _lanes(
     ctrough = np.empty(B)
     above = np.empty(B)
     k0 = np.empty(B)
+    as0 = np.empty(B)  # the infusion's asymptote of each term, rate / rate constant
+    as1 = np.empty(B)
     a0 = np.empty(B)
     a1 = np.empty(B)
     segs = np.empty(B)
@@ -587,6 +589,8 @@ def _lanes(
             for j in range(nb):
                 asym0 = rate / q0b[j]
                 asym1 = rate / q1b[j]
+                as0[j] = asym0
+                as1[j] = asym1
                 kj = 0.0
                 kj += w0b[j] * asym0
                 kj += w1b[j] * asym1
@@ -610,10 +614,8 @@ def _lanes(
                         lo, hi, fl, fh, xs, ba, bc, state, above,
                     )  # fmt: skip
             for j in range(nb):
-                asym0 = rate / q0b[j]
-                asym1 = rate / q1b[j]
-                s0[j] = (s0[j] - asym0) * dec0[j] + asym0
-                s1[j] = (s1[j] - asym1) * dec1[j] + asym1
+                s0[j] = (s0[j] - as0[j]) * dec0[j] + as0[j]
+                s1[j] = (s1[j] - as1[j]) * dec1[j] + as1[j]
         for j in range(nb):
             out[0, b_lo + j] = auc[j]
             out[1, b_lo + j] = auc_tau[j] if window else math.nan

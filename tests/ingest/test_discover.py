@@ -17,8 +17,7 @@ from twinlab.ingest import run as ingest_run
 from twinlab.ingest.run import discover, read_sources
 
 AE_CSV = (
-    "STUDYID,DOMAIN,USUBJID,AESEQ,AETERM,AEDECOD,AESTDTC\n"
-    "S,AE,S-1,1,Headache,Headache,2020-01-02\n"
+    "STUDYID,DOMAIN,USUBJID,AESEQ,AETERM,AEDECOD,AESTDTC\nS,AE,S-1,1,Headache,Headache,2020-01-02\n"
 )
 
 
@@ -48,11 +47,8 @@ def test_a_folder_yields_its_files_links_and_special_files_under_one_name_each(
     src = _tree(tmp_path)
     real = src.resolve()
     got = discover([src], exclude=[src / "out"])
-    assert got == sorted(
-        real / name
-        for name in ("a.csv", "sub/b.csv", "sub/deep/c.csv", "out.csv", "folder", "gone.csv",
-                     "pipe.csv")  # fmt: skip
-    )
+    names = ["a.csv", "sub/b.csv", "sub/deep/c.csv", "out.csv", "folder", "gone.csv", "pipe.csv"]
+    assert got == sorted(real / name for name in names)
     assert real / "out" / "o.csv" in discover([src])  # only the excluded folder is left out
 
 
@@ -63,10 +59,8 @@ def test_a_folder_named_through_a_link_labels_every_file_relative_to_it(tmp_path
     alias = tmp_path / "alias"
     alias.symlink_to(src, target_is_directory=True)
     labels = sorted(r.source_file for r in read_sources([alias]))
-    assert labels == sorted(
-        ["a.csv", "sub/b.csv", "sub/deep/c.csv", "out/o.csv", "out.csv", "folder", "gone.csv",
-         "pipe.csv"]  # fmt: skip
-    )
+    names = ["a.csv", "sub/b.csv", "sub/deep/c.csv", "out/o.csv", "out.csv", "folder"]
+    assert labels == sorted([*names, "gone.csv", "pipe.csv"])
 
 
 def test_the_parent_folder_given_as_dotdot_is_read(

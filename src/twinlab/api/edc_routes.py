@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from twinlab.api import results
 from twinlab.api.auth import requires
 from twinlab.api.middleware import side_effect
 from twinlab.api.odm_export import ExportItem, OdmSchemaError, export_odm
@@ -60,14 +60,14 @@ class ExportRequest(BaseModel):
 def _rows(folder: Any, body: ExportRequest) -> list[dict[str, Any]]:
     from twinlab.api.trials_routes import _model
 
-    table = pd.read_parquet(folder / "patients.parquet")
+    table = results.read_patients(folder)
     mine = table[table["source"].astype(str).isin(body.subjects)]
     found = set(mine["source"].astype(str))
     if len(found) < len(set(body.subjects)):
         raise ValueError(f"{len(set(body.subjects) - found)} subjects have no twin in this run")
     if body.arm not in set(mine["arm"]):
         raise ValueError(f"run has no arm {body.arm!r}")
-    stamp = (folder / "patients.parquet").stat().st_mtime
+    stamp = results.patients_path(folder).stat().st_mtime
     model = _model(str(folder), stamp, body.control_arm, body.target, "linear")
     run = json.loads((folder / "run.json").read_text())
     fit = ((run.get("scenario") or {}).get("population") or {}).get("fit") or {}

@@ -462,7 +462,7 @@ class JobManager:
 
     def _run(self, job: dict[str, Any]) -> None:
         from twinlab.audit import audit_event
-        from twinlab.simulate import run
+        from twinlab.simulate import patients_path, run
 
         job_id = job["id"]
         self._set(job_id, state="running")
@@ -479,14 +479,14 @@ class JobManager:
             scenario = scenario_from_params(section, seed=request.seed, root=self.settings.project)
             with private_umask():  # the result (and a local cluster's workers) private
                 result = run(scenario, client=self._dask(), out=out, progress=progress)
-                lineage = result.patients[["vpid", "source"]].drop_duplicates("vpid")
+                lineage = result.patients_table(["vpid", "source"]).drop_duplicates("vpid")
                 lineage.sort_values("vpid").to_parquet(out / "lineage.parquet", index=False)
             restrict_tree(out)  # what other processes wrote (an external cluster's workers)
             audit_event(  # before the job is done: a job whose run is not audited fails
                 "api.job",
                 f"job-{job_id}",
                 params={"client": job["client"], "request": job["request"]},
-                new={"state": "done", "patients_sha256": _sha(out / "patients.parquet")},
+                new={"state": "done", "patients_sha256": _sha(patients_path(out))},
                 actor=job["client"],
             )
         except _Cancelled:
@@ -520,10 +520,14 @@ def scenario_from_params(section: dict[str, Any], *, seed: int, root: Path) -> A
 
 
 def _sha(path: Path) -> str:
+    """SHA-256 of a file, or of a folder's files (each name, then its bytes; by name)."""
     h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    for file in sorted(path.glob("*")) if path.is_dir() else [path]:
+        if path.is_dir():
+            h.update(file.name.encode() + b"\0")
+        with file.open("rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(block)
     return h.hexdigest()
 
 

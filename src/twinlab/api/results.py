@@ -68,8 +68,23 @@ class DisclosureRefused(ValueError):
     """An aggregate-only caller asked for a population the disclosure rule does not answer."""
 
 
+def patients_path(folder: Path) -> Path:
+    """A run's per-patient table: ``patients.parquet``, or the folder of its parts."""
+    from twinlab.simulate.result import patients_path
+
+    return patients_path(folder)
+
+
+def read_patients(folder: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """A run's per-patient table (``columns`` only), in the one-file order whichever way the
+    run wrote it (:func:`twinlab.simulate.read_patients`)."""
+    from twinlab.simulate.result import read_patients
+
+    return read_patients(folder, columns)
+
+
 def _is_run(folder: Path) -> bool:
-    return (folder / "run.json").is_file() and (folder / "patients.parquet").is_file()
+    return (folder / "run.json").is_file() and patients_path(folder).exists()
 
 
 def _runs(results: Path) -> dict[str, Path]:
@@ -141,7 +156,8 @@ class PatientsPage:
 
 
 def _columns(folder: Path) -> list[str]:
-    return list(pq.read_schema(folder / "patients.parquet").names)
+    """The columns of a run's per-patient table (one file, or its parts)."""
+    return list(pq.ParquetDataset(patients_path(folder)).schema.names)
 
 
 def patients_page(
@@ -178,7 +194,8 @@ def patients_page(
             where.append(sql)
             args.append(value)
     cond = f"WHERE {' AND '.join(where)}" if where else ""
-    file = str(folder / "patients.parquet").replace("'", "''")
+    source = patients_path(folder)
+    file = str(source / "*.parquet" if source.is_dir() else source).replace("'", "''")
     src = f"read_parquet('{file}')"
     quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
     con = duckdb.connect()
@@ -240,7 +257,7 @@ def population_summary(
         raise ValueError(f"unknown metrics {unknown}; have {allowed}")
     covs = [c for c in ("WT", "CRCL", "CYP2C9") if c in have]
     columns = list(dict.fromkeys(["arm", "vpid", "source", *covs, *metrics]))
-    table = pd.read_parquet(folder / "patients.parquet", columns=columns)
+    table = read_patients(folder, columns)
     w = _band(WEIGHT_BANDS, *weight) if aggregate_only else None
     c = _band(CRCL_BANDS, *crcl) if aggregate_only else None
     mask = np.ones(len(table), dtype=bool)

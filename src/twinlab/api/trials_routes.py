@@ -144,7 +144,7 @@ def _model(folder: str, mtime: float, arm: str, target: str, kind: str) -> Any:
     population = (run.get("scenario") or {}).get("population") or {}
     required = list((population.get("covariates") or {}).get("required") or [])
 
-    table = pd.read_parquet(Path(folder) / "patients.parquet")
+    table = results.read_patients(Path(folder))
     control = table[table["arm"] == arm]
     if control.empty:
         raise ValueError(f"run has no arm {arm!r}")
@@ -170,7 +170,7 @@ def _baselines(folder: Path, subjects: list[Subject], features: list[str]) -> pd
     need = [s.subject for s in subjects if s.covariates is None]
     known: dict[str, dict[str, float]] = {}
     if need:
-        have = pd.read_parquet(folder / "patients.parquet", columns=["source", *features])
+        have = results.read_patients(folder, ["source", *features])
         have = have[have["source"].astype(str).isin(need)].drop_duplicates("source")
         known = {str(r.pop("source")): r for r in have.to_dict("records")}
         if len(known) < len(set(need)):
@@ -255,7 +255,7 @@ def trials_router(settings: ApiSettings, runs: RunAccess) -> APIRouter:
                 results.population_summary(folder, metrics=["cmax"], k=settings.min_cell)
             except results.DisclosureRefused as exc:
                 raise HTTPException(403, str(exc)) from None
-        table = pd.read_parquet(folder / "patients.parquet")
+        table = results.read_patients(folder)
         try:
             out = recommend_regimen(
                 table, metric=body.metric, target=body.target, direction=body.direction,
@@ -286,7 +286,7 @@ def trials_router(settings: ApiSettings, runs: RunAccess) -> APIRouter:
     ) -> ScoresResponse:
         """Prognostic scores of enrolled subjects from the twin behind a run."""
         folder = runs.folder(request, who, body.run)
-        stamp = (folder / "patients.parquet").stat().st_mtime
+        stamp = results.patients_path(folder).stat().st_mtime
         try:
             model = _model(str(folder), stamp, body.control_arm, body.target, body.kind)
         except ValueError as exc:

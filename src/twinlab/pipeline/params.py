@@ -367,6 +367,10 @@ class SimulateParams(CohortParams):
     chunk_size: int = option(10_000, ge=1)
     threshold_mg_l: float | None = option(None, gt=0)
     residual: bool = False
+    #: the per-patient table written by the workers, one Parquet part a chunk
+    #: (``patients/``), not assembled on the client into ``patients.parquet``: for 10^6
+    #: virtual patients and more on a cluster (``run(parts=True)``)
+    parts: bool = False
     held_out: dict[str, HeldOutParams] | None = None
 
     def __post_init__(self) -> None:

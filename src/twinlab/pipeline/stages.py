@@ -487,15 +487,16 @@ def simulate_stage(
 ) -> StageResult:
     """``simulate``: the virtual cohort × the arms on Dask into the section's ``out``.
 
-    Writes the engine's outputs (``result.zarr``, ``patients.parquet``, ``arms.parquet``,
-    ``run.json``; the Dask performance report and timings beside them, outside DVC) and
+    Writes the engine's outputs (``result.zarr``, ``patients.parquet`` or with ``parts`` its
+    parts written by the workers, ``patients/``, ``arms.parquet``, ``run.json``; the Dask
+    performance report and timings beside them, outside DVC) and
     ``lineage.parquet`` (virtual patient → the real patient whose covariates it carries,
     the only patient-level link back to the cohort). Each ``held_out`` cohort (separately
     seeded new virtual patients of the same population, under some arms: the trial stage's
     PROCOVA ``history`` and ``planning`` data) is simulated too, into ``held_out/<name>/``
     (without timings). ``value`` is the :class:`~twinlab.simulate.SimulationResult`.
     """
-    from twinlab.simulate import run
+    from twinlab.simulate import patients_path, run
 
     root = Path(root) if root is not None else params.root
     cfg: SimulateParams = params.section("simulate")
@@ -506,12 +507,12 @@ def simulate_stage(
         for name, h in (cfg.held_out or {}).items()
     }
     with params.dask.client(root) as client:
-        result = run(scenario, client=client, out=out, progress=progress)
+        result = run(scenario, client=client, out=out, progress=progress, parts=cfg.parts)
         for name, other in held_out.items():
             # DVC tracks held_out/ whole: no wall times or Dask report inside
             run(other, client=client, out=out / "held_out" / name, profile=False)
     lineage = (
-        result.patients[["vpid", "source"]]
+        result.patients_table(["vpid", "source"])
         .drop_duplicates("vpid")
         .sort_values("vpid")
         .reset_index(drop=True)
@@ -528,7 +529,8 @@ def simulate_stage(
             *([resolve(root, cfg.pd_spec)] if cfg.pd_spec else []),
         ),
         outputs=(
-            *(out / n for n in ("result.zarr", "patients.parquet", "arms.parquet")),
+            *(out / n for n in ("result.zarr", "arms.parquet")),
+            patients_path(out),
             *(out / "held_out" / name / "patients.parquet" for name in held_out),
         ),
         seed=params.seed,
@@ -605,6 +607,7 @@ def surrogate_stage(params: PipelineParams, root: str | Path | None = None) -> S
     :class:`~twinlab.surrogate.Surrogate`.
     """
     from twinlab.pipeline.scenario import scenario_from_params
+    from twinlab.simulate import patients_path
     from twinlab.surrogate import Surrogate, training_table
 
     root = Path(root) if root is not None else params.root
@@ -655,13 +658,23 @@ def surrogate_stage(params: PipelineParams, root: str | Path | None = None) -> S
         params=cfg.to_dict(),
         inputs=(
             resolve(root, sim.models_root) / sim.model,
-            resolve(root, sim.out) / "patients.parquet",
+            patients_path(resolve(root, sim.out)),
         ),
         outputs=(out, metrics_path),
         seed=seed,
         summary={"provenance": json.loads(json.dumps(surrogate.provenance(), default=str))},
         message=f"surrogate in {cfg.out} (held-out R2 >= {worst:.4f})",
     )
+
+
+def _patients_file(path: Path) -> Path:
+    """The simulate stage's per-patient table that ``path`` names: the file, or the folder
+    of parts that a run with ``simulate.parts`` writes in the place of ``patients.parquet``."""
+    from twinlab.simulate.result import PARTS
+
+    if not path.exists() and path.name == "patients.parquet" and (path.parent / PARTS).is_dir():
+        return path.parent / PARTS
+    return path
 
 
 def _arms(simulate: SimulateParams) -> list:
@@ -730,6 +743,7 @@ def trial_stage(params: PipelineParams, root: str | Path | None = None) -> Stage
 
     ``value`` is the metrics written to ``metrics_path``.
     """
+    from twinlab.simulate import read_patients
     from twinlab.trials import (
         PrognosticModel,
         plan_variance_reduction,
@@ -746,8 +760,8 @@ def trial_stage(params: PipelineParams, root: str | Path | None = None) -> Stage
     design = cfg.design_object()
     final = resolve(root, cfg.out)
     with staged_dir(final) as out:  # the trial's folder appears whole or not at all
-        patients_file = resolve(root, cfg.patients)
-        patients = pd.read_parquet(patients_file)
+        patients_file = _patients_file(resolve(root, cfg.patients))
+        patients = read_patients(patients_file)
         n_rep = int(cfg.n_replicates)
         procova = cfg.procova
         # PROCOVA's data, simulated by the simulate stage: a held-out control cohort to train the

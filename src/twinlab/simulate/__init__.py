@@ -20,7 +20,7 @@ from twinlab.simulate.exposure import ODE_TOLERANCE, exponential_exposure, ode_e
 from twinlab.simulate.kernels import KERNEL_MODELS, superpose, superpose_model
 from twinlab.simulate.metrics import EXPOSURE, PD, arm_summary, exposure_metrics, pd_endpoints
 from twinlab.simulate.regimens import ROUTES, Arm, Regimen, Titration
-from twinlab.simulate.result import SimulationResult, open_result
+from twinlab.simulate.result import SimulationResult, open_result, patients_path, read_patients
 from twinlab.simulate.scenario import Scenario
 
 __all__ = [
@@ -40,7 +40,9 @@ __all__ = [
     "exposure_metrics",
     "ode_exposure",
     "open_result",
+    "patients_path",
     "pd_endpoints",
+    "read_patients",
     "run",
     "simulate_chunk",
     "superpose",

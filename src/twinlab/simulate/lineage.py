@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from twinlab.simulate.result import patients_path
+
 __all__ = ["trace_virtual_patient"]
 
 
@@ -39,7 +41,7 @@ def trace_virtual_patient(vpid: int | str, result_dir: str | os.PathLike[str]) -
     folder = Path(result_dir)
     text = str(vpid)
     number = int(text[3:] if text.upper().startswith("VP-") else text)
-    patients = pd.read_parquet(folder / "patients.parquet", filters=[("vpid", "==", number)])
+    patients = pd.read_parquet(patients_path(folder), filters=[("vpid", "==", number)])
     if patients.empty:
         raise KeyError(f"no virtual patient VP-{number} in {folder}")
     run = json.loads((folder / "run.json").read_text())

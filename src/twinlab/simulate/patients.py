@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from twinlab.simulate.result import patients_path, read_patients
 from twinlab.virtual.base import chunk_rng
 
 __all__ = ["scenario_patients"]
@@ -85,13 +86,13 @@ def _check(table: pd.DataFrame, result: Any, draw: int, covariates: list[str]) -
     if isinstance(result, str | os.PathLike):
         from twinlab.config import resolve
 
-        path = resolve(result) / "patients.parquet"
-        if not path.is_file():
+        path = patients_path(resolve(result))
+        if not path.exists():
             raise ValueError(f"{path.parent} is not a simulation result (no patients.parquet)")
-        patients = pd.read_parquet(path)
+        patients = read_patients(path)
         where = str(path.parent)
     else:
-        patients, where = result.patients, "the result"
+        patients, where = result.patients_table(), "the result"
     keys = ["vpid", "posterior_draw", "source", *covariates]
     missing = sorted(set(keys) - set(patients.columns))
     if missing:

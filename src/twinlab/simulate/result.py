@@ -36,12 +36,50 @@ import xarray as xr
 
 from twinlab.config import resolve
 
-__all__ = ["FILES", "PARTS", "SimulationResult", "open_result"]
+__all__ = ["FILES", "PARTS", "SimulationResult", "open_result", "patients_path", "read_patients"]
 
 #: The files of a result folder that reproduce byte for byte.
 FILES = ("result.zarr", "patients.parquet", "arms.parquet", "run.json")
 #: The folder of the per-patient table's parts (``run(parts=True)``), for ``patients.parquet``.
 PARTS = "patients"
+
+
+def patients_path(folder: str | os.PathLike[str]) -> Path:
+    """The per-patient table of result folder ``folder``: its folder of parts
+    (``run(parts=True)``) when there is one, else ``patients.parquet``."""
+    parts = Path(folder) / PARTS
+    return parts if parts.is_dir() else Path(folder) / "patients.parquet"
+
+
+#: The order of a one-file per-patient table (parts are chunk-major, draw-major within one).
+ROW_ORDER = ["draw", "vpid", "arm"]
+
+
+def read_patients(
+    path: str | os.PathLike[str], columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The per-patient table at ``path`` (a ``patients.parquet`` file, a folder of parts, or
+    a result folder holding either), as the one-file run's table: a table in parts is put in
+    its order (draw, vpid, arm), so that what reads it gives the same results whichever
+    way the run wrote it.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no per-patient table at ``path``.
+    """
+    path = Path(path)
+    if (path / "run.json").is_file():
+        path = patients_path(path)  # a result folder
+    if not path.exists():
+        raise FileNotFoundError(f"no per-patient table at {path}: run the simulation first")
+    if not path.is_dir():
+        return pd.read_parquet(path, columns=None if columns is None else list(columns))
+    wanted = None if columns is None else list(columns)
+    keys = [] if wanted is None else [k for k in ROW_ORDER if k not in wanted]
+    table = pd.read_parquet(path, columns=None if wanted is None else [*wanted, *keys])
+    table = table.sort_values(ROW_ORDER, kind="stable", ignore_index=True)
+    return table.drop(columns=keys) if keys else table
 
 
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
@@ -123,21 +161,14 @@ class SimulationResult:
             da.quantile(q, dim=("draw", "patient")).transpose("quantile", "arm", "time").compute()
         )
 
-    def _patients_source(self) -> Path | None:
-        """The Parquet file, or the folder of parts, of the per-patient table on disk."""
-        if self.path is None:
-            return None
-        parts = self.path / PARTS
-        return parts if parts.is_dir() else self.path / "patients.parquet"
-
     def patients_table(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """The per-patient table (``columns`` only, when given), from memory or from disk."""
+        """The per-patient table (``columns`` only, when given), from memory or from disk;
+        a table in parts in the one-file table's order (:func:`read_patients`)."""
         if self.patients is not None:
             return self.patients if columns is None else self.patients[list(columns)]
-        source = self._patients_source()
-        if source is None:
+        if self.path is None:
             raise ValueError("this result holds no per-patient table")
-        return pd.read_parquet(source, columns=None if columns is None else list(columns))
+        return read_patients(patients_path(self.path), columns)
 
     def query(self, sql: str) -> pd.DataFrame:
         """Run ``sql`` with DuckDB over the tables ``patients`` and ``arms``.
@@ -149,7 +180,7 @@ class SimulationResult:
         con = duckdb.connect()
         try:
             if self.path is not None:
-                source = self._patients_source()
+                source = patients_path(self.path)
                 pattern = source / "*.parquet" if source.is_dir() else source
                 for table, file in (("patients", pattern), ("arms", self.path / "arms.parquet")):
                     file = str(file).replace("'", "''")

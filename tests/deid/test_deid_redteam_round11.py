@@ -40,6 +40,11 @@ aphasia", "Jackson-Pratt drain"), geriatric scales and obstetric notation. In al
 round 11: 14 of 143 planted values leaked (12 distinct; dates 4, geographic 5, telephones 2,
 a name 1) and 24 of 97 clinical phrases were lost; after: none of either.
 
+The benchmark (``benchmarks/deid_recall.py --notes 500``, seed 14: 625 notes, 18,750
+values) gave the same figures before and after round 11: recall 1.0, precision of the replaced
+characters 0.9202, clinical tokens removed 0.0004 (its generator plants none of the forms
+above).
+
 The rules are bounded so as not to open leaks: a marker keeps its status only when it is in
 capitals and a known marker, a gene or holds a digit ("DOE-LOW, JANE" stays a name); an
 eponym of anatomy only after its structure and "of" ("son Willis of Tacoma" still goes); a

@@ -479,6 +479,9 @@ def test_look_alikes_of_the_round11_rules_stay(text):
         # a surname in capitals before a status word is no marker
         ("PATIENT: DOE-LOW, JANE", "DOE"),
         ("Seen with KIM-POSITIVE", "KIM"),
+        # gene symbols that are given names are genes in capitals only
+        ("Kit Marlowe visited today", "Kit"),
+        ("with Ret Alvarez", "Ret"),
         # military and lettered addresses, a caller, a spelled name, a month's day in words
         ("Unit 2050 Box 4190, FPO AP 96522", "2050"),
         ("CMR 480 Box 219, APO AE 09128", "219"),

@@ -222,8 +222,6 @@ _GENETIC = re.compile(
     r"|mlh1|msh[26]|pms[12]|epcam|brca[12]|palb2|chek2|tp53|pten|cdh1|stk11|mutyh|[khn]ras"
     r"|braf|egfr|erbb[234]|pik3ca|idh[12]|jak2|flt3|npm1|pdgfr[ab]|ntrk[1-3]|abl1|bcl[26]"
     r"|smad4|cdkn2a|rb1|wt1|men1|fgfr[1-4]|esr1|ros1"
-    # kinase genes and fusions named by their symbols ("MET exon 14", "RET", "ALK-rearranged")
-    r"|met|ret|alk|kit|myc|mycn|vhl|apc|atm"
     # haemochromatosis and other single-gene tests ("HFE C282Y homozygous")
     r"|hfe|cftr|g6pd|fmr1|htt|apoe",
     re.IGNORECASE,
@@ -534,6 +532,9 @@ _ANATOMY_HEAD = re.compile(
 _EPONYM_OF = re.compile(r"[ \t]+of[ \t]+(?-i:[A-Z])[a-z]")
 #: The clotting factor before its variant's city ("Factor V Leiden").
 _FACTOR_V = re.compile(r"\bfactor[ \t]+(?:v|5)[ \t]+leiden\b", re.IGNORECASE)
+#: Genes whose symbols are also words or given names ("MET exon 14", "RET", "ALK-rearranged",
+#: "c-KIT"): kept in capitals only ("Kit Marlowe", "Ret Alvarez" are people).
+_GENES_IN_CAPITALS = frozenset("MET RET ALK KIT MYC MYCN VHL APC ATM".split())
 #: Gestational age written as weeks and days ("39w2d", "38w6d").
 _GESTATION = re.compile(r"\d{1,2}w[0-6]d?", re.IGNORECASE)
 
@@ -542,7 +543,12 @@ def _marker(word: str) -> bool:
     """Whether ``word`` names a tumour or hormone marker in capitals ("ER", "HER2", "EGFR")."""
     if not word.isupper() or len(word) > 6:
         return False
-    return word in _MARKERS or any(c.isdigit() for c in word) or bool(_GENETIC.fullmatch(word))
+    return (
+        word in _MARKERS
+        or word in _GENES_IN_CAPITALS
+        or any(c.isdigit() for c in word)
+        or bool(_GENETIC.fullmatch(word))
+    )
 
 
 def _marker_status(text: str, word: str, start: int, end: int) -> bool:
@@ -831,6 +837,7 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
             or _scored_eponym(text, word, s, e)
             or _marker_status(text, word, s, e)
             or _GESTATION.fullmatch(word)
+            or word in _GENES_IN_CAPITALS
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

@@ -100,6 +100,9 @@ _FUNCTION_WORDS = frozenset(
     + "million billion iu dtap tdap dtp".split()
     # milliunits ("oxytocin 2 mU/min")
     + ["mu"]
+    # a tumour marker, a gait test, obstetric history's term-preterm-abortion-living count and
+    # a panel's heading Philter flags ("CEA 2.1", "TUG 14 s", "TPAL 3-0-1-3", "Genes:")
+    + "cea tug tpal genes spo2".split()
 )
 #: A clinical noun after an eponym: "Wilson disease", "Bell's palsy", "Foley catheter",
 #: "Guillain-Barre syndrome", "Tanner stage", "Bence Jones protein" (a person's name there
@@ -117,7 +120,7 @@ _EPONYM_AFTER = re.compile(
     r"|gallop|toxin|vaccine|virus|bacillus|arteritis|vasculitis|pouch|fascia|ligament"
     r"|stockings?|splint|respirations?|breathing|scale|pattern|category|stain|repair|tendon"
     r"|fundoplication|esophagectomy|gastrectomy|surgery|bypass|osteotomy|amputation|wort"
-    r"|tear|oesophagus|body|curves?|estimates?|grade)\b",
+    r"|tear|oesophagus|body|curves?|estimates?|grade|glands?|drain|duct|aphasia)\b",
     re.IGNORECASE,
 )
 #: Named definitions, assessments, indices, rules, models and tests ("Berlin definition",
@@ -167,18 +170,22 @@ _CLINICAL_NAMES = frozenset(
     " hashimoto nyha apgar gleason breslow swan ganz chvostek trousseau kussmaul korotkoff"
     " brugada charcot osgood schlatter perthes candida clostridioides ns lr d5w"
     " papanicolaou klinefelter angelman niemann ehlers danlos prader willi creutzfeldt"
-    " ziehl neelsen nissen roux mohs achilles morse braden".split()
+    " ziehl neelsen nissen roux mohs achilles morse braden"
+    # areas of the brain's language named alone ("Broca area", "Wernicke aphasia")
+    " broca brocas wernicke wernickes".split()
 )
 #: Eponyms of a guideline, scale, score or device that are surnames too: kept only before their
 #: score, grade or clinical word ("Fleischner follow-up", "Hoehn and Yahr stage 3", "Tinetti
 #: 14", "Karnofsky 70", "Mallampati II", "Hoyer lift") and after no title or person word
 #: ("Patient Lachman, Joan"; "Dr. Killip").
 _SCORED_EPONYMS = frozenset(
-    "fleischner hoehn yahr tinetti karnofsky mallampati killip hoyer lachman tinel phalen".split()
+    "fleischner hoehn yahr tinetti karnofsky mallampati killip hoyer lachman tinel phalen"
+    " katz berg".split()
 )
 _SCORE_AFTER = re.compile(
     r"(?:['’]s)?(?:[ \t]*[:=]?[ \t]*(?:\d|[IV]{1,3}\b|class|grade|stage|score|scale|criteria"
-    r"|test|sign|lift|follow|guideline|recommendation)|[ \t]+and[ \t]+Yahr\b|-)",
+    r"|test|sign|lift|follow|guideline|recommendation|adl|index|balance)"
+    r"|[ \t]+and[ \t]+(?:Yahr|Tinel)\b|-)",
     re.IGNORECASE,
 )
 
@@ -495,8 +502,69 @@ def _vitamin_dose(text: str, word: str, start: int, end: int) -> bool:
 #: hold ("Lad", "Des", "Lul"): in capitals they name no one.
 _ANATOMY_CAPITALS = frozenset(
     "LAD LCX RCA PDA PLB LIMA RIMA SVG DES BMS OM OM1 OM2 D1 D2"
-    " LUL LLL RUL RML RLL LUQ RUQ LLQ RLQ".split()
+    " LUL LLL RUL RML RLL LUQ RUQ LLQ RLQ"
+    # room air after a saturation ("SpO2 94% RA")
+    " RA".split()
 )
+#: A marker's status glued on by a hyphen: "ER-positive", "EGFR-mutant", "ALK-rearranged".
+_STATUS = (
+    r"positive|negative|pos|neg|mutant|mutated|amplified|rearranged|equivocal|low"
+    r"|deficient|proficient|expressing|wildtype"
+)
+#: Markers without a digit whose status is written after them ("ER-positive", "MMR-deficient");
+#: others need a digit ("HER2-low") or to be a gene of :data:`_GENETIC` ("EGFR-mutant").
+_MARKERS = frozenset("ER PR AR HR MMR MSI TMB".split())
+_STATUS_AFTER = re.compile(rf"-(?:{_STATUS})\b", re.IGNORECASE)
+_MARKER_BEFORE = re.compile(r"(?<![\w-])[A-Z][A-Z0-9]{0,5}-$")
+_STATUS_WORD = re.compile(_STATUS, re.IGNORECASE)
+#: An anatomical structure named after a person: "circle of Willis", "sphincter of Oddi",
+#: "ampulla of Vater", "loop of Henle", "tetralogy of Fallot".
+_ANATOMY_OF = re.compile(
+    r"\b(?:circle|sphincter|ampulla|loop|islets?|canals?|pouch|space|tetralogy|ligament"
+    r"|bundle|organ|crypts?|foramen|triangle|angle|duct|node|glands?)[ \t]+of[ \t]+$",
+    re.IGNORECASE,
+)
+_ANATOMY_HEAD = re.compile(
+    r"circle|sphincter|ampulla|loop|islets?|canals?|pouch|space|tetralogy|ligament|bundle"
+    r"|organ|crypts?|foramen|triangle|angle|duct|node|glands?",
+    re.IGNORECASE,
+)
+_EPONYM_OF = re.compile(r"[ \t]+of[ \t]+(?-i:[A-Z])[a-z]")
+#: The clotting factor before its variant's city ("Factor V Leiden").
+_FACTOR_V = re.compile(r"\bfactor[ \t]+(?:v|5)[ \t]+leiden\b", re.IGNORECASE)
+#: Genes whose symbols are also words or given names ("MET exon 14", "RET", "ALK-rearranged",
+#: "c-KIT"): kept in capitals only ("Kit Marlowe", "Ret Alvarez" are people).
+_GENES_IN_CAPITALS = frozenset("MET RET ALK KIT MYC MYCN VHL APC ATM".split())
+#: Gestational age written as weeks and days ("39w2d", "38w6d").
+_GESTATION = re.compile(r"\d{1,2}w[0-6]d?", re.IGNORECASE)
+
+
+def _marker(word: str) -> bool:
+    """Whether ``word`` names a tumour or hormone marker in capitals ("ER", "HER2", "EGFR")."""
+    if not word.isupper() or len(word) > 6:
+        return False
+    return (
+        word in _MARKERS
+        or word in _GENES_IN_CAPITALS
+        or any(c.isdigit() for c in word)
+        or bool(_GENETIC.fullmatch(word))
+    )
+
+
+def _marker_status(text: str, word: str, start: int, end: int) -> bool:
+    """Whether ``word`` is a marker in capitals before its hyphenated status ("ER-positive"),
+    or that status after it ("EGFR-mutant"), or an eponym of anatomy ("loop of Henle")."""
+    if _STATUS_AFTER.match(text, end) is not None and _marker(word):
+        return True
+    before = _MARKER_BEFORE.search(text, max(0, start - 8), start)
+    if _STATUS_WORD.fullmatch(word) and before is not None and _marker(before.group()[:-1]):
+        return True
+    for m in _FACTOR_V.finditer(text, max(0, start - 12), min(len(text), end + 12)):
+        if m.start() <= start and end <= m.end():
+            return True
+    if _ANATOMY_HEAD.fullmatch(word) and _EPONYM_OF.match(text, end):  # "circle" of Willis
+        return True
+    return word[:1].isupper() and _ANATOMY_OF.search(text, max(0, start - 20), start) is not None
 
 
 def _clinical_name(text: str, word: str, end: int) -> bool:
@@ -767,6 +835,9 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
             or _drug_before_dose(text, word, e)
             or word in _ANATOMY_CAPITALS
             or _scored_eponym(text, word, s, e)
+            or _marker_status(text, word, s, e)
+            or _GESTATION.fullmatch(word)
+            or word in _GENES_IN_CAPITALS
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

@@ -102,7 +102,16 @@
    88-2210``, ``meeting ID 845 2211 0934``), labelled codes in groups (``member ZGP 8834 5521
    01``, ``ID W123 456 789``), an extension before a full stop (``ext. 4412.``), and the
    particles of a surname joined to its name (``Hendrik van der Berg``, ``Patient: de la
-   Cruz``: :func:`find_phi`; not ``von Willebrand disease``);
+   Cruz``: :func:`find_phi`; not ``von Willebrand disease``); and, from the eleventh round:
+   military post addresses (``PSC 3417 Box 2290, APO AE 09461``), house numbers with a half
+   or a letter (``2207 1/2 Elm Ave``, ``118-C Depot St``), neighbourhoods named by their side
+   of town (``the Upper West Side``), a name spelled letter by letter (``spelled
+   S-T-A-N``), a month's day as a cardinal word after a birth or date word (``birthday is
+   march twelve``), a caller naming themself in lower case (``hi it's rob``), an
+   interpreter's number after their name (``Rocio #4471``), a month/day after an admission or
+   discharge label (``Discharge: 03-22``), a ZIP+4 with an en dash, and a telephone's area
+   code or a date's prefix across a line break or hyphen (``919-`` / ``555-0128``,
+   ``mid-March 2024``);
 3. the spans of UCSF Philter's rules and dictionaries (:mod:`twinlab.deid.engine`, where the
    choice of engine is explained): names, places and anything else no clinical whitelist keeps;
 
@@ -299,7 +308,13 @@ _CLINICAL_CODE = re.compile(
     # a tumour gene and a whole TNM stage ("PIK3CA", "ypT2N0M0")
     r"|pik3\w+|(?:[cpr]|yp)?t(?:[0-4][a-d]?|is|x)n[0-3x][a-c]?(?:m[01x][a-c]?)?"
     # a protein change by deletion, duplication, insertion or frameshift ("CFTR F508del")
-    r"|[acdefghiklmnpqrstvwy]\d{1,4}(?:del|dup|ins|fs)\w{0,6})$",
+    r"|[acdefghiklmnpqrstvwy]\d{1,4}(?:del|dup|ins|fs)\w{0,6}"
+    # gravida and para ("G3P2012"), and a marker gene with its status or variant glued on by
+    # a hyphen ("HER2-negative", "FLT3-ITD", "PD-L1"): obstetric and tumour data
+    r"|g\d{1,2}p\d{1,5}"
+    r"|(?:her|erbb|flt|idh|jak|npm|ntrk|fgfr|brca|msh|mlh|pms|tp|pdl|ros|palb|chek)\d{1,2}[a-z]?"
+    r"(?:positive|negative|pos|neg|mutant|mutated|amplified|low|high|null|itd|tkd|wt"
+    r"|rearranged|fusion|equivocal)?)$",
     re.IGNORECASE,
 )
 
@@ -651,7 +666,7 @@ def _street_words(text: str) -> bool:
 #: Words before a bare ``n/n`` that make it a score, ratio, strength, fraction or setting, not
 #: a month/day ("strength 4/5", "pain is 7/10", "GCS 14/15", "BiPAP 10/5", "x 2/7").
 _RATIO_BEFORE = re.compile(
-    r"\b(?:scores?|scored|scales?|gcs|apgars?|phq\W?\d*|gad\W?\d*|mmse|moca|nihss|ecog|nyha"
+    r"\b(?:scores?|scored|scales?|gcs|apgars?|i?adls?|katz|berg|phq\W?\d*|gad\W?\d*|mmse|moca|nihss|ecog|nyha"
     r"|braden|morse|strength|motor|power|reflex(?:es)?|dtrs?|murmurs?|grades?|graded|rated"
     r"|rates?|rating|pain|bp|pressures?|ratios?|titers?|titres?|dilution|x|times|out|stage"
     r"|tanner|gravida|para|g\d|sats?|spo2|o2|fio2|vision|va|acuity|pupils?|perrla?|split"
@@ -1015,8 +1030,10 @@ class PlacePattern(PhiPattern):
 
     def _in_context(self, text: str, start: int, end: int, words: list[str], key: str) -> bool:
         """Whether the gazetteer name ``key`` at ``text[start:end]`` is a place there."""
-        from twinlab.deid.engine import _EPONYM_AFTER
+        from twinlab.deid.engine import _ANATOMY_OF, _EPONYM_AFTER
 
+        if _ANATOMY_OF.search(text, max(0, start - 20), start):  # "circle of Willis"
+            return False
         before = self.before.search(text, max(0, start - 40), start)
         prep = (before.groupdict().get("q") or before.group("p")) if before else None
         case = _place_case(words, prep)
@@ -1417,7 +1434,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "ip", _p(r"(?<![\w:])[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:%\w+)?(?![\w:])"), _is_ipv6
     ),
     PhiPattern("ssn", _p(r"(?<!\d)\d{3}([- ])\d{2}\1\d{4}(?!\d)")),
-    PhiPattern("zip", _p(r"(?<!\d)\d{5}-\d{4}(?!\d)")),
+    PhiPattern("zip", _p(r"(?<!\d)\d{5}[-\u2013]\d{4}(?!\d)")),  # an en dash too: "21201–1595"
     PhiPattern(  # an institution after its field's label: "InstitutionName: Lakeshore Imaging"
         "address",
         re.compile(
@@ -1567,7 +1584,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
         "date",
         _p(
             r"\b(?:on|since|until|till|dated|thru|through|dos|dob|starting|started|effective"
-            r"|admitted|discharged|due)[:\s]\s*"
+            r"|admitted|discharged|due|admit|admission|discharge|dc|d/c|visit|date)[:\s]\s*"
             r"(?P<v>(?<![\d/.:-])(?:(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])"
             r"|0[1-9]-(?:0[1-9]|[12]\d|3[01])))(?![\d/:-]|\.\d)"
             # a fraction: "started on 1/2 NS", "on 3/4 strength"
@@ -1793,7 +1810,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
         _p(
             # a word of the street's name ends with a dot only as an abbreviation ("St. Charles
             # Ave"): "2 large bore IVs. Place patient" crosses a full stop, no street
-            r"\b\d{1,6}[a-z]?(?:\s+[nsew]\.?)?(?P<w>(?:\s+(?:(?:st|mt|ft|ste|[nsew])\.(?=\s)"
+            r"\b\d{1,6}(?:[a-z]|-[a-z](?![\w-])|\s+1/2)?(?:\s+[nsew]\.?)?"
+            r"(?P<w>(?:\s+(?:(?:st|mt|ft|ste|[nsew])\.(?=\s)"
             r"|[a-z][\w'-]*(?:\.[\w'-]+)*)){1,3}?)\s+"
             r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|terrace"
             r"|place|pl|highway|hwy|parkway|pkwy|circle|cir|crt|cres|crescent|mews|gardens"
@@ -2445,6 +2463,62 @@ PATTERNS: tuple[PhiPattern, ...] = (
     # not a dbSNP rsID, nor a trial's registration ("NCT04417720", "ISRCTN12345678"): the
     # study's, no person's
     PhiPattern("number", _p(r"(?<![\d.,])(?<!rs)(?<!nct)(?<!isrctn)(?<!actrn)\d{7,}(?![\d.,])")),
+    PhiPattern(  # a caller naming themself in lower case (a voicemail): "hi it's rob from"
+        "name",
+        _p(
+            r"\b(?:hi|hello|hey|yes|morning|afternoon|evening)\b[ \t,!.]+(?:it'?s|it\s+is"
+            r"|this\s+is|my\s+name\s+is|i'?m|i\s+am)\s+(?P<v>[a-z][a-z'’-]+)\b"
+        ),
+        lambda v: v.islower() and _lower_first_name(v),
+        hint=_p(r"\b(?:hi|hello|hey|yes|morning|afternoon|evening)\b"),
+    ),
+    PhiPattern(  # a military post address: "PSC 1234 Box 5678, APO AE 09204", "CMR 480 Box 219"
+        "address",
+        _p(
+            r"\b(?:psc|cmr|unit)\s*#?\s*\d{3,5}\s*,?\s*box\s*#?\s*\d{1,5}\b"
+            r"(?:\s*,?\s*(?:apo|fpo|dpo)\s+(?:ae|ap|aa)(?:\s+\d{5}(?:-\d{4})?)?\b)?"
+            r"|\b(?:apo|fpo|dpo)\s+(?:ae|ap|aa)\s+\d{5}(?:-\d{4})?\b"
+        ),
+        hint=_p(r"\b(?:box|apo|fpo|dpo)\b"),
+    ),
+    PhiPattern(  # a name spelled letter by letter: "spelled S-T-A-N-I-S-L-A-W-S-K-I", "K O W"
+        "name",
+        _p(
+            r"\bspell(?:ed|s|ing)?(?:\s+(?:it|her|his|my|their|the|name|surname|last|first"
+            r"|given|as|out)){0,4}\s*[:,]?\s*"
+            r"(?P<v>[a-z](?:(?:[ \t]*[-.][ \t]*|[ \t]+)[a-z](?![\w'’])){2,}\.?)"
+        ),
+        hint=_p(r"spell"),
+    ),
+    PhiPattern(  # a month and its day as a cardinal word: "birthday is march twelve"
+        "date",
+        re.compile(
+            rf"(?:(?i:\b(?:birthday|born|dob|d\.o\.b\.|date\s+of\s+birth|on)\s*(?:is|was|:)?"
+            rf"\s*(?:on\s+)?){_MONTH}|(?-i:\b(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)"
+            r"[a-z]*))\.?\s+(?:the\s+)?(?i:(?:twenty|thirty)[-\s](?:one|two|three|four|five|six"
+            r"|seven|eight|nine)|thirty|twenty|thirteen|fourteen|fifteen|sixteen|seventeen"
+            r"|eighteen|nineteen|one|two|three|four|five|six|seven|eight|nine|ten|eleven"
+            r"|twelve)\b(?![-\s]+(?:years?|months?|weeks?|days?|hours?|times|mg|units?|miles?"
+            r"|pounds?|lbs?|kg|tablets?|pills?|doses?|of)\b)",
+            re.IGNORECASE,
+        ),
+    ),
+    PhiPattern(  # a neighbourhood named by its side of town: "the Upper West Side", "North End"
+        "address",
+        re.compile(
+            r"\b(?:(?:Upper|Lower|Near|Far)[ \t]+)?(?:East|West|North|South|Northeast|Northwest"
+            r"|Southeast|Southwest)[ \t]+(?:Side|End)\b"
+        ),
+        hint=re.compile(r"Side|End"),
+    ),
+    PhiPattern(  # an interpreter's or an operator's number after their name: "Rocio #4471"
+        "id",
+        _p(
+            r"\b(?:interpreter|translator|operator|badge)\b[^.;\n]{0,40}?#[ \t]*:?[ \t]*"
+            r"(?P<v>[a-z]{0,4}\d{3,}[\w-]*)"
+        ),
+        hint=_p(r"interpreter|translator|operator|badge"),
+    ),
     PhiPattern(  # a code labelled "ID" ("fingerprint ID 998877"), after "number" (its kind wins)
         "id",
         _p(
@@ -2692,7 +2766,21 @@ def find_phi(
     out = _with_particles(text, out)
     if engine or names:
         out = _with_first_names(text, out)
-    return _across_line_breaks(text, out)
+    return _across_line_breaks(text, _with_date_prefix(text, out))
+
+
+#: A part of a month glued to a date by a hyphen ("mid-March 2024", "late-2023"): the prefix
+#: goes with the date.
+_DATE_PREFIX = re.compile(r"(?<![\w-])(?:mid|early|late|end|beginning)-$", re.IGNORECASE)
+
+
+def _with_date_prefix(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """``spans`` with each date's hyphenated prefix ("mid-March 2024") taken into it."""
+    out = []
+    for k, s, e in spans:
+        m = _DATE_PREFIX.search(text, max(0, s - 12), s) if k == "date" else None
+        out.append((k, m.start() if m is not None else s, e))
+    return out
 
 
 #: A middle or last initial right after a name: "Jolanda A.," "Pt Kwabena A. MRN".
@@ -2738,6 +2826,8 @@ def _town_after_address(text: str, spans: list[tuple[str, int, int]]) -> list[tu
 #: A word broken across a line by a hyphen (OCR, a narrow column): its part before the break
 #: (at the end of the searched text) and its part after it (at the start).
 _BROKEN_BEFORE = re.compile(r"(?<![^\W\d_])[^\W\d_]+-[ \t]*\n[ \t]*$")
+#: The area code of a telephone number whose line broke after its hyphen ("919-" / "555-0128").
+_BROKEN_PHONE_BEFORE = re.compile(r"(?<![\w-])(?:\+?1[-. ]?)?\(?\d{3}\)?-[ \t]*\n[ \t]*$")
 _BROKEN_AFTER = re.compile(r"-?[ \t]*\n[ \t]*[^\W\d_]+(?![^\W\d_])")
 
 
@@ -2765,7 +2855,8 @@ def _across_line_breaks(text: str, spans: list[tuple[str, int, int]]) -> list[tu
     """
     out: list[tuple[str, int, int]] = []
     for k, s, e in spans:
-        before = _BROKEN_BEFORE.search(text, max(0, s - 40), s)
+        broken = _BROKEN_PHONE_BEFORE if k == "phone" else _BROKEN_BEFORE
+        before = broken.search(text, max(0, s - 40), s)
         if before is not None:
             s = before.start()
         if text[e - 1 : e] == "-" or text[e : e + 1] == "-":

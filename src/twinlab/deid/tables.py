@@ -293,11 +293,15 @@ _COUNTRY_CODE = re.compile(r"[A-Z]{2,3}")
 class _VocabularyQualifier:
     """The check of a vocabulary qualifier (field policy ``vocabulary_qualifiers``): a text
     value is kept verbatim when in the vocabulary, else replaced by None; a list is checked
-    item by item; any other value (a number, an object) is no vocabulary term: None."""
+    item by item; any other value (a number, an object) is no vocabulary term: None. The
+    vocabularies: ``countries``, ``ucum`` (a UCUM unit whose annotations hold no PHI, or a known
+    spelling of one, as events.unit) or a list of words."""
 
     def __init__(self, vocabulary: Any) -> None:
         self._countries = vocabulary == "countries"
-        self._words = frozenset() if self._countries else frozenset(map(str.lower, vocabulary))
+        self._ucum = vocabulary == "ucum"
+        named = self._countries or self._ucum
+        self._words = frozenset() if named else frozenset(map(str.lower, vocabulary))
 
     def allowed(self, value: str) -> bool:
         from twinlab.deid.text import _countries, _fold
@@ -305,6 +309,13 @@ class _VocabularyQualifier:
         text = value.strip()
         if not text:
             return True
+        if self._ucum:
+            from twinlab.deid.policy import _ucum_spelling, in_vocabulary
+
+            spelled = _ucum_spelling(text)
+            return in_vocabulary("ucum", text) or (
+                spelled is not None and in_vocabulary("ucum", spelled)
+            )
         if self._countries:
             return bool(_COUNTRY_CODE.fullmatch(text)) or _fold(text) in _countries()
         words = _VOCABULARY_WORD.findall(text.lower())
@@ -421,28 +432,73 @@ _YEARS_PER = {"a": 1.0, "yr": 1.0, "yrs": 1.0, "y": 1.0, "year": 1.0, "years": 1
               "d": 1 / 365.25, "day": 1 / 365.25, "days": 1 / 365.25}  # fmt: skip
 
 
-def _cap_ages(out: pd.DataFrame) -> int:
+#: An age item's name as EDCs abbreviate it, on its letters only, lower case, with the unit
+#: it is given in ("AGEMO", "AGE_MONTHS", "PTAGEYRS", "Age (days)", "AGEDY"): the display
+#: check (``\bage\b``) misses the run-together names, and their unit is in the name.
+_AGE_NAME = re.compile(
+    r"(?:pt|pat|patient|subj|subject|current|reported)?age(?:in|at\w{0,12})?"
+    r"(?P<unit>years?|yrs?|y|months?|mons?|mths?|mos?|m|weeks?|wks?|w|days?|dys?|d)?"
+)
+_AGE_NAME_UNIT = {"y": "a", "m": "mo", "w": "wk", "d": "d"}
+
+
+def _age_names(events: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
+    """Rows whose item name says it is an age, and the years per unit the name gives.
+
+    Read before the display is scrubbed (an EDC's item name "AGEMO" is no word of the
+    dictionaries: the scrubber may replace it). An age is named by a display holding the word
+    "age" ("Age at diagnosis") or by an EDC's run-together name of an age and its unit
+    ("AGEMO": months); SDTM's ``source_display`` / ``source_code`` are read too.
+
+    Returns
+    -------
+    named : numpy.ndarray of bool
+    per : pandas.Series
+        Years per unit of the unit word of the name ("AGEMO": 1/12), NaN where the name gives
+        none.
+    """
+    named = np.zeros(len(events), dtype=bool)
+    per = pd.Series(np.nan, index=events.index, dtype="float64")
+    names = [events["display"].astype("str")] if "display" in events else []
+    if "qualifiers" in events:
+        for key in ("source_display", "source_code"):
+            names.append(events["qualifiers"].map(
+                lambda q, k=key: str(q.get(k, "")) if isinstance(q, dict) else ""))  # fmt: skip
+    for name in names:
+        named |= name.str.contains(_AGE_DISPLAY, na=False).to_numpy(dtype=bool)
+        squeezed = name.str.lower().str.replace(r"[^a-z]+", "", regex=True)
+        unit = squeezed.str.extract(f"^(?:{_AGE_NAME.pattern})$")["unit"]
+        hit = squeezed.str.fullmatch(_AGE_NAME, na=False)
+        named |= hit.to_numpy(dtype=bool)
+        word = unit.where(hit).dropna().astype(object).str[0].map(_AGE_NAME_UNIT)
+        years = pd.to_numeric(word.map(_YEARS_PER), errors="coerce").astype("float64")
+        per = per.fillna(years.reindex(per.index))
+    return named, per
+
+
+def _cap_ages(out: pd.DataFrame, names: tuple[np.ndarray, pd.Series] | None = None) -> int:
     """Cap the value of age events at 90 years (Safe Harbor: "all ages over 89"), in place.
 
-    An age event has an age code (:data:`_AGE_CODES`) or a display naming an age
-    ("Age at diagnosis") in a time unit (no unit, or one that is no time unit: years).
-    ``value_num`` becomes 90 years in the event's unit,
+    An age event has an age code (:data:`_AGE_CODES`) or a name that says it is an age
+    (:func:`_age_names`, ``names`` when read before the display was scrubbed) in a time unit:
+    the event's unit, else the unit its name gives ("AGEMO": months), else years (no unit, or
+    one that is no time unit). ``value_num`` becomes 90 years in that unit,
     ``orig_value`` and ``value_text`` ``"90+"``. Returns the number of events capped.
     """
     if "value_num" not in out or not len(out):
         return 0
+    named, name_per = _age_names(out) if names is None else names
     unit = (
         out["unit"].astype("str").str.strip().str.strip("{}").str.lower() if "unit" in out else None
     )
-    # no unit, or one that is no time unit (an EDC's unit OID "MU.Y" left unresolved): years,
-    # the unit ages are given in, so that an age over 89 is never published for want of a unit
-    per = unit.map(_YEARS_PER).fillna(1.0) if unit is not None else pd.Series(1.0, index=out.index)
+    # no unit, or one that is no time unit (an EDC's unit OID "MU.Y" left unresolved): the unit
+    # the item's name gives, else years, the unit ages are given in, so that an age over 89 is
+    # never published for want of a unit
+    per = pd.Series(np.nan, index=out.index, dtype="float64")
+    if unit is not None:
+        per = pd.to_numeric(unit.astype(object).map(_YEARS_PER), errors="coerce")
+    per = per.astype("float64").fillna(name_per).fillna(1.0)
     coded = out["code"].astype("str").isin(_AGE_CODES) if "code" in out else False
-    named = (
-        out["display"].astype("str").str.contains(_AGE_DISPLAY, na=False)
-        if "display" in out
-        else False
-    )
     value = pd.to_numeric(out["value_num"], errors="coerce")
     over = (coded | named) & per.notna() & (value * per > AGE_CEILING)
     if not over.any():
@@ -708,6 +764,7 @@ def deidentify(
         out, pseudo.map(shifts).set_axis(pseudo.to_numpy()), patient_column="patient_id"
     )
     identifier_items = _identifier_items(out)
+    age_names = _age_names(out)  # before the display is scrubbed
     for col in ("value_num", "value_text", "orig_value"):
         if col in out and identifier_items.any():
             out.loc[identifier_items, col] = np.nan if col == "value_num" else None
@@ -735,7 +792,7 @@ def deidentify(
                 n_kept += int(kept.sum())
             else:
                 out[col] = _scrub_free_text(out[col], scrubber, measured)
-    n_ages = _cap_ages(out)
+    n_ages = _cap_ages(out, age_names)
     n_codes = 0
     if "code" in out:  # a local or unknown system's code can be any text: keyed pseudonym
         from twinlab.deid.codes import transform_codes

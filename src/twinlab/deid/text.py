@@ -3024,7 +3024,7 @@ def person_name_runs(text: str) -> list[tuple[str, int, int]]:
 #: Words after which a single name word of a sponsor term is a person ("REVIEW BY KOWALSKI",
 #: "CALL WITH Nowak", "PER ABERNATHY", "C/O SMITH"): a title or care role is a pattern already.
 _SINGLE_NAME_CUE = re.compile(
-    r"\b(?:by|per|with|c/o|attn|called|seen|contact|caller|for|investigator|inv|pi|sub-?i"
+    r"\b(?:by|per|from|with|c/o|attn|called|seen|contact|caller|for|investigator|inv|pi|sub-?i"
     r"|patient|pt|subject|relative|mother|father|son|daughter|wife|husband|spouse)\W{0,3}$",
     re.IGNORECASE,
 )
@@ -3100,6 +3100,11 @@ _RELATION_CUE = re.compile(
 )
 
 
+#: Words before a person's name by what the person did ("INTERRUPTED BY <name>", "c/o"), before
+#: which a word of no dictionary is a name (:func:`_unknown_name`).
+_UNKNOWN_NAME_CUE = re.compile(r"\b(?:by|c/o|attn|called|caller)\W{0,3}$", re.IGNORECASE)
+
+
 def _unknown_name(
     text: str,
     words: list[tuple[int, int, str]],
@@ -3110,7 +3115,10 @@ def _unknown_name(
 ) -> bool:
     """Whether word ``i``, of no dictionary (no person name, no clinical, schedule or English
     word: :func:`_an_english_word`), is a name by its place: after a relation or a title
-    (:data:`_RELATION_CUE`), or right after a name already ``found`` (blank space between)."""
+    (:data:`_RELATION_CUE`), of 5 letters or more after a word that introduces a person by what
+    they did (:data:`_UNKNOWN_NAME_CUE`: "BY HAVERGAL"; not "per", "with" or "for", before a
+    drug or a standard: "PER RECIST", "WITH TWINUROSTAT"), or right after a name already
+    ``found`` (blank space between)."""
     start, end, word = words[i]
     if (
         len(word) < 3
@@ -3122,8 +3130,11 @@ def _unknown_name(
         or text[start - 1 : start] == "-"
     ):
         return False
-    if _RELATION_CUE.search(text[max(0, start - 16) : start]):
+    before = text[max(0, start - 16) : start]
+    if _RELATION_CUE.search(before):
         return True
+    if len(word) >= 5 and _UNKNOWN_NAME_CUE.search(before):
+        return True  # "DRUG INTERRUPTED BY HAVERGAL": a person the dictionaries lack
     return bool(found) and found[-1][2] <= start and not text[found[-1][2] : start].strip()
 
 

@@ -344,6 +344,11 @@ def build_timeline(
     # identifiers and PHI patterns only; the clinical engine read 'JSON', 'effectiveDateTime',
     # 'SAS XPORT' or 'fhir reader' as names and left reasons such as '[PHI] is not a date'.
     scrub = TextScrubber(identifiers, engine=False)
+    # The series' text attributes (a device name) are coded values, scrubbed as the events'
+    # device qualifier is (twinlab.deid.tables): runs of person names too, and a first name
+    # before a known surname ("Actiwatch 2 lent by Perpetua <surname>"); without the names
+    # check the first name of a relative was published where the qualifier lost it.
+    coded = TextScrubber(identifiers, engine=False, names=True)
     empty = pd.Series(dtype=str)
     quarantine = quarantine.reset_index(drop=True)
     quarantine["record_id"] = [
@@ -404,7 +409,7 @@ def build_timeline(
         file_counts=file_counts(results, ids, unplaced_per_file, same_fact_per_file, copy_of),
         report=report,
         raw_zone=raw_zone,
-        series=deidentified_series(results, keys, crosswalk, scrub.scrub),
+        series=deidentified_series(results, keys, crosswalk, coded.scrub),
         identifiers=identifiers,
         vocabulary=vocabulary,
     )

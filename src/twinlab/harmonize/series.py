@@ -69,7 +69,8 @@ def deidentified_series(
         ``source_patient`` (patient key), ``patient_id`` and ``shift_days``.
     scrub : callable, optional
         Applied to each text attribute kept (the pipeline's scrubber of coded values: known
-        identifiers and PHI patterns, as for the events' ``device`` qualifier).
+        identifiers, PHI patterns and person names, as for the events' ``device``
+        qualifier).
 
     Returns
     -------

@@ -109,6 +109,38 @@ def put(quals: dict[str, Any], key: str, value: Any) -> None:
         quals[key] = value
 
 
+#: The values of FHIR elements of type code with a required binding that fill a key the field
+#: policy scrubs as a coded value (known values and patterns only, no engine) and that other
+#: sources fill freely (SDTM's --CAT, --SEV): Quantity.comparator, AllergyIntolerance.category
+#: and reaction.severity. The keys only FHIR fills (fhir_status, intent, criticality...) are
+#: checked against their value sets by the field policy (vocabulary_qualifiers).
+_COMPARATORS = frozenset({"<", "<=", ">=", ">"})
+_ALLERGY_CATEGORIES = frozenset({"food", "medication", "environment", "biologic"})
+_REACTION_SEVERITIES = frozenset({"mild", "moderate", "severe"})
+
+
+def put_code(quals: dict[str, Any], key: str, value: str | None, allowed: frozenset[str]) -> None:
+    """Put the value of a FHIR element of type ``code`` (a required binding) in ``quals``.
+
+    A value of the binding goes under ``key``, a coded qualifier; any other value is text a
+    sender typed ("severe at <a relative's farm>") and goes under ``key + "_text"``, a key the
+    field policy scrubs like free text (and drops for a source nobody reviewed).
+
+    Parameters
+    ----------
+    quals : dict
+        The event's qualifiers, updated in place.
+    key : str
+        The coded qualifier key.
+    value : str or None
+        The element's value (None: nothing is put).
+    allowed : frozenset of str
+        The codes of the binding.
+    """
+    if value is not None:
+        quals[key if value in allowed else f"{key}_text"] = value
+
+
 def put_concept(quals: dict[str, Any], key: str, cc: Any, *, first_only: bool = False) -> None:
     """Put a CodeableConcept in ``quals``: its code under ``key``, its text under ``key_text``.
 
@@ -152,7 +184,7 @@ def _quantity(q: Any, where: str, quals: dict[str, Any]) -> tuple[float, str | N
     code = text(q.get("code"))
     if code is not None and code != unit:
         quals["unit_code"] = code
-    put(quals, "comparator", text(q.get("comparator")))
+    put_code(quals, "comparator", text(q.get("comparator")), _COMPARATORS)
     return value, unit
 
 
@@ -314,11 +346,11 @@ def allergy(res: dict, ptr: str, ctx: Context) -> list[Row]:
     put_concept(quals, "clinical_status", res.get("clinicalStatus"))
     put_concept(quals, "verification_status", res.get("verificationStatus"))
     put(quals, "type", text(res.get("type")))
-    put(quals, "category", text(first(res.get("category"))))
+    put_code(quals, "category", text(first(res.get("category"))), _ALLERGY_CATEGORIES)
     put(quals, "criticality", text(res.get("criticality")))
     reaction = first(res.get("reaction"))
     if isinstance(reaction, dict):
-        put(quals, "severity", text(reaction.get("severity")))
+        put_code(quals, "severity", text(reaction.get("severity")), _REACTION_SEVERITIES)
         put(quals, "reaction", concept_text(first(reaction.get("manifestation"))))
     status = "entered-in-error" if verification == "entered-in-error" else "final"
     return [(patient, t, end, "allergy", system, code, display, float("nan"), None, None,

@@ -47,21 +47,24 @@ def run(stage: str, params_file: Path, progress: bool | None, reports: bool) -> 
     project's DVC cache and local remotes.
     """
     from twinlab.pipeline import load_pipeline_params
+    from twinlab.pipeline.guard import project_lock, terminate_cleanly
     from twinlab.pipeline.run import run_reports
     from twinlab.pipeline.stores import private_stores
 
-    private_stores(params_file.resolve().parent)  # the DVC cache and remote of the project
-    every = load_pipeline_params(params_file)
-    library, notebooks = DVC_STAGES.get(stage, ((stage,), ()))
-    for name in library:
-        options: dict[str, object] = {}
-        if name == "fit":
-            options["progress"] = progress
-        elif name == "simulate":
-            options["progress"] = bool(progress)
-        run_and_report(name, every, **options)
-    for out in run_reports(every, notebooks if reports else ()):
-        click.echo(f"executed {out}")
+    every = load_pipeline_params(params_file)  # a bad file stops here, before anything
+    # one run at a time in the project; SIGTERM removes what is not yet published
+    with terminate_cleanly(), project_lock(every.root, stage):
+        private_stores(every.root)  # the DVC cache and remote of the project
+        library, notebooks = DVC_STAGES.get(stage, ((stage,), ()))
+        for name in library:
+            options: dict[str, object] = {}
+            if name == "fit":
+                options["progress"] = progress
+            elif name == "simulate":
+                options["progress"] = bool(progress)
+            run_and_report(name, every, **options)
+        for out in run_reports(every, notebooks if reports else ()):
+            click.echo(f"executed {out}")
 
 
 @click.command()

@@ -253,3 +253,60 @@ def test_sweeping_removes_only_dead_writers_of_the_same_target_on_this_machine(t
     own.mkdir()
     assert sorted(sweep_stale(target)) == sorted([stale_dir, stale_file])
     assert all(p.exists() for p in (other_host, other_target, legacy, own))
+
+
+def test_a_pinned_file_changed_after_the_run_is_named_with_both_hashes(tmp_path):
+    """A real ``dvc repro`` pins a raw folder (written by one stage, read by the next), a
+    report and a result folder; then a raw file is tampered with, the report edited by hand
+    and a result file changed."""
+    from twinlab.audit.records import file_digests
+
+    scripts = {
+        "write_raw.py": "import pathlib\n"
+        "r = pathlib.Path('data/raw')\n"
+        "r.mkdir(parents=True)\n"
+        "(r / 'a.csv').write_text('id,dose\\n1,100\\n')\n"
+        "(r / 'b.csv').write_text('id,dose\\n2,200\\n')\n",
+        "summarize.py": "import pathlib\n"
+        "r = pathlib.Path('results/sum')\n"
+        "r.mkdir(parents=True)\n"
+        "t = sorted(p.read_text() for p in pathlib.Path('data/raw').iterdir())\n"
+        "(r / 'all.txt').write_text(''.join(t))\n"
+        "pathlib.Path('reports').mkdir()\n"
+        "pathlib.Path('reports/summary.json').write_text('{\"files\": %d}' % len(t))\n",
+    }
+    for name, code in scripts.items():
+        (tmp_path / name).write_text(code)
+    stages = {
+        "generate": {"cmd": f"{sys.executable} write_raw.py", "outs": ["data/raw"]},
+        "summarize": {"cmd": f"{sys.executable} summarize.py", "deps": ["data/raw"],
+                      "outs": ["results/sum", "reports/summary.json"]},
+    }  # fmt: skip
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    (tmp_path / ".dvc").mkdir()  # what `dvc init --no-scm` writes that repro needs
+    (tmp_path / ".dvc" / "config").write_text("[core]\n    no_scm = True\n")
+    done = subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro", "-q"],
+                          cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    runner = CliRunner()
+    clean = runner.invoke(cli, ["reproduce", "--workspace", "--repo", str(tmp_path)])
+    assert clean.exit_code == 0 and "is as recorded" in clean.output, clean.output
+    digests = {}
+    for name, text in [("data/raw/a.csv", "id,dose\n1,1000\n"),
+                       ("reports/summary.json", '{"files": 3}'),
+                       ("results/sum/all.txt", "edited\n")]:  # fmt: skip
+        digests[name] = file_digests(tmp_path / name)["md5"]
+        (tmp_path / name).unlink()  # DVC may link the file to its (read-only) cache
+        (tmp_path / name).write_text(text)
+    result = runner.invoke(cli, ["reproduce", "--workspace", "--repo", str(tmp_path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    now = {name: file_digests(tmp_path / name)["md5"] for name in digests}
+    roles = {"data/raw/a.csv": "out of generate, dep of summarize",
+             "reports/summary.json": "out of summarize",
+             "results/sum/all.txt": "out of summarize"}  # fmt: skip
+    assert lines[:3] == [
+        f"{name}: expected md5 {digests[name]}, found {now[name]} ({roles[name]})"
+        for name in sorted(digests)
+    ]
+    assert lines[3].startswith("Error: 3 pinned path(s) differ from dvc.lock")

@@ -541,7 +541,7 @@ def simulate_stage(
         .sort_values("vpid")
         .reset_index(drop=True)
     )
-    lineage.to_parquet(out / "lineage.parquet", index=False)
+    write_atomic(out / "lineage.parquet", lineage.to_parquet(index=False))
     description = scenario.population.describe()
     return StageResult(
         "simulate",
@@ -844,8 +844,7 @@ def trial_stage(params: PipelineParams, root: str | Path | None = None) -> Stage
         curve.to_csv(out / "power_curve.csv", index=False)
         if cfg.plots_path:
             plots_path = resolve(root, cfg.plots_path)
-            plots_path.parent.mkdir(parents=True, exist_ok=True)
-            power_curve_series(curve).to_csv(plots_path, index=False)
+            write_atomic(plots_path, power_curve_series(curve).to_csv(index=False))
         metrics["prognostic"] = {
             # the score's held-out correlation with the control outcome only: descriptive
             "heldout_rho": float(prognostic.provenance()["heldout_rho"]),

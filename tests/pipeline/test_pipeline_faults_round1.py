@@ -32,7 +32,6 @@ under ``reports/failed/`` for debugging.
 from __future__ import annotations
 
 import base64
-import os
 import re
 import resource
 import signal
@@ -107,7 +106,7 @@ def _kill_while_staging(proc: subprocess.Popen, project: Path, sig: int) -> str:
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_a_stage_killed_while_it_writes_leaves_the_previous_outputs_and_reruns_the_same(
-    project, sig
+    project, sig, monkeypatch
 ):
     run_stage("generate", project / "params.yaml")
     before = _outputs(project)
@@ -127,11 +126,8 @@ def test_a_stage_killed_while_it_writes_leaves_the_previous_outputs_and_reruns_t
     mine = project / "data" / "raw" / ".demo.backup"
     mine.mkdir()
     # a re-run (from another working folder) cleans what the dead run left, gives the same
-    os.chdir(project.parent)
-    try:
-        run_stage("generate", project / "params.yaml")
-    finally:
-        os.chdir(ROOT)
+    monkeypatch.chdir(project.parent)
+    run_stage("generate", project / "params.yaml")
     assert _outputs(project) == before
     assert _leftovers(project) == [str(live.relative_to(project))] and mine.is_dir()
 

@@ -17,6 +17,10 @@ Found (measured on ``twinlab run`` with a three-patient project before the fixes
 * A report notebook that failed in a cell was published under the report's own name
   (ipynb and HTML, replacing the previous report), and Papermill wrote it there cell by
   cell, so a killed run left half a report in place.
+* Nothing checked the working tree against ``dvc.lock``: a raw file tampered with or a report
+  edited by hand after the run went unnoticed (``reproduce`` re-runs a clean clone).
+* The NONMEM data set (and its sidecar), ``lineage.parquet`` and the trial's plot series
+  were written in place, outside any staged folder.
 
 Fixed by class: every staged folder and temporary file is named for its owner (process and
 machine) and the next write of the same target removes those of dead processes on this
@@ -26,7 +30,10 @@ holds a project lock (:mod:`twinlab.pipeline.guard`), refused runs get one line 
 holder; ``EFBIG`` is an environment error; every path field of ``params.yaml`` (and the
 notebooks' ``*_dir``/``*_path`` keys) is held inside the project; a notebook executes beside
 its report, is published in one step only when every cell ran, and a failed one is kept
-under ``reports/failed/`` for debugging.
+under ``reports/failed/`` for debugging; ``twinlab reproduce --workspace`` hashes every path
+``dvc.lock`` pins and names each that changed with its expected and actual md5 (the file
+inside a pinned folder when its listing is cached); the files written outside staged folders
+go through ``write_atomic``.
 """
 
 from __future__ import annotations

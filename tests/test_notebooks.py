@@ -77,11 +77,12 @@ def test_run_writes_executed_notebook_html_and_injected_parameters(scenario_note
     assert remote_loads(html) == []  # opens offline: no require.js or MathJax from cdnjs
 
 
-def test_failing_cell_raises_and_keeps_the_executed_copy(tmp_path):
+def test_failing_cell_raises_and_keeps_the_executed_copy_apart(tmp_path):
     path = write_notebook(tmp_path / "bad.ipynb", "x = 1", "raise ValueError('boom')")
     with pytest.raises(NotebookExecutionError, match="ValueError: boom"):
         run_notebook(path, output_dir=tmp_path / "reports")
-    assert (tmp_path / "reports" / "bad.ipynb").exists()
+    assert (tmp_path / "reports" / "failed" / "bad.ipynb").exists()  # for debugging
+    assert not (tmp_path / "reports" / "bad.ipynb").exists()  # never published as the report
 
 
 def test_rerun_of_unchanged_notebook_gives_identical_bytes(scenario_notebook, tmp_path):

@@ -23,6 +23,7 @@ import difflib
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -229,7 +230,8 @@ def run_notebook(
     NotebookParameterError
         If the parameters do not match the notebook.
     NotebookExecutionError
-        If a cell fails; the partly executed notebook is still written.
+        If a cell fails: nothing is published; the partly executed notebook is kept
+        under ``failed/`` beside the reports (:func:`failed_path`).
     """
     import papermill as pm
 
@@ -241,24 +243,27 @@ def run_notebook(
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / f"{name or notebook.stem}.ipynb"
+    base = Path(cwd or Path.cwd())
+    # executed beside, published in one step once every cell ran: a failed or killed run
+    # publishes nothing (a killed run's copy is removed by the next run of the notebook)
+    from twinlab.security.filemodes import sweep_stale, temporary_name
+
+    sweep_stale(output)
+    folder = temporary_name(output, "partial")
+    folder.mkdir(mode=0o700)
+    work = folder / output.name
     try:
-        pm.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters=parameters,
-            kernel_name=KERNEL_NAME,
-            cwd=str(cwd) if cwd is not None else None,
-            progress_bar=False,
-            log_output=False,
-            execution_timeout=timeout,
-        )
+        _execute(pm, notebook, work, parameters, cwd, timeout)
     except pm.PapermillExecutionError as err:
-        _finish(output, html, base=Path(cwd or Path.cwd()))
+        kept = _keep_failed(work, output, html, base)
         raise NotebookExecutionError(
-            f"{notebook} failed in cell {err.exec_count}: {err.ename}: {err.evalue} "
-            f"(executed copy: {output})"
+            f"{notebook} failed in cell {err.exec_count}: {err.ename}: {err.evalue}; "
+            f"no report was published (partly executed copy for debugging: {kept})"
         ) from None
-    _finish(output, html, base=Path(cwd or Path.cwd()))
+    else:
+        _publish(work, output, html, base)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     from twinlab.audit import audit_event
 
     audit_event(
@@ -267,21 +272,77 @@ def run_notebook(
     return output
 
 
-def _finish(output: Path, html: bool, *, base: Path) -> None:
-    """Drop volatile metadata and stderr output, record package versions, write the HTML copy.
+def failed_path(output: str | Path) -> Path:
+    """Where the partly executed copy of a failed report ``output`` is kept: ``failed/``
+    beside the reports, never under a report's own name."""
+    output = Path(output)
+    return output.parent / "failed" / output.name
+
+
+def _execute(
+    pm: Any, notebook: Path, work: Path, parameters: Mapping[str, Any], cwd: Any, timeout: Any
+) -> None:
+    """Papermill's run of ``notebook`` into ``work``."""
+    pm.execute_notebook(
+        str(notebook),
+        str(work),
+        parameters=parameters,
+        kernel_name=KERNEL_NAME,
+        cwd=str(cwd) if cwd is not None else None,
+        progress_bar=False,
+        log_output=False,
+        execution_timeout=timeout,
+    )
+
+
+def _keep_failed(work: Path, output: Path, html: bool, base: Path) -> Path:
+    """Move a failed run's copy ``work`` to :func:`failed_path` (with its HTML copy)."""
+    kept = failed_path(output)
+    if work.exists():
+        _finish(work, html, base=base, final=output, html_path=kept.with_suffix(".html"))
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(work, kept)
+    return kept
+
+
+def _publish(work: Path, output: Path, html: bool, base: Path) -> None:
+    """Publish an executed copy ``work`` as ``output`` (its HTML copy first), each in one
+    step; an earlier failure's copy of this report is removed."""
+    from twinlab.security.filemodes import write_atomic
+
+    page = _finish(work, html, base=base, final=output, html_path=None)
+    if page is not None:
+        write_atomic(output.with_suffix(".html"), page)
+    os.replace(work, output)
+    for stale in (failed_path(output), failed_path(output).with_suffix(".html")):
+        stale.unlink(missing_ok=True)
+
+
+def _finish(
+    output: Path, html: bool, *, base: Path, final: Path, html_path: Path | None
+) -> str | None:
+    """Drop volatile metadata and stderr output, record package versions; the HTML copy.
 
     Paths in Papermill's metadata are made relative to ``base`` (the kernel's
-    working directory), so the executed notebook does not depend on where the
+    working directory), and the output path is the published one (``final``, not the
+    temporary copy ``output``), so the executed notebook does not depend on where the
     project was cloned.
+
+    Returns
+    -------
+    str or None
+        The HTML page (``html``), also written to ``html_path`` when given.
     """
     if not output.exists():
-        return
+        return None
     import nbformat
 
     nb = nbformat.read(str(output), as_version=4)
     papermill_meta = nb.metadata.get("papermill", {})
     for key in ("start_time", "end_time", "duration", "exception"):
         papermill_meta.pop(key, None)
+    if papermill_meta.get("output_path"):
+        papermill_meta["output_path"] = str(final)
     for key in ("input_path", "output_path"):
         if papermill_meta.get(key):
             papermill_meta[key] = os.path.relpath(
@@ -305,8 +366,13 @@ def _finish(output: Path, html: bool, *, base: Path) -> None:
 
     nb.metadata["twinlab"] = {"package_versions": package_versions(RECORDED_PACKAGES)}
     nbformat.write(nb, str(output))
-    if html:
-        output.with_suffix(".html").write_text(_html(nb, output.stem), encoding="utf-8")
+    if not html:
+        return None
+    page = _html(nb, final.stem)
+    if html_path is not None:
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        html_path.write_text(page, encoding="utf-8")
+    return page
 
 
 #: nbconvert's ``lab`` page without the scripts it loads from cdnjs (require.js, MathJax,

@@ -54,8 +54,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """:data:`USER_ERRORS` and the domain errors that are the user's to fix."""
     from twinlab.audit.log import AuditLogError
     from twinlab.notebooks import NotebookError
+    from twinlab.pipeline.guard import PipelineLockedError
 
-    return (*USER_ERRORS, NotebookError, AuditLogError)
+    return (*USER_ERRORS, NotebookError, AuditLogError, PipelineLockedError)
 
 
 #: Errors of the machine, not of the program: a full disk or quota, a read-only file system.
@@ -64,6 +65,7 @@ ENVIRONMENT_ERRNOS: dict[int, str] = {
     errno.ENOSPC: "no space left on the device",
     errno.EDQUOT: "the disk quota is exhausted",
     errno.EROFS: "the file system is read-only",
+    errno.EFBIG: "a file grew past the size allowed (file size limit or file system)",
 }
 
 

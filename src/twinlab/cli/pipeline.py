@@ -47,21 +47,24 @@ def run(stage: str, params_file: Path, progress: bool | None, reports: bool) -> 
     project's DVC cache and local remotes.
     """
     from twinlab.pipeline import load_pipeline_params
+    from twinlab.pipeline.guard import project_lock, terminate_cleanly
     from twinlab.pipeline.run import run_reports
     from twinlab.pipeline.stores import private_stores
 
-    private_stores(params_file.resolve().parent)  # the DVC cache and remote of the project
-    every = load_pipeline_params(params_file)
-    library, notebooks = DVC_STAGES.get(stage, ((stage,), ()))
-    for name in library:
-        options: dict[str, object] = {}
-        if name == "fit":
-            options["progress"] = progress
-        elif name == "simulate":
-            options["progress"] = bool(progress)
-        run_and_report(name, every, **options)
-    for out in run_reports(every, notebooks if reports else ()):
-        click.echo(f"executed {out}")
+    every = load_pipeline_params(params_file)  # a bad file stops here, before anything
+    # one run at a time in the project; SIGTERM removes what is not yet published
+    with terminate_cleanly(), project_lock(every.root, stage):
+        private_stores(every.root)  # the DVC cache and remote of the project
+        library, notebooks = DVC_STAGES.get(stage, ((stage,), ()))
+        for name in library:
+            options: dict[str, object] = {}
+            if name == "fit":
+                options["progress"] = progress
+            elif name == "simulate":
+                options["progress"] = bool(progress)
+            run_and_report(name, every, **options)
+        for out in run_reports(every, notebooks if reports else ()):
+            click.echo(f"executed {out}")
 
 
 @click.command()
@@ -125,7 +128,14 @@ def demo(force: bool, targets: tuple[str, ...]) -> None:
     help="A stage that samples (MCMC); its posterior is compared within Monte Carlo error "
     "and the stages after it are held to the gate. Repeat for several.",
 )
+@click.option(
+    "--workspace",
+    is_flag=True,
+    help="Re-run nothing: check every input and output dvc.lock pins against the working "
+    "tree's files, naming each that differs with its expected and actual md5.",
+)
 def reproduce_command(
+    workspace: bool,
     rev: str,
     repo: Path | None,
     workdir: Path | None,
@@ -135,6 +145,11 @@ def reproduce_command(
     monte_carlo_stages: tuple[str, ...],
 ) -> None:
     """Re-execute a pinned commit's pipeline and compare every output with dvc.lock.
+
+    With --workspace nothing runs: every input and output the working tree's dvc.lock
+    pins is hashed and compared, and each that was changed after the pipeline ran (a raw
+    file tampered with, a report edited by hand) is named with the md5 dvc.lock expects and
+    the one it has; exit status 1 if any differs.
 
     A clean clone of the commit (without the working tree's uncommitted
     changes) runs 'dvc repro -f' against this repository's DVC cache. Each
@@ -153,6 +168,8 @@ def reproduce_command(
         from twinlab.config import project_root
 
         repo = project_root()
+    if workspace:
+        _verify_workspace(repo)
     from twinlab.pipeline.reproduce import reproduce
 
     tolerance = Tolerance(monte_carlo_stages=monte_carlo_stages, k_mcse=mcse_k)
@@ -171,3 +188,19 @@ def reproduce_command(
     if report.clone:
         click.echo(f"clone kept at {report.clone}", err=True)
     sys.exit(0 if report.ok else 1)
+
+
+def _verify_workspace(repo: Path) -> None:
+    """``reproduce --workspace``: each pinned path that differs, one line each; exit 1 if any."""
+    from twinlab.pipeline.verify import verify_workspace
+
+    found = verify_workspace(repo)
+    for mismatch in found:
+        click.echo(str(mismatch))
+    if found:
+        raise click.ClickException(
+            f"{len(found)} pinned path(s) differ from dvc.lock: they were changed after the "
+            "pipeline ran (re-run it, or restore them: dvc checkout)"
+        )
+    click.echo(f"every input and output pinned in {repo / 'dvc.lock'} is as recorded")
+    sys.exit(0)

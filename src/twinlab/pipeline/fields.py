@@ -37,6 +37,7 @@ def option(
     finite: bool = True,
     example: str | None = None,
     factory: Any = _MISSING,
+    path: Literal["path", "name"] | None = None,
 ) -> Any:
     """A section field with bounds (on a number, or on every number of a tuple or dict).
 
@@ -50,8 +51,13 @@ def option(
         Refuse infinite numbers (NaN is always refused).
     example
         What to write, shown in messages (``"n_patients: 1000"``).
+    path
+        ``"path"``: a file or folder of the project (text, or each text of a list), which
+        :meth:`Section.project_paths` lists so that it is held inside the project folder;
+        ``"name"``: one folder name inside a project folder (no ``/``, not ``..``).
     """
-    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "finite": finite, "example": example}
+    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "finite": finite, "example": example,
+            "path": path}  # fmt: skip
     if factory is not _MISSING:
         return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -175,6 +181,16 @@ def coerce(where: str, value: Any, hint: Any, meta: Mapping[str, Any] | None = N
     raise TypeError(f"{where}: unsupported annotation {hint!r}")  # a bug, not a user error
 
 
+def _items(value: Any) -> list[tuple[str, Any]]:
+    """A field's value as ``(location suffix, item)`` pairs: itself, or a list's or mapping's
+    items."""
+    if isinstance(value, tuple):
+        return [(f"[{i}]", v) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return [(f".{k}", v) for k, v in value.items()]
+    return [("", value)]
+
+
 def _shape_fits(value: Any, hint: Any) -> bool:
     """Whether ``value`` has the outer shape of ``hint`` (mapping, list, text or number)."""
     origin = typing.get_origin(hint)
@@ -242,6 +258,28 @@ class Section:
             raise
         except ValueError as err:
             raise ConfigError(f"{where}: {err}") from None
+
+    def project_paths(self, where: str = "") -> list[tuple[str, str, str | None]]:
+        """Every value of a ``path`` or ``name`` field here and in nested sections.
+
+        Returns
+        -------
+        list of (str, str, str or None)
+            ``(location, value, kind)``: where it is (``fit.out``), the text given, and
+            ``"path"`` or ``"name"``.
+        """
+        where = where or self.section
+        found: list[tuple[str, str, str | None]] = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value, place = getattr(self, f.name), f"{where}.{f.name}"
+            kind = f.metadata.get("path")
+            for key, item in _items(value):
+                at = place + key
+                if isinstance(item, Section):
+                    found.extend(item.project_paths(at))
+                elif kind and isinstance(item, str):
+                    found.append((at, item, kind))
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (tuples as lists, sections as mappings), unset optional keys left out."""

@@ -19,6 +19,7 @@ twinlab.config.ConfigError: simulate.arms.T100: unknown key 'dose_mg' (did you m
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -63,9 +64,9 @@ class DaskParams(Section):
     section = "dask"
     address: str | None = option(None, example="address: tls://scheduler:8786")
     n_workers: int = option(2, ge=1, example="n_workers: 2")
-    tls_ca_file: str | None = None
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
+    tls_ca_file: str | None = option(None, path="path")
+    tls_cert_file: str | None = option(None, path="path")
+    tls_key_file: str | None = option(None, path="path")
     dashboard_address: str | None = "127.0.0.1:0"
 
     def __post_init__(self) -> None:
@@ -109,7 +110,7 @@ class GenerateParams(Section):
     takes SynthConfig's default)."""
 
     section = "generate"
-    study: str = "demo"
+    study: str = option("demo", path="name", example="study: demo")
     n_patients: int | None = option(None, ge=1, example="n_patients: 200")
     seed: int | None = option(None, ge=0)
     study_id: str | None = None
@@ -185,9 +186,9 @@ class HarmonizeParams(Section):
     #: the release date the Safe Harbor age rule also takes ages at (default: the run's day)
     age_reference: str | None = option(None, example="age_reference: '2026-12-01'")
     #: where the stage reads and writes (``twinlab run harmonize``; not harmonizer settings)
-    sources: tuple[str, ...] | None = option(None, example="sources: [data/raw/demo]")
-    out: str | None = option(None, example="out: data/harmonized/demo")
-    raw_zone: str | None = option(None, example="raw_zone: data/raw_zone/demo")
+    sources: tuple[str, ...] | None = option(None, path="path", example="sources: [data/raw/demo]")
+    out: str | None = option(None, path="path", example="out: data/harmonized/demo")
+    raw_zone: str | None = option(None, path="path", example="raw_zone: data/raw_zone/demo")
 
     def __post_init__(self) -> None:
         if self.site_utc_offsets is not None:
@@ -238,7 +239,7 @@ class FitParams(Section):
     """
 
     section = "fit"
-    spec: str = option(example="spec: pipelines/specs/twinurostat_pk.yaml")
+    spec: str = option(path="path", example="spec: pipelines/specs/twinurostat_pk.yaml")
     draws: int = option(1000, ge=1)
     tune: int = option(1000, ge=0)
     chains: int = option(4, ge=1)
@@ -246,14 +247,16 @@ class FitParams(Section):
     sampler: Literal["nutpie", "pymc"] = "nutpie"
     target_accept: float = option(0.8, ge=0.5, lt=1.0)
     low_rank: bool = False
-    timeline_dir: str | None = option(None, example="timeline_dir: data/harmonized/demo")
+    timeline_dir: str | None = option(
+        None, path="path", example="timeline_dir: data/harmonized/demo"
+    )
     conc_code: str | None = option(None, example="conc_code: TWINURO")
     pd_code: str | None = None
     covariates: dict[str, str] | None = option(None, example="covariates: {WT: cov_weight_kg}")
-    data: str | None = option(None, example="data: data/nonmem/demo.csv")
-    out: str | None = option(None, example="out: models/twinurostat_pk/fit")
-    register: str | None = option(None, example="register: twinurostat_pk")
-    models_root: str = "models"
+    data: str | None = option(None, path="path", example="data: data/nonmem/demo.csv")
+    out: str | None = option(None, path="path", example="out: models/twinurostat_pk/fit")
+    register: str | None = option(None, path="name", example="register: twinurostat_pk")
+    models_root: str = option("models", path="path", example="models_root: models")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -271,10 +274,10 @@ class ValidateParams(Section):
     seed: int | None = option(None, ge=0)
     #: the fit to gate (default: the ``fit`` section's ``out``), the metrics file, and the
     #: registered name the result is recorded with (default: ``fit.register``)
-    fit_dir: str | None = option(None, example="fit_dir: models/twinurostat_pk/fit")
-    out: str | None = option(None, example="out: reports/validate.json")
-    register: str | None = None
-    models_root: str | None = None
+    fit_dir: str | None = option(None, path="path", example="fit_dir: models/twinurostat_pk/fit")
+    out: str | None = option(None, path="path", example="out: reports/validate.json")
+    register: str | None = option(None, path="name", example="register: twinurostat_pk")
+    models_root: str | None = option(None, path="path", example="models_root: models")
 
     def __post_init__(self) -> None:
         if not self.pi_coverage_low < self.pi_coverage_high:
@@ -329,12 +332,12 @@ class CohortParams(Section):
     (:func:`twinlab.pipeline.scenario.virtual_cohort_from_params`)."""
 
     section = "simulate"
-    timeline_dir: str = option(example="timeline_dir: data/harmonized/demo")
-    model: str = option(example="model: twinurostat_pk")
+    timeline_dir: str = option(path="path", example="timeline_dir: data/harmonized/demo")
+    model: str = option(path="name", example="model: twinurostat_pk")
     n_patients: int = option(ge=1, example="n_patients: 1000")
-    models_root: str = "models"
+    models_root: str = option("models", path="path", example="models_root: models")
     model_version: int | None = option(None, ge=1)
-    pd_spec: str | None = None
+    pd_spec: str | None = option(None, path="path")
     n_draws: int = option(1, ge=1)
     uncertainty: bool = True
     method: Literal["resample", "copula"] = "resample"
@@ -361,7 +364,7 @@ class SimulateParams(CohortParams):
     arms: dict[str, RegimenParams | None] = option(
         example="arms: {Placebo: {dose: 0}, T100: {dose: 100}}"
     )
-    out: str = option(example="out: results/demo")
+    out: str = option(path="path", example="out: results/demo")
     scenario: str = "scenario"
     regimen: RegimenParams | None = None
     chunk_size: int = option(10_000, ge=1)
@@ -408,8 +411,8 @@ class SensitivityParams(Section):
     times: TimesParams | tuple[float, ...] = option(example="times: {start: 0, stop: 672, step: 4}")
     ranges: dict[str, tuple[float, ...]] = option(example="ranges: {cl: [2.5, 10.0]}")
     outputs: tuple[str, ...] = option(example="outputs: [auc_tau, cmax]")
-    out: str = option(example="out: results/sensitivity")
-    metrics_path: str = option(example="metrics_path: reports/sensitivity.json")
+    out: str = option(path="path", example="out: results/sensitivity")
+    metrics_path: str = option(path="path", example="metrics_path: reports/sensitivity.json")
     threshold_mg_l: float | None = option(None, gt=0)
     log: tuple[str, ...] = ()
     fixed: dict[str, float] | None = None
@@ -446,8 +449,8 @@ class SurrogateParams(Section):
     times: TimesParams | tuple[float, ...] = option(example="times: {start: 0, stop: 672, step: 4}")
     inputs: tuple[str, ...] = option(example="inputs: [ka, cl, v]")
     outputs: tuple[str, ...] = option(example="outputs: [auc_tau, cmax]")
-    out: str = option(example="out: models/twinurostat_pk_surrogate")
-    metrics_path: str = option(example="metrics_path: reports/surrogate.json")
+    out: str = option(path="path", example="out: models/twinurostat_pk_surrogate")
+    metrics_path: str = option(path="path", example="metrics_path: reports/surrogate.json")
     kind: Literal["gp", "gbm"] = "gp"
     max_train: int = option(1500, ge=1)
     chunk_size: int = option(64, ge=1)
@@ -496,15 +499,15 @@ class TrialParams(Section):
     :meth:`twinlab.trials.Design.from_dict`)."""
 
     section = "trial"
-    patients: str = option(example="patients: results/demo/patients.parquet")
+    patients: str = option(path="path", example="patients: results/demo/patients.parquet")
     design: dict[str, Any] = option(example="design: {name: ..., arms: {...}, ...}")
     n_replicates: int = option(ge=1, example="n_replicates: 2000")
     n_values: tuple[int, ...] = option(ge=2, example="n_values: [30, 60, 90]")
     procova: ProcovaParams = option(example="procova: {n_patients: 1000, features: [CRCL]}")
     dose: DoseParams = option(example="dose: {metric: effect_end, target: 6.0}")
-    out: str = option(example="out: results/trial")
-    metrics_path: str = option(example="metrics_path: reports/trial.json")
-    plots_path: str | None = None
+    out: str = option(path="path", example="out: results/trial")
+    metrics_path: str = option(path="path", example="metrics_path: reports/trial.json")
+    plots_path: str | None = option(None, path="path")
 
     def design_object(self) -> Any:
         """``design`` as a :class:`twinlab.trials.Design` (checked when the stage starts)."""
@@ -598,7 +601,45 @@ class PipelineParams:
         except ConfigError as err:
             raise ConfigError(f"{file}: {err}") from None
         other = {k: v for k, v in data.items() if k not in SECTIONS and k != "seed"}
+        _inside_project(file, [*typed.values(), dask], other)
         return cls(seed, dask, typed, other, file)
+
+
+#: Keys of the notebooks' sections that name a project path (``raw_dir``, ``metrics_path``).
+_PATH_KEY = re.compile(r"^(out|.*_(dir|path|file))$")
+
+
+def _inside_project(file: Path, sections: list[Section], other: Mapping[str, Any]) -> None:
+    """Refuse a path that leaves the project folder (the file's folder): ``../..``, or an
+    absolute path elsewhere; and a ``name`` that is not one folder name.
+
+    Every ``path`` field of the typed sections is checked, and the notebooks' keys ending
+    in ``_dir``, ``_path`` or ``_file`` (or named ``out``): what a stage reads and writes
+    must be in the project, where DVC tracks it and a reviewer's clone has it.
+    """
+    root = file.resolve().parent
+    found = [place for section in sections for place in section.project_paths()]
+    for name, body in other.items():
+        if isinstance(body, Mapping):
+            found.extend(
+                (f"{name}.{k}", v, "path")
+                for k, v in body.items()
+                if isinstance(k, str) and _PATH_KEY.match(k) and isinstance(v, str)
+            )
+    for where, value, kind in found:
+        if kind == "name":
+            if value in (".", "..") or "/" in value or "\\" in value:
+                raise ConfigError(
+                    f"{file}: {where}: {value!r} must be one folder name (no '/', not '..')"
+                )
+            continue
+        target = Path(value) if Path(value).is_absolute() else root / value
+        normal = Path(os.path.normpath(target))
+        if normal != root and root not in normal.parents:
+            raise ConfigError(
+                f"{file}: {where}: {value!r} is outside the project folder {root}; "
+                "give a path inside it, relative to params.yaml (e.g. data/..., results/...)"
+            )
 
 
 def _checked_seed(seed: Any, *, required: bool) -> int | None:

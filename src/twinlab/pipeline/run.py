@@ -200,10 +200,22 @@ def run_stage(
         raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
     if root is None and params is not None:
         root = params.root
-    with private_umask():  # its outputs and run record: private, whoever calls
+    # one run at a time in a project (twinlab.pipeline.guard); its outputs and run record:
+    # private, whoever calls
+    with _locked(root, name), private_umask():
         start = time.perf_counter()
         result = functions[name](params, root, **options)
         return record_stage(result, seconds=time.perf_counter() - start)
+
+
+def _locked(root: str | Path | None, what: str) -> Any:
+    """The project lock of ``root`` (:func:`twinlab.pipeline.guard.project_lock`); none when
+    there is no project folder to lock."""
+    from contextlib import nullcontext
+
+    from twinlab.pipeline.guard import project_lock
+
+    return nullcontext() if root is None else project_lock(root, what)
 
 
 def record_stage(result: StageResult, *, seconds: float) -> StageResult:
@@ -271,6 +283,7 @@ def run_reports(params: Any, names: Sequence[str], root: str | Path | None = Non
         return []
     dask = params.dask
     with (
+        _locked(where.root, ", ".join(names)),
         private_umask(),  # the executed notebooks (and the workers that write them): private
         dask.client(where.root, n_workers=min(len(jobs), dask.n_workers)) as client,
     ):

@@ -105,12 +105,18 @@ def generate_stage(
     truth: str | Path | None = None,
     n_patients: int | None = None,
     seed: int | None = None,
-    overwrite: bool = False,
+    overwrite: bool | None = None,
 ) -> StageResult:
     """``generate``: the synthetic study's raw sources and ground truth
     (:func:`twinlab.synth.generate_study`) into ``data/raw/<study>`` and
     ``data/truth/<study>`` (or ``out`` and ``truth``); ``n_patients`` and ``seed`` override
-    the section. Without ``params`` (``None``): SynthConfig's defaults."""
+    the section. Without ``params`` (``None``): SynthConfig's defaults.
+
+    ``overwrite`` None (the pipeline stage): both folders are the stage's own, written beside
+    and each published whole in one step (:func:`~twinlab.security.filemodes.staged_dir`), so a
+    run that fails or is killed leaves the previous ones as they were and a re-run replaces
+    them. True or False (``twinlab synth``): written in place, replacing only the files an
+    earlier generation wrote (False: refusing a folder that is not empty)."""
     from twinlab.config import paths
     from twinlab.synth import generate_study
 
@@ -126,7 +132,10 @@ def generate_stage(
     where = paths(root)
     out = Path(out) if out is not None else where.raw / section.study
     truth = Path(truth) if truth is not None else where.truth / section.study
-    manifest = generate_study(out, truth, config, overwrite=overwrite)
+    if overwrite is None:
+        manifest = _generate_staged(out, truth, config)
+    else:
+        manifest = generate_study(out, truth, config, overwrite=overwrite)
     files = manifest["files"] if isinstance(manifest, dict) else manifest.files
     return StageResult(
         "generate",
@@ -136,6 +145,22 @@ def generate_stage(
         seed=config.seed,
         message=f"wrote {len(files)} source files to {out} (ground truth in {truth})",
     )
+
+
+def _generate_staged(out: Path, truth: Path, config: Any) -> Any:
+    """:func:`twinlab.synth.generate_study` into folders beside ``out`` and ``truth``, each
+    published whole once both are written."""
+    from twinlab.synth import generate_study
+
+    a, b = out.resolve(), truth.resolve()
+    if a == b or a in b.parents or b in a.parents:
+        raise ConfigError(
+            f"generate: the sources ({out}) and the ground truth ({truth}) "
+            "must be separate folders, neither inside the other"
+        )
+    with staged_dir(truth) as truth_folder, staged_dir(out) as out_folder:
+        manifest = generate_study(out_folder, truth_folder, config)
+    return replace(manifest, path=out / manifest.path.name)
 
 
 def harmonize_stage(
@@ -517,7 +542,7 @@ def simulate_stage(
         .sort_values("vpid")
         .reset_index(drop=True)
     )
-    lineage.to_parquet(out / "lineage.parquet", index=False)
+    write_atomic(out / "lineage.parquet", lineage.to_parquet(index=False))
     description = scenario.population.describe()
     return StageResult(
         "simulate",
@@ -833,8 +858,7 @@ def trial_stage(params: PipelineParams, root: str | Path | None = None) -> Stage
         curve.to_csv(out / "power_curve.csv", index=False)
         if cfg.plots_path:
             plots_path = resolve(root, cfg.plots_path)
-            plots_path.parent.mkdir(parents=True, exist_ok=True)
-            power_curve_series(curve).to_csv(plots_path, index=False)
+            write_atomic(plots_path, power_curve_series(curve).to_csv(index=False))
         metrics["prognostic"] = {
             # the score's held-out correlation with the control outcome only: descriptive
             "heldout_rho": float(prognostic.provenance()["heldout_rho"]),

@@ -841,7 +841,7 @@ def write_nonmem(data: NonmemData, path: str | os.PathLike[str], *, digits: int 
     pathlib.Path
         The CSV file.
     """
-    from twinlab.security.filemodes import file_mode, private_umask
+    from twinlab.security.filemodes import file_mode, private_umask, write_atomic
 
     path = Path(path)
     side = {
@@ -857,8 +857,9 @@ def write_nonmem(data: NonmemData, path: str | os.PathLike[str], *, digits: int 
         for file in (path, _sidecar(path)):
             if file.exists():  # an earlier file keeps its mode when rewritten: not readable
                 os.chmod(file, mode)
-        nonmem_text(data.frame, digits=digits).to_csv(path, index=False)
-        _sidecar(path).write_text(json.dumps(side, indent=1, sort_keys=True, default=str))
+        # each file replaced in one step: a killed run leaves the old one or the new one
+        write_atomic(path, nonmem_text(data.frame, digits=digits).to_csv(index=False))
+        write_atomic(_sidecar(path), json.dumps(side, indent=1, sort_keys=True, default=str))
     return path
 
 

@@ -10,16 +10,24 @@ while a block runs; :func:`restrict_tree` fixes the modes of files that already 
 :func:`publish_dir` swaps a staged folder into place in one step, :func:`staged_dir` writes a
 folder that way, and :func:`write_atomic` replaces one file in one step: a reader, or a kill,
 sees the old version or the new one, never half of it.
+
+Their temporary names (``.<name>.<pid>-<host>-<random>.partial`` for a folder, ``.tmp`` for a
+file) say which process on which machine owns them: one killed outright (``SIGKILL``, a power
+cut) leaves its own behind, and the next write of the same target removes those of dead
+processes on this machine (:func:`sweep_stale`), never a live writer's or another machine's.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import glob
 import os
+import re
 import secrets
 import shutil
-import tempfile
+import socket
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +43,7 @@ __all__ = [
     "recover",
     "restrict_tree",
     "staged_dir",
+    "sweep_stale",
     "write_atomic",
 ]
 
@@ -208,13 +217,79 @@ def publish_dir(staging: str | Path, target: str | Path) -> None:
     shutil.rmtree(old)
 
 
+#: The owner part of a temporary name: ``<pid>-<host>-<random>``.
+_OWNER = re.compile(r"^(?P<pid>\d+)-(?P<host>[0-9a-f]{8})-[0-9a-f]{8}$")
+_KINDS = ("partial", "tmp")
+
+
+def _host() -> str:
+    """This machine, as 8 hex digits (a shared file system may hold several machines' files)."""
+    return f"{zlib.crc32(socket.gethostname().encode('utf-8')):08x}"
+
+
+def temporary_name(target: str | Path, kind: str) -> Path:
+    """A new temporary path beside ``target`` naming this process as its owner.
+
+    Parameters
+    ----------
+    target : str or Path
+        The file or folder it will replace.
+    kind : {"partial", "tmp"}
+        ``partial`` for a staged folder, ``tmp`` for a file.
+    """
+    target = Path(target)
+    owner = f"{os.getpid()}-{_host()}-{secrets.token_hex(4)}"
+    return target.with_name(f".{target.name}.{owner}.{kind}")
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` (on this machine) still runs; this process counts as alive."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def sweep_stale(target: str | Path) -> list[Path]:
+    """Remove what killed writers of ``target`` left beside it.
+
+    Only temporary paths of :func:`staged_dir` and :func:`write_atomic` for this very
+    target, made on this machine by a process that no longer runs, are removed; a concurrent
+    writer's, another machine's, and anything else are left alone.
+
+    Returns
+    -------
+    list of Path
+        What was removed.
+    """
+    target = Path(target)
+    removed = []
+    for kind in _KINDS:
+        pattern = f".{glob.escape(target.name)}.*.{kind}"
+        for path in target.parent.glob(pattern):
+            owner = _OWNER.match(path.name[len(target.name) + 2 : -len(kind) - 1])
+            if owner is None or owner["host"] != _host() or _alive(int(owner["pid"])):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 @contextmanager
 def staged_dir(target: str | Path) -> Iterator[Path]:
     """A new folder beside ``target`` for the block to write, published as ``target`` in one
     step when the block ends (:func:`publish_dir`).
 
     Nothing of the previous ``target`` survives; a block that fails or is stopped removes
-    its folder and leaves ``target`` as it was. The folder gets :func:`dir_mode`.
+    its folder and leaves ``target`` as it was. The folder gets :func:`dir_mode`. Folders
+    left by writers of ``target`` that were killed outright are removed first
+    (:func:`sweep_stale`).
 
     Parameters
     ----------
@@ -239,7 +314,10 @@ def staged_dir(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target)
     make_dirs(target.parent, _parent_mode())
-    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    recover(target)
+    sweep_stale(target)
+    folder = temporary_name(target, "partial")
+    folder.mkdir(mode=0o700)
     try:
         folder.chmod(dir_mode())
         yield folder
@@ -276,7 +354,8 @@ def write_atomic(path: str | Path, data: bytes | str, *, mode: int | None = None
     """
     path = Path(path)
     make_dirs(path.parent, _parent_mode())
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    sweep_stale(path)
+    tmp = temporary_name(path, "tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode() if mode is None else mode)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -181,6 +181,19 @@ def test_a_path_that_leaves_the_project_is_refused_in_one_line_naming_the_key(pr
     assert not (project / "data").exists()  # refused before anything ran
 
 
+def test_the_clusters_certificates_may_lie_outside_the_project(tmp_path):
+    # the private key must lie outside any git work tree (tls_security refuses it inside):
+    # the project-path rule would have made an external TLS cluster impossible to configure
+    from twinlab.pipeline.params import PipelineParams
+
+    files = {k: f"/etc/twinlab/tls/{k}" for k in ("tls_ca_file", "tls_cert_file", "tls_key_file")}
+    params = PipelineParams.from_mapping(
+        {"seed": 1, "dask": {"address": "tls://scheduler:8786", **files}},
+        file=tmp_path / "params.yaml",
+    )
+    assert params.dask.tls_key_file == "/etc/twinlab/tls/tls_key_file"
+
+
 def test_a_second_run_in_the_same_project_is_refused_while_the_first_holds_it(project):
     holder = subprocess.Popen(
         [sys.executable, "-c",

@@ -64,9 +64,11 @@ class DaskParams(Section):
     section = "dask"
     address: str | None = option(None, example="address: tls://scheduler:8786")
     n_workers: int = option(2, ge=1, example="n_workers: 2")
-    tls_ca_file: str | None = option(None, path="path")
-    tls_cert_file: str | None = option(None, path="path")
-    tls_key_file: str | None = option(None, path="path")
+    # not checked to lie in the project: the private key must lie outside any git work tree
+    # (twinlab.security.tls.tls_security refuses it there)
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
     dashboard_address: str | None = "127.0.0.1:0"
 
     def __post_init__(self) -> None:

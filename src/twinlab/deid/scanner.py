@@ -401,7 +401,7 @@ def _shifted_qualifiers(cells: Iterable[tuple[str, str]]) -> Iterator[tuple[str,
         policy.get("repeat_key_qualifiers", ())
     )
     closed = _vocabulary_qualifiers()
-    either = dated | keyed | frozenset(closed)
+    quoted = tuple(f'"{k}"' for k in dated | keyed | frozenset(closed))  # a JSON key
 
     def kept(k: str, v: Any) -> bool:
         if not isinstance(v, str):
@@ -413,7 +413,7 @@ def _shifted_qualifiers(cells: Iterable[tuple[str, str]]) -> Iterator[tuple[str,
         return k in closed and bool(v.strip()) and closed[k].allowed(v)
 
     for location, text in cells:
-        obj = _json_object(text) if any(k in text for k in either) else None
+        obj = _json_object(text) if any(k in text for k in quoted) else None
         held = {k: v for k, v in (obj or {}).items() if kept(k, v)}
         if not held:
             yield location, text

@@ -25,8 +25,8 @@ does not know (user name, emergency contact, home address, birth date, a device 
 naming a grandson). The check reads every published file, report.json and every log line of
 the ``twinlab`` loggers during the run.
 
-What leaked before the fixes of this round: 9 of the 60 planted values asserted (both runs,
-reviewed and not), and one more left alone (below).
+What leaked before the fixes of this round: 10 of the 61 planted values (9 in both runs,
+reviewed and not; 1 in the reviewed run).
 
 * Quarantine reasons that quoted a sender's text (Safe Harbor A, names), 5: "Wetherell" of
   "subject refers to a Wetherell, not a Patient" (the FHIR reader quoted a reference's type),
@@ -38,6 +38,9 @@ reviewed and not), and one more left alone (below).
 * define.xml codelist OIDs (A), 4 with the QNAM: "Carroway", "Elspeth", "Gideon",
   "Marchbanks" in report.json (field_policy.define_xml: the codelists each variable takes
   terms from, those skipped), quoted as the file wrote them.
+* A practice before a lower-case "surgery" (B, places), 1: "Stonebridge" of a scrubbed
+  Immunization route "IM by nurse at Stonebridge surgery" (the reviewed run; the scrubber
+  found a practice before a capitalised "Surgery" only).
 * Not a leak but a loss: a vaccinator named "Sunny Day" (a known name of the record) turned
   the date precision "day" of 95 events into "[NAME]" (a coded qualifier loses known names).
 
@@ -60,11 +63,13 @@ when an SDTM name that holds no known value, no pattern and is no person name of
 dictionaries, else a keyed pseudonym (``ref-``); ``date_precision`` and
 ``end_date_precision`` are vocabulary qualifiers (year .. second, none), and the publish
 scan leaves out a vocabulary qualifier's term that is in its vocabulary, as it leaves out
-keyed ids (it flagged "day" once the precision was kept).
+keyed ids (it flagged "day" once the precision was kept); the text scrubber reads
+capitalised words before a lower-case "surgery" / "health centre" as a practice after "at",
+"from", "GP" or "registered at" (not after "the": "after the Whipple surgery" stays).
 
-Left alone: "Stonebridge" of a scrubbed Immunization route "IM by nurse at Stonebridge
-surgery" (the reviewed run): the scrubber finds a practice before a capitalised "Surgery"
-only; free text is the text scrubber's work, not this round's (not asserted below).
+Left alone: a reader's reason that quotes one unknown capitalised word of a sender in a place
+these rounds did not find (an ODM ItemOID, a VCF INFO key: their shapes are the standards')
+is scrubbed of known values, patterns and runs of dictionary names only.
 """
 
 from __future__ import annotations
@@ -185,7 +190,7 @@ def _fhir_people(obs: dict, subject: dict, patient: dict) -> list[dict]:
     Immunization route in free text."""
     _plant("fhir_people", "iris bloom", "penny royal", "sunny day", "holly berry",
            "foxglove mews", "thrushcombe", "rusty nail", "violet hue", "earl grey",
-           "amber light", "gwillimbury", "cressingham", "mossgiel")  # fmt: skip
+           "amber light", "gwillimbury", "stonebridge", "cressingham", "mossgiel")  # fmt: skip
     when = obs["effectiveDateTime"]
     patient["generalPractitioner"] = [{"reference": "Practitioner/gp1", "display": "Iris Bloom"}]
     patient["link"] = [{"other": {"reference": "RelatedPerson/p1", "display": "Penny Royal"},
@@ -198,7 +203,6 @@ def _fhir_people(obs: dict, subject: dict, patient: dict) -> list[dict]:
         "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140"}]},
         "patient": subject, "occurrenceDateTime": when,
         "performer": [{"actor": {"reference": "Practitioner/n1", "display": "Sunny Day"}}],
-        # left alone: "Stonebridge" before a lower-case "surgery" is kept by the scrubber
         "route": {"text": "IM by nurse at Stonebridge surgery"},
         "meta": {"source": "http://cressingham-ehr.example.org/ambrose"},
     }  # fmt: skip
@@ -502,3 +506,14 @@ def test_the_report_names_a_codelist_by_its_place_when_its_oid_names_a_person(ru
     (define,) = results[label].report["field_policy"]["define_xml"]
     assert define["variables"] == {"MHDECOD": ["CodeList #1"]}
     assert define["skipped"] == {"MHCAT": "an undeclared CodeList (not declared)"}
+
+
+def test_a_practice_before_a_lower_case_noun_after_at_is_a_place():
+    from twinlab.deid.text import TextScrubber
+
+    scrub = TextScrubber().scrub
+    assert "Stonebridge" not in scrub("IM by nurse at Stonebridge surgery")
+    assert "Ashgrove" not in scrub("referred from Ashgrove health centre")
+    for kept in ("after the Whipple surgery", "had Mohs surgery", "Needs Vascular surgery",
+                 "at Day surgery unit"):  # fmt: skip
+        assert scrub(kept) == kept, kept

@@ -389,7 +389,10 @@ def _shifted_qualifiers(cells: Iterable[tuple[str, str]]) -> Iterator[tuple[str,
     apart, tagged :data:`_SHIFTED_TAG`; the keyed pseudonym of a reference qualifier
     (``reference_qualifiers``, ``repeat_key_qualifiers``: ``ref-`` and 16 base32 characters,
     which can spell ``SSN2...``)
-    left out, as the keyed id columns are; the rest of the cell as JSON text."""
+    left out, as the keyed id columns are; so is the term of a vocabulary qualifier
+    (``vocabulary_qualifiers``) that is in its vocabulary, a closed term that names no one
+    (a clinician surnamed Day made every date precision "day" a finding); the rest of the
+    cell as JSON text."""
     from twinlab.deid.policy import field_policy
 
     policy = field_policy()
@@ -397,15 +400,21 @@ def _shifted_qualifiers(cells: Iterable[tuple[str, str]]) -> Iterator[tuple[str,
     keyed = frozenset(policy.get("reference_qualifiers", ())) | frozenset(
         policy.get("repeat_key_qualifiers", ())
     )
-    either = dated | keyed
+    closed = _vocabulary_qualifiers()
+    quoted = tuple(f'"{k}"' for k in dated | keyed | frozenset(closed))  # a JSON key
+
+    def kept(k: str, v: Any) -> bool:
+        if not isinstance(v, str):
+            return False
+        if k in dated:
+            return bool(_ISO_DAY.fullmatch(v))
+        if k in keyed:
+            return bool(_KEYED_ID.fullmatch(v))
+        return k in closed and bool(v.strip()) and closed[k].allowed(v)
+
     for location, text in cells:
-        obj = _json_object(text) if any(k in text for k in either) else None
-        held = {
-            k: v
-            for k, v in (obj or {}).items()
-            if isinstance(v, str)
-            and ((k in dated and _ISO_DAY.fullmatch(v)) or (k in keyed and _KEYED_ID.fullmatch(v)))
-        }
+        obj = _json_object(text) if any(k in text for k in quoted) else None
+        held = {k: v for k, v in (obj or {}).items() if kept(k, v)}
         if not held:
             yield location, text
             continue
@@ -414,6 +423,16 @@ def _shifted_qualifiers(cells: Iterable[tuple[str, str]]) -> Iterator[tuple[str,
         for k, v in held.items():
             if k in dated:
                 yield f"{location} $.{k}{_SHIFTED_TAG}", v
+
+
+@functools.lru_cache(maxsize=1)
+def _vocabulary_qualifiers() -> dict[str, Any]:
+    """The checks of the field policy's ``vocabulary_qualifiers`` (key -> check)."""
+    from twinlab.deid.policy import field_policy
+    from twinlab.deid.tables import _VocabularyQualifier
+
+    vocab = field_policy().get("vocabulary_qualifiers") or {}
+    return {k: _VocabularyQualifier(v) for k, v in vocab.items()}
 
 
 def _json_object(text: str) -> dict[str, Any] | None:

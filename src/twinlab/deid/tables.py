@@ -164,6 +164,10 @@ def _phi_field(phi: Any, field: str) -> str | None:
     return None
 
 
+#: A keyed pseudonym in place of a sender's key (``sponsor_key_qualifiers``): no PHI.
+_KEYED_KEY = re.compile(r"ref-[A-Z2-7]{16}")
+
+
 def _scrub_qualifier_obj(
     obj: Any,
     plain: TextScrubber,
@@ -178,7 +182,7 @@ def _scrub_qualifier_obj(
     dropped (``None``) when narrative (two words or more), as its ``value_text`` is."""
     if isinstance(obj, dict):
         return {
-            plain.scrub(str(k)): (
+            (k if _KEYED_KEY.fullmatch(str(k)) else plain.scrub(str(k))): (
                 coded[k].scrub_obj(v)
                 if k in coded
                 else _scrub_qualifier_obj(v, plain, full, coded, narrative)
@@ -202,6 +206,7 @@ def _scrub_qualifiers(
     refs: Mapping[str, Callable[[str], str]] | None = None,
     kept: Callable[[dict[str, Any]], bool] | None = None,
     narrative: bool = False,
+    renamed: Mapping[str, Callable[[str], str]] | None = None,
 ) -> Any:
     """Scrub a qualifiers object (dict or JSON text), dropping the keys in ``drop``.
 
@@ -221,6 +226,9 @@ def _scrub_qualifiers(
     With ``narrative`` (the event's source is one nobody reviewed), the free-text values (of
     keys outside ``coded``) of two words or more are dropped (``None``) instead of scrubbed,
     like the event's ``value_text``: a SUPPQUAL comment naming a relative is a sentence.
+    With ``renamed`` (key -> transform), the keys of an object under a top-level key in
+    ``renamed`` (the sender's names: a SUPPQUAL QNAM under ``supp``) are published as
+    ``renamed[key](name)`` before any scrubbing (field policy ``sponsor_key_qualifiers``).
     """
     full = plain if full is None else full
     if not isinstance(coded, Mapping):
@@ -249,8 +257,15 @@ def _scrub_qualifiers(
             out["value_system"] = system if declared else plain.scrub(str(system))
         return out
 
+    def top(obj: dict[str, Any]) -> dict[str, Any]:
+        obj = {k: v for k, v in obj.items() if k not in drop}
+        for k, rename in (renamed or {}).items():
+            if isinstance(obj.get(k), dict):
+                obj[k] = {rename(str(name)): v for name, v in obj[k].items()}
+        return obj
+
     if isinstance(value, dict):
-        return scrub({k: v for k, v in value.items() if k not in drop})
+        return scrub(top(value))
     if isinstance(value, list):
         return scrub(value)
     if isinstance(value, str):
@@ -259,9 +274,39 @@ def _scrub_qualifiers(
         except ValueError:
             return full.scrub(value)
         if isinstance(parsed, dict):
-            parsed = {k: v for k, v in parsed.items() if k not in drop}
+            parsed = top(parsed)
         return json.dumps(scrub(parsed), ensure_ascii=False, sort_keys=True)
     return value
+
+
+#: A sponsor's variable name (SDTM: a letter, then at most 7 letters or digits).
+_SDTM_NAME = re.compile(r"[A-Z][A-Z0-9]{0,7}")
+
+
+def _sponsor_key(name: str, scrubber: TextScrubber, key: DeidKey) -> str:
+    """A key the sender named (a SUPPQUAL QNAM; field policy ``sponsor_key_qualifiers``) as
+    published: kept when an SDTM variable name that holds no known identifier, no PHI pattern
+    and is no person name of the dictionaries (clinical words aside), else a keyed pseudonym
+    (``ref-`` and 16 base32 characters: the same name, the same pseudonym).
+
+    Examples
+    --------
+    >>> k = DeidKey(bytes(32))
+    >>> s = TextScrubber(engine=False)
+    >>> _sponsor_key("AETRTCOM", s, k), _sponsor_key("CARROWAY", s, k)[:4]
+    ('AETRTCOM', 'ref-')
+    """
+    from twinlab.deid.vocabulary import _name_words
+
+    names, clinical = _name_words()
+    word = name.lower()
+    if (
+        _SDTM_NAME.fullmatch(name)
+        and not (word in names and word not in clinical)
+        and scrubber.scrub(name) == name
+    ):
+        return name
+    return pseudonym("twinlab:sponsor_key", name, key=key, prefix="ref-")
 
 
 #: Pattern kinds of serial-number shapes, which a product lot number is by nature.
@@ -867,9 +912,20 @@ def deidentify(
                                                                      scrubber=plain))}  # fmt: skip
 
         narrative = np.broadcast_to(np.asarray(drop_free_text, dtype=bool), len(out))
+        sponsor_key = functools.cache(functools.partial(_sponsor_key, scrubber=plain, key=k))
+        renamed = dict.fromkeys(policy.get("sponsor_key_qualifiers", ()), sponsor_key)
         out["qualifiers"] = [
             _scrub_qualifiers(
-                q, plain, drop_keys, scrubber, coded, codes, held(d), kept_source, bool(n)
+                q,
+                plain,
+                drop_keys,
+                scrubber,
+                coded,
+                codes,
+                held(d),
+                kept_source,
+                bool(n),
+                renamed,
             )
             for q, d, n in zip(out["qualifiers"], days, narrative, strict=True)
         ]

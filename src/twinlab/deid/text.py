@@ -1221,6 +1221,20 @@ def _a_practice(text: str, start: int, end: int) -> bool:
     )
 
 
+#: Words right before a practice whose noun is in lower case ("at Stonebridge surgery"): a
+#: place's introduction, not "the" or "had" ("after the Whipple surgery" names an operation).
+_AT_PRACTICE = re.compile(r"\b(?:at|from|gp|registered[ \t]+(?:at|with))[ \t]+$", re.IGNORECASE)
+
+
+def _a_practice_in_lower_case(text: str, start: int, end: int) -> bool:
+    """Whether the capitalised words ``text[start:end]`` before a lower-case "surgery" or
+    "health centre" name a practice: after "at" or "from" (:data:`_AT_PRACTICE`), and a
+    practice by :func:`_a_practice` (no specialty, no operation)."""
+    return _AT_PRACTICE.search(text[max(0, start - 20) : start]) is not None and _a_practice(
+        text, start, end
+    )
+
+
 #: The practice's noun, then its street address ("Riverside Surgery, 14 Kings Road"): the
 #: words before a street line name an organisation or a place.
 _ADDRESS_AFTER_PRACTICE = re.compile(
@@ -2213,6 +2227,16 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|Medical[ \t]+Cent(?:re|er))\b)"
         ),
         context=_a_practice,
+    ),
+    PhiPattern(  # a practice before its noun in lower case, after "at" or "from": "nurse
+        # at Stonebridge surgery" (only a capitalised "Surgery" was read as a practice's)
+        "address",
+        re.compile(
+            r"(?P<v>[A-Z][a-z'’]+(?:[ \t]+[A-Z][a-z'’]+){0,2})[ \t]+(?=(?:surgery"
+            r"|medical[ \t]+practice|group[ \t]+practice|family[ \t]+practice"
+            r"|health[ \t]+cent(?:re|er)|medical[ \t]+cent(?:re|er))\b)"
+        ),
+        context=_a_practice_in_lower_case,
     ),
     PhiPattern(  # a fire, police or ambulance station by its number: "crew from Station 42"
         "address",

@@ -343,7 +343,10 @@ def build_timeline(
     # Reasons are the readers' and checks' own words, naming fields, never values: known
     # identifiers and PHI patterns only; the clinical engine read 'JSON', 'effectiveDateTime',
     # 'SAS XPORT' or 'fhir reader' as names and left reasons such as '[PHI] is not a date'.
-    scrub = TextScrubber(identifiers, engine=False)
+    # The names check too (runs of dictionary person names), as the first reason of a failed
+    # run has: a reader that quoted a sender's text (a SUPP-- row's RDOMAIN "Loveday
+    # Pennycuick", a reference's type "Wetherell/4471") put a person into the reason.
+    scrub = TextScrubber(identifiers, engine=False, names=True)
     # The series' text attributes (a device name) are coded values, scrubbed as the events'
     # device qualifier is (twinlab.deid.tables): runs of person names too, and a first name
     # before a known surname ("Actiwatch 2 lent by Perpetua <surname>"); without the names

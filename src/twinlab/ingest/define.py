@@ -229,6 +229,7 @@ def read_define(path: str | Path) -> DefineTerms:
         elif tag == "ItemGroupDef":
             dataset_items.update(str(r.get("ItemOID")) for r in elem if _local(r.tag) == "ItemRef")
     out.codelists = len(codelists)
+    said = _oid_names(list(codelists))
     if not codelists:
         out.error = "define.xml skipped: it declares no CodeList"
         log.warning("%s", out.error)
@@ -239,17 +240,18 @@ def read_define(path: str | Path) -> DefineTerms:
         if cl is None or not _SDTM_NAME.fullmatch(name):
             continue
         if cl not in codelists:
-            out.skipped[name] = f"{_oneline(cl)} (not declared)"
+            named = _oneline(cl) if _plain_oid(cl) else "an undeclared CodeList"
+            out.skipped[name] = f"{named} (not declared)"
         elif not CODED_VARIABLES.fullmatch(name):
-            out.skipped.setdefault(name, _oneline(cl))
+            out.skipped.setdefault(name, said[cl])
         else:
             used[(name, cl)] = None
     for name, cl in used:
-        out.variables.setdefault(name, []).append(cl)
+        out.variables.setdefault(name, []).append(said[cl])
         system = f"CDISC SDTM {name}"
         product = name in PRODUCT_VARIABLES
         for i, (coded, decode) in enumerate(codelists[cl]):
-            where = f"define.xml CodeList {_oneline(cl)} item {i + 1}"
+            where = f"define.xml CodeList {said[cl]} item {i + 1}"
             # a test code's display is its decode (the --TEST name), never the code itself
             names = (decode,) if name.endswith("TESTCD") else (coded, decode)
             for display in dict.fromkeys(t for t in names if t and t.strip()):
@@ -264,6 +266,36 @@ def read_define(path: str | Path) -> DefineTerms:
     if out.refused:
         log.warning("define.xml: %d term(s) refused; first: %s", len(out.refused), out.refused[0])
     return out
+
+
+#: An OID a report may quote: letters, digits and ``._-`` (``CL.AESEV``, ``CL_NY``).
+_OID = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}")
+
+
+def _plain_oid(oid: str) -> bool:
+    """Whether a sender's OID may be quoted in the run report and the log: OID-shaped, and
+    none of its words (split at ``._-`` and case changes) a person name of the dictionaries
+    that is no clinical word. A codelist OID is the sponsor's free name: "CL.MH.Carroway_
+    Elspeth" and "CL.MHCAT.Dr Gideon Marchbanks" were published in report.json.
+
+    Examples
+    --------
+    >>> [_plain_oid(o) for o in ("CL.AESEV", "CL.NY", "C66742", "CL.MH.Carroway_Elspeth")]
+    [True, True, True, False]
+    """
+    from twinlab.deid.vocabulary import _name_words
+
+    if not _OID.fullmatch(oid):
+        return False
+    names, clinical = _name_words()
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", oid)
+    return not any(w.lower() in names and w.lower() not in clinical for w in words)
+
+
+def _oid_names(oids: list[str]) -> dict[str, str]:
+    """How the report and the log name each declared codelist: its OID when
+    :func:`_plain_oid`, else its place in the file (``CodeList #3``)."""
+    return {o: o if _plain_oid(o) else f"CodeList #{i}" for i, o in enumerate(oids, 1)}
 
 
 def define_files(files: Iterable[str | Path]) -> list[Path]:

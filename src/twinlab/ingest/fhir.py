@@ -118,6 +118,12 @@ _NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 #: ``[base/]Type/id[/_history/v]`` – the FHIR literal reference grammar, loosely.
 _LITERAL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 _UNPARSED = "(unparsed)"
+#: Resource types a reason may name when a subject reference points to one of them (a
+#: reference's type is the sender's text: "Wetherell/4471" was quoted into the quarantine).
+_SUBJECT_TYPES = frozenset(
+    "Group Device Location Organization Practitioner PractitionerRole RelatedPerson Person "
+    "Specimen Substance Medication Encounter Observation Condition Procedure".split()
+)
 #: A ``\\uD800``-``\\uDFFF`` escape: half of a UTF-16 surrogate pair, not a character when alone.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _SURROGATE_REASON = "the resource holds an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF)"
@@ -897,7 +903,8 @@ class _Index:
         if target.startswith(("urn:", "#")) or m is None:
             raise Reject("fhir.subject", f"{field} is not a Patient in the file")
         if m.group(1) != "Patient":
-            raise Reject("fhir.subject", f"{field} refers to a {m.group(1)}, not a Patient")
+            kind = m.group(1) if m.group(1) in _SUBJECT_TYPES else "resource of another type"
+            raise Reject("fhir.subject", f"{field} refers to a {kind}, not a Patient")
         key = self.patients.get(f"Patient/{m.group(2)}")
         return (key, None) if key is not None else (m.group(2), target)
 

@@ -1763,10 +1763,11 @@ def _parent_loss(domain: str, family: list[tuple[ReadResult, pd.DataFrame | None
         ``""`` when every file of the domain was read whole, else a clause naming the domain
         and what happened to its file (never a file name: they can hold patient names).
     """
+    said = _said_domain(domain)  # a domain code, never a file's name
     if any(d is None for _, d in family):
-        return f"; the {domain} file could not be read, so its parent row may be lost with it"
+        return f"; the {said}file could not be read, so its parent row may be lost with it"
     if any(r.quarantine["check"].eq("sdtm.truncated").any() for r, _ in family):
-        return f"; the {domain} file was truncated: its parent row may be in the lost tail"
+        return f"; the {said}file was truncated: its parent row may be in the lost tail"
     return ""
 
 
@@ -1800,6 +1801,26 @@ def _row_states(res: ReadResult) -> tuple[dict[int, list[int]], set[int]]:
     return events, set(bad.to_numpy().tolist())
 
 
+#: An SDTM domain code (``AE``, ``MH``; a split domain ``APMH``) a SUPP-- reason may quote.
+_DOMAIN_CODE = re.compile(r"[A-Z]{2}(?:[A-Z]{2})?")
+#: An IDVAR a SUPP-- reason may quote: a record key of the parent domain (``AESEQ``,
+#: ``CMGRPID``, ``LBSPID``, ``--REFID``, ``--LNKID``, ``--LNKGRP``).
+_IDVAR_NAME = re.compile(r"[A-Z]{2,4}(?:SEQ|GRPID|REFID|SPID|LNKID|LNKGRP)")
+
+
+def _said_domain(value: Any) -> str:
+    """RDOMAIN as a SUPP-- reason quotes it: a domain code and a space (``"AE "``), else
+    nothing (the cell is the sponsor's text: "Loveday Pennycuick" was quoted into the
+    published quarantine)."""
+    code = _text(value) or ""
+    return f"{code} " if _DOMAIN_CODE.fullmatch(code) else ""
+
+
+def _said_idvar(idvar: str) -> str:
+    """IDVAR as a SUPP-- reason quotes it: a record key's variable name, else ``its IDVAR``."""
+    return idvar if _IDVAR_NAME.fullmatch(idvar) else "its IDVAR"
+
+
 def _merge_supp(
     supp: ReadResult,
     df: pd.DataFrame,
@@ -1823,16 +1844,17 @@ def _merge_supp(
         key = (_key(d.get("USUBJID")), idvar, _key(d.get("IDVARVAL")) if idvar else "")
         hits = index.get(key, [])
         qnam, qval = _text(d.get("QNAM")), _text(d.get("QVAL"))
-        where = "its USUBJID" + (f" and {idvar}" if idvar else "")  # never the values
+        where = "its USUBJID" + (f" and {_said_idvar(idvar)}" if idvar else "")  # never values
         if qnam is None:
             orphans.append(quarantine_row(pointer, "sdtm.supp", "QNAM is empty", _raw_json(d)))
             continue
         if not hits:
-            why = f"no {_text(d.get('RDOMAIN'))} row with {where}{lost}"
+            why = f"no {_said_domain(d.get('RDOMAIN'))}row with {where}{lost}"
             orphans.append(quarantine_row(pointer, "sdtm.supp_orphan", why, _raw_json(d)))
             continue
         if all(row in states[k][1] for k, row in hits):
-            why = f"its parent {_text(d.get('RDOMAIN'))} row (with {where}) is quarantined"
+            parent = _said_domain(d.get("RDOMAIN"))
+            why = f"its parent {parent}row (with {where}) is quarantined"
             orphans.append(quarantine_row(pointer, "sdtm.supp_parent", why, _raw_json(d)))
             continue
         for k, row in hits:

@@ -455,6 +455,13 @@ def _clinical_stems() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in stems.items()}
 
 
+#: The endings a Spanish, French or Portuguese word puts where English has its own
+#: ("furosemid-a", "atrial-e", "amoxicil-ina"): a town's "-by" or "-ton" is none of them.
+_ROMANCE_ENDINGS = frozenset(
+    "|a|e|o|s|as|es|os|ia|ie|io|ina|ine|ino|ica|ico|ique|ale|ida|ido|ada|ado|ee".split("|")
+)
+
+
 def _common_prefix(a: str, b: str) -> int:
     """The number of letters ``a`` and ``b`` open with in common."""
     n = min(len(a), len(b))
@@ -464,8 +471,10 @@ def _common_prefix(a: str, b: str) -> int:
 def _cognate(word: str) -> bool:
     """Whether a lower-case word of 7 letters or more, no name of Philter's lists, is the
     Spanish, French or Portuguese form of a word of its clinical whitelist: the same letters
-    but for the last three at most ("amoxicilina": amoxicillin, "atriale": atrial), the
-    accents aside, and Spanish's "pn" and "ps" written "n" and "s" ("neumonía": pneumonia).
+    but for the last three at most, the word's own a Romance ending (:data:`_ROMANCE_ENDINGS`)
+    after a stem that opens with no name of 6 letters or more ("amoxicilina": amoxicillin,
+    "atriale": atrial; not "leopoldina"), the accents aside, and Spanish's "pn" and "ps"
+    written "n" and "s" ("neumonía": pneumonia).
 
     Examples
     --------
@@ -476,7 +485,8 @@ def _cognate(word: str) -> bool:
         return False
     from twinlab.deid.vocabulary import _name_words
 
-    if word in _name_words()[0]:
+    names = _name_words()[0]
+    if word in names:
         return False
     plain = word.translate(_ACCENTS)
     forms = [plain] + (["p" + plain] if plain[:1] in "ns" else [])
@@ -484,7 +494,12 @@ def _cognate(word: str) -> bool:
     for form in forms:
         for known in stems.get(form[:6], ()):
             same = _common_prefix(form, known)
-            if same >= max(6, len(form) - 3) and same >= len(known) - 3:
+            if (
+                same >= max(6, len(form) - 3)
+                and same >= len(known) - 3
+                and form[same:] in _ROMANCE_ENDINGS
+                and not any(form[:i] in names for i in range(6, same + 1))  # "leopold-ina"
+            ):
                 return True
     return False
 

@@ -31,9 +31,13 @@ eponym before "overlap" ("Sjogren overlap"), an echo measure and a symptom score
 beyond the corpus found more, held as a second batch (4 notes, 28 values), which leaked 5: a
 town in an HL7 address ("^^DULUTH^MN^55802"), dotted initials where they recur ("discussed
 with J.S. today"), a login after "logged in as", a ZIP code spelled out and a Spanish mobile
-after "teléfono móvil"; and lost 1 of 10 phrases ("furosemida"). In all, before round 12:
-12 of 139 planted values leaked (telephones 3, EHR logins 3, initials 2, geographic 3, a record
-number 1) and 10 of 61 clinical phrases were lost; after: none of either.
+after "teléfono móvil"; and lost 1 of 10 phrases ("furosemida"). A third batch (2 notes, 15
+values) holds what probing the second found: ages over 89 in French and Spanish ("93 ans",
+"91 años"), a relative's age between a comma and a sentence's full stop ("uncle Bartram,
+92.") and a Social Security number dictated with "dash" between its groups; all 4 leaked. In
+all, before round 12: 16 of 154 planted values leaked (telephones 3, EHR logins 3, initials 2,
+geographic 3, a record number 1, ages over 89 3, a Social Security number 1) and 10 of 65
+clinical phrases were lost; after: none of either.
 
 The rules are bounded so as not to open leaks or lose words: a login after "user", "login",
 "username", "uid" or "logged in as" with a colon, or holding a digit, "_" or "."; after
@@ -49,7 +53,11 @@ or more, no name of its lists, and the same as the English word but for its last
 and its accents ("pn" read as "n" for Spanish: "neumonía"), its own ending a Romance one
 after a stem that opens with no name (a lower-case town "marrowsby" and "leopoldina" stay
 flagged); credentials, echo measures, scores and HL7 segment names join the engine's words
-that are never PHI alone ("PharmD", "LVEDD", "IPSS", "CCP", "DAS28", "OBX").
+that are never PHI alone ("PharmD", "LVEDD", "IPSS", "CCP", "DAS28", "OBX"); an age's
+unit in another language only after a number from 90 to 149 ("ans", "años", "Jahre"); an age
+before a full stop only after a comma and a person word or a capitalised name of Philter's
+lists ("SpO2 was low, 92." stays); "dash" between digits only inside a run of 7 spelled
+digits or more.
 
 Found on the way: the first form of the cognate rule (any ending) kept a lower-case town of
 tests/harmonize/test_harmonize_planted_round3.py ("quills" is a word of Philter's whitelist);
@@ -351,6 +359,37 @@ CORPUS: list[tuple[str, str, list[str], list[str]]] = [
         ["Br1dget", "0'Malley-Quist", "l2/O9/1947", "6O8-555-Ol32"],
         ["Graves disease", "TSH 0.02", "free T4 3.1"],
     ),
+    # a third batch: what probing beyond the second batch found, written as notes
+    (
+        "third batch: ages over 89 in French and Spanish, a relative's age at a sentence's end",
+        "Le patient M. Théophile Garnier-Roussel, 93 ans, né le 2 février 1931 à Besançon. "
+        "La señora Inmaculada Cifuentes, de 91 años, nacida el 7 de julio de 1933 en Cuenca. "
+        "Family: mother Ysolde d. at 99 of CHF; uncle Bartram, 92. SpO2 was low, 88%.",
+        [
+            "Théophile",
+            "Garnier-Roussel",
+            "93 ans",
+            "2 février 1931",
+            "Besançon",
+            "Inmaculada",
+            "Cifuentes",
+            "91 años",
+            "7 de julio de 1933",
+            "Cuenca",
+            "Ysolde",
+            "99",
+            "Bartram",
+            "92.",
+        ],
+        ["CHF", "SpO2 was low"],
+    ),
+    (
+        "third batch: a Social Security number dictated with dashes",
+        "Dictation: pt's SSN is four one two dash five five dash nine nine eight one; "
+        "hemoglobin nine point two, transfuse one unit.",
+        ["four one two dash five five dash nine nine eight one"],
+        ["hemoglobin nine point two", "transfuse one unit"],
+    ),
 ]
 
 
@@ -376,6 +415,10 @@ def test_round12_note_loses_every_planted_value_and_keeps_its_clinical_words(
         "GLUCOSE^LN; ADT^A01; OBX|1|NM|2345-7^GLUCOSE^LN||182|mg/dL|70-99|H",
         # a Spanish and a French clinical sentence
         "neumonía adquirida; amoxicilina 1 g; fibrillation atriale; furosemida 40 mg",
+        # numbers after a comma at a sentence's end that are no relative's age
+        "SpO2 was low, 92.",
+        "Na 140, K 4.1, glucose 95.",
+        "range 90, 95; mean 92",
     ],
 )
 def test_look_alikes_of_the_round12_rules_stay(text):
@@ -422,6 +465,14 @@ def test_round12_rules_keep_their_limits(text, gone):
         ("en la calle Almendros 27, 3º B", "address", "calle Almendros 27"),
         ("RD^^BEMIDJI^MN^56601|", "address", "BEMIDJI"),
         ("zip nine four one one oh", "zip", "nine four one one oh"),
+        ("Mme Garnier, 93 ans, née", "age", "93 ans"),
+        ("de 91 años", "age", "91 años"),
+        ("uncle Bartram, 92.", "age", "92"),
+        (
+            "SSN is four one two dash five five dash nine nine eight one",
+            "phone",
+            "four one two dash",
+        ),
     ],
 )
 def test_round12_patterns_take_the_whole_value(text, kind, value):

@@ -1557,7 +1557,11 @@ PATTERNS: tuple[PhiPattern, ...] = (
     ),
     PhiPattern(  # an age over 89 between commas after a name: "Frank Bush, 93, admitted"
         "age",
-        _p(rf"[,(]\s*(?P<v>9\d|1[0-4]\d|{_AGE_WORD})\s*(?:,|\)|(?=\s+(?:y|yo|yrs?|m|f)\b))"),
+        # or at a sentence's end: "uncle Bartram, 92."
+        _p(
+            rf"[,(]\s*(?P<v>9\d|1[0-4]\d|{_AGE_WORD})\s*"
+            r"(?:,|\)|[.;](?!\d)|(?=\s+(?:y|yo|yrs?|m|f)\b))"
+        ),
         context=_after_a_person,
     ),
     PhiPattern(  # a birth year: over 89 it is an age ("born in 1925"); the patients table has it
@@ -1634,7 +1638,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # digits spelled out: "six one seven five five five zero one nine nine", and
         # read aloud in pairs: "oh seven seven double oh nine double one two three four"
         "phone",
-        _p(rf"\b{_SPOKEN_DIGIT}(?:[\s,-]+{_SPOKEN_DIGIT}){{6,}}\b"),
+        # a dictated "dash" between the groups: "four one two dash five five dash nine nine..."
+        _p(rf"\b{_SPOKEN_DIGIT}(?:(?:[\s,-]+|\s+dash\s+){_SPOKEN_DIGIT}){{6,}}\b"),
     ),
     PhiPattern(  # the extension after a telephone number: "555-123-4567 ext. 89", "x123"
         "phone",
@@ -2044,7 +2049,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(
         "age",
         _p(
-            r"\b(?:9\d|1[0-4]\d)\+?\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.?)(?:[\s-]*old)?(?!\w)"
+            # in French, Spanish, Portuguese and German too: "93 ans", "91 años", "92 Jahre"
+            r"\b(?:9\d|1[0-4]\d)\+?\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.?|ans|años|anos|jahre)"
+            r"(?:[\s-]*old)?(?!\w)"
             r"|\b(?:aged?|age:)\s*(?:9\d|1[0-4]\d)\b|\b(?:9\d|1[0-4]\d)(?=\s*(?:M|F)\b)"
             # "92yM", "93yoF", "93/F", "F/93", "90-something-year-old", "ninety-odd"
             rf"|\b{_AGE_NUM}\s*y(?:o|rs?)?\.?(?=\s*(?:m|f|male|female|man|woman)\b)|\b{_AGE_NUM}\s*/\s*(?:m|f|male|female)\b"

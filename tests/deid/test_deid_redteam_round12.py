@@ -39,6 +39,10 @@ all, before round 12: 16 of 154 planted values leaked (telephones 3, EHR logins 
 geographic 3, a record number 1, ages over 89 3, a Social Security number 1) and 10 of 65
 clinical phrases were lost; after: none of either.
 
+The benchmark (``benchmarks/deid_recall.py --notes 500``, seed 14: 625 notes) gave after round
+12 the figures round 11 recorded: recall 1.0, precision of the replaced characters 0.9202,
+clinical tokens removed 0.0004 (its generator plants none of the forms above).
+
 The rules are bounded so as not to open leaks or lose words: a login after "user", "login",
 "username", "uid" or "logged in as" with a colon, or holding a digit, "_" or "."; after
 "signed/entered/verified... by" only a lower-case login with digits ("signed by the attending"

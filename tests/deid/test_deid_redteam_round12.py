@@ -31,13 +31,16 @@ eponym before "overlap" ("Sjogren overlap"), an echo measure and a symptom score
 beyond the corpus found more, held as a second batch (4 notes, 28 values), which leaked 5: a
 town in an HL7 address ("^^DULUTH^MN^55802"), dotted initials where they recur ("discussed
 with J.S. today"), a login after "logged in as", a ZIP code spelled out and a Spanish mobile
-after "teléfono móvil"; and lost 1 of 10 phrases ("furosemida"). A third batch (2 notes, 15
+after "teléfono móvil"; and lost 1 of 10 phrases ("furosemida"). A third batch (3 notes, 20
 values) holds what probing the second found: ages over 89 in French and Spanish ("93 ans",
 "91 años"), a relative's age between a comma and a sentence's full stop ("uncle Bartram,
-92.") and a Social Security number dictated with "dash" between its groups; all 4 leaked. In
-all, before round 12: 16 of 154 planted values leaked (telephones 3, EHR logins 3, initials 2,
-geographic 3, a record number 1, ages over 89 3, a Social Security number 1) and 10 of 65
-clinical phrases were lost; after: none of either.
+92."), a Social Security number dictated with "dash" between its groups, a pager broken by a
+dash ("Beeper 71-4490") and a login after "signed:"; 6 leaked, and a signature's title on the
+line after the name ("Dr. Seraphina Oduya-Kessler\nAttending Hospitalist": Philter's
+expression runs on across the line break) was lost. In all, before round 12: 18 of 159
+planted values leaked (telephones 4, EHR logins 4, initials 2, geographic 3, a record number
+1, ages over 89 3, a Social Security number 1) and 11 of 68 clinical phrases were lost;
+after: none of either.
 
 The benchmark (``benchmarks/deid_recall.py --notes 500``, seed 14: 625 notes) gave after round
 12 the figures round 11 recorded: recall 1.0, precision of the replaced characters 0.9202,
@@ -61,15 +64,18 @@ that are never PHI alone ("PharmD", "LVEDD", "IPSS", "CCP", "DAS28", "OBX"); an 
 unit in another language only after a number from 90 to 149 ("ans", "años", "Jahre"); an age
 before a full stop only after a comma and a person word or a capitalised name of Philter's
 lists ("SpO2 was low, 92." stays); "dash" between digits only inside a run of 7 spelled
-digits or more.
+digits or more; a pager's number only after "pager", "beeper", "pgr" or "bleep" and with 4
+digits or more ("pgr 12" stays); a word that a Philter expression took in across a line break
+is kept only when it is a word of Philter's clinical whitelist and no name of its lists.
 
 Found on the way: the first form of the cognate rule (any ending) kept a lower-case town of
 tests/harmonize/test_harmonize_planted_round3.py ("quills" is a word of Philter's whitelist);
 the Romance endings and the name stems bound it.
 
 Left as they were (not in the kept lists): a lab symbol at the start of a line after an HL7
-segment ends in a number ("...|2185550199\nK 4.1": Philter's ID expression takes the "K"
-across the line break); Spanish and French function words Philter flags ("Fecha", "años",
+segment ends in a number ("...|2185550199\nK 4.1": Philter's catch-all takes the "K" with
+the number, untyped, so the line-break rule above does not see it); an OCR surname of 4
+characters ("Vo55"); a desk's "4-4471" (round 11) still keeps its "4-"; Spanish and French function words Philter flags ("Fecha", "años",
 "vive", "hospitalisée", "joignable"), which leak nothing but are lost; a cognate whose ending
 differs by more than 3 letters stays flagged.
 """
@@ -388,6 +394,13 @@ CORPUS: list[tuple[str, str, list[str], list[str]]] = [
         ["CHF", "SpO2 was low"],
     ),
     (
+        "third batch: a pager broken by a dash and a login after a colon",
+        "Regards,\nDr. Seraphina Oduya-Kessler\nAttending Hospitalist | Beeper 71-4490 | Pgr: "
+        "4-4172\nsigned: lmartinez22, RN. Heparin 18 units/kg/h, aPTT 62.",
+        ["Seraphina", "Oduya-Kessler", "71-4490", "4-4172", "lmartinez22"],
+        ["Attending Hospitalist", "Heparin 18 units/kg/h", "aPTT 62"],
+    ),
+    (
         "third batch: a Social Security number dictated with dashes",
         "Dictation: pt's SSN is four one two dash five five dash nine nine eight one; "
         "hemoglobin nine point two, transfuse one unit.",
@@ -410,6 +423,7 @@ def test_round12_note_loses_every_planted_value_and_keeps_its_clinical_words(
         # words beside the round-12 patterns that open nothing
         "the user reports no pain; user error suspected; login screen froze",
         "signed by the attending; reviewed by pharmacy; entered by nursing",
+        "signed: consent on file; pager 2 times overnight; pgr 12",
         "ICU's nurse called; the MD's note; per GI's recommendation",
         "ER-positive, MMR-deficient; COPD GOLD 3; HbA1c 8.1",
         "zip lock bag; postal service",
@@ -437,6 +451,8 @@ def test_look_alikes_of_the_round12_rules_stay(text):
         ("login k.quarles", "k.quarles"),
         ("cosigned by mtenorio12 at 08:10", "mtenorio12"),
         ("e-signed by: dvarga7", "dvarga7"),
+        ("signed: vkoenig5 RN", "vkoenig5"),
+        ("pager # 3-3817", "3817"),
         # initials
         ("AB's husband called", "AB"),
         ("pt R.T. seen; R.T. prefers morning visits", "R.T."),

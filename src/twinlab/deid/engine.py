@@ -462,6 +462,21 @@ _ROMANCE_ENDINGS = frozenset(
 )
 
 
+def _swept_across_a_line(
+    text: str, word: str, start: int, end: int, typed: list[tuple[int, int, str]]
+) -> bool:
+    """Whether ``word`` is a clinical word of Philter's whitelist, no name of its lists, that
+    one of Philter's expressions took in only by running on across a line break from the line
+    before ("Dr. Seraphina Oduya\nAttending Hospitalist", "...|2185550199\nK 4.1")."""
+    if not any(a < start and end <= b and "\n" in text[a:start] for a, b, _ in typed):
+        return False
+    from twinlab.deid.vocabulary import _name_words
+
+    names, safe = _name_words()
+    w = word.lower()
+    return w in safe and w not in names
+
+
 def _common_prefix(a: str, b: str) -> int:
     """The number of letters ``a`` and ``b`` open with in common."""
     n = min(len(a), len(b))
@@ -911,6 +926,7 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
             or _GESTATION.fullmatch(word)
             or word in _GENES_IN_CAPITALS
             or _cognate(word)
+            or _swept_across_a_line(text, word, s, e, typed)
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

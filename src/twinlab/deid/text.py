@@ -2551,10 +2551,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"|(?P<v2>(?-i:[a-z])(?=[\w.-]*[\d_.])[a-z0-9_][\w.-]{2,29}(?<![.-])))"
             # a lower-case login with digits after a verb of the audit trail
             r"|\b(?:(?:co-?|e-?)?signed|entered|verified|reviewed|authored|ordered|documented"
-            r"|modified|released|performed|accessed|viewed|printed)[ \t]+by[ \t]*:?[ \t]*"
+            r"|modified|released|performed|accessed|viewed|printed)(?:[ \t]+by)?[ \t]*:?[ \t]*"
             r"(?P<v3>(?-i:[a-z][a-z._-]*\d+[a-z]?))(?![\w.-])"
         ),
-        hint=_p(r"user|log-?in|uid|\bby\b"),
+        hint=_p(r"user|log-?in|uid|\bby\b|signed"),
     ),
     PhiPattern(  # a town in an HL7 v2 address before its state and ZIP: "^^DULUTH^MN^55802"
         "address",
@@ -2568,6 +2568,15 @@ PATTERNS: tuple[PhiPattern, ...] = (
             rf"(?P<v>{_DIGIT_WORD}(?:[\s,-]+{_DIGIT_WORD}){{4}})\b"
         ),
         hint=_p(r"\bzip|\bpost"),
+    ),
+    PhiPattern(  # a pager's number, often short and broken by a dash: "Beeper 71-4490"
+        "phone",
+        _p(
+            r"\b(?:pager|beeper|pgr|bleep)\b\.?[ \t]*(?:#|no\.?|number)?[ \t]*[:#]?[ \t]*"
+            r"(?P<v>\d{1,5}(?:[-.][ \t]?\d{2,5})?)(?![\w.-]?\d)"
+        ),
+        lambda v: sum(c.isdigit() for c in v) >= 4,
+        hint=_p(r"pager|beeper|pgr|bleep"),
     ),
     PhiPattern(  # a person named by initials before a relative: "TK's wife", "JS' daughter"
         "name",

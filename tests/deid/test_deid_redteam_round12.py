@@ -75,9 +75,10 @@ the Romance endings and the name stems bound it.
 Left as they were (not in the kept lists): a lab symbol at the start of a line after an HL7
 segment ends in a number ("...|2185550199\nK 4.1": Philter's catch-all takes the "K" with
 the number, untyped, so the line-break rule above does not see it); an OCR surname of 4
-characters ("Vo55"); a desk's "4-4471" (round 11) still keeps its "4-"; Spanish and French function words Philter flags ("Fecha", "años",
-"vive", "hospitalisée", "joignable"), which leak nothing but are lost; a cognate whose ending
-differs by more than 3 letters stays flagged.
+characters ("Vo55"); a desk's "4-4471" (round 11) still keeps its "4-"; Spanish and French
+function words Philter flags ("Fecha", "años", "vive", "hospitalisée", "joignable"), which
+leak nothing but are lost; a cognate whose ending differs by more than 3 letters stays
+flagged.
 """
 
 from __future__ import annotations

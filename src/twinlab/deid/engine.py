@@ -103,6 +103,13 @@ _FUNCTION_WORDS = frozenset(
     # a tumour marker, a gait test, obstetric history's term-preterm-abortion-living count and
     # a panel's heading Philter flags ("CEA 2.1", "TUG 14 s", "TPAL 3-0-1-3", "Genes:")
     + "cea tug tpal genes spo2".split()
+    # pharmacists' credentials in a signature block ("PharmD, BCPS"), echo measures ("LVEDD
+    # 6.1 cm"), a prostate symptom score ("IPSS 19") and rheumatology's ("anti-CCP",
+    # "DAS28-CRP 3.9"), which Philter flags
+    + "pharmd bcps bcop bcacp bcgp bcpp bccp bcidp cdces".split()
+    + "lvedd lvesd lvidd lvids ivsd lvpwd tapse ipss ccp das28".split()
+    # the segments of an HL7 v2 message pasted into a note ("OBX|1|NM|...")
+    + "msh evn pid pd1 nk1 pv1 pv2 orc obr obx nte al1 dg1 in1 gt1 mrg".split()
 )
 #: A clinical noun after an eponym: "Wilson disease", "Bell's palsy", "Foley catheter",
 #: "Guillain-Barre syndrome", "Tanner stage", "Bence Jones protein" (a person's name there
@@ -120,7 +127,7 @@ _EPONYM_AFTER = re.compile(
     r"|gallop|toxin|vaccine|virus|bacillus|arteritis|vasculitis|pouch|fascia|ligament"
     r"|stockings?|splint|respirations?|breathing|scale|pattern|category|stain|repair|tendon"
     r"|fundoplication|esophagectomy|gastrectomy|surgery|bypass|osteotomy|amputation|wort"
-    r"|tear|oesophagus|body|curves?|estimates?|grade|glands?|drain|duct|aphasia)\b",
+    r"|tear|oesophagus|body|curves?|estimates?|grade|glands?|drain|duct|aphasia|overlap)\b",
     re.IGNORECASE,
 )
 #: Named definitions, assessments, indices, rules, models and tests ("Berlin definition",
@@ -432,6 +439,86 @@ def _after_web_address(text: str, word: str, start: int) -> bool:
 
 #: A clinical trial's registration ("NCT04417720", "ISRCTN12345678", "ACTRN12619000123456"):
 #: the study's number, no person's.
+_ACCENTS = str.maketrans("áàâäãéèêëíìîïóòôöõúùûüñç", "aaaaaeeeeiiiiooooouuuunc")
+
+
+@lru_cache(maxsize=1)
+def _clinical_stems() -> dict[str, tuple[str, ...]]:
+    """Philter's clinical whitelist, no name of its lists, by the first 6 letters."""
+    from twinlab.deid.vocabulary import _name_words
+
+    names, safe = _name_words()
+    stems: dict[str, list[str]] = {}
+    for w in safe - names:
+        if len(w) >= 6 and w.isalpha():
+            stems.setdefault(w[:6], []).append(w)
+    return {k: tuple(v) for k, v in stems.items()}
+
+
+#: The endings a Spanish, French or Portuguese word puts where English has its own
+#: ("furosemid-a", "atrial-e", "amoxicil-ina"): a town's "-by" or "-ton" is none of them.
+_ROMANCE_ENDINGS = frozenset(
+    "|a|e|o|s|as|es|os|ia|ie|io|ina|ine|ino|ica|ico|ique|ale|ida|ido|ada|ado|ee".split("|")
+)
+
+
+def _swept_across_a_line(
+    text: str, word: str, start: int, end: int, typed: list[tuple[int, int, str]]
+) -> bool:
+    """Whether ``word`` is a clinical word of Philter's whitelist, no name of its lists, that
+    one of Philter's expressions took in only by running on across a line break from the line
+    before ("Dr. Seraphina Oduya\nAttending Hospitalist", "...|2185550199\nK 4.1")."""
+    if not any(a < start and end <= b and "\n" in text[a:start] for a, b, _ in typed):
+        return False
+    from twinlab.deid.vocabulary import _name_words
+
+    names, safe = _name_words()
+    w = word.lower()
+    return w in safe and w not in names
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The number of letters ``a`` and ``b`` open with in common."""
+    n = min(len(a), len(b))
+    return next((i for i in range(n) if a[i] != b[i]), n)
+
+
+def _cognate(word: str) -> bool:
+    """Whether a lower-case word of 7 letters or more, no name of Philter's lists, is the
+    Spanish, French or Portuguese form of a word of its clinical whitelist: the same letters
+    but for the last three at most, the word's own a Romance ending (:data:`_ROMANCE_ENDINGS`)
+    after a stem that opens with no name of 6 letters or more ("amoxicilina": amoxicillin,
+    "atriale": atrial; not "leopoldina"), the accents aside, and Spanish's "pn" and "ps"
+    written "n" and "s" ("neumonía": pneumonia).
+
+    Examples
+    --------
+    >>> [_cognate(w) for w in ["amoxicilina", "neumonía", "atriale", "ottilie", "Atriale"]]
+    [True, True, True, False, False]
+    """
+    if len(word) < 7 or not word.isalpha() or not word.islower():
+        return False
+    from twinlab.deid.vocabulary import _name_words
+
+    names = _name_words()[0]
+    if word in names:
+        return False
+    plain = word.translate(_ACCENTS)
+    forms = [plain] + (["p" + plain] if plain[:1] in "ns" else [])
+    stems = _clinical_stems()
+    for form in forms:
+        for known in stems.get(form[:6], ()):
+            same = _common_prefix(form, known)
+            if (
+                same >= max(6, len(form) - 3)
+                and same >= len(known) - 3
+                and form[same:] in _ROMANCE_ENDINGS
+                and not any(form[:i] in names for i in range(6, same + 1))  # "leopold-ina"
+            ):
+                return True
+    return False
+
+
 _TRIAL_REGISTRATION = re.compile(r"NCT\d{8}|ISRCTN\d{8}|ACTRN\d{14}", re.IGNORECASE)
 #: A generic drug's name by its stem (INN suffixes: "dupilumab", "empagliflozin", "apixaban").
 _GENERIC_DRUG = (
@@ -838,6 +925,8 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
             or _marker_status(text, word, s, e)
             or _GESTATION.fullmatch(word)
             or word in _GENES_IN_CAPITALS
+            or _cognate(word)
+            or _swept_across_a_line(text, word, s, e, typed)
         ):
             continue
         kind = next((k for a, b, k in typed if a < e and s < b), "phi")

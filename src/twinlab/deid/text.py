@@ -300,7 +300,7 @@ def _p(pattern: str) -> re.Pattern[str]:
 _CLINICAL_CODE = re.compile(
     r"^(?:cyp\w+|hla\w*|ugt\w+|slco\w+|slc\w+|abc[bcg]\w+|vkorc\w+|nudt\w+|tpmt\w*|dpyd\w*"
     r"|g6pd\w*|ifnl\w+|rs\d+|nm\w+|np\w+|ng\w+|hba1c|a1c|sars\w*|covid\w*|h\d+n\d+"
-    r"|\d+oh\w*|fev\d\w*|t\dn\dm\d\w*|c\d+orf\d+|il\d+\w*|cd\d+\w*|ca\d+\w*|b\d+|apoe\w*"
+    r"|\d+oh\w*|fev\d\w*|das\d\d\w*|t\dn\dm\d\w*|c\d+orf\d+|il\d+\w*|cd\d+\w*|ca\d+\w*|b\d+|apoe\w*"
     # risk scores and decades of a vital sign ("CHA2DS2-VASc", "HR 110s-120s")
     r"|cha2ds2\w*|chads2\w*|(?:\d+s)+"
     # the Glasgow Coma Scale's components ("E4V4M6", "E3VTM5")
@@ -739,6 +739,12 @@ _PERSON_WORDS = frozenset(
 )
 #: The same words as an alternation (an age after "her brother is"), longest first.
 _PERSON_WORD = "|".join(sorted(_PERSON_WORDS, key=len, reverse=True))
+#: Relatives and household members, as an alternation ("TK's wife").
+_KIN_WORD = (
+    r"wife|husband|spouse|partner|mother|father|mom|mum|dad|son|daughter|brother|sister"
+    r"|sibling|aunt|uncle|cousin|niece|nephew|grand(?:mother|father|son|daughter|ma|pa)"
+    r"|fianc[ée]e?|girlfriend|boyfriend|caregiver|guardian|family"
+)
 
 
 def _after_a_person(text: str, start: int, end: int) -> bool:
@@ -1565,7 +1571,11 @@ PATTERNS: tuple[PhiPattern, ...] = (
     ),
     PhiPattern(  # an age over 89 between commas after a name: "Frank Bush, 93, admitted"
         "age",
-        _p(rf"[,(]\s*(?P<v>9\d|1[0-4]\d|{_AGE_WORD})\s*(?:,|\)|(?=\s+(?:y|yo|yrs?|m|f)\b))"),
+        # or at a sentence's end: "uncle Bartram, 92."
+        _p(
+            rf"[,(]\s*(?P<v>9\d|1[0-4]\d|{_AGE_WORD})\s*"
+            r"(?:,|\)|[.;](?!\d)|(?=\s+(?:y|yo|yrs?|m|f)\b))"
+        ),
         context=_after_a_person,
     ),
     PhiPattern(  # a birth year: over 89 it is an age ("born in 1925"); the patients table has it
@@ -1642,7 +1652,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(  # digits spelled out: "six one seven five five five zero one nine nine", and
         # read aloud in pairs: "oh seven seven double oh nine double one two three four"
         "phone",
-        _p(rf"\b{_SPOKEN_DIGIT}(?:[\s,-]+{_SPOKEN_DIGIT}){{6,}}\b"),
+        # a dictated "dash" between the groups: "four one two dash five five dash nine nine..."
+        _p(rf"\b{_SPOKEN_DIGIT}(?:(?:[\s,-]+|\s+dash\s+){_SPOKEN_DIGIT}){{6,}}\b"),
     ),
     PhiPattern(  # the extension after a telephone number: "555-123-4567 ext. 89", "x123"
         "phone",
@@ -1862,7 +1873,8 @@ PATTERNS: tuple[PhiPattern, ...] = (
         # and German addresses: "Calle Ponce de León 418", "Rua das Flores 12B", "Via Roma 5"
         "address",
         _p(
-            r"(?-i:\b(?:Calle|CALLE|C/|Avenida|AVENIDA|Avda\.|Av\.|Carrera|Cra\.|Camino|Paseo"
+            r"(?-i:\b(?:Calle|CALLE|calle|C/|Avenida|AVENIDA|avenida|Avda\.|avda\.|Av\.|Carrera"
+            r"|Cra\.|Camino|Paseo|paseo|rua|travessa"
             r"|Plaza|Rua|RUA|Avenue\s+de|Rue|RUE|Boulevard|Chemin|Viale|Corso"
             r"|Piazza|Praça|Travessa|Largo)"
             r"(?:[ \t]+(?:[A-ZÁÉÍÓÚÑÂÊÔÃÕÇ][\w'’.-]*|de|del|la|las|los|da|das|do|dos|di|della"
@@ -2051,7 +2063,9 @@ PATTERNS: tuple[PhiPattern, ...] = (
     PhiPattern(
         "age",
         _p(
-            r"\b(?:9\d|1[0-4]\d)\+?\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.?)(?:[\s-]*old)?(?!\w)"
+            # in French, Spanish, Portuguese and German too: "93 ans", "91 años", "92 Jahre"
+            r"\b(?:9\d|1[0-4]\d)\+?\s*-?\s*(?:years?|yrs?|y/?o|yo|y\.o\.?|ans|años|anos|jahre)"
+            r"(?:[\s-]*old)?(?!\w)"
             r"|\b(?:aged?|age:)\s*(?:9\d|1[0-4]\d)\b|\b(?:9\d|1[0-4]\d)(?=\s*(?:M|F)\b)"
             # "92yM", "93yoF", "93/F", "F/93", "90-something-year-old", "ninety-odd"
             rf"|\b{_AGE_NUM}\s*y(?:o|rs?)?\.?(?=\s*(?:m|f|male|female|man|woman)\b)|\b{_AGE_NUM}\s*/\s*(?:m|f|male|female)\b"
@@ -2551,6 +2565,59 @@ PATTERNS: tuple[PhiPattern, ...] = (
             r"(?![\w-])(?!\s*(?:mg|mcg|ml|g|kg|units?|%)(?!\w))"
         ),
     ),
+    PhiPattern(  # an EHR login: "user: hmarchetti7", "login rvoskuijlen", "signed by kpatel3"
+        "handle",
+        _p(
+            r"\b(?:user(?:[ \t]?name)?|login|log-?in|user[ \t]?id|uid"
+            r"|logged[ \t]+(?:in|on)[ \t]+as)\b[ \t]*"
+            # after a colon any login; without one, a login with a digit, "_" or "." in it
+            r"(?:[:=][ \t]*(?P<v>(?=[\w.-]*[a-z])[a-z0-9_][\w.-]{2,29}(?<![.-]))"
+            r"|(?P<v2>(?-i:[a-z])(?=[\w.-]*[\d_.])[a-z0-9_][\w.-]{2,29}(?<![.-])))"
+            # a lower-case login with digits after a verb of the audit trail
+            r"|\b(?:(?:co-?|e-?)?signed|entered|verified|reviewed|authored|ordered|documented"
+            r"|modified|released|performed|accessed|viewed|printed)(?:[ \t]+by)?[ \t]*:?[ \t]*"
+            r"(?P<v3>(?-i:[a-z][a-z._-]*\d+[a-z]?))(?![\w.-])"
+        ),
+        hint=_p(r"user|log-?in|uid|\bby\b|signed"),
+    ),
+    PhiPattern(  # a town in an HL7 v2 address before its state and ZIP: "^^DULUTH^MN^55802"
+        "address",
+        re.compile(r"\^(?P<v>[A-Za-z][A-Za-z .'’-]{1,40})\^[A-Z]{2}\^\d{5}(?:-\d{4})?\b"),
+        hint=re.compile(r"\^[A-Z]{2}\^\d"),
+    ),
+    PhiPattern(  # a ZIP code spelled out, as dictated: "zip nine four one one oh"
+        "zip",
+        _p(
+            r"\b(?:zip|zip[ \t]+code|post(?:al)?[ \t]+code)\s+(?:is\s+)?"
+            rf"(?P<v>{_DIGIT_WORD}(?:[\s,-]+{_DIGIT_WORD}){{4}})\b"
+        ),
+        hint=_p(r"\bzip|\bpost"),
+    ),
+    PhiPattern(  # a pager's number, often short and broken by a dash: "Beeper 71-4490"
+        "phone",
+        _p(
+            r"\b(?:pager|beeper|pgr|bleep)\b\.?[ \t]*(?:#|no\.?|number)?[ \t]*[:#]?[ \t]*"
+            r"(?P<v>\d{1,5}(?:[-.][ \t]?\d{2,5})?)(?![\w.-]?\d)"
+        ),
+        lambda v: sum(c.isdigit() for c in v) >= 4,
+        hint=_p(r"pager|beeper|pgr|bleep"),
+    ),
+    PhiPattern(  # a person named by initials before a relative: "TK's wife", "JS' daughter"
+        "name",
+        re.compile(rf"(?<![\w.-])(?P<v>[A-Z]{{2,3}})(?:['’]s|['’])[ \t]+(?i:{_KIN_WORD})\b"),
+        hint=re.compile(r"[A-Z]{2}['’]"),
+    ),
+    PhiPattern(  # a telephone after a French, Spanish or Portuguese label ("Teléfono 976 55 41
+        # 82", "joignable au 06 12 48 73 95"), and a French number in five pairs
+        "phone",
+        _p(
+            r"\b(?:tel[ée]fono|tfno|tlfno?|tl[fn]|m[óo]vil|celular|t[ée]l[ée]?phone|t[ée]l"
+            r"|portable|joignable[ \t]+au)\b\.?[ \t]*(?:[:=][ \t]*)?"
+            r"(?P<v>\+?\d{2,4}(?:[ .-]\d{2,4}){2,5})(?![\w.,/-]?\d)"
+            r"|(?<![\w+.,/:-])(?P<v2>0[1-9](?:([ .])\d{2})(?:\3\d{2}){3})(?![\w.,/:-]?\d)"
+        ),
+        _phone_digits,
+    ),
 )
 
 #: The patterns the PHI scanner reports on in every string (high precision); free-text columns
@@ -2600,7 +2667,8 @@ _ID_COLUMN = re.compile(
     r"|(?P<id>mrn|id|account(?: #| no\.?)?|acct(?: #| no\.?)?|fin|member id|insurance id))"
 )
 _CELL_SPLIT = {
-    ",": re.compile(r","),
+    # a comma outside double quotes: a CSV cell '"Quillfeather, Anselma"' is one cell
+    ",": re.compile(r',(?=(?:[^"\n]*"[^"\n]*")*[^"\n]*$)'),
     ";": re.compile(r";"),
     "\t": re.compile(r"\t"),
     "|": re.compile(r"\|"),
@@ -2664,9 +2732,21 @@ def _id_columns(line: str) -> tuple[dict[int, str], re.Pattern[str]]:
             m = _ID_COLUMN.fullmatch(key)
             if m is not None:
                 kinds[col] = next(k for k, v in m.groupdict().items() if v is not None)
-        if sum(k != "id" for k in kinds.values()) >= 2:  # not a drug list's "ID", "Name"
-            return kinds, sep
+        if sum(k != "id" for k in kinds.values()) >= 2 or _named_record(cells, kinds):
+            return kinds, sep  # not a drug list's "ID", "Name"
     return {}, _CELL_SPLIT[","]
+
+
+#: A column of a person's record number (not a drug's or an item's "ID").
+_RECORD_COLUMN = re.compile(
+    r"(?:patient |pt )?(?:mrn|medical record(?: number| no\.?| #)?|record #)"
+)
+
+
+def _named_record(cells: list[str], kinds: dict[int, str]) -> bool:
+    """Whether a header names a person and their medical record number ("patient_name,mrn")."""
+    keys = [re.sub(r"[\s_]+", " ", c.strip(" \t\"'*").lower()).strip() for c in cells]
+    return "name" in kinds.values() and any(_RECORD_COLUMN.fullmatch(k) for k in keys)
 
 
 #: A code after the name of its code system ("SNOMED CT: 431857002", "snomed=431857002",
@@ -2788,9 +2868,29 @@ def find_phi(
             rank.append(r)
     out = _with_initial(text, _town_after_address(text, out))
     out = _with_particles(text, out)
+    out = _repeated_initials(text, out)
     if engine or names:
         out = _with_first_names(text, out)
     return _across_line_breaks(text, _with_date_prefix(text, out))
+
+
+#: A person's initials: "J.S.", "R.M.O.", "TK".
+_INITIALS_ONLY = re.compile(r"(?:[A-Z]\.){2,3}|[A-Z]{2,3}")
+
+
+def _repeated_initials(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """``spans`` and every other whole-word occurrence of initials found as a name once ("pt
+    J.S. ... discussed with J.S. today")."""
+    found = {text[s:e] for k, s, e in spans if k == "name" and _INITIALS_ONLY.fullmatch(text[s:e])}
+    if not found:
+        return spans
+    more = [
+        ("name", m.start(), m.end())
+        for value in found
+        for m in re.finditer(rf"(?<![\w.]){re.escape(value)}(?![^\W_])", text)
+    ]
+    more = [t for t in more if not any(s < t[2] and t[1] < e for _, s, e in spans)]
+    return sorted(spans + more, key=lambda t: t[1]) if more else spans
 
 
 #: A part of a month glued to a date by a hyphen ("mid-March 2024", "late-2023"): the prefix

@@ -56,6 +56,7 @@ __all__ = [
     "CodedVocabulary",
     "check_display",
     "display_findings",
+    "is_person_name",
     "shipped_vocabulary",
 ]
 
@@ -99,6 +100,14 @@ def display_findings(display: str) -> list[tuple[str, int, int]]:
     from twinlab.deid.text import find_phi
 
     return find_phi(display, None, engine=False)
+
+
+def is_person_name(word: str) -> bool:
+    """Whether ``word`` (any case) is a first or last name of the de-identification engine's
+    lists that is no word of its clinical whitelist."""
+    names, clinical = _name_words()
+    w = word.lower()
+    return w in names and w not in clinical
 
 
 @cache

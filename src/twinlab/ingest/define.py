@@ -283,13 +283,12 @@ def _plain_oid(oid: str) -> bool:
     >>> [_plain_oid(o) for o in ("CL.AESEV", "CL.NY", "C66742", "CL.MH.Carroway_Elspeth")]
     [True, True, True, False]
     """
-    from twinlab.deid.vocabulary import _name_words
+    from twinlab.deid.vocabulary import is_person_name
 
     if not _OID.fullmatch(oid):
         return False
-    names, clinical = _name_words()
     words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", oid)
-    return not any(w.lower() in names and w.lower() not in clinical for w in words)
+    return not any(is_person_name(w) for w in words)
 
 
 def _oid_names(oids: list[str]) -> dict[str, str]:

@@ -38,7 +38,6 @@ go through ``write_atomic``.
 
 from __future__ import annotations
 
-import base64
 import re
 import resource
 import signal
@@ -77,18 +76,6 @@ def _leftovers(project: Path) -> list[str]:
         for p in project.rglob(".*")
         if p.name.endswith((".partial", ".tmp"))
     )
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch) -> Path:
-    """A project folder whose params.yaml is the repository's, with three patients."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["generate"]["n_patients"] = 3
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(tmp_path / "logs" / "audit.jsonl"))
-    monkeypatch.setenv("TWINLAB_DEID_KEY", base64.b64encode(b"d" * 32).decode())
-    monkeypatch.setenv("TWINLAB_MASTER_KEY", base64.b64encode(b"m" * 32).decode())
-    return tmp_path
 
 
 def _twinlab(project: Path, *args: str, **kw) -> subprocess.Popen:

@@ -3,7 +3,6 @@ what ``dvc.yaml`` runs, from ``params.yaml`` alone, with the outputs the command
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 from pathlib import Path
@@ -24,18 +23,6 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
     }
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch) -> Path:
-    """A project folder whose params.yaml is the repository's, with three patients."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["generate"]["n_patients"] = 3
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    monkeypatch.setenv("TWINLAB_AUDIT_LOG", str(tmp_path / "logs" / "audit.jsonl"))
-    monkeypatch.setenv("TWINLAB_DEID_KEY", base64.b64encode(b"d" * 32).decode())
-    monkeypatch.setenv("TWINLAB_MASTER_KEY", base64.b64encode(b"m" * 32).decode())
-    return tmp_path
 
 
 def test_derived_seeds_are_distinct_per_stream_and_stable():

@@ -522,8 +522,9 @@ def scenario_from_params(section: dict[str, Any], *, seed: int, root: Path) -> A
 def _sha(path: Path) -> str:
     """SHA-256 of a file, or of a folder's files (each name, then its bytes; by name)."""
     h = hashlib.sha256()
-    for file in sorted(path.glob("*")) if path.is_dir() else [path]:
-        if path.is_dir():
+    folder = path.is_dir()
+    for file in sorted(path.glob("*")) if folder else [path]:
+        if folder:
             h.update(file.name.encode() + b"\0")
         with file.open("rb") as fh:
             for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
